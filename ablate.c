@@ -1,0 +1,364 @@
+/* ablate.c - the reference driver: trains SmolLM2-style models with one attention
+   mechanism / norm strategy per run and compares them.
+
+     cc -O2 ablate.c -o ablate -lcuda -lnvrtc -lcublas -lcublasLt -lm     (GPU build)
+     cc -O2 -DABLATE_NO_CUDA ablate.c -o ablate-cpu -lm                   (CPU-only build)
+
+   ablate                 the default study (attention mechanisms, built-in data)
+   ablate train [flags]   train one configuration; ablate train --help lists the flags
+*/
+#define OPS_IMPLEMENTATION
+#define GPU_IMPLEMENTATION
+#define ATTN_IMPLEMENTATION
+#define SMOLLM_IMPLEMENTATION
+#define TRAIN_IMPLEMENTATION
+#define DATA_IMPLEMENTATION
+#include "train.h"
+#include "data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* text files found on any Debian-like system, used when no --data is given */
+static const char *default_data_paths[] = {
+    "data/corpus.txt",
+    "/usr/share/common-licenses/GPL-3",
+    NULL,
+};
+
+typedef struct {
+    SmolConfig model;
+    TrainConfig train;
+    int batch, seq;
+    const char *data, *device, *save;
+    int eval_every, eval_batches, log_every;
+    float val_frac;
+    int quiet;
+} RunOptions;
+
+typedef struct {
+    float final_loss;
+    double val_loss, tokens_per_s, seconds;
+    size_t params, kv_bytes;
+    int ok;
+} RunResult;
+
+static void die(const char *fmt, const char *a, const char *b) {
+    fprintf(stderr, "ablate: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    exit(2);
+}
+
+static int parse_int(const char *flag, const char *s, int min) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > INT_MAX) {
+        char lo[32];
+        snprintf(lo, sizeof lo, "%d", min);
+        fprintf(stderr, "ablate: %s expects an integer >= %s, got '%s'\n", flag, lo, s);
+        exit(2);
+    }
+    return (int)v;
+}
+
+static float parse_float(const char *flag, const char *s) {
+    char *end;
+    errno = 0;
+    float v = strtof(s, &end);
+    if (errno || *end || end == s || !isfinite(v)) die("%s expects a number, got '%s'", flag, s);
+    return v;
+}
+
+static void train_usage(void) {
+    puts("usage: ablate train [flags]\n"
+         "Train one configuration and print a progress line per step.\n"
+         "\n"
+         "model (defaults: SmolLM2-135M shape; vocab comes from the tokenizer):\n"
+         "  --attn NAME       mha | gqa | mqa | identity (default gqa)\n"
+         "  --kv-heads N      KV heads for gqa; must divide --heads (default heads/3)\n"
+         "  --window W        sliding window: token i sees i-W+1..i (default 0 = full causal)\n"
+         "  --qk-norm         RMSNorm on each head's q and k before RoPE\n"
+         "  --norm NAME       pre | post | sandwich (default pre)\n"
+         "  --layers N        blocks (default 30)\n"
+         "  --d-model N       width (default 576)\n"
+         "  --heads N         query heads; must divide --d-model (default 9)\n"
+         "  --ffn N           SwiGLU hidden size (default 8/3 d-model rounded up to 64)\n"
+         "  --rope-theta X    RoPE base (default 100000)\n"
+         "training:\n"
+         "  --seq T           context length (default 256)\n"
+         "  --batch B         sequences per micro-batch (default 8)\n"
+         "  --grad-accum K    micro-batches per step (default 1)\n"
+         "  --steps N         optimizer steps (default 200)\n"
+         "  --lr X            peak learning rate (default 3e-3)\n"
+         "  --min-lr-ratio X  cosine floor as a fraction of --lr (default 0.1)\n"
+         "  --warmup N        linear warmup steps (default 0)\n"
+         "  --weight-decay X  AdamW decay on matrices (default 0.1)\n"
+         "  --clip X          global gradient-norm clip, 0 or less disables (default 1.0)\n"
+         "  --seed N          weights and batch order (default 1337)\n"
+         "data and output:\n"
+         "  --data FILE       text file, byte-level tokens (default: data/corpus.txt, else\n"
+         "                    /usr/share/common-licenses/GPL-3)\n"
+         "  --val-frac X      fraction of the file held out for validation (default 0.1)\n"
+         "  --eval-every N    validate every N steps (default: 10 times per run)\n"
+         "  --eval-batches N  validation batches per evaluation (default 8)\n"
+         "  --log-every N     progress line every N steps (default 1)\n"
+         "  --device NAME     cpu | cuda (default cuda when a GPU is present)\n"
+         "  --save FILE       write the trained weights as safetensors\n"
+         "  -h, --help        this text");
+}
+
+static void default_options(RunOptions *o) {
+    memset(o, 0, sizeof *o);
+    o->batch = 8;
+    o->seq = 256;
+    o->train.steps = 200;
+    o->model.seed = 1337;
+    o->val_frac = 0.1f;
+    o->eval_batches = 8;
+    o->log_every = 1;
+}
+
+static void parse_train_flags(RunOptions *o, int argc, char **argv) {
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { train_usage(); exit(0); }
+        if (!strcmp(f, "--qk-norm")) { o->model.qk_norm = 1; continue; }
+        if (strncmp(f, "--", 2)) die("unexpected argument '%s'%s (see ablate train --help)", f, "");
+        if (i + 1 >= argc) die("%s needs a value%s", f, "");
+        const char *v = argv[++i];
+        if (!strcmp(f, "--attn")) {
+            if (attn_kind_parse(v, &o->model.attn))
+                die("unknown attention '%s'%s: expected mha, gqa, mqa or identity", v, "");
+        } else if (!strcmp(f, "--norm")) {
+            if (norm_kind_parse(v, &o->model.norm))
+                die("unknown norm strategy '%s'%s: expected pre, post or sandwich", v, "");
+        } else if (!strcmp(f, "--kv-heads")) o->model.n_kv_heads = parse_int(f, v, 1);
+        else if (!strcmp(f, "--window")) o->model.window = parse_int(f, v, 1);
+        else if (!strcmp(f, "--layers")) o->model.n_layers = parse_int(f, v, 1);
+        else if (!strcmp(f, "--d-model")) o->model.d_model = parse_int(f, v, 1);
+        else if (!strcmp(f, "--heads")) o->model.n_heads = parse_int(f, v, 1);
+        else if (!strcmp(f, "--ffn")) o->model.ffn_dim = parse_int(f, v, 1);
+        else if (!strcmp(f, "--rope-theta")) o->model.rope_theta = parse_float(f, v);
+        else if (!strcmp(f, "--seq")) o->seq = parse_int(f, v, 1);
+        else if (!strcmp(f, "--batch")) o->batch = parse_int(f, v, 1);
+        else if (!strcmp(f, "--grad-accum")) o->train.grad_accum = parse_int(f, v, 1);
+        else if (!strcmp(f, "--steps")) o->train.steps = parse_int(f, v, 1);
+        else if (!strcmp(f, "--lr")) o->train.lr = parse_float(f, v);
+        else if (!strcmp(f, "--min-lr-ratio")) o->train.min_lr_ratio = parse_float(f, v);
+        else if (!strcmp(f, "--warmup")) o->train.warmup = parse_int(f, v, 0);
+        else if (!strcmp(f, "--weight-decay")) o->train.weight_decay = parse_float(f, v);
+        else if (!strcmp(f, "--clip")) o->train.clip = parse_float(f, v) <= 0 ? -1 : parse_float(f, v);
+        else if (!strcmp(f, "--seed")) o->model.seed = (uint64_t)parse_int(f, v, 0);
+        else if (!strcmp(f, "--data")) o->data = v;
+        else if (!strcmp(f, "--val-frac")) o->val_frac = parse_float(f, v);
+        else if (!strcmp(f, "--eval-every")) o->eval_every = parse_int(f, v, 1);
+        else if (!strcmp(f, "--eval-batches")) o->eval_batches = parse_int(f, v, 1);
+        else if (!strcmp(f, "--log-every")) o->log_every = parse_int(f, v, 1);
+        else if (!strcmp(f, "--device")) {
+            if (strcmp(v, "cpu") && strcmp(v, "cuda")) die("unknown device '%s'%s: expected cpu or cuda", v, "");
+            o->device = v;
+        } else if (!strcmp(f, "--save")) o->save = v;
+        else die("unknown flag '%s'%s (see ablate train --help)", f, "");
+    }
+    if (o->train.warmup >= o->train.steps)
+        fprintf(stderr, "ablate: warning: --warmup %d >= --steps %d: the run never leaves warmup\n",
+                o->train.warmup, o->train.steps);
+}
+
+static const char *find_default_data(void) {
+    const char *env = getenv("ABLATE_DATA");
+    if (env && *env) return env;
+    for (int i = 0; default_data_paths[i]; i++) {
+        FILE *f = fopen(default_data_paths[i], "rb");
+        if (f) { fclose(f); return default_data_paths[i]; }
+    }
+    return NULL;
+}
+
+/* the backend: a GPU when asked or available, else the CPU (NULL) */
+static Gpu *open_device(const char *device) {
+#ifndef ABLATE_NO_CUDA
+    static Gpu gpu; /* one per process, lives until exit */
+    static int opened = 0;
+    if (device && !strcmp(device, "cpu")) return NULL;
+    if (opened) return &gpu;
+    if (gpu_init(&gpu, 0) == 0) { opened = 1; return &gpu; }
+    if (device && !strcmp(device, "cuda")) { fprintf(stderr, "ablate: --device cuda: no usable GPU\n"); exit(1); }
+    return NULL;
+#else
+    if (device && !strcmp(device, "cuda")) {
+        fprintf(stderr, "ablate: --device cuda: this is the CPU-only build (built with -DABLATE_NO_CUDA)\n");
+        exit(1);
+    }
+    return NULL;
+#endif
+}
+
+static void batch_from_sampler(void *ctx, int *tokens, int *targets) { data_next_batch(ctx, tokens, targets); }
+
+static RunResult run_training(const RunOptions *o, const Dataset *ds, Gpu *gpu) {
+    RunResult r = {0};
+    char err[256];
+    SmolConfig mc = o->model;
+    mc.vocab_size = ds->vocab_size;
+    SmolModel m;
+    if (smollm_init(&m, &mc, gpu, o->batch, o->seq, err, sizeof err)) {
+        fprintf(stderr, "ablate: %s\n", err);
+        exit(2);
+    }
+    Trainer tr;
+    train_init(&tr, &m, &o->train);
+    SmolParamCounts pc = smollm_param_counts(&m);
+    r.params = pc.total;
+    r.kv_bytes = smollm_kv_bytes_per_token(&m);
+    if (!o->quiet)
+        printf("model: %s attention (%d heads, %d kv heads, head dim %d%s%s), %s norm, %d layers, d_model %d, "
+               "ffn %d, vocab %d\nparams: %zu total = %zu attention + %zu ffn + %zu embedding + %zu norms; "
+               "KV cache %zu bytes/token (bf16)\ndevice: %s, batch %d x seq %d x accum %d, %d steps\n",
+               attn_kind_name(m.cfg.attn), m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.head_dim,
+               m.cfg.window ? ", window" : "", m.cfg.qk_norm ? ", qk-norm" : "", norm_kind_name(m.cfg.norm),
+               m.cfg.n_layers, m.cfg.d_model, m.cfg.ffn_dim, m.cfg.vocab_size, pc.total, pc.attention, pc.ffn,
+               pc.embedding, pc.norms, r.kv_bytes, gpu ? "cuda" : "cpu", o->batch, o->seq, tr.cfg.grad_accum,
+               tr.cfg.steps);
+    Sampler train_s = {ds, DATA_TRAIN, o->batch, o->seq, mc.seed * 7919 + 17, 0};
+    int eval_every = o->eval_every ? o->eval_every : (tr.cfg.steps >= 10 ? tr.cfg.steps / 10 : 1);
+    double tokens = 0, t0 = train_now(), train_time = 0;
+    r.val_loss = NAN;
+    for (int s = 0; s < tr.cfg.steps; s++) {
+        TrainStats st = train_step(&tr, batch_from_sampler, &train_s);
+        tokens += (double)o->batch * o->seq * tr.cfg.grad_accum;
+        train_time += st.seconds;
+        r.final_loss = st.loss;
+        if (!isfinite(st.loss)) {
+            fprintf(stderr, "ablate: step %d: loss is %f, training diverged\n", st.step, st.loss);
+            break;
+        }
+        int last = st.step == tr.cfg.steps;
+        if (!o->quiet && (st.step % o->log_every == 0 || last))
+            printf("step %5d/%d | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | %.1f ms\n", st.step,
+                   tr.cfg.steps, st.loss, st.lr, st.grad_norm,
+                   o->batch * o->seq * tr.cfg.grad_accum / st.seconds, st.seconds * 1e3);
+        if (st.step % eval_every == 0 || last) {
+            Sampler val_s = {ds, DATA_VAL, o->batch, o->seq, 0, 0};
+            r.val_loss = train_eval(&tr, batch_from_sampler, &val_s, o->eval_batches);
+            if (!o->quiet) printf("step %5d | val loss %.4f | val ppl %.2f\n", st.step, r.val_loss, exp(r.val_loss));
+        }
+        fflush(stdout);
+    }
+    r.seconds = train_now() - t0;
+    r.tokens_per_s = tokens / train_time;
+    r.ok = isfinite(r.final_loss);
+    if (!o->quiet)
+        printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f\n", tokens, r.seconds,
+               r.tokens_per_s, tr.gnorm_sum / (tr.gnorm_count ? tr.gnorm_count : 1), tr.gnorm_max);
+    if (o->save) {
+        if (smollm_save(&m, o->save, err, sizeof err)) fprintf(stderr, "ablate: %s\n", err);
+        else if (!o->quiet) printf("saved %s\n", o->save);
+    }
+    train_free(&tr);
+    smollm_free(&m);
+    return r;
+}
+
+static void open_data(const RunOptions *o, Dataset *ds) {
+    char err[512];
+    const char *path = o->data ? o->data : find_default_data();
+    if (!path) {
+        fprintf(stderr, "ablate: no --data given and no default text found (data/corpus.txt, "
+                        "/usr/share/common-licenses/GPL-3)\n");
+        exit(2);
+    }
+    if (data_open_text(ds, path, o->val_frac, err, sizeof err) || data_check_window(ds, o->seq, err, sizeof err)) {
+        fprintf(stderr, "ablate: %s\n", err);
+        exit(2);
+    }
+    if (!o->quiet) printf("data: %s, %zu tokens (%zu train, %zu validation), byte-level\n", path, ds->n_tokens,
+                          ds->n_train, ds->n_tokens - ds->n_train);
+}
+
+static int cmd_train(int argc, char **argv) {
+    RunOptions o;
+    default_options(&o);
+    parse_train_flags(&o, argc, argv);
+    char err[256];
+    SmolConfig check = o.model; /* refuse bad shapes before reading any data */
+    check.vocab_size = DATA_BYTE_VOCAB;
+    if (smollm_resolve(&check, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+    Dataset ds;
+    open_data(&o, &ds);
+    Gpu *gpu = open_device(o.device);
+    RunResult r = run_training(&o, &ds, gpu);
+    data_close(&ds);
+    return r.ok ? 0 : 1;
+}
+
+/* the default study: each attention mechanism under one budget, one table */
+static int cmd_default_study(int argc, char **argv) {
+    RunOptions base;
+    default_options(&base);
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            puts("usage: ablate [--device cpu|cuda] [--data FILE]\n"
+                 "Runs the default study: MHA, GQA, MQA and identity attention, same budget, same data,\n"
+                 "then prints a comparison table. On the CPU a tiny model (2 layers, d_model 64);\n"
+                 "on a GPU a 4-layer d_model 576 model.");
+            return 0;
+        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) base.device = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc) base.data = argv[++i];
+        else die("unknown argument '%s'%s (see ablate --help)", argv[i], "");
+    Gpu *gpu = open_device(base.device);
+    if (gpu) {
+        base.model.n_layers = 4; base.model.d_model = 576; base.model.n_heads = 9;
+        base.seq = 512; base.batch = 16; base.train.steps = 300; base.train.lr = 2e-3f;
+    } else {
+        base.model.n_layers = 2; base.model.d_model = 64; base.model.n_heads = 4;
+        base.seq = 64; base.batch = 8; base.train.steps = 150; base.train.lr = 3e-3f;
+    }
+    base.train.warmup = base.train.steps / 10;
+    Dataset ds;
+    open_data(&base, &ds);
+    const char *names[] = {"mha", "gqa", "mqa", "identity"};
+    RunResult res[4];
+    for (int i = 0; i < 4; i++) {
+        RunOptions o = base;
+        attn_kind_parse(names[i], &o.model.attn);
+        if (!strcmp(names[i], "gqa")) o.model.n_kv_heads = gpu ? 3 : 2;
+        o.quiet = 1;
+        printf("[%d/4] %-8s ", i + 1, names[i]);
+        fflush(stdout);
+        res[i] = run_training(&o, &ds, gpu);
+        printf("val loss %.4f  (%.1f s)\n", res[i].val_loss, res[i].seconds);
+    }
+    printf("\n%-10s %10s %12s %10s %10s %10s %12s\n", "attention", "params", "KV B/token", "train", "val loss",
+           "val ppl", "tok/s");
+    for (int i = 0; i < 4; i++)
+        printf("%-10s %10zu %12zu %10.4f %10.4f %10.2f %12.0f\n", names[i], res[i].params, res[i].kv_bytes,
+               res[i].final_loss, res[i].val_loss, exp(res[i].val_loss), res[i].tokens_per_s);
+    data_close(&ds);
+    return 0;
+}
+
+static void usage(void) {
+    puts("usage: ablate [command] [flags]\n"
+         "  (no command)   run the default study: attention mechanisms compared on built-in data\n"
+         "  train          train one configuration (ablate train --help)\n"
+         "  help           this text");
+}
+
+int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2 || argv[1][0] == '-') {
+        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) { usage(); return 0; }
+        return cmd_default_study(argc - 1, argv + 1);
+    }
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "help")) { usage(); return 0; }
+    fprintf(stderr, "ablate: unknown command '%s' (expected train or help; see ablate --help)\n", argv[1]);
+    return 2;
+}

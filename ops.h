@@ -1,0 +1,446 @@
+/* ops.h - the op set of the toolkit: a plain-C reference for every op
+   (forward and backward) and the dispatch to the CUDA path.
+
+   USAGE
+     #define OPS_IMPLEMENTATION      // in exactly one .c file
+     #include "ops.h"
+
+   Every op takes a `Gpu *gpu` first. gpu == NULL runs the plain-C reference
+   (the readable, teaching version and the oracle for every kernel);
+   a non-NULL gpu (see gpu.h) runs the CUDA kernel on device pointers.
+   Build with -DABLATE_NO_CUDA for a CPU-only build with no CUDA dependency.
+
+   SCALAR TYPES
+     real_t   the CPU reference's scalar: float by default. Tests compile the
+              whole stack with -DABLATE_REAL=double for finite-difference
+              gradient checks in double precision.
+     On the GPU: activations and activation gradients are bf16, weights are
+     passed to ops as a bf16 copy of the fp32 master weights, weight
+     gradients and per-row statistics (rstd, lse, losses) are fp32 (real_t).
+     So activation pointers are `void *` (real_t on the CPU, bf16 on the
+     GPU); ops_act_size(gpu) gives the element size.
+
+   LAYOUTS (row-major, N = B*T rows, row n is token t = n % T of sequence n / T)
+     activations  [N, C]
+     linear weight [OC, C] (PyTorch's [out, in]); y = x @ W^T
+     q             [B, T, H, hd]     k, v [B, T, KV, hd]
+     lse           [B, H, T]         (log-sum-exp of the scaled scores)
+     RoPE          Llama "rotate half": pairs (i, i + hd/2),
+                   angle = t * theta^(-2i/hd)
+
+   Gradient conventions: weight gradients are always ACCUMULATED (+=) so that
+   gradient accumulation over micro-batches is free. Activation gradients are
+   written (=) unless an `accumulate` flag says +=.
+*/
+#ifndef OPS_H
+#define OPS_H
+
+#include <stddef.h>
+
+#ifndef ABLATE_REAL
+#define ABLATE_REAL float
+#endif
+typedef ABLATE_REAL real_t;
+
+typedef struct Gpu Gpu; /* gpu.h; NULL selects the CPU reference */
+
+/* element size of activations for this backend (sizeof(real_t) or 2 for bf16) */
+size_t ops_act_size(const Gpu *gpu);
+
+/* ---- memory on the op's backend (calloc/free on the CPU) ---- */
+void *ops_alloc(Gpu *gpu, size_t bytes);           /* zero-filled; aborts with a message on failure */
+void ops_free(Gpu *gpu, void *p);
+void ops_zero(Gpu *gpu, void *p, size_t bytes);
+void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes);
+void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes);
+/* the compute copy of the master weights: bf16 on the GPU; on the CPU the
+   model uses the master weights directly, so this is a no-op there */
+void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n);
+
+/* ---- embedding: out[n,:] = wte[tok[n],:] ---- */
+void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C);
+void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C);
+
+/* ---- linear (no bias): out[N,OC] = in[N,C] @ w[OC,C]^T ---- */
+void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC);
+/* din (= or +=) dout @ w  (skipped when din == NULL);  dw += dout^T @ in */
+void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                        const void *w, int N, int C, int OC, int accumulate_din);
+
+/* ---- RMSNorm with learnable scale: out = in * rstd * w, rstd = 1/sqrt(mean(in^2)+eps) ---- */
+void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
+                        int N, int C, float eps);
+/* din (= or +=), dw += */
+void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                         const void *w, const real_t *rstd, int N, int C, int accumulate_din);
+
+/* ---- RoPE, in place on x[N, nh, hd], position = n % T ---- */
+void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta);
+/* the gradient of a rotation is the inverse rotation: in place on dx */
+void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta);
+
+/* ---- SwiGLU: out = silu(gate) * up, elementwise over n ---- */
+void op_swiglu_forward(Gpu *gpu, void *out, const void *gate, const void *up, size_t n);
+void op_swiglu_backward(Gpu *gpu, void *dgate, void *dup, const void *dout, const void *gate,
+                        const void *up, size_t n);
+
+/* ---- residual: out = a + b (out may alias a or b) ---- */
+void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n);
+
+/* ---- causal scaled-dot-product attention, GQA by head grouping ----
+   head h reads kv head h / (H/KV); window W > 0: query t sees keys t-W+1..t;
+   W == 0: all keys 0..t. scale = 1/sqrt(hd). */
+void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                          const void *v, int B, int T, int H, int KV, int hd, int window);
+/* dq, dk, dv are written (=) */
+void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                           const void *out, const real_t *lse, const void *q, const void *k,
+                           const void *v, int B, int T, int H, int KV, int hd, int window);
+
+/* ---- tied LM head + softmax cross-entropy, fused: logits = h @ wte^T never
+   stored whole. losses[n] = -log softmax(logits[n])[targets[n]];
+   a target < 0 is ignored (loss 0, no gradient). ---- */
+void op_xent_forward(Gpu *gpu, real_t *losses, const void *h, const void *wte,
+                     const int *targets, int N, int C, int V);
+/* forward and backward at once: losses as above, dh = dloss * dL/dh (=),
+   dwte += dloss * dL/dwte, where L = sum of losses. */
+void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
+                      const void *wte, const int *targets, int N, int C, int V, float dloss);
+
+
+#endif /* OPS_H */
+
+/* ======================================================================= */
+#ifdef OPS_IMPLEMENTATION
+#ifndef OPS_IMPLEMENTATION_DONE
+#define OPS_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <string.h>
+#include <stdlib.h>
+#include <stdio.h>
+
+#ifndef ABLATE_NO_CUDA
+#include "gpu.h"
+#define OPS_GPU(call) do { if (gpu) { call; return; } } while (0)
+#else
+#define OPS_GPU(call) do { (void)gpu; } while (0)
+#endif
+
+size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
+
+void *ops_alloc(Gpu *gpu, size_t bytes) {
+#ifndef ABLATE_NO_CUDA
+    if (gpu) { void *p = gpu_alloc(gpu, bytes); gpu_memset0(gpu, p, bytes); return p; }
+#endif
+    (void)gpu;
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) { fprintf(stderr, "error: out of host memory allocating %zu bytes\n", bytes); exit(1); }
+    return p;
+}
+
+void ops_free(Gpu *gpu, void *p) {
+    OPS_GPU(gpu_free(gpu, p));
+    free(p);
+}
+
+void ops_zero(Gpu *gpu, void *p, size_t bytes) {
+    OPS_GPU(gpu_memset0(gpu, p, bytes));
+    memset(p, 0, bytes);
+}
+
+void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes) {
+    OPS_GPU(gpu_download(gpu, dst, src, bytes));
+    memcpy(dst, src, bytes);
+}
+
+void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes) {
+    OPS_GPU(gpu_upload(gpu, dst, src, bytes));
+    memcpy(dst, src, bytes);
+}
+
+void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n) {
+    OPS_GPU(gpu_f32_to_bf16(gpu, dst, src, n));
+    if (dst != (const void *)src) memcpy(dst, src, n * sizeof(real_t));
+}
+
+/* CPU views of the untyped activation pointers */
+#define R(p) ((real_t *)(p))
+#define CR(p) ((const real_t *)(p))
+
+void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C) {
+    OPS_GPU(gpu_embed_forward(gpu, out, tok, wte, N, C));
+    for (int n = 0; n < N; n++)
+        memcpy(R(out) + (size_t)n * C, CR(wte) + (size_t)tok[n] * C, sizeof(real_t) * C);
+}
+
+void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C) {
+    OPS_GPU(gpu_embed_backward(gpu, dwte, dout, tok, N, C));
+    for (int n = 0; n < N; n++) {
+        real_t *d = dwte + (size_t)tok[n] * C;
+        const real_t *g = CR(dout) + (size_t)n * C;
+        for (int c = 0; c < C; c++) d[c] += g[c];
+    }
+}
+
+void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC) {
+    OPS_GPU(gpu_matmul_forward(gpu, out, in, w, N, C, OC));
+    /* rows in parallel; the inner dot product is contiguous in both operands */
+    #pragma omp parallel for
+    for (int n = 0; n < N; n++) {
+        const real_t *x = CR(in) + (size_t)n * C;
+        real_t *y = R(out) + (size_t)n * OC;
+        for (int o = 0; o < OC; o++) {
+            const real_t *wr = CR(w) + (size_t)o * C;
+            real_t acc = 0;
+            for (int c = 0; c < C; c++) acc += x[c] * wr[c];
+            y[o] = acc;
+        }
+    }
+}
+
+void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                        const void *w, int N, int C, int OC, int accumulate_din) {
+    OPS_GPU(gpu_matmul_backward(gpu, din, dw, dout, in, w, N, C, OC, accumulate_din));
+    if (din) {
+        #pragma omp parallel for
+        for (int n = 0; n < N; n++) {
+            real_t *dx = R(din) + (size_t)n * C;
+            const real_t *g = CR(dout) + (size_t)n * OC;
+            if (!accumulate_din) memset(dx, 0, sizeof(real_t) * C);
+            for (int o = 0; o < OC; o++) {
+                const real_t *wr = CR(w) + (size_t)o * C;
+                real_t go = g[o];
+                for (int c = 0; c < C; c++) dx[c] += go * wr[c];
+            }
+        }
+    }
+    #pragma omp parallel for
+    for (int o = 0; o < OC; o++) {
+        real_t *dwr = dw + (size_t)o * C;
+        for (int n = 0; n < N; n++) {
+            real_t go = CR(dout)[(size_t)n * OC + o];
+            const real_t *x = CR(in) + (size_t)n * C;
+            for (int c = 0; c < C; c++) dwr[c] += go * x[c];
+        }
+    }
+}
+
+void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
+                        int N, int C, float eps) {
+    OPS_GPU(gpu_rmsnorm_forward(gpu, out, rstd, in, w, N, C, eps));
+    for (int n = 0; n < N; n++) {
+        const real_t *x = CR(in) + (size_t)n * C;
+        real_t *y = R(out) + (size_t)n * C;
+        real_t ss = 0;
+        for (int c = 0; c < C; c++) ss += x[c] * x[c];
+        real_t r = 1 / sqrt(ss / C + eps);
+        rstd[n] = r;
+        for (int c = 0; c < C; c++) y[c] = x[c] * r * CR(w)[c];
+    }
+}
+
+/* y = x r w with r = (mean(x^2)+eps)^-1/2:
+   dx = r (w dy) - x r^3 mean(x (w dy)),  dw += dy x r */
+void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                         const void *w, const real_t *rstd, int N, int C, int accumulate_din) {
+    OPS_GPU(gpu_rmsnorm_backward(gpu, din, dw, dout, in, w, rstd, N, C, accumulate_din));
+    for (int n = 0; n < N; n++) {
+        const real_t *x = CR(in) + (size_t)n * C, *dy = CR(dout) + (size_t)n * C;
+        real_t *dx = R(din) + (size_t)n * C, r = rstd[n], dot = 0;
+        for (int c = 0; c < C; c++) dot += x[c] * CR(w)[c] * dy[c];
+        dot /= C;
+        for (int c = 0; c < C; c++) {
+            real_t g = r * CR(w)[c] * dy[c] - x[c] * r * r * r * dot;
+            dx[c] = accumulate_din ? dx[c] + g : g;
+            dw[c] += dy[c] * x[c] * r;
+        }
+    }
+}
+
+/* rotate pairs (i, i+hd/2) of every head by +angle (sign=1) or -angle (sign=-1) */
+static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int hd, float theta, int sign) {
+    int half = hd / 2;
+    for (int n = 0; n < N; n++) {
+        int t = n % T;
+        for (int i = 0; i < half; i++) {
+            double ang = t * pow((double)theta, -2.0 * i / hd);
+            real_t c = cos(ang), s = sign * sin(ang);
+            for (int h = 0; h < nh; h++) {
+                real_t *p = x + ((size_t)n * nh + h) * hd;
+                real_t a = p[i], b = p[i + half];
+                p[i] = a * c - b * s;
+                p[i + half] = b * c + a * s;
+            }
+        }
+    }
+}
+
+void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta) {
+    OPS_GPU(gpu_rope_forward(gpu, x, N, T, nh, hd, theta));
+    rope_rotate_cpu(R(x), N, T, nh, hd, theta, 1);
+}
+
+void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta) {
+    OPS_GPU(gpu_rope_backward(gpu, dx, N, T, nh, hd, theta));
+    rope_rotate_cpu(R(dx), N, T, nh, hd, theta, -1);
+}
+
+void op_swiglu_forward(Gpu *gpu, void *out, const void *gate, const void *up, size_t n) {
+    OPS_GPU(gpu_swiglu_forward(gpu, out, gate, up, n));
+    for (size_t i = 0; i < n; i++) {
+        real_t g = CR(gate)[i];
+        R(out)[i] = g / (1 + exp(-g)) * CR(up)[i];
+    }
+}
+
+/* silu(g) = g s(g); silu'(g) = s(g) (1 + g (1 - s(g))) */
+void op_swiglu_backward(Gpu *gpu, void *dgate, void *dup, const void *dout, const void *gate,
+                        const void *up, size_t n) {
+    OPS_GPU(gpu_swiglu_backward(gpu, dgate, dup, dout, gate, up, n));
+    for (size_t i = 0; i < n; i++) {
+        real_t g = CR(gate)[i], s = 1 / (1 + exp(-g)), d = CR(dout)[i];
+        R(dup)[i] = d * g * s;
+        R(dgate)[i] = d * CR(up)[i] * s * (1 + g * (1 - s));
+    }
+}
+
+void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n) {
+    OPS_GPU(gpu_add(gpu, out, a, b, n));
+    for (size_t i = 0; i < n; i++) R(out)[i] = CR(a)[i] + CR(b)[i];
+}
+
+/* first key a query at position t may see */
+static int attn_first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
+
+/* The reference keeps one row of scores at a time: O(T) memory per query,
+   the same online-softmax bookkeeping (max, log-sum-exp) the flash kernel keeps. */
+void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                          const void *v, int B, int T, int H, int KV, int hd, int window) {
+    OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
+    int group = H / KV;
+    real_t scale = 1 / sqrt((real_t)hd);
+    #pragma omp parallel
+    {
+        real_t *p = malloc(sizeof(real_t) * T);
+        #pragma omp for collapse(2)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                int kh = h / group;
+                for (int t = 0; t < T; t++) {
+                    const real_t *qt = CR(q) + (((size_t)b * T + t) * H + h) * hd;
+                    real_t *ot = R(out) + (((size_t)b * T + t) * H + h) * hd;
+                    int s0 = attn_first_key(t, window);
+                    real_t mx = -INFINITY, sum = 0;
+                    for (int s = s0; s <= t; s++) {
+                        const real_t *ks = CR(k) + (((size_t)b * T + s) * KV + kh) * hd;
+                        real_t d = 0;
+                        for (int i = 0; i < hd; i++) d += qt[i] * ks[i];
+                        p[s] = d * scale;
+                        if (p[s] > mx) mx = p[s];
+                    }
+                    for (int s = s0; s <= t; s++) { p[s] = exp(p[s] - mx); sum += p[s]; }
+                    for (int i = 0; i < hd; i++) ot[i] = 0;
+                    for (int s = s0; s <= t; s++) {
+                        const real_t *vs = CR(v) + (((size_t)b * T + s) * KV + kh) * hd;
+                        real_t w = p[s] / sum;
+                        for (int i = 0; i < hd; i++) ot[i] += w * vs[i];
+                    }
+                    lse[((size_t)b * H + h) * T + t] = mx + log(sum);
+                }
+            }
+        free(p);
+    }
+}
+
+/* P = exp(S - lse); dV = P^T dO; dP = dO V^T; dS = P (dP - D), D = rowsum(dO * O);
+   dQ = scale dS K; dK = scale dS^T Q. Loops run per (b, kv head) so that the
+   heads of a GQA group accumulate into their shared dK, dV without races. */
+void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                           const void *out, const real_t *lse, const void *q, const void *k,
+                           const void *v, int B, int T, int H, int KV, int hd, int window) {
+    OPS_GPU(gpu_attention_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, window));
+    int group = H / KV;
+    real_t scale = 1 / sqrt((real_t)hd);
+    memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
+    memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    #pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int kh = 0; kh < KV; kh++)
+            for (int h = kh * group; h < (kh + 1) * group; h++)
+                for (int t = 0; t < T; t++) {
+                    size_t qi = (((size_t)b * T + t) * H + h) * hd;
+                    const real_t *qt = CR(q) + qi, *dot = CR(dout) + qi, *ot = CR(out) + qi;
+                    real_t *dqt = R(dq) + qi;
+                    real_t L = lse[((size_t)b * H + h) * T + t], D = 0;
+                    for (int i = 0; i < hd; i++) D += dot[i] * ot[i];
+                    for (int s = attn_first_key(t, window); s <= t; s++) {
+                        size_t ki = (((size_t)b * T + s) * KV + kh) * hd;
+                        const real_t *ks = CR(k) + ki, *vs = CR(v) + ki;
+                        real_t sc = 0, dp = 0;
+                        for (int i = 0; i < hd; i++) { sc += qt[i] * ks[i]; dp += dot[i] * vs[i]; }
+                        real_t p = exp(sc * scale - L), ds = p * (dp - D) * scale;
+                        real_t *dks = R(dk) + ki, *dvs = R(dv) + ki;
+                        for (int i = 0; i < hd; i++) {
+                            dvs[i] += p * dot[i];
+                            dqt[i] += ds * ks[i];
+                            dks[i] += ds * qt[i];
+                        }
+                    }
+                }
+}
+
+/* one row: logits, log-sum-exp, loss; optionally the softmax gradient in place */
+static real_t xent_row_cpu(real_t *logits, const real_t *x, const real_t *wte, int target, int C, int V) {
+    real_t mx = -INFINITY, sum = 0;
+    for (int j = 0; j < V; j++) {
+        const real_t *wr = wte + (size_t)j * C;
+        real_t d = 0;
+        for (int c = 0; c < C; c++) d += x[c] * wr[c];
+        logits[j] = d;
+        if (d > mx) mx = d;
+    }
+    for (int j = 0; j < V; j++) sum += exp(logits[j] - mx);
+    return mx + log(sum) - logits[target];
+}
+
+void op_xent_forward(Gpu *gpu, real_t *losses, const void *h, const void *wte,
+                     const int *targets, int N, int C, int V) {
+    OPS_GPU(gpu_xent_forward(gpu, losses, h, wte, targets, N, C, V));
+    #pragma omp parallel
+    {
+        real_t *logits = malloc(sizeof(real_t) * V);
+        #pragma omp for
+        for (int n = 0; n < N; n++)
+            losses[n] = targets[n] < 0 ? 0 : xent_row_cpu(logits, CR(h) + (size_t)n * C, CR(wte), targets[n], C, V);
+        free(logits);
+    }
+}
+
+void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
+                      const void *wte, const int *targets, int N, int C, int V, float dloss) {
+    OPS_GPU(gpu_xent_backward(gpu, losses, dh, dwte, h, wte, targets, N, C, V, dloss));
+    real_t *logits = malloc(sizeof(real_t) * V);
+    for (int n = 0; n < N; n++) {
+        const real_t *x = CR(h) + (size_t)n * C;
+        real_t *dx = R(dh) + (size_t)n * C;
+        memset(dx, 0, sizeof(real_t) * C);
+        if (targets[n] < 0) { losses[n] = 0; continue; }
+        losses[n] = xent_row_cpu(logits, x, CR(wte), targets[n], C, V);
+        real_t lse = losses[n] + logits[targets[n]];
+        for (int j = 0; j < V; j++) {
+            /* dlogit_j = dloss (softmax_j - [j == target]) */
+            real_t g = dloss * (exp(logits[j] - lse) - (j == targets[n]));
+            const real_t *wr = CR(wte) + (size_t)j * C;
+            real_t *dwr = dwte + (size_t)j * C;
+            for (int c = 0; c < C; c++) { dx[c] += g * wr[c]; dwr[c] += g * x[c]; }
+        }
+    }
+    free(logits);
+}
+
+#undef R
+#undef CR
+#endif /* OPS_IMPLEMENTATION_DONE */
+#endif /* OPS_IMPLEMENTATION */

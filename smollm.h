@@ -1,0 +1,658 @@
+/* smollm.h - a SmolLM2-style decoder-only language model: token embedding,
+   N blocks (attention + SwiGLU FFN, RMSNorm placed by the norm strategy),
+   final RMSNorm, LM head tied to the embedding, cross-entropy loss.
+
+   USAGE
+     #define OPS_IMPLEMENTATION
+     #define ATTN_IMPLEMENTATION
+     #define SMOLLM_IMPLEMENTATION   // in exactly one .c file
+     #include "smollm.h"
+
+     SmolConfig cfg = {0};                 // zero = SmolLM2-135M
+     cfg.vocab_size = 256; cfg.d_model = 64; cfg.n_layers = 2; cfg.n_heads = 4;
+     SmolModel m;
+     char err[256];
+     if (smollm_init(&m, &cfg, NULL, 8, 64, err, sizeof err)) { puts(err); exit(1); }
+     float loss = smollm_step(&m, tokens, targets, 1.0f / (8 * 64));  // forward + backward
+     ...
+     smollm_free(&m);
+
+   DEFAULTS (a zeroed field takes the SmolLM2-135M value): vocab 49152, d_model 576, 30 layers,
+   9 heads, 3 KV heads (GQA), head dim d_model/heads, ffn 1536 (8/3 d_model rounded up to 64),
+   RoPE theta 100000, RMSNorm eps 1e-5, tied embeddings, no biases, pre-norm.
+
+   NORM STRATEGIES
+     pre       (Llama, SmolLM2)  h = x + Attn(N(x));        y = h + FFN(N(h))
+     post      (OLMo 2)          h = x + N(Attn(x));        y = h + N(FFN(h))
+     sandwich  (Gemma 2)         h = x + N(Attn(N(x)));     y = h + N(FFN(N(h)))
+   every strategy ends with a final RMSNorm before the LM head.
+
+   INITIALIZATION (seeded; the same seed gives the same weights bit for bit on any machine):
+   every tensor draws from its own splitmix64 stream seeded by (seed, tensor index), Box-Muller
+   in double; linear weights and embeddings N(0, init_std = 0.02), o_proj and down_proj
+   N(0, 0.02 / sqrt(2 n_layers)) (GPT-2's residual scaling), norm scales 1.
+
+   PARAMETER NAMES follow Hugging Face Llama / OLMo 2 / Gemma 2 (see smollm_param_specs):
+     model.embed_tokens.weight, model.layers.{i}.self_attn.{q,k,v,o}_proj.weight,
+     model.layers.{i}.self_attn.{q,k}_norm.weight, model.layers.{i}.mlp.{gate,up,down}_proj.weight,
+     model.layers.{i}.input_layernorm.weight (pre / sandwich: before attention),
+     model.layers.{i}.post_attention_layernorm.weight (pre: before the FFN, as Llama names it;
+       post / sandwich: on the attention output), model.layers.{i}.pre_feedforward_layernorm.weight
+     (sandwich), model.layers.{i}.post_feedforward_layernorm.weight (post / sandwich), model.norm.weight.
+*/
+#ifndef SMOLLM_H
+#define SMOLLM_H
+
+#include "attn.h"
+#include <stdint.h>
+
+typedef enum { NORM_DEFAULT = 0, NORM_PRE, NORM_POST, NORM_SANDWICH } NormKind;
+
+typedef struct {
+    int vocab_size, d_model, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim;
+    float rope_theta, norm_eps, init_std;
+    NormKind norm;
+    AttnKind attn;
+    int window, qk_norm;
+    uint64_t seed;
+} SmolConfig;
+
+typedef struct { size_t attention, ffn, embedding, norms, total; } SmolParamCounts;
+
+/* where one block's tensors live in the flat parameter buffer; SIZE_MAX = absent */
+typedef struct {
+    AttnConfig attn;
+    size_t attn_pre, attn_post, ffn_pre, ffn_post; /* norm scales */
+    size_t attn_w, gate, up, down;
+} SmolLayer;
+
+/* saved activations of one block */
+typedef struct {
+    void *a_in, *attn_out, *a_res, *h, *f_in, *gate, *up, *act, *ffn_out, *f_res;
+    real_t *a_in_rstd, *a_res_rstd, *f_in_rstd, *f_res_rstd;
+    AttnActs attn;
+} SmolActs;
+
+typedef struct {
+    SmolConfig cfg;
+    Gpu *gpu;                /* NULL: CPU */
+    int B, T;                /* batch shape the activations are sized for */
+    int n_specs;
+    ParamSpec *specs;
+    size_t n_params;
+    SmolLayer *layers;
+    size_t wte, final_norm;
+    real_t *params, *grads;  /* fp32 master weights and gradients (device memory on the GPU) */
+    void *wc;                /* compute weights: == params on the CPU, a bf16 copy on the GPU */
+    /* activations */
+    void *act_mem, *scratch_mem;
+    real_t *stat_mem;
+    void **res;              /* residual stream entering block l, l = 0..n_layers */
+    SmolActs *acts;
+    void *xf;                /* final norm output */
+    real_t *xf_rstd, *losses;
+    int *tokens, *targets;   /* backend copies of the current batch */
+    void *dres, *dtmp, *dtmp2, *dgate, *dup, *dact;
+    AttnScratch attn_scratch;
+    real_t *host_losses;
+} SmolModel;
+
+const char *norm_kind_name(NormKind k);
+int norm_kind_parse(const char *s, NormKind *out);
+/* fill defaults and validate; message names the bad value; 0 on success */
+int smollm_resolve(SmolConfig *c, char *err, size_t errlen);
+AttnConfig smollm_layer_attn(const SmolConfig *c, int layer);
+/* allocate and initialize for batches of B x T tokens (gpu NULL: CPU) */
+int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
+void smollm_free(SmolModel *m);
+SmolParamCounts smollm_param_counts(const SmolModel *m);
+/* KV-cache bytes per token summed over layers, bf16 */
+size_t smollm_kv_bytes_per_token(const SmolModel *m);
+/* training FLOPs per token (forward + backward = 3x forward) at context T */
+double smollm_train_flops_per_token(const SmolModel *m, int T);
+/* refresh the compute copy after the master weights changed (no-op on the CPU) */
+void smollm_sync_weights(SmolModel *m);
+
+/* tokens, targets: host arrays of B*T ids (target < 0 ignored).
+   smollm_step: forward + backward, grads += dloss * d(sum of token losses); returns mean loss.
+   smollm_eval: forward only; returns the sum of token losses (and *count the counted tokens). */
+float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss);
+double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count);
+/* lower-level: forward to the final norm output m->xf */
+void smollm_forward(SmolModel *m, const int *tokens);
+/* backward from the final norm output; needs smollm_forward first */
+float smollm_backward(SmolModel *m, const int *targets, float dloss);
+
+/* safetensors I/O of the fp32 master weights (Hugging Face names) */
+int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen);
+int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen);
+
+#endif /* SMOLLM_H */
+
+/* ======================================================================= */
+#ifdef SMOLLM_IMPLEMENTATION
+#ifndef SMOLLM_IMPLEMENTATION_DONE
+#define SMOLLM_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *norm_names[] = {"default", "pre", "post", "sandwich"};
+
+const char *norm_kind_name(NormKind k) { return (k >= 0 && k <= NORM_SANDWICH) ? norm_names[k] : "?"; }
+
+int norm_kind_parse(const char *s, NormKind *out) {
+    for (int i = 1; i <= NORM_SANDWICH; i++)
+        if (strcmp(s, norm_names[i]) == 0) { *out = (NormKind)i; return 0; }
+    return -1;
+}
+
+AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
+    (void)layer; /* one mechanism for all layers (per-layer schedules come later) */
+    AttnConfig a = {0};
+    a.kind = c->attn;
+    a.d_model = c->d_model;
+    a.n_heads = c->n_heads;
+    a.n_kv_heads = c->n_kv_heads;
+    a.head_dim = c->head_dim;
+    a.window = c->window;
+    a.qk_norm = c->qk_norm;
+    a.rope_theta = c->rope_theta;
+    a.norm_eps = c->norm_eps;
+    return a;
+}
+
+int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
+    if (c->vocab_size == 0) c->vocab_size = 49152;
+    if (c->d_model == 0) c->d_model = 576;
+    if (c->n_layers == 0) c->n_layers = 30;
+    if (c->n_heads == 0) c->n_heads = 9;
+    if (c->ffn_dim == 0) c->ffn_dim = ((8 * c->d_model / 3 + 63) / 64) * 64;
+    if (c->rope_theta == 0) c->rope_theta = 100000.0f;
+    if (c->norm_eps == 0) c->norm_eps = 1e-5f;
+    if (c->init_std == 0) c->init_std = 0.02f;
+    if (c->norm == NORM_DEFAULT) c->norm = NORM_PRE;
+    if (c->vocab_size < 2) { snprintf(err, errlen, "vocab_size %d must be >= 2", c->vocab_size); return -1; }
+    if (c->n_layers < 1) { snprintf(err, errlen, "layers %d must be >= 1", c->n_layers); return -1; }
+    if (c->ffn_dim < 1) { snprintf(err, errlen, "ffn %d must be >= 1", c->ffn_dim); return -1; }
+    if (c->norm < NORM_PRE || c->norm > NORM_SANDWICH) {
+        snprintf(err, errlen, "unknown norm strategy %d (expected pre, post or sandwich)", (int)c->norm);
+        return -1;
+    }
+    AttnConfig a = smollm_layer_attn(c, 0);
+    if (attn_resolve(&a, err, errlen)) return -1;
+    c->attn = a.kind;
+    c->n_kv_heads = a.n_kv_heads;
+    c->head_dim = a.head_dim;
+    return 0;
+}
+
+/* ---- parameter layout ---- */
+
+static void smol_add_spec(SmolModel *m, int *cap, const char *name, size_t *off, int rows, int cols) {
+    if (m->n_specs == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        m->specs = realloc(m->specs, sizeof(ParamSpec) * *cap);
+        if (!m->specs) { fprintf(stderr, "error: out of memory for parameter table\n"); exit(1); }
+    }
+    ParamSpec *p = &m->specs[m->n_specs++];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", name);
+    p->offset = *off;
+    p->rows = rows;
+    p->cols = cols;
+    p->numel = (size_t)rows * (cols ? cols : 1);
+    p->is_norm = cols == 0;
+    *off += p->numel;
+}
+
+static size_t smol_norm(SmolModel *m, int *cap, int layer, const char *which, size_t *off) {
+    char name[96];
+    snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, which);
+    size_t o = *off;
+    smol_add_spec(m, cap, name, off, m->cfg.d_model, 0);
+    return o;
+}
+
+static void smol_layout(SmolModel *m) {
+    SmolConfig *c = &m->cfg;
+    int cap = 0, d = c->d_model, F = c->ffn_dim;
+    size_t off = 0, none = (size_t)-1;
+    char name[96];
+    m->n_specs = 0;
+    m->wte = off;
+    smol_add_spec(m, &cap, "model.embed_tokens.weight", &off, c->vocab_size, d);
+    m->specs[0].is_embedding = 1;
+    m->layers = calloc(c->n_layers, sizeof(SmolLayer));
+    for (int l = 0; l < c->n_layers; l++) {
+        SmolLayer *L = &m->layers[l];
+        L->attn = smollm_layer_attn(c, l);
+        attn_resolve(&L->attn, name, sizeof name); /* validated in smollm_resolve */
+        int pre = c->norm != NORM_POST, post = c->norm != NORM_PRE;
+        L->attn_pre = L->attn_post = L->ffn_pre = L->ffn_post = none;
+        if (pre) L->attn_pre = smol_norm(m, &cap, l, "input_layernorm", &off);
+        L->attn_w = off;
+        ParamSpec ap[8];
+        int na = attn_param_specs(&L->attn, ap);
+        for (int i = 0; i < na; i++) {
+            snprintf(name, sizeof name, "model.layers.%d.self_attn.%.40s", l, ap[i].name);
+            smol_add_spec(m, &cap, name, &off, ap[i].rows, ap[i].cols);
+            m->specs[m->n_specs - 1].is_output_proj = ap[i].is_output_proj;
+        }
+        if (c->norm == NORM_PRE) L->ffn_pre = smol_norm(m, &cap, l, "post_attention_layernorm", &off);
+        if (post) L->attn_post = smol_norm(m, &cap, l, "post_attention_layernorm", &off);
+        if (c->norm == NORM_SANDWICH) L->ffn_pre = smol_norm(m, &cap, l, "pre_feedforward_layernorm", &off);
+        snprintf(name, sizeof name, "model.layers.%d.mlp.gate_proj.weight", l);
+        L->gate = off;
+        smol_add_spec(m, &cap, name, &off, F, d);
+        snprintf(name, sizeof name, "model.layers.%d.mlp.up_proj.weight", l);
+        L->up = off;
+        smol_add_spec(m, &cap, name, &off, F, d);
+        snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", l);
+        L->down = off;
+        smol_add_spec(m, &cap, name, &off, d, F);
+        m->specs[m->n_specs - 1].is_output_proj = 1;
+        if (post) L->ffn_post = smol_norm(m, &cap, l, "post_feedforward_layernorm", &off);
+    }
+    m->final_norm = off;
+    smol_add_spec(m, &cap, "model.norm.weight", &off, d, 0);
+    m->n_params = off;
+}
+
+/* ---- seeded initialization ---- */
+
+static uint64_t splitmix64(uint64_t *s) {
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in (0, 1): 53 random bits, never 0 (Box-Muller takes its log) */
+static double rng_uniform(uint64_t *s) { return ((splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+
+static void smol_init_weights(SmolModel *m, real_t *host) {
+    const SmolConfig *c = &m->cfg;
+    for (int i = 0; i < m->n_specs; i++) {
+        const ParamSpec *p = &m->specs[i];
+        real_t *w = host + p->offset;
+        if (p->is_norm) {
+            for (size_t j = 0; j < p->numel; j++) w[j] = 1;
+            continue;
+        }
+        double std = c->init_std;
+        if (p->is_output_proj) std /= sqrt(2.0 * c->n_layers);
+        uint64_t s = c->seed * 0x100000001B3ull + (uint64_t)i * 0x9E3779B97F4A7C15ull + 1;
+        for (size_t j = 0; j < p->numel; j += 2) {
+            double r = sqrt(-2 * log(rng_uniform(&s))), th = 6.283185307179586 * rng_uniform(&s);
+            w[j] = (real_t)(std * r * cos(th));
+            if (j + 1 < p->numel) w[j + 1] = (real_t)(std * r * sin(th));
+        }
+    }
+}
+
+/* ---- activations ---- */
+
+typedef struct { char *act, *stat; size_t es; int dry; } SmolCursor;
+
+static void *take_act(SmolCursor *k, size_t n) { void *p = k->act; k->act += n * k->es; return p; }
+static real_t *take_stat(SmolCursor *k, size_t n) { real_t *p = (real_t *)k->stat; k->stat += n * sizeof(real_t); return p; }
+
+/* one pass lays out every activation; with base pointers 0 it only measures */
+static void smol_bind_acts(SmolModel *m, SmolCursor *k) {
+    const SmolConfig *c = &m->cfg;
+    size_t N = (size_t)m->B * m->T, d = c->d_model, F = c->ffn_dim, none = (size_t)-1;
+    for (int l = 0; l <= c->n_layers; l++) m->res[l] = take_act(k, N * d);
+    for (int l = 0; l < c->n_layers; l++) {
+        SmolLayer *L = &m->layers[l];
+        SmolActs *a = &m->acts[l];
+        memset(a, 0, sizeof *a);
+        if (L->attn_pre != none) { a->a_in = take_act(k, N * d); a->a_in_rstd = take_stat(k, N); }
+        size_t ae, se;
+        attn_act_sizes(&L->attn, m->B, m->T, &ae, &se);
+        void *am = take_act(k, ae);
+        real_t *sm = take_stat(k, se);
+        if (!k->dry) attn_acts_bind(&L->attn, &a->attn, m->gpu, am, sm, m->B, m->T);
+        a->attn_out = take_act(k, N * d);
+        if (L->attn_post != none) { a->a_res = take_act(k, N * d); a->a_res_rstd = take_stat(k, N); }
+        a->h = take_act(k, N * d);
+        if (L->ffn_pre != none) { a->f_in = take_act(k, N * d); a->f_in_rstd = take_stat(k, N); }
+        a->gate = take_act(k, N * F);
+        a->up = take_act(k, N * F);
+        a->act = take_act(k, N * F);
+        a->ffn_out = take_act(k, N * d);
+        if (L->ffn_post != none) { a->f_res = take_act(k, N * d); a->f_res_rstd = take_stat(k, N); }
+    }
+    m->xf = take_act(k, N * d);
+    m->xf_rstd = take_stat(k, N);
+    m->losses = take_stat(k, N);
+}
+
+static void smol_alloc_acts(SmolModel *m) {
+    const SmolConfig *c = &m->cfg;
+    size_t N = (size_t)m->B * m->T, d = c->d_model, F = c->ffn_dim, es = ops_act_size(m->gpu);
+    m->res = calloc(c->n_layers + 1, sizeof(void *));
+    m->acts = calloc(c->n_layers, sizeof(SmolActs));
+    SmolCursor dry = {0, 0, es, 1};
+    smol_bind_acts(m, &dry);
+    m->act_mem = ops_alloc(m->gpu, (size_t)dry.act);
+    m->stat_mem = ops_alloc(m->gpu, (size_t)dry.stat);
+    SmolCursor k = {m->act_mem, (char *)m->stat_mem, es, 0};
+    smol_bind_acts(m, &k);
+    /* backward scratch: shared by all layers */
+    size_t attn_s = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        size_t s = attn_scratch_elems(&m->layers[l].attn, m->B, m->T);
+        if (s > attn_s) attn_s = s;
+    }
+    size_t total = 3 * N * d + 3 * N * F + attn_s;
+    m->scratch_mem = ops_alloc(m->gpu, total * es);
+    char *cur = m->scratch_mem;
+    m->dres = cur; cur += N * d * es;
+    m->dtmp = cur; cur += N * d * es;
+    m->dtmp2 = cur; cur += N * d * es;
+    m->dgate = cur; cur += N * F * es;
+    m->dup = cur; cur += N * F * es;
+    m->dact = cur; cur += N * F * es;
+    attn_scratch_bind(&m->layers[0].attn, &m->attn_scratch, m->gpu, cur, m->B, m->T);
+    m->tokens = ops_alloc(m->gpu, N * sizeof(int));
+    m->targets = ops_alloc(m->gpu, N * sizeof(int));
+    m->host_losses = calloc(N, sizeof(real_t));
+}
+
+int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (smollm_resolve(&m->cfg, err, errlen)) return -1;
+    if (B < 1 || T < 1) { snprintf(err, errlen, "batch %d and seq %d must be >= 1", B, T); return -1; }
+    m->gpu = gpu;
+    m->B = B;
+    m->T = T;
+    smol_layout(m);
+    real_t *host = calloc(m->n_params, sizeof(real_t));
+    if (!host) { snprintf(err, errlen, "out of memory for %zu parameters", m->n_params); return -1; }
+    smol_init_weights(m, host);
+    if (gpu) {
+        m->params = ops_alloc(gpu, m->n_params * sizeof(real_t));
+        ops_to_device(gpu, m->params, host, m->n_params * sizeof(real_t));
+        free(host);
+        m->wc = ops_alloc(gpu, m->n_params * ops_act_size(gpu));
+    } else {
+        m->params = host;
+        m->wc = host;
+    }
+    m->grads = ops_alloc(gpu, m->n_params * sizeof(real_t));
+    smollm_sync_weights(m);
+    smol_alloc_acts(m);
+    return 0;
+}
+
+void smollm_free(SmolModel *m) {
+    Gpu *g = m->gpu;
+    if (m->wc != m->params) ops_free(g, m->wc);
+    ops_free(g, m->params);
+    ops_free(g, m->grads);
+    ops_free(g, m->act_mem);
+    ops_free(g, m->stat_mem);
+    ops_free(g, m->scratch_mem);
+    ops_free(g, m->tokens);
+    ops_free(g, m->targets);
+    free(m->host_losses);
+    free(m->res);
+    free(m->acts);
+    free(m->layers);
+    free(m->specs);
+    memset(m, 0, sizeof *m);
+}
+
+void smollm_sync_weights(SmolModel *m) {
+    if (m->wc != m->params) ops_weights_to_compute(m->gpu, m->wc, m->params, m->n_params);
+}
+
+SmolParamCounts smollm_param_counts(const SmolModel *m) {
+    SmolParamCounts pc = {0};
+    for (int i = 0; i < m->n_specs; i++) {
+        const ParamSpec *p = &m->specs[i];
+        if (p->is_embedding) pc.embedding += p->numel;
+        else if (p->is_norm && !strstr(p->name, "self_attn")) pc.norms += p->numel;
+        else if (strstr(p->name, "self_attn")) pc.attention += p->numel;
+        else pc.ffn += p->numel;
+        pc.total += p->numel;
+    }
+    return pc;
+}
+
+size_t smollm_kv_bytes_per_token(const SmolModel *m) {
+    size_t b = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) b += attn_kv_bytes_per_token(&m->layers[l].attn, 2);
+    return b;
+}
+
+double smollm_train_flops_per_token(const SmolModel *m, int T) {
+    const SmolConfig *c = &m->cfg;
+    double f = 2.0 * c->d_model * c->vocab_size;                   /* LM head */
+    for (int l = 0; l < c->n_layers; l++)
+        f += attn_flops_per_token(&m->layers[l].attn, T) + 2.0 * 3 * c->d_model * c->ffn_dim;
+    return 3 * f;
+}
+
+/* ---- forward / backward ---- */
+
+static const void *wptr(const SmolModel *m, size_t off) { return (const char *)m->wc + off * ops_act_size(m->gpu); }
+
+void smollm_forward(SmolModel *m, const int *tokens) {
+    const SmolConfig *c = &m->cfg;
+    Gpu *g = m->gpu;
+    int N = m->B * m->T, d = c->d_model, F = c->ffn_dim;
+    float eps = c->norm_eps;
+    size_t none = (size_t)-1;
+    ops_to_device(g, m->tokens, tokens, sizeof(int) * N);
+    op_embed_forward(g, m->res[0], m->tokens, wptr(m, m->wte), N, d);
+    for (int l = 0; l < c->n_layers; l++) {
+        SmolLayer *L = &m->layers[l];
+        SmolActs *a = &m->acts[l];
+        const void *x = m->res[l], *ain = x, *ares;
+        if (L->attn_pre != none) {
+            op_rmsnorm_forward(g, a->a_in, a->a_in_rstd, x, wptr(m, L->attn_pre), N, d, eps);
+            ain = a->a_in;
+        }
+        attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, a->attn_out, m->B, m->T);
+        ares = a->attn_out;
+        if (L->attn_post != none) {
+            op_rmsnorm_forward(g, a->a_res, a->a_res_rstd, a->attn_out, wptr(m, L->attn_post), N, d, eps);
+            ares = a->a_res;
+        }
+        op_add(g, a->h, x, ares, (size_t)N * d);
+        const void *fin = a->h, *fres;
+        if (L->ffn_pre != none) {
+            op_rmsnorm_forward(g, a->f_in, a->f_in_rstd, a->h, wptr(m, L->ffn_pre), N, d, eps);
+            fin = a->f_in;
+        }
+        op_matmul_forward(g, a->gate, fin, wptr(m, L->gate), N, d, F);
+        op_matmul_forward(g, a->up, fin, wptr(m, L->up), N, d, F);
+        op_swiglu_forward(g, a->act, a->gate, a->up, (size_t)N * F);
+        op_matmul_forward(g, a->ffn_out, a->act, wptr(m, L->down), N, F, d);
+        fres = a->ffn_out;
+        if (L->ffn_post != none) {
+            op_rmsnorm_forward(g, a->f_res, a->f_res_rstd, a->ffn_out, wptr(m, L->ffn_post), N, d, eps);
+            fres = a->f_res;
+        }
+        op_add(g, m->res[l + 1], a->h, fres, (size_t)N * d);
+    }
+    op_rmsnorm_forward(g, m->xf, m->xf_rstd, m->res[c->n_layers], wptr(m, m->final_norm), N, d, eps);
+}
+
+/* d(residual) flows through m->dres; each sublayer adds its branch's gradient */
+float smollm_backward(SmolModel *m, const int *targets, float dloss) {
+    const SmolConfig *c = &m->cfg;
+    Gpu *g = m->gpu;
+    int N = m->B * m->T, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    size_t none = (size_t)-1;
+    real_t *G = m->grads;
+    ops_to_device(g, m->targets, targets, sizeof(int) * N);
+    op_xent_backward(g, m->losses, m->dtmp, G + m->wte, m->xf, wptr(m, m->wte), m->targets, N, d, V, dloss);
+    op_rmsnorm_backward(g, m->dres, G + m->final_norm, m->dtmp, m->res[c->n_layers],
+                        wptr(m, m->final_norm), m->xf_rstd, N, d, 0);
+    for (int l = c->n_layers - 1; l >= 0; l--) {
+        SmolLayer *L = &m->layers[l];
+        SmolActs *a = &m->acts[l];
+        /* FFN branch: y = h + [N](FFN([N](h))) */
+        const void *dffn = m->dres;
+        if (L->ffn_post != none) {
+            op_rmsnorm_backward(g, m->dtmp, G + L->ffn_post, m->dres, a->ffn_out, wptr(m, L->ffn_post),
+                                a->f_res_rstd, N, d, 0);
+            dffn = m->dtmp;
+        }
+        const void *fin = L->ffn_pre != none ? a->f_in : a->h;
+        op_matmul_backward(g, m->dact, G + L->down, dffn, a->act, wptr(m, L->down), N, F, d, 0);
+        op_swiglu_backward(g, m->dgate, m->dup, m->dact, a->gate, a->up, (size_t)N * F);
+        op_matmul_backward(g, m->dtmp2, G + L->gate, m->dgate, fin, wptr(m, L->gate), N, d, F, 0);
+        op_matmul_backward(g, m->dtmp2, G + L->up, m->dup, fin, wptr(m, L->up), N, d, F, 1);
+        if (L->ffn_pre != none)
+            op_rmsnorm_backward(g, m->dres, G + L->ffn_pre, m->dtmp2, a->h, wptr(m, L->ffn_pre),
+                                a->f_in_rstd, N, d, 1);
+        else
+            op_add(g, m->dres, m->dres, m->dtmp2, (size_t)N * d);
+        /* attention branch: h = x + [N](Attn([N](x))) */
+        const void *dattn = m->dres, *x = m->res[l];
+        if (L->attn_post != none) {
+            op_rmsnorm_backward(g, m->dtmp, G + L->attn_post, m->dres, a->attn_out, wptr(m, L->attn_post),
+                                a->a_res_rstd, N, d, 0);
+            dattn = m->dtmp;
+        }
+        const void *ain = L->attn_pre != none ? a->a_in : x;
+        attn_backward(g, &L->attn, wptr(m, L->attn_w), G + L->attn_w, &a->attn, &m->attn_scratch,
+                      ain, dattn, m->dtmp2, m->B, m->T);
+        if (L->attn_pre != none)
+            op_rmsnorm_backward(g, m->dres, G + L->attn_pre, m->dtmp2, x, wptr(m, L->attn_pre),
+                                a->a_in_rstd, N, d, 1);
+        else
+            op_add(g, m->dres, m->dres, m->dtmp2, (size_t)N * d);
+    }
+    op_embed_backward(g, G + m->wte, m->dres, m->tokens, N, d);
+    ops_to_host(g, m->host_losses, m->losses, sizeof(real_t) * N);
+    double sum = 0;
+    int count = 0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0) { sum += m->host_losses[n]; count++; }
+    return count ? (float)(sum / count) : 0.0f;
+}
+
+float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss) {
+    smollm_forward(m, tokens);
+    return smollm_backward(m, targets, dloss);
+}
+
+double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count) {
+    int N = m->B * m->T;
+    smollm_forward(m, tokens);
+    ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
+    op_xent_forward(m->gpu, m->losses, m->xf, wptr(m, m->wte), m->targets, N, m->cfg.d_model, m->cfg.vocab_size);
+    ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(real_t) * N);
+    double sum = 0;
+    int cnt = 0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0) { sum += m->host_losses[n]; cnt++; }
+    if (count) *count = cnt;
+    return sum;
+}
+
+/* ---- safetensors: u64 header length, JSON header, raw little-endian F32 data ---- */
+
+int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen) {
+    size_t cap = 256 + (size_t)m->n_specs * 200, len = 0;
+    char *hdr = malloc(cap);
+    len += snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    for (int i = 0; i < m->n_specs; i++) {
+        const ParamSpec *p = &m->specs[i];
+        size_t b0 = p->offset * 4, b1 = (p->offset + p->numel) * 4;
+        if (p->cols)
+            len += snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
+                            p->name, p->rows, p->cols, b0, b1);
+        else
+            len += snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d],\"data_offsets\":[%zu,%zu]}",
+                            p->name, p->rows, b0, b1);
+    }
+    len += snprintf(hdr + len, cap - len, "}");
+    while (len % 8) hdr[len++] = ' '; /* the format pads the header to 8 bytes */
+    float *w = malloc(m->n_params * sizeof(float));
+    real_t *host = malloc(m->n_params * sizeof(real_t));
+    ops_to_host(m->gpu, host, m->params, m->n_params * sizeof(real_t));
+    for (size_t i = 0; i < m->n_params; i++) w[i] = (float)host[i];
+    free(host);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL;
+    if (ok) {
+        uint64_t hl = len;
+        ok = fwrite(&hl, 8, 1, f) == 1 && fwrite(hdr, 1, len, f) == len &&
+             fwrite(w, sizeof(float), m->n_params, f) == m->n_params;
+        ok = (fclose(f) == 0) && ok;
+    }
+    free(hdr);
+    free(w);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write checkpoint %s", path);
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "cannot open checkpoint %s", path); return -1; }
+    uint64_t hl = 0;
+    if (fread(&hl, 8, 1, f) != 1 || hl > (1u << 30)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: not a safetensors file (bad header length)", path);
+        return -1;
+    }
+    char *hdr = malloc(hl + 1);
+    if (fread(hdr, 1, hl, f) != hl) {
+        free(hdr); fclose(f);
+        snprintf(err, errlen, "%s: truncated header", path);
+        return -1;
+    }
+    hdr[hl] = 0;
+    real_t *host = malloc(m->n_params * sizeof(real_t));
+    float *buf = NULL;
+    size_t bufcap = 0;
+    long data0 = 8 + (long)hl;
+    int rc = 0;
+    for (int i = 0; i < m->n_specs && rc == 0; i++) {
+        const ParamSpec *p = &m->specs[i];
+        char key[128];
+        snprintf(key, sizeof key, "\"%s\":", p->name);
+        char *e = strstr(hdr, key);
+        size_t b0, b1;
+        char *o = e ? strstr(e, "\"data_offsets\":[") : NULL;
+        if (!e || !o || sscanf(o, "\"data_offsets\":[%zu,%zu]", &b0, &b1) != 2 || b1 - b0 != p->numel * 4) {
+            snprintf(err, errlen, "%s: tensor %s missing or of the wrong size", path, p->name);
+            rc = -1;
+            break;
+        }
+        if (bufcap < p->numel) { bufcap = p->numel; buf = realloc(buf, bufcap * sizeof(float)); }
+        if (fseek(f, data0 + (long)b0, SEEK_SET) || fread(buf, sizeof(float), p->numel, f) != p->numel) {
+            snprintf(err, errlen, "%s: tensor %s truncated", path, p->name);
+            rc = -1;
+            break;
+        }
+        for (size_t j = 0; j < p->numel; j++) host[p->offset + j] = buf[j];
+    }
+    if (rc == 0) {
+        ops_to_device(m->gpu, m->params, host, m->n_params * sizeof(real_t));
+        smollm_sync_weights(m);
+    }
+    free(buf);
+    free(host);
+    free(hdr);
+    fclose(f);
+    return rc;
+}
+
+#endif /* SMOLLM_IMPLEMENTATION_DONE */
+#endif /* SMOLLM_IMPLEMENTATION */
