@@ -122,6 +122,7 @@ void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const vo
 
 #ifndef ABLATE_NO_CUDA
 #include "gpu.h"
+#include "kernels_attn.cu.h"
 #define OPS_GPU(call) do { if (gpu) { call; return; } } while (0)
 #else
 #define OPS_GPU(call) do { (void)gpu; } while (0)

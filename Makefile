@@ -1,0 +1,41 @@
+# ablate: two builds from one source, and the tests.
+#   make            both builds (ablate: CUDA; ablate-cpu: no CUDA dependency)
+#   make test       NVRTC compile check of every kernel + the CPU test suite
+#   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
+CC      ?= cc
+CUDA    ?= /usr/local/cuda
+CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
+OPENMP  ?= -fopenmp
+CUDA_INC = -I$(CUDA)/include
+# the driver library is linked against its stub here; the real one is found at run time
+CUDA_LIB = -L$(CUDA)/lib64 -L$(CUDA)/lib64/stubs -Wl,-rpath,$(CUDA)/lib64 -lcuda -lnvrtc -lcublasLt -lcublas
+HEADERS  = ops.h attn.h smollm.h train.h data.h gpu.h kernels.cu.h kernels_attn.cu.h
+
+all: ablate ablate-cpu
+
+ablate: ablate.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) ablate.c -o $@ $(CUDA_LIB) -lm
+
+ablate-cpu: ablate.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA ablate.c -o $@ -lm
+
+tests/run_tests: tests/run_tests.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA tests/run_tests.c -o $@ -lm
+
+tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
+
+test: all tests/run_tests tests/nvrtc_compile
+	./tests/nvrtc_compile > tests/nvrtc_compile.log 2>&1; cat tests/nvrtc_compile.log | tail -n 20
+	./tests/run_tests ./ablate-cpu --count-from tests/nvrtc_compile.log
+
+tests/gpu_check: tests/gpu_check.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) tests/gpu_check.c -o $@ $(CUDA_LIB) -lm
+
+gpucheck: tests/gpu_check
+	./tests/gpu_check
+
+clean:
+	rm -f ablate ablate-cpu tests/run_tests tests/nvrtc_compile tests/gpu_check tests/*.log
+
+.PHONY: all test gpucheck clean

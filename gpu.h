@@ -1,0 +1,942 @@
+/* gpu.h - the CUDA device runtime and every non-attention GPU op.
+
+   USAGE
+     #define GPU_IMPLEMENTATION      // in exactly one .c file
+     #include "gpu.h"
+
+     Gpu g;
+     if (gpu_init(&g, 0) != 0) { ... fall back to the CPU path ... }
+     void *x = gpu_alloc(&g, bytes);
+     gpu_upload(&g, x, host, bytes);
+     gpu_rmsnorm_forward(&g, out, rstd, x, w, N, C, 1e-5f);
+     gpu_download(&g, host, out, bytes);    // synchronizes
+     gpu_free_all(&g);
+
+   Link with -lcuda -lnvrtc -lcublasLt -lcublas. Define ABLATE_NO_CUDA for a
+   CPU-only build: then this header declares only `typedef struct Gpu Gpu;`.
+   Define GPU_NVRTC_ONLY next to GPU_IMPLEMENTATION to build only the NVRTC
+   part (gpu_compile_ptx): such a program needs libnvrtc but no driver, so a
+   CI machine without a GPU can compile every kernel (tests/nvrtc_compile.c).
+
+   WHAT IS HERE
+   - Context: the device's primary context (shared with cuBLASLt, which uses
+     the runtime API underneath) and one non-blocking stream. Every op and
+     copy is queued on g->stream; only gpu_download and gpu_sync wait.
+   - Allocator: cuMemAlloc with bytes_in_use / peak_bytes accounting; failure
+     (e.g. out of memory) aborts with the size and the driver's error text.
+   - NVRTC JIT: gpu_kernel compiles a kernel source for the device's own
+     architecture once per (source, options) and caches the module. The
+     source must be a string that lives for the whole process and does not
+     change (a string constant such as KERNELS_SRC): the cache keys on its
+     address. Every compile gets the in-memory header "ablate_common.cuh"
+     (kernels.cu.h: bf16 helpers, reductions) and the CUDA include directory
+     ($CUDA_HOME/include, else GPU_CUDA_INCLUDE).
+   - cuBLASLt matmuls (bf16 in, fp32 accumulate), with per-shape cached plans.
+   - The ops of ops.h except attention, as gpu_<op>: activations bf16
+     (void *), weights a bf16 copy, weight gradients fp32 and accumulated
+     (+=), statistics (rstd, losses) fp32. All pointers are device pointers.
+   - Optimizer support: gpu_sumsq, gpu_adamw, gpu_f32_to_bf16.
+
+   DEBUGGING
+     ABLATE_SYNC_CHECK=1 in the environment makes every launch synchronize
+     and check for errors, naming the kernel that failed.
+*/
+#ifndef GPU_H
+#define GPU_H
+
+#ifndef ABLATE_GPU_TYPEDEF
+#define ABLATE_GPU_TYPEDEF
+typedef struct Gpu Gpu;
+#endif
+
+#ifndef ABLATE_NO_CUDA
+
+#include <stddef.h>
+#include <cuda.h>
+#include <nvrtc.h>
+#include <cublasLt.h>
+
+#ifdef GPU_STATIC
+#define GPUDEF static
+#else
+#define GPUDEF extern
+#endif
+
+/* where NVRTC finds the toolkit headers unless $CUDA_HOME is set */
+#ifndef GPU_CUDA_INCLUDE
+#define GPU_CUDA_INCLUDE "/usr/local/cuda/include"
+#endif
+
+typedef struct GpuModule GpuModule;
+typedef struct GpuFunc GpuFunc;
+typedef struct GpuGemmPlan GpuGemmPlan;
+typedef struct GpuAllocRec GpuAllocRec;
+
+struct Gpu {
+    CUdevice dev;
+    CUcontext ctx;
+    CUstream stream;
+    int cc_major, cc_minor, sm_count;
+    size_t smem_optin;              /* max dynamic shared memory per block (opt-in) */
+    cublasLtHandle_t lt;
+    void *lt_workspace;
+    size_t lt_workspace_size;
+    size_t bytes_in_use, peak_bytes;
+    /* private */
+    GpuAllocRec *allocs; int n_allocs, cap_allocs;
+    GpuModule *mods; int n_mods, cap_mods;
+    GpuFunc *funcs; int n_funcs, cap_funcs;
+    GpuGemmPlan *plans; int n_plans, cap_plans;
+    void *xent_scratch; size_t xent_scratch_bytes;
+    int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
+    char arch[16];                  /* NVRTC target, e.g. "sm_90" */
+};
+
+/* ---- error checks: print file:line, the call and the error text, abort ---- */
+#define CU_CHECK(call) gpu_check_cu_((call), #call, __FILE__, __LINE__)
+#define NVRTC_CHECK(call) gpu_check_nvrtc_((call), #call, __FILE__, __LINE__)
+#define CUBLAS_CHECK(call) gpu_check_cublas_((call), #call, __FILE__, __LINE__)
+GPUDEF void gpu_check_cu_(CUresult r, const char *call, const char *file, int line);
+GPUDEF void gpu_check_nvrtc_(nvrtcResult r, const char *call, const char *file, int line);
+GPUDEF void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line);
+
+/* ---- runtime ---- */
+/* 0 on success; -1 (after a message on stderr) when there is no usable GPU */
+GPUDEF int gpu_init(Gpu *g, int device_index);
+GPUDEF void gpu_free_all(Gpu *g);
+GPUDEF void *gpu_alloc(Gpu *g, size_t bytes);
+GPUDEF void gpu_free(Gpu *g, void *p);
+GPUDEF void gpu_memset0(Gpu *g, void *p, size_t bytes);
+GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);
+GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);
+GPUDEF void gpu_sync(Gpu *g);
+/* with ABLATE_SYNC_CHECK=1: synchronize and abort on a pending error */
+GPUDEF void gpu_dbg_check(Gpu *g);
+
+/* ---- NVRTC ---- */
+/* compiled once per (source address, options); aborts with the NVRTC log on error.
+   options: space-separated extra NVRTC options, e.g. "-DHD=64 -DWINDOW=0" (may be NULL) */
+GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options);
+/* pure NVRTC, no GPU: compile for arch ("sm_90", "compute_80", ...). Returns 0 on
+   success. *ptx_out (may be NULL) receives the PTX, *log_out (may be NULL) the
+   compile log; both malloc'ed, free them. */
+GPUDEF int gpu_compile_ptx(const char *source, const char *options, const char *arch,
+                           char **ptx_out, char **log_out);
+/* launch on g->stream; opts in to > 48 KiB dynamic shared memory when asked */
+GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                       unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args);
+
+/* ---- ops (ops.h semantics; real_t is float in every CUDA build) ---- */
+GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C);
+GPUDEF void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C);
+GPUDEF void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC);
+/* din (= or +=) dout @ w, skipped when din == NULL; dw += dout^T @ in, skipped when dw == NULL */
+GPUDEF void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
+                                const void *w, int N, int C, int OC, int accumulate_din);
+/* rstd may be NULL (inference) */
+GPUDEF void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w,
+                                int N, int C, float eps);
+GPUDEF void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
+                                 const void *w, const float *rstd, int N, int C, int accumulate_din);
+GPUDEF void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta);
+GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta);
+GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gate, const void *up, size_t n);
+GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgate, void *dup, const void *dout, const void *gate,
+                                const void *up, size_t n);
+GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
+GPUDEF void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte,
+                             const int *targets, int N, int C, int V);
+GPUDEF void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h,
+                              const void *wte, const int *targets, int N, int C, int V, float dloss);
+
+/* generic GEMM, row-major: D[M,Nn] (= or +=) op(A) @ op(B) with op(X) = X or X^T.
+   A, B bf16; D bf16 (d_fp32 == 0) or fp32; fp32 accumulate; beta 0 or 1.
+   lda, ldb, ldd: row strides in elements. Exposed for other kernels' host code. */
+GPUDEF void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B,
+                     int trans_b, int M, int Nn, int K, int lda, int ldb, int ldd, float beta);
+
+/* ---- optimizer support (fp32 device arrays) ---- */
+/* *out_dev_scalar += sum(x^2); zero it first with gpu_memset0 */
+GPUDEF void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n);
+/* AdamW: g' = grad * min(1, clip / sqrt(*gnorm_sq_dev)) (no clipping when clip <= 0
+   or gnorm_sq_dev == NULL); m, v updated; p -= lr*wd*p; p -= lr * (m/bias_corr1) /
+   (sqrt(v/bias_corr2) + eps), with bias_corr = 1 - beta^t. param_bf16 (may be NULL)
+   receives the bf16 copy of the new parameters. */
+GPUDEF void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
+                      size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                      float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip);
+GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
+
+#endif /* ABLATE_NO_CUDA */
+#endif /* GPU_H */
+
+/* ======================================================================== */
+#if defined(GPU_IMPLEMENTATION) && !defined(ABLATE_NO_CUDA) && !defined(GPU_IMPLEMENTATION_DONE)
+#define GPU_IMPLEMENTATION_DONE
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include "kernels.cu.h"
+
+/* rows of logits per cross-entropy chunk: chunk * V * 2 bytes stays under this */
+#ifndef GPU_XENT_CHUNK_BYTES
+#define GPU_XENT_CHUNK_BYTES ((size_t)256 << 20)
+#endif
+#define GPU_LT_WORKSPACE ((size_t)32 << 20) /* cuBLASLt's recommendation for Hopper */
+
+struct GpuAllocRec { void *p; size_t bytes; };
+struct GpuModule { const char *src; char *opts; CUmodule mod; };
+struct GpuFunc { int mod; char *name; CUfunction fn; };
+struct GpuGemmPlan {
+    int ta, tb, d_fp32;
+    int64_t m, n, k, lda, ldb, ldd;
+    unsigned align;                 /* smallest pointer alignment of A, B, D (<= 256) */
+    cublasLtMatmulDesc_t op;
+    cublasLtMatrixLayout_t la, lb, ld;
+    cublasLtMatmulAlgo_t algo;
+};
+
+/* ---------------------------------------------------------------- errors */
+
+void gpu_check_nvrtc_(nvrtcResult r, const char *call, const char *file, int line) {
+    if (r == NVRTC_SUCCESS) return;
+    fprintf(stderr, "%s:%d: NVRTC error %d %s in %s\n", file, line, (int)r, nvrtcGetErrorString(r), call);
+    abort();
+}
+
+static void *gpu_xmalloc_(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) { fprintf(stderr, "gpu.h: host malloc(%zu) failed\n", n); abort(); }
+    return p;
+}
+
+static char *gpu_strdup_(const char *s) {
+    size_t n = strlen(s) + 1;
+    return (char *)memcpy(gpu_xmalloc_(n), s, n);
+}
+
+/* grow the array arr (capacity cap) to hold at least need elements */
+/* ---------------------------------------------------------------- NVRTC */
+
+/* the CUDA include directory: $CUDA_HOME/include, else the build-time default */
+static void gpu_include_opt_(char *buf, size_t n) {
+    const char *home = getenv("CUDA_HOME");
+    if (home && *home) snprintf(buf, n, "--include-path=%s/include", home);
+    else snprintf(buf, n, "--include-path=%s", GPU_CUDA_INCLUDE);
+}
+
+/* Compile source for arch. want_cubin: return the cubin (for sm_XX) instead of
+   the PTX. Returns 0 on success; *out and *out_size receive the image, *log the log. */
+static int gpu_nvrtc_(const char *source, const char *options, const char *arch, int want_cubin,
+                      char **out, size_t *out_size, char **log) {
+    char arch_opt[64], inc_opt[1100];
+    snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
+    gpu_include_opt_(inc_opt, sizeof inc_opt);
+    /* split the extra options at spaces (no quoting: options hold no spaces) */
+    char *extra = gpu_strdup_(options ? options : "");
+    const char *argv[64];
+    int argc = 0;
+    argv[argc++] = arch_opt;
+    argv[argc++] = "-default-device";
+    argv[argc++] = "-std=c++17";
+    argv[argc++] = "-lineinfo";
+    argv[argc++] = inc_opt;
+    for (char *tok = strtok(extra, " \t"); tok; tok = strtok(NULL, " \t")) {
+        if (argc == 64) { fprintf(stderr, "gpu.h: too many NVRTC options: %s\n", options); abort(); }
+        argv[argc++] = tok;
+    }
+    const char *hdr_src[1] = {KERNELS_COMMON_SRC}, *hdr_name[1] = {KERNELS_COMMON_NAME};
+    nvrtcProgram prog;
+    NVRTC_CHECK(nvrtcCreateProgram(&prog, source, "kernel.cu", 1, hdr_src, hdr_name));
+    nvrtcResult res = nvrtcCompileProgram(prog, argc, argv);
+    if (log) {
+        size_t n = 0;
+        NVRTC_CHECK(nvrtcGetProgramLogSize(prog, &n));
+        *log = (char *)gpu_xmalloc_(n + 1);
+        NVRTC_CHECK(nvrtcGetProgramLog(prog, *log));
+        (*log)[n] = 0;
+    }
+    if (res == NVRTC_SUCCESS && out) {
+        size_t n = 0;
+        if (want_cubin) NVRTC_CHECK(nvrtcGetCUBINSize(prog, &n));
+        else NVRTC_CHECK(nvrtcGetPTXSize(prog, &n));
+        *out = (char *)gpu_xmalloc_(n + 1);
+        if (want_cubin) NVRTC_CHECK(nvrtcGetCUBIN(prog, *out));
+        else NVRTC_CHECK(nvrtcGetPTX(prog, *out));
+        (*out)[n] = 0;
+        if (out_size) *out_size = n;
+    }
+    NVRTC_CHECK(nvrtcDestroyProgram(&prog));
+    free(extra);
+    return res == NVRTC_SUCCESS ? 0 : -1;
+}
+
+int gpu_compile_ptx(const char *source, const char *options, const char *arch, char **ptx_out,
+                    char **log_out) {
+    return gpu_nvrtc_(source, options, arch, 0, ptx_out, NULL, log_out);
+}
+
+#ifndef GPU_NVRTC_ONLY /* the rest needs the driver and cuBLASLt */
+
+void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
+    if (r == CUDA_SUCCESS) return;
+    const char *name = NULL, *text = NULL;
+    if (cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
+    if (cuGetErrorString(r, &text) != CUDA_SUCCESS) text = "";
+    fprintf(stderr, "%s:%d: CUDA driver error %d %s (%s) in %s\n", file, line, (int)r, name, text, call);
+    abort();
+}
+
+void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line) {
+    if (r == CUBLAS_STATUS_SUCCESS) return;
+    fprintf(stderr, "%s:%d: cuBLAS error %d %s (%s) in %s\n", file, line, (int)r,
+            cublasLtGetStatusName(r), cublasLtGetStatusString(r), call);
+    abort();
+}
+
+#define GPU_GROW_(arr, cap, need)                                                        \
+    do {                                                                                 \
+        if ((need) > (cap)) {                                                            \
+            int nc_ = (cap) ? (cap) * 2 : 16;                                            \
+            while (nc_ < (need)) nc_ *= 2;                                               \
+            void *p_ = realloc((arr), (size_t)nc_ * sizeof *(arr));                      \
+            if (!p_) { fprintf(stderr, "gpu.h: host realloc failed\n"); abort(); }       \
+            (arr) = p_;                                                                  \
+            (cap) = nc_;                                                                 \
+        }                                                                                \
+    } while (0)
+
+static CUdeviceptr gpu_dptr_(const void *p) { return (CUdeviceptr)(uintptr_t)p; }
+
+/* ---------------------------------------------------------------- runtime */
+
+/* like CU_CHECK, but reports and returns -1 from gpu_init instead of aborting */
+#define GPU_INIT_TRY(call)                                                            \
+    do {                                                                              \
+        CUresult r_ = (call);                                                         \
+        if (r_ != CUDA_SUCCESS) {                                                     \
+            const char *n_ = NULL;                                                    \
+            if (cuGetErrorName(r_, &n_) != CUDA_SUCCESS) n_ = "unknown CUresult";     \
+            fprintf(stderr, "gpu: no usable GPU: %s failed with %s\n", #call, n_);    \
+            return -1;                                                                \
+        }                                                                             \
+    } while (0)
+
+int gpu_init(Gpu *g, int device_index) {
+    memset(g, 0, sizeof *g);
+    int count = 0, v = 0;
+    GPU_INIT_TRY(cuInit(0));
+    GPU_INIT_TRY(cuDeviceGetCount(&count));
+    if (device_index < 0 || device_index >= count) {
+        fprintf(stderr, "gpu: no usable GPU: device %d requested, %d present\n", device_index, count);
+        return -1;
+    }
+    GPU_INIT_TRY(cuDeviceGet(&g->dev, device_index));
+    GPU_INIT_TRY(cuDeviceGetAttribute(&g->cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, g->dev));
+    GPU_INIT_TRY(cuDeviceGetAttribute(&g->cc_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, g->dev));
+    GPU_INIT_TRY(cuDeviceGetAttribute(&g->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, g->dev));
+    GPU_INIT_TRY(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, g->dev));
+    g->smem_optin = (size_t)v;
+    if (g->cc_major < 8) {
+        fprintf(stderr, "gpu: no usable GPU: compute capability %d.%d, bf16 kernels need 8.0+\n",
+                g->cc_major, g->cc_minor);
+        return -1;
+    }
+    /* the primary context is the one the runtime API (inside cuBLASLt) uses too */
+    GPU_INIT_TRY(cuDevicePrimaryCtxRetain(&g->ctx, g->dev));
+    GPU_INIT_TRY(cuCtxSetCurrent(g->ctx));
+    GPU_INIT_TRY(cuStreamCreate(&g->stream, CU_STREAM_NON_BLOCKING));
+
+    /* NVRTC target: the device's own arch when this NVRTC knows it, else PTX for
+       the newest arch it knows below the device (the driver JITs it) */
+    int want = g->cc_major * 10 + g->cc_minor, n_arch = 0, best = 0, exact = 0;
+    NVRTC_CHECK(nvrtcGetNumSupportedArchs(&n_arch));
+    int *archs = (int *)gpu_xmalloc_(sizeof(int) * (size_t)(n_arch > 0 ? n_arch : 1));
+    NVRTC_CHECK(nvrtcGetSupportedArchs(archs));
+    for (int i = 0; i < n_arch; i++) {
+        if (archs[i] == want) exact = 1;
+        if (archs[i] <= want && archs[i] > best) best = archs[i];
+    }
+    free(archs);
+    if (!best) {
+        fprintf(stderr, "gpu: no usable GPU: this NVRTC cannot target sm_%d\n", want);
+        return -1;
+    }
+    snprintf(g->arch, sizeof g->arch, exact ? "sm_%d" : "compute_%d", exact ? want : best);
+
+    cublasStatus_t st = cublasLtCreate(&g->lt);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        fprintf(stderr, "gpu: no usable GPU: cublasLtCreate failed with %s\n", cublasLtGetStatusName(st));
+        return -1;
+    }
+    g->lt_workspace_size = GPU_LT_WORKSPACE;
+    g->lt_workspace = gpu_alloc(g, g->lt_workspace_size);
+    const char *e = getenv("ABLATE_SYNC_CHECK");
+    g->sync_check = e && atoi(e) != 0;
+    return 0;
+}
+
+void gpu_free_all(Gpu *g) {
+    if (!g->ctx) return;
+    CU_CHECK(cuCtxSetCurrent(g->ctx));
+    CU_CHECK(cuStreamSynchronize(g->stream));
+    for (int i = 0; i < g->n_plans; i++) {
+        GpuGemmPlan *p = &g->plans[i];
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->la));
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->lb));
+        CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->ld));
+        CUBLAS_CHECK(cublasLtMatmulDescDestroy(p->op));
+    }
+    free(g->plans);
+    for (int i = 0; i < g->n_funcs; i++) free(g->funcs[i].name);
+    free(g->funcs);
+    for (int i = 0; i < g->n_mods; i++) {
+        CU_CHECK(cuModuleUnload(g->mods[i].mod));
+        free(g->mods[i].opts);
+    }
+    free(g->mods);
+    for (int i = 0; i < g->n_allocs; i++) CU_CHECK(cuMemFree(gpu_dptr_(g->allocs[i].p)));
+    free(g->allocs);
+    if (g->lt) CUBLAS_CHECK(cublasLtDestroy(g->lt));
+    CU_CHECK(cuStreamDestroy(g->stream));
+    CU_CHECK(cuDevicePrimaryCtxRelease(g->dev));
+    memset(g, 0, sizeof *g);
+}
+
+void *gpu_alloc(Gpu *g, size_t bytes) {
+    CUdeviceptr p = 0;
+    CUresult r = cuMemAlloc(&p, bytes ? bytes : 1);
+    if (r != CUDA_SUCCESS) {
+        const char *name = NULL, *text = NULL;
+        if (cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
+        if (cuGetErrorString(r, &text) != CUDA_SUCCESS) text = "";
+        fprintf(stderr, "gpu_alloc: cuMemAlloc of %zu bytes (%.2f GiB; %.2f GiB already in use) failed: %s (%s)\n",
+                bytes, bytes / 1073741824.0, g->bytes_in_use / 1073741824.0, name, text);
+        abort();
+    }
+    GPU_GROW_(g->allocs, g->cap_allocs, g->n_allocs + 1);
+    g->allocs[g->n_allocs].p = (void *)(uintptr_t)p;
+    g->allocs[g->n_allocs].bytes = bytes;
+    g->n_allocs++;
+    g->bytes_in_use += bytes;
+    if (g->bytes_in_use > g->peak_bytes) g->peak_bytes = g->bytes_in_use;
+    return (void *)(uintptr_t)p;
+}
+
+void gpu_free(Gpu *g, void *p) {
+    if (!p) return;
+    /* newest first: temporaries are usually freed soon after they are made */
+    for (int i = g->n_allocs - 1; i >= 0; i--) {
+        if (g->allocs[i].p != p) continue;
+        CU_CHECK(cuMemFree(gpu_dptr_(p)));
+        g->bytes_in_use -= g->allocs[i].bytes;
+        g->allocs[i] = g->allocs[--g->n_allocs];
+        return;
+    }
+    fprintf(stderr, "gpu_free: %p was not allocated by gpu_alloc (or freed twice)\n", p);
+    abort();
+}
+
+void gpu_memset0(Gpu *g, void *p, size_t bytes) {
+    if (bytes) CU_CHECK(cuMemsetD8Async(gpu_dptr_(p), 0, bytes, g->stream));
+}
+
+/* from pageable memory the copy has left src when this returns, so src may be reused */
+void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
+    if (bytes) CU_CHECK(cuMemcpyHtoDAsync(gpu_dptr_(dst), src, bytes, g->stream));
+}
+
+void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
+    if (bytes) CU_CHECK(cuMemcpyDtoHAsync(dst, gpu_dptr_(src), bytes, g->stream));
+    CU_CHECK(cuStreamSynchronize(g->stream));
+}
+
+void gpu_sync(Gpu *g) { CU_CHECK(cuStreamSynchronize(g->stream)); }
+
+static void gpu_dbg_check_at_(Gpu *g, const char *what) {
+    if (!g->sync_check) return;
+    CUresult r = cuStreamSynchronize(g->stream);
+    if (r != CUDA_SUCCESS) {
+        const char *name = NULL;
+        if (cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
+        fprintf(stderr, "ABLATE_SYNC_CHECK: error %s after %s\n", name, what);
+        abort();
+    }
+}
+
+void gpu_dbg_check(Gpu *g) { gpu_dbg_check_at_(g, "gpu_dbg_check"); }
+
+static int gpu_same_opts_(const char *a, const char *b) {
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
+    for (int i = 0; i < g->n_funcs; i++) {
+        GpuFunc *f = &g->funcs[i];
+        GpuModule *m = &g->mods[f->mod];
+        if (m->src == source && strcmp(f->name, name) == 0 && gpu_same_opts_(m->opts, options))
+            return f->fn;
+    }
+    int mi = -1;
+    for (int i = 0; i < g->n_mods; i++)
+        if (g->mods[i].src == source && gpu_same_opts_(g->mods[i].opts, options)) { mi = i; break; }
+    if (mi < 0) {
+        char *image = NULL, *log = NULL;
+        int cubin = strncmp(g->arch, "sm_", 3) == 0;
+        if (gpu_nvrtc_(source, options, g->arch, cubin, &image, NULL, &log) != 0) {
+            fprintf(stderr, "gpu_kernel: NVRTC failed to compile the source of kernel '%s' for %s "
+                            "with options \"%s\":\n%s\n", name, g->arch, options ? options : "", log);
+            abort();
+        }
+        free(log);
+        GPU_GROW_(g->mods, g->cap_mods, g->n_mods + 1);
+        GpuModule *m = &g->mods[g->n_mods];
+        CU_CHECK(cuModuleLoadData(&m->mod, image));
+        free(image);
+        m->src = source;
+        m->opts = gpu_strdup_(options ? options : "");
+        mi = g->n_mods++;
+    }
+    CUfunction fn;
+    CUresult r = cuModuleGetFunction(&fn, g->mods[mi].mod, name);
+    if (r != CUDA_SUCCESS) {
+        fprintf(stderr, "gpu_kernel: no kernel named '%s' in the module (options \"%s\"); "
+                        "is it extern \"C\" __global__?\n", name, options ? options : "");
+        CU_CHECK(r);
+    }
+    GPU_GROW_(g->funcs, g->cap_funcs, g->n_funcs + 1);
+    g->funcs[g->n_funcs].mod = mi;
+    g->funcs[g->n_funcs].name = gpu_strdup_(name);
+    g->funcs[g->n_funcs].fn = fn;
+    g->n_funcs++;
+    return fn;
+}
+
+void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                unsigned by, unsigned bz, unsigned smem, void **args) {
+    if (smem > 48 * 1024) {
+        if (smem > g->smem_optin) {
+            fprintf(stderr, "gpu_launch: %u bytes of shared memory asked, the device allows %zu\n",
+                    smem, g->smem_optin);
+            abort();
+        }
+        CU_CHECK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem));
+    }
+    CU_CHECK(cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, g->stream, args, NULL));
+    if (g->sync_check) {
+        const char *name = NULL;
+        if (cuFuncGetName(&name, f) != CUDA_SUCCESS) name = "?";
+        char what[256];
+        snprintf(what, sizeof what, "kernel %s", name);
+        gpu_dbg_check_at_(g, what);
+    }
+}
+
+/* ---------------------------------------------------------------- helpers for the ops */
+
+static CUfunction gpu_k_(Gpu *g, const char *name) { return gpu_kernel(g, KERNELS_SRC, name, NULL); }
+
+/* all pointers 16-byte aligned: the kernels may use 16-byte vector accesses */
+static int gpu_aligned16_(const void *a, const void *b, const void *c, const void *d) {
+    uintptr_t u = (uintptr_t)a | (uintptr_t)b | (uintptr_t)c | (uintptr_t)d;
+    return (u & 15) == 0;
+}
+
+/* 1-D grid-stride launch over `work` items, 256 threads a block */
+static void gpu_launch1d_(Gpu *g, CUfunction f, size_t work, void **args) {
+    if (work == 0) return;
+    size_t blocks = (work + 255) / 256, cap = (size_t)g->sm_count * 32;
+    if (blocks > cap) blocks = cap;
+    gpu_launch(g, f, (unsigned)blocks, 1, 1, 256, 1, 1, 0, args);
+}
+
+/* ---------------------------------------------------------------- cuBLASLt */
+
+static unsigned gpu_align_of_(const void *p) {
+    uintptr_t u = (uintptr_t)p;
+    unsigned a = 256;
+    while (a > 1 && (u & (a - 1))) a >>= 1;
+    return a;
+}
+
+/* Row-major D[M,Nn] = op(A) op(B) is column-major D^T[Nn,M] = op(B)^T op(A)^T:
+   so cuBLASLt's "A" is our B and its "B" is our A, with the same transposes, and a
+   row-major X[r,c] with row stride ld is the column-major [c,r] matrix with ld. */
+void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B, int trans_b,
+              int M, int Nn, int K, int lda, int ldb, int ldd, float beta) {
+    if (M <= 0 || Nn <= 0) return;
+    if (K <= 0) { /* empty sum: D = beta * D */
+        if (beta == 0.0f) {
+            for (int r = 0; r < M; r++)
+                gpu_memset0(g, (char *)D + (size_t)r * ldd * (d_fp32 ? 4 : 2), (size_t)Nn * (d_fp32 ? 4 : 2));
+        }
+        return;
+    }
+    unsigned align = gpu_align_of_(A);
+    if (gpu_align_of_(B) < align) align = gpu_align_of_(B);
+    if (gpu_align_of_(D) < align) align = gpu_align_of_(D);
+    /* column-major problem: m = Nn, n = M, k = K; "A" = B, "B" = A */
+    int ta = trans_b, tb = trans_a;
+    int64_t m = Nn, n = M, k = K;
+    GpuGemmPlan *p = NULL;
+    for (int i = 0; i < g->n_plans; i++) {
+        GpuGemmPlan *q = &g->plans[i];
+        if (q->ta == ta && q->tb == tb && q->d_fp32 == d_fp32 && q->m == m && q->n == n && q->k == k &&
+            q->lda == ldb && q->ldb == lda && q->ldd == ldd && q->align == align) { p = q; break; }
+    }
+    if (!p) {
+        GPU_GROW_(g->plans, g->cap_plans, g->n_plans + 1);
+        p = &g->plans[g->n_plans];
+        memset(p, 0, sizeof *p);
+        p->ta = ta; p->tb = tb; p->d_fp32 = d_fp32;
+        p->m = m; p->n = n; p->k = k;
+        p->lda = ldb; p->ldb = lda; p->ldd = ldd; p->align = align;
+        cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+        CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
+        CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb));
+        /* stored (column-major) shapes: op(X) is rows x cols, X itself is transposed if op is T */
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->la, CUDA_R_16BF, ta ? k : m, ta ? m : k, p->lda));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->lb, CUDA_R_16BF, tb ? n : k, tb ? k : n, p->ldb));
+        CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&p->ld, d_fp32 ? CUDA_R_32F : CUDA_R_16BF, m, n, p->ldd));
+        cublasLtMatmulPreference_t pref;
+        CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+        size_t ws = g->lt_workspace_size;
+        uint32_t al = align;
+        CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+        CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al));
+        CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
+        CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al));
+        CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
+        cublasLtMatmulHeuristicResult_t res;
+        int found = 0;
+        CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->lt, p->op, p->la, p->lb, p->ld, p->ld, pref, 1, &res, &found));
+        CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
+        if (found < 1) {
+            fprintf(stderr, "gpu_gemm: cuBLASLt has no algorithm for D[%d,%d] %s= op(A) op(B), K=%d, "
+                            "trans_a=%d trans_b=%d, D %s, alignment %u\n", M, Nn, beta != 0.0f ? "+" : "",
+                    K, trans_a, trans_b, d_fp32 ? "fp32" : "bf16", align);
+            abort();
+        }
+        p->algo = res.algo;
+        g->n_plans++;
+    }
+    float alpha = 1.0f;
+    CUBLAS_CHECK(cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, D, p->ld, D, p->ld,
+                                &p->algo, g->lt_workspace, g->lt_workspace_size, (cudaStream_t)g->stream));
+    gpu_dbg_check_at_(g, "cublasLtMatmul");
+}
+
+/* ---------------------------------------------------------------- ops */
+
+void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {
+    int vec = C % 8 == 0 && gpu_aligned16_(out, wte, NULL, NULL);
+    void *args[] = {&out, &tok, &wte, &N, &C, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "embed_forward"), (size_t)N * ((C + 7) / 8), args);
+}
+
+void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C) {
+    int vec = C % 8 == 0 && gpu_aligned16_(dout, NULL, NULL, NULL);
+    void *args[] = {&dwte, &dout, &tok, &N, &C, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "embed_backward"), (size_t)N * ((C + 7) / 8), args);
+}
+
+/* out[N,OC] = in[N,C] @ w[OC,C]^T */
+void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC) {
+    gpu_gemm(g, out, 0, in, 0, w, 1, N, OC, C, C, C, OC, 0.0f);
+}
+
+void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
+                         const void *w, int N, int C, int OC, int accumulate_din) {
+    /* din[N,C] (+)= dout[N,OC] @ w[OC,C] */
+    if (din) gpu_gemm(g, din, 0, dout, 0, w, 0, N, C, OC, OC, C, C, accumulate_din ? 1.0f : 0.0f);
+    /* dw[OC,C] += dout[N,OC]^T @ in[N,C], fp32 */
+    if (dw) gpu_gemm(g, dw, 1, dout, 1, in, 0, OC, C, N, OC, C, C, 1.0f);
+}
+
+void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N,
+                         int C, float eps) {
+    if (N <= 0) return;
+    int vec = C % 8 == 0 && gpu_aligned16_(out, in, w, NULL);
+    void *args[] = {&out, &rstd, &in, &w, &N, &C, &eps, &vec};
+    /* one warp per row, 8 rows per block */
+    gpu_launch(g, gpu_k_(g, "rmsnorm_forward"), (unsigned)((N + 7) / 8), 1, 1, 256, 1, 1, 0, args);
+}
+
+void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
+                          const void *w, const float *rstd, int N, int C, int accumulate_din) {
+    if (N <= 0) return;
+    int vec = C % 8 == 0 && gpu_aligned16_(din, dout, in, w);
+    void *args[] = {&din, &dw, &dout, &in, &w, &rstd, &N, &C, &accumulate_din, &vec};
+    /* a few blocks per SM, each walking many rows, so dw is flushed with few atomics */
+    unsigned blocks = (unsigned)((N + 7) / 8), cap = (unsigned)g->sm_count * 4;
+    if (blocks > cap) blocks = cap;
+    gpu_launch(g, gpu_k_(g, "rmsnorm_backward"), blocks, 1, 1, 256, 1, 1, (unsigned)(C * sizeof(float)), args);
+}
+
+static void gpu_rope_(Gpu *g, void *x, int N, int T, int nh, int hd, float theta, float sign) {
+    void *args[] = {&x, &N, &T, &nh, &hd, &theta, &sign};
+    gpu_launch1d_(g, gpu_k_(g, "rope"), (size_t)N * nh * (hd / 2), args);
+}
+
+void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
+    gpu_rope_(g, x, N, T, nh, hd, theta, 1.0f);
+}
+
+void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
+    gpu_rope_(g, dx, N, T, nh, hd, theta, -1.0f);
+}
+
+void gpu_swiglu_forward(Gpu *g, void *out, const void *gate, const void *up, size_t n) {
+    int vec = gpu_aligned16_(out, gate, up, NULL);
+    void *args[] = {&out, &gate, &up, &n, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "swiglu_forward"), (n + 7) / 8, args);
+}
+
+void gpu_swiglu_backward(Gpu *g, void *dgate, void *dup, const void *dout, const void *gate,
+                         const void *up, size_t n) {
+    int vec = gpu_aligned16_(dgate, dup, dout, gate) && gpu_aligned16_(up, NULL, NULL, NULL);
+    void *args[] = {&dgate, &dup, &dout, &gate, &up, &n, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "swiglu_backward"), (n + 7) / 8, args);
+}
+
+void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
+    int vec = gpu_aligned16_(out, a, b, NULL);
+    void *args[] = {&out, &a, &b, &n, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "add"), (n + 7) / 8, args);
+}
+
+/* Fused tied LM head + cross-entropy, in chunks of rows so that only one chunk's
+   bf16 logits exist at a time. Per chunk: logits = h @ wte^T (cuBLASLt), then one
+   kernel turns each row into its loss and (backward) overwrites it in place with
+   dlogits = dloss * (softmax - onehot); then dh = dlogits @ wte and
+   dwte += dlogits^T @ h. */
+static void gpu_xent_(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte,
+                      const int *targets, int N, int C, int V, float dloss, int backward) {
+    if (N <= 0) return;
+    size_t row_bytes = (size_t)V * 2;
+    size_t chunk = GPU_XENT_CHUNK_BYTES / row_bytes;
+    if (chunk < 1) chunk = 1;
+    if (chunk > (size_t)N) chunk = (size_t)N;
+    if (chunk > 64) chunk -= chunk % 64; /* tidy GEMM shapes */
+    size_t need = chunk * row_bytes;
+    if (g->xent_scratch_bytes < need) {
+        gpu_free(g, g->xent_scratch);
+        g->xent_scratch = gpu_alloc(g, need);
+        g->xent_scratch_bytes = need;
+    }
+    void *logits = g->xent_scratch;
+    CUfunction rows_k = gpu_k_(g, "xent_rows");
+    size_t ld = (size_t)V;
+    int vec = V % 8 == 0; /* scratch is 256-aligned; rows start 16-aligned when V % 8 == 0 */
+    int grad = backward;
+    for (size_t r0 = 0; r0 < (size_t)N; r0 += chunk) {
+        int rows = (int)((size_t)N - r0 < chunk ? (size_t)N - r0 : chunk);
+        const char *h_c = (const char *)h + r0 * C * 2;
+        gpu_gemm(g, logits, 0, h_c, 0, wte, 1, rows, V, C, C, C, V, 0.0f);
+        float *loss_c = losses + r0;
+        const int *tgt_c = targets + r0;
+        void *args[] = {&logits, &ld, &loss_c, &tgt_c, &V, &dloss, &grad, &vec};
+        gpu_launch(g, rows_k, (unsigned)rows, 1, 1, 512, 1, 1, 0, args);
+        if (!backward) continue;
+        if (dh) gpu_gemm(g, (char *)dh + r0 * C * 2, 0, logits, 0, wte, 0, rows, C, V, V, C, C, 0.0f);
+        if (dwte) gpu_gemm(g, dwte, 1, logits, 1, h_c, 0, V, C, rows, V, C, C, 1.0f);
+    }
+}
+
+void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte, const int *targets,
+                      int N, int C, int V) {
+    gpu_xent_(g, losses, NULL, NULL, h, wte, targets, N, C, V, 0.0f, 0);
+}
+
+void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte,
+                       const int *targets, int N, int C, int V, float dloss) {
+    gpu_xent_(g, losses, dh, dwte, h, wte, targets, N, C, V, dloss, 1);
+}
+
+void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
+    void *args[] = {&out_dev_scalar, &x, &n};
+    size_t blocks = (n + 255) / 256, cap = (size_t)g->sm_count * 4; /* few atomics */
+    if (n == 0) return;
+    if (blocks > cap) blocks = cap;
+    gpu_launch(g, gpu_k_(g, "sumsq"), (unsigned)blocks, 1, 1, 256, 1, 1, 0, args);
+}
+
+void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
+               size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+               float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip) {
+    void *args[] = {&param, &param_bf16, &grad, &m, &v, &n, &lr, &beta1, &beta2, &eps,
+                    &weight_decay, &bias_corr1, &bias_corr2, &gnorm_sq_dev, &clip};
+    gpu_launch1d_(g, gpu_k_(g, "adamw"), n, args);
+}
+
+void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
+    void *args[] = {&dst, &src, &n};
+    gpu_launch1d_(g, gpu_k_(g, "f32_to_bf16"), n, args);
+}
+
+#else /* GPU_NVRTC_ONLY: the runtime links, but no GPU can be opened */
+
+static void gpu_nvrtc_only_die_(const char *fn) {
+    fprintf(stderr, "%s: not available in a GPU_NVRTC_ONLY build\n", fn);
+    abort();
+}
+
+void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
+    if (r == CUDA_SUCCESS) return;
+    fprintf(stderr, "%s:%d: CUDA driver error %d in %s\n", file, line, (int)r, call);
+    abort();
+}
+
+void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line) {
+    if (r == CUBLAS_STATUS_SUCCESS) return;
+    fprintf(stderr, "%s:%d: cuBLAS error %d in %s\n", file, line, (int)r, call);
+    abort();
+}
+
+int gpu_init(Gpu *g, int device_index) {
+    (void)g; (void)device_index;
+    fprintf(stderr, "gpu: no usable GPU: this program was built with GPU_NVRTC_ONLY\n");
+    return -1;
+}
+
+void gpu_free_all(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_free_all");
+}
+
+void * gpu_alloc(Gpu *g, size_t bytes) {
+    (void)g; (void)bytes;
+    gpu_nvrtc_only_die_("gpu_alloc");
+    return 0;
+}
+
+void gpu_free(Gpu *g, void *p) {
+    (void)g; (void)p;
+    gpu_nvrtc_only_die_("gpu_free");
+}
+
+void gpu_memset0(Gpu *g, void *p, size_t bytes) {
+    (void)g; (void)p; (void)bytes;
+    gpu_nvrtc_only_die_("gpu_memset0");
+}
+
+void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
+    (void)g; (void)dst; (void)src; (void)bytes;
+    gpu_nvrtc_only_die_("gpu_upload");
+}
+
+void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
+    (void)g; (void)dst; (void)src; (void)bytes;
+    gpu_nvrtc_only_die_("gpu_download");
+}
+
+void gpu_sync(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_sync");
+}
+
+void gpu_dbg_check(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_dbg_check");
+}
+
+CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
+    (void)g; (void)source; (void)name; (void)options;
+    gpu_nvrtc_only_die_("gpu_kernel");
+    return 0;
+}
+
+void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args) {
+    (void)g; (void)f; (void)gx; (void)gy; (void)gz; (void)bx; (void)by; (void)bz; (void)smem; (void)args;
+    gpu_nvrtc_only_die_("gpu_launch");
+}
+
+void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {
+    (void)g; (void)out; (void)tok; (void)wte; (void)N; (void)C;
+    gpu_nvrtc_only_die_("gpu_embed_forward");
+}
+
+void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C) {
+    (void)g; (void)dwte; (void)dout; (void)tok; (void)N; (void)C;
+    gpu_nvrtc_only_die_("gpu_embed_backward");
+}
+
+void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC) {
+    (void)g; (void)out; (void)in; (void)w; (void)N; (void)C; (void)OC;
+    gpu_nvrtc_only_die_("gpu_matmul_forward");
+}
+
+void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in, const void *w, int N, int C, int OC, int accumulate_din) {
+    (void)g; (void)din; (void)dw; (void)dout; (void)in; (void)w; (void)N; (void)C; (void)OC; (void)accumulate_din;
+    gpu_nvrtc_only_die_("gpu_matmul_backward");
+}
+
+void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N, int C, float eps) {
+    (void)g; (void)out; (void)rstd; (void)in; (void)w; (void)N; (void)C; (void)eps;
+    gpu_nvrtc_only_die_("gpu_rmsnorm_forward");
+}
+
+void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in, const void *w, const float *rstd, int N, int C, int accumulate_din) {
+    (void)g; (void)din; (void)dw; (void)dout; (void)in; (void)w; (void)rstd; (void)N; (void)C; (void)accumulate_din;
+    gpu_nvrtc_only_die_("gpu_rmsnorm_backward");
+}
+
+void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
+    (void)g; (void)x; (void)N; (void)T; (void)nh; (void)hd; (void)theta;
+    gpu_nvrtc_only_die_("gpu_rope_forward");
+}
+
+void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
+    (void)g; (void)dx; (void)N; (void)T; (void)nh; (void)hd; (void)theta;
+    gpu_nvrtc_only_die_("gpu_rope_backward");
+}
+
+void gpu_swiglu_forward(Gpu *g, void *out, const void *gate, const void *up, size_t n) {
+    (void)g; (void)out; (void)gate; (void)up; (void)n;
+    gpu_nvrtc_only_die_("gpu_swiglu_forward");
+}
+
+void gpu_swiglu_backward(Gpu *g, void *dgate, void *dup, const void *dout, const void *gate, const void *up, size_t n) {
+    (void)g; (void)dgate; (void)dup; (void)dout; (void)gate; (void)up; (void)n;
+    gpu_nvrtc_only_die_("gpu_swiglu_backward");
+}
+
+void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
+    (void)g; (void)out; (void)a; (void)b; (void)n;
+    gpu_nvrtc_only_die_("gpu_add");
+}
+
+void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte, const int *targets, int N, int C, int V) {
+    (void)g; (void)losses; (void)h; (void)wte; (void)targets; (void)N; (void)C; (void)V;
+    gpu_nvrtc_only_die_("gpu_xent_forward");
+}
+
+void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte, const int *targets, int N, int C, int V, float dloss) {
+    (void)g; (void)losses; (void)dh; (void)dwte; (void)h; (void)wte; (void)targets; (void)N; (void)C; (void)V; (void)dloss;
+    gpu_nvrtc_only_die_("gpu_xent_backward");
+}
+
+void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B, int trans_b, int M, int Nn, int K, int lda, int ldb, int ldd, float beta) {
+    (void)g; (void)D; (void)d_fp32; (void)A; (void)trans_a; (void)B; (void)trans_b; (void)M; (void)Nn; (void)K; (void)lda; (void)ldb; (void)ldd; (void)beta;
+    gpu_nvrtc_only_die_("gpu_gemm");
+}
+
+void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
+    (void)g; (void)out_dev_scalar; (void)x; (void)n;
+    gpu_nvrtc_only_die_("gpu_sumsq");
+}
+
+void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip) {
+    (void)g; (void)param; (void)param_bf16; (void)grad; (void)m; (void)v; (void)n; (void)lr; (void)beta1; (void)beta2; (void)eps; (void)weight_decay; (void)bias_corr1; (void)bias_corr2; (void)gnorm_sq_dev; (void)clip;
+    gpu_nvrtc_only_die_("gpu_adamw");
+}
+
+void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
+    (void)g; (void)dst; (void)src; (void)n;
+    gpu_nvrtc_only_die_("gpu_f32_to_bf16");
+}
+#endif /* GPU_NVRTC_ONLY */
+#endif /* GPU_IMPLEMENTATION */

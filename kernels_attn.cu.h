@@ -1,0 +1,738 @@
+/* kernels_attn.cu.h - flash attention forward and backward on bf16 tensor cores
+   (mma.sync m16n8k16, ldmatrix, cp.async double buffering; sm_80 and later).
+
+   USAGE
+     #include "gpu.h"
+     #include "kernels_attn.cu.h"   // declarations; the definitions come with
+                                    // GPU_IMPLEMENTATION (in gpu.h's one .c file)
+
+   API (device pointers; bf16 activations, fp32 lse; ops.h semantics)
+     gpu_attention_forward(g, out, lse, q, k, v, B, T, H, KV, hd, window)
+     gpu_attention_backward(g, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, window)
+       q, out, dout, dq [B,T,H,hd]; k, v, dk, dv [B,T,KV,hd]; lse [B,H,T] (natural log);
+       head h reads kv head h / (H/KV); causal; window W > 0: query t sees keys
+       t-W+1..t (W >= T is the same as 0, full causal); scale 1/sqrt(hd).
+       dq, dk, dv are written (=). hd: 32, 64 or 128.
+     attn_kernels_compile_check(arch)  NVRTC-compiles every specialization the tests
+       use for arch ("sm_80", "sm_90"); no GPU needed. Returns the number of failures.
+     gpu_attention_release(g)  frees the backward's scratch buffer.
+
+   DESIGN (FlashAttention-2's organization, written from scratch)
+     Forward: one block per (b, h, 128 query rows), 8 warps of 16 rows each. K/V tiles
+       of 64 keys stream through shared memory, double-buffered by cp.async; S = QK^T
+       and O += PV on mma.sync with fp32 accumulators; online softmax in fp32 with
+       exp2 and the log2(e)-prescaled scale. Tiles wholly above the diagonal or
+       wholly left of the window are never loaded (loop bounds); masking runs only
+       on tiles that cross the diagonal, the window edge or the end of the sequence.
+     Backward: (1) preprocess D = rowsum(dO * O) and zero an fp32 dQ accumulator;
+       (2) one block per (b, kv head, 128 keys), each warp owning 16 keys, looping
+       over every query head of the GQA group and every query tile that sees the
+       keys: it recomputes P^T from lse, accumulates dK and dV in registers (no
+       atomics, deterministic), and adds its share of dQ = dS K into the fp32
+       accumulator with fp32 atomics (red.global.add; .v2 on sm_90). dQ is therefore
+       NOT bitwise deterministic (summation order varies run to run, ~1 ulp of fp32);
+       (3) convert the accumulator to bf16 dq.
+     Specialized at compile time (NVRTC -D): HD, GROUP (= H/KV), WINDOW, tile sizes.
+     K/V are read at kv head h/GROUP directly: GQA/MQA never materialize copies.
+
+   SCRATCH: the backward needs 4*(B*H*T + B*T*H*hd) bytes of fp32 (D and the dQ
+     accumulator). It is allocated with gpu_alloc on first use, grown when a call
+     needs more, and kept in a file-static cache keyed by the Gpu (one Gpu at a
+     time); gpu_attention_release frees it.
+
+   SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
+   KSRC_LINE so NVRTC errors cite this file's line numbers, raw-bit bf16, no headers).
+*/
+#ifndef KERNELS_ATTN_CU_H
+#define KERNELS_ATTN_CU_H
+
+#ifndef ABLATE_NO_CUDA
+#include "gpu.h"
+
+void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                           const void *v, int B, int T, int H, int KV, int hd, int window);
+void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                            const void *out, const float *lse, const void *q, const void *k,
+                            const void *v, int B, int T, int H, int KV, int hd, int window);
+void gpu_attention_release(Gpu *gpu);
+int attn_kernels_compile_check(const char *arch);
+#endif /* ABLATE_NO_CUDA */
+#endif /* KERNELS_ATTN_CU_H */
+
+/* ======================================================================== */
+#if defined(GPU_IMPLEMENTATION) && !defined(ABLATE_NO_CUDA) && !defined(KERNELS_ATTN_IMPLEMENTATION_DONE)
+#define KERNELS_ATTN_IMPLEMENTATION_DONE
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <math.h>
+
+#ifndef KSRC_LINE
+#define KSRC_STR_(x) #x
+#define KSRC_STR(x) KSRC_STR_(x)
+#define KSRC_LINE(file) "#line " KSRC_STR(__LINE__) " \"" file "\"\n"
+#endif
+
+/* tile sizes, passed to the kernels as -D options so host and device agree */
+#define ATTN_FWD_WARPS 8                     /* forward block: 16*8 = 128 query rows */
+#define ATTN_FWD_BN 64                       /* keys per forward tile */
+#define ATTN_BWD_WARPS 8                     /* backward block: 16*8 = 128 keys */
+#define ATTN_BWD_BM(hd) ((hd) > 64 ? 32 : 64) /* query rows per backward tile */
+
+/* ---------------------------------------------------------------- kernels */
+static const char ATTN_KERNELS_SRC[] =
+KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 tensor cores, sm_80+.\n"
+"// Compile-time parameters (from the host's -D options):\n"
+"//   HD      head dim (32, 64, 128)\n"
+"//   GROUP   query heads per kv head (H / KV)\n"
+"//   WINDOW  0: full causal; W > 0: query t sees keys t-W+1..t\n"
+"// Layouts: q, out, dout [B,T,H,HD]; k, v [B,T,KV,HD]; lse, D [B,H,T] fp32.\n"
+"// bf16 travels as raw 16-bit patterns (unsigned short): no headers under NVRTC.\n"
+"//\n"
+"// Fragment layouts of mma.m16n8k16 (g = lane/4, t = lane%4):\n"
+"//   A 16x16: a0 (row g, cols 2t,2t+1)  a1 (row g+8, same)  a2 (row g, cols 2t+8,+9)  a3 (row g+8, cols 2t+8,+9)\n"
+"//   B 16x8 : b0 (k 2t,2t+1; col g)     b1 (k 2t+8,2t+9; col g)\n"
+"//   C 16x8 : c0,c1 (row g, cols 2t,2t+1)  c2,c3 (row g+8, cols 2t,2t+1)\n"
+"// A C tile pair (keys 16j..16j+15) repacked to bf16 is exactly an A fragment,\n"
+"// which is why P and dS never leave registers on their way into the next mma.\n"
+"\n"
+"#ifndef HD\n"
+"#define HD 64\n"
+"#endif\n"
+"#ifndef GROUP\n"
+"#define GROUP 1\n"
+"#endif\n"
+"#ifndef WINDOW\n"
+"#define WINDOW 0\n"
+"#endif\n"
+"\n"
+"typedef unsigned short bf16;\n"
+"\n"
+"#define LDS (HD + 8)              // smem row stride (elements): +16 B makes ldmatrix rows hit distinct banks\n"
+"\n"
+"// forward tiling: each warp owns 16 query rows; a block FWD_WARPS*16 rows; keys in tiles of FWD_BN\n"
+"#ifndef FWD_WARPS\n"
+"#define FWD_WARPS 8\n"
+"#endif\n"
+"#define FWD_BM (16 * FWD_WARPS)\n"
+"#if HD <= 64\n"
+"#define FWD_MINB 2                // two blocks per SM: caps registers at 128 (no spills at HD 64)\n"
+"#else\n"
+"#define FWD_MINB 1\n"
+"#endif\n"
+"#ifndef FWD_BN\n"
+"#define FWD_BN 64\n"
+"#endif\n"
+"\n"
+"// backward tiling: each warp owns 16 keys of the block's BWD_BN keys; query tiles of BWD_BM rows\n"
+"#ifndef BWD_WARPS\n"
+"#define BWD_WARPS 8\n"
+"#endif\n"
+"#define BWD_BN (16 * BWD_WARPS)\n"
+"#if HD > 64\n"
+"#define BWD_BM 32                 // keeps S, dP, dK, dV accumulators inside 255 registers\n"
+"#else\n"
+"#define BWD_BM 64\n"
+"#endif\n"
+"#define LDQ (BWD_BM + 8)          // row stride of the dS^T tile in smem\n"
+"#define DQ_RG (BWD_BM / 16)       // dQ phase: row groups of 16 query rows ...\n"
+"#define DQ_CG (BWD_WARPS / DQ_RG) // ... times column groups of DQ_DW dims = all warps\n"
+"#define DQ_DW (HD / DQ_CG)\n"
+"\n"
+"#define NEG_INF __int_as_float(0xff800000u)\n"
+"#define LOG2E 1.4426950408889634f\n"
+"#define LN2 0.6931471805599453f\n"
+"\n"
+"// ---------------------------------------------------------------- helpers\n"
+"\n"
+"__device__ __forceinline__ unsigned smem_addr(const void *p) {\n"
+"    return (unsigned)__cvta_generic_to_shared(p);\n"
+"}\n"
+"\n"
+"// 16-byte async copy global->shared; when !valid the 16 bytes are zero-filled\n"
+"// (tail rows past T must be finite zeros: garbage there would turn 0*garbage into NaN)\n"
+"__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {\n"
+"    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\"\n"
+"                 :: \"r\"(smem_addr(dst)), \"l\"(src), \"r\"(valid ? 16 : 0));\n"
+"}\n"
+"__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool valid) {\n"
+"    asm volatile(\"cp.async.ca.shared.global [%0], [%1], 4, %2;\\n\"\n"
+"                 :: \"r\"(smem_addr(dst)), \"l\"(src), \"r\"(valid ? 4 : 0));\n"
+"}\n"
+"__device__ __forceinline__ void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::); }\n"
+"template <int N> __device__ __forceinline__ void cp_async_wait() {\n"
+"    asm volatile(\"cp.async.wait_group %0;\\n\" :: \"n\"(N));\n"
+"}\n"
+"\n"
+"__device__ __forceinline__ void ldsm_x4(unsigned r[4], const void *p) {\n"
+"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
+"}\n"
+"__device__ __forceinline__ void ldsm_x4_t(unsigned r[4], const void *p) {\n"
+"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
+"}\n"
+"\n"
+"// d += a * b  (16x8x16, bf16 in, fp32 accumulate)\n"
+"__device__ __forceinline__ void mma(float d[4], const unsigned a[4], unsigned b0, unsigned b1) {\n"
+"    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 \"\n"
+"                 \"{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\\n\"\n"
+"                 : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+"                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+"}\n"
+"\n"
+"// two floats -> bf16x2 (round to nearest even), lo in the low half\n"
+"__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {\n"
+"    unsigned r;\n"
+"    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\\n\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+"    return r;\n"
+"}\n"
+"__device__ __forceinline__ float bf16_lo(unsigned x) { return __uint_as_float(x << 16); }\n"
+"__device__ __forceinline__ float bf16_hi(unsigned x) { return __uint_as_float(x & 0xffff0000u); }\n"
+"\n"
+"__device__ __forceinline__ float fast_exp2(float x) {\n"
+"    float y;\n"
+"    asm(\"ex2.approx.ftz.f32 %0, %1;\\n\" : \"=f\"(y) : \"f\"(x));\n"
+"    return y;\n"
+"}\n"
+"\n"
+"// fp32 reduction into global memory, two adjacent floats at once on sm_90\n"
+"__device__ __forceinline__ void red_add2(float *p, float a, float b) {\n"
+"#if __CUDA_ARCH__ >= 900\n"
+"    asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");\n"
+"#else\n"
+"    asm volatile(\"red.global.add.f32 [%0], %1;\\n\" :: \"l\"(p), \"f\"(a) : \"memory\");\n"
+"    asm volatile(\"red.global.add.f32 [%0], %1;\\n\" :: \"l\"(p + 1), \"f\"(b) : \"memory\");\n"
+"#endif\n"
+"}\n"
+"\n"
+"// copy ROWS rows of HD bf16 (row r at g + (row0 + r) * gstride) into smem with stride LDS;\n"
+"// rows at or past T are zero-filled\n"
+"template <int ROWS, int NTHREADS>\n"
+"__device__ __forceinline__ void load_rows(bf16 *s, const bf16 *g, long gstride, int row0, int T) {\n"
+"    const int CH = HD / 8;  // 16-byte chunks per row\n"
+"#pragma unroll\n"
+"    for (int it = 0; it < (ROWS * CH + NTHREADS - 1) / NTHREADS; it++) {\n"
+"        int i = it * NTHREADS + threadIdx.x;\n"
+"        if ((ROWS * CH) % NTHREADS == 0 || i < ROWS * CH) {\n"
+"            int r = i / CH, c = i % CH, row = row0 + r;\n"
+"            bool ok = row < T;\n"
+"            cp_async16(s + r * LDS + c * 8, g + (ok ? row : 0) * gstride + c * 8, ok);\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// ---------------------------------------------------------------- forward\n"
+"// grid (B*H, ceil(T/FWD_BM)); block FWD_WARPS warps. The heaviest query blocks\n"
+"// (last rows: most keys under the causal mask) are scheduled first.\n"
+"extern \"C\" __global__ void __launch_bounds__(FWD_WARPS * 32, FWD_MINB)\n"
+"attn_fwd(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,\n"
+"         int T, int H, float scale_log2) {\n"
+"    extern __shared__ __align__(16) bf16 smem[];\n"
+"    bf16 *sQ = smem;                  // [FWD_BM][LDS]\n"
+"    bf16 *sK = sQ + FWD_BM * LDS;     // [2][FWD_BN][LDS]\n"
+"    bf16 *sV = sK + 2 * FWD_BN * LDS; // [2][FWD_BN][LDS]\n"
+"\n"
+"    const int KV = H / GROUP;\n"
+"    const int b = blockIdx.x / H, h = blockIdx.x % H, kvh = h / GROUP;\n"
+"    const int m0 = (gridDim.y - 1 - blockIdx.y) * FWD_BM;\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const long qs = (long)H * HD, ks = (long)KV * HD;  // row strides\n"
+"    const bf16 *qb = q + (long)b * T * qs + h * HD;\n"
+"    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
+"    const bf16 *vb = v + (long)b * T * ks + kvh * HD;\n"
+"\n"
+"    // key tiles this block needs: causal upper bound, window lower bound\n"
+"    const int jhi = min(T - 1, m0 + FWD_BM - 1) / FWD_BN;\n"
+"    int jlo = 0;\n"
+"    if (WINDOW > 0 && m0 - WINDOW + 1 > 0) jlo = (m0 - WINDOW + 1) / FWD_BN;\n"
+"\n"
+"    load_rows<FWD_BM, FWD_WARPS * 32>(sQ, qb, qs, m0, T);\n"
+"    load_rows<FWD_BN, FWD_WARPS * 32>(sK, kb, ks, jlo * FWD_BN, T);\n"
+"    load_rows<FWD_BN, FWD_WARPS * 32>(sV, vb, ks, jlo * FWD_BN, T);\n"
+"    cp_async_commit();\n"
+"\n"
+"    const int r0 = m0 + warp * 16;  // this warp's first query row\n"
+"    unsigned qf[HD / 16][4];        // Q as A fragments, loaded once\n"
+"    float o[HD / 8][4];\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;\n"
+"    float mrow[2] = {NEG_INF, NEG_INF};  // running max, in log2 units (score * scale * log2e)\n"
+"    float lrow[2] = {0.f, 0.f};              // running sum, partial over this thread's columns\n"
+"\n"
+"    for (int j = jlo; j <= jhi; j++) {\n"
+"        const int buf = (j - jlo) & 1;\n"
+"        if (j < jhi) {  // prefetch the next K/V tile into the other buffer\n"
+"            load_rows<FWD_BN, FWD_WARPS * 32>(sK + (buf ^ 1) * FWD_BN * LDS, kb, ks, (j + 1) * FWD_BN, T);\n"
+"            load_rows<FWD_BN, FWD_WARPS * 32>(sV + (buf ^ 1) * FWD_BN * LDS, vb, ks, (j + 1) * FWD_BN, T);\n"
+"            cp_async_commit();\n"
+"            cp_async_wait<1>();\n"
+"        } else {\n"
+"            cp_async_wait<0>();\n"
+"        }\n"
+"        __syncthreads();\n"
+"        if (j == jlo) {\n"
+"#pragma unroll\n"
+"            for (int kk = 0; kk < HD / 16; kk++)\n"
+"                ldsm_x4(qf[kk], sQ + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS\n"
+"                                   + kk * 16 + (lane >> 4) * 8);\n"
+"        }\n"
+"        const int n0 = j * FWD_BN;\n"
+"        // a warp whose 16 rows see none of this tile's keys skips it (barriers stay outside)\n"
+"        bool skip = n0 > r0 + 15 || (WINDOW > 0 && n0 + FWD_BN - 1 < r0 - WINDOW + 1);\n"
+"        if (!skip) {\n"
+"            const bf16 *Kt = sK + buf * FWD_BN * LDS, *Vt = sV + buf * FWD_BN * LDS;\n"
+"            // S = Q K^T for 16 rows x FWD_BN keys\n"
+"            float s[FWD_BN / 8][4];\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < FWD_BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;\n"
+"#pragma unroll\n"
+"            for (int kk = 0; kk < HD / 16; kk++) {\n"
+"#pragma unroll\n"
+"                for (int nn = 0; nn < FWD_BN / 16; nn++) {\n"
+"                    unsigned bfr[4];  // keys nn*16..+15, dims kk*16..+15: two B fragments\n"
+"                    ldsm_x4(bfr, Kt + (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LDS\n"
+"                                    + kk * 16 + ((lane >> 3) & 1) * 8);\n"
+"                    mma(s[2 * nn], qf[kk], bfr[0], bfr[1]);\n"
+"                    mma(s[2 * nn + 1], qf[kk], bfr[2], bfr[3]);\n"
+"                }\n"
+"            }\n"
+"            // mask only tiles that cross the diagonal, the window edge or the sequence end\n"
+"            bool need_mask = n0 + FWD_BN - 1 > r0 || (WINDOW > 0 && n0 < r0 + 15 - WINDOW + 1);\n"
+"            if (need_mask) {\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < FWD_BN / 8; i++)\n"
+"#pragma unroll\n"
+"                    for (int e = 0; e < 4; e++) {\n"
+"                        int row = r0 + g + (e >> 1) * 8, col = n0 + i * 8 + 2 * t4 + (e & 1);\n"
+"                        if (col > row || (WINDOW > 0 && col < row - WINDOW + 1)) s[i][e] = NEG_INF;\n"
+"                    }\n"
+"            }\n"
+"            // online softmax: rescale the running state by exp2(m_old - m_new)\n"
+"#pragma unroll\n"
+"            for (int r = 0; r < 2; r++) {\n"
+"                float mx = NEG_INF;\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < FWD_BN / 8; i++) mx = fmaxf(mx, fmaxf(s[i][2 * r], s[i][2 * r + 1]));\n"
+"                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));\n"
+"                mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));\n"
+"                float mnew = fmaxf(mrow[r], mx * scale_log2);\n"
+"                // a row with nothing visible yet keeps max -inf: use 0 so exp2 gives 0, not NaN\n"
+"                float muse = mnew == NEG_INF ? 0.f : mnew;\n"
+"                float alpha = fast_exp2(mrow[r] - muse);\n"
+"                mrow[r] = mnew;\n"
+"                float sum = 0.f;\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < FWD_BN / 8; i++) {\n"
+"                    s[i][2 * r] = fast_exp2(fmaf(s[i][2 * r], scale_log2, -muse));\n"
+"                    s[i][2 * r + 1] = fast_exp2(fmaf(s[i][2 * r + 1], scale_log2, -muse));\n"
+"                    sum += s[i][2 * r] + s[i][2 * r + 1];\n"
+"                }\n"
+"                lrow[r] = lrow[r] * alpha + sum;\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < HD / 8; i++) { o[i][2 * r] *= alpha; o[i][2 * r + 1] *= alpha; }\n"
+"            }\n"
+"            // O += P V: P goes from C fragments straight to A fragments\n"
+"#pragma unroll\n"
+"            for (int kk = 0; kk < FWD_BN / 16; kk++) {\n"
+"                unsigned a[4] = {pack_bf16(s[2 * kk][0], s[2 * kk][1]), pack_bf16(s[2 * kk][2], s[2 * kk][3]),\n"
+"                                 pack_bf16(s[2 * kk + 1][0], s[2 * kk + 1][1]),\n"
+"                                 pack_bf16(s[2 * kk + 1][2], s[2 * kk + 1][3])};\n"
+"#pragma unroll\n"
+"                for (int dn = 0; dn < HD / 16; dn++) {\n"
+"                    unsigned bfr[4];  // V[keys kk*16..][dims dn*16..], transposed into B fragments\n"
+"                    ldsm_x4_t(bfr, Vt + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS\n"
+"                                      + dn * 16 + (lane >> 4) * 8);\n"
+"                    mma(o[2 * dn], a, bfr[0], bfr[1]);\n"
+"                    mma(o[2 * dn + 1], a, bfr[2], bfr[3]);\n"
+"                }\n"
+"            }\n"
+"        }\n"
+"        __syncthreads();  // the next iteration's prefetch overwrites this tile's buffer\n"
+"    }\n"
+"\n"
+"    // epilogue: finish the row sums across the quad, normalize, write out and lse\n"
+"#pragma unroll\n"
+"    for (int r = 0; r < 2; r++) {\n"
+"        float l = lrow[r];\n"
+"        l += __shfl_xor_sync(0xffffffffu, l, 1);\n"
+"        l += __shfl_xor_sync(0xffffffffu, l, 2);\n"
+"        int row = r0 + g + r * 8;\n"
+"        if (row < T) {\n"
+"            float inv = 1.f / l;\n"
+"            bf16 *orow = out + ((long)b * T + row) * qs + h * HD;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < HD / 8; i++)\n"
+"                *(unsigned *)(orow + i * 8 + 2 * t4) = pack_bf16(o[i][2 * r] * inv, o[i][2 * r + 1] * inv);\n"
+"            if (t4 == 0) lse[((long)b * H + h) * T + row] = (mrow[r] + __log2f(l)) * LN2;\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// ---------------------------------------------------------------- backward\n"
+"// Preprocess: D[b,h,t] = sum_i dO*O (fp32), and zero the fp32 dQ accumulator.\n"
+"// HD/8 threads per (b,t,h) row, 16-byte loads.\n"
+"extern \"C\" __global__ void attn_bwd_pre(float *Dsum, float *dqacc, const bf16 *out, const bf16 *dout,\n"
+"                                        int T, int H, long rows) {\n"
+"    const int TPR = HD / 8;\n"
+"    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+"    long row = i / TPR;\n"
+"    int c = (int)(i % TPR);\n"
+"    float d = 0.f;\n"
+"    if (row < rows) {\n"
+"        uint4 o4 = *(const uint4 *)(out + row * HD + c * 8);\n"
+"        uint4 g4 = *(const uint4 *)(dout + row * HD + c * 8);\n"
+"        unsigned ov[4] = {o4.x, o4.y, o4.z, o4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w};\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < 4; e++) d += bf16_lo(ov[e]) * bf16_lo(gv[e]) + bf16_hi(ov[e]) * bf16_hi(gv[e]);\n"
+"        float4 z = make_float4(0.f, 0.f, 0.f, 0.f);\n"
+"        *(float4 *)(dqacc + row * HD + c * 8) = z;\n"
+"        *(float4 *)(dqacc + row * HD + c * 8 + 4) = z;\n"
+"    }\n"
+"#pragma unroll\n"
+"    for (int off = TPR / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);\n"
+"    if (row < rows && c == 0) {\n"
+"        long bt = row / H;\n"
+"        int h = (int)(row % H);\n"
+"        long b = bt / T, t = bt % T;\n"
+"        Dsum[(b * H + h) * T + t] = d;\n"
+"    }\n"
+"}\n"
+"\n"
+"// dK, dV for one block of BWD_BN keys of one (b, kv head), looping over every query\n"
+"// head of the GQA group and every query tile that sees these keys, so dK/dV sum in\n"
+"// registers without atomics. Each warp owns 16 keys and computes the transposed\n"
+"// scores S^T = K Q^T, so P^T and dS^T come out as A fragments for dV += P^T dO and\n"
+"// dK += dS^T Q. dQ += dS K needs a sum over all the block's keys: dS^T goes through\n"
+"// shared memory, and the partial dQ tile is reduced into an fp32 buffer with atomics.\n"
+"// grid (B*KV, ceil(T/BWD_BN)), block BWD_WARPS warps; low key blocks (most work) first.\n"
+"extern \"C\" __global__ void __launch_bounds__(BWD_WARPS * 32)\n"
+"attn_bwd_dkdv(bf16 *dk, bf16 *dv, float *dqacc, const bf16 *q, const bf16 *k, const bf16 *v,\n"
+"              const bf16 *dout, const float *lse, const float *Dsum, int T, int H,\n"
+"              float scale, float scale_log2) {\n"
+"    extern __shared__ __align__(16) bf16 smem[];\n"
+"    bf16 *sK = smem;                    // [BWD_BN][LDS]\n"
+"    bf16 *sV = sK + BWD_BN * LDS;       // [BWD_BN][LDS]\n"
+"    bf16 *sQ = sV + BWD_BN * LDS;       // [2][BWD_BM][LDS]\n"
+"    bf16 *sdO = sQ + 2 * BWD_BM * LDS;  // [2][BWD_BM][LDS]\n"
+"    bf16 *sdS = sdO + 2 * BWD_BM * LDS; // [BWD_BN][LDQ]  dS^T, keys x queries\n"
+"    float *sL = (float *)(sdS + BWD_BN * LDQ);  // [2][BWD_BM] lse of the tile's rows\n"
+"    float *sD = sL + 2 * BWD_BM;                // [2][BWD_BM] D of the tile's rows\n"
+"\n"
+"    const int NT = BWD_WARPS * 32;\n"
+"    const int KV = H / GROUP;\n"
+"    const int b = blockIdx.x / KV, kvh = blockIdx.x % KV;\n"
+"    const int n0 = blockIdx.y * BWD_BN;\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const long qs = (long)H * HD, ks = (long)KV * HD;\n"
+"    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
+"    const bf16 *vb = v + (long)b * T * ks + kvh * HD;\n"
+"\n"
+"    // query tiles that see keys n0..n0+BWD_BN-1: from the diagonal to the window's end\n"
+"    const int ilo = n0 / BWD_BM;\n"
+"    const int last_q = WINDOW > 0 ? min(T - 1, n0 + BWD_BN - 1 + WINDOW - 1) : T - 1;\n"
+"    const int nq = last_q / BWD_BM - ilo + 1;\n"
+"    const int iters = GROUP * nq;\n"
+"\n"
+"    load_rows<BWD_BN, NT>(sK, kb, ks, n0, T);\n"
+"    load_rows<BWD_BN, NT>(sV, vb, ks, n0, T);\n"
+"\n"
+"    // stage iteration `it` (query head, query tile) into buffer `buf`\n"
+"#define BWD_LOAD(it, buf)                                                                   \\\n"
+"    do {                                                                                    \\\n"
+"        int h_ = kvh * GROUP + (it) / nq, m_ = (ilo + (it) % nq) * BWD_BM;                  \\\n"
+"        long qoff_ = (long)b * T * qs + h_ * HD;                                            \\\n"
+"        load_rows<BWD_BM, NT>(sQ + (buf) * BWD_BM * LDS, q + qoff_, qs, m_, T);             \\\n"
+"        load_rows<BWD_BM, NT>(sdO + (buf) * BWD_BM * LDS, dout + qoff_, qs, m_, T);         \\\n"
+"        if (threadIdx.x < BWD_BM) {                                                         \\\n"
+"            int row_ = m_ + threadIdx.x;                                                    \\\n"
+"            bool ok_ = row_ < T;                                                            \\\n"
+"            long li_ = ((long)b * H + h_) * T + (ok_ ? row_ : 0);                           \\\n"
+"            cp_async4(sL + (buf) * BWD_BM + threadIdx.x, lse + li_, ok_);                   \\\n"
+"            cp_async4(sD + (buf) * BWD_BM + threadIdx.x, Dsum + li_, ok_);                  \\\n"
+"        }                                                                                   \\\n"
+"        cp_async_commit();                                                                  \\\n"
+"    } while (0)\n"
+"\n"
+"    BWD_LOAD(0, 0);\n"
+"\n"
+"    float dka[HD / 8][4], dva[HD / 8][4];\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < HD / 8; i++)\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < 4; e++) dka[i][e] = dva[i][e] = 0.f;\n"
+"\n"
+"    const int kw = warp * 16;  // this warp's first key, local to the block\n"
+"    for (int it = 0; it < iters; it++) {\n"
+"        const int buf = it & 1;\n"
+"        const int h = kvh * GROUP + it / nq, m0 = (ilo + it % nq) * BWD_BM;\n"
+"        // buffer buf^1 was last read before the previous iteration's second barrier\n"
+"        if (it + 1 < iters) { BWD_LOAD(it + 1, buf ^ 1); cp_async_wait<1>(); }\n"
+"        else cp_async_wait<0>();\n"
+"        __syncthreads();\n"
+"        const bf16 *Qt = sQ + buf * BWD_BM * LDS, *dOt = sdO + buf * BWD_BM * LDS;\n"
+"        const float *Lt = sL + buf * BWD_BM, *Dt = sD + buf * BWD_BM;\n"
+"\n"
+"        // S^T = K Q^T and dP^T = V dO^T for this warp's 16 keys x BWD_BM queries\n"
+"        float st[BWD_BM / 8][4], dpt[BWD_BM / 8][4];\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < BWD_BM / 8; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) st[i][e] = dpt[i][e] = 0.f;\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < HD / 16; kk++) {\n"
+"            unsigned ak[4], av[4];\n"
+"            int aoff = (kw + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + kk * 16 + (lane >> 4) * 8;\n"
+"            ldsm_x4(ak, sK + aoff);\n"
+"            ldsm_x4(av, sV + aoff);\n"
+"#pragma unroll\n"
+"            for (int nn = 0; nn < BWD_BM / 16; nn++) {\n"
+"                int boff = (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8;\n"
+"                unsigned bq[4], bo[4];\n"
+"                ldsm_x4(bq, Qt + boff);\n"
+"                ldsm_x4(bo, dOt + boff);\n"
+"                mma(st[2 * nn], ak, bq[0], bq[1]);\n"
+"                mma(st[2 * nn + 1], ak, bq[2], bq[3]);\n"
+"                mma(dpt[2 * nn], av, bo[0], bo[1]);\n"
+"                mma(dpt[2 * nn + 1], av, bo[2], bo[3]);\n"
+"            }\n"
+"        }\n"
+"\n"
+"        // P^T = exp(S^T scale - lse[q]); dS^T = P^T (dP^T - D[q]); masked entries are 0\n"
+"        const int key0 = n0 + kw + g;  // keys key0 (e < 2) and key0 + 8 (e >= 2)\n"
+"        bool need_mask = m0 < n0 + kw + 15 || (WINDOW > 0 && n0 + kw < m0 + BWD_BM - WINDOW);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < BWD_BM / 8; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) {\n"
+"                int ql = i * 8 + 2 * t4 + (e & 1);\n"
+"                float p = fast_exp2(fmaf(st[i][e], scale_log2, -Lt[ql] * LOG2E));\n"
+"                if (need_mask) {\n"
+"                    int key = key0 + (e >> 1) * 8, qr = m0 + ql;\n"
+"                    if (key > qr || (WINDOW > 0 && key < qr - WINDOW + 1)) p = 0.f;\n"
+"                }\n"
+"                st[i][e] = p;\n"
+"                dpt[i][e] = p * (dpt[i][e] - Dt[ql]);\n"
+"            }\n"
+"\n"
+"        // dV += P^T dO, dK += dS^T Q (the scale is applied to dK at the end)\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < BWD_BM / 16; kk++) {\n"
+"            unsigned ap[4] = {pack_bf16(st[2 * kk][0], st[2 * kk][1]), pack_bf16(st[2 * kk][2], st[2 * kk][3]),\n"
+"                              pack_bf16(st[2 * kk + 1][0], st[2 * kk + 1][1]),\n"
+"                              pack_bf16(st[2 * kk + 1][2], st[2 * kk + 1][3])};\n"
+"            unsigned as[4] = {pack_bf16(dpt[2 * kk][0], dpt[2 * kk][1]), pack_bf16(dpt[2 * kk][2], dpt[2 * kk][3]),\n"
+"                              pack_bf16(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),\n"
+"                              pack_bf16(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};\n"
+"            // dS^T to smem for the dQ product (rows = keys, cols = queries)\n"
+"            *(unsigned *)(sdS + (kw + g) * LDQ + kk * 16 + 2 * t4) = as[0];\n"
+"            *(unsigned *)(sdS + (kw + g + 8) * LDQ + kk * 16 + 2 * t4) = as[1];\n"
+"            *(unsigned *)(sdS + (kw + g) * LDQ + kk * 16 + 8 + 2 * t4) = as[2];\n"
+"            *(unsigned *)(sdS + (kw + g + 8) * LDQ + kk * 16 + 8 + 2 * t4) = as[3];\n"
+"#pragma unroll\n"
+"            for (int dn = 0; dn < HD / 16; dn++) {\n"
+"                int boff = (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8;\n"
+"                unsigned bo[4], bq[4];\n"
+"                ldsm_x4_t(bo, dOt + boff);\n"
+"                ldsm_x4_t(bq, Qt + boff);\n"
+"                mma(dva[2 * dn], ap, bo[0], bo[1]);\n"
+"                mma(dva[2 * dn + 1], ap, bo[2], bo[3]);\n"
+"                mma(dka[2 * dn], as, bq[0], bq[1]);\n"
+"                mma(dka[2 * dn + 1], as, bq[2], bq[3]);\n"
+"            }\n"
+"        }\n"
+"        __syncthreads();  // dS^T complete\n"
+"\n"
+"        // dQ[m0.., dims] += scale * dS K: warp owns 16 query rows x DQ_DW dims, sums over all keys\n"
+"        {\n"
+"            const int rg = warp % DQ_RG, cg = warp / DQ_RG;\n"
+"            float acc[DQ_DW / 8][4];\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < DQ_DW / 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;\n"
+"#pragma unroll\n"
+"            for (int kk = 0; kk < BWD_BN / 16; kk++) {\n"
+"                unsigned a[4];  // dS (queries x keys) read transposed out of dS^T\n"
+"                ldsm_x4_t(a, sdS + (kk * 16 + (lane & 7) + (lane >> 4) * 8) * LDQ + rg * 16 + ((lane >> 3) & 1) * 8);\n"
+"#pragma unroll\n"
+"                for (int dn = 0; dn < DQ_DW / 16; dn++) {\n"
+"                    unsigned bk[4];\n"
+"                    ldsm_x4_t(bk, sK + (kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LDS\n"
+"                                     + cg * DQ_DW + dn * 16 + (lane >> 4) * 8);\n"
+"                    mma(acc[2 * dn], a, bk[0], bk[1]);\n"
+"                    mma(acc[2 * dn + 1], a, bk[2], bk[3]);\n"
+"                }\n"
+"            }\n"
+"#pragma unroll\n"
+"            for (int r = 0; r < 2; r++) {\n"
+"                int row = m0 + rg * 16 + g + r * 8;\n"
+"                if (row < T) {\n"
+"                    float *dst = dqacc + ((long)b * T + row) * qs + h * HD + cg * DQ_DW + 2 * t4;\n"
+"#pragma unroll\n"
+"                    for (int i = 0; i < DQ_DW / 8; i++)\n"
+"                        red_add2(dst + i * 8, acc[i][2 * r] * scale, acc[i][2 * r + 1] * scale);\n"
+"                }\n"
+"            }\n"
+"        }\n"
+"    }\n"
+"#undef BWD_LOAD\n"
+"\n"
+"    // write this warp's 16 rows of dK (scaled) and dV\n"
+"#pragma unroll\n"
+"    for (int r = 0; r < 2; r++) {\n"
+"        int key = n0 + kw + g + r * 8;\n"
+"        if (key < T) {\n"
+"            bf16 *dkr = dk + ((long)b * T + key) * ks + kvh * HD;\n"
+"            bf16 *dvr = dv + ((long)b * T + key) * ks + kvh * HD;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < HD / 8; i++) {\n"
+"                *(unsigned *)(dkr + i * 8 + 2 * t4) = pack_bf16(dka[i][2 * r] * scale, dka[i][2 * r + 1] * scale);\n"
+"                *(unsigned *)(dvr + i * 8 + 2 * t4) = pack_bf16(dva[i][2 * r], dva[i][2 * r + 1]);\n"
+"            }\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// dq (bf16) = dqacc (fp32, already scaled); 8 elements per thread\n"
+"extern \"C\" __global__ void attn_bwd_dq_convert(bf16 *dq, const float *dqacc, long n8) {\n"
+"    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+"    if (i >= n8) return;\n"
+"    float4 a = *(const float4 *)(dqacc + i * 8), c = *(const float4 *)(dqacc + i * 8 + 4);\n"
+"    uint4 r = make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(c.x, c.y), pack_bf16(c.z, c.w));\n"
+"    *(uint4 *)(dq + i * 8) = r;\n"
+"}\n";
+
+/* ---------------------------------------------------------------- host */
+
+typedef struct { CUfunction fwd, pre, dkdv, conv; } AttnKernels;
+
+static void attn_options_(char *buf, size_t n, int hd, int group, int window) {
+    snprintf(buf, n, "-DHD=%d -DGROUP=%d -DWINDOW=%d -DFWD_WARPS=%d -DFWD_BN=%d -DBWD_WARPS=%d",
+             hd, group, window, ATTN_FWD_WARPS, ATTN_FWD_BN, ATTN_BWD_WARPS);
+}
+
+static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, int window) {
+    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || window < 0 ||
+        (hd != 32 && hd != 64 && hd != 128)) {
+        fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d window=%d "
+                        "(need H %% KV == 0, hd in {32, 64, 128}, window >= 0)\n",
+                who, B, T, H, KV, hd, window);
+        abort();
+    }
+}
+
+static AttnKernels attn_kernels_(Gpu *g, int hd, int group, int window) {
+    char opt[256];
+    attn_options_(opt, sizeof opt, hd, group, window);
+    AttnKernels k;
+    k.fwd = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_fwd", opt);
+    k.pre = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_bwd_pre", opt);
+    k.dkdv = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_bwd_dkdv", opt);
+    k.conv = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_bwd_dq_convert", opt);
+    return k;
+}
+
+/* shared memory of each kernel (bytes), mirroring the carve-up in the kernels */
+static unsigned attn_fwd_smem_(int hd) {
+    return (unsigned)(2 * (hd + 8) * (16 * ATTN_FWD_WARPS + 4 * ATTN_FWD_BN));
+}
+static unsigned attn_bwd_smem_(int hd) {
+    int bn = 16 * ATTN_BWD_WARPS, bm = ATTN_BWD_BM(hd);
+    return (unsigned)(2 * ((hd + 8) * (2 * bn + 4 * bm) + bn * (bm + 8)) + 4 * 4 * bm);
+}
+
+/* W >= T sees every earlier key: the same function as full causal, one kernel less */
+static int attn_window_(int T, int window) { return window >= T ? 0 : window; }
+
+void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                           const void *v, int B, int T, int H, int KV, int hd, int window) {
+    attn_check_args_("gpu_attention_forward", B, T, H, KV, hd, window);
+    window = attn_window_(T, window);
+    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, window);
+    float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
+    void *args[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2};
+    unsigned mblocks = (unsigned)((T + 16 * ATTN_FWD_WARPS - 1) / (16 * ATTN_FWD_WARPS));
+    gpu_launch(gpu, kn.fwd, (unsigned)(B * H), mblocks, 1, 32 * ATTN_FWD_WARPS, 1, 1,
+               attn_fwd_smem_(hd), args);
+}
+
+/* the backward's fp32 scratch (D, dQ accumulator), grown on demand */
+static struct { Gpu *gpu; void *p; size_t bytes; } attn_scratch_;
+
+static void *attn_scratch_get_(Gpu *g, size_t bytes) {
+    if (attn_scratch_.gpu != g || attn_scratch_.bytes < bytes) {
+        if (attn_scratch_.p) {
+            gpu_sync(attn_scratch_.gpu);  /* kernels queued earlier may still use it */
+            gpu_free(attn_scratch_.gpu, attn_scratch_.p);
+        }
+        attn_scratch_.gpu = g;
+        attn_scratch_.p = gpu_alloc(g, bytes);
+        attn_scratch_.bytes = bytes;
+    }
+    return attn_scratch_.p;
+}
+
+void gpu_attention_release(Gpu *gpu) {
+    if (attn_scratch_.p && attn_scratch_.gpu == gpu) {
+        gpu_sync(gpu);
+        gpu_free(gpu, attn_scratch_.p);
+        attn_scratch_.p = NULL;
+        attn_scratch_.gpu = NULL;
+        attn_scratch_.bytes = 0;
+    }
+}
+
+void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                            const void *out, const float *lse, const void *q, const void *k,
+                            const void *v, int B, int T, int H, int KV, int hd, int window) {
+    attn_check_args_("gpu_attention_backward", B, T, H, KV, hd, window);
+    window = attn_window_(T, window);
+    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, window);
+    long rows = (long)B * T * H;
+    size_t n_d = (size_t)rows, n_acc = (size_t)rows * hd;
+    float *Dsum = (float *)attn_scratch_get_(gpu, 4 * (n_d + n_acc + 64));
+    /* the accumulator starts 256-byte aligned past D, for 16-byte vector access */
+    float *dqacc = Dsum + ((n_d + 63) / 64) * 64;
+
+    {   /* D = rowsum(dO * O); dqacc = 0 */
+        void *args[] = {&Dsum, &dqacc, &out, &dout, &T, &H, &rows};
+        size_t threads = (size_t)rows * (hd / 8);
+        gpu_launch(gpu, kn.pre, (unsigned)((threads + 255) / 256), 1, 1, 256, 1, 1, 0, args);
+    }
+    {   /* dK, dV; dQ accumulated in fp32 */
+        float scale = (float)(1.0 / sqrt((double)hd));
+        float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
+        void *args[] = {&dk, &dv, &dqacc, &q, &k, &v, &dout, &lse, &Dsum, &T, &H, &scale, &scale_log2};
+        int bn = 16 * ATTN_BWD_WARPS;
+        gpu_launch(gpu, kn.dkdv, (unsigned)(B * KV), (unsigned)((T + bn - 1) / bn), 1,
+                   32 * ATTN_BWD_WARPS, 1, 1, attn_bwd_smem_(hd), args);
+    }
+    {   /* dq = bf16(dqacc) */
+        long n8 = (long)(n_acc / 8);
+        void *args[] = {&dq, &dqacc, &n8};
+        gpu_launch(gpu, kn.conv, (unsigned)((n8 + 255) / 256), 1, 1, 256, 1, 1, 0, args);
+    }
+}
+
+/* every specialization tests/gpu_attn_check.c uses: {hd, group, window} */
+static const int attn_check_specs_[][3] = {
+    {64, 1, 0}, {64, 3, 0}, {64, 3, 16}, {64, 4, 0}, {64, 1, 16},
+    {32, 1, 0}, {32, 3, 16}, {128, 1, 0}, {128, 3, 16},
+};
+
+int attn_kernels_compile_check(const char *arch) {
+    int fails = 0;
+    for (size_t i = 0; i < sizeof attn_check_specs_ / sizeof attn_check_specs_[0]; i++) {
+        char opt[256], *log = NULL;
+        attn_options_(opt, sizeof opt, attn_check_specs_[i][0], attn_check_specs_[i][1],
+                      attn_check_specs_[i][2]);
+        if (gpu_compile_ptx(ATTN_KERNELS_SRC, opt, arch, NULL, &log) != 0) {
+            fprintf(stderr, "attn_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt,
+                    log ? log : "");
+            fails++;
+        }
+        free(log);
+    }
+    return fails;
+}
+
+#endif /* GPU_IMPLEMENTATION && !ABLATE_NO_CUDA */

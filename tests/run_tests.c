@@ -1,0 +1,521 @@
+/* tests/run_tests.c - the CPU test suite (make test).
+
+   Built in double precision (-DABLATE_REAL=double -DABLATE_NO_CUDA) so that
+   finite-difference gradient checks are meaningful:
+     numeric  g_num = (L(x+h) - L(x-h)) / 2h,  h = 1e-5, central differences,
+     L = sum(out * R) for a fixed random R (so every output element matters),
+     pass when |g_ana - g_num| <= 1e-6 * max(1, |g_ana|, |g_num|) on every checked element
+     (double rounding gives ~1e-10 here; a wrong term gives >1e-3).
+   Then equivalences (GQA with kv=heads == MHA, window >= T == full causal,
+   causality: changing token t+1 leaves outputs up to t unchanged), seeded init,
+   parameter counts, a training run on real text, and the CLI's refusals.
+
+   usage: tests/run_tests [path/to/ablate-cpu] [--quick] [--count-from LOG]
+   (--count-from adds the totals of another checker's log, e.g. the NVRTC compile check)
+   Ends with the line "N passed, N failed".
+*/
+#define OPS_IMPLEMENTATION
+#define ATTN_IMPLEMENTATION
+#define SMOLLM_IMPLEMENTATION
+#define TRAIN_IMPLEMENTATION
+#define DATA_IMPLEMENTATION
+#include "../train.h"
+#include "../data.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int n_pass, n_fail;
+static const char *ablate_bin = "./ablate-cpu";
+
+static void report(int ok, const char *name, const char *detail) {
+    if (ok) n_pass++; else n_fail++;
+    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
+    fflush(stdout);
+}
+
+/* ---- random numbers (tests only) ---- */
+static uint64_t trng = 12345;
+static double urand(void) { return (double)(splitmix64(&trng) >> 11) / 9007199254740992.0; }
+static double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
+static real_t *rnd(size_t n, double scale) {
+    real_t *p = malloc(sizeof(real_t) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = scale * nrand();
+    return p;
+}
+static real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
+static double dot(const real_t *a, const real_t *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+/* ---- finite differences ---- */
+typedef double (*LossFn)(void *ctx);
+
+/* checks up to max_checks elements of x (spread over the tensor) against grad */
+static void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n, int max_checks) {
+    const double h = 1e-5, tol = 1e-6;
+    double worst = 0;
+    size_t step = n > (size_t)max_checks ? n / max_checks : 1;
+    int ok = 1;
+    for (size_t i = 0; i < n; i += step) {
+        size_t j = (i + (size_t)(urand() * step)) % n;
+        real_t keep = x[j];
+        x[j] = keep + h;
+        double lp = f(ctx);
+        x[j] = keep - h;
+        double lm = f(ctx);
+        x[j] = keep;
+        double num = (lp - lm) / (2 * h), ana = grad[j];
+        double scale = fmax(1.0, fmax(fabs(num), fabs(ana)));
+        double err = fabs(num - ana) / scale;
+        if (err > worst) worst = err;
+        if (!(err <= tol)) ok = 0;
+    }
+    char d[64];
+    snprintf(d, sizeof d, "max err %.1e", worst);
+    report(ok, name, d);
+}
+
+/* ---- op-level checks ---- */
+
+typedef struct { int N, C, OC; real_t *in, *w, *R, *out; } MatmulCtx;
+static double matmul_loss(void *p) {
+    MatmulCtx *c = p;
+    op_matmul_forward(NULL, c->out, c->in, c->w, c->N, c->C, c->OC);
+    return dot(c->out, c->R, (size_t)c->N * c->OC);
+}
+static void test_matmul(void) {
+    MatmulCtx c = {5, 7, 6, rnd(35, 1), rnd(42, 1), rnd(30, 1), zeros(30)};
+    real_t *din = zeros(35), *dw = zeros(42);
+    op_matmul_backward(NULL, din, dw, c.R, c.in, c.w, c.N, c.C, c.OC, 0);
+    check_grad("matmul: d input", matmul_loss, &c, c.in, din, 35, 100);
+    check_grad("matmul: d weight", matmul_loss, &c, c.w, dw, 42, 100);
+    /* accumulate flags: din += and dw += */
+    real_t *din2 = zeros(35), *dw2 = zeros(42);
+    for (int i = 0; i < 35; i++) din2[i] = 1;
+    for (int i = 0; i < 42; i++) dw2[i] = 2;
+    op_matmul_backward(NULL, din2, dw2, c.R, c.in, c.w, c.N, c.C, c.OC, 1);
+    int ok = 1;
+    for (int i = 0; i < 35; i++) ok &= fabs(din2[i] - 1 - din[i]) < 1e-12;
+    for (int i = 0; i < 42; i++) ok &= fabs(dw2[i] - 2 - dw[i]) < 1e-12;
+    report(ok, "matmul: accumulate into din and dw", NULL);
+    free(c.in); free(c.w); free(c.R); free(c.out); free(din); free(dw); free(din2); free(dw2);
+}
+
+typedef struct { int N, C, V; int *tok; real_t *wte, *R, *out; } EmbedCtx;
+static double embed_loss(void *p) {
+    EmbedCtx *c = p;
+    op_embed_forward(NULL, c->out, c->tok, c->wte, c->N, c->C);
+    return dot(c->out, c->R, (size_t)c->N * c->C);
+}
+static void test_embed(void) {
+    int tok[6] = {3, 1, 3, 0, 4, 3};
+    EmbedCtx c = {6, 5, 5, tok, rnd(25, 1), rnd(30, 1), zeros(30)};
+    real_t *dw = zeros(25);
+    op_embed_backward(NULL, dw, c.R, tok, c.N, c.C);
+    check_grad("embedding: d weight (repeated tokens)", embed_loss, &c, c.wte, dw, 25, 100);
+    free(c.wte); free(c.R); free(c.out); free(dw);
+}
+
+typedef struct { int N, C; real_t *in, *w, *R, *out, *rstd; } NormCtx;
+static double norm_loss(void *p) {
+    NormCtx *c = p;
+    op_rmsnorm_forward(NULL, c->out, c->rstd, c->in, c->w, c->N, c->C, 1e-5f);
+    return dot(c->out, c->R, (size_t)c->N * c->C);
+}
+static void test_rmsnorm(void) {
+    NormCtx c = {4, 9, rnd(36, 1), rnd(9, 1), rnd(36, 1), zeros(36), zeros(4)};
+    norm_loss(&c);
+    real_t *din = zeros(36), *dw = zeros(9);
+    op_rmsnorm_backward(NULL, din, dw, c.R, c.in, c.w, c.rstd, c.N, c.C, 0);
+    check_grad("rmsnorm: d input", norm_loss, &c, c.in, din, 36, 100);
+    check_grad("rmsnorm: d scale", norm_loss, &c, c.w, dw, 9, 100);
+    free(c.in); free(c.w); free(c.R); free(c.out); free(c.rstd); free(din); free(dw);
+}
+
+typedef struct { int N, T, nh, hd; real_t *x, *R, *tmp; } RopeCtx;
+static double rope_loss(void *p) {
+    RopeCtx *c = p;
+    size_t n = (size_t)c->N * c->nh * c->hd;
+    memcpy(c->tmp, c->x, n * sizeof(real_t));
+    op_rope_forward(NULL, c->tmp, c->N, c->T, c->nh, c->hd, 10000.0f);
+    return dot(c->tmp, c->R, n);
+}
+static void test_rope(void) {
+    RopeCtx c = {6, 3, 2, 8, rnd(96, 1), rnd(96, 1), zeros(96)};
+    real_t *g = malloc(96 * sizeof(real_t));
+    memcpy(g, c.R, 96 * sizeof(real_t));
+    op_rope_backward(NULL, g, c.N, c.T, c.nh, c.hd, 10000.0f);
+    check_grad("rope: d input", rope_loss, &c, c.x, g, 96, 100);
+    /* position 0 is the identity rotation; the norm of every pair is kept */
+    memcpy(c.tmp, c.x, 96 * sizeof(real_t));
+    op_rope_forward(NULL, c.tmp, c.N, c.T, c.nh, c.hd, 10000.0f);
+    int ok = 1;
+    for (int i = 0; i < 16; i++) ok &= c.tmp[i] == c.x[i];
+    for (int n = 0; n < 6 * 2; n++)
+        for (int i = 0; i < 4; i++) {
+            real_t *a = c.x + n * 8, *b = c.tmp + n * 8;
+            ok &= fabs(a[i] * a[i] + a[i + 4] * a[i + 4] - b[i] * b[i] - b[i + 4] * b[i + 4]) < 1e-12;
+        }
+    report(ok, "rope: identity at t=0, rotations keep pair norms", NULL);
+    free(c.x); free(c.R); free(c.tmp); free(g);
+}
+
+typedef struct { size_t n; real_t *g, *u, *R, *out; } SwiCtx;
+static double swiglu_loss(void *p) {
+    SwiCtx *c = p;
+    op_swiglu_forward(NULL, c->out, c->g, c->u, c->n);
+    return dot(c->out, c->R, c->n);
+}
+static void test_swiglu(void) {
+    SwiCtx c = {40, rnd(40, 2), rnd(40, 1), rnd(40, 1), zeros(40)};
+    real_t *dg = zeros(40), *du = zeros(40);
+    op_swiglu_backward(NULL, dg, du, c.R, c.g, c.u, c.n);
+    check_grad("swiglu: d gate", swiglu_loss, &c, c.g, dg, 40, 100);
+    check_grad("swiglu: d up", swiglu_loss, &c, c.u, du, 40, 100);
+    free(c.g); free(c.u); free(c.R); free(c.out); free(dg); free(du);
+}
+
+typedef struct { int N, C, V; int *tgt; real_t *h, *wte, *losses; } XentCtx;
+static double xent_loss(void *p) {
+    XentCtx *c = p;
+    op_xent_forward(NULL, c->losses, c->h, c->wte, c->tgt, c->N, c->C, c->V);
+    double s = 0;
+    for (int i = 0; i < c->N; i++) s += c->losses[i];
+    return 0.5 * s; /* dloss = 0.5 below */
+}
+static void test_xent(void) {
+    int tgt[5] = {2, 0, -1, 6, 2};
+    XentCtx c = {5, 4, 7, tgt, rnd(20, 1), rnd(28, 1), zeros(5)};
+    real_t *dh = zeros(20), *dw = zeros(28), *l2 = zeros(5);
+    op_xent_backward(NULL, l2, dh, dw, c.h, c.wte, tgt, c.N, c.C, c.V, 0.5f);
+    check_grad("cross-entropy (tied head): d hidden", xent_loss, &c, c.h, dh, 20, 100);
+    check_grad("cross-entropy (tied head): d embedding", xent_loss, &c, c.wte, dw, 28, 100);
+    xent_loss(&c);
+    int ok = l2[2] == 0;
+    for (int i = 0; i < 5; i++) ok &= fabs(l2[i] - c.losses[i]) < 1e-12;
+    for (int j = 0; j < 4; j++) ok &= dh[2 * 4 + j] == 0;
+    report(ok, "cross-entropy: fused = forward losses, ignored target", NULL);
+    free(c.h); free(c.wte); free(c.losses); free(dh); free(dw); free(l2);
+}
+
+/* the attention core on its own */
+typedef struct { int B, T, H, KV, hd, W; real_t *q, *k, *v, *R, *out, *lse; } CoreCtx;
+static double core_loss(void *p) {
+    CoreCtx *c = p;
+    op_attention_forward(NULL, c->out, c->lse, c->q, c->k, c->v, c->B, c->T, c->H, c->KV, c->hd, c->W);
+    return dot(c->out, c->R, (size_t)c->B * c->T * c->H * c->hd);
+}
+static void test_attention_core(int H, int KV, int W) {
+    CoreCtx c = {2, 7, H, KV, 4, W, NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t nq = (size_t)c.B * c.T * H * c.hd, nk = (size_t)c.B * c.T * KV * c.hd;
+    c.q = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.R = rnd(nq, 1);
+    c.out = zeros(nq); c.lse = zeros((size_t)c.B * H * c.T);
+    core_loss(&c);
+    real_t *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
+    op_attention_backward(NULL, dq, dk, dv, c.R, c.out, c.lse, c.q, c.k, c.v, c.B, c.T, H, KV, c.hd, W);
+    char name[96];
+    snprintf(name, sizeof name, "attention core H=%d KV=%d window=%d: dq", H, KV, W);
+    check_grad(name, core_loss, &c, c.q, dq, nq, 120);
+    snprintf(name, sizeof name, "attention core H=%d KV=%d window=%d: dk", H, KV, W);
+    check_grad(name, core_loss, &c, c.k, dk, nk, 120);
+    snprintf(name, sizeof name, "attention core H=%d KV=%d window=%d: dv", H, KV, W);
+    check_grad(name, core_loss, &c, c.v, dv, nk, 120);
+    free(c.q); free(c.k); free(c.v); free(c.R); free(c.out); free(c.lse); free(dq); free(dk); free(dv);
+}
+
+/* a whole attention block: projections, QK-norm, RoPE, core, output projection */
+typedef struct {
+    AttnConfig cfg; int B, T;
+    real_t *x, *w, *R, *out, *act, *stat, *scr;
+    AttnActs a; AttnScratch s;
+} BlockCtx;
+static double block_loss(void *p) {
+    BlockCtx *c = p;
+    attn_forward(NULL, &c->cfg, c->w, &c->a, c->x, c->out, c->B, c->T);
+    return dot(c->out, c->R, (size_t)c->B * c->T * c->cfg.d_model);
+}
+static void block_setup(BlockCtx *c, AttnKind kind, int H, int KV, int W, int qk) {
+    char err[256];
+    memset(c, 0, sizeof *c);
+    c->cfg.kind = kind; c->cfg.d_model = 8; c->cfg.n_heads = H; c->cfg.n_kv_heads = KV;
+    c->cfg.head_dim = 4; c->cfg.window = W; c->cfg.qk_norm = qk; c->cfg.rope_theta = 100.0f;
+    if (attn_resolve(&c->cfg, err, sizeof err)) { printf("setup: %s\n", err); exit(1); }
+    c->B = 2; c->T = 6;
+    size_t N = (size_t)c->B * c->T, ae, se, np = attn_param_count(&c->cfg);
+    attn_act_sizes(&c->cfg, c->B, c->T, &ae, &se);
+    c->x = rnd(N * 8, 1); c->w = rnd(np, 0.5); c->R = rnd(N * 8, 1); c->out = zeros(N * 8);
+    if (qk) { ParamSpec ps[8]; int n = attn_param_specs(&c->cfg, ps); for (int i = n - 2; i < n; i++) for (size_t j = 0; j < ps[i].numel; j++) c->w[ps[i].offset + j] = 1 + 0.3 * nrand(); }
+    c->act = zeros(ae); c->stat = zeros(se); c->scr = zeros(attn_scratch_elems(&c->cfg, c->B, c->T));
+    attn_acts_bind(&c->cfg, &c->a, NULL, c->act, c->stat, c->B, c->T);
+    attn_scratch_bind(&c->cfg, &c->s, NULL, c->scr, c->B, c->T);
+}
+static void block_free(BlockCtx *c) { free(c->x); free(c->w); free(c->R); free(c->out); free(c->act); free(c->stat); free(c->scr); }
+
+static void test_attention_block(AttnKind kind, int H, int KV, int W, int qk) {
+    BlockCtx c;
+    block_setup(&c, kind, H, KV, W, qk);
+    size_t N = (size_t)c.B * c.T, np = attn_param_count(&c.cfg);
+    block_loss(&c);
+    real_t *dx = zeros(N * 8), *dw = zeros(np);
+    attn_backward(NULL, &c.cfg, c.w, dw, &c.a, &c.s, c.x, c.R, dx, c.B, c.T);
+    char name[96];
+    snprintf(name, sizeof name, "attn block %s H=%d KV=%d W=%d qk_norm=%d: dx", attn_kind_name(kind), H, c.cfg.n_kv_heads, W, qk);
+    check_grad(name, block_loss, &c, c.x, dx, N * 8, 150);
+    snprintf(name, sizeof name, "attn block %s H=%d KV=%d W=%d qk_norm=%d: dW", attn_kind_name(kind), H, c.cfg.n_kv_heads, W, qk);
+    check_grad(name, block_loss, &c, c.w, dw, np, 300);
+    free(dx); free(dw);
+    block_free(&c);
+}
+
+/* GQA with kv_heads = heads is MHA; a window of at least T is full attention */
+static void test_attention_equivalences(void) {
+    BlockCtx a, b;
+    block_setup(&a, ATTN_MHA, 2, 0, 0, 0);
+    block_setup(&b, ATTN_GQA, 2, 2, 0, 0);
+    size_t n = (size_t)a.B * a.T * 8;
+    memcpy(b.w, a.w, attn_param_count(&a.cfg) * sizeof(real_t));
+    memcpy(b.x, a.x, n * sizeof(real_t));
+    int ok = attn_param_count(&a.cfg) == attn_param_count(&b.cfg);
+    block_loss(&a);
+    block_loss(&b);
+    ok &= memcmp(a.out, b.out, n * sizeof(real_t)) == 0;
+    report(ok, "GQA with kv_heads = heads equals MHA exactly", NULL);
+    block_free(&b);
+    for (int W = a.T; W <= a.T + 3; W += 3) {
+        block_setup(&b, ATTN_MHA, 2, 0, W, 0);
+        memcpy(b.w, a.w, attn_param_count(&a.cfg) * sizeof(real_t));
+        memcpy(b.x, a.x, n * sizeof(real_t));
+        block_loss(&b);
+        char name[96];
+        snprintf(name, sizeof name, "sliding window W=%d >= T=%d equals full causal", W, a.T);
+        report(memcmp(a.out, b.out, n * sizeof(real_t)) == 0, name, NULL);
+        block_free(&b);
+    }
+    block_free(&a);
+}
+
+/* changing the input at position t+1 must leave outputs 0..t untouched */
+static void test_causality(AttnKind kind, int KV, int W, int qk) {
+    BlockCtx c;
+    block_setup(&c, kind, 2, KV, W, qk);
+    size_t n = (size_t)c.B * c.T * 8;
+    block_loss(&c);
+    real_t *ref = malloc(n * sizeof(real_t));
+    memcpy(ref, c.out, n * sizeof(real_t));
+    int ok = 1, t = 3;
+    for (int b = 0; b < c.B; b++)
+        for (int s = t + 1; s < c.T; s++)
+            for (int i = 0; i < 8; i++) c.x[((size_t)b * c.T + s) * 8 + i] += 1.0;
+    block_loss(&c);
+    for (int b = 0; b < c.B; b++) {
+        size_t o = (size_t)b * c.T * 8;
+        ok &= memcmp(ref + o, c.out + o, (t + 1) * 8 * sizeof(real_t)) == 0;
+        ok &= memcmp(ref + o + (t + 1) * 8, c.out + o + (t + 1) * 8, 8 * sizeof(real_t)) != 0;
+    }
+    char name[96];
+    snprintf(name, sizeof name, "no future leak: %s W=%d qk_norm=%d", attn_kind_name(kind), W, qk);
+    report(ok, name, NULL);
+    free(ref);
+    block_free(&c);
+}
+
+/* ---- whole model ---- */
+typedef struct { SmolModel m; int *tok, *tgt; } ModelCtx;
+static double model_loss(void *p) {
+    ModelCtx *c = p;
+    return smollm_eval(&c->m, c->tok, c->tgt, NULL);
+}
+static void test_model_grad(NormKind norm, AttnKind attn, int W, int qk) {
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
+    cfg.norm = norm; cfg.attn = attn; cfg.window = W; cfg.qk_norm = qk; cfg.seed = 7;
+    cfg.n_kv_heads = attn == ATTN_GQA ? 1 : 0;
+    cfg.init_std = 0.3f; /* large weights: every path carries gradient */
+    ModelCtx c;
+    char err[256];
+    if (smollm_init(&c.m, &cfg, NULL, 2, 5, err, sizeof err)) { report(0, "model init", err); return; }
+    /* perturb norm scales away from 1 so their gradients are exercised */
+    for (int i = 0; i < c.m.n_specs; i++)
+        if (c.m.specs[i].is_norm)
+            for (size_t j = 0; j < c.m.specs[i].numel; j++) c.m.params[c.m.specs[i].offset + j] = 1 + 0.3 * nrand();
+    int tok[10], tgt[10];
+    for (int i = 0; i < 10; i++) { tok[i] = (int)(urand() * 11); tgt[i] = (int)(urand() * 11); }
+    tgt[3] = -1;
+    c.tok = tok; c.tgt = tgt;
+    ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(real_t));
+    smollm_step(&c.m, tok, tgt, 1.0f);
+    char name[96];
+    snprintf(name, sizeof name, "model %s-norm %s W=%d qk_norm=%d: all params", norm_kind_name(norm), attn_kind_name(attn), W, qk);
+    check_grad(name, model_loss, &c, c.m.params, c.m.grads, c.m.n_params, 400);
+    smollm_free(&c.m);
+}
+
+static void test_init_and_counts(void) {
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 50; cfg.d_model = 16; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 3;
+    SmolModel a, b, c;
+    char err[256];
+    smollm_init(&a, &cfg, NULL, 1, 4, err, sizeof err);
+    smollm_init(&b, &cfg, NULL, 1, 4, err, sizeof err);
+    cfg.seed = 4;
+    smollm_init(&c, &cfg, NULL, 1, 4, err, sizeof err);
+    report(memcmp(a.params, b.params, a.n_params * sizeof(real_t)) == 0 &&
+           memcmp(a.params, c.params, a.n_params * sizeof(real_t)) != 0,
+           "init: same seed same weights bit for bit, other seed differs", NULL);
+    smollm_free(&a); smollm_free(&b); smollm_free(&c);
+
+    /* SmolLM2-135M: 134,515,008 parameters (Hugging Face's count), 23,040 KV bytes/token in bf16 */
+    SmolConfig big = {0};
+    SmolModel m;
+    memset(&m, 0, sizeof m);
+    m.cfg = big;
+    smollm_resolve(&m.cfg, err, sizeof err);
+    smol_layout(&m);
+    SmolParamCounts pc = smollm_param_counts(&m);
+    size_t kv = smollm_kv_bytes_per_token(&m);
+    char d[160];
+    snprintf(d, sizeof d, "total %zu attn %zu ffn %zu emb %zu norms %zu kv %zu", pc.total, pc.attention, pc.ffn, pc.embedding, pc.norms, kv);
+    report(pc.total == 134515008 && pc.embedding == 28311552 && pc.attention == 30 * 884736 &&
+           pc.ffn == 30 * 2654208 && pc.norms == 61 * 576 && kv == 23040,
+           "SmolLM2-135M defaults: parameter counts by part, KV bytes", d);
+    free(m.layers); free(m.specs);
+}
+
+/* ---- training on real text ---- */
+typedef struct { Sampler s; } BatchCtx;
+static void next_batch(void *p, int *tok, int *tgt) { data_next_batch(&((BatchCtx *)p)->s, tok, tgt); }
+
+static void test_training(const char *path, int steps) {
+    Dataset ds;
+    char err[512];
+    if (data_open_text(&ds, path, 0.1f, err, sizeof err)) { report(0, "training: open data", err); return; }
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 256; cfg.d_model = 64; cfg.n_layers = 2; cfg.n_heads = 4; cfg.seed = 1;
+    SmolModel m;
+    smollm_init(&m, &cfg, NULL, 8, 64, err, sizeof err);
+    TrainConfig tc = {0};
+    tc.steps = steps; tc.warmup = 10; tc.lr = 3e-3f;
+    Trainer tr;
+    train_init(&tr, &m, &tc);
+    BatchCtx tb = {{&ds, DATA_TRAIN, 8, 64, 99, 0}};
+    BatchCtx vb = {{&ds, DATA_VAL, 8, 64, 0, 0}};
+    double v0 = train_eval(&tr, next_batch, &vb, 4);
+    int finite = 1;
+    for (int s = 0; s < steps; s++) {
+        TrainStats st = train_step(&tr, next_batch, &tb);
+        finite &= isfinite(st.loss) && isfinite(st.grad_norm);
+    }
+    vb.s.cursor = 0;
+    double v1 = train_eval(&tr, next_batch, &vb, 4);
+    char d[128];
+    snprintf(d, sizeof d, "val loss %.3f -> %.3f in %d steps (need < %.3f)", v0, v1, steps, 0.6 * v0);
+    report(finite && v1 < 0.6 * v0, "training: 2-layer d=64 model learns real text", d);
+    train_free(&tr);
+    smollm_free(&m);
+    data_close(&ds);
+}
+
+/* ---- the CLI refuses bad input with a message naming the value ---- */
+static void test_cli(const char *args, int want_rc, const char *want_msg) {
+    char cmd[1024], out[4096] = "";
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", ablate_bin, args);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[n] = 0;
+    int st = p ? pclose(p) : -1, rc = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int ok = rc == want_rc && strstr(out, want_msg) != NULL;
+    char name[160], d[200];
+    snprintf(name, sizeof name, "cli: %.50s", args);
+    snprintf(d, sizeof d, "rc %d, %s", rc, ok ? want_msg : out);
+    report(ok, name, d);
+}
+
+/* fold another checker's "N passed, N failed" (e.g. the NVRTC compile check) into ours */
+static void add_counts_from(const char *path) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    int p = -1, q = -1;
+    while (f && fgets(line, sizeof line, f)) sscanf(line, "%d passed, %d failed", &p, &q);
+    if (f) fclose(f);
+    if (p < 0 || q < 0) { report(0, "external check log", path); return; }
+    n_pass += p;
+    n_fail += q;
+    printf("(from %s: %d passed, %d failed)\n", path, p, q);
+}
+
+int main(int argc, char **argv) {
+    int quick = 0;
+    const char *count_from = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--count-from") && i + 1 < argc) count_from = argv[++i];
+        else ablate_bin = argv[i];
+    }
+    if (count_from) add_counts_from(count_from);
+    printf("gradient checks in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
+    test_matmul();
+    test_embed();
+    test_rmsnorm();
+    test_rope();
+    test_swiglu();
+    test_xent();
+    test_attention_core(2, 2, 0);
+    test_attention_core(4, 2, 0);
+    test_attention_core(3, 1, 0);
+    test_attention_core(4, 2, 3);
+    test_attention_core(2, 1, 1);
+    AttnKind kinds[] = {ATTN_MHA, ATTN_GQA, ATTN_MQA};
+    for (int k = 0; k < 3; k++)
+        for (int W = 0; W <= 3; W += 3)
+            for (int qk = 0; qk <= 1; qk++) test_attention_block(kinds[k], 4, kinds[k] == ATTN_GQA ? 2 : 0, W, qk);
+    test_attention_block(ATTN_IDENTITY, 2, 0, 0, 0);
+    test_attention_equivalences();
+    test_causality(ATTN_MHA, 0, 0, 0);
+    test_causality(ATTN_GQA, 1, 2, 1);
+    test_causality(ATTN_MQA, 0, 0, 1);
+    test_causality(ATTN_IDENTITY, 0, 0, 0);
+    NormKind norms[] = {NORM_PRE, NORM_POST, NORM_SANDWICH};
+    for (int n = 0; n < 3; n++) test_model_grad(norms[n], ATTN_GQA, 0, 0);
+    test_model_grad(NORM_PRE, ATTN_MHA, 3, 1);
+    test_model_grad(NORM_POST, ATTN_MQA, 0, 1);
+    test_model_grad(NORM_SANDWICH, ATTN_IDENTITY, 0, 0);
+    test_init_and_counts();
+    test_training("/usr/share/common-licenses/GPL-3", quick ? 60 : 150);
+
+    /* CLI refusals */
+    char empty[] = "/tmp/ablate_test_emptyXXXXXX";
+    int fd = mkstemp(empty);
+    if (fd >= 0) close(fd);
+    const char *tiny = "--layers 1 --d-model 16 --heads 2 --seq 8 --batch 2 --steps 1";
+    char a[512];
+    test_cli("train --heads 6 --kv-heads 4 --d-model 48", 2, "heads 6 is not divisible by kv_heads 4");
+    test_cli("train --d-model 64 --heads 5", 2, "d_model 64 is not divisible by heads 5");
+    test_cli("train --window 0", 2, "--window expects an integer >= 1, got '0'");
+    test_cli("train --attn flash", 2, "unknown attention 'flash'");
+    test_cli("train --norm middle", 2, "unknown norm strategy 'middle'");
+    test_cli("train --steps many", 2, "--steps expects an integer >= 1, got 'many'");
+    test_cli("train --lr fast", 2, "--lr expects a number, got 'fast'");
+    test_cli("train --bogus 1", 2, "unknown flag '--bogus'");
+    test_cli("train --attn mqa --kv-heads 3", 2, "attn mqa needs kv_heads = 1, got 3");
+    snprintf(a, sizeof a, "train %s --data /nonexistent/corpus.txt", tiny);
+    test_cli(a, 2, "data file /nonexistent/corpus.txt: cannot open");
+    snprintf(a, sizeof a, "train %s --data %s", tiny, empty);
+    test_cli(a, 2, "is empty");
+    snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu --seq 100000", tiny);
+    test_cli(a, 2, "seq 100000 needs at least 100001");
+    test_cli("train --help", 0, "--kv-heads");
+    test_cli("--help", 0, "usage: ablate");
+    snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
+    test_cli(a, 0, "step     1/1");
+    remove(empty);
+
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
