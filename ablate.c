@@ -6,6 +6,7 @@
 
    ablate                 the default study (attention mechanisms, built-in data)
    ablate train [flags]   train one configuration; ablate train --help lists the flags
+   ablate bench           time training and the attention kernel
 */
 #define OPS_IMPLEMENTATION
 #define GPU_IMPLEMENTATION
@@ -344,10 +345,147 @@ static int cmd_default_study(int argc, char **argv) {
     return 0;
 }
 
+
+/* ---- ablate bench: training throughput and the attention kernel alone ---- */
+
+static void random_batch(void *ctx, int *tokens, int *targets) {
+    int *shape = ctx; /* {N, vocab, seed} */
+    uint64_t st = (uint64_t)shape[2]++ * 0x9E3779B97F4A7C15ull + 1;
+    for (int i = 0; i < shape[0]; i++) {
+        tokens[i] = (int)(splitmix64(&st) % (uint64_t)shape[1]);
+        targets[i] = (int)(splitmix64(&st) % (uint64_t)shape[1]);
+    }
+}
+
+/* dense bf16 tensor-core peak used for MFU (H100 SXM datasheet) */
+#define BENCH_PEAK_TFLOPS 989.0
+
+static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, int T, int steps) {
+    char err[256];
+    SmolModel m;
+    double t0 = train_now();
+    if (smollm_init(&m, &mc, gpu, B, T, err, sizeof err)) { fprintf(stderr, "ablate bench: %s\n", err); exit(2); }
+    TrainConfig tc = {0};
+    tc.steps = steps + 2;
+    Trainer tr;
+    train_init(&tr, &m, &tc);
+    int shape[3] = {B * T, mc.vocab_size, 1};
+    TrainStats first = train_step(&tr, random_batch, shape);
+    double first_s = train_now() - t0;
+    train_step(&tr, random_batch, shape);
+    double ts = 0;
+    for (int s = 0; s < steps; s++) ts += train_step(&tr, random_batch, shape).seconds;
+    double tps = (double)B * T * steps / ts;
+    double tflops = smollm_train_flops_per_token(&m, T) * tps / 1e12;
+    size_t peak = 0;
+#ifndef ABLATE_NO_CUDA
+    if (gpu) peak = gpu->peak_bytes;
+#endif
+    printf("%-34s %10.0f %9.1f %8.1f%% %9.2f %10.1f %8.2f\n", label, tps, tflops,
+           gpu ? 100 * tflops / BENCH_PEAK_TFLOPS : 0.0, peak / 1e9, 1e3 * ts / steps, first_s);
+    (void)first;
+    train_free(&tr);
+    smollm_free(&m);
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu->peak_bytes = gpu->bytes_in_use; /* each line reports its own peak */
+#endif
+}
+
+static void bench_attention(Gpu *gpu, int T, int reps) {
+    int H = 16, hd = 64, B = gpu ? (65536 / T > 0 ? 65536 / T : 1) : 2;
+    size_t nq = (size_t)B * T * H * hd, es = ops_act_size(gpu);
+    void *q = ops_alloc(gpu, nq * es), *k = ops_alloc(gpu, nq * es), *v = ops_alloc(gpu, nq * es);
+    void *o = ops_alloc(gpu, nq * es), *dout = ops_alloc(gpu, nq * es), *dq = ops_alloc(gpu, nq * es);
+    void *dk = ops_alloc(gpu, nq * es), *dv = ops_alloc(gpu, nq * es);
+    real_t *lse = ops_alloc(gpu, (size_t)B * H * T * sizeof(real_t));
+    /* random inputs: timing zeros can flatter a kernel */
+    real_t *host = malloc(nq * sizeof(real_t));
+    uint64_t st = 42;
+    for (size_t i = 0; i < nq; i++) host[i] = (real_t)((double)(splitmix64(&st) >> 11) / 9007199254740992.0 - 0.5);
+    void *hosts[] = {q, k, v, dout};
+    for (int i = 0; i < 4; i++) {
+        if (gpu) {
+            real_t *tmp = ops_alloc(gpu, nq * sizeof(real_t));
+            ops_to_device(gpu, tmp, host, nq * sizeof(real_t));
+            ops_weights_to_compute(gpu, hosts[i], tmp, nq);
+            ops_free(gpu, tmp);
+        } else {
+            memcpy(hosts[i], host, nq * sizeof(real_t));
+        }
+    }
+    free(host);
+    double flops = 4.0 * B * H * (double)T * T * hd / 2; /* causal: half the scores */
+    op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0); /* warm-up (JIT) */
+    op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu_sync(gpu);
+#endif
+    double t0 = train_now();
+    for (int r = 0; r < reps; r++) op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0);
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu_sync(gpu);
+#endif
+    double tf = (train_now() - t0) / reps;
+    t0 = train_now();
+    for (int r = 0; r < reps; r++) {
+        op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0);
+        op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
+    }
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu_sync(gpu);
+#endif
+    double tfb = (train_now() - t0) / reps;
+    printf("attention hd64 causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s\n",
+           B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12);
+    void *all[] = {q, k, v, o, dout, dq, dk, dv, lse};
+    for (int i = 0; i < 9; i++) ops_free(gpu, all[i]);
+}
+
+static int cmd_bench(int argc, char **argv) {
+    const char *device = NULL, *only = NULL;
+    int steps = 5;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            puts("usage: ablate bench [--device cpu|cuda] [--only train|attn] [--steps N]\n"
+                 "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
+                 "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
+                 "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
+                 "the time to the end of the first step (JIT included); then the attention kernel alone\n"
+                 "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward.\n"
+                 "On the CPU the shapes shrink (they would take hours).");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1);
+        else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
+    }
+    Gpu *gpu = open_device(device);
+    if (!only || !strcmp(only, "train")) {
+        printf("%-34s %10s %9s %9s %9s %10s %8s\n", "training", "tok/s", "TFLOP/s", "MFU", "peak GB", "step ms",
+               "1st s");
+        SmolConfig big = {0}, small = {0};
+        small.n_layers = 4;
+        if (gpu) {
+            bench_training(gpu, "(a) 135M, GQA 3kv, 16 x 2048", big, 16, 2048, steps);
+            bench_training(gpu, "(b) 4 layers, 4 x 512", small, 4, 512, steps * 4);
+        } else {
+            small.vocab_size = 256; small.n_layers = 2; small.d_model = 64; small.n_heads = 4;
+            bench_training(gpu, "(cpu) 2 layers d64, 8 x 64", small, 8, 64, steps);
+        }
+    }
+    if (!only || !strcmp(only, "attn")) {
+        int Ts[] = {512, 2048, 8192};
+        for (int i = 0; i < (gpu ? 3 : 1); i++) bench_attention(gpu, gpu ? Ts[i] : 128, gpu ? 20 : 1);
+    }
+    return 0;
+}
+
 static void usage(void) {
     puts("usage: ablate [command] [flags]\n"
          "  (no command)   run the default study: attention mechanisms compared on built-in data\n"
          "  train          train one configuration (ablate train --help)\n"
+         "  bench          time training and the attention kernel (ablate bench --help)\n"
          "  help           this text");
 }
 
@@ -358,7 +496,8 @@ int main(int argc, char **argv) {
         return cmd_default_study(argc - 1, argv + 1);
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "help")) { usage(); return 0; }
-    fprintf(stderr, "ablate: unknown command '%s' (expected train or help; see ablate --help)\n", argv[1]);
+    fprintf(stderr, "ablate: unknown command '%s' (expected train, bench or help; see ablate --help)\n", argv[1]);
     return 2;
 }

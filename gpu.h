@@ -88,6 +88,7 @@ struct Gpu {
     GpuFunc *funcs; int n_funcs, cap_funcs;
     GpuGemmPlan *plans; int n_plans, cap_plans;
     void *xent_scratch; size_t xent_scratch_bytes;
+    size_t xent_chunk_bytes;        /* logits bytes per xent chunk; 0: GPU_XENT_CHUNK_BYTES */
     int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
 };
@@ -319,7 +320,7 @@ static CUdeviceptr gpu_dptr_(const void *p) { return (CUdeviceptr)(uintptr_t)p; 
         if (r_ != CUDA_SUCCESS) {                                                     \
             const char *n_ = NULL;                                                    \
             if (cuGetErrorName(r_, &n_) != CUDA_SUCCESS) n_ = "unknown CUresult";     \
-            fprintf(stderr, "gpu: no usable GPU: %s failed with %s\n", #call, n_);    \
+            fprintf(stderr, "gpu: no usable GPU: %s failed with %s (%d)\n", #call, n_, (int)r_); \
             return -1;                                                                \
         }                                                                             \
     } while (0)
@@ -670,15 +671,24 @@ void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const 
     if (N <= 0) return;
     int vec = C % 8 == 0 && gpu_aligned16_(din, dout, in, w);
     void *args[] = {&din, &dw, &dout, &in, &w, &rstd, &N, &C, &accumulate_din, &vec};
-    /* a few blocks per SM, each walking many rows, so dw is flushed with few atomics */
-    unsigned blocks = (unsigned)((N + 7) / 8), cap = (unsigned)g->sm_count * 4;
+    /* a few blocks per SM, each walking many rows, so dw is flushed with few atomics;
+       each warp keeps a C-float row of dw partials in shared memory */
+    int warps = 8;
+    while (warps > 1 && (size_t)warps * C * sizeof(float) > g->smem_optin) warps /= 2;
+    size_t smem = (size_t)warps * C * sizeof(float);
+    if (smem > g->smem_optin) {
+        fprintf(stderr, "gpu_rmsnorm_backward: C=%d needs %zu bytes of shared memory, the device has %zu\n",
+                C, smem, g->smem_optin);
+        abort();
+    }
+    unsigned blocks = (unsigned)((N + warps - 1) / warps), cap = (unsigned)g->sm_count * 4;
     if (blocks > cap) blocks = cap;
-    gpu_launch(g, gpu_k_(g, "rmsnorm_backward"), blocks, 1, 1, 256, 1, 1, (unsigned)(C * sizeof(float)), args);
+    gpu_launch(g, gpu_k_(g, "rmsnorm_backward"), blocks, 1, 1, 32 * warps, 1, 1, (unsigned)smem, args);
 }
 
 static void gpu_rope_(Gpu *g, void *x, int N, int T, int nh, int hd, float theta, float sign) {
     void *args[] = {&x, &N, &T, &nh, &hd, &theta, &sign};
-    gpu_launch1d_(g, gpu_k_(g, "rope"), (size_t)N * nh * (hd / 2), args);
+    gpu_launch1d_(g, gpu_k_(g, "rope"), (size_t)N * (hd / 2), args);
 }
 
 void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
@@ -717,7 +727,7 @@ static void gpu_xent_(Gpu *g, float *losses, void *dh, float *dwte, const void *
                       const int *targets, int N, int C, int V, float dloss, int backward) {
     if (N <= 0) return;
     size_t row_bytes = (size_t)V * 2;
-    size_t chunk = GPU_XENT_CHUNK_BYTES / row_bytes;
+    size_t chunk = (g->xent_chunk_bytes ? g->xent_chunk_bytes : GPU_XENT_CHUNK_BYTES) / row_bytes;
     if (chunk < 1) chunk = 1;
     if (chunk > (size_t)N) chunk = (size_t)N;
     if (chunk > 64) chunk -= chunk % 64; /* tidy GEMM shapes */
@@ -757,8 +767,9 @@ void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void 
 }
 
 void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
-    void *args[] = {&out_dev_scalar, &x, &n};
-    size_t blocks = (n + 255) / 256, cap = (size_t)g->sm_count * 4; /* few atomics */
+    int vec = gpu_aligned16_(x, NULL, NULL, NULL);
+    void *args[] = {&out_dev_scalar, &x, &n, &vec};
+    size_t blocks = (n / 4 + 255) / 256 + 1, cap = (size_t)g->sm_count * 8; /* few atomics */
     if (n == 0) return;
     if (blocks > cap) blocks = cap;
     gpu_launch(g, gpu_k_(g, "sumsq"), (unsigned)blocks, 1, 1, 256, 1, 1, 0, args);

@@ -74,9 +74,15 @@ int attn_kernels_compile_check(const char *arch);
 #endif
 
 /* tile sizes, passed to the kernels as -D options so host and device agree */
+#ifndef ATTN_FWD_WARPS
 #define ATTN_FWD_WARPS 8                     /* forward block: 16*8 = 128 query rows */
+#endif
+#ifndef ATTN_FWD_BN
 #define ATTN_FWD_BN 64                       /* keys per forward tile */
+#endif
+#ifndef ATTN_BWD_WARPS
 #define ATTN_BWD_WARPS 8                     /* backward block: 16*8 = 128 keys */
+#endif
 #define ATTN_BWD_BM(hd) ((hd) > 64 ? 32 : 64) /* query rows per backward tile */
 
 /* ---------------------------------------------------------------- kernels */
@@ -116,7 +122,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "#endif\n"
 "#define FWD_BM (16 * FWD_WARPS)\n"
 "#if HD <= 64\n"
-"#define FWD_MINB 2                // two blocks per SM: caps registers at 128 (no spills at HD 64)\n"
+"#define FWD_MINB (16 / FWD_WARPS) // 512 threads per SM: caps registers at 128 (no spills at HD 64)\n"
 "#else\n"
 "#define FWD_MINB 1\n"
 "#endif\n"

@@ -184,8 +184,7 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     st.lr = train_lr(&t->cfg, t->step);
     t->step++;
     st.step = t->step;
-    st.grad_norm = train_update(t, st.lr);
-    smollm_sync_weights(M);
+    st.grad_norm = train_update(t, st.lr); /* on the GPU it also refreshes the bf16 copy */
     st.loss = (float)(loss / A);
     st.seconds = train_now() - t0;
     t->gnorm_sum += st.grad_norm;

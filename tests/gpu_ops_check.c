@@ -1,0 +1,459 @@
+/* gpu_ops_check.c - every non-attention GPU op against the CPU reference of
+   ops.h (op_xxx(NULL, ...)), on fresh random inputs, on the device machine.
+
+   cc -O2 -I. tests/gpu_ops_check.c -o /tmp/g -I/usr/local/cuda/include \
+      -L/usr/local/cuda/lib64 -lcuda -lnvrtc -lcublasLt -lcublas -lm && /tmp/g
+
+   Method: inputs are drawn in fp32 and rounded to bf16, so the GPU and the CPU
+   reference see the same numbers; the error is then only the GPU's own (bf16
+   outputs, fp32 accumulation order). Outputs that are written (=) are poisoned
+   with NaN first, so an element a kernel forgets to write fails the check.
+   Outputs that accumulate (+=) start from the same random values on both sides.
+   Error: relative L2, ||gpu - ref|| / ||ref||. Bounds:
+     bf16 outputs                              1e-2  (bf16 keeps 8 bits: ~4e-3 per element)
+     fp32 outputs computed from exact inputs   1e-5  (fp32 summation order only)
+     fp32 outputs fed by bf16 intermediates    1e-2  (xent dwte: bf16 logits/dlogits)
+     copies and conversions                    0     (bit-exact)
+   Ends with "N passed, N failed"; exit status 1 on any failure. A short timing
+   table at realistic sizes follows the checks. */
+#define GPU_IMPLEMENTATION
+#include "gpu.h"
+#include "kernels_attn.cu.h"
+#define OPS_IMPLEMENTATION
+#include "ops.h"
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static Gpu G;
+static int n_pass, n_fail;
+
+/* ---- host helpers ---- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13; rng_state ^= rng_state >> 7; rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (1.0 / (1 << 24))) * 2.0f - 1.0f;
+}
+
+static uint16_t h_f2bf(float f) { /* round to nearest even, NaN kept */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float h_bf2f(uint16_t b) { uint32_t u = (uint32_t)b << 16; float f; memcpy(&f, &u, 4); return f; }
+
+static float *fvec(size_t n) { float *p = malloc(n * sizeof(float)); if (!p) abort(); return p; }
+
+/* random fp32 values exactly representable in bf16 */
+static float *rand_bf(size_t n, float scale) {
+    float *p = fvec(n);
+    for (size_t i = 0; i < n; i++) p[i] = h_bf2f(h_f2bf(frand() * scale));
+    return p;
+}
+
+/* device copies */
+static void *dev_bf(const float *x, size_t n) {
+    uint16_t *h = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) h[i] = h_f2bf(x[i]);
+    void *d = gpu_alloc(&G, n * 2);
+    gpu_upload(&G, d, h, n * 2);
+    free(h);
+    return d;
+}
+static float *dev_f32(const float *x, size_t n) {
+    float *d = gpu_alloc(&G, n * 4);
+    gpu_upload(&G, d, x, n * 4);
+    return d;
+}
+static void *dev_bytes(const void *x, size_t bytes) {
+    void *d = gpu_alloc(&G, bytes);
+    gpu_upload(&G, d, x, bytes);
+    return d;
+}
+/* NaN-poisoned outputs */
+static void *dev_poison_bf(size_t n) {
+    uint16_t *h = malloc(n * 2);
+    for (size_t i = 0; i < n; i++) h[i] = 0x7fc0;
+    void *d = dev_bytes(h, n * 2);
+    free(h);
+    return d;
+}
+static float *dev_poison_f32(size_t n) {
+    float *h = fvec(n);
+    for (size_t i = 0; i < n; i++) h[i] = NAN;
+    float *d = dev_f32(h, n);
+    free(h);
+    return d;
+}
+static float *get_bf(const void *d, size_t n) {
+    uint16_t *h = malloc(n * 2);
+    gpu_download(&G, h, d, n * 2);
+    float *f = fvec(n);
+    for (size_t i = 0; i < n; i++) f[i] = h_bf2f(h[i]);
+    free(h);
+    return f;
+}
+static float *get_f32(const void *d, size_t n) {
+    float *f = fvec(n);
+    gpu_download(&G, f, d, n * 4);
+    return f;
+}
+
+/* relative L2 error; any non-finite GPU value where the reference is finite: inf */
+static double relerr(const float *gpu, const float *ref, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(gpu[i]) && isfinite(ref[i])) return INFINITY;
+        double d = (double)gpu[i] - ref[i];
+        num += d * d;
+        den += (double)ref[i] * ref[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+static void report(const char *op, const char *what, const char *shape, double err, double bound) {
+    int ok = err <= bound;
+    printf("%-5s %-20s %-10s %-34s rel.err %-10.3g bound %g\n", ok ? "ok" : "FAIL", op, what, shape, err, bound);
+    if (ok) n_pass++; else n_fail++;
+}
+
+/* compare a device bf16 / fp32 result against a host reference, free it */
+static void check_bf(const char *op, const char *what, const char *shape, const void *d, const float *ref,
+                     size_t n, double bound) {
+    float *g = get_bf(d, n);
+    report(op, what, shape, relerr(g, ref, n), bound);
+    free(g);
+}
+static void check_f32(const char *op, const char *what, const char *shape, const void *d, const float *ref,
+                      size_t n, double bound) {
+    float *g = get_f32(d, n);
+    report(op, what, shape, relerr(g, ref, n), bound);
+    free(g);
+}
+
+/* ---- the checks ---- */
+
+static void t_embed(int N, int C, int V) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "N=%d C=%d V=%d", N, C, V);
+    float *wte = rand_bf((size_t)V * C, 1), *dout = rand_bf((size_t)N * C, 1);
+    float *dw = rand_bf((size_t)V * C, 1), *out = fvec((size_t)N * C);
+    int *tok = malloc(sizeof(int) * N);
+    for (int n = 0; n < N; n++) tok[n] = (int)((frand() + 1) * 0.5f * V) % V;
+    void *d_wte = dev_bf(wte, (size_t)V * C), *d_dout = dev_bf(dout, (size_t)N * C);
+    void *d_out = dev_poison_bf((size_t)N * C);
+    int *d_tok = dev_bytes(tok, sizeof(int) * N);
+    float *d_dw = dev_f32(dw, (size_t)V * C);
+    gpu_embed_forward(&G, d_out, d_tok, d_wte, N, C);
+    op_embed_forward(NULL, out, tok, wte, N, C);
+    check_bf("embed_forward", "out", shape, d_out, out, (size_t)N * C, 0);
+    gpu_embed_backward(&G, d_dw, d_dout, d_tok, N, C);
+    op_embed_backward(NULL, dw, dout, tok, N, C);
+    check_f32("embed_backward", "dwte+=", shape, d_dw, dw, (size_t)V * C, 1e-5);
+    gpu_free(&G, d_wte); gpu_free(&G, d_dout); gpu_free(&G, d_out); gpu_free(&G, d_tok); gpu_free(&G, d_dw);
+    free(wte); free(dout); free(dw); free(out); free(tok);
+}
+
+static void t_matmul(int N, int C, int OC) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "N=%d C=%d OC=%d", N, C, OC);
+    size_t nin = (size_t)N * C, nout = (size_t)N * OC, nw = (size_t)OC * C;
+    float *in = rand_bf(nin, 1), *w = rand_bf(nw, 0.1f), *dout = rand_bf(nout, 1);
+    float *out = fvec(nout), *din = rand_bf(nin, 1), *dw = rand_bf(nw, 1);
+    void *d_in = dev_bf(in, nin), *d_w = dev_bf(w, nw), *d_dout = dev_bf(dout, nout);
+    void *d_out = dev_poison_bf(nout), *d_din = dev_poison_bf(nin);
+    float *d_dw = dev_f32(dw, nw);
+    gpu_matmul_forward(&G, d_out, d_in, d_w, N, C, OC);
+    op_matmul_forward(NULL, out, in, w, N, C, OC);
+    check_bf("matmul_forward", "out", shape, d_out, out, nout, 1e-2);
+    /* din written (=), dw accumulated */
+    gpu_matmul_backward(&G, d_din, d_dw, d_dout, d_in, d_w, N, C, OC, 0);
+    op_matmul_backward(NULL, din, dw, dout, in, w, N, C, OC, 0);
+    check_bf("matmul_backward", "din=", shape, d_din, din, nin, 1e-2);
+    check_f32("matmul_backward", "dw+=", shape, d_dw, dw, nw, 1e-5);
+    /* din accumulated: start both sides from the same bf16 values */
+    float *din0 = rand_bf(nin, 1);
+    void *d_din2 = dev_bf(din0, nin);
+    gpu_matmul_backward(&G, d_din2, NULL, d_dout, d_in, d_w, N, C, OC, 1);
+    float *dwscratch = fvec(nw);
+    memset(dwscratch, 0, nw * 4);
+    op_matmul_backward(NULL, din0, dwscratch, dout, in, w, N, C, OC, 1);
+    check_bf("matmul_backward", "din+=", shape, d_din2, din0, nin, 1e-2);
+    gpu_free(&G, d_in); gpu_free(&G, d_w); gpu_free(&G, d_dout); gpu_free(&G, d_out);
+    gpu_free(&G, d_din); gpu_free(&G, d_dw); gpu_free(&G, d_din2);
+    free(in); free(w); free(dout); free(out); free(din); free(dw); free(din0); free(dwscratch);
+}
+
+static void t_rmsnorm(int N, int C) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "N=%d C=%d", N, C);
+    size_t n = (size_t)N * C;
+    float *in = rand_bf(n, 2), *w = rand_bf(C, 1), *dout = rand_bf(n, 1);
+    float *out = fvec(n), *rstd = fvec(N), *din = fvec(n), *dw = rand_bf(C, 1);
+    void *d_in = dev_bf(in, n), *d_w = dev_bf(w, C), *d_dout = dev_bf(dout, n);
+    void *d_out = dev_poison_bf(n), *d_din = dev_poison_bf(n);
+    float *d_rstd = dev_poison_f32(N), *d_dw = dev_f32(dw, C);
+    gpu_rmsnorm_forward(&G, d_out, d_rstd, d_in, d_w, N, C, 1e-5f);
+    op_rmsnorm_forward(NULL, out, rstd, in, w, N, C, 1e-5f);
+    check_bf("rmsnorm_forward", "out", shape, d_out, out, n, 1e-2);
+    check_f32("rmsnorm_forward", "rstd", shape, d_rstd, rstd, N, 1e-5);
+    /* backward from the reference rstd on both sides (the GPU's is checked above) */
+    float *d_rstd_ref = dev_f32(rstd, N);
+    gpu_rmsnorm_backward(&G, d_din, d_dw, d_dout, d_in, d_w, d_rstd_ref, N, C, 0);
+    op_rmsnorm_backward(NULL, din, dw, dout, in, w, rstd, N, C, 0);
+    check_bf("rmsnorm_backward", "din=", shape, d_din, din, n, 1e-2);
+    check_f32("rmsnorm_backward", "dw+=", shape, d_dw, dw, C, 1e-5);
+    float *din0 = rand_bf(n, 1);
+    void *d_din2 = dev_bf(din0, n);
+    gpu_rmsnorm_backward(&G, d_din2, d_dw, d_dout, d_in, d_w, d_rstd_ref, N, C, 1);
+    op_rmsnorm_backward(NULL, din0, dw, dout, in, w, rstd, N, C, 1);
+    check_bf("rmsnorm_backward", "din+=", shape, d_din2, din0, n, 1e-2);
+    gpu_free(&G, d_in); gpu_free(&G, d_w); gpu_free(&G, d_dout); gpu_free(&G, d_out); gpu_free(&G, d_din);
+    gpu_free(&G, d_rstd); gpu_free(&G, d_dw); gpu_free(&G, d_rstd_ref); gpu_free(&G, d_din2);
+    free(in); free(w); free(dout); free(out); free(rstd); free(din); free(dw); free(din0);
+}
+
+static void t_rope(int N, int T, int nh, int hd, float theta) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "N=%d T=%d nh=%d hd=%d th=%g", N, T, nh, hd, theta);
+    size_t n = (size_t)N * nh * hd;
+    float *x = rand_bf(n, 1), *y = fvec(n);
+    memcpy(y, x, n * 4);
+    void *d = dev_bf(x, n);
+    gpu_rope_forward(&G, d, N, T, nh, hd, theta);
+    op_rope_forward(NULL, y, N, T, nh, hd, theta);
+    check_bf("rope_forward", "x", shape, d, y, n, 1e-2);
+    /* backward: feed both sides the same bf16 input (x), not the rotated one */
+    void *d2 = dev_bf(x, n);
+    memcpy(y, x, n * 4);
+    gpu_rope_backward(&G, d2, N, T, nh, hd, theta);
+    op_rope_backward(NULL, y, N, T, nh, hd, theta);
+    check_bf("rope_backward", "dx", shape, d2, y, n, 1e-2);
+    /* forward then backward is the identity up to two bf16 roundings */
+    gpu_rope_forward(&G, d2, N, T, nh, hd, theta);
+    check_bf("rope_bwd(fwd(x))", "x", shape, d2, x, n, 1e-2);
+    gpu_free(&G, d); gpu_free(&G, d2);
+    free(x); free(y);
+}
+
+static void t_swiglu_add(size_t n) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "n=%zu", n);
+    float *g = rand_bf(n, 4), *u = rand_bf(n, 2), *dout = rand_bf(n, 1);
+    float *out = fvec(n), *dg = fvec(n), *du = fvec(n);
+    void *d_g = dev_bf(g, n), *d_u = dev_bf(u, n), *d_dout = dev_bf(dout, n);
+    void *d_out = dev_poison_bf(n), *d_dg = dev_poison_bf(n), *d_du = dev_poison_bf(n);
+    gpu_swiglu_forward(&G, d_out, d_g, d_u, n);
+    op_swiglu_forward(NULL, out, g, u, n);
+    check_bf("swiglu_forward", "out", shape, d_out, out, n, 1e-2);
+    gpu_swiglu_backward(&G, d_dg, d_du, d_dout, d_g, d_u, n);
+    op_swiglu_backward(NULL, dg, du, dout, g, u, n);
+    check_bf("swiglu_backward", "dgate", shape, d_dg, dg, n, 1e-2);
+    check_bf("swiglu_backward", "dup", shape, d_du, du, n, 1e-2);
+    /* add, out aliasing a (the residual stream is updated in place) */
+    gpu_add(&G, d_g, d_g, d_u, n);
+    op_add(NULL, out, g, u, n);
+    check_bf("add", "out=a+b", shape, d_g, out, n, 1e-2);
+    /* unaligned pointers take the scalar path */
+    void *d_out2 = dev_poison_bf(n);
+    gpu_add(&G, (char *)d_out2 + 2, (char *)d_u + 2, (char *)d_dout + 2, n - 1);
+    op_add(NULL, out, u + 1, dout + 1, n - 1);
+    check_bf("add (unaligned)", "out", shape, (char *)d_out2 + 2, out, n - 1, 1e-2);
+    gpu_free(&G, d_g); gpu_free(&G, d_u); gpu_free(&G, d_dout); gpu_free(&G, d_out);
+    gpu_free(&G, d_dg); gpu_free(&G, d_du); gpu_free(&G, d_out2);
+    free(g); free(u); free(dout); free(out); free(dg); free(du);
+}
+
+static void t_xent(int N, int C, int V) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "N=%d C=%d V=%d", N, C, V);
+    float *h = rand_bf((size_t)N * C, 1), *wte = rand_bf((size_t)V * C, 0.1f);
+    int *tgt = malloc(sizeof(int) * N), valid = 0;
+    for (int n = 0; n < N; n++) {
+        tgt[n] = n % 7 == 3 ? -1 : (int)((frand() + 1) * 0.5f * V) % V; /* some ignored rows */
+        valid += tgt[n] >= 0;
+    }
+    float dloss = 1.0f / valid;
+    float *loss = fvec(N), *loss2 = fvec(N), *dh = fvec((size_t)N * C), *dwte = rand_bf((size_t)V * C, 0.01f);
+    void *d_h = dev_bf(h, (size_t)N * C), *d_wte = dev_bf(wte, (size_t)V * C);
+    int *d_tgt = dev_bytes(tgt, sizeof(int) * N);
+    float *d_loss = dev_poison_f32(N), *d_loss2 = dev_poison_f32(N), *d_dwte = dev_f32(dwte, (size_t)V * C);
+    void *d_dh = dev_poison_bf((size_t)N * C);
+    gpu_xent_forward(&G, d_loss, d_h, d_wte, d_tgt, N, C, V);
+    op_xent_forward(NULL, loss, h, wte, tgt, N, C, V);
+    check_f32("xent_forward", "losses", shape, d_loss, loss, N, 1e-2);
+    gpu_xent_backward(&G, d_loss2, d_dh, d_dwte, d_h, d_wte, d_tgt, N, C, V, dloss);
+    op_xent_backward(NULL, loss2, dh, dwte, h, wte, tgt, N, C, V, dloss);
+    check_f32("xent_backward", "losses", shape, d_loss2, loss2, N, 1e-2);
+    check_bf("xent_backward", "dh", shape, d_dh, dh, (size_t)N * C, 1e-2);
+    check_f32("xent_backward", "dwte+=", shape, d_dwte, dwte, (size_t)V * C, 1e-2);
+    gpu_free(&G, d_h); gpu_free(&G, d_wte); gpu_free(&G, d_tgt); gpu_free(&G, d_loss);
+    gpu_free(&G, d_loss2); gpu_free(&G, d_dwte); gpu_free(&G, d_dh);
+    free(h); free(wte); free(tgt); free(loss); free(loss2); free(dh); free(dwte);
+}
+
+static void t_optim(size_t n) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "n=%zu", n);
+    float *p = fvec(n), *gr = fvec(n), *m = fvec(n), *v = fvec(n);
+    for (size_t i = 0; i < n; i++) {
+        p[i] = frand(); gr[i] = frand() * 0.01f; m[i] = frand() * 0.01f; v[i] = fabsf(frand()) * 1e-4f;
+    }
+    float *d_p = dev_f32(p, n), *d_g = dev_f32(gr, n), *d_m = dev_f32(m, n), *d_v = dev_f32(v, n);
+    float *d_ss = gpu_alloc(&G, 4);
+    void *d_pb = dev_poison_bf(n);
+    /* sum of squares against a double reference */
+    double ss = 0;
+    for (size_t i = 0; i < n; i++) ss += (double)gr[i] * gr[i];
+    float ssf = (float)ss;
+    gpu_memset0(&G, d_ss, 4);
+    gpu_sumsq(&G, d_ss, d_g, n);
+    check_f32("sumsq", "sum", shape, d_ss, &ssf, 1, 1e-5);
+    /* unaligned start: the scalar path */
+    double ss1 = ss - (double)gr[0] * gr[0];
+    float ss1f = (float)ss1;
+    gpu_memset0(&G, d_ss, 4);
+    gpu_sumsq(&G, d_ss, d_g + 1, n - 1);
+    check_f32("sumsq (unaligned)", "sum", shape, d_ss, &ss1f, 1, 1e-5);
+    gpu_memset0(&G, d_ss, 4);
+    gpu_sumsq(&G, d_ss, d_g, n);
+    /* AdamW with clipping active: clip below the norm */
+    float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, clip = (float)sqrt(ss) * 0.5f;
+    float bc1 = 1 - powf(b1, 3), bc2 = 1 - powf(b2, 3);
+    gpu_adamw(&G, d_p, d_pb, d_g, d_m, d_v, n, lr, b1, b2, eps, wd, bc1, bc2, d_ss, clip);
+    double scale = clip / sqrt(ss);
+    for (size_t i = 0; i < n; i++) {
+        float g = (float)(gr[i] * scale);
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * g * g;
+        p[i] -= lr * wd * p[i];
+        p[i] -= lr * (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps);
+    }
+    check_f32("adamw", "param", shape, d_p, p, n, 1e-5);
+    check_f32("adamw", "m", shape, d_m, m, n, 1e-5);
+    check_f32("adamw", "v", shape, d_v, v, n, 1e-5);
+    check_bf("adamw", "param_bf16", shape, d_pb, p, n, 1e-2);
+    /* fp32 -> bf16 conversion: bit-exact, specials and ties included */
+    float *x = fvec(n);
+    for (size_t i = 0; i < n; i++) x[i] = frand() * 100;
+    uint32_t specials[] = {0x7f800000u, 0xff800000u, 0x7fc00000u, 0x3f808000u, 0x3f818000u, 0x00000001u,
+                           0x80000000u, 0x7f7fffffu};
+    for (size_t i = 0; i < sizeof specials / 4 && i < n; i++) memcpy(&x[i], &specials[i], 4);
+    float *d_x = dev_f32(x, n);
+    gpu_f32_to_bf16(&G, d_pb, d_x, n);
+    uint16_t *hb = malloc(n * 2);
+    gpu_download(&G, hb, d_pb, n * 2);
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t want = h_f2bf(x[i]);
+        int both_nan = (want & 0x7fff) > 0x7f80 && (hb[i] & 0x7fff) > 0x7f80;
+        bad += hb[i] != want && !both_nan;
+    }
+    report("f32_to_bf16", "bits", shape, (double)bad, 0);
+    gpu_free(&G, d_p); gpu_free(&G, d_g); gpu_free(&G, d_m); gpu_free(&G, d_v); gpu_free(&G, d_ss);
+    gpu_free(&G, d_pb); gpu_free(&G, d_x);
+    free(p); free(gr); free(m); free(v); free(x); free(hb);
+}
+
+/* ---- timing at realistic sizes (SmolLM2-135M: C=576, F=1536, V=49152) ---- */
+
+typedef struct { CUevent a, b; } Timer;
+static void t_start(Timer *t) {
+    CU_CHECK(cuEventCreate(&t->a, CU_EVENT_DEFAULT));
+    CU_CHECK(cuEventCreate(&t->b, CU_EVENT_DEFAULT));
+    CU_CHECK(cuEventRecord(t->a, G.stream));
+}
+static double t_stop_ms(Timer *t, int iters) {
+    float ms;
+    CU_CHECK(cuEventRecord(t->b, G.stream));
+    CU_CHECK(cuEventSynchronize(t->b));
+    CU_CHECK(cuEventElapsedTime(&ms, t->a, t->b));
+    CU_CHECK(cuEventDestroy(t->a));
+    CU_CHECK(cuEventDestroy(t->b));
+    return ms / iters;
+}
+#define BENCH(label, iters, unit_amount, unit, call)                                      \
+    do {                                                                                  \
+        call; /* warm-up: compiles and picks the GEMM plan */                             \
+        Timer tm_;                                                                        \
+        t_start(&tm_);                                                                    \
+        for (int it_ = 0; it_ < (iters); it_++) { call; }                                 \
+        double ms_ = t_stop_ms(&tm_, (iters));                                            \
+        printf("  %-44s %8.3f ms  %8.1f %s\n", label, ms_, (unit_amount) / (ms_ * 1e-3), unit); \
+    } while (0)
+
+static void bench(void) {
+    int N = 16384, C = 576, F = 1536, V = 49152;
+    size_t big = (size_t)N * F;
+    void *a = gpu_alloc(&G, big * 2), *b = gpu_alloc(&G, big * 2), *c = gpu_alloc(&G, big * 2);
+    void *w = gpu_alloc(&G, (size_t)V * C * 2);
+    float *dw = gpu_alloc(&G, (size_t)V * C * 4), *st = gpu_alloc(&G, (size_t)N * 4);
+    int *tgt = gpu_alloc(&G, sizeof(int) * N);
+    gpu_memset0(&G, a, big * 2); gpu_memset0(&G, b, big * 2); gpu_memset0(&G, c, big * 2);
+    gpu_memset0(&G, w, (size_t)V * C * 2); gpu_memset0(&G, dw, (size_t)V * C * 4);
+    gpu_memset0(&G, tgt, sizeof(int) * N);
+    printf("\ntiming (N=%d tokens, C=%d, F=%d, V=%d)\n", N, C, F, V);
+    double fl = 2.0 * N * C * F;
+    BENCH("matmul_forward  [N,C]x[F,C]^T", 20, fl / 1e12, "TFLOP/s", gpu_matmul_forward(&G, a, b, w, N, C, F));
+    BENCH("matmul_backward din+dw", 20, 2 * fl / 1e12, "TFLOP/s",
+          gpu_matmul_backward(&G, b, dw, a, c, w, N, C, F, 0));
+    double nb = (double)N * C * 2;
+    BENCH("rmsnorm_forward", 50, 2 * nb / 1e9, "GB/s", gpu_rmsnorm_forward(&G, a, st, b, w, N, C, 1e-5f));
+    BENCH("rmsnorm_backward", 50, 3 * nb / 1e9, "GB/s", gpu_rmsnorm_backward(&G, a, dw, b, c, w, st, N, C, 0));
+    BENCH("rope_forward (9 heads x 64)", 50, 2 * (double)N * 576 * 2 / 1e9, "GB/s",
+          gpu_rope_forward(&G, a, N, 2048, 9, 64, 10000.0f));
+    BENCH("swiglu_forward [N,F]", 50, 3 * (double)big * 2 / 1e9, "GB/s", gpu_swiglu_forward(&G, a, b, c, big));
+    BENCH("swiglu_backward [N,F]", 50, 5 * (double)big * 2 / 1e9, "GB/s",
+          gpu_swiglu_backward(&G, a, b, c, a, b, big));
+    BENCH("add [N,C]", 50, 3 * nb / 1e9, "GB/s", gpu_add(&G, a, a, b, (size_t)N * C));
+    BENCH("embed_forward", 50, 2 * nb / 1e9, "GB/s", gpu_embed_forward(&G, a, tgt, w, N, C));
+    double xf = 2.0 * N * C * V;
+    BENCH("xent_forward (logits GEMM + rows)", 5, xf / 1e12, "TFLOP/s",
+          gpu_xent_forward(&G, st, b, w, tgt, N, C, V));
+    BENCH("xent_backward (fused fwd+bwd, 3 GEMMs)", 5, 3 * xf / 1e12, "TFLOP/s",
+          gpu_xent_backward(&G, st, a, dw, b, w, tgt, N, C, V, 1.0f / N));
+    size_t np = (size_t)135 << 20;
+    gpu_free(&G, a); gpu_free(&G, b); gpu_free(&G, c);
+    float *p = gpu_alloc(&G, np * 4), *g = gpu_alloc(&G, np * 4), *m = gpu_alloc(&G, np * 4),
+          *v = gpu_alloc(&G, np * 4), *ss = gpu_alloc(&G, 4);
+    void *pb = gpu_alloc(&G, np * 2);
+    gpu_memset0(&G, p, np * 4); gpu_memset0(&G, g, np * 4); gpu_memset0(&G, m, np * 4);
+    gpu_memset0(&G, v, np * 4); gpu_memset0(&G, ss, 4);
+    BENCH("sumsq (135M fp32)", 10, (double)np * 4 / 1e9, "GB/s", gpu_sumsq(&G, ss, g, np));
+    BENCH("adamw (135M params, bf16 copy)", 10, (double)np * 22 / 1e9, "GB/s",
+          gpu_adamw(&G, p, pb, g, m, v, np, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 0.5f, ss, 1.0f));
+    printf("  peak device memory %.2f GiB (this test)\n", G.peak_bytes / 1073741824.0);
+}
+
+int main(int argc, char **argv) {
+    if (gpu_init(&G, 0) != 0) return 2;
+    G.xent_chunk_bytes = (size_t)1 << 20; /* small chunks in the checks: exercise the chunk loop */
+    printf("device: sm_%d%d, %d SMs, NVRTC target %s\n\n", G.cc_major, G.cc_minor, G.sm_count, G.arch);
+    t_embed(1000, 576, 300);
+    t_embed(333, 100, 50);      /* C % 8 != 0: scalar path */
+    t_matmul(512, 576, 1536);
+    t_matmul(300, 1536, 576);
+    t_matmul(77, 100, 200);     /* odd sizes, unaligned leading dimensions */
+    t_rmsnorm(1000, 576);
+    t_rmsnorm(4000, 64);        /* QK-norm rows */
+    t_rmsnorm(123, 100);
+    t_rmsnorm(64, 2304);        /* > 48 KiB of shared memory: the opt-in path */
+    t_rope(2 * 256, 256, 9, 64, 10000.0f);
+    t_rope(2048, 2048, 3, 64, 100000.0f);
+    t_rope(64, 32, 4, 32, 10000.0f);
+    t_swiglu_add((size_t)1 << 20);
+    t_swiglu_add(1000003);
+    t_xent(300, 576, 4096);     /* 1 MiB chunks: 128 rows each, last chunk partial */
+    t_xent(100, 64, 1001);      /* V % 8 != 0: scalar path */
+    t_optim(1000003);
+    printf("\n%d passed, %d failed\n", n_pass, n_fail);
+    G.xent_chunk_bytes = 0; /* the default for timing */
+    if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) bench();
+    gpu_free_all(&G);
+    return n_fail ? 1 : 0;
+}
