@@ -11,13 +11,16 @@ CUDA_INC = -I$(CUDA)/include
 CUDA_LIB = -L$(CUDA)/lib64 -L$(CUDA)/lib64/stubs -Wl,-rpath,$(CUDA)/lib64 -lcuda -lnvrtc -lcublasLt -lcublas
 HEADERS  = ops.h attn.h smollm.h train.h data.h gpu.h kernels.cu.h kernels_attn.cu.h
 
-all: ablate ablate-cpu
+all: ablate ablate-cpu examples/train_tiny
 
 ablate: ablate.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) ablate.c -o $@ $(CUDA_LIB) -lm
 
 ablate-cpu: ablate.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA ablate.c -o $@ -lm
+
+examples/train_tiny: examples/train_tiny.c $(HEADERS)
+	$(CC) $(CFLAGS) -DABLATE_NO_CUDA examples/train_tiny.c -o $@ -lm
 
 tests/run_tests: tests/run_tests.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA tests/run_tests.c -o $@ -lm
@@ -36,6 +39,6 @@ gpucheck: tests/gpu_check
 	./tests/gpu_check
 
 clean:
-	rm -f ablate ablate-cpu tests/run_tests tests/nvrtc_compile tests/gpu_check tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/run_tests tests/nvrtc_compile tests/gpu_check tests/*.log
 
 .PHONY: all test gpucheck clean
