@@ -82,7 +82,7 @@ static void train_usage(void) {
          "\n"
          "model (defaults: SmolLM2-135M shape; vocab comes from the tokenizer):\n"
          "  --attn NAME       mha | gqa | mqa | identity (default gqa)\n"
-         "  --kv-heads N      KV heads for gqa; must divide --heads (default heads/3)\n"
+         "  --kv-heads N      KV heads for gqa; must divide --heads (default heads/3, else heads/2)\n"
          "  --window W        sliding window: token i sees i-W+1..i (default 0 = full causal)\n"
          "  --qk-norm         RMSNorm on each head's q and k before RoPE\n"
          "  --norm NAME       pre | post | sandwich (default pre)\n"

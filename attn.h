@@ -39,7 +39,7 @@ typedef struct {
     AttnKind kind;      /* default GQA */
     int d_model;        /* default 576 */
     int n_heads;        /* default 9 */
-    int n_kv_heads;     /* default: MHA n_heads, MQA 1, GQA 3 (or n_heads/3 if 3 does not divide) */
+    int n_kv_heads;     /* default: MHA n_heads, MQA 1, GQA n_heads/3 (else n_heads/2, else 1) */
     int head_dim;       /* default d_model / n_heads */
     int window;         /* 0 = full causal */
     int qk_norm;        /* 0/1 */
@@ -157,7 +157,8 @@ int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
         c->n_kv_heads = 1;
         break;
     case ATTN_GQA:
-        if (c->n_kv_heads == 0) c->n_kv_heads = (c->n_heads % 3 == 0) ? c->n_heads / 3 : 1;
+        if (c->n_kv_heads == 0) /* SmolLM2's ratio of 3 where it divides, else 2, else MQA */
+            c->n_kv_heads = c->n_heads % 3 == 0 ? c->n_heads / 3 : c->n_heads % 2 == 0 ? c->n_heads / 2 : 1;
         break;
     case ATTN_IDENTITY:
         c->n_kv_heads = c->n_heads;

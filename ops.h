@@ -128,6 +128,14 @@ void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const vo
 #define OPS_GPU(call) do { (void)gpu; } while (0)
 #endif
 
+/* OpenMP on the CPU path when built with -fopenmp; silent otherwise. Every
+   parallel loop writes disjoint rows, so results do not depend on thread count. */
+#ifdef _OPENMP
+#define OMP_(x) _Pragma(#x)
+#else
+#define OMP_(x)
+#endif
+
 size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
 
 void *ops_alloc(Gpu *gpu, size_t bytes) {
@@ -187,7 +195,7 @@ void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok,
 void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC) {
     OPS_GPU(gpu_matmul_forward(gpu, out, in, w, N, C, OC));
     /* rows in parallel; the inner dot product is contiguous in both operands */
-    #pragma omp parallel for
+    OMP_(omp parallel for)
     for (int n = 0; n < N; n++) {
         const real_t *x = CR(in) + (size_t)n * C;
         real_t *y = R(out) + (size_t)n * OC;
@@ -204,7 +212,7 @@ void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const
                         const void *w, int N, int C, int OC, int accumulate_din) {
     OPS_GPU(gpu_matmul_backward(gpu, din, dw, dout, in, w, N, C, OC, accumulate_din));
     if (din) {
-        #pragma omp parallel for
+        OMP_(omp parallel for)
         for (int n = 0; n < N; n++) {
             real_t *dx = R(din) + (size_t)n * C;
             const real_t *g = CR(dout) + (size_t)n * OC;
@@ -216,7 +224,7 @@ void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const
             }
         }
     }
-    #pragma omp parallel for
+    OMP_(omp parallel for)
     for (int o = 0; o < OC; o++) {
         real_t *dwr = dw + (size_t)o * C;
         for (int n = 0; n < N; n++) {
@@ -321,10 +329,10 @@ void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const
     OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
     int group = H / KV;
     real_t scale = 1 / sqrt((real_t)hd);
-    #pragma omp parallel
+    OMP_(omp parallel)
     {
         real_t *p = malloc(sizeof(real_t) * T);
-        #pragma omp for collapse(2)
+        OMP_(omp for collapse(2))
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
                 int kh = h / group;
@@ -366,7 +374,7 @@ void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
     memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
     memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
     memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
-    #pragma omp parallel for collapse(2)
+    OMP_(omp parallel for collapse(2))
     for (int b = 0; b < B; b++)
         for (int kh = 0; kh < KV; kh++)
             for (int h = kh * group; h < (kh + 1) * group; h++)
@@ -409,10 +417,10 @@ static real_t xent_row_cpu(real_t *logits, const real_t *x, const real_t *wte, i
 void op_xent_forward(Gpu *gpu, real_t *losses, const void *h, const void *wte,
                      const int *targets, int N, int C, int V) {
     OPS_GPU(gpu_xent_forward(gpu, losses, h, wte, targets, N, C, V));
-    #pragma omp parallel
+    OMP_(omp parallel)
     {
         real_t *logits = malloc(sizeof(real_t) * V);
-        #pragma omp for
+        OMP_(omp for)
         for (int n = 0; n < N; n++)
             losses[n] = targets[n] < 0 ? 0 : xent_row_cpu(logits, CR(h) + (size_t)n * C, CR(wte), targets[n], C, V);
         free(logits);
