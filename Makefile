@@ -32,13 +32,20 @@ test: all tests/run_tests tests/nvrtc_compile
 	./tests/nvrtc_compile > tests/nvrtc_compile.log 2>&1; cat tests/nvrtc_compile.log | tail -n 20
 	./tests/run_tests ./ablate-cpu --count-from tests/nvrtc_compile.log
 
-tests/gpu_check: tests/gpu_check.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) tests/gpu_check.c -o $@ $(CUDA_LIB) -lm
+GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check
+tests/gpu_%: tests/gpu_%.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
-gpucheck: tests/gpu_check
+# each kernel vs the CPU reference, a training step vs the CPU path, then
+# compute-sanitizer memcheck on a short training run
+gpucheck: $(GPU_CHECKS) ablate
+	./tests/gpu_ops_check
+	./tests/gpu_attn_check
 	./tests/gpu_check
+	$(CUDA)/bin/compute-sanitizer --tool memcheck --error-exitcode 3 ./ablate train --device cuda \
+	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
-	rm -f ablate ablate-cpu examples/train_tiny tests/run_tests tests/nvrtc_compile tests/gpu_check tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) tests/*.log
 
 .PHONY: all test gpucheck clean

@@ -779,9 +779,10 @@ void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
 void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
                float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip) {
+    int vec = gpu_aligned16_(param, grad, m, v) && ((uintptr_t)param_bf16 & 7) == 0;
     void *args[] = {&param, &param_bf16, &grad, &m, &v, &n, &lr, &beta1, &beta2, &eps,
-                    &weight_decay, &bias_corr1, &bias_corr2, &gnorm_sq_dev, &clip};
-    gpu_launch1d_(g, gpu_k_(g, "adamw"), n, args);
+                    &weight_decay, &bias_corr1, &bias_corr2, &gnorm_sq_dev, &clip, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "adamw"), vec ? n / 4 + 3 : n, args);
 }
 
 void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {

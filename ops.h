@@ -42,7 +42,10 @@
 #endif
 typedef ABLATE_REAL real_t;
 
+#ifndef ABLATE_GPU_TYPEDEF
+#define ABLATE_GPU_TYPEDEF
 typedef struct Gpu Gpu; /* gpu.h; NULL selects the CPU reference */
+#endif
 
 /* element size of activations for this backend (sizeof(real_t) or 2 for bf16) */
 size_t ops_act_size(const Gpu *gpu);

@@ -338,6 +338,17 @@ static void t_optim(size_t n) {
     check_f32("adamw", "m", shape, d_m, m, n, 1e-5);
     check_f32("adamw", "v", shape, d_v, v, n, 1e-5);
     check_bf("adamw", "param_bf16", shape, d_pb, p, n, 1e-2);
+    /* unaligned (scalar path), no bf16 copy, no clipping */
+    gpu_adamw(&G, d_p + 1, NULL, d_g + 1, d_m + 1, d_v + 1, n - 1, lr, b1, b2, eps, wd, bc1, bc2, NULL, 0);
+    for (size_t i = 1; i < n; i++) {
+        float g = gr[i];
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * g * g;
+        p[i] -= lr * wd * p[i];
+        p[i] -= lr * (m[i] / bc1) / (sqrtf(v[i] / bc2) + eps);
+    }
+    check_f32("adamw (unaligned)", "param", shape, d_p, p, n, 1e-5);
+    check_f32("adamw (unaligned)", "v", shape, d_v, v, n, 1e-5);
     /* fp32 -> bf16 conversion: bit-exact, specials and ties included */
     float *x = fvec(n);
     for (size_t i = 0; i < n; i++) x[i] = frand() * 100;
