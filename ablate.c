@@ -369,7 +369,7 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
     tc.steps = steps + 2;
     Trainer tr;
     train_init(&tr, &m, &tc);
-    int shape[3] = {B * T, mc.vocab_size, 1};
+    int shape[3] = {B * T, m.cfg.vocab_size, 1}; /* resolved: 0 means the default */
     TrainStats first = train_step(&tr, random_batch, shape);
     double first_s = train_now() - t0;
     train_step(&tr, random_batch, shape);

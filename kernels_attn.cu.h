@@ -46,8 +46,7 @@
 
    SCRATCH: the backward needs 4*(B*H*T + B*T*H*hd) bytes of fp32 (D and the dQ
      accumulator). It is allocated with gpu_alloc on first use, grown when a call
-     needs more, and kept in a file-static cache keyed by the Gpu (one Gpu at a
-     time); gpu_attention_release frees it.
+     needs more, and kept in the Gpu (attn_scratch); gpu_attention_release frees it.
 
    SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
    KSRC_LINE so NVRTC errors cite this file's line numbers, raw-bit bf16, no headers).
@@ -692,29 +691,25 @@ void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const
                attn_fwd_smem_(hd), args);
 }
 
-/* the backward's fp32 scratch (D, dQ accumulator), grown on demand */
-static struct { Gpu *gpu; void *p; size_t bytes; } attn_scratch_;
-
+/* the backward's fp32 scratch (D, dQ accumulator), kept in the Gpu, grown on demand */
 static void *attn_scratch_get_(Gpu *g, size_t bytes) {
-    if (attn_scratch_.gpu != g || attn_scratch_.bytes < bytes) {
-        if (attn_scratch_.p) {
-            gpu_sync(attn_scratch_.gpu);  /* kernels queued earlier may still use it */
-            gpu_free(attn_scratch_.gpu, attn_scratch_.p);
+    if (g->attn_scratch_bytes < bytes) {
+        if (g->attn_scratch) {
+            gpu_sync(g); /* kernels queued earlier may still use it */
+            gpu_free(g, g->attn_scratch);
         }
-        attn_scratch_.gpu = g;
-        attn_scratch_.p = gpu_alloc(g, bytes);
-        attn_scratch_.bytes = bytes;
+        g->attn_scratch = gpu_alloc(g, bytes);
+        g->attn_scratch_bytes = bytes;
     }
-    return attn_scratch_.p;
+    return g->attn_scratch;
 }
 
 void gpu_attention_release(Gpu *gpu) {
-    if (attn_scratch_.p && attn_scratch_.gpu == gpu) {
+    if (gpu->attn_scratch) {
         gpu_sync(gpu);
-        gpu_free(gpu, attn_scratch_.p);
-        attn_scratch_.p = NULL;
-        attn_scratch_.gpu = NULL;
-        attn_scratch_.bytes = 0;
+        gpu_free(gpu, gpu->attn_scratch);
+        gpu->attn_scratch = NULL;
+        gpu->attn_scratch_bytes = 0;
     }
 }
 

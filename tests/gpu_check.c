@@ -6,7 +6,9 @@
      loss                          <= 1e-2   (bf16 activations through the whole model)
      gradients, every tensor       <= 5e-2   (bf16 matmul inputs, fp32 accumulation)
      all gradients together        <= 2e-2
-     weights after one AdamW step  <= 1e-3   (the update is small against the weights)
+     weights after one AdamW step  <= 5e-3   (Adam's first step moves each weight by about lr*sign(g):
+                                             elements whose gradient is near zero may flip sign
+                                             under bf16 noise; a wrong update gives ~2e-2)
      gradient norm                 <= 2e-2
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
    every tile). Ends with "N passed, N failed".
@@ -110,7 +112,7 @@ static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int win
     double we = rel_err(gw, cm.params, P);
     snprintf(d, sizeof d, "rel %.1e", we);
     snprintf(full, sizeof full, "%s: weights after AdamW", name);
-    report(we <= 1e-3, full, d);
+    report(we <= 5e-3, full, d);
 
     free(gg);
     free(gw);
