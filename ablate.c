@@ -360,7 +360,7 @@ static void random_batch(void *ctx, int *tokens, int *targets) {
 /* dense bf16 tensor-core peak used for MFU (H100 SXM datasheet) */
 #define BENCH_PEAK_TFLOPS 989.0
 
-static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, int T, int steps) {
+static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, int T, int steps, int profile) {
     char err[256];
     SmolModel m;
     double t0 = train_now();
@@ -384,6 +384,14 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
     printf("%-34s %10.0f %9.1f %8.1f%% %9.2f %10.1f %8.2f\n", label, tps, tflops,
            gpu ? 100 * tflops / BENCH_PEAK_TFLOPS : 0.0, peak / 1e9, 1e3 * ts / steps, first_s);
     (void)first;
+    if (profile) { /* one more step, op by op */
+        OpsProfile prof;
+        memset(&prof, 0, sizeof prof);
+        ops_profile_start(gpu, &prof);
+        train_step(&tr, random_batch, shape);
+        ops_profile_stop(gpu);
+        ops_profile_print(&prof, 1);
+    }
     train_free(&tr);
     smollm_free(&m);
 #ifndef ABLATE_NO_CUDA
@@ -443,21 +451,23 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
 
 static int cmd_bench(int argc, char **argv) {
     const char *device = NULL, *only = NULL;
-    int steps = 5;
+    int steps = 5, profile = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: ablate bench [--device cpu|cuda] [--only train|attn] [--steps N]\n"
+            puts("usage: ablate bench [--device cpu|cuda] [--only train|attn] [--steps N] [--profile]\n"
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
                  "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
                  "the time to the end of the first step (JIT included); then the attention kernel alone\n"
                  "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward.\n"
-                 "On the CPU the shapes shrink (they would take hours).");
+                 "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
+                 "configuration, one step timed op by op (GPU time per op).");
             return 0;
         }
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1);
+        else if (!strcmp(argv[i], "--profile")) profile = 1;
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
     }
     Gpu *gpu = open_device(device);
@@ -467,11 +477,11 @@ static int cmd_bench(int argc, char **argv) {
         SmolConfig big = {0}, small = {0};
         small.n_layers = 4;
         if (gpu) {
-            bench_training(gpu, "(a) 135M, GQA 3kv, 16 x 2048", big, 16, 2048, steps);
-            bench_training(gpu, "(b) 4 layers, 4 x 512", small, 4, 512, steps * 4);
+            bench_training(gpu, "(a) 135M, GQA 3kv, 16 x 2048", big, 16, 2048, steps, profile);
+            bench_training(gpu, "(b) 4 layers, 4 x 512", small, 4, 512, steps * 4, profile);
         } else {
             small.vocab_size = 256; small.n_layers = 2; small.d_model = 64; small.n_heads = 4;
-            bench_training(gpu, "(cpu) 2 layers d64, 8 x 64", small, 8, 64, steps);
+            bench_training(gpu, "(cpu) 2 layers d64, 8 x 64", small, 8, 64, steps, 0);
         }
     }
     if (!only || !strcmp(only, "attn")) {

@@ -91,6 +91,7 @@ struct Gpu {
     size_t xent_chunk_bytes;        /* logits bytes per xent chunk; 0: GPU_XENT_CHUNK_BYTES */
     void *attn_scratch; size_t attn_scratch_bytes; /* for kernels_attn.cu.h's backward */
     int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
+    void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
 };
 

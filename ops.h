@@ -50,6 +50,14 @@ typedef struct Gpu Gpu; /* gpu.h; NULL selects the CPU reference */
 /* element size of activations for this backend (sizeof(real_t) or 2 for bf16) */
 size_t ops_act_size(const Gpu *gpu);
 
+/* ---- per-op profile (GPU): each op synchronizes before and after, so the
+   table is GPU time per op; it slows the run, use it to see where time goes ---- */
+typedef struct { const char *name; double seconds; long calls; } OpsProfileEntry;
+typedef struct { OpsProfileEntry e[40]; int n; } OpsProfile;
+void ops_profile_start(Gpu *gpu, OpsProfile *p);   /* p zeroed by the caller */
+void ops_profile_stop(Gpu *gpu);
+void ops_profile_print(const OpsProfile *p, double steps);
+
 /* ---- memory on the op's backend (calloc/free on the CPU) ---- */
 void *ops_alloc(Gpu *gpu, size_t bytes);           /* zero-filled; aborts with a message on failure */
 void ops_free(Gpu *gpu, void *p);
@@ -126,7 +134,9 @@ void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const vo
 #ifndef ABLATE_NO_CUDA
 #include "gpu.h"
 #include "kernels_attn.cu.h"
-#define OPS_GPU(call) do { if (gpu) { call; return; } } while (0)
+double ops_prof_begin_(Gpu *gpu);
+void ops_prof_end_(Gpu *gpu, const char *name, double t0);
+#define OPS_GPU(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return; } } while (0)
 #else
 #define OPS_GPU(call) do { (void)gpu; } while (0)
 #endif
@@ -140,6 +150,45 @@ void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const vo
 #endif
 
 size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
+
+#ifndef ABLATE_NO_CUDA
+#include <time.h>
+static double ops_now_(void) { struct timespec ts; timespec_get(&ts, TIME_UTC); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
+double ops_prof_begin_(Gpu *gpu) {
+    if (!gpu->profile) return 0;
+    gpu_sync(gpu);
+    return ops_now_();
+}
+void ops_prof_end_(Gpu *gpu, const char *name, double t0) {
+    OpsProfile *p = gpu->profile;
+    if (!p) return;
+    gpu_sync(gpu);
+    double dt = ops_now_() - t0;
+    int i = 0;
+    while (i < p->n && strcmp(p->e[i].name, name)) i++;
+    if (i == p->n) {
+        if (p->n == 40) return;
+        p->e[p->n++].name = name;
+    }
+    p->e[i].seconds += dt;
+    p->e[i].calls++;
+}
+void ops_profile_start(Gpu *gpu, OpsProfile *p) { if (gpu) gpu->profile = p; }
+void ops_profile_stop(Gpu *gpu) { if (gpu) gpu->profile = NULL; }
+#else
+void ops_profile_start(Gpu *gpu, OpsProfile *p) { (void)gpu; (void)p; }
+void ops_profile_stop(Gpu *gpu) { (void)gpu; }
+#endif
+
+void ops_profile_print(const OpsProfile *p, double steps) {
+    double total = 0;
+    for (int i = 0; i < p->n; i++) total += p->e[i].seconds;
+    printf("%-28s %10s %8s %7s\n", "op (GPU time per step)", "ms", "calls", "share");
+    for (int i = 0; i < p->n; i++)
+        printf("%-28s %10.3f %8.0f %6.1f%%\n", p->e[i].name, 1e3 * p->e[i].seconds / steps,
+               p->e[i].calls / steps, 100 * p->e[i].seconds / (total > 0 ? total : 1));
+    printf("%-28s %10.3f\n", "total", 1e3 * total / steps);
+}
 
 void *ops_alloc(Gpu *gpu, size_t bytes) {
 #ifndef ABLATE_NO_CUDA
