@@ -143,9 +143,8 @@ GPUDEF void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout,
                                  const void *w, const float *rstd, int N, int C, int accumulate_din);
 GPUDEF void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta);
 GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta);
-GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gate, const void *up, size_t n);
-GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgate, void *dup, const void *dout, const void *gate,
-                                const void *up, size_t n);
+GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F);
+GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, const void *dout, const void *gu, int N, int F);
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
 GPUDEF void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte,
                              const int *targets, int N, int C, int V);
@@ -701,17 +700,22 @@ void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float the
     gpu_rope_(g, dx, N, T, nh, hd, theta, -1.0f);
 }
 
-void gpu_swiglu_forward(Gpu *g, void *out, const void *gate, const void *up, size_t n) {
-    int vec = gpu_aligned16_(out, gate, up, NULL);
-    void *args[] = {&out, &gate, &up, &n, &vec};
-    gpu_launch1d_(g, gpu_k_(g, "swiglu_forward"), (n + 7) / 8, args);
+/* gu = [N, 2F]: gate in the first half of each row, up in the second */
+void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
+    const void *up = (const char *)gu + (size_t)F * 2;
+    unsigned long long n = (unsigned long long)N, f = (unsigned long long)F, ldi = 2 * f;
+    int vec = F % 8 == 0 && gpu_aligned16_(out, gu, NULL, NULL);
+    void *args[] = {&out, &gu, &up, &n, &f, &ldi, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "swiglu_forward"), (size_t)N * ((F + 7) / 8), args);
 }
 
-void gpu_swiglu_backward(Gpu *g, void *dgate, void *dup, const void *dout, const void *gate,
-                         const void *up, size_t n) {
-    int vec = gpu_aligned16_(dgate, dup, dout, gate) && gpu_aligned16_(up, NULL, NULL, NULL);
-    void *args[] = {&dgate, &dup, &dout, &gate, &up, &n, &vec};
-    gpu_launch1d_(g, gpu_k_(g, "swiglu_backward"), (n + 7) / 8, args);
+void gpu_swiglu_backward(Gpu *g, void *dgu, const void *dout, const void *gu, int N, int F) {
+    void *dup = (char *)dgu + (size_t)F * 2;
+    const void *up = (const char *)gu + (size_t)F * 2;
+    unsigned long long n = (unsigned long long)N, f = (unsigned long long)F, ldi = 2 * f;
+    int vec = F % 8 == 0 && gpu_aligned16_(dgu, dout, gu, NULL);
+    void *args[] = {&dgu, &dup, &dout, &gu, &up, &n, &f, &ldi, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "swiglu_backward"), (size_t)N * ((F + 7) / 8), args);
 }
 
 void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
@@ -908,13 +912,12 @@ void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float the
     gpu_nvrtc_only_die_("gpu_rope_backward");
 }
 
-void gpu_swiglu_forward(Gpu *g, void *out, const void *gate, const void *up, size_t n) {
-    (void)g; (void)out; (void)gate; (void)up; (void)n;
+void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
+    (void)g; (void)out; (void)gu; (void)N; (void)F;
     gpu_nvrtc_only_die_("gpu_swiglu_forward");
 }
-
-void gpu_swiglu_backward(Gpu *g, void *dgate, void *dup, const void *dout, const void *gate, const void *up, size_t n) {
-    (void)g; (void)dgate; (void)dup; (void)dout; (void)gate; (void)up; (void)n;
+void gpu_swiglu_backward(Gpu *g, void *dgu, const void *dout, const void *gu, int N, int F) {
+    (void)g; (void)dgu; (void)dout; (void)gu; (void)N; (void)F;
     gpu_nvrtc_only_die_("gpu_swiglu_backward");
 }
 

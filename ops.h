@@ -90,10 +90,11 @@ void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float thet
 /* the gradient of a rotation is the inverse rotation: in place on dx */
 void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta);
 
-/* ---- SwiGLU: out = silu(gate) * up, elementwise over n ---- */
-void op_swiglu_forward(Gpu *gpu, void *out, const void *gate, const void *up, size_t n);
-void op_swiglu_backward(Gpu *gpu, void *dgate, void *dup, const void *dout, const void *gate,
-                        const void *up, size_t n);
+/* ---- SwiGLU on one fused gate/up GEMM output: gu [N, 2F] holds gate in the first F
+   columns of each row and up in the last F; out [N, F] = silu(gate) * up ---- */
+void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F);
+/* dgu [N, 2F] written (=) */
+void op_swiglu_backward(Gpu *gpu, void *dgu, const void *dout, const void *gu, int N, int F);
 
 /* ---- residual: out = a + b (out may alias a or b) ---- */
 void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n);
@@ -347,23 +348,25 @@ void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float th
     rope_rotate_cpu(R(dx), N, T, nh, hd, theta, -1);
 }
 
-void op_swiglu_forward(Gpu *gpu, void *out, const void *gate, const void *up, size_t n) {
-    OPS_GPU(gpu_swiglu_forward(gpu, out, gate, up, n));
-    for (size_t i = 0; i < n; i++) {
-        real_t g = CR(gate)[i];
-        R(out)[i] = g / (1 + exp(-g)) * CR(up)[i];
-    }
+void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F) {
+    OPS_GPU(gpu_swiglu_forward(gpu, out, gu, N, F));
+    for (int n = 0; n < N; n++)
+        for (int f = 0; f < F; f++) {
+            real_t g = CR(gu)[(size_t)n * 2 * F + f], u = CR(gu)[(size_t)n * 2 * F + F + f];
+            R(out)[(size_t)n * F + f] = g / (1 + exp(-g)) * u;
+        }
 }
 
 /* silu(g) = g s(g); silu'(g) = s(g) (1 + g (1 - s(g))) */
-void op_swiglu_backward(Gpu *gpu, void *dgate, void *dup, const void *dout, const void *gate,
-                        const void *up, size_t n) {
-    OPS_GPU(gpu_swiglu_backward(gpu, dgate, dup, dout, gate, up, n));
-    for (size_t i = 0; i < n; i++) {
-        real_t g = CR(gate)[i], s = 1 / (1 + exp(-g)), d = CR(dout)[i];
-        R(dup)[i] = d * g * s;
-        R(dgate)[i] = d * CR(up)[i] * s * (1 + g * (1 - s));
-    }
+void op_swiglu_backward(Gpu *gpu, void *dgu, const void *dout, const void *gu, int N, int F) {
+    OPS_GPU(gpu_swiglu_backward(gpu, dgu, dout, gu, N, F));
+    for (int n = 0; n < N; n++)
+        for (int f = 0; f < F; f++) {
+            size_t i = (size_t)n * 2 * F + f;
+            real_t g = CR(gu)[i], u = CR(gu)[i + F], s = 1 / (1 + exp(-g)), d = CR(dout)[(size_t)n * F + f];
+            R(dgu)[i] = d * u * s * (1 + g * (1 - s));
+            R(dgu)[i + F] = d * g * s;
+        }
 }
 
 void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n) {

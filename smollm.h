@@ -27,9 +27,9 @@
      sandwich  (Gemma 2)         h = x + N(Attn(N(x)));     y = h + N(FFN(N(h)))
    every strategy ends with a final RMSNorm before the LM head.
 
-   INITIALIZATION (seeded; the same seed gives the same weights bit for bit on any machine):
-   every tensor draws from its own splitmix64 stream seeded by (seed, tensor index), Box-Muller
-   in double; linear weights and embeddings N(0, init_std = 0.02), o_proj and down_proj
+   INITIALIZATION (seeded; the same seed gives the same weights bit for bit on any machine
+   and thread count): every 2^20-element chunk of every tensor draws from its own splitmix64
+   stream seeded by (seed, tensor index, chunk), Box-Muller in double; linear weights and embeddings N(0, init_std = 0.02), o_proj and down_proj
    N(0, 0.02 / sqrt(2 n_layers)) (GPT-2's residual scaling), norm scales 1.
 
    PARAMETER NAMES follow Hugging Face Llama / OLMo 2 / Gemma 2 (see smollm_param_specs):
@@ -66,9 +66,14 @@ typedef struct {
     size_t attn_w, gate, up, down;
 } SmolLayer;
 
-/* saved activations of one block */
+/* saved activations of one block. Only what the backward cannot cheaply redo is kept:
+   the normed sublayer inputs are recomputed from the residual and the saved rstd,
+   silu(gate)*up is recomputed from gu, and a sublayer's output is kept only when a
+   post-norm needs it as its input (post, sandwich). */
 typedef struct {
-    void *a_in, *attn_out, *a_res, *h, *f_in, *gate, *up, *act, *ffn_out, *f_res;
+    void *h;                  /* residual after the attention branch */
+    void *gu;                 /* fused gate|up projection [N, 2F] */
+    void *attn_out, *ffn_out; /* sublayer outputs, post-norm strategies only */
     real_t *a_in_rstd, *a_res_rstd, *f_in_rstd, *f_res_rstd;
     AttnActs attn;
 } SmolActs;
@@ -92,7 +97,8 @@ typedef struct {
     void *xf;                /* final norm output */
     real_t *xf_rstd, *losses;
     int *tokens, *targets;   /* backend copies of the current batch */
-    void *dres, *dtmp, *dtmp2, *dgate, *dup, *dact;
+    void *norm_tmp, *sub_tmp, *act_tmp; /* [N,d], [N,d], [N,F]: recomputed, not saved */
+    void *dres, *dtmp, *dtmp2, *dact, *dgu;
     AttnScratch attn_scratch;
     real_t *host_losses;
 } SmolModel;
@@ -273,24 +279,40 @@ static uint64_t splitmix64(uint64_t *s) {
 /* uniform in (0, 1): 53 random bits, never 0 (Box-Muller takes its log) */
 static double rng_uniform(uint64_t *s) { return ((splitmix64(s) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 
+/* Each tensor is cut into chunks of 2^20 elements, each drawn from its own stream
+   seeded by (seed, tensor, chunk): the result does not depend on the thread count,
+   and the 135M-parameter init runs in parallel (it dominated the time to first step). */
+#define SMOL_INIT_CHUNK ((size_t)1 << 20)
+
 static void smol_init_weights(SmolModel *m, real_t *host) {
     const SmolConfig *c = &m->cfg;
-    for (int i = 0; i < m->n_specs; i++) {
+    size_t n_work = 0;
+    for (int i = 0; i < m->n_specs; i++) n_work += (m->specs[i].numel + SMOL_INIT_CHUNK - 1) / SMOL_INIT_CHUNK;
+    int *work_spec = malloc(sizeof(int) * n_work);
+    size_t *work_chunk = malloc(sizeof(size_t) * n_work), w = 0;
+    for (int i = 0; i < m->n_specs; i++)
+        for (size_t ch = 0; ch * SMOL_INIT_CHUNK < m->specs[i].numel; ch++) { work_spec[w] = i; work_chunk[w++] = ch; }
+    OMP_(omp parallel for schedule(dynamic))
+    for (long wi = 0; wi < (long)n_work; wi++) {
+        int i = work_spec[wi];
         const ParamSpec *p = &m->specs[i];
-        real_t *w = host + p->offset;
+        size_t j0 = work_chunk[wi] * SMOL_INIT_CHUNK, j1 = j0 + SMOL_INIT_CHUNK < p->numel ? j0 + SMOL_INIT_CHUNK : p->numel;
+        real_t *wt = host + p->offset;
         if (p->is_norm) {
-            for (size_t j = 0; j < p->numel; j++) w[j] = 1;
+            for (size_t j = j0; j < j1; j++) wt[j] = 1;
             continue;
         }
         double std = c->init_std;
         if (p->is_output_proj) std /= sqrt(2.0 * c->n_layers);
-        uint64_t s = c->seed * 0x100000001B3ull + (uint64_t)i * 0x9E3779B97F4A7C15ull + 1;
-        for (size_t j = 0; j < p->numel; j += 2) {
+        uint64_t s = c->seed * 0x100000001B3ull + (uint64_t)i * 0x9E3779B97F4A7C15ull + work_chunk[wi] * 0xD1B54A32D192ED03ull + 1;
+        for (size_t j = j0; j < j1; j += 2) {
             double r = sqrt(-2 * log(rng_uniform(&s))), th = 6.283185307179586 * rng_uniform(&s);
-            w[j] = (real_t)(std * r * cos(th));
-            if (j + 1 < p->numel) w[j + 1] = (real_t)(std * r * sin(th));
+            wt[j] = (real_t)(std * r * cos(th));
+            if (j + 1 < j1) wt[j + 1] = (real_t)(std * r * sin(th));
         }
     }
+    free(work_spec);
+    free(work_chunk);
 }
 
 /* ---- activations ---- */
@@ -309,21 +331,17 @@ static void smol_bind_acts(SmolModel *m, SmolCursor *k) {
         SmolLayer *L = &m->layers[l];
         SmolActs *a = &m->acts[l];
         memset(a, 0, sizeof *a);
-        if (L->attn_pre != none) { a->a_in = take_act(k, N * d); a->a_in_rstd = take_stat(k, N); }
+        if (L->attn_pre != none) a->a_in_rstd = take_stat(k, N);
         size_t ae, se;
         attn_act_sizes(&L->attn, m->B, m->T, &ae, &se);
         void *am = take_act(k, ae);
         real_t *sm = take_stat(k, se);
         if (!k->dry) attn_acts_bind(&L->attn, &a->attn, m->gpu, am, sm, m->B, m->T);
-        a->attn_out = take_act(k, N * d);
-        if (L->attn_post != none) { a->a_res = take_act(k, N * d); a->a_res_rstd = take_stat(k, N); }
+        if (L->attn_post != none) { a->attn_out = take_act(k, N * d); a->a_res_rstd = take_stat(k, N); }
         a->h = take_act(k, N * d);
-        if (L->ffn_pre != none) { a->f_in = take_act(k, N * d); a->f_in_rstd = take_stat(k, N); }
-        a->gate = take_act(k, N * F);
-        a->up = take_act(k, N * F);
-        a->act = take_act(k, N * F);
-        a->ffn_out = take_act(k, N * d);
-        if (L->ffn_post != none) { a->f_res = take_act(k, N * d); a->f_res_rstd = take_stat(k, N); }
+        if (L->ffn_pre != none) a->f_in_rstd = take_stat(k, N);
+        a->gu = take_act(k, N * 2 * F);
+        if (L->ffn_post != none) { a->ffn_out = take_act(k, N * d); a->f_res_rstd = take_stat(k, N); }
     }
     m->xf = take_act(k, N * d);
     m->xf_rstd = take_stat(k, N);
@@ -341,22 +359,24 @@ static void smol_alloc_acts(SmolModel *m) {
     m->stat_mem = ops_alloc(m->gpu, (size_t)dry.stat);
     SmolCursor k = {m->act_mem, (char *)m->stat_mem, es, 0};
     smol_bind_acts(m, &k);
-    /* backward scratch: shared by all layers */
+    /* scratch shared by all layers: recomputed forward values and backward gradients */
     size_t attn_s = 0;
     for (int l = 0; l < c->n_layers; l++) {
         size_t s = attn_scratch_elems(&m->layers[l].attn, m->B, m->T);
         if (s > attn_s) attn_s = s;
     }
-    size_t total = 3 * N * d + 3 * N * F + attn_s;
+    size_t total = 5 * N * d + 4 * N * F + attn_s;
     m->scratch_mem = ops_alloc(m->gpu, total * es);
-    char *cur = m->scratch_mem;
-    m->dres = cur; cur += N * d * es;
-    m->dtmp = cur; cur += N * d * es;
-    m->dtmp2 = cur; cur += N * d * es;
-    m->dgate = cur; cur += N * F * es;
-    m->dup = cur; cur += N * F * es;
-    m->dact = cur; cur += N * F * es;
-    attn_scratch_bind(&m->layers[0].attn, &m->attn_scratch, m->gpu, cur, m->B, m->T);
+    SmolCursor sc = {m->scratch_mem, NULL, es, 0};
+    m->norm_tmp = take_act(&sc, N * d);
+    m->sub_tmp = take_act(&sc, N * d);
+    m->dres = take_act(&sc, N * d);
+    m->dtmp = take_act(&sc, N * d);
+    m->dtmp2 = take_act(&sc, N * d);
+    m->act_tmp = take_act(&sc, N * F);
+    m->dact = take_act(&sc, N * F);
+    m->dgu = take_act(&sc, N * 2 * F);
+    attn_scratch_bind(&m->layers[0].attn, &m->attn_scratch, m->gpu, take_act(&sc, attn_s), m->B, m->T);
     m->tokens = ops_alloc(m->gpu, N * sizeof(int));
     m->targets = ops_alloc(m->gpu, N * sizeof(int));
     m->host_losses = calloc(N, sizeof(real_t));
@@ -453,33 +473,29 @@ void smollm_forward(SmolModel *m, const int *tokens) {
     for (int l = 0; l < c->n_layers; l++) {
         SmolLayer *L = &m->layers[l];
         SmolActs *a = &m->acts[l];
-        const void *x = m->res[l], *ain = x, *ares;
+        const void *x = m->res[l], *ain = x, *fin = a->h;
+        /* attention branch: h = x + [N](Attn([N](x))) */
         if (L->attn_pre != none) {
-            op_rmsnorm_forward(g, a->a_in, a->a_in_rstd, x, wptr(m, L->attn_pre), N, d, eps);
-            ain = a->a_in;
+            op_rmsnorm_forward(g, m->norm_tmp, a->a_in_rstd, x, wptr(m, L->attn_pre), N, d, eps);
+            ain = m->norm_tmp;
         }
-        attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, a->attn_out, m->B, m->T);
-        ares = a->attn_out;
-        if (L->attn_post != none) {
-            op_rmsnorm_forward(g, a->a_res, a->a_res_rstd, a->attn_out, wptr(m, L->attn_post), N, d, eps);
-            ares = a->a_res;
-        }
-        op_add(g, a->h, x, ares, (size_t)N * d);
-        const void *fin = a->h, *fres;
+        void *aout = L->attn_post != none ? a->attn_out : m->sub_tmp;
+        attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, aout, m->B, m->T);
+        if (L->attn_post != none)
+            op_rmsnorm_forward(g, m->sub_tmp, a->a_res_rstd, aout, wptr(m, L->attn_post), N, d, eps);
+        op_add(g, a->h, x, m->sub_tmp, (size_t)N * d);
+        /* FFN branch: y = h + [N](down(silu(gate) * up)), gate|up as one GEMM */
         if (L->ffn_pre != none) {
-            op_rmsnorm_forward(g, a->f_in, a->f_in_rstd, a->h, wptr(m, L->ffn_pre), N, d, eps);
-            fin = a->f_in;
+            op_rmsnorm_forward(g, m->norm_tmp, a->f_in_rstd, a->h, wptr(m, L->ffn_pre), N, d, eps);
+            fin = m->norm_tmp;
         }
-        op_matmul_forward(g, a->gate, fin, wptr(m, L->gate), N, d, F);
-        op_matmul_forward(g, a->up, fin, wptr(m, L->up), N, d, F);
-        op_swiglu_forward(g, a->act, a->gate, a->up, (size_t)N * F);
-        op_matmul_forward(g, a->ffn_out, a->act, wptr(m, L->down), N, F, d);
-        fres = a->ffn_out;
-        if (L->ffn_post != none) {
-            op_rmsnorm_forward(g, a->f_res, a->f_res_rstd, a->ffn_out, wptr(m, L->ffn_post), N, d, eps);
-            fres = a->f_res;
-        }
-        op_add(g, m->res[l + 1], a->h, fres, (size_t)N * d);
+        op_matmul_forward(g, a->gu, fin, wptr(m, L->gate), N, d, 2 * F);
+        op_swiglu_forward(g, m->act_tmp, a->gu, N, F);
+        void *fout = L->ffn_post != none ? a->ffn_out : m->sub_tmp;
+        op_matmul_forward(g, fout, m->act_tmp, wptr(m, L->down), N, F, d);
+        if (L->ffn_post != none)
+            op_rmsnorm_forward(g, m->sub_tmp, a->f_res_rstd, fout, wptr(m, L->ffn_post), N, d, eps);
+        op_add(g, m->res[l + 1], a->h, m->sub_tmp, (size_t)N * d);
     }
     op_rmsnorm_forward(g, m->xf, m->xf_rstd, m->res[c->n_layers], wptr(m, m->final_norm), N, d, eps);
 }
@@ -489,6 +505,7 @@ float smollm_backward(SmolModel *m, const int *targets, float dloss) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    float eps = c->norm_eps;
     size_t none = (size_t)-1;
     real_t *G = m->grads;
     ops_to_device(g, m->targets, targets, sizeof(int) * N);
@@ -498,31 +515,37 @@ float smollm_backward(SmolModel *m, const int *targets, float dloss) {
     for (int l = c->n_layers - 1; l >= 0; l--) {
         SmolLayer *L = &m->layers[l];
         SmolActs *a = &m->acts[l];
-        /* FFN branch: y = h + [N](FFN([N](h))) */
-        const void *dffn = m->dres;
+        /* FFN branch */
+        const void *dffn = m->dres, *fin = a->h, *x = m->res[l], *ain = x;
         if (L->ffn_post != none) {
             op_rmsnorm_backward(g, m->dtmp, G + L->ffn_post, m->dres, a->ffn_out, wptr(m, L->ffn_post),
                                 a->f_res_rstd, N, d, 0);
             dffn = m->dtmp;
         }
-        const void *fin = L->ffn_pre != none ? a->f_in : a->h;
-        op_matmul_backward(g, m->dact, G + L->down, dffn, a->act, wptr(m, L->down), N, F, d, 0);
-        op_swiglu_backward(g, m->dgate, m->dup, m->dact, a->gate, a->up, (size_t)N * F);
-        op_matmul_backward(g, m->dtmp2, G + L->gate, m->dgate, fin, wptr(m, L->gate), N, d, F, 0);
-        op_matmul_backward(g, m->dtmp2, G + L->up, m->dup, fin, wptr(m, L->up), N, d, F, 1);
+        if (L->ffn_pre != none) { /* recompute the normed input */
+            op_rmsnorm_forward(g, m->norm_tmp, a->f_in_rstd, a->h, wptr(m, L->ffn_pre), N, d, eps);
+            fin = m->norm_tmp;
+        }
+        op_swiglu_forward(g, m->act_tmp, a->gu, N, F); /* recompute silu(gate) * up */
+        op_matmul_backward(g, m->dact, G + L->down, dffn, m->act_tmp, wptr(m, L->down), N, F, d, 0);
+        op_swiglu_backward(g, m->dgu, m->dact, a->gu, N, F);
+        op_matmul_backward(g, m->dtmp2, G + L->gate, m->dgu, fin, wptr(m, L->gate), N, d, 2 * F, 0);
         if (L->ffn_pre != none)
             op_rmsnorm_backward(g, m->dres, G + L->ffn_pre, m->dtmp2, a->h, wptr(m, L->ffn_pre),
                                 a->f_in_rstd, N, d, 1);
         else
             op_add(g, m->dres, m->dres, m->dtmp2, (size_t)N * d);
-        /* attention branch: h = x + [N](Attn([N](x))) */
-        const void *dattn = m->dres, *x = m->res[l];
+        /* attention branch */
+        const void *dattn = m->dres;
         if (L->attn_post != none) {
             op_rmsnorm_backward(g, m->dtmp, G + L->attn_post, m->dres, a->attn_out, wptr(m, L->attn_post),
                                 a->a_res_rstd, N, d, 0);
             dattn = m->dtmp;
         }
-        const void *ain = L->attn_pre != none ? a->a_in : x;
+        if (L->attn_pre != none) { /* recompute the normed input */
+            op_rmsnorm_forward(g, m->norm_tmp, a->a_in_rstd, x, wptr(m, L->attn_pre), N, d, eps);
+            ain = m->norm_tmp;
+        }
         attn_backward(g, &L->attn, wptr(m, L->attn_w), G + L->attn_w, &a->attn, &m->attn_scratch,
                       ain, dattn, m->dtmp2, m->B, m->T);
         if (L->attn_pre != none)
