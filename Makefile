@@ -28,9 +28,16 @@ tests/run_tests: tests/run_tests.c $(HEADERS)
 tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
 
-test: all tests/run_tests tests/nvrtc_compile
-	./tests/nvrtc_compile > tests/nvrtc_compile.log 2>&1; cat tests/nvrtc_compile.log | tail -n 20
-	./tests/run_tests ./ablate-cpu --count-from tests/nvrtc_compile.log
+# more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
+EXTRA_TESTS =
+tests/test_%: tests/test_%.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA $< -o $@ -lm
+
+# every checker writes a log; run_tests prints its own checks, then the total of all
+test: all tests/run_tests tests/nvrtc_compile $(EXTRA_TESTS)
+	./tests/nvrtc_compile > tests/nvrtc_compile.log 2>&1; tail -n 5 tests/nvrtc_compile.log
+	for t in $(EXTRA_TESTS); do ./$$t > $$t.log 2>&1; grep -E "^FAIL" $$t.log; tail -n 1 $$t.log; done; true
+	./tests/run_tests ./ablate-cpu --count-from tests/nvrtc_compile.log $(foreach t,$(EXTRA_TESTS),--count-from $(t).log)
 
 GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
@@ -46,6 +53,6 @@ gpucheck: $(GPU_CHECKS) ablate
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
-	rm -f ablate ablate-cpu examples/train_tiny tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 
 .PHONY: all test gpucheck clean

@@ -10,7 +10,7 @@
    causality: changing token t+1 leaves outputs up to t unchanged), seeded init,
    parameter counts, a training run on real text, and the CLI's refusals.
 
-   usage: tests/run_tests [path/to/ablate-cpu] [--count-from LOG]
+   usage: tests/run_tests [path/to/ablate-cpu] [--count-from LOG]...
    (--count-from adds the totals of another checker's log, e.g. the NVRTC compile check)
    Ends with the line "N passed, N failed".
 */
@@ -450,12 +450,10 @@ static void add_counts_from(const char *path) {
 }
 
 int main(int argc, char **argv) {
-    const char *count_from = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--count-from") && i + 1 < argc) count_from = argv[++i];
+        if (!strcmp(argv[i], "--count-from") && i + 1 < argc) add_counts_from(argv[++i]);
         else ablate_bin = argv[i];
     }
-    if (count_from) add_counts_from(count_from);
     printf("gradient checks in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
     test_matmul();
     test_embed();
