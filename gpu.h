@@ -144,7 +144,7 @@ GPUDEF void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout,
 GPUDEF void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta);
 GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta);
 GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F);
-GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, const void *dout, const void *gu, int N, int F);
+GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
 GPUDEF void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte,
                              const int *targets, int N, int C, int V);
@@ -186,6 +186,7 @@ GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 #ifndef GPU_XENT_CHUNK_BYTES
 #define GPU_XENT_CHUNK_BYTES ((size_t)256 << 20)
 #endif
+#define GPU_GEMM_CANDIDATES 8 /* cuBLASLt algorithms timed per GEMM shape */
 #define GPU_LT_WORKSPACE ((size_t)32 << 20) /* cuBLASLt's recommendation for Hopper */
 
 struct GpuAllocRec { void *p; size_t bytes; };
@@ -240,7 +241,9 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
     char *extra = gpu_strdup_(options ? options : "");
     const char *argv[64];
     int argc = 0;
-    argv[argc++] = arch_opt;
+    /* an explicit --gpu-architecture=... in options (e.g. sm_90a for wgmma kernels)
+       replaces the default target */
+    if (!options || !strstr(options, "--gpu-architecture=")) argv[argc++] = arch_opt;
     argv[argc++] = "-default-device";
     argv[argc++] = "-std=c++17";
     argv[argc++] = "-lineinfo";
@@ -566,6 +569,44 @@ static unsigned gpu_align_of_(const void *p) {
 /* Row-major D[M,Nn] = op(A) op(B) is column-major D^T[Nn,M] = op(B)^T op(A)^T:
    so cuBLASLt's "A" is our B and its "B" is our A, with the same transposes, and a
    row-major X[r,c] with row stride ld is the column-major [c,r] matrix with ld. */
+/* cuBLASLt's first heuristic is often not its fastest for our skinny shapes (K = 576):
+   on a plan's first use, time up to GPU_GEMM_CANDIDATES of its candidates on the real
+   inputs (into a scratch D, so an accumulating call is not disturbed) and keep the
+   fastest. ABLATE_GEMM_TUNE=0 keeps the first heuristic. Returns the chosen index. */
+static int gpu_gemm_tune_(Gpu *g, GpuGemmPlan *p, const void *A, const void *B, int M, int found,
+                          const cublasLtMatmulHeuristicResult_t *res) {
+    const char *env = getenv("ABLATE_GEMM_TUNE");
+    if (found < 2 || (env && env[0] == '0')) return 0;
+    size_t bytes = (size_t)p->ldd * M * (p->d_fp32 ? 4 : 2);
+    CUdeviceptr D;
+    if (cuMemAlloc(&D, bytes) != CUDA_SUCCESS) return 0; /* no room to tune: take the first */
+    CUevent e0, e1;
+    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    float alpha = 1.0f, beta = 0.0f, best_ms = 1e30f;
+    int best = 0;
+    for (int i = 0; i < found; i++) {
+        void *d = (void *)(uintptr_t)D;
+        float ms = 0;
+        if (cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, d, p->ld, d, p->ld, &res[i].algo,
+                           g->lt_workspace, g->lt_workspace_size, (cudaStream_t)g->stream) != CUBLAS_STATUS_SUCCESS)
+            continue; /* a candidate that refuses these pointers is skipped */
+        CU_CHECK(cuEventRecord(e0, g->stream));
+        for (int r = 0; r < 3; r++)
+            CUBLAS_CHECK(cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, d, p->ld, d, p->ld,
+                                        &res[i].algo, g->lt_workspace, g->lt_workspace_size,
+                                        (cudaStream_t)g->stream));
+        CU_CHECK(cuEventRecord(e1, g->stream));
+        CU_CHECK(cuEventSynchronize(e1));
+        CU_CHECK(cuEventElapsedTime(&ms, e0, e1));
+        if (ms < best_ms) { best_ms = ms; best = i; }
+    }
+    CU_CHECK(cuEventDestroy(e0));
+    CU_CHECK(cuEventDestroy(e1));
+    CU_CHECK(cuMemFree(D));
+    return best;
+}
+
 void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B, int trans_b,
               int M, int Nn, int K, int lda, int ldb, int ldd, float beta) {
     if (M <= 0 || Nn <= 0) return;
@@ -612,9 +653,10 @@ void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const voi
         CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
         CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al));
         CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al, sizeof al));
-        cublasLtMatmulHeuristicResult_t res;
+        cublasLtMatmulHeuristicResult_t res[GPU_GEMM_CANDIDATES];
         int found = 0;
-        CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->lt, p->op, p->la, p->lb, p->ld, p->ld, pref, 1, &res, &found));
+        CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(g->lt, p->op, p->la, p->lb, p->ld, p->ld, pref,
+                                                    GPU_GEMM_CANDIDATES, res, &found));
         CUBLAS_CHECK(cublasLtMatmulPreferenceDestroy(pref));
         if (found < 1) {
             fprintf(stderr, "gpu_gemm: cuBLASLt has no algorithm for D[%d,%d] %s= op(A) op(B), K=%d, "
@@ -622,7 +664,7 @@ void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const voi
                     K, trans_a, trans_b, d_fp32 ? "fp32" : "bf16", align);
             abort();
         }
-        p->algo = res.algo;
+        p->algo = res[gpu_gemm_tune_(g, p, A, B, M, found, res)].algo;
         g->n_plans++;
     }
     float alpha = 1.0f;
@@ -709,12 +751,12 @@ void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     gpu_launch1d_(g, gpu_k_(g, "swiglu_forward"), (size_t)N * ((F + 7) / 8), args);
 }
 
-void gpu_swiglu_backward(Gpu *g, void *dgu, const void *dout, const void *gu, int N, int F) {
+void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
     void *dup = (char *)dgu + (size_t)F * 2;
     const void *up = (const char *)gu + (size_t)F * 2;
     unsigned long long n = (unsigned long long)N, f = (unsigned long long)F, ldi = 2 * f;
-    int vec = F % 8 == 0 && gpu_aligned16_(dgu, dout, gu, NULL);
-    void *args[] = {&dgu, &dup, &dout, &gu, &up, &n, &f, &ldi, &vec};
+    int vec = F % 8 == 0 && gpu_aligned16_(dgu, dout, gu, act);
+    void *args[] = {&dgu, &dup, &act, &dout, &gu, &up, &n, &f, &ldi, &vec};
     gpu_launch1d_(g, gpu_k_(g, "swiglu_backward"), (size_t)N * ((F + 7) / 8), args);
 }
 
@@ -916,8 +958,8 @@ void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     (void)g; (void)out; (void)gu; (void)N; (void)F;
     gpu_nvrtc_only_die_("gpu_swiglu_forward");
 }
-void gpu_swiglu_backward(Gpu *g, void *dgu, const void *dout, const void *gu, int N, int F) {
-    (void)g; (void)dgu; (void)dout; (void)gu; (void)N; (void)F;
+void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
+    (void)g; (void)dgu; (void)act; (void)dout; (void)gu; (void)N; (void)F;
     gpu_nvrtc_only_die_("gpu_swiglu_backward");
 }
 

@@ -74,7 +74,7 @@ void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok,
 
 /* ---- linear (no bias): out[N,OC] = in[N,C] @ w[OC,C]^T ---- */
 void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC);
-/* din (= or +=) dout @ w  (skipped when din == NULL);  dw += dout^T @ in */
+/* din (= or +=) dout @ w  (skipped when din == NULL);  dw += dout^T @ in (skipped when dw == NULL) */
 void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
                         const void *w, int N, int C, int OC, int accumulate_din);
 
@@ -93,8 +93,10 @@ void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float th
 /* ---- SwiGLU on one fused gate/up GEMM output: gu [N, 2F] holds gate in the first F
    columns of each row and up in the last F; out [N, F] = silu(gate) * up ---- */
 void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F);
-/* dgu [N, 2F] written (=) */
-void op_swiglu_backward(Gpu *gpu, void *dgu, const void *dout, const void *gu, int N, int F);
+/* dgu [N, 2F] written (=); when act != NULL it also recomputes act [N, F] = silu(gate) * up
+   in the same pass (the model does not keep act: the down projection's weight gradient
+   takes it from here) */
+void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 
 /* ---- residual: out = a + b (out may alias a or b) ---- */
 void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n);
@@ -277,6 +279,7 @@ void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const
             }
         }
     }
+    if (!dw) return;
     OMP_(omp parallel for)
     for (int o = 0; o < OC; o++) {
         real_t *dwr = dw + (size_t)o * C;
@@ -353,19 +356,20 @@ void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F) {
     for (int n = 0; n < N; n++)
         for (int f = 0; f < F; f++) {
             real_t g = CR(gu)[(size_t)n * 2 * F + f], u = CR(gu)[(size_t)n * 2 * F + F + f];
-            R(out)[(size_t)n * F + f] = g / (1 + exp(-g)) * u;
+            R(out)[(size_t)n * F + f] = g * (1 / (1 + exp(-g))) * u; /* as the backward recomputes it */
         }
 }
 
 /* silu(g) = g s(g); silu'(g) = s(g) (1 + g (1 - s(g))) */
-void op_swiglu_backward(Gpu *gpu, void *dgu, const void *dout, const void *gu, int N, int F) {
-    OPS_GPU(gpu_swiglu_backward(gpu, dgu, dout, gu, N, F));
+void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
+    OPS_GPU(gpu_swiglu_backward(gpu, dgu, act, dout, gu, N, F));
     for (int n = 0; n < N; n++)
         for (int f = 0; f < F; f++) {
             size_t i = (size_t)n * 2 * F + f;
             real_t g = CR(gu)[i], u = CR(gu)[i + F], s = 1 / (1 + exp(-g)), d = CR(dout)[(size_t)n * F + f];
             R(dgu)[i] = d * u * s * (1 + g * (1 - s));
             R(dgu)[i + F] = d * g * s;
+            if (act) R(act)[(size_t)n * F + f] = g * s * u;
         }
 }
 

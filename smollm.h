@@ -526,9 +526,10 @@ float smollm_backward(SmolModel *m, const int *targets, float dloss) {
             op_rmsnorm_forward(g, m->norm_tmp, a->f_in_rstd, a->h, wptr(m, L->ffn_pre), N, d, eps);
             fin = m->norm_tmp;
         }
-        op_swiglu_forward(g, m->act_tmp, a->gu, N, F); /* recompute silu(gate) * up */
-        op_matmul_backward(g, m->dact, G + L->down, dffn, m->act_tmp, wptr(m, L->down), N, F, d, 0);
-        op_swiglu_backward(g, m->dgu, m->dact, a->gu, N, F);
+        /* d act first; the SwiGLU backward then recomputes act for the down weight gradient */
+        op_matmul_backward(g, m->dact, NULL, dffn, NULL, wptr(m, L->down), N, F, d, 0);
+        op_swiglu_backward(g, m->dgu, m->act_tmp, m->dact, a->gu, N, F);
+        op_matmul_backward(g, NULL, G + L->down, dffn, m->act_tmp, wptr(m, L->down), N, F, d, 0);
         op_matmul_backward(g, m->dtmp2, G + L->gate, m->dgu, fin, wptr(m, L->gate), N, d, 2 * F, 0);
         if (L->ffn_pre != none)
             op_rmsnorm_backward(g, m->dres, G + L->ffn_pre, m->dtmp2, a->h, wptr(m, L->ffn_pre),

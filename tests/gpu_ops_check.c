@@ -255,9 +255,12 @@ static void t_swiglu_add(int N, int F) {
     gpu_swiglu_forward(&G, d_o, d_gu, N, F);
     op_swiglu_forward(NULL, ref, gu, N, F);
     check_bf("swiglu_forward", "out", shape, d_o, ref, n, 1e-2);
-    gpu_swiglu_backward(&G, d_dgu, d_dout, d_gu, N, F);
-    op_swiglu_backward(NULL, dref, dout, gu, N, F);
+    void *d_act = dev_poison_bf(n);
+    gpu_swiglu_backward(&G, d_dgu, d_act, d_dout, d_gu, N, F);
+    op_swiglu_backward(NULL, dref, NULL, dout, gu, N, F);
     check_bf("swiglu_backward", "dgu", shape, d_dgu, dref, 2 * n, 1e-2);
+    check_bf("swiglu_backward", "act (recomputed)", shape, d_act, ref, n, 1e-2);
+    gpu_free(&G, d_act);
     gpu_free(&G, d_gu); gpu_free(&G, d_o); gpu_free(&G, d_dgu);
     free(gu); free(ref); free(dref);
     /* add, out aliasing a (the residual stream is updated in place) */
@@ -425,7 +428,7 @@ static void bench(void) {
           gpu_rope_forward(&G, a, N, 2048, 9, 64, 10000.0f));
     BENCH("swiglu_forward [N,F/2]", 50, 1.5 * (double)big * 2 / 1e9, "GB/s", gpu_swiglu_forward(&G, a, b, N, F / 2));
     BENCH("swiglu_backward [N,F/2]", 50, 2.5 * (double)big * 2 / 1e9, "GB/s",
-          gpu_swiglu_backward(&G, a, c, b, N, F / 2));
+          gpu_swiglu_backward(&G, a, NULL, c, b, N, F / 2));
     BENCH("add [N,C]", 50, 3 * nb / 1e9, "GB/s", gpu_add(&G, a, a, b, (size_t)N * C));
     BENCH("embed_forward", 50, 2 * nb / 1e9, "GB/s", gpu_embed_forward(&G, a, tgt, w, N, C));
     double xf = 2.0 * N * C * V;

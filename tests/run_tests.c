@@ -176,8 +176,12 @@ static double swiglu_loss(void *p) {
 static void test_swiglu(void) {
     SwiCtx c = {4, 5, rnd(40, 2), rnd(20, 1), zeros(20)};
     real_t *dgu = zeros(40);
-    op_swiglu_backward(NULL, dgu, c.R, c.gu, c.N, c.F);
+    real_t *act = zeros(20);
+    op_swiglu_backward(NULL, dgu, act, c.R, c.gu, c.N, c.F);
     check_grad("swiglu (fused gate|up rows): d gate, d up", swiglu_loss, &c, c.gu, dgu, 40, 100);
+    swiglu_loss(&c);
+    report(memcmp(act, c.out, 20 * sizeof(real_t)) == 0, "swiglu backward: recomputed act = forward", NULL);
+    free(act);
     free(c.gu); free(c.R); free(c.out); free(dgu);
 }
 
