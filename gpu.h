@@ -113,6 +113,12 @@ GPUDEF void gpu_memset0(Gpu *g, void *p, size_t bytes);
 GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);
 GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);
 GPUDEF void gpu_sync(Gpu *g);
+/* CUDA graphs: record what is queued on g->stream between begin and end (nothing may
+   synchronize or allocate in between), then replay it with one launch */
+GPUDEF void gpu_graph_begin(Gpu *g);
+GPUDEF CUgraphExec gpu_graph_end(Gpu *g);
+GPUDEF void gpu_graph_launch(Gpu *g, CUgraphExec exec);
+GPUDEF void gpu_graph_free(CUgraphExec exec);
 /* with ABLATE_SYNC_CHECK=1: synchronize and abort on a pending error */
 GPUDEF void gpu_dbg_check(Gpu *g);
 
@@ -459,6 +465,23 @@ void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
 }
 
 void gpu_sync(Gpu *g) { CU_CHECK(cuStreamSynchronize(g->stream)); }
+
+void gpu_graph_begin(Gpu *g) { CU_CHECK(cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
+
+CUgraphExec gpu_graph_end(Gpu *g) {
+    CUgraph graph;
+    CUgraphExec exec;
+    CU_CHECK(cuStreamEndCapture(g->stream, &graph));
+    CU_CHECK(cuGraphInstantiate(&exec, graph, 0));
+    CU_CHECK(cuGraphDestroy(graph));
+    return exec;
+}
+
+void gpu_graph_launch(Gpu *g, CUgraphExec exec) { CU_CHECK(cuGraphLaunch(exec, g->stream)); }
+
+void gpu_graph_free(CUgraphExec exec) {
+    if (exec) CU_CHECK(cuGraphExecDestroy(exec));
+}
 
 static void gpu_dbg_check_at_(Gpu *g, const char *what) {
     if (!g->sync_check) return;
@@ -897,6 +920,20 @@ void gpu_sync(Gpu *g) {
     (void)g;
     gpu_nvrtc_only_die_("gpu_sync");
 }
+void gpu_graph_begin(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_graph_begin");
+}
+CUgraphExec gpu_graph_end(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_graph_end");
+    return NULL;
+}
+void gpu_graph_launch(Gpu *g, CUgraphExec exec) {
+    (void)g; (void)exec;
+    gpu_nvrtc_only_die_("gpu_graph_launch");
+}
+void gpu_graph_free(CUgraphExec exec) { (void)exec; }
 
 void gpu_dbg_check(Gpu *g) {
     (void)g;

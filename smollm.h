@@ -128,6 +128,12 @@ double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *cou
 void smollm_forward(SmolModel *m, const int *tokens);
 /* backward from the final norm output; needs smollm_forward first */
 float smollm_backward(SmolModel *m, const int *targets, float dloss);
+/* lowest level, for CUDA graphs: copy a batch to the backend, then forward and backward on
+   the backend's copy with no host synchronization in between, then read the mean loss */
+void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets);
+void smollm_forward_device(SmolModel *m);
+void smollm_backward_device(SmolModel *m, float dloss);
+float smollm_read_loss(SmolModel *m, const int *targets);
 
 /* safetensors I/O of the fp32 master weights (Hugging Face names) */
 int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen);
@@ -462,13 +468,23 @@ double smollm_train_flops_per_token(const SmolModel *m, int T) {
 
 static const void *wptr(const SmolModel *m, size_t off) { return (const char *)m->wc + off * ops_act_size(m->gpu); }
 
+void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets) {
+    size_t N = (size_t)m->B * m->T;
+    if (tokens) ops_to_device(m->gpu, m->tokens, tokens, sizeof(int) * N);
+    if (targets) ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
+}
+
 void smollm_forward(SmolModel *m, const int *tokens) {
+    smollm_set_batch(m, tokens, NULL);
+    smollm_forward_device(m);
+}
+
+void smollm_forward_device(SmolModel *m) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim;
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
-    ops_to_device(g, m->tokens, tokens, sizeof(int) * N);
     op_embed_forward(g, m->res[0], m->tokens, wptr(m, m->wte), N, d);
     for (int l = 0; l < c->n_layers; l++) {
         SmolLayer *L = &m->layers[l];
@@ -500,15 +516,30 @@ void smollm_forward(SmolModel *m, const int *tokens) {
     op_rmsnorm_forward(g, m->xf, m->xf_rstd, m->res[c->n_layers], wptr(m, m->final_norm), N, d, eps);
 }
 
-/* d(residual) flows through m->dres; each sublayer adds its branch's gradient */
 float smollm_backward(SmolModel *m, const int *targets, float dloss) {
+    smollm_set_batch(m, NULL, targets);
+    smollm_backward_device(m, dloss);
+    return smollm_read_loss(m, targets);
+}
+
+float smollm_read_loss(SmolModel *m, const int *targets) {
+    int N = m->B * m->T;
+    ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(real_t) * N);
+    double sum = 0;
+    int count = 0;
+    for (int n = 0; n < N; n++)
+        if (targets[n] >= 0) { sum += m->host_losses[n]; count++; }
+    return count ? (float)(sum / count) : 0.0f;
+}
+
+/* d(residual) flows through m->dres; each sublayer adds its branch's gradient */
+void smollm_backward_device(SmolModel *m, float dloss) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
     real_t *G = m->grads;
-    ops_to_device(g, m->targets, targets, sizeof(int) * N);
     op_xent_backward(g, m->losses, m->dtmp, G + m->wte, m->xf, wptr(m, m->wte), m->targets, N, d, V, dloss);
     op_rmsnorm_backward(g, m->dres, G + m->final_norm, m->dtmp, m->res[c->n_layers],
                         wptr(m, m->final_norm), m->xf_rstd, N, d, 0);
@@ -556,12 +587,6 @@ float smollm_backward(SmolModel *m, const int *targets, float dloss) {
             op_add(g, m->dres, m->dres, m->dtmp2, (size_t)N * d);
     }
     op_embed_backward(g, G + m->wte, m->dres, m->tokens, N, d);
-    ops_to_host(g, m->host_losses, m->losses, sizeof(real_t) * N);
-    double sum = 0;
-    int count = 0;
-    for (int n = 0; n < N; n++)
-        if (targets[n] >= 0) { sum += m->host_losses[n]; count++; }
-    return count ? (float)(sum / count) : 0.0f;
 }
 
 float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss) {

@@ -16,10 +16,23 @@
      }
      double val = train_eval(&tr, val_batch, my_data, 8);      // mean token loss; exp() = ppl
 
+     // resume: the weights go through smollm_save/smollm_load; everything else that the
+     // next step depends on (AdamW moments, step, gradient-norm statistics, and the caller's
+     // words such as a sampler's RNG and position) through train_save_state/train_load_state
+     uint64_t words[2] = {sampler.rng, sampler.cursor};
+     train_save_state(&tr, words, 2, "run/train.state", err, sizeof err);
+     ...
+     train_load_state(&tr, words, 2, "run/train.state", err, sizeof err);   // same config required
+
    DEFAULTS: lr 3e-3 peak, min_lr_ratio 0.1 (floor = 0.1 lr), warmup 0 steps, beta1 0.9,
    beta2 0.95, eps 1e-8, weight_decay 0.1 on matrices only (norm scales and embeddings
    are not decayed unless decay_all is set), clip 1.0 (global L2 norm; < 0 disables),
    grad_accum 1.
+
+   On the GPU, after one eager step, each micro-batch's forward+backward is captured once
+   as a CUDA graph and replayed (launch overhead gone); the optimizer update stays eager
+   since its learning rate changes every step. A batch whose loss scale differs (a
+   different count of ignored targets) is re-captured; after 3 captures graphs are dropped.
 
    The loss of a step is the mean over all tokens of all micro-batches; gradients are
    of that mean. grad_norm is the global L2 norm before clipping.
@@ -36,6 +49,7 @@ typedef struct {
     int decay_all;
     float clip;
     int grad_accum;
+    int no_cuda_graphs; /* GPU: replay each micro-batch's forward+backward as a CUDA graph unless set */
 } TrainConfig;
 
 typedef struct {
@@ -53,6 +67,10 @@ typedef struct {
     /* running gradient-norm statistics */
     double gnorm_sum, gnorm_max;
     int gnorm_count;
+    /* CUDA graph of one micro-batch's forward+backward (GPU only) */
+    void *graph;
+    float graph_dloss;  /* the loss scale baked into the graph */
+    int graph_captures;
 } Trainer;
 
 /* fills a micro-batch of B*T token ids and next-token targets (host arrays) */
@@ -67,6 +85,20 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx);
 double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches);
 double train_now(void); /* monotonic seconds */
 
+/* Resume state, one file written atomically (path.tmp, then rename):
+     a text header "ablate-train-state 1", then "key value" lines (step, n_params, real_bytes,
+     the schedule: steps lr min_lr_ratio warmup grad_accum, gnorm_sum gnorm_max gnorm_count,
+     user N w1..wN), floats in C99 hex (%a) so they round-trip exactly, a line "data", then
+     the raw AdamW moments m and v (n_params real_t each, host byte order).
+   user: up to TRAIN_STATE_USER caller words saved and restored verbatim (a sampler's RNG and
+   position, token counters...). train_load_state refuses a file whose parameter count, scalar
+   size, schedule or number of user words differs from this trainer's (the message names
+   both values), since resuming under another schedule would not give the same losses. */
+#define TRAIN_STATE_USER 16
+int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
+                     size_t errlen);
+int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen);
+
 #endif /* TRAIN_H */
 
 /* ======================================================================= */
@@ -75,6 +107,7 @@ double train_now(void); /* monotonic seconds */
 #define TRAIN_IMPLEMENTATION_DONE
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -119,6 +152,9 @@ void train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
 
 void train_free(Trainer *t) {
     Gpu *g = t->model->gpu;
+#ifndef ABLATE_NO_CUDA
+    gpu_graph_free((CUgraphExec)t->graph);
+#endif
     ops_free(g, t->m);
     ops_free(g, t->v);
     ops_free(g, t->gnorm_sq);
@@ -167,6 +203,32 @@ static float train_update(Trainer *t, float lr) {
     return (float)gnorm;
 }
 
+/* runs the micro-batch as a CUDA graph when it can; 0: the caller runs it eagerly */
+static int train_graph_step(Trainer *t, float dloss) {
+#ifndef ABLATE_NO_CUDA
+    Gpu *g = t->model->gpu;
+    /* not on the CPU, not while profiling or sync-checking (they synchronize inside ops),
+       not before one eager step has JIT-compiled kernels and sized scratch buffers */
+    if (!g || t->cfg.no_cuda_graphs || g->profile || g->sync_check || t->step < 1 || t->graph_captures > 3)
+        return 0;
+    if (!t->graph || t->graph_dloss != dloss) {
+        if (t->graph_captures == 3) { t->graph_captures++; return 0; } /* the scale keeps changing */
+        gpu_graph_free((CUgraphExec)t->graph);
+        gpu_graph_begin(g);
+        smollm_forward_device(t->model);
+        smollm_backward_device(t->model, dloss);
+        t->graph = gpu_graph_end(g);
+        t->graph_dloss = dloss;
+        t->graph_captures++;
+    }
+    gpu_graph_launch(g, (CUgraphExec)t->graph);
+    return 1;
+#else
+    (void)t; (void)dloss;
+    return 0;
+#endif
+}
+
 TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     SmolModel *M = t->model;
     int N = M->B * M->T, A = t->cfg.grad_accum;
@@ -179,7 +241,13 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
         int count = 0;
         for (int n = 0; n < N; n++) count += tgt[n] >= 0;
         /* gradient of the mean over all counted tokens of all micro-batches */
-        loss += smollm_step(M, tok, tgt, count ? 1.0f / ((float)count * A) : 0.0f);
+        float dloss = count ? 1.0f / ((float)count * A) : 0.0f;
+        smollm_set_batch(M, tok, tgt);
+        if (!train_graph_step(t, dloss)) {
+            smollm_forward_device(M);
+            smollm_backward_device(M, dloss);
+        }
+        loss += smollm_read_loss(M, tgt);
     }
     st.lr = train_lr(&t->cfg, t->step);
     t->step++;
@@ -210,6 +278,111 @@ double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches) {
     free(tok);
     free(tgt);
     return count ? sum / count : 0;
+}
+
+int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
+                     size_t errlen) {
+    const SmolModel *M = t->model;
+    const TrainConfig *c = &t->cfg;
+    if (n_user < 0 || n_user > TRAIN_STATE_USER) {
+        snprintf(err, errlen, "train state: %d user words, expected 0..%d", n_user, TRAIN_STATE_USER);
+        return -1;
+    }
+    size_t n = M->n_params;
+    real_t *host = malloc(2 * n * sizeof(real_t));
+    if (!host) { snprintf(err, errlen, "train state %s: out of memory", path); return -1; }
+    ops_to_host(M->gpu, host, t->m, n * sizeof(real_t));
+    ops_to_host(M->gpu, host + n, t->v, n * sizeof(real_t));
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f != NULL;
+    if (ok) {
+        fprintf(f, "ablate-train-state 1\nstep %d\nn_params %zu\nreal_bytes %zu\n", t->step, n, sizeof(real_t));
+        fprintf(f, "steps %d\nlr %a\nmin_lr_ratio %a\nwarmup %d\ngrad_accum %d\n", c->steps, c->lr,
+                c->min_lr_ratio, c->warmup, c->grad_accum);
+        fprintf(f, "gnorm_sum %a\ngnorm_max %a\ngnorm_count %d\nuser %d", t->gnorm_sum, t->gnorm_max,
+                t->gnorm_count, n_user);
+        for (int i = 0; i < n_user; i++) fprintf(f, " %llu", (unsigned long long)user[i]);
+        fprintf(f, "\ndata\n");
+        ok = fwrite(host, sizeof(real_t), 2 * n, f) == 2 * n;
+        ok = (fclose(f) == 0) && ok;
+    }
+    free(host);
+    if (!ok || rename(tmp, path) != 0) {
+        snprintf(err, errlen, "cannot write train state %s", path);
+        remove(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* reads "key value" where value is parsed by fmt; a missing or different key is an error */
+static int train_state_field(FILE *f, const char *key, const char *fmt, void *out) {
+    char k[32];
+    if (fscanf(f, "%31s", k) != 1 || strcmp(k, key)) return -1;
+    return fscanf(f, fmt, out) == 1 ? 0 : -1;
+}
+
+int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen) {
+    SmolModel *M = t->model;
+    const TrainConfig *c = &t->cfg;
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "cannot open train state %s", path); return -1; }
+    char magic[32];
+    int version = 0, step = 0, steps = 0, warmup = 0, accum = 0, gcount = 0, nu = -1;
+    size_t n = 0, rb = 0;
+    float lr = 0, minr = 0;
+    double gsum = 0, gmax = 0;
+    int bad = fscanf(f, "%31s %d", magic, &version) != 2 || strcmp(magic, "ablate-train-state") || version != 1;
+    bad = bad || train_state_field(f, "step", "%d", &step) || train_state_field(f, "n_params", "%zu", &n) ||
+          train_state_field(f, "real_bytes", "%zu", &rb) || train_state_field(f, "steps", "%d", &steps) ||
+          train_state_field(f, "lr", "%a", &lr) || train_state_field(f, "min_lr_ratio", "%a", &minr) ||
+          train_state_field(f, "warmup", "%d", &warmup) || train_state_field(f, "grad_accum", "%d", &accum) ||
+          train_state_field(f, "gnorm_sum", "%la", &gsum) || train_state_field(f, "gnorm_max", "%la", &gmax) ||
+          train_state_field(f, "gnorm_count", "%d", &gcount) || train_state_field(f, "user", "%d", &nu);
+    if (bad) { fclose(f); snprintf(err, errlen, "%s: not an ablate train state (bad header)", path); return -1; }
+    const char *what = NULL;
+    char have[64] = "", want[64] = "";
+#define TRAIN_STATE_CHECK_(cond, name, fmt, a, b) \
+    if (!what && (cond)) { what = name; snprintf(have, sizeof have, fmt, a); snprintf(want, sizeof want, fmt, b); }
+    TRAIN_STATE_CHECK_(n != M->n_params, "n_params", "%zu", n, M->n_params)
+    TRAIN_STATE_CHECK_(rb != sizeof(real_t), "real_bytes", "%zu", rb, sizeof(real_t))
+    TRAIN_STATE_CHECK_(steps != c->steps, "steps", "%d", steps, c->steps)
+    TRAIN_STATE_CHECK_(lr != c->lr, "lr", "%g", lr, c->lr)
+    TRAIN_STATE_CHECK_(minr != c->min_lr_ratio, "min_lr_ratio", "%g", minr, c->min_lr_ratio)
+    TRAIN_STATE_CHECK_(warmup != c->warmup, "warmup", "%d", warmup, c->warmup)
+    TRAIN_STATE_CHECK_(accum != c->grad_accum, "grad_accum", "%d", accum, c->grad_accum)
+    TRAIN_STATE_CHECK_(nu != n_user, "user words", "%d", nu, n_user)
+#undef TRAIN_STATE_CHECK_
+    if (what) {
+        fclose(f);
+        snprintf(err, errlen, "%s: %s is %s in the file but %s in this run", path, what, have, want);
+        return -1;
+    }
+    for (int i = 0; i < n_user && !bad; i++) {
+        unsigned long long u;
+        bad = fscanf(f, "%llu", &u) != 1;
+        user[i] = u;
+    }
+    char tag[8] = "";
+    bad = bad || fscanf(f, "%7s", tag) != 1 || strcmp(tag, "data") || fgetc(f) != '\n';
+    real_t *host = bad ? NULL : malloc(2 * n * sizeof(real_t));
+    bad = bad || !host || fread(host, sizeof(real_t), 2 * n, f) != 2 * n;
+    fclose(f);
+    if (bad) {
+        free(host);
+        snprintf(err, errlen, "%s: truncated train state (expected %zu moments after the header)", path, 2 * n);
+        return -1;
+    }
+    ops_to_device(M->gpu, t->m, host, n * sizeof(real_t));
+    ops_to_device(M->gpu, t->v, host + n, n * sizeof(real_t));
+    free(host);
+    t->step = step;
+    t->gnorm_sum = gsum;
+    t->gnorm_max = gmax;
+    t->gnorm_count = gcount;
+    return 0;
 }
 
 #endif /* TRAIN_IMPLEMENTATION_DONE */

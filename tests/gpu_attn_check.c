@@ -11,6 +11,8 @@
    forward and backward on the GPU and compares with op_attention_forward/backward
    (gpu == NULL) computed in double on the same bf16-rounded inputs:
    relative L2 error <= 1e-2 for out, dq, dk, dv; max |lse - ref| <= 1e-4.
+   On a compute capability 9.0 device every hd 64 case and timing runs twice: on the
+   mma.sync kernels (ABLATE_ATTN_WGMMA=0) and on the Hopper wgmma kernels (=3).
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,17 +239,28 @@ int main(int argc, char **argv) {
         {3, 5, 3, 3, 64, 0},      /* tiny T */
         {1, 1000, 3, 3, 64, 16},  /* many skipped tiles */
         {1, 700, 4, 1, 64, 0},    /* MQA, longer: a GQA group of 4 in the backward */
+        {1, 700, 9, 3, 64, 0},    /* SmolLM2-like GQA, tail of 60 */
+        {2, 257, 4, 1, 64, 100},  /* MQA, window across tiles */
+        {1, 1000, 2, 2, 64, 300}, /* MHA, wide window, tail */
         {2, 100, 2, 2, 32, 0},    /* hd 32 */
         {1, 257, 9, 3, 32, 16},
         {1, 257, 2, 2, 128, 0},   /* hd 128 */
         {1, 200, 9, 3, 128, 16},
     };
-    for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++) run_case(&g, &cases[i]);
+    /* the kernel paths to exercise: the mma.sync kernels, and on sm_90 the wgmma ones */
+    int hopper = g.cc_major == 9 && g.cc_minor == 0;
+    const char *paths[2] = {"0", "3"};
+    for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++)
+        for (int p = 0; p < (hopper && cases[i].hd == 64 ? 2 : 1); p++) {
+            setenv("ABLATE_ATTN_WGMMA", paths[p], 1);
+            printf("[ABLATE_ATTN_WGMMA=%s] ", paths[p]);
+            run_case(&g, &cases[i]);
+        }
 
     if (timing) {
         printf("\ntiming on the device: median ms; TFLOP/s with fwd = 4*B*H*T*T*hd/2 (causal), "
                "bwd = 2.5 fwd\n");
-        printf("%5s %3s %3s %3s %4s %6s | %9s %8s | %9s %8s | %8s\n", "T", "B", "H", "KV", "hd", "window",
+        printf("%5s %5s %3s %3s %3s %4s %6s | %9s %8s | %9s %8s | %8s\n", "wgmma", "T", "B", "H", "KV", "hd", "window",
                "fwd ms", "TFLOP/s", "f+b ms", "TFLOP/s", "bwd TF/s");
         static const Case tcases[] = {
             {32, 512, 16, 16, 64, 0}, {8, 2048, 16, 16, 64, 0}, {2, 8192, 16, 16, 64, 0},
@@ -255,7 +268,12 @@ int main(int argc, char **argv) {
             {8, 2048, 16, 16, 64, 256}, /* sliding window: FLOPs counted as 4*B*H*T*W*hd */
             {8, 2048, 8, 8, 128, 0},
         };
-        for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++) run_timing(&g, &tcases[i]);
+        for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++)
+            for (int p = 0; p < (hopper && tcases[i].hd == 64 ? 2 : 1); p++) {
+                setenv("ABLATE_ATTN_WGMMA", paths[p], 1);
+                printf("%5s ", paths[p]);
+                run_timing(&g, &tcases[i]);
+            }
     }
     gpu_attention_release(&g);
     gpu_free_all(&g);
