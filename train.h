@@ -161,6 +161,12 @@ void train_free(Trainer *t) {
     memset(t, 0, sizeof *t);
 }
 
+/* weight decay of tensor i: matrices only, unless decay_all */
+static float train_decay_(const Trainer *t, int i) {
+    const ParamSpec *p = &t->model->specs[i];
+    return (p->is_norm || p->is_embedding) && !t->cfg.decay_all ? 0.0f : t->cfg.weight_decay;
+}
+
 /* global L2 norm of the gradients, then AdamW on every tensor with its own decay */
 static float train_update(Trainer *t, float lr) {
     SmolModel *M = t->model;
@@ -171,12 +177,14 @@ static float train_update(Trainer *t, float lr) {
     if (M->gpu) {
         gpu_memset0(M->gpu, t->gnorm_sq, sizeof(float));
         gpu_sumsq(M->gpu, t->gnorm_sq, M->grads, M->n_params);
-        for (int i = 0; i < M->n_specs; i++) {
-            const ParamSpec *p = &M->specs[i];
-            float wd = (p->is_norm || p->is_embedding) && !c->decay_all ? 0 : c->weight_decay;
-            gpu_adamw(M->gpu, M->params + p->offset, (char *)M->wc + p->offset * 2, M->grads + p->offset,
-                      t->m + p->offset, t->v + p->offset, p->numel, lr, c->beta1, c->beta2, c->eps, wd,
-                      b1c, b2c, t->gnorm_sq, c->clip > 0 ? c->clip : 0);
+        /* one launch per run of adjacent tensors with the same decay, not one per tensor */
+        for (int i = 0, j; i < M->n_specs; i = j) {
+            float wd = train_decay_(t, i);
+            size_t off = M->specs[i].offset, n = M->specs[i].numel;
+            for (j = i + 1; j < M->n_specs && train_decay_(t, j) == wd && M->specs[j].offset == off + n; j++)
+                n += M->specs[j].numel;
+            gpu_adamw(M->gpu, M->params + off, (char *)M->wc + off * 2, M->grads + off, t->m + off, t->v + off,
+                      n, lr, c->beta1, c->beta2, c->eps, wd, b1c, b2c, t->gnorm_sq, c->clip > 0 ? c->clip : 0);
         }
         float ss;
         gpu_download(M->gpu, &ss, t->gnorm_sq, sizeof ss); /* only for reporting */
@@ -189,7 +197,7 @@ static float train_update(Trainer *t, float lr) {
     double scale = (c->clip > 0 && gnorm > c->clip) ? c->clip / gnorm : 1.0;
     for (int i = 0; i < M->n_specs; i++) {
         const ParamSpec *p = &M->specs[i];
-        real_t wd = (p->is_norm || p->is_embedding) && !c->decay_all ? 0 : c->weight_decay;
+        real_t wd = train_decay_(t, i);
         real_t *w = M->params + p->offset, *g = M->grads + p->offset;
         real_t *m = t->m + p->offset, *v = t->v + p->offset;
         for (size_t j = 0; j < p->numel; j++) {
