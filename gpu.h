@@ -143,6 +143,8 @@ GPUDEF void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w,
 GPUDEF void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
                                 const void *w, int N, int C, int OC, int accumulate_din);
 /* rstd may be NULL (inference) */
+GPUDEF void gpu_add_rmsnorm_forward(Gpu *g, void *sum, void *out, float *rstd, const void *a, const void *b,
+                                     const void *w, int N, int C, float eps);
 GPUDEF void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w,
                                 int N, int C, float eps);
 GPUDEF void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
@@ -723,6 +725,14 @@ void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const v
     if (dw) gpu_gemm(g, dw, 1, dout, 1, in, 0, OC, C, N, OC, C, C, 1.0f);
 }
 
+void gpu_add_rmsnorm_forward(Gpu *g, void *sum, void *out, float *rstd, const void *a, const void *b,
+                             const void *w, int N, int C, float eps) {
+    if (N <= 0) return;
+    int vec = C % 8 == 0 && gpu_aligned16_(sum, out, a, b) && gpu_aligned16_(w, NULL, NULL, NULL);
+    void *args[] = {&sum, &out, &rstd, &a, &b, &w, &N, &C, &eps, &vec};
+    gpu_launch(g, gpu_k_(g, "add_rmsnorm_forward"), (unsigned)((N + 7) / 8), 1, 1, 256, 1, 1, 0, args);
+}
+
 void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N,
                          int C, float eps) {
     if (N <= 0) return;
@@ -971,6 +981,11 @@ void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const v
     gpu_nvrtc_only_die_("gpu_matmul_backward");
 }
 
+void gpu_add_rmsnorm_forward(Gpu *g, void *sum, void *out, float *rstd, const void *a, const void *b,
+                             const void *w, int N, int C, float eps) {
+    (void)g; (void)sum; (void)out; (void)rstd; (void)a; (void)b; (void)w; (void)N; (void)C; (void)eps;
+    gpu_nvrtc_only_die_("gpu_add_rmsnorm_forward");
+}
 void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N, int C, float eps) {
     (void)g; (void)out; (void)rstd; (void)in; (void)w; (void)N; (void)C; (void)eps;
     gpu_nvrtc_only_die_("gpu_rmsnorm_forward");

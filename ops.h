@@ -81,6 +81,9 @@ void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const
 /* ---- RMSNorm with learnable scale: out = in * rstd * w, rstd = 1/sqrt(mean(in^2)+eps) ---- */
 void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
                         int N, int C, float eps);
+/* the residual add and the norm after it, in one pass: sum = a + b, out = RMSNorm(sum) */
+void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
+                            const void *w, int N, int C, float eps);
 /* din (= or +=), dw += */
 void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
                          const void *w, const real_t *rstd, int N, int C, int accumulate_din);
@@ -303,6 +306,13 @@ void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const
         rstd[n] = r;
         for (int c = 0; c < C; c++) y[c] = x[c] * r * CR(w)[c];
     }
+}
+
+void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
+                            const void *w, int N, int C, float eps) {
+    OPS_GPU(gpu_add_rmsnorm_forward(gpu, sum, out, rstd, a, b, w, N, C, eps));
+    op_add(NULL, sum, a, b, (size_t)N * C);
+    op_rmsnorm_forward(NULL, out, rstd, sum, w, N, C, eps);
 }
 
 /* y = x r w with r = (mean(x^2)+eps)^-1/2:

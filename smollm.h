@@ -486,34 +486,44 @@ void smollm_forward_device(SmolModel *m) {
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
     op_embed_forward(g, m->res[0], m->tokens, wptr(m, m->wte), N, d);
+    /* every residual add is fused with the norm that reads its result (the next
+       sublayer's pre-norm or the final norm); only the first block's input norm
+       stands alone */
+    if (m->layers[0].attn_pre != none)
+        op_rmsnorm_forward(g, m->norm_tmp, m->acts[0].a_in_rstd, m->res[0], wptr(m, m->layers[0].attn_pre), N, d, eps);
     for (int l = 0; l < c->n_layers; l++) {
         SmolLayer *L = &m->layers[l];
         SmolActs *a = &m->acts[l];
-        const void *x = m->res[l], *ain = x, *fin = a->h;
+        const void *x = m->res[l];
         /* attention branch: h = x + [N](Attn([N](x))) */
-        if (L->attn_pre != none) {
-            op_rmsnorm_forward(g, m->norm_tmp, a->a_in_rstd, x, wptr(m, L->attn_pre), N, d, eps);
-            ain = m->norm_tmp;
-        }
+        const void *ain = L->attn_pre != none ? m->norm_tmp : x;
         void *aout = L->attn_post != none ? a->attn_out : m->sub_tmp;
         attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, aout, m->B, m->T);
         if (L->attn_post != none)
             op_rmsnorm_forward(g, m->sub_tmp, a->a_res_rstd, aout, wptr(m, L->attn_post), N, d, eps);
-        op_add(g, a->h, x, m->sub_tmp, (size_t)N * d);
-        /* FFN branch: y = h + [N](down(silu(gate) * up)), gate|up as one GEMM */
+        const void *fin = a->h;
         if (L->ffn_pre != none) {
-            op_rmsnorm_forward(g, m->norm_tmp, a->f_in_rstd, a->h, wptr(m, L->ffn_pre), N, d, eps);
+            op_add_rmsnorm_forward(g, a->h, m->norm_tmp, a->f_in_rstd, x, m->sub_tmp, wptr(m, L->ffn_pre), N, d, eps);
             fin = m->norm_tmp;
+        } else {
+            op_add(g, a->h, x, m->sub_tmp, (size_t)N * d);
         }
+        /* FFN branch: y = h + [N](down(silu(gate) * up)), gate|up as one GEMM */
         op_matmul_forward(g, a->gu, fin, wptr(m, L->gate), N, d, 2 * F);
         op_swiglu_forward(g, m->act_tmp, a->gu, N, F);
         void *fout = L->ffn_post != none ? a->ffn_out : m->sub_tmp;
         op_matmul_forward(g, fout, m->act_tmp, wptr(m, L->down), N, F, d);
         if (L->ffn_post != none)
             op_rmsnorm_forward(g, m->sub_tmp, a->f_res_rstd, fout, wptr(m, L->ffn_post), N, d, eps);
-        op_add(g, m->res[l + 1], a->h, m->sub_tmp, (size_t)N * d);
+        if (l + 1 == c->n_layers)
+            op_add_rmsnorm_forward(g, m->res[l + 1], m->xf, m->xf_rstd, a->h, m->sub_tmp, wptr(m, m->final_norm),
+                                   N, d, eps);
+        else if (m->layers[l + 1].attn_pre != none)
+            op_add_rmsnorm_forward(g, m->res[l + 1], m->norm_tmp, m->acts[l + 1].a_in_rstd, a->h, m->sub_tmp,
+                                   wptr(m, m->layers[l + 1].attn_pre), N, d, eps);
+        else
+            op_add(g, m->res[l + 1], a->h, m->sub_tmp, (size_t)N * d);
     }
-    op_rmsnorm_forward(g, m->xf, m->xf_rstd, m->res[c->n_layers], wptr(m, m->final_norm), N, d, eps);
 }
 
 float smollm_backward(SmolModel *m, const int *targets, float dloss) {

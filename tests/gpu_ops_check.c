@@ -213,6 +213,17 @@ static void t_rmsnorm(int N, int C) {
     gpu_rmsnorm_backward(&G, d_din2, d_dw, d_dout, d_in, d_w, d_rstd_ref, N, C, 1);
     op_rmsnorm_backward(NULL, din0, dw, dout, in, w, rstd, N, C, 1);
     check_bf("rmsnorm_backward", "din+=", shape, d_din2, din0, n, 1e-2);
+    /* residual add fused with the norm: sum = in + dout, out = norm(sum) */
+    float *sum = fvec(n), *out2 = fvec(n), *rstd2 = fvec(N);
+    void *d_sum = dev_poison_bf(n), *d_out2 = dev_poison_bf(n);
+    float *d_rstd2 = dev_poison_f32(N);
+    gpu_add_rmsnorm_forward(&G, d_sum, d_out2, d_rstd2, d_in, d_dout, d_w, N, C, 1e-5f);
+    op_add_rmsnorm_forward(NULL, sum, out2, rstd2, in, dout, w, N, C, 1e-5f);
+    check_bf("add_rmsnorm_forward", "sum", shape, d_sum, sum, n, 1e-2);
+    check_bf("add_rmsnorm_forward", "out", shape, d_out2, out2, n, 1e-2);
+    check_f32("add_rmsnorm_forward", "rstd", shape, d_rstd2, rstd2, N, 1e-2); /* from the bf16-rounded sum */
+    gpu_free(&G, d_sum); gpu_free(&G, d_out2); gpu_free(&G, d_rstd2);
+    free(sum); free(out2); free(rstd2);
     gpu_free(&G, d_in); gpu_free(&G, d_w); gpu_free(&G, d_dout); gpu_free(&G, d_out); gpu_free(&G, d_din);
     gpu_free(&G, d_rstd); gpu_free(&G, d_dw); gpu_free(&G, d_rstd_ref); gpu_free(&G, d_din2);
     free(in); free(w); free(dout); free(out); free(rstd); free(din); free(dw); free(din0);

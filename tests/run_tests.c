@@ -136,6 +136,14 @@ static void test_rmsnorm(void) {
     op_rmsnorm_backward(NULL, din, dw, c.R, c.in, c.w, c.rstd, c.N, c.C, 0);
     check_grad("rmsnorm: d input", norm_loss, &c, c.in, din, 36, 100);
     check_grad("rmsnorm: d scale", norm_loss, &c, c.w, dw, 9, 100);
+    /* the fused residual add + norm is the composition of the two */
+    real_t *b = rnd(36, 1), *sum = zeros(36), *out2 = zeros(36), *r2 = zeros(4), *sum_ref = zeros(36);
+    op_add_rmsnorm_forward(NULL, sum, out2, r2, c.in, b, c.w, c.N, c.C, 1e-5f);
+    op_add(NULL, sum_ref, c.in, b, 36);
+    op_rmsnorm_forward(NULL, c.out, c.rstd, sum_ref, c.w, c.N, c.C, 1e-5f);
+    report(!memcmp(sum, sum_ref, 36 * sizeof(real_t)) && !memcmp(out2, c.out, 36 * sizeof(real_t)) &&
+           !memcmp(r2, c.rstd, 4 * sizeof(real_t)), "add+rmsnorm fused = add then rmsnorm", NULL);
+    free(b); free(sum); free(out2); free(r2); free(sum_ref);
     free(c.in); free(c.w); free(c.R); free(c.out); free(c.rstd); free(din); free(dw);
 }
 
