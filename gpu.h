@@ -171,10 +171,13 @@ GPUDEF void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n);
 /* AdamW: g' = grad * min(1, clip / sqrt(*gnorm_sq_dev)) (no clipping when clip <= 0
    or gnorm_sq_dev == NULL); m, v updated; p -= lr*wd*p; p -= lr * (m/bias_corr1) /
    (sqrt(v/bias_corr2) + eps), with bias_corr = 1 - beta^t. param_bf16 (may be NULL)
-   receives the bf16 copy of the new parameters. */
+   receives the bf16 copy of the new parameters. hyper_dev (may be NULL) points to device
+   floats {lr, bias_corr1, bias_corr2} that replace the arguments: a CUDA graph of the
+   update then stays valid as the schedule moves. */
 GPUDEF void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
                       size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-                      float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip);
+                      float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip,
+                      const float *hyper_dev);
 GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 
 #endif /* ABLATE_NO_CUDA */
@@ -858,10 +861,11 @@ void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
 
 void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
                size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-               float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip) {
+               float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip,
+               const float *hyper_dev) {
     int vec = gpu_aligned16_(param, grad, m, v) && ((uintptr_t)param_bf16 & 7) == 0;
     void *args[] = {&param, &param_bf16, &grad, &m, &v, &n, &lr, &beta1, &beta2, &eps,
-                    &weight_decay, &bias_corr1, &bias_corr2, &gnorm_sq_dev, &clip, &vec};
+                    &weight_decay, &bias_corr1, &bias_corr2, &gnorm_sq_dev, &clip, &hyper_dev, &vec};
     gpu_launch1d_(g, gpu_k_(g, "adamw"), vec ? n / 4 + 3 : n, args);
 }
 
@@ -1040,8 +1044,8 @@ void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
     gpu_nvrtc_only_die_("gpu_sumsq");
 }
 
-void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip) {
-    (void)g; (void)param; (void)param_bf16; (void)grad; (void)m; (void)v; (void)n; (void)lr; (void)beta1; (void)beta2; (void)eps; (void)weight_decay; (void)bias_corr1; (void)bias_corr2; (void)gnorm_sq_dev; (void)clip;
+void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip, const float *hyper_dev) {
+    (void)g; (void)hyper_dev; (void)param; (void)param_bf16; (void)grad; (void)m; (void)v; (void)n; (void)lr; (void)beta1; (void)beta2; (void)eps; (void)weight_decay; (void)bias_corr1; (void)bias_corr2; (void)gnorm_sq_dev; (void)clip;
     gpu_nvrtc_only_die_("gpu_adamw");
 }
 

@@ -67,7 +67,9 @@ typedef struct {
     /* running gradient-norm statistics */
     double gnorm_sum, gnorm_max;
     int gnorm_count;
-    /* CUDA graph of one micro-batch's forward+backward (GPU only) */
+    /* CUDA graphs (GPU only): one micro-batch's forward+backward, and the update */
+    void *update_graph;
+    real_t *hyper;      /* device {lr, bias_corr1, bias_corr2} read by the update graph */
     void *graph;
     float graph_dloss;  /* the loss scale baked into the graph */
     int graph_captures;
@@ -148,13 +150,16 @@ void train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
     t->m = ops_alloc(m->gpu, m->n_params * sizeof(real_t));
     t->v = ops_alloc(m->gpu, m->n_params * sizeof(real_t));
     t->gnorm_sq = ops_alloc(m->gpu, sizeof(real_t));
+    t->hyper = ops_alloc(m->gpu, 4 * sizeof(real_t));
 }
 
 void train_free(Trainer *t) {
     Gpu *g = t->model->gpu;
 #ifndef ABLATE_NO_CUDA
     gpu_graph_free((CUgraphExec)t->graph);
+    gpu_graph_free((CUgraphExec)t->update_graph);
 #endif
+    ops_free(g, t->hyper);
     ops_free(g, t->m);
     ops_free(g, t->v);
     ops_free(g, t->gnorm_sq);
@@ -175,16 +180,31 @@ static float train_update(Trainer *t, float lr) {
     double gnorm;
 #ifndef ABLATE_NO_CUDA
     if (M->gpu) {
-        gpu_memset0(M->gpu, t->gnorm_sq, sizeof(float));
-        gpu_sumsq(M->gpu, t->gnorm_sq, M->grads, M->n_params);
-        /* one launch per run of adjacent tensors with the same decay, not one per tensor */
-        for (int i = 0, j; i < M->n_specs; i = j) {
-            float wd = train_decay_(t, i);
-            size_t off = M->specs[i].offset, n = M->specs[i].numel;
-            for (j = i + 1; j < M->n_specs && train_decay_(t, j) == wd && M->specs[j].offset == off + n; j++)
-                n += M->specs[j].numel;
-            gpu_adamw(M->gpu, M->params + off, (char *)M->wc + off * 2, M->grads + off, t->m + off, t->v + off,
-                      n, lr, c->beta1, c->beta2, c->eps, wd, b1c, b2c, t->gnorm_sq, c->clip > 0 ? c->clip : 0);
+        Gpu *g = M->gpu;
+        float hyper[4] = {lr, b1c, b2c, 0};
+        gpu_upload(g, t->hyper, hyper, sizeof hyper);
+        /* captured once after the first step, then replayed: the schedule is read from t->hyper */
+        int graphs = !c->no_cuda_graphs && !g->profile && !g->sync_check;
+        if (graphs && t->update_graph) {
+            gpu_graph_launch(g, (CUgraphExec)t->update_graph);
+        } else {
+            if (graphs && t->step > 1) gpu_graph_begin(g);
+            gpu_memset0(g, t->gnorm_sq, sizeof(float));
+            gpu_sumsq(g, t->gnorm_sq, M->grads, M->n_params);
+            /* one launch per run of adjacent tensors with the same decay, not one per tensor */
+            for (int i = 0, j; i < M->n_specs; i = j) {
+                float wd = train_decay_(t, i);
+                size_t off = M->specs[i].offset, n = M->specs[i].numel;
+                for (j = i + 1; j < M->n_specs && train_decay_(t, j) == wd && M->specs[j].offset == off + n; j++)
+                    n += M->specs[j].numel;
+                gpu_adamw(g, M->params + off, (char *)M->wc + off * 2, M->grads + off, t->m + off, t->v + off, n,
+                          lr, c->beta1, c->beta2, c->eps, wd, b1c, b2c, t->gnorm_sq, c->clip > 0 ? c->clip : 0,
+                          t->hyper);
+            }
+            if (graphs && t->step > 1) {
+                t->update_graph = gpu_graph_end(g);
+                gpu_graph_launch(g, (CUgraphExec)t->update_graph);
+            }
         }
         float ss;
         gpu_download(M->gpu, &ss, t->gnorm_sq, sizeof ss); /* only for reporting */

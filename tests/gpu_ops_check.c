@@ -344,7 +344,7 @@ static void t_optim(size_t n) {
     /* AdamW with clipping active: clip below the norm */
     float lr = 1e-3f, b1 = 0.9f, b2 = 0.95f, eps = 1e-8f, wd = 0.1f, clip = (float)sqrt(ss) * 0.5f;
     float bc1 = 1 - powf(b1, 3), bc2 = 1 - powf(b2, 3);
-    gpu_adamw(&G, d_p, d_pb, d_g, d_m, d_v, n, lr, b1, b2, eps, wd, bc1, bc2, d_ss, clip);
+    gpu_adamw(&G, d_p, d_pb, d_g, d_m, d_v, n, lr, b1, b2, eps, wd, bc1, bc2, d_ss, clip, NULL);
     double scale = clip / sqrt(ss);
     for (size_t i = 0; i < n; i++) {
         float g = (float)(gr[i] * scale);
@@ -358,7 +358,7 @@ static void t_optim(size_t n) {
     check_f32("adamw", "v", shape, d_v, v, n, 1e-5);
     check_bf("adamw", "param_bf16", shape, d_pb, p, n, 1e-2);
     /* unaligned (scalar path), no bf16 copy, no clipping */
-    gpu_adamw(&G, d_p + 1, NULL, d_g + 1, d_m + 1, d_v + 1, n - 1, lr, b1, b2, eps, wd, bc1, bc2, NULL, 0);
+    gpu_adamw(&G, d_p + 1, NULL, d_g + 1, d_m + 1, d_v + 1, n - 1, lr, b1, b2, eps, wd, bc1, bc2, NULL, 0, NULL);
     for (size_t i = 1; i < n; i++) {
         float g = gr[i];
         m[i] = b1 * m[i] + (1 - b1) * g;
@@ -368,6 +368,20 @@ static void t_optim(size_t n) {
     }
     check_f32("adamw (unaligned)", "param", shape, d_p, p, n, 1e-5);
     check_f32("adamw (unaligned)", "v", shape, d_v, v, n, 1e-5);
+    /* schedule values from device memory (what a CUDA graph of the update uses); the
+       arguments are deliberately wrong and must be ignored */
+    float hyper[3] = {2e-3f, 1 - powf(b1, 4), 1 - powf(b2, 4)};
+    float *d_hyper = dev_f32(hyper, 3);
+    gpu_adamw(&G, d_p, NULL, d_g, d_m, d_v, n, 99.0f, b1, b2, eps, wd, 7.0f, 7.0f, NULL, 0, d_hyper);
+    for (size_t i = 0; i < n; i++) {
+        float g = gr[i];
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * g * g;
+        p[i] -= hyper[0] * wd * p[i];
+        p[i] -= hyper[0] * (m[i] / hyper[1]) / (sqrtf(v[i] / hyper[2]) + eps);
+    }
+    check_f32("adamw (device lr, bias corrections)", "param", shape, d_p, p, n, 1e-5);
+    gpu_free(&G, d_hyper);
     /* fp32 -> bf16 conversion: bit-exact, specials and ties included */
     float *x = fvec(n);
     for (size_t i = 0; i < n; i++) x[i] = frand() * 100;
@@ -456,7 +470,7 @@ static void bench(void) {
     gpu_memset0(&G, v, np * 4); gpu_memset0(&G, ss, 4);
     BENCH("sumsq (135M fp32)", 10, (double)np * 4 / 1e9, "GB/s", gpu_sumsq(&G, ss, g, np));
     BENCH("adamw (135M params, bf16 copy)", 10, (double)np * 22 / 1e9, "GB/s",
-          gpu_adamw(&G, p, pb, g, m, v, np, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 0.5f, ss, 1.0f));
+          gpu_adamw(&G, p, pb, g, m, v, np, 1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.5f, 0.5f, ss, 1.0f, NULL));
     printf("  peak device memory %.2f GiB (this test)\n", G.peak_bytes / 1073741824.0);
 }
 
