@@ -9,7 +9,7 @@ OPENMP  ?= -fopenmp
 CUDA_INC = -I$(CUDA)/include
 # the driver library is linked against its stub here; the real one is found at run time
 CUDA_LIB = -L$(CUDA)/lib64 -L$(CUDA)/lib64/stubs -Wl,-rpath,$(CUDA)/lib64 -lcuda -lnvrtc -lcublasLt -lcublas
-HEADERS  = ops.h attn.h smollm.h train.h data.h gpu.h kernels.cu.h kernels_attn.cu.h
+HEADERS  = ops.h attn.h smollm.h train.h data.h study.h gpu.h kernels.cu.h kernels_attn.cu.h
 
 all: ablate ablate-cpu examples/train_tiny
 
@@ -29,7 +29,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS =
+EXTRA_TESTS = tests/test_study
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA $< -o $@ -lm
 

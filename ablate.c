@@ -5,8 +5,12 @@
      cc -O2 -DABLATE_NO_CUDA ablate.c -o ablate-cpu -lm                   (CPU-only build)
 
    ablate                 the default study (attention mechanisms, built-in data)
+   ablate run [SPEC|flags] a study from a spec file or --axes; --resume DIR continues one
+   ablate report DIR      redraw a study's table and plots from its files
    ablate train [flags]   train one configuration; ablate train --help lists the flags
    ablate bench           time training and the attention kernel
+
+   This file parses and dispatches; studies live in study.h, training in train.h.
 */
 #define OPS_IMPLEMENTATION
 #define GPU_IMPLEMENTATION
@@ -14,8 +18,8 @@
 #define SMOLLM_IMPLEMENTATION
 #define TRAIN_IMPLEMENTATION
 #define DATA_IMPLEMENTATION
-#include "train.h"
-#include "data.h"
+#define STUDY_IMPLEMENTATION
+#include "study.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,30 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* text files found on any Debian-like system, used when no --data is given */
-static const char *default_data_paths[] = {
-    "data/corpus.txt",
-    "/usr/share/common-licenses/GPL-3",
-    NULL,
-};
-
-typedef struct {
-    SmolConfig model;
-    TrainConfig train;
-    int batch, seq;
-    const char *data, *device, *save;
-    int eval_every, eval_batches, log_every;
-    float val_frac;
-    int quiet;
-} RunOptions;
-
-typedef struct {
-    float final_loss;
-    double val_loss, tokens_per_s, seconds;
-    size_t params, kv_bytes;
-    int ok;
-} RunResult;
 
 static void die(const char *fmt, const char *a, const char *b) {
     fprintf(stderr, "ablate: ");
@@ -114,18 +94,7 @@ static void train_usage(void) {
          "  -h, --help        this text");
 }
 
-static void default_options(RunOptions *o) {
-    memset(o, 0, sizeof *o);
-    o->batch = 8;
-    o->seq = 256;
-    o->train.steps = 200;
-    o->model.seed = 1337;
-    o->val_frac = 0.1f;
-    o->eval_batches = 8;
-    o->log_every = 1;
-}
-
-static void parse_train_flags(RunOptions *o, int argc, char **argv) {
+static void parse_train_flags(RunConfig *o, const char **device, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { train_usage(); exit(0); }
@@ -163,7 +132,7 @@ static void parse_train_flags(RunOptions *o, int argc, char **argv) {
         else if (!strcmp(f, "--log-every")) o->log_every = parse_int(f, v, 1);
         else if (!strcmp(f, "--device")) {
             if (strcmp(v, "cpu") && strcmp(v, "cuda")) die("unknown device '%s'%s: expected cpu or cuda", v, "");
-            o->device = v;
+            *device = v;
         } else if (!strcmp(f, "--save")) o->save = v;
         else die("unknown flag '%s'%s (see ablate train --help)", f, "");
     }
@@ -172,179 +141,103 @@ static void parse_train_flags(RunOptions *o, int argc, char **argv) {
                 o->train.warmup, o->train.steps);
 }
 
-static const char *find_default_data(void) {
-    const char *env = getenv("ABLATE_DATA");
-    if (env && *env) return env;
-    for (int i = 0; default_data_paths[i]; i++) {
-        FILE *f = fopen(default_data_paths[i], "rb");
-        if (f) { fclose(f); return default_data_paths[i]; }
-    }
-    return NULL;
-}
-
 /* the backend: a GPU when asked or available, else the CPU (NULL) */
 static Gpu *open_device(const char *device) {
-#ifndef ABLATE_NO_CUDA
-    static Gpu gpu; /* one per process, lives until exit */
-    static int opened = 0;
-    if (device && !strcmp(device, "cpu")) return NULL;
-    if (opened) return &gpu;
-    if (gpu_init(&gpu, 0) == 0) { opened = 1; return &gpu; }
-    if (device && !strcmp(device, "cuda")) { fprintf(stderr, "ablate: --device cuda: no usable GPU\n"); exit(1); }
-    return NULL;
-#else
-    if (device && !strcmp(device, "cuda")) {
-        fprintf(stderr, "ablate: --device cuda: this is the CPU-only build (built with -DABLATE_NO_CUDA)\n");
-        exit(1);
-    }
-    return NULL;
-#endif
-}
-
-static void batch_from_sampler(void *ctx, int *tokens, int *targets) { data_next_batch(ctx, tokens, targets); }
-
-static RunResult run_training(const RunOptions *o, const Dataset *ds, Gpu *gpu) {
-    RunResult r = {0};
     char err[256];
-    SmolConfig mc = o->model;
-    mc.vocab_size = ds->vocab_size;
-    SmolModel m;
-    if (smollm_init(&m, &mc, gpu, o->batch, o->seq, err, sizeof err)) {
-        fprintf(stderr, "ablate: %s\n", err);
-        exit(2);
-    }
-    Trainer tr;
-    train_init(&tr, &m, &o->train);
-    SmolParamCounts pc = smollm_param_counts(&m);
-    r.params = pc.total;
-    r.kv_bytes = smollm_kv_bytes_per_token(&m);
-    if (!o->quiet)
-        printf("model: %s attention (%d heads, %d kv heads, head dim %d%s%s), %s norm, %d layers, d_model %d, "
-               "ffn %d, vocab %d\nparams: %zu total = %zu attention + %zu ffn + %zu embedding + %zu norms; "
-               "KV cache %zu bytes/token (bf16)\ndevice: %s, batch %d x seq %d x accum %d, %d steps\n",
-               attn_kind_name(m.cfg.attn), m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.head_dim,
-               m.cfg.window ? ", window" : "", m.cfg.qk_norm ? ", qk-norm" : "", norm_kind_name(m.cfg.norm),
-               m.cfg.n_layers, m.cfg.d_model, m.cfg.ffn_dim, m.cfg.vocab_size, pc.total, pc.attention, pc.ffn,
-               pc.embedding, pc.norms, r.kv_bytes, gpu ? "cuda" : "cpu", o->batch, o->seq, tr.cfg.grad_accum,
-               tr.cfg.steps);
-    Sampler train_s = {ds, DATA_TRAIN, o->batch, o->seq, mc.seed * 7919 + 17, 0};
-    int eval_every = o->eval_every ? o->eval_every : (tr.cfg.steps >= 10 ? tr.cfg.steps / 10 : 1);
-    double tokens = 0, t0 = train_now(), train_time = 0;
-    r.val_loss = NAN;
-    for (int s = 0; s < tr.cfg.steps; s++) {
-        TrainStats st = train_step(&tr, batch_from_sampler, &train_s);
-        tokens += (double)o->batch * o->seq * tr.cfg.grad_accum;
-        train_time += st.seconds;
-        r.final_loss = st.loss;
-        if (!isfinite(st.loss)) {
-            fprintf(stderr, "ablate: step %d: loss is %f, training diverged\n", st.step, st.loss);
-            break;
-        }
-        int last = st.step == tr.cfg.steps;
-        if (!o->quiet && (st.step % o->log_every == 0 || last))
-            printf("step %5d/%d | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | %.1f ms\n", st.step,
-                   tr.cfg.steps, st.loss, st.lr, st.grad_norm,
-                   o->batch * o->seq * tr.cfg.grad_accum / st.seconds, st.seconds * 1e3);
-        if (st.step % eval_every == 0 || last) {
-            Sampler val_s = {ds, DATA_VAL, o->batch, o->seq, 0, 0};
-            r.val_loss = train_eval(&tr, batch_from_sampler, &val_s, o->eval_batches);
-            if (!o->quiet) printf("step %5d | val loss %.4f | val ppl %.2f\n", st.step, r.val_loss, exp(r.val_loss));
-        }
-        fflush(stdout);
-    }
-    r.seconds = train_now() - t0;
-    r.tokens_per_s = tokens / train_time;
-    r.ok = isfinite(r.final_loss);
-    if (!o->quiet)
-        printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f\n", tokens, r.seconds,
-               r.tokens_per_s, tr.gnorm_sum / (tr.gnorm_count ? tr.gnorm_count : 1), tr.gnorm_max);
-    if (o->save) {
-        if (smollm_save(&m, o->save, err, sizeof err)) fprintf(stderr, "ablate: %s\n", err);
-        else if (!o->quiet) printf("saved %s\n", o->save);
-    }
-    train_free(&tr);
-    smollm_free(&m);
-    return r;
-}
-
-static void open_data(const RunOptions *o, Dataset *ds) {
-    char err[512];
-    const char *path = o->data ? o->data : find_default_data();
-    if (!path) {
-        fprintf(stderr, "ablate: no --data given and no default text found (data/corpus.txt, "
-                        "/usr/share/common-licenses/GPL-3)\n");
-        exit(2);
-    }
-    if (data_open_text(ds, path, o->val_frac, err, sizeof err) || data_check_window(ds, o->seq, err, sizeof err)) {
-        fprintf(stderr, "ablate: %s\n", err);
-        exit(2);
-    }
-    if (!o->quiet) printf("data: %s, %zu tokens (%zu train, %zu validation), byte-level\n", path, ds->n_tokens,
-                          ds->n_train, ds->n_tokens - ds->n_train);
+    Gpu *gpu;
+    if (study_open_device(device, &gpu, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); exit(1); }
+    return gpu;
 }
 
 static int cmd_train(int argc, char **argv) {
-    RunOptions o;
-    default_options(&o);
-    parse_train_flags(&o, argc, argv);
+    RunConfig o;
+    const char *device = NULL;
+    run_config_defaults(&o);
+    parse_train_flags(&o, &device, argc, argv);
     char err[256];
-    SmolConfig check = o.model; /* refuse bad shapes before reading any data */
+    SmolConfig check = o.model; /* refuse bad shapes before reading any data or opening a GPU */
     check.vocab_size = DATA_BYTE_VOCAB;
     if (smollm_resolve(&check, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
-    Dataset ds;
-    open_data(&o, &ds);
-    Gpu *gpu = open_device(o.device);
-    RunResult r = run_training(&o, &ds, gpu);
-    data_close(&ds);
-    return r.ok ? 0 : 1;
+    Gpu *gpu = open_device(device);
+    StudySummary sum = {0};
+    int rc = study_train(&o, NULL, gpu, 1, &sum);
+    if (rc == 2) fprintf(stderr, "ablate: %s\n", sum.reason);
+    study_close_device(gpu);
+    return rc;
+}
+
+static int run_study(const Study *s, const StudyOptions *so) {
+    Gpu *gpu = open_device(s->device[0] ? s->device : NULL);
+    int rc = study_run(s, so, gpu);
+    study_close_device(gpu);
+    return rc;
 }
 
 /* the default study: each attention mechanism under one budget, one table */
 static int cmd_default_study(int argc, char **argv) {
-    RunOptions base;
-    default_options(&base);
+    const char *device = NULL, *data = NULL;
+    StudyOptions so = {0};
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: ablate [--device cpu|cuda] [--data FILE]\n"
+            puts("usage: ablate [--device cpu|cuda] [--data FILE] [--out DIR | --resume DIR]\n"
                  "Runs the default study: MHA, GQA, MQA and identity attention, same budget, same data,\n"
-                 "then prints a comparison table. On the CPU a tiny model (2 layers, d_model 64);\n"
-                 "on a GPU a 4-layer d_model 576 model.");
+                 "then prints a comparison table and writes runs/default/ (see ablate run --help).\n"
+                 "On the CPU a tiny model (2 layers, d_model 64, 100 steps); on a GPU a 4-layer\n"
+                 "d_model 576 model (300 steps).");
             return 0;
-        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) base.device = argv[++i];
-        else if (!strcmp(argv[i], "--data") && i + 1 < argc) base.data = argv[++i];
+        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) so.out = argv[++i];
+        else if (!strcmp(argv[i], "--resume") && i + 1 < argc) { so.out = argv[++i]; so.resume = 1; }
         else die("unknown argument '%s'%s (see ablate --help)", argv[i], "");
-    Gpu *gpu = open_device(base.device);
-    if (gpu) {
-        base.model.n_layers = 4; base.model.d_model = 576; base.model.n_heads = 9;
-        base.seq = 512; base.batch = 16; base.train.steps = 300; base.train.lr = 2e-3f;
-    } else {
-        base.model.n_layers = 2; base.model.d_model = 64; base.model.n_heads = 4;
-        base.seq = 64; base.batch = 8; base.train.steps = 150; base.train.lr = 3e-3f;
+    char err[600];
+    Study s;
+    if (so.resume) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/study.ini", so.out);
+        if (study_parse_file(&s, path, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+        return run_study(&s, &so);
     }
-    base.train.warmup = base.train.steps / 10;
-    Dataset ds;
-    open_data(&base, &ds);
-    const char *names[] = {"mha", "gqa", "mqa", "identity"};
-    RunResult res[4];
-    for (int i = 0; i < 4; i++) {
-        RunOptions o = base;
-        attn_kind_parse(names[i], &o.model.attn);
-        if (!strcmp(names[i], "gqa")) o.model.n_kv_heads = gpu ? 3 : 2;
-        o.quiet = 1;
-        printf("[%d/4] %-8s ", i + 1, names[i]);
-        fflush(stdout);
-        res[i] = run_training(&o, &ds, gpu);
-        printf("val loss %.4f  (%.1f s)\n", res[i].val_loss, res[i].seconds);
-    }
-    printf("\n%-10s %10s %12s %10s %10s %10s %12s\n", "attention", "params", "KV B/token", "train", "val loss",
-           "val ppl", "tok/s");
-    for (int i = 0; i < 4; i++)
-        printf("%-10s %10zu %12zu %10.4f %10.4f %10.2f %12.0f\n", names[i], res[i].params, res[i].kv_bytes,
-               res[i].final_loss, res[i].val_loss, exp(res[i].val_loss), res[i].tokens_per_s);
-    data_close(&ds);
-    return 0;
+    Gpu *gpu = open_device(device); /* the study's size depends on it */
+    study_default(&s, gpu != NULL);
+    if (data && study_set(&s, "data", data, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+    int rc = study_run(&s, &so, gpu);
+    study_close_device(gpu);
+    return rc;
 }
 
+static int cmd_run(int argc, char **argv) {
+    int help = argc == 0; /* a bare `ablate run` would train the full 135M model: show the usage */
+    for (int i = 0; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+    if (help) {
+        puts("usage: ablate run SPEC.ini [--out DIR]\n"
+             "       ablate run --axes KEY=V1,V2,... [KEY=V1,...] [--seeds N] [--steps N | --tokens N]\n"
+             "                  [--seconds S] [--name NAME] [--out DIR] [--KEY VALUE ...]\n"
+             "       ablate run --resume DIR\n"
+             "Trains every combination of the axes' values (times the seeds) under one budget and\n"
+             "writes DIR (default runs/NAME) as described in study.h: per run config.json,\n"
+             "metrics.jsonl, summary.json; per study results.json, results.csv and SVG plots, and a\n"
+             "table with mean +- std over seeds. --resume skips finished runs and continues an\n"
+             "interrupted one from its last checkpoint. KEY is any key of the spec format, e.g.\n"
+             "--layers 2 --d-model 64 --attn gqa --norm post --seq 64 --batch 8 --lr 3e-3 --device cpu.");
+        return argc == 0 ? 2 : 0;
+    }
+    Study s;
+    StudyOptions so = {0};
+    char err[600];
+    if (study_from_args(&s, &so, argc, argv, err, sizeof err)) { fprintf(stderr, "ablate run: %s\n", err); return 2; }
+    return run_study(&s, &so);
+}
+
+static int cmd_report(int argc, char **argv) {
+    if (argc != 1 || argv[0][0] == '-') {
+        puts("usage: ablate report DIR\nRedraws a study's table, results.json, results.csv and SVG plots from\n"
+             "DIR/RUN/summary.json and DIR/RUN/metrics.jsonl.");
+        int help = argc == 1 && (!strcmp(argv[0], "-h") || !strcmp(argv[0], "--help"));
+        return help ? 0 : 2;
+    }
+    return study_report(argv[0], stdout) ? 2 : 0;
+}
 
 /* ---- ablate bench: training throughput and the attention kernel alone ---- */
 
@@ -494,6 +387,8 @@ static int cmd_bench(int argc, char **argv) {
 static void usage(void) {
     puts("usage: ablate [command] [flags]\n"
          "  (no command)   run the default study: attention mechanisms compared on built-in data\n"
+         "  run            run a study from a spec file or --axes, or --resume one (ablate run --help)\n"
+         "  report DIR     redraw a study's table and plots from its files\n"
          "  train          train one configuration (ablate train --help)\n"
          "  bench          time training and the attention kernel (ablate bench --help)\n"
          "  help           this text");
@@ -507,7 +402,9 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
     if (!strcmp(argv[1], "help")) { usage(); return 0; }
-    fprintf(stderr, "ablate: unknown command '%s' (expected train, bench or help; see ablate --help)\n", argv[1]);
+    fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, bench or help; see ablate --help)\n", argv[1]);
     return 2;
 }

@@ -64,6 +64,8 @@ typedef struct {
     real_t *m, *v;      /* AdamW moments (backend memory) */
     real_t *gnorm_sq;   /* device scalar on the GPU */
     int step;
+    int local_steps;    /* steps taken by this Trainer itself: CUDA graphs wait for one eager step,
+                           which a resumed Trainer (step restored by train_load_state) has not taken */
     /* running gradient-norm statistics */
     double gnorm_sum, gnorm_max;
     int gnorm_count;
@@ -188,7 +190,7 @@ static float train_update(Trainer *t, float lr) {
         if (graphs && t->update_graph) {
             gpu_graph_launch(g, (CUgraphExec)t->update_graph);
         } else {
-            if (graphs && t->step > 1) gpu_graph_begin(g);
+            if (graphs && t->local_steps > 1) gpu_graph_begin(g);
             gpu_memset0(g, t->gnorm_sq, sizeof(float));
             gpu_sumsq(g, t->gnorm_sq, M->grads, M->n_params);
             /* one launch per run of adjacent tensors with the same decay, not one per tensor */
@@ -201,7 +203,7 @@ static float train_update(Trainer *t, float lr) {
                           lr, c->beta1, c->beta2, c->eps, wd, b1c, b2c, t->gnorm_sq, c->clip > 0 ? c->clip : 0,
                           t->hyper);
             }
-            if (graphs && t->step > 1) {
+            if (graphs && t->local_steps > 1) {
                 t->update_graph = gpu_graph_end(g);
                 gpu_graph_launch(g, (CUgraphExec)t->update_graph);
             }
@@ -237,7 +239,7 @@ static int train_graph_step(Trainer *t, float dloss) {
     Gpu *g = t->model->gpu;
     /* not on the CPU, not while profiling or sync-checking (they synchronize inside ops),
        not before one eager step has JIT-compiled kernels and sized scratch buffers */
-    if (!g || t->cfg.no_cuda_graphs || g->profile || g->sync_check || t->step < 1 || t->graph_captures > 3)
+    if (!g || t->cfg.no_cuda_graphs || g->profile || g->sync_check || t->local_steps < 1 || t->graph_captures > 3)
         return 0;
     if (!t->graph || t->graph_dloss != dloss) {
         if (t->graph_captures == 3) { t->graph_captures++; return 0; } /* the scale keeps changing */
@@ -279,6 +281,7 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     }
     st.lr = train_lr(&t->cfg, t->step);
     t->step++;
+    t->local_steps++;
     st.step = t->step;
     st.grad_norm = train_update(t, st.lr); /* on the GPU it also refreshes the bf16 copy */
     st.loss = (float)(loss / A);

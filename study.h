@@ -1,0 +1,1877 @@
+/* study.h - ablation studies: a spec (base configuration, axes, seeds, budget, phases),
+   its grid of runs, each run trained with its files under runs/<study>/<run>/, resume
+   after an interruption, and the study's report (table, CSV, JSON, SVG plots).
+
+   USAGE
+     #define STUDY_IMPLEMENTATION    // with the other *_IMPLEMENTATION macros, in one .c file
+     #include "study.h"
+
+     Study s;
+     char err[512];
+     if (study_parse_file(&s, "mech.ini", err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(2); }
+     StudyOptions o = {0};          // o.out = directory (default runs/<name>), o.resume = 1 to continue
+     Gpu *gpu;
+     if (study_open_device(s.device, &gpu, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+     int rc = study_run(&s, &o, gpu);           // runs, then writes and prints the report
+     study_report("runs/mech", stdout);         // redraw table and plots from the stored files
+
+   SPEC FORMAT (INI-like; `#` or `;` starts a comment; keys may use - or _)
+       name = mechanisms             # study name: runs/<name>/ (letters, digits, . _ -)
+       seeds = 3                     # N seeds starting at `seed` (default 1337), or a list: 1, 7, 42
+                                     #   (one seed as a list: 42,)
+       steps = 300                   # budget per run: steps, or tokens = 2e6 (steps = tokens / (batch*seq*accum)),
+       seconds = 600                 #   and/or a wall-clock cap in seconds (the schedule still spans `steps`)
+       layers = 2                    # any run key below sets the base configuration
+       d_model = 64
+       [axes]                        # the grid: every combination of these lists, times the seeds
+       attn = mha, gqa, mqa, identity
+       norm = pre, post, sandwich
+   or, instead of [axes], phases run one after another, each carrying the best value of the
+   earlier phases forward (best = lowest mean final validation loss over seeds, or the highest
+   mean tokens/s with `select = tokens_per_s`):
+       [phase mechanism]
+       attn = mha, gqa, mqa
+       [phase norm]                  # runs norm = pre/post/sandwich with the best attn
+       norm = pre, post, sandwich
+   A run identical to an earlier one (same configuration and seed) is not trained twice.
+
+   RUN KEYS (base or axis; a zero or absent value takes the default)
+     model:  attn (mha|gqa|mqa|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
+             layers d_model heads ffn rope_theta
+     train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
+     data:   data (text file) val_frac eval_every eval_batches log_every checkpoint_every
+   STUDY KEYS (base only): name seeds select device (cpu|cuda)
+             keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
+   Errors name the file, the line, the key or value and what was expected.
+
+   COMMAND-LINE EQUIVALENT (study_from_args)
+     ablate run --axes attn=mha,gqa,mqa norm=pre,post,sandwich --seeds 3 --steps 200 [--out DIR]
+                [--KEY VALUE for any key above]
+     builds the same Study; both forms save the spec as DIR/study.ini, which --resume reads.
+
+   OUTPUTS (every file but metrics.jsonl is written to NAME.tmp, then renamed)
+     DIR/study.ini                 the spec as run
+     DIR/<run>/config.json         the run's configuration (resolved model shape, training, data)
+     DIR/<run>/metrics.jsonl       one object per logged step (log_every, default 1; evaluated and
+                                   last steps always): step, tokens, loss, lr, grad_norm,
+                                   tokens_per_s, elapsed (training seconds), and val_loss, val_ppl
+                                   when evaluated. Appended line by line; resume drops lines past
+                                   the checkpoint (and a torn last line).
+     DIR/<run>/summary.json        written when the run ends: status ok|failed|diverged and reason,
+                                   final and best validation loss/perplexity, tokens/s, peak device
+                                   memory (0 on the CPU), parameters by part, KV bytes per token,
+                                   grad-norm mean/max, smoothness, wall time
+     DIR/results.json, results.csv every run's summary; DIR/<plot>.svg (see study_report)
+   smoothness = mean |loss(t) - loss(t-1)| over consecutive logged steps (lower is smoother).
+
+   RESUME: a run is finished when its summary.json exists; it is skipped. Otherwise training
+   restarts from the newest DIR/<run>/ckpt-<step>/ (model.safetensors + train.state with the
+   AdamW moments, step, gradient-norm statistics, sampler RNG and position, token and time
+   counters), written every checkpoint_every steps (default: at each evaluation) into a .tmp
+   directory that is then renamed, so a kill leaves either the old or the new checkpoint.
+   On the CPU a resumed run gives bit-identical losses to an uninterrupted one (same thread
+   count). On the GPU two uninterrupted runs already differ (gradient norms at step 1 differ in
+   the 7th digit, then the trajectories drift apart), so a resumed run matches only within that
+   spread. A run whose process keeps dying (a GPU out-of-memory abort) is given up after 3
+   tries without checkpoint progress and recorded as failed.
+*/
+#ifndef STUDY_H
+#define STUDY_H
+
+#include "train.h"
+#include "data.h"
+#include <stdio.h>
+
+/* one run's configuration (the strings point at storage that outlives the run) */
+typedef struct {
+    SmolConfig model;
+    TrainConfig train;
+    int batch, seq;
+    double tokens, seconds;     /* budgets: 0 = none (then train.steps) */
+    const char *data, *save;    /* NULL: the default text; NULL: no weights file */
+    float val_frac;
+    int eval_every, eval_batches, log_every, checkpoint_every;
+} RunConfig;
+
+#define STUDY_MAX_AXES 16
+#define STUDY_MAX_VALUES 32
+#define STUDY_MAX_PHASES 8
+#define STUDY_MAX_BASE 64
+#define STUDY_MAX_SEEDS 64
+#define STUDY_STR 512
+
+typedef struct { char key[32]; int n; char values[STUDY_MAX_VALUES][64]; } StudyAxis;
+typedef struct { char name[64]; int n_axes; StudyAxis axes[STUDY_MAX_AXES]; } StudyPhase;
+
+typedef struct {
+    char name[64];
+    char device[16];
+    int n_base;
+    char base_keys[STUDY_MAX_BASE][32], base_values[STUDY_MAX_BASE][STUDY_STR];
+    int n_seeds;
+    uint64_t seeds[STUDY_MAX_SEEDS];
+    int seeds_set, select_tps, keep_checkpoints;
+    int n_phases;               /* [axes] is one phase named "grid" */
+    int has_axes_section, has_phase_section;
+    StudyPhase phases[STUDY_MAX_PHASES];
+} Study;
+
+typedef struct {
+    const char *out;            /* study directory; NULL: runs/<name> (or runs/<name>-2... if taken) */
+    int resume;                 /* continue the study in `out` */
+    int quiet;                  /* no progress lines */
+} StudyOptions;
+
+/* one run of the grid */
+typedef struct {
+    RunConfig cfg;
+    char name[192], config_id[160], phase[64], axes[256];   /* axes: "attn=mha norm=pre" */
+    uint64_t seed;
+} StudyRun;
+
+/* what summary.json holds */
+typedef struct {
+    char name[192], config_id[160], phase[64], axes[256], status[16], reason[256];
+    int index, steps_done, steps;
+    uint64_t seed;
+    double tokens, final_loss, final_val_loss, final_val_ppl, best_val_loss, best_val_ppl;
+    int best_val_step;
+    double tokens_per_s, peak_bytes, wall_seconds, train_seconds;
+    double params_total, params_attention, params_ffn, params_embedding, params_norms, kv_bytes_per_token;
+    double grad_norm_mean, grad_norm_max, smoothness;
+} StudySummary;
+
+/* ---- run configuration ---- */
+void run_config_defaults(RunConfig *c);
+/* set one key (- or _ spelling, leading -- allowed); the message names the key, the value and
+   what was expected. *stored: where a string value must live (data, save) */
+int run_config_set(RunConfig *c, const char *key, const char *value, char *err, size_t errlen);
+/* steps the budget gives (tokens budget converted) */
+int run_config_steps(const RunConfig *c);
+
+/* ---- specs ---- */
+int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen);
+int study_parse_file(Study *s, const char *path, char *err, size_t errlen);
+/* ablate run's flags (argv after "run"); *spec_path set when a spec file is named */
+int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen);
+void study_write_spec(const Study *s, FILE *f);
+/* set a key of the base section (a run key, or name/seeds/select/device/keep_checkpoints) */
+int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
+/* the default study: MHA vs GQA vs MQA vs identity; tiny on the CPU, bigger on a GPU */
+void study_default(Study *s, int on_gpu);
+
+/* ---- grid ---- */
+/* the base configuration with the study's base keys and `carried` ("key=value key=value") applied */
+int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen);
+/* expand phase p (base + carried values) into runs: axes in order, first axis slowest, seeds
+   innermost. Returns the count (at most max), or -1 with a message */
+int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen);
+int study_phase_size(const Study *s, int p);
+/* of the runs of one phase (their summaries), the best configuration's axes ("attn=gqa") */
+int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
+                 size_t len, char *err, size_t errlen);
+
+/* ---- running ---- */
+/* device: "cpu", "cuda" or NULL (a GPU when one works, else the CPU); *gpu = NULL is the CPU.
+   -1 with a message when "cuda" was asked for and none works */
+int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen);
+void study_close_device(Gpu *gpu);
+const char *study_default_data(void);
+/* train one run. dir: its directory (NULL: no files, as ablate train); verbose: per-step lines.
+   Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case */
+int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
+int study_run(const Study *s, const StudyOptions *o, Gpu *gpu);
+
+/* ---- report ---- */
+int study_summary_read(const char *path, StudySummary *s);
+/* results.json, results.csv, loss.svg, val_vs_throughput.svg, val_vs_memory.svg in dir, and the
+   comparison table on f; 0 on success */
+int study_report(const char *dir, FILE *f);
+
+#endif /* STUDY_H */
+
+/* ======================================================================= */
+#ifdef STUDY_IMPLEMENTATION
+#ifndef STUDY_IMPLEMENTATION_DONE
+#define STUDY_IMPLEMENTATION_DONE
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- a growable string ---- */
+typedef struct { char *p; size_t n, cap; } StrBuf;
+
+static void sb_printf(StrBuf *b, const char *fmt, ...) {
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) return;
+        if (b->p && b->n + (size_t)k < b->cap) { b->n += (size_t)k; return; }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + (size_t)k + 1) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) { fprintf(stderr, "study: out of memory\n"); exit(1); }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+/* JSON number: null when not finite (JSON has no NaN); %.9g round-trips a float */
+static void sb_num(StrBuf *b, const char *key, double v, int last) {
+    if (isfinite(v)) sb_printf(b, "\"%s\": %.9g%s", key, v, last ? "" : ", ");
+    else sb_printf(b, "\"%s\": null%s", key, last ? "" : ", ");
+}
+
+static void sb_str(StrBuf *b, const char *key, const char *v, int last) {
+    sb_printf(b, "\"%s\": \"", key);
+    for (const char *c = v ? v : ""; *c; c++) {
+        if (*c == '"' || *c == '\\') sb_printf(b, "\\%c", *c);
+        else if ((unsigned char)*c < 0x20) sb_printf(b, "\\u%04x", *c);
+        else sb_printf(b, "%c", *c);
+    }
+    sb_printf(b, "\"%s", last ? "" : ", ");
+}
+
+/* snprintf whose cut-off result is acceptable (paths and names are checked where used) */
+static void study_fmt(char *out, size_t n, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- files ---- */
+static int study_write_atomic(const char *path, const char *data, size_t n) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) return -1;
+    int ok = fwrite(data, 1, n, f) == n;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path)) { remove(tmp); return -1; }
+    return 0;
+}
+
+static char *study_read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    StrBuf b = {0};
+    char chunk[65536];
+    size_t k;
+    sb_printf(&b, "%s", "");
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) sb_printf(&b, "%.*s", (int)k, chunk);
+    fclose(f);
+    if (len) *len = b.n;
+    return b.p;
+}
+
+static int study_mkdirs(const char *path) {
+    char p[4096];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *c = p + 1; *c; c++)
+        if (*c == '/') {
+            *c = 0;
+            if (mkdir(p, 0777) && errno != EEXIST) return -1;
+            *c = '/';
+        }
+    return mkdir(p, 0777) && errno != EEXIST ? -1 : 0;
+}
+
+static int study_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* a checkpoint directory holds plain files only */
+static void study_remove_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char p[4096];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            remove(p);
+        }
+    closedir(d);
+    rmdir(dir);
+}
+
+/* ---- reading our own flat JSON: the number or string after "key": ---- */
+static const char *study_json_find(const char *text, const char *key) {
+    char k[80];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    const char *p = strstr(text, k);
+    if (!p) return NULL;
+    p += strlen(k);
+    while (*p == ' ') p++;
+    return p;
+}
+
+static double study_json_num(const char *text, const char *key) {
+    const char *p = study_json_find(text, key);
+    if (!p || !strncmp(p, "null", 4)) return NAN;
+    return strtod(p, NULL);
+}
+
+static void study_json_str(const char *text, const char *key, char *out, size_t n) {
+    const char *p = study_json_find(text, key);
+    size_t k = 0;
+    if (p && *p == '"')
+        for (p++; *p && *p != '"' && k + 1 < n; p++) {
+            if (*p == '\\' && p[1]) p++;
+            out[k++] = *p;
+        }
+    out[k] = 0;
+}
+
+/* ---- run configuration ---- */
+void run_config_defaults(RunConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->batch = 8;
+    c->seq = 256;
+    c->train.steps = 200;
+    c->model.seed = 1337;
+    c->val_frac = 0.1f;
+    c->eval_batches = 8;
+    c->log_every = 1;
+}
+
+static void study_norm_key(const char *key, char *out, size_t n) {
+    while (*key == '-') key++;
+    size_t k = 0;
+    for (; *key && k + 1 < n; key++) out[k++] = *key == '-' ? '_' : (char)tolower((unsigned char)*key);
+    out[k] = 0;
+}
+
+static int study_int(const char *key, const char *v, int min, int *out, char *err, size_t errlen) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < min || x > INT_MAX) {
+        snprintf(err, errlen, "%s expects an integer >= %d, got '%s'", key, min, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+static int study_float(const char *key, const char *v, double min, double *out, char *err, size_t errlen) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || end == v || !isfinite(x) || x < min) {
+        snprintf(err, errlen, "%s expects a number >= %g, got '%s'", key, min, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int study_bool(const char *key, const char *v, int *out, char *err, size_t errlen) {
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "yes")) { *out = 1; return 0; }
+    if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "no")) { *out = 0; return 0; }
+    snprintf(err, errlen, "%s expects 0 or 1 (or true/false), got '%s'", key, v);
+    return -1;
+}
+
+int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size_t errlen) {
+    char k[40];
+    study_norm_key(key, k, sizeof k);
+    int i = 0;
+    double x = 0;
+    int rc = 0;
+#define INT_KEY_(name, min, field) \
+    else if (!strcmp(k, name)) { rc = study_int(key, v, min, &i, err, errlen); if (!rc) field = i; }
+#define NUM_KEY_(name, min, field) \
+    else if (!strcmp(k, name)) { rc = study_float(key, v, min, &x, err, errlen); if (!rc) field = x; }
+    if (!strcmp(k, "attn")) {
+        if (attn_kind_parse(v, &c->model.attn)) {
+            snprintf(err, errlen, "unknown attention '%s' for %s: expected mha, gqa, mqa or identity", v, key);
+            return -1;
+        }
+    } else if (!strcmp(k, "norm")) {
+        if (norm_kind_parse(v, &c->model.norm)) {
+            snprintf(err, errlen, "unknown norm strategy '%s' for %s: expected pre, post or sandwich", v, key);
+            return -1;
+        }
+    } else if (!strcmp(k, "qk_norm")) rc = study_bool(key, v, &c->model.qk_norm, err, errlen);
+    INT_KEY_("kv_heads", 0, c->model.n_kv_heads)
+    INT_KEY_("window", 0, c->model.window)
+    INT_KEY_("layers", 1, c->model.n_layers)
+    INT_KEY_("d_model", 1, c->model.d_model)
+    INT_KEY_("heads", 1, c->model.n_heads)
+    INT_KEY_("ffn", 0, c->model.ffn_dim)
+    NUM_KEY_("rope_theta", 0, c->model.rope_theta)
+    INT_KEY_("seq", 1, c->seq)
+    INT_KEY_("batch", 1, c->batch)
+    INT_KEY_("grad_accum", 1, c->train.grad_accum)
+    INT_KEY_("steps", 1, c->train.steps)
+    NUM_KEY_("tokens", 0, c->tokens)
+    NUM_KEY_("seconds", 0, c->seconds)
+    NUM_KEY_("lr", 0, c->train.lr)
+    NUM_KEY_("min_lr_ratio", 0, c->train.min_lr_ratio)
+    INT_KEY_("warmup", 0, c->train.warmup)
+    NUM_KEY_("weight_decay", 0, c->train.weight_decay)
+    else if (!strcmp(k, "clip")) {
+        rc = study_float(key, v, -1e30, &x, err, errlen);
+        if (!rc) c->train.clip = x <= 0 ? -1 : (float)x; /* 0 or less disables */
+    }
+    INT_KEY_("seed", 0, c->model.seed)
+    NUM_KEY_("val_frac", 0, c->val_frac)
+    INT_KEY_("eval_every", 0, c->eval_every)
+    INT_KEY_("eval_batches", 1, c->eval_batches)
+    INT_KEY_("log_every", 1, c->log_every)
+    INT_KEY_("checkpoint_every", 0, c->checkpoint_every)
+    else if (!strcmp(k, "data")) c->data = v;
+    else if (!strcmp(k, "save")) c->save = v;
+    else {
+        snprintf(err, errlen, "unknown key '%s' (expected a model, training or data key; see study.h)", key);
+        return -1;
+    }
+#undef INT_KEY_
+#undef NUM_KEY_
+    return rc;
+}
+
+int run_config_steps(const RunConfig *c) {
+    if (c->tokens > 0) {
+        double per = (double)c->batch * c->seq * (c->train.grad_accum ? c->train.grad_accum : 1);
+        double s = ceil(c->tokens / per);
+        return s < 1 ? 1 : s > INT_MAX ? INT_MAX : (int)s;
+    }
+    return c->train.steps;
+}
+
+/* the configuration as JSON: the model as resolved where it resolves */
+static void run_config_json(StrBuf *b, const RunConfig *c) {
+    SmolConfig m = c->model;
+    char err[256];
+    if (!m.vocab_size) m.vocab_size = DATA_BYTE_VOCAB;
+    if (smollm_resolve(&m, err, sizeof err)) m = c->model;
+    TrainConfig t = c->train;
+    train_config_resolve(&t);
+    sb_printf(b, "{");
+    sb_str(b, "attn", attn_kind_name(m.attn), 0);
+    sb_str(b, "norm", norm_kind_name(m.norm), 0);
+    sb_printf(b, "\"qk_norm\": %d, \"window\": %d, \"layers\": %d, \"d_model\": %d, \"heads\": %d, "
+                 "\"kv_heads\": %d, \"head_dim\": %d, \"ffn\": %d, \"vocab\": %d, ",
+              m.qk_norm, m.window, m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.ffn_dim,
+              m.vocab_size);
+    sb_num(b, "rope_theta", m.rope_theta, 0);
+    sb_printf(b, "\"seed\": %llu, \"seq\": %d, \"batch\": %d, \"grad_accum\": %d, \"steps\": %d, ",
+              (unsigned long long)m.seed, c->seq, c->batch, t.grad_accum, run_config_steps(c));
+    sb_num(b, "tokens_budget", c->tokens, 0);
+    sb_num(b, "seconds_budget", c->seconds, 0);
+    sb_num(b, "lr", t.lr, 0);
+    sb_num(b, "min_lr_ratio", t.min_lr_ratio, 0);
+    sb_printf(b, "\"warmup\": %d, ", t.warmup);
+    sb_num(b, "weight_decay", t.weight_decay, 0);
+    sb_num(b, "clip", t.clip, 0);
+    sb_str(b, "data", c->data ? c->data : study_default_data(), 0);
+    sb_num(b, "val_frac", c->val_frac, 0);
+    sb_printf(b, "\"eval_every\": %d, \"eval_batches\": %d, \"log_every\": %d, \"checkpoint_every\": %d}",
+              c->eval_every, c->eval_batches, c->log_every, c->checkpoint_every);
+}
+
+/* ---- specs ---- */
+static char *study_trim(char *s) {
+    while (isspace((unsigned char)*s)) s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1])) *--e = 0;
+    return s;
+}
+
+static int study_is_study_key(const char *k) {
+    return !strcmp(k, "name") || !strcmp(k, "seeds") || !strcmp(k, "select") || !strcmp(k, "device") ||
+           !strcmp(k, "keep_checkpoints");
+}
+
+static void study_init(Study *s) {
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "study");
+    s->n_seeds = 1;
+}
+
+int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
+#define study_set_base study_set
+/* a key of the base section */
+int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen) {
+    char k[40];
+    study_norm_key(key, k, sizeof k);
+    if (!strcmp(k, "name")) {
+        if (!*value || strlen(value) >= sizeof s->name) {
+            snprintf(err, errlen, "name '%s': expected 1 to %zu characters", value, sizeof s->name - 1);
+            return -1;
+        }
+        for (const char *c = value; *c; c++)
+            if (!isalnum((unsigned char)*c) && !strchr("._-", *c)) {
+                snprintf(err, errlen, "name '%s': expected letters, digits, '.', '_' or '-' only", value);
+                return -1;
+            }
+        snprintf(s->name, sizeof s->name, "%s", value);
+        return 0;
+    }
+    if (!strcmp(k, "seeds")) {
+        char buf[STUDY_STR];
+        snprintf(buf, sizeof buf, "%s", value);
+        int n = 0;
+        int is_list = strchr(buf, ',') != NULL;
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            int x;
+            if (study_int(key, study_trim(tok), is_list ? 0 : 1, &x, err, errlen)) return -1;
+            if (!is_list) {
+                if (x > STUDY_MAX_SEEDS) {
+                    snprintf(err, errlen, "%s = %d: at most %d seeds", key, x, STUDY_MAX_SEEDS);
+                    return -1;
+                }
+                s->n_seeds = x;
+                s->seeds_set = 0; /* seeds follow `seed` */
+                return 0;
+            }
+            if (n == STUDY_MAX_SEEDS) { snprintf(err, errlen, "%s: at most %d seeds", key, STUDY_MAX_SEEDS); return -1; }
+            s->seeds[n++] = (uint64_t)x;
+        }
+        if (n == 0) { snprintf(err, errlen, "%s is empty: expected a count or a list of seeds", key); return -1; }
+        s->n_seeds = n;
+        s->seeds_set = 1;
+        return 0;
+    }
+    if (!strcmp(k, "select")) {
+        if (strcmp(value, "val_loss") && strcmp(value, "tokens_per_s")) {
+            snprintf(err, errlen, "select '%s': expected val_loss or tokens_per_s", value);
+            return -1;
+        }
+        s->select_tps = !strcmp(value, "tokens_per_s");
+        return 0;
+    }
+    if (!strcmp(k, "device")) {
+        if (strcmp(value, "cpu") && strcmp(value, "cuda")) {
+            snprintf(err, errlen, "unknown device '%s': expected cpu or cuda", value);
+            return -1;
+        }
+        snprintf(s->device, sizeof s->device, "%s", value);
+        return 0;
+    }
+    if (!strcmp(k, "keep_checkpoints")) return study_bool(key, value, &s->keep_checkpoints, err, errlen);
+    /* a run key: check it now, apply it per run later */
+    RunConfig scratch;
+    run_config_defaults(&scratch);
+    if (run_config_set(&scratch, key, value, err, errlen)) return -1;
+    for (int i = 0; i < s->n_base; i++)
+        if (!strcmp(s->base_keys[i], k)) {
+            snprintf(err, errlen, "key '%s' is set twice", key);
+            return -1;
+        }
+    if (s->n_base == STUDY_MAX_BASE || strlen(value) >= STUDY_STR) {
+        snprintf(err, errlen, "key '%s': too many keys or value too long (max %d keys, %d chars)", key,
+                 STUDY_MAX_BASE, STUDY_STR - 1);
+        return -1;
+    }
+    study_fmt(s->base_keys[s->n_base], sizeof s->base_keys[0], "%s", k);
+    snprintf(s->base_values[s->n_base], sizeof s->base_values[0], "%s", value);
+    s->n_base++;
+    return 0;
+}
+
+/* an axis "key = v1, v2, ..." of phase p */
+static int study_add_axis(Study *s, int p, const char *key, const char *list, char *err, size_t errlen) {
+    char k[40];
+    study_norm_key(key, k, sizeof k);
+    StudyPhase *ph = &s->phases[p];
+    if (study_is_study_key(k) || !strcmp(k, "seed") || !strcmp(k, "data") || !strcmp(k, "save")) {
+        snprintf(err, errlen, "'%s' cannot be an axis (axes vary run keys; seeds go in `seeds`)", key);
+        return -1;
+    }
+    for (int i = 0; i < ph->n_axes; i++)
+        if (!strcmp(ph->axes[i].key, k)) { snprintf(err, errlen, "axis '%s' is given twice", key); return -1; }
+    if (ph->n_axes == STUDY_MAX_AXES) { snprintf(err, errlen, "axis '%s': at most %d axes", key, STUDY_MAX_AXES); return -1; }
+    StudyAxis *a = &ph->axes[ph->n_axes];
+    memset(a, 0, sizeof *a);
+    study_fmt(a->key, sizeof a->key, "%s", k);
+    char buf[STUDY_STR];
+    snprintf(buf, sizeof buf, "%s", list);
+    char *body = study_trim(buf);
+    size_t bl = strlen(body);
+    if (bl >= 2 && body[0] == '[' && body[bl - 1] == ']') { body[bl - 1] = 0; body = study_trim(body + 1); }
+    if (!*body) { snprintf(err, errlen, "axis '%s' is empty: expected a list like a, b, c", key); return -1; }
+    char *start = body;
+    for (;;) {
+        char *comma = strchr(start, ',');
+        if (comma) *comma = 0;
+        char *v = study_trim(start);
+        if (!*v) { snprintf(err, errlen, "axis '%s' has an empty value in '%s'", key, list); return -1; }
+        if (a->n == STUDY_MAX_VALUES || strlen(v) >= sizeof a->values[0]) {
+            snprintf(err, errlen, "axis '%s': at most %d values of at most %zu characters", key, STUDY_MAX_VALUES,
+                     sizeof a->values[0] - 1);
+            return -1;
+        }
+        RunConfig scratch;
+        run_config_defaults(&scratch);
+        if (run_config_set(&scratch, key, v, err, errlen)) return -1;
+        for (int j = 0; j < a->n; j++)
+            if (!strcmp(a->values[j], v)) { snprintf(err, errlen, "axis '%s' lists '%s' twice", key, v); return -1; }
+        snprintf(a->values[a->n++], sizeof a->values[0], "%s", v);
+        if (!comma) break;
+        start = comma + 1;
+    }
+    ph->n_axes++;
+    return 0;
+}
+
+static int study_add_phase(Study *s, const char *name, char *err, size_t errlen) {
+    if (s->n_phases == STUDY_MAX_PHASES) { snprintf(err, errlen, "at most %d phases", STUDY_MAX_PHASES); return -1; }
+    for (int i = 0; i < s->n_phases; i++)
+        if (!strcmp(s->phases[i].name, name)) { snprintf(err, errlen, "phase '%s' is given twice", name); return -1; }
+    StudyPhase *ph = &s->phases[s->n_phases++];
+    memset(ph, 0, sizeof *ph);
+    snprintf(ph->name, sizeof ph->name, "%s", name);
+    return 0;
+}
+
+static int study_finish(Study *s, const char *source, char *err, size_t errlen) {
+    for (int p = 0; p < s->n_phases; p++)
+        if (s->phases[p].n_axes == 0) {
+            if (s->has_phase_section) snprintf(err, errlen, "%s: [phase %s] has no axes", source, s->phases[p].name);
+            else snprintf(err, errlen, "%s: [axes] is empty: expected lines like attn = mha, gqa", source);
+            return -1;
+        }
+    if (s->n_phases == 0) study_add_phase(s, "grid", err, errlen); /* no axes: one run per seed */
+    if (!s->seeds_set) { /* N seeds counting up from the base seed */
+        RunConfig c;
+        if (study_base_config(s, "", &c, err, errlen)) return -1;
+        for (int i = 0; i < s->n_seeds; i++) s->seeds[i] = c.model.seed + (uint64_t)i;
+        s->seeds_set = 1;
+    }
+    return 0;
+}
+
+int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen) {
+    study_init(s);
+    char e[400];
+    int lineno = 0, section = 0; /* 0 base, 1 [axes], 2 [phase] */
+    const char *p = text;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char line[2048];
+        lineno++;
+        if (n >= sizeof line) { snprintf(err, errlen, "%s:%d: line longer than %zu characters", source, lineno, sizeof line - 1); return -1; }
+        memcpy(line, p, n);
+        line[n] = 0;
+        p += n + (nl ? 1 : 0);
+        for (char *c = line; *c; c++) /* a comment starts at # or ; at the start or after a blank */
+            if ((*c == '#' || *c == ';') && (c == line || isspace((unsigned char)c[-1]))) { *c = 0; break; }
+        char *l = study_trim(line);
+        if (!*l) continue;
+        if (*l == '[') {
+            char *close = strchr(l, ']');
+            if (!close || study_trim(close + 1)[0]) {
+                snprintf(err, errlen, "%s:%d: bad section header '%s': expected [axes] or [phase NAME]", source, lineno, l);
+                return -1;
+            }
+            *close = 0;
+            char *sec = study_trim(l + 1);
+            if (!strcmp(sec, "axes")) {
+                if (s->has_axes_section || s->has_phase_section) {
+                    snprintf(err, errlen, "%s:%d: [axes] %s", source, lineno,
+                             s->has_axes_section ? "is given twice" : "cannot be mixed with [phase] sections");
+                    return -1;
+                }
+                s->has_axes_section = 1;
+                section = 1;
+                if (study_add_phase(s, "grid", e, sizeof e)) { snprintf(err, errlen, "%s:%d: %s", source, lineno, e); return -1; }
+            } else if (!strncmp(sec, "phase", 5) && isspace((unsigned char)sec[5])) {
+                char *name = study_trim(sec + 5);
+                if (s->has_axes_section) {
+                    snprintf(err, errlen, "%s:%d: [phase %s] cannot be mixed with [axes]", source, lineno, name);
+                    return -1;
+                }
+                for (const char *c = name; *c; c++)
+                    if (!isalnum((unsigned char)*c) && !strchr("._-", *c)) {
+                        snprintf(err, errlen, "%s:%d: phase name '%s': expected letters, digits, '.', '_' or '-'", source, lineno, name);
+                        return -1;
+                    }
+                s->has_phase_section = 1;
+                section = 2;
+                if (study_add_phase(s, name, e, sizeof e)) { snprintf(err, errlen, "%s:%d: %s", source, lineno, e); return -1; }
+            } else {
+                snprintf(err, errlen, "%s:%d: unknown section [%s]: expected [axes] or [phase NAME]", source, lineno, sec);
+                return -1;
+            }
+            continue;
+        }
+        char *eq = strchr(l, '=');
+        if (!eq) { snprintf(err, errlen, "%s:%d: expected key = value, got '%s'", source, lineno, l); return -1; }
+        *eq = 0;
+        char *key = study_trim(l), *value = study_trim(eq + 1);
+        if (!*key) { snprintf(err, errlen, "%s:%d: missing key before '='", source, lineno); return -1; }
+        int rc = section == 0 ? (*value ? study_set_base(s, key, value, e, sizeof e)
+                                        : (snprintf(e, sizeof e, "key '%s' has no value", key), -1))
+                              : study_add_axis(s, s->n_phases - 1, key, value, e, sizeof e);
+        if (rc) { snprintf(err, errlen, "%s:%d: %s", source, lineno, e); return -1; }
+    }
+    return study_finish(s, source, err, errlen);
+}
+
+int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
+    char *text = study_read_all(path, NULL);
+    if (!text) { snprintf(err, errlen, "cannot read study spec %s", path); return -1; }
+    int rc = study_parse_text(s, text, path, err, errlen);
+    free(text);
+    return rc;
+}
+
+void study_write_spec(const Study *s, FILE *f) {
+    fprintf(f, "# ablate study spec (see study.h)\nname = %s\n", s->name);
+    fprintf(f, "seeds = ");
+    for (int i = 0; i < s->n_seeds; i++) fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)s->seeds[i]);
+    /* a single seed is written as a list so that it is not read back as a count */
+    fprintf(f, "%s\n", s->n_seeds == 1 ? "," : "");
+    if (s->select_tps) fprintf(f, "select = tokens_per_s\n");
+    if (s->device[0]) fprintf(f, "device = %s\n", s->device);
+    if (s->keep_checkpoints) fprintf(f, "keep_checkpoints = 1\n");
+    for (int i = 0; i < s->n_base; i++) fprintf(f, "%s = %s\n", s->base_keys[i], s->base_values[i]);
+    for (int p = 0; p < s->n_phases; p++) {
+        const StudyPhase *ph = &s->phases[p];
+        if (s->has_phase_section) fprintf(f, "[phase %s]\n", ph->name);
+        else if (ph->n_axes) fprintf(f, "[axes]\n");
+        for (int a = 0; a < ph->n_axes; a++) {
+            fprintf(f, "%s = ", ph->axes[a].key);
+            for (int v = 0; v < ph->axes[a].n; v++) fprintf(f, "%s%s", v ? ", " : "", ph->axes[a].values[v]);
+            fprintf(f, "\n");
+        }
+    }
+}
+
+int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen) {
+    study_init(s);
+    char e[400];
+    const char *spec = NULL;
+    int axes_phase = -1;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "--resume") || !strcmp(f, "--out")) {
+            if (i + 1 >= argc) { snprintf(err, errlen, "%s needs a directory", f); return -1; }
+            o->out = argv[++i];
+            if (!strcmp(f, "--resume")) o->resume = 1;
+            continue;
+        }
+        if (!strcmp(f, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(f, "--axes")) {
+            if (axes_phase < 0) {
+                s->has_axes_section = 1;
+                study_add_phase(s, "grid", e, sizeof e);
+                axes_phase = s->n_phases - 1;
+            }
+            int any = 0;
+            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2)) {
+                const char *a = argv[++i];
+                const char *eq = strchr(a, '=');
+                if (!eq) { snprintf(err, errlen, "--axes %s: expected KEY=V1,V2,...", a); return -1; }
+                char key[64];
+                snprintf(key, sizeof key, "%.*s", (int)(eq - a), a);
+                if (study_add_axis(s, axes_phase, key, eq + 1, e, sizeof e)) { snprintf(err, errlen, "--axes %s: %s", a, e); return -1; }
+                any = 1;
+            }
+            if (!any) { snprintf(err, errlen, "--axes needs at least one KEY=V1,V2,..."); return -1; }
+            continue;
+        }
+        if (strncmp(f, "--", 2)) {
+            if (spec) { snprintf(err, errlen, "unexpected argument '%s' (one spec file only)", f); return -1; }
+            spec = f;
+            continue;
+        }
+        if (i + 1 >= argc) { snprintf(err, errlen, "%s needs a value", f); return -1; }
+        const char *v = argv[++i];
+        if (study_set_base(s, f, v, e, sizeof e)) { snprintf(err, errlen, "%s", e); return -1; }
+    }
+    if (spec) {
+        if (s->n_phases || s->n_base) {
+            snprintf(err, errlen, "a spec file (%s) and --axes or run keys cannot be combined: put them in the file", spec);
+            return -1;
+        }
+        return study_parse_file(s, spec, err, errlen);
+    }
+    if (o->resume) {
+        if (s->n_phases || s->n_base) {
+            snprintf(err, errlen, "--resume %s takes the study from %s/study.ini: no --axes or run keys", o->out, o->out);
+            return -1;
+        }
+        char path[4096];
+        snprintf(path, sizeof path, "%s/study.ini", o->out);
+        return study_parse_file(s, path, err, errlen);
+    }
+    return study_finish(s, "command line", err, errlen);
+}
+
+void study_default(Study *s, int on_gpu) {
+    char e[256];
+    study_init(s);
+    snprintf(s->name, sizeof s->name, "default");
+    const char *cpu[][2] = {{"layers", "2"}, {"d_model", "64"}, {"heads", "4"}, {"seq", "64"}, {"batch", "8"},
+                            {"steps", "100"}, {"lr", "3e-3"}, {"warmup", "10"}, {"eval_batches", "4"}};
+    const char *gpu[][2] = {{"layers", "4"}, {"d_model", "576"}, {"heads", "9"}, {"seq", "512"}, {"batch", "16"},
+                            {"steps", "300"}, {"lr", "2e-3"}, {"warmup", "30"}, {"eval_batches", "8"}};
+    for (int i = 0; i < 9; i++) study_set_base(s, (on_gpu ? gpu : cpu)[i][0], (on_gpu ? gpu : cpu)[i][1], e, sizeof e);
+    s->has_axes_section = 1;
+    study_add_phase(s, "grid", e, sizeof e);
+    study_add_axis(s, 0, "attn", "mha, gqa, mqa, identity", e, sizeof e);
+    snprintf(s->device, sizeof s->device, "%s", on_gpu ? "cuda" : "cpu"); /* --resume runs it where it ran */
+    study_finish(s, "default study", e, sizeof e);
+}
+
+/* ---- grid ---- */
+int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen) {
+    run_config_defaults(c);
+    for (int i = 0; i < s->n_base; i++)
+        if (run_config_set(c, s->base_keys[i], s->base_values[i], err, errlen)) return -1;
+    /* carried: "key=value key=value"; values are pointers into the Study, so look them up there */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", carried ? carried : "");
+    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
+        char *eq = strchr(tok, '=');
+        if (!eq) continue;
+        *eq = 0;
+        if (run_config_set(c, tok, eq + 1, err, errlen)) return -1;
+    }
+    return 0;
+}
+
+int study_phase_size(const Study *s, int p) {
+    int n = s->n_seeds;
+    for (int a = 0; a < s->phases[p].n_axes; a++) n *= s->phases[p].axes[a].n;
+    return n;
+}
+
+/* directory-safe: letters, digits, '.', '+', '-'; anything else becomes '-' */
+static void study_safe(char *dst, size_t n, const char *src) {
+    size_t k = 0;
+    for (; *src && k + 1 < n; src++) dst[k++] = (isalnum((unsigned char)*src) || strchr(".+-", *src)) ? *src : '-';
+    dst[k] = 0;
+}
+
+int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen) {
+    const StudyPhase *ph = &s->phases[p];
+    int total = study_phase_size(s, p), idx[STUDY_MAX_AXES] = {0};
+    if (total > max) { snprintf(err, errlen, "phase '%s' has %d runs, more than %d", ph->name, total, max); return -1; }
+    int n = 0;
+    for (int combo = 0; combo < total / s->n_seeds; combo++) {
+        /* the combination's digits, last axis fastest */
+        int r = combo;
+        for (int a = ph->n_axes - 1; a >= 0; a--) { idx[a] = r % ph->axes[a].n; r /= ph->axes[a].n; }
+        char assign[256] = "";
+        size_t al = 0;
+        /* carried values first (they are not axes here), then this phase's axes */
+        if (carried && *carried) al += snprintf(assign + al, sizeof assign - al, "%s", carried);
+        for (int a = 0; a < ph->n_axes; a++)
+            al += snprintf(assign + al, al < sizeof assign ? sizeof assign - al : 0, "%s%s=%s", al ? " " : "",
+                           ph->axes[a].key, ph->axes[a].values[idx[a]]);
+        char id[160] = "";
+        size_t il = 0;
+        char copy[256];
+        snprintf(copy, sizeof copy, "%s", assign);
+        for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) {
+            char *eq = strchr(tok, '=');
+            char safe[96];
+            *eq = 0;
+            study_safe(safe, sizeof safe, eq + 1);
+            il += snprintf(id + il, il < sizeof id ? sizeof id - il : 0, "%s%s-%s", il ? "_" : "", tok, safe);
+        }
+        if (!*id) snprintf(id, sizeof id, "base");
+        for (int k = 0; k < s->n_seeds; k++) {
+            StudyRun *run = &out[n++];
+            memset(run, 0, sizeof *run);
+            if (study_base_config(s, assign, &run->cfg, err, errlen)) return -1;
+            run->cfg.model.seed = s->seeds[k];
+            run->seed = s->seeds[k];
+            snprintf(run->axes, sizeof run->axes, "%s", assign);
+            snprintf(run->config_id, sizeof run->config_id, "%s", id);
+            snprintf(run->phase, sizeof run->phase, "%s", ph->name);
+            snprintf(run->name, sizeof run->name, "%s_seed%llu", id, (unsigned long long)run->seed);
+        }
+    }
+    /* the axes' values are pointers into a local buffer: point strings back at the Study */
+    for (int i = 0; i < n; i++) {
+        RunConfig *c = &out[i].cfg;
+        for (int b = 0; b < s->n_base; b++) {
+            if (!strcmp(s->base_keys[b], "data")) c->data = s->base_values[b];
+            if (!strcmp(s->base_keys[b], "save")) c->save = s->base_values[b];
+        }
+    }
+    return n;
+}
+
+int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
+                 size_t len, char *err, size_t errlen) {
+    double best = NAN;
+    int best_i = -1;
+    for (int i = 0; i < n; i++) {
+        int first = 1;
+        for (int j = 0; j < i; j++) if (!strcmp(runs[j].config_id, runs[i].config_id)) first = 0;
+        if (!first) continue;
+        double sum = 0;
+        int cnt = 0;
+        for (int j = i; j < n; j++) {
+            if (strcmp(runs[j].config_id, runs[i].config_id) || strcmp(sums[j].status, "ok")) continue;
+            double v = s->select_tps ? sums[j].tokens_per_s : sums[j].final_val_loss;
+            if (isfinite(v)) { sum += v; cnt++; }
+        }
+        if (!cnt) continue;
+        double m = sum / cnt;
+        if (best_i < 0 || (s->select_tps ? m > best : m < best)) { best = m; best_i = i; }
+    }
+    if (best_i < 0) {
+        snprintf(err, errlen, "no run of phase '%s' finished with a finite %s: nothing to carry forward",
+                 n ? runs[0].phase : "?", s->select_tps ? "tokens/s" : "validation loss");
+        return -1;
+    }
+    snprintf(best_axes, len, "%s", runs[best_i].axes);
+    return 0;
+}
+
+/* ---- devices and data ---- */
+int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen) {
+    int want_cuda = device && !strcmp(device, "cuda");
+    *gpu = NULL;
+    if (device && !strcmp(device, "cpu")) return 0;
+#ifndef ABLATE_NO_CUDA
+    Gpu *g = calloc(1, sizeof *g);
+    if (g && gpu_init(g, 0) == 0) { *gpu = g; return 0; }
+    free(g);
+    if (want_cuda) { snprintf(err, errlen, "--device cuda: no usable GPU"); return -1; }
+#else
+    if (want_cuda) {
+        snprintf(err, errlen, "--device cuda: this is the CPU-only build (built with -DABLATE_NO_CUDA)");
+        return -1;
+    }
+#endif
+    (void)err; (void)errlen;
+    return 0;
+}
+
+void study_close_device(Gpu *gpu) {
+#ifndef ABLATE_NO_CUDA
+    if (gpu) { gpu_free_all(gpu); free(gpu); }
+#else
+    (void)gpu;
+#endif
+}
+
+/* text files found on any Debian-like system, used when no data is given */
+const char *study_default_data(void) {
+    static const char *paths[] = {"data/corpus.txt", "/usr/share/common-licenses/GPL-3"};
+    const char *env = getenv("ABLATE_DATA");
+    if (env && *env) return env;
+    for (int i = 0; i < 2; i++)
+        if (study_exists(paths[i])) return paths[i];
+    return NULL;
+}
+
+/* ---- one run ---- */
+typedef struct {
+    int step;
+    double tokens, loss, lr, grad_norm, tokens_per_s, elapsed, val_loss;
+} StudyRow;
+
+typedef struct { StudyRow *r; int n, cap; } StudyRows;
+
+static void study_rows_push(StudyRows *rs, StudyRow r) {
+    if (rs->n == rs->cap) {
+        rs->cap = rs->cap ? 2 * rs->cap : 256;
+        rs->r = realloc(rs->r, rs->cap * sizeof *rs->r);
+        if (!rs->r) { fprintf(stderr, "study: out of memory\n"); exit(1); }
+    }
+    rs->r[rs->n++] = r;
+}
+
+static void study_row_json(StrBuf *b, const StudyRow *r) {
+    sb_printf(b, "{\"step\": %d, ", r->step);
+    sb_num(b, "tokens", r->tokens, 0);
+    sb_num(b, "loss", r->loss, 0);
+    sb_num(b, "lr", r->lr, 0);
+    sb_num(b, "grad_norm", r->grad_norm, 0);
+    sb_num(b, "tokens_per_s", r->tokens_per_s, 0);
+    sb_num(b, "elapsed", r->elapsed, !isfinite(r->val_loss));
+    if (isfinite(r->val_loss)) {
+        sb_num(b, "val_loss", r->val_loss, 0);
+        sb_num(b, "val_ppl", exp(r->val_loss), 1);
+    }
+    sb_printf(b, "}\n");
+}
+
+/* metrics.jsonl rows with step <= max_step (a torn last line has no closing brace: dropped) */
+static void study_rows_read(const char *path, int max_step, StudyRows *rs) {
+    char *text = study_read_all(path, NULL);
+    if (!text) return;
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        if (!nl) break; /* unterminated: torn */
+        *nl = 0;
+        if (strchr(line, '}')) {
+            StudyRow r;
+            r.step = (int)study_json_num(line, "step");
+            r.tokens = study_json_num(line, "tokens");
+            r.loss = study_json_num(line, "loss");
+            r.lr = study_json_num(line, "lr");
+            r.grad_norm = study_json_num(line, "grad_norm");
+            r.tokens_per_s = study_json_num(line, "tokens_per_s");
+            r.elapsed = study_json_num(line, "elapsed");
+            r.val_loss = study_json_num(line, "val_loss");
+            if (r.step <= max_step) study_rows_push(rs, r);
+        }
+        line = nl + 1;
+    }
+    free(text);
+}
+
+static void study_summary_json(StrBuf *b, const StudySummary *s) {
+    sb_printf(b, "{");
+    sb_str(b, "name", s->name, 0);
+    sb_str(b, "config", s->config_id, 0);
+    sb_str(b, "phase", s->phase, 0);
+    sb_str(b, "axes", s->axes, 0);
+    sb_printf(b, "\"index\": %d, \"seed\": %llu, ", s->index, (unsigned long long)s->seed);
+    sb_str(b, "status", s->status, 0);
+    sb_str(b, "reason", s->reason, 0);
+    sb_printf(b, "\"steps_done\": %d, \"steps\": %d, \"best_val_step\": %d, ", s->steps_done, s->steps, s->best_val_step);
+    sb_num(b, "tokens", s->tokens, 0);
+    sb_num(b, "final_loss", s->final_loss, 0);
+    sb_num(b, "final_val_loss", s->final_val_loss, 0);
+    sb_num(b, "final_val_ppl", s->final_val_ppl, 0);
+    sb_num(b, "best_val_loss", s->best_val_loss, 0);
+    sb_num(b, "best_val_ppl", s->best_val_ppl, 0);
+    sb_num(b, "tokens_per_s", s->tokens_per_s, 0);
+    sb_num(b, "peak_bytes", s->peak_bytes, 0);
+    sb_num(b, "params_total", s->params_total, 0);
+    sb_num(b, "params_attention", s->params_attention, 0);
+    sb_num(b, "params_ffn", s->params_ffn, 0);
+    sb_num(b, "params_embedding", s->params_embedding, 0);
+    sb_num(b, "params_norms", s->params_norms, 0);
+    sb_num(b, "kv_bytes_per_token", s->kv_bytes_per_token, 0);
+    sb_num(b, "grad_norm_mean", s->grad_norm_mean, 0);
+    sb_num(b, "grad_norm_max", s->grad_norm_max, 0);
+    sb_num(b, "smoothness", s->smoothness, 0);
+    sb_num(b, "train_seconds", s->train_seconds, 0);
+    sb_num(b, "wall_seconds", s->wall_seconds, 1);
+    sb_printf(b, "}");
+}
+
+int study_summary_read(const char *path, StudySummary *s) {
+    char *t = study_read_all(path, NULL);
+    memset(s, 0, sizeof *s);
+    if (!t) return -1;
+    study_json_str(t, "name", s->name, sizeof s->name);
+    study_json_str(t, "config", s->config_id, sizeof s->config_id);
+    study_json_str(t, "phase", s->phase, sizeof s->phase);
+    study_json_str(t, "axes", s->axes, sizeof s->axes);
+    study_json_str(t, "status", s->status, sizeof s->status);
+    study_json_str(t, "reason", s->reason, sizeof s->reason);
+    s->index = (int)study_json_num(t, "index");
+    s->seed = (uint64_t)study_json_num(t, "seed");
+    s->steps_done = (int)study_json_num(t, "steps_done");
+    s->steps = (int)study_json_num(t, "steps");
+    s->best_val_step = (int)study_json_num(t, "best_val_step");
+#define F_(k) s->k = study_json_num(t, #k);
+    F_(tokens) F_(final_loss) F_(final_val_loss) F_(final_val_ppl) F_(best_val_loss) F_(best_val_ppl)
+    F_(tokens_per_s) F_(peak_bytes) F_(params_total) F_(params_attention) F_(params_ffn) F_(params_embedding)
+    F_(params_norms) F_(kv_bytes_per_token) F_(grad_norm_mean) F_(grad_norm_max) F_(smoothness)
+    F_(train_seconds) F_(wall_seconds)
+#undef F_
+    free(t);
+    return s->status[0] ? 0 : -1;
+}
+
+static void study_batch(void *ctx, int *tokens, int *targets) { data_next_batch(ctx, tokens, targets); }
+
+/* newest complete checkpoint directory of a run: its step, or 0 */
+static int study_latest_ckpt(const char *dir, char *path, size_t n) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int best = 0;
+    struct dirent *e;
+    char stale[64][300];
+    int n_stale = 0;
+    while ((e = readdir(d))) {
+        int step;
+        char tail[16] = "";
+        if (sscanf(e->d_name, "ckpt-%d%15s", &step, tail) < 1) continue;
+        if (tail[0]) { /* ckpt-N.tmp: a write that was cut off */
+            if (n_stale < 64) snprintf(stale[n_stale++], sizeof stale[0], "%s", e->d_name);
+            continue;
+        }
+        if (step > best) best = step;
+    }
+    closedir(d);
+    for (int i = 0; i < n_stale; i++) {
+        char p[4096];
+        study_fmt(p, sizeof p, "%s/%s", dir, stale[i]);
+        study_remove_dir(p);
+    }
+    if (best) snprintf(path, n, "%s/ckpt-%08d", dir, best);
+    return best;
+}
+
+/* every ckpt-* directory but `keep` (0: all) */
+static void study_prune_ckpts(const char *dir, int keep) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    char names[64][300];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 64) {
+        int step;
+        if (sscanf(e->d_name, "ckpt-%d", &step) == 1 && step != keep) snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        char p[4096];
+        study_fmt(p, sizeof p, "%s/%s", dir, names[i]);
+        study_remove_dir(p);
+    }
+}
+
+/* words the train state carries for the run loop (doubles by their bits) */
+enum { W_RNG, W_CURSOR, W_TOKENS, W_TRAIN_S, W_WALL_S, W_COUNT };
+static uint64_t study_dbits(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
+static double study_bitsd(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
+
+static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr, const uint64_t *w, char *err,
+                            size_t errlen) {
+    char tmp[4096], fin[4096], p[4200];
+    snprintf(fin, sizeof fin, "%s/ckpt-%08d", dir, step);
+    study_fmt(tmp, sizeof tmp, "%s.tmp", fin);
+    study_remove_dir(tmp);
+    if (study_mkdirs(tmp)) { study_fmt(err, errlen, "cannot create %s", tmp); return -1; }
+    snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+    if (smollm_save(m, p, err, errlen)) return -1;
+    snprintf(p, sizeof p, "%s/train.state", tmp);
+    if (train_save_state(tr, w, W_COUNT, p, err, errlen)) return -1;
+    if (rename(tmp, fin)) { study_fmt(err, errlen, "cannot rename %s to %s", tmp, fin); return -1; }
+    study_prune_ckpts(dir, step);
+    return 0;
+}
+
+static void study_fail(StudySummary *o, const char *status, const char *fmt, const char *a) {
+    study_fmt(o->status, sizeof o->status, "%s", status);
+    study_fmt(o->reason, sizeof o->reason, fmt, a);
+}
+
+int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
+    char err[512];
+    double t_start = train_now();
+    StudySummary keep = *o; /* the caller's names */
+    memset(o, 0, sizeof *o);
+    memcpy(o->name, keep.name, sizeof o->name);
+    memcpy(o->config_id, keep.config_id, sizeof o->config_id);
+    memcpy(o->phase, keep.phase, sizeof o->phase);
+    memcpy(o->axes, keep.axes, sizeof o->axes);
+    o->index = keep.index;
+    o->seed = c->model.seed;
+    o->final_loss = o->final_val_loss = o->final_val_ppl = o->best_val_loss = o->best_val_ppl = NAN;
+    o->smoothness = o->grad_norm_mean = o->grad_norm_max = o->tokens_per_s = NAN;
+    o->steps = run_config_steps(c);
+    SmolConfig mc = c->model;
+    mc.vocab_size = DATA_BYTE_VOCAB; /* refuse bad shapes before reading any data */
+    if (smollm_resolve(&mc, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
+    const char *path = c->data ? c->data : study_default_data();
+    if (!path) {
+        study_fail(o, "failed", "%sno data given and no default text found (data/corpus.txt, "
+                                "/usr/share/common-licenses/GPL-3)", "");
+        return 2;
+    }
+    Dataset ds;
+    if (data_open_text(&ds, path, c->val_frac, err, sizeof err) || data_check_window(&ds, c->seq, err, sizeof err)) {
+        study_fail(o, "failed", "%s", err);
+        return 2;
+    }
+    if (verbose)
+        printf("data: %s, %zu tokens (%zu train, %zu validation), byte-level\n", path, ds.n_tokens, ds.n_train,
+               ds.n_tokens - ds.n_train);
+    mc = c->model;
+    mc.vocab_size = ds.vocab_size;
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu->peak_bytes = gpu->bytes_in_use; /* this run's own peak */
+#endif
+    SmolModel m;
+    if (smollm_init(&m, &mc, gpu, c->batch, c->seq, err, sizeof err)) {
+        data_close(&ds);
+        study_fail(o, "failed", "%s", err);
+        return 2;
+    }
+    TrainConfig tc = c->train;
+    tc.steps = o->steps;
+    Trainer tr;
+    train_init(&tr, &m, &tc);
+    SmolParamCounts pc = smollm_param_counts(&m);
+    o->params_total = pc.total;
+    o->params_attention = pc.attention;
+    o->params_ffn = pc.ffn;
+    o->params_embedding = pc.embedding;
+    o->params_norms = pc.norms;
+    o->kv_bytes_per_token = smollm_kv_bytes_per_token(&m);
+    if (verbose)
+        printf("model: %s attention (%d heads, %d kv heads, head dim %d%s%s), %s norm, %d layers, d_model %d, "
+               "ffn %d, vocab %d\nparams: %zu total = %zu attention + %zu ffn + %zu embedding + %zu norms; "
+               "KV cache %zu bytes/token (bf16)\ndevice: %s, batch %d x seq %d x accum %d, %d steps\n",
+               attn_kind_name(m.cfg.attn), m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.head_dim,
+               m.cfg.window ? ", window" : "", m.cfg.qk_norm ? ", qk-norm" : "", norm_kind_name(m.cfg.norm),
+               m.cfg.n_layers, m.cfg.d_model, m.cfg.ffn_dim, m.cfg.vocab_size, pc.total, pc.attention, pc.ffn,
+               pc.embedding, pc.norms, (size_t)o->kv_bytes_per_token, gpu ? "cuda" : "cpu", c->batch, c->seq,
+               tr.cfg.grad_accum, tr.cfg.steps);
+    Sampler ts = {&ds, DATA_TRAIN, c->batch, c->seq, mc.seed * 7919 + 17, 0};
+    int steps = tr.cfg.steps;
+    int eval_every = c->eval_every ? c->eval_every : (steps >= 10 ? steps / 10 : 1);
+    int ckpt_every = c->checkpoint_every ? c->checkpoint_every : eval_every;
+    double tokens = 0, train_s = 0, wall_before = 0;
+    StudyRows rows = {0};
+    char mpath[4096], ckpt[4096];
+    FILE *mf = NULL;
+    int rc = 0;
+    if (dir) {
+        snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", dir);
+        int step0 = study_latest_ckpt(dir, ckpt, sizeof ckpt);
+        if (step0) { /* continue from the checkpoint */
+            char p[4200];
+            uint64_t w[W_COUNT];
+            snprintf(p, sizeof p, "%s/model.safetensors", ckpt);
+            int bad = smollm_load(&m, p, err, sizeof err);
+            snprintf(p, sizeof p, "%s/train.state", ckpt);
+            bad = bad || train_load_state(&tr, w, W_COUNT, p, err, sizeof err);
+            if (bad) {
+                study_fail(o, "failed", "resume: %s", err);
+                rc = 2;
+                goto done;
+            }
+            ts.rng = w[W_RNG];
+            ts.cursor = (size_t)w[W_CURSOR];
+            tokens = study_bitsd(w[W_TOKENS]);
+            train_s = study_bitsd(w[W_TRAIN_S]);
+            wall_before = study_bitsd(w[W_WALL_S]);
+            study_rows_read(mpath, step0, &rows);
+        }
+        /* rewrite the metrics up to the checkpoint, then append */
+        StrBuf b = {0};
+        sb_printf(&b, "%s", "");
+        for (int i = 0; i < rows.n; i++) study_row_json(&b, &rows.r[i]);
+        int bad = study_write_atomic(mpath, b.p, b.n);
+        free(b.p);
+        mf = bad ? NULL : fopen(mpath, "ab");
+        if (!mf) {
+            study_fail(o, "failed", "cannot write %s", mpath);
+            rc = 2;
+            goto done;
+        }
+    }
+    for (int s = tr.step; s < steps; s++) {
+        TrainStats st = train_step(&tr, study_batch, &ts);
+        double step_tokens = (double)c->batch * c->seq * tr.cfg.grad_accum;
+        tokens += step_tokens;
+        train_s += st.seconds;
+        StudyRow r = {st.step, tokens, st.loss, st.lr, st.grad_norm, step_tokens / st.seconds, train_s, NAN};
+        int last = st.step == steps, time_up = c->seconds > 0 && train_s >= c->seconds;
+        if (!isfinite(st.loss)) {
+            char why[96];
+            snprintf(why, sizeof why, "step %d: loss is %g", st.step, st.loss);
+            study_fail(o, "diverged", "%s", why);
+            if (verbose) fprintf(stderr, "ablate: %s, training diverged\n", why);
+            rc = 1;
+        } else if (st.step % eval_every == 0 || last || time_up) {
+            Sampler vs = {&ds, DATA_VAL, c->batch, c->seq, 0, 0};
+            r.val_loss = train_eval(&tr, study_batch, &vs, c->eval_batches);
+        }
+        int logged = st.step % c->log_every == 0 || last || time_up || rc || isfinite(r.val_loss);
+        if (logged) study_rows_push(&rows, r);
+        if (mf && logged) {
+            StrBuf b = {0};
+            study_row_json(&b, &r);
+            fwrite(b.p, 1, b.n, mf);
+            fflush(mf);
+            free(b.p);
+        }
+        if (verbose && !rc && (st.step % c->log_every == 0 || last))
+            printf("step %5d/%d | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | %.1f ms\n", st.step, steps,
+                   st.loss, st.lr, st.grad_norm, r.tokens_per_s, st.seconds * 1e3);
+        if (verbose && isfinite(r.val_loss))
+            printf("step %5d | val loss %.4f | val ppl %.2f\n", st.step, r.val_loss, exp(r.val_loss));
+        if (rc) break;
+        if (time_up && !last) {
+            snprintf(o->reason, sizeof o->reason, "time budget of %g s reached at step %d of %d", c->seconds, st.step, steps);
+            break;
+        }
+        if (dir && !last && st.step % ckpt_every == 0) {
+            uint64_t w[W_COUNT] = {ts.rng, ts.cursor, study_dbits(tokens), study_dbits(train_s),
+                                   study_dbits(wall_before + train_now() - t_start)};
+            if (study_checkpoint(dir, st.step, &m, &tr, w, err, sizeof err))
+                fprintf(stderr, "ablate: checkpoint of %s: %s (training goes on)\n", dir, err);
+        }
+    }
+    if (!rc) snprintf(o->status, sizeof o->status, "ok");
+    /* the summary, from the rows (so a resumed run counts its earlier steps too) */
+    o->tokens = tokens;
+    o->train_seconds = train_s;
+    o->tokens_per_s = train_s > 0 ? tokens / train_s : NAN;
+    o->grad_norm_mean = tr.gnorm_count ? tr.gnorm_sum / tr.gnorm_count : NAN;
+    o->grad_norm_max = tr.gnorm_max;
+    if (rows.n) {
+        o->steps_done = rows.r[rows.n - 1].step;
+        o->final_loss = rows.r[rows.n - 1].loss;
+        double dsum = 0;
+        int dn = 0;
+        for (int i = 0; i < rows.n; i++) {
+            const StudyRow *r = &rows.r[i];
+            if (i && isfinite(r->loss) && isfinite(rows.r[i - 1].loss)) { dsum += fabs(r->loss - rows.r[i - 1].loss); dn++; }
+            if (isfinite(r->val_loss)) {
+                o->final_val_loss = r->val_loss;
+                if (!(r->val_loss >= o->best_val_loss)) { o->best_val_loss = r->val_loss; o->best_val_step = r->step; }
+            }
+        }
+        o->smoothness = dn ? dsum / dn : NAN;
+        o->final_val_ppl = exp(o->final_val_loss);
+        o->best_val_ppl = exp(o->best_val_loss);
+    }
+#ifndef ABLATE_NO_CUDA
+    if (gpu) o->peak_bytes = gpu->peak_bytes;
+#endif
+    if (verbose && !rc)
+        printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f\n", tokens,
+               train_now() - t_start, o->tokens_per_s, o->grad_norm_mean, o->grad_norm_max);
+    if (c->save) {
+        if (smollm_save(&m, c->save, err, sizeof err)) fprintf(stderr, "ablate: %s\n", err);
+        else if (verbose) printf("saved %s\n", c->save);
+    }
+done:
+    o->wall_seconds = wall_before + train_now() - t_start;
+    if (mf) fclose(mf);
+    free(rows.r);
+    train_free(&tr);
+    smollm_free(&m);
+    data_close(&ds);
+    return rc;
+}
+
+/* ---- a study ---- */
+static void study_fmt_time(char *out, size_t n, double s) {
+    if (!isfinite(s) || s < 0) snprintf(out, n, "?");
+    else if (s < 60) snprintf(out, n, "%.0fs", s);
+    else if (s < 3600) snprintf(out, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(out, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+/* A run that kills the process (a GPU out-of-memory abort, a crash) would be retried by every
+   --resume. DIR/RUN/attempts holds "tries checkpoint-step"; after 3 tries that made no checkpoint
+   progress the run is recorded as failed instead. */
+static int study_attempt(const char *rdir, char *reason, size_t n) {
+    char p[4300], ck[4300];
+    study_fmt(p, sizeof p, "%s/attempts", rdir);
+    int tries = 0, last = -1;
+    FILE *f = fopen(p, "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &tries, &last) != 2) tries = 0;
+        fclose(f);
+    }
+    int step = study_latest_ckpt(rdir, ck, sizeof ck);
+    if (step != last) tries = 0;
+    if (tries >= 3) {
+        snprintf(reason, n, "the process died %d times in this run with no checkpoint past step %d "
+                            "(out of memory or a crash); not retried", tries, step);
+        return -1;
+    }
+    char text[64];
+    int k = snprintf(text, sizeof text, "%d %d\n", tries + 1, step);
+    study_write_atomic(p, text, (size_t)k);
+    return 0;
+}
+
+static int study_write_text(const char *path, const StrBuf *b) {
+    if (study_write_atomic(path, b->p ? b->p : "", b->n) == 0) return 0;
+    fprintf(stderr, "ablate: cannot write %s\n", path);
+    return -1;
+}
+
+int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
+    char dir[4096], err[600], path[4300];
+    if (o->out) snprintf(dir, sizeof dir, "%s", o->out);
+    else snprintf(dir, sizeof dir, "runs/%s", s->name);
+    if (!o->resume && !o->out) /* never overwrite an earlier study: runs/NAME-2, -3... */
+        for (int k = 2; study_exists(dir); k++) snprintf(dir, sizeof dir, "runs/%s-%d", s->name, k);
+    else if (!o->resume && study_exists(dir)) {
+        snprintf(path, sizeof path, "%s/study.ini", dir);
+        if (study_exists(path)) {
+            fprintf(stderr, "ablate: %s already holds a study: continue it with --resume %s, or pick another --out\n",
+                    dir, dir);
+            return 2;
+        }
+    }
+    if (o->resume && !study_exists(dir)) { fprintf(stderr, "ablate: --resume %s: no such directory\n", dir); return 2; }
+    if (study_mkdirs(dir)) { fprintf(stderr, "ablate: cannot create %s\n", dir); return 2; }
+    /* the spec as run, so that --resume re-reads exactly this */
+    snprintf(path, sizeof path, "%s/study.ini", dir);
+    {
+        char *text = NULL;
+        size_t len = 0;
+        FILE *mem = open_memstream(&text, &len);
+        study_write_spec(s, mem);
+        fclose(mem);
+        int bad = study_write_atomic(path, text, len);
+        free(text);
+        if (bad) { fprintf(stderr, "ablate: cannot write %s\n", path); return 2; }
+    }
+    int total = 0;
+    for (int p = 0; p < s->n_phases; p++) total += study_phase_size(s, p);
+    if (!o->quiet)
+        printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s\n", s->name, total, s->n_phases,
+               s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu");
+    StudyRun *all = calloc(total, sizeof *all);
+    StudyRun *runs = calloc(total, sizeof *runs);
+    StudySummary *sums = calloc(total, sizeof *sums);
+    char carried[256] = "";
+    int done = 0, trained = 0, n_all = 0, rc = 0, failures = 0;
+    double t0 = train_now();
+    for (int p = 0; p < s->n_phases && !rc; p++) {
+        int n = study_expand(s, p, carried, runs, total, err, sizeof err);
+        if (n < 0) { fprintf(stderr, "ablate: %s\n", err); rc = 2; break; }
+        if (s->n_phases > 1 && !o->quiet)
+            printf("phase %s%s%s\n", s->phases[p].name, *carried ? ": carrying " : "", carried);
+        for (int i = 0; i < n; i++) {
+            StudyRun *r = &runs[i];
+            /* the same configuration and seed in an earlier phase: reuse that run */
+            StrBuf a = {0};
+            run_config_json(&a, &r->cfg);
+            const char *reuse = NULL;
+            for (int j = 0; j < n_all && !reuse; j++) {
+                StrBuf b2 = {0};
+                run_config_json(&b2, &all[j].cfg);
+                if (!strcmp(a.p, b2.p)) reuse = all[j].name;
+                free(b2.p);
+            }
+            char rdir[4300];
+            snprintf(rdir, sizeof rdir, "%s/%s", dir, reuse ? reuse : r->name);
+            study_fmt(path, sizeof path, "%s/summary.json", rdir);
+            done++;
+            if (!reuse) all[n_all++] = *r; /* before any skip, so that resume dedupes as a fresh run does */
+            StudySummary *sm = &sums[i];
+            if (reuse || (o->resume && study_summary_read(path, sm) == 0)) {
+                if (reuse) study_summary_read(path, sm);
+                if (!o->quiet)
+                    printf("[%*d/%d] %-36s %s: val %.4f (%s)\n", total >= 10 ? 2 : 1, done, total, r->name,
+                           reuse ? "same as" : "done earlier", sm->final_val_loss, reuse ? reuse : sm->status);
+                free(a.p);
+                continue;
+            }
+            if (study_mkdirs(rdir)) { fprintf(stderr, "ablate: cannot create %s\n", rdir); rc = 2; free(a.p); break; }
+            /* config.json */
+            StrBuf b = {0};
+            sb_printf(&b, "{");
+            sb_str(&b, "study", s->name, 0);
+            sb_str(&b, "run", r->name, 0);
+            sb_str(&b, "config", r->config_id, 0);
+            sb_str(&b, "phase", r->phase, 0);
+            sb_str(&b, "axes", r->axes, 0);
+            sb_printf(&b, "\"index\": %d, \"device\": \"%s\", \"model\": %s}\n", done - 1, gpu ? "cuda" : "cpu", a.p);
+            study_fmt(path, sizeof path, "%s/config.json", rdir);
+            study_write_text(path, &b);
+            free(b.p);
+            free(a.p);
+            memset(sm, 0, sizeof *sm);
+            snprintf(sm->name, sizeof sm->name, "%s", r->name);
+            snprintf(sm->config_id, sizeof sm->config_id, "%s", r->config_id);
+            snprintf(sm->phase, sizeof sm->phase, "%s", r->phase);
+            snprintf(sm->axes, sizeof sm->axes, "%s", r->axes);
+            sm->index = done - 1;
+            double r0 = train_now();
+            char weights[4400];
+            if (s->keep_checkpoints) { /* and the final weights */
+                study_fmt(weights, sizeof weights, "%s/model.safetensors", rdir);
+                r->cfg.save = weights;
+            }
+            if (study_attempt(rdir, sm->reason, sizeof sm->reason)) snprintf(sm->status, sizeof sm->status, "failed");
+            else study_train(&r->cfg, rdir, gpu, 0, sm);
+            study_fmt(path, sizeof path, "%s/attempts", rdir);
+            remove(path);
+            trained++;
+            failures += strcmp(sm->status, "ok") != 0;
+            b = (StrBuf){0};
+            study_summary_json(&b, sm);
+            sb_printf(&b, "\n");
+            study_fmt(path, sizeof path, "%s/summary.json", rdir);
+            study_write_text(path, &b);
+            free(b.p);
+            if (!s->keep_checkpoints) study_prune_ckpts(rdir, 0);
+            double el = train_now() - t0, per = el / trained;
+            char eta[32], elapsed[32];
+            study_fmt_time(eta, sizeof eta, per * (total - done));
+            study_fmt_time(elapsed, sizeof elapsed, el);
+            if (!o->quiet) {
+                char q[64] = "-"; /* a failed run has no loss to show */
+                if (isfinite(sm->final_val_loss))
+                    snprintf(q, sizeof q, "val %.4f ppl %7.2f  %7.0f tok/s", sm->final_val_loss, sm->final_val_ppl,
+                             sm->tokens_per_s);
+                printf("[%*d/%d] %-36s %-8s %-38s %5.1f s | elapsed %s, ETA %s\n", total >= 10 ? 2 : 1, done, total,
+                       r->name, sm->status, q, train_now() - r0, elapsed, eta);
+                if (strcmp(sm->status, "ok")) printf("        %s: %s\n", sm->status, sm->reason);
+            }
+        }
+        if (rc) break;
+        if (p + 1 < s->n_phases) {
+            char best[256];
+            if (study_select(s, runs, sums, n, best, sizeof best, err, sizeof err)) {
+                fprintf(stderr, "ablate: %s\n", err);
+                rc = 1;
+                break;
+            }
+            snprintf(carried, sizeof carried, "%s", best);
+            if (!o->quiet) printf("phase %s: best %s\n", s->phases[p].name, best);
+        }
+    }
+    free(all);
+    free(runs);
+    free(sums);
+    if (rc == 2) return rc;
+    if (!o->quiet) printf("\n");
+    if (study_report(dir, o->quiet ? NULL : stdout)) return 2;
+    if (!o->quiet && failures) printf("%d run%s did not finish ok (see their summary.json)\n", failures, failures == 1 ? "" : "s");
+    return rc;
+}
+
+/* ---- report: table, results.json/csv, SVG plots ---- */
+typedef struct {
+    const char *id;
+    int first, n, n_ok;
+    double loss, loss_sd, ppl, ppl_sd, tps, tps_sd, peak, kv, params;
+} StudyGroup;
+
+static int study_cmp_index(const void *a, const void *b) {
+    const StudySummary *x = a, *y = b;
+    return x->index != y->index ? (x->index > y->index) - (x->index < y->index) : strcmp(x->name, y->name);
+}
+
+static void study_mean_sd(const StudySummary *s, int n, const char *id, double (*get)(const StudySummary *),
+                          double *mean, double *sd) {
+    double sum = 0, sq = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s[i].config_id, id) && !strcmp(s[i].status, "ok") && isfinite(get(&s[i]))) { sum += get(&s[i]); k++; }
+    *mean = k ? sum / k : NAN;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s[i].config_id, id) && !strcmp(s[i].status, "ok") && isfinite(get(&s[i])))
+            sq += (get(&s[i]) - *mean) * (get(&s[i]) - *mean);
+    *sd = k > 1 ? sqrt(sq / (k - 1)) : 0; /* sample standard deviation */
+}
+
+static double get_loss(const StudySummary *s) { return s->final_val_loss; }
+static double get_ppl(const StudySummary *s) { return s->final_val_ppl; }
+static double get_tps(const StudySummary *s) { return s->tokens_per_s; }
+
+/* --- SVG --- */
+static const char *study_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                                     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+
+typedef struct { double x0, x1, y0, y1; int left, top, w, h; } SvgFrame;
+
+static double svg_x(const SvgFrame *f, double x) { return f->left + (x - f->x0) / (f->x1 - f->x0) * f->w; }
+static double svg_y(const SvgFrame *f, double y) { return f->top + f->h - (y - f->y0) / (f->y1 - f->y0) * f->h; }
+
+static double svg_step(double range) {
+    double raw = range / 5, p = pow(10, floor(log10(raw))), m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+static void svg_escape(StrBuf *b, const char *s) {
+    for (; *s; s++)
+        if (*s == '<') sb_printf(b, "&lt;");
+        else if (*s == '>') sb_printf(b, "&gt;");
+        else if (*s == '&') sb_printf(b, "&amp;");
+        else sb_printf(b, "%c", *s);
+}
+
+/* the frame, ticks, labels; ranges padded by 5% (a flat range gets +-1 or +-5%) */
+static void svg_begin(StrBuf *b, SvgFrame *f, const char *title, const char *xl, const char *yl, double x0,
+                      double x1, double y0, double y1) {
+    if (!(x1 > x0)) { double d = x0 ? fabs(x0) * 0.05 : 1; x0 -= d; x1 += d; }
+    if (!(y1 > y0)) { double d = y0 ? fabs(y0) * 0.05 : 1; y0 -= d; y1 += d; }
+    double px = (x1 - x0) * 0.05, py = (y1 - y0) * 0.05;
+    *f = (SvgFrame){x0 - px, x1 + px, y0 - py, y1 + py, 70, 40, 560, 340};
+    sb_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"860\" height=\"440\" viewBox=\"0 0 860 440\" "
+                 "font-family=\"sans-serif\" font-size=\"12\">\n"
+                 "<rect width=\"860\" height=\"440\" fill=\"white\"/>\n<text x=\"%d\" y=\"22\" font-size=\"15\">",
+              f->left);
+    svg_escape(b, title);
+    sb_printf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n",
+              f->left, f->top, f->w, f->h);
+    double sx = svg_step(f->x1 - f->x0), sy = svg_step(f->y1 - f->y0);
+    for (double t = ceil(f->x0 / sx) * sx; t <= f->x1; t += sx) {
+        double X = svg_x(f, t);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
+                     "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n",
+                  X, f->top, X, f->top + f->h, X, f->top + f->h + 16, fabs(t) < sx * 1e-6 ? 0 : t);
+    }
+    for (double t = ceil(f->y0 / sy) * sy; t <= f->y1; t += sy) {
+        double Y = svg_y(f, t);
+        sb_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                     "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
+                  f->left, Y, f->left + f->w, Y, f->left - 6, Y + 4, fabs(t) < sy * 1e-6 ? 0 : t);
+    }
+    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", f->left + f->w / 2, f->top + f->h + 36);
+    svg_escape(b, xl);
+    sb_printf(b, "</text>\n<text x=\"16\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 16 %d)\">",
+              f->top + f->h / 2, f->top + f->h / 2);
+    svg_escape(b, yl);
+    sb_printf(b, "</text>\n");
+}
+
+static void svg_legend(StrBuf *b, int i, const char *label, const char *extra) {
+    int y = 50 + 18 * i;
+    sb_printf(b, "<line x1=\"645\" y1=\"%d\" x2=\"665\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/><text x=\"670\" y=\"%d\">",
+              y - 4, y - 4, study_colors[i % 10], y);
+    svg_escape(b, label);
+    if (extra) svg_escape(b, extra);
+    sb_printf(b, "</text>\n");
+}
+
+/* training (solid) and validation (dashed, dots) loss per step; one colour per configuration */
+static void study_plot_loss(const char *dir, const StudySummary *s, int n, const StudyGroup *g, int ng) {
+    StudyRows *rows = calloc(n, sizeof *rows);
+    double x1 = 1, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        char p[4500];
+        snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, s[i].name);
+        study_rows_read(p, INT_MAX, &rows[i]);
+        for (int k = 0; k < rows[i].n; k++) {
+            StudyRow *r = &rows[i].r[k];
+            if (r->step > x1) x1 = r->step;
+            double v[2] = {r->loss, r->val_loss};
+            for (int j = 0; j < 2; j++)
+                if (isfinite(v[j])) { if (v[j] < y0) y0 = v[j]; if (v[j] > y1) y1 = v[j]; }
+        }
+    }
+    if (!isfinite(y0)) { y0 = 0; y1 = 1; }
+    StrBuf b = {0};
+    SvgFrame f;
+    svg_begin(&b, &f, "Loss curves: training (solid), validation (dashed)", "step", "loss (nats/token)", 0, x1, y0, y1);
+    for (int gi = 0; gi < ng; gi++) {
+        const char *col = study_colors[gi % 10];
+        svg_legend(&b, gi, g[gi].id, NULL);
+        for (int i = 0; i < n; i++) {
+            if (strcmp(s[i].config_id, g[gi].id)) continue;
+            for (int pass = 0; pass < 2; pass++) {
+                int started = 0;
+                for (int k = 0; k < rows[i].n; k++) {
+                    StudyRow *r = &rows[i].r[k];
+                    double v = pass ? r->val_loss : r->loss;
+                    if (!isfinite(v)) continue;
+                    if (!started) sb_printf(&b, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s points=\"",
+                                            pass ? "val" : "train", col, pass ? "2" : "1",
+                                            pass ? " stroke-dasharray=\"6 3\"" : " stroke-opacity=\"0.7\"");
+                    sb_printf(&b, "%.1f,%.1f ", svg_x(&f, r->step), svg_y(&f, v));
+                    started = 1;
+                }
+                if (started) sb_printf(&b, "\"/>\n");
+            }
+            for (int k = 0; k < rows[i].n; k++)
+                if (isfinite(rows[i].r[k].val_loss))
+                    sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+                              svg_x(&f, rows[i].r[k].step), svg_y(&f, rows[i].r[k].val_loss), col);
+        }
+    }
+    sb_printf(&b, "</svg>\n");
+    char p[4200];
+    snprintf(p, sizeof p, "%s/loss.svg", dir);
+    study_write_text(p, &b);
+    free(b.p);
+    for (int i = 0; i < n; i++) free(rows[i].r);
+    free(rows);
+}
+
+/* mean validation loss of each configuration against x; the Pareto front (no other point is
+   at least as good on both and better on one) joined by a line. more_x_better: throughput */
+static void study_plot_pareto(const char *dir, const char *file, const char *title, const char *xl,
+                              const StudyGroup *g, int ng, const double *xs, int more_x_better) {
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int i = 0; i < ng; i++) {
+        if (!isfinite(xs[i]) || !isfinite(g[i].loss)) continue;
+        if (xs[i] < x0) x0 = xs[i];
+        if (xs[i] > x1) x1 = xs[i];
+        if (g[i].loss < y0) y0 = g[i].loss;
+        if (g[i].loss > y1) y1 = g[i].loss;
+    }
+    if (!isfinite(x0)) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
+    StrBuf b = {0};
+    SvgFrame f;
+    svg_begin(&b, &f, title, xl, "validation loss (mean over seeds)", x0, x1, y0, y1);
+    int *front = calloc(ng > 0 ? (size_t)ng : 1, sizeof *front), nf = 0;
+    for (int i = 0; i < ng; i++) {
+        if (!isfinite(xs[i]) || !isfinite(g[i].loss)) continue;
+        int dominated = 0;
+        for (int j = 0; j < ng && !dominated; j++) {
+            if (j == i || !isfinite(xs[j]) || !isfinite(g[j].loss)) continue;
+            double xi = more_x_better ? -xs[i] : xs[i], xj = more_x_better ? -xs[j] : xs[j];
+            dominated = xj <= xi && g[j].loss <= g[i].loss && (xj < xi || g[j].loss < g[i].loss);
+        }
+        if (!dominated) front[nf++] = i;
+    }
+    for (int a = 1; a < nf; a++) /* by x, for the line */
+        for (int c = a; c > 0 && xs[front[c]] < xs[front[c - 1]]; c--) { int t = front[c]; front[c] = front[c - 1]; front[c - 1] = t; }
+    if (nf) {
+        sb_printf(&b, "<polyline class=\"pareto\" fill=\"none\" stroke=\"#444\" stroke-dasharray=\"4 3\" points=\"");
+        for (int k = 0; k < nf; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, xs[front[k]]), svg_y(&f, g[front[k]].loss));
+        sb_printf(&b, "\"/>\n");
+    }
+    for (int i = 0; i < ng; i++) {
+        if (!isfinite(xs[i]) || !isfinite(g[i].loss)) continue;
+        int on = 0;
+        for (int k = 0; k < nf; k++) on |= front[k] == i;
+        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss);
+        sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\" stroke=\"#000\" stroke-width=\"%d\"/>"
+                      "<text x=\"%.1f\" y=\"%.1f\">", X, Y, on ? 6 : 4, study_colors[i % 10], on ? 2 : 0, X + 8, Y - 6);
+        svg_escape(&b, g[i].id);
+        sb_printf(&b, "</text>\n");
+        svg_legend(&b, i, g[i].id, on ? " (Pareto)" : NULL);
+    }
+    sb_printf(&b, "</svg>\n");
+    char p[4200];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    study_write_text(p, &b);
+    free(b.p);
+    free(front);
+}
+
+int study_report(const char *dir, FILE *out) {
+    DIR *d = opendir(dir);
+    if (!d) { fprintf(stderr, "ablate report: cannot open directory %s\n", dir); return -1; }
+    int n = 0, cap = 16;
+    StudySummary *s = malloc(cap * sizeof *s);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[4500];
+        snprintf(p, sizeof p, "%s/%s/summary.json", dir, e->d_name);
+        if (n == cap) s = realloc(s, (cap *= 2) * sizeof *s);
+        if (study_summary_read(p, &s[n]) == 0) {
+            study_fmt(s[n].name, sizeof s[n].name, "%s", e->d_name); /* the directory is the run */
+            n++;
+        }
+    }
+    closedir(d);
+    if (!n) {
+        fprintf(stderr, "ablate report: no finished runs (DIR/RUN/summary.json) in %s\n", dir);
+        free(s);
+        return -1;
+    }
+    qsort(s, n, sizeof *s, study_cmp_index);
+    /* configurations in run order */
+    StudyGroup *g = calloc(n, sizeof *g);
+    int ng = 0;
+    for (int i = 0; i < n; i++) {
+        int k = 0;
+        while (k < ng && strcmp(g[k].id, s[i].config_id)) k++;
+        if (k == ng) { g[ng].id = s[i].config_id; g[ng].first = i; ng++; }
+        g[k].n++;
+        g[k].n_ok += !strcmp(s[i].status, "ok");
+    }
+    for (int k = 0; k < ng; k++) {
+        study_mean_sd(s, n, g[k].id, get_loss, &g[k].loss, &g[k].loss_sd);
+        study_mean_sd(s, n, g[k].id, get_ppl, &g[k].ppl, &g[k].ppl_sd);
+        study_mean_sd(s, n, g[k].id, get_tps, &g[k].tps, &g[k].tps_sd);
+        const StudySummary *f = &s[g[k].first];
+        g[k].peak = f->peak_bytes;
+        g[k].kv = f->kv_bytes_per_token;
+        g[k].params = f->params_total;
+        for (int i = 0; i < n; i++)
+            if (!strcmp(s[i].config_id, g[k].id) && s[i].peak_bytes > g[k].peak) g[k].peak = s[i].peak_bytes;
+    }
+    /* results.json and results.csv */
+    StrBuf j = {0}, c = {0};
+    sb_printf(&j, "[\n");
+    sb_printf(&c, "run,config,phase,axes,seed,status,steps_done,tokens,final_loss,final_val_loss,final_val_ppl,"
+                  "best_val_loss,best_val_ppl,tokens_per_s,peak_bytes,params_total,params_attention,params_ffn,"
+                  "params_embedding,params_norms,kv_bytes_per_token,grad_norm_mean,grad_norm_max,smoothness,"
+                  "train_seconds,wall_seconds,reason\n");
+    for (int i = 0; i < n; i++) {
+        const StudySummary *r = &s[i];
+        sb_printf(&j, "  ");
+        study_summary_json(&j, r);
+        sb_printf(&j, "%s\n", i + 1 < n ? "," : "");
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", r->reason);
+        for (char *q = reason; *q; q++) if (*q == '"') *q = '\'';
+        sb_printf(&c, "%s,%s,%s,\"%s\",%llu,%s,%d,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,"
+                      "%.0f,%.6g,%.6g,%.6g,%.3f,%.3f,\"%s\"\n",
+                  r->name, r->config_id, r->phase, r->axes, (unsigned long long)r->seed, r->status, r->steps_done,
+                  r->tokens, r->final_loss, r->final_val_loss, r->final_val_ppl, r->best_val_loss, r->best_val_ppl,
+                  r->tokens_per_s, r->peak_bytes, r->params_total, r->params_attention, r->params_ffn,
+                  r->params_embedding, r->params_norms, r->kv_bytes_per_token, r->grad_norm_mean, r->grad_norm_max,
+                  r->smoothness, r->train_seconds, r->wall_seconds, reason);
+    }
+    sb_printf(&j, "]\n");
+    char p[4200];
+    int bad = 0;
+    snprintf(p, sizeof p, "%s/results.json", dir);
+    bad |= study_write_text(p, &j);
+    snprintf(p, sizeof p, "%s/results.csv", dir);
+    bad |= study_write_text(p, &c);
+    free(j.p);
+    free(c.p);
+    /* the table */
+    if (out) {
+        fprintf(out, "%-34s %5s %19s %18s %17s %9s %10s %9s\n", "configuration", "runs", "val loss", "val ppl",
+                "tok/s", "peak MB", "params", "KV B/tok");
+        for (int k = 0; k < ng; k++) {
+            char runs[32];
+            if (g[k].n_ok == g[k].n) snprintf(runs, sizeof runs, "%d", g[k].n);
+            else snprintf(runs, sizeof runs, "%d/%d ok", g[k].n_ok, g[k].n);
+            if (!g[k].n_ok) { /* nothing to average: say why instead */
+                fprintf(out, "%-34s %5s  (%s: %s)\n", g[k].id, runs, s[g[k].first].status, s[g[k].first].reason);
+                continue;
+            }
+            fprintf(out, "%-34s %5s %9.4f ± %-6.4f %8.2f ± %-6.2f %8.0f ± %-5.0f %9.1f %10.0f %9.0f\n", g[k].id, runs,
+                    g[k].loss, g[k].loss_sd, g[k].ppl, g[k].ppl_sd, g[k].tps, g[k].tps_sd, g[k].peak / 1048576.0,
+                    g[k].params, g[k].kv);
+        }
+        int bl = -1, bt = -1, bm = -1;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(s[i].status, "ok")) continue;
+            if (isfinite(s[i].final_val_loss) && (bl < 0 || s[i].final_val_loss < s[bl].final_val_loss)) bl = i;
+            if (isfinite(s[i].tokens_per_s) && (bt < 0 || s[i].tokens_per_s > s[bt].tokens_per_s)) bt = i;
+            /* memory: peak device memory, then KV-cache bytes per token (the CPU measures no peak) */
+            if (bm < 0 || s[i].peak_bytes < s[bm].peak_bytes ||
+                (s[i].peak_bytes == s[bm].peak_bytes && s[i].kv_bytes_per_token < s[bm].kv_bytes_per_token))
+                bm = i;
+        }
+        if (bl >= 0) fprintf(out, "best by loss:       %s (val loss %.4f, ppl %.2f)\n", s[bl].name, s[bl].final_val_loss, s[bl].final_val_ppl);
+        if (bt >= 0) fprintf(out, "best by throughput: %s (%.0f tok/s)\n", s[bt].name, s[bt].tokens_per_s);
+        if (bm >= 0) fprintf(out, "best by memory:     %s (peak %.1f MB, KV %.0f B/token)\n", s[bm].name,
+                             s[bm].peak_bytes / 1048576.0, s[bm].kv_bytes_per_token);
+        fprintf(out, "files: %s/results.json, results.csv, loss.svg, val_vs_throughput.svg, val_vs_memory.svg\n", dir);
+    }
+    /* the plots */
+    study_plot_loss(dir, s, n, g, ng);
+    double *xs = calloc(ng, sizeof *xs);
+    int any_peak = 0;
+    for (int k = 0; k < ng; k++) { xs[k] = g[k].tps; any_peak |= g[k].peak > 0; }
+    study_plot_pareto(dir, "val_vs_throughput.svg", "Validation loss vs throughput (Pareto front dashed)",
+                      "training tokens/s (mean over seeds)", g, ng, xs, 1);
+    for (int k = 0; k < ng; k++) xs[k] = any_peak ? g[k].peak / 1048576.0 : g[k].kv;
+    study_plot_pareto(dir, "val_vs_memory.svg", "Validation loss vs memory (Pareto front dashed)",
+                      any_peak ? "peak device memory (MB)"
+                               : "KV-cache bytes per token (no peak memory on the CPU)",
+                      g, ng, xs, 0);
+    free(xs);
+    free(g);
+    free(s);
+    return bad ? -1 : 0;
+}
+
+#endif /* STUDY_IMPLEMENTATION_DONE */
+#endif /* STUDY_IMPLEMENTATION */
