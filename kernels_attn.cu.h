@@ -1,5 +1,6 @@
 /* kernels_attn.cu.h - flash attention forward and backward on bf16 tensor cores
-   (mma.sync m16n8k16, ldmatrix, cp.async double buffering; sm_80 and later).
+   (mma.sync m16n8k16, ldmatrix, cp.async double buffering; sm_80 and later), and on
+   a compute capability 9.0 GPU with hd 64, Hopper kernels on wgmma (sm_90a).
 
    USAGE
      #include "gpu.h"
@@ -43,6 +44,35 @@
      (FLOPs: forward 4*B*H*T*T*hd/2, backward 2.5x forward). Tried and slower: 4-warp
      forward blocks (-7%), 4-warp backward blocks (-13% f+b), 128-key forward tiles
      (spill), backward grid with a head's key blocks adjacent (-3%, tail imbalance).
+
+   HOPPER (ATTN_WGMMA_SRC; compute capability 9.0 and hd 64, any GROUP/WINDOW/T):
+     compiled for sm_90a (the options carry --gpu-architecture=sm_90a, which gpu.h lets
+     replace the device's default target). Operands sit in shared memory as 128-byte-
+     swizzled [rows][64] bf16 tiles (cp.async loads) read by wgmma through matrix
+     descriptors; P and dS go from accumulators to register A operands.
+     Forward attn_fwd_wg: 2 warpgroups of 64 query rows, key tiles of 128 double-buffered;
+       S = Q K^T (m64n128k16), online softmax as above, O += P V (m64n64k16, V MN-major);
+       2 blocks per SM (128 registers; ptxas spills 12 bytes, still the fastest variant).
+     Backward attn_bwd_dkdv_wg: 128 keys a block, warpgroup w owning keys 64w..64w+63,
+       query tiles of 64: S^T = K Q^T and dP^T = V dO^T (m64n64k16, separate commit
+       groups so the exponentials overlap dP^T), dV += P^T dO and dK += dS^T Q with P^T,
+       dS^T from registers, dS^T to shared memory, dQ tile [64 q][32 dims of w] = dS K
+       over the block's 128 keys (A = dS^T MN-major, B = a transposed copy of K made once
+       per block), added to the fp32 accumulator with red.global.add.v4.f32 while dK
+       runs on the tensor cores. 186 registers, 1 block (8 warps) per SM, no spills.
+       The dQ reduction bounds it: with it removed (wrong results, timing only) the
+       backward runs 35-45% faster; a cp.reduce.async.bulk version (ATTN_WBWD_DQ_BULK 1,
+       one 256-byte bulk add per row) is correct but 12% slower.
+     ABLATE_ATTN_WGMMA=0..3 (bit 0 backward, bit 1 forward) overrides the default
+     (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs and hd 32/128 always take
+     the mma.sync kernels.
+     MEASURED (H100 80GB HBM3, tests/gpu_attn_check.c, hd 64, causal; TFLOP/s,
+     mma.sync -> wgmma):
+       T 512  B 32 H 16:        forward 168 -> 184, backward 111 -> 113
+       T 2048 B 8 H 16:         forward 257 -> 341, backward 186 -> 203, f+b 201 -> 229
+       T 8192 B 2 H 16:         forward 290 -> 411, backward 225 -> 287, f+b 240 -> 314
+       T 2048 B 16 H 9 KV 3:    forward 256 -> 349, backward 197 -> 242, f+b 211 -> 265
+       T 2048 window 256:       forward 156 -> 186, backward 108 -> 113
 
    SCRATCH: the backward needs 4*(B*H*T + B*T*H*hd) bytes of fp32 (D and the dQ
      accumulator). It is allocated with gpu_alloc on first use, grown when a call
@@ -630,13 +660,20 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
    sm_90a only (wgmma), hd 64: compiled with --gpu-architecture=sm_90a (gpu.h lets an
    explicit architecture in the options replace the device's default target). */
 #ifndef ATTN_WFWD_BN
-#define ATTN_WFWD_BN 64   /* keys per forward tile (128: 64 more registers, spills at 2 blocks/SM) */
+#define ATTN_WFWD_BN 128  /* keys per forward tile (64: 106 registers, no spill, 5% slower) */
+#endif
+#ifndef ATTN_WBWD_DQ_BULK
+#define ATTN_WBWD_DQ_BULK 0 /* backward dQ: 0 red.global.add.v4 per thread; 1 one bulk-copy-engine
+                               reduce per 256-byte row (correct, but 12% slower) */
+#endif
+#ifndef ATTN_WFWD_WG
+#define ATTN_WFWD_WG 2    /* forward warpgroups per block, 64 query rows each (3: 25% slower) */
 #endif
 static const char ATTN_WGMMA_SRC[] =
 KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopper (sm_90a): wgmma.mma_async with\n"
-"// operands in 128-byte-swizzled shared memory, hd 64 only. Same layouts and\n"
-"// semantics as ATTN_KERNELS_SRC (its attn_bwd_pre and attn_bwd_dq_convert run around\n"
-"// attn_bwd_dkdv_wg). Compile-time parameters: GROUP, WINDOW (see ATTN_KERNELS_SRC).\n"
+"// operands in 128-byte-swizzled shared memory (cp.async loads), hd 64 only. Same\n"
+"// layouts and semantics as ATTN_KERNELS_SRC, whose attn_bwd_pre and attn_bwd_dq_convert\n"
+"// run around attn_bwd_dkdv_wg. Compile-time parameters: GROUP, WINDOW (as there).\n"
 "//\n"
 "// Shared-memory tiles: [rows][64] bf16, 128 bytes a row, 8-row atoms of 1024 bytes,\n"
 "// 16-byte chunk c of row r stored at chunk c ^ (r % 8) (the SWIZZLE_128B pattern),\n"
@@ -648,6 +685,9 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "//   d[4i+0], d[4i+1]: row 16w+g, cols 8i+2t, 8i+2t+1;  d[4i+2], d[4i+3]: row 16w+g+8\n"
 "// (the mma.sync C layout per 8 columns), so columns 16kk..16kk+15 repacked to bf16 are\n"
 "// an A fragment: {d[8kk],d[8kk+1]}, {d[8kk+2],d[8kk+3]}, {d[8kk+4],d[8kk+5]}, {d[8kk+6],d[8kk+7]}.\n"
+"// Any wgmma inside a branch that depends on the warpgroup index makes ptxas serialize\n"
+"// them all (C7520), and an accumulator read whose completion ptxas cannot prove (e.g.\n"
+"// a wait_group N > 0 across loop iterations) does too (C7514): keep both out.\n"
 "\n"
 "#ifndef GROUP\n"
 "#define GROUP 1\n"
@@ -692,6 +732,9 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "__device__ __forceinline__ void red_add2(float *p, float a, float b) {\n"
 "    asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");\n"
 "}\n"
+"__device__ __forceinline__ void red_add4(float *p, float a, float b, float c, float d) {\n"
+"    asm volatile(\"red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b), \"f\"(c), \"f\"(d) : \"memory\");\n"
+"}\n"
 "// element offset of (row r, column c) in a swizzled [rows][64] tile\n"
 "__device__ __forceinline__ int swz(int r, int c) { return r * 64 + ((((c >> 3) ^ r) & 7) << 3) + (c & 7); }\n"
 "\n"
@@ -700,10 +743,12 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "template <int ROWS, int NTHREADS>\n"
 "__device__ __forceinline__ void load_sw(unsigned s, const bf16 *g, long gstride, int row0, int T) {\n"
 "#pragma unroll\n"
-"    for (int it = 0; it < ROWS * 8 / NTHREADS; it++) {\n"
+"    for (int it = 0; it < (ROWS * 8 + NTHREADS - 1) / NTHREADS; it++) {\n"
 "        int i = it * NTHREADS + threadIdx.x, r = i >> 3, c = i & 7, row = row0 + r;\n"
-"        bool ok = row < T;\n"
-"        cp_async16(s + r * 128 + ((c ^ r) & 7) * 16, g + (ok ? row : 0) * gstride + c * 8, ok);\n"
+"        if ((ROWS * 8) % NTHREADS == 0 || i < ROWS * 8) {\n"
+"            bool ok = row < T;\n"
+"            cp_async16(s + r * 128 + ((c ^ r) & 7) * 16, g + (ok ? row : 0) * gstride + c * 8, ok);\n"
+"        }\n"
 "    }\n"
 "}\n"
 "\n"
@@ -758,14 +803,18 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "}\n"
 "\n"
 "// ---------------------------------------------------------------- forward\n"
-"// grid (B*H, ceil(T/128)), block 2 warpgroups, each owning 64 query rows; K/V tiles of\n"
+"// grid (B*H, ceil(T/WFWD_BM)), block WFWD_WG warpgroups, each owning 64 query rows; K/V tiles of\n"
 "// WFWD_BN keys double-buffered by cp.async. S = Q K^T: A = Q, B = K (both K-major);\n"
 "// O += P V: A = P from registers, B = V (MN-major).\n"
 "#ifndef WFWD_BN\n"
 "#define WFWD_BN 128\n"
 "#endif\n"
-"#define WFWD_BM 128\n"
-"extern \"C\" __global__ void __launch_bounds__(256, 2)\n"
+"#ifndef WFWD_WG\n"
+"#define WFWD_WG 2\n"
+"#endif\n"
+"#define WFWD_BM (64 * WFWD_WG)\n"
+"#define WFWD_NT (128 * WFWD_WG)\n"
+"extern \"C\" __global__ void __launch_bounds__(WFWD_NT, WFWD_WG == 2 ? 2 : 1)\n"
 "attn_fwd_wg(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "            int T, int H, float scale_log2) {\n"
 "    extern __shared__ __align__(1024) unsigned char smem_raw[];\n"
@@ -785,9 +834,9 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    int jlo = 0;\n"
 "    if (WINDOW > 0 && m0 - WINDOW + 1 > 0) jlo = (m0 - WINDOW + 1) / WFWD_BN;\n"
 "\n"
-"    load_sw<WFWD_BM, 256>(sQ, qb, qs, m0, T);\n"
-"    load_sw<WFWD_BN, 256>(sK, kb, ks, jlo * WFWD_BN, T);\n"
-"    load_sw<WFWD_BN, 256>(sV, vb, ks, jlo * WFWD_BN, T);\n"
+"    load_sw<WFWD_BM, WFWD_NT>(sQ, qb, qs, m0, T);\n"
+"    load_sw<WFWD_BN, WFWD_NT>(sK, kb, ks, jlo * WFWD_BN, T);\n"
+"    load_sw<WFWD_BN, WFWD_NT>(sV, vb, ks, jlo * WFWD_BN, T);\n"
 "    cp_async_commit();\n"
 "\n"
 "    const int r0 = m0 + wg * 64;          // this warpgroup's first query row\n"
@@ -800,8 +849,8 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    for (int j = jlo; j <= jhi; j++) {\n"
 "        const int buf = (j - jlo) & 1;\n"
 "        if (j < jhi) {\n"
-"            load_sw<WFWD_BN, 256>(sK + (buf ^ 1) * WFWD_BN * 128, kb, ks, (j + 1) * WFWD_BN, T);\n"
-"            load_sw<WFWD_BN, 256>(sV + (buf ^ 1) * WFWD_BN * 128, vb, ks, (j + 1) * WFWD_BN, T);\n"
+"            load_sw<WFWD_BN, WFWD_NT>(sK + (buf ^ 1) * WFWD_BN * 128, kb, ks, (j + 1) * WFWD_BN, T);\n"
+"            load_sw<WFWD_BN, WFWD_NT>(sV + (buf ^ 1) * WFWD_BN * 128, vb, ks, (j + 1) * WFWD_BN, T);\n"
 "            cp_async_commit();\n"
 "            cp_async_wait<1>();\n"
 "        } else {\n"
@@ -901,6 +950,49 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "//   MN-major, B = K^T, a transposed copy of K made once per block, K-major), added to\n"
 "//   the fp32 accumulator with red.global.add.v2.\n"
 "// grid (B*KV, ceil(T/128)), block 256 threads.\n"
+"#ifndef WB_DQ_BULK\n"
+"#define WB_DQ_BULK 0\n"
+"#endif\n"
+"// WB_DQ_BULK 0: each thread adds its dQ values with red.global.add.v4.f32; lanes t, t^1\n"
+"// swap halves so that each adds 4 adjacent floats of one row (even t: row g, cols\n"
+"// 8i+2t..+3; odd t: row g+8, cols 8i+2t-2..+1)\n"
+"__device__ __forceinline__ void dq_reduce(float *dqacc, const float *acc, int m0, int h, int T, long qs,\n"
+"                                          int b, int wg, int warp, int g, int t4, float scale) {\n"
+"    const bool odd = t4 & 1;\n"
+"    const int row = m0 + warp * 16 + g + (odd ? 8 : 0);\n"
+"    float *dst = dqacc + ((long)b * T + row) * qs + h * HD + wg * 32 + 2 * (t4 & 2);\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++) {\n"
+"        float s0 = odd ? acc[4 * i] : acc[4 * i + 2], s1 = odd ? acc[4 * i + 1] : acc[4 * i + 3];\n"
+"        float r0 = __shfl_xor_sync(0xffffffffu, s0, 1), r1 = __shfl_xor_sync(0xffffffffu, s1, 1);\n"
+"        float x0 = odd ? r0 : acc[4 * i], x1 = odd ? r1 : acc[4 * i + 1];\n"
+"        float x2 = odd ? acc[4 * i + 2] : r0, x3 = odd ? acc[4 * i + 3] : r1;\n"
+"        if (row < T) red_add4(dst + i * 8, x0 * scale, x1 * scale, x2 * scale, x3 * scale);\n"
+"    }\n"
+"}\n"
+"// WB_DQ_BULK 1: dQ tiles go through shared memory and the bulk copy engine: thread r < 64\n"
+"// adds row r of the staged tile (64 floats) with one cp.reduce.async.bulk .add.f32. Correct,\n"
+"// but measured 12% slower than red.v4 on H100 (T 2048, GQA), so off by default. The dQ\n"
+"// reduction is this kernel's bottleneck either way (without it: +35-45%).\n"
+"#define SDQ_LD 68  // staging row stride (floats): 16-byte aligned rows, fewer bank conflicts\n"
+"__device__ __forceinline__ void bulk_commit() { asm volatile(\"cp.async.bulk.commit_group;\\n\" ::: \"memory\"); }\n"
+"template <int N> __device__ __forceinline__ void bulk_wait_read() {\n"
+"    asm volatile(\"cp.async.bulk.wait_group.read %0;\\n\" :: \"n\"(N) : \"memory\");\n"
+"}\n"
+"template <int N> __device__ __forceinline__ void bulk_wait() {\n"
+"    asm volatile(\"cp.async.bulk.wait_group %0;\\n\" :: \"n\"(N) : \"memory\");\n"
+"}\n"
+"__device__ __forceinline__ void dq_bulk_reduce(float *dqacc, const float *sq, int m0, int h, int T, long qs, int b) {\n"
+"    const int r = threadIdx.x;\n"
+"    if (r < 64) {\n"
+"        if (m0 + r < T)\n"
+"            asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 256;\\n\"\n"
+"                         :: \"l\"(dqacc + ((long)b * T + m0 + r) * qs + h * HD), \"r\"(smem_addr(sq + r * SDQ_LD))\n"
+"                         : \"memory\");\n"
+"        bulk_commit();\n"
+"    }\n"
+"}\n"
+"\n"
 "#define WB_BM 64\n"
 "#define WB_BN 128\n"
 "extern \"C\" __global__ void __launch_bounds__(256, 1)\n"
@@ -914,11 +1006,12 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    bf16 *sKt = sV + WB_BN * 64;          // [2 key blocks][64 dims][64 keys]\n"
 "    bf16 *sQ = sKt + WB_BN * 64;          // [2][64 queries][64]\n"
 "    bf16 *sdO = sQ + 2 * WB_BM * 64;      // [2][64 queries][64]\n"
-"    bf16 *sdS = sdO + 2 * WB_BM * 64;     // [128 keys][64 queries]  dS^T\n"
-"    float *sL = (float *)(sdS + WB_BN * WB_BM);  // [2][64]\n"
+"    bf16 *sdS = sdO + 2 * WB_BM * 64;     // [2][128 keys][64 queries]  dS^T\n"
+"    float *sL = (float *)(sdS + 2 * WB_BN * WB_BM);  // [2][64]\n"
 "    float *sD = sL + 2 * WB_BM;                  // [2][64]\n"
+"    float *sdQ = sD + 2 * WB_BM;                 // [2][64 queries][SDQ_LD] fp32 dQ staging\n"
 "    const unsigned aK = smem_addr(sK), aV = smem_addr(sV), aKt = smem_addr(sKt), aQ = smem_addr(sQ),\n"
-"                   adO = smem_addr(sdO), adS = smem_addr(sdS);\n"
+"                   adO = smem_addr(sdO);\n"
 "\n"
 "    const int KV = H / GROUP;\n"
 "    const int b = blockIdx.x / KV, kvh = blockIdx.x % KV;\n"
@@ -962,44 +1055,47 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        sKt[(key >> 6) * 4096 + swz(d, key & 63)] = sK[swz(key, d)];\n"
 "    }\n"
 "\n"
-"    float dka[32], dva[32];\n"
+"    float dka[32], dva[32], acc[16];\n"
 "#pragma unroll\n"
 "    for (int i = 0; i < 32; i++) dka[i] = dva[i] = 0.f;\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 16; i++) acc[i] = 0.f;\n"
 "\n"
 "    const int kw = wg * 64;                // this warpgroup's first key, local\n"
 "    const int krow = kw + warp * 16 + g;   // this thread's key rows krow, krow + 8 (local)\n"
+"    // Per iteration the tensor cores see S^T | dP^T | dV | dQ | dK as separate commit\n"
+"    // groups, so the exponentials overlap dP^T, dS overlaps dV, the dQ staging overlaps dK.\n"
+"    int h_prev = 0, m0_prev = 0;\n"
 "    for (int it = 0; it < iters; it++) {\n"
 "        const int buf = it & 1;\n"
 "        const int h = kvh * GROUP + it / nq, m0 = (ilo + it % nq) * WB_BM;\n"
-"        if (it + 1 < iters) { WB_LOAD(it + 1, buf ^ 1); cp_async_wait<1>(); }\n"
-"        else cp_async_wait<0>();\n"
+"        cp_async_wait<0>();\n"
 "        fence_proxy();\n"
-"        __syncthreads();\n"
+"        __syncthreads();  // tile `it` landed; every warpgroup finished reading buffer buf ^ 1\n"
+"        if (WB_DQ_BULK && it > 0) dq_bulk_reduce(dqacc, sdQ + (buf ^ 1) * WB_BM * SDQ_LD, m0_prev, h_prev, T, qs, b);\n"
+"        if (it + 1 < iters) WB_LOAD(it + 1, buf ^ 1);\n"
 "        const unsigned Qt = aQ + buf * WB_BM * 128, dOt = adO + buf * WB_BM * 128;\n"
 "        const float *Lt = sL + buf * WB_BM, *Dt = sD + buf * WB_BM;\n"
+"        bf16 *sdSb = sdS + buf * WB_BN * WB_BM;\n"
 "\n"
-"        const bool skip = m0 + WB_BM - 1 < n0 + kw || (WINDOW > 0 && m0 > n0 + kw + 63 + WINDOW - 1);\n"
-"        if (skip) {  // no query of this tile sees the warpgroup's keys: dS^T rows are zero\n"
-"            uint4 z = make_uint4(0u, 0u, 0u, 0u);\n"
-"            const int t = tid & 127;\n"
-"#pragma unroll\n"
-"            for (int i = 0; i < 4; i++) *(uint4 *)(sdS + kw * 64 + (i * 128 + t) * 8) = z;\n"
-"        } else {\n"
+"        // every warpgroup runs every tile, even one wholly masked for its keys (P = 0 there):\n"
+"        // a warpgroup-dependent branch around wgmma makes ptxas serialize them (C7520)\n"
+"        unsigned as[4][4];  // dS^T as A fragments, for dK after the barrier\n"
+"        {\n"
 "            float st[32], dpt[32];\n"
 "            wg_fence();\n"
 "#pragma unroll\n"
 "            for (int kk = 0; kk < 4; kk++)\n"
 "                wg_ss64<0, 0>(st, gdesc(aK + kw * 128 + kk * 32, 16), gdesc(Qt + kk * 32, 16), kk);\n"
+"            wg_commit();\n"
 "#pragma unroll\n"
 "            for (int kk = 0; kk < 4; kk++)\n"
 "                wg_ss64<0, 0>(dpt, gdesc(aV + kw * 128 + kk * 32, 16), gdesc(dOt + kk * 32, 16), kk);\n"
 "            wg_commit();\n"
-"            wg_wait<0>();\n"
-"            fence_regs<32>(st);\n"
-"            fence_regs<32>(dpt);\n"
-"\n"
 "            const int key0 = n0 + krow;\n"
 "            const bool need_mask = m0 < n0 + kw + 63 || (WINDOW > 0 && n0 + kw < m0 + WB_BM - WINDOW);\n"
+"            wg_wait<1>();  // S^T\n"
+"            fence_regs<32>(st);\n"
 "#pragma unroll\n"
 "            for (int i = 0; i < 8; i++)\n"
 "#pragma unroll\n"
@@ -1011,57 +1107,75 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "                        if (key > qr || (WINDOW > 0 && key < qr - WINDOW + 1)) p = 0.f;\n"
 "                    }\n"
 "                    st[4 * i + e] = p;\n"
-"                    dpt[4 * i + e] = p * (dpt[4 * i + e] - Dt[ql]);\n"
 "                }\n"
-"            unsigned ap[4][4], as[4][4];\n"
+"            unsigned ap[4][4];\n"
 "#pragma unroll\n"
-"            for (int kk = 0; kk < 4; kk++) {\n"
+"            for (int kk = 0; kk < 4; kk++)\n"
 "#pragma unroll\n"
-"                for (int r = 0; r < 4; r++) {\n"
-"                    ap[kk][r] = pack_bf16(st[8 * kk + 2 * r], st[8 * kk + 2 * r + 1]);\n"
-"                    as[kk][r] = pack_bf16(dpt[8 * kk + 2 * r], dpt[8 * kk + 2 * r + 1]);\n"
-"                }\n"
-"                *(unsigned *)(sdS + swz(krow, 16 * kk + 2 * t4)) = as[kk][0];\n"
-"                *(unsigned *)(sdS + swz(krow + 8, 16 * kk + 2 * t4)) = as[kk][1];\n"
-"                *(unsigned *)(sdS + swz(krow, 16 * kk + 8 + 2 * t4)) = as[kk][2];\n"
-"                *(unsigned *)(sdS + swz(krow + 8, 16 * kk + 8 + 2 * t4)) = as[kk][3];\n"
-"            }\n"
+"                for (int r = 0; r < 4; r++) ap[kk][r] = pack_bf16(st[8 * kk + 2 * r], st[8 * kk + 2 * r + 1]);\n"
 "            wg_fence();\n"
 "#pragma unroll\n"
 "            for (int kk = 0; kk < 4; kk++) wg_rs64_tb(dva, ap[kk], gdesc(dOt + kk * 2048, 1024), 1);\n"
-"#pragma unroll\n"
-"            for (int kk = 0; kk < 4; kk++) wg_rs64_tb(dka, as[kk], gdesc(Qt + kk * 2048, 1024), 1);\n"
 "            wg_commit();\n"
-"            wg_wait<0>();  // Q, dO are free for the next prefetch once every warpgroup passes the barrier\n"
-"            fence_regs<32>(dva);\n"
-"            fence_regs<32>(dka);\n"
-"        }\n"
-"        fence_proxy();\n"
-"        __syncthreads();  // dS^T complete\n"
-"\n"
-"        {   // dQ[m0.., 32 wg .. 32 wg + 31] += scale * dS K\n"
-"            float acc[16];\n"
-"            wg_fence();\n"
+"            wg_wait<1>();  // dP^T\n"
+"            fence_regs<32>(dpt);\n"
 "#pragma unroll\n"
-"            for (int s = 0; s < 8; s++)\n"
-"                wg_ss32<1, 0>(acc, gdesc(adS + s * 2048, 1024),\n"
-"                              gdesc(aKt + (s >> 2) * 8192 + wg * 4096 + (s & 3) * 32, 16), s);\n"
-"            wg_commit();\n"
-"            wg_wait<0>();\n"
-"            fence_regs<16>(acc);\n"
+"            for (int i = 0; i < 8; i++)\n"
 "#pragma unroll\n"
-"            for (int r = 0; r < 2; r++) {\n"
-"                int row = m0 + warp * 16 + g + r * 8;\n"
-"                if (row < T) {\n"
-"                    float *dst = dqacc + ((long)b * T + row) * qs + h * HD + wg * 32 + 2 * t4;\n"
+"                for (int e = 0; e < 4; e++) dpt[4 * i + e] = st[4 * i + e] * (dpt[4 * i + e] - Dt[i * 8 + 2 * t4 + (e & 1)]);\n"
 "#pragma unroll\n"
-"                    for (int i = 0; i < 4; i++)\n"
-"                        red_add2(dst + i * 8, acc[4 * i + 2 * r] * scale, acc[4 * i + 2 * r + 1] * scale);\n"
-"                }\n"
+"            for (int kk = 0; kk < 4; kk++) {\n"
+"#pragma unroll\n"
+"                for (int r = 0; r < 4; r++) as[kk][r] = pack_bf16(dpt[8 * kk + 2 * r], dpt[8 * kk + 2 * r + 1]);\n"
+"                *(unsigned *)(sdSb + swz(krow, 16 * kk + 2 * t4)) = as[kk][0];\n"
+"                *(unsigned *)(sdSb + swz(krow + 8, 16 * kk + 2 * t4)) = as[kk][1];\n"
+"                *(unsigned *)(sdSb + swz(krow, 16 * kk + 8 + 2 * t4)) = as[kk][2];\n"
+"                *(unsigned *)(sdSb + swz(krow + 8, 16 * kk + 8 + 2 * t4)) = as[kk][3];\n"
 "            }\n"
 "        }\n"
+"        fence_proxy();\n"
+"        if (WB_DQ_BULK && tid < WB_BM) bulk_wait_read<1>();  // the reduction of tile it-2 has read sdQ[buf]\n"
+"        __syncthreads();  // dS^T complete\n"
+"\n"
+"        // dQ[m0.., 32 wg .. 32 wg + 31] = dS K over the block's 128 keys, then dK += dS^T Q;\n"
+"        // the dQ reduction (global atomics) overlaps dK on the tensor cores\n"
+"        wg_fence();\n"
+"#pragma unroll\n"
+"        for (int s = 0; s < 8; s++)\n"
+"            wg_ss32<1, 0>(acc, gdesc(smem_addr(sdSb) + s * 2048, 1024),\n"
+"                          gdesc(aKt + (s >> 2) * 8192 + wg * 4096 + (s & 3) * 32, 16), s);\n"
+"        wg_commit();\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 4; kk++) wg_rs64_tb(dka, as[kk], gdesc(Qt + kk * 2048, 1024), 1);\n"
+"        wg_commit();\n"
+"        wg_wait<1>();  // dV, dQ\n"
+"        fence_regs<16>(acc);\n"
+"#if WB_DQ_BULK\n"
+"        {   // stage scale * dQ in sdQ[buf]; the next iteration reduces it into global memory\n"
+"            float *sq = sdQ + buf * WB_BM * SDQ_LD;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int r = 0; r < 2; r++)\n"
+"                    *(float2 *)(sq + (warp * 16 + g + 8 * r) * SDQ_LD + wg * 32 + 8 * i + 2 * t4) =\n"
+"                        make_float2(acc[4 * i + 2 * r] * scale, acc[4 * i + 2 * r + 1] * scale);\n"
+"        }\n"
+"#else\n"
+"        dq_reduce(dqacc, acc, m0, h, T, qs, b, wg, warp, g, t4, scale);\n"
+"#endif\n"
+"        wg_wait<0>();  // dK: Q, dO of this tile are free once every warpgroup reaches the next barrier\n"
+"        fence_regs<32>(dva);\n"
+"        fence_regs<32>(dka);\n"
+"        h_prev = h;\n"
+"        m0_prev = m0;\n"
 "    }\n"
 "#undef WB_LOAD\n"
+"#if WB_DQ_BULK\n"
+"    fence_proxy();\n"
+"    __syncthreads();\n"
+"    dq_bulk_reduce(dqacc, sdQ + ((iters - 1) & 1) * WB_BM * SDQ_LD, m0_prev, h_prev, T, qs, b);\n"
+"    if (tid < WB_BM) bulk_wait<0>();\n"
+"#endif\n"
 "\n"
 "#pragma unroll\n"
 "    for (int r = 0; r < 2; r++) {\n"
@@ -1108,23 +1222,28 @@ static void attn_check_aligned_(const char *who, const void *const *p, int n) {
 
 /* the Hopper kernels (ATTN_WGMMA_SRC): sm_90a, hd 64 */
 static void attn_wgmma_options_(char *buf, size_t n, int group, int window) {
-    snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d", group, window,
-             ATTN_WFWD_BN);
+    snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d -DWFWD_WG=%d -DWB_DQ_BULK=%d",
+             group, window, ATTN_WFWD_BN, ATTN_WFWD_WG, ATTN_WBWD_DQ_BULK);
 }
 
 /* which passes take the Hopper kernels: bit 0 backward, bit 1 forward. Only on a
    compute capability 9.0 device (sm_90a code runs nowhere else) and hd 64; the
    environment variable ABLATE_ATTN_WGMMA (0..3) overrides ATTN_WGMMA_DEFAULT. */
 #ifndef ATTN_WGMMA_DEFAULT
-#define ATTN_WGMMA_DEFAULT 0
+#define ATTN_WGMMA_DEFAULT 3
 #endif
 static int attn_wgmma_mode_(const Gpu *g, int hd) {
     if (g->cc_major != 9 || g->cc_minor != 0 || hd != 64) return 0;
     const char *e = getenv("ABLATE_ATTN_WGMMA");
     return (e && *e) ? (atoi(e) & 3) : ATTN_WGMMA_DEFAULT;
 }
-static unsigned attn_wfwd_smem_(void) { return (unsigned)(1024 + 128 * 128 + 4 * ATTN_WFWD_BN * 128); }
-static unsigned attn_wbwd_smem_(void) { return (unsigned)(1024 + 6 * 16384 + 4 * 2 * 64 * 4); }
+static unsigned attn_wfwd_smem_(void) {
+    return (unsigned)(1024 + 64 * ATTN_WFWD_WG * 128 + 4 * ATTN_WFWD_BN * 128);
+}
+/* alignment pad, K, V, K^T, 2 Q, 2 dO, 2 dS^T tiles, lse and D (and 2 fp32 dQ staging tiles) */
+static unsigned attn_wbwd_smem_(void) {
+    return (unsigned)(1024 + 7 * 16384 + 4 * 2 * 64 * 4 + (ATTN_WBWD_DQ_BULK ? 2 * 64 * 68 * 4 : 0));
+}
 
 static AttnKernels attn_kernels_(Gpu *g, int hd, int group, int window) {
     char opt[256];
@@ -1161,7 +1280,8 @@ void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const
         char opt[256];
         attn_wgmma_options_(opt, sizeof opt, H / KV, window);
         CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_fwd_wg", opt);
-        gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + 127) / 128), 1, 256, 1, 1,
+        unsigned bm = 64 * ATTN_WFWD_WG;
+        gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + bm - 1) / bm), 1, 128 * ATTN_WFWD_WG, 1, 1,
                    attn_wfwd_smem_(), args);
         return;
     }
