@@ -149,6 +149,9 @@ void ops_prof_end_(Gpu *gpu, const char *name, double t0);
 
 /* OpenMP on the CPU path when built with -fopenmp; silent otherwise. Every
    parallel loop writes disjoint rows, so results do not depend on thread count. */
+/* below this many multiply-adds an op runs on one thread: starting a team costs more,
+   and with the cores busy elsewhere idle OpenMP threads spin and slow everything down */
+#define OPS_OMP_MIN_WORK 2e6
 #ifdef _OPENMP
 #define OMP_(x) _Pragma(#x)
 #else
@@ -253,7 +256,7 @@ void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok,
 void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC) {
     OPS_GPU(gpu_matmul_forward(gpu, out, in, w, N, C, OC));
     /* rows in parallel; the inner dot product is contiguous in both operands */
-    OMP_(omp parallel for)
+    OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
     for (int n = 0; n < N; n++) {
         const real_t *x = CR(in) + (size_t)n * C;
         real_t *y = R(out) + (size_t)n * OC;
@@ -270,7 +273,7 @@ void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const
                         const void *w, int N, int C, int OC, int accumulate_din) {
     OPS_GPU(gpu_matmul_backward(gpu, din, dw, dout, in, w, N, C, OC, accumulate_din));
     if (din) {
-        OMP_(omp parallel for)
+        OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
         for (int n = 0; n < N; n++) {
             real_t *dx = R(din) + (size_t)n * C;
             const real_t *g = CR(dout) + (size_t)n * OC;
@@ -283,7 +286,7 @@ void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const
         }
     }
     if (!dw) return;
-    OMP_(omp parallel for)
+    OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
     for (int o = 0; o < OC; o++) {
         real_t *dwr = dw + (size_t)o * C;
         for (int n = 0; n < N; n++) {
@@ -398,7 +401,7 @@ void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const
     OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
     int group = H / KV;
     real_t scale = 1 / sqrt((real_t)hd);
-    OMP_(omp parallel)
+    OMP_(omp parallel if ((double)B * H * T * T * hd > OPS_OMP_MIN_WORK))
     {
         real_t *p = malloc(sizeof(real_t) * T);
         OMP_(omp for collapse(2))
@@ -443,7 +446,7 @@ void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
     memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
     memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
     memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
-    OMP_(omp parallel for collapse(2))
+    OMP_(omp parallel for collapse(2) if ((double)B * H * T * T * hd > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int kh = 0; kh < KV; kh++)
             for (int h = kh * group; h < (kh + 1) * group; h++)
@@ -486,7 +489,7 @@ static real_t xent_row_cpu(real_t *logits, const real_t *x, const real_t *wte, i
 void op_xent_forward(Gpu *gpu, real_t *losses, const void *h, const void *wte,
                      const int *targets, int N, int C, int V) {
     OPS_GPU(gpu_xent_forward(gpu, losses, h, wte, targets, N, C, V));
-    OMP_(omp parallel)
+    OMP_(omp parallel if ((double)N * V * C > OPS_OMP_MIN_WORK))
     {
         real_t *logits = malloc(sizeof(real_t) * V);
         OMP_(omp for)
