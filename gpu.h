@@ -88,6 +88,9 @@ struct Gpu {
     GpuFunc *funcs; int n_funcs, cap_funcs;
     GpuGemmPlan *plans; int n_plans, cap_plans;
     void *xent_scratch; size_t xent_scratch_bytes;
+    /* a second stream with its own cuBLASLt workspace: the LM head's two gradient GEMMs
+       (dh, dwte) run side by side, each alone would leave SMs idle */
+    CUstream side_stream; CUevent ev_fork, ev_join; void *side_workspace;
     size_t xent_chunk_bytes;        /* logits bytes per xent chunk; 0: GPU_XENT_CHUNK_BYTES */
     void *attn_scratch; size_t attn_scratch_bytes; /* for kernels_attn.cu.h's backward */
     int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
@@ -416,6 +419,11 @@ void gpu_free_all(Gpu *g) {
     for (int i = 0; i < g->n_allocs; i++) CU_CHECK(cuMemFree(gpu_dptr_(g->allocs[i].p)));
     free(g->allocs);
     if (g->lt) CUBLAS_CHECK(cublasLtDestroy(g->lt));
+    if (g->side_stream) {
+        CU_CHECK(cuStreamDestroy(g->side_stream));
+        CU_CHECK(cuEventDestroy(g->ev_fork));
+        CU_CHECK(cuEventDestroy(g->ev_join));
+    }
     CU_CHECK(cuStreamDestroy(g->stream));
     CU_CHECK(cuDevicePrimaryCtxRelease(g->dev));
     memset(g, 0, sizeof *g);
@@ -835,8 +843,29 @@ static void gpu_xent_(Gpu *g, float *losses, void *dh, float *dwte, const void *
         void *args[] = {&logits, &ld, &loss_c, &tgt_c, &V, &dloss, &grad, &vec};
         gpu_launch(g, rows_k, (unsigned)rows, 1, 1, 512, 1, 1, 0, args);
         if (!backward) continue;
-        if (dh) gpu_gemm(g, (char *)dh + r0 * C * 2, 0, logits, 0, wte, 0, rows, C, V, V, C, C, 0.0f);
-        if (dwte) gpu_gemm(g, dwte, 1, logits, 1, h_c, 0, V, C, rows, V, C, C, 1.0f);
+        if (dh && dwte) { /* fork: dh on the side stream, dwte here, join before the next chunk */
+            if (!g->side_stream) {
+                CU_CHECK(cuStreamCreate(&g->side_stream, CU_STREAM_NON_BLOCKING));
+                CU_CHECK(cuEventCreate(&g->ev_fork, CU_EVENT_DISABLE_TIMING));
+                CU_CHECK(cuEventCreate(&g->ev_join, CU_EVENT_DISABLE_TIMING));
+                g->side_workspace = gpu_alloc(g, g->lt_workspace_size);
+            }
+            CU_CHECK(cuEventRecord(g->ev_fork, g->stream));
+            CU_CHECK(cuStreamWaitEvent(g->side_stream, g->ev_fork, 0));
+            CUstream main_stream = g->stream;
+            void *main_ws = g->lt_workspace;
+            g->stream = g->side_stream; /* gpu_gemm queues on g->stream with g->lt_workspace */
+            g->lt_workspace = g->side_workspace;
+            gpu_gemm(g, (char *)dh + r0 * C * 2, 0, logits, 0, wte, 0, rows, C, V, V, C, C, 0.0f);
+            g->stream = main_stream;
+            g->lt_workspace = main_ws;
+            CU_CHECK(cuEventRecord(g->ev_join, g->side_stream));
+            gpu_gemm(g, dwte, 1, logits, 1, h_c, 0, V, C, rows, V, C, C, 1.0f);
+            CU_CHECK(cuStreamWaitEvent(g->stream, g->ev_join, 0));
+        } else {
+            if (dh) gpu_gemm(g, (char *)dh + r0 * C * 2, 0, logits, 0, wte, 0, rows, C, V, V, C, C, 0.0f);
+            if (dwte) gpu_gemm(g, dwte, 1, logits, 1, h_c, 0, V, C, rows, V, C, C, 1.0f);
+        }
     }
 }
 
