@@ -2,6 +2,8 @@
 #   make            both builds (ablate: CUDA; ablate-cpu: no CUDA dependency)
 #   make test       NVRTC compile check of every kernel + the CPU test suite
 #   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
+#   make corpus     data/corpus.txt, the default training text (the King James Bible, public domain)
+#   make fuzz       the tokenizer.json and shard parsers under libFuzzer (clang), FUZZ_SECONDS each
 CC      ?= cc
 CUDA    ?= /usr/local/cuda
 CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
@@ -9,7 +11,7 @@ OPENMP  ?= -fopenmp
 CUDA_INC = -I$(CUDA)/include
 # the driver library is linked against its stub here; the real one is found at run time
 CUDA_LIB = -L$(CUDA)/lib64 -L$(CUDA)/lib64/stubs -Wl,-rpath,$(CUDA)/lib64 -lcuda -lnvrtc -lcublasLt -lcublas
-HEADERS  = ops.h attn.h smollm.h train.h data.h study.h gpu.h kernels.cu.h kernels_attn.cu.h
+HEADERS  = ops.h attn.h smollm.h train.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h
 
 all: ablate ablate-cpu examples/train_tiny
 
@@ -29,7 +31,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study
+EXTRA_TESTS = tests/test_study tests/test_data
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA $< -o $@ -lm
 
@@ -53,6 +55,32 @@ gpucheck: $(GPU_CHECKS) ablate
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
-	rm -f ablate ablate-cpu examples/train_tiny tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 
-.PHONY: all test gpucheck clean
+# the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
+# domain; 4.4 MB, 31,102 verses); the verse labels are stripped
+corpus: data/corpus.txt
+data/corpus.txt:
+	@command -v bible >/dev/null || [ "$$(id -u)" != 0 ] || \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bible-kjv)
+	@command -v bible >/dev/null || { echo "make corpus: needs the bible command: apt-get install bible-kjv"; exit 1; }
+	mkdir -p data
+	bible -f gen1:1-rev22:21 | sed -E 's/^[^ ]*[0-9]+:[0-9]+ //' > $@.tmp && mv $@.tmp $@
+
+FUZZ_SECONDS ?= 30
+tests/fuzz_data: tests/fuzz_data.c data.h data_unicode.h
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
+# seeds: a small trained tokenizer.json and a byte-level shard; any crash fails the target
+fuzz: tests/fuzz_data ablate-cpu
+	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text
+	head -c 20000 /usr/share/common-licenses/GPL-3 > build/fuzz/text/gpl.txt
+	./ablate-cpu tokenizer train --vocab 300 --out build/fuzz/json/seed.json build/fuzz/text/gpl.txt > /dev/null
+	./ablate-cpu tokenize --tokenizer byte --out build/fuzz/shard build/fuzz/text/gpl.txt > /dev/null 2>&1
+	for t in json shard; do \
+	    FUZZ_TARGET=$$t ./tests/fuzz_data -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	        -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/$$t > build/fuzz/$$t.log 2>&1 \
+	        || { tail -n 40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (crash input in build/fuzz/)"; exit 1; }; \
+	    echo "fuzz $$t: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s, no crash"; \
+	done
+
+.PHONY: all test gpucheck clean corpus fuzz

@@ -404,6 +404,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "tokenize") || !strcmp(argv[1], "tokenizer")) return data_cli(argc - 1, argv + 1); /* data.h */
     if (!strcmp(argv[1], "help")) { usage(); return 0; }
     fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, bench or help; see ablate --help)\n", argv[1]);
     return 2;
