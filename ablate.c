@@ -61,7 +61,14 @@ static void train_usage(void) {
          "Train one configuration and print a progress line per step.\n"
          "\n"
          "model (defaults: SmolLM2-135M shape; vocab comes from the tokenizer):\n"
-         "  --attn NAME       mha | gqa | mqa | identity (default gqa)\n"
+         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | identity (default gqa; mla, mga: CPU only)\n"
+         "  --attn-layers S   per-layer schedule, e.g. swa:256*3,gqa (repeats over the depth; grammar in attn.h)\n"
+         "  --latent-dim N    mla: KV latent (default d-model/2)\n"
+         "  --q-latent-dim N  mla: query latent (default 0 = none)\n"
+         "  --rope-dim N      mla: rotary part of the q.k head dim (default head_dim/2)\n"
+         "  --v-head-dim N    mla: value head dim (default head_dim)\n"
+         "  --mga-gate        mga: the conv + SiLU output gate\n"
+         "  --mga-faithful    mga: pikaia's non-causal normalization and centred conv (leaks the future)\n"
          "  --kv-heads N      KV heads for gqa; must divide --heads (default heads/3, else heads/2)\n"
          "  --window W        sliding window: token i sees i-W+1..i (default 0 = full causal)\n"
          "  --qk-norm         RMSNorm on each head's q and k before RoPE\n"
@@ -99,17 +106,26 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { train_usage(); exit(0); }
         if (!strcmp(f, "--qk-norm")) { o->model.qk_norm = 1; continue; }
+        if (!strcmp(f, "--mga-gate")) { o->model.mga_gate = 1; continue; }
+        if (!strcmp(f, "--mga-faithful")) { o->model.mga_faithful = 1; continue; }
         if (strncmp(f, "--", 2)) die("unexpected argument '%s'%s (see ablate train --help)", f, "");
         if (i + 1 >= argc) die("%s needs a value%s", f, "");
         const char *v = argv[++i];
         if (!strcmp(f, "--attn")) {
             if (attn_kind_parse(v, &o->model.attn))
-                die("unknown attention '%s'%s: expected mha, gqa, mqa or identity", v, "");
+                die("unknown attention '%s'%s: expected mha, gqa, mqa, swa, mla, mga or identity", v, "");
+        } else if (!strcmp(f, "--attn-layers")) {
+            if (strlen(v) >= sizeof o->model.attn_layers) die("--attn-layers '%s' is too long%s", v, "");
+            snprintf(o->model.attn_layers, sizeof o->model.attn_layers, "%s", v);
         } else if (!strcmp(f, "--norm")) {
             if (norm_kind_parse(v, &o->model.norm))
                 die("unknown norm strategy '%s'%s: expected pre, post or sandwich", v, "");
         } else if (!strcmp(f, "--kv-heads")) o->model.n_kv_heads = parse_int(f, v, 1);
         else if (!strcmp(f, "--window")) o->model.window = parse_int(f, v, 1);
+        else if (!strcmp(f, "--latent-dim")) o->model.latent_dim = parse_int(f, v, 1);
+        else if (!strcmp(f, "--q-latent-dim")) o->model.q_latent_dim = parse_int(f, v, 0);
+        else if (!strcmp(f, "--rope-dim")) o->model.rope_dim = parse_int(f, v, 2);
+        else if (!strcmp(f, "--v-head-dim")) o->model.v_head_dim = parse_int(f, v, 1);
         else if (!strcmp(f, "--layers")) o->model.n_layers = parse_int(f, v, 1);
         else if (!strcmp(f, "--d-model")) o->model.d_model = parse_int(f, v, 1);
         else if (!strcmp(f, "--heads")) o->model.n_heads = parse_int(f, v, 1);

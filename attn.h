@@ -11,13 +11,16 @@
      if (attn_resolve(&c, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
      size_t np = attn_param_count(&c);
 
-   MECHANISMS (causal always)
+   MECHANISMS (causal always, except MGA's opt-in faithful mode)
      MHA       n_kv_heads = n_heads
      GQA       n_kv_heads divides n_heads; query head h reads kv head h / (n_heads / n_kv_heads)
      MQA       n_kv_heads = 1
+     SWA       GQA with a sliding window (window must be > 0); a name for schedules
+     MLA       DeepSeek-V2 multi-head latent attention (below)
+     MGA       pikaia's multi-head genetic attention (below)
      IDENTITY  no token mixing: out = W_o (W_v x), a control for "how much does mixing buy"
-   Options for MHA/GQA/MQA:
-     window W > 0   sliding window: token i sees i-W+1..i (0 = full causal)
+   Options for MHA/GQA/MQA/SWA:
+     window W > 0   sliding window: token i sees i-W+1..i (0 = full causal; MLA and MGA too)
      qk_norm        RMSNorm over each head's q and k (one learnable [head_dim] scale for q and
                     one for k, shared by heads, as in Qwen3/OLMo-2-style QK-norm), before RoPE.
 
@@ -26,6 +29,65 @@
      q_norm [hd], k_norm [hd] (qk_norm only). IDENTITY: v_proj [H*hd, d], o_proj [d, H*hd].
 
    Forward: x -> q,k,v projections -> (QK-norm) -> RoPE on q,k -> causal attention -> o_proj.
+
+   MLA (DeepSeek-V2, arXiv 2405.04434). Sizes: latent r = latent_dim (default d/2), query
+   latent r_q = q_latent_dim (0 = no query latent), q.k head dim hd = head_dim (default d/H)
+   = nope + rope with rope = rope_dim (default hd/2, even), v head dim dv = v_head_dim
+   (default hd). (DeepSeek's qk_nope_head_dim = hd - rope, qk_rope_head_dim = rope,
+   kv_lora_rank = r, q_lora_rank = r_q.) Per token x:
+     q      = W_qb RMSNorm(W_qa x)   (r_q > 0)  or  W_q x;  per head q_h = [q_nope_h | q_pe_h]
+     [c|kr] = W_kva x                c: latent [r], kr: one rotary key [rope] shared by all heads
+     cn     = RMSNorm(c)             the KV cache holds cn and RoPE(kr): (r + rope) per token
+     [k_nope_h | v_h] = W_kvb,h cn   per head [nope], [dv]
+     k_h    = [k_nope_h | RoPE(kr)],  q_h = [q_nope_h | RoPE(q_pe_h)]
+     o_h    = softmax_s(q_h . k_h,s / sqrt(hd)) v_h,s;   out = W_o [o_1 .. o_H]
+   Parameter names (DeepSeek-V2 in Hugging Face): q_a_proj [r_q, d], q_a_layernorm [r_q],
+   q_b_proj [H*hd, r_q] (or q_proj [H*hd, d] without the query latent),
+   kv_a_proj_with_mqa [r + rope, d], kv_a_layernorm [r], kv_b_proj [H*(nope + dv), r],
+   o_proj [d, H*dv]. Training runs the attention core with H heads of width P = max(hd, dv):
+   the narrower of q/k and v is zero-padded (q scaled by sqrt(P/hd) when q/k are padded, so
+   the core's 1/sqrt(P) is 1/sqrt(hd)), and o_h is sliced back to dv. The absorbed inference
+   form (attn_mla_absorbed_forward) never forms k or v: q~_h = W_UK,h^T q_nope_h scores
+   against cn directly, and W_o,h W_UV,h maps the attended latent to the output; it equals
+   the training form (tested to 1e-10 in double). CPU only for now: the GPU path refuses MLA.
+
+   MGA (pikaia, danube-ai/pikaia, pikaia/nn_components/mga.py: MultiHeadGeneticAttention
+   with its GeneticFitness core). Per head h (H heads of width hd, value heads KV dividing H,
+   head h reads value head h / (H/KV)), g = W_g x, v = W_v x, no RoPE (as in pikaia):
+     corr_ij = g_i . g_j / (|g_i| |g_j| + 1e-8)        for j in V_i (causal, window), else 0
+     c_ij    = (1 + corr_ij) / 2                        (masked entries become 1/2)
+     m_i     = mean of c_i. over L_i columns            gene means
+     den_i   = m_i + 1/2,   S_i = sum over k in P_i of 1/den_k
+     f_i     = 1 / (den_i S_i)                          gene fitness (sums to 1 over P)
+     a_ij    = softmax over j in V_i of f_i c_ij;        o_i = sum_j a_ij v_j
+     faithful (mga_faithful = 1, pikaia): L_i = T, P_i = all positions 0..T-1: the
+               normalization S sums over the whole sequence, so f_i, hence row i, depends
+               on future tokens (the leak test shows it).
+     causal default: L_i = i + 1 (the prefix 0..i), P_i = 0..i (prefix sums of 1/den):
+               row i sees only tokens 0..i, and a prefix gives the same outputs run alone.
+   Optional gate (mga_gate = 1; pikaia's use_gated_deltanet):
+     u = SiLU(depthwise conv1d, kernel 3, over time of x);  o <- o * sigmoid(W_gate u)
+     faithful: centred kernel (x_{t-1}, x_t, x_{t+1}, PyTorch padding=1) sees t+1;
+     causal default: left-padded (x_{t-2}, x_{t-1}, x_t).
+   Then out = W_o o. Names: g_proj [H*hd, d] (pikaia w_g), v_proj [KV*hd, d] (w_v),
+   o_proj [d, H*hd] (out_proj), gate_conv [d, 3] (conv1d.weight [d,1,3]), gate_proj
+   [H*hd, d]. Deliberate differences from pikaia: no biases (as everywhere here), dropout
+   and its MLA-compression variant are left out, and window W means keys i-W+1..i as for
+   the other mechanisms (pikaia's window_size w sees i-w..i, i.e. W = w + 1; W = 0 is
+   full causal). The 1/T of the faithful mean and the tiny f_i (about 1/T) make pikaia's
+   attention nearly uniform; we keep that, it is the mechanism under study. CPU only
+   for now: the GPU path refuses MGA.
+
+   PER-LAYER SCHEDULES (attn_schedule_*): a string of items separated by ',' or '+'
+   ('+' inside study axes, where ',' separates values):
+     schedule := item { (',' | '+') item }
+     item     := name { ':' option } [ '*' count ]
+     name     := mha | gqa | mqa | swa | mla | mga | identity
+     option   := W (a bare integer: the window) | key '=' integer
+     key      := window | kv | qk_norm | latent | q_latent | rope | v_dim | gate | faithful
+   "swa:256*3,gqa" is three sliding-window layers (W = 256) then one GQA layer; the expanded
+   pattern repeats over the depth (layer l takes item l mod length). Options not given come
+   from the base config (the model's --window, --kv-heads, ...).
 */
 #ifndef ATTN_H
 #define ATTN_H
@@ -33,7 +95,9 @@
 #include "ops.h"
 #include <stddef.h>
 
-typedef enum { ATTN_DEFAULT = 0, ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_IDENTITY } AttnKind;
+typedef enum { ATTN_DEFAULT = 0, ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_IDENTITY, ATTN_SWA, ATTN_MLA, ATTN_MGA } AttnKind;
+#define ATTN_KIND_LAST ATTN_MGA
+#define ATTN_MAX_PARAMS 8 /* parameter tensors of one block, at most */
 
 typedef struct {
     AttnKind kind;      /* default GQA */
@@ -45,6 +109,14 @@ typedef struct {
     int qk_norm;        /* 0/1 */
     float rope_theta;   /* default 100000 */
     float norm_eps;     /* default 1e-5 */
+    /* MLA (ignored by the others) */
+    int latent_dim;     /* KV latent r, default d_model / 2 */
+    int q_latent_dim;   /* query latent r_q, 0 = none (q_proj straight from x) */
+    int rope_dim;       /* decoupled rotary part of the q.k head dim, default head_dim / 2 */
+    int v_head_dim;     /* default head_dim */
+    /* MGA (ignored by the others) */
+    int mga_faithful;   /* 1: pikaia's whole-sequence normalization and centred gate conv (leaks) */
+    int mga_gate;       /* 1: the conv + SiLU + sigmoid output gate */
 } AttnConfig;
 
 /* one parameter tensor: name, place in the flat parameter buffer, shape */
@@ -64,6 +136,11 @@ typedef struct {
     real_t *q_rstd, *k_rstd; /* [N*H], [N*KV] (qk_norm only) */
     void *att;               /* attention output before o_proj [N, H*hd] */
     real_t *lse;             /* [B, H, T] */
+    /* MLA: latents (q, k, v, att are [N, H, P] there, P = max(hd, dv)) */
+    void *lat_q, *lat_qn, *lat_kv, *lat_kvn, *att_v;
+    real_t *lat_q_rstd, *lat_kv_rstd;
+    /* MGA gate: conv output, gate logits, gated output (q holds g) */
+    void *conv, *gate, *gated;
 } AttnActs;
 
 /* backward scratch, shared by all layers */
@@ -81,6 +158,18 @@ size_t attn_param_count(const AttnConfig *c);
 size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem);
 /* forward FLOPs per token of one block at context T (matmuls + scores + mixing) */
 double attn_flops_per_token(const AttnConfig *c, int T);
+/* 0 when the GPU path runs this config, else -1 with a message (MLA and MGA: CPU only) */
+int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
+/* MLA's inference form (CPU): up-projections absorbed into the query and the output,
+   attention over the cached latent; same out [N, d] as attn_forward */
+void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out,
+                               int B, int T);
+
+/* schedules (grammar above). attn_schedule_length: items after expansion, or -1 with a
+   message. attn_schedule_apply: overlay the item of `layer` onto *c (the base config);
+   0 on success, else -1 with a message naming the bad item. Neither resolves *c. */
+int attn_schedule_length(const char *sched, char *err, size_t errlen);
+int attn_schedule_apply(const char *sched, int layer, AttnConfig *c, char *err, size_t errlen);
 
 /* activation memory of one block: elements of activation type and of real_t */
 void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems);
@@ -107,14 +196,17 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
 #include <stdio.h>
 #include <string.h>
 
-static const char *attn_names[] = {"default", "mha", "gqa", "mqa", "identity"};
+#include <stdlib.h>
+#include <math.h>
+
+static const char *attn_names[] = {"default", "mha", "gqa", "mqa", "identity", "swa", "mla", "mga"};
 
 const char *attn_kind_name(AttnKind k) {
-    return (k >= 0 && k <= ATTN_IDENTITY) ? attn_names[k] : "?";
+    return (k >= 0 && k <= ATTN_KIND_LAST) ? attn_names[k] : "?";
 }
 
 int attn_kind_parse(const char *s, AttnKind *out) {
-    for (int i = 1; i <= ATTN_IDENTITY; i++)
+    for (int i = 1; i <= ATTN_KIND_LAST; i++)
         if (strcmp(s, attn_names[i]) == 0) { *out = (AttnKind)i; return 0; }
     return -1;
 }
@@ -156,12 +248,17 @@ int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
         }
         c->n_kv_heads = 1;
         break;
+    case ATTN_SWA: /* GQA with a window (checked below) */
     case ATTN_GQA:
         if (c->n_kv_heads == 0) /* SmolLM2's ratio of 3 where it divides, else 2, else MQA */
             c->n_kv_heads = c->n_heads % 3 == 0 ? c->n_heads / 3 : c->n_heads % 2 == 0 ? c->n_heads / 2 : 1;
         break;
     case ATTN_IDENTITY:
+    case ATTN_MLA: /* keys and values come per head from the shared latent */
         c->n_kv_heads = c->n_heads;
+        break;
+    case ATTN_MGA: /* pikaia's default: as many value heads as genetic heads */
+        if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
         break;
     default:
         snprintf(err, errlen, "unknown attention kind %d", (int)c->kind);
@@ -173,6 +270,48 @@ int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
     }
     if (c->window < 0) {
         snprintf(err, errlen, "window %d must be >= 1 (or 0 for full causal attention)", c->window);
+        return -1;
+    }
+    if (c->kind == ATTN_SWA && c->window < 1) {
+        snprintf(err, errlen, "attn swa needs a window >= 1 (swa:W or --window W), got %d", c->window);
+        return -1;
+    }
+    if (c->qk_norm && (c->kind == ATTN_MLA || c->kind == ATTN_MGA)) {
+        snprintf(err, errlen, "qk_norm is not defined for attn %s (expected mha, gqa, mqa or swa)",
+                 attn_kind_name(c->kind));
+        return -1;
+    }
+    if (c->kind == ATTN_MLA) {
+        if (c->latent_dim == 0) c->latent_dim = c->d_model / 2 > 0 ? c->d_model / 2 : 1;
+        if (c->rope_dim == 0) c->rope_dim = (c->head_dim / 2) & ~1;
+        if (c->v_head_dim == 0) c->v_head_dim = c->head_dim;
+        if (c->latent_dim < 1 || c->q_latent_dim < 0 || c->v_head_dim < 1) {
+            snprintf(err, errlen, "mla latent %d, q_latent %d, v_dim %d: expected latent >= 1, "
+                     "q_latent >= 0 (0 = none), v_dim >= 1", c->latent_dim, c->q_latent_dim, c->v_head_dim);
+            return -1;
+        }
+        if (c->rope_dim < 2 || c->rope_dim % 2 || c->rope_dim >= c->head_dim) {
+            snprintf(err, errlen, "mla rope_dim %d must be even, >= 2 and < head_dim %d "
+                     "(head_dim = nope + rope)", c->rope_dim, c->head_dim);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* MLA widths: q.k head dim, its non-rotary part, v head dim, and the core's padded width */
+typedef struct { int qk, nope, rope, v, P, r, rq; } MlaDims;
+static MlaDims mla_dims(const AttnConfig *c) {
+    MlaDims m = {c->head_dim, c->head_dim - c->rope_dim, c->rope_dim, c->v_head_dim, 0,
+                 c->latent_dim, c->q_latent_dim};
+    m.P = m.qk > m.v ? m.qk : m.v;
+    return m;
+}
+
+int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
+        snprintf(err, errlen, "attn %s runs on the CPU only for now (no GPU path yet): "
+                 "use --device cpu, or mha, gqa, mqa, swa or identity on the GPU", attn_kind_name(c->kind));
         return -1;
     }
     return 0;
@@ -191,10 +330,38 @@ static void spec_set(ParamSpec *p, const char *name, size_t *off, int rows, int 
 }
 
 int attn_param_specs(const AttnConfig *c, ParamSpec *out) {
-    ParamSpec tmp[8];
+    ParamSpec tmp[ATTN_MAX_PARAMS];
     ParamSpec *p = out ? out : tmp;
     size_t off = 0;
     int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    if (c->kind == ATTN_MLA) { /* DeepSeek-V2's module order */
+        MlaDims m = mla_dims(c);
+        int H = c->n_heads;
+        if (m.rq > 0) {
+            spec_set(&p[n++], "q_a_proj.weight", &off, m.rq, d);
+            spec_set(&p[n++], "q_a_layernorm.weight", &off, m.rq, 0);
+            spec_set(&p[n++], "q_b_proj.weight", &off, H * m.qk, m.rq);
+        } else {
+            spec_set(&p[n++], "q_proj.weight", &off, H * m.qk, d);
+        }
+        spec_set(&p[n++], "kv_a_proj_with_mqa.weight", &off, m.r + m.rope, d);
+        spec_set(&p[n++], "kv_a_layernorm.weight", &off, m.r, 0);
+        spec_set(&p[n++], "kv_b_proj.weight", &off, H * (m.nope + m.v), m.r);
+        spec_set(&p[n++], "o_proj.weight", &off, d, H * m.v);
+        p[n - 1].is_output_proj = 1;
+        return n;
+    }
+    if (c->kind == ATTN_MGA) {
+        spec_set(&p[n++], "g_proj.weight", &off, qd, d);
+        spec_set(&p[n++], "v_proj.weight", &off, kvd, d);
+        spec_set(&p[n++], "o_proj.weight", &off, d, qd);
+        p[n - 1].is_output_proj = 1;
+        if (c->mga_gate) {
+            spec_set(&p[n++], "gate_conv.weight", &off, d, 3);
+            spec_set(&p[n++], "gate_proj.weight", &off, qd, d);
+        }
+        return n;
+    }
     if (c->kind == ATTN_IDENTITY) {
         spec_set(&p[n++], "v_proj.weight", &off, qd, d);
         spec_set(&p[n++], "o_proj.weight", &off, d, qd);
@@ -213,14 +380,29 @@ int attn_param_specs(const AttnConfig *c, ParamSpec *out) {
     return n;
 }
 
+/* offset of the named tensor within the block (every caller asks for one that exists) */
+static size_t spec_off(const AttnConfig *c, const char *name) {
+    ParamSpec p[ATTN_MAX_PARAMS];
+    int n = attn_param_specs(c, p);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(p[i].name, name)) return p[i].offset;
+    fprintf(stderr, "attn: no tensor %s in attn %s\n", name, attn_kind_name(c->kind));
+    abort();
+}
+
 size_t attn_param_count(const AttnConfig *c) {
-    ParamSpec p[8];
+    ParamSpec p[ATTN_MAX_PARAMS];
     int n = attn_param_specs(c, p);
     return p[n - 1].offset + p[n - 1].numel;
 }
 
 size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem) {
     if (c->kind == ATTN_IDENTITY) return 0;
+    /* MLA caches the normed latent and the one rotary key; the absorbed form needs nothing else */
+    if (c->kind == ATTN_MLA) return (size_t)(c->latent_dim + c->rope_dim) * bytes_per_elem;
+    /* MGA: g is query and key at once, so g of every head plus the values (the running
+       prefix sum of 1/den is one scalar per head and sequence, not per token) */
+    if (c->kind == ATTN_MGA) return (size_t)(c->n_heads + c->n_kv_heads) * c->head_dim * bytes_per_elem;
     return (size_t)2 * c->n_kv_heads * c->head_dim * bytes_per_elem;
 }
 
@@ -233,10 +415,57 @@ double attn_flops_per_token(const AttnConfig *c, int T) {
         double W = c->window; /* first W queries see t+1 keys, the rest W */
         keys = (W * (W + 1) / 2 + (T - W) * W) / T;
     }
-    return proj + 4.0 * c->n_heads * c->head_dim * keys; /* QK^T and PV */
+    if (c->kind == ATTN_MLA) {
+        MlaDims m = mla_dims(c);
+        return proj + 2.0 * c->n_heads * (m.qk + m.v) * keys;
+    }
+    return proj + 4.0 * c->n_heads * c->head_dim * keys; /* QK^T and PV (MGA: G G^T and PV) */
+}
+
+/* take n elements of size es from a moving cursor */
+static void *carve(char **cur, size_t n, size_t es) { void *p = *cur; *cur += n * es; return p; }
+
+/* MLA and MGA lay out their activations in one function, run with base 0 to measure */
+static void attn_ext_layout(const AttnConfig *c, AttnActs *a, char **cur, char **sc, size_t es, int B, int T) {
+    size_t N = (size_t)B * T, H = c->n_heads, d = c->d_model, rs = sizeof(real_t);
+    if (c->kind == ATTN_MLA) {
+        MlaDims m = mla_dims(c);
+        a->q = carve(cur, N * H * m.P, es);
+        a->k = carve(cur, N * H * m.P, es);
+        a->v = carve(cur, N * H * m.P, es);
+        a->att = carve(cur, N * H * m.P, es);
+        a->att_v = carve(cur, N * H * m.v, es);
+        a->lse = carve(sc, (size_t)B * H * T, rs);
+        if (m.rq) {
+            a->lat_q = carve(cur, N * m.rq, es);
+            a->lat_qn = carve(cur, N * m.rq, es);
+            a->lat_q_rstd = carve(sc, N, rs);
+        }
+        a->lat_kv = carve(cur, N * m.r, es);
+        a->lat_kvn = carve(cur, N * m.r, es);
+        a->lat_kv_rstd = carve(sc, N, rs);
+    } else { /* MGA */
+        size_t qd = H * c->head_dim;
+        a->q = carve(cur, N * qd, es);
+        a->v = carve(cur, N * c->n_kv_heads * c->head_dim, es);
+        a->att = carve(cur, N * qd, es);
+        if (c->mga_gate) {
+            a->conv = carve(cur, N * d, es);
+            a->gate = carve(cur, N * qd, es);
+            a->gated = carve(cur, N * qd, es);
+        }
+    }
 }
 
 void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
+        AttnActs a;
+        char *cur = NULL, *sc = NULL;
+        attn_ext_layout(c, &a, &cur, &sc, 1, B, T);
+        *act_elems = (size_t)cur;
+        *stat_elems = (size_t)sc / sizeof(real_t);
+        return;
+    }
     size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     if (c->kind == ATTN_IDENTITY) { *act_elems = N * qd; *stat_elems = 0; return; }
     *act_elems = N * (qd + 2 * kvd + qd);
@@ -247,15 +476,13 @@ void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t
     }
 }
 
-/* take n elements of size es from a moving cursor */
-static void *carve(char **cur, size_t n, size_t es) { void *p = *cur; *cur += n * es; return p; }
-
 void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem,
                     real_t *stat_mem, int B, int T) {
     size_t es = ops_act_size(gpu), N = (size_t)B * T;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     char *cur = act_mem, *sc = (char *)stat_mem;
     memset(a, 0, sizeof *a);
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) { attn_ext_layout(c, a, &cur, &sc, es, B, T); return; }
     if (c->kind == ATTN_IDENTITY) { a->v = a->att = carve(&cur, N * qd, es); return; }
     a->q = carve(&cur, N * qd, es);
     a->k = carve(&cur, N * kvd, es);
@@ -270,7 +497,9 @@ void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_
     }
 }
 
+/* MLA and MGA (CPU only) take their backward scratch from malloc */
 size_t attn_scratch_elems(const AttnConfig *c, int B, int T) {
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) return 0;
     size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     return N * (2 * qd + 2 * kvd);
 }
@@ -279,10 +508,111 @@ void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void
     size_t es = ops_act_size(gpu), N = (size_t)B * T;
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     char *cur = mem;
+    memset(s, 0, sizeof *s);
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) return;
     s->datt = carve(&cur, N * qd, es);
     s->dq = carve(&cur, N * qd, es);
     s->dk = carve(&cur, N * kvd, es);
     s->dv = carve(&cur, N * kvd, es);
+}
+
+/* ---- per-layer schedules ---- */
+
+/* parses "123" fully into *v; 0 on success */
+static int sched_int(const char *s, int *v) {
+    char *end;
+    long x = strtol(s, &end, 10);
+    if (end == s || *end || x < 0 || x > 1 << 30) return -1;
+    *v = (int)x;
+    return 0;
+}
+
+/* one item "name:opt:opt*count" (NUL-terminated copy): applies name and options to *c when
+   c != NULL, gives the repetition in *count */
+static int sched_item(char *item, AttnConfig *c, int *count, char *err, size_t errlen) {
+    char whole[128];
+    snprintf(whole, sizeof whole, "%s", item);
+    *count = 1;
+    char *star = strchr(item, '*');
+    if (star) {
+        *star = 0;
+        if (sched_int(star + 1, count) || *count < 1) {
+            snprintf(err, errlen, "attn-layers item '%s': repetition '%s' must be an integer >= 1", whole, star + 1);
+            return -1;
+        }
+    }
+    char *opt = strchr(item, ':');
+    if (opt) *opt++ = 0;
+    AttnKind k;
+    if (attn_kind_parse(item, &k)) {
+        snprintf(err, errlen, "attn-layers item '%s': unknown mechanism '%s' (expected mha, gqa, mqa, "
+                 "swa, mla, mga or identity)", whole, item);
+        return -1;
+    }
+    AttnConfig tmp = c ? *c : (AttnConfig){0};
+    tmp.kind = k;
+    while (opt) {
+        char *next = strchr(opt, ':');
+        if (next) *next++ = 0;
+        char *eq = strchr(opt, '=');
+        const char *key = "window", *val = opt;
+        if (eq) { *eq = 0; key = opt; val = eq + 1; }
+        int v, *dst = !strcmp(key, "window") ? &tmp.window : !strcmp(key, "kv") ? &tmp.n_kv_heads
+                    : !strcmp(key, "qk_norm") ? &tmp.qk_norm : !strcmp(key, "latent") ? &tmp.latent_dim
+                    : !strcmp(key, "q_latent") ? &tmp.q_latent_dim : !strcmp(key, "rope") ? &tmp.rope_dim
+                    : !strcmp(key, "v_dim") ? &tmp.v_head_dim : !strcmp(key, "gate") ? &tmp.mga_gate
+                    : !strcmp(key, "faithful") ? &tmp.mga_faithful : NULL;
+        if (!dst) {
+            snprintf(err, errlen, "attn-layers item '%s': unknown option '%s' (expected a window or one of "
+                     "window, kv, qk_norm, latent, q_latent, rope, v_dim, gate, faithful =N)", whole, key);
+            return -1;
+        }
+        if (sched_int(val, &v)) {
+            snprintf(err, errlen, "attn-layers item '%s': option %s expects an integer >= 0, got '%s'", whole, key, val);
+            return -1;
+        }
+        *dst = v;
+        opt = next;
+    }
+    if (c) *c = tmp;
+    return 0;
+}
+
+/* walks the items; stops at the one covering expanded index `want` (applied to c) or counts them */
+static int sched_walk(const char *sched, int want, AttnConfig *c, char *err, size_t errlen) {
+    int total = 0;
+    const char *s = sched;
+    if (!s || !*s) { snprintf(err, errlen, "attn-layers is empty: expected e.g. swa:256*3,gqa"); return -1; }
+    for (;;) {
+        size_t len = strcspn(s, ",+");
+        char item[128];
+        if (len == 0 || len >= sizeof item) {
+            snprintf(err, errlen, "attn-layers '%s': %s item at offset %d", sched, len ? "too long an" : "empty",
+                     (int)(s - sched));
+            return -1;
+        }
+        memcpy(item, s, len);
+        item[len] = 0;
+        int count;
+        if (sched_item(item, NULL, &count, err, errlen)) return -1;
+        if (want >= total && want < total + count) {
+            memcpy(item, s, len);
+            item[len] = 0;
+            return sched_item(item, c, &count, err, errlen);
+        }
+        total += count;
+        if (!s[len]) break;
+        s += len + 1;
+    }
+    return total;
+}
+
+int attn_schedule_length(const char *sched, char *err, size_t errlen) { return sched_walk(sched, -1, NULL, err, errlen); }
+
+int attn_schedule_apply(const char *sched, int layer, AttnConfig *c, char *err, size_t errlen) {
+    int n = attn_schedule_length(sched, err, errlen);
+    if (n < 0) return -1;
+    return sched_walk(sched, layer % n, c, err, errlen) < 0 ? -1 : 0;
 }
 
 /* element offset -> pointer, for weights stored in activation precision */
@@ -290,9 +620,405 @@ static const void *wat(const Gpu *gpu, const void *base, size_t off) {
     return (const char *)base + off * ops_act_size(gpu);
 }
 
+
+/* ---- MLA and MGA: the CPU path (real_t pointers; the GPU refuses them in attn_gpu_supported) ---- */
+
+static real_t *attn_tmp(size_t n) {
+    real_t *p = calloc(n ? n : 1, sizeof(real_t));
+    if (!p) { fprintf(stderr, "error: out of host memory (%zu elements) in attn\n", n); exit(1); }
+    return p;
+}
+
+/* a block of rows x cols between strided row-major views: dst[i*ds + j] (= or +=) s * src[i*ss + j] */
+static void blk_copy(real_t *dst, size_t ds, const real_t *src, size_t ss, size_t rows, int cols, real_t s, int acc) {
+    for (size_t i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            real_t v = s * src[i * ss + j];
+            dst[i * ds + j] = acc ? dst[i * ds + j] + v : v;
+        }
+}
+
+static int first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
+
+/* the query before RoPE, qf [N, H*qk], through the query latent when there is one */
+static void mla_query(const AttnConfig *c, const real_t *w, const real_t *x, real_t *qf, real_t *lat_q,
+                      real_t *lat_qn, real_t *lat_q_rstd, int N) {
+    MlaDims m = mla_dims(c);
+    int H = c->n_heads, d = c->d_model;
+    if (m.rq) {
+        op_matmul_forward(NULL, lat_q, x, w + spec_off(c, "q_a_proj.weight"), N, d, m.rq);
+        op_rmsnorm_forward(NULL, lat_qn, lat_q_rstd, lat_q, w + spec_off(c, "q_a_layernorm.weight"), N, m.rq, c->norm_eps);
+        op_matmul_forward(NULL, qf, lat_qn, w + spec_off(c, "q_b_proj.weight"), N, m.rq, H * m.qk);
+    } else {
+        op_matmul_forward(NULL, qf, x, w + spec_off(c, "q_proj.weight"), N, d, H * m.qk);
+    }
+}
+
+/* the latent path: raw latent lat [N, r], normed latent latn [N, r], rotated shared key kpe [N, rope] */
+static void mla_latent(const AttnConfig *c, const real_t *w, const real_t *x, real_t *lat, real_t *latn,
+                       real_t *lat_rstd, real_t *kpe, int N, int T) {
+    MlaDims m = mla_dims(c);
+    real_t *kva = attn_tmp((size_t)N * (m.r + m.rope));
+    op_matmul_forward(NULL, kva, x, w + spec_off(c, "kv_a_proj_with_mqa.weight"), N, c->d_model, m.r + m.rope);
+    blk_copy(lat, m.r, kva, m.r + m.rope, N, m.r, 1, 0);
+    blk_copy(kpe, m.rope, kva + m.r, m.r + m.rope, N, m.rope, 1, 0);
+    op_rmsnorm_forward(NULL, latn, lat_rstd, lat, w + spec_off(c, "kv_a_layernorm.weight"), N, m.r, c->norm_eps);
+    op_rope_forward(NULL, kpe, N, T, 1, m.rope, c->rope_theta);
+    free(kva);
+}
+
+static void mla_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const real_t *x, real_t *out, int B, int T) {
+    MlaDims m = mla_dims(c);
+    int N = B * T, H = c->n_heads;
+    size_t NH = (size_t)N * H;
+    real_t qs = sqrt((real_t)m.P / m.qk); /* with q/k zero-padded to P: the core's 1/sqrt(P) becomes 1/sqrt(qk) */
+    real_t *qf = attn_tmp(NH * m.qk), *kvf = attn_tmp(NH * (m.nope + m.v)), *qpe = attn_tmp(NH * m.rope);
+    real_t *kpe = attn_tmp((size_t)N * m.rope), *q = a->q, *k = a->k, *v = a->v;
+    mla_query(c, w, x, qf, a->lat_q, a->lat_qn, a->lat_q_rstd, N);
+    mla_latent(c, w, x, a->lat_kv, a->lat_kvn, a->lat_kv_rstd, kpe, N, T);
+    op_matmul_forward(NULL, kvf, a->lat_kvn, w + spec_off(c, "kv_b_proj.weight"), N, m.r, H * (m.nope + m.v));
+    memset(q, 0, NH * m.P * sizeof(real_t));
+    memset(k, 0, NH * m.P * sizeof(real_t));
+    memset(v, 0, NH * m.P * sizeof(real_t));
+    blk_copy(qpe, m.rope, qf + m.nope, m.qk, NH, m.rope, 1, 0);
+    op_rope_forward(NULL, qpe, N, T, H, m.rope, c->rope_theta);
+    blk_copy(q, m.P, qf, m.qk, NH, m.nope, qs, 0);
+    blk_copy(q + m.nope, m.P, qpe, m.rope, NH, m.rope, qs, 0);
+    blk_copy(k, m.P, kvf, m.nope + m.v, NH, m.nope, 1, 0);
+    for (int h = 0; h < H; h++) /* the one rotary key, shared by every head */
+        blk_copy(k + (size_t)h * m.P + m.nope, (size_t)H * m.P, kpe, m.rope, N, m.rope, 1, 0);
+    blk_copy(v, m.P, kvf + m.nope, m.nope + m.v, NH, m.v, 1, 0);
+    op_attention_forward(NULL, a->att, a->lse, q, k, v, B, T, H, H, m.P, c->window);
+    blk_copy(a->att_v, m.v, a->att, m.P, NH, m.v, 1, 0);
+    op_matmul_forward(NULL, out, a->att_v, w + spec_off(c, "o_proj.weight"), N, H * m.v, c->d_model);
+    free(qf); free(kvf); free(qpe); free(kpe);
+}
+
+static void mla_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnActs *a, const real_t *x,
+                         const real_t *dout, real_t *dx, int B, int T) {
+    MlaDims m = mla_dims(c);
+    int N = B * T, H = c->n_heads, d = c->d_model;
+    size_t NH = (size_t)N * H, oo = spec_off(c, "o_proj.weight"), okvb = spec_off(c, "kv_b_proj.weight");
+    size_t okva = spec_off(c, "kv_a_proj_with_mqa.weight"), okvn = spec_off(c, "kv_a_layernorm.weight");
+    real_t qs = sqrt((real_t)m.P / m.qk);
+    real_t *datt_v = attn_tmp(NH * m.v), *datt = attn_tmp(NH * m.P), *dq = attn_tmp(NH * m.P);
+    real_t *dk = attn_tmp(NH * m.P), *dv = attn_tmp(NH * m.P), *dqf = attn_tmp(NH * m.qk);
+    real_t *dpe = attn_tmp(NH * m.rope), *dkvf = attn_tmp(NH * (m.nope + m.v)), *dkpe = attn_tmp((size_t)N * m.rope);
+    real_t *dcn = attn_tmp((size_t)N * m.r), *dc = attn_tmp((size_t)N * m.r);
+    real_t *dkva = attn_tmp((size_t)N * (m.r + m.rope));
+    op_matmul_backward(NULL, datt_v, dw + oo, dout, a->att_v, w + oo, N, H * m.v, d, 0);
+    blk_copy(datt, m.P, datt_v, m.v, NH, m.v, 1, 0); /* the padding columns get no gradient */
+    op_attention_backward(NULL, dq, dk, dv, datt, a->att, a->lse, a->q, a->k, a->v, B, T, H, H, m.P, c->window);
+    /* query: the non-rotary part straight back, the rotary part through the inverse rotation */
+    blk_copy(dqf, m.qk, dq, m.P, NH, m.nope, qs, 0);
+    blk_copy(dpe, m.rope, dq + m.nope, m.P, NH, m.rope, qs, 0);
+    op_rope_backward(NULL, dpe, N, T, H, m.rope, c->rope_theta);
+    blk_copy(dqf + m.nope, m.qk, dpe, m.rope, NH, m.rope, 1, 0);
+    /* keys and values: per-head parts to kv_b_proj, the shared rotary key summed over heads */
+    blk_copy(dkvf, m.nope + m.v, dk, m.P, NH, m.nope, 1, 0);
+    blk_copy(dkvf + m.nope, m.nope + m.v, dv, m.P, NH, m.v, 1, 0);
+    for (int h = 0; h < H; h++)
+        blk_copy(dkpe, m.rope, dk + (size_t)h * m.P + m.nope, (size_t)H * m.P, N, m.rope, 1, 1);
+    op_rope_backward(NULL, dkpe, N, T, 1, m.rope, c->rope_theta);
+    op_matmul_backward(NULL, dcn, dw + okvb, dkvf, a->lat_kvn, w + okvb, N, m.r, H * (m.nope + m.v), 0);
+    op_rmsnorm_backward(NULL, dc, dw + okvn, dcn, a->lat_kv, w + okvn, a->lat_kv_rstd, N, m.r, 0);
+    blk_copy(dkva, m.r + m.rope, dc, m.r, N, m.r, 1, 0);
+    blk_copy(dkva + m.r, m.r + m.rope, dkpe, m.rope, N, m.rope, 1, 0);
+    op_matmul_backward(NULL, dx, dw + okva, dkva, x, w + okva, N, d, m.r + m.rope, 0);
+    if (m.rq) {
+        size_t oqa = spec_off(c, "q_a_proj.weight"), oqn = spec_off(c, "q_a_layernorm.weight"), oqb = spec_off(c, "q_b_proj.weight");
+        real_t *dqn = attn_tmp((size_t)N * m.rq), *dqa = attn_tmp((size_t)N * m.rq);
+        op_matmul_backward(NULL, dqn, dw + oqb, dqf, a->lat_qn, w + oqb, N, m.rq, H * m.qk, 0);
+        op_rmsnorm_backward(NULL, dqa, dw + oqn, dqn, a->lat_q, w + oqn, a->lat_q_rstd, N, m.rq, 0);
+        op_matmul_backward(NULL, dx, dw + oqa, dqa, x, w + oqa, N, d, m.rq, 1);
+        free(dqn); free(dqa);
+    } else {
+        size_t oq = spec_off(c, "q_proj.weight");
+        op_matmul_backward(NULL, dx, dw + oq, dqf, x, w + oq, N, d, H * m.qk, 1);
+    }
+    free(datt_v); free(datt); free(dq); free(dk); free(dv); free(dqf); free(dpe); free(dkvf); free(dkpe);
+    free(dcn); free(dc); free(dkva);
+}
+
+/* The absorbed form, as an inference kernel would run it: per head, the key up-projection
+   W_UK,h [nope, r] moves to the query (q~ = W_UK,h^T q_nope, scored against the cached
+   latent), and the value up-projection W_UV,h [dv, r] moves into the output projection
+   (W_o,h W_UV,h [d, r] applied to the attended latent). Nothing per head is cached. */
+void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
+    MlaDims m = mla_dims(c);
+    int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
+    const real_t *wkvb = w + spec_off(c, "kv_b_proj.weight"), *wo = w + spec_off(c, "o_proj.weight");
+    real_t *qf = attn_tmp((size_t)N * H * m.qk), *qpe = attn_tmp((size_t)N * H * m.rope);
+    real_t *lq = attn_tmp((size_t)N * m.rq), *lqn = attn_tmp((size_t)N * m.rq), *lqr = attn_tmp(N);
+    real_t *lat = attn_tmp((size_t)N * m.r), *cn = attn_tmp((size_t)N * m.r), *lr = attn_tmp(N);
+    real_t *kpe = attn_tmp((size_t)N * m.rope), *qa = attn_tmp((size_t)N * H * m.r);
+    real_t *wouv = attn_tmp((size_t)d * H * m.r), *ol = attn_tmp((size_t)N * H * m.r), *p = attn_tmp(T);
+    mla_query(c, w, x, qf, lq, lqn, lqr, N);
+    blk_copy(qpe, m.rope, qf + m.nope, m.qk, (size_t)N * H, m.rope, 1, 0);
+    op_rope_forward(NULL, qpe, N, T, H, m.rope, c->rope_theta);
+    mla_latent(c, w, x, lat, cn, lr, kpe, N, T); /* the cache: cn and kpe */
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < m.nope; i++) {
+                real_t qn = qf[((size_t)n * H + h) * m.qk + i];
+                const real_t *uk = wkvb + ((size_t)h * kw + i) * m.r;
+                real_t *dst = qa + ((size_t)n * H + h) * m.r;
+                for (int j = 0; j < m.r; j++) dst[j] += qn * uk[j];
+            }
+    for (int o = 0; o < d; o++)
+        for (int h = 0; h < H; h++)
+            for (int e = 0; e < m.v; e++) {
+                real_t wv = wo[(size_t)o * H * m.v + h * m.v + e];
+                const real_t *uv = wkvb + ((size_t)h * kw + m.nope + e) * m.r;
+                real_t *dst = wouv + (size_t)o * H * m.r + (size_t)h * m.r;
+                for (int j = 0; j < m.r; j++) dst[j] += wv * uv[j];
+            }
+    real_t scale = 1 / sqrt((real_t)m.qk);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                size_t n = (size_t)b * T + t;
+                const real_t *qt = qa + (n * H + h) * m.r, *qp = qpe + (n * H + h) * m.rope;
+                int s0 = first_key(t, c->window);
+                real_t mx = -INFINITY, sum = 0;
+                for (int s = s0; s <= t; s++) {
+                    size_t ns = (size_t)b * T + s;
+                    real_t sc = 0;
+                    for (int j = 0; j < m.r; j++) sc += qt[j] * cn[ns * m.r + j];
+                    for (int j = 0; j < m.rope; j++) sc += qp[j] * kpe[ns * m.rope + j];
+                    p[s] = sc * scale;
+                    if (p[s] > mx) mx = p[s];
+                }
+                for (int s = s0; s <= t; s++) { p[s] = exp(p[s] - mx); sum += p[s]; }
+                real_t *dst = ol + (n * H + h) * m.r;
+                for (int s = s0; s <= t; s++)
+                    for (int j = 0; j < m.r; j++) dst[j] += p[s] / sum * cn[((size_t)b * T + s) * m.r + j];
+            }
+    op_matmul_forward(NULL, out, ol, wouv, N, H * m.r, d);
+    free(qf); free(qpe); free(lq); free(lqn); free(lqr); free(lat); free(cn); free(lr); free(kpe);
+    free(qa); free(wouv); free(ol); free(p);
+}
+
+/* MGA's per-(b, h) statistics: norms, den_i, S_i and the gene fitness f_i (equations above) */
+#define MGA_EPS 1e-8
+static void mga_stats(const AttnConfig *c, const real_t *g, int b, int h, int T, real_t *nrm, real_t *den,
+                      real_t *S, real_t *f) {
+    int H = c->n_heads, hd = c->head_dim;
+#define MGA_G(t) (g + (((size_t)b * T + (t)) * H + h) * hd)
+    for (int t = 0; t < T; t++) {
+        real_t ss = 0;
+        for (int i = 0; i < hd; i++) ss += MGA_G(t)[i] * MGA_G(t)[i];
+        nrm[t] = sqrt(ss);
+    }
+    real_t acc = 0;
+    for (int i = 0; i < T; i++) {
+        real_t rowsum = 0;
+        for (int j = first_key(i, c->window); j <= i; j++) {
+            real_t dd = 0;
+            for (int e = 0; e < hd; e++) dd += MGA_G(i)[e] * MGA_G(j)[e];
+            rowsum += dd / (nrm[i] * nrm[j] + MGA_EPS);
+        }
+        den[i] = 1 + rowsum / (2.0 * (c->mga_faithful ? T : i + 1));
+        acc += 1 / den[i];
+        S[i] = acc; /* causal: prefix sums */
+    }
+    for (int i = 0; i < T; i++) {
+        if (c->mga_faithful) S[i] = acc; /* pikaia: one sum over the whole sequence */
+        f[i] = 1 / (den[i] * S[i]);
+    }
+}
+
+/* row i of one head: correlations cr[j] and attention p[j] for j in s0..i */
+static void mga_row(const AttnConfig *c, const real_t *g, int b, int h, int T, int i, const real_t *nrm,
+                    const real_t *f, real_t *cr, real_t *p) {
+    int H = c->n_heads, hd = c->head_dim, s0 = first_key(i, c->window);
+    real_t mx = -INFINITY, sum = 0;
+    for (int j = s0; j <= i; j++) {
+        real_t dd = 0;
+        for (int e = 0; e < hd; e++) dd += MGA_G(i)[e] * MGA_G(j)[e];
+        cr[j] = dd / (nrm[i] * nrm[j] + MGA_EPS);
+        p[j] = f[i] * (1 + cr[j]) / 2;
+        if (p[j] > mx) mx = p[j];
+    }
+    for (int j = s0; j <= i; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+    for (int j = s0; j <= i; j++) p[j] /= sum;
+}
+
+static void mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, const real_t *v, int B, int T) {
+    int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
+    real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T), *p = attn_tmp(T);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            mga_stats(c, g, b, h, T, nrm, den, S, f);
+            for (int i = 0; i < T; i++) {
+                mga_row(c, g, b, h, T, i, nrm, f, cr, p);
+                real_t *o = out + (((size_t)b * T + i) * H + h) * hd;
+                memset(o, 0, hd * sizeof(real_t));
+                for (int j = first_key(i, c->window); j <= i; j++) {
+                    const real_t *vj = v + (((size_t)b * T + j) * KV + h / group) * hd;
+                    for (int e = 0; e < hd; e++) o[e] += p[j] * vj[e];
+                }
+            }
+        }
+    free(nrm); free(den); free(S); free(f); free(cr); free(p);
+}
+
+/* Backward by the chain rule through the equations above (s_ij = f_i c_ij):
+   ds = p (dp - D); df_i = sum_j ds_ij c_ij; dS_i = -df_i f_i / S_i; d(1/den_k) = sum of dS_i
+   over the i whose S_i includes k; dden_i = -df_i f_i / den_i - d(1/den_i) / den_i^2;
+   dcorr_ij = ds_ij f_i / 2 + dden_i / (2 L_i); then through corr = g_i.g_j / (n_i n_j + eps). */
+static void mga_core_backward(const AttnConfig *c, real_t *dg, real_t *dv, const real_t *dout,
+                              const real_t *g, const real_t *v, int B, int T) {
+    int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
+    real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T);
+    real_t *p = attn_tmp(T), *dp = attn_tmp(T), *df = attn_tmp(T), *dden = attn_tmp(T), *dn = attn_tmp(T);
+    memset(dg, 0, sizeof(real_t) * (size_t)B * T * H * hd);
+    memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int kh = h / group;
+            mga_stats(c, g, b, h, T, nrm, den, S, f);
+            for (int pass = 0; pass < 2; pass++) { /* 0: df and dv; 1: dcorr into dg (needs every df) */
+                if (pass == 1) {
+                    real_t tot = 0, suffix = 0;
+                    for (int i = 0; i < T; i++) tot += -df[i] * f[i] / S[i];
+                    for (int i = T - 1; i >= 0; i--) {
+                        suffix += -df[i] * f[i] / S[i];
+                        real_t dr = c->mga_faithful ? tot : suffix;
+                        dden[i] = -df[i] * f[i] / den[i] - dr / (den[i] * den[i]);
+                    }
+                    memset(dn, 0, T * sizeof(real_t));
+                }
+                for (int i = 0; i < T; i++) {
+                    int s0 = first_key(i, c->window);
+                    const real_t *doi = dout + (((size_t)b * T + i) * H + h) * hd;
+                    mga_row(c, g, b, h, T, i, nrm, f, cr, p);
+                    real_t D = 0;
+                    for (int j = s0; j <= i; j++) {
+                        const real_t *vj = v + (((size_t)b * T + j) * KV + kh) * hd;
+                        dp[j] = 0;
+                        for (int e = 0; e < hd; e++) dp[j] += doi[e] * vj[e];
+                        D += p[j] * dp[j];
+                    }
+                    if (pass == 0) df[i] = 0;
+                    real_t L = c->mga_faithful ? T : i + 1;
+                    for (int j = s0; j <= i; j++) {
+                        real_t ds = p[j] * (dp[j] - D);
+                        if (pass == 0) {
+                            df[i] += ds * (1 + cr[j]) / 2;
+                            real_t *dvj = dv + (((size_t)b * T + j) * KV + kh) * hd;
+                            for (int e = 0; e < hd; e++) dvj[e] += p[j] * doi[e];
+                            continue;
+                        }
+                        real_t dcorr = ds * f[i] / 2 + dden[i] / (2 * L);
+                        real_t q = nrm[i] * nrm[j] + MGA_EPS, dD = dcorr / q, dq = -dcorr * cr[j] / q;
+                        real_t *dgi = dg + (((size_t)b * T + i) * H + h) * hd, *dgj = dg + (((size_t)b * T + j) * H + h) * hd;
+                        for (int e = 0; e < hd; e++) { dgi[e] += dD * MGA_G(j)[e]; dgj[e] += dD * MGA_G(i)[e]; }
+                        dn[i] += dq * nrm[j];
+                        dn[j] += dq * nrm[i];
+                    }
+                }
+            }
+            for (int t = 0; t < T; t++) /* through n_t = |g_t| */
+                if (nrm[t] > 0) {
+                    real_t *dgt = dg + (((size_t)b * T + t) * H + h) * hd;
+                    for (int e = 0; e < hd; e++) dgt[e] += dn[t] * MGA_G(t)[e] / nrm[t];
+                }
+        }
+#undef MGA_G
+    free(nrm); free(den); free(S); free(f); free(cr); free(p); free(dp); free(df); free(dden); free(dn);
+}
+
+/* depthwise kernel-3 conv over time: causal taps t-2..t, faithful (centred) t-1..t+1 */
+static int mga_conv_shift(const AttnConfig *c) { return c->mga_faithful ? 1 : 2; }
+
+static void mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const real_t *x, real_t *out, int B, int T) {
+    int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    op_matmul_forward(NULL, a->q, x, w + spec_off(c, "g_proj.weight"), N, d, qd);
+    op_matmul_forward(NULL, a->v, x, w + spec_off(c, "v_proj.weight"), N, d, kvd);
+    mga_core_forward(c, a->att, a->q, a->v, B, T);
+    const real_t *o_in = a->att;
+    if (c->mga_gate) {
+        const real_t *wc = w + spec_off(c, "gate_conv.weight");
+        real_t *conv = a->conv, *u = attn_tmp((size_t)N * d);
+        int sh = mga_conv_shift(c);
+        for (int n = 0; n < N; n++) {
+            int t = n % T;
+            for (int ch = 0; ch < d; ch++) {
+                real_t acc = 0;
+                for (int k = 0; k < 3; k++)
+                    if (t + k - sh >= 0 && t + k - sh < T) acc += wc[ch * 3 + k] * x[(size_t)(n + k - sh) * d + ch];
+                conv[(size_t)n * d + ch] = acc;
+                u[(size_t)n * d + ch] = acc / (1 + exp(-acc)); /* SiLU */
+            }
+        }
+        op_matmul_forward(NULL, a->gate, u, w + spec_off(c, "gate_proj.weight"), N, d, qd);
+        real_t *att = a->att, *gate = a->gate, *gated = a->gated;
+        for (size_t i = 0; i < (size_t)N * qd; i++) gated[i] = att[i] / (1 + exp(-gate[i]));
+        o_in = a->gated;
+        free(u);
+    }
+    op_matmul_forward(NULL, out, o_in, w + spec_off(c, "o_proj.weight"), N, qd, d);
+}
+
+static void mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnActs *a, const real_t *x,
+                         const real_t *dout, real_t *dx, int B, int T) {
+    int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    size_t oo = spec_off(c, "o_proj.weight"), og = spec_off(c, "g_proj.weight"), ov = spec_off(c, "v_proj.weight");
+    real_t *dgated = attn_tmp((size_t)N * qd), *datt = dgated, *dxc = NULL;
+    op_matmul_backward(NULL, dgated, dw + oo, dout, c->mga_gate ? a->gated : a->att, w + oo, N, qd, d, 0);
+    if (c->mga_gate) {
+        size_t oc = spec_off(c, "gate_conv.weight"), op = spec_off(c, "gate_proj.weight");
+        real_t *dgate = attn_tmp((size_t)N * qd), *u = attn_tmp((size_t)N * d), *du = attn_tmp((size_t)N * d);
+        datt = attn_tmp((size_t)N * qd);
+        dxc = attn_tmp((size_t)N * d);
+        const real_t *att = a->att, *gate = a->gate, *conv = a->conv;
+        for (size_t i = 0; i < (size_t)N * qd; i++) {
+            real_t s = 1 / (1 + exp(-gate[i]));
+            datt[i] = dgated[i] * s;
+            dgate[i] = dgated[i] * att[i] * s * (1 - s);
+        }
+        for (size_t i = 0; i < (size_t)N * d; i++) u[i] = conv[i] / (1 + exp(-conv[i]));
+        op_matmul_backward(NULL, du, dw + op, dgate, u, w + op, N, d, qd, 0);
+        int sh = mga_conv_shift(c);
+        for (int n = 0; n < N; n++) {
+            int t = n % T;
+            for (int ch = 0; ch < d; ch++) {
+                real_t z = conv[(size_t)n * d + ch], s = 1 / (1 + exp(-z));
+                real_t dz = du[(size_t)n * d + ch] * s * (1 + z * (1 - s)); /* SiLU' */
+                for (int k = 0; k < 3; k++)
+                    if (t + k - sh >= 0 && t + k - sh < T) {
+                        size_t src = (size_t)(n + k - sh) * d + ch;
+                        dw[oc + ch * 3 + k] += dz * x[src];
+                        dxc[src] += dz * w[oc + ch * 3 + k];
+                    }
+            }
+        }
+        free(dgate); free(u); free(du);
+    }
+    real_t *dg = attn_tmp((size_t)N * qd), *dv = attn_tmp((size_t)N * kvd);
+    mga_core_backward(c, dg, dv, datt, a->q, a->v, B, T);
+    op_matmul_backward(NULL, dx, dw + ov, dv, x, w + ov, N, d, kvd, 0);
+    op_matmul_backward(NULL, dx, dw + og, dg, x, w + og, N, d, qd, 1);
+    if (dxc) for (size_t i = 0; i < (size_t)N * d; i++) dx[i] += dxc[i];
+    if (datt != dgated) free(datt);
+    free(dgated); free(dxc); free(dg); free(dv);
+}
+
+/* MLA/MGA are CPU-only: a GPU call here is a caller that skipped attn_gpu_supported */
+static void attn_require_cpu(const Gpu *gpu, const AttnConfig *c) {
+    char err[256];
+    if (gpu && attn_gpu_supported(c, err, sizeof err)) { fprintf(stderr, "error: %s\n", err); exit(1); }
+}
+
 void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
                   void *out, int B, int T) {
-    ParamSpec p[8];
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
+        attn_require_cpu(gpu, c);
+        (c->kind == ATTN_MLA ? mla_forward : mga_forward)(c, w, a, x, out, B, T);
+        return;
+    }
+    ParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     if (c->kind == ATTN_IDENTITY) {
@@ -316,7 +1042,12 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
 
 void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
                    AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
-    ParamSpec p[8];
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
+        attn_require_cpu(gpu, c);
+        (c->kind == ATTN_MLA ? mla_backward : mga_backward)(c, w, dw, a, x, dout, dx, B, T);
+        return;
+    }
+    ParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     if (c->kind == ATTN_IDENTITY) {

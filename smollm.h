@@ -20,6 +20,9 @@
    DEFAULTS (a zeroed field takes the SmolLM2-135M value): vocab 49152, d_model 576, 30 layers,
    9 heads, 3 KV heads (GQA), head dim d_model/heads, ffn 1536 (8/3 d_model rounded up to 64),
    RoPE theta 100000, RMSNorm eps 1e-5, tied embeddings, no biases, pre-norm.
+   ATTENTION PER LAYER: `attn` (and its options) for every layer, or `attn_layers`, a schedule
+   such as "swa:256*3,gqa" (grammar in attn.h) whose items overlay those fields layer by layer;
+   parameter counts, KV bytes and FLOPs are summed over the layers' own configs.
 
    NORM STRATEGIES
      pre       (Llama, SmolLM2)  h = x + Attn(N(x));        y = h + FFN(N(h))
@@ -54,6 +57,11 @@ typedef struct {
     NormKind norm;
     AttnKind attn;
     int window, qk_norm;
+    int latent_dim, q_latent_dim, rope_dim, v_head_dim; /* MLA (attn.h; 0 = defaults) */
+    int mga_faithful, mga_gate;                         /* MGA (attn.h) */
+    /* per-layer schedule (attn.h's grammar, e.g. "swa:256*3,gqa"); empty = `attn` everywhere.
+       Fields above are the base each item overlays. */
+    char attn_layers[256];
     uint64_t seed;
 } SmolConfig;
 
@@ -99,8 +107,9 @@ typedef struct {
     int *tokens, *targets;   /* backend copies of the current batch */
     void *norm_tmp, *sub_tmp, *act_tmp; /* [N,d], [N,d], [N,F]: recomputed, not saved */
     void *dres, *dtmp, *dtmp2, *dact, *dgu;
-    AttnScratch attn_scratch;
+    void *attn_scratch_mem;  /* the largest layer's attention backward scratch */
     real_t *host_losses;
+    real_t *correct, *host_correct; /* top-1 hits per token, allocated by the first smollm_eval_acc */
 } SmolModel;
 
 const char *norm_kind_name(NormKind k);
@@ -124,6 +133,9 @@ void smollm_sync_weights(SmolModel *m);
    smollm_eval: forward only; returns the sum of token losses (and *count the counted tokens). */
 float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss);
 double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count);
+/* the same, and *hits = the number of counted tokens whose target got the largest logit
+   (top-1 accuracy = hits / count: the metric of the synthetic tasks) */
+double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits);
 /* lower-level: forward to the final norm output m->xf */
 void smollm_forward(SmolModel *m, const int *tokens);
 /* backward from the final norm output; needs smollm_forward first */
@@ -161,8 +173,8 @@ int norm_kind_parse(const char *s, NormKind *out) {
     return -1;
 }
 
+/* the base config, then the schedule's item for this layer (validated by smollm_resolve) */
 AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
-    (void)layer; /* one mechanism for all layers (per-layer schedules come later) */
     AttnConfig a = {0};
     a.kind = c->attn;
     a.d_model = c->d_model;
@@ -173,6 +185,16 @@ AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
     a.qk_norm = c->qk_norm;
     a.rope_theta = c->rope_theta;
     a.norm_eps = c->norm_eps;
+    a.latent_dim = c->latent_dim;
+    a.q_latent_dim = c->q_latent_dim;
+    a.rope_dim = c->rope_dim;
+    a.v_head_dim = c->v_head_dim;
+    a.mga_faithful = c->mga_faithful;
+    a.mga_gate = c->mga_gate;
+    if (c->attn_layers[0]) {
+        char err[256];
+        attn_schedule_apply(c->attn_layers, layer, &a, err, sizeof err);
+    }
     return a;
 }
 
@@ -192,6 +214,19 @@ int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
     if (c->norm < NORM_PRE || c->norm > NORM_SANDWICH) {
         snprintf(err, errlen, "unknown norm strategy %d (expected pre, post or sandwich)", (int)c->norm);
         return -1;
+    }
+    if (c->attn_layers[0]) { /* every layer resolves on its own; the base keeps its zeros */
+        char e2[256];
+        if (attn_schedule_length(c->attn_layers, err, errlen) < 0) return -1;
+        for (int l = 0; l < c->n_layers; l++) {
+            AttnConfig a = smollm_layer_attn(c, l);
+            if (attn_resolve(&a, e2, sizeof e2)) {
+                snprintf(err, errlen, "attn-layers '%s', layer %d (%s): %s", c->attn_layers, l, attn_kind_name(a.kind), e2);
+                return -1;
+            }
+        }
+        if (c->attn == ATTN_DEFAULT) c->attn = smollm_layer_attn(c, 0).kind;
+        return 0;
     }
     AttnConfig a = smollm_layer_attn(c, 0);
     if (attn_resolve(&a, err, errlen)) return -1;
@@ -246,7 +281,7 @@ static void smol_layout(SmolModel *m) {
         L->attn_pre = L->attn_post = L->ffn_pre = L->ffn_post = none;
         if (pre) L->attn_pre = smol_norm(m, &cap, l, "input_layernorm", &off);
         L->attn_w = off;
-        ParamSpec ap[8];
+        ParamSpec ap[ATTN_MAX_PARAMS];
         int na = attn_param_specs(&L->attn, ap);
         for (int i = 0; i < na; i++) {
             snprintf(name, sizeof name, "model.layers.%d.self_attn.%.40s", l, ap[i].name);
@@ -382,7 +417,7 @@ static void smol_alloc_acts(SmolModel *m) {
     m->act_tmp = take_act(&sc, N * F);
     m->dact = take_act(&sc, N * F);
     m->dgu = take_act(&sc, N * 2 * F);
-    attn_scratch_bind(&m->layers[0].attn, &m->attn_scratch, m->gpu, take_act(&sc, attn_s), m->B, m->T);
+    m->attn_scratch_mem = take_act(&sc, attn_s); /* bound per layer in the backward: mechanisms differ */
     m->tokens = ops_alloc(m->gpu, N * sizeof(int));
     m->targets = ops_alloc(m->gpu, N * sizeof(int));
     m->host_losses = calloc(N, sizeof(real_t));
@@ -393,6 +428,12 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
     m->cfg = *cfg;
     if (smollm_resolve(&m->cfg, err, errlen)) return -1;
     if (B < 1 || T < 1) { snprintf(err, errlen, "batch %d and seq %d must be >= 1", B, T); return -1; }
+    if (gpu)
+        for (int l = 0; l < m->cfg.n_layers; l++) {
+            AttnConfig a = smollm_layer_attn(&m->cfg, l);
+            attn_resolve(&a, err, errlen);
+            if (attn_gpu_supported(&a, err, errlen)) return -1;
+        }
     m->gpu = gpu;
     m->B = B;
     m->T = T;
@@ -426,6 +467,8 @@ void smollm_free(SmolModel *m) {
     ops_free(g, m->tokens);
     ops_free(g, m->targets);
     free(m->host_losses);
+    if (m->correct) ops_free(g, m->correct);
+    free(m->host_correct);
     free(m->res);
     free(m->acts);
     free(m->layers);
@@ -588,7 +631,9 @@ void smollm_backward_device(SmolModel *m, float dloss) {
             op_rmsnorm_forward(g, m->norm_tmp, a->a_in_rstd, x, wptr(m, L->attn_pre), N, d, eps);
             ain = m->norm_tmp;
         }
-        attn_backward(g, &L->attn, wptr(m, L->attn_w), G + L->attn_w, &a->attn, &m->attn_scratch,
+        AttnScratch as;
+        attn_scratch_bind(&L->attn, &as, g, m->attn_scratch_mem, m->B, m->T);
+        attn_backward(g, &L->attn, wptr(m, L->attn_w), G + L->attn_w, &a->attn, &as,
                       ain, dattn, m->dtmp2, m->B, m->T);
         if (L->attn_pre != none)
             op_rmsnorm_backward(g, m->dres, G + L->attn_pre, m->dtmp2, x, wptr(m, L->attn_pre),
@@ -605,16 +650,31 @@ float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dlo
 }
 
 double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count) {
+    return smollm_eval_acc(m, tokens, targets, count, NULL);
+}
+
+double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits) {
     int N = m->B * m->T;
     smollm_forward(m, tokens);
     ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
-    op_xent_forward(m->gpu, m->losses, m->xf, wptr(m, m->wte), m->targets, N, m->cfg.d_model, m->cfg.vocab_size);
+    if (hits && !m->correct) { /* only evaluations that score accuracy pay for it */
+        m->correct = ops_alloc(m->gpu, sizeof(real_t) * N);
+        m->host_correct = calloc(N, sizeof(real_t));
+    }
+    op_xent_forward(m->gpu, m->losses, hits ? m->correct : NULL, m->xf, wptr(m, m->wte), m->targets, N,
+                    m->cfg.d_model, m->cfg.vocab_size);
     ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(real_t) * N);
-    double sum = 0;
+    if (hits) ops_to_host(m->gpu, m->host_correct, m->correct, sizeof(real_t) * N);
+    double sum = 0, hit = 0;
     int cnt = 0;
     for (int n = 0; n < N; n++)
-        if (targets[n] >= 0) { sum += m->host_losses[n]; cnt++; }
+        if (targets[n] >= 0) {
+            sum += m->host_losses[n];
+            if (hits) hit += m->host_correct[n];
+            cnt++;
+        }
     if (count) *count = cnt;
+    if (hits) *hits = hit;
     return sum;
 }
 

@@ -36,8 +36,11 @@
    A run identical to an earlier one (same configuration and seed) is not trained twice.
 
    RUN KEYS (base or axis; a zero or absent value takes the default)
-     model:  attn (mha|gqa|mqa|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
+     model:  attn (mha|gqa|mqa|swa|mla|mga|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
              layers d_model heads ffn rope_theta
+             attn_layers (a per-layer schedule, attn.h; items joined by '+' in [axes], e.g.
+             attn_layers = swa:256*3+gqa, mla) latent_dim q_latent_dim rope_dim v_head_dim (mla)
+             mga_gate mga_faithful (0|1)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
      data:   data (text file) val_frac eval_every eval_batches log_every checkpoint_every
    STUDY KEYS (base only): name seeds select device (cpu|cuda)
@@ -397,10 +400,18 @@ int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size
     else if (!strcmp(k, name)) { rc = study_float(key, v, min, &x, err, errlen); if (!rc) field = x; }
     if (!strcmp(k, "attn")) {
         if (attn_kind_parse(v, &c->model.attn)) {
-            snprintf(err, errlen, "unknown attention '%s' for %s: expected mha, gqa, mqa or identity", v, key);
+            snprintf(err, errlen, "unknown attention '%s' for %s: expected mha, gqa, mqa, swa, mla, mga or identity", v, key);
             return -1;
         }
-    } else if (!strcmp(k, "norm")) {
+    } else if (!strcmp(k, "attn_layers")) { /* a schedule (attn.h); in [axes] write items with '+' */
+        if (strlen(v) >= sizeof c->model.attn_layers || attn_schedule_length(v, err, errlen) < 0) {
+            if (strlen(v) >= sizeof c->model.attn_layers) snprintf(err, errlen, "%s '%s' is too long", key, v);
+            return -1;
+        }
+        snprintf(c->model.attn_layers, sizeof c->model.attn_layers, "%s", v);
+    } else if (!strcmp(k, "mga_gate")) rc = study_bool(key, v, &c->model.mga_gate, err, errlen);
+    else if (!strcmp(k, "mga_faithful")) rc = study_bool(key, v, &c->model.mga_faithful, err, errlen);
+    else if (!strcmp(k, "norm")) {
         if (norm_kind_parse(v, &c->model.norm)) {
             snprintf(err, errlen, "unknown norm strategy '%s' for %s: expected pre, post or sandwich", v, key);
             return -1;
@@ -408,6 +419,10 @@ int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size
     } else if (!strcmp(k, "qk_norm")) rc = study_bool(key, v, &c->model.qk_norm, err, errlen);
     INT_KEY_("kv_heads", 0, c->model.n_kv_heads)
     INT_KEY_("window", 0, c->model.window)
+    INT_KEY_("latent_dim", 0, c->model.latent_dim)
+    INT_KEY_("q_latent_dim", 0, c->model.q_latent_dim)
+    INT_KEY_("rope_dim", 0, c->model.rope_dim)
+    INT_KEY_("v_head_dim", 0, c->model.v_head_dim)
     INT_KEY_("layers", 1, c->model.n_layers)
     INT_KEY_("d_model", 1, c->model.d_model)
     INT_KEY_("heads", 1, c->model.n_heads)
@@ -463,6 +478,7 @@ static void run_config_json(StrBuf *b, const RunConfig *c) {
     train_config_resolve(&t);
     sb_printf(b, "{");
     sb_str(b, "attn", attn_kind_name(m.attn), 0);
+    if (m.attn_layers[0]) sb_str(b, "attn_layers", m.attn_layers, 0);
     sb_str(b, "norm", norm_kind_name(m.norm), 0);
     sb_printf(b, "\"qk_norm\": %d, \"window\": %d, \"layers\": %d, \"d_model\": %d, \"heads\": %d, "
                  "\"kv_heads\": %d, \"head_dim\": %d, \"ffn\": %d, \"vocab\": %d, ",
@@ -1221,10 +1237,11 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     o->params_norms = pc.norms;
     o->kv_bytes_per_token = smollm_kv_bytes_per_token(&m);
     if (verbose)
-        printf("model: %s attention (%d heads, %d kv heads, head dim %d%s%s), %s norm, %d layers, d_model %d, "
+        printf("model: %s%s attention (%d heads, %d kv heads, head dim %d%s%s), %s norm, %d layers, d_model %d, "
                "ffn %d, vocab %d\nparams: %zu total = %zu attention + %zu ffn + %zu embedding + %zu norms; "
                "KV cache %zu bytes/token (bf16)\ndevice: %s, batch %d x seq %d x accum %d, %d steps\n",
-               attn_kind_name(m.cfg.attn), m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.head_dim,
+               m.cfg.attn_layers[0] ? "per-layer " : "", m.cfg.attn_layers[0] ? m.cfg.attn_layers : attn_kind_name(m.cfg.attn),
+               m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.head_dim,
                m.cfg.window ? ", window" : "", m.cfg.qk_norm ? ", qk-norm" : "", norm_kind_name(m.cfg.norm),
                m.cfg.n_layers, m.cfg.d_model, m.cfg.ffn_dim, m.cfg.vocab_size, pc.total, pc.attention, pc.ffn,
                pc.embedding, pc.norms, (size_t)o->kv_bytes_per_token, gpu ? "cuda" : "cpu", c->batch, c->seq,

@@ -196,7 +196,7 @@ static void test_swiglu(void) {
 typedef struct { int N, C, V; int *tgt; real_t *h, *wte, *losses; } XentCtx;
 static double xent_loss(void *p) {
     XentCtx *c = p;
-    op_xent_forward(NULL, c->losses, c->h, c->wte, c->tgt, c->N, c->C, c->V);
+    op_xent_forward(NULL, c->losses, NULL, c->h, c->wte, c->tgt, c->N, c->C, c->V);
     double s = 0;
     for (int i = 0; i < c->N; i++) s += c->losses[i];
     return 0.5 * s; /* dloss = 0.5 below */
@@ -252,36 +252,52 @@ static double block_loss(void *p) {
     attn_forward(NULL, &c->cfg, c->w, &c->a, c->x, c->out, c->B, c->T);
     return dot(c->out, c->R, (size_t)c->B * c->T * c->cfg.d_model);
 }
-static void block_setup(BlockCtx *c, AttnKind kind, int H, int KV, int W, int qk) {
+/* any config (d_model 8 unless set); norm scales drawn around 1 so their gradients show */
+static void block_setup_cfg(BlockCtx *c, AttnConfig cfg) {
     char err[256];
     memset(c, 0, sizeof *c);
-    c->cfg.kind = kind; c->cfg.d_model = 8; c->cfg.n_heads = H; c->cfg.n_kv_heads = KV;
-    c->cfg.head_dim = 4; c->cfg.window = W; c->cfg.qk_norm = qk; c->cfg.rope_theta = 100.0f;
+    if (!cfg.d_model) cfg.d_model = 8;
+    c->cfg = cfg;
     if (attn_resolve(&c->cfg, err, sizeof err)) { printf("setup: %s\n", err); exit(1); }
     c->B = 2; c->T = 6;
-    size_t N = (size_t)c->B * c->T, ae, se, np = attn_param_count(&c->cfg);
+    size_t d = c->cfg.d_model, N = (size_t)c->B * c->T, ae, se, np = attn_param_count(&c->cfg);
     attn_act_sizes(&c->cfg, c->B, c->T, &ae, &se);
-    c->x = rnd(N * 8, 1); c->w = rnd(np, 0.5); c->R = rnd(N * 8, 1); c->out = zeros(N * 8);
-    if (qk) { ParamSpec ps[8]; int n = attn_param_specs(&c->cfg, ps); for (int i = n - 2; i < n; i++) for (size_t j = 0; j < ps[i].numel; j++) c->w[ps[i].offset + j] = 1 + 0.3 * nrand(); }
+    c->x = rnd(N * d, 1); c->w = rnd(np, 0.5); c->R = rnd(N * d, 1); c->out = zeros(N * d);
+    ParamSpec ps[ATTN_MAX_PARAMS];
+    int n = attn_param_specs(&c->cfg, ps);
+    for (int i = 0; i < n; i++)
+        if (ps[i].is_norm) for (size_t j = 0; j < ps[i].numel; j++) c->w[ps[i].offset + j] = 1 + 0.3 * nrand();
     c->act = zeros(ae); c->stat = zeros(se); c->scr = zeros(attn_scratch_elems(&c->cfg, c->B, c->T));
     attn_acts_bind(&c->cfg, &c->a, NULL, c->act, c->stat, c->B, c->T);
     attn_scratch_bind(&c->cfg, &c->s, NULL, c->scr, c->B, c->T);
 }
+static void block_setup(BlockCtx *c, AttnKind kind, int H, int KV, int W, int qk) {
+    AttnConfig cfg = {0};
+    cfg.kind = kind; cfg.d_model = 8; cfg.n_heads = H; cfg.n_kv_heads = KV;
+    cfg.head_dim = 4; cfg.window = W; cfg.qk_norm = qk; cfg.rope_theta = 100.0f;
+    block_setup_cfg(c, cfg);
+}
 static void block_free(BlockCtx *c) { free(c->x); free(c->w); free(c->R); free(c->out); free(c->act); free(c->stat); free(c->scr); }
+
+static void block_grad(BlockCtx *c, const char *label) {
+    size_t N = (size_t)c->B * c->T, d = c->cfg.d_model, np = attn_param_count(&c->cfg);
+    block_loss(c);
+    real_t *dx = zeros(N * d), *dw = zeros(np);
+    attn_backward(NULL, &c->cfg, c->w, dw, &c->a, &c->s, c->x, c->R, dx, c->B, c->T);
+    char name[128];
+    snprintf(name, sizeof name, "%s: dx", label);
+    check_grad(name, block_loss, c, c->x, dx, N * d, 150);
+    snprintf(name, sizeof name, "%s: dW", label);
+    check_grad(name, block_loss, c, c->w, dw, np, 300);
+    free(dx); free(dw);
+}
 
 static void test_attention_block(AttnKind kind, int H, int KV, int W, int qk) {
     BlockCtx c;
     block_setup(&c, kind, H, KV, W, qk);
-    size_t N = (size_t)c.B * c.T, np = attn_param_count(&c.cfg);
-    block_loss(&c);
-    real_t *dx = zeros(N * 8), *dw = zeros(np);
-    attn_backward(NULL, &c.cfg, c.w, dw, &c.a, &c.s, c.x, c.R, dx, c.B, c.T);
     char name[96];
-    snprintf(name, sizeof name, "attn block %s H=%d KV=%d W=%d qk_norm=%d: dx", attn_kind_name(kind), H, c.cfg.n_kv_heads, W, qk);
-    check_grad(name, block_loss, &c, c.x, dx, N * 8, 150);
-    snprintf(name, sizeof name, "attn block %s H=%d KV=%d W=%d qk_norm=%d: dW", attn_kind_name(kind), H, c.cfg.n_kv_heads, W, qk);
-    check_grad(name, block_loss, &c, c.w, dw, np, 300);
-    free(dx); free(dw);
+    snprintf(name, sizeof name, "attn block %s H=%d KV=%d W=%d qk_norm=%d", attn_kind_name(kind), H, c.cfg.n_kv_heads, W, qk);
+    block_grad(&c, name);
     block_free(&c);
 }
 
@@ -312,29 +328,149 @@ static void test_attention_equivalences(void) {
     block_free(&a);
 }
 
-/* changing the input at position t+1 must leave outputs 0..t untouched */
-static void test_causality(AttnKind kind, int KV, int W, int qk) {
+/* changing the input at positions t+1.. must leave outputs 0..t untouched (expect_leak = 1:
+   the opposite, for mechanisms documented as non-causal) */
+static void test_causality_cfg(AttnConfig cfg, const char *label, int expect_leak) {
     BlockCtx c;
-    block_setup(&c, kind, 2, KV, W, qk);
-    size_t n = (size_t)c.B * c.T * 8;
+    block_setup_cfg(&c, cfg);
+    size_t d = c.cfg.d_model, n = (size_t)c.B * c.T * d;
     block_loss(&c);
     real_t *ref = malloc(n * sizeof(real_t));
     memcpy(ref, c.out, n * sizeof(real_t));
-    int ok = 1, t = 3;
+    int same = 1, changed = 1, t = 3;
     for (int b = 0; b < c.B; b++)
         for (int s = t + 1; s < c.T; s++)
-            for (int i = 0; i < 8; i++) c.x[((size_t)b * c.T + s) * 8 + i] += 1.0;
+            for (size_t i = 0; i < d; i++) c.x[((size_t)b * c.T + s) * d + i] += 1.0;
     block_loss(&c);
     for (int b = 0; b < c.B; b++) {
-        size_t o = (size_t)b * c.T * 8;
-        ok &= memcmp(ref + o, c.out + o, (t + 1) * 8 * sizeof(real_t)) == 0;
-        ok &= memcmp(ref + o + (t + 1) * 8, c.out + o + (t + 1) * 8, 8 * sizeof(real_t)) != 0;
+        size_t o = (size_t)b * c.T * d;
+        same &= memcmp(ref + o, c.out + o, (t + 1) * d * sizeof(real_t)) == 0;
+        changed &= memcmp(ref + o + (t + 1) * d, c.out + o + (t + 1) * d, d * sizeof(real_t)) != 0;
     }
-    char name[96];
-    snprintf(name, sizeof name, "no future leak: %s W=%d qk_norm=%d", attn_kind_name(kind), W, qk);
-    report(ok, name, NULL);
+    char name[128];
+    snprintf(name, sizeof name, expect_leak ? "leaks the future, as documented: %s" : "no future leak: %s", label);
+    report(changed && (expect_leak ? !same : same), name, NULL);
     free(ref);
     block_free(&c);
+}
+
+static void test_causality(AttnKind kind, int KV, int W, int qk) {
+    AttnConfig cfg = {0};
+    cfg.kind = kind; cfg.n_heads = 2; cfg.n_kv_heads = KV; cfg.head_dim = 4; cfg.window = W;
+    cfg.qk_norm = qk; cfg.rope_theta = 100.0f;
+    char label[96];
+    snprintf(label, sizeof label, "%s W=%d qk_norm=%d", attn_kind_name(kind), W, qk);
+    test_causality_cfg(cfg, label, 0);
+}
+
+/* ---- MLA ---- */
+static AttnConfig mla_cfg(int rq, int vdim, int W) {
+    AttnConfig c = {0};
+    c.kind = ATTN_MLA; c.d_model = 8; c.n_heads = 2; c.head_dim = 4; c.rope_dim = 2;
+    c.latent_dim = 5; c.q_latent_dim = rq; c.v_head_dim = vdim; c.window = W; c.rope_theta = 100.0f;
+    return c;
+}
+
+static void test_mla(void) {
+    /* v narrower than q.k (v padded), wider (q and k padded, q rescaled), equal; with and without
+       the query latent; with a window */
+    int cases[][3] = {{0, 3, 0}, {3, 3, 0}, {0, 6, 0}, {3, 6, 3}, {3, 4, 0}};
+    for (int i = 0; i < 5; i++) {
+        BlockCtx c;
+        block_setup_cfg(&c, mla_cfg(cases[i][0], cases[i][1], cases[i][2]));
+        char name[96];
+        snprintf(name, sizeof name, "attn block mla q_latent=%d v_dim=%d (qk 4) W=%d", cases[i][0], cases[i][1], cases[i][2]);
+        block_grad(&c, name);
+        /* the absorbed inference form gives the same outputs */
+        size_t n = (size_t)c.B * c.T * c.cfg.d_model;
+        real_t *out2 = zeros(n);
+        block_loss(&c);
+        attn_mla_absorbed_forward(&c.cfg, c.w, c.x, out2, c.B, c.T);
+        double worst = 0;
+        for (size_t j = 0; j < n; j++) worst = fmax(worst, fabs(out2[j] - c.out[j]));
+        char d[64];
+        snprintf(d, sizeof d, "max |diff| %.1e", worst);
+        snprintf(name, sizeof name, "mla absorbed form = training form (q_latent=%d v_dim=%d W=%d)", cases[i][0], cases[i][1], cases[i][2]);
+        report(worst <= 1e-10, name, d);
+        free(out2);
+        block_free(&c);
+    }
+    test_causality_cfg(mla_cfg(0, 3, 0), "mla", 0);
+    test_causality_cfg(mla_cfg(3, 6, 2), "mla q_latent=3 v_dim=6 W=2", 0);
+
+    /* parameter count and KV bytes at the SmolLM2-135M shape: q_proj 9*64*576, kv_a 320*576,
+       kv_a_layernorm 288, kv_b 9*(32+64)*288, o_proj 576*576; cache (288 + 32) bf16 */
+    AttnConfig a = {0};
+    char err[256];
+    a.kind = ATTN_MLA;
+    attn_resolve(&a, err, sizeof err);
+    size_t want = 9 * 64 * 576 + 320 * 576 + 288 + 9 * 96 * 288 + 576 * 576;
+    AttnConfig aq = a;
+    aq.q_latent_dim = 96; /* q_a 96*576, q_a_layernorm 96, q_b 576*96 instead of q_proj */
+    size_t want_q = want - 9 * 64 * 576 + 96 * 576 + 96 + 576 * 96;
+    char d[160];
+    snprintf(d, sizeof d, "params %zu (want %zu), with q latent %zu (want %zu), kv %zu B/token",
+             attn_param_count(&a), want, attn_param_count(&aq), want_q, attn_kv_bytes_per_token(&a, 2));
+    report(a.latent_dim == 288 && a.rope_dim == 32 && a.v_head_dim == 64 && attn_param_count(&a) == want &&
+           attn_param_count(&aq) == want_q && attn_kv_bytes_per_token(&a, 2) == 640 &&
+           attn_kv_bytes_per_token(&aq, 2) == 640, "mla at SmolLM2-135M shape: params, KV bytes", d);
+    AttnConfig bad = mla_cfg(0, 3, 0);
+    bad.rope_dim = 3;
+    report(attn_resolve(&bad, err, sizeof err) == -1 && strstr(err, "rope_dim 3 must be even"), "mla refuses an odd rope_dim", err);
+}
+
+/* ---- MGA ---- */
+static AttnConfig mga_cfg(int H, int KV, int W, int gate, int faithful) {
+    AttnConfig c = {0};
+    c.kind = ATTN_MGA; c.d_model = 8; c.n_heads = H; c.n_kv_heads = KV; c.head_dim = 4;
+    c.window = W; c.mga_gate = gate; c.mga_faithful = faithful;
+    return c;
+}
+
+static void test_mga(void) {
+    int cases[][5] = {{2, 0, 0, 0, 0}, {2, 1, 0, 1, 0}, {4, 2, 3, 1, 0}, {2, 0, 0, 0, 1}, {2, 1, 3, 1, 1}};
+    for (int i = 0; i < 5; i++) {
+        BlockCtx c;
+        int *k = cases[i];
+        block_setup_cfg(&c, mga_cfg(k[0], k[1], k[2], k[3], k[4]));
+        char name[96];
+        snprintf(name, sizeof name, "attn block mga H=%d KV=%d W=%d gate=%d faithful=%d", k[0], c.cfg.n_kv_heads, k[2], k[3], k[4]);
+        block_grad(&c, name);
+        block_free(&c);
+    }
+    test_causality_cfg(mga_cfg(2, 0, 0, 0, 0), "mga (causal default)", 0);
+    test_causality_cfg(mga_cfg(2, 1, 3, 1, 0), "mga (causal default) KV=1 W=3 gate", 0);
+    test_causality_cfg(mga_cfg(2, 0, 0, 0, 1), "mga faithful (whole-sequence fitness)", 1);
+    /* the gate's centred conv alone leaks too: with a window of 1 every row attends only to
+       itself (its fitness no longer matters), so only the conv can carry t+1 */
+    test_causality_cfg(mga_cfg(2, 0, 1, 1, 1), "mga faithful W=1 (centred gate conv)", 1);
+    /* prefix statistics: the causal outputs for tokens 0..3 of a 6-token sequence are those of
+       the 4-token sequence alone (the faithful ones are not: its 1/T and S see the whole) */
+    for (int faithful = 0; faithful <= 1; faithful++) {
+        BlockCtx a, b;
+        block_setup_cfg(&a, mga_cfg(2, 1, 0, 1, faithful));
+        block_setup_cfg(&b, mga_cfg(2, 1, 0, 1, faithful));
+        size_t d = 8, np = attn_param_count(&a.cfg);
+        int T2 = 4;
+        memcpy(b.w, a.w, np * sizeof(real_t));
+        b.T = T2;
+        attn_acts_bind(&b.cfg, &b.a, NULL, b.act, b.stat, b.B, b.T);
+        for (int s = 0; s < a.B; s++)
+            memcpy(b.x + (size_t)s * T2 * d, a.x + (size_t)s * a.T * d, T2 * d * sizeof(real_t));
+        block_loss(&a);
+        attn_forward(NULL, &b.cfg, b.w, &b.a, b.x, b.out, b.B, b.T);
+        double worst = 0;
+        for (int s = 0; s < a.B; s++)
+            for (size_t i = 0; i < T2 * d; i++)
+                worst = fmax(worst, fabs(a.out[(size_t)s * a.T * d + i] - b.out[(size_t)s * T2 * d + i]));
+        char dd[96];
+        snprintf(dd, sizeof dd, "max |diff| %.1e", worst);
+        report(faithful ? worst > 1e-6 : worst <= 1e-12,
+               faithful ? "mga faithful: a prefix's outputs change with the sequence length"
+                        : "mga causal (gate on): a prefix's outputs equal the prefix run alone", dd);
+        block_free(&a);
+        block_free(&b);
+    }
 }
 
 /* ---- whole model ---- */
@@ -343,8 +479,9 @@ static double model_loss(void *p) {
     ModelCtx *c = p;
     return smollm_eval(&c->m, c->tok, c->tgt, NULL);
 }
-static void test_model_grad(NormKind norm, AttnKind attn, int W, int qk) {
+static void test_model_grad_sched(NormKind norm, AttnKind attn, int W, int qk, const char *sched) {
     SmolConfig cfg = {0};
+    if (sched) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
     cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
     cfg.norm = norm; cfg.attn = attn; cfg.window = W; cfg.qk_norm = qk; cfg.seed = 7;
     cfg.n_kv_heads = attn == ATTN_GQA ? 1 : 0;
@@ -363,9 +500,73 @@ static void test_model_grad(NormKind norm, AttnKind attn, int W, int qk) {
     ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(real_t));
     smollm_step(&c.m, tok, tgt, 1.0f);
     char name[96];
-    snprintf(name, sizeof name, "model %s-norm %s W=%d qk_norm=%d: all params", norm_kind_name(norm), attn_kind_name(attn), W, qk);
+    if (sched) snprintf(name, sizeof name, "model %s-norm attn-layers %s: all params", norm_kind_name(norm), sched);
+    else snprintf(name, sizeof name, "model %s-norm %s W=%d qk_norm=%d: all params", norm_kind_name(norm), attn_kind_name(attn), W, qk);
     check_grad(name, model_loss, &c, c.m.params, c.m.grads, c.m.n_params, 400);
     smollm_free(&c.m);
+}
+static void test_model_grad(NormKind norm, AttnKind attn, int W, int qk) { test_model_grad_sched(norm, attn, W, qk, NULL); }
+
+/* ---- per-layer schedules ---- */
+static void test_schedules(void) {
+    char err[256] = "";
+    AttnConfig a = {0};
+    int ok = attn_schedule_length("swa:256*3,gqa", err, sizeof err) == 4 &&
+             attn_schedule_length("mla:latent=32:q_latent=16+mga:gate=1*2+identity", err, sizeof err) == 4;
+    ok &= attn_schedule_apply("swa:256*3,gqa", 6, &a, err, sizeof err) == 0 && a.kind == ATTN_SWA && a.window == 256;
+    ok &= attn_schedule_apply("swa:256*3,gqa", 7, &a, err, sizeof err) == 0 && a.kind == ATTN_GQA && a.window == 256;
+    report(ok, "schedule: lengths, items cycle over the depth, options overlay the base", err);
+    struct { const char *s, *msg; } bad[] = {
+        {"swa:256*0", "repetition '0' must be an integer >= 1"},
+        {"gqa,,mqa", "empty item at offset 4"},
+        {"flash*2", "unknown mechanism 'flash'"},
+        {"gqa:kv=two", "option kv expects an integer >= 0, got 'two'"},
+        {"gqa:heads=3", "unknown option 'heads'"},
+        {"", "attn-layers is empty"},
+    };
+    for (int i = 0; i < 6; i++) {
+        char name[96];
+        err[0] = 0;
+        snprintf(name, sizeof name, "schedule refuses '%s'", bad[i].s);
+        report(attn_schedule_length(bad[i].s, err, sizeof err) == -1 && strstr(err, bad[i].msg), name, err);
+    }
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 50; cfg.d_model = 64; cfg.n_layers = 8; cfg.n_heads = 4;
+    snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "swa*2,mla");
+    report(smollm_resolve(&cfg, err, sizeof err) == -1 && strstr(err, "layer 0 (swa): attn swa needs a window"),
+           "schedule: swa without a window is refused, naming the layer", err);
+
+    /* a hybrid model: per-layer kinds, and parameters and KV bytes add up layer by layer */
+    snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "swa:16*3,gqa:kv=1,mla:latent=24,mga:gate=1");
+    SmolModel m;
+    memset(&m, 0, sizeof m);
+    m.cfg = cfg;
+    if (smollm_resolve(&m.cfg, err, sizeof err)) { report(0, "schedule: resolve", err); return; }
+    smol_layout(&m);
+    AttnKind want[] = {ATTN_SWA, ATTN_SWA, ATTN_SWA, ATTN_GQA, ATTN_MLA, ATTN_MGA, ATTN_SWA, ATTN_SWA};
+    size_t attn_params = 0, kv = 0;
+    ok = 1;
+    for (int l = 0; l < 8; l++) {
+        AttnConfig x = {0};
+        x.kind = want[l]; x.d_model = 64; x.n_heads = 4;
+        if (l < 3 || l > 5) x.window = 16;
+        if (l == 3) x.n_kv_heads = 1;
+        if (l == 4) x.latent_dim = 24;
+        if (l == 5) x.mga_gate = 1;
+        attn_resolve(&x, err, sizeof err);
+        attn_params += attn_param_count(&x);
+        kv += attn_kv_bytes_per_token(&x, 2);
+        ok &= m.layers[l].attn.kind == want[l] && m.layers[l].attn.window == x.window &&
+              m.layers[l].attn.n_kv_heads == x.n_kv_heads;
+    }
+    SmolParamCounts pc = smollm_param_counts(&m);
+    char d[160];
+    snprintf(d, sizeof d, "attention params %zu (want %zu), KV %zu B/token (want %zu)", pc.attention, attn_params,
+             smollm_kv_bytes_per_token(&m), kv);
+    report(ok && pc.attention == attn_params && smollm_kv_bytes_per_token(&m) == kv &&
+           kv == 2 * (5 * 2 * 2 * 16 + 2 * 1 * 16 + (24 + 8) + (4 + 4) * 16),
+           "schedule swa:16*3,gqa:kv=1,mla,mga over 8 layers: kinds, params, KV bytes add up", d);
+    free(m.layers); free(m.specs);
 }
 
 static void test_init_and_counts(void) {
@@ -488,11 +689,19 @@ int main(int argc, char **argv) {
     test_causality(ATTN_GQA, 1, 2, 1);
     test_causality(ATTN_MQA, 0, 0, 1);
     test_causality(ATTN_IDENTITY, 0, 0, 0);
+    test_causality(ATTN_SWA, 1, 2, 0);
+    test_mla();
+    test_mga();
     NormKind norms[] = {NORM_PRE, NORM_POST, NORM_SANDWICH};
     for (int n = 0; n < 3; n++) test_model_grad(norms[n], ATTN_GQA, 0, 0);
     test_model_grad(NORM_PRE, ATTN_MHA, 3, 1);
     test_model_grad(NORM_POST, ATTN_MQA, 0, 1);
     test_model_grad(NORM_SANDWICH, ATTN_IDENTITY, 0, 0);
+    test_model_grad(NORM_PRE, ATTN_MLA, 0, 0);
+    test_model_grad(NORM_PRE, ATTN_MGA, 0, 0);
+    test_model_grad_sched(NORM_SANDWICH, ATTN_DEFAULT, 0, 0, "mla:q_latent=3:rope=2,mga:gate=1");
+    test_model_grad_sched(NORM_PRE, ATTN_DEFAULT, 0, 0, "swa:2+mha");
+    test_schedules();
     test_init_and_counts();
     test_training("/usr/share/common-licenses/GPL-3", 150);
 
@@ -517,6 +726,10 @@ int main(int argc, char **argv) {
     test_cli(a, 2, "is empty");
     snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu --seq 100000", tiny);
     test_cli(a, 2, "seq 100000 needs at least 100001");
+    test_cli("train --attn-layers swa*2,gqa", 2, "layer 0 (swa): attn swa needs a window >= 1");
+    test_cli("train --attn-layers gqa:wide", 2, "option window expects an integer >= 0, got 'wide'");
+    snprintf(a, sizeof a, "train %s --layers 2 --attn-layers mla:q_latent=4+mga:gate=1 --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
+    test_cli(a, 0, "step     1/1");
     test_cli("train --help", 0, "--kv-heads");
     test_cli("--help", 0, "usage: ablate");
     snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
