@@ -157,7 +157,8 @@ GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, fl
 GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F);
 GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
-GPUDEF void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte,
+/* correct (may be NULL): 1 per row whose target has the largest logit (top-1 accuracy) */
+GPUDEF void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte,
                              const int *targets, int N, int C, int V);
 GPUDEF void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h,
                               const void *wte, const int *targets, int N, int C, int V, float dloss);
@@ -815,7 +816,7 @@ void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
    kernel turns each row into its loss and (backward) overwrites it in place with
    dlogits = dloss * (softmax - onehot); then dh = dlogits @ wte and
    dwte += dlogits^T @ h. */
-static void gpu_xent_(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte,
+static void gpu_xent_(Gpu *g, float *losses, float *correct, void *dh, float *dwte, const void *h, const void *wte,
                       const int *targets, int N, int C, int V, float dloss, int backward) {
     if (N <= 0) return;
     size_t row_bytes = (size_t)V * 2;
@@ -840,7 +841,8 @@ static void gpu_xent_(Gpu *g, float *losses, void *dh, float *dwte, const void *
         gpu_gemm(g, logits, 0, h_c, 0, wte, 1, rows, V, C, C, C, V, 0.0f);
         float *loss_c = losses + r0;
         const int *tgt_c = targets + r0;
-        void *args[] = {&logits, &ld, &loss_c, &tgt_c, &V, &dloss, &grad, &vec};
+        float *correct_c = correct ? correct + r0 : NULL;
+        void *args[] = {&logits, &ld, &loss_c, &correct_c, &tgt_c, &V, &dloss, &grad, &vec};
         gpu_launch(g, rows_k, (unsigned)rows, 1, 1, 512, 1, 1, 0, args);
         if (!backward) continue;
         if (dh && dwte) { /* fork: dh on the side stream, dwte here, join before the next chunk */
@@ -869,14 +871,14 @@ static void gpu_xent_(Gpu *g, float *losses, void *dh, float *dwte, const void *
     }
 }
 
-void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte, const int *targets,
-                      int N, int C, int V) {
-    gpu_xent_(g, losses, NULL, NULL, h, wte, targets, N, C, V, 0.0f, 0);
+void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte,
+                      const int *targets, int N, int C, int V) {
+    gpu_xent_(g, losses, correct, NULL, NULL, h, wte, targets, N, C, V, 0.0f, 0);
 }
 
 void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte,
                        const int *targets, int N, int C, int V, float dloss) {
-    gpu_xent_(g, losses, dh, dwte, h, wte, targets, N, C, V, dloss, 1);
+    gpu_xent_(g, losses, NULL, dh, dwte, h, wte, targets, N, C, V, dloss, 1);
 }
 
 void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
@@ -1053,7 +1055,8 @@ void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
     gpu_nvrtc_only_die_("gpu_add");
 }
 
-void gpu_xent_forward(Gpu *g, float *losses, const void *h, const void *wte, const int *targets, int N, int C, int V) {
+void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte, const int *targets, int N, int C, int V) {
+    (void)correct;
     (void)g; (void)losses; (void)h; (void)wte; (void)targets; (void)N; (void)C; (void)V;
     gpu_nvrtc_only_die_("gpu_xent_forward");
 }

@@ -117,7 +117,9 @@ void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
 /* ---- tied LM head + softmax cross-entropy, fused: logits = h @ wte^T never
    stored whole. losses[n] = -log softmax(logits[n])[targets[n]];
    a target < 0 is ignored (loss 0, no gradient). ---- */
-void op_xent_forward(Gpu *gpu, real_t *losses, const void *h, const void *wte,
+/* correct (may be NULL): 1 where the target's logit is the row's largest (a top-1 hit),
+   0 elsewhere and on ignored rows: the accuracy of the synthetic tasks */
+void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
                      const int *targets, int N, int C, int V);
 /* forward and backward at once: losses as above, dh = dloss * dL/dh (=),
    dwte += dloss * dL/dwte, where L = sum of losses. */
@@ -486,15 +488,22 @@ static real_t xent_row_cpu(real_t *logits, const real_t *x, const real_t *wte, i
     return mx + log(sum) - logits[target];
 }
 
-void op_xent_forward(Gpu *gpu, real_t *losses, const void *h, const void *wte,
+void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
                      const int *targets, int N, int C, int V) {
-    OPS_GPU(gpu_xent_forward(gpu, losses, h, wte, targets, N, C, V));
+    OPS_GPU(gpu_xent_forward(gpu, losses, correct, h, wte, targets, N, C, V));
     OMP_(omp parallel if ((double)N * V * C > OPS_OMP_MIN_WORK))
     {
         real_t *logits = malloc(sizeof(real_t) * V);
         OMP_(omp for)
-        for (int n = 0; n < N; n++)
-            losses[n] = targets[n] < 0 ? 0 : xent_row_cpu(logits, CR(h) + (size_t)n * C, CR(wte), targets[n], C, V);
+        for (int n = 0; n < N; n++) {
+            int t = targets[n];
+            losses[n] = t < 0 ? 0 : xent_row_cpu(logits, CR(h) + (size_t)n * C, CR(wte), t, C, V);
+            if (correct) {
+                int hit = t >= 0;
+                for (int j = 0; hit && j < V; j++) hit = logits[j] <= logits[t];
+                correct[n] = hit;
+            }
+        }
         free(logits);
     }
 }

@@ -87,6 +87,8 @@ void train_free(Trainer *t);
 TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx);
 /* mean token loss over n_batches batches from next_batch (perplexity = exp of it) */
 double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches);
+/* the same, and *accuracy = top-1 accuracy over the scored tokens (the synthetic tasks' metric) */
+double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy);
 double train_now(void); /* monotonic seconds */
 
 /* Resume state, one file written atomically (path.tmp, then rename):
@@ -298,19 +300,26 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
 }
 
 double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches) {
+    return train_eval_acc(t, next_batch, ctx, n_batches, NULL);
+}
+
+double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy) {
     SmolModel *M = t->model;
     int N = M->B * M->T;
     int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N);
-    double sum = 0;
+    double sum = 0, hits = 0;
     long count = 0;
     for (int b = 0; b < n_batches; b++) {
         int c = 0;
+        double h = 0;
         next_batch(ctx, tok, tgt);
-        sum += smollm_eval(M, tok, tgt, &c);
+        sum += smollm_eval_acc(M, tok, tgt, &c, accuracy ? &h : NULL);
+        hits += h;
         count += c;
     }
     free(tok);
     free(tgt);
+    if (accuracy) *accuracy = count ? hits / count : 0;
     return count ? sum / count : 0;
 }
 

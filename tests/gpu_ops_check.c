@@ -303,9 +303,36 @@ static void t_xent(int N, int C, int V) {
     int *d_tgt = dev_bytes(tgt, sizeof(int) * N);
     float *d_loss = dev_poison_f32(N), *d_loss2 = dev_poison_f32(N), *d_dwte = dev_f32(dwte, (size_t)V * C);
     void *d_dh = dev_poison_bf((size_t)N * C);
-    gpu_xent_forward(&G, d_loss, d_h, d_wte, d_tgt, N, C, V);
-    op_xent_forward(NULL, loss, h, wte, tgt, N, C, V);
+    gpu_xent_forward(&G, d_loss, NULL, d_h, d_wte, d_tgt, N, C, V);
+    op_xent_forward(NULL, loss, NULL, h, wte, tgt, N, C, V);
     check_f32("xent_forward", "losses", shape, d_loss, loss, N, 1e-2);
+    /* top-1 hits: every third row's target is made its argmax (on the reference's logits), so
+       both outcomes occur; rows whose best two logits are within bf16 rounding may disagree */
+    {
+        int *tgt2 = malloc(sizeof(int) * N), mismatch = 0, hits = 0;
+        float *corr = fvec(N), *gcorr = fvec(N);
+        for (int n = 0; n < N; n++) {
+            tgt2[n] = tgt[n];
+            if (n % 3 == 0) {
+                double best = -1e30;
+                for (int j = 0; j < V; j++) {
+                    double d = 0;
+                    for (int c = 0; c < C; c++) d += (double)h[(size_t)n * C + c] * wte[(size_t)j * C + c];
+                    if (d > best) { best = d; tgt2[n] = j; }
+                }
+            }
+        }
+        int *d_tgt2 = dev_bytes(tgt2, sizeof(int) * N);
+        float *d_corr = dev_poison_f32(N);
+        gpu_xent_forward(&G, d_loss, d_corr, d_h, d_wte, d_tgt2, N, C, V);
+        op_xent_forward(NULL, loss, corr, h, wte, tgt2, N, C, V);
+        gpu_download(&G, gcorr, d_corr, sizeof(float) * N);
+        for (int n = 0; n < N; n++) { mismatch += gcorr[n] != corr[n]; hits += corr[n] == 1.0f; }
+        /* reported as the fraction of rows that disagree (bound 2%); too few hits fails */
+        report("xent_forward", "top-1 hits", shape, hits >= N / 4 ? (double)mismatch / N : 1.0, 0.02);
+        gpu_free(&G, d_tgt2); gpu_free(&G, d_corr);
+        free(tgt2); free(corr); free(gcorr);
+    }
     gpu_xent_backward(&G, d_loss2, d_dh, d_dwte, d_h, d_wte, d_tgt, N, C, V, dloss);
     op_xent_backward(NULL, loss2, dh, dwte, h, wte, tgt, N, C, V, dloss);
     check_f32("xent_backward", "losses", shape, d_loss2, loss2, N, 1e-2);
@@ -458,7 +485,7 @@ static void bench(void) {
     BENCH("embed_forward", 50, 2 * nb / 1e9, "GB/s", gpu_embed_forward(&G, a, tgt, w, N, C));
     double xf = 2.0 * N * C * V;
     BENCH("xent_forward (logits GEMM + rows)", 5, xf / 1e12, "TFLOP/s",
-          gpu_xent_forward(&G, st, b, w, tgt, N, C, V));
+          gpu_xent_forward(&G, st, NULL, b, w, tgt, N, C, V));
     BENCH("xent_backward (fused fwd+bwd, 3 GEMMs)", 5, 3 * xf / 1e12, "TFLOP/s",
           gpu_xent_backward(&G, st, a, dw, b, w, tgt, N, C, V, 1.0f / N));
     size_t np = (size_t)135 << 20;
