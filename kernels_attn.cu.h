@@ -58,25 +58,36 @@
        groups so the exponentials overlap dP^T), dV += P^T dO and dK += dS^T Q with P^T,
        dS^T from registers, dS^T to shared memory, dQ tile [64 q][32 dims of w] = dS K
        over the block's 128 keys (A = dS^T MN-major, B = a transposed copy of K made once
-       per block), added to the fp32 accumulator with red.global.add.v4.f32 while dK
-       runs on the tensor cores. 186 registers, 1 block (8 warps) per SM, no spills.
-       The dQ reduction bounds it: with it removed (wrong results, timing only) the
-       backward runs 35-45% faster; a cp.reduce.async.bulk version (ATTN_WBWD_DQ_BULK 1,
-       one 256-byte bulk add per row) is correct but 12% slower.
+       per block). The dQ reduction was the bottleneck (removed, wrong results, timing
+       only: 35-45% faster). Default (ATTN_WBWD_DQ_BULK 2, FlashAttention-3's way): the
+       fp32 accumulator is tiled, [B][H][Tp][64] (Tp = T rounded up to 64; 16-byte
+       chunks swizzled by row % 8), so a 64x64 dQ tile is one contiguous 16 KB region;
+       it is staged in shared memory and thread 0 adds it with ONE cp.reduce.async.bulk
+       .add.f32 of 16 KB while the next tile runs (attn_bwd_pre_wg zeroes, and
+       attn_bwd_dq_convert_wg converts, that layout). 184 registers, 1 block (8 warps)
+       per SM, no spills. Alternatives, correct but slower (H100, T 2048 B 16 H 9 KV 3,
+       backward TFLOP/s; default 2 = 277-279): 0 red.global.add.v4.f32 from registers
+       into [B,T,H,64] (239-242, the previous default); 1 one 256-byte bulk add per row
+       (215); 3 the tiled layout with coalesced red.v4 out of shared memory (257); 4 as
+       2 plus the block making a tile's last add (per-tile counter) converts it, no
+       convert pass (169: thread 0 waits for the bulk add's completion and two gpu-scope
+       fences every iteration, stalling the block at the barrier).
      ABLATE_ATTN_WGMMA=0..3 (bit 0 backward, bit 1 forward) overrides the default
      (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs and hd 32/128 always take
      the mma.sync kernels.
      MEASURED (H100 80GB HBM3, tests/gpu_attn_check.c, hd 64, causal; TFLOP/s,
-     mma.sync -> wgmma):
-       T 512  B 32 H 16:        forward 168 -> 184, backward 111 -> 113
-       T 2048 B 8 H 16:         forward 257 -> 341, backward 186 -> 203, f+b 201 -> 229
-       T 8192 B 2 H 16:         forward 290 -> 411, backward 225 -> 287, f+b 240 -> 314
-       T 2048 B 16 H 9 KV 3:    forward 256 -> 349, backward 197 -> 242, f+b 211 -> 265
-       T 2048 window 256:       forward 156 -> 186, backward 108 -> 113
+     mma.sync -> wgmma with red.v4 dQ (WB_DQ_BULK 0) -> wgmma with the tiled bulk dQ (2)):
+       T 512  B 32 H 16:        forward 168 -> 184, backward 111 -> 113 -> 115
+       T 2048 B 8 H 16:         forward 257 -> 341, backward 186 -> 204 -> 210, f+b 201 -> 231 -> 236
+       T 8192 B 2 H 16:         forward 290 -> 411, backward 225 -> 287 -> 331, f+b 240 -> 314 -> 350
+       T 2048 B 16 H 9 KV 3:    forward 256 -> 349, backward 197 -> 241 -> 278, f+b 211 -> 264 -> 295
+                                (f+b 1.02 -> 0.92 ms)
+       T 2048 window 256:       forward 156 -> 186, backward 108 -> 113 -> 117
 
-   SCRATCH: the backward needs 4*(B*H*T + B*T*H*hd) bytes of fp32 (D and the dQ
-     accumulator). It is allocated with gpu_alloc on first use, grown when a call
-     needs more, and kept in the Gpu (attn_scratch); gpu_attention_release frees it.
+   SCRATCH: the backward needs 4*(B*H*T + B*H*Tp*hd + B*H*Tp/64) bytes (D, the fp32 dQ
+     accumulator with T rounded up to 64, and WB_DQ_BULK 4's per-tile counters). It is
+     allocated with gpu_alloc on first use, grown when a call needs more, and kept in
+     the Gpu (attn_scratch); gpu_attention_release frees it.
 
    SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
    KSRC_LINE so NVRTC errors cite this file's line numbers, raw-bit bf16, no headers).
@@ -663,8 +674,12 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 #define ATTN_WFWD_BN 128  /* keys per forward tile (64: 106 registers, no spill, 5% slower) */
 #endif
 #ifndef ATTN_WBWD_DQ_BULK
-#define ATTN_WBWD_DQ_BULK 0 /* backward dQ: 0 red.global.add.v4 per thread; 1 one bulk-copy-engine
-                               reduce per 256-byte row (correct, but 12% slower) */
+#define ATTN_WBWD_DQ_BULK 2 /* backward dQ: 0 red.global.add.v4 per thread into [B,T,H,64];
+                               1 one bulk-copy-engine reduce per 256-byte row (12% slower than 0);
+                               2 a tiled [B,H,T,64] accumulator, one 16 KB bulk reduce per tile;
+                               3 the tiled accumulator, coalesced red.v4 from shared memory;
+                               4 as 2, and the block making a tile's last add converts it.
+                               The environment variable ABLATE_ATTN_WBWD_DQ (0..4) overrides. */
 #endif
 #ifndef ATTN_WFWD_WG
 #define ATTN_WFWD_WG 2    /* forward warpgroups per block, 64 query rows each (3: 25% slower) */
@@ -948,7 +963,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "//   P^T, dS^T in registers; dV += P^T dO, dK += dS^T Q (A from registers, B MN-major);\n"
 "//   dS^T -> smem; dQ[64 q][32 dims of wg] = dS K over the block's 128 keys (A = dS^T\n"
 "//   MN-major, B = K^T, a transposed copy of K made once per block, K-major), added to\n"
-"//   the fp32 accumulator with red.global.add.v2.\n"
+"//   the fp32 accumulator as WB_DQ_BULK says (below; default 2, one 16 KB bulk add).\n"
 "// grid (B*KV, ceil(T/128)), block 256 threads.\n"
 "#ifndef WB_DQ_BULK\n"
 "#define WB_DQ_BULK 0\n"
@@ -992,14 +1007,83 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        bulk_commit();\n"
 "    }\n"
 "}\n"
+"// WB_DQ_BULK 2, 3: the accumulator is tiled, [B][H][Tp][64] fp32 (Tp = T rounded up to 64;\n"
+"// attn_bwd_pre_wg zeroes it, attn_bwd_dq_convert_wg turns it into dq), 16-byte chunk c of\n"
+"// row r stored at chunk c ^ (r % 8): a block's 64x64 dQ tile is one contiguous 16 KB region,\n"
+"// staged in shared memory in that same layout (the swizzle spreads the accumulator-layout\n"
+"// float2 stores of 8 rows over all banks). 2: thread 0 adds the whole tile with one\n"
+"// cp.reduce.async.bulk .add.f32 of 16 KB (FlashAttention-3's way); 3: all 256 threads add\n"
+"// it with fully coalesced red.global.add.v4.f32 (a warp covers 512 contiguous bytes).\n"
+"#define SDQ_TILE 4096  // floats per staged tile\n"
+"__device__ __forceinline__ int dqt_off(int r, int c) { return r * 64 + (((c >> 2) ^ (r & 7)) << 2) + (c & 3); }\n"
+"__device__ __forceinline__ float *dq_tile(float *dqacc, int b, int h, int m0, int T, int H) {\n"
+"    const int Tp = (T + 63) & ~63;\n"
+"    return dqacc + (((long)b * H + h) * Tp + m0) * 64;\n"
+"}\n"
+"__device__ __forceinline__ void dq_tile_reduce(float *dst, const float *sq) {\n"
+"#if WB_DQ_BULK == 2 || WB_DQ_BULK == 4\n"
+"    if (threadIdx.x == 0) {\n"
+"        asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 16384;\\n\"\n"
+"                     :: \"l\"(dst), \"r\"(smem_addr(sq)) : \"memory\");\n"
+"        bulk_commit();\n"
+"    }\n"
+"#else\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++) {\n"
+"        const int e = (i * 256 + threadIdx.x) * 4;\n"
+"        const float4 v = *(const float4 *)(sq + e);\n"
+"        red_add4(dst + e, v.x, v.y, v.z, v.w);\n"
+"    }\n"
+"#endif\n"
+"}\n"
+"// WB_DQ_BULK 4: as 2, and the block whose add completes a tile (a per-tile counter, zeroed\n"
+"// by attn_bwd_pre_wg, reaches the number of key blocks that see the tile) converts it to\n"
+"// bf16 dq itself, out of L2: no attn_bwd_dq_convert_wg pass over the accumulator.\n"
+"// key blocks (128 keys) whose query range holds query tile mt (64 rows); see ilo, last_q\n"
+"__device__ __forceinline__ int dq_tile_adders(int mt) {\n"
+"    int ylo = 0;\n"
+"    if (WINDOW > 0) { int x = 64 * mt - 126 - WINDOW; ylo = x > 0 ? (x + 127) / 128 : 0; }\n"
+"    return (mt >> 1) - ylo + 1;\n"
+"}\n"
+"// thread 0, once the bulk add of tile (h, m0) has completed: count it; 1 if it was the last\n"
+"__device__ __forceinline__ int dq_tile_count(int *cnt, int b, int h, int m0, int T, int H) {\n"
+"    const int Tp = (T + 63) & ~63;\n"
+"    asm volatile(\"fence.proxy.async.global;\\n\" ::: \"memory\");\n"
+"    __threadfence();\n"
+"    int old = atomicAdd(cnt + (((long)b * H + h) * Tp + m0) / 64, 1);\n"
+"    __threadfence();\n"
+"    return old == dq_tile_adders(m0 / 64) - 1;\n"
+"}\n"
+"// the whole block: dq rows m0.. (< T) of head h = bf16 of the finished tile\n"
+"__device__ __forceinline__ void dq_tile_convert(bf16 *dq, float *dqacc, int b, int h, int m0, int T, int H) {\n"
+"    const float *src = dq_tile(dqacc, b, h, m0, T, H);\n"
+"    const int r = threadIdx.x >> 2, row = m0 + r;\n"
+"    if (row >= T) return;\n"
+"#pragma unroll\n"
+"    for (int jj = 0; jj < 2; jj++) {\n"
+"        const int j = 2 * (threadIdx.x & 3) + jj;\n"
+"        const float4 a = __ldcg((const float4 *)(src + r * 64 + (((2 * j) ^ (r & 7)) << 2)));\n"
+"        const float4 c = __ldcg((const float4 *)(src + r * 64 + (((2 * j + 1) ^ (r & 7)) << 2)));\n"
+"        *(uint4 *)(dq + (((long)b * T + row) * H + h) * 64 + 8 * j) =\n"
+"            make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(c.x, c.y), pack_bf16(c.z, c.w));\n"
+"    }\n"
+"}\n"
+"#if WB_DQ_BULK >= 2\n"
+"#define SDQ_BUF SDQ_TILE\n"
+"#else\n"
+"#define SDQ_BUF (64 * SDQ_LD)\n"
+"#endif\n"
 "\n"
 "#define WB_BM 64\n"
 "#define WB_BN 128\n"
 "extern \"C\" __global__ void __launch_bounds__(256, 1)\n"
 "attn_bwd_dkdv_wg(bf16 *dk, bf16 *dv, float *dqacc, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "                 const bf16 *dout, const float *lse, const float *Dsum, int T, int H,\n"
-"                 float scale, float scale_log2) {\n"
+"                 float scale, float scale_log2, bf16 *dq, int *dqcnt) {\n"
 "    extern __shared__ __align__(1024) unsigned char smem_raw[];\n"
+"#if WB_DQ_BULK == 4\n"
+"    __shared__ int s_conv[2];  // finished tiles this block converts (-1: none)\n"
+"#endif\n"
 "    unsigned char *smem = smem_raw + (((smem_addr(smem_raw) + 1023u) & ~1023u) - smem_addr(smem_raw));\n"
 "    bf16 *sK = (bf16 *)smem;              // [128 keys][64]\n"
 "    bf16 *sV = sK + WB_BN * 64;           // [128 keys][64]\n"
@@ -1009,7 +1093,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    bf16 *sdS = sdO + 2 * WB_BM * 64;     // [2][128 keys][64 queries]  dS^T\n"
 "    float *sL = (float *)(sdS + 2 * WB_BN * WB_BM);  // [2][64]\n"
 "    float *sD = sL + 2 * WB_BM;                  // [2][64]\n"
-"    float *sdQ = sD + 2 * WB_BM;                 // [2][64 queries][SDQ_LD] fp32 dQ staging\n"
+"    float *sdQ = sD + 2 * WB_BM;                 // [2][SDQ_BUF] fp32 dQ staging (WB_DQ_BULK > 0)\n"
 "    const unsigned aK = smem_addr(sK), aV = smem_addr(sV), aKt = smem_addr(sKt), aQ = smem_addr(sQ),\n"
 "                   adO = smem_addr(sdO);\n"
 "\n"
@@ -1072,7 +1156,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        cp_async_wait<0>();\n"
 "        fence_proxy();\n"
 "        __syncthreads();  // tile `it` landed; every warpgroup finished reading buffer buf ^ 1\n"
-"        if (WB_DQ_BULK && it > 0) dq_bulk_reduce(dqacc, sdQ + (buf ^ 1) * WB_BM * SDQ_LD, m0_prev, h_prev, T, qs, b);\n"
+"        if (WB_DQ_BULK == 1 && it > 0) dq_bulk_reduce(dqacc, sdQ + (buf ^ 1) * SDQ_BUF, m0_prev, h_prev, T, qs, b);\n"
 "        if (it + 1 < iters) WB_LOAD(it + 1, buf ^ 1);\n"
 "        const unsigned Qt = aQ + buf * WB_BM * 128, dOt = adO + buf * WB_BM * 128;\n"
 "        const float *Lt = sL + buf * WB_BM, *Dt = sD + buf * WB_BM;\n"
@@ -1092,6 +1176,10 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            for (int kk = 0; kk < 4; kk++)\n"
 "                wg_ss64<0, 0>(dpt, gdesc(aV + kw * 128 + kk * 32, 16), gdesc(dOt + kk * 32, 16), kk);\n"
 "            wg_commit();\n"
+"            // the previous tile's dQ (staged before this iteration's first barrier) goes out\n"
+"            // while the tensor cores run S^T and dP^T\n"
+"            if (WB_DQ_BULK >= 2 && it > 0)\n"
+"                dq_tile_reduce(dq_tile(dqacc, b, h_prev, m0_prev, T, H), sdQ + (buf ^ 1) * SDQ_BUF);\n"
 "            const int key0 = n0 + krow;\n"
 "            const bool need_mask = m0 < n0 + kw + 63 || (WINDOW > 0 && n0 + kw < m0 + WB_BM - WINDOW);\n"
 "            wg_wait<1>();  // S^T\n"
@@ -1134,7 +1222,19 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            }\n"
 "        }\n"
 "        fence_proxy();\n"
-"        if (WB_DQ_BULK && tid < WB_BM) bulk_wait_read<1>();  // the reduction of tile it-2 has read sdQ[buf]\n"
+"        // the reduction of tile it-2 has read sdQ[buf]\n"
+"        if ((WB_DQ_BULK == 1 && tid < WB_BM) || (WB_DQ_BULK == 2 && tid == 0)) bulk_wait_read<1>();\n"
+"#if WB_DQ_BULK == 4\n"
+"        if (tid == 0) {  // ... and has completed: was it the tile's last add?\n"
+"            bulk_wait<1>();\n"
+"            int c = -1;\n"
+"            if (it >= 2) {\n"
+"                const int h2 = kvh * GROUP + (it - 2) / nq, m2 = (ilo + (it - 2) % nq) * WB_BM;\n"
+"                if (dq_tile_count(dqcnt, b, h2, m2, T, H)) c = it - 2;\n"
+"            }\n"
+"            s_conv[0] = c;\n"
+"        }\n"
+"#endif\n"
 "        __syncthreads();  // dS^T complete\n"
 "\n"
 "        // dQ[m0.., 32 wg .. 32 wg + 31] = dS K over the block's 128 keys, then dK += dS^T Q;\n"
@@ -1148,11 +1248,27 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#pragma unroll\n"
 "        for (int kk = 0; kk < 4; kk++) wg_rs64_tb(dka, as[kk], gdesc(Qt + kk * 2048, 1024), 1);\n"
 "        wg_commit();\n"
+"#if WB_DQ_BULK == 4\n"
+"        {\n"
+"            const int c = *(volatile int *)&s_conv[0];\n"
+"            if (c >= 0) dq_tile_convert(dq, dqacc, b, kvh * GROUP + c / nq, (ilo + c % nq) * WB_BM, T, H);\n"
+"        }\n"
+"#endif\n"
 "        wg_wait<1>();  // dV, dQ\n"
 "        fence_regs<16>(acc);\n"
-"#if WB_DQ_BULK\n"
+"#if WB_DQ_BULK >= 2\n"
+"        {   // stage scale * dQ in sdQ[buf] (tiled, swizzled); the next iteration adds it\n"
+"            float *sq = sdQ + buf * SDQ_BUF;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int r = 0; r < 2; r++)\n"
+"                    *(float2 *)(sq + dqt_off(warp * 16 + g + 8 * r, wg * 32 + 8 * i + 2 * t4)) =\n"
+"                        make_float2(acc[4 * i + 2 * r] * scale, acc[4 * i + 2 * r + 1] * scale);\n"
+"        }\n"
+"#elif WB_DQ_BULK\n"
 "        {   // stage scale * dQ in sdQ[buf]; the next iteration reduces it into global memory\n"
-"            float *sq = sdQ + buf * WB_BM * SDQ_LD;\n"
+"            float *sq = sdQ + buf * SDQ_BUF;\n"
 "#pragma unroll\n"
 "            for (int i = 0; i < 4; i++)\n"
 "#pragma unroll\n"
@@ -1170,10 +1286,33 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        m0_prev = m0;\n"
 "    }\n"
 "#undef WB_LOAD\n"
-"#if WB_DQ_BULK\n"
+"#if WB_DQ_BULK >= 2\n"
 "    fence_proxy();\n"
 "    __syncthreads();\n"
-"    dq_bulk_reduce(dqacc, sdQ + ((iters - 1) & 1) * WB_BM * SDQ_LD, m0_prev, h_prev, T, qs, b);\n"
+"    dq_tile_reduce(dq_tile(dqacc, b, h_prev, m0_prev, T, H), sdQ + ((iters - 1) & 1) * SDQ_BUF);\n"
+"    if (WB_DQ_BULK == 2 && tid == 0) bulk_wait<0>();\n"
+"#if WB_DQ_BULK == 4\n"
+"    if (tid == 0) {  // the last two tiles: complete, counted, converted here if last\n"
+"        bulk_wait<0>();\n"
+"#pragma unroll\n"
+"        for (int x = 0; x < 2; x++) {\n"
+"            const int t2 = iters - 2 + x;\n"
+"            int c = -1;\n"
+"            if (t2 >= 0 && dq_tile_count(dqcnt, b, kvh * GROUP + t2 / nq, (ilo + t2 % nq) * WB_BM, T, H)) c = t2;\n"
+"            s_conv[x] = c;\n"
+"        }\n"
+"    }\n"
+"    __syncthreads();\n"
+"#pragma unroll\n"
+"    for (int x = 0; x < 2; x++) {\n"
+"        const int c = *(volatile int *)&s_conv[x];\n"
+"        if (c >= 0) dq_tile_convert(dq, dqacc, b, kvh * GROUP + c / nq, (ilo + c % nq) * WB_BM, T, H);\n"
+"    }\n"
+"#endif\n"
+"#elif WB_DQ_BULK\n"
+"    fence_proxy();\n"
+"    __syncthreads();\n"
+"    dq_bulk_reduce(dqacc, sdQ + ((iters - 1) & 1) * SDQ_BUF, m0_prev, h_prev, T, qs, b);\n"
 "    if (tid < WB_BM) bulk_wait<0>();\n"
 "#endif\n"
 "\n"
@@ -1190,6 +1329,57 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            }\n"
 "        }\n"
 "    }\n"
+"}\n"
+"\n"
+"// WB_DQ_BULK 2, 3: the tiled accumulator's preprocess and convert (attn_bwd_pre and\n"
+"// attn_bwd_dq_convert with the layout [B][H][Tp][64], swizzled 16-byte chunks).\n"
+"// D[b,h,t] = sum dO*O; zero row (b,h,t) of the accumulator (rows t >= T of the last\n"
+"// tile only ever receive zeros and are never read). 8 threads per (b,t,h) row.\n"
+"__device__ __forceinline__ float bf16_lo(unsigned x) { return __uint_as_float(x << 16); }\n"
+"__device__ __forceinline__ float bf16_hi(unsigned x) { return __uint_as_float(x & 0xffff0000u); }\n"
+"extern \"C\" __global__ void attn_bwd_pre_wg(float *Dsum, float *dqacc, const bf16 *out, const bf16 *dout,\n"
+"                                           int T, int H, long rows, int *dqcnt) {\n"
+"    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+"    long row = i >> 3;\n"
+"    int c = (int)(i & 7);\n"
+"    float d = 0.f;\n"
+"    long b = 0, t = 0;\n"
+"    int h = 0;\n"
+"    if (row < rows) {\n"
+"        uint4 o4 = *(const uint4 *)(out + row * HD + c * 8);\n"
+"        uint4 g4 = *(const uint4 *)(dout + row * HD + c * 8);\n"
+"        unsigned ov[4] = {o4.x, o4.y, o4.z, o4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w};\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < 4; e++) d += bf16_lo(ov[e]) * bf16_lo(gv[e]) + bf16_hi(ov[e]) * bf16_hi(gv[e]);\n"
+"        long bt = row / H;\n"
+"        h = (int)(row % H);\n"
+"        b = bt / T; t = bt % T;\n"
+"        const long Tp = (T + 63) & ~63;\n"
+"        float4 z = make_float4(0.f, 0.f, 0.f, 0.f);\n"
+"        float *dst = dqacc + ((b * H + h) * Tp + t) * 64 + c * 8;\n"
+"        *(float4 *)dst = z;\n"
+"        *(float4 *)(dst + 4) = z;\n"
+"        if (WB_DQ_BULK == 4 && c == 0 && (t & 63) == 0) dqcnt[((b * H + h) * Tp + t) >> 6] = 0;\n"
+"    }\n"
+"#pragma unroll\n"
+"    for (int off = 4; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);\n"
+"    if (row < rows && c == 0) Dsum[(b * H + h) * T + t] = d;\n"
+"}\n"
+"// dq (bf16, [B,T,H,64]) = the tiled accumulator; 8 elements per thread\n"
+"extern \"C\" __global__ void attn_bwd_dq_convert_wg(bf16 *dq, const float *dqacc, int T, int H, long n8) {\n"
+"    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
+"    if (i >= n8) return;\n"
+"    long row = i >> 3;\n"
+"    int j = (int)(i & 7);\n"
+"    long bt = row / H;\n"
+"    int h = (int)(row % H);\n"
+"    long b = bt / T;\n"
+"    int t = (int)(bt % T);\n"
+"    const long Tp = (T + 63) & ~63;\n"
+"    const float *src = dqacc + ((b * H + h) * Tp + t) * 64;\n"
+"    float4 a = *(const float4 *)(src + (((2 * j) ^ (t & 7)) << 2));\n"
+"    float4 c = *(const float4 *)(src + (((2 * j + 1) ^ (t & 7)) << 2));\n"
+"    *(uint4 *)(dq + i * 8) = make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(c.x, c.y), pack_bf16(c.z, c.w));\n"
 "}\n";
 
 /* ---------------------------------------------------------------- host */
@@ -1221,9 +1411,16 @@ static void attn_check_aligned_(const char *who, const void *const *p, int n) {
 }
 
 /* the Hopper kernels (ATTN_WGMMA_SRC): sm_90a, hd 64 */
-static void attn_wgmma_options_(char *buf, size_t n, int group, int window) {
+static void attn_wgmma_options_(char *buf, size_t n, int group, int window, int dq_mode) {
     snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d -DWFWD_WG=%d -DWB_DQ_BULK=%d",
-             group, window, ATTN_WFWD_BN, ATTN_WFWD_WG, ATTN_WBWD_DQ_BULK);
+             group, window, ATTN_WFWD_BN, ATTN_WFWD_WG, dq_mode);
+}
+/* the Hopper backward's dQ reduction (WB_DQ_BULK): ATTN_WBWD_DQ_BULK, or the environment
+   variable ABLATE_ATTN_WBWD_DQ (0..4) for A/B runs */
+static int attn_wbwd_dq_mode_(void) {
+    const char *e = getenv("ABLATE_ATTN_WBWD_DQ");
+    int m = (e && *e) ? atoi(e) : ATTN_WBWD_DQ_BULK;
+    return m < 0 || m > 4 ? ATTN_WBWD_DQ_BULK : m;
 }
 
 /* which passes take the Hopper kernels: bit 0 backward, bit 1 forward. Only on a
@@ -1241,8 +1438,9 @@ static unsigned attn_wfwd_smem_(void) {
     return (unsigned)(1024 + 64 * ATTN_WFWD_WG * 128 + 4 * ATTN_WFWD_BN * 128);
 }
 /* alignment pad, K, V, K^T, 2 Q, 2 dO, 2 dS^T tiles, lse and D (and 2 fp32 dQ staging tiles) */
-static unsigned attn_wbwd_smem_(void) {
-    return (unsigned)(1024 + 7 * 16384 + 4 * 2 * 64 * 4 + (ATTN_WBWD_DQ_BULK ? 2 * 64 * 68 * 4 : 0));
+static unsigned attn_wbwd_smem_(int dq_mode) {
+    return (unsigned)(1024 + 7 * 16384 + 4 * 2 * 64 * 4 +
+                      (dq_mode >= 2 ? 2 * 16384 : dq_mode == 1 ? 2 * 64 * 68 * 4 : 0));
 }
 
 static AttnKernels attn_kernels_(Gpu *g, int hd, int group, int window) {
@@ -1278,7 +1476,7 @@ void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const
     void *args[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2};
     if (attn_wgmma_mode_(gpu, hd) & 2) {
         char opt[256];
-        attn_wgmma_options_(opt, sizeof opt, H / KV, window);
+        attn_wgmma_options_(opt, sizeof opt, H / KV, window, attn_wbwd_dq_mode_());
         CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_fwd_wg", opt);
         unsigned bm = 64 * ATTN_WFWD_WG;
         gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + bm - 1) / bm), 1, 128 * ATTN_WFWD_WG, 1, 1,
@@ -1322,36 +1520,49 @@ void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *
     window = attn_window_(T, window);
     AttnKernels kn = attn_kernels_(gpu, hd, H / KV, window);
     long rows = (long)B * T * H;
-    size_t n_d = (size_t)rows, n_acc = (size_t)rows * hd;
-    float *Dsum = (float *)attn_scratch_get_(gpu, 4 * (n_d + n_acc + 64));
+    /* the Hopper backward with WB_DQ_BULK >= 2 keeps dQ in a tiled [B,H,Tp,hd] accumulator
+       (Tp = T rounded up to 64), with its own preprocess and convert kernels */
+    const int wg_bwd = attn_wgmma_mode_(gpu, hd) & 1, dq_mode = wg_bwd ? attn_wbwd_dq_mode_() : 0;
+    char wopt[256];
+    attn_wgmma_options_(wopt, sizeof wopt, H / KV, window, dq_mode);
+    CUfunction pre = kn.pre, conv = kn.conv;
+    if (dq_mode >= 2) {
+        pre = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_pre_wg", wopt);
+        conv = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dq_convert_wg", wopt);
+    }
+    size_t n_d = (size_t)rows, n_acc = (size_t)B * H * (((size_t)T + 63) / 64 * 64) * hd;
+    size_t n_cnt = n_acc / (64 * (size_t)hd); /* WB_DQ_BULK 4: one counter per dQ tile */
+    float *Dsum = (float *)attn_scratch_get_(gpu, 4 * (n_d + n_acc + n_cnt + 64));
     /* the accumulator starts 256-byte aligned past D, for 16-byte vector access */
     float *dqacc = Dsum + ((n_d + 63) / 64) * 64;
+    int *dqcnt = (int *)(dqacc + n_acc);
 
     {   /* D = rowsum(dO * O); dqacc = 0 */
-        void *args[] = {&Dsum, &dqacc, &out, &dout, &T, &H, &rows};
+        void *args[] = {&Dsum, &dqacc, &out, &dout, &T, &H, &rows, &dqcnt};
         size_t threads = (size_t)rows * (hd / 8);
-        gpu_launch(gpu, kn.pre, (unsigned)((threads + 255) / 256), 1, 1, 256, 1, 1, 0, args);
+        gpu_launch(gpu, pre, (unsigned)((threads + 255) / 256), 1, 1, 256, 1, 1, 0, args);
     }
     {   /* dK, dV; dQ accumulated in fp32 */
         float scale = (float)(1.0 / sqrt((double)hd));
         float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
-        void *args[] = {&dk, &dv, &dqacc, &q, &k, &v, &dout, &lse, &Dsum, &T, &H, &scale, &scale_log2};
-        if (attn_wgmma_mode_(gpu, hd) & 1) { /* Hopper: 128 keys a block, 2 warpgroups */
-            char opt[256];
-            attn_wgmma_options_(opt, sizeof opt, H / KV, window);
-            CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dkdv_wg", opt);
+        void *args[] = {&dk, &dv, &dqacc, &q, &k, &v, &dout, &lse, &Dsum, &T, &H, &scale, &scale_log2,
+                        &dq, &dqcnt};
+        if (wg_bwd) { /* Hopper: 128 keys a block, 2 warpgroups */
+            CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dkdv_wg", wopt);
             gpu_launch(gpu, f, (unsigned)(B * KV), (unsigned)((T + 127) / 128), 1, 256, 1, 1,
-                       attn_wbwd_smem_(), args);
+                       attn_wbwd_smem_(dq_mode), args);
         } else {
             int bn = 16 * ATTN_BWD_WARPS;
             gpu_launch(gpu, kn.dkdv, (unsigned)(B * KV), (unsigned)((T + bn - 1) / bn), 1,
                        32 * ATTN_BWD_WARPS, 1, 1, attn_bwd_smem_(hd), args);
         }
     }
-    {   /* dq = bf16(dqacc) */
-        long n8 = (long)(n_acc / 8);
+    if (dq_mode != 4) {   /* dq = bf16(dqacc) */
+        long n8 = rows * (hd / 8);
         void *args[] = {&dq, &dqacc, &n8};
-        gpu_launch(gpu, kn.conv, (unsigned)((n8 + 255) / 256), 1, 1, 256, 1, 1, 0, args);
+        void *wargs[] = {&dq, &dqacc, &T, &H, &n8};
+        gpu_launch(gpu, conv, (unsigned)((n8 + 255) / 256), 1, 1, 256, 1, 1, 0,
+                   dq_mode >= 2 ? wargs : args);
     }
 }
 
@@ -1375,14 +1586,17 @@ int attn_kernels_compile_check(const char *arch) {
         free(log);
         /* the Hopper kernels: for an sm_90 request, compiled for sm_90a (hd 64 only) */
         if (attn_check_specs_[i][0] == 64 && strncmp(arch, "sm_90", 5) == 0) {
-            log = NULL;
-            attn_wgmma_options_(opt, sizeof opt, attn_check_specs_[i][1], attn_check_specs_[i][2]);
-            if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
-                fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt,
-                        log ? log : "");
-                fails++;
+            /* every dQ variant (WB_DQ_BULK 0..4) */
+            for (int m = 0; m < 5; m++) {
+                log = NULL;
+                attn_wgmma_options_(opt, sizeof opt, attn_check_specs_[i][1], attn_check_specs_[i][2], m);
+                if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
+                    fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt,
+                            log ? log : "");
+                    fails++;
+                }
+                free(log);
             }
-            free(log);
         }
     }
     return fails;

@@ -11,8 +11,9 @@
    forward and backward on the GPU and compares with op_attention_forward/backward
    (gpu == NULL) computed in double on the same bf16-rounded inputs:
    relative L2 error <= 1e-2 for out, dq, dk, dv; max |lse - ref| <= 1e-4.
-   On a compute capability 9.0 device every hd 64 case and timing runs twice: on the
-   mma.sync kernels (ABLATE_ATTN_WGMMA=0) and on the Hopper wgmma kernels (=3).
+   On a compute capability 9.0 device every hd 64 case and timing runs on the mma.sync
+   kernels (ABLATE_ATTN_WGMMA=0) and on the Hopper wgmma kernels (=3) with each of the
+   backward's dQ reductions (ABLATE_ATTN_WBWD_DQ=0..4); the reference is computed once.
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,9 +103,15 @@ static void check(const char *what, const Case *c, double err, double tol) {
     (void)c;
 }
 
-static void run_case(Gpu *g, const Case *c) {
+/* the kernel paths: ABLATE_ATTN_WGMMA, ABLATE_ATTN_WBWD_DQ ("" = the default) */
+static const char *paths[][2] = {{"0", ""}, {"3", "0"}, {"3", "1"}, {"3", "2"}, {"3", "3"}, {"3", "4"}};
+static void set_path(int p) {
+    setenv("ABLATE_ATTN_WGMMA", paths[p][0], 1);
+    setenv("ABLATE_ATTN_WBWD_DQ", paths[p][1], 1);
+}
+
+static void run_case(Gpu *g, const Case *c, int npaths) {
     int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd, W = c->window;
-    printf("case B=%d T=%d H=%d KV=%d hd=%d window=%d\n", B, T, H, KV, hd, W);
     size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
     uint16_t *qb, *kb, *vb, *gb;
     double *q, *k, *v, *dout;
@@ -119,6 +126,10 @@ static void run_case(Gpu *g, const Case *c) {
     op_attention_forward(NULL, out, lse, q, k, v, B, T, H, KV, hd, W);
     op_attention_backward(NULL, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, W);
 
+    for (int p = 0; p < npaths; p++) {
+    set_path(p);
+    printf("[ABLATE_ATTN_WGMMA=%s ABLATE_ATTN_WBWD_DQ=%s] case B=%d T=%d H=%d KV=%d hd=%d window=%d\n",
+           paths[p][0], paths[p][1], B, T, H, KV, hd, W);
     /* GPU */
     void *d_q = dev_upload(g, qb, nq * 2), *d_k = dev_upload(g, kb, nk * 2),
          *d_v = dev_upload(g, vb, nk * 2), *d_do = dev_upload(g, gb, nq * 2);
@@ -157,6 +168,7 @@ static void run_case(Gpu *g, const Case *c) {
 
     gpu_free(g, d_q); gpu_free(g, d_k); gpu_free(g, d_v); gpu_free(g, d_do); gpu_free(g, d_o);
     gpu_free(g, d_dq); gpu_free(g, d_dk); gpu_free(g, d_dv); gpu_free(g, d_lse);
+    }
     free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
     free(out); free(lse); free(dq); free(dk); free(dv);
 }
@@ -249,18 +261,14 @@ int main(int argc, char **argv) {
     };
     /* the kernel paths to exercise: the mma.sync kernels, and on sm_90 the wgmma ones */
     int hopper = g.cc_major == 9 && g.cc_minor == 0;
-    const char *paths[2] = {"0", "3"};
+    const int npaths = (int)(sizeof paths / sizeof paths[0]);
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++)
-        for (int p = 0; p < (hopper && cases[i].hd == 64 ? 2 : 1); p++) {
-            setenv("ABLATE_ATTN_WGMMA", paths[p], 1);
-            printf("[ABLATE_ATTN_WGMMA=%s] ", paths[p]);
-            run_case(&g, &cases[i]);
-        }
+        run_case(&g, &cases[i], hopper && cases[i].hd == 64 ? npaths : 1);
 
     if (timing) {
         printf("\ntiming on the device: median ms; TFLOP/s with fwd = 4*B*H*T*T*hd/2 (causal), "
                "bwd = 2.5 fwd\n");
-        printf("%5s %5s %3s %3s %3s %4s %6s | %9s %8s | %9s %8s | %8s\n", "wgmma", "T", "B", "H", "KV", "hd", "window",
+        printf("%7s %5s %3s %3s %3s %4s %6s | %9s %8s | %9s %8s | %8s\n", "wgmma/dq", "T", "B", "H", "KV", "hd", "window",
                "fwd ms", "TFLOP/s", "f+b ms", "TFLOP/s", "bwd TF/s");
         static const Case tcases[] = {
             {32, 512, 16, 16, 64, 0}, {8, 2048, 16, 16, 64, 0}, {2, 8192, 16, 16, 64, 0},
@@ -269,9 +277,9 @@ int main(int argc, char **argv) {
             {8, 2048, 8, 8, 128, 0},
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++)
-            for (int p = 0; p < (hopper && tcases[i].hd == 64 ? 2 : 1); p++) {
-                setenv("ABLATE_ATTN_WGMMA", paths[p], 1);
-                printf("%5s ", paths[p]);
+            for (int p = 0; p < (hopper && tcases[i].hd == 64 ? npaths : 1); p++) {
+                set_path(p);
+                printf("%4s/%-2s ", paths[p][0], paths[p][1]);
                 run_timing(&g, &tcases[i]);
             }
     }
