@@ -97,6 +97,10 @@ static void train_usage(void) {
          "  --eval-batches N  validation batches per evaluation (default 8)\n"
          "  --log-every N     progress line every N steps (default 1)\n"
          "  --device NAME     cpu | cuda (default cuda when a GPU is present)\n"
+         "  --task NAME       a synthetic task instead of --data: mqar (multi-query associative\n"
+         "                    recall), copy or induction; validation also reports top-1 accuracy\n"
+         "  --task-size N     pairs per sequence (mqar) or copied length (copy); 0 = default\n"
+         "  --task-vocab N    the task's vocabulary (default 256)\n"
          "  --save FILE       write the trained weights as safetensors\n"
          "  -h, --help        this text");
 }
@@ -142,6 +146,12 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
         else if (!strcmp(f, "--clip")) o->train.clip = parse_float(f, v) <= 0 ? -1 : parse_float(f, v);
         else if (!strcmp(f, "--seed")) o->model.seed = (uint64_t)parse_int(f, v, 0);
         else if (!strcmp(f, "--data")) o->data = v;
+        else if (!strcmp(f, "--task")) {
+            if (strcmp(v, "mqar") && strcmp(v, "copy") && strcmp(v, "induction"))
+                die("unknown task '%s'%s: expected mqar, copy or induction", v, "");
+            o->task = v;
+        } else if (!strcmp(f, "--task-size")) o->task_size = parse_int(f, v, 0);
+        else if (!strcmp(f, "--task-vocab")) o->task_vocab = parse_int(f, v, 8);
         else if (!strcmp(f, "--val-frac")) o->val_frac = parse_float(f, v);
         else if (!strcmp(f, "--eval-every")) o->eval_every = parse_int(f, v, 1);
         else if (!strcmp(f, "--eval-batches")) o->eval_batches = parse_int(f, v, 1);

@@ -42,7 +42,9 @@
              attn_layers = swa:256*3+gqa, mla) latent_dim q_latent_dim rope_dim v_head_dim (mla)
              mga_gate mga_faithful (0|1)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
-     data:   data (text file) val_frac eval_every eval_batches log_every checkpoint_every
+     data:   data (text file, shard, directory, mix) val_frac eval_every eval_batches log_every
+             checkpoint_every; task (mqar|copy|induction: a synthetic task instead of data, whose
+             evaluations also report top-1 accuracy, val_acc) task_size task_vocab
    STUDY KEYS (base only): name seeds select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
    Errors name the file, the line, the key or value and what was expected.
@@ -92,6 +94,8 @@ typedef struct {
     int batch, seq;
     double tokens, seconds;     /* budgets: 0 = none (then train.steps) */
     const char *data, *save;    /* NULL: the default text; NULL: no weights file */
+    const char *task;           /* a synthetic task (mqar, copy, induction) instead of data; NULL: none */
+    int task_size, task_vocab;  /* its size (pairs / copy length; 0 = default) and vocabulary (0 = 256) */
     float val_frac;
     int eval_every, eval_batches, log_every, checkpoint_every;
 } RunConfig;
@@ -138,6 +142,7 @@ typedef struct {
     int index, steps_done, steps;
     uint64_t seed;
     double tokens, final_loss, final_val_loss, final_val_ppl, best_val_loss, best_val_ppl;
+    double final_val_acc;       /* synthetic tasks: top-1 accuracy at the last evaluation; else NAN */
     int best_val_step;
     double tokens_per_s, peak_bytes, wall_seconds, train_seconds;
     double params_total, params_attention, params_ffn, params_embedding, params_norms, kv_bytes_per_token;
@@ -448,8 +453,17 @@ int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size
     INT_KEY_("eval_batches", 1, c->eval_batches)
     INT_KEY_("log_every", 1, c->log_every)
     INT_KEY_("checkpoint_every", 0, c->checkpoint_every)
+    INT_KEY_("task_size", 0, c->task_size)
+    INT_KEY_("task_vocab", 8, c->task_vocab)
     else if (!strcmp(k, "data")) c->data = v;
     else if (!strcmp(k, "save")) c->save = v;
+    else if (!strcmp(k, "task")) {
+        if (strcmp(v, "mqar") && strcmp(v, "copy") && strcmp(v, "induction")) {
+            snprintf(err, errlen, "unknown task '%s': expected mqar, copy or induction", v);
+            return -1;
+        }
+        c->task = v;
+    }
     else {
         snprintf(err, errlen, "unknown key '%s' (expected a model, training or data key; see study.h)", key);
         return -1;
@@ -496,6 +510,10 @@ static void run_config_json(StrBuf *b, const RunConfig *c) {
     sb_num(b, "clip", t.clip, 0);
     sb_str(b, "data", c->data ? c->data : study_default_data(), 0);
     sb_num(b, "val_frac", c->val_frac, 0);
+    if (c->task) {
+        sb_str(b, "task", c->task, 0);
+        sb_printf(b, "\"task_size\": %d, \"task_vocab\": %d, ", c->task_size, c->task_vocab);
+    }
     sb_printf(b, "\"eval_every\": %d, \"eval_batches\": %d, \"log_every\": %d, \"checkpoint_every\": %d}",
               c->eval_every, c->eval_batches, c->log_every, c->checkpoint_every);
 }
@@ -998,6 +1016,7 @@ const char *study_default_data(void) {
 typedef struct {
     int step;
     double tokens, loss, lr, grad_norm, tokens_per_s, elapsed, val_loss;
+    double val_acc;             /* synthetic tasks: top-1 accuracy on the scored tokens; else NAN */
 } StudyRow;
 
 typedef struct { StudyRow *r; int n, cap; } StudyRows;
@@ -1021,7 +1040,8 @@ static void study_row_json(StrBuf *b, const StudyRow *r) {
     sb_num(b, "elapsed", r->elapsed, !isfinite(r->val_loss));
     if (isfinite(r->val_loss)) {
         sb_num(b, "val_loss", r->val_loss, 0);
-        sb_num(b, "val_ppl", exp(r->val_loss), 1);
+        sb_num(b, "val_ppl", exp(r->val_loss), !isfinite(r->val_acc));
+        if (isfinite(r->val_acc)) sb_num(b, "val_acc", r->val_acc, 1);
     }
     sb_printf(b, "}\n");
 }
@@ -1044,6 +1064,7 @@ static void study_rows_read(const char *path, int max_step, StudyRows *rs) {
             r.tokens_per_s = study_json_num(line, "tokens_per_s");
             r.elapsed = study_json_num(line, "elapsed");
             r.val_loss = study_json_num(line, "val_loss");
+            r.val_acc = study_json_num(line, "val_acc");
             if (r.step <= max_step) study_rows_push(rs, r);
         }
         line = nl + 1;
@@ -1067,6 +1088,7 @@ static void study_summary_json(StrBuf *b, const StudySummary *s) {
     sb_num(b, "final_val_ppl", s->final_val_ppl, 0);
     sb_num(b, "best_val_loss", s->best_val_loss, 0);
     sb_num(b, "best_val_ppl", s->best_val_ppl, 0);
+    sb_num(b, "final_val_acc", s->final_val_acc, 0);
     sb_num(b, "tokens_per_s", s->tokens_per_s, 0);
     sb_num(b, "peak_bytes", s->peak_bytes, 0);
     sb_num(b, "params_total", s->params_total, 0);
@@ -1099,7 +1121,7 @@ int study_summary_read(const char *path, StudySummary *s) {
     s->steps = (int)study_json_num(t, "steps");
     s->best_val_step = (int)study_json_num(t, "best_val_step");
 #define F_(k) s->k = study_json_num(t, #k);
-    F_(tokens) F_(final_loss) F_(final_val_loss) F_(final_val_ppl) F_(best_val_loss) F_(best_val_ppl)
+    F_(tokens) F_(final_loss) F_(final_val_loss) F_(final_val_ppl) F_(best_val_loss) F_(best_val_ppl) F_(final_val_acc)
     F_(tokens_per_s) F_(peak_bytes) F_(params_total) F_(params_attention) F_(params_ffn) F_(params_embedding)
     F_(params_norms) F_(kv_bytes_per_token) F_(grad_norm_mean) F_(grad_norm_max) F_(smoothness)
     F_(train_seconds) F_(wall_seconds)
@@ -1195,25 +1217,39 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     o->index = keep.index;
     o->seed = c->model.seed;
     o->final_loss = o->final_val_loss = o->final_val_ppl = o->best_val_loss = o->best_val_ppl = NAN;
+    o->final_val_acc = NAN;
     o->smoothness = o->grad_norm_mean = o->grad_norm_max = o->tokens_per_s = NAN;
     o->steps = run_config_steps(c);
     SmolConfig mc = c->model;
     mc.vocab_size = DATA_BYTE_VOCAB; /* refuse bad shapes before reading any data */
     if (smollm_resolve(&mc, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
-    const char *path = c->data ? c->data : study_default_data();
-    if (!path) {
+    Dataset ds;
+    memset(&ds, 0, sizeof ds);
+    DataTask task_train, task_val;
+    const char *path = c->task ? "(synthetic task)" : c->data ? c->data : study_default_data();
+    if (c->task) { /* the train and validation streams differ only in their seed */
+        int V = c->task_vocab ? c->task_vocab : 256;
+        if (data_task_init(&task_train, c->task, V, c->batch, c->seq, c->task_size, c->model.seed * 7919 + 17, err,
+                           sizeof err) ||
+            data_task_init(&task_val, c->task, V, c->batch, c->seq, c->task_size, 0x5EEDull, err, sizeof err)) {
+            study_fail(o, "failed", "%s", err);
+            return 2;
+        }
+        ds.vocab_size = V;
+        if (verbose) printf("data: synthetic task %s, vocab %d, seq %d\n", c->task, V, c->seq);
+    } else if (!path) {
         study_fail(o, "failed", "%sno data given and no default text found (data/corpus.txt, "
                                 "/usr/share/common-licenses/GPL-3)", "");
         return 2;
+    } else {
+        if (data_open_text(&ds, path, c->val_frac, err, sizeof err) || data_check_window(&ds, c->seq, err, sizeof err)) {
+            study_fail(o, "failed", "%s", err);
+            return 2;
+        }
+        if (verbose)
+            printf("data: %s, %zu tokens (%zu train, %zu validation), vocabulary %d\n", path, ds.n_tokens, ds.n_train,
+                   ds.n_tokens - ds.n_train, ds.vocab_size);
     }
-    Dataset ds;
-    if (data_open_text(&ds, path, c->val_frac, err, sizeof err) || data_check_window(&ds, c->seq, err, sizeof err)) {
-        study_fail(o, "failed", "%s", err);
-        return 2;
-    }
-    if (verbose)
-        printf("data: %s, %zu tokens (%zu train, %zu validation), byte-level\n", path, ds.n_tokens, ds.n_train,
-               ds.n_tokens - ds.n_train);
     mc = c->model;
     mc.vocab_size = ds.vocab_size;
 #ifndef ABLATE_NO_CUDA
@@ -1271,6 +1307,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
                 goto done;
             }
             ts.rng = w[W_RNG];
+            task_train.rng = w[W_RNG];
             ts.cursor = (size_t)w[W_CURSOR];
             tokens = study_bitsd(w[W_TOKENS]);
             train_s = study_bitsd(w[W_TRAIN_S]);
@@ -1291,11 +1328,11 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         }
     }
     for (int s = tr.step; s < steps; s++) {
-        TrainStats st = train_step(&tr, study_batch, &ts);
+        TrainStats st = c->task ? train_step(&tr, data_task_batch, &task_train) : train_step(&tr, study_batch, &ts);
         double step_tokens = (double)c->batch * c->seq * tr.cfg.grad_accum;
         tokens += step_tokens;
         train_s += st.seconds;
-        StudyRow r = {st.step, tokens, st.loss, st.lr, st.grad_norm, step_tokens / st.seconds, train_s, NAN};
+        StudyRow r = {st.step, tokens, st.loss, st.lr, st.grad_norm, step_tokens / st.seconds, train_s, NAN, NAN};
         int last = st.step == steps, time_up = c->seconds > 0 && train_s >= c->seconds;
         if (!isfinite(st.loss)) {
             char why[96];
@@ -1304,8 +1341,13 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             if (verbose) fprintf(stderr, "ablate: %s, training diverged\n", why);
             rc = 1;
         } else if (st.step % eval_every == 0 || last || time_up) {
-            Sampler vs = {&ds, DATA_VAL, c->batch, c->seq, 0, 0};
-            r.val_loss = train_eval(&tr, study_batch, &vs, c->eval_batches);
+            if (c->task) { /* the same validation sequences at every evaluation */
+                DataTask tv = task_val;
+                r.val_loss = train_eval_acc(&tr, data_task_batch, &tv, c->eval_batches, &r.val_acc);
+            } else {
+                Sampler vs = {&ds, DATA_VAL, c->batch, c->seq, 0, 0};
+                r.val_loss = train_eval(&tr, study_batch, &vs, c->eval_batches);
+            }
         }
         int logged = st.step % c->log_every == 0 || last || time_up || rc || isfinite(r.val_loss);
         if (logged) study_rows_push(&rows, r);
@@ -1319,7 +1361,10 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         if (verbose && !rc && (st.step % c->log_every == 0 || last))
             printf("step %5d/%d | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | %.1f ms\n", st.step, steps,
                    st.loss, st.lr, st.grad_norm, r.tokens_per_s, st.seconds * 1e3);
-        if (verbose && isfinite(r.val_loss))
+        if (verbose && isfinite(r.val_acc))
+            printf("step %5d | val loss %.4f | val ppl %.2f | val acc %.4f\n", st.step, r.val_loss, exp(r.val_loss),
+                   r.val_acc);
+        else if (verbose && isfinite(r.val_loss))
             printf("step %5d | val loss %.4f | val ppl %.2f\n", st.step, r.val_loss, exp(r.val_loss));
         if (rc) break;
         if (time_up && !last) {
@@ -1327,7 +1372,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             break;
         }
         if (dir && !last && st.step % ckpt_every == 0) {
-            uint64_t w[W_COUNT] = {ts.rng, ts.cursor, study_dbits(tokens), study_dbits(train_s),
+            uint64_t w[W_COUNT] = {c->task ? task_train.rng : ts.rng, ts.cursor, study_dbits(tokens), study_dbits(train_s),
                                    study_dbits(wall_before + train_now() - t_start)};
             if (study_checkpoint(dir, st.step, &m, &tr, w, err, sizeof err))
                 fprintf(stderr, "ablate: checkpoint of %s: %s (training goes on)\n", dir, err);
@@ -1350,6 +1395,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             if (i && isfinite(r->loss) && isfinite(rows.r[i - 1].loss)) { dsum += fabs(r->loss - rows.r[i - 1].loss); dn++; }
             if (isfinite(r->val_loss)) {
                 o->final_val_loss = r->val_loss;
+                o->final_val_acc = r->val_acc;
                 if (!(r->val_loss >= o->best_val_loss)) { o->best_val_loss = r->val_loss; o->best_val_step = r->step; }
             }
         }

@@ -213,6 +213,25 @@ static void test_xent(void) {
     for (int i = 0; i < 5; i++) ok &= fabs(l2[i] - c.losses[i]) < 1e-12;
     for (int j = 0; j < 4; j++) ok &= dh[2 * 4 + j] == 0;
     report(ok, "cross-entropy: fused = forward losses, ignored target", NULL);
+    /* top-1 hits: a row's hit is 1 exactly when its target holds the largest logit */
+    {
+        real_t corr[5], logit[7];
+        int tg[5] = {0, 0, -1, 0, 0}, want[5];
+        for (int n = 0; n < 5; n++) {
+            int best = 0;
+            for (int j = 0; j < 7; j++) {
+                logit[j] = 0;
+                for (int k = 0; k < 4; k++) logit[j] += c.h[n * 4 + k] * c.wte[j * 4 + k];
+                if (logit[j] > logit[best]) best = j;
+            }
+            if (tg[n] >= 0) tg[n] = n % 2 ? best : (best + 1) % 7; /* odd rows hit, even rows miss */
+            want[n] = tg[n] >= 0 && n % 2;
+        }
+        op_xent_forward(NULL, c.losses, corr, c.h, c.wte, tg, c.N, c.C, c.V);
+        int okc = 1;
+        for (int n = 0; n < 5; n++) okc &= corr[n] == want[n];
+        report(okc, "cross-entropy: top-1 hits (accuracy)", NULL);
+    }
     free(c.h); free(c.wte); free(c.losses); free(dh); free(dw); free(l2);
 }
 
@@ -730,6 +749,9 @@ int main(int argc, char **argv) {
     test_cli("train --attn-layers gqa:wide", 2, "option window expects an integer >= 0, got 'wide'");
     snprintf(a, sizeof a, "train %s --layers 2 --attn-layers mla:q_latent=4+mga:gate=1 --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
     test_cli(a, 0, "step     1/1");
+    test_cli("train --task recall", 2, "unknown task 'recall': expected mqar, copy or induction");
+    test_cli("train --task induction --layers 1 --d-model 16 --heads 2 --seq 32 --batch 2 --steps 2 --device cpu",
+             0, "val acc");
     test_cli("train --help", 0, "--kv-heads");
     test_cli("--help", 0, "usage: ablate");
     snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
