@@ -240,12 +240,15 @@ static int cmd_run(int argc, char **argv) {
              "       ablate run --axes KEY=V1,V2,... [KEY=V1,...] [--seeds N] [--steps N | --tokens N]\n"
              "                  [--seconds S] [--name NAME] [--out DIR] [--KEY VALUE ...]\n"
              "       ablate run --resume DIR\n"
+             "       (any form) [--gpus 0,1,...] [--workers N] [--quiet]\n"
              "Trains every combination of the axes' values (times the seeds) under one budget and\n"
              "writes DIR (default runs/NAME) as described in study.h: per run config.json,\n"
              "metrics.jsonl, summary.json; per study results.json, results.csv and SVG plots, and a\n"
              "table with mean +- std over seeds. --resume skips finished runs and continues an\n"
              "interrupted one from its last checkpoint. KEY is any key of the spec format, e.g.\n"
-             "--layers 2 --d-model 64 --attn gqa --norm post --seq 64 --batch 8 --lr 3e-3 --device cpu.");
+             "--layers 2 --d-model 64 --attn gqa --norm post --seq 64 --batch 8 --lr 3e-3 --device cpu.\n"
+             "--gpus 0,1,2,3 shares each phase's runs among one process per listed GPU; --workers N\n"
+             "does the same with N processes (on the CPU, or on one GPU).");
         return argc == 0 ? 2 : 0;
     }
     Study s;

@@ -127,6 +127,10 @@ typedef struct {
     const char *out;            /* study directory; NULL: runs/<name> (or runs/<name>-2... if taken) */
     int resume;                 /* continue the study in `out` */
     int quiet;                  /* no progress lines */
+    int workers;                /* > 1: each phase's runs are shared among this many processes */
+    const char *gpus;           /* "0,1,...": one worker process per listed GPU (CUDA_VISIBLE_DEVICES) */
+    int worker, phase_only;     /* internal, set by the parent: this process is worker `worker`
+                                   (1-based) for phase `phase_only` and trains only its share */
 } StudyOptions;
 
 /* one run of the grid */
@@ -212,6 +216,7 @@ int study_report(const char *dir, FILE *f);
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- a growable string ---- */
@@ -802,6 +807,33 @@ int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err,
             continue;
         }
         if (!strcmp(f, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(f, "--gpus") || !strcmp(f, "--workers") || !strcmp(f, "--worker") || !strcmp(f, "--phase-only")) {
+            if (i + 1 >= argc) { snprintf(err, errlen, "%s needs a value", f); return -1; }
+            const char *v = argv[++i];
+            char *end;
+            long x = strtol(v, &end, 10);
+            if (!strcmp(f, "--gpus")) { /* a list of device indices: one worker each */
+                o->gpus = v;
+                o->workers = 1;
+                for (const char *c = v; *c; c++) {
+                    if (*c == ',') o->workers++;
+                    else if (!isdigit((unsigned char)*c)) {
+                        snprintf(err, errlen, "--gpus '%s': expected device indices separated by commas, e.g. 0,1,2,3", v);
+                        return -1;
+                    }
+                }
+                continue;
+            }
+            if (*end || end == v || x < (strcmp(f, "--phase-only") ? 1 : 0) || x > 1024) {
+                snprintf(err, errlen, "%s expects a small integer (%s), got '%s'", f,
+                         strcmp(f, "--phase-only") ? ">= 1" : ">= 0", v);
+                return -1;
+            }
+            if (!strcmp(f, "--workers")) o->workers = (int)x;
+            else if (!strcmp(f, "--worker")) o->worker = (int)x;
+            else o->phase_only = (int)x;
+            continue;
+        }
         if (!strcmp(f, "--axes")) {
             if (axes_phase < 0) {
                 s->has_axes_section = 1;
@@ -1462,6 +1494,47 @@ static int study_write_text(const char *path, const StrBuf *b) {
     return -1;
 }
 
+/* runs phase p's runs in o->workers processes of this same program (each a `run --resume DIR
+   --worker k --phase-only p`, on its own GPU when o->gpus lists them) and waits for them;
+   returns how many workers failed */
+static int study_spawn_workers(const StudyOptions *o, const char *dir, int p) {
+    pid_t pids[1024];
+    int n = o->workers, failed = 0;
+    const char *g = o->gpus;
+    for (int k = 1; k <= n; k++) {
+        char dev[32] = "";
+        if (g) { /* the k-th entry of the list */
+            size_t len = strcspn(g, ",");
+            snprintf(dev, sizeof dev, "%.*s", (int)len, g);
+            g += len + (g[len] == ',');
+        }
+        fflush(stdout);
+        pids[k - 1] = fork();
+        if (pids[k - 1] == 0) {
+            char ks[16], ns[16], ps[16];
+            snprintf(ks, sizeof ks, "%d", k);
+            snprintf(ns, sizeof ns, "%d", n);
+            snprintf(ps, sizeof ps, "%d", p);
+            if (dev[0]) setenv("CUDA_VISIBLE_DEVICES", dev, 1);
+            char *args[] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns, "--worker", ks,
+                            "--phase-only", ps, NULL};
+            execv("/proc/self/exe", args);
+            fprintf(stderr, "ablate: cannot start worker %d: %s\n", k, strerror(errno));
+            _exit(127);
+        }
+        if (pids[k - 1] < 0) { fprintf(stderr, "ablate: cannot fork worker %d\n", k); failed++; }
+    }
+    for (int k = 0; k < n; k++) {
+        int st = 0;
+        if (pids[k] > 0 && (waitpid(pids[k], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+            fprintf(stderr, "ablate: worker %d of phase %d ended badly (status %d); its unfinished runs are "
+                            "trained here\n", k + 1, p, st);
+            failed++;
+        }
+    }
+    return failed;
+}
+
 int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     char dir[4096], err[600], path[4300];
     if (o->out) snprintf(dir, sizeof dir, "%s", o->out);
@@ -1492,9 +1565,11 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     }
     int total = 0;
     for (int p = 0; p < s->n_phases; p++) total += study_phase_size(s, p);
-    if (!o->quiet)
-        printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s\n", s->name, total, s->n_phases,
-               s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu");
+    if (!o->quiet && !o->worker)
+        printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s%s\n", s->name, total, s->n_phases,
+               s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu",
+               o->workers > 1 ? (o->gpus ? ", one worker per GPU" : ", several workers") : "");
+    int resume = o->resume;
     StudyRun *all = calloc(total, sizeof *all);
     StudyRun *runs = calloc(total, sizeof *runs);
     StudySummary *sums = calloc(total, sizeof *sums);
@@ -1504,8 +1579,14 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     for (int p = 0; p < s->n_phases && !rc; p++) {
         int n = study_expand(s, p, carried, runs, total, err, sizeof err);
         if (n < 0) { fprintf(stderr, "ablate: %s\n", err); rc = 2; break; }
-        if (s->n_phases > 1 && !o->quiet)
+        if (s->n_phases > 1 && !o->quiet && !o->worker)
             printf("phase %s%s%s\n", s->phases[p].name, *carried ? ": carrying " : "", carried);
+        if (o->workers > 1 && !o->worker) { /* the workers train this phase; then we read their files */
+            if (!o->quiet) printf("phase %d: %d runs over %d workers\n", p, n, o->workers);
+            study_spawn_workers(o, dir, p);
+            resume = 1;
+        }
+        int mine_only = o->worker && p == o->phase_only;
         for (int i = 0; i < n; i++) {
             StudyRun *r = &runs[i];
             /* the same configuration and seed in an earlier phase: reuse that run */
@@ -1524,7 +1605,8 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             done++;
             if (!reuse) all[n_all++] = *r; /* before any skip, so that resume dedupes as a fresh run does */
             StudySummary *sm = &sums[i];
-            if (reuse || (o->resume && study_summary_read(path, sm) == 0)) {
+            if (mine_only && i % o->workers != o->worker - 1) continue; /* another worker's run */
+            if (reuse || (resume && study_summary_read(path, sm) == 0)) {
                 if (reuse) study_summary_read(path, sm);
                 if (!o->quiet)
                     printf("[%*d/%d] %-36s %s: val %.4f (%s)\n", total >= 10 ? 2 : 1, done, total, r->name,
@@ -1586,6 +1668,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             }
         }
         if (rc) break;
+        if (mine_only) break; /* a worker's share is done: the parent selects and reports */
         if (p + 1 < s->n_phases) {
             char best[256];
             if (study_select(s, runs, sums, n, best, sizeof best, err, sizeof err)) {
@@ -1600,7 +1683,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     free(all);
     free(runs);
     free(sums);
-    if (rc == 2) return rc;
+    if (rc == 2 || o->worker) return rc;
     if (!o->quiet) printf("\n");
     if (study_report(dir, o->quiet ? NULL : stdout)) return 2;
     if (!o->quiet && failures) printf("%d run%s did not finish ok (see their summary.json)\n", failures, failures == 1 ? "" : "s");

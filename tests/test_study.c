@@ -413,6 +413,49 @@ static void test_phases_run(const char *base) {
     report(ok, "phases: ablate run carries the winner, reuses runs", win);
 }
 
+/* a phased study over 2 worker processes gives the same runs and losses as one process */
+static void test_workers(const char *base) {
+    char one[300], two[300], spec[300];
+    snprintf(one, sizeof one, "%s/w1", base);
+    snprintf(two, sizeof two, "%s/w2", base);
+    snprintf(spec, sizeof spec, "%s/workers.ini", base);
+    FILE *f = fopen(spec, "w");
+    if (!f) { report(0, "workers: write the spec", spec); return; }
+    fprintf(f, "name = workers\nsteps = 8\nlayers = 1\nd_model = 16\nheads = 2\nseq = 16\nbatch = 2\n"
+               "eval_batches = 1\ndata = %s\nseeds = 1, 2\n[phase mechanism]\nattn = mha, mqa, identity\n"
+               "[phase norm]\nnorm = post, sandwich\n", corpus);
+    fclose(f);
+    char *a1[] = {(char *)ablate_bin, "run", spec, "--out", one, "--quiet", NULL};
+    char *a2[] = {(char *)ablate_bin, "run", spec, "--out", two, "--quiet", "--workers", "2", NULL};
+    int rc = wait_rc(spawn(a1)) | wait_rc(spawn(a2));
+    const char *names[] = {"attn-mha_seed1", "attn-mqa_seed2", "attn-identity_seed1"};
+    int ok = !rc, same = 0;
+    for (int i = 0; i < 3 && ok; i++) {
+        char p1[400], p2[400];
+        StudySummary x, y;
+        snprintf(p1, sizeof p1, "%s/%s/summary.json", one, names[i]);
+        snprintf(p2, sizeof p2, "%s/%s/summary.json", two, names[i]);
+        ok = !study_summary_read(p1, &x) && !study_summary_read(p2, &y) && x.final_val_loss == y.final_val_loss;
+        same += ok;
+    }
+    char p1[400], p2[400];
+    snprintf(p1, sizeof p1, "%s/results.csv", one);
+    snprintf(p2, sizeof p2, "%s/results.csv", two);
+    char *r1 = study_read_all(p1, NULL), *r2 = study_read_all(p2, NULL);
+    /* same rows, the same number of runs in phase 2: the same winner was carried */
+    int lines1 = 0, lines2 = 0;
+    for (char *c = r1; c && *c; c++) lines1 += *c == '\n';
+    for (char *c = r2; c && *c; c++) lines2 += *c == '\n';
+    ok = ok && r1 && r2 && lines1 == lines2 && lines1 > 6;
+    free(r1);
+    free(r2);
+    char d[64];
+    snprintf(d, sizeof d, "%d of 3 runs equal, %d/%d result rows", same, lines1, lines2);
+    report(ok, "workers: --workers 2 = one process (losses, phases, results)", d);
+    char *bad[] = {(char *)ablate_bin, "run", "--axes", "attn=mha", "--gpus", "0,x", NULL};
+    report(wait_rc(spawn(bad)) == 2, "workers: --gpus with a bad list is refused", NULL);
+}
+
 /* a minimal XML check: the declaration, then tags that nest and close */
 static int xml_ok(const char *t, char *why, size_t n) {
     if (strncmp(t, "<?xml", 5)) { snprintf(why, n, "no <?xml declaration"); return 0; }
@@ -494,6 +537,7 @@ int main(int argc, char **argv) {
         test_failures(base);
         test_attempts(base);
         test_phases_run(base);
+        test_workers(base);
         test_report(base);
     }
     if (!n_fail) rm_rf(base);
