@@ -1497,9 +1497,9 @@ static int study_write_text(const char *path, const StrBuf *b) {
 /* runs phase p's runs in o->workers processes of this same program (each a `run --resume DIR
    --worker k --phase-only p`, on its own GPU when o->gpus lists them) and waits for them;
    returns how many workers failed */
-static int study_spawn_workers(const StudyOptions *o, const char *dir, int p) {
+static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, int p) {
     pid_t pids[1024];
-    int n = o->workers, failed = 0;
+    int failed = 0;
     const char *g = o->gpus;
     for (int k = 1; k <= n; k++) {
         char dev[32] = "";
@@ -1527,8 +1527,8 @@ static int study_spawn_workers(const StudyOptions *o, const char *dir, int p) {
     for (int k = 0; k < n; k++) {
         int st = 0;
         if (pids[k] > 0 && (waitpid(pids[k], &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
-            fprintf(stderr, "ablate: worker %d of phase %d ended badly (status %d); its unfinished runs are "
-                            "trained here\n", k + 1, p, st);
+            fprintf(stderr, "ablate: worker %d of phase %d ended badly (%s %d)\n", k + 1, p,
+                    WIFSIGNALED(st) ? "signal" : "exit status", WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
             failed++;
         }
     }
@@ -1569,7 +1569,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s%s\n", s->name, total, s->n_phases,
                s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu",
                o->workers > 1 ? (o->gpus ? ", one worker per GPU" : ", several workers") : "");
-    int resume = o->resume;
+    int resume = o->resume, quiet_done = 0;
     StudyRun *all = calloc(total, sizeof *all);
     StudyRun *runs = calloc(total, sizeof *runs);
     StudySummary *sums = calloc(total, sizeof *sums);
@@ -1581,10 +1581,17 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         if (n < 0) { fprintf(stderr, "ablate: %s\n", err); rc = 2; break; }
         if (s->n_phases > 1 && !o->quiet && !o->worker)
             printf("phase %s%s%s\n", s->phases[p].name, *carried ? ": carrying " : "", carried);
-        if (o->workers > 1 && !o->worker) { /* the workers train this phase; then we read their files */
-            if (!o->quiet) printf("phase %d: %d runs over %d workers\n", p, n, o->workers);
-            study_spawn_workers(o, dir, p);
+        /* Worker processes train the phase and this one reads their files. On a GPU there is
+           always at least one: a run that dies (an out-of-memory abort, a crash) takes only its
+           worker down. Workers are started again while one ends badly; a run that has killed
+           its process 3 times is recorded as failed (study_attempt) and the others go on. */
+        int workers = o->workers > 0 ? o->workers : gpu ? 1 : 0;
+        if (workers >= 1 && !o->worker) {
+            if (!o->quiet && workers > 1) printf("phase %d: %d runs over %d workers\n", p, n, workers);
+            for (int round = 0; round < 4 && study_spawn_workers(o, workers, dir, p) > 0; round++)
+                if (!o->quiet) printf("phase %d: starting the workers again for the runs left\n", p);
             resume = 1;
+            quiet_done = 1; /* the workers printed those runs */
         }
         int mine_only = o->worker && p == o->phase_only;
         for (int i = 0; i < n; i++) {
@@ -1605,10 +1612,10 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             done++;
             if (!reuse) all[n_all++] = *r; /* before any skip, so that resume dedupes as a fresh run does */
             StudySummary *sm = &sums[i];
-            if (mine_only && i % o->workers != o->worker - 1) continue; /* another worker's run */
+            if (mine_only && i % (o->workers > 0 ? o->workers : 1) != o->worker - 1) continue; /* another worker's */
             if (reuse || (resume && study_summary_read(path, sm) == 0)) {
                 if (reuse) study_summary_read(path, sm);
-                if (!o->quiet)
+                if (!o->quiet && !quiet_done)
                     printf("[%*d/%d] %-36s %s: val %.4f (%s)\n", total >= 10 ? 2 : 1, done, total, r->name,
                            reuse ? "same as" : "done earlier", sm->final_val_loss, reuse ? reuse : sm->status);
                 free(a.p);
