@@ -1569,7 +1569,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s%s\n", s->name, total, s->n_phases,
                s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu",
                o->workers > 1 ? (o->gpus ? ", one worker per GPU" : ", several workers") : "");
-    int resume = o->resume, quiet_done = 0;
+    int resume = o->resume, quiet_done = o->worker > 0; /* a worker does not list finished runs */
     StudyRun *all = calloc(total, sizeof *all);
     StudyRun *runs = calloc(total, sizeof *runs);
     StudySummary *sums = calloc(total, sizeof *sums);
@@ -1588,7 +1588,9 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         int workers = o->workers > 0 ? o->workers : gpu ? 1 : 0;
         if (workers >= 1 && !o->worker) {
             if (!o->quiet && workers > 1) printf("phase %d: %d runs over %d workers\n", p, n, workers);
-            for (int round = 0; round < 4 && study_spawn_workers(o, workers, dir, p) > 0; round++)
+            /* each bad round either finishes runs or counts one more death of a run (3 make it
+               failed), so 3 n + 1 rounds always suffice */
+            for (int round = 0; round < 3 * n + 1 && study_spawn_workers(o, workers, dir, p) > 0; round++)
                 if (!o->quiet) printf("phase %d: starting the workers again for the runs left\n", p);
             resume = 1;
             quiet_done = 1; /* the workers printed those runs */
@@ -1648,7 +1650,11 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
                 r->cfg.save = weights;
             }
             if (study_attempt(rdir, sm->reason, sizeof sm->reason)) snprintf(sm->status, sizeof sm->status, "failed");
-            else study_train(&r->cfg, rdir, gpu, 0, sm);
+            else if (quiet_done && !o->worker) { /* workers ran this phase: never retrain a run that killed them here */
+                snprintf(sm->status, sizeof sm->status, "failed");
+                snprintf(sm->reason, sizeof sm->reason, "its worker process died (an out-of-memory abort or a crash: "
+                                                        "see the messages above)");
+            } else study_train(&r->cfg, rdir, gpu, 0, sm);
             study_fmt(path, sizeof path, "%s/attempts", rdir);
             remove(path);
             trained++;
