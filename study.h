@@ -1672,7 +1672,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             study_fmt_time(elapsed, sizeof elapsed, el);
             if (!o->quiet) {
                 char q[64] = "-"; /* a failed run has no loss to show */
-                if (isfinite(sm->final_val_loss))
+                if (strcmp(sm->status, "failed") && isfinite(sm->final_val_loss))
                     snprintf(q, sizeof q, "val %.4f ppl %7.2f  %7.0f tok/s", sm->final_val_loss, sm->final_val_ppl,
                              sm->tokens_per_s);
                 printf("[%*d/%d] %-36s %-8s %-38s %5.1f s | elapsed %s, ETA %s\n", total >= 10 ? 2 : 1, done, total,
