@@ -61,7 +61,7 @@ static void train_usage(void) {
          "Train one configuration and print a progress line per step.\n"
          "\n"
          "model (defaults: SmolLM2-135M shape; vocab comes from the tokenizer):\n"
-         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | identity (default gqa; mla, mga: CPU only)\n"
+         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | identity (default gqa; mga: CPU only)\n"
          "  --attn-layers S   per-layer schedule, e.g. swa:256*3,gqa (repeats over the depth; grammar in attn.h)\n"
          "  --latent-dim N    mla: KV latent (default d-model/2)\n"
          "  --q-latent-dim N  mla: query latent (default 0 = none)\n"

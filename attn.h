@@ -49,7 +49,10 @@
    the core's 1/sqrt(P) is 1/sqrt(hd)), and o_h is sliced back to dv. The absorbed inference
    form (attn_mla_absorbed_forward) never forms k or v: q~_h = W_UK,h^T q_nope_h scores
    against cn directly, and W_o,h W_UV,h maps the attended latent to the output; it equals
-   the training form (tested to 1e-10 in double). CPU only for now: the GPU path refuses MLA.
+   the training form (tested to 1e-10 in double). The training form runs on the GPU too
+   (generic ops: op_copy_cols / op_sum_cols gather and scatter the column blocks,
+   op_rope_part_* rotates the rotary part of each head in place); there the core's width
+   P must be 32, 64 or 128 (the flash kernel's head dims). The absorbed form is CPU only.
 
    MGA (pikaia, danube-ai/pikaia, pikaia/nn_components/mga.py: MultiHeadGeneticAttention
    with its GeneticFitness core). Per head h (H heads of width hd, value heads KV dividing H,
@@ -143,8 +146,8 @@ typedef struct {
     void *conv, *gate, *gated;
 } AttnActs;
 
-/* backward scratch, shared by all layers */
-typedef struct { void *datt, *dq, *dk, *dv; } AttnScratch;
+/* backward scratch, shared by all layers (MLA also uses kvf, lat_a, lat_b, kva) */
+typedef struct { void *datt, *dq, *dk, *dv, *kvf, *lat_a, *lat_b, *kva; } AttnScratch;
 
 const char *attn_kind_name(AttnKind k);
 int attn_kind_parse(const char *s, AttnKind *out);       /* 0 on success */
@@ -158,7 +161,8 @@ size_t attn_param_count(const AttnConfig *c);
 size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem);
 /* forward FLOPs per token of one block at context T (matmuls + scores + mixing) */
 double attn_flops_per_token(const AttnConfig *c, int T);
-/* 0 when the GPU path runs this config, else -1 with a message (MLA and MGA: CPU only) */
+/* 0 when the GPU path runs this config, else -1 with a message (MGA: CPU only; MLA: the
+   core's width max(head_dim, v_head_dim) must be 32, 64 or 128) */
 int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
    attention over the cached latent; same out [N, d] as attn_forward */
@@ -309,9 +313,18 @@ static MlaDims mla_dims(const AttnConfig *c) {
 }
 
 int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
-    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
+    if (c->kind == ATTN_MLA) {
+        MlaDims m = mla_dims(c);
+        if (m.P != 32 && m.P != 64 && m.P != 128) {
+            snprintf(err, errlen, "attn mla on the GPU needs max(head_dim %d, v_dim %d) in {32, 64, 128} "
+                     "(the flash kernel's head dims): use --device cpu or change the widths", m.qk, m.v);
+            return -1;
+        }
+        return 0;
+    }
+    if (c->kind == ATTN_MGA) {
         snprintf(err, errlen, "attn %s runs on the CPU only for now (no GPU path yet): "
-                 "use --device cpu, or mha, gqa, mqa, swa or identity on the GPU", attn_kind_name(c->kind));
+                 "use --device cpu, or mha, gqa, mqa, swa, mla or identity on the GPU", attn_kind_name(c->kind));
         return -1;
     }
     return 0;
@@ -433,8 +446,14 @@ static void attn_ext_layout(const AttnConfig *c, AttnActs *a, char **cur, char *
         a->q = carve(cur, N * H * m.P, es);
         a->k = carve(cur, N * H * m.P, es);
         a->v = carve(cur, N * H * m.P, es);
+        /* att and att_v (contiguous) double as the forward's scratch before the core runs:
+           the unpadded query, the kv_a output, the kv_b output (mla_forward) */
+        size_t fs = H * m.qk, kw = H * (m.nope + m.v), av = H * m.v;
+        if ((size_t)(m.r + m.rope) > fs) fs = m.r + m.rope;
+        if (kw > fs) fs = kw;
+        if (fs > H * m.P + av) av = fs - H * m.P;
         a->att = carve(cur, N * H * m.P, es);
-        a->att_v = carve(cur, N * H * m.v, es);
+        a->att_v = carve(cur, N * av, es);
         a->lse = carve(sc, (size_t)B * H * T, rs);
         if (m.rq) {
             a->lat_q = carve(cur, N * m.rq, es);
@@ -497,9 +516,30 @@ void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_
     }
 }
 
-/* MLA and MGA (CPU only) take their backward scratch from malloc */
+/* MLA's backward scratch: datt, dq, dk, dv [N, H, P]; kvf [N, H*(nope + v)] (o_proj's
+   input gradient, then kv_b's output gradient); lat_a, lat_b [N, max(r, r_q)] (latent
+   gradients); kva [N, r + rope] (kv_a's output gradient). Base 0 measures it. */
+static void mla_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, size_t es, int B, int T) {
+    MlaDims m = mla_dims(c);
+    size_t N = (size_t)B * T, NH = N * c->n_heads, rl = m.r > m.rq ? m.r : m.rq;
+    s->datt = carve(&cur, NH * m.P, es);
+    s->dq = carve(&cur, NH * m.P, es);
+    s->dk = carve(&cur, NH * m.P, es);
+    s->dv = carve(&cur, NH * m.P, es);
+    s->kvf = carve(&cur, NH * (m.nope + m.v), es);
+    s->lat_a = carve(&cur, N * rl, es);
+    s->lat_b = carve(&cur, N * rl, es);
+    s->kva = carve(&cur, N * (m.r + m.rope), es);
+}
+
+/* MGA (CPU only) takes its backward scratch from malloc */
 size_t attn_scratch_elems(const AttnConfig *c, int B, int T) {
-    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) return 0;
+    if (c->kind == ATTN_MGA) return 0;
+    if (c->kind == ATTN_MLA) {
+        AttnScratch s;
+        mla_scratch_layout(c, &s, NULL, 1, B, T);
+        return (size_t)(char *)s.kva + (size_t)B * T * (c->latent_dim + c->rope_dim);
+    }
     size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     return N * (2 * qd + 2 * kvd);
 }
@@ -509,7 +549,8 @@ void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     char *cur = mem;
     memset(s, 0, sizeof *s);
-    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) return;
+    if (c->kind == ATTN_MLA) { mla_scratch_layout(c, s, mem, es, B, T); return; }
+    if (c->kind == ATTN_MGA) return;
     s->datt = carve(&cur, N * qd, es);
     s->dq = carve(&cur, N * qd, es);
     s->dk = carve(&cur, N * kvd, es);
@@ -621,7 +662,8 @@ static const void *wat(const Gpu *gpu, const void *base, size_t off) {
 }
 
 
-/* ---- MLA and MGA: the CPU path (real_t pointers; the GPU refuses them in attn_gpu_supported) ---- */
+/* ---- MLA (both paths, through the ops) and MGA (the CPU path: real_t pointers; the GPU
+   refuses it in attn_gpu_supported) ---- */
 
 static real_t *attn_tmp(size_t n) {
     real_t *p = calloc(n ? n : 1, sizeof(real_t));
@@ -629,115 +671,113 @@ static real_t *attn_tmp(size_t n) {
     return p;
 }
 
-/* a block of rows x cols between strided row-major views: dst[i*ds + j] (= or +=) s * src[i*ss + j] */
-static void blk_copy(real_t *dst, size_t ds, const real_t *src, size_t ss, size_t rows, int cols, real_t s, int acc) {
-    for (size_t i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) {
-            real_t v = s * src[i * ss + j];
-            dst[i * ds + j] = acc ? dst[i * ds + j] + v : v;
-        }
-}
 
 static int first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
 
+/* element offset -> writable pointer, for activations */
+static void *act_at(const Gpu *gpu, void *base, size_t off) { return (char *)base + off * ops_act_size(gpu); }
+
 /* the query before RoPE, qf [N, H*qk], through the query latent when there is one */
-static void mla_query(const AttnConfig *c, const real_t *w, const real_t *x, real_t *qf, real_t *lat_q,
-                      real_t *lat_qn, real_t *lat_q_rstd, int N) {
+static void mla_query(Gpu *gpu, const AttnConfig *c, const void *w, const void *x, void *qf, void *lat_q,
+                      void *lat_qn, real_t *lat_q_rstd, int N) {
     MlaDims m = mla_dims(c);
     int H = c->n_heads, d = c->d_model;
     if (m.rq) {
-        op_matmul_forward(NULL, lat_q, x, w + spec_off(c, "q_a_proj.weight"), N, d, m.rq);
-        op_rmsnorm_forward(NULL, lat_qn, lat_q_rstd, lat_q, w + spec_off(c, "q_a_layernorm.weight"), N, m.rq, c->norm_eps);
-        op_matmul_forward(NULL, qf, lat_qn, w + spec_off(c, "q_b_proj.weight"), N, m.rq, H * m.qk);
+        op_matmul_forward(gpu, lat_q, x, wat(gpu, w, spec_off(c, "q_a_proj.weight")), N, d, m.rq);
+        op_rmsnorm_forward(gpu, lat_qn, lat_q_rstd, lat_q, wat(gpu, w, spec_off(c, "q_a_layernorm.weight")), N, m.rq,
+                           c->norm_eps);
+        op_matmul_forward(gpu, qf, lat_qn, wat(gpu, w, spec_off(c, "q_b_proj.weight")), N, m.rq, H * m.qk);
     } else {
-        op_matmul_forward(NULL, qf, x, w + spec_off(c, "q_proj.weight"), N, d, H * m.qk);
+        op_matmul_forward(gpu, qf, x, wat(gpu, w, spec_off(c, "q_proj.weight")), N, d, H * m.qk);
     }
 }
 
-/* the latent path: raw latent lat [N, r], normed latent latn [N, r], rotated shared key kpe [N, rope] */
-static void mla_latent(const AttnConfig *c, const real_t *w, const real_t *x, real_t *lat, real_t *latn,
-                       real_t *lat_rstd, real_t *kpe, int N, int T) {
+/* the latent path: kva [N, r + rope] = W_kva x; lat [N, r] its latent columns, latn =
+   RMSNorm(lat); the shared rotary key is rotated in place in kva's last rope columns */
+static void mla_latent(Gpu *gpu, const AttnConfig *c, const void *w, const void *x, void *kva, void *lat,
+                       void *latn, real_t *lat_rstd, int N, int T) {
     MlaDims m = mla_dims(c);
-    real_t *kva = attn_tmp((size_t)N * (m.r + m.rope));
-    op_matmul_forward(NULL, kva, x, w + spec_off(c, "kv_a_proj_with_mqa.weight"), N, c->d_model, m.r + m.rope);
-    blk_copy(lat, m.r, kva, m.r + m.rope, N, m.r, 1, 0);
-    blk_copy(kpe, m.rope, kva + m.r, m.r + m.rope, N, m.rope, 1, 0);
-    op_rmsnorm_forward(NULL, latn, lat_rstd, lat, w + spec_off(c, "kv_a_layernorm.weight"), N, m.r, c->norm_eps);
-    op_rope_forward(NULL, kpe, N, T, 1, m.rope, c->rope_theta);
-    free(kva);
+    op_matmul_forward(gpu, kva, x, wat(gpu, w, spec_off(c, "kv_a_proj_with_mqa.weight")), N, c->d_model, m.r + m.rope);
+    op_copy_cols(gpu, lat, m.r, kva, m.r + m.rope, N, m.r, 1, 0);
+    op_rmsnorm_forward(gpu, latn, lat_rstd, lat, wat(gpu, w, spec_off(c, "kv_a_layernorm.weight")), N, m.r, c->norm_eps);
+    op_rope_part_forward(gpu, act_at(gpu, kva, m.r), N, T, 1, m.r + m.rope, m.rope, c->rope_theta);
 }
 
-static void mla_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const real_t *x, real_t *out, int B, int T) {
-    MlaDims m = mla_dims(c);
-    int N = B * T, H = c->n_heads;
-    size_t NH = (size_t)N * H;
-    real_t qs = sqrt((real_t)m.P / m.qk); /* with q/k zero-padded to P: the core's 1/sqrt(P) becomes 1/sqrt(qk) */
-    real_t *qf = attn_tmp(NH * m.qk), *kvf = attn_tmp(NH * (m.nope + m.v)), *qpe = attn_tmp(NH * m.rope);
-    real_t *kpe = attn_tmp((size_t)N * m.rope), *q = a->q, *k = a->k, *v = a->v;
-    mla_query(c, w, x, qf, a->lat_q, a->lat_qn, a->lat_q_rstd, N);
-    mla_latent(c, w, x, a->lat_kv, a->lat_kvn, a->lat_kv_rstd, kpe, N, T);
-    op_matmul_forward(NULL, kvf, a->lat_kvn, w + spec_off(c, "kv_b_proj.weight"), N, m.r, H * (m.nope + m.v));
-    memset(q, 0, NH * m.P * sizeof(real_t));
-    memset(k, 0, NH * m.P * sizeof(real_t));
-    memset(v, 0, NH * m.P * sizeof(real_t));
-    blk_copy(qpe, m.rope, qf + m.nope, m.qk, NH, m.rope, 1, 0);
-    op_rope_forward(NULL, qpe, N, T, H, m.rope, c->rope_theta);
-    blk_copy(q, m.P, qf, m.qk, NH, m.nope, qs, 0);
-    blk_copy(q + m.nope, m.P, qpe, m.rope, NH, m.rope, qs, 0);
-    blk_copy(k, m.P, kvf, m.nope + m.v, NH, m.nope, 1, 0);
-    for (int h = 0; h < H; h++) /* the one rotary key, shared by every head */
-        blk_copy(k + (size_t)h * m.P + m.nope, (size_t)H * m.P, kpe, m.rope, N, m.rope, 1, 0);
-    blk_copy(v, m.P, kvf + m.nope, m.nope + m.v, NH, m.v, 1, 0);
-    op_attention_forward(NULL, a->att, a->lse, q, k, v, B, T, H, H, m.P, c->window);
-    blk_copy(a->att_v, m.v, a->att, m.P, NH, m.v, 1, 0);
-    op_matmul_forward(NULL, out, a->att_v, w + spec_off(c, "o_proj.weight"), N, H * m.v, c->d_model);
-    free(qf); free(kvf); free(qpe); free(kpe);
-}
+/* o_proj's input: att itself when v fills the core's width, else its first v columns */
+static void *mla_o_in(const AttnConfig *c, AttnActs *a) { MlaDims m = mla_dims(c); return m.v == m.P ? a->att : a->att_v; }
 
-static void mla_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnActs *a, const real_t *x,
-                         const real_t *dout, real_t *dx, int B, int T) {
+/* The training form on either path. q, k, v are [N, H, P]; att and att_v (contiguous, sized
+   in attn_ext_layout) hold the temporaries until the core overwrites att. */
+static void mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                        int B, int T) {
     MlaDims m = mla_dims(c);
-    int N = B * T, H = c->n_heads, d = c->d_model;
-    size_t NH = (size_t)N * H, oo = spec_off(c, "o_proj.weight"), okvb = spec_off(c, "kv_b_proj.weight");
-    size_t okva = spec_off(c, "kv_a_proj_with_mqa.weight"), okvn = spec_off(c, "kv_a_layernorm.weight");
-    real_t qs = sqrt((real_t)m.P / m.qk);
-    real_t *datt_v = attn_tmp(NH * m.v), *datt = attn_tmp(NH * m.P), *dq = attn_tmp(NH * m.P);
-    real_t *dk = attn_tmp(NH * m.P), *dv = attn_tmp(NH * m.P), *dqf = attn_tmp(NH * m.qk);
-    real_t *dpe = attn_tmp(NH * m.rope), *dkvf = attn_tmp(NH * (m.nope + m.v)), *dkpe = attn_tmp((size_t)N * m.rope);
-    real_t *dcn = attn_tmp((size_t)N * m.r), *dc = attn_tmp((size_t)N * m.r);
-    real_t *dkva = attn_tmp((size_t)N * (m.r + m.rope));
-    op_matmul_backward(NULL, datt_v, dw + oo, dout, a->att_v, w + oo, N, H * m.v, d, 0);
-    blk_copy(datt, m.P, datt_v, m.v, NH, m.v, 1, 0); /* the padding columns get no gradient */
-    op_attention_backward(NULL, dq, dk, dv, datt, a->att, a->lse, a->q, a->k, a->v, B, T, H, H, m.P, c->window);
-    /* query: the non-rotary part straight back, the rotary part through the inverse rotation */
-    blk_copy(dqf, m.qk, dq, m.P, NH, m.nope, qs, 0);
-    blk_copy(dpe, m.rope, dq + m.nope, m.P, NH, m.rope, qs, 0);
-    op_rope_backward(NULL, dpe, N, T, H, m.rope, c->rope_theta);
-    blk_copy(dqf + m.nope, m.qk, dpe, m.rope, NH, m.rope, 1, 0);
-    /* keys and values: per-head parts to kv_b_proj, the shared rotary key summed over heads */
-    blk_copy(dkvf, m.nope + m.v, dk, m.P, NH, m.nope, 1, 0);
-    blk_copy(dkvf + m.nope, m.nope + m.v, dv, m.P, NH, m.v, 1, 0);
+    int N = B * T, H = c->n_heads, kw = m.nope + m.v;
+    size_t NH = (size_t)N * H, es = ops_act_size(gpu);
+    void *tmp = a->att, *q = a->q, *k = a->k, *v = a->v;
+    double qs = sqrt((double)m.P / m.qk); /* with q/k zero-padded to P: the core's 1/sqrt(P) becomes 1/sqrt(qk) */
+    if (m.qk < m.P) { ops_zero(gpu, q, NH * m.P * es); ops_zero(gpu, k, NH * m.P * es); }
+    if (m.v < m.P) ops_zero(gpu, v, NH * m.P * es);
+    /* query: [q_nope | q_pe] per head, scaled, then its rotary part rotated in place */
+    if (m.qk == m.P) {
+        mla_query(gpu, c, w, x, q, a->lat_q, a->lat_qn, a->lat_q_rstd, N);
+    } else {
+        mla_query(gpu, c, w, x, tmp, a->lat_q, a->lat_qn, a->lat_q_rstd, N);
+        op_copy_cols(gpu, q, m.P, tmp, m.qk, NH, m.qk, qs, 0);
+    }
+    op_rope_part_forward(gpu, act_at(gpu, q, m.nope), N, T, H, m.P, m.rope, c->rope_theta);
+    /* the latent, and the one rotary key copied into every head's key */
+    mla_latent(gpu, c, w, x, tmp, a->lat_kv, a->lat_kvn, a->lat_kv_rstd, N, T);
     for (int h = 0; h < H; h++)
-        blk_copy(dkpe, m.rope, dk + (size_t)h * m.P + m.nope, (size_t)H * m.P, N, m.rope, 1, 1);
-    op_rope_backward(NULL, dkpe, N, T, 1, m.rope, c->rope_theta);
-    op_matmul_backward(NULL, dcn, dw + okvb, dkvf, a->lat_kvn, w + okvb, N, m.r, H * (m.nope + m.v), 0);
-    op_rmsnorm_backward(NULL, dc, dw + okvn, dcn, a->lat_kv, w + okvn, a->lat_kv_rstd, N, m.r, 0);
-    blk_copy(dkva, m.r + m.rope, dc, m.r, N, m.r, 1, 0);
-    blk_copy(dkva + m.r, m.r + m.rope, dkpe, m.rope, N, m.rope, 1, 0);
-    op_matmul_backward(NULL, dx, dw + okva, dkva, x, w + okva, N, d, m.r + m.rope, 0);
+        op_copy_cols(gpu, act_at(gpu, k, (size_t)h * m.P + m.nope), (size_t)H * m.P, act_at(gpu, tmp, m.r),
+                     m.r + m.rope, N, m.rope, 1, 0);
+    /* per-head k_nope and v from the normed latent */
+    op_matmul_forward(gpu, tmp, a->lat_kvn, wat(gpu, w, spec_off(c, "kv_b_proj.weight")), N, m.r, H * kw);
+    op_copy_cols(gpu, k, m.P, tmp, kw, NH, m.nope, 1, 0);
+    op_copy_cols(gpu, v, m.P, act_at(gpu, tmp, m.nope), kw, NH, m.v, 1, 0);
+    op_attention_forward(gpu, a->att, a->lse, q, k, v, B, T, H, H, m.P, c->window);
+    if (m.v < m.P) op_copy_cols(gpu, a->att_v, m.v, a->att, m.P, NH, m.v, 1, 0);
+    op_matmul_forward(gpu, out, mla_o_in(c, a), wat(gpu, w, spec_off(c, "o_proj.weight")), N, H * m.v, c->d_model);
+}
+
+static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                         const void *x, const void *dout, void *dx, int B, int T) {
+    MlaDims m = mla_dims(c);
+    int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
+    size_t NH = (size_t)N * H, es = ops_act_size(gpu), oo = spec_off(c, "o_proj.weight");
+    size_t okvb = spec_off(c, "kv_b_proj.weight");
+    size_t okva = spec_off(c, "kv_a_proj_with_mqa.weight"), okvn = spec_off(c, "kv_a_layernorm.weight");
+    double qs = sqrt((double)m.P / m.qk);
+    void *datt = s->datt, *dq = s->dq, *dk = s->dk, *dv = s->dv, *kvf = s->kvf, *dkva = s->kva;
+    if (m.v == m.P) {
+        op_matmul_backward(gpu, datt, dw + oo, dout, mla_o_in(c, a), wat(gpu, w, oo), N, H * m.v, d, 0);
+    } else { /* the padding columns get no gradient */
+        op_matmul_backward(gpu, kvf, dw + oo, dout, mla_o_in(c, a), wat(gpu, w, oo), N, H * m.v, d, 0);
+        ops_zero(gpu, datt, NH * m.P * es);
+        op_copy_cols(gpu, datt, m.P, kvf, m.v, NH, m.v, 1, 0);
+    }
+    op_attention_backward(gpu, dq, dk, dv, datt, a->att, a->lse, a->q, a->k, a->v, B, T, H, H, m.P, c->window);
+    /* query: dqf [N, H*qk] (dq itself when qk fills P), the rotary part through the inverse rotation */
+    void *dqf = dq;
+    if (m.qk < m.P) { dqf = datt; op_copy_cols(gpu, dqf, m.qk, dq, m.P, NH, m.qk, qs, 0); }
+    op_rope_part_backward(gpu, act_at(gpu, dqf, m.nope), N, T, H, m.qk, m.rope, c->rope_theta);
+    /* keys and values: per-head parts to kv_b_proj, the shared rotary key summed over heads */
+    op_copy_cols(gpu, kvf, kw, dk, m.P, NH, m.nope, 1, 0);
+    op_copy_cols(gpu, act_at(gpu, kvf, m.nope), kw, dv, m.P, NH, m.v, 1, 0);
+    op_sum_cols(gpu, act_at(gpu, dkva, m.r), m.r + m.rope, act_at(gpu, dk, m.nope), (size_t)H * m.P, m.P, H, N, m.rope);
+    op_rope_part_backward(gpu, act_at(gpu, dkva, m.r), N, T, 1, m.r + m.rope, m.rope, c->rope_theta);
+    op_matmul_backward(gpu, s->lat_a, dw + okvb, kvf, a->lat_kvn, wat(gpu, w, okvb), N, m.r, H * kw, 0);
+    op_rmsnorm_backward(gpu, s->lat_b, dw + okvn, s->lat_a, a->lat_kv, wat(gpu, w, okvn), a->lat_kv_rstd, N, m.r, 0);
+    op_copy_cols(gpu, dkva, m.r + m.rope, s->lat_b, m.r, N, m.r, 1, 0);
+    op_matmul_backward(gpu, dx, dw + okva, dkva, x, wat(gpu, w, okva), N, d, m.r + m.rope, 0);
     if (m.rq) {
         size_t oqa = spec_off(c, "q_a_proj.weight"), oqn = spec_off(c, "q_a_layernorm.weight"), oqb = spec_off(c, "q_b_proj.weight");
-        real_t *dqn = attn_tmp((size_t)N * m.rq), *dqa = attn_tmp((size_t)N * m.rq);
-        op_matmul_backward(NULL, dqn, dw + oqb, dqf, a->lat_qn, w + oqb, N, m.rq, H * m.qk, 0);
-        op_rmsnorm_backward(NULL, dqa, dw + oqn, dqn, a->lat_q, w + oqn, a->lat_q_rstd, N, m.rq, 0);
-        op_matmul_backward(NULL, dx, dw + oqa, dqa, x, w + oqa, N, d, m.rq, 1);
-        free(dqn); free(dqa);
+        op_matmul_backward(gpu, s->lat_a, dw + oqb, dqf, a->lat_qn, wat(gpu, w, oqb), N, m.rq, H * m.qk, 0);
+        op_rmsnorm_backward(gpu, s->lat_b, dw + oqn, s->lat_a, a->lat_q, wat(gpu, w, oqn), a->lat_q_rstd, N, m.rq, 0);
+        op_matmul_backward(gpu, dx, dw + oqa, s->lat_b, x, wat(gpu, w, oqa), N, d, m.rq, 1);
     } else {
         size_t oq = spec_off(c, "q_proj.weight");
-        op_matmul_backward(NULL, dx, dw + oq, dqf, x, w + oq, N, d, H * m.qk, 1);
+        op_matmul_backward(gpu, dx, dw + oq, dqf, x, wat(gpu, w, oq), N, d, H * m.qk, 1);
     }
-    free(datt_v); free(datt); free(dq); free(dk); free(dv); free(dqf); free(dpe); free(dkvf); free(dkpe);
-    free(dcn); free(dc); free(dkva);
 }
 
 /* The absorbed form, as an inference kernel would run it: per head, the key up-projection
@@ -751,12 +791,12 @@ void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_
     real_t *qf = attn_tmp((size_t)N * H * m.qk), *qpe = attn_tmp((size_t)N * H * m.rope);
     real_t *lq = attn_tmp((size_t)N * m.rq), *lqn = attn_tmp((size_t)N * m.rq), *lqr = attn_tmp(N);
     real_t *lat = attn_tmp((size_t)N * m.r), *cn = attn_tmp((size_t)N * m.r), *lr = attn_tmp(N);
-    real_t *kpe = attn_tmp((size_t)N * m.rope), *qa = attn_tmp((size_t)N * H * m.r);
+    real_t *kva = attn_tmp((size_t)N * (m.r + m.rope)), *kpe = kva + m.r, *qa = attn_tmp((size_t)N * H * m.r);
     real_t *wouv = attn_tmp((size_t)d * H * m.r), *ol = attn_tmp((size_t)N * H * m.r), *p = attn_tmp(T);
-    mla_query(c, w, x, qf, lq, lqn, lqr, N);
-    blk_copy(qpe, m.rope, qf + m.nope, m.qk, (size_t)N * H, m.rope, 1, 0);
+    mla_query(NULL, c, w, x, qf, lq, lqn, lqr, N);
+    op_copy_cols(NULL, qpe, m.rope, qf + m.nope, m.qk, (size_t)N * H, m.rope, 1, 0);
     op_rope_forward(NULL, qpe, N, T, H, m.rope, c->rope_theta);
-    mla_latent(c, w, x, lat, cn, lr, kpe, N, T); /* the cache: cn and kpe */
+    mla_latent(NULL, c, w, x, kva, lat, cn, lr, N, T); /* the cache: cn and kpe (rows r + rope apart) */
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < m.nope; i++) {
@@ -785,7 +825,7 @@ void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_
                     size_t ns = (size_t)b * T + s;
                     real_t sc = 0;
                     for (int j = 0; j < m.r; j++) sc += qt[j] * cn[ns * m.r + j];
-                    for (int j = 0; j < m.rope; j++) sc += qp[j] * kpe[ns * m.rope + j];
+                    for (int j = 0; j < m.rope; j++) sc += qp[j] * kpe[ns * (m.r + m.rope) + j];
                     p[s] = sc * scale;
                     if (p[s] > mx) mx = p[s];
                 }
@@ -795,7 +835,7 @@ void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_
                     for (int j = 0; j < m.r; j++) dst[j] += p[s] / sum * cn[((size_t)b * T + s) * m.r + j];
             }
     op_matmul_forward(NULL, out, ol, wouv, N, H * m.r, d);
-    free(qf); free(qpe); free(lq); free(lqn); free(lqr); free(lat); free(cn); free(lr); free(kpe);
+    free(qf); free(qpe); free(lq); free(lqn); free(lqr); free(lat); free(cn); free(lr); free(kva);
     free(qa); free(wouv); free(ol); free(p);
 }
 
@@ -1005,7 +1045,7 @@ static void mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnA
     free(dgated); free(dxc); free(dg); free(dv);
 }
 
-/* MLA/MGA are CPU-only: a GPU call here is a caller that skipped attn_gpu_supported */
+/* MGA is CPU-only (and MLA has GPU limits): a GPU call here is a caller that skipped attn_gpu_supported */
 static void attn_require_cpu(const Gpu *gpu, const AttnConfig *c) {
     char err[256];
     if (gpu && attn_gpu_supported(c, err, sizeof err)) { fprintf(stderr, "error: %s\n", err); exit(1); }
@@ -1013,11 +1053,9 @@ static void attn_require_cpu(const Gpu *gpu, const AttnConfig *c) {
 
 void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
                   void *out, int B, int T) {
-    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
-        attn_require_cpu(gpu, c);
-        (c->kind == ATTN_MLA ? mla_forward : mga_forward)(c, w, a, x, out, B, T);
-        return;
-    }
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
+    if (c->kind == ATTN_MLA) { mla_forward(gpu, c, w, a, x, out, B, T); return; }
+    if (c->kind == ATTN_MGA) { mga_forward(c, w, a, x, out, B, T); return; }
     ParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
@@ -1042,11 +1080,9 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
 
 void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
                    AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
-    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
-        attn_require_cpu(gpu, c);
-        (c->kind == ATTN_MLA ? mla_backward : mga_backward)(c, w, dw, a, x, dout, dx, B, T);
-        return;
-    }
+    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
+    if (c->kind == ATTN_MLA) { mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T); return; }
+    if (c->kind == ATTN_MGA) { mga_backward(c, w, dw, a, x, dout, dx, B, T); return; }
     ParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;

@@ -154,6 +154,13 @@ GPUDEF void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout,
                                  const void *w, const float *rstd, int N, int C, int accumulate_din);
 GPUDEF void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta);
 GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta);
+/* RoPE on the first rd elements of each of nh heads spaced ld apart (op_rope_part_*);
+   sign +1 forward, -1 backward */
+GPUDEF void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign);
+/* dst[i*dld + j] (= or +=) scale * sum_{g < groups} src[i*sld + g*gld + j] (op_copy_cols,
+   op_sum_cols) */
+GPUDEF void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
+                          int groups, size_t rows, int cols, float scale, int accumulate);
 GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F);
 GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
@@ -774,17 +781,28 @@ void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const 
     gpu_launch(g, gpu_k_(g, "rmsnorm_backward"), blocks, 1, 1, 32 * warps, 1, 1, (unsigned)smem, args);
 }
 
-static void gpu_rope_(Gpu *g, void *x, int N, int T, int nh, int hd, float theta, float sign) {
-    void *args[] = {&x, &N, &T, &nh, &hd, &theta, &sign};
-    gpu_launch1d_(g, gpu_k_(g, "rope"), (size_t)N * (hd / 2), args);
+void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
+    void *args[] = {&x, &N, &T, &nh, &ld, &rd, &theta, &sign};
+    gpu_launch1d_(g, gpu_k_(g, "rope"), (size_t)N * (rd / 2), args);
 }
 
 void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
-    gpu_rope_(g, x, N, T, nh, hd, theta, 1.0f);
+    gpu_rope_part(g, x, N, T, nh, hd, hd, theta, 1.0f);
 }
 
 void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
-    gpu_rope_(g, dx, N, T, nh, hd, theta, -1.0f);
+    gpu_rope_part(g, dx, N, T, nh, hd, hd, theta, -1.0f);
+}
+
+void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
+                   int groups, size_t rows, int cols, float scale, int accumulate) {
+    if (rows == 0 || cols <= 0) return;
+    /* 16-byte accesses when every row (and group) start is 16-byte aligned */
+    int vec = cols % 8 == 0 && dld % 8 == 0 && sld % 8 == 0 && (groups < 2 || gld % 8 == 0) &&
+              gpu_aligned16_(dst, src, NULL, NULL);
+    unsigned long long dl = dld, sl = sld, gl = gld, r = rows;
+    void *args[] = {&dst, &dl, &src, &sl, &gl, &groups, &r, &cols, &scale, &accumulate, &vec};
+    gpu_launch1d_(g, gpu_k_(g, "copy_cols"), rows * ((size_t)(cols + 7) / 8), args);
 }
 
 /* gu = [N, 2F]: gate in the first half of each row, up in the second */
@@ -1039,6 +1057,18 @@ void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta
 void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
     (void)g; (void)dx; (void)N; (void)T; (void)nh; (void)hd; (void)theta;
     gpu_nvrtc_only_die_("gpu_rope_backward");
+}
+
+void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
+    (void)g; (void)x; (void)N; (void)T; (void)nh; (void)ld; (void)rd; (void)theta; (void)sign;
+    gpu_nvrtc_only_die_("gpu_rope_part");
+}
+
+void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
+                   int groups, size_t rows, int cols, float scale, int accumulate) {
+    (void)g; (void)dst; (void)dld; (void)src; (void)sld; (void)gld; (void)groups; (void)rows; (void)cols;
+    (void)scale; (void)accumulate;
+    gpu_nvrtc_only_die_("gpu_copy_cols");
 }
 
 void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {

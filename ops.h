@@ -92,6 +92,23 @@ void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, cons
 void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta);
 /* the gradient of a rotation is the inverse rotation: in place on dx */
 void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta);
+/* RoPE on a part of each head: x points at the first rotated element of head 0 of row 0;
+   heads are ld elements apart (rows nh*ld apart), and the rd elements from there rotate
+   as a head of width rd would (pairs (i, i + rd/2), angle = t * theta^(-2i/rd)). The
+   other elements of each head are untouched. op_rope_forward is ld = rd = hd. */
+void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int rd, float theta);
+void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta);
+
+/* ---- column blocks between strided row-major views (gather / scatter of the parts of a
+   row): dst[i*dst_ld + j] (= or +=) scale * src[i*src_ld + j], i < rows, j < cols.
+   Its gradient is the same copy the other way: dsrc block (+)= scale * ddst block. ---- */
+void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t rows,
+                  int cols, double scale, int accumulate);
+/* a sum of `groups` column blocks, group g starting g*group_ld elements into each source
+   row: dst[i*dst_ld + j] = sum_g src[i*src_ld + g*group_ld + j] (summed in fp32 on the
+   GPU). The gradient of a block broadcast to every group (e.g. one key shared by heads). */
+void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t group_ld,
+                 int groups, size_t rows, int cols);
 
 /* ---- SwiGLU on one fused gate/up GEMM output: gu [N, 2F] holds gate in the first F
    columns of each row and up in the last F; out [N, F] = silu(gate) * up ---- */
@@ -338,8 +355,8 @@ void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, cons
     }
 }
 
-/* rotate pairs (i, i+hd/2) of every head by +angle (sign=1) or -angle (sign=-1) */
-static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int hd, float theta, int sign) {
+/* rotate pairs (i, i+hd/2) of every head (heads ld apart) by +angle (sign=1) or -angle (sign=-1) */
+static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int ld, int hd, float theta, int sign) {
     int half = hd / 2;
     for (int n = 0; n < N; n++) {
         int t = n % T;
@@ -347,7 +364,7 @@ static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int hd, float theta
             double ang = t * pow((double)theta, -2.0 * i / hd);
             real_t c = cos(ang), s = sign * sin(ang);
             for (int h = 0; h < nh; h++) {
-                real_t *p = x + ((size_t)n * nh + h) * hd;
+                real_t *p = x + ((size_t)n * nh + h) * ld;
                 real_t a = p[i], b = p[i + half];
                 p[i] = a * c - b * s;
                 p[i + half] = b * c + a * s;
@@ -358,12 +375,43 @@ static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int hd, float theta
 
 void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta) {
     OPS_GPU(gpu_rope_forward(gpu, x, N, T, nh, hd, theta));
-    rope_rotate_cpu(R(x), N, T, nh, hd, theta, 1);
+    rope_rotate_cpu(R(x), N, T, nh, hd, hd, theta, 1);
 }
 
 void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta) {
     OPS_GPU(gpu_rope_backward(gpu, dx, N, T, nh, hd, theta));
-    rope_rotate_cpu(R(dx), N, T, nh, hd, theta, -1);
+    rope_rotate_cpu(R(dx), N, T, nh, hd, hd, theta, -1);
+}
+
+void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int rd, float theta) {
+    OPS_GPU(gpu_rope_part(gpu, x, N, T, nh, ld, rd, theta, 1.0f));
+    rope_rotate_cpu(R(x), N, T, nh, ld, rd, theta, 1);
+}
+
+void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta) {
+    OPS_GPU(gpu_rope_part(gpu, dx, N, T, nh, ld, rd, theta, -1.0f));
+    rope_rotate_cpu(R(dx), N, T, nh, ld, rd, theta, -1);
+}
+
+void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t rows,
+                  int cols, double scale, int accumulate) {
+    OPS_GPU(gpu_copy_cols(gpu, dst, dst_ld, src, src_ld, 0, 1, rows, cols, (float)scale, accumulate));
+    for (size_t i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            real_t v = (real_t)scale * CR(src)[i * src_ld + j], *d = R(dst) + i * dst_ld + j;
+            *d = accumulate ? *d + v : v;
+        }
+}
+
+void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t group_ld,
+                 int groups, size_t rows, int cols) {
+    OPS_GPU(gpu_copy_cols(gpu, dst, dst_ld, src, src_ld, group_ld, groups, rows, cols, 1.0f, 0));
+    for (size_t i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            real_t acc = 0;
+            for (int g = 0; g < groups; g++) acc += CR(src)[i * src_ld + (size_t)g * group_ld + j];
+            R(dst)[i * dst_ld + j] = acc;
+        }
 }
 
 void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F) {

@@ -10,6 +10,8 @@
                                              elements whose gradient is near zero may flip sign
                                              under bf16 noise; a wrong update gives ~2e-2)
      gradient norm                 <= 2e-2
+   Variants: MLA with each padding case (q/k or v narrower than the core) and a per-layer
+   schedule mixing it with sliding-window GQA.
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
    every tile). Then four steps replayed as CUDA graphs against the same steps run eagerly
    (losses rel <= 1e-3, weights rel <= 1e-4). Ends with "N passed, N failed".
@@ -54,10 +56,9 @@ static void fixed_batch(void *p, int *tok, int *tgt) {
     memcpy(tgt, b->tgt, sizeof(int) * 200);
 }
 
-static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int window, int qk) {
-    SmolConfig cfg = {0};
-    cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.n_kv_heads = kv;
-    cfg.norm = norm; cfg.attn = attn; cfg.window = window; cfg.qk_norm = qk; cfg.seed = 11;
+/* cfg's model fields (vocab, width, depth, heads, seed) are filled in here; label names it */
+static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) {
+    cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 11;
     cfg.init_std = 0.05f;
     const int B = 2, T = 100, N = B * T;
     SmolModel cm, gm;
@@ -70,8 +71,7 @@ static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int win
     uint64_t s = 5;
     for (int i = 0; i < N; i++) { tok[i] = splitmix64(&s) % 256; tgt[i] = splitmix64(&s) % 256; }
     tgt[7] = -1;
-    snprintf(name, sizeof name, "%s-norm %s kv=%d W=%d qk=%d", norm_kind_name(norm), attn_kind_name(attn),
-             cm.cfg.n_kv_heads, window, qk);
+    snprintf(name, sizeof name, "%s", label);
 
     /* one optimizer step on each: loss, gradients, grad norm, weights */
     TrainConfig tc = {0};
@@ -121,6 +121,34 @@ static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int win
     train_free(&gt);
     smollm_free(&cm);
     smollm_free(&gm);
+}
+
+static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int window, int qk) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.n_kv_heads = kv; cfg.norm = norm; cfg.attn = attn; cfg.window = window; cfg.qk_norm = qk;
+    snprintf(name, sizeof name, "%s-norm %s kv=%d W=%d qk=%d", norm_kind_name(norm), attn_kind_name(attn),
+             kv ? kv : (attn == ATTN_MQA ? 1 : 2), window, qk);
+    check_model(gpu, cfg, name);
+}
+
+/* MLA: the core's width P = max(head_dim, v_dim); q/k or v zero-padded to P when narrower */
+static void check_mla(Gpu *gpu, NormKind norm, int head_dim, int rope, int v_dim, int latent, int q_latent, int window) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.norm = norm; cfg.attn = ATTN_MLA; cfg.head_dim = head_dim; cfg.rope_dim = rope; cfg.v_head_dim = v_dim;
+    cfg.latent_dim = latent; cfg.q_latent_dim = q_latent; cfg.window = window;
+    snprintf(name, sizeof name, "%s-norm mla hd=%d rope=%d v=%d r=%d rq=%d W=%d", norm_kind_name(norm), head_dim,
+             rope, v_dim, latent, q_latent, window);
+    check_model(gpu, cfg, name);
+}
+
+static void check_schedule(Gpu *gpu, const char *sched) {
+    SmolConfig cfg = {0};
+    char name[128];
+    snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
+    snprintf(name, sizeof name, "pre-norm attn-layers %s", sched);
+    check_model(gpu, cfg, name);
 }
 
 /* several steps replayed as CUDA graphs against the same steps run eagerly */
@@ -176,6 +204,10 @@ int main(void) {
     check_config(&gpu, NORM_PRE, ATTN_MQA, 0, 0, 1);
     check_config(&gpu, NORM_POST, ATTN_MHA, 0, 16, 1);
     check_config(&gpu, NORM_SANDWICH, ATTN_IDENTITY, 0, 0, 0);
+    check_mla(&gpu, NORM_PRE, 64, 32, 64, 64, 0, 0);   /* P = 64, nothing padded */
+    check_mla(&gpu, NORM_POST, 64, 16, 32, 48, 40, 0); /* v padded to 64, with a query latent */
+    check_mla(&gpu, NORM_PRE, 32, 16, 64, 64, 0, 24);  /* q/k padded to 64, sliding window */
+    check_schedule(&gpu, "swa:16*1,mla");
     check_graphs(&gpu);
     printf("peak device memory %.1f MB\n", gpu.peak_bytes / 1e6);
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -252,6 +252,41 @@ static void t_rope(int N, int T, int nh, int hd, float theta) {
     free(x); free(y);
 }
 
+/* RoPE on part of each head (MLA's rotary slice): heads ld apart, rd rotated from offset off */
+static void t_rope_part(int N, int T, int nh, int ld, int off, int rd) {
+    char shape[80];
+    snprintf(shape, sizeof shape, "N=%d nh=%d ld=%d off=%d rd=%d", N, nh, ld, off, rd);
+    size_t n = (size_t)N * nh * ld;
+    float *x = rand_bf(n, 1), *y = fvec(n);
+    for (int sign = 1; sign >= -1; sign -= 2) {
+        memcpy(y, x, n * 4);
+        void *d = dev_bf(x, n);
+        gpu_rope_part(&G, (uint16_t *)d + off, N, T, nh, ld, rd, 10000.0f, (float)sign);
+        if (sign > 0) op_rope_part_forward(NULL, y + off, N, T, nh, ld, rd, 10000.0f);
+        else op_rope_part_backward(NULL, y + off, N, T, nh, ld, rd, 10000.0f);
+        /* the untouched columns must be bit-identical: the bound is relative over all of x */
+        check_bf(sign > 0 ? "rope_part_forward" : "rope_part_backward", "x", shape, d, y, n, 1e-2);
+        gpu_free(&G, d);
+    }
+    free(x); free(y);
+}
+
+/* column-block gather/scatter (copy_cols) and the group sum (sum_cols) */
+static void t_copy_cols(size_t rows, int cols, size_t sld, size_t dld, int groups, size_t gld, float scale, int acc) {
+    char shape[96];
+    snprintf(shape, sizeof shape, "rows=%zu cols=%d ld %zu->%zu g=%d gld=%zu s=%g acc=%d", rows, cols, sld, dld,
+             groups, gld, scale, acc);
+    size_t ns = rows * sld + (size_t)groups * gld, nd = rows * dld;
+    float *src = rand_bf(ns, 1), *dst = rand_bf(nd, 1);
+    void *ds = dev_bf(src, ns), *dd = dev_bf(dst, nd);
+    gpu_copy_cols(&G, dd, dld, ds, sld, gld, groups, rows, cols, scale, acc);
+    if (groups == 1) op_copy_cols(NULL, dst, dld, src, sld, rows, cols, scale, acc);
+    else op_sum_cols(NULL, dst, dld, src, sld, gld, groups, rows, cols);
+    check_bf(groups == 1 ? "copy_cols" : "sum_cols", "dst", shape, dd, dst, nd, 1e-2);
+    gpu_free(&G, ds); gpu_free(&G, dd);
+    free(src); free(dst);
+}
+
 static void t_swiglu_add(int N, int F) {
     char shape[64];
     size_t n = (size_t)N * F;
@@ -517,7 +552,14 @@ int main(int argc, char **argv) {
     t_rope(2 * 256, 256, 9, 64, 10000.0f);
     t_rope(2048, 2048, 3, 64, 100000.0f);
     t_rope(64, 32, 4, 32, 10000.0f);
-    t_swiglu_add(683, 1536);
+    t_rope_part(300, 100, 9, 96, 64, 32);  /* MLA q: rotary last 32 of 96 */
+    t_rope_part(300, 100, 1, 288, 256, 32); /* MLA kv_a: one shared rotary key after the latent */
+    t_rope_part(77, 77, 3, 40, 24, 16);
+    t_copy_cols(1000, 64, 96, 64, 1, 0, 1.0f, 0);     /* 16-byte path */
+    t_copy_cols(1000, 48, 96, 64, 1, 0, 1.41421f, 1); /* scaled, accumulated */
+    t_copy_cols(333, 13, 29, 17, 1, 0, 0.5f, 0);      /* odd: the scalar path */
+    t_copy_cols(500, 32, 9 * 64, 288, 9, 64, 1.0f, 0);  /* MLA: rotary key gradient summed over 9 heads */
+    t_copy_cols(100, 5, 50, 7, 3, 11, 1.0f, 0);
     t_swiglu_add(1001, 999); /* F % 8 != 0: the scalar path */
     t_xent(300, 576, 4096);     /* 1 MiB chunks: 128 rows each, last chunk partial */
     t_xent(100, 64, 1001);      /* V % 8 != 0: scalar path */
