@@ -61,7 +61,7 @@ static void train_usage(void) {
          "Train one configuration and print a progress line per step.\n"
          "\n"
          "model (defaults: SmolLM2-135M shape; vocab comes from the tokenizer):\n"
-         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | identity (default gqa; mga: CPU only)\n"
+         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | identity (default gqa; mga gate: CPU only)\n"
          "  --attn-layers S   per-layer schedule, e.g. swa:256*3,gqa (repeats over the depth; grammar in attn.h)\n"
          "  --latent-dim N    mla: KV latent (default d-model/2)\n"
          "  --q-latent-dim N  mla: query latent (default 0 = none)\n"
@@ -206,7 +206,7 @@ static int cmd_default_study(int argc, char **argv) {
     for (int i = 0; i < argc; i++)
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: ablate [--device cpu|cuda] [--data FILE] [--out DIR | --resume DIR]\n"
-                 "Runs the default study: MHA, GQA, MQA and identity attention, same budget, same data,\n"
+                 "Runs the default study: MHA, GQA, MQA, MLA and identity attention, same budget, same data,\n"
                  "then prints a comparison table and writes runs/default/ (see ablate run --help).\n"
                  "On the CPU a tiny model (2 layers, d_model 64, 100 steps); on a GPU a 4-layer\n"
                  "d_model 576 model (300 steps).");
@@ -303,7 +303,7 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
 #ifndef ABLATE_NO_CUDA
     if (gpu) peak = gpu->peak_bytes;
 #endif
-    printf("%-34s %10.0f %9.1f %8.1f%% %9.2f %10.1f %8.2f\n", label, tps, tflops,
+    printf("%-40s %10.0f %9.1f %8.1f%% %9.2f %10.1f %8.2f\n", label, tps, tflops,
            gpu ? 100 * tflops / BENCH_PEAK_TFLOPS : 0.0, peak / 1e9, 1e3 * ts / steps, first_s);
     (void)first;
     if (profile) { /* one more step, op by op */
@@ -372,38 +372,72 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
 }
 
 static int cmd_bench(int argc, char **argv) {
-    const char *device = NULL, *only = NULL;
+    const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
     int steps = 5, profile = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: ablate bench [--device cpu|cuda] [--only train|attn] [--steps N] [--profile]\n"
+                 "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE]\n"
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
                  "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
                  "the time to the end of the first step (JIT included); then the attention kernel alone\n"
                  "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward.\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
-                 "configuration, one step timed op by op (GPU time per op).");
+                 "configuration, one step timed op by op (GPU time per op).\n"
+                 "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
+                 "compares them in one run); --attn-layers times one per-layer schedule instead.");
             return 0;
         }
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1);
         else if (!strcmp(argv[i], "--profile")) profile = 1;
+        else if (!strcmp(argv[i], "--attn") && i + 1 < argc) attns = argv[++i];
+        else if (!strcmp(argv[i], "--attn-layers") && i + 1 < argc) sched = argv[++i];
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
     }
     Gpu *gpu = open_device(device);
     if (!only || !strcmp(only, "train")) {
-        printf("%-34s %10s %9s %9s %9s %10s %8s\n", "training", "tok/s", "TFLOP/s", "MFU", "peak GB", "step ms",
+        printf("%-40s %10s %9s %9s %9s %10s %8s\n", "training", "tok/s", "TFLOP/s", "MFU", "peak GB", "step ms",
                "1st s");
-        SmolConfig big = {0}, small = {0};
-        small.n_layers = 4;
-        if (gpu) {
-            bench_training(gpu, "(a) 135M, GQA 3kv, 16 x 2048", big, 16, 2048, steps, profile);
-            bench_training(gpu, "(b) 4 layers, 4 x 512", small, 4, 512, steps * 4, profile);
-        } else {
-            small.vocab_size = 256; small.n_layers = 2; small.d_model = 64; small.n_heads = 4;
-            bench_training(gpu, "(cpu) 2 layers d64, 8 x 64", small, 8, 64, steps, 0);
+        /* one pass per mechanism of --attn (or one for the --attn-layers schedule) */
+        char list[256];
+        snprintf(list, sizeof list, "%s", sched ? "schedule" : attns);
+        for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+            SmolConfig big = {0}, small = {0};
+            char what[64], la[96], lb[96], err[256];
+            if (sched) {
+                if ((size_t)snprintf(big.attn_layers, sizeof big.attn_layers, "%s", sched) >= sizeof big.attn_layers)
+                    die("--attn-layers '%s' is too long (at most %s characters)", sched, "255");
+                snprintf(small.attn_layers, sizeof small.attn_layers, "%s", sched);
+                snprintf(what, sizeof what, "%.40s", sched);
+            } else {
+                if (attn_kind_parse(name, &big.attn))
+                    die("bench --attn: unknown mechanism '%s' (expected mha, gqa, mqa, swa, mla, mga or identity)%s",
+                        name, "");
+                small.attn = big.attn;
+                if (big.attn == ATTN_SWA) big.window = small.window = 256; /* swa needs a window */
+                snprintf(what, sizeof what, "%s", name);
+            }
+            SmolConfig probe = big;
+            if (smollm_resolve(&probe, err, sizeof err)) die("bench: %s%s", err, "");
+            if (gpu) {
+                for (int l = 0; l < probe.n_layers; l++) {
+                    AttnConfig a = smollm_layer_attn(&probe, l);
+                    attn_resolve(&a, err, sizeof err);
+                    if (attn_gpu_supported(&a, err, sizeof err)) die("bench: %s%s", err, "");
+                }
+                small.n_layers = 4;
+                snprintf(la, sizeof la, "(a) 135M %s, 16 x 2048", what);
+                snprintf(lb, sizeof lb, "(b) 4 layers %s, 4 x 512", what);
+                bench_training(gpu, la, big, 16, 2048, steps, profile);
+                bench_training(gpu, lb, small, 4, 512, steps * 4, profile);
+            } else {
+                small.vocab_size = 256; small.n_layers = 2; small.d_model = 64; small.n_heads = 4;
+                snprintf(lb, sizeof lb, "(cpu) 2 layers d64 %s, 8 x 64", what);
+                bench_training(gpu, lb, small, 8, 64, steps, 0);
+            }
         }
     }
     if (!only || !strcmp(only, "attn")) {

@@ -78,8 +78,16 @@
    and its MLA-compression variant are left out, and window W means keys i-W+1..i as for
    the other mechanisms (pikaia's window_size w sees i-w..i, i.e. W = w + 1; W = 0 is
    full causal). The 1/T of the faithful mean and the tiny f_i (about 1/T) make pikaia's
-   attention nearly uniform; we keep that, it is the mechanism under study. CPU only
-   for now: the GPU path refuses MGA.
+   attention nearly uniform; we keep that, it is the mechanism under study.
+   On the GPU (and on the CPU with mga_decomposed = 1) MGA runs in O(T) memory through a
+   flash attention core. With u_t = g_t / |g_t|, corr_ij = u_i . u_j (the 1e-8 of the
+   literal form is dropped: a relative change below 1e-8), and since a constant per row
+   does not change a softmax, a_ij = softmax_j(f_i/2 u_i . u_j): the core runs with
+   q_i = f_i/2 sqrt(hd) u_i, k_j = u_j (its 1/sqrt(hd) cancels). The gene means need only
+   the running sum C_t = sum_{s<=t} u_s: sum_{j in V_i} corr_ij = u_i . (C_i - C_{i-W}), and
+   S is a running sum of 1/den, so f costs O(T hd) per head; the backward runs the same
+   sums in reverse (ops.h, op_mga_*). Value heads KV < H are repeated to H heads for the
+   core. The gate runs on the CPU only.
 
    PER-LAYER SCHEDULES (attn_schedule_*): a string of items separated by ',' or '+'
    ('+' inside study axes, where ',' separates values):
@@ -120,6 +128,8 @@ typedef struct {
     /* MGA (ignored by the others) */
     int mga_faithful;   /* 1: pikaia's whole-sequence normalization and centred gate conv (leaks) */
     int mga_gate;       /* 1: the conv + SiLU + sigmoid output gate */
+    int mga_decomposed; /* 1: on the CPU too, run MGA as the GPU does (the O(T) decomposition
+                           below) instead of the literal equations; the GPU always does */
 } AttnConfig;
 
 /* one parameter tensor: name, place in the flat parameter buffer, shape */
@@ -144,10 +154,18 @@ typedef struct {
     real_t *lat_q_rstd, *lat_kv_rstd;
     /* MGA gate: conv output, gate logits, gated output (q holds g) */
     void *conv, *gate, *gated;
+    /* MGA decomposed: k holds u, q the scaled u, vrep v repeated to H heads (KV < H);
+       per-row [N, H] norms, den, running sums of 1/den and fitness */
+    void *vrep;
+    real_t *mga_nrm, *mga_den, *mga_S, *mga_f;
 } AttnActs;
 
 /* backward scratch, shared by all layers (MLA also uses kvf, lat_a, lat_b, kva) */
-typedef struct { void *datt, *dq, *dk, *dv, *kvf, *lat_a, *lat_b, *kva; } AttnScratch;
+typedef struct {
+    void *datt, *dq, *dk, *dv, *kvf, *lat_a, *lat_b, *kva;
+    /* MGA decomposed: fp32 [N, H*hd] work buffers, fp32 [N, H] row buffers */
+    real_t *mga_du, *mga_c, *mga_ru, *mga_ds, *mga_dden, *mga_sd;
+} AttnScratch;
 
 const char *attn_kind_name(AttnKind k);
 int attn_kind_parse(const char *s, AttnKind *out);       /* 0 on success */
@@ -322,9 +340,14 @@ int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
         }
         return 0;
     }
-    if (c->kind == ATTN_MGA) {
-        snprintf(err, errlen, "attn %s runs on the CPU only for now (no GPU path yet): "
-                 "use --device cpu, or mha, gqa, mqa, swa, mla or identity on the GPU", attn_kind_name(c->kind));
+    if (c->kind == ATTN_MGA && c->mga_gate) {
+        snprintf(err, errlen, "attn mga with its gate (gate=1) runs on the CPU only for now: "
+                 "use --device cpu, or mga without the gate on the GPU");
+        return -1;
+    }
+    if (c->kind == ATTN_MGA && c->head_dim != 32 && c->head_dim != 64 && c->head_dim != 128) {
+        snprintf(err, errlen, "attn mga on the GPU needs head_dim in {32, 64, 128} (the flash kernel's), got %d",
+                 c->head_dim);
         return -1;
     }
     return 0;
@@ -463,11 +486,19 @@ static void attn_ext_layout(const AttnConfig *c, AttnActs *a, char **cur, char *
         a->lat_kv = carve(cur, N * m.r, es);
         a->lat_kvn = carve(cur, N * m.r, es);
         a->lat_kv_rstd = carve(sc, N, rs);
-    } else { /* MGA */
+    } else { /* MGA; q and att adjacent: the decomposed forward keeps its fp32 C there */
         size_t qd = H * c->head_dim;
         a->q = carve(cur, N * qd, es);
-        a->v = carve(cur, N * c->n_kv_heads * c->head_dim, es);
         a->att = carve(cur, N * qd, es);
+        a->v = carve(cur, N * c->n_kv_heads * c->head_dim, es);
+        /* the decomposed form's (the GPU's, or mga_decomposed); small beside the rest */
+        a->k = carve(cur, N * qd, es);
+        if (c->n_kv_heads < c->n_heads) a->vrep = carve(cur, N * qd, es);
+        a->lse = carve(sc, (size_t)B * H * T, rs);
+        a->mga_nrm = carve(sc, N * H, rs);
+        a->mga_den = carve(sc, N * H, rs);
+        a->mga_S = carve(sc, N * H, rs);
+        a->mga_f = carve(sc, N * H, rs);
         if (c->mga_gate) {
             a->conv = carve(cur, N * d, es);
             a->gate = carve(cur, N * qd, es);
@@ -532,9 +563,28 @@ static void mla_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, s
     s->kva = carve(&cur, N * (m.r + m.rope), es);
 }
 
-/* MGA (CPU only) takes its backward scratch from malloc */
+/* MGA decomposed: datt, dq, dk, dv [N, H*hd] activations, then fp32 du, c, ru [N, H*hd]
+   and ds, dden, sd [N, H], carved in bytes (an fp32 takes at most two activation elements) */
+static void mga_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, size_t es, int B, int T) {
+    size_t N = (size_t)B * T, nh = N * c->n_heads, nhd = nh * c->head_dim, f = sizeof(real_t);
+    s->datt = carve(&cur, nhd, es);
+    s->dq = carve(&cur, nhd, es);
+    s->dk = carve(&cur, nhd, es);
+    s->dv = carve(&cur, nhd, es);
+    s->mga_du = (real_t *)(void *)carve(&cur, nhd, f);
+    s->mga_c = (real_t *)(void *)carve(&cur, nhd, f);
+    s->mga_ru = (real_t *)(void *)carve(&cur, nhd, f);
+    s->mga_ds = (real_t *)(void *)carve(&cur, nh, f);
+    s->mga_dden = (real_t *)(void *)carve(&cur, nh, f);
+    s->mga_sd = (real_t *)(void *)carve(&cur, nh, f);
+}
+
+/* the literal MGA (CPU) takes its backward scratch from malloc */
 size_t attn_scratch_elems(const AttnConfig *c, int B, int T) {
-    if (c->kind == ATTN_MGA) return 0;
+    if (c->kind == ATTN_MGA) {
+        size_t nh = (size_t)B * T * c->n_heads, nhd = nh * c->head_dim;
+        return 4 * nhd + 2 * (3 * nhd + 3 * nh);
+    }
     if (c->kind == ATTN_MLA) {
         AttnScratch s;
         mla_scratch_layout(c, &s, NULL, 1, B, T);
@@ -550,7 +600,7 @@ void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void
     char *cur = mem;
     memset(s, 0, sizeof *s);
     if (c->kind == ATTN_MLA) { mla_scratch_layout(c, s, mem, es, B, T); return; }
-    if (c->kind == ATTN_MGA) return;
+    if (c->kind == ATTN_MGA) { mga_scratch_layout(c, s, mem, es, B, T); return; }
     s->datt = carve(&cur, N * qd, es);
     s->dq = carve(&cur, N * qd, es);
     s->dk = carve(&cur, N * kvd, es);
@@ -1045,6 +1095,61 @@ static void mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnA
     free(dgated); free(dxc); free(dg); free(dv);
 }
 
+/* MGA through the O(T) decomposition (header doc; ops.h op_mga_*): the GPU's path, and the
+   CPU's with mga_decomposed. No gate (attn_gpu_supported refuses it on the GPU). */
+static void mga_dec_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                            int B, int T) {
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
+    int qd = H * hd, kvd = KV * hd, fa = c->mga_faithful;
+    real_t *C = a->q, *rinv = a->mga_f; /* C spans q and att (adjacent, 2 activations = one fp32 per element) */
+    op_matmul_forward(gpu, a->k, x, wat(gpu, w, spec_off(c, "g_proj.weight")), N, d, qd);
+    op_matmul_forward(gpu, a->v, x, wat(gpu, w, spec_off(c, "v_proj.weight")), N, d, kvd);
+    op_mga_unit_forward(gpu, a->k, a->mga_nrm, a->k, (size_t)N * H, hd); /* in place: k = u */
+    op_time_cumsum(gpu, C, a->k, 1, B, T, qd, 0);
+    op_mga_den_forward(gpu, a->mga_den, rinv, a->k, C, B, T, H, hd, W, fa);
+    op_time_cumsum(gpu, a->mga_S, rinv, 0, B, T, H, 0);
+    op_mga_query_forward(gpu, a->q, a->mga_f, a->k, a->mga_den, a->mga_S, B, T, H, hd, fa);
+    const void *v = a->v;
+    if (KV < H) { /* each query head's value head, repeated: the core takes K and V per head alike */
+        for (int h = 0; h < H; h++)
+            op_copy_cols(gpu, act_at(gpu, a->vrep, (size_t)h * hd), qd, act_at(gpu, a->v, (size_t)(h / (H / KV)) * hd),
+                         kvd, N, hd, 1, 0);
+        v = a->vrep;
+    }
+    op_attention_forward(gpu, a->att, a->lse, a->q, a->k, v, B, T, H, H, hd, W);
+    op_matmul_forward(gpu, out, a->att, wat(gpu, w, spec_off(c, "o_proj.weight")), N, qd, d);
+}
+
+static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+                             AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
+    int qd = H * hd, kvd = KV * hd, fa = c->mga_faithful;
+    size_t oo = spec_off(c, "o_proj.weight"), og = spec_off(c, "g_proj.weight"), ov = spec_off(c, "v_proj.weight");
+    op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, wat(gpu, w, oo), N, qd, d, 0);
+    op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, KV < H ? a->vrep : a->v,
+                          B, T, H, H, hd, W);
+    /* through q = f/2 sqrt(hd) u and f = 1/(den S) */
+    op_mga_query_backward(gpu, s->mga_du, s->mga_ds, s->mga_dden, s->dq, s->dk, a->k, a->mga_f, a->mga_den,
+                          a->mga_S, B, T, H, hd, fa);
+    op_time_cumsum(gpu, s->mga_sd, s->mga_ds, 0, B, T, H, 1);
+    /* through den = 1 + u_i . (C_i - C_{i-W}) / (2L): C recomputed, then the reverse sum of r u */
+    op_time_cumsum(gpu, s->mga_c, a->k, 1, B, T, qd, 0);
+    op_mga_den_backward(gpu, s->mga_du, s->mga_ru, a->k, s->mga_c, a->mga_den, s->mga_dden, s->mga_sd, B, T, H,
+                        hd, W, fa);
+    op_time_cumsum(gpu, s->mga_c, s->mga_ru, 0, B, T, qd, 1);
+    op_mga_unit_backward(gpu, s->datt, s->mga_du, s->mga_c, a->k, a->mga_nrm, B, T, H, hd, W); /* datt = dg */
+    void *dv = s->dv;
+    if (KV < H) { /* the repeated value heads' gradients summed back into their value head */
+        int group = H / KV;
+        for (int k = 0; k < KV; k++)
+            op_sum_cols(gpu, act_at(gpu, s->dq, (size_t)k * hd), kvd, act_at(gpu, s->dv, (size_t)k * group * hd), qd,
+                        hd, group, N, hd);
+        dv = s->dq;
+    }
+    op_matmul_backward(gpu, dx, dw + ov, dv, x, wat(gpu, w, ov), N, d, kvd, 0);
+    op_matmul_backward(gpu, dx, dw + og, s->datt, x, wat(gpu, w, og), N, d, qd, 1);
+}
+
 /* MGA is CPU-only (and MLA has GPU limits): a GPU call here is a caller that skipped attn_gpu_supported */
 static void attn_require_cpu(const Gpu *gpu, const AttnConfig *c) {
     char err[256];
@@ -1055,6 +1160,10 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
                   void *out, int B, int T) {
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
     if (c->kind == ATTN_MLA) { mla_forward(gpu, c, w, a, x, out, B, T); return; }
+    if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed) && !c->mga_gate) {
+        mga_dec_forward(gpu, c, w, a, x, out, B, T);
+        return;
+    }
     if (c->kind == ATTN_MGA) { mga_forward(c, w, a, x, out, B, T); return; }
     ParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
@@ -1082,6 +1191,10 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
                    AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
     if (c->kind == ATTN_MLA) { mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T); return; }
+    if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed) && !c->mga_gate) {
+        mga_dec_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
+        return;
+    }
     if (c->kind == ATTN_MGA) { mga_backward(c, w, dw, a, x, dout, dx, B, T); return; }
     ParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);

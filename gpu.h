@@ -161,6 +161,21 @@ GPUDEF void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd,
    op_sum_cols) */
 GPUDEF void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
                           int groups, size_t rows, int cols, float scale, int accumulate);
+/* MGA's O(T) decomposition (ops.h op_mga_*, op_time_cumsum) */
+GPUDEF void gpu_mga_unit_forward(Gpu *g, void *u, float *nrm, const void *gin, size_t rows, int hd);
+GPUDEF void gpu_time_cumsum(Gpu *g, float *out, const void *in, int in_is_act, int B, int T, int C, int reverse);
+GPUDEF void gpu_mga_den_forward(Gpu *g, float *den, float *rinv, const void *u, const float *C, int B, int T,
+                                int H, int hd, int window, int faithful);
+GPUDEF void gpu_mga_query_forward(Gpu *g, void *q, float *f, const void *u, const float *den, const float *S,
+                                  int B, int T, int H, int hd, int faithful);
+GPUDEF void gpu_mga_query_backward(Gpu *g, float *du, float *dS, float *dden, const void *dq, const void *dk,
+                                   const void *u, const float *f, const float *den, const float *S, int B, int T,
+                                   int H, int hd, int faithful);
+GPUDEF void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const float *C, const float *den,
+                                 const float *dden, const float *Sd, int B, int T, int H, int hd, int window,
+                                 int faithful);
+GPUDEF void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
+                                  const float *nrm, int B, int T, int H, int hd, int window);
 GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F);
 GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
@@ -805,6 +820,56 @@ void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, s
     gpu_launch1d_(g, gpu_k_(g, "copy_cols"), rows * ((size_t)(cols + 7) / 8), args);
 }
 
+/* MGA: warp-per-row kernels, 8 rows per block */
+static void gpu_rows_(Gpu *g, const char *name, size_t rows, void **args) {
+    if (rows == 0) return;
+    gpu_launch(g, gpu_k_(g, name), (unsigned)((rows + 7) / 8), 1, 1, 256, 1, 1, 0, args);
+}
+
+void gpu_mga_unit_forward(Gpu *g, void *u, float *nrm, const void *gin, size_t rows, int hd) {
+    unsigned long long r = rows;
+    void *args[] = {&u, &nrm, &gin, &r, &hd};
+    gpu_rows_(g, "mga_unit_forward", rows, args);
+}
+
+void gpu_time_cumsum(Gpu *g, float *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
+    if (B <= 0 || T <= 0 || C <= 0) return;
+    void *args[] = {&out, &in, &in_is_act, &T, &C, &reverse};
+    gpu_launch(g, gpu_k_(g, "time_cumsum"), (unsigned)((C + 31) / 32), (unsigned)B, 1, 32, 32, 1, 0, args);
+}
+
+void gpu_mga_den_forward(Gpu *g, float *den, float *rinv, const void *u, const float *C, int B, int T,
+                         int H, int hd, int window, int faithful) {
+    void *args[] = {&den, &rinv, &u, &C, &B, &T, &H, &hd, &window, &faithful};
+    gpu_rows_(g, "mga_den_forward", (size_t)B * T * H, args);
+}
+
+void gpu_mga_query_forward(Gpu *g, void *q, float *f, const void *u, const float *den, const float *S,
+                           int B, int T, int H, int hd, int faithful) {
+    void *args[] = {&q, &f, &u, &den, &S, &B, &T, &H, &hd, &faithful};
+    gpu_rows_(g, "mga_query_forward", (size_t)B * T * H, args);
+}
+
+void gpu_mga_query_backward(Gpu *g, float *du, float *dS, float *dden, const void *dq, const void *dk,
+                            const void *u, const float *f, const float *den, const float *S, int B, int T,
+                            int H, int hd, int faithful) {
+    void *args[] = {&du, &dS, &dden, &dq, &dk, &u, &f, &den, &S, &B, &T, &H, &hd, &faithful};
+    gpu_rows_(g, "mga_query_backward", (size_t)B * T * H, args);
+}
+
+void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const float *C, const float *den,
+                          const float *dden, const float *Sd, int B, int T, int H, int hd, int window,
+                          int faithful) {
+    void *args[] = {&du, &ru, &u, &C, &den, &dden, &Sd, &B, &T, &H, &hd, &window, &faithful};
+    gpu_rows_(g, "mga_den_backward", (size_t)B * T * H, args);
+}
+
+void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
+                           const float *nrm, int B, int T, int H, int hd, int window) {
+    void *args[] = {&dg, &du, &Rev, &u, &nrm, &B, &T, &H, &hd, &window};
+    gpu_rows_(g, "mga_unit_backward", (size_t)B * T * H, args);
+}
+
 /* gu = [N, 2F]: gate in the first half of each row, up in the second */
 void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     const void *up = (const char *)gu + (size_t)F * 2;
@@ -1070,6 +1135,29 @@ void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, s
     (void)scale; (void)accumulate;
     gpu_nvrtc_only_die_("gpu_copy_cols");
 }
+
+/* MGA's decomposition: the CUDA build only (the stubs ignore their arguments) */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#define GPU_MGA_STUB_(name) { gpu_nvrtc_only_die_(name); }
+void gpu_mga_unit_forward(Gpu *g, void *u, float *nrm, const void *gin, size_t rows, int hd)
+    GPU_MGA_STUB_("gpu_mga_unit_forward")
+void gpu_time_cumsum(Gpu *g, float *out, const void *in, int in_is_act, int B, int T, int C, int reverse)
+    GPU_MGA_STUB_("gpu_time_cumsum")
+void gpu_mga_den_forward(Gpu *g, float *den, float *rinv, const void *u, const float *C, int B, int T,
+                         int H, int hd, int window, int faithful) GPU_MGA_STUB_("gpu_mga_den_forward")
+void gpu_mga_query_forward(Gpu *g, void *q, float *f, const void *u, const float *den, const float *S,
+                           int B, int T, int H, int hd, int faithful) GPU_MGA_STUB_("gpu_mga_query_forward")
+void gpu_mga_query_backward(Gpu *g, float *du, float *dS, float *dden, const void *dq, const void *dk,
+                            const void *u, const float *f, const float *den, const float *S, int B, int T,
+                            int H, int hd, int faithful) GPU_MGA_STUB_("gpu_mga_query_backward")
+void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const float *C, const float *den,
+                          const float *dden, const float *Sd, int B, int T, int H, int hd, int window,
+                          int faithful) GPU_MGA_STUB_("gpu_mga_den_backward")
+void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
+                           const float *nrm, int B, int T, int H, int hd, int window)
+    GPU_MGA_STUB_("gpu_mga_unit_backward")
+#pragma GCC diagnostic pop
 
 void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     (void)g; (void)out; (void)gu; (void)N; (void)F;

@@ -110,6 +110,37 @@ void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t sr
 void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t group_ld,
                  int groups, size_t rows, int cols);
 
+/* ---- MGA's O(T) decomposition (attn.h, MGA on the GPU). Rows are (n, h): a vector of
+   width hd at act[(n*H + h)*hd]; per-row scalars are real_t [N, H]; fp32 work buffers
+   [N, H*hd] are real_t. u_t = g_t / |g_t| makes MGA's correlation u_i . u_j, so with
+   C_t = sum_{s<=t} u_s every gene mean is u_i . (C_i - C_{i-W}) and the attention is
+   softmax_j(f_i/2 u_i . u_j): a flash attention core with q = f/2 sqrt(hd) u, k = u. ---- */
+/* nrm = |g| per row, u = g / nrm (0 for a zero row) */
+void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd);
+/* inclusive running sum over time of in [B, T, C] (an activation when in_is_act, else
+   real_t): out[b,t,c] = sum over t' <= t (reverse: t' >= t) of in[b,t',c], in fp32 */
+void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse);
+/* den = 1 + u_i . (C_i - C_{i-W}) / (2L) (L = i + 1, or T when faithful), rinv = 1/den */
+void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
+                        int H, int hd, int window, int faithful);
+/* f = 1 / (den S) (S = running sum of 1/den; faithful: its last value), q = f/2 sqrt(hd) u */
+void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
+                          int B, int T, int H, int hd, int faithful);
+/* from the core's dq, dk: du = f/2 sqrt(hd) dq + dk, dS = -df f/S, dden = -df f/den with
+   df = sqrt(hd)/2 dq . u */
+void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
+                           const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
+                           int H, int hd, int faithful);
+/* Sd = reverse running sum of dS (faithful: its first value); r = (dden - Sd/den^2)/(2L);
+   du += r (C_i - C_{i-W}); ru = r u (the part of du that reaches earlier tokens) */
+void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
+                         const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
+                         int faithful);
+/* du_j += Rev_j - Rev_{j+W} (Rev = reverse running sum of ru), then through u = g/|g|:
+   dg = (du - u (u . du)) / nrm */
+void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
+                          const real_t *nrm, int B, int T, int H, int hd, int window);
+
 /* ---- SwiGLU on one fused gate/up GEMM output: gu [N, 2F] holds gate in the first F
    columns of each row and up in the last F; out [N, F] = silu(gate) * up ---- */
 void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F);
@@ -412,6 +443,125 @@ void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src
             for (int g = 0; g < groups; g++) acc += CR(src)[i * src_ld + (size_t)g * group_ld + j];
             R(dst)[i * dst_ld + j] = acc;
         }
+}
+
+/* ---- MGA's O(T) decomposition ---- */
+void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd) {
+    OPS_GPU(gpu_mga_unit_forward(gpu, u, nrm, g, rows, hd));
+    for (size_t r = 0; r < rows; r++) {
+        const real_t *x = CR(g) + r * hd;
+        real_t ss = 0;
+        for (int e = 0; e < hd; e++) ss += x[e] * x[e];
+        nrm[r] = sqrt(ss);
+        for (int e = 0; e < hd; e++) R(u)[r * hd + e] = nrm[r] > 0 ? x[e] / nrm[r] : 0;
+    }
+}
+
+void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
+    OPS_GPU(gpu_time_cumsum(gpu, out, in, in_is_act, B, T, C, reverse));
+    (void)in_is_act; /* on the CPU activations are real_t too */
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            real_t acc = 0;
+            for (int k = 0; k < T; k++) {
+                size_t i = ((size_t)b * T + (reverse ? T - 1 - k : k)) * C + c;
+                acc += CR(in)[i];
+                out[i] = acc;
+            }
+        }
+}
+
+/* C_i - C_{i-W}: the sum of u over row i's keys (all of 0..i without a window) */
+static real_t mga_window_sum(const real_t *C, size_t row, size_t back, int has_back, int e, size_t ld) {
+    return C[row * ld + e] - (has_back ? C[(row - back) * ld + e] : 0);
+}
+
+void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
+                        int H, int hd, int window, int faithful) {
+    OPS_GPU(gpu_mga_den_forward(gpu, den, rinv, u, C, B, T, H, hd, window, faithful));
+    size_t ld = (size_t)H * hd;
+    for (size_t n = 0; n < (size_t)B * T; n++) {
+        int t = (int)(n % T), back = window > 0 && t - window >= 0;
+        for (int h = 0; h < H; h++) {
+            real_t dot = 0;
+            for (int e = 0; e < hd; e++)
+                dot += CR(u)[n * ld + (size_t)h * hd + e] * mga_window_sum(C + (size_t)h * hd, n, window, back, e, ld);
+            den[n * H + h] = 1 + dot / (2.0 * (faithful ? T : t + 1));
+            rinv[n * H + h] = 1 / den[n * H + h];
+        }
+    }
+}
+
+void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
+                          int B, int T, int H, int hd, int faithful) {
+    OPS_GPU(gpu_mga_query_forward(gpu, q, f, u, den, S, B, T, H, hd, faithful));
+    real_t sq = sqrt((real_t)hd);
+    for (size_t n = 0; n < (size_t)B * T; n++)
+        for (int h = 0; h < H; h++) {
+            size_t i = n * H + h, last = ((n / T) * T + T - 1) * H + h;
+            f[i] = 1 / (den[i] * S[faithful ? last : i]);
+            for (int e = 0; e < hd; e++) R(q)[i * hd + e] = f[i] / 2 * sq * CR(u)[i * hd + e];
+        }
+}
+
+void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
+                           const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
+                           int H, int hd, int faithful) {
+    OPS_GPU(gpu_mga_query_backward(gpu, du, dS, dden, dq, dk, u, f, den, S, B, T, H, hd, faithful));
+    real_t sq = sqrt((real_t)hd);
+    for (size_t n = 0; n < (size_t)B * T; n++)
+        for (int h = 0; h < H; h++) {
+            size_t i = n * H + h, last = ((n / T) * T + T - 1) * H + h;
+            real_t df = 0;
+            for (int e = 0; e < hd; e++) {
+                size_t k = i * hd + e;
+                df += CR(dq)[k] * CR(u)[k];
+                du[k] = f[i] / 2 * sq * CR(dq)[k] + CR(dk)[k];
+            }
+            df *= sq / 2;
+            dS[i] = -df * f[i] / S[faithful ? last : i];
+            dden[i] = -df * f[i] / den[i];
+        }
+}
+
+void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
+                         const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
+                         int faithful) {
+    OPS_GPU(gpu_mga_den_backward(gpu, du, ru, u, C, den, dden, Sd, B, T, H, hd, window, faithful));
+    size_t ld = (size_t)H * hd;
+    for (size_t n = 0; n < (size_t)B * T; n++) {
+        int t = (int)(n % T), back = window > 0 && t - window >= 0;
+        for (int h = 0; h < H; h++) {
+            size_t i = n * H + h, first = (n / T) * T * H + h;
+            real_t r = (dden[i] - Sd[faithful ? first : i] / (den[i] * den[i])) / (2.0 * (faithful ? T : t + 1));
+            for (int e = 0; e < hd; e++) {
+                size_t k = n * ld + (size_t)h * hd + e;
+                du[k] += r * mga_window_sum(C + (size_t)h * hd, n, window, back, e, ld);
+                ru[k] = r * CR(u)[k];
+            }
+        }
+    }
+}
+
+void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
+                          const real_t *nrm, int B, int T, int H, int hd, int window) {
+    OPS_GPU(gpu_mga_unit_backward(gpu, dg, du, Rev, u, nrm, B, T, H, hd, window));
+    size_t ld = (size_t)H * hd;
+    for (size_t n = 0; n < (size_t)B * T; n++) {
+        int t = (int)(n % T), ahead = window > 0 && t + window < T;
+        for (int h = 0; h < H; h++) {
+            size_t o = n * ld + (size_t)h * hd;
+            real_t dot = 0;
+            for (int e = 0; e < hd; e++) {
+                real_t d = du[o + e] + Rev[o + e] - (ahead ? Rev[o + (size_t)window * ld + e] : 0);
+                R(dg)[o + e] = d; /* staged: the projection below needs every element */
+                dot += d * CR(u)[o + e];
+            }
+            real_t nr = nrm[n * H + h];
+            for (int e = 0; e < hd; e++)
+                R(dg)[o + e] = nr > 0 ? (CR(dg)[o + e] - CR(u)[o + e] * dot) / nr : 0;
+        }
+    }
 }
 
 void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F) {

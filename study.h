@@ -892,7 +892,7 @@ void study_default(Study *s, int on_gpu) {
     for (int i = 0; i < 9; i++) study_set_base(s, (on_gpu ? gpu : cpu)[i][0], (on_gpu ? gpu : cpu)[i][1], e, sizeof e);
     s->has_axes_section = 1;
     study_add_phase(s, "grid", e, sizeof e);
-    study_add_axis(s, 0, "attn", "mha, gqa, mqa, identity", e, sizeof e);
+    study_add_axis(s, 0, "attn", "mha, gqa, mqa, mla, identity", e, sizeof e);
     snprintf(s->device, sizeof s->device, "%s", on_gpu ? "cuda" : "cpu"); /* --resume runs it where it ran */
     study_finish(s, "default study", e, sizeof e);
 }

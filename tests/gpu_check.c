@@ -10,7 +10,7 @@
                                              elements whose gradient is near zero may flip sign
                                              under bf16 noise; a wrong update gives ~2e-2)
      gradient norm                 <= 2e-2
-   Variants: MLA with each padding case (q/k or v narrower than the core) and a per-layer
+   Variants: MGA (the GPU's decomposition against the CPU's literal equations), MLA with each padding case (q/k or v narrower than the core) and a per-layer
    schedule mixing it with sliding-window GQA.
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
    every tile). Then four steps replayed as CUDA graphs against the same steps run eagerly
@@ -143,6 +143,16 @@ static void check_mla(Gpu *gpu, NormKind norm, int head_dim, int rope, int v_dim
     check_model(gpu, cfg, name);
 }
 
+/* MGA on the GPU runs the O(T) decomposition; the CPU side here runs the literal equations */
+static void check_mga(Gpu *gpu, NormKind norm, int kv, int window, int faithful) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.norm = norm; cfg.attn = ATTN_MGA; cfg.n_kv_heads = kv; cfg.window = window; cfg.mga_faithful = faithful;
+    snprintf(name, sizeof name, "%s-norm mga kv=%d W=%d faithful=%d", norm_kind_name(norm), kv ? kv : 2, window,
+             faithful);
+    check_model(gpu, cfg, name);
+}
+
 static void check_schedule(Gpu *gpu, const char *sched) {
     SmolConfig cfg = {0};
     char name[128];
@@ -208,6 +218,9 @@ int main(void) {
     check_mla(&gpu, NORM_POST, 64, 16, 32, 48, 40, 0); /* v padded to 64, with a query latent */
     check_mla(&gpu, NORM_PRE, 32, 16, 64, 64, 0, 24);  /* q/k padded to 64, sliding window */
     check_schedule(&gpu, "swa:16*1,mla");
+    check_mga(&gpu, NORM_PRE, 0, 0, 0);
+    check_mga(&gpu, NORM_SANDWICH, 1, 24, 0); /* value heads repeated, window */
+    check_mga(&gpu, NORM_PRE, 0, 0, 1);       /* faithful */
     check_graphs(&gpu);
     printf("peak device memory %.1f MB\n", gpu.peak_bytes / 1e6);
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -287,6 +287,74 @@ static void t_copy_cols(size_t rows, int cols, size_t sld, size_t dld, int group
     free(src); free(dst);
 }
 
+/* MGA's decomposition, op by op: each GPU op against the CPU op fed the GPU's own inputs
+   (the previous GPU outputs, downloaded), so errors do not compound */
+static void t_mga(int B, int T, int H, int hd, int W, int fa) {
+    char shape[80];
+    snprintf(shape, sizeof shape, "B=%d T=%d H=%d hd=%d W=%d fa=%d", B, T, H, hd, W, fa);
+    size_t N = (size_t)B * T, nh = N * H, n = nh * hd;
+    float *g = rand_bf(n, 1), *u = fvec(n), *nrm = fvec(nh), *C = fvec(n), *den = fvec(nh), *rinv = fvec(nh);
+    float *S = fvec(nh), *q = fvec(n), *f = fvec(nh), *du = fvec(n), *dS = fvec(nh), *dden = fvec(nh);
+    float *ru = fvec(n), *dg = fvec(n);
+    void *d_g = dev_bf(g, n), *d_u = dev_poison_bf(n), *d_q = dev_poison_bf(n), *d_dg = dev_poison_bf(n);
+    float *d_nrm = dev_poison_f32(nh), *d_C = dev_poison_f32(n), *d_den = dev_poison_f32(nh);
+    float *d_rinv = dev_poison_f32(nh), *d_S = dev_poison_f32(nh), *d_f = dev_poison_f32(nh);
+    float *d_du = dev_poison_f32(n), *d_dS = dev_poison_f32(nh), *d_dden = dev_poison_f32(nh);
+    float *d_ru = dev_poison_f32(n), *d_Sd = dev_poison_f32(nh), *d_rev = dev_poison_f32(n);
+    gpu_mga_unit_forward(&G, d_u, d_nrm, d_g, nh, hd);
+    op_mga_unit_forward(NULL, u, nrm, g, nh, hd);
+    check_bf("mga_unit_forward", "u", shape, d_u, u, n, 1e-2);
+    check_f32("mga_unit_forward", "nrm", shape, d_nrm, nrm, nh, 1e-4);
+    float *ug = get_bf(d_u, n);
+    gpu_time_cumsum(&G, d_C, d_u, 1, B, T, H * hd, 0);
+    op_time_cumsum(NULL, C, ug, 1, B, T, H * hd, 0);
+    check_f32("time_cumsum", "C (bf16 in)", shape, d_C, C, n, 1e-4);
+    float *Cg = get_f32(d_C, n);
+    gpu_mga_den_forward(&G, d_den, d_rinv, d_u, d_C, B, T, H, hd, W, fa);
+    op_mga_den_forward(NULL, den, rinv, ug, Cg, B, T, H, hd, W, fa);
+    check_f32("mga_den_forward", "den", shape, d_den, den, nh, 1e-4);
+    float *rg = get_f32(d_rinv, nh);
+    gpu_time_cumsum(&G, d_S, d_rinv, 0, B, T, H, 0);
+    op_time_cumsum(NULL, S, rg, 0, B, T, H, 0);
+    check_f32("time_cumsum", "S (fp32 in)", shape, d_S, S, nh, 1e-5);
+    float *Sg = get_f32(d_S, nh), *deng = get_f32(d_den, nh);
+    gpu_mga_query_forward(&G, d_q, d_f, d_u, d_den, d_S, B, T, H, hd, fa);
+    op_mga_query_forward(NULL, q, f, ug, deng, Sg, B, T, H, hd, fa);
+    check_bf("mga_query_forward", "q", shape, d_q, q, n, 1e-2);
+    check_f32("mga_query_forward", "f", shape, d_f, f, nh, 1e-5);
+    float *fg = get_f32(d_f, nh), *dq = rand_bf(n, 1), *dk = rand_bf(n, 1);
+    void *d_dq = dev_bf(dq, n), *d_dk = dev_bf(dk, n);
+    gpu_mga_query_backward(&G, d_du, d_dS, d_dden, d_dq, d_dk, d_u, d_f, d_den, d_S, B, T, H, hd, fa);
+    op_mga_query_backward(NULL, du, dS, dden, dq, dk, ug, fg, deng, Sg, B, T, H, hd, fa);
+    check_f32("mga_query_backward", "du", shape, d_du, du, n, 1e-5);
+    check_f32("mga_query_backward", "dS", shape, d_dS, dS, nh, 1e-4);
+    check_f32("mga_query_backward", "dden", shape, d_dden, dden, nh, 1e-4);
+    float *dSg = get_f32(d_dS, nh), *Sd = fvec(nh);
+    gpu_time_cumsum(&G, d_Sd, d_dS, 0, B, T, H, 1);
+    op_time_cumsum(NULL, Sd, dSg, 0, B, T, H, 1);
+    check_f32("time_cumsum", "Sd (reverse)", shape, d_Sd, Sd, nh, 1e-4);
+    float *dug = get_f32(d_du, n), *ddg = get_f32(d_dden, nh), *Sdg = get_f32(d_Sd, nh);
+    memcpy(du, dug, n * 4);
+    gpu_mga_den_backward(&G, d_du, d_ru, d_u, d_C, d_den, d_dden, d_Sd, B, T, H, hd, W, fa);
+    op_mga_den_backward(NULL, du, ru, ug, Cg, deng, ddg, Sdg, B, T, H, hd, W, fa);
+    check_f32("mga_den_backward", "du", shape, d_du, du, n, 1e-4);
+    check_f32("mga_den_backward", "ru", shape, d_ru, ru, n, 1e-4);
+    float *rug = get_f32(d_ru, n), *rev = fvec(n), *dug2 = get_f32(d_du, n);
+    gpu_time_cumsum(&G, d_rev, d_ru, 0, B, T, H * hd, 1);
+    op_time_cumsum(NULL, rev, rug, 0, B, T, H * hd, 1);
+    check_f32("time_cumsum", "Rev (reverse)", shape, d_rev, rev, n, 1e-4);
+    float *revg = get_f32(d_rev, n), *nrmg = get_f32(d_nrm, nh);
+    gpu_mga_unit_backward(&G, d_dg, d_du, d_rev, d_u, d_nrm, B, T, H, hd, W);
+    op_mga_unit_backward(NULL, dg, dug2, revg, ug, nrmg, B, T, H, hd, W);
+    check_bf("mga_unit_backward", "dg", shape, d_dg, dg, n, 1e-2);
+    void *dev[] = {d_g, d_u, d_q, d_dg, d_nrm, d_C, d_den, d_rinv, d_S, d_f, d_du, d_dS, d_dden, d_ru, d_Sd, d_rev,
+                   d_dq, d_dk};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) gpu_free(&G, dev[i]);
+    float *host[] = {g, u, nrm, C, den, rinv, S, q, f, du, dS, dden, ru, dg, ug, Cg, rg, Sg, deng, fg, dq, dk, dSg, Sd,
+                     dug, ddg, Sdg, rug, rev, dug2, revg, nrmg};
+    for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
+}
+
 static void t_swiglu_add(int N, int F) {
     char shape[64];
     size_t n = (size_t)N * F;
@@ -560,6 +628,9 @@ int main(int argc, char **argv) {
     t_copy_cols(333, 13, 29, 17, 1, 0, 0.5f, 0);      /* odd: the scalar path */
     t_copy_cols(500, 32, 9 * 64, 288, 9, 64, 1.0f, 0);  /* MLA: rotary key gradient summed over 9 heads */
     t_copy_cols(100, 5, 50, 7, 3, 11, 1.0f, 0);
+    t_mga(2, 300, 3, 64, 0, 0);
+    t_mga(2, 77, 2, 32, 16, 0);   /* window, T not a multiple of the 32 scan segments */
+    t_mga(1, 1000, 4, 64, 0, 1);  /* faithful */
     t_swiglu_add(1001, 999); /* F % 8 != 0: the scalar path */
     t_xent(300, 576, 4096);     /* 1 MiB chunks: 128 rows each, last chunk partial */
     t_xent(100, 64, 1001);      /* V % 8 != 0: scalar path */
