@@ -87,7 +87,7 @@
    the running sum C_t = sum_{s<=t} u_s: sum_{j in V_i} corr_ij = u_i . (C_i - C_{i-W}), and
    S is a running sum of 1/den, so f costs O(T hd) per head; the backward runs the same
    sums in reverse (ops.h, op_mga_*). Value heads KV < H are repeated to H heads for the
-   core. The gate runs on the CPU only.
+   core. The gate goes through op_dwconv3_silu_* and op_sigmoid_gate_*.
 
    PER-LAYER SCHEDULES (attn_schedule_*): a string of items separated by ',' or '+'
    ('+' inside study axes, where ',' separates values):
@@ -340,11 +340,6 @@ int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
         }
         return 0;
     }
-    if (c->kind == ATTN_MGA && c->mga_gate) {
-        snprintf(err, errlen, "attn mga with its gate (gate=1) runs on the CPU only for now: "
-                 "use --device cpu, or mga without the gate on the GPU");
-        return -1;
-    }
     if (c->kind == ATTN_MGA && c->head_dim != 32 && c->head_dim != 64 && c->head_dim != 128) {
         snprintf(err, errlen, "attn mga on the GPU needs head_dim in {32, 64, 128} (the flash kernel's), got %d",
                  c->head_dim);
@@ -577,13 +572,19 @@ static void mga_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, s
     s->mga_ds = (real_t *)(void *)carve(&cur, nh, f);
     s->mga_dden = (real_t *)(void *)carve(&cur, nh, f);
     s->mga_sd = (real_t *)(void *)carve(&cur, nh, f);
+    if (c->mga_gate) { /* dgated, dgate [N, H*hd]; u (recomputed), du [N, d] */
+        s->kva = carve(&cur, nhd, es);
+        s->kvf = carve(&cur, nhd, es);
+        s->lat_a = carve(&cur, N * c->d_model, es);
+        s->lat_b = carve(&cur, N * c->d_model, es);
+    }
 }
 
 /* the literal MGA (CPU) takes its backward scratch from malloc */
 size_t attn_scratch_elems(const AttnConfig *c, int B, int T) {
     if (c->kind == ATTN_MGA) {
         size_t nh = (size_t)B * T * c->n_heads, nhd = nh * c->head_dim;
-        return 4 * nhd + 2 * (3 * nhd + 3 * nh);
+        return 4 * nhd + 2 * (3 * nhd + 3 * nh) + (c->mga_gate ? 2 * nhd + 2 * (size_t)B * T * c->d_model : 0);
     }
     if (c->kind == ATTN_MLA) {
         AttnScratch s;
@@ -1096,7 +1097,8 @@ static void mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnA
 }
 
 /* MGA through the O(T) decomposition (header doc; ops.h op_mga_*): the GPU's path, and the
-   CPU's with mga_decomposed. No gate (attn_gpu_supported refuses it on the GPU). */
+   CPU's with mga_decomposed. */
+static int mga_conv_shift(const AttnConfig *c);
 static void mga_dec_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
                             int B, int T) {
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
@@ -1117,7 +1119,15 @@ static void mga_dec_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
         v = a->vrep;
     }
     op_attention_forward(gpu, a->att, a->lse, a->q, a->k, v, B, T, H, H, hd, W);
-    op_matmul_forward(gpu, out, a->att, wat(gpu, w, spec_off(c, "o_proj.weight")), N, qd, d);
+    const void *o_in = a->att;
+    if (c->mga_gate) { /* u = SiLU(conv(x)) lives in out until o_proj overwrites it */
+        op_dwconv3_silu_forward(gpu, a->conv, out, x, wat(gpu, w, spec_off(c, "gate_conv.weight")), B, T, d,
+                                mga_conv_shift(c));
+        op_matmul_forward(gpu, a->gate, out, wat(gpu, w, spec_off(c, "gate_proj.weight")), N, d, qd);
+        op_sigmoid_gate_forward(gpu, a->gated, a->att, a->gate, (size_t)N * qd);
+        o_in = a->gated;
+    }
+    op_matmul_forward(gpu, out, o_in, wat(gpu, w, spec_off(c, "o_proj.weight")), N, qd, d);
 }
 
 static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
@@ -1125,7 +1135,15 @@ static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
     int qd = H * hd, kvd = KV * hd, fa = c->mga_faithful;
     size_t oo = spec_off(c, "o_proj.weight"), og = spec_off(c, "g_proj.weight"), ov = spec_off(c, "v_proj.weight");
-    op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, wat(gpu, w, oo), N, qd, d, 0);
+    size_t oc = c->mga_gate ? spec_off(c, "gate_conv.weight") : 0, op = c->mga_gate ? spec_off(c, "gate_proj.weight") : 0;
+    if (c->mga_gate) { /* dgated -> datt and dgate; dgate -> du through gate_proj (u recomputed) */
+        op_matmul_backward(gpu, s->kva, dw + oo, dout, a->gated, wat(gpu, w, oo), N, qd, d, 0);
+        op_sigmoid_gate_backward(gpu, s->datt, s->kvf, s->kva, a->att, a->gate, (size_t)N * qd);
+        op_dwconv3_silu_forward(gpu, s->kva, s->lat_a, x, wat(gpu, w, oc), B, T, d, mga_conv_shift(c));
+        op_matmul_backward(gpu, s->lat_b, dw + op, s->kvf, s->lat_a, wat(gpu, w, op), N, d, qd, 0);
+    } else {
+        op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, wat(gpu, w, oo), N, qd, d, 0);
+    }
     op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, KV < H ? a->vrep : a->v,
                           B, T, H, H, hd, W);
     /* through q = f/2 sqrt(hd) u and f = 1/(den S) */
@@ -1148,6 +1166,8 @@ static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
     }
     op_matmul_backward(gpu, dx, dw + ov, dv, x, wat(gpu, w, ov), N, d, kvd, 0);
     op_matmul_backward(gpu, dx, dw + og, s->datt, x, wat(gpu, w, og), N, d, qd, 1);
+    if (c->mga_gate)
+        op_dwconv3_silu_backward(gpu, dx, dw + oc, s->lat_b, a->conv, x, wat(gpu, w, oc), B, T, d, mga_conv_shift(c), 1);
 }
 
 /* MGA is CPU-only (and MLA has GPU limits): a GPU call here is a caller that skipped attn_gpu_supported */
@@ -1160,7 +1180,7 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
                   void *out, int B, int T) {
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
     if (c->kind == ATTN_MLA) { mla_forward(gpu, c, w, a, x, out, B, T); return; }
-    if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed) && !c->mga_gate) {
+    if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed)) {
         mga_dec_forward(gpu, c, w, a, x, out, B, T);
         return;
     }
@@ -1191,7 +1211,7 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
                    AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
     if (c->kind == ATTN_MLA) { mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T); return; }
-    if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed) && !c->mga_gate) {
+    if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed)) {
         mga_dec_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
         return;
     }

@@ -176,6 +176,13 @@ GPUDEF void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, co
                                  int faithful);
 GPUDEF void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
                                   const float *nrm, int B, int T, int H, int hd, int window);
+GPUDEF void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const void *w, int B, int T,
+                                     int C, int shift);
+GPUDEF void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
+                                      const void *w, int B, int T, int C, int shift, int accumulate);
+GPUDEF void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n);
+GPUDEF void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void *dout, const void *a,
+                                      const void *gate, size_t n);
 GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F);
 GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
@@ -870,6 +877,37 @@ void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, 
     gpu_rows_(g, "mga_unit_backward", (size_t)B * T * H, args);
 }
 
+void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const void *w, int B, int T,
+                              int C, int shift) {
+    unsigned long long N = (unsigned long long)B * T;
+    void *args[] = {&conv, &u, &x, &w, &N, &T, &C, &shift};
+    gpu_launch1d_(g, gpu_k_(g, "dwconv3_silu_forward"), (size_t)N * C, args);
+}
+
+/* one block per 32 channels x 32 row slices: dw summed in shared memory, one atomic per
+   (channel, tap) per block */
+void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
+                               const void *w, int B, int T, int C, int shift, int accumulate) {
+    unsigned long long N = (unsigned long long)B * T;
+    void *args[] = {&dx, &dw, &du, &conv, &x, &w, &N, &T, &C, &shift, &accumulate};
+    unsigned gy = (unsigned)((N + 255) / 256);
+    if (gy > 1024) gy = 1024;
+    gpu_launch(g, gpu_k_(g, "dwconv3_silu_backward"), (unsigned)((C + 31) / 32), gy, 1, 32, 8, 1, 0, args);
+}
+
+void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n) {
+    unsigned long long nn = n;
+    void *args[] = {&out, &a, &gate, &nn};
+    gpu_launch1d_(g, gpu_k_(g, "sigmoid_gate_forward"), n, args);
+}
+
+void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void *dout, const void *a,
+                               const void *gate, size_t n) {
+    unsigned long long nn = n;
+    void *args[] = {&da, &dgate, &dout, &a, &gate, &nn};
+    gpu_launch1d_(g, gpu_k_(g, "sigmoid_gate_backward"), n, args);
+}
+
 /* gu = [N, 2F]: gate in the first half of each row, up in the second */
 void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     const void *up = (const char *)gu + (size_t)F * 2;
@@ -1157,6 +1195,15 @@ void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const flo
 void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
                            const float *nrm, int B, int T, int H, int hd, int window)
     GPU_MGA_STUB_("gpu_mga_unit_backward")
+void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const void *w, int B, int T,
+                              int C, int shift) GPU_MGA_STUB_("gpu_dwconv3_silu_forward")
+void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
+                               const void *w, int B, int T, int C, int shift, int accumulate)
+    GPU_MGA_STUB_("gpu_dwconv3_silu_backward")
+void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n)
+    GPU_MGA_STUB_("gpu_sigmoid_gate_forward")
+void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void *dout, const void *a,
+                               const void *gate, size_t n) GPU_MGA_STUB_("gpu_sigmoid_gate_backward")
 #pragma GCC diagnostic pop
 
 void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {

@@ -140,6 +140,19 @@ void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const 
    dg = (du - u (u . du)) / nrm */
 void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
                           const real_t *nrm, int B, int T, int H, int hd, int window);
+/* MGA's gate: a depthwise conv over time with 3 taps, then SiLU. conv[n, c] = sum_k
+   w[c*3 + k] x[n + k - shift, c] over taps inside the sequence (shift 2: causal, taps t-2..t;
+   shift 1: centred); u = SiLU(conv) (u may be NULL). w is a weight ([C, 3]). */
+void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x, const void *w, int B, int T, int C,
+                             int shift);
+/* from du: dz = du SiLU'(conv); dw[c*3 + k] += sum_n dz[n, c] x[n + k - shift, c];
+   dx (+=) the taps' transpose of dz (written when accumulate is 0) */
+void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
+                              const void *w, int B, int T, int C, int shift, int accumulate);
+/* out = a * sigmoid(gate); backward: da = dout sigmoid(gate), dgate = dout a s (1 - s) */
+void op_sigmoid_gate_forward(Gpu *gpu, void *out, const void *a, const void *gate, size_t n);
+void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void *dout, const void *a, const void *gate,
+                              size_t n);
 
 /* ---- SwiGLU on one fused gate/up GEMM output: gu [N, 2F] holds gate in the first F
    columns of each row and up in the last F; out [N, F] = silu(gate) * up ---- */
@@ -561,6 +574,55 @@ void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Re
             for (int e = 0; e < hd; e++)
                 R(dg)[o + e] = nr > 0 ? (CR(dg)[o + e] - CR(u)[o + e] * dot) / nr : 0;
         }
+    }
+}
+
+void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x, const void *w, int B, int T, int C,
+                             int shift) {
+    OPS_GPU(gpu_dwconv3_silu_forward(gpu, conv, u, x, w, B, T, C, shift));
+    for (size_t n = 0; n < (size_t)B * T; n++) {
+        int t = (int)(n % T);
+        for (int c = 0; c < C; c++) {
+            real_t acc = 0;
+            for (int k = 0; k < 3; k++)
+                if (t + k - shift >= 0 && t + k - shift < T) acc += CR(w)[c * 3 + k] * CR(x)[(n + k - shift) * C + c];
+            R(conv)[n * C + c] = acc;
+            if (u) R(u)[n * C + c] = acc / (1 + exp(-acc));
+        }
+    }
+}
+
+void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
+                              const void *w, int B, int T, int C, int shift, int accumulate) {
+    OPS_GPU(gpu_dwconv3_silu_backward(gpu, dx, dw, du, conv, x, w, B, T, C, shift, accumulate));
+    size_t N = (size_t)B * T;
+    if (!accumulate) memset(dx, 0, N * C * sizeof(real_t));
+    for (size_t n = 0; n < N; n++) {
+        int t = (int)(n % T);
+        for (int c = 0; c < C; c++) {
+            real_t z = CR(conv)[n * C + c], s = 1 / (1 + exp(-z)), dz = CR(du)[n * C + c] * s * (1 + z * (1 - s));
+            for (int k = 0; k < 3; k++)
+                if (t + k - shift >= 0 && t + k - shift < T) {
+                    size_t src = (n + k - shift) * C + c;
+                    dw[c * 3 + k] += dz * CR(x)[src];
+                    R(dx)[src] += dz * CR(w)[c * 3 + k];
+                }
+        }
+    }
+}
+
+void op_sigmoid_gate_forward(Gpu *gpu, void *out, const void *a, const void *gate, size_t n) {
+    OPS_GPU(gpu_sigmoid_gate_forward(gpu, out, a, gate, n));
+    for (size_t i = 0; i < n; i++) R(out)[i] = CR(a)[i] / (1 + exp(-CR(gate)[i]));
+}
+
+void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void *dout, const void *a, const void *gate,
+                              size_t n) {
+    OPS_GPU(gpu_sigmoid_gate_backward(gpu, da, dgate, dout, a, gate, n));
+    for (size_t i = 0; i < n; i++) {
+        real_t s = 1 / (1 + exp(-CR(gate)[i])), g = CR(dout)[i];
+        R(dgate)[i] = g * CR(a)[i] * s * (1 - s);
+        R(da)[i] = g * s;
     }
 }
 

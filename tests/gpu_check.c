@@ -144,12 +144,13 @@ static void check_mla(Gpu *gpu, NormKind norm, int head_dim, int rope, int v_dim
 }
 
 /* MGA on the GPU runs the O(T) decomposition; the CPU side here runs the literal equations */
-static void check_mga(Gpu *gpu, NormKind norm, int kv, int window, int faithful) {
+static void check_mga(Gpu *gpu, NormKind norm, int kv, int window, int faithful, int gate) {
     SmolConfig cfg = {0};
     char name[128];
     cfg.norm = norm; cfg.attn = ATTN_MGA; cfg.n_kv_heads = kv; cfg.window = window; cfg.mga_faithful = faithful;
-    snprintf(name, sizeof name, "%s-norm mga kv=%d W=%d faithful=%d", norm_kind_name(norm), kv ? kv : 2, window,
-             faithful);
+    cfg.mga_gate = gate;
+    snprintf(name, sizeof name, "%s-norm mga kv=%d W=%d faithful=%d gate=%d", norm_kind_name(norm), kv ? kv : 2,
+             window, faithful, gate);
     check_model(gpu, cfg, name);
 }
 
@@ -218,9 +219,10 @@ int main(void) {
     check_mla(&gpu, NORM_POST, 64, 16, 32, 48, 40, 0); /* v padded to 64, with a query latent */
     check_mla(&gpu, NORM_PRE, 32, 16, 64, 64, 0, 24);  /* q/k padded to 64, sliding window */
     check_schedule(&gpu, "swa:16*1,mla");
-    check_mga(&gpu, NORM_PRE, 0, 0, 0);
-    check_mga(&gpu, NORM_SANDWICH, 1, 24, 0); /* value heads repeated, window */
-    check_mga(&gpu, NORM_PRE, 0, 0, 1);       /* faithful */
+    check_mga(&gpu, NORM_PRE, 0, 0, 0, 0);
+    check_mga(&gpu, NORM_SANDWICH, 1, 24, 0, 1); /* value heads repeated, window, gate */
+    check_mga(&gpu, NORM_PRE, 0, 0, 1, 0);       /* faithful */
+    check_mga(&gpu, NORM_POST, 0, 0, 1, 1);      /* faithful with its centred gate conv */
     check_graphs(&gpu);
     printf("peak device memory %.1f MB\n", gpu.peak_bytes / 1e6);
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -355,6 +355,43 @@ static void t_mga(int B, int T, int H, int hd, int W, int fa) {
     for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
 }
 
+/* MGA's gate ops: the 3-tap depthwise conv + SiLU and the sigmoid gate, forward and backward */
+static void t_mga_gate(int B, int T, int C, int shift) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "B=%d T=%d C=%d shift=%d", B, T, C, shift);
+    size_t n = (size_t)B * T * C;
+    float *x = rand_bf(n, 1), *w = rand_bf((size_t)C * 3, 1), *du = rand_bf(n, 1), *dx0 = rand_bf(n, 1);
+    float *conv = fvec(n), *u = fvec(n), *dx = fvec(n), *dw = calloc((size_t)C * 3, 4);
+    void *d_x = dev_bf(x, n), *d_w = dev_bf(w, (size_t)C * 3), *d_du = dev_bf(du, n), *d_dx = dev_bf(dx0, n);
+    void *d_conv = dev_poison_bf(n), *d_u = dev_poison_bf(n);
+    float *d_dw = dev_f32(dw, (size_t)C * 3);
+    gpu_dwconv3_silu_forward(&G, d_conv, d_u, d_x, d_w, B, T, C, shift);
+    op_dwconv3_silu_forward(NULL, conv, u, x, w, B, T, C, shift);
+    check_bf("dwconv3_silu_fwd", "conv", shape, d_conv, conv, n, 1e-2);
+    check_bf("dwconv3_silu_fwd", "u", shape, d_u, u, n, 1e-2);
+    float *cg = get_bf(d_conv, n);
+    memcpy(dx, dx0, n * 4);
+    gpu_dwconv3_silu_backward(&G, d_dx, d_dw, d_du, d_conv, d_x, d_w, B, T, C, shift, 1);
+    op_dwconv3_silu_backward(NULL, dx, dw, du, cg, x, w, B, T, C, shift, 1);
+    check_bf("dwconv3_silu_bwd", "dx (+=)", shape, d_dx, dx, n, 1e-2);
+    check_f32("dwconv3_silu_bwd", "dw", shape, d_dw, dw, (size_t)C * 3, 1e-4);
+    /* the gate: a * sigmoid(g), over the same buffers */
+    float *out = fvec(n), *da = fvec(n), *dg = fvec(n);
+    void *d_out = dev_poison_bf(n), *d_da = dev_poison_bf(n), *d_dg = dev_poison_bf(n);
+    gpu_sigmoid_gate_forward(&G, d_out, d_x, d_du, n);
+    op_sigmoid_gate_forward(NULL, out, x, du, n);
+    check_bf("sigmoid_gate_fwd", "out", shape, d_out, out, n, 1e-2);
+    gpu_sigmoid_gate_backward(&G, d_da, d_dg, d_dx, d_x, d_du, n);
+    float *dxg = get_bf(d_dx, n);
+    op_sigmoid_gate_backward(NULL, da, dg, dxg, x, du, n);
+    check_bf("sigmoid_gate_bwd", "da", shape, d_da, da, n, 1e-2);
+    check_bf("sigmoid_gate_bwd", "dgate", shape, d_dg, dg, n, 1e-2);
+    void *dev[] = {d_x, d_w, d_du, d_dx, d_conv, d_u, d_dw, d_out, d_da, d_dg};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) gpu_free(&G, dev[i]);
+    float *host[] = {x, w, du, dx0, conv, u, dx, dw, cg, out, da, dg, dxg};
+    for (size_t i = 0; i < sizeof host / sizeof *host; i++) free(host[i]);
+}
+
 static void t_swiglu_add(int N, int F) {
     char shape[64];
     size_t n = (size_t)N * F;
@@ -631,6 +668,8 @@ int main(int argc, char **argv) {
     t_mga(2, 300, 3, 64, 0, 0);
     t_mga(2, 77, 2, 32, 16, 0);   /* window, T not a multiple of the 32 scan segments */
     t_mga(1, 1000, 4, 64, 0, 1);  /* faithful */
+    t_mga_gate(2, 300, 576, 2);   /* causal taps */
+    t_mga_gate(3, 77, 100, 1);    /* centred taps, odd sizes */
     t_swiglu_add(1001, 999); /* F % 8 != 0: the scalar path */
     t_xent(300, 576, 4096);     /* 1 MiB chunks: 128 rows each, last chunk partial */
     t_xent(100, 64, 1001);      /* V % 8 != 0: scalar path */

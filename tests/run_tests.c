@@ -496,11 +496,12 @@ static void test_mga(void) {
    and gradients up to the 1e-8 the decomposition drops from the correlation, and its own
    finite-difference gradients */
 static void test_mga_decomposed(void) {
-    int cases[][4] = {{2, 0, 0, 0}, {4, 2, 3, 0}, {2, 1, 0, 1}, {4, 1, 2, 1}}; /* H, KV, W, faithful */
-    for (int i = 0; i < 4; i++) {
+    int cases[][5] = {{2, 0, 0, 0, 0}, {4, 2, 3, 0, 0}, {2, 1, 0, 1, 0}, {4, 1, 2, 1, 0}, /* H, KV, W, faithful, gate */
+                      {2, 0, 0, 0, 1}, {4, 2, 3, 1, 1}};
+    for (int i = 0; i < 6; i++) {
         int *k = cases[i];
         BlockCtx a, b;
-        AttnConfig ca = mga_cfg(k[0], k[1], k[2], 0, k[3]), cb = ca;
+        AttnConfig ca = mga_cfg(k[0], k[1], k[2], k[4], k[3]), cb = ca;
         cb.mga_decomposed = 1;
         block_setup_cfg(&a, ca);
         block_setup_cfg(&b, cb);
@@ -517,12 +518,12 @@ static void test_mga_decomposed(void) {
         for (size_t j = 0; j < N * d; j++) gx = fmax(gx, fabs(dxa[j] - dxb[j]));
         for (size_t j = 0; j < np; j++) gw = fmax(gw, fabs(dwa[j] - dwb[j]));
         char name[96], dd[128];
-        snprintf(name, sizeof name, "mga decomposed = literal H=%d KV=%d W=%d faithful=%d", k[0], b.cfg.n_kv_heads,
-                 k[2], k[3]);
+        snprintf(name, sizeof name, "mga decomposed = literal H=%d KV=%d W=%d faithful=%d gate=%d", k[0],
+                 b.cfg.n_kv_heads, k[2], k[3], k[4]);
         snprintf(dd, sizeof dd, "out %.1e, dx %.1e, dW %.1e (loss %.6f)", worst, gx, gw, lb);
         report(worst <= 1e-6 && gx <= 1e-6 && gw <= 1e-6 && fabs(la - lb) <= 1e-6, name, dd);
-        snprintf(name, sizeof name, "attn block mga decomposed H=%d KV=%d W=%d faithful=%d", k[0], b.cfg.n_kv_heads,
-                 k[2], k[3]);
+        snprintf(name, sizeof name, "attn block mga decomposed H=%d KV=%d W=%d faithful=%d gate=%d", k[0],
+                 b.cfg.n_kv_heads, k[2], k[3], k[4]);
         block_grad(&b, name);
         free(dxa); free(dwa); free(dxb); free(dwb);
         block_free(&a);
