@@ -11,7 +11,8 @@ OPENMP  ?= -fopenmp
 CUDA_INC = -I$(CUDA)/include
 # the driver library is linked against its stub here; the real one is found at run time
 CUDA_LIB = -L$(CUDA)/lib64 -L$(CUDA)/lib64/stubs -Wl,-rpath,$(CUDA)/lib64 -lcuda -lnvrtc -lcublasLt -lcublas
-HEADERS  = ops.h attn.h smollm.h train.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h
+HEADERS  = ops.h attn.h smollm.h train.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h \
+           attn_sparse.h kernels_sparse.cu.h attn_linear.h kernels_linear.cu.h
 
 all: ablate ablate-cpu examples/train_tiny
 
@@ -31,7 +32,17 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_data
+EXTRA_TESTS = tests/test_study tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern
+# attn_sparse.h's finite-difference checks need double precision (a more specific rule
+# than the pattern below)
+tests/test_sparse: tests/test_sparse.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
+# attn_linear.h's (Gated DeltaNet) finite-difference checks: double precision too
+tests/test_gdn: tests/test_gdn.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
+# ops.h's sparse attention patterns (AttnPattern): gradchecks in double precision too
+tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA $< -o $@ -lm
 
@@ -41,9 +52,31 @@ test: all tests/run_tests tests/nvrtc_compile $(EXTRA_TESTS)
 	for t in $(EXTRA_TESTS); do ./$$t > $$t.log 2>&1; grep -E "^FAIL" $$t.log; tail -n 1 $$t.log; done; true
 	./tests/run_tests ./ablate-cpu --count-from tests/nvrtc_compile.log $(foreach t,$(EXTRA_TESTS),--count-from $(t).log)
 
-GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check
+GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check \
+             tests/gpu_linear_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
+
+# kernels_linear.cu.h's kernels emulated on the CPU (pthreads as CUDA threads; no GPU needed,
+# about a minute on 2 cores): their indexing, barriers and mma fragments vs attn_linear.h
+build/emu_linear_kernels.inc: tests/emu_linear_dump.c kernels_linear.cu.h gpu.h kernels.cu.h
+	mkdir -p build
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_linear_dump.c -o build/emu_linear_dump $(CUDA_LIB) -lm
+	./build/emu_linear_dump > $@.tmp && mv $@.tmp $@
+tests/emu_linear0 tests/emu_linear1: tests/emu_linear.c build/emu_linear_kernels.inc attn_linear.h ops.h
+	$(CC) $(CFLAGS) -Ibuild -DGDN_MMA=$(subst tests/emu_linear,,$@) tests/emu_linear.c -o $@ -lpthread -lm
+# kernels_attn.cu.h's sparse-pattern tile loops with the kernels' own helpers (seconds)
+build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c kernels_attn.cu.h gpu.h kernels.cu.h
+	mkdir -p build
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_attn_pattern_dump.c -o build/emu_attn_pattern_dump $(CUDA_LIB) -lm
+	./build/emu_attn_pattern_dump > $@.tmp && mv $@.tmp $@
+tests/emu_attn_pattern0 tests/emu_attn_pattern1: tests/emu_attn_pattern.c build/emu_attn_pattern_helpers.inc
+	$(CC) $(CFLAGS) -Ibuild -DEMU_SRC=$(subst tests/emu_attn_pattern,,$@) tests/emu_attn_pattern.c -o $@ -lm
+emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1
+	./tests/emu_linear0
+	./tests/emu_linear1
+	./tests/emu_attn_pattern0
+	./tests/emu_attn_pattern1
 
 # each kernel vs the CPU reference, a training step vs the CPU path, then
 # compute-sanitizer memcheck on a short training run
@@ -51,11 +84,14 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_ops_check
 	./tests/gpu_attn_check
 	./tests/gpu_check
+	./tests/gpu_sparse_check
+	./tests/gpu_linear_check
 	$(CUDA)/bin/compute-sanitizer --tool memcheck --error-exitcode 3 ./ablate train --device cuda \
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
 	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
+	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
 # domain; 4.4 MB, 31,102 verses); the verse labels are stripped
@@ -83,4 +119,4 @@ fuzz: tests/fuzz_data ablate-cpu
 	    echo "fuzz $$t: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s, no crash"; \
 	done
 
-.PHONY: all test gpucheck clean corpus fuzz
+.PHONY: all test gpucheck emucheck clean corpus fuzz

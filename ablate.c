@@ -61,13 +61,27 @@ static void train_usage(void) {
          "Train one configuration and print a progress line per step.\n"
          "\n"
          "model (defaults: SmolLM2-135M shape; vocab comes from the tokenizer):\n"
-         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | identity (default gqa; mga gate: CPU only)\n"
+         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | gdn | dsa | identity (default gqa)\n"
          "  --attn-layers S   per-layer schedule, e.g. swa:256*3,gqa (repeats over the depth; grammar in attn.h)\n"
          "  --latent-dim N    mla: KV latent (default d-model/2)\n"
          "  --q-latent-dim N  mla: query latent (default 0 = none)\n"
          "  --rope-dim N      mla: rotary part of the q.k head dim (default head_dim/2)\n"
          "  --v-head-dim N    mla: value head dim (default head_dim)\n"
          "  --mga-gate        mga: the conv + SiLU output gate\n"
+         "  --conv-size N     gdn: short causal conv over time (default 4)\n"
+         "  --chunk N         gdn: chunk of the chunked delta rule (default 64)\n"
+         "  --global G        with --window: the first G tokens seen by every query (local+global)\n"
+         "  --stride S        with --window: the last pattern-block keys of every S tokens (strided)\n"
+         "  --dilation R      with --window: a second window of W*R keeping every R-th block (dilated)\n"
+         "  --pattern-block N keys per strided/dilated block (default 128: whole kernel tiles)\n"
+         "  --topk N          dsa: keys per query chosen by the indexer (default 512)\n"
+         "  --topk-pct P      dsa: instead, P percent of the context\n"
+         "  --indexer-heads N dsa: indexer heads (default 4)\n"
+         "  --indexer-dim N   dsa: indexer head dim (default 64)\n"
+         "  --indexer-fp32    dsa: indexer scores in fp32 on the GPU (default bf16)\n"
+         "  --dsa-warmup N    dsa: N steps of dense attention first, the indexer learning\n"
+         "  --topk-start K    dsa: k rises from K to --topk (multiples of 64) ...\n"
+         "  --topk-ramp N     dsa: ... over N steps after the warm-up (0: at once)\n"
          "  --mga-faithful    mga: pikaia's non-causal normalization and centred conv (leaks the future)\n"
          "  --kv-heads N      KV heads for gqa; must divide --heads (default heads/3, else heads/2)\n"
          "  --window W        sliding window: token i sees i-W+1..i (default 0 = full causal)\n"
@@ -112,12 +126,13 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
         if (!strcmp(f, "--qk-norm")) { o->model.qk_norm = 1; continue; }
         if (!strcmp(f, "--mga-gate")) { o->model.mga_gate = 1; continue; }
         if (!strcmp(f, "--mga-faithful")) { o->model.mga_faithful = 1; continue; }
+        if (!strcmp(f, "--indexer-fp32")) { o->model.indexer_fp32 = 1; continue; }
         if (strncmp(f, "--", 2)) die("unexpected argument '%s'%s (see ablate train --help)", f, "");
         if (i + 1 >= argc) die("%s needs a value%s", f, "");
         const char *v = argv[++i];
         if (!strcmp(f, "--attn")) {
             if (attn_kind_parse(v, &o->model.attn))
-                die("unknown attention '%s'%s: expected mha, gqa, mqa, swa, mla, mga or identity", v, "");
+                die("unknown attention '%s'%s: expected " ATTN_KIND_LIST, v, "");
         } else if (!strcmp(f, "--attn-layers")) {
             if (strlen(v) >= sizeof o->model.attn_layers) die("--attn-layers '%s' is too long%s", v, "");
             snprintf(o->model.attn_layers, sizeof o->model.attn_layers, "%s", v);
@@ -130,6 +145,19 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
         else if (!strcmp(f, "--q-latent-dim")) o->model.q_latent_dim = parse_int(f, v, 0);
         else if (!strcmp(f, "--rope-dim")) o->model.rope_dim = parse_int(f, v, 2);
         else if (!strcmp(f, "--v-head-dim")) o->model.v_head_dim = parse_int(f, v, 1);
+        else if (!strcmp(f, "--conv-size")) o->model.conv_size = parse_int(f, v, 1);
+        else if (!strcmp(f, "--chunk")) o->model.chunk = parse_int(f, v, 1);
+        else if (!strcmp(f, "--topk")) o->model.topk = parse_int(f, v, 1);
+        else if (!strcmp(f, "--dsa-warmup")) o->train.dsa_warmup = parse_int(f, v, 0);
+        else if (!strcmp(f, "--topk-start")) o->train.topk_start = parse_int(f, v, 1);
+        else if (!strcmp(f, "--topk-ramp")) o->train.topk_ramp = parse_int(f, v, 0);
+        else if (!strcmp(f, "--global")) o->model.global_tokens = parse_int(f, v, 1);
+        else if (!strcmp(f, "--stride")) o->model.stride = parse_int(f, v, 1);
+        else if (!strcmp(f, "--dilation")) o->model.dilation = parse_int(f, v, 2);
+        else if (!strcmp(f, "--pattern-block")) o->model.pattern_block = parse_int(f, v, 1);
+        else if (!strcmp(f, "--topk-pct")) o->model.topk_pct = parse_int(f, v, 1);
+        else if (!strcmp(f, "--indexer-heads")) o->model.indexer_heads = parse_int(f, v, 1);
+        else if (!strcmp(f, "--indexer-dim")) o->model.indexer_dim = parse_int(f, v, 2);
         else if (!strcmp(f, "--layers")) o->model.n_layers = parse_int(f, v, 1);
         else if (!strcmp(f, "--d-model")) o->model.d_model = parse_int(f, v, 1);
         else if (!strcmp(f, "--heads")) o->model.n_heads = parse_int(f, v, 1);
@@ -371,18 +399,116 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
     for (int i = 0; i < 9; i++) ops_free(gpu, all[i]);
 }
 
+/* random bf16 (GPU) / real_t (CPU) activations in [-0.5, 0.5) * scale */
+static void *bench_rand_act(Gpu *gpu, size_t n, double scale, uint64_t seed) {
+    real_t *host = malloc(n * sizeof(real_t));
+    if (!host) die("bench: out of host memory%s%s", "", "");
+    for (size_t i = 0; i < n; i++) host[i] = (real_t)(scale * ((double)(splitmix64(&seed) >> 11) / 9007199254740992.0 - 0.5));
+    void *d = ops_alloc(gpu, n * ops_act_size(gpu));
+    if (gpu) {
+        real_t *tmp = ops_alloc(gpu, n * sizeof(real_t));
+        ops_to_device(gpu, tmp, host, n * sizeof(real_t));
+        ops_weights_to_compute(gpu, d, tmp, n);
+        ops_free(gpu, tmp);
+    } else {
+        memcpy(d, host, n * sizeof(real_t));
+    }
+    free(host);
+    return d;
+}
+static real_t *bench_fill_real(Gpu *gpu, size_t n, double lo, double hi, uint64_t seed) {
+    real_t *host = malloc(n * sizeof(real_t)), *d = ops_alloc(gpu, n * sizeof(real_t));
+    if (!host) die("bench: out of host memory%s%s", "", "");
+    for (size_t i = 0; i < n; i++) host[i] = (real_t)(lo + (hi - lo) * ((double)(splitmix64(&seed) >> 11) / 9007199254740992.0));
+    ops_to_device(gpu, d, host, n * sizeof(real_t));
+    free(host);
+    return d;
+}
+static double bench_sync_now(Gpu *gpu) {
+    (void)gpu;
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu_sync(gpu);
+#endif
+    return train_now();
+}
+
+/* The attention alternatives against dense causal flash attention, as cores (no projections):
+   B*T = 65536 tokens, 16 heads of 64; DSA in DeepSeek's MQA mode (KV = 1, indexer 4 x 64,
+   top-512, selection included); GDN's chunked delta rule; the fixed patterns on W = 512. */
+static void bench_mechanisms(Gpu *gpu) {
+    int Ts[] = {2048, 8192, 16384}, nT = gpu ? 3 : 1, H = 16, hd = 64, HI = 4, dI = 64, topk = 512;
+    printf("\nattention cores, ms per call (fwd | fwd+bwd), B*T = %d, H = %d, hd = %d; x = dense f+b / this f+b\n",
+           gpu ? 65536 : 256, H, hd);
+    printf("%6s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s\n", "T", "dense causal", "dsa top-512",
+           "gdn chunked", "W512+global64", "W512+stride2048", "W512+dilation4");
+    for (int it = 0; it < nT; it++) {
+        int T = gpu ? Ts[it] : 128, B = (gpu ? 65536 : 256) / T, N = B * T, reps = gpu ? (T >= 8192 ? 5 : 10) : 1;
+        int k = topk < T ? topk : T;
+        size_t n = (size_t)N * H * hd;
+        void *q = bench_rand_act(gpu, n, 1, 1), *kk = bench_rand_act(gpu, n, 1, 2), *v = bench_rand_act(gpu, n, 1, 3);
+        void *dout = bench_rand_act(gpu, n, 1, 4), *o = bench_rand_act(gpu, n, 0, 5), *dq = bench_rand_act(gpu, n, 0, 6);
+        void *dk = bench_rand_act(gpu, n, 0, 7), *dv = bench_rand_act(gpu, n, 0, 8);
+        real_t *lse = bench_fill_real(gpu, (size_t)N * H, 0, 0, 9);
+        void *iq = bench_rand_act(gpu, (size_t)N * HI * dI, 1, 10), *ik = bench_rand_act(gpu, (size_t)N * dI, 1, 11);
+        void *iw = bench_rand_act(gpu, (size_t)N * HI, 1, 12);
+        int *idx = ops_alloc(gpu, (size_t)N * k * sizeof(int));
+        real_t *psum = ops_alloc(gpu, (size_t)N * k * sizeof(real_t));
+        real_t *gd = bench_fill_real(gpu, (size_t)N * H, -0.1, -0.01, 13), *beta = bench_fill_real(gpu, (size_t)N * H, 0.2, 0.8, 14);
+        real_t *dg = ops_alloc(gpu, (size_t)N * H * sizeof(real_t)), *db = ops_alloc(gpu, (size_t)N * H * sizeof(real_t));
+        real_t *ws = ops_alloc(gpu, gdn_ws_elems(B, T, H, hd, 64) * sizeof(real_t));
+        AttnPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
+        double tf[6], tb[6];
+        for (int m = 0; m < 6; m++) {
+            for (int pass = 0; pass < 2; pass++) { /* 0: forward only, 1: forward + backward */
+                double t0 = 0;
+                for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
+                    if (r == 0) t0 = bench_sync_now(gpu);
+                    if (m == 0) {
+                        op_attention_forward(gpu, o, lse, q, kk, v, B, T, H, H, hd, 0);
+                        if (pass) op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, H, hd, 0);
+                    } else if (m == 1) {
+                        op_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, SPARSE_PREC_BF16);
+                        op_sparse_attention_forward(gpu, o, lse, q, kk, v, idx, B, T, H, 1, hd, k);
+                        if (pass) op_sparse_attention_backward(gpu, dq, dk, dv, psum, dout, o, lse, q, kk, v, idx, B, T, H,
+                                                               1, hd, k);
+                    } else if (m == 2) {
+                        op_gdn_chunk_forward(gpu, o, NULL, q, kk, v, H * hd, gd, beta, B, T, H, hd, 0.125f, 64);
+                        if (pass) op_gdn_chunk_backward(gpu, dq, dk, dv, dg, db, dout, q, kk, v, H * hd, gd, beta, B, T, H,
+                                                        hd, 0.125f, 64, ws);
+                    } else {
+                        const AttnPattern *p = &pats[m - 3];
+                        op_attention_pattern_forward(gpu, o, lse, q, kk, v, B, T, H, H, hd, p);
+                        if (pass) op_attention_pattern_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, H, hd, p);
+                    }
+                }
+                double t = (bench_sync_now(gpu) - t0) / reps * 1e3;
+                if (pass) tb[m] = t; else tf[m] = t;
+            }
+        }
+        printf("%6d |", T);
+        for (int m = 0; m < 6; m++) printf(" %7.2f %7.2f  |", tf[m], tb[m]);
+        printf("\n%6s | %-17s|", "", "");
+        for (int m = 1; m < 6; m++) printf(" x %-15.2f|", tb[0] / tb[m]);
+        printf("\n");
+        void *all[] = {q, kk, v, dout, o, dq, dk, dv, lse, iq, ik, iw, idx, psum, gd, beta, dg, db, ws};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) ops_free(gpu, all[i]);
+    }
+}
+
 static int cmd_bench(int argc, char **argv) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
     int steps = 5, profile = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: ablate bench [--device cpu|cuda] [--only train|attn] [--steps N] [--profile]\n"
+            puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech] [--steps N] [--profile]\n"
                  "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE]\n"
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
                  "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
                  "the time to the end of the first step (JIT included); then the attention kernel alone\n"
-                 "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward.\n"
+                 "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward; then the\n"
+                 "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
+                 "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule, the fixed patterns.\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
@@ -414,7 +540,7 @@ static int cmd_bench(int argc, char **argv) {
                 snprintf(what, sizeof what, "%.40s", sched);
             } else {
                 if (attn_kind_parse(name, &big.attn))
-                    die("bench --attn: unknown mechanism '%s' (expected mha, gqa, mqa, swa, mla, mga or identity)%s",
+                    die("bench --attn: unknown mechanism '%s' (expected " ATTN_KIND_LIST ")%s",
                         name, "");
                 small.attn = big.attn;
                 if (big.attn == ATTN_SWA) big.window = small.window = 256; /* swa needs a window */
@@ -444,6 +570,7 @@ static int cmd_bench(int argc, char **argv) {
         int Ts[] = {512, 2048, 8192};
         for (int i = 0; i < (gpu ? 3 : 1); i++) bench_attention(gpu, gpu ? Ts[i] : 128, gpu ? 20 : 1);
     }
+    if (!only || !strcmp(only, "mech")) bench_mechanisms(gpu);
     return 0;
 }
 

@@ -18,9 +18,24 @@
      SWA       GQA with a sliding window (window must be > 0); a name for schedules
      MLA       DeepSeek-V2 multi-head latent attention (below)
      MGA       pikaia's multi-head genetic attention (below)
+     GDN       Gated DeltaNet linear attention (attn_linear.h: equations, chunked and recurrent
+               forms, fla's parameter names); options conv_size (default 4), chunk (64)
+     DSA       DeepSeek-V3.2 sparse attention (attn_sparse.h: equations, kernels): GQA whose
+               queries each attend only to their top-k causal keys, chosen by a lightning indexer
+               I(t,s) = sum_j w(t,j) ReLU(q_I(t,j) . k_I(s)) (q_I, k_I from x through their own
+               projections, with RoPE). Options topk (512) or topk_pct (a percent of the
+               context), indexer_heads (4), indexer_dim (64), indexer_fp32. The indexer trains
+               on KL(p || softmax(I)) over the selected keys, p the heads' mean attention
+               (detached), averaged over the micro-batch's tokens, with its input detached
+               (DeepSeek's sparse stage). Training stages (train.h: dsa_warmup, topk_start,
+               topk_ramp): a dense warm-up (dense attention; the indexer learns toward the
+               dense probabilities of the keys it selects) and a progressive k.
      IDENTITY  no token mixing: out = W_o (W_v x), a control for "how much does mixing buy"
    Options for MHA/GQA/MQA/SWA:
      window W > 0   sliding window: token i sees i-W+1..i (0 = full causal; MLA and MGA too)
+     global=G, stride=S, dilation=R (pattern_block PB, default 128): fixed sparse patterns
+                    added to the window W (ops.h: local+global, strided, dilated; the flash
+                    kernels skip the key tiles no query of a block sees), e.g. swa:256:global=4
      qk_norm        RMSNorm over each head's q and k (one learnable [head_dim] scale for q and
                     one for k, shared by heads, as in Qwen3/OLMo-2-style QK-norm), before RoPE.
 
@@ -93,9 +108,10 @@
    ('+' inside study axes, where ',' separates values):
      schedule := item { (',' | '+') item }
      item     := name { ':' option } [ '*' count ]
-     name     := mha | gqa | mqa | swa | mla | mga | identity
+     name     := mha | gqa | mqa | swa | mla | mga | gdn | dsa | identity
      option   := W (a bare integer: the window) | key '=' integer
-     key      := window | kv | qk_norm | latent | q_latent | rope | v_dim | gate | faithful
+     key      := window | kv | qk_norm | latent | q_latent | rope | v_dim | gate | faithful | conv | chunk
+               | topk | topk_pct | iheads | idim | ifp32 | global | stride | dilation | pblock
    "swa:256*3,gqa" is three sliding-window layers (W = 256) then one GQA layer; the expanded
    pattern repeats over the depth (layer l takes item l mod length). Options not given come
    from the base config (the model's --window, --kv-heads, ...).
@@ -104,11 +120,16 @@
 #define ATTN_H
 
 #include "ops.h"
+#include "attn_linear.h"
+#include "attn_sparse.h"
 #include <stddef.h>
 
-typedef enum { ATTN_DEFAULT = 0, ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_IDENTITY, ATTN_SWA, ATTN_MLA, ATTN_MGA } AttnKind;
-#define ATTN_KIND_LAST ATTN_MGA
-#define ATTN_MAX_PARAMS 8 /* parameter tensors of one block, at most */
+typedef enum { ATTN_DEFAULT = 0, ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_IDENTITY, ATTN_SWA, ATTN_MLA, ATTN_MGA,
+               ATTN_GDN, ATTN_DSA } AttnKind;
+#define ATTN_KIND_LAST ATTN_DSA
+/* for messages: every name attn_kind_parse takes */
+#define ATTN_KIND_LIST "mha, gqa, mqa, swa, mla, mga, gdn, dsa or identity"
+#define ATTN_MAX_PARAMS 16 /* parameter tensors of one block, at most (GDN: 13) */
 
 typedef struct {
     AttnKind kind;      /* default GQA */
@@ -118,6 +139,11 @@ typedef struct {
     int head_dim;       /* default d_model / n_heads */
     int window;         /* 0 = full causal */
     int qk_norm;        /* 0/1 */
+    /* fixed sparse patterns on top of the window (ops.h, AttnPattern; MHA/GQA/MQA/SWA) */
+    int global_tokens;  /* the first G tokens: seen by every later query */
+    int stride;         /* S: the last pattern_block keys of every S-token span: seen by all later */
+    int dilation;       /* R >= 2: a second window of W*R keeping every R-th block of keys */
+    int pattern_block;  /* the block of strided and dilated keys, default 128 (whole key tiles) */
     float rope_theta;   /* default 100000 */
     float norm_eps;     /* default 1e-5 */
     /* MLA (ignored by the others) */
@@ -130,6 +156,19 @@ typedef struct {
     int mga_gate;       /* 1: the conv + SiLU + sigmoid output gate */
     int mga_decomposed; /* 1: on the CPU too, run MGA as the GPU does (the O(T) decomposition
                            below) instead of the literal equations; the GPU always does */
+    /* GDN (ignored by the others) */
+    int conv_size;      /* short causal conv over time, default 4 */
+    int chunk;          /* chunk of the chunked delta rule, default 64 */
+    /* DSA (ignored by the others) */
+    int topk;           /* keys per query, default 512 (all of them when the context is shorter) */
+    int topk_pct;       /* > 0: k = this percent of the context T instead (at least 1) */
+    int indexer_heads;  /* default 4 */
+    int indexer_dim;    /* default 64 */
+    int indexer_fp32;   /* 1: the indexer's scores in fp32 on the GPU (default bf16) */
+    /* DSA's training stage, set between steps (smollm_set_dsa_stage; not resolved, not saved):
+       dsa_dense 1: dense attention while the indexer learns (warm-up); topk_now > 0: fewer
+       keys than topk (a progressive schedule; the buffers hold topk) */
+    int dsa_dense, topk_now;
 } AttnConfig;
 
 /* one parameter tensor: name, place in the flat parameter buffer, shape */
@@ -158,6 +197,11 @@ typedef struct {
        per-row [N, H] norms, den, running sums of 1/den and fitness */
     void *vrep;
     real_t *mga_nrm, *mga_den, *mga_S, *mga_f;
+    GdnActs gdn;             /* GDN: attn_linear.h */
+    /* DSA: indexer query [N, HI*dI], key [N, dI] (both after RoPE), weights [N, HI];
+       the selected key positions [N, k] (int32, in the real_t area) */
+    void *iq, *ik, *iw;
+    int *idx;
 } AttnActs;
 
 /* backward scratch, shared by all layers (MLA also uses kvf, lat_a, lat_b, kva) */
@@ -165,6 +209,10 @@ typedef struct {
     void *datt, *dq, *dk, *dv, *kvf, *lat_a, *lat_b, *kva;
     /* MGA decomposed: fp32 [N, H*hd] work buffers, fp32 [N, H] row buffers */
     real_t *mga_du, *mga_c, *mga_ru, *mga_ds, *mga_dden, *mga_sd;
+    GdnScratch gdn;
+    /* DSA: the target distribution [N, k] and KL per token [N] (fp32); indexer gradients */
+    real_t *psum, *kl;
+    void *diq, *dik, *diw;
 } AttnScratch;
 
 const char *attn_kind_name(AttnKind k);
@@ -186,6 +234,16 @@ int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
    attention over the cached latent; same out [N, d] as attn_forward */
 void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out,
                                int B, int T);
+/* after the generic init (normal matrices, norm scales 1): the tensors a mechanism
+   initializes its own way (GDN: convs, A_log, dt_bias); w is the block's fp32 weights */
+void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed);
+/* DSA: keys each query attends to at context T (the buffers' size); attn_topk_now: at the
+   current stage (topk_now, at most attn_topk) */
+int attn_topk(const AttnConfig *c, int T);
+int attn_topk_now(const AttnConfig *c, int T);
+/* recurrent state bytes per sequence of one layer (GDN: constant in T; 0 for the others,
+   whose cache grows per token: attn_kv_bytes_per_token) */
+size_t attn_state_bytes(const AttnConfig *c);
 
 /* schedules (grammar above). attn_schedule_length: items after expansion, or -1 with a
    message. attn_schedule_apply: overlay the item of `layer` onto *c (the base config);
@@ -215,13 +273,35 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
 #ifndef ATTN_IMPLEMENTATION_DONE
 #define ATTN_IMPLEMENTATION_DONE
 
+/* the mechanisms kept in their own headers are implemented with this one */
+#ifndef ATTN_LINEAR_IMPLEMENTATION
+#define ATTN_LINEAR_IMPLEMENTATION
+#endif
+#include "attn_linear.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include <stdlib.h>
+#include <stdint.h>
 #include <math.h>
 
-static const char *attn_names[] = {"default", "mha", "gqa", "mqa", "identity", "swa", "mla", "mga"};
+static const char *attn_names[] = {"default", "mha", "gqa", "mqa", "identity", "swa", "mla", "mga", "gdn", "dsa"};
+
+int attn_topk(const AttnConfig *c, int T) {
+    long k = c->topk_pct > 0 ? (long)T * c->topk_pct / 100 : c->topk;
+    if (k < 1) k = 1;
+    return (int)(k < T ? k : T);
+}
+int attn_topk_now(const AttnConfig *c, int T) {
+    int k = attn_topk(c, T);
+    return c->topk_now > 0 && c->topk_now < k ? c->topk_now : k;
+}
+
+static GdnDims gdn_dims(const AttnConfig *c) {
+    GdnDims g = {c->d_model, c->n_heads, c->head_dim, c->conv_size, c->chunk, c->norm_eps};
+    return g;
+}
 
 const char *attn_kind_name(AttnKind k) {
     return (k >= 0 && k <= ATTN_KIND_LAST) ? attn_names[k] : "?";
@@ -270,6 +350,22 @@ int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
         }
         c->n_kv_heads = 1;
         break;
+    case ATTN_DSA: /* GQA whose queries each attend to their top-k keys (by the indexer) */
+        if (c->window) {
+            snprintf(err, errlen, "attn dsa takes no window (got %d): the indexer picks the keys", c->window);
+            return -1;
+        }
+        if (c->topk == 0) c->topk = 512;
+        if (c->indexer_heads == 0) c->indexer_heads = 4;
+        if (c->indexer_dim == 0) c->indexer_dim = 64;
+        if (c->topk < 1 || c->topk > SPARSE_MAX_TOPK || c->topk_pct < 0 || c->topk_pct > 100 ||
+            c->indexer_heads < 1 || c->indexer_heads > 16 || c->indexer_dim < 2 || c->indexer_dim % 2) {
+            snprintf(err, errlen, "attn dsa: topk %d (1..%d), topk_pct %d (0..100), indexer heads %d (1..16), "
+                     "indexer dim %d (even): out of range", c->topk, SPARSE_MAX_TOPK, c->topk_pct,
+                     c->indexer_heads, c->indexer_dim);
+            return -1;
+        }
+        /* fall through */ /* kv heads as GQA */
     case ATTN_SWA: /* GQA with a window (checked below) */
     case ATTN_GQA:
         if (c->n_kv_heads == 0) /* SmolLM2's ratio of 3 where it divides, else 2, else MQA */
@@ -282,6 +378,19 @@ int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
     case ATTN_MGA: /* pikaia's default: as many value heads as genetic heads */
         if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads;
         break;
+    case ATTN_GDN: { /* per-head recurrent state: no KV heads, no window, no RoPE */
+        if (c->window || c->qk_norm) {
+            snprintf(err, errlen, "attn gdn takes no window (%d) or qk_norm (%d): its state already forgets "
+                     "(gates) and q, k are L2-normalized", c->window, c->qk_norm);
+            return -1;
+        }
+        c->n_kv_heads = c->n_heads;
+        GdnDims g = gdn_dims(c);
+        if (gdn_resolve(&g, err, errlen)) return -1;
+        c->conv_size = g.conv_size;
+        c->chunk = g.chunk;
+        break;
+    }
     default:
         snprintf(err, errlen, "unknown attention kind %d", (int)c->kind);
         return -1;
@@ -292,6 +401,15 @@ int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
     }
     if (c->window < 0) {
         snprintf(err, errlen, "window %d must be >= 1 (or 0 for full causal attention)", c->window);
+        return -1;
+    }
+    if ((c->global_tokens || c->stride || c->dilation || c->pattern_block) &&
+        (c->kind == ATTN_MLA || c->kind == ATTN_MGA || c->kind == ATTN_IDENTITY || c->kind == ATTN_DSA ||
+         c->kind == ATTN_GDN || c->window < 1 || c->global_tokens < 0 || c->stride < 0 || c->dilation < 0 ||
+         c->pattern_block < 0)) {
+        snprintf(err, errlen, "sparse pattern (global %d, stride %d, dilation %d, block %d) on attn %s with window %d: "
+                 "patterns add keys to a sliding window of mha, gqa, mqa or swa (window >= 1), all values >= 0",
+                 c->global_tokens, c->stride, c->dilation, c->pattern_block, attn_kind_name(c->kind), c->window);
         return -1;
     }
     if (c->kind == ATTN_SWA && c->window < 1) {
@@ -331,6 +449,21 @@ static MlaDims mla_dims(const AttnConfig *c) {
 }
 
 int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    if (c->kind == ATTN_GDN) {
+        GdnDims g = gdn_dims(c);
+        return gdn_gpu_supported(&g, err, errlen);
+    }
+    if (c->kind == ATTN_DSA) {
+        int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads;
+        if ((hd != 32 && hd != 64 && hd != 128) || (dI != 32 && dI != 64 && dI != 128) ||
+            c->indexer_heads * dI > 1024 || (g > 16 && g % 16)) {
+            snprintf(err, errlen, "attn dsa on the GPU needs head_dim and indexer_dim in {32, 64, 128}, "
+                     "indexer heads x dim <= 1024 and heads/kv_heads <= 16 or a multiple of 16 (got %d, %d, %d, %d)",
+                     hd, dI, c->indexer_heads * dI, g);
+            return -1;
+        }
+        return 0;
+    }
     if (c->kind == ATTN_MLA) {
         MlaDims m = mla_dims(c);
         if (m.P != 32 && m.P != 64 && m.P != 128) {
@@ -382,6 +515,21 @@ int attn_param_specs(const AttnConfig *c, ParamSpec *out) {
         p[n - 1].is_output_proj = 1;
         return n;
     }
+    if (c->kind == ATTN_GDN) { /* fla's names; A_log and dt_bias are bare parameters */
+        GdnDims g = gdn_dims(c);
+        GdnParamSpec gp[GDN_N_PARAMS];
+        int k = gdn_param_specs(&g, gp);
+        for (int i = 0; i < k; i++) {
+            char name[96];
+            int bare = !strcmp(gp[i].name, "A_log") || !strcmp(gp[i].name, "dt_bias");
+            snprintf(name, sizeof name, bare ? "%s" : "%s.weight", gp[i].name);
+            spec_set(&p[n], name, &off, gp[i].rows, gp[i].cols);
+            p[n].offset = gp[i].offset; /* the block's own layout (same order, so equal) */
+            p[n].is_output_proj = gp[i].is_output_proj;
+            n++;
+        }
+        return n;
+    }
     if (c->kind == ATTN_MGA) {
         spec_set(&p[n++], "g_proj.weight", &off, qd, d);
         spec_set(&p[n++], "v_proj.weight", &off, kvd, d);
@@ -408,6 +556,11 @@ int attn_param_specs(const AttnConfig *c, ParamSpec *out) {
         spec_set(&p[n++], "q_norm.weight", &off, c->head_dim, 0);
         spec_set(&p[n++], "k_norm.weight", &off, c->head_dim, 0);
     }
+    if (c->kind == ATTN_DSA) { /* the lightning indexer (DeepSeek-V3.2's wq_b, wk, weights_proj) */
+        spec_set(&p[n++], "indexer.q_proj.weight", &off, c->indexer_heads * c->indexer_dim, d);
+        spec_set(&p[n++], "indexer.k_proj.weight", &off, c->indexer_dim, d);
+        spec_set(&p[n++], "indexer.w_proj.weight", &off, c->indexer_heads, d);
+    }
     return n;
 }
 
@@ -428,7 +581,7 @@ size_t attn_param_count(const AttnConfig *c) {
 }
 
 size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem) {
-    if (c->kind == ATTN_IDENTITY) return 0;
+    if (c->kind == ATTN_IDENTITY || c->kind == ATTN_GDN) return 0; /* GDN: attn_state_bytes */
     /* MLA caches the normed latent and the one rotary key; the absorbed form needs nothing else */
     if (c->kind == ATTN_MLA) return (size_t)(c->latent_dim + c->rope_dim) * bytes_per_elem;
     /* MGA: g is query and key at once, so g of every head plus the values (the running
@@ -437,7 +590,23 @@ size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem) {
     return (size_t)2 * c->n_kv_heads * c->head_dim * bytes_per_elem;
 }
 
+size_t attn_state_bytes(const AttnConfig *c) {
+    if (c->kind != ATTN_GDN) return 0;
+    GdnDims g = gdn_dims(c);
+    return gdn_state_bytes(&g);
+}
+
+void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed) {
+    if (c->kind != ATTN_GDN) return;
+    GdnDims g = gdn_dims(c);
+    gdn_param_init_special(&g, w, seed);
+}
+
 double attn_flops_per_token(const AttnConfig *c, int T) {
+    if (c->kind == ATTN_GDN) { /* linear in T: no context term */
+        GdnDims g = gdn_dims(c);
+        return gdn_flops_per_token(&g);
+    }
     double proj = 2.0 * (double)attn_param_count(c);
     if (c->kind == ATTN_IDENTITY) return proj;
     /* average keys per query under the causal (and window) mask */
@@ -446,9 +615,17 @@ double attn_flops_per_token(const AttnConfig *c, int T) {
         double W = c->window; /* first W queries see t+1 keys, the rest W */
         keys = (W * (W + 1) / 2 + (T - W) * W) / T;
     }
+    if (c->global_tokens || c->stride || c->dilation) { /* the pattern's mask, counted */
+        AttnPattern p = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+        keys = attn_pattern_mean_keys(&p, T);
+    }
     if (c->kind == ATTN_MLA) {
         MlaDims m = mla_dims(c);
         return proj + 2.0 * c->n_heads * (m.qk + m.v) * keys;
+    }
+    if (c->kind == ATTN_DSA) { /* k keys per query (at most the causal ones), plus the indexer's scores */
+        double k = attn_topk(c, T) < keys ? attn_topk(c, T) : keys;
+        return proj + 4.0 * c->n_heads * c->head_dim * k + 2.0 * c->indexer_heads * (c->indexer_dim + 1) * (T + 1) / 2.0;
     }
     return proj + 4.0 * c->n_heads * c->head_dim * keys; /* QK^T and PV (MGA: G G^T and PV) */
 }
@@ -503,6 +680,11 @@ static void attn_ext_layout(const AttnConfig *c, AttnActs *a, char **cur, char *
 }
 
 void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    if (c->kind == ATTN_GDN) {
+        GdnDims g = gdn_dims(c);
+        gdn_act_sizes(&g, B, T, act_elems, stat_elems);
+        return;
+    }
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) {
         AttnActs a;
         char *cur = NULL, *sc = NULL;
@@ -519,6 +701,10 @@ void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t
         *act_elems += N * (qd + kvd);
         *stat_elems += N * (c->n_heads + c->n_kv_heads);
     }
+    if (c->kind == ATTN_DSA) {
+        *act_elems += N * ((size_t)c->indexer_heads * c->indexer_dim + c->indexer_dim + c->indexer_heads);
+        *stat_elems += N * (size_t)attn_topk(c, T);
+    }
 }
 
 void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem,
@@ -527,6 +713,11 @@ void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     char *cur = act_mem, *sc = (char *)stat_mem;
     memset(a, 0, sizeof *a);
+    if (c->kind == ATTN_GDN) {
+        GdnDims g = gdn_dims(c);
+        gdn_acts_bind(&g, &a->gdn, gpu, act_mem, stat_mem, B, T);
+        return;
+    }
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) { attn_ext_layout(c, a, &cur, &sc, es, B, T); return; }
     if (c->kind == ATTN_IDENTITY) { a->v = a->att = carve(&cur, N * qd, es); return; }
     a->q = carve(&cur, N * qd, es);
@@ -539,6 +730,12 @@ void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_
         a->k_raw = carve(&cur, N * kvd, es);
         a->q_rstd = carve(&sc, N * c->n_heads, sizeof(real_t));
         a->k_rstd = carve(&sc, N * c->n_kv_heads, sizeof(real_t));
+    }
+    if (c->kind == ATTN_DSA) {
+        a->iq = carve(&cur, N * c->indexer_heads * c->indexer_dim, es);
+        a->ik = carve(&cur, N * c->indexer_dim, es);
+        a->iw = carve(&cur, N * c->indexer_heads, es);
+        a->idx = (int *)(void *)carve(&sc, N * attn_topk(c, T), sizeof(real_t)); /* an int per real_t slot */
     }
 }
 
@@ -582,6 +779,12 @@ static void mga_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, s
 
 /* the literal MGA (CPU) takes its backward scratch from malloc */
 size_t attn_scratch_elems(const AttnConfig *c, int B, int T) {
+    if (c->kind == ATTN_GDN) { /* its real_t part after the activations, 2 elements per fp32 */
+        GdnDims g = gdn_dims(c);
+        size_t ae, se;
+        gdn_scratch_sizes(&g, B, T, &ae, &se);
+        return ae + 2 * se + 8; /* + alignment of the real_t part */
+    }
     if (c->kind == ATTN_MGA) {
         size_t nh = (size_t)B * T * c->n_heads, nhd = nh * c->head_dim;
         return 4 * nhd + 2 * (3 * nhd + 3 * nh) + (c->mga_gate ? 2 * nhd + 2 * (size_t)B * T * c->d_model : 0);
@@ -592,7 +795,11 @@ size_t attn_scratch_elems(const AttnConfig *c, int B, int T) {
         return (size_t)(char *)s.kva + (size_t)B * T * (c->latent_dim + c->rope_dim);
     }
     size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
-    return N * (2 * qd + 2 * kvd);
+    size_t dsa = 0;
+    if (c->kind == ATTN_DSA) /* indexer gradients, then fp32 psum [N, k] and kl [N] (2 elements per fp32) */
+        dsa = N * ((size_t)c->indexer_heads * c->indexer_dim + c->indexer_dim + c->indexer_heads) +
+              2 * (N * attn_topk(c, T) + N) + 8;
+    return N * (2 * qd + 2 * kvd) + dsa;
 }
 
 void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void *mem, int B, int T) {
@@ -600,12 +807,28 @@ void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void
     size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
     char *cur = mem;
     memset(s, 0, sizeof *s);
+    if (c->kind == ATTN_GDN) {
+        GdnDims g = gdn_dims(c);
+        size_t ae, se;
+        gdn_scratch_sizes(&g, B, T, &ae, &se);
+        uintptr_t st = ((uintptr_t)((char *)mem + ae * es) + 15) & ~(uintptr_t)15;
+        gdn_scratch_bind(&g, &s->gdn, gpu, mem, (real_t *)st, B, T);
+        return;
+    }
     if (c->kind == ATTN_MLA) { mla_scratch_layout(c, s, mem, es, B, T); return; }
     if (c->kind == ATTN_MGA) { mga_scratch_layout(c, s, mem, es, B, T); return; }
     s->datt = carve(&cur, N * qd, es);
     s->dq = carve(&cur, N * qd, es);
     s->dk = carve(&cur, N * kvd, es);
     s->dv = carve(&cur, N * kvd, es);
+    if (c->kind == ATTN_DSA) {
+        s->diq = carve(&cur, N * c->indexer_heads * c->indexer_dim, es);
+        s->dik = carve(&cur, N * c->indexer_dim, es);
+        s->diw = carve(&cur, N * c->indexer_heads, es);
+        cur = (char *)(((uintptr_t)cur + 15) & ~(uintptr_t)15);
+        s->psum = (real_t *)(void *)carve(&cur, N * attn_topk(c, T), sizeof(real_t));
+        s->kl = (real_t *)(void *)carve(&cur, N, sizeof(real_t));
+    }
 }
 
 /* ---- per-layer schedules ---- */
@@ -637,8 +860,8 @@ static int sched_item(char *item, AttnConfig *c, int *count, char *err, size_t e
     if (opt) *opt++ = 0;
     AttnKind k;
     if (attn_kind_parse(item, &k)) {
-        snprintf(err, errlen, "attn-layers item '%s': unknown mechanism '%s' (expected mha, gqa, mqa, "
-                 "swa, mla, mga or identity)", whole, item);
+        snprintf(err, errlen, "attn-layers item '%s': unknown mechanism '%s' (expected " ATTN_KIND_LIST ")",
+                 whole, item);
         return -1;
     }
     AttnConfig tmp = c ? *c : (AttnConfig){0};
@@ -653,10 +876,16 @@ static int sched_item(char *item, AttnConfig *c, int *count, char *err, size_t e
                     : !strcmp(key, "qk_norm") ? &tmp.qk_norm : !strcmp(key, "latent") ? &tmp.latent_dim
                     : !strcmp(key, "q_latent") ? &tmp.q_latent_dim : !strcmp(key, "rope") ? &tmp.rope_dim
                     : !strcmp(key, "v_dim") ? &tmp.v_head_dim : !strcmp(key, "gate") ? &tmp.mga_gate
-                    : !strcmp(key, "faithful") ? &tmp.mga_faithful : NULL;
+                    : !strcmp(key, "faithful") ? &tmp.mga_faithful : !strcmp(key, "conv") ? &tmp.conv_size
+                    : !strcmp(key, "chunk") ? &tmp.chunk : !strcmp(key, "topk") ? &tmp.topk
+                    : !strcmp(key, "topk_pct") ? &tmp.topk_pct : !strcmp(key, "iheads") ? &tmp.indexer_heads
+                    : !strcmp(key, "idim") ? &tmp.indexer_dim : !strcmp(key, "ifp32") ? &tmp.indexer_fp32
+                    : !strcmp(key, "global") ? &tmp.global_tokens : !strcmp(key, "stride") ? &tmp.stride
+                    : !strcmp(key, "dilation") ? &tmp.dilation : !strcmp(key, "pblock") ? &tmp.pattern_block : NULL;
         if (!dst) {
             snprintf(err, errlen, "attn-layers item '%s': unknown option '%s' (expected a window or one of "
-                     "window, kv, qk_norm, latent, q_latent, rope, v_dim, gate, faithful =N)", whole, key);
+                     "window, kv, qk_norm, latent, q_latent, rope, v_dim, gate, faithful, conv, chunk, topk, topk_pct, "
+                     "iheads, idim, ifp32, global, stride, dilation, pblock =N)", whole, key);
             return -1;
         }
         if (sched_int(val, &v)) {
@@ -1180,6 +1409,11 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
                   void *out, int B, int T) {
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
     if (c->kind == ATTN_MLA) { mla_forward(gpu, c, w, a, x, out, B, T); return; }
+    if (c->kind == ATTN_GDN) {
+        GdnDims g = gdn_dims(c);
+        gdn_block_forward(gpu, &g, w, &a->gdn, x, out, B, T);
+        return;
+    }
     if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed)) {
         mga_dec_forward(gpu, c, w, a, x, out, B, T);
         return;
@@ -1203,7 +1437,25 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
     }
     op_rope_forward(gpu, a->q, N, T, H, hd, c->rope_theta);
     op_rope_forward(gpu, a->k, N, T, KV, hd, c->rope_theta);
-    op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
+    if (c->kind == ATTN_DSA) { /* the indexer picks each query's keys; attention over those only */
+        int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_topk_now(c, T);
+        op_matmul_forward(gpu, a->iq, x, wat(gpu, w, spec_off(c, "indexer.q_proj.weight")), N, d, HI * dI);
+        op_matmul_forward(gpu, a->ik, x, wat(gpu, w, spec_off(c, "indexer.k_proj.weight")), N, d, dI);
+        op_matmul_forward(gpu, a->iw, x, wat(gpu, w, spec_off(c, "indexer.w_proj.weight")), N, d, HI);
+        op_rope_forward(gpu, a->iq, N, T, HI, dI, c->rope_theta);
+        op_rope_forward(gpu, a->ik, N, T, 1, dI, c->rope_theta);
+        op_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
+                          c->indexer_fp32 ? SPARSE_PREC_FP32 : SPARSE_PREC_BF16);
+        if (c->dsa_dense) /* warm-up: dense attention; the selection only feeds the indexer's KL */
+            op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, 0);
+        else
+            op_sparse_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, a->idx, B, T, H, KV, hd, k);
+    } else if (c->global_tokens || c->stride || c->dilation) {
+        AttnPattern pat = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+        op_attention_pattern_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, &pat);
+    } else {
+        op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
+    }
     op_matmul_forward(gpu, out, a->att, wat(gpu, w, p[3].offset), N, H * hd, d);
 }
 
@@ -1211,6 +1463,11 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
                    AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
     if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
     if (c->kind == ATTN_MLA) { mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T); return; }
+    if (c->kind == ATTN_GDN) {
+        GdnDims g = gdn_dims(c);
+        gdn_block_backward(gpu, &g, w, dw, &a->gdn, &s->gdn, x, dout, dx, B, T);
+        return;
+    }
     if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed)) {
         mga_dec_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
         return;
@@ -1225,8 +1482,35 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
         return;
     }
     op_matmul_backward(gpu, s->datt, dw + p[3].offset, dout, a->att, wat(gpu, w, p[3].offset), N, H * hd, d, 0);
-    op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                          B, T, H, KV, hd, c->window);
+    if (c->kind == ATTN_DSA) {
+        int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_topk_now(c, T);
+        if (c->dsa_dense) { /* warm-up: p = the dense attention's probabilities on the selected keys */
+            op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                                  B, T, H, KV, hd, 0);
+            op_sparse_attention_probs(gpu, s->psum, a->q, a->k, a->lse, a->idx, B, T, H, KV, hd, k);
+        } else {
+            op_sparse_attention_backward(gpu, s->dq, s->dk, s->dv, s->psum, s->datt, a->att, a->lse, a->q, a->k,
+                                         a->v, a->idx, B, T, H, KV, hd, k);
+        }
+        /* the indexer learns from KL(p || softmax(I)) over the selected keys, p = the heads'
+           mean attention (detached); its input is detached too: no gradient reaches x */
+        op_indexer_kl_backward(gpu, s->kl, s->diq, s->dik, s->diw, s->psum, a->iq, a->ik, a->iw, a->idx, B, T, HI, dI,
+                               k, 1.0f / N);
+        op_rope_backward(gpu, s->diq, N, T, HI, dI, c->rope_theta);
+        op_rope_backward(gpu, s->dik, N, T, 1, dI, c->rope_theta);
+        size_t oq = spec_off(c, "indexer.q_proj.weight"), ok = spec_off(c, "indexer.k_proj.weight");
+        size_t ow = spec_off(c, "indexer.w_proj.weight");
+        op_matmul_backward(gpu, NULL, dw + oq, s->diq, x, wat(gpu, w, oq), N, d, HI * dI, 0);
+        op_matmul_backward(gpu, NULL, dw + ok, s->dik, x, wat(gpu, w, ok), N, d, dI, 0);
+        op_matmul_backward(gpu, NULL, dw + ow, s->diw, x, wat(gpu, w, ow), N, d, HI, 0);
+    } else if (c->global_tokens || c->stride || c->dilation) {
+        AttnPattern pat = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+        op_attention_pattern_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                                      B, T, H, KV, hd, &pat);
+    } else {
+        op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                              B, T, H, KV, hd, c->window);
+    }
     op_rope_backward(gpu, s->dq, N, T, H, hd, c->rope_theta);
     op_rope_backward(gpu, s->dk, N, T, KV, hd, c->rope_theta);
     /* v first: its gradient buffer then serves as scratch for k's QK-norm backward */

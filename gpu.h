@@ -93,6 +93,7 @@ struct Gpu {
     CUstream side_stream; CUevent ev_fork, ev_join; void *side_workspace;
     size_t xent_chunk_bytes;        /* logits bytes per xent chunk; 0: GPU_XENT_CHUNK_BYTES */
     void *attn_scratch; size_t attn_scratch_bytes; /* for kernels_attn.cu.h's backward */
+    void *sparse_scratch; size_t sparse_scratch_bytes; /* for kernels_sparse.cu.h */
     int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
     void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */

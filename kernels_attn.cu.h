@@ -14,6 +14,10 @@
        head h reads kv head h / (H/KV); causal; window W > 0: query t sees keys
        t-W+1..t (W >= T is the same as 0, full causal); scale 1/sqrt(hd).
        dq, dk, dv are written (=). hd: 32, 64 or 128.
+     gpu_attention_pattern_forward(g, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
+     gpu_attention_pattern_backward(g, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
+       the same under a fixed sparse mask (ops.h's AttnPattern: window + global prefix,
+       strided summaries, dilated second window); the two above are these with {window}.
      attn_kernels_compile_check(arch)  NVRTC-compiles every specialization the tests
        use for arch ("sm_80", "sm_90"); no GPU needed. Returns the number of failures.
      gpu_attention_release(g)  frees the backward's scratch buffer.
@@ -84,6 +88,24 @@
                                 (f+b 1.02 -> 0.92 ms)
        T 2048 window 256:       forward 156 -> 186, backward 108 -> 113 -> 117
 
+   SPARSE PATTERNS (AttnPattern; the masks are ops.h's): specialized like WINDOW, by -D
+     GLOBAL, STRIDE, DILATION, DSPAN (= window * dilation, capped at T) and PBLOCK, passed
+     only when they change the mask for this T (attn_pattern_for_), so the dense and
+     window-only kernels are compiled from the very same text as before (checked: identical
+     PTX for the mma.sync kernels, byte-identical sm_90a cubins for the wgmma ones).
+     Forward: a query block starts at the first key tile one of its rows sees and jumps
+     from seen tile to seen tile (pat_next_tile: the least of each part's next seen tile,
+     O(1) integer work), prefetching the next seen tile; a warp (warpgroup
+     on Hopper) whose rows see nothing of a tile skips it; a tile its rows see only in part
+     is masked element-wise (pat_all decides, pat_visible masks). Backward: the queries
+     that see a key block always form one range n0..pat_last_query (every key sees its
+     window; the other parts start inside the block), so a key block loops over exactly
+     the query tiles that see it, as the window version does; warps skip as above. With
+     the default PBLOCK 128 every summary / dilated tile is wholly in or out in every
+     kernel (sm_80 forward 64-key tiles, Hopper forward 128-key tiles, backward 128-key
+     blocks); only the diagonal, the window edge, the global prefix's end and the dilated
+     span's edge are masked. Measured tile fractions and times: tests/gpu_attn_check.c.
+
    SCRATCH: the backward needs 4*(B*H*T + B*H*Tp*hd + B*H*Tp/64) bytes (D, the fp32 dQ
      accumulator with T rounded up to 64, and WB_DQ_BULK 4's per-tile counters). It is
      allocated with gpu_alloc on first use, grown when a call needs more, and kept in
@@ -105,6 +127,21 @@ void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *
                             const void *v, int B, int T, int H, int KV, int hd, int window);
 void gpu_attention_release(Gpu *gpu);
 int attn_kernels_compile_check(const char *arch);
+
+/* fixed sparse patterns (the masks are documented in ops.h); the two above are these
+   with {window}. p == NULL is dense causal. */
+#ifndef ATTN_PATTERN_BLOCK
+#define ATTN_PATTERN_BLOCK 128
+#endif
+#ifndef ABLATE_ATTN_PATTERN_TYPEDEF
+#define ABLATE_ATTN_PATTERN_TYPEDEF
+typedef struct { int window, global, stride, dilation, block; } AttnPattern; /* as in ops.h */
+#endif
+void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                    const void *out, const float *lse, const void *q, const void *k,
+                                    const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
 #endif /* ABLATE_NO_CUDA */
 #endif /* KERNELS_ATTN_CU_H */
 
@@ -116,6 +153,7 @@ int attn_kernels_compile_check(const char *arch);
 #include <stdlib.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifndef KSRC_LINE
 #define KSRC_STR_(x) #x
@@ -142,6 +180,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "//   HD      head dim (32, 64, 128)\n"
 "//   GROUP   query heads per kv head (H / KV)\n"
 "//   WINDOW  0: full causal; W > 0: query t sees keys t-W+1..t\n"
+"//   GLOBAL, STRIDE, DILATION, DSPAN, PBLOCK: a sparse pattern on top of WINDOW (below)\n"
 "// Layouts: q, out, dout [B,T,H,HD]; k, v [B,T,KV,HD]; lse, D [B,H,T] fp32.\n"
 "// bf16 travels as raw 16-bit patterns (unsigned short): no headers under NVRTC.\n"
 "//\n"
@@ -161,6 +200,24 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "#ifndef WINDOW\n"
 "#define WINDOW 0\n"
 "#endif\n"
+"// sparse patterns (ops.h, AttnPattern), on top of WINDOW > 0; the host passes them only\n"
+"// when they change the mask, so the dense and window-only kernels compile as before\n"
+"#ifndef GLOBAL\n"
+"#define GLOBAL 0                  // the first GLOBAL keys: seen by every later query\n"
+"#endif\n"
+"#ifndef STRIDE\n"
+"#define STRIDE 0                  // keys s % STRIDE >= STRIDE - PBLOCK: seen by every later query\n"
+"#endif\n"
+"#ifndef DILATION\n"
+"#define DILATION 0                // keys of blocks (s / PBLOCK) % DILATION == DILATION - 1 ...\n"
+"#endif\n"
+"#ifndef DSPAN\n"
+"#define DSPAN 0                   // ... seen by the queries t - s < DSPAN (WINDOW * DILATION, <= T)\n"
+"#endif\n"
+"#ifndef PBLOCK\n"
+"#define PBLOCK 128\n"
+"#endif\n"
+"#define PATTERN (GLOBAL > 0 || STRIDE > 0 || DILATION > 1)\n"
 "\n"
 "typedef unsigned short bf16;\n"
 "\n"
@@ -262,6 +319,109 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "#endif\n"
 "}\n"
 "\n"
+"// ---------------------------------------------------------------- sparse patterns\n"
+"// The mask (ops.h, AttnPattern; d = t - s): s <= t and (d < WINDOW or s < GLOBAL or\n"
+"// s % STRIDE >= STRIDE - PBLOCK or (d < DSPAN and s % DPERIOD >= DPERIOD - PBLOCK)).\n"
+"// Summary (STRIDE) and dilated (DPERIOD) keys come in runs of PBLOCK keys that end every\n"
+"// period; with PBLOCK a multiple of the key tiles, a tile is wholly in a run or out of it.\n"
+"#define STRIDE_P (STRIDE > 0 ? STRIDE : 1)                  // no division by zero when unused\n"
+"#define DPERIOD (DILATION > 1 ? DILATION * PBLOCK : 1)\n"
+"// the first key >= x (x >= 0) in a run of period P; the last one <= x (< 0: none)\n"
+"__device__ __forceinline__ int run_first(int x, int P) {\n"
+"    const int r = x % P;\n"
+"    return r >= P - PBLOCK ? x : x - r + P - PBLOCK;\n"
+"}\n"
+"__device__ __forceinline__ int run_last(int x, int P) {\n"
+"    const int r = x % P;\n"
+"    return r >= P - PBLOCK ? x : x - r - 1;\n"
+"}\n"
+"// every key of n0..n1 in one run\n"
+"__device__ __forceinline__ bool run_all(int n0, int n1, int P) {\n"
+"    const int r = n0 % P;\n"
+"    return r >= P - PBLOCK && n0 - r + P > n1;\n"
+"}\n"
+"__device__ __forceinline__ bool pat_visible(int t, int s) {\n"
+"    const int d = t - s;\n"
+"    if (d < 0) return false;\n"
+"    if (d < WINDOW || s < GLOBAL) return true;\n"
+"    if (STRIDE > 0 && s % STRIDE_P >= STRIDE_P - PBLOCK) return true;\n"
+"    return DILATION > 1 && d < DSPAN && s % DPERIOD >= DPERIOD - PBLOCK;\n"
+"}\n"
+"// the forward's element mask in two steps (the modulo once per column, not per element, so\n"
+"// the register-capped forwards do not spill): the columns n0 + 8i + 2*t4 + e (i < NI, e < 2)\n"
+"// a thread holds in its accumulators get bit 2i + e of *seen when every later query sees\n"
+"// them (global, summaries) and of *dil when they are dilated keys\n"
+"template <int NI>\n"
+"__device__ __forceinline__ void pat_col_bits(int n0, int t4, unsigned *seen, unsigned *dil) {\n"
+"    unsigned a = 0u, b = 0u;\n"
+"#pragma unroll\n"
+"    for (int c = 0; c < 2 * NI; c++) {\n"
+"        const int col = n0 + (c >> 1) * 8 + 2 * t4 + (c & 1);\n"
+"        if (col < GLOBAL || (STRIDE > 0 && col % STRIDE_P >= STRIDE_P - PBLOCK)) a |= 1u << c;\n"
+"        if (DILATION > 1 && col % DPERIOD >= DPERIOD - PBLOCK) b |= 1u << c;\n"
+"    }\n"
+"    *seen = a;\n"
+"    *dil = b;\n"
+"}\n"
+"// = pat_visible(t, s) for d = t - s and bit c of pat_col_bits' words for column s\n"
+"__device__ __forceinline__ bool pat_visible_bits(int d, int c, unsigned seen, unsigned dil) {\n"
+"    const int lim = ((seen >> c) & 1u) ? 0x7fffffff : ((dil >> c) & 1u) ? DSPAN : WINDOW;\n"
+"    return (unsigned)d < (unsigned)lim;  // 0 <= d < lim (dilated keys: DSPAN > WINDOW)\n"
+"}\n"
+"// some query of r0..r1 sees some key of n0..n1 (0 <= r0 <= r1, 0 <= n0 <= n1); exact, so\n"
+"// that a tile nobody sees is skipped\n"
+"__device__ __forceinline__ bool pat_any(int r0, int r1, int n0, int n1) {\n"
+"    if (n0 > r1) return false;                  // above the diagonal\n"
+"    if (r0 - n1 < WINDOW || n0 < GLOBAL) return true;\n"
+"    const int e = min(n1, r1);                  // keys past e are in every row's future\n"
+"    if (STRIDE > 0 && run_first(n0, STRIDE_P) <= e) return true;\n"
+"    if (DILATION > 1) {                         // a dilated key s > r0 - DSPAN\n"
+"        const int lo = max(n0, r0 - DSPAN + 1);\n"
+"        if (lo <= e && run_first(lo, DPERIOD) <= e) return true;\n"
+"    }\n"
+"    return false;\n"
+"}\n"
+"// every query of r0..r1 sees every key of n0..n1 (false when unsure: the tile is masked)\n"
+"__device__ __forceinline__ bool pat_all(int r0, int r1, int n0, int n1) {\n"
+"    if (n1 > r0) return false;\n"
+"    if (r1 - n0 < WINDOW || n1 < GLOBAL) return true;\n"
+"    if (STRIDE > 0 && run_all(n0, n1, STRIDE_P)) return true;\n"
+"    return DILATION > 1 && r1 - n0 < DSPAN && run_all(n0, n1, DPERIOD);\n"
+"}\n"
+"// the queries that see some key of n0..n1 (< T) are exactly n0..pat_last_query: every key\n"
+"// sees its own window, and the rest of what sees it starts inside n0..n1 too\n"
+"__device__ __forceinline__ int pat_last_query(int n0, int n1, int T) {\n"
+"    if (n0 < GLOBAL || (STRIDE > 0 && run_first(n0, STRIDE_P) <= n1)) return T - 1;\n"
+"    int e = n1 + WINDOW - 1;\n"
+"    if (DILATION > 1) {\n"
+"        const int s = run_last(n1, DPERIOD);\n"
+"        if (s >= n0) e = max(e, s + DSPAN - 1);\n"
+"    }\n"
+"    return min(e, T - 1);\n"
+"}\n"
+"// the first key tile >= j (tiles of BN keys; jhi = r1 / BN) some query of r0..r1 sees, jhi + 1\n"
+"// when none: the least of each part's first seen tile (each one is seen, and any seen tile\n"
+"// is seen through some part), so O(1) however many tiles it jumps\n"
+"template <int BN>\n"
+"__device__ __forceinline__ int pat_next_tile(int j, int jhi, int r0, int r1) {\n"
+"    if (j * BN < GLOBAL) return min(j, jhi + 1);\n"
+"    int best = max(j, (r0 - WINDOW + 1) / BN);  // the window's first tile (<= jhi: the diagonal's)\n"
+"    if (STRIDE > 0) {\n"
+"        const int s = run_first(j * BN, STRIDE_P);\n"
+"        if (s <= r1) best = min(best, s / BN);\n"
+"    }\n"
+"    if (DILATION > 1) {\n"
+"        const int s = run_first(max(j * BN, r0 - DSPAN + 1), DPERIOD);\n"
+"        if (s <= r1) best = min(best, s / BN);\n"
+"    }\n"
+"    return min(best, jhi + 1);\n"
+"}\n"
+"#if PATTERN\n"
+"#define MASKED(row, col) (!pat_visible(row, col))\n"
+"#else\n"
+"#define MASKED(row, col) ((col) > (row) || (WINDOW > 0 && (col) < (row) - WINDOW + 1))\n"
+"#endif\n"
+"\n"
 "// copy ROWS rows of HD bf16 (row r at g + (row0 + r) * gstride) into smem with stride LDS;\n"
 "// rows at or past T are zero-filled\n"
 "template <int ROWS, int NTHREADS>\n"
@@ -298,10 +458,16 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
 "    const bf16 *vb = v + (long)b * T * ks + kvh * HD;\n"
 "\n"
-"    // key tiles this block needs: causal upper bound, window lower bound\n"
+"    // key tiles this block needs: causal upper bound, window lower bound; with a pattern\n"
+"    // the first tile some row sees, and the loop steps from seen tile to seen tile\n"
 "    const int jhi = min(T - 1, m0 + FWD_BM - 1) / FWD_BN;\n"
 "    int jlo = 0;\n"
+"#if PATTERN\n"
+"    const int rlast = min(T - 1, m0 + FWD_BM - 1);\n"
+"    jlo = pat_next_tile<FWD_BN>(0, jhi, m0, rlast);\n"
+"#else\n"
 "    if (WINDOW > 0 && m0 - WINDOW + 1 > 0) jlo = (m0 - WINDOW + 1) / FWD_BN;\n"
+"#endif\n"
 "\n"
 "    load_rows<FWD_BM, FWD_WARPS * 32>(sQ, qb, qs, m0, T);\n"
 "    load_rows<FWD_BN, FWD_WARPS * 32>(sK, kb, ks, jlo * FWD_BN, T);\n"
@@ -316,11 +482,16 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "    float mrow[2] = {NEG_INF, NEG_INF};  // running max, in log2 units (score * scale * log2e)\n"
 "    float lrow[2] = {0.f, 0.f};              // running sum, partial over this thread's columns\n"
 "\n"
+"#if PATTERN\n"
+"    for (int j = jlo, jn, buf = 0; j <= jhi; j = jn, buf ^= 1) {\n"
+"        jn = pat_next_tile<FWD_BN>(j + 1, jhi, m0, rlast);\n"
+"#else\n"
 "    for (int j = jlo; j <= jhi; j++) {\n"
-"        const int buf = (j - jlo) & 1;\n"
-"        if (j < jhi) {  // prefetch the next K/V tile into the other buffer\n"
-"            load_rows<FWD_BN, FWD_WARPS * 32>(sK + (buf ^ 1) * FWD_BN * LDS, kb, ks, (j + 1) * FWD_BN, T);\n"
-"            load_rows<FWD_BN, FWD_WARPS * 32>(sV + (buf ^ 1) * FWD_BN * LDS, vb, ks, (j + 1) * FWD_BN, T);\n"
+"        const int buf = (j - jlo) & 1, jn = j + 1;\n"
+"#endif\n"
+"        if (jn <= jhi) {  // prefetch the next K/V tile into the other buffer\n"
+"            load_rows<FWD_BN, FWD_WARPS * 32>(sK + (buf ^ 1) * FWD_BN * LDS, kb, ks, jn * FWD_BN, T);\n"
+"            load_rows<FWD_BN, FWD_WARPS * 32>(sV + (buf ^ 1) * FWD_BN * LDS, vb, ks, jn * FWD_BN, T);\n"
 "            cp_async_commit();\n"
 "            cp_async_wait<1>();\n"
 "        } else {\n"
@@ -335,7 +506,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "        }\n"
 "        const int n0 = j * FWD_BN;\n"
 "        // a warp whose 16 rows see none of this tile's keys skips it (barriers stay outside)\n"
+"#if PATTERN\n"
+"        bool skip = r0 >= T || !pat_any(r0, min(T - 1, r0 + 15), n0, min(T - 1, n0 + FWD_BN - 1));\n"
+"#else\n"
 "        bool skip = n0 > r0 + 15 || (WINDOW > 0 && n0 + FWD_BN - 1 < r0 - WINDOW + 1);\n"
+"#endif\n"
 "        if (!skip) {\n"
 "            const bf16 *Kt = sK + buf * FWD_BN * LDS, *Vt = sV + buf * FWD_BN * LDS;\n"
 "            // S = Q K^T for 16 rows x FWD_BN keys\n"
@@ -354,14 +529,27 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "                }\n"
 "            }\n"
 "            // mask only tiles that cross the diagonal, the window edge or the sequence end\n"
+"            // (or, with a pattern, any tile not wholly seen by the warp's rows)\n"
+"#if PATTERN\n"
+"            bool need_mask = !pat_all(r0, r0 + 15, n0, n0 + FWD_BN - 1);\n"
+"#else\n"
 "            bool need_mask = n0 + FWD_BN - 1 > r0 || (WINDOW > 0 && n0 < r0 + 15 - WINDOW + 1);\n"
+"#endif\n"
 "            if (need_mask) {\n"
+"#if PATTERN\n"
+"                unsigned seen, dil;\n"
+"                pat_col_bits<FWD_BN / 8>(n0, t4, &seen, &dil);\n"
+"#endif\n"
 "#pragma unroll\n"
 "                for (int i = 0; i < FWD_BN / 8; i++)\n"
 "#pragma unroll\n"
 "                    for (int e = 0; e < 4; e++) {\n"
 "                        int row = r0 + g + (e >> 1) * 8, col = n0 + i * 8 + 2 * t4 + (e & 1);\n"
-"                        if (col > row || (WINDOW > 0 && col < row - WINDOW + 1)) s[i][e] = NEG_INF;\n"
+"#if PATTERN\n"
+"                        if (!pat_visible_bits(row - col, 2 * i + (e & 1), seen, dil)) s[i][e] = NEG_INF;\n"
+"#else\n"
+"                        if (MASKED(row, col)) s[i][e] = NEG_INF;\n"
+"#endif\n"
 "                    }\n"
 "            }\n"
 "            // online softmax: rescale the running state by exp2(m_old - m_new)\n"
@@ -485,8 +673,13 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "    const bf16 *vb = v + (long)b * T * ks + kvh * HD;\n"
 "\n"
 "    // query tiles that see keys n0..n0+BWD_BN-1: from the diagonal to the window's end\n"
+"    // (a pattern: to the last query that sees one of them; every tile between sees some)\n"
 "    const int ilo = n0 / BWD_BM;\n"
+"#if PATTERN\n"
+"    const int last_q = pat_last_query(n0, min(T - 1, n0 + BWD_BN - 1), T);\n"
+"#else\n"
 "    const int last_q = WINDOW > 0 ? min(T - 1, n0 + BWD_BN - 1 + WINDOW - 1) : T - 1;\n"
+"#endif\n"
 "    const int nq = last_q / BWD_BM - ilo + 1;\n"
 "    const int iters = GROUP * nq;\n"
 "\n"
@@ -531,7 +724,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "\n"
 "        // a warp whose 16 keys no query of this tile sees (above the diagonal, or past\n"
 "        // the window) only writes zeros for its rows of dS^T\n"
+"#if PATTERN\n"
+"        const bool skip = n0 + kw >= T || !pat_any(m0, min(T - 1, m0 + BWD_BM - 1), n0 + kw, min(T - 1, n0 + kw + 15));\n"
+"#else\n"
 "        const bool skip = m0 + BWD_BM - 1 < n0 + kw || (WINDOW > 0 && m0 > n0 + kw + 15 + WINDOW - 1);\n"
+"#endif\n"
 "        if (skip) {\n"
 "            const int WORDS = 16 * BWD_BM / 2;  // bf16 pairs in this warp's 16 rows\n"
 "#pragma unroll\n"
@@ -565,7 +762,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "\n"
 "        // P^T = exp(S^T scale - lse[q]); dS^T = P^T (dP^T - D[q]); masked entries are 0\n"
 "        const int key0 = n0 + kw + g;  // keys key0 (e < 2) and key0 + 8 (e >= 2)\n"
+"#if PATTERN\n"
+"        bool need_mask = !pat_all(m0, m0 + BWD_BM - 1, n0 + kw, n0 + kw + 15);\n"
+"#else\n"
 "        bool need_mask = m0 < n0 + kw + 15 || (WINDOW > 0 && n0 + kw < m0 + BWD_BM - WINDOW);\n"
+"#endif\n"
 "#pragma unroll\n"
 "        for (int i = 0; i < BWD_BM / 8; i++)\n"
 "#pragma unroll\n"
@@ -574,7 +775,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "                float p = fast_exp2(fmaf(st[i][e], scale_log2, -Lt[ql] * LOG2E));\n"
 "                if (need_mask) {\n"
 "                    int key = key0 + (e >> 1) * 8, qr = m0 + ql;\n"
-"                    if (key > qr || (WINDOW > 0 && key < qr - WINDOW + 1)) p = 0.f;\n"
+"                    if (MASKED(qr, key)) p = 0.f;\n"
 "                }\n"
 "                st[i][e] = p;\n"
 "                dpt[i][e] = p * (dpt[i][e] - Dt[ql]);\n"
@@ -688,7 +889,8 @@ static const char ATTN_WGMMA_SRC[] =
 KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopper (sm_90a): wgmma.mma_async with\n"
 "// operands in 128-byte-swizzled shared memory (cp.async loads), hd 64 only. Same\n"
 "// layouts and semantics as ATTN_KERNELS_SRC, whose attn_bwd_pre and attn_bwd_dq_convert\n"
-"// run around attn_bwd_dkdv_wg. Compile-time parameters: GROUP, WINDOW (as there).\n"
+"// run around attn_bwd_dkdv_wg. Compile-time parameters: GROUP, WINDOW and the pattern's\n"
+"// GLOBAL, STRIDE, DILATION, DSPAN, PBLOCK (as there).\n"
 "//\n"
 "// Shared-memory tiles: [rows][64] bf16, 128 bytes a row, 8-row atoms of 1024 bytes,\n"
 "// 16-byte chunk c of row r stored at chunk c ^ (r % 8) (the SWIZZLE_128B pattern),\n"
@@ -710,6 +912,22 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#ifndef WINDOW\n"
 "#define WINDOW 0\n"
 "#endif\n"
+"#ifndef GLOBAL                    // the sparse patterns' parameters, as in ATTN_KERNELS_SRC\n"
+"#define GLOBAL 0\n"
+"#endif\n"
+"#ifndef STRIDE\n"
+"#define STRIDE 0\n"
+"#endif\n"
+"#ifndef DILATION\n"
+"#define DILATION 0\n"
+"#endif\n"
+"#ifndef DSPAN\n"
+"#define DSPAN 0\n"
+"#endif\n"
+"#ifndef PBLOCK\n"
+"#define PBLOCK 128\n"
+"#endif\n"
+"#define PATTERN (GLOBAL > 0 || STRIDE > 0 || DILATION > 1)\n"
 "#define HD 64\n"
 "\n"
 "typedef unsigned short bf16;\n"
@@ -817,6 +1035,109 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"l\"(db), \"r\"(accum));\n"
 "}\n"
 "\n"
+"// ---------------------------------------------------------------- sparse patterns (as in ATTN_KERNELS_SRC)\n"
+"// The mask (ops.h, AttnPattern; d = t - s): s <= t and (d < WINDOW or s < GLOBAL or\n"
+"// s % STRIDE >= STRIDE - PBLOCK or (d < DSPAN and s % DPERIOD >= DPERIOD - PBLOCK)).\n"
+"// Summary (STRIDE) and dilated (DPERIOD) keys come in runs of PBLOCK keys that end every\n"
+"// period; with PBLOCK a multiple of the key tiles, a tile is wholly in a run or out of it.\n"
+"#define STRIDE_P (STRIDE > 0 ? STRIDE : 1)                  // no division by zero when unused\n"
+"#define DPERIOD (DILATION > 1 ? DILATION * PBLOCK : 1)\n"
+"// the first key >= x (x >= 0) in a run of period P; the last one <= x (< 0: none)\n"
+"__device__ __forceinline__ int run_first(int x, int P) {\n"
+"    const int r = x % P;\n"
+"    return r >= P - PBLOCK ? x : x - r + P - PBLOCK;\n"
+"}\n"
+"__device__ __forceinline__ int run_last(int x, int P) {\n"
+"    const int r = x % P;\n"
+"    return r >= P - PBLOCK ? x : x - r - 1;\n"
+"}\n"
+"// every key of n0..n1 in one run\n"
+"__device__ __forceinline__ bool run_all(int n0, int n1, int P) {\n"
+"    const int r = n0 % P;\n"
+"    return r >= P - PBLOCK && n0 - r + P > n1;\n"
+"}\n"
+"__device__ __forceinline__ bool pat_visible(int t, int s) {\n"
+"    const int d = t - s;\n"
+"    if (d < 0) return false;\n"
+"    if (d < WINDOW || s < GLOBAL) return true;\n"
+"    if (STRIDE > 0 && s % STRIDE_P >= STRIDE_P - PBLOCK) return true;\n"
+"    return DILATION > 1 && d < DSPAN && s % DPERIOD >= DPERIOD - PBLOCK;\n"
+"}\n"
+"// the forward's element mask in two steps (the modulo once per column, not per element, so\n"
+"// the register-capped forwards do not spill): the columns n0 + 8i + 2*t4 + e (i < NI, e < 2)\n"
+"// a thread holds in its accumulators get bit 2i + e of *seen when every later query sees\n"
+"// them (global, summaries) and of *dil when they are dilated keys\n"
+"template <int NI>\n"
+"__device__ __forceinline__ void pat_col_bits(int n0, int t4, unsigned *seen, unsigned *dil) {\n"
+"    unsigned a = 0u, b = 0u;\n"
+"#pragma unroll\n"
+"    for (int c = 0; c < 2 * NI; c++) {\n"
+"        const int col = n0 + (c >> 1) * 8 + 2 * t4 + (c & 1);\n"
+"        if (col < GLOBAL || (STRIDE > 0 && col % STRIDE_P >= STRIDE_P - PBLOCK)) a |= 1u << c;\n"
+"        if (DILATION > 1 && col % DPERIOD >= DPERIOD - PBLOCK) b |= 1u << c;\n"
+"    }\n"
+"    *seen = a;\n"
+"    *dil = b;\n"
+"}\n"
+"// = pat_visible(t, s) for d = t - s and bit c of pat_col_bits' words for column s\n"
+"__device__ __forceinline__ bool pat_visible_bits(int d, int c, unsigned seen, unsigned dil) {\n"
+"    const int lim = ((seen >> c) & 1u) ? 0x7fffffff : ((dil >> c) & 1u) ? DSPAN : WINDOW;\n"
+"    return (unsigned)d < (unsigned)lim;  // 0 <= d < lim (dilated keys: DSPAN > WINDOW)\n"
+"}\n"
+"// some query of r0..r1 sees some key of n0..n1 (0 <= r0 <= r1, 0 <= n0 <= n1); exact, so\n"
+"// that a tile nobody sees is skipped\n"
+"__device__ __forceinline__ bool pat_any(int r0, int r1, int n0, int n1) {\n"
+"    if (n0 > r1) return false;                  // above the diagonal\n"
+"    if (r0 - n1 < WINDOW || n0 < GLOBAL) return true;\n"
+"    const int e = min(n1, r1);                  // keys past e are in every row's future\n"
+"    if (STRIDE > 0 && run_first(n0, STRIDE_P) <= e) return true;\n"
+"    if (DILATION > 1) {                         // a dilated key s > r0 - DSPAN\n"
+"        const int lo = max(n0, r0 - DSPAN + 1);\n"
+"        if (lo <= e && run_first(lo, DPERIOD) <= e) return true;\n"
+"    }\n"
+"    return false;\n"
+"}\n"
+"// every query of r0..r1 sees every key of n0..n1 (false when unsure: the tile is masked)\n"
+"__device__ __forceinline__ bool pat_all(int r0, int r1, int n0, int n1) {\n"
+"    if (n1 > r0) return false;\n"
+"    if (r1 - n0 < WINDOW || n1 < GLOBAL) return true;\n"
+"    if (STRIDE > 0 && run_all(n0, n1, STRIDE_P)) return true;\n"
+"    return DILATION > 1 && r1 - n0 < DSPAN && run_all(n0, n1, DPERIOD);\n"
+"}\n"
+"// the queries that see some key of n0..n1 (< T) are exactly n0..pat_last_query: every key\n"
+"// sees its own window, and the rest of what sees it starts inside n0..n1 too\n"
+"__device__ __forceinline__ int pat_last_query(int n0, int n1, int T) {\n"
+"    if (n0 < GLOBAL || (STRIDE > 0 && run_first(n0, STRIDE_P) <= n1)) return T - 1;\n"
+"    int e = n1 + WINDOW - 1;\n"
+"    if (DILATION > 1) {\n"
+"        const int s = run_last(n1, DPERIOD);\n"
+"        if (s >= n0) e = max(e, s + DSPAN - 1);\n"
+"    }\n"
+"    return min(e, T - 1);\n"
+"}\n"
+"// the first key tile >= j (tiles of BN keys; jhi = r1 / BN) some query of r0..r1 sees, jhi + 1\n"
+"// when none: the least of each part's first seen tile (each one is seen, and any seen tile\n"
+"// is seen through some part), so O(1) however many tiles it jumps\n"
+"template <int BN>\n"
+"__device__ __forceinline__ int pat_next_tile(int j, int jhi, int r0, int r1) {\n"
+"    if (j * BN < GLOBAL) return min(j, jhi + 1);\n"
+"    int best = max(j, (r0 - WINDOW + 1) / BN);  // the window's first tile (<= jhi: the diagonal's)\n"
+"    if (STRIDE > 0) {\n"
+"        const int s = run_first(j * BN, STRIDE_P);\n"
+"        if (s <= r1) best = min(best, s / BN);\n"
+"    }\n"
+"    if (DILATION > 1) {\n"
+"        const int s = run_first(max(j * BN, r0 - DSPAN + 1), DPERIOD);\n"
+"        if (s <= r1) best = min(best, s / BN);\n"
+"    }\n"
+"    return min(best, jhi + 1);\n"
+"}\n"
+"#if PATTERN\n"
+"#define MASKED(row, col) (!pat_visible(row, col))\n"
+"#else\n"
+"#define MASKED(row, col) ((col) > (row) || (WINDOW > 0 && (col) < (row) - WINDOW + 1))\n"
+"#endif\n"
+"\n"
 "// ---------------------------------------------------------------- forward\n"
 "// grid (B*H, ceil(T/WFWD_BM)), block WFWD_WG warpgroups, each owning 64 query rows; K/V tiles of\n"
 "// WFWD_BN keys double-buffered by cp.async. S = Q K^T: A = Q, B = K (both K-major);\n"
@@ -847,7 +1168,12 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "\n"
 "    const int jhi = min(T - 1, m0 + WFWD_BM - 1) / WFWD_BN;\n"
 "    int jlo = 0;\n"
+"#if PATTERN\n"
+"    const int rlast = min(T - 1, m0 + WFWD_BM - 1);\n"
+"    jlo = pat_next_tile<WFWD_BN>(0, jhi, m0, rlast);\n"
+"#else\n"
 "    if (WINDOW > 0 && m0 - WINDOW + 1 > 0) jlo = (m0 - WINDOW + 1) / WFWD_BN;\n"
+"#endif\n"
 "\n"
 "    load_sw<WFWD_BM, WFWD_NT>(sQ, qb, qs, m0, T);\n"
 "    load_sw<WFWD_BN, WFWD_NT>(sK, kb, ks, jlo * WFWD_BN, T);\n"
@@ -861,11 +1187,16 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    for (int i = 0; i < 32; i++) o[i] = 0.f;\n"
 "    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f};\n"
 "\n"
+"#if PATTERN\n"
+"    for (int j = jlo, jn, buf = 0; j <= jhi; j = jn, buf ^= 1) {\n"
+"        jn = pat_next_tile<WFWD_BN>(j + 1, jhi, m0, rlast);\n"
+"#else\n"
 "    for (int j = jlo; j <= jhi; j++) {\n"
-"        const int buf = (j - jlo) & 1;\n"
-"        if (j < jhi) {\n"
-"            load_sw<WFWD_BN, WFWD_NT>(sK + (buf ^ 1) * WFWD_BN * 128, kb, ks, (j + 1) * WFWD_BN, T);\n"
-"            load_sw<WFWD_BN, WFWD_NT>(sV + (buf ^ 1) * WFWD_BN * 128, vb, ks, (j + 1) * WFWD_BN, T);\n"
+"        const int buf = (j - jlo) & 1, jn = j + 1;\n"
+"#endif\n"
+"        if (jn <= jhi) {\n"
+"            load_sw<WFWD_BN, WFWD_NT>(sK + (buf ^ 1) * WFWD_BN * 128, kb, ks, jn * WFWD_BN, T);\n"
+"            load_sw<WFWD_BN, WFWD_NT>(sV + (buf ^ 1) * WFWD_BN * 128, vb, ks, jn * WFWD_BN, T);\n"
 "            cp_async_commit();\n"
 "            cp_async_wait<1>();\n"
 "        } else {\n"
@@ -874,7 +1205,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        fence_proxy();\n"
 "        __syncthreads();\n"
 "        const int n0 = j * WFWD_BN;\n"
+"#if PATTERN\n"
+"        const bool skip = r0 >= T || !pat_any(r0, min(T - 1, r0 + 63), n0, min(T - 1, n0 + WFWD_BN - 1));\n"
+"#else\n"
 "        const bool skip = n0 > r0 + 63 || (WINDOW > 0 && n0 + WFWD_BN - 1 < r0 - WINDOW + 1);\n"
+"#endif\n"
 "        if (!skip) {\n"
 "            const unsigned Kt = sK + buf * WFWD_BN * 128, Vt = sV + buf * WFWD_BN * 128;\n"
 "            float s[WFWD_BN / 2];\n"
@@ -889,14 +1224,26 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            wg_commit();\n"
 "            wg_wait<0>();\n"
 "            fence_regs<WFWD_BN / 2>(s);\n"
+"#if PATTERN\n"
+"            const bool need_mask = !pat_all(r0, r0 + 63, n0, n0 + WFWD_BN - 1);\n"
+"#else\n"
 "            const bool need_mask = n0 + WFWD_BN - 1 > r0 || (WINDOW > 0 && n0 < r0 + 63 - WINDOW + 1);\n"
+"#endif\n"
 "            if (need_mask) {\n"
+"#if PATTERN\n"
+"                unsigned seen, dil;\n"
+"                pat_col_bits<WFWD_BN / 8>(n0, t4, &seen, &dil);\n"
+"#endif\n"
 "#pragma unroll\n"
 "                for (int i = 0; i < WFWD_BN / 8; i++)\n"
 "#pragma unroll\n"
 "                    for (int e = 0; e < 4; e++) {\n"
 "                        int row = rw + (e >> 1) * 8, col = n0 + i * 8 + 2 * t4 + (e & 1);\n"
-"                        if (col > row || (WINDOW > 0 && col < row - WINDOW + 1)) s[4 * i + e] = NEG_INF;\n"
+"#if PATTERN\n"
+"                        if (!pat_visible_bits(row - col, 2 * i + (e & 1), seen, dil)) s[4 * i + e] = NEG_INF;\n"
+"#else\n"
+"                        if (MASKED(row, col)) s[4 * i + e] = NEG_INF;\n"
+"#endif\n"
 "                    }\n"
 "            }\n"
 "#pragma unroll\n"
@@ -1040,10 +1387,16 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "// by attn_bwd_pre_wg, reaches the number of key blocks that see the tile) converts it to\n"
 "// bf16 dq itself, out of L2: no attn_bwd_dq_convert_wg pass over the accumulator.\n"
 "// key blocks (128 keys) whose query range holds query tile mt (64 rows); see ilo, last_q\n"
-"__device__ __forceinline__ int dq_tile_adders(int mt) {\n"
+"__device__ __forceinline__ int dq_tile_adders(int mt, int T) {\n"
+"#if PATTERN\n"
+"    int c = 0;  // the key blocks at or below the tile whose queries reach it\n"
+"    for (int y = 0; y <= (mt >> 1); y++) c += pat_last_query(128 * y, min(T - 1, 128 * y + 127), T) >= 64 * mt;\n"
+"    return c;\n"
+"#else\n"
 "    int ylo = 0;\n"
 "    if (WINDOW > 0) { int x = 64 * mt - 126 - WINDOW; ylo = x > 0 ? (x + 127) / 128 : 0; }\n"
 "    return (mt >> 1) - ylo + 1;\n"
+"#endif\n"
 "}\n"
 "// thread 0, once the bulk add of tile (h, m0) has completed: count it; 1 if it was the last\n"
 "__device__ __forceinline__ int dq_tile_count(int *cnt, int b, int h, int m0, int T, int H) {\n"
@@ -1052,7 +1405,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    __threadfence();\n"
 "    int old = atomicAdd(cnt + (((long)b * H + h) * Tp + m0) / 64, 1);\n"
 "    __threadfence();\n"
-"    return old == dq_tile_adders(m0 / 64) - 1;\n"
+"    return old == dq_tile_adders(m0 / 64, T) - 1;\n"
 "}\n"
 "// the whole block: dq rows m0.. (< T) of head h = bf16 of the finished tile\n"
 "__device__ __forceinline__ void dq_tile_convert(bf16 *dq, float *dqacc, int b, int h, int m0, int T, int H) {\n"
@@ -1106,7 +1459,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    const bf16 *vb = v + (long)b * T * ks + kvh * HD;\n"
 "\n"
 "    const int ilo = n0 / WB_BM;\n"
+"#if PATTERN\n"
+"    const int last_q = pat_last_query(n0, min(T - 1, n0 + WB_BN - 1), T);  // every tile up to it sees some key\n"
+"#else\n"
 "    const int last_q = WINDOW > 0 ? min(T - 1, n0 + WB_BN - 1 + WINDOW - 1) : T - 1;\n"
+"#endif\n"
 "    const int nq = last_q / WB_BM - ilo + 1;\n"
 "    const int iters = GROUP * nq;\n"
 "\n"
@@ -1181,7 +1538,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            if (WB_DQ_BULK >= 2 && it > 0)\n"
 "                dq_tile_reduce(dq_tile(dqacc, b, h_prev, m0_prev, T, H), sdQ + (buf ^ 1) * SDQ_BUF);\n"
 "            const int key0 = n0 + krow;\n"
+"#if PATTERN\n"
+"            const bool need_mask = !pat_all(m0, m0 + WB_BM - 1, n0 + kw, n0 + kw + 63);\n"
+"#else\n"
 "            const bool need_mask = m0 < n0 + kw + 63 || (WINDOW > 0 && n0 + kw < m0 + WB_BM - WINDOW);\n"
+"#endif\n"
 "            wg_wait<1>();  // S^T\n"
 "            fence_regs<32>(st);\n"
 "#pragma unroll\n"
@@ -1192,7 +1553,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "                    float p = fast_exp2(fmaf(st[4 * i + e], scale_log2, -Lt[ql] * LOG2E));\n"
 "                    if (need_mask) {\n"
 "                        int key = key0 + (e >> 1) * 8, qr = m0 + ql;\n"
-"                        if (key > qr || (WINDOW > 0 && key < qr - WINDOW + 1)) p = 0.f;\n"
+"                        if (MASKED(qr, key)) p = 0.f;\n"
 "                    }\n"
 "                    st[4 * i + e] = p;\n"
 "                }\n"
@@ -1386,17 +1747,53 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 
 typedef struct { CUfunction fwd, pre, dkdv, conv; } AttnKernels;
 
-static void attn_options_(char *buf, size_t n, int hd, int group, int window) {
-    snprintf(buf, n, "-DHD=%d -DGROUP=%d -DWINDOW=%d -DFWD_WARPS=%d -DFWD_BN=%d -DBWD_WARPS=%d",
-             hd, group, window, ATTN_FWD_WARPS, ATTN_FWD_BN, ATTN_BWD_WARPS);
+/* a pattern as the kernels take it (-D options) for one T: a field that changes nothing
+   for this T is 0 (so equal masks share a kernel), and a pattern that is dense or a plain
+   window comes out as {window} alone, which compiles exactly the kernels it always did.
+   span = window * dilation capped at T (a distance t - s is always < T). */
+typedef struct { int window, global, stride, dilation, span, block; } AttnPatK;
+
+static AttnPatK attn_pattern_for_(const AttnPattern *p, int T) {
+    AttnPatK k = {0, 0, 0, 0, 0, 0};
+    if (!p) return k;
+    const int pb = p->block > 0 ? p->block : ATTN_PATTERN_BLOCK;
+    if (p->window <= 0 || p->window >= T || p->global >= T || (p->stride > 0 && p->stride <= pb))
+        return k; /* dense causal */
+    k.window = p->window;
+    k.global = p->global;
+    if (p->stride > 0 && p->stride - pb < T) k.stride = p->stride;               /* a summary key < T */
+    if (p->dilation >= 2 && (long)(p->dilation - 1) * pb < T) {                   /* a kept block < T */
+        k.dilation = p->dilation;
+        k.span = (long)p->window * p->dilation < T ? p->window * p->dilation : T;
+    }
+    if (k.global || k.stride || k.dilation) k.block = pb;
+    return k;
+}
+static int attn_pat_sparse_(const AttnPatK *k) { return k->global || k->stride || k->dilation; }
+
+/* the pattern's -D options, appended to buf (nothing for dense or a plain window) */
+static void attn_pattern_options_(char *buf, size_t n, const AttnPatK *k) {
+    size_t len = strlen(buf);
+    if (attn_pat_sparse_(k) && len < n)
+        snprintf(buf + len, n - len, " -DGLOBAL=%d -DSTRIDE=%d -DDILATION=%d -DDSPAN=%d -DPBLOCK=%d",
+                 k->global, k->stride, k->dilation, k->span, k->block);
 }
 
-static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, int window) {
-    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || window < 0 ||
-        (hd != 32 && hd != 64 && hd != 128)) {
-        fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d window=%d "
-                        "(need H %% KV == 0, hd in {32, 64, 128}, window >= 0)\n",
-                who, B, T, H, KV, hd, window);
+static void attn_options_(char *buf, size_t n, int hd, int group, const AttnPatK *k) {
+    snprintf(buf, n, "-DHD=%d -DGROUP=%d -DWINDOW=%d -DFWD_WARPS=%d -DFWD_BN=%d -DBWD_WARPS=%d",
+             hd, group, k->window, ATTN_FWD_WARPS, ATTN_FWD_BN, ATTN_BWD_WARPS);
+    attn_pattern_options_(buf, n, k);
+}
+
+static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+    static const AttnPattern dense = {0, 0, 0, 0, 0};
+    if (!p) p = &dense;
+    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || (hd != 32 && hd != 64 && hd != 128) ||
+        p->window < 0 || p->global < 0 || p->stride < 0 || p->dilation < 0 || p->block < 0 ||
+        (long)p->dilation * (p->block > 0 ? p->block : ATTN_PATTERN_BLOCK) > 0x3fffffff) {
+        fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d window=%d global=%d stride=%d "
+                        "dilation=%d block=%d (need H %% KV == 0, hd in {32, 64, 128}, pattern fields >= 0)\n",
+                who, B, T, H, KV, hd, p->window, p->global, p->stride, p->dilation, p->block);
         abort();
     }
 }
@@ -1411,9 +1808,10 @@ static void attn_check_aligned_(const char *who, const void *const *p, int n) {
 }
 
 /* the Hopper kernels (ATTN_WGMMA_SRC): sm_90a, hd 64 */
-static void attn_wgmma_options_(char *buf, size_t n, int group, int window, int dq_mode) {
+static void attn_wgmma_options_(char *buf, size_t n, int group, const AttnPatK *k, int dq_mode) {
     snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d -DWFWD_WG=%d -DWB_DQ_BULK=%d",
-             group, window, ATTN_WFWD_BN, ATTN_WFWD_WG, dq_mode);
+             group, k->window, ATTN_WFWD_BN, ATTN_WFWD_WG, dq_mode);
+    attn_pattern_options_(buf, n, k);
 }
 /* the Hopper backward's dQ reduction (WB_DQ_BULK): ATTN_WBWD_DQ_BULK, or the environment
    variable ABLATE_ATTN_WBWD_DQ (0..4) for A/B runs */
@@ -1443,9 +1841,9 @@ static unsigned attn_wbwd_smem_(int dq_mode) {
                       (dq_mode >= 2 ? 2 * 16384 : dq_mode == 1 ? 2 * 64 * 68 * 4 : 0));
 }
 
-static AttnKernels attn_kernels_(Gpu *g, int hd, int group, int window) {
+static AttnKernels attn_kernels_(Gpu *g, int hd, int group, const AttnPatK *pk) {
     char opt[256];
-    attn_options_(opt, sizeof opt, hd, group, window);
+    attn_options_(opt, sizeof opt, hd, group, pk);
     AttnKernels k;
     k.fwd = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_fwd", opt);
     k.pre = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_bwd_pre", opt);
@@ -1463,27 +1861,31 @@ static unsigned attn_bwd_smem_(int hd) {
     return (unsigned)(2 * ((hd + 8) * (2 * bn + 4 * bm) + bn * (bm + 8)) + 4 * 4 * bm);
 }
 
-/* W >= T sees every earlier key: the same function as full causal, one kernel less */
-static int attn_window_(int T, int window) { return window >= T ? 0 : window; }
-
 void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                            const void *v, int B, int T, int H, int KV, int hd, int window) {
-    attn_check_args_("gpu_attention_forward", B, T, H, KV, hd, window);
+    AttnPattern p = {window, 0, 0, 0, 0};
+    gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, &p);
+}
+
+void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+    attn_check_args_("gpu_attention_forward", B, T, H, KV, hd, p);
     const void *ptrs[] = {out, q, k, v};
     attn_check_aligned_("gpu_attention_forward", ptrs, 4);
-    window = attn_window_(T, window);
+    /* the mask in the kernels' terms (W >= T: full causal, one kernel less) */
+    const AttnPatK pk = attn_pattern_for_(p, T);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
     void *args[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2};
     if (attn_wgmma_mode_(gpu, hd) & 2) {
         char opt[256];
-        attn_wgmma_options_(opt, sizeof opt, H / KV, window, attn_wbwd_dq_mode_());
+        attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_());
         CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_fwd_wg", opt);
         unsigned bm = 64 * ATTN_WFWD_WG;
         gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + bm - 1) / bm), 1, 128 * ATTN_WFWD_WG, 1, 1,
                    attn_wfwd_smem_(), args);
         return;
     }
-    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, window);
+    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
     unsigned mblocks = (unsigned)((T + 16 * ATTN_FWD_WARPS - 1) / (16 * ATTN_FWD_WARPS));
     gpu_launch(gpu, kn.fwd, (unsigned)(B * H), mblocks, 1, 32 * ATTN_FWD_WARPS, 1, 1,
                attn_fwd_smem_(hd), args);
@@ -1514,17 +1916,24 @@ void gpu_attention_release(Gpu *gpu) {
 void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                             const void *out, const float *lse, const void *q, const void *k,
                             const void *v, int B, int T, int H, int KV, int hd, int window) {
-    attn_check_args_("gpu_attention_backward", B, T, H, KV, hd, window);
+    AttnPattern p = {window, 0, 0, 0, 0};
+    gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
+}
+
+void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                    const void *out, const float *lse, const void *q, const void *k,
+                                    const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+    attn_check_args_("gpu_attention_backward", B, T, H, KV, hd, p);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
     attn_check_aligned_("gpu_attention_backward", ptrs, 8);
-    window = attn_window_(T, window);
-    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, window);
+    const AttnPatK pk = attn_pattern_for_(p, T);
+    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
     long rows = (long)B * T * H;
     /* the Hopper backward with WB_DQ_BULK >= 2 keeps dQ in a tiled [B,H,Tp,hd] accumulator
        (Tp = T rounded up to 64), with its own preprocess and convert kernels */
     const int wg_bwd = attn_wgmma_mode_(gpu, hd) & 1, dq_mode = wg_bwd ? attn_wbwd_dq_mode_() : 0;
     char wopt[256];
-    attn_wgmma_options_(wopt, sizeof wopt, H / KV, window, dq_mode);
+    attn_wgmma_options_(wopt, sizeof wopt, H / KV, &pk, dq_mode);
     CUfunction pre = kn.pre, conv = kn.conv;
     if (dq_mode >= 2) {
         pre = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_pre_wg", wopt);
@@ -1571,33 +1980,65 @@ static const int attn_check_specs_[][3] = {
     {64, 1, 0}, {64, 3, 0}, {64, 3, 16}, {64, 4, 0}, {64, 1, 16}, {64, 4, 100}, {64, 1, 300},
     {32, 1, 0}, {32, 3, 16}, {128, 1, 0}, {128, 3, 16},
 };
+/* ... and its sparse patterns: {hd, group, T, window, global, stride, dilation, block}
+   (T matters where window * dilation >= T); ATTN_CHECK_PATTERNS is also its case list */
+#define ATTN_CHECK_PATTERNS \
+    {64, 2, 700, 128, 64, 0, 0, 0},      /* local + global */                          \
+    {64, 1, 1000, 100, 200, 0, 0, 0},    /* global prefix past the window, mid-tile */ \
+    {64, 4, 1300, 256, 0, 512, 0, 0},    /* strided, whole 128-key summaries */        \
+    {64, 1, 600, 64, 0, 200, 0, 48},     /* strided, 48-key summaries across tiles */  \
+    {64, 2, 1500, 128, 0, 0, 4, 0},      /* dilated, span 512 */                       \
+    {64, 1, 900, 100, 0, 0, 3, 40},      /* dilated, 40-key blocks */                  \
+    {64, 3, 1100, 128, 16, 384, 2, 0},   /* all at once */                             \
+    {64, 1, 800, 300, 0, 0, 4, 0},       /* dilated, span capped at T */               \
+    {32, 3, 700, 64, 32, 256, 0, 0},     /* hd 32 */                                   \
+    {128, 1, 500, 64, 0, 0, 3, 0},       /* hd 128 */                                  \
+    {128, 3, 600, 100, 8, 0, 2, 64},
+static const int attn_check_patterns_[][8] = {ATTN_CHECK_PATTERNS};
+
+/* one specialization of both sources; returns the number of failures. all_dq: the Hopper
+   backward with every dQ variant, else the default and 4 (the one with pattern-specific code) */
+static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPatK *pk, int all_dq) {
+    int fails = 0;
+    char opt[320], *log = NULL;
+    attn_options_(opt, sizeof opt, hd, group, pk);
+    if (gpu_compile_ptx(ATTN_KERNELS_SRC, opt, arch, NULL, &log) != 0) {
+        fprintf(stderr, "attn_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt, log ? log : "");
+        fails++;
+    }
+    free(log);
+    /* the Hopper kernels: for an sm_90 request, compiled for sm_90a (hd 64 only) */
+    if (hd == 64 && strncmp(arch, "sm_90", 5) == 0) {
+        /* every dQ variant (WB_DQ_BULK 0..4) */
+        for (int m = 0; m < 5; m++) {
+            if (!all_dq && m != ATTN_WBWD_DQ_BULK && m != 4) continue;
+            log = NULL;
+            attn_wgmma_options_(opt, sizeof opt, group, pk, m);
+            if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
+                fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
+                fails++;
+            }
+            free(log);
+        }
+    }
+    return fails;
+}
 
 int attn_kernels_compile_check(const char *arch) {
     int fails = 0;
     for (size_t i = 0; i < sizeof attn_check_specs_ / sizeof attn_check_specs_[0]; i++) {
-        char opt[256], *log = NULL;
-        attn_options_(opt, sizeof opt, attn_check_specs_[i][0], attn_check_specs_[i][1],
-                      attn_check_specs_[i][2]);
-        if (gpu_compile_ptx(ATTN_KERNELS_SRC, opt, arch, NULL, &log) != 0) {
-            fprintf(stderr, "attn_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt,
-                    log ? log : "");
+        AttnPatK pk = {attn_check_specs_[i][2], 0, 0, 0, 0, 0};
+        fails += attn_compile_spec_(arch, attn_check_specs_[i][0], attn_check_specs_[i][1], &pk, 1);
+    }
+    for (size_t i = 0; i < sizeof attn_check_patterns_ / sizeof attn_check_patterns_[0]; i++) {
+        const int *c = attn_check_patterns_[i];
+        AttnPattern p = {c[3], c[4], c[5], c[6], c[7]};
+        AttnPatK pk = attn_pattern_for_(&p, c[2]);
+        if (!attn_pat_sparse_(&pk)) {
+            fprintf(stderr, "attn_kernels_compile_check: pattern %zu is not sparse at T=%d\n", i, c[2]);
             fails++;
         }
-        free(log);
-        /* the Hopper kernels: for an sm_90 request, compiled for sm_90a (hd 64 only) */
-        if (attn_check_specs_[i][0] == 64 && strncmp(arch, "sm_90", 5) == 0) {
-            /* every dQ variant (WB_DQ_BULK 0..4) */
-            for (int m = 0; m < 5; m++) {
-                log = NULL;
-                attn_wgmma_options_(opt, sizeof opt, attn_check_specs_[i][1], attn_check_specs_[i][2], m);
-                if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
-                    fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt,
-                            log ? log : "");
-                    fails++;
-                }
-                free(log);
-            }
-        }
+        fails += attn_compile_spec_(arch, c[0], c[1], &pk, i == 6); /* "all at once": every variant */
     }
     return fails;
 }

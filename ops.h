@@ -175,6 +175,68 @@ void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
                            const void *out, const real_t *lse, const void *q, const void *k,
                            const void *v, int B, int T, int H, int KV, int hd, int window);
 
+/* ---- fixed sparse attention patterns: the same attention under a sparser causal mask ----
+   Query t sees key s <= t when any of these holds (d = t - s; PB = p->block, or
+   ATTN_PATTERN_BLOCK = 128 when it is 0):
+     local     W == 0 (dense causal: every s <= t), or d < W              window   = W
+     global    s < G                                                      global   = G
+     strided   S > 0 and s % S >= S - PB                                  stride   = S
+     dilated   R >= 2 and d < W*R and (s / PB) % R == R - 1               dilation = R
+   The zero pattern is dense causal and {W} is op_attention_forward's sliding window; the
+   other fields add keys to the window, so with W == 0 (or W >= T) they change nothing.
+   - local+global (Longformer's global prefix; StreamingLLM's attention sinks): the first
+     G tokens are seen by every later query. G >= T is dense.
+   - strided (Sparse Transformer's "fixed" pattern with whole blocks as summaries): the last
+     PB keys of every S-token span are seen by every later query. PB = 1 gives the
+     classic s % S == S - 1 (every S-th token); the default PB = 128 makes a summary one
+     whole key tile of every kernel (sm_80: 64-key tiles, Hopper: 128-key tiles, backward:
+     128-key blocks), so tiles are wholly in or out and the kernels skip the others instead
+     of masking 63 keys of 64. S <= PB is dense.
+   - dilated (a two-level hierarchical window): past the dense window, a second window of
+     W*R positions keeps every R-th block of PB keys: about W more keys, over R times the
+     span. The kept blocks sit at fixed positions (block index = R-1 mod R), not relative to
+     the query, so with PB = 128 every tile is wholly in or out (but the one at the span's far
+     edge), and the queries that see a key form one contiguous range (as for every pattern
+     here: the backward's loop over the query tiles of a key block needs exactly that).
+     R = 1 adds nothing.
+   Fields combine (the mask is the union). TILES the flash kernels visit per query block of
+   BM = 128 rows starting at row m, key tiles of BN (64, or 128 on Hopper), roughly:
+     dense (m+BM)/BN;  local (W+BM)/BN + 1;  global: local + G/BN;  strided: local + (m/S)*PB/BN;
+     dilated: local + W*(R-1)/(R*BN). attn_pattern_tiles counts them exactly; a key tile
+   no query of the block sees is never loaded (forward and backward), one partly seen is
+   masked element-wise. In the backward a key block holding global or summary keys loops
+   over every later query tile (T/64 of them): with few heads and long T these blocks, not
+   the total work, can set the backward's time. */
+#ifndef ATTN_PATTERN_BLOCK
+#define ATTN_PATTERN_BLOCK 128
+#endif
+#ifndef ABLATE_ATTN_PATTERN_TYPEDEF
+#define ABLATE_ATTN_PATTERN_TYPEDEF
+typedef struct { int window, global, stride, dilation, block; } AttnPattern; /* all >= 0; zero: dense causal */
+#endif
+void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                   const void *out, const real_t *lse, const void *q, const void *k,
+                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+/* the mask: 1 when query t sees key s */
+int attn_pattern_visible(const AttnPattern *p, int t, int s);
+/* over the rectangle of queries r0..r1 and keys n0..n1 (0 <= r0 <= r1, 0 <= n0 <= n1):
+   _any: 1 when some query sees some key (exact: a kernel skips the tile when 0);
+   _all: 1 only when every query sees every key (may say 0 wrongly: the tile gets masked) */
+int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1);
+int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1);
+/* the queries that see some key of n0..n1 (< T) are exactly n0..attn_pattern_last_query */
+int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T);
+/* tiles a kernel visits for length T: forward, query blocks of bm rows x key tiles of bn;
+   backward, key blocks of bn x query tiles of bm. *causal: what dense causal visits */
+void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal);
+void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal);
+/* 1 when the pattern's mask for length T is dense causal; 2 when it is a plain window */
+int attn_pattern_kind(const AttnPattern *p, int T);
+/* keys a query sees, averaged over t = 0..T-1 (exact; for FLOP counts) */
+double attn_pattern_mean_keys(const AttnPattern *p, int T);
+
 /* ---- tied LM head + softmax cross-entropy, fused: logits = h @ wte^T never
    stored whole. losses[n] = -log softmax(logits[n])[targets[n]];
    a target < 0 is ignored (loss 0, no gradient). ---- */
@@ -653,19 +715,131 @@ void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n) {
     for (size_t i = 0; i < n; i++) R(out)[i] = CR(a)[i] + CR(b)[i];
 }
 
-/* first key a query at position t may see */
-static int attn_first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
+/* ---- attention patterns (the masks documented with AttnPattern) ---- */
+static long attn_pb_(const AttnPattern *p) { return p->block > 0 ? p->block : ATTN_PATTERN_BLOCK; }
+static long attn_lmin_(long a, long b) { return a < b ? a : b; }
+static long attn_lmax_(long a, long b) { return a > b ? a : b; }
+/* keys in runs of L at the end of every period P: s % P >= P - L (every key when P <= L).
+   The first such key >= x, and the last one <= x (< 0: none); x >= 0 */
+static long attn_run_first_(long x, long P, long L) { long r = x % P; return r >= P - L ? x : x - r + P - L; }
+static long attn_run_last_(long x, long P, long L) { long r = x % P; return r >= P - L ? x : x - r - 1; }
+
+int attn_pattern_visible(const AttnPattern *p, int t, int s) {
+    long d = (long)t - s, W = p->window, pb = attn_pb_(p);
+    if (s < 0 || d < 0) return 0;
+    if (W <= 0 || d < W) return 1;
+    if (s < p->global) return 1;
+    if (p->stride > 0 && s % p->stride >= p->stride - pb) return 1;
+    if (p->dilation >= 2 && d < W * p->dilation && (s / pb) % p->dilation == p->dilation - 1) return 1;
+    return 0;
+}
+
+int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1) {
+    long W = p->window, pb = attn_pb_(p), e = attn_lmin_(n1, r1);
+    if (n0 > r1) return 0;                              /* wholly above the diagonal */
+    if (W <= 0 || (long)r0 - n1 < W) return 1;          /* differences r0-n1..r1-n0 meet 0..W-1 */
+    if (n0 < p->global) return 1;                       /* key n0 is seen by query r1 */
+    if (p->stride > 0 && attn_run_first_(n0, p->stride, pb) <= e) return 1;
+    if (p->dilation >= 2) {                             /* a kept key s > r0 - W*R, s <= e */
+        long lo = attn_lmax_(n0, r0 - W * p->dilation + 1);
+        if (lo <= e && attn_run_first_(lo, p->dilation * pb, pb) <= e) return 1;
+    }
+    return 0;
+}
+
+int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1) {
+    long W = p->window, pb = attn_pb_(p);
+    if (n1 > r0) return 0;                              /* crosses the diagonal */
+    if (W <= 0 || (long)r1 - n0 < W) return 1;
+    if (n1 < p->global) return 1;
+    /* every key a summary key: the first key >= n0 outside the runs lies past n1 */
+    if (p->stride > 0) {
+        long P = p->stride, r = n0 % P;
+        if (P <= pb || (r >= P - pb && n0 - r + P > n1)) return 1;
+    }
+    if (p->dilation >= 2 && (long)r1 - n0 < W * p->dilation) {
+        long P = p->dilation * pb, r = n0 % P;
+        if (r >= P - pb && n0 - r + P > n1) return 1;
+    }
+    return 0;
+}
+
+int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T) {
+    long W = p->window, pb = attn_pb_(p), e;
+    if (W <= 0 || n0 < p->global) return T - 1;
+    if (p->stride > 0 && attn_run_first_(n0, p->stride, pb) <= n1) return T - 1;
+    e = (long)n1 + W - 1;
+    if (p->dilation >= 2) {
+        long s = attn_run_last_(n1, p->dilation * pb, pb);
+        if (s >= n0) e = attn_lmax_(e, s + W * p->dilation - 1);
+    }
+    return (int)attn_lmin_(e, T - 1);
+}
+
+void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal) {
+    *visited = *causal = 0;
+    for (int m0 = 0; m0 < T; m0 += bm) {
+        int r1 = (int)attn_lmin_(T - 1, m0 + bm - 1);
+        for (int n0 = 0; n0 <= r1; n0 += bn) {
+            ++*causal;
+            *visited += attn_pattern_tile_any(p, m0, r1, n0, (int)attn_lmin_(T - 1, n0 + bn - 1));
+        }
+    }
+}
+
+void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal) {
+    *visited = *causal = 0;
+    for (int n0 = 0; n0 < T; n0 += bn) {
+        int last = attn_pattern_last_query(p, n0, (int)attn_lmin_(T - 1, n0 + bn - 1), T);
+        *causal += (T - 1) / bm - n0 / bm + 1;
+        *visited += last / bm - n0 / bm + 1;
+    }
+}
+
+double attn_pattern_mean_keys(const AttnPattern *p, int T) {
+    long pb = attn_pb_(p);
+    double total = 0;
+    for (int t = 0; t < T; t++) /* by blocks of pb keys: whole ones at once, the few partial ones by key */
+        for (long n0 = 0; n0 <= t; n0 += pb) {
+            int n1 = (int)attn_lmin_(n0 + pb - 1, t);
+            if (attn_pattern_tile_all(p, t, t, (int)n0, n1)) total += n1 - n0 + 1;
+            else if (attn_pattern_tile_any(p, t, t, (int)n0, n1))
+                for (int s = (int)n0; s <= n1; s++) total += attn_pattern_visible(p, t, s);
+        }
+    return T > 0 ? total / T : 0;
+}
+
+int attn_pattern_kind(const AttnPattern *p, int T) {
+    long W = p->window, pb = attn_pb_(p);
+    if (W <= 0 || W >= T || p->global >= T || (p->stride > 0 && p->stride <= pb)) return 1;
+    int stride = p->stride > 0 && p->stride - pb < T;         /* a summary key exists below T */
+    int dil = p->dilation >= 2 && (p->dilation - 1) * pb < T; /* a kept block starts below T */
+    return p->global > 0 || stride || dil ? 0 : 2;
+}
+
+/* the keys query t sees, in increasing order; returns their number. plain: the mask is
+   the window w (0: dense), keys t-w+1..t, as op_attention_forward has always looped */
+static int attn_keys_(const AttnPattern *p, int plain, int w, int t, int *idx) {
+    int n = 0;
+    if (plain) {
+        for (int s = (w > 0 && t - w + 1 > 0) ? t - w + 1 : 0; s <= t; s++) idx[n++] = s;
+    } else {
+        for (int s = 0; s <= t; s++)
+            if (attn_pattern_visible(p, t, s)) idx[n++] = s;
+    }
+    return n;
+}
 
 /* The reference keeps one row of scores at a time: O(T) memory per query,
    the same online-softmax bookkeeping (max, log-sum-exp) the flash kernel keeps. */
-void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
-                          const void *v, int B, int T, int H, int KV, int hd, int window) {
-    OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
-    int group = H / KV;
+static void attention_forward_cpu_(void *out, real_t *lse, const void *q, const void *k, const void *v,
+                                   int B, int T, int H, int KV, int hd, const AttnPattern *pat) {
+    int group = H / KV, kind = attn_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
     real_t scale = 1 / sqrt((real_t)hd);
     OMP_(omp parallel if ((double)B * H * T * T * hd > OPS_OMP_MIN_WORK))
     {
         real_t *p = malloc(sizeof(real_t) * T);
+        int *idx = malloc(sizeof(int) * T);
         OMP_(omp for collapse(2))
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
@@ -673,44 +847,45 @@ void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const
                 for (int t = 0; t < T; t++) {
                     const real_t *qt = CR(q) + (((size_t)b * T + t) * H + h) * hd;
                     real_t *ot = R(out) + (((size_t)b * T + t) * H + h) * hd;
-                    int s0 = attn_first_key(t, window);
+                    int n = attn_keys_(pat, plain, w, t, idx);
                     real_t mx = -INFINITY, sum = 0;
-                    for (int s = s0; s <= t; s++) {
-                        const real_t *ks = CR(k) + (((size_t)b * T + s) * KV + kh) * hd;
+                    for (int j = 0; j < n; j++) {
+                        const real_t *ks = CR(k) + (((size_t)b * T + idx[j]) * KV + kh) * hd;
                         real_t d = 0;
                         for (int i = 0; i < hd; i++) d += qt[i] * ks[i];
-                        p[s] = d * scale;
-                        if (p[s] > mx) mx = p[s];
+                        p[j] = d * scale;
+                        if (p[j] > mx) mx = p[j];
                     }
-                    for (int s = s0; s <= t; s++) { p[s] = exp(p[s] - mx); sum += p[s]; }
+                    for (int j = 0; j < n; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
                     for (int i = 0; i < hd; i++) ot[i] = 0;
-                    for (int s = s0; s <= t; s++) {
-                        const real_t *vs = CR(v) + (((size_t)b * T + s) * KV + kh) * hd;
-                        real_t w = p[s] / sum;
+                    for (int j = 0; j < n; j++) {
+                        const real_t *vs = CR(v) + (((size_t)b * T + idx[j]) * KV + kh) * hd;
+                        real_t w = p[j] / sum;
                         for (int i = 0; i < hd; i++) ot[i] += w * vs[i];
                     }
                     lse[((size_t)b * H + h) * T + t] = mx + log(sum);
                 }
             }
         free(p);
+        free(idx);
     }
 }
 
 /* P = exp(S - lse); dV = P^T dO; dP = dO V^T; dS = P (dP - D), D = rowsum(dO * O);
    dQ = scale dS K; dK = scale dS^T Q. Loops run per (b, kv head) so that the
    heads of a GQA group accumulate into their shared dK, dV without races. */
-void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                           const void *out, const real_t *lse, const void *q, const void *k,
-                           const void *v, int B, int T, int H, int KV, int hd, int window) {
-    OPS_GPU(gpu_attention_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, window));
-    int group = H / KV;
+static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *dout, const void *out,
+                                    const real_t *lse, const void *q, const void *k, const void *v,
+                                    int B, int T, int H, int KV, int hd, const AttnPattern *pat) {
+    int group = H / KV, kind = attn_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
     real_t scale = 1 / sqrt((real_t)hd);
     memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
     memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
     memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * T * hd > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
-        for (int kh = 0; kh < KV; kh++)
+        for (int kh = 0; kh < KV; kh++) {
+            int *idx = malloc(sizeof(int) * T);
             for (int h = kh * group; h < (kh + 1) * group; h++)
                 for (int t = 0; t < T; t++) {
                     size_t qi = (((size_t)b * T + t) * H + h) * hd;
@@ -718,8 +893,9 @@ void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
                     real_t *dqt = R(dq) + qi;
                     real_t L = lse[((size_t)b * H + h) * T + t], D = 0;
                     for (int i = 0; i < hd; i++) D += dot[i] * ot[i];
-                    for (int s = attn_first_key(t, window); s <= t; s++) {
-                        size_t ki = (((size_t)b * T + s) * KV + kh) * hd;
+                    int n = attn_keys_(pat, plain, w, t, idx);
+                    for (int j = 0; j < n; j++) {
+                        size_t ki = (((size_t)b * T + idx[j]) * KV + kh) * hd;
                         const real_t *ks = CR(k) + ki, *vs = CR(v) + ki;
                         real_t sc = 0, dp = 0;
                         for (int i = 0; i < hd; i++) { sc += qt[i] * ks[i]; dp += dot[i] * vs[i]; }
@@ -732,6 +908,36 @@ void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
                         }
                     }
                 }
+            free(idx);
+        }
+}
+
+void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                          const void *v, int B, int T, int H, int KV, int hd, int window) {
+    OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
+    AttnPattern p = {window, 0, 0, 0, 0};
+    attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, &p);
+}
+
+void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                           const void *out, const real_t *lse, const void *q, const void *k,
+                           const void *v, int B, int T, int H, int KV, int hd, int window) {
+    OPS_GPU(gpu_attention_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, window));
+    AttnPattern p = {window, 0, 0, 0, 0};
+    attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
+}
+
+void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+    OPS_GPU(gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, p));
+    attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, p);
+}
+
+void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                   const void *out, const real_t *lse, const void *q, const void *k,
+                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+    OPS_GPU(gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p));
+    attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p);
 }
 
 /* one row: logits, log-sum-exp, loss; optionally the softmax gradient in place */

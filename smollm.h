@@ -59,6 +59,9 @@ typedef struct {
     int window, qk_norm;
     int latent_dim, q_latent_dim, rope_dim, v_head_dim; /* MLA (attn.h; 0 = defaults) */
     int mga_faithful, mga_gate;                         /* MGA (attn.h) */
+    int conv_size, chunk;                               /* GDN (attn.h; 0 = defaults) */
+    int topk, topk_pct, indexer_heads, indexer_dim, indexer_fp32; /* DSA (attn.h; 0 = defaults) */
+    int global_tokens, stride, dilation, pattern_block;  /* sparse patterns on the window (attn.h) */
     /* per-layer schedule (attn.h's grammar, e.g. "swa:256*3,gqa"); empty = `attn` everywhere.
        Fields above are the base each item overlays. */
     char attn_layers[256];
@@ -123,6 +126,9 @@ void smollm_free(SmolModel *m);
 SmolParamCounts smollm_param_counts(const SmolModel *m);
 /* KV-cache bytes per token summed over layers, bf16 */
 size_t smollm_kv_bytes_per_token(const SmolModel *m);
+/* DSA layers' training stage (attn.h: dense warm-up, keys per query now; topk 0 = all the
+   configured ones); 1 when it changed anything (a captured CUDA graph is then stale) */
+int smollm_set_dsa_stage(SmolModel *m, int dense, int topk);
 /* training FLOPs per token (forward + backward = 3x forward) at context T */
 double smollm_train_flops_per_token(const SmolModel *m, int T);
 /* refresh the compute copy after the master weights changed (no-op on the CPU) */
@@ -191,6 +197,17 @@ AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
     a.v_head_dim = c->v_head_dim;
     a.mga_faithful = c->mga_faithful;
     a.mga_gate = c->mga_gate;
+    a.conv_size = c->conv_size;
+    a.chunk = c->chunk;
+    a.topk = c->topk;
+    a.topk_pct = c->topk_pct;
+    a.indexer_heads = c->indexer_heads;
+    a.indexer_dim = c->indexer_dim;
+    a.indexer_fp32 = c->indexer_fp32;
+    a.global_tokens = c->global_tokens;
+    a.stride = c->stride;
+    a.dilation = c->dilation;
+    a.pattern_block = c->pattern_block;
     if (c->attn_layers[0]) {
         char err[256];
         attn_schedule_apply(c->attn_layers, layer, &a, err, sizeof err);
@@ -354,6 +371,8 @@ static void smol_init_weights(SmolModel *m, real_t *host) {
     }
     free(work_spec);
     free(work_chunk);
+    for (int l = 0; l < c->n_layers; l++) /* e.g. GDN's decay and conv init */
+        attn_param_init_special(&m->layers[l].attn, host + m->layers[l].attn_w, c->seed * 1000003ull + (unsigned)l);
 }
 
 /* ---- activations ---- */
@@ -491,6 +510,18 @@ SmolParamCounts smollm_param_counts(const SmolModel *m) {
         pc.total += p->numel;
     }
     return pc;
+}
+
+int smollm_set_dsa_stage(SmolModel *m, int dense, int topk) {
+    int changed = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        AttnConfig *a = &m->layers[l].attn;
+        if (a->kind != ATTN_DSA) continue;
+        changed |= a->dsa_dense != dense || a->topk_now != topk;
+        a->dsa_dense = dense;
+        a->topk_now = topk;
+    }
+    return changed;
 }
 
 size_t smollm_kv_bytes_per_token(const SmolModel *m) {

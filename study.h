@@ -36,11 +36,13 @@
    A run identical to an earlier one (same configuration and seed) is not trained twice.
 
    RUN KEYS (base or axis; a zero or absent value takes the default)
-     model:  attn (mha|gqa|mqa|swa|mla|mga|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
+     model:  attn (mha|gqa|mqa|swa|mla|mga|gdn|dsa|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
              layers d_model heads ffn rope_theta
              attn_layers (a per-layer schedule, attn.h; items joined by '+' in [axes], e.g.
              attn_layers = swa:256*3+gqa, mla) latent_dim q_latent_dim rope_dim v_head_dim (mla)
-             mga_gate mga_faithful (0|1)
+             mga_gate mga_faithful (0|1) conv_size chunk (gdn) topk topk_pct indexer_heads
+             indexer_dim indexer_fp32 dsa_warmup topk_start topk_ramp (dsa) global stride dilation pattern_block (sparse
+             patterns on top of window)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
      data:   data (text file, shard, directory, mix) val_frac eval_every eval_batches log_every
              checkpoint_every; task (mqar|copy|induction: a synthetic task instead of data, whose
@@ -410,7 +412,7 @@ int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size
     else if (!strcmp(k, name)) { rc = study_float(key, v, min, &x, err, errlen); if (!rc) field = x; }
     if (!strcmp(k, "attn")) {
         if (attn_kind_parse(v, &c->model.attn)) {
-            snprintf(err, errlen, "unknown attention '%s' for %s: expected mha, gqa, mqa, swa, mla, mga or identity", v, key);
+            snprintf(err, errlen, "unknown attention '%s' for %s: expected " ATTN_KIND_LIST, v, key);
             return -1;
         }
     } else if (!strcmp(k, "attn_layers")) { /* a schedule (attn.h); in [axes] write items with '+' */
@@ -433,6 +435,20 @@ int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size
     INT_KEY_("q_latent_dim", 0, c->model.q_latent_dim)
     INT_KEY_("rope_dim", 0, c->model.rope_dim)
     INT_KEY_("v_head_dim", 0, c->model.v_head_dim)
+    INT_KEY_("conv_size", 0, c->model.conv_size)
+    INT_KEY_("chunk", 0, c->model.chunk)
+    INT_KEY_("topk", 0, c->model.topk)
+    INT_KEY_("dsa_warmup", 0, c->train.dsa_warmup)
+    INT_KEY_("topk_start", 0, c->train.topk_start)
+    INT_KEY_("topk_ramp", 0, c->train.topk_ramp)
+    INT_KEY_("global", 0, c->model.global_tokens)
+    INT_KEY_("stride", 0, c->model.stride)
+    INT_KEY_("dilation", 0, c->model.dilation)
+    INT_KEY_("pattern_block", 0, c->model.pattern_block)
+    INT_KEY_("topk_pct", 0, c->model.topk_pct)
+    INT_KEY_("indexer_heads", 0, c->model.indexer_heads)
+    INT_KEY_("indexer_dim", 0, c->model.indexer_dim)
+    INT_KEY_("indexer_fp32", 0, c->model.indexer_fp32)
     INT_KEY_("layers", 1, c->model.n_layers)
     INT_KEY_("d_model", 1, c->model.d_model)
     INT_KEY_("heads", 1, c->model.n_heads)

@@ -14,6 +14,14 @@
    On a compute capability 9.0 device every hd 64 case and timing runs on the mma.sync
    kernels (ABLATE_ATTN_WGMMA=0) and on the Hopper wgmma kernels (=3) with each of the
    backward's dQ reductions (ABLATE_ATTN_WBWD_DQ=0..4); the reference is computed once.
+   Sparse patterns (ops.h AttnPattern: local+global, strided, dilated, combined; the list
+   ATTN_CHECK_PATTERNS of kernels_attn.cu.h, which the NVRTC check compiles) run the same
+   way through gpu_attention_pattern_forward/backward against op_attention_pattern_*, with
+   the same bounds; their T are not multiples of the tiles. Before any GPU work (also with
+   --compile-only) the host's reduction of a pattern to kernel parameters is checked to
+   keep the mask. The timing ends with a pattern table at T = 2048, 8192, 16384 (B*T =
+   16384, H 16, hd 64): fwd and fwd+bwd ms, their ratio to dense causal, the fraction of
+   dense causal's tiles each pass visits, and the fraction of causal (t, s) pairs seen.
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,7 +118,8 @@ static void set_path(int p) {
     setenv("ABLATE_ATTN_WBWD_DQ", paths[p][1], 1);
 }
 
-static void run_case(Gpu *g, const Case *c, int npaths) {
+/* P == NULL: the window API (gpu_attention_forward with c->window); else the pattern API */
+static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
     int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd, W = c->window;
     size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
     uint16_t *qb, *kb, *vb, *gb;
@@ -123,21 +132,33 @@ static void run_case(Gpu *g, const Case *c, int npaths) {
     /* reference */
     double *out = malloc(nq * 8), *lse = malloc(nl * 8), *dq = malloc(nq * 8), *dk = malloc(nk * 8),
            *dv = malloc(nk * 8);
-    op_attention_forward(NULL, out, lse, q, k, v, B, T, H, KV, hd, W);
-    op_attention_backward(NULL, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, W);
+    if (P) {
+        op_attention_pattern_forward(NULL, out, lse, q, k, v, B, T, H, KV, hd, P);
+        op_attention_pattern_backward(NULL, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, P);
+    } else {
+        op_attention_forward(NULL, out, lse, q, k, v, B, T, H, KV, hd, W);
+        op_attention_backward(NULL, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, W);
+    }
 
     for (int p = 0; p < npaths; p++) {
     set_path(p);
-    printf("[ABLATE_ATTN_WGMMA=%s ABLATE_ATTN_WBWD_DQ=%s] case B=%d T=%d H=%d KV=%d hd=%d window=%d\n",
-           paths[p][0], paths[p][1], B, T, H, KV, hd, W);
+    printf("[ABLATE_ATTN_WGMMA=%s ABLATE_ATTN_WBWD_DQ=%s] case B=%d T=%d H=%d KV=%d hd=%d window=%d",
+           paths[p][0], paths[p][1], B, T, H, KV, hd, P ? P->window : W);
+    if (P) printf(" global=%d stride=%d dilation=%d block=%d", P->global, P->stride, P->dilation, P->block);
+    printf("\n");
     /* GPU */
     void *d_q = dev_upload(g, qb, nq * 2), *d_k = dev_upload(g, kb, nk * 2),
          *d_v = dev_upload(g, vb, nk * 2), *d_do = dev_upload(g, gb, nq * 2);
     void *d_o = dev_poisoned(g, nq * 2), *d_dq = dev_poisoned(g, nq * 2), *d_dk = dev_poisoned(g, nk * 2),
          *d_dv = dev_poisoned(g, nk * 2);
     float *d_lse = dev_poisoned(g, nl * 4);
-    gpu_attention_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, W);
-    gpu_attention_backward(g, d_dq, d_dk, d_dv, d_do, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, W);
+    if (P) {
+        gpu_attention_pattern_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, P);
+        gpu_attention_pattern_backward(g, d_dq, d_dk, d_dv, d_do, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, P);
+    } else {
+        gpu_attention_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, W);
+        gpu_attention_backward(g, d_dq, d_dk, d_dv, d_do, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, W);
+    }
     gpu_sync(g);
 
     check("out", c, rel_err_bf16(g, d_o, out, nq), 1e-2);
@@ -160,7 +181,7 @@ static void run_case(Gpu *g, const Case *c, int npaths) {
     {
         uint16_t *a = malloc(nq * 2), *b = malloc(nq * 2);
         gpu_download(g, a, d_o, nq * 2);
-        gpu_attention_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, W);
+        gpu_attention_pattern_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, P ? P : &(AttnPattern){W, 0, 0, 0, 0});
         gpu_download(g, b, d_o, nq * 2);
         check("rep", c, memcmp(a, b, nq * 2) ? 1.0 : 0.0, 0);
         free(a); free(b);
@@ -179,18 +200,19 @@ static int cmp_float(const void *a, const void *b) {
 }
 
 /* median milliseconds of `reps` timed runs of fwd (bwd = 0) or fwd+bwd (bwd = 1) */
-static float time_ms(Gpu *g, const Case *c, int bwd, int reps, void **bufs) {
+static float time_ms(Gpu *g, const Case *c, const AttnPattern *pat, int bwd, int reps, void **bufs) {
+    const AttnPattern P = pat ? *pat : (AttnPattern){c->window, 0, 0, 0, 0};
     CUevent e0, e1;
     CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
     CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
     float *ms = malloc(sizeof(float) * reps);
     for (int r = -3; r < reps; r++) { /* 3 warm-ups */
         CU_CHECK(cuEventRecord(e0, g->stream));
-        gpu_attention_forward(g, bufs[4], bufs[5], bufs[0], bufs[1], bufs[2], c->B, c->T, c->H, c->KV,
-                              c->hd, c->window);
+        gpu_attention_pattern_forward(g, bufs[4], bufs[5], bufs[0], bufs[1], bufs[2], c->B, c->T, c->H, c->KV,
+                                      c->hd, &P);
         if (bwd)
-            gpu_attention_backward(g, bufs[6], bufs[7], bufs[8], bufs[3], bufs[4], bufs[5], bufs[0], bufs[1],
-                                   bufs[2], c->B, c->T, c->H, c->KV, c->hd, c->window);
+            gpu_attention_pattern_backward(g, bufs[6], bufs[7], bufs[8], bufs[3], bufs[4], bufs[5], bufs[0],
+                                           bufs[1], bufs[2], c->B, c->T, c->H, c->KV, c->hd, &P);
         CU_CHECK(cuEventRecord(e1, g->stream));
         CU_CHECK(cuEventSynchronize(e1));
         if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
@@ -201,6 +223,23 @@ static float time_ms(Gpu *g, const Case *c, int bwd, int reps, void **bufs) {
     CU_CHECK(cuEventDestroy(e0));
     CU_CHECK(cuEventDestroy(e1));
     return med;
+}
+
+/* device buffers for timing case c: q k v dout out lse dq dk dv (random q, k, v, dout) */
+static void timing_bufs(Gpu *g, const Case *c, void **bufs) {
+    size_t nq = (size_t)c->B * c->T * c->H * c->hd, nk = (size_t)c->B * c->T * c->KV * c->hd;
+    size_t nl = (size_t)c->B * c->H * c->T;
+    uint16_t *qb, *kb, *vb, *gb;
+    double *q, *k, *v, *dout;
+    rand_bf16(nq, 1.5, &qb, &q);
+    rand_bf16(nk, 1.0, &kb, &k);
+    rand_bf16(nk, 1.0, &vb, &v);
+    rand_bf16(nq, 1.0, &gb, &dout);
+    void *b[9] = {dev_upload(g, qb, nq * 2), dev_upload(g, kb, nk * 2), dev_upload(g, vb, nk * 2),
+                  dev_upload(g, gb, nq * 2), gpu_alloc(g, nq * 2), gpu_alloc(g, nl * 4),
+                  gpu_alloc(g, nq * 2), gpu_alloc(g, nk * 2), gpu_alloc(g, nk * 2)};
+    memcpy(bufs, b, sizeof b);
+    free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
 }
 
 static void run_timing(Gpu *g, const Case *c) {
@@ -219,7 +258,7 @@ static void run_timing(Gpu *g, const Case *c) {
     if (c->window > 0 && c->window < c->T) /* a window sees about W keys per query */
         flops = 4.0 * c->B * c->H * (double)c->T * c->window * c->hd;
     int reps = c->T >= 8192 ? 20 : 50;
-    float f = time_ms(g, c, 0, reps, bufs), fb = time_ms(g, c, 1, reps, bufs);
+    float f = time_ms(g, c, NULL, 0, reps, bufs), fb = time_ms(g, c, NULL, 1, reps, bufs);
     printf("%5d %3d %3d %3d %4d %6d | %9.3f %8.1f | %9.3f %8.1f | %8.1f\n", c->T, c->B, c->H, c->KV, c->hd,
            c->window, f, flops / (f * 1e-3) / 1e12, fb, 3.5 * flops / (fb * 1e-3) / 1e12,
            2.5 * flops / ((fb - f) * 1e-3) / 1e12);
@@ -227,15 +266,102 @@ static void run_timing(Gpu *g, const Case *c) {
     free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
 }
 
+/* the pattern table: T 2048, 8192, 16384, B*T = 16384, H 16, hd 64; per pattern fwd and
+   fwd+bwd ms (median), their ratio to dense causal's, the fraction of dense causal's tiles
+   the forward (128 rows x 64 keys on mma.sync, 128 x 128 on wgmma) and the backward (128
+   keys x 64 queries) visit, and the fraction of causal (t, s) pairs the mask keeps */
+static void pattern_timing(Gpu *g, int hopper) {
+    static const struct { const char *name; AttnPattern p; } pats[] = {
+        {"dense causal", {0, 0, 0, 0, 0}},
+        {"local W=512", {512, 0, 0, 0, 0}},
+        {"local+global W=512 G=128", {512, 128, 0, 0, 0}},
+        {"strided W=512 S=1024", {512, 0, 1024, 0, 0}},
+        {"dilated W=512 R=4", {512, 0, 0, 4, 0}},
+        {"all W=512 G=64 S=2048 R=4", {512, 64, 2048, 4, 0}},
+    };
+    static const int Ts[] = {2048, 8192, 16384};
+    const int npat = (int)(sizeof pats / sizeof pats[0]);
+    printf("\nsparse patterns: B*T = 16384, H 16, hd 64; ratios to dense causal at the same T and path;\n"
+           "tiles = fraction of dense causal's tiles visited (fwd, bwd); pairs = fraction of causal (t, s) seen;\n"
+           "TF/s counts only the seen pairs (fwd 4*B*H*hd*pairs, f+b 3.5x that)\n");
+    printf("%-5s %5s %-26s | %8s %6s %6s | %8s %6s %6s | %6s %6s | %6s\n", "wgmma", "T", "pattern", "fwd ms", "ratio",
+           "TF/s", "f+b ms", "ratio", "TF/s", "fwd t", "bwd t", "pairs");
+    for (int ti = 0; ti < 3; ti++) {
+        const int T = Ts[ti];
+        Case c = {16384 / T, T, 16, 16, 64, 0};
+        void *bufs[9];
+        timing_bufs(g, &c, bufs);
+        double pairs[8], flops[8];
+        for (int i = 0; i < npat; i++) {
+            double seen = attn_pattern_mean_keys(&pats[i].p, T) * T;
+            pairs[i] = seen / (0.5 * T * (T + 1.0));
+            flops[i] = 4.0 * c.B * c.H * c.hd * seen;
+        }
+        for (int path = 0; path < (hopper ? 2 : 1); path++) {
+            setenv("ABLATE_ATTN_WGMMA", hopper && path == 0 ? "3" : "0", 1);
+            setenv("ABLATE_ATTN_WBWD_DQ", "", 1);
+            const int bn = hopper && path == 0 ? 128 : 64;
+            float f0 = 0, fb0 = 0;
+            for (int i = 0; i < npat; i++) {
+                int reps = T >= 8192 ? 20 : 50;
+                float f = time_ms(g, &c, &pats[i].p, 0, reps, bufs), fb = time_ms(g, &c, &pats[i].p, 1, reps, bufs);
+                if (i == 0) { f0 = f; fb0 = fb; }
+                long fv, fc, bv, bc;
+                attn_pattern_tiles(&pats[i].p, T, 128, bn, &fv, &fc);
+                attn_pattern_tiles_bwd(&pats[i].p, T, 128, 64, &bv, &bc);
+                printf("%-5s %5d %-26s | %8.3f %6.3f %6.1f | %8.3f %6.3f %6.1f | %6.3f %6.3f | %6.3f\n",
+                       hopper && path == 0 ? "3" : "0", T, pats[i].name, f, f / f0, flops[i] / (f * 1e9), fb,
+                       fb / fb0, 3.5 * flops[i] / (fb * 1e9), (double)fv / fc, (double)bv / bc, pairs[i]);
+            }
+        }
+        for (int i = 0; i < 9; i++) gpu_free(g, bufs[i]);
+    }
+}
+
+/* the host's reduction of a pattern to kernel parameters (attn_pattern_for_) must keep the
+   mask: the kernels' mask (pat_visible of the NVRTC sources, with DSPAN; the plain window
+   when the reduction is not sparse) equals the pattern's on every (t, s), and the reduction
+   is sparse exactly when ops.h's attn_pattern_kind says the mask is neither dense nor a window */
+static int kernel_mask(const AttnPatK *k, int t, int s) {
+    int d = t - s;
+    if (d < 0) return 0;
+    if (!attn_pat_sparse_(k)) return k->window == 0 || d < k->window;
+    if (d < k->window || s < k->global) return 1;
+    if (k->stride > 0 && s % k->stride >= k->stride - k->block) return 1;
+    return k->dilation > 1 && d < k->span && s % (k->dilation * k->block) >= (k->dilation - 1) * k->block;
+}
+static void check_pattern_reduction(void) {
+    static const int Ts[] = {1, 5, 100, 127, 128, 129, 300, 700, 1000};
+    static const AttnPattern ps[] = {
+        {0, 0, 0, 0, 0}, {16, 0, 0, 0, 0}, {128, 64, 0, 0, 0}, {100, 200, 0, 0, 0}, {100, 1000, 0, 0, 0},
+        {256, 0, 512, 0, 0}, {64, 0, 200, 0, 48}, {64, 0, 100, 0, 0}, {64, 0, 129, 0, 0}, {64, 0, 1000, 0, 0},
+        {128, 0, 0, 4, 0}, {100, 0, 0, 3, 40}, {300, 0, 0, 4, 0}, {64, 0, 0, 1, 0}, {64, 0, 0, 9, 0},
+        {128, 16, 384, 2, 0}, {5, 3, 7, 3, 2}, {1, 0, 0, 2, 1}, {700, 5, 300, 2, 0},
+    };
+    long bad = 0, n = 0;
+    for (size_t i = 0; i < sizeof ps / sizeof ps[0]; i++)
+        for (size_t j = 0; j < sizeof Ts / sizeof Ts[0]; j++) {
+            const int T = Ts[j];
+            const AttnPatK k = attn_pattern_for_(&ps[i], T);
+            for (int t = 0; t < T; t++)
+                for (int s = 0; s <= t; s++, n++) bad += attn_pattern_visible(&ps[i], t, s) != kernel_mask(&k, t, s);
+            bad += attn_pat_sparse_(&k) != (attn_pattern_kind(&ps[i], T) == 0);
+        }
+    int ok = bad == 0;
+    printf("%s pattern -> kernel parameters keeps the mask: %ld of %ld checks differ\n", ok ? "ok  " : "FAIL", bad, n);
+    if (ok) n_pass++; else n_fail++;
+}
+
 int main(int argc, char **argv) {
     int timing = 1, checks = 1;
+    check_pattern_reduction();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) timing = 0;
         else if (!strcmp(argv[i], "--timing-only")) checks = 0;
         else if (!strcmp(argv[i], "--compile-only")) {
             int f = attn_kernels_compile_check("sm_80") + attn_kernels_compile_check("sm_90");
             printf("compile check: %d failures\n", f);
-            return f != 0;
+            return f != 0 || n_fail != 0;
         } else { fprintf(stderr, "usage: %s [--no-timing | --timing-only | --compile-only]\n", argv[0]); return 2; }
     }
     Gpu g;
@@ -263,7 +389,25 @@ int main(int argc, char **argv) {
     int hopper = g.cc_major == 9 && g.cc_minor == 0;
     const int npaths = (int)(sizeof paths / sizeof paths[0]);
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++)
-        run_case(&g, &cases[i], hopper && cases[i].hd == 64 ? npaths : 1);
+        run_case(&g, &cases[i], NULL, hopper && cases[i].hd == 64 ? npaths : 1);
+    /* the sparse patterns (the specializations the NVRTC check compiles) */
+    static const int pcases[][8] = {ATTN_CHECK_PATTERNS};
+    for (size_t i = 0; checks && i < sizeof pcases / sizeof pcases[0]; i++) {
+        const int *p = pcases[i], group = p[1], KV = group == 1 ? 2 : group == 3 ? 3 : 1;
+        Case c = {p[2] <= 700 ? 2 : 1, p[2], group * KV, KV, p[0], p[3]};
+        AttnPattern pat = {p[3], p[4], p[5], p[6], p[7]};
+        run_case(&g, &c, &pat, hopper && c.hd == 64 ? npaths : 1);
+    }
+    /* patterns that reduce to dense causal or a plain window on the GPU (S <= block, G >= T) */
+    static const Case dcases[] = {{1, 300, 2, 2, 64, 64}, {2, 200, 4, 2, 64, 16}, {1, 300, 3, 3, 64, 64},
+                                  {1, 500, 2, 2, 64, 64}};
+    static const AttnPattern dpats[] = {
+        {64, 0, 100, 0, 0}, {16, 200, 0, 0, 0},
+        {64, 0, 0, 3, 0}, /* a kept block (256..299) only the window reaches: sparse kernel, window mask */
+        {64, 0, 0, 1, 0}, /* dilation 1: the window */
+    };
+    for (size_t i = 0; checks && i < sizeof dcases / sizeof dcases[0]; i++)
+        run_case(&g, &dcases[i], &dpats[i], 1);
 
     if (timing) {
         printf("\ntiming on the device: median ms; TFLOP/s with fwd = 4*B*H*T*T*hd/2 (causal), "
@@ -283,6 +427,7 @@ int main(int argc, char **argv) {
                 run_timing(&g, &tcases[i]);
             }
     }
+    if (timing) pattern_timing(&g, hopper);
     gpu_attention_release(&g);
     gpu_free_all(&g);
     printf("\n%d passed, %d failed\n", n_pass, n_fail);

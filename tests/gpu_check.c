@@ -10,6 +10,8 @@
                                              elements whose gradient is near zero may flip sign
                                              under bf16 noise; a wrong update gives ~2e-2)
      gradient norm                 <= 2e-2
+   GDN gets 8e-2 per tensor and 5e-2 overall, and DSA's indexer tensors 0.3 (outside "all"),
+   with the reasons at check_gdn and check_dsa; DSA with a real top-k compares the loss only.
    Variants: MGA (the GPU's decomposition against the CPU's literal equations), MLA with each padding case (q/k or v narrower than the core) and a per-layer
    schedule mixing it with sliding-window GQA.
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
@@ -56,8 +58,18 @@ static void fixed_batch(void *p, int *tok, int *tgt) {
     memcpy(tgt, b->tgt, sizeof(int) * 200);
 }
 
+/* bounds of one check; mechanisms with more bf16 roundings per block state their own */
+typedef struct {
+    double tensor, all;     /* per-tensor and overall gradient rel. error (default 5e-2, 2e-2) */
+    const char *loose;      /* tensors whose name contains this ... */
+    double loose_bound;     /* ... get this bound and stay out of "all" */
+    int loss_only;          /* 1: compare the loss only (a top-k selection may differ under bf16) */
+} Bounds;
+
 /* cfg's model fields (vocab, width, depth, heads, seed) are filled in here; label names it */
-static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) {
+static void check_model_b(Gpu *gpu, SmolConfig cfg, const char *label, Bounds bd) {
+    if (bd.tensor == 0) bd.tensor = 5e-2;
+    if (bd.all == 0) bd.all = 2e-2;
     cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 11;
     cfg.init_std = 0.05f;
     const int B = 2, T = 100, N = B * T;
@@ -92,18 +104,28 @@ static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) {
     char full[200];
     snprintf(full, sizeof full, "%s: loss", name);
     report(le <= 1e-2, full, d);
+    if (bd.loss_only) goto done;
 
-    double worst = 0;
+    double worst = 0, loose = 0, num = 0, den = 0;
     const char *worst_name = "";
     for (int i = 0; i < cm.n_specs; i++) {
         const ParamSpec *p = &cm.specs[i];
         double e = rel_err(gg + p->offset, cm.grads + p->offset, p->numel);
+        if (bd.loose && strstr(p->name, bd.loose)) { if (!(e <= loose)) loose = e; continue; }
         if (!(e <= worst)) { worst = e; worst_name = p->name; }
+        for (size_t j = 0; j < p->numel; j++) {
+            double dd = (double)gg[p->offset + j] - cm.grads[p->offset + j];
+            num += dd * dd;
+            den += (double)cm.grads[p->offset + j] * cm.grads[p->offset + j];
+        }
     }
-    double all = rel_err(gg, cm.grads, P);
-    snprintf(d, sizeof d, "all %.1e, worst %.1e (%s)", all, worst, worst_name);
+    double all = den > 0 ? sqrt(num / den) : sqrt(num);
+    if (bd.loose)
+        snprintf(d, sizeof d, "all %.1e, worst %.1e (%s); %s* %.1e", all, worst, worst_name, bd.loose, loose);
+    else
+        snprintf(d, sizeof d, "all %.1e, worst %.1e (%s)", all, worst, worst_name);
     snprintf(full, sizeof full, "%s: gradients", name);
-    report(worst <= 5e-2 && all <= 2e-2, full, d);
+    report(worst <= bd.tensor && all <= bd.all && (!bd.loose || loose <= bd.loose_bound), full, d);
 
     double ne = fabs(gs.grad_norm - cs.grad_norm) / cs.grad_norm;
     snprintf(d, sizeof d, "cpu %.4f gpu %.4f rel %.1e", cs.grad_norm, gs.grad_norm, ne);
@@ -115,6 +137,7 @@ static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) {
     snprintf(full, sizeof full, "%s: weights after AdamW", name);
     report(we <= 5e-3, full, d);
 
+done:
     free(gg);
     free(gw);
     train_free(&ct);
@@ -122,6 +145,8 @@ static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) {
     smollm_free(&cm);
     smollm_free(&gm);
 }
+
+static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) { check_model_b(gpu, cfg, label, (Bounds){0}); }
 
 static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int window, int qk) {
     SmolConfig cfg = {0};
@@ -152,6 +177,34 @@ static void check_mga(Gpu *gpu, NormKind norm, int kv, int window, int faithful,
     snprintf(name, sizeof name, "%s-norm mga kv=%d W=%d faithful=%d gate=%d", norm_kind_name(norm), kv ? kv : 2,
              window, faithful, gate);
     check_model(gpu, cfg, name);
+}
+
+/* DSA: topk >= T selects every key (GQA plus a trained indexer); a small topk really selects */
+/* The indexer's gradient is dloss (softmax(I) - p): at init both are near uniform, so it is a
+   small difference of near-equal values and its relative error under bf16 is large (its
+   absolute error is not); it gets 0.3 and stays out of "all". With topk < T the CPU and the
+   GPU may select different keys where scores nearly tie: the loss is compared only. */
+static void check_dsa(Gpu *gpu, int topk, int kv, int fp32) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.attn = ATTN_DSA; cfg.topk = topk; cfg.n_kv_heads = kv; cfg.indexer_fp32 = fp32;
+    snprintf(name, sizeof name, "pre-norm dsa topk=%d kv=%d indexer %s", topk, kv, fp32 ? "fp32" : "bf16");
+    Bounds b = {0, 0, "indexer.", 0.3, topk < 100};
+    check_model_b(gpu, cfg, name, b);
+}
+
+/* GDN keeps more bf16 intermediates per block than attention (projections, conv outputs,
+   normalized q/k/v, the delta rule's output, the gated norm's output) and its decay
+   gradients (A_log, dt_bias) are sums over every token of a reverse running sum: measured
+   per-block errors are ~5e-3..9e-3 (tests/gpu_linear_check) against ~2e-3 for attention,
+   and two layers compound them, so its bounds are 8e-2 per tensor and 5e-2 overall */
+static void check_gdn(Gpu *gpu, NormKind norm) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.attn = ATTN_GDN; cfg.norm = norm;
+    snprintf(name, sizeof name, "%s-norm gdn", norm_kind_name(norm));
+    Bounds b = {8e-2, 5e-2, NULL, 0, 0};
+    check_model_b(gpu, cfg, name, b);
 }
 
 static void check_schedule(Gpu *gpu, const char *sched) {
@@ -223,6 +276,12 @@ int main(void) {
     check_mga(&gpu, NORM_SANDWICH, 1, 24, 0, 1); /* value heads repeated, window, gate */
     check_mga(&gpu, NORM_PRE, 0, 0, 1, 0);       /* faithful */
     check_mga(&gpu, NORM_POST, 0, 0, 1, 1);      /* faithful with its centred gate conv */
+    check_gdn(&gpu, NORM_PRE);     /* Gated DeltaNet (attn_linear.h) */
+    check_gdn(&gpu, NORM_SANDWICH);
+    check_schedule(&gpu, "gdn,swa:32");
+    check_dsa(&gpu, 512, 1, 0);
+    check_dsa(&gpu, 512, 2, 0);
+    check_dsa(&gpu, 16, 1, 1);
     check_graphs(&gpu);
     printf("peak device memory %.1f MB\n", gpu.peak_bytes / 1e6);
     printf("%d passed, %d failed\n", n_pass, n_fail);

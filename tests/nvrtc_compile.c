@@ -23,6 +23,22 @@
 #endif
 #endif
 
+/* the sparse attention (DSA) kernels, when that file exists */
+#if defined(__has_include)
+#if __has_include("kernels_sparse.cu.h")
+#include "kernels_sparse.cu.h"
+#define HAVE_SPARSE 1
+#endif
+#endif
+
+/* the Gated DeltaNet kernels (attn_linear.h's GPU path), when that file exists */
+#if defined(__has_include)
+#if __has_include("kernels_linear.cu.h")
+#include "kernels_linear.cu.h"
+#define HAVE_LINEAR 1
+#endif
+#endif
+
 typedef struct { const char *set, *src, *opts; } Spec;
 
 static int passed, failed;
@@ -64,6 +80,27 @@ int main(void) {
     }
 #else
     printf("skip  kernels_attn.cu.h absent\n");
+#endif
+#ifdef HAVE_SPARSE
+    for (int a = 0; a < 2; a++) {
+        int f = sparse_kernels_compile_check(archs[a]);
+        printf("%s  %-8s %-28s every specialization it lists (%d failed)\n", f ? "FAIL" : "ok  ",
+               archs[a], "kernels_sparse.cu.h", f);
+        if (f) failed++; else passed++;
+    }
+#else
+    printf("skip  kernels_sparse.cu.h absent\n");
+#endif
+#ifdef HAVE_LINEAR
+    /* kernels_linear.cu.h: both product variants (GDN_MMA 0 and 1) */
+    for (int a = 0; a < 2; a++) {
+        int f = gdn_kernels_compile_check(archs[a]);
+        printf("%s  %-8s %-28s GDN_MMA=0 and 1 (%d failed)\n", f ? "FAIL" : "ok  ", archs[a],
+               "kernels_linear.cu.h", f);
+        if (f) failed++; else passed++;
+    }
+#else
+    printf("skip  kernels_linear.cu.h absent\n");
 #endif
     printf("%d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

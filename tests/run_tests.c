@@ -534,6 +534,102 @@ static void test_mga_decomposed(void) {
     test_causality_cfg(c, "mga decomposed (causal default)", 0);
 }
 
+/* DSA: with top-k >= T every causal key is selected, so the block is GQA plus an indexer
+   whose loss does not depend on it (its gradients come from the KL term only) */
+static AttnConfig dsa_cfg(int topk, int KV) {
+    AttnConfig c = {0};
+    c.kind = ATTN_DSA; c.d_model = 8; c.n_heads = 4; c.n_kv_heads = KV; c.head_dim = 4; c.rope_theta = 100.0f;
+    c.topk = topk; c.indexer_heads = 2; c.indexer_dim = 4;
+    return c;
+}
+static void test_dsa(void) {
+    for (int KV = 1; KV <= 2; KV++) {
+        BlockCtx c, g;
+        block_setup_cfg(&c, dsa_cfg(6, KV)); /* T = 6: everything selected */
+        AttnConfig gc = dsa_cfg(6, KV);
+        gc.kind = ATTN_GQA;
+        block_setup_cfg(&g, gc);
+        size_t N = (size_t)c.B * c.T, d = 8, np = attn_param_count(&c.cfg), ngqa = attn_param_count(&g.cfg);
+        memcpy(g.w, c.w, ngqa * sizeof(real_t)); /* the indexer's tensors come after GQA's */
+        memcpy(g.x, c.x, N * d * sizeof(real_t));
+        block_loss(&c);
+        block_loss(&g);
+        double worst = 0;
+        for (size_t i = 0; i < N * d; i++) worst = fmax(worst, fabs(c.out[i] - g.out[i]));
+        char name[96], dd[96];
+        snprintf(dd, sizeof dd, "max |diff| %.1e", worst);
+        snprintf(name, sizeof name, "dsa with topk >= T equals gqa (KV=%d)", KV);
+        report(worst <= 1e-12, name, dd);
+        real_t *dx = zeros(N * d), *dw = zeros(np);
+        block_loss(&c);
+        attn_backward(NULL, &c.cfg, c.w, dw, &c.a, &c.s, c.x, c.R, dx, c.B, c.T);
+        snprintf(name, sizeof name, "attn block dsa topk>=T KV=%d: dx", KV);
+        check_grad(name, block_loss, &c, c.x, dx, N * d, 150);
+        snprintf(name, sizeof name, "attn block dsa topk>=T KV=%d: dW (attention)", KV);
+        check_grad(name, block_loss, &c, c.w, dw, ngqa, 300);
+        double gi = 0;
+        for (size_t i = ngqa; i < np; i++) gi += fabs(dw[i]);
+        snprintf(dd, sizeof dd, "sum |dW| over the indexer %.2e", gi);
+        snprintf(name, sizeof name, "dsa KV=%d: the indexer learns (from its KL term)", KV);
+        report(gi > 1e-8 && isfinite(gi), name, dd);
+        free(dx); free(dw);
+        block_free(&c);
+        block_free(&g);
+    }
+    test_causality_cfg(dsa_cfg(2, 1), "dsa topk=2", 0);
+    {   /* the dense warm-up: GQA's outputs and attention gradients with a real top-k (2 of 6),
+           the indexer still learning */
+        BlockCtx c, g;
+        block_setup_cfg(&c, dsa_cfg(2, 1));
+        c.cfg.dsa_dense = 1;
+        AttnConfig gc = dsa_cfg(2, 1);
+        gc.kind = ATTN_GQA;
+        block_setup_cfg(&g, gc);
+        size_t N = (size_t)c.B * c.T, d = 8, np = attn_param_count(&c.cfg), ngqa = attn_param_count(&g.cfg);
+        memcpy(g.w, c.w, ngqa * sizeof(real_t));
+        memcpy(g.x, c.x, N * d * sizeof(real_t));
+        memcpy(g.R, c.R, N * d * sizeof(real_t));
+        real_t *dxc = zeros(N * d), *dwc = zeros(np), *dxg = zeros(N * d), *dwg = zeros(ngqa);
+        block_loss(&c);
+        block_loss(&g);
+        attn_backward(NULL, &c.cfg, c.w, dwc, &c.a, &c.s, c.x, c.R, dxc, c.B, c.T);
+        attn_backward(NULL, &g.cfg, g.w, dwg, &g.a, &g.s, g.x, g.R, dxg, g.B, g.T);
+        double e = 0, gi = 0;
+        for (size_t i = 0; i < N * d; i++) e = fmax(e, fabs(c.out[i] - g.out[i]) + fabs(dxc[i] - dxg[i]));
+        for (size_t i = 0; i < ngqa; i++) e = fmax(e, fabs(dwc[i] - dwg[i]));
+        for (size_t i = ngqa; i < np; i++) gi += fabs(dwc[i]);
+        char dd[96];
+        snprintf(dd, sizeof dd, "max |diff| %.1e, indexer sum |dW| %.2e", e, gi);
+        report(e <= 1e-12 && gi > 1e-8, "dsa dense warm-up (topk 2 of 6) = gqa; the indexer learns", dd);
+        free(dxc); free(dwc); free(dxg); free(dwg);
+        block_free(&c);
+        block_free(&g);
+    }
+    {   /* the stage schedule: warm-up, then k from 100 to 512 over 4 steps in multiples of 64 */
+        TrainConfig tc = {0};
+        tc.dsa_warmup = 2; tc.topk_start = 100; tc.topk_ramp = 4;
+        int want_dense[] = {1, 1, 0, 0, 0, 0, 0, 0}, want_k[] = {64, 64, 64, 192, 256, 384, 0, 0}, ok = 1;
+        char dd[160] = "";
+        size_t l = 0;
+        for (int s2 = 0; s2 < 8; s2++) {
+            int dense, k;
+            train_dsa_stage(&tc, s2, 512, &dense, &k);
+            ok &= dense == want_dense[s2] && k == want_k[s2];
+            l += snprintf(dd + l, sizeof dd - l, "%s%d", dense ? "D" : "", k);
+            if (s2 < 7) l += snprintf(dd + l, sizeof dd - l, ",");
+        }
+        report(ok, "dsa stages: dense warm-up, then k rises in multiples of 64 to the configured k", dd);
+    }
+    AttnConfig pct = dsa_cfg(0, 1);
+    pct.topk_pct = 50;
+    char err[256] = "";
+    attn_resolve(&pct, err, sizeof err);
+    report(attn_topk(&pct, 2048) == 1024 && attn_topk(&pct, 1) == 1, "dsa topk_pct: k = pct of the context, >= 1", "");
+    AttnConfig bad = dsa_cfg(4096, 1);
+    int refused = attn_resolve(&bad, err, sizeof err) != 0 && strstr(err, "topk 4096");
+    report(refused, "dsa refuses topk 4096, naming it", err);
+}
+
 /* ---- whole model ---- */
 typedef struct { SmolModel m; int *tok, *tgt; } ModelCtx;
 static double model_loss(void *p) {
@@ -754,6 +850,27 @@ int main(int argc, char **argv) {
     test_mla();
     test_mga();
     test_mga_decomposed();
+    test_dsa();
+    {   /* fixed sparse patterns on the window: gradients, and a leak check */
+        AttnConfig p = {0};
+        p.kind = ATTN_GQA; p.d_model = 8; p.n_heads = 2; p.n_kv_heads = 1; p.head_dim = 4; p.window = 2;
+        p.global_tokens = 1; p.stride = 3; p.pattern_block = 1;
+        BlockCtx c;
+        block_setup_cfg(&c, p);
+        block_grad(&c, "attn block gqa W=2 global=1 stride=3 pblock=1");
+        block_free(&c);
+        AttnConfig q = p;
+        q.global_tokens = 0; q.stride = 0; q.dilation = 2;
+        block_setup_cfg(&c, q);
+        block_grad(&c, "attn block gqa W=2 dilation=2 pblock=1");
+        block_free(&c);
+        test_causality_cfg(p, "gqa W=2 global=1 stride=3", 0);
+        char err[256] = "";
+        AttnConfig bad = p;
+        bad.window = 0;
+        report(attn_resolve(&bad, err, sizeof err) != 0 && strstr(err, "window 0"), "a pattern without a window is refused",
+               err);
+    }
     NormKind norms[] = {NORM_PRE, NORM_POST, NORM_SANDWICH};
     for (int n = 0; n < 3; n++) test_model_grad(norms[n], ATTN_GQA, 0, 0);
     test_model_grad(NORM_PRE, ATTN_MHA, 3, 1);
@@ -762,6 +879,22 @@ int main(int argc, char **argv) {
     test_model_grad(NORM_PRE, ATTN_MLA, 0, 0);
     test_model_grad(NORM_PRE, ATTN_MGA, 0, 0);
     test_model_grad_sched(NORM_SANDWICH, ATTN_DEFAULT, 0, 0, "mla:q_latent=3:rope=2,mga:gate=1");
+    test_model_grad(NORM_PRE, ATTN_GDN, 0, 0);
+    test_model_grad_sched(NORM_POST, ATTN_DEFAULT, 0, 0, "gdn:conv=3:chunk=2,gqa");
+    {
+        AttnConfig g = {0};
+        g.kind = ATTN_GDN; g.d_model = 8; g.n_heads = 2; g.chunk = 4;
+        test_causality_cfg(g, "gdn (chunk 4)", 0);
+        char err[256] = "";
+        AttnConfig bad = g;
+        bad.window = 16;
+        int refused = attn_resolve(&bad, err, sizeof err) != 0 && strstr(err, "window (16)");
+        report(refused, "gdn refuses a window, naming it", err);
+        AttnConfig r = g;
+        attn_resolve(&r, err, sizeof err);
+        report(attn_kv_bytes_per_token(&r, 2) == 0 && attn_state_bytes(&r) > 0,
+               "gdn: no per-token KV cache, a constant state", "");
+    }
     test_model_grad_sched(NORM_PRE, ATTN_DEFAULT, 0, 0, "swa:2+mha");
     test_schedules();
     test_init_and_counts();
@@ -793,6 +926,15 @@ int main(int argc, char **argv) {
     snprintf(a, sizeof a, "train %s --layers 2 --attn-layers mla:q_latent=4+mga:gate=1 --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
     test_cli(a, 0, "step     1/1");
     test_cli("train --task recall", 2, "unknown task 'recall': expected mqar, copy or induction");
+    test_cli("train --attn dsa --window 8", 2, "attn dsa takes no window (got 8)");
+    test_cli("train --attn gdn --qk-norm", 2, "attn gdn takes no window (0) or qk_norm (1)");
+    test_cli("train --window 16 --global -1", 2, "--global expects an integer >= 1, got '-1'");
+    test_cli("train --stride 256", 2, "patterns add keys to a sliding window");
+    test_cli("train --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 4 --eval-batches 1 --attn dsa "
+             "--topk 4 --indexer-heads 2 --indexer-dim 8 --dsa-warmup 1 --topk-start 2 --topk-ramp 2 --device cpu",
+             0, "step     4/4");
+    test_cli("train --layers 2 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 2 --eval-batches 1 "
+             "--attn-layers gdn:conv=3,swa:4:global=2:stride=8:pblock=2 --device cpu", 0, "step     2/2");
     test_cli("train --task induction --layers 1 --d-model 16 --heads 2 --seq 32 --batch 2 --steps 2 --device cpu",
              0, "val acc");
     test_cli("train --help", 0, "--kv-heads");

@@ -1,0 +1,924 @@
+/* attn_linear.h - Gated DeltaNet linear attention (Yang, Kautz, Hatamizadeh, "Gated Delta
+   Networks: Improving Mamba2 with Delta Rule", arXiv 2412.06464): the delta-rule ops
+   (recurrent form, chunked form forward and backward), the small ops around them, and a
+   whole attention block (projections, short convolutions, gates, gated RMSNorm), each
+   with a plain-C reference and a CUDA path (kernels_linear.cu.h).
+
+   USAGE
+     #define OPS_IMPLEMENTATION           // ops.h's, in one .c file
+     #define ATTN_LINEAR_IMPLEMENTATION   // in the same .c file
+     #include "attn_linear.h"
+   gpu == NULL selects the CPU reference (real_t: float, double in the tests), as in ops.h.
+
+   THE DELTA RULE (per batch b and head h; state S in R^{dv x dk}, here dk = dv = D)
+     S_t = alpha_t S_{t-1} (I - beta_t k_t k_t^T) + beta_t v_t k_t^T,      o_t = S_t q_t
+   alpha_t = exp(g_t), g_t <= 0 the log decay; beta_t in (0, 1); q and k L2-normalized per
+   head by the block, q scaled by `scale` (1/sqrt(D)) inside the op. S_0 = 0 unless a
+   state is passed in. Equivalently, with the "pseudo value" u_t:
+     u_t = beta_t (v_t - alpha_t S_{t-1} k_t),   S_t = alpha_t S_{t-1} + u_t k_t^T.
+   The state is STORED TRANSPOSED, as flash-linear-attention's h: Hs = S^T, [D keys][D values],
+   fp32, [B, H, D, D]; o_t = Hs^T q_t.
+
+   CHUNKED FORM (training; chunk C = 64 by default; WY / UT-transform within a chunk).
+   For a chunk of L <= C tokens with input state H0 = S^T at its start, rows r = 0..L-1,
+   gamma_r = g_0 + .. + g_r (cumulative log decay inside the chunk), G_rj = exp(gamma_r - gamma_j):
+     A~  = strict_lower((K K^T) o G)                  [L, L] (no beta; o: elementwise)
+     T   = (I + diag(beta) A~)^-1                     unit lower triangular (forward substitution)
+     W   = T diag(beta exp(gamma)) K,   U~ = T diag(beta) V
+     U   = U~ - W H0                                  the pseudo values u_r of the chunk
+     O   = diag(exp(gamma)) Q H0 + (lower_incl((Q K^T) o G)) U
+     H_L = exp(gamma_{L-1}) H0 + K^T diag(exp(gamma_{L-1} - gamma)) U
+   Only exponentials of non-positive numbers appear (no exp(-gamma)), so strong decay cannot
+   overflow. The backward runs the chunks in reverse with dH (the gradient of a chunk's end
+   state): it recomputes each chunk's state H0 (a forward pass over states, kept in a
+   workspace `ws`), then differentiates the five lines above (see gdn_chunk_bwd_ below for
+   every term); the log-decay gradient collects d/dgamma and is reverse-cumsummed to dg.
+
+   LAYOUTS (N = B*T rows; row n is token n % T of sequence n / T)
+     q, k, v, dq, dk, dv   [N, ld] rows, head h's D values at columns h*D..h*D+D-1
+                           (ld >= H*D lets the block pass column views of one [N, 3HD] buffer)
+     o, dout               [N, H*D]
+     g, beta, dg, dbeta    [N, H] real_t (fp32 on the GPU, like every per-row statistic)
+     state                 [B, H, D, D] real_t (Hs = S^T)
+   GPU: activations bf16, g/beta/state fp32, D = 64, chunk = 64 (the kernels' tile).
+
+   THE BLOCK (as flash-linear-attention's GatedDeltaNet layer, use_short_conv = True,
+   expand_v = 1, i.e. dk = dv = head_dim D; H heads; x [N, d_model])
+     q, k, v = SiLU(causal depthwise conv, kernel K (conv_size, 4), of W_q x, W_k x, W_v x)
+     q, k   <- per-head L2 normalization: x / sqrt(sum x^2 + 1e-6)      (fla's l2norm)
+     g_t     = -exp(A_log) * softplus(W_a x + dt_bias)          [N, H]
+     beta_t  = sigmoid(W_b x)                                    [N, H]
+     o       = delta_rule(q, k, v, g, beta, scale = 1/sqrt(D))   [N, H*D]
+     y       = RMSNorm_per_head(o) * o_norm * SiLU(W_g x)        (fla's FusedRMSNormGated)
+     out     = W_o y                                             [N, d_model]
+   The conv is causal: c_t = sum_{i<K} w[i] x_{t-K+1+i} (w[K-1] on the current token; before
+   the sequence start x is 0), as PyTorch's Conv1d(padding=K-1) truncated to T.
+   PARAMETERS (flat real_t buffer, offsets from gdn_param_specs, [out, in] layout, no biases
+   except dt_bias; names are fla's under the layer prefix, e.g. model.layers.{i}.attn.q_proj):
+     q_proj [H*D, d], k_proj [H*D, d], v_proj [H*D, d], g_proj [H*D, d], a_proj [H, d],
+     b_proj [H, d]   -- contiguous in this order: one GEMM makes all six ([N, 4HD + 2H])
+     o_proj [d, H*D]
+     q_conv1d [H*D, K], k_conv1d [H*D, K], v_conv1d [H*D, K]  (Conv1d weight [C, 1, K] squeezed)
+     o_norm [D], A_log [H], dt_bias [H]
+   Init (gdn_param_init_special, fla's GatedDeltaNet): A_log = log(U(0, 16)) (Mamba2: U(1, 16)); dt = exp(U(log 1e-3, log 1e-1))
+   floored at 1e-4, dt_bias = softplus^-1(dt) = dt + log(-expm1(-dt)); o_norm = 1; the convs
+   U(-1/sqrt(K), 1/sqrt(K)) (PyTorch's Conv1d default). The matrices are the caller's
+   (normal, as for the other attention blocks; o_proj is the output projection).
+
+   TESTS: tests/test_gdn.c (make test; double precision): recurrent == chunked to 1e-10 for
+   several chunk sizes and T not a multiple of them, state carried across calls, central
+   finite-difference gradchecks of the chunked delta rule (dq dk dv dg dbeta) and of the whole
+   block (dx and all 13 weights), no future leak. tests/emu_linear.c (make emucheck): the CUDA
+   kernels on a CPU emulation. tests/gpu_linear_check.c (make gpucheck): the kernels and the
+   block on the device vs this reference, and timings next to dense attention.
+
+   MEMORY: gdn_act_sizes / gdn_acts_bind carve the saved activations (GdnActs) out of an
+   activation-typed and a real_t buffer; gdn_scratch_sizes / gdn_scratch_bind the backward's
+   scratch (shareable by all layers) likewise. Both buffers must start 16-byte aligned (the
+   sections inside are kept aligned: GEMM operands, the workspace's float4 reads).
+*/
+#ifndef ATTN_LINEAR_H
+#define ATTN_LINEAR_H
+
+#include "ops.h"
+#include <stddef.h>
+
+/* ---- the delta rule ---- */
+/* recurrent form: one token at a time (the generation path). state [B,H,D,D] is read as
+   the initial state and overwritten by the final one; state == NULL starts from zero.
+   (GPU: runs the chunked kernel, which gives the same result to rounding.) */
+void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
+                      int ld, const real_t *g, const real_t *beta, int B, int T, int H, int D,
+                      float scale);
+/* chunked form, forward; state as above (NULL: zero start, final state not kept).
+   GPU: the chunk is always 64 (`chunk` is the CPU's; every chunk size gives the same
+   result up to rounding) and D must be 64. */
+void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
+                          const void *v, int ld, const real_t *g, const real_t *beta, int B, int T,
+                          int H, int D, float scale, int chunk);
+/* chunked form, backward of a zero-initial-state forward: dq, dk, dv (row stride ld),
+   dg, dbeta written (=). ws: gdn_ws_elems(B, T, H, D, chunk) real_t of workspace. */
+void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
+                           const void *dout, const void *q, const void *k, const void *v, int ld,
+                           const real_t *g, const real_t *beta, int B, int T, int H, int D,
+                           float scale, int chunk, real_t *ws);
+size_t gdn_ws_elems(int B, int T, int H, int D, int chunk);
+
+/* ---- the small ops of the block ---- */
+/* causal depthwise conv (kernel K) + SiLU over Ch channels: in [N, in_ld] (first Ch columns),
+   w [Ch, K]; pre [N, Ch] = conv, out [N, Ch] = silu(pre) */
+void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
+                              const void *w, int N, int T, int Ch, int K);
+/* din [N, in_ld] first Ch columns written (=); dw [Ch, K] += */
+void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
+                               const void *pre, const void *in, const void *w, int N, int T,
+                               int Ch, int K);
+/* per-head L2 norm, in place on x [N, ld] (nh heads of D from column 0): x <- x * rn,
+   rn [N, nh] = 1/sqrt(sum x^2 + eps) */
+void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps);
+/* in place on dy [N, ld]: dx = rn (dy - y (y . dy)), y the normalized x */
+void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
+                            int N, int nh, int D);
+/* gates: a, b are column views (row stride ld) of [N, H] logits;
+   g = -exp(A_log) softplus(a + dt_bias), beta = sigmoid(b) */
+void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
+                          const void *A_log, const void *dt_bias, int N, int H);
+/* da, db (row stride ld) written (=); dA_log, ddt_bias += */
+void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
+                           const real_t *dg, const real_t *dbeta, const void *a, const void *b,
+                           const void *A_log, const void *dt_bias, int N, int H);
+/* gated RMSNorm per head: y = o * rstd * w * silu(gate); o, y [N, H*D]; gate [N, gate_ld];
+   w [D]; rstd [N, H] */
+void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
+                                  int gate_ld, const void *w, int N, int H, int D, float eps);
+/* dout written into do_ (=) and dgate (=, row stride gate_ld); dw += */
+void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
+                                   const void *dy, const void *o, const void *gate, const void *w,
+                                   const real_t *rstd, int N, int H, int D);
+
+/* ---- the block ---- */
+typedef struct {
+    int d_model, n_heads, head_dim; /* head_dim = dk = dv (GPU: 64) */
+    int conv_size;                  /* short conv kernel, default 4 */
+    int chunk;                      /* chunk of the chunked form, default 64 (GPU: 64) */
+    float norm_eps;                 /* gated RMSNorm eps, default 1e-5 */
+} GdnDims;
+
+/* one parameter tensor: offset and shape in the block's flat buffer */
+typedef struct {
+    const char *name;   /* fla's name: "q_proj", ... */
+    size_t offset, numel;
+    int rows, cols;     /* cols = 0 for vectors */
+    int is_norm;        /* o_norm: init 1, no weight decay */
+    int is_output_proj; /* o_proj */
+    int is_special;     /* convs, A_log, dt_bias, o_norm: gdn_param_init_special sets them */
+    int no_weight_decay;/* A_log, dt_bias (fla's _no_weight_decay), o_norm */
+} GdnParamSpec;
+#define GDN_N_PARAMS 13
+
+/* fill zero fields with defaults and check; 0 on success, else -1 with a message */
+int gdn_resolve(GdnDims *d, char *err, size_t errlen);
+/* 0 when the GPU kernels run these dims (head_dim 64, conv_size <= 8), else -1 with a message */
+int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen);
+/* the 13 tensors (out may be NULL); returns the count */
+int gdn_param_specs(const GdnDims *d, GdnParamSpec *out);
+size_t gdn_param_count(const GdnDims *d);
+/* fla's init of the convs, A_log, dt_bias and o_norm (the matrices are left alone) */
+void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed);
+/* forward FLOPs per token (matmuls + the chunked delta rule), and state bytes per layer
+   and sequence for generation (the "KV cache" of a linear attention: constant in T) */
+double gdn_flops_per_token(const GdnDims *d);
+size_t gdn_state_bytes(const GdnDims *d);
+
+/* saved activations (pointers into the caller's memory) */
+typedef struct {
+    void *proj;     /* [N, 4HD+2H]: W_q x | W_k x | W_v x | W_g x | W_a x | W_b x */
+    void *cpre;     /* [N, 3HD] conv outputs before SiLU */
+    void *qkv;      /* [N, 3HD] q, k (L2-normalized), v: the delta rule's inputs */
+    void *o;        /* [N, HD] delta rule output */
+    void *y;        /* [N, HD] gated RMSNorm output (o_proj's input) */
+    real_t *qk_rn;  /* [N, 2H] 1/|q|, 1/|k| per head */
+    real_t *g, *beta, *o_rstd; /* [N, H] each */
+} GdnActs;
+typedef struct {
+    void *dproj, *dqkv, *do_, *dy; /* [N, 4HD+2H], [N, 3HD], [N, HD], [N, HD] */
+    real_t *dg, *dbeta;            /* [N, H] */
+    real_t *ws;                    /* gdn_ws_elems */
+} GdnScratch;
+void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
+void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
+                   int B, int T);
+void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
+void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
+                      real_t *stat_mem, int B, int T);
+
+/* w: the block's compute weights (act type: real_t on the CPU, bf16 on the GPU);
+   x, out [N, d_model]; out written */
+void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
+                       void *out, int B, int T);
+/* dw += (real_t, fp32 on the GPU, layout of w); dx [N, d_model] written (=) */
+void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
+                        GdnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
+
+#endif /* ATTN_LINEAR_H */
+
+/* ======================================================================= */
+#ifdef ATTN_LINEAR_IMPLEMENTATION
+#ifndef ATTN_LINEAR_IMPLEMENTATION_DONE
+#define ATTN_LINEAR_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ABLATE_NO_CUDA
+#include "gpu.h"
+#include "kernels_linear.cu.h"
+double ops_prof_begin_(Gpu *gpu);
+void ops_prof_end_(Gpu *gpu, const char *name, double t0);
+/* the GPU path with ops.h's per-op profile; the CPU path continues below it */
+#define GDN_GPU(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return; } } while (0)
+#else
+#define GDN_GPU(call) do { (void)gpu; } while (0)
+#endif
+
+#ifndef OMP_ /* ops.h's implementation section defines these; a CPU-only copy otherwise */
+#define OMP_(x)
+#endif
+#ifndef OPS_OMP_MIN_WORK
+#define OPS_OMP_MIN_WORK 2e6
+#endif
+
+#define GR(p) ((real_t *)(p))
+#define GCR(p) ((const real_t *)(p))
+
+/* ---------------------------------------------------------------- the delta rule */
+
+/* one (b, h) sequence: strided views of its inputs and output */
+typedef struct {
+    const real_t *q, *k, *v, *g, *beta; /* q/k/v rows ld apart; g/beta rows H apart */
+    real_t *o;                           /* rows HD apart */
+    size_t ld, ldo, ldg;
+    int T, D;
+    real_t scale;
+} GdnSeq;
+
+static GdnSeq gdn_seq_(const void *q, const void *k, const void *v, int ld, const real_t *g,
+                       const real_t *beta, void *o, int b, int h, int T, int H, int D, float scale) {
+    GdnSeq s;
+    size_t row = (size_t)b * T;
+    s.q = GCR(q) + row * ld + (size_t)h * D;
+    s.k = GCR(k) + row * ld + (size_t)h * D;
+    s.v = GCR(v) + row * ld + (size_t)h * D;
+    s.g = g + row * H + h;
+    s.beta = beta + row * H + h;
+    s.o = o ? GR(o) + row * H * D + (size_t)h * D : NULL;
+    s.ld = ld; s.ldo = (size_t)H * D; s.ldg = H;
+    s.T = T; s.D = D; s.scale = scale;
+    return s;
+}
+
+/* Hs = S^T [D][D]: column j of S is row j of... we keep Hs[i][j] = S[j][i] (i key, j value) */
+static void gdn_recurrent_seq_(const GdnSeq *s, real_t *Hs) {
+    int D = s->D;
+    real_t *pred = malloc(sizeof(real_t) * D);
+    for (int t = 0; t < s->T; t++) {
+        const real_t *q = s->q + t * s->ld, *k = s->k + t * s->ld, *v = s->v + t * s->ld;
+        real_t a = exp(s->g[t * s->ldg]), b = s->beta[t * s->ldg];
+        for (int j = 0; j < D; j++) { /* pred = S k */
+            real_t acc = 0;
+            for (int i = 0; i < D; i++) acc += Hs[i * D + j] * k[i];
+            pred[j] = acc;
+        }
+        for (int j = 0; j < D; j++) pred[j] = b * (v[j] - a * pred[j]); /* u_t */
+        for (int i = 0; i < D; i++)
+            for (int j = 0; j < D; j++) Hs[i * D + j] = a * Hs[i * D + j] + k[i] * pred[j];
+        real_t *o = s->o + t * s->ldo;
+        for (int j = 0; j < D; j++) {
+            real_t acc = 0;
+            for (int i = 0; i < D; i++) acc += Hs[i * D + j] * q[i];
+            o[j] = acc * s->scale;
+        }
+    }
+    free(pred);
+}
+
+void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
+                      int ld, const real_t *g, const real_t *beta, int B, int T, int H, int D,
+                      float scale) {
+    GDN_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
+    OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * D * 4 > OPS_OMP_MIN_WORK))
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            GdnSeq s = gdn_seq_(q, k, v, ld, g, beta, o, b, h, T, H, D, scale);
+            real_t *Hs = state ? state + ((size_t)b * H + h) * D * D : calloc((size_t)D * D, sizeof(real_t));
+            gdn_recurrent_seq_(&s, Hs);
+            if (!state) free(Hs);
+        }
+}
+
+/* C[M,N] (= or +=) alpha op(A) op(B); A is [M,K] row-major (ta: [K,M]), B [K,N] (tb: [N,K]) */
+static void gdn_mm_(real_t *C, const real_t *A, int ta, const real_t *B, int tb, int M, int K, int N,
+                    real_t alpha, int accumulate) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            real_t acc = 0;
+            for (int p = 0; p < K; p++)
+                acc += (ta ? A[p * M + i] : A[i * K + p]) * (tb ? B[j * K + p] : B[p * N + j]);
+            C[i * N + j] = (accumulate ? C[i * N + j] : 0) + alpha * acc;
+        }
+}
+
+/* the quantities of one chunk (rows t0..t0+L-1), see the top of the file */
+typedef struct {
+    int L, D;
+    real_t *K, *Q, *V;        /* [L, D]; Q scaled */
+    real_t *gam, *bet;        /* [L] cumulative log decay, beta */
+    real_t *At, *Tm, *P;      /* [L, L]: A~, T, lower_incl((Q K^T) o G) */
+    real_t *W, *U;            /* [L, D] */
+} GdnChunk;
+
+static void gdn_chunk_alloc_(GdnChunk *c, int C, int D) {
+    size_t ld = (size_t)C * D, ll = (size_t)C * C;
+    real_t *m = malloc(sizeof(real_t) * (5 * ld + 3 * ll + 2 * (size_t)C));
+    c->K = m; c->Q = m + ld; c->V = m + 2 * ld; c->W = m + 3 * ld; c->U = m + 4 * ld;
+    c->At = m + 5 * ld; c->Tm = c->At + ll; c->P = c->Tm + ll;
+    c->gam = c->P + ll; c->bet = c->gam + C;
+    c->D = D;
+}
+
+static void gdn_chunk_prep_(GdnChunk *c, const GdnSeq *s, int t0, int L, const real_t *H0) {
+    int D = s->D;
+    c->L = L;
+    real_t cum = 0;
+    for (int r = 0; r < L; r++) {
+        int t = t0 + r;
+        for (int i = 0; i < D; i++) {
+            c->K[r * D + i] = s->k[t * s->ld + i];
+            c->Q[r * D + i] = s->q[t * s->ld + i] * s->scale;
+            c->V[r * D + i] = s->v[t * s->ld + i];
+        }
+        cum += s->g[t * s->ldg];
+        c->gam[r] = cum;
+        c->bet[r] = s->beta[t * s->ldg];
+    }
+    /* A~ and P from K K^T and Q K^T with the decay G_rj = exp(gamma_r - gamma_j), j <= r */
+    gdn_mm_(c->At, c->K, 0, c->K, 1, L, D, L, 1, 0);
+    gdn_mm_(c->P, c->Q, 0, c->K, 1, L, D, L, 1, 0);
+    for (int r = 0; r < L; r++)
+        for (int j = 0; j < L; j++) {
+            real_t G = j <= r ? exp(c->gam[r] - c->gam[j]) : 0;
+            c->At[r * L + j] *= j < r ? G : 0;
+            c->P[r * L + j] *= G;
+        }
+    /* T = (I + diag(beta) A~)^-1 by forward substitution, column by column */
+    for (int col = 0; col < L; col++)
+        for (int r = 0; r < L; r++) {
+            real_t acc = 0;
+            for (int j = col; j < r; j++) acc += c->At[r * L + j] * c->Tm[j * L + col];
+            c->Tm[r * L + col] = (r == col) - (r > col ? c->bet[r] * acc : 0);
+        }
+    /* W = T diag(beta e^gamma) K;  U = T diag(beta) V - W H0 */
+    for (int r = 0; r < L; r++)
+        for (int i = 0; i < D; i++) {
+            real_t w = 0, u = 0;
+            for (int j = 0; j <= r; j++) {
+                real_t t = c->Tm[r * L + j] * c->bet[j];
+                w += t * exp(c->gam[j]) * c->K[j * D + i];
+                u += t * c->V[j * D + i];
+            }
+            c->W[r * D + i] = w;
+            c->U[r * D + i] = u;
+        }
+    gdn_mm_(c->U, c->W, 0, H0, 0, L, D, D, -1, 1);
+}
+
+/* output rows of the chunk and the state after it (H0 -> H0 updated in place) */
+static void gdn_chunk_out_(const GdnChunk *c, const GdnSeq *s, int t0, real_t *H0) {
+    int L = c->L, D = c->D;
+    for (int r = 0; r < L; r++) {
+        real_t *o = s->o ? s->o + (t0 + r) * s->ldo : NULL;
+        if (!o) break;
+        real_t eg = exp(c->gam[r]);
+        for (int j = 0; j < D; j++) {
+            real_t a = 0, b = 0;
+            for (int i = 0; i < D; i++) a += c->Q[r * D + i] * H0[i * D + j];
+            for (int m = 0; m <= r; m++) b += c->P[r * L + m] * c->U[m * D + j];
+            o[j] = eg * a + b;
+        }
+    }
+    real_t gl = c->gam[L - 1], el = exp(gl);
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j < D; j++) {
+            real_t acc = 0;
+            for (int m = 0; m < L; m++) acc += c->K[m * D + i] * exp(gl - c->gam[m]) * c->U[m * D + j];
+            H0[i * D + j] = el * H0[i * D + j] + acc;
+        }
+}
+
+/* forward over one sequence; h_save (may be NULL) receives each chunk's initial state */
+static void gdn_chunk_fwd_seq_(const GdnSeq *s, real_t *Hs, real_t *h_save, int C) {
+    GdnChunk c;
+    gdn_chunk_alloc_(&c, C, s->D);
+    size_t DD = (size_t)s->D * s->D;
+    for (int t0 = 0, ci = 0; t0 < s->T; t0 += C, ci++) {
+        int L = s->T - t0 < C ? s->T - t0 : C;
+        if (h_save) memcpy(h_save + ci * DD, Hs, sizeof(real_t) * DD);
+        gdn_chunk_prep_(&c, s, t0, L, Hs);
+        gdn_chunk_out_(&c, s, t0, Hs);
+    }
+    free(c.K);
+}
+
+size_t gdn_ws_elems(int B, int T, int H, int D, int chunk) {
+    size_t nc = (size_t)(T + chunk - 1) / chunk;
+    return (size_t)B * H * nc * D * D;
+}
+
+void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
+                          const void *v, int ld, const real_t *g, const real_t *beta, int B, int T,
+                          int H, int D, float scale, int chunk) {
+    GDN_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
+    OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * (D + chunk) * 6 > OPS_OMP_MIN_WORK))
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            GdnSeq s = gdn_seq_(q, k, v, ld, g, beta, o, b, h, T, H, D, scale);
+            real_t *Hs = state ? state + ((size_t)b * H + h) * D * D : calloc((size_t)D * D, sizeof(real_t));
+            gdn_chunk_fwd_seq_(&s, Hs, NULL, chunk);
+            if (!state) free(Hs);
+        }
+}
+
+/* the gradient outputs of one sequence (views like GdnSeq) */
+typedef struct { real_t *dq, *dk, *dv, *dg, *dbeta; const real_t *dout; } GdnGrad;
+
+/* Backward of one chunk. In: H0 (its initial state), dH (gradient of its end state),
+   dO rows. Out: dq, dk, dv, dg, dbeta of its rows (=), dH <- gradient of H0.
+   Terms by forward line (rows r, j; e_r = exp(gamma_r), d_j = exp(gamma_{L-1} - gamma_j)):
+   (e) H_L = e_{L-1} H0 + sum_j d_j k_j u_j^T:
+       dU_j = d_j (K dH)_j;  dK_j += d_j (U dH^T)_j;  dH0 = e_{L-1} dH;
+       dgamma_{L-1} += e_{L-1} <H0, dH> + sum_j s_j,  dgamma_j -= s_j,  s_j = dU_j . U_j
+   (d) O = diag(e) Q H0 + P U,  P = lower_incl((Q K^T) o G):
+       dQ_r += e_r (dO H0^T)_r;  dgamma_r += e_r (Q H0)_r . dO_r;  dH0 += Q^T diag(e) dO;
+       dU += P^T dO;  dP = lower_incl(dO U^T): dgamma_r += sum_j dP o P, dgamma_j -= sum_r dP o P;
+       dD = dP o G:  dQ += dD K,  dK += dD^T Q
+   (c) U = U~ - W H0:  dW = -dU H0^T;  dH0 -= W^T dU
+   (b) W = T X, X = diag(beta e) K;  U~ = T Y, Y = diag(beta) V:
+       dX = T^T dW, dY = T^T dU;  dK += diag(beta e) dX;  dV = diag(beta) dY;
+       dbeta_r += e_r K_r . dX_r + V_r . dY_r;  dgamma_r += beta_r e_r K_r . dX_r;
+       dT = dW X^T + dU Y^T
+   (a) T = (I + M)^-1, M = diag(beta) A~:  dM = strict_lower(-T^T dT T^T);
+       dbeta_r += sum_j dM_rj A~_rj;  with a_rj = beta_r dM_rj A~_rj: dgamma_r += sum_j a_rj,
+       dgamma_j -= sum_r a_rj;  dKK = beta_r dM_rj G_rj:  dK += dKK K + dKK^T K
+   Finally dg_i = sum_{r >= i} dgamma_r (gamma is the cumsum of g) and dq = scale dQ. */
+static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int t0, const real_t *H0,
+                           real_t *dH, real_t *tmp) {
+    int L = c->L, D = c->D;
+    size_t LD = (size_t)L * D, LL = (size_t)L * L, DD = (size_t)D * D;
+    real_t *dU = tmp, *dQ = dU + LD, *dK = dQ + LD, *dW = dK + LD, *dO = dW + LD, *X = dO + LD,
+           *Y = X + LD, *dX = Y + LD, *dY = dX + LD, *dP = dY + LD, *dT = dP + LL, *tm = dT + LL,
+           *dH0 = tm + LL + LD, *dgam = dH0 + DD; /* tm holds [L, L] or [L, D] */
+    real_t gl = c->gam[L - 1], el = exp(gl);
+    for (int r = 0; r < L; r++) {
+        dgam[r] = 0;
+        for (int j = 0; j < D; j++) dO[r * D + j] = gr->dout[(t0 + r) * s->ldo + j];
+    }
+    /* (e) */
+    gdn_mm_(dU, c->K, 0, dH, 0, L, D, D, 1, 0);
+    gdn_mm_(dK, c->U, 0, dH, 1, L, D, D, 1, 0);
+    for (int j = 0; j < L; j++) {
+        real_t dj = exp(gl - c->gam[j]), sj = 0;
+        for (int i = 0; i < D; i++) {
+            dU[j * D + i] *= dj;
+            dK[j * D + i] *= dj;
+            sj += dU[j * D + i] * c->U[j * D + i];
+        }
+        dgam[L - 1] += sj;
+        dgam[j] -= sj;
+    }
+    real_t hdh = 0;
+    for (size_t i = 0; i < DD; i++) { hdh += H0[i] * dH[i]; dH0[i] = el * dH[i]; }
+    dgam[L - 1] += el * hdh;
+    /* (d) */
+    gdn_mm_(dQ, dO, 0, H0, 1, L, D, D, 1, 0);
+    gdn_mm_(tm, c->Q, 0, H0, 0, L, D, D, 1, 0); /* Q H0 (tm holds L*D here) */
+    for (int r = 0; r < L; r++) {
+        real_t er = exp(c->gam[r]), qd = 0;
+        for (int i = 0; i < D; i++) {
+            dQ[r * D + i] *= er;
+            qd += tm[r * D + i] * dO[r * D + i];
+            X[r * D + i] = er * dO[r * D + i]; /* diag(e) dO, for dH0 */
+        }
+        dgam[r] += er * qd;
+    }
+    gdn_mm_(dH0, c->Q, 1, X, 0, D, L, D, 1, 1);
+    gdn_mm_(dU, c->P, 1, dO, 0, L, L, D, 1, 1);
+    gdn_mm_(dP, dO, 0, c->U, 1, L, D, L, 1, 0);
+    for (int r = 0; r < L; r++)
+        for (int j = 0; j < L; j++) {
+            if (j > r) { dP[r * L + j] = 0; continue; }
+            real_t pp = dP[r * L + j] * c->P[r * L + j];
+            dgam[r] += pp;
+            dgam[j] -= pp;
+            dP[r * L + j] *= exp(c->gam[r] - c->gam[j]); /* now dD */
+        }
+    gdn_mm_(dQ, dP, 0, c->K, 0, L, L, D, 1, 1);
+    gdn_mm_(dK, dP, 1, c->Q, 0, L, L, D, 1, 1);
+    /* (c) */
+    gdn_mm_(dW, dU, 0, H0, 1, L, D, D, -1, 0);
+    gdn_mm_(dH0, c->W, 1, dU, 0, D, L, D, -1, 1);
+    /* (b) */
+    for (int r = 0; r < L; r++) {
+        real_t be = c->bet[r] * exp(c->gam[r]);
+        for (int i = 0; i < D; i++) { X[r * D + i] = be * c->K[r * D + i]; Y[r * D + i] = c->bet[r] * c->V[r * D + i]; }
+    }
+    gdn_mm_(dX, c->Tm, 1, dW, 0, L, L, D, 1, 0);
+    gdn_mm_(dY, c->Tm, 1, dU, 0, L, L, D, 1, 0);
+    for (int r = 0; r < L; r++) {
+        real_t er = exp(c->gam[r]), b = c->bet[r], kx = 0, vy = 0;
+        for (int i = 0; i < D; i++) {
+            kx += c->K[r * D + i] * dX[r * D + i];
+            vy += c->V[r * D + i] * dY[r * D + i];
+            dK[r * D + i] += b * er * dX[r * D + i];
+            gr->dv[(t0 + r) * s->ld + i] = b * dY[r * D + i];
+        }
+        gr->dbeta[(t0 + r) * s->ldg] = er * kx + vy;
+        dgam[r] += b * er * kx;
+    }
+    gdn_mm_(dT, dW, 0, X, 1, L, D, L, 1, 0);
+    gdn_mm_(dT, dU, 0, Y, 1, L, D, L, 1, 1);
+    /* (a) dM = -T^T dT T^T, kept strictly lower; then it becomes dKK in place */
+    gdn_mm_(tm, dT, 0, c->Tm, 1, L, L, L, 1, 0);
+    gdn_mm_(dP, c->Tm, 1, tm, 0, L, L, L, -1, 0);
+    for (int r = 0; r < L; r++)
+        for (int j = 0; j < L; j++) {
+            if (j >= r) { dP[r * L + j] = 0; continue; }
+            real_t dm = dP[r * L + j], a = c->At[r * L + j];
+            gr->dbeta[(t0 + r) * s->ldg] += dm * a;
+            real_t ar = c->bet[r] * dm * a;
+            dgam[r] += ar;
+            dgam[j] -= ar;
+            dP[r * L + j] = c->bet[r] * dm * exp(c->gam[r] - c->gam[j]);
+        }
+    gdn_mm_(dK, dP, 0, c->K, 0, L, L, D, 1, 1);
+    gdn_mm_(dK, dP, 1, c->K, 0, L, L, D, 1, 1);
+    /* write out */
+    real_t acc = 0;
+    for (int r = L - 1; r >= 0; r--) {
+        acc += dgam[r];
+        gr->dg[(t0 + r) * s->ldg] = acc;
+        for (int i = 0; i < D; i++) {
+            gr->dq[(t0 + r) * s->ld + i] = s->scale * dQ[r * D + i];
+            gr->dk[(t0 + r) * s->ld + i] = dK[r * D + i];
+        }
+    }
+    memcpy(dH, dH0, sizeof(real_t) * DD);
+}
+
+void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
+                           const void *dout, const void *q, const void *k, const void *v, int ld,
+                           const real_t *g, const real_t *beta, int B, int T, int H, int D,
+                           float scale, int chunk, real_t *ws) {
+    GDN_GPU(gpu_gdn_backward(gpu, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, g, beta, B, T, H, D, scale, ws));
+    int C = chunk, nc = (T + C - 1) / C;
+    size_t DD = (size_t)D * D;
+    OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * (D + C) * 20 > OPS_OMP_MIN_WORK))
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            GdnSeq s = gdn_seq_(q, k, v, ld, g, beta, NULL, b, h, T, H, D, scale);
+            s.ldo = (size_t)H * D;
+            size_t row = (size_t)b * T;
+            GdnGrad gr = {GR(dq) + row * ld + (size_t)h * D, GR(dk) + row * ld + (size_t)h * D,
+                          GR(dv) + row * ld + (size_t)h * D, dg + row * H + h, dbeta + row * H + h,
+                          GCR(dout) + row * H * D + (size_t)h * D};
+            real_t *hsave = ws + ((size_t)b * H + h) * nc * DD;
+            real_t *Hs = calloc(DD, sizeof(real_t)), *dH = calloc(DD, sizeof(real_t));
+            gdn_chunk_fwd_seq_(&s, Hs, hsave, C); /* the chunks' initial states */
+            GdnChunk c;
+            gdn_chunk_alloc_(&c, C, D);
+            real_t *tmp = malloc(sizeof(real_t) * (11 * (size_t)C * D + 3 * (size_t)C * C + DD + C));
+            for (int ci = nc - 1; ci >= 0; ci--) {
+                int t0 = ci * C, L = T - t0 < C ? T - t0 : C;
+                gdn_chunk_prep_(&c, &s, t0, L, hsave + ci * DD);
+                gdn_chunk_bwd_(&c, &s, &gr, t0, hsave + ci * DD, dH, tmp);
+            }
+            free(tmp); free(c.K); free(Hs); free(dH);
+        }
+}
+
+/* ---------------------------------------------------------------- small ops */
+
+static real_t gdn_sigmoid_(real_t x) { return 1 / (1 + exp(-x)); }
+static real_t gdn_softplus_(real_t x) { return x > 20 ? x : log1p(exp(x)); }
+
+void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
+                              const void *w, int N, int T, int Ch, int K) {
+    GDN_GPU(gpu_gdn_conv_silu_forward(gpu, pre, out, in, in_ld, w, N, T, Ch, K));
+    for (int n = 0; n < N; n++) {
+        int t = n % T;
+        for (int c = 0; c < Ch; c++) {
+            real_t acc = 0;
+            for (int i = 0; i < K; i++) {
+                int s = t - K + 1 + i;
+                if (s >= 0) acc += GCR(w)[(size_t)c * K + i] * GCR(in)[(size_t)(n - t + s) * in_ld + c];
+            }
+            GR(pre)[(size_t)n * Ch + c] = acc;
+            GR(out)[(size_t)n * Ch + c] = acc * gdn_sigmoid_(acc);
+        }
+    }
+}
+
+/* dpre_t = dout_t silu'(pre_t); din_s = sum_i w[i] dpre_{s+K-1-i} (same sequence);
+   dw[i] += sum_t dpre_t x_{t-K+1+i} */
+void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
+                               const void *pre, const void *in, const void *w, int N, int T,
+                               int Ch, int K) {
+    GDN_GPU(gpu_gdn_conv_silu_backward(gpu, din, in_ld, dw, dout, pre, in, w, N, T, Ch, K));
+    real_t *dp = malloc(sizeof(real_t) * (size_t)N * Ch);
+    for (size_t i = 0; i < (size_t)N * Ch; i++) {
+        real_t p = GCR(pre)[i], sg = gdn_sigmoid_(p);
+        dp[i] = GCR(dout)[i] * sg * (1 + p * (1 - sg));
+    }
+    for (int n = 0; n < N; n++) {
+        int t = n % T;
+        for (int c = 0; c < Ch; c++) {
+            real_t acc = 0;
+            for (int i = 0; i < K; i++) {
+                int u = t + K - 1 - i; /* the output that reads x_t through tap i */
+                if (u < T) acc += GCR(w)[(size_t)c * K + i] * dp[(size_t)(n - t + u) * Ch + c];
+                int s = t - K + 1 + i;
+                if (s >= 0) dw[(size_t)c * K + i] += dp[(size_t)n * Ch + c] * GCR(in)[(size_t)(n - t + s) * in_ld + c];
+            }
+            GR(din)[(size_t)n * in_ld + c] = acc;
+        }
+    }
+    free(dp);
+}
+
+void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps) {
+    GDN_GPU(gpu_gdn_l2norm_forward(gpu, x, ld, rn, N, nh, D, eps));
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < nh; h++) {
+            real_t *p = GR(x) + (size_t)n * ld + (size_t)h * D, ss = 0;
+            for (int i = 0; i < D; i++) ss += p[i] * p[i];
+            real_t r = 1 / sqrt(ss + eps);
+            rn[(size_t)n * nh + h] = r;
+            for (int i = 0; i < D; i++) p[i] *= r;
+        }
+}
+
+void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
+                            int N, int nh, int D) {
+    GDN_GPU(gpu_gdn_l2norm_backward(gpu, dy, ld, y, y_ld, rn, N, nh, D));
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < nh; h++) {
+            real_t *d = GR(dy) + (size_t)n * ld + (size_t)h * D, dot = 0;
+            const real_t *p = GCR(y) + (size_t)n * y_ld + (size_t)h * D;
+            for (int i = 0; i < D; i++) dot += p[i] * d[i];
+            real_t r = rn[(size_t)n * nh + h];
+            for (int i = 0; i < D; i++) d[i] = r * (d[i] - p[i] * dot);
+        }
+}
+
+void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
+                          const void *A_log, const void *dt_bias, int N, int H) {
+    GDN_GPU(gpu_gdn_gates_forward(gpu, g, beta, a, b, ld, A_log, dt_bias, N, H));
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++) {
+            size_t i = (size_t)n * ld + h;
+            g[(size_t)n * H + h] = -exp(GCR(A_log)[h]) * gdn_softplus_(GCR(a)[i] + GCR(dt_bias)[h]);
+            beta[(size_t)n * H + h] = gdn_sigmoid_(GCR(b)[i]);
+        }
+}
+
+/* g = -e^A sp(a + dt): dg/dA = g, dg/da = dg/ddt = -e^A sigmoid(a + dt); beta' = beta (1 - beta) */
+void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
+                           const real_t *dg, const real_t *dbeta, const void *a, const void *b,
+                           const void *A_log, const void *dt_bias, int N, int H) {
+    GDN_GPU(gpu_gdn_gates_backward(gpu, da, db, ld, dA_log, ddt_bias, dg, dbeta, a, b, A_log, dt_bias, N, H));
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++) {
+            size_t i = (size_t)n * ld + h, j = (size_t)n * H + h;
+            real_t ea = exp(GCR(A_log)[h]), z = GCR(a)[i] + GCR(dt_bias)[h];
+            real_t gv = -ea * gdn_softplus_(z), dz = dg[j] * -ea * gdn_sigmoid_(z);
+            dA_log[h] += dg[j] * gv;
+            ddt_bias[h] += dz;
+            GR(da)[i] = dz;
+            real_t be = gdn_sigmoid_(GCR(b)[i]);
+            GR(db)[i] = dbeta[j] * be * (1 - be);
+        }
+}
+
+void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
+                                  int gate_ld, const void *w, int N, int H, int D, float eps) {
+    GDN_GPU(gpu_gdn_gated_rmsnorm_forward(gpu, y, rstd, o, gate, gate_ld, w, N, H, D, eps));
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++) {
+            const real_t *x = GCR(o) + ((size_t)n * H + h) * D, *z = GCR(gate) + (size_t)n * gate_ld + (size_t)h * D;
+            real_t *out = GR(y) + ((size_t)n * H + h) * D, ss = 0;
+            for (int i = 0; i < D; i++) ss += x[i] * x[i];
+            real_t r = 1 / sqrt(ss / D + eps);
+            rstd[(size_t)n * H + h] = r;
+            for (int i = 0; i < D; i++) out[i] = x[i] * r * GCR(w)[i] * z[i] * gdn_sigmoid_(z[i]);
+        }
+}
+
+/* y = n w s, n = x r, s = silu(z): dz = dy n w silu'(z); dn = dy s, then RMSNorm's backward:
+   dx = r (w dn) - x r^3 mean(x w dn), dw += dn x r */
+void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
+                                   const void *dy, const void *o, const void *gate, const void *w,
+                                   const real_t *rstd, int N, int H, int D) {
+    GDN_GPU(gpu_gdn_gated_rmsnorm_backward(gpu, do_, dgate, gate_ld, dw, dy, o, gate, w, rstd, N, H, D));
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++) {
+            size_t io = ((size_t)n * H + h) * D, ig = (size_t)n * gate_ld + (size_t)h * D;
+            const real_t *x = GCR(o) + io, *z = GCR(gate) + ig, *d = GCR(dy) + io, *wv = GCR(w);
+            real_t r = rstd[(size_t)n * H + h], dot = 0;
+            for (int i = 0; i < D; i++) {
+                real_t sg = gdn_sigmoid_(z[i]), dn = d[i] * z[i] * sg;
+                GR(dgate)[ig + i] = d[i] * x[i] * r * wv[i] * sg * (1 + z[i] * (1 - sg));
+                dot += x[i] * wv[i] * dn;
+                dw[i] += dn * x[i] * r;
+            }
+            dot /= D;
+            for (int i = 0; i < D; i++) {
+                real_t dn = d[i] * z[i] * gdn_sigmoid_(z[i]);
+                GR(do_)[io + i] = r * wv[i] * dn - x[i] * r * r * r * dot;
+            }
+        }
+}
+
+/* ---------------------------------------------------------------- the block */
+
+int gdn_resolve(GdnDims *d, char *err, size_t errlen) {
+    if (d->d_model <= 0) { snprintf(err, errlen, "gdn: d_model must be > 0 (got %d)", d->d_model); return -1; }
+    if (d->n_heads <= 0) { snprintf(err, errlen, "gdn: n_heads must be > 0 (got %d)", d->n_heads); return -1; }
+    if (!d->head_dim) d->head_dim = d->d_model / d->n_heads;
+    if (!d->conv_size) d->conv_size = 4;
+    if (!d->chunk) d->chunk = 64;
+    if (!(d->norm_eps > 0)) d->norm_eps = 1e-5f;
+    if (d->head_dim <= 0 || d->conv_size <= 0 || d->chunk <= 0) {
+        snprintf(err, errlen, "gdn: head_dim %d, conv_size %d, chunk %d must be > 0", d->head_dim,
+                 d->conv_size, d->chunk);
+        return -1;
+    }
+    return 0;
+}
+
+int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen) {
+    if (d->head_dim != 64 || d->conv_size > 8) {
+        snprintf(err, errlen, "gdn: the GPU kernels need head_dim 64 and conv_size <= 8 (got %d, %d)",
+                 d->head_dim, d->conv_size);
+        return -1;
+    }
+    return 0;
+}
+
+int gdn_param_specs(const GdnDims *d, GdnParamSpec *out) {
+    int C = d->d_model, H = d->n_heads, D = d->head_dim, K = d->conv_size, HD = H * D;
+    struct { const char *name; int rows, cols, norm, oproj, special; } t[GDN_N_PARAMS] = {
+        {"q_proj", HD, C, 0, 0, 0}, {"k_proj", HD, C, 0, 0, 0}, {"v_proj", HD, C, 0, 0, 0},
+        {"g_proj", HD, C, 0, 0, 0}, {"a_proj", H, C, 0, 0, 0},  {"b_proj", H, C, 0, 0, 0},
+        {"o_proj", C, HD, 0, 1, 0}, {"q_conv1d", HD, K, 0, 0, 1}, {"k_conv1d", HD, K, 0, 0, 1},
+        {"v_conv1d", HD, K, 0, 0, 1}, {"o_norm", D, 0, 1, 0, 1}, {"A_log", H, 0, 0, 0, 1},
+        {"dt_bias", H, 0, 0, 0, 1}};
+    size_t off = 0;
+    for (int i = 0; i < GDN_N_PARAMS; i++) {
+        size_t numel = (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1);
+        if (out)
+            out[i] = (GdnParamSpec){t[i].name, off, numel, t[i].rows, t[i].cols, t[i].norm, t[i].oproj,
+                                    t[i].special, t[i].norm || i >= GDN_N_PARAMS - 2};
+        off += numel;
+    }
+    return GDN_N_PARAMS;
+}
+
+size_t gdn_param_count(const GdnDims *d) {
+    GdnParamSpec p[GDN_N_PARAMS];
+    gdn_param_specs(d, p);
+    return p[GDN_N_PARAMS - 1].offset + p[GDN_N_PARAMS - 1].numel;
+}
+
+static double gdn_urand_(unsigned long long *s) { /* splitmix64 -> [0, 1) */
+    unsigned long long z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+}
+
+void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed) {
+    GdnParamSpec p[GDN_N_PARAMS];
+    gdn_param_specs(d, p);
+    for (int i = 0; i < GDN_N_PARAMS; i++) {
+        real_t *x = w + p[i].offset;
+        if (!strcmp(p[i].name, "o_norm")) for (size_t j = 0; j < p[i].numel; j++) x[j] = 1;
+        else if (!strcmp(p[i].name, "A_log")) for (size_t j = 0; j < p[i].numel; j++) x[j] = log(16 * (1 - gdn_urand_(&seed))); /* U(0, 16] */
+        else if (!strcmp(p[i].name, "dt_bias"))
+            for (size_t j = 0; j < p[i].numel; j++) {
+                double dt = exp(log(1e-3) + gdn_urand_(&seed) * (log(1e-1) - log(1e-3)));
+                if (dt < 1e-4) dt = 1e-4;
+                x[j] = dt + log(-expm1(-dt));
+            }
+        else if (p[i].is_special) { /* the convs */
+            double bound = 1 / sqrt((double)d->conv_size);
+            for (size_t j = 0; j < p[i].numel; j++) x[j] = bound * (2 * gdn_urand_(&seed) - 1);
+        }
+    }
+}
+
+double gdn_flops_per_token(const GdnDims *d) {
+    double C = d->d_model, H = d->n_heads, D = d->head_dim, L = d->chunk;
+    double proj = 2 * C * (4 * H * D + 2 * H) + 2 * H * D * C;
+    /* per chunk of L: K K^T, Q K^T (2 L^2 D each), T's substitution (L^3/3), W and U~ (2 L^2 D
+       each), W H0, Q H0, K^T U (2 L D^2 each), P U (2 L^2 D): per token divide by L */
+    double core = H * (10 * L * D + L * L / 3 + 6 * D * D);
+    return proj + core;
+}
+
+size_t gdn_state_bytes(const GdnDims *d) {
+    size_t HD = (size_t)d->n_heads * d->head_dim;
+    /* the fp32 delta-rule state and the convs' last K-1 inputs (act type, counted as 4 bytes) */
+    return 4 * (HD * d->head_dim + 3 * HD * (size_t)(d->conv_size - 1));
+}
+
+/* act sections are rounded up to 8 elements (16 bytes in bf16) so every view stays aligned */
+static size_t gdn_round8_(size_t n) { return (n + 7) & ~(size_t)7; }
+
+void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim;
+    *act_elems = gdn_round8_(N * (4 * HD + 2 * H)) + 2 * gdn_round8_(N * 3 * HD) + 2 * gdn_round8_(N * HD);
+    *stat_elems = N * (2 * H + 3 * H);
+}
+
+void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
+                   int B, int T) {
+    size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim, es = ops_act_size(gpu);
+    char *p = act_mem;
+    a->proj = p; p += es * gdn_round8_(N * (4 * HD + 2 * H));
+    a->cpre = p; p += es * gdn_round8_(N * 3 * HD);
+    a->qkv = p; p += es * gdn_round8_(N * 3 * HD);
+    a->o = p; p += es * gdn_round8_(N * HD);
+    a->y = p;
+    a->qk_rn = stat_mem;
+    a->g = stat_mem + N * 2 * H;
+    a->beta = a->g + N * H;
+    a->o_rstd = a->beta + N * H;
+}
+
+void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim;
+    *act_elems = gdn_round8_(N * (4 * HD + 2 * H)) + gdn_round8_(N * 3 * HD) + 2 * gdn_round8_(N * HD);
+    /* ws starts 16-byte aligned (the GPU reads it as float4) when stat_mem is */
+    *stat_elems = ((N * 2 * H + 3) & ~(size_t)3) + gdn_ws_elems(B, T, (int)H, d->head_dim, d->chunk);
+}
+
+void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
+                      real_t *stat_mem, int B, int T) {
+    size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim, es = ops_act_size(gpu);
+    char *p = act_mem;
+    s->dproj = p; p += es * gdn_round8_(N * (4 * HD + 2 * H));
+    s->dqkv = p; p += es * gdn_round8_(N * 3 * HD);
+    s->do_ = p; p += es * gdn_round8_(N * HD);
+    s->dy = p;
+    s->dg = stat_mem;
+    s->dbeta = stat_mem + N * H;
+    s->ws = stat_mem + ((2 * N * H + 3) & ~(size_t)3);
+}
+
+/* the block's weight views (element offsets from gdn_param_specs, in the act type's units) */
+typedef struct { const char *proj, *oproj, *conv, *onorm, *alog, *dtb; size_t dproj, doproj, dconv, donorm, dalog, ddtb; } GdnW;
+static GdnW gdn_w_(const GdnDims *d, const void *w, const Gpu *gpu) {
+    GdnParamSpec p[GDN_N_PARAMS];
+    gdn_param_specs(d, p);
+    size_t es = ops_act_size(gpu);
+    const char *b = w;
+    GdnW v = {b + es * p[0].offset, b + es * p[6].offset, b + es * p[7].offset, b + es * p[10].offset,
+              b + es * p[11].offset, b + es * p[12].offset, p[0].offset, p[6].offset, p[7].offset,
+              p[10].offset, p[11].offset, p[12].offset};
+    return v;
+}
+
+void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
+                       void *out, int B, int T) {
+    int N = B * T, C = d->d_model, H = d->n_heads, D = d->head_dim, HD = H * D, P = 4 * HD + 2 * H;
+    size_t es = ops_act_size(gpu);
+    GdnW wv = gdn_w_(d, w, gpu);
+    char *proj = a->proj, *qkv = a->qkv;
+    op_matmul_forward(gpu, a->proj, x, wv.proj, N, C, P);
+    op_gdn_conv_silu_forward(gpu, a->cpre, a->qkv, a->proj, P, wv.conv, N, T, 3 * HD, d->conv_size);
+    op_gdn_l2norm_forward(gpu, a->qkv, 3 * HD, a->qk_rn, N, 2 * H, D, 1e-6f);
+    op_gdn_gates_forward(gpu, a->g, a->beta, proj + es * 4 * HD, proj + es * (4 * HD + H), P, wv.alog,
+                         wv.dtb, N, H);
+    op_gdn_chunk_forward(gpu, a->o, NULL, qkv, qkv + es * HD, qkv + es * 2 * HD, 3 * HD, a->g, a->beta,
+                         B, T, H, D, (float)(1 / sqrt((double)D)), d->chunk);
+    op_gdn_gated_rmsnorm_forward(gpu, a->y, a->o_rstd, a->o, proj + es * 3 * HD, P, wv.onorm, N, H, D,
+                                 d->norm_eps);
+    op_matmul_forward(gpu, out, a->y, wv.oproj, N, HD, C);
+}
+
+void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
+                        GdnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
+    int N = B * T, C = d->d_model, H = d->n_heads, D = d->head_dim, HD = H * D, P = 4 * HD + 2 * H;
+    size_t es = ops_act_size(gpu);
+    GdnW wv = gdn_w_(d, w, gpu);
+    char *proj = a->proj, *qkv = a->qkv, *dproj = s->dproj, *dqkv = s->dqkv;
+    op_matmul_backward(gpu, s->dy, dw + wv.doproj, dout, a->y, wv.oproj, N, HD, C, 0);
+    op_gdn_gated_rmsnorm_backward(gpu, s->do_, dproj + es * 3 * HD, P, dw + wv.donorm, s->dy, a->o,
+                                  proj + es * 3 * HD, wv.onorm, a->o_rstd, N, H, D);
+    op_gdn_chunk_backward(gpu, dqkv, dqkv + es * HD, dqkv + es * 2 * HD, s->dg, s->dbeta, s->do_, qkv,
+                          qkv + es * HD, qkv + es * 2 * HD, 3 * HD, a->g, a->beta, B, T, H, D,
+                          (float)(1 / sqrt((double)D)), d->chunk, s->ws);
+    op_gdn_gates_backward(gpu, dproj + es * 4 * HD, dproj + es * (4 * HD + H), P, dw + wv.dalog,
+                          dw + wv.ddtb, s->dg, s->dbeta, proj + es * 4 * HD, proj + es * (4 * HD + H),
+                          wv.alog, wv.dtb, N, H);
+    op_gdn_l2norm_backward(gpu, s->dqkv, 3 * HD, a->qkv, 3 * HD, a->qk_rn, N, 2 * H, D);
+    op_gdn_conv_silu_backward(gpu, s->dproj, P, dw + wv.dconv, s->dqkv, a->cpre, a->proj, wv.conv, N, T,
+                              3 * HD, d->conv_size);
+    op_matmul_backward(gpu, dx, dw + wv.dproj, s->dproj, x, wv.proj, N, C, P, 0);
+}
+
+#undef GR
+#undef GCR
+#endif /* ATTN_LINEAR_IMPLEMENTATION_DONE */
+#endif /* ATTN_LINEAR_IMPLEMENTATION */

@@ -1,0 +1,452 @@
+/* attn_sparse.h - DeepSeek-V3.2-style sparse attention (DSA): a lightning indexer picks,
+   per query token, the top-k earlier positions, and attention runs over those alone.
+   Ops with a plain-C reference (real_t) and a CUDA path (kernels_sparse.cu.h).
+
+   USAGE
+     #include "attn_sparse.h"        // after or instead of ops.h (it includes ops.h)
+     The implementation compiles in the one .c file that defines OPS_IMPLEMENTATION (or
+     ATTN_SPARSE_IMPLEMENTATION). Every op takes `Gpu *gpu` first: NULL runs the reference,
+     non-NULL the kernels on device pointers (ops.h conventions: activations `void *`,
+     real_t on the CPU and bf16 on the GPU; statistics, probabilities and losses real_t,
+     which is float in every CUDA build).
+
+   DEFINITION (per sequence b; t, s positions 0..T-1)
+     Indexer. HI indexer heads of width dI per query token: q_I[t,j] (j < HI), one key per
+     token shared by the heads: k_I[s] (dI), and per-head weights w[t,j]:
+         I(t,s) = sum_j w[t,j] * ReLU(q_I[t,j] . k_I[s])            for s <= t
+     (the caller applies any RoPE, 1/sqrt(dI) or HI^-1/2 scaling to q_I, k_I, w before;
+     DeepSeek folds them into w). Selection: S_t = the k positions s <= t of largest
+     I(t,s); all of 0..t when t + 1 <= k.
+     TIES: a larger score wins; among equal scores the LOWER position wins. idx[b,t,:]
+     lists S_t in ascending position order, then -1 in the unused slots (t + 1 < k). The
+     CPU and GPU therefore produce identical rows whenever they see identical scores.
+     The selection is shared by every attention head of the token (DeepSeek's MQA mode):
+     the GPU kernels put the query heads of one token that share a kv head in the M
+     dimension of one tensor-core tile (FlashMLA's sparse kernels do the same).
+
+     Sparse attention. q [B,T,H,hd], k, v [B,T,KV,hd], head h reads kv head h/(H/KV):
+         P[t,h,s] = exp(q[t,h] . k[s] / sqrt(hd) - lse[t,h])         for s in S_t
+         out[t,h] = sum_{s in S_t} P[t,h,s] v[s],   lse[t,h] = log sum_{s in S_t} exp(...)
+     idx entries < 0 are skipped wherever they are; valid entries must be distinct and
+     causal (s <= t: the leak test relies on the selection, not on the op). With k >= T
+     and idx = 0..t this is exactly op_attention_forward (tested).
+     Backward: dq, dk, dv (=). dk and dv are scattered (many queries select one key):
+     the GPU adds each (token, selected key) contribution into fp32 accumulators with
+     red.global.add (after the heads of the token are already summed inside the block's
+     mma, so one 64-wide row per (token, key, kv head)), then converts to bf16. We chose
+     atomics over transposing the index list (per key, the queries that chose it): the
+     transpose would gather every query head's q and dO per (query, key) pair (4 KB at
+     H/KV = 16, hd 64, against 512 B of fp32 adds), and its per-key lists are badly
+     unbalanced (early positions are chosen by nearly everyone). dk, dv are therefore not bitwise deterministic on the
+     GPU (fp32 summation order, ~1 ulp before the bf16 rounding). COST, to check on the
+     device: each (token, selected key) pair adds 2*hd floats (dk, dv) and the KL backward
+     dI floats (dk_I), all as fp32 reductions in L2: at B*T = 65536, k = 512, hd = dI = 64
+     that is ~6.4e9 floats a step, which may well make the backward bound by L2 atomic
+     throughput at H/KV = 16 (DeepSeek's H = 128 heads per token amortize the same adds
+     8x better). If tests/gpu_sparse_check shows it, the candidate next step is a
+     key-range pass for dk/dv/dk_I: a block owns a range of keys (their K, V and fp32
+     accumulators in shared memory) and walks the tokens; idx rows are sorted, so a
+     row's slots inside the range are contiguous (bounds found once by the query-major
+     pass, which keeps dq). At k/T = 1/16 it reads about as many bytes of q/dO from L2
+     as the forward gathers, trading the global fp32 adds for reads and shared adds.
+     WHY NOT A PER-KEY TRANSPOSED dK/dV PASS (the CSR of queries per key), against the
+     H100 numbers (B*T = 65536, k = 512, H = 16, KV = 1, hd 64: 33.5M (token, key) pairs,
+     backward ~9.4 ms): gathering, per key, the q and dO rows of the queries that chose
+     it moves 2 * H/KV * hd * 2 B = 4 KB per pair (137 GB) where the atomics move 512 B
+     (17 GB); one key's queries are shared by no other key unless the selection is
+     local. The key-RANGE pass above is the version that pays: a token's q/dO (4 KB)
+     serves all its selected keys inside the range (k*R/t of them), so at R = 128 keys
+     it reads ~8.6 GB (the forward's gather) and reduces in shared memory. Written as
+     ABLATE_SPARSE_BWD=3 (NOT YET RUN ON A GPU; the default stays the atomics):
+     (1) the query-major pass sparse_bwd keeps dq and psum, skips the dk/dv reductions
+     and writes D = rowsum(dO O) [B,T,H] (fp32); (2) sparse_bwd_kv, grid (key ranges of
+     64, token chunks of 256, B*KV): K, V of the range and fp32 dK, dV accumulators in
+     shared memory; each warp walks its tokens t >= s0, finds the token's slots in the
+     range by ballots over its sorted idx row, cp.async-loads q[t], dO[t] (the H/KV
+     heads), and per tile of 16 of those keys (ldmatrix row addresses straight into the
+     range's K/V rows: no copy) computes S^T = K Q^T, dP^T = V dO^T, P^T, dS^T as
+     sparse_bwd does, then dV rows = P^T dO and dK rows = dS^T Q into the shared
+     accumulators (shared fp32 atomics: warps may share keys); at the end one global
+     red.v4 per accumulator element (the token chunks of a range meet there). Its index
+     logic was emulated on the host against the per-pair sums (exact). Needs H/KV <= 16
+     (else mode 1) and idx rows ascending with -1 after (what the select writes). Next
+     steps if it pays: a per-token table of range bounds instead of the ballot scan
+     (which re-reads up to the row's range position each time) and double-buffered
+     q/dO. (The query-major pass skips its dV/dK products in this mode.)
+     ABLATION MODES (GPU, environment, read per call; default 0 = the path above):
+       ABLATE_SPARSE_BWD=1  psum by plain stores when one block holds all heads of a token
+       ABLATE_SPARSE_BWD=2  mode 1, and dk/dv staged in shared memory (over the group's
+                            K/V rows once dQ is done), added as whole rows: a warp's
+                            red.v4 covers 512 contiguous bytes instead of 16 rows x 32 B
+       ABLATE_SPARSE_BWD=3  mode 1, and dk/dv by the key-range pass (above)
+       ABLATE_SPARSE_BWD=9  mode 1 WITHOUT the dk/dv reductions: a timing diagnostic of
+                            their cost (dk, dv come out zero; never train with it)
+       ABLATE_SPARSE_KL=1   KL: dkI by red.v4 (half the reduction ops at dI = 64), a_j
+                            cached in shared memory for the backward (no recomputation),
+                            the scores a slot per lane (no warp sums) when K*HI*4 <= 64 KB
+       ABLATE_SPARSE_TOPK=1 top-k: match.any aggregation in the first radix pass only
+     tests/gpu_sparse_check checks modes 1, 2, 3 and the KL/top-k modes against the same
+     references as the default and times them (columns sfb1, sfb2, sfb3, sfb9, klb1, sel1).
+
+     Indexer training (DeepSeek-V3.2's way, the only one provided): per token,
+         p_t(s) = sum_h P[t,h,s] / sum_{s' in S_t} sum_h P[t,h,s']   (s in S_t)
+         q_t(s) = softmax_{s in S_t} I(t,s)
+         loss_t = KL(p_t || q_t) = sum_{s in S_t, p_t(s) > 0} p_t(s) (log p_t(s) - log q_t(s))
+     p_t is detached: it comes from op_sparse_attention_probs (recomputed from q, k, lse;
+     or from op_sparse_attention_backward's psum output, free there) and gives no gradient
+     to q or k. The gradients go to q_I, k_I and w only, through
+         dloss_t/dI(t,s) = q_t(s) - p_t(s).
+     DeepSeek also detaches the indexer's input from the main model's graph (the indexer
+     learns only from this loss); that wiring is the caller's. The dense warm-up stage
+     (KL over all earlier tokens) is this loss with k >= T.
+
+   PRECISION (GPU)
+     Indexer products: SPARSE_PREC_BF16 (default): q_I, k_I, w bf16 activations, q_I . k_I
+     on bf16 tensor cores (mma.sync m16n8k16) with fp32 accumulation; SPARSE_PREC_FP32:
+     q_I, k_I, w are fp32 device arrays, products on CUDA cores in fp32 (slower; for
+     ablating the indexer's precision). Scores, softmax, the top-k select, lse, p and the
+     KL loss are fp32 everywhere; the CPU path ignores the flag (real_t throughout).
+
+   LIMITS (GPU): hd and dI in {32, 64, 128}; HI <= 16 and HI*dI <= 1024; k <= SPARSE_MAX_TOPK (2048);
+     H/KV <= 16 or a multiple of 16. T is a runtime argument (the score scratch is
+     chunked, see kernels_sparse.cu.h). k is a runtime argument: a ratio of the context
+     is the caller's arithmetic.
+*/
+#ifndef ATTN_SPARSE_H
+#define ATTN_SPARSE_H
+
+#include "ops.h"
+
+#define SPARSE_MAX_TOPK 2048
+enum { SPARSE_PREC_BF16 = 0, SPARSE_PREC_FP32 = 1 };
+
+/* ---- indexer ---- */
+/* scores [B,T,T] (real_t): I(t,s) for s <= t, -inf for s > t. Materializes T*T per
+   sequence: for tests and small T; training uses op_indexer_select. */
+void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
+                       int B, int T, int HI, int dI, int prec);
+/* idx [B,T,topk] from scores [B,T,T]: the selection rule above */
+void op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk);
+/* scores + top-k in one op; on the GPU the scores live in a bounded scratch, a chunk of
+   query rows at a time */
+void op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                       int B, int T, int HI, int dI, int topk, int prec);
+
+/* ---- sparse attention over idx [B,T,topk] ---- */
+void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                 const void *v, const int *idx, int B, int T, int H, int KV, int hd,
+                                 int topk);
+/* dq, dk, dv written (=). psum (may be NULL) receives p [B,T,topk] = (1/H) sum_h P[t,h,idx]
+   (0 in unused slots): the KL target, free here since P is recomputed anyway */
+void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
+                                  const void *dout, const void *out, const real_t *lse,
+                                  const void *q, const void *k, const void *v, const int *idx,
+                                  int B, int T, int H, int KV, int hd, int topk);
+/* p [B,T,topk] = (1/H) sum_h exp(q[t,h] . k[idx] / sqrt(hd) - lse[t,h]); 0 in unused slots */
+void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
+                               const int *idx, int B, int T, int H, int KV, int hd, int topk);
+
+/* ---- indexer KL loss (per token, real_t) against a detached target p [B,T,topk] ---- */
+void op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
+/* loss as above, and the gradients of dloss * sum(loss): dqI [B,T,HI,dI], dkI [B,T,dI],
+   dw [B,T,HI], all written (=) */
+void op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+                            const void *qI, const void *kI, const void *w, const int *idx,
+                            int B, int T, int HI, int dI, int topk, float dloss);
+
+#endif /* ATTN_SPARSE_H */
+
+/* ======================================================================= */
+#if defined(OPS_IMPLEMENTATION) || defined(ATTN_SPARSE_IMPLEMENTATION)
+#ifndef ATTN_SPARSE_IMPLEMENTATION_DONE
+#define ATTN_SPARSE_IMPLEMENTATION_DONE
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef ABLATE_NO_CUDA
+#include "gpu.h"
+#include "kernels_sparse.cu.h"
+/* ops.h's per-op profile hooks (defined with its implementation) */
+double ops_prof_begin_(Gpu *gpu);
+void ops_prof_end_(Gpu *gpu, const char *name, double t0);
+#define SPARSE_GPU(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return; } } while (0)
+#else
+#define SPARSE_GPU(call) do { (void)gpu; } while (0)
+#endif
+
+#ifdef _OPENMP
+#define SPARSE_OMP_(x) _Pragma(#x)
+#else
+#define SPARSE_OMP_(x)
+#endif
+#define SPARSE_OMP_MIN_WORK 2e6
+
+#define SR_(p) ((real_t *)(p))
+#define SCR_(p) ((const real_t *)(p))
+
+/* I(t,s) for one query row qt [HI*dI] with weights wt [HI] and one key ks [dI] */
+static real_t sparse_index_score_(const real_t *qt, const real_t *ks, const real_t *wt, int HI, int dI) {
+    real_t acc = 0;
+    for (int j = 0; j < HI; j++) {
+        real_t a = 0;
+        for (int i = 0; i < dI; i++) a += qt[(size_t)j * dI + i] * ks[i];
+        if (a > 0) acc += wt[j] * a;
+    }
+    return acc;
+}
+
+void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
+                       int B, int T, int HI, int dI, int prec) {
+    SPARSE_GPU(gpu_indexer_scores(gpu, scores, qI, kI, w, B, T, HI, dI, prec));
+    (void)prec;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            real_t *row = scores + n * T;
+            for (int s = 0; s < T; s++)
+                row[s] = s > t ? -INFINITY
+                               : sparse_index_score_(SCR_(qI) + n * HI * dI, SCR_(kI) + ((size_t)b * T + s) * dI,
+                                                     SCR_(w) + n * HI, HI, dI);
+        }
+}
+
+typedef struct { real_t v; int i; } SparseScore_;
+/* larger score first; among equal scores the lower position first */
+static int sparse_score_cmp_(const void *a, const void *b) {
+    const SparseScore_ *x = a, *y = b;
+    if (x->v != y->v) return x->v > y->v ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+static int sparse_int_cmp_(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* one row: the n = t+1 scores row[0..t] -> out[topk] (ascending positions, then -1);
+   tmp holds n entries */
+static void sparse_topk_row_(int *out, const real_t *row, int n, int topk, SparseScore_ *tmp) {
+    if (n <= topk) {
+        for (int i = 0; i < topk; i++) out[i] = i < n ? i : -1;
+        return;
+    }
+    for (int s = 0; s < n; s++) { tmp[s].v = row[s]; tmp[s].i = s; }
+    qsort(tmp, n, sizeof *tmp, sparse_score_cmp_);
+    for (int i = 0; i < topk; i++) out[i] = tmp[i].i;
+    qsort(out, topk, sizeof *out, sparse_int_cmp_);
+}
+
+void op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk) {
+    SPARSE_GPU(gpu_indexer_topk(gpu, idx, scores, B, T, topk));
+    SparseScore_ *tmp = malloc(sizeof *tmp * T);
+    if (!tmp) { fprintf(stderr, "op_indexer_topk: out of host memory\n"); exit(1); }
+    for (size_t n = 0; n < (size_t)B * T; n++)
+        sparse_topk_row_(idx + n * topk, scores + n * T, (int)(n % T) + 1, topk, tmp);
+    free(tmp);
+}
+
+void op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                       int B, int T, int HI, int dI, int topk, int prec) {
+    SPARSE_GPU(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
+    (void)prec;
+    /* one row of scores at a time: O(T) memory */
+    real_t *row = malloc(sizeof(real_t) * T);
+    SparseScore_ *tmp = malloc(sizeof *tmp * T);
+    if (!row || !tmp) { fprintf(stderr, "op_indexer_select: out of host memory\n"); exit(1); }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            for (int s = 0; s <= t; s++)
+                row[s] = sparse_index_score_(SCR_(qI) + n * HI * dI, SCR_(kI) + ((size_t)b * T + s) * dI,
+                                             SCR_(w) + n * HI, HI, dI);
+            sparse_topk_row_(idx + n * topk, row, t + 1, topk, tmp);
+        }
+    free(row);
+    free(tmp);
+}
+
+/* scaled score q . k / sqrt(hd) of query row (b,t,h) and key position s */
+static real_t sparse_qk_(const real_t *q, const real_t *k, int b, int t, int h, int s, int T, int H,
+                         int KV, int hd, real_t scale) {
+    const real_t *qt = q + (((size_t)b * T + t) * H + h) * hd;
+    const real_t *ks = k + (((size_t)b * T + s) * KV + h / (H / KV)) * hd;
+    real_t d = 0;
+    for (int i = 0; i < hd; i++) d += qt[i] * ks[i];
+    return d * scale;
+}
+
+void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                 const void *v, const int *idx, int B, int T, int H, int KV, int hd,
+                                 int topk) {
+    SPARSE_GPU(gpu_sparse_attention_forward(gpu, out, lse, q, k, v, idx, B, T, H, KV, hd, topk));
+    int group = H / KV;
+    real_t scale = 1 / sqrt((real_t)hd);
+    SPARSE_OMP_(omp parallel if ((double)B * H * T * topk * hd > SPARSE_OMP_MIN_WORK))
+    {
+        real_t *p = malloc(sizeof(real_t) * topk);
+        SPARSE_OMP_(omp for collapse(2))
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++)
+                for (int t = 0; t < T; t++) {
+                    const int *it = idx + ((size_t)b * T + t) * topk;
+                    real_t *ot = SR_(out) + (((size_t)b * T + t) * H + h) * hd, mx = -INFINITY, sum = 0;
+                    for (int j = 0; j < topk; j++) {
+                        p[j] = it[j] < 0 ? -INFINITY : sparse_qk_(SCR_(q), SCR_(k), b, t, h, it[j], T, H, KV, hd, scale);
+                        if (p[j] > mx) mx = p[j];
+                    }
+                    for (int i = 0; i < hd; i++) ot[i] = 0;
+                    for (int j = 0; j < topk; j++) {
+                        if (it[j] < 0) continue;
+                        p[j] = exp(p[j] - mx);
+                        sum += p[j];
+                        const real_t *vs = SCR_(v) + (((size_t)b * T + it[j]) * KV + h / group) * hd;
+                        for (int i = 0; i < hd; i++) ot[i] += p[j] * vs[i];
+                    }
+                    for (int i = 0; i < hd; i++) ot[i] /= sum;
+                    lse[((size_t)b * H + h) * T + t] = mx + log(sum);
+                }
+        free(p);
+    }
+}
+
+/* P = exp(S - lse); dV = P^T dO; dP = dO V^T; dS = P (dP - D), D = rowsum(dO * O);
+   dQ = scale dS K; dK = scale dS^T Q: the dense backward restricted to the selected
+   keys. Parallel over (b, kv head): the heads of a group share dk, dv rows. */
+void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
+                                  const void *dout, const void *out, const real_t *lse,
+                                  const void *q, const void *k, const void *v, const int *idx,
+                                  int B, int T, int H, int KV, int hd, int topk) {
+    SPARSE_GPU(gpu_sparse_attention_backward(gpu, dq, dk, dv, psum, dout, out, lse, q, k, v, idx,
+                                             B, T, H, KV, hd, topk));
+    int group = H / KV;
+    real_t scale = 1 / sqrt((real_t)hd);
+    memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
+    memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    SPARSE_OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > SPARSE_OMP_MIN_WORK))
+    for (int b = 0; b < B; b++)
+        for (int kh = 0; kh < KV; kh++)
+            for (int h = kh * group; h < (kh + 1) * group; h++)
+                for (int t = 0; t < T; t++) {
+                    size_t qi = (((size_t)b * T + t) * H + h) * hd;
+                    const real_t *qt = SCR_(q) + qi, *dot = SCR_(dout) + qi, *ot = SCR_(out) + qi;
+                    const int *it = idx + ((size_t)b * T + t) * topk;
+                    real_t *dqt = SR_(dq) + qi, L = lse[((size_t)b * H + h) * T + t], D = 0;
+                    for (int i = 0; i < hd; i++) D += dot[i] * ot[i];
+                    for (int j = 0; j < topk; j++) {
+                        if (it[j] < 0) continue;
+                        size_t ki = (((size_t)b * T + it[j]) * KV + kh) * hd;
+                        const real_t *ks = SCR_(k) + ki, *vs = SCR_(v) + ki;
+                        real_t sc = 0, dp = 0;
+                        for (int i = 0; i < hd; i++) { sc += qt[i] * ks[i]; dp += dot[i] * vs[i]; }
+                        real_t p = exp(sc * scale - L), ds = p * (dp - D) * scale;
+                        real_t *dks = SR_(dk) + ki, *dvs = SR_(dv) + ki;
+                        for (int i = 0; i < hd; i++) {
+                            dvs[i] += p * dot[i];
+                            dqt[i] += ds * ks[i];
+                            dks[i] += ds * qt[i];
+                        }
+                    }
+                }
+    if (psum) op_sparse_attention_probs(NULL, psum, q, k, lse, idx, B, T, H, KV, hd, topk);
+}
+
+void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
+                               const int *idx, int B, int T, int H, int KV, int hd, int topk) {
+    SPARSE_GPU(gpu_sparse_attention_probs(gpu, p, q, k, lse, idx, B, T, H, KV, hd, topk));
+    real_t scale = 1 / sqrt((real_t)hd);
+    SPARSE_OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > SPARSE_OMP_MIN_WORK))
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const int *it = idx + ((size_t)b * T + t) * topk;
+            real_t *pt = p + ((size_t)b * T + t) * topk;
+            for (int j = 0; j < topk; j++) {
+                real_t acc = 0;
+                for (int h = 0; it[j] >= 0 && h < H; h++)
+                    acc += exp(sparse_qk_(SCR_(q), SCR_(k), b, t, h, it[j], T, H, KV, hd, scale) -
+                               lse[((size_t)b * H + h) * T + t]);
+                pt[j] = acc / H;
+            }
+        }
+}
+
+/* The KL of one token: fills I[j] (the indexer scores of the selected keys) and ph[j]
+   (p renormalized over the valid slots), returns the loss and the indexer's lse */
+static real_t sparse_kl_token_(real_t *I, real_t *ph, real_t *lseI, const real_t *pt, const real_t *qt,
+                               const real_t *kI, const real_t *wt, const int *it, int HI, int dI, int topk) {
+    real_t mx = -INFINITY, sum = 0, psum = 0, loss = 0;
+    for (int j = 0; j < topk; j++) {
+        if (it[j] < 0) continue;
+        I[j] = sparse_index_score_(qt, kI + (size_t)it[j] * dI, wt, HI, dI);
+        if (I[j] > mx) mx = I[j];
+        psum += pt[j];
+    }
+    for (int j = 0; j < topk; j++)
+        if (it[j] >= 0) sum += exp(I[j] - mx);
+    *lseI = mx + log(sum);
+    for (int j = 0; j < topk; j++) {
+        ph[j] = it[j] < 0 || psum <= 0 ? 0 : pt[j] / psum;
+        if (ph[j] > 0) loss += ph[j] * (log(ph[j]) - (I[j] - *lseI));
+    }
+    return loss;
+}
+
+void op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
+    SPARSE_GPU(gpu_indexer_kl_forward(gpu, loss, p, qI, kI, w, idx, B, T, HI, dI, topk));
+    real_t *I = malloc(sizeof(real_t) * 2 * topk), *ph = I + topk, lseI;
+    if (!I) { fprintf(stderr, "op_indexer_kl_forward: out of host memory\n"); exit(1); }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            loss[n] = sparse_kl_token_(I, ph, &lseI, p + n * topk, SCR_(qI) + n * HI * dI,
+                                       SCR_(kI) + (size_t)b * T * dI, SCR_(w) + n * HI, idx + n * topk,
+                                       HI, dI, topk);
+        }
+    free(I);
+}
+
+/* dloss_t/dI_j = softmax_j(I) - ph_j; then through I = sum_h w_h ReLU(a_h), a_h = qI_h . kI:
+   dw_h += g relu(a_h); dqI_h += g w_h [a_h > 0] kI; dkI += g w_h [a_h > 0] qI_h */
+void op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+                            const void *qI, const void *kI, const void *w, const int *idx,
+                            int B, int T, int HI, int dI, int topk, float dloss) {
+    SPARSE_GPU(gpu_indexer_kl_backward(gpu, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss));
+    memset(dqI, 0, sizeof(real_t) * (size_t)B * T * HI * dI);
+    memset(dkI, 0, sizeof(real_t) * (size_t)B * T * dI);
+    memset(dw, 0, sizeof(real_t) * (size_t)B * T * HI);
+    real_t *I = malloc(sizeof(real_t) * 2 * topk), *ph = I + topk, lseI;
+    if (!I) { fprintf(stderr, "op_indexer_kl_backward: out of host memory\n"); exit(1); }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            const real_t *qt = SCR_(qI) + n * HI * dI, *wt = SCR_(w) + n * HI;
+            const int *it = idx + n * topk;
+            loss[n] = sparse_kl_token_(I, ph, &lseI, p + n * topk, qt, SCR_(kI) + (size_t)b * T * dI, wt, it,
+                                       HI, dI, topk);
+            for (int j = 0; j < topk; j++) {
+                if (it[j] < 0) continue;
+                real_t g = dloss * (exp(I[j] - lseI) - ph[j]);
+                const real_t *ks = SCR_(kI) + ((size_t)b * T + it[j]) * dI;
+                real_t *dks = SR_(dkI) + ((size_t)b * T + it[j]) * dI;
+                for (int h = 0; h < HI; h++) {
+                    const real_t *qh = qt + (size_t)h * dI;
+                    real_t a = 0;
+                    for (int i = 0; i < dI; i++) a += qh[i] * ks[i];
+                    if (a <= 0) continue;
+                    SR_(dw)[n * HI + h] += g * a;
+                    real_t c = g * wt[h], *dqh = SR_(dqI) + (n * HI + h) * dI;
+                    for (int i = 0; i < dI; i++) { dqh[i] += c * ks[i]; dks[i] += c * qh[i]; }
+                }
+            }
+        }
+    free(I);
+}
+
+#undef SR_
+#undef SCR_
+#endif /* ATTN_SPARSE_IMPLEMENTATION_DONE */
+#endif /* OPS_IMPLEMENTATION || ATTN_SPARSE_IMPLEMENTATION */

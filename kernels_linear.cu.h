@@ -1,0 +1,1017 @@
+/* kernels_linear.cu.h - Gated DeltaNet (attn_linear.h) on the GPU: the chunked delta rule
+   forward and backward, and the block's small ops (short conv + SiLU, per-head L2 norm, gates,
+   gated RMSNorm), as NVRTC source + launchers, the pattern of kernels_attn.cu.h.
+
+   USAGE
+     #include "gpu.h"
+     #include "kernels_linear.cu.h"   // declarations; the definitions come with GPU_IMPLEMENTATION
+   attn_linear.h's op_gdn_* call these when gpu != NULL (same arguments, device pointers;
+   activations bf16, g / beta / state / ws / weight gradients fp32).
+
+   API
+     gpu_gdn_forward(g, o, state, q, k, v, ld, gd, beta, B, T, H, D, scale)
+     gpu_gdn_backward(g, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, gd, beta, B, T, H, D, scale, ws)
+       D (= chunk) must be 64. ws: B*H*ceil(T/64)*64*64 floats (gdn_ws_elems).
+     gpu_gdn_conv_silu_forward/backward, gpu_gdn_l2norm_forward/backward,
+     gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
+       head dim <= 128 for the norm's backward)
+     gdn_kernels_compile_check(arch)  NVRTC-compiles both variants (GDN_MMA 0/1) for arch; no
+       GPU needed. Returns the number of failures.
+
+   DESIGN (flash-linear-attention's chunk_gated_delta_rule, organized for one kernel per pass)
+     Forward gdn_fwd: one block of 256 threads per (b, h) walks the chunks of 64 tokens in
+       order with the state Hs [64][64] fp32 in shared memory. Per chunk: K, scale*Q, V (bf16
+       -> fp32 tiles, rows past T zero: with g = beta = 0 there they are exact no-ops), the
+       cumulative log decay by a warp scan, A~ = K K^T o G and P = Q K^T o G, T = (I + diag(beta)
+       A~)^-1 by forward substitution (4 lanes per column, the column's rows chained by
+       __syncwarp only), W = T diag(beta e^gam) K, U = T diag(beta) V - W Hs,
+       O = diag(e^gam) Q Hs + P U (to global), Hs <- e^gam_63 Hs + K^T diag(dec) U.
+     Backward gdn_bwd: a state pass (gdn_fwd with o = NULL) stores every chunk's initial state
+       in ws; then one block per (b, h) walks the chunks in reverse with dH in shared memory,
+       recomputes the chunk's A~, P, T, W, U and applies the terms listed at attn_linear.h's
+       gdn_chunk_bwd_ (12 tiles: 206 KB of shared memory, so it needs an H100-class 227 KB
+       opt-in; sm_80's 163 KB is too small for the backward). dgam sums by shared atomics.
+     The 64x64x64 products: every register tile is held in the m16n8k16 accumulator layout
+       (warp w: rows 16(w/2).., cols 32(w%2)..; 16 entries a thread), so tensor-core results
+       are used where they land; row and column sums (for dgam, dbeta) reduce by shuffles in
+       the warp and shared-memory atomics across warps.
+       GDN_MMA 1 (default): mma.sync m16n8k16 bf16 tensor cores with fp32 accumulation; the
+       fp32 tile operands are rounded to bf16 as the fragments are read (plain shared loads,
+       no ldmatrix). GDN_MMA 0: fp32 FMAs in the same layout (exact; ABLATE_GDN_MMA=0 selects
+       it, for A/B and accuracy checks).
+     Global loads of the next chunk's tiles are issued into registers before the current
+       chunk's math, so their latency hides behind it (one block per SM leaves no other warps).
+     Tile row stride 68 floats: a transposed operand's fragments load without bank conflicts,
+       a row-major one with 2-way conflicts at most.
+     Parallelism is B*H blocks (one per SM); at B*H < #SMs part of the GPU idles: splitting
+       the chunk-local work (A~, T, W, U~) into a separate all-chunks-parallel pass, as fla
+       does, is the next step if that shape matters.
+     Small ops: elementwise grid-stride kernels; one warp per (row, head) for the norms; the
+       weight gradients of the conv, gates and norm reduce per block then atomicAdd (fp32).
+
+   DETERMINISM: dg and dbeta collect their per-chunk sums with shared-memory float atomics,
+     so their last bits depend on the order warps arrive; every other output is deterministic.
+
+   STATUS: written without a GPU at hand. `make emucheck` runs these kernels on a CPU
+     emulation of the CUDA model (tests/emu_linear.c: pthreads as threads, real barriers,
+     PTX's mma fragment layouts) against attn_linear.h's reference: all pass (out, state,
+     dq/dk/dv at the bf16 rounding level, 2e-3; dg/dbeta 1e-6 with fp32 products, 3e-3 with
+     tensor cores). Timing is unmeasured: tests/gpu_linear_check.c measures it on the device
+     next to dense flash attention. Cost per 64-token chunk and head: forward 8 products
+     of 64x64x64 + the substitution, backward 23 + a state pass of 5 (+ 2 substitutions).
+
+   SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
+   KSRC_LINE so NVRTC errors cite this file's line numbers, raw-bit bf16, no headers).
+*/
+#ifndef KERNELS_LINEAR_CU_H
+#define KERNELS_LINEAR_CU_H
+
+#ifndef ABLATE_NO_CUDA
+#include "gpu.h"
+
+void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void *k, const void *v, int ld,
+                     const float *gd, const float *beta, int B, int T, int H, int D, float scale);
+void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *dbeta, const void *dout,
+                      const void *q, const void *k, const void *v, int ld, const float *gd, const float *beta,
+                      int B, int T, int H, int D, float scale, float *ws);
+void gpu_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld, const void *w, int N,
+                               int T, int Ch, int K);
+void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const void *dout, const void *pre,
+                                const void *in, const void *w, int N, int T, int Ch, int K);
+void gpu_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, float *rn, int N, int nh, int D, float eps);
+void gpu_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const float *rn, int N, int nh,
+                             int D);
+void gpu_gdn_gates_forward(Gpu *gpu, float *gd, float *beta, const void *a, const void *b, int ld,
+                           const void *A_log, const void *dt_bias, int N, int H);
+void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log, float *ddt_bias,
+                            const float *dg, const float *dbeta, const void *a, const void *b, const void *A_log,
+                            const void *dt_bias, int N, int H);
+void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const void *o, const void *gate, int gate_ld,
+                                   const void *w, int N, int H, int D, float eps);
+void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
+                                    const void *o, const void *gate, const void *w, const float *rstd, int N,
+                                    int H, int D);
+int gdn_kernels_compile_check(const char *arch);
+#endif /* ABLATE_NO_CUDA */
+#endif /* KERNELS_LINEAR_CU_H */
+
+/* ======================================================================== */
+#if defined(GPU_IMPLEMENTATION) && !defined(ABLATE_NO_CUDA) && !defined(KERNELS_LINEAR_IMPLEMENTATION_DONE)
+#define KERNELS_LINEAR_IMPLEMENTATION_DONE
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stdint.h>
+
+#ifndef KSRC_LINE
+#define KSRC_STR_(x) #x
+#define KSRC_STR(x) KSRC_STR_(x)
+#define KSRC_LINE(file) "#line " KSRC_STR(__LINE__) " \"" file "\"\n"
+#endif
+
+/* must match the source's CH, LDT, CONV_ROWS and its *_SMEM_FLOATS: forward 140,544 bytes,
+   backward 210,688 (+128 static): an H100's 227 KB opt-in holds both, an A100's (163 KB) only
+   the forward */
+#define GDN_GPU_D 64
+#define GDN_CONV_ROWS 256
+#define GDN_FWD_SMEM_BYTES ((8 * 64 * 68 + 5 * 64) * 4)
+#define GDN_BWD_SMEM_BYTES ((12 * 64 * 68 + 7 * 64) * 4)
+
+/* ---------------------------------------------------------------- kernels */
+static const char GDN_KERNELS_SRC[] =
+KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, backward) and the block's small ops.\n"
+"#include \"ablate_common.cuh\"\n"
+"#ifndef GDN_MMA\n"
+"#define GDN_MMA 1\n"
+"#endif\n"
+"#define CH 64            // chunk length = head dim: every tile is [64][64]\n"
+"#define LDT 68           // fp32 tile row stride (4 mod 32): the mma fragments of a transposed\n"
+"                         // operand hit 32 different banks, a row-major one 2-way at most\n"
+"#define TILE (CH * LDT)\n"
+"#define NT 256           // threads per block: 8 warps\n"
+"\n"
+"// ---- ownership of a 64 x 64 register tile float acc[4][4] ----\n"
+"// The m16n8k16 accumulator layout, so tensor-core results stay where they land: warp w owns\n"
+"// rows 16 (w / 2) .. +15 and columns 32 (w % 2) .. +31; its lane 4 g + q holds, in each\n"
+"// 8-column group n, the entries (g, 2q), (g, 2q + 1), (g + 8, 2q), (g + 8, 2q + 1):\n"
+"//   acc[n][e] is row own_row(e), column own_col(n, e).\n"
+"// A row's 64 columns live in 4 lanes (a quad) of each of two warps; a column's 64 rows in the\n"
+"// 8 g-lanes of 4 warps: row and column sums reduce within the warp, then add up across warps\n"
+"// with shared-memory atomics.\n"
+"__device__ __forceinline__ int own_row(int e) { return 16 * (threadIdx.x >> 6) + ((threadIdx.x & 31) >> 2) + 8 * (e >> 1); }\n"
+"__device__ __forceinline__ int own_col(int n, int e) {\n"
+"    return 32 * ((threadIdx.x >> 5) & 1) + 8 * n + 2 * (threadIdx.x & 3) + (e & 1);\n"
+"}\n"
+"#define QUAD0 ((threadIdx.x & 3) == 0)   // the lane that adds a row's warp-sum\n"
+"#define GROW0 ((threadIdx.x & 28) == 0)  // a lane with g == 0: adds a column's warp-sum\n"
+"\n"
+"// ---- 64 x 64 x 64 products on fp32 shared-memory tiles ----\n"
+"// Operands are strided views, so transposes are free:\n"
+"//   A(r, k) = a[r * ars + k * aks],  B(k, c) = b[k * bks + c * bcs],  optional ks[k] scales B's row k.\n"
+"// acc[n][e] += sum_k A(own_row(e), k) ks[k] B(k, own_col(n, e)).\n"
+"// GDN_MMA 1: bf16 tensor cores (mma.sync m16n8k16, fp32 accumulate), the fp32 operands\n"
+"// rounded to bf16 as the fragments are read (plain shared loads, no ldmatrix).\n"
+"// GDN_MMA 0: fp32 FMAs (exact fp32; the reference the mma path is compared with).\n"
+"__device__ __forceinline__ void mm_simt(float acc[4][4], const float *a, int ars, int aks, const float *b,\n"
+"                                        int bks, int bcs, const float *ks, int K) {\n"
+"    const int r0 = own_row(0), c0 = own_col(0, 0);\n"
+"    for (int k = 0; k < K; k++) {\n"
+"        const float s = ks ? ks[k] : 1.f;\n"
+"        const float a0 = a[r0 * ars + k * aks], a1 = a[(r0 + 8) * ars + k * aks];\n"
+"#pragma unroll\n"
+"        for (int n = 0; n < 4; n++) {\n"
+"            const float b0 = s * b[k * bks + (c0 + 8 * n) * bcs], b1 = s * b[k * bks + (c0 + 8 * n + 1) * bcs];\n"
+"            acc[n][0] = fmaf(a0, b0, acc[n][0]);\n"
+"            acc[n][1] = fmaf(a0, b1, acc[n][1]);\n"
+"            acc[n][2] = fmaf(a1, b0, acc[n][2]);\n"
+"            acc[n][3] = fmaf(a1, b1, acc[n][3]);\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"#if GDN_MMA\n"
+"__device__ __forceinline__ void mm_tc(float acc[4][4], const float *a, int ars, int aks, const float *b,\n"
+"                                      int bks, int bcs, const float *ks, int K) {\n"
+"    const int lane = threadIdx.x & 31;\n"
+"    const int r0 = 16 * (threadIdx.x >> 6), c0 = 32 * ((threadIdx.x >> 5) & 1);\n"
+"    const int gr = lane >> 2, gc = 2 * (lane & 3);\n"
+"    for (int k0 = 0; k0 < K; k0 += 16) {\n"
+"        u32 af[4];\n"
+"        // A fragment: (gr, gc..gc+1), (gr+8, ..), (gr, gc+8..), (gr+8, gc+8..)\n"
+"#pragma unroll\n"
+"        for (int q = 0; q < 4; q++) {\n"
+"            int r = r0 + gr + 8 * (q & 1), k = k0 + gc + 8 * (q >> 1);\n"
+"            af[q] = pack2(a[r * ars + k * aks], a[r * ars + (k + 1) * aks]);\n"
+"        }\n"
+"        float s0 = 1.f, s1 = 1.f, s2 = 1.f, s3 = 1.f;\n"
+"        if (ks) { s0 = ks[k0 + gc]; s1 = ks[k0 + gc + 1]; s2 = ks[k0 + gc + 8]; s3 = ks[k0 + gc + 9]; }\n"
+"#pragma unroll\n"
+"        for (int n = 0; n < 4; n++) {\n"
+"            // B fragment: (k = gc..gc+1, col gr), (k = gc+8.., col gr)\n"
+"            int c = c0 + 8 * n + gr, k = k0 + gc;\n"
+"            u32 b0 = pack2(s0 * b[k * bks + c * bcs], s1 * b[(k + 1) * bks + c * bcs]);\n"
+"            u32 b1 = pack2(s2 * b[(k + 8) * bks + c * bcs], s3 * b[(k + 9) * bks + c * bcs]);\n"
+"            asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\\n\"\n"
+"                         : \"+f\"(acc[n][0]), \"+f\"(acc[n][1]), \"+f\"(acc[n][2]), \"+f\"(acc[n][3])\n"
+"                         : \"r\"(af[0]), \"r\"(af[1]), \"r\"(af[2]), \"r\"(af[3]), \"r\"(b0), \"r\"(b1));\n"
+"        }\n"
+"    }\n"
+"}\n"
+"#define MM_(acc, a, ars, aks, b, bks, bcs, ks) mm_tc(acc, a, ars, aks, b, bks, bcs, ks, CH)\n"
+"#else\n"
+"#define MM_(acc, a, ars, aks, b, bks, bcs, ks) mm_simt(acc, a, ars, aks, b, bks, bcs, ks, CH)\n"
+"#endif\n"
+"// (one level of indirection so the operand-view macros below expand into three arguments each)\n"
+"#define MM(acc, ...) MM_(acc, __VA_ARGS__)\n"
+"\n"
+"// operand views of a tile X [64][LDT]: row-major (X) or transposed (X^T), as A or B\n"
+"#define AR(X) X, LDT, 1\n"
+"#define AT(X) X, 1, LDT\n"
+"#define BR(X) X, LDT, 1\n"
+"#define BT(X) X, 1, LDT\n"
+"\n"
+"__device__ __forceinline__ void zero4(float a[4][4]) {\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) a[i][j] = 0.f;\n"
+"}\n"
+"__device__ __forceinline__ void store4(float *X, const float a[4][4]) {\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) X[own_row(j) * LDT + own_col(i, j)] = a[i][j];\n"
+"}\n"
+"// the thread's part of row own_row(2 hh) of acc * X, summed over its quad: out[hh] is this\n"
+"// warp's half of the row sum (QUAD0 lanes add it up across the two warps)\n"
+"__device__ __forceinline__ void rowdot2(const float a[4][4], const float *X, float out[2]) {\n"
+"    out[0] = out[1] = 0.f;\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) out[j >> 1] += a[i][j] * X[own_row(j) * LDT + own_col(i, j)];\n"
+"#pragma unroll\n"
+"    for (int hh = 0; hh < 2; hh++) {\n"
+"        out[hh] += __shfl_xor_sync(0xffffffffu, out[hh], 1);\n"
+"        out[hh] += __shfl_xor_sync(0xffffffffu, out[hh], 2);\n"
+"    }\n"
+"}\n"
+"// rows < L of s * acc to global bf16 (rows ld apart; pairs of columns as one 4-byte store)\n"
+"__device__ __forceinline__ void store_rows_bf16(bf16 *dst, u64 ld, int L, const float a[4][4], float s) {\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int hh = 0; hh < 2; hh++) {\n"
+"            int r = own_row(2 * hh);\n"
+"            if (r < L) *(u32 *)(dst + (u64)r * ld + own_col(i, 2 * hh)) = pack2(s * a[i][2 * hh], s * a[i][2 * hh + 1]);\n"
+"        }\n"
+"}\n"
+"\n"
+"// v[r] += rs * (row sums), v[c] += cs * (column sums) of a tile whose thread parts are\n"
+"// row[hh] (row own_row(2 hh), summed over the thread's columns) and col[i][b] (column\n"
+"// own_col(i, b), summed over its two rows): reduced within the warp, added across warps\n"
+"// with shared-memory atomics (cs == 0 skips the columns)\n"
+"__device__ __forceinline__ void add_row_col_sums(float *v, float row[2], const float col[4][2], float rs, float cs) {\n"
+"#pragma unroll\n"
+"    for (int hh = 0; hh < 2; hh++) {\n"
+"        row[hh] += __shfl_xor_sync(0xffffffffu, row[hh], 1);\n"
+"        row[hh] += __shfl_xor_sync(0xffffffffu, row[hh], 2);\n"
+"    }\n"
+"    if (QUAD0)\n"
+"        for (int hh = 0; hh < 2; hh++) atomicAdd(&v[own_row(2 * hh)], rs * row[hh]);\n"
+"    if (cs == 0.f) return;\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int b = 0; b < 2; b++) {\n"
+"            float x = col[i][b];\n"
+"            x += __shfl_xor_sync(0xffffffffu, x, 4);\n"
+"            x += __shfl_xor_sync(0xffffffffu, x, 8);\n"
+"            x += __shfl_xor_sync(0xffffffffu, x, 16);\n"
+"            if (GROW0) atomicAdd(&v[own_col(i, b)], cs * x);\n"
+"        }\n"
+"}\n"
+"\n"
+"// A [64 rows][64] bf16 tile of the NEXT chunk is fetched into registers (8 bf16 pairs per\n"
+"// thread) while the current chunk computes, then stored as fp32 at the next chunk's start:\n"
+"// with one block per SM nothing else would hide the global-memory latency. Rows >= L are 0.\n"
+"// (ld even and 4-byte aligned bases: checked by the launchers.)\n"
+"__device__ __forceinline__ void fetch_tile(u32 r[8], const bf16 *src, u64 ld, int L) {\n"
+"#pragma unroll\n"
+"    for (int m = 0; m < 8; m++) {\n"
+"        int e = 2 * threadIdx.x + 512 * m, row = e >> 6, col = e & 63;\n"
+"        r[m] = row < L ? *(const u32 *)(src + (u64)row * ld + col) : 0u;\n"
+"    }\n"
+"}\n"
+"__device__ __forceinline__ void put_tile(float *X, const u32 r[8], float s) {\n"
+"#pragma unroll\n"
+"    for (int m = 0; m < 8; m++) {\n"
+"        int e = 2 * threadIdx.x + 512 * m, row = e >> 6, col = e & 63;\n"
+"        X[row * LDT + col] = s * __uint_as_float(r[m] << 16);\n"
+"        X[row * LDT + col + 1] = s * __uint_as_float(r[m] & 0xffff0000u);\n"
+"    }\n"
+"}\n"
+"// a chunk's fp32 state [64][64] (hsave) in 16 floats per thread, likewise\n"
+"__device__ __forceinline__ void fetch_state(float r[16], const float *src) {\n"
+"#pragma unroll\n"
+"    for (int m = 0; m < 4; m++) {\n"
+"        float4 v = *(const float4 *)(src + 4 * threadIdx.x + 1024 * m);\n"
+"        r[4 * m] = v.x; r[4 * m + 1] = v.y; r[4 * m + 2] = v.z; r[4 * m + 3] = v.w;\n"
+"    }\n"
+"}\n"
+"__device__ __forceinline__ void put_state(float *X, const float r[16]) {\n"
+"#pragma unroll\n"
+"    for (int m = 0; m < 16; m++) {\n"
+"        int e = 4 * threadIdx.x + 1024 * (m >> 2) + (m & 3);\n"
+"        X[(e >> 6) * LDT + (e & 63)] = r[m];\n"
+"    }\n"
+"}\n"
+"\n"
+"// the chunk's gates: gam = cumsum(g) (inclusive), beta; rows >= L get g = 0, beta = 0, which\n"
+"// makes them exact no-ops (k = v = q = 0 there too). eg = exp(gam), dec = exp(gam_63 - gam).\n"
+"__device__ void load_gates(float *gam, float *bet, float *eg, float *dec, const float *g, const float *beta,\n"
+"                           u64 ldg, int L) {\n"
+"    if (threadIdx.x < 32) {\n"
+"        int l = threadIdx.x;\n"
+"        float x0 = l < L ? g[(u64)l * ldg] : 0.f, x1 = l + 32 < L ? g[(u64)(l + 32) * ldg] : 0.f;\n"
+"        for (int o = 1; o < 32; o <<= 1) {\n"
+"            float y0 = __shfl_up_sync(0xffffffffu, x0, o), y1 = __shfl_up_sync(0xffffffffu, x1, o);\n"
+"            if (l >= o) { x0 += y0; x1 += y1; }\n"
+"        }\n"
+"        x1 += __shfl_sync(0xffffffffu, x0, 31);\n"
+"        gam[l] = x0; gam[l + 32] = x1;\n"
+"        bet[l] = l < L ? beta[(u64)l * ldg] : 0.f;\n"
+"        bet[l + 32] = l + 32 < L ? beta[(u64)(l + 32) * ldg] : 0.f;\n"
+"        float last = __shfl_sync(0xffffffffu, x1, 31);\n"
+"        eg[l] = __expf(x0); eg[l + 32] = __expf(x1);\n"
+"        dec[l] = __expf(last - x0); dec[l + 32] = __expf(last - x1);\n"
+"    }\n"
+"}\n"
+"\n"
+"// A~ = strict_lower((K K^T) o G) and P = lower_incl((Q K^T) o G), G_rc = exp(gam_r - gam_c);\n"
+"// Ps == NULL (the state pass, no outputs) skips P\n"
+"__device__ void chunk_scores(float *As, float *Ps, const float *Ks, const float *Qs, const float *gam) {\n"
+"    float a[4][4], p[4][4];\n"
+"    zero4(a); zero4(p);\n"
+"    MM(a, AR(Ks), BT(Ks), (const float *)0);\n"
+"    if (Ps) MM(p, AR(Qs), BT(Ks), (const float *)0);\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) {\n"
+"            int r = own_row(j), c = own_col(i, j);\n"
+"            float G = c <= r ? __expf(gam[r] - gam[c]) : 0.f;\n"
+"            As[r * LDT + c] = c < r ? a[i][j] * G : 0.f;\n"
+"            if (Ps) Ps[r * LDT + c] = p[i][j] * G;\n"
+"        }\n"
+"}\n"
+"\n"
+"// T = (I + diag(beta) A~)^-1 by forward substitution: 4 lanes per column (a column's lanes\n"
+"// share a warp, so rows need only __syncwarp), 64 columns over the block's 256 threads\n"
+"__device__ void chunk_inverse(float *Ts, const float *As, const float *bet) {\n"
+"    const int col = threadIdx.x >> 2, part = threadIdx.x & 3;\n"
+"    for (int r = 0; r < CH; r++) {\n"
+"        float s = 0.f;\n"
+"        for (int j = col + part; j < r; j += 4) s += As[r * LDT + j] * Ts[j * LDT + col];\n"
+"        s += __shfl_xor_sync(0xffffffffu, s, 1);\n"
+"        s += __shfl_xor_sync(0xffffffffu, s, 2);\n"
+"        if (part == 0) Ts[r * LDT + col] = r == col ? 1.f : (r > col ? -bet[r] * s : 0.f);\n"
+"        __syncwarp();\n"
+"    }\n"
+"}\n"
+"\n"
+"// W = T diag(beta e^gam) K -> Ws;  U = T diag(beta) V - W H0 -> Us   (two barriers inside)\n"
+"__device__ void chunk_wu(float *Ws, float *Us, const float *Ts, const float *Ks, const float *Vs, const float *Hs,\n"
+"                         const float *bet, const float *eg, float *tmpv) {\n"
+"    float w[4][4], u[4][4];\n"
+"    if (threadIdx.x < CH) tmpv[threadIdx.x] = bet[threadIdx.x] * eg[threadIdx.x];\n"
+"    __syncthreads();\n"
+"    zero4(w); zero4(u);\n"
+"    MM(w, AR(Ts), BR(Ks), tmpv);\n"
+"    store4(Ws, w);\n"
+"    MM(u, AR(Ts), BR(Vs), bet);\n"
+"    __syncthreads();\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) w[i][j] = 0.f;\n"
+"    MM(w, AR(Ws), BR(Hs), (const float *)0);\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) u[i][j] -= w[i][j];\n"
+"    store4(Us, u);\n"
+"}\n"
+"\n"
+"// shared memory of the forward: 8 tiles + vectors\n"
+"#define FWD_SMEM_FLOATS (8 * TILE + 5 * CH)\n"
+"\n"
+"// Forward, one block per (b, h); chunks in order, the state Hs [dk][dv] in shared memory.\n"
+"// o may be NULL (the backward's state pass); hsave (may be NULL) gets each chunk's initial\n"
+"// state [nc][64][64]; state (may be NULL) is the initial state in and the final state out.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_fwd(bf16 *o, float *state, float *hsave, const bf16 *q,\n"
+"                                                         const bf16 *k, const bf16 *v, int ld, const float *g,\n"
+"                                                         const float *beta, int T, int H, float scale) {\n"
+"    extern __shared__ float sm[];\n"
+"    float *Hs = sm, *Ks = Hs + TILE, *Qs = Ks + TILE, *Vs = Qs + TILE, *As = Vs + TILE, *Ts = As + TILE,\n"
+"          *Ps = Ts + TILE, *Ws = Ps + TILE, *gam = Ws + TILE, *bet = gam + CH, *eg = bet + CH, *dec = eg + CH,\n"
+"          *tmpv = dec + CH;\n"
+"    const int bh = blockIdx.x, b = bh / H, h = bh % H, nc = (T + CH - 1) / CH;\n"
+"    float *st = state ? state + (u64)bh * CH * CH : 0;\n"
+"    for (int e = threadIdx.x; e < CH * CH; e += NT) Hs[(e >> 6) * LDT + (e & 63)] = st ? st[e] : 0.f;\n"
+"    u32 rk[8], rq[8], rv[8];\n"
+"    {\n"
+"        const u64 r0 = (u64)b * T;\n"
+"        const int L0 = min(CH, T);\n"
+"        fetch_tile(rk, k + r0 * ld + h * CH, ld, L0);\n"
+"        fetch_tile(rq, q + r0 * ld + h * CH, ld, L0);\n"
+"        fetch_tile(rv, v + r0 * ld + h * CH, ld, L0);\n"
+"    }\n"
+"    for (int ci = 0; ci < nc; ci++) {\n"
+"        const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"        const u64 row0 = (u64)b * T + t0;\n"
+"        __syncthreads();  // the previous chunk is done with every tile\n"
+"        if (hsave) {\n"
+"            float *hs = hsave + ((u64)bh * nc + ci) * CH * CH;\n"
+"            for (int e = threadIdx.x; e < CH * CH; e += NT) hs[e] = Hs[(e >> 6) * LDT + (e & 63)];\n"
+"        }\n"
+"        put_tile(Ks, rk, 1.f);\n"
+"        put_tile(Qs, rq, scale);\n"
+"        put_tile(Vs, rv, 1.f);\n"
+"        if (ci + 1 < nc) {  // the next chunk's tiles are in flight while this one computes\n"
+"            const u64 r1 = row0 + CH;\n"
+"            const int L1 = min(CH, T - t0 - CH);\n"
+"            fetch_tile(rk, k + r1 * ld + h * CH, ld, L1);\n"
+"            fetch_tile(rq, q + r1 * ld + h * CH, ld, L1);\n"
+"            fetch_tile(rv, v + r1 * ld + h * CH, ld, L1);\n"
+"        }\n"
+"        load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"        __syncthreads();\n"
+"        chunk_scores(As, o ? Ps : (float *)0, Ks, Qs, gam);\n"
+"        __syncthreads();\n"
+"        chunk_inverse(Ts, As, bet);\n"
+"        __syncthreads();\n"
+"        chunk_wu(Ws, As, Ts, Ks, Vs, Hs, bet, eg, tmpv);  // U -> As\n"
+"        __syncthreads();\n"
+"        float acc[4][4], hn[4][4];\n"
+"        if (o) {\n"
+"            zero4(acc);\n"
+"            MM(acc, AR(Qs), BR(Hs), (const float *)0);\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int j = 0; j < 4; j++) acc[i][j] *= eg[own_row(j)];\n"
+"            MM(acc, AR(Ps), BR(As), (const float *)0);\n"
+"            store_rows_bf16(o + row0 * H * CH + h * CH, (u64)H * CH, L, acc, 1.f);\n"
+"        }\n"
+"        zero4(hn);\n"
+"        MM(hn, AT(Ks), BR(As), dec);  // K^T diag(dec) U\n"
+"        const float el = eg[CH - 1];\n"
+"        __syncthreads();  // every read of H0 is done\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) {\n"
+"                float *hp = Hs + own_row(j) * LDT + own_col(i, j);\n"
+"                *hp = el * *hp + hn[i][j];\n"
+"            }\n"
+"    }\n"
+"    __syncthreads();\n"
+"    if (st)\n"
+"        for (int e = threadIdx.x; e < CH * CH; e += NT) st[e] = Hs[(e >> 6) * LDT + (e & 63)];\n"
+"}\n"
+"\n"
+"// shared memory of the backward: 12 tiles + vectors\n"
+"#define BWD_SMEM_FLOATS (12 * TILE + 7 * CH)\n"
+"\n"
+"// Backward, one block per (b, h); chunks in reverse; hsave holds each chunk's initial state\n"
+"// (gdn_fwd's state pass). dH (gradient of the chunk's end state) lives in shared memory.\n"
+"// The terms are those of attn_linear.h's gdn_chunk_bwd_, phase by phase.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_bwd(bf16 *dq, bf16 *dk, bf16 *dv, float *dg, float *dbeta,\n"
+"                                                         const bf16 *dout, const float *hsave, const bf16 *q,\n"
+"                                                         const bf16 *k, const bf16 *v, int ld, const float *g,\n"
+"                                                         const float *beta, int T, int H, float scale) {\n"
+"    extern __shared__ float sm[];\n"
+"    float *Hs = sm, *dHs = Hs + TILE, *Ks = dHs + TILE, *Qs = Ks + TILE, *Vs = Qs + TILE, *dOs = Vs + TILE,\n"
+"          *Ts = dOs + TILE, *As = Ts + TILE, *Ps = As + TILE, *Ws = Ps + TILE, *Us = Ws + TILE, *dUs = Us + TILE,\n"
+"          *gam = dUs + TILE, *bet = gam + CH, *eg = bet + CH, *dec = eg + CH, *tmpv = dec + CH, *dgam = tmpv + CH,\n"
+"          *dbet = dgam + CH;\n"
+"    const int bh = blockIdx.x, b = bh / H, h = bh % H, nc = (T + CH - 1) / CH;\n"
+"    for (int e = threadIdx.x; e < CH * CH; e += NT) dHs[(e >> 6) * LDT + (e & 63)] = 0.f;\n"
+"    const u64 ldo = (u64)H * CH;\n"
+"    u32 rk[8], rq[8], rv[8], ro[8];\n"
+"    float rh[16];\n"
+"    {\n"
+"        const int t0 = (nc - 1) * CH, L0 = T - t0;\n"
+"        const u64 r0 = (u64)b * T + t0;\n"
+"        fetch_tile(rk, k + r0 * ld + h * CH, ld, L0);\n"
+"        fetch_tile(rq, q + r0 * ld + h * CH, ld, L0);\n"
+"        fetch_tile(rv, v + r0 * ld + h * CH, ld, L0);\n"
+"        fetch_tile(ro, dout + r0 * ldo + h * CH, ldo, L0);\n"
+"        fetch_state(rh, hsave + ((u64)bh * nc + nc - 1) * CH * CH);\n"
+"    }\n"
+"    for (int ci = nc - 1; ci >= 0; ci--) {\n"
+"        const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"        const u64 row0 = (u64)b * T + t0;\n"
+"        __syncthreads();\n"
+"        put_state(Hs, rh);\n"
+"        put_tile(Ks, rk, 1.f);\n"
+"        put_tile(Qs, rq, scale);\n"
+"        put_tile(Vs, rv, 1.f);\n"
+"        put_tile(dOs, ro, 1.f);\n"
+"        if (ci > 0) {  // the previous chunk's inputs are in flight while this one computes\n"
+"            const u64 r1 = row0 - CH;\n"
+"            fetch_tile(rk, k + r1 * ld + h * CH, ld, CH);\n"
+"            fetch_tile(rq, q + r1 * ld + h * CH, ld, CH);\n"
+"            fetch_tile(rv, v + r1 * ld + h * CH, ld, CH);\n"
+"            fetch_tile(ro, dout + r1 * ldo + h * CH, ldo, CH);\n"
+"            fetch_state(rh, hsave + ((u64)bh * nc + ci - 1) * CH * CH);\n"
+"        }\n"
+"        load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"        if (threadIdx.x < CH) { dgam[threadIdx.x] = 0.f; dbet[threadIdx.x] = 0.f; }\n"
+"        __syncthreads();\n"
+"        chunk_scores(As, Ps, Ks, Qs, gam);\n"
+"        __syncthreads();\n"
+"        chunk_inverse(Ts, As, bet);\n"
+"        __syncthreads();\n"
+"        chunk_wu(Ws, Us, Ts, Ks, Vs, Hs, bet, eg, tmpv);\n"
+"        __syncthreads();\n"
+"        const float el = eg[CH - 1];\n"
+"        float acc[4][4], dK[4][4], dQ[4][4], dH0[4][4], rd[2];\n"
+"        // (e) dU = diag(dec) K dH; s_j = dU_j . U_j; dK = diag(dec) U dH^T; dH0 = el dH\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(Ks), BR(dHs), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) acc[i][j] *= dec[own_row(j)];\n"
+"        rowdot2(acc, Us, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) { atomicAdd(&dgam[own_row(2 * hh)], -rd[hh]); atomicAdd(&dgam[CH - 1], rd[hh]); }\n"
+"        store4(dUs, acc);\n"
+"        zero4(dK);\n"
+"        MM(dK, AR(Us), BT(dHs), (const float *)0);\n"
+"        float hdh = 0.f;\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) {\n"
+"                int r = own_row(j), c = own_col(i, j);\n"
+"                dK[i][j] *= dec[r];\n"
+"                hdh += Hs[r * LDT + c] * dHs[r * LDT + c];\n"
+"                dH0[i][j] = el * dHs[r * LDT + c];\n"
+"            }\n"
+"        hdh = block_sum(hdh);\n"
+"        if (threadIdx.x == 0) atomicAdd(&dgam[CH - 1], el * hdh);\n"
+"        // (d) dQ = diag(eg) dO H0^T; dgam_r += eg_r (Q H0)_r . dO_r; dH0 += Q^T diag(eg) dO; dU += P^T dO\n"
+"        zero4(dQ);\n"
+"        MM(dQ, AR(dOs), BT(Hs), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) dQ[i][j] *= eg[own_row(j)];\n"
+"        // e_r (Q H0)_r . dO_r = Q_r . e_r (dO H0^T)_r: the dQ term just made, no product of its own\n"
+"        rowdot2(dQ, Qs, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) atomicAdd(&dgam[own_row(2 * hh)], rd[hh]);\n"
+"        MM(dH0, AT(Qs), BR(dOs), eg);\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ps), BR(dOs), (const float *)0);\n"
+"        __syncthreads();  // dUs (e) complete before the read-modify-write below... (own entries)\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) dUs[own_row(j) * LDT + own_col(i, j)] += acc[i][j];\n"
+"        // dP = lower_incl(dO U^T); dgam from dP o P; dD = dP o G replaces P\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(dOs), BT(Us), (const float *)0);\n"
+"        __syncthreads();  // every read of P is done\n"
+"        {\n"
+"            float rowp[2] = {0.f, 0.f}, colp[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int j = 0; j < 4; j++) {\n"
+"                    int r = own_row(j), c = own_col(i, j);\n"
+"                    float dp = c <= r ? acc[i][j] : 0.f, pp = dp * Ps[r * LDT + c];\n"
+"                    rowp[j >> 1] += pp;\n"
+"                    colp[i][j & 1] += pp;\n"
+"                    Ps[r * LDT + c] = c <= r ? dp * __expf(gam[r] - gam[c]) : 0.f;\n"
+"                }\n"
+"            add_row_col_sums(dgam, rowp, colp, 1.f, -1.f);\n"
+"        }\n"
+"        __syncthreads();  // dD and dU complete\n"
+"        MM(dQ, AR(Ps), BR(Ks), (const float *)0);\n"
+"        MM(dK, AT(Ps), BR(Qs), (const float *)0);\n"
+"        store_rows_bf16(dq + row0 * ld + h * CH, ld, L, dQ, scale);\n"
+"        // (c) dH0 -= W^T dU; dW = -dU H0^T replaces W; dH0 replaces dH\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ws), BR(dUs), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) dH0[i][j] -= acc[i][j];\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(dUs), BT(Hs), (const float *)0);\n"
+"        __syncthreads();  // every read of W and dH is done\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) acc[i][j] = -acc[i][j];\n"
+"        store4(Ws, acc);\n"
+"        store4(dHs, dH0);\n"
+"        __syncthreads();\n"
+"        // (b) dX = T^T dW: dK += diag(beta eg) dX, dbeta_r += eg_r K_r.dX_r, dgam_r += beta_r eg_r K_r.dX_r\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ts), BR(Ws), (const float *)0);\n"
+"        rowdot2(acc, Ks, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) {\n"
+"                int r = own_row(2 * hh);\n"
+"                atomicAdd(&dbet[r], eg[r] * rd[hh]);\n"
+"                atomicAdd(&dgam[r], bet[r] * eg[r] * rd[hh]);\n"
+"            }\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) {\n"
+"                int r = own_row(j);\n"
+"                dK[i][j] += bet[r] * eg[r] * acc[i][j];\n"
+"            }\n"
+"        //     dY = T^T dU: dV = diag(beta) dY, dbeta_r += V_r . dY_r\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ts), BR(dUs), (const float *)0);\n"
+"        rowdot2(acc, Vs, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) atomicAdd(&dbet[own_row(2 * hh)], rd[hh]);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) acc[i][j] *= bet[own_row(j)];\n"
+"        store_rows_bf16(dv + row0 * ld + h * CH, ld, L, acc, 1.f);\n"
+"        //     dT = (dW K^T diag(eg) + dU V^T) diag(beta) -> Us\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(Ws), BT(Ks), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) acc[i][j] *= eg[own_col(i, j)];\n"
+"        MM(acc, AR(dUs), BT(Vs), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int j = 0; j < 4; j++) acc[i][j] *= bet[own_col(i, j)];\n"
+"        store4(Us, acc);\n"
+"        __syncthreads();\n"
+"        // (a) dM = strict_lower(-T^T (dT T^T)); dKK = beta_r dM G replaces dD\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(Us), BT(Ts), (const float *)0);\n"
+"        __syncthreads();  // every read of dW is done\n"
+"        store4(Ws, acc);\n"
+"        __syncthreads();\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ts), BR(Ws), (const float *)0);\n"
+"        {\n"
+"            float rowb[2] = {0.f, 0.f}, rowg[2] = {0.f, 0.f};\n"
+"            float colg[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int j = 0; j < 4; j++) {\n"
+"                    int r = own_row(j), c = own_col(i, j);\n"
+"                    float dm = c < r ? -acc[i][j] : 0.f, a = As[r * LDT + c], ar = bet[r] * dm * a;\n"
+"                    rowb[j >> 1] += dm * a;\n"
+"                    rowg[j >> 1] += ar;\n"
+"                    colg[i][j & 1] += ar;\n"
+"                    Ps[r * LDT + c] = c < r ? bet[r] * dm * __expf(gam[r] - gam[c]) : 0.f;\n"
+"                }\n"
+"            add_row_col_sums(dgam, rowg, colg, 1.f, -1.f);\n"
+"            const float nocol[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"            add_row_col_sums(dbet, rowb, nocol, 1.f, 0.f);\n"
+"        }\n"
+"        __syncthreads();\n"
+"        MM(dK, AR(Ps), BR(Ks), (const float *)0);\n"
+"        MM(dK, AT(Ps), BR(Ks), (const float *)0);\n"
+"        store_rows_bf16(dk + row0 * ld + h * CH, ld, L, dK, 1.f);\n"
+"        __syncthreads();  // dgam, dbet complete\n"
+"        if (threadIdx.x < 32) {  // dg = reverse cumsum of dgam\n"
+"            int l = threadIdx.x;\n"
+"            float x0 = dgam[63 - l], x1 = dgam[31 - l];  // x0: rows 63..32, x1: rows 31..0\n"
+"            for (int o2 = 1; o2 < 32; o2 <<= 1) {\n"
+"                float y0 = __shfl_up_sync(0xffffffffu, x0, o2), y1 = __shfl_up_sync(0xffffffffu, x1, o2);\n"
+"                if (l >= o2) { x0 += y0; x1 += y1; }\n"
+"            }\n"
+"            x1 += __shfl_sync(0xffffffffu, x0, 31);\n"
+"            if (63 - l < L) { dg[(row0 + 63 - l) * H + h] = x0; dbeta[(row0 + 63 - l) * H + h] = dbet[63 - l]; }\n"
+"            if (31 - l < L) { dg[(row0 + 31 - l) * H + h] = x1; dbeta[(row0 + 31 - l) * H + h] = dbet[31 - l]; }\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// ---- the block's small ops (bf16 activations, fp32 statistics and weight gradients) ----\n"
+"__device__ __forceinline__ float sigm(float x) { return 1.f / (1.f + __expf(-x)); }\n"
+"__device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(__expf(x)); }\n"
+"\n"
+"// causal depthwise conv + SiLU: pre, out [N, Ch]; in [N, in_ld]; w [Ch, K]\n"
+"extern \"C\" __global__ void gdn_conv_fwd(bf16 *pre, bf16 *out, const bf16 *in, int in_ld, const bf16 *w,\n"
+"                                        int N, int T, int Ch, int K) {\n"
+"    GRID_STRIDE(i, (u64)N * Ch) {\n"
+"        int n = (int)(i / Ch), c = (int)(i % Ch), t = n % T;\n"
+"        float acc = 0.f;\n"
+"        for (int j = 0; j < K; j++) {\n"
+"            int s = t - K + 1 + j;\n"
+"            if (s >= 0) acc += bf2f(w[(u64)c * K + j]) * bf2f(in[(u64)(n - t + s) * in_ld + c]);\n"
+"        }\n"
+"        pre[i] = f2bf(acc);\n"
+"        out[i] = f2bf(acc * sigm(acc));\n"
+"    }\n"
+"}\n"
+"// din_s = sum_j w[j] dpre_{s+K-1-j}, dpre = dout silu'(pre) (recomputed per tap)\n"
+"extern \"C\" __global__ void gdn_conv_bwd_dx(bf16 *din, int in_ld, const bf16 *dout, const bf16 *pre,\n"
+"                                           const bf16 *w, int N, int T, int Ch, int K) {\n"
+"    GRID_STRIDE(i, (u64)N * Ch) {\n"
+"        int n = (int)(i / Ch), c = (int)(i % Ch), t = n % T;\n"
+"        float acc = 0.f;\n"
+"        for (int j = 0; j < K; j++) {\n"
+"            int u = t + K - 1 - j;\n"
+"            if (u < T) {\n"
+"                u64 e = (u64)(n - t + u) * Ch + c;\n"
+"                float p = bf2f(pre[e]), s = sigm(p);\n"
+"                acc += bf2f(w[(u64)c * K + j]) * bf2f(dout[e]) * s * (1.f + p * (1.f - s));\n"
+"            }\n"
+"        }\n"
+"        din[(u64)n * in_ld + c] = f2bf(acc);\n"
+"    }\n"
+"}\n"
+"// dw [Ch, K] += sum_t dpre_t x_{t-K+1+j}: threads over channels, blockIdx.y over slabs of rows\n"
+"#define CONV_ROWS 256\n"
+"extern \"C\" __global__ void gdn_conv_bwd_dw(float *dw, const bf16 *dout, const bf16 *pre, const bf16 *in,\n"
+"                                           int in_ld, int N, int T, int Ch, int K) {\n"
+"    int c = blockIdx.x * blockDim.x + threadIdx.x;\n"
+"    if (c >= Ch) return;\n"
+"    float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f};\n"
+"    int n1 = min(N, (int)(blockIdx.y + 1) * CONV_ROWS);\n"
+"    for (int n = blockIdx.y * CONV_ROWS; n < n1; n++) {\n"
+"        int t = n % T;\n"
+"        u64 e = (u64)n * Ch + c;\n"
+"        float p = bf2f(pre[e]), s = sigm(p), d = bf2f(dout[e]) * s * (1.f + p * (1.f - s));\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 8; j++) {\n"
+"            int sp = t - K + 1 + j;\n"
+"            if (j < K && sp >= 0) acc[j] += d * bf2f(in[(u64)(n - t + sp) * in_ld + c]);\n"
+"        }\n"
+"    }\n"
+"#pragma unroll\n"
+"    for (int j = 0; j < 8; j++)\n"
+"        if (j < K) atomicAdd(&dw[(u64)c * K + j], acc[j]);\n"
+"}\n"
+"\n"
+"// per-head L2 norm in place, one warp per (row, head)\n"
+"extern \"C\" __global__ void gdn_l2norm_fwd(bf16 *x, int ld, float *rn, int N, int nh, int D, float eps) {\n"
+"    u64 wid = ((u64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;\n"
+"    int lane = threadIdx.x & 31;\n"
+"    if (wid >= (u64)N * nh) return;\n"
+"    bf16 *p = x + (wid / nh) * ld + (wid % nh) * D;\n"
+"    float ss = 0.f;\n"
+"    for (int i = lane; i < D; i += 32) { float a = bf2f(p[i]); ss += a * a; }\n"
+"    float r = rsqrtf(warp_sum(ss) + eps);\n"
+"    for (int i = lane; i < D; i += 32) p[i] = f2bf(bf2f(p[i]) * r);\n"
+"    if (lane == 0) rn[wid] = r;\n"
+"}\n"
+"// dx = rn (dy - y (y . dy)) in place on dy\n"
+"extern \"C\" __global__ void gdn_l2norm_bwd(bf16 *dy, int ld, const bf16 *y, int y_ld, const float *rn, int N,\n"
+"                                          int nh, int D) {\n"
+"    u64 wid = ((u64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;\n"
+"    int lane = threadIdx.x & 31;\n"
+"    if (wid >= (u64)N * nh) return;\n"
+"    bf16 *d = dy + (wid / nh) * ld + (wid % nh) * D;\n"
+"    const bf16 *p = y + (wid / nh) * y_ld + (wid % nh) * D;\n"
+"    float dot = 0.f;\n"
+"    for (int i = lane; i < D; i += 32) dot += bf2f(p[i]) * bf2f(d[i]);\n"
+"    dot = warp_sum(dot);\n"
+"    float r = rn[wid];\n"
+"    for (int i = lane; i < D; i += 32) d[i] = f2bf(r * (bf2f(d[i]) - bf2f(p[i]) * dot));\n"
+"}\n"
+"\n"
+"extern \"C\" __global__ void gdn_gates_fwd(float *g, float *beta, const bf16 *a, const bf16 *b, int ld,\n"
+"                                         const bf16 *A_log, const bf16 *dt_bias, int N, int H) {\n"
+"    GRID_STRIDE(i, (u64)N * H) {\n"
+"        u64 n = i / H;\n"
+"        int h = (int)(i % H);\n"
+"        g[i] = -__expf(bf2f(A_log[h])) * softplus(bf2f(a[n * ld + h]) + bf2f(dt_bias[h]));\n"
+"        beta[i] = sigm(bf2f(b[n * ld + h]));\n"
+"    }\n"
+"}\n"
+"// blockIdx.y = head h; threads over rows; one atomicAdd per block for dA_log[h], ddt_bias[h]\n"
+"extern \"C\" __global__ void gdn_gates_bwd(bf16 *da, bf16 *db, int ld, float *dA_log, float *ddt, const float *dg,\n"
+"                                         const float *dbeta, const bf16 *a, const bf16 *b, const bf16 *A_log,\n"
+"                                         const bf16 *dt_bias, int N, int H) {\n"
+"    int h = blockIdx.y;\n"
+"    float ea = __expf(bf2f(A_log[h])), dtb = bf2f(dt_bias[h]), sA = 0.f, sD = 0.f;\n"
+"    for (u64 n = (u64)blockIdx.x * blockDim.x + threadIdx.x; n < (u64)N; n += (u64)gridDim.x * blockDim.x) {\n"
+"        u64 j = n * H + h;\n"
+"        float z = bf2f(a[n * ld + h]) + dtb, d = dg[j];\n"
+"        float dz = -d * ea * sigm(z);\n"
+"        sA += d * -ea * softplus(z);\n"
+"        sD += dz;\n"
+"        da[n * ld + h] = f2bf(dz);\n"
+"        float be = sigm(bf2f(b[n * ld + h]));\n"
+"        db[n * ld + h] = f2bf(dbeta[j] * be * (1.f - be));\n"
+"    }\n"
+"    sA = block_sum(sA);\n"
+"    sD = block_sum(sD);\n"
+"    if (threadIdx.x == 0) { atomicAdd(&dA_log[h], sA); atomicAdd(&ddt[h], sD); }\n"
+"}\n"
+"\n"
+"// gated RMSNorm per head: y = o rstd w silu(gate); one warp per (row, head), D <= 128\n"
+"extern \"C\" __global__ void gdn_gnorm_fwd(bf16 *y, float *rstd, const bf16 *o, const bf16 *gate, int gate_ld,\n"
+"                                         const bf16 *w, int N, int H, int D, float eps) {\n"
+"    u64 wid = ((u64)blockIdx.x * blockDim.x + threadIdx.x) >> 5;\n"
+"    int lane = threadIdx.x & 31;\n"
+"    if (wid >= (u64)N * H) return;\n"
+"    const bf16 *x = o + wid * D, *z = gate + (wid / H) * gate_ld + (wid % H) * D;\n"
+"    float ss = 0.f;\n"
+"    for (int i = lane; i < D; i += 32) { float a = bf2f(x[i]); ss += a * a; }\n"
+"    float r = rsqrtf(warp_sum(ss) / D + eps);\n"
+"    for (int i = lane; i < D; i += 32) {\n"
+"        float zz = bf2f(z[i]);\n"
+"        y[wid * D + i] = f2bf(bf2f(x[i]) * r * bf2f(w[i]) * zz * sigm(zz));\n"
+"    }\n"
+"    if (lane == 0) rstd[wid] = r;\n"
+"}\n"
+"// warps stride over (row, head); dw partials per lane, summed over the block's warps in shared\n"
+"// memory, then one atomicAdd per element per block\n"
+"extern \"C\" __global__ void gdn_gnorm_bwd(bf16 *d_o, bf16 *dgate, int gate_ld, float *dw, const bf16 *dy,\n"
+"                                         const bf16 *o, const bf16 *gate, const bf16 *w, const float *rstd, int N,\n"
+"                                         int H, int D) {\n"
+"    __shared__ float part[8][128];\n"
+"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;\n"
+"    float pw[4] = {0.f, 0.f, 0.f, 0.f};\n"
+"    u64 nw = (u64)gridDim.x * (blockDim.x >> 5);\n"
+"    for (u64 wid = (u64)blockIdx.x * (blockDim.x >> 5) + warp; wid < (u64)N * H; wid += nw) {\n"
+"        const bf16 *x = o + wid * D, *z = gate + (wid / H) * gate_ld + (wid % H) * D, *d = dy + wid * D;\n"
+"        float r = rstd[wid], dot = 0.f;\n"
+"#pragma unroll\n"
+"        for (int q = 0; q < 4; q++) {\n"
+"            int i = lane + 32 * q;\n"
+"            if (i < D) {\n"
+"                float zz = bf2f(z[i]), sg = sigm(zz), xi = bf2f(x[i]), wi = bf2f(w[i]), di = bf2f(d[i]);\n"
+"                float dn = di * zz * sg;\n"
+"                dgate[(wid / H) * gate_ld + (wid % H) * D + i] = f2bf(di * xi * r * wi * sg * (1.f + zz * (1.f - sg)));\n"
+"                dot += xi * wi * dn;\n"
+"                pw[q] += dn * xi * r;\n"
+"            }\n"
+"        }\n"
+"        dot = warp_sum(dot) / D;\n"
+"#pragma unroll\n"
+"        for (int q = 0; q < 4; q++) {\n"
+"            int i = lane + 32 * q;\n"
+"            if (i < D) {\n"
+"                float zz = bf2f(z[i]), xi = bf2f(x[i]), wi = bf2f(w[i]);\n"
+"                float dn = bf2f(d[i]) * zz * sigm(zz);\n"
+"                d_o[wid * D + i] = f2bf(r * wi * dn - xi * r * r * r * dot);\n"
+"            }\n"
+"        }\n"
+"    }\n"
+"#pragma unroll\n"
+"    for (int q = 0; q < 4; q++) part[warp][lane + 32 * q] = pw[q];\n"
+"    __syncthreads();\n"
+"    for (int i = threadIdx.x; i < D; i += blockDim.x) {\n"
+"        float s = 0.f;\n"
+"        for (int v2 = 0; v2 < (int)(blockDim.x >> 5); v2++) s += part[v2][i];\n"
+"        atomicAdd(&dw[i], s);\n"
+"    }\n"
+"}\n";
+
+/* ---------------------------------------------------------------- host */
+
+/* ABLATE_GDN_MMA=0 selects the fp32 FMA products (slower, exact fp32), 1 (default) mma.sync */
+static int gdn_mma_mode_(void) {
+    const char *e = getenv("ABLATE_GDN_MMA");
+    return e && e[0] == '0' ? 0 : 1;
+}
+
+static CUfunction gdn_k_(Gpu *gpu, const char *name) {
+    char opts[64];
+    snprintf(opts, sizeof opts, "-DGDN_MMA=%d", gdn_mma_mode_());
+    return gpu_kernel(gpu, GDN_KERNELS_SRC, name, opts);
+}
+
+/* 1-D grid-stride launch over `work` items, 256 threads a block (as gpu.h's) */
+static void gdn_launch1d_(Gpu *gpu, CUfunction f, size_t work, void **args) {
+    if (work == 0) return;
+    size_t blocks = (work + 255) / 256, cap = (size_t)gpu->sm_count * 32;
+    if (blocks > cap) blocks = cap;
+    gpu_launch(gpu, f, (unsigned)blocks, 1, 1, 256, 1, 1, 0, args);
+}
+
+static void gdn_check_shape_(Gpu *gpu, const char *who, int B, int T, int H, int D, unsigned smem) {
+    if (B < 1 || T < 1 || H < 1 || D != GDN_GPU_D) {
+        fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d D=%d (the GPU kernels need head dim %d)\n",
+                who, B, T, H, D, GDN_GPU_D);
+        abort();
+    }
+    if (smem > gpu->smem_optin) {
+        fprintf(stderr, "%s: needs %u bytes of shared memory per block, the device allows %zu\n", who, smem,
+                gpu->smem_optin);
+        abort();
+    }
+}
+
+/* the chunk kernels read bf16 pairs (4 bytes) and fp32 x4 (16 bytes) */
+static void gdn_check_aligned_(const char *who, int ld, const void *const *p, int n) {
+    uintptr_t u = 0;
+    for (int i = 0; i < n; i++) u |= (uintptr_t)p[i];
+    if ((u & 3) || (ld & 1)) {
+        fprintf(stderr, "%s: q/k/v/o/dout/dq/dk/dv must be 4-byte aligned and ld even (ld %d)\n", who, ld);
+        abort();
+    }
+}
+
+static void gdn_fwd_launch_(Gpu *gpu, void *o, float *state, float *hsave, const void *q, const void *k,
+                            const void *v, int ld, const float *gd, const float *beta, int B, int T, int H,
+                            float scale) {
+    unsigned smem = GDN_FWD_SMEM_BYTES;
+    void *args[] = {&o, &state, &hsave, &q, &k, &v, &ld, &gd, &beta, &T, &H, &scale};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_fwd"), (unsigned)(B * H), 1, 1, 256, 1, 1, smem, args);
+}
+
+void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void *k, const void *v, int ld,
+                     const float *gd, const float *beta, int B, int T, int H, int D, float scale) {
+    gdn_check_shape_(gpu, "gpu_gdn_forward", B, T, H, D, GDN_FWD_SMEM_BYTES);
+    const void *p[] = {q, k, v, o};
+    gdn_check_aligned_("gpu_gdn_forward", ld, p, 4);
+    gdn_fwd_launch_(gpu, o, state, NULL, q, k, v, ld, gd, beta, B, T, H, scale);
+}
+
+void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *dbeta, const void *dout,
+                      const void *q, const void *k, const void *v, int ld, const float *gd, const float *beta,
+                      int B, int T, int H, int D, float scale, float *ws) {
+    gdn_check_shape_(gpu, "gpu_gdn_backward", B, T, H, D, GDN_BWD_SMEM_BYTES);
+    const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
+    gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
+    if ((uintptr_t)ws & 15) { fprintf(stderr, "gpu_gdn_backward: ws must be 16-byte aligned\n"); abort(); }
+    /* the state pass: every chunk's initial state into ws */
+    gdn_fwd_launch_(gpu, NULL, NULL, ws, q, k, v, ld, gd, beta, B, T, H, scale);
+    unsigned smem = GDN_BWD_SMEM_BYTES;
+    void *args[] = {&dq, &dk, &dv, &dg, &dbeta, &dout, &ws, &q, &k, &v, &ld, &gd, &beta, &T, &H, &scale};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_bwd"), (unsigned)(B * H), 1, 1, 256, 1, 1, smem, args);
+}
+
+void gpu_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld, const void *w, int N,
+                               int T, int Ch, int K) {
+    void *args[] = {&pre, &out, &in, &in_ld, &w, &N, &T, &Ch, &K};
+    gdn_launch1d_(gpu, gdn_k_(gpu, "gdn_conv_fwd"), (size_t)N * Ch, args);
+}
+
+void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const void *dout, const void *pre,
+                                const void *in, const void *w, int N, int T, int Ch, int K) {
+    if (K > 8) { fprintf(stderr, "gpu_gdn_conv_silu_backward: conv size %d > 8\n", K); abort(); }
+    void *a1[] = {&din, &in_ld, &dout, &pre, &w, &N, &T, &Ch, &K};
+    gdn_launch1d_(gpu, gdn_k_(gpu, "gdn_conv_bwd_dx"), (size_t)N * Ch, a1);
+    void *a2[] = {&dw, &dout, &pre, &in, &in_ld, &N, &T, &Ch, &K};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_conv_bwd_dw"), (unsigned)((Ch + 255) / 256),
+               (unsigned)((N + GDN_CONV_ROWS - 1) / GDN_CONV_ROWS), 1, 256, 1, 1, 0, a2);
+}
+
+/* one warp per (row, head) */
+static unsigned gdn_warp_blocks_(size_t rows) { return (unsigned)((rows * 32 + 255) / 256); }
+
+void gpu_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, float *rn, int N, int nh, int D, float eps) {
+    void *args[] = {&x, &ld, &rn, &N, &nh, &D, &eps};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_l2norm_fwd"), gdn_warp_blocks_((size_t)N * nh), 1, 1, 256, 1, 1, 0, args);
+}
+
+void gpu_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const float *rn, int N, int nh,
+                             int D) {
+    void *args[] = {&dy, &ld, &y, &y_ld, &rn, &N, &nh, &D};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_l2norm_bwd"), gdn_warp_blocks_((size_t)N * nh), 1, 1, 256, 1, 1, 0, args);
+}
+
+void gpu_gdn_gates_forward(Gpu *gpu, float *gd, float *beta, const void *a, const void *b, int ld,
+                           const void *A_log, const void *dt_bias, int N, int H) {
+    void *args[] = {&gd, &beta, &a, &b, &ld, &A_log, &dt_bias, &N, &H};
+    gdn_launch1d_(gpu, gdn_k_(gpu, "gdn_gates_fwd"), (size_t)N * H, args);
+}
+
+void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log, float *ddt_bias,
+                            const float *dg, const float *dbeta, const void *a, const void *b, const void *A_log,
+                            const void *dt_bias, int N, int H) {
+    void *args[] = {&da, &db, &ld, &dA_log, &ddt_bias, &dg, &dbeta, &a, &b, &A_log, &dt_bias, &N, &H};
+    unsigned bx = (unsigned)((N + 255) / 256);
+    if (bx > 64) bx = 64;
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_gates_bwd"), bx, (unsigned)H, 1, 256, 1, 1, 0, args);
+}
+
+void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const void *o, const void *gate, int gate_ld,
+                                   const void *w, int N, int H, int D, float eps) {
+    void *args[] = {&y, &rstd, &o, &gate, &gate_ld, &w, &N, &H, &D, &eps};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_gnorm_fwd"), gdn_warp_blocks_((size_t)N * H), 1, 1, 256, 1, 1, 0, args);
+}
+
+void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
+                                    const void *o, const void *gate, const void *w, const float *rstd, int N,
+                                    int H, int D) {
+    if (D > 128) { fprintf(stderr, "gpu_gdn_gated_rmsnorm_backward: head dim %d > 128\n", D); abort(); }
+    void *args[] = {&do_, &dgate, &gate_ld, &dw, &dy, &o, &gate, &w, &rstd, &N, &H, &D};
+    unsigned blocks = gdn_warp_blocks_((size_t)N * H), cap = (unsigned)gpu->sm_count * 8;
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_gnorm_bwd"), blocks < cap ? blocks : cap, 1, 1, 256, 1, 1, 0, args);
+}
+
+int gdn_kernels_compile_check(const char *arch) {
+    int failed = 0;
+    for (int mma = 0; mma < 2; mma++) {
+        char opts[64], *log = NULL;
+        snprintf(opts, sizeof opts, "-DGDN_MMA=%d", mma);
+        if (gpu_compile_ptx(GDN_KERNELS_SRC, opts, arch, NULL, &log) != 0) {
+            fprintf(stderr, "kernels_linear.cu.h %s %s:\n%s\n", arch, opts, log ? log : "");
+            failed++;
+        } else if (log && log[0]) {
+            fprintf(stderr, "kernels_linear.cu.h %s %s (log):\n%s\n", arch, opts, log);
+        }
+        free(log);
+    }
+    return failed;
+}
+
+#endif /* GPU_IMPLEMENTATION */

@@ -1,0 +1,1693 @@
+/* kernels_sparse.cu.h - CUDA kernels of attn_sparse.h (DSA: lightning indexer, top-k
+   select, sparse attention forward/backward, indexer KL), bf16 tensor cores via
+   mma.sync m16n8k16 + ldmatrix + cp.async (sm_80 and later), compiled by NVRTC.
+
+   USAGE
+     #include "gpu.h"
+     #include "kernels_sparse.cu.h"   // declarations; definitions with GPU_IMPLEMENTATION
+     (attn_sparse.h includes it and dispatches its ops here when gpu != NULL)
+
+   API (device pointers; attn_sparse.h gives the semantics; bf16 activations, fp32
+   scores / lse / p / loss; idx int32 [B,T,topk])
+     gpu_indexer_scores(g, scores, qI, kI, w, B, T, HI, dI, prec)     scores [B,T,T]
+     gpu_indexer_topk(g, idx, scores, B, T, topk)
+     gpu_indexer_select(g, idx, qI, kI, w, B, T, HI, dI, topk, prec)   scores in a chunked scratch
+     gpu_sparse_attention_forward(g, out, lse, q, k, v, idx, B, T, H, KV, hd, topk)
+     gpu_sparse_attention_backward(g, dq, dk, dv, psum, dout, out, lse, q, k, v, idx, ...)
+     gpu_sparse_attention_probs(g, p, q, k, lse, idx, B, T, H, KV, hd, topk)
+     gpu_indexer_kl_forward(g, loss, p, qI, kI, w, idx, B, T, HI, dI, topk)
+     gpu_indexer_kl_backward(g, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss)
+     gpu_sparse_release(g)          frees this file's scratch early (gpu_free_all frees it too)
+     sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch
+   Limits: hd, dI in {32, 64, 128}; 1 <= HI <= 16 and HI*dI <= 1024 (the bf16 score
+   kernel keeps a 64-row query tile of all heads in shared memory); 1 <= topk <= 2048;
+   H/KV <= 16 or a multiple of 16; every bf16 tensor 16-byte aligned.
+
+   DESIGN
+   Indexer scores (idx_scores_bf16): one block per 64 query rows of one sequence, 4 warps
+     of 16 rows; key tiles of 64 stream through shared memory (cp.async, double-buffered,
+     tiles above the diagonal never loaded). For each indexer head j the warp computes
+     S_j = qI_j kI^T on the tensor cores (16 x 64, fp32) and folds w_j ReLU(S_j) into an
+     fp32 accumulator; the tile is stored as fp32 scores. The scores are materialized for
+     a chunk of query rows at a time (SPARSE_SCORE_BUDGET bytes of scratch, whole
+     sequences when T*T*4 fits, else ranges of rows): T*T/2 floats per sequence are
+     written once and read once by the select. SPARSE_PREC_FP32: idx_scores_f32, same
+     tiling on CUDA cores (fp32 qI, kI, w).
+   Top-k (idx_topk): one block of 256 threads per query row; the row (t+1 scores) is
+     copied to shared memory when T*4 <= SPARSE_TOPK_CACHE bytes. A 4-pass radix select
+     (8 bits per pass; a 256-bin shared histogram with warp-aggregated atomics, since
+     the scores crowd a few exponent bins; a warp scan of it) finds the k-th largest
+     orderable key and how many keys equal to it are taken; an ordered compaction (warp
+     ballots + a scan over the warps' contiguous segments) writes the selected positions
+     in ascending order, ties going to the lower positions: exactly the CPU rule.
+   Sparse attention (sparse_fwd, sparse_bwd, sparse_probs): one block of 4 warps per
+     (token, HB query heads sharing a kv head), HB = min(H/KV, 16): the heads fill the
+     M dimension of the mma tiles (rows past HB are zero padding: with H/KV < 16 part of
+     every tile is wasted, the price of one shared selection per token). The selected
+     slots are cut into groups of 16 (a tile of 64 slots per round of the 4 warps); each
+     warp gathers its groups' K and V rows into its own double-buffered shared memory by
+     cp.async from the idx list and needs no block barrier in its loop. Groups of unused
+     slots (-1) are skipped.
+     Forward: S = Q K^T (16 heads x 16 keys), online softmax per warp over its groups
+       (split-K), O += P V; the 4 warps' (max, sum, O) are merged at the end.
+     Backward: S^T = K Q^T and dP^T = V dO^T (16 keys x 16 heads), P^T = exp(S^T - lse),
+       dS^T = P^T (dP^T - D), D = rowsum(dO O) computed in the block. dV rows = P^T dO and
+       dK rows = dS^T Q come out complete for the token (the mma sums the heads) and are
+       added with red.global.add.v4 (sm_90; scalar atomics before) into fp32 accumulators,
+       converted to bf16
+       after (why atomics rather than a transposed index list: attn_sparse.h). dQ = dS K
+       stays in registers over the warp's groups (dS^T goes through a 16x16 warp tile to
+       become an A fragment); the warps' partials are merged in shared memory. Optionally
+       the same pass emits psum = (1/H) sum_h P per slot, the KL target.
+   Indexer KL (idx_kl): one block per token, 4 warps; a warp takes one selected slot at a
+     time, lanes over the dI dims (warp sums for qI_j . kI); block reductions for the lse
+     of the scores, the renormalized p and the loss; the backward adds each slot's dkI
+     row into an fp32 accumulator (red.global.add), keeps dqI and dw in registers, merged
+     over the warps.
+
+   ABLATION MODES (environment, read per call; attn_sparse.h lists them): ABLATE_SPARSE_BWD
+     = 1 (psum stores), 2 (dk/dv staged, whole-row red.v4), 3 (dk/dv by the key-range
+     kernel sparse_bwd_kv: shared-memory reductions, see attn_sparse.h), 9 (no dk/dv
+     reductions: timing diagnostic only); ABLATE_SPARSE_KL = 1 (red.v4 dkI, a_j cache,
+     lane-per-slot scores); ABLATE_SPARSE_TOPK = 1 (match.any in the first pass only).
+     Default (unset) = the paths described above, the ones measured correct on the H100.
+
+   SCRATCH (gpu_alloc, grown on demand, kept in the Gpu (sparse_scratch); freed by
+     gpu_free_all or, earlier, gpu_sparse_release): the score chunk of
+     gpu_indexer_select (<= SPARSE_SCORE_BUDGET), the backward's fp32 dk/dv accumulators
+     (8*B*T*KV*hd bytes; mode 3 adds D, 4*B*T*H bytes), the KL backward's fp32 dkI accumulator (4*B*T*dI bytes).
+
+   The default paths ran on the H100 (tests/gpu_sparse_check: 224 passed, 2026-11-23); the
+   ABLATE_SPARSE_* modes have not. Written and NVRTC/ptxas-compiled for sm_80 and sm_90 (no
+   spills; sm_90 registers: scores 126, top-k 32, fwd 94, bwd 96, probs 32, KL 40 at the
+   default sizes). tests/gpu_sparse_check.c checks each kernel against the CPU reference
+   and times them (make gpucheck). Expected costs at B*T = 65536, k = 512, H = 16, KV = 1:
+   the forward gathers 256 B of K/V per (token, key) pair, ~8.6 GB from L2; the backward
+   the same plus 512 B of fp32 reductions per pair, which may bound it (attn_sparse.h).
+
+   SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
+   KSRC_LINE, raw-bit bf16, no headers but ablate_common.cuh).
+*/
+#ifndef KERNELS_SPARSE_CU_H
+#define KERNELS_SPARSE_CU_H
+
+#ifndef ABLATE_NO_CUDA
+#include "gpu.h"
+
+void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
+                        int B, int T, int HI, int dI, int prec);
+void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int T, int topk);
+void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                        int B, int T, int HI, int dI, int topk, int prec);
+void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
+                                  int topk);
+void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *psum,
+                                   const void *dout, const void *out, const float *lse,
+                                   const void *q, const void *k, const void *v, const int *idx,
+                                   int B, int T, int H, int KV, int hd, int topk);
+void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                const int *idx, int B, int T, int H, int KV, int hd, int topk);
+void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
+                            const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
+void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
+                             const void *qI, const void *kI, const void *w, const int *idx,
+                             int B, int T, int HI, int dI, int topk, float dloss);
+void gpu_sparse_release(Gpu *gpu);
+int sparse_kernels_compile_check(const char *arch);
+#endif /* ABLATE_NO_CUDA */
+#endif /* KERNELS_SPARSE_CU_H */
+
+/* ======================================================================== */
+#if defined(GPU_IMPLEMENTATION) && !defined(ABLATE_NO_CUDA) && !defined(KERNELS_SPARSE_IMPLEMENTATION_DONE)
+#define KERNELS_SPARSE_IMPLEMENTATION_DONE
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <stdint.h>
+
+#ifndef KSRC_LINE
+#define KSRC_STR_(x) #x
+#define KSRC_STR(x) KSRC_STR_(x)
+#define KSRC_LINE(file) "#line " KSRC_STR(__LINE__) " \"" file "\"\n"
+#endif
+
+#ifndef SPARSE_SCORE_BUDGET
+#define SPARSE_SCORE_BUDGET ((size_t)512 << 20) /* bytes of fp32 scores per select chunk */
+#endif
+#ifndef SPARSE_TOPK_CACHE
+#define SPARSE_TOPK_CACHE (160 * 1024)          /* a row up to this many bytes is cached in smem */
+#endif
+#define SPARSE_MAX_TOPK_ 2048
+#ifndef SPARSE_KL_ACACHE
+#define SPARSE_KL_ACACHE (64 * 1024)             /* bytes of the KL backward's a_j cache */
+#endif
+
+/* ---------------------------------------------------------------- kernels */
+static const char SPARSE_KERNELS_SRC[] =
+KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer kernels, bf16 tensor cores (mma.sync\n"
+"// m16n8k16, ldmatrix, cp.async; sm_80 and later). Host code and the design notes are\n"
+"// in this header's top comment. Compile-time parameters (host -D options):\n"
+"//   HD     attention head dim (32, 64, 128)\n"
+"//   HB     query heads per attention block (<= 16), all reading one kv head; the\n"
+"//          block's 16-row M tile holds them (rows >= HB are zero padding)\n"
+"//   GROUP  query heads per kv head (H / KV)\n"
+"//   DI, HI indexer head dim (32, 64, 128) and indexer heads (<= 16)\n"
+"// Layouts: q, out, dout [B,T,H,HD]; k, v [B,T,KV,HD]; lse [B,H,T] fp32; idx [B,T,K]\n"
+"// int32 (positions in the sequence, -1 = unused slot); qI [B,T,HI,DI], kI [B,T,DI],\n"
+"// w [B,T,HI]; p [B,T,K] fp32. bf16 is raw 16-bit (ablate_common.cuh).\n"
+"//\n"
+"// mma.m16n8k16 fragments (g = lane/4, t = lane%4), as in kernels_attn.cu.h:\n"
+"//   A 16x16: a0 (row g, cols 2t,2t+1) a1 (row g+8) a2 (row g, cols 2t+8,+9) a3 (row g+8, cols 2t+8,+9)\n"
+"//   C 16x8 : c0,c1 (row g, cols 2t,2t+1)  c2,c3 (row g+8)\n"
+"#include \"ablate_common.cuh\"\n"
+"\n"
+"#ifndef HD\n"
+"#define HD 64\n"
+"#endif\n"
+"#ifndef HB\n"
+"#define HB 16\n"
+"#endif\n"
+"#ifndef GROUP\n"
+"#define GROUP 16\n"
+"#endif\n"
+"#ifndef DI\n"
+"#define DI 64\n"
+"#endif\n"
+"#ifndef HI\n"
+"#define HI 4\n"
+"#endif\n"
+"#if HB > 16 || GROUP % HB != 0\n"
+"#error \"HB must be <= 16 and divide GROUP\"\n"
+"#endif\n"
+"\n"
+"#define LOG2E 1.4426950408889634f\n"
+"#define LN2 0.6931471805599453f\n"
+"#define FULL 0xffffffffu\n"
+"\n"
+"// ---------------------------------------------------------------- helpers\n"
+"__device__ __forceinline__ unsigned smem_addr(const void *p) {\n"
+"    return (unsigned)__cvta_generic_to_shared(p);\n"
+"}\n"
+"// 16-byte async copy global->shared, zero-filled when !valid\n"
+"__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {\n"
+"    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\"\n"
+"                 :: \"r\"(smem_addr(dst)), \"l\"(src), \"r\"(valid ? 16 : 0));\n"
+"}\n"
+"__device__ __forceinline__ void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::); }\n"
+"template <int N> __device__ __forceinline__ void cp_async_wait() {\n"
+"    asm volatile(\"cp.async.wait_group %0;\\n\" :: \"n\"(N));\n"
+"}\n"
+"__device__ __forceinline__ void ldsm_x4(unsigned r[4], const void *p) {\n"
+"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
+"}\n"
+"__device__ __forceinline__ void ldsm_x4_t(unsigned r[4], const void *p) {\n"
+"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
+"}\n"
+"// d += a * b  (16x8x16, bf16 in, fp32 accumulate)\n"
+"__device__ __forceinline__ void mma(float d[4], const unsigned a[4], unsigned b0, unsigned b1) {\n"
+"    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 \"\n"
+"                 \"{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\\n\"\n"
+"                 : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+"                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+"}\n"
+"__device__ __forceinline__ float fast_exp2(float x) {\n"
+"    float y;\n"
+"    asm(\"ex2.approx.ftz.f32 %0, %1;\\n\" : \"=f\"(y) : \"f\"(x));\n"
+"    return y;\n"
+"}\n"
+"// fp32 reductions into global memory (vector forms on sm_90)\n"
+"__device__ __forceinline__ void red_add2(float *p, float a, float b) {\n"
+"#if __CUDA_ARCH__ >= 900\n"
+"    asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");\n"
+"#else\n"
+"    atomicAdd(p, a);\n"
+"    atomicAdd(p + 1, b);\n"
+"#endif\n"
+"}\n"
+"__device__ __forceinline__ void red_add4(float *p, float a, float b, float c, float d) {\n"
+"#if __CUDA_ARCH__ >= 900\n"
+"    asm volatile(\"red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b), \"f\"(c), \"f\"(d) : \"memory\");\n"
+"#else\n"
+"    atomicAdd(p, a);\n"
+"    atomicAdd(p + 1, b);\n"
+"    atomicAdd(p + 2, c);\n"
+"    atomicAdd(p + 3, d);\n"
+"#endif\n"
+"}\n"
+"// Add one 16x8 C tile (rows = keys A (g) and B (g + 8), 8 columns from col0) times `scale`\n"
+"// into rows rowA / rowB of a fp32 accumulator with ONE red.v4 per lane: lanes t, t^1 swap\n"
+"// halves so even lanes hold 4 adjacent columns of key A, odd lanes of key B (the lane\n"
+"// whose key is an unused slot adds nothing; every lane takes part in the shuffles).\n"
+"__device__ __forceinline__ void red_tile(float *rowA, float *rowB, bool okA, bool okB, const float c[4],\n"
+"                                         int col0, int t4, float scale) {\n"
+"    const bool odd = t4 & 1;\n"
+"    const float s0 = odd ? c[0] : c[2], s1 = odd ? c[1] : c[3];\n"
+"    const float r0 = __shfl_xor_sync(FULL, s0, 1), r1 = __shfl_xor_sync(FULL, s1, 1);\n"
+"    const float x0 = odd ? r0 : c[0], x1 = odd ? r1 : c[1], x2 = odd ? c[2] : r0, x3 = odd ? c[3] : r1;\n"
+"    const int col = col0 + 2 * (t4 & 2);\n"
+"    if (odd ? okB : okA)\n"
+"        red_add4((odd ? rowB : rowA) + col, x0 * scale, x1 * scale, x2 * scale, x3 * scale);\n"
+"}\n"
+"// the orderable key of a float: larger float <=> larger unsigned key\n"
+"__device__ __forceinline__ u32 fkey(float f) {\n"
+"    u32 u = __float_as_uint(f + 0.0f);  // -0 -> +0: the CPU compares them equal\n"
+"    return u ^ ((u >> 31) ? 0xffffffffu : 0x80000000u);\n"
+"}\n"
+"\n"
+"// ================================================================ indexer scores\n"
+"// scores (fp32) of a chunk of query rows: sequences b0.., rows q0..q0+R-1 of each; row r\n"
+"// of sequence b0+bi is stored at scores + (bi*R + r - q0) * T. Only key tiles up to the\n"
+"// diagonal are written; inside the diagonal tile, keys s > t get -inf.\n"
+"// grid (ceil(R/64), sequences in the chunk), 4 warps of 16 query rows; key tiles of 64\n"
+"// double-buffered by cp.async. Per warp and tile, for each indexer head j:\n"
+"// S_j = qI_j K^T on the tensor cores, then acc += w_j * ReLU(S_j) in registers.\n"
+"#define IX_BM 64\n"
+"#define IX_BN 64\n"
+"#define LQI (HI * DI + 8)   // smem row stride of the query tile: all HI heads of a row\n"
+"#define LKI (DI + 8)        // smem row stride of a key tile (+16 B: conflict-free ldmatrix)\n"
+"\n"
+"__device__ __forceinline__ void idx_load_keys(bf16 *s, const bf16 *kb, int n0, int T) {\n"
+"    const int CH = DI / 8;\n"
+"    for (int i = threadIdx.x; i < IX_BN * CH; i += 128) {\n"
+"        int r = i / CH, c = i % CH, row = n0 + r;\n"
+"        bool ok = row < T;\n"
+"        cp_async16(s + r * LKI + c * 8, kb + (long)(ok ? row : 0) * DI + c * 8, ok);\n"
+"    }\n"
+"}\n"
+"\n"
+"extern \"C\" __global__ void __launch_bounds__(128)\n"
+"idx_scores_bf16(float *scores, const bf16 *qI, const bf16 *kI, const bf16 *w, int T, int b0, int q0, int R) {\n"
+"    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
+"    bf16 *sQ = (bf16 *)smem_raw;                  // [IX_BM][LQI]\n"
+"    bf16 *sK = sQ + IX_BM * LQI;                  // [2][IX_BN][LKI]\n"
+"    float *sW = (float *)(sK + 2 * IX_BN * LKI);  // [IX_BM][HI]\n"
+"    const int bi = blockIdx.y, b = b0 + bi;\n"
+"    // the last row blocks (most key tiles) are scheduled first\n"
+"    const int m0 = q0 + (gridDim.x - 1 - blockIdx.x) * IX_BM;\n"
+"    const int mend = min(T, q0 + R);\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const bf16 *qb = qI + (long)b * T * HI * DI;\n"
+"    const bf16 *kb = kI + (long)b * T * DI;\n"
+"\n"
+"    const int QCH = HI * DI / 8;\n"
+"    for (int i = threadIdx.x; i < IX_BM * QCH; i += 128) {\n"
+"        int r = i / QCH, c = i % QCH, row = m0 + r;\n"
+"        bool ok = row < mend;\n"
+"        cp_async16(sQ + r * LQI + c * 8, qb + (long)(ok ? row : 0) * HI * DI + c * 8, ok);\n"
+"    }\n"
+"    for (int i = threadIdx.x; i < IX_BM * HI; i += 128) {\n"
+"        int r = i / HI, row = m0 + r;\n"
+"        sW[i] = row < mend ? bf2f(w[((long)b * T + row) * HI + i % HI]) : 0.f;\n"
+"    }\n"
+"    idx_load_keys(sK, kb, 0, T);\n"
+"    cp_async_commit();\n"
+"\n"
+"    const int r0 = m0 + warp * 16;\n"
+"    const int jhi = (min(mend, m0 + IX_BM) - 1) / IX_BN;\n"
+"    const bool vec2 = (T & 1) == 0;\n"
+"    for (int j = 0; j <= jhi; j++) {\n"
+"        const int buf = j & 1;\n"
+"        if (j < jhi) {\n"
+"            idx_load_keys(sK + (buf ^ 1) * IX_BN * LKI, kb, (j + 1) * IX_BN, T);\n"
+"            cp_async_commit();\n"
+"            cp_async_wait<1>();\n"
+"        } else {\n"
+"            cp_async_wait<0>();\n"
+"        }\n"
+"        __syncthreads();\n"
+"        const int n0 = j * IX_BN;\n"
+"        if (n0 <= r0 + 15 && r0 < mend) {\n"
+"            const bf16 *Kt = sK + buf * IX_BN * LKI;\n"
+"            float acc[IX_BN / 8][4];\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < IX_BN / 8; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;\n"
+"#pragma unroll 1\n"
+"            for (int hh = 0; hh < HI; hh++) {\n"
+"                float s[IX_BN / 8][4];\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < IX_BN / 8; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;\n"
+"#pragma unroll\n"
+"                for (int kk = 0; kk < DI / 16; kk++) {\n"
+"                    unsigned a[4];\n"
+"                    ldsm_x4(a, sQ + (warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8) * LQI + hh * DI + kk * 16 + (lane >> 4) * 8);\n"
+"#pragma unroll\n"
+"                    for (int nn = 0; nn < IX_BN / 16; nn++) {\n"
+"                        unsigned bfr[4];\n"
+"                        ldsm_x4(bfr, Kt + (nn * 16 + (lane & 7) + (lane >> 4) * 8) * LKI + kk * 16 + ((lane >> 3) & 1) * 8);\n"
+"                        mma(s[2 * nn], a, bfr[0], bfr[1]);\n"
+"                        mma(s[2 * nn + 1], a, bfr[2], bfr[3]);\n"
+"                    }\n"
+"                }\n"
+"                const float w0 = sW[(warp * 16 + g) * HI + hh], w1 = sW[(warp * 16 + g + 8) * HI + hh];\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < IX_BN / 8; i++) {\n"
+"                    acc[i][0] += w0 * fmaxf(s[i][0], 0.f);\n"
+"                    acc[i][1] += w0 * fmaxf(s[i][1], 0.f);\n"
+"                    acc[i][2] += w1 * fmaxf(s[i][2], 0.f);\n"
+"                    acc[i][3] += w1 * fmaxf(s[i][3], 0.f);\n"
+"                }\n"
+"            }\n"
+"#pragma unroll\n"
+"            for (int r = 0; r < 2; r++) {\n"
+"                const int row = r0 + g + 8 * r;\n"
+"                if (row >= mend) continue;\n"
+"                float *dst = scores + ((long)bi * R + row - q0) * T;\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < IX_BN / 8; i++) {\n"
+"                    const int col = n0 + i * 8 + 2 * t4;\n"
+"                    float x0 = col > row ? NEG_INF : acc[i][2 * r], x1 = col + 1 > row ? NEG_INF : acc[i][2 * r + 1];\n"
+"                    if (vec2 && col + 1 < T) *(float2 *)(dst + col) = make_float2(x0, x1);\n"
+"                    else {\n"
+"                        if (col < T) dst[col] = x0;\n"
+"                        if (col + 1 < T) dst[col + 1] = x1;\n"
+"                    }\n"
+"                }\n"
+"            }\n"
+"        }\n"
+"        __syncthreads();  // the next prefetch overwrites this tile's buffer\n"
+"    }\n"
+"}\n"
+"\n"
+"// The same scores from fp32 qI, kI, w on CUDA cores (SPARSE_PREC_FP32). Same grid; 256\n"
+"// threads, each computing 4 query rows x 4 keys of the 64x64 tile, one head at a time.\n"
+"#define LF (DI + 1)\n"
+"extern \"C\" __global__ void __launch_bounds__(256)\n"
+"idx_scores_f32(float *scores, const float *qI, const float *kI, const float *w, int T, int b0, int q0, int R) {\n"
+"    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
+"    float *sQ = (float *)smem_raw;   // [IX_BM][LF]   one head of the query rows\n"
+"    float *sK = sQ + IX_BM * LF;     // [IX_BN][LF]\n"
+"    const int bi = blockIdx.y, b = b0 + bi;\n"
+"    const int m0 = q0 + (gridDim.x - 1 - blockIdx.x) * IX_BM;\n"
+"    const int mend = min(T, q0 + R);\n"
+"    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;  // keys tx + 16 j, rows ty + 16 i\n"
+"    const int jhi = (min(mend, m0 + IX_BM) - 1) / IX_BN;\n"
+"    for (int j = 0; j <= jhi; j++) {\n"
+"        const int n0 = j * IX_BN;\n"
+"        float acc[4][4];\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = 0.f;\n"
+"        __syncthreads();\n"
+"        for (int i = threadIdx.x; i < IX_BN * DI; i += 256) {\n"
+"            int r = i / DI, c = i % DI, row = n0 + r;\n"
+"            sK[r * LF + c] = row < T ? kI[((long)b * T + row) * DI + c] : 0.f;\n"
+"        }\n"
+"        for (int hh = 0; hh < HI; hh++) {\n"
+"            __syncthreads();\n"
+"            for (int i = threadIdx.x; i < IX_BM * DI; i += 256) {\n"
+"                int r = i / DI, c = i % DI, row = m0 + r;\n"
+"                sQ[r * LF + c] = row < mend ? qI[(((long)b * T + row) * HI + hh) * DI + c] : 0.f;\n"
+"            }\n"
+"            __syncthreads();\n"
+"            float s[4][4];\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++) s[i][0] = s[i][1] = s[i][2] = s[i][3] = 0.f;\n"
+"            for (int c = 0; c < DI; c++) {\n"
+"                float qv[4], kv[4];\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < 4; i++) { qv[i] = sQ[(ty + 16 * i) * LF + c]; kv[i] = sK[(tx + 16 * i) * LF + c]; }\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                    for (int e = 0; e < 4; e++) s[i][e] = fmaf(qv[i], kv[e], s[i][e]);\n"
+"            }\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++) {\n"
+"                const int row = m0 + ty + 16 * i;\n"
+"                const float wv = row < mend ? w[((long)b * T + row) * HI + hh] : 0.f;\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) acc[i][e] += wv * fmaxf(s[i][e], 0.f);\n"
+"            }\n"
+"        }\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++) {\n"
+"            const int row = m0 + ty + 16 * i;\n"
+"            if (row >= mend) continue;\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) {\n"
+"                const int col = n0 + tx + 16 * e;\n"
+"                if (col < T) scores[((long)bi * R + row - q0) * T + col] = col > row ? NEG_INF : acc[i][e];\n"
+"            }\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// ================================================================ top-k select\n"
+"// One block per query row t: the k largest of scores[0..t] by a 4-pass radix select\n"
+"// (8 bits a pass, from the top) on the orderable keys, then an ordered compaction:\n"
+"// everything above the threshold key, and of the keys equal to it the lowest positions\n"
+"// first, written in ascending position order (ties: lower position wins; the CPU\n"
+"// reference does the same). cache != 0: the row is first copied to shared memory.\n"
+"#define TK_THREADS 256\n"
+"#define TK_WARPS (TK_THREADS / 32)\n"
+"extern \"C\" __global__ void __launch_bounds__(TK_THREADS)\n"
+"idx_topk(int *idx, const float *scores, int T, int b0, int q0, int R, int K, int cache, int aggr_passes) {\n"
+"    extern __shared__ __align__(16) float srow[];\n"
+"    __shared__ int hist[256];\n"
+"    __shared__ u32 s_prefix;\n"
+"    __shared__ int s_need;\n"
+"    __shared__ int wsum[TK_WARPS];\n"
+"    const int bi = blockIdx.y, b = b0 + bi;\n"
+"    const int t = q0 + (gridDim.x - 1 - blockIdx.x);  // longest rows first\n"
+"    if (t >= T) return;\n"
+"    int *out = idx + ((long)b * T + t) * K;\n"
+"    const int n = t + 1;\n"
+"    if (n <= K) {\n"
+"        for (int i = threadIdx.x; i < K; i += TK_THREADS) out[i] = i < n ? i : -1;\n"
+"        return;\n"
+"    }\n"
+"    const float *v = scores + ((long)bi * R + t - q0) * T;\n"
+"    if (cache) {\n"
+"        for (int i = threadIdx.x; i < n; i += TK_THREADS) srow[i] = v[i];\n"
+"        v = srow;\n"
+"    }\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
+"    u32 prefix = 0;\n"
+"    int need = K;\n"
+"    for (int pass = 0; pass < 4; pass++) {\n"
+"        const int shift = 24 - 8 * pass;\n"
+"        const u32 himask = pass == 0 ? 0u : 0xffffffffu << (shift + 8);\n"
+"        for (int i = threadIdx.x; i < 256; i += TK_THREADS) hist[i] = 0;\n"
+"        __syncthreads();\n"
+"        // warp-aggregated: the lanes that share a bin add once (scores cluster in a few\n"
+"        // exponent bins in the first pass; plain atomics would serialize on them). Passes\n"
+"        // >= aggr_passes use plain shared atomics by the `in` lanes only: past the first\n"
+"        // pass few elements match the prefix and they spread over the bins, so the\n"
+"        // match.any (issued for every element) may cost more than it saves\n"
+"        // (ABLATE_SPARSE_TOPK=1 sets aggr_passes = 1; the counts are the same either way)\n"
+"        for (int i0 = 0; i0 < n; i0 += TK_THREADS) {\n"
+"            const int i = i0 + threadIdx.x;\n"
+"            const u32 key = i < n ? fkey(v[i]) : 0u;\n"
+"            const bool in = i < n && (key & himask) == prefix;\n"
+"            const int bin = in ? (int)((key >> shift) & 255) : -1;\n"
+"            if (pass < aggr_passes) {  // (block-uniform branch)\n"
+"                const unsigned same = __match_any_sync(FULL, bin);\n"
+"                if (in && lane == __ffs(same) - 1) atomicAdd(&hist[bin], __popc(same));\n"
+"            } else if (in) {\n"
+"                atomicAdd(&hist[bin], 1);\n"
+"            }\n"
+"        }\n"
+"        __syncthreads();\n"
+"        if (warp == 0) {\n"
+"            // lane L owns digits 255-8L down to 248-8L; counts accumulate from the top digit\n"
+"            int c[8], tot = 0;\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 8; e++) { c[e] = hist[255 - 8 * lane - e]; tot += c[e]; }\n"
+"            int incl = tot;\n"
+"#pragma unroll\n"
+"            for (int o = 1; o < 32; o <<= 1) {\n"
+"                int y = __shfl_up_sync(FULL, incl, o);\n"
+"                if (lane >= o) incl += y;\n"
+"            }\n"
+"            int cum = incl - tot;\n"
+"            if (cum < need && incl >= need) {  // exactly one lane: the digit is among its 8\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 8; e++) {\n"
+"                    if (cum + c[e] >= need) {\n"
+"                        s_prefix = prefix | ((u32)(255 - 8 * lane - e) << shift);\n"
+"                        s_need = need - cum;\n"
+"                        break;\n"
+"                    }\n"
+"                    cum += c[e];\n"
+"                }\n"
+"            }\n"
+"        }\n"
+"        __syncthreads();\n"
+"        prefix = s_prefix;\n"
+"        need = s_need;\n"
+"    }\n"
+"    // prefix: the k-th largest key; need: how many keys equal to it are taken.\n"
+"    // Ordered compaction: warp w scans the contiguous segment [w*seg, w*seg+seg).\n"
+"    const u32 thr = prefix;\n"
+"    const int seg = (n + TK_WARPS - 1) / TK_WARPS, s0 = warp * seg, s1 = min(n, s0 + seg);\n"
+"    const unsigned lt = (1u << lane) - 1u;\n"
+"    int ceq = 0;\n"
+"    for (int i0 = s0; i0 < s1; i0 += 32) {\n"
+"        const int i = i0 + lane;\n"
+"        ceq += __popc(__ballot_sync(FULL, i < s1 && fkey(v[i]) == thr));\n"
+"    }\n"
+"    if (lane == 0) wsum[warp] = ceq;\n"
+"    __syncthreads();\n"
+"    int eq_before = 0;\n"
+"    for (int x = 0; x < warp; x++) eq_before += wsum[x];\n"
+"    __syncthreads();\n"
+"    int csel = 0, eqr = eq_before;\n"
+"    for (int i0 = s0; i0 < s1; i0 += 32) {\n"
+"        const int i = i0 + lane;\n"
+"        const u32 key = i < s1 ? fkey(v[i]) : 0u;\n"
+"        const unsigned be = __ballot_sync(FULL, i < s1 && key == thr);\n"
+"        const bool sel = i < s1 && (key > thr || (key == thr && eqr + __popc(be & lt) < need));\n"
+"        csel += __popc(__ballot_sync(FULL, sel));\n"
+"        eqr += __popc(be);\n"
+"    }\n"
+"    if (lane == 0) wsum[warp] = csel;\n"
+"    __syncthreads();\n"
+"    int pos = 0;\n"
+"    for (int x = 0; x < warp; x++) pos += wsum[x];\n"
+"    eqr = eq_before;\n"
+"    for (int i0 = s0; i0 < s1; i0 += 32) {\n"
+"        const int i = i0 + lane;\n"
+"        const u32 key = i < s1 ? fkey(v[i]) : 0u;\n"
+"        const unsigned be = __ballot_sync(FULL, i < s1 && key == thr);\n"
+"        const bool sel = i < s1 && (key > thr || (key == thr && eqr + __popc(be & lt) < need));\n"
+"        const unsigned bs = __ballot_sync(FULL, sel);\n"
+"        if (sel) out[pos + __popc(bs & lt)] = i;\n"
+"        pos += __popc(bs);\n"
+"        eqr += __popc(be);\n"
+"    }\n"
+"}\n"
+"\n"
+"// ================================================================ sparse attention\n"
+"// One block per (token, chunk of HB query heads sharing a kv head); SA_WARPS warps. The\n"
+"// selected slots are cut into groups of 16; warp w takes groups w, w+SA_WARPS, ... (so a\n"
+"// tile of 16*SA_WARPS = 64 slots is gathered per round), gathering each group's K and V\n"
+"// rows into its own double-buffered shared memory by cp.async (no block barriers in the\n"
+"// loop). The M dimension of every mma is the block's heads: S = Q K^T is 16 heads x 16\n"
+"// keys. Groups whose 16 slots are all unused (-1) are skipped.\n"
+"#define SA_WARPS 4\n"
+"#define LDS (HD + 8)\n"
+"#define SA_SLICE (4 * 16 * LDS)   // bf16 per warp: [2 buffers][K, V][16 rows][LDS]\n"
+"\n"
+"// the first group >= from (stepping SA_WARPS) with a used slot; NG if none\n"
+"__device__ __forceinline__ int sa_next_group(const int *sIdx, int from, int K, int lane) {\n"
+"    const int NG = (K + 15) >> 4;\n"
+"    for (int x = from; x < NG; x += SA_WARPS) {\n"
+"        const int sl = x * 16 + (lane & 15);\n"
+"        if (__any_sync(FULL, sl < K && sIdx[sl] >= 0)) return x;\n"
+"    }\n"
+"    return NG;\n"
+"}\n"
+"// gather the 16 rows of group x (row = position sIdx[slot] of base, stride elements apart)\n"
+"__device__ __forceinline__ void sa_gather(bf16 *dst, const bf16 *base, long stride, const int *sIdx, int x, int K, int lane) {\n"
+"    const int CH = HD / 8;\n"
+"#pragma unroll\n"
+"    for (int i = lane; i < 16 * CH; i += 32) {\n"
+"        const int r = i / CH, c = i % CH, sl = x * 16 + r;\n"
+"        const int s = sl < K ? sIdx[sl] : -1;\n"
+"        cp_async16(dst + r * LDS + c * 8, base + (long)(s >= 0 ? s : 0) * stride + c * 8, s >= 0);\n"
+"    }\n"
+"}\n"
+"// 16 rows of HD bf16 from g (rows `stride` apart) into smem, rows >= nrows zero\n"
+"__device__ __forceinline__ void sa_load16(bf16 *s, const bf16 *g, long stride, int nrows) {\n"
+"    const int CH = HD / 8;\n"
+"    for (int i = threadIdx.x; i < 16 * CH; i += SA_WARPS * 32) {\n"
+"        const int r = i / CH, c = i % CH;\n"
+"        cp_async16(s + r * LDS + c * 8, g + (long)(r < nrows ? r : 0) * stride + c * 8, r < nrows);\n"
+"    }\n"
+"}\n"
+"\n"
+"// grid (B*T, H/HB), block SA_WARPS warps. Each warp keeps its own online-softmax state\n"
+"// (max, sum, O) over its groups; the warps' states are merged at the end (split-K).\n"
+"extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
+"sparse_fwd(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, const int *idx,\n"
+"           int T, int H, int K, float scale_log2) {\n"
+"    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
+"    bf16 *sQ = (bf16 *)smem_raw;                    // [16][LDS]\n"
+"    bf16 *sKV = sQ + 16 * LDS;                      // [SA_WARPS][SA_SLICE]\n"
+"    int *sIdx = (int *)(sKV + SA_WARPS * SA_SLICE); // [K]\n"
+"    const long n = blockIdx.x;                      // token b*T + t\n"
+"    const int b = (int)(n / T), t = (int)(n % T), h0 = blockIdx.y * HB, kvh = h0 / GROUP, KVn = H / GROUP;\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const long ks = (long)KVn * HD;\n"
+"    const bf16 *kb = k + (long)b * T * ks + kvh * HD, *vb = v + (long)b * T * ks + kvh * HD;\n"
+"\n"
+"\n"
+"    for (int i = threadIdx.x; i < K; i += SA_WARPS * 32) sIdx[i] = idx[n * K + i];\n"
+"    sa_load16(sQ, q + (n * H + h0) * HD, HD, HB);\n"
+"    cp_async_commit();\n"
+"    cp_async_wait<0>();\n"
+"    __syncthreads();\n"
+"\n"
+"    unsigned qf[HD / 16][4];\n"
+"#pragma unroll\n"
+"    for (int kk = 0; kk < HD / 16; kk++)\n"
+"        ldsm_x4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + kk * 16 + (lane >> 4) * 8);\n"
+"    float o[HD / 8][4];\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;\n"
+"    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f};  // log2 units; lrow partial per thread\n"
+"\n"
+"    bf16 *slice = sKV + warp * SA_SLICE;\n"
+"    const int NG = (K + 15) >> 4;\n"
+"    int cur = sa_next_group(sIdx, warp, K, lane), buf = 0;\n"
+"    if (cur < NG) {\n"
+"        sa_gather(slice, kb, ks, sIdx, cur, K, lane);\n"
+"        sa_gather(slice + 16 * LDS, vb, ks, sIdx, cur, K, lane);\n"
+"        cp_async_commit();\n"
+"    }\n"
+"    while (cur < NG) {\n"
+"        const int nxt = sa_next_group(sIdx, cur + SA_WARPS, K, lane);\n"
+"        if (nxt < NG) {\n"
+"            bf16 *nb = slice + (buf ^ 1) * 2 * 16 * LDS;\n"
+"            sa_gather(nb, kb, ks, sIdx, nxt, K, lane);\n"
+"            sa_gather(nb + 16 * LDS, vb, ks, sIdx, nxt, K, lane);\n"
+"            cp_async_commit();\n"
+"            cp_async_wait<1>();\n"
+"        } else {\n"
+"            cp_async_wait<0>();\n"
+"        }\n"
+"        __syncwarp();\n"
+"        const bf16 *Kt = slice + buf * 2 * 16 * LDS, *Vt = Kt + 16 * LDS;\n"
+"        float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < HD / 16; kk++) {\n"
+"            unsigned bfr[4];\n"
+"            ldsm_x4(bfr, Kt + ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);\n"
+"            mma(s[0], qf[kk], bfr[0], bfr[1]);\n"
+"            mma(s[1], qf[kk], bfr[2], bfr[3]);\n"
+"        }\n"
+"        // unused slots are -inf (their rows were zero-filled)\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 2; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) {\n"
+"                const int sl = cur * 16 + i * 8 + 2 * t4 + (e & 1);\n"
+"                if (sl >= K || sIdx[sl] < 0) s[i][e] = NEG_INF;\n"
+"            }\n"
+"#pragma unroll\n"
+"        for (int r = 0; r < 2; r++) {\n"
+"            float mx = fmaxf(fmaxf(s[0][2 * r], s[0][2 * r + 1]), fmaxf(s[1][2 * r], s[1][2 * r + 1]));\n"
+"            mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 1));\n"
+"            mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, 2));\n"
+"            const float mnew = fmaxf(mrow[r], mx * scale_log2);\n"
+"            const float muse = mnew == NEG_INF ? 0.f : mnew;\n"
+"            const float alpha = fast_exp2(mrow[r] - muse);\n"
+"            mrow[r] = mnew;\n"
+"            float sum = 0.f;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 2; i++) {\n"
+"                s[i][2 * r] = fast_exp2(fmaf(s[i][2 * r], scale_log2, -muse));\n"
+"                s[i][2 * r + 1] = fast_exp2(fmaf(s[i][2 * r + 1], scale_log2, -muse));\n"
+"                sum += s[i][2 * r] + s[i][2 * r + 1];\n"
+"            }\n"
+"            lrow[r] = lrow[r] * alpha + sum;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < HD / 8; i++) { o[i][2 * r] *= alpha; o[i][2 * r + 1] *= alpha; }\n"
+"        }\n"
+"        const unsigned a[4] = {pack2(s[0][0], s[0][1]), pack2(s[0][2], s[0][3]), pack2(s[1][0], s[1][1]),\n"
+"                               pack2(s[1][2], s[1][3])};\n"
+"#pragma unroll\n"
+"        for (int dn = 0; dn < HD / 16; dn++) {\n"
+"            unsigned bfr[4];\n"
+"            ldsm_x4_t(bfr, Vt + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);\n"
+"            mma(o[2 * dn], a, bfr[0], bfr[1]);\n"
+"            mma(o[2 * dn + 1], a, bfr[2], bfr[3]);\n"
+"        }\n"
+"        __syncwarp();  // the next prefetch overwrites this buffer\n"
+"        cur = nxt;\n"
+"        buf ^= 1;\n"
+"    }\n"
+"\n"
+"    // merge the warps: each writes (max, sum, O) into its own slice, then all combine\n"
+"    float *sO = (float *)slice;          // [16][HD]\n"
+"    float *sM = sO + 16 * HD, *sL = sM + 16;\n"
+"#pragma unroll\n"
+"    for (int r = 0; r < 2; r++) {\n"
+"        float l = lrow[r];\n"
+"        l += __shfl_xor_sync(FULL, l, 1);\n"
+"        l += __shfl_xor_sync(FULL, l, 2);\n"
+"        const int row = g + 8 * r;\n"
+"        if (t4 == 0) { sM[row] = mrow[r]; sL[row] = l; }\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < HD / 8; i++)\n"
+"            *(float2 *)(sO + row * HD + i * 8 + 2 * t4) = make_float2(o[i][2 * r], o[i][2 * r + 1]);\n"
+"    }\n"
+"    __syncthreads();\n"
+"    for (int i = threadIdx.x; i < HB * (HD / 2); i += SA_WARPS * 32) {\n"
+"        const int row = i / (HD / 2), d = 2 * (i % (HD / 2));\n"
+"        float M = NEG_INF;\n"
+"#pragma unroll\n"
+"        for (int x = 0; x < SA_WARPS; x++) M = fmaxf(M, ((float *)(sKV + x * SA_SLICE))[16 * HD + row]);\n"
+"        float L = 0.f, o0 = 0.f, o1 = 0.f;\n"
+"#pragma unroll\n"
+"        for (int x = 0; x < SA_WARPS; x++) {\n"
+"            const float *wO = (const float *)(sKV + x * SA_SLICE);\n"
+"            const float mw = wO[16 * HD + row];\n"
+"            const float f = mw == NEG_INF ? 0.f : fast_exp2(mw - M);\n"
+"            L += f * wO[16 * HD + 16 + row];\n"
+"            o0 += f * wO[row * HD + d];\n"
+"            o1 += f * wO[row * HD + d + 1];\n"
+"        }\n"
+"        const float inv = L > 0.f ? 1.f / L : 0.f;\n"
+"        *(u32 *)(out + (n * H + h0 + row) * HD + d) = pack2(o0 * inv, o1 * inv);\n"
+"        if (d == 0) lse[((long)b * H + h0 + row) * T + t] = L > 0.f ? (M + __log2f(L)) * LN2 : NEG_INF;\n"
+"    }\n"
+"}\n"
+"\n"
+"// Backward. Same blocks and groups. Per group of 16 keys a warp computes the transposed\n"
+"// scores S^T = K Q^T and dP^T = V dO^T (16 keys x 16 heads), P^T = exp(S^T - lse),\n"
+"// dS^T = P^T (dP^T - D), then\n"
+"//   dV rows = P^T dO and dK rows = scale dS^T Q: complete for this token (the heads are\n"
+"//     summed by the mma), added to fp32 accumulators with red.global.add.v4 (red_tile);\n"
+"//   dQ += dS K: dS^T goes through a warp-private 16x16 tile to become an A fragment;\n"
+"//     each warp sums its groups in registers, the warps are merged at the end.\n"
+"// psum != NULL: psum[t, slot] += (1/H) sum_h P (fp32 atomics; the host zeroes it).\n"
+"// flags (host: ABLATE_SPARSE_BWD, see gpu_sparse_attention_backward): bit 0: psum by\n"
+"// plain stores (only when one block covers all heads of the token, gridDim.y == 1);\n"
+"// bit 1: no dk/dv reductions at all (TIMING DIAGNOSTIC ONLY: dk, dv come out zero);\n"
+"// bit 2: dk/dv staged through shared memory and added as whole rows (see below);\n"
+"// bit 3: write D = rowsum(dO O) to Dg [B*T, H] (the key-range pass sparse_bwd_kv needs it).\n"
+"#define LDQ 24   // stride of the dS^T tile (bf16)\n"
+"extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
+"sparse_bwd(bf16 *dq, float *dkacc, float *dvacc, float *psum, const bf16 *dout, const bf16 *out,\n"
+"           const float *lse, const bf16 *q, const bf16 *k, const bf16 *v, const int *idx,\n"
+"           int T, int H, int K, float scale, float scale_log2, float invH, int flags, float *Dg) {\n"
+"    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
+"    bf16 *sQ = (bf16 *)smem_raw;                    // [16][LDS]\n"
+"    bf16 *sdO = sQ + 16 * LDS;                      // [16][LDS]\n"
+"    bf16 *sKV = sdO + 16 * LDS;                     // [SA_WARPS][SA_SLICE]\n"
+"    bf16 *sdS = sKV + SA_WARPS * SA_SLICE;          // [SA_WARPS][16][LDQ]\n"
+"    float *sL = (float *)(sdS + SA_WARPS * 16 * LDQ); // [16] lse * log2(e), +inf on padding rows\n"
+"    float *sD = sL + 16;                            // [16] rowsum(dO * O)\n"
+"    int *sIdx = (int *)(sD + 16);                   // [K]\n"
+"    const long n = blockIdx.x;\n"
+"    const int b = (int)(n / T), t = (int)(n % T), h0 = blockIdx.y * HB, kvh = h0 / GROUP, KVn = H / GROUP;\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const long ks = (long)KVn * HD;\n"
+"    const bf16 *kb = k + (long)b * T * ks + kvh * HD, *vb = v + (long)b * T * ks + kvh * HD;\n"
+"\n"
+"    for (int i = threadIdx.x; i < K; i += SA_WARPS * 32) sIdx[i] = idx[n * K + i];\n"
+"    sa_load16(sQ, q + (n * H + h0) * HD, HD, HB);\n"
+"    sa_load16(sdO, dout + (n * H + h0) * HD, HD, HB);\n"
+"    cp_async_commit();\n"
+"    {   // D = rowsum(dO * O): 8 threads per head row\n"
+"        const int r = threadIdx.x >> 3, c0 = threadIdx.x & 7;\n"
+"        float d = 0.f;\n"
+"        if (r < HB) {\n"
+"            const bf16 *orow = out + (n * H + h0 + r) * HD, *grow = dout + (n * H + h0 + r) * HD;\n"
+"            for (int c = c0; c < HD / 8; c += 8) {\n"
+"                float fo[8], fg[8];\n"
+"                load8(orow, c * 8, HD, 1, fo);\n"
+"                load8(grow, c * 8, HD, 1, fg);\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 8; e++) d += fo[e] * fg[e];\n"
+"            }\n"
+"        }\n"
+"        d += __shfl_xor_sync(FULL, d, 1);\n"
+"        d += __shfl_xor_sync(FULL, d, 2);\n"
+"        d += __shfl_xor_sync(FULL, d, 4);\n"
+"        if (c0 == 0 && r < 16) {\n"
+"            sD[r] = d;\n"
+"            if ((flags & 8) && r < HB) Dg[n * H + h0 + r] = d;  // for sparse_bwd_kv\n"
+"            sL[r] = r < HB ? lse[((long)b * H + h0 + r) * T + t] * LOG2E : __int_as_float(0x7f800000);\n"
+"        }\n"
+"    }\n"
+"    cp_async_wait<0>();\n"
+"    __syncthreads();\n"
+"\n"
+"    float dqa[HD / 8][4];\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < HD / 8; i++) dqa[i][0] = dqa[i][1] = dqa[i][2] = dqa[i][3] = 0.f;\n"
+"    bf16 *slice = sKV + warp * SA_SLICE, *wdS = sdS + warp * 16 * LDQ;\n"
+"    const int NG = (K + 15) >> 4;\n"
+"    int cur = sa_next_group(sIdx, warp, K, lane), buf = 0;\n"
+"    if (cur < NG) {\n"
+"        sa_gather(slice, kb, ks, sIdx, cur, K, lane);\n"
+"        sa_gather(slice + 16 * LDS, vb, ks, sIdx, cur, K, lane);\n"
+"        cp_async_commit();\n"
+"    }\n"
+"    while (cur < NG) {\n"
+"        const int nxt = sa_next_group(sIdx, cur + SA_WARPS, K, lane);\n"
+"        if (nxt < NG) {\n"
+"            bf16 *nb = slice + (buf ^ 1) * 2 * 16 * LDS;\n"
+"            sa_gather(nb, kb, ks, sIdx, nxt, K, lane);\n"
+"            sa_gather(nb + 16 * LDS, vb, ks, sIdx, nxt, K, lane);\n"
+"            cp_async_commit();\n"
+"            cp_async_wait<1>();\n"
+"        } else {\n"
+"            cp_async_wait<0>();\n"
+"        }\n"
+"        __syncwarp();\n"
+"        const bf16 *Kt = slice + buf * 2 * 16 * LDS, *Vt = Kt + 16 * LDS;\n"
+"        // S^T = K Q^T, dP^T = V dO^T: rows = the group's 16 keys, cols = 16 heads\n"
+"        float st[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
+"        float dpt[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < HD / 16; kk++) {\n"
+"            unsigned ak[4], av[4], bq[4], bo[4];\n"
+"            const int aoff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + kk * 16 + (lane >> 4) * 8;\n"
+"            const int boff = ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8;\n"
+"            ldsm_x4(ak, Kt + aoff);\n"
+"            ldsm_x4(av, Vt + aoff);\n"
+"            ldsm_x4(bq, sQ + boff);\n"
+"            ldsm_x4(bo, sdO + boff);\n"
+"            mma(st[0], ak, bq[0], bq[1]);\n"
+"            mma(st[1], ak, bq[2], bq[3]);\n"
+"            mma(dpt[0], av, bo[0], bo[1]);\n"
+"            mma(dpt[1], av, bo[2], bo[3]);\n"
+"        }\n"
+"        // P^T and dS^T; keys g (e < 2) and g + 8 (e >= 2), heads i*8 + 2*t4 + (e & 1)\n"
+"        const int slA = cur * 16 + g, slB = slA + 8;\n"
+"        const int sA = slA < K ? sIdx[slA] : -1, sB = slB < K ? sIdx[slB] : -1;\n"
+"        float pa = 0.f, pb = 0.f;  // this thread's share of sum_h P for keys g, g + 8\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 2; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) {\n"
+"                const int hcol = i * 8 + 2 * t4 + (e & 1);\n"
+"                const bool ok = (e < 2 ? sA : sB) >= 0;\n"
+"                const float p = ok ? fast_exp2(fmaf(st[i][e], scale_log2, -sL[hcol])) : 0.f;\n"
+"                st[i][e] = p;\n"
+"                dpt[i][e] = p * (dpt[i][e] - sD[hcol]);\n"
+"                if (e < 2) pa += p; else pb += p;\n"
+"            }\n"
+"        if (psum) {\n"
+"            pa += __shfl_xor_sync(FULL, pa, 1);\n"
+"            pa += __shfl_xor_sync(FULL, pa, 2);\n"
+"            pb += __shfl_xor_sync(FULL, pb, 1);\n"
+"            pb += __shfl_xor_sync(FULL, pb, 2);\n"
+"            if (t4 == 0 && (flags & 1)) {  // this block owns the slot: no other adder\n"
+"                if (sA >= 0) psum[n * K + slA] = pa * invH;\n"
+"                if (sB >= 0) psum[n * K + slB] = pb * invH;\n"
+"            } else if (t4 == 0) {\n"
+"                if (sA >= 0) atomicAdd(psum + n * K + slA, pa * invH);\n"
+"                if (sB >= 0) atomicAdd(psum + n * K + slB, pb * invH);\n"
+"            }\n"
+"        }\n"
+"        const unsigned ap[4] = {pack2(st[0][0], st[0][1]), pack2(st[0][2], st[0][3]), pack2(st[1][0], st[1][1]),\n"
+"                                pack2(st[1][2], st[1][3])};\n"
+"        const unsigned as[4] = {pack2(dpt[0][0], dpt[0][1]), pack2(dpt[0][2], dpt[0][3]),\n"
+"                                pack2(dpt[1][0], dpt[1][1]), pack2(dpt[1][2], dpt[1][3])};\n"
+"        // dS^T to the warp's tile (rows keys, cols heads) for the dQ product\n"
+"        *(unsigned *)(wdS + g * LDQ + 2 * t4) = as[0];\n"
+"        *(unsigned *)(wdS + (g + 8) * LDQ + 2 * t4) = as[1];\n"
+"        *(unsigned *)(wdS + g * LDQ + 8 + 2 * t4) = as[2];\n"
+"        *(unsigned *)(wdS + (g + 8) * LDQ + 8 + 2 * t4) = as[3];\n"
+"        // dV rows = P^T dO, dK rows = dS^T Q (k = heads), one 16-column slab at a time\n"
+"        const long oA = ((long)(b * T + (sA >= 0 ? sA : 0)) * KVn + kvh) * HD;\n"
+"        const long oB = ((long)(b * T + (sB >= 0 ? sB : 0)) * KVn + kvh) * HD;\n"
+"#pragma unroll\n"
+"        for (int dn = 0; dn < HD / 16 && !(flags & 12); dn++) {  // (4: staged below; 8: sparse_bwd_kv)\n"
+"            unsigned bo[4], bq[4];\n"
+"            const int boff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8;\n"
+"            ldsm_x4_t(bo, sdO + boff);\n"
+"            ldsm_x4_t(bq, sQ + boff);\n"
+"            float dv0[4] = {0.f, 0.f, 0.f, 0.f}, dv1[4] = {0.f, 0.f, 0.f, 0.f};\n"
+"            float dk0[4] = {0.f, 0.f, 0.f, 0.f}, dk1[4] = {0.f, 0.f, 0.f, 0.f};\n"
+"            mma(dv0, ap, bo[0], bo[1]);\n"
+"            mma(dv1, ap, bo[2], bo[3]);\n"
+"            mma(dk0, as, bq[0], bq[1]);\n"
+"            mma(dk1, as, bq[2], bq[3]);\n"
+"            if (!(flags & 2)) {\n"
+"                red_tile(dvacc + oA, dvacc + oB, sA >= 0, sB >= 0, dv0, dn * 16, t4, 1.f);\n"
+"                red_tile(dvacc + oA, dvacc + oB, sA >= 0, sB >= 0, dv1, dn * 16 + 8, t4, 1.f);\n"
+"                red_tile(dkacc + oA, dkacc + oB, sA >= 0, sB >= 0, dk0, dn * 16, t4, scale);\n"
+"                red_tile(dkacc + oA, dkacc + oB, sA >= 0, sB >= 0, dk1, dn * 16 + 8, t4, scale);\n"
+"            }\n"
+"        }\n"
+"        __syncwarp();  // dS^T tile written\n"
+"        {   // dQ (16 heads x HD) += dS K: A = dS read transposed out of dS^T; B = K (k = keys)\n"
+"            unsigned a[4];\n"
+"            ldsm_x4_t(a, wdS + ((lane & 7) + (lane >> 4) * 8) * LDQ + ((lane >> 3) & 1) * 8);\n"
+"#pragma unroll\n"
+"            for (int dn = 0; dn < HD / 16; dn++) {\n"
+"                unsigned bk[4];\n"
+"                ldsm_x4_t(bk, Kt + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);\n"
+"                mma(dqa[2 * dn], a, bk[0], bk[1]);\n"
+"                mma(dqa[2 * dn + 1], a, bk[2], bk[3]);\n"
+"            }\n"
+"        }\n"
+"        if (flags & 4) {\n"
+"            // Staged dV, dK (ABLATE_SPARSE_BWD=2): dQ is done, so this group's K and V rows\n"
+"            // are free; each 16 x HD fp32 matrix goes there ([16][LDS] floats), then the\n"
+"            // warp adds whole rows with red.v4, consecutive lanes on consecutive 16 bytes\n"
+"            // (a warp op covers 512 contiguous bytes: 4 full lines, where the fragment\n"
+"            // order above touches 16 rows x 32 bytes per op).\n"
+"            __syncwarp();\n"
+"            float *stg = (float *)Kt;\n"
+"#pragma unroll\n"
+"            for (int m = 0; m < 2; m++) {  // m = 0: dV = P^T dO; m = 1: dK = scale dS^T Q\n"
+"#pragma unroll\n"
+"                for (int dn = 0; dn < HD / 16; dn++) {\n"
+"                    unsigned bb[4];\n"
+"                    ldsm_x4_t(bb, (m ? sQ : sdO) + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);\n"
+"                    float c0[4] = {0.f, 0.f, 0.f, 0.f}, c1[4] = {0.f, 0.f, 0.f, 0.f};\n"
+"                    mma(c0, m ? as : ap, bb[0], bb[1]);\n"
+"                    mma(c1, m ? as : ap, bb[2], bb[3]);\n"
+"                    const int col = dn * 16 + 2 * t4;\n"
+"                    *(float2 *)(stg + g * LDS + col) = make_float2(c0[0], c0[1]);\n"
+"                    *(float2 *)(stg + (g + 8) * LDS + col) = make_float2(c0[2], c0[3]);\n"
+"                    *(float2 *)(stg + g * LDS + col + 8) = make_float2(c1[0], c1[1]);\n"
+"                    *(float2 *)(stg + (g + 8) * LDS + col + 8) = make_float2(c1[2], c1[3]);\n"
+"                }\n"
+"                __syncwarp();\n"
+"                float *acc = m ? dkacc : dvacc;\n"
+"                const float sc = m ? scale : 1.f;\n"
+"#pragma unroll\n"
+"                for (int i = lane; i < 16 * (HD / 4); i += 32) {\n"
+"                    const int r = i / (HD / 4), c = (i % (HD / 4)) * 4, sl = cur * 16 + r;\n"
+"                    const int s = sl < K ? sIdx[sl] : -1;\n"
+"                    if (s >= 0) {\n"
+"                        const float4 x = *(const float4 *)(stg + r * LDS + c);\n"
+"                        red_add4(acc + ((long)(b * T + s) * KVn + kvh) * HD + c, x.x * sc, x.y * sc, x.z * sc, x.w * sc);\n"
+"                    }\n"
+"                }\n"
+"                __syncwarp();  // dK overwrites the staging; then the next prefetch\n"
+"            }\n"
+"        }\n"
+"        __syncwarp();  // the next group overwrites this buffer and the dS^T tile\n"
+"        cur = nxt;\n"
+"        buf ^= 1;\n"
+"    }\n"
+"\n"
+"    // merge the warps' dQ partials (each in its own slice), scale, write bf16\n"
+"    float *sO = (float *)slice;\n"
+"#pragma unroll\n"
+"    for (int r = 0; r < 2; r++)\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < HD / 8; i++)\n"
+"            *(float2 *)(sO + (g + 8 * r) * HD + i * 8 + 2 * t4) = make_float2(dqa[i][2 * r], dqa[i][2 * r + 1]);\n"
+"    __syncthreads();\n"
+"    for (int i = threadIdx.x; i < HB * (HD / 2); i += SA_WARPS * 32) {\n"
+"        const int row = i / (HD / 2), d = 2 * (i % (HD / 2));\n"
+"        float x0 = 0.f, x1 = 0.f;\n"
+"#pragma unroll\n"
+"        for (int x = 0; x < SA_WARPS; x++) {\n"
+"            const float *wO = (const float *)(sKV + x * SA_SLICE);\n"
+"            x0 += wO[row * HD + d];\n"
+"            x1 += wO[row * HD + d + 1];\n"
+"        }\n"
+"        *(u32 *)(dq + (n * H + h0 + row) * HD + d) = pack2(x0 * scale, x1 * scale);\n"
+"    }\n"
+"}\n"
+"\n"
+"// ---------------------------------------------------------------- key-range dK, dV\n"
+"// ABLATE_SPARSE_BWD=3: dK, dV without global atomics per pair. grid (ceil(T/KR) key\n"
+"// ranges, ceil(T/KTC) token chunks, B*KV), SA_WARPS warps; needs HB == GROUP (all query\n"
+"// heads of the kv head in one tile). The block loads K, V of its KR keys and keeps fp32\n"
+"// dK, dV accumulators for them in shared memory; each warp walks the chunk's tokens t >= s0\n"
+"// (t = first + warp, += SA_WARPS): the slots of t inside the range (a contiguous run of\n"
+"// the sorted idx row, found by ballots), its q, dO rows (HB heads), lse and D (written by\n"
+"// sparse_bwd with flags & 8); per tile of 16 such keys S^T = K Q^T, dP^T = V dO^T (A\n"
+"// fragments by ldmatrix straight from the range's rows), P^T, dS^T as in sparse_bwd, then\n"
+"// dV rows = P^T dO and dK rows = scale dS^T Q added with shared atomics (warps share\n"
+"// keys). At the end one global red per accumulator element (token chunks meet there).\n"
+"#define KR 64\n"
+"#define KTC 256\n"
+"#define LDA (HD + 4)   // fp32 accumulator row stride\n"
+"extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
+"sparse_bwd_kv(float *dkacc, float *dvacc, const float *Dg, const bf16 *dout, const float *lse,\n"
+"              const bf16 *q, const bf16 *k, const bf16 *v, const int *idx, int T, int H, int K,\n"
+"              float scale, float scale_log2) {\n"
+"    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
+"    bf16 *sK = (bf16 *)smem_raw;                       // [KR][LDS]\n"
+"    bf16 *sV = sK + KR * LDS;                          // [KR][LDS]\n"
+"    bf16 *sW = sV + KR * LDS;                          // [SA_WARPS][2][16][LDS] q, dO per warp\n"
+"    float *sdK = (float *)(sW + SA_WARPS * 2 * 16 * LDS); // [KR][LDA]\n"
+"    float *sdV = sdK + KR * LDA;                       // [KR][LDA]\n"
+"    float *sLD = sdV + KR * LDA;                       // [SA_WARPS][32] lse*log2e (16), D (16)\n"
+"    int *sSel = (int *)(sLD + SA_WARPS * 32);          // [SA_WARPS][KR] local key rows\n"
+"    const int s0 = blockIdx.x * KR, c0 = blockIdx.y * KTC;\n"
+"    const int tbeg = max(s0, c0), tend = min(T, c0 + KTC);\n"
+"    if (tbeg >= tend) return;                          // causal: no token of the chunk sees the range\n"
+"    const int KVn = H / GROUP, b = blockIdx.z / KVn, kvh = blockIdx.z % KVn, h0 = kvh * GROUP;\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const long ks = (long)KVn * HD;\n"
+"    const int nrows = min(KR, T - s0);\n"
+"    {\n"
+"        const int CH = HD / 8;\n"
+"        const bf16 *kb = k + ((long)b * T + s0) * ks + kvh * HD, *vb = v + ((long)b * T + s0) * ks + kvh * HD;\n"
+"        for (int i = threadIdx.x; i < KR * CH; i += SA_WARPS * 32) {\n"
+"            const int r = i / CH, c = i % CH;\n"
+"            cp_async16(sK + r * LDS + c * 8, kb + (long)(r < nrows ? r : 0) * ks + c * 8, r < nrows);\n"
+"            cp_async16(sV + r * LDS + c * 8, vb + (long)(r < nrows ? r : 0) * ks + c * 8, r < nrows);\n"
+"        }\n"
+"        cp_async_commit();\n"
+"        for (int i = threadIdx.x; i < 2 * KR * LDA; i += SA_WARPS * 32) sdK[i] = 0.f;\n"
+"        cp_async_wait<0>();\n"
+"        __syncthreads();\n"
+"    }\n"
+"    bf16 *wQ = sW + warp * 2 * 16 * LDS, *wO = wQ + 16 * LDS;\n"
+"    float *wL = sLD + warp * 32, *wD = wL + 16;\n"
+"    int *wSel = sSel + warp * KR;\n"
+"    for (int t = tbeg + warp; t < tend; t += SA_WARPS) {\n"
+"        const long n = (long)b * T + t;\n"
+"        // the slots of t with s0 <= idx < s0 + KR (sorted row, -1 after the used slots)\n"
+"        int cnt = 0;\n"
+"        for (int j0 = 0; j0 < K; j0 += 32) {\n"
+"            const int j = j0 + lane;\n"
+"            const int sidx = j < K ? idx[n * K + j] : -1;\n"
+"            const bool in = sidx >= s0 && sidx < s0 + KR;\n"
+"            const unsigned m = __ballot_sync(FULL, in);\n"
+"            if (in) wSel[cnt + __popc(m & ((1u << lane) - 1u))] = sidx - s0;\n"
+"            cnt += __popc(m);\n"
+"            if (__any_sync(FULL, sidx < 0 || sidx >= s0 + KR)) break;  // nothing further\n"
+"        }\n"
+"        if (cnt == 0) continue;\n"
+"        {   // q, dO rows of the HB heads (rows >= HB zero), lse * log2e (+inf padding), D\n"
+"            const int CH = HD / 8;\n"
+"            for (int i = lane; i < 16 * CH; i += 32) {\n"
+"                const int r = i / CH, c = i % CH;\n"
+"                const long off = (n * H + h0 + (r < HB ? r : 0)) * HD + c * 8;\n"
+"                cp_async16(wQ + r * LDS + c * 8, q + off, r < HB);\n"
+"                cp_async16(wO + r * LDS + c * 8, dout + off, r < HB);\n"
+"            }\n"
+"            cp_async_commit();\n"
+"            if (lane < 16) {\n"
+"                wL[lane] = lane < HB ? lse[((long)b * H + h0 + lane) * T + t] * LOG2E : __int_as_float(0x7f800000);\n"
+"                wD[lane] = lane < HB ? Dg[n * H + h0 + lane] : 0.f;\n"
+"            }\n"
+"            cp_async_wait<0>();\n"
+"            __syncwarp();\n"
+"        }\n"
+"        for (int x0 = 0; x0 < cnt; x0 += 16) {\n"
+"            // A fragments from the range's rows: row r of the tile = local key wSel[x0 + r]\n"
+"            const int ra = x0 + (lane & 7) + ((lane >> 3) & 1) * 8;\n"
+"            const int rowA = ra < cnt ? wSel[ra] : 0;\n"
+"            float st[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
+"            float dpt[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
+"#pragma unroll\n"
+"            for (int kk = 0; kk < HD / 16; kk++) {\n"
+"                unsigned ak[4], av[4], bq[4], bo[4];\n"
+"                const int acol = kk * 16 + (lane >> 4) * 8;\n"
+"                const int boff = ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8;\n"
+"                ldsm_x4(ak, sK + rowA * LDS + acol);\n"
+"                ldsm_x4(av, sV + rowA * LDS + acol);\n"
+"                ldsm_x4(bq, wQ + boff);\n"
+"                ldsm_x4(bo, wO + boff);\n"
+"                mma(st[0], ak, bq[0], bq[1]);\n"
+"                mma(st[1], ak, bq[2], bq[3]);\n"
+"                mma(dpt[0], av, bo[0], bo[1]);\n"
+"                mma(dpt[1], av, bo[2], bo[3]);\n"
+"            }\n"
+"            // tile rows g (e < 2) and g + 8 (e >= 2); heads i*8 + 2*t4 + (e & 1)\n"
+"            const bool okA = x0 + g < cnt, okB = x0 + g + 8 < cnt;\n"
+"            const int lA = okA ? wSel[x0 + g] : 0, lB = okB ? wSel[x0 + g + 8] : 0;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 2; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    const int hcol = i * 8 + 2 * t4 + (e & 1);\n"
+"                    const bool ok = e < 2 ? okA : okB;\n"
+"                    const float p = ok ? fast_exp2(fmaf(st[i][e], scale_log2, -wL[hcol])) : 0.f;\n"
+"                    st[i][e] = p;\n"
+"                    dpt[i][e] = p * (dpt[i][e] - wD[hcol]);\n"
+"                }\n"
+"            const unsigned ap[4] = {pack2(st[0][0], st[0][1]), pack2(st[0][2], st[0][3]), pack2(st[1][0], st[1][1]),\n"
+"                                    pack2(st[1][2], st[1][3])};\n"
+"            const unsigned as[4] = {pack2(dpt[0][0], dpt[0][1]), pack2(dpt[0][2], dpt[0][3]),\n"
+"                                    pack2(dpt[1][0], dpt[1][1]), pack2(dpt[1][2], dpt[1][3])};\n"
+"#pragma unroll\n"
+"            for (int dn = 0; dn < HD / 16; dn++) {\n"
+"                unsigned bo[4], bq[4];\n"
+"                const int boff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8;\n"
+"                ldsm_x4_t(bo, wO + boff);\n"
+"                ldsm_x4_t(bq, wQ + boff);\n"
+"                float dv0[4] = {0.f, 0.f, 0.f, 0.f}, dv1[4] = {0.f, 0.f, 0.f, 0.f};\n"
+"                float dk0[4] = {0.f, 0.f, 0.f, 0.f}, dk1[4] = {0.f, 0.f, 0.f, 0.f};\n"
+"                mma(dv0, ap, bo[0], bo[1]);\n"
+"                mma(dv1, ap, bo[2], bo[3]);\n"
+"                mma(dk0, as, bq[0], bq[1]);\n"
+"                mma(dk1, as, bq[2], bq[3]);\n"
+"                const int col = dn * 16 + 2 * t4;\n"
+"                if (okA) {\n"
+"                    float *rv = sdV + lA * LDA + col, *rk = sdK + lA * LDA + col;\n"
+"                    atomicAdd(rv, dv0[0]); atomicAdd(rv + 1, dv0[1]); atomicAdd(rv + 8, dv1[0]); atomicAdd(rv + 9, dv1[1]);\n"
+"                    atomicAdd(rk, dk0[0] * scale); atomicAdd(rk + 1, dk0[1] * scale);\n"
+"                    atomicAdd(rk + 8, dk1[0] * scale); atomicAdd(rk + 9, dk1[1] * scale);\n"
+"                }\n"
+"                if (okB) {\n"
+"                    float *rv = sdV + lB * LDA + col, *rk = sdK + lB * LDA + col;\n"
+"                    atomicAdd(rv, dv0[2]); atomicAdd(rv + 1, dv0[3]); atomicAdd(rv + 8, dv1[2]); atomicAdd(rv + 9, dv1[3]);\n"
+"                    atomicAdd(rk, dk0[2] * scale); atomicAdd(rk + 1, dk0[3] * scale);\n"
+"                    atomicAdd(rk + 8, dk1[2] * scale); atomicAdd(rk + 9, dk1[3] * scale);\n"
+"                }\n"
+"            }\n"
+"        }\n"
+"        __syncwarp();  // the next token overwrites wQ, wO, wL, wD, wSel\n"
+"    }\n"
+"    __syncthreads();\n"
+"    // one global red per accumulator element of the range's valid rows\n"
+"    for (int i = threadIdx.x; i < nrows * (HD / 4); i += SA_WARPS * 32) {\n"
+"        const int r = i / (HD / 4), c = (i % (HD / 4)) * 4;\n"
+"        const long o = (((long)b * T + s0 + r) * KVn + kvh) * HD + c;\n"
+"        const float4 x = *(const float4 *)(sdK + r * LDA + c), y = *(const float4 *)(sdV + r * LDA + c);\n"
+"        if (x.x != 0.f || x.y != 0.f || x.z != 0.f || x.w != 0.f) red_add4(dkacc + o, x.x, x.y, x.z, x.w);\n"
+"        if (y.x != 0.f || y.y != 0.f || y.z != 0.f || y.w != 0.f) red_add4(dvacc + o, y.x, y.y, y.z, y.w);\n"
+"    }\n"
+"}\n"
+"\n"
+"// p[t, slot] += (1/H) sum over the block's heads of exp(q.k scale - lse): the first half\n"
+"// of sparse_bwd (S^T = K Q^T, P^T) with only K gathered. The host zeroes p.\n"
+"extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
+"sparse_probs(float *p, const float *lse, const bf16 *q, const bf16 *k, const int *idx,\n"
+"             int T, int H, int K, float scale_log2, float invH) {\n"
+"    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
+"    bf16 *sQ = (bf16 *)smem_raw;                    // [16][LDS]\n"
+"    bf16 *sKV = sQ + 16 * LDS;                      // [SA_WARPS][SA_SLICE] (K rows only)\n"
+"    float *sL = (float *)(sKV + SA_WARPS * SA_SLICE);\n"
+"    int *sIdx = (int *)(sL + 16);\n"
+"    const long n = blockIdx.x;\n"
+"    const int b = (int)(n / T), t = (int)(n % T), h0 = blockIdx.y * HB, kvh = h0 / GROUP, KVn = H / GROUP;\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const long ks = (long)KVn * HD;\n"
+"    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
+"\n"
+"    for (int i = threadIdx.x; i < K; i += SA_WARPS * 32) sIdx[i] = idx[n * K + i];\n"
+"    if (threadIdx.x < 16)\n"
+"        sL[threadIdx.x] = threadIdx.x < HB ? lse[((long)b * H + h0 + threadIdx.x) * T + t] * LOG2E\n"
+"                                           : __int_as_float(0x7f800000);\n"
+"    sa_load16(sQ, q + (n * H + h0) * HD, HD, HB);\n"
+"    cp_async_commit();\n"
+"    cp_async_wait<0>();\n"
+"    __syncthreads();\n"
+"\n"
+"    bf16 *slice = sKV + warp * SA_SLICE;\n"
+"    const int NG = (K + 15) >> 4;\n"
+"    int cur = sa_next_group(sIdx, warp, K, lane), buf = 0;\n"
+"    if (cur < NG) { sa_gather(slice, kb, ks, sIdx, cur, K, lane); cp_async_commit(); }\n"
+"    while (cur < NG) {\n"
+"        const int nxt = sa_next_group(sIdx, cur + SA_WARPS, K, lane);\n"
+"        if (nxt < NG) {\n"
+"            sa_gather(slice + (buf ^ 1) * 16 * LDS, kb, ks, sIdx, nxt, K, lane);\n"
+"            cp_async_commit();\n"
+"            cp_async_wait<1>();\n"
+"        } else {\n"
+"            cp_async_wait<0>();\n"
+"        }\n"
+"        __syncwarp();\n"
+"        const bf16 *Kt = slice + buf * 16 * LDS;\n"
+"        float st[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < HD / 16; kk++) {\n"
+"            unsigned ak[4], bq[4];\n"
+"            ldsm_x4(ak, Kt + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + kk * 16 + (lane >> 4) * 8);\n"
+"            ldsm_x4(bq, sQ + ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);\n"
+"            mma(st[0], ak, bq[0], bq[1]);\n"
+"            mma(st[1], ak, bq[2], bq[3]);\n"
+"        }\n"
+"        const int slA = cur * 16 + g, slB = slA + 8;\n"
+"        const bool okA = slA < K && sIdx[slA] >= 0, okB = slB < K && sIdx[slB] >= 0;\n"
+"        float pa = 0.f, pb = 0.f;\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 2; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) {\n"
+"                const float pv = fast_exp2(fmaf(st[i][e], scale_log2, -sL[i * 8 + 2 * t4 + (e & 1)]));\n"
+"                if (e < 2) pa += pv; else pb += pv;\n"
+"            }\n"
+"        pa += __shfl_xor_sync(FULL, pa, 1);\n"
+"        pa += __shfl_xor_sync(FULL, pa, 2);\n"
+"        pb += __shfl_xor_sync(FULL, pb, 1);\n"
+"        pb += __shfl_xor_sync(FULL, pb, 2);\n"
+"        if (t4 == 0) {\n"
+"            if (okA) atomicAdd(p + n * K + slA, pa * invH);\n"
+"            if (okB) atomicAdd(p + n * K + slB, pb * invH);\n"
+"        }\n"
+"        __syncwarp();\n"
+"        cur = nxt;\n"
+"        buf ^= 1;\n"
+"    }\n"
+"}\n"
+"\n"
+"// ================================================================ indexer KL\n"
+"// One block per token, KL_WARPS warps. A warp handles one selected slot at a time with\n"
+"// its lanes over the DI dims (DPL = DI/32 each): a_j = qI_j . kI[s] by warp sums.\n"
+"//   forward: I = sum_j w_j ReLU(a_j); lse of I over the slots; loss = sum p^ (log p^ - I + lse)\n"
+"//   backward (dloss != 0 and dqI != NULL): g = dloss (softmax(I) - p^) per slot, then\n"
+"//     dw_j += g ReLU(a_j); dqI_j += g w_j [a_j > 0] kI[s] (registers, merged over warps);\n"
+"//     dkI[s] += g sum_j w_j [a_j > 0] qI_j (fp32 red.global.add into dkacc).\n"
+"// flags (host: ABLATE_SPARSE_KL=1): bit 0: dkI by red.v4 (4 floats per lane op, half\n"
+"//   or a quarter of the ops of the v2/scalar form at DI = 64 / 32: the lanes of a v4\n"
+"//   collect their neighbours' dims by shuffles); bit 1: the forward pass caches every\n"
+"//   a_j in shared memory (sA [K][HI]) and the backward reads it back instead of\n"
+"//   recomputing the dot products and warp sums (the same values, bit for bit); bit 2\n"
+"//   (host: only with bit 1): the scores phase takes a slot per lane (the HI*DI dot\n"
+"//   products by one lane, qI from shared memory by broadcast) instead of a slot per\n"
+"//   warp with a warp sum per head (fp32 sums in another order: not the same bits).\n"
+"#define KL_WARPS 4\n"
+"#define DPL (DI / 32)\n"
+"extern \"C\" __global__ void __launch_bounds__(KL_WARPS * 32)\n"
+"idx_kl(float *loss, bf16 *dqI, float *dkacc, bf16 *dw, const float *p, const bf16 *qI, const bf16 *kI,\n"
+"       const bf16 *w, const int *idx, int T, int K, float dloss, int flags) {\n"
+"    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
+"    float *sQ = (float *)smem_raw;         // [HI][DI]\n"
+"    float *sW = sQ + HI * DI;              // [HI]\n"
+"    float *sI = sW + HI;                   // [K] scores, then dloss/dI\n"
+"    float *sP = sI + K;                    // [K] p^ (p renormalized)\n"
+"    float *sR = sP + K;                    // [KL_WARPS][HI][DI + 1] dqI partials\n"
+"    int *sIdx = (int *)(sR + KL_WARPS * HI * (DI + 1));  // [K]\n"
+"    float *sA = (float *)(sIdx + K);       // [K][HI] a_j per slot (flags & 2 only)\n"
+"    const bool acache = (flags & 2) != 0;\n"
+"    const long n = blockIdx.x;\n"
+"    const int b = (int)(n / T);\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
+"    const bool bwd = dqI != 0;\n"
+"\n"
+"    for (int i = threadIdx.x; i < HI * DI; i += KL_WARPS * 32) sQ[i] = bf2f(qI[n * HI * DI + i]);\n"
+"    for (int i = threadIdx.x; i < HI; i += KL_WARPS * 32) sW[i] = bf2f(w[n * HI + i]);\n"
+"    for (int i = threadIdx.x; i < K; i += KL_WARPS * 32) { sIdx[i] = idx[n * K + i]; sP[i] = p[n * K + i]; }\n"
+"    __syncthreads();\n"
+"\n"
+"    // scores of the selected keys\n"
+"    if (flags & 4) {  // a lane per slot: no warp sums (qI reads are smem broadcasts)\n"
+"        for (int j = warp * 32 + lane; j - lane < K; j += KL_WARPS * 32) {\n"
+"            const int s = j < K ? sIdx[j] : -1;\n"
+"            if (s < 0) { if (j < K) sI[j] = NEG_INF; continue; }\n"
+"            const bf16 *kr = kI + ((long)b * T + s) * DI;\n"
+"            float acc[HI];\n"
+"#pragma unroll\n"
+"            for (int h = 0; h < HI; h++) acc[h] = 0.f;\n"
+"#pragma unroll 2\n"
+"            for (int d0 = 0; d0 < DI; d0 += 8) {\n"
+"                float kv[8];\n"
+"                load8(kr, d0, DI, 1, kv);\n"
+"#pragma unroll\n"
+"                for (int h = 0; h < HI; h++)\n"
+"#pragma unroll\n"
+"                    for (int e = 0; e < 8; e++) acc[h] = fmaf(sQ[h * DI + d0 + e], kv[e], acc[h]);\n"
+"            }\n"
+"            float I = 0.f;\n"
+"#pragma unroll\n"
+"            for (int h = 0; h < HI; h++) {\n"
+"                sA[j * HI + h] = acc[h];  // (the host sets bit 2 only with the cache)\n"
+"                I += sW[h] * fmaxf(acc[h], 0.f);\n"
+"            }\n"
+"            sI[j] = I;\n"
+"        }\n"
+"    } else\n"
+"    for (int j = warp; j < K; j += KL_WARPS) {\n"
+"        const int s = sIdx[j];\n"
+"        if (s < 0) { if (lane == 0) sI[j] = NEG_INF; continue; }\n"
+"        const bf16 *kr = kI + ((long)b * T + s) * DI + lane * DPL;\n"
+"        float kv[DPL], I = 0.f;\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < DPL; e++) kv[e] = bf2f(kr[e]);\n"
+"#pragma unroll\n"
+"        for (int h = 0; h < HI; h++) {\n"
+"            float a = 0.f;\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < DPL; e++) a += sQ[h * DI + lane * DPL + e] * kv[e];\n"
+"            a = warp_sum(a);\n"
+"            if (acache && lane == 0) sA[j * HI + h] = a;\n"
+"            I += sW[h] * fmaxf(a, 0.f);\n"
+"        }\n"
+"        if (lane == 0) sI[j] = I;\n"
+"    }\n"
+"    __syncthreads();\n"
+"    float mx = NEG_INF, ps = 0.f;\n"
+"    for (int j = threadIdx.x; j < K; j += KL_WARPS * 32)\n"
+"        if (sIdx[j] >= 0) { mx = fmaxf(mx, sI[j]); ps += sP[j]; }\n"
+"    mx = block_max(mx);\n"
+"    ps = block_sum(ps);\n"
+"    float se = 0.f;\n"
+"    for (int j = threadIdx.x; j < K; j += KL_WARPS * 32)\n"
+"        if (sIdx[j] >= 0) se += __expf(sI[j] - mx);\n"
+"    se = block_sum(se);\n"
+"    const float lseI = mx + __logf(se);\n"
+"    float l = 0.f;\n"
+"    for (int j = threadIdx.x; j < K; j += KL_WARPS * 32) {\n"
+"        const float ph = sIdx[j] >= 0 && ps > 0.f ? sP[j] / ps : 0.f;\n"
+"        if (ph > 0.f) l += ph * (__logf(ph) - (sI[j] - lseI));\n"
+"        if (bwd) sI[j] = sIdx[j] >= 0 ? dloss * (__expf(sI[j] - lseI) - ph) : 0.f;\n"
+"    }\n"
+"    l = block_sum(l);   // (its barriers also publish the gradients in sI)\n"
+"    if (threadIdx.x == 0) loss[n] = l;\n"
+"    if (!bwd) return;\n"
+"\n"
+"    float dqp[HI][DPL], dwp[HI];\n"
+"#pragma unroll\n"
+"    for (int h = 0; h < HI; h++) {\n"
+"        dwp[h] = 0.f;\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < DPL; e++) dqp[h][e] = 0.f;\n"
+"    }\n"
+"    for (int j = warp; j < K; j += KL_WARPS) {\n"
+"        const int s = sIdx[j];\n"
+"        if (s < 0) continue;\n"
+"        const float gj = sI[j];\n"
+"        const bf16 *kr = kI + ((long)b * T + s) * DI + lane * DPL;\n"
+"        float kv[DPL], dk[DPL];\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < DPL; e++) { kv[e] = bf2f(kr[e]); dk[e] = 0.f; }\n"
+"#pragma unroll\n"
+"        for (int h = 0; h < HI; h++) {\n"
+"            float a = 0.f;\n"
+"            if (acache) a = sA[j * HI + h];  // (warp-uniform branch)\n"
+"            else {\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < DPL; e++) a += sQ[h * DI + lane * DPL + e] * kv[e];\n"
+"                a = warp_sum(a);\n"
+"            }\n"
+"            if (a > 0.f) {\n"
+"                dwp[h] += gj * a;\n"
+"                const float c = gj * sW[h];\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < DPL; e++) {\n"
+"                    dqp[h][e] += c * kv[e];\n"
+"                    dk[e] += c * sQ[h * DI + lane * DPL + e];\n"
+"                }\n"
+"            }\n"
+"        }\n"
+"        float *dst = dkacc + ((long)b * T + s) * DI + lane * DPL;\n"
+"        if (flags & 1) {  // red.v4: lane L adds dims 4*(L*DPL/4) .. +3 (16-byte aligned)\n"
+"#if DPL == 4\n"
+"            red_add4(dst, dk[0], dk[1], dk[2], dk[3]);\n"
+"#elif DPL == 2\n"
+"            const float x2 = __shfl_down_sync(FULL, dk[0], 1), x3 = __shfl_down_sync(FULL, dk[1], 1);\n"
+"            if (!(lane & 1)) red_add4(dst, dk[0], dk[1], x2, x3);\n"
+"#else\n"
+"            const float x1 = __shfl_down_sync(FULL, dk[0], 1), x2 = __shfl_down_sync(FULL, dk[0], 2);\n"
+"            const float x3 = __shfl_down_sync(FULL, dk[0], 3);\n"
+"            if (!(lane & 3)) red_add4(dst, dk[0], x1, x2, x3);\n"
+"#endif\n"
+"        } else {\n"
+"#if DPL == 1\n"
+"            atomicAdd(dst, dk[0]);\n"
+"#else\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < DPL; e += 2) red_add2(dst + e, dk[e], dk[e + 1]);\n"
+"#endif\n"
+"        }\n"
+"    }\n"
+"    // merge the warps' dqI and dw partials\n"
+"    float *mine = sR + warp * HI * (DI + 1);\n"
+"#pragma unroll\n"
+"    for (int h = 0; h < HI; h++) {\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < DPL; e++) mine[h * (DI + 1) + lane * DPL + e] = dqp[h][e];\n"
+"        if (lane == 0) mine[h * (DI + 1) + DI] = dwp[h];\n"
+"    }\n"
+"    __syncthreads();\n"
+"    for (int i = threadIdx.x; i < HI * (DI + 1); i += KL_WARPS * 32) {\n"
+"        float x = 0.f;\n"
+"#pragma unroll\n"
+"        for (int wv = 0; wv < KL_WARPS; wv++) x += sR[wv * HI * (DI + 1) + i];\n"
+"        const int h = i / (DI + 1), d = i % (DI + 1);\n"
+"        if (d < DI) dqI[(n * HI + h) * DI + d] = f2bf(x);\n"
+"        else dw[n * HI + h] = f2bf(x);\n"
+"    }\n"
+"}\n"
+"\n"
+"// p[0..n) = x (the -inf of the scores above the diagonal)\n"
+"extern \"C\" __global__ void fill_f32(float *p, float x, u64 n) {\n"
+"    GRID_STRIDE(i, n) p[i] = x;\n"
+"}\n";
+
+/* ---------------------------------------------------------------- host */
+/* tile constants mirrored from the source */
+#define SPARSE_IX_BM 64
+#define SPARSE_SA_WARPS 4
+#define SPARSE_LDQ 24
+#define SPARSE_KR 64   /* keys per block of sparse_bwd_kv (KR) */
+#define SPARSE_KTC 256 /* tokens per block of sparse_bwd_kv (KTC) */
+
+/* the scratch lives in the Gpu (sparse_scratch), grown on demand; gpu_free_all frees it
+   with every other allocation, and gpu_sparse_release frees it early */
+static void *sparse_scratch_get_(Gpu *g, size_t bytes) {
+    if (g->sparse_scratch_bytes < bytes) {
+        if (g->sparse_scratch) { gpu_sync(g); gpu_free(g, g->sparse_scratch); } /* queued kernels may still use it */
+        g->sparse_scratch = gpu_alloc(g, bytes);
+        g->sparse_scratch_bytes = bytes;
+    }
+    return g->sparse_scratch;
+}
+
+void gpu_sparse_release(Gpu *g) {
+    if (g->sparse_scratch) { gpu_sync(g); gpu_free(g, g->sparse_scratch); }
+    g->sparse_scratch = NULL;
+    g->sparse_scratch_bytes = 0;
+}
+
+/* the integer value of an environment switch (0 when unset): the ablation modes of
+   gpu_sparse_attention_backward and gpu_indexer_kl_backward; read on every call so a
+   test can flip it between calls */
+static int sparse_env_mode_(const char *name) {
+    const char *e = getenv(name);
+    return e && *e ? atoi(e) : 0;
+}
+
+static int sparse_dim_ok_(int d) { return d == 32 || d == 64 || d == 128; }
+
+/* query heads per attention block: the whole GQA group up to 16 */
+static int sparse_hb_(int group) { return group <= 16 ? group : 16; }
+
+static void sparse_check_attn_(const char *who, int B, int T, int H, int KV, int hd, int topk) {
+    int group = KV > 0 ? H / KV : 0;
+    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || !sparse_dim_ok_(hd) || topk < 1 ||
+        topk > SPARSE_MAX_TOPK_ || (group > 16 && group % 16 != 0)) {
+        fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d topk=%d (need H %% KV == 0, "
+                        "H/KV <= 16 or a multiple of 16, hd in {32, 64, 128}, 1 <= topk <= %d)\n",
+                who, B, T, H, KV, hd, topk, SPARSE_MAX_TOPK_);
+        abort();
+    }
+}
+
+static void sparse_check_index_(const char *who, int B, int T, int HI, int dI, int topk) {
+    if (B < 1 || T < 1 || HI < 1 || HI > 16 || HI * dI > 1024 || !sparse_dim_ok_(dI) || topk < 1 ||
+        topk > SPARSE_MAX_TOPK_) {
+        fprintf(stderr, "%s: unsupported indexer shape B=%d T=%d HI=%d dI=%d topk=%d (need dI in "
+                        "{32, 64, 128}, 1 <= HI <= 16, HI*dI <= 1024, 1 <= topk <= %d)\n",
+                who, B, T, HI, dI, topk, SPARSE_MAX_TOPK_);
+        abort();
+    }
+}
+
+/* the kernels move rows with 16-byte copies */
+static void sparse_check_aligned_(const char *who, const void *const *p, int n) {
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)p[i] & 15) {
+            fprintf(stderr, "%s: tensor argument %d (%p) is not 16-byte aligned\n", who, i, p[i]);
+            abort();
+        }
+}
+
+static void sparse_attn_opts_(char *buf, size_t n, int hd, int group) {
+    snprintf(buf, n, "-DHD=%d -DHB=%d -DGROUP=%d", hd, sparse_hb_(group), group);
+}
+static void sparse_index_opts_(char *buf, size_t n, int HI, int dI) {
+    snprintf(buf, n, "-DDI=%d -DHI=%d", dI, HI);
+}
+
+/* shared memory of each kernel (bytes), mirroring the carve-ups in the source */
+static unsigned sparse_sa_slice_bytes_(int hd) { return (unsigned)(4 * 16 * (hd + 8) * 2); }
+static unsigned sparse_fwd_smem_(int hd, int topk) {
+    return (unsigned)(16 * (hd + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) + 4 * topk);
+}
+static unsigned sparse_bwd_smem_(int hd, int topk) {
+    return (unsigned)(2 * 16 * (hd + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) +
+                      SPARSE_SA_WARPS * 16 * SPARSE_LDQ * 2 + 32 * 4 + 4 * topk);
+}
+/* sparse_bwd_kv: K, V of the range, q/dO per warp, fp32 dK/dV [KR][hd + 4], lse/D and
+   the slot lists per warp */
+static unsigned sparse_bwd_kv_smem_(int hd) {
+    return (unsigned)(2 * SPARSE_KR * (hd + 8) * 2 + SPARSE_SA_WARPS * 2 * 16 * (hd + 8) * 2 +
+                      2 * SPARSE_KR * (hd + 4) * 4 + SPARSE_SA_WARPS * 32 * 4 + SPARSE_SA_WARPS * SPARSE_KR * 4);
+}
+static unsigned sparse_probs_smem_(int hd, int topk) {
+    return (unsigned)(16 * (hd + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) + 16 * 4 + 4 * topk);
+}
+static unsigned sparse_scores_smem_(int HI, int dI, int prec) {
+    if (prec == 1) return (unsigned)(2 * 64 * (dI + 1) * 4);
+    return (unsigned)(SPARSE_IX_BM * (HI * dI + 8) * 2 + 2 * 64 * (dI + 8) * 2 + SPARSE_IX_BM * HI * 4);
+}
+static unsigned sparse_kl_smem_(int HI, int dI, int topk, int acache) {
+    return (unsigned)(4 * (HI * dI + HI + 2 * topk + 4 * HI * (dI + 1)) + 4 * topk + (acache ? 4 * HI * topk : 0));
+}
+
+/* scores of sequences b0..b0+nb-1, query rows q0..q0+R-1 (q0 + R <= T), into
+   scores[(bi*R + t - q0) * T + s] */
+static void sparse_scores_launch_(Gpu *g, float *scores, const void *qI, const void *kI, const void *w,
+                                  int T, int HI, int dI, int prec, int b0, int nb, int q0, int R) {
+    char opt[128];
+    sparse_index_opts_(opt, sizeof opt, HI, dI);
+    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, prec == 1 ? "idx_scores_f32" : "idx_scores_bf16", opt);
+    void *args[] = {&scores, &qI, &kI, &w, &T, &b0, &q0, &R};
+    gpu_launch(g, f, (unsigned)((R + SPARSE_IX_BM - 1) / SPARSE_IX_BM), (unsigned)nb, 1, prec == 1 ? 256 : 128,
+               1, 1, sparse_scores_smem_(HI, dI, prec), args);
+}
+
+static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, int topk, int b0, int nb,
+                                int q0, int R) {
+    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk", NULL);
+    int cache = (size_t)T * 4 <= SPARSE_TOPK_CACHE;
+    int aggr_passes = sparse_env_mode_("ABLATE_SPARSE_TOPK") == 1 ? 1 : 4;
+    void *args[] = {&idx, &scores, &T, &b0, &q0, &R, &topk, &cache, &aggr_passes};
+    gpu_launch(g, f, (unsigned)R, (unsigned)nb, 1, 256, 1, 1, cache ? (unsigned)(T * 4) : 0, args);
+}
+
+void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
+                        int B, int T, int HI, int dI, int prec) {
+    sparse_check_index_("gpu_indexer_scores", B, T, HI, dI, 1);
+    const void *ptrs[] = {qI, kI};
+    sparse_check_aligned_("gpu_indexer_scores", ptrs, prec == 1 ? 0 : 2);
+    /* tiles above the diagonal are never written: they are -inf */
+    {
+        float ninf = -INFINITY;
+        size_t n = (size_t)B * T * T, blocks = (n + 255) / 256, cap = (size_t)gpu->sm_count * 32;
+        void *args[] = {&scores, &ninf, &n};
+        gpu_launch(gpu, gpu_kernel(gpu, SPARSE_KERNELS_SRC, "fill_f32", NULL), (unsigned)(blocks < cap ? blocks : cap),
+                   1, 1, 256, 1, 1, 0, args);
+    }
+    sparse_scores_launch_(gpu, scores, qI, kI, w, T, HI, dI, prec, 0, B, 0, T);
+}
+
+void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int T, int topk) {
+    sparse_check_index_("gpu_indexer_topk", B, T, 1, 64, topk);
+    sparse_topk_launch_(gpu, idx, scores, T, topk, 0, B, 0, T);
+}
+
+/* rows of scores per chunk: whole sequences while T*T*4 fits the budget, else ranges of
+   rows (a multiple of 64) of one sequence */
+void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                        int B, int T, int HI, int dI, int topk, int prec) {
+    sparse_check_index_("gpu_indexer_select", B, T, HI, dI, topk);
+    const void *ptrs[] = {qI, kI};
+    sparse_check_aligned_("gpu_indexer_select", ptrs, prec == 1 ? 0 : 2);
+    size_t row_bytes = (size_t)T * 4, seq_bytes = row_bytes * T;
+    if (seq_bytes <= SPARSE_SCORE_BUDGET) {
+        int nb = (int)(SPARSE_SCORE_BUDGET / seq_bytes);
+        if (nb > B) nb = B;
+        float *sc = (float *)sparse_scratch_get_(gpu, (size_t)nb * seq_bytes);
+        for (int b0 = 0; b0 < B; b0 += nb) {
+            int n = B - b0 < nb ? B - b0 : nb;
+            sparse_scores_launch_(gpu, sc, qI, kI, w, T, HI, dI, prec, b0, n, 0, T);
+            sparse_topk_launch_(gpu, idx, sc, T, topk, b0, n, 0, T);
+        }
+        return;
+    }
+    int R = (int)(SPARSE_SCORE_BUDGET / row_bytes) / 64 * 64;
+    if (R < 64) R = 64;
+    float *sc = (float *)sparse_scratch_get_(gpu, (size_t)R * row_bytes);
+    for (int b = 0; b < B; b++)
+        for (int q0 = 0; q0 < T; q0 += R) {
+            int r = T - q0 < R ? T - q0 : R;
+            sparse_scores_launch_(gpu, sc, qI, kI, w, T, HI, dI, prec, b, 1, q0, r);
+            sparse_topk_launch_(gpu, idx, sc, T, topk, b, 1, q0, r);
+        }
+}
+
+void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
+                                  int topk) {
+    sparse_check_attn_("gpu_sparse_attention_forward", B, T, H, KV, hd, topk);
+    const void *ptrs[] = {out, q, k, v};
+    sparse_check_aligned_("gpu_sparse_attention_forward", ptrs, 4);
+    char opt[128];
+    sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
+    CUfunction f = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_fwd", opt);
+    float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
+    void *args[] = {&out, &lse, &q, &k, &v, &idx, &T, &H, &topk, &scale_log2};
+    gpu_launch(gpu, f, (unsigned)B * (unsigned)T, (unsigned)(H / sparse_hb_(H / KV)), 1, 32 * SPARSE_SA_WARPS, 1, 1,
+               sparse_fwd_smem_(hd, topk), args);
+}
+
+void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *psum,
+                                   const void *dout, const void *out, const float *lse,
+                                   const void *q, const void *k, const void *v, const int *idx,
+                                   int B, int T, int H, int KV, int hd, int topk) {
+    sparse_check_attn_("gpu_sparse_attention_backward", B, T, H, KV, hd, topk);
+    const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
+    sparse_check_aligned_("gpu_sparse_attention_backward", ptrs, 8);
+    size_t nk = (size_t)B * T * KV * hd, nD = (size_t)B * T * H;
+    int mode = sparse_env_mode_("ABLATE_SPARSE_BWD");
+    if (mode == 3 && sparse_hb_(H / KV) != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
+    float *dkacc = (float *)sparse_scratch_get_(gpu, (2 * nk + (mode == 3 ? nD : 0)) * 4), *dvacc = dkacc + nk;
+    float *Dg = mode == 3 ? dvacc + nk : NULL;
+    gpu_memset0(gpu, dkacc, 2 * nk * 4);
+    if (psum) gpu_memset0(gpu, psum, (size_t)B * T * topk * 4);
+    char opt[128];
+    sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
+    CUfunction f = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_bwd", opt);
+    float scale = (float)(1.0 / sqrt((double)hd)), scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
+    float invH = 1.0f / H;
+    /* ABLATE_SPARSE_BWD: 1 = psum by plain stores (when one block holds all heads of a
+       token); 2 = that and dk/dv staged in shared memory, added as whole rows; 3 = mode 1
+       with dk/dv from the key-range pass sparse_bwd_kv (shared-memory reductions; needs
+       H/KV <= 16 and idx rows ascending with -1 after, as the select writes them);
+       9 = mode 1 without any dk/dv reductions (a timing diagnostic: dk, dv come out ZERO) */
+    int flags = mode >= 1 && H == sparse_hb_(H / KV) ? 1 : 0;
+    if (mode == 2) flags |= 4;
+    if (mode == 3) flags |= 2 | 8;
+    if (mode == 9) flags |= 2;
+    void *args[] = {&dq, &dkacc, &dvacc, &psum, &dout, &out, &lse, &q, &k, &v, &idx, &T, &H, &topk,
+                    &scale, &scale_log2, &invH, &flags, &Dg};
+    gpu_launch(gpu, f, (unsigned)B * (unsigned)T, (unsigned)(H / sparse_hb_(H / KV)), 1, 32 * SPARSE_SA_WARPS, 1, 1,
+               sparse_bwd_smem_(hd, topk), args);
+    if (mode == 3) {
+        CUfunction fk = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_bwd_kv", opt);
+        void *kargs[] = {&dkacc, &dvacc, &Dg, &dout, &lse, &q, &k, &v, &idx, &T, &H, &topk, &scale, &scale_log2};
+        gpu_launch(gpu, fk, (unsigned)((T + SPARSE_KR - 1) / SPARSE_KR), (unsigned)((T + SPARSE_KTC - 1) / SPARSE_KTC),
+                   (unsigned)(B * KV), 32 * SPARSE_SA_WARPS, 1, 1, sparse_bwd_kv_smem_(hd), kargs);
+    }
+    gpu_f32_to_bf16(gpu, dk, dkacc, nk);
+    gpu_f32_to_bf16(gpu, dv, dvacc, nk);
+}
+
+void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                const int *idx, int B, int T, int H, int KV, int hd, int topk) {
+    sparse_check_attn_("gpu_sparse_attention_probs", B, T, H, KV, hd, topk);
+    const void *ptrs[] = {q, k};
+    sparse_check_aligned_("gpu_sparse_attention_probs", ptrs, 2);
+    gpu_memset0(gpu, p, (size_t)B * T * topk * 4);
+    char opt[128];
+    sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
+    CUfunction f = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_probs", opt);
+    float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd)), invH = 1.0f / H;
+    void *args[] = {&p, &lse, &q, &k, &idx, &T, &H, &topk, &scale_log2, &invH};
+    gpu_launch(gpu, f, (unsigned)B * (unsigned)T, (unsigned)(H / sparse_hb_(H / KV)), 1, 32 * SPARSE_SA_WARPS, 1, 1,
+               sparse_probs_smem_(hd, topk), args);
+}
+
+static void sparse_kl_launch_(Gpu *g, float *loss, void *dqI, float *dkacc, void *dw, const float *p,
+                              const void *qI, const void *kI, const void *w, const int *idx, int B, int T,
+                              int HI, int dI, int topk, float dloss) {
+    char opt[128];
+    sparse_index_opts_(opt, sizeof opt, HI, dI);
+    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_kl", opt);
+    /* ABLATE_SPARSE_KL=1: red.v4 for dkI (backward), and when the a_j cache fits in
+       SPARSE_KL_ACACHE bytes, the cache and the lane-per-slot scores (both passes) */
+    int flags = 0;
+    if (sparse_env_mode_("ABLATE_SPARSE_KL") == 1)
+        flags = (dqI ? 1 : 0) | ((size_t)4 * HI * topk <= SPARSE_KL_ACACHE ? 2 | 4 : 0);
+    if ((uintptr_t)kI & 15) flags &= ~4; /* the lane-per-slot loads are 16-byte vectors */
+    void *args[] = {&loss, &dqI, &dkacc, &dw, &p, &qI, &kI, &w, &idx, &T, &topk, &dloss, &flags};
+    gpu_launch(g, f, (unsigned)B * (unsigned)T, 1, 1, 128, 1, 1, sparse_kl_smem_(HI, dI, topk, flags & 2), args);
+}
+
+void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
+                            const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
+    sparse_check_index_("gpu_indexer_kl_forward", B, T, HI, dI, topk);
+    sparse_kl_launch_(gpu, loss, NULL, NULL, NULL, p, qI, kI, w, idx, B, T, HI, dI, topk, 0.0f);
+}
+
+void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
+                             const void *qI, const void *kI, const void *w, const int *idx,
+                             int B, int T, int HI, int dI, int topk, float dloss) {
+    sparse_check_index_("gpu_indexer_kl_backward", B, T, HI, dI, topk);
+    size_t nk = (size_t)B * T * dI;
+    float *dkacc = (float *)sparse_scratch_get_(gpu, nk * 4);
+    gpu_memset0(gpu, dkacc, nk * 4);
+    sparse_kl_launch_(gpu, loss, dqI, dkacc, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss);
+    gpu_f32_to_bf16(gpu, dkI, dkacc, nk);
+}
+
+/* the specializations tests/gpu_sparse_check.c uses, plus the limits:
+   {hd, group, dI, HI}; attention and indexer options are compiled separately */
+static const int sparse_check_specs_[][4] = {
+    {64, 16, 64, 4}, {64, 4, 32, 1}, {32, 1, 128, 8}, {128, 32, 64, 16},
+};
+
+int sparse_kernels_compile_check(const char *arch) {
+    int fails = 0;
+    for (size_t i = 0; i < sizeof sparse_check_specs_ / sizeof sparse_check_specs_[0]; i++)
+        for (int part = 0; part < 2; part++) {
+            char opt[160], *log = NULL;
+            if (part == 0) sparse_attn_opts_(opt, sizeof opt, sparse_check_specs_[i][0], sparse_check_specs_[i][1]);
+            else sparse_index_opts_(opt, sizeof opt, sparse_check_specs_[i][3], sparse_check_specs_[i][2]);
+            if (gpu_compile_ptx(SPARSE_KERNELS_SRC, opt, arch, NULL, &log) != 0) {
+                fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt, log ? log : "");
+                fails++;
+            } else if (log && log[0]) {
+                fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" log:\n%s\n", arch, opt, log);
+            }
+            free(log);
+        }
+    return fails;
+}
+
+#endif /* GPU_IMPLEMENTATION && !ABLATE_NO_CUDA */

@@ -1,0 +1,366 @@
+/* emu_linear.c - kernels_linear.cu.h's CUDA kernels run on the CPU: an emulation of the CUDA
+   execution model (one block at a time, its 256 threads as pthreads; __syncthreads and
+   __syncwarp as barriers; shuffles through per-warp slots; float atomics under a mutex;
+   mma.sync m16n8k16 as a warp-collective function following PTX's fragment layouts), so
+   the kernels' indexing, synchronization and fragment bookkeeping are checked against
+   attn_linear.h's CPU reference on a machine without a GPU. It proves nothing about timing,
+   and a race the barriers happen to order may still hide; the device check
+   (tests/gpu_linear_check.c) is the real test.
+
+   make emucheck   (builds build/emu_linear_kernels.inc with tests/emu_linear_dump.c, then
+                    this file twice: -DGDN_MMA=0 fp32 products, -DGDN_MMA=1 tensor cores)
+   Bounds (relative L2 vs the fp32 reference on the same bf16 inputs): bf16 outputs 5e-3
+   (their own rounding is ~2e-3), fp32 outputs 1e-4; with GDN_MMA=1 (bf16 operands inside the
+   chunk) every delta-rule output 1.5e-2. Ends with "N passed, N failed". */
+#define ABLATE_NO_CUDA
+#define OPS_IMPLEMENTATION
+#define ATTN_LINEAR_IMPLEMENTATION
+#include "../attn_linear.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- the emulated CUDA runtime */
+#pragma GCC diagnostic ignored "-Wunused-function" /* helpers only one GDN_MMA variant calls */
+typedef unsigned short bf16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef struct { unsigned x, y, z; } Dim3;
+typedef struct { float x, y; } float2;
+typedef struct { float x, y, z, w; } float4;
+static _Thread_local Dim3 threadIdx;
+static Dim3 blockIdx, blockDim = {256, 1, 1}, gridDim;
+static pthread_barrier_t block_bar, warp_bar[8];
+static float shfl_slot[8][32];
+static u32 mma_a[8][32][4], mma_b[8][32][2];
+static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
+static float g_sm[60000]; /* dynamic shared memory (the backward needs 57,856 floats) */
+
+#define __global__
+#define __device__ static
+#define __forceinline__ inline
+#define __launch_bounds__(x)
+#define __expf expf
+static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
+static inline float2 make_float2(float a, float b) { float2 r = {a, b}; return r; }
+static inline void __syncthreads(void) { pthread_barrier_wait(&block_bar); }
+static inline int warp_(void) { return threadIdx.x >> 5; }
+static inline int lane_(void) { return threadIdx.x & 31; }
+static inline void __syncwarp(void) { pthread_barrier_wait(&warp_bar[warp_()]); }
+/* every lane publishes its value, then reads its source lane's */
+static float shfl_(float v, int src, int keep) {
+    int w = warp_(), l = lane_();
+    shfl_slot[w][l] = v;
+    __syncwarp();
+    float r = keep ? v : shfl_slot[w][src];
+    __syncwarp();
+    return r;
+}
+static float __shfl_xor_sync(unsigned m, float v, int o) { (void)m; return shfl_(v, lane_() ^ o, 0); }
+static float __shfl_up_sync(unsigned m, float v, int o) { (void)m; return shfl_(v, lane_() - o, lane_() < o); }
+static float __shfl_sync(unsigned m, float v, int src) { (void)m; return shfl_(v, src, 0); }
+static float atomicAdd(float *p, float v) {
+    pthread_mutex_lock(&atomic_mu);
+    float o = *p;
+    *p = o + v;
+    pthread_mutex_unlock(&atomic_mu);
+    return o;
+}
+static float bf2f(bf16 x) { return __uint_as_float((u32)x << 16); }
+static bf16 f2bf(float f) {
+    u32 u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (bf16)(u >> 16);
+}
+static u32 pack2(float lo, float hi) { return (u32)f2bf(lo) | ((u32)f2bf(hi) << 16); }
+static float warp_sum(float x) {
+    for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+    return x;
+}
+static float block_sum(float x) {
+    static float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+    x = warp_sum(x);
+    __syncthreads();
+    if (lane == 0) part[warp] = x;
+    __syncthreads();
+    x = lane < nwarp ? part[lane] : 0.0f;
+    return warp_sum(x);
+}
+static float bf_half_(u32 v, int hi) { return bf2f((bf16)(hi ? v >> 16 : v & 0xffffu)); }
+/* D[16x8] += A[16x16] B[16x8], PTX m16n8k16 .row.col bf16 fragments: lane l, g = l/4, c = l%4:
+   A regs {(g, 2c..2c+1), (g+8, ..), (g, 2c+8..), (g+8, 2c+8..)}; B regs {(k 2c..2c+1, n g),
+   (k 2c+8.., n g)}; D {(g, 2c), (g, 2c+1), (g+8, 2c), (g+8, 2c+1)}; low half = lower index */
+static void mma_emu(float d[4], const u32 af[4], u32 b0, u32 b1) {
+    int w = warp_(), l = lane_();
+    for (int q = 0; q < 4; q++) mma_a[w][l][q] = af[q];
+    mma_b[w][l][0] = b0;
+    mma_b[w][l][1] = b1;
+    __syncwarp();
+    int g = l >> 2, c2 = 2 * (l & 3);
+    for (int e = 0; e < 4; e++) {
+        int r = g + 8 * (e >> 1), c = c2 + (e & 1);
+        float s = 0;
+        for (int k = 0; k < 16; k++) {
+            int la = (r % 8) * 4 + (k % 8) / 2, ra = (r >= 8) + 2 * (k >= 8);
+            int lb = c * 4 + (k % 8) / 2, rb = k >= 8;
+            s += bf_half_(mma_a[w][la][ra], k & 1) * bf_half_(mma_b[w][lb][rb], k & 1);
+        }
+        d[e] += s;
+    }
+    __syncwarp();
+}
+#define GRID_STRIDE(i, n) for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wincompatible-pointer-types"
+#pragma GCC diagnostic ignored "-Wdiscarded-qualifiers"
+#include "emu_linear_kernels.inc"
+#pragma GCC diagnostic pop
+
+/* run a grid: blocks one after another, each block's 256 threads on pthreads */
+typedef struct { void (*body)(void *); void *ctx; unsigned tid; } EmuThread;
+static void *emu_thread_(void *p) {
+    EmuThread *t = p;
+    threadIdx.x = t->tid; threadIdx.y = threadIdx.z = 0;
+    t->body(t->ctx);
+    return NULL;
+}
+static void emu_grid(unsigned gx, unsigned gy, void (*body)(void *), void *ctx) {
+    static int init;
+    if (!init) {
+        init = 1;
+        pthread_barrier_init(&block_bar, NULL, 256);
+        for (int w = 0; w < 8; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
+    }
+    gridDim = (Dim3){gx, gy, 1};
+    pthread_t th[256];
+    EmuThread t[256];
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    for (unsigned y = 0; y < gy; y++)
+        for (unsigned x = 0; x < gx; x++) {
+            blockIdx = (Dim3){x, y, 0};
+            for (unsigned i = 0; i < 256; i++) {
+                t[i] = (EmuThread){body, ctx, i};
+                if (pthread_create(&th[i], &attr, emu_thread_, &t[i])) { fprintf(stderr, "pthread_create failed\n"); exit(1); }
+            }
+            for (unsigned i = 0; i < 256; i++) pthread_join(th[i], NULL);
+        }
+    pthread_attr_destroy(&attr);
+}
+
+/* one body per kernel: the arguments travel in a struct */
+typedef struct { bf16 *o; float *state, *hsave; const bf16 *q, *k, *v; int ld; const float *g, *beta; int T, H; float scale; } FwdArgs;
+static void fwd_body(void *p) { FwdArgs *a = p; gdn_fwd(a->o, a->state, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->scale); }
+typedef struct { bf16 *dq, *dk, *dv; float *dg, *dbeta; const bf16 *dout; const float *hsave; const bf16 *q, *k, *v; int ld; const float *g, *beta; int T, H; float scale; } BwdArgs;
+static void bwd_body(void *p) {
+    BwdArgs *a = p;
+    gdn_bwd(a->dq, a->dk, a->dv, a->dg, a->dbeta, a->dout, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->scale);
+}
+
+/* ---------------------------------------------------------------- checks */
+static int n_pass, n_fail;
+static void check(const char *what, double err, double tol) {
+    int ok = isfinite(err) && err <= tol;
+    printf("%s %-44s err %.3e (tol %.2g)\n", ok ? "PASS" : "FAIL", what, err, tol);
+    fflush(stdout);
+    if (ok) n_pass++; else n_fail++;
+}
+static double rel(const void *x, int is_bf16, const float *ref, size_t rows, size_t cols, size_t ld) {
+    double num = 0, den = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * ld + c;
+            double v = is_bf16 ? bf2f(((const bf16 *)x)[i]) : ((const float *)x)[i];
+            if (!isfinite(v)) return NAN;
+            num += (v - ref[i]) * (v - ref[i]);
+            den += (double)ref[i] * ref[i];
+        }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+static uint64_t rs = 88172645463325252ull;
+static double urand(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (rs >> 11) * (1.0 / 9007199254740992.0) + 1e-17; }
+static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
+static float *frand(size_t n) { /* bf16-exact random values */
+    float *p = malloc(n * 4 + 4);
+    for (size_t i = 0; i < n; i++) p[i] = bf2f(f2bf((float)nrand()));
+    return p;
+}
+static bf16 *to_bf16(const float *x, size_t n) {
+    bf16 *p = malloc(n * 2 + 2);
+    for (size_t i = 0; i < n; i++) p[i] = f2bf(x[i]);
+    return p;
+}
+static bf16 *bf16_nan(size_t n) { bf16 *p = malloc(n * 2 + 2); memset(p, 0xff, n * 2 + 2); return p; }
+static float *f32_nan(size_t n) { float *p = malloc(n * 4 + 4); memset(p, 0xff, n * 4 + 4); return p; }
+
+static void chunk_case(int B, int T, int H) {
+    const int D = 64, HD = H * D, ld = 3 * HD;
+    const size_t N = (size_t)B * T, ns = (size_t)B * H * D * D, nw = gdn_ws_elems(B, T, H, D, 64);
+    const float scale = 0.125f;
+    const double tb = GDN_MMA ? 1.5e-2 : 5e-3, tf = GDN_MMA ? 1.5e-2 : 1e-4;
+    printf("delta rule B=%d T=%d H=%d (GDN_MMA=%d)\n", B, T, H, GDN_MMA);
+    float *qkv = frand(N * ld), *gd = malloc(N * H * 4), *be = malloc(N * H * 4), *dout = frand(N * HD);
+    for (size_t n = 0; n < N; n++) /* unit q and k heads, bf16-exact */
+        for (int h = 0; h < 2 * H; h++) {
+            float *p = qkv + n * ld + (size_t)h * D;
+            double ss = 0;
+            for (int i = 0; i < D; i++) ss += (double)p[i] * p[i];
+            for (int i = 0; i < D; i++) p[i] = bf2f(f2bf((float)(p[i] / sqrt(ss))));
+        }
+    /* even heads decay slowly (about e^-1 over a chunk: the state passed between chunks
+       matters), odd heads fast (about e^-15: the in-chunk decay terms dominate) */
+    for (size_t i = 0; i < N * H; i++) {
+        gd[i] = (float)(-log1p(exp(nrand())) * (i % H % 2 ? 0.3 : 0.02));
+        be[i] = (float)(1 / (1 + exp(-nrand())));
+    }
+    float *st0 = malloc(ns * 4), *st = malloc(ns * 4), *est = malloc(ns * 4);
+    for (size_t i = 0; i < ns; i++) st0[i] = (float)(0.2 * nrand());
+    memcpy(st, st0, ns * 4);
+    memcpy(est, st0, ns * 4);
+    float *o = calloc(N * HD, 4), *dqkv = calloc(N * ld, 4), *dg = calloc(N * H, 4), *db = calloc(N * H, 4), *ws = calloc(nw, 4);
+    op_gdn_chunk_forward(NULL, o, st, qkv, qkv + HD, qkv + 2 * HD, ld, gd, be, B, T, H, D, scale, 64);
+    op_gdn_chunk_backward(NULL, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db, dout, qkv, qkv + HD, qkv + 2 * HD, ld, gd, be,
+                          B, T, H, D, scale, 64, ws);
+    bf16 *bq = to_bf16(qkv, N * ld), *bdo = to_bf16(dout, N * HD), *eo = bf16_nan(N * HD), *edq = bf16_nan(N * ld);
+    float *edg = f32_nan(N * H), *edb = f32_nan(N * H), *ews = f32_nan(nw);
+    FwdArgs fa = {eo, est, NULL, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
+    emu_grid((unsigned)(B * H), 1, fwd_body, &fa);
+    check("forward out", rel(eo, 1, o, 1, N * HD, 0), tb);
+    check("forward final state", rel(est, 0, st, 1, ns, 0), tf);
+    FwdArgs sa = {NULL, NULL, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
+    emu_grid((unsigned)(B * H), 1, fwd_body, &sa);
+    check("state pass (chunk initial states)", rel(ews, 0, ws, 1, nw, 0), tf);
+    BwdArgs ba = {edq, edq + HD, edq + 2 * HD, edg, edb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
+    emu_grid((unsigned)(B * H), 1, bwd_body, &ba);
+    check("backward dq", rel(edq, 1, dqkv, N, HD, ld), tb);
+    check("backward dk", rel(edq + HD, 1, dqkv + HD, N, HD, ld), tb);
+    check("backward dv", rel(edq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), tb);
+    check("backward dg", rel(edg, 0, dg, 1, N * H, 0), tf);
+    check("backward dbeta", rel(edb, 0, db, 1, N * H, 0), tf);
+    free(qkv); free(gd); free(be); free(dout); free(st0); free(st); free(est); free(o); free(dqkv); free(dg); free(db);
+    free(ws); free(bq); free(bdo); free(eo); free(edq); free(edg); free(edb); free(ews);
+}
+
+/* the small kernels, each with its own little argument block */
+typedef struct { void *a[13]; } Args;
+#define A(i, T) (*(T *)x->a[i])
+static void conv_fwd_body(void *p) { Args *x = p; gdn_conv_fwd(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *), A(5, int), A(6, int), A(7, int), A(8, int)); }
+static void conv_dx_body(void *p) { Args *x = p; gdn_conv_bwd_dx(A(0, bf16 *), A(1, int), A(2, bf16 *), A(3, bf16 *), A(4, bf16 *), A(5, int), A(6, int), A(7, int), A(8, int)); }
+static void conv_dw_body(void *p) { Args *x = p; gdn_conv_bwd_dw(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int)); }
+static void l2_fwd_body(void *p) { Args *x = p; gdn_l2norm_fwd(A(0, bf16 *), A(1, int), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, float)); }
+static void l2_bwd_body(void *p) { Args *x = p; gdn_l2norm_bwd(A(0, bf16 *), A(1, int), A(2, bf16 *), A(3, int), A(4, float *), A(5, int), A(6, int), A(7, int)); }
+static void gates_fwd_body(void *p) { Args *x = p; gdn_gates_fwd(A(0, float *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, bf16 *), A(7, int), A(8, int)); }
+static void gates_bwd_body(void *p) {
+    Args *x = p;
+    gdn_gates_bwd(A(0, bf16 *), A(1, bf16 *), A(2, int), A(3, float *), A(4, float *), A(5, float *), A(6, float *), A(7, bf16 *), A(8, bf16 *), A(9, bf16 *), A(10, bf16 *), A(11, int), A(12, int));
+}
+static void gnorm_fwd_body(void *p) { Args *x = p; gdn_gnorm_fwd(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, int), A(7, int), A(8, int), A(9, float)); }
+static void gnorm_bwd_body(void *p) {
+    Args *x = p;
+    gdn_gnorm_bwd(A(0, bf16 *), A(1, bf16 *), A(2, int), A(3, float *), A(4, bf16 *), A(5, bf16 *), A(6, bf16 *), A(7, bf16 *), A(8, float *), A(9, int), A(10, int), A(11, int));
+}
+#undef A
+
+static void small_ops(void) {
+    int B = 2, T = 21, N = B * T, H = 2, D = 64, HD = H * D, P = 4 * HD + 2 * H, K = 4, Ch = 3 * HD, nh = 2 * H;
+    float eps6 = 1e-6f, eps5 = 1e-5f;
+    printf("small ops N=%d H=%d D=%d\n", N, H, D);
+    float *proj = frand((size_t)N * P), *wc = frand((size_t)Ch * K), *dpost = frand((size_t)N * Ch), *wn = frand(D),
+          *alog = frand(H), *dtb = frand(H);
+    bf16 *bproj = to_bf16(proj, (size_t)N * P), *bwc = to_bf16(wc, (size_t)Ch * K), *bdpost = to_bf16(dpost, (size_t)N * Ch),
+         *bwn = to_bf16(wn, D), *balog = to_bf16(alog, H), *bdtb = to_bf16(dtb, H);
+    /* conv + SiLU */
+    float *pre = calloc((size_t)N * Ch, 4), *post = calloc((size_t)N * Ch, 4), *din = calloc((size_t)N * P, 4),
+          *dwc = calloc((size_t)Ch * K, 4), *edw = calloc((size_t)Ch * K, 4);
+    op_gdn_conv_silu_forward(NULL, pre, post, proj, P, wc, N, T, Ch, K);
+    bf16 *epre = bf16_nan((size_t)N * Ch), *epost = bf16_nan((size_t)N * Ch), *edin = bf16_nan((size_t)N * P);
+    Args a0 = {{&epre, &epost, &bproj, &P, &bwc, &N, &T, &Ch, &K}};
+    emu_grid(5, 1, conv_fwd_body, &a0);
+    check("conv pre", rel(epre, 1, pre, 1, (size_t)N * Ch, 0), 5e-3);
+    check("conv silu", rel(epost, 1, post, 1, (size_t)N * Ch, 0), 5e-3);
+    for (size_t i = 0; i < (size_t)N * Ch; i++) pre[i] = bf2f(epre[i]);
+    op_gdn_conv_silu_backward(NULL, din, P, dwc, dpost, pre, proj, wc, N, T, Ch, K);
+    Args a1 = {{&edin, &P, &bdpost, &epre, &bwc, &N, &T, &Ch, &K}};
+    emu_grid(3, 1, conv_dx_body, &a1);
+    Args a2 = {{&edw, &bdpost, &epre, &bproj, &P, &N, &T, &Ch, &K}};
+    emu_grid((unsigned)(Ch + 255) / 256, (unsigned)(N + 255) / 256, conv_dw_body, &a2);
+    check("conv backward dx", rel(edin, 1, din, N, Ch, P), 5e-3);
+    check("conv backward dw", rel(edw, 0, dwc, 1, (size_t)Ch * K, 0), 1e-4);
+    /* L2 norm */
+    float *x = malloc((size_t)N * P * 4), *rn = calloc((size_t)N * nh, 4), *ern = calloc((size_t)N * nh, 4);
+    memcpy(x, proj, (size_t)N * P * 4);
+    op_gdn_l2norm_forward(NULL, x, P, rn, N, nh, D, 1e-6f);
+    bf16 *ex = to_bf16(proj, (size_t)N * P);
+    Args a3 = {{&ex, &P, &ern, &N, &nh, &D, &eps6}};
+    emu_grid((unsigned)(N * nh * 32 + 255) / 256, 1, l2_fwd_body, &a3);
+    check("l2norm y", rel(ex, 1, x, N, 2 * HD, P), 5e-3);
+    check("l2norm 1/|x|", rel(ern, 0, rn, 1, (size_t)N * nh, 0), 1e-4);
+    for (size_t i = 0; i < (size_t)N * P; i++) x[i] = bf2f(ex[i]);
+    float *dy = malloc((size_t)N * Ch * 4);
+    memcpy(dy, dpost, (size_t)N * Ch * 4);
+    op_gdn_l2norm_backward(NULL, dy, Ch, x, P, rn, N, nh, D);
+    bf16 *edy = to_bf16(dpost, (size_t)N * Ch);
+    Args a4 = {{&edy, &Ch, &ex, &P, &ern, &N, &nh, &D}};
+    emu_grid((unsigned)(N * nh * 32 + 255) / 256, 1, l2_bwd_body, &a4);
+    check("l2norm backward", rel(edy, 1, dy, N, 2 * HD, Ch), 5e-3);
+    /* gates */
+    float *gg = calloc((size_t)N * H, 4), *bb = calloc((size_t)N * H, 4), *dgg = frand((size_t)N * H), *dbb = frand((size_t)N * H),
+          *dab = calloc((size_t)N * P, 4), *dA = calloc(H, 4), *ddt = calloc(H, 4), *egg = calloc((size_t)N * H, 4),
+          *ebb = calloc((size_t)N * H, 4), *edA = calloc(H, 4), *eddt = calloc(H, 4);
+    op_gdn_gates_forward(NULL, gg, bb, proj + 4 * HD, proj + 4 * HD + H, P, alog, dtb, N, H);
+    bf16 *pa = bproj + 4 * HD, *pb = bproj + 4 * HD + H;
+    Args a5 = {{&egg, &ebb, &pa, &pb, &P, &balog, &bdtb, &N, &H}};
+    emu_grid(1, 1, gates_fwd_body, &a5);
+    check("gates g", rel(egg, 0, gg, 1, (size_t)N * H, 0), 1e-4);
+    check("gates beta", rel(ebb, 0, bb, 1, (size_t)N * H, 0), 1e-4);
+    op_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD, proj + 4 * HD + H,
+                          alog, dtb, N, H);
+    bf16 *edab = bf16_nan((size_t)N * P), *eda = edab + 4 * HD, *edb = edab + 4 * HD + H;
+    Args a6 = {{&eda, &edb, &P, &edA, &eddt, &dgg, &dbb, &pa, &pb, &balog, &bdtb, &N, &H}};
+    emu_grid(1, (unsigned)H, gates_bwd_body, &a6);
+    check("gates backward da", rel(eda, 1, dab + 4 * HD, N, H, P), 5e-3);
+    check("gates backward db", rel(edb, 1, dab + 4 * HD + H, N, H, P), 5e-3);
+    check("gates backward dA_log", rel(edA, 0, dA, 1, H, 0), 1e-4);
+    check("gates backward ddt_bias", rel(eddt, 0, ddt, 1, H, 0), 1e-4);
+    /* gated RMSNorm */
+    float *o = frand((size_t)N * HD), *y = calloc((size_t)N * HD, 4), *rstd = calloc((size_t)N * H, 4), *dgo = frand((size_t)N * HD),
+          *erstd = calloc((size_t)N * H, 4);
+    op_gdn_gated_rmsnorm_forward(NULL, y, rstd, o, proj + 3 * HD, P, wn, N, H, D, 1e-5f);
+    bf16 *bo = to_bf16(o, (size_t)N * HD), *ey = bf16_nan((size_t)N * HD), *gate = bproj + 3 * HD;
+    Args a7 = {{&ey, &erstd, &bo, &gate, &P, &bwn, &N, &H, &D, &eps5}};
+    emu_grid((unsigned)(N * H * 32 + 255) / 256, 1, gnorm_fwd_body, &a7);
+    check("gated rmsnorm y", rel(ey, 1, y, 1, (size_t)N * HD, 0), 5e-3);
+    check("gated rmsnorm rstd", rel(erstd, 0, rstd, 1, (size_t)N * H, 0), 1e-4);
+    float *dO = calloc((size_t)N * HD, 4), *dgate = calloc((size_t)N * P, 4), *dwn = calloc(D, 4), *edwn = calloc(D, 4);
+    op_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
+    bf16 *bdgo = to_bf16(dgo, (size_t)N * HD), *edO = bf16_nan((size_t)N * HD), *edg = bf16_nan((size_t)N * P), *edg3 = edg + 3 * HD;
+    Args a8 = {{&edO, &edg3, &P, &edwn, &bdgo, &bo, &gate, &bwn, &erstd, &N, &H, &D}};
+    emu_grid(3, 1, gnorm_bwd_body, &a8);
+    check("gated rmsnorm backward do", rel(edO, 1, dO, 1, (size_t)N * HD, 0), 5e-3);
+    check("gated rmsnorm backward dgate", rel(edg3, 1, dgate + 3 * HD, N, HD, P), 5e-3);
+    check("gated rmsnorm backward dw", rel(edwn, 0, dwn, 1, D, 0), 1e-4);
+    /* the process ends right after: the host buffers are left to the OS */
+}
+
+int main(void) {
+    chunk_case(2, 193, 2); /* three full chunks and a tail of 1 */
+    chunk_case(1, 64, 1);  /* exactly one chunk */
+    chunk_case(3, 1, 1);   /* one token */
+    if (!GDN_MMA) small_ops(); /* they do not depend on GDN_MMA */
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}

@@ -1,0 +1,454 @@
+/* gpu_linear_check.c - the Gated DeltaNet kernels (kernels_linear.cu.h) against attn_linear.h's
+   CPU reference, then timings next to dense causal flash attention.
+
+   Build and run (device machine):   make tests/gpu_linear_check && ./tests/gpu_linear_check
+     [--no-timing | --timing-only | --compile-only]   (--compile-only: no GPU, NVRTC only)
+
+   The reference runs in fp32 (real_t = float, gpu == NULL) on the same bf16-rounded inputs and
+   weights. Every GPU output is first poisoned with NaN. Each check prints the relative L2 error
+   ||gpu - ref|| / ||ref|| and its bound; a non-finite value fails. Bounds (bf16 outputs carry
+   ~2e-3 relative rounding by themselves):
+     delta rule, products on fp32 FMAs (ABLATE_GDN_MMA=0): out 5e-3, final state 1e-4,
+       dq dk dv 5e-3, dg dbeta (fp32 outputs) 2e-3
+     delta rule, tensor cores (default): operands rounded to bf16 inside the chunk, so
+       out and state 1.5e-2, dq dk dv 2e-2, dg dbeta 5e-2
+     small ops (conv, L2 norm, gates, gated RMSNorm): bf16 outputs 5e-3, fp32 outputs 1e-4,
+       weight gradients (fp32 sums of bf16 products) 5e-3
+     the whole block (d 128, H 2, D 64): out 2e-2, dx 3e-2, each weight gradient 5e-2
+       (gpu_check.c's bounds for a whole attention block)
+   Timing (median of 5 after 2 warm-ups, cuEvent): B*T = 65536 tokens, H 16, D 64,
+   T = 2048, 8192, 16384: the delta rule's forward and forward+backward, dense causal
+   gpu_attention_forward/backward of the same shape, and the ratio dense / delta.
+   Ends with "N passed, N failed"; exit status 1 on any failure. */
+#define OPS_IMPLEMENTATION
+#define GPU_IMPLEMENTATION
+#define ATTN_LINEAR_IMPLEMENTATION
+#include "../attn_linear.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int n_pass, n_fail;
+
+static void check(const char *what, double err, double tol) {
+    int ok = isfinite(err) && err >= 0 && err <= tol;
+    printf("  %-34s %s err %.3e (tol %.2g)\n", what, ok ? "ok  " : "FAIL", err, tol);
+    fflush(stdout);
+    if (ok) n_pass++; else n_fail++;
+}
+
+/* ---------------------------------------------------------------- host bf16, random */
+static uint16_t f2bf(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+static float bf2f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint64_t rs = 0x9E3779B97F4A7C15ull;
+static double urand(void) {
+    rs ^= rs >> 12; rs ^= rs << 25; rs ^= rs >> 27;
+    return ((rs * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-17;
+}
+static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
+
+static float *fnew(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof(float));
+    if (!p) { fprintf(stderr, "out of host memory\n"); exit(1); }
+    return p;
+}
+static float *frand(size_t n, double sd) {
+    float *p = fnew(n);
+    for (size_t i = 0; i < n; i++) p[i] = (float)(sd * nrand());
+    return p;
+}
+/* round a host array to bf16 values in place (the reference then sees exactly the GPU's inputs) */
+static void round_bf16(float *p, size_t n) { for (size_t i = 0; i < n; i++) p[i] = bf2f(f2bf(p[i])); }
+
+static void *up_bf16(Gpu *g, const float *h, size_t n) {
+    uint16_t *b = malloc(n * 2 + 2);
+    for (size_t i = 0; i < n; i++) b[i] = f2bf(h[i]);
+    void *d = gpu_alloc(g, n * 2 + 16);
+    gpu_upload(g, d, b, n * 2);
+    free(b);
+    return d;
+}
+static float *up_f32(Gpu *g, const float *h, size_t n) {
+    float *d = gpu_alloc(g, n * 4 + 16);
+    gpu_upload(g, d, h, n * 4);
+    return d;
+}
+static void *dev_nan(Gpu *g, size_t bytes) {
+    void *h = malloc(bytes + 16);
+    memset(h, 0xFF, bytes + 16);
+    void *d = gpu_alloc(g, bytes + 16);
+    gpu_upload(g, d, h, bytes + 16);
+    free(h);
+    return d;
+}
+
+/* relative L2 error of n elements (rows `rows` of `cols`, row stride ld) of a device array */
+static double rel_err_strided(Gpu *g, const void *dev, int is_bf16, const float *ref, size_t rows, size_t cols,
+                              size_t ld) {
+    size_t n = rows ? (rows - 1) * ld + cols : 0; /* the last row ends at its last column */
+    void *h = malloc(n * (is_bf16 ? 2 : 4) + 4);
+    gpu_download(g, h, dev, n * (is_bf16 ? 2 : 4));
+    double num = 0, den = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * ld + c;
+            double x = is_bf16 ? bf2f(((uint16_t *)h)[i]) : ((float *)h)[i];
+            if (!isfinite(x)) { free(h); return NAN; }
+            num += (x - ref[i]) * (x - ref[i]);
+            den += (double)ref[i] * ref[i];
+        }
+    free(h);
+    return sqrt(num / (den > 0 ? den : 1));
+}
+static double rel_err(Gpu *g, const void *dev, int is_bf16, const float *ref, size_t n) {
+    return rel_err_strided(g, dev, is_bf16, ref, 1, n, n);
+}
+
+static int mma_mode(void) { const char *e = getenv("ABLATE_GDN_MMA"); return !(e && e[0] == '0'); }
+
+/* ---------------------------------------------------------------- the delta rule */
+typedef struct { int B, T, H; } CoreCase;
+
+static void unit_heads(float *x, size_t N, int ld, int H, int D) {
+    for (size_t n = 0; n < N; n++)
+        for (int h = 0; h < H; h++) {
+            float *p = x + n * ld + (size_t)h * D;
+            double ss = 0;
+            for (int i = 0; i < D; i++) ss += (double)p[i] * p[i];
+            for (int i = 0; i < D; i++) p[i] = (float)(p[i] / sqrt(ss));
+        }
+}
+
+static void core_case(Gpu *g, const CoreCase *c) {
+    const int B = c->B, T = c->T, H = c->H, D = 64, HD = H * D, ld = 3 * HD;
+    const size_t N = (size_t)B * T;
+    const float scale = 1 / sqrtf(64.f);
+    int mma = mma_mode();
+    printf("delta rule B=%d T=%d H=%d D=64 (q/k/v as column views, ld %d), %s products\n", B, T, H, ld,
+           mma ? "tensor-core" : "fp32");
+    /* q | k | v in one [N, 3HD] buffer, as the block passes them */
+    float *qkv = frand(N * ld, 1), *gd = fnew(N * H), *beta = fnew(N * H), *dout = frand(N * HD, 1);
+    unit_heads(qkv, N, ld, H, D);
+    unit_heads(qkv + HD, N, ld, H, D);
+    round_bf16(qkv, N * ld);
+    round_bf16(dout, N * HD);
+    for (size_t i = 0; i < N * H; i++) {
+        /* even heads decay slowly (about e^-1 over a chunk: the state passed between chunks
+           matters), odd heads fast (about e^-15: the in-chunk decay terms dominate) */
+        gd[i] = (float)(-log1p(exp(nrand())) * (i % H % 2 ? 0.3 : 0.02));
+        beta[i] = (float)(1 / (1 + exp(-nrand())));
+    }
+    size_t ns = (size_t)B * H * D * D;
+    float *st0 = frand(ns, 0.2);
+    /* reference */
+    float *o = fnew(N * HD), *st = fnew(ns), *dqkv = fnew(N * ld), *dg = fnew(N * H), *db = fnew(N * H);
+    float *ws = fnew(gdn_ws_elems(B, T, H, D, 64));
+    memcpy(st, st0, ns * 4);
+    op_gdn_chunk_forward(NULL, o, st, qkv, qkv + HD, qkv + 2 * HD, ld, gd, beta, B, T, H, D, scale, 64);
+    float *o0 = fnew(N * HD); /* zero initial state: the backward's forward */
+    op_gdn_chunk_forward(NULL, o0, NULL, qkv, qkv + HD, qkv + 2 * HD, ld, gd, beta, B, T, H, D, scale, 64);
+    op_gdn_chunk_backward(NULL, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db, dout, qkv, qkv + HD, qkv + 2 * HD, ld,
+                          gd, beta, B, T, H, D, scale, 64, ws);
+    /* GPU */
+    void *d_qkv = up_bf16(g, qkv, N * ld), *d_do = up_bf16(g, dout, N * HD);
+    float *d_g = up_f32(g, gd, N * H), *d_b = up_f32(g, beta, N * H), *d_st = up_f32(g, st0, ns);
+    void *d_o = dev_nan(g, N * HD * 2), *d_dqkv = dev_nan(g, N * ld * 2);
+    float *d_dg = dev_nan(g, N * H * 4), *d_db = dev_nan(g, N * H * 4);
+    float *d_ws = dev_nan(g, gdn_ws_elems(B, T, H, D, 64) * 4);
+    char *q = d_qkv, *dq = d_dqkv;
+    op_gdn_chunk_forward(g, d_o, d_st, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale, 64);
+    gpu_sync(g);
+    double to = mma ? 1.5e-2 : 5e-3, ts = mma ? 1.5e-2 : 1e-4, tg = mma ? 2e-2 : 5e-3, tgb = mma ? 5e-2 : 2e-3;
+    check("out (initial state given)", rel_err(g, d_o, 1, o, N * HD), to);
+    check("final state", rel_err(g, d_st, 0, st, ns), ts);
+    op_gdn_recurrent(g, d_o, NULL, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale);
+    check("out (zero state, recurrent entry)", rel_err(g, d_o, 1, o0, N * HD), to);
+    op_gdn_chunk_backward(g, dq, dq + 2 * HD, dq + 4 * HD, d_dg, d_db, d_do, q, q + 2 * HD, q + 4 * HD, ld, d_g,
+                          d_b, B, T, H, D, scale, 64, d_ws);
+    gpu_sync(g);
+    check("dq", rel_err_strided(g, d_dqkv, 1, dqkv, N, HD, ld), tg);
+    check("dk", rel_err_strided(g, dq + 2 * HD, 1, dqkv + HD, N, HD, ld), tg);
+    check("dv", rel_err_strided(g, dq + 4 * HD, 1, dqkv + 2 * HD, N, HD, ld), tg);
+    check("dg", rel_err(g, d_dg, 0, dg, N * H), tgb);
+    check("dbeta", rel_err(g, d_db, 0, db, N * H), tgb);
+    gpu_free(g, d_qkv); gpu_free(g, d_do); gpu_free(g, d_g); gpu_free(g, d_b); gpu_free(g, d_st);
+    gpu_free(g, d_o); gpu_free(g, d_dqkv); gpu_free(g, d_dg); gpu_free(g, d_db); gpu_free(g, d_ws);
+    free(qkv); free(gd); free(beta); free(dout); free(st0); free(o); free(st); free(dqkv); free(dg); free(db);
+    free(ws); free(o0);
+}
+
+/* ---------------------------------------------------------------- the small ops */
+static void small_ops(Gpu *g) {
+    const int B = 2, T = 77, N = B * T, H = 3, D = 64, HD = H * D, P = 4 * HD + 2 * H, K = 4;
+    printf("small ops N=%d H=%d D=%d\n", N, H, D);
+    float *proj = frand((size_t)N * P, 1), *wc = frand((size_t)3 * HD * K, 0.5), *dpost = frand((size_t)N * 3 * HD, 1);
+    float *wn = frand(D, 0.3), *alog = frand(H, 0.5), *dtb = frand(H, 0.5);
+    for (int i = 0; i < D; i++) wn[i] += 1;
+    round_bf16(proj, (size_t)N * P); round_bf16(wc, (size_t)3 * HD * K); round_bf16(dpost, (size_t)N * 3 * HD);
+    round_bf16(wn, D); round_bf16(alog, H); round_bf16(dtb, H);
+    void *d_proj = up_bf16(g, proj, (size_t)N * P), *d_wc = up_bf16(g, wc, (size_t)3 * HD * K);
+    void *d_dpost = up_bf16(g, dpost, (size_t)N * 3 * HD), *d_wn = up_bf16(g, wn, D);
+    void *d_alog = up_bf16(g, alog, H), *d_dtb = up_bf16(g, dtb, H);
+    char *pj = d_proj;
+
+    /* conv + SiLU */
+    float *pre = fnew((size_t)N * 3 * HD), *post = fnew((size_t)N * 3 * HD), *din = fnew((size_t)N * P),
+          *dwc = fnew((size_t)3 * HD * K);
+    op_gdn_conv_silu_forward(NULL, pre, post, proj, P, wc, N, T, 3 * HD, K);
+    void *d_pre = dev_nan(g, (size_t)N * 3 * HD * 2), *d_post = dev_nan(g, (size_t)N * 3 * HD * 2);
+    op_gdn_conv_silu_forward(g, d_pre, d_post, d_proj, P, d_wc, N, T, 3 * HD, K);
+    check("conv pre", rel_err(g, d_pre, 1, pre, (size_t)N * 3 * HD), 5e-3);
+    check("conv silu", rel_err(g, d_post, 1, post, (size_t)N * 3 * HD), 5e-3);
+    /* the backward reads the GPU's bf16 pre: give the reference the same */
+    uint16_t *hb = malloc((size_t)N * 3 * HD * 2);
+    gpu_download(g, hb, d_pre, (size_t)N * 3 * HD * 2);
+    for (size_t i = 0; i < (size_t)N * 3 * HD; i++) pre[i] = bf2f(hb[i]);
+    free(hb);
+    op_gdn_conv_silu_backward(NULL, din, P, dwc, dpost, pre, proj, wc, N, T, 3 * HD, K);
+    void *d_din = dev_nan(g, (size_t)N * P * 2);
+    float *d_dwc = up_f32(g, fnew((size_t)3 * HD * K), (size_t)3 * HD * K);
+    op_gdn_conv_silu_backward(g, d_din, P, d_dwc, d_dpost, d_pre, d_proj, d_wc, N, T, 3 * HD, K);
+    check("conv backward dx", rel_err_strided(g, d_din, 1, din, N, 3 * HD, P), 5e-3);
+    check("conv backward dw", rel_err(g, d_dwc, 0, dwc, (size_t)3 * HD * K), 5e-3);
+
+    /* L2 norm (in place on a copy of proj's first 2HD columns, row stride P) */
+    float *x = malloc(sizeof(float) * N * P), *rn = fnew((size_t)N * 2 * H);
+    memcpy(x, proj, sizeof(float) * N * P);
+    op_gdn_l2norm_forward(NULL, x, P, rn, N, 2 * H, D, 1e-6f);
+    void *d_x = up_bf16(g, proj, (size_t)N * P);
+    float *d_rn = dev_nan(g, (size_t)N * 2 * H * 4);
+    op_gdn_l2norm_forward(g, d_x, P, d_rn, N, 2 * H, D, 1e-6f);
+    check("l2norm y", rel_err_strided(g, d_x, 1, x, N, 2 * HD, P), 5e-3);
+    check("l2norm 1/|x|", rel_err(g, d_rn, 0, rn, (size_t)N * 2 * H), 1e-4);
+    /* backward with the GPU's y as the reference's y */
+    hb = malloc((size_t)N * P * 2);
+    gpu_download(g, hb, d_x, (size_t)N * P * 2);
+    for (size_t i = 0; i < (size_t)N * P; i++) x[i] = bf2f(hb[i]);
+    free(hb);
+    float *dy = malloc(sizeof(float) * N * 3 * HD);
+    memcpy(dy, dpost, sizeof(float) * N * 3 * HD);
+    op_gdn_l2norm_backward(NULL, dy, 3 * HD, x, P, rn, N, 2 * H, D);
+    void *d_dy = up_bf16(g, dpost, (size_t)N * 3 * HD);
+    op_gdn_l2norm_backward(g, d_dy, 3 * HD, d_x, P, d_rn, N, 2 * H, D);
+    check("l2norm backward", rel_err_strided(g, d_dy, 1, dy, N, 2 * HD, 3 * HD), 5e-3);
+
+    /* gates */
+    float *gg = fnew((size_t)N * H), *bb = fnew((size_t)N * H), *dgg = frand((size_t)N * H, 1),
+          *dbb = frand((size_t)N * H, 1), *dab = fnew((size_t)N * P), *dA = fnew(H), *ddt = fnew(H);
+    op_gdn_gates_forward(NULL, gg, bb, proj + 4 * HD, proj + 4 * HD + H, P, alog, dtb, N, H);
+    float *d_gg = dev_nan(g, (size_t)N * H * 4), *d_bb = dev_nan(g, (size_t)N * H * 4);
+    op_gdn_gates_forward(g, d_gg, d_bb, pj + 2 * 4 * HD, pj + 2 * (4 * HD + H), P, d_alog, d_dtb, N, H);
+    check("gates g", rel_err(g, d_gg, 0, gg, (size_t)N * H), 1e-4);
+    check("gates beta", rel_err(g, d_bb, 0, bb, (size_t)N * H), 1e-4);
+    op_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD,
+                          proj + 4 * HD + H, alog, dtb, N, H);
+    void *d_dab = dev_nan(g, (size_t)N * P * 2);
+    float *d_dgg = up_f32(g, dgg, (size_t)N * H), *d_dbb = up_f32(g, dbb, (size_t)N * H);
+    float *d_dA = up_f32(g, fnew(H), H), *d_ddt = up_f32(g, fnew(H), H);
+    char *dab_ = d_dab;
+    op_gdn_gates_backward(g, dab_ + 2 * 4 * HD, dab_ + 2 * (4 * HD + H), P, d_dA, d_ddt, d_dgg, d_dbb,
+                          pj + 2 * 4 * HD, pj + 2 * (4 * HD + H), d_alog, d_dtb, N, H);
+    check("gates backward da", rel_err_strided(g, dab_ + 2 * 4 * HD, 1, dab + 4 * HD, N, H, P), 5e-3);
+    check("gates backward db", rel_err_strided(g, dab_ + 2 * (4 * HD + H), 1, dab + 4 * HD + H, N, H, P), 5e-3);
+    check("gates backward dA_log", rel_err(g, d_dA, 0, dA, H), 1e-4);
+    check("gates backward ddt_bias", rel_err(g, d_ddt, 0, ddt, H), 1e-4);
+
+    /* gated RMSNorm: o = proj's first HD columns copied dense, gate = proj's g columns */
+    float *o = fnew((size_t)N * HD), *y = fnew((size_t)N * HD), *rstd = fnew((size_t)N * H), *dgo = frand((size_t)N * HD, 1);
+    round_bf16(dgo, (size_t)N * HD);
+    for (int n = 0; n < N; n++) memcpy(o + (size_t)n * HD, proj + (size_t)n * P + HD, sizeof(float) * HD);
+    op_gdn_gated_rmsnorm_forward(NULL, y, rstd, o, proj + 3 * HD, P, wn, N, H, D, 1e-5f);
+    void *d_o = up_bf16(g, o, (size_t)N * HD), *d_y = dev_nan(g, (size_t)N * HD * 2);
+    float *d_rstd = dev_nan(g, (size_t)N * H * 4);
+    op_gdn_gated_rmsnorm_forward(g, d_y, d_rstd, d_o, pj + 2 * 3 * HD, P, d_wn, N, H, D, 1e-5f);
+    check("gated rmsnorm y", rel_err(g, d_y, 1, y, (size_t)N * HD), 5e-3);
+    check("gated rmsnorm rstd", rel_err(g, d_rstd, 0, rstd, (size_t)N * H), 1e-4);
+    float *dO = fnew((size_t)N * HD), *dgate = fnew((size_t)N * P), *dwn = fnew(D);
+    op_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
+    void *d_dgo = up_bf16(g, dgo, (size_t)N * HD), *d_dO = dev_nan(g, (size_t)N * HD * 2),
+         *d_dgate = dev_nan(g, (size_t)N * P * 2);
+    float *d_dwn = up_f32(g, fnew(D), D);
+    char *dgt = d_dgate;
+    op_gdn_gated_rmsnorm_backward(g, d_dO, dgt + 2 * 3 * HD, P, d_dwn, d_dgo, d_o, pj + 2 * 3 * HD, d_wn, d_rstd,
+                                  N, H, D);
+    check("gated rmsnorm backward do", rel_err(g, d_dO, 1, dO, (size_t)N * HD), 5e-3);
+    check("gated rmsnorm backward dgate", rel_err_strided(g, dgt + 2 * 3 * HD, 1, dgate + 3 * HD, N, HD, P), 5e-3);
+    check("gated rmsnorm backward dw", rel_err(g, d_dwn, 0, dwn, D), 5e-3);
+    gpu_sync(g);
+    /* host buffers only: the device ones go with gpu_free_all at the end */
+    free(proj); free(wc); free(dpost); free(wn); free(alog); free(dtb); free(pre); free(post); free(din); free(dwc);
+    free(x); free(rn); free(dy); free(gg); free(bb); free(dgg); free(dbb); free(dab); free(dA); free(ddt);
+    free(o); free(y); free(rstd); free(dgo); free(dO); free(dgate); free(dwn);
+}
+
+/* ---------------------------------------------------------------- the block */
+static void block_check(Gpu *g, int B, int T) {
+    GdnDims d = {128, 2, 64, 4, 64, 1e-5f};
+    char err[128];
+    if (gdn_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+    const size_t N = (size_t)B * T, np = gdn_param_count(&d), C = d.d_model;
+    printf("block d=%d H=%d D=%d B=%d T=%d (%zu params)\n", d.d_model, d.n_heads, d.head_dim, B, T, np);
+    float *w = frand(np, 0.08), *x = frand(N * C, 1), *dout = frand(N * C, 1);
+    gdn_param_init_special(&d, w, 3);
+    round_bf16(w, np); round_bf16(x, N * C); round_bf16(dout, N * C);
+    /* reference */
+    size_t ae, se, sae, sse;
+    gdn_act_sizes(&d, B, T, &ae, &se);
+    gdn_scratch_sizes(&d, B, T, &sae, &sse);
+    float *act = fnew(ae), *stat = fnew(se), *sact = fnew(sae), *sstat = fnew(sse), *out = fnew(N * C),
+          *dx = fnew(N * C), *dw = fnew(np);
+    GdnActs a;
+    GdnScratch s;
+    gdn_acts_bind(&d, &a, NULL, act, stat, B, T);
+    gdn_scratch_bind(&d, &s, NULL, sact, sstat, B, T);
+    gdn_block_forward(NULL, &d, w, &a, x, out, B, T);
+    gdn_block_backward(NULL, &d, w, dw, &a, &s, x, dout, dx, B, T);
+    /* GPU */
+    void *d_w = up_bf16(g, w, np), *d_x = up_bf16(g, x, N * C), *d_do = up_bf16(g, dout, N * C);
+    void *d_act = dev_nan(g, ae * 2), *d_sact = dev_nan(g, sae * 2), *d_out = dev_nan(g, N * C * 2),
+         *d_dx = dev_nan(g, N * C * 2);
+    float *d_stat = dev_nan(g, se * 4), *d_sstat = dev_nan(g, sse * 4), *d_dw = up_f32(g, fnew(np), np);
+    GdnActs ga;
+    GdnScratch gs;
+    gdn_acts_bind(&d, &ga, g, d_act, d_stat, B, T);
+    gdn_scratch_bind(&d, &gs, g, d_sact, d_sstat, B, T);
+    gdn_block_forward(g, &d, d_w, &ga, d_x, d_out, B, T);
+    gdn_block_backward(g, &d, d_w, d_dw, &ga, &gs, d_x, d_do, d_dx, B, T);
+    gpu_sync(g);
+    check("block out", rel_err(g, d_out, 1, out, N * C), 2e-2);
+    check("block dx", rel_err(g, d_dx, 1, dx, N * C), 3e-2);
+    GdnParamSpec p[GDN_N_PARAMS];
+    gdn_param_specs(&d, p);
+    for (int i = 0; i < GDN_N_PARAMS; i++) {
+        char nm[64];
+        snprintf(nm, sizeof nm, "block d%s", p[i].name);
+        check(nm, rel_err(g, d_dw + p[i].offset, 0, dw + p[i].offset, p[i].numel), 5e-2);
+    }
+    gpu_free(g, d_w); gpu_free(g, d_x); gpu_free(g, d_do); gpu_free(g, d_act); gpu_free(g, d_sact);
+    gpu_free(g, d_out); gpu_free(g, d_dx); gpu_free(g, d_stat); gpu_free(g, d_sstat); gpu_free(g, d_dw);
+    free(w); free(x); free(dout); free(act); free(stat); free(sact); free(sstat); free(out); free(dx); free(dw);
+}
+
+/* ---------------------------------------------------------------- timing */
+static int cmpf(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+typedef struct { int B, T, H; void *q, *k, *v, *o, *dout, *dq, *dk, *dv; float *gd, *beta, *dg, *db, *ws, *lse; } TBufs;
+
+/* what: 0 delta forward, 1 delta forward+backward, 2 dense forward, 3 dense forward+backward */
+static void run_once(Gpu *g, const TBufs *t, int what) {
+    int B = t->B, T = t->T, H = t->H, D = 64, ld = H * D;
+    float scale = 0.125f;
+    if (what <= 1) {
+        gpu_gdn_forward(g, t->o, NULL, t->q, t->k, t->v, ld, t->gd, t->beta, B, T, H, D, scale);
+        if (what == 1)
+            gpu_gdn_backward(g, t->dq, t->dk, t->dv, t->dg, t->db, t->dout, t->q, t->k, t->v, ld, t->gd, t->beta,
+                             B, T, H, D, scale, t->ws);
+    } else {
+        gpu_attention_forward(g, t->o, t->lse, t->q, t->k, t->v, B, T, H, H, D, 0);
+        if (what == 3)
+            gpu_attention_backward(g, t->dq, t->dk, t->dv, t->dout, t->o, t->lse, t->q, t->k, t->v, B, T, H, H, D, 0);
+    }
+}
+
+static float time_ms(Gpu *g, const TBufs *t, int what) {
+    CUevent e0, e1;
+    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    float ms[5];
+    for (int r = -2; r < 5; r++) {
+        CU_CHECK(cuEventRecord(e0, g->stream));
+        run_once(g, t, what);
+        CU_CHECK(cuEventRecord(e1, g->stream));
+        CU_CHECK(cuEventSynchronize(e1));
+        if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+    }
+    qsort(ms, 5, sizeof(float), cmpf);
+    CU_CHECK(cuEventDestroy(e0));
+    CU_CHECK(cuEventDestroy(e1));
+    return ms[2];
+}
+
+static void timing(Gpu *g, int T) {
+    TBufs t;
+    memset(&t, 0, sizeof t);
+    t.B = 65536 / T; t.T = T; t.H = 16;
+    size_t N = 65536, n = N * 16 * 64;
+    float *h = frand(n, 1);
+    unit_heads(h, N, 16 * 64, 16, 64);
+    t.q = up_bf16(g, h, n); t.k = up_bf16(g, h, n);
+    free(h);
+    h = frand(n, 1);
+    t.v = up_bf16(g, h, n); t.dout = up_bf16(g, h, n);
+    free(h);
+    t.o = gpu_alloc(g, n * 2); t.dq = gpu_alloc(g, n * 2); t.dk = gpu_alloc(g, n * 2); t.dv = gpu_alloc(g, n * 2);
+    float *gh = fnew(N * 16), *bh = fnew(N * 16);
+    for (size_t i = 0; i < N * 16; i++) { gh[i] = (float)(-0.05 * urand()); bh[i] = (float)(0.2 + 0.6 * urand()); }
+    t.gd = up_f32(g, gh, N * 16); t.beta = up_f32(g, bh, N * 16);
+    free(gh); free(bh);
+    t.dg = gpu_alloc(g, N * 16 * 4); t.db = gpu_alloc(g, N * 16 * 4); t.lse = gpu_alloc(g, N * 16 * 4);
+    t.ws = gpu_alloc(g, gdn_ws_elems(t.B, T, 16, 64, 64) * 4);
+    float lf = time_ms(g, &t, 0), lfb = time_ms(g, &t, 1), df = time_ms(g, &t, 2), dfb = time_ms(g, &t, 3);
+    printf("%6d %3d %3d | %9.3f %9.3f | %9.3f %9.3f | %6.2fx %6.2fx\n", T, t.B, 16, lf, lfb, df, dfb, df / lf,
+           dfb / lfb);
+    fflush(stdout);
+    void *bufs[] = {t.q, t.k, t.v, t.o, t.dout, t.dq, t.dk, t.dv, t.gd, t.beta, t.dg, t.db, t.ws, t.lse};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
+}
+
+int main(int argc, char **argv) {
+    int do_timing = 1, checks = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-timing")) do_timing = 0;
+        else if (!strcmp(argv[i], "--timing-only")) checks = 0;
+        else if (!strcmp(argv[i], "--compile-only")) {
+            int f = gdn_kernels_compile_check("sm_80") + gdn_kernels_compile_check("sm_90");
+            printf("compile check: %d failures\n", f);
+            return f != 0;
+        } else { fprintf(stderr, "usage: %s [--no-timing | --timing-only | --compile-only]\n", argv[0]); return 2; }
+    }
+    Gpu g;
+    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
+    if (checks) {
+        static const CoreCase cases[] = {{2, 200, 3}, {1, 64, 2}, {3, 1, 1}, {1, 1000, 2}};
+        for (int mode = 0; mode < 2; mode++) {
+            setenv("ABLATE_GDN_MMA", mode ? "1" : "0", 1);
+            printf("[ABLATE_GDN_MMA=%d]\n", mode);
+            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) core_case(&g, &cases[i]);
+        }
+        unsetenv("ABLATE_GDN_MMA");
+        small_ops(&g);
+        block_check(&g, 2, 100);
+        block_check(&g, 1, 300);
+    }
+    if (do_timing) {
+        unsetenv("ABLATE_GDN_MMA");
+        printf("\ntiming (median ms; B*T = 65536, H 16, D 64; dense = causal flash attention, same shape)\n");
+        printf("%6s %3s %3s | %9s %9s | %9s %9s | %7s %7s\n", "T", "B", "H", "gdn fwd", "gdn f+b", "attn fwd",
+               "attn f+b", "fwd x", "f+b x");
+        int Ts[] = {2048, 8192, 16384};
+        for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
+        setenv("ABLATE_GDN_MMA", "0", 1);
+        printf("the same with ABLATE_GDN_MMA=0 (fp32 products)\n");
+        for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
+    }
+    gpu_attention_release(&g);
+    gpu_free_all(&g);
+    printf("\n%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}

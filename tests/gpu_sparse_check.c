@@ -1,0 +1,505 @@
+/* gpu_sparse_check.c - the DSA kernels (kernels_sparse.cu.h) against attn_sparse.h's CPU
+   reference in double precision, then timings against dense causal flash attention.
+
+   Build (device machine):  make tests/gpu_sparse_check   (or:)
+     cc -O2 -fopenmp -I. tests/gpu_sparse_check.c -I/usr/local/cuda/include \
+        -L/usr/local/cuda/lib64 -lnvrtc -lcuda -lcublasLt -lcublas -lm -o /tmp/gpu_sparse_check
+   Run:  tests/gpu_sparse_check [--no-timing | --timing-only | --compile-only]
+     --compile-only  no GPU: NVRTC-compile every specialization for sm_80 and sm_90
+
+   Method: inputs are random bf16 values; the reference runs in double on exactly those
+   values (gpu == NULL ops). Outputs written (=) are poisoned with NaN first. Bounds:
+     indexer scores (fp32 from bf16 or fp32 inputs)   rel L2 1e-5, and -inf for s > t
+     top-k                                            EXACT: the CPU select run on the
+         GPU's own scores must give the same idx (same values, same tie rule); the fused
+         select must equal scores + top-k bit for bit; against the double-precision
+         scores, >= 99% of the selected positions agree (fp32 rounding at the margin)
+     sparse attention out, dq, dk, dv (bf16)          rel L2 1e-2
+     lse                                              max abs 2e-4
+     p (psum of the backward, probs kernel; fp32)     rel L2 1e-3
+     KL loss (fp32)                                   rel L2 1e-3
+     dqI, dkI, dw (bf16)                              rel L2 1e-2
+     sparse with k >= T vs the dense flash kernel     rel L2 1e-2 (out), 2e-4 (lse)
+     a second forward gives the same bits             exact
+   Cases: T = 100, 1000 x k = 64, 512 x KV = 1, 4 (H = 16, hd 64, HI 4, dI 64), plus
+   MHA (KV = 16: one head per block) and hd 32 / 128.
+   Timing: B*T = 65536 tokens, H 16, KV 1, hd 64, k 512, HI 4, dI 64, T = 2048, 8192,
+   16384: indexer (scores + top-k), sparse fwd, sparse fwd+bwd, indexer KL backward,
+   and the dense causal flash forward and forward+backward of the same shape.
+   Ends with "N passed, N failed"; exit status 1 on any failure. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdint.h>
+#include <math.h>
+
+/* the CPU reference in double, with no CUDA path (this file drives the GPU itself) */
+#define ABLATE_REAL double
+#define ABLATE_NO_CUDA
+#define OPS_IMPLEMENTATION
+#include "attn_sparse.h"
+#undef ABLATE_NO_CUDA
+
+#define GPU_IMPLEMENTATION
+#include "gpu.h"
+#include "kernels_attn.cu.h"
+#include "kernels_sparse.cu.h"
+
+/* ---------------------------------------------------------------- host helpers */
+static uint16_t f2bf(double x) {
+    float f = (float)x;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even (inputs are finite) */
+    return (uint16_t)(u >> 16);
+}
+static double bf2d(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static double urand(void) {
+    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
+    return ((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-17;
+}
+static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
+
+static void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) { fprintf(stderr, "out of host memory\n"); exit(1); }
+    return p;
+}
+/* n random bf16 values with std sd: bits in *bits, their exact doubles in *vals */
+static void rand_bf16(size_t n, double sd, uint16_t **bits, double **vals) {
+    *bits = xmalloc(n * 2);
+    *vals = xmalloc(n * sizeof(double));
+    for (size_t i = 0; i < n; i++) { (*bits)[i] = f2bf(sd * nrand()); (*vals)[i] = bf2d((*bits)[i]); }
+}
+static void *dev_upload(Gpu *g, const void *h, size_t bytes) {
+    void *d = gpu_alloc(g, bytes);
+    gpu_upload(g, d, h, bytes);
+    return d;
+}
+static void *dev_poisoned(Gpu *g, size_t bytes) { /* 0xFF bytes: NaN as bf16 and fp32, -1 as int */
+    void *h = xmalloc(bytes);
+    memset(h, 0xFF, bytes);
+    void *d = dev_upload(g, h, bytes);
+    free(h);
+    return d;
+}
+static float *to_f32(const double *x, size_t n) {
+    float *f = xmalloc(n * 4);
+    for (size_t i = 0; i < n; i++) f[i] = (float)x[i];
+    return f;
+}
+/* relative L2 error of a device result (bf16 or fp32) against a double reference; -1 if
+   anything is not finite */
+static double rel_err(Gpu *g, const void *dev, int is_bf16, const double *ref, size_t n) {
+    void *h = xmalloc(n * 4);
+    gpu_download(g, h, dev, n * (is_bf16 ? 2 : 4));
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = is_bf16 ? bf2d(((uint16_t *)h)[i]) : ((float *)h)[i];
+        if (!isfinite(x)) { free(h); return -1; }
+        num += (x - ref[i]) * (x - ref[i]);
+        den += ref[i] * ref[i];
+    }
+    free(h);
+    return sqrt(num / (den > 0 ? den : 1));
+}
+static double max_abs_err_f32(Gpu *g, const float *dev, const double *ref, size_t n) {
+    float *h = xmalloc(n * 4);
+    gpu_download(g, h, dev, n * 4);
+    double mx = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)h[i] - ref[i]);
+        if (!(e <= mx)) mx = e; /* NaN sticks */
+    }
+    free(h);
+    return isfinite(mx) ? mx : -1;
+}
+
+static int n_pass, n_fail;
+static void check(const char *what, double err, double tol) {
+    int ok = err >= 0 && err <= tol;
+    printf("  %-34s %s err %.3e (tol %.0e)\n", what, ok ? "ok  " : "FAIL", err, tol);
+    if (ok) n_pass++; else n_fail++;
+}
+
+typedef struct { int B, T, H, KV, hd, topk, HI, dI; } Case;
+
+/* ---------------------------------------------------------------- one case */
+static void run_case(Gpu *g, const Case *c) {
+    const int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd, K = c->topk, HI = c->HI, dI = c->dI;
+    const size_t N = (size_t)B * T, nq = N * H * hd, nk = N * KV * hd, nl = (size_t)B * H * T, nsc = N * T,
+                 nqi = N * HI * dI, nki = N * dI, nw = N * HI, np = N * K;
+    printf("case B=%d T=%d H=%d KV=%d hd=%d k=%d HI=%d dI=%d\n", B, T, H, KV, hd, K, HI, dI);
+    uint16_t *qb, *kb, *vb, *gb, *qib, *kib, *wb;
+    double *q, *k, *v, *dout, *qI, *kI, *w;
+    rand_bf16(nq, 1.5, &qb, &q);
+    rand_bf16(nk, 1.0, &kb, &k);
+    rand_bf16(nk, 1.0, &vb, &v);
+    rand_bf16(nq, 1.0, &gb, &dout);
+    rand_bf16(nqi, 1.0, &qib, &qI);
+    rand_bf16(nki, 1.0, &kib, &kI);
+    rand_bf16(nw, 0.5, &wb, &w);
+    void *d_q = dev_upload(g, qb, nq * 2), *d_k = dev_upload(g, kb, nk * 2), *d_v = dev_upload(g, vb, nk * 2),
+         *d_do = dev_upload(g, gb, nq * 2), *d_qI = dev_upload(g, qib, nqi * 2),
+         *d_kI = dev_upload(g, kib, nki * 2), *d_w = dev_upload(g, wb, nw * 2);
+
+    /* ---- indexer scores, bf16 and fp32 inputs ---- */
+    double *sc = xmalloc(nsc * 8);
+    op_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, SPARSE_PREC_BF16);
+    float *d_sc = dev_poisoned(g, nsc * 4);
+    float *hsc = xmalloc(nsc * 4);
+    for (int prec = 0; prec < 2; prec++) {
+        void *a = d_qI, *b = d_kI, *cw = d_w;
+        if (prec == 1) { /* the same values as fp32 arrays */
+            float *f1 = to_f32(qI, nqi), *f2 = to_f32(kI, nki), *f3 = to_f32(w, nw);
+            a = dev_upload(g, f1, nqi * 4); b = dev_upload(g, f2, nki * 4); cw = dev_upload(g, f3, nw * 4);
+            free(f1); free(f2); free(f3);
+        }
+        gpu_indexer_scores(g, d_sc, a, b, cw, B, T, HI, dI, prec);
+        gpu_download(g, hsc, d_sc, nsc * 4);
+        double num = 0, den = 0;
+        int above_ok = 1;
+        for (size_t i = 0; i < nsc; i++) {
+            size_t t = (i / T) % T, s = i % T;
+            if (s > t) { above_ok &= isinf(hsc[i]) && hsc[i] < 0; continue; }
+            double e = hsc[i] - sc[i];
+            num += isfinite(hsc[i]) ? e * e : INFINITY;
+            den += sc[i] * sc[i];
+        }
+        double err = sqrt(num / (den > 0 ? den : 1));
+        check(prec ? "indexer scores (fp32 inputs)" : "indexer scores (bf16 tensor cores)", isfinite(err) ? err : -1, 1e-5);
+        check(prec ? "  -inf above the diagonal (fp32)" : "  -inf above the diagonal", above_ok ? 0 : 1, 0);
+        if (prec == 1) { gpu_free(g, a); gpu_free(g, b); gpu_free(g, cw); }
+    }
+    /* the bf16 scores stay in d_sc / hsc for the top-k */
+    gpu_indexer_scores(g, d_sc, d_qI, d_kI, d_w, B, T, HI, dI, SPARSE_PREC_BF16);
+    gpu_download(g, hsc, d_sc, nsc * 4);
+
+    /* ---- top-k ---- */
+    int *d_idx = dev_poisoned(g, np * 4), *d_idx2 = dev_poisoned(g, np * 4);
+    int *idx = xmalloc(np * 4), *idx_ref = xmalloc(np * 4), *idx_dbl = xmalloc(np * 4);
+    gpu_indexer_topk(g, d_idx, d_sc, B, T, K);
+    gpu_indexer_select(g, d_idx2, d_qI, d_kI, d_w, B, T, HI, dI, K, SPARSE_PREC_BF16);
+    gpu_download(g, idx, d_idx, np * 4);
+    {
+        double *scd = xmalloc(nsc * 8);
+        for (size_t i = 0; i < nsc; i++) scd[i] = hsc[i];
+        op_indexer_topk(NULL, idx_ref, scd, B, T, K);
+        free(scd);
+    }
+    check("top-k = CPU select on the GPU scores", memcmp(idx, idx_ref, np * 4) ? 1 : 0, 0);
+    {
+        int *h2 = xmalloc(np * 4);
+        gpu_download(g, h2, d_idx2, np * 4);
+        check("fused select = scores + top-k", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
+        /* ABLATE_SPARSE_TOPK=1 (plain histogram atomics past the first pass): same bits */
+        int *e_idx = dev_poisoned(g, np * 4);
+        setenv("ABLATE_SPARSE_TOPK", "1", 1);
+        gpu_indexer_topk(g, e_idx, d_sc, B, T, K);
+        gpu_download(g, h2, e_idx, np * 4);
+        check("ABLATE_SPARSE_TOPK=1: top-k = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
+        gpu_indexer_select(g, e_idx, d_qI, d_kI, d_w, B, T, HI, dI, K, SPARSE_PREC_BF16);
+        unsetenv("ABLATE_SPARSE_TOPK");
+        gpu_download(g, h2, e_idx, np * 4);
+        check("ABLATE_SPARSE_TOPK=1: fused select = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
+        gpu_free(g, e_idx);
+        free(h2);
+    }
+    {   /* against the double-precision selection: the same set up to the margin */
+        op_indexer_topk(NULL, idx_dbl, sc, B, T, K);
+        size_t same = 0, total = 0;
+        char *mark = xmalloc(T);
+        for (size_t n = 0; n < N; n++) {
+            memset(mark, 0, T);
+            for (int j = 0; j < K; j++) if (idx_dbl[n * K + j] >= 0) { mark[idx_dbl[n * K + j]] = 1; total++; }
+            for (int j = 0; j < K; j++) if (idx[n * K + j] >= 0 && mark[idx[n * K + j]]) same++;
+        }
+        free(mark);
+        check("top-k vs double scores: share differing", total ? 1.0 - (double)same / total : 1, 1e-2);
+    }
+
+    /* ---- sparse attention (on the GPU's selection) ---- */
+    double *out = xmalloc(nq * 8), *lse = xmalloc(nl * 8), *dq = xmalloc(nq * 8), *dk = xmalloc(nk * 8),
+           *dv = xmalloc(nk * 8), *p = xmalloc(np * 8);
+    op_sparse_attention_forward(NULL, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
+    op_sparse_attention_backward(NULL, dq, dk, dv, p, dout, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
+    void *d_o = dev_poisoned(g, nq * 2), *d_dq = dev_poisoned(g, nq * 2), *d_dk = dev_poisoned(g, nk * 2),
+         *d_dv = dev_poisoned(g, nk * 2);
+    float *d_lse = dev_poisoned(g, nl * 4), *d_ps = dev_poisoned(g, np * 4), *d_pr = dev_poisoned(g, np * 4);
+    gpu_sparse_attention_forward(g, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV, hd, K);
+    gpu_sparse_attention_backward(g, d_dq, d_dk, d_dv, d_ps, d_do, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV,
+                                  hd, K);
+    gpu_sparse_attention_probs(g, d_pr, d_q, d_k, d_lse, d_idx, B, T, H, KV, hd, K);
+    gpu_sync(g);
+    check("sparse out", rel_err(g, d_o, 1, out, nq), 1e-2);
+    check("sparse lse (max abs)", max_abs_err_f32(g, d_lse, lse, nl), 2e-4);
+    check("sparse dq", rel_err(g, d_dq, 1, dq, nq), 1e-2);
+    check("sparse dk", rel_err(g, d_dk, 1, dk, nk), 1e-2);
+    check("sparse dv", rel_err(g, d_dv, 1, dv, nk), 1e-2);
+    check("p from the backward (psum)", rel_err(g, d_ps, 0, p, np), 1e-3);
+    check("p from sparse_probs", rel_err(g, d_pr, 0, p, np), 1e-3);
+    for (int mode = 1; mode <= 3; mode++) {
+        /* ABLATE_SPARSE_BWD=1 (psum by plain stores where one block owns the token), =2
+           (and dk/dv staged in shared memory, added as whole rows), =3 (dk/dv by the
+           key-range pass sparse_bwd_kv; falls back to 1 when H/KV > 16) */
+        void *e_dq = dev_poisoned(g, nq * 2), *e_dk = dev_poisoned(g, nk * 2), *e_dv = dev_poisoned(g, nk * 2);
+        float *e_ps = dev_poisoned(g, np * 4);
+        char name[64];
+        snprintf(name, sizeof name, "%d", mode);
+        setenv("ABLATE_SPARSE_BWD", name, 1);
+        gpu_sparse_attention_backward(g, e_dq, e_dk, e_dv, e_ps, d_do, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV,
+                                      hd, K);
+        unsetenv("ABLATE_SPARSE_BWD");
+        gpu_sync(g);
+        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: dq", mode);
+        check(name, rel_err(g, e_dq, 1, dq, nq), 1e-2);
+        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: dk", mode);
+        check(name, rel_err(g, e_dk, 1, dk, nk), 1e-2);
+        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: dv", mode);
+        check(name, rel_err(g, e_dv, 1, dv, nk), 1e-2);
+        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: psum", mode);
+        check(name, rel_err(g, e_ps, 0, p, np), 1e-3);
+        gpu_free(g, e_dq); gpu_free(g, e_dk); gpu_free(g, e_dv); gpu_free(g, e_ps);
+    }
+    {   /* a second forward must give the same bits */
+        uint16_t *a = xmalloc(nq * 2), *b2 = xmalloc(nq * 2);
+        gpu_download(g, a, d_o, nq * 2);
+        gpu_sparse_attention_forward(g, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV, hd, K);
+        gpu_download(g, b2, d_o, nq * 2);
+        check("sparse forward repeatable", memcmp(a, b2, nq * 2) ? 1 : 0, 0);
+        free(a); free(b2);
+    }
+    if (K >= T) { /* the full causal selection: the dense flash kernel must agree */
+        void *d_o2 = dev_poisoned(g, nq * 2);
+        float *d_l2 = dev_poisoned(g, nl * 4);
+        gpu_attention_forward(g, d_o2, d_l2, d_q, d_k, d_v, B, T, H, KV, hd, 0);
+        uint16_t *a = xmalloc(nq * 2);
+        float *l2 = xmalloc(nl * 4);
+        double *ad = xmalloc(nq * 8), *ld = xmalloc(nl * 8);
+        gpu_download(g, a, d_o2, nq * 2);
+        gpu_download(g, l2, d_l2, nl * 4);
+        for (size_t i = 0; i < nq; i++) ad[i] = bf2d(a[i]);
+        for (size_t i = 0; i < nl; i++) ld[i] = l2[i];
+        check("k >= T: sparse out = dense flash out", rel_err(g, d_o, 1, ad, nq), 1e-2);
+        check("k >= T: sparse lse = dense lse", max_abs_err_f32(g, d_lse, ld, nl), 2e-4);
+        gpu_free(g, d_o2); gpu_free(g, d_l2);
+        free(a); free(l2); free(ad); free(ld);
+    }
+
+    /* ---- indexer KL, against the reference p (the same target on both sides) ---- */
+    if (HI * dI <= 1024) {
+        double *loss = xmalloc(N * 8), *loss2 = xmalloc(N * 8), *dqI = xmalloc(nqi * 8), *dkI = xmalloc(nki * 8),
+               *dw = xmalloc(nw * 8);
+        const float dloss = 0.5f;
+        op_indexer_kl_forward(NULL, loss, p, qI, kI, w, idx, B, T, HI, dI, K);
+        op_indexer_kl_backward(NULL, loss2, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, K, dloss);
+        float *pf = to_f32(p, np);
+        float *d_p = dev_upload(g, pf, np * 4), *d_loss = dev_poisoned(g, N * 4), *d_loss2 = dev_poisoned(g, N * 4);
+        void *d_dqI = dev_poisoned(g, nqi * 2), *d_dkI = dev_poisoned(g, nki * 2), *d_dw = dev_poisoned(g, nw * 2);
+        gpu_indexer_kl_forward(g, d_loss, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
+        gpu_indexer_kl_backward(g, d_loss2, d_dqI, d_dkI, d_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
+        check("KL loss (forward)", rel_err(g, d_loss, 0, loss, N), 1e-3);
+        check("KL loss (backward)", rel_err(g, d_loss2, 0, loss, N), 1e-3);
+        check("KL dqI", rel_err(g, d_dqI, 1, dqI, nqi), 1e-2);
+        check("KL dkI", rel_err(g, d_dkI, 1, dkI, nki), 1e-2);
+        check("KL dw", rel_err(g, d_dw, 1, dw, nw), 1e-2);
+        /* ABLATE_SPARSE_KL=1 (red.v4 dkI, cached a_j, lane-per-slot scores): the same
+           tolerances (the scores are summed in another order: not the default's bits) */
+        {
+            float *e_loss = dev_poisoned(g, N * 4), *e_lossf = dev_poisoned(g, N * 4);
+            void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
+            setenv("ABLATE_SPARSE_KL", "1", 1);
+            gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
+            gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
+            unsetenv("ABLATE_SPARSE_KL");
+            check("ABLATE_SPARSE_KL=1: loss (forward)", rel_err(g, e_lossf, 0, loss, N), 1e-3);
+            check("ABLATE_SPARSE_KL=1: loss (backward)", rel_err(g, e_loss, 0, loss, N), 1e-3);
+            check("ABLATE_SPARSE_KL=1: dqI", rel_err(g, e_dqI, 1, dqI, nqi), 1e-2);
+            check("ABLATE_SPARSE_KL=1: dkI", rel_err(g, e_dkI, 1, dkI, nki), 1e-2);
+            check("ABLATE_SPARSE_KL=1: dw", rel_err(g, e_dw, 1, dw, nw), 1e-2);
+            gpu_free(g, e_loss); gpu_free(g, e_lossf); gpu_free(g, e_dqI); gpu_free(g, e_dkI); gpu_free(g, e_dw);
+        }
+        gpu_free(g, d_p); gpu_free(g, d_loss); gpu_free(g, d_loss2); gpu_free(g, d_dqI); gpu_free(g, d_dkI);
+        gpu_free(g, d_dw);
+        free(pf); free(loss); free(loss2); free(dqI); free(dkI); free(dw);
+    }
+
+    gpu_free(g, d_q); gpu_free(g, d_k); gpu_free(g, d_v); gpu_free(g, d_do); gpu_free(g, d_qI); gpu_free(g, d_kI);
+    gpu_free(g, d_w); gpu_free(g, d_sc); gpu_free(g, d_idx); gpu_free(g, d_idx2); gpu_free(g, d_o);
+    gpu_free(g, d_dq); gpu_free(g, d_dk); gpu_free(g, d_dv); gpu_free(g, d_lse); gpu_free(g, d_ps); gpu_free(g, d_pr);
+    free(qb); free(kb); free(vb); free(gb); free(qib); free(kib); free(wb);
+    free(q); free(k); free(v); free(dout); free(qI); free(kI); free(w);
+    free(sc); free(hsc); free(idx); free(idx_ref); free(idx_dbl);
+    free(out); free(lse); free(dq); free(dk); free(dv); free(p);
+}
+
+/* ---------------------------------------------------------------- timing */
+typedef struct {
+    Case c;
+    void *q, *k, *v, *dout, *out, *dq, *dk, *dv, *qI, *kI, *w, *dqI, *dkI, *dw;
+    float *lse, *p, *loss;
+    int *idx;
+} Bench;
+
+enum { T_SELECT, T_SFWD, T_SFB, T_KLB, T_DFWD, T_DFB };
+
+static void bench_once(Gpu *g, Bench *b, int what) {
+    const Case *c = &b->c;
+    switch (what) {
+    case T_SELECT:
+        gpu_indexer_select(g, b->idx, b->qI, b->kI, b->w, c->B, c->T, c->HI, c->dI, c->topk, SPARSE_PREC_BF16);
+        break;
+    case T_SFB:
+    case T_SFWD:
+        gpu_sparse_attention_forward(g, b->out, b->lse, b->q, b->k, b->v, b->idx, c->B, c->T, c->H, c->KV, c->hd, c->topk);
+        if (what == T_SFB)
+            gpu_sparse_attention_backward(g, b->dq, b->dk, b->dv, b->p, b->dout, b->out, b->lse, b->q, b->k, b->v,
+                                          b->idx, c->B, c->T, c->H, c->KV, c->hd, c->topk);
+        break;
+    case T_KLB:
+        gpu_indexer_kl_backward(g, b->loss, b->dqI, b->dkI, b->dw, b->p, b->qI, b->kI, b->w, b->idx, c->B, c->T,
+                                c->HI, c->dI, c->topk, 1.0f);
+        break;
+    case T_DFB:
+    case T_DFWD:
+        gpu_attention_forward(g, b->out, b->lse, b->q, b->k, b->v, c->B, c->T, c->H, c->KV, c->hd, 0);
+        if (what == T_DFB)
+            gpu_attention_backward(g, b->dq, b->dk, b->dv, b->dout, b->out, b->lse, b->q, b->k, b->v, c->B, c->T,
+                                   c->H, c->KV, c->hd, 0);
+        break;
+    }
+}
+
+static int cmp_float(const void *a, const void *b) {
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/* median milliseconds of reps timed runs (after 2 warm-ups) */
+static float time_ms(Gpu *g, Bench *b, int what, int reps) {
+    CUevent e0, e1;
+    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    float *ms = xmalloc(sizeof(float) * reps);
+    for (int r = -2; r < reps; r++) {
+        CU_CHECK(cuEventRecord(e0, g->stream));
+        bench_once(g, b, what);
+        CU_CHECK(cuEventRecord(e1, g->stream));
+        CU_CHECK(cuEventSynchronize(e1));
+        if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+    }
+    qsort(ms, reps, sizeof(float), cmp_float);
+    float med = ms[reps / 2];
+    free(ms);
+    CU_CHECK(cuEventDestroy(e0));
+    CU_CHECK(cuEventDestroy(e1));
+    return med;
+}
+
+static void *dev_rand(Gpu *g, size_t n, double sd) {
+    uint16_t *bits;
+    double *vals;
+    rand_bf16(n, sd, &bits, &vals);
+    void *d = dev_upload(g, bits, n * 2);
+    free(bits);
+    free(vals);
+    return d;
+}
+
+static void run_timing(Gpu *g, const Case *c) {
+    Bench b;
+    memset(&b, 0, sizeof b);
+    b.c = *c;
+    size_t N = (size_t)c->B * c->T, nq = N * c->H * c->hd, nk = N * c->KV * c->hd;
+    b.q = dev_rand(g, nq, 1.5); b.k = dev_rand(g, nk, 1); b.v = dev_rand(g, nk, 1); b.dout = dev_rand(g, nq, 1);
+    b.qI = dev_rand(g, N * c->HI * c->dI, 1); b.kI = dev_rand(g, N * c->dI, 1); b.w = dev_rand(g, N * c->HI, 0.5);
+    b.out = gpu_alloc(g, nq * 2); b.dq = gpu_alloc(g, nq * 2); b.dk = gpu_alloc(g, nk * 2); b.dv = gpu_alloc(g, nk * 2);
+    b.dqI = gpu_alloc(g, N * c->HI * c->dI * 2); b.dkI = gpu_alloc(g, N * c->dI * 2); b.dw = gpu_alloc(g, N * c->HI * 2);
+    b.lse = gpu_alloc(g, (size_t)c->B * c->H * c->T * 4); b.p = gpu_alloc(g, N * c->topk * 4);
+    b.loss = gpu_alloc(g, N * 4); b.idx = gpu_alloc(g, N * c->topk * 4);
+    int reps = 10;
+    /* the selection first: the sparse ops run on a real top-k, p on a real backward */
+    float sel = time_ms(g, &b, T_SELECT, reps);
+    float sf = time_ms(g, &b, T_SFWD, reps), sfb = time_ms(g, &b, T_SFB, reps);
+    float klb = time_ms(g, &b, T_KLB, reps);
+    float df = time_ms(g, &b, T_DFWD, reps), dfb = time_ms(g, &b, T_DFB, reps);
+    float sparse_total = sel + sfb;
+    /* the ablation modes: ABLATE_SPARSE_BWD=1 (psum stores), =9 (no dk/dv reductions:
+       a diagnostic of their cost, wrong dk/dv), ABLATE_SPARSE_KL=1 */
+    setenv("ABLATE_SPARSE_BWD", "1", 1);
+    float sfb1 = time_ms(g, &b, T_SFB, reps);
+    setenv("ABLATE_SPARSE_BWD", "2", 1);
+    float sfb2 = time_ms(g, &b, T_SFB, reps);
+    setenv("ABLATE_SPARSE_BWD", "3", 1);
+    float sfb3 = time_ms(g, &b, T_SFB, reps);
+    setenv("ABLATE_SPARSE_BWD", "9", 1);
+    float sfb9 = time_ms(g, &b, T_SFB, reps);
+    unsetenv("ABLATE_SPARSE_BWD");
+    setenv("ABLATE_SPARSE_KL", "1", 1);
+    float klb1 = time_ms(g, &b, T_KLB, reps);
+    unsetenv("ABLATE_SPARSE_KL");
+    setenv("ABLATE_SPARSE_TOPK", "1", 1);
+    float sel1 = time_ms(g, &b, T_SELECT, reps);
+    unsetenv("ABLATE_SPARSE_TOPK");
+    printf("%6d %3d %3d %3d %5d | %8.3f %8.3f %8.3f %8.3f | %8.3f %8.3f | %6.2fx %6.2fx | %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n",
+           c->T, c->B, c->H, c->KV, c->topk, sel, sf, sfb, klb, df, dfb, df / (sel + sf), dfb / sparse_total, sfb1,
+           sfb2, sfb3, sfb9, klb1, sel1);
+    void *bufs[] = {b.q, b.k, b.v, b.dout, b.out, b.dq, b.dk, b.dv, b.qI, b.kI, b.w, b.dqI, b.dkI, b.dw, b.lse, b.p,
+                    b.loss, b.idx};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
+    gpu_sparse_release(g);
+}
+
+int main(int argc, char **argv) {
+    int timing = 1, checks = 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--no-timing")) timing = 0;
+        else if (!strcmp(argv[i], "--timing-only")) checks = 0;
+        else if (!strcmp(argv[i], "--compile-only")) {
+            int f = sparse_kernels_compile_check("sm_80") + sparse_kernels_compile_check("sm_90");
+            printf("compile check: %d failures\n", f);
+            return f != 0;
+        } else { fprintf(stderr, "usage: %s [--no-timing | --timing-only | --compile-only]\n", argv[0]); return 2; }
+    }
+    Gpu g;
+    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
+
+    static const Case cases[] = {
+        /* B, T, H, KV, hd, topk, HI, dI */
+        {2, 100, 16, 1, 64, 64, 4, 64},   {2, 100, 16, 4, 64, 64, 4, 64},
+        {2, 100, 16, 1, 64, 512, 4, 64},  {2, 100, 16, 4, 64, 512, 4, 64},  /* k >= T: = dense */
+        {1, 1000, 16, 1, 64, 64, 4, 64},  {1, 1000, 16, 4, 64, 64, 4, 64},
+        {1, 1000, 16, 1, 64, 512, 4, 64}, {1, 1000, 16, 4, 64, 512, 4, 64},
+        {2, 100, 16, 16, 64, 64, 4, 64},  /* MHA: one head per block */
+        {1, 300, 8, 2, 32, 100, 2, 32},   /* hd 32, dI 32, k not a multiple of 16 */
+        {1, 300, 4, 1, 128, 37, 8, 128},  /* hd 128, dI 128 */
+    };
+    for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++) run_case(&g, &cases[i]);
+
+    if (timing) {
+        printf("\ntiming on the device: median ms; sel = indexer scores + top-k; sf / sfb = sparse fwd / "
+               "fwd+bwd (bwd emits p);\nklb = indexer KL fwd+bwd; df / dfb = dense causal flash fwd / fwd+bwd; "
+               "speedups: df/(sel+sf), dfb/(sel+sfb);\nmodes: sfb1 / sfb2 / sfb3 = sfb with ABLATE_SPARSE_BWD=1 / 2 / 3, sfb9 = with "
+               "ABLATE_SPARSE_BWD=9 (NO dk/dv reductions: their cost = sfb - sfb9), klb1 = klb with "
+               "ABLATE_SPARSE_KL=1, sel1 = sel with ABLATE_SPARSE_TOPK=1\n");
+        printf("%6s %3s %3s %3s %5s | %8s %8s %8s %8s | %8s %8s | %7s %7s | %8s %8s %8s %8s %8s %8s\n", "T", "B",
+               "H", "KV", "k", "sel", "sf", "sfb", "klb", "df", "dfb", "fwd", "f+b", "sfb1", "sfb2", "sfb3", "sfb9",
+               "klb1", "sel1");
+        static const Case tcases[] = {
+            {32, 2048, 16, 1, 64, 512, 4, 64}, {8, 8192, 16, 1, 64, 512, 4, 64}, {4, 16384, 16, 1, 64, 512, 4, 64},
+            {8, 8192, 16, 4, 64, 512, 4, 64},  /* GQA: 4 heads per block */
+        };
+        for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++) run_timing(&g, &tcases[i]);
+    }
+    gpu_sparse_release(&g);
+    gpu_attention_release(&g);
+    gpu_free_all(&g);
+    printf("\n%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}

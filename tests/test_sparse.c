@@ -1,0 +1,369 @@
+/* tests/test_sparse.c - CPU tests of attn_sparse.h (DSA: lightning indexer, top-k,
+   sparse attention, indexer KL), built in double (-DABLATE_REAL=double) so that the
+   finite-difference checks are meaningful:
+     g_num = (L(x+h) - L(x-h)) / 2h, h = 1e-5; L = sum(out * R) for a fixed random R;
+     pass when |g_ana - g_num| <= 1e-6 * max(1, |g_ana|, |g_num|) on every checked element.
+   Plus: top-k equals a full sort (ties: lower position first); the fused select equals
+   scores + top-k; sparse attention with k >= T equals op_attention_forward/backward to
+   1e-12; the backward's psum equals op_sparse_attention_probs and sums to 1 per token;
+   KL >= 0, = 0 when the indexer's softmax equals p, and the backward's loss equals the
+   forward's; causality of indexer + sparse attention (changing token t+1 leaves outputs
+   up to t unchanged).
+   Ends with "N passed, N failed" (make test counts it). */
+#define OPS_IMPLEMENTATION
+#include "../attn_sparse.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int n_pass, n_fail;
+static void report(int ok, const char *name, const char *detail) {
+    if (ok) n_pass++; else n_fail++;
+    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
+    fflush(stdout);
+}
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static double urand(void) {
+    rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
+    return ((rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
+}
+static double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
+static real_t *rnd(size_t n, double sd) {
+    real_t *p = malloc(sizeof(real_t) * (n ? n : 1));
+    for (size_t i = 0; i < n; i++) p[i] = sd * nrand();
+    return p;
+}
+static real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
+static double dot(const real_t *a, const real_t *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+static double max_abs_diff(const real_t *a, const real_t *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+typedef double (*LossFn)(void *ctx);
+static void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n, int max_checks) {
+    const double h = 1e-5, tol = 1e-6;
+    double worst = 0;
+    size_t step = n > (size_t)max_checks ? n / max_checks : 1;
+    int ok = 1;
+    for (size_t i = 0; i < n; i += step) {
+        size_t j = (i + (size_t)(urand() * step)) % n;
+        real_t keep = x[j];
+        x[j] = keep + h;
+        double lp = f(ctx);
+        x[j] = keep - h;
+        double lm = f(ctx);
+        x[j] = keep;
+        double num = (lp - lm) / (2 * h), ana = grad[j];
+        double err = fabs(num - ana) / fmax(1.0, fmax(fabs(num), fabs(ana)));
+        if (err > worst) worst = err;
+        if (!(err <= tol)) ok = 0;
+    }
+    char d[64];
+    snprintf(d, sizeof d, "max err %.1e", worst);
+    report(ok, name, d);
+}
+
+/* ---- top-k against a full sort ---- */
+typedef struct { double v; int i; } Pair;
+static int pair_cmp(const void *a, const void *b) {
+    const Pair *x = a, *y = b;
+    if (x->v != y->v) return x->v > y->v ? -1 : 1;
+    return x->i - y->i;
+}
+/* brute force: sort (score desc, position asc), keep topk, mark them; idx must list the
+   marked positions ascending, then -1 */
+static int topk_row_ok(const int *row, const real_t *sc, int n, int topk) {
+    Pair *p = malloc(sizeof *p * n);
+    char *mark = calloc(n, 1);
+    for (int s = 0; s < n; s++) { p[s].v = sc[s]; p[s].i = s; }
+    qsort(p, n, sizeof *p, pair_cmp);
+    int m = n < topk ? n : topk;
+    for (int j = 0; j < m; j++) mark[p[j].i] = 1;
+    int ok = 1, j = 0;
+    for (int s = 0; s < n; s++)
+        if (mark[s]) ok &= row[j++] == s;
+    for (; j < topk; j++) ok &= row[j] == -1;
+    free(p);
+    free(mark);
+    return ok;
+}
+
+static void test_topk(void) {
+    int B = 2, T = 37, HI = 3, dI = 8;
+    real_t *qI = rnd((size_t)B * T * HI * dI, 1), *kI = rnd((size_t)B * T * dI, 1), *w = rnd((size_t)B * T * HI, 1);
+    real_t *sc = zeros((size_t)B * T * T);
+    op_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, SPARSE_PREC_BF16);
+    /* scores follow the definition, -inf above the diagonal */
+    int ok = 1;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int s = 0; s < T; s++) {
+                double ref = 0;
+                for (int j = 0; j < HI; j++) {
+                    double a = dot(qI + (((size_t)b * T + t) * HI + j) * dI, kI + ((size_t)b * T + s) * dI, dI);
+                    ref += w[((size_t)b * T + t) * HI + j] * (a > 0 ? a : 0);
+                }
+                double got = sc[((size_t)b * T + t) * T + s];
+                ok &= s > t ? isinf(got) && got < 0 : fabs(got - ref) < 1e-12;
+            }
+    report(ok, "indexer scores: sum_j w ReLU(qI.kI), -inf for s > t", NULL);
+
+    int ks[] = {1, 5, 16, 37, 50};
+    for (int c = 0; c < 5; c++) {
+        int topk = ks[c];
+        int *idx = malloc(sizeof(int) * B * T * topk), *idx2 = malloc(sizeof(int) * B * T * topk);
+        op_indexer_topk(NULL, idx, sc, B, T, topk);
+        ok = 1;
+        for (int n = 0; n < B * T; n++) ok &= topk_row_ok(idx + (size_t)n * topk, sc + (size_t)n * T, n % T + 1, topk);
+        op_indexer_select(NULL, idx2, qI, kI, w, B, T, HI, dI, topk, SPARSE_PREC_BF16);
+        int same = memcmp(idx, idx2, sizeof(int) * B * T * topk) == 0;
+        char name[96];
+        snprintf(name, sizeof name, "top-%d picks exactly the k largest (vs a sort)", topk);
+        report(ok, name, NULL);
+        snprintf(name, sizeof name, "top-%d: fused select equals scores + top-k", topk);
+        report(same, name, NULL);
+        free(idx); free(idx2);
+    }
+    /* ties: integer scores with many repeats; lower positions must win */
+    {
+        int topk = 6, n = 40;
+        real_t *row = zeros((size_t)n * n);
+        for (int t = 0; t < n; t++)
+            for (int s = 0; s < n; s++) row[(size_t)t * n + s] = s > t ? -INFINITY : (real_t)(int)(urand() * 4);
+        int *idx = malloc(sizeof(int) * n * topk);
+        op_indexer_topk(NULL, idx, row, 1, n, topk);
+        ok = 1;
+        for (int t = 0; t < n; t++) ok &= topk_row_ok(idx + (size_t)t * topk, row + (size_t)t * n, t + 1, topk);
+        report(ok, "top-k ties: lower position wins, ascending order", NULL);
+        free(row); free(idx);
+    }
+    free(qI); free(kI); free(w); free(sc);
+}
+
+/* ---- sparse attention ---- */
+typedef struct {
+    int B, T, H, KV, hd, topk;
+    int *idx;
+    real_t *q, *k, *v, *out, *lse, *R;
+} SaCtx;
+
+static double sa_loss(void *p) {
+    SaCtx *c = p;
+    op_sparse_attention_forward(NULL, c->out, c->lse, c->q, c->k, c->v, c->idx, c->B, c->T, c->H, c->KV,
+                                c->hd, c->topk);
+    return dot(c->out, c->R, (size_t)c->B * c->T * c->H * c->hd);
+}
+
+/* random causal selections: each row picks min(t+1, topk) distinct positions <= t, in a
+   shuffled order with the -1 slots spread among them (the op must not care) */
+static int *random_idx(int B, int T, int topk) {
+    int *idx = malloc(sizeof(int) * B * T * topk), *perm = malloc(sizeof(int) * T);
+    for (int n = 0; n < B * T; n++) {
+        int t = n % T, m = t + 1 < topk ? t + 1 : topk;
+        for (int s = 0; s <= t; s++) perm[s] = s;
+        for (int s = 0; s < m; s++) { int r = s + (int)(urand() * (t + 1 - s)); int x = perm[s]; perm[s] = perm[r]; perm[r] = x; }
+        int *row = idx + (size_t)n * topk;
+        for (int j = 0; j < topk; j++) row[j] = j < m ? perm[j] : -1;
+        for (int j = topk - 1; j > 0; j--) { int r = (int)(urand() * (j + 1)); int x = row[j]; row[j] = row[r]; row[r] = x; }
+    }
+    free(perm);
+    return idx;
+}
+
+static void test_sparse_attention(int H, int KV, int topk) {
+    SaCtx c = {2, 9, H, KV, 4, topk, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t nq = (size_t)c.B * c.T * H * c.hd, nk = (size_t)c.B * c.T * KV * c.hd;
+    c.idx = random_idx(c.B, c.T, topk);
+    c.q = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.R = rnd(nq, 1);
+    c.out = zeros(nq); c.lse = zeros((size_t)c.B * H * c.T);
+    real_t *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ps = zeros((size_t)c.B * c.T * topk),
+           *pr = zeros((size_t)c.B * c.T * topk);
+    sa_loss(&c);
+    op_sparse_attention_backward(NULL, dq, dk, dv, ps, c.R, c.out, c.lse, c.q, c.k, c.v, c.idx, c.B, c.T, H, KV,
+                                 c.hd, topk);
+    char name[96];
+    snprintf(name, sizeof name, "sparse attention H=%d KV=%d k=%d: dq", H, KV, topk);
+    check_grad(name, sa_loss, &c, c.q, dq, nq, 60);
+    snprintf(name, sizeof name, "sparse attention H=%d KV=%d k=%d: dk", H, KV, topk);
+    check_grad(name, sa_loss, &c, c.k, dk, nk, 60);
+    snprintf(name, sizeof name, "sparse attention H=%d KV=%d k=%d: dv", H, KV, topk);
+    check_grad(name, sa_loss, &c, c.v, dv, nk, 60);
+    /* psum = probs, and a distribution over the valid slots */
+    sa_loss(&c);
+    op_sparse_attention_probs(NULL, pr, c.q, c.k, c.lse, c.idx, c.B, c.T, H, KV, c.hd, topk);
+    int ok = max_abs_diff(ps, pr, (size_t)c.B * c.T * topk) < 1e-14;
+    for (int n = 0; n < c.B * c.T; n++) {
+        double s = 0;
+        for (int j = 0; j < topk; j++) {
+            s += pr[(size_t)n * topk + j];
+            if (c.idx[(size_t)n * topk + j] < 0) ok &= pr[(size_t)n * topk + j] == 0;
+        }
+        ok &= fabs(s - 1) < 1e-12;
+    }
+    snprintf(name, sizeof name, "sparse attention H=%d KV=%d k=%d: psum = probs, sums to 1", H, KV, topk);
+    report(ok, name, NULL);
+    free(c.idx); free(c.q); free(c.k); free(c.v); free(c.R); free(c.out); free(c.lse);
+    free(dq); free(dk); free(dv); free(ps); free(pr);
+}
+
+/* k >= T with the full causal selection is dense causal attention */
+static void test_sparse_equals_dense(int H, int KV, int topk) {
+    int B = 2, T = 11, hd = 8;
+    size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
+    real_t *q = rnd(nq, 1), *k = rnd(nk, 1), *v = rnd(nk, 1), *g = rnd(nq, 1);
+    real_t *o1 = zeros(nq), *o2 = zeros(nq), *l1 = zeros(nl), *l2 = zeros(nl);
+    real_t *dq1 = zeros(nq), *dq2 = zeros(nq), *dk1 = zeros(nk), *dk2 = zeros(nk), *dv1 = zeros(nk), *dv2 = zeros(nk);
+    real_t *sc = zeros((size_t)B * T * T), *qI = rnd((size_t)B * T * 2 * 4, 1), *kI = rnd((size_t)B * T * 4, 1),
+           *w = rnd((size_t)B * T * 2, 1);
+    int *idx = malloc(sizeof(int) * B * T * topk);
+    /* the indexer's own selection, which for k >= T must be everything */
+    op_indexer_scores(NULL, sc, qI, kI, w, B, T, 2, 4, SPARSE_PREC_BF16);
+    op_indexer_topk(NULL, idx, sc, B, T, topk);
+    op_attention_forward(NULL, o1, l1, q, k, v, B, T, H, KV, hd, 0);
+    op_sparse_attention_forward(NULL, o2, l2, q, k, v, idx, B, T, H, KV, hd, topk);
+    op_attention_backward(NULL, dq1, dk1, dv1, g, o1, l1, q, k, v, B, T, H, KV, hd, 0);
+    op_sparse_attention_backward(NULL, dq2, dk2, dv2, NULL, g, o2, l2, q, k, v, idx, B, T, H, KV, hd, topk);
+    double e = fmax(fmax(max_abs_diff(o1, o2, nq), max_abs_diff(l1, l2, nl)),
+                    fmax(max_abs_diff(dq1, dq2, nq), fmax(max_abs_diff(dk1, dk2, nk), max_abs_diff(dv1, dv2, nk))));
+    char name[96], d[64];
+    snprintf(name, sizeof name, "sparse k=%d >= T=%d equals dense causal (H=%d KV=%d)", topk, T, H, KV);
+    snprintf(d, sizeof d, "max diff %.1e", e);
+    report(e < 1e-12, name, d);
+    free(q); free(k); free(v); free(g); free(o1); free(o2); free(l1); free(l2);
+    free(dq1); free(dq2); free(dk1); free(dk2); free(dv1); free(dv2); free(sc); free(qI); free(kI); free(w); free(idx);
+}
+
+/* ---- indexer KL ---- */
+typedef struct {
+    int B, T, HI, dI, topk;
+    int *idx;
+    real_t *p, *qI, *kI, *w, *loss, *R;
+} KlCtx;
+
+static double kl_loss(void *p) {
+    KlCtx *c = p;
+    op_indexer_kl_forward(NULL, c->loss, c->p, c->qI, c->kI, c->w, c->idx, c->B, c->T, c->HI, c->dI, c->topk);
+    return dot(c->loss, c->R, (size_t)c->B * c->T);
+}
+
+static void test_kl(int topk) {
+    KlCtx c = {2, 10, 3, 5, topk, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    size_t N = (size_t)c.B * c.T, nq = N * c.HI * c.dI, nk = N * c.dI, nw = N * c.HI;
+    c.qI = rnd(nq, 1); c.kI = rnd(nk, 1); c.w = rnd(nw, 1); c.loss = zeros(N);
+    c.R = rnd(N, 1);
+    /* the selection from the indexer itself, p from a real sparse attention */
+    c.idx = malloc(sizeof(int) * N * topk);
+    op_indexer_select(NULL, c.idx, c.qI, c.kI, c.w, c.B, c.T, c.HI, c.dI, topk, SPARSE_PREC_BF16);
+    {
+        int H = 4, KV = 2, hd = 4;
+        real_t *q = rnd(N * H * hd, 1), *k = rnd(N * KV * hd, 1), *v = rnd(N * KV * hd, 1), *o = zeros(N * H * hd),
+               *l = zeros(N * H);
+        c.p = zeros(N * topk);
+        op_sparse_attention_forward(NULL, o, l, q, k, v, c.idx, c.B, c.T, H, KV, hd, topk);
+        op_sparse_attention_probs(NULL, c.p, q, k, l, c.idx, c.B, c.T, H, KV, hd, topk);
+        free(q); free(k); free(v); free(o); free(l);
+    }
+    real_t *dq = zeros(nq), *dk = zeros(nk), *dw = zeros(nw), *loss2 = zeros(N);
+    double f = kl_loss(&c);
+    (void)f;
+    /* the backward takes one scalar dloss: check sum(loss) * 0.75 (exact in float)
+    */
+    for (size_t n = 0; n < N; n++) c.R[n] = 0.75;
+    op_indexer_kl_backward(NULL, loss2, dq, dk, dw, c.p, c.qI, c.kI, c.w, c.idx, c.B, c.T, c.HI, c.dI, topk, 0.75f);
+    kl_loss(&c);
+    int ok = max_abs_diff(c.loss, loss2, N) < 1e-14;
+    for (size_t n = 0; n < N; n++) ok &= c.loss[n] >= -1e-15;
+    char name[96];
+    snprintf(name, sizeof name, "indexer KL k=%d: loss >= 0, backward's loss = forward's", topk);
+    report(ok, name, NULL);
+    snprintf(name, sizeof name, "indexer KL k=%d: d qI", topk);
+    check_grad(name, kl_loss, &c, c.qI, dq, nq, 80);
+    snprintf(name, sizeof name, "indexer KL k=%d: d kI", topk);
+    check_grad(name, kl_loss, &c, c.kI, dk, nk, 80);
+    snprintf(name, sizeof name, "indexer KL k=%d: d w", topk);
+    check_grad(name, kl_loss, &c, c.w, dw, nw, 80);
+    /* p = the indexer's own softmax: KL = 0 */
+    {
+        real_t *I = zeros(topk);
+        for (size_t n = 0; n < N; n++) {
+            int b = (int)(n / c.T);
+            const int *it = c.idx + n * topk;
+            double mx = -INFINITY, s = 0;
+            for (int j = 0; j < topk; j++)
+                if (it[j] >= 0) {
+                    I[j] = 0;
+                    for (int h = 0; h < c.HI; h++) {
+                        double a = dot(c.qI + (n * c.HI + h) * c.dI, c.kI + ((size_t)b * c.T + it[j]) * c.dI, c.dI);
+                        I[j] += c.w[n * c.HI + h] * (a > 0 ? a : 0);
+                    }
+                    if (I[j] > mx) mx = I[j];
+                }
+            for (int j = 0; j < topk; j++) if (it[j] >= 0) s += exp(I[j] - mx);
+            for (int j = 0; j < topk; j++) c.p[n * topk + j] = it[j] >= 0 ? 3 * exp(I[j] - mx) / s : 0; /* unnormalized */
+        }
+        kl_loss(&c);
+        double mx = 0;
+        for (size_t n = 0; n < N; n++) mx = fmax(mx, fabs(c.loss[n]));
+        snprintf(name, sizeof name, "indexer KL k=%d: zero when softmax(I) = p (p renormalized)", topk);
+        report(mx < 1e-13, name, NULL);
+        free(I);
+    }
+    free(c.idx); free(c.p); free(c.qI); free(c.kI); free(c.w); free(c.loss); free(c.R);
+    free(dq); free(dk); free(dw); free(loss2);
+}
+
+/* indexer + top-k + sparse attention: changing token t+1 (its q, k, v and indexer
+   inputs) leaves every output at positions <= t unchanged */
+static void test_causality(void) {
+    int B = 1, T = 12, H = 2, KV = 1, hd = 4, HI = 2, dI = 4, topk = 4;
+    size_t nq = (size_t)T * H * hd, nk = (size_t)T * KV * hd;
+    real_t *q = rnd(nq, 1), *k = rnd(nk, 1), *v = rnd(nk, 1), *qI = rnd((size_t)T * HI * dI, 1),
+           *kI = rnd((size_t)T * dI, 1), *w = rnd((size_t)T * HI, 1);
+    real_t *o1 = zeros(nq), *o2 = zeros(nq), *l = zeros((size_t)H * T);
+    int *idx = malloc(sizeof(int) * T * topk);
+    int ok = 1;
+    for (int t = 0; t + 1 < T; t++) {
+        op_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, SPARSE_PREC_BF16);
+        op_sparse_attention_forward(NULL, o1, l, q, k, v, idx, B, T, H, KV, hd, topk);
+        int u = t + 1;
+        for (int i = 0; i < H * hd; i++) q[(size_t)u * H * hd + i] += 1.0;
+        for (int i = 0; i < hd; i++) { k[(size_t)u * hd + i] -= 2.0; v[(size_t)u * hd + i] += 3.0; kI[(size_t)u * dI + i] += 5.0; }
+        for (int i = 0; i < HI * dI; i++) qI[(size_t)u * HI * dI + i] *= -1;
+        op_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, SPARSE_PREC_BF16);
+        op_sparse_attention_forward(NULL, o2, l, q, k, v, idx, B, T, H, KV, hd, topk);
+        ok &= memcmp(o1, o2, sizeof(real_t) * (size_t)(t + 1) * H * hd) == 0;
+        ok &= memcmp(o1, o2, sizeof(real_t) * nq) != 0; /* the change does reach later tokens */
+    }
+    report(ok, "DSA causality: token t+1 never changes outputs <= t", NULL);
+    free(q); free(k); free(v); free(qI); free(kI); free(w); free(o1); free(o2); free(l); free(idx);
+}
+
+int main(void) {
+    printf("attn_sparse.h CPU tests in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
+    test_topk();
+    test_sparse_equals_dense(4, 2, 11);
+    test_sparse_equals_dense(3, 1, 64);
+    test_sparse_equals_dense(2, 2, 11);
+    test_sparse_attention(4, 2, 3);
+    test_sparse_attention(2, 2, 5);
+    test_sparse_attention(4, 1, 1);
+    test_sparse_attention(3, 3, 9);
+    test_kl(3);
+    test_kl(10);
+    test_causality();
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
