@@ -349,56 +349,6 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
 #endif
 }
 
-static void bench_attention(Gpu *gpu, int T, int reps) {
-    int H = 16, hd = 64, B = gpu ? (65536 / T > 0 ? 65536 / T : 1) : 2;
-    size_t nq = (size_t)B * T * H * hd, es = ops_act_size(gpu);
-    void *q = ops_alloc(gpu, nq * es), *k = ops_alloc(gpu, nq * es), *v = ops_alloc(gpu, nq * es);
-    void *o = ops_alloc(gpu, nq * es), *dout = ops_alloc(gpu, nq * es), *dq = ops_alloc(gpu, nq * es);
-    void *dk = ops_alloc(gpu, nq * es), *dv = ops_alloc(gpu, nq * es);
-    real_t *lse = ops_alloc(gpu, (size_t)B * H * T * sizeof(real_t));
-    /* random inputs: timing zeros can flatter a kernel */
-    real_t *host = malloc(nq * sizeof(real_t));
-    uint64_t st = 42;
-    for (size_t i = 0; i < nq; i++) host[i] = (real_t)((double)(splitmix64(&st) >> 11) / 9007199254740992.0 - 0.5);
-    void *hosts[] = {q, k, v, dout};
-    for (int i = 0; i < 4; i++) {
-        if (gpu) {
-            real_t *tmp = ops_alloc(gpu, nq * sizeof(real_t));
-            ops_to_device(gpu, tmp, host, nq * sizeof(real_t));
-            ops_weights_to_compute(gpu, hosts[i], tmp, nq);
-            ops_free(gpu, tmp);
-        } else {
-            memcpy(hosts[i], host, nq * sizeof(real_t));
-        }
-    }
-    free(host);
-    double flops = 4.0 * B * H * (double)T * T * hd / 2; /* causal: half the scores */
-    op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0); /* warm-up (JIT) */
-    op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
-#ifndef ABLATE_NO_CUDA
-    if (gpu) gpu_sync(gpu);
-#endif
-    double t0 = train_now();
-    for (int r = 0; r < reps; r++) op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0);
-#ifndef ABLATE_NO_CUDA
-    if (gpu) gpu_sync(gpu);
-#endif
-    double tf = (train_now() - t0) / reps;
-    t0 = train_now();
-    for (int r = 0; r < reps; r++) {
-        op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0);
-        op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
-    }
-#ifndef ABLATE_NO_CUDA
-    if (gpu) gpu_sync(gpu);
-#endif
-    double tfb = (train_now() - t0) / reps;
-    printf("attention hd64 causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s\n",
-           B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12);
-    void *all[] = {q, k, v, o, dout, dq, dk, dv, lse};
-    for (int i = 0; i < 9; i++) ops_free(gpu, all[i]);
-}
-
 /* random bf16 (GPU) / real_t (CPU) activations in [-0.5, 0.5) * scale */
 static void *bench_rand_act(Gpu *gpu, size_t n, double scale, uint64_t seed) {
     real_t *host = malloc(n * sizeof(real_t));
@@ -430,6 +380,33 @@ static double bench_sync_now(Gpu *gpu) {
     if (gpu) gpu_sync(gpu);
 #endif
     return train_now();
+}
+
+static void bench_attention(Gpu *gpu, int T, int reps) {
+    int H = 16, hd = 64, B = gpu ? (65536 / T > 0 ? 65536 / T : 1) : 2;
+    size_t nq = (size_t)B * T * H * hd, es = ops_act_size(gpu);
+    /* random inputs: timing zeros can flatter a kernel */
+    void *q = bench_rand_act(gpu, nq, 1, 42), *k = bench_rand_act(gpu, nq, 1, 43), *v = bench_rand_act(gpu, nq, 1, 44);
+    void *dout = bench_rand_act(gpu, nq, 1, 45);
+    void *o = ops_alloc(gpu, nq * es), *dq = ops_alloc(gpu, nq * es);
+    void *dk = ops_alloc(gpu, nq * es), *dv = ops_alloc(gpu, nq * es);
+    real_t *lse = ops_alloc(gpu, (size_t)B * H * T * sizeof(real_t));
+    double flops = 4.0 * B * H * (double)T * T * hd / 2; /* causal: half the scores */
+    op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0); /* warm-up (JIT) */
+    op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
+    double t0 = bench_sync_now(gpu);
+    for (int r = 0; r < reps; r++) op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0);
+    double tf = (bench_sync_now(gpu) - t0) / reps;
+    t0 = bench_sync_now(gpu);
+    for (int r = 0; r < reps; r++) {
+        op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0);
+        op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
+    }
+    double tfb = (bench_sync_now(gpu) - t0) / reps;
+    printf("attention hd64 causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s\n",
+           B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12);
+    void *all[] = {q, k, v, o, dout, dq, dk, dv, lse};
+    for (int i = 0; i < 9; i++) ops_free(gpu, all[i]);
 }
 
 /* The attention alternatives against dense causal flash attention, as cores (no projections):

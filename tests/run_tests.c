@@ -29,58 +29,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int n_pass, n_fail;
 static const char *ablate_bin = "./ablate-cpu";
 
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
-
-/* ---- random numbers (tests only) ---- */
-static uint64_t trng = 12345;
-static double urand(void) { return (double)(splitmix64(&trng) >> 11) / 9007199254740992.0; }
-static double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
-static real_t *rnd(size_t n, double scale) {
-    real_t *p = malloc(sizeof(real_t) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = scale * nrand();
-    return p;
-}
-static real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
-static double dot(const real_t *a, const real_t *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-/* ---- finite differences ---- */
-typedef double (*LossFn)(void *ctx);
-
-/* checks up to max_checks elements of x (spread over the tensor) against grad */
-static void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n, int max_checks) {
-    const double h = 1e-5, tol = 1e-6;
-    double worst = 0;
-    size_t step = n > (size_t)max_checks ? n / max_checks : 1;
-    int ok = 1;
-    for (size_t i = 0; i < n; i += step) {
-        size_t j = (i + (size_t)(urand() * step)) % n;
-        real_t keep = x[j];
-        x[j] = keep + h;
-        double lp = f(ctx);
-        x[j] = keep - h;
-        double lm = f(ctx);
-        x[j] = keep;
-        double num = (lp - lm) / (2 * h), ana = grad[j];
-        double scale = fmax(1.0, fmax(fabs(num), fabs(ana)));
-        double err = fabs(num - ana) / scale;
-        if (err > worst) worst = err;
-        if (!(err <= tol)) ok = 0;
-    }
-    char d[64];
-    snprintf(d, sizeof d, "max err %.1e", worst);
-    report(ok, name, d);
-}
+#include "check.h" /* report, random inputs, check_grad */
 
 /* ---- op-level checks ---- */
 

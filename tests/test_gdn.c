@@ -22,64 +22,7 @@
 #include <string.h>
 #include <stdint.h>
 
-static int n_pass, n_fail;
-
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
-
-static uint64_t rs = 0x1234567;
-static double urand(void) {
-    rs ^= rs >> 12; rs ^= rs << 25; rs ^= rs >> 27;
-    return ((rs * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
-}
-static double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
-static real_t *rnd(size_t n, double sd) {
-    real_t *p = malloc(sizeof(real_t) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = sd * nrand();
-    return p;
-}
-static real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
-static double maxdiff(const real_t *a, const real_t *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-static double dot(const real_t *a, const real_t *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-
-typedef double (*LossFn)(void *ctx);
-static void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n,
-                       int max_checks) {
-    const double h = 1e-5, tol = 1e-6;
-    double worst = 0;
-    size_t step = n > (size_t)max_checks ? n / max_checks : 1;
-    int ok = 1;
-    for (size_t i = 0; i < n; i += step) {
-        size_t j = (i + (size_t)(urand() * step)) % n;
-        real_t keep = x[j];
-        x[j] = keep + h;
-        double lp = f(ctx);
-        x[j] = keep - h;
-        double lm = f(ctx);
-        x[j] = keep;
-        double num = (lp - lm) / (2 * h), ana = grad[j];
-        double err = fabs(num - ana) / fmax(1.0, fmax(fabs(num), fabs(ana)));
-        if (err > worst) worst = err;
-        if (!(err <= tol)) ok = 0;
-    }
-    char d[64];
-    snprintf(d, sizeof d, "max err %.1e", worst);
-    report(ok, name, d);
-}
+#include "check.h" /* report, random inputs, check_grad */
 
 /* random delta-rule inputs: q, k unit per head (as the block makes them), g <= 0, beta in (0,1) */
 typedef struct { int B, T, H, D, ld, chunk; real_t *q, *k, *v, *g, *beta, *R, *o; } Core;
@@ -119,7 +62,7 @@ static void test_forms(int T, int chunk, int with_state) {
     float scale = 1 / sqrt(8.0);
     op_gdn_recurrent(NULL, c.o, with_state ? s1 : NULL, c.q, c.k, c.v, c.ld, c.g, c.beta, 2, T, 2, 8, scale);
     op_gdn_chunk_forward(NULL, o2, with_state ? s2 : NULL, c.q, c.k, c.v, c.ld, c.g, c.beta, 2, T, 2, 8, scale, chunk);
-    double e = maxdiff(c.o, o2, no), es = with_state ? maxdiff(s1, s2, ns) : 0;
+    double e = max_abs_diff(c.o, o2, no), es = with_state ? max_abs_diff(s1, s2, ns) : 0;
     char name[96], d[96];
     snprintf(name, sizeof name, "gdn recurrent == chunked T=%d chunk=%d%s", T, chunk, with_state ? " state" : "");
     snprintf(d, sizeof d, "out %.1e state %.1e", e, es);
@@ -139,7 +82,7 @@ static void test_carry(void) {
     size_t off = (size_t)T1 * ld;
     op_gdn_chunk_forward(NULL, o2 + off, st, c.q + off, c.k + off, c.v + off, ld, c.g + T1 * H, c.beta + T1 * H,
                          1, T - T1, H, D, scale, 4);
-    double e = maxdiff(c.o, o2, (size_t)T * ld);
+    double e = max_abs_diff(c.o, o2, (size_t)T * ld);
     char d[64];
     snprintf(d, sizeof d, "max diff %.1e", e);
     report(e <= 1e-10, "gdn state carried across calls == one call", d);
@@ -249,8 +192,8 @@ static void test_block_causal(void) {
         real_t keep[64];
         for (int c = 0; c < C; c++) { keep[c] = b.x[(size_t)(t + 1) * C + c]; b.x[(size_t)(t + 1) * C + c] += 1.0; }
         blk_loss(&b);
-        double before = maxdiff(ref, b.out, (size_t)(t + 1) * C);
-        double after = maxdiff(ref + (size_t)(t + 1) * C, b.out + (size_t)(t + 1) * C, (size_t)(T - t - 1) * C);
+        double before = max_abs_diff(ref, b.out, (size_t)(t + 1) * C);
+        double after = max_abs_diff(ref + (size_t)(t + 1) * C, b.out + (size_t)(t + 1) * C, (size_t)(T - t - 1) * C);
         if (before > worst) worst = before;
         if (!(before == 0) || !(after > 1e-6)) ok = 0;
         for (int c = 0; c < C; c++) b.x[(size_t)(t + 1) * C + c] = keep[c];
@@ -288,6 +231,7 @@ static void test_specs(void) {
 }
 
 int main(void) {
+    check_rng = 0x1234567; /* this program's stream since it was written */
     int Ts[] = {37, 64, 5}, chunks[] = {64, 16, 7, 1, 5};
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 5; j++) test_forms(Ts[i], chunks[j], (i + j) & 1);

@@ -19,62 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int n_pass, n_fail;
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
-
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static double urand(void) {
-    rng ^= rng >> 12; rng ^= rng << 25; rng ^= rng >> 27;
-    return ((rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
-}
-static double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
-static real_t *rnd(size_t n, double sd) {
-    real_t *p = malloc(sizeof(real_t) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) p[i] = sd * nrand();
-    return p;
-}
-static real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
-static double dot(const real_t *a, const real_t *b, size_t n) {
-    double s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
-}
-static double max_abs_diff(const real_t *a, const real_t *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d;
-    }
-    return m;
-}
-
-typedef double (*LossFn)(void *ctx);
-static void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n, int max_checks) {
-    const double h = 1e-5, tol = 1e-6;
-    double worst = 0;
-    size_t step = n > (size_t)max_checks ? n / max_checks : 1;
-    int ok = 1;
-    for (size_t i = 0; i < n; i += step) {
-        size_t j = (i + (size_t)(urand() * step)) % n;
-        real_t keep = x[j];
-        x[j] = keep + h;
-        double lp = f(ctx);
-        x[j] = keep - h;
-        double lm = f(ctx);
-        x[j] = keep;
-        double num = (lp - lm) / (2 * h), ana = grad[j];
-        double err = fabs(num - ana) / fmax(1.0, fmax(fabs(num), fabs(ana)));
-        if (err > worst) worst = err;
-        if (!(err <= tol)) ok = 0;
-    }
-    char d[64];
-    snprintf(d, sizeof d, "max err %.1e", worst);
-    report(ok, name, d);
-}
+#include "check.h" /* report, random inputs, check_grad */
 
 /* ---- top-k against a full sort ---- */
 typedef struct { double v; int i; } Pair;
