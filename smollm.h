@@ -447,6 +447,15 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
     m->cfg = *cfg;
     if (smollm_resolve(&m->cfg, err, errlen)) return -1;
     if (B < 1 || T < 1) { snprintf(err, errlen, "batch %d and seq %d must be >= 1", B, T); return -1; }
+    for (int l = 0; l < m->cfg.n_layers; l++) { /* a top-k given as a share of the context meets T here */
+        AttnConfig a = smollm_layer_attn(&m->cfg, l);
+        attn_resolve(&a, err, errlen);
+        if (a.kind == ATTN_DSA && attn_topk(&a, T) > SPARSE_MAX_TOPK) {
+            snprintf(err, errlen, "dsa layer %d: top-k %d (topk_pct %d of seq %d) is more than the %d keys per query "
+                     "the sparse kernels take", l, attn_topk(&a, T), a.topk_pct, T, SPARSE_MAX_TOPK);
+            return -1;
+        }
+    }
     if (gpu)
         for (int l = 0; l < m->cfg.n_layers; l++) {
             AttnConfig a = smollm_layer_attn(&m->cfg, l);

@@ -460,8 +460,7 @@ static void test_mga_decomposed(void) {
         memcpy(b.w, a.w, np * sizeof(real_t));
         memcpy(b.x, a.x, N * d * sizeof(real_t));
         memcpy(b.R, a.R, N * d * sizeof(real_t));
-        double la = block_loss(&a), lb = block_loss(&b), worst = 0;
-        for (size_t j = 0; j < N * d; j++) worst = fmax(worst, fabs(a.out[j] - b.out[j]));
+        double la = block_loss(&a), lb = block_loss(&b), worst = max_abs_diff(a.out, b.out, N * d);
         real_t *dxa = zeros(N * d), *dwa = zeros(np), *dxb = zeros(N * d), *dwb = zeros(np);
         attn_backward(NULL, &a.cfg, a.w, dwa, &a.a, &a.s, a.x, a.R, dxa, a.B, a.T);
         attn_backward(NULL, &b.cfg, b.w, dwb, &b.a, &b.s, b.x, b.R, dxb, b.B, b.T);
@@ -505,8 +504,7 @@ static void test_dsa(void) {
         memcpy(g.x, c.x, N * d * sizeof(real_t));
         block_loss(&c);
         block_loss(&g);
-        double worst = 0;
-        for (size_t i = 0; i < N * d; i++) worst = fmax(worst, fabs(c.out[i] - g.out[i]));
+        double worst = max_abs_diff(c.out, g.out, N * d);
         char name[96], dd[96];
         snprintf(dd, sizeof dd, "max |diff| %.1e", worst);
         snprintf(name, sizeof name, "dsa with topk >= T equals gqa (KV=%d)", KV);
@@ -878,6 +876,8 @@ int main(int argc, char **argv) {
     test_cli(a, 0, "step     1/1");
     test_cli("train --task recall", 2, "unknown task 'recall': expected mqar, copy or induction");
     test_cli("train --attn dsa --window 8", 2, "attn dsa takes no window (got 8)");
+    test_cli("train --attn dsa --topk-pct 50 --seq 8192 --layers 1 --d-model 16 --heads 2 --steps 1", 2,
+             "top-k 4096 (topk_pct 50 of seq 8192) is more than the 2048");
     test_cli("train --attn gdn --qk-norm", 2, "attn gdn takes no window (0) or qk_norm (1)");
     test_cli("train --window 16 --global -1", 2, "--global expects an integer >= 1, got '-1'");
     test_cli("train --stride 256", 2, "patterns add keys to a sliding window");
