@@ -227,8 +227,9 @@ size_t attn_param_count(const AttnConfig *c);
 size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem);
 /* forward FLOPs per token of one block at context T (matmuls + scores + mixing) */
 double attn_flops_per_token(const AttnConfig *c, int T);
-/* 0 when the GPU path runs this config, else -1 with a message (MGA: CPU only; MLA: the
-   core's width max(head_dim, v_head_dim) must be 32, 64 or 128) */
+/* 0 when the GPU path runs this config, else -1 with a message (the flash kernel's head
+   dims 32, 64, 128: MLA's core width max(head_dim, v_head_dim), MGA's head_dim; GDN: head_dim
+   64; DSA: the sparse kernels' limits, attn_sparse.h) */
 int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
    attention over the cached latent; same out [N, d] as attn_forward */
