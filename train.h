@@ -79,6 +79,8 @@ typedef struct {
     void *graph;
     float graph_dloss;  /* the loss scale baked into the graph */
     int graph_captures;
+    int graph_eager;    /* 1: run the next micro-batch eagerly (new kernels may grow their scratch,
+                           which cannot happen inside a capture) */
 } Trainer;
 
 /* fills a micro-batch of B*T token ids and next-token targets (host arrays) */
@@ -250,6 +252,7 @@ static void train_drop_graph(Trainer *t) {
 #endif
     t->graph = NULL;
     t->graph_captures--; /* the next capture replaces this one */
+    t->graph_eager = 1;
 }
 
 /* runs the micro-batch as a CUDA graph when it can; 0: the caller runs it eagerly */
@@ -258,6 +261,7 @@ static int train_graph_step(Trainer *t, float dloss) {
     Gpu *g = t->model->gpu;
     /* not on the CPU, not while profiling or sync-checking (they synchronize inside ops),
        not before one eager step has JIT-compiled kernels and sized scratch buffers */
+    if (t->graph_eager) { t->graph_eager = 0; return 0; }
     if (!g || t->cfg.no_cuda_graphs || g->profile || g->sync_check || t->local_steps < 1 || t->graph_captures > 3)
         return 0;
     if (!t->graph || t->graph_dloss != dloss) {
