@@ -136,6 +136,9 @@ GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const
 GPUDEF int gpu_compile_ptx(const char *source, const char *options, const char *arch,
                            char **ptx_out, char **log_out);
 /* launch on g->stream; opts in to > 48 KiB dynamic shared memory when asked */
+/* abort, naming who and the argument, unless every p[i] is 16-byte aligned (kernels that
+   move rows with 16-byte copies check their tensor arguments with it) */
+GPUDEF void gpu_require_aligned16(const char *who, const void *const *p, int n);
 GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                        unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args);
 
@@ -326,6 +329,14 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
 int gpu_compile_ptx(const char *source, const char *options, const char *arch, char **ptx_out,
                     char **log_out) {
     return gpu_nvrtc_(source, options, arch, 0, ptx_out, NULL, log_out);
+}
+
+void gpu_require_aligned16(const char *who, const void *const *p, int n) {
+    for (int i = 0; i < n; i++)
+        if ((uintptr_t)p[i] & 15) {
+            fprintf(stderr, "%s: tensor argument %d (%p) is not 16-byte aligned\n", who, i, p[i]);
+            abort();
+        }
 }
 
 #ifndef GPU_NVRTC_ONLY /* the rest needs the driver and cuBLASLt */

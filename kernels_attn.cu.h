@@ -1798,15 +1798,6 @@ static void attn_check_args_(const char *who, int B, int T, int H, int KV, int h
     }
 }
 
-/* the kernels move rows with 16-byte copies: every bf16 tensor must start 16-byte aligned */
-static void attn_check_aligned_(const char *who, const void *const *p, int n) {
-    for (int i = 0; i < n; i++)
-        if ((uintptr_t)p[i] & 15) {
-            fprintf(stderr, "%s: tensor argument %d (%p) is not 16-byte aligned\n", who, i, p[i]);
-            abort();
-        }
-}
-
 /* the Hopper kernels (ATTN_WGMMA_SRC): sm_90a, hd 64 */
 static void attn_wgmma_options_(char *buf, size_t n, int group, const AttnPatK *k, int dq_mode) {
     snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d -DWFWD_WG=%d -DWB_DQ_BULK=%d",
@@ -1871,7 +1862,7 @@ void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *
                                    const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
     attn_check_args_("gpu_attention_forward", B, T, H, KV, hd, p);
     const void *ptrs[] = {out, q, k, v};
-    attn_check_aligned_("gpu_attention_forward", ptrs, 4);
+    gpu_require_aligned16("gpu_attention_forward", ptrs, 4);
     /* the mask in the kernels' terms (W >= T: full causal, one kernel less) */
     const AttnPatK pk = attn_pattern_for_(p, T);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
@@ -1925,7 +1916,7 @@ void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, cons
                                     const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
     attn_check_args_("gpu_attention_backward", B, T, H, KV, hd, p);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
-    attn_check_aligned_("gpu_attention_backward", ptrs, 8);
+    gpu_require_aligned16("gpu_attention_backward", ptrs, 8);
     const AttnPatK pk = attn_pattern_for_(p, T);
     AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
     long rows = (long)B * T * H;

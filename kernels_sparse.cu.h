@@ -1447,15 +1447,6 @@ static void sparse_check_index_(const char *who, int B, int T, int HI, int dI, i
     }
 }
 
-/* the kernels move rows with 16-byte copies */
-static void sparse_check_aligned_(const char *who, const void *const *p, int n) {
-    for (int i = 0; i < n; i++)
-        if ((uintptr_t)p[i] & 15) {
-            fprintf(stderr, "%s: tensor argument %d (%p) is not 16-byte aligned\n", who, i, p[i]);
-            abort();
-        }
-}
-
 static void sparse_attn_opts_(char *buf, size_t n, int hd, int group) {
     snprintf(buf, n, "-DHD=%d -DHB=%d -DGROUP=%d", hd, sparse_hb_(group), group);
 }
@@ -1514,7 +1505,7 @@ void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI,
                         int B, int T, int HI, int dI, int prec) {
     sparse_check_index_("gpu_indexer_scores", B, T, HI, dI, 1);
     const void *ptrs[] = {qI, kI};
-    sparse_check_aligned_("gpu_indexer_scores", ptrs, prec == 1 ? 0 : 2);
+    gpu_require_aligned16("gpu_indexer_scores", ptrs, prec == 1 ? 0 : 2);
     /* tiles above the diagonal are never written: they are -inf */
     {
         float ninf = -INFINITY;
@@ -1537,7 +1528,7 @@ void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, cons
                         int B, int T, int HI, int dI, int topk, int prec) {
     sparse_check_index_("gpu_indexer_select", B, T, HI, dI, topk);
     const void *ptrs[] = {qI, kI};
-    sparse_check_aligned_("gpu_indexer_select", ptrs, prec == 1 ? 0 : 2);
+    gpu_require_aligned16("gpu_indexer_select", ptrs, prec == 1 ? 0 : 2);
     size_t row_bytes = (size_t)T * 4, seq_bytes = row_bytes * T;
     if (seq_bytes <= SPARSE_SCORE_BUDGET) {
         int nb = (int)(SPARSE_SCORE_BUDGET / seq_bytes);
@@ -1566,7 +1557,7 @@ void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q
                                   int topk) {
     sparse_check_attn_("gpu_sparse_attention_forward", B, T, H, KV, hd, topk);
     const void *ptrs[] = {out, q, k, v};
-    sparse_check_aligned_("gpu_sparse_attention_forward", ptrs, 4);
+    gpu_require_aligned16("gpu_sparse_attention_forward", ptrs, 4);
     char opt[128];
     sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
     CUfunction f = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_fwd", opt);
@@ -1582,7 +1573,7 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
                                    int B, int T, int H, int KV, int hd, int topk) {
     sparse_check_attn_("gpu_sparse_attention_backward", B, T, H, KV, hd, topk);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
-    sparse_check_aligned_("gpu_sparse_attention_backward", ptrs, 8);
+    gpu_require_aligned16("gpu_sparse_attention_backward", ptrs, 8);
     size_t nk = (size_t)B * T * KV * hd, nD = (size_t)B * T * H;
     int mode = sparse_env_mode_("ABLATE_SPARSE_BWD");
     if (mode == 3 && sparse_hb_(H / KV) != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
@@ -1622,7 +1613,7 @@ void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k
                                 const int *idx, int B, int T, int H, int KV, int hd, int topk) {
     sparse_check_attn_("gpu_sparse_attention_probs", B, T, H, KV, hd, topk);
     const void *ptrs[] = {q, k};
-    sparse_check_aligned_("gpu_sparse_attention_probs", ptrs, 2);
+    gpu_require_aligned16("gpu_sparse_attention_probs", ptrs, 2);
     gpu_memset0(gpu, p, (size_t)B * T * topk * 4);
     char opt[128];
     sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
