@@ -289,6 +289,13 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
 
 static const char *attn_names[] = {"default", "mha", "gqa", "mqa", "identity", "swa", "mla", "mga", "gdn", "dsa"};
 
+/* the config's sparse pattern on its window; 0 when it has none (plain window or dense) */
+static int attn_pattern_of(const AttnConfig *c, AttnPattern *p) {
+    AttnPattern q = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+    *p = q;
+    return c->global_tokens || c->stride || c->dilation;
+}
+
 int attn_topk(const AttnConfig *c, int T) {
     long k = c->topk_pct > 0 ? (long)T * c->topk_pct / 100 : c->topk;
     if (k < 1) k = 1;
@@ -616,10 +623,8 @@ double attn_flops_per_token(const AttnConfig *c, int T) {
         double W = c->window; /* first W queries see t+1 keys, the rest W */
         keys = (W * (W + 1) / 2 + (T - W) * W) / T;
     }
-    if (c->global_tokens || c->stride || c->dilation) { /* the pattern's mask, counted */
-        AttnPattern p = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
-        keys = attn_pattern_mean_keys(&p, T);
-    }
+    AttnPattern pat;
+    if (attn_pattern_of(c, &pat)) keys = attn_pattern_mean_keys(&pat, T); /* the pattern's mask, counted */
     if (c->kind == ATTN_MLA) {
         MlaDims m = mla_dims(c);
         return proj + 2.0 * c->n_heads * (m.qk + m.v) * keys;
@@ -1421,6 +1426,7 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
     }
     if (c->kind == ATTN_MGA) { mga_forward(c, w, a, x, out, B, T); return; }
     ParamSpec p[ATTN_MAX_PARAMS];
+    AttnPattern pat;
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     if (c->kind == ATTN_IDENTITY) {
@@ -1451,8 +1457,7 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
             op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, 0);
         else
             op_sparse_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, a->idx, B, T, H, KV, hd, k);
-    } else if (c->global_tokens || c->stride || c->dilation) {
-        AttnPattern pat = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+    } else if (attn_pattern_of(c, &pat)) {
         op_attention_pattern_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, &pat);
     } else {
         op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
@@ -1475,6 +1480,7 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
     }
     if (c->kind == ATTN_MGA) { mga_backward(c, w, dw, a, x, dout, dx, B, T); return; }
     ParamSpec p[ATTN_MAX_PARAMS];
+    AttnPattern pat;
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     if (c->kind == ATTN_IDENTITY) {
@@ -1504,8 +1510,7 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
         op_matmul_backward(gpu, NULL, dw + oq, s->diq, x, wat(gpu, w, oq), N, d, HI * dI, 0);
         op_matmul_backward(gpu, NULL, dw + ok, s->dik, x, wat(gpu, w, ok), N, d, dI, 0);
         op_matmul_backward(gpu, NULL, dw + ow, s->diw, x, wat(gpu, w, ow), N, d, HI, 0);
-    } else if (c->global_tokens || c->stride || c->dilation) {
-        AttnPattern pat = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+    } else if (attn_pattern_of(c, &pat)) {
         op_attention_pattern_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
                                       B, T, H, KV, hd, &pat);
     } else {
