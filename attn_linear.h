@@ -411,9 +411,11 @@ static void gdn_chunk_fwd_seq_(const GdnSeq *s, real_t *Hs, real_t *h_save, int 
     free(c.K);
 }
 
+/* the CPU keeps each chunk's initial state (one D x D tile a chunk); the GPU's chunk-parallel
+   backward six (kernels_linear.cu.h: H, W, U, dU, dH, T) */
 size_t gdn_ws_elems(int B, int T, int H, int D, int chunk) {
     size_t nc = (size_t)(T + chunk - 1) / chunk;
-    return (size_t)B * H * nc * D * D;
+    return 6 * (size_t)B * H * nc * D * D;
 }
 
 void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,

@@ -94,6 +94,7 @@ struct Gpu {
     size_t xent_chunk_bytes;        /* logits bytes per xent chunk; 0: GPU_XENT_CHUNK_BYTES */
     void *attn_scratch; size_t attn_scratch_bytes; /* for kernels_attn.cu.h's backward */
     void *sparse_scratch; size_t sparse_scratch_bytes; /* for kernels_sparse.cu.h */
+    void *gdn_scratch; size_t gdn_scratch_bytes;       /* for kernels_linear.cu.h's forward */
     int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
     void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
@@ -114,6 +115,12 @@ GPUDEF void gpu_free_all(Gpu *g);
 GPUDEF void *gpu_alloc(Gpu *g, size_t bytes);
 GPUDEF void gpu_free(Gpu *g, void *p);
 GPUDEF void gpu_memset0(Gpu *g, void *p, size_t bytes);
+/* a scratch buffer kept in the Gpu (*p, *have bytes), grown to at least `bytes` on demand.
+   Growing synchronizes first (kernels queued earlier may still use the old buffer), so it
+   cannot happen inside a graph capture: run the shape once eagerly before capturing.
+   gpu_scratch_release frees it early; gpu_free_all frees it with everything else. */
+GPUDEF void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes);
+GPUDEF void gpu_scratch_release(Gpu *g, void **p, size_t *have);
 GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);
 GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);
 GPUDEF void gpu_sync(Gpu *g);
@@ -489,6 +496,24 @@ void *gpu_alloc(Gpu *g, size_t bytes) {
     g->bytes_in_use += bytes;
     if (g->bytes_in_use > g->peak_bytes) g->peak_bytes = g->bytes_in_use;
     return (void *)(uintptr_t)p;
+}
+
+void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
+    if (*have < bytes) {
+        gpu_scratch_release(g, p, have);
+        *p = gpu_alloc(g, bytes);
+        *have = bytes;
+    }
+    return *p;
+}
+
+void gpu_scratch_release(Gpu *g, void **p, size_t *have) {
+    if (*p) {
+        gpu_sync(g); /* kernels queued earlier may still use it */
+        gpu_free(g, *p);
+    }
+    *p = NULL;
+    *have = 0;
 }
 
 void gpu_free(Gpu *g, void *p) {
@@ -1082,6 +1107,17 @@ void gpu_free(Gpu *g, void *p) {
 void gpu_memset0(Gpu *g, void *p, size_t bytes) {
     (void)g; (void)p; (void)bytes;
     gpu_nvrtc_only_die_("gpu_memset0");
+}
+
+void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
+    (void)g; (void)p; (void)have; (void)bytes;
+    gpu_nvrtc_only_die_("gpu_scratch");
+    return NULL;
+}
+
+void gpu_scratch_release(Gpu *g, void **p, size_t *have) {
+    (void)g; (void)p; (void)have;
+    gpu_nvrtc_only_die_("gpu_scratch_release");
 }
 
 void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {

@@ -1884,25 +1884,10 @@ void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *
 
 /* the backward's fp32 scratch (D, dQ accumulator), kept in the Gpu, grown on demand */
 static void *attn_scratch_get_(Gpu *g, size_t bytes) {
-    if (g->attn_scratch_bytes < bytes) {
-        if (g->attn_scratch) {
-            gpu_sync(g); /* kernels queued earlier may still use it */
-            gpu_free(g, g->attn_scratch);
-        }
-        g->attn_scratch = gpu_alloc(g, bytes);
-        g->attn_scratch_bytes = bytes;
-    }
-    return g->attn_scratch;
+    return gpu_scratch(g, &g->attn_scratch, &g->attn_scratch_bytes, bytes);
 }
 
-void gpu_attention_release(Gpu *gpu) {
-    if (gpu->attn_scratch) {
-        gpu_sync(gpu);
-        gpu_free(gpu, gpu->attn_scratch);
-        gpu->attn_scratch = NULL;
-        gpu->attn_scratch_bytes = 0;
-    }
-}
+void gpu_attention_release(Gpu *gpu) { gpu_scratch_release(gpu, &gpu->attn_scratch, &gpu->attn_scratch_bytes); }
 
 void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                             const void *out, const float *lse, const void *q, const void *k,

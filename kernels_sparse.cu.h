@@ -1399,19 +1399,10 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 /* the scratch lives in the Gpu (sparse_scratch), grown on demand; gpu_free_all frees it
    with every other allocation, and gpu_sparse_release frees it early */
 static void *sparse_scratch_get_(Gpu *g, size_t bytes) {
-    if (g->sparse_scratch_bytes < bytes) {
-        if (g->sparse_scratch) { gpu_sync(g); gpu_free(g, g->sparse_scratch); } /* queued kernels may still use it */
-        g->sparse_scratch = gpu_alloc(g, bytes);
-        g->sparse_scratch_bytes = bytes;
-    }
-    return g->sparse_scratch;
+    return gpu_scratch(g, &g->sparse_scratch, &g->sparse_scratch_bytes, bytes);
 }
 
-void gpu_sparse_release(Gpu *g) {
-    if (g->sparse_scratch) { gpu_sync(g); gpu_free(g, g->sparse_scratch); }
-    g->sparse_scratch = NULL;
-    g->sparse_scratch_bytes = 0;
-}
+void gpu_sparse_release(Gpu *g) { gpu_scratch_release(g, &g->sparse_scratch, &g->sparse_scratch_bytes); }
 
 /* the integer value of an environment switch (0 when unset): the ablation modes of
    gpu_sparse_attention_backward and gpu_indexer_kl_backward; read on every call so a

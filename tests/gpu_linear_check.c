@@ -426,15 +426,24 @@ int main(int argc, char **argv) {
     if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
     if (checks) {
         static const CoreCase cases[] = {{2, 200, 3}, {1, 64, 2}, {3, 1, 1}, {1, 1000, 2}};
-        for (int mode = 0; mode < 2; mode++) {
-            setenv("ABLATE_GDN_MMA", mode ? "1" : "0", 1);
-            printf("[ABLATE_GDN_MMA=%d]\n", mode);
-            for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) core_case(&g, &cases[i]);
-        }
+        /* both backward organizations (ABLATE_GDN_PAR: one block per sequence / chunk-parallel),
+           each with both product kinds */
+        for (int par = 0; par < 2; par++)
+            for (int mode = 0; mode < 2; mode++) {
+                setenv("ABLATE_GDN_MMA", mode ? "1" : "0", 1);
+                setenv("ABLATE_GDN_PAR", par ? "1" : "0", 1);
+                printf("[ABLATE_GDN_MMA=%d ABLATE_GDN_PAR=%d]\n", mode, par);
+                for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) core_case(&g, &cases[i]);
+            }
         unsetenv("ABLATE_GDN_MMA");
+        unsetenv("ABLATE_GDN_PAR");
         small_ops(&g);
         block_check(&g, 2, 100);
         block_check(&g, 1, 300);
+        setenv("ABLATE_GDN_PAR", "1", 1);
+        printf("[ABLATE_GDN_PAR=1]\n");
+        block_check(&g, 2, 100);
+        unsetenv("ABLATE_GDN_PAR");
     }
     if (do_timing) {
         unsetenv("ABLATE_GDN_MMA");
@@ -443,6 +452,10 @@ int main(int argc, char **argv) {
                "attn f+b", "fwd x", "f+b x");
         int Ts[] = {2048, 8192, 16384};
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
+        setenv("ABLATE_GDN_PAR", "1", 1);
+        printf("the same with ABLATE_GDN_PAR=1 (chunk-parallel backward)\n");
+        for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
+        unsetenv("ABLATE_GDN_PAR");
         setenv("ABLATE_GDN_MMA", "0", 1);
         printf("the same with ABLATE_GDN_MMA=0 (fp32 products)\n");
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);

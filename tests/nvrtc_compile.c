@@ -92,10 +92,10 @@ int main(void) {
     printf("skip  kernels_sparse.cu.h absent\n");
 #endif
 #ifdef HAVE_LINEAR
-    /* kernels_linear.cu.h: both product variants (GDN_MMA 0 and 1) */
+    /* kernels_linear.cu.h: both product variants (GDN_MMA 0 and 1) of both delta-rule organizations (GDN_PAR) */
     for (int a = 0; a < 2; a++) {
         int f = gdn_kernels_compile_check(archs[a]);
-        printf("%s  %-8s %-28s GDN_MMA=0 and 1 (%d failed)\n", f ? "FAIL" : "ok  ", archs[a],
+        printf("%s  %-8s %-28s GDN_MMA=0/1 x GDN_PAR=0/1 (%d failed)\n", f ? "FAIL" : "ok  ", archs[a],
                "kernels_linear.cu.h", f);
         if (f) failed++; else passed++;
     }
