@@ -326,8 +326,10 @@ static void chunk_case(int B, int T, int H) {
 typedef struct { void *a[13]; } Args;
 #define A(i, T) (*(T *)x->a[i])
 static void conv_fwd_body(void *p) { Args *x = p; gdn_conv_fwd(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *), A(5, int), A(6, int), A(7, int), A(8, int)); }
-static void conv_dx_body(void *p) { Args *x = p; gdn_conv_bwd_dx(A(0, bf16 *), A(1, int), A(2, bf16 *), A(3, bf16 *), A(4, bf16 *), A(5, int), A(6, int), A(7, int), A(8, int)); }
-static void conv_dw_body(void *p) { Args *x = p; gdn_conv_bwd_dw(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, int), A(6, int), A(7, int), A(8, int)); }
+static void conv_bwd_body(void *p) {
+    Args *x = p;
+    gdn_conv_bwd(A(0, bf16 *), A(1, int), A(2, float *), A(3, bf16 *), A(4, bf16 *), A(5, bf16 *), A(6, bf16 *), A(7, int), A(8, int), A(9, int), A(10, int));
+}
 static void l2_fwd_body(void *p) { Args *x = p; gdn_l2norm_fwd(A(0, bf16 *), A(1, int), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, float)); }
 static void l2_bwd_body(void *p) { Args *x = p; gdn_l2norm_bwd(A(0, bf16 *), A(1, int), A(2, bf16 *), A(3, int), A(4, float *), A(5, int), A(6, int), A(7, int)); }
 static void gates_fwd_body(void *p) { Args *x = p; gdn_gates_fwd(A(0, float *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, bf16 *), A(7, int), A(8, int)); }
@@ -342,6 +344,32 @@ static void gnorm_bwd_body(void *p) {
 }
 #undef A
 
+/* the conv alone: slabs of CONV_ROWS rows that cut sequences, a sequence boundary inside a
+   slab, a partial block of channels, conv sizes 1..8 */
+static void conv_case(int B, int T, int Ch, int K) {
+    int N = B * T, ld = Ch + 6; /* the input is a column view */
+    printf("conv N=%d T=%d Ch=%d K=%d\n", N, T, Ch, K);
+    float *in = frand((size_t)N * ld), *w = frand((size_t)Ch * K), *dout = frand((size_t)N * Ch);
+    float *pre = calloc((size_t)N * Ch, 4), *post = calloc((size_t)N * Ch, 4), *din = calloc((size_t)N * ld, 4),
+          *dw = calloc((size_t)Ch * K, 4), *edw = calloc((size_t)Ch * K, 4);
+    op_gdn_conv_silu_forward(NULL, pre, post, in, ld, w, N, T, Ch, K);
+    bf16 *bin = to_bf16(in, (size_t)N * ld), *bw = to_bf16(w, (size_t)Ch * K), *bdo = to_bf16(dout, (size_t)N * Ch);
+    bf16 *epre = bf16_nan((size_t)N * Ch), *epost = bf16_nan((size_t)N * Ch), *edin = bf16_nan((size_t)N * ld);
+    unsigned gx = (unsigned)(Ch + 255) / 256, gy = (unsigned)(N + CONV_ROWS - 1) / CONV_ROWS;
+    Args a0 = {{&epre, &epost, &bin, &ld, &bw, &N, &T, &Ch, &K}};
+    emu_grid(gx, gy, conv_fwd_body, &a0);
+    check("conv pre", rel(epre, 1, pre, 1, (size_t)N * Ch, 0), 5e-3);
+    check("conv silu", rel(epost, 1, post, 1, (size_t)N * Ch, 0), 5e-3);
+    for (size_t i = 0; i < (size_t)N * Ch; i++) pre[i] = bf2f(epre[i]);
+    op_gdn_conv_silu_backward(NULL, din, ld, dw, dout, pre, in, w, N, T, Ch, K);
+    Args a1 = {{&edin, &ld, &edw, &bdo, &epre, &bin, &bw, &N, &T, &Ch, &K}};
+    emu_grid(gx, gy, conv_bwd_body, &a1);
+    check("conv backward dx", rel(edin, 1, din, N, Ch, ld), 5e-3);
+    check("conv backward dw", rel(edw, 0, dw, 1, (size_t)Ch * K, 0), 1e-4);
+    free(in); free(w); free(dout); free(pre); free(post); free(din); free(dw); free(edw);
+    free(bin); free(bw); free(bdo); free(epre); free(epost); free(edin);
+}
+
 static void small_ops(void) {
     int B = 2, T = 21, N = B * T, H = 2, D = 64, HD = H * D, P = 4 * HD + 2 * H, K = 4, Ch = 3 * HD, nh = 2 * H;
     float eps6 = 1e-6f, eps5 = 1e-5f;
@@ -355,16 +383,15 @@ static void small_ops(void) {
           *dwc = calloc((size_t)Ch * K, 4), *edw = calloc((size_t)Ch * K, 4);
     op_gdn_conv_silu_forward(NULL, pre, post, proj, P, wc, N, T, Ch, K);
     bf16 *epre = bf16_nan((size_t)N * Ch), *epost = bf16_nan((size_t)N * Ch), *edin = bf16_nan((size_t)N * P);
+    unsigned cgx = (unsigned)(Ch + 255) / 256, cgy = (unsigned)(N + CONV_ROWS - 1) / CONV_ROWS;
     Args a0 = {{&epre, &epost, &bproj, &P, &bwc, &N, &T, &Ch, &K}};
-    emu_grid(5, 1, conv_fwd_body, &a0);
+    emu_grid(cgx, cgy, conv_fwd_body, &a0);
     check("conv pre", rel(epre, 1, pre, 1, (size_t)N * Ch, 0), 5e-3);
     check("conv silu", rel(epost, 1, post, 1, (size_t)N * Ch, 0), 5e-3);
     for (size_t i = 0; i < (size_t)N * Ch; i++) pre[i] = bf2f(epre[i]);
     op_gdn_conv_silu_backward(NULL, din, P, dwc, dpost, pre, proj, wc, N, T, Ch, K);
-    Args a1 = {{&edin, &P, &bdpost, &epre, &bwc, &N, &T, &Ch, &K}};
-    emu_grid(3, 1, conv_dx_body, &a1);
-    Args a2 = {{&edw, &bdpost, &epre, &bproj, &P, &N, &T, &Ch, &K}};
-    emu_grid((unsigned)(Ch + 255) / 256, (unsigned)(N + 255) / 256, conv_dw_body, &a2);
+    Args a1 = {{&edin, &P, &edw, &bdpost, &epre, &bproj, &bwc, &N, &T, &Ch, &K}};
+    emu_grid(cgx, cgy, conv_bwd_body, &a1);
     check("conv backward dx", rel(edin, 1, din, N, Ch, P), 5e-3);
     check("conv backward dw", rel(edw, 0, dwc, 1, (size_t)Ch * K, 0), 1e-4);
     /* L2 norm */
@@ -427,7 +454,13 @@ int main(void) {
     chunk_case(2, 193, 2); /* three full chunks and a tail of 1 */
     chunk_case(1, 64, 1);  /* exactly one chunk */
     chunk_case(3, 1, 1);   /* one token */
-    if (!GDN_MMA) small_ops(); /* they do not depend on GDN_MMA */
+    if (!GDN_MMA) { /* they do not depend on GDN_MMA */
+        small_ops();
+        conv_case(2, 150, 300, 4); /* slabs 0-127, 128-255, 256-299; sequences 0-149, 150-299 */
+        conv_case(3, 50, 40, 8);
+        conv_case(1, 300, 33, 1);
+        conv_case(5, 2, 20, 3);    /* sequences shorter than the conv */
+    }
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
