@@ -500,6 +500,14 @@ void *gpu_alloc(Gpu *g, size_t bytes) {
 
 void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
     if (*have < bytes) {
+        CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
+        CU_CHECK(cuStreamIsCapturing(g->stream, &cs));
+        if (cs != CU_STREAM_CAPTURE_STATUS_NONE) {
+            fprintf(stderr, "gpu_scratch: a scratch buffer must grow from %zu to %zu bytes during a CUDA graph "
+                    "capture, which cannot hold an allocation: run this shape once eagerly before capturing\n",
+                    *have, bytes);
+            abort();
+        }
         gpu_scratch_release(g, p, have);
         *p = gpu_alloc(g, bytes);
         *have = bytes;

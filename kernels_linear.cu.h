@@ -1368,7 +1368,8 @@ void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void 
     gdn_check_shape_(gpu, "gpu_gdn_forward", B, T, H, D, GDN_FWD_SMEM_BYTES);
     const void *p[] = {q, k, v, o};
     gdn_check_aligned_("gpu_gdn_forward", ld, p, 4);
-    if (gdn_par_mode_()) { /* gdn_prep, gdn_state, gdn_out: H_c, W, U in the Gpu's gdn scratch */
+    /* the chunk-parallel kernels put B*H in gridDim.y (at most 65535) */
+    if (gdn_par_mode_() && B * H <= 65535) { /* gdn_prep, gdn_state, gdn_out: H_c, W, U in the Gpu's gdn scratch */
         unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
         float *ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
                                 (size_t)3 * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
@@ -1392,7 +1393,7 @@ void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *
     const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
     gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
     if ((uintptr_t)ws & 15) { fprintf(stderr, "gpu_gdn_backward: ws must be 16-byte aligned\n"); abort(); }
-    if (gdn_par_mode_()) {
+    if (gdn_par_mode_() && B * H <= 65535) {
         unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
         void *a1[] = {&ws, &q, &k, &v, &ld, &dout, &gd, &beta, &T, &H, &scale};
         gpu_launch(gpu, gdn_k_(gpu, "gdn_prep"), nc, bh, 1, 256, 1, 1, GDN_PREP_SMEM_BYTES, a1);

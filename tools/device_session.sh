@@ -1,0 +1,66 @@
+#!/bin/sh
+# device_session.sh - the GPU checks and timings of one device-machine session, each step
+# logged under $OUT (default build/device), a one-line-per-step summary printed last.
+# A failing step does not stop the others. Two parts, each sized for one 10-minute call:
+#   tools/device_session.sh checks   build, every GPU check against the CPU reference,
+#                                    compute-sanitizer memcheck (about 5 min on an H100)
+#   tools/device_session.sh timing   the timing tables: kernels, mechanisms, whole models,
+#                                    each GDN organization (ABLATE_GDN_PAR=0/1)
+#   tools/device_session.sh all      both
+# Usage: OUT=/some/dir tools/device_session.sh checks|timing|all
+set -u
+part=${1:-}
+case "$part" in
+checks | timing | all) ;;
+*)
+    echo "usage: $0 checks|timing|all   (logs and summary.txt under \$OUT, default build/device)" >&2
+    exit 2
+    ;;
+esac
+out=${OUT:-build/device}
+mkdir -p "$out"
+summary="$out/summary.txt"
+: > "$summary"
+
+# step NAME COMMAND...: run, log to $out/NAME.log, add "NAME rc seconds last-line" to the summary
+step() {
+    name=$1
+    shift
+    t0=$(date +%s)
+    echo "== $name: $*"
+    "$@" > "$out/$name.log" 2>&1
+    rc=$?
+    printf '%-28s rc %-3d %4ds  %s\n' "$name" "$rc" "$(($(date +%s) - t0))" \
+        "$(grep -v '^\s*$' "$out/$name.log" | tail -n 1 | cut -c1-110)" >> "$summary"
+}
+
+nproc=$(nproc 2>/dev/null || echo 4)
+step build make -j"$nproc" all tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check \
+    tests/gpu_sparse_check tests/gpu_linear_check
+nvidia-smi --query-gpu=name,clocks.max.sm,memory.total --format=csv > "$out/gpu.txt" 2>&1
+
+if [ "$part" = checks ] || [ "$part" = all ]; then
+    step gpu_ops_check ./tests/gpu_ops_check
+    step gpu_attn_check ./tests/gpu_attn_check --no-timing
+    step gpu_check ./tests/gpu_check
+    step gpu_sparse_check ./tests/gpu_sparse_check --no-timing
+    step gpu_linear_check ./tests/gpu_linear_check --no-timing
+    step memcheck "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
+        ./ablate train --device cuda --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 \
+        --eval-batches 1
+    step memcheck_gdn_par env ABLATE_GDN_PAR=1 "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck \
+        --error-exitcode 3 ./ablate train --device cuda --attn gdn --layers 2 --d-model 128 --heads 2 --seq 100 \
+        --batch 2 --steps 3 --eval-batches 1
+fi
+if [ "$part" = timing ] || [ "$part" = all ]; then
+    step linear_timing ./tests/gpu_linear_check --timing-only
+    step sparse_timing ./tests/gpu_sparse_check --timing-only
+    step attn_timing ./tests/gpu_attn_check --timing-only
+    step bench_mech ./ablate bench --only mech
+    step bench_mech_gdn_par env ABLATE_GDN_PAR=1 ./ablate bench --only mech
+    step bench_models ./ablate bench --only train --attn gqa,gdn,dsa
+    step bench_gdn_par env ABLATE_GDN_PAR=1 ./ablate bench --only train --attn gdn --profile
+fi
+echo
+echo "summary (logs in $out):"
+cat "$summary"
