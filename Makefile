@@ -65,8 +65,9 @@ build/emu_linear_kernels.inc: tests/emu_linear_dump.c kernels_linear.cu.h gpu.h 
 	./build/emu_linear_dump > $@.tmp && mv $@.tmp $@
 tests/emu_linear0 tests/emu_linear1: tests/emu_linear.c build/emu_linear_kernels.inc attn_linear.h ops.h
 	$(CC) $(CFLAGS) -Ibuild -DGDN_MMA=$(subst tests/emu_linear,,$@) -DGDN_PAR=2 tests/emu_linear.c -o $@ -lpthread -lm
-# kernels_attn.cu.h's sparse-pattern tile loops with the kernels' own helpers (seconds)
-build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c kernels_attn.cu.h gpu.h kernels.cu.h
+# kernels_attn.cu.h's sparse-pattern tile loops with the kernels' own helpers (kernels.cu.h's
+# ablate_pattern.cuh; seconds)
+build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c gpu.h kernels.cu.h
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_attn_pattern_dump.c -o build/emu_attn_pattern_dump $(CUDA_LIB) -lm
 	./build/emu_attn_pattern_dump > $@.tmp && mv $@.tmp $@

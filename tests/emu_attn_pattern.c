@@ -1,7 +1,8 @@
 /* emu_attn_pattern.c - the sparse-pattern control flow of kernels_attn.cu.h's four attention
    kernels, run on the CPU with the kernels' own helper functions (pat_next_tile, pat_any,
-   pat_all, pat_last_query, pat_visible: extracted from the NVRTC source by
-   tests/emu_attn_pattern_dump.c; EMU_SRC 0 = the mma.sync source, 1 = the Hopper one).
+   pat_all, pat_last_query, pat_visible: extracted from the NVRTC header ablate_pattern.cuh,
+   kernels.cu.h's KERNELS_PATTERN_SRC, by tests/emu_attn_pattern_dump.c; EMU_SRC 0 = the
+   tiling of the mma.sync kernels, 1 = that of the Hopper ones).
    The loops below transcribe the kernels' tile loops, warp (warpgroup) skips, need_mask
    decisions and element masks; no arithmetic is emulated. For each pattern they check that
    pat_next_tile (an O(1) jump) finds the same tile as scanning with pat_any would, that the
@@ -119,8 +120,8 @@ int main(void) {
         {3000, 512, 64, 2048, 4, 128},
     };
     int pass = 0, fail = 0;
-    printf("sparse-pattern control flow of %s, helpers from the NVRTC source\n",
-           EMU_SRC ? "ATTN_WGMMA_SRC (Hopper kernels)" : "ATTN_KERNELS_SRC (mma.sync kernels)");
+    printf("sparse-pattern control flow of the %s, helpers from the NVRTC header ablate_pattern.cuh\n",
+           EMU_SRC ? "ATTN_WGMMA_SRC tiling (Hopper kernels)" : "ATTN_KERNELS_SRC tiling (mma.sync kernels)");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int *c = cases[i], T = c[0];
         WINDOW = W_ = c[1]; GLOBAL = G_ = c[2]; STRIDE = S_ = c[3]; DILATION = R_ = c[4]; PBLOCK = PB_ = c[5];
