@@ -558,7 +558,20 @@ static void usage(void) {
          "  report DIR     redraw a study's table and plots from its files\n"
          "  train          train one configuration (ablate train --help)\n"
          "  bench          time training and the attention kernel (ablate bench --help)\n"
-         "  help           this text");
+         "  tokenize       text files -> token shards (ablate tokenize --help)\n"
+         "  tokenizer      train / apply a byte-level BPE tokenizer (ablate tokenizer --help)\n"
+         "  help           this text\n"
+         "environment:\n"
+         "  ABLATE_DATA=FILE        the default study's text (else data/corpus.txt, else GPL-3)\n"
+         "GPU (for A/B runs of kernel variants, read when a kernel is launched):\n"
+         "  ABLATE_SYNC_CHECK=1     synchronize after every kernel and name the one that failed\n"
+         "  ABLATE_GEMM_TUNE=0      take cuBLASLt's first heuristic instead of timing candidates\n"
+         "  ABLATE_ATTN_WGMMA=0..3  Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)\n"
+         "  ABLATE_ATTN_WBWD_DQ=0..4  the Hopper backward's dQ reduction variant\n"
+         "  ABLATE_GDN_PAR=1        GDN: the chunk-parallel delta rule (not yet the default)\n"
+         "  ABLATE_GDN_MMA=0        GDN: fp32 products instead of tensor cores\n"
+         "  ABLATE_SPARSE_BWD=1|2|3, ABLATE_SPARSE_KL=1, ABLATE_SPARSE_TOPK=1\n"
+         "                          DSA kernel variants (attn_sparse.h lists them)");
 }
 
 int main(int argc, char **argv) {
