@@ -11,7 +11,7 @@ OPENMP  ?= -fopenmp
 CUDA_INC = -I$(CUDA)/include
 # the driver library is linked against its stub here; the real one is found at run time
 CUDA_LIB = -L$(CUDA)/lib64 -L$(CUDA)/lib64/stubs -Wl,-rpath,$(CUDA)/lib64 -lcuda -lnvrtc -lcublasLt -lcublas
-HEADERS  = ops.h attn.h smollm.h train.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h \
+HEADERS  = ops.h attn.h smollm.h train.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h tests/gpu_test.h \
            attn_sparse.h kernels_sparse.cu.h attn_linear.h kernels_linear.cu.h tests/check.h
 
 all: ablate ablate-cpu examples/train_tiny

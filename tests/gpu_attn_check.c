@@ -40,65 +40,7 @@
 #include "gpu.h"
 #include "kernels_attn.cu.h"
 
-/* ---------------------------------------------------------------- host bf16 */
-static uint16_t f2bf(double x) {
-    float f = (float)x;
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even (inputs are finite) */
-    return (uint16_t)(u >> 16);
-}
-static double bf2d(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) { /* xorshift64*, uniform in (0, 1) */
-    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
-    return ((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-17;
-}
-static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
-
-/* n random bf16 values with std sd: the bits in *bits, their exact doubles in *vals */
-static void rand_bf16(size_t n, double sd, uint16_t **bits, double **vals) {
-    *bits = malloc(n * 2);
-    *vals = malloc(n * sizeof(double));
-    if (!*bits || !*vals) { fprintf(stderr, "out of host memory\n"); exit(1); }
-    for (size_t i = 0; i < n; i++) { (*bits)[i] = f2bf(sd * nrand()); (*vals)[i] = bf2d((*bits)[i]); }
-}
-
-static void *dev_upload(Gpu *g, const void *h, size_t bytes) {
-    void *d = gpu_alloc(g, bytes);
-    gpu_upload(g, d, h, bytes);
-    return d;
-}
-
-/* a device buffer full of 0xFF bytes: NaN as bf16 and as fp32 */
-static void *dev_poisoned(Gpu *g, size_t bytes) {
-    void *h = malloc(bytes);
-    memset(h, 0xFF, bytes);
-    void *d = dev_upload(g, h, bytes);
-    free(h);
-    return d;
-}
-
-/* relative L2 error of a bf16 device result against a double reference; -1 if any non-finite */
-static double rel_err_bf16(Gpu *g, const void *dev, const double *ref, size_t n) {
-    uint16_t *h = malloc(n * 2);
-    gpu_download(g, h, dev, n * 2);
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double x = bf2d(h[i]);
-        if (!isfinite(x)) { free(h); return -1; }
-        num += (x - ref[i]) * (x - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    free(h);
-    return sqrt(num / (den > 0 ? den : 1));
-}
+#include "gpu_test.h"
 
 typedef struct { int B, T, H, KV, hd, window; } Case;
 
@@ -161,7 +103,7 @@ static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
     }
     gpu_sync(g);
 
-    check("out", c, rel_err_bf16(g, d_o, out, nq), 1e-2);
+    check("out", c, rel_err(g, d_o, 1, out, nq), 1e-2);
     {
         float *hl = malloc(nl * 4);
         gpu_download(g, hl, d_lse, nl * 4);
@@ -173,9 +115,9 @@ static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
         free(hl);
         check("lse", c, isfinite(mx) ? mx : -1, 1e-4);
     }
-    check("dq", c, rel_err_bf16(g, d_dq, dq, nq), 1e-2);
-    check("dk", c, rel_err_bf16(g, d_dk, dk, nk), 1e-2);
-    check("dv", c, rel_err_bf16(g, d_dv, dv, nk), 1e-2);
+    check("dq", c, rel_err(g, d_dq, 1, dq, nq), 1e-2);
+    check("dk", c, rel_err(g, d_dk, 1, dk, nk), 1e-2);
+    check("dv", c, rel_err(g, d_dv, 1, dv, nk), 1e-2);
 
     /* a second forward must give the same bits (a moving result would be a race) */
     {
@@ -192,11 +134,6 @@ static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
     }
     free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
     free(out); free(lse); free(dq); free(dk); free(dv);
-}
-
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
 }
 
 /* median milliseconds of `reps` timed runs of fwd (bwd = 0) or fwd+bwd (bwd = 1) */

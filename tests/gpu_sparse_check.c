@@ -45,69 +45,13 @@
 #include "kernels_attn.cu.h"
 #include "kernels_sparse.cu.h"
 
-/* ---------------------------------------------------------------- host helpers */
-static uint16_t f2bf(double x) {
-    float f = (float)x;
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u); /* round to nearest even (inputs are finite) */
-    return (uint16_t)(u >> 16);
-}
-static double bf2d(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) {
-    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
-    return ((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-17;
-}
-static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
+#include "gpu_test.h"
 
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) { fprintf(stderr, "out of host memory\n"); exit(1); }
-    return p;
-}
-/* n random bf16 values with std sd: bits in *bits, their exact doubles in *vals */
-static void rand_bf16(size_t n, double sd, uint16_t **bits, double **vals) {
-    *bits = xmalloc(n * 2);
-    *vals = xmalloc(n * sizeof(double));
-    for (size_t i = 0; i < n; i++) { (*bits)[i] = f2bf(sd * nrand()); (*vals)[i] = bf2d((*bits)[i]); }
-}
-static void *dev_upload(Gpu *g, const void *h, size_t bytes) {
-    void *d = gpu_alloc(g, bytes);
-    gpu_upload(g, d, h, bytes);
-    return d;
-}
-static void *dev_poisoned(Gpu *g, size_t bytes) { /* 0xFF bytes: NaN as bf16 and fp32, -1 as int */
-    void *h = xmalloc(bytes);
-    memset(h, 0xFF, bytes);
-    void *d = dev_upload(g, h, bytes);
-    free(h);
-    return d;
-}
+/* ---------------------------------------------------------------- host helpers */
 static float *to_f32(const double *x, size_t n) {
     float *f = xmalloc(n * 4);
     for (size_t i = 0; i < n; i++) f[i] = (float)x[i];
     return f;
-}
-/* relative L2 error of a device result (bf16 or fp32) against a double reference; -1 if
-   anything is not finite */
-static double rel_err(Gpu *g, const void *dev, int is_bf16, const double *ref, size_t n) {
-    void *h = xmalloc(n * 4);
-    gpu_download(g, h, dev, n * (is_bf16 ? 2 : 4));
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double x = is_bf16 ? bf2d(((uint16_t *)h)[i]) : ((float *)h)[i];
-        if (!isfinite(x)) { free(h); return -1; }
-        num += (x - ref[i]) * (x - ref[i]);
-        den += ref[i] * ref[i];
-    }
-    free(h);
-    return sqrt(num / (den > 0 ? den : 1));
 }
 static double max_abs_err_f32(Gpu *g, const float *dev, const double *ref, size_t n) {
     float *h = xmalloc(n * 4);
@@ -374,11 +318,6 @@ static void bench_once(Gpu *g, Bench *b, int what) {
                                    c->H, c->KV, c->hd, 0);
         break;
     }
-}
-
-static int cmp_float(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
 }
 
 /* median milliseconds of reps timed runs (after 2 warm-ups) */
