@@ -29,8 +29,9 @@
      source must be a string that lives for the whole process and does not
      change (a string constant such as KERNELS_SRC): the cache keys on its
      address. Every compile gets the in-memory headers "ablate_common.cuh"
-     (kernels.cu.h: bf16 helpers, reductions) and "ablate_pattern.cuh" (kernels.cu.h:
-     the sparse attention patterns' tile helpers), and the CUDA include directory
+     (kernels.cu.h: bf16 helpers, reductions), "ablate_pattern.cuh" (the sparse attention
+     patterns' tile helpers) and "ablate_mma.cuh" (cp.async, ldmatrix, mma.sync wrappers),
+     and the CUDA include directory
      ($CUDA_HOME/include, else GPU_CUDA_INCLUDE).
    - cuBLASLt matmuls (bf16 in, fp32 accumulate), with per-shape cached plans.
    - The ops of ops.h except attention, as gpu_<op>: activations bf16
@@ -308,10 +309,10 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
         if (argc == 64) { fprintf(stderr, "gpu.h: too many NVRTC options: %s\n", options); abort(); }
         argv[argc++] = tok;
     }
-    const char *hdr_src[2] = {KERNELS_COMMON_SRC, KERNELS_PATTERN_SRC};
-    const char *hdr_name[2] = {KERNELS_COMMON_NAME, KERNELS_PATTERN_NAME};
+    const char *hdr_src[3] = {KERNELS_COMMON_SRC, KERNELS_PATTERN_SRC, KERNELS_MMA_SRC};
+    const char *hdr_name[3] = {KERNELS_COMMON_NAME, KERNELS_PATTERN_NAME, KERNELS_MMA_NAME};
     nvrtcProgram prog;
-    NVRTC_CHECK(nvrtcCreateProgram(&prog, source, "kernel.cu", 2, hdr_src, hdr_name));
+    NVRTC_CHECK(nvrtcCreateProgram(&prog, source, "kernel.cu", 3, hdr_src, hdr_name));
     nvrtcResult res = nvrtcCompileProgram(prog, argc, argv);
     if (log) {
         size_t n = 0;

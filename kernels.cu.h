@@ -134,6 +134,67 @@ KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_COMMON_CUH\n"
 "#define GRID_STRIDE(i, n) for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)\n"
 "#endif\n";
 
+/* The PTX wrappers the tensor-core kernels share (kernels_attn.cu.h's two sources,
+   kernels_sparse.cu.h): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 bf16,
+   bf16x2 packing, ex2 (each source keeps its own fp32 reductions: their pre-sm_90 forms
+   differ). gpu.h hands it to NVRTC with the others. */
+#define KERNELS_MMA_NAME "ablate_mma.cuh"
+
+static const char KERNELS_MMA_SRC[] =
+KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_MMA_CUH\n"
+"#define ABLATE_MMA_CUH\n"
+"__device__ __forceinline__ unsigned smem_addr(const void *p) {\n"
+"    return (unsigned)__cvta_generic_to_shared(p);\n"
+"}\n"
+"\n"
+"// 16-byte async copy global->shared; when !valid the 16 bytes are zero-filled\n"
+"// (tail rows past T must be finite zeros: garbage there would turn 0*garbage into NaN)\n"
+"__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {\n"
+"    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\"\n"
+"                 :: \"r\"(smem_addr(dst)), \"l\"(src), \"r\"(valid ? 16 : 0));\n"
+"}\n"
+"__device__ __forceinline__ void cp_async4(void *dst, const void *src, bool valid) {\n"
+"    asm volatile(\"cp.async.ca.shared.global [%0], [%1], 4, %2;\\n\"\n"
+"                 :: \"r\"(smem_addr(dst)), \"l\"(src), \"r\"(valid ? 4 : 0));\n"
+"}\n"
+"__device__ __forceinline__ void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::); }\n"
+"template <int N> __device__ __forceinline__ void cp_async_wait() {\n"
+"    asm volatile(\"cp.async.wait_group %0;\\n\" :: \"n\"(N));\n"
+"}\n"
+"\n"
+"__device__ __forceinline__ void ldsm_x4(unsigned r[4], const void *p) {\n"
+"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
+"}\n"
+"__device__ __forceinline__ void ldsm_x4_t(unsigned r[4], const void *p) {\n"
+"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
+"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
+"}\n"
+"\n"
+"// d += a * b  (16x8x16, bf16 in, fp32 accumulate)\n"
+"__device__ __forceinline__ void mma(float d[4], const unsigned a[4], unsigned b0, unsigned b1) {\n"
+"    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 \"\n"
+"                 \"{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\\n\"\n"
+"                 : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
+"                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
+"}\n"
+"\n"
+"// two floats -> bf16x2 (round to nearest even), lo in the low half\n"
+"__device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {\n"
+"    unsigned r;\n"
+"    asm(\"cvt.rn.bf16x2.f32 %0, %1, %2;\\n\" : \"=r\"(r) : \"f\"(hi), \"f\"(lo));\n"
+"    return r;\n"
+"}\n"
+"__device__ __forceinline__ float bf16_lo(unsigned x) { return __uint_as_float(x << 16); }\n"
+"__device__ __forceinline__ float bf16_hi(unsigned x) { return __uint_as_float(x & 0xffff0000u); }\n"
+"\n"
+"__device__ __forceinline__ float fast_exp2(float x) {\n"
+"    float y;\n"
+"    asm(\"ex2.approx.ftz.f32 %0, %1;\\n\" : \"=f\"(y) : \"f\"(x));\n"
+"    return y;\n"
+"}\n"
+"#endif\n";
+
 /* The sparse attention patterns of ops.h (AttnPattern) as NVRTC sees them: their compile-time
    parameters (GLOBAL, STRIDE, DILATION, DSPAN, PBLOCK, on top of the includer's WINDOW) and
    the tile helpers both attention sources of kernels_attn.cu.h use (which key tiles a block
@@ -260,6 +321,13 @@ KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_PATTERN_CUH\n"
 "    }\n"
 "    return min(best, jhi + 1);\n"
 "}\n"
+"\n"
+"// the element mask of a (query row, key col) pair inside a visited tile\n"
+"#if PATTERN\n"
+"#define MASKED(row, col) (!pat_visible(row, col))\n"
+"#else\n"
+"#define MASKED(row, col) ((col) > (row) || (WINDOW > 0 && (col) < (row) - WINDOW + 1))\n"
+"#endif\n"
 "#endif\n";
 
 static const char KERNELS_SRC[] =

@@ -85,7 +85,8 @@
      of 64x64x64 + the substitution, backward 23 + a state pass of 5 (+ 2 substitutions).
 
    SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
-   KSRC_LINE so NVRTC errors cite this file's line numbers, raw-bit bf16, no headers).
+   KSRC_LINE so NVRTC errors cite this file's line numbers, raw-bit bf16, no headers but gpu.h's
+   in-memory ablate_common.cuh).
 */
 #ifndef KERNELS_LINEAR_CU_H
 #define KERNELS_LINEAR_CU_H

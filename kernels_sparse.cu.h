@@ -86,7 +86,7 @@
    the same plus 512 B of fp32 reductions per pair, which may bound it (attn_sparse.h).
 
    SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
-   KSRC_LINE, raw-bit bf16, no headers but ablate_common.cuh).
+   KSRC_LINE, raw-bit bf16, no headers but gpu.h's in-memory ablate_common.cuh and ablate_mma.cuh).
 */
 #ifndef KERNELS_SPARSE_CU_H
 #define KERNELS_SPARSE_CU_H
@@ -188,38 +188,7 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "#define FULL 0xffffffffu\n"
 "\n"
 "// ---------------------------------------------------------------- helpers\n"
-"__device__ __forceinline__ unsigned smem_addr(const void *p) {\n"
-"    return (unsigned)__cvta_generic_to_shared(p);\n"
-"}\n"
-"// 16-byte async copy global->shared, zero-filled when !valid\n"
-"__device__ __forceinline__ void cp_async16(void *dst, const void *src, bool valid) {\n"
-"    asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\"\n"
-"                 :: \"r\"(smem_addr(dst)), \"l\"(src), \"r\"(valid ? 16 : 0));\n"
-"}\n"
-"__device__ __forceinline__ void cp_async_commit() { asm volatile(\"cp.async.commit_group;\\n\" ::); }\n"
-"template <int N> __device__ __forceinline__ void cp_async_wait() {\n"
-"    asm volatile(\"cp.async.wait_group %0;\\n\" :: \"n\"(N));\n"
-"}\n"
-"__device__ __forceinline__ void ldsm_x4(unsigned r[4], const void *p) {\n"
-"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
-"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
-"}\n"
-"__device__ __forceinline__ void ldsm_x4_t(unsigned r[4], const void *p) {\n"
-"    asm volatile(\"ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\\n\"\n"
-"                 : \"=r\"(r[0]), \"=r\"(r[1]), \"=r\"(r[2]), \"=r\"(r[3]) : \"r\"(smem_addr(p)));\n"
-"}\n"
-"// d += a * b  (16x8x16, bf16 in, fp32 accumulate)\n"
-"__device__ __forceinline__ void mma(float d[4], const unsigned a[4], unsigned b0, unsigned b1) {\n"
-"    asm volatile(\"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 \"\n"
-"                 \"{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\\n\"\n"
-"                 : \"+f\"(d[0]), \"+f\"(d[1]), \"+f\"(d[2]), \"+f\"(d[3])\n"
-"                 : \"r\"(a[0]), \"r\"(a[1]), \"r\"(a[2]), \"r\"(a[3]), \"r\"(b0), \"r\"(b1));\n"
-"}\n"
-"__device__ __forceinline__ float fast_exp2(float x) {\n"
-"    float y;\n"
-"    asm(\"ex2.approx.ftz.f32 %0, %1;\\n\" : \"=f\"(y) : \"f\"(x));\n"
-"    return y;\n"
-"}\n"
+"#include \"ablate_mma.cuh\"           // cp.async, ldmatrix, mma.sync, bf16x2, ex2\n"
 "// fp32 reductions into global memory (vector forms on sm_90)\n"
 "__device__ __forceinline__ void red_add2(float *p, float a, float b) {\n"
 "#if __CUDA_ARCH__ >= 900\n"
