@@ -38,7 +38,8 @@ static pthread_barrier_t block_bar, warp_bar[8];
 static float shfl_slot[8][32];
 static u32 mma_a[8][32][4], mma_b[8][32][2];
 static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
-static float g_sm[60000]; /* dynamic shared memory (the backward needs 57,856 floats) */
+/* dynamic shared memory (the backward needs 57,856 floats), aligned as the GPU's */
+static float g_sm[60000] __attribute__((aligned(16)));
 
 #define __global__
 #define __device__ static
@@ -116,6 +117,11 @@ static void mma_emu(float d[4], const u32 af[4], u32 b0, u32 b1) {
         d[e] += s;
     }
     __syncwarp();
+}
+/* an 8-byte shared-memory load (ld_pair): misaligned would fault on the GPU */
+static float2 emu_ld2(const float *p) {
+    if ((uintptr_t)p & 7) { fprintf(stderr, "emu: misaligned 8-byte shared load at %p\n", (const void *)p); abort(); }
+    return *(const float2 *)p;
 }
 #define GRID_STRIDE(i, n) for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)
 

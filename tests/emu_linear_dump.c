@@ -4,7 +4,8 @@
    Rewrites: extern "C" dropped; the dynamic shared array becomes a pointer to the emulator's
    buffer; __shared__ becomes static (one block runs at a time, so static is per block);
    the ablate_common.cuh include is dropped (the emulator defines those helpers); the
-   mma.sync asm statement becomes a call of the emulator's warp-collective mma_emu.
+   mma.sync asm statement becomes a call of the emulator's warp-collective mma_emu; ld_pair's
+   8-byte shared load goes through emu_ld2, which checks its alignment.
    usage: emu_linear_dump > build/emu_linear_kernels.inc */
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
@@ -33,9 +34,11 @@ int main(void) {
     /* 2: the simple textual rewrites, applied one after another through a second buffer */
     static char out[1 << 20];
     const char *rules[][2] = {{"extern \"C\" ", ""},
-                              {"extern __shared__ float sm[];", "float *sm = g_sm;"},
+                              {"extern __shared__ __align__(16) float sm[];", "float *sm = g_sm;"},
                               {"__shared__", "static"},
-                              {"#include \"ablate_common.cuh\"", ""}};
+                              {"#include \"ablate_common.cuh\"", ""},
+                              /* the 8-byte operand loads: the emulator checks their alignment */
+                              {"if (stride == 1) return *(const float2 *)p;", "if (stride == 1) return emu_ld2(p);"}};
     for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
         size_t fl = strlen(rules[r][0]), tl = strlen(rules[r][1]), m = 0;
         for (size_t i = 0; i < n;) {
