@@ -411,13 +411,15 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
 
 /* The attention alternatives against dense causal flash attention, as cores (no projections):
    B*T = 65536 tokens, 16 heads of 64; DSA in DeepSeek's MQA mode (KV = 1, indexer 4 x 64,
-   top-512, selection included); GDN's chunked delta rule; the fixed patterns on W = 512. */
+   top-512, selection included); GDN's chunked delta rule, both organizations of its kernels
+   (one block per sequence and head, the default; chunk-parallel, ABLATE_GDN_PAR=1); the fixed
+   patterns on W = 512. */
 static void bench_mechanisms(Gpu *gpu) {
     int Ts[] = {2048, 8192, 16384}, nT = gpu ? 3 : 1, H = 16, hd = 64, HI = 4, dI = 64, topk = 512;
     printf("\nattention cores, ms per call (fwd | fwd+bwd), B*T = %d, H = %d, hd = %d; x = dense f+b / this f+b\n",
            gpu ? 65536 : 256, H, hd);
-    printf("%6s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s\n", "T", "dense causal", "dsa top-512",
-           "gdn chunked", "W512+global64", "W512+stride2048", "W512+dilation4");
+    printf("%6s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s\n", "T", "dense causal", "dsa top-512",
+           "gdn chunked", "W512+global64", "W512+stride2048", "W512+dilation4", "gdn chunk-par");
     for (int it = 0; it < nT; it++) {
         int T = gpu ? Ts[it] : 128, B = (gpu ? 65536 : 256) / T, N = B * T, reps = gpu ? (T >= 8192 ? 5 : 10) : 1;
         int k = topk < T ? topk : T;
@@ -434,8 +436,14 @@ static void bench_mechanisms(Gpu *gpu) {
         real_t *dg = ops_alloc(gpu, (size_t)N * H * sizeof(real_t)), *db = ops_alloc(gpu, (size_t)N * H * sizeof(real_t));
         real_t *ws = ops_alloc(gpu, gdn_ws_elems(B, T, H, hd, 64) * sizeof(real_t));
         AttnPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
-        double tf[6], tb[6];
-        for (int m = 0; m < 6; m++) {
+        double tf[7], tb[7];
+        /* column 6: GDN's chunk-parallel kernels (ABLATE_GDN_PAR=1, read per call; the
+           user's own setting is restored after) */
+        const char *par_env = getenv("ABLATE_GDN_PAR");
+        char par_saved[16] = "";
+        if (par_env) snprintf(par_saved, sizeof par_saved, "%s", par_env);
+        for (int m = 0; m < 7; m++) {
+            if (m == 6) setenv("ABLATE_GDN_PAR", "1", 1);
             for (int pass = 0; pass < 2; pass++) { /* 0: forward only, 1: forward + backward */
                 double t0 = 0;
                 for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
@@ -448,7 +456,7 @@ static void bench_mechanisms(Gpu *gpu) {
                         op_sparse_attention_forward(gpu, o, lse, q, kk, v, idx, B, T, H, 1, hd, k);
                         if (pass) op_sparse_attention_backward(gpu, dq, dk, dv, psum, dout, o, lse, q, kk, v, idx, B, T, H,
                                                                1, hd, k);
-                    } else if (m == 2) {
+                    } else if (m == 2 || m == 6) {
                         op_gdn_chunk_forward(gpu, o, NULL, q, kk, v, H * hd, gd, beta, B, T, H, hd, 0.125f, 64);
                         if (pass) op_gdn_chunk_backward(gpu, dq, dk, dv, dg, db, dout, q, kk, v, H * hd, gd, beta, B, T, H,
                                                         hd, 0.125f, 64, ws);
@@ -462,10 +470,12 @@ static void bench_mechanisms(Gpu *gpu) {
                 if (pass) tb[m] = t; else tf[m] = t;
             }
         }
+        if (par_env) setenv("ABLATE_GDN_PAR", par_saved, 1);
+        else unsetenv("ABLATE_GDN_PAR");
         printf("%6d |", T);
-        for (int m = 0; m < 6; m++) printf(" %7.2f %7.2f  |", tf[m], tb[m]);
+        for (int m = 0; m < 7; m++) printf(" %7.2f %7.2f  |", tf[m], tb[m]);
         printf("\n%6s | %-17s|", "", "");
-        for (int m = 1; m < 6; m++) printf(" x %-15.2f|", tb[0] / tb[m]);
+        for (int m = 1; m < 7; m++) printf(" x %-15.2f|", tb[0] / tb[m]);
         printf("\n");
         void *all[] = {q, kk, v, dout, o, dq, dk, dv, lse, iq, ik, iw, idx, psum, gd, beta, dg, db, ws};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) ops_free(gpu, all[i]);
@@ -485,7 +495,8 @@ static int cmd_bench(int argc, char **argv) {
                  "the time to the end of the first step (JIT included); then the attention kernel alone\n"
                  "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward; then the\n"
                  "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
-                 "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule, the fixed patterns.\n"
+                 "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
+                 "organizations: the default and ABLATE_GDN_PAR=1's chunk-parallel one), the fixed patterns.\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"

@@ -4,8 +4,8 @@
 # A failing step does not stop the others. Two parts, each sized for one 10-minute call:
 #   tools/device_session.sh checks   build, every GPU check against the CPU reference,
 #                                    compute-sanitizer memcheck (about 5 min on an H100)
-#   tools/device_session.sh timing   the timing tables: kernels, mechanisms, whole models,
-#                                    each GDN organization (ABLATE_GDN_PAR=0/1)
+#   tools/device_session.sh timing   the timing tables: kernels, mechanisms (both GDN
+#                                    organizations), whole models (GDN with ABLATE_GDN_PAR=0/1)
 #   tools/device_session.sh all      both
 # Usage: OUT=/some/dir tools/device_session.sh checks|timing|all
 set -u
@@ -57,7 +57,6 @@ if [ "$part" = timing ] || [ "$part" = all ]; then
     step sparse_timing ./tests/gpu_sparse_check --timing-only
     step attn_timing ./tests/gpu_attn_check --timing-only
     step bench_mech ./ablate bench --only mech
-    step bench_mech_gdn_par env ABLATE_GDN_PAR=1 ./ablate bench --only mech
     step bench_models ./ablate bench --only train --attn gqa,gdn,dsa
     step bench_gdn_par env ABLATE_GDN_PAR=1 ./ablate bench --only train --attn gdn --profile
 fi
