@@ -81,6 +81,9 @@ emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_
 
 # each kernel vs the CPU reference, a training step vs the CPU path, then
 # compute-sanitizer memcheck on a short training run
+# the GPU check programs built but not run (CI: they link against the driver stub)
+gpuprogs: $(GPU_CHECKS)
+
 gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_ops_check
 	./tests/gpu_attn_check
@@ -120,4 +123,4 @@ fuzz: tests/fuzz_data ablate-cpu
 	    echo "fuzz $$t: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s, no crash"; \
 	done
 
-.PHONY: all test gpucheck emucheck clean corpus fuzz
+.PHONY: all test gpucheck gpuprogs emucheck clean corpus fuzz

@@ -41,24 +41,8 @@ static void check(const char *what, double err, double tol) {
 }
 
 /* ---------------------------------------------------------------- host bf16, random */
-static uint16_t f2bf(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-static float bf2f(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-static uint64_t rs = 0x9E3779B97F4A7C15ull;
-static double urand(void) {
-    rs ^= rs >> 12; rs ^= rs << 25; rs ^= rs >> 27;
-    return ((rs * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-17;
-}
-static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
+#include "gpu_test.h"
+static float bf2f(uint16_t h) { return (float)bf2d(h); }
 
 static float *fnew(size_t n) {
     float *p = calloc(n ? n : 1, sizeof(float));
@@ -113,7 +97,7 @@ static double rel_err_strided(Gpu *g, const void *dev, int is_bf16, const float 
     free(h);
     return sqrt(num / (den > 0 ? den : 1));
 }
-static double rel_err(Gpu *g, const void *dev, int is_bf16, const float *ref, size_t n) {
+static double rel_errf(Gpu *g, const void *dev, int is_bf16, const float *ref, size_t n) {
     return rel_err_strided(g, dev, is_bf16, ref, 1, n, n);
 }
 
@@ -172,18 +156,18 @@ static void core_case(Gpu *g, const CoreCase *c) {
     op_gdn_chunk_forward(g, d_o, d_st, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale, 64);
     gpu_sync(g);
     double to = mma ? 1.5e-2 : 5e-3, ts = mma ? 1.5e-2 : 1e-4, tg = mma ? 2e-2 : 5e-3, tgb = mma ? 5e-2 : 2e-3;
-    check("out (initial state given)", rel_err(g, d_o, 1, o, N * HD), to);
-    check("final state", rel_err(g, d_st, 0, st, ns), ts);
+    check("out (initial state given)", rel_errf(g, d_o, 1, o, N * HD), to);
+    check("final state", rel_errf(g, d_st, 0, st, ns), ts);
     op_gdn_recurrent(g, d_o, NULL, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale);
-    check("out (zero state, recurrent entry)", rel_err(g, d_o, 1, o0, N * HD), to);
+    check("out (zero state, recurrent entry)", rel_errf(g, d_o, 1, o0, N * HD), to);
     op_gdn_chunk_backward(g, dq, dq + 2 * HD, dq + 4 * HD, d_dg, d_db, d_do, q, q + 2 * HD, q + 4 * HD, ld, d_g,
                           d_b, B, T, H, D, scale, 64, d_ws);
     gpu_sync(g);
     check("dq", rel_err_strided(g, d_dqkv, 1, dqkv, N, HD, ld), tg);
     check("dk", rel_err_strided(g, dq + 2 * HD, 1, dqkv + HD, N, HD, ld), tg);
     check("dv", rel_err_strided(g, dq + 4 * HD, 1, dqkv + 2 * HD, N, HD, ld), tg);
-    check("dg", rel_err(g, d_dg, 0, dg, N * H), tgb);
-    check("dbeta", rel_err(g, d_db, 0, db, N * H), tgb);
+    check("dg", rel_errf(g, d_dg, 0, dg, N * H), tgb);
+    check("dbeta", rel_errf(g, d_db, 0, db, N * H), tgb);
     gpu_free(g, d_qkv); gpu_free(g, d_do); gpu_free(g, d_g); gpu_free(g, d_b); gpu_free(g, d_st);
     gpu_free(g, d_o); gpu_free(g, d_dqkv); gpu_free(g, d_dg); gpu_free(g, d_db); gpu_free(g, d_ws);
     free(qkv); free(gd); free(beta); free(dout); free(st0); free(o); free(st); free(dqkv); free(dg); free(db);
@@ -210,8 +194,8 @@ static void small_ops(Gpu *g) {
     op_gdn_conv_silu_forward(NULL, pre, post, proj, P, wc, N, T, 3 * HD, K);
     void *d_pre = dev_nan(g, (size_t)N * 3 * HD * 2), *d_post = dev_nan(g, (size_t)N * 3 * HD * 2);
     op_gdn_conv_silu_forward(g, d_pre, d_post, d_proj, P, d_wc, N, T, 3 * HD, K);
-    check("conv pre", rel_err(g, d_pre, 1, pre, (size_t)N * 3 * HD), 5e-3);
-    check("conv silu", rel_err(g, d_post, 1, post, (size_t)N * 3 * HD), 5e-3);
+    check("conv pre", rel_errf(g, d_pre, 1, pre, (size_t)N * 3 * HD), 5e-3);
+    check("conv silu", rel_errf(g, d_post, 1, post, (size_t)N * 3 * HD), 5e-3);
     /* the backward reads the GPU's bf16 pre: give the reference the same */
     uint16_t *hb = malloc((size_t)N * 3 * HD * 2);
     gpu_download(g, hb, d_pre, (size_t)N * 3 * HD * 2);
@@ -222,7 +206,7 @@ static void small_ops(Gpu *g) {
     float *d_dwc = up_f32(g, fnew((size_t)3 * HD * K), (size_t)3 * HD * K);
     op_gdn_conv_silu_backward(g, d_din, P, d_dwc, d_dpost, d_pre, d_proj, d_wc, N, T, 3 * HD, K);
     check("conv backward dx", rel_err_strided(g, d_din, 1, din, N, 3 * HD, P), 5e-3);
-    check("conv backward dw", rel_err(g, d_dwc, 0, dwc, (size_t)3 * HD * K), 5e-3);
+    check("conv backward dw", rel_errf(g, d_dwc, 0, dwc, (size_t)3 * HD * K), 5e-3);
 
     /* L2 norm (in place on a copy of proj's first 2HD columns, row stride P) */
     float *x = malloc(sizeof(float) * N * P), *rn = fnew((size_t)N * 2 * H);
@@ -232,7 +216,7 @@ static void small_ops(Gpu *g) {
     float *d_rn = dev_nan(g, (size_t)N * 2 * H * 4);
     op_gdn_l2norm_forward(g, d_x, P, d_rn, N, 2 * H, D, 1e-6f);
     check("l2norm y", rel_err_strided(g, d_x, 1, x, N, 2 * HD, P), 5e-3);
-    check("l2norm 1/|x|", rel_err(g, d_rn, 0, rn, (size_t)N * 2 * H), 1e-4);
+    check("l2norm 1/|x|", rel_errf(g, d_rn, 0, rn, (size_t)N * 2 * H), 1e-4);
     /* backward with the GPU's y as the reference's y */
     hb = malloc((size_t)N * P * 2);
     gpu_download(g, hb, d_x, (size_t)N * P * 2);
@@ -251,8 +235,8 @@ static void small_ops(Gpu *g) {
     op_gdn_gates_forward(NULL, gg, bb, proj + 4 * HD, proj + 4 * HD + H, P, alog, dtb, N, H);
     float *d_gg = dev_nan(g, (size_t)N * H * 4), *d_bb = dev_nan(g, (size_t)N * H * 4);
     op_gdn_gates_forward(g, d_gg, d_bb, pj + 2 * 4 * HD, pj + 2 * (4 * HD + H), P, d_alog, d_dtb, N, H);
-    check("gates g", rel_err(g, d_gg, 0, gg, (size_t)N * H), 1e-4);
-    check("gates beta", rel_err(g, d_bb, 0, bb, (size_t)N * H), 1e-4);
+    check("gates g", rel_errf(g, d_gg, 0, gg, (size_t)N * H), 1e-4);
+    check("gates beta", rel_errf(g, d_bb, 0, bb, (size_t)N * H), 1e-4);
     op_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD,
                           proj + 4 * HD + H, alog, dtb, N, H);
     void *d_dab = dev_nan(g, (size_t)N * P * 2);
@@ -263,8 +247,8 @@ static void small_ops(Gpu *g) {
                           pj + 2 * 4 * HD, pj + 2 * (4 * HD + H), d_alog, d_dtb, N, H);
     check("gates backward da", rel_err_strided(g, dab_ + 2 * 4 * HD, 1, dab + 4 * HD, N, H, P), 5e-3);
     check("gates backward db", rel_err_strided(g, dab_ + 2 * (4 * HD + H), 1, dab + 4 * HD + H, N, H, P), 5e-3);
-    check("gates backward dA_log", rel_err(g, d_dA, 0, dA, H), 1e-4);
-    check("gates backward ddt_bias", rel_err(g, d_ddt, 0, ddt, H), 1e-4);
+    check("gates backward dA_log", rel_errf(g, d_dA, 0, dA, H), 1e-4);
+    check("gates backward ddt_bias", rel_errf(g, d_ddt, 0, ddt, H), 1e-4);
 
     /* gated RMSNorm: o = proj's first HD columns copied dense, gate = proj's g columns */
     float *o = fnew((size_t)N * HD), *y = fnew((size_t)N * HD), *rstd = fnew((size_t)N * H), *dgo = frand((size_t)N * HD, 1);
@@ -274,8 +258,8 @@ static void small_ops(Gpu *g) {
     void *d_o = up_bf16(g, o, (size_t)N * HD), *d_y = dev_nan(g, (size_t)N * HD * 2);
     float *d_rstd = dev_nan(g, (size_t)N * H * 4);
     op_gdn_gated_rmsnorm_forward(g, d_y, d_rstd, d_o, pj + 2 * 3 * HD, P, d_wn, N, H, D, 1e-5f);
-    check("gated rmsnorm y", rel_err(g, d_y, 1, y, (size_t)N * HD), 5e-3);
-    check("gated rmsnorm rstd", rel_err(g, d_rstd, 0, rstd, (size_t)N * H), 1e-4);
+    check("gated rmsnorm y", rel_errf(g, d_y, 1, y, (size_t)N * HD), 5e-3);
+    check("gated rmsnorm rstd", rel_errf(g, d_rstd, 0, rstd, (size_t)N * H), 1e-4);
     float *dO = fnew((size_t)N * HD), *dgate = fnew((size_t)N * P), *dwn = fnew(D);
     op_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
     void *d_dgo = up_bf16(g, dgo, (size_t)N * HD), *d_dO = dev_nan(g, (size_t)N * HD * 2),
@@ -284,9 +268,9 @@ static void small_ops(Gpu *g) {
     char *dgt = d_dgate;
     op_gdn_gated_rmsnorm_backward(g, d_dO, dgt + 2 * 3 * HD, P, d_dwn, d_dgo, d_o, pj + 2 * 3 * HD, d_wn, d_rstd,
                                   N, H, D);
-    check("gated rmsnorm backward do", rel_err(g, d_dO, 1, dO, (size_t)N * HD), 5e-3);
+    check("gated rmsnorm backward do", rel_errf(g, d_dO, 1, dO, (size_t)N * HD), 5e-3);
     check("gated rmsnorm backward dgate", rel_err_strided(g, dgt + 2 * 3 * HD, 1, dgate + 3 * HD, N, HD, P), 5e-3);
-    check("gated rmsnorm backward dw", rel_err(g, d_dwn, 0, dwn, D), 5e-3);
+    check("gated rmsnorm backward dw", rel_errf(g, d_dwn, 0, dwn, D), 5e-3);
     gpu_sync(g);
     /* host buffers only: the device ones go with gpu_free_all at the end */
     free(proj); free(wc); free(dpost); free(wn); free(alog); free(dtb); free(pre); free(post); free(din); free(dwc);
@@ -328,14 +312,14 @@ static void block_check(Gpu *g, int B, int T) {
     gdn_block_forward(g, &d, d_w, &ga, d_x, d_out, B, T);
     gdn_block_backward(g, &d, d_w, d_dw, &ga, &gs, d_x, d_do, d_dx, B, T);
     gpu_sync(g);
-    check("block out", rel_err(g, d_out, 1, out, N * C), 2e-2);
-    check("block dx", rel_err(g, d_dx, 1, dx, N * C), 3e-2);
+    check("block out", rel_errf(g, d_out, 1, out, N * C), 2e-2);
+    check("block dx", rel_errf(g, d_dx, 1, dx, N * C), 3e-2);
     GdnParamSpec p[GDN_N_PARAMS];
     gdn_param_specs(&d, p);
     for (int i = 0; i < GDN_N_PARAMS; i++) {
         char nm[64];
         snprintf(nm, sizeof nm, "block d%s", p[i].name);
-        check(nm, rel_err(g, d_dw + p[i].offset, 0, dw + p[i].offset, p[i].numel), 5e-2);
+        check(nm, rel_errf(g, d_dw + p[i].offset, 0, dw + p[i].offset, p[i].numel), 5e-2);
     }
     gpu_free(g, d_w); gpu_free(g, d_x); gpu_free(g, d_do); gpu_free(g, d_act); gpu_free(g, d_sact);
     gpu_free(g, d_out); gpu_free(g, d_dx); gpu_free(g, d_stat); gpu_free(g, d_sstat); gpu_free(g, d_dw);
@@ -343,11 +327,6 @@ static void block_check(Gpu *g, int B, int T) {
 }
 
 /* ---------------------------------------------------------------- timing */
-static int cmpf(const void *a, const void *b) {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 typedef struct { int B, T, H; void *q, *k, *v, *o, *dout, *dq, *dk, *dv; float *gd, *beta, *dg, *db, *ws, *lse; } TBufs;
 
 /* what: 0 delta forward, 1 delta forward+backward, 2 dense forward, 3 dense forward+backward */
@@ -378,7 +357,7 @@ static float time_ms(Gpu *g, const TBufs *t, int what) {
         CU_CHECK(cuEventSynchronize(e1));
         if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
     }
-    qsort(ms, 5, sizeof(float), cmpf);
+    qsort(ms, 5, sizeof(float), cmp_float);
     CU_CHECK(cuEventDestroy(e0));
     CU_CHECK(cuEventDestroy(e1));
     return ms[2];

@@ -1,5 +1,6 @@
 /* gpu_test.h - host helpers shared by the GPU check programs that compare with a double
-   CPU reference (tests/gpu_attn_check.c, tests/gpu_sparse_check.c): bf16 bits <-> double,
+   CPU reference (tests/gpu_attn_check.c, tests/gpu_sparse_check.c; gpu_linear_check.c takes the
+   bf16, random and median helpers): bf16 bits <-> double,
    a seeded normal generator, random bf16 tensors with their exact values, device buffers
    uploaded or poisoned with NaN, the relative L2 error of a device result, and a float
    comparator for medians. Include after gpu.h (GPU_IMPLEMENTATION); everything is static. */
