@@ -35,8 +35,7 @@ step() {
 }
 
 nproc=$(nproc 2>/dev/null || echo 4)
-step build make -j"$nproc" all tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check \
-    tests/gpu_sparse_check tests/gpu_linear_check
+step build make -j"$nproc" all gpuprogs
 nvidia-smi --query-gpu=name,clocks.max.sm,memory.total --format=csv > "$out/gpu.txt" 2>&1
 
 if [ "$part" = checks ] || [ "$part" = all ]; then
