@@ -412,14 +412,14 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
 /* The attention alternatives against dense causal flash attention, as cores (no projections):
    B*T = 65536 tokens, 16 heads of 64; DSA in DeepSeek's MQA mode (KV = 1, indexer 4 x 64,
    top-512, selection included); GDN's chunked delta rule, both organizations of its kernels
-   (one block per sequence and head, the default; chunk-parallel, ABLATE_GDN_PAR=1); the fixed
+   (chunk-parallel, the default; one block per sequence and head, ABLATE_GDN_PAR=0); the fixed
    patterns on W = 512. */
 static void bench_mechanisms(Gpu *gpu) {
     int Ts[] = {2048, 8192, 16384}, nT = gpu ? 3 : 1, H = 16, hd = 64, HI = 4, dI = 64, topk = 512;
     printf("\nattention cores, ms per call (fwd | fwd+bwd), B*T = %d, H = %d, hd = %d; x = dense f+b / this f+b\n",
            gpu ? 65536 : 256, H, hd);
     printf("%6s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s\n", "T", "dense causal", "dsa top-512",
-           "gdn chunked", "W512+global64", "W512+stride2048", "W512+dilation4", "gdn chunk-par");
+           "gdn chunk-par", "W512+global64", "W512+stride2048", "W512+dilation4", "gdn 1 block/seq");
     for (int it = 0; it < nT; it++) {
         int T = gpu ? Ts[it] : 128, B = (gpu ? 65536 : 256) / T, N = B * T, reps = gpu ? (T >= 8192 ? 5 : 10) : 1;
         int k = topk < T ? topk : T;
@@ -437,13 +437,13 @@ static void bench_mechanisms(Gpu *gpu) {
         real_t *ws = ops_alloc(gpu, gdn_ws_elems(B, T, H, hd, 64) * sizeof(real_t));
         AttnPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
         double tf[7], tb[7];
-        /* column 6: GDN's chunk-parallel kernels (ABLATE_GDN_PAR=1, read per call; the
-           user's own setting is restored after) */
+        /* columns 2 and 6: GDN's chunk-parallel kernels (the default) and the one-block-per-
+           sequence ones (ABLATE_GDN_PAR, read per call; the user's own setting is restored after) */
         const char *par_env = getenv("ABLATE_GDN_PAR");
         char par_saved[16] = "";
         if (par_env) snprintf(par_saved, sizeof par_saved, "%s", par_env);
         for (int m = 0; m < 7; m++) {
-            if (m == 6) setenv("ABLATE_GDN_PAR", "1", 1);
+            if (m == 2 || m == 6) setenv("ABLATE_GDN_PAR", m == 2 ? "1" : "0", 1);
             for (int pass = 0; pass < 2; pass++) { /* 0: forward only, 1: forward + backward */
                 double t0 = 0;
                 for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
@@ -496,7 +496,7 @@ static int cmd_bench(int argc, char **argv) {
                  "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward; then the\n"
                  "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
-                 "organizations: the default and ABLATE_GDN_PAR=1's chunk-parallel one), the fixed patterns.\n"
+                 "organizations: the default chunk-parallel one and ABLATE_GDN_PAR=0's), the fixed patterns.\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
@@ -579,10 +579,10 @@ static void usage(void) {
          "  ABLATE_GEMM_TUNE=0      take cuBLASLt's first heuristic instead of timing candidates\n"
          "  ABLATE_ATTN_WGMMA=0..3  Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)\n"
          "  ABLATE_ATTN_WBWD_DQ=0..4  the Hopper backward's dQ reduction variant\n"
-         "  ABLATE_GDN_PAR=1        GDN: the chunk-parallel delta rule (not yet the default)\n"
+         "  ABLATE_GDN_PAR=0        GDN: one block per sequence and head instead of chunk-parallel\n"
          "  ABLATE_GDN_MMA=0        GDN: fp32 products instead of tensor cores\n"
-         "  ABLATE_SPARSE_BWD=1|2|3, ABLATE_SPARSE_KL=1, ABLATE_SPARSE_TOPK=1\n"
-         "                          DSA kernel variants (attn_sparse.h lists them)");
+         "  ABLATE_SPARSE_BWD=0..3, ABLATE_SPARSE_KL=0|1, ABLATE_SPARSE_TOPK=0|1\n"
+         "                          DSA kernel variants (defaults 2, 1, 1; attn_sparse.h lists them)");
 }
 
 int main(int argc, char **argv) {

@@ -1367,12 +1367,13 @@ static void *sparse_scratch_get_(Gpu *g, size_t bytes) {
 
 void gpu_sparse_release(Gpu *g) { gpu_scratch_release(g, &g->sparse_scratch, &g->sparse_scratch_bytes); }
 
-/* the integer value of an environment switch (0 when unset): the ablation modes of
-   gpu_sparse_attention_backward and gpu_indexer_kl_backward; read on every call so a
-   test can flip it between calls */
-static int sparse_env_mode_(const char *name) {
+/* the integer value of an environment switch (dflt when unset): the kernel variants of
+   the select, gpu_sparse_attention_backward and gpu_indexer_kl_backward; read on every
+   call so a test can flip it between calls. The defaults are the variants measured fastest
+   on the H100 (tests/gpu_sparse_check, 2026-11-23): BWD 2, KL 1, TOPK 1. */
+static int sparse_env_mode_(const char *name, int dflt) {
     const char *e = getenv(name);
-    return e && *e ? atoi(e) : 0;
+    return e && *e ? atoi(e) : dflt;
 }
 
 static int sparse_dim_ok_(int d) { return d == 32 || d == 64 || d == 128; }
@@ -1450,7 +1451,7 @@ static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, in
                                 int q0, int R) {
     CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk", NULL);
     int cache = (size_t)T * 4 <= SPARSE_TOPK_CACHE;
-    int aggr_passes = sparse_env_mode_("ABLATE_SPARSE_TOPK") == 1 ? 1 : 4;
+    int aggr_passes = sparse_env_mode_("ABLATE_SPARSE_TOPK", 1) == 1 ? 1 : 4;
     void *args[] = {&idx, &scores, &T, &b0, &q0, &R, &topk, &cache, &aggr_passes};
     gpu_launch(g, f, (unsigned)R, (unsigned)nb, 1, 256, 1, 1, cache ? (unsigned)(T * 4) : 0, args);
 }
@@ -1529,7 +1530,7 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
     gpu_require_aligned16("gpu_sparse_attention_backward", ptrs, 8);
     size_t nk = (size_t)B * T * KV * hd, nD = (size_t)B * T * H;
-    int mode = sparse_env_mode_("ABLATE_SPARSE_BWD");
+    int mode = sparse_env_mode_("ABLATE_SPARSE_BWD", 2);
     if (mode == 3 && sparse_hb_(H / KV) != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
     float *dkacc = (float *)sparse_scratch_get_(gpu, (2 * nk + (mode == 3 ? nD : 0)) * 4), *dvacc = dkacc + nk;
     float *Dg = mode == 3 ? dvacc + nk : NULL;
@@ -1587,7 +1588,7 @@ static void sparse_kl_launch_(Gpu *g, float *loss, void *dqI, float *dkacc, void
     /* ABLATE_SPARSE_KL=1: red.v4 for dkI (backward), and when the a_j cache fits in
        SPARSE_KL_ACACHE bytes, the cache and the lane-per-slot scores (both passes) */
     int flags = 0;
-    if (sparse_env_mode_("ABLATE_SPARSE_KL") == 1)
+    if (sparse_env_mode_("ABLATE_SPARSE_KL", 1) == 1)
         flags = (dqI ? 1 : 0) | ((size_t)4 * HI * topk <= SPARSE_KL_ACACHE ? 2 | 4 : 0);
     if ((uintptr_t)kI & 15) flags &= ~4; /* the lane-per-slot loads are 16-byte vectors */
     void *args[] = {&loss, &dqI, &dkacc, &dw, &p, &qI, &kI, &w, &idx, &T, &topk, &dloss, &flags};

@@ -203,7 +203,7 @@ static void check_gdn(Gpu *gpu, NormKind norm) {
     char name[128];
     cfg.attn = ATTN_GDN; cfg.norm = norm;
     const char *par = getenv("ABLATE_GDN_PAR");
-    snprintf(name, sizeof name, "%s-norm gdn%s", norm_kind_name(norm), par && par[0] == '1' ? " chunk-parallel" : "");
+    snprintf(name, sizeof name, "%s-norm gdn%s", norm_kind_name(norm), par && par[0] == '0' ? " one-block-per-sequence" : "");
     Bounds b = {8e-2, 5e-2, NULL, 0, 0};
     check_model_b(gpu, cfg, name, b);
 }
@@ -280,7 +280,7 @@ int main(void) {
     check_gdn(&gpu, NORM_PRE);     /* Gated DeltaNet (attn_linear.h) */
     check_gdn(&gpu, NORM_SANDWICH);
     check_schedule(&gpu, "gdn,swa:32");
-    setenv("ABLATE_GDN_PAR", "1", 1); /* the chunk-parallel delta rule (kernels_linear.cu.h) */
+    setenv("ABLATE_GDN_PAR", "0", 1); /* the one-block-per-sequence delta rule (kernels_linear.cu.h) */
     check_gdn(&gpu, NORM_PRE);
     unsetenv("ABLATE_GDN_PAR");
     check_dsa(&gpu, 512, 1, 0);

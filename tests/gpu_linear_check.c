@@ -419,8 +419,8 @@ int main(int argc, char **argv) {
         small_ops(&g);
         block_check(&g, 2, 100);
         block_check(&g, 1, 300);
-        setenv("ABLATE_GDN_PAR", "1", 1);
-        printf("[ABLATE_GDN_PAR=1]\n");
+        setenv("ABLATE_GDN_PAR", "0", 1);
+        printf("[ABLATE_GDN_PAR=0]\n");
         block_check(&g, 2, 100);
         unsetenv("ABLATE_GDN_PAR");
     }
@@ -431,8 +431,8 @@ int main(int argc, char **argv) {
                "attn f+b", "fwd x", "f+b x");
         int Ts[] = {2048, 8192, 16384};
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
-        setenv("ABLATE_GDN_PAR", "1", 1);
-        printf("the same with ABLATE_GDN_PAR=1 (chunk-parallel backward)\n");
+        setenv("ABLATE_GDN_PAR", "0", 1);
+        printf("the same with ABLATE_GDN_PAR=0 (one block per sequence and head)\n");
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
         unsetenv("ABLATE_GDN_PAR");
         setenv("ABLATE_GDN_MMA", "0", 1);

@@ -142,16 +142,17 @@ static void run_case(Gpu *g, const Case *c) {
         int *h2 = xmalloc(np * 4);
         gpu_download(g, h2, d_idx2, np * 4);
         check("fused select = scores + top-k", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
-        /* ABLATE_SPARSE_TOPK=1 (plain histogram atomics past the first pass): same bits */
+        /* ABLATE_SPARSE_TOPK=0 (warp-aggregated histogram atomics in every pass; the default
+           1 aggregates in the first pass only): same bits */
         int *e_idx = dev_poisoned(g, np * 4);
-        setenv("ABLATE_SPARSE_TOPK", "1", 1);
+        setenv("ABLATE_SPARSE_TOPK", "0", 1);
         gpu_indexer_topk(g, e_idx, d_sc, B, T, K);
         gpu_download(g, h2, e_idx, np * 4);
-        check("ABLATE_SPARSE_TOPK=1: top-k = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
+        check("ABLATE_SPARSE_TOPK=0: top-k = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
         gpu_indexer_select(g, e_idx, d_qI, d_kI, d_w, B, T, HI, dI, K, SPARSE_PREC_BF16);
         unsetenv("ABLATE_SPARSE_TOPK");
         gpu_download(g, h2, e_idx, np * 4);
-        check("ABLATE_SPARSE_TOPK=1: fused select = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
+        check("ABLATE_SPARSE_TOPK=0: fused select = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
         gpu_free(g, e_idx);
         free(h2);
     }
@@ -188,10 +189,13 @@ static void run_case(Gpu *g, const Case *c) {
     check("sparse dv", rel_err(g, d_dv, 1, dv, nk), 1e-2);
     check("p from the backward (psum)", rel_err(g, d_ps, 0, p, np), 1e-3);
     check("p from sparse_probs", rel_err(g, d_pr, 0, p, np), 1e-3);
-    for (int mode = 1; mode <= 3; mode++) {
-        /* ABLATE_SPARSE_BWD=1 (psum by plain stores where one block owns the token), =2
-           (and dk/dv staged in shared memory, added as whole rows), =3 (dk/dv by the
-           key-range pass sparse_bwd_kv; falls back to 1 when H/KV > 16) */
+    static const int bwd_modes[] = {0, 1, 3};
+    for (int mi = 0; mi < 3; mi++) {
+        const int mode = bwd_modes[mi];
+        /* the default is ABLATE_SPARSE_BWD=2 (psum by plain stores where one block owns the
+           token, dk/dv staged in shared memory and added as whole rows); =0 (dk/dv by fp32
+           atomics per fragment), =1 (psum by plain stores only), =3 (dk/dv by the key-range
+           pass sparse_bwd_kv; falls back to 1 when H/KV > 16) */
         void *e_dq = dev_poisoned(g, nq * 2), *e_dk = dev_poisoned(g, nk * 2), *e_dv = dev_poisoned(g, nk * 2);
         float *e_ps = dev_poisoned(g, np * 4);
         char name[64];
@@ -253,20 +257,21 @@ static void run_case(Gpu *g, const Case *c) {
         check("KL dqI", rel_err(g, d_dqI, 1, dqI, nqi), 1e-2);
         check("KL dkI", rel_err(g, d_dkI, 1, dkI, nki), 1e-2);
         check("KL dw", rel_err(g, d_dw, 1, dw, nw), 1e-2);
-        /* ABLATE_SPARSE_KL=1 (red.v4 dkI, cached a_j, lane-per-slot scores): the same
-           tolerances (the scores are summed in another order: not the default's bits) */
+        /* ABLATE_SPARSE_KL=0 (scalar dkI reductions, a_j recomputed, warp sums per slot; the
+           default 1 is red.v4 dkI, cached a_j, lane-per-slot scores): the same tolerances
+           (the scores are summed in another order: not the default's bits) */
         {
             float *e_loss = dev_poisoned(g, N * 4), *e_lossf = dev_poisoned(g, N * 4);
             void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
-            setenv("ABLATE_SPARSE_KL", "1", 1);
+            setenv("ABLATE_SPARSE_KL", "0", 1);
             gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
             gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
             unsetenv("ABLATE_SPARSE_KL");
-            check("ABLATE_SPARSE_KL=1: loss (forward)", rel_err(g, e_lossf, 0, loss, N), 1e-3);
-            check("ABLATE_SPARSE_KL=1: loss (backward)", rel_err(g, e_loss, 0, loss, N), 1e-3);
-            check("ABLATE_SPARSE_KL=1: dqI", rel_err(g, e_dqI, 1, dqI, nqi), 1e-2);
-            check("ABLATE_SPARSE_KL=1: dkI", rel_err(g, e_dkI, 1, dkI, nki), 1e-2);
-            check("ABLATE_SPARSE_KL=1: dw", rel_err(g, e_dw, 1, dw, nw), 1e-2);
+            check("ABLATE_SPARSE_KL=0: loss (forward)", rel_err(g, e_lossf, 0, loss, N), 1e-3);
+            check("ABLATE_SPARSE_KL=0: loss (backward)", rel_err(g, e_loss, 0, loss, N), 1e-3);
+            check("ABLATE_SPARSE_KL=0: dqI", rel_err(g, e_dqI, 1, dqI, nqi), 1e-2);
+            check("ABLATE_SPARSE_KL=0: dkI", rel_err(g, e_dkI, 1, dkI, nki), 1e-2);
+            check("ABLATE_SPARSE_KL=0: dw", rel_err(g, e_dw, 1, dw, nw), 1e-2);
             gpu_free(g, e_loss); gpu_free(g, e_lossf); gpu_free(g, e_dqI); gpu_free(g, e_dkI); gpu_free(g, e_dw);
         }
         gpu_free(g, d_p); gpu_free(g, d_loss); gpu_free(g, d_loss2); gpu_free(g, d_dqI); gpu_free(g, d_dkI);
