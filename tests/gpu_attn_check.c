@@ -180,17 +180,8 @@ static void timing_bufs(Gpu *g, const Case *c, void **bufs) {
 }
 
 static void run_timing(Gpu *g, const Case *c) {
-    size_t nq = (size_t)c->B * c->T * c->H * c->hd, nk = (size_t)c->B * c->T * c->KV * c->hd;
-    size_t nl = (size_t)c->B * c->H * c->T;
-    uint16_t *qb, *kb, *vb, *gb;
-    double *q, *k, *v, *dout;
-    rand_bf16(nq, 1.5, &qb, &q);
-    rand_bf16(nk, 1.0, &kb, &k);
-    rand_bf16(nk, 1.0, &vb, &v);
-    rand_bf16(nq, 1.0, &gb, &dout);
-    void *bufs[9] = {dev_upload(g, qb, nq * 2), dev_upload(g, kb, nk * 2), dev_upload(g, vb, nk * 2),
-                     dev_upload(g, gb, nq * 2), gpu_alloc(g, nq * 2), gpu_alloc(g, nl * 4),
-                     gpu_alloc(g, nq * 2), gpu_alloc(g, nk * 2), gpu_alloc(g, nk * 2)};
+    void *bufs[9];
+    timing_bufs(g, c, bufs);
     double flops = 4.0 * c->B * c->H * (double)c->T * c->T * c->hd / 2; /* causal half */
     if (c->window > 0 && c->window < c->T) /* a window sees about W keys per query */
         flops = 4.0 * c->B * c->H * (double)c->T * c->window * c->hd;
@@ -200,7 +191,6 @@ static void run_timing(Gpu *g, const Case *c) {
            c->window, f, flops / (f * 1e-3) / 1e12, fb, 3.5 * flops / (fb * 1e-3) / 1e12,
            2.5 * flops / ((fb - f) * 1e-3) / 1e12);
     for (int i = 0; i < 9; i++) gpu_free(g, bufs[i]);
-    free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
 }
 
 /* the pattern table: T 2048, 8192, 16384, B*T = 16384, H 16, hd 64; per pattern fwd and
