@@ -1405,6 +1405,11 @@ static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
         op_dwconv3_silu_backward(gpu, dx, dw + oc, s->lat_b, a->conv, x, wat(gpu, w, oc), B, T, d, mga_conv_shift(c), 1);
 }
 
+/* the GPU computes q, k, v with one GEMM into a fused buffer (ops_qkv_scratch) and splits
+   it; the CPU reference keeps three (no scratch to hold), and QK-norm keeps three too (its
+   norms sit between the projection and the rotation) */
+static int attn_qkv_fused(const Gpu *gpu, const AttnConfig *c) { return gpu != NULL && !c->qk_norm; }
+
 /* MGA is CPU-only (and MLA has GPU limits): a GPU call here is a caller that skipped attn_gpu_supported */
 static void attn_require_cpu(const Gpu *gpu, const AttnConfig *c) {
     char err[256];
@@ -1434,16 +1439,25 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
         op_matmul_forward(gpu, out, a->att, wat(gpu, w, p[1].offset), N, H * hd, d);
         return;
     }
-    void *q = c->qk_norm ? a->q_raw : a->q, *k = c->qk_norm ? a->k_raw : a->k;
-    op_matmul_forward(gpu, q, x, wat(gpu, w, p[0].offset), N, d, H * hd);
-    op_matmul_forward(gpu, k, x, wat(gpu, w, p[1].offset), N, d, KV * hd);
-    op_matmul_forward(gpu, a->v, x, wat(gpu, w, p[2].offset), N, d, KV * hd);
-    if (c->qk_norm) { /* each head's vector is one RMSNorm row of length hd */
-        op_rmsnorm_forward(gpu, a->q, a->q_rstd, a->q_raw, wat(gpu, w, p[4].offset), N * H, hd, c->norm_eps);
-        op_rmsnorm_forward(gpu, a->k, a->k_rstd, a->k_raw, wat(gpu, w, p[5].offset), N * KV, hd, c->norm_eps);
+    if (attn_qkv_fused(gpu, c)) {
+        /* q_proj, k_proj, v_proj are consecutive [out, in] blocks: one [(H + 2 KV) hd, d]
+           weight, one GEMM (x read once, one launch), then one pass splits and rotates */
+        int P = (H + 2 * KV) * hd;
+        void *qkv = ops_qkv_scratch(gpu, (size_t)N * P * ops_act_size(gpu));
+        op_matmul_forward(gpu, qkv, x, wat(gpu, w, p[0].offset), N, d, P);
+        op_qkv_split(gpu, a->q, a->k, a->v, qkv, N, T, H, KV, hd, c->rope_theta);
+    } else {
+        void *q = c->qk_norm ? a->q_raw : a->q, *k = c->qk_norm ? a->k_raw : a->k;
+        op_matmul_forward(gpu, q, x, wat(gpu, w, p[0].offset), N, d, H * hd);
+        op_matmul_forward(gpu, k, x, wat(gpu, w, p[1].offset), N, d, KV * hd);
+        op_matmul_forward(gpu, a->v, x, wat(gpu, w, p[2].offset), N, d, KV * hd);
+        if (c->qk_norm) { /* each head's vector is one RMSNorm row of length hd */
+            op_rmsnorm_forward(gpu, a->q, a->q_rstd, a->q_raw, wat(gpu, w, p[4].offset), N * H, hd, c->norm_eps);
+            op_rmsnorm_forward(gpu, a->k, a->k_rstd, a->k_raw, wat(gpu, w, p[5].offset), N * KV, hd, c->norm_eps);
+        }
+        op_rope_forward(gpu, a->q, N, T, H, hd, c->rope_theta);
+        op_rope_forward(gpu, a->k, N, T, KV, hd, c->rope_theta);
     }
-    op_rope_forward(gpu, a->q, N, T, H, hd, c->rope_theta);
-    op_rope_forward(gpu, a->k, N, T, KV, hd, c->rope_theta);
     if (c->kind == ATTN_DSA) { /* the indexer picks each query's keys; attention over those only */
         int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_topk_now(c, T);
         op_matmul_forward(gpu, a->iq, x, wat(gpu, w, spec_off(c, "indexer.q_proj.weight")), N, d, HI * dI);
@@ -1516,6 +1530,13 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
     } else {
         op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
                               B, T, H, KV, hd, c->window);
+    }
+    if (attn_qkv_fused(gpu, c)) { /* the forward's fused projection, backward */
+        int P = (H + 2 * KV) * hd;
+        void *dqkv = ops_qkv_scratch(gpu, (size_t)N * P * ops_act_size(gpu));
+        op_qkv_merge(gpu, dqkv, s->dq, s->dk, s->dv, N, T, H, KV, hd, c->rope_theta);
+        op_matmul_backward(gpu, dx, dw + p[0].offset, dqkv, x, wat(gpu, w, p[0].offset), N, d, P, 0);
+        return;
     }
     op_rope_backward(gpu, s->dq, N, T, H, hd, c->rope_theta);
     op_rope_backward(gpu, s->dk, N, T, KV, hd, c->rope_theta);

@@ -97,6 +97,7 @@ struct Gpu {
     void *attn_scratch; size_t attn_scratch_bytes; /* for kernels_attn.cu.h's backward */
     void *sparse_scratch; size_t sparse_scratch_bytes; /* for kernels_sparse.cu.h */
     void *gdn_scratch; size_t gdn_scratch_bytes;       /* for kernels_linear.cu.h's forward */
+    void *qkv_scratch; size_t qkv_scratch_bytes;       /* attn.h's fused q|k|v projection rows */
     int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
     void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
@@ -170,6 +171,11 @@ GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, fl
 /* RoPE on the first rd elements of each of nh heads spaced ld apart (op_rope_part_*);
    sign +1 forward, -1 backward */
 GPUDEF void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign);
+/* split the fused q|k|v rows [N, (H + 2 KV) hd] into q [N,H,hd], k, v [N,KV,hd], rotating
+   q and k (theta 0: no rotation); merge 1 is the gradient: dq, dk rotated back, into the
+   fused rows (op_qkv_split / op_qkv_merge) */
+GPUDEF void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
+                          float theta, int merge);
 /* dst[i*dld + j] (= or +=) scale * sum_{g < groups} src[i*sld + g*gld + j] (op_copy_cols,
    op_sum_cols) */
 GPUDEF void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
@@ -241,7 +247,7 @@ GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 
 /* rows of logits per cross-entropy chunk: chunk * V * 2 bytes stays under this */
 #ifndef GPU_XENT_CHUNK_BYTES
-#define GPU_XENT_CHUNK_BYTES ((size_t)256 << 20)
+#define GPU_XENT_CHUNK_BYTES ((size_t)512 << 20)
 #endif
 #define GPU_GEMM_CANDIDATES 8 /* cuBLASLt algorithms timed per GEMM shape */
 #define GPU_LT_WORKSPACE ((size_t)32 << 20) /* cuBLASLt's recommendation for Hopper */
@@ -860,6 +866,13 @@ void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta
     gpu_rope_part(g, x, N, T, nh, hd, hd, theta, 1.0f);
 }
 
+void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
+                   float theta, int merge) {
+    size_t groups = (size_t)(H + 2 * KV + 3) / 4; /* the kernel's QKV_GROUP heads a thread */
+    void *args[] = {&q, &k, &v, &qkv, &N, &T, &H, &KV, &hd, &theta, &merge};
+    gpu_launch1d_(g, gpu_k_(g, "qkv_split"), (size_t)N * groups * (hd / 2), args);
+}
+
 void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
     gpu_rope_part(g, dx, N, T, nh, hd, hd, theta, -1.0f);
 }
@@ -989,7 +1002,10 @@ static void gpu_xent_(Gpu *g, float *losses, float *correct, void *dh, float *dw
                       const int *targets, int N, int C, int V, float dloss, int backward) {
     if (N <= 0) return;
     size_t row_bytes = (size_t)V * 2;
-    size_t chunk = (g->xent_chunk_bytes ? g->xent_chunk_bytes : GPU_XENT_CHUNK_BYTES) / row_bytes;
+    size_t chunk_bytes = g->xent_chunk_bytes ? g->xent_chunk_bytes : GPU_XENT_CHUNK_BYTES;
+    const char *env = getenv("ABLATE_XENT_CHUNK_MB"); /* for A/B runs of the chunk size */
+    if (!g->xent_chunk_bytes && env && atoi(env) > 0) chunk_bytes = (size_t)atoi(env) << 20;
+    size_t chunk = chunk_bytes / row_bytes;
     if (chunk < 1) chunk = 1;
     if (chunk > (size_t)N) chunk = (size_t)N;
     if (chunk > 64) chunk -= chunk % 64; /* tidy GEMM shapes */
@@ -1224,6 +1240,13 @@ void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float the
 void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
     (void)g; (void)x; (void)N; (void)T; (void)nh; (void)ld; (void)rd; (void)theta; (void)sign;
     gpu_nvrtc_only_die_("gpu_rope_part");
+}
+
+void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
+                   float theta, int merge) {
+    (void)g; (void)q; (void)k; (void)v; (void)qkv; (void)N; (void)T; (void)H; (void)KV; (void)hd;
+    (void)theta; (void)merge;
+    gpu_nvrtc_only_die_("gpu_qkv_split");
 }
 
 void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,

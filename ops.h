@@ -52,8 +52,8 @@ size_t ops_act_size(const Gpu *gpu);
 
 /* ---- per-op profile (GPU): each op synchronizes before and after, so the
    table is GPU time per op; it slows the run, use it to see where time goes ---- */
-typedef struct { const char *name; double seconds; long calls; } OpsProfileEntry;
-typedef struct { OpsProfileEntry e[40]; int n; } OpsProfile;
+typedef struct { char name[48]; double seconds; long calls; } OpsProfileEntry;
+typedef struct { OpsProfileEntry e[64]; int n; } OpsProfile;  /* matmuls: one entry per shape */
 void ops_profile_start(Gpu *gpu, OpsProfile *p);   /* p zeroed by the caller */
 void ops_profile_stop(Gpu *gpu);
 void ops_profile_print(const OpsProfile *p, double steps);
@@ -98,6 +98,17 @@ void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float th
    other elements of each head are untouched. op_rope_forward is ld = rd = hd. */
 void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int rd, float theta);
 void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta);
+
+/* ---- one GEMM for the q, k and v projections: its rows qkv [N, (H + 2 KV) hd] (q heads,
+   then k heads, then v heads) split into q [N, H, hd], k and v [N, KV, hd], with q and k
+   rotated as op_rope_forward does (theta 0: copied as they are). op_qkv_merge is its
+   gradient: dq and dk rotated back (op_rope_backward), dv as it is, into dqkv's rows. ---- */
+void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, int T, int H, int KV,
+                  int hd, float theta);
+void op_qkv_merge(Gpu *gpu, void *dqkv, const void *dq, const void *dk, const void *dv, int N, int T,
+                  int H, int KV, int hd, float theta);
+/* the fused rows' buffer on the GPU: at least `bytes`, kept by the Gpu between calls */
+void *ops_qkv_scratch(Gpu *gpu, size_t bytes);
 
 /* ---- column blocks between strided row-major views (gather / scatter of the parts of a
    row): dst[i*dst_ld + j] (= or +=) scale * src[i*src_ld + j], i < rows, j < cols.
@@ -267,9 +278,15 @@ void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const vo
 #include "kernels_attn.cu.h"
 double ops_prof_begin_(Gpu *gpu);
 void ops_prof_end_(Gpu *gpu, const char *name, double t0);
-#define OPS_GPU(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return; } } while (0)
+#define OPS_GPU_NAMED(call, name) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, name, t0_); return; } } while (0)
 #else
-#define OPS_GPU(call) do { (void)gpu; } while (0)
+#define OPS_GPU_NAMED(call, name) do { (void)gpu; } while (0)
+#endif
+#define OPS_GPU(call) OPS_GPU_NAMED(call, __func__)
+#ifndef ABLATE_NO_CUDA
+static int ops_profiling_(const Gpu *gpu) { return gpu && gpu->profile; }
+#else
+static int ops_profiling_(const Gpu *gpu) { (void)gpu; return 0; }
 #endif
 
 /* OpenMP on the CPU path when built with -fopenmp; silent otherwise. Every
@@ -299,10 +316,10 @@ void ops_prof_end_(Gpu *gpu, const char *name, double t0) {
     gpu_sync(gpu);
     double dt = ops_now_() - t0;
     int i = 0;
-    while (i < p->n && strcmp(p->e[i].name, name)) i++;
+    while (i < p->n && strncmp(p->e[i].name, name, sizeof p->e[i].name - 1)) i++;
     if (i == p->n) {
-        if (p->n == 40) return;
-        p->e[p->n++].name = name;
+        if (p->n == (int)(sizeof p->e / sizeof p->e[0])) return;
+        snprintf(p->e[p->n++].name, sizeof p->e[0].name, "%s", name);
     }
     p->e[i].seconds += dt;
     p->e[i].calls++;
@@ -317,11 +334,11 @@ void ops_profile_stop(Gpu *gpu) { (void)gpu; }
 void ops_profile_print(const OpsProfile *p, double steps) {
     double total = 0;
     for (int i = 0; i < p->n; i++) total += p->e[i].seconds;
-    printf("%-28s %10s %8s %7s\n", "op (GPU time per step)", "ms", "calls", "share");
+    printf("%-40s %10s %8s %7s\n", "op (GPU time per step; matmul: in x out)", "ms", "calls", "share");
     for (int i = 0; i < p->n; i++)
-        printf("%-28s %10.3f %8.0f %6.1f%%\n", p->e[i].name, 1e3 * p->e[i].seconds / steps,
+        printf("%-40s %10.3f %8.0f %6.1f%%\n", p->e[i].name, 1e3 * p->e[i].seconds / steps,
                p->e[i].calls / steps, 100 * p->e[i].seconds / (total > 0 ? total : 1));
-    printf("%-28s %10.3f\n", "total", 1e3 * total / steps);
+    printf("%-40s %10.3f\n", "total", 1e3 * total / steps);
 }
 
 void *ops_alloc(Gpu *gpu, size_t bytes) {
@@ -379,7 +396,9 @@ void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok,
 }
 
 void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC) {
-    OPS_GPU(gpu_matmul_forward(gpu, out, in, w, N, C, OC));
+    char pname_[48] = "";
+    if (ops_profiling_(gpu)) snprintf(pname_, sizeof pname_, "op_matmul_forward %dx%d", C, OC);
+    OPS_GPU_NAMED(gpu_matmul_forward(gpu, out, in, w, N, C, OC), pname_);
     /* rows in parallel; the inner dot product is contiguous in both operands */
     OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
     for (int n = 0; n < N; n++) {
@@ -396,7 +415,11 @@ void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N
 
 void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
                         const void *w, int N, int C, int OC, int accumulate_din) {
-    OPS_GPU(gpu_matmul_backward(gpu, din, dw, dout, in, w, N, C, OC, accumulate_din));
+    char pname_[48] = "";
+    if (ops_profiling_(gpu))
+        snprintf(pname_, sizeof pname_, "op_matmul_backward %dx%d%s%s", C, OC, din ? " din" : "",
+                 dw ? " dw" : "");
+    OPS_GPU_NAMED(gpu_matmul_backward(gpu, din, dw, dout, in, w, N, C, OC, accumulate_din), pname_);
     if (din) {
         OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
         for (int n = 0; n < N; n++) {
@@ -462,7 +485,9 @@ void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, cons
 }
 
 /* rotate pairs (i, i+hd/2) of every head (heads ld apart) by +angle (sign=1) or -angle (sign=-1) */
-static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int ld, int hd, float theta, int sign) {
+/* rows row_ld apart, nh heads ld apart in each */
+static void rope_rotate_rows_cpu(real_t *x, size_t row_ld, int N, int T, int nh, int ld, int hd, float theta,
+                                 int sign) {
     int half = hd / 2;
     for (int n = 0; n < N; n++) {
         int t = n % T;
@@ -470,13 +495,17 @@ static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int ld, int hd, flo
             double ang = t * pow((double)theta, -2.0 * i / hd);
             real_t c = cos(ang), s = sign * sin(ang);
             for (int h = 0; h < nh; h++) {
-                real_t *p = x + ((size_t)n * nh + h) * ld;
+                real_t *p = x + (size_t)n * row_ld + (size_t)h * ld;
                 real_t a = p[i], b = p[i + half];
                 p[i] = a * c - b * s;
                 p[i + half] = b * c + a * s;
             }
         }
     }
+}
+
+static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int ld, int hd, float theta, int sign) {
+    rope_rotate_rows_cpu(x, (size_t)nh * ld, N, T, nh, ld, hd, theta, sign);
 }
 
 void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta) {
@@ -497,6 +526,45 @@ void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int r
 void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta) {
     OPS_GPU(gpu_rope_part(gpu, dx, N, T, nh, ld, rd, theta, -1.0f));
     rope_rotate_cpu(R(dx), N, T, nh, ld, rd, theta, -1);
+}
+
+/* heads of the fused rows <-> the separate buffers (dir 0: fused -> separate) */
+static void qkv_copy_cpu(real_t *q, real_t *k, real_t *v, real_t *qkv, int N, int H, int KV, int hd, int dir) {
+    size_t P = (size_t)(H + 2 * KV) * hd;
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H + 2 * KV; h++) {
+            real_t *sep = h < H ? q + ((size_t)n * H + h) * hd
+                        : h < H + KV ? k + ((size_t)n * KV + (h - H)) * hd : v + ((size_t)n * KV + (h - H - KV)) * hd;
+            real_t *fused = qkv + n * P + (size_t)h * hd;
+            memcpy(dir ? fused : sep, dir ? sep : fused, sizeof(real_t) * hd);
+        }
+}
+
+void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, int T, int H, int KV,
+                  int hd, float theta) {
+    OPS_GPU(gpu_qkv_split(gpu, q, k, v, (void *)qkv, N, T, H, KV, hd, theta, 0));
+    qkv_copy_cpu(R(q), R(k), R(v), (real_t *)CR(qkv), N, H, KV, hd, 0);
+    if (theta > 0) {
+        rope_rotate_cpu(R(q), N, T, H, hd, hd, theta, 1);
+        rope_rotate_cpu(R(k), N, T, KV, hd, hd, theta, 1);
+    }
+}
+
+void op_qkv_merge(Gpu *gpu, void *dqkv, const void *dq, const void *dk, const void *dv, int N, int T,
+                  int H, int KV, int hd, float theta) {
+    OPS_GPU(gpu_qkv_split(gpu, (void *)dq, (void *)dk, (void *)dv, dqkv, N, T, H, KV, hd, theta, 1));
+    qkv_copy_cpu((real_t *)CR(dq), (real_t *)CR(dk), (real_t *)CR(dv), R(dqkv), N, H, KV, hd, 1);
+    if (theta > 0) /* rotate back in the fused rows: the q heads and the k heads after them */
+        rope_rotate_rows_cpu(R(dqkv), (size_t)(H + 2 * KV) * hd, N, T, H + KV, hd, hd, theta, -1);
+}
+
+void *ops_qkv_scratch(Gpu *gpu, size_t bytes) {
+#ifndef ABLATE_NO_CUDA
+    if (gpu) return gpu_scratch(gpu, &gpu->qkv_scratch, &gpu->qkv_scratch_bytes, bytes);
+#endif
+    (void)gpu; (void)bytes;
+    fprintf(stderr, "ops_qkv_scratch: the fused q|k|v buffer is a GPU buffer (no Gpu given)\n");
+    abort();
 }
 
 void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t rows,

@@ -252,6 +252,33 @@ static void t_rope(int N, int T, int nh, int hd, float theta) {
     free(x); free(y);
 }
 
+/* the fused q|k|v rows split into q, k, v (rotated), and the gradient merged back */
+static void t_qkv_split(int N, int T, int H, int KV, int hd, float theta) {
+    char shape[80];
+    snprintf(shape, sizeof shape, "N=%d T=%d H=%d KV=%d hd=%d th=%g", N, T, H, KV, hd, theta);
+    size_t P = (size_t)(H + 2 * KV) * hd, nf = (size_t)N * P, nq = (size_t)N * H * hd, nk = (size_t)N * KV * hd;
+    float *x = rand_bf(nf, 1), *q = fvec(nq), *k = fvec(nk), *v = fvec(nk), *back = fvec(nf);
+    void *d_x = dev_bf(x, nf), *d_q = dev_poison_bf(nq), *d_k = dev_poison_bf(nk), *d_v = dev_poison_bf(nk);
+    void *d_back = dev_poison_bf(nf);
+    gpu_qkv_split(&G, d_q, d_k, d_v, d_x, N, T, H, KV, hd, theta, 0);
+    op_qkv_split(NULL, q, k, v, x, N, T, H, KV, hd, theta);
+    check_bf("qkv_split", "q", shape, d_q, q, nq, 1e-2);
+    check_bf("qkv_split", "k", shape, d_k, k, nk, 1e-2);
+    check_bf("qkv_split", "v", shape, d_v, v, nk, 1e-6); /* copied: exact */
+    /* merge from fresh bf16 inputs on both sides */
+    float *dq = rand_bf(nq, 1), *dk = rand_bf(nk, 1), *dv = rand_bf(nk, 1);
+    void *d_dq = dev_bf(dq, nq), *d_dk = dev_bf(dk, nk), *d_dv = dev_bf(dv, nk);
+    gpu_qkv_split(&G, d_dq, d_dk, d_dv, d_back, N, T, H, KV, hd, theta, 1);
+    op_qkv_merge(NULL, back, dq, dk, dv, N, T, H, KV, hd, theta);
+    check_bf("qkv_merge", "dqkv", shape, d_back, back, nf, 1e-2);
+    /* merge(split(x)) = x up to two bf16 roundings (a rotation's gradient is its inverse) */
+    gpu_qkv_split(&G, d_q, d_k, d_v, d_back, N, T, H, KV, hd, theta, 1);
+    check_bf("qkv_merge(split(x))", "x", shape, d_back, x, nf, 1e-2);
+    gpu_free(&G, d_x); gpu_free(&G, d_q); gpu_free(&G, d_k); gpu_free(&G, d_v); gpu_free(&G, d_back);
+    gpu_free(&G, d_dq); gpu_free(&G, d_dk); gpu_free(&G, d_dv);
+    free(x); free(q); free(k); free(v); free(back); free(dq); free(dk); free(dv);
+}
+
 /* RoPE on part of each head (MLA's rotary slice): heads ld apart, rd rotated from offset off */
 static void t_rope_part(int N, int T, int nh, int ld, int off, int rd) {
     char shape[80];
@@ -618,6 +645,8 @@ static void bench(void) {
     BENCH("rmsnorm_backward", 50, 3 * nb / 1e9, "GB/s", gpu_rmsnorm_backward(&G, a, dw, b, c, w, st, N, C, 0));
     BENCH("rope_forward (9 heads x 64)", 50, 2 * (double)N * 576 * 2 / 1e9, "GB/s",
           gpu_rope_forward(&G, a, N, 2048, 9, 64, 10000.0f));
+    BENCH("qkv_split (9 + 2 x 3 heads x 64)", 50, 2 * (double)N * 960 * 2 / 1e9, "GB/s",
+          gpu_qkv_split(&G, b, c, (char *)c + (size_t)N * 192 * 2, a, N, 2048, 9, 3, 64, 10000.0f, 0));
     BENCH("swiglu_forward [N,F/2]", 50, 1.5 * (double)big * 2 / 1e9, "GB/s", gpu_swiglu_forward(&G, a, b, N, F / 2));
     BENCH("swiglu_backward [N,F/2]", 50, 2.5 * (double)big * 2 / 1e9, "GB/s",
           gpu_swiglu_backward(&G, a, NULL, c, b, N, F / 2));
@@ -658,6 +687,10 @@ int main(int argc, char **argv) {
     t_rope(2048, 2048, 3, 64, 100000.0f);
     t_rope(64, 32, 4, 32, 10000.0f);
     t_rope_part(300, 100, 9, 96, 64, 32);  /* MLA q: rotary last 32 of 96 */
+    t_qkv_split(2 * 256, 256, 9, 3, 64, 100000.0f); /* the 135M shape's heads */
+    t_qkv_split(300, 100, 4, 4, 32, 10000.0f);       /* MHA, a partial last sequence */
+    t_qkv_split(130, 65, 8, 1, 128, 0.0f);           /* MQA, no rotation: a plain split */
+    t_qkv_split(50, 10, 2, 1, 12, 10000.0f);         /* hd/2 = 6: element by element */
     t_rope_part(300, 100, 1, 288, 256, 32); /* MLA kv_a: one shared rotary key after the latent */
     t_rope_part(77, 77, 3, 40, 24, 16);
     t_copy_cols(1000, 64, 96, 64, 1, 0, 1.0f, 0);     /* 16-byte path */

@@ -126,6 +126,36 @@ static void test_rope(void) {
     free(c.x); free(c.R); free(c.tmp); free(g);
 }
 
+/* the fused q|k|v rows: split = columns then op_rope_forward; merge is split's gradient */
+typedef struct { int N, T, H, KV, hd; real_t *x, *Rq, *Rk, *Rv, *q, *k, *v; } QkvCtx;
+static double qkv_loss(void *p) {
+    QkvCtx *c = p;
+    op_qkv_split(NULL, c->q, c->k, c->v, c->x, c->N, c->T, c->H, c->KV, c->hd, 10000.0f);
+    size_t nq = (size_t)c->N * c->H * c->hd, nk = (size_t)c->N * c->KV * c->hd;
+    return dot(c->q, c->Rq, nq) + dot(c->k, c->Rk, nk) + dot(c->v, c->Rv, nk);
+}
+static void test_qkv_split(void) {
+    enum { N = 6, T = 3, H = 3, KV = 1, hd = 8, P = (H + 2 * KV) * hd };
+    QkvCtx c = {N, T, H, KV, hd, rnd(N * P, 1), rnd(N * H * hd, 1), rnd(N * KV * hd, 1), rnd(N * KV * hd, 1),
+                zeros(N * H * hd), zeros(N * KV * hd), zeros(N * KV * hd)};
+    real_t *g = zeros(N * P);
+    op_qkv_merge(NULL, g, c.Rq, c.Rk, c.Rv, N, T, H, KV, hd, 10000.0f);
+    check_grad("qkv_split: d fused rows (merge)", qkv_loss, &c, c.x, g, N * P, N * P);
+    /* against the unfused path: each block's columns, then op_rope_forward on q and k */
+    real_t q2[N * H * hd], k2[N * KV * hd];
+    for (int n = 0; n < N; n++) {
+        memcpy(q2 + n * H * hd, c.x + n * P, sizeof(real_t) * H * hd);
+        memcpy(k2 + n * KV * hd, c.x + n * P + H * hd, sizeof(real_t) * KV * hd);
+    }
+    op_rope_forward(NULL, q2, N, T, H, hd, 10000.0f);
+    op_rope_forward(NULL, k2, N, T, KV, hd, 10000.0f);
+    op_qkv_split(NULL, c.q, c.k, c.v, c.x, N, T, H, KV, hd, 10000.0f);
+    int ok = !memcmp(q2, c.q, sizeof q2) && !memcmp(k2, c.k, sizeof k2);
+    for (int n = 0; n < N; n++) ok &= !memcmp(c.v + n * KV * hd, c.x + n * P + (H + KV) * hd, sizeof(real_t) * KV * hd);
+    report(ok, "qkv_split = column blocks, then RoPE on q and k", NULL);
+    free(c.x); free(c.Rq); free(c.Rk); free(c.Rv); free(c.q); free(c.k); free(c.v); free(g);
+}
+
 typedef struct { int N, F; real_t *gu, *R, *out; } SwiCtx;
 static double swiglu_loss(void *p) {
     SwiCtx *c = p;
@@ -778,6 +808,7 @@ int main(int argc, char **argv) {
     test_embed();
     test_rmsnorm();
     test_rope();
+    test_qkv_split();
     test_swiglu();
     test_xent();
     test_attention_core(2, 2, 0);
