@@ -868,7 +868,7 @@ void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta
 
 void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
                    float theta, int merge) {
-    size_t groups = (size_t)(H + 2 * KV + 3) / 4; /* the kernel's QKV_GROUP heads a thread */
+    size_t groups = (size_t)(H + 2 * KV + KERNELS_QKV_GROUP - 1) / KERNELS_QKV_GROUP;
     void *args[] = {&q, &k, &v, &qkv, &N, &T, &H, &KV, &hd, &theta, &merge};
     gpu_launch1d_(g, gpu_k_(g, "qkv_split"), (size_t)N * groups * (hd / 2), args);
 }

@@ -30,6 +30,8 @@
 #define KSRC_STR(x) KSRC_STR_(x)
 #define KSRC_LINE(file) "#line " KSRC_STR(__LINE__) " \"" file "\"\n"
 #endif
+/* heads per thread of qkv_split: the kernel's QKV_GROUP and the launcher's grid both read it */
+#define KERNELS_QKV_GROUP 4
 
 #define KERNELS_COMMON_NAME "ablate_common.cuh"
 
@@ -486,7 +488,7 @@ KSRC_LINE("kernels.cu.h") "#include \"ablate_common.cuh\"\n"
 "// One thread per (row n, pair i, group of QKV_GROUP heads): the group's loads are all\n"
 "// issued before its stores. Many light threads keep enough loads in flight (one thread\n"
 "// walking all of a row's heads measured 1.1-1.5 TB/s on an H100, latency-bound).\n"
-"#define QKV_GROUP 4\n"
+"#define QKV_GROUP " KSRC_STR(KERNELS_QKV_GROUP) "\n"
 "// head h of row n in the separate buffers: q heads, then k heads, then v heads\n"
 "__device__ __forceinline__ bf16 *qkv_sep(bf16 *q, bf16 *k, bf16 *v, u64 n, int h, int H, int KV, int hd) {\n"
 "    return h < H ? q + (n * H + h) * hd : h < H + KV ? k + (n * KV + (h - H)) * hd : v + (n * KV + (h - H - KV)) * hd;\n"
