@@ -129,6 +129,23 @@ void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *
 void gpu_attention_release(Gpu *gpu);
 int attn_kernels_compile_check(const char *arch);
 
+/* attention under a selection bitmask (DSA's top-k as a mask over dense tiles; Hopper,
+   hd 64: gpu_attention_select_supported). mask [B][T][gpu_attention_select_words(T)] u32:
+   bit s % 32 of word s / 32 of row t set when query t sees key s (only s <= t; every row
+   sees at least one key), shared by all heads. */
+int gpu_attention_select_supported(const Gpu *gpu, int hd);
+int gpu_attention_select_words(int T);
+void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                  const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd);
+void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                   const void *out, const float *lse, const void *q, const void *k,
+                                   const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd);
+/* p [B,T,topk] = (1/H) sum_h exp(q_h . k_s / sqrt(hd) - lse[b,h,t]) at the rank of each key s
+   among row t's selected keys, 0 past the selection (DSA's KL target; H <= 16) */
+#define ATTN_SELECT_PROBS_MAX_H 16
+void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                const unsigned *mask, int B, int T, int H, int KV, int hd, int topk);
+
 /* fixed sparse patterns (the masks are documented in ops.h); the two above are these
    with {window}. p == NULL is dense causal. */
 #ifndef ATTN_PATTERN_BLOCK
@@ -745,6 +762,13 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#endif\n"
 "#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, AttnPattern): parameters, tile helpers\n"
 "#define HD 64\n"
+"// SELMASK 1: a per-(query, key) selection bitmask as the mask (DSA's top-k run as dense\n"
+"// tiles): selmask [B][T][SELW(T)] words, bit s % 32 of word s / 32 of row t set when query\n"
+"// t sees key s (never above the diagonal); rows padded to whole 128-key tiles\n"
+"#ifndef SELMASK\n"
+"#define SELMASK 0\n"
+"#endif\n"
+"#define SELW(T) ((((T) + 127) / 128) * 4)\n"
 "\n"
 "typedef unsigned short bf16;\n"
 "typedef unsigned long long u64;\n"
@@ -843,13 +867,24 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#define WFWD_WG 2\n"
 "#endif\n"
 "#define WFWD_BM (64 * WFWD_WG)\n"
+"#if SELMASK && WFWD_BN != 128\n"
+"#error \"SELMASK needs key tiles of 128 (four mask words a row)\"\n"
+"#endif\n"
 "#define WFWD_NT (128 * WFWD_WG)\n"
 "extern \"C\" __global__ void __launch_bounds__(WFWD_NT, WFWD_WG == 2 ? 2 : 1)\n"
 "attn_fwd_wg(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,\n"
-"            int T, int H, float scale_log2) {\n"
+"            int T, int H, float scale_log2\n"
+"#if SELMASK\n"
+"            , const unsigned *selmask\n"
+"#endif\n"
+"            ) {\n"
 "    extern __shared__ __align__(1024) unsigned char smem_raw[];\n"
 "    const unsigned s0 = (smem_addr(smem_raw) + 1023u) & ~1023u;\n"
 "    const unsigned sQ = s0, sK = sQ + WFWD_BM * 128, sV = sK + 2 * WFWD_BN * 128;  // byte addresses\n"
+"#if SELMASK\n"
+"    // the mask words of a key tile for the block's rows: [2 buffers][WFWD_BM rows][4 words]\n"
+"    unsigned *sM = (unsigned *)(smem_raw + (sV + 2 * WFWD_BN * 128 - smem_addr(smem_raw)));\n"
+"#endif\n"
 "\n"
 "    const int KV = H / GROUP;\n"
 "    const int b = blockIdx.x / H, h = blockIdx.x % H, kvh = h / GROUP;\n"
@@ -872,6 +907,14 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    load_sw<WFWD_BM, WFWD_NT>(sQ, qb, qs, m0, T);\n"
 "    load_sw<WFWD_BN, WFWD_NT>(sK, kb, ks, jlo * WFWD_BN, T);\n"
 "    load_sw<WFWD_BN, WFWD_NT>(sV, vb, ks, jlo * WFWD_BN, T);\n"
+"#if SELMASK\n"
+"    const unsigned *mrows = selmask + ((long)b * T + m0) * SELW(T);  // row m0, word 0\n"
+"#define WFWD_MASK_LOAD(j, buf)                                                              \\\n"
+"    if (tid < WFWD_BM)                                                                      \\\n"
+"        cp_async16(sM + ((buf) * WFWD_BM + tid) * 4, mrows + (long)(m0 + tid < T ? tid : 0) * SELW(T) + (j) * 4, \\\n"
+"                   m0 + tid < T)\n"
+"    WFWD_MASK_LOAD(jlo, 0);\n"
+"#endif\n"
 "    cp_async_commit();\n"
 "\n"
 "    const int r0 = m0 + wg * 64;          // this warpgroup's first query row\n"
@@ -891,6 +934,9 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        if (jn <= jhi) {\n"
 "            load_sw<WFWD_BN, WFWD_NT>(sK + (buf ^ 1) * WFWD_BN * 128, kb, ks, jn * WFWD_BN, T);\n"
 "            load_sw<WFWD_BN, WFWD_NT>(sV + (buf ^ 1) * WFWD_BN * 128, vb, ks, jn * WFWD_BN, T);\n"
+"#if SELMASK\n"
+"            WFWD_MASK_LOAD(jn, buf ^ 1);\n"
+"#endif\n"
 "            cp_async_commit();\n"
 "            cp_async_wait<1>();\n"
 "        } else {\n"
@@ -918,7 +964,21 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            wg_commit();\n"
 "            wg_wait<0>();\n"
 "            fence_regs<WFWD_BN / 2>(s);\n"
-"#if PATTERN\n"
+"#if SELMASK\n"
+"            {   // the selection: bit (i & 3) * 8 + 2 t4 + (e & 1) of word i / 4 of the thread's rows\n"
+"                const unsigned *mw = sM + (buf * WFWD_BM + rw - m0) * 4;\n"
+"                const uint4 ma = *(const uint4 *)mw, mb = *(const uint4 *)(mw + 32);  // rows rw, rw + 8\n"
+"                const unsigned wa[4] = {ma.x, ma.y, ma.z, ma.w}, wb[4] = {mb.x, mb.y, mb.z, mb.w};\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < WFWD_BN / 8; i++)\n"
+"#pragma unroll\n"
+"                    for (int e = 0; e < 4; e++) {\n"
+"                        const unsigned w = (e >> 1) ? wb[i >> 2] : wa[i >> 2];\n"
+"                        if (!((w >> ((i & 3) * 8 + 2 * t4 + (e & 1))) & 1u)) s[4 * i + e] = NEG_INF;\n"
+"                    }\n"
+"            }\n"
+"            const bool need_mask = false;\n"
+"#elif PATTERN\n"
 "            const bool need_mask = !pat_all(r0, r0 + 63, n0, n0 + WFWD_BN - 1);\n"
 "#else\n"
 "            const bool need_mask = n0 + WFWD_BN - 1 > r0 || (WINDOW > 0 && n0 < r0 + 63 - WINDOW + 1);\n"
@@ -1126,7 +1186,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "extern \"C\" __global__ void __launch_bounds__(256, 1)\n"
 "attn_bwd_dkdv_wg(bf16 *dk, bf16 *dv, float *dqacc, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "                 const bf16 *dout, const float *lse, const float *Dsum, int T, int H,\n"
-"                 float scale, float scale_log2, bf16 *dq, int *dqcnt) {\n"
+"                 float scale, float scale_log2, bf16 *dq, int *dqcnt\n"
+"#if SELMASK\n"
+"                 , const unsigned *selmask\n"
+"#endif\n"
+"                 ) {\n"
 "    extern __shared__ __align__(1024) unsigned char smem_raw[];\n"
 "#if WB_DQ_BULK == 4\n"
 "    __shared__ int s_conv[2];  // finished tiles this block converts (-1: none)\n"
@@ -1140,7 +1204,12 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    bf16 *sdS = sdO + 2 * WB_BM * 64;     // [2][128 keys][64 queries]  dS^T\n"
 "    float *sL = (float *)(sdS + 2 * WB_BN * WB_BM);  // [2][64]\n"
 "    float *sD = sL + 2 * WB_BM;                  // [2][64]\n"
+"#if SELMASK\n"
+"    unsigned *sM = (unsigned *)(sD + 2 * WB_BM);  // [2][64 queries][4 words]: the block's 128 keys\n"
+"    float *sdQ = (float *)(sM + 2 * WB_BM * 4);  // [2][SDQ_BUF] fp32 dQ staging (WB_DQ_BULK > 0)\n"
+"#else\n"
 "    float *sdQ = sD + 2 * WB_BM;                 // [2][SDQ_BUF] fp32 dQ staging (WB_DQ_BULK > 0)\n"
+"#endif\n"
 "    const unsigned aK = smem_addr(sK), aV = smem_addr(sV), aKt = smem_addr(sKt), aQ = smem_addr(sQ),\n"
 "                   adO = smem_addr(sdO);\n"
 "\n"
@@ -1165,6 +1234,12 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    load_sw<WB_BN, 256>(aV, vb, ks, n0, T);\n"
 "    cp_async_commit();\n"
 "\n"
+"#if SELMASK\n"
+"#define WB_MASK_LOAD(buf, row, ok) \\\n"
+"    cp_async16(sM + ((buf) * WB_BM + tid) * 4, selmask + ((long)b * T + ((ok) ? (row) : 0)) * SELW(T) + n0 / 32, ok)\n"
+"#else\n"
+"#define WB_MASK_LOAD(buf, row, ok)\n"
+"#endif\n"
 "#define WB_LOAD(it, buf)                                                                    \\\n"
 "    do {                                                                                    \\\n"
 "        int h_ = kvh * GROUP + (it) / nq, m_ = (ilo + (it) % nq) * WB_BM;                   \\\n"
@@ -1177,6 +1252,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            long li_ = ((long)b * H + h_) * T + (ok_ ? row_ : 0);                           \\\n"
 "            cp_async4(sL + (buf) * WB_BM + tid, lse + li_, ok_);                            \\\n"
 "            cp_async4(sD + (buf) * WB_BM + tid, Dsum + li_, ok_);                           \\\n"
+"            WB_MASK_LOAD(buf, row_, ok_);                                                   \\\n"
 "        }                                                                                   \\\n"
 "        cp_async_commit();                                                                  \\\n"
 "    } while (0)\n"
@@ -1232,7 +1308,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            if (WB_DQ_BULK >= 2 && it > 0)\n"
 "                dq_tile_reduce(dq_tile(dqacc, b, h_prev, m0_prev, T, H), sdQ + (buf ^ 1) * SDQ_BUF);\n"
 "            const int key0 = n0 + krow;\n"
-"#if PATTERN\n"
+"#if SELMASK\n"
+"            // the selection: bit (krow % 32) + 8 (e >> 1) of word krow / 32 of query ql's words\n"
+"            const unsigned *Mt = sM + buf * WB_BM * 4 + (krow >> 5);\n"
+"            const bool need_mask = false;\n"
+"#elif PATTERN\n"
 "            const bool need_mask = !pat_all(m0, m0 + WB_BM - 1, n0 + kw, n0 + kw + 63);\n"
 "#else\n"
 "            const bool need_mask = m0 < n0 + kw + 63 || (WINDOW > 0 && n0 + kw < m0 + WB_BM - WINDOW);\n"
@@ -1245,6 +1325,9 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "                for (int e = 0; e < 4; e++) {\n"
 "                    int ql = i * 8 + 2 * t4 + (e & 1);\n"
 "                    float p = fast_exp2(fmaf(st[4 * i + e], scale_log2, -Lt[ql] * LOG2E));\n"
+"#if SELMASK\n"
+"                    if (!((Mt[ql * 4] >> ((krow & 31) + (e >> 1) * 8)) & 1u)) p = 0.f;\n"
+"#endif\n"
 "                    if (need_mask) {\n"
 "                        int key = key0 + (e >> 1) * 8, qr = m0 + ql;\n"
 "                        if (MASKED(qr, key)) p = 0.f;\n"
@@ -1433,7 +1516,96 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    float4 a = *(const float4 *)(src + (((2 * j) ^ (t & 7)) << 2));\n"
 "    float4 c = *(const float4 *)(src + (((2 * j + 1) ^ (t & 7)) << 2));\n"
 "    *(uint4 *)(dq + i * 8) = make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(c.x, c.y), pack_bf16(c.z, c.w));\n"
-"}\n";
+"}\n"
+"\n"
+"// ---------------------------------------------------------------- selection probabilities\n"
+"// SELMASK: psum[t][slot] = invH * sum_h P[t,h,s] for each key s that query t selected, slot =\n"
+"// the rank of s among row t's selected keys (the KL target of DSA's indexer; P = exp(S - lse)\n"
+"// with the caller's lse). Slots past the selection are not written. grid (B, ceil(T/64)), one\n"
+"// warpgroup of 64 query rows holding every head's Q tile (H <= 16); key tiles of 128, one kv\n"
+"// head at a time, stream through double-buffered shared memory with their mask words; the\n"
+"// heads' P add up in registers and each selected pair is stored once: no atomics.\n"
+"#if SELMASK\n"
+"extern \"C\" __global__ void __launch_bounds__(128, 1)\n"
+"attn_sel_probs_wg(float *psum, const float *lse, const bf16 *q, const bf16 *k, const unsigned *selmask,\n"
+"                  int T, int H, int topk, float scale_log2, float invH) {\n"
+"    extern __shared__ __align__(1024) unsigned char smem_raw[];\n"
+"    const unsigned s0 = (smem_addr(smem_raw) + 1023u) & ~1023u;\n"
+"    const unsigned sQ = s0, sK = sQ + H * 8192;  // Q [H][64 rows][64], K [2][128 keys][64]\n"
+"    unsigned *sM = (unsigned *)(smem_raw + (sK + 2 * 16384 - smem_addr(smem_raw)));  // [2][64 rows][4 words]\n"
+"    float *sL = (float *)(sM + 2 * 64 * 4);      // [H][64]: lse * log2(e)\n"
+"    const int KV = H / GROUP, W = SELW(T);\n"
+"    const int b = blockIdx.x, m0 = (gridDim.y - 1 - blockIdx.y) * 64;\n"
+"    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t4 = lane & 3;\n"
+"    const long qs = (long)H * HD, ks = (long)KV * HD;\n"
+"    const int iters = (min(T - 1, m0 + 63) / 128 + 1) * KV;  // (key tile, kv head), up to the diagonal\n"
+"    for (int h = 0; h < H; h++) load_sw<64, 128>(sQ + h * 8192, q + (long)b * T * qs + h * HD, qs, m0, T);\n"
+"    for (int i = tid; i < H * 64; i += 128) {\n"
+"        const int h = i >> 6, row = m0 + (i & 63);\n"
+"        sL[i] = row < T ? lse[((long)b * H + h) * T + row] * LOG2E : 0.f;\n"
+"    }\n"
+"#define SP_LOAD(it, buf)                                                                      \\\n"
+"    do {                                                                                      \\\n"
+"        const int j_ = (it) / KV, kv_ = (it) % KV, r_ = m0 + tid;                            \\\n"
+"        load_sw<128, 128>(sK + (buf) * 16384, k + (long)b * T * ks + kv_ * HD, ks, j_ * 128, T); \\\n"
+"        if (tid < 64)                                                                         \\\n"
+"            cp_async16(sM + ((buf) * 64 + tid) * 4, selmask + ((long)b * T + (r_ < T ? r_ : 0)) * W + j_ * 4, r_ < T); \\\n"
+"        cp_async_commit();                                                                    \\\n"
+"    } while (0)\n"
+"    SP_LOAD(0, 0);\n"
+"    const int rl = warp * 16 + g;  // the thread's rows m0 + rl, m0 + rl + 8\n"
+"    int base[2] = {0, 0};          // the row's selected keys left of this tile\n"
+"    float acc[64];\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 64; i++) acc[i] = 0.f;\n"
+"    for (int it = 0; it < iters; it++) {\n"
+"        const int buf = it & 1, kvh = it % KV;\n"
+"        if (it + 1 < iters) {\n"
+"            SP_LOAD(it + 1, buf ^ 1);\n"
+"            cp_async_wait<1>();\n"
+"        } else {\n"
+"            cp_async_wait<0>();\n"
+"        }\n"
+"        fence_proxy();\n"
+"        __syncthreads();\n"
+"        const unsigned Kt = sK + buf * 16384;\n"
+"        for (int hh = 0; hh < GROUP; hh++) {\n"
+"            const int h = kvh * GROUP + hh;\n"
+"            float s[64];\n"
+"            wg_fence();\n"
+"#pragma unroll\n"
+"            for (int kk = 0; kk < 4; kk++) wg_ss128<0, 0>(s, gdesc(sQ + h * 8192 + kk * 32, 16), gdesc(Kt + kk * 32, 16), kk);\n"
+"            wg_commit();\n"
+"            wg_wait<0>();\n"
+"            fence_regs<64>(s);\n"
+"            const float la = sL[h * 64 + rl], lb = sL[h * 64 + rl + 8];\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 64; i++) acc[i] += fast_exp2(fmaf(s[i], scale_log2, -((i & 2) ? lb : la)));\n"
+"        }\n"
+"        if (kvh == KV - 1) {  // the tile's sums are complete: store the selected pairs\n"
+"#pragma unroll\n"
+"            for (int r = 0; r < 2; r++) {\n"
+"                const uint4 mw = *(const uint4 *)(sM + (buf * 64 + rl + 8 * r) * 4);\n"
+"                const unsigned w[4] = {mw.x, mw.y, mw.z, mw.w};\n"
+"                const int pre[4] = {0, __popc(w[0]), __popc(w[0]) + __popc(w[1]), __popc(w[0]) + __popc(w[1]) + __popc(w[2])};\n"
+"                float *prow = psum + ((long)b * T + m0 + rl + 8 * r) * topk + base[r];\n"
+"#pragma unroll\n"
+"                for (int i = 0; i < 16; i++)\n"
+"#pragma unroll\n"
+"                    for (int e = 0; e < 2; e++) {\n"
+"                        const int bit = (i & 3) * 8 + 2 * t4 + e;  // column 8i + 2 t4 + e: word i / 4\n"
+"                        const unsigned x = w[i >> 2];\n"
+"                        if ((x >> bit) & 1u) prow[pre[i >> 2] + __popc(x & ((1u << bit) - 1u))] = acc[4 * i + 2 * r + e] * invH;\n"
+"                    }\n"
+"                base[r] += pre[3] + __popc(w[3]);\n"
+"            }\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 64; i++) acc[i] = 0.f;\n"
+"        }\n"
+"        __syncthreads();  // the next load overwrites this buffer\n"
+"    }\n"
+"}\n"
+"#endif\n";
 
 /* ---------------------------------------------------------------- host */
 
@@ -1496,6 +1668,11 @@ static void attn_wgmma_options_(char *buf, size_t n, int group, const AttnPatK *
              group, k->window, ATTN_WFWD_BN, ATTN_WFWD_WG, dq_mode);
     attn_pattern_options_(buf, n, k);
 }
+/* ... under a selection bitmask (SELMASK): no pattern, the mask says everything */
+static void attn_select_options_(char *buf, size_t n, int group, int dq_mode) {
+    snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=0 -DWFWD_BN=128 -DWFWD_WG=%d -DWB_DQ_BULK=%d -DSELMASK=1",
+             group, ATTN_WFWD_WG, dq_mode);
+}
 /* the Hopper backward's dQ reduction (WB_DQ_BULK): ATTN_WBWD_DQ_BULK, or the environment
    variable ABLATE_ATTN_WBWD_DQ (0..4) for A/B runs */
 static int attn_wbwd_dq_mode_(void) {
@@ -1515,12 +1692,14 @@ static int attn_wgmma_mode_(const Gpu *g, int hd) {
     const char *e = getenv("ABLATE_ATTN_WGMMA");
     return (e && *e) ? (atoi(e) & 3) : ATTN_WGMMA_DEFAULT;
 }
-static unsigned attn_wfwd_smem_(void) {
-    return (unsigned)(1024 + 64 * ATTN_WFWD_WG * 128 + 4 * ATTN_WFWD_BN * 128);
+/* alignment pad, Q, 2 K and 2 V tiles (and 2 tiles of mask words under SELMASK) */
+static unsigned attn_wfwd_smem_(int selmask) {
+    return (unsigned)(1024 + 64 * ATTN_WFWD_WG * 128 + 4 * ATTN_WFWD_BN * 128 + (selmask ? 2 * 64 * ATTN_WFWD_WG * 16 : 0));
 }
-/* alignment pad, K, V, K^T, 2 Q, 2 dO, 2 dS^T tiles, lse and D (and 2 fp32 dQ staging tiles) */
-static unsigned attn_wbwd_smem_(int dq_mode) {
-    return (unsigned)(1024 + 7 * 16384 + 4 * 2 * 64 * 4 +
+/* alignment pad, K, V, K^T, 2 Q, 2 dO, 2 dS^T tiles, lse and D (and 2 tiles of mask words,
+   and 2 fp32 dQ staging tiles) */
+static unsigned attn_wbwd_smem_(int dq_mode, int selmask) {
+    return (unsigned)(1024 + 7 * 16384 + 4 * 2 * 64 * 4 + (selmask ? 2 * 64 * 16 : 0) +
                       (dq_mode >= 2 ? 2 * 16384 : dq_mode == 1 ? 2 * 64 * 68 * 4 : 0));
 }
 
@@ -1550,28 +1729,51 @@ void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const
     gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
-void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
-    attn_check_args_("gpu_attention_forward", B, T, H, KV, hd, p);
-    const void *ptrs[] = {out, q, k, v};
-    gpu_require_aligned16("gpu_attention_forward", ptrs, 4);
+int gpu_attention_select_supported(const Gpu *gpu, int hd) {
+    return gpu->cc_major == 9 && gpu->cc_minor == 0 && hd == 64;
+}
+int gpu_attention_select_words(int T) { return (T + 127) / 128 * 4; }
+
+/* the forward under a pattern, or (mask != NULL, Hopper only) under a selection bitmask */
+static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const void *k, const void *v,
+                          int B, int T, int H, int KV, int hd, const AttnPattern *p, const unsigned *mask) {
+    const char *who = mask ? "gpu_attention_select_forward" : "gpu_attention_forward";
+    attn_check_args_(who, B, T, H, KV, hd, p);
+    const void *ptrs[] = {out, q, k, v, mask};
+    gpu_require_aligned16(who, ptrs, mask ? 5 : 4);
     /* the mask in the kernels' terms (W >= T: full causal, one kernel less) */
     const AttnPatK pk = attn_pattern_for_(p, T);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
-    void *args[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2};
-    if (attn_wgmma_mode_(gpu, hd) & 2) {
+    void *args[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2, &mask};
+    if (mask && !gpu_attention_select_supported(gpu, hd)) {
+        fprintf(stderr, "%s: needs a compute capability 9.0 GPU and hd 64 (this one: %d.%d, hd %d)\n", who,
+                gpu->cc_major, gpu->cc_minor, hd);
+        abort();
+    }
+    if (mask || (attn_wgmma_mode_(gpu, hd) & 2)) {
         char opt[256];
-        attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_());
+        if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_());
+        else attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_());
         CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_fwd_wg", opt);
         unsigned bm = 64 * ATTN_WFWD_WG;
         gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + bm - 1) / bm), 1, 128 * ATTN_WFWD_WG, 1, 1,
-                   attn_wfwd_smem_(), args);
+                   attn_wfwd_smem_(mask != NULL), args);
         return;
     }
     AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
     unsigned mblocks = (unsigned)((T + 16 * ATTN_FWD_WARPS - 1) / (16 * ATTN_FWD_WARPS));
     gpu_launch(gpu, kn.fwd, (unsigned)(B * H), mblocks, 1, 32 * ATTN_FWD_WARPS, 1, 1,
                attn_fwd_smem_(hd), args);
+}
+
+void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+    attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
+}
+
+void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                  const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
+    attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask);
 }
 
 /* the backward's fp32 scratch (D, dQ accumulator), kept in the Gpu, grown on demand */
@@ -1588,20 +1790,27 @@ void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *
     gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
-void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                    const void *out, const float *lse, const void *q, const void *k,
-                                    const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
-    attn_check_args_("gpu_attention_backward", B, T, H, KV, hd, p);
-    const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
-    gpu_require_aligned16("gpu_attention_backward", ptrs, 8);
+static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout, const void *out,
+                           const float *lse, const void *q, const void *k, const void *v, int B, int T, int H,
+                           int KV, int hd, const AttnPattern *p, const unsigned *mask) {
+    const char *who = mask ? "gpu_attention_select_backward" : "gpu_attention_backward";
+    attn_check_args_(who, B, T, H, KV, hd, p);
+    const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v, mask};
+    gpu_require_aligned16(who, ptrs, mask ? 9 : 8);
+    if (mask && !gpu_attention_select_supported(gpu, hd)) {
+        fprintf(stderr, "%s: needs a compute capability 9.0 GPU and hd 64 (this one: %d.%d, hd %d)\n", who,
+                gpu->cc_major, gpu->cc_minor, hd);
+        abort();
+    }
     const AttnPatK pk = attn_pattern_for_(p, T);
     AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
     long rows = (long)B * T * H;
     /* the Hopper backward with WB_DQ_BULK >= 2 keeps dQ in a tiled [B,H,Tp,hd] accumulator
        (Tp = T rounded up to 64), with its own preprocess and convert kernels */
-    const int wg_bwd = attn_wgmma_mode_(gpu, hd) & 1, dq_mode = wg_bwd ? attn_wbwd_dq_mode_() : 0;
+    const int wg_bwd = mask || (attn_wgmma_mode_(gpu, hd) & 1), dq_mode = wg_bwd ? attn_wbwd_dq_mode_() : 0;
     char wopt[256];
-    attn_wgmma_options_(wopt, sizeof wopt, H / KV, &pk, dq_mode);
+    if (mask) attn_select_options_(wopt, sizeof wopt, H / KV, dq_mode);
+    else attn_wgmma_options_(wopt, sizeof wopt, H / KV, &pk, dq_mode);
     CUfunction pre = kn.pre, conv = kn.conv;
     if (dq_mode >= 2) {
         pre = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_pre_wg", wopt);
@@ -1623,11 +1832,11 @@ void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, cons
         float scale = (float)(1.0 / sqrt((double)hd));
         float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
         void *args[] = {&dk, &dv, &dqacc, &q, &k, &v, &dout, &lse, &Dsum, &T, &H, &scale, &scale_log2,
-                        &dq, &dqcnt};
+                        &dq, &dqcnt, &mask};
         if (wg_bwd) { /* Hopper: 128 keys a block, 2 warpgroups */
             CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dkdv_wg", wopt);
             gpu_launch(gpu, f, (unsigned)(B * KV), (unsigned)((T + 127) / 128), 1, 256, 1, 1,
-                       attn_wbwd_smem_(dq_mode), args);
+                       attn_wbwd_smem_(dq_mode, mask != NULL), args);
         } else {
             int bn = 16 * ATTN_BWD_WARPS;
             gpu_launch(gpu, kn.dkdv, (unsigned)(B * KV), (unsigned)((T + bn - 1) / bn), 1,
@@ -1641,6 +1850,40 @@ void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, cons
         gpu_launch(gpu, conv, (unsigned)((n8 + 255) / 256), 1, 1, 256, 1, 1, 0,
                    dq_mode >= 2 ? wargs : args);
     }
+}
+
+void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                    const void *out, const float *lse, const void *q, const void *k,
+                                    const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+    attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
+}
+
+void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                   const void *out, const float *lse, const void *q, const void *k,
+                                   const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
+    attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask);
+}
+
+void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                const unsigned *mask, int B, int T, int H, int KV, int hd, int topk) {
+    attn_check_args_("gpu_attention_select_probs", B, T, H, KV, hd, NULL);
+    const void *ptrs[] = {q, k, mask};
+    gpu_require_aligned16("gpu_attention_select_probs", ptrs, 3);
+    if (!gpu_attention_select_supported(gpu, hd) || H > ATTN_SELECT_PROBS_MAX_H || topk < 1) {
+        fprintf(stderr, "gpu_attention_select_probs: needs a compute capability 9.0 GPU, hd 64, H <= %d and "
+                        "topk >= 1 (this one: %d.%d, hd %d, H %d, topk %d)\n",
+                ATTN_SELECT_PROBS_MAX_H, gpu->cc_major, gpu->cc_minor, hd, H, topk);
+        abort();
+    }
+    char opt[256];
+    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_());
+    CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_sel_probs_wg", opt);
+    float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd)), invH = 1.0f / H;
+    void *args[] = {&p, &lse, &q, &k, &mask, &T, &H, &topk, &scale_log2, &invH};
+    gpu_memset0(gpu, p, (size_t)B * T * topk * 4); /* the slots past each row's selection */
+    /* alignment pad, H Q tiles, 2 K tiles, 2 tiles of mask words, lse */
+    unsigned smem = (unsigned)(1024 + H * 8192 + 2 * 16384 + 2 * 64 * 16 + H * 64 * 4);
+    gpu_launch(gpu, f, (unsigned)B, (unsigned)((T + 63) / 64), 1, 128, 1, 1, smem, args);
 }
 
 /* every specialization tests/gpu_attn_check.c uses: {hd, group, window} */
@@ -1694,6 +1937,17 @@ static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPat
 
 int attn_kernels_compile_check(const char *arch) {
     int fails = 0;
+    if (strncmp(arch, "sm_90", 5) == 0) /* the selection-mask kernels (DSA): groups 1, 3, 16 */
+        for (int gi = 0; gi < 3; gi++) {
+            static const int groups[3] = {1, 3, 16};
+            char opt[320], *log = NULL;
+            attn_select_options_(opt, sizeof opt, groups[gi], ATTN_WBWD_DQ_BULK);
+            if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
+                fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
+                fails++;
+            }
+            free(log);
+        }
     for (size_t i = 0; i < sizeof attn_check_specs_ / sizeof attn_check_specs_[0]; i++) {
         AttnPatK pk = {attn_check_specs_[i][2], 0, 0, 0, 0, 0};
         fails += attn_compile_spec_(arch, attn_check_specs_[i][0], attn_check_specs_[i][1], &pk, 1);

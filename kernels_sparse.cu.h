@@ -1349,6 +1349,22 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    }\n"
 "}\n"
 "\n"
+"// the selection as a bitmask (kernels_attn.cu.h's SELMASK layout): one block per row (b, t)\n"
+"// of W words; bit s % 32 of word s / 32 set for each selected s (slots < 0 are unused)\n"
+"extern \"C\" __global__ void sparse_mask(unsigned *mask, const int *idx, int topk, int W) {\n"
+"    extern __shared__ unsigned smask[];\n"
+"    const u64 row = blockIdx.x;\n"
+"    for (int i = threadIdx.x; i < W; i += blockDim.x) smask[i] = 0u;\n"
+"    __syncthreads();\n"
+"    const int *ir = idx + row * topk;\n"
+"    for (int j = threadIdx.x; j < topk; j += blockDim.x) {\n"
+"        const int s = ir[j];\n"
+"        if (s >= 0) atomicOr(&smask[s >> 5], 1u << (s & 31));\n"
+"    }\n"
+"    __syncthreads();\n"
+"    for (int i = threadIdx.x; i < W; i += blockDim.x) mask[row * W + i] = smask[i];\n"
+"}\n"
+"\n"
 "// p[0..n) = x (the -inf of the scores above the diagonal)\n"
 "extern \"C\" __global__ void fill_f32(float *p, float x, u64 n) {\n"
 "    GRID_STRIDE(i, n) p[i] = x;\n"
@@ -1510,12 +1526,48 @@ void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, cons
         }
 }
 
+/* Two ways to run the attention over the selection. The gathers (sparse_fwd, sparse_bwd)
+   cost per (token, kv head, selected key) and pay fp32 reductions for dK/dV; the dense tiles
+   under the selection bitmask (kernels_attn.cu.h's gpu_attention_select_*, Hopper and hd 64)
+   cost per (token, query head, causal key) as dense flash attention does, whatever k is.
+   On the H100 (tests/gpu_sparse_check, 2026-11-23, k 512) the gathers' fwd+bwd cost per
+   (token, kv head, key) was about SPARSE_DENSE_RATIO times dense attention's per (token,
+   head, key), so the dense tiles are taken when topk * SPARSE_DENSE_RATIO >= (H/KV) * T/2:
+   at T = 2048 with the 135M model's 3 heads per kv head they are many times cheaper; the
+   gathers pay with DeepSeek's wide groups at long T (16 heads per kv head, T = 8192).
+   ABLATE_SPARSE_DENSE=0 / 1 forces the gathers / the dense tiles (where supported). */
+#ifndef SPARSE_DENSE_RATIO
+#define SPARSE_DENSE_RATIO 88
+#endif
+static int sparse_use_dense_(const Gpu *g, int T, int H, int KV, int hd, int topk) {
+    if (!gpu_attention_select_supported(g, hd)) return 0;
+    int m = sparse_env_mode_("ABLATE_SPARSE_DENSE", -1);
+    if (m >= 0) return m != 0;
+    int kk = topk < T ? topk : T;
+    return (double)kk * SPARSE_DENSE_RATIO >= (double)(H / KV) * T / 2;
+}
+/* the selection bitmask of idx, in the sparse scratch (bytes past `offset` of it) */
+static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int topk, size_t offset) {
+    int W = gpu_attention_select_words(T);
+    char *base = (char *)sparse_scratch_get_(g, offset + (size_t)B * T * W * 4);
+    unsigned *mask = (unsigned *)(base + offset);
+    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "sparse_mask", "");
+    void *args[] = {&mask, &idx, &topk, &W};
+    gpu_launch(g, f, (unsigned)B * (unsigned)T, 1, 1, 128, 1, 1, (unsigned)W * 4, args);
+    return mask;
+}
+
 void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                   const void *v, const int *idx, int B, int T, int H, int KV, int hd,
                                   int topk) {
     sparse_check_attn_("gpu_sparse_attention_forward", B, T, H, KV, hd, topk);
     const void *ptrs[] = {out, q, k, v};
     gpu_require_aligned16("gpu_sparse_attention_forward", ptrs, 4);
+    if (sparse_use_dense_(gpu, T, H, KV, hd, topk)) {
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, 0);
+        gpu_attention_select_forward(gpu, out, lse, q, k, v, mask, B, T, H, KV, hd);
+        return;
+    }
     char opt[128];
     sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
     CUfunction f = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_fwd", opt);
@@ -1532,6 +1584,15 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
     sparse_check_attn_("gpu_sparse_attention_backward", B, T, H, KV, hd, topk);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
     gpu_require_aligned16("gpu_sparse_attention_backward", ptrs, 8);
+    if (sparse_use_dense_(gpu, T, H, KV, hd, topk)) {
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, 0);
+        gpu_attention_select_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, KV, hd);
+        if (psum && H <= ATTN_SELECT_PROBS_MAX_H)
+            gpu_attention_select_probs(gpu, psum, q, k, lse, mask, B, T, H, KV, hd, topk);
+        else if (psum)
+            gpu_sparse_attention_probs(gpu, psum, q, k, lse, idx, B, T, H, KV, hd, topk);
+        return;
+    }
     size_t nk = (size_t)B * T * KV * hd, nD = (size_t)B * T * H;
     int mode = sparse_env_mode_("ABLATE_SPARSE_BWD", 2);
     if (mode == 3 && sparse_hb_(H / KV) != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
@@ -1572,6 +1633,11 @@ void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k
     sparse_check_attn_("gpu_sparse_attention_probs", B, T, H, KV, hd, topk);
     const void *ptrs[] = {q, k};
     gpu_require_aligned16("gpu_sparse_attention_probs", ptrs, 2);
+    if (H <= ATTN_SELECT_PROBS_MAX_H && sparse_use_dense_(gpu, T, H, KV, hd, topk)) {
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, 0);
+        gpu_attention_select_probs(gpu, p, q, k, lse, mask, B, T, H, KV, hd, topk);
+        return;
+    }
     gpu_memset0(gpu, p, (size_t)B * T * topk * 4);
     char opt[128];
     sparse_attn_opts_(opt, sizeof opt, hd, H / KV);

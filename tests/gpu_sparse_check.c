@@ -189,6 +189,34 @@ static void run_case(Gpu *g, const Case *c) {
     check("sparse dv", rel_err(g, d_dv, 1, dv, nk), 1e-2);
     check("p from the backward (psum)", rel_err(g, d_ps, 0, p, np), 1e-3);
     check("p from sparse_probs", rel_err(g, d_pr, 0, p, np), 1e-3);
+    /* both organizations by name: the per-token gathers (ABLATE_SPARSE_DENSE=0) and the dense
+       tiles under the selection bitmask (=1; Hopper and hd 64 only); the default above takes
+       the one its cost rule picks */
+    for (int dm = 0; dm < 2; dm++) {
+        if (dm == 1 && !gpu_attention_select_supported(g, hd)) continue;
+        void *e_o = dev_poisoned(g, nq * 2), *e_dq = dev_poisoned(g, nq * 2), *e_dk = dev_poisoned(g, nk * 2),
+             *e_dv = dev_poisoned(g, nk * 2);
+        float *e_lse = dev_poisoned(g, nl * 4), *e_ps = dev_poisoned(g, np * 4), *e_pr = dev_poisoned(g, np * 4);
+        setenv("ABLATE_SPARSE_DENSE", dm ? "1" : "0", 1);
+        gpu_sparse_attention_forward(g, e_o, e_lse, d_q, d_k, d_v, d_idx, B, T, H, KV, hd, K);
+        gpu_sparse_attention_backward(g, e_dq, e_dk, e_dv, e_ps, d_do, e_o, e_lse, d_q, d_k, d_v, d_idx, B, T, H,
+                                      KV, hd, K);
+        gpu_sparse_attention_probs(g, e_pr, d_q, d_k, e_lse, d_idx, B, T, H, KV, hd, K);
+        unsetenv("ABLATE_SPARSE_DENSE");
+        gpu_sync(g);
+        char name[64];
+        const char *what[7] = {"out", "lse (max abs)", "dq", "dk", "dv", "psum", "p from sparse_probs"};
+        double err[7] = {rel_err(g, e_o, 1, out, nq), max_abs_err_f32(g, e_lse, lse, nl), rel_err(g, e_dq, 1, dq, nq),
+                         rel_err(g, e_dk, 1, dk, nk), rel_err(g, e_dv, 1, dv, nk), rel_err(g, e_ps, 0, p, np),
+                         rel_err(g, e_pr, 0, p, np)};
+        const double tol[7] = {1e-2, 2e-4, 1e-2, 1e-2, 1e-2, 1e-3, 1e-3};
+        for (int c = 0; c < 7; c++) {
+            snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d: %s", dm, what[c]);
+            check(name, err[c], tol[c]);
+        }
+        gpu_free(g, e_o); gpu_free(g, e_dq); gpu_free(g, e_dk); gpu_free(g, e_dv); gpu_free(g, e_lse);
+        gpu_free(g, e_ps); gpu_free(g, e_pr);
+    }
     static const int bwd_modes[] = {0, 1, 3};
     for (int mi = 0; mi < 3; mi++) {
         const int mode = bwd_modes[mi];
@@ -201,9 +229,11 @@ static void run_case(Gpu *g, const Case *c) {
         char name[64];
         snprintf(name, sizeof name, "%d", mode);
         setenv("ABLATE_SPARSE_BWD", name, 1);
+        setenv("ABLATE_SPARSE_DENSE", "0", 1); /* the modes are the gathers' */
         gpu_sparse_attention_backward(g, e_dq, e_dk, e_dv, e_ps, d_do, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV,
                                       hd, K);
         unsetenv("ABLATE_SPARSE_BWD");
+        unsetenv("ABLATE_SPARSE_DENSE");
         gpu_sync(g);
         snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: dq", mode);
         check(name, rel_err(g, e_dq, 1, dq, nq), 1e-2);
@@ -374,8 +404,19 @@ static void run_timing(Gpu *g, const Case *c) {
     float klb = time_ms(g, &b, T_KLB, reps);
     float df = time_ms(g, &b, T_DFWD, reps), dfb = time_ms(g, &b, T_DFB, reps);
     float sparse_total = sel + sfb;
-    /* the ablation modes: ABLATE_SPARSE_BWD=1 (psum stores), =9 (no dk/dv reductions:
-       a diagnostic of their cost, wrong dk/dv), ABLATE_SPARSE_KL=1 */
+    /* the two organizations by name: gathers (sf0, sfb0), dense tiles under the mask (sfD, sfbD) */
+    float sf0, sfb0, sfD = -1, sfbD = -1;
+    setenv("ABLATE_SPARSE_DENSE", "0", 1);
+    sf0 = time_ms(g, &b, T_SFWD, reps);
+    sfb0 = time_ms(g, &b, T_SFB, reps);
+    if (gpu_attention_select_supported(g, c->hd)) {
+        setenv("ABLATE_SPARSE_DENSE", "1", 1);
+        sfD = time_ms(g, &b, T_SFWD, reps);
+        sfbD = time_ms(g, &b, T_SFB, reps);
+    }
+    /* the ablation modes (of the gathers): ABLATE_SPARSE_BWD=1 (psum stores), =9 (no dk/dv
+       reductions: a diagnostic of their cost, wrong dk/dv), ABLATE_SPARSE_KL=1 */
+    setenv("ABLATE_SPARSE_DENSE", "0", 1);
     setenv("ABLATE_SPARSE_BWD", "1", 1);
     float sfb1 = time_ms(g, &b, T_SFB, reps);
     setenv("ABLATE_SPARSE_BWD", "2", 1);
@@ -385,15 +426,17 @@ static void run_timing(Gpu *g, const Case *c) {
     setenv("ABLATE_SPARSE_BWD", "9", 1);
     float sfb9 = time_ms(g, &b, T_SFB, reps);
     unsetenv("ABLATE_SPARSE_BWD");
+    unsetenv("ABLATE_SPARSE_DENSE");
     setenv("ABLATE_SPARSE_KL", "1", 1);
     float klb1 = time_ms(g, &b, T_KLB, reps);
     unsetenv("ABLATE_SPARSE_KL");
     setenv("ABLATE_SPARSE_TOPK", "1", 1);
     float sel1 = time_ms(g, &b, T_SELECT, reps);
     unsetenv("ABLATE_SPARSE_TOPK");
-    printf("%6d %3d %3d %3d %5d | %8.3f %8.3f %8.3f %8.3f | %8.3f %8.3f | %6.2fx %6.2fx | %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n",
-           c->T, c->B, c->H, c->KV, c->topk, sel, sf, sfb, klb, df, dfb, df / (sel + sf), dfb / sparse_total, sfb1,
-           sfb2, sfb3, sfb9, klb1, sel1);
+    printf("%6d %3d %3d %3d %5d | %8.3f %8.3f %8.3f %8.3f | %8.3f %8.3f | %6.2fx %6.2fx | %8.3f %8.3f %8.3f %8.3f | "
+           "%8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n",
+           c->T, c->B, c->H, c->KV, c->topk, sel, sf, sfb, klb, df, dfb, df / (sel + sf), dfb / sparse_total, sf0, sfb0,
+           sfD, sfbD, sfb1, sfb2, sfb3, sfb9, klb1, sel1);
     void *bufs[] = {b.q, b.k, b.v, b.dout, b.out, b.dq, b.dk, b.dv, b.qI, b.kI, b.w, b.dqI, b.dkI, b.dw, b.lse, b.p,
                     b.loss, b.idx};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
@@ -429,15 +472,19 @@ int main(int argc, char **argv) {
     if (timing) {
         printf("\ntiming on the device: median ms; sel = indexer scores + top-k; sf / sfb = sparse fwd / "
                "fwd+bwd (bwd emits p);\nklb = indexer KL fwd+bwd; df / dfb = dense causal flash fwd / fwd+bwd; "
-               "speedups: df/(sel+sf), dfb/(sel+sfb);\nmodes: sfb1 / sfb2 / sfb3 = sfb with ABLATE_SPARSE_BWD=1 / 2 / 3, sfb9 = with "
+               "speedups: df/(sel+sf), dfb/(sel+sfb);\nsf0 / sfb0 = the gathers (ABLATE_SPARSE_DENSE=0), "
+               "sfD / sfbD = dense tiles under the selection mask (=1; -1: not on this GPU), the default picks by cost;\n"
+               "modes (of the gathers): sfb1 / sfb2 / sfb3 = sfb with ABLATE_SPARSE_BWD=1 / 2 / 3, sfb9 = with "
                "ABLATE_SPARSE_BWD=9 (NO dk/dv reductions: their cost = sfb - sfb9), klb1 = klb with "
                "ABLATE_SPARSE_KL=1, sel1 = sel with ABLATE_SPARSE_TOPK=1\n");
-        printf("%6s %3s %3s %3s %5s | %8s %8s %8s %8s | %8s %8s | %7s %7s | %8s %8s %8s %8s %8s %8s\n", "T", "B",
-               "H", "KV", "k", "sel", "sf", "sfb", "klb", "df", "dfb", "fwd", "f+b", "sfb1", "sfb2", "sfb3", "sfb9",
-               "klb1", "sel1");
+        printf("%6s %3s %3s %3s %5s | %8s %8s %8s %8s | %8s %8s | %7s %7s | %8s %8s %8s %8s | %8s %8s %8s %8s %8s %8s\n",
+               "T", "B", "H", "KV", "k", "sel", "sf", "sfb", "klb", "df", "dfb", "fwd", "f+b", "sf0", "sfb0", "sfD", "sfbD",
+               "sfb1", "sfb2", "sfb3", "sfb9", "klb1", "sel1");
         static const Case tcases[] = {
             {32, 2048, 16, 1, 64, 512, 4, 64}, {8, 8192, 16, 1, 64, 512, 4, 64}, {4, 16384, 16, 1, 64, 512, 4, 64},
             {8, 8192, 16, 4, 64, 512, 4, 64},  /* GQA: 4 heads per block */
+            {16, 2048, 9, 3, 64, 512, 4, 64},  /* the 135M model's attention */
+            {2, 8192, 64, 1, 64, 512, 4, 64},  /* DeepSeek's wide MQA group (64 heads) */
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++) run_timing(&g, &tcases[i]);
     }
