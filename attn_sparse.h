@@ -30,8 +30,19 @@
      idx entries < 0 are skipped wherever they are; valid entries must be distinct and
      causal (s <= t: the leak test relies on the selection, not on the op). With k >= T
      and idx = 0..t this is exactly op_attention_forward (tested).
+     TWO GPU ORGANIZATIONS, chosen per call by cost (kernels_sparse.cu.h, sparse_use_dense_):
+     (1) dense tiles under the selection as a bitmask (Hopper, hd 64): the flash kernels of
+     kernels_attn.cu.h run every causal tile and mask each (query, key) by its bit, so they
+     cost what dense causal attention costs whatever k is, with no gathers and no atomics;
+     the KL target comes from a dense-tile kernel too (gpu_attention_select_probs: the
+     heads' P summed in registers, stored at each selected key's rank). They win when k is
+     a large share of the context or the GQA group is narrow: the 135M model (9 heads on 3
+     kv heads, T 2048, k 512) trains 2.6x faster with them (65K -> 168K tok/s, H100).
+     (2) per-token gathers of the selected keys (below), which pay off with DeepSeek's wide
+     groups at long T (16 heads per kv head at T = 8192: 7.8 ms against 14.8 for the tiles).
+     ABLATE_SPARSE_DENSE=0 / 1 forces (2) / (1); both are checked against the reference.
      Backward: dq, dk, dv (=). dk and dv are scattered (many queries select one key):
-     the GPU adds each (token, selected key) contribution into fp32 accumulators with
+     the gathers add each (token, selected key) contribution into fp32 accumulators with
      red.global.add (after the heads of the token are already summed inside the block's
      mma, so one 64-wide row per (token, key, kv head)), then converts to bf16. We chose
      atomics over transposing the index list (per key, the queries that chose it): the
@@ -86,7 +97,9 @@
                             cached in shared memory for the backward (no recomputation),
                             the scores a slot per lane (no warp sums) when K*HI*4 <= 64 KB
        ABLATE_SPARSE_TOPK=1 top-k: match.any aggregation in the first radix pass only
-     tests/gpu_sparse_check checks modes 1, 2, 3 and the KL/top-k modes against the same
+       ABLATE_SPARSE_DENSE=0|1  the organization: per-token gathers / dense tiles under the
+                            selection bitmask (unset: by cost; the BWD modes are the gathers')
+     tests/gpu_sparse_check checks both organizations, modes 1, 2, 3 and the KL/top-k modes against the same
      references as the default and times them (columns sfb1, sfb2, sfb3, sfb9, klb1, sel1).
 
      Indexer training (DeepSeek-V3.2's way, the only one provided): per token,

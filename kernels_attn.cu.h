@@ -18,6 +18,12 @@
      gpu_attention_pattern_backward(g, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
        the same under a fixed sparse mask (ops.h's AttnPattern: window + global prefix,
        strided summaries, dilated second window); the two above are these with {window}.
+     gpu_attention_select_forward(g, out, lse, q, k, v, mask, B, T, H, KV, hd)
+     gpu_attention_select_backward(g, dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, KV, hd)
+     gpu_attention_select_probs(g, p, q, k, lse, mask, B, T, H, KV, hd, topk)
+       the same under a per-(query, key) selection bitmask (DSA's top-k run as dense tiles;
+       Hopper and hd 64 only: gpu_attention_select_supported), and the selection's head-
+       averaged probabilities at each selected key's rank (the KL target, H <= 16).
      attn_kernels_compile_check(arch)  NVRTC-compiles every specialization the tests
        use for arch ("sm_80", "sm_90"); no GPU needed. Returns the number of failures.
      gpu_attention_release(g)  frees the backward's scratch buffer.
@@ -87,6 +93,19 @@
        T 2048 B 16 H 9 KV 3:    forward 256 -> 349, backward 197 -> 241 -> 278, f+b 211 -> 264 -> 295
                                 (f+b 1.02 -> 0.92 ms)
        T 2048 window 256:       forward 156 -> 186, backward 108 -> 113 -> 117
+
+   SELECTION MASK (SELMASK 1, Hopper kernels only): the mask is data, not a formula: a
+     bitmask [B][T][ceil(T/128)*4] u32 shared by the heads (kernels_sparse.cu.h builds it
+     from DSA's idx). Every causal tile is visited (a random top-k leaves no 64 x 128 tile
+     empty); the forward stages each key tile's 128 x 4 mask words next to K/V by cp.async,
+     the backward a query tile's 64 x 4 words next to lse and D, and each thread masks its
+     accumulator elements from them (registers unchanged: forward 128, backward 186, no
+     new spills). attn_sel_probs_wg: one warpgroup per 64 query rows with all H <= 16 Q
+     tiles resident, key tiles per kv head, sum_h exp(S - lse) in registers, each selected
+     pair stored at its rank (popc of the mask words before it). H100 (tests/
+     gpu_sparse_check, 2026-11-23), fwd+bwd with the KL target: 1.28 ms at 16 x 2048, 9
+     heads on 3 kv heads, k 512 (the gathers: 11.05 ms); 4.68 ms at 32 x 2048, 16 heads on
+     1 (gathers 7.63); 14.8 ms at 8 x 8192 (gathers 7.74, dense causal 11.2).
 
    SPARSE PATTERNS (AttnPattern; the masks are ops.h's): specialized like WINDOW, by -D
      GLOBAL, STRIDE, DILATION, DSPAN (= window * dilation, capped at T) and PBLOCK, passed

@@ -40,6 +40,11 @@
      orderable key and how many keys equal to it are taken; an ordered compaction (warp
      ballots + a scan over the warps' contiguous segments) writes the selected positions
      in ascending order, ties going to the lower positions: exactly the CPU rule.
+   Dense tiles instead (ABLATE_SPARSE_DENSE, by default when cheaper; see sparse_use_dense_):
+     sparse_mask turns idx into a bitmask [B][T][ceil(T/128)*4] u32 (one block per row,
+     shared-memory atomicOr, 8 MB at 16 x 2048) and kernels_attn.cu.h's SELMASK kernels run
+     the attention and the KL target over it; the mask is rebuilt by each call (cheap), so
+     the ops stay stateless.
    Sparse attention (sparse_fwd, sparse_bwd, sparse_probs): one block of 4 warps per
      (token, HB query heads sharing a kv head), HB = min(H/KV, 16): the heads fill the
      M dimension of the mma tiles (rows past HB are zero padding: with H/KV < 16 part of
@@ -65,7 +70,8 @@
      row into an fp32 accumulator (red.global.add), keeps dqI and dw in registers, merged
      over the warps.
 
-   ABLATION MODES (environment, read per call; attn_sparse.h lists them): ABLATE_SPARSE_BWD
+   ABLATION MODES (environment, read per call; attn_sparse.h lists them): ABLATE_SPARSE_DENSE
+     = 0 (gathers) / 1 (dense tiles under the bitmask, Hopper and hd 64); ABLATE_SPARSE_BWD
      = 1 (psum stores), 2 (dk/dv staged, whole-row red.v4), 3 (dk/dv by the key-range
      kernel sparse_bwd_kv: shared-memory reductions, see attn_sparse.h), 9 (no dk/dv
      reductions: timing diagnostic only); ABLATE_SPARSE_KL = 1 (red.v4 dkI, a_j cache,
@@ -76,7 +82,8 @@
      3.6 vs 3.9 ms). 0 selects each original path (the one described above).
 
    SCRATCH (gpu_alloc, grown on demand, kept in the Gpu (sparse_scratch); freed by
-     gpu_free_all or, earlier, gpu_sparse_release): the score chunk of
+     gpu_free_all or, earlier, gpu_sparse_release): the selection bitmask of the dense-tile
+     path (B*T*ceil(T/128)*16 bytes), the score chunk of
      gpu_indexer_select (<= SPARSE_SCORE_BUDGET), the backward's fp32 dk/dv accumulators
      (8*B*T*KV*hd bytes; mode 3 adds D, 4*B*T*H bytes), the KL backward's fp32 dkI accumulator (4*B*T*dI bytes).
 
