@@ -1357,8 +1357,9 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "}\n"
 "\n"
 "// the selection as a bitmask (kernels_attn.cu.h's SELMASK layout): one block per row (b, t)\n"
-"// of W words; bit s % 32 of word s / 32 set for each selected s (slots < 0 are unused)\n"
-"extern \"C\" __global__ void sparse_mask(unsigned *mask, const int *idx, int topk, int W) {\n"
+"// of W words; bit s % 32 of word s / 32 set for each selected s (slots < 0 are unused);\n"
+"// prefix (if not NULL) [row][W / 4]: the row's selected keys left of each 128-key tile\n"
+"extern \"C\" __global__ void sparse_mask(unsigned *mask, int *prefix, const int *idx, int topk, int W) {\n"
 "    extern __shared__ unsigned smask[];\n"
 "    const u64 row = blockIdx.x;\n"
 "    for (int i = threadIdx.x; i < W; i += blockDim.x) smask[i] = 0u;\n"
@@ -1370,6 +1371,11 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    }\n"
 "    __syncthreads();\n"
 "    for (int i = threadIdx.x; i < W; i += blockDim.x) mask[row * W + i] = smask[i];\n"
+"    if (prefix && threadIdx.x == 0)\n"
+"        for (int j = 0, c = 0; j < W / 4; j++) {\n"
+"            prefix[row * (W / 4) + j] = c;\n"
+"            c += __popc(smask[4 * j]) + __popc(smask[4 * j + 1]) + __popc(smask[4 * j + 2]) + __popc(smask[4 * j + 3]);\n"
+"        }\n"
 "}\n"
 "\n"
 "// p[0..n) = x (the -inf of the scores above the diagonal)\n"
@@ -1553,15 +1559,41 @@ static int sparse_use_dense_(const Gpu *g, int T, int H, int KV, int hd, int top
     int kk = topk < T ? topk : T;
     return (double)kk * SPARSE_DENSE_RATIO >= (double)(H / KV) * T / 2;
 }
-/* the selection bitmask of idx, in the sparse scratch (bytes past `offset` of it) */
-static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int topk, size_t offset) {
+/* the selection bitmask of idx, at the start of the sparse scratch; with prefix != NULL also
+   the per-tile prefix counts, and `extra` floats after them (*extra) */
+static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int topk, int **prefix, float **extra,
+                                    size_t n_extra) {
     int W = gpu_attention_select_words(T);
-    char *base = (char *)sparse_scratch_get_(g, offset + (size_t)B * T * W * 4);
-    unsigned *mask = (unsigned *)(base + offset);
+    size_t rows = (size_t)B * T, n_mask = rows * W, n_pre = prefix ? rows * (W / 4) : 0;
+    unsigned *mask = (unsigned *)sparse_scratch_get_(g, (n_mask + n_pre + n_extra) * 4);
+    int *pre = prefix ? (int *)(mask + n_mask) : NULL;
+    if (prefix) *prefix = pre;
+    if (extra) *extra = (float *)(mask + n_mask + n_pre);
     CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "sparse_mask", "");
-    void *args[] = {&mask, &idx, &topk, &W};
+    void *args[] = {&mask, &pre, &idx, &topk, &W};
     gpu_launch(g, f, (unsigned)B * (unsigned)T, 1, 1, 128, 1, 1, (unsigned)W * 4, args);
     return mask;
+}
+
+/* The indexer KL the same two ways: per-token gathers with fp32 dkI reductions (idx_kl), or
+   dense tiles under the bitmask (kernels_attn.cu.h's gpu_attention_select_kl: three passes
+   that recompute the scores on the tensor cores, key-major for dkI, no atomics). The gathers
+   cost per selected pair, the tiles per causal pair: tiles when topk * SPARSE_KL_DENSE_RATIO
+   >= T / 2 and there are enough rows to fill the GPU (one block per 64 query rows against one
+   per token). H100 (tests/gpu_sparse_check klb0 / klbD, HI 4, dI 64, k 512, ms fwd+bwd):
+   16 x 2048 2.26 / 1.54, 32 x 2048 4.48 / 2.93, 8 x 8192 5.01 / 8.21, 4 x 16384 5.16 / 13.5;
+   at 4 x 512 (2048 rows) the tiles were slower (1.01 against 0.59 ms a step for 4 layers).
+   ABLATE_SPARSE_DENSE forces both ops' organization. */
+#ifndef SPARSE_KL_DENSE_RATIO
+#define SPARSE_KL_DENSE_RATIO 3
+#endif
+#define SPARSE_KL_DENSE_MIN_ROWS 16384
+static int sparse_kl_use_dense_(const Gpu *g, int B, int T, int HI, int dI, int topk) {
+    if (!gpu_attention_select_kl_supported(g, HI, dI)) return 0;
+    int m = sparse_env_mode_("ABLATE_SPARSE_DENSE", -1);
+    if (m >= 0) return m != 0;
+    int kk = topk < T ? topk : T;
+    return (double)kk * SPARSE_KL_DENSE_RATIO >= (double)T / 2 && (long)B * T >= SPARSE_KL_DENSE_MIN_ROWS;
 }
 
 void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
@@ -1571,7 +1603,7 @@ void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q
     const void *ptrs[] = {out, q, k, v};
     gpu_require_aligned16("gpu_sparse_attention_forward", ptrs, 4);
     if (sparse_use_dense_(gpu, T, H, KV, hd, topk)) {
-        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, 0);
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, NULL, NULL, 0);
         gpu_attention_select_forward(gpu, out, lse, q, k, v, mask, B, T, H, KV, hd);
         return;
     }
@@ -1592,7 +1624,7 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
     gpu_require_aligned16("gpu_sparse_attention_backward", ptrs, 8);
     if (sparse_use_dense_(gpu, T, H, KV, hd, topk)) {
-        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, 0);
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, NULL, NULL, 0);
         gpu_attention_select_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, KV, hd);
         if (psum && H <= ATTN_SELECT_PROBS_MAX_H)
             gpu_attention_select_probs(gpu, psum, q, k, lse, mask, B, T, H, KV, hd, topk);
@@ -1641,7 +1673,7 @@ void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k
     const void *ptrs[] = {q, k};
     gpu_require_aligned16("gpu_sparse_attention_probs", ptrs, 2);
     if (H <= ATTN_SELECT_PROBS_MAX_H && sparse_use_dense_(gpu, T, H, KV, hd, topk)) {
-        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, 0);
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, NULL, NULL, 0);
         gpu_attention_select_probs(gpu, p, q, k, lse, mask, B, T, H, KV, hd, topk);
         return;
     }
@@ -1674,6 +1706,11 @@ static void sparse_kl_launch_(Gpu *g, float *loss, void *dqI, float *dkacc, void
 void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
                             const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
     sparse_check_index_("gpu_indexer_kl_forward", B, T, HI, dI, topk);
+    if (sparse_kl_use_dense_(gpu, B, T, HI, dI, topk)) {
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, NULL, NULL, 0);
+        gpu_attention_select_kl(gpu, loss, NULL, NULL, NULL, NULL, NULL, p, qI, kI, w, mask, NULL, B, T, HI, topk, 0.0f);
+        return;
+    }
     sparse_kl_launch_(gpu, loss, NULL, NULL, NULL, p, qI, kI, w, idx, B, T, HI, dI, topk, 0.0f);
 }
 
@@ -1681,6 +1718,15 @@ void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *
                              const void *qI, const void *kI, const void *w, const int *idx,
                              int B, int T, int HI, int dI, int topk, float dloss) {
     sparse_check_index_("gpu_indexer_kl_backward", B, T, HI, dI, topk);
+    if (sparse_kl_use_dense_(gpu, B, T, HI, dI, topk)) {
+        int *prefix;
+        float *st;
+        size_t rows = (size_t)B * T;
+        unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, &prefix, &st, 2 * rows);
+        gpu_attention_select_kl(gpu, loss, dqI, dkI, dw, st, st + rows, p, qI, kI, w, mask, prefix, B, T, HI, topk,
+                                dloss);
+        return;
+    }
     size_t nk = (size_t)B * T * dI;
     float *dkacc = (float *)sparse_scratch_get_(gpu, nk * 4);
     gpu_memset0(gpu, dkacc, nk * 4);

@@ -287,6 +287,27 @@ static void run_case(Gpu *g, const Case *c) {
         check("KL dqI", rel_err(g, d_dqI, 1, dqI, nqi), 1e-2);
         check("KL dkI", rel_err(g, d_dkI, 1, dkI, nki), 1e-2);
         check("KL dw", rel_err(g, d_dw, 1, dw, nw), 1e-2);
+        /* both organizations by name: gathers (ABLATE_SPARSE_DENSE=0), dense tiles (=1; Hopper,
+           dI 64, HI <= 8) */
+        for (int dm = 0; dm < 2; dm++) {
+            if (dm == 1 && !gpu_attention_select_kl_supported(g, HI, dI)) continue;
+            float *e_loss = dev_poisoned(g, N * 4), *e_lossf = dev_poisoned(g, N * 4);
+            void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
+            setenv("ABLATE_SPARSE_DENSE", dm ? "1" : "0", 1);
+            gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
+            gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
+            unsetenv("ABLATE_SPARSE_DENSE");
+            char name[64];
+            const char *what[5] = {"loss (forward)", "loss (backward)", "dqI", "dkI", "dw"};
+            double err[5] = {rel_err(g, e_lossf, 0, loss, N), rel_err(g, e_loss, 0, loss, N),
+                             rel_err(g, e_dqI, 1, dqI, nqi), rel_err(g, e_dkI, 1, dkI, nki), rel_err(g, e_dw, 1, dw, nw)};
+            const double tol[5] = {1e-3, 1e-3, 1e-2, 1e-2, 1e-2};
+            for (int c = 0; c < 5; c++) {
+                snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d: KL %s", dm, what[c]);
+                check(name, err[c], tol[c]);
+            }
+            gpu_free(g, e_loss); gpu_free(g, e_lossf); gpu_free(g, e_dqI); gpu_free(g, e_dkI); gpu_free(g, e_dw);
+        }
         /* ABLATE_SPARSE_KL=0 (scalar dkI reductions, a_j recomputed, warp sums per slot; the
            default 1 is red.v4 dkI, cached a_j, lane-per-slot scores): the same tolerances
            (the scores are summed in another order: not the default's bits) */
@@ -294,9 +315,11 @@ static void run_case(Gpu *g, const Case *c) {
             float *e_loss = dev_poisoned(g, N * 4), *e_lossf = dev_poisoned(g, N * 4);
             void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
             setenv("ABLATE_SPARSE_KL", "0", 1);
+            setenv("ABLATE_SPARSE_DENSE", "0", 1); /* the KL modes are the gathers' */
             gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
             gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
             unsetenv("ABLATE_SPARSE_KL");
+            unsetenv("ABLATE_SPARSE_DENSE");
             check("ABLATE_SPARSE_KL=0: loss (forward)", rel_err(g, e_lossf, 0, loss, N), 1e-3);
             check("ABLATE_SPARSE_KL=0: loss (backward)", rel_err(g, e_loss, 0, loss, N), 1e-3);
             check("ABLATE_SPARSE_KL=0: dqI", rel_err(g, e_dqI, 1, dqI, nqi), 1e-2);
@@ -405,14 +428,19 @@ static void run_timing(Gpu *g, const Case *c) {
     float df = time_ms(g, &b, T_DFWD, reps), dfb = time_ms(g, &b, T_DFB, reps);
     float sparse_total = sel + sfb;
     /* the two organizations by name: gathers (sf0, sfb0), dense tiles under the mask (sfD, sfbD) */
-    float sf0, sfb0, sfD = -1, sfbD = -1;
+    float sf0, sfb0, sfD = -1, sfbD = -1, klb0, klbD = -1;
     setenv("ABLATE_SPARSE_DENSE", "0", 1);
     sf0 = time_ms(g, &b, T_SFWD, reps);
     sfb0 = time_ms(g, &b, T_SFB, reps);
+    klb0 = time_ms(g, &b, T_KLB, reps);
     if (gpu_attention_select_supported(g, c->hd)) {
         setenv("ABLATE_SPARSE_DENSE", "1", 1);
         sfD = time_ms(g, &b, T_SFWD, reps);
         sfbD = time_ms(g, &b, T_SFB, reps);
+    }
+    if (gpu_attention_select_kl_supported(g, c->HI, c->dI)) {
+        setenv("ABLATE_SPARSE_DENSE", "1", 1);
+        klbD = time_ms(g, &b, T_KLB, reps);
     }
     /* the ablation modes (of the gathers): ABLATE_SPARSE_BWD=1 (psum stores), =9 (no dk/dv
        reductions: a diagnostic of their cost, wrong dk/dv), ABLATE_SPARSE_KL=1 */
@@ -426,17 +454,17 @@ static void run_timing(Gpu *g, const Case *c) {
     setenv("ABLATE_SPARSE_BWD", "9", 1);
     float sfb9 = time_ms(g, &b, T_SFB, reps);
     unsetenv("ABLATE_SPARSE_BWD");
-    unsetenv("ABLATE_SPARSE_DENSE");
     setenv("ABLATE_SPARSE_KL", "1", 1);
     float klb1 = time_ms(g, &b, T_KLB, reps);
     unsetenv("ABLATE_SPARSE_KL");
+    unsetenv("ABLATE_SPARSE_DENSE");
     setenv("ABLATE_SPARSE_TOPK", "1", 1);
     float sel1 = time_ms(g, &b, T_SELECT, reps);
     unsetenv("ABLATE_SPARSE_TOPK");
     printf("%6d %3d %3d %3d %5d | %8.3f %8.3f %8.3f %8.3f | %8.3f %8.3f | %6.2fx %6.2fx | %8.3f %8.3f %8.3f %8.3f | "
-           "%8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n",
+           "%8.3f %8.3f | %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n",
            c->T, c->B, c->H, c->KV, c->topk, sel, sf, sfb, klb, df, dfb, df / (sel + sf), dfb / sparse_total, sf0, sfb0,
-           sfD, sfbD, sfb1, sfb2, sfb3, sfb9, klb1, sel1);
+           sfD, sfbD, klb0, klbD, sfb1, sfb2, sfb3, sfb9, klb1, sel1);
     void *bufs[] = {b.q, b.k, b.v, b.dout, b.out, b.dq, b.dk, b.dv, b.qI, b.kI, b.w, b.dqI, b.dkI, b.dw, b.lse, b.p,
                     b.loss, b.idx};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
@@ -474,11 +502,13 @@ int main(int argc, char **argv) {
                "fwd+bwd (bwd emits p);\nklb = indexer KL fwd+bwd; df / dfb = dense causal flash fwd / fwd+bwd; "
                "speedups: df/(sel+sf), dfb/(sel+sfb);\nsf0 / sfb0 = the gathers (ABLATE_SPARSE_DENSE=0), "
                "sfD / sfbD = dense tiles under the selection mask (=1; -1: not on this GPU), the default picks by cost;\n"
+               "klb0 / klbD = the KL the same two ways;\n"
                "modes (of the gathers): sfb1 / sfb2 / sfb3 = sfb with ABLATE_SPARSE_BWD=1 / 2 / 3, sfb9 = with "
                "ABLATE_SPARSE_BWD=9 (NO dk/dv reductions: their cost = sfb - sfb9), klb1 = klb with "
                "ABLATE_SPARSE_KL=1, sel1 = sel with ABLATE_SPARSE_TOPK=1\n");
-        printf("%6s %3s %3s %3s %5s | %8s %8s %8s %8s | %8s %8s | %7s %7s | %8s %8s %8s %8s | %8s %8s %8s %8s %8s %8s\n",
+        printf("%6s %3s %3s %3s %5s | %8s %8s %8s %8s | %8s %8s | %7s %7s | %8s %8s %8s %8s %8s %8s | %8s %8s %8s %8s %8s %8s\n",
                "T", "B", "H", "KV", "k", "sel", "sf", "sfb", "klb", "df", "dfb", "fwd", "f+b", "sf0", "sfb0", "sfD", "sfbD",
+               "klb0", "klbD",
                "sfb1", "sfb2", "sfb3", "sfb9", "klb1", "sel1");
         static const Case tcases[] = {
             {32, 2048, 16, 1, 64, 512, 4, 64}, {8, 8192, 16, 1, 64, 512, 4, 64}, {4, 16384, 16, 1, 64, 512, 4, 64},
