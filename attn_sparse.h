@@ -35,9 +35,10 @@
      kernels_attn.cu.h run every causal tile and mask each (query, key) by its bit, so they
      cost what dense causal attention costs whatever k is, with no gathers and no atomics;
      the KL target comes from a dense-tile kernel too (gpu_attention_select_probs: the
-     heads' P summed in registers, stored at each selected key's rank). They win when k is
-     a large share of the context or the GQA group is narrow: the 135M model (9 heads on 3
-     kv heads, T 2048, k 512) trains 2.6x faster with them (65K -> 168K tok/s, H100).
+     heads' P summed in registers, stored at each selected key's rank), and so does the
+     indexer's KL (gpu_attention_select_kl, with its own cost rule). They win when k is a
+     large share of the context or the GQA group is narrow: the 135M model (9 heads on 3 kv
+     heads, T 2048, k 512) trains 3x faster with them (65.0K -> 193.9K tok/s, H100).
      (2) per-token gathers of the selected keys (below), which pay off with DeepSeek's wide
      groups at long T (16 heads per kv head at T = 8192: 7.8 ms against 14.8 for the tiles).
      ABLATE_SPARSE_DENSE=0 / 1 forces (2) / (1); both are checked against the reference.

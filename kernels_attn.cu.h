@@ -24,6 +24,8 @@
        the same under a per-(query, key) selection bitmask (DSA's top-k run as dense tiles;
        Hopper and hd 64 only: gpu_attention_select_supported), and the selection's head-
        averaged probabilities at each selected key's rank (the KL target, H <= 16).
+     gpu_attention_select_kl(g, loss, dqI, dkI, dw, lseI, invP, p, qI, kI, w, mask, prefix, B, T, HI, topk, dloss)
+       DSA's indexer KL (attn_sparse.h semantics) over the same bitmask; dI 64, HI <= 4.
      attn_kernels_compile_check(arch)  NVRTC-compiles every specialization the tests
        use for arch ("sm_80", "sm_90"); no GPU needed. Returns the number of failures.
      gpu_attention_release(g)  frees the backward's scratch buffer.
@@ -106,6 +108,14 @@
      gpu_sparse_check, 2026-11-23), fwd+bwd with the KL target: 1.28 ms at 16 x 2048, 9
      heads on 3 kv heads, k 512 (the gathers: 11.05 ms); 4.68 ms at 32 x 2048, 16 heads on
      1 (gathers 7.63); 14.8 ms at 8 x 8192 (gathers 7.74, dense causal 11.2).
+     The indexer KL (KL_HI > 0): attn_sel_kl_stats_wg (per row: lse of I over the selection,
+     1/P, the loss; one warpgroup per 64 rows, every head's qI tile resident),
+     attn_sel_kl_dq_wg (each 128-key tile in two halves: the heads' scores once for I and g,
+     then per head again for G = g w [a > 0] as a register A operand of dqI += G kI; all
+     heads' dqI stay in registers, 255 with 24 bytes spilled) and attn_sel_kl_dk_wg (key-
+     major: two warpgroups of 64 keys walk the query tiles, S^T per head, g^T with each
+     pair's rank from sparse_mask's per-tile prefix counts, dkI += G^T qI; no atomics). H100,
+     fwd+bwd, HI 4: 1.54 ms at 16 x 2048 (gathers 2.26), 8.21 at 8 x 8192 (gathers 5.01).
 
    SPARSE PATTERNS (AttnPattern; the masks are ops.h's): specialized like WINDOW, by -D
      GLOBAL, STRIDE, DILATION, DSPAN (= window * dilation, capped at T) and PBLOCK, passed

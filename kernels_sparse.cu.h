@@ -42,8 +42,9 @@
      in ascending order, ties going to the lower positions: exactly the CPU rule.
    Dense tiles instead (ABLATE_SPARSE_DENSE, by default when cheaper; see sparse_use_dense_):
      sparse_mask turns idx into a bitmask [B][T][ceil(T/128)*4] u32 (one block per row,
-     shared-memory atomicOr, 8 MB at 16 x 2048) and kernels_attn.cu.h's SELMASK kernels run
-     the attention and the KL target over it; the mask is rebuilt by each call (cheap), so
+     shared-memory atomicOr, 8 MB at 16 x 2048; with the per-tile prefix counts the KL's
+     key-major pass needs) and kernels_attn.cu.h's SELMASK kernels run the attention, the KL
+     target and (sparse_kl_use_dense_) the indexer's KL over it; the mask is rebuilt by each call (cheap), so
      the ops stay stateless.
    Sparse attention (sparse_fwd, sparse_bwd, sparse_probs): one block of 4 warps per
      (token, HB query heads sharing a kv head), HB = min(H/KV, 16): the heads fill the
