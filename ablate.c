@@ -584,8 +584,8 @@ static void usage(void) {
          "  ABLATE_GDN_MMA=0        GDN: fp32 products instead of tensor cores\n"
          "  ABLATE_SPARSE_DENSE=0|1 DSA attention as per-token gathers / as dense tiles under the\n"
          "                          selection bitmask (default: by cost)\n"
-         "  ABLATE_SPARSE_BWD=0..3, ABLATE_SPARSE_KL=0|1, ABLATE_SPARSE_TOPK=0|1\n"
-         "                          DSA kernel variants (defaults 2, 1, 1; attn_sparse.h lists them)");
+         "  ABLATE_SPARSE_BWD=0..3, ABLATE_SPARSE_KL=0|1, ABLATE_SPARSE_TOPK=0..2\n"
+         "                          DSA kernel variants (defaults 2, 1, 2; attn_sparse.h lists them)");
 }
 
 int main(int argc, char **argv) {

@@ -97,7 +97,9 @@
        ABLATE_SPARSE_KL=1   KL: dkI by red.v4 (half the reduction ops at dI = 64), a_j
                             cached in shared memory for the backward (no recomputation),
                             the scores a slot per lane (no warp sums) when K*HI*4 <= 64 KB
-       ABLATE_SPARSE_TOPK=1 top-k: match.any aggregation in the first radix pass only
+       ABLATE_SPARSE_TOPK=1 top-k: one block per row, match.any aggregation in the first
+                            radix pass only (0: in every pass; the default, 2, takes a warp
+                            per row, four rows a block, when T <= 4096; longer rows as 1)
        ABLATE_SPARSE_DENSE=0|1  the organization: per-token gathers / dense tiles under the
                             selection bitmask (unset: by cost; the BWD modes are the gathers')
      tests/gpu_sparse_check checks both organizations, modes 1, 2, 3 and the KL/top-k modes against the same

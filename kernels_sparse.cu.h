@@ -76,7 +76,8 @@
      = 1 (psum stores), 2 (dk/dv staged, whole-row red.v4), 3 (dk/dv by the key-range
      kernel sparse_bwd_kv: shared-memory reductions, see attn_sparse.h), 9 (no dk/dv
      reductions: timing diagnostic only); ABLATE_SPARSE_KL = 1 (red.v4 dkI, a_j cache,
-     lane-per-slot scores); ABLATE_SPARSE_TOPK = 1 (match.any in the first pass only).
+     lane-per-slot scores); ABLATE_SPARSE_TOPK = 1 (the block-per-row top-k, match.any in the
+     first pass only; 0: in every pass; default 2: a warp per row when T <= 4096).
      Defaults (unset), the variants measured fastest on the H100 (2026-11-23,
      tests/gpu_sparse_check 433 passed, T = 8192): BWD 2 (7.8 ms fwd+bwd vs 11.2 for the
      per-fragment atomics, 0; 3 measured 32 ms), KL 1 (5.1 vs 10.5 ms), TOPK 1 (selection
@@ -104,6 +105,7 @@
 
 #ifndef ABLATE_NO_CUDA
 #include "gpu.h"
+#include "kernels_attn.cu.h" /* the dense-tile organization: gpu_attention_select_* */
 
 void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
                         int B, int T, int HI, int dI, int prec);
@@ -534,6 +536,94 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "        const u32 key = i < s1 ? fkey(v[i]) : 0u;\n"
 "        const unsigned be = __ballot_sync(FULL, i < s1 && key == thr);\n"
 "        const bool sel = i < s1 && (key > thr || (key == thr && eqr + __popc(be & lt) < need));\n"
+"        const unsigned bs = __ballot_sync(FULL, sel);\n"
+"        if (sel) out[pos + __popc(bs & lt)] = i;\n"
+"        pos += __popc(bs);\n"
+"        eqr += __popc(be);\n"
+"    }\n"
+"}\n"
+"\n"
+"// Rows of up to SPARSE_TOPK_WARP_T scores: one warp per row, TKW_WARPS rows a block, the same\n"
+"// radix select and ties rule without block barriers (a warp's histogram and row cache are its\n"
+"// own), and a single in-order sweep for the compaction. Many light rows in flight instead of\n"
+"// one 256-thread block per row, whose barriers dominated at T = 2048.\n"
+"#define TKW_WARPS 4\n"
+"extern \"C\" __global__ void __launch_bounds__(TKW_WARPS * 32)\n"
+"idx_topk_warp(int *idx, const float *scores, int T, int b0, int q0, int R, int K) {\n"
+"    extern __shared__ __align__(16) float swrow[];  // [TKW_WARPS][T]\n"
+"    __shared__ int whist[TKW_WARPS][256];\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
+"    const int bi = blockIdx.y, b = b0 + bi;\n"
+"    const int t = q0 + R - 1 - (blockIdx.x * TKW_WARPS + warp);  // longest rows first\n"
+"    if (t < q0 || t >= T) return;\n"
+"    int *out = idx + ((long)b * T + t) * K;\n"
+"    const int n = t + 1;\n"
+"    if (n <= K) {\n"
+"        for (int i = lane; i < K; i += 32) out[i] = i < n ? i : -1;\n"
+"        return;\n"
+"    }\n"
+"    float *v = swrow + (long)warp * T;\n"
+"    const float *src = scores + ((long)bi * R + t - q0) * T;\n"
+"    for (int i = lane; i < n; i += 32) v[i] = src[i];\n"
+"    int *hist = whist[warp];\n"
+"    u32 prefix = 0u;\n"
+"    int need = K;\n"
+"    for (int pass = 0; pass < 4; pass++) {\n"
+"        const int shift = 24 - 8 * pass;\n"
+"        const u32 himask = pass == 0 ? 0u : 0xffffffffu << (shift + 8);\n"
+"        for (int i = lane; i < 256; i += 32) hist[i] = 0;\n"
+"        __syncwarp();\n"
+"        for (int i0 = 0; i0 < n; i0 += 32) {\n"
+"            const int i = i0 + lane;\n"
+"            const u32 key = i < n ? fkey(v[i]) : 0u;\n"
+"            const bool in = i < n && (key & himask) == prefix;\n"
+"            const int bin = in ? (int)((key >> shift) & 255) : -1;\n"
+"            if (pass == 0) {  // the first pass's keys crowd a few exponent bins: aggregate\n"
+"                const unsigned same = __match_any_sync(FULL, bin);\n"
+"                if (in && lane == __ffs(same) - 1) atomicAdd(&hist[bin], __popc(same));\n"
+"            } else if (in) {\n"
+"                atomicAdd(&hist[bin], 1);\n"
+"            }\n"
+"        }\n"
+"        __syncwarp();\n"
+"        // lane L owns digits 255-8L down to 248-8L; counts accumulate from the top digit\n"
+"        int c[8], tot = 0;\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < 8; e++) { c[e] = hist[255 - 8 * lane - e]; tot += c[e]; }\n"
+"        int incl = tot;\n"
+"#pragma unroll\n"
+"        for (int o = 1; o < 32; o <<= 1) {\n"
+"            const int y = __shfl_up_sync(FULL, incl, o);\n"
+"            if (lane >= o) incl += y;\n"
+"        }\n"
+"        int cum = incl - tot;\n"
+"        const bool found = cum < need && incl >= need;  // exactly one lane\n"
+"        u32 np = 0u;\n"
+"        int nn = 0;\n"
+"        if (found) {\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 8; e++) {\n"
+"                if (cum + c[e] >= need) {\n"
+"                    np = prefix | ((u32)(255 - 8 * lane - e) << shift);\n"
+"                    nn = need - cum;\n"
+"                    break;\n"
+"                }\n"
+"                cum += c[e];\n"
+"            }\n"
+"        }\n"
+"        const int from = __ffs(__ballot_sync(FULL, found)) - 1;\n"
+"        prefix = __shfl_sync(FULL, np, from);\n"
+"        need = __shfl_sync(FULL, nn, from);\n"
+"        __syncwarp();  // every lane has read hist before the next pass clears it\n"
+"    }\n"
+"    // prefix: the k-th largest key; need: how many keys equal to it are taken, lowest first\n"
+"    const unsigned lt = (1u << lane) - 1u;\n"
+"    int pos = 0, eqr = 0;\n"
+"    for (int i0 = 0; i0 < n; i0 += 32) {\n"
+"        const int i = i0 + lane;\n"
+"        const u32 key = i < n ? fkey(v[i]) : 0u;\n"
+"        const unsigned be = __ballot_sync(FULL, i < n && key == prefix);\n"
+"        const bool sel = i < n && (key > prefix || (key == prefix && eqr + __popc(be & lt) < need));\n"
 "        const unsigned bs = __ballot_sync(FULL, sel);\n"
 "        if (sel) out[pos + __popc(bs & lt)] = i;\n"
 "        pos += __popc(bs);\n"
@@ -1357,26 +1447,39 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    }\n"
 "}\n"
 "\n"
-"// the selection as a bitmask (kernels_attn.cu.h's SELMASK layout): one block per row (b, t)\n"
-"// of W words; bit s % 32 of word s / 32 set for each selected s (slots < 0 are unused);\n"
-"// prefix (if not NULL) [row][W / 4]: the row's selected keys left of each 128-key tile\n"
-"extern \"C\" __global__ void sparse_mask(unsigned *mask, int *prefix, const int *idx, int topk, int W) {\n"
+"// the selection as a bitmask (kernels_attn.cu.h's SELMASK layout): one warp per row (b, t) of\n"
+"// W words, blockDim.x / 32 rows a block; bit s % 32 of word s / 32 set for each selected s\n"
+"// (slots < 0 are unused); prefix (if not NULL) [row][W / 4]: the row's selected keys left of\n"
+"// each 128-key tile (a warp scan over the tiles' counts)\n"
+"extern \"C\" __global__ void sparse_mask(unsigned *mask, int *prefix, const int *idx, int topk, int W, u64 rows) {\n"
 "    extern __shared__ unsigned smask[];\n"
-"    const u64 row = blockIdx.x;\n"
-"    for (int i = threadIdx.x; i < W; i += blockDim.x) smask[i] = 0u;\n"
-"    __syncthreads();\n"
+"    const int wv = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
+"    const u64 row = (u64)blockIdx.x * (blockDim.x >> 5) + wv;\n"
+"    if (row >= rows) return;\n"
+"    unsigned *sw = smask + wv * W;\n"
+"    for (int i = lane; i < W; i += 32) sw[i] = 0u;\n"
+"    __syncwarp();\n"
 "    const int *ir = idx + row * topk;\n"
-"    for (int j = threadIdx.x; j < topk; j += blockDim.x) {\n"
+"    for (int j = lane; j < topk; j += 32) {\n"
 "        const int s = ir[j];\n"
-"        if (s >= 0) atomicOr(&smask[s >> 5], 1u << (s & 31));\n"
+"        if (s >= 0) atomicOr(&sw[s >> 5], 1u << (s & 31));\n"
 "    }\n"
-"    __syncthreads();\n"
-"    for (int i = threadIdx.x; i < W; i += blockDim.x) mask[row * W + i] = smask[i];\n"
-"    if (prefix && threadIdx.x == 0)\n"
-"        for (int j = 0, c = 0; j < W / 4; j++) {\n"
-"            prefix[row * (W / 4) + j] = c;\n"
-"            c += __popc(smask[4 * j]) + __popc(smask[4 * j + 1]) + __popc(smask[4 * j + 2]) + __popc(smask[4 * j + 3]);\n"
+"    __syncwarp();\n"
+"    for (int i = lane; i < W; i += 32) mask[row * W + i] = sw[i];\n"
+"    if (!prefix) return;\n"
+"    int carry = 0;\n"
+"    for (int j0 = 0; j0 < W / 4; j0 += 32) {\n"
+"        const int j = j0 + lane;\n"
+"        const int c = j < W / 4 ? __popc(sw[4 * j]) + __popc(sw[4 * j + 1]) + __popc(sw[4 * j + 2]) + __popc(sw[4 * j + 3]) : 0;\n"
+"        int x = c;  // inclusive warp scan\n"
+"#pragma unroll\n"
+"        for (int o = 1; o < 32; o <<= 1) {\n"
+"            const int y = __shfl_up_sync(0xffffffffu, x, o);\n"
+"            if (lane >= o) x += y;\n"
 "        }\n"
+"        if (j < W / 4) prefix[row * (W / 4) + j] = carry + x - c;\n"
+"        carry += __shfl_sync(0xffffffffu, x, 31);\n"
+"    }\n"
 "}\n"
 "\n"
 "// p[0..n) = x (the -inf of the scores above the diagonal)\n"
@@ -1480,11 +1583,21 @@ static void sparse_scores_launch_(Gpu *g, float *scores, const void *qI, const v
                1, 1, sparse_scores_smem_(HI, dI, prec), args);
 }
 
+/* rows of up to this many scores take idx_topk_warp (a warp per row, TKW_WARPS = 4 rows a
+   block, each caching its row in shared memory); longer rows the block-per-row idx_topk.
+   ABLATE_SPARSE_TOPK=0|1 keeps the block kernel (its two aggregation variants) for A/B runs. */
+#define SPARSE_TOPK_WARP_T 4096
 static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, int topk, int b0, int nb,
                                 int q0, int R) {
+    if (T <= SPARSE_TOPK_WARP_T && sparse_env_mode_("ABLATE_SPARSE_TOPK", 2) == 2) {
+        CUfunction fw = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk_warp", NULL);
+        void *wargs[] = {&idx, &scores, &T, &b0, &q0, &R, &topk};
+        gpu_launch(g, fw, (unsigned)((R + 3) / 4), (unsigned)nb, 1, 128, 1, 1, (unsigned)(4 * T * 4), wargs);
+        return;
+    }
     CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk", NULL);
     int cache = (size_t)T * 4 <= SPARSE_TOPK_CACHE;
-    int aggr_passes = sparse_env_mode_("ABLATE_SPARSE_TOPK", 1) == 1 ? 1 : 4;
+    int aggr_passes = sparse_env_mode_("ABLATE_SPARSE_TOPK", 1) == 0 ? 4 : 1;
     void *args[] = {&idx, &scores, &T, &b0, &q0, &R, &topk, &cache, &aggr_passes};
     gpu_launch(g, f, (unsigned)R, (unsigned)nb, 1, 256, 1, 1, cache ? (unsigned)(T * 4) : 0, args);
 }
@@ -1571,8 +1684,10 @@ static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int to
     if (prefix) *prefix = pre;
     if (extra) *extra = (float *)(mask + n_mask + n_pre);
     CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "sparse_mask", "");
-    void *args[] = {&mask, &pre, &idx, &topk, &W};
-    gpu_launch(g, f, (unsigned)B * (unsigned)T, 1, 1, 128, 1, 1, (unsigned)W * 4, args);
+    /* a warp per row; up to 8 rows a block, fewer when a row's words are many */
+    unsigned rpb = (unsigned)(W <= 1024 ? 8 : W <= 4096 ? 2 : 1);
+    void *args[] = {&mask, &pre, &idx, &topk, &W, &rows};
+    gpu_launch(g, f, (unsigned)((rows + rpb - 1) / rpb), 1, 1, 32 * rpb, 1, 1, (unsigned)W * 4 * rpb, args);
     return mask;
 }
 
