@@ -101,8 +101,8 @@
      from DSA's idx). Every causal tile is visited (a random top-k leaves no 64 x 128 tile
      empty); the forward stages each key tile's 128 x 4 mask words next to K/V by cp.async,
      the backward a query tile's 64 x 4 words next to lse and D, and each thread masks its
-     accumulator elements from them (registers unchanged: forward 128, backward 186, no
-     new spills). attn_sel_probs_wg: one warpgroup per 64 query rows with all H <= 16 Q
+     accumulator elements from them (forward 128 registers as the dense one, backward 186
+     against 184, no new spills). attn_sel_probs_wg: one warpgroup per 64 query rows with all H <= 16 Q
      tiles resident, key tiles per kv head, sum_h exp(S - lse) in registers, each selected
      pair stored at its rank (popc of the mask words before it). H100 (tests/
      gpu_sparse_check, 2026-11-23), fwd+bwd with the KL target: 1.28 ms at 16 x 2048, 9
