@@ -582,8 +582,8 @@ static void usage(void) {
          "  ABLATE_ATTN_WBWD_DQ=0..4  the Hopper backward's dQ reduction variant\n"
          "  ABLATE_GDN_PAR=0        GDN: one block per sequence and head instead of chunk-parallel\n"
          "  ABLATE_GDN_MMA=0        GDN: fp32 products instead of tensor cores\n"
-         "  ABLATE_SPARSE_DENSE=0|1 DSA attention as per-token gathers / as dense tiles under the\n"
-         "                          selection bitmask (default: by cost)\n"
+         "  ABLATE_SPARSE_DENSE=0|1 DSA attention and indexer KL as per-token gathers / as dense\n"
+         "                          tiles under the selection bitmask (default: by cost)\n"
          "  ABLATE_SPARSE_BWD=0..3, ABLATE_SPARSE_KL=0|1, ABLATE_SPARSE_TOPK=0..2\n"
          "                          DSA kernel variants (defaults 2, 1, 2; attn_sparse.h lists them)");
 }
