@@ -2136,6 +2136,14 @@ int gpu_attention_select_supported(const Gpu *gpu, int hd) {
 }
 int gpu_attention_select_words(int T) { return (T + 127) / 128 * 4; }
 
+/* the selection-mask kernels run on the Hopper wgmma path only */
+static void attn_require_select_(const Gpu *gpu, const char *who, int hd) {
+    if (gpu_attention_select_supported(gpu, hd)) return;
+    fprintf(stderr, "%s: needs a compute capability 9.0 GPU and hd 64 (this one: %d.%d, hd %d)\n", who, gpu->cc_major,
+            gpu->cc_minor, hd);
+    abort();
+}
+
 /* the forward under a pattern, or (mask != NULL, Hopper only) under a selection bitmask */
 static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const void *k, const void *v,
                           int B, int T, int H, int KV, int hd, const AttnPattern *p, const unsigned *mask) {
@@ -2147,11 +2155,7 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
     const AttnPatK pk = attn_pattern_for_(p, T);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
     void *args[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2, &mask};
-    if (mask && !gpu_attention_select_supported(gpu, hd)) {
-        fprintf(stderr, "%s: needs a compute capability 9.0 GPU and hd 64 (this one: %d.%d, hd %d)\n", who,
-                gpu->cc_major, gpu->cc_minor, hd);
-        abort();
-    }
+    if (mask) attn_require_select_(gpu, who, hd);
     if (mask || (attn_wgmma_mode_(gpu, hd) & 2)) {
         char opt[256];
         if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_());
@@ -2199,11 +2203,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
     attn_check_args_(who, B, T, H, KV, hd, p);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v, mask};
     gpu_require_aligned16(who, ptrs, mask ? 9 : 8);
-    if (mask && !gpu_attention_select_supported(gpu, hd)) {
-        fprintf(stderr, "%s: needs a compute capability 9.0 GPU and hd 64 (this one: %d.%d, hd %d)\n", who,
-                gpu->cc_major, gpu->cc_minor, hd);
-        abort();
-    }
+    if (mask) attn_require_select_(gpu, who, hd);
     const AttnPatK pk = attn_pattern_for_(p, T);
     AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
     long rows = (long)B * T * H;
