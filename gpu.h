@@ -99,6 +99,10 @@ struct Gpu {
     void *gdn_scratch; size_t gdn_scratch_bytes;       /* for kernels_linear.cu.h's forward */
     void *qkv_scratch; size_t qkv_scratch_bytes;       /* attn.h's fused q|k|v projection rows */
     int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
+    /* 0 (the default): bit-reproducible numerics: no fp32 atomics whose order varies from run
+       to run, GEMM algorithms chosen without timing. 1: the faster order-dependent variants
+       (for A/B timing; the caller sets it, e.g. ablate bench --nondeterministic) */
+    int nondeterministic;
     void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
 };
