@@ -100,7 +100,12 @@ typedef struct {
     int task_size, task_vocab;  /* its size (pairs / copy length; 0 = default) and vocabulary (0 = 256) */
     float val_frac;
     int eval_every, eval_batches, log_every, checkpoint_every;
+    double final_eval_tokens;   /* the last evaluation's cap in tokens (0: STUDY_FINAL_EVAL_TOKENS) */
 } RunConfig;
+
+/* the last evaluation of a run covers the whole validation split up to this many tokens
+   (windows spread evenly over the split beyond it) unless final_eval_tokens says otherwise */
+#define STUDY_FINAL_EVAL_TOKENS 4194304.0
 
 #define STUDY_MAX_AXES 16
 #define STUDY_MAX_VALUES 32
