@@ -484,11 +484,11 @@ static void bench_mechanisms(Gpu *gpu) {
 
 static int cmd_bench(int argc, char **argv) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
-    int steps = 5, profile = 0;
+    int steps = 5, profile = 0, nondet = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech] [--steps N] [--profile]\n"
-                 "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE]\n"
+                 "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--nondeterministic]\n"
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
                  "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
@@ -500,18 +500,27 @@ static int cmd_bench(int argc, char **argv) {
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
-                 "compares them in one run); --attn-layers times one per-layer schedule instead.");
+                 "compares them in one run); --attn-layers times one per-layer schedule instead.\n"
+                 "GPU numerics are bit-reproducible by default (fixed-order reductions, GEMM algorithms\n"
+                 "chosen without timing); --nondeterministic times the faster order-dependent variants\n"
+                 "(fp32 atomics, timed GEMM choice) instead, to measure what reproducibility costs.");
             return 0;
         }
         if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1);
         else if (!strcmp(argv[i], "--profile")) profile = 1;
+        else if (!strcmp(argv[i], "--nondeterministic")) nondet = 1;
         else if (!strcmp(argv[i], "--attn") && i + 1 < argc) attns = argv[++i];
         else if (!strcmp(argv[i], "--attn-layers") && i + 1 < argc) sched = argv[++i];
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
     }
     Gpu *gpu = open_device(device);
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu->nondeterministic = nondet;
+#endif
+    if (gpu) printf("numerics: %s\n", nondet ? "nondeterministic (order-dependent fp32 atomics, timed GEMM choice)"
+                                             : "bit-reproducible (the default)");
     if (!only || !strcmp(only, "train")) {
         printf("%-40s %10s %9s %9s %9s %10s %8s\n", "training", "tok/s", "TFLOP/s", "MFU", "peak GB", "step ms",
                "1st s");
