@@ -16,8 +16,8 @@
      gpu_gdn_conv_silu_forward/backward, gpu_gdn_l2norm_forward/backward,
      gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
        head dim <= 128 for the norm's backward)
-     gdn_kernels_compile_check(arch)  NVRTC-compiles both variants (GDN_MMA 0/1) for arch; no
-       GPU needed. Returns the number of failures.
+     gdn_kernels_compile_check(arch)  NVRTC-compiles every variant (GDN_MMA, GDN_PAR, GDN_DET
+       each 0/1) for arch; no GPU needed. Returns the number of failures.
 
    DESIGN (flash-linear-attention's chunk_gated_delta_rule, organized for one kernel per pass)
      Forward gdn_fwd: one block of 256 threads per (b, h) walks the chunks of 64 tokens in
@@ -31,11 +31,12 @@
        in ws; then one block per (b, h) walks the chunks in reverse with dH in shared memory,
        recomputes the chunk's A~, P, T, W, U and applies the terms listed at attn_linear.h's
        gdn_chunk_bwd_ (12 tiles: 206 KB of shared memory, so it needs an H100-class 227 KB
-       opt-in; sm_80's 163 KB is too small for the backward). dgam sums by shared atomics.
+       opt-in; sm_80's 163 KB is too small for the backward). dgam and dbeta sum in per-warp
+       slots (see DETERMINISM).
      The 64x64x64 products: every register tile is held in the m16n8k16 accumulator layout
        (warp w: rows 16(w/2).., cols 32(w%2)..; 16 entries a thread), so tensor-core results
        are used where they land; row and column sums (for dgam, dbeta) reduce by shuffles in
-       the warp and shared-memory atomics across warps.
+       the warp and per-warp slots across warps.
        GDN_MMA 1 (default): mma.sync m16n8k16 bf16 tensor cores with fp32 accumulation; the
        fp32 tile operands are rounded to bf16 as the fragments are read (plain shared loads,
        no ldmatrix). GDN_MMA 0: fp32 FMAs in the same layout (exact; ABLATE_GDN_MMA=0 selects
@@ -70,10 +71,29 @@
        and its backward (din and dw) is one pass (the earlier per-element kernels recomputed
        silu' per tap and divided 64-bit indices per element: 1.25 ms a call on the 135M
        model); one warp per (row, head) for the norms; gates elementwise; the weight
-       gradients of the conv, gates and norm reduce per thread or block, then atomicAdd (fp32).
+       gradients of the conv, gates and norm reduce per thread or block, then across blocks
+       (see DETERMINISM).
 
-   DETERMINISM: dg and dbeta collect their per-chunk sums with shared-memory float atomics,
-     so their last bits depend on the order warps arrive; every other output is deterministic.
+   DETERMINISM: with gpu->nondeterministic == 0 (the default) every output is bit-identical
+     run after run on the same GPU and launch shapes; no float atomic is left.
+       dg, dbeta (GDN_DET 1): the backward's per-row sums dgam / dbet, to which the warps that
+         own a row or column of a tile contribute, go to per-warp slots in shared memory (one
+         writer thread each, plain adds in program order; [2][64] for rows, [4][64] for
+         columns, plus the (e) term's row-63 parts) that 32 threads add up in one fixed order
+         at the chunk's end (gam_row / bet_row). No slower than the atomics: the same number
+         of shared stores, 2 KB more shared memory (one block per SM either way) and ~8 more
+         shared loads per row once a chunk.
+       conv dw, dA_log / ddt_bias, o_norm's dw: each block writes its sums (already in a fixed
+         order inside the block) to a partial array in the Gpu's gdn scratch, and
+         gdn_sum_parts adds the parts up in a fixed order (warp w: parts w, w + 32, ...; then
+         the 32 warp sums in warp order) and adds the result to the gradient. One extra small
+         launch per op (the conv's partials at the 135M shape: 256 slabs x 6,912 floats, 7 MB).
+     gpu->nondeterministic == 1 keeps the earlier order-dependent forms for A/B timing
+     (GDN_DET 0: shared-memory float atomics for dgam / dbet; the small ops' blocks
+     atomicAdd into the gradient). The forward passes never had atomics.
+     Checked: tests/emu_linear.c runs the deterministic backward twice and compares the
+     bits; tests/gpu_linear_check.c does the same on the GPU (kernels and the whole block)
+     and times both forms.
 
    STATUS: both organizations ran on the H100 (tests/gpu_linear_check 191 passed,
      tests/gpu_check's GDN training steps, compute-sanitizer 0 errors, 2026-11-23). Both were
@@ -136,12 +156,12 @@ int gdn_kernels_compile_check(const char *arch);
 #endif
 
 /* must match the source's CH, LDT, CONV_ROWS and its *_SMEM_FLOATS: forward 140,544 bytes,
-   backward 210,688 (+128 static): an H100's 227 KB opt-in holds both, an A100's (163 KB) only
+   backward 212,752 (+128 static): an H100's 227 KB opt-in holds both, an A100's (163 KB) only
    the forward */
 #define GDN_GPU_D 64
 #define GDN_CONV_ROWS 128
 #define GDN_FWD_SMEM_BYTES ((8 * 64 * 68 + 5 * 64) * 4)
-#define GDN_BWD_SMEM_BYTES ((12 * 64 * 68 + 7 * 64) * 4)
+#define GDN_BWD_SMEM_BYTES ((12 * 64 * 68 + 15 * 64 + 4) * 4)
 /* the chunk-parallel backward's other kernels: 105,728 / 70,656 / 105,472 bytes (two prep
    blocks fit an SM) */
 #define GDN_PREP_SMEM_BYTES ((6 * 64 * 68 + 5 * 64) * 4)
@@ -159,6 +179,9 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "#ifndef GDN_PAR          // the delta-rule kernels compiled: 0 one block per (b, h), 1 chunk-parallel,\n"
 "#define GDN_PAR 0        // 2 both (the CPU emulator); one set keeps the NVRTC compile short\n"
 "#endif\n"
+"#ifndef GDN_DET          // 1: the backward's row and column sums (dg, dbeta) in a fixed order, so\n"
+"#define GDN_DET 1        // bit-reproducible; 0: shared-memory float atomics (Gpu.nondeterministic)\n"
+"#endif\n"
 "#define CH 64            // chunk length = head dim: every tile is [64][64]\n"
 "#define LDT 68           // fp32 tile row stride (4 mod 32): the mma fragments of a transposed\n"
 "                         // operand hit 32 different banks, a row-major one 2-way at most\n"
@@ -172,13 +195,42 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "//   acc[n][e] is row own_row(e), column own_col(n, e).\n"
 "// A row's 64 columns live in 4 lanes (a quad) of each of two warps; a column's 64 rows in the\n"
 "// 8 g-lanes of 4 warps: row and column sums reduce within the warp, then add up across warps\n"
-"// with shared-memory atomics.\n"
+"// (ROW_ADD / COL_ADD below: per-warp slots summed in a fixed order, or shared atomics).\n"
 "__device__ __forceinline__ int own_row(int e) { return 16 * (threadIdx.x >> 6) + ((threadIdx.x & 31) >> 2) + 8 * (e >> 1); }\n"
 "__device__ __forceinline__ int own_col(int n, int e) {\n"
 "    return 32 * ((threadIdx.x >> 5) & 1) + 8 * n + 2 * (threadIdx.x & 3) + (e & 1);\n"
 "}\n"
 "#define QUAD0 ((threadIdx.x & 3) == 0)   // the lane that adds a row's warp-sum\n"
 "#define GROW0 ((threadIdx.x & 28) == 0)  // a lane with g == 0: adds a column's warp-sum\n"
+"\n"
+"// ---- the backward's per-row vectors dgam, dbet: sums over the warps that own a row ----\n"
+"// GDN_DET 1: every warp adds into its own slot, and gam_row / bet_row add the slots up in one\n"
+"// order, so the result does not depend on which warp comes first. A row's entries live in\n"
+"// warps w and w ^ 1 (column halves), a column's in the 4 warps of one w % 2: row slots are\n"
+"// [2][64] by w % 2, column slots [4][64] by w / 2, and each slot has exactly one writer\n"
+"// thread (the QUAD0 / GROW0 lane that owns it), so plain += in program order is race-free.\n"
+"// dgam also keeps the (e) term's sum over all rows that lands on row 63: [2][64] slots of\n"
+"// its per-row values (ROW63_ADD) and one for the state term (X63_ADD), summed by gam_row.\n"
+"//   dgam: rows [0, 2CH)  columns [2CH, 6CH)  row-63 terms [6CH, 8CH)  state term 8CH\n"
+"//   dbet: rows [0, 2CH)\n"
+"// GDN_DET 0: one float per row, shared-memory atomics (the order warps arrive in decides the\n"
+"// last bits).\n"
+"#if GDN_DET\n"
+"#define DGAM_FLOATS (8 * CH + 4)\n"
+"#define DBET_FLOATS (2 * CH)\n"
+"// (parameter names end in _ so that threadIdx.x in the bodies stays itself)\n"
+"#define ROW_ADD(v_, r_, x_) ((v_)[CH * ((threadIdx.x >> 5) & 1) + (r_)] += (x_))\n"
+"#define COL_ADD(v_, c_, x_) ((v_)[2 * CH + CH * (threadIdx.x >> 6) + (c_)] += (x_))\n"
+"#define ROW63_ADD(v_, r_, x_) ((v_)[6 * CH + CH * ((threadIdx.x >> 5) & 1) + (r_)] += (x_))\n"
+"#define X63_ADD(v_, x_) ((v_)[8 * CH] += (x_))\n"
+"#else\n"
+"#define DGAM_FLOATS CH\n"
+"#define DBET_FLOATS CH\n"
+"#define ROW_ADD(v_, r_, x_) atomicAdd(&(v_)[r_], (x_))\n"
+"#define COL_ADD(v_, c_, x_) atomicAdd(&(v_)[c_], (x_))\n"
+"#define ROW63_ADD(v_, r_, x_) atomicAdd(&(v_)[CH - 1], (x_))\n"
+"#define X63_ADD(v_, x_) atomicAdd(&(v_)[CH - 1], (x_))\n"
+"#endif\n"
 "\n"
 "// ---- 64 x 64 x 64 products on fp32 shared-memory tiles ----\n"
 "// Operands are strided views, so transposes are free:\n"
@@ -304,7 +356,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "// v[r] += rs * (row sums), v[c] += cs * (column sums) of a tile whose thread parts are\n"
 "// row[hh] (row own_row(2 hh), summed over the thread's columns) and col[i][b] (column\n"
 "// own_col(i, b), summed over its two rows): reduced within the warp, added across warps\n"
-"// with shared-memory atomics (cs == 0 skips the columns)\n"
+"// by ROW_ADD / COL_ADD (cs == 0 skips the columns)\n"
 "__device__ __forceinline__ void add_row_col_sums(float *v, float row[2], const float col[4][2], float rs, float cs) {\n"
 "#pragma unroll\n"
 "    for (int hh = 0; hh < 2; hh++) {\n"
@@ -312,7 +364,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "        row[hh] += __shfl_xor_sync(0xffffffffu, row[hh], 2);\n"
 "    }\n"
 "    if (QUAD0)\n"
-"        for (int hh = 0; hh < 2; hh++) atomicAdd(&v[own_row(2 * hh)], rs * row[hh]);\n"
+"        for (int hh = 0; hh < 2; hh++) ROW_ADD(v, own_row(2 * hh), rs * row[hh]);\n"
 "    if (cs == 0.f) return;\n"
 "#pragma unroll\n"
 "    for (int i = 0; i < 4; i++)\n"
@@ -322,7 +374,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "            x += __shfl_xor_sync(0xffffffffu, x, 4);\n"
 "            x += __shfl_xor_sync(0xffffffffu, x, 8);\n"
 "            x += __shfl_xor_sync(0xffffffffu, x, 16);\n"
-"            if (GROW0) atomicAdd(&v[own_col(i, b)], cs * x);\n"
+"            if (GROW0) COL_ADD(v, own_col(i, b), cs * x);\n"
 "        }\n"
 "}\n"
 "\n"
@@ -542,8 +594,26 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "}\n"
 "\n"
 "#endif\n"
-"// shared memory of the backward: 12 tiles + vectors\n"
-"#define BWD_SMEM_FLOATS (12 * TILE + 7 * CH)\n"
+"// shared memory of the backward: 12 tiles + vectors (dgam, dbet at GDN_DET 1's size\n"
+"// either way, so the launchers need one figure: 2 KB more than GDN_DET 0 uses)\n"
+"#define BWD_SMEM_FLOATS (12 * TILE + 5 * CH + 10 * CH + 4)\n"
+"\n"
+"// row r of dgam / dbet once every warp has added its part (after a barrier). GDN_DET 1: the\n"
+"// slots in one fixed order; gam_row is warp-collective (the first 32 threads call it together:\n"
+"// the row-63 terms go through a shuffle tree, whose order is fixed too).\n"
+"#if GDN_DET\n"
+"__device__ __forceinline__ float gam_row(const float *v, int r) {\n"
+"    const int l = threadIdx.x & 31;\n"
+"    float e = (v[6 * CH + l] + v[7 * CH + l]) + (v[6 * CH + l + 32] + v[7 * CH + l + 32]);\n"
+"    e = warp_sum(e) + v[8 * CH];\n"
+"    const float x = (v[r] + v[CH + r]) + ((v[2 * CH + r] + v[3 * CH + r]) + (v[4 * CH + r] + v[5 * CH + r]));\n"
+"    return r == CH - 1 ? x + e : x;\n"
+"}\n"
+"__device__ __forceinline__ float bet_row(const float *v, int r) { return v[r] + v[CH + r]; }\n"
+"#else\n"
+"__device__ __forceinline__ float gam_row(const float *v, int r) { return v[r]; }\n"
+"__device__ __forceinline__ float bet_row(const float *v, int r) { return v[r]; }\n"
+"#endif\n"
 "\n"
 "// the backward's shared-memory tiles and vectors, carved from sm\n"
 "typedef struct {\n"
@@ -554,14 +624,15 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    s.Hs = sm; s.dHs = s.Hs + TILE; s.Ks = s.dHs + TILE; s.Qs = s.Ks + TILE; s.Vs = s.Qs + TILE;\n"
 "    s.dOs = s.Vs + TILE; s.Ts = s.dOs + TILE; s.As = s.Ts + TILE; s.Ps = s.As + TILE; s.Ws = s.Ps + TILE;\n"
 "    s.Us = s.Ws + TILE; s.dUs = s.Us + TILE; s.gam = s.dUs + TILE; s.bet = s.gam + CH; s.eg = s.bet + CH;\n"
-"    s.dec = s.eg + CH; s.tmpv = s.dec + CH; s.dgam = s.tmpv + CH; s.dbet = s.dgam + CH;\n"
+"    s.dec = s.eg + CH; s.tmpv = s.dec + CH; s.dgam = s.tmpv + CH; s.dbet = s.dgam + DGAM_FLOATS;\n"
 "    return s;\n"
 "}\n"
 "\n"
-"// with the chunk's tiles in place: its gates, dgam = dbet = 0, then A~ and P (barriers around)\n"
+"// with the chunk's tiles in place: its gates, dgam = dbet = 0 (every slot), then A~ and P\n"
+"// (barriers around)\n"
 "__device__ __forceinline__ void bwd_scores(const BwdSm s, const float *g, const float *beta, int H, int L) {\n"
 "    load_gates(s.gam, s.bet, s.eg, s.dec, g, beta, H, L);\n"
-"    if (threadIdx.x < CH) { s.dgam[threadIdx.x] = 0.f; s.dbet[threadIdx.x] = 0.f; }\n"
+"    for (int e = threadIdx.x; e < DGAM_FLOATS + DBET_FLOATS; e += NT) s.dgam[e] = 0.f;  // dbet follows dgam\n"
 "    __syncthreads();\n"
 "    chunk_scores(s.As, s.Ps, s.Ks, s.Qs, s.gam);\n"
 "    __syncthreads();\n"
@@ -589,7 +660,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "        for (int j = 0; j < 4; j++) acc[i][j] *= dec[own_row(j)];\n"
 "    rowdot2(acc, Us, rd);\n"
 "    if (QUAD0)\n"
-"        for (int hh = 0; hh < 2; hh++) { atomicAdd(&dgam[own_row(2 * hh)], -rd[hh]); atomicAdd(&dgam[CH - 1], rd[hh]); }\n"
+"        for (int hh = 0; hh < 2; hh++) { ROW_ADD(dgam, own_row(2 * hh), -rd[hh]); ROW63_ADD(dgam, own_row(2 * hh), rd[hh]); }\n"
 "    store4(dUs, acc);\n"
 "    zero4(dK);\n"
 "    MM(dK, AR(Us), BT(dHs), (const float *)0);\n"
@@ -604,7 +675,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "            if (seq) dH0[i][j] = el * dHs[r * LDT + c];\n"
 "        }\n"
 "    hdh = block_sum(hdh);\n"
-"    if (threadIdx.x == 0) atomicAdd(&dgam[CH - 1], el * hdh);\n"
+"    if (threadIdx.x == 0) X63_ADD(dgam, el * hdh);\n"
 "    // (d) dQ = diag(eg) dO H0^T; dgam_r += eg_r (Q H0)_r . dO_r; dH0 += Q^T diag(eg) dO; dU += P^T dO\n"
 "    zero4(dQ);\n"
 "    MM(dQ, AR(dOs), BT(Hs), (const float *)0);\n"
@@ -615,7 +686,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    // e_r (Q H0)_r . dO_r = Q_r . e_r (dO H0^T)_r: the dQ term just made, no product of its own\n"
 "    rowdot2(dQ, Qs, rd);\n"
 "    if (QUAD0)\n"
-"        for (int hh = 0; hh < 2; hh++) atomicAdd(&dgam[own_row(2 * hh)], rd[hh]);\n"
+"        for (int hh = 0; hh < 2; hh++) ROW_ADD(dgam, own_row(2 * hh), rd[hh]);\n"
 "    if (seq) MM(dH0, AT(Qs), BR(dOs), eg);\n"
 "    zero4(acc);\n"
 "    MM(acc, AT(Ps), BR(dOs), (const float *)0);\n"
@@ -672,8 +743,8 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    if (QUAD0)\n"
 "        for (int hh = 0; hh < 2; hh++) {\n"
 "            int r = own_row(2 * hh);\n"
-"            atomicAdd(&dbet[r], eg[r] * rd[hh]);\n"
-"            atomicAdd(&dgam[r], bet[r] * eg[r] * rd[hh]);\n"
+"            ROW_ADD(dbet, r, eg[r] * rd[hh]);\n"
+"            ROW_ADD(dgam, r, bet[r] * eg[r] * rd[hh]);\n"
 "        }\n"
 "#pragma unroll\n"
 "    for (int i = 0; i < 4; i++)\n"
@@ -687,7 +758,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    MM(acc, AT(Ts), BR(dUs), (const float *)0);\n"
 "    rowdot2(acc, Vs, rd);\n"
 "    if (QUAD0)\n"
-"        for (int hh = 0; hh < 2; hh++) atomicAdd(&dbet[own_row(2 * hh)], rd[hh]);\n"
+"        for (int hh = 0; hh < 2; hh++) ROW_ADD(dbet, own_row(2 * hh), rd[hh]);\n"
 "#pragma unroll\n"
 "    for (int i = 0; i < 4; i++)\n"
 "#pragma unroll\n"
@@ -740,14 +811,14 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    __syncthreads();  // dgam, dbet complete\n"
 "    if (threadIdx.x < 32) {  // dg = reverse cumsum of dgam\n"
 "        int l = threadIdx.x;\n"
-"        float x0 = dgam[63 - l], x1 = dgam[31 - l];  // x0: rows 63..32, x1: rows 31..0\n"
+"        float x0 = gam_row(dgam, 63 - l), x1 = gam_row(dgam, 31 - l);  // x0: rows 63..32, x1: rows 31..0\n"
 "        for (int o2 = 1; o2 < 32; o2 <<= 1) {\n"
 "            float y0 = __shfl_up_sync(0xffffffffu, x0, o2), y1 = __shfl_up_sync(0xffffffffu, x1, o2);\n"
 "            if (l >= o2) { x0 += y0; x1 += y1; }\n"
 "        }\n"
 "        x1 += __shfl_sync(0xffffffffu, x0, 31);\n"
-"        if (63 - l < L) { dg[(row0 + 63 - l) * H + h] = x0; dbeta[(row0 + 63 - l) * H + h] = dbet[63 - l]; }\n"
-"        if (31 - l < L) { dg[(row0 + 31 - l) * H + h] = x1; dbeta[(row0 + 31 - l) * H + h] = dbet[31 - l]; }\n"
+"        if (63 - l < L) { dg[(row0 + 63 - l) * H + h] = x0; dbeta[(row0 + 63 - l) * H + h] = bet_row(dbet, 63 - l); }\n"
+"        if (31 - l < L) { dg[(row0 + 31 - l) * H + h] = x1; dbeta[(row0 + 31 - l) * H + h] = bet_row(dbet, 31 - l); }\n"
 "    }\n"
 "}\n"
 "\n"
@@ -1142,9 +1213,11 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "}\n"
 "// The backward in one pass over the slab (plus K - 1 rows of look-ahead):\n"
 "//   dpre_n = dout_n silu'(pre_n);  din_s = sum_j w[j] dpre_{s+K-1-j} (ready K - 1 rows late);\n"
-"//   dw[c][j] += sum_t dpre_t x_{t-K+1+j} (per thread, then one atomicAdd per tap)\n"
-"extern \"C\" __global__ void gdn_conv_bwd(bf16 *din, int in_ld, float *dw, const bf16 *dout, const bf16 *pre,\n"
-"                                        const bf16 *in, const bf16 *w, int N, int T, int Ch, int K) {\n"
+"//   dw[c][j] += sum_t dpre_t x_{t-K+1+j} (per thread over its slab; then, with part, the slab's\n"
+"//   sums to part[slab][c][j] for gdn_sum_parts (fixed order), else one atomicAdd per tap)\n"
+"extern \"C\" __global__ void gdn_conv_bwd(bf16 *din, int in_ld, float *dw, float *part, const bf16 *dout,\n"
+"                                        const bf16 *pre, const bf16 *in, const bf16 *w, int N, int T, int Ch,\n"
+"                                        int K) {\n"
 "    const int c = blockIdx.x * blockDim.x + threadIdx.x;\n"
 "    if (c >= Ch) return;\n"
 "    const int n0 = blockIdx.y * CONV_ROWS, n1 = min(N, n0 + CONV_ROWS);\n"
@@ -1184,9 +1257,34 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "        if (++t == T) t = 0;\n"
 "        if (++ts == T) ts = 0;\n"
 "    }\n"
+"    float *dst = part ? part + (u64)blockIdx.y * Ch * K : dw;\n"
 "#pragma unroll\n"
 "    for (int i = 0; i < 8; i++)\n"
-"        if (i >= 8 - K) atomicAdd(&dw[(u64)c * K + i - (8 - K)], acc[i]);\n"
+"        if (i >= 8 - K) {\n"
+"            if (part) dst[(u64)c * K + i - (8 - K)] = acc[i];\n"
+"            else atomicAdd(&dst[(u64)c * K + i - (8 - K)], acc[i]);\n"
+"        }\n"
+"}\n"
+"\n"
+"// dst[i] += sum over p of part[p][i] (n outputs, nparts parts), the same order every run:\n"
+"// warp w of the block adds the parts p = w, w + nw, ... in turn for 32 consecutive outputs\n"
+"// (coalesced), then warp 0 adds the nw warp sums in warp order. Outputs i >= n0 go to\n"
+"// dst1[i - n0] (two vectors from one partial array). The second pass of the weight\n"
+"// gradients whose blocks would otherwise atomicAdd in whatever order they finish.\n"
+"extern \"C\" __global__ void gdn_sum_parts(float *dst, float *dst1, int n0, const float *part, int n, int nparts) {\n"
+"    __shared__ float wsum[32][33];\n"
+"    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nw = blockDim.x >> 5, i = blockIdx.x * 32 + lane;\n"
+"    float s = 0.f;\n"
+"    if (i < n)\n"
+"#pragma unroll 4\n"
+"        for (int p = w; p < nparts; p += nw) s += part[(u64)p * n + i];\n"
+"    wsum[w][lane] = s;\n"
+"    __syncthreads();\n"
+"    if (w == 0 && i < n) {\n"
+"        for (int v2 = 1; v2 < nw; v2++) s += wsum[v2][lane];\n"
+"        if (i < n0) dst[i] += s;\n"
+"        else dst1[i - n0] += s;\n"
+"    }\n"
 "}\n"
 "\n"
 "// per-head L2 norm in place, one warp per (row, head)\n"
@@ -1225,10 +1323,11 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "        beta[i] = sigm(bf2f(b[n * ld + h]));\n"
 "    }\n"
 "}\n"
-"// blockIdx.y = head h; threads over rows; one atomicAdd per block for dA_log[h], ddt_bias[h]\n"
-"extern \"C\" __global__ void gdn_gates_bwd(bf16 *da, bf16 *db, int ld, float *dA_log, float *ddt, const float *dg,\n"
-"                                         const float *dbeta, const bf16 *a, const bf16 *b, const bf16 *A_log,\n"
-"                                         const bf16 *dt_bias, int N, int H) {\n"
+"// blockIdx.y = head h; threads over rows; per block, sums for dA_log[h] and ddt_bias[h]: with\n"
+"// part, to part[block][h] and part[block][H + h] for gdn_sum_parts, else one atomicAdd each\n"
+"extern \"C\" __global__ void gdn_gates_bwd(bf16 *da, bf16 *db, int ld, float *dA_log, float *ddt, float *part,\n"
+"                                         const float *dg, const float *dbeta, const bf16 *a, const bf16 *b,\n"
+"                                         const bf16 *A_log, const bf16 *dt_bias, int N, int H) {\n"
 "    int h = blockIdx.y;\n"
 "    float ea = __expf(bf2f(A_log[h])), dtb = bf2f(dt_bias[h]), sA = 0.f, sD = 0.f;\n"
 "    for (u64 n = (u64)blockIdx.x * blockDim.x + threadIdx.x; n < (u64)N; n += (u64)gridDim.x * blockDim.x) {\n"
@@ -1243,7 +1342,10 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    }\n"
 "    sA = block_sum(sA);\n"
 "    sD = block_sum(sD);\n"
-"    if (threadIdx.x == 0) { atomicAdd(&dA_log[h], sA); atomicAdd(&ddt[h], sD); }\n"
+"    if (threadIdx.x == 0) {\n"
+"        if (part) { part[(u64)blockIdx.x * 2 * H + h] = sA; part[(u64)blockIdx.x * 2 * H + H + h] = sD; }\n"
+"        else { atomicAdd(&dA_log[h], sA); atomicAdd(&ddt[h], sD); }\n"
+"    }\n"
 "}\n"
 "\n"
 "// gated RMSNorm per head: y = o rstd w silu(gate); one warp per (row, head), D <= 128\n"
@@ -1263,11 +1365,12 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    if (lane == 0) rstd[wid] = r;\n"
 "}\n"
 "// warps stride over (row, head); dw partials per lane, summed over the block's warps in shared\n"
-"// memory, then one atomicAdd per element per block\n"
-"extern \"C\" __global__ void gdn_gnorm_bwd(bf16 *d_o, bf16 *dgate, int gate_ld, float *dw, const bf16 *dy,\n"
-"                                         const bf16 *o, const bf16 *gate, const bf16 *w, const float *rstd, int N,\n"
-"                                         int H, int D) {\n"
-"    __shared__ float part[8][128];\n"
+"// memory in warp order, then per block: with part, to part[block][i] for gdn_sum_parts, else\n"
+"// one atomicAdd per element\n"
+"extern \"C\" __global__ void gdn_gnorm_bwd(bf16 *d_o, bf16 *dgate, int gate_ld, float *dw, float *part,\n"
+"                                         const bf16 *dy, const bf16 *o, const bf16 *gate, const bf16 *w,\n"
+"                                         const float *rstd, int N, int H, int D) {\n"
+"    __shared__ float wpart[8][128];\n"
 "    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;\n"
 "    float pw[4] = {0.f, 0.f, 0.f, 0.f};\n"
 "    u64 nw = (u64)gridDim.x * (blockDim.x >> 5);\n"
@@ -1297,12 +1400,13 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "        }\n"
 "    }\n"
 "#pragma unroll\n"
-"    for (int q = 0; q < 4; q++) part[warp][lane + 32 * q] = pw[q];\n"
+"    for (int q = 0; q < 4; q++) wpart[warp][lane + 32 * q] = pw[q];\n"
 "    __syncthreads();\n"
 "    for (int i = threadIdx.x; i < D; i += blockDim.x) {\n"
 "        float s = 0.f;\n"
-"        for (int v2 = 0; v2 < (int)(blockDim.x >> 5); v2++) s += part[v2][i];\n"
-"        atomicAdd(&dw[i], s);\n"
+"        for (int v2 = 0; v2 < (int)(blockDim.x >> 5); v2++) s += wpart[v2][i];\n"
+"        if (part) part[(u64)blockIdx.x * D + i] = s;\n"
+"        else atomicAdd(&dw[i], s);\n"
 "    }\n"
 "}\n";
 
@@ -1322,10 +1426,30 @@ static int gdn_par_mode_(void) {
     return !(e && e[0] == '0');
 }
 
+/* GDN_DET follows gpu->nondeterministic (0, the default: fixed-order sums) */
 static CUfunction gdn_k_(Gpu *gpu, const char *name) {
     char opts[64];
-    snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d", gdn_mma_mode_(), gdn_par_mode_());
+    snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", gdn_mma_mode_(), gdn_par_mode_(),
+             !gpu->nondeterministic);
     return gpu_kernel(gpu, GDN_KERNELS_SRC, name, opts);
+}
+
+/* The weight gradients of the conv, gates and norm: each block's sums go to a partial array
+   that gdn_sum_parts adds up in a fixed order (bit-reproducible), or, under
+   gpu->nondeterministic, straight to the gradient by atomicAdd (NULL here: the kernels test
+   it). The partials live in the Gpu's gdn scratch, which is free between calls (the forward
+   uses it only inside gpu_gdn_forward); like the forward's use, it grows on the first eager
+   call of a shape, so a CUDA graph captured after one eager step never allocates. */
+static float *gdn_parts_(Gpu *gpu, size_t floats) {
+    if (gpu->nondeterministic) return NULL;
+    return gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes, floats * sizeof(float));
+}
+/* dst[i] += sum_p part[p][i] for i < n0, dst1[i - n0] likewise for n0 <= i < n; 32 outputs and
+   32 warps over the parts a block */
+static void gdn_sum_parts_(Gpu *gpu, float *dst, float *dst1, int n0, const float *part, int n, int nparts) {
+    if (n <= 0) return;
+    void *args[] = {&dst, &dst1, &n0, &part, &n, &nparts};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_sum_parts"), (unsigned)((n + 31) / 32), 1, 1, 1024, 1, 1, 0, args);
 }
 
 /* 1-D grid-stride launch over `work` items, 256 threads a block (as gpu.h's) */
@@ -1437,8 +1561,10 @@ void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const
     if (K < 1 || K > 8) { fprintf(stderr, "gpu_gdn_conv_silu_backward: conv size %d (expected 1..8)\n", K); abort(); }
     unsigned gx, gy;
     gdn_conv_grid_(N, Ch, &gx, &gy);
-    void *args[] = {&din, &in_ld, &dw, &dout, &pre, &in, &w, &N, &T, &Ch, &K};
+    float *part = gdn_parts_(gpu, (size_t)gy * Ch * K);
+    void *args[] = {&din, &in_ld, &dw, &part, &dout, &pre, &in, &w, &N, &T, &Ch, &K};
     gpu_launch(gpu, gdn_k_(gpu, "gdn_conv_bwd"), gx, gy, 1, 256, 1, 1, 0, args);
+    if (part) gdn_sum_parts_(gpu, dw, NULL, Ch * K, part, Ch * K, (int)gy);
 }
 
 /* one warp per (row, head) */
@@ -1464,10 +1590,12 @@ void gpu_gdn_gates_forward(Gpu *gpu, float *gd, float *beta, const void *a, cons
 void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log, float *ddt_bias,
                             const float *dg, const float *dbeta, const void *a, const void *b, const void *A_log,
                             const void *dt_bias, int N, int H) {
-    void *args[] = {&da, &db, &ld, &dA_log, &ddt_bias, &dg, &dbeta, &a, &b, &A_log, &dt_bias, &N, &H};
     unsigned bx = (unsigned)((N + 255) / 256);
     if (bx > 64) bx = 64;
+    float *part = gdn_parts_(gpu, (size_t)bx * 2 * H);
+    void *args[] = {&da, &db, &ld, &dA_log, &ddt_bias, &part, &dg, &dbeta, &a, &b, &A_log, &dt_bias, &N, &H};
     gpu_launch(gpu, gdn_k_(gpu, "gdn_gates_bwd"), bx, (unsigned)H, 1, 256, 1, 1, 0, args);
+    if (part) gdn_sum_parts_(gpu, dA_log, ddt_bias, H, part, 2 * H, (int)bx);
 }
 
 void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const void *o, const void *gate, int gate_ld,
@@ -1480,16 +1608,20 @@ void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_l
                                     const void *o, const void *gate, const void *w, const float *rstd, int N,
                                     int H, int D) {
     if (D > 128) { fprintf(stderr, "gpu_gdn_gated_rmsnorm_backward: head dim %d > 128\n", D); abort(); }
-    void *args[] = {&do_, &dgate, &gate_ld, &dw, &dy, &o, &gate, &w, &rstd, &N, &H, &D};
     unsigned blocks = gdn_warp_blocks_((size_t)N * H), cap = (unsigned)gpu->sm_count * 8;
-    gpu_launch(gpu, gdn_k_(gpu, "gdn_gnorm_bwd"), blocks < cap ? blocks : cap, 1, 1, 256, 1, 1, 0, args);
+    if (blocks > cap) blocks = cap;
+    float *part = gdn_parts_(gpu, (size_t)blocks * D);
+    void *args[] = {&do_, &dgate, &gate_ld, &dw, &part, &dy, &o, &gate, &w, &rstd, &N, &H, &D};
+    gpu_launch(gpu, gdn_k_(gpu, "gdn_gnorm_bwd"), blocks, 1, 1, 256, 1, 1, 0, args);
+    if (part) gdn_sum_parts_(gpu, dw, NULL, D, part, D, (int)blocks);
 }
 
 int gdn_kernels_compile_check(const char *arch) {
     int failed = 0;
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant < 8; variant++) { /* GDN_MMA x GDN_PAR (0, 1) x GDN_DET */
         char opts[64], *log = NULL;
-        snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d", variant & 1, variant >> 1);
+        snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", variant & 1, (variant >> 1) & 1,
+                 variant >> 2);
         if (gpu_compile_ptx(GDN_KERNELS_SRC, opts, arch, NULL, &log) != 0) {
             fprintf(stderr, "kernels_linear.cu.h %s %s:\n%s\n", arch, opts, log ? log : "");
             failed++;

@@ -11,7 +11,15 @@
                     this file twice: -DGDN_MMA=0 fp32 products, -DGDN_MMA=1 tensor cores)
    Bounds (relative L2 vs the fp32 reference on the same bf16 inputs): bf16 outputs 5e-3
    (their own rounding is ~2e-3), fp32 outputs 1e-4; with GDN_MMA=1 (bf16 operands inside the
-   chunk) every delta-rule output 1.5e-2. Ends with "N passed, N failed". */
+   chunk) every delta-rule output 1.5e-2. Ends with "N passed, N failed".
+
+   Determinism: the backward kernels and the small ops' weight gradients run a second time
+   and every output is compared bit for bit with the first run ("repeat" lines: the number
+   of differing bytes, which must be 0). The emulator's threads take the atomics' mutex in
+   whatever order the OS schedules them, so an order-dependent sum shows up here as it would
+   on the GPU. Built with -DGDN_DET=0 (the shared-memory atomics that Gpu.nondeterministic
+   selects) the repeat lines only report; the small ops run both of their forms (per-block
+   partials + gdn_sum_parts, and atomicAdd) in every build. */
 #define ABLATE_NO_CUDA
 #define OPS_IMPLEMENTATION
 #define ATTN_LINEAR_IMPLEMENTATION
@@ -38,7 +46,7 @@ static pthread_barrier_t block_bar, warp_bar[8];
 static float shfl_slot[8][32];
 static u32 mma_a[8][32][4], mma_b[8][32][2];
 static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
-/* dynamic shared memory (the backward needs 57,856 floats), aligned as the GPU's */
+/* dynamic shared memory (the backward needs 53,188 floats), aligned as the GPU's */
 static float g_sm[60000] __attribute__((aligned(16)));
 
 #define __global__
@@ -215,6 +223,19 @@ static void check(const char *what, double err, double tol) {
     fflush(stdout);
     if (ok) n_pass++; else n_fail++;
 }
+/* a repeated run's output against the first one's, bit for bit (bytes apart, ld elements a
+   row of which the first cols are compared); must: a failure when they differ, else a report */
+static void same_bits(const char *what, const void *a, const void *b, size_t esize, size_t rows, size_t cols,
+                      size_t ld, int must) {
+    size_t diff = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t i = 0; i < cols * esize; i++)
+            diff += ((const unsigned char *)a)[r * ld * esize + i] != ((const unsigned char *)b)[r * ld * esize + i];
+    char name[96];
+    snprintf(name, sizeof name, "repeat %s (bytes differing)", what);
+    if (must) check(name, (double)diff, 0);
+    else printf("info %-44s %zu (GDN_DET=0: order-dependent)\n", name, diff);
+}
 static double rel(const void *x, int is_bf16, const float *ref, size_t rows, size_t cols, size_t ld) {
     double num = 0, den = 0;
     for (size_t r = 0; r < rows; r++)
@@ -287,6 +308,16 @@ static void chunk_case(int B, int T, int H) {
     check("backward dv", rel(edq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), tb);
     check("backward dg", rel(edg, 0, dg, 1, N * H, 0), tf);
     check("backward dbeta", rel(edb, 0, db, 1, N * H, 0), tf);
+    {   /* the same backward again: every output bit for bit */
+        bf16 *rdq = bf16_nan(N * ld);
+        float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
+        BwdArgs ra = {rdq, rdq + HD, rdq + 2 * HD, rdg, rdb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
+        emu_grid((unsigned)(B * H), 1, bwd_body, &ra);
+        same_bits("backward dq dk dv", rdq, edq, 2, N, 3 * HD, ld, GDN_DET);
+        same_bits("backward dg", rdg, edg, 4, 1, N * H, 0, GDN_DET);
+        same_bits("backward dbeta", rdb, edb, 4, 1, N * H, 0, GDN_DET);
+        free(rdq); free(rdg); free(rdb);
+    }
     /* the chunk-parallel backward (ABLATE_GDN_PAR=1): prep, state, dstate, local */
     {
         const int nc = (T + 63) / 64, BH = B * H, nh = (int)(nw / 6);
@@ -322,6 +353,16 @@ static void chunk_case(int B, int T, int H) {
         check("par: backward dv", rel(pdq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), tb);
         check("par: backward dg", rel(pdg, 0, dg, 1, N * H, 0), tf);
         check("par: backward dbeta", rel(pdb, 0, db, 1, N * H, 0), tf);
+        {   /* gdn_bwd_local again (the kernel with the cross-warp sums), bit for bit */
+            bf16 *rdq = bf16_nan(N * ld), *rq_ = rdq, *rk_ = rdq + HD, *rv_ = rdq + 2 * HD;
+            float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
+            KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &fs}};
+            emu_grid((unsigned)nc, (unsigned)BH, local_body, &r4);
+            same_bits("par: backward dq dk dv", rdq, pdq, 2, N, 3 * HD, ld, GDN_DET);
+            same_bits("par: backward dg", rdg, pdg, 4, 1, N * H, 0, GDN_DET);
+            same_bits("par: backward dbeta", rdb, pdb, 4, 1, N * H, 0, GDN_DET);
+            free(rdq); free(rdg); free(rdb);
+        }
         free(pws); free(pst); free(pdq); free(pdg); free(pdb);
     }
     free(qkv); free(gd); free(be); free(dout); free(st0); free(st); free(est); free(o); free(dqkv); free(dg); free(db);
@@ -329,24 +370,28 @@ static void chunk_case(int B, int T, int H) {
 }
 
 /* the small kernels, each with its own little argument block */
-typedef struct { void *a[13]; } Args;
+typedef struct { void *a[14]; } Args;
 #define A(i, T) (*(T *)x->a[i])
 static void conv_fwd_body(void *p) { Args *x = p; gdn_conv_fwd(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *), A(5, int), A(6, int), A(7, int), A(8, int)); }
 static void conv_bwd_body(void *p) {
     Args *x = p;
-    gdn_conv_bwd(A(0, bf16 *), A(1, int), A(2, float *), A(3, bf16 *), A(4, bf16 *), A(5, bf16 *), A(6, bf16 *), A(7, int), A(8, int), A(9, int), A(10, int));
+    gdn_conv_bwd(A(0, bf16 *), A(1, int), A(2, float *), A(3, float *), A(4, bf16 *), A(5, bf16 *), A(6, bf16 *), A(7, bf16 *), A(8, int), A(9, int), A(10, int), A(11, int));
 }
 static void l2_fwd_body(void *p) { Args *x = p; gdn_l2norm_fwd(A(0, bf16 *), A(1, int), A(2, float *), A(3, int), A(4, int), A(5, int), A(6, float)); }
 static void l2_bwd_body(void *p) { Args *x = p; gdn_l2norm_bwd(A(0, bf16 *), A(1, int), A(2, bf16 *), A(3, int), A(4, float *), A(5, int), A(6, int), A(7, int)); }
 static void gates_fwd_body(void *p) { Args *x = p; gdn_gates_fwd(A(0, float *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, bf16 *), A(7, int), A(8, int)); }
 static void gates_bwd_body(void *p) {
     Args *x = p;
-    gdn_gates_bwd(A(0, bf16 *), A(1, bf16 *), A(2, int), A(3, float *), A(4, float *), A(5, float *), A(6, float *), A(7, bf16 *), A(8, bf16 *), A(9, bf16 *), A(10, bf16 *), A(11, int), A(12, int));
+    gdn_gates_bwd(A(0, bf16 *), A(1, bf16 *), A(2, int), A(3, float *), A(4, float *), A(5, float *), A(6, float *), A(7, float *), A(8, bf16 *), A(9, bf16 *), A(10, bf16 *), A(11, bf16 *), A(12, int), A(13, int));
 }
 static void gnorm_fwd_body(void *p) { Args *x = p; gdn_gnorm_fwd(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, int), A(7, int), A(8, int), A(9, float)); }
 static void gnorm_bwd_body(void *p) {
     Args *x = p;
-    gdn_gnorm_bwd(A(0, bf16 *), A(1, bf16 *), A(2, int), A(3, float *), A(4, bf16 *), A(5, bf16 *), A(6, bf16 *), A(7, bf16 *), A(8, float *), A(9, int), A(10, int), A(11, int));
+    gdn_gnorm_bwd(A(0, bf16 *), A(1, bf16 *), A(2, int), A(3, float *), A(4, float *), A(5, bf16 *), A(6, bf16 *), A(7, bf16 *), A(8, bf16 *), A(9, float *), A(10, int), A(11, int), A(12, int));
+}
+static void sum_parts_body(void *p) {
+    Args *x = p;
+    gdn_sum_parts(A(0, float *), A(1, float *), A(2, int), A(3, float *), A(4, int), A(5, int));
 }
 #undef A
 
@@ -367,13 +412,34 @@ static void conv_case(int B, int T, int Ch, int K) {
     check("conv pre", rel(epre, 1, pre, 1, (size_t)N * Ch, 0), 5e-3);
     check("conv silu", rel(epost, 1, post, 1, (size_t)N * Ch, 0), 5e-3);
     for (size_t i = 0; i < (size_t)N * Ch; i++) pre[i] = bf2f(epre[i]);
+    /* dw is accumulated into (+=): start it from values of its own */
+    int n = Ch * K, np = (int)gy;
+    for (int i = 0; i < n; i++) dw[i] = edw[i] = (float)nrand();
+    float *dw0 = malloc((size_t)n * 4), *part = f32_nan((size_t)np * n), *nopart = NULL, *nodst = NULL;
+    memcpy(dw0, dw, (size_t)n * 4);
     op_gdn_conv_silu_backward(NULL, din, ld, dw, dout, pre, in, w, N, T, Ch, K);
-    Args a1 = {{&edin, &ld, &edw, &bdo, &epre, &bin, &bw, &N, &T, &Ch, &K}};
+    /* the default form: per-slab partials, then gdn_sum_parts */
+    Args a1 = {{&edin, &ld, &edw, &part, &bdo, &epre, &bin, &bw, &N, &T, &Ch, &K}}, s1 = {{&edw, &nodst, &n, &part, &n, &np}};
     emu_grid(gx, gy, conv_bwd_body, &a1);
+    emu_grid((unsigned)(n + 31) / 32, 1, sum_parts_body, &s1);
     check("conv backward dx", rel(edin, 1, din, N, Ch, ld), 5e-3);
-    check("conv backward dw", rel(edw, 0, dw, 1, (size_t)Ch * K, 0), 1e-4);
+    check("conv backward dw", rel(edw, 0, dw, 1, (size_t)n, 0), 1e-4);
+    /* again, bit for bit; then the atomicAdd form (Gpu.nondeterministic) */
+    bf16 *rdin = bf16_nan((size_t)N * ld);
+    float *rdw = malloc((size_t)n * 4), *adw = malloc((size_t)n * 4);
+    memcpy(rdw, dw0, (size_t)n * 4);
+    memcpy(adw, dw0, (size_t)n * 4);
+    Args a2 = {{&rdin, &ld, &rdw, &part, &bdo, &epre, &bin, &bw, &N, &T, &Ch, &K}}, s2 = {{&rdw, &nodst, &n, &part, &n, &np}};
+    emu_grid(gx, gy, conv_bwd_body, &a2);
+    emu_grid((unsigned)(n + 31) / 32, 1, sum_parts_body, &s2);
+    same_bits("conv backward dx", rdin, edin, 2, N, Ch, ld, 1);
+    same_bits("conv backward dw", rdw, edw, 4, 1, n, 0, 1);
+    Args a3 = {{&rdin, &ld, &adw, &nopart, &bdo, &epre, &bin, &bw, &N, &T, &Ch, &K}};
+    emu_grid(gx, gy, conv_bwd_body, &a3);
+    check("conv backward dw (atomicAdd form)", rel(adw, 0, dw, 1, (size_t)n, 0), 1e-4);
     free(in); free(w); free(dout); free(pre); free(post); free(din); free(dw); free(edw);
     free(bin); free(bw); free(bdo); free(epre); free(epost); free(edin);
+    free(dw0); free(part); free(rdin); free(rdw); free(adw);
 }
 
 static void small_ops(void) {
@@ -414,12 +480,34 @@ static void small_ops(void) {
     op_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD, proj + 4 * HD + H,
                           alog, dtb, N, H);
     bf16 *edab = bf16_nan((size_t)N * P), *eda = edab + 4 * HD, *edb = edab + 4 * HD + H;
-    Args a6 = {{&eda, &edb, &P, &edA, &eddt, &dgg, &dbb, &pa, &pb, &balog, &bdtb, &N, &H}};
-    emu_grid(1, (unsigned)H, gates_bwd_body, &a6);
+    /* two blocks a head (the GPU uses up to 64): partials [2][2H], then gdn_sum_parts into
+       dA_log (i < H) and ddt_bias (i >= H) */
+    int gbx = 2, H2 = 2 * H;
+    float *gpart = f32_nan((size_t)gbx * H2), *nopart = NULL, *nodst = NULL;
+    Args a6 = {{&eda, &edb, &P, &edA, &eddt, &gpart, &dgg, &dbb, &pa, &pb, &balog, &bdtb, &N, &H}};
+    Args s6 = {{&edA, &eddt, &H, &gpart, &H2, &gbx}};
+    emu_grid((unsigned)gbx, (unsigned)H, gates_bwd_body, &a6);
+    emu_grid(1, 1, sum_parts_body, &s6);
     check("gates backward da", rel(eda, 1, dab + 4 * HD, N, H, P), 5e-3);
     check("gates backward db", rel(edb, 1, dab + 4 * HD + H, N, H, P), 5e-3);
     check("gates backward dA_log", rel(edA, 0, dA, 1, H, 0), 1e-4);
     check("gates backward ddt_bias", rel(eddt, 0, ddt, 1, H, 0), 1e-4);
+    {   /* again, bit for bit; then the atomicAdd form */
+        float *rA = calloc(H, 4), *rdt = calloc(H, 4);
+        Args r6 = {{&eda, &edb, &P, &rA, &rdt, &gpart, &dgg, &dbb, &pa, &pb, &balog, &bdtb, &N, &H}};
+        Args rs6 = {{&rA, &rdt, &H, &gpart, &H2, &gbx}};
+        emu_grid((unsigned)gbx, (unsigned)H, gates_bwd_body, &r6);
+        emu_grid(1, 1, sum_parts_body, &rs6);
+        same_bits("gates backward dA_log", rA, edA, 4, 1, H, 0, 1);
+        same_bits("gates backward ddt_bias", rdt, eddt, 4, 1, H, 0, 1);
+        memset(rA, 0, H * 4);
+        memset(rdt, 0, H * 4);
+        Args t6 = {{&eda, &edb, &P, &rA, &rdt, &nopart, &dgg, &dbb, &pa, &pb, &balog, &bdtb, &N, &H}};
+        emu_grid((unsigned)gbx, (unsigned)H, gates_bwd_body, &t6);
+        check("gates backward dA_log (atomicAdd form)", rel(rA, 0, dA, 1, H, 0), 1e-4);
+        check("gates backward ddt_bias (atomicAdd form)", rel(rdt, 0, ddt, 1, H, 0), 1e-4);
+        free(rA); free(rdt); free(gpart);
+    }
     /* gated RMSNorm */
     float *o = frand((size_t)N * HD), *y = calloc((size_t)N * HD, 4), *rstd = calloc((size_t)N * H, 4), *dgo = frand((size_t)N * HD),
           *erstd = calloc((size_t)N * H, 4);
@@ -432,11 +520,30 @@ static void small_ops(void) {
     float *dO = calloc((size_t)N * HD, 4), *dgate = calloc((size_t)N * P, 4), *dwn = calloc(D, 4), *edwn = calloc(D, 4);
     op_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
     bf16 *bdgo = to_bf16(dgo, (size_t)N * HD), *edO = bf16_nan((size_t)N * HD), *edg = bf16_nan((size_t)N * P), *edg3 = edg + 3 * HD;
-    Args a8 = {{&edO, &edg3, &P, &edwn, &bdgo, &bo, &gate, &bwn, &erstd, &N, &H, &D}};
-    emu_grid(3, 1, gnorm_bwd_body, &a8);
+    int nb = 3;
+    float *npart = f32_nan((size_t)nb * D);
+    Args a8 = {{&edO, &edg3, &P, &edwn, &npart, &bdgo, &bo, &gate, &bwn, &erstd, &N, &H, &D}};
+    Args s8 = {{&edwn, &nodst, &D, &npart, &D, &nb}};
+    emu_grid((unsigned)nb, 1, gnorm_bwd_body, &a8);
+    emu_grid((unsigned)(D + 31) / 32, 1, sum_parts_body, &s8);
     check("gated rmsnorm backward do", rel(edO, 1, dO, 1, (size_t)N * HD, 0), 5e-3);
     check("gated rmsnorm backward dgate", rel(edg3, 1, dgate + 3 * HD, N, HD, P), 5e-3);
     check("gated rmsnorm backward dw", rel(edwn, 0, dwn, 1, D, 0), 1e-4);
+    {   /* again, bit for bit; then the atomicAdd form */
+        float *rw = calloc(D, 4);
+        bf16 *rO = bf16_nan((size_t)N * HD);
+        Args r8 = {{&rO, &edg3, &P, &rw, &npart, &bdgo, &bo, &gate, &bwn, &erstd, &N, &H, &D}};
+        Args rs8 = {{&rw, &nodst, &D, &npart, &D, &nb}};
+        emu_grid((unsigned)nb, 1, gnorm_bwd_body, &r8);
+        emu_grid((unsigned)(D + 31) / 32, 1, sum_parts_body, &rs8);
+        same_bits("gated rmsnorm backward do", rO, edO, 2, 1, (size_t)N * HD, 0, 1);
+        same_bits("gated rmsnorm backward dw", rw, edwn, 4, 1, D, 0, 1);
+        memset(rw, 0, D * 4);
+        Args t8 = {{&rO, &edg3, &P, &rw, &nopart, &bdgo, &bo, &gate, &bwn, &erstd, &N, &H, &D}};
+        emu_grid((unsigned)nb, 1, gnorm_bwd_body, &t8);
+        check("gated rmsnorm backward dw (atomicAdd form)", rel(rw, 0, dwn, 1, D, 0), 1e-4);
+        free(rw); free(rO); free(npart);
+    }
     /* the process ends right after: the host buffers are left to the OS */
 }
 
