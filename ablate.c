@@ -8,6 +8,8 @@
    ablate run [SPEC|flags] a study from a spec file or --axes; --resume DIR continues one
    ablate report DIR      redraw a study's table and plots from its files
    ablate train [flags]   train one configuration; ablate train --help lists the flags
+   ablate eval CKPT --data SPEC  a saved checkpoint over a whole split: loss, its standard
+                          error, perplexity, bits per byte, tokens (ablate eval --help)
    ablate bench           time training and the attention kernel
 
    This file parses and dispatches; studies live in study.h, training in train.h.
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void die(const char *fmt, const char *a, const char *b) {
     fprintf(stderr, "ablate: ");
@@ -216,6 +219,144 @@ static int cmd_train(int argc, char **argv) {
     StudySummary sum = {0};
     int rc = study_train(&o, NULL, gpu, 1, &sum);
     if (rc == 2) fprintf(stderr, "ablate: %s\n", sum.reason);
+    study_close_device(gpu);
+    return rc;
+}
+
+static void eval_usage(void) {
+    puts("usage: ablate eval CKPT --data SPEC [--split val|train|all] [--batch B] [--seq T] [--val-frac X]\n"
+         "                       [--max-tokens N] [--device cpu|cuda] [--json]\n"
+         "Evaluates a saved checkpoint over a whole split of SPEC, every target once (windows at offsets\n"
+         "k*T in each part, a part's tail in one window aligned to its end; see data.h, EVALUATION), and\n"
+         "prints the loss (total loss / tokens, nats per token), its standard error over windows,\n"
+         "perplexity, bits per byte and the tokens evaluated. This is what a run's last evaluation\n"
+         "computes (its final_val_loss, for a validation split within its final_eval_tokens cap).\n"
+         "  CKPT            a model.safetensors written by --save or keep_checkpoints, or a run's ckpt-*/\n"
+         "                  directory; it carries its model configuration (checkpoints written before\n"
+         "                  ablate recorded it are refused)\n"
+         "  --data SPEC     text file, shard, directory of shards or a mix a:0.7,b:0.3; its vocabulary\n"
+         "                  must be the checkpoint's\n"
+         "  --split S       val (default), train, or all (both)\n"
+         "  --seq T         window length (default: the sequence length the checkpoint was trained at)\n"
+         "  --batch B       windows per forward pass (default: the checkpoint's training batch, which\n"
+         "                  gives a run's own numbers bit for bit on the GPU too)\n"
+         "  --val-frac X    the validation fraction that defines the split (default 0.1, as in training)\n"
+         "  --max-tokens N  at most N tokens, in windows spread evenly over the split (default: all)\n"
+         "  --device NAME   cpu | cuda (default cuda when a GPU is present)\n"
+         "  --json          one JSON object on stdout instead of the text\n"
+         "Bits per byte: loss / ln 2 for byte-level text; for shards, total loss / (ln 2 x the bytes of\n"
+         "the evaluated tokens) with each token's length from the tokenizer.json beside them (ablate\n"
+         "tokenize writes it there); without one, null and a note on stderr.\n"
+         "Exit status: 0 evaluated; 1 failed while evaluating (device, memory); 2 bad flags, or a\n"
+         "checkpoint or data that cannot be used (missing, no configuration, other vocabulary).");
+}
+
+/* ablate eval: a checkpoint over a whole split */
+static int cmd_eval(int argc, char **argv) {
+    const char *ckpt = NULL, *data = NULL, *device = NULL;
+    DataSplit split = DATA_VAL;
+    int B = 0, T = 0, json = 0;
+    float val_frac = 0.1f;
+    double max_tokens = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { eval_usage(); return 0; }
+        if (!strcmp(f, "--json")) { json = 1; continue; }
+        if (strncmp(f, "--", 2)) {
+            if (ckpt) die("eval: one checkpoint expected, got '%s' after '%s' (see ablate eval --help)", f, ckpt);
+            ckpt = f;
+            continue;
+        }
+        if (i + 1 >= argc) die("%s needs a value%s", f, "");
+        const char *v = argv[++i];
+        if (!strcmp(f, "--data")) data = v;
+        else if (!strcmp(f, "--split")) {
+            if (!strcmp(v, "val")) split = DATA_VAL;
+            else if (!strcmp(v, "train")) split = DATA_TRAIN;
+            else if (!strcmp(v, "all")) split = DATA_ALL;
+            else die("unknown split '%s'%s: expected val, train or all", v, "");
+        } else if (!strcmp(f, "--batch")) B = parse_int(f, v, 1);
+        else if (!strcmp(f, "--seq")) T = parse_int(f, v, 1);
+        else if (!strcmp(f, "--val-frac")) {
+            val_frac = parse_float(f, v);
+            if (!(val_frac > 0 && val_frac < 1)) die("--val-frac expects a number in (0, 1), got '%s'%s", v, "");
+        } else if (!strcmp(f, "--max-tokens")) {
+            max_tokens = parse_float(f, v);
+            if (!(max_tokens >= 1)) die("--max-tokens expects a count >= 1, got '%s'%s", v, "");
+        } else if (!strcmp(f, "--device")) {
+            if (strcmp(v, "cpu") && strcmp(v, "cuda")) die("unknown device '%s'%s: expected cpu or cuda", v, "");
+            device = v;
+        } else die("unknown flag '%s'%s (see ablate eval --help)", f, "");
+    }
+    if (!ckpt) die("eval: no checkpoint given%s%s (usage: ablate eval CKPT --data SPEC; see --help)", "", "");
+    if (!data) die("eval: --data SPEC is required%s%s (the text, shards or mix to evaluate on)", "", "");
+    char path[4200], err[1024];
+    struct stat st;
+    if (!stat(ckpt, &st) && S_ISDIR(st.st_mode)) snprintf(path, sizeof path, "%s/model.safetensors", ckpt);
+    else snprintf(path, sizeof path, "%s", ckpt);
+    SmolConfig cfg;
+    int ck_batch = 0, ck_seq = 0;
+    if (smollm_read_config(path, &cfg, &ck_batch, &ck_seq, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); return 2; }
+    if (!T) T = ck_seq;
+    if (!B) B = ck_batch ? ck_batch : 8;
+    if (!T) { fprintf(stderr, "ablate eval: %s does not record its sequence length: give --seq\n", path); return 2; }
+    Dataset ds;
+    if (data_open(&ds, data, val_frac, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); return 2; }
+    if (ds.vocab_size != cfg.vocab_size) {
+        fprintf(stderr, "ablate eval: checkpoint %s has vocabulary %d but data %s has vocabulary %d (another "
+                "tokenizer?)\n", path, cfg.vocab_size, data, ds.vocab_size);
+        data_close(&ds);
+        return 2;
+    }
+    DataEval ev;
+    double rows = max_tokens > 0 ? floor(max_tokens / T) : 0;
+    if (data_eval_init(&ev, &ds, split, T, B, max_tokens > 0 ? (rows >= 1 ? (size_t)rows : 1) : 0, err, sizeof err)) {
+        fprintf(stderr, "ablate eval: %s\n", err);
+        data_close(&ds);
+        return 2;
+    }
+    DataBytes bytes;
+    int bk = data_bytes_open(&bytes, &ds);
+    if (bk < 0) { fprintf(stderr, "ablate eval: out of memory\n"); data_close(&ds); return 1; }
+    if (bk) fprintf(stderr, "ablate eval: bits per byte unknown (null): %s\n", bytes.why);
+    ev.bytes = &bytes;
+    Gpu *gpu = open_device(device);
+    SmolModel m;
+    int rc = 0;
+    if (smollm_init(&m, &cfg, gpu, B, T, err, sizeof err)) {
+        fprintf(stderr, "ablate eval: %s: %s\n", path, err);
+        rc = 2;
+    } else {
+        TrainEval te;
+        if (smollm_load(&m, path, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); rc = 2; }
+        else if (train_evaluate(&m, data_eval_batch, &ev, data_eval_batches(&ev), 0, &te)) {
+            fprintf(stderr, "ablate eval: out of memory\n");
+            rc = 1;
+        } else {
+            const char *sp = split == DATA_VAL ? "val" : split == DATA_TRAIN ? "train" : "all";
+            char bpb[32] = "null", nbytes[32] = "null";
+            if (isfinite(te.bpb)) snprintf(bpb, sizeof bpb, "%.9g", te.bpb);
+            if (isfinite(te.bytes)) snprintf(nbytes, sizeof nbytes, "%.0f", te.bytes);
+            if (json) {
+                printf("{\"checkpoint\": \"%s\", \"split\": \"%s\", \"seq\": %d, \"loss\": %.9g, \"se\": %.9g, "
+                       "\"ppl\": %.9g, \"bpb\": %s, \"tokens\": %.0f, \"windows\": %.0f, \"bytes\": %s, "
+                       "\"whole_split\": %s}\n", path, sp, T, te.loss, isfinite(te.se) ? te.se : 0, exp(te.loss), bpb,
+                       te.tokens, te.windows, nbytes, ev.whole ? "true" : "false");
+            } else {
+                printf("checkpoint %s: %s attention, layers %d, d_model %d, vocabulary %d\n", path,
+                       cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn), m.cfg.n_layers,
+                       m.cfg.d_model, m.cfg.vocab_size);
+                printf("data %s, %s split: %.0f tokens in %.0f windows of %d (%s)\n", data, sp, te.tokens, te.windows,
+                       T, ev.whole ? "every target once" : "spread evenly over the split");
+                if (isfinite(te.bpb)) snprintf(bpb, sizeof bpb, "%.4f", te.bpb);
+                printf("loss %.6f +- %.6f (standard error over windows) | ppl %.3f | bpb %s | tokens %.0f\n", te.loss,
+                       te.se, exp(te.loss), isfinite(te.bpb) ? bpb : "null (unknown tokenizer)", te.tokens);
+            }
+        }
+        smollm_free(&m);
+    }
+    data_bytes_close(&bytes);
+    data_close(&ds);
     study_close_device(gpu);
     return rc;
 }
@@ -577,6 +718,7 @@ static void usage(void) {
          "  run            run a study from a spec file or --axes, or --resume one (ablate run --help)\n"
          "  report DIR     redraw a study's table and plots from its files\n"
          "  train          train one configuration (ablate train --help)\n"
+         "  eval CKPT      evaluate a checkpoint over a whole split: loss, ppl, bits per byte (ablate eval --help)\n"
          "  bench          time training and the attention kernel (ablate bench --help)\n"
          "  tokenize       text files -> token shards (ablate tokenize --help)\n"
          "  tokenizer      train / apply a byte-level BPE tokenizer (ablate tokenizer --help)\n"
@@ -604,11 +746,12 @@ int main(int argc, char **argv) {
         return cmd_default_study(argc - 1, argv + 1);
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
     if (!strcmp(argv[1], "tokenize") || !strcmp(argv[1], "tokenizer")) return data_cli(argc - 1, argv + 1); /* data.h */
     if (!strcmp(argv[1], "help")) { usage(); return 0; }
-    fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, bench or help; see ablate --help)\n", argv[1]);
+    fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, eval, bench or help; see ablate --help)\n", argv[1]);
     return 2;
 }

@@ -23,10 +23,31 @@
    SAMPLER: DATA_TRAIN draws windows at uniformly random offsets from a splitmix64 stream; in a
    mix each row first draws its source by weight. DATA_TRAIN_EPOCH visits every non-overlapping window of the train split once per epoch in a
    seeded order that is new each epoch (a Feistel permutation: no table is stored); cursor counts
-   windows, so data_epoch() = cursor / windows per epoch; it ignores mix weights. DATA_VAL walks the validation windows
-   consecutively (a mix: a fixed weighted choice per row), so every evaluation sees the same text.
-   A sampler's whole state is {rng, cursor}: a checkpoint stores those two words and resumes at
-   the exact position (data_sampler_state / data_sampler_restore).
+   windows, so data_epoch() = cursor / windows per epoch; it ignores mix weights. DATA_VAL walks
+   the rows of the whole-split evaluation below in order (cursor = row, wrapping): a pass of it
+   predicts every validation target once. A sampler's whole state is {rng, cursor}: a checkpoint
+   stores those two words and resumes at the exact position (data_sampler_state /
+   data_sampler_restore).
+
+   EVALUATION (DataEval): the TILING of a split cuts each of its parts (n tokens, n-1 targets)
+   into windows of T+1 tokens at offsets k*T, plus, for a part's tail, one window aligned to the
+   part's end whose targets already scored by the window before it are -1 (a part shorter than
+   T+1 tokens gives one window padded with token 0 and targets -1). So the tiling predicts every
+   target of the split exactly once (not a part's first token, which has no context). An
+   evaluation of max_rows windows takes, of each source's tiling of W windows, m = min(W, its
+   weight x max_rows) windows at positions floor((j + 1/2) W / m), j < m: spread evenly over the
+   whole split, the same windows every time; m = W is the whole split. Rows go source by source;
+   data_eval_batch fills B of them at a time and pads a last partial batch with rows whose
+   targets are all -1. The reported loss is then total loss / total scored tokens.
+   Evaluating a row costs what a forward pass of a training row costs (a third of a step), so
+   ablate's intermediate evaluations of eval_batches (default 8) x batch rows cost about
+   8/3 steps each, and the last one covers the whole split up to final_eval_tokens.
+
+   BITS PER BYTE (DataBytes): the text bytes of each target token: 1 for byte-level text files;
+   for shards, each id's length as data_tok_decode gives it, from the tokenizer.json in the
+   shard's directory (ablate tokenize writes it there). No tokenizer there: unknown (NAN), with
+   the reason in DataBytes.why; a guess would make byte-level and BPE runs look comparable when
+   they are not. bpb = total loss / (ln 2 x total bytes), summed over a mix's sources.
 
    SHARDS: llm.c's .bin format: a header of 256 little-endian int32 (magic, version, token count;
    ablate also writes the vocabulary size in word 3, which llm.c ignores) then the tokens:
@@ -60,8 +81,9 @@
 #define DATA_SHARD_MAGIC32 20240801   /* llm.c Llama 3 shards: version 7, uint32 tokens */
 #define DATA_SHARD_HEADER 1024        /* 256 int32 */
 
-/* DATA_TRAIN_EPOCH: the train split in epoch order (see SAMPLER) */
-typedef enum { DATA_TRAIN = 0, DATA_VAL = 1, DATA_TRAIN_EPOCH = 2 } DataSplit;
+/* DATA_TRAIN_EPOCH: the train split in epoch order (see SAMPLER); DATA_ALL: both splits (an
+   evaluation only) */
+typedef enum { DATA_TRAIN = 0, DATA_VAL = 1, DATA_TRAIN_EPOCH = 2, DATA_ALL = 3 } DataSplit;
 
 typedef struct {                /* a contiguous run of tokens of one split */
     const unsigned char *p;     /* width bytes per token, little-endian */
@@ -110,6 +132,44 @@ size_t data_epoch(const Sampler *s);
 size_t data_windows_per_epoch(const Dataset *ds, int T);
 void data_sampler_state(const Sampler *s, uint64_t w[2]);
 void data_sampler_restore(Sampler *s, const uint64_t w[2]);
+
+/* ---- evaluation over a split (see EVALUATION, BITS PER BYTE) ---- */
+typedef struct {
+    int known;                           /* 1: every source's byte lengths are known */
+    int vocab;
+    unsigned *len[DATA_MAX_SOURCES];     /* bytes of each token id of a shard source; NULL: byte-level text */
+    char why[600];                       /* !known: which source, and why */
+} DataBytes;
+/* byte lengths for every source of ds; 0 when all are known, 1 when not (b->why says why,
+   bpb is then NAN); -1 out of memory */
+int data_bytes_open(DataBytes *b, const Dataset *ds);
+void data_bytes_close(DataBytes *b);
+/* the text bytes of a row's scored targets (target >= 0) of one source; NAN when unknown */
+double data_bytes_row(const DataBytes *b, int source, const int *targets, int T);
+
+typedef struct {
+    const Dataset *ds;
+    DataSplit split;                     /* DATA_VAL, DATA_TRAIN or DATA_ALL */
+    int T, B;                            /* window length; rows per data_eval_batch */
+    size_t n_rows;                       /* windows evaluated (rows) */
+    size_t rows[DATA_MAX_SOURCES];       /* of them, each source's */
+    size_t tiles[DATA_MAX_SOURCES];      /* windows of each source's whole-split tiling */
+    size_t tokens;                       /* targets scored over all rows */
+    int whole;                           /* 1: every target of the split is scored exactly once */
+    size_t cursor;                       /* data_eval_batch: the next row */
+    const DataBytes *bytes;              /* optional: row bytes for bits per byte */
+} DataEval;
+/* an evaluation of at most max_rows windows (0: the whole split) of T+1 tokens; B rows per
+   batch. -1 with a message when the split holds no target */
+int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
+                   size_t errlen);
+/* row r (< n_rows): T tokens and T targets (-1: not scored); returns its source */
+int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets);
+/* batches of B rows from e->cursor (a train.h EvalBatchFn): rows past n_rows are padding (targets
+   -1, row_bytes 0); row_bytes (may be NULL) gets each row's text bytes, NAN when unknown */
+void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes);
+/* batches that cover the evaluation: ceil(n_rows / B) */
+size_t data_eval_batches(const DataEval *e);
 
 /* ---- shards ---- */
 /* checks a shard held in memory; fills width (2 or 4), token count and declared vocab (0 if
@@ -172,6 +232,7 @@ int data_cli(int argc, char **argv);
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -638,31 +699,214 @@ void data_next_batch(Sampler *s, int *tokens, int *targets) {
             if (ds->n_sources > 1) src = data_pick_source(ds, data_unit(data_rand(&s->rng)));
             size_t span = data_span(ds, DATA_TRAIN, src, T);
             p = data_locate(ds, DATA_TRAIN, src, T, data_rand(&s->rng) % span, &off);
-        } else if (ds->n_sources > 1) { /* fixed positions per row index: every evaluation the same */
-            uint64_t r = data_hash64(0x5EEDull + s->cursor++);
-            int src = data_pick_source(ds, data_unit(r));
-            size_t span = data_span(ds, DATA_VAL, src, T);
-            p = data_locate(ds, DATA_VAL, src, T, data_hash64(r) % span, &off);
-        } else { /* consecutive windows through the validation parts; cursor is a token offset */
-            for (int pass = 0; pass < 2 && !p; pass++) {
-                size_t c = s->cursor, base = 0;
-                for (int i = 0; i < ds->n_parts && !p; i++) {
-                    const DataPart *q = &ds->parts[i];
-                    if (q->split != DATA_VAL) continue;
-                    if (c < base + q->n) {
-                        if (c < base) c = base; /* skipped the end of the previous part */
-                        if (c - base + T + 1 <= q->n) { p = q; off = c - base; s->cursor = c + T; }
-                    }
-                    base += q->n;
-                }
-                if (!p) s->cursor = 0;
+        } else { /* the rows of the whole-split evaluation in order; cursor is the row */
+            DataEval e;
+            char err[16];
+            int *tk = tokens + (size_t)b * T, *tg = targets + (size_t)b * T;
+            if (data_eval_init(&e, ds, DATA_VAL, T, 1, 0, err, sizeof err)) { /* no validation target */
+                for (int t = 0; t < T; t++) { tk[t] = 0; tg[t] = -1; }
+            } else {
+                data_eval_row(&e, s->cursor++ % e.n_rows, tk, tg);
             }
+            continue;
         }
         for (int t = 0; t < T; t++) {
             tokens[(size_t)b * T + t] = (int)data_part_tok(p, off + t);
             targets[(size_t)b * T + t] = (int)data_part_tok(p, off + t + 1);
         }
     }
+}
+
+/* ======================= evaluation ======================= */
+
+static int data_in_split(const DataPart *p, DataSplit split) { return split == DATA_ALL || p->split == (int)split; }
+
+/* windows of a part's tiling: ceil((n - 1) / T) */
+static size_t data_tiles(const DataPart *p, int T) { return p->n >= 2 ? (p->n - 2) / (size_t)T + 1 : 0; }
+
+/* window w of a source's tiling: its part, its first token's offset and the first row position
+   it scores (the targets before lo were scored by the window before it) */
+static const DataPart *data_tile(const Dataset *ds, DataSplit split, int source, int T, size_t w, size_t *off,
+                                 int *lo) {
+    for (int i = 0; i < ds->n_parts; i++) {
+        const DataPart *p = &ds->parts[i];
+        if (!data_in_split(p, split) || p->source != source) continue;
+        size_t k = data_tiles(p, T), full = (p->n - 1) / (size_t)T;
+        if (w >= k) { w -= k; continue; }
+        *off = 0;
+        *lo = 0;
+        if (w < full) *off = w * (size_t)T;
+        else if (full) { /* the tail, aligned to the part's end */
+            *off = p->n - 1 - (size_t)T;
+            *lo = (int)((size_t)T - (p->n - 1 - full * (size_t)T));
+        } /* else a part shorter than a window: one padded window at 0 */
+        return p;
+    }
+    return NULL;
+}
+
+/* targets a window scores: row positions lo..T-1 that fall inside the part */
+static size_t data_tile_scored(const DataPart *p, size_t off, int lo, int T) {
+    size_t end = p->n - 1 - off < (size_t)T ? p->n - 1 - off : (size_t)T;
+    return end - (size_t)lo;
+}
+
+/* the window of source s for its row j of m, spread over its W tiles: floor((j + 1/2) W / m) */
+static size_t data_spread(size_t j, size_t m, size_t W) {
+    if (m >= W) return j;
+    if (W < ((size_t)1 << 31)) return (size_t)(((uint64_t)(2 * j + 1) * W) / (2 * (uint64_t)m));
+    size_t w = (size_t)(((double)j + 0.5) * ((double)W / (double)m)); /* huge splits: double is exact enough */
+    return w < W ? w : W - 1;
+}
+
+/* row r: its source, part, offset and first scored position */
+static const DataPart *data_eval_locate(const DataEval *e, size_t r, int *source, size_t *off, int *lo) {
+    int s = 0;
+    while (s < e->ds->n_sources - 1 && r >= e->rows[s]) r -= e->rows[s++];
+    *source = s;
+    return data_tile(e->ds, e->split, s, e->T, data_spread(r, e->rows[s], e->tiles[s]), off, lo);
+}
+
+int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
+                   size_t errlen) {
+    memset(e, 0, sizeof *e);
+    e->ds = ds;
+    e->split = split;
+    e->T = T;
+    e->B = B > 0 ? B : 1;
+    const char *name = split == DATA_VAL ? "validation" : split == DATA_TRAIN ? "train" : "whole";
+    if (T < 1 || (split != DATA_VAL && split != DATA_TRAIN && split != DATA_ALL)) {
+        snprintf(err, errlen, "evaluation: split %d and seq %d (expected train, val or all, seq >= 1)", (int)split, T);
+        return -1;
+    }
+    int whole = 1;
+    for (int s = 0; s < ds->n_sources; s++) {
+        size_t W = 0;
+        for (int i = 0; i < ds->n_parts; i++)
+            if (data_in_split(&ds->parts[i], split) && ds->parts[i].source == s) W += data_tiles(&ds->parts[i], T);
+        size_t m = W;
+        if (max_rows) { /* a source's share by its weight, at least one window */
+            double want = floor(ds->weight[s] * (double)max_rows + 0.5);
+            if (want < 1) want = 1;
+            if (want < (double)W) m = (size_t)want;
+        }
+        e->tiles[s] = W;
+        e->rows[s] = m;
+        e->n_rows += m;
+        whole &= m == W;
+    }
+    if (!e->n_rows) {
+        snprintf(err, errlen, "data %s: the %s split holds no target to evaluate", ds->n_files ? ds->files[0].path : "?",
+                 name);
+        return -1;
+    }
+    e->whole = whole;
+    if (whole) { /* every target of every part of the split */
+        for (int i = 0; i < ds->n_parts; i++)
+            if (data_in_split(&ds->parts[i], split) && ds->parts[i].n >= 2) e->tokens += ds->parts[i].n - 1;
+    } else {
+        for (size_t r = 0; r < e->n_rows; r++) {
+            int s, lo;
+            size_t off;
+            const DataPart *p = data_eval_locate(e, r, &s, &off, &lo);
+            e->tokens += data_tile_scored(p, off, lo, T);
+        }
+    }
+    return 0;
+}
+
+int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets) {
+    int s, lo, T = e->T;
+    size_t off;
+    const DataPart *p = data_eval_locate(e, r, &s, &off, &lo);
+    for (int t = 0; t < T; t++) {
+        size_t i = off + (size_t)t;
+        tokens[t] = i < p->n ? (int)data_part_tok(p, i) : 0; /* padding: after the part, causal models ignore it */
+        targets[t] = t >= lo && i + 1 < p->n ? (int)data_part_tok(p, i + 1) : -1;
+    }
+    return s;
+}
+
+void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes) {
+    DataEval *e = eval;
+    int T = e->T;
+    for (int b = 0; b < e->B; b++) {
+        size_t r = e->cursor++;
+        int *tk = tokens + (size_t)b * T, *tg = targets + (size_t)b * T;
+        if (r < e->n_rows) {
+            int s = data_eval_row(e, r, tk, tg);
+            if (row_bytes) row_bytes[b] = e->bytes ? data_bytes_row(e->bytes, s, tg, T) : NAN;
+        } else { /* padding rows of a last partial batch */
+            for (int t = 0; t < T; t++) { tk[t] = 0; tg[t] = -1; }
+            if (row_bytes) row_bytes[b] = 0;
+        }
+    }
+}
+
+size_t data_eval_batches(const DataEval *e) { return (e->n_rows + (size_t)e->B - 1) / (size_t)e->B; }
+
+int data_bytes_open(DataBytes *b, const Dataset *ds) {
+    memset(b, 0, sizeof *b);
+    b->known = 1;
+    b->vocab = ds->vocab_size;
+    for (int s = 0; s < ds->n_sources; s++) {
+        const DataFile *f = NULL;
+        uint32_t max_id = 0;
+        for (int i = 0; i < ds->n_parts; i++)
+            if (ds->parts[i].source == s) {
+                const DataFile *fi = &ds->files[ds->parts[i].file];
+                if (!f) f = fi;
+                if (fi->max_id > max_id) max_id = fi->max_id;
+            }
+        if (!f || f->buf) continue; /* byte-level text: a token is a byte */
+        char dir[512], path[600], e2[600];
+        snprintf(dir, sizeof dir, "%s", f->path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+        struct stat st;
+        if (stat(path, &st)) {
+            if (b->known) snprintf(b->why, sizeof b->why, "no %.280s beside the shards of %.280s", path, f->path);
+            b->known = 0;
+            continue;
+        }
+        DataTokenizer *t = data_tok_load(path, e2, sizeof e2);
+        if (!t || data_tok_vocab(t) <= (int)max_id) {
+            if (b->known && t)
+                snprintf(b->why, sizeof b->why, "%.280s has %d tokens but %.280s holds id %u", path, data_tok_vocab(t), f->path,
+                         max_id);
+            else if (b->known) snprintf(b->why, sizeof b->why, "%s", e2);
+            b->known = 0;
+            data_tok_free(t);
+            continue;
+        }
+        b->len[s] = malloc(sizeof(unsigned) * (ds->vocab_size > 0 ? ds->vocab_size : 1));
+        if (!b->len[s]) { data_tok_free(t); data_bytes_close(b); return -1; }
+        for (int id = 0; id < ds->vocab_size; id++) {
+            unsigned char one[1];
+            size_t l = data_tok_decode(t, &id, 1, one, 0); /* cap 0: only the length */
+            b->len[s][id] = l == (size_t)-1 ? 0 : (unsigned)l;
+        }
+        data_tok_free(t);
+    }
+    return b->known ? 0 : 1;
+}
+
+void data_bytes_close(DataBytes *b) {
+    for (int s = 0; s < DATA_MAX_SOURCES; s++) free(b->len[s]);
+    memset(b, 0, sizeof *b);
+}
+
+double data_bytes_row(const DataBytes *b, int source, const int *targets, int T) {
+    if (!b->known) return NAN;
+    double n = 0;
+    for (int t = 0; t < T; t++) {
+        int id = targets[t];
+        if (id < 0) continue;
+        n += !b->len[source] ? 1 : id < b->vocab ? b->len[source][id] : 0;
+    }
+    return n;
 }
 
 /* ======================= JSON ======================= */
@@ -1884,6 +2128,35 @@ static DataTokenizer *data_cli_tokenizer_open(const char *name, int *byte_level,
     return *byte_level ? NULL : data_tok_load(name, err, errlen);
 }
 
+/* DIR/tokenizer.json: a byte copy of the tokenizer used (src), or for byte-level tokens a
+   tokenizer.json of the 256 bytes and no merges (plus <|endoftext|>, which byte shards never
+   hold), so that ids decode to their bytes; written to dst.tmp, then renamed */
+static int data_cli_copy_tokenizer(const char *src, const char *dst, char *err, size_t errlen) {
+    struct stat a, b;
+    if (src && !stat(src, &a) && !stat(dst, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino) return 0; /* itself */
+    if (!src) {
+        DataTokenizer *t = data_tok_train((const unsigned char *)"", 0, 257, err, errlen);
+        int rc = !t || data_tok_save(t, dst, err, errlen) ? -1 : 0;
+        data_tok_free(t);
+        return rc;
+    }
+    size_t n;
+    unsigned char *buf = data_read_file(src, &n, err, errlen);
+    if (!buf) return -1;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(buf, 1, n, f) == n;
+    ok = (f && fclose(f) == 0) && ok;
+    free(buf);
+    if (!ok || rename(tmp, dst)) {
+        remove(tmp);
+        snprintf(err, errlen, "cannot write %.500s", dst);
+        return -1;
+    }
+    return 0;
+}
+
 static int data_cli_tokenize(int argc, char **argv) {
     const char *tok = NULL, *out = NULL;
     double val_frac = 0.1;
@@ -1896,7 +2169,8 @@ static int data_cli_tokenize(int argc, char **argv) {
                  "Tokenizes text files with T (a tokenizer.json, or 'byte' for byte-level) into llm.c-format\n"
                  "shards DIR/train_NNNNNN.bin and DIR/val_000000.bin (the last X of every file, default 0.1),\n"
                  "each file ending with <|endoftext|> when the tokenizer has it; shards hold at most N\n"
-                 "tokens (default 100M). Copies T to DIR/tokenizer.json. --data DIR then trains on them.");
+                 "tokens (default 100M). Copies T to DIR/tokenizer.json (for 'byte', writes a byte-level one),\n"
+                 "so the shards carry their tokenizer (bits per byte need it). --data DIR then trains on them.");
             free(files);
             return 0;
         }
@@ -1972,10 +2246,13 @@ static int data_cli_tokenize(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/val_000000.bin", out);
         if (data_shard_write(path, val, nval, vocab, err, sizeof err)) { fprintf(stderr, "ablate tokenize: %s\n", err); rc = 2; }
     }
-    if (!rc && !byte_level) {
+    if (!rc) { /* the shards carry their tokenizer: bits per byte and decoding read it there */
         char path[1024];
         snprintf(path, sizeof path, "%s/tokenizer.json", out);
-        if (strcmp(path, tok) && data_tok_save(t, path, err, sizeof err)) { fprintf(stderr, "ablate tokenize: %s\n", err); rc = 2; }
+        if (data_cli_copy_tokenizer(byte_level ? NULL : tok, path, err, sizeof err)) {
+            fprintf(stderr, "ablate tokenize: %s\n", err);
+            rc = 1;
+        }
     }
     if (!rc) {
         double el = data_now() - t0;

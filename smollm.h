@@ -142,6 +142,11 @@ double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *cou
 /* the same, and *hits = the number of counted tokens whose target got the largest logit
    (top-1 accuracy = hits / count: the metric of the synthetic tasks) */
 double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits);
+/* the same per row: row_loss[b] = the sum of row b's token losses, row_count[b] its counted
+   tokens (either may be NULL); returns the batch's sum. On the GPU the per-token losses are
+   copied to the host anyway, so per-row sums cost nothing more */
+double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
+                        double *hits);
 /* lower-level: forward to the final norm output m->xf */
 void smollm_forward(SmolModel *m, const int *tokens);
 /* backward from the final norm output; needs smollm_forward first */
@@ -153,9 +158,15 @@ void smollm_forward_device(SmolModel *m);
 void smollm_backward_device(SmolModel *m, float dloss);
 float smollm_read_loss(SmolModel *m, const int *targets);
 
-/* safetensors I/O of the fp32 master weights (Hugging Face names) */
+/* safetensors I/O of the fp32 master weights (Hugging Face names). smollm_save also writes the
+   resolved SmolConfig and the sequence length into the header's __metadata__ (string values, as
+   the format requires: "ablate.d_model": "576", ...; attn and norm by name) and the batch shape
+   it was trained at, so a checkpoint rebuilds its model: smollm_read_config reads them back
+   (*batch, *seq: that shape, 0 if absent; either may be NULL). A checkpoint without them is
+   refused with a message. */
 int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen);
 int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen);
+int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, char *err, size_t errlen);
 
 #endif /* SMOLLM_H */
 
@@ -694,6 +705,15 @@ double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *cou
 }
 
 double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits) {
+    int cnt = 0;
+    double sum = smollm_eval_rows(m, tokens, targets, NULL, NULL, hits);
+    for (int n = 0; n < m->B * m->T; n++) cnt += targets[n] >= 0;
+    if (count) *count = cnt;
+    return sum;
+}
+
+double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
+                        double *hits) {
     int N = m->B * m->T;
     smollm_forward(m, tokens);
     ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
@@ -706,24 +726,152 @@ double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int 
     ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(real_t) * N);
     if (hits) ops_to_host(m->gpu, m->host_correct, m->correct, sizeof(real_t) * N);
     double sum = 0, hit = 0;
-    int cnt = 0;
-    for (int n = 0; n < N; n++)
-        if (targets[n] >= 0) {
-            sum += m->host_losses[n];
-            if (hits) hit += m->host_correct[n];
-            cnt++;
-        }
-    if (count) *count = cnt;
+    for (int b = 0; b < m->B; b++) {
+        double rs = 0;
+        int rc = 0;
+        for (int n = b * m->T; n < (b + 1) * m->T; n++)
+            if (targets[n] >= 0) { /* the loss ops write 0 at ignored targets; they are not counted either */
+                rs += m->host_losses[n];
+                if (hits) hit += m->host_correct[n];
+                rc++;
+            }
+        sum += rs;
+        if (row_loss) row_loss[b] = rs;
+        if (row_count) row_count[b] = rc;
+    }
     if (hits) *hits = hit;
     return sum;
 }
 
 /* ---- safetensors: u64 header length, JSON header, raw little-endian F32 data ---- */
 
+/* every integer field of SmolConfig, as it is named in the checkpoint's metadata. A field added
+   to SmolConfig must be added here (or below, for the other types), else checkpoints lose it */
+#define SMOL_META_INTS(X)                                                                                       \
+    X(vocab_size) X(d_model) X(n_layers) X(n_heads) X(n_kv_heads) X(head_dim) X(ffn_dim) X(window) X(qk_norm) \
+    X(latent_dim) X(q_latent_dim) X(rope_dim) X(v_head_dim) X(mga_faithful) X(mga_gate) X(conv_size) X(chunk) \
+    X(topk) X(topk_pct) X(indexer_heads) X(indexer_dim) X(indexer_fp32) X(global_tokens) X(stride)            \
+    X(dilation) X(pattern_block)
+#define SMOL_META_FLOATS(X) X(rope_theta) X(norm_eps) X(init_std)
+#define SMOL_META_VERSION 1
+
+/* the metadata object's members after "format" (strings only, as safetensors requires) */
+static size_t smol_meta_write(const SmolModel *m, char *out, size_t cap) {
+    const SmolConfig *c = &m->cfg;
+    size_t n = 0;
+#define SMOL_PUT_(...) n += (size_t)snprintf(out && n < cap ? out + n : NULL, out && n < cap ? cap - n : 0, __VA_ARGS__)
+    SMOL_PUT_(",\"ablate.version\":\"%d\",\"ablate.batch\":\"%d\",\"ablate.seq\":\"%d\"", SMOL_META_VERSION, m->B,
+              m->T);
+#define SMOL_INT_(f) SMOL_PUT_(",\"ablate." #f "\":\"%d\"", c->f);
+    SMOL_META_INTS(SMOL_INT_)
+#define SMOL_FLOAT_(f) SMOL_PUT_(",\"ablate." #f "\":\"%.9g\"", (double)c->f);
+    SMOL_META_FLOATS(SMOL_FLOAT_)
+    SMOL_PUT_(",\"ablate.norm\":\"%s\",\"ablate.attn\":\"%s\",\"ablate.seed\":\"%llu\"", norm_kind_name(c->norm),
+              attn_kind_name(c->attn), (unsigned long long)c->seed);
+    SMOL_PUT_(",\"ablate.attn_layers\":\""); /* its grammar has no quote or backslash; escaped anyway */
+    for (const char *p = c->attn_layers; *p; p++) SMOL_PUT_(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+    SMOL_PUT_("\"");
+#undef SMOL_INT_
+#undef SMOL_FLOAT_
+#undef SMOL_PUT_
+    return n;
+}
+
+/* the string value of "key" in the header's __metadata__ object, or -1 */
+static int smol_meta_get(const char *hdr, const char *key, char *out, size_t cap) {
+    const char *md = strstr(hdr, "\"__metadata__\"");
+    const char *end = md ? strchr(md, '}') : NULL; /* the object holds strings only: no nested braces */
+    char k[96];
+    snprintf(k, sizeof k, "\"%s\"", key);
+    const char *p = md ? strstr(md, k) : NULL;
+    if (!p || p > end) return -1;
+    p += strlen(k);
+    while (*p == ' ' || *p == ':') p++;
+    if (*p++ != '"') return -1;
+    size_t n = 0;
+    for (; *p && *p != '"'; p++) {
+        if (*p == '\\' && p[1]) p++;
+        if (n + 1 < cap) out[n++] = *p;
+    }
+    out[n] = 0;
+    return *p == '"' ? 0 : -1;
+}
+
+static char *smol_read_header(const char *path, FILE **fp, uint64_t *hl_out, char *err, size_t errlen) {
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "cannot open checkpoint %s", path); return NULL; }
+    uint64_t hl = 0;
+    if (fread(&hl, 8, 1, f) != 1 || hl > (1u << 30)) {
+        fclose(f);
+        snprintf(err, errlen, "%s: not a safetensors file (bad header length)", path);
+        return NULL;
+    }
+    char *hdr = malloc(hl + 1);
+    if (!hdr || fread(hdr, 1, hl, f) != hl) {
+        free(hdr);
+        fclose(f);
+        snprintf(err, errlen, "%s: truncated header", path);
+        return NULL;
+    }
+    hdr[hl] = 0;
+    if (fp) *fp = f;
+    else fclose(f);
+    if (hl_out) *hl_out = hl;
+    return hdr;
+}
+
+int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, char *err, size_t errlen) {
+    char *hdr = smol_read_header(path, NULL, NULL, err, errlen), v[300];
+    if (!hdr) return -1;
+    SmolConfig c;
+    memset(&c, 0, sizeof c);
+    int bad = 0;
+    if (smol_meta_get(hdr, "ablate.version", v, sizeof v)) {
+        snprintf(err, errlen, "%s carries no model configuration in its metadata (written by another tool, or by "
+                 "ablate before checkpoints recorded it): cannot rebuild its model", path);
+        free(hdr);
+        return -1;
+    }
+    if (atoi(v) != SMOL_META_VERSION) {
+        snprintf(err, errlen, "%s: configuration metadata version %s (this build reads %d)", path, v, SMOL_META_VERSION);
+        free(hdr);
+        return -1;
+    }
+    const char *missing = NULL;
+#define SMOL_GET_(f) if (!missing && smol_meta_get(hdr, "ablate." #f, v, sizeof v)) missing = #f;
+#define SMOL_INT_(f) SMOL_GET_(f) else if (!missing) c.f = atoi(v);
+    SMOL_META_INTS(SMOL_INT_)
+#define SMOL_FLOAT_(f) SMOL_GET_(f) else if (!missing) c.f = strtof(v, NULL);
+    SMOL_META_FLOATS(SMOL_FLOAT_)
+    SMOL_GET_(norm) else if (!missing) bad |= norm_kind_parse(v, &c.norm) ? 1 : 0;
+    SMOL_GET_(attn) else if (!missing) bad |= attn_kind_parse(v, &c.attn) ? 2 : 0;
+    SMOL_GET_(seed) else if (!missing) c.seed = strtoull(v, NULL, 10);
+    SMOL_GET_(attn_layers) else if (!missing) snprintf(c.attn_layers, sizeof c.attn_layers, "%.255s", v);
+#undef SMOL_INT_
+#undef SMOL_FLOAT_
+#undef SMOL_GET_
+    int sq = smol_meta_get(hdr, "ablate.seq", v, sizeof v) ? 0 : atoi(v);
+    int bt = smol_meta_get(hdr, "ablate.batch", v, sizeof v) ? 0 : atoi(v);
+    free(hdr);
+    if (missing) { snprintf(err, errlen, "%s: configuration metadata lacks ablate.%s", path, missing); return -1; }
+    if (bad) { snprintf(err, errlen, "%s: unknown %s in the configuration metadata", path, bad & 1 ? "norm" : "attn"); return -1; }
+    SmolConfig r = c;
+    char e2[256];
+    if (smollm_resolve(&r, e2, sizeof e2)) { snprintf(err, errlen, "%s: its configuration does not resolve: %s", path, e2); return -1; }
+    *cfg = c;
+    if (seq) *seq = sq;
+    if (batch) *batch = bt;
+    return 0;
+}
+
 int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen) {
-    size_t cap = 256 + (size_t)m->n_specs * 200, len = 0;
+    size_t meta = smol_meta_write(m, NULL, 0);
+    size_t cap = 256 + meta + (size_t)m->n_specs * 200, len = 0;
     char *hdr = malloc(cap);
-    len += snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"}");
+    if (!hdr) { snprintf(err, errlen, "cannot write checkpoint %s: out of memory", path); return -1; }
+    len += snprintf(hdr + len, cap - len, "{\"__metadata__\":{\"format\":\"pt\"");
+    len += smol_meta_write(m, hdr + len, cap - len);
+    len += snprintf(hdr + len, cap - len, "}");
     for (int i = 0; i < m->n_specs; i++) {
         const ParamSpec *p = &m->specs[i];
         size_t b0 = p->offset * 4, b1 = (p->offset + p->numel) * 4;
@@ -762,21 +910,10 @@ int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen) 
 }
 
 int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(err, errlen, "cannot open checkpoint %s", path); return -1; }
+    FILE *f = NULL;
     uint64_t hl = 0;
-    if (fread(&hl, 8, 1, f) != 1 || hl > (1u << 30)) {
-        fclose(f);
-        snprintf(err, errlen, "%s: not a safetensors file (bad header length)", path);
-        return -1;
-    }
-    char *hdr = malloc(hl + 1);
-    if (fread(hdr, 1, hl, f) != hl) {
-        free(hdr); fclose(f);
-        snprintf(err, errlen, "%s: truncated header", path);
-        return -1;
-    }
-    hdr[hl] = 0;
+    char *hdr = smol_read_header(path, &f, &hl, err, errlen);
+    if (!hdr) return -1;
     real_t *host = malloc(m->n_params * sizeof(real_t));
     float *buf = NULL;
     size_t bufcap = 0;

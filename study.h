@@ -154,6 +154,10 @@ typedef struct {
     uint64_t seed;
     double tokens, final_loss, final_val_loss, final_val_ppl, best_val_loss, best_val_ppl;
     double final_val_acc;       /* synthetic tasks: top-1 accuracy at the last evaluation; else NAN */
+    /* the last evaluation (the whole validation split up to final_eval_tokens): targets scored,
+       standard error of its loss over windows, bits per byte (NAN: unknown tokenizer); and the
+       bits per byte of the evaluation with the best loss */
+    double final_val_tokens, final_val_se, final_val_bpb, best_val_bpb;
     int best_val_step;
     double tokens_per_s, peak_bytes, wall_seconds, train_seconds;
     double params_total, params_attention, params_ffn, params_embedding, params_norms, kv_bytes_per_token;
@@ -1070,6 +1074,7 @@ typedef struct {
     int step;
     double tokens, loss, lr, grad_norm, tokens_per_s, elapsed, val_loss;
     double val_acc;             /* synthetic tasks: top-1 accuracy on the scored tokens; else NAN */
+    double val_bpb;             /* bits per byte of the evaluation; NAN: unknown or not evaluated */
 } StudyRow;
 
 typedef struct { StudyRow *r; int n, cap; } StudyRows;
@@ -1093,7 +1098,8 @@ static void study_row_json(StrBuf *b, const StudyRow *r) {
     sb_num(b, "elapsed", r->elapsed, !isfinite(r->val_loss));
     if (isfinite(r->val_loss)) {
         sb_num(b, "val_loss", r->val_loss, 0);
-        sb_num(b, "val_ppl", exp(r->val_loss), !isfinite(r->val_acc));
+        sb_num(b, "val_ppl", exp(r->val_loss), !isfinite(r->val_acc) && !isfinite(r->val_bpb));
+        if (isfinite(r->val_bpb)) sb_num(b, "val_bpb", r->val_bpb, !isfinite(r->val_acc));
         if (isfinite(r->val_acc)) sb_num(b, "val_acc", r->val_acc, 1);
     }
     sb_printf(b, "}\n");
@@ -1118,6 +1124,7 @@ static void study_rows_read(const char *path, int max_step, StudyRows *rs) {
             r.elapsed = study_json_num(line, "elapsed");
             r.val_loss = study_json_num(line, "val_loss");
             r.val_acc = study_json_num(line, "val_acc");
+            r.val_bpb = study_json_num(line, "val_bpb");
             if (r.step <= max_step) study_rows_push(rs, r);
         }
         line = nl + 1;
@@ -1142,6 +1149,10 @@ static void study_summary_json(StrBuf *b, const StudySummary *s) {
     sb_num(b, "best_val_loss", s->best_val_loss, 0);
     sb_num(b, "best_val_ppl", s->best_val_ppl, 0);
     sb_num(b, "final_val_acc", s->final_val_acc, 0);
+    sb_num(b, "final_val_tokens", s->final_val_tokens, 0);
+    sb_num(b, "final_val_se", s->final_val_se, 0);
+    sb_num(b, "final_val_bpb", s->final_val_bpb, 0);
+    sb_num(b, "best_val_bpb", s->best_val_bpb, 0);
     sb_num(b, "tokens_per_s", s->tokens_per_s, 0);
     sb_num(b, "peak_bytes", s->peak_bytes, 0);
     sb_num(b, "params_total", s->params_total, 0);
@@ -1175,6 +1186,7 @@ int study_summary_read(const char *path, StudySummary *s) {
     s->best_val_step = (int)study_json_num(t, "best_val_step");
 #define F_(k) s->k = study_json_num(t, #k);
     F_(tokens) F_(final_loss) F_(final_val_loss) F_(final_val_ppl) F_(best_val_loss) F_(best_val_ppl) F_(final_val_acc)
+    F_(final_val_tokens) F_(final_val_se) F_(final_val_bpb) F_(best_val_bpb)
     F_(tokens_per_s) F_(peak_bytes) F_(params_total) F_(params_attention) F_(params_ffn) F_(params_embedding)
     F_(params_norms) F_(kv_bytes_per_token) F_(grad_norm_mean) F_(grad_norm_max) F_(smoothness)
     F_(train_seconds) F_(wall_seconds)
@@ -1270,7 +1282,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     o->index = keep.index;
     o->seed = c->model.seed;
     o->final_loss = o->final_val_loss = o->final_val_ppl = o->best_val_loss = o->best_val_ppl = NAN;
-    o->final_val_acc = NAN;
+    o->final_val_acc = o->final_val_tokens = o->final_val_se = o->final_val_bpb = o->best_val_bpb = NAN;
     o->smoothness = o->grad_norm_mean = o->grad_norm_max = o->tokens_per_s = NAN;
     o->steps = run_config_steps(c);
     SmolConfig mc = c->model;
@@ -1336,6 +1348,14 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
                pc.embedding, pc.norms, (size_t)o->kv_bytes_per_token, gpu ? "cuda" : "cpu", c->batch, c->seq,
                tr.cfg.grad_accum, tr.cfg.steps);
     Sampler ts = {&ds, DATA_TRAIN, c->batch, c->seq, mc.seed * 7919 + 17, 0};
+    DataBytes bytes; /* for bits per byte: the tokenizer beside the data (none for a task) */
+    if (data_bytes_open(&bytes, &ds) == 1 && !c->task) {
+        static int said; /* once per process, not once per run of a study */
+        if (!said++) fprintf(stderr, "ablate: bits per byte unknown (reported as null): %s\n", bytes.why);
+    }
+    TrainEval final_ev;
+    memset(&final_ev, 0, sizeof final_ev);
+    int final_whole = 0;
     int steps = tr.cfg.steps;
     int eval_every = c->eval_every ? c->eval_every : (steps >= 10 ? steps / 10 : 1);
     int ckpt_every = c->checkpoint_every ? c->checkpoint_every : eval_every;
@@ -1385,7 +1405,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         double step_tokens = (double)c->batch * c->seq * tr.cfg.grad_accum;
         tokens += step_tokens;
         train_s += st.seconds;
-        StudyRow r = {st.step, tokens, st.loss, st.lr, st.grad_norm, step_tokens / st.seconds, train_s, NAN, NAN};
+        StudyRow r = {st.step, tokens, st.loss, st.lr, st.grad_norm, step_tokens / st.seconds, train_s, NAN, NAN, NAN};
         int last = st.step == steps, time_up = c->seconds > 0 && train_s >= c->seconds;
         if (!isfinite(st.loss)) {
             char why[96];
@@ -1397,9 +1417,22 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             if (c->task) { /* the same validation sequences at every evaluation */
                 DataTask tv = task_val;
                 r.val_loss = train_eval_acc(&tr, data_task_batch, &tv, c->eval_batches, &r.val_acc);
-            } else {
-                Sampler vs = {&ds, DATA_VAL, c->batch, c->seq, 0, 0};
-                r.val_loss = train_eval(&tr, study_batch, &vs, c->eval_batches);
+            } else { /* windows spread over the whole split; the last evaluation: all of it, up to a cap */
+                int final = last || time_up;
+                double cap = c->final_eval_tokens > 0 ? c->final_eval_tokens : STUDY_FINAL_EVAL_TOKENS;
+                double want = final ? floor(cap / c->seq) : (double)c->eval_batches * c->batch;
+                DataEval ev;
+                TrainEval te;
+                if (data_eval_init(&ev, &ds, DATA_VAL, c->seq, c->batch, want >= 1 ? (size_t)want : 1, err, sizeof err) ||
+                    (ev.bytes = &bytes, train_evaluate(&m, data_eval_batch, &ev, data_eval_batches(&ev), 0, &te))) {
+                    study_fail(o, "failed", "validation: %s", ev.n_rows ? "out of memory" : err);
+                    rc = 2;
+                } else {
+                    r.val_loss = te.loss;
+                    r.val_bpb = te.bpb;
+                    if (final) final_ev = te;
+                    if (final) final_whole = ev.whole;
+                }
             }
         }
         int logged = st.step % c->log_every == 0 || last || time_up || rc || isfinite(r.val_loss);
@@ -1418,7 +1451,12 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             printf("step %5d | val loss %.4f | val ppl %.2f | val acc %.4f\n", st.step, r.val_loss, exp(r.val_loss),
                    r.val_acc);
         else if (verbose && isfinite(r.val_loss))
-            printf("step %5d | val loss %.4f | val ppl %.2f\n", st.step, r.val_loss, exp(r.val_loss));
+            printf("step %5d | val loss %.4f | val ppl %.2f | val bpb %.4f\n", st.step, r.val_loss, exp(r.val_loss),
+                   r.val_bpb);
+        if (verbose && final_ev.windows > 0 && (last || time_up))
+            printf("validation (%s, %.0f tokens in %.0f windows): loss %.6f +- %.6f (standard error) | ppl %.3f | "
+                   "bpb %.4f\n", final_whole ? "the whole split" : "windows spread over the split", final_ev.tokens,
+                   final_ev.windows, final_ev.loss, final_ev.se, exp(final_ev.loss), final_ev.bpb);
         if (rc) break;
         if (time_up && !last) {
             snprintf(o->reason, sizeof o->reason, "time budget of %g s reached at step %d of %d", c->seconds, st.step, steps);
@@ -1448,12 +1486,21 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             if (i && isfinite(r->loss) && isfinite(rows.r[i - 1].loss)) { dsum += fabs(r->loss - rows.r[i - 1].loss); dn++; }
             if (isfinite(r->val_loss)) {
                 o->final_val_loss = r->val_loss;
+                o->final_val_bpb = r->val_bpb;
                 o->final_val_acc = r->val_acc;
-                if (!(r->val_loss >= o->best_val_loss)) { o->best_val_loss = r->val_loss; o->best_val_step = r->step; }
+                if (!(r->val_loss >= o->best_val_loss)) {
+                    o->best_val_loss = r->val_loss;
+                    o->best_val_step = r->step;
+                    o->best_val_bpb = r->val_bpb;
+                }
             }
         }
         o->smoothness = dn ? dsum / dn : NAN;
         o->final_val_ppl = exp(o->final_val_loss);
+        if (final_ev.windows > 0) { /* evaluated by this process (a resumed run too: its last step is here) */
+            o->final_val_tokens = final_ev.tokens;
+            o->final_val_se = final_ev.se;
+        }
         o->best_val_ppl = exp(o->best_val_loss);
     }
 #ifndef ABLATE_NO_CUDA
@@ -1472,6 +1519,7 @@ done:
     free(rows.r);
     train_free(&tr);
     smollm_free(&m);
+    data_bytes_close(&bytes);
     data_close(&ds);
     return rc;
 }

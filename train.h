@@ -1,6 +1,7 @@
 /* train.h - training a SmolModel: AdamW with fp32 master weights, linear warmup +
    cosine decay to a floor, global-norm gradient clipping, gradient accumulation,
-   gradient-norm statistics, and the evaluation loop (validation loss, perplexity).
+   gradient-norm statistics, and the evaluation loops (validation loss, perplexity; and
+   train_evaluate: loss over scored tokens, its standard error over windows, bits per byte).
 
    USAGE
      #define TRAIN_IMPLEMENTATION    // with the other *_IMPLEMENTATION macros, in one .c file
@@ -98,6 +99,29 @@ void train_dsa_stage(const TrainConfig *c, int s, int k_cfg, int *dense, int *k)
 double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches);
 /* the same, and *accuracy = top-1 accuracy over the scored tokens (the synthetic tasks' metric) */
 double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy);
+
+/* An evaluation with the numbers a comparison needs. EvalBatchFn fills B*T tokens and targets
+   (-1: not scored; a row with none is padding) and, when row_bytes is not NULL, each row's text
+   bytes of its scored targets (NAN: unknown); data.h's data_eval_batch is one. */
+typedef void (*EvalBatchFn)(void *ctx, int *tokens, int *targets, double *row_bytes);
+typedef struct {
+    double loss;        /* total loss / scored tokens (nats per token; perplexity = exp(loss)) */
+    double sum;         /* total loss, nats */
+    double tokens;      /* scored targets */
+    double windows;     /* rows with a scored target */
+    /* standard error of `loss` with the windows as the sampled units (a ratio estimator, since
+       windows may score different counts): sqrt(sum_i (s_i - loss n_i)^2 / (w (w - 1))) / (tokens / w)
+       for window sums s_i over n_i tokens; NAN under 2 windows. It says how far the loss of
+       another sample of as many windows of such text would fall, not an error of the split's own
+       loss, which a whole-split evaluation computes exactly */
+    double se;
+    double bytes;       /* text bytes of the scored targets; NAN when unknown */
+    double bpb;         /* bits per byte = sum / (ln 2 * bytes); NAN when unknown */
+    double accuracy;    /* top-1 accuracy over the scored tokens when asked for, else NAN */
+} TrainEval;
+/* forward passes over n_batches batches of next (no Trainer needed: ablate eval has none);
+   0, or -1 when out of memory */
+int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out);
 double train_now(void); /* monotonic seconds */
 
 /* Resume state, one file written atomically (path.tmp, then rename):
@@ -365,6 +389,50 @@ double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, 
     free(tgt);
     if (accuracy) *accuracy = count ? hits / count : 0;
     return count ? sum / count : 0;
+}
+
+int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out) {
+    int B = m->B, N = m->B * m->T, oom = 0;
+    int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N), *rc = malloc(sizeof(int) * B);
+    double *rl = malloc(sizeof(double) * B), *rb = malloc(sizeof(double) * B);
+    size_t cap = 1024, w = 0;
+    double *ws = malloc(sizeof(double) * cap), *wn = malloc(sizeof(double) * cap); /* per window: sum, count */
+    double sum = 0, count = 0, bytes = 0, hits = 0;
+    memset(out, 0, sizeof *out);
+    oom = !tok || !tgt || !rc || !rl || !rb || !ws || !wn;
+    for (size_t i = 0; i < n_batches && !oom; i++) {
+        double h = 0;
+        for (int r = 0; r < B; r++) rb[r] = NAN; /* a callback that does not know bytes leaves them unknown */
+        next(ctx, tok, tgt, rb);
+        sum += smollm_eval_rows(m, tok, tgt, rl, rc, want_accuracy ? &h : NULL);
+        hits += h;
+        for (int b = 0; b < B; b++) {
+            if (!rc[b]) continue; /* padding */
+            if (w == cap) {
+                double *a = realloc(ws, sizeof(double) * 2 * cap), *c = a ? realloc(wn, sizeof(double) * 2 * cap) : NULL;
+                if (a) ws = a;
+                if (c) wn = c;
+                if (!a || !c) { oom = 1; break; }
+                cap *= 2;
+            }
+            ws[w] = rl[b];
+            wn[w++] = rc[b];
+            count += rc[b];
+            bytes += rb[b];
+        }
+    }
+    out->sum = sum;
+    out->tokens = count;
+    out->windows = (double)w;
+    out->loss = count ? sum / count : NAN;
+    double dev = 0;
+    for (size_t i = 0; i < w; i++) dev += (ws[i] - out->loss * wn[i]) * (ws[i] - out->loss * wn[i]);
+    out->se = w >= 2 ? sqrt(dev / ((double)w * (w - 1))) / (count / w) : NAN;
+    out->bytes = bytes; /* a NAN row makes it NAN */
+    out->bpb = isfinite(bytes) && bytes > 0 ? sum / (log(2.0) * bytes) : NAN;
+    out->accuracy = want_accuracy && count ? hits / count : NAN;
+    free(tok); free(tgt); free(rc); free(rl); free(rb); free(ws); free(wn);
+    return oom ? -1 : 0;
 }
 
 int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
