@@ -361,6 +361,164 @@ static void test_mix_and_sampler(void) {
     free(tok); free(tgt); free(tok2); free(tgt2);
 }
 
+/* ---- evaluation windows (DataEval) and bits per byte (DataBytes) ---- */
+static int file_equal(const char *a, const char *b) {
+    FILE *f = fopen(a, "rb"), *g = fopen(b, "rb");
+    int same = f && g, x, y;
+    while (same && ((x = fgetc(f)) != EOF) | ((y = fgetc(g)) != EOF)) same = x == y;
+    if (f) fclose(f);
+    if (g) fclose(g);
+    return same;
+}
+
+static void test_eval_windows(void) {
+    char err[600], det[200];
+    /* token = position: every validation target scored exactly once by the whole-split rows */
+    int N = 40000, T = 16;
+    int *pos = malloc(sizeof(int) * N);
+    for (int i = 0; i < N; i++) pos[i] = i;
+    data_shard_write(tpath("epos.bin"), pos, N, 70000, err, sizeof err);
+    Dataset ds;
+    if (data_open(&ds, tpath("epos.bin"), 0.25f, err, sizeof err)) { report(0, "eval: open", err); free(pos); return; }
+    DataEval e;
+    int rc = data_eval_init(&e, &ds, DATA_VAL, T, 4, 0, err, sizeof err);
+    int *seen = calloc(N, sizeof(int)), tok[64], tgt[64], consistent = 1;
+    for (size_t r = 0; !rc && r < e.n_rows; r++) {
+        data_eval_row(&e, r, tok, tgt);
+        for (int t = 0; t < T; t++)
+            if (tgt[t] >= 0) { seen[tgt[t]]++; consistent &= tgt[t] == tok[t] + 1; }
+    }
+    int once = 1;
+    for (int i = 0; i < N; i++) once &= seen[i] == (i > 30000); /* 30000 opens the split: context only */
+    snprintf(det, sizeof det, "%zu rows (624 + a tail of 15), %zu tokens, whole %d", e.n_rows, e.tokens, e.whole);
+    report(!rc && once && consistent && e.whole && e.tokens == 9999 && e.n_rows == 625,
+           "eval: the whole-split tiling scores every target once", det);
+    /* the DATA_VAL sampler walks the same rows */
+    Sampler vs = {&ds, DATA_VAL, 1, T, 0, 0};
+    int same = 1;
+    for (size_t r = 0; r < e.n_rows; r++) {
+        int t2[64], g2[64];
+        data_next_batch(&vs, tok, tgt);
+        data_eval_row(&e, r, t2, g2);
+        same &= !memcmp(tok, t2, sizeof(int) * T) && !memcmp(tgt, g2, sizeof(int) * T);
+    }
+    report(same, "eval: a DATA_VAL sampler pass is the whole-split evaluation", "");
+
+    /* a budget: windows spread evenly over the split, the same each time, padding after the last */
+    DataEval b1, b2;
+    data_eval_init(&b1, &ds, DATA_VAL, T, 4, 10, err, sizeof err);
+    data_eval_init(&b2, &ds, DATA_VAL, T, 4, 10, err, sizeof err);
+    int starts[10], spread = b1.n_rows == 10 && !b1.whole, equal = 1;
+    for (int r = 0; r < 10 && spread; r++) {
+        int t2[64], g2[64];
+        data_eval_row(&b1, r, tok, tgt);
+        data_eval_row(&b2, r, t2, g2);
+        equal &= !memcmp(tok, t2, sizeof tok[0] * T) && !memcmp(tgt, g2, sizeof tgt[0] * T);
+        starts[r] = tok[0] - 30000;
+    }
+    double gap = 10000.0 / 10; /* the split's length over the rows */
+    for (int r = 0; r < 10 && spread; r++) spread &= fabs(starts[r] - (r + 0.5) * gap) <= T;
+    snprintf(det, sizeof det, "starts %d %d ... %d, %zu tokens", starts[0], starts[1], starts[9], b1.tokens);
+    report(spread && equal && b1.tokens == 160, "eval: a budget of 10 windows spreads them over the split", det);
+    int *btok = malloc(sizeof(int) * 4 * T), *btgt = malloc(sizeof(int) * 4 * T);
+    double rb[4];
+    size_t nb = data_eval_batches(&b1);
+    for (size_t i = 0; i < nb; i++) data_eval_batch(&b1, btok, btgt, rb);
+    int pad = 1;
+    for (int t = 2 * T; t < 4 * T; t++) pad &= btgt[t] == -1;
+    for (int t = 0; t < 2 * T; t++) pad &= btgt[t] >= 0;
+    report(nb == 3 && pad && rb[2] == 0 && rb[3] == 0 && isnan(rb[0]),
+           "eval: the last partial batch is padded with rows of -1 targets", "");
+    data_close(&ds);
+
+    /* a mix: each source's share of the windows by weight; the whole split: all of both */
+    int a[5000], bb[3000];
+    for (int i = 0; i < 5000; i++) a[i] = i % 100;
+    for (int i = 0; i < 3000; i++) bb[i] = 100 + i % 100;
+    data_shard_write(tpath("ea.bin"), a, 5000, 256, err, sizeof err);
+    data_shard_write(tpath("eb.bin"), bb, 3000, 256, err, sizeof err);
+    char spec[1400];
+    snprintf(spec, sizeof spec, "%s:0.7,%s:0.3", tpath("ea.bin"), tpath("eb.bin"));
+    if (!data_open(&ds, spec, 0.2f, err, sizeof err)) {
+        data_eval_init(&e, &ds, DATA_VAL, T, 4, 20, err, sizeof err);
+        int from_a = 0;
+        for (size_t r = 0; r < e.n_rows; r++) from_a += data_eval_row(&e, r, tok, tgt) == 0 && tok[0] < 100;
+        DataEval w;
+        data_eval_init(&w, &ds, DATA_VAL, T, 4, 0, err, sizeof err);
+        snprintf(det, sizeof det, "%zu rows, %d from a; whole: %zu tokens (want 999 + 599)", e.n_rows, from_a, w.tokens);
+        report(e.rows[0] == 14 && e.rows[1] == 6 && from_a == 14 && w.whole && w.tokens == 999 + 599,
+               "eval: a mix gives each source its weight's share", det);
+        data_close(&ds);
+    } else report(0, "eval: mix", err);
+
+    /* a part shorter than a window: one row padded after it */
+    mkdir(tpath("short"), 0755);
+    data_shard_write(tpath("short/train_0.bin"), a, 200, 256, err, sizeof err);
+    data_shard_write(tpath("short/val_0.bin"), a + 1000, 5, 256, err, sizeof err);
+    data_shard_write(tpath("short/val_1.bin"), a + 2000, 40, 256, err, sizeof err);
+    if (!data_open(&ds, tpath("short"), 0.1f, err, sizeof err)) {
+        data_eval_init(&e, &ds, DATA_VAL, T, 4, 0, err, sizeof err);
+        data_eval_row(&e, 0, tok, tgt);
+        int ok = e.n_rows == 1 + 3 && e.tokens == 4 + 39 && tgt[3] == a[1004] && tgt[4] == -1 && tok[5] == 0;
+        snprintf(det, sizeof det, "%zu rows, %zu tokens", e.n_rows, e.tokens);
+        report(ok, "eval: a part shorter than a window is scored, padded", det);
+        DataBytes by;
+        int k = data_bytes_open(&by, &ds);
+        report(k == 1 && strstr(by.why, "tokenizer.json") && isnan(data_bytes_row(&by, 0, tgt, T)),
+               "bytes: shards without a tokenizer.json: unknown, saying why", by.why);
+        data_bytes_close(&by);
+        data_close(&ds);
+    } else report(0, "eval: short parts", err);
+
+    /* bits per byte inputs: byte text (1 a token), byte shards and BPE shards from ablate tokenize */
+    write_file(tpath("e.txt"), "hello world, hello bytes", 24);
+    if (!data_open(&ds, tpath("e.txt"), 0.5f, err, sizeof err)) {
+        DataBytes by;
+        int k = data_bytes_open(&by, &ds);
+        int tg[4] = {104, -1, 32, 255};
+        report(k == 0 && data_bytes_row(&by, 0, tg, 4) == 3, "bytes: byte-level text counts a byte a token", "");
+        data_bytes_close(&by);
+        data_close(&ds);
+    }
+    if (!data_open(&ds, tpath("shards"), 0.1f, err, sizeof err)) { /* tokenize --tokenizer byte wrote one */
+        DataBytes by;
+        int k = data_bytes_open(&by, &ds), tg[3] = {97, 98, -1};
+        report(k == 0 && data_bytes_row(&by, 0, tg, 3) == 2, "bytes: byte shards carry a byte-level tokenizer.json",
+               by.why);
+        data_bytes_close(&by);
+        data_close(&ds);
+    }
+    if (trained && !data_open(&ds, tpath("bpe"), 0.1f, err, sizeof err)) {
+        /* the whole validation split's bytes = the decoded text of its targets, computed apart */
+        DataBytes by;
+        int k = data_bytes_open(&by, &ds);
+        data_eval_init(&e, &ds, DATA_VAL, T, 4, 0, err, sizeof err);
+        double bytes = 0;
+        for (size_t r = 0; r < e.n_rows; r++) {
+            int s = data_eval_row(&e, r, tok, tgt);
+            bytes += data_bytes_row(&by, s, tgt, T);
+        }
+        size_t want = 0;
+        for (int i = 0; i < ds.n_parts; i++) {
+            const DataPart *p = &ds.parts[i];
+            if (p->split != DATA_VAL) continue;
+            int *ids = malloc(sizeof(int) * p->n);
+            for (size_t j = 0; j < p->n; j++) ids[j] = (int)data_part_tok(p, j);
+            unsigned char one[1];
+            want += data_tok_decode(trained, ids + 1, p->n - 1, one, 0); /* the first token is context only */
+            free(ids);
+        }
+        snprintf(det, sizeof det, "%.0f bytes, decoded apart %zu", bytes, want);
+        report(k == 0 && bytes == (double)want && want > e.tokens,
+               "bytes: BPE shards: the evaluated tokens' decoded length", det);
+        report(file_equal(tpath("tok.json"), tpath("bpe/tokenizer.json")),
+               "tokenize CLI: DIR/tokenizer.json is a copy of the tokenizer used", "");
+        data_bytes_close(&by);
+        data_close(&ds);
+    }
+    free(seen); free(pos); free(btok); free(btgt);
+}
+
 /* ---- synthetic tasks ---- */
 static void test_tasks(void) {
     char err[300];
@@ -465,6 +623,7 @@ int main(int argc, char **argv) {
     test_shards();
     test_directory_and_cli();
     test_mix_and_sampler();
+    test_eval_windows();
     test_tasks();
     test_speed();
     data_tok_free(trained);
