@@ -39,6 +39,27 @@
      (+=), statistics (rstd, losses) fp32. All pointers are device pointers.
    - Optimizer support: gpu_sumsq, gpu_adamw, gpu_f32_to_bf16.
 
+   REPRODUCIBILITY (Gpu.nondeterministic; 0, the default, after gpu_init)
+     With 0 the same inputs give the same bits on the same GPU model (same SM count) and
+     toolkit, run after run and process after process:
+     - No fp32 atomics whose order varies. Block-level sums (RMSNorm's dw, the MGA gate conv's
+       dw, sumsq for the gradient norm) write one partial row per block to a scratch buffer
+       and colsum_add adds the rows in a fixed order (one extra small launch per call; the
+       grids are fixed by the shape and the SM count, so the partition is too). The
+       embedding backward sorts the positions by token (stable radix sort, unique keys) and
+       sums each token's rows in position order, tiles of 32 sorted rows whose carries are
+       added in tile order: 12-15 small launches instead of one (tens of microseconds at
+       the 135M shape; the sort's integer atomics are exact).
+     - GEMMs: cuBLASLt's first heuristic for the shape, alignment and workspace (the
+       heuristic is a pure function of them); no timing. cuBLAS documents bit-wise
+       reproducibility for a fixed algorithm on the same architecture and SM count when
+       each stream has its own workspace (the LM head's side stream has its own). Its split-K
+       reduction schemes are all ordered (INPLACE serializes with counters, the others
+       reduce in a separate pass); GPU_GEMM_REDUCTION_MASK restricts them if ever needed.
+     With 1 (ablate bench --nondeterministic, for A/B timing): the fp32 atomics, and every
+     GEMM shape times up to GPU_GEMM_CANDIDATES algorithms on first use and keeps the
+     fastest, so two processes may pick different algorithms (different summation orders).
+
    DEBUGGING
      ABLATE_SYNC_CHECK=1 in the environment makes every launch synchronize
      and check for errors, naming the kernel that failed.
@@ -103,6 +124,10 @@ struct Gpu {
        to run, GEMM algorithms chosen without timing. 1: the faster order-dependent variants
        (for A/B timing; the caller sets it, e.g. ablate bench --nondeterministic) */
     int nondeterministic;
+    /* the deterministic reductions' scratch (gpu_det_scratch_): per-block partial rows of
+       RMSNorm's and the gate conv's dw, the embedding backward's sort and carries */
+    void *det_scratch; size_t det_scratch_bytes;
+    float *sumsq_part;              /* sumsq's per-block partials, sized once (GPU_SUMSQ_BLOCKS) */
     void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
 };
@@ -253,7 +278,14 @@ GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 #ifndef GPU_XENT_CHUNK_BYTES
 #define GPU_XENT_CHUNK_BYTES ((size_t)512 << 20)
 #endif
-#define GPU_GEMM_CANDIDATES 8 /* cuBLASLt algorithms timed per GEMM shape */
+#define GPU_GEMM_CANDIDATES 8 /* cuBLASLt algorithms timed per GEMM shape (nondeterministic = 1) */
+/* cuBLASLt split-K reduction schemes allowed (cublasLtReductionScheme_t bits): all of them,
+   since each one adds the parts in a fixed order; CUBLASLT_REDUCTION_SCHEME_NONE forbids
+   split-K (slower skinny weight-gradient GEMMs) */
+#ifndef GPU_GEMM_REDUCTION_MASK
+#define GPU_GEMM_REDUCTION_MASK CUBLASLT_REDUCTION_SCHEME_MASK
+#endif
+#define GPU_SUMSQ_BLOCKS_PER_SM 8 /* sumsq's grid cap: partials per call <= sm_count * this */
 #define GPU_LT_WORKSPACE ((size_t)32 << 20) /* cuBLASLt's recommendation for Hopper */
 
 struct GpuAllocRec { void *p; size_t bytes; };
@@ -261,6 +293,7 @@ struct GpuModule { const char *src; char *opts; CUmodule mod; };
 struct GpuFunc { int mod; char *name; CUfunction fn; };
 struct GpuGemmPlan {
     int ta, tb, d_fp32;
+    int timed;                      /* chosen by timing (g->nondeterministic when it was made) */
     int64_t m, n, k, lda, ldb, ldd;
     unsigned align;                 /* smallest pointer alignment of A, B, D (<= 256) */
     cublasLtMatmulDesc_t op;
@@ -454,6 +487,8 @@ int gpu_init(Gpu *g, int device_index) {
     }
     g->lt_workspace_size = GPU_LT_WORKSPACE;
     g->lt_workspace = gpu_alloc(g, g->lt_workspace_size);
+    /* allocated here, not on first use: the optimizer's CUDA graph captures sumsq */
+    g->sumsq_part = (float *)gpu_alloc(g, sizeof(float) * (size_t)g->sm_count * GPU_SUMSQ_BLOCKS_PER_SM);
     const char *e = getenv("ABLATE_SYNC_CHECK");
     g->sync_check = e && atoi(e) != 0;
     return 0;
@@ -693,14 +728,16 @@ static unsigned gpu_align_of_(const void *p) {
 /* Row-major D[M,Nn] = op(A) op(B) is column-major D^T[Nn,M] = op(B)^T op(A)^T:
    so cuBLASLt's "A" is our B and its "B" is our A, with the same transposes, and a
    row-major X[r,c] with row stride ld is the column-major [c,r] matrix with ld. */
-/* cuBLASLt's first heuristic is often not its fastest for our skinny shapes (K = 576):
-   on a plan's first use, time up to GPU_GEMM_CANDIDATES of its candidates on the real
-   inputs (into a scratch D, so an accumulating call is not disturbed) and keep the
-   fastest. ABLATE_GEMM_TUNE=0 keeps the first heuristic. Returns the chosen index. */
+/* Which of the heuristic's candidates a plan keeps. Deterministic (the default): the first,
+   cuBLASLt's own pick for this shape, alignment and workspace, the same in every process.
+   g->nondeterministic: cuBLASLt's first heuristic is often not its fastest for our skinny
+   shapes (K = 576), so on a plan's first use time up to GPU_GEMM_CANDIDATES of them on the
+   real inputs (into a scratch D, so an accumulating call is not disturbed) and keep the
+   fastest; timing noise can make two processes keep different algorithms, whose sums are
+   ordered differently. Returns the chosen index. */
 static int gpu_gemm_tune_(Gpu *g, GpuGemmPlan *p, const void *A, const void *B, int M, int found,
                           const cublasLtMatmulHeuristicResult_t *res) {
-    const char *env = getenv("ABLATE_GEMM_TUNE");
-    if (found < 2 || (env && env[0] == '0')) return 0;
+    if (found < 2 || !g->nondeterministic) return 0;
     size_t bytes = (size_t)p->ldd * M * (p->d_fp32 ? 4 : 2);
     CUdeviceptr D;
     if (cuMemAlloc(&D, bytes) != CUDA_SUCCESS) return 0; /* no room to tune: take the first */
@@ -751,7 +788,8 @@ void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const voi
     for (int i = 0; i < g->n_plans; i++) {
         GpuGemmPlan *q = &g->plans[i];
         if (q->ta == ta && q->tb == tb && q->d_fp32 == d_fp32 && q->m == m && q->n == n && q->k == k &&
-            q->lda == ldb && q->ldb == lda && q->ldd == ldd && q->align == align) { p = q; break; }
+            q->lda == ldb && q->ldb == lda && q->ldd == ldd && q->align == align &&
+            q->timed == (g->nondeterministic != 0)) { p = q; break; }
     }
     if (!p) {
         GPU_GROW_(g->plans, g->cap_plans, g->n_plans + 1);
@@ -760,6 +798,7 @@ void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const voi
         p->ta = ta; p->tb = tb; p->d_fp32 = d_fp32;
         p->m = m; p->n = n; p->k = k;
         p->lda = ldb; p->ldb = lda; p->ldd = ldd; p->align = align;
+        p->timed = g->nondeterministic != 0;
         cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
         CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa));
@@ -771,8 +810,10 @@ void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const voi
         cublasLtMatmulPreference_t pref;
         CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
         size_t ws = g->lt_workspace_size;
-        uint32_t al = align;
+        uint32_t al = align, schemes = GPU_GEMM_REDUCTION_MASK;
         CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof ws));
+        CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &schemes,
+                                                          sizeof schemes));
         CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &al, sizeof al));
         CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &al, sizeof al));
         CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &al, sizeof al));
@@ -805,10 +846,70 @@ void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N
     gpu_launch1d_(g, gpu_k_(g, "embed_forward"), (size_t)N * ((C + 7) / 8), args);
 }
 
+/* the deterministic reductions' scratch; grows (synchronizing) only outside a graph capture,
+   which the first eager training step guarantees for every shape of the step */
+static void *gpu_det_scratch_(Gpu *g, size_t bytes) {
+    return gpu_scratch(g, &g->det_scratch, &g->det_scratch_bytes, bytes);
+}
+
+/* dst[c] += sum over r < rows of part[r * cols + c], summed in a fixed order */
+static void gpu_colsum_add_(Gpu *g, float *dst, const float *part, int rows, int cols) {
+    if (rows <= 0 || cols <= 0) return;
+    void *args[] = {&dst, &part, &rows, &cols};
+    gpu_launch(g, gpu_k_(g, "colsum_add"), (unsigned)((cols + 31) / 32), 1, 1, 32, 32, 1, 0, args);
+}
+
+static unsigned gpu_round32_(size_t n, unsigned cap) {
+    size_t t = (n + 31) / 32 * 32;
+    return (unsigned)(t < 32 ? 32 : t > cap ? cap : t);
+}
+
+/* Deterministic (the default): the positions sorted by token with a stable LSD radix sort
+   of 8-bit digits (passes over digits no token has skip their work; the largest token is
+   found first), then each token's rows summed in position order by tiles of
+   KERNELS_EMB_TILE sorted rows, the parts of runs that cross tiles added in tile order.
+   Scratch: 2N + 256 ceil(N / 1024) ints and ceil(N / 32) C floats (2.7 MB at N 32768,
+   C 576). nondeterministic: one fp32 atomicAdd per element. */
 void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C) {
     int vec = C % 8 == 0 && gpu_aligned16_(dout, NULL, NULL, NULL);
-    void *args[] = {&dwte, &dout, &tok, &N, &C, &vec};
-    gpu_launch1d_(g, gpu_k_(g, "embed_backward"), (size_t)N * ((C + 7) / 8), args);
+    if (N <= 0 || C <= 0) return;
+    if (g->nondeterministic) {
+        void *args[] = {&dwte, &dout, &tok, &N, &C, &vec};
+        gpu_launch1d_(g, gpu_k_(g, "embed_backward"), (size_t)N * ((C + 7) / 8), args);
+        return;
+    }
+    int P = (N + KERNELS_RADIX_TILE - 1) / KERNELS_RADIX_TILE, R = (N + KERNELS_EMB_TILE - 1) / KERNELS_EMB_TILE;
+    int M = 256 * P;
+    /* layout, each part 256-byte aligned: max token, two orders, digit counts, carries */
+    size_t o_ord0 = 256, o_ord1 = o_ord0 + ((size_t)N * 4 + 255) / 256 * 256;
+    size_t o_cnt = o_ord1 + ((size_t)N * 4 + 255) / 256 * 256;
+    size_t o_carry = o_cnt + ((size_t)M * 4 + 255) / 256 * 256;
+    size_t bytes = o_carry + (size_t)R * C * sizeof(float);
+    char *base = (char *)gpu_det_scratch_(g, bytes);
+    int *maxtok = (int *)base, *counts = (int *)(base + o_cnt);
+    int *ord[2] = {(int *)(base + o_ord0), (int *)(base + o_ord1)};
+    float *carry = (float *)(base + o_carry);
+    gpu_memset0(g, maxtok, sizeof(int));
+    void *margs[] = {&maxtok, &tok, &N};
+    gpu_launch1d_(g, gpu_k_(g, "tok_max"), (size_t)N, margs);
+    CUfunction hist = gpu_k_(g, "radix_hist"), scan = gpu_k_(g, "radix_scan"), scat = gpu_k_(g, "radix_scatter");
+    for (int pass = 0; pass < 4; pass++) { /* ids are ints: at most 4 digits */
+        int shift = 8 * pass;
+        const int *src = pass ? ord[(pass - 1) & 1] : NULL;
+        int *dst = ord[pass & 1];
+        void *hargs[] = {&counts, &src, &tok, &maxtok, &N, &shift};
+        gpu_launch(g, hist, (unsigned)P, 1, 1, KERNELS_RADIX_TILE, 1, 1, 0, hargs);
+        void *sargs[] = {&counts, &maxtok, &M, &shift};
+        gpu_launch(g, scan, 1, 1, 1, 1024, 1, 1, 0, sargs);
+        void *xargs[] = {&dst, &src, &tok, &counts, &maxtok, &N, &shift};
+        gpu_launch(g, scat, (unsigned)P, 1, 1, KERNELS_RADIX_TILE, 1, 1, 0, xargs);
+    }
+    const int *sorted = ord[1];
+    void *rargs[] = {&dwte, &carry, &dout, &tok, &sorted, &N, &C, &vec};
+    gpu_launch(g, gpu_k_(g, "embed_backward_runs"), (unsigned)R, 1, 1, gpu_round32_(((size_t)C + 7) / 8, 256), 1, 1,
+               0, rargs);
+    void *cargs[] = {&dwte, &carry, &tok, &sorted, &N, &C};
+    gpu_launch(g, gpu_k_(g, "embed_backward_carry"), (unsigned)R, 1, 1, gpu_round32_((size_t)C, 256), 1, 1, 0, cargs);
 }
 
 /* out[N,OC] = in[N,C] @ w[OC,C]^T */
@@ -845,8 +946,7 @@ void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const 
                           const void *w, const float *rstd, int N, int C, int accumulate_din) {
     if (N <= 0) return;
     int vec = C % 8 == 0 && gpu_aligned16_(din, dout, in, w);
-    void *args[] = {&din, &dw, &dout, &in, &w, &rstd, &N, &C, &accumulate_din, &vec};
-    /* a few blocks per SM, each walking many rows, so dw is flushed with few atomics;
+    /* a few blocks per SM, each walking many rows, so dw has few partial rows (or atomics);
        each warp keeps a C-float row of dw partials in shared memory */
     int warps = 8;
     while (warps > 1 && (size_t)warps * C * sizeof(float) > g->smem_optin) warps /= 2;
@@ -858,7 +958,11 @@ void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const 
     }
     unsigned blocks = (unsigned)((N + warps - 1) / warps), cap = (unsigned)g->sm_count * 4;
     if (blocks > cap) blocks = cap;
+    /* deterministic: one partial row per block, summed in block order by colsum_add */
+    float *part = g->nondeterministic ? NULL : (float *)gpu_det_scratch_(g, sizeof(float) * blocks * (size_t)C);
+    void *args[] = {&din, &dw, &part, &dout, &in, &w, &rstd, &N, &C, &accumulate_din, &vec};
     gpu_launch(g, gpu_k_(g, "rmsnorm_backward"), blocks, 1, 1, 32 * warps, 1, 1, (unsigned)smem, args);
+    if (part) gpu_colsum_add_(g, dw, part, (int)blocks, C);
 }
 
 void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
@@ -949,15 +1053,19 @@ void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const 
     gpu_launch1d_(g, gpu_k_(g, "dwconv3_silu_forward"), (size_t)N * C, args);
 }
 
-/* one block per 32 channels x 32 row slices: dw summed in shared memory, one atomic per
-   (channel, tap) per block */
+/* one block per 32 channels x row slice: dw summed in shared memory, then one partial row
+   per slice summed in slice order by colsum_add (nondeterministic: one atomic per
+   (channel, tap) per block) */
 void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
                                const void *w, int B, int T, int C, int shift, int accumulate) {
     unsigned long long N = (unsigned long long)B * T;
-    void *args[] = {&dx, &dw, &du, &conv, &x, &w, &N, &T, &C, &shift, &accumulate};
+    if (N == 0 || C <= 0) return;
     unsigned gy = (unsigned)((N + 255) / 256);
     if (gy > 1024) gy = 1024;
+    float *part = g->nondeterministic ? NULL : (float *)gpu_det_scratch_(g, sizeof(float) * gy * 3 * (size_t)C);
+    void *args[] = {&dx, &dw, &part, &du, &conv, &x, &w, &N, &T, &C, &shift, &accumulate};
     gpu_launch(g, gpu_k_(g, "dwconv3_silu_backward"), (unsigned)((C + 31) / 32), gy, 1, 32, 8, 1, 0, args);
+    if (part) gpu_colsum_add_(g, dw, part, (int)gy, 3 * C);
 }
 
 void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n) {
@@ -1070,13 +1178,18 @@ void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void 
     gpu_xent_(g, losses, NULL, dh, dwte, h, wte, targets, N, C, V, dloss, 1);
 }
 
+/* deterministic: one partial per block into g->sumsq_part (allocated by gpu_init, so a CUDA
+   graph may hold it), summed in block order by colsum_add; nondeterministic: one atomic
+   per block */
 void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
     int vec = gpu_aligned16_(x, NULL, NULL, NULL);
-    void *args[] = {&out_dev_scalar, &x, &n, &vec};
-    size_t blocks = (n / 4 + 255) / 256 + 1, cap = (size_t)g->sm_count * 8; /* few atomics */
+    float *part = g->nondeterministic ? NULL : g->sumsq_part;
+    void *args[] = {&out_dev_scalar, &part, &x, &n, &vec};
+    size_t blocks = (n / 4 + 255) / 256 + 1, cap = (size_t)g->sm_count * GPU_SUMSQ_BLOCKS_PER_SM; /* few partials */
     if (n == 0) return;
     if (blocks > cap) blocks = cap;
     gpu_launch(g, gpu_k_(g, "sumsq"), (unsigned)blocks, 1, 1, 256, 1, 1, 0, args);
+    if (part) gpu_colsum_add_(g, out_dev_scalar, part, (int)blocks, 1);
 }
 
 void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
