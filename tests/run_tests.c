@@ -8,7 +8,8 @@
      (double rounding gives ~1e-10 here; a wrong term gives >1e-3).
    Then equivalences (GQA with kv=heads == MHA, window >= T == full causal,
    causality: changing token t+1 leaves outputs up to t unchanged), seeded init,
-   parameter counts, a training run on real text, and the CLI's refusals.
+   parameter counts, a training run on real text, validation over the whole split (against a
+   brute-force pass, bits per byte, ablate eval), and the CLI's refusals.
 
    usage: tests/run_tests [path/to/ablate-cpu] [--count-from LOG]...
    (--count-from adds the totals of another checker's log, e.g. the NVRTC compile check)
@@ -770,6 +771,246 @@ static void test_training(const char *path, int steps) {
     data_close(&ds);
 }
 
+/* ---- validation over the whole split (issue 14) ---- */
+
+/* brute force, apart from data.h's tiling: each byte-level part of `split` (of one source, or
+   all with -1) cut by hand into windows at 0, T, 2T...; the last one moved back to end at the
+   part's end, scoring only targets no earlier window scored; one row per model call (B = 1) */
+static double brute_force(SmolModel *m1, const Dataset *ds, int split, int source, int T, double *count) {
+    int *tok = malloc(sizeof(int) * T), *tgt = malloc(sizeof(int) * T);
+    double sum = 0;
+    *count = 0;
+    for (int i = 0; i < ds->n_parts; i++) {
+        const DataPart *p = &ds->parts[i];
+        if (p->split != split || (source >= 0 && p->source != source)) continue;
+        size_t done = 0; /* targets up to this position are scored */
+        for (size_t start = 0; done < p->n - 1; start += T) {
+            size_t off = start + T + 1 <= p->n ? start : p->n - 1 - T;
+            for (int t = 0; t < T; t++) {
+                tok[t] = p->p[off + t];
+                tgt[t] = off + t + 1 > done ? p->p[off + t + 1] : -1;
+            }
+            int c;
+            sum += smollm_eval(m1, tok, tgt, &c);
+            *count += c;
+            done = off + T;
+        }
+    }
+    free(tok);
+    free(tgt);
+    return sum;
+}
+
+/* text: the validation quarter opens with a long repetitive stretch, then varied text */
+static void write_split_text(const char *path, size_t n) {
+    const char *rep = "the cat sat on the mat. ";
+    char *t = malloc(n);
+    uint64_t r = 12345;
+    size_t val0 = n - n / 4;
+    for (size_t i = 0; i < n; i++) {
+        int varied = i >= val0 ? i >= val0 + (n / 4) * 2 / 5 : (i / 1500) % 2; /* train: both kinds */
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        t[i] = varied ? (char)('a' + (r >> 33) % 26) : rep[i % 24];
+    }
+    FILE *f = fopen(path, "wb");
+    if (f) { fwrite(t, 1, n, f); fclose(f); }
+    free(t);
+}
+
+static void eval_next(void *p, int *tok, int *tgt) { data_next_batch(p, tok, tgt); }
+
+static void test_whole_split_eval(void) {
+    char err[512], d[256];
+    const char *path = "/tmp/ablate_test_split.txt";
+    write_split_text(path, 40000);
+    Dataset ds;
+    if (data_open(&ds, path, 0.25f, err, sizeof err)) { report(0, "whole split: open", err); return; }
+    int B = 8, T = 32;
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 256; cfg.d_model = 32; cfg.n_layers = 2; cfg.n_heads = 4; cfg.seed = 3;
+    SmolModel m, m1;
+    smollm_init(&m, &cfg, NULL, B, T, err, sizeof err);
+    smollm_init(&m1, &cfg, NULL, 1, T, err, sizeof err);
+    TrainConfig tc = {0};
+    tc.steps = 60; tc.lr = 1e-2f;
+    Trainer tr;
+    train_init(&tr, &m, &tc);
+    Sampler ts = {&ds, DATA_TRAIN, B, T, 7, 0};
+    for (int s = 0; s < tc.steps; s++) train_step(&tr, eval_next, &ts);
+    memcpy(m1.params, m.params, m.n_params * sizeof(real_t)); /* the same weights, one row per call */
+    /* what a run reports at its end: DataEval over the whole split, train_evaluate */
+    DataEval ev;
+    DataBytes by;
+    TrainEval te;
+    data_eval_init(&ev, &ds, DATA_VAL, T, B, 0, err, sizeof err);
+    data_bytes_open(&by, &ds);
+    ev.bytes = &by;
+    train_evaluate(&m, data_eval_batch, &ev, data_eval_batches(&ev), 0, &te);
+    double cnt, bf = brute_force(&m1, &ds, DATA_VAL, -1, T, &cnt);
+    double want = bf / cnt;
+    snprintf(d, sizeof d, "loss %.12f, brute force %.12f over %.0f tokens (reported %.0f)", te.loss, want, cnt, te.tokens);
+    report(fabs(te.loss - want) < 1e-9 && te.tokens == cnt && cnt == 9999 && ev.whole,
+           "whole split: the final loss = a brute-force pass over every target", d);
+    /* the old scheme: the first eval_batches x batch consecutive windows (here 1 x 8) */
+    double first = 0;
+    int fc = 0, *tok = malloc(sizeof(int) * B * T), *tgt = malloc(sizeof(int) * B * T);
+    const DataPart *vp = NULL;
+    for (int i = 0; i < ds.n_parts; i++) if (ds.parts[i].split == DATA_VAL) vp = &ds.parts[i];
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) { tok[b * T + t] = vp->p[b * T + t]; tgt[b * T + t] = vp->p[b * T + t + 1]; }
+    first = smollm_eval(&m, tok, tgt, &fc) / fc;
+    snprintf(d, sizeof d, "first 8 windows %.3f vs whole split %.3f", first, te.loss);
+    report(te.loss - first > 0.5, "whole split: the first-windows scheme would fail it (far lower)", d);
+    /* the same windows at every evaluation: a budget of 8 rows twice, the same bits */
+    TrainEval e1, e2;
+    DataEval b1, b2;
+    data_eval_init(&b1, &ds, DATA_VAL, T, B, 8, err, sizeof err);
+    data_eval_init(&b2, &ds, DATA_VAL, T, B, 8, err, sizeof err);
+    train_evaluate(&m, data_eval_batch, &b1, data_eval_batches(&b1), 0, &e1);
+    train_evaluate(&m, data_eval_batch, &b2, data_eval_batches(&b2), 0, &e2);
+    snprintf(d, sizeof d, "8 spread windows: %.6f and %.6f (whole %.6f, first 8 %.6f)", e1.loss, e2.loss, te.loss, first);
+    report(e1.loss == e2.loss && e1.tokens == 8 * T && fabs(e1.loss - te.loss) < fabs(first - te.loss),
+           "whole split: a budget's windows are the same each time, spread", d);
+    /* bits per byte of byte-level text: loss / ln 2; the standard error over windows */
+    snprintf(d, sizeof d, "bpb %.9f, loss/ln2 %.9f, se %.5f over %.0f windows", te.bpb, te.loss / log(2.0), te.se, te.windows);
+    report(fabs(te.bpb - te.loss / log(2.0)) < 1e-12 && te.se > 0 && te.se < 0.5 && te.windows == 313,
+           "whole split: byte text bpb = loss / ln 2; a standard error", d);
+    data_bytes_close(&by);
+    data_close(&ds);
+
+    /* a mix of the text and GPL-3: the sum over both sources' targets */
+    char spec[600];
+    snprintf(spec, sizeof spec, "%s:0.7,/usr/share/common-licenses/GPL-3:0.3", path);
+    if (!data_open(&ds, spec, 0.25f, err, sizeof err)) {
+        data_eval_init(&ev, &ds, DATA_VAL, T, B, 0, err, sizeof err);
+        train_evaluate(&m, data_eval_batch, &ev, data_eval_batches(&ev), 0, &te);
+        double c0, c1, s0 = brute_force(&m1, &ds, DATA_VAL, 0, T, &c0), s1 = brute_force(&m1, &ds, DATA_VAL, 1, T, &c1);
+        snprintf(d, sizeof d, "loss %.12f vs %.12f, %.0f tokens", te.loss, (s0 + s1) / (c0 + c1), te.tokens);
+        report(fabs(te.loss - (s0 + s1) / (c0 + c1)) < 1e-9 && te.tokens == c0 + c1,
+               "whole split: a mix's evaluation sums over its sources", d);
+        data_close(&ds);
+    } else report(0, "whole split: mix", err);
+
+    /* BPE shards with their tokenizer.json: bpb = loss * tokens / (ln 2 * bytes), bytes decoded apart */
+    unsigned char *text = malloc(40000);
+    FILE *f = fopen(path, "rb");
+    size_t n = f ? fread(text, 1, 40000, f) : 0;
+    if (f) fclose(f);
+    DataTokenizer *tk = data_tok_train(text, n, 300, err, sizeof err);
+    char tokp[] = "/tmp/ablate_test_tok.json", dir[] = "/tmp/ablate_test_bpe";
+    int ok = tk && !data_tok_save(tk, tokp, err, sizeof err);
+    char *argv[] = {"tokenize", "--tokenizer", tokp, "--out", dir, (char *)path, NULL};
+    ok = ok && !data_cli(6, argv) && !data_open(&ds, dir, 0.1f, err, sizeof err);
+    if (ok) {
+        SmolConfig c3 = cfg;
+        c3.vocab_size = ds.vocab_size;
+        SmolModel m3;
+        smollm_init(&m3, &c3, NULL, B, T, err, sizeof err);
+        data_eval_init(&ev, &ds, DATA_VAL, T, B, 0, err, sizeof err);
+        int k = data_bytes_open(&by, &ds);
+        ev.bytes = &by;
+        train_evaluate(&m3, data_eval_batch, &ev, data_eval_batches(&ev), 0, &te);
+        double bytes = 0;
+        for (int i = 0; i < ds.n_parts; i++) { /* every target of the split: all but a part's first token */
+            const DataPart *p = &ds.parts[i];
+            if (p->split != DATA_VAL) continue;
+            int *ids = malloc(sizeof(int) * p->n);
+            for (size_t j = 0; j < p->n; j++) ids[j] = (int)data_part_tok(p, j);
+            unsigned char *out = malloc(8 * p->n);
+            bytes += (double)data_tok_decode(tk, ids + 1, p->n - 1, out, 8 * p->n);
+            free(ids);
+            free(out);
+        }
+        double want_bpb = te.loss * te.tokens / (log(2.0) * bytes);
+        snprintf(d, sizeof d, "bpb %.9f, by hand %.9f (%.0f bytes, %.0f tokens)", te.bpb, want_bpb, bytes, te.tokens);
+        report(k == 0 && fabs(te.bpb - want_bpb) < 1e-9 && bytes > te.tokens,
+               "whole split: BPE shards' bpb from their tokenizer.json", d);
+        data_bytes_close(&by);
+        smollm_free(&m3);
+        data_close(&ds);
+    } else report(0, "whole split: BPE shards", err);
+    data_tok_free(tk);
+    free(text); free(tok); free(tgt);
+    train_free(&tr);
+    smollm_free(&m);
+    smollm_free(&m1);
+}
+
+/* runs `ablate ARGS`, its stdout and stderr into out; returns the exit status */
+static int run_cli(const char *args, char *out, size_t cap) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", ablate_bin, args);
+    FILE *p = popen(cmd, "r");
+    size_t n = p ? fread(out, 1, cap - 1, p) : 0;
+    out[n] = 0;
+    int st = p ? pclose(p) : -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ablate eval on a checkpoint of ablate train --save gives the run's final validation loss */
+static void test_eval_cli(void) {
+    static char out[65536], out2[65536];
+    char a[1024], d[300];
+    const char *text = "/tmp/ablate_test_split.txt", *ck = "/tmp/ablate_test_eval.safetensors";
+    snprintf(a, sizeof a, "train --layers 1 --d-model 16 --heads 2 --seq 24 --batch 3 --steps 12 --eval-batches 1 "
+             "--data %s --val-frac 0.25 --device cpu --save %s", text, ck);
+    int rc = run_cli(a, out, sizeof out);
+    char *v = strstr(out, "validation (the whole split");
+    char *l = v ? strstr(v, "): loss ") : NULL;
+    snprintf(a, sizeof a, "eval %s --data %s --val-frac 0.25 --device cpu", ck, text);
+    int rc2 = run_cli(a, out2, sizeof out2);
+    char *l2 = strstr(out2, "\nloss ");
+    double x = l ? atof(l + 8) : NAN, y = l2 ? atof(l2 + 6) : NAN;
+    snprintf(d, sizeof d, "rc %d/%d, train %.6f, eval %.6f", rc, rc2, x, y);
+    report(!rc && !rc2 && l && l2 && x == y && strstr(out2, "9999 tokens") && strstr(out2, "every target once"),
+           "ablate eval reproduces ablate train's final val loss", d);
+    snprintf(a, sizeof a, "eval %s --data %s --val-frac 0.25 --device cpu --json", ck, text);
+    rc = run_cli(a, out2, sizeof out2);
+    report(!rc && strstr(out2, "\"tokens\": 9999") && strstr(out2, "\"whole_split\": true") && strstr(out2, "\"bpb\": "),
+           "ablate eval --json", out2);
+    /* a vocabulary of 300 tokens against a checkpoint of 256: refused, naming both */
+    int ids[400];
+    for (int i = 0; i < 400; i++) ids[i] = i % 300;
+    char err[256];
+    data_shard_write("/tmp/ablate_test_v300.bin", ids, 400, 300, err, sizeof err);
+    snprintf(a, sizeof a, "eval %s --data /tmp/ablate_test_v300.bin --device cpu", ck);
+    rc = run_cli(a, out2, sizeof out2);
+    report(rc == 2 && strstr(out2, "has vocabulary 256 but data /tmp/ablate_test_v300.bin has vocabulary 300"),
+           "ablate eval refuses another vocabulary", out2);
+    /* a safetensors file without ablate's configuration metadata */
+    const char *hdr = "{\"__metadata__\":{\"format\":\"pt\"}}      ";
+    uint64_t hl = strlen(hdr);
+    FILE *f = fopen("/tmp/ablate_test_noconfig.safetensors", "wb");
+    if (f) { fwrite(&hl, 8, 1, f); fwrite(hdr, 1, hl, f); fclose(f); }
+    snprintf(a, sizeof a, "eval /tmp/ablate_test_noconfig.safetensors --data %s --device cpu", text);
+    rc = run_cli(a, out2, sizeof out2);
+    report(rc == 2 && strstr(out2, "carries no model configuration"), "ablate eval refuses a checkpoint without its config",
+           out2);
+    rc = run_cli("eval --data x", out2, sizeof out2);
+    report(rc == 2 && strstr(out2, "no checkpoint given"), "ablate eval without a checkpoint: usage error", out2);
+    snprintf(a, sizeof a, "eval %s --data %s --split test", ck, text);
+    rc = run_cli(a, out2, sizeof out2);
+    report(rc == 2 && strstr(out2, "unknown split 'test': expected val, train or all"), "ablate eval --split test refused",
+           out2);
+    /* a study's summary.json: the final evaluation's tokens, standard error and bits per byte */
+    snprintf(a, sizeof a, "run --axes attn=mha --steps 3 --layers 1 --d-model 16 --heads 2 --seq 24 --batch 3 "
+             "--data %s --val-frac 0.25 --device cpu --out /tmp/ablate_test_evalstudy", text);
+    if (system("rm -rf /tmp/ablate_test_evalstudy")) {}
+    rc = run_cli(a, out, sizeof out);
+    run_cli("report /tmp/ablate_test_evalstudy >/dev/null; cat /tmp/ablate_test_evalstudy/*/summary.json", out2,
+            sizeof out2);
+    char *sum = strstr(out2, "\"final_val_tokens\": 9999");
+    report(!rc && sum && strstr(out2, "\"final_val_se\": 0.") && strstr(out2, "\"final_val_bpb\": ") &&
+           !strstr(out2, "\"final_val_bpb\": null") && strstr(out2, "\"best_val_bpb\": "),
+           "summary.json: final_val_tokens, final_val_se, final/best val bpb", sum ? "" : out2);
+    run_cli("report /tmp/ablate_test_evalstudy >/dev/null; cat /tmp/ablate_test_evalstudy/*/metrics.jsonl", out2,
+            sizeof out2);
+    report(strstr(out2, "\"val_bpb\": ") != NULL, "metrics.jsonl rows carry val_bpb", "");
+    if (system("rm -rf /tmp/ablate_test_evalstudy /tmp/ablate_test_bpe")) {}
+    remove(ck); remove("/tmp/ablate_test_v300.bin"); remove("/tmp/ablate_test_noconfig.safetensors");
+    remove("/tmp/ablate_test_tok.json");
+}
+
 /* ---- the CLI refuses bad input with a message naming the value ---- */
 static void test_cli(const char *args, int want_rc, const char *want_msg) {
     char cmd[1024], out[4096] = "";
@@ -879,6 +1120,9 @@ int main(int argc, char **argv) {
     test_schedules();
     test_init_and_counts();
     test_training("/usr/share/common-licenses/GPL-3", 150);
+    test_whole_split_eval();
+    test_eval_cli();
+    remove("/tmp/ablate_test_split.txt");
 
     /* CLI refusals */
     char empty[] = "/tmp/ablate_test_emptyXXXXXX";
