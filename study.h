@@ -62,12 +62,20 @@
      DIR/<run>/metrics.jsonl       one object per logged step (log_every, default 1; evaluated and
                                    last steps always): step, tokens, loss, lr, grad_norm,
                                    tokens_per_s, elapsed (training seconds), and val_loss, val_ppl
-                                   when evaluated. Appended line by line; resume drops lines past
+                                   (and val_bpb, bits per byte, when the tokenizer is known) when
+                                   evaluated. Appended line by line; resume drops lines past
                                    the checkpoint (and a torn last line).
      DIR/<run>/summary.json        written when the run ends: status ok|failed|diverged and reason,
-                                   final and best validation loss/perplexity, tokens/s, peak device
+                                   final and best validation loss/perplexity/bits per byte
+                                   (final_val_bpb, best_val_bpb; null: unknown tokenizer), the last
+                                   evaluation's tokens and the standard error of its loss over
+                                   windows (final_val_tokens, final_val_se), tokens/s, peak device
                                    memory (0 on the CPU), parameters by part, KV bytes per token,
                                    grad-norm mean/max, smoothness, wall time
+   VALIDATION (data.h, EVALUATION): an evaluation takes eval_batches x batch windows spread evenly
+   over the whole validation split, the same ones every time (the default 8 batches cost about
+   8/3 training steps each); the last one covers the whole split, every target once, up to
+   final_eval_tokens (spread evenly beyond it). The loss is total loss / scored tokens.
      DIR/results.json, results.csv every run's summary; DIR/<plot>.svg (see study_report)
    smoothness = mean |loss(t) - loss(t-1)| over consecutive logged steps (lower is smoother).
 
