@@ -121,8 +121,14 @@ typedef struct {
 #define STUDY_MAX_BASE 64
 #define STUDY_MAX_SEEDS 64
 #define STUDY_STR 512
+#define STUDY_VALUE_LEN 160     /* an axis value (a data mix with its paths), NUL included */
+/* an assignment "key=value key=\"v w\" ...": the values carried from earlier phases and this
+   phase's axes. study_finish refuses a spec whose longest assignment would not fit */
+#define STUDY_AXES_LEN 2048
+#define STUDY_ID_LEN 160        /* a configuration's directory name: readable part + -<8 hex> */
+#define STUDY_NAME_LEN 192      /* a run's: the configuration's + _seed<N> */
 
-typedef struct { char key[32]; int n; char values[STUDY_MAX_VALUES][64]; } StudyAxis;
+typedef struct { char key[32]; int n; char values[STUDY_MAX_VALUES][STUDY_VALUE_LEN]; } StudyAxis;
 typedef struct { char name[64]; int n_axes; StudyAxis axes[STUDY_MAX_AXES]; } StudyPhase;
 
 typedef struct {
@@ -151,13 +157,16 @@ typedef struct {
 /* one run of the grid */
 typedef struct {
     RunConfig cfg;
-    char name[192], config_id[160], phase[64], axes[256];   /* axes: "attn=mha norm=pre" */
+    char name[STUDY_NAME_LEN], config_id[STUDY_ID_LEN], phase[64];
+    char axes[STUDY_AXES_LEN];  /* "attn=mha norm=pre" (a value with blanks in double quotes) */
     uint64_t seed;
+    uint64_t identity, config_identity; /* run_config_identity with and without the seed */
 } StudyRun;
 
 /* what summary.json holds */
 typedef struct {
-    char name[192], config_id[160], phase[64], axes[256], status[16], reason[256];
+    char name[STUDY_NAME_LEN], config_id[STUDY_ID_LEN], phase[64], axes[STUDY_AXES_LEN], status[16], reason[256];
+    uint64_t identity;          /* the run's identity (run_config_identity, seed included); 0: unknown */
     int index, steps_done, steps;
     uint64_t seed;
     double tokens, final_loss, final_val_loss, final_val_ppl, best_val_loss, best_val_ppl;
@@ -172,11 +181,57 @@ typedef struct {
     double grad_norm_mean, grad_norm_max, smoothness;
 } StudySummary;
 
-/* ---- run configuration ---- */
+/* ---- run configuration ----
+   THE TABLE OF RUN KEYS (run_key_at): one entry per key of RunConfig with its type, where it
+   lives, its minimum, default and help. run_config_defaults, run_config_set, config.json, the
+   run identity, the duplicate check ("same as") and run_keys_help all walk it: a key added to
+   the table is a spec key, a --KEY of `ablate run`, an axis, part of config.json and of the
+   identity at once. */
+typedef enum { RUN_KEY_INT, RUN_KEY_NUM, RUN_KEY_BOOL, RUN_KEY_STR, RUN_KEY_ENUM } RunKeyType;
+/* how the value is stored at its offset */
+typedef enum { RUN_AT_INT, RUN_AT_FLOAT, RUN_AT_DOUBLE, RUN_AT_U64, RUN_AT_PTR, RUN_AT_CHARS } RunKeyStore;
+enum {
+    RUN_KEY_NO_AXIS = 1,        /* seed (seeds go in `seeds`) and save (one output file) */
+    RUN_KEY_NOT_IDENTITY = 2,   /* save: where the weights go, not what the run computes */
+    RUN_KEY_OFF_AT_ZERO = 4     /* clip: 0 or less is stored as -1 (disabled) */
+};
+typedef struct {
+    const char *name;           /* the one spelling, with _ (- is accepted on input) */
+    RunKeyType type;
+    RunKeyStore store;
+    size_t offset, size;        /* offsetof and sizeof the field in RunConfig */
+    double min;                 /* int and number keys */
+    const char *def;            /* run_config_defaults' value as text; NULL: 0 / none (help says
+                                   what 0 resolves to) */
+    const char *choices;        /* enum and fixed-set string keys: the accepted values, for messages */
+    int (*parse)(const char *v, int *out);  /* enum keys: name -> value, 0 on success */
+    const char *(*name_of)(int v);          /* enum keys: value -> name */
+    int (*check)(const char *v, char *err, size_t errlen); /* string keys with a grammar; 0 = ok */
+    const char *noun;           /* enum and fixed-set keys, for messages: "unknown attention 'x'" */
+    const char *group;          /* model, train or data: for help */
+    unsigned flags;             /* RUN_KEY_* */
+    const char *help;
+} RunKey;
+
+int run_key_count(void);
+const RunKey *run_key_at(int i);
+const RunKey *run_key_find(const char *key);    /* - or _ spelling, leading -- allowed; NULL: unknown */
+/* the key's value in c as text: an enum's name, a string as is ("" for none) */
+void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n);
+/* every key: "  --key VALUE  help (default ...)", grouped model / train / data */
+void run_keys_help(FILE *f);
+
 void run_config_defaults(RunConfig *c);
 /* set one key (- or _ spelling, leading -- allowed); the message names the key, the value and
-   what was expected. *stored: where a string value must live (data, save) */
+   what was expected. A string value (data, save, task) is stored as the pointer: it must
+   outlive c */
 int run_config_set(RunConfig *c, const char *key, const char *value, char *err, size_t errlen);
+/* the run identity: FNV-1a 64 of the canonical text of the resolved configuration (every key
+   of the table but save, in table order, as compact JSON: run_config_canonical). with_seed 0
+   leaves the seed out: the identity of the configuration, which its seeds share */
+uint64_t run_config_identity(const RunConfig *c, int with_seed);
+/* the canonical text itself (malloc'd; the caller frees) */
+char *run_config_canonical(const RunConfig *c, int with_seed);
 /* steps the budget gives (tokens budget converted) */
 int run_config_steps(const RunConfig *c);
 
@@ -214,6 +269,20 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
 int study_run(const Study *s, const StudyOptions *o, Gpu *gpu);
 
 /* ---- report ---- */
+/* statistics over seeds: n values, their mean, sample standard deviation (n - 1) and the 95%
+   confidence interval of the mean, mean -+ t(0.975, n - 1) sd / sqrt(n); sd and the interval
+   are NAN below 2 values */
+typedef struct { int n; double mean, sd, ci_lo, ci_hi; } StudyStat;
+StudyStat study_stat(const double *x, int n);
+/* the regularized incomplete beta function I_x(a, b) (a continued fraction) */
+double study_ibeta(double a, double b, double x);
+/* Student's t with df degrees of freedom (df > 0, not necessarily whole): the two-sided tail
+   P(|T| > |t|), and the quantile q with P(T <= q) = p */
+double study_t_p2(double t, double df);
+double study_t_quantile(double p, double df);
+/* Welch's two-sided t-test of equal means: p, with *t and *df (Welch-Satterthwaite) when
+   wanted; NAN when either side has fewer than 2 values */
+double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df);
 int study_summary_read(const char *path, StudySummary *s);
 /* results.json, results.csv, loss.svg, val_vs_throughput.svg, val_vs_memory.svg in dir, and the
    comparison table on f; 0 on success */
@@ -232,6 +301,7 @@ int study_report(const char *dir, FILE *f);
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -367,23 +437,136 @@ static void study_json_str(const char *text, const char *key, char *out, size_t 
     out[k] = 0;
 }
 
-/* ---- run configuration ---- */
-void run_config_defaults(RunConfig *c) {
-    memset(c, 0, sizeof *c);
-    c->batch = 8;
-    c->seq = 256;
-    c->train.steps = 200;
-    c->model.seed = 1337;
-    c->val_frac = 0.1f;
-    c->eval_batches = 8;
-    c->log_every = 1;
+/* ---- run configuration: the table of run keys ---- */
+static int rk_attn_parse(const char *v, int *out) {
+    AttnKind k;
+    if (attn_kind_parse(v, &k)) return -1;
+    *out = (int)k;
+    return 0;
 }
+static const char *rk_attn_name(int v) { return attn_kind_name((AttnKind)v); }
+static int rk_norm_parse(const char *v, int *out) {
+    NormKind k;
+    if (norm_kind_parse(v, &k)) return -1;
+    *out = (int)k;
+    return 0;
+}
+static const char *rk_norm_name(int v) { return norm_kind_name((NormKind)v); }
+static int rk_schedule_check(const char *v, char *err, size_t errlen) {
+    return attn_schedule_length(v, err, errlen) < 0 ? -1 : 0;
+}
+
+#define RK_FIELD_(f) offsetof(RunConfig, f), sizeof(((RunConfig *)0)->f)
+/* plain keys: name, type, storage, field, minimum, default, group, flags, help */
+#define RK_(name, type, store, f, min, def, group, flags, help) \
+    {name, type, store, RK_FIELD_(f), min, def, NULL, NULL, NULL, NULL, NULL, group, flags, help}
+#define RK_INT_(name, f, min, def, group, help) RK_(name, RUN_KEY_INT, RUN_AT_INT, f, min, def, group, 0, help)
+#define RK_FLT_(name, f, def, group, help) RK_(name, RUN_KEY_NUM, RUN_AT_FLOAT, f, 0, def, group, 0, help)
+#define RK_DBL_(name, f, group, help) RK_(name, RUN_KEY_NUM, RUN_AT_DOUBLE, f, 0, NULL, group, 0, help)
+#define RK_BOOL_(name, f, group, help) RK_(name, RUN_KEY_BOOL, RUN_AT_INT, f, 0, NULL, group, 0, help)
+
+/* Order matters twice: it is the order of config.json and of the canonical text that the run
+   identity hashes (a reordering changes every identity: append new keys where they belong and
+   accept that old studies' identities change, or append at the end). */
+static const RunKey run_keys_[] = {
+    /* model */
+    {"attn", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.attn), 0, NULL, ATTN_KIND_LIST, rk_attn_parse, rk_attn_name,
+     NULL, "attention", "model", 0, "attention mechanism (default gqa)"},
+    {"attn_layers", RUN_KEY_STR, RUN_AT_CHARS, RK_FIELD_(model.attn_layers), 0, NULL, NULL, NULL, NULL,
+     rk_schedule_check, NULL, "model", 0,
+     "per-layer schedule (attn.h), e.g. swa:256*3,gqa; in [axes] join items with '+'"},
+    {"norm", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.norm), 0, NULL, "pre, post or sandwich", rk_norm_parse,
+     rk_norm_name, NULL, "norm strategy", "model", 0, "normalization placement (default pre)"},
+    RK_BOOL_("qk_norm", model.qk_norm, "model", "RMSNorm on each head's q and k before RoPE"),
+    RK_INT_("layers", model.n_layers, 1, NULL, "model", "blocks (default 30)"),
+    RK_INT_("d_model", model.d_model, 1, NULL, "model", "width (default 576)"),
+    RK_INT_("heads", model.n_heads, 1, NULL, "model", "query heads; must divide d_model (default 9)"),
+    RK_INT_("kv_heads", model.n_kv_heads, 0, NULL, "model", "KV heads of gqa; must divide heads (default heads/3, else /2)"),
+    RK_INT_("ffn", model.ffn_dim, 0, NULL, "model", "SwiGLU hidden size (default 8/3 d_model rounded up to 64)"),
+    RK_FLT_("rope_theta", model.rope_theta, NULL, "model", "RoPE base (default 100000)"),
+    RK_INT_("window", model.window, 0, NULL, "model", "sliding window: token i sees i-W+1..i (0: full causal)"),
+    RK_INT_("global", model.global_tokens, 0, NULL, "model", "with window: the first G tokens seen by every query"),
+    RK_INT_("stride", model.stride, 0, NULL, "model", "with window: the last pattern_block keys of every S tokens"),
+    RK_INT_("dilation", model.dilation, 0, NULL, "model", "with window: a second window of W*R keeping every R-th block"),
+    RK_INT_("pattern_block", model.pattern_block, 0, NULL, "model", "keys per strided/dilated block (default 128)"),
+    RK_INT_("latent_dim", model.latent_dim, 0, NULL, "model", "mla: KV latent (default d_model/2)"),
+    RK_INT_("q_latent_dim", model.q_latent_dim, 0, NULL, "model", "mla: query latent (0: none)"),
+    RK_INT_("rope_dim", model.rope_dim, 0, NULL, "model", "mla: rotary part of the q.k head dim (default head_dim/2)"),
+    RK_INT_("v_head_dim", model.v_head_dim, 0, NULL, "model", "mla: value head dim (default head_dim)"),
+    RK_BOOL_("mga_gate", model.mga_gate, "model", "mga: the conv + SiLU output gate"),
+    RK_BOOL_("mga_faithful", model.mga_faithful, "model", "mga: pikaia's non-causal normalization (leaks the future)"),
+    RK_INT_("conv_size", model.conv_size, 0, NULL, "model", "gdn: short causal conv over time (default 4)"),
+    RK_INT_("chunk", model.chunk, 0, NULL, "model", "gdn: chunk of the chunked delta rule (default 64)"),
+    RK_INT_("topk", model.topk, 0, NULL, "model", "dsa: keys per query chosen by the indexer (default 512)"),
+    RK_INT_("topk_pct", model.topk_pct, 0, NULL, "model", "dsa: instead, this percent of the context"),
+    RK_INT_("indexer_heads", model.indexer_heads, 0, NULL, "model", "dsa: indexer heads (default 4)"),
+    RK_INT_("indexer_dim", model.indexer_dim, 0, NULL, "model", "dsa: indexer head dim (default 64)"),
+    RK_BOOL_("indexer_fp32", model.indexer_fp32, "model", "dsa: indexer scores in fp32 on the GPU (default bf16)"),
+    RK_INT_("dsa_warmup", train.dsa_warmup, 0, NULL, "model", "dsa: steps of dense attention first"),
+    RK_INT_("topk_start", train.topk_start, 0, NULL, "model", "dsa: k rises from this to topk (multiples of 64)"),
+    RK_INT_("topk_ramp", train.topk_ramp, 0, NULL, "model", "dsa: over this many steps after the warm-up"),
+    /* training */
+    RK_INT_("seq", seq, 1, "256", "train", "context length"),
+    RK_INT_("batch", batch, 1, "8", "train", "sequences per micro-batch"),
+    RK_INT_("grad_accum", train.grad_accum, 1, NULL, "train", "micro-batches per step (default 1)"),
+    RK_INT_("steps", train.steps, 1, "200", "train", "optimizer steps (unless tokens is given)"),
+    RK_DBL_("tokens", tokens, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
+    RK_DBL_("seconds", seconds, "train", "wall-clock cap on training seconds (0: none)"),
+    RK_FLT_("lr", train.lr, NULL, "train", "peak learning rate (default 3e-3)"),
+    RK_FLT_("min_lr_ratio", train.min_lr_ratio, NULL, "train", "cosine floor as a fraction of lr (default 0.1)"),
+    RK_INT_("warmup", train.warmup, 0, NULL, "train", "linear warm-up steps"),
+    RK_FLT_("weight_decay", train.weight_decay, NULL, "train", "AdamW decay on matrices (default 0.1)"),
+    RK_("clip", RUN_KEY_NUM, RUN_AT_FLOAT, train.clip, -1e30, NULL, "train", RUN_KEY_OFF_AT_ZERO,
+        "global gradient-norm clip; 0 or less disables (default 1)"),
+    RK_("seed", RUN_KEY_INT, RUN_AT_U64, model.seed, 0, "1337", "train", RUN_KEY_NO_AXIS,
+        "weights and batch order (a study's seeds: `seeds`)"),
+    /* data and evaluation */
+    RK_("data", RUN_KEY_STR, RUN_AT_PTR, data, 0, NULL, "data", 0,
+        "text file, shard, directory or mix a.bin:0.7,b.bin:0.3 (default data/corpus.txt, else GPL-3)"),
+    RK_FLT_("val_frac", val_frac, "0.1", "data", "fraction held out for validation"),
+    RK_INT_("eval_every", eval_every, 0, NULL, "data", "validate every N steps (0: 10 times per run)"),
+    RK_INT_("eval_batches", eval_batches, 1, "8", "data", "validation batches per intermediate evaluation"),
+    RK_DBL_("final_eval_tokens", final_eval_tokens, "data",
+            "the last evaluation's cap in tokens (0: 4194304, STUDY_FINAL_EVAL_TOKENS)"),
+    RK_INT_("log_every", log_every, 1, "1", "data", "metrics line every N steps"),
+    RK_INT_("checkpoint_every", checkpoint_every, 0, NULL, "data", "checkpoint every N steps (0: at each evaluation)"),
+    {"task", RUN_KEY_STR, RUN_AT_PTR, RK_FIELD_(task), 0, NULL, "mqar|copy|induction", NULL, NULL, NULL, "task",
+     "data", 0, "a synthetic task instead of data (its evaluations report top-1 accuracy)"},
+    RK_INT_("task_size", task_size, 0, NULL, "data", "pairs (mqar) or copied length (copy); 0 = default"),
+    RK_INT_("task_vocab", task_vocab, 8, NULL, "data", "the task's vocabulary (0: 256)"),
+    RK_("save", RUN_KEY_STR, RUN_AT_PTR, save, 0, NULL, "data", RUN_KEY_NO_AXIS | RUN_KEY_NOT_IDENTITY,
+        "write the trained weights to this safetensors file"),
+};
+#undef RK_BOOL_
+#undef RK_DBL_
+#undef RK_FLT_
+#undef RK_INT_
+#undef RK_
+#undef RK_FIELD_
+
+int run_key_count(void) { return (int)(sizeof run_keys_ / sizeof *run_keys_); }
+const RunKey *run_key_at(int i) { return i >= 0 && i < run_key_count() ? &run_keys_[i] : NULL; }
 
 static void study_norm_key(const char *key, char *out, size_t n) {
     while (*key == '-') key++;
     size_t k = 0;
     for (; *key && k + 1 < n; key++) out[k++] = *key == '-' ? '_' : (char)tolower((unsigned char)*key);
     out[k] = 0;
+}
+
+const RunKey *run_key_find(const char *key) {
+    char k[40];
+    study_norm_key(key, k, sizeof k);
+    for (int i = 0; i < run_key_count(); i++)
+        if (!strcmp(run_keys_[i].name, k)) return &run_keys_[i];
+    return NULL;
+}
+
+void run_config_defaults(RunConfig *c) {
+    char err[128];
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < run_key_count(); i++)
+        if (run_keys_[i].def) run_config_set(c, run_keys_[i].name, run_keys_[i].def, err, sizeof err);
 }
 
 static int study_int(const char *key, const char *v, int min, int *out, char *err, size_t errlen) {
@@ -417,98 +600,145 @@ static int study_bool(const char *key, const char *v, int *out, char *err, size_
     return -1;
 }
 
+/* "a|b|c" as "a, b or c" (a list without '|' as it is) */
+static void study_choices_text(const char *choices, char *out, size_t n) {
+    size_t k = 0, items = 1;
+    for (const char *p = choices; *p; p++) items += *p == '|';
+    for (size_t item = 1; *choices && k + 1 < n; choices++) {
+        if (*choices != '|') { out[k++] = *choices; continue; }
+        item++;
+        k += snprintf(out + k, n - k, "%s", item == items ? " or " : ", ");
+        if (k >= n) k = n - 1;
+    }
+    out[k] = 0;
+}
+
 int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size_t errlen) {
-    char k[40];
-    study_norm_key(key, k, sizeof k);
-    int i = 0;
-    double x = 0;
-    int rc = 0;
-#define INT_KEY_(name, min, field) \
-    else if (!strcmp(k, name)) { rc = study_int(key, v, min, &i, err, errlen); if (!rc) field = i; }
-#define NUM_KEY_(name, min, field) \
-    else if (!strcmp(k, name)) { rc = study_float(key, v, min, &x, err, errlen); if (!rc) field = x; }
-    if (!strcmp(k, "attn")) {
-        if (attn_kind_parse(v, &c->model.attn)) {
-            snprintf(err, errlen, "unknown attention '%s' for %s: expected " ATTN_KIND_LIST, v, key);
-            return -1;
-        }
-    } else if (!strcmp(k, "attn_layers")) { /* a schedule (attn.h); in [axes] write items with '+' */
-        if (strlen(v) >= sizeof c->model.attn_layers || attn_schedule_length(v, err, errlen) < 0) {
-            if (strlen(v) >= sizeof c->model.attn_layers) snprintf(err, errlen, "%s '%s' is too long", key, v);
-            return -1;
-        }
-        snprintf(c->model.attn_layers, sizeof c->model.attn_layers, "%s", v);
-    } else if (!strcmp(k, "mga_gate")) rc = study_bool(key, v, &c->model.mga_gate, err, errlen);
-    else if (!strcmp(k, "mga_faithful")) rc = study_bool(key, v, &c->model.mga_faithful, err, errlen);
-    else if (!strcmp(k, "norm")) {
-        if (norm_kind_parse(v, &c->model.norm)) {
-            snprintf(err, errlen, "unknown norm strategy '%s' for %s: expected pre, post or sandwich", v, key);
-            return -1;
-        }
-    } else if (!strcmp(k, "qk_norm")) rc = study_bool(key, v, &c->model.qk_norm, err, errlen);
-    INT_KEY_("kv_heads", 0, c->model.n_kv_heads)
-    INT_KEY_("window", 0, c->model.window)
-    INT_KEY_("latent_dim", 0, c->model.latent_dim)
-    INT_KEY_("q_latent_dim", 0, c->model.q_latent_dim)
-    INT_KEY_("rope_dim", 0, c->model.rope_dim)
-    INT_KEY_("v_head_dim", 0, c->model.v_head_dim)
-    INT_KEY_("conv_size", 0, c->model.conv_size)
-    INT_KEY_("chunk", 0, c->model.chunk)
-    INT_KEY_("topk", 0, c->model.topk)
-    INT_KEY_("dsa_warmup", 0, c->train.dsa_warmup)
-    INT_KEY_("topk_start", 0, c->train.topk_start)
-    INT_KEY_("topk_ramp", 0, c->train.topk_ramp)
-    INT_KEY_("global", 0, c->model.global_tokens)
-    INT_KEY_("stride", 0, c->model.stride)
-    INT_KEY_("dilation", 0, c->model.dilation)
-    INT_KEY_("pattern_block", 0, c->model.pattern_block)
-    INT_KEY_("topk_pct", 0, c->model.topk_pct)
-    INT_KEY_("indexer_heads", 0, c->model.indexer_heads)
-    INT_KEY_("indexer_dim", 0, c->model.indexer_dim)
-    INT_KEY_("indexer_fp32", 0, c->model.indexer_fp32)
-    INT_KEY_("layers", 1, c->model.n_layers)
-    INT_KEY_("d_model", 1, c->model.d_model)
-    INT_KEY_("heads", 1, c->model.n_heads)
-    INT_KEY_("ffn", 0, c->model.ffn_dim)
-    NUM_KEY_("rope_theta", 0, c->model.rope_theta)
-    INT_KEY_("seq", 1, c->seq)
-    INT_KEY_("batch", 1, c->batch)
-    INT_KEY_("grad_accum", 1, c->train.grad_accum)
-    INT_KEY_("steps", 1, c->train.steps)
-    NUM_KEY_("tokens", 0, c->tokens)
-    NUM_KEY_("seconds", 0, c->seconds)
-    NUM_KEY_("lr", 0, c->train.lr)
-    NUM_KEY_("min_lr_ratio", 0, c->train.min_lr_ratio)
-    INT_KEY_("warmup", 0, c->train.warmup)
-    NUM_KEY_("weight_decay", 0, c->train.weight_decay)
-    else if (!strcmp(k, "clip")) {
-        rc = study_float(key, v, -1e30, &x, err, errlen);
-        if (!rc) c->train.clip = x <= 0 ? -1 : (float)x; /* 0 or less disables */
-    }
-    INT_KEY_("seed", 0, c->model.seed)
-    NUM_KEY_("val_frac", 0, c->val_frac)
-    INT_KEY_("eval_every", 0, c->eval_every)
-    INT_KEY_("eval_batches", 1, c->eval_batches)
-    INT_KEY_("log_every", 1, c->log_every)
-    INT_KEY_("checkpoint_every", 0, c->checkpoint_every)
-    INT_KEY_("task_size", 0, c->task_size)
-    INT_KEY_("task_vocab", 8, c->task_vocab)
-    else if (!strcmp(k, "data")) c->data = v;
-    else if (!strcmp(k, "save")) c->save = v;
-    else if (!strcmp(k, "task")) {
-        if (strcmp(v, "mqar") && strcmp(v, "copy") && strcmp(v, "induction")) {
-            snprintf(err, errlen, "unknown task '%s': expected mqar, copy or induction", v);
-            return -1;
-        }
-        c->task = v;
-    }
-    else {
+    const RunKey *k = run_key_find(key);
+    if (!k) {
         snprintf(err, errlen, "unknown key '%s' (expected a model, training or data key; see study.h)", key);
         return -1;
     }
-#undef INT_KEY_
-#undef NUM_KEY_
-    return rc;
+    char *at = (char *)c + k->offset;
+    int i = 0;
+    double x = 0;
+    switch (k->type) {
+    case RUN_KEY_INT:
+        if (k->store == RUN_AT_U64) { /* the seed: any 64-bit value */
+            char *end;
+            errno = 0;
+            unsigned long long u = strtoull(v, &end, 10);
+            if (errno || *end || end == v || strchr(v, '-')) {
+                snprintf(err, errlen, "%s expects an integer >= 0, got '%s'", key, v);
+                return -1;
+            }
+            uint64_t u64 = (uint64_t)u;
+            memcpy(at, &u64, sizeof u64);
+            return 0;
+        }
+        if (study_int(key, v, (int)k->min, &i, err, errlen)) return -1;
+        memcpy(at, &i, sizeof i);
+        return 0;
+    case RUN_KEY_NUM:
+        if (study_float(key, v, k->min, &x, err, errlen)) return -1;
+        if ((k->flags & RUN_KEY_OFF_AT_ZERO) && x <= 0) x = -1;
+        if (k->store == RUN_AT_FLOAT) {
+            float f = (float)x;
+            if (!isfinite(f)) { snprintf(err, errlen, "%s: %s is out of range", key, v); return -1; }
+            memcpy(at, &f, sizeof f);
+        } else memcpy(at, &x, sizeof x);
+        return 0;
+    case RUN_KEY_BOOL:
+        if (study_bool(key, v, &i, err, errlen)) return -1;
+        memcpy(at, &i, sizeof i);
+        return 0;
+    case RUN_KEY_ENUM:
+        if (k->size != sizeof(int) || k->parse(v, &i)) {
+            snprintf(err, errlen, "unknown %s '%s' for %s: expected %s", k->noun, v, key, k->choices);
+            return -1;
+        }
+        memcpy(at, &i, sizeof i);
+        return 0;
+    case RUN_KEY_STR:
+        if (k->choices) { /* one of a fixed set "a|b|c" */
+            size_t n = strlen(v);
+            int found = 0;
+            for (const char *p = k->choices; *p && !found; p += strcspn(p, "|"), p += *p == '|')
+                found = strcspn(p, "|") == n && !strncmp(p, v, n);
+            if (!found) {
+                char want[256];
+                study_choices_text(k->choices, want, sizeof want);
+                snprintf(err, errlen, "unknown %s '%s': expected %s", k->noun, v, want);
+                return -1;
+            }
+        }
+        if (k->check && k->check(v, err, errlen)) return -1;
+        if (k->store == RUN_AT_CHARS) {
+            if (strlen(v) >= k->size) { snprintf(err, errlen, "%s '%s' is too long (at most %zu characters)", key, v, k->size - 1); return -1; }
+            memset(at, 0, k->size);
+            memcpy(at, v, strlen(v));
+        } else memcpy(at, &v, sizeof v); /* the caller's storage outlives c */
+        return 0;
+    }
+    return -1;
+}
+
+/* a double as the shortest of %.15g / %.17g that reads back exactly */
+static void study_dbl(char *out, size_t n, double x) {
+    snprintf(out, n, "%.15g", x);
+    if (strtod(out, NULL) != x) snprintf(out, n, "%.17g", x);
+}
+
+void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n) {
+    const char *at = (const char *)c + k->offset;
+    int i;
+    float f;
+    double d;
+    uint64_t u;
+    const char *str;
+    switch (k->store) {
+    case RUN_AT_INT:
+        memcpy(&i, at, sizeof i);
+        if (k->type == RUN_KEY_ENUM) snprintf(out, n, "%s", k->name_of(i));
+        else snprintf(out, n, "%d", i);
+        break;
+    case RUN_AT_FLOAT: /* the shortest text that reads back as the same float: lr 0.003, not 0.00300000003 */
+        memcpy(&f, at, sizeof f);
+        for (int prec = 6; prec <= 9; prec++) {
+            snprintf(out, n, "%.*g", prec, (double)f);
+            if ((float)strtod(out, NULL) == f) break;
+        }
+        break;
+    case RUN_AT_DOUBLE: memcpy(&d, at, sizeof d); study_dbl(out, n, d); break;
+    case RUN_AT_U64: memcpy(&u, at, sizeof u); snprintf(out, n, "%llu", (unsigned long long)u); break;
+    case RUN_AT_PTR: memcpy(&str, at, sizeof str); snprintf(out, n, "%s", str ? str : ""); break;
+    case RUN_AT_CHARS: snprintf(out, n, "%.*s", (int)k->size, at); break;
+    }
+}
+
+void run_keys_help(FILE *f) {
+    const char *groups[] = {"model", "train", "data"}, *titles[] = {"model", "training", "data and evaluation"};
+    for (int g = 0; g < 3; g++) {
+        fprintf(f, "%s:\n", titles[g]);
+        for (int i = 0; i < run_key_count(); i++) {
+            const RunKey *k = &run_keys_[i];
+            if (strcmp(k->group, groups[g])) continue;
+            char flag[48];
+            snprintf(flag, sizeof flag, "--%s", k->name);
+            for (char *c = flag + 2; *c; c++) if (*c == '_') *c = '-';
+            const char *what = k->type == RUN_KEY_INT ? "N" : k->type == RUN_KEY_NUM ? "X" : k->type == RUN_KEY_BOOL ? "0|1"
+                                                                                                 : "S";
+            fprintf(f, "  %-20s %-3s %s", flag, what, k->help);
+            if (k->def) fprintf(f, " (default %s)", k->def);
+            if (k->choices) {
+                char want[256];
+                study_choices_text(k->choices, want, sizeof want);
+                fprintf(f, ": %s", want);
+            }
+            if (k->flags & RUN_KEY_NO_AXIS) fprintf(f, " [not an axis]");
+            fprintf(f, "\n");
+        }
+    }
 }
 
 int run_config_steps(const RunConfig *c) {
@@ -520,40 +750,60 @@ int run_config_steps(const RunConfig *c) {
     return c->train.steps;
 }
 
-/* the configuration as JSON: the model as resolved where it resolves */
-static void run_config_json(StrBuf *b, const RunConfig *c) {
-    SmolConfig m = c->model;
+/* the configuration with its defaults resolved where they resolve without data: the model's
+   shape (byte vocabulary), the optimizer's, the default text, the last evaluation's cap */
+static void run_config_resolved(const RunConfig *c, RunConfig *r) {
     char err[256];
-    if (!m.vocab_size) m.vocab_size = DATA_BYTE_VOCAB;
-    if (smollm_resolve(&m, err, sizeof err)) m = c->model;
-    TrainConfig t = c->train;
-    train_config_resolve(&t);
+    *r = *c;
+    if (!r->model.vocab_size) r->model.vocab_size = DATA_BYTE_VOCAB;
+    if (smollm_resolve(&r->model, err, sizeof err)) r->model = c->model; /* a bad shape: as given */
+    train_config_resolve(&r->train);
+    if (!r->data && !r->task) r->data = study_default_data();
+    if (!(r->final_eval_tokens > 0)) r->final_eval_tokens = STUDY_FINAL_EVAL_TOKENS;
+}
+
+/* every key of the table (not save with canon, nor seed without with_seed), compact JSON */
+static void run_config_keys_json(StrBuf *b, const RunConfig *r, int canon, int with_seed) {
     sb_printf(b, "{");
-    sb_str(b, "attn", attn_kind_name(m.attn), 0);
-    if (m.attn_layers[0]) sb_str(b, "attn_layers", m.attn_layers, 0);
-    sb_str(b, "norm", norm_kind_name(m.norm), 0);
-    sb_printf(b, "\"qk_norm\": %d, \"window\": %d, \"layers\": %d, \"d_model\": %d, \"heads\": %d, "
-                 "\"kv_heads\": %d, \"head_dim\": %d, \"ffn\": %d, \"vocab\": %d, ",
-              m.qk_norm, m.window, m.n_layers, m.d_model, m.n_heads, m.n_kv_heads, m.head_dim, m.ffn_dim,
-              m.vocab_size);
-    sb_num(b, "rope_theta", m.rope_theta, 0);
-    sb_printf(b, "\"seed\": %llu, \"seq\": %d, \"batch\": %d, \"grad_accum\": %d, \"steps\": %d, ",
-              (unsigned long long)m.seed, c->seq, c->batch, t.grad_accum, run_config_steps(c));
-    sb_num(b, "tokens_budget", c->tokens, 0);
-    sb_num(b, "seconds_budget", c->seconds, 0);
-    sb_num(b, "lr", t.lr, 0);
-    sb_num(b, "min_lr_ratio", t.min_lr_ratio, 0);
-    sb_printf(b, "\"warmup\": %d, ", t.warmup);
-    sb_num(b, "weight_decay", t.weight_decay, 0);
-    sb_num(b, "clip", t.clip, 0);
-    sb_str(b, "data", c->data ? c->data : study_default_data(), 0);
-    sb_num(b, "val_frac", c->val_frac, 0);
-    if (c->task) {
-        sb_str(b, "task", c->task, 0);
-        sb_printf(b, "\"task_size\": %d, \"task_vocab\": %d, ", c->task_size, c->task_vocab);
+    int first = 1;
+    for (int i = 0; i < run_key_count(); i++) {
+        const RunKey *k = &run_keys_[i];
+        if (canon && (k->flags & RUN_KEY_NOT_IDENTITY)) continue;
+        if (!with_seed && k->store == RUN_AT_U64) continue;
+        char v[512];
+        run_key_format(k, r, v, sizeof v);
+        if (!first) sb_printf(b, ", ");
+        first = 0;
+        if (k->type == RUN_KEY_STR || k->type == RUN_KEY_ENUM) sb_str(b, k->name, v, 1);
+        else sb_printf(b, "\"%s\": %s", k->name, v);
     }
-    sb_printf(b, "\"eval_every\": %d, \"eval_batches\": %d, \"log_every\": %d, \"checkpoint_every\": %d}",
-              c->eval_every, c->eval_batches, c->log_every, c->checkpoint_every);
+    sb_printf(b, "}");
+}
+
+char *run_config_canonical(const RunConfig *c, int with_seed) {
+    RunConfig r;
+    run_config_resolved(c, &r);
+    StrBuf b = {0};
+    run_config_keys_json(&b, &r, 1, with_seed);
+    return b.p;
+}
+
+uint64_t run_config_identity(const RunConfig *c, int with_seed) {
+    char *t = run_config_canonical(c, with_seed);
+    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+    for (const unsigned char *p = (const unsigned char *)t; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
+    free(t);
+    return h;
+}
+
+/* config.json's "model": every key of the table as resolved, then what follows from them */
+static void run_config_json(StrBuf *b, const RunConfig *c) {
+    RunConfig r;
+    run_config_resolved(c, &r);
+    run_config_keys_json(b, &r, 0, 1);
+    b->n--; /* reopen the object for the derived values */
+    sb_printf(b, ", \"head_dim\": %d, \"vocab\": %d, \"run_steps\": %d}", r.model.head_dim, r.model.vocab_size,
+              run_config_steps(c));
 }
 
 /* ---- specs ---- */
@@ -656,12 +906,52 @@ int study_set(Study *s, const char *key, const char *value, char *err, size_t er
     return 0;
 }
 
-/* an axis "key = v1, v2, ..." of phase p */
+/* the next item of a comma-separated list, a value in double quotes keeping its commas:
+   *p advances past the item and its comma; the item, unquoted and trimmed, goes to out.
+   Returns 1 for an item, 0 at the end, -1 with a message (unbalanced quote, overlong item) */
+static int study_next_item(const char **p, char *out, size_t n, char *err, size_t errlen) {
+    const char *s = *p;
+    if (!s) return 0;
+    while (isspace((unsigned char)*s)) s++;
+    size_t k = 0;
+    int quoted = *s == '"';
+    if (quoted) {
+        const char *close = strchr(s + 1, '"');
+        if (!close) { snprintf(err, errlen, "unbalanced double quote in %s", s); return -1; }
+        k = (size_t)(close - s - 1);
+        if (k >= n) { snprintf(err, errlen, "value %.*s... is longer than %zu characters", 40, s + 1, n - 1); return -1; }
+        memcpy(out, s + 1, k);
+        out[k] = 0;
+        s = close + 1;
+        while (isspace((unsigned char)*s)) s++;
+        if (*s && *s != ',') { snprintf(err, errlen, "unexpected '%c' after the quoted value \"%s\"", *s, out); return -1; }
+    } else {
+        size_t len = strcspn(s, ",");
+        while (len && isspace((unsigned char)s[len - 1])) len--;
+        if (memchr(s, '"', len)) { snprintf(err, errlen, "a double quote inside the value %.*s: quote a whole value", (int)len, s); return -1; }
+        if (len >= n) { snprintf(err, errlen, "value %.*s... is longer than %zu characters", 40, s, n - 1); return -1; }
+        memcpy(out, s, len);
+        out[len] = 0;
+        s += strcspn(s, ",");
+    }
+    *p = *s == ',' ? s + 1 : NULL;
+    return 1;
+}
+
+/* a value as it is written in a list or an assignment: in double quotes when it holds a
+   separator (comma, blank), a comment character or a list bracket */
+static void study_quote_value(char *out, size_t n, const char *v) {
+    if (strpbrk(v, ",#; \t[]")) snprintf(out, n, "\"%s\"", v);
+    else snprintf(out, n, "%s", v);
+}
+
+/* an axis "key = v1, v2, ..." of phase p; a value in double quotes may hold commas */
 static int study_add_axis(Study *s, int p, const char *key, const char *list, char *err, size_t errlen) {
-    char k[40];
+    char k[40], e[300];
     study_norm_key(key, k, sizeof k);
     StudyPhase *ph = &s->phases[p];
-    if (study_is_study_key(k) || !strcmp(k, "seed") || !strcmp(k, "data") || !strcmp(k, "save")) {
+    const RunKey *rk = run_key_find(k);
+    if (study_is_study_key(k) || (rk && (rk->flags & RUN_KEY_NO_AXIS))) {
         snprintf(err, errlen, "'%s' cannot be an axis (axes vary run keys; seeds go in `seeds`)", key);
         return -1;
     }
@@ -671,17 +961,17 @@ static int study_add_axis(Study *s, int p, const char *key, const char *list, ch
     StudyAxis *a = &ph->axes[ph->n_axes];
     memset(a, 0, sizeof *a);
     study_fmt(a->key, sizeof a->key, "%s", k);
-    char buf[STUDY_STR];
+    char buf[STUDY_MAX_VALUES * STUDY_VALUE_LEN];
+    if (strlen(list) >= sizeof buf) { snprintf(err, errlen, "axis '%s': the list is too long", key); return -1; }
     snprintf(buf, sizeof buf, "%s", list);
     char *body = study_trim(buf);
     size_t bl = strlen(body);
     if (bl >= 2 && body[0] == '[' && body[bl - 1] == ']') { body[bl - 1] = 0; body = study_trim(body + 1); }
     if (!*body) { snprintf(err, errlen, "axis '%s' is empty: expected a list like a, b, c", key); return -1; }
-    char *start = body;
-    for (;;) {
-        char *comma = strchr(start, ',');
-        if (comma) *comma = 0;
-        char *v = study_trim(start);
+    const char *cur = body;
+    char v[STUDY_VALUE_LEN + 1];
+    int got;
+    while ((got = study_next_item(&cur, v, sizeof v, e, sizeof e)) == 1) {
         if (!*v) { snprintf(err, errlen, "axis '%s' has an empty value in '%s'", key, list); return -1; }
         if (a->n == STUDY_MAX_VALUES || strlen(v) >= sizeof a->values[0]) {
             snprintf(err, errlen, "axis '%s': at most %d values of at most %zu characters", key, STUDY_MAX_VALUES,
@@ -694,9 +984,8 @@ static int study_add_axis(Study *s, int p, const char *key, const char *list, ch
         for (int j = 0; j < a->n; j++)
             if (!strcmp(a->values[j], v)) { snprintf(err, errlen, "axis '%s' lists '%s' twice", key, v); return -1; }
         snprintf(a->values[a->n++], sizeof a->values[0], "%s", v);
-        if (!comma) break;
-        start = comma + 1;
     }
+    if (got < 0) { snprintf(err, errlen, "axis '%s': %s", key, e); return -1; }
     ph->n_axes++;
     return 0;
 }
@@ -719,6 +1008,25 @@ static int study_finish(Study *s, const char *source, char *err, size_t errlen) 
             return -1;
         }
     if (s->n_phases == 0) study_add_phase(s, "grid", err, errlen); /* no axes: one run per seed */
+    /* the longest assignment of each phase (the values carried from every earlier phase, then
+       its own axes) must fit a run's axes string: refuse now rather than cut it later */
+    size_t worst = 0;
+    for (int p = 0; p < s->n_phases; p++)
+        for (int a = 0; a < s->phases[p].n_axes; a++) {
+            const StudyAxis *ax = &s->phases[p].axes[a];
+            size_t longest = 0;
+            for (int v = 0; v < ax->n; v++) {
+                size_t l = strlen(ax->values[v]) + 2; /* maybe quoted */
+                if (l > longest) longest = l;
+            }
+            worst += strlen(ax->key) + 2 + longest; /* "key=value " */
+            if (worst >= STUDY_AXES_LEN) {
+                snprintf(err, errlen, "%s: phase '%s': the axes up to '%s' (with the values carried from earlier "
+                                      "phases) may need %zu characters, more than %d: shorten the values or use fewer axes",
+                         source, s->phases[p].name, ax->key, worst, STUDY_AXES_LEN - 1);
+                return -1;
+            }
+        }
     if (!s->seeds_set) { /* N seeds counting up from the base seed */
         RunConfig c;
         if (study_base_config(s, "", &c, err, errlen)) return -1;
@@ -736,14 +1044,17 @@ int study_parse_text(Study *s, const char *text, const char *source, char *err, 
     while (*p) {
         const char *nl = strchr(p, '\n');
         size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char line[2048];
+        char line[8192]; /* an axis of 32 quoted values of STUDY_VALUE_LEN fits */
         lineno++;
         if (n >= sizeof line) { snprintf(err, errlen, "%s:%d: line longer than %zu characters", source, lineno, sizeof line - 1); return -1; }
         memcpy(line, p, n);
         line[n] = 0;
         p += n + (nl ? 1 : 0);
-        for (char *c = line; *c; c++) /* a comment starts at # or ; at the start or after a blank */
-            if ((*c == '#' || *c == ';') && (c == line || isspace((unsigned char)c[-1]))) { *c = 0; break; }
+        int quoted = 0; /* a comment starts at # or ; at the start or after a blank, outside "..." */
+        for (char *c = line; *c; c++) {
+            quoted ^= *c == '"';
+            if (!quoted && (*c == '#' || *c == ';') && (c == line || isspace((unsigned char)c[-1]))) { *c = 0; break; }
+        }
         char *l = study_trim(line);
         if (!*l) continue;
         if (*l == '[') {
@@ -788,6 +1099,11 @@ int study_parse_text(Study *s, const char *text, const char *source, char *err, 
         *eq = 0;
         char *key = study_trim(l), *value = study_trim(eq + 1);
         if (!*key) { snprintf(err, errlen, "%s:%d: missing key before '='", source, lineno); return -1; }
+        size_t vl = strlen(value); /* a base value may be quoted as a whole: data = "a.bin:0.7, b.bin:0.3" */
+        if (section == 0 && vl >= 2 && value[0] == '"' && value[vl - 1] == '"' && !memchr(value + 1, '"', vl - 2)) {
+            value[vl - 1] = 0;
+            value++;
+        }
         int rc = section == 0 ? (*value ? study_set_base(s, key, value, e, sizeof e)
                                         : (snprintf(e, sizeof e, "key '%s' has no value", key), -1))
                               : study_add_axis(s, s->n_phases - 1, key, value, e, sizeof e);
@@ -813,14 +1129,19 @@ void study_write_spec(const Study *s, FILE *f) {
     if (s->select_tps) fprintf(f, "select = tokens_per_s\n");
     if (s->device[0]) fprintf(f, "device = %s\n", s->device);
     if (s->keep_checkpoints) fprintf(f, "keep_checkpoints = 1\n");
-    for (int i = 0; i < s->n_base; i++) fprintf(f, "%s = %s\n", s->base_keys[i], s->base_values[i]);
+    for (int i = 0; i < s->n_base; i++) /* quoted when it holds a comment character */
+        fprintf(f, strpbrk(s->base_values[i], "#;") ? "%s = \"%s\"\n" : "%s = %s\n", s->base_keys[i], s->base_values[i]);
     for (int p = 0; p < s->n_phases; p++) {
         const StudyPhase *ph = &s->phases[p];
         if (s->has_phase_section) fprintf(f, "[phase %s]\n", ph->name);
         else if (ph->n_axes) fprintf(f, "[axes]\n");
         for (int a = 0; a < ph->n_axes; a++) {
             fprintf(f, "%s = ", ph->axes[a].key);
-            for (int v = 0; v < ph->axes[a].n; v++) fprintf(f, "%s%s", v ? ", " : "", ph->axes[a].values[v]);
+            for (int v = 0; v < ph->axes[a].n; v++) {
+                char q[STUDY_VALUE_LEN + 3];
+                study_quote_value(q, sizeof q, ph->axes[a].values[v]);
+                fprintf(f, "%s%s", v ? ", " : "", q);
+            }
             fprintf(f, "\n");
         }
     }
@@ -931,20 +1252,73 @@ void study_default(Study *s, int on_gpu) {
 }
 
 /* ---- grid ---- */
+/* the next "key=value" of an assignment (a value in double quotes may hold blanks): 1, 0 at
+   the end, -1 with a message */
+static int study_next_assign(const char **p, char *key, size_t kn, char *val, size_t vn, char *err, size_t errlen) {
+    const char *s = *p;
+    while (isspace((unsigned char)*s)) s++;
+    if (!*s) return 0;
+    size_t kl = strcspn(s, "= \t");
+    if (s[kl] != '=' || !kl || kl >= kn) {
+        snprintf(err, errlen, "bad assignment '%.80s': expected key=value", s);
+        return -1;
+    }
+    memcpy(key, s, kl);
+    key[kl] = 0;
+    s += kl + 1;
+    size_t vl;
+    const char *v = s;
+    if (*s == '"') {
+        const char *close = strchr(s + 1, '"');
+        if (!close) { snprintf(err, errlen, "unbalanced double quote in the assignment of %s", key); return -1; }
+        v = s + 1;
+        vl = (size_t)(close - v);
+        s = close + 1;
+    } else {
+        vl = strcspn(s, " \t");
+        s += vl;
+    }
+    if (vl >= vn) { snprintf(err, errlen, "the value of %s is longer than %zu characters", key, vn - 1); return -1; }
+    memcpy(val, v, vl);
+    val[vl] = 0;
+    *p = s;
+    return 1;
+}
+
+/* where a string value of key lives in the Study (a base value or an axis value), so that a
+   run's configuration can point at it for as long as the Study lives; NULL: nowhere */
+static const char *study_intern(const Study *s, const char *key, const char *v) {
+    char k[40];
+    study_norm_key(key, k, sizeof k);
+    for (int i = 0; i < s->n_base; i++)
+        if (!strcmp(s->base_keys[i], k) && !strcmp(s->base_values[i], v)) return s->base_values[i];
+    for (int p = 0; p < s->n_phases; p++)
+        for (int a = 0; a < s->phases[p].n_axes; a++)
+            if (!strcmp(s->phases[p].axes[a].key, k))
+                for (int j = 0; j < s->phases[p].axes[a].n; j++)
+                    if (!strcmp(s->phases[p].axes[a].values[j], v)) return s->phases[p].axes[a].values[j];
+    return NULL;
+}
+
 int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen) {
     run_config_defaults(c);
     for (int i = 0; i < s->n_base; i++)
         if (run_config_set(c, s->base_keys[i], s->base_values[i], err, errlen)) return -1;
-    /* carried: "key=value key=value"; values are pointers into the Study, so look them up there */
-    char buf[1024];
-    snprintf(buf, sizeof buf, "%s", carried ? carried : "");
-    for (char *tok = strtok(buf, " "); tok; tok = strtok(NULL, " ")) {
-        char *eq = strchr(tok, '=');
-        if (!eq) continue;
-        *eq = 0;
-        if (run_config_set(c, tok, eq + 1, err, errlen)) return -1;
+    /* carried: "key=value key=\"v w\""; string values (data, task) must outlive this call, so
+       they point at the Study's own copy */
+    const char *p = carried ? carried : "";
+    char key[40], val[STUDY_VALUE_LEN + 1];
+    int got;
+    while ((got = study_next_assign(&p, key, sizeof key, val, sizeof val, err, errlen)) == 1) {
+        const RunKey *k = run_key_find(key);
+        const char *v = val;
+        if (k && k->store == RUN_AT_PTR && !(v = study_intern(s, key, val))) {
+            snprintf(err, errlen, "%s = %s is neither a base value nor an axis value of this study", key, val);
+            return -1;
+        }
+        if (run_config_set(c, key, v, err, errlen)) return -1;
     }
-    return 0;
+    return got;
 }
 
 int study_phase_size(const Study *s, int p) {
@@ -960,54 +1334,87 @@ static void study_safe(char *dst, size_t n, const char *src) {
     dst[k] = 0;
 }
 
+/* a configuration's directory name from its assignment, readable: "attn-mla_latent_dim-16".
+   Returns 1 when it had to be cut (the caller then makes it unique with study_id_suffix) */
+static int study_readable_id(const char *assign, char *id, size_t n) {
+    const size_t room = n - 10; /* for -<8 hex> */
+    StrBuf b = {0};
+    const char *p = assign;
+    char key[40], val[STUDY_VALUE_LEN + 1], safe[STUDY_VALUE_LEN + 1], e[200];
+    while (study_next_assign(&p, key, sizeof key, val, sizeof val, e, sizeof e) == 1) {
+        study_safe(safe, sizeof safe, val);
+        sb_printf(&b, "%s%s-%s", b.n ? "_" : "", key, safe);
+    }
+    int cut = b.n > room;
+    snprintf(id, n, "%.*s", (int)(cut ? room : b.n), b.n ? b.p : "base");
+    free(b.p);
+    return cut;
+}
+
+/* id-<8 hex of the configuration identity>: two configurations never share a directory */
+static void study_id_suffix(StudyRun *r) {
+    char tail[16];
+    snprintf(tail, sizeof tail, "-%08llx", (unsigned long long)(r->config_identity >> 32));
+    size_t l = strlen(r->config_id), tl = strlen(tail);
+    if (l >= tl && !strcmp(r->config_id + l - tl, tail)) return; /* already */
+    if (l + tl >= sizeof r->config_id) l = sizeof r->config_id - 1 - tl;
+    memcpy(r->config_id + l, tail, tl + 1);
+    snprintf(r->name, sizeof r->name, "%s_seed%llu", r->config_id, (unsigned long long)r->seed);
+}
+
 int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen) {
     const StudyPhase *ph = &s->phases[p];
     int total = study_phase_size(s, p), idx[STUDY_MAX_AXES] = {0};
     if (total > max) { snprintf(err, errlen, "phase '%s' has %d runs, more than %d", ph->name, total, max); return -1; }
+    char *cut = calloc(total > 0 ? (size_t)total : 1, 1);
+    if (!cut) { snprintf(err, errlen, "out of memory"); return -1; }
     int n = 0;
     for (int combo = 0; combo < total / s->n_seeds; combo++) {
         /* the combination's digits, last axis fastest */
         int r = combo;
         for (int a = ph->n_axes - 1; a >= 0; a--) { idx[a] = r % ph->axes[a].n; r /= ph->axes[a].n; }
-        char assign[256] = "";
-        size_t al = 0;
         /* carried values first (they are not axes here), then this phase's axes */
-        if (carried && *carried) al += snprintf(assign + al, sizeof assign - al, "%s", carried);
-        for (int a = 0; a < ph->n_axes; a++)
-            al += snprintf(assign + al, al < sizeof assign ? sizeof assign - al : 0, "%s%s=%s", al ? " " : "",
-                           ph->axes[a].key, ph->axes[a].values[idx[a]]);
-        char id[160] = "";
-        size_t il = 0;
-        char copy[256];
-        snprintf(copy, sizeof copy, "%s", assign);
-        for (char *tok = strtok(copy, " "); tok; tok = strtok(NULL, " ")) {
-            char *eq = strchr(tok, '=');
-            char safe[96];
-            *eq = 0;
-            study_safe(safe, sizeof safe, eq + 1);
-            il += snprintf(id + il, il < sizeof id ? sizeof id - il : 0, "%s%s-%s", il ? "_" : "", tok, safe);
+        char assign[STUDY_AXES_LEN];
+        size_t al = snprintf(assign, sizeof assign, "%s", carried ? carried : "");
+        for (int a = 0; a < ph->n_axes && al < sizeof assign; a++) {
+            char q[STUDY_VALUE_LEN + 3];
+            study_quote_value(q, sizeof q, ph->axes[a].values[idx[a]]);
+            al += snprintf(assign + al, sizeof assign - al, "%s%s=%s", al ? " " : "", ph->axes[a].key, q);
         }
-        if (!*id) snprintf(id, sizeof id, "base");
+        if (al >= sizeof assign) { /* study_finish refuses such specs: this is a last guard */
+            snprintf(err, errlen, "phase '%s': the assignment '%.60s...' is longer than %d characters", ph->name,
+                     assign, STUDY_AXES_LEN - 1);
+            free(cut);
+            return -1;
+        }
+        char id[STUDY_ID_LEN];
+        int was_cut = study_readable_id(assign, id, sizeof id);
         for (int k = 0; k < s->n_seeds; k++) {
-            StudyRun *run = &out[n++];
+            StudyRun *run = &out[n];
+            cut[n++] = (char)was_cut;
             memset(run, 0, sizeof *run);
-            if (study_base_config(s, assign, &run->cfg, err, errlen)) return -1;
+            if (study_base_config(s, assign, &run->cfg, err, errlen)) { free(cut); return -1; }
             run->cfg.model.seed = s->seeds[k];
             run->seed = s->seeds[k];
+            run->identity = run_config_identity(&run->cfg, 1);
+            run->config_identity = run_config_identity(&run->cfg, 0);
             snprintf(run->axes, sizeof run->axes, "%s", assign);
             snprintf(run->config_id, sizeof run->config_id, "%s", id);
             snprintf(run->phase, sizeof run->phase, "%s", ph->name);
             snprintf(run->name, sizeof run->name, "%s_seed%llu", id, (unsigned long long)run->seed);
         }
     }
-    /* the axes' values are pointers into a local buffer: point strings back at the Study */
+    /* a cut name, or one that another configuration of this phase shares (values that differ
+       only in characters a directory name cannot hold), gets the identity's hex */
     for (int i = 0; i < n; i++) {
-        RunConfig *c = &out[i].cfg;
-        for (int b = 0; b < s->n_base; b++) {
-            if (!strcmp(s->base_keys[b], "data")) c->data = s->base_values[b];
-            if (!strcmp(s->base_keys[b], "save")) c->save = s->base_values[b];
-        }
+        int clash = cut[i];
+        for (int j = 0; j < n && !clash; j++)
+            clash = !strcmp(out[i].config_id, out[j].config_id) && out[i].config_identity != out[j].config_identity;
+        cut[i] = (char)clash;
     }
+    for (int i = 0; i < n; i++)
+        if (cut[i]) study_id_suffix(&out[i]);
+    free(cut);
     return n;
 }
 
@@ -1146,6 +1553,7 @@ static void study_summary_json(StrBuf *b, const StudySummary *s) {
     sb_str(b, "config", s->config_id, 0);
     sb_str(b, "phase", s->phase, 0);
     sb_str(b, "axes", s->axes, 0);
+    sb_printf(b, "\"identity\": \"%016llx\", ", (unsigned long long)s->identity);
     sb_printf(b, "\"index\": %d, \"seed\": %llu, ", s->index, (unsigned long long)s->seed);
     sb_str(b, "status", s->status, 0);
     sb_str(b, "reason", s->reason, 0);
@@ -1185,6 +1593,9 @@ int study_summary_read(const char *path, StudySummary *s) {
     study_json_str(t, "config", s->config_id, sizeof s->config_id);
     study_json_str(t, "phase", s->phase, sizeof s->phase);
     study_json_str(t, "axes", s->axes, sizeof s->axes);
+    char hex[20];
+    study_json_str(t, "identity", hex, sizeof hex);
+    s->identity = strtoull(hex, NULL, 16);
     study_json_str(t, "status", s->status, sizeof s->status);
     study_json_str(t, "reason", s->reason, sizeof s->reason);
     s->index = (int)study_json_num(t, "index");
@@ -1650,7 +2061,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     StudyRun *all = calloc(total, sizeof *all);
     StudyRun *runs = calloc(total, sizeof *runs);
     StudySummary *sums = calloc(total, sizeof *sums);
-    char carried[256] = "";
+    char carried[STUDY_AXES_LEN] = "";
     int done = 0, trained = 0, n_all = 0, rc = 0, failures = 0;
     double t0 = train_now();
     for (int p = 0; p < s->n_phases && !rc; p++) {
@@ -1675,16 +2086,17 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         int mine_only = o->worker && p == o->phase_only;
         for (int i = 0; i < n; i++) {
             StudyRun *r = &runs[i];
-            /* the same configuration and seed in an earlier phase: reuse that run */
+            /* the same identity (configuration and seed) earlier in the study: reuse that run */
+            const char *reuse = NULL;
+            for (int j = 0; j < n_all && !reuse; j++)
+                if (all[j].identity == r->identity) reuse = all[j].name;
+            /* a different configuration of an earlier phase with the same readable name: this
+               one's name gets its identity's hex (study_expand does so within a phase) */
+            for (int j = 0; j < n_all && !reuse; j++)
+                if (!strcmp(all[j].config_id, r->config_id) && all[j].config_identity != r->config_identity)
+                    study_id_suffix(r);
             StrBuf a = {0};
             run_config_json(&a, &r->cfg);
-            const char *reuse = NULL;
-            for (int j = 0; j < n_all && !reuse; j++) {
-                StrBuf b2 = {0};
-                run_config_json(&b2, &all[j].cfg);
-                if (!strcmp(a.p, b2.p)) reuse = all[j].name;
-                free(b2.p);
-            }
             char rdir[4300];
             snprintf(rdir, sizeof rdir, "%s/%s", dir, reuse ? reuse : r->name);
             study_fmt(path, sizeof path, "%s/summary.json", rdir);
@@ -1709,6 +2121,8 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             sb_str(&b, "config", r->config_id, 0);
             sb_str(&b, "phase", r->phase, 0);
             sb_str(&b, "axes", r->axes, 0);
+            sb_printf(&b, "\"identity\": \"%016llx\", \"config_identity\": \"%016llx\", ",
+                      (unsigned long long)r->identity, (unsigned long long)r->config_identity);
             sb_printf(&b, "\"index\": %d, \"device\": \"%s\", \"model\": %s}\n", done - 1, gpu ? "cuda" : "cpu", a.p);
             study_fmt(path, sizeof path, "%s/config.json", rdir);
             study_write_text(path, &b);
@@ -1719,6 +2133,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             snprintf(sm->config_id, sizeof sm->config_id, "%s", r->config_id);
             snprintf(sm->phase, sizeof sm->phase, "%s", r->phase);
             snprintf(sm->axes, sizeof sm->axes, "%s", r->axes);
+            sm->identity = r->identity;
             sm->index = done - 1;
             double r0 = train_now();
             char weights[4400];
@@ -1732,6 +2147,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
                 snprintf(sm->reason, sizeof sm->reason, "its worker process died (an out-of-memory abort or a crash: "
                                                         "see the messages above)");
             } else study_train(&r->cfg, rdir, gpu, 0, sm);
+            sm->identity = r->identity; /* study_train keeps the names only */
             study_fmt(path, sizeof path, "%s/attempts", rdir);
             remove(path);
             trained++;
@@ -1760,7 +2176,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         if (rc) break;
         if (mine_only) break; /* a worker's share is done: the parent selects and reports */
         if (p + 1 < s->n_phases) {
-            char best[256];
+            char best[STUDY_AXES_LEN];
             if (study_select(s, runs, sums, n, best, sizeof best, err, sizeof err)) {
                 fprintf(stderr, "ablate: %s\n", err);
                 rc = 1;
@@ -1780,11 +2196,105 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     return rc;
 }
 
+/* ---- statistics over seeds ---- */
+StudyStat study_stat(const double *x, int n) {
+    StudyStat s = {n, NAN, NAN, NAN, NAN};
+    if (n < 1) return s;
+    double sum = 0, sq = 0;
+    for (int i = 0; i < n; i++) sum += x[i];
+    s.mean = sum / n;
+    if (n < 2) return s;
+    for (int i = 0; i < n; i++) sq += (x[i] - s.mean) * (x[i] - s.mean);
+    s.sd = sqrt(sq / (n - 1));
+    double h = study_t_quantile(0.975, n - 1) * s.sd / sqrt((double)n);
+    s.ci_lo = s.mean - h;
+    s.ci_hi = s.mean + h;
+    return s;
+}
+
+/* the continued fraction of I_x(a, b) (evaluated bottom-up by Lentz's method): converges fast
+   for x < (a + 1) / (a + b + 2); study_ibeta uses the symmetry I_x(a,b) = 1 - I_(1-x)(b,a) above */
+static double study_betacf(double a, double b, double x) {
+    const double tiny = 1e-300;
+    double c = 1, d = 1 - (a + b) * x / (a + 1);
+    if (fabs(d) < tiny) d = tiny;
+    d = 1 / d;
+    double f = d;
+    for (int m = 1; m <= 500; m++) {
+        for (int odd = 0; odd < 2; odd++) { /* the even term m(b-m)x/..., then the odd -(a+m)(a+b+m)x/... */
+            double num = odd ? -(a + m) * (a + b + m) * x / ((a + 2.0 * m) * (a + 2.0 * m + 1))
+                             : m * (b - m) * x / ((a + 2.0 * m - 1) * (a + 2.0 * m));
+            d = 1 + num * d;
+            if (fabs(d) < tiny) d = tiny;
+            c = 1 + num / c;
+            if (fabs(c) < tiny) c = tiny;
+            d = 1 / d;
+            f *= d * c;
+            if (odd && fabs(d * c - 1) < 1e-15) return f;
+        }
+    }
+    return f; /* not converged in 500 terms: only for extreme a, b (df in the millions) */
+}
+
+double study_ibeta(double a, double b, double x) {
+    if (!(a > 0) || !(b > 0) || isnan(x)) return NAN;
+    if (x <= 0) return 0;
+    if (x >= 1) return 1;
+    double front = exp(lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x));
+    if (x < (a + 1) / (a + b + 2)) return front * study_betacf(a, b, x) / a;
+    return 1 - front * study_betacf(b, a, 1 - x) / b;
+}
+
+double study_t_p2(double t, double df) {
+    if (isnan(t) || !(df > 0)) return NAN;
+    if (isinf(t)) return 0;
+    return study_ibeta(df / 2, 0.5, df / (df + t * t)); /* P(|T| > |t|) */
+}
+
+double study_t_quantile(double p, double df) {
+    if (!(p > 0 && p < 1) || !(df > 0)) return NAN;
+    if (p == 0.5) return 0;
+    double tail = 2 * (p > 0.5 ? 1 - p : p); /* the two-sided tail at the answer */
+    double lo = 0, hi = 1;
+    while (study_t_p2(hi, df) > tail && hi < 1e300) { lo = hi; hi *= 2; }
+    for (int i = 0; i < 200 && hi - lo > 1e-13 * hi; i++) { /* P(|T| > q) falls as q grows */
+        double mid = 0.5 * (lo + hi);
+        if (study_t_p2(mid, df) > tail) lo = mid;
+        else hi = mid;
+    }
+    double q = 0.5 * (lo + hi);
+    return p > 0.5 ? q : -q;
+}
+
+double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df) {
+    if (t) *t = NAN;
+    if (df) *df = NAN;
+    if (a->n < 2 || b->n < 2 || !isfinite(a->sd) || !isfinite(b->sd)) return NAN;
+    double va = a->sd * a->sd / a->n, vb = b->sd * b->sd / b->n, diff = a->mean - b->mean;
+    if (va + vb == 0) { /* no spread on either side: equal means or certainly different ones */
+        if (t) *t = diff == 0 ? 0 : diff > 0 ? INFINITY : -INFINITY;
+        if (df) *df = a->n + b->n - 2;
+        return diff == 0 ? 1 : 0;
+    }
+    double tt = diff / sqrt(va + vb);
+    double d = (va + vb) * (va + vb) / (va * va / (a->n - 1) + vb * vb / (b->n - 1)); /* Welch-Satterthwaite */
+    if (t) *t = tt;
+    if (df) *df = d;
+    return study_t_p2(tt, d);
+}
+
 /* ---- report: table, results.json/csv, SVG plots ---- */
+enum { STUDY_BEST, STUDY_SIGNIFICANT, STUDY_NOT_SIGNIFICANT, STUDY_UNTESTED, STUDY_NO_RESULT };
+static const char *study_verdicts[] = {"best", "significant", "not significant", "untested", "no result"};
+
 typedef struct {
     const char *id;
     int first, n, n_ok;
-    double loss, loss_sd, ppl, ppl_sd, tps, tps_sd, peak, kv, params;
+    StudyStat loss, bpb, tps;   /* final validation loss, bits per byte, tokens/s over the ok seeds */
+    double ppl;                 /* mean final validation perplexity */
+    double peak, kv, params;
+    double diff, p, t, df;      /* against the best configuration: mean loss difference, Welch's test */
+    int verdict;                /* STUDY_BEST ... */
 } StudyGroup;
 
 static int study_cmp_index(const void *a, const void *b) {
@@ -1792,22 +2302,21 @@ static int study_cmp_index(const void *a, const void *b) {
     return x->index != y->index ? (x->index > y->index) - (x->index < y->index) : strcmp(x->name, y->name);
 }
 
-static void study_mean_sd(const StudySummary *s, int n, const char *id, double (*get)(const StudySummary *),
-                          double *mean, double *sd) {
-    double sum = 0, sq = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(s[i].config_id, id) && !strcmp(s[i].status, "ok") && isfinite(get(&s[i]))) { sum += get(&s[i]); k++; }
-    *mean = k ? sum / k : NAN;
-    for (int i = 0; i < n; i++)
-        if (!strcmp(s[i].config_id, id) && !strcmp(s[i].status, "ok") && isfinite(get(&s[i])))
-            sq += (get(&s[i]) - *mean) * (get(&s[i]) - *mean);
-    *sd = k > 1 ? sqrt(sq / (k - 1)) : 0; /* sample standard deviation */
-}
-
 static double get_loss(const StudySummary *s) { return s->final_val_loss; }
 static double get_ppl(const StudySummary *s) { return s->final_val_ppl; }
 static double get_tps(const StudySummary *s) { return s->tokens_per_s; }
+static double get_bpb(const StudySummary *s) { return s->final_val_bpb; }
+
+/* the statistics of one value over a configuration's ok runs that have it */
+static StudyStat study_group_stat(const StudySummary *s, int n, const char *id, double (*get)(const StudySummary *)) {
+    double *x = malloc((n > 0 ? (size_t)n : 1) * sizeof *x);
+    int k = 0;
+    for (int i = 0; x && i < n; i++)
+        if (!strcmp(s[i].config_id, id) && !strcmp(s[i].status, "ok") && isfinite(get(&s[i]))) x[k++] = get(&s[i]);
+    StudyStat st = study_stat(x, k);
+    free(x);
+    return st;
+}
 
 /* --- SVG --- */
 static const char *study_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -1876,50 +2385,99 @@ static void svg_legend(StrBuf *b, int i, const char *label, const char *extra) {
     sb_printf(b, "</text>\n");
 }
 
-/* training (solid) and validation (dashed, dots) loss per step; one colour per configuration */
+/* a configuration's curve: at each step that any of its ok runs logged, the mean, min and max
+   over those runs of the training loss (val 0) or the validation loss (val 1) */
+typedef struct { int step, n; double mean, lo, hi; } StudyPoint;
+
+static int study_cmp_point(const void *a, const void *b) {
+    const StudyPoint *x = a, *y = b;
+    return (x->step > y->step) - (x->step < y->step);
+}
+
+static int study_curve(const StudySummary *s, const StudyRows *rows, int n, const char *id, int val, StudyPoint **out) {
+    int cap = 0, k = 0;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s[i].config_id, id) && !strcmp(s[i].status, "ok")) cap += rows[i].n;
+    StudyPoint *pts = malloc((cap ? (size_t)cap : 1) * sizeof *pts);
+    for (int i = 0; pts && i < n; i++) {
+        if (strcmp(s[i].config_id, id) || strcmp(s[i].status, "ok")) continue;
+        for (int j = 0; j < rows[i].n; j++) {
+            double v = val ? rows[i].r[j].val_loss : rows[i].r[j].loss;
+            if (isfinite(v)) pts[k++] = (StudyPoint){rows[i].r[j].step, 1, v, v, v};
+        }
+    }
+    if (!pts) { *out = NULL; return 0; }
+    qsort(pts, k, sizeof *pts, study_cmp_point);
+    int m = 0; /* merge the runs' values of one step: the sum in mean until the end */
+    for (int i = 0; i < k; i++) {
+        if (m && pts[m - 1].step == pts[i].step) {
+            StudyPoint *q = &pts[m - 1];
+            q->n++;
+            q->mean += pts[i].mean;
+            if (pts[i].lo < q->lo) q->lo = pts[i].lo;
+            if (pts[i].hi > q->hi) q->hi = pts[i].hi;
+        } else pts[m++] = pts[i];
+    }
+    for (int i = 0; i < m; i++) pts[i].mean /= pts[i].n;
+    *out = pts;
+    return m;
+}
+
+/* per configuration: its mean training loss (solid), mean validation loss (dashed, dots) and
+   a band from the lowest to the highest validation loss of its seeds at each evaluation */
 static void study_plot_loss(const char *dir, const StudySummary *s, int n, const StudyGroup *g, int ng) {
     StudyRows *rows = calloc(n, sizeof *rows);
-    double x1 = 1, y0 = INFINITY, y1 = -INFINITY;
+    StudyPoint **curves = calloc(2 * (size_t)ng + 1, sizeof *curves);
+    int *lens = calloc(2 * (size_t)ng + 1, sizeof *lens);
+    if (!rows || !curves || !lens) { free(rows); free(curves); free(lens); return; }
     for (int i = 0; i < n; i++) {
         char p[4500];
         snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, s[i].name);
         study_rows_read(p, INT_MAX, &rows[i]);
-        for (int k = 0; k < rows[i].n; k++) {
-            StudyRow *r = &rows[i].r[k];
-            if (r->step > x1) x1 = r->step;
-            double v[2] = {r->loss, r->val_loss};
-            for (int j = 0; j < 2; j++)
-                if (isfinite(v[j])) { if (v[j] < y0) y0 = v[j]; if (v[j] > y1) y1 = v[j]; }
-        }
     }
+    double x1 = 1, y0 = INFINITY, y1 = -INFINITY;
+    for (int gi = 0; gi < ng; gi++)
+        for (int val = 0; val < 2; val++) {
+            int c = 2 * gi + val;
+            lens[c] = study_curve(s, rows, n, g[gi].id, val, &curves[c]);
+            for (int k = 0; k < lens[c]; k++) {
+                const StudyPoint *q = &curves[c][k];
+                if (q->step > x1) x1 = q->step;
+                if (q->lo < y0) y0 = q->lo;
+                if (q->hi > y1) y1 = q->hi;
+            }
+        }
     if (!isfinite(y0)) { y0 = 0; y1 = 1; }
     StrBuf b = {0};
     SvgFrame f;
-    svg_begin(&b, &f, "Loss curves: training (solid), validation (dashed)", "step", "loss (nats/token)", 0, x1, y0, y1);
+    svg_begin(&b, &f, "Loss, mean over seeds: training (solid), validation (dashed); band: min-max of validation over seeds",
+              "step", "loss (nats/token)", 0, x1, y0, y1);
     for (int gi = 0; gi < ng; gi++) {
         const char *col = study_colors[gi % 10];
-        svg_legend(&b, gi, g[gi].id, NULL);
-        for (int i = 0; i < n; i++) {
-            if (strcmp(s[i].config_id, g[gi].id)) continue;
-            for (int pass = 0; pass < 2; pass++) {
-                int started = 0;
-                for (int k = 0; k < rows[i].n; k++) {
-                    StudyRow *r = &rows[i].r[k];
-                    double v = pass ? r->val_loss : r->loss;
-                    if (!isfinite(v)) continue;
-                    if (!started) sb_printf(&b, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s points=\"",
-                                            pass ? "val" : "train", col, pass ? "2" : "1",
-                                            pass ? " stroke-dasharray=\"6 3\"" : " stroke-opacity=\"0.7\"");
-                    sb_printf(&b, "%.1f,%.1f ", svg_x(&f, r->step), svg_y(&f, v));
-                    started = 1;
-                }
-                if (started) sb_printf(&b, "\"/>\n");
-            }
-            for (int k = 0; k < rows[i].n; k++)
-                if (isfinite(rows[i].r[k].val_loss))
-                    sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
-                              svg_x(&f, rows[i].r[k].step), svg_y(&f, rows[i].r[k].val_loss), col);
+        char extra[48];
+        snprintf(extra, sizeof extra, " (%d seed%s)", g[gi].n_ok, g[gi].n_ok == 1 ? "" : "s");
+        svg_legend(&b, gi, g[gi].id, extra);
+        const StudyPoint *v = curves[2 * gi + 1];
+        int nv = lens[2 * gi + 1];
+        if (g[gi].n_ok > 1 && nv > 0) { /* the band: along the maxima, back along the minima */
+            sb_printf(&b, "<polygon class=\"band\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" points=\"", col);
+            for (int k = 0; k < nv; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, v[k].step), svg_y(&f, v[k].hi));
+            for (int k = nv - 1; k >= 0; k--) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, v[k].step), svg_y(&f, v[k].lo));
+            sb_printf(&b, "\"/>\n");
         }
+        for (int val = 0; val < 2; val++) {
+            const StudyPoint *c = curves[2 * gi + val];
+            int nc = lens[2 * gi + val];
+            if (!nc) continue;
+            sb_printf(&b, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s points=\"",
+                      val ? "val" : "train", col, val ? "2" : "1",
+                      val ? " stroke-dasharray=\"6 3\"" : " stroke-opacity=\"0.7\"");
+            for (int k = 0; k < nc; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, c[k].step), svg_y(&f, c[k].mean));
+            sb_printf(&b, "\"/>\n");
+        }
+        for (int k = 0; k < nv; k++)
+            sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", svg_x(&f, v[k].step),
+                      svg_y(&f, v[k].mean), col);
     }
     sb_printf(&b, "</svg>\n");
     char p[4200];
@@ -1927,7 +2485,10 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
     study_write_text(p, &b);
     free(b.p);
     for (int i = 0; i < n; i++) free(rows[i].r);
+    for (int c = 0; c < 2 * ng; c++) free(curves[c]);
     free(rows);
+    free(curves);
+    free(lens);
 }
 
 /* mean validation loss of each configuration against x; the Pareto front (no other point is
@@ -1936,11 +2497,11 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
                               const StudyGroup *g, int ng, const double *xs, int more_x_better) {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
     for (int i = 0; i < ng; i++) {
-        if (!isfinite(xs[i]) || !isfinite(g[i].loss)) continue;
+        if (!isfinite(xs[i]) || !isfinite(g[i].loss.mean)) continue;
         if (xs[i] < x0) x0 = xs[i];
         if (xs[i] > x1) x1 = xs[i];
-        if (g[i].loss < y0) y0 = g[i].loss;
-        if (g[i].loss > y1) y1 = g[i].loss;
+        if (g[i].loss.mean < y0) y0 = g[i].loss.mean;
+        if (g[i].loss.mean > y1) y1 = g[i].loss.mean;
     }
     if (!isfinite(x0)) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
     StrBuf b = {0};
@@ -1948,12 +2509,12 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     svg_begin(&b, &f, title, xl, "validation loss (mean over seeds)", x0, x1, y0, y1);
     int *front = calloc(ng > 0 ? (size_t)ng : 1, sizeof *front), nf = 0;
     for (int i = 0; i < ng; i++) {
-        if (!isfinite(xs[i]) || !isfinite(g[i].loss)) continue;
+        if (!isfinite(xs[i]) || !isfinite(g[i].loss.mean)) continue;
         int dominated = 0;
         for (int j = 0; j < ng && !dominated; j++) {
-            if (j == i || !isfinite(xs[j]) || !isfinite(g[j].loss)) continue;
+            if (j == i || !isfinite(xs[j]) || !isfinite(g[j].loss.mean)) continue;
             double xi = more_x_better ? -xs[i] : xs[i], xj = more_x_better ? -xs[j] : xs[j];
-            dominated = xj <= xi && g[j].loss <= g[i].loss && (xj < xi || g[j].loss < g[i].loss);
+            dominated = xj <= xi && g[j].loss.mean <= g[i].loss.mean && (xj < xi || g[j].loss.mean < g[i].loss.mean);
         }
         if (!dominated) front[nf++] = i;
     }
@@ -1961,14 +2522,14 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
         for (int c = a; c > 0 && xs[front[c]] < xs[front[c - 1]]; c--) { int t = front[c]; front[c] = front[c - 1]; front[c - 1] = t; }
     if (nf) {
         sb_printf(&b, "<polyline class=\"pareto\" fill=\"none\" stroke=\"#444\" stroke-dasharray=\"4 3\" points=\"");
-        for (int k = 0; k < nf; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, xs[front[k]]), svg_y(&f, g[front[k]].loss));
+        for (int k = 0; k < nf; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, xs[front[k]]), svg_y(&f, g[front[k]].loss.mean));
         sb_printf(&b, "\"/>\n");
     }
     for (int i = 0; i < ng; i++) {
-        if (!isfinite(xs[i]) || !isfinite(g[i].loss)) continue;
+        if (!isfinite(xs[i]) || !isfinite(g[i].loss.mean)) continue;
         int on = 0;
         for (int k = 0; k < nf; k++) on |= front[k] == i;
-        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss);
+        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss.mean);
         sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\" stroke=\"#000\" stroke-width=\"%d\"/>"
                       "<text x=\"%.1f\" y=\"%.1f\">", X, Y, on ? 6 : 4, study_colors[i % 10], on ? 2 : 0, X + 8, Y - 6);
         svg_escape(&b, g[i].id);
@@ -1983,126 +2544,301 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     free(front);
 }
 
+/* a configuration's statistics as a JSON object (results.json's "configs") */
+static void study_stat_json(StrBuf *b, const char *name, const StudyStat *st) {
+    char k[64];
+    snprintf(k, sizeof k, "%s_mean", name); sb_num(b, k, st->mean, 0);
+    snprintf(k, sizeof k, "%s_sd", name); sb_num(b, k, st->sd, 0);
+    snprintf(k, sizeof k, "%s_ci95_lo", name); sb_num(b, k, st->ci_lo, 0);
+    snprintf(k, sizeof k, "%s_ci95_hi", name); sb_num(b, k, st->ci_hi, 0);
+}
+
+static void study_group_json(StrBuf *b, const StudyGroup *g, const StudySummary *first) {
+    sb_printf(b, "{");
+    sb_str(b, "config", g->id, 0);
+    sb_str(b, "phase", first->phase, 0);
+    sb_str(b, "axes", first->axes, 0);
+    sb_printf(b, "\"runs\": %d, \"runs_ok\": %d, ", g->n, g->n_ok);
+    study_stat_json(b, "val_loss", &g->loss);
+    study_stat_json(b, "val_bpb", &g->bpb);
+    sb_num(b, "val_ppl_mean", g->ppl, 0);
+    sb_str(b, "vs_best", study_verdicts[g->verdict], 0);
+    sb_num(b, "val_loss_diff_vs_best", g->diff, 0);
+    sb_num(b, "welch_t", g->t, 0);
+    sb_num(b, "welch_df", g->df, 0);
+    sb_num(b, "welch_p", g->p, 0);
+    sb_num(b, "tokens_per_s_mean", g->tps.mean, 0);
+    sb_num(b, "tokens_per_s_sd", g->tps.sd, 0);
+    sb_num(b, "peak_bytes", g->peak > 0 ? g->peak : NAN, 0); /* null: not measured (the CPU) */
+    sb_num(b, "params_total", g->params, 0);
+    sb_num(b, "kv_bytes_per_token", g->kv, 1);
+    sb_printf(b, "}");
+}
+
+/* a number for the CSV: empty when not finite */
+static void study_csv_num(StrBuf *b, double v, const char *fmt) {
+    if (isfinite(v)) sb_printf(b, fmt, v);
+    sb_printf(b, ",");
+}
+
+/* s in a column of width characters (not bytes: "±" is two), right- or left-aligned */
+static void study_col(FILE *f, const char *s, int width, int left) {
+    int chars = 0;
+    for (const char *c = s; *c; c++) chars += ((unsigned char)*c & 0xC0) != 0x80;
+    if (left) fprintf(f, "%s", s);
+    for (int i = chars; i < width; i++) fputc(' ', f);
+    if (!left) fprintf(f, "%s", s);
+}
+
+/* "1.2345 ± 0.0123" or "1.2345 ± -" (one seed) */
+static void study_pm(char *out, size_t n, const StudyStat *st, int prec) {
+    if (isfinite(st->sd)) snprintf(out, n, "%.*f ± %.*f", prec, st->mean, prec, st->sd);
+    else snprintf(out, n, "%.*f ± -", prec, st->mean);
+}
+
 int study_report(const char *dir, FILE *out) {
     DIR *d = opendir(dir);
     if (!d) { fprintf(stderr, "ablate report: cannot open directory %s\n", dir); return -1; }
     int n = 0, cap = 16;
     StudySummary *s = malloc(cap * sizeof *s);
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while (s && (e = readdir(d))) {
         if (e->d_name[0] == '.') continue;
         char p[4500];
         snprintf(p, sizeof p, "%s/%s/summary.json", dir, e->d_name);
-        if (n == cap) s = realloc(s, (cap *= 2) * sizeof *s);
+        if (n == cap) {
+            StudySummary *ns = realloc(s, (cap *= 2) * sizeof *s);
+            if (!ns) { free(s); s = NULL; break; }
+            s = ns;
+        }
         if (study_summary_read(p, &s[n]) == 0) {
             study_fmt(s[n].name, sizeof s[n].name, "%s", e->d_name); /* the directory is the run */
             n++;
         }
     }
     closedir(d);
+    if (!s) { fprintf(stderr, "ablate report: out of memory\n"); return -1; }
     if (!n) {
         fprintf(stderr, "ablate report: no finished runs (DIR/RUN/summary.json) in %s\n", dir);
         free(s);
         return -1;
     }
     qsort(s, n, sizeof *s, study_cmp_index);
-    /* configurations in run order */
+    /* configurations in run order, their statistics over ok seeds */
     StudyGroup *g = calloc(n, sizeof *g);
     int ng = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; g && i < n; i++) {
         int k = 0;
         while (k < ng && strcmp(g[k].id, s[i].config_id)) k++;
         if (k == ng) { g[ng].id = s[i].config_id; g[ng].first = i; ng++; }
         g[k].n++;
         g[k].n_ok += !strcmp(s[i].status, "ok");
     }
+    if (!g) { free(s); fprintf(stderr, "ablate report: out of memory\n"); return -1; }
+    int best = -1, any_bpb = 0, any_peak = 0, max_seeds = 0;
     for (int k = 0; k < ng; k++) {
-        study_mean_sd(s, n, g[k].id, get_loss, &g[k].loss, &g[k].loss_sd);
-        study_mean_sd(s, n, g[k].id, get_ppl, &g[k].ppl, &g[k].ppl_sd);
-        study_mean_sd(s, n, g[k].id, get_tps, &g[k].tps, &g[k].tps_sd);
+        g[k].loss = study_group_stat(s, n, g[k].id, get_loss);
+        g[k].bpb = study_group_stat(s, n, g[k].id, get_bpb);
+        g[k].tps = study_group_stat(s, n, g[k].id, get_tps);
+        g[k].ppl = study_group_stat(s, n, g[k].id, get_ppl).mean;
         const StudySummary *f = &s[g[k].first];
-        g[k].peak = f->peak_bytes;
         g[k].kv = f->kv_bytes_per_token;
         g[k].params = f->params_total;
+        g[k].peak = 0;
         for (int i = 0; i < n; i++)
             if (!strcmp(s[i].config_id, g[k].id) && s[i].peak_bytes > g[k].peak) g[k].peak = s[i].peak_bytes;
+        any_bpb |= g[k].bpb.n > 0;
+        any_peak |= g[k].peak > 0;
+        if (g[k].loss.n > max_seeds) max_seeds = g[k].loss.n;
+        if (g[k].loss.n && (best < 0 || g[k].loss.mean < g[best].loss.mean)) best = k;
     }
-    /* results.json and results.csv */
-    StrBuf j = {0}, c = {0};
-    sb_printf(&j, "[\n");
-    sb_printf(&c, "run,config,phase,axes,seed,status,steps_done,tokens,final_loss,final_val_loss,final_val_ppl,"
-                  "best_val_loss,best_val_ppl,tokens_per_s,peak_bytes,params_total,params_attention,params_ffn,"
-                  "params_embedding,params_norms,kv_bytes_per_token,grad_norm_mean,grad_norm_max,smoothness,"
-                  "train_seconds,wall_seconds,reason\n");
-    for (int i = 0; i < n; i++) {
-        const StudySummary *r = &s[i];
+    /* every configuration against the best (lowest mean final validation loss): Welch's t-test */
+    int n_tested = 0, n_within = 0;
+    for (int k = 0; k < ng; k++) {
+        StudyGroup *q = &g[k];
+        q->diff = q->p = q->t = q->df = NAN;
+        if (!q->loss.n) { q->verdict = STUDY_NO_RESULT; continue; }
+        if (k == best) { q->verdict = STUDY_BEST; q->diff = 0; continue; }
+        q->diff = q->loss.mean - g[best].loss.mean;
+        q->p = study_welch_p(&q->loss, &g[best].loss, &q->t, &q->df);
+        if (isnan(q->p)) { q->verdict = STUDY_UNTESTED; continue; }
+        n_tested++;
+        q->verdict = q->p < 0.05 ? STUDY_SIGNIFICANT : STUDY_NOT_SIGNIFICANT;
+        n_within += q->verdict == STUDY_NOT_SIGNIFICANT;
+    }
+    /* results.json: {"configs": [...], "runs": [...]}; results.csv a row per configuration;
+       runs.csv a row per run */
+    StrBuf j = {0}, c = {0}, r = {0};
+    sb_printf(&j, "{\"configs\": [\n");
+    for (int k = 0; k < ng; k++) {
         sb_printf(&j, "  ");
-        study_summary_json(&j, r);
-        sb_printf(&j, "%s\n", i + 1 < n ? "," : "");
-        char reason[256];
-        snprintf(reason, sizeof reason, "%s", r->reason);
-        for (char *q = reason; *q; q++) if (*q == '"') *q = '\'';
-        sb_printf(&c, "%s,%s,%s,\"%s\",%llu,%s,%d,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.6g,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,"
-                      "%.0f,%.6g,%.6g,%.6g,%.3f,%.3f,\"%s\"\n",
-                  r->name, r->config_id, r->phase, r->axes, (unsigned long long)r->seed, r->status, r->steps_done,
-                  r->tokens, r->final_loss, r->final_val_loss, r->final_val_ppl, r->best_val_loss, r->best_val_ppl,
-                  r->tokens_per_s, r->peak_bytes, r->params_total, r->params_attention, r->params_ffn,
-                  r->params_embedding, r->params_norms, r->kv_bytes_per_token, r->grad_norm_mean, r->grad_norm_max,
-                  r->smoothness, r->train_seconds, r->wall_seconds, reason);
+        study_group_json(&j, &g[k], &s[g[k].first]);
+        sb_printf(&j, "%s\n", k + 1 < ng ? "," : "");
     }
-    sb_printf(&j, "]\n");
+    sb_printf(&j, "],\n\"runs\": [\n");
+    sb_printf(&c, "config,phase,axes,runs,runs_ok,val_loss_mean,val_loss_sd,val_loss_ci95_lo,val_loss_ci95_hi,vs_best,"
+                  "val_loss_diff_vs_best,welch_p,val_bpb_mean,val_bpb_sd,val_bpb_ci95_lo,val_bpb_ci95_hi,val_ppl_mean,"
+                  "tokens_per_s_mean,tokens_per_s_sd,peak_bytes,params_total,kv_bytes_per_token\n");
+    for (int k = 0; k < ng; k++) {
+        const StudyGroup *q = &g[k];
+        char axes[STUDY_AXES_LEN];
+        snprintf(axes, sizeof axes, "%s", s[q->first].axes);
+        for (char *a = axes; *a; a++) if (*a == '"') *a = '\''; /* CSV quoting: no inner quotes */
+        sb_printf(&c, "%s,%s,\"%s\",%d,%d,", q->id, s[q->first].phase, axes, q->n, q->n_ok);
+        const StudyStat *st[2] = {&q->loss, &q->bpb};
+        for (int m = 0; m < 2; m++) {
+            study_csv_num(&c, st[m]->mean, "%.9g");
+            study_csv_num(&c, st[m]->sd, "%.9g");
+            study_csv_num(&c, st[m]->ci_lo, "%.9g");
+            study_csv_num(&c, st[m]->ci_hi, "%.9g");
+            if (m == 0) {
+                sb_printf(&c, "%s,", study_verdicts[q->verdict]);
+                study_csv_num(&c, q->diff, "%.9g");
+                study_csv_num(&c, q->p, "%.6g");
+            }
+        }
+        study_csv_num(&c, q->ppl, "%.9g");
+        study_csv_num(&c, q->tps.mean, "%.6g");
+        study_csv_num(&c, q->tps.sd, "%.6g");
+        study_csv_num(&c, q->peak > 0 ? q->peak : NAN, "%.0f");
+        study_csv_num(&c, q->params, "%.0f");
+        if (isfinite(q->kv)) sb_printf(&c, "%.0f", q->kv);
+        sb_printf(&c, "\n");
+    }
+    sb_printf(&r, "run,config,phase,axes,identity,seed,status,steps_done,tokens,final_loss,final_val_loss,final_val_ppl,"
+                  "best_val_loss,best_val_ppl,final_val_bpb,best_val_bpb,final_val_tokens,final_val_se,tokens_per_s,"
+                  "peak_bytes,params_total,params_attention,params_ffn,params_embedding,params_norms,"
+                  "kv_bytes_per_token,grad_norm_mean,grad_norm_max,smoothness,train_seconds,wall_seconds,reason\n");
+    for (int i = 0; i < n; i++) {
+        const StudySummary *x = &s[i];
+        sb_printf(&j, "  ");
+        study_summary_json(&j, x);
+        sb_printf(&j, "%s\n", i + 1 < n ? "," : "");
+        char reason[256], axes[STUDY_AXES_LEN];
+        snprintf(reason, sizeof reason, "%s", x->reason);
+        snprintf(axes, sizeof axes, "%s", x->axes);
+        for (char *q = reason; *q; q++) if (*q == '"') *q = '\'';
+        for (char *q = axes; *q; q++) if (*q == '"') *q = '\'';
+        sb_printf(&r, "%s,%s,%s,\"%s\",%016llx,%llu,%s,%d,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.0f,%.9g,%.6g,%.0f,"
+                      "%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.6g,%.6g,%.6g,%.3f,%.3f,\"%s\"\n",
+                  x->name, x->config_id, x->phase, axes, (unsigned long long)x->identity, (unsigned long long)x->seed,
+                  x->status, x->steps_done, x->tokens, x->final_loss, x->final_val_loss, x->final_val_ppl,
+                  x->best_val_loss, x->best_val_ppl, x->final_val_bpb, x->best_val_bpb, x->final_val_tokens,
+                  x->final_val_se, x->tokens_per_s, x->peak_bytes, x->params_total, x->params_attention, x->params_ffn,
+                  x->params_embedding, x->params_norms, x->kv_bytes_per_token, x->grad_norm_mean, x->grad_norm_max,
+                  x->smoothness, x->train_seconds, x->wall_seconds, reason);
+    }
+    sb_printf(&j, "]}\n");
     char p[4200];
     int bad = 0;
     snprintf(p, sizeof p, "%s/results.json", dir);
     bad |= study_write_text(p, &j);
     snprintf(p, sizeof p, "%s/results.csv", dir);
     bad |= study_write_text(p, &c);
+    snprintf(p, sizeof p, "%s/runs.csv", dir);
+    bad |= study_write_text(p, &r);
     free(j.p);
     free(c.p);
+    free(r.p);
     /* the table */
     if (out) {
-        fprintf(out, "%-34s %5s %19s %18s %17s %9s %10s %9s\n", "configuration", "runs", "val loss", "val ppl",
-                "tok/s", "peak MB", "params", "KV B/tok");
+        study_col(out, "configuration", 34, 1);
+        study_col(out, "runs", 6, 0);
+        study_col(out, "val loss (mean ± sd)", 21, 0);
+        study_col(out, "95% CI", 19, 0);
+        study_col(out, "  vs best (Welch)", 24, 1);
+        if (any_bpb) study_col(out, "val bpb", 18, 0);
+        study_col(out, "val ppl", 10, 0);
+        study_col(out, "tok/s", 16, 0);
+        study_col(out, "peak MB", 9, 0);
+        study_col(out, "params", 11, 0);
+        study_col(out, "KV B/tok", 9, 0);
+        fputc('\n', out);
         for (int k = 0; k < ng; k++) {
-            char runs[32];
-            if (g[k].n_ok == g[k].n) snprintf(runs, sizeof runs, "%d", g[k].n);
-            else snprintf(runs, sizeof runs, "%d/%d ok", g[k].n_ok, g[k].n);
-            if (!g[k].n_ok) { /* nothing to average: say why instead */
-                fprintf(out, "%-34s %5s  (%s: %s)\n", g[k].id, runs, s[g[k].first].status, s[g[k].first].reason);
+            const StudyGroup *q = &g[k];
+            char runs[32], col[96];
+            if (q->n_ok == q->n) snprintf(runs, sizeof runs, "%d", q->n);
+            else snprintf(runs, sizeof runs, "%d/%d ok", q->n_ok, q->n);
+            study_col(out, q->id, 34, 1);
+            study_col(out, runs, 6, 0);
+            if (!q->loss.n) { /* nothing to average: say why instead */
+                const StudySummary *f = &s[q->first];
+                fprintf(out, "  (%s: %s)\n", f->status, q->n_ok ? "no finite val loss" : f->reason);
                 continue;
             }
-            fprintf(out, "%-34s %5s %9.4f ± %-6.4f %8.2f ± %-6.2f %8.0f ± %-5.0f %9.1f %10.0f %9.0f\n", g[k].id, runs,
-                    g[k].loss, g[k].loss_sd, g[k].ppl, g[k].ppl_sd, g[k].tps, g[k].tps_sd, g[k].peak / 1048576.0,
-                    g[k].params, g[k].kv);
+            study_pm(col, sizeof col, &q->loss, 4);
+            study_col(out, col, 21, 0);
+            if (isfinite(q->loss.ci_lo)) snprintf(col, sizeof col, "[%.4f, %.4f]", q->loss.ci_lo, q->loss.ci_hi);
+            else snprintf(col, sizeof col, "n/a (1 seed)");
+            study_col(out, col, 19, 0);
+            if (q->verdict == STUDY_BEST) snprintf(col, sizeof col, "  best");
+            else if (q->verdict == STUDY_UNTESTED) snprintf(col, sizeof col, "  %+.4f untested", q->diff);
+            else snprintf(col, sizeof col, "  %+.4f p=%.3f %s", q->diff, q->p, q->verdict == STUDY_SIGNIFICANT ? "sig" : "n.s.");
+            study_col(out, col, 24, 1);
+            if (any_bpb) {
+                if (q->bpb.n) study_pm(col, sizeof col, &q->bpb, 4);
+                else snprintf(col, sizeof col, "-");
+                study_col(out, col, 18, 0);
+            }
+            snprintf(col, sizeof col, "%.2f", q->ppl);
+            study_col(out, col, 10, 0);
+            if (isfinite(q->tps.sd)) snprintf(col, sizeof col, "%.0f ± %.0f", q->tps.mean, q->tps.sd);
+            else snprintf(col, sizeof col, "%.0f", q->tps.mean);
+            study_col(out, col, 16, 0);
+            if (q->peak > 0) snprintf(col, sizeof col, "%.1f", q->peak / 1048576.0);
+            else snprintf(col, sizeof col, "-"); /* the CPU measures no peak */
+            study_col(out, col, 9, 0);
+            snprintf(col, sizeof col, "%.0f", q->params);
+            study_col(out, col, 11, 0);
+            snprintf(col, sizeof col, "%.0f", q->kv);
+            study_col(out, col, 9, 0);
+            fputc('\n', out);
         }
-        int bl = -1, bt = -1, bm = -1;
-        for (int i = 0; i < n; i++) {
-            if (strcmp(s[i].status, "ok")) continue;
-            if (isfinite(s[i].final_val_loss) && (bl < 0 || s[i].final_val_loss < s[bl].final_val_loss)) bl = i;
-            if (isfinite(s[i].tokens_per_s) && (bt < 0 || s[i].tokens_per_s > s[bt].tokens_per_s)) bt = i;
-            /* memory: peak device memory, then KV-cache bytes per token (the CPU measures no peak) */
-            if (bm < 0 || s[i].peak_bytes < s[bm].peak_bytes ||
-                (s[i].peak_bytes == s[bm].peak_bytes && s[i].kv_bytes_per_token < s[bm].kv_bytes_per_token))
-                bm = i;
+        if (best >= 0) {
+            const StudyGroup *q = &g[best];
+            fprintf(out, "best by loss:       %s (mean val loss %.4f over %d seed%s", q->id, q->loss.mean, q->loss.n,
+                    q->loss.n == 1 ? "" : "s");
+            if (n_tested) fprintf(out, "; %d of the %d configurations tested against it %s not significantly worse",
+                                  n_within, n_tested, n_within == 1 ? "is" : "are");
+            fprintf(out, ")\n");
         }
-        if (bl >= 0) fprintf(out, "best by loss:       %s (val loss %.4f, ppl %.2f)\n", s[bl].name, s[bl].final_val_loss, s[bl].final_val_ppl);
-        if (bt >= 0) fprintf(out, "best by throughput: %s (%.0f tok/s)\n", s[bt].name, s[bt].tokens_per_s);
-        if (bm >= 0) fprintf(out, "best by memory:     %s (peak %.1f MB, KV %.0f B/token)\n", s[bm].name,
-                             s[bm].peak_bytes / 1048576.0, s[bm].kv_bytes_per_token);
-        fprintf(out, "files: %s/results.json, results.csv, loss.svg, val_vs_throughput.svg, val_vs_memory.svg\n", dir);
+        int bt = -1, bm = -1;
+        for (int k = 0; k < ng; k++) {
+            if (!g[k].n_ok) continue;
+            if (isfinite(g[k].tps.mean) && (bt < 0 || g[k].tps.mean > g[bt].tps.mean)) bt = k;
+            /* memory: peak device memory where measured, else KV-cache bytes per token */
+            if (any_peak ? g[k].peak > 0 && (bm < 0 || g[k].peak < g[bm].peak ||
+                                             (g[k].peak == g[bm].peak && g[k].kv < g[bm].kv))
+                         : isfinite(g[k].kv) && (bm < 0 || g[k].kv < g[bm].kv))
+                bm = k;
+        }
+        if (bt >= 0) fprintf(out, "best by throughput: %s (mean %.0f tok/s)\n", g[bt].id, g[bt].tps.mean);
+        if (bm >= 0 && any_peak)
+            fprintf(out, "best by memory:     %s (peak %.1f MB, KV %.0f B/token)\n", g[bm].id, g[bm].peak / 1048576.0,
+                    g[bm].kv);
+        else if (bm >= 0)
+            fprintf(out, "smallest KV cache:  %s (%.0f B/token; no peak memory is measured on the CPU)\n", g[bm].id,
+                    g[bm].kv);
+        if (max_seeds < 2)
+            fprintf(out, "one seed per configuration: the differences between configurations are untested "
+                         "(seeds = 3 or more gives each a confidence interval and a t-test)\n");
+        else
+            fprintf(out, "vs best: difference of the mean final val loss from the best configuration's and Welch's "
+                         "two-sided t-test over seeds (sig: p < 0.05; untested: fewer than 2 ok seeds); 95%% CI: "
+                         "Student t over seeds\n");
+        fprintf(out, "files: %s/results.json, results.csv (per configuration), runs.csv (per run), loss.svg, "
+                     "val_vs_throughput.svg, val_vs_memory.svg\n", dir);
     }
     /* the plots */
     study_plot_loss(dir, s, n, g, ng);
     double *xs = calloc(ng, sizeof *xs);
-    int any_peak = 0;
-    for (int k = 0; k < ng; k++) { xs[k] = g[k].tps; any_peak |= g[k].peak > 0; }
-    study_plot_pareto(dir, "val_vs_throughput.svg", "Validation loss vs throughput (Pareto front dashed)",
-                      "training tokens/s (mean over seeds)", g, ng, xs, 1);
-    for (int k = 0; k < ng; k++) xs[k] = any_peak ? g[k].peak / 1048576.0 : g[k].kv;
-    study_plot_pareto(dir, "val_vs_memory.svg", "Validation loss vs memory (Pareto front dashed)",
-                      any_peak ? "peak device memory (MB)"
-                               : "KV-cache bytes per token (no peak memory on the CPU)",
-                      g, ng, xs, 0);
+    for (int k = 0; xs && k < ng; k++) xs[k] = g[k].tps.mean;
+    if (xs) study_plot_pareto(dir, "val_vs_throughput.svg", "Validation loss vs throughput (Pareto front dashed)",
+                              "training tokens/s (mean over seeds)", g, ng, xs, 1);
+    for (int k = 0; xs && k < ng; k++) xs[k] = any_peak ? g[k].peak / 1048576.0 : g[k].kv;
+    if (xs) study_plot_pareto(dir, "val_vs_memory.svg", "Validation loss vs memory (Pareto front dashed)",
+                              any_peak ? "peak device memory (MB)" : "KV-cache bytes per token (no peak memory on the CPU)",
+                              g, ng, xs, 0);
     free(xs);
     free(g);
     free(s);

@@ -17,6 +17,7 @@
 #define STUDY_IMPLEMENTATION
 #include "../study.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -234,6 +235,18 @@ static pid_t spawn(char *const argv[]) {
     return p;
 }
 
+/* the same with stdout and stderr into a file */
+static pid_t spawn_out(char *const argv[], const char *path) {
+    pid_t p = fork();
+    if (p == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) { dup2(fd, 1); dup2(fd, 2); }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    return p;
+}
+
 static int wait_rc(pid_t p) {
     int st = 0;
     waitpid(p, &st, 0);
@@ -439,8 +452,8 @@ static void test_workers(const char *base) {
         same += ok;
     }
     char p1[400], p2[400];
-    snprintf(p1, sizeof p1, "%s/results.csv", one);
-    snprintf(p2, sizeof p2, "%s/results.csv", two);
+    snprintf(p1, sizeof p1, "%s/runs.csv", one);
+    snprintf(p2, sizeof p2, "%s/runs.csv", two);
     char *r1 = study_read_all(p1, NULL), *r2 = study_read_all(p2, NULL);
     /* same rows, the same number of runs in phase 2: the same winner was carried */
     int lines1 = 0, lines2 = 0;
@@ -484,12 +497,13 @@ static int xml_ok(const char *t, char *why, size_t n) {
 static void test_report(const char *base) {
     char dir[300], p[400];
     snprintf(dir, sizeof dir, "%s/whole", base);
-    const char *files[] = {"results.json", "results.csv", "loss.svg", "val_vs_throughput.svg", "val_vs_memory.svg"};
-    for (int i = 0; i < 5; i++) { snprintf(p, sizeof p, "%s/%s", dir, files[i]); remove(p); }
+    const char *files[] = {"results.json", "results.csv", "runs.csv", "loss.svg", "val_vs_throughput.svg",
+                           "val_vs_memory.svg"};
+    for (int i = 0; i < 6; i++) { snprintf(p, sizeof p, "%s/%s", dir, files[i]); remove(p); }
     char *args[] = {(char *)ablate_bin, "report", dir, NULL};
     int rc = wait_rc(spawn(args));
     int all = 1;
-    for (int i = 0; i < 5; i++) { snprintf(p, sizeof p, "%s/%s", dir, files[i]); all &= study_exists(p); }
+    for (int i = 0; i < 6; i++) { snprintf(p, sizeof p, "%s/%s", dir, files[i]); all &= study_exists(p); }
     report(rc == 0 && all, "report: ablate report DIR redraws every file", dir);
     const char *want[][4] = {{"loss.svg", "class=\"train\"", "class=\"val\"", "<circle"},
                              {"val_vs_throughput.svg", "class=\"pareto\"", "attn-gqa", "tokens/s"},
@@ -504,20 +518,440 @@ static void test_report(const char *base) {
         report(ok, name, t ? why : "missing");
         free(t);
     }
-    snprintf(p, sizeof p, "%s/results.csv", dir);
+    snprintf(p, sizeof p, "%s/runs.csv", dir);
     char *t = study_read_all(p, NULL);
     int lines = 0;
     for (char *c = t; c && *c; c++) lines += *c == '\n';
     report(t && lines == 3 && !strncmp(t, "run,config,phase", 16) && strstr(t, "attn-gqa_seed1337,attn-gqa,grid"),
-           "report: results.csv has a header and a row per run", "");
+           "report: runs.csv has a header and a row per run", "");
+    free(t);
+    snprintf(p, sizeof p, "%s/results.csv", dir);
+    t = study_read_all(p, NULL);
+    lines = 0;
+    for (char *c = t; c && *c; c++) lines += *c == '\n';
+    report(t && lines == 3 && !strncmp(t, "config,phase,axes,runs,runs_ok,val_loss_mean", 44) &&
+               strstr(t, "\nattn-gqa,grid,\"attn=gqa\",1,1,"),
+           "report: results.csv has a header and a row per configuration", "");
     free(t);
     snprintf(p, sizeof p, "%s/results.json", dir);
     t = study_read_all(p, NULL);
-    report(t && t[0] == '[' && strstr(t, "\"status\": \"ok\"") && strstr(t, "\"best_val_ppl\""),
-           "report: results.json lists the summaries", "");
+    report(t && !strncmp(t, "{\"configs\": [", 13) && strstr(t, "\"runs\": [") && strstr(t, "\"status\": \"ok\"") &&
+               strstr(t, "\"best_val_ppl\"") && strstr(t, "\"vs_best\": \"untested\"") && strstr(t, "\"identity\": \""),
+           "report: results.json lists configurations and runs", "");
     free(t);
     char *bad[] = {(char *)ablate_bin, "report", "/nonexistent/study", NULL};
     report(wait_rc(spawn(bad)) == 2, "report: a missing directory is refused", "rc 2");
+}
+
+/* ---- every key is an axis: the table of run keys drives the identity and config.json ---- */
+/* a value of key k different from its resolved value in r (the test only needs it to differ) */
+static void other_value(const RunKey *k, const RunConfig *r, char *v, size_t n) {
+    char cur[512];
+    run_key_format(k, r, cur, sizeof cur);
+    switch (k->type) {
+    case RUN_KEY_INT: { /* 3 more, or the minimum when that is below it (task_vocab >= 8) */
+        unsigned long long x = strtoull(cur, NULL, 10) + 3;
+        snprintf(v, n, "%llu", x < k->min ? (unsigned long long)k->min : x);
+        break;
+    }
+    case RUN_KEY_NUM: snprintf(v, n, "%.10g", strtod(cur, NULL) + 0.5); break;
+    case RUN_KEY_BOOL: snprintf(v, n, "%d", !atoi(cur)); break;
+    case RUN_KEY_ENUM:
+        for (int i = 1; i < 64; i++) {
+            int x;
+            if (!k->parse(k->name_of(i), &x) && strcmp(k->name_of(i), cur)) { snprintf(v, n, "%s", k->name_of(i)); break; }
+        }
+        break;
+    case RUN_KEY_STR:
+        if (k->choices) snprintf(v, n, "%.*s", (int)strcspn(k->choices, "|"), k->choices);
+        else if (k->check) snprintf(v, n, "mha");
+        else snprintf(v, n, "%.100s.other", cur);
+        break;
+    }
+}
+
+static char *config_json_text(const RunConfig *c) {
+    StrBuf b = {0};
+    run_config_json(&b, c);
+    return b.p;
+}
+
+static void test_keys(void) {
+    RunConfig base;
+    run_config_defaults(&base);
+    base.data = corpus;
+    uint64_t id0 = run_config_identity(&base, 1), cid0 = run_config_identity(&base, 0);
+    char *json0 = config_json_text(&base);
+    RunConfig resolved;
+    run_config_resolved(&base, &resolved);
+    int n = run_key_count(), changed = 0, bad = 0;
+    char why[600] = "", store[64][128];
+    for (int i = 0; i < n && i < 64; i++) {
+        const RunKey *k = run_key_at(i);
+        RunConfig c = base;
+        char err[256] = "";
+        other_value(k, &resolved, store[i], sizeof store[i]);
+        if (run_config_set(&c, k->name, store[i], err, sizeof err)) {
+            bad++;
+            snprintf(why, sizeof why, "%s = %.100s refused: %.300s", k->name, store[i], err);
+            continue;
+        }
+        uint64_t id = run_config_identity(&c, 1), cid = run_config_identity(&c, 0);
+        char *json = config_json_text(&c);
+        int json_changed = strcmp(json, json0) != 0;
+        free(json);
+        int ok;
+        if (k->flags & RUN_KEY_NOT_IDENTITY) ok = id == id0 && json_changed; /* save: recorded, not identity */
+        else if (k->store == RUN_AT_U64) ok = id != id0 && cid == cid0 && json_changed; /* the seed */
+        else ok = id != id0 && cid != cid0 && json_changed;
+        if (ok) changed++;
+        else {
+            bad++;
+            snprintf(why, sizeof why, "%s = %.100s: identity %s, config identity %s, config.json %s", k->name, store[i],
+                     id != id0 ? "changed" : "same", cid != cid0 ? "changed" : "same", json_changed ? "changed" : "same");
+        }
+    }
+    free(json0);
+    char d[700];
+    snprintf(d, sizeof d, "%d keys, %d as expected%s%s", n, changed, bad ? "; " : "", why);
+    report(n > 50 && n <= 64 && !bad, "keys: changing any single key changes the identity", d);
+
+    /* every key named in the issue is in the table, each a valid axis but seed and save */
+    const char *want[] = {"latent_dim", "q_latent_dim", "rope_dim", "v_head_dim", "topk", "topk_pct", "indexer_heads",
+                          "indexer_dim", "indexer_fp32", "dsa_warmup", "topk_start", "topk_ramp", "global", "stride",
+                          "dilation", "pattern_block", "mga_gate", "mga_faithful", "conv_size", "chunk", "data",
+                          "final_eval_tokens", "task"};
+    int found = 0;
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const RunKey *k = run_key_find(want[i]);
+        found += k && !(k->flags & RUN_KEY_NO_AXIS);
+    }
+    report(found == (int)(sizeof want / sizeof *want), "keys: mechanism knobs, data, final_eval_tokens are axes", NULL);
+    /* - spelling, defaults from the table, a key's messages */
+    RunConfig c;
+    char err[256] = "";
+    run_config_defaults(&c);
+    int ok = c.batch == 8 && c.seq == 256 && c.train.steps == 200 && c.model.seed == 1337 && c.val_frac == 0.1f &&
+             c.eval_batches == 8 && c.log_every == 1 && c.model.latent_dim == 0 &&
+             !run_config_set(&c, "--final-eval-tokens", "1e6", err, sizeof err) && c.final_eval_tokens == 1e6 &&
+             !run_config_set(&c, "indexer-fp32", "true", err, sizeof err) && c.model.indexer_fp32 == 1 &&
+             !run_config_set(&c, "clip", "0", err, sizeof err) && c.train.clip == -1 &&
+             !run_config_set(&c, "seed", "18446744073709551615", err, sizeof err) && c.model.seed == UINT64_MAX &&
+             run_config_set(&c, "task", "or", err, sizeof err) && strstr(err, "expected mqar, copy or induction") &&
+             run_config_set(&c, "lr", "1e40", err, sizeof err) && strstr(err, "out of range");
+    report(ok, "keys: defaults, - spelling, bool, clip, u64 seed, choices", err);
+    /* a key already at its resolved default keeps the identity: heads = 9 is the default */
+    RunConfig h = base;
+    run_config_set(&h, "heads", "9", err, sizeof err);
+    report(run_config_identity(&h, 1) == id0, "keys: a key set to its resolved default is the same run", NULL);
+    char *canon = run_config_canonical(&base, 1);
+    report(canon && strstr(canon, "\"latent_dim\": 0") && strstr(canon, "\"seed\": 1337") && !strstr(canon, "\"save\""),
+           "keys: the canonical text has every key but save", NULL);
+    free(canon);
+}
+
+/* ---- quoted values: a data mix as an axis value ---- */
+static void test_quotes(void) {
+    const char *spec = "name = q\nlayers = 1\ndata = \"a.txt:0.7, b.txt:0.3\"   # a quoted base value\n"
+                       "[axes]\ndata = \"a.txt:0.7,b.txt:0.3\", c.txt, \"d;e #f.txt\"\ntask = copy, mqar\n";
+    Study s;
+    char err[512] = "";
+    int rc = study_parse_text(&s, spec, "q.ini", err, sizeof err);
+    int ok = !rc && s.n_phases == 1 && s.phases[0].n_axes == 2 && s.phases[0].axes[0].n == 3 &&
+             !strcmp(s.phases[0].axes[0].values[0], "a.txt:0.7,b.txt:0.3") &&
+             !strcmp(s.phases[0].axes[0].values[2], "d;e #f.txt") && !strcmp(s.base_values[1], "a.txt:0.7, b.txt:0.3");
+    report(ok, "quotes: a quoted mix in a spec's axis and base value", rc ? err : s.phases[0].axes[0].values[0]);
+    StudyRun runs[16];
+    int n = rc ? -1 : study_expand(&s, 0, "", runs, 16, err, sizeof err);
+    /* the runs' strings point into the Study (they outlive study_expand's buffers) */
+    const char *lo = (const char *)&s, *hi = lo + sizeof s;
+    ok = n == 6;
+    for (int i = 0; ok && i < n; i++)
+        ok = runs[i].cfg.data >= lo && runs[i].cfg.data < hi && runs[i].cfg.task >= lo && runs[i].cfg.task < hi;
+    ok = ok && !strcmp(runs[0].cfg.data, "a.txt:0.7,b.txt:0.3") && !strcmp(runs[1].cfg.task, "mqar") &&
+         !strcmp(runs[5].cfg.data, "d;e #f.txt") && !strcmp(runs[0].axes, "data=\"a.txt:0.7,b.txt:0.3\" task=copy") &&
+         !strcmp(runs[0].name, "data-a.txt-0.7-b.txt-0.3_task-copy_seed1337");
+    report(ok, "quotes: data and task axes point into the Study", n > 0 ? runs[0].name : err);
+    /* the carried assignment of a quoted value parses back */
+    RunConfig c;
+    rc = study_base_config(&s, runs[5].axes, &c, err, sizeof err);
+    report(!rc && c.data == runs[5].cfg.data, "quotes: a carried quoted value", rc ? err : runs[5].axes);
+    /* study.ini round trip */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    study_write_spec(&s, mem);
+    fclose(mem);
+    Study r;
+    rc = study_parse_text(&r, text, "study.ini", err, sizeof err);
+    StudyRun again[16];
+    int m = rc ? -1 : study_expand(&r, 0, "", again, 16, err, sizeof err);
+    ok = m == n;
+    for (int i = 0; ok && i < n; i++) ok = again[i].identity == runs[i].identity && !strcmp(again[i].name, runs[i].name);
+    report(ok, "quotes: study.ini with quoted values reads back", rc ? err : "");
+    free(text);
+    /* the command line: --axes 'data="a:0.7,b:0.3",c.txt' */
+    Study a;
+    StudyOptions o = {0};
+    char *argv[] = {"--axes", "data=\"a.txt:0.7,b.txt:0.3\",c.txt", "--layers", "1"};
+    rc = study_from_args(&a, &o, 4, argv, err, sizeof err);
+    report(!rc && a.phases[0].axes[0].n == 2 && !strcmp(a.phases[0].axes[0].values[0], "a.txt:0.7,b.txt:0.3"),
+           "quotes: --axes data=\"a:0.7,b:0.3\",c.txt", rc ? err : "");
+    expect_error("quotes: an unbalanced quote is an error", "[axes]\ndata = \"a.txt, b.txt\n", "bad.ini:2: axis 'data': unbalanced");
+    expect_error("quotes: text after a quoted value is an error", "[axes]\ndata = \"a\"b, c\n", "unexpected 'b'");
+    expect_error("quotes: save is not an axis", "[axes]\nsave = a, b\n", "'save' cannot be an axis");
+}
+
+/* ---- long values: no crash, no cut names, no shared directories ---- */
+static void test_long_values(void) {
+    char z60[2][64]; /* 60-digit values: zero-padded integers */
+    snprintf(z60[0], sizeof z60[0], "%060d", 7);
+    snprintf(z60[1], sizeof z60[1], "%060d", 9);
+    char spec[4096];
+    snprintf(spec, sizeof spec, "[axes]\nwarmup = %s, %s\nwindow = %s, %s\ncheckpoint_every = %s, %s\n", z60[0], z60[1],
+             z60[0], z60[1], z60[0], z60[1]);
+    Study s;
+    char err[512] = "";
+    int rc = study_parse_text(&s, spec, "long.ini", err, sizeof err);
+    StudyRun runs[16];
+    int n = rc ? -1 : study_expand(&s, 0, "", runs, 16, err, sizeof err);
+    int ok = n == 8, distinct = 1;
+    for (int i = 0; ok && i < n; i++) {
+        ok = strlen(runs[i].config_id) < STUDY_ID_LEN && strstr(runs[i].axes, "checkpoint_every=") &&
+             strlen(runs[i].name) < STUDY_NAME_LEN;
+        for (int j = 0; j < i; j++) distinct &= strcmp(runs[i].name, runs[j].name) != 0;
+    }
+    char d[300];
+    snprintf(d, sizeof d, "%s", n > 0 ? runs[n - 1].name : err);
+    report(ok && distinct && runs[7].cfg.model.window == 9 && runs[0].cfg.checkpoint_every == 7,
+           "long values: 60-digit values expand, names cut and made unique", d);
+    /* two values that differ only in characters a directory cannot hold */
+    rc = study_parse_text(&s, "[axes]\ndata = \"a b.txt\", a-b.txt, a+b.txt\n", "clash.ini", err, sizeof err);
+    n = rc ? -1 : study_expand(&s, 0, "", runs, 16, err, sizeof err);
+    ok = n == 3 && strcmp(runs[0].name, runs[1].name) && !strncmp(runs[0].name, "data-a-b.txt-", 13) &&
+         !strncmp(runs[1].name, "data-a-b.txt-", 13) && !strcmp(runs[2].name, "data-a+b.txt_seed1337");
+    report(ok, "long values: names that would clash get the identity's hex", n > 1 ? runs[1].name : err);
+    /* an assignment that cannot fit is refused at parse time, with a message */
+    StrBuf b = {0};
+    sb_printf(&b, "[axes]\n");
+    const char *keys[] = {"layers", "d_model", "heads", "kv_heads", "ffn", "window", "global", "stride", "dilation",
+                          "pattern_block", "latent_dim", "q_latent_dim", "rope_dim", "v_head_dim", "conv_size", "chunk"};
+    for (int k = 0; k < 16; k++) sb_printf(&b, "%s = %0150d\n", keys[k], 1);
+    rc = study_parse_text(&s, b.p, "huge.ini", err, sizeof err);
+    free(b.p);
+    report(rc && strstr(err, "more than 2047"), "long values: an assignment too long for a run is refused", err);
+}
+
+/* ---- statistics over seeds ---- */
+static int near(double a, double b, double tol) { return fabs(a - b) <= tol * (fabs(b) > 1 ? fabs(b) : 1); }
+
+static void test_stats(void) {
+    double x[4] = {1, 2, 3, 4};
+    StudyStat st = study_stat(x, 4);
+    /* mean 2.5, sd sqrt(5/3), half width t(0.975, 3) = 3.18244630528 times sd / 2 */
+    double half = 3.18244630528 * sqrt(5.0 / 3) / 2;
+    int ok = st.n == 4 && st.mean == 2.5 && near(st.sd, sqrt(5.0 / 3), 1e-14) && near(st.ci_lo, 2.5 - half, 1e-9) &&
+             near(st.ci_hi, 2.5 + half, 1e-9);
+    char d[200];
+    snprintf(d, sizeof d, "mean %g sd %.6f CI [%.6f, %.6f]", st.mean, st.sd, st.ci_lo, st.ci_hi);
+    report(ok, "stats: mean, sample sd, 95% CI by hand", d);
+    StudyStat one = study_stat(x, 1);
+    report(one.mean == 1 && isnan(one.sd) && isnan(one.ci_lo), "stats: one value has no sd or CI", NULL);
+    /* t quantiles from the tables: df 1, 2, 10, 30, 100 */
+    double df[5] = {1, 2, 10, 30, 100}, q[5] = {12.7062047362, 4.30265272975, 2.22813885196, 2.04227245630, 1.98397151845};
+    ok = 1;
+    for (int i = 0; i < 5; i++) ok &= near(study_t_quantile(0.975, df[i]), q[i], 1e-9);
+    ok &= near(study_t_quantile(0.025, 10), -q[2], 1e-9);
+    report(ok, "stats: t quantiles 0.975 for df 1, 2, 10, 30, 100", NULL);
+    /* exact closed forms: df 1 (Cauchy) 1 - 2 atan(t) / pi; df 2: 1 - t / sqrt(2 + t^2) */
+    ok = 1;
+    for (double t = 0.1; t < 50; t *= 1.7) {
+        ok &= near(study_t_p2(t, 1), 1 - 2 * atan(t) / M_PI, 1e-12);
+        ok &= near(study_t_p2(-t, 2), 1 - t / sqrt(2 + t * t), 1e-12);
+    }
+    /* a textbook value and one at a fractional df (both by numerical integration of the density) */
+    ok &= near(study_t_p2(2.0, 10), 0.0733880347707, 1e-7) && near(study_t_p2(1.5, 3.7), 0.213598169202, 1e-7);
+    report(ok, "stats: two-sided t tail against closed forms and integrals", NULL);
+    /* Welch: B = {1.3, 1.35, 1.5} against A = {1.0, 1.1, 1.2}: t 3.4, df 3.99361, p 0.0273453 */
+    double a[3] = {1.0, 1.1, 1.2}, bb[3] = {1.3, 1.35, 1.5}, c[4] = {1.05, 1.25, 1.15, 1.0};
+    StudyStat A = study_stat(a, 3), B = study_stat(bb, 3), C = study_stat(c, 4);
+    double t, dfw;
+    double p = study_welch_p(&B, &A, &t, &dfw);
+    ok = near(t, 3.4, 1e-12) && near(dfw, 3.99361022364, 1e-10) && near(p, 0.0273453006098, 1e-7);
+    double p2 = study_welch_p(&C, &A, &t, &dfw);
+    ok &= near(t, 0.156173761889, 1e-10) && near(dfw, 4.71553246753, 1e-10) && near(p2, 0.882359882871, 1e-7);
+    snprintf(d, sizeof d, "p %.10f and %.10f", p, p2);
+    report(ok, "stats: Welch's t-test (t, Welch-Satterthwaite df, p)", d);
+    report(isnan(study_welch_p(&one, &A, NULL, NULL)), "stats: one seed is untested (NAN)", NULL);
+}
+
+/* summaries written by hand into a study directory: the report's statistics and verdicts */
+static void put_summary(const char *dir, const char *config, int index, uint64_t seed, double loss, double peak) {
+    StudySummary s;
+    memset(&s, 0, sizeof s);
+    snprintf(s.name, sizeof s.name, "%s_seed%llu", config, (unsigned long long)seed);
+    snprintf(s.config_id, sizeof s.config_id, "%s", config);
+    snprintf(s.phase, sizeof s.phase, "grid");
+    snprintf(s.axes, sizeof s.axes, "attn=%s", config);
+    snprintf(s.status, sizeof s.status, "ok");
+    s.index = index;
+    s.seed = seed;
+    s.final_val_loss = loss;
+    s.final_val_ppl = exp(loss);
+    s.final_val_bpb = loss / log(2);
+    s.best_val_loss = loss;
+    s.tokens_per_s = 1000 + index;
+    s.peak_bytes = peak;
+    s.kv_bytes_per_token = 100 - index;
+    s.params_total = 1000;
+    char p[400];
+    snprintf(p, sizeof p, "%s/%s", dir, s.name);
+    study_mkdirs(p);
+    snprintf(p, sizeof p, "%s/%s/summary.json", dir, s.name);
+    StrBuf b = {0};
+    study_summary_json(&b, &s);
+    study_write_atomic(p, b.p, b.n);
+    free(b.p);
+}
+
+static char *report_text(const char *dir) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    study_report(dir, mem);
+    fclose(mem);
+    return text;
+}
+
+static void test_report_stats(const char *base) {
+    char dir[300], p[400];
+    snprintf(dir, sizeof dir, "%s/stats", base);
+    /* A = {1.0, 1.1, 1.2} best by its mean; B = {1.3, 1.35, 1.5} significantly worse (p 0.027);
+       C = {0.9, 1.25, 1.15, 1.2} not (p 0.807), though its lucky seed has the lowest loss of all
+       runs; D one seed: untested */
+    double a[3] = {1.0, 1.1, 1.2}, bb[3] = {1.3, 1.35, 1.5}, c[4] = {0.9, 1.25, 1.15, 1.2};
+    int idx = 0;
+    for (int i = 0; i < 3; i++) put_summary(dir, "b", idx++, 1 + i, bb[i], 0);
+    for (int i = 0; i < 3; i++) put_summary(dir, "a", idx++, 1 + i, a[i], 0);
+    for (int i = 0; i < 4; i++) put_summary(dir, "c", idx++, 1 + i, c[i], 0);
+    put_summary(dir, "d", idx++, 1, 1.3, 0);
+    char *out = report_text(dir);
+    snprintf(p, sizeof p, "%s/results.json", dir);
+    char *j = study_read_all(p, NULL);
+    const char *ja = j ? strstr(j, "{\"config\": \"a\"") : NULL, *jb = j ? strstr(j, "{\"config\": \"b\"") : NULL;
+    const char *jc = j ? strstr(j, "{\"config\": \"c\"") : NULL, *jd = j ? strstr(j, "{\"config\": \"d\"") : NULL;
+    int ok = ja && jb && jc && jd && near(study_json_num(jb, "welch_p"), 0.0273453006098, 1e-7) &&
+             near(study_json_num(jc, "welch_p"), 0.806625995012, 1e-7) && isnan(study_json_num(jd, "welch_p")) &&
+             near(study_json_num(ja, "val_loss_mean"), 1.1, 1e-12) && near(study_json_num(ja, "val_loss_sd"), 0.1, 1e-9) &&
+             near(study_json_num(ja, "val_loss_ci95_hi"), 1.1 + 4.30265272975 * 0.1 / sqrt(3), 1e-8) &&
+             near(study_json_num(ja, "val_bpb_mean"), 1.1 / log(2), 1e-8) && isnan(study_json_num(jd, "val_loss_sd"));
+    char v[4][32];
+    const char *js[4] = {ja, jb, jc, jd};
+    for (int i = 0; i < 4; i++) {
+        v[i][0] = 0;
+        if (js[i]) study_json_str(js[i], "vs_best", v[i], sizeof v[i]);
+    }
+    ok = ok && !strcmp(v[0], "best") && !strcmp(v[1], "significant") && !strcmp(v[2], "not significant") &&
+         !strcmp(v[3], "untested");
+    report(ok, "report stats: results.json means, CIs, Welch p, verdicts", ok ? "" : j);
+    free(j);
+    /* the printed table: the best by its mean, the verdicts, no CPU memory as "best by memory" */
+    ok = out && strstr(out, "best by loss:       a (mean val loss 1.1000 over 3 seeds") && strstr(out, "p=0.027 sig") &&
+         strstr(out, "p=0.807 n.s.") && strstr(out, "untested") && strstr(out, "n/a (1 seed)") &&
+         !strstr(out, "best by memory") && strstr(out, "no peak memory") && strstr(out, "Welch") &&
+         !strstr(out, "one seed per configuration");
+    report(ok, "report stats: the table marks best, sig, n.s., untested", ok ? "" : out);
+    free(out);
+    snprintf(p, sizeof p, "%s/results.csv", dir);
+    char *csv = study_read_all(p, NULL);
+    int lines = 0;
+    for (char *q = csv; q && *q; q++) lines += *q == '\n';
+    report(csv && lines == 5 && strstr(csv, "\nb,grid,\"attn=b\",3,3,1.38333333,") && strstr(csv, ",significant,"),
+           "report stats: results.csv a row per configuration", NULL);
+    free(csv);
+    /* one seed per configuration: the differences are said to be untested */
+    snprintf(dir, sizeof dir, "%s/oneseed", base);
+    put_summary(dir, "x", 0, 1, 2.0, 3 << 20);
+    put_summary(dir, "y", 1, 1, 2.1, 2 << 20);
+    out = report_text(dir);
+    ok = out && strstr(out, "one seed per configuration: the differences between configurations are untested") &&
+         strstr(out, "+0.1000 untested") && strstr(out, "best by memory:     y (peak 2.0 MB");
+    report(ok, "report stats: a one-seed study says its differences are untested", ok ? "" : out);
+    free(out);
+    snprintf(p, sizeof p, "%s/loss.svg", dir);
+    char *svg = study_read_all(p, NULL), why[100] = "";
+    report(svg && xml_ok(svg, why, sizeof why) && strstr(svg, "band: min-max"), "report stats: loss.svg says what its band is", why);
+    free(svg);
+}
+
+/* a study over latent_dim (mla), topk (dsa) and data (two texts and a mix) trains every run */
+static void test_axes_run(const char *base) {
+    char f1[300], f2[300], dir[300], dir2[300], mix[700], list[1400], p[600];
+    snprintf(f1, sizeof f1, "%s/one.txt", base);
+    snprintf(f2, sizeof f2, "%s/two.txt", base);
+    FILE *a = fopen(f1, "w"), *b = fopen(f2, "w");
+    if (!a || !b) { report(0, "axes run: write two texts", f1); if (a) fclose(a); if (b) fclose(b); return; }
+    char *gpl = study_read_all(corpus, NULL);
+    fprintf(a, "%.20000s", gpl ? gpl : "");
+    for (int i = 0; i < 3000; i++) fprintf(b, "%d squared is %d; ", i, i * i);
+    fclose(a);
+    fclose(b);
+    free(gpl);
+    snprintf(dir, sizeof dir, "%s/mla", base);
+    snprintf(mix, sizeof mix, "%s:0.5,%s:0.5", f1, f2);
+    snprintf(list, sizeof list, "data=\"%s\",%s,%s", mix, f1, f2);
+    char *args[] = {(char *)ablate_bin, "run", "--attn", "mla", "--axes", "latent_dim=8,16", list, "--steps", "4",
+                    "--layers", "1", "--d-model", "16", "--heads", "2", "--seq", "16", "--batch", "2", "--eval-batches",
+                    "1", "--out", dir, NULL};
+    snprintf(p, sizeof p, "%s/mla.out", base);
+    int rc = wait_rc(spawn_out(args, p));
+    char *out = study_read_all(p, NULL);
+    int ok = rc == 0 && out && !strstr(out, "same as"), got = 0;
+    double seen[16];
+    char axes[16][STUDY_AXES_LEN];
+    DIR *dd = opendir(dir);
+    struct dirent *e;
+    while (dd && (e = readdir(dd)) && got < 16) { /* every run directory's summary */
+        StudySummary sm;
+        char summ[1200];
+        snprintf(summ, sizeof summ, "%s/%s/summary.json", dir, e->d_name);
+        if (e->d_name[0] == '.' || study_summary_read(summ, &sm)) continue;
+        if (strcmp(sm.status, "ok") || !isfinite(sm.final_val_loss)) { ok = 0; continue; }
+        seen[got] = sm.final_val_loss;
+        snprintf(axes[got++], sizeof axes[0], "%s", sm.axes);
+    }
+    if (dd) closedir(dd);
+    for (int i = 0; i < got; i++) /* six different assignments, the mix among them */
+        for (int k = 0; k < i; k++) ok &= strcmp(axes[i], axes[k]) != 0;
+    int mixes = 0;
+    for (int i = 0; i < got; i++) mixes += strstr(axes[i], ":0.5,") != NULL;
+    ok &= mixes == 2;
+    int distinct = 1;
+    for (int i = 0; i < got; i++)
+        for (int k = 0; k < i; k++) distinct &= seen[i] != seen[k];
+    char d[200];
+    snprintf(d, sizeof d, "%d of 6 runs ok, %s", got, distinct ? "all losses differ" : "equal losses");
+    report(ok && got == 6 && distinct, "axes run: latent_dim (mla) x data (two texts, a mix): every run", d);
+    free(out);
+    snprintf(dir2, sizeof dir2, "%s/dsa", base);
+    char *args2[] = {(char *)ablate_bin, "run", "--attn", "dsa", "--axes", "topk=4,8", "--steps", "4", "--layers", "1",
+                     "--d-model", "16", "--heads", "2", "--seq", "16", "--batch", "2", "--eval-batches", "1", "--data",
+                     f1, "--out", dir2, NULL};
+    snprintf(p, sizeof p, "%s/dsa.out", base);
+    rc = wait_rc(spawn_out(args2, p));
+    out = study_read_all(p, NULL);
+    StudySummary x, y;
+    char p1[400], p2[400];
+    snprintf(p1, sizeof p1, "%s/topk-4_seed1337/summary.json", dir2);
+    snprintf(p2, sizeof p2, "%s/topk-8_seed1337/summary.json", dir2);
+    ok = rc == 0 && out && !strstr(out, "same as") && !study_summary_read(p1, &x) && !study_summary_read(p2, &y) &&
+         !strcmp(x.status, "ok") && !strcmp(y.status, "ok") && x.final_val_loss != y.final_val_loss && x.identity &&
+         x.identity != y.identity;
+    report(ok, "axes run: topk (dsa) = 4, 8: both trained", out && !ok ? out : NULL);
+    snprintf(p1, sizeof p1, "%s/topk-8_seed1337/config.json", dir2);
+    report(file_has(p1, "\"topk\": 8") && file_has(p1, "\"identity\": \"") && file_has(p1, "\"final_eval_tokens\": "),
+           "axes run: config.json records topk and the identity", NULL);
+    free(out);
 }
 
 int main(int argc, char **argv) {
@@ -529,6 +963,10 @@ int main(int argc, char **argv) {
     test_grid();
     test_phases();
     test_train_state();
+    test_keys();
+    test_quotes();
+    test_long_values();
+    test_stats();
     char base[] = "/tmp/ablate_test_studyXXXXXX";
     if (!mkdtemp(base)) { report(0, "temporary directory", base); return 1; }
     if (access(ablate_bin, X_OK)) report(0, "the ablate-cpu binary", ablate_bin);
@@ -539,7 +977,9 @@ int main(int argc, char **argv) {
         test_phases_run(base);
         test_workers(base);
         test_report(base);
+        test_axes_run(base);
     }
+    test_report_stats(base);
     if (!n_fail) rm_rf(base);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
