@@ -80,9 +80,10 @@
          own a row or column of a tile contribute, go to per-warp slots in shared memory (one
          writer thread each, plain adds in program order; [2][64] for rows, [4][64] for
          columns, plus the (e) term's row-63 parts) that 32 threads add up in one fixed order
-         at the chunk's end (gam_row / bet_row). No slower than the atomics: the same number
-         of shared stores, 2 KB more shared memory (one block per SM either way) and ~8 more
-         shared loads per row once a chunk.
+         at the chunk's end (gam_row / bet_row). Expected to cost nothing measurable: as many
+         shared read-add-writes as there were shared atomics, ~8 more shared loads per row once
+         a chunk, 2 KB more shared memory (one block per SM either way; ptxas: gdn_bwd_local
+         103 registers against the atomics' 128, no spills). The GPU check times both.
        conv dw, dA_log / ddt_bias, o_norm's dw: each block writes its sums (already in a fixed
          order inside the block) to a partial array in the Gpu's gdn scratch, and
          gdn_sum_parts adds the parts up in a fixed order (warp w: parts w, w + 32, ...; then

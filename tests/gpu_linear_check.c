@@ -2,7 +2,8 @@
    CPU reference, then timings next to dense causal flash attention.
 
    Build and run (device machine):   make tests/gpu_linear_check && ./tests/gpu_linear_check
-     [--no-timing | --timing-only | --compile-only]   (--compile-only: no GPU, NVRTC only)
+     [--no-timing | --timing-only | --determinism-only | --compile-only]
+     (--compile-only: no GPU, NVRTC only; --determinism-only: the section below alone)
 
    The reference runs in fp32 (real_t = float, gpu == NULL) on the same bf16-rounded inputs and
    weights. Every GPU output is first poisoned with NaN. Each check prints the relative L2 error
@@ -16,6 +17,16 @@
        weight gradients (fp32 sums of bf16 products) 5e-3
      the whole block (d 128, H 2, D 64): out 2e-2, dx 3e-2, each weight gradient 5e-2
        (gpu_check.c's bounds for a whole attention block)
+   Determinism (after the checks): with Gpu.nondeterministic = 0 (the default) the delta rule
+   (forward + backward, 135M shape B 16 x T 2048, H 9, both ABLATE_GDN_PAR organizations), the
+   small ops' backward passes (conv, gates, gated RMSNorm at the same N) and a whole block
+   (d 576, H 9, B 4 x T 1024, both organizations) each run twice; every output is compared
+   byte for byte ("repeat NAME ... err" = bytes differing, tolerance 0). The same cases then
+   run with nondeterministic = 1 and only report "info N of M bytes differ" (expected nonzero
+   for dg / dbeta and the weight gradients: the atomics' order). A block that differs while
+   the kernels' cases repeat points at the GEMMs (ops.h / gpu.h), not at this file's kernels.
+   Then the cost table: the delta rule's forward+backward at the timing shapes and a whole
+   block at B 16 x T 2048, median ms with nondeterministic 0 and 1 and the difference in %.
    Timing (median of 5 after 2 warm-ups, cuEvent): B*T = 65536 tokens, H 16, D 64,
    T = 2048, 8192, 16384: the delta rule's forward and forward+backward, dense causal
    gpu_attention_forward/backward of the same shape, and the ratio dense / delta.
@@ -326,6 +337,197 @@ static void block_check(Gpu *g, int B, int T) {
     free(w); free(x); free(dout); free(act); free(stat); free(sact); free(sstat); free(out); free(dx); free(dw);
 }
 
+/* ---------------------------------------------------------------- determinism */
+/* Gpu.nondeterministic == 0 (the default) promises bit-identical results run after run: each
+   case below runs twice and every output is compared byte for byte ("repeat" lines: bytes
+   differing, which must be 0). Outputs accumulated into (+=) are zeroed before each run, the
+   others poisoned (0xFF bytes) so a run cannot pass by leaving the previous one's values in
+   place. With nondeterministic = 1 the same cases only report how many bytes differed: the
+   atomics' order usually changes something there, which shows the comparison has teeth. */
+typedef struct { const char *name; void *dev; size_t bytes; int accum; } RepOut;
+
+static void repeat_check(Gpu *g, const char *what, void (*run)(Gpu *, void *), void *ctx, const RepOut *outs, int n) {
+    unsigned char *first[16];
+    int must = !g->nondeterministic;
+    printf("repeat %s (nondeterministic = %d)\n", what, g->nondeterministic);
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < n; i++)
+            CU_CHECK(cuMemsetD8Async((CUdeviceptr)(uintptr_t)outs[i].dev, outs[i].accum ? 0 : 0xFF, outs[i].bytes,
+                                     g->stream));
+        run(g, ctx);
+        gpu_sync(g);
+        for (int i = 0; i < n; i++) {
+            unsigned char *h = malloc(outs[i].bytes + 1);
+            gpu_download(g, h, outs[i].dev, outs[i].bytes);
+            if (r == 0) { first[i] = h; continue; }
+            size_t diff = 0;
+            for (size_t b = 0; b < outs[i].bytes; b++) diff += h[b] != first[i][b];
+            char nm[80];
+            snprintf(nm, sizeof nm, "repeat %s", outs[i].name);
+            if (must) check(nm, (double)diff, 0);
+            else printf("  %-34s info %zu of %zu bytes differ\n", nm, diff, outs[i].bytes);
+            free(h);
+            free(first[i]);
+        }
+    }
+    fflush(stdout);
+}
+
+/* the delta rule alone: forward (initial state given) + backward */
+typedef struct {
+    int B, T, H;
+    void *qkv, *dout, *o, *dqkv;
+    float *g, *beta, *st, *st0, *dg, *db, *ws;
+} RepCore;
+static void rep_core_run(Gpu *g, void *p) {
+    RepCore *c = p;
+    const int D = 64, HD = c->H * D, ld = 3 * HD;
+    const float scale = 0.125f;
+    char *q = c->qkv, *dq = c->dqkv;
+    gpu_upload(g, c->st, c->st0, (size_t)c->B * c->H * D * D * 4); /* the state is read and written */
+    gpu_gdn_forward(g, c->o, c->st, q, q + 2 * HD, q + 4 * HD, ld, c->g, c->beta, c->B, c->T, c->H, D, scale);
+    gpu_gdn_backward(g, dq, dq + 2 * HD, dq + 4 * HD, c->dg, c->db, c->dout, q, q + 2 * HD, q + 4 * HD, ld, c->g,
+                     c->beta, c->B, c->T, c->H, D, scale, c->ws);
+}
+static void repeat_core(Gpu *g, int B, int T, int H) {
+    const int D = 64, HD = H * D, ld = 3 * HD;
+    const size_t N = (size_t)B * T, ns = (size_t)B * H * D * D;
+    RepCore c = {B, T, H, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    float *qkv = frand(N * ld, 1), *dout = frand(N * HD, 1), *gd = fnew(N * H), *be = fnew(N * H);
+    unit_heads(qkv, N, ld, H, D);
+    unit_heads(qkv + HD, N, ld, H, D);
+    for (size_t i = 0; i < N * H; i++) {
+        gd[i] = (float)(-log1p(exp(nrand())) * (i % H % 2 ? 0.3 : 0.02));
+        be[i] = (float)(1 / (1 + exp(-nrand())));
+    }
+    c.st0 = frand(ns, 0.2);
+    c.qkv = up_bf16(g, qkv, N * ld); c.dout = up_bf16(g, dout, N * HD);
+    c.g = up_f32(g, gd, N * H); c.beta = up_f32(g, be, N * H);
+    c.st = gpu_alloc(g, ns * 4); c.o = gpu_alloc(g, N * HD * 2); c.dqkv = gpu_alloc(g, N * ld * 2);
+    c.dg = gpu_alloc(g, N * H * 4); c.db = gpu_alloc(g, N * H * 4);
+    c.ws = gpu_alloc(g, gdn_ws_elems(B, T, H, D, 64) * 4);
+    RepOut outs[] = {{"out", c.o, N * HD * 2, 0},       {"final state", c.st, ns * 4, 0},
+                     {"dq|dk|dv", c.dqkv, N * ld * 2, 0}, {"dg", c.dg, N * H * 4, 0},
+                     {"dbeta", c.db, N * H * 4, 0}};
+    char what[96];
+    snprintf(what, sizeof what, "delta rule B=%d T=%d H=%d, ABLATE_GDN_PAR=%d", B, T, H, gdn_par_mode_());
+    repeat_check(g, what, rep_core_run, &c, outs, 5);
+    void *bufs[] = {c.qkv, c.dout, c.g, c.beta, c.st, c.o, c.dqkv, c.dg, c.db, c.ws};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
+    free(qkv); free(dout); free(gd); free(be); free(c.st0);
+}
+
+/* the small ops' backward passes (the weight gradients that used to atomicAdd across blocks) */
+typedef struct {
+    int N, T, H, D, P, K;
+    void *proj, *wc, *pre, *dpost, *din, *dab, *dgo, *o, *wn, *alog, *dtb, *dO, *dgate;
+    float *dwc, *dgg, *dbb, *dA, *ddt, *rstd, *dwn;
+} RepSmall;
+static void rep_small_run(Gpu *g, void *p) {
+    RepSmall *c = p;
+    const int HD = c->H * c->D, P = c->P;
+    char *pj = c->proj, *dab = c->dab, *dgt = c->dgate;
+    gpu_gdn_conv_silu_backward(g, c->din, P, c->dwc, c->dpost, c->pre, c->proj, c->wc, c->N, c->T, 3 * HD, c->K);
+    gpu_gdn_gates_backward(g, dab + 2 * 4 * HD, dab + 2 * (4 * HD + c->H), P, c->dA, c->ddt, c->dgg, c->dbb,
+                           pj + 2 * 4 * HD, pj + 2 * (4 * HD + c->H), c->alog, c->dtb, c->N, c->H);
+    gpu_gdn_gated_rmsnorm_backward(g, c->dO, dgt + 2 * 3 * HD, P, c->dwn, c->dgo, c->o, pj + 2 * 3 * HD, c->wn,
+                                   c->rstd, c->N, c->H, c->D);
+}
+static void repeat_small(Gpu *g, int B, int T, int H) {
+    const int D = 64, HD = H * D, P = 4 * HD + 2 * H, K = 4;
+    const size_t N = (size_t)B * T;
+    RepSmall c;
+    memset(&c, 0, sizeof c);
+    c.N = (int)N; c.T = T; c.H = H; c.D = D; c.P = P; c.K = K;
+    float *h = frand(N * P, 1);
+    c.proj = up_bf16(g, h, N * P);
+    free(h);
+    h = frand((size_t)3 * HD * K, 0.5); c.wc = up_bf16(g, h, (size_t)3 * HD * K); free(h);
+    h = frand(N * 3 * HD, 1); c.pre = up_bf16(g, h, N * 3 * HD); free(h);
+    h = frand(N * 3 * HD, 1); c.dpost = up_bf16(g, h, N * 3 * HD); free(h);
+    h = frand(N * HD, 1); c.o = up_bf16(g, h, N * HD); free(h);
+    h = frand(N * HD, 1); c.dgo = up_bf16(g, h, N * HD); free(h);
+    h = frand(N * H, 1); c.dgg = up_f32(g, h, N * H); free(h);
+    h = frand(N * H, 1); c.dbb = up_f32(g, h, N * H); free(h);
+    h = frand(N * H, 0.3);
+    for (size_t i = 0; i < N * H; i++) h[i] = 1.f + fabsf(h[i]);
+    c.rstd = up_f32(g, h, N * H);
+    free(h);
+    h = frand(D, 0.3); c.wn = up_bf16(g, h, D); free(h);
+    h = frand(H, 0.5); c.alog = up_bf16(g, h, H); c.dtb = up_bf16(g, h, H); free(h);
+    c.din = gpu_alloc(g, N * P * 2); c.dab = gpu_alloc(g, N * P * 2); c.dgate = gpu_alloc(g, N * P * 2);
+    c.dO = gpu_alloc(g, N * HD * 2);
+    c.dwc = gpu_alloc(g, (size_t)3 * HD * K * 4); c.dA = gpu_alloc(g, H * 4); c.ddt = gpu_alloc(g, H * 4);
+    c.dwn = gpu_alloc(g, D * 4);
+    /* din, dab, dgate: only their op's columns are written; poisoned whole, compared whole */
+    RepOut outs[] = {{"conv dx", c.din, N * P * 2, 0},        {"conv dw", c.dwc, (size_t)3 * HD * K * 4, 1},
+                     {"gates da|db", c.dab, N * P * 2, 0},     {"gates dA_log", c.dA, (size_t)H * 4, 1},
+                     {"gates ddt_bias", c.ddt, (size_t)H * 4, 1}, {"gated rmsnorm do", c.dO, N * HD * 2, 0},
+                     {"gated rmsnorm dgate", c.dgate, N * P * 2, 0}, {"gated rmsnorm dw", c.dwn, (size_t)D * 4, 1}};
+    char what[96];
+    snprintf(what, sizeof what, "small ops' backward N=%zu H=%d", N, H);
+    repeat_check(g, what, rep_small_run, &c, outs, 8);
+    void *bufs[] = {c.proj, c.wc, c.pre, c.dpost, c.o, c.dgo, c.dgg, c.dbb, c.rstd, c.wn, c.alog, c.dtb,
+                    c.din, c.dab, c.dgate, c.dO, c.dwc, c.dA, c.ddt, c.dwn};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
+}
+
+/* the whole block (its projections go through ops.h's GEMMs too, so a difference here that
+   the two cases above do not show lies outside this file's kernels) */
+typedef struct {
+    GdnDims d;
+    int B, T;
+    void *w, *x, *dout, *out, *dx;
+    float *dw;
+    GdnActs a;
+    GdnScratch s;
+} RepBlock;
+static void rep_block_run(Gpu *g, void *p) {
+    RepBlock *c = p;
+    gdn_block_forward(g, &c->d, c->w, &c->a, c->x, c->out, c->B, c->T);
+    gdn_block_backward(g, &c->d, c->w, c->dw, &c->a, &c->s, c->x, c->dout, c->dx, c->B, c->T);
+}
+static void repeat_block(Gpu *g, int C, int H, int B, int T) {
+    RepBlock c;
+    memset(&c, 0, sizeof c);
+    GdnDims d = {C, H, 64, 4, 64, 1e-5f};
+    char err[128];
+    if (gdn_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+    c.d = d; c.B = B; c.T = T;
+    const size_t N = (size_t)B * T, np = gdn_param_count(&d);
+    float *w = frand(np, 0.05), *x = frand(N * C, 1), *dout = frand(N * C, 1);
+    gdn_param_init_special(&d, w, 5);
+    size_t ae, se, sae, sse;
+    gdn_act_sizes(&d, B, T, &ae, &se);
+    gdn_scratch_sizes(&d, B, T, &sae, &sse);
+    c.w = up_bf16(g, w, np); c.x = up_bf16(g, x, N * C); c.dout = up_bf16(g, dout, N * C);
+    void *act = gpu_alloc(g, ae * 2), *sact = gpu_alloc(g, sae * 2);
+    float *stat = gpu_alloc(g, se * 4 + 4), *sstat = gpu_alloc(g, sse * 4 + 4);
+    c.out = gpu_alloc(g, N * C * 2); c.dx = gpu_alloc(g, N * C * 2); c.dw = gpu_alloc(g, np * 4);
+    gdn_acts_bind(&d, &c.a, g, act, stat, B, T);
+    gdn_scratch_bind(&d, &c.s, g, sact, sstat, B, T);
+    RepOut outs[] = {{"block out", c.out, N * C * 2, 0}, {"block dx", c.dx, N * C * 2, 0},
+                     {"block dw (every parameter)", c.dw, np * 4, 1}};
+    char what[96];
+    snprintf(what, sizeof what, "block d=%d H=%d B=%d T=%d, ABLATE_GDN_PAR=%d", C, H, B, T, gdn_par_mode_());
+    repeat_check(g, what, rep_block_run, &c, outs, 3);
+    void *bufs[] = {c.w, c.x, c.dout, act, sact, stat, sstat, c.out, c.dx, c.dw};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
+    free(w); free(x); free(dout);
+}
+
+/* every repeat case under the current Gpu.nondeterministic, both delta-rule organizations;
+   the shapes of the 135M GDN model (d 576, H 9, hd 64; B 16 x T 2048 for the kernels) */
+static void repeat_all(Gpu *g) {
+    for (int par = 1; par >= 0; par--) {
+        setenv("ABLATE_GDN_PAR", par ? "1" : "0", 1);
+        repeat_core(g, 16, 2048, 9);
+        repeat_block(g, 576, 9, 4, 1024);
+    }
+    unsetenv("ABLATE_GDN_PAR");
+    repeat_small(g, 16, 2048, 9);
+}
+
 /* ---------------------------------------------------------------- timing */
 typedef struct { int B, T, H; void *q, *k, *v, *o, *dout, *dq, *dk, *dv; float *gd, *beta, *dg, *db, *ws, *lse; } TBufs;
 
@@ -363,7 +565,7 @@ static float time_ms(Gpu *g, const TBufs *t, int what) {
     return ms[2];
 }
 
-static void timing(Gpu *g, int T) {
+static void tbufs_make(Gpu *g, TBufs *tp, int T) {
     TBufs t;
     memset(&t, 0, sizeof t);
     t.B = 65536 / T; t.T = T; t.H = 16;
@@ -382,24 +584,119 @@ static void timing(Gpu *g, int T) {
     free(gh); free(bh);
     t.dg = gpu_alloc(g, N * 16 * 4); t.db = gpu_alloc(g, N * 16 * 4); t.lse = gpu_alloc(g, N * 16 * 4);
     t.ws = gpu_alloc(g, gdn_ws_elems(t.B, T, 16, 64, 64) * 4);
+    *tp = t;
+}
+static void tbufs_free(Gpu *g, TBufs *t) {
+    void *bufs[] = {t->q, t->k, t->v, t->o, t->dout, t->dq, t->dk, t->dv, t->gd, t->beta, t->dg, t->db, t->ws, t->lse};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
+}
+
+static void timing(Gpu *g, int T) {
+    TBufs t;
+    tbufs_make(g, &t, T);
     float lf = time_ms(g, &t, 0), lfb = time_ms(g, &t, 1), df = time_ms(g, &t, 2), dfb = time_ms(g, &t, 3);
     printf("%6d %3d %3d | %9.3f %9.3f | %9.3f %9.3f | %6.2fx %6.2fx\n", T, t.B, 16, lf, lfb, df, dfb, df / lf,
            dfb / lfb);
     fflush(stdout);
-    void *bufs[] = {t.q, t.k, t.v, t.o, t.dout, t.dq, t.dk, t.dv, t.gd, t.beta, t.dg, t.db, t.ws, t.lse};
+    tbufs_free(g, &t);
+}
+
+/* the price of determinism: the delta rule's forward+backward (B*T = 65536, H 16) with
+   Gpu.nondeterministic 0 and 1, side by side */
+static void det_timing(Gpu *g, int T) {
+    TBufs t;
+    tbufs_make(g, &t, T);
+    g->nondeterministic = 0;
+    float det = time_ms(g, &t, 1);
+    g->nondeterministic = 1;
+    float nd = time_ms(g, &t, 1);
+    g->nondeterministic = 0;
+    printf("%-28s %6d %3d | %9.3f %9.3f | %+6.2f%%\n", "gdn core f+b", T, t.B, det, nd, 100.0 * (det - nd) / nd);
+    fflush(stdout);
+    tbufs_free(g, &t);
+}
+/* the same for a whole GDN block's forward+backward (projections, conv, norms, gates, the
+   delta rule: one layer of a training step) at the 135M model's shape, d 576, H 9 */
+static void det_timing_block(Gpu *g, int B, int T) {
+    RepBlock c;
+    memset(&c, 0, sizeof c);
+    GdnDims d = {576, 9, 64, 4, 64, 1e-5f};
+    char err[128];
+    if (gdn_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+    c.d = d; c.B = B; c.T = T;
+    const size_t N = (size_t)B * T, np = gdn_param_count(&d), C = (size_t)d.d_model;
+    float *w = frand(np, 0.05), *x = frand(N * C, 1);
+    gdn_param_init_special(&d, w, 5);
+    size_t ae, se, sae, sse;
+    gdn_act_sizes(&d, B, T, &ae, &se);
+    gdn_scratch_sizes(&d, B, T, &sae, &sse);
+    c.w = up_bf16(g, w, np); c.x = up_bf16(g, x, N * C); c.dout = up_bf16(g, x, N * C);
+    void *act = gpu_alloc(g, ae * 2), *sact = gpu_alloc(g, sae * 2);
+    float *stat = gpu_alloc(g, se * 4 + 4), *sstat = gpu_alloc(g, sse * 4 + 4);
+    c.out = gpu_alloc(g, N * C * 2); c.dx = gpu_alloc(g, N * C * 2); c.dw = gpu_alloc(g, np * 4);
+    gpu_memset0(g, c.dw, np * 4);
+    gdn_acts_bind(&d, &c.a, g, act, stat, B, T);
+    gdn_scratch_bind(&d, &c.s, g, sact, sstat, B, T);
+    CUevent e0, e1;
+    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    float med[2];
+    for (int nd = 0; nd < 2; nd++) {
+        g->nondeterministic = nd;
+        float ms[5];
+        for (int r = -2; r < 5; r++) {
+            CU_CHECK(cuEventRecord(e0, g->stream));
+            rep_block_run(g, &c);
+            CU_CHECK(cuEventRecord(e1, g->stream));
+            CU_CHECK(cuEventSynchronize(e1));
+            if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+        }
+        qsort(ms, 5, sizeof(float), cmp_float);
+        med[nd] = ms[2];
+    }
+    g->nondeterministic = 0;
+    CU_CHECK(cuEventDestroy(e0));
+    CU_CHECK(cuEventDestroy(e1));
+    printf("%-28s %6d %3d | %9.3f %9.3f | %+6.2f%%\n", "gdn block f+b (d 576, H 9)", T, B, med[0], med[1],
+           100.0 * (med[0] - med[1]) / med[1]);
+    fflush(stdout);
+    void *bufs[] = {c.w, c.x, c.dout, act, sact, stat, sstat, c.out, c.dx, c.dw};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
+    free(w); free(x);
+}
+
+/* the determinism section: repeats (must match bit for bit), the same under
+   nondeterministic = 1 (reported), then the cost */
+static void determinism(Gpu *g, int with_timing) {
+    printf("\n[determinism: Gpu.nondeterministic = 0 must repeat bit for bit]\n");
+    g->nondeterministic = 0;
+    repeat_all(g);
+    printf("\n[the same with Gpu.nondeterministic = 1: reported only]\n");
+    g->nondeterministic = 1;
+    repeat_all(g);
+    g->nondeterministic = 0;
+    if (!with_timing) return;
+    printf("\ncost of determinism (median ms of 5; det = nondeterministic 0, nondet = 1)\n");
+    printf("%-28s %6s %3s | %9s %9s | %7s\n", "", "T", "B", "det", "nondet", "det/nd-1");
+    int Ts[] = {2048, 8192, 16384};
+    for (int i = 0; i < 3; i++) det_timing(g, Ts[i]);
+    det_timing_block(g, 16, 2048);
 }
 
 int main(int argc, char **argv) {
-    int do_timing = 1, checks = 1;
+    int do_timing = 1, checks = 1, det = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) do_timing = 0;
-        else if (!strcmp(argv[i], "--timing-only")) checks = 0;
+        else if (!strcmp(argv[i], "--timing-only")) checks = 0, det = 0;
+        else if (!strcmp(argv[i], "--determinism-only")) checks = 0, do_timing = 0;
         else if (!strcmp(argv[i], "--compile-only")) {
             int f = gdn_kernels_compile_check("sm_80") + gdn_kernels_compile_check("sm_90");
             printf("compile check: %d failures\n", f);
             return f != 0;
-        } else { fprintf(stderr, "usage: %s [--no-timing | --timing-only | --compile-only]\n", argv[0]); return 2; }
+        } else {
+            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --determinism-only | --compile-only]\n", argv[0]);
+            return 2;
+        }
     }
     Gpu g;
     if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
@@ -424,6 +721,7 @@ int main(int argc, char **argv) {
         block_check(&g, 2, 100);
         unsetenv("ABLATE_GDN_PAR");
     }
+    if (det) determinism(&g, do_timing);
     if (do_timing) {
         unsetenv("ABLATE_GDN_MMA");
         printf("\ntiming (median ms; B*T = 65536, H 16, D 64; dense = causal flash attention, same shape)\n");
