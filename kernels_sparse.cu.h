@@ -814,12 +814,18 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "// plain stores (only when one block covers all heads of the token, gridDim.y == 1);\n"
 "// bit 1: no dk/dv reductions at all (TIMING DIAGNOSTIC ONLY: dk, dv come out zero);\n"
 "// bit 2: dk/dv staged through shared memory and added as whole rows (see below);\n"
-"// bit 3: write D = rowsum(dO O) to Dg [B*T, H] (the key-range pass sparse_bwd_kv needs it).\n"
+"// bit 3: write D = rowsum(dO O) to Dg [B*T, H] (the key-range pass sparse_bwd_kv needs it);\n"
+"// bit 4 (with bit 2; the deterministic backward): each (token, slot) pair's dK and dV rows\n"
+"// are STORED to the stages stk, stv [gridDim.x tokens][K][HD] instead of added, for key_reduce;\n"
+"// bit 5: psum by plain adds (this launch is its only writer; launches are stream-ordered).\n"
+"// Token n0 + blockIdx.x, heads from (y0 + blockIdx.y) * HB: the host may launch a chunk of\n"
+"// tokens, or one head block at a time.\n"
 "#define LDQ 24   // stride of the dS^T tile (bf16)\n"
 "extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
 "sparse_bwd(bf16 *dq, float *dkacc, float *dvacc, float *psum, const bf16 *dout, const bf16 *out,\n"
 "           const float *lse, const bf16 *q, const bf16 *k, const bf16 *v, const int *idx,\n"
-"           int T, int H, int K, float scale, float scale_log2, float invH, int flags, float *Dg) {\n"
+"           int T, int H, int K, float scale, float scale_log2, float invH, int flags, float *Dg,\n"
+"           long n0, int y0, float *stk, float *stv) {\n"
 "    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
 "    bf16 *sQ = (bf16 *)smem_raw;                    // [16][LDS]\n"
 "    bf16 *sdO = sQ + 16 * LDS;                      // [16][LDS]\n"
@@ -828,8 +834,8 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    float *sL = (float *)(sdS + SA_WARPS * 16 * LDQ); // [16] lse * log2(e), +inf on padding rows\n"
 "    float *sD = sL + 16;                            // [16] rowsum(dO * O)\n"
 "    int *sIdx = (int *)(sD + 16);                   // [K]\n"
-"    const long n = blockIdx.x;\n"
-"    const int b = (int)(n / T), t = (int)(n % T), h0 = blockIdx.y * HB, kvh = h0 / GROUP, KVn = H / GROUP;\n"
+"    const long n = n0 + blockIdx.x;\n"
+"    const int b = (int)(n / T), t = (int)(n % T), h0 = (y0 + blockIdx.y) * HB, kvh = h0 / GROUP, KVn = H / GROUP;\n"
 "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
 "    const long ks = (long)KVn * HD;\n"
 "    const bf16 *kb = k + (long)b * T * ks + kvh * HD, *vb = v + (long)b * T * ks + kvh * HD;\n"
@@ -913,6 +919,9 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "            if (t4 == 0 && (flags & 1)) {  // this block owns the slot: no other adder\n"
 "                if (sA >= 0) psum[n * K + slA] = pa * invH;\n"
 "                if (sB >= 0) psum[n * K + slB] = pb * invH;\n"
+"            } else if (t4 == 0 && (flags & 32)) {  // the only adder of this launch\n"
+"                if (sA >= 0) psum[n * K + slA] += pa * invH;\n"
+"                if (sB >= 0) psum[n * K + slB] += pb * invH;\n"
 "            } else if (t4 == 0) {\n"
 "                if (sA >= 0) atomicAdd(psum + n * K + slA, pa * invH);\n"
 "                if (sB >= 0) atomicAdd(psum + n * K + slB, pb * invH);\n"
@@ -985,7 +994,7 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "                    *(float2 *)(stg + (g + 8) * LDS + col + 8) = make_float2(c1[2], c1[3]);\n"
 "                }\n"
 "                __syncwarp();\n"
-"                float *acc = m ? dkacc : dvacc;\n"
+"                float *acc = m ? dkacc : dvacc, *st = m ? stk : stv;\n"
 "                const float sc = m ? scale : 1.f;\n"
 "#pragma unroll\n"
 "                for (int i = lane; i < 16 * (HD / 4); i += 32) {\n"
@@ -993,7 +1002,11 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "                    const int s = sl < K ? sIdx[sl] : -1;\n"
 "                    if (s >= 0) {\n"
 "                        const float4 x = *(const float4 *)(stg + r * LDS + c);\n"
-"                        red_add4(acc + ((long)(b * T + s) * KVn + kvh) * HD + c, x.x * sc, x.y * sc, x.z * sc, x.w * sc);\n"
+"                        if (flags & 16)  // deterministic: the pair's own row of the stage\n"
+"                            *(float4 *)(st + ((long)blockIdx.x * K + sl) * HD + c) =\n"
+"                                make_float4(x.x * sc, x.y * sc, x.z * sc, x.w * sc);\n"
+"                        else\n"
+"                            red_add4(acc + ((long)(b * T + s) * KVn + kvh) * HD + c, x.x * sc, x.y * sc, x.z * sc, x.w * sc);\n"
 "                    }\n"
 "                }\n"
 "                __syncwarp();  // dK overwrites the staging; then the next prefetch\n"
@@ -1181,18 +1194,125 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    }\n"
 "}\n"
 "\n"
+"// ---------------------------------------------------------------- key-major reduction\n"
+"// The deterministic backward (Gpu.nondeterministic == 0). The query-major passes STORE each\n"
+"// (token, slot) pair's fp32 row (sparse_bwd's dK and dV rows, idx_kl's dkI row) to a stage\n"
+"// [tokens of the chunk][K][RW] instead of adding it into the key's accumulator; this pass\n"
+"// adds them key-major in a fixed order. grid (ceil(T/RKEYS) key ranges, sequences of the\n"
+"// chunk), RK_THREADS threads. A block owns RKEYS consecutive keys of one sequence (and kv\n"
+"// head kvh of nkv): each thread owns float4 columns of the range's accumulator rows, loads\n"
+"// them, walks the chunk's tokens t >= s0 in ascending order, RK_TB at a time, and adds the\n"
+"// staged row of every (t, slot) that selected one of its keys; then stores them. A token's\n"
+"// slots inside the range are one contiguous run of its idx row (ascending, -1 after: what\n"
+"// the select writes), which a warp finds by a pivot ballot and a count inside one stride.\n"
+"// Each accumulator element is summed by one thread in (chunk, launch, token) order: the\n"
+"// same bits every run, whatever the scheduling.\n"
+"#define RKEYS 64\n"
+"#define RK_THREADS 256\n"
+"#define RK_TB 32\n"
+"template <int RW, int NM>\n"
+"__device__ __forceinline__ void key_reduce(float *acc0, float *acc1, const float *st0, const float *st1,\n"
+"                                           const int *idx, int T, int K, long n0, long n1, int nkv, int kvh) {\n"
+"    __shared__ int slot[RK_TB][RKEYS];  // slot of (token tb + tt, key s0 + r), -1 if not selected\n"
+"    constexpr int C4 = RW / 4, PER = RKEYS * C4 / RK_THREADS;\n"
+"    static_assert(PER * RK_THREADS == RKEYS * C4, \"RKEYS * RW / 4 must be a multiple of RK_THREADS\");\n"
+"    const int b = (int)(n0 / T) + blockIdx.y;\n"
+"    const long base = (long)b * T;\n"
+"    const int tlo = n0 > base ? (int)(n0 - base) : 0, thi = n1 - base < T ? (int)(n1 - base) : T;\n"
+"    const int s0 = blockIdx.x * RKEYS;\n"
+"    if (s0 >= thi) return;  // causal: no token of the chunk selects these keys\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
+"    float4 a[NM][PER];\n"
+"#pragma unroll\n"
+"    for (int m = 0; m < PER; m++) {\n"
+"        const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4, s = s0 + r;\n"
+"        const long o = ((base + s) * nkv + kvh) * RW + c;\n"
+"        a[0][m] = s < T ? *(const float4 *)(acc0 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
+"        if (NM > 1) a[NM - 1][m] = s < T ? *(const float4 *)(acc1 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
+"    }\n"
+"    const int stride = (K + 31) >> 5;  // pivots row[lane * stride]\n"
+"    for (int tb = max(s0, tlo); tb < thi; tb += RK_TB) {\n"
+"        for (int i = threadIdx.x; i < RK_TB * RKEYS; i += RK_THREADS) (&slot[0][0])[i] = -1;\n"
+"        __syncthreads();\n"
+"        for (int tt = warp; tt < RK_TB && tb + tt < thi; tt += RK_THREADS / 32) {\n"
+"            const int *row = idx + (base + tb + tt) * K;\n"
+"            // lb = the first slot whose key is >= s0 (unsigned: -1 counts as past every key)\n"
+"            const int jp = lane * stride;\n"
+"            const int nb = __popc(__ballot_sync(FULL, jp < K && (unsigned)row[jp] < (unsigned)s0));\n"
+"            int lb = 0;\n"
+"            if (nb > 0) {  // lb in ((nb-1)*stride, nb*stride]: count the stride's keys below s0\n"
+"                const int j0 = (nb - 1) * stride + 1, j1 = min(K, nb * stride);\n"
+"                lb = j0;\n"
+"                for (int jj = j0; jj < j1; jj += 32) {\n"
+"                    const int j = jj + lane;\n"
+"                    lb += __popc(__ballot_sync(FULL, j < j1 && (unsigned)row[j] < (unsigned)s0));\n"
+"                }\n"
+"            }\n"
+"            // the run from lb while the keys stay inside the range\n"
+"            for (int jj = lb; jj < K; jj += 32) {\n"
+"                const int j = jj + lane;\n"
+"                const unsigned s = j < K ? (unsigned)row[j] : 0xffffffffu;\n"
+"                const bool in = s < (unsigned)(s0 + RKEYS);\n"
+"                if (in) slot[tt][s - s0] = j;\n"
+"                if (!__all_sync(FULL, in)) break;\n"
+"            }\n"
+"        }\n"
+"        __syncthreads();\n"
+"        const int nt = min(RK_TB, thi - tb);\n"
+"#pragma unroll 4\n"
+"        for (int tt = 0; tt < nt; tt++) {\n"
+"            const long prow = (base + tb + tt - n0) * K;  // the token's rows of the stage\n"
+"#pragma unroll\n"
+"            for (int m = 0; m < PER; m++) {\n"
+"                const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4;\n"
+"                const int j = slot[tt][r];\n"
+"                if (j >= 0) {\n"
+"                    const float4 x = *(const float4 *)(st0 + (prow + j) * RW + c);\n"
+"                    a[0][m].x += x.x; a[0][m].y += x.y; a[0][m].z += x.z; a[0][m].w += x.w;\n"
+"                    if (NM > 1) {\n"
+"                        const float4 y = *(const float4 *)(st1 + (prow + j) * RW + c);\n"
+"                        a[NM - 1][m].x += y.x; a[NM - 1][m].y += y.y; a[NM - 1][m].z += y.z; a[NM - 1][m].w += y.w;\n"
+"                    }\n"
+"                }\n"
+"            }\n"
+"        }\n"
+"        __syncthreads();  // the next batch clears slot\n"
+"    }\n"
+"#pragma unroll\n"
+"    for (int m = 0; m < PER; m++) {\n"
+"        const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4, s = s0 + r;\n"
+"        if (s >= T) continue;\n"
+"        const long o = ((base + s) * nkv + kvh) * RW + c;\n"
+"        *(float4 *)(acc0 + o) = a[0][m];\n"
+"        if (NM > 1) *(float4 *)(acc1 + o) = a[NM - 1][m];\n"
+"    }\n"
+"}\n"
+"// dK, dV of kv head kvh (accumulators [B*T][KVn][HD]) from sparse_bwd's stages\n"
+"extern \"C\" __global__ void __launch_bounds__(RK_THREADS)\n"
+"sparse_kv_reduce(float *dkacc, float *dvacc, const float *stk, const float *stv, const int *idx, int T, int K,\n"
+"                 long n0, long n1, int nkv, int kvh) {\n"
+"    key_reduce<HD, 2>(dkacc, dvacc, stk, stv, idx, T, K, n0, n1, nkv, kvh);\n"
+"}\n"
+"// dkI (accumulator [B*T][DI]) from idx_kl's stage\n"
+"extern \"C\" __global__ void __launch_bounds__(RK_THREADS)\n"
+"idx_dk_reduce(float *dkacc, const float *st, const int *idx, int T, int K, long n0, long n1) {\n"
+"    key_reduce<DI, 1>(dkacc, dkacc, st, st, idx, T, K, n0, n1, 1, 0);\n"
+"}\n"
+"\n"
 "// p[t, slot] += (1/H) sum over the block's heads of exp(q.k scale - lse): the first half\n"
-"// of sparse_bwd (S^T = K Q^T, P^T) with only K gathered. The host zeroes p.\n"
+"// of sparse_bwd (S^T = K Q^T, P^T) with only K gathered. The host zeroes p. Heads from\n"
+"// (y0 + blockIdx.y) * HB; add != 0: plain adds (the deterministic path launches one head\n"
+"// block at a time, so each launch is a slot's only writer), else fp32 atomics.\n"
 "extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
 "sparse_probs(float *p, const float *lse, const bf16 *q, const bf16 *k, const int *idx,\n"
-"             int T, int H, int K, float scale_log2, float invH) {\n"
+"             int T, int H, int K, float scale_log2, float invH, int y0, int add) {\n"
 "    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
 "    bf16 *sQ = (bf16 *)smem_raw;                    // [16][LDS]\n"
 "    bf16 *sKV = sQ + 16 * LDS;                      // [SA_WARPS][SA_SLICE] (K rows only)\n"
 "    float *sL = (float *)(sKV + SA_WARPS * SA_SLICE);\n"
 "    int *sIdx = (int *)(sL + 16);\n"
 "    const long n = blockIdx.x;\n"
-"    const int b = (int)(n / T), t = (int)(n % T), h0 = blockIdx.y * HB, kvh = h0 / GROUP, KVn = H / GROUP;\n"
+"    const int b = (int)(n / T), t = (int)(n % T), h0 = (y0 + blockIdx.y) * HB, kvh = h0 / GROUP, KVn = H / GROUP;\n"
 "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
 "    const long ks = (long)KVn * HD;\n"
 "    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
@@ -1244,7 +1364,10 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "        pa += __shfl_xor_sync(FULL, pa, 2);\n"
 "        pb += __shfl_xor_sync(FULL, pb, 1);\n"
 "        pb += __shfl_xor_sync(FULL, pb, 2);\n"
-"        if (t4 == 0) {\n"
+"        if (t4 == 0 && add) {\n"
+"            if (okA) p[n * K + slA] += pa * invH;\n"
+"            if (okB) p[n * K + slB] += pb * invH;\n"
+"        } else if (t4 == 0) {\n"
 "            if (okA) atomicAdd(p + n * K + slA, pa * invH);\n"
 "            if (okB) atomicAdd(p + n * K + slB, pb * invH);\n"
 "        }\n"
@@ -1268,12 +1391,14 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "//   recomputing the dot products and warp sums (the same values, bit for bit); bit 2\n"
 "//   (host: only with bit 1): the scores phase takes a slot per lane (the HI*DI dot\n"
 "//   products by one lane, qI from shared memory by broadcast) instead of a slot per\n"
-"//   warp with a warp sum per head (fp32 sums in another order: not the same bits).\n"
+"//   warp with a warp sum per head (fp32 sums in another order: not the same bits); bit 3\n"
+"//   (the deterministic backward, instead of bit 0): each slot's dkI row is STORED to the\n"
+"//   stage [gridDim.x tokens][K][DI] for key_reduce. Token n0 + blockIdx.x.\n"
 "#define KL_WARPS 4\n"
 "#define DPL (DI / 32)\n"
 "extern \"C\" __global__ void __launch_bounds__(KL_WARPS * 32)\n"
 "idx_kl(float *loss, bf16 *dqI, float *dkacc, bf16 *dw, const float *p, const bf16 *qI, const bf16 *kI,\n"
-"       const bf16 *w, const int *idx, int T, int K, float dloss, int flags) {\n"
+"       const bf16 *w, const int *idx, int T, int K, float dloss, int flags, long n0, float *stage) {\n"
 "    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
 "    float *sQ = (float *)smem_raw;         // [HI][DI]\n"
 "    float *sW = sQ + HI * DI;              // [HI]\n"
@@ -1283,7 +1408,7 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    int *sIdx = (int *)(sR + KL_WARPS * HI * (DI + 1));  // [K]\n"
 "    float *sA = (float *)(sIdx + K);       // [K][HI] a_j per slot (flags & 2 only)\n"
 "    const bool acache = (flags & 2) != 0;\n"
-"    const long n = blockIdx.x;\n"
+"    const long n = n0 + blockIdx.x;\n"
 "    const int b = (int)(n / T);\n"
 "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
 "    const bool bwd = dqI != 0;\n"
@@ -1394,7 +1519,11 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "            }\n"
 "        }\n"
 "        float *dst = dkacc + ((long)b * T + s) * DI + lane * DPL;\n"
-"        if (flags & 1) {  // red.v4: lane L adds dims 4*(L*DPL/4) .. +3 (16-byte aligned)\n"
+"        if (flags & 8) {  // deterministic: the pair's own row of the stage, plain stores\n"
+"            float *sr = stage + ((long)blockIdx.x * K + j) * DI + lane * DPL;\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < DPL; e++) sr[e] = dk[e];\n"
+"        } else if (flags & 1) {  // red.v4: lane L adds dims 4*(L*DPL/4) .. +3 (16-byte aligned)\n"
 "#if DPL == 4\n"
 "            red_add4(dst, dk[0], dk[1], dk[2], dk[3]);\n"
 "#elif DPL == 2\n"
@@ -1480,6 +1609,27 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 #define SPARSE_LDQ 24
 #define SPARSE_KR 64   /* keys per block of sparse_bwd_kv (KR) */
 #define SPARSE_KTC 256 /* tokens per block of sparse_bwd_kv (KTC) */
+#define SPARSE_RKEYS 64      /* keys per block of key_reduce (RKEYS) */
+#define SPARSE_RK_THREADS 256 /* its threads (RK_THREADS) */
+
+/* The deterministic backward (Gpu.nondeterministic == 0) stores every (token, slot) pair's
+   fp32 dK/dV (or dkI) row and reduces them key-major (key_reduce); the stage holds a chunk of
+   tokens at a time, at most this many bytes (the chunks are reduced in order). */
+#ifndef SPARSE_STAGE_BUDGET
+#define SPARSE_STAGE_BUDGET ((size_t)512 << 20)
+#endif
+/* tokens per stage chunk for rows of row_bytes each (at least 1, at most all of them) */
+static size_t sparse_stage_rows_(size_t row_bytes, size_t rows) {
+    size_t r = SPARSE_STAGE_BUDGET / row_bytes;
+    if (r < 1) r = 1;
+    return r < rows ? r : rows;
+}
+/* key_reduce (f, its args) over the stage chunk of tokens [n0, n1): a block per range of
+   SPARSE_RKEYS keys and sequence the chunk touches */
+static void sparse_reduce_launch_(Gpu *g, CUfunction f, void **args, int T, long n0, long n1) {
+    unsigned nseq = (unsigned)((n1 - 1) / T - n0 / T + 1);
+    gpu_launch(g, f, (unsigned)((T + SPARSE_RKEYS - 1) / SPARSE_RKEYS), nseq, 1, SPARSE_RK_THREADS, 1, 1, 0, args);
+}
 
 /* the scratch lives in the Gpu (sparse_scratch), grown on demand; gpu_free_all frees it
    with every other allocation, and gpu_sparse_release frees it early */
@@ -1648,16 +1798,26 @@ void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, cons
    head, key), so the dense tiles are taken when topk * SPARSE_DENSE_RATIO >= (H/KV) * T/2:
    at T = 2048 with the 135M model's 3 heads per kv head they are many times cheaper; the
    gathers pay with DeepSeek's wide groups at long T (16 heads per kv head, T = 8192).
-   ABLATE_SPARSE_DENSE=0 / 1 forces the gathers / the dense tiles (where supported). */
+   ABLATE_SPARSE_DENSE=0 / 1 forces the gathers / the dense tiles (where supported).
+   Deterministic (Gpu.nondeterministic == 0, the default) the gathers' backward stores 512 B
+   per (token, head block, key) pair and reads them back key-major instead of the red.v4s:
+   ESTIMATED (not measured) ~2x their fwd+bwd at 8 x 8192, H 16, KV 1 (7.8 -> ~16 ms, against
+   ~15-16 ms for the deterministic tiles), hence SPARSE_DENSE_RATIO_DET: the tiles from
+   T = 8192 down at k 512 and 16 heads per kv head, the gathers from T = 16384. To calibrate
+   with tests/gpu_sparse_check's det/nondet timing lines. */
 #ifndef SPARSE_DENSE_RATIO
 #define SPARSE_DENSE_RATIO 88
+#endif
+#ifndef SPARSE_DENSE_RATIO_DET
+#define SPARSE_DENSE_RATIO_DET 160
 #endif
 static int sparse_use_dense_(const Gpu *g, int T, int H, int KV, int hd, int topk) {
     if (!gpu_attention_select_supported(g, hd)) return 0;
     int m = sparse_env_mode_("ABLATE_SPARSE_DENSE", -1);
     if (m >= 0) return m != 0;
     int kk = topk < T ? topk : T;
-    return (double)kk * SPARSE_DENSE_RATIO >= (double)(H / KV) * T / 2;
+    double ratio = g->nondeterministic ? SPARSE_DENSE_RATIO : SPARSE_DENSE_RATIO_DET;
+    return (double)kk * ratio >= (double)(H / KV) * T / 2;
 }
 /* the selection bitmask of idx, at the start of the sparse scratch; with prefix != NULL also
    the per-tile prefix counts, and `extra` floats after them (*extra) */
@@ -1685,9 +1845,16 @@ static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int to
    per token). H100 (tests/gpu_sparse_check klb0 / klbD, HI 4, dI 64, k 512, ms fwd+bwd):
    16 x 2048 2.26 / 1.54, 32 x 2048 4.48 / 2.93, 8 x 8192 5.01 / 8.21, 4 x 16384 5.16 / 13.5;
    at 4 x 512 (2048 rows) the tiles were slower (1.01 against 0.59 ms a step for 4 layers).
-   ABLATE_SPARSE_DENSE forces both ops' organization. */
+   ABLATE_SPARSE_DENSE forces both ops' organization. Deterministic (the default) the gathers
+   store each pair's dkI row (256 B at dI 64) and read it back key-major instead of the
+   red.v4s: ESTIMATED (not measured) 5.0 -> ~9.4 ms at 8 x 8192, so SPARSE_KL_DENSE_RATIO_DET
+   puts the switch at T = 8192 for k 512 (the tiles: 8.2 ms there, no atomics; the gathers
+   from T = 16384, 5.2 -> ~10 against 13.5). */
 #ifndef SPARSE_KL_DENSE_RATIO
 #define SPARSE_KL_DENSE_RATIO 3
+#endif
+#ifndef SPARSE_KL_DENSE_RATIO_DET
+#define SPARSE_KL_DENSE_RATIO_DET 8
 #endif
 #define SPARSE_KL_DENSE_MIN_ROWS 16384
 static int sparse_kl_use_dense_(const Gpu *g, int B, int T, int HI, int dI, int topk) {
@@ -1695,7 +1862,8 @@ static int sparse_kl_use_dense_(const Gpu *g, int B, int T, int HI, int dI, int 
     int m = sparse_env_mode_("ABLATE_SPARSE_DENSE", -1);
     if (m >= 0) return m != 0;
     int kk = topk < T ? topk : T;
-    return (double)kk * SPARSE_KL_DENSE_RATIO >= (double)T / 2 && (long)B * T >= SPARSE_KL_DENSE_MIN_ROWS;
+    double ratio = g->nondeterministic ? SPARSE_KL_DENSE_RATIO : SPARSE_KL_DENSE_RATIO_DET;
+    return (double)kk * ratio >= (double)T / 2 && (long)B * T >= SPARSE_KL_DENSE_MIN_ROWS;
 }
 
 void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
@@ -1734,11 +1902,17 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
             gpu_sparse_attention_probs(gpu, psum, q, k, lse, idx, B, T, H, KV, hd, topk);
         return;
     }
-    size_t nk = (size_t)B * T * KV * hd, nD = (size_t)B * T * H;
-    int mode = sparse_env_mode_("ABLATE_SPARSE_BWD", 2);
-    if (mode == 3 && sparse_hb_(H / KV) != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
-    float *dkacc = (float *)sparse_scratch_get_(gpu, (2 * nk + (mode == 3 ? nD : 0)) * 4), *dvacc = dkacc + nk;
+    size_t nk = (size_t)B * T * KV * hd, nD = (size_t)B * T * H, rows = (size_t)B * T;
+    const int det = !gpu->nondeterministic, HB = sparse_hb_(H / KV), NY = H / HB;
+    /* the ABLATE_SPARSE_BWD variants are the order-dependent path's (nondeterministic = 1) */
+    int mode = det ? 2 : sparse_env_mode_("ABLATE_SPARSE_BWD", 2);
+    if (mode == 3 && HB != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
+    /* deterministic: the stages of a chunk of tokens, one head block's dK and dV rows per pair */
+    size_t chunk = det ? sparse_stage_rows_((size_t)topk * hd * 8, rows) : 0, nst = chunk * topk * hd;
+    float *dkacc = (float *)sparse_scratch_get_(gpu, (2 * nk + (mode == 3 ? nD : 0) + 2 * nst) * 4),
+          *dvacc = dkacc + nk;
     float *Dg = mode == 3 ? dvacc + nk : NULL;
+    float *stk = det ? dvacc + nk : NULL, *stv = det ? stk + nst : NULL;
     gpu_memset0(gpu, dkacc, 2 * nk * 4);
     if (psum) gpu_memset0(gpu, psum, (size_t)B * T * topk * 4);
     char opt[128];
@@ -1746,18 +1920,45 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
     CUfunction f = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_bwd", opt);
     float scale = (float)(1.0 / sqrt((double)hd)), scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
     float invH = 1.0f / H;
-    /* ABLATE_SPARSE_BWD: 1 = psum by plain stores (when one block holds all heads of a
+    long n0 = 0;
+    int y0 = 0;
+    if (det) {
+        /* chunk by chunk, one head block (y) at a time: sparse_bwd stores each pair's dK, dV
+           rows (flags 16) and psum by stores or plain adds (1 / 32: every launch is its slots'
+           only writer); sparse_kv_reduce adds the rows key-major into the kv head's fp32
+           accumulators. Stream order fixes the order of everything: the same bits every run. */
+        int flags = 4 | 16 | (NY == 1 ? 1 : 32);
+        CUfunction fr = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_kv_reduce", opt);
+        for (size_t c0 = 0; c0 < rows; c0 += chunk) {
+            long n1 = (long)(c0 + chunk < rows ? c0 + chunk : rows);
+            n0 = (long)c0;
+            for (y0 = 0; y0 < NY; y0++) {
+                int kvh = y0 * HB / (H / KV);
+                void *args[] = {&dq, &dkacc, &dvacc, &psum, &dout, &out, &lse, &q, &k, &v, &idx, &T, &H, &topk,
+                                &scale, &scale_log2, &invH, &flags, &Dg, &n0, &y0, &stk, &stv};
+                gpu_launch(gpu, f, (unsigned)(n1 - n0), 1, 1, 32 * SPARSE_SA_WARPS, 1, 1, sparse_bwd_smem_(hd, topk),
+                           args);
+                void *rargs[] = {&dkacc, &dvacc, &stk, &stv, &idx, &T, &topk, &n0, &n1, &KV, &kvh};
+                sparse_reduce_launch_(gpu, fr, rargs, T, n0, n1);
+            }
+        }
+        gpu_f32_to_bf16(gpu, dk, dkacc, nk);
+        gpu_f32_to_bf16(gpu, dv, dvacc, nk);
+        return;
+    }
+    /* ABLATE_SPARSE_BWD (order-dependent fp32 atomics, Gpu.nondeterministic = 1 only):
+       1 = psum by plain stores (when one block holds all heads of a
        token); 2 = that and dk/dv staged in shared memory, added as whole rows; 3 = mode 1
        with dk/dv from the key-range pass sparse_bwd_kv (shared-memory reductions; needs
        H/KV <= 16 and idx rows ascending with -1 after, as the select writes them);
        9 = mode 1 without any dk/dv reductions (a timing diagnostic: dk, dv come out ZERO) */
-    int flags = mode >= 1 && H == sparse_hb_(H / KV) ? 1 : 0;
+    int flags = mode >= 1 && NY == 1 ? 1 : 0;
     if (mode == 2) flags |= 4;
     if (mode == 3) flags |= 2 | 8;
     if (mode == 9) flags |= 2;
     void *args[] = {&dq, &dkacc, &dvacc, &psum, &dout, &out, &lse, &q, &k, &v, &idx, &T, &H, &topk,
-                    &scale, &scale_log2, &invH, &flags, &Dg};
-    gpu_launch(gpu, f, (unsigned)B * (unsigned)T, (unsigned)(H / sparse_hb_(H / KV)), 1, 32 * SPARSE_SA_WARPS, 1, 1,
+                    &scale, &scale_log2, &invH, &flags, &Dg, &n0, &y0, &stk, &stv};
+    gpu_launch(gpu, f, (unsigned)B * (unsigned)T, (unsigned)NY, 1, 32 * SPARSE_SA_WARPS, 1, 1,
                sparse_bwd_smem_(hd, topk), args);
     if (mode == 3) {
         CUfunction fk = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_bwd_kv", opt);
@@ -1784,25 +1985,41 @@ void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k
     sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
     CUfunction f = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "sparse_probs", opt);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd)), invH = 1.0f / H;
-    void *args[] = {&p, &lse, &q, &k, &idx, &T, &H, &topk, &scale_log2, &invH};
-    gpu_launch(gpu, f, (unsigned)B * (unsigned)T, (unsigned)(H / sparse_hb_(H / KV)), 1, 32 * SPARSE_SA_WARPS, 1, 1,
+    int NY = H / sparse_hb_(H / KV), y0 = 0, add = 0;
+    if (!gpu->nondeterministic && NY > 1) {
+        /* deterministic: one head block per launch, plain adds in stream order (with one
+           block per token the single atomic add onto zero is exact: nothing to order) */
+        add = 1;
+        for (y0 = 0; y0 < NY; y0++) {
+            void *args[] = {&p, &lse, &q, &k, &idx, &T, &H, &topk, &scale_log2, &invH, &y0, &add};
+            gpu_launch(gpu, f, (unsigned)B * (unsigned)T, 1, 1, 32 * SPARSE_SA_WARPS, 1, 1, sparse_probs_smem_(hd, topk),
+                       args);
+        }
+        return;
+    }
+    void *args[] = {&p, &lse, &q, &k, &idx, &T, &H, &topk, &scale_log2, &invH, &y0, &add};
+    gpu_launch(gpu, f, (unsigned)B * (unsigned)T, (unsigned)NY, 1, 32 * SPARSE_SA_WARPS, 1, 1,
                sparse_probs_smem_(hd, topk), args);
 }
 
+/* idx_kl over the tokens n0 .. n0 + nrows - 1; stage != NULL (the deterministic backward):
+   each pair's dkI row is stored there (flags 8) instead of added into dkacc */
 static void sparse_kl_launch_(Gpu *g, float *loss, void *dqI, float *dkacc, void *dw, const float *p,
-                              const void *qI, const void *kI, const void *w, const int *idx, int B, int T,
-                              int HI, int dI, int topk, float dloss) {
+                              const void *qI, const void *kI, const void *w, const int *idx, int T,
+                              int HI, int dI, int topk, float dloss, long n0, size_t nrows, float *stage) {
     char opt[128];
     sparse_index_opts_(opt, sizeof opt, HI, dI);
     CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_kl", opt);
     /* ABLATE_SPARSE_KL=1: red.v4 for dkI (backward), and when the a_j cache fits in
-       SPARSE_KL_ACACHE bytes, the cache and the lane-per-slot scores (both passes) */
+       SPARSE_KL_ACACHE bytes, the cache and the lane-per-slot scores (both passes; they change
+       the bits against 0 but not from run to run) */
     int flags = 0;
     if (sparse_env_mode_("ABLATE_SPARSE_KL", 1) == 1)
         flags = (dqI ? 1 : 0) | ((size_t)4 * HI * topk <= SPARSE_KL_ACACHE ? 2 | 4 : 0);
     if ((uintptr_t)kI & 15) flags &= ~4; /* the lane-per-slot loads are 16-byte vectors */
-    void *args[] = {&loss, &dqI, &dkacc, &dw, &p, &qI, &kI, &w, &idx, &T, &topk, &dloss, &flags};
-    gpu_launch(g, f, (unsigned)B * (unsigned)T, 1, 1, 128, 1, 1, sparse_kl_smem_(HI, dI, topk, flags & 2), args);
+    if (stage) flags = (flags & ~1) | 8;
+    void *args[] = {&loss, &dqI, &dkacc, &dw, &p, &qI, &kI, &w, &idx, &T, &topk, &dloss, &flags, &n0, &stage};
+    gpu_launch(g, f, (unsigned)nrows, 1, 1, 128, 1, 1, sparse_kl_smem_(HI, dI, topk, flags & 2), args);
 }
 
 void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
@@ -1813,7 +2030,7 @@ void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *q
         gpu_attention_select_kl(gpu, loss, NULL, NULL, NULL, NULL, NULL, p, qI, kI, w, mask, NULL, B, T, HI, topk, 0.0f);
         return;
     }
-    sparse_kl_launch_(gpu, loss, NULL, NULL, NULL, p, qI, kI, w, idx, B, T, HI, dI, topk, 0.0f);
+    sparse_kl_launch_(gpu, loss, NULL, NULL, NULL, p, qI, kI, w, idx, T, HI, dI, topk, 0.0f, 0, (size_t)B * T, NULL);
 }
 
 void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
@@ -1829,10 +2046,30 @@ void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *
                                 dloss);
         return;
     }
-    size_t nk = (size_t)B * T * dI;
+    size_t nk = (size_t)B * T * dI, rows = (size_t)B * T;
+    if (!gpu->nondeterministic) {
+        /* deterministic: a chunk of tokens at a time, idx_kl stores each pair's dkI row in the
+           stage and idx_dk_reduce adds them key-major, chunks in order (dqI, dw and the loss
+           are the block's own, merged in a fixed order already) */
+        size_t chunk = sparse_stage_rows_((size_t)topk * dI * 4, rows);
+        float *dkacc = (float *)sparse_scratch_get_(gpu, (nk + chunk * topk * dI) * 4), *stage = dkacc + nk;
+        gpu_memset0(gpu, dkacc, nk * 4);
+        char opt[128];
+        sparse_index_opts_(opt, sizeof opt, HI, dI);
+        CUfunction fr = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "idx_dk_reduce", opt);
+        for (size_t c0 = 0; c0 < rows; c0 += chunk) {
+            long n0 = (long)c0, n1 = (long)(c0 + chunk < rows ? c0 + chunk : rows);
+            sparse_kl_launch_(gpu, loss, dqI, dkacc, dw, p, qI, kI, w, idx, T, HI, dI, topk, dloss, n0,
+                              (size_t)(n1 - n0), stage);
+            void *rargs[] = {&dkacc, &stage, &idx, &T, &topk, &n0, &n1};
+            sparse_reduce_launch_(gpu, fr, rargs, T, n0, n1);
+        }
+        gpu_f32_to_bf16(gpu, dkI, dkacc, nk);
+        return;
+    }
     float *dkacc = (float *)sparse_scratch_get_(gpu, nk * 4);
     gpu_memset0(gpu, dkacc, nk * 4);
-    sparse_kl_launch_(gpu, loss, dqI, dkacc, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss);
+    sparse_kl_launch_(gpu, loss, dqI, dkacc, dw, p, qI, kI, w, idx, T, HI, dI, topk, dloss, 0, rows, NULL);
     gpu_f32_to_bf16(gpu, dkI, dkacc, nk);
 }
 

@@ -4,7 +4,7 @@
    Build (device machine):  make tests/gpu_sparse_check   (or:)
      cc -O2 -fopenmp -I. tests/gpu_sparse_check.c -I/usr/local/cuda/include \
         -L/usr/local/cuda/lib64 -lnvrtc -lcuda -lcublasLt -lcublas -lm -o /tmp/gpu_sparse_check
-   Run:  tests/gpu_sparse_check [--no-timing | --timing-only | --compile-only]
+   Run:  tests/gpu_sparse_check [--no-timing | --timing-only | --repeat-only | --compile-only]
      --compile-only  no GPU: NVRTC-compile every specialization for sm_80 and sm_90
 
    Method: inputs are random bf16 values; the reference runs in double on exactly those
@@ -21,11 +21,24 @@
      dqI, dkI, dw (bf16)                              rel L2 1e-2
      sparse with k >= T vs the dense flash kernel     rel L2 1e-2 (out), 2e-4 (lse)
      a second forward gives the same bits             exact
+   The reference checks run deterministic (Gpu.nondeterministic = 0, the default) for the
+   default and both organizations, and order-dependent (= 1) for both organizations and the
+   ABLATE_SPARSE_BWD / _KL modes (which are the order-dependent path's).
+   Bit-reproducibility ("repeat" lines): on bigger shapes (no CPU reference) one training
+   step's sparse ops (forward, backward with psum, probs, KL forward and backward) run twice
+   per organization, the scratch freed in between; deterministic: every output and gradient
+   must be the same bits (memcmp), and within rel L2 1e-2 (bf16) / 1e-4 (fp32) of the
+   order-dependent run (the stage chunks, head-block launches and wide groups against an
+   independent summation). Order-dependent: an "info" line says which outputs differed
+   between its two runs (expected: dk, dv, dkI, often psum/p; no verdict).
    Cases: T = 100, 1000 x k = 64, 512 x KV = 1, 4 (H = 16, hd 64, HI 4, dI 64), plus
    MHA (KV = 16: one head per block) and hd 32 / 128.
    Timing: B*T = 65536 tokens, H 16, KV 1, hd 64, k 512, HI 4, dI 64, T = 2048, 8192,
    16384: indexer (scores + top-k), sparse fwd, sparse fwd+bwd, indexer KL backward,
-   and the dense causal flash forward and forward+backward of the same shape.
+   and the dense causal flash forward and forward+backward of the same shape (the table
+   is deterministic, the default, but for the modes' columns); then per shape a "det/nd"
+   line: each organization's fwd+bwd and KL fwd+bwd deterministic against order-dependent,
+   and which organization each cost rule picks in either setting.
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,8 +205,10 @@ static void run_case(Gpu *g, const Case *c) {
     /* both organizations by name: the per-token gathers (ABLATE_SPARSE_DENSE=0) and the dense
        tiles under the selection bitmask (=1; Hopper and hd 64 only); the default above takes
        the one its cost rule picks */
-    for (int dm = 0; dm < 2; dm++) {
+    for (int dmn = 0; dmn < 4; dmn++) {
+        const int dm = dmn & 1, nd = dmn >> 1; /* organization, Gpu.nondeterministic */
         if (dm == 1 && !gpu_attention_select_supported(g, hd)) continue;
+        g->nondeterministic = nd;
         void *e_o = dev_poisoned(g, nq * 2), *e_dq = dev_poisoned(g, nq * 2), *e_dk = dev_poisoned(g, nk * 2),
              *e_dv = dev_poisoned(g, nk * 2);
         float *e_lse = dev_poisoned(g, nl * 4), *e_ps = dev_poisoned(g, np * 4), *e_pr = dev_poisoned(g, np * 4);
@@ -203,6 +218,7 @@ static void run_case(Gpu *g, const Case *c) {
                                       KV, hd, K);
         gpu_sparse_attention_probs(g, e_pr, d_q, d_k, e_lse, d_idx, B, T, H, KV, hd, K);
         unsetenv("ABLATE_SPARSE_DENSE");
+        g->nondeterministic = 0;
         gpu_sync(g);
         char name[64];
         const char *what[7] = {"out", "lse (max abs)", "dq", "dk", "dv", "psum", "p from sparse_probs"};
@@ -211,7 +227,7 @@ static void run_case(Gpu *g, const Case *c) {
                          rel_err(g, e_pr, 0, p, np)};
         const double tol[7] = {1e-2, 2e-4, 1e-2, 1e-2, 1e-2, 1e-3, 1e-3};
         for (int c = 0; c < 7; c++) {
-            snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d: %s", dm, what[c]);
+            snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d%s: %s", dm, nd ? " nondet" : "", what[c]);
             check(name, err[c], tol[c]);
         }
         gpu_free(g, e_o); gpu_free(g, e_dq); gpu_free(g, e_dk); gpu_free(g, e_dv); gpu_free(g, e_lse);
@@ -230,8 +246,10 @@ static void run_case(Gpu *g, const Case *c) {
         snprintf(name, sizeof name, "%d", mode);
         setenv("ABLATE_SPARSE_BWD", name, 1);
         setenv("ABLATE_SPARSE_DENSE", "0", 1); /* the modes are the gathers' */
+        g->nondeterministic = 1;               /* and the order-dependent path's */
         gpu_sparse_attention_backward(g, e_dq, e_dk, e_dv, e_ps, d_do, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV,
                                       hd, K);
+        g->nondeterministic = 0;
         unsetenv("ABLATE_SPARSE_BWD");
         unsetenv("ABLATE_SPARSE_DENSE");
         gpu_sync(g);
@@ -289,21 +307,24 @@ static void run_case(Gpu *g, const Case *c) {
         check("KL dw", rel_err(g, d_dw, 1, dw, nw), 1e-2);
         /* both organizations by name: gathers (ABLATE_SPARSE_DENSE=0), dense tiles (=1; Hopper,
            dI 64, HI <= 8) */
-        for (int dm = 0; dm < 2; dm++) {
+        for (int dmn = 0; dmn < 4; dmn++) {
+            const int dm = dmn & 1, nd = dmn >> 1; /* organization, Gpu.nondeterministic */
             if (dm == 1 && !gpu_attention_select_kl_supported(g, HI, dI)) continue;
+            g->nondeterministic = nd;
             float *e_loss = dev_poisoned(g, N * 4), *e_lossf = dev_poisoned(g, N * 4);
             void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
             setenv("ABLATE_SPARSE_DENSE", dm ? "1" : "0", 1);
             gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
             gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
             unsetenv("ABLATE_SPARSE_DENSE");
+            g->nondeterministic = 0;
             char name[64];
             const char *what[5] = {"loss (forward)", "loss (backward)", "dqI", "dkI", "dw"};
             double err[5] = {rel_err(g, e_lossf, 0, loss, N), rel_err(g, e_loss, 0, loss, N),
                              rel_err(g, e_dqI, 1, dqI, nqi), rel_err(g, e_dkI, 1, dkI, nki), rel_err(g, e_dw, 1, dw, nw)};
             const double tol[5] = {1e-3, 1e-3, 1e-2, 1e-2, 1e-2};
             for (int c = 0; c < 5; c++) {
-                snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d: KL %s", dm, what[c]);
+                snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d%s: KL %s", dm, nd ? " nondet" : "", what[c]);
                 check(name, err[c], tol[c]);
             }
             gpu_free(g, e_loss); gpu_free(g, e_lossf); gpu_free(g, e_dqI); gpu_free(g, e_dkI); gpu_free(g, e_dw);
@@ -316,10 +337,12 @@ static void run_case(Gpu *g, const Case *c) {
             void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
             setenv("ABLATE_SPARSE_KL", "0", 1);
             setenv("ABLATE_SPARSE_DENSE", "0", 1); /* the KL modes are the gathers' */
+            g->nondeterministic = 1;               /* and the order-dependent path's */
             gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
             gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
             unsetenv("ABLATE_SPARSE_KL");
             unsetenv("ABLATE_SPARSE_DENSE");
+            g->nondeterministic = 0;
             check("ABLATE_SPARSE_KL=0: loss (forward)", rel_err(g, e_lossf, 0, loss, N), 1e-3);
             check("ABLATE_SPARSE_KL=0: loss (backward)", rel_err(g, e_loss, 0, loss, N), 1e-3);
             check("ABLATE_SPARSE_KL=0: dqI", rel_err(g, e_dqI, 1, dqI, nqi), 1e-2);
@@ -339,6 +362,113 @@ static void run_case(Gpu *g, const Case *c) {
     free(q); free(k); free(v); free(dout); free(qI); free(kI); free(w);
     free(sc); free(hsc); free(idx); free(idx_ref); free(idx_dbl);
     free(out); free(lse); free(dq); free(dk); free(dv); free(p);
+}
+
+/* ---------------------------------------------------------------- bit-reproducibility */
+static void *dev_rand(Gpu *g, size_t n, double sd) {
+    uint16_t *bits;
+    double *vals;
+    rand_bf16(n, sd, &bits, &vals);
+    void *d = dev_upload(g, bits, n * 2);
+    free(bits);
+    free(vals);
+    return d;
+}
+
+enum { R_OUT, R_LSE, R_DQ, R_DK, R_DV, R_PSUM, R_PROBS, R_LOSSF, R_LOSSB, R_DQI, R_DKI, R_DW, R_N };
+static const char *const r_name[R_N] = {"out", "lse", "dq", "dk", "dv", "psum", "p (probs)", "KL loss (fwd)",
+                                        "KL loss (bwd)", "dqI", "dkI", "dw"};
+static const int r_bf16[R_N] = {1, 0, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1};
+
+/* rel L2 of a against b (host copies, bf16 or fp32); -1 on a non-finite value */
+static double rel_err_host(const void *a, const void *b, int is_bf16, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double x = is_bf16 ? bf2d(((const uint16_t *)a)[i]) : ((const float *)a)[i];
+        double y = is_bf16 ? bf2d(((const uint16_t *)b)[i]) : ((const float *)b)[i];
+        if (!isfinite(x) || !isfinite(y)) return -1;
+        num += (x - y) * (x - y);
+        den += y * y;
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+/* one training step's sparse ops (the attention by organization dm, the KL by kdm: the value
+   of ABLATE_SPARSE_DENSE) into poisoned buffers, downloaded to h[i] (bytes[i]); in = q, k, v,
+   dout, qI, kI, w, idx. The KL's target is the backward's psum, as in training. */
+static void repro_step(Gpu *g, const Case *c, void *const in[8], int dm, int kdm, void *h[R_N],
+                       const size_t bytes[R_N]) {
+    void *d[R_N];
+    for (int i = 0; i < R_N; i++) d[i] = dev_poisoned(g, bytes[i]);
+    const int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd, K = c->topk, HI = c->HI, dI = c->dI;
+    const int *idx = (const int *)in[7];
+    setenv("ABLATE_SPARSE_DENSE", dm ? "1" : "0", 1);
+    gpu_sparse_attention_forward(g, d[R_OUT], (float *)d[R_LSE], in[0], in[1], in[2], idx, B, T, H, KV, hd, K);
+    gpu_sparse_attention_backward(g, d[R_DQ], d[R_DK], d[R_DV], (float *)d[R_PSUM], in[3], d[R_OUT], (float *)d[R_LSE],
+                                  in[0], in[1], in[2], idx, B, T, H, KV, hd, K);
+    gpu_sparse_attention_probs(g, (float *)d[R_PROBS], in[0], in[1], (float *)d[R_LSE], idx, B, T, H, KV, hd, K);
+    setenv("ABLATE_SPARSE_DENSE", kdm ? "1" : "0", 1);
+    gpu_indexer_kl_forward(g, (float *)d[R_LOSSF], (float *)d[R_PSUM], in[4], in[5], in[6], idx, B, T, HI, dI, K);
+    gpu_indexer_kl_backward(g, (float *)d[R_LOSSB], d[R_DQI], d[R_DKI], d[R_DW], (float *)d[R_PSUM], in[4], in[5],
+                            in[6], idx, B, T, HI, dI, K, 0.5f);
+    unsetenv("ABLATE_SPARSE_DENSE");
+    gpu_sync(g);
+    for (int i = 0; i < R_N; i++) {
+        gpu_download(g, h[i], d[i], bytes[i]);
+        gpu_free(g, d[i]);
+    }
+}
+
+/* Deterministic (the default): two runs give the same bits, per organization; and they agree
+   with the order-dependent path within rounding. Order-dependent: which outputs differed
+   between its two runs (information only: atomics may happen to land in the same order). */
+static void repro_case(Gpu *g, const Case *c) {
+    const size_t N = (size_t)c->B * c->T;
+    printf("repeat B=%d T=%d H=%d KV=%d hd=%d k=%d HI=%d dI=%d\n", c->B, c->T, c->H, c->KV, c->hd, c->topk, c->HI,
+           c->dI);
+    void *in[8] = {dev_rand(g, N * c->H * c->hd, 1.5), dev_rand(g, N * c->KV * c->hd, 1),
+                   dev_rand(g, N * c->KV * c->hd, 1),  dev_rand(g, N * c->H * c->hd, 1),
+                   dev_rand(g, N * c->HI * c->dI, 1),  dev_rand(g, N * c->dI, 1),
+                   dev_rand(g, N * c->HI, 0.5),        gpu_alloc(g, N * c->topk * 4)};
+    gpu_indexer_select(g, (int *)in[7], in[4], in[5], in[6], c->B, c->T, c->HI, c->dI, c->topk, SPARSE_PREC_BF16);
+    const size_t nq = N * c->H * c->hd, nk = N * c->KV * c->hd, np = N * c->topk;
+    const size_t bytes[R_N] = {nq * 2, (size_t)c->B * c->H * c->T * 4, nq * 2, nk * 2, nk * 2, np * 4, np * 4, N * 4,
+                               N * 4, N * c->HI * c->dI * 2, N * c->dI * 2, N * c->HI * 2};
+    void *h[3][R_N]; /* deterministic run 1, run 2; order-dependent */
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < R_N; i++) h[r][i] = xmalloc(bytes[i]);
+    void *h2[R_N];
+    for (int i = 0; i < R_N; i++) h2[i] = xmalloc(bytes[i]);
+    for (int dm = 0; dm < 2; dm++) {
+        if (dm == 1 && !gpu_attention_select_supported(g, c->hd)) continue;
+        const int kdm = dm && gpu_attention_select_kl_supported(g, c->HI, c->dI);
+        char org[48], name[96];
+        snprintf(org, sizeof org, "%s/%s", dm ? "tiles" : "gathers", kdm ? "tiles" : "gathers");
+        g->nondeterministic = 0;
+        repro_step(g, c, in, dm, kdm, h[0], bytes);
+        gpu_sparse_release(g); /* the second run on fresh scratch */
+        repro_step(g, c, in, dm, kdm, h[1], bytes);
+        g->nondeterministic = 1;
+        repro_step(g, c, in, dm, kdm, h[2], bytes);
+        repro_step(g, c, in, dm, kdm, h2, bytes);
+        g->nondeterministic = 0;
+        char differ[256] = "";
+        for (int i = 0; i < R_N; i++) {
+            snprintf(name, sizeof name, "repeat %s: %s bits", org, r_name[i]);
+            check(name, memcmp(h[0][i], h[1][i], bytes[i]) ? 1 : 0, 0);
+            size_t n = bytes[i] / (r_bf16[i] ? 2 : 4);
+            snprintf(name, sizeof name, "repeat %s: %s det vs nondet", org, r_name[i]);
+            check(name, rel_err_host(h[0][i], h[2][i], r_bf16[i], n), r_bf16[i] ? 1e-2 : 1e-4);
+            if (memcmp(h[2][i], h2[i], bytes[i]))
+                snprintf(differ + strlen(differ), sizeof differ - strlen(differ), " %s,", r_name[i]);
+        }
+        printf("  info %s: the order-dependent path's two runs differed in:%s\n", org, differ[0] ? differ : " nothing");
+    }
+    for (int r = 0; r < 3; r++)
+        for (int i = 0; i < R_N; i++) free(h[r][i]);
+    for (int i = 0; i < R_N; i++) free(h2[i]);
+    for (int i = 0; i < 8; i++) gpu_free(g, in[i]);
+    gpu_sparse_release(g);
 }
 
 /* ---------------------------------------------------------------- timing */
@@ -399,16 +529,6 @@ static float time_ms(Gpu *g, Bench *b, int what, int reps) {
     return med;
 }
 
-static void *dev_rand(Gpu *g, size_t n, double sd) {
-    uint16_t *bits;
-    double *vals;
-    rand_bf16(n, sd, &bits, &vals);
-    void *d = dev_upload(g, bits, n * 2);
-    free(bits);
-    free(vals);
-    return d;
-}
-
 static void run_timing(Gpu *g, const Case *c) {
     Bench b;
     memset(&b, 0, sizeof b);
@@ -442,8 +562,29 @@ static void run_timing(Gpu *g, const Case *c) {
         setenv("ABLATE_SPARSE_DENSE", "1", 1);
         klbD = time_ms(g, &b, T_KLB, reps);
     }
-    /* the ablation modes (of the gathers): ABLATE_SPARSE_BWD=1 (psum stores), =9 (no dk/dv
-       reductions: a diagnostic of their cost, wrong dk/dv), ABLATE_SPARSE_KL=1 */
+    /* deterministic (the default, above) against order-dependent, each organization:
+       [0] the rule's pick, [1] gathers, [2] tiles; sfb then klb, det then nondet */
+    float dn[3][2][2];
+    for (int o = 0; o < 3; o++)
+        for (int nd = 0; nd < 2; nd++) {
+            g->nondeterministic = nd;
+            if (o == 0) unsetenv("ABLATE_SPARSE_DENSE");
+            else setenv("ABLATE_SPARSE_DENSE", o == 1 ? "0" : "1", 1);
+            const int att_ok = o < 2 || gpu_attention_select_supported(g, c->hd);
+            const int kl_ok = o < 2 || gpu_attention_select_kl_supported(g, c->HI, c->dI);
+            dn[o][0][nd] = att_ok ? time_ms(g, &b, T_SFB, reps) : -1;
+            dn[o][1][nd] = kl_ok ? time_ms(g, &b, T_KLB, reps) : -1;
+        }
+    unsetenv("ABLATE_SPARSE_DENSE");
+    int pick[2][2]; /* [nd][attention, KL]: 1 = the tiles */
+    for (int nd = 0; nd < 2; nd++) {
+        g->nondeterministic = nd;
+        pick[nd][0] = sparse_use_dense_(g, c->T, c->H, c->KV, c->hd, c->topk);
+        pick[nd][1] = sparse_kl_use_dense_(g, c->B, c->T, c->HI, c->dI, c->topk);
+    }
+    /* the ablation modes (of the gathers, order-dependent): ABLATE_SPARSE_BWD=1 (psum stores),
+       =9 (no dk/dv reductions: a diagnostic of their cost, wrong dk/dv), ABLATE_SPARSE_KL=1 */
+    g->nondeterministic = 1;
     setenv("ABLATE_SPARSE_DENSE", "0", 1);
     setenv("ABLATE_SPARSE_BWD", "1", 1);
     float sfb1 = time_ms(g, &b, T_SFB, reps);
@@ -458,6 +599,7 @@ static void run_timing(Gpu *g, const Case *c) {
     float klb1 = time_ms(g, &b, T_KLB, reps);
     unsetenv("ABLATE_SPARSE_KL");
     unsetenv("ABLATE_SPARSE_DENSE");
+    g->nondeterministic = 0;
     setenv("ABLATE_SPARSE_TOPK", "1", 1);
     float sel1 = time_ms(g, &b, T_SELECT, reps);
     unsetenv("ABLATE_SPARSE_TOPK");
@@ -465,6 +607,12 @@ static void run_timing(Gpu *g, const Case *c) {
            "%8.3f %8.3f | %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n",
            c->T, c->B, c->H, c->KV, c->topk, sel, sf, sfb, klb, df, dfb, df / (sel + sf), dfb / sparse_total, sf0, sfb0,
            sfD, sfbD, klb0, klbD, sfb1, sfb2, sfb3, sfb9, klb1, sel1);
+    printf("    det/nd ms: sfb %.3f/%.3f (%+.1f%%)  sfb0 %.3f/%.3f  sfbD %.3f/%.3f | klb %.3f/%.3f (%+.1f%%)  "
+           "klb0 %.3f/%.3f  klbD %.3f/%.3f | rule picks: det %s/%s, nd %s/%s\n",
+           dn[0][0][0], dn[0][0][1], 100.0 * (dn[0][0][0] / dn[0][0][1] - 1), dn[1][0][0], dn[1][0][1], dn[2][0][0],
+           dn[2][0][1], dn[0][1][0], dn[0][1][1], 100.0 * (dn[0][1][0] / dn[0][1][1] - 1), dn[1][1][0], dn[1][1][1],
+           dn[2][1][0], dn[2][1][1], pick[0][0] ? "tiles" : "gathers", pick[0][1] ? "tiles" : "gathers",
+           pick[1][0] ? "tiles" : "gathers", pick[1][1] ? "tiles" : "gathers");
     void *bufs[] = {b.q, b.k, b.v, b.dout, b.out, b.dq, b.dk, b.dv, b.qI, b.kI, b.w, b.dqI, b.dkI, b.dw, b.lse, b.p,
                     b.loss, b.idx};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
@@ -472,15 +620,19 @@ static void run_timing(Gpu *g, const Case *c) {
 }
 
 int main(int argc, char **argv) {
-    int timing = 1, checks = 1;
+    int timing = 1, checks = 1, repeats = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) timing = 0;
-        else if (!strcmp(argv[i], "--timing-only")) checks = 0;
+        else if (!strcmp(argv[i], "--timing-only")) checks = repeats = 0;
+        else if (!strcmp(argv[i], "--repeat-only")) checks = timing = 0;
         else if (!strcmp(argv[i], "--compile-only")) {
             int f = sparse_kernels_compile_check("sm_80") + sparse_kernels_compile_check("sm_90");
             printf("compile check: %d failures\n", f);
             return f != 0;
-        } else { fprintf(stderr, "usage: %s [--no-timing | --timing-only | --compile-only]\n", argv[0]); return 2; }
+        } else {
+            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --repeat-only | --compile-only]\n", argv[0]);
+            return 2;
+        }
     }
     Gpu g;
     if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
@@ -496,6 +648,17 @@ int main(int argc, char **argv) {
         {1, 300, 4, 1, 128, 37, 8, 128},  /* hd 128, dI 128 */
     };
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++) run_case(&g, &cases[i]);
+
+    /* bit-reproducibility on bigger shapes: several stage chunks (2048 tokens of 512 slots
+       at hd 64), head blocks launched one by one (KV > 1, H/KV > 16), chunk edges inside a
+       sequence, the 135M model's attention shape, hd / dI 32 and 128 */
+    static const Case rcases[] = {
+        /* B, T, H, KV, hd, topk, HI, dI */
+        {2, 1000, 16, 1, 64, 64, 4, 64},  {2, 2048, 16, 1, 64, 512, 4, 64}, {2, 2048, 9, 3, 64, 512, 4, 64},
+        {1, 8192, 16, 1, 64, 512, 4, 64}, {1, 4096, 64, 1, 64, 512, 4, 64}, {1, 3000, 16, 4, 64, 512, 4, 64},
+        {2, 1000, 8, 2, 32, 100, 2, 32},  {1, 2000, 4, 1, 128, 37, 8, 128},
+    };
+    for (size_t i = 0; repeats && i < sizeof rcases / sizeof rcases[0]; i++) repro_case(&g, &rcases[i]);
 
     if (timing) {
         printf("\ntiming on the device: median ms; sel = indexer scores + top-k; sf / sfb = sparse fwd / "
