@@ -33,9 +33,28 @@
        attn = mha, gqa, mqa
        [phase norm]                  # runs norm = pre/post/sandwich with the best attn
        norm = pre, post, sandwich
-   A run identical to an earlier one (same configuration and seed) is not trained twice.
+   A value in double quotes keeps its commas, blanks and comment characters: a data mix is
+   one axis value, e.g.
+       data = "web.bin:0.7,code.bin:0.3", web.bin, notes.txt
+   and a base value may be quoted as a whole (data = "a.bin:0.7, b.bin:0.3"). An axis value is
+   at most STUDY_VALUE_LEN - 1 = 159 characters; a spec whose longest assignment of a phase (its
+   axes plus the values carried from earlier phases) could exceed STUDY_AXES_LEN - 1 characters
+   is refused when it is read.
+   A run identical to an earlier one (the same identity: configuration and seed) is not trained
+   twice; the progress line says "same as" and names it.
 
-   RUN KEYS (base or axis; a zero or absent value takes the default)
+   RUN IDENTITY: the canonical text of the resolved configuration (every key of the table but
+   save, in table order, as compact JSON: run_config_canonical) hashed with FNV-1a 64
+   (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
+   config.json also "config_identity" (the same without the seed). A run's directory is
+   CONFIG_seedN, CONFIG the axes made readable ("attn-mla_latent_dim-16"); a CONFIG longer than
+   150 characters is cut, and a cut one or one that another configuration of the study would
+   share (values that differ only in characters a directory cannot hold) ends in -<the first 8
+   hex digits of the configuration identity>.
+
+   RUN KEYS (base or axis; a zero or absent value takes the default). They are one table,
+   run_key_at(0 .. run_key_count() - 1) (type, field, minimum, default, help; run_keys_help
+   prints it); every key is an axis but seed (seeds go in `seeds`) and save.
      model:  attn (mha|gqa|mqa|swa|mla|mga|gdn|dsa|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
              layers d_model heads ffn rope_theta
              attn_layers (a per-layer schedule, attn.h; items joined by '+' in [axes], e.g.
@@ -44,8 +63,8 @@
              indexer_dim indexer_fp32 dsa_warmup topk_start topk_ramp (dsa) global stride dilation pattern_block (sparse
              patterns on top of window)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
-     data:   data (text file, shard, directory, mix) val_frac eval_every eval_batches log_every
-             checkpoint_every; task (mqar|copy|induction: a synthetic task instead of data, whose
+     data:   data (text file, shard, directory, mix; an axis too) val_frac eval_every eval_batches
+             final_eval_tokens log_every checkpoint_every; task (mqar|copy|induction: a synthetic task instead of data, whose
              evaluations also report top-1 accuracy, val_acc) task_size task_vocab
    STUDY KEYS (base only): name seeds select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
@@ -55,10 +74,16 @@
      ablate run --axes attn=mha,gqa,mqa norm=pre,post,sandwich --seeds 3 --steps 200 [--out DIR]
                 [--KEY VALUE for any key above]
      builds the same Study; both forms save the spec as DIR/study.ini, which --resume reads.
+     A quoted value reaches --axes only when the shell leaves the quotes alone:
+       ablate run --axes 'data="web.bin:0.7,code.bin:0.3",web.bin' latent_dim=16,32 ...
 
    OUTPUTS (every file but metrics.jsonl is written to NAME.tmp, then renamed)
      DIR/study.ini                 the spec as run
-     DIR/<run>/config.json         the run's configuration (resolved model shape, training, data)
+     DIR/<run>/config.json         study, run, config, phase, axes, identity, config_identity,
+                                   index, device, and "model": every key of the table as resolved
+                                   (mechanism knobs included), then head_dim, vocab (the byte
+                                   vocabulary: the data's is known only when it is read) and
+                                   run_steps (the steps the budget gives)
      DIR/<run>/metrics.jsonl       one object per logged step (log_every, default 1; evaluated and
                                    last steps always): step, tokens, loss, lr, grad_norm,
                                    tokens_per_s, elapsed (training seconds), and val_loss, val_ppl
@@ -76,7 +101,27 @@
    over the whole validation split, the same ones every time (the default 8 batches cost about
    8/3 training steps each); the last one covers the whole split, every target once, up to
    final_eval_tokens (spread evenly beyond it). The loss is total loss / scored tokens.
-     DIR/results.json, results.csv every run's summary; DIR/<plot>.svg (see study_report)
+     DIR/results.json              {"configs": [...], "runs": [...]}: per configuration (in run
+                                   order) runs, runs_ok, val_loss_mean/_sd/_ci95_lo/_ci95_hi, the
+                                   same for val_bpb, val_ppl_mean, vs_best (best | significant |
+                                   not significant | untested | no result), val_loss_diff_vs_best,
+                                   welch_t, welch_df, welch_p, tokens_per_s_mean/_sd, peak_bytes
+                                   (null on the CPU), params_total, kv_bytes_per_token; per run
+                                   its summary.json
+     DIR/results.csv               one row per configuration (the same columns)
+     DIR/runs.csv                  one row per run (the summaries)
+     DIR/<plot>.svg                see study_report
+   STATISTICS OVER SEEDS (study_report): each configuration's final validation loss (and bits
+   per byte) over its ok seeds: mean, sample standard deviation (n - 1) and the 95% confidence
+   interval of the mean, mean -+ t(0.975, n - 1) sd / sqrt(n) (Student's t quantile computed by
+   bisection on the t distribution). The best configuration has the lowest mean loss (never one
+   lucky seed); every other one is compared with it by Welch's two-sided t-test (unequal
+   variances, Welch-Satterthwaite degrees of freedom; the t tail through the regularized
+   incomplete beta function, a continued fraction): "significant" when p < 0.05. A configuration
+   with fewer than 2 ok seeds (or against a best with fewer) is "untested"; a study with one
+   seed per configuration says that all its differences are untested. The table prints
+   mean ± sd, the CI, the difference from the best with p, bpb when known, tok/s, peak memory
+   ("-" on the CPU, which measures none: there the memory line names the smallest KV cache).
    smoothness = mean |loss(t) - loss(t-1)| over consecutive logged steps (lower is smoother).
 
    RESUME: a run is finished when its summary.json exists; it is skipped. Otherwise training
@@ -284,8 +329,10 @@ double study_t_quantile(double p, double df);
    wanted; NAN when either side has fewer than 2 values */
 double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df);
 int study_summary_read(const char *path, StudySummary *s);
-/* results.json, results.csv, loss.svg, val_vs_throughput.svg, val_vs_memory.svg in dir, and the
-   comparison table on f; 0 on success */
+/* results.json, results.csv (per configuration), runs.csv (per run), loss.svg (each
+   configuration's mean training and validation curves over its seeds, with a band from the
+   lowest to the highest validation loss of its seeds), val_vs_throughput.svg, val_vs_memory.svg
+   in dir, and the comparison table with the statistics over seeds on f (NULL: none); 0 on success */
 int study_report(const char *dir, FILE *f);
 
 #endif /* STUDY_H */
