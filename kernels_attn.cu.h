@@ -42,9 +42,10 @@
        over every query head of the GQA group and every query tile that sees the
        keys: it recomputes P^T from lse, accumulates dK and dV in registers (no
        atomics, deterministic), and adds its share of dQ = dS K into the fp32
-       accumulator with fp32 atomics (red.global.add; .v2 on sm_90). dQ is therefore
-       NOT bitwise deterministic (summation order varies run to run, ~1 ulp of fp32);
-       (3) convert the accumulator to bf16 dq.
+       accumulator with fp32 atomics (red.global.add; .v2 on sm_90); (3) convert the
+       accumulator to bf16 dq. By default the key blocks take turns on each dQ tile
+       (FIXED-ORDER dQ below), so dq is bitwise reproducible; with Gpu.nondeterministic
+       they add as they come (the order varies run to run, ~1 ulp of fp32).
      Warps whose 16 rows (forward) or 16 keys (backward) see nothing of a tile skip it.
      Specialized at compile time (NVRTC -D): HD, GROUP (= H/KV), WINDOW, tile sizes.
      K/V are read at kv head h/GROUP directly: GQA/MQA never materialize copies.
@@ -84,6 +85,8 @@
        2 plus the block making a tile's last add (per-tile counter) converts it, no
        convert pass (169: thread 0 waits for the bulk add's completion and two gpu-scope
        fences every iteration, stalling the block at the barrier).
+     With the fixed-order dQ (the default, below) the Hopper backward is variant 2 with
+     turns; ABLATE_ATTN_WBWD_DQ applies only with Gpu.nondeterministic.
      ABLATE_ATTN_WGMMA=0..3 (bit 0 backward, bit 1 forward) overrides the default
      (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs and hd 32/128 always take
      the mma.sync kernels.
@@ -95,6 +98,40 @@
        T 2048 B 16 H 9 KV 3:    forward 256 -> 349, backward 197 -> 241 -> 278, f+b 211 -> 264 -> 295
                                 (f+b 1.02 -> 0.92 ms)
        T 2048 window 256:       forward 156 -> 186, backward 108 -> 113 -> 117
+
+   FIXED-ORDER dQ (DQ_DET 1: Gpu.nondeterministic == 0, the default; both backward kernels,
+     every specialization: window, pattern, SELMASK; FlashAttention-3's deterministic mode
+     in idea, organized differently). The atomics stay (an ordered fp32 add is deterministic);
+     what is fixed is the order in which the key blocks add into each dQ tile (64 query rows
+     of one (b, h); 32 with hd 128 on mma.sync): ascending key block. An int turn counter per
+     tile, zeroed by the preprocess: key block y waits (one thread, ld.acquire.gpu spin, then
+     a barrier) until the counter equals its rank, the number of key blocks below y that add
+     into the tile (dq_rank: y - the window's first such block; with a pattern, whose adders
+     have gaps, a warp counts them 32 blocks a step), adds, and after a barrier one thread
+     increments the counter with red.release.gpu. The wait graph only points down, to lower
+     key blocks, which have lower linear block indices (grid (B*KV, key blocks), x fastest),
+     so every awaited block was launched earlier and is running or done: no deadlock, and the
+     grid keeps its heaviest-first order (reversing it, FA3's way for causal, measured by a
+     list-scheduling model at 16 x 2048 GQA 9/3 as a 15% longer tail).
+     To keep turns from stalling, each block walks its query tiles from the last down, the
+     group's heads inner (BWD_H/BWD_M, WB_H/WB_M; head-major ascending as before otherwise):
+     in causal attention every key block of a (b, kv head) then reaches each tile at the same
+     iteration, and with a window a lower block reaches it earlier, so a block waits only
+     behind a block launched at the same moment (the first wave), about one iteration, once.
+     Hopper: thread 0 issues tile i's 16 KB bulk add (cp.reduce.async.bulk) in iteration i+1
+     after its turn (then fence.proxy.async.global), and hands tile i on at the top of
+     iteration i+2 (cp.async.bulk.wait_group 0, fence.proxy.async.global, release), where it
+     has no loads in flight for the release to wait for: no stall on the add's completion
+     (variant 4's cost). mma.sync: warp 0 hands the previous tile on (its red.adds preceded
+     this iteration's first barrier) and waits for this tile's turn just before the dS^T
+     barrier; the adds follow that barrier. Patterns whose far-reaching key blocks (global,
+     summaries) add into tiles that nearer blocks reach first make those blocks wait for the
+     far block to come down to them; correct, but slower than causal (see the check's table).
+     Registers (ptxas, sm_90a / sm_90, no spills either way): Hopper backward GQA 184 -> 185,
+     window 188 -> 197, pattern 196 -> 197, SELMASK 186 -> 184; mma.sync hd 64 219 -> 232,
+     hd 128 window 247 -> 246. The order-dependent variants compile from the same text
+     (DQ_DET only under #if; PTX identical outside line info). tests/gpu_attn_check.c checks
+     det dq, dk, dv bitwise over repeated runs and prints det's cost against nd.
 
    SELECTION MASK (SELMASK 1, Hopper kernels only): the mask is data, not a formula: a
      bitmask [B][T][ceil(T/128)*4] u32 shared by the heads (kernels_sparse.cu.h builds it
@@ -135,8 +172,9 @@
      blocks); only the diagonal, the window edge, the global prefix's end and the dilated
      span's edge are masked. Measured tile fractions and times: tests/gpu_attn_check.c.
 
-   SCRATCH: the backward needs 4*(B*H*T + B*H*Tp*hd + B*H*Tp/64) bytes (D, the fp32 dQ
-     accumulator with T rounded up to 64, and WB_DQ_BULK 4's per-tile counters). It is
+   SCRATCH: the backward needs 4*(B*H*T + B*H*Tp*hd + B*H*ceil(T/32)) bytes (D, the fp32 dQ
+     accumulator with T rounded up to 64, and the per-tile counters of WB_DQ_BULK 4 and of
+     the fixed-order dQ). It is
      allocated with gpu_alloc on first use, grown when a call needs more, and kept in
      the Gpu (attn_scratch); gpu_attention_release frees it.
 
@@ -230,6 +268,51 @@ void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, cons
 #endif
 #define ATTN_BWD_BM(hd) ((hd) > 64 ? 32 : 64) /* query rows per backward tile */
 
+/* The fixed-order dQ (DQ_DET 1, both backward kernels; g->nondeterministic == 0): device
+   helpers spliced into both sources after ablate_pattern.cuh. Only compiled with -DDQ_DET=1,
+   so the order-dependent variants are generated from the same text as before. */
+#define ATTN_DQ_ORDER_SRC \
+KSRC_LINE("kernels_attn.cu.h") "#ifndef DQ_DET\n" \
+"#define DQ_DET 0\n" \
+"#endif\n" \
+"#if DQ_DET\n" \
+"// The key blocks that add into one dQ tile of (b, h) take turns in ascending key-block\n" \
+"// order through an int counter per tile (zeroed by the preprocess): block y waits until\n" \
+"// the counter reaches its rank (the number of adders below it), adds, then increments it.\n" \
+"// Lower blocks have lower linear indices, so they were launched first: every awaited\n" \
+"// block is running or done (no deadlock).\n" \
+"__device__ __forceinline__ void dq_sem_wait(const int *sem, int rank) {\n" \
+"    int v;\n" \
+"    do {\n" \
+"        asm volatile(\"ld.acquire.gpu.global.s32 %0, [%1];\\n\" : \"=r\"(v) : \"l\"(sem) : \"memory\");\n" \
+"    } while (v < rank);\n" \
+"}\n" \
+"// after a barrier that follows the block's adds: release them to the next block in line\n" \
+"__device__ __forceinline__ void dq_sem_signal(int *sem) {\n" \
+"    asm volatile(\"red.release.gpu.global.add.s32 [%0], 1;\\n\" :: \"l\"(sem) : \"memory\");\n" \
+"}\n" \
+"// rank of key block y (BN keys) among the key blocks whose queries reach query tile mt\n" \
+"// (BM rows; see ilo, last_q in the kernels): the adders below y. With a pattern the set has\n" \
+"// gaps (global, summary, dilated blocks), counted 32 blocks a step: all 32 lanes call it.\n" \
+"template <int BM, int BN>\n" \
+"__device__ __forceinline__ int dq_rank(int y, int mt, int T) {\n" \
+"#if PATTERN\n" \
+"    int c = 0;\n" \
+"    for (int y0 = 0; y0 < y; y0 += 32) {\n" \
+"        const int y2 = y0 + (threadIdx.x & 31);\n" \
+"        const bool adds = y2 < y && pat_last_query(BN * y2, min(T - 1, BN * y2 + BN - 1), T) >= BM * mt;\n" \
+"        c += __popc(__ballot_sync(0xffffffffu, adds));\n" \
+"    }\n" \
+"    return c;\n" \
+"#else\n" \
+"    // block y2 reaches row BM mt when BN y2 + BN - 1 + WINDOW - 1 >= BM mt\n" \
+"    int ylo = 0;\n" \
+"    if (WINDOW > 0) { const int x = BM * mt - (BN - 2) - WINDOW; ylo = x > 0 ? (x + BN - 1) / BN : 0; }\n" \
+"    return y - ylo;\n" \
+"#endif\n" \
+"}\n" \
+"#endif\n"
+
 /* ---------------------------------------------------------------- kernels */
 static const char ATTN_KERNELS_SRC[] =
 KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 tensor cores, sm_80+.\n"
@@ -258,7 +341,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "#define WINDOW 0\n"
 "#endif\n"
 "#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, AttnPattern): parameters, tile helpers\n"
-"\n"
+ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "typedef unsigned short bf16;\n"
 "\n"
 "#define LDS (HD + 8)              // smem row stride (elements): +16 B makes ldmatrix rows hit distinct banks\n"
@@ -503,8 +586,13 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "// ---------------------------------------------------------------- backward\n"
 "// Preprocess: D[b,h,t] = sum_i dO*O (fp32), and zero the fp32 dQ accumulator.\n"
 "// HD/8 threads per (b,t,h) row, 16-byte loads.\n"
+"// DQ_DET: also zero the per-(b, h, BWD_BM-row tile) turn counters of the fixed-order dQ.\n"
 "extern \"C\" __global__ void attn_bwd_pre(float *Dsum, float *dqacc, const bf16 *out, const bf16 *dout,\n"
-"                                        int T, int H, long rows) {\n"
+"                                        int T, int H, long rows\n"
+"#if DQ_DET\n"
+"                                        , int *dqcnt\n"
+"#endif\n"
+"                                        ) {\n"
 "    const int TPR = HD / 8;\n"
 "    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
 "    long row = i / TPR;\n"
@@ -519,6 +607,11 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "        float4 z = make_float4(0.f, 0.f, 0.f, 0.f);\n"
 "        *(float4 *)(dqacc + row * HD + c * 8) = z;\n"
 "        *(float4 *)(dqacc + row * HD + c * 8 + 4) = z;\n"
+"#if DQ_DET\n"
+"        const long t_ = (row / H) % T;\n"
+"        if (c == 0 && t_ % BWD_BM == 0)\n"
+"            dqcnt[((row / H / T) * H + row % H) * ((T + BWD_BM - 1) / BWD_BM) + t_ / BWD_BM] = 0;\n"
+"#endif\n"
 "    }\n"
 "#pragma unroll\n"
 "    for (int off = TPR / 2; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);\n"
@@ -537,10 +630,18 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "// dK += dS^T Q. dQ += dS K needs a sum over all the block's keys: dS^T goes through\n"
 "// shared memory, and the partial dQ tile is reduced into an fp32 buffer with atomics.\n"
 "// grid (B*KV, ceil(T/BWD_BN)), block BWD_WARPS warps; low key blocks (most work) first.\n"
+"// DQ_DET: the key blocks add into a dQ tile in a fixed order (dq_rank, dq_sem_wait); the\n"
+"// query tiles run from the last down with the group's heads inner (BWD_H, BWD_M), so in\n"
+"// causal attention the blocks of a (b, kv head) reach each tile at the same iteration and a\n"
+"// lower block is never behind a higher one for long (a window: lower blocks arrive first).\n"
 "extern \"C\" __global__ void __launch_bounds__(BWD_WARPS * 32)\n"
 "attn_bwd_dkdv(bf16 *dk, bf16 *dv, float *dqacc, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "              const bf16 *dout, const float *lse, const float *Dsum, int T, int H,\n"
-"              float scale, float scale_log2) {\n"
+"              float scale, float scale_log2\n"
+"#if DQ_DET\n"
+"              , bf16 *dq_unused, int *dqcnt\n"
+"#endif\n"
+"              ) {\n"
 "    extern __shared__ __align__(16) bf16 smem[];\n"
 "    bf16 *sK = smem;                    // [BWD_BN][LDS]\n"
 "    bf16 *sV = sK + BWD_BN * LDS;       // [BWD_BN][LDS]\n"
@@ -569,6 +670,14 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "#endif\n"
 "    const int nq = last_q / BWD_BM - ilo + 1;\n"
 "    const int iters = GROUP * nq;\n"
+"#if DQ_DET\n"
+"#define BWD_H(it) (kvh * GROUP + (it) % GROUP)\n"
+"#define BWD_M(it) ((ilo + nq - 1 - (it) / GROUP) * BWD_BM)\n"
+"    const int ntm = (T + BWD_BM - 1) / BWD_BM;  // turn counters per (b, h)\n"
+"#else\n"
+"#define BWD_H(it) (kvh * GROUP + (it) / nq)\n"
+"#define BWD_M(it) ((ilo + (it) % nq) * BWD_BM)\n"
+"#endif\n"
 "\n"
 "    load_rows<BWD_BN, NT>(sK, kb, ks, n0, T);\n"
 "    load_rows<BWD_BN, NT>(sV, vb, ks, n0, T);\n"
@@ -576,7 +685,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "    // stage iteration `it` (query head, query tile) into buffer `buf`\n"
 "#define BWD_LOAD(it, buf)                                                                   \\\n"
 "    do {                                                                                    \\\n"
-"        int h_ = kvh * GROUP + (it) / nq, m_ = (ilo + (it) % nq) * BWD_BM;                  \\\n"
+"        int h_ = BWD_H(it), m_ = BWD_M(it);                                                 \\\n"
 "        long qoff_ = (long)b * T * qs + h_ * HD;                                            \\\n"
 "        load_rows<BWD_BM, NT>(sQ + (buf) * BWD_BM * LDS, q + qoff_, qs, m_, T);             \\\n"
 "        load_rows<BWD_BM, NT>(sdO + (buf) * BWD_BM * LDS, dout + qoff_, qs, m_, T);         \\\n"
@@ -601,7 +710,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "    const int kw = warp * 16;  // this warp's first key, local to the block\n"
 "    for (int it = 0; it < iters; it++) {\n"
 "        const int buf = it & 1;\n"
-"        const int h = kvh * GROUP + it / nq, m0 = (ilo + it % nq) * BWD_BM;\n"
+"        const int h = BWD_H(it), m0 = BWD_M(it);\n"
 "        // buffer buf^1 was last read before the previous iteration's second barrier\n"
 "        if (it + 1 < iters) { BWD_LOAD(it + 1, buf ^ 1); cp_async_wait<1>(); }\n"
 "        else cp_async_wait<0>();\n"
@@ -695,6 +804,16 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "            }\n"
 "        }\n"
 "        }\n"
+"#if DQ_DET\n"
+"        if (warp == 0) {  // hand the previous tile on (its adds preceded this iteration's first\n"
+"                          // barrier), then wait for this tile's turn\n"
+"            const int rank = dq_rank<BWD_BM, BWD_BN>(blockIdx.y, m0 / BWD_BM, T);\n"
+"            if (lane == 0) {\n"
+"                if (it > 0) dq_sem_signal(dqcnt + ((long)b * H + BWD_H(it - 1)) * ntm + BWD_M(it - 1) / BWD_BM);\n"
+"                dq_sem_wait(dqcnt + ((long)b * H + h) * ntm + m0 / BWD_BM, rank);\n"
+"            }\n"
+"        }\n"
+"#endif\n"
 "        __syncthreads();  // dS^T complete\n"
 "\n"
 "        // dQ[m0.., dims] += scale * dS K: warp owns 16 query rows x DQ_DW dims, sums over all keys\n"
@@ -729,6 +848,12 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "        }\n"
 "    }\n"
 "#undef BWD_LOAD\n"
+"#if DQ_DET\n"
+"    __syncthreads();  // the last tile's adds are done: hand it on\n"
+"    if (threadIdx.x == 0) dq_sem_signal(dqcnt + ((long)b * H + BWD_H(iters - 1)) * ntm + BWD_M(iters - 1) / BWD_BM);\n"
+"#endif\n"
+"#undef BWD_H\n"
+"#undef BWD_M\n"
 "\n"
 "    // write this warp's 16 rows of dK (scaled) and dV\n"
 "#pragma unroll\n"
@@ -800,7 +925,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#define WINDOW 0\n"
 "#endif\n"
 "#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, AttnPattern): parameters, tile helpers\n"
-"#define HD 64\n"
+ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
 "// SELMASK 1: a per-(query, key) selection bitmask as the mask (DSA's top-k run as dense\n"
 "// tiles): selmask [B][T][SELW(T)] words, bit s % 32 of word s / 32 of row t set when query\n"
 "// t sees key s (never above the diagonal); rows padded to whole 128-key tiles\n"
@@ -1137,6 +1262,13 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "template <int N> __device__ __forceinline__ void bulk_wait() {\n"
 "    asm volatile(\"cp.async.bulk.wait_group %0;\\n\" :: \"n\"(N) : \"memory\");\n"
 "}\n"
+"#if DQ_DET\n"
+"#if WB_DQ_BULK != 2\n"
+"#error \"DQ_DET orders the one 16 KB bulk add per tile of WB_DQ_BULK 2\"\n"
+"#endif\n"
+"// orders the bulk-copy engine's (async proxy) global accesses with this thread's generic ones\n"
+"__device__ __forceinline__ void fence_proxy_global() { asm volatile(\"fence.proxy.async.global;\\n\" ::: \"memory\"); }\n"
+"#endif\n"
 "__device__ __forceinline__ void dq_bulk_reduce(float *dqacc, const float *sq, int m0, int h, int T, long qs, int b) {\n"
 "    const int r = threadIdx.x;\n"
 "    if (r < 64) {\n"
@@ -1268,6 +1400,16 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#endif\n"
 "    const int nq = last_q / WB_BM - ilo + 1;\n"
 "    const int iters = GROUP * nq;\n"
+"#if DQ_DET\n"
+"    // the fixed-order dQ (DQ_DET): query tiles from the last down, the group's heads inner,\n"
+"    // as in attn_bwd_dkdv; a tile's turn counter\n"
+"#define WB_H(it) (kvh * GROUP + (it) % GROUP)\n"
+"#define WB_M(it) ((ilo + nq - 1 - (it) / GROUP) * WB_BM)\n"
+"#define WB_SEM(h, m) (dqcnt + ((long)b * H + (h)) * ((T + 63) / 64) + (m) / 64)\n"
+"#else\n"
+"#define WB_H(it) (kvh * GROUP + (it) / nq)\n"
+"#define WB_M(it) ((ilo + (it) % nq) * WB_BM)\n"
+"#endif\n"
 "\n"
 "    load_sw<WB_BN, 256>(aK, kb, ks, n0, T);\n"
 "    load_sw<WB_BN, 256>(aV, vb, ks, n0, T);\n"
@@ -1281,7 +1423,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#endif\n"
 "#define WB_LOAD(it, buf)                                                                    \\\n"
 "    do {                                                                                    \\\n"
-"        int h_ = kvh * GROUP + (it) / nq, m_ = (ilo + (it) % nq) * WB_BM;                   \\\n"
+"        int h_ = WB_H(it), m_ = WB_M(it);                                                   \\\n"
 "        long qoff_ = (long)b * T * qs + h_ * HD;                                            \\\n"
 "        load_sw<WB_BM, 256>(aQ + (buf) * WB_BM * 128, q + qoff_, qs, m_, T);                \\\n"
 "        load_sw<WB_BM, 256>(adO + (buf) * WB_BM * 128, dout + qoff_, qs, m_, T);            \\\n"
@@ -1318,10 +1460,20 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    int h_prev = 0, m0_prev = 0;\n"
 "    for (int it = 0; it < iters; it++) {\n"
 "        const int buf = it & 1;\n"
-"        const int h = kvh * GROUP + it / nq, m0 = (ilo + it % nq) * WB_BM;\n"
+"        const int h = WB_H(it), m0 = WB_M(it);\n"
 "        cp_async_wait<0>();\n"
 "        fence_proxy();\n"
 "        __syncthreads();  // tile `it` landed; every warpgroup finished reading buffer buf ^ 1\n"
+"#if DQ_DET\n"
+"        // the add of tile it-2 (issued last iteration) has had an iteration to land: wait for\n"
+"        // it and hand the tile to the next key block (before this thread's next loads, which a\n"
+"        // release would otherwise wait for)\n"
+"        if (tid == 0 && it >= 2) {\n"
+"            bulk_wait<0>();\n"
+"            fence_proxy_global();\n"
+"            dq_sem_signal(WB_SEM(WB_H(it - 2), WB_M(it - 2)));\n"
+"        }\n"
+"#endif\n"
 "        if (WB_DQ_BULK == 1 && it > 0) dq_bulk_reduce(dqacc, sdQ + (buf ^ 1) * SDQ_BUF, m0_prev, h_prev, T, qs, b);\n"
 "        if (it + 1 < iters) WB_LOAD(it + 1, buf ^ 1);\n"
 "        const unsigned Qt = aQ + buf * WB_BM * 128, dOt = adO + buf * WB_BM * 128;\n"
@@ -1344,6 +1496,16 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "            wg_commit();\n"
 "            // the previous tile's dQ (staged before this iteration's first barrier) goes out\n"
 "            // while the tensor cores run S^T and dP^T\n"
+"#if DQ_DET\n"
+"            if (it > 0 && tid < 32) {  // tile it-1's turn: every key block below this one has added\n"
+"                const int rank = dq_rank<WB_BM, WB_BN>(blockIdx.y, m0_prev / WB_BM, T);\n"
+"                if (tid == 0) {\n"
+"                    dq_sem_wait(WB_SEM(h_prev, m0_prev), rank);\n"
+"                    fence_proxy_global();\n"
+"                }\n"
+"                __syncwarp();  // warp 0 whole again before its next wgmma.wait_group (.aligned)\n"
+"            }\n"
+"#endif\n"
 "            if (WB_DQ_BULK >= 2 && it > 0)\n"
 "                dq_tile_reduce(dq_tile(dqacc, b, h_prev, m0_prev, T, H), sdQ + (buf ^ 1) * SDQ_BUF);\n"
 "            const int key0 = n0 + krow;\n"
@@ -1400,13 +1562,14 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        }\n"
 "        fence_proxy();\n"
 "        // the reduction of tile it-2 has read sdQ[buf]\n"
-"        if ((WB_DQ_BULK == 1 && tid < WB_BM) || (WB_DQ_BULK == 2 && tid == 0)) bulk_wait_read<1>();\n"
+"        // (DQ_DET: it has completed, waited for at the top of the iteration)\n"
+"        if ((WB_DQ_BULK == 1 && tid < WB_BM) || (WB_DQ_BULK == 2 && !DQ_DET && tid == 0)) bulk_wait_read<1>();\n"
 "#if WB_DQ_BULK == 4\n"
 "        if (tid == 0) {  // ... and has completed: was it the tile's last add?\n"
 "            bulk_wait<1>();\n"
 "            int c = -1;\n"
 "            if (it >= 2) {\n"
-"                const int h2 = kvh * GROUP + (it - 2) / nq, m2 = (ilo + (it - 2) % nq) * WB_BM;\n"
+"                const int h2 = WB_H(it - 2), m2 = WB_M(it - 2);\n"
 "                if (dq_tile_count(dqcnt, b, h2, m2, T, H)) c = it - 2;\n"
 "            }\n"
 "            s_conv[0] = c;\n"
@@ -1428,7 +1591,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#if WB_DQ_BULK == 4\n"
 "        {\n"
 "            const int c = *(volatile int *)&s_conv[0];\n"
-"            if (c >= 0) dq_tile_convert(dq, dqacc, b, kvh * GROUP + c / nq, (ilo + c % nq) * WB_BM, T, H);\n"
+"            if (c >= 0) dq_tile_convert(dq, dqacc, b, WB_H(c), WB_M(c), T, H);\n"
 "        }\n"
 "#endif\n"
 "        wg_wait<1>();  // dV, dQ\n"
@@ -1466,8 +1629,29 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#if WB_DQ_BULK >= 2\n"
 "    fence_proxy();\n"
 "    __syncthreads();\n"
+"#if DQ_DET\n"
+"    if (tid < 32) {  // hand on tile iters-2, then the last tile's turn\n"
+"        const int rank = dq_rank<WB_BM, WB_BN>(blockIdx.y, m0_prev / WB_BM, T);\n"
+"        if (tid == 0) {\n"
+"            if (iters >= 2) {\n"
+"                bulk_wait<0>();\n"
+"                fence_proxy_global();\n"
+"                dq_sem_signal(WB_SEM(WB_H(iters - 2), WB_M(iters - 2)));\n"
+"            }\n"
+"            dq_sem_wait(WB_SEM(h_prev, m0_prev), rank);\n"
+"            fence_proxy_global();\n"
+"        }\n"
+"    }\n"
+"#endif\n"
 "    dq_tile_reduce(dq_tile(dqacc, b, h_prev, m0_prev, T, H), sdQ + ((iters - 1) & 1) * SDQ_BUF);\n"
 "    if (WB_DQ_BULK == 2 && tid == 0) bulk_wait<0>();\n"
+"#if DQ_DET\n"
+"    if (tid == 0) {\n"
+"        fence_proxy_global();\n"
+"        dq_sem_signal(WB_SEM(h_prev, m0_prev));\n"
+"    }\n"
+"#undef WB_SEM\n"
+"#endif\n"
 "#if WB_DQ_BULK == 4\n"
 "    if (tid == 0) {  // the last two tiles: complete, counted, converted here if last\n"
 "        bulk_wait<0>();\n"
@@ -1475,7 +1659,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        for (int x = 0; x < 2; x++) {\n"
 "            const int t2 = iters - 2 + x;\n"
 "            int c = -1;\n"
-"            if (t2 >= 0 && dq_tile_count(dqcnt, b, kvh * GROUP + t2 / nq, (ilo + t2 % nq) * WB_BM, T, H)) c = t2;\n"
+"            if (t2 >= 0 && dq_tile_count(dqcnt, b, WB_H(t2), WB_M(t2), T, H)) c = t2;\n"
 "            s_conv[x] = c;\n"
 "        }\n"
 "    }\n"
@@ -1483,7 +1667,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#pragma unroll\n"
 "    for (int x = 0; x < 2; x++) {\n"
 "        const int c = *(volatile int *)&s_conv[x];\n"
-"        if (c >= 0) dq_tile_convert(dq, dqacc, b, kvh * GROUP + c / nq, (ilo + c % nq) * WB_BM, T, H);\n"
+"        if (c >= 0) dq_tile_convert(dq, dqacc, b, WB_H(c), WB_M(c), T, H);\n"
 "    }\n"
 "#endif\n"
 "#elif WB_DQ_BULK\n"
@@ -1492,6 +1676,8 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "    dq_bulk_reduce(dqacc, sdQ + ((iters - 1) & 1) * SDQ_BUF, m0_prev, h_prev, T, qs, b);\n"
 "    if (tid < WB_BM) bulk_wait<0>();\n"
 "#endif\n"
+"#undef WB_H\n"
+"#undef WB_M\n"
 "\n"
 "#pragma unroll\n"
 "    for (int r = 0; r < 2; r++) {\n"
@@ -1534,7 +1720,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "        float *dst = dqacc + ((b * H + h) * Tp + t) * 64 + c * 8;\n"
 "        *(float4 *)dst = z;\n"
 "        *(float4 *)(dst + 4) = z;\n"
-"        if (WB_DQ_BULK == 4 && c == 0 && (t & 63) == 0) dqcnt[((b * H + h) * Tp + t) >> 6] = 0;\n"
+"        if ((WB_DQ_BULK == 4 || DQ_DET) && c == 0 && (t & 63) == 0) dqcnt[((b * H + h) * Tp + t) >> 6] = 0;\n"
 "    }\n"
 "#pragma unroll\n"
 "    for (int off = 4; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);\n"
@@ -2045,10 +2231,17 @@ static void attn_pattern_options_(char *buf, size_t n, const AttnPatK *k) {
                  k->global, k->stride, k->dilation, k->span, k->block);
 }
 
-static void attn_options_(char *buf, size_t n, int hd, int group, const AttnPatK *k) {
+/* det: the fixed-order dQ (-DDQ_DET=1, appended last so that the order-dependent variants
+   keep their options, hence their modules and code, exactly) */
+static void attn_det_option_(char *buf, size_t n, int det) {
+    size_t len = strlen(buf);
+    if (det && len < n) snprintf(buf + len, n - len, " -DDQ_DET=1");
+}
+static void attn_options_(char *buf, size_t n, int hd, int group, const AttnPatK *k, int det) {
     snprintf(buf, n, "-DHD=%d -DGROUP=%d -DWINDOW=%d -DFWD_WARPS=%d -DFWD_BN=%d -DBWD_WARPS=%d",
              hd, group, k->window, ATTN_FWD_WARPS, ATTN_FWD_BN, ATTN_BWD_WARPS);
     attn_pattern_options_(buf, n, k);
+    attn_det_option_(buf, n, det);
 }
 
 static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
@@ -2065,19 +2258,24 @@ static void attn_check_args_(const char *who, int B, int T, int H, int KV, int h
 }
 
 /* the Hopper kernels (ATTN_WGMMA_SRC): sm_90a, hd 64 */
-static void attn_wgmma_options_(char *buf, size_t n, int group, const AttnPatK *k, int dq_mode) {
+static void attn_wgmma_options_(char *buf, size_t n, int group, const AttnPatK *k, int dq_mode, int det) {
     snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d -DWFWD_WG=%d -DWB_DQ_BULK=%d",
              group, k->window, ATTN_WFWD_BN, ATTN_WFWD_WG, dq_mode);
     attn_pattern_options_(buf, n, k);
+    attn_det_option_(buf, n, det);
 }
 /* ... under a selection bitmask (SELMASK): no pattern, the mask says everything */
-static void attn_select_options_(char *buf, size_t n, int group, int dq_mode) {
+static void attn_select_options_(char *buf, size_t n, int group, int dq_mode, int det) {
     snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=0 -DWFWD_BN=128 -DWFWD_WG=%d -DWB_DQ_BULK=%d -DSELMASK=1",
              group, ATTN_WFWD_WG, dq_mode);
+    attn_det_option_(buf, n, det);
 }
-/* the Hopper backward's dQ reduction (WB_DQ_BULK): ATTN_WBWD_DQ_BULK, or the environment
-   variable ABLATE_ATTN_WBWD_DQ (0..4) for A/B runs */
-static int attn_wbwd_dq_mode_(void) {
+/* the fixed-order dQ (DQ_DET) unless the caller asked for the order-dependent variants */
+static int attn_det_(const Gpu *g) { return !g->nondeterministic; }
+/* the Hopper backward's dQ reduction (WB_DQ_BULK): deterministic, the ordered bulk adds of 2;
+   else ATTN_WBWD_DQ_BULK, or the environment variable ABLATE_ATTN_WBWD_DQ (0..4) for A/B runs */
+static int attn_wbwd_dq_mode_(const Gpu *g) {
+    if (attn_det_(g)) return 2;
     const char *e = getenv("ABLATE_ATTN_WBWD_DQ");
     int m = (e && *e) ? atoi(e) : ATTN_WBWD_DQ_BULK;
     return m < 0 || m > 4 ? ATTN_WBWD_DQ_BULK : m;
@@ -2107,7 +2305,7 @@ static unsigned attn_wbwd_smem_(int dq_mode, int selmask) {
 
 static AttnKernels attn_kernels_(Gpu *g, int hd, int group, const AttnPatK *pk) {
     char opt[256];
-    attn_options_(opt, sizeof opt, hd, group, pk);
+    attn_options_(opt, sizeof opt, hd, group, pk, attn_det_(g));
     AttnKernels k;
     k.fwd = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_fwd", opt);
     k.pre = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_bwd_pre", opt);
@@ -2158,8 +2356,8 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
     if (mask) attn_require_select_(gpu, who, hd);
     if (mask || (attn_wgmma_mode_(gpu, hd) & 2)) {
         char opt[256];
-        if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_());
-        else attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_());
+        if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        else attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
         CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_fwd_wg", opt);
         unsigned bm = 64 * ATTN_WFWD_WG;
         gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + bm - 1) / bm), 1, 128 * ATTN_WFWD_WG, 1, 1,
@@ -2209,17 +2407,18 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
     long rows = (long)B * T * H;
     /* the Hopper backward with WB_DQ_BULK >= 2 keeps dQ in a tiled [B,H,Tp,hd] accumulator
        (Tp = T rounded up to 64), with its own preprocess and convert kernels */
-    const int wg_bwd = mask || (attn_wgmma_mode_(gpu, hd) & 1), dq_mode = wg_bwd ? attn_wbwd_dq_mode_() : 0;
+    const int wg_bwd = mask || (attn_wgmma_mode_(gpu, hd) & 1), dq_mode = wg_bwd ? attn_wbwd_dq_mode_(gpu) : 0;
     char wopt[256];
-    if (mask) attn_select_options_(wopt, sizeof wopt, H / KV, dq_mode);
-    else attn_wgmma_options_(wopt, sizeof wopt, H / KV, &pk, dq_mode);
+    if (mask) attn_select_options_(wopt, sizeof wopt, H / KV, dq_mode, attn_det_(gpu));
+    else attn_wgmma_options_(wopt, sizeof wopt, H / KV, &pk, dq_mode, attn_det_(gpu));
     CUfunction pre = kn.pre, conv = kn.conv;
     if (dq_mode >= 2) {
         pre = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_pre_wg", wopt);
         conv = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dq_convert_wg", wopt);
     }
     size_t n_d = (size_t)rows, n_acc = (size_t)B * H * (((size_t)T + 63) / 64 * 64) * hd;
-    size_t n_cnt = n_acc / (64 * (size_t)hd); /* WB_DQ_BULK 4: one counter per dQ tile */
+    /* one int counter per dQ tile (WB_DQ_BULK 4's adds, DQ_DET's turns): tiles of 32 rows or more */
+    size_t n_cnt = (size_t)B * H * (((size_t)T + 31) / 32);
     float *Dsum = (float *)attn_scratch_get_(gpu, 4 * (n_d + n_acc + n_cnt + 64));
     /* the accumulator starts 256-byte aligned past D, for 16-byte vector access */
     float *dqacc = Dsum + ((n_d + 63) / 64) * 64;
@@ -2278,7 +2477,7 @@ void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k
         abort();
     }
     char opt[256];
-    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_());
+    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
     CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_sel_probs_wg", opt);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd)), invH = 1.0f / H;
     void *args[] = {&p, &lse, &q, &k, &mask, &T, &H, &topk, &scale_log2, &invH};
@@ -2305,7 +2504,7 @@ void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI, void *
         abort();
     }
     char opt[320];
-    attn_select_options_(opt, sizeof opt, 1, attn_wbwd_dq_mode_());
+    attn_select_options_(opt, sizeof opt, 1, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
     size_t len = strlen(opt);
     snprintf(opt + len, sizeof opt - len, " -DKL_HI=%d", HI);
     /* alignment pad, HI qI tiles, 2 kI tiles, 2 tiles of mask words */
@@ -2351,24 +2550,28 @@ static const int attn_check_specs_[][3] = {
     {128, 3, 600, 100, 8, 0, 2, 64},
 static const int attn_check_patterns_[][8] = {ATTN_CHECK_PATTERNS};
 
-/* one specialization of both sources; returns the number of failures. all_dq: the Hopper
-   backward with every dQ variant, else the default and 4 (the one with pattern-specific code) */
+/* one specialization of both sources, order-dependent and fixed-order dQ (DQ_DET); returns
+   the number of failures. all_dq: the Hopper backward with every dQ variant, else the default
+   and 4 (the one with pattern-specific code) */
 static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPatK *pk, int all_dq) {
     int fails = 0;
     char opt[320], *log = NULL;
-    attn_options_(opt, sizeof opt, hd, group, pk);
-    if (gpu_compile_ptx(ATTN_KERNELS_SRC, opt, arch, NULL, &log) != 0) {
-        fprintf(stderr, "attn_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt, log ? log : "");
-        fails++;
+    for (int det = 0; det < 2; det++) {
+        log = NULL;
+        attn_options_(opt, sizeof opt, hd, group, pk, det);
+        if (gpu_compile_ptx(ATTN_KERNELS_SRC, opt, arch, NULL, &log) != 0) {
+            fprintf(stderr, "attn_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt, log ? log : "");
+            fails++;
+        }
+        free(log);
     }
-    free(log);
     /* the Hopper kernels: for an sm_90 request, compiled for sm_90a (hd 64 only) */
     if (hd == 64 && strncmp(arch, "sm_90", 5) == 0) {
-        /* every dQ variant (WB_DQ_BULK 0..4) */
-        for (int m = 0; m < 5; m++) {
-            if (!all_dq && m != ATTN_WBWD_DQ_BULK && m != 4) continue;
+        /* every dQ variant (WB_DQ_BULK 0..4), then (m == 5) the fixed-order one */
+        for (int m = 0; m < 6; m++) {
+            if (!all_dq && m != ATTN_WBWD_DQ_BULK && m != 4 && m != 5) continue;
             log = NULL;
-            attn_wgmma_options_(opt, sizeof opt, group, pk, m);
+            attn_wgmma_options_(opt, sizeof opt, group, pk, m == 5 ? 2 : m, m == 5);
             if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
                 fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
                 fails++;
@@ -2381,12 +2584,12 @@ static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPat
 
 int attn_kernels_compile_check(const char *arch) {
     int fails = 0;
-    if (strncmp(arch, "sm_90", 5) == 0) /* the selection-mask kernels (DSA): groups 1, 3, 16 */
-        for (int gi = 0; gi < 3; gi++) {
+    if (strncmp(arch, "sm_90", 5) == 0) /* the selection-mask kernels (DSA): groups 1, 3, 16, */
+        for (int gi = 0; gi < 6; gi++) { /* order-dependent and fixed-order dQ */
             static const int groups[3] = {1, 3, 16};
             char opt[320], *log = NULL;
-            attn_select_options_(opt, sizeof opt, groups[gi], ATTN_WBWD_DQ_BULK);
-            if (gi == 0) strcat(opt, " -DKL_HI=4"); /* with the indexer KL kernels */
+            attn_select_options_(opt, sizeof opt, groups[gi % 3], gi < 3 ? ATTN_WBWD_DQ_BULK : 2, gi >= 3);
+            if (gi % 3 == 0) strcat(opt, " -DKL_HI=4"); /* with the indexer KL kernels */
             if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
                 fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
                 fails++;

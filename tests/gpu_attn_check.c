@@ -11,9 +11,18 @@
    forward and backward on the GPU and compares with op_attention_forward/backward
    (gpu == NULL) computed in double on the same bf16-rounded inputs:
    relative L2 error <= 1e-2 for out, dq, dk, dv; max |lse - ref| <= 1e-4.
-   On a compute capability 9.0 device every hd 64 case and timing runs on the mma.sync
-   kernels (ABLATE_ATTN_WGMMA=0) and on the Hopper wgmma kernels (=3) with each of the
-   backward's dQ reductions (ABLATE_ATTN_WBWD_DQ=0..4); the reference is computed once.
+   Every case runs the mma.sync kernels (ABLATE_ATTN_WGMMA=0) with the fixed-order dQ
+   (Gpu.nondeterministic 0, "det") and with the order-dependent atomics ("nd"); on a compute
+   capability 9.0 device every hd 64 case and timing also runs the Hopper wgmma kernels (=3),
+   det and with each of the backward's order-dependent dQ reductions (ABLATE_ATTN_WBWD_DQ=
+   0..4, which only apply to nd); the reference is computed once.
+   Bit-reproducibility (after the reference cases; also with --repro-only): large shapes
+   (causal GQA T 2048, window, a sparse pattern, hd 128 and hd 32 on mma.sync, hd 64 on
+   mma.sync also on Hopper, the selection mask on Hopper) run forward once and backward
+   three times per path: "det" paths must give bitwise identical dq, dk, dv every time
+   (FAIL otherwise); "nd" paths print whether dq moved (information: it usually does, which
+   shows the comparison can see a moving result). The timing then prints, per shape, the
+   backward in ms with nd and det dQ side by side and det's cost in percent.
    Sparse patterns (ops.h AttnPattern: local+global, strided, dilated, combined; the list
    ATTN_CHECK_PATTERNS of kernels_attn.cu.h, which the NVRTC check compiles) run the same
    way through gpu_attention_pattern_forward/backward against op_attention_pattern_*, with
@@ -53,12 +62,18 @@ static void check(const char *what, const Case *c, double err, double tol) {
     (void)c;
 }
 
-/* the kernel paths: ABLATE_ATTN_WGMMA, ABLATE_ATTN_WBWD_DQ ("" = the default) */
-static const char *paths[][2] = {{"0", ""}, {"3", "0"}, {"3", "1"}, {"3", "2"}, {"3", "3"}, {"3", "4"}};
-static void set_path(int p) {
+/* the kernel paths: ABLATE_ATTN_WGMMA, ABLATE_ATTN_WBWD_DQ ("" = the default), and
+   Gpu.nondeterministic ("1": the order-dependent dQ atomics, "0": the fixed-order dQ).
+   The first two run everywhere (mma.sync), the rest on Hopper with hd 64. */
+static const char *paths[][3] = {{"0", "", "0"},  {"0", "", "1"},  {"3", "", "0"}, {"3", "0", "1"},
+                                 {"3", "1", "1"}, {"3", "2", "1"}, {"3", "3", "1"}, {"3", "4", "1"}};
+#define NPATHS_MMA 2
+static void set_path(Gpu *g, int p) {
     setenv("ABLATE_ATTN_WGMMA", paths[p][0], 1);
     setenv("ABLATE_ATTN_WBWD_DQ", paths[p][1], 1);
+    g->nondeterministic = atoi(paths[p][2]);
 }
+static const char *path_name(int p) { return paths[p][2][0] == '1' ? "nd" : "det"; }
 
 /* P == NULL: the window API (gpu_attention_forward with c->window); else the pattern API */
 static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
@@ -83,9 +98,9 @@ static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
     }
 
     for (int p = 0; p < npaths; p++) {
-    set_path(p);
-    printf("[ABLATE_ATTN_WGMMA=%s ABLATE_ATTN_WBWD_DQ=%s] case B=%d T=%d H=%d KV=%d hd=%d window=%d",
-           paths[p][0], paths[p][1], B, T, H, KV, hd, P ? P->window : W);
+    set_path(g, p);
+    printf("[ABLATE_ATTN_WGMMA=%s ABLATE_ATTN_WBWD_DQ=%s %s] case B=%d T=%d H=%d KV=%d hd=%d window=%d",
+           paths[p][0], paths[p][1], path_name(p), B, T, H, KV, hd, P ? P->window : W);
     if (P) printf(" global=%d stride=%d dilation=%d block=%d", P->global, P->stride, P->dilation, P->block);
     printf("\n");
     /* GPU */
@@ -134,6 +149,115 @@ static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
     }
     free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
     free(out); free(lse); free(dq); free(dk); free(dv);
+}
+
+/* a random selection bitmask for gpu_attention_select_*: row t keeps key t and each earlier
+   key with probability 1/4 (a top-k's scattered selection) */
+static unsigned *rand_selmask(int B, int T) {
+    const int W = gpu_attention_select_words(T);
+    unsigned *m = xmalloc((size_t)B * T * W * 4);
+    memset(m, 0, (size_t)B * T * W * 4);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            unsigned *row = m + ((size_t)b * T + t) * W;
+            for (int s = 0; s <= t; s++)
+                if (s == t || urand() < 0.25) row[s / 32] |= 1u << (s % 32);
+        }
+    return m;
+}
+
+/* Bit-reproducibility of the backward on path p: forward once, backward three times into
+   NaN-poisoned outputs; a det path must give the same dq, dk, dv bits every time. An nd path
+   only reports whether dq moved. P: a sparse pattern (NULL: c->window); sel: the selection
+   bitmask kernels instead (Hopper). */
+static void repro_case(Gpu *g, const Case *c, const AttnPattern *P, int sel, int p) {
+    const int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd;
+    const AttnPattern Pw = P ? *P : (AttnPattern){c->window, 0, 0, 0, 0};
+    size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
+    uint16_t *qb, *kb, *vb, *gb;
+    double *q, *k, *v, *dout;
+    rand_bf16(nq, 1.5, &qb, &q);
+    rand_bf16(nk, 1.0, &kb, &k);
+    rand_bf16(nk, 1.0, &vb, &v);
+    rand_bf16(nq, 1.0, &gb, &dout);
+    set_path(g, p);
+    printf("[ABLATE_ATTN_WGMMA=%s %s] repro B=%d T=%d H=%d KV=%d hd=%d", paths[p][0], path_name(p), B, T, H, KV, hd);
+    if (sel) printf(" selection mask\n");
+    else printf(" window=%d global=%d stride=%d dilation=%d block=%d\n", Pw.window, Pw.global, Pw.stride,
+                Pw.dilation, Pw.block);
+    void *d_q = dev_upload(g, qb, nq * 2), *d_k = dev_upload(g, kb, nk * 2), *d_v = dev_upload(g, vb, nk * 2),
+         *d_do = dev_upload(g, gb, nq * 2), *d_o = gpu_alloc(g, nq * 2), *d_mask = NULL;
+    float *d_lse = gpu_alloc(g, nl * 4);
+    if (sel) {
+        unsigned *m = rand_selmask(B, T);
+        d_mask = dev_upload(g, m, (size_t)B * T * gpu_attention_select_words(T) * 4);
+        free(m);
+        gpu_attention_select_forward(g, d_o, d_lse, d_q, d_k, d_v, d_mask, B, T, H, KV, hd);
+    } else {
+        gpu_attention_pattern_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, &Pw);
+    }
+    size_t n[3] = {nq, nk, nk};
+    uint16_t *first[3], *now = xmalloc(nq * 2);
+    int moved[3] = {0, 0, 0};
+    for (int r = 0; r < 3; r++) {
+        void *d[3] = {dev_poisoned(g, nq * 2), dev_poisoned(g, nk * 2), dev_poisoned(g, nk * 2)};
+        if (sel)
+            gpu_attention_select_backward(g, d[0], d[1], d[2], d_do, d_o, d_lse, d_q, d_k, d_v, d_mask, B, T, H, KV, hd);
+        else
+            gpu_attention_pattern_backward(g, d[0], d[1], d[2], d_do, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, &Pw);
+        for (int i = 0; i < 3; i++) {
+            uint16_t *h = r == 0 ? (first[i] = xmalloc(n[i] * 2)) : now;
+            gpu_download(g, h, d[i], n[i] * 2);
+            if (r > 0) moved[i] |= memcmp(first[i], now, n[i] * 2) != 0;
+            gpu_free(g, d[i]);
+        }
+    }
+    /* the first run is finite (a NaN left from the poison would also repeat) */
+    int finite = 1;
+    for (size_t i = 0; i < nq; i++) finite &= isfinite(bf2d(first[0][i])) != 0;
+    static const char *names[3] = {"dq", "dk", "dv"};
+    if (paths[p][2][0] == '1') {
+        printf("  info nd: dq %s, dk %s, dv %s over 3 backward runs\n", moved[0] ? "moved" : "same",
+               moved[1] ? "moved" : "same", moved[2] ? "moved" : "same");
+    } else {
+        for (int i = 0; i < 3; i++) {
+            printf("  %-4s %s bitwise identical over 3 backward runs\n", names[i], moved[i] ? "FAIL" : "ok  ");
+            if (moved[i]) n_fail++; else n_pass++;
+        }
+        printf("  dq   %s finite\n", finite ? "ok  " : "FAIL");
+        if (finite) n_pass++; else n_fail++;
+    }
+    for (int i = 0; i < 3; i++) free(first[i]);
+    free(now);
+    gpu_free(g, d_q); gpu_free(g, d_k); gpu_free(g, d_v); gpu_free(g, d_do); gpu_free(g, d_o); gpu_free(g, d_lse);
+    if (d_mask) gpu_free(g, d_mask);
+    free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
+}
+
+/* the shapes of the bit-reproducibility check (sel: the selection mask, Hopper only) */
+static const struct { Case c; AttnPattern p; int pattern, sel; const char *name; } repro_cases[] = {
+    {{4, 2048, 9, 3, 64, 0}, {0}, 0, 0, "causal GQA"},
+    {{4, 2048, 16, 16, 64, 256}, {0}, 0, 0, "window 256"},
+    {{4, 2048, 9, 3, 64, 256}, {256, 64, 512, 2, 0}, 1, 0, "pattern: window+global+strided+dilated"},
+    {{4, 2048, 8, 8, 128, 0}, {0}, 0, 0, "hd 128 (mma.sync)"},
+    {{4, 1024, 6, 2, 32, 64}, {0}, 0, 0, "hd 32 window (mma.sync)"},
+    {{4, 2048, 9, 3, 64, 0}, {0}, 0, 1, "selection mask"},
+};
+static void run_repro(Gpu *g, int hopper) {
+    printf("\nbit-reproducibility of the backward (det must repeat bitwise; nd for information)\n");
+    for (size_t i = 0; i < sizeof repro_cases / sizeof repro_cases[0]; i++) {
+        const Case *c = &repro_cases[i].c;
+        if (repro_cases[i].sel && !(hopper && gpu_attention_select_supported(g, c->hd))) continue;
+        printf("-- %s\n", repro_cases[i].name);
+        const AttnPattern *P = repro_cases[i].pattern ? &repro_cases[i].p : NULL;
+        if (repro_cases[i].sel) { /* the selection kernels are the Hopper ones whatever the path */
+            repro_case(g, c, NULL, 1, 2);
+            repro_case(g, c, NULL, 1, 5);
+            continue;
+        }
+        for (int p = 0; p < NPATHS_MMA; p++) repro_case(g, c, P, 0, p);
+        if (hopper && c->hd == 64) { repro_case(g, c, P, 0, 2); repro_case(g, c, P, 0, 5); }
+    }
 }
 
 /* median milliseconds of `reps` timed runs of fwd (bwd = 0) or fwd+bwd (bwd = 1) */
@@ -193,6 +317,79 @@ static void run_timing(Gpu *g, const Case *c) {
     for (int i = 0; i < 9; i++) gpu_free(g, bufs[i]);
 }
 
+/* median ms of the selection-mask forward (bwd = 0) or forward + backward (1) */
+static float time_sel_ms(Gpu *g, const Case *c, int bwd, int reps, void **bufs, const unsigned *mask) {
+    CUevent e0, e1;
+    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    float *ms = xmalloc(sizeof(float) * reps);
+    for (int r = -3; r < reps; r++) {
+        CU_CHECK(cuEventRecord(e0, g->stream));
+        gpu_attention_select_forward(g, bufs[4], bufs[5], bufs[0], bufs[1], bufs[2], mask, c->B, c->T, c->H, c->KV, c->hd);
+        if (bwd)
+            gpu_attention_select_backward(g, bufs[6], bufs[7], bufs[8], bufs[3], bufs[4], bufs[5], bufs[0], bufs[1],
+                                          bufs[2], mask, c->B, c->T, c->H, c->KV, c->hd);
+        CU_CHECK(cuEventRecord(e1, g->stream));
+        CU_CHECK(cuEventSynchronize(e1));
+        if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+    }
+    qsort(ms, reps, sizeof(float), cmp_float);
+    float med = ms[reps / 2];
+    free(ms);
+    CU_CHECK(cuEventDestroy(e0));
+    CU_CHECK(cuEventDestroy(e1));
+    return med;
+}
+
+/* what the fixed-order dQ costs: per shape and kernel family, backward ms (f+b - fwd, medians)
+   with the order-dependent dQ (nd: today's fastest, ABLATE_ATTN_WBWD_DQ default) and with the
+   fixed order (det), and det's cost in percent of nd */
+static void det_cost(Gpu *g, int hopper) {
+    static const struct { Case c; AttnPattern p; int pattern, sel; const char *name; } cs[] = {
+        {{16, 2048, 9, 3, 64, 0}, {0}, 0, 0, "135M: causal GQA 9/3"},
+        {{8, 2048, 16, 16, 64, 0}, {0}, 0, 0, "causal MHA"},
+        {{2, 8192, 16, 16, 64, 0}, {0}, 0, 0, "causal MHA T 8192"},
+        {{32, 512, 16, 16, 64, 0}, {0}, 0, 0, "causal MHA T 512"},
+        {{8, 2048, 16, 16, 64, 256}, {0}, 0, 0, "window 256"},
+        {{8, 2048, 16, 16, 64, 512}, {512, 128, 0, 0, 0}, 1, 0, "local+global W512 G128"},
+        {{8, 2048, 16, 16, 64, 512}, {512, 0, 0, 4, 0}, 1, 0, "dilated W512 R4"},
+        {{8, 2048, 8, 8, 128, 0}, {0}, 0, 0, "hd 128"},
+        {{16, 2048, 9, 3, 64, 0}, {0}, 0, 1, "selection mask (p 1/4)"},
+    };
+    printf("\ncost of the fixed-order dQ: backward ms (f+b - fwd, medians), nd -> det\n");
+    printf("%-26s %5s %3s %3s %3s %4s | %-7s | %8s %8s %7s\n", "shape", "T", "B", "H", "KV", "hd", "kernels",
+           "nd ms", "det ms", "cost");
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        const Case *c = &cs[i].c;
+        if (cs[i].sel && !(hopper && gpu_attention_select_supported(g, c->hd))) continue;
+        void *bufs[9];
+        timing_bufs(g, c, bufs);
+        void *d_mask = NULL;
+        if (cs[i].sel) {
+            unsigned *m = rand_selmask(c->B, c->T);
+            d_mask = dev_upload(g, m, (size_t)c->B * c->T * gpu_attention_select_words(c->T) * 4);
+            free(m);
+        }
+        const int reps = c->T >= 8192 ? 20 : 50;
+        for (int wg = (hopper && c->hd == 64 ? 1 : 0); wg >= 0; wg--) {
+            if (cs[i].sel && !wg) break;
+            float bw[2];
+            for (int det = 0; det < 2; det++) {
+                set_path(g, wg ? (det ? 2 : 5) : (det ? 0 : 1));
+                setenv("ABLATE_ATTN_WBWD_DQ", "", 1); /* nd: the default order-dependent dQ */
+                const AttnPattern *P = cs[i].pattern ? &cs[i].p : NULL;
+                float f = cs[i].sel ? time_sel_ms(g, c, 0, reps, bufs, d_mask) : time_ms(g, c, P, 0, reps, bufs);
+                float fb = cs[i].sel ? time_sel_ms(g, c, 1, reps, bufs, d_mask) : time_ms(g, c, P, 1, reps, bufs);
+                bw[det] = fb - f;
+            }
+            printf("%-26s %5d %3d %3d %3d %4d | %-7s | %8.3f %8.3f %+6.1f%%\n", cs[i].name, c->T, c->B, c->H, c->KV,
+                   c->hd, wg ? "wgmma" : "mma", bw[0], bw[1], 100.0 * (bw[1] - bw[0]) / bw[0]);
+        }
+        for (int j = 0; j < 9; j++) gpu_free(g, bufs[j]);
+        if (d_mask) gpu_free(g, d_mask);
+    }
+}
+
 /* the pattern table: T 2048, 8192, 16384, B*T = 16384, H 16, hd 64; per pattern fwd and
    fwd+bwd ms (median), their ratio to dense causal's, the fraction of dense causal's tiles
    the forward (128 rows x 64 keys on mma.sync, 128 x 128 on wgmma) and the backward (128
@@ -227,6 +424,7 @@ static void pattern_timing(Gpu *g, int hopper) {
         for (int path = 0; path < (hopper ? 2 : 1); path++) {
             setenv("ABLATE_ATTN_WGMMA", hopper && path == 0 ? "3" : "0", 1);
             setenv("ABLATE_ATTN_WBWD_DQ", "", 1);
+            g->nondeterministic = 0; /* the default: the fixed-order dQ */
             const int bn = hopper && path == 0 ? 128 : 64;
             float f0 = 0, fb0 = 0;
             for (int i = 0; i < npat; i++) {
@@ -280,16 +478,20 @@ static void check_pattern_reduction(void) {
 }
 
 int main(int argc, char **argv) {
-    int timing = 1, checks = 1;
+    int timing = 1, checks = 1, repro = 1;
     check_pattern_reduction();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) timing = 0;
-        else if (!strcmp(argv[i], "--timing-only")) checks = 0;
+        else if (!strcmp(argv[i], "--timing-only")) checks = repro = 0;
+        else if (!strcmp(argv[i], "--repro-only")) checks = timing = 0;
         else if (!strcmp(argv[i], "--compile-only")) {
             int f = attn_kernels_compile_check("sm_80") + attn_kernels_compile_check("sm_90");
             printf("compile check: %d failures\n", f);
             return f != 0 || n_fail != 0;
-        } else { fprintf(stderr, "usage: %s [--no-timing | --timing-only | --compile-only]\n", argv[0]); return 2; }
+        } else {
+            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --repro-only | --compile-only]\n", argv[0]);
+            return 2;
+        }
     }
     Gpu g;
     if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
@@ -316,14 +518,14 @@ int main(int argc, char **argv) {
     int hopper = g.cc_major == 9 && g.cc_minor == 0;
     const int npaths = (int)(sizeof paths / sizeof paths[0]);
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++)
-        run_case(&g, &cases[i], NULL, hopper && cases[i].hd == 64 ? npaths : 1);
+        run_case(&g, &cases[i], NULL, hopper && cases[i].hd == 64 ? npaths : NPATHS_MMA);
     /* the sparse patterns (the specializations the NVRTC check compiles) */
     static const int pcases[][8] = {ATTN_CHECK_PATTERNS};
     for (size_t i = 0; checks && i < sizeof pcases / sizeof pcases[0]; i++) {
         const int *p = pcases[i], group = p[1], KV = group == 1 ? 2 : group == 3 ? 3 : 1;
         Case c = {p[2] <= 700 ? 2 : 1, p[2], group * KV, KV, p[0], p[3]};
         AttnPattern pat = {p[3], p[4], p[5], p[6], p[7]};
-        run_case(&g, &c, &pat, hopper && c.hd == 64 ? npaths : 1);
+        run_case(&g, &c, &pat, hopper && c.hd == 64 ? npaths : NPATHS_MMA);
     }
     /* patterns that reduce to dense causal or a plain window on the GPU (S <= block, G >= T) */
     static const Case dcases[] = {{1, 300, 2, 2, 64, 64}, {2, 200, 4, 2, 64, 16}, {1, 300, 3, 3, 64, 64},
@@ -334,12 +536,13 @@ int main(int argc, char **argv) {
         {64, 0, 0, 1, 0}, /* dilation 1: the window */
     };
     for (size_t i = 0; checks && i < sizeof dcases / sizeof dcases[0]; i++)
-        run_case(&g, &dcases[i], &dpats[i], 1);
+        run_case(&g, &dcases[i], &dpats[i], NPATHS_MMA);
+    if (repro) run_repro(&g, hopper);
 
     if (timing) {
         printf("\ntiming on the device: median ms; TFLOP/s with fwd = 4*B*H*T*T*hd/2 (causal), "
                "bwd = 2.5 fwd\n");
-        printf("%7s %5s %3s %3s %3s %4s %6s | %9s %8s | %9s %8s | %8s\n", "wgmma/dq", "T", "B", "H", "KV", "hd", "window",
+        printf("%-9s %5s %3s %3s %3s %4s %6s | %9s %8s | %9s %8s | %8s\n", "wg/dq/det", "T", "B", "H", "KV", "hd", "window",
                "fwd ms", "TFLOP/s", "f+b ms", "TFLOP/s", "bwd TF/s");
         static const Case tcases[] = {
             {32, 512, 16, 16, 64, 0}, {8, 2048, 16, 16, 64, 0}, {2, 8192, 16, 16, 64, 0},
@@ -348,12 +551,15 @@ int main(int argc, char **argv) {
             {8, 2048, 8, 8, 128, 0},
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++)
-            for (int p = 0; p < (hopper && tcases[i].hd == 64 ? npaths : 1); p++) {
-                set_path(p);
-                printf("%4s/%-2s ", paths[p][0], paths[p][1]);
+            for (int p = 0; p < (hopper && tcases[i].hd == 64 ? npaths : NPATHS_MMA); p++) {
+                set_path(&g, p);
+                char tag[32];
+                snprintf(tag, sizeof tag, "%s/%s/%s", paths[p][0], paths[p][1][0] ? paths[p][1] : "-", path_name(p));
+                printf("%-9s ", tag);
                 run_timing(&g, &tcases[i]);
             }
     }
+    if (timing) det_cost(&g, hopper);
     if (timing) pattern_timing(&g, hopper);
     gpu_attention_release(&g);
     gpu_free_all(&g);
