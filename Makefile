@@ -53,7 +53,7 @@ test: all tests/run_tests tests/nvrtc_compile $(EXTRA_TESTS)
 	./tests/run_tests ./ablate-cpu --count-from tests/nvrtc_compile.log $(foreach t,$(EXTRA_TESTS),--count-from $(t).log)
 
 GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check \
-             tests/gpu_linear_check
+             tests/gpu_linear_check tests/gpu_determinism_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
@@ -79,8 +79,9 @@ emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_
 	./tests/emu_attn_pattern0
 	./tests/emu_attn_pattern1
 
-# each kernel vs the CPU reference, a training step vs the CPU path, then
-# compute-sanitizer memcheck on a short training run
+# each kernel vs the CPU reference, a training step vs the CPU path, bit-reproducible
+# training (the same run twice in one process, then through the CLI: two runs and a
+# killed-and-resumed study), then compute-sanitizer memcheck on a short training run
 # the GPU check programs built but not run (CI: they link against the driver stub)
 gpuprogs: $(GPU_CHECKS)
 
@@ -90,6 +91,8 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_check
 	./tests/gpu_sparse_check
 	./tests/gpu_linear_check
+	./tests/gpu_determinism_check --no-timing
+	tools/gpu_repro.sh ./ablate
 	$(CUDA)/bin/compute-sanitizer --tool memcheck --error-exitcode 3 ./ablate train --device cuda \
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 

@@ -25,7 +25,8 @@
    - Allocator: cuMemAlloc with bytes_in_use / peak_bytes accounting; failure
      (e.g. out of memory) aborts with the size and the driver's error text.
    - NVRTC JIT: gpu_kernel compiles a kernel source for the device's own
-     architecture once per (source, options) and caches the module. The
+     architecture once per (source, options) and caches the module (the compiled image
+     stays in host memory for the process: a later Gpu loads it without compiling). The
      source must be a string that lives for the whole process and does not
      change (a string constant such as KERNELS_SRC): the cache keys on its
      address. Every compile gets the in-memory headers "ablate_common.cuh"
@@ -636,6 +637,14 @@ static int gpu_same_opts_(const char *a, const char *b) {
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+/* Compiled images kept in host memory for the whole process, keyed like the modules plus
+   the target: a Gpu made after gpu_free_all (a check that starts each run on a fresh
+   context, so that GEMM plans are chosen anew) loads them instead of compiling again.
+   Not thread-safe, as the rest of this runtime. */
+typedef struct { const char *src; char *opts; char arch[16]; char *image; } GpuImage;
+static GpuImage *gpu_images_;
+static int gpu_n_images_, gpu_cap_images_;
+
 CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
     for (int i = 0; i < g->n_funcs; i++) {
         GpuFunc *f = &g->funcs[i];
@@ -648,17 +657,28 @@ CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *
         if (g->mods[i].src == source && gpu_same_opts_(g->mods[i].opts, options)) { mi = i; break; }
     if (mi < 0) {
         char *image = NULL, *log = NULL;
-        int cubin = strncmp(g->arch, "sm_", 3) == 0;
-        if (gpu_nvrtc_(source, options, g->arch, cubin, &image, NULL, &log) != 0) {
-            fprintf(stderr, "gpu_kernel: NVRTC failed to compile the source of kernel '%s' for %s "
-                            "with options \"%s\":\n%s\n", name, g->arch, options ? options : "", log);
-            abort();
+        for (int i = 0; i < gpu_n_images_ && !image; i++) {
+            GpuImage *c = &gpu_images_[i];
+            if (c->src == source && gpu_same_opts_(c->opts, options) && !strcmp(c->arch, g->arch)) image = c->image;
         }
-        free(log);
+        if (!image) {
+            int cubin = strncmp(g->arch, "sm_", 3) == 0;
+            if (gpu_nvrtc_(source, options, g->arch, cubin, &image, NULL, &log) != 0) {
+                fprintf(stderr, "gpu_kernel: NVRTC failed to compile the source of kernel '%s' for %s "
+                                "with options \"%s\":\n%s\n", name, g->arch, options ? options : "", log);
+                abort();
+            }
+            free(log);
+            GPU_GROW_(gpu_images_, gpu_cap_images_, gpu_n_images_ + 1);
+            GpuImage *c = &gpu_images_[gpu_n_images_++];
+            c->src = source;
+            c->opts = gpu_strdup_(options ? options : "");
+            snprintf(c->arch, sizeof c->arch, "%s", g->arch);
+            c->image = image; /* kept: owned by the cache */
+        }
         GPU_GROW_(g->mods, g->cap_mods, g->n_mods + 1);
         GpuModule *m = &g->mods[g->n_mods];
         CU_CHECK(cuModuleLoadData(&m->mod, image));
-        free(image);
         m->src = source;
         m->opts = gpu_strdup_(options ? options : "");
         mi = g->n_mods++;

@@ -3,7 +3,12 @@
 # logged under $OUT (default build/device), a one-line-per-step summary printed last.
 # A failing step does not stop the others. Two parts, each sized for one 10-minute call:
 #   tools/device_session.sh checks   build, every GPU check against the CPU reference,
+#                                    bit-reproducible training (repro's two steps),
 #                                    compute-sanitizer memcheck (about 5 min on an H100)
+#   tools/device_session.sh repro    build, then only the bit-reproducibility checks:
+#                                    tests/gpu_determinism_check (same run twice in one
+#                                    process, op timing) and tools/gpu_repro.sh (the CLI:
+#                                    two studies, a killed-and-resumed one)
 #   tools/device_session.sh timing   the timing tables: kernels, mechanisms (both GDN
 #                                    organizations), whole models (GDN with ABLATE_GDN_PAR=0/1)
 #   tools/device_session.sh all      both
@@ -11,9 +16,9 @@
 set -u
 part=${1:-}
 case "$part" in
-checks | timing | all) ;;
+checks | timing | repro | all) ;;
 *)
-    echo "usage: $0 checks|timing|all   (logs and summary.txt under \$OUT, default build/device)" >&2
+    echo "usage: $0 checks|timing|repro|all   (logs and summary.txt under \$OUT, default build/device)" >&2
     exit 2
     ;;
 esac
@@ -44,6 +49,15 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
     step gpu_check ./tests/gpu_check
     step gpu_sparse_check ./tests/gpu_sparse_check --no-timing
     step gpu_linear_check ./tests/gpu_linear_check --no-timing
+fi
+if [ "$part" = checks ] || [ "$part" = repro ] || [ "$part" = all ]; then
+    step gpu_determinism_check ./tests/gpu_determinism_check --no-timing
+    step gpu_repro env OUT="$out/repro" tools/gpu_repro.sh ./ablate
+fi
+if [ "$part" = repro ]; then
+    step determinism_timing ./tests/gpu_determinism_check --timing-only
+fi
+if [ "$part" = checks ] || [ "$part" = all ]; then
     step memcheck "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
         ./ablate train --device cuda --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 \
         --eval-batches 1
@@ -53,10 +67,13 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
 fi
 if [ "$part" = timing ] || [ "$part" = all ]; then
     step linear_timing ./tests/gpu_linear_check --timing-only
+    step determinism_timing ./tests/gpu_determinism_check --timing-only
     step sparse_timing ./tests/gpu_sparse_check --timing-only
     step attn_timing ./tests/gpu_attn_check --timing-only
     step bench_mech ./ablate bench --only mech
     step bench_models ./ablate bench --only train --attn gqa,gdn,dsa
+    # the cost of determinism: the same models with the order-dependent variants
+    step bench_models_nondet ./ablate bench --only train --attn gqa,gdn,dsa --nondeterministic
     step bench_gdn_par env ABLATE_GDN_PAR=1 ./ablate bench --only train --attn gdn --profile
 fi
 echo
