@@ -49,10 +49,11 @@
        grids are fixed by the shape and the SM count, so the partition is too). The
        embedding backward sorts the positions by token (stable radix sort, unique keys) and
        sums each token's rows in position order, tiles of 32 sorted rows whose carries are
-       added in tile order: 12-15 small launches instead of one (tens of microseconds at
-       the 135M shape; the sort's integer atomics are exact).
-     - GEMMs: cuBLASLt's first heuristic for the shape, alignment and workspace (the
-       heuristic is a pure function of them); no timing. cuBLAS documents bit-wise
+       added in tile order: 15 small launches and a memset instead of one launch (tens
+       of microseconds at the 135M shape, measured by tests/gpu_determinism_check; the
+       sort's integer atomics are exact).
+     - GEMMs: cuBLASLt's first heuristic for the shape, alignment and workspace size (a
+       function of them and the device, not of timing); no timing. cuBLAS documents bit-wise
        reproducibility for a fixed algorithm on the same architecture and SM count when
        each stream has its own workspace (the LM head's side stream has its own). Its split-K
        reduction schemes are all ordered (INPLACE serializes with counters, the others

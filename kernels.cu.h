@@ -21,6 +21,18 @@
    - Kernels are `extern "C"` (unmangled names for cuModuleGetFunction).
      Integer sizes that can pass 2^31 (N*C, N*V) are u64 = unsigned long long,
      which is size_t on the host's 64-bit ABI.
+
+   REPRODUCIBILITY (gpu.h: Gpu.nondeterministic, 0 by default)
+   No kernel here adds floats in an order that depends on scheduling unless the host asks
+   for it. Sums across blocks go through partial rows: rmsnorm_backward (dw), sumsq and
+   dwconv3_silu_backward (dw) take a `part` buffer and write one row per block, which
+   colsum_add then adds in a fixed order; with part NULL they keep their old per-block fp32
+   atomicAdd (nondeterministic = 1, for A/B timing). The embedding backward is a sort and
+   a segmented sum (tok_max, radix_hist / radix_scan / radix_scatter per 8-bit digit,
+   embed_backward_runs, embed_backward_carry); embed_backward is the atomic variant. The
+   integer atomics left (digit counts, the largest token id) are exact in any order. Every
+   other kernel gives each output element to one thread, or reduces in a fixed tree
+   (warp_sum, block_sum).
 */
 #ifndef KERNELS_CU_H
 #define KERNELS_CU_H
@@ -391,7 +403,7 @@ KSRC_LINE("kernels.cu.h") "#include \"ablate_common.cuh\"\n"
 "\n"
 "// per tile, the count of each digit: counts[digit * tiles + tile] (digit-major, so that one\n"
 "// exclusive scan gives every (digit, tile) its first output slot)\n"
-"extern \"C\" __global__ void radix_hist(int *counts, const int *src, const int *tok, const int *maxtok, int N,\n"
+"extern \"C\" __global__ void __launch_bounds__(1024) radix_hist(int *counts, const int *src, const int *tok, const int *maxtok, int N,\n"
 "                                      int shift) {\n"
 "    __shared__ int h[256];\n"
 "    if (radix_idle(maxtok, shift)) return;\n"
@@ -404,7 +416,7 @@ KSRC_LINE("kernels.cu.h") "#include \"ablate_common.cuh\"\n"
 "}\n"
 "\n"
 "// exclusive prefix sum of counts[0..M) in place, one block (integers: any order is exact)\n"
-"extern \"C\" __global__ void radix_scan(int *counts, const int *maxtok, int M, int shift) {\n"
+"extern \"C\" __global__ void __launch_bounds__(1024) radix_scan(int *counts, const int *maxtok, int M, int shift) {\n"
 "    __shared__ int part[32];\n"
 "    if (radix_idle(maxtok, shift)) return;\n"
 "    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;\n"
@@ -427,7 +439,7 @@ KSRC_LINE("kernels.cu.h") "#include \"ablate_common.cuh\"\n"
 "\n"
 "// stable scatter: a slot's rank among the earlier slots of its tile with the same digit is\n"
 "// its rank in its warp (__match_any_sync) plus the counts of the warps before it\n"
-"extern \"C\" __global__ void radix_scatter(int *dst, const int *src, const int *tok, const int *counts,\n"
+"extern \"C\" __global__ void __launch_bounds__(1024) radix_scatter(int *dst, const int *src, const int *tok, const int *counts,\n"
 "                                         const int *maxtok, int N, int shift) {\n"
 "    __shared__ int wc[32][257]; // per warp and digit: its count, then its first output slot\n"
 "    int i = blockIdx.x * RADIX_TILE + threadIdx.x, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;\n"
@@ -983,7 +995,7 @@ KSRC_LINE("kernels.cu.h") "#include \"ablate_common.cuh\"\n"
 "// rmsnorm_backward, dwconv3_silu_backward and sumsq): dst[c] += sum over r < rows of\n"
 "// part[r][c]. Block (32 columns, 32 row groups): group g sums rows g, g+32, ... in order,\n"
 "// then the 32 group sums are added in group order: the same tree every run.\n"
-"extern \"C\" __global__ void colsum_add(float *dst, const float *part, int rows, int cols) {\n"
+"extern \"C\" __global__ void __launch_bounds__(1024) colsum_add(float *dst, const float *part, int rows, int cols) {\n"
 "    __shared__ float s[32][33];\n"
 "    int c = blockIdx.x * 32 + threadIdx.x, g = threadIdx.y;\n"
 "    float a = 0.0f;\n"
