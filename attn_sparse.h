@@ -49,8 +49,11 @@
      atomics over transposing the index list (per key, the queries that chose it): the
      transpose would gather every query head's q and dO per (query, key) pair (4 KB at
      H/KV = 16, hd 64, against 512 B of fp32 adds), and its per-key lists are badly
-     unbalanced (early positions are chosen by nearly everyone). dk, dv are therefore not bitwise deterministic on the
-     GPU (fp32 summation order, ~1 ulp before the bf16 rounding). COST, to check on the
+     unbalanced (early positions are chosen by nearly everyone). Those atomics are the
+     order-dependent path (Gpu.nondeterministic = 1: fp32 summation order varies, ~1 ulp before
+     the bf16 rounding); by default each pair's fp32 row is stored and the rows are added
+     key-major in a fixed order instead, as are the KL's dk_I rows: the same bits every run
+     (kernels_sparse.cu.h, DETERMINISM, with its estimated cost). COST, to check on the
      device: each (token, selected key) pair adds 2*hd floats (dk, dv) and the KL backward
      dI floats (dk_I), all as fp32 reductions in L2: at B*T = 65536, k = 512, hd = dI = 64
      that is ~6.4e9 floats a step, which may well make the backward bound by L2 atomic

@@ -64,19 +64,58 @@
        dS^T = P^T (dP^T - D), D = rowsum(dO O) computed in the block. dV rows = P^T dO and
        dK rows = dS^T Q come out complete for the token (the mma sums the heads) and are
        added with red.global.add.v4 (sm_90; scalar atomics before) into fp32 accumulators,
-       converted to bf16
-       after (why atomics rather than a transposed index list: attn_sparse.h). dQ = dS K
+       converted to bf16 after (why atomics rather than a transposed index list:
+       attn_sparse.h) when Gpu.nondeterministic = 1; by default they are stored per pair and
+       reduced key-major in a fixed order (DETERMINISM below). dQ = dS K
        stays in registers over the warp's groups (dS^T goes through a 16x16 warp tile to
        become an A fragment); the warps' partials are merged in shared memory. Optionally
        the same pass emits psum = (1/H) sum_h P per slot, the KL target.
    Indexer KL (idx_kl): one block per token, 4 warps; a warp takes one selected slot at a
      time, lanes over the dI dims (warp sums for qI_j . kI); block reductions for the lse
      of the scores, the renormalized p and the loss; the backward adds each slot's dkI
-     row into an fp32 accumulator (red.global.add), keeps dqI and dw in registers, merged
-     over the warps.
+     row into an fp32 accumulator (red.global.add; by default stored per pair instead, see
+     DETERMINISM), keeps dqI and dw in registers, merged over the warps.
+
+   DETERMINISM (Gpu.nondeterministic == 0, the default: the same bits every run on one GPU).
+     Order-free already: the indexer scores (no atomics), the top-k (integer shared-memory
+     counts only), sparse_mask (integer atomicOr), the forward (the warps merged in a fixed
+     order), dq (likewise), the KL's loss, dqI and dw (block sums and fixed-order merges).
+     Made so here (each was an fp32 atomic whose order varies):
+     - dK, dV of the gathers' backward and dkI of the KL: the query-major passes STORE each
+       (token, slot) pair's fp32 row in a stage (sparse_bwd flags 16, through the mode-2
+       staging; idx_kl flags 8) and key_reduce (sparse_kv_reduce, idx_dk_reduce) adds them
+       key-major: a block per 64 keys of a sequence walks the tokens in ascending order,
+       finds each token's run of slots inside its range (idx rows ascend with -1 after, as
+       the select writes them: a pivot ballot and a count inside one stride), and one thread
+       owns each accumulator element. The stage holds a chunk of tokens (SPARSE_STAGE_BUDGET,
+       512 MB: 2048 tokens at k 512, hd 64; 4096 for the KL at dI 64), chunks reduced in turn.
+       Key ranges alone are too few blocks (32 for a chunk of one sequence at T = 2048), so a
+       chunk's tokens are split in up to 32 runs (sparse_reduce_splits_), each summed from
+       zero into its own partial, and key_combine adds the partials in run order.
+       The rows are the order-dependent path's, so the sums differ from it only by order.
+     - psum (sparse_bwd) and sparse_probs when a token's heads span several blocks (KV > 1
+       or H/KV > 16): one head block per launch with plain adds; stream order fixes the sum
+       (one block per token: the single add onto zero was exact already).
+     - ABLATE_SPARSE_BWD and ABLATE_SPARSE_KL's dkI red.v4 are the nondeterministic = 1
+       path's (mode 3's key-range pass adds with shared atomics across warps and meets its
+       token chunks with global reds: not order-free either); the default ignores them.
+     The dense-tile organization is kernels_attn.cu.h's (its dQ and KL determinism is there).
+     COST, ESTIMATED (no GPU has run it yet): the stage is written and read back, fp32: 512 B
+     per (token, head block, key) for dK/dV, 4*dI B for dkI, where the red.v4s moved the same
+     bytes once, mostly within L2. At 8 x 8192, H 16, KV 1, k 512: 2 x 17 GB and 2 x 8.6 GB
+     of HBM traffic, sfb0 7.8 -> ~16 ms, klb0 5.0 -> ~9.4 ms (plus key_reduce's searches,
+     ~0.5 ms). The cost rules use their own ratios when deterministic (SPARSE_DENSE_RATIO_DET,
+     SPARSE_KL_DENSE_RATIO_DET): at the 135M shape (16 x 2048, 9 heads on 3, k 512) the tiles
+     are taken either way, so DSA's deterministic cost there is the tiles'; at T = 8192 with
+     16 heads per kv head the deterministic rules take the tiles for both ops (the gathers
+     ~16 / ~9.4 ms against ~15 / 8.2), at T = 16384 the gathers. tests/gpu_sparse_check
+     prints a "det/nd ms" line per shape to calibrate both ratios. Possible next steps if the
+     stage dominates: bf16 stage rows (half the traffic, sums of rounded terms) or a smaller
+     budget that stays in L2.
 
    ABLATION MODES (environment, read per call; attn_sparse.h lists them): ABLATE_SPARSE_DENSE
-     = 0 (gathers) / 1 (dense tiles under the bitmask, Hopper and hd 64); ABLATE_SPARSE_BWD
+     = 0 (gathers) / 1 (dense tiles under the bitmask, Hopper and hd 64); with
+     Gpu.nondeterministic = 1 only (the default is DETERMINISM's path): ABLATE_SPARSE_BWD
      = 1 (psum stores), 2 (dk/dv staged, whole-row red.v4), 3 (dk/dv by the key-range
      kernel sparse_bwd_kv: shared-memory reductions, see attn_sparse.h), 9 (no dk/dv
      reductions: timing diagnostic only); ABLATE_SPARSE_KL = 1 (red.v4 dkI, a_j cache,
@@ -91,12 +130,19 @@
      gpu_free_all or, earlier, gpu_sparse_release): the selection bitmask of the dense-tile
      path (B*T*ceil(T/128)*16 bytes), the score chunk of
      gpu_indexer_select (<= SPARSE_SCORE_BUDGET), the backward's fp32 dk/dv accumulators
-     (8*B*T*KV*hd bytes; mode 3 adds D, 4*B*T*H bytes), the KL backward's fp32 dkI accumulator (4*B*T*dI bytes).
+     (8*B*T*KV*hd bytes; mode 3 adds D, 4*B*T*H bytes; deterministic: the stage, <=
+     SPARSE_STAGE_BUDGET), the KL backward's fp32 dkI accumulator (4*B*T*dI bytes;
+     deterministic: its stage, <= SPARSE_STAGE_BUDGET).
 
    The default paths ran on the H100 (tests/gpu_sparse_check: 224 passed, 2026-11-23); the
-   ABLATE_SPARSE_* modes have not. Written and NVRTC/ptxas-compiled for sm_80 and sm_90 (no
-   spills; sm_90 registers: scores 126, top-k 32, fwd 94, bwd 96, probs 32, KL 40 at the
-   default sizes). tests/gpu_sparse_check.c checks each kernel against the CPU reference
+   ABLATE_SPARSE_* modes have not; the deterministic path (2026-12-03) has run on no GPU yet.
+   Written and NVRTC/ptxas-compiled for sm_80 and sm_90 (sm_90 registers then: scores 126,
+   top-k 32, fwd 94, bwd 96, probs 32, KL 40 at the default sizes, no spills; ptxas 13.0 on
+   2026-12-03: bwd 124, KL 60, sparse_kv_reduce 64 (hd 128: 124, 2 blocks an SM),
+   idx_dk_reduce 59, key_combine 38; no spills on sm_80; on sm_90 sparse_kv_reduce at hd 32
+   and 64 spills 8-16 bytes, ptxas's own choice far under the register limit, in a pass bound
+   by its stage reads).
+   tests/gpu_sparse_check.c checks each kernel against the CPU reference
    and times them (make gpucheck). Expected costs at B*T = 65536, k = 512, H = 16, KV = 1:
    the forward gathers 256 B of K/V per (token, key) pair, ~8.6 GB from L2; the backward
    the same plus 512 B of fp32 reductions per pair, which may bound it (attn_sparse.h).
@@ -1206,13 +1252,17 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "// slots inside the range are one contiguous run of its idx row (ascending, -1 after: what\n"
 "// the select writes), which a warp finds by a pivot ballot and a count inside one stride.\n"
 "// Each accumulator element is summed by one thread in (chunk, launch, token) order: the\n"
-"// same bits every run, whatever the scheduling.\n"
+"// same bits every run, whatever the scheduling. part != NULL (more blocks than key ranges\n"
+"// alone would give): gridDim.z splits the chunk's tokens of a sequence into equal runs; the\n"
+"// block sums its run from zero into its own partial part[z][y][T][NM*RW] (zeros when its\n"
+"// run misses the range), and key_combine adds the partials to the accumulators in z order.\n"
 "#define RKEYS 64\n"
 "#define RK_THREADS 256\n"
 "#define RK_TB 32\n"
 "template <int RW, int NM>\n"
 "__device__ __forceinline__ void key_reduce(float *acc0, float *acc1, const float *st0, const float *st1,\n"
-"                                           const int *idx, int T, int K, long n0, long n1, int nkv, int kvh) {\n"
+"                                           const int *idx, int T, int K, long n0, long n1, int nkv, int kvh,\n"
+"                                           float *part) {\n"
 "    __shared__ int slot[RK_TB][RKEYS];  // slot of (token tb + tt, key s0 + r), -1 if not selected\n"
 "    constexpr int C4 = RW / 4, PER = RKEYS * C4 / RK_THREADS;\n"
 "    static_assert(PER * RK_THREADS == RKEYS * C4, \"RKEYS * RW / 4 must be a multiple of RK_THREADS\");\n"
@@ -1221,20 +1271,28 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    const int tlo = n0 > base ? (int)(n0 - base) : 0, thi = n1 - base < T ? (int)(n1 - base) : T;\n"
 "    const int s0 = blockIdx.x * RKEYS;\n"
 "    if (s0 >= thi) return;  // causal: no token of the chunk selects these keys\n"
+"    int ta = max(s0, tlo), tz = thi;  // this block's tokens\n"
+"    if (part) {\n"
+"        const int L = (thi - tlo + (int)gridDim.z - 1) / (int)gridDim.z, za = tlo + (int)blockIdx.z * L;\n"
+"        ta = max(s0, za);\n"
+"        tz = min(thi, za + L);\n"
+"    }\n"
+"    float *pz = part ? part + ((long)blockIdx.z * gridDim.y + blockIdx.y) * T * (NM * RW) : 0;\n"
 "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
 "    float4 a[NM][PER];\n"
 "#pragma unroll\n"
 "    for (int m = 0; m < PER; m++) {\n"
 "        const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4, s = s0 + r;\n"
 "        const long o = ((base + s) * nkv + kvh) * RW + c;\n"
-"        a[0][m] = s < T ? *(const float4 *)(acc0 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
-"        if (NM > 1) a[NM - 1][m] = s < T ? *(const float4 *)(acc1 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
+"        const bool ld = s < T && !part;\n"
+"        a[0][m] = ld ? *(const float4 *)(acc0 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
+"        if (NM > 1) a[NM - 1][m] = ld ? *(const float4 *)(acc1 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
 "    }\n"
 "    const int stride = (K + 31) >> 5;  // pivots row[lane * stride]\n"
-"    for (int tb = max(s0, tlo); tb < thi; tb += RK_TB) {\n"
+"    for (int tb = ta; tb < tz; tb += RK_TB) {\n"
 "        for (int i = threadIdx.x; i < RK_TB * RKEYS; i += RK_THREADS) (&slot[0][0])[i] = -1;\n"
 "        __syncthreads();\n"
-"        for (int tt = warp; tt < RK_TB && tb + tt < thi; tt += RK_THREADS / 32) {\n"
+"        for (int tt = warp; tt < RK_TB && tb + tt < tz; tt += RK_THREADS / 32) {\n"
 "            const int *row = idx + (base + tb + tt) * K;\n"
 "            // lb = the first slot whose key is >= s0 (unsigned: -1 counts as past every key)\n"
 "            const int jp = lane * stride;\n"
@@ -1258,7 +1316,7 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "            }\n"
 "        }\n"
 "        __syncthreads();\n"
-"        const int nt = min(RK_TB, thi - tb);\n"
+"        const int nt = min(RK_TB, tz - tb);\n"
 "#pragma unroll 4\n"
 "        for (int tt = 0; tt < nt; tt++) {\n"
 "            const long prow = (base + tb + tt - n0) * K;  // the token's rows of the stage\n"
@@ -1282,6 +1340,11 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    for (int m = 0; m < PER; m++) {\n"
 "        const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4, s = s0 + r;\n"
 "        if (s >= T) continue;\n"
+"        if (part) {\n"
+"            *(float4 *)(pz + (long)s * (NM * RW) + c) = a[0][m];\n"
+"            if (NM > 1) *(float4 *)(pz + (long)s * (NM * RW) + RW + c) = a[NM - 1][m];\n"
+"            continue;\n"
+"        }\n"
 "        const long o = ((base + s) * nkv + kvh) * RW + c;\n"
 "        *(float4 *)(acc0 + o) = a[0][m];\n"
 "        if (NM > 1) *(float4 *)(acc1 + o) = a[NM - 1][m];\n"
@@ -1290,13 +1353,35 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "// dK, dV of kv head kvh (accumulators [B*T][KVn][HD]) from sparse_bwd's stages\n"
 "extern \"C\" __global__ void __launch_bounds__(RK_THREADS)\n"
 "sparse_kv_reduce(float *dkacc, float *dvacc, const float *stk, const float *stv, const int *idx, int T, int K,\n"
-"                 long n0, long n1, int nkv, int kvh) {\n"
-"    key_reduce<HD, 2>(dkacc, dvacc, stk, stv, idx, T, K, n0, n1, nkv, kvh);\n"
+"                 long n0, long n1, int nkv, int kvh, float *part) {\n"
+"    key_reduce<HD, 2>(dkacc, dvacc, stk, stv, idx, T, K, n0, n1, nkv, kvh, part);\n"
 "}\n"
 "// dkI (accumulator [B*T][DI]) from idx_kl's stage\n"
 "extern \"C\" __global__ void __launch_bounds__(RK_THREADS)\n"
-"idx_dk_reduce(float *dkacc, const float *st, const int *idx, int T, int K, long n0, long n1) {\n"
-"    key_reduce<DI, 1>(dkacc, dkacc, st, st, idx, T, K, n0, n1, 1, 0);\n"
+"idx_dk_reduce(float *dkacc, const float *st, const int *idx, int T, int K, long n0, long n1, float *part) {\n"
+"    key_reduce<DI, 1>(dkacc, dkacc, st, st, idx, T, K, n0, n1, 1, 0, part);\n"
+"}\n"
+"// acc += the nsplit partials of key_reduce, in z order, for the keys s < thi of the nseq\n"
+"// sequences of the chunk [n0, n1) (acc0, acc1: the nm accumulators of width rw, kv head kvh\n"
+"// of nkv); a thread per float4\n"
+"extern \"C\" __global__ void key_combine(float *acc0, float *acc1, const float *part, int T, long n0, long n1, int nkv,\n"
+"                                       int kvh, int nsplit, int nseq, int rw, int nm) {\n"
+"    const int w4 = nm * rw / 4;\n"
+"    GRID_STRIDE(i, (u64)nseq * T * w4) {\n"
+"        const int c4 = (int)(i % w4);\n"
+"        const long st = (long)(i / w4);\n"
+"        const int bl = (int)(st / T), s = (int)(st % T);\n"
+"        const long base = (n0 / T + bl) * (long)T;\n"
+"        if ((long)s >= n1 - base) continue;  // no token of the chunk reaches key s\n"
+"        const int mi = c4 / (rw / 4), c = (c4 % (rw / 4)) * 4;\n"
+"        float *acc = (mi ? acc1 : acc0) + ((base + s) * nkv + kvh) * rw + c;\n"
+"        float4 x = *(const float4 *)acc;\n"
+"        for (int z = 0; z < nsplit; z++) {\n"
+"            const float4 y = *(const float4 *)(part + (((long)z * nseq + bl) * T + s) * (nm * rw) + mi * rw + c);\n"
+"            x.x += y.x; x.y += y.y; x.z += y.z; x.w += y.w;\n"
+"        }\n"
+"        *(float4 *)acc = x;\n"
+"    }\n"
 "}\n"
 "\n"
 "// p[t, slot] += (1/H) sum over the block's heads of exp(q.k scale - lse): the first half\n"
@@ -1624,11 +1709,46 @@ static size_t sparse_stage_rows_(size_t row_bytes, size_t rows) {
     if (r < 1) r = 1;
     return r < rows ? r : rows;
 }
-/* key_reduce (f, its args) over the stage chunk of tokens [n0, n1): a block per range of
-   SPARSE_RKEYS keys and sequence the chunk touches */
-static void sparse_reduce_launch_(Gpu *g, CUfunction f, void **args, int T, long n0, long n1) {
-    unsigned nseq = (unsigned)((n1 - 1) / T - n0 / T + 1);
-    gpu_launch(g, f, (unsigned)((T + SPARSE_RKEYS - 1) / SPARSE_RKEYS), nseq, 1, SPARSE_RK_THREADS, 1, 1, 0, args);
+/* key_reduce's token splits for the chunk [n0, n1) (*nseq: the sequences it touches): a
+   block per range of SPARSE_RKEYS keys and sequence gives too few blocks to fill the GPU
+   (32 for a chunk of one sequence at T = 2048), so each sequence's tokens are split in up to
+   SPARSE_RK_SPLITS runs of >= SPARSE_RK_MIN_TOKENS, aiming at SPARSE_RK_BLOCKS blocks */
+#define SPARSE_RK_BLOCKS 2048
+#define SPARSE_RK_MIN_TOKENS 128
+#define SPARSE_RK_SPLITS 32
+static int sparse_reduce_splits_(int T, long n0, long n1, int *nseq) {
+    *nseq = (int)((n1 - 1) / T - n0 / T + 1);
+    long blocks = (long)((T + SPARSE_RKEYS - 1) / SPARSE_RKEYS) * *nseq;
+    long s = (SPARSE_RK_BLOCKS + blocks - 1) / blocks, most = (n1 - n0) / *nseq / SPARSE_RK_MIN_TOKENS;
+    if (s > most) s = most;
+    if (s > SPARSE_RK_SPLITS) s = SPARSE_RK_SPLITS;
+    return s < 1 ? 1 : (int)s;
+}
+/* floats of key_reduce's partials (width floats a key) for the largest of the chunks of
+   `chunk` tokens out of rows */
+static size_t sparse_reduce_part_floats_(int T, size_t rows, size_t chunk, int width) {
+    size_t most = 0;
+    for (size_t c0 = 0; c0 < rows; c0 += chunk) {
+        int nseq, ns = sparse_reduce_splits_(T, (long)c0, (long)(c0 + chunk < rows ? c0 + chunk : rows), &nseq);
+        size_t f = ns > 1 ? (size_t)ns * nseq * T * width : 0;
+        if (f > most) most = f;
+    }
+    return most;
+}
+/* key_reduce f over the stage chunk [n0, n1) with its arguments rargs, whose last points at
+   *partp (set here: part when the tokens are split, else NULL); then key_combine adds the
+   partials into acc0 / acc1 (nm accumulators of rw floats a key, kv head kvh of nkv) */
+static void sparse_reduce_launch_(Gpu *g, CUfunction f, void **rargs, float **partp, float *part, float *acc0,
+                                  float *acc1, int T, long n0, long n1, int nkv, int kvh, int rw, int nm) {
+    int nseq, ns = sparse_reduce_splits_(T, n0, n1, &nseq);
+    *partp = ns > 1 ? part : NULL;
+    gpu_launch(g, f, (unsigned)((T + SPARSE_RKEYS - 1) / SPARSE_RKEYS), (unsigned)nseq, (unsigned)ns,
+               SPARSE_RK_THREADS, 1, 1, 0, rargs);
+    if (ns == 1) return;
+    CUfunction fc = gpu_kernel(g, SPARSE_KERNELS_SRC, "key_combine", "");
+    size_t n = (size_t)nseq * T * nm * rw / 4, blocks = (n + 255) / 256, cap = (size_t)g->sm_count * 16;
+    void *cargs[] = {&acc0, &acc1, &part, &T, &n0, &n1, &nkv, &kvh, &ns, &nseq, &rw, &nm};
+    gpu_launch(g, fc, (unsigned)(blocks < cap ? blocks : cap), 1, 1, 256, 1, 1, 0, cargs);
 }
 
 /* the scratch lives in the Gpu (sparse_scratch), grown on demand; gpu_free_all frees it
@@ -1909,10 +2029,11 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
     if (mode == 3 && HB != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
     /* deterministic: the stages of a chunk of tokens, one head block's dK and dV rows per pair */
     size_t chunk = det ? sparse_stage_rows_((size_t)topk * hd * 8, rows) : 0, nst = chunk * topk * hd;
-    float *dkacc = (float *)sparse_scratch_get_(gpu, (2 * nk + (mode == 3 ? nD : 0) + 2 * nst) * 4),
+    size_t npart = det ? sparse_reduce_part_floats_(T, rows, chunk, 2 * hd) : 0;
+    float *dkacc = (float *)sparse_scratch_get_(gpu, (2 * nk + (mode == 3 ? nD : 0) + 2 * nst + npart) * 4),
           *dvacc = dkacc + nk;
     float *Dg = mode == 3 ? dvacc + nk : NULL;
-    float *stk = det ? dvacc + nk : NULL, *stv = det ? stk + nst : NULL;
+    float *stk = det ? dvacc + nk : NULL, *stv = det ? stk + nst : NULL, *part = det ? stv + nst : NULL;
     gpu_memset0(gpu, dkacc, 2 * nk * 4);
     if (psum) gpu_memset0(gpu, psum, (size_t)B * T * topk * 4);
     char opt[128];
@@ -1938,8 +2059,9 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
                                 &scale, &scale_log2, &invH, &flags, &Dg, &n0, &y0, &stk, &stv};
                 gpu_launch(gpu, f, (unsigned)(n1 - n0), 1, 1, 32 * SPARSE_SA_WARPS, 1, 1, sparse_bwd_smem_(hd, topk),
                            args);
-                void *rargs[] = {&dkacc, &dvacc, &stk, &stv, &idx, &T, &topk, &n0, &n1, &KV, &kvh};
-                sparse_reduce_launch_(gpu, fr, rargs, T, n0, n1);
+                float *pv = NULL;
+                void *rargs[] = {&dkacc, &dvacc, &stk, &stv, &idx, &T, &topk, &n0, &n1, &KV, &kvh, &pv};
+                sparse_reduce_launch_(gpu, fr, rargs, &pv, part, dkacc, dvacc, T, n0, n1, KV, kvh, hd, 2);
             }
         }
         gpu_f32_to_bf16(gpu, dk, dkacc, nk);
@@ -2052,7 +2174,9 @@ void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *
            stage and idx_dk_reduce adds them key-major, chunks in order (dqI, dw and the loss
            are the block's own, merged in a fixed order already) */
         size_t chunk = sparse_stage_rows_((size_t)topk * dI * 4, rows);
-        float *dkacc = (float *)sparse_scratch_get_(gpu, (nk + chunk * topk * dI) * 4), *stage = dkacc + nk;
+        size_t npart = sparse_reduce_part_floats_(T, rows, chunk, dI);
+        float *dkacc = (float *)sparse_scratch_get_(gpu, (nk + chunk * topk * dI + npart) * 4), *stage = dkacc + nk;
+        float *part = stage + chunk * topk * dI;
         gpu_memset0(gpu, dkacc, nk * 4);
         char opt[128];
         sparse_index_opts_(opt, sizeof opt, HI, dI);
@@ -2061,8 +2185,9 @@ void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *
             long n0 = (long)c0, n1 = (long)(c0 + chunk < rows ? c0 + chunk : rows);
             sparse_kl_launch_(gpu, loss, dqI, dkacc, dw, p, qI, kI, w, idx, T, HI, dI, topk, dloss, n0,
                               (size_t)(n1 - n0), stage);
-            void *rargs[] = {&dkacc, &stage, &idx, &T, &topk, &n0, &n1};
-            sparse_reduce_launch_(gpu, fr, rargs, T, n0, n1);
+            float *pv = NULL;
+            void *rargs[] = {&dkacc, &stage, &idx, &T, &topk, &n0, &n1, &pv};
+            sparse_reduce_launch_(gpu, fr, rargs, &pv, part, dkacc, dkacc, T, n0, n1, 1, 0, dI, 1);
         }
         gpu_f32_to_bf16(gpu, dkI, dkacc, nk);
         return;
