@@ -729,7 +729,6 @@ static void usage(void) {
          "  ABLATE_DATA=FILE        the default study's text (else data/corpus.txt, else GPL-3)\n"
          "GPU (for A/B runs of kernel variants, read when a kernel is launched):\n"
          "  ABLATE_SYNC_CHECK=1     synchronize after every kernel and name the one that failed\n"
-         "  ABLATE_GEMM_TUNE=0      take cuBLASLt's first heuristic instead of timing candidates\n"
          "  ABLATE_XENT_CHUNK_MB=N  LM-head logits per chunk, MB (default 512)\n"
          "  ABLATE_ATTN_WGMMA=0..3  Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)\n"
          "  ABLATE_ATTN_WBWD_DQ=0..4  the Hopper backward's dQ reduction variant\n"

@@ -129,10 +129,11 @@
    AdamW moments, step, gradient-norm statistics, sampler RNG and position, token and time
    counters), written every checkpoint_every steps (default: at each evaluation) into a .tmp
    directory that is then renamed, so a kill leaves either the old or the new checkpoint.
-   On the CPU a resumed run gives bit-identical losses to an uninterrupted one (same thread
-   count). On the GPU two uninterrupted runs already differ (gradient norms at step 1 differ in
-   the 7th digit, then the trajectories drift apart), so a resumed run matches only within that
-   spread. A run whose process keeps dying (a GPU out-of-memory abort) is given up after 3
+   A resumed run gives bit-identical losses, gradient norms and validation losses to an
+   uninterrupted one: on the CPU (same thread count) and on the same GPU model (the GPU's
+   numerics are bit-reproducible unless a caller sets Gpu.nondeterministic; tests/test_study
+   and tools/gpu_repro.sh kill studies with SIGKILL and compare). Validation losses are
+   written with 17 digits so that a resumed run reads its earlier ones back exactly. A run whose process keeps dying (a GPU out-of-memory abort) is given up after 3
    tries without checkpoint progress and recorded as failed.
 */
 #ifndef STUDY_H
@@ -378,6 +379,13 @@ static void sb_printf(StrBuf *b, const char *fmt, ...) {
 /* JSON number: null when not finite (JSON has no NaN); %.9g round-trips a float */
 static void sb_num(StrBuf *b, const char *key, double v, int last) {
     if (isfinite(v)) sb_printf(b, "\"%s\": %.9g%s", key, v, last ? "" : ", ");
+    else sb_printf(b, "\"%s\": null%s", key, last ? "" : ", ");
+}
+
+/* a double that must survive a write and a read bit for bit (%.17g round-trips): validation
+   losses, which a resumed run reads back from metrics.jsonl into its summary and rewrites */
+static void sb_num17(StrBuf *b, const char *key, double v, int last) {
+    if (isfinite(v)) sb_printf(b, "\"%s\": %.17g%s", key, v, last ? "" : ", ");
     else sb_printf(b, "\"%s\": null%s", key, last ? "" : ", ");
 }
 
@@ -1559,9 +1567,9 @@ static void study_row_json(StrBuf *b, const StudyRow *r) {
     sb_num(b, "tokens_per_s", r->tokens_per_s, 0);
     sb_num(b, "elapsed", r->elapsed, !isfinite(r->val_loss));
     if (isfinite(r->val_loss)) {
-        sb_num(b, "val_loss", r->val_loss, 0);
+        sb_num17(b, "val_loss", r->val_loss, 0);
         sb_num(b, "val_ppl", exp(r->val_loss), !isfinite(r->val_acc) && !isfinite(r->val_bpb));
-        if (isfinite(r->val_bpb)) sb_num(b, "val_bpb", r->val_bpb, !isfinite(r->val_acc));
+        if (isfinite(r->val_bpb)) sb_num17(b, "val_bpb", r->val_bpb, !isfinite(r->val_acc));
         if (isfinite(r->val_acc)) sb_num(b, "val_acc", r->val_acc, 1);
     }
     sb_printf(b, "}\n");

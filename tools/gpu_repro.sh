@@ -3,10 +3,9 @@
 # study run twice must write identical metrics.jsonl files, and the same study killed
 # with SIGKILL after a checkpoint and continued with `ablate run --resume` must write the
 # same ones again. Compared: every field of every line but the timing ones (tokens_per_s,
-# elapsed) and val_ppl: step, tokens, loss, lr, grad_norm (floats printed with %.9g, which
-# round-trips a float exactly), val_loss, val_bpb and whatever else a line carries.
-# (val_ppl is exp(val_loss); a resumed run's file holds it recomputed from the printed
-# val_loss for the lines before the checkpoint, which can move its 9th digit.)
+# elapsed): step, tokens, loss, lr, grad_norm (floats printed with %.9g, which round-trips a
+# float exactly), val_loss and val_bpb (doubles printed with %.17g, exact), val_ppl and
+# whatever else a line carries.
 # Prints one summary line; exits 1 on any difference, 2 when it could not test.
 #
 # Usage: tools/gpu_repro.sh [ABLATE]      (default ./ablate)
@@ -41,8 +40,8 @@ study() { # study DIR: the study, quietly (log in DIR.log)
         > "$1.log" 2>&1
 }
 
-# metrics without the timing fields and the derived val_ppl
-strip() { sed -E 's/"(tokens_per_s|elapsed|val_ppl)": [^,}]*(, )?//g' "$1"; }
+# metrics without the timing fields
+strip() { sed -E 's/"(tokens_per_s|elapsed)": [^,}]*(, )?//g' "$1"; }
 
 # same DIR1 DIR2 WHAT: every run's metrics equal; prints the first difference
 same() {
