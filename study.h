@@ -2094,9 +2094,10 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     }
     if (o->resume && !study_exists(dir)) { fprintf(stderr, "ablate: --resume %s: no such directory\n", dir); return 2; }
     if (study_mkdirs(dir)) { fprintf(stderr, "ablate: cannot create %s\n", dir); return 2; }
-    /* the spec as run, so that --resume re-reads exactly this */
+    /* the spec as run, so that --resume re-reads exactly this. Worker processes read it and
+       never write it: several of them writing through the same temporary file raced */
     snprintf(path, sizeof path, "%s/study.ini", dir);
-    {
+    if (!o->worker) {
         char *text = NULL;
         size_t len = 0;
         FILE *mem = open_memstream(&text, &len);
