@@ -39,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_test.h" /* f2bf, bf2d, xmalloc */
+
 static int n_pass, n_fail;
 
 static void report(int ok, const char *name, const char *detail) {
@@ -55,31 +57,13 @@ static uint64_t det_rng(uint64_t *s) { /* splitmix64 */
 }
 static float det_unif(uint64_t *s) { return (float)((det_rng(s) >> 40) * (1.0 / 16777216.0) * 2 - 1); }
 
-static void *xalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) { fprintf(stderr, "out of host memory\n"); exit(1); }
-    return p;
-}
-
-static uint16_t to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7fffu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
-static float from_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
 /* n uniform bf16 values in [-1, 1): device copy, and their floats in *host (may be NULL) */
 static void *dev_rand_bf16(Gpu *g, size_t n, uint64_t *s, float **host) {
-    uint16_t *b = xalloc(n * 2);
-    if (host) *host = xalloc(n * sizeof(float));
+    uint16_t *b = xmalloc(n * 2);
+    if (host) *host = xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
-        b[i] = to_bf16(det_unif(s));
-        if (host) (*host)[i] = from_bf16(b[i]);
+        b[i] = f2bf(det_unif(s));
+        if (host) (*host)[i] = (float)bf2d(b[i]);
     }
     void *d = gpu_alloc(g, n * 2);
     gpu_upload(g, d, b, n * 2);
@@ -88,7 +72,7 @@ static void *dev_rand_bf16(Gpu *g, size_t n, uint64_t *s, float **host) {
     return d;
 }
 static float *dev_rand_f32(Gpu *g, size_t n, uint64_t *s, float **host) {
-    float *h = xalloc(n * sizeof(float));
+    float *h = xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) h[i] = det_unif(s);
     float *d = gpu_alloc(g, n * sizeof(float));
     gpu_upload(g, d, h, n * sizeof(float));
@@ -97,7 +81,7 @@ static float *dev_rand_f32(Gpu *g, size_t n, uint64_t *s, float **host) {
     return d;
 }
 static float *download_f32(Gpu *g, const void *d, size_t n) {
-    float *h = xalloc(n * sizeof(float));
+    float *h = xmalloc(n * sizeof(float));
     gpu_download(g, h, d, n * sizeof(float));
     return h;
 }
@@ -125,7 +109,7 @@ static void op_embed(Gpu *g, int N, int C, int V, int skew) {
     char name[96], d[200];
     snprintf(name, sizeof name, "embed_backward N=%d C=%d V=%d skew=%d", N, C, V, skew);
     uint64_t s = 1000 + (uint64_t)V;
-    int *tok = xalloc(sizeof(int) * N);
+    int *tok = xmalloc(sizeof(int) * N);
     for (int n = 0; n < N; n++) {
         uint64_t r = det_rng(&s);
         if (skew && r % 3 == 0) tok[n] = skew == 1 ? 7 % V : V - 1;
@@ -143,7 +127,7 @@ static void op_embed(Gpu *g, int N, int C, int V, int skew) {
     gpu_embed_backward(g, d_dw, d_dout, d_tok, N, C);
     float *b = download_f32(g, d_dw, (size_t)V * C);
     double *ref = calloc((size_t)V * C, sizeof(double));
-    float *reff = xalloc(sizeof(float) * V * C);
+    float *reff = xmalloc(sizeof(float) * V * C);
     for (size_t i = 0; i < (size_t)V * C; i++) ref[i] = dw0[i];
     for (int n = 0; n < N; n++)
         for (int c = 0; c < C; c++) ref[(size_t)tok[n] * C + c] += dout[(size_t)n * C + c];
@@ -273,7 +257,7 @@ static size_t corpus_n;
 static void load_corpus(void) {
     FILE *f = fopen("/usr/share/common-licenses/GPL-3", "rb");
     if (f) {
-        corpus = xalloc(1 << 20);
+        corpus = xmalloc(1 << 20);
         corpus_n = fread(corpus, 1, 1 << 20, f);
         fclose(f);
         if (corpus_n > 4 * DC_T) { printf("data: GPL-3, %zu bytes\n", corpus_n); return; }
@@ -283,7 +267,7 @@ static void load_corpus(void) {
                                   "order", "every", "run", "gives", "same", "bits", "and", "loss", "step"};
     uint64_t s = 42;
     corpus_n = 200000;
-    corpus = xalloc(corpus_n);
+    corpus = xmalloc(corpus_n);
     size_t k = 0;
     while (k < corpus_n) {
         const char *w = words[det_rng(&s) % (sizeof words / sizeof *words)];
@@ -318,12 +302,12 @@ static void train_once(const Case *c, int nondet, Trace *tr) {
         tr->gnorm[k] = st.grad_norm;
     }
     Sampler v = {corpus, corpus_n, 99};
-    int *tok = xalloc(sizeof(int) * DC_B * DC_T), *tgt = xalloc(sizeof(int) * DC_B * DC_T), count = 0;
+    int *tok = xmalloc(sizeof(int) * DC_B * DC_T), *tgt = xmalloc(sizeof(int) * DC_B * DC_T), count = 0;
     next_batch(&v, tok, tgt);
     tr->val = smollm_eval(&m, tok, tgt, &count);
     free(tok); free(tgt);
     tr->n_params = m.n_params;
-    tr->weights = xalloc(m.n_params * sizeof(float));
+    tr->weights = xmalloc(m.n_params * sizeof(float));
     gpu_download(&gpu, tr->weights, m.params, m.n_params * sizeof(float));
     tr->ok = 1;
     train_free(&t);
@@ -449,7 +433,7 @@ static void run_timing(void) {
     c.dwte = gpu_alloc(g, sizeof(float) * c.V * c.C);
     gpu_memset0(g, c.dwte, sizeof(float) * c.V * c.C);
     /* tokens: Zipf-like over the vocabulary (frequent ids repeat, as in BPE text) */
-    int *tok = xalloc(sizeof(int) * c.N);
+    int *tok = xmalloc(sizeof(int) * c.N);
     for (int i = 0; i < c.N; i++) tok[i] = (int)(c.V * pow(det_unif(&s) * 0.5 + 0.5, 6.0)) % c.V;
     c.tok = gpu_alloc(g, sizeof(int) * c.N);
     gpu_upload(g, c.tok, tok, sizeof(int) * c.N);
