@@ -1,5 +1,5 @@
 /* examples/train_tiny.c - the headers without the driver: train a 2-layer model on a
-   text file for 100 steps on the CPU and print its validation perplexity.
+   text file for 100 steps on the CPU and print its loss over the whole validation split.
 
      cc -O2 -DABLATE_NO_CUDA examples/train_tiny.c -o train_tiny -lm
      ./train_tiny /usr/share/common-licenses/GPL-3
@@ -37,13 +37,21 @@ int main(int argc, char **argv) {
     tc.warmup = 10;
     Trainer tr;
     train_init(&tr, &model, &tc);
-    Sampler train = {&ds, DATA_TRAIN, 8, 64, 1, 0}, val = {&ds, DATA_VAL, 8, 64, 0, 0};
+    Sampler train = {&ds, DATA_TRAIN, 8, 64, 1, 0};
     for (int s = 0; s < tc.steps; s++) {
         TrainStats st = train_step(&tr, next_batch, &train);
         if (st.step % 20 == 0) printf("step %d loss %.3f grad norm %.3f\n", st.step, st.loss, st.grad_norm);
     }
-    double v = train_eval(&tr, next_batch, &val, 4);
-    printf("validation loss %.3f, perplexity %.2f\n", v, exp(v));
+    /* every validation token scored once: windows tile the split (max_rows 0 = all of it) */
+    DataEval val;
+    TrainEval ev;
+    if (data_eval_init(&val, &ds, DATA_VAL, 64, 8, 0, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
+    if (train_evaluate(&model, data_eval_batch, &val, data_eval_batches(&val), 0, &ev)) {
+        fprintf(stderr, "evaluation: out of memory\n");
+        return 1;
+    }
+    printf("validation loss %.3f, perplexity %.2f, bits per byte %.3f over %.0f tokens\n", ev.loss, exp(ev.loss),
+           ev.loss / log(2.0), ev.tokens); /* byte-level text: a token is a byte */
     train_free(&tr);
     smollm_free(&model);
     data_close(&ds);
