@@ -121,6 +121,7 @@ static void train_usage(void) {
          "  --task-size N     pairs per sequence (mqar) or copied length (copy); 0 = default\n"
          "  --task-vocab N    the task's vocabulary (default 256)\n"
          "  --save FILE       write the trained weights as safetensors\n"
+         "  --KEY VALUE       any other run key of a study (ablate run --help lists them all)\n"
          "  -h, --help        this text");
 }
 
@@ -193,7 +194,13 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
             if (strcmp(v, "cpu") && strcmp(v, "cuda")) die("unknown device '%s'%s: expected cpu or cuda", v, "");
             *device = v;
         } else if (!strcmp(f, "--save")) o->save = v;
-        else die("unknown flag '%s'%s (see ablate train --help)", f, "");
+        else { /* any other run key of study.h's table (--final-eval-tokens, ...): one spelling */
+            char err[300];
+            if (run_config_set(o, f, v, err, sizeof err)) {
+                if (!strncmp(err, "unknown key", 11)) die("unknown flag '%s'%s (see ablate train --help)", f, "");
+                die("%s%s", err, "");
+            }
+        }
     }
     if (o->train.warmup >= o->train.steps)
         fprintf(stderr, "ablate: warning: --warmup %d >= --steps %d: the run never leaves warmup\n",
@@ -414,12 +421,17 @@ static int cmd_run(int argc, char **argv) {
              "       (any form) [--gpus 0,1,...] [--workers N] [--quiet]\n"
              "Trains every combination of the axes' values (times the seeds) under one budget and\n"
              "writes DIR (default runs/NAME) as described in study.h: per run config.json,\n"
-             "metrics.jsonl, summary.json; per study results.json, results.csv and SVG plots, and a\n"
-             "table with mean +- std over seeds. --resume skips finished runs and continues an\n"
-             "interrupted one from its last checkpoint. KEY is any key of the spec format, e.g.\n"
-             "--layers 2 --d-model 64 --attn gqa --norm post --seq 64 --batch 8 --lr 3e-3 --device cpu.\n"
+             "metrics.jsonl, summary.json; per study results.json (configs and runs), results.csv (per\n"
+             "configuration), runs.csv (per run) and SVG plots, and a table with, per configuration,\n"
+             "the mean, std and 95% CI over seeds and Welch's test against the best. --resume skips\n"
+             "finished runs and continues an interrupted one from its last checkpoint. KEY is any run\n"
+             "key below, as an axis (KEY=V1,V2; a value with commas, such as a data mix, in double\n"
+             "quotes) or as --KEY VALUE for every run, e.g. --layers 2 --d-model 64 --attn gqa --device cpu.\n"
              "--gpus 0,1,2,3 shares each phase's runs among one process per listed GPU; --workers N\n"
-             "does the same with N processes (on the CPU, or on one GPU).");
+             "does the same with N processes (on the CPU, or on one GPU).\n"
+             "Study keys: name, seeds (a count, or a list: 1, 7, 42), select (val_loss | tokens_per_s),\n"
+             "device (cpu | cuda), keep_checkpoints (0|1).\nRun keys:");
+        run_keys_help(stdout);
         return argc == 0 ? 2 : 0;
     }
     Study s;
