@@ -103,54 +103,35 @@
      every specialization: window, pattern, SELMASK; FlashAttention-3's deterministic mode
      in idea, organized differently). The atomics stay (an ordered fp32 add is deterministic);
      what is fixed is the order in which the key blocks add into each dQ tile (64 query rows
-     of one (b, h); 32 with hd 128 on mma.sync): DESCENDING key block. An int turn counter per
+     of one (b, h); 32 with hd 128 on mma.sync): ascending key block. An int turn counter per
      tile, zeroed by the preprocess: key block y waits (one thread, ld.acquire.gpu spin, then
-     a barrier) until the counter equals its rank, the number of key blocks above y that add
-     into the tile (dq_rank: y_hi - y, y_hi the block holding the tile's last row; with a
-     pattern, whose adders have gaps, a warp counts them 32 blocks a step), adds, and after a
-     barrier one thread increments the counter with red.release.gpu.
-     Each block walks its query tiles ASCENDING, the group's heads inner (BWD_H/BWD_M, WB_H/
-     WB_M), so key block y reaches tile m at iteration (m - 2y) GROUP + h: block y+1 got there
-     2 GROUP iterations earlier (and started no later, below), and with the hand-over deferred
-     (Hopper: two iterations, mma.sync: one) its turn is normally released when y arrives;
-     a window changes nothing (it cuts adders off below). Pattern blocks that reach far tiles
-     (global, summaries) are low, so last in line, and reach those tiles late anyway.
-     Deadlock freedom: the wait graph points UP, to higher key blocks of the same (b, kv head),
-     which the hardware launches later (grid (B*KV, key blocks), x fastest): with the SMs full
-     of waiting blocks, an awaited block might never start. So in DQ_DET mode a block does not
-     run blockIdx: thread 0 takes item = atomicAdd(work counter, 1) (an int after the turn
-     counters, zeroed by the same preprocess, so every call and CUDA graph replay starts at
-     0; dq_take_block) and runs x = item % (B*KV), key block NB-1 - item / (B*KV): key block
-     n+1 of every (b, kv head) is taken before n, so a block only waits for blocks that
-     started before it (running or done), whatever the launch order. This runs the heaviest
-     causal blocks last; of the orders that keep n+1 before n, a list-scheduling model
-     (16 x 2048 GQA 9/3, 132 SMs, 1 block/SM) gave this one (all (b, kv heads) at each key
-     block) the shortest tail, 14.8% over the ideal against 20.6% for x-major (a (b, kv head)'s
-     blocks side by side) and 15-20% for chunks of 2..16 x values or skewed merges, against
-     1.2% for the old heaviest-first grid; the model ignores that a thin last wave runs
-     faster (an x-major experiment measured about 3%). It also keeps the grid's L2 mix (all
-     (b, kv heads) in flight at once).
+     a barrier) until the counter equals its rank, the number of key blocks below y that add
+     into the tile (dq_rank: y - the window's first such block; with a pattern, whose adders
+     have gaps, a warp counts them 32 blocks a step), adds, and after a barrier one thread
+     increments the counter with red.release.gpu. The wait graph only points down, to lower
+     key blocks, which have lower linear block indices (grid (B*KV, key blocks), x fastest),
+     so every awaited block was launched earlier and is running or done: no deadlock, and the
+     grid keeps its heaviest-first order (reversing it, FA3's way for causal, measured by a
+     list-scheduling model at 16 x 2048 GQA 9/3 as a 15% longer tail).
+     To keep turns from stalling, each block walks its query tiles from the last down, the
+     group's heads inner (BWD_H/BWD_M, WB_H/WB_M; head-major ascending as before otherwise):
+     in causal attention every key block of a (b, kv head) then reaches each tile at the same
+     iteration, and with a window a lower block reaches it earlier, so a block waits only
+     behind a block launched at the same moment (the first wave), about one iteration, once.
      Hopper: thread 0 issues tile i's 16 KB bulk add (cp.reduce.async.bulk) in iteration i+1
      after its turn (then fence.proxy.async.global), and hands tile i on at the top of
      iteration i+2 (cp.async.bulk.wait_group 0, fence.proxy.async.global, release), where it
      has no loads in flight for the release to wait for: no stall on the add's completion
      (variant 4's cost). mma.sync: warp 0 hands the previous tile on (its red.adds preceded
      this iteration's first barrier) and waits for this tile's turn just before the dS^T
-     barrier; the adds follow that barrier.
-     Cost, H200, 135M shape (B16 T2048, 9 heads on 3 kv heads, 30 layers, ablate bench
-     --profile), attention backward per step: atomics 21.9 ms; the first fixed order
-     (ascending turns, tiles walked from the last down, blockIdx order) 25.6 ms (+17%: every
-     key block of a (b, kv head) reached a tile at the same iteration, block n queued ~2n
-     iterations behind block 0 while holding its SM); this order: not yet measured.
-     Registers (ptxas, sm_90a / sm_90, no spills either way), nd -> det: Hopper backward GQA 3
-     184 -> 202, window 188 -> 186, pattern (all parts) 196 -> 190, SELMASK group 3 186 -> 195;
-     mma.sync hd 64 GQA 3 215 -> 231, hd 128 GQA 3 window 247 -> 255 (the previous fixed order: 185, 197,
-     197, 184; 228, 246; launch bounds allow 255, 1 block/SM either way). The order-dependent
-     variants compile from the same text (DQ_DET only under #if; PTX identical outside line
-     info, checked for 44 nd specializations). tests/gpu_attn_check.c checks det dq, dk, dv
-     bitwise over repeated runs and prints det's cost against nd; tests/emu_dq_order.c
-     models the ranks (against ops.h's mask), the item map and the protocol (no deadlock on
-     1..132 SMs, every tile's adds in descending key-block order) on the CPU.
+     barrier; the adds follow that barrier. Patterns whose far-reaching key blocks (global,
+     summaries) add into tiles that nearer blocks reach first make those blocks wait for the
+     far block to come down to them; correct, but slower than causal (see the check's table).
+     Registers (ptxas, sm_90a / sm_90, no spills either way): Hopper backward GQA 184 -> 185,
+     window 188 -> 197, pattern 196 -> 197, SELMASK 186 -> 184; mma.sync hd 64 219 -> 232,
+     hd 128 window 247 -> 246. The order-dependent variants compile from the same text
+     (DQ_DET only under #if; PTX identical outside line info). tests/gpu_attn_check.c checks
+     det dq, dk, dv bitwise over repeated runs and prints det's cost against nd.
 
    SELECTION MASK (SELMASK 1, Hopper kernels only): the mask is data, not a formula: a
      bitmask [B][T][ceil(T/128)*4] u32 shared by the heads (kernels_sparse.cu.h builds it
@@ -191,9 +172,9 @@
      blocks); only the diagonal, the window edge, the global prefix's end and the dilated
      span's edge are masked. Measured tile fractions and times: tests/gpu_attn_check.c.
 
-   SCRATCH: the backward needs 4*(B*H*T + B*H*Tp*hd + B*H*ceil(T/32) + 1) bytes (D, the fp32
-     dQ accumulator with T rounded up to 64, the per-tile counters of WB_DQ_BULK 4 and of
-     the fixed-order dQ, and the fixed-order dQ's work counter). It is
+   SCRATCH: the backward needs 4*(B*H*T + B*H*Tp*hd + B*H*ceil(T/32)) bytes (D, the fp32 dQ
+     accumulator with T rounded up to 64, and the per-tile counters of WB_DQ_BULK 4 and of
+     the fixed-order dQ). It is
      allocated with gpu_alloc on first use, grown when a call needs more, and kept in
      the Gpu (attn_scratch); gpu_attention_release frees it.
 
@@ -295,11 +276,11 @@ KSRC_LINE("kernels_attn.cu.h") "#ifndef DQ_DET\n" \
 "#define DQ_DET 0\n" \
 "#endif\n" \
 "#if DQ_DET\n" \
-"// The key blocks that add into one dQ tile of (b, h) take turns in DESCENDING key-block\n" \
+"// The key blocks that add into one dQ tile of (b, h) take turns in ascending key-block\n" \
 "// order through an int counter per tile (zeroed by the preprocess): block y waits until\n" \
-"// the counter reaches its rank (the number of adders above it), adds, then increments it.\n" \
-"// Blocks walk their query tiles ascending, so block y+1 reaches a tile 2 GROUP iterations\n" \
-"// before block y does (BN = 2 BM): the turn is almost always free when y arrives.\n" \
+"// the counter reaches its rank (the number of adders below it), adds, then increments it.\n" \
+"// Lower blocks have lower linear indices, so they were launched first: every awaited\n" \
+"// block is running or done (no deadlock).\n" \
 "__device__ __forceinline__ void dq_sem_wait(const int *sem, int rank) {\n" \
 "    int v;\n" \
 "    do {\n" \
@@ -311,38 +292,24 @@ KSRC_LINE("kernels_attn.cu.h") "#ifndef DQ_DET\n" \
 "    asm volatile(\"red.release.gpu.global.add.s32 [%0], 1;\\n\" :: \"l\"(sem) : \"memory\");\n" \
 "}\n" \
 "// rank of key block y (BN keys) among the key blocks whose queries reach query tile mt\n" \
-"// (BM rows; see ilo, last_q in the kernels): the adders above y, up to y_hi, the block\n" \
-"// holding the tile's last row (no higher block sees it). With a pattern the set has gaps\n" \
-"// (global, summary, dilated blocks), counted 32 blocks a step: all 32 lanes call it.\n" \
+"// (BM rows; see ilo, last_q in the kernels): the adders below y. With a pattern the set has\n" \
+"// gaps (global, summary, dilated blocks), counted 32 blocks a step: all 32 lanes call it.\n" \
 "template <int BM, int BN>\n" \
 "__device__ __forceinline__ int dq_rank(int y, int mt, int T) {\n" \
-"    const int y_hi = min((T - 1) / BN, (BM * mt + BM - 1) / BN);\n" \
 "#if PATTERN\n" \
 "    int c = 0;\n" \
-"    for (int y0 = y + 1; y0 <= y_hi; y0 += 32) {\n" \
+"    for (int y0 = 0; y0 < y; y0 += 32) {\n" \
 "        const int y2 = y0 + (threadIdx.x & 31);\n" \
-"        const bool adds = y2 <= y_hi && pat_last_query(BN * y2, min(T - 1, BN * y2 + BN - 1), T) >= BM * mt;\n" \
+"        const bool adds = y2 < y && pat_last_query(BN * y2, min(T - 1, BN * y2 + BN - 1), T) >= BM * mt;\n" \
 "        c += __popc(__ballot_sync(0xffffffffu, adds));\n" \
 "    }\n" \
 "    return c;\n" \
 "#else\n" \
-"    return y_hi - y;  // a window only cuts the adders off below\n" \
+"    // block y2 reaches row BM mt when BN y2 + BN - 1 + WINDOW - 1 >= BM mt\n" \
+"    int ylo = 0;\n" \
+"    if (WINDOW > 0) { const int x = BM * mt - (BN - 2) - WINDOW; ylo = x > 0 ? (x + BN - 1) / BN : 0; }\n" \
+"    return y - ylo;\n" \
 "#endif\n" \
-"}\n" \
-"// Which (b * KV + kv head, key block) this block runs: block y waits for y + 1, which must\n" \
-"// then hold an SM already (or be done) whatever order the hardware launches blocks in. So\n" \
-"// blocks take work items from a counter (zeroed by the preprocess; a tile scheduler), and\n" \
-"// item -> (x, key block) runs the key blocks from the last down, every (b, kv head) at each\n" \
-"// key block: a block only waits for lower items, taken by blocks that started earlier.\n" \
-"// (Within a (b, kv head) the order must be descending, so the heaviest causal blocks come\n" \
-"// last; with all (b, kv heads) side by side the tail is the shortest of the orders a list-\n" \
-"// scheduling model tried, x-major or chunks of x, and the L2 sees the grid's old mix.)\n" \
-"__device__ __forceinline__ int2 dq_take_block(int *work) {\n" \
-"    __shared__ int s_item;\n" \
-"    if (threadIdx.x == 0) s_item = atomicAdd(work, 1);\n" \
-"    __syncthreads();\n" \
-"    const int item = s_item;\n" \
-"    return make_int2(item % (int)gridDim.x, (int)gridDim.y - 1 - item / (int)gridDim.x);\n" \
 "}\n" \
 "#endif\n"
 
@@ -619,8 +586,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "// ---------------------------------------------------------------- backward\n"
 "// Preprocess: D[b,h,t] = sum_i dO*O (fp32), and zero the fp32 dQ accumulator.\n"
 "// HD/8 threads per (b,t,h) row, 16-byte loads.\n"
-"// DQ_DET: also zero the per-(b, h, BWD_BM-row tile) turn counters of the fixed-order dQ\n"
-"// and the work counter after them (dq_take_block).\n"
+"// DQ_DET: also zero the per-(b, h, BWD_BM-row tile) turn counters of the fixed-order dQ.\n"
 "extern \"C\" __global__ void attn_bwd_pre(float *Dsum, float *dqacc, const bf16 *out, const bf16 *dout,\n"
 "                                        int T, int H, long rows\n"
 "#if DQ_DET\n"
@@ -645,7 +611,6 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "        const long t_ = (row / H) % T;\n"
 "        if (c == 0 && t_ % BWD_BM == 0)\n"
 "            dqcnt[((row / H / T) * H + row % H) * ((T + BWD_BM - 1) / BWD_BM) + t_ / BWD_BM] = 0;\n"
-"        if (i == 0) dqcnt[rows / T * ((T + BWD_BM - 1) / BWD_BM)] = 0;  // the work counter\n"
 "#endif\n"
 "    }\n"
 "#pragma unroll\n"
@@ -665,10 +630,10 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "// dK += dS^T Q. dQ += dS K needs a sum over all the block's keys: dS^T goes through\n"
 "// shared memory, and the partial dQ tile is reduced into an fp32 buffer with atomics.\n"
 "// grid (B*KV, ceil(T/BWD_BN)), block BWD_WARPS warps; low key blocks (most work) first.\n"
-"// DQ_DET: the key blocks add into a dQ tile in a fixed order, the highest first (dq_rank,\n"
-"// dq_sem_wait); the query tiles run ascending with the group's heads inner (BWD_H, BWD_M),\n"
-"// so key block y+1 reaches each tile 2 GROUP iterations before block y; which (b, kv head,\n"
-"// key block) a block runs comes from a work counter (dq_take_block), not blockIdx.\n"
+"// DQ_DET: the key blocks add into a dQ tile in a fixed order (dq_rank, dq_sem_wait); the\n"
+"// query tiles run from the last down with the group's heads inner (BWD_H, BWD_M), so in\n"
+"// causal attention the blocks of a (b, kv head) reach each tile at the same iteration and a\n"
+"// lower block is never behind a higher one for long (a window: lower blocks arrive first).\n"
 "extern \"C\" __global__ void __launch_bounds__(BWD_WARPS * 32)\n"
 "attn_bwd_dkdv(bf16 *dk, bf16 *dv, float *dqacc, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "              const bf16 *dout, const float *lse, const float *Dsum, int T, int H,\n"
@@ -688,17 +653,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "\n"
 "    const int NT = BWD_WARPS * 32;\n"
 "    const int KV = H / GROUP;\n"
-"#if DQ_DET\n"
-"    // the work counter follows the B * H * ntm turn counters\n"
-"    const int2 blk_ = dq_take_block(dqcnt + (long)gridDim.x * GROUP * ((T + BWD_BM - 1) / BWD_BM));\n"
-"#define BLK_X blk_.x\n"
-"#define BLK_Y blk_.y\n"
-"#else\n"
-"#define BLK_X blockIdx.x\n"
-"#define BLK_Y blockIdx.y\n"
-"#endif\n"
-"    const int b = BLK_X / KV, kvh = BLK_X % KV;\n"
-"    const int n0 = BLK_Y * BWD_BN;\n"
+"    const int b = blockIdx.x / KV, kvh = blockIdx.x % KV;\n"
+"    const int n0 = blockIdx.y * BWD_BN;\n"
 "    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t4 = lane & 3;\n"
 "    const long qs = (long)H * HD, ks = (long)KV * HD;\n"
 "    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
@@ -716,7 +672,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "    const int iters = GROUP * nq;\n"
 "#if DQ_DET\n"
 "#define BWD_H(it) (kvh * GROUP + (it) % GROUP)\n"
-"#define BWD_M(it) ((ilo + (it) / GROUP) * BWD_BM)\n"
+"#define BWD_M(it) ((ilo + nq - 1 - (it) / GROUP) * BWD_BM)\n"
 "    const int ntm = (T + BWD_BM - 1) / BWD_BM;  // turn counters per (b, h)\n"
 "#else\n"
 "#define BWD_H(it) (kvh * GROUP + (it) / nq)\n"
@@ -851,7 +807,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "#if DQ_DET\n"
 "        if (warp == 0) {  // hand the previous tile on (its adds preceded this iteration's first\n"
 "                          // barrier), then wait for this tile's turn\n"
-"            const int rank = dq_rank<BWD_BM, BWD_BN>(BLK_Y, m0 / BWD_BM, T);\n"
+"            const int rank = dq_rank<BWD_BM, BWD_BN>(blockIdx.y, m0 / BWD_BM, T);\n"
 "            if (lane == 0) {\n"
 "                if (it > 0) dq_sem_signal(dqcnt + ((long)b * H + BWD_H(it - 1)) * ntm + BWD_M(it - 1) / BWD_BM);\n"
 "                dq_sem_wait(dqcnt + ((long)b * H + h) * ntm + m0 / BWD_BM, rank);\n"
@@ -898,8 +854,6 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 "#endif\n"
 "#undef BWD_H\n"
 "#undef BWD_M\n"
-"#undef BLK_X\n"
-"#undef BLK_Y\n"
 "\n"
 "    // write this warp's 16 rows of dK (scaled) and dV\n"
 "#pragma unroll\n"
@@ -1431,17 +1385,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
 "                   adO = smem_addr(sdO);\n"
 "\n"
 "    const int KV = H / GROUP;\n"
-"#if DQ_DET\n"
-"    // the work counter follows the B * H * ceil(T / 64) turn counters\n"
-"    const int2 blk_ = dq_take_block(dqcnt + (long)gridDim.x * GROUP * ((T + 63) / 64));\n"
-"#define BLK_X blk_.x\n"
-"#define BLK_Y blk_.y\n"
-"#else\n"
-"#define BLK_X blockIdx.x\n"
-"#define BLK_Y blockIdx.y\n"
-"#endif\n"
-"    const int b = BLK_X / KV, kvh = BLK_X % KV;\n"
-"    const int n0 = BLK_Y * WB_BN;\n"
+"    const int b = blockIdx.x / KV, kvh = blockIdx.x % KV;\n"
+"    const int n0 = blockIdx.y * WB_BN;\n"
 "    const int tid = threadIdx.x, wg = tid >> 7, warp = (tid >> 5) & 3, lane = tid & 31, g = lane >> 2, t4 = lane & 3;\n"
 "    const long qs = (long)H * HD, ks = (long)KV * HD;\n"
 "    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
@@ -1456,10 +1401,10 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
 "    const int nq = last_q / WB_BM - ilo + 1;\n"
 "    const int iters = GROUP * nq;\n"
 "#if DQ_DET\n"
-"    // the fixed-order dQ (DQ_DET): query tiles ascending, the group's heads inner, as in\n"
-"    // attn_bwd_dkdv; a tile's turn counter\n"
+"    // the fixed-order dQ (DQ_DET): query tiles from the last down, the group's heads inner,\n"
+"    // as in attn_bwd_dkdv; a tile's turn counter\n"
 "#define WB_H(it) (kvh * GROUP + (it) % GROUP)\n"
-"#define WB_M(it) ((ilo + (it) / GROUP) * WB_BM)\n"
+"#define WB_M(it) ((ilo + nq - 1 - (it) / GROUP) * WB_BM)\n"
 "#define WB_SEM(h, m) (dqcnt + ((long)b * H + (h)) * ((T + 63) / 64) + (m) / 64)\n"
 "#else\n"
 "#define WB_H(it) (kvh * GROUP + (it) / nq)\n"
@@ -1552,8 +1497,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
 "            // the previous tile's dQ (staged before this iteration's first barrier) goes out\n"
 "            // while the tensor cores run S^T and dP^T\n"
 "#if DQ_DET\n"
-"            if (it > 0 && tid < 32) {  // tile it-1's turn: every key block above this one has added\n"
-"                const int rank = dq_rank<WB_BM, WB_BN>(BLK_Y, m0_prev / WB_BM, T);\n"
+"            if (it > 0 && tid < 32) {  // tile it-1's turn: every key block below this one has added\n"
+"                const int rank = dq_rank<WB_BM, WB_BN>(blockIdx.y, m0_prev / WB_BM, T);\n"
 "                if (tid == 0) {\n"
 "                    dq_sem_wait(WB_SEM(h_prev, m0_prev), rank);\n"
 "                    fence_proxy_global();\n"
@@ -1686,7 +1631,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
 "    __syncthreads();\n"
 "#if DQ_DET\n"
 "    if (tid < 32) {  // hand on tile iters-2, then the last tile's turn\n"
-"        const int rank = dq_rank<WB_BM, WB_BN>(BLK_Y, m0_prev / WB_BM, T);\n"
+"        const int rank = dq_rank<WB_BM, WB_BN>(blockIdx.y, m0_prev / WB_BM, T);\n"
 "        if (tid == 0) {\n"
 "            if (iters >= 2) {\n"
 "                bulk_wait<0>();\n"
@@ -1733,8 +1678,6 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
 "#endif\n"
 "#undef WB_H\n"
 "#undef WB_M\n"
-"#undef BLK_X\n"
-"#undef BLK_Y\n"
 "\n"
 "#pragma unroll\n"
 "    for (int r = 0; r < 2; r++) {\n"
@@ -1778,9 +1721,6 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
 "        *(float4 *)dst = z;\n"
 "        *(float4 *)(dst + 4) = z;\n"
 "        if ((WB_DQ_BULK == 4 || DQ_DET) && c == 0 && (t & 63) == 0) dqcnt[((b * H + h) * Tp + t) >> 6] = 0;\n"
-"#if DQ_DET\n"
-"        if (i == 0) dqcnt[rows / T * (Tp >> 6)] = 0;  // the work counter (dq_take_block)\n"
-"#endif\n"
 "    }\n"
 "#pragma unroll\n"
 "    for (int off = 4; off > 0; off >>= 1) d += __shfl_xor_sync(0xffffffffu, d, off);\n"
@@ -2477,9 +2417,8 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
         conv = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dq_convert_wg", wopt);
     }
     size_t n_d = (size_t)rows, n_acc = (size_t)B * H * (((size_t)T + 63) / 64 * 64) * hd;
-    /* one int counter per dQ tile (WB_DQ_BULK 4's adds, DQ_DET's turns): tiles of 32 rows or more;
-       then DQ_DET's work counter (dq_take_block) */
-    size_t n_cnt = (size_t)B * H * (((size_t)T + 31) / 32) + 1;
+    /* one int counter per dQ tile (WB_DQ_BULK 4's adds, DQ_DET's turns): tiles of 32 rows or more */
+    size_t n_cnt = (size_t)B * H * (((size_t)T + 31) / 32);
     float *Dsum = (float *)attn_scratch_get_(gpu, 4 * (n_d + n_acc + n_cnt + 64));
     /* the accumulator starts 256-byte aligned past D, for 16-byte vector access */
     float *dqacc = Dsum + ((n_d + 63) / 64) * 64;
