@@ -52,18 +52,15 @@
        added in tile order: 15 small launches and a memset instead of one launch (tens
        of microseconds at the 135M shape, measured by tests/gpu_determinism_check; the
        sort's integer atomics are exact).
-     - GEMMs: the first use of a shape times cuBLASLt's candidates, but only those whose
-       output on the real inputs equals the first heuristic's bit for bit (gpu_gemm_tune_):
-       the timing picks among algorithms that add in the same order, so the numbers are the
-       first heuristic's (a function of the shape, alignment, workspace and device) in every
-       process, and the speed is the fastest such algorithm's. cuBLAS documents bit-wise
+     - GEMMs: cuBLASLt's first heuristic for the shape, alignment and workspace size (a
+       function of them and the device, not of timing); no timing. cuBLAS documents bit-wise
        reproducibility for a fixed algorithm on the same architecture and SM count when
        each stream has its own workspace (the LM head's side stream has its own). Its split-K
        reduction schemes are all ordered (INPLACE serializes with counters, the others
        reduce in a separate pass); GPU_GEMM_REDUCTION_MASK restricts them if ever needed.
      With 1 (ablate bench --nondeterministic, for A/B timing): the fp32 atomics, and every
-     GEMM shape times all of up to GPU_GEMM_CANDIDATES algorithms on first use and keeps the
-     fastest, so two processes may pick algorithms that sum in different orders.
+     GEMM shape times up to GPU_GEMM_CANDIDATES algorithms on first use and keeps the
+     fastest, so two processes may pick different algorithms (different summation orders).
 
    DEBUGGING
      ABLATE_SYNC_CHECK=1 in the environment makes every launch synchronize
@@ -283,7 +280,7 @@ GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 #ifndef GPU_XENT_CHUNK_BYTES
 #define GPU_XENT_CHUNK_BYTES ((size_t)512 << 20)
 #endif
-#define GPU_GEMM_CANDIDATES 8 /* cuBLASLt algorithms considered per GEMM shape */
+#define GPU_GEMM_CANDIDATES 8 /* cuBLASLt algorithms timed per GEMM shape (nondeterministic = 1) */
 /* cuBLASLt split-K reduction schemes allowed (cublasLtReductionScheme_t bits): all of them,
    since each one adds the parts in a fixed order; CUBLASLT_REDUCTION_SCHEME_NONE forbids
    split-K (slower skinny weight-gradient GEMMs) */
@@ -752,61 +749,30 @@ static unsigned gpu_align_of_(const void *p) {
 /* Row-major D[M,Nn] = op(A) op(B) is column-major D^T[Nn,M] = op(B)^T op(A)^T:
    so cuBLASLt's "A" is our B and its "B" is our A, with the same transposes, and a
    row-major X[r,c] with row stride ld is the column-major [c,r] matrix with ld. */
-/* cuBLASLt's first heuristic is often not its fastest for our skinny shapes (K = 576):
-   on a plan's first use, time up to GPU_GEMM_CANDIDATES of its candidates on the real
-   inputs (into a scratch D, so an accumulating call is not disturbed) and keep the fastest.
-   Bit-reproducible mode (g->nondeterministic == 0) times only the candidates whose output on
-   these inputs equals the first heuristic's bit for bit (bits_ne on the device): algorithms
-   that add their products in another order (split-K, another K tiling) give other bits on
-   millions of outputs and are skipped, so whichever eligible candidate wins the timing in a
-   given process, the numbers are the first heuristic's. A degenerate reference (under half
-   of its words nonzero, e.g. zero gradients) proves nothing: then the first heuristic is
-   kept untimed. Returns the chosen index. */
+/* Which of the heuristic's candidates a plan keeps. Deterministic (the default): the first,
+   cuBLASLt's own pick for this shape, alignment and workspace, the same in every process.
+   g->nondeterministic: cuBLASLt's first heuristic is often not its fastest for our skinny
+   shapes (K = 576), so on a plan's first use time up to GPU_GEMM_CANDIDATES of them on the
+   real inputs (into a scratch D, so an accumulating call is not disturbed) and keep the
+   fastest; timing noise can make two processes keep different algorithms, whose sums are
+   ordered differently. Returns the chosen index. */
 static int gpu_gemm_tune_(Gpu *g, GpuGemmPlan *p, const void *A, const void *B, int M, int found,
                           const cublasLtMatmulHeuristicResult_t *res) {
-    if (found < 2) return 0;
-    int det = !g->nondeterministic;
-    size_t bytes = (size_t)p->ldd * M * (p->d_fp32 ? 4 : 2), words = bytes / 4;
-    CUdeviceptr D, D0 = 0, cnt = 0;
+    if (found < 2 || !g->nondeterministic) return 0;
+    size_t bytes = (size_t)p->ldd * M * (p->d_fp32 ? 4 : 2);
+    CUdeviceptr D;
     if (cuMemAlloc(&D, bytes) != CUDA_SUCCESS) return 0; /* no room to tune: take the first */
-    if (det && (cuMemAlloc(&D0, bytes) != CUDA_SUCCESS || cuMemAlloc(&cnt, 16) != CUDA_SUCCESS)) {
-        if (D0) CU_CHECK(cuMemFree(D0));
-        CU_CHECK(cuMemFree(D));
-        return 0;
-    }
-    float alpha = 1.0f, beta = 0.0f, best_ms = 1e30f;
-    int best = 0;
-    CUfunction ne = det ? gpu_k_(g, "bits_ne") : NULL;
-    unsigned long long counts[2] = {0, 0};
-    if (det) { /* the reference: the first heuristic's output (padding columns zeroed in both) */
-        CU_CHECK(cuMemsetD8Async(D0, 0, bytes, g->stream));
-        CU_CHECK(cuMemsetD8Async(D, 0, bytes, g->stream));
-        CU_CHECK(cuMemsetD8Async(cnt, 0, 16, g->stream));
-        if (cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, (void *)(uintptr_t)D0, p->ld,
-                           (void *)(uintptr_t)D0, p->ld, &res[0].algo, g->lt_workspace, g->lt_workspace_size,
-                           (cudaStream_t)g->stream) != CUBLAS_STATUS_SUCCESS)
-            found = 1;
-        void *args[] = {&cnt, &D0, &D0, &words};
-        gpu_launch1d_(g, ne, words, args);
-        CU_CHECK(cuMemcpyDtoH(counts, cnt, 16));
-        if (counts[1] * 2 < words) found = 1; /* degenerate reference: keep the first, untimed */
-    }
     CUevent e0, e1;
     CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
     CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    float alpha = 1.0f, beta = 0.0f, best_ms = 1e30f;
+    int best = 0;
     for (int i = 0; i < found; i++) {
         void *d = (void *)(uintptr_t)D;
         float ms = 0;
         if (cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, d, p->ld, d, p->ld, &res[i].algo,
                            g->lt_workspace, g->lt_workspace_size, (cudaStream_t)g->stream) != CUBLAS_STATUS_SUCCESS)
             continue; /* a candidate that refuses these pointers is skipped */
-        if (det && i > 0) { /* eligible only with the reference's bits */
-            CU_CHECK(cuMemsetD8Async(cnt, 0, 16, g->stream));
-            void *args[] = {&cnt, &D0, &D, &words};
-            gpu_launch1d_(g, ne, words, args);
-            CU_CHECK(cuMemcpyDtoH(counts, cnt, 16));
-            if (counts[0]) continue;
-        }
         CU_CHECK(cuEventRecord(e0, g->stream));
         for (int r = 0; r < 3; r++)
             CUBLAS_CHECK(cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, d, p->ld, d, p->ld,
@@ -820,8 +786,6 @@ static int gpu_gemm_tune_(Gpu *g, GpuGemmPlan *p, const void *A, const void *B, 
     CU_CHECK(cuEventDestroy(e0));
     CU_CHECK(cuEventDestroy(e1));
     CU_CHECK(cuMemFree(D));
-    if (D0) CU_CHECK(cuMemFree(D0));
-    if (cnt) CU_CHECK(cuMemFree(cnt));
     return best;
 }
 
