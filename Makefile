@@ -73,16 +73,11 @@ build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c gpu.h kernels.
 	./build/emu_attn_pattern_dump > $@.tmp && mv $@.tmp $@
 tests/emu_attn_pattern0 tests/emu_attn_pattern1: tests/emu_attn_pattern.c build/emu_attn_pattern_helpers.inc
 	$(CC) $(CFLAGS) -Ibuild -DEMU_SRC=$(subst tests/emu_attn_pattern,,$@) tests/emu_attn_pattern.c -o $@ -lm
-# the fixed-order dQ's turn ranks, work-item map and turn protocol (kernels_attn.cu.h, DQ_DET)
-# modelled on the CPU against ops.h's masks, with a deadlock simulation (seconds)
-tests/emu_dq_order: tests/emu_dq_order.c build/emu_attn_pattern_helpers.inc
-	$(CC) $(CFLAGS) -Ibuild tests/emu_dq_order.c -o $@ -lm
-emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_dq_order
+emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1
 	./tests/emu_linear0
 	./tests/emu_linear1
 	./tests/emu_attn_pattern0
 	./tests/emu_attn_pattern1
-	./tests/emu_dq_order
 
 # each kernel vs the CPU reference, a training step vs the CPU path, bit-reproducible
 # training (the same run twice in one process, then through the CLI: two runs and a
@@ -103,7 +98,7 @@ gpucheck: $(GPU_CHECKS) ablate
 
 clean:
 	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
-	rm -f tests/emu_linear0 tests/emu_linear1 tests/emu_dq_order build/emu_linear_dump build/emu_linear_kernels.inc
+	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
 # domain; 4.4 MB, 31,102 verses); the verse labels are stripped
