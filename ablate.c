@@ -743,13 +743,17 @@ static void usage(void) {
          "  ABLATE_SYNC_CHECK=1     synchronize after every kernel and name the one that failed\n"
          "  ABLATE_XENT_CHUNK_MB=N  LM-head logits per chunk, MB (default 512)\n"
          "  ABLATE_ATTN_WGMMA=0..3  Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)\n"
-         "  ABLATE_ATTN_WBWD_DQ=0..4  the Hopper backward's dQ reduction variant\n"
+         "  ABLATE_ATTN_WBWD_DQ=0..4  the Hopper backward's dQ reduction variant (nondeterministic\n"
+         "                          numerics only: ablate bench --nondeterministic)\n"
          "  ABLATE_GDN_PAR=0        GDN: one block per sequence and head instead of chunk-parallel\n"
          "  ABLATE_GDN_MMA=0        GDN: fp32 products instead of tensor cores\n"
          "  ABLATE_SPARSE_DENSE=0|1 DSA attention and indexer KL as per-token gathers / as dense\n"
          "                          tiles under the selection bitmask (default: by cost)\n"
          "  ABLATE_SPARSE_BWD=0..3, ABLATE_SPARSE_KL=0|1, ABLATE_SPARSE_TOPK=0..2\n"
-         "                          DSA kernel variants (defaults 2, 1, 2; attn_sparse.h lists them)");
+         "                          DSA kernel variants (defaults 2, 1, 2; attn_sparse.h lists them;\n"
+         "                          ABLATE_SPARSE_BWD and _KL apply to nondeterministic numerics only)\n"
+         "GPU numerics are bit-reproducible: the same configuration and seed give the same bits on the\n"
+         "same GPU model, run after run and across a kill and --resume.");
 }
 
 int main(int argc, char **argv) {
