@@ -225,6 +225,12 @@ static int cmd_train(int argc, char **argv) {
     check.vocab_size = DATA_BYTE_VOCAB;
     if (smollm_resolve(&check, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
     Gpu *gpu = open_device(device);
+    /* the defaults are SmolLM2-135M's: say so before hours of CPU time go into them */
+    double approx = 12.0 * check.n_layers * (double)check.d_model * check.d_model;
+    if (!gpu && approx > 2e7)
+        fprintf(stderr, "ablate: warning: training %d layers of d_model %d (the defaults are SmolLM2-135M's) on "
+                        "the CPU, slowly; for a quick look: --layers 2 --d-model 64 --heads 4 --seq 64 --batch 8\n",
+                check.n_layers, check.d_model);
     StudySummary sum = {0};
     int rc = study_train(&o, NULL, gpu, 1, &sum);
     if (rc == 2) fprintf(stderr, "ablate: %s\n", sum.reason);
@@ -486,8 +492,11 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
 #ifndef ABLATE_NO_CUDA
     if (gpu) peak = gpu->peak_bytes;
 #endif
-    printf("%-40s %10.0f %9.1f %8.1f%% %9.2f %10.1f %8.2f\n", label, tps, tflops,
-           gpu ? 100 * tflops / BENCH_PEAK_TFLOPS : 0.0, peak / 1e9, 1e3 * ts / steps, first_s);
+    if (gpu)
+        printf("%-40s %10.0f %9.1f %8.1f%% %9.2f %10.1f %8.2f\n", label, tps, tflops, 100 * tflops / BENCH_PEAK_TFLOPS,
+               peak / 1e9, 1e3 * ts / steps, first_s);
+    else /* the CPU has no tensor-core peak to take an MFU of, and no device memory */
+        printf("%-40s %10.0f %9.3f %9s %9s %10.1f %8.2f\n", label, tps, tflops, "-", "-", 1e3 * ts / steps, first_s);
     (void)first;
     if (profile) { /* one more step, op by op */
         OpsProfile prof;
