@@ -1,18 +1,18 @@
 #!/bin/sh
-# device_session.sh - the GPU checks and timings of one device-machine session, each step
+# gpu_session.sh - the GPU checks and timings on a GPU machine, each step
 # logged under $OUT (default build/device), a one-line-per-step summary printed last.
-# A failing step does not stop the others. Two parts, each sized for one 10-minute call:
-#   tools/device_session.sh checks   build, every GPU check against the CPU reference,
+# A failing step does not stop the others. Parts, each sized to run in under 10 minutes:
+#   tools/gpu_session.sh checks   build, every GPU check against the CPU reference,
 #                                    bit-reproducible training (repro's two steps),
 #                                    compute-sanitizer memcheck (about 5 min on an H100)
-#   tools/device_session.sh repro    build, then only the bit-reproducibility checks:
+#   tools/gpu_session.sh repro    build, then only the bit-reproducibility checks:
 #                                    tests/gpu_determinism_check (same run twice in one
 #                                    process, op timing) and tools/gpu_repro.sh (the CLI:
 #                                    two studies, a killed-and-resumed one)
-#   tools/device_session.sh timing   the timing tables: kernels, mechanisms (both GDN
+#   tools/gpu_session.sh timing   the timing tables: kernels, mechanisms (both GDN
 #                                    organizations), whole models (GDN with ABLATE_GDN_PAR=0/1)
-#   tools/device_session.sh all      both
-# Usage: OUT=/some/dir tools/device_session.sh checks|timing|all
+#   tools/gpu_session.sh all      both
+# Usage: OUT=/some/dir tools/gpu_session.sh checks|timing|all
 set -u
 part=${1:-}
 case "$part" in
