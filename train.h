@@ -371,24 +371,22 @@ double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches) {
     return train_eval_acc(t, next_batch, ctx, n_batches, NULL);
 }
 
+/* a BatchFn seen as an EvalBatchFn (its rows' bytes stay unknown) */
+typedef struct { BatchFn fn; void *ctx; } TrainBatchAdapter_;
+static void train_batch_adapter_(void *a, int *tokens, int *targets, double *row_bytes) {
+    TrainBatchAdapter_ *x = a;
+    (void)row_bytes;
+    x->fn(x->ctx, tokens, targets);
+}
+
+/* train_evaluate's loop, with train_eval's contract: 0 when nothing was scored */
 double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy) {
-    SmolModel *M = t->model;
-    int N = M->B * M->T;
-    int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N);
-    double sum = 0, hits = 0;
-    long count = 0;
-    for (int b = 0; b < n_batches; b++) {
-        int c = 0;
-        double h = 0;
-        next_batch(ctx, tok, tgt);
-        sum += smollm_eval_acc(M, tok, tgt, &c, accuracy ? &h : NULL);
-        hits += h;
-        count += c;
-    }
-    free(tok);
-    free(tgt);
-    if (accuracy) *accuracy = count ? hits / count : 0;
-    return count ? sum / count : 0;
+    TrainBatchAdapter_ a = {next_batch, ctx};
+    TrainEval e;
+    if (train_evaluate(t->model, train_batch_adapter_, &a, n_batches > 0 ? (size_t)n_batches : 0, accuracy != NULL, &e))
+        return NAN; /* out of memory */
+    if (accuracy) *accuracy = e.tokens ? e.accuracy : 0;
+    return e.tokens ? e.loss : 0;
 }
 
 int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out) {
