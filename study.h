@@ -2374,19 +2374,33 @@ static StudyStat study_group_stat(const StudySummary *s, int n, const char *id, 
     return st;
 }
 
-/* --- SVG --- */
+/* --- SVG ---
+   Text widths are estimated at 0.6 em a character (a sans-serif font averages less), and the
+   canvas, margins, legends and point labels are laid out from that estimate so that no text
+   is cut off or drawn over another (tests/test_plots.c checks the rendered files the same way).
+   One colour per configuration, the same in every plot; past ten configurations the colours
+   repeat with a dash pattern. */
 static const char *study_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
                                      "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
+static const char *study_dashes[] = {"", "7 3", "2 2", "9 3 2 3"};
 
+static const char *svg_color(int i) { return study_colors[i % 10]; }
+static const char *svg_dash(int i) { return study_dashes[(i / 10) % 4]; }
+
+enum { SVG_START, SVG_MIDDLE, SVG_END };
+typedef struct { double x0, y0, x1, y1; } SvgBox;
 typedef struct { double x0, x1, y0, y1; int left, top, w, h; } SvgFrame;
 
 static double svg_x(const SvgFrame *f, double x) { return f->left + (x - f->x0) / (f->x1 - f->x0) * f->w; }
 static double svg_y(const SvgFrame *f, double y) { return f->top + f->h - (y - f->y0) / (f->y1 - f->y0) * f->h; }
 
-static double svg_step(double range) {
-    double raw = range / 5, p = pow(10, floor(log10(raw))), m = raw / p;
-    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+static double svg_text_w(const char *s, double fs) {
+    int chars = 0;
+    for (; *s; s++) chars += ((unsigned char)*s & 0xC0) != 0x80; /* UTF-8: count lead bytes */
+    return chars * fs * 0.6;
 }
+
+static int svg_hit(SvgBox a, SvgBox b) { return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1; }
 
 static void svg_escape(StrBuf *b, const char *s) {
     for (; *s; s++)
@@ -2396,49 +2410,100 @@ static void svg_escape(StrBuf *b, const char *s) {
         else sb_printf(b, "%c", *s);
 }
 
-/* the frame, ticks, labels; ranges padded by 5% (a flat range gets +-1 or +-5%) */
-static void svg_begin(StrBuf *b, SvgFrame *f, const char *title, const char *xl, const char *yl, double x0,
-                      double x1, double y0, double y1) {
-    if (!(x1 > x0)) { double d = x0 ? fabs(x0) * 0.05 : 1; x0 -= d; x1 += d; }
-    if (!(y1 > y0)) { double d = y0 ? fabs(y0) * 0.05 : 1; y0 -= d; y1 += d; }
-    double px = (x1 - x0) * 0.05, py = (y1 - y0) * 0.05;
-    *f = (SvgFrame){x0 - px, x1 + px, y0 - py, y1 + py, 70, 40, 560, 340};
-    sb_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"860\" height=\"440\" viewBox=\"0 0 860 440\" "
-                 "font-family=\"sans-serif\" font-size=\"12\">\n"
-                 "<rect width=\"860\" height=\"440\" fill=\"white\"/>\n<text x=\"%d\" y=\"22\" font-size=\"15\">",
-              f->left);
-    svg_escape(b, title);
-    sb_printf(b, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n",
-              f->left, f->top, f->w, f->h);
-    double sx = svg_step(f->x1 - f->x0), sy = svg_step(f->y1 - f->y0);
-    for (double t = ceil(f->x0 / sx) * sx; t <= f->x1; t += sx) {
-        double X = svg_x(f, t);
-        sb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>"
-                     "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%g</text>\n",
-                  X, f->top, X, f->top + f->h, X, f->top + f->h + 16, fabs(t) < sx * 1e-6 ? 0 : t);
-    }
-    for (double t = ceil(f->y0 / sy) * sy; t <= f->y1; t += sy) {
-        double Y = svg_y(f, t);
-        sb_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                     "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%g</text>\n",
-                  f->left, Y, f->left + f->w, Y, f->left - 6, Y + 4, fabs(t) < sy * 1e-6 ? 0 : t);
-    }
-    sb_printf(b, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">", f->left + f->w / 2, f->top + f->h + 36);
-    svg_escape(b, xl);
-    sb_printf(b, "</text>\n<text x=\"16\" y=\"%d\" text-anchor=\"middle\" transform=\"rotate(-90 16 %d)\">",
-              f->top + f->h / 2, f->top + f->h / 2);
-    svg_escape(b, yl);
+/* <text>; attrs: more attributes (or "") */
+static void svg_text(StrBuf *b, double x, double y, double fs, int anchor, const char *attrs, const char *s) {
+    sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"%g\"%s%s %s>", x, y, fs,
+              anchor == SVG_START ? "" : " text-anchor=",
+              anchor == SVG_START ? "" : anchor == SVG_MIDDLE ? "\"middle\"" : "\"end\"", attrs);
+    svg_escape(b, s);
     sb_printf(b, "</text>\n");
 }
 
-static void svg_legend(StrBuf *b, int i, const char *label, const char *extra) {
-    int y = 50 + 18 * i;
-    sb_printf(b, "<line x1=\"645\" y1=\"%d\" x2=\"665\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2\"/><text x=\"670\" y=\"%d\">",
-              y - 4, y - 4, study_colors[i % 10], y);
-    svg_escape(b, label);
-    if (extra) svg_escape(b, extra);
-    sb_printf(b, "</text>\n");
+/* the title (15 px) and a smaller line under it that says how to read the plot */
+enum { SVG_TITLE_Y = 22, SVG_SUB_Y = 40 };
+static double svg_head_w(const char *title, const char *sub) {
+    double a = svg_text_w(title, 15), c = sub ? svg_text_w(sub, 11) : 0;
+    return 24 + (a > c ? a : c);
+}
+
+static void svg_head(StrBuf *b, double W, double H, const char *title, const char *sub) {
+    sb_printf(b, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                 "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+                 "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
+              W, H, W, H, W, H);
+    svg_text(b, 12, SVG_TITLE_Y, 15, SVG_START, "", title);
+    if (sub) svg_text(b, 12, SVG_SUB_Y, 11, SVG_START, "fill=\"#444\"", sub);
+}
+
+/* a data range padded by 5% on each side (a flat one first widened by 5%, or by 1 at 0) */
+static void svg_range(double *lo, double *hi) {
+    if (!isfinite(*lo) || !isfinite(*hi)) { *lo = 0; *hi = 1; }
+    if (!(*hi > *lo)) { double d = *lo ? fabs(*lo) * 0.05 : 1; *lo -= d; *hi += d; }
+    double p = (*hi - *lo) * 0.05;
+    *lo -= p;
+    *hi += p;
+}
+
+static double svg_step(double range) {
+    double raw = range / 5, p = pow(10, floor(log10(raw))), m = raw / p;
+    return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
+}
+
+/* the k-th tick label of [lo, hi]: 0 when there is none */
+static int svg_tick(double lo, double hi, int k, double *t, char *label, size_t n) {
+    double s = svg_step(hi - lo), v = (ceil(lo / s) + k) * s;
+    if (v > hi) return 0;
+    *t = v;
+    snprintf(label, n, "%g", fabs(v) < s * 1e-6 ? 0 : v);
+    return 1;
+}
+
+/* the widest y tick label: the left margin holds it and the axis title */
+static double svg_ytick_w(double lo, double hi) {
+    double t, w = 0;
+    char l[40];
+    for (int k = 0; svg_tick(lo, hi, k, &t, l, sizeof l); k++)
+        if (svg_text_w(l, 12) > w) w = svg_text_w(l, 12);
+    return w;
+}
+/* the left margin for a y axis of [lo, hi] (padded) with a rotated title */
+static int svg_left(double lo, double hi) { return (int)ceil(svg_ytick_w(lo, hi)) + 36; }
+
+/* the frame, grid, tick labels, the x title under it, the y title rotated at its left (yl NULL:
+   none) and a panel title above it (panel NULL: none) */
+static void svg_axes(StrBuf *b, const SvgFrame *f, const char *panel, const char *xl, const char *yl) {
+    sb_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"#444\"/>\n", f->left, f->top,
+              f->w, f->h);
+    double t;
+    char l[40];
+    for (int k = 0; svg_tick(f->x0, f->x1, k, &t, l, sizeof l); k++) {
+        double X = svg_x(f, t);
+        sb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e4e4e4\"/>\n", X, f->top, X, f->top + f->h);
+        svg_text(b, X, f->top + f->h + 18, 12, SVG_MIDDLE, "", l);
+    }
+    for (int k = 0; svg_tick(f->y0, f->y1, k, &t, l, sizeof l); k++) {
+        double Y = svg_y(f, t);
+        sb_printf(b, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", f->left, Y, f->left + f->w, Y);
+        svg_text(b, f->left - 6, Y + 4, 12, SVG_END, "", l);
+    }
+    if (panel) svg_text(b, f->left, f->top - 8, 12, SVG_START, "font-weight=\"bold\"", panel);
+    svg_text(b, f->left + f->w / 2.0, f->top + f->h + 38, 12, SVG_MIDDLE, "", xl);
+    if (yl) {
+        double x = f->left - 6 - svg_ytick_w(f->y0, f->y1) - 8, y = f->top + f->h / 2.0;
+        char rot[64];
+        snprintf(rot, sizeof rot, "transform=\"rotate(-90 %.1f %.1f)\"", x, y);
+        svg_text(b, x, y, 12, SVG_MIDDLE, rot, yl);
+    }
+}
+
+/* a configuration's name in the plots: its axes ("attn=gqa norm=pre") when they tell it apart
+   from every other configuration, else its directory name */
+static const char *study_group_name(const StudySummary *s, const StudyGroup *g, int ng, int i) {
+    const char *a = s[g[i].first].axes;
+    if (!a[0]) return g[i].id;
+    for (int j = 0; j < ng; j++)
+        if (j != i && !strcmp(a, s[g[j].first].axes)) return g[i].id;
+    return a;
 }
 
 /* a configuration's curve: at each step that any of its ok runs logged, the mean, min and max
@@ -2479,8 +2544,10 @@ static int study_curve(const StudySummary *s, const StudyRows *rows, int n, cons
     return m;
 }
 
-/* per configuration: its mean training loss (solid), mean validation loss (dashed, dots) and
-   a band from the lowest to the highest validation loss of its seeds at each evaluation */
+/* two panels, training and validation loss against the step: per configuration the mean over
+   its seeds (a line; dots at the evaluations) and a band from the lowest to the highest of its
+   seeds, and a legend beside them. The y axes fit the last 90% of the steps: the first steps'
+   losses (ln vocab) would flatten the differences that matter; the lines leave the top edge */
 static void study_plot_loss(const char *dir, const StudySummary *s, int n, const StudyGroup *g, int ng) {
     StudyRows *rows = calloc(n, sizeof *rows);
     StudyPoint **curves = calloc(2 * (size_t)ng + 1, sizeof *curves);
@@ -2491,55 +2558,98 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
         snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, s[i].name);
         study_rows_read(p, INT_MAX, &rows[i]);
     }
-    double x1 = 1, y0 = INFINITY, y1 = -INFINITY;
-    for (int gi = 0; gi < ng; gi++)
-        for (int val = 0; val < 2; val++) {
-            int c = 2 * gi + val;
-            lens[c] = study_curve(s, rows, n, g[gi].id, val, &curves[c]);
+    double x1 = 1;
+    for (int c = 0; c < 2 * ng; c++) {
+        lens[c] = study_curve(s, rows, n, g[c / 2].id, c % 2, &curves[c]);
+        for (int k = 0; k < lens[c]; k++)
+            if (curves[c][k].step > x1) x1 = curves[c][k].step;
+    }
+    double y0[2] = {INFINITY, INFINITY}, y1[2] = {-INFINITY, -INFINITY};
+    for (int pass = 0; pass < 2; pass++) /* pass 1: every step, when none is past 10% */
+        for (int c = 0; c < 2 * ng; c++)
             for (int k = 0; k < lens[c]; k++) {
                 const StudyPoint *q = &curves[c][k];
-                if (q->step > x1) x1 = q->step;
-                if (q->lo < y0) y0 = q->lo;
-                if (q->hi > y1) y1 = q->hi;
+                if (pass == 0 && q->step < 0.1 * x1) continue;
+                if (pass == 1 && isfinite(y0[c % 2])) continue;
+                if (q->lo < y0[c % 2]) y0[c % 2] = q->lo;
+                if (q->hi > y1[c % 2]) y1[c % 2] = q->hi;
             }
-        }
-    if (!isfinite(y0)) { y0 = 0; y1 = 1; }
+    int seeds = -1; /* the seeds of every configuration, when they agree; else -2 */
+    for (int gi = 0; gi < ng; gi++) seeds = seeds == -1 || seeds == g[gi].n_ok ? g[gi].n_ok : -2;
+    char sub[200];
+    if (seeds >= 0)
+        snprintf(sub, sizeof sub, "line: mean over %d seed%s (dots: evaluations); band: min-max over seeds; "
+                 "y axes fit the last 90%% of the steps", seeds, seeds == 1 ? "" : "s");
+    else
+        snprintf(sub, sizeof sub, "line: mean over the seeds in the legend (dots: evaluations); band: min-max over seeds; "
+                 "y axes fit the last 90%% of the steps");
+    const int top = 70, pw = 340, ph = 300;
+    SvgFrame f[2];
+    int left = 0;
+    for (int val = 0; val < 2; val++) {
+        f[val] = (SvgFrame){0, x1, y0[val], y1[val], 0, top, pw, ph};
+        svg_range(&f[val].x0, &f[val].x1);
+        f[val].x0 = 0; /* steps start at 0: no padding below */
+        svg_range(&f[val].y0, &f[val].y1);
+        left += svg_left(f[val].y0, f[val].y1) - (val ? 10 : 0);
+        f[val].left = left;
+        left += pw;
+    }
+    /* the legend: a line sample and the name (with its seeds when they differ) */
+    char (*names)[STUDY_AXES_LEN + 32] = calloc(ng ? (size_t)ng : 1, sizeof *names);
+    double lw = 0, lx = left + 24;
+    for (int gi = 0; names && gi < ng; gi++) {
+        const char *nm = study_group_name(s, g, ng, gi);
+        if (seeds >= 0) snprintf(names[gi], sizeof names[gi], "%s", nm);
+        else snprintf(names[gi], sizeof names[gi], "%s (%d seed%s)", nm, g[gi].n_ok, g[gi].n_ok == 1 ? "" : "s");
+        if (svg_text_w(names[gi], 12) > lw) lw = svg_text_w(names[gi], 12);
+    }
+    const char *title = "Training and validation loss";
+    double W = lx + 30 + lw + 12, H = top + ph + 50;
+    if (W < svg_head_w(title, sub)) W = svg_head_w(title, sub);
+    if (H < top + 18.0 * ng + 4) H = top + 18.0 * ng + 4;
     StrBuf b = {0};
-    SvgFrame f;
-    svg_begin(&b, &f, "Loss, mean over seeds: training (solid), validation (dashed); band: min-max of validation over seeds",
-              "step", "loss (nats/token)", 0, x1, y0, y1);
-    for (int gi = 0; gi < ng; gi++) {
-        const char *col = study_colors[gi % 10];
-        char extra[48];
-        snprintf(extra, sizeof extra, " (%d seed%s)", g[gi].n_ok, g[gi].n_ok == 1 ? "" : "s");
-        svg_legend(&b, gi, g[gi].id, extra);
-        const StudyPoint *v = curves[2 * gi + 1];
-        int nv = lens[2 * gi + 1];
-        if (g[gi].n_ok > 1 && nv > 0) { /* the band: along the maxima, back along the minima */
-            sb_printf(&b, "<polygon class=\"band\" fill=\"%s\" fill-opacity=\"0.18\" stroke=\"none\" points=\"", col);
-            for (int k = 0; k < nv; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, v[k].step), svg_y(&f, v[k].hi));
-            for (int k = nv - 1; k >= 0; k--) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, v[k].step), svg_y(&f, v[k].lo));
+    svg_head(&b, ceil(W), ceil(H), title, sub);
+    for (int val = 0; val < 2; val++) {
+        const SvgFrame *fr = &f[val];
+        svg_axes(&b, fr, val ? "validation loss" : "training loss", "step", val ? NULL : "loss (nats/token)");
+        sb_printf(&b, "<clipPath id=\"frame%d\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>\n"
+                      "<g clip-path=\"url(#frame%d)\">\n", val, fr->left, fr->top, fr->w, fr->h, val);
+        for (int gi = 0; gi < ng; gi++) { /* every band under every line */
+            const StudyPoint *c = curves[2 * gi + val];
+            int nc = lens[2 * gi + val];
+            if (g[gi].n_ok < 2 || !nc) continue;
+            sb_printf(&b, "<polygon class=\"band\" fill=\"%s\" fill-opacity=\"0.12\" stroke=\"none\" points=\"", svg_color(gi));
+            for (int k = 0; k < nc; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(fr, c[k].step), svg_y(fr, c[k].hi));
+            for (int k = nc - 1; k >= 0; k--) sb_printf(&b, "%.1f,%.1f ", svg_x(fr, c[k].step), svg_y(fr, c[k].lo));
             sb_printf(&b, "\"/>\n");
         }
-        for (int val = 0; val < 2; val++) {
+        for (int gi = 0; gi < ng; gi++) {
             const StudyPoint *c = curves[2 * gi + val];
             int nc = lens[2 * gi + val];
             if (!nc) continue;
-            sb_printf(&b, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"%s\"%s points=\"",
-                      val ? "val" : "train", col, val ? "2" : "1",
-                      val ? " stroke-dasharray=\"6 3\"" : " stroke-opacity=\"0.7\"");
-            for (int k = 0; k < nc; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, c[k].step), svg_y(&f, c[k].mean));
+            sb_printf(&b, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\" "
+                          "stroke-dasharray=\"%s\" points=\"", val ? "val" : "train", svg_color(gi), svg_dash(gi));
+            for (int k = 0; k < nc; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(fr, c[k].step), svg_y(fr, c[k].mean));
             sb_printf(&b, "\"/>\n");
+            for (int k = 0; val && k < nc; k++)
+                sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.2\" fill=\"%s\"/>\n", svg_x(fr, c[k].step),
+                          svg_y(fr, c[k].mean), svg_color(gi));
         }
-        for (int k = 0; k < nv; k++)
-            sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", svg_x(&f, v[k].step),
-                      svg_y(&f, v[k].mean), col);
+        sb_printf(&b, "</g>\n");
+    }
+    for (int gi = 0; names && gi < ng; gi++) {
+        double y = top + 10 + 18.0 * gi;
+        sb_printf(&b, "<line class=\"legend\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                      "stroke-width=\"2\" stroke-dasharray=\"%s\"/>\n", lx, y - 4, lx + 24, y - 4, svg_color(gi), svg_dash(gi));
+        svg_text(&b, lx + 30, y, 12, SVG_START, "", names[gi]);
     }
     sb_printf(&b, "</svg>\n");
     char p[4200];
     snprintf(p, sizeof p, "%s/loss.svg", dir);
     study_write_text(p, &b);
     free(b.p);
+    free(names);
     for (int i = 0; i < n; i++) free(rows[i].r);
     for (int c = 0; c < 2 * ng; c++) free(curves[c]);
     free(rows);
@@ -2547,28 +2657,59 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
     free(lens);
 }
 
-/* mean validation loss of each configuration against x; the Pareto front (no other point is
-   at least as good on both and better on one) joined by a line. more_x_better: throughput */
+/* where a point's label goes: the nearest place around (X, Y), inside the frame, that covers
+   no label placed before (hard) and, if one is found near enough, no marker or error bar
+   (soft). Candidates ring the point at growing distances, right and left first */
+static SvgBox svg_place(const SvgFrame *f, double X, double Y, double w, double h, const SvgBox *hard, int nh,
+                        const SvgBox *soft, int ns) {
+    static const double dist[] = {5, 9, 14, 20, 28, 38, 50, 65, 85, 110, 140, 180, 230};
+    static const double ang[] = {0, 180, 35, -35, 145, -145, 90, -90, 60, -60, 120, -120};
+    const int nd = sizeof dist / sizeof *dist, na = sizeof ang / sizeof *ang;
+    for (int pass = 0; pass < 2; pass++)
+        for (int d = 0; d < nd; d++) {
+            if (pass == 0 && dist[d] > 40) break; /* past this a label crosses a bar rather than stray */
+            for (int a = 0; a < na; a++) {
+                double c = cos(ang[a] * M_PI / 180), sn = sin(ang[a] * M_PI / 180);
+                double cx = X + c * (dist[d] + w / 2), cy = Y - sn * (dist[d] + h / 2);
+                SvgBox bx = {cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2};
+                if (bx.x0 < f->left + 2 || bx.x1 > f->left + f->w - 2 || bx.y0 < f->top + 2 || bx.y1 > f->top + f->h - 2)
+                    continue;
+                int bad = 0;
+                for (int i = 0; i < nh && !bad; i++) bad = svg_hit(bx, hard[i]);
+                for (int i = 0; pass == 0 && i < ns && !bad; i++) bad = svg_hit(bx, soft[i]);
+                if (!bad) return bx;
+            }
+        }
+    return (SvgBox){X - w / 2, Y - h / 2, X + w / 2, Y + h / 2}; /* nowhere free: on the point */
+}
+
+/* validation loss (mean over seeds, with +-1 sd bars over seeds) of each configuration against
+   x (with +-1 sd bars when xsd is given), one numbered point per configuration and a key of the
+   numbers beside the plot; the Pareto front (no other point is at least as good on both and
+   better on one) outlined, and dashed when it has 2 points or more. more_x_better: throughput */
 static void study_plot_pareto(const char *dir, const char *file, const char *title, const char *xl,
-                              const StudyGroup *g, int ng, const double *xs, int more_x_better) {
+                              const StudySummary *s, const StudyGroup *g, int ng, const double *xs, const double *xsd,
+                              int more_x_better) {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    double *ex = calloc(ng ? (size_t)ng : 1, sizeof *ex), *ey = calloc(ng ? (size_t)ng : 1, sizeof *ey);
+    int *ok = calloc(ng ? (size_t)ng : 1, sizeof *ok), *front = calloc(ng ? (size_t)ng : 1, sizeof *front), nf = 0;
+    SvgBox *hard = calloc(ng ? (size_t)ng : 1, sizeof *hard), *soft = calloc(3 * (size_t)ng + 1, sizeof *soft);
+    if (!ex || !ey || !ok || !front || !hard || !soft) goto done;
     for (int i = 0; i < ng; i++) {
-        if (!isfinite(xs[i]) || !isfinite(g[i].loss.mean)) continue;
-        if (xs[i] < x0) x0 = xs[i];
-        if (xs[i] > x1) x1 = xs[i];
-        if (g[i].loss.mean < y0) y0 = g[i].loss.mean;
-        if (g[i].loss.mean > y1) y1 = g[i].loss.mean;
+        ok[i] = isfinite(xs[i]) && isfinite(g[i].loss.mean);
+        if (!ok[i]) continue;
+        ex[i] = xsd && isfinite(xsd[i]) ? xsd[i] : 0;
+        ey[i] = isfinite(g[i].loss.sd) ? g[i].loss.sd : 0;
+        if (xs[i] - ex[i] < x0) x0 = xs[i] - ex[i];
+        if (xs[i] + ex[i] > x1) x1 = xs[i] + ex[i];
+        if (g[i].loss.mean - ey[i] < y0) y0 = g[i].loss.mean - ey[i];
+        if (g[i].loss.mean + ey[i] > y1) y1 = g[i].loss.mean + ey[i];
     }
-    if (!isfinite(x0)) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
-    StrBuf b = {0};
-    SvgFrame f;
-    svg_begin(&b, &f, title, xl, "validation loss (mean over seeds)", x0, x1, y0, y1);
-    int *front = calloc(ng > 0 ? (size_t)ng : 1, sizeof *front), nf = 0;
     for (int i = 0; i < ng; i++) {
-        if (!isfinite(xs[i]) || !isfinite(g[i].loss.mean)) continue;
+        if (!ok[i]) continue;
         int dominated = 0;
         for (int j = 0; j < ng && !dominated; j++) {
-            if (j == i || !isfinite(xs[j]) || !isfinite(g[j].loss.mean)) continue;
+            if (j == i || !ok[j]) continue;
             double xi = more_x_better ? -xs[i] : xs[i], xj = more_x_better ? -xs[j] : xs[j];
             dominated = xj <= xi && g[j].loss.mean <= g[i].loss.mean && (xj < xi || g[j].loss.mean < g[i].loss.mean);
         }
@@ -2576,28 +2717,104 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     }
     for (int a = 1; a < nf; a++) /* by x, for the line */
         for (int c = a; c > 0 && xs[front[c]] < xs[front[c - 1]]; c--) { int t = front[c]; front[c] = front[c - 1]; front[c - 1] = t; }
-    if (nf) {
-        sb_printf(&b, "<polyline class=\"pareto\" fill=\"none\" stroke=\"#444\" stroke-dasharray=\"4 3\" points=\"");
+    int any_x = 0;
+    for (int i = 0; i < ng; i++) any_x |= ok[i] && ex[i] > 0;
+    char full[200], sub[300];
+    if (nf >= 2) snprintf(full, sizeof full, "%s (Pareto front dashed)", title);
+    else snprintf(full, sizeof full, "%s", title);
+    snprintf(sub, sizeof sub, "point: mean over seeds; bars: ±1 sd over seeds%s; %s", any_x ? " on both axes" : "",
+             nf >= 2   ? "outlined: on the Pareto front (no configuration is better on both axes)"
+             : nf == 1 ? "outlined: the best on both axes (the only point of the Pareto front)"
+                       : "no configuration has a result");
+    svg_range(&x0, &x1);
+    svg_range(&y0, &y1);
+    const int top = 56, pw = 520, ph = 340;
+    SvgFrame f = {x0, x1, y0, y1, svg_left(y0, y1), top, pw, ph};
+    /* the key: marker, number, name */
+    double kx = f.left + pw + 24, kw = 0;
+    char num[16];
+    snprintf(num, sizeof num, "%d", ng);
+    double nw = svg_text_w(num, 12); /* the numbers right-aligned in a column, the names after */
+    for (int i = 0; i < ng; i++) {
+        char t[STUDY_AXES_LEN + 40];
+        snprintf(t, sizeof t, "%s%s", study_group_name(s, g, ng, i), ok[i] ? "" : " (no result)");
+        if (svg_text_w(t, 12) > kw) kw = svg_text_w(t, 12);
+    }
+    double W = kx + 16 + nw + 6 + kw + 12, H = top + ph + 50;
+    if (W < svg_head_w(full, sub)) W = svg_head_w(full, sub);
+    if (H < top + 18.0 * ng + 4) H = top + 18.0 * ng + 4;
+    StrBuf b = {0};
+    svg_head(&b, ceil(W), ceil(H), full, sub);
+    svg_axes(&b, &f, NULL, xl, "validation loss");
+    for (int i = 0; i < ng; i++) { /* error bars, with caps */
+        if (!ok[i]) continue;
+        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss.mean);
+        double ya = svg_y(&f, g[i].loss.mean + ey[i]), yb = svg_y(&f, g[i].loss.mean - ey[i]);
+        double xa = svg_x(&f, xs[i] - ex[i]), xb = svg_x(&f, xs[i] + ex[i]);
+        sb_printf(&b, "<g class=\"errbar\" stroke=\"%s\" stroke-width=\"1.3\">", svg_color(i));
+        if (ey[i] > 0)
+            sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                          "y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
+                      X, ya, X, yb, X - 4, ya, X + 4, ya, X - 4, yb, X + 4, yb);
+        if (ex[i] > 0)
+            sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+                          "y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>",
+                      xa, Y, xb, Y, xa, Y - 4, xa, Y + 4, xb, Y - 4, xb, Y + 4);
+        sb_printf(&b, "</g>\n");
+        soft[3 * i] = (SvgBox){X - 4, ya, X + 4, yb};
+        soft[3 * i + 1] = (SvgBox){xa, Y - 4, xb, Y + 4};
+        soft[3 * i + 2] = (SvgBox){X - 7, Y - 7, X + 7, Y + 7};
+    }
+    if (nf >= 2) {
+        sb_printf(&b, "<polyline class=\"pareto\" fill=\"none\" stroke=\"#444\" stroke-dasharray=\"5 4\" points=\"");
         for (int k = 0; k < nf; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, xs[front[k]]), svg_y(&f, g[front[k]].loss.mean));
         sb_printf(&b, "\"/>\n");
     }
+    int nh = 0;
     for (int i = 0; i < ng; i++) {
-        if (!isfinite(xs[i]) || !isfinite(g[i].loss.mean)) continue;
         int on = 0;
         for (int k = 0; k < nf; k++) on |= front[k] == i;
+        double ky = top + 10 + 18.0 * i;
+        sb_printf(&b, "<circle class=\"key\" cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"%s\" stroke=\"#000\" stroke-width=\"%d\"/>\n",
+                  kx + 5, ky - 4, svg_color(i), on ? 2 : 0);
+        char t[STUDY_AXES_LEN + 40];
+        snprintf(num, sizeof num, "%d", i + 1);
+        svg_text(&b, kx + 16 + nw, ky, 12, SVG_END, "", num);
+        snprintf(t, sizeof t, "%s%s", study_group_name(s, g, ng, i), ok[i] ? "" : " (no result)");
+        svg_text(&b, kx + 16 + nw + 6, ky, 12, SVG_START, "", t);
+        if (!ok[i]) continue;
         double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss.mean);
-        sb_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\" stroke=\"#000\" stroke-width=\"%d\"/>"
-                      "<text x=\"%.1f\" y=\"%.1f\">", X, Y, on ? 6 : 4, study_colors[i % 10], on ? 2 : 0, X + 8, Y - 6);
-        svg_escape(&b, g[i].id);
-        sb_printf(&b, "</text>\n");
-        svg_legend(&b, i, g[i].id, on ? " (Pareto)" : NULL);
+        sb_printf(&b, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\" stroke=\"#000\" stroke-width=\"%d\"/>\n",
+                  X, Y, on ? 6 : 5, svg_color(i), on ? 2 : 0);
+    }
+    for (int i = 0; i < ng; i++) { /* labels last: over every marker and bar */
+        if (!ok[i]) continue;
+        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss.mean);
+        snprintf(num, sizeof num, "%d", i + 1);
+        double w = svg_text_w(num, 11), h = 11;
+        SvgBox bx = svg_place(&f, X, Y, w, h, hard, nh, soft, 3 * ng);
+        hard[nh++] = bx;
+        double cx = (bx.x0 + bx.x1) / 2, cy = (bx.y0 + bx.y1) / 2;
+        if (hypot(cx - X, cy - Y) > 9 + w) { /* displaced: a leader line to the nearest point of its box */
+            double lx = X < bx.x0 ? bx.x0 : X > bx.x1 ? bx.x1 : X, ly = Y < bx.y0 ? bx.y0 : Y > bx.y1 ? bx.y1 : Y;
+            double d = hypot(lx - X, ly - Y); /* from the marker's edge */
+            sb_printf(&b, "<line class=\"leader\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#888\" "
+                          "stroke-width=\"0.8\"/>\n", X + (lx - X) * 6 / d, Y + (ly - Y) * 6 / d, lx, ly);
+        }
+        svg_text(&b, cx, cy + 0.3 * h, 11, SVG_MIDDLE, "class=\"label\" font-weight=\"bold\"", num);
     }
     sb_printf(&b, "</svg>\n");
     char p[4200];
     snprintf(p, sizeof p, "%s/%s", dir, file);
     study_write_text(p, &b);
     free(b.p);
+done:
+    free(ex);
+    free(ey);
+    free(ok);
     free(front);
+    free(hard);
+    free(soft);
 }
 
 /* a configuration's statistics as a JSON object (results.json's "configs") */
@@ -2887,14 +3104,16 @@ int study_report(const char *dir, FILE *out) {
     }
     /* the plots */
     study_plot_loss(dir, s, n, g, ng);
-    double *xs = calloc(ng, sizeof *xs);
-    for (int k = 0; xs && k < ng; k++) xs[k] = g[k].tps.mean;
-    if (xs) study_plot_pareto(dir, "val_vs_throughput.svg", "Validation loss vs throughput (Pareto front dashed)",
-                              "training tokens/s (mean over seeds)", g, ng, xs, 1);
+    double *xs = calloc(ng, sizeof *xs), *xsd = calloc(ng, sizeof *xsd);
+    for (int k = 0; xs && xsd && k < ng; k++) { xs[k] = g[k].tps.mean; xsd[k] = g[k].tps.sd; }
+    if (xs && xsd) study_plot_pareto(dir, "val_vs_throughput.svg", "Validation loss vs throughput",
+                                     "training tokens/s", s, g, ng, xs, xsd, 1);
     for (int k = 0; xs && k < ng; k++) xs[k] = any_peak ? g[k].peak / 1048576.0 : g[k].kv;
-    if (xs) study_plot_pareto(dir, "val_vs_memory.svg", "Validation loss vs memory (Pareto front dashed)",
-                              any_peak ? "peak device memory (MB)" : "KV-cache bytes per token (no peak memory on the CPU)",
-                              g, ng, xs, 0);
+    if (xs) study_plot_pareto(dir, "val_vs_memory.svg", "Validation loss vs memory",
+                              any_peak ? "peak device memory (MB, the highest of the seeds)"
+                                       : "KV-cache bytes per token (no peak memory on the CPU)",
+                              s, g, ng, xs, NULL, 0);
+    free(xsd);
     free(xs);
     free(g);
     free(s);
