@@ -330,10 +330,13 @@ double study_t_quantile(double p, double df);
    wanted; NAN when either side has fewer than 2 values */
 double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df);
 int study_summary_read(const char *path, StudySummary *s);
-/* results.json, results.csv (per configuration), runs.csv (per run), loss.svg (each
-   configuration's mean training and validation curves over its seeds, with a band from the
-   lowest to the highest validation loss of its seeds), val_vs_throughput.svg, val_vs_memory.svg
-   in dir, and the comparison table with the statistics over seeds on f (NULL: none); 0 on success */
+/* results.json, results.csv (per configuration), runs.csv (per run), loss.svg (training and
+   validation loss panels, the validation one over the second half of the steps: per
+   configuration, in its own colour, the mean over its seeds and a band from the lowest to the
+   highest of them; a legend), val_vs_throughput.svg and val_vs_memory.svg (per configuration
+   one numbered point, mean validation loss with +-1 sd bars over seeds, and tokens/s +-1 sd;
+   a key of the numbers beside the plot; the Pareto front outlined, and dashed when it has 2
+   points or more) in dir, and the comparison table with the statistics over seeds on f (NULL: none); 0 on success */
 int study_report(const char *dir, FILE *f);
 
 #endif /* STUDY_H */
@@ -2546,8 +2549,9 @@ static int study_curve(const StudySummary *s, const StudyRows *rows, int n, cons
 
 /* two panels, training and validation loss against the step: per configuration the mean over
    its seeds (a line; dots at the evaluations) and a band from the lowest to the highest of its
-   seeds, and a legend beside them. The y axes fit the last 90% of the steps: the first steps'
-   losses (ln vocab) would flatten the differences that matter; the lines leave the top edge */
+   seeds, and a legend beside them. The y axes leave out the first 10% of the steps, and the
+   validation panel shows only the second half: the first steps' losses (about ln vocab) would
+   flatten the differences that matter; the lines leave the frame at its top */
 static void study_plot_loss(const char *dir, const StudySummary *s, int n, const StudyGroup *g, int ng) {
     StudyRows *rows = calloc(n, sizeof *rows);
     StudyPoint **curves = calloc(2 * (size_t)ng + 1, sizeof *curves);
@@ -2564,12 +2568,19 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
         for (int k = 0; k < lens[c]; k++)
             if (curves[c][k].step > x1) x1 = curves[c][k].step;
     }
+    /* the validation panel shows the second half of the steps, where the configurations part,
+       when it holds 2 evaluations or more */
+    double from[2] = {0.1 * x1, 0.5 * x1};
+    int late = 0;
+    for (int gi = 0; gi < ng; gi++)
+        for (int k = 0; k < lens[2 * gi + 1]; k++) late += curves[2 * gi + 1][k].step >= from[1];
+    if (late < 2 * ng) from[1] = 0.1 * x1;
     double y0[2] = {INFINITY, INFINITY}, y1[2] = {-INFINITY, -INFINITY};
-    for (int pass = 0; pass < 2; pass++) /* pass 1: every step, when none is past 10% */
+    for (int pass = 0; pass < 2; pass++) /* pass 1: every step, when none is in the range */
         for (int c = 0; c < 2 * ng; c++)
             for (int k = 0; k < lens[c]; k++) {
                 const StudyPoint *q = &curves[c][k];
-                if (pass == 0 && q->step < 0.1 * x1) continue;
+                if (pass == 0 && q->step < from[c % 2]) continue;
                 if (pass == 1 && isfinite(y0[c % 2])) continue;
                 if (q->lo < y0[c % 2]) y0[c % 2] = q->lo;
                 if (q->hi > y1[c % 2]) y1[c % 2] = q->hi;
@@ -2579,17 +2590,17 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
     char sub[200];
     if (seeds >= 0)
         snprintf(sub, sizeof sub, "line: mean over %d seed%s (dots: evaluations); band: min-max over seeds; "
-                 "y axes fit the last 90%% of the steps", seeds, seeds == 1 ? "" : "s");
+                 "the y axes fit the steps shown past the first 10%%", seeds, seeds == 1 ? "" : "s");
     else
         snprintf(sub, sizeof sub, "line: mean over the seeds in the legend (dots: evaluations); band: min-max over seeds; "
-                 "y axes fit the last 90%% of the steps");
+                 "the y axes fit the steps shown past the first 10%%");
     const int top = 70, pw = 340, ph = 300;
     SvgFrame f[2];
     int left = 0;
     for (int val = 0; val < 2; val++) {
         f[val] = (SvgFrame){0, x1, y0[val], y1[val], 0, top, pw, ph};
         svg_range(&f[val].x0, &f[val].x1);
-        f[val].x0 = 0; /* steps start at 0: no padding below */
+        f[val].x0 = from[val] > 0.1 * x1 ? from[val] : 0; /* no padding below the first step shown */
         svg_range(&f[val].y0, &f[val].y1);
         left += svg_left(f[val].y0, f[val].y1) - (val ? 10 : 0);
         f[val].left = left;
@@ -2612,7 +2623,8 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
     svg_head(&b, ceil(W), ceil(H), title, sub);
     for (int val = 0; val < 2; val++) {
         const SvgFrame *fr = &f[val];
-        svg_axes(&b, fr, val ? "validation loss" : "training loss", "step", val ? NULL : "loss (nats/token)");
+        svg_axes(&b, fr, !val ? "training loss" : fr->x0 > 0 ? "validation loss, second half of the steps" : "validation loss",
+                 "step", val ? NULL : "loss (nats/token)");
         sb_printf(&b, "<clipPath id=\"frame%d\"><rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\"/></clipPath>\n"
                       "<g clip-path=\"url(#frame%d)\">\n", val, fr->left, fr->top, fr->w, fr->h, val);
         for (int gi = 0; gi < ng; gi++) { /* every band under every line */
@@ -2730,6 +2742,18 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     svg_range(&y0, &y1);
     const int top = 56, pw = 520, ph = 340;
     SvgFrame f = {x0, x1, y0, y1, svg_left(y0, y1), top, pw, ph};
+    /* points at the same x (a KV cache size) set side by side, 10 px apart, so that their
+       bars stay apart */
+    double *dx = calloc(ng ? (size_t)ng : 1, sizeof *dx);
+    int dodged = 0;
+    for (int i = 0; dx && i < ng; i++) {
+        int same = 0, rank = 0;
+        for (int j = 0; ok[i] && j < ng; j++)
+            if (ok[j] && xs[j] == xs[i]) { same++; rank += j < i; }
+        if (same > 1) { dx[i] = (rank - (same - 1) / 2.0) * 10; dodged = 1; }
+    }
+    if (!dx) goto done;
+    if (dodged && strlen(sub) + 40 < sizeof sub) strcat(sub, "; equal x side by side");
     /* the key: marker, number, name */
     double kx = f.left + pw + 24, kw = 0;
     char num[16];
@@ -2748,9 +2772,9 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     svg_axes(&b, &f, NULL, xl, "validation loss");
     for (int i = 0; i < ng; i++) { /* error bars, with caps */
         if (!ok[i]) continue;
-        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss.mean);
+        double X = svg_x(&f, xs[i]) + dx[i], Y = svg_y(&f, g[i].loss.mean);
         double ya = svg_y(&f, g[i].loss.mean + ey[i]), yb = svg_y(&f, g[i].loss.mean - ey[i]);
-        double xa = svg_x(&f, xs[i] - ex[i]), xb = svg_x(&f, xs[i] + ex[i]);
+        double xa = svg_x(&f, xs[i] - ex[i]) + dx[i], xb = svg_x(&f, xs[i] + ex[i]) + dx[i];
         sb_printf(&b, "<g class=\"errbar\" stroke=\"%s\" stroke-width=\"1.3\">", svg_color(i));
         if (ey[i] > 0)
             sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/><line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
@@ -2767,7 +2791,8 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     }
     if (nf >= 2) {
         sb_printf(&b, "<polyline class=\"pareto\" fill=\"none\" stroke=\"#444\" stroke-dasharray=\"5 4\" points=\"");
-        for (int k = 0; k < nf; k++) sb_printf(&b, "%.1f,%.1f ", svg_x(&f, xs[front[k]]), svg_y(&f, g[front[k]].loss.mean));
+        for (int k = 0; k < nf; k++)
+            sb_printf(&b, "%.1f,%.1f ", svg_x(&f, xs[front[k]]) + dx[front[k]], svg_y(&f, g[front[k]].loss.mean));
         sb_printf(&b, "\"/>\n");
     }
     int nh = 0;
@@ -2783,13 +2808,13 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
         snprintf(t, sizeof t, "%s%s", study_group_name(s, g, ng, i), ok[i] ? "" : " (no result)");
         svg_text(&b, kx + 16 + nw + 6, ky, 12, SVG_START, "", t);
         if (!ok[i]) continue;
-        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss.mean);
+        double X = svg_x(&f, xs[i]) + dx[i], Y = svg_y(&f, g[i].loss.mean);
         sb_printf(&b, "<circle class=\"point\" cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\" stroke=\"#000\" stroke-width=\"%d\"/>\n",
                   X, Y, on ? 6 : 5, svg_color(i), on ? 2 : 0);
     }
     for (int i = 0; i < ng; i++) { /* labels last: over every marker and bar */
         if (!ok[i]) continue;
-        double X = svg_x(&f, xs[i]), Y = svg_y(&f, g[i].loss.mean);
+        double X = svg_x(&f, xs[i]) + dx[i], Y = svg_y(&f, g[i].loss.mean);
         snprintf(num, sizeof num, "%d", i + 1);
         double w = svg_text_w(num, 11), h = 11;
         SvgBox bx = svg_place(&f, X, Y, w, h, hard, nh, soft, 3 * ng);
@@ -2808,6 +2833,7 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     snprintf(p, sizeof p, "%s/%s", dir, file);
     study_write_text(p, &b);
     free(b.p);
+    free(dx);
 done:
     free(ex);
     free(ey);

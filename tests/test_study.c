@@ -511,8 +511,8 @@ static void test_report(const char *base) {
     for (int i = 0; i < 6; i++) { snprintf(p, sizeof p, "%s/%s", dir, files[i]); all &= study_exists(p); }
     report(rc == 0 && all, "report: ablate report DIR redraws every file", dir);
     const char *want[][4] = {{"loss.svg", "class=\"train\"", "class=\"val\"", "<circle"},
-                             {"val_vs_throughput.svg", "class=\"pareto\"", "attn-gqa", "tokens/s"},
-                             {"val_vs_memory.svg", "class=\"pareto\"", "attn-mha", "KV-cache bytes"}};
+                             {"val_vs_throughput.svg", "class=\"point\"", "attn=gqa", "tokens/s"},
+                             {"val_vs_memory.svg", "class=\"point\"", "attn=mha", "KV-cache bytes"}};
     for (int i = 0; i < 3; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, want[i][0]);
         char *t = study_read_all(p, NULL), why[100] = "";
