@@ -1,7 +1,7 @@
 /* ablate.c - the reference driver: trains SmolLM2-style models with one attention
    mechanism / norm strategy per run and compares them.
 
-     cc -O2 ablate.c -o ablate -lcuda -lnvrtc -lcublas -lcublasLt -lm     (GPU build)
+     cc -O2 ablate.c -o ablate -lnvrtc -lcublas -lcublasLt -ldl -lm     (GPU build)
      cc -O2 -DABLATE_NO_CUDA ablate.c -o ablate-cpu -lm                   (CPU-only build)
 
    ablate                 the default study (attention mechanisms, built-in data)

@@ -12,7 +12,12 @@
      gpu_download(&g, host, out, bytes);    // synchronizes
      gpu_free_all(&g);
 
-   Link with -lcuda -lnvrtc -lcublasLt -lcublas. Define ABLATE_NO_CUDA for a
+   Link with -lnvrtc -lcublasLt -lcublas (and -ldl before glibc 2.34), not
+   -lcuda: the driver library libcuda.so.1 comes with the NVIDIA driver, not the
+   toolkit, so gpu_init opens it with dlopen and calls it through a table of
+   function pointers (THE DRIVER below). A program built with gpu.h therefore
+   starts on a machine without the driver; gpu_init then returns -1 and says why
+   in g->err. Define ABLATE_NO_CUDA for a
    CPU-only build: then this header declares only `typedef struct Gpu Gpu;`.
    Define GPU_NVRTC_ONLY next to GPU_IMPLEMENTATION to build only the NVRTC
    part (gpu_compile_ptx): such a program needs libnvrtc but no driver, so a
@@ -62,6 +67,15 @@
      GEMM shape times up to GPU_GEMM_CANDIDATES algorithms on first use and keeps the
      fastest, so two processes may pick different algorithms (different summation orders).
 
+   THE DRIVER
+     GPU_CU_FUNCS lists every CUDA driver function called by this header and by the GPU
+     check programs; calling a new one is one more X(name) line there. gpu_init loads
+     libcuda.so.1 (else libcuda.so) once per process and resolves each name to the symbol
+     cuda.h maps it to (cuMemAlloc -> cuMemAlloc_v2, cuGraphInstantiate ->
+     cuGraphInstantiateWithFlags, ...): the symbol a program linked with -lcuda would
+     bind, so every call keeps the ABI version of this toolkit's headers. Calls then read
+     gpu_cu()->cuMemAlloc(&p, bytes), with the prototypes of cuda.h.
+
    DEBUGGING
      ABLATE_SYNC_CHECK=1 in the environment makes every launch synchronize
      and check for errors, naming the kernel that failed.
@@ -91,6 +105,54 @@ typedef struct Gpu Gpu;
 #ifndef GPU_CUDA_INCLUDE
 #define GPU_CUDA_INCLUDE "/usr/local/cuda/include"
 #endif
+
+/* every CUDA driver function called through gpu_cu() (see THE DRIVER above) */
+#define GPU_CU_FUNCS(X)              \
+    X(cuGetErrorName)                \
+    X(cuGetErrorString)              \
+    X(cuInit)                        \
+    X(cuDeviceGetCount)              \
+    X(cuDeviceGet)                   \
+    X(cuDeviceGetAttribute)          \
+    X(cuDevicePrimaryCtxRetain)      \
+    X(cuDevicePrimaryCtxRelease)     \
+    X(cuCtxSetCurrent)               \
+    X(cuStreamCreate)                \
+    X(cuStreamDestroy)               \
+    X(cuStreamSynchronize)           \
+    X(cuStreamWaitEvent)             \
+    X(cuStreamIsCapturing)           \
+    X(cuStreamBeginCapture)          \
+    X(cuStreamEndCapture)            \
+    X(cuGraphInstantiate)            \
+    X(cuGraphDestroy)                \
+    X(cuGraphLaunch)                 \
+    X(cuGraphExecDestroy)            \
+    X(cuMemAlloc)                    \
+    X(cuMemFree)                     \
+    X(cuMemsetD8Async)               \
+    X(cuMemcpyHtoDAsync)             \
+    X(cuMemcpyDtoHAsync)             \
+    X(cuModuleLoadData)              \
+    X(cuModuleUnload)                \
+    X(cuModuleGetFunction)           \
+    X(cuFuncSetAttribute)            \
+    X(cuFuncGetName)                 \
+    X(cuLaunchKernel)                \
+    X(cuEventCreate)                 \
+    X(cuEventDestroy)                \
+    X(cuEventRecord)                 \
+    X(cuEventSynchronize)            \
+    X(cuEventElapsedTime)
+
+/* one pointer per GPU_CU_FUNCS entry, named and typed as cuda.h declares the function
+   (cuda.h's version macros rename member and function alike) */
+typedef struct GpuDriver {
+    void *lib;                      /* the dlopen handle; NULL until loaded */
+#define GPU_CU_MEMBER_(fn) __typeof__(fn) *fn;
+    GPU_CU_FUNCS(GPU_CU_MEMBER_)
+#undef GPU_CU_MEMBER_
+} GpuDriver;
 
 typedef struct GpuModule GpuModule;
 typedef struct GpuFunc GpuFunc;
@@ -132,6 +194,7 @@ struct Gpu {
     float *sumsq_part;              /* sumsq's per-block partials, sized once (GPU_SUMSQ_BLOCKS) */
     void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
+    char err[512];                  /* why gpu_init returned -1 */
 };
 
 /* ---- error checks: print file:line, the call and the error text, abort ---- */
@@ -142,8 +205,19 @@ GPUDEF void gpu_check_cu_(CUresult r, const char *call, const char *file, int li
 GPUDEF void gpu_check_nvrtc_(nvrtcResult r, const char *call, const char *file, int line);
 GPUDEF void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line);
 
+/* ---- the driver (THE DRIVER above) ---- */
+/* loads libcuda and resolves GPU_CU_FUNCS, once per process (gpu_init calls it; not
+   thread-safe, as the rest of this runtime). 0 on success (or when already loaded); -1
+   with the reason in err: the library cannot be opened (no NVIDIA driver here), or lacks
+   a function (a driver older than this build's toolkit) */
+GPUDEF int gpu_driver_load(char *err, size_t errlen);
+/* the driver's function table; its pointers are valid once gpu_driver_load (or gpu_init)
+   has succeeded */
+GPUDEF const GpuDriver *gpu_cu(void);
+
 /* ---- runtime ---- */
-/* 0 on success; -1 (after a message on stderr) when there is no usable GPU */
+/* 0 on success; -1 when there is no usable GPU, with the reason in g->err (nothing is
+   printed: the caller decides whether to fall back to the CPU) */
 GPUDEF int gpu_init(Gpu *g, int device_index);
 GPUDEF void gpu_free_all(Gpu *g);
 GPUDEF void *gpu_alloc(Gpu *g, size_t bytes);
@@ -274,6 +348,7 @@ GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <dlfcn.h>
 #include "kernels.cu.h"
 
 /* rows of logits per cross-entropy chunk: chunk * V * 2 bytes stays under this */
@@ -396,11 +471,60 @@ void gpu_require_aligned16(const char *who, const void *const *p, int n) {
 
 #ifndef GPU_NVRTC_ONLY /* the rest needs the driver and cuBLASLt */
 
+/* ---------------------------------------------------------------- the driver */
+
+/* One table per process, as the driver library itself is loaded once per process (and
+   stays loaded: cuBLASLt's runtime and the compiled-image cache outlive any one Gpu). */
+static GpuDriver gpu_driver_;
+
+const GpuDriver *gpu_cu(void) { return &gpu_driver_; }
+
+#define GPU_STR_(x) #x
+#define GPU_SYMBOL_(fn) GPU_STR_(fn) /* the name after cuda.h's renaming: "cuMemAlloc_v2" */
+
+int gpu_driver_load(char *err, size_t errlen) {
+    if (gpu_driver_.lib) return 0;
+    /* libcuda.so.1 is the name the driver installs; plain libcuda.so is tried for systems
+       that ship only that link */
+    const char *path = "libcuda.so.1";
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        char why[256];
+        const char *e = dlerror();
+        snprintf(why, sizeof why, "%s", e ? e : "no reason given");
+        path = "libcuda.so";
+        lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+            snprintf(err, errlen, "the NVIDIA driver library libcuda.so.1 could not be loaded (%s; "
+                     "no NVIDIA driver on this machine?)", why);
+            return -1;
+        }
+    }
+    GpuDriver d;
+    memset(&d, 0, sizeof d);
+    d.lib = lib;
+    /* a missing function means a driver older than the toolkit this was built with */
+#define GPU_CU_RESOLVE_(fn)                                                                      \
+    if (!(d.fn = (__typeof__(fn) *)dlsym(lib, GPU_SYMBOL_(fn)))) {                               \
+        snprintf(err, errlen, "the NVIDIA driver library %s has no function %s: the driver is "   \
+                 "older than this build's CUDA %d.%d (update the driver)", path, GPU_SYMBOL_(fn),  \
+                 CUDA_VERSION / 1000, CUDA_VERSION % 1000 / 10);                                \
+        dlclose(lib);                                                                            \
+        return -1;                                                                               \
+    }
+    GPU_CU_FUNCS(GPU_CU_RESOLVE_)
+#undef GPU_CU_RESOLVE_
+    gpu_driver_ = d;
+    return 0;
+}
+
 void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
     if (r == CUDA_SUCCESS) return;
-    const char *name = NULL, *text = NULL;
-    if (cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
-    if (cuGetErrorString(r, &text) != CUDA_SUCCESS) text = "";
+    const char *name = "unknown CUresult", *text = "";
+    if (gpu_driver_.lib) { /* r came from the driver, so it is loaded; this is only a guard */
+        if (gpu_driver_.cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
+        if (gpu_driver_.cuGetErrorString(r, &text) != CUDA_SUCCESS) text = "";
+    }
     fprintf(stderr, "%s:%d: CUDA driver error %d %s (%s) in %s\n", file, line, (int)r, name, text, call);
     abort();
 }
@@ -428,42 +552,44 @@ static CUdeviceptr gpu_dptr_(const void *p) { return (CUdeviceptr)(uintptr_t)p; 
 
 /* ---------------------------------------------------------------- runtime */
 
-/* like CU_CHECK, but reports and returns -1 from gpu_init instead of aborting */
-#define GPU_INIT_TRY(call)                                                            \
-    do {                                                                              \
-        CUresult r_ = (call);                                                         \
-        if (r_ != CUDA_SUCCESS) {                                                     \
-            const char *n_ = NULL;                                                    \
-            if (cuGetErrorName(r_, &n_) != CUDA_SUCCESS) n_ = "unknown CUresult";     \
-            fprintf(stderr, "gpu: no usable GPU: %s failed with %s (%d)\n", #call, n_, (int)r_); \
-            return -1;                                                                \
-        }                                                                             \
+/* like CU_CHECK, but puts the reason in g->err and returns -1 from gpu_init instead of
+   aborting */
+#define GPU_INIT_TRY(call)                                                                     \
+    do {                                                                                       \
+        CUresult r_ = (call);                                                                  \
+        if (r_ != CUDA_SUCCESS) {                                                              \
+            const char *n_ = NULL;                                                             \
+            if (gpu_cu()->cuGetErrorName(r_, &n_) != CUDA_SUCCESS) n_ = "unknown CUresult";    \
+            snprintf(g->err, sizeof g->err, "%s failed with %s (%d)", #call, n_, (int)r_);     \
+            return -1;                                                                         \
+        }                                                                                      \
     } while (0)
 
 int gpu_init(Gpu *g, int device_index) {
     memset(g, 0, sizeof *g);
     int count = 0, v = 0;
-    GPU_INIT_TRY(cuInit(0));
-    GPU_INIT_TRY(cuDeviceGetCount(&count));
+    if (gpu_driver_load(g->err, sizeof g->err) != 0) return -1;
+    GPU_INIT_TRY(gpu_cu()->cuInit(0));
+    GPU_INIT_TRY(gpu_cu()->cuDeviceGetCount(&count));
     if (device_index < 0 || device_index >= count) {
-        fprintf(stderr, "gpu: no usable GPU: device %d requested, %d present\n", device_index, count);
+        snprintf(g->err, sizeof g->err, "device %d requested, %d present", device_index, count);
         return -1;
     }
-    GPU_INIT_TRY(cuDeviceGet(&g->dev, device_index));
-    GPU_INIT_TRY(cuDeviceGetAttribute(&g->cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, g->dev));
-    GPU_INIT_TRY(cuDeviceGetAttribute(&g->cc_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, g->dev));
-    GPU_INIT_TRY(cuDeviceGetAttribute(&g->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, g->dev));
-    GPU_INIT_TRY(cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, g->dev));
+    GPU_INIT_TRY(gpu_cu()->cuDeviceGet(&g->dev, device_index));
+    GPU_INIT_TRY(gpu_cu()->cuDeviceGetAttribute(&g->cc_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, g->dev));
+    GPU_INIT_TRY(gpu_cu()->cuDeviceGetAttribute(&g->cc_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, g->dev));
+    GPU_INIT_TRY(gpu_cu()->cuDeviceGetAttribute(&g->sm_count, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, g->dev));
+    GPU_INIT_TRY(gpu_cu()->cuDeviceGetAttribute(&v, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN, g->dev));
     g->smem_optin = (size_t)v;
     if (g->cc_major < 8) {
-        fprintf(stderr, "gpu: no usable GPU: compute capability %d.%d, bf16 kernels need 8.0+\n",
-                g->cc_major, g->cc_minor);
+        snprintf(g->err, sizeof g->err, "compute capability %d.%d, bf16 kernels need 8.0+", g->cc_major,
+                 g->cc_minor);
         return -1;
     }
     /* the primary context is the one the runtime API (inside cuBLASLt) uses too */
-    GPU_INIT_TRY(cuDevicePrimaryCtxRetain(&g->ctx, g->dev));
-    GPU_INIT_TRY(cuCtxSetCurrent(g->ctx));
-    GPU_INIT_TRY(cuStreamCreate(&g->stream, CU_STREAM_NON_BLOCKING));
+    GPU_INIT_TRY(gpu_cu()->cuDevicePrimaryCtxRetain(&g->ctx, g->dev));
+    GPU_INIT_TRY(gpu_cu()->cuCtxSetCurrent(g->ctx));
+    GPU_INIT_TRY(gpu_cu()->cuStreamCreate(&g->stream, CU_STREAM_NON_BLOCKING));
 
     /* NVRTC target: the device's own arch when this NVRTC knows it, else PTX for
        the newest arch it knows below the device (the driver JITs it) */
@@ -477,14 +603,14 @@ int gpu_init(Gpu *g, int device_index) {
     }
     free(archs);
     if (!best) {
-        fprintf(stderr, "gpu: no usable GPU: this NVRTC cannot target sm_%d\n", want);
+        snprintf(g->err, sizeof g->err, "this NVRTC cannot target sm_%d", want);
         return -1;
     }
     snprintf(g->arch, sizeof g->arch, exact ? "sm_%d" : "compute_%d", exact ? want : best);
 
     cublasStatus_t st = cublasLtCreate(&g->lt);
     if (st != CUBLAS_STATUS_SUCCESS) {
-        fprintf(stderr, "gpu: no usable GPU: cublasLtCreate failed with %s\n", cublasLtGetStatusName(st));
+        snprintf(g->err, sizeof g->err, "cublasLtCreate failed with %s", cublasLtGetStatusName(st));
         return -1;
     }
     g->lt_workspace_size = GPU_LT_WORKSPACE;
@@ -498,8 +624,8 @@ int gpu_init(Gpu *g, int device_index) {
 
 void gpu_free_all(Gpu *g) {
     if (!g->ctx) return;
-    CU_CHECK(cuCtxSetCurrent(g->ctx));
-    CU_CHECK(cuStreamSynchronize(g->stream));
+    CU_CHECK(gpu_cu()->cuCtxSetCurrent(g->ctx));
+    CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream));
     for (int i = 0; i < g->n_plans; i++) {
         GpuGemmPlan *p = &g->plans[i];
         CUBLAS_CHECK(cublasLtMatrixLayoutDestroy(p->la));
@@ -511,30 +637,30 @@ void gpu_free_all(Gpu *g) {
     for (int i = 0; i < g->n_funcs; i++) free(g->funcs[i].name);
     free(g->funcs);
     for (int i = 0; i < g->n_mods; i++) {
-        CU_CHECK(cuModuleUnload(g->mods[i].mod));
+        CU_CHECK(gpu_cu()->cuModuleUnload(g->mods[i].mod));
         free(g->mods[i].opts);
     }
     free(g->mods);
-    for (int i = 0; i < g->n_allocs; i++) CU_CHECK(cuMemFree(gpu_dptr_(g->allocs[i].p)));
+    for (int i = 0; i < g->n_allocs; i++) CU_CHECK(gpu_cu()->cuMemFree(gpu_dptr_(g->allocs[i].p)));
     free(g->allocs);
     if (g->lt) CUBLAS_CHECK(cublasLtDestroy(g->lt));
     if (g->side_stream) {
-        CU_CHECK(cuStreamDestroy(g->side_stream));
-        CU_CHECK(cuEventDestroy(g->ev_fork));
-        CU_CHECK(cuEventDestroy(g->ev_join));
+        CU_CHECK(gpu_cu()->cuStreamDestroy(g->side_stream));
+        CU_CHECK(gpu_cu()->cuEventDestroy(g->ev_fork));
+        CU_CHECK(gpu_cu()->cuEventDestroy(g->ev_join));
     }
-    CU_CHECK(cuStreamDestroy(g->stream));
-    CU_CHECK(cuDevicePrimaryCtxRelease(g->dev));
+    CU_CHECK(gpu_cu()->cuStreamDestroy(g->stream));
+    CU_CHECK(gpu_cu()->cuDevicePrimaryCtxRelease(g->dev));
     memset(g, 0, sizeof *g);
 }
 
 void *gpu_alloc(Gpu *g, size_t bytes) {
     CUdeviceptr p = 0;
-    CUresult r = cuMemAlloc(&p, bytes ? bytes : 1);
+    CUresult r = gpu_cu()->cuMemAlloc(&p, bytes ? bytes : 1);
     if (r != CUDA_SUCCESS) {
         const char *name = NULL, *text = NULL;
-        if (cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
-        if (cuGetErrorString(r, &text) != CUDA_SUCCESS) text = "";
+        if (gpu_cu()->cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
+        if (gpu_cu()->cuGetErrorString(r, &text) != CUDA_SUCCESS) text = "";
         fprintf(stderr, "gpu_alloc: cuMemAlloc of %zu bytes (%.2f GiB; %.2f GiB already in use) failed: %s (%s)\n",
                 bytes, bytes / 1073741824.0, g->bytes_in_use / 1073741824.0, name, text);
         abort();
@@ -551,7 +677,7 @@ void *gpu_alloc(Gpu *g, size_t bytes) {
 void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
     if (*have < bytes) {
         CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
-        CU_CHECK(cuStreamIsCapturing(g->stream, &cs));
+        CU_CHECK(gpu_cu()->cuStreamIsCapturing(g->stream, &cs));
         if (cs != CU_STREAM_CAPTURE_STATUS_NONE) {
             fprintf(stderr, "gpu_scratch: a scratch buffer must grow from %zu to %zu bytes during a CUDA graph "
                     "capture, which cannot hold an allocation: run this shape once eagerly before capturing\n",
@@ -579,7 +705,7 @@ void gpu_free(Gpu *g, void *p) {
     /* newest first: temporaries are usually freed soon after they are made */
     for (int i = g->n_allocs - 1; i >= 0; i--) {
         if (g->allocs[i].p != p) continue;
-        CU_CHECK(cuMemFree(gpu_dptr_(p)));
+        CU_CHECK(gpu_cu()->cuMemFree(gpu_dptr_(p)));
         g->bytes_in_use -= g->allocs[i].bytes;
         g->allocs[i] = g->allocs[--g->n_allocs];
         return;
@@ -589,44 +715,44 @@ void gpu_free(Gpu *g, void *p) {
 }
 
 void gpu_memset0(Gpu *g, void *p, size_t bytes) {
-    if (bytes) CU_CHECK(cuMemsetD8Async(gpu_dptr_(p), 0, bytes, g->stream));
+    if (bytes) CU_CHECK(gpu_cu()->cuMemsetD8Async(gpu_dptr_(p), 0, bytes, g->stream));
 }
 
 /* from pageable memory the copy has left src when this returns, so src may be reused */
 void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
-    if (bytes) CU_CHECK(cuMemcpyHtoDAsync(gpu_dptr_(dst), src, bytes, g->stream));
+    if (bytes) CU_CHECK(gpu_cu()->cuMemcpyHtoDAsync(gpu_dptr_(dst), src, bytes, g->stream));
 }
 
 void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
-    if (bytes) CU_CHECK(cuMemcpyDtoHAsync(dst, gpu_dptr_(src), bytes, g->stream));
-    CU_CHECK(cuStreamSynchronize(g->stream));
+    if (bytes) CU_CHECK(gpu_cu()->cuMemcpyDtoHAsync(dst, gpu_dptr_(src), bytes, g->stream));
+    CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream));
 }
 
-void gpu_sync(Gpu *g) { CU_CHECK(cuStreamSynchronize(g->stream)); }
+void gpu_sync(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream)); }
 
-void gpu_graph_begin(Gpu *g) { CU_CHECK(cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
+void gpu_graph_begin(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
 
 CUgraphExec gpu_graph_end(Gpu *g) {
     CUgraph graph;
     CUgraphExec exec;
-    CU_CHECK(cuStreamEndCapture(g->stream, &graph));
-    CU_CHECK(cuGraphInstantiate(&exec, graph, 0));
-    CU_CHECK(cuGraphDestroy(graph));
+    CU_CHECK(gpu_cu()->cuStreamEndCapture(g->stream, &graph));
+    CU_CHECK(gpu_cu()->cuGraphInstantiate(&exec, graph, 0));
+    CU_CHECK(gpu_cu()->cuGraphDestroy(graph));
     return exec;
 }
 
-void gpu_graph_launch(Gpu *g, CUgraphExec exec) { CU_CHECK(cuGraphLaunch(exec, g->stream)); }
+void gpu_graph_launch(Gpu *g, CUgraphExec exec) { CU_CHECK(gpu_cu()->cuGraphLaunch(exec, g->stream)); }
 
 void gpu_graph_free(CUgraphExec exec) {
-    if (exec) CU_CHECK(cuGraphExecDestroy(exec));
+    if (exec) CU_CHECK(gpu_cu()->cuGraphExecDestroy(exec));
 }
 
 static void gpu_dbg_check_at_(Gpu *g, const char *what) {
     if (!g->sync_check) return;
-    CUresult r = cuStreamSynchronize(g->stream);
+    CUresult r = gpu_cu()->cuStreamSynchronize(g->stream);
     if (r != CUDA_SUCCESS) {
         const char *name = NULL;
-        if (cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
+        if (gpu_cu()->cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
         fprintf(stderr, "ABLATE_SYNC_CHECK: error %s after %s\n", name, what);
         abort();
     }
@@ -679,13 +805,13 @@ CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *
         }
         GPU_GROW_(g->mods, g->cap_mods, g->n_mods + 1);
         GpuModule *m = &g->mods[g->n_mods];
-        CU_CHECK(cuModuleLoadData(&m->mod, image));
+        CU_CHECK(gpu_cu()->cuModuleLoadData(&m->mod, image));
         m->src = source;
         m->opts = gpu_strdup_(options ? options : "");
         mi = g->n_mods++;
     }
     CUfunction fn;
-    CUresult r = cuModuleGetFunction(&fn, g->mods[mi].mod, name);
+    CUresult r = gpu_cu()->cuModuleGetFunction(&fn, g->mods[mi].mod, name);
     if (r != CUDA_SUCCESS) {
         fprintf(stderr, "gpu_kernel: no kernel named '%s' in the module (options \"%s\"); "
                         "is it extern \"C\" __global__?\n", name, options ? options : "");
@@ -707,12 +833,12 @@ void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
                     smem, g->smem_optin);
             abort();
         }
-        CU_CHECK(cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem));
+        CU_CHECK(gpu_cu()->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem));
     }
-    CU_CHECK(cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, g->stream, args, NULL));
+    CU_CHECK(gpu_cu()->cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, g->stream, args, NULL));
     if (g->sync_check) {
         const char *name = NULL;
-        if (cuFuncGetName(&name, f) != CUDA_SUCCESS) name = "?";
+        if (gpu_cu()->cuFuncGetName(&name, f) != CUDA_SUCCESS) name = "?";
         char what[256];
         snprintf(what, sizeof what, "kernel %s", name);
         gpu_dbg_check_at_(g, what);
@@ -761,10 +887,10 @@ static int gpu_gemm_tune_(Gpu *g, GpuGemmPlan *p, const void *A, const void *B, 
     if (found < 2 || !g->nondeterministic) return 0;
     size_t bytes = (size_t)p->ldd * M * (p->d_fp32 ? 4 : 2);
     CUdeviceptr D;
-    if (cuMemAlloc(&D, bytes) != CUDA_SUCCESS) return 0; /* no room to tune: take the first */
+    if (gpu_cu()->cuMemAlloc(&D, bytes) != CUDA_SUCCESS) return 0; /* no room to tune: take the first */
     CUevent e0, e1;
-    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
     float alpha = 1.0f, beta = 0.0f, best_ms = 1e30f;
     int best = 0;
     for (int i = 0; i < found; i++) {
@@ -773,19 +899,19 @@ static int gpu_gemm_tune_(Gpu *g, GpuGemmPlan *p, const void *A, const void *B, 
         if (cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, d, p->ld, d, p->ld, &res[i].algo,
                            g->lt_workspace, g->lt_workspace_size, (cudaStream_t)g->stream) != CUBLAS_STATUS_SUCCESS)
             continue; /* a candidate that refuses these pointers is skipped */
-        CU_CHECK(cuEventRecord(e0, g->stream));
+        CU_CHECK(gpu_cu()->cuEventRecord(e0, g->stream));
         for (int r = 0; r < 3; r++)
             CUBLAS_CHECK(cublasLtMatmul(g->lt, p->op, &alpha, B, p->la, A, p->lb, &beta, d, p->ld, d, p->ld,
                                         &res[i].algo, g->lt_workspace, g->lt_workspace_size,
                                         (cudaStream_t)g->stream));
-        CU_CHECK(cuEventRecord(e1, g->stream));
-        CU_CHECK(cuEventSynchronize(e1));
-        CU_CHECK(cuEventElapsedTime(&ms, e0, e1));
+        CU_CHECK(gpu_cu()->cuEventRecord(e1, g->stream));
+        CU_CHECK(gpu_cu()->cuEventSynchronize(e1));
+        CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms, e0, e1));
         if (ms < best_ms) { best_ms = ms; best = i; }
     }
-    CU_CHECK(cuEventDestroy(e0));
-    CU_CHECK(cuEventDestroy(e1));
-    CU_CHECK(cuMemFree(D));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e0));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e1));
+    CU_CHECK(gpu_cu()->cuMemFree(D));
     return best;
 }
 
@@ -1165,13 +1291,13 @@ static void gpu_xent_(Gpu *g, float *losses, float *correct, void *dh, float *dw
         if (!backward) continue;
         if (dh && dwte) { /* fork: dh on the side stream, dwte here, join before the next chunk */
             if (!g->side_stream) {
-                CU_CHECK(cuStreamCreate(&g->side_stream, CU_STREAM_NON_BLOCKING));
-                CU_CHECK(cuEventCreate(&g->ev_fork, CU_EVENT_DISABLE_TIMING));
-                CU_CHECK(cuEventCreate(&g->ev_join, CU_EVENT_DISABLE_TIMING));
+                CU_CHECK(gpu_cu()->cuStreamCreate(&g->side_stream, CU_STREAM_NON_BLOCKING));
+                CU_CHECK(gpu_cu()->cuEventCreate(&g->ev_fork, CU_EVENT_DISABLE_TIMING));
+                CU_CHECK(gpu_cu()->cuEventCreate(&g->ev_join, CU_EVENT_DISABLE_TIMING));
                 g->side_workspace = gpu_alloc(g, g->lt_workspace_size);
             }
-            CU_CHECK(cuEventRecord(g->ev_fork, g->stream));
-            CU_CHECK(cuStreamWaitEvent(g->side_stream, g->ev_fork, 0));
+            CU_CHECK(gpu_cu()->cuEventRecord(g->ev_fork, g->stream));
+            CU_CHECK(gpu_cu()->cuStreamWaitEvent(g->side_stream, g->ev_fork, 0));
             CUstream main_stream = g->stream;
             void *main_ws = g->lt_workspace;
             g->stream = g->side_stream; /* gpu_gemm queues on g->stream with g->lt_workspace */
@@ -1179,9 +1305,9 @@ static void gpu_xent_(Gpu *g, float *losses, float *correct, void *dh, float *dw
             gpu_gemm(g, (char *)dh + r0 * C * 2, 0, logits, 0, wte, 0, rows, C, V, V, C, C, 0.0f);
             g->stream = main_stream;
             g->lt_workspace = main_ws;
-            CU_CHECK(cuEventRecord(g->ev_join, g->side_stream));
+            CU_CHECK(gpu_cu()->cuEventRecord(g->ev_join, g->side_stream));
             gpu_gemm(g, dwte, 1, logits, 1, h_c, 0, V, C, rows, V, C, C, 1.0f);
-            CU_CHECK(cuStreamWaitEvent(g->stream, g->ev_join, 0));
+            CU_CHECK(gpu_cu()->cuStreamWaitEvent(g->stream, g->ev_join, 0));
         } else {
             if (dh) gpu_gemm(g, (char *)dh + r0 * C * 2, 0, logits, 0, wte, 0, rows, C, V, V, C, C, 0.0f);
             if (dwte) gpu_gemm(g, dwte, 1, logits, 1, h_c, 0, V, C, rows, V, C, C, 1.0f);
@@ -1247,9 +1373,20 @@ void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int
     abort();
 }
 
+int gpu_driver_load(char *err, size_t errlen) {
+    snprintf(err, errlen, "the CUDA driver is not loaded by a GPU_NVRTC_ONLY build");
+    return -1;
+}
+
+const GpuDriver *gpu_cu(void) {
+    static const GpuDriver none; /* nothing is loaded here */
+    return &none;
+}
+
 int gpu_init(Gpu *g, int device_index) {
-    (void)g; (void)device_index;
-    fprintf(stderr, "gpu: no usable GPU: this program was built with GPU_NVRTC_ONLY\n");
+    (void)device_index;
+    memset(g, 0, sizeof *g);
+    snprintf(g->err, sizeof g->err, "this program was built with GPU_NVRTC_ONLY");
     return -1;
 }
 

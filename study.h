@@ -304,8 +304,9 @@ int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums,
                  size_t len, char *err, size_t errlen);
 
 /* ---- running ---- */
-/* device: "cpu", "cuda" or NULL (a GPU when one works, else the CPU); *gpu = NULL is the CPU.
-   -1 with a message when "cuda" was asked for and none works */
+/* device: "cpu", "cuda" or NULL (a GPU when one works, else the CPU, after a line on stderr
+   saying why not the GPU); *gpu = NULL is the CPU. -1 with a message naming gpu_init's reason
+   (e.g. no NVIDIA driver library) when "cuda" was asked for and none works */
 int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen);
 void study_close_device(Gpu *gpu);
 const char *study_default_data(void);
@@ -1512,8 +1513,15 @@ int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen) {
 #ifndef ABLATE_NO_CUDA
     Gpu *g = calloc(1, sizeof *g);
     if (g && gpu_init(g, 0) == 0) { *gpu = g; return 0; }
+    char why[sizeof g->err];
+    snprintf(why, sizeof why, "%s", g ? g->err : "out of host memory");
     free(g);
-    if (want_cuda) { snprintf(err, errlen, "--device cuda: no usable GPU"); return -1; }
+    if (want_cuda) {
+        snprintf(err, errlen, "--device cuda: no usable GPU: %s. Use --device cpu, or the CPU build ablate-cpu", why);
+        return -1;
+    }
+    /* no device asked for: the CPU, saying why not the GPU */
+    fprintf(stderr, "gpu: no usable GPU, running on the CPU: %s\n", why);
 #else
     if (want_cuda) {
         snprintf(err, errlen, "--device cuda: this is the CPU-only build (built with -DABLATE_NO_CUDA)");

@@ -3,7 +3,7 @@
 
    Build (device machine):
      cc -O2 -fopenmp -I. tests/gpu_attn_check.c -I/usr/local/cuda/include \
-        -L/usr/local/cuda/lib64 -lnvrtc -lcuda -lcublasLt -lcublas -lm -o /tmp/gpu_attn_check
+        -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -ldl -lm -o /tmp/gpu_attn_check
    Run:  /tmp/gpu_attn_check [--no-timing | --timing-only | --compile-only]
      --compile-only  no GPU: NVRTC-compile every specialization for sm_80 and sm_90
 
@@ -265,25 +265,25 @@ static void run_repro(Gpu *g, int hopper) {
 static float time_ms(Gpu *g, const Case *c, const AttnPattern *pat, int bwd, int reps, void **bufs) {
     const AttnPattern P = pat ? *pat : (AttnPattern){c->window, 0, 0, 0, 0};
     CUevent e0, e1;
-    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
     float *ms = malloc(sizeof(float) * reps);
     for (int r = -3; r < reps; r++) { /* 3 warm-ups */
-        CU_CHECK(cuEventRecord(e0, g->stream));
+        CU_CHECK(gpu_cu()->cuEventRecord(e0, g->stream));
         gpu_attention_pattern_forward(g, bufs[4], bufs[5], bufs[0], bufs[1], bufs[2], c->B, c->T, c->H, c->KV,
                                       c->hd, &P);
         if (bwd)
             gpu_attention_pattern_backward(g, bufs[6], bufs[7], bufs[8], bufs[3], bufs[4], bufs[5], bufs[0],
                                            bufs[1], bufs[2], c->B, c->T, c->H, c->KV, c->hd, &P);
-        CU_CHECK(cuEventRecord(e1, g->stream));
-        CU_CHECK(cuEventSynchronize(e1));
-        if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+        CU_CHECK(gpu_cu()->cuEventRecord(e1, g->stream));
+        CU_CHECK(gpu_cu()->cuEventSynchronize(e1));
+        if (r >= 0) CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms[r], e0, e1));
     }
     qsort(ms, reps, sizeof(float), cmp_float);
     float med = ms[reps / 2];
     free(ms);
-    CU_CHECK(cuEventDestroy(e0));
-    CU_CHECK(cuEventDestroy(e1));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e0));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e1));
     return med;
 }
 
@@ -321,24 +321,24 @@ static void run_timing(Gpu *g, const Case *c) {
 /* median ms of the selection-mask forward (bwd = 0) or forward + backward (1) */
 static float time_sel_ms(Gpu *g, const Case *c, int bwd, int reps, void **bufs, const unsigned *mask) {
     CUevent e0, e1;
-    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
     float *ms = xmalloc(sizeof(float) * reps);
     for (int r = -3; r < reps; r++) {
-        CU_CHECK(cuEventRecord(e0, g->stream));
+        CU_CHECK(gpu_cu()->cuEventRecord(e0, g->stream));
         gpu_attention_select_forward(g, bufs[4], bufs[5], bufs[0], bufs[1], bufs[2], mask, c->B, c->T, c->H, c->KV, c->hd);
         if (bwd)
             gpu_attention_select_backward(g, bufs[6], bufs[7], bufs[8], bufs[3], bufs[4], bufs[5], bufs[0], bufs[1],
                                           bufs[2], mask, c->B, c->T, c->H, c->KV, c->hd);
-        CU_CHECK(cuEventRecord(e1, g->stream));
-        CU_CHECK(cuEventSynchronize(e1));
-        if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+        CU_CHECK(gpu_cu()->cuEventRecord(e1, g->stream));
+        CU_CHECK(gpu_cu()->cuEventSynchronize(e1));
+        if (r >= 0) CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms[r], e0, e1));
     }
     qsort(ms, reps, sizeof(float), cmp_float);
     float med = ms[reps / 2];
     free(ms);
-    CU_CHECK(cuEventDestroy(e0));
-    CU_CHECK(cuEventDestroy(e1));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e0));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e1));
     return med;
 }
 
@@ -495,7 +495,7 @@ int main(int argc, char **argv) {
         }
     }
     Gpu g;
-    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
+    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "gpu_attn_check: no usable GPU: %s\n", g.err); return 1; }
 
     static const Case cases[] = {
         {2, 128, 2, 2, 64, 0},    /* MHA, T a multiple of the tiles */

@@ -260,7 +260,7 @@ static void check_graphs(Gpu *gpu) {
 
 int main(void) {
     Gpu gpu;
-    if (gpu_init(&gpu, 0)) { fprintf(stderr, "gpu_check: no GPU\n"); return 1; }
+    if (gpu_init(&gpu, 0)) { fprintf(stderr, "gpu_check: no usable GPU: %s\n", gpu.err); return 1; }
     printf("device: compute capability %d.%d, %d SMs\n", gpu.cc_major, gpu.cc_minor, gpu.sm_count);
     check_config(&gpu, NORM_PRE, ATTN_GQA, 1, 0, 0);
     check_config(&gpu, NORM_POST, ATTN_GQA, 1, 0, 0);

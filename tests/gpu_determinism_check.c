@@ -281,7 +281,7 @@ static void load_corpus(void) {
 static void train_once(const Case *c, int nondet, Trace *tr) {
     memset(tr, 0, sizeof *tr);
     Gpu gpu;
-    if (gpu_init(&gpu, 0)) { snprintf(tr->err, sizeof tr->err, "gpu_init failed"); return; }
+    if (gpu_init(&gpu, 0)) { snprintf(tr->err, sizeof tr->err, "gpu_init failed: %s", gpu.err); return; }
     gpu.nondeterministic = nondet;
     SmolConfig cfg = {0};
     cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 1234;
@@ -382,16 +382,16 @@ static double time_ms(Gpu *g, int reps, void (*fn)(Gpu *, void *), void *ctx) {
     fn(g, ctx); /* compile, size scratch */
     gpu_sync(g);
     CUevent e0, e1;
-    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventRecord(e0, g->stream));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventRecord(e0, g->stream));
     for (int r = 0; r < reps; r++) fn(g, ctx);
-    CU_CHECK(cuEventRecord(e1, g->stream));
-    CU_CHECK(cuEventSynchronize(e1));
+    CU_CHECK(gpu_cu()->cuEventRecord(e1, g->stream));
+    CU_CHECK(gpu_cu()->cuEventSynchronize(e1));
     float ms = 0;
-    CU_CHECK(cuEventElapsedTime(&ms, e0, e1));
-    CU_CHECK(cuEventDestroy(e0));
-    CU_CHECK(cuEventDestroy(e1));
+    CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms, e0, e1));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e0));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e1));
     return ms / reps;
 }
 
@@ -416,7 +416,7 @@ static void t_conv(Gpu *g, void *p) {
 
 static void run_timing(void) {
     Gpu gpu;
-    if (gpu_init(&gpu, 0)) { report(0, "timing: gpu_init", ""); return; }
+    if (gpu_init(&gpu, 0)) { report(0, "timing: gpu_init", gpu.err); return; }
     Gpu *g = &gpu;
     TimeCtx c;
     memset(&c, 0, sizeof c);
@@ -493,7 +493,7 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "usage: %s [--no-timing] [--timing-only] [MECH...]\n", argv[0]); return 2; }
     }
     Gpu gpu;
-    if (gpu_init(&gpu, 0)) { fprintf(stderr, "gpu_determinism_check: no GPU\n"); return 1; }
+    if (gpu_init(&gpu, 0)) { fprintf(stderr, "gpu_determinism_check: no usable GPU: %s\n", gpu.err); return 1; }
     printf("device: compute capability %d.%d, %d SMs; Gpu.nondeterministic after gpu_init: %d\n", gpu.cc_major,
            gpu.cc_minor, gpu.sm_count, gpu.nondeterministic);
     if (checks) {

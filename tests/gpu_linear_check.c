@@ -352,7 +352,7 @@ static void repeat_check(Gpu *g, const char *what, void (*run)(Gpu *, void *), v
     printf("repeat %s (nondeterministic = %d)\n", what, g->nondeterministic);
     for (int r = 0; r < 2; r++) {
         for (int i = 0; i < n; i++)
-            CU_CHECK(cuMemsetD8Async((CUdeviceptr)(uintptr_t)outs[i].dev, outs[i].accum ? 0 : 0xFF, outs[i].bytes,
+            CU_CHECK(gpu_cu()->cuMemsetD8Async((CUdeviceptr)(uintptr_t)outs[i].dev, outs[i].accum ? 0 : 0xFF, outs[i].bytes,
                                      g->stream));
         run(g, ctx);
         gpu_sync(g);
@@ -549,19 +549,19 @@ static void run_once(Gpu *g, const TBufs *t, int what) {
 
 static float time_ms(Gpu *g, const TBufs *t, int what) {
     CUevent e0, e1;
-    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
     float ms[5];
     for (int r = -2; r < 5; r++) {
-        CU_CHECK(cuEventRecord(e0, g->stream));
+        CU_CHECK(gpu_cu()->cuEventRecord(e0, g->stream));
         run_once(g, t, what);
-        CU_CHECK(cuEventRecord(e1, g->stream));
-        CU_CHECK(cuEventSynchronize(e1));
-        if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+        CU_CHECK(gpu_cu()->cuEventRecord(e1, g->stream));
+        CU_CHECK(gpu_cu()->cuEventSynchronize(e1));
+        if (r >= 0) CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms[r], e0, e1));
     }
     qsort(ms, 5, sizeof(float), cmp_float);
-    CU_CHECK(cuEventDestroy(e0));
-    CU_CHECK(cuEventDestroy(e1));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e0));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e1));
     return ms[2];
 }
 
@@ -638,25 +638,25 @@ static void det_timing_block(Gpu *g, int B, int T) {
     gdn_acts_bind(&d, &c.a, g, act, stat, B, T);
     gdn_scratch_bind(&d, &c.s, g, sact, sstat, B, T);
     CUevent e0, e1;
-    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
     float med[2];
     for (int nd = 0; nd < 2; nd++) {
         g->nondeterministic = nd;
         float ms[5];
         for (int r = -2; r < 5; r++) {
-            CU_CHECK(cuEventRecord(e0, g->stream));
+            CU_CHECK(gpu_cu()->cuEventRecord(e0, g->stream));
             rep_block_run(g, &c);
-            CU_CHECK(cuEventRecord(e1, g->stream));
-            CU_CHECK(cuEventSynchronize(e1));
-            if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+            CU_CHECK(gpu_cu()->cuEventRecord(e1, g->stream));
+            CU_CHECK(gpu_cu()->cuEventSynchronize(e1));
+            if (r >= 0) CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms[r], e0, e1));
         }
         qsort(ms, 5, sizeof(float), cmp_float);
         med[nd] = ms[2];
     }
     g->nondeterministic = 0;
-    CU_CHECK(cuEventDestroy(e0));
-    CU_CHECK(cuEventDestroy(e1));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e0));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e1));
     printf("%-28s %6d %3d | %9.3f %9.3f | %+6.2f%%\n", "gdn block f+b (d 576, H 9)", T, B, med[0], med[1],
            100.0 * (med[0] - med[1]) / med[1]);
     fflush(stdout);
@@ -699,7 +699,7 @@ int main(int argc, char **argv) {
         }
     }
     Gpu g;
-    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
+    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "gpu_linear_check: no usable GPU: %s\n", g.err); return 1; }
     if (checks) {
         static const CoreCase cases[] = {{2, 200, 3}, {1, 64, 2}, {3, 1, 1}, {1, 1000, 2}};
         /* both backward organizations (ABLATE_GDN_PAR: one block per sequence / chunk-parallel),

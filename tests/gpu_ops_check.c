@@ -2,7 +2,7 @@
    ops.h (op_xxx(NULL, ...)), on fresh random inputs, on the device machine.
 
    cc -O2 -I. tests/gpu_ops_check.c -o /tmp/g -I/usr/local/cuda/include \
-      -L/usr/local/cuda/lib64 -lcuda -lnvrtc -lcublasLt -lcublas -lm && /tmp/g
+      -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -ldl -lm && /tmp/g
 
    Method: inputs are drawn in fp32 and rounded to bf16, so the GPU and the CPU
    reference see the same numbers; the error is then only the GPU's own (bf16
@@ -602,17 +602,17 @@ static void t_optim(size_t n) {
 
 typedef struct { CUevent a, b; } Timer;
 static void t_start(Timer *t) {
-    CU_CHECK(cuEventCreate(&t->a, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&t->b, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventRecord(t->a, G.stream));
+    CU_CHECK(gpu_cu()->cuEventCreate(&t->a, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&t->b, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventRecord(t->a, G.stream));
 }
 static double t_stop_ms(Timer *t, int iters) {
     float ms;
-    CU_CHECK(cuEventRecord(t->b, G.stream));
-    CU_CHECK(cuEventSynchronize(t->b));
-    CU_CHECK(cuEventElapsedTime(&ms, t->a, t->b));
-    CU_CHECK(cuEventDestroy(t->a));
-    CU_CHECK(cuEventDestroy(t->b));
+    CU_CHECK(gpu_cu()->cuEventRecord(t->b, G.stream));
+    CU_CHECK(gpu_cu()->cuEventSynchronize(t->b));
+    CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms, t->a, t->b));
+    CU_CHECK(gpu_cu()->cuEventDestroy(t->a));
+    CU_CHECK(gpu_cu()->cuEventDestroy(t->b));
     return ms / iters;
 }
 #define BENCH(label, iters, unit_amount, unit, call)                                      \
@@ -671,7 +671,7 @@ static void bench(void) {
 }
 
 int main(int argc, char **argv) {
-    if (gpu_init(&G, 0) != 0) return 2;
+    if (gpu_init(&G, 0) != 0) { fprintf(stderr, "gpu_ops_check: no usable GPU: %s\n", G.err); return 2; }
     G.xent_chunk_bytes = (size_t)1 << 20; /* small chunks in the checks: exercise the chunk loop */
     printf("device: sm_%d%d, %d SMs, NVRTC target %s\n\n", G.cc_major, G.cc_minor, G.sm_count, G.arch);
     t_embed(1000, 576, 300);

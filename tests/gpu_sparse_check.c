@@ -3,7 +3,7 @@
 
    Build (device machine):  make tests/gpu_sparse_check   (or:)
      cc -O2 -fopenmp -I. tests/gpu_sparse_check.c -I/usr/local/cuda/include \
-        -L/usr/local/cuda/lib64 -lnvrtc -lcuda -lcublasLt -lcublas -lm -o /tmp/gpu_sparse_check
+        -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -ldl -lm -o /tmp/gpu_sparse_check
    Run:  tests/gpu_sparse_check [--no-timing | --timing-only | --repeat-only | --compile-only]
      --compile-only  no GPU: NVRTC-compile every specialization for sm_80 and sm_90
 
@@ -511,21 +511,21 @@ static void bench_once(Gpu *g, Bench *b, int what) {
 /* median milliseconds of reps timed runs (after 2 warm-ups) */
 static float time_ms(Gpu *g, Bench *b, int what, int reps) {
     CUevent e0, e1;
-    CU_CHECK(cuEventCreate(&e0, CU_EVENT_DEFAULT));
-    CU_CHECK(cuEventCreate(&e1, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
+    CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
     float *ms = xmalloc(sizeof(float) * reps);
     for (int r = -2; r < reps; r++) {
-        CU_CHECK(cuEventRecord(e0, g->stream));
+        CU_CHECK(gpu_cu()->cuEventRecord(e0, g->stream));
         bench_once(g, b, what);
-        CU_CHECK(cuEventRecord(e1, g->stream));
-        CU_CHECK(cuEventSynchronize(e1));
-        if (r >= 0) CU_CHECK(cuEventElapsedTime(&ms[r], e0, e1));
+        CU_CHECK(gpu_cu()->cuEventRecord(e1, g->stream));
+        CU_CHECK(gpu_cu()->cuEventSynchronize(e1));
+        if (r >= 0) CU_CHECK(gpu_cu()->cuEventElapsedTime(&ms[r], e0, e1));
     }
     qsort(ms, reps, sizeof(float), cmp_float);
     float med = ms[reps / 2];
     free(ms);
-    CU_CHECK(cuEventDestroy(e0));
-    CU_CHECK(cuEventDestroy(e1));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e0));
+    CU_CHECK(gpu_cu()->cuEventDestroy(e1));
     return med;
 }
 
@@ -635,7 +635,7 @@ int main(int argc, char **argv) {
         }
     }
     Gpu g;
-    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "no GPU\n"); return 1; }
+    if (gpu_init(&g, 0) != 0) { fprintf(stderr, "gpu_sparse_check: no usable GPU: %s\n", g.err); return 1; }
 
     static const Case cases[] = {
         /* B, T, H, KV, hd, topk, HI, dI */

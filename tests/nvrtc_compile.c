@@ -2,8 +2,7 @@
    for sm_80 and sm_90 (no GPU needed: CI runs this on a CPU machine).
 
    cc -O2 -I. tests/nvrtc_compile.c -o /tmp/nvrtc_compile -I/usr/local/cuda/include \
-      -L/usr/local/cuda/lib64 -L/usr/local/cuda/lib64/stubs \
-      -lnvrtc -lcuda -lcublasLt -lcublas -lm
+      -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -lm
 
    Prints one line per (kernel set, arch) and ends with "N passed, N failed";
    exits non-zero on any failure. Compiling for sm_XX runs ptxas too, so
