@@ -518,8 +518,16 @@ int gpu_driver_load(char *err, size_t errlen) {
     return 0;
 }
 
+/* a checked call's text without the table access, so messages name the driver function as
+   its documentation does: "cuInit(0)", not "gpu_cu()->cuInit(0)" */
+static const char *gpu_call_text_(const char *call) {
+    const char *via = "gpu_cu()->";
+    return strncmp(call, via, strlen(via)) ? call : call + strlen(via);
+}
+
 void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
     if (r == CUDA_SUCCESS) return;
+    call = gpu_call_text_(call);
     const char *name = "unknown CUresult", *text = "";
     if (gpu_driver_.lib) { /* r came from the driver, so it is loaded; this is only a guard */
         if (gpu_driver_.cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
@@ -560,7 +568,8 @@ static CUdeviceptr gpu_dptr_(const void *p) { return (CUdeviceptr)(uintptr_t)p; 
         if (r_ != CUDA_SUCCESS) {                                                              \
             const char *n_ = NULL;                                                             \
             if (gpu_cu()->cuGetErrorName(r_, &n_) != CUDA_SUCCESS) n_ = "unknown CUresult";    \
-            snprintf(g->err, sizeof g->err, "%s failed with %s (%d)", #call, n_, (int)r_);     \
+            snprintf(g->err, sizeof g->err, "%s failed with %s (%d)", gpu_call_text_(#call), n_, \
+                     (int)r_);                                                                 \
             return -1;                                                                         \
         }                                                                                      \
     } while (0)

@@ -281,7 +281,7 @@ static void load_corpus(void) {
 static void train_once(const Case *c, int nondet, Trace *tr) {
     memset(tr, 0, sizeof *tr);
     Gpu gpu;
-    if (gpu_init(&gpu, 0)) { snprintf(tr->err, sizeof tr->err, "gpu_init failed: %s", gpu.err); return; }
+    if (gpu_init(&gpu, 0)) { snprintf(tr->err, sizeof tr->err, "gpu_init failed: %.200s", gpu.err); return; }
     gpu.nondeterministic = nondet;
     SmolConfig cfg = {0};
     cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 1234;
