@@ -37,7 +37,7 @@ examples/train_tiny: examples/train_tiny.c $(HEADERS)
 	$(CC) $(CFLAGS) -DABLATE_NO_CUDA examples/train_tiny.c -o $@ -lm
 
 tests/run_tests: tests/run_tests.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA tests/run_tests.c -o $@ -lm
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA tests/run_tests.c -o $@ -ldl -lm
 
 tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <dlfcn.h>
 
 static const char *ablate_bin = "./ablate-cpu";
 
@@ -936,15 +937,70 @@ static void test_whole_split_eval(void) {
     smollm_free(&m1);
 }
 
-/* runs `ablate ARGS`, its stdout and stderr into out; returns the exit status */
-static int run_cli(const char *args, char *out, size_t cap) {
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", ablate_bin, args);
+/* runs `BIN ARGS`, its stdout and stderr into out (the rest is read and dropped, so that a
+   long --help ends normally, not on SIGPIPE); returns the exit status */
+static int run_bin(const char *bin, const char *args, char *out, size_t cap) {
+    char cmd[2048], rest[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", bin, args);
     FILE *p = popen(cmd, "r");
     size_t n = p ? fread(out, 1, cap - 1, p) : 0;
     out[n] = 0;
+    while (p && fread(rest, 1, sizeof rest, p) > 0) {}
     int st = p ? pclose(p) : -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* runs `ablate ARGS` (the binary under test) */
+static int run_cli(const char *args, char *out, size_t cap) { return run_bin(ablate_bin, args, out, cap); }
+
+/* The GPU build, ./ablate beside the CPU build under test (make builds both where a CUDA
+   toolkit is installed): it loads the NVIDIA driver library only when it opens the GPU, so
+   its help works on any machine, and on one without the driver a GPU command fails with
+   one line naming the library, while the default device falls back to the CPU. */
+static void test_gpu_build_without_driver(void) {
+    char gpu_bin[512], out[8192], d[600];
+    size_t n = strlen(ablate_bin);
+    if (n < 4 || strcmp(ablate_bin + n - 4, "-cpu") || n - 4 >= sizeof gpu_bin) {
+        printf("skip: GPU build checks (the binary under test, %s, is not named ...-cpu)\n", ablate_bin);
+        return;
+    }
+    snprintf(gpu_bin, sizeof gpu_bin, "%.*s", (int)(n - 4), ablate_bin);
+    if (access(gpu_bin, X_OK) != 0) {
+        printf("skip: GPU build checks (%s is not built: no CUDA toolkit here?)\n", gpu_bin);
+        return;
+    }
+    static const char *helps[][2] = {{"--help", "usage: ablate"}, {"train --help", "--kv-heads"},
+                                     {"run --help", "usage: ablate run"}, {"eval --help", "usage: ablate eval"},
+                                     {"bench --help", "usage: ablate bench"}};
+    for (int i = 0; i < 5; i++) {
+        int rc = run_bin(gpu_bin, helps[i][0], out, sizeof out);
+        char name[128];
+        snprintf(name, sizeof name, "GPU build: ablate %s", helps[i][0]);
+        snprintf(d, sizeof d, "rc %d: %.500s", rc, out);
+        report(rc == 0 && strstr(out, helps[i][1]), name, d);
+    }
+    /* the same two names the GPU build tries */
+    void *lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!lib) lib = dlopen("libcuda.so", RTLD_NOW | RTLD_LOCAL);
+    if (lib) {
+        dlclose(lib);
+        printf("skip: GPU build without a driver (a CUDA driver library loads on this machine)\n");
+        return;
+    }
+    int rc = run_bin(gpu_bin, "train --device cuda --steps 1", out, sizeof out);
+    char *nl = strchr(out, '\n');
+    int one_line = nl && nl[1] == 0;
+    snprintf(d, sizeof d, "rc %d: %.500s", rc, out);
+    report(rc == 1 && one_line && !strncmp(out, "ablate: --device cuda: ", 23) &&
+           strstr(out, "the NVIDIA driver library libcuda.so.1 could not be loaded (") &&
+           strstr(out, "Use --device cpu, or the CPU build ablate-cpu"),
+           "GPU build without a driver: --device cuda fails in one line naming libcuda.so.1", d);
+    rc = run_bin(gpu_bin, "train --layers 1 --d-model 16 --heads 2 --seq 8 --batch 2 --steps 1 "
+                 "--data /usr/share/common-licenses/GPL-3", out, sizeof out);
+    snprintf(d, sizeof d, "rc %d: %.500s", rc, out);
+    report(rc == 0 && strstr(out, "gpu: no usable GPU, running on the CPU: the NVIDIA driver library libcuda.so.1") &&
+           strstr(out, "device: cpu") && strstr(out, "step     1/1"),
+           "GPU build without a driver: the default device trains on the CPU", d);
 }
 
 /* ablate eval on a checkpoint of ablate train --save gives the run's final validation loss */
@@ -1167,6 +1223,7 @@ int main(int argc, char **argv) {
              0, "val acc");
     test_cli("train --help", 0, "--kv-heads");
     test_cli("--help", 0, "usage: ablate");
+    test_gpu_build_without_driver();
     snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
     test_cli(a, 0, "step     1/1");
     remove(empty);
