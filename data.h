@@ -2200,16 +2200,17 @@ static int data_cli_copy_tokenizer(const char *src, const char *dst, char *err, 
     return 0;
 }
 
-/* a number flag of the data commands in [lo, hi] (whole when integer); 0 ok, else -1 and a
-   message naming the flag, the value and the range on stderr */
-static int data_cli_num(const char *cmd, const char *flag, const char *v, double lo, double hi, int integer,
+/* a number flag of the data commands in [lo, hi] ((lo, hi) when open; whole when integer); 0 ok,
+   else -1 and a message naming the flag, the value and the range on stderr */
+static int data_cli_num(const char *cmd, const char *flag, const char *v, double lo, double hi, int open, int integer,
                         double *out) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if (errno || end == v || *end || !(x >= lo && x <= hi) || (integer && x != floor(x))) {
-        fprintf(stderr, "ablate %s: %s expects %s in [%.10g, %.10g], got '%s'\n", cmd, flag,
-                integer ? "an integer" : "a number", lo, hi, v);
+    int in = open ? x > lo && x < hi : x >= lo && x <= hi;
+    if (errno || end == v || *end || !in || (integer && x != floor(x))) {
+        fprintf(stderr, "ablate %s: %s expects %s in %s%.10g, %.10g%s, got '%s'\n", cmd, flag,
+                integer ? "an integer" : "a number", open ? "(" : "[", lo, hi, open ? ")" : "]", v);
         return -1;
     }
     *out = x;
@@ -2271,9 +2272,9 @@ static int data_cli_tokenize(int argc, char **argv) {
         if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--val-frac") && i + 1 < argc) {
-            if (data_cli_num("tokenize", "--val-frac", argv[++i], 1e-9, 1 - 1e-9, 0, &val_frac)) { free(files); return 2; }
+            if (data_cli_num("tokenize", "--val-frac", argv[++i], 0, 1, 1, 0, &val_frac)) { free(files); return 2; }
         } else if (!strcmp(argv[i], "--shard-tokens") && i + 1 < argc) {
-            if (data_cli_num("tokenize", "--shard-tokens", argv[++i], 1, INT32_MAX, 1, &x)) { free(files); return 2; }
+            if (data_cli_num("tokenize", "--shard-tokens", argv[++i], 1, INT32_MAX, 0, 1, &x)) { free(files); return 2; }
             shard = (long)x;
         } else if (!strcmp(argv[i], "--force")) force = 1;
         else if (argv[i][0] == '-') { fprintf(stderr, "ablate tokenize: unknown flag '%s' (see --help)\n", argv[i]); free(files); return 2; }
@@ -2396,7 +2397,7 @@ static int data_cli_tokenizer(int argc, char **argv) {
         for (int i = 2; i < argc; i++) {
             if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
                 double x;
-                if (data_cli_num("tokenizer train", "--vocab", argv[++i], 257, DATA_MAX_VOCAB, 1, &x)) { free(files); return 2; }
+                if (data_cli_num("tokenizer train", "--vocab", argv[++i], 257, DATA_MAX_VOCAB, 0, 1, &x)) { free(files); return 2; }
                 vocab = (int)x;
             }
             else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];

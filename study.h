@@ -587,7 +587,7 @@ static const RunKey run_keys_[] = {
     RK_INT_("steps", train.steps, 1, RK_COUNT_, "200", "train", "optimizer steps (unless tokens is given)"),
     RK_DBL_("tokens", tokens, 1e18, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
     RK_DBL_("seconds", seconds, 1e9, "train", "wall-clock cap on training seconds (0: none)"),
-    RK_FLT_("lr", train.lr, 0, 10, RUN_KEY_ABOVE_MIN, NULL, "train", "peak learning rate (default 3e-3)"),
+    RK_FLT_("lr", train.lr, 0, 1e30, RUN_KEY_ABOVE_MIN, NULL, "train", "peak learning rate (default 3e-3)"),
     RK_FLT_("min_lr_ratio", train.min_lr_ratio, 0, 1, RUN_KEY_ABOVE_MIN, NULL, "train", "cosine floor as a fraction of lr, in (0, 1] (default 0.1)"),
     RK_INT_("warmup", train.warmup, 0, RK_COUNT_, NULL, "train", "linear warm-up steps"),
     RK_FLT_("weight_decay", train.weight_decay, 0, 10, RUN_KEY_ABOVE_MIN, NULL, "train", "AdamW decay on matrices (default 0.1; 0 is not accepted: it would select the default)"),
@@ -674,7 +674,7 @@ static int study_int_key(const RunKey *k, const char *key, const char *v, int *o
     errno = 0;
     long long x = strtoll(v, &end, 10);
     double max = k->max > 0 ? k->max : INT_MAX;
-    int bad_text = errno == EINVAL || *end || end == v, low = !bad_text && !errno && x < (long long)k->min;
+    int bad_text = errno == EINVAL || *end || end == v, low = !bad_text && x < (long long)k->min; /* LLONG_MIN too */
     if (bad_text || low || errno || x > (long long)max) {
         study_range_text(k, range, sizeof range);
         if (bad_text || low)
