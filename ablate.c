@@ -127,6 +127,7 @@ static void train_usage(void) {
          "  --task-vocab N    the task's vocabulary (default 256)\n"
          "  --save FILE       write the trained weights as safetensors\n"
          "  --KEY VALUE       any other run key of a study (ablate run --help lists them all)\n"
+         "Every value is range-checked (ablate run --help prints each key's range).\n"
          "  -h, --help        this text");
 }
 

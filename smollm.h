@@ -130,7 +130,8 @@ int norm_kind_parse(const char *s, NormKind *out);
 /* fill defaults and validate; message names the bad value; 0 on success */
 int smollm_resolve(SmolConfig *c, char *err, size_t errlen);
 AttnConfig smollm_layer_attn(const SmolConfig *c, int layer);
-/* allocate and initialize for batches of B x T tokens (gpu NULL: CPU) */
+/* allocate and initialize for batches of B x T tokens (gpu NULL: CPU); -1 with a message for
+   sizes past SMOLLM_MAX_* and for parameter tables or weights that cannot be allocated */
 int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
 void smollm_free(SmolModel *m);
 SmolParamCounts smollm_param_counts(const SmolModel *m);
@@ -427,10 +428,20 @@ static void smol_init_weights(SmolModel *m, real_t *host) {
 
 /* ---- activations ---- */
 
-typedef struct { char *act, *stat; size_t es; int dry; } SmolCursor;
+/* bases and byte offsets: a measuring pass (bases NULL) counts bytes without forming pointers
+   from NULL, which C leaves undefined (UBSan: "applying non-zero offset to null pointer") */
+typedef struct { char *act_base, *stat_base; size_t es; int dry; size_t act, stat; } SmolCursor;
 
-static void *take_act(SmolCursor *k, size_t n) { void *p = k->act; k->act += n * k->es; return p; }
-static real_t *take_stat(SmolCursor *k, size_t n) { real_t *p = (real_t *)k->stat; k->stat += n * sizeof(real_t); return p; }
+static void *take_act(SmolCursor *k, size_t n) {
+    void *p = k->act_base ? k->act_base + k->act : NULL;
+    k->act += n * k->es;
+    return p;
+}
+static real_t *take_stat(SmolCursor *k, size_t n) {
+    real_t *p = k->stat_base ? (real_t *)(k->stat_base + k->stat) : NULL;
+    k->stat += n * sizeof(real_t);
+    return p;
+}
 
 /* one pass lays out every activation; with base pointers 0 it only measures */
 static void smol_bind_acts(SmolModel *m, SmolCursor *k) {
@@ -465,11 +476,11 @@ static int smol_alloc_acts(SmolModel *m) {
     m->res = calloc(c->n_layers + 1, sizeof(void *));
     m->acts = calloc(c->n_layers, sizeof(SmolActs));
     if (!m->res || !m->acts) return -1;
-    SmolCursor dry = {0, 0, es, 1};
+    SmolCursor dry = {NULL, NULL, es, 1, 0, 0};
     smol_bind_acts(m, &dry);
     m->act_mem = ops_alloc(m->gpu, (size_t)dry.act);
     m->stat_mem = ops_alloc(m->gpu, (size_t)dry.stat);
-    SmolCursor k = {m->act_mem, (char *)m->stat_mem, es, 0};
+    SmolCursor k = {m->act_mem, (char *)m->stat_mem, es, 0, 0, 0};
     smol_bind_acts(m, &k);
     /* scratch shared by all layers: recomputed forward values and backward gradients */
     size_t attn_s = 0;
@@ -479,7 +490,7 @@ static int smol_alloc_acts(SmolModel *m) {
     }
     size_t total = 5 * N * d + 4 * N * F + attn_s;
     m->scratch_mem = ops_alloc(m->gpu, total * es);
-    SmolCursor sc = {m->scratch_mem, NULL, es, 0};
+    SmolCursor sc = {m->scratch_mem, NULL, es, 0, 0, 0};
     m->norm_tmp = take_act(&sc, N * d);
     m->sub_tmp = take_act(&sc, N * d);
     m->dres = take_act(&sc, N * d);
