@@ -43,7 +43,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern
+EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs
 # attn_sparse.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
@@ -124,12 +124,17 @@ data/corpus.txt:
 FUZZ_SECONDS ?= 30
 tests/fuzz_data: tests/fuzz_data.c data.h data_unicode.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
-# seeds: a small trained tokenizer.json and a byte-level shard; any crash fails the target
+# seeds: a small trained tokenizer.json, a byte-level shard and a uint32 shard without a vocabulary;
+# any crash fails the target (the shard target also writes each input to /tmp and opens it with data_open)
 fuzz: tests/fuzz_data ablate-cpu
 	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text
 	head -c 20000 /usr/share/common-licenses/GPL-3 > build/fuzz/text/gpl.txt
 	./ablate-cpu tokenizer train --vocab 300 --out build/fuzz/json/seed.json build/fuzz/text/gpl.txt > /dev/null
-	./ablate-cpu tokenize --tokenizer byte --out build/fuzz/shard build/fuzz/text/gpl.txt > /dev/null 2>&1
+	./ablate-cpu tokenize --tokenizer byte --force --out build/fuzz/shard build/fuzz/text/gpl.txt > /dev/null 2>&1
+	# a uint32 shard whose header declares no vocabulary (8 tokens, the last 0xffffffff): data_open's
+	# vocabulary-from-ids path
+	{ printf '\241\331\064\001\007\000\000\000\010\000\000\000'; head -c 1012 /dev/zero; \
+	  head -c 28 /dev/zero; printf '\377\377\377\377'; } > build/fuzz/shard/u32_novocab.bin
 	for t in json shard; do \
 	    FUZZ_TARGET=$$t ./tests/fuzz_data -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 	        -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/$$t > build/fuzz/$$t.log 2>&1 \

@@ -38,17 +38,21 @@ static void die(const char *fmt, const char *a, const char *b) {
     exit(2);
 }
 
-static int parse_int(const char *flag, const char *s, int min) {
+/* the flags that are not run keys (eval, bench): an integer in [min, max], parsed as a long
+   long so that a value past INT_MAX is named as too large rather than wrapped */
+static int parse_int(const char *flag, const char *s, int min, int max) {
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < min || v > INT_MAX) {
-        char lo[32];
-        snprintf(lo, sizeof lo, "%d", min);
-        fprintf(stderr, "ablate: %s expects an integer >= %s, got '%s'\n", flag, lo, s);
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > max) {
+        fprintf(stderr, "ablate: %s expects an integer in [%d, %d], got '%s'\n", flag, min, max, s);
         exit(2);
     }
     return (int)v;
+}
+
+static void check_device(const char *v) {
+    if (strcmp(v, "cpu") && strcmp(v, "cuda")) die("unknown device '%s'%s: expected cpu or cuda", v, "");
 }
 
 static float parse_float(const char *flag, const char *s) {
@@ -123,9 +127,12 @@ static void train_usage(void) {
          "  --task-vocab N    the task's vocabulary (default 256)\n"
          "  --save FILE       write the trained weights as safetensors\n"
          "  --KEY VALUE       any other run key of a study (ablate run --help lists them all)\n"
+         "Every value is range-checked (ablate run --help prints each key's range).\n"
          "  -h, --help        this text");
 }
 
+/* every valued flag but --device is a run key: study.h's table parses it and checks its range
+   (one place for `ablate train`, `ablate run --KEY` and spec files) */
 static void parse_train_flags(RunConfig *o, const char **device, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
@@ -137,70 +144,15 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
         if (strncmp(f, "--", 2)) die("unexpected argument '%s'%s (see ablate train --help)", f, "");
         if (i + 1 >= argc) die("%s needs a value%s", f, "");
         const char *v = argv[++i];
-        if (!strcmp(f, "--attn")) {
-            if (attn_kind_parse(v, &o->model.attn))
-                die("unknown attention '%s'%s: expected " ATTN_KIND_LIST, v, "");
-        } else if (!strcmp(f, "--attn-layers")) {
-            if (strlen(v) >= sizeof o->model.attn_layers) die("--attn-layers '%s' is too long%s", v, "");
-            snprintf(o->model.attn_layers, sizeof o->model.attn_layers, "%s", v);
-        } else if (!strcmp(f, "--norm")) {
-            if (norm_kind_parse(v, &o->model.norm))
-                die("unknown norm strategy '%s'%s: expected pre, post or sandwich", v, "");
-        } else if (!strcmp(f, "--kv-heads")) o->model.n_kv_heads = parse_int(f, v, 1);
-        else if (!strcmp(f, "--window")) o->model.window = parse_int(f, v, 1);
-        else if (!strcmp(f, "--latent-dim")) o->model.latent_dim = parse_int(f, v, 1);
-        else if (!strcmp(f, "--q-latent-dim")) o->model.q_latent_dim = parse_int(f, v, 0);
-        else if (!strcmp(f, "--rope-dim")) o->model.rope_dim = parse_int(f, v, 2);
-        else if (!strcmp(f, "--v-head-dim")) o->model.v_head_dim = parse_int(f, v, 1);
-        else if (!strcmp(f, "--conv-size")) o->model.conv_size = parse_int(f, v, 1);
-        else if (!strcmp(f, "--chunk")) o->model.chunk = parse_int(f, v, 1);
-        else if (!strcmp(f, "--topk")) o->model.topk = parse_int(f, v, 1);
-        else if (!strcmp(f, "--dsa-warmup")) o->train.dsa_warmup = parse_int(f, v, 0);
-        else if (!strcmp(f, "--topk-start")) o->train.topk_start = parse_int(f, v, 1);
-        else if (!strcmp(f, "--topk-ramp")) o->train.topk_ramp = parse_int(f, v, 0);
-        else if (!strcmp(f, "--global")) o->model.global_tokens = parse_int(f, v, 1);
-        else if (!strcmp(f, "--stride")) o->model.stride = parse_int(f, v, 1);
-        else if (!strcmp(f, "--dilation")) o->model.dilation = parse_int(f, v, 2);
-        else if (!strcmp(f, "--pattern-block")) o->model.pattern_block = parse_int(f, v, 1);
-        else if (!strcmp(f, "--topk-pct")) o->model.topk_pct = parse_int(f, v, 1);
-        else if (!strcmp(f, "--indexer-heads")) o->model.indexer_heads = parse_int(f, v, 1);
-        else if (!strcmp(f, "--indexer-dim")) o->model.indexer_dim = parse_int(f, v, 2);
-        else if (!strcmp(f, "--layers")) o->model.n_layers = parse_int(f, v, 1);
-        else if (!strcmp(f, "--d-model")) o->model.d_model = parse_int(f, v, 1);
-        else if (!strcmp(f, "--heads")) o->model.n_heads = parse_int(f, v, 1);
-        else if (!strcmp(f, "--ffn")) o->model.ffn_dim = parse_int(f, v, 1);
-        else if (!strcmp(f, "--rope-theta")) o->model.rope_theta = parse_float(f, v);
-        else if (!strcmp(f, "--seq")) o->seq = parse_int(f, v, 1);
-        else if (!strcmp(f, "--batch")) o->batch = parse_int(f, v, 1);
-        else if (!strcmp(f, "--grad-accum")) o->train.grad_accum = parse_int(f, v, 1);
-        else if (!strcmp(f, "--steps")) o->train.steps = parse_int(f, v, 1);
-        else if (!strcmp(f, "--lr")) o->train.lr = parse_float(f, v);
-        else if (!strcmp(f, "--min-lr-ratio")) o->train.min_lr_ratio = parse_float(f, v);
-        else if (!strcmp(f, "--warmup")) o->train.warmup = parse_int(f, v, 0);
-        else if (!strcmp(f, "--weight-decay")) o->train.weight_decay = parse_float(f, v);
-        else if (!strcmp(f, "--clip")) o->train.clip = parse_float(f, v) <= 0 ? -1 : parse_float(f, v);
-        else if (!strcmp(f, "--seed")) o->model.seed = (uint64_t)parse_int(f, v, 0);
-        else if (!strcmp(f, "--data")) o->data = v;
-        else if (!strcmp(f, "--task")) {
-            if (strcmp(v, "mqar") && strcmp(v, "copy") && strcmp(v, "induction"))
-                die("unknown task '%s'%s: expected mqar, copy or induction", v, "");
-            o->task = v;
-        } else if (!strcmp(f, "--task-size")) o->task_size = parse_int(f, v, 0);
-        else if (!strcmp(f, "--task-vocab")) o->task_vocab = parse_int(f, v, 8);
-        else if (!strcmp(f, "--val-frac")) o->val_frac = parse_float(f, v);
-        else if (!strcmp(f, "--eval-every")) o->eval_every = parse_int(f, v, 1);
-        else if (!strcmp(f, "--eval-batches")) o->eval_batches = parse_int(f, v, 1);
-        else if (!strcmp(f, "--log-every")) o->log_every = parse_int(f, v, 1);
-        else if (!strcmp(f, "--device")) {
-            if (strcmp(v, "cpu") && strcmp(v, "cuda")) die("unknown device '%s'%s: expected cpu or cuda", v, "");
+        if (!strcmp(f, "--device")) {
+            check_device(v);
             *device = v;
-        } else if (!strcmp(f, "--save")) o->save = v;
-        else { /* any other run key of study.h's table (--final-eval-tokens, ...): one spelling */
-            char err[300];
-            if (run_config_set(o, f, v, err, sizeof err)) {
-                if (!strncmp(err, "unknown key", 11)) die("unknown flag '%s'%s (see ablate train --help)", f, "");
-                die("%s%s", err, "");
-            }
+            continue;
+        }
+        char err[300];
+        if (run_config_set(o, f, v, err, sizeof err)) {
+            if (!strncmp(err, "unknown key", 11)) die("unknown flag '%s'%s (see ablate train --help)", f, "");
+            die("%s%s", err, "");
         }
     }
     if (o->train.warmup >= o->train.steps)
@@ -291,8 +243,8 @@ static int cmd_eval(int argc, char **argv) {
             else if (!strcmp(v, "train")) split = DATA_TRAIN;
             else if (!strcmp(v, "all")) split = DATA_ALL;
             else die("unknown split '%s'%s: expected val, train or all", v, "");
-        } else if (!strcmp(f, "--batch")) B = parse_int(f, v, 1);
-        else if (!strcmp(f, "--seq")) T = parse_int(f, v, 1);
+        } else if (!strcmp(f, "--batch")) B = parse_int(f, v, 1, SMOLLM_MAX_BATCH);
+        else if (!strcmp(f, "--seq")) T = parse_int(f, v, 1, SMOLLM_MAX_SEQ);
         else if (!strcmp(f, "--val-frac")) {
             val_frac = parse_float(f, v);
             if (!(val_frac > 0 && val_frac < 1)) die("--val-frac expects a number in (0, 1), got '%s'%s", v, "");
@@ -300,7 +252,7 @@ static int cmd_eval(int argc, char **argv) {
             max_tokens = parse_float(f, v);
             if (!(max_tokens >= 1)) die("--max-tokens expects a count >= 1, got '%s'%s", v, "");
         } else if (!strcmp(f, "--device")) {
-            if (strcmp(v, "cpu") && strcmp(v, "cuda")) die("unknown device '%s'%s: expected cpu or cuda", v, "");
+            check_device(v);
             device = v;
         } else die("unknown flag '%s'%s (see ablate eval --help)", f, "");
     }
@@ -396,7 +348,7 @@ static int cmd_default_study(int argc, char **argv) {
                  "On the CPU a tiny model (2 layers, d_model 64, 100 steps); on a GPU a 4-layer\n"
                  "d_model 576 model (300 steps).");
             return 0;
-        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
+        } else if (!strcmp(argv[i], "--device") && i + 1 < argc) check_device(device = argv[++i]);
         else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) so.out = argv[++i];
         else if (!strcmp(argv[i], "--resume") && i + 1 < argc) { so.out = argv[++i]; so.resume = 1; }
@@ -671,9 +623,12 @@ static int cmd_bench(int argc, char **argv) {
                  "(fp32 atomics, timed GEMM choice) instead, to measure what reproducibility costs.");
             return 0;
         }
-        if (!strcmp(argv[i], "--device") && i + 1 < argc) device = argv[++i];
-        else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1);
+        if (!strcmp(argv[i], "--device") && i + 1 < argc) check_device(device = argv[++i]);
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            only = argv[++i];
+            if (strcmp(only, "train") && strcmp(only, "attn") && strcmp(only, "mech"))
+                die("bench --only: unknown part '%s'%s: expected train, attn or mech", only, "");
+        } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1, 1000000);
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--nondeterministic")) nondet = 1;
         else if (!strcmp(argv[i], "--attn") && i + 1 < argc) attns = argv[++i];

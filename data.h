@@ -53,7 +53,11 @@
    ablate also writes the vocabulary size in word 3, which llm.c ignores) then the tokens:
    magic 20240520 version 1 = uint16 tokens, magic 20240801 version 7 = uint32 tokens (used when
    the vocabulary is over 65536). Shards are memory-mapped. Truncated or foreign shards, empty
-   files and token ids over a declared vocabulary are refused with a message naming the file.
+   files, token ids over a declared vocabulary and vocabularies (declared, or the largest id + 1
+   where the header gives none) over DATA_MAX_VOCAB are refused with a message naming the file.
+
+   INPUT FILES (data, shards, tokenizer.json) must be regular files: a device, FIFO or socket
+   (/dev/zero, a named pipe) is refused before it is opened, since reading one may never end.
 
    TOKENIZERS: byte-level (token = byte value) and byte-level BPE loaded from a Hugging Face
    tokenizer.json (GPT-2 and SmolLM2 families: the GPT-2 pre-tokenization regex hand-written in C,
@@ -76,6 +80,10 @@
 #include <stdint.h>
 
 #define DATA_BYTE_VOCAB 256
+/* the largest vocabulary data_open accepts (a shard's header or its largest id + 1) and
+   tokenizer training learns: 2^20, four times the largest tokenizers in use (256K). A larger
+   one would build an embedding of billions of parameters from one damaged header word */
+#define DATA_MAX_VOCAB 1048576
 #define DATA_MAX_SOURCES 16
 #define DATA_SHARD_MAGIC 20240520     /* llm.c GPT-2 shards: version 1, uint16 tokens */
 #define DATA_SHARD_MAGIC32 20240801   /* llm.c Llama 3 shards: version 7, uint32 tokens */
@@ -261,8 +269,23 @@ size_t data_byte_decode(const int *ids, size_t n, unsigned char *text) {
     return n;
 }
 
+/* 0 when path is a regular file; else -1 and a message ("data file X: ..."). Checked with stat
+   before any open: opening a FIFO blocks, and a device such as /dev/zero reads without end */
+static int data_regular(const char *what, const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (stat(path, &st)) { snprintf(err, errlen, "%s %s: cannot open", what, path); return -1; }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s %s is not a regular file (%s): refused, since reading it may not end", what, path,
+                 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISCHR(st.st_mode) ? "a character device"
+                 : S_ISBLK(st.st_mode) ? "a block device" : "a socket or other special file");
+        return -1;
+    }
+    return 0;
+}
+
 /* whole file into memory; *n = 0 for an empty file (buffer still allocated) */
 static unsigned char *data_read_file(const char *path, size_t *n, char *err, size_t errlen) {
+    if (data_regular("data file", path, err, errlen)) return NULL;
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "data file %s: cannot open", path); return NULL; }
     unsigned char *buf = NULL;
@@ -402,6 +425,7 @@ static int data_add_tokens(Dataset *ds, const unsigned char *p, size_t n, int wi
 
 static int data_open_shard(Dataset *ds, const char *path, int split, int source, float val_frac, char *err,
                            size_t errlen) {
+    if (data_regular("shard", path, err, errlen)) return -1;
     int fd = open(path, O_RDONLY);
     if (fd < 0) { snprintf(err, errlen, "shard %s: cannot open", path); return -1; }
     struct stat st;
@@ -414,6 +438,12 @@ static int data_open_shard(Dataset *ds, const char *path, int split, int source,
     int width, vocab;
     size_t n;
     if (data_shard_parse(map, len, path, &width, &n, &vocab, err, errlen)) { munmap(map, len); return -1; }
+    if (vocab > DATA_MAX_VOCAB) {
+        munmap(map, len);
+        snprintf(err, errlen, "shard %s: header vocabulary %d is over the limit %d (DATA_MAX_VOCAB)", path, vocab,
+                 DATA_MAX_VOCAB);
+        return -1;
+    }
     DataFile *f = data_add_file(ds, path);
     if (!f) { munmap(map, len); snprintf(err, errlen, "shard %s: out of memory", path); return -1; }
     f->map = map;
@@ -431,6 +461,11 @@ static int data_open_shard(Dataset *ds, const char *path, int split, int source,
         }
     }
     f->max_id = mx;
+    if (!vocab && mx >= DATA_MAX_VOCAB) { /* no header vocabulary: the ids define it, and must be bounded too */
+        snprintf(err, errlen, "shard %s: token id %u (its header declares no vocabulary) is over the limit %d "
+                 "(DATA_MAX_VOCAB)", path, mx, DATA_MAX_VOCAB);
+        return -1;
+    }
     if (data_add_tokens(ds, whole.p, n, width, split, source, val_frac)) {
         snprintf(err, errlen, "shard %s: out of memory", path);
         return -1;
@@ -454,6 +489,7 @@ static int data_cmp_str(const void *a, const void *b) { return strcmp(*(char *co
 static int data_open_source(Dataset *ds, const char *path, int source, float val_frac, char *err, size_t errlen) {
     struct stat st;
     if (stat(path, &st)) { snprintf(err, errlen, "data file %s: cannot open", path); return -1; }
+    if (!S_ISDIR(st.st_mode) && data_regular("data file", path, err, errlen)) return -1;
     if (S_ISDIR(st.st_mode)) {
         DIR *d = opendir(path);
         if (!d) { snprintf(err, errlen, "data directory %s: cannot open", path); return -1; }
@@ -549,6 +585,7 @@ int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t e
         /* one vocabulary for all: byte-level text (256) or the shards' declared/observed size */
         for (int f = first; f < ds->n_files; f++) {
             const DataFile *df = &ds->files[f];
+            /* max_id < DATA_MAX_VOCAB here (data_open_shard), so the + 1 cannot wrap */
             int v = df->declared_vocab ? df->declared_vocab : (int)df->max_id + 1;
             if (ds->vocab_size && df->declared_vocab && ds->vocab_size != v && f > 0 && ds->files[0].declared_vocab) {
                 snprintf(err, errlen, "data %s: vocabulary %d differs from %s's %d (mixed tokenizers?)", df->path, v,
@@ -599,8 +636,8 @@ int data_check_window(const Dataset *ds, int T, char *err, size_t errlen) {
         const char *name = ds->n_files ? ds->files[0].path : "?";
         for (int i = 0; i < ds->n_parts; i++)
             if (ds->parts[i].source == s) { name = ds->files[ds->parts[i].file].path; break; }
-        snprintf(err, errlen, "data %s has %zu train and %zu validation tokens; seq %d needs at least %d in each part",
-                 name, nt, nv, T, T + 1);
+        snprintf(err, errlen, "data %s has %zu train and %zu validation tokens; seq %d needs at least %lld in each part",
+                 name, nt, nv, T, (long long)T + 1);
         return -1;
     }
     return 0;
@@ -1530,7 +1567,12 @@ fail_quiet:
 DataTokenizer *data_tok_load(const char *path, char *err, size_t errlen) {
     size_t n;
     unsigned char *buf = data_read_file(path, &n, err, errlen);
-    if (!buf) { snprintf(err, errlen, "tokenizer %s: cannot open", path); return NULL; }
+    if (!buf) { /* the reason, under the tokenizer's name */
+        char why[400];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "tokenizer %s", !strncmp(why, "data file ", 10) ? why + 10 : why);
+        return NULL;
+    }
     if (n == 0) { free(buf); snprintf(err, errlen, "tokenizer %s is empty", path); return NULL; }
     DataTokenizer *t = data_tok_load_mem((const char *)buf, n, path, err, errlen);
     free(buf);
@@ -1851,8 +1893,9 @@ static int dtr_pop(DataTrainer *tr, int64_t *count) {
 }
 
 DataTokenizer *data_tok_train(const unsigned char *text, size_t n, int vocab, char *err, size_t errlen) {
-    if (vocab < 257 || vocab > (1 << 24)) {
-        snprintf(err, errlen, "tokenizer training: vocabulary %d must be in [257, 2^24] (256 bytes + 1 special)", vocab);
+    if (vocab < 257 || vocab > DATA_MAX_VOCAB) {
+        snprintf(err, errlen, "tokenizer training: vocabulary %d must be in [257, %d] (256 bytes + 1 special; "
+                 "DATA_MAX_VOCAB)", vocab, DATA_MAX_VOCAB);
         return NULL;
     }
     DataTokenizer *t = calloc(1, sizeof *t);
@@ -2157,27 +2200,83 @@ static int data_cli_copy_tokenizer(const char *src, const char *dst, char *err, 
     return 0;
 }
 
+/* a number flag of the data commands in [lo, hi] ((lo, hi) when open; whole when integer); 0 ok,
+   else -1 and a message naming the flag, the value and the range on stderr */
+static int data_cli_num(const char *cmd, const char *flag, const char *v, double lo, double hi, int open, int integer,
+                        double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    int in = open ? x > lo && x < hi : x >= lo && x <= hi;
+    if (errno || end == v || *end || !in || (integer && x != floor(x))) {
+        fprintf(stderr, "ablate %s: %s expects %s in %s%.10g, %.10g%s, got '%s'\n", cmd, flag,
+                integer ? "an integer" : "a number", open ? "(" : "[", lo, hi, open ? ")" : "]", v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* the .bin shards already in DIR: *count of them, the first name in first */
+static int data_cli_old_shards(const char *dir, char *first, size_t n) {
+    DIR *d = opendir(dir);
+    int count = 0;
+    struct dirent *e;
+    first[0] = 0;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".bin")) continue;
+        if (!count++) snprintf(first, n, "%s", e->d_name);
+    }
+    if (d) closedir(d);
+    return count;
+}
+
+/* removes DIR's *.bin shards (tokenize --force): --data DIR reads every one of them */
+static int data_cli_remove_shards(const char *dir, char *err, size_t errlen) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".bin")) continue;
+        char path[1100];
+        snprintf(path, sizeof path, "%.500s/%.500s", dir, e->d_name);
+        if (remove(path)) { snprintf(err, errlen, "cannot remove the old shard %.500s", path); rc = -1; break; }
+    }
+    if (d) closedir(d);
+    return rc;
+}
+
 static int data_cli_tokenize(int argc, char **argv) {
     const char *tok = NULL, *out = NULL;
     double val_frac = 0.1;
     long shard = 100000000;
-    int nfiles = 0;
+    int nfiles = 0, force = 0;
+    double x;
     char **files = calloc(argc + 1, sizeof *files), err[600];
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: ablate tokenize --tokenizer T --out DIR [--val-frac X] [--shard-tokens N] FILES...\n"
+            puts("usage: ablate tokenize --tokenizer T --out DIR [--val-frac X] [--shard-tokens N] [--force] FILES...\n"
                  "Tokenizes text files with T (a tokenizer.json, or 'byte' for byte-level) into llm.c-format\n"
                  "shards DIR/train_NNNNNN.bin and DIR/val_000000.bin (the last X of every file, default 0.1),\n"
                  "each file ending with <|endoftext|> when the tokenizer has it; shards hold at most N\n"
                  "tokens (default 100M). Copies T to DIR/tokenizer.json (for 'byte', writes a byte-level one),\n"
-                 "so the shards carry their tokenizer (bits per byte need it). --data DIR then trains on them.");
+                 "so the shards carry their tokenizer (bits per byte need it). --data DIR then trains on them.\n"
+                 "Every file gives at least one validation token (a file of fewer than 2 tokens is refused).\n"
+                 "A DIR that already holds .bin shards is refused (--data DIR would train on old and new\n"
+                 "together); --force removes them first. FILES must be regular files.");
             free(files);
             return 0;
         }
         if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
-        else if (!strcmp(argv[i], "--val-frac") && i + 1 < argc) val_frac = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--shard-tokens") && i + 1 < argc) shard = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--val-frac") && i + 1 < argc) {
+            if (data_cli_num("tokenize", "--val-frac", argv[++i], 0, 1, 1, 0, &val_frac)) { free(files); return 2; }
+        } else if (!strcmp(argv[i], "--shard-tokens") && i + 1 < argc) {
+            if (data_cli_num("tokenize", "--shard-tokens", argv[++i], 1, INT32_MAX, 0, 1, &x)) { free(files); return 2; }
+            shard = (long)x;
+        } else if (!strcmp(argv[i], "--force")) force = 1;
         else if (argv[i][0] == '-') { fprintf(stderr, "ablate tokenize: unknown flag '%s' (see --help)\n", argv[i]); free(files); return 2; }
         else files[nfiles++] = argv[i];
     }
@@ -2190,13 +2289,26 @@ static int data_cli_tokenize(int argc, char **argv) {
     DataTokenizer *t = data_cli_tokenizer_open(tok, &byte_level, err, sizeof err);
     if (!t && !byte_level) { fprintf(stderr, "ablate tokenize: %s\n", err); free(files); return 2; }
     int vocab = byte_level ? DATA_BYTE_VOCAB : data_tok_vocab(t), eot = byte_level ? -1 : data_tok_id(t, "<|endoftext|>");
-    mkdir(out, 0755);
     double total = 0, done = 0, t0 = data_now();
-    for (int i = 0; i < nfiles; i++) {
+    for (int i = 0; i < nfiles; i++) { /* every input checked before anything is written */
         struct stat st;
-        if (stat(files[i], &st)) { fprintf(stderr, "ablate tokenize: data file %s: cannot open\n", files[i]); rc = 2; goto end; }
+        if (data_regular("data file", files[i], err, sizeof err) || stat(files[i], &st)) {
+            fprintf(stderr, "ablate tokenize: %s\n", err);
+            rc = 2;
+            goto end;
+        }
         total += (double)st.st_size;
     }
+    char old[256];
+    int n_old = data_cli_old_shards(out, old, sizeof old);
+    if (n_old && !force) {
+        fprintf(stderr, "ablate tokenize: %s already holds %d .bin shard(s) (%s, ...): --data %s would mix them with "
+                "the new ones; remove them or pass --force to have tokenize remove them\n", out, n_old, old, out);
+        rc = 2;
+        goto end;
+    }
+    if (n_old && data_cli_remove_shards(out, err, sizeof err)) { fprintf(stderr, "ablate tokenize: %s\n", err); rc = 2; goto end; }
+    mkdir(out, 0755);
     int *train = NULL, *val = NULL;
     size_t ntrain = 0, nval = 0, captrain = 0, capval = 0;
     int nshard = 0;
@@ -2219,10 +2331,19 @@ static int data_cli_tokenize(int argc, char **argv) {
         }
         if (eot >= 0) ids[k++] = eot;
         free(buf);
-        size_t nv = (size_t)(k * val_frac), nt = k - nv;
+        if (k < 2) { /* no split of one token gives both a train and a validation part */
+            fprintf(stderr, "ablate tokenize: data file %s gives %zu token(s); a train and a validation part need "
+                    "at least 2\n", files[i], k);
+            free(ids);
+            rc = 2;
+            break;
+        }
+        size_t nv = (size_t)(k * val_frac), nt;
+        if (nv < 1) nv = 1; /* every file keeps a validation tail, however short */
+        nt = k - nv;
         if (ntrain + nt > captrain) { captrain = 2 * (ntrain + nt); int *p = realloc(train, sizeof *p * captrain); if (!p) { rc = 2; free(ids); break; } train = p; }
         if (nval + nv > capval) { capval = 2 * (nval + nv) + 1; int *p = realloc(val, sizeof *p * capval); if (!p) { rc = 2; free(ids); break; } val = p; }
-        memcpy(train + ntrain, ids, sizeof(int) * nt);
+        if (nt) memcpy(train + ntrain, ids, sizeof(int) * nt);
         memcpy(val + nval, ids + nt, sizeof(int) * nv);
         ntrain += nt;
         nval += nv;
@@ -2274,7 +2395,11 @@ static int data_cli_tokenizer(int argc, char **argv) {
         const char *out = NULL;
         char **files = calloc(argc + 1, sizeof *files), err[600];
         for (int i = 2; i < argc; i++) {
-            if (!strcmp(argv[i], "--vocab") && i + 1 < argc) vocab = atoi(argv[++i]);
+            if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
+                double x;
+                if (data_cli_num("tokenizer train", "--vocab", argv[++i], 257, DATA_MAX_VOCAB, 0, 1, &x)) { free(files); return 2; }
+                vocab = (int)x;
+            }
             else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
             else if (argv[i][0] == '-') { fprintf(stderr, "ablate tokenizer train: unknown flag '%s'\n", argv[i]); free(files); return 2; }
             else files[nfiles++] = argv[i];

@@ -49,6 +49,16 @@
 #include "attn.h"
 #include <stdint.h>
 
+/* SIZE LIMITS (smollm_resolve and smollm_init refuse more, naming the value): far above any
+   model this trains, low enough that no size product (vocab x d_model, B x T x ffn, ...)
+   overflows a size_t and the token count B x T of a batch fits the ops' int indices */
+#define SMOLLM_MAX_LAYERS 1024
+#define SMOLLM_MAX_WIDTH 65536        /* d_model, heads, head dims, latents */
+#define SMOLLM_MAX_FFN 1048576
+#define SMOLLM_MAX_VOCAB 1048576      /* 2^20: four times the largest tokenizers in use (256K) */
+#define SMOLLM_MAX_SEQ 1048576        /* context length, and windows, top-k and strides within it */
+#define SMOLLM_MAX_BATCH 65536        /* sequences per micro-batch (and micro-batches per step) */
+
 typedef enum { NORM_DEFAULT = 0, NORM_PRE, NORM_POST, NORM_SANDWICH } NormKind;
 
 typedef struct {
@@ -120,7 +130,8 @@ int norm_kind_parse(const char *s, NormKind *out);
 /* fill defaults and validate; message names the bad value; 0 on success */
 int smollm_resolve(SmolConfig *c, char *err, size_t errlen);
 AttnConfig smollm_layer_attn(const SmolConfig *c, int layer);
-/* allocate and initialize for batches of B x T tokens (gpu NULL: CPU) */
+/* allocate and initialize for batches of B x T tokens (gpu NULL: CPU); -1 with a message for
+   sizes past SMOLLM_MAX_* and for parameter tables or weights that cannot be allocated */
 int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
 void smollm_free(SmolModel *m);
 SmolParamCounts smollm_param_counts(const SmolModel *m);
@@ -175,6 +186,7 @@ int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, 
 #ifndef SMOLLM_IMPLEMENTATION_DONE
 #define SMOLLM_IMPLEMENTATION_DONE
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +243,28 @@ int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
     if (c->d_model == 0) c->d_model = 576;
     if (c->n_layers == 0) c->n_layers = 30;
     if (c->n_heads == 0) c->n_heads = 9;
+    /* bounds before any product of them: 8 * d_model below must not overflow */
+    if (c->vocab_size > SMOLLM_MAX_VOCAB) {
+        snprintf(err, errlen, "vocab_size %d is over the limit %d (SMOLLM_MAX_VOCAB)", c->vocab_size, SMOLLM_MAX_VOCAB);
+        return -1;
+    }
+    if (c->n_layers > SMOLLM_MAX_LAYERS) {
+        snprintf(err, errlen, "layers %d is over the limit %d (SMOLLM_MAX_LAYERS)", c->n_layers, SMOLLM_MAX_LAYERS);
+        return -1;
+    }
+    if (c->d_model < 1 || c->d_model > SMOLLM_MAX_WIDTH) {
+        snprintf(err, errlen, "d_model %d must be in [1, %d]", c->d_model, SMOLLM_MAX_WIDTH);
+        return -1;
+    }
+    if (c->ffn_dim < 0 || c->ffn_dim > SMOLLM_MAX_FFN) {
+        snprintf(err, errlen, "ffn %d must be in [1, %d] (0: the default)", c->ffn_dim, SMOLLM_MAX_FFN);
+        return -1;
+    }
+    if (!(c->rope_theta >= 0) || !(c->norm_eps >= 0) || !(c->init_std >= 0)) {
+        snprintf(err, errlen, "rope_theta %g, norm_eps %g and init_std %g must be > 0 (0: the default)",
+                 (double)c->rope_theta, (double)c->norm_eps, (double)c->init_std);
+        return -1;
+    }
     if (c->ffn_dim == 0) c->ffn_dim = ((8 * c->d_model / 3 + 63) / 64) * 64;
     if (c->rope_theta == 0) c->rope_theta = 100000.0f;
     if (c->norm_eps == 0) c->norm_eps = 1e-5f;
@@ -266,11 +300,14 @@ int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
 
 /* ---- parameter layout ---- */
 
-static void smol_add_spec(SmolModel *m, int *cap, const char *name, size_t *off, int rows, int cols) {
+/* -1 when the table cannot grow (out of memory); smol_layout reports it */
+static int smol_add_spec(SmolModel *m, int *cap, const char *name, size_t *off, int rows, int cols) {
     if (m->n_specs == *cap) {
-        *cap = *cap ? 2 * *cap : 64;
-        m->specs = realloc(m->specs, sizeof(ParamSpec) * *cap);
-        if (!m->specs) { fprintf(stderr, "error: out of memory for parameter table\n"); exit(1); }
+        int nc = *cap ? 2 * *cap : 64;
+        ParamSpec *ns = realloc(m->specs, sizeof(ParamSpec) * nc);
+        if (!ns) return -1;
+        m->specs = ns;
+        *cap = nc;
     }
     ParamSpec *p = &m->specs[m->n_specs++];
     memset(p, 0, sizeof *p);
@@ -281,59 +318,62 @@ static void smol_add_spec(SmolModel *m, int *cap, const char *name, size_t *off,
     p->numel = (size_t)rows * (cols ? cols : 1);
     p->is_norm = cols == 0;
     *off += p->numel;
+    return 0;
 }
 
-static size_t smol_norm(SmolModel *m, int *cap, int layer, const char *which, size_t *off) {
+static size_t smol_norm(SmolModel *m, int *cap, int layer, const char *which, size_t *off, int *oom) {
     char name[96];
     snprintf(name, sizeof name, "model.layers.%d.%s.weight", layer, which);
     size_t o = *off;
-    smol_add_spec(m, cap, name, off, m->cfg.d_model, 0);
+    *oom |= smol_add_spec(m, cap, name, off, m->cfg.d_model, 0);
     return o;
 }
 
-static void smol_layout(SmolModel *m) {
+/* the parameter table and the layers; -1 when out of memory (smollm_init says so) */
+static int smol_layout(SmolModel *m) {
     SmolConfig *c = &m->cfg;
-    int cap = 0, d = c->d_model, F = c->ffn_dim;
+    int cap = 0, d = c->d_model, F = c->ffn_dim, oom = 0;
     size_t off = 0, none = (size_t)-1;
     char name[96];
     m->n_specs = 0;
     m->wte = off;
-    smol_add_spec(m, &cap, "model.embed_tokens.weight", &off, c->vocab_size, d);
-    m->specs[0].is_embedding = 1;
     m->layers = calloc(c->n_layers, sizeof(SmolLayer));
-    for (int l = 0; l < c->n_layers; l++) {
+    if (!m->layers || smol_add_spec(m, &cap, "model.embed_tokens.weight", &off, c->vocab_size, d)) return -1;
+    m->specs[0].is_embedding = 1;
+    for (int l = 0; l < c->n_layers && !oom; l++) {
         SmolLayer *L = &m->layers[l];
         L->attn = smollm_layer_attn(c, l);
         attn_resolve(&L->attn, name, sizeof name); /* validated in smollm_resolve */
         int pre = c->norm != NORM_POST, post = c->norm != NORM_PRE;
         L->attn_pre = L->attn_post = L->ffn_pre = L->ffn_post = none;
-        if (pre) L->attn_pre = smol_norm(m, &cap, l, "input_layernorm", &off);
+        if (pre) L->attn_pre = smol_norm(m, &cap, l, "input_layernorm", &off, &oom);
         L->attn_w = off;
         ParamSpec ap[ATTN_MAX_PARAMS];
         int na = attn_param_specs(&L->attn, ap);
-        for (int i = 0; i < na; i++) {
+        for (int i = 0; i < na && !oom; i++) {
             snprintf(name, sizeof name, "model.layers.%d.self_attn.%.40s", l, ap[i].name);
-            smol_add_spec(m, &cap, name, &off, ap[i].rows, ap[i].cols);
-            m->specs[m->n_specs - 1].is_output_proj = ap[i].is_output_proj;
+            oom |= smol_add_spec(m, &cap, name, &off, ap[i].rows, ap[i].cols);
+            if (!oom) m->specs[m->n_specs - 1].is_output_proj = ap[i].is_output_proj;
         }
-        if (c->norm == NORM_PRE) L->ffn_pre = smol_norm(m, &cap, l, "post_attention_layernorm", &off);
-        if (post) L->attn_post = smol_norm(m, &cap, l, "post_attention_layernorm", &off);
-        if (c->norm == NORM_SANDWICH) L->ffn_pre = smol_norm(m, &cap, l, "pre_feedforward_layernorm", &off);
+        if (c->norm == NORM_PRE) L->ffn_pre = smol_norm(m, &cap, l, "post_attention_layernorm", &off, &oom);
+        if (post) L->attn_post = smol_norm(m, &cap, l, "post_attention_layernorm", &off, &oom);
+        if (c->norm == NORM_SANDWICH) L->ffn_pre = smol_norm(m, &cap, l, "pre_feedforward_layernorm", &off, &oom);
         snprintf(name, sizeof name, "model.layers.%d.mlp.gate_proj.weight", l);
         L->gate = off;
-        smol_add_spec(m, &cap, name, &off, F, d);
+        oom |= smol_add_spec(m, &cap, name, &off, F, d);
         snprintf(name, sizeof name, "model.layers.%d.mlp.up_proj.weight", l);
         L->up = off;
-        smol_add_spec(m, &cap, name, &off, F, d);
+        oom |= smol_add_spec(m, &cap, name, &off, F, d);
         snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", l);
         L->down = off;
-        smol_add_spec(m, &cap, name, &off, d, F);
-        m->specs[m->n_specs - 1].is_output_proj = 1;
-        if (post) L->ffn_post = smol_norm(m, &cap, l, "post_feedforward_layernorm", &off);
+        oom |= smol_add_spec(m, &cap, name, &off, d, F);
+        if (!oom) m->specs[m->n_specs - 1].is_output_proj = 1;
+        if (post) L->ffn_post = smol_norm(m, &cap, l, "post_feedforward_layernorm", &off, &oom);
     }
     m->final_norm = off;
-    smol_add_spec(m, &cap, "model.norm.weight", &off, d, 0);
+    oom |= smol_add_spec(m, &cap, "model.norm.weight", &off, d, 0);
     m->n_params = off;
+    return oom ? -1 : 0;
 }
 
 /* ---- seeded initialization ---- */
@@ -388,10 +428,20 @@ static void smol_init_weights(SmolModel *m, real_t *host) {
 
 /* ---- activations ---- */
 
-typedef struct { char *act, *stat; size_t es; int dry; } SmolCursor;
+/* bases and byte offsets: a measuring pass (bases NULL) counts bytes without forming pointers
+   from NULL, which C leaves undefined (UBSan: "applying non-zero offset to null pointer") */
+typedef struct { char *act_base, *stat_base; size_t es; int dry; size_t act, stat; } SmolCursor;
 
-static void *take_act(SmolCursor *k, size_t n) { void *p = k->act; k->act += n * k->es; return p; }
-static real_t *take_stat(SmolCursor *k, size_t n) { real_t *p = (real_t *)k->stat; k->stat += n * sizeof(real_t); return p; }
+static void *take_act(SmolCursor *k, size_t n) {
+    void *p = k->act_base ? k->act_base + k->act : NULL;
+    k->act += n * k->es;
+    return p;
+}
+static real_t *take_stat(SmolCursor *k, size_t n) {
+    real_t *p = k->stat_base ? (real_t *)(k->stat_base + k->stat) : NULL;
+    k->stat += n * sizeof(real_t);
+    return p;
+}
 
 /* one pass lays out every activation; with base pointers 0 it only measures */
 static void smol_bind_acts(SmolModel *m, SmolCursor *k) {
@@ -419,16 +469,18 @@ static void smol_bind_acts(SmolModel *m, SmolCursor *k) {
     m->losses = take_stat(k, N);
 }
 
-static void smol_alloc_acts(SmolModel *m) {
+/* -1 when the per-layer tables cannot be allocated (the buffers themselves: ops_alloc) */
+static int smol_alloc_acts(SmolModel *m) {
     const SmolConfig *c = &m->cfg;
     size_t N = (size_t)m->B * m->T, d = c->d_model, F = c->ffn_dim, es = ops_act_size(m->gpu);
     m->res = calloc(c->n_layers + 1, sizeof(void *));
     m->acts = calloc(c->n_layers, sizeof(SmolActs));
-    SmolCursor dry = {0, 0, es, 1};
+    if (!m->res || !m->acts) return -1;
+    SmolCursor dry = {NULL, NULL, es, 1, 0, 0};
     smol_bind_acts(m, &dry);
     m->act_mem = ops_alloc(m->gpu, (size_t)dry.act);
     m->stat_mem = ops_alloc(m->gpu, (size_t)dry.stat);
-    SmolCursor k = {m->act_mem, (char *)m->stat_mem, es, 0};
+    SmolCursor k = {m->act_mem, (char *)m->stat_mem, es, 0, 0, 0};
     smol_bind_acts(m, &k);
     /* scratch shared by all layers: recomputed forward values and backward gradients */
     size_t attn_s = 0;
@@ -438,7 +490,7 @@ static void smol_alloc_acts(SmolModel *m) {
     }
     size_t total = 5 * N * d + 4 * N * F + attn_s;
     m->scratch_mem = ops_alloc(m->gpu, total * es);
-    SmolCursor sc = {m->scratch_mem, NULL, es, 0};
+    SmolCursor sc = {m->scratch_mem, NULL, es, 0, 0, 0};
     m->norm_tmp = take_act(&sc, N * d);
     m->sub_tmp = take_act(&sc, N * d);
     m->dres = take_act(&sc, N * d);
@@ -451,13 +503,18 @@ static void smol_alloc_acts(SmolModel *m) {
     m->tokens = ops_alloc(m->gpu, N * sizeof(int));
     m->targets = ops_alloc(m->gpu, N * sizeof(int));
     m->host_losses = calloc(N, sizeof(real_t));
+    return m->host_losses ? 0 : -1;
 }
 
 int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (smollm_resolve(&m->cfg, err, errlen)) return -1;
-    if (B < 1 || T < 1) { snprintf(err, errlen, "batch %d and seq %d must be >= 1", B, T); return -1; }
+    if (B < 1 || T < 1 || B > SMOLLM_MAX_BATCH || T > SMOLLM_MAX_SEQ || (long long)B * T > INT_MAX / 2) {
+        snprintf(err, errlen, "batch %d and seq %d must be in [1, %d] and [1, %d] with batch x seq at most %d", B, T,
+                 SMOLLM_MAX_BATCH, SMOLLM_MAX_SEQ, INT_MAX / 2);
+        return -1;
+    }
     for (int l = 0; l < m->cfg.n_layers; l++) { /* a top-k given as a share of the context meets T here */
         AttnConfig a = smollm_layer_attn(&m->cfg, l);
         attn_resolve(&a, err, errlen);
@@ -476,9 +533,18 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
     m->gpu = gpu;
     m->B = B;
     m->T = T;
-    smol_layout(m);
-    real_t *host = calloc(m->n_params, sizeof(real_t));
-    if (!host) { snprintf(err, errlen, "out of memory for %zu parameters", m->n_params); return -1; }
+    if (smol_layout(m)) {
+        snprintf(err, errlen, "out of memory for the parameter table of %d layers", m->cfg.n_layers);
+        smollm_free(m);
+        return -1;
+    }
+    real_t *host = m->n_params < SIZE_MAX / 4 / sizeof(real_t) ? calloc(m->n_params, sizeof(real_t)) : NULL;
+    if (!host) {
+        snprintf(err, errlen, "out of memory for %zu parameters (%.1f GB)", m->n_params,
+                 (double)m->n_params * sizeof(real_t) / 1e9);
+        smollm_free(m);
+        return -1;
+    }
     smol_init_weights(m, host);
     if (gpu) {
         m->params = ops_alloc(gpu, m->n_params * sizeof(real_t));
@@ -491,7 +557,11 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
     }
     m->grads = ops_alloc(gpu, m->n_params * sizeof(real_t));
     smollm_sync_weights(m);
-    smol_alloc_acts(m);
+    if (smol_alloc_acts(m)) {
+        snprintf(err, errlen, "out of memory for the activations of %d layers, batch %d x seq %d", m->cfg.n_layers, B, T);
+        smollm_free(m);
+        return -1;
+    }
     return 0;
 }
 

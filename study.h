@@ -239,7 +239,9 @@ typedef enum { RUN_AT_INT, RUN_AT_FLOAT, RUN_AT_DOUBLE, RUN_AT_U64, RUN_AT_PTR, 
 enum {
     RUN_KEY_NO_AXIS = 1,        /* seed (seeds go in `seeds`) and save (one output file) */
     RUN_KEY_NOT_IDENTITY = 2,   /* save: where the weights go, not what the run computes */
-    RUN_KEY_OFF_AT_ZERO = 4     /* clip: 0 or less is stored as -1 (disabled) */
+    RUN_KEY_OFF_AT_ZERO = 4,    /* clip: 0 or less is stored as -1 (disabled) */
+    RUN_KEY_ABOVE_MIN = 8,      /* the value must exceed min (lr > 0), not merely reach it */
+    RUN_KEY_BELOW_MAX = 16      /* the value must stay under max (val_frac < 1) */
 };
 typedef struct {
     const char *name;           /* the one spelling, with _ (- is accepted on input) */
@@ -257,6 +259,9 @@ typedef struct {
     const char *group;          /* model, train or data: for help */
     unsigned flags;             /* RUN_KEY_* */
     const char *help;
+    double max;                 /* int and number keys: the largest value accepted (0: none). Every
+                                   bound is a size the model, the data or the schedule can take
+                                   without overflowing an int or a size_t product */
 } RunKey;
 
 int run_key_count(void);
@@ -423,7 +428,11 @@ static int study_write_atomic(const char *path, const char *data, size_t n) {
     return 0;
 }
 
+/* a regular file's text; NULL for anything else: a FIFO or device (ablate run /dev/zero) would
+   block or read without end */
 static char *study_read_all(const char *path, size_t *len) {
+    struct stat st;
+    if (stat(path, &st) || !S_ISREG(st.st_mode)) return NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     StrBuf b = {0};
@@ -517,12 +526,20 @@ static int rk_schedule_check(const char *v, char *err, size_t errlen) {
 
 #define RK_FIELD_(f) offsetof(RunConfig, f), sizeof(((RunConfig *)0)->f)
 /* plain keys: name, type, storage, field, minimum, default, group, flags, help */
-#define RK_(name, type, store, f, min, def, group, flags, help) \
-    {name, type, store, RK_FIELD_(f), min, def, NULL, NULL, NULL, NULL, NULL, group, flags, help}
-#define RK_INT_(name, f, min, def, group, help) RK_(name, RUN_KEY_INT, RUN_AT_INT, f, min, def, group, 0, help)
-#define RK_FLT_(name, f, def, group, help) RK_(name, RUN_KEY_NUM, RUN_AT_FLOAT, f, 0, def, group, 0, help)
-#define RK_DBL_(name, f, group, help) RK_(name, RUN_KEY_NUM, RUN_AT_DOUBLE, f, 0, NULL, group, 0, help)
-#define RK_BOOL_(name, f, group, help) RK_(name, RUN_KEY_BOOL, RUN_AT_INT, f, 0, NULL, group, 0, help)
+#define RK_(name, type, store, f, min, max, def, group, flags, help) \
+    {name, type, store, RK_FIELD_(f), min, def, NULL, NULL, NULL, NULL, NULL, group, flags, help, max}
+/* integers: min <= v <= max */
+#define RK_INT_(name, f, min, max, def, group, help) RK_(name, RUN_KEY_INT, RUN_AT_INT, f, min, max, def, group, 0, help)
+/* numbers: min <= v <= max, or with RUN_KEY_ABOVE_MIN / _BELOW_MAX in flags strict on that side */
+#define RK_FLT_(name, f, min, max, flags, def, group, help) \
+    RK_(name, RUN_KEY_NUM, RUN_AT_FLOAT, f, min, max, def, group, flags, help)
+#define RK_DBL_(name, f, max, group, help) RK_(name, RUN_KEY_NUM, RUN_AT_DOUBLE, f, 0, max, NULL, group, 0, help)
+#define RK_BOOL_(name, f, group, help) RK_(name, RUN_KEY_BOOL, RUN_AT_INT, f, 0, 0, NULL, group, 0, help)
+/* the bounds of the table: sizes smollm.h takes (SMOLLM_MAX_*), counts an int holds with room
+   for the products the trainer forms from them */
+#define RK_WIDTH_ SMOLLM_MAX_WIDTH
+#define RK_COUNT_ 1000000000
+#define RK_TOKENS_ SMOLLM_MAX_SEQ
 
 /* Order matters twice: it is the order of config.json and of the canonical text that the run
    identity hashes (a reordering changes every identity: append new keys where they belong and
@@ -530,70 +547,70 @@ static int rk_schedule_check(const char *v, char *err, size_t errlen) {
 static const RunKey run_keys_[] = {
     /* model */
     {"attn", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.attn), 0, NULL, ATTN_KIND_LIST, rk_attn_parse, rk_attn_name,
-     NULL, "attention", "model", 0, "attention mechanism (default gqa)"},
+     NULL, "attention", "model", 0, "attention mechanism (default gqa)", 0},
     {"attn_layers", RUN_KEY_STR, RUN_AT_CHARS, RK_FIELD_(model.attn_layers), 0, NULL, NULL, NULL, NULL,
      rk_schedule_check, NULL, "model", 0,
-     "per-layer schedule (attn.h), e.g. swa:256*3,gqa; in [axes] join items with '+'"},
+     "per-layer schedule (attn.h), e.g. swa:256*3,gqa; in [axes] join items with '+'", 0},
     {"norm", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.norm), 0, NULL, "pre, post or sandwich", rk_norm_parse,
-     rk_norm_name, NULL, "norm strategy", "model", 0, "normalization placement (default pre)"},
+     rk_norm_name, NULL, "norm strategy", "model", 0, "normalization placement (default pre)", 0},
     RK_BOOL_("qk_norm", model.qk_norm, "model", "RMSNorm on each head's q and k before RoPE"),
-    RK_INT_("layers", model.n_layers, 1, NULL, "model", "blocks (default 30)"),
-    RK_INT_("d_model", model.d_model, 1, NULL, "model", "width (default 576)"),
-    RK_INT_("heads", model.n_heads, 1, NULL, "model", "query heads; must divide d_model (default 9)"),
-    RK_INT_("kv_heads", model.n_kv_heads, 0, NULL, "model", "KV heads of gqa; must divide heads (default heads/3, else /2)"),
-    RK_INT_("ffn", model.ffn_dim, 0, NULL, "model", "SwiGLU hidden size (default 8/3 d_model rounded up to 64)"),
-    RK_FLT_("rope_theta", model.rope_theta, NULL, "model", "RoPE base (default 100000)"),
-    RK_INT_("window", model.window, 0, NULL, "model", "sliding window: token i sees i-W+1..i (0: full causal)"),
-    RK_INT_("global", model.global_tokens, 0, NULL, "model", "with window: the first G tokens seen by every query"),
-    RK_INT_("stride", model.stride, 0, NULL, "model", "with window: the last pattern_block keys of every S tokens"),
-    RK_INT_("dilation", model.dilation, 0, NULL, "model", "with window: a second window of W*R keeping every R-th block"),
-    RK_INT_("pattern_block", model.pattern_block, 0, NULL, "model", "keys per strided/dilated block (default 128)"),
-    RK_INT_("latent_dim", model.latent_dim, 0, NULL, "model", "mla: KV latent (default d_model/2)"),
-    RK_INT_("q_latent_dim", model.q_latent_dim, 0, NULL, "model", "mla: query latent (0: none)"),
-    RK_INT_("rope_dim", model.rope_dim, 0, NULL, "model", "mla: rotary part of the q.k head dim (default head_dim/2)"),
-    RK_INT_("v_head_dim", model.v_head_dim, 0, NULL, "model", "mla: value head dim (default head_dim)"),
+    RK_INT_("layers", model.n_layers, 1, SMOLLM_MAX_LAYERS, NULL, "model", "blocks (default 30)"),
+    RK_INT_("d_model", model.d_model, 1, RK_WIDTH_, NULL, "model", "width (default 576)"),
+    RK_INT_("heads", model.n_heads, 1, RK_WIDTH_, NULL, "model", "query heads; must divide d_model (default 9)"),
+    RK_INT_("kv_heads", model.n_kv_heads, 0, RK_WIDTH_, NULL, "model", "KV heads of gqa; must divide heads (default heads/3, else /2)"),
+    RK_INT_("ffn", model.ffn_dim, 0, SMOLLM_MAX_FFN, NULL, "model", "SwiGLU hidden size (default 8/3 d_model rounded up to 64)"),
+    RK_FLT_("rope_theta", model.rope_theta, 0, 1e12, RUN_KEY_ABOVE_MIN, NULL, "model", "RoPE base (default 100000)"),
+    RK_INT_("window", model.window, 0, RK_TOKENS_, NULL, "model", "sliding window: token i sees i-W+1..i (0: full causal)"),
+    RK_INT_("global", model.global_tokens, 0, RK_TOKENS_, NULL, "model", "with window: the first G tokens seen by every query"),
+    RK_INT_("stride", model.stride, 0, RK_TOKENS_, NULL, "model", "with window: the last pattern_block keys of every S tokens"),
+    RK_INT_("dilation", model.dilation, 0, RK_TOKENS_, NULL, "model", "with window: a second window of W*R keeping every R-th block"),
+    RK_INT_("pattern_block", model.pattern_block, 0, RK_TOKENS_, NULL, "model", "keys per strided/dilated block (default 128)"),
+    RK_INT_("latent_dim", model.latent_dim, 0, RK_WIDTH_, NULL, "model", "mla: KV latent (default d_model/2)"),
+    RK_INT_("q_latent_dim", model.q_latent_dim, 0, RK_WIDTH_, NULL, "model", "mla: query latent (0: none)"),
+    RK_INT_("rope_dim", model.rope_dim, 0, RK_WIDTH_, NULL, "model", "mla: rotary part of the q.k head dim (default head_dim/2)"),
+    RK_INT_("v_head_dim", model.v_head_dim, 0, RK_WIDTH_, NULL, "model", "mla: value head dim (default head_dim)"),
     RK_BOOL_("mga_gate", model.mga_gate, "model", "mga: the conv + SiLU output gate"),
     RK_BOOL_("mga_faithful", model.mga_faithful, "model", "mga: pikaia's non-causal normalization (leaks the future)"),
-    RK_INT_("conv_size", model.conv_size, 0, NULL, "model", "gdn: short causal conv over time (default 4)"),
-    RK_INT_("chunk", model.chunk, 0, NULL, "model", "gdn: chunk of the chunked delta rule (default 64)"),
-    RK_INT_("topk", model.topk, 0, NULL, "model", "dsa: keys per query chosen by the indexer (default 512)"),
-    RK_INT_("topk_pct", model.topk_pct, 0, NULL, "model", "dsa: instead, this percent of the context"),
-    RK_INT_("indexer_heads", model.indexer_heads, 0, NULL, "model", "dsa: indexer heads (default 4)"),
-    RK_INT_("indexer_dim", model.indexer_dim, 0, NULL, "model", "dsa: indexer head dim (default 64)"),
+    RK_INT_("conv_size", model.conv_size, 0, RK_TOKENS_, NULL, "model", "gdn: short causal conv over time (default 4)"),
+    RK_INT_("chunk", model.chunk, 0, RK_TOKENS_, NULL, "model", "gdn: chunk of the chunked delta rule (default 64)"),
+    RK_INT_("topk", model.topk, 0, RK_TOKENS_, NULL, "model", "dsa: keys per query chosen by the indexer (default 512)"),
+    RK_INT_("topk_pct", model.topk_pct, 0, 100, NULL, "model", "dsa: instead, this percent of the context"),
+    RK_INT_("indexer_heads", model.indexer_heads, 0, RK_WIDTH_, NULL, "model", "dsa: indexer heads (default 4)"),
+    RK_INT_("indexer_dim", model.indexer_dim, 0, RK_WIDTH_, NULL, "model", "dsa: indexer head dim (default 64)"),
     RK_BOOL_("indexer_fp32", model.indexer_fp32, "model", "dsa: indexer scores in fp32 on the GPU (default bf16)"),
-    RK_INT_("dsa_warmup", train.dsa_warmup, 0, NULL, "model", "dsa: steps of dense attention first"),
-    RK_INT_("topk_start", train.topk_start, 0, NULL, "model", "dsa: k rises from this to topk (multiples of 64)"),
-    RK_INT_("topk_ramp", train.topk_ramp, 0, NULL, "model", "dsa: over this many steps after the warm-up"),
+    RK_INT_("dsa_warmup", train.dsa_warmup, 0, RK_COUNT_, NULL, "model", "dsa: steps of dense attention first"),
+    RK_INT_("topk_start", train.topk_start, 0, RK_TOKENS_, NULL, "model", "dsa: k rises from this to topk (multiples of 64)"),
+    RK_INT_("topk_ramp", train.topk_ramp, 0, RK_COUNT_, NULL, "model", "dsa: over this many steps after the warm-up"),
     /* training */
-    RK_INT_("seq", seq, 1, "256", "train", "context length"),
-    RK_INT_("batch", batch, 1, "8", "train", "sequences per micro-batch"),
-    RK_INT_("grad_accum", train.grad_accum, 1, NULL, "train", "micro-batches per step (default 1)"),
-    RK_INT_("steps", train.steps, 1, "200", "train", "optimizer steps (unless tokens is given)"),
-    RK_DBL_("tokens", tokens, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
-    RK_DBL_("seconds", seconds, "train", "wall-clock cap on training seconds (0: none)"),
-    RK_FLT_("lr", train.lr, NULL, "train", "peak learning rate (default 3e-3)"),
-    RK_FLT_("min_lr_ratio", train.min_lr_ratio, NULL, "train", "cosine floor as a fraction of lr (default 0.1)"),
-    RK_INT_("warmup", train.warmup, 0, NULL, "train", "linear warm-up steps"),
-    RK_FLT_("weight_decay", train.weight_decay, NULL, "train", "AdamW decay on matrices (default 0.1)"),
-    RK_("clip", RUN_KEY_NUM, RUN_AT_FLOAT, train.clip, -1e30, NULL, "train", RUN_KEY_OFF_AT_ZERO,
+    RK_INT_("seq", seq, 1, RK_TOKENS_, "256", "train", "context length"),
+    RK_INT_("batch", batch, 1, SMOLLM_MAX_BATCH, "8", "train", "sequences per micro-batch"),
+    RK_INT_("grad_accum", train.grad_accum, 1, SMOLLM_MAX_BATCH, NULL, "train", "micro-batches per step (default 1)"),
+    RK_INT_("steps", train.steps, 1, RK_COUNT_, "200", "train", "optimizer steps (unless tokens is given)"),
+    RK_DBL_("tokens", tokens, 1e18, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
+    RK_DBL_("seconds", seconds, 1e9, "train", "wall-clock cap on training seconds (0: none)"),
+    RK_FLT_("lr", train.lr, 0, 1e30, RUN_KEY_ABOVE_MIN, NULL, "train", "peak learning rate (default 3e-3)"),
+    RK_FLT_("min_lr_ratio", train.min_lr_ratio, 0, 1, RUN_KEY_ABOVE_MIN, NULL, "train", "cosine floor as a fraction of lr, in (0, 1] (default 0.1)"),
+    RK_INT_("warmup", train.warmup, 0, RK_COUNT_, NULL, "train", "linear warm-up steps"),
+    RK_FLT_("weight_decay", train.weight_decay, 0, 10, RUN_KEY_ABOVE_MIN, NULL, "train", "AdamW decay on matrices (default 0.1; 0 is not accepted: it would select the default)"),
+    RK_("clip", RUN_KEY_NUM, RUN_AT_FLOAT, train.clip, -1e30, 1e30, NULL, "train", RUN_KEY_OFF_AT_ZERO,
         "global gradient-norm clip; 0 or less disables (default 1)"),
-    RK_("seed", RUN_KEY_INT, RUN_AT_U64, model.seed, 0, "1337", "train", RUN_KEY_NO_AXIS,
+    RK_("seed", RUN_KEY_INT, RUN_AT_U64, model.seed, 0, 0, "1337", "train", RUN_KEY_NO_AXIS,
         "weights and batch order (a study's seeds: `seeds`)"),
     /* data and evaluation */
-    RK_("data", RUN_KEY_STR, RUN_AT_PTR, data, 0, NULL, "data", 0,
+    RK_("data", RUN_KEY_STR, RUN_AT_PTR, data, 0, 0, NULL, "data", 0,
         "text file, shard, directory or mix a.bin:0.7,b.bin:0.3 (default data/corpus.txt, else GPL-3)"),
-    RK_FLT_("val_frac", val_frac, "0.1", "data", "fraction held out for validation"),
-    RK_INT_("eval_every", eval_every, 0, NULL, "data", "validate every N steps (0: 10 times per run)"),
-    RK_INT_("eval_batches", eval_batches, 1, "8", "data", "validation batches per intermediate evaluation"),
-    RK_DBL_("final_eval_tokens", final_eval_tokens, "data",
+    RK_FLT_("val_frac", val_frac, 0, 1, RUN_KEY_ABOVE_MIN | RUN_KEY_BELOW_MAX, "0.1", "data", "fraction held out for validation"),
+    RK_INT_("eval_every", eval_every, 0, RK_COUNT_, NULL, "data", "validate every N steps (0: 10 times per run)"),
+    RK_INT_("eval_batches", eval_batches, 1, 1000000, "8", "data", "validation batches per intermediate evaluation"),
+    RK_DBL_("final_eval_tokens", final_eval_tokens, 1e15, "data",
             "the last evaluation's cap in tokens (0: 4194304, STUDY_FINAL_EVAL_TOKENS)"),
-    RK_INT_("log_every", log_every, 1, "1", "data", "metrics line every N steps"),
-    RK_INT_("checkpoint_every", checkpoint_every, 0, NULL, "data", "checkpoint every N steps (0: at each evaluation)"),
+    RK_INT_("log_every", log_every, 1, RK_COUNT_, "1", "data", "metrics line every N steps"),
+    RK_INT_("checkpoint_every", checkpoint_every, 0, RK_COUNT_, NULL, "data", "checkpoint every N steps (0: at each evaluation)"),
     {"task", RUN_KEY_STR, RUN_AT_PTR, RK_FIELD_(task), 0, NULL, "mqar|copy|induction", NULL, NULL, NULL, "task",
-     "data", 0, "a synthetic task instead of data (its evaluations report top-1 accuracy)"},
-    RK_INT_("task_size", task_size, 0, NULL, "data", "pairs (mqar) or copied length (copy); 0 = default"),
-    RK_INT_("task_vocab", task_vocab, 8, NULL, "data", "the task's vocabulary (0: 256)"),
-    RK_("save", RUN_KEY_STR, RUN_AT_PTR, save, 0, NULL, "data", RUN_KEY_NO_AXIS | RUN_KEY_NOT_IDENTITY,
+     "data", 0, "a synthetic task instead of data (its evaluations report top-1 accuracy)", 0},
+    RK_INT_("task_size", task_size, 0, RK_TOKENS_, NULL, "data", "pairs (mqar) or copied length (copy); 0 = default"),
+    RK_INT_("task_vocab", task_vocab, 8, SMOLLM_MAX_VOCAB, NULL, "data", "the task's vocabulary (0: 256)"),
+    RK_("save", RUN_KEY_STR, RUN_AT_PTR, save, 0, 0, NULL, "data", RUN_KEY_NO_AXIS | RUN_KEY_NOT_IDENTITY,
         "write the trained weights to this safetensors file"),
 };
 #undef RK_BOOL_
@@ -601,6 +618,9 @@ static const RunKey run_keys_[] = {
 #undef RK_FLT_
 #undef RK_INT_
 #undef RK_
+#undef RK_WIDTH_
+#undef RK_COUNT_
+#undef RK_TOKENS_
 #undef RK_FIELD_
 
 int run_key_count(void) { return (int)(sizeof run_keys_ / sizeof *run_keys_); }
@@ -640,12 +660,49 @@ static int study_int(const char *key, const char *v, int min, int *out, char *er
     return 0;
 }
 
-static int study_float(const char *key, const char *v, double min, double *out, char *err, size_t errlen) {
-    char *end;
+/* a table key's range as text: "[1, 1048576]", "(0, 10]", "(0, 1)", ">= 0" */
+static void study_range_text(const RunKey *k, char *out, size_t n) {
+    if (k->max == 0) snprintf(out, n, "%s %.10g", k->flags & RUN_KEY_ABOVE_MIN ? ">" : ">=", k->min);
+    else
+        snprintf(out, n, "%s%.10g, %.10g%s", k->flags & RUN_KEY_ABOVE_MIN ? "(" : "[", k->min, k->max,
+                 k->flags & RUN_KEY_BELOW_MAX ? ")" : "]");
+}
+
+/* an int key within the table's range; the text is parsed as a long long first, so that a
+   value past INT_MAX is reported as too large rather than wrapped */
+static int study_int_key(const RunKey *k, const char *key, const char *v, int *out, char *err, size_t errlen) {
+    char *end, range[64];
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    double max = k->max > 0 ? k->max : INT_MAX;
+    int bad_text = errno == EINVAL || *end || end == v, low = !bad_text && x < (long long)k->min; /* LLONG_MIN too */
+    if (bad_text || low || errno || x > (long long)max) {
+        study_range_text(k, range, sizeof range);
+        if (bad_text || low)
+            snprintf(err, errlen, "%s expects an integer >= %.10g, got '%s' (allowed: %s)", key, k->min, v, range);
+        else snprintf(err, errlen, "%s expects an integer <= %.10g, got '%s' (allowed: %s)", key, max, v, range);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+/* a number key within the table's range (strict where its flags say so) */
+static int study_num_key(const RunKey *k, const char *key, const char *v, double *out, char *err, size_t errlen) {
+    char *end, range[64];
     errno = 0;
     double x = strtod(v, &end);
-    if (errno || *end || end == v || !isfinite(x) || x < min) {
-        snprintf(err, errlen, "%s expects a number >= %g, got '%s'", key, min, v);
+    int ok = !errno && !*end && end != v && isfinite(x);
+    int low = ok && (k->flags & RUN_KEY_ABOVE_MIN ? x <= k->min : x < k->min);
+    int high = ok && k->max > 0 && (k->flags & RUN_KEY_BELOW_MAX ? x >= k->max : x > k->max);
+    if (!ok || low || high) {
+        study_range_text(k, range, sizeof range);
+        if (high)
+            snprintf(err, errlen, "%s expects a number %s %.10g, got '%s' (allowed: %s)", key,
+                     k->flags & RUN_KEY_BELOW_MAX ? "<" : "<=", k->max, v, range);
+        else
+            snprintf(err, errlen, "%s expects a number %s %.10g, got '%s' (allowed: %s)", key,
+                     k->flags & RUN_KEY_ABOVE_MIN ? ">" : ">=", k->min, v, range);
         return -1;
     }
     *out = x;
@@ -695,11 +752,11 @@ int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size
             memcpy(at, &u64, sizeof u64);
             return 0;
         }
-        if (study_int(key, v, (int)k->min, &i, err, errlen)) return -1;
+        if (study_int_key(k, key, v, &i, err, errlen)) return -1;
         memcpy(at, &i, sizeof i);
         return 0;
     case RUN_KEY_NUM:
-        if (study_float(key, v, k->min, &x, err, errlen)) return -1;
+        if (study_num_key(k, key, v, &x, err, errlen)) return -1;
         if ((k->flags & RUN_KEY_OFF_AT_ZERO) && x <= 0) x = -1;
         if (k->store == RUN_AT_FLOAT) {
             float f = (float)x;
@@ -789,6 +846,11 @@ void run_keys_help(FILE *f) {
                                                                                                  : "S";
             fprintf(f, "  %-20s %-3s %s", flag, what, k->help);
             if (k->def) fprintf(f, " (default %s)", k->def);
+            if ((k->type == RUN_KEY_INT || k->type == RUN_KEY_NUM) && k->store != RUN_AT_U64 && !(k->flags & RUN_KEY_OFF_AT_ZERO)) {
+                char range[64];
+                study_range_text(k, range, sizeof range);
+                fprintf(f, " %s", range);
+            }
             if (k->choices) {
                 char want[256];
                 study_choices_text(k->choices, want, sizeof want);
@@ -1173,7 +1235,7 @@ int study_parse_text(Study *s, const char *text, const char *source, char *err, 
 
 int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
     char *text = study_read_all(path, NULL);
-    if (!text) { snprintf(err, errlen, "cannot read study spec %s", path); return -1; }
+    if (!text) { snprintf(err, errlen, "cannot read study spec %s (a missing or non-regular file)", path); return -1; }
     int rc = study_parse_text(s, text, path, err, errlen);
     free(text);
     return rc;
@@ -1509,6 +1571,10 @@ int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums,
 int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen) {
     int want_cuda = device && !strcmp(device, "cuda");
     *gpu = NULL;
+    if (device && *device && strcmp(device, "cpu") && !want_cuda) {
+        snprintf(err, errlen, "unknown device '%s': expected cpu or cuda", device);
+        return -1;
+    }
     if (device && !strcmp(device, "cpu")) return 0;
 #ifndef ABLATE_NO_CUDA
     Gpu *g = calloc(1, sizeof *g);
@@ -1755,6 +1821,25 @@ static void study_fail(StudySummary *o, const char *status, const char *fmt, con
     study_fmt(o->reason, sizeof o->reason, fmt, a);
 }
 
+/* save's directory must exist and be writable before training starts, not after it ends */
+static int study_check_save(const char *path, char *err, size_t errlen) {
+    char dir[4096];
+    struct stat st;
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    if (!*path || (slash && !slash[1]) || (!stat(path, &st) && S_ISDIR(st.st_mode))) {
+        snprintf(err, errlen, "save '%.200s' names a directory: expected a file such as model.safetensors", path);
+        return -1;
+    }
+    if (stat(dir, &st) || !S_ISDIR(st.st_mode) || access(dir, W_OK)) {
+        snprintf(err, errlen, "save '%.200s': the directory %.200s %s", path, dir,
+                 stat(dir, &st) ? "does not exist" : !S_ISDIR(st.st_mode) ? "is not a directory" : "is not writable");
+        return -1;
+    }
+    return 0;
+}
+
 int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
     char err[512];
     double t_start = train_now();
@@ -1773,6 +1858,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     SmolConfig mc = c->model;
     mc.vocab_size = DATA_BYTE_VOCAB; /* refuse bad shapes before reading any data */
     if (smollm_resolve(&mc, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
+    if (c->save && study_check_save(c->save, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
     Dataset ds;
     memset(&ds, 0, sizeof ds);
     DataTask task_train, task_val;
@@ -1995,8 +2081,10 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f\n", tokens,
                train_now() - t_start, o->tokens_per_s, o->grad_norm_mean, o->grad_norm_max);
     if (c->save) {
-        if (smollm_save(&m, c->save, err, sizeof err)) fprintf(stderr, "ablate: %s\n", err);
-        else if (verbose) printf("saved %s\n", c->save);
+        if (smollm_save(&m, c->save, err, sizeof err)) { /* the weights asked for are lost: not a success */
+            study_fail(o, "failed", "%s", err);
+            rc = 2;
+        } else if (verbose) printf("saved %s\n", c->save);
     }
 done:
     o->wall_seconds = wall_before + train_now() - t_start;

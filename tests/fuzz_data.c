@@ -1,7 +1,8 @@
 /* tests/fuzz_data.c - libFuzzer target for data.h's parsers.
      clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_data.c -o tests/fuzz_data
      FUZZ_TARGET=json ./tests/fuzz_data CORPUS_DIR     tokenizer.json loading, then encode/decode
-     FUZZ_TARGET=shard ./tests/fuzz_data CORPUS_DIR    shard header and token parsing
+     FUZZ_TARGET=shard ./tests/fuzz_data CORPUS_DIR    shard header and token parsing, then the
+                                                       input as a file through data_open (vocabulary)
    (`make fuzz` runs both for FUZZ_SECONDS each.) A tokenizer that loads must round-trip the
    input bytes through encode and decode; anything else must be refused with a message. */
 #define DATA_IMPLEMENTATION
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void fuzz_json(const uint8_t *d, size_t n) {
     char err[512];
@@ -28,10 +30,38 @@ static void fuzz_json(const uint8_t *d, size_t n) {
     data_tok_free(t);
 }
 
+/* the input as a shard file through data_open: the header parse, the id scan and the
+   vocabulary it derives (the path where a vocabulary of 0 with id 0xffffffff once wrapped to 0).
+   A dataset that opens must hold every id under its vocabulary, and that vocabulary must be
+   within DATA_MAX_VOCAB; a refusal must say why */
+static void fuzz_shard_open(const uint8_t *d, size_t n) {
+    static char path[64];
+    if (!path[0]) snprintf(path, sizeof path, "/tmp/fuzz_shard_%d.bin", (int)getpid());
+    FILE *f = fopen(path, "wb");
+    if (!f) abort();
+    if (n && fwrite(d, 1, n, f) != n) abort();
+    fclose(f);
+    Dataset ds;
+    char err[512] = "";
+    if (data_open(&ds, path, 0.1f, err, sizeof err)) {
+        if (!err[0]) abort();
+        return;
+    }
+    if (ds.vocab_size < 1 || ds.vocab_size > DATA_MAX_VOCAB) abort();
+    for (int i = 0; i < ds.n_files; i++)
+        if (ds.files[i].max_id >= (uint32_t)ds.vocab_size) abort();
+    if (data_check_vocab(&ds, ds.vocab_size, err, sizeof err)) abort();
+    for (int i = 0; i < ds.n_parts; i++) /* every id of every part, as the sampler reads them */
+        for (size_t j = 0; j < ds.parts[i].n; j++)
+            if (data_part_tok(&ds.parts[i], j) >= (uint32_t)ds.vocab_size) abort();
+    data_close(&ds);
+}
+
 static void fuzz_shard(const uint8_t *d, size_t n) {
     char err[512];
     int width, vocab;
     size_t count;
+    fuzz_shard_open(d, n);
     if (data_shard_parse(d, n, "fuzz.bin", &width, &count, &vocab, err, sizeof err)) {
         if (!err[0]) abort();
         return;

@@ -1191,11 +1191,11 @@ int main(int argc, char **argv) {
     char a[512];
     test_cli("train --heads 6 --kv-heads 4 --d-model 48", 2, "heads 6 is not divisible by kv_heads 4");
     test_cli("train --d-model 64 --heads 5", 2, "d_model 64 is not divisible by heads 5");
-    test_cli("train --window 0", 2, "--window expects an integer >= 1, got '0'");
+    test_cli("train --window -1", 2, "--window expects an integer >= 0, got '-1'");
     test_cli("train --attn flash", 2, "unknown attention 'flash'");
     test_cli("train --norm middle", 2, "unknown norm strategy 'middle'");
     test_cli("train --steps many", 2, "--steps expects an integer >= 1, got 'many'");
-    test_cli("train --lr fast", 2, "--lr expects a number, got 'fast'");
+    test_cli("train --lr fast", 2, "--lr expects a number > 0, got 'fast'");
     test_cli("train --bogus 1", 2, "unknown flag '--bogus'");
     test_cli("train --attn mqa --kv-heads 3", 2, "attn mqa needs kv_heads = 1, got 3");
     snprintf(a, sizeof a, "train %s --data /nonexistent/corpus.txt", tiny);
@@ -1213,7 +1213,7 @@ int main(int argc, char **argv) {
     test_cli("train --attn dsa --topk-pct 50 --seq 8192 --layers 1 --d-model 16 --heads 2 --steps 1", 2,
              "top-k 4096 (topk_pct 50 of seq 8192) is more than the 2048");
     test_cli("train --attn gdn --qk-norm", 2, "attn gdn takes no window (0) or qk_norm (1)");
-    test_cli("train --window 16 --global -1", 2, "--global expects an integer >= 1, got '-1'");
+    test_cli("train --window 16 --global -1", 2, "--global expects an integer >= 0, got '-1'");
     test_cli("train --stride 256", 2, "patterns add keys to a sliding window");
     test_cli("train --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 4 --eval-batches 1 --attn dsa "
              "--topk 4 --indexer-heads 2 --indexer-dim 8 --dsa-warmup 1 --topk-start 2 --topk-ramp 2 --device cpu",
