@@ -130,6 +130,11 @@ int norm_kind_parse(const char *s, NormKind *out);
 /* fill defaults and validate; message names the bad value; 0 on success */
 int smollm_resolve(SmolConfig *c, char *err, size_t errlen);
 AttnConfig smollm_layer_attn(const SmolConfig *c, int layer);
+/* the checks smollm_init makes before it allocates anything, so that a caller can refuse a
+   configuration early (ablate run checks every run of a study before the first one): the
+   shape resolves (smollm_resolve, cfg resolved in place), B and T are in range, a dsa top-k
+   fits the sparse kernels at T, and on a GPU every layer's mechanism has kernels */
+int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
 /* allocate and initialize for batches of B x T tokens (gpu NULL: CPU); -1 with a message for
    sizes past SMOLLM_MAX_* and for parameter tables or weights that cannot be allocated */
 int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
@@ -506,17 +511,15 @@ static int smol_alloc_acts(SmolModel *m) {
     return m->host_losses ? 0 : -1;
 }
 
-int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
-    memset(m, 0, sizeof *m);
-    m->cfg = *cfg;
-    if (smollm_resolve(&m->cfg, err, errlen)) return -1;
+int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
+    if (smollm_resolve(cfg, err, errlen)) return -1;
     if (B < 1 || T < 1 || B > SMOLLM_MAX_BATCH || T > SMOLLM_MAX_SEQ || (long long)B * T > INT_MAX / 2) {
         snprintf(err, errlen, "batch %d and seq %d must be in [1, %d] and [1, %d] with batch x seq at most %d", B, T,
                  SMOLLM_MAX_BATCH, SMOLLM_MAX_SEQ, INT_MAX / 2);
         return -1;
     }
-    for (int l = 0; l < m->cfg.n_layers; l++) { /* a top-k given as a share of the context meets T here */
-        AttnConfig a = smollm_layer_attn(&m->cfg, l);
+    for (int l = 0; l < cfg->n_layers; l++) { /* a top-k given as a share of the context meets T here */
+        AttnConfig a = smollm_layer_attn(cfg, l);
         attn_resolve(&a, err, errlen);
         if (a.kind == ATTN_DSA && attn_topk(&a, T) > SPARSE_MAX_TOPK) {
             snprintf(err, errlen, "dsa layer %d: top-k %d (topk_pct %d of seq %d) is more than the %d keys per query "
@@ -525,11 +528,18 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
         }
     }
     if (gpu)
-        for (int l = 0; l < m->cfg.n_layers; l++) {
-            AttnConfig a = smollm_layer_attn(&m->cfg, l);
+        for (int l = 0; l < cfg->n_layers; l++) {
+            AttnConfig a = smollm_layer_attn(cfg, l);
             attn_resolve(&a, err, errlen);
             if (attn_gpu_supported(&a, err, errlen)) return -1;
         }
+    return 0;
+}
+
+int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (smollm_check(&m->cfg, gpu, B, T, err, errlen)) return -1;
     m->gpu = gpu;
     m->B = B;
     m->T = T;

@@ -174,16 +174,24 @@ typedef struct {
 #define STUDY_ID_LEN 160        /* a configuration's directory name: readable part + -<8 hex> */
 #define STUDY_NAME_LEN 192      /* a run's: the configuration's + _seed<N> */
 
-typedef struct { char key[32]; int n; char values[STUDY_MAX_VALUES][STUDY_VALUE_LEN]; } StudyAxis;
+typedef struct {
+    char key[32];
+    int n;
+    int line;                   /* the spec line that gave it (0: the command line) */
+    char values[STUDY_MAX_VALUES][STUDY_VALUE_LEN];
+} StudyAxis;
 typedef struct { char name[64]; int n_axes; StudyAxis axes[STUDY_MAX_AXES]; } StudyPhase;
 
 typedef struct {
     char name[64];
     char device[16];
+    char source[256];           /* the spec's path for messages ("command line": --KEY flags) */
     int n_base;
     char base_keys[STUDY_MAX_BASE][32], base_values[STUDY_MAX_BASE][STUDY_STR];
+    int base_lines[STUDY_MAX_BASE]; /* the spec line of each base key (0: the command line) */
     int n_seeds;
     uint64_t seeds[STUDY_MAX_SEEDS];
+    int seeds_given;            /* 0: neither, 1: `seeds` (a count), 2: `seed_list` */
     int seeds_set, select_tps, keep_checkpoints;
     int n_phases;               /* [axes] is one phase named "grid" */
     int has_axes_section, has_phase_section;
@@ -285,6 +293,10 @@ uint64_t run_config_identity(const RunConfig *c, int with_seed);
 char *run_config_canonical(const RunConfig *c, int with_seed);
 /* steps the budget gives (tokens budget converted) */
 int run_config_steps(const RunConfig *c);
+/* what a run checks before it reads data or allocates anything: the model's shape
+   (smollm_check: smollm_resolve's rules, a dsa top-k against seq, on a GPU (gpu not NULL) the
+   kernels' support) and a synthetic task's sizes. 0, or -1 with the message */
+int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen);
 
 /* ---- specs ---- */
 int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen);
@@ -307,6 +319,17 @@ int study_phase_size(const Study *s, int p);
 /* of the runs of one phase (their summaries), the best configuration's axes ("attn=gqa") */
 int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
                  size_t len, char *err, size_t errlen);
+/* every run of every phase checked (run_config_check) before anything is written; study_run
+   calls it before it creates the study directory. A later phase runs with the values carried
+   from the earlier ones, unknown yet: it is checked with every value that could be carried
+   (every combination of the earlier phases' axes that no later phase sets again), up to
+   STUDY_CHECK_MAX configurations in all. Returns 0 when every run resolves; -1 with a message
+   that names the spec line (FILE:LINE, or the flag) of each key the problem names, the first
+   refused run (its name and assignment, its phase), what is wrong and how many runs of that
+   phase are refused; 1 when the study has more configurations than STUDY_CHECK_MAX (the
+   message says how many were checked, all good) */
+#define STUDY_CHECK_MAX 200000
+int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen);
 
 /* ---- running ---- */
 /* device: "cpu", "cuda" or NULL (a GPU when one works, else the CPU, after a line on stderr
@@ -364,6 +387,9 @@ int study_report(const char *dir, FILE *f);
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 /* ---- a growable string ---- */
 typedef struct { char *p; size_t n, cap; } StrBuf;
@@ -871,6 +897,17 @@ int run_config_steps(const RunConfig *c) {
     return c->train.steps;
 }
 
+int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen) {
+    SmolConfig mc = c->model;
+    int task_vocab = c->task_vocab ? c->task_vocab : 256;
+    /* the byte vocabulary: a tokenized data set's is known only once it is read */
+    mc.vocab_size = c->task ? task_vocab : DATA_BYTE_VOCAB;
+    if (smollm_check(&mc, gpu, c->batch, c->seq, err, errlen)) return -1;
+    DataTask t; /* holds no memory: a task's sizes are checked by setting one up */
+    if (c->task && data_task_init(&t, c->task, task_vocab, c->batch, c->seq, c->task_size, 0, err, errlen)) return -1;
+    return 0;
+}
+
 /* the configuration with its defaults resolved where they resolve without data: the model's
    shape (byte vocabulary), the optimizer's, the default text, the last evaluation's cap */
 static void run_config_resolved(const RunConfig *c, RunConfig *r) {
@@ -936,13 +973,14 @@ static char *study_trim(char *s) {
 }
 
 static int study_is_study_key(const char *k) {
-    return !strcmp(k, "name") || !strcmp(k, "seeds") || !strcmp(k, "select") || !strcmp(k, "device") ||
-           !strcmp(k, "keep_checkpoints");
+    return !strcmp(k, "name") || !strcmp(k, "seeds") || !strcmp(k, "seed_list") || !strcmp(k, "select") ||
+           !strcmp(k, "device") || !strcmp(k, "keep_checkpoints");
 }
 
 static void study_init(Study *s) {
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "study");
+    snprintf(s->source, sizeof s->source, "command line");
     s->n_seeds = 1;
 }
 
@@ -965,29 +1003,52 @@ int study_set(Study *s, const char *key, const char *value, char *err, size_t er
         snprintf(s->name, sizeof s->name, "%s", value);
         return 0;
     }
-    if (!strcmp(k, "seeds")) {
+    /* `seeds` is always a count and `seed_list` always a list: "seeds = 1338" read as either
+       a count or a seed was ambiguous */
+    if (!strcmp(k, "seeds") || !strcmp(k, "seed_list")) {
+        int list = !strcmp(k, "seed_list");
+        if (s->seeds_given && s->seeds_given != 1 + list) {
+            snprintf(err, errlen, "%s = %s: seeds (a count from `seed`) and seed_list (the seeds themselves) are both "
+                                  "given: expected one of them", key, value);
+            return -1;
+        }
+        if (!list) {
+            int x;
+            if (strchr(value, ',')) {
+                snprintf(err, errlen, "seeds = %s: seeds is a count (N seeds from `seed`); a list of seeds goes in "
+                                      "seed_list = %s (--seed-list %s)", value, value, value);
+                return -1;
+            }
+            if (study_int(key, value, 1, &x, err, errlen)) return -1;
+            if (x > STUDY_MAX_SEEDS) { snprintf(err, errlen, "seeds = %d: expected at most %d seeds", x, STUDY_MAX_SEEDS); return -1; }
+            s->n_seeds = x;
+            s->seeds_set = 0; /* study_finish counts them up from `seed` */
+            s->seeds_given = 1;
+            return 0;
+        }
         char buf[STUDY_STR];
+        if (strlen(value) >= sizeof buf) { snprintf(err, errlen, "seed_list: expected at most %zu characters", sizeof buf - 1); return -1; }
         snprintf(buf, sizeof buf, "%s", value);
         int n = 0;
-        int is_list = strchr(buf, ',') != NULL;
-        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            int x;
-            if (study_int(key, study_trim(tok), is_list ? 0 : 1, &x, err, errlen)) return -1;
-            if (!is_list) {
-                if (x > STUDY_MAX_SEEDS) {
-                    snprintf(err, errlen, "%s = %d: at most %d seeds", key, x, STUDY_MAX_SEEDS);
-                    return -1;
-                }
-                s->n_seeds = x;
-                s->seeds_set = 0; /* seeds follow `seed` */
-                return 0;
+        for (char *tok = buf, *next; tok; tok = next) {
+            next = strchr(tok, ',');
+            if (next) *next++ = 0;
+            char *t = study_trim(tok), *end;
+            errno = 0;
+            unsigned long long x = strtoull(t, &end, 10);
+            if (errno || *end || end == t || strchr(t, '-')) {
+                snprintf(err, errlen, "seed_list = %s: expected seeds (integers >= 0) separated by commas, got '%s'",
+                         value, t);
+                return -1;
             }
-            if (n == STUDY_MAX_SEEDS) { snprintf(err, errlen, "%s: at most %d seeds", key, STUDY_MAX_SEEDS); return -1; }
+            for (int i = 0; i < n; i++)
+                if (s->seeds[i] == x) { snprintf(err, errlen, "seed_list = %s: seed %llu is listed twice", value, x); return -1; }
+            if (n == STUDY_MAX_SEEDS) { snprintf(err, errlen, "seed_list: expected at most %d seeds", STUDY_MAX_SEEDS); return -1; }
             s->seeds[n++] = (uint64_t)x;
         }
-        if (n == 0) { snprintf(err, errlen, "%s is empty: expected a count or a list of seeds", key); return -1; }
         s->n_seeds = n;
         s->seeds_set = 1;
+        s->seeds_given = 2;
         return 0;
     }
     if (!strcmp(k, "select")) {
@@ -1073,7 +1134,7 @@ static int study_add_axis(Study *s, int p, const char *key, const char *list, ch
     StudyPhase *ph = &s->phases[p];
     const RunKey *rk = run_key_find(k);
     if (study_is_study_key(k) || (rk && (rk->flags & RUN_KEY_NO_AXIS))) {
-        snprintf(err, errlen, "'%s' cannot be an axis (axes vary run keys; seeds go in `seeds`)", key);
+        snprintf(err, errlen, "'%s' cannot be an axis (axes vary run keys; seeds go in `seeds` or `seed_list`)", key);
         return -1;
     }
     for (int i = 0; i < ph->n_axes; i++)
@@ -1159,6 +1220,7 @@ static int study_finish(Study *s, const char *source, char *err, size_t errlen) 
 
 int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen) {
     study_init(s);
+    snprintf(s->source, sizeof s->source, "%s", source);
     char e[400];
     int lineno = 0, section = 0; /* 0 base, 1 [axes], 2 [phase] */
     const char *p = text;
@@ -1225,10 +1287,14 @@ int study_parse_text(Study *s, const char *text, const char *source, char *err, 
             value[vl - 1] = 0;
             value++;
         }
+        int n_base = s->n_base;
         int rc = section == 0 ? (*value ? study_set_base(s, key, value, e, sizeof e)
                                         : (snprintf(e, sizeof e, "key '%s' has no value", key), -1))
                               : study_add_axis(s, s->n_phases - 1, key, value, e, sizeof e);
         if (rc) { snprintf(err, errlen, "%s:%d: %s", source, lineno, e); return -1; }
+        /* where each key was set, for study_check's messages */
+        if (section == 0 && s->n_base > n_base) s->base_lines[n_base] = lineno;
+        else if (section) s->phases[s->n_phases - 1].axes[s->phases[s->n_phases - 1].n_axes - 1].line = lineno;
     }
     return study_finish(s, source, err, errlen);
 }
@@ -1243,10 +1309,9 @@ int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
 
 void study_write_spec(const Study *s, FILE *f) {
     fprintf(f, "# ablate study spec (see study.h)\nname = %s\n", s->name);
-    fprintf(f, "seeds = ");
+    fprintf(f, "seed_list = "); /* the seeds themselves: --resume runs exactly these */
     for (int i = 0; i < s->n_seeds; i++) fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)s->seeds[i]);
-    /* a single seed is written as a list so that it is not read back as a count */
-    fprintf(f, "%s\n", s->n_seeds == 1 ? "," : "");
+    fprintf(f, "\n");
     if (s->select_tps) fprintf(f, "select = tokens_per_s\n");
     if (s->device[0]) fprintf(f, "device = %s\n", s->device);
     if (s->keep_checkpoints) fprintf(f, "keep_checkpoints = 1\n");
@@ -1483,6 +1548,15 @@ static void study_id_suffix(StudyRun *r) {
     snprintf(r->name, sizeof r->name, "%s_seed%llu", r->config_id, (unsigned long long)r->seed);
 }
 
+/* appends "key=value" (the value quoted when it needs it) to the assignment a of length al:
+   the new length, >= n when it did not fit */
+static size_t study_assign_add(char *a, size_t n, size_t al, const char *key, const char *v) {
+    char q[STUDY_VALUE_LEN + 3];
+    if (al >= n) return al;
+    study_quote_value(q, sizeof q, v);
+    return al + (size_t)snprintf(a + al, n - al, "%s%s=%s", al ? " " : "", key, q);
+}
+
 int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen) {
     const StudyPhase *ph = &s->phases[p];
     int total = study_phase_size(s, p), idx[STUDY_MAX_AXES] = {0};
@@ -1497,11 +1571,8 @@ int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int 
         /* carried values first (they are not axes here), then this phase's axes */
         char assign[STUDY_AXES_LEN];
         size_t al = snprintf(assign, sizeof assign, "%s", carried ? carried : "");
-        for (int a = 0; a < ph->n_axes && al < sizeof assign; a++) {
-            char q[STUDY_VALUE_LEN + 3];
-            study_quote_value(q, sizeof q, ph->axes[a].values[idx[a]]);
-            al += snprintf(assign + al, sizeof assign - al, "%s%s=%s", al ? " " : "", ph->axes[a].key, q);
-        }
+        for (int a = 0; a < ph->n_axes; a++)
+            al = study_assign_add(assign, sizeof assign, al, ph->axes[a].key, ph->axes[a].values[idx[a]]);
         if (al >= sizeof assign) { /* study_finish refuses such specs: this is a last guard */
             snprintf(err, errlen, "phase '%s': the assignment '%.60s...' is longer than %d characters", ph->name,
                      assign, STUDY_AXES_LEN - 1);
@@ -1564,6 +1635,111 @@ int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums,
         return -1;
     }
     snprintf(best_axes, len, "%s", runs[best_i].axes);
+    return 0;
+}
+
+/* does the message name this key ("heads 9", "kv_heads = 3"): the key as a whole word */
+static int study_names_key(const char *msg, const char *key) {
+    size_t n = strlen(key);
+    for (const char *p = strstr(msg, key); p; p = strstr(p + 1, key)) {
+        int before = p > msg && (isalnum((unsigned char)p[-1]) || p[-1] == '_');
+        int after = isalnum((unsigned char)p[n]) || p[n] == '_';
+        if (!before && !after) return 1;
+    }
+    return 0;
+}
+
+/* "mech.ini:3 (d_model = 64)" or "--d-model 64" for a key set on the command line */
+static void study_where(StrBuf *b, const Study *s, int line, const char *key, const char *value, int axis) {
+    if (b->n) sb_printf(b, ", ");
+    if (line > 0) sb_printf(b, "%s:%d (%s = %s)", s->source, line, key, value);
+    else if (axis) sb_printf(b, "%s (--axes %s=%s)", s->source, key, value);
+    else {
+        sb_printf(b, "%s (--", s->source);
+        for (const char *c = key; *c; c++) sb_printf(b, "%c", *c == '_' ? '-' : *c);
+        sb_printf(b, " %s)", value);
+    }
+}
+
+int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
+    long checked = 0;
+    for (int p = 0; p < s->n_phases; p++) {
+        /* the axes of phases 0..p in order: their assignment is what a run of phase p gets
+           (the carried values, then its own). An earlier axis whose key a later phase sets
+           again is overridden: its first value stands for all of them */
+        int ph_of[STUDY_MAX_PHASES * STUDY_MAX_AXES], ax_of[STUDY_MAX_PHASES * STUDY_MAX_AXES];
+        int varies[STUDY_MAX_PHASES * STUDY_MAX_AXES], idx[STUDY_MAX_PHASES * STUDY_MAX_AXES];
+        int na = 0;
+        double combos = 1;
+        for (int q = 0; q <= p; q++)
+            for (int a = 0; a < s->phases[q].n_axes; a++) {
+                int over = 0;
+                for (int q2 = q + 1; q2 <= p && !over; q2++)
+                    for (int a2 = 0; a2 < s->phases[q2].n_axes; a2++)
+                        over |= !strcmp(s->phases[q2].axes[a2].key, s->phases[q].axes[a].key);
+                ph_of[na] = q;
+                ax_of[na] = a;
+                varies[na] = !over;
+                idx[na] = 0;
+                if (!over) combos *= s->phases[q].axes[a].n;
+                na++;
+            }
+        if (checked + combos > STUDY_CHECK_MAX) {
+            snprintf(err, errlen, "%s: phase '%s' could run %.0f configurations with the values carried from earlier "
+                                  "phases, more than the %d checked before the start: %ld configurations checked, all "
+                                  "good; the rest are checked as they run", s->source, s->phases[p].name, combos,
+                     STUDY_CHECK_MAX, checked);
+            return 1;
+        }
+        int bad = 0;
+        for (long c = 0; c < (long)combos; c++, checked++) {
+            char assign[STUDY_AXES_LEN], e[512];
+            size_t al = 0;
+            assign[0] = 0;
+            for (int i = 0; i < na; i++) {
+                const StudyAxis *ax = &s->phases[ph_of[i]].axes[ax_of[i]];
+                al = study_assign_add(assign, sizeof assign, al, ax->key, ax->values[idx[i]]);
+            }
+            RunConfig rc;
+            int ok = 0;
+            if (al >= sizeof assign) snprintf(e, sizeof e, "the assignment is longer than %d characters", STUDY_AXES_LEN - 1);
+            else ok = !study_base_config(s, assign, &rc, e, sizeof e) && !run_config_check(&rc, gpu, e, sizeof e);
+            if (!ok && !bad++) { /* the first refused run: where the keys its message names were set */
+                StrBuf w = {0};
+                for (int i = 0; i < s->n_base; i++)
+                    if (study_names_key(e, s->base_keys[i])) {
+                        int axis_too = 0; /* an axis of the run sets it again: that line is the one */
+                        for (int k = 0; k < na; k++)
+                            axis_too |= varies[k] && !strcmp(s->phases[ph_of[k]].axes[ax_of[k]].key, s->base_keys[i]);
+                        if (!axis_too) study_where(&w, s, s->base_lines[i], s->base_keys[i], s->base_values[i], 0);
+                    }
+                for (int k = 0; k < na; k++) {
+                    const StudyAxis *ax = &s->phases[ph_of[k]].axes[ax_of[k]];
+                    if (varies[k] && study_names_key(e, ax->key))
+                        study_where(&w, s, ax->line, ax->key, ax->values[idx[k]], 1);
+                }
+                if (!w.n) sb_printf(&w, "%s", s->source); /* it names no key the spec sets */
+                char id[STUDY_ID_LEN];
+                study_readable_id(assign, id, sizeof id);
+                study_fmt(err, errlen, "%s: phase '%s', run %s_seed%llu (%s): %s", w.p, s->phases[p].name, id,
+                          (unsigned long long)s->seeds[0], assign[0] ? assign : "the base configuration", e);
+                free(w.p);
+            }
+            for (int i = na - 1; i >= 0; i--) /* the next combination, last axis fastest */
+                if (varies[i]) {
+                    if (++idx[i] < s->phases[ph_of[i]].axes[ax_of[i]].n) break;
+                    idx[i] = 0;
+                }
+        }
+        if (bad) {
+            size_t l = strlen(err);
+            study_fmt(err + l, errlen - l, "; %d of the %.0f configurations %s '%s'%s are refused (%d run%s): nothing "
+                                           "was run or written", bad, combos, p ? "that phase" : "of phase",
+                      s->phases[p].name, p ? " could run with the values carried from earlier phases" : "",
+                      bad * s->n_seeds, bad * s->n_seeds == 1 ? "" : "s");
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -1816,6 +1992,39 @@ static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr
     return 0;
 }
 
+/* ---- the CPU's peak memory: Linux keeps a process's peak resident set (VmHWM in
+   /proc/self/status) and resets it to the current one when "5" is written to
+   /proc/self/clear_refs. A run's peak is the high-water mark during the run minus the resident
+   set at its start ---- */
+static double study_status_kb(const char *field) { /* NAN: unknown */
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = NAN;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':') { kb = strtod(line + n + 1, NULL); break; }
+    if (f) fclose(f);
+    return kb;
+}
+
+/* the resident set now (bytes) with the high-water mark reset to it; NAN: cannot measure */
+static double study_rss_start(void) {
+#ifdef __GLIBC__
+    malloc_trim(0); /* memory an earlier run freed but the allocator kept would hide this run's */
+#endif
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return NAN;
+    int ok = fputs("5", f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    return ok ? study_status_kb("VmRSS") * 1024 : NAN;
+}
+
+/* the peak since study_rss_start above its start (bytes); NAN: not measured */
+static double study_rss_peak(double start) {
+    double peak = study_status_kb("VmHWM") * 1024 - start;
+    return peak > 0 ? peak : NAN;
+}
+
 static void study_fail(StudySummary *o, const char *status, const char *fmt, const char *a) {
     study_fmt(o->status, sizeof o->status, "%s", status);
     study_fmt(o->reason, sizeof o->reason, fmt, a);
@@ -1855,10 +2064,11 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     o->final_val_acc = o->final_val_tokens = o->final_val_se = o->final_val_bpb = o->best_val_bpb = NAN;
     o->smoothness = o->grad_norm_mean = o->grad_norm_max = o->tokens_per_s = NAN;
     o->steps = run_config_steps(c);
-    SmolConfig mc = c->model;
-    mc.vocab_size = DATA_BYTE_VOCAB; /* refuse bad shapes before reading any data */
-    if (smollm_resolve(&mc, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
+    /* refuse bad shapes before reading any data */
+    if (run_config_check(c, gpu, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
     if (c->save && study_check_save(c->save, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
+    double rss0 = gpu ? NAN : study_rss_start(); /* the CPU: the data and the model count as the run's */
+    SmolConfig mc;
     Dataset ds;
     memset(&ds, 0, sizeof ds);
     DataTask task_train, task_val;
@@ -2077,6 +2287,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
 #ifndef ABLATE_NO_CUDA
     if (gpu) o->peak_bytes = gpu->peak_bytes;
 #endif
+    if (!gpu) o->peak_bytes = study_rss_peak(rss0);
     if (verbose && !rc)
         printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f\n", tokens,
                train_now() - t_start, o->tokens_per_s, o->grad_norm_mean, o->grad_norm_max);
@@ -2178,7 +2389,15 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
 }
 
 int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
-    char dir[4096], err[600], path[4300];
+    char dir[4096], err[2048], path[4300];
+    /* a new study is checked whole before anything is written: a bad shape found at run time
+       failed every run of its phase and left a directory that blocked the rerun. A resumed
+       study was checked when it started; workers are started by a checked parent */
+    if (!o->resume && !o->worker) {
+        int bad = study_check(s, gpu, err, sizeof err);
+        if (bad < 0) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+        if (bad > 0 && !o->quiet) fprintf(stderr, "ablate: note: %s\n", err);
+    }
     if (o->out) snprintf(dir, sizeof dir, "%s", o->out);
     else snprintf(dir, sizeof dir, "runs/%s", s->name);
     if (!o->resume && !o->out) /* never overwrite an earlier study: runs/NAME-2, -3... */
@@ -2446,8 +2665,9 @@ typedef struct {
     const char *id;
     int first, n, n_ok;
     StudyStat loss, bpb, tps;   /* final validation loss, bits per byte, tokens/s over the ok seeds */
+    StudyStat acc;              /* synthetic tasks: final top-1 accuracy over the ok seeds */
     double ppl;                 /* mean final validation perplexity */
-    double peak, kv, params;
+    double peak, kv, params;    /* peak: the mean over the ok seeds that measured one (0: none did) */
     double diff, p, t, df;      /* against the best configuration: mean loss difference, Welch's test */
     int verdict;                /* STUDY_BEST ... */
 } StudyGroup;
@@ -2461,6 +2681,8 @@ static double get_loss(const StudySummary *s) { return s->final_val_loss; }
 static double get_ppl(const StudySummary *s) { return s->final_val_ppl; }
 static double get_tps(const StudySummary *s) { return s->tokens_per_s; }
 static double get_bpb(const StudySummary *s) { return s->final_val_bpb; }
+static double get_acc(const StudySummary *s) { return s->final_val_acc; }
+static double get_peak(const StudySummary *s) { return s->peak_bytes > 0 ? s->peak_bytes : NAN; }
 
 /* the statistics of one value over a configuration's ok runs that have it */
 static StudyStat study_group_stat(const StudySummary *s, int n, const char *id, double (*get)(const StudySummary *)) {
@@ -2956,6 +3178,7 @@ static void study_group_json(StrBuf *b, const StudyGroup *g, const StudySummary 
     sb_printf(b, "\"runs\": %d, \"runs_ok\": %d, ", g->n, g->n_ok);
     study_stat_json(b, "val_loss", &g->loss);
     study_stat_json(b, "val_bpb", &g->bpb);
+    study_stat_json(b, "val_acc", &g->acc);
     sb_num(b, "val_ppl_mean", g->ppl, 0);
     sb_str(b, "vs_best", study_verdicts[g->verdict], 0);
     sb_num(b, "val_loss_diff_vs_best", g->diff, 0);
@@ -2964,7 +3187,7 @@ static void study_group_json(StrBuf *b, const StudyGroup *g, const StudySummary 
     sb_num(b, "welch_p", g->p, 0);
     sb_num(b, "tokens_per_s_mean", g->tps.mean, 0);
     sb_num(b, "tokens_per_s_sd", g->tps.sd, 0);
-    sb_num(b, "peak_bytes", g->peak > 0 ? g->peak : NAN, 0); /* null: not measured (the CPU) */
+    sb_num(b, "peak_bytes", g->peak > 0 ? g->peak : NAN, 0); /* null: not measured */
     sb_num(b, "params_total", g->params, 0);
     sb_num(b, "kv_bytes_per_token", g->kv, 1);
     sb_printf(b, "}");
@@ -3030,19 +3253,20 @@ int study_report(const char *dir, FILE *out) {
         g[k].n_ok += !strcmp(s[i].status, "ok");
     }
     if (!g) { free(s); fprintf(stderr, "ablate report: out of memory\n"); return -1; }
-    int best = -1, any_bpb = 0, any_peak = 0, max_seeds = 0;
+    int best = -1, any_bpb = 0, any_acc = 0, any_peak = 0, max_seeds = 0;
     for (int k = 0; k < ng; k++) {
         g[k].loss = study_group_stat(s, n, g[k].id, get_loss);
         g[k].bpb = study_group_stat(s, n, g[k].id, get_bpb);
+        g[k].acc = study_group_stat(s, n, g[k].id, get_acc);
         g[k].tps = study_group_stat(s, n, g[k].id, get_tps);
         g[k].ppl = study_group_stat(s, n, g[k].id, get_ppl).mean;
         const StudySummary *f = &s[g[k].first];
         g[k].kv = f->kv_bytes_per_token;
         g[k].params = f->params_total;
-        g[k].peak = 0;
-        for (int i = 0; i < n; i++)
-            if (!strcmp(s[i].config_id, g[k].id) && s[i].peak_bytes > g[k].peak) g[k].peak = s[i].peak_bytes;
+        StudyStat pk = study_group_stat(s, n, g[k].id, get_peak);
+        g[k].peak = pk.n ? pk.mean : 0;
         any_bpb |= g[k].bpb.n > 0;
+        any_acc |= g[k].acc.n > 0;
         any_peak |= g[k].peak > 0;
         if (g[k].loss.n > max_seeds) max_seeds = g[k].loss.n;
         if (g[k].loss.n && (best < 0 || g[k].loss.mean < g[best].loss.mean)) best = k;
@@ -3071,17 +3295,19 @@ int study_report(const char *dir, FILE *out) {
         sb_printf(&j, "%s\n", k + 1 < ng ? "," : "");
     }
     sb_printf(&j, "],\n\"runs\": [\n");
+    /* a synthetic task's accuracy columns only where a run has one: a text study's files keep their columns */
     sb_printf(&c, "config,phase,axes,runs,runs_ok,val_loss_mean,val_loss_sd,val_loss_ci95_lo,val_loss_ci95_hi,vs_best,"
-                  "val_loss_diff_vs_best,welch_p,val_bpb_mean,val_bpb_sd,val_bpb_ci95_lo,val_bpb_ci95_hi,val_ppl_mean,"
-                  "tokens_per_s_mean,tokens_per_s_sd,peak_bytes,params_total,kv_bytes_per_token\n");
+                  "val_loss_diff_vs_best,welch_p,val_bpb_mean,val_bpb_sd,val_bpb_ci95_lo,val_bpb_ci95_hi,%sval_ppl_mean,"
+                  "tokens_per_s_mean,tokens_per_s_sd,peak_bytes,params_total,kv_bytes_per_token\n",
+              any_acc ? "val_acc_mean,val_acc_sd,val_acc_ci95_lo,val_acc_ci95_hi," : "");
     for (int k = 0; k < ng; k++) {
         const StudyGroup *q = &g[k];
         char axes[STUDY_AXES_LEN];
         snprintf(axes, sizeof axes, "%s", s[q->first].axes);
         for (char *a = axes; *a; a++) if (*a == '"') *a = '\''; /* CSV quoting: no inner quotes */
         sb_printf(&c, "%s,%s,\"%s\",%d,%d,", q->id, s[q->first].phase, axes, q->n, q->n_ok);
-        const StudyStat *st[2] = {&q->loss, &q->bpb};
-        for (int m = 0; m < 2; m++) {
+        const StudyStat *st[3] = {&q->loss, &q->bpb, &q->acc};
+        for (int m = 0; m < 2 + any_acc; m++) {
             study_csv_num(&c, st[m]->mean, "%.9g");
             study_csv_num(&c, st[m]->sd, "%.9g");
             study_csv_num(&c, st[m]->ci_lo, "%.9g");
@@ -3101,9 +3327,10 @@ int study_report(const char *dir, FILE *out) {
         sb_printf(&c, "\n");
     }
     sb_printf(&r, "run,config,phase,axes,identity,seed,status,steps_done,tokens,final_loss,final_val_loss,final_val_ppl,"
-                  "best_val_loss,best_val_ppl,final_val_bpb,best_val_bpb,final_val_tokens,final_val_se,tokens_per_s,"
+                  "best_val_loss,best_val_ppl,final_val_bpb,best_val_bpb,%sfinal_val_tokens,final_val_se,tokens_per_s,"
                   "peak_bytes,params_total,params_attention,params_ffn,params_embedding,params_norms,"
-                  "kv_bytes_per_token,grad_norm_mean,grad_norm_max,smoothness,train_seconds,wall_seconds,reason\n");
+                  "kv_bytes_per_token,grad_norm_mean,grad_norm_max,smoothness,train_seconds,wall_seconds,reason\n",
+              any_acc ? "final_val_acc," : "");
     for (int i = 0; i < n; i++) {
         const StudySummary *x = &s[i];
         sb_printf(&j, "  ");
@@ -3114,11 +3341,12 @@ int study_report(const char *dir, FILE *out) {
         snprintf(axes, sizeof axes, "%s", x->axes);
         for (char *q = reason; *q; q++) if (*q == '"') *q = '\'';
         for (char *q = axes; *q; q++) if (*q == '"') *q = '\'';
-        sb_printf(&r, "%s,%s,%s,\"%s\",%016llx,%llu,%s,%d,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.0f,%.9g,%.6g,%.0f,"
-                      "%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.6g,%.6g,%.6g,%.3f,%.3f,\"%s\"\n",
+        sb_printf(&r, "%s,%s,%s,\"%s\",%016llx,%llu,%s,%d,%.0f,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,",
                   x->name, x->config_id, x->phase, axes, (unsigned long long)x->identity, (unsigned long long)x->seed,
                   x->status, x->steps_done, x->tokens, x->final_loss, x->final_val_loss, x->final_val_ppl,
-                  x->best_val_loss, x->best_val_ppl, x->final_val_bpb, x->best_val_bpb, x->final_val_tokens,
+                  x->best_val_loss, x->best_val_ppl, x->final_val_bpb, x->best_val_bpb);
+        if (any_acc) study_csv_num(&r, x->final_val_acc, "%.9g");
+        sb_printf(&r, "%.0f,%.9g,%.6g,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.0f,%.6g,%.6g,%.6g,%.3f,%.3f,\"%s\"\n", x->final_val_tokens,
                   x->final_val_se, x->tokens_per_s, x->peak_bytes, x->params_total, x->params_attention, x->params_ffn,
                   x->params_embedding, x->params_norms, x->kv_bytes_per_token, x->grad_norm_mean, x->grad_norm_max,
                   x->smoothness, x->train_seconds, x->wall_seconds, reason);
@@ -3142,6 +3370,7 @@ int study_report(const char *dir, FILE *out) {
         study_col(out, "val loss (mean ± sd)", 21, 0);
         study_col(out, "95% CI", 19, 0);
         study_col(out, "  vs best (Welch)", 24, 1);
+        if (any_acc) study_col(out, "val acc (mean ± sd)", 20, 0);
         if (any_bpb) study_col(out, "val bpb", 18, 0);
         study_col(out, "val ppl", 10, 0);
         study_col(out, "tok/s", 16, 0);
@@ -3170,6 +3399,11 @@ int study_report(const char *dir, FILE *out) {
             else if (q->verdict == STUDY_UNTESTED) snprintf(col, sizeof col, "  %+.4f untested", q->diff);
             else snprintf(col, sizeof col, "  %+.4f p=%.3f %s", q->diff, q->p, q->verdict == STUDY_SIGNIFICANT ? "sig" : "n.s.");
             study_col(out, col, 24, 1);
+            if (any_acc) {
+                if (q->acc.n) study_pm(col, sizeof col, &q->acc, 4);
+                else snprintf(col, sizeof col, "-");
+                study_col(out, col, 20, 0);
+            }
             if (any_bpb) {
                 if (q->bpb.n) study_pm(col, sizeof col, &q->bpb, 4);
                 else snprintf(col, sizeof col, "-");
@@ -3181,7 +3415,7 @@ int study_report(const char *dir, FILE *out) {
             else snprintf(col, sizeof col, "%.0f", q->tps.mean);
             study_col(out, col, 16, 0);
             if (q->peak > 0) snprintf(col, sizeof col, "%.1f", q->peak / 1048576.0);
-            else snprintf(col, sizeof col, "-"); /* the CPU measures no peak */
+            else snprintf(col, sizeof col, "-"); /* not measured */
             study_col(out, col, 9, 0);
             snprintf(col, sizeof col, "%.0f", q->params);
             study_col(out, col, 11, 0);
@@ -3196,24 +3430,38 @@ int study_report(const char *dir, FILE *out) {
             if (n_tested) fprintf(out, "; %d of the %d configurations tested against it %s not significantly worse",
                                   n_within, n_tested, n_within == 1 ? "is" : "are");
             fprintf(out, ")\n");
+            /* a lucky seed of another configuration is worth naming, never crowning */
+            int lo = -1;
+            for (int i = 0; i < n; i++)
+                if (!strcmp(s[i].status, "ok") && isfinite(s[i].final_val_loss) &&
+                    (lo < 0 || s[i].final_val_loss < s[lo].final_val_loss))
+                    lo = i;
+            if (lo >= 0 && strcmp(s[lo].config_id, q->id))
+                fprintf(out, "lowest single run:  %s (val loss %.4f; its configuration's mean is %.4f)\n", s[lo].name,
+                        s[lo].final_val_loss, study_group_stat(s, n, s[lo].config_id, get_loss).mean);
         }
-        int bt = -1, bm = -1;
+        int bt = -1, bm = -1, ba = -1;
         for (int k = 0; k < ng; k++) {
             if (!g[k].n_ok) continue;
+            if (g[k].acc.n && (ba < 0 || g[k].acc.mean > g[ba].acc.mean)) ba = k;
             if (isfinite(g[k].tps.mean) && (bt < 0 || g[k].tps.mean > g[bt].tps.mean)) bt = k;
-            /* memory: peak device memory where measured, else KV-cache bytes per token */
+            /* memory: the mean peak memory where measured, else KV-cache bytes per token */
             if (any_peak ? g[k].peak > 0 && (bm < 0 || g[k].peak < g[bm].peak ||
                                              (g[k].peak == g[bm].peak && g[k].kv < g[bm].kv))
                          : isfinite(g[k].kv) && (bm < 0 || g[k].kv < g[bm].kv))
                 bm = k;
         }
-        if (bt >= 0) fprintf(out, "best by throughput: %s (mean %.0f tok/s)\n", g[bt].id, g[bt].tps.mean);
-        if (bm >= 0 && any_peak)
-            fprintf(out, "best by memory:     %s (peak %.1f MB, KV %.0f B/token)\n", g[bm].id, g[bm].peak / 1048576.0,
-                    g[bm].kv);
+        if (ba >= 0)
+            fprintf(out, "best by accuracy:   %s (mean val acc %.4f over %d seed%s)\n", g[ba].id, g[ba].acc.mean,
+                    g[ba].acc.n, g[ba].acc.n == 1 ? "" : "s");
+        if (bt >= 0)
+            fprintf(out, "best by throughput: %s (mean %.0f tok/s over %d seed%s)\n", g[bt].id, g[bt].tps.mean,
+                    g[bt].tps.n, g[bt].tps.n == 1 ? "" : "s");
+        if (bm >= 0 && any_peak) /* device memory on a GPU, the resident memory a run added on the CPU */
+            fprintf(out, "best by memory:     %s (mean peak %.1f MB, KV %.0f B/token)\n", g[bm].id,
+                    g[bm].peak / 1048576.0, g[bm].kv);
         else if (bm >= 0)
-            fprintf(out, "smallest KV cache:  %s (%.0f B/token; no peak memory is measured on the CPU)\n", g[bm].id,
-                    g[bm].kv);
+            fprintf(out, "smallest KV cache:  %s (%.0f B/token; no run measured its peak memory)\n", g[bm].id, g[bm].kv);
         if (max_seeds < 2)
             fprintf(out, "one seed per configuration: the differences between configurations are untested "
                          "(seeds = 3 or more gives each a confidence interval and a t-test)\n");
@@ -3232,8 +3480,8 @@ int study_report(const char *dir, FILE *out) {
                                      "training tokens/s", s, g, ng, xs, xsd, 1);
     for (int k = 0; xs && k < ng; k++) xs[k] = any_peak ? g[k].peak / 1048576.0 : g[k].kv;
     if (xs) study_plot_pareto(dir, "val_vs_memory.svg", "Validation loss vs memory",
-                              any_peak ? "peak device memory (MB, the highest of the seeds)"
-                                       : "KV-cache bytes per token (no peak memory on the CPU)",
+                              any_peak ? "peak memory (MB, mean over seeds)"
+                                       : "KV-cache bytes per token (no peak memory measured)",
                               s, g, ng, xs, NULL, 0);
     free(xsd);
     free(xs);
