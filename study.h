@@ -1020,7 +1020,11 @@ int study_set(Study *s, const char *key, const char *value, char *err, size_t er
                 return -1;
             }
             if (study_int(key, value, 1, &x, err, errlen)) return -1;
-            if (x > STUDY_MAX_SEEDS) { snprintf(err, errlen, "seeds = %d: expected at most %d seeds", x, STUDY_MAX_SEEDS); return -1; }
+            if (x > STUDY_MAX_SEEDS) {
+                snprintf(err, errlen, "seeds = %d: expected at most %d seeds (seeds is a count; the one seed %d is "
+                                      "seed_list = %d)", x, STUDY_MAX_SEEDS, x, x);
+                return -1;
+            }
             s->n_seeds = x;
             s->seeds_set = 0; /* study_finish counts them up from `seed` */
             s->seeds_given = 1;
@@ -1691,7 +1695,8 @@ int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
                      STUDY_CHECK_MAX, checked);
             return 1;
         }
-        int bad = 0;
+        int bad = 0, first[STUDY_MAX_PHASES * STUDY_MAX_AXES];
+        char first_assign[STUDY_AXES_LEN] = "", first_err[512] = "";
         for (long c = 0; c < (long)combos; c++, checked++) {
             char assign[STUDY_AXES_LEN], e[512];
             size_t al = 0;
@@ -1704,26 +1709,10 @@ int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
             int ok = 0;
             if (al >= sizeof assign) snprintf(e, sizeof e, "the assignment is longer than %d characters", STUDY_AXES_LEN - 1);
             else ok = !study_base_config(s, assign, &rc, e, sizeof e) && !run_config_check(&rc, gpu, e, sizeof e);
-            if (!ok && !bad++) { /* the first refused run: where the keys its message names were set */
-                StrBuf w = {0};
-                for (int i = 0; i < s->n_base; i++)
-                    if (study_names_key(e, s->base_keys[i])) {
-                        int axis_too = 0; /* an axis of the run sets it again: that line is the one */
-                        for (int k = 0; k < na; k++)
-                            axis_too |= varies[k] && !strcmp(s->phases[ph_of[k]].axes[ax_of[k]].key, s->base_keys[i]);
-                        if (!axis_too) study_where(&w, s, s->base_lines[i], s->base_keys[i], s->base_values[i], 0);
-                    }
-                for (int k = 0; k < na; k++) {
-                    const StudyAxis *ax = &s->phases[ph_of[k]].axes[ax_of[k]];
-                    if (varies[k] && study_names_key(e, ax->key))
-                        study_where(&w, s, ax->line, ax->key, ax->values[idx[k]], 1);
-                }
-                if (!w.n) sb_printf(&w, "%s", s->source); /* it names no key the spec sets */
-                char id[STUDY_ID_LEN];
-                study_readable_id(assign, id, sizeof id);
-                study_fmt(err, errlen, "%s: phase '%s', run %s_seed%llu (%s): %s", w.p, s->phases[p].name, id,
-                          (unsigned long long)s->seeds[0], assign[0] ? assign : "the base configuration", e);
-                free(w.p);
+            if (!ok && !bad++) { /* the first refused run, described below */
+                memcpy(first, idx, sizeof first);
+                snprintf(first_assign, sizeof first_assign, "%s", assign);
+                snprintf(first_err, sizeof first_err, "%s", e);
             }
             for (int i = na - 1; i >= 0; i--) /* the next combination, last axis fastest */
                 if (varies[i]) {
@@ -1731,14 +1720,40 @@ int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
                     idx[i] = 0;
                 }
         }
-        if (bad) {
-            size_t l = strlen(err);
-            study_fmt(err + l, errlen - l, "; %d of the %.0f configurations %s '%s'%s are refused (%d run%s): nothing "
-                                           "was run or written", bad, combos, p ? "that phase" : "of phase",
-                      s->phases[p].name, p ? " could run with the values carried from earlier phases" : "",
-                      bad * s->n_seeds, bad * s->n_seeds == 1 ? "" : "s");
-            return -1;
-        }
+        if (!bad) continue;
+        /* where the keys the message names were set: a base key unless an axis of the run sets
+           it again; when the message names no axis but only some combinations fail, the run's
+           axes (the values that differ) are named too */
+        StrBuf w = {0};
+        int axes_named = 0;
+        for (int i = 0; i < s->n_base; i++)
+            if (study_names_key(first_err, s->base_keys[i])) {
+                int axis_too = 0;
+                for (int k = 0; k < na; k++)
+                    axis_too |= varies[k] && !strcmp(s->phases[ph_of[k]].axes[ax_of[k]].key, s->base_keys[i]);
+                if (!axis_too) study_where(&w, s, s->base_lines[i], s->base_keys[i], s->base_values[i], 0);
+            }
+        for (int pass = 0; pass < 2; pass++)
+            for (int k = 0; k < na; k++) {
+                const StudyAxis *ax = &s->phases[ph_of[k]].axes[ax_of[k]];
+                int named = study_names_key(first_err, ax->key);
+                if (varies[k] && (pass ? !axes_named && bad < combos && !named : named)) {
+                    study_where(&w, s, ax->line, ax->key, ax->values[first[k]], 1);
+                    axes_named |= !pass;
+                }
+            }
+        if (!w.n) sb_printf(&w, "%s", s->source);
+        char id[STUDY_ID_LEN];
+        study_readable_id(first_assign, id, sizeof id);
+        study_fmt(err, errlen, "%s: phase '%s', run %s_seed%llu (%s): %s; %d of the %.0f configurations %s '%s'%s %s "
+                               "refused (%d run%s): nothing was run or written", w.p, s->phases[p].name, id,
+                  (unsigned long long)s->seeds[0], first_assign[0] ? first_assign : "the base configuration", first_err,
+                  bad, combos, p ? "that phase" : "of phase", s->phases[p].name,
+                  p ? " could run with the values carried from earlier phases" : "", bad == 1 ? "is" : "are",
+                  bad * s->n_seeds,
+                  bad * s->n_seeds == 1 ? "" : "s");
+        free(w.p);
+        return -1;
     }
     return 0;
 }
