@@ -374,7 +374,8 @@ static int cmd_run(int argc, char **argv) {
     for (int i = 0; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
     if (help) {
         puts("usage: ablate run SPEC.ini [--out DIR]\n"
-             "       ablate run --axes KEY=V1,V2,... [KEY=V1,...] [--seeds N] [--steps N | --tokens N]\n"
+             "       ablate run --axes KEY=V1,V2,... [KEY=V1,...] [--seeds N | --seed-list S1,S2,...]\n"
+             "                  [--steps N | --tokens N]\n"
              "                  [--seconds S] [--name NAME] [--out DIR] [--KEY VALUE ...]\n"
              "       ablate run --resume DIR\n"
              "       (any form) [--gpus 0,1,...] [--workers N] [--quiet]\n"
@@ -383,12 +384,16 @@ static int cmd_run(int argc, char **argv) {
              "metrics.jsonl, summary.json; per study results.json (configs and runs), results.csv (per\n"
              "configuration), runs.csv (per run) and SVG plots, and a table with, per configuration,\n"
              "the mean, std and 95% CI over seeds and Welch's test against the best. --resume skips\n"
-             "finished runs and continues an interrupted one from its last checkpoint. KEY is any run\n"
+             "finished runs and continues an interrupted one from its last checkpoint. Every run of\n"
+             "every phase is resolved before the first one starts (a later phase with every value the\n"
+             "earlier ones could carry): a bad shape is refused with the spec line and the run, and\n"
+             "nothing is written. A synthetic task (--task) adds accuracy columns. KEY is any run\n"
              "key below, as an axis (KEY=V1,V2; a value with commas, such as a data mix, in double\n"
              "quotes) or as --KEY VALUE for every run, e.g. --layers 2 --d-model 64 --attn gqa --device cpu.\n"
              "--gpus 0,1,2,3 shares each phase's runs among one process per listed GPU; --workers N\n"
              "does the same with N processes (on the CPU, or on one GPU).\n"
-             "Study keys: name, seeds (a count, or a list: 1, 7, 42), select (val_loss | tokens_per_s),\n"
+             "Study keys: name, seeds (a count: N seeds from --seed, default 1337), seed_list (the seeds\n"
+             "themselves: 1, 7, 42; one seed: 42), select (val_loss | tokens_per_s),\n"
              "device (cpu | cuda), keep_checkpoints (0|1).\nRun keys:");
         run_keys_help(stdout);
         return argc == 0 ? 2 : 0;

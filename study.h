@@ -2303,9 +2303,12 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     if (gpu) o->peak_bytes = gpu->peak_bytes;
 #endif
     if (!gpu) o->peak_bytes = study_rss_peak(rss0);
-    if (verbose && !rc)
-        printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f\n", tokens,
+    if (verbose && !rc) {
+        printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f", tokens,
                train_now() - t_start, o->tokens_per_s, o->grad_norm_mean, o->grad_norm_max);
+        if (o->peak_bytes > 0) printf(", peak %s memory %.1f MB", gpu ? "device" : "resident", o->peak_bytes / 1048576.0);
+        printf("\n");
+    }
     if (c->save) {
         if (smollm_save(&m, c->save, err, sizeof err)) { /* the weights asked for are lost: not a success */
             study_fail(o, "failed", "%s", err);

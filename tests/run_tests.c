@@ -1222,6 +1222,17 @@ int main(int argc, char **argv) {
              "--attn-layers gdn:conv=3,swa:4:global=2:stride=8:pblock=2 --device cpu", 0, "step     2/2");
     test_cli("train --task induction --layers 1 --d-model 16 --heads 2 --seq 32 --batch 2 --steps 2 --device cpu",
              0, "val acc");
+    /* ablate run checks the whole spec first: nothing is written for a broken one */
+    if (system("rm -rf /tmp/ablate_test_badspec")) {}
+    test_cli("run --axes heads=4,5 --d-model 32 --layers 1 --steps 1 --out /tmp/ablate_test_badspec", 2,
+             "command line (--d-model 32), command line (--axes heads=5): phase 'grid', run heads-5_seed1337 (heads=5): "
+             "d_model 32 is not divisible by heads 5");
+    struct stat bst;
+    report(stat("/tmp/ablate_test_badspec", &bst) != 0, "cli: a refused study leaves no directory", "");
+    test_cli("run --axes attn=mha --seeds 1,7", 2, "a list of seeds goes in seed_list = 1,7 (--seed-list 1,7)");
+    test_cli("run --help", 0, "--seed-list");
+    snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
+    test_cli(a, 0, "peak resident memory");
     test_cli("train --help", 0, "--kv-heads");
     test_cli("--help", 0, "usage: ablate");
     test_gpu_build_without_driver();

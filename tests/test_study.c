@@ -1078,7 +1078,7 @@ static void test_report_stats(const char *base) {
          strstr(csv, ",0.6,0.1,") && rcsv && strstr(rcsv, ",best_val_bpb,final_val_acc,final_val_tokens,") &&
          strstr(rcsv, ",0.9,") && jacc && near(study_json_num(jacc, "val_acc_mean"), 0.6, 1e-9) &&
          near(study_json_num(jacc, "val_acc_ci95_hi"), 0.6 + 4.30265272975 * 0.1 / sqrt(3), 1e-8);
-    report(ok, "report acc: results.csv, runs.csv and results.jaccon carry accuracy", ok ? "" : csv);
+    report(ok, "report acc: results.csv, runs.csv and results.json carry accuracy", ok ? "" : csv);
     free(out);
     free(csv);
     free(rcsv);
