@@ -17,8 +17,9 @@
 
    SPEC FORMAT (INI-like; `#` or `;` starts a comment; keys may use - or _)
        name = mechanisms             # study name: runs/<name>/ (letters, digits, . _ -)
-       seeds = 3                     # N seeds starting at `seed` (default 1337), or a list: 1, 7, 42
-                                     #   (one seed as a list: 42,)
+       seeds = 3                     # a count: 3 seeds counting up from `seed` (default 1337)
+       # seed_list = 1, 7, 42        # or the seeds themselves (one seed: seed_list = 42); not both;
+                                     #   a comma list in `seeds` is refused, naming seed_list
        steps = 300                   # budget per run: steps, or tokens = 2e6 (steps = tokens / (batch*seq*accum)),
        seconds = 600                 #   and/or a wall-clock cap in seconds (the schedule still spans `steps`)
        layers = 2                    # any run key below sets the base configuration
@@ -43,6 +44,20 @@
    A run identical to an earlier one (the same identity: configuration and seed) is not trained
    twice; the progress line says "same as" and names it.
 
+   CHECKED WHOLE BEFORE THE FIRST RUN (study_check, called by study_run for a new study): every
+   run of every phase is resolved with the checks a run makes before it reads data
+   (run_config_check: smollm_check's shape rules, a synthetic task's sizes, on a GPU the
+   kernels' support). A later phase runs with the values its earlier phases carry, unknown
+   yet: it is checked with every value that could be carried (every combination of earlier
+   axes that no later phase sets again). A refused spec creates no directory; the message
+   names FILE:LINE (or the --flag) of the keys the problem names, the first refused run (its
+   name and assignment, its phase), what is wrong and how many runs of the phase are refused:
+     mech.ini:3 (d_model = 64): phase 'grid', run attn-mha_seed1337 (attn=mha): d_model 64 is
+     not divisible by heads 9 (or give head_dim); 3 of the 3 configurations of phase 'grid' are
+     refused (3 runs): nothing was run or written
+   Data is not read before the start: a missing file or a text too short for seq still fails
+   its runs only (status failed, the study goes on).
+
    RUN IDENTITY: the canonical text of the resolved configuration (every key of the table but
    save, in table order, as compact JSON: run_config_canonical) hashed with FNV-1a 64
    (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
@@ -66,14 +81,15 @@
      data:   data (text file, shard, directory, mix; an axis too) val_frac eval_every eval_batches
              final_eval_tokens log_every checkpoint_every; task (mqar|copy|induction: a synthetic task instead of data, whose
              evaluations also report top-1 accuracy, val_acc) task_size task_vocab
-   STUDY KEYS (base only): name seeds select device (cpu|cuda)
+   STUDY KEYS (base only): name seeds seed_list select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
    Errors name the file, the line, the key or value and what was expected.
 
    COMMAND-LINE EQUIVALENT (study_from_args)
      ablate run --axes attn=mha,gqa,mqa norm=pre,post,sandwich --seeds 3 --steps 200 [--out DIR]
-                [--KEY VALUE for any key above]
-     builds the same Study; both forms save the spec as DIR/study.ini, which --resume reads.
+                [--seed-list 1,7,42 instead of --seeds] [--KEY VALUE for any key above]
+     builds the same Study; both forms save the spec as DIR/study.ini (its seeds as seed_list),
+     which --resume reads.
      A quoted value reaches --axes only when the shell leaves the quotes alone:
        ablate run --axes 'data="web.bin:0.7,code.bin:0.3",web.bin' latent_dim=16,32 ...
 
@@ -94,22 +110,27 @@
                                    final and best validation loss/perplexity/bits per byte
                                    (final_val_bpb, best_val_bpb; null: unknown tokenizer), the last
                                    evaluation's tokens and the standard error of its loss over
-                                   windows (final_val_tokens, final_val_se), tokens/s, peak device
-                                   memory (0 on the CPU), parameters by part, KV bytes per token,
-                                   grad-norm mean/max, smoothness, wall time
+                                   windows (final_val_tokens, final_val_se), final_val_acc (synthetic
+                                   tasks; else null), tokens/s, peak_bytes (peak memory: the device's
+                                   on a GPU; on the CPU the resident memory the run added, the
+                                   process's VmHWM during the run minus its resident set at the
+                                   start, null where /proc cannot say), parameters by part, KV
+                                   bytes per token, grad-norm mean/max, smoothness, wall time
    VALIDATION (data.h, EVALUATION): an evaluation takes eval_batches x batch windows spread evenly
    over the whole validation split, the same ones every time (the default 8 batches cost about
    8/3 training steps each); the last one covers the whole split, every target once, up to
    final_eval_tokens (spread evenly beyond it). The loss is total loss / scored tokens.
      DIR/results.json              {"configs": [...], "runs": [...]}: per configuration (in run
                                    order) runs, runs_ok, val_loss_mean/_sd/_ci95_lo/_ci95_hi, the
-                                   same for val_bpb, val_ppl_mean, vs_best (best | significant |
-                                   not significant | untested | no result), val_loss_diff_vs_best,
-                                   welch_t, welch_df, welch_p, tokens_per_s_mean/_sd, peak_bytes
-                                   (null on the CPU), params_total, kv_bytes_per_token; per run
-                                   its summary.json
-     DIR/results.csv               one row per configuration (the same columns)
-     DIR/runs.csv                  one row per run (the summaries)
+                                   same for val_bpb and val_acc (null but for synthetic tasks),
+                                   val_ppl_mean, vs_best (best | significant | not significant |
+                                   untested | no result), val_loss_diff_vs_best, welch_t,
+                                   welch_df, welch_p, tokens_per_s_mean/_sd, peak_bytes (the mean
+                                   over seeds; null: not measured), params_total,
+                                   kv_bytes_per_token; per run its summary.json
+     DIR/results.csv               one row per configuration (the same columns; the val_acc_*
+                                   ones only when a run has an accuracy)
+     DIR/runs.csv                  one row per run (the summaries; final_val_acc likewise)
      DIR/<plot>.svg                see study_report
    STATISTICS OVER SEEDS (study_report): each configuration's final validation loss (and bits
    per byte) over its ok seeds: mean, sample standard deviation (n - 1) and the 95% confidence
@@ -120,8 +141,12 @@
    incomplete beta function, a continued fraction): "significant" when p < 0.05. A configuration
    with fewer than 2 ok seeds (or against a best with fewer) is "untested"; a study with one
    seed per configuration says that all its differences are untested. The table prints
-   mean ± sd, the CI, the difference from the best with p, bpb when known, tok/s, peak memory
-   ("-" on the CPU, which measures none: there the memory line names the smallest KV cache).
+   mean ± sd, the CI, the difference from the best with p, the top-1 accuracy (mean ± sd) when
+   a synthetic task is used, bpb when known, tok/s, peak memory ("-" where not measured).
+   Every best-of line under it compares configurations by their means over seeds: best by
+   loss, by accuracy (tasks), by throughput, by memory (mean peak; where no run measured one,
+   the smallest KV cache); a lowest single run in another configuration than the best is
+   named on its own line, never crowned.
    smoothness = mean |loss(t) - loss(t-1)| over consecutive logged steps (lower is smoother).
 
    RESUME: a run is finished when its summary.json exists; it is skipped. Otherwise training
