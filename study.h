@@ -1714,9 +1714,9 @@ int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
                 na++;
             }
         if (checked + combos > STUDY_CHECK_MAX) {
-            snprintf(err, errlen, "%s: phase '%s' could run %.0f configurations with the values carried from earlier "
-                                  "phases, more than the %d checked before the start: %ld configurations checked, all "
-                                  "good; the rest are checked as they run", s->source, s->phases[p].name, combos,
+            snprintf(err, errlen, "%s: phase '%s' could run %.0f configurations%s, more than the %d checked before "
+                                  "the start: %ld configurations checked, all good; the rest are checked as they run",
+                     s->source, s->phases[p].name, combos, p ? " with the values carried from earlier phases" : "",
                      STUDY_CHECK_MAX, checked);
             return 1;
         }

@@ -472,6 +472,20 @@ static void test_check(void) {
                                   "[phase b]\nattn = mha\nkv_heads = 4\n", "ok.ini", err, sizeof err);
     if (!rc) rc = study_check(&s, NULL, err, sizeof err);
     report(rc == 0, "check: a key set again by a later phase is not carried", rc ? err : NULL);
+    /* more configurations than STUDY_CHECK_MAX: said, not refused */
+    StrBuf b = {0};
+    sb_printf(&b, "[axes]\n");
+    const char *keys[] = {"warmup", "log_every", "eval_every", "checkpoint_every"};
+    for (int k = 0; k < 4; k++) {
+        sb_printf(&b, "%s = 1", keys[k]);
+        for (int v = 2; v <= 32; v++) sb_printf(&b, ", %d", v);
+        sb_printf(&b, "\n");
+    }
+    rc = study_parse_text(&s, b.p, "big.ini", err, sizeof err);
+    free(b.p);
+    if (!rc) rc = study_check(&s, NULL, err, sizeof err);
+    report(rc == 1 && strstr(err, "phase 'grid' could run 1048576 configurations") && strstr(err, "more than the 200000"),
+           "check: a study past STUDY_CHECK_MAX is said to be checked in part", err);
 }
 
 /* broken specs through the binary: exit 2, the line and the run in the message, no directory */
