@@ -114,7 +114,9 @@
                                    tasks; else null), tokens/s, peak_bytes (peak memory: the device's
                                    on a GPU; on the CPU the resident memory the run added, the
                                    process's VmHWM during the run minus its resident set at the
-                                   start, null where /proc cannot say), parameters by part, KV
+                                   start and the code pages it first touched; a process's first
+                                   run may count ~0.1 MB of one-off allocations; null where /proc
+                                   cannot say), parameters by part, KV
                                    bytes per token, grad-norm mean/max, smoothness, wall time
    VALIDATION (data.h, EVALUATION): an evaluation takes eval_batches x batch windows spread evenly
    over the whole validation split, the same ones every time (the default 8 batches cost about
@@ -2035,7 +2037,8 @@ static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr
 /* ---- the CPU's peak memory: Linux keeps a process's peak resident set (VmHWM in
    /proc/self/status) and resets it to the current one when "5" is written to
    /proc/self/clear_refs. A run's peak is the high-water mark during the run minus the resident
-   set at its start ---- */
+   set at its start, less the file pages (RssFile: the program's code, first touched by the
+   first run of a process, and still resident at its end) that the run brought in ---- */
 static double study_status_kb(const char *field) { /* NAN: unknown */
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -2047,8 +2050,9 @@ static double study_status_kb(const char *field) { /* NAN: unknown */
     return kb;
 }
 
-/* the resident set now (bytes) with the high-water mark reset to it; NAN: cannot measure */
-static double study_rss_start(void) {
+/* the resident set now (bytes) with the high-water mark reset to it, and *file its file pages;
+   NAN: cannot measure */
+static double study_rss_start(double *file) {
 #ifdef __GLIBC__
     malloc_trim(0); /* memory an earlier run freed but the allocator kept would hide this run's */
 #endif
@@ -2056,12 +2060,14 @@ static double study_rss_start(void) {
     if (!f) return NAN;
     int ok = fputs("5", f) >= 0;
     ok = fclose(f) == 0 && ok;
+    *file = study_status_kb("RssFile") * 1024;
     return ok ? study_status_kb("VmRSS") * 1024 : NAN;
 }
 
 /* the peak since study_rss_start above its start (bytes); NAN: not measured */
-static double study_rss_peak(double start) {
-    double peak = study_status_kb("VmHWM") * 1024 - start;
+static double study_rss_peak(double start, double file0) {
+    double code = study_status_kb("RssFile") * 1024 - file0; /* NAN (an old kernel): none */
+    double peak = study_status_kb("VmHWM") * 1024 - start - (code > 0 ? code : 0);
     return peak > 0 ? peak : NAN;
 }
 
@@ -2107,7 +2113,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     /* refuse bad shapes before reading any data */
     if (run_config_check(c, gpu, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
     if (c->save && study_check_save(c->save, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
-    double rss0 = gpu ? NAN : study_rss_start(); /* the CPU: the data and the model count as the run's */
+    double file0 = NAN, rss0 = gpu ? NAN : study_rss_start(&file0); /* the data and the model count as the run's */
     SmolConfig mc;
     Dataset ds;
     memset(&ds, 0, sizeof ds);
@@ -2327,7 +2333,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
 #ifndef ABLATE_NO_CUDA
     if (gpu) o->peak_bytes = gpu->peak_bytes;
 #endif
-    if (!gpu) o->peak_bytes = study_rss_peak(rss0);
+    if (!gpu) o->peak_bytes = study_rss_peak(rss0, file0);
     if (verbose && !rc) {
         printf("done: %.0f tokens in %.1f s, %.0f tok/s, grad norm mean %.3f max %.3f", tokens,
                train_now() - t_start, o->tokens_per_s, o->grad_norm_mean, o->grad_norm_max);
