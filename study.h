@@ -938,19 +938,28 @@ int study_set(Study *s, const char *key, const char *value, char *err, size_t er
         int n = 0;
         int is_list = strchr(buf, ',') != NULL;
         for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-            int x;
-            if (study_int(key, study_trim(tok), is_list ? 0 : 1, &x, err, errlen)) return -1;
-            if (!is_list) {
-                if (x > STUDY_MAX_SEEDS) {
-                    snprintf(err, errlen, "%s = %d: at most %d seeds", key, x, STUDY_MAX_SEEDS);
+            int x = 0;
+            if (is_list) { /* a listed seed is any 64-bit value, as `seed` is (study.ini lists them) */
+                char *t = study_trim(tok), *end;
+                errno = 0;
+                unsigned long long u = strtoull(t, &end, 10);
+                if (errno || *end || end == t || !isdigit((unsigned char)*t)) {
+                    snprintf(err, errlen, "%s expects seeds from 0 to 18446744073709551615, got '%s'", key, t);
                     return -1;
                 }
-                s->n_seeds = x;
-                s->seeds_set = 0; /* seeds follow `seed` */
-                return 0;
+                if (n == STUDY_MAX_SEEDS) { snprintf(err, errlen, "%s: at most %d seeds", key, STUDY_MAX_SEEDS); return -1; }
+                s->seeds[n++] = (uint64_t)u;
+                continue;
             }
-            if (n == STUDY_MAX_SEEDS) { snprintf(err, errlen, "%s: at most %d seeds", key, STUDY_MAX_SEEDS); return -1; }
-            s->seeds[n++] = (uint64_t)x;
+            /* a count */
+            if (study_int(key, study_trim(tok), 1, &x, err, errlen)) return -1;
+            if (x > STUDY_MAX_SEEDS) {
+                snprintf(err, errlen, "%s = %d: at most %d seeds", key, x, STUDY_MAX_SEEDS);
+                return -1;
+            }
+            s->n_seeds = x;
+            s->seeds_set = 0; /* seeds follow `seed` */
+            return 0;
         }
         if (n == 0) { snprintf(err, errlen, "%s is empty: expected a count or a list of seeds", key); return -1; }
         s->n_seeds = n;
