@@ -1482,7 +1482,8 @@ static int study_readable_id(const char *assign, char *id, size_t n) {
         sb_printf(&b, "%s%s-%s", b.n ? "_" : "", key, safe);
     }
     int cut = b.n > room;
-    snprintf(id, n, "%.*s", (int)(cut ? room : b.n), b.n ? b.p : "base");
+    if (b.n) snprintf(id, n, "%.*s", (int)(cut ? room : b.n), b.p);
+    else snprintf(id, n, "base"); /* no axes: "base_seed1337", not "_seed1337" */
     free(b.p);
     return cut;
 }
