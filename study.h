@@ -68,7 +68,8 @@
              evaluations also report top-1 accuracy, val_acc) task_size task_vocab
    STUDY KEYS (base only): name seeds select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
-   Errors name the file, the line, the key or value and what was expected.
+   Errors name the file, the line, the key or value and what was expected. The study's name
+   is a directory under runs/: "." and ".." are refused.
 
    COMMAND-LINE EQUIVALENT (study_from_args)
      ablate run --axes attn=mha,gqa,mqa norm=pre,post,sandwich --seeds 3 --steps 200 [--out DIR]
@@ -123,6 +124,20 @@
    mean ± sd, the CI, the difference from the best with p, bpb when known, tok/s, peak memory
    ("-" on the CPU, which measures none: there the memory line names the smallest KV cache).
    smoothness = mean |loss(t) - loss(t-1)| over consecutive logged steps (lower is smoother).
+
+   FAULTS AND EXIT STATUS (study_run, ablate run): 0 (STUDY_OK) every run ok; 1
+   (STUDY_RUNS_FAILED) some runs failed or diverged, earlier ones of a resumed study included; 2
+   (STUDY_ERROR) the study could not run: usage or spec error, no device, DIR locked, a grid of
+   more than STUDY_MAX_RUNS = 10000 runs without StudyOptions.allow_large (--allow-large; run
+   counts saturate, never wrap), or a study file (study.ini, summary.json, results.*) not written.
+   A failed write of metrics.jsonl (each line is flushed and checked) or config.json fails the
+   run, with a reason naming the file. DIR/.lock ("pid host", linked into place whole) lets one
+   study at a time write DIR: another is refused naming the holder; a lock whose process is gone
+   on this host is taken over with a message; worker processes run under their parent's lock
+   (and die with it). --resume refuses an empty or unreadable DIR/study.ini (study_parse_resume):
+   it would otherwise parse as the defaults. A torn metrics line is reported by --resume and by
+   study_report. Tests kill a study at named points with StudyOptions.kill_metrics/kill_summary
+   (ablate run's hidden --test-kill metrics:N | summary:N).
 
    RESUME: a run is finished when its summary.json exists; it is skipped. Otherwise training
    restarts from the newest DIR/<run>/ckpt-<step>/ (model.safetensors + train.state with the
