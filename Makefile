@@ -3,7 +3,7 @@
 #   make test       NVRTC compile check of every kernel + the CPU test suite
 #   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
 #   make corpus     data/corpus.txt, the default training text (the King James Bible, public domain)
-#   make fuzz       the tokenizer.json and shard parsers under libFuzzer (clang), FUZZ_SECONDS each
+#   make fuzz       the tokenizer.json, shard and study spec parsers under libFuzzer (clang), FUZZ_SECONDS each
 CC      ?= cc
 CUDA    ?= /usr/local/cuda
 CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
@@ -43,7 +43,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs
+EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults
 # attn_sparse.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
@@ -108,7 +108,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
-	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/fuzz_spec tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
@@ -124,10 +124,14 @@ data/corpus.txt:
 FUZZ_SECONDS ?= 30
 tests/fuzz_data: tests/fuzz_data.c data.h data_unicode.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
-# seeds: a small trained tokenizer.json, a byte-level shard and a uint32 shard without a vocabulary;
-# any crash fails the target (the shard target also writes each input to /tmp and opens it with data_open)
-fuzz: tests/fuzz_data ablate-cpu
-	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text
+tests/fuzz_spec: tests/fuzz_spec.c $(HEADERS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DABLATE_NO_CUDA -I. $< -o $@ -lm
+# seeds: a small trained tokenizer.json, a byte-level shard, a uint32 shard without a vocabulary
+# and the example specs; any crash fails the target (the shard target also writes each input to
+# /tmp and opens it with data_open)
+fuzz: tests/fuzz_data tests/fuzz_spec ablate-cpu
+	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text build/fuzz/spec
+	cp tests/fuzz_seeds/*.ini build/fuzz/spec/
 	head -c 20000 /usr/share/common-licenses/GPL-3 > build/fuzz/text/gpl.txt
 	./ablate-cpu tokenizer train --vocab 300 --out build/fuzz/json/seed.json build/fuzz/text/gpl.txt > /dev/null
 	./ablate-cpu tokenize --tokenizer byte --force --out build/fuzz/shard build/fuzz/text/gpl.txt > /dev/null 2>&1
@@ -141,5 +145,9 @@ fuzz: tests/fuzz_data ablate-cpu
 	        || { tail -n 40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (crash input in build/fuzz/)"; exit 1; }; \
 	    echo "fuzz $$t: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s, no crash"; \
 	done
+	./tests/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=8192 \
+	    -print_final_stats=1 -artifact_prefix=build/fuzz/spec- build/fuzz/spec > build/fuzz/spec.log 2>&1 \
+	    || { tail -n 40 build/fuzz/spec.log; echo "fuzz spec: FAILED (crash input in build/fuzz/)"; exit 1; }
+	@echo "fuzz spec: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/spec.log) runs in $(FUZZ_SECONDS) s, no crash"
 
 .PHONY: all test gpucheck gpuprogs emucheck clean corpus fuzz

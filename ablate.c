@@ -330,7 +330,12 @@ static int cmd_eval(int argc, char **argv) {
 }
 
 static int run_study(const Study *s, const StudyOptions *so) {
-    Gpu *gpu = open_device(s->device[0] ? s->device : NULL);
+    Gpu *gpu;
+    char err[256];
+    if (study_open_device(s->device[0] ? s->device : NULL, &gpu, err, sizeof err)) {
+        fprintf(stderr, "ablate: %s\n", err);
+        return STUDY_ERROR; /* the study did not start: not a run that failed */
+    }
     int rc = study_run(s, so, gpu);
     study_close_device(gpu);
     return rc;
@@ -356,9 +361,7 @@ static int cmd_default_study(int argc, char **argv) {
     char err[600];
     Study s;
     if (so.resume) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/study.ini", so.out);
-        if (study_parse_file(&s, path, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+        if (study_parse_resume(&s, so.out, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
         return run_study(&s, &so);
     }
     Gpu *gpu = open_device(device); /* the study's size depends on it */
@@ -378,7 +381,7 @@ static int cmd_run(int argc, char **argv) {
              "                  [--steps N | --tokens N]\n"
              "                  [--seconds S] [--name NAME] [--out DIR] [--KEY VALUE ...]\n"
              "       ablate run --resume DIR\n"
-             "       (any form) [--gpus 0,1,...] [--workers N] [--quiet]\n"
+             "       (any form) [--gpus 0,1,...] [--workers N] [--allow-large] [--quiet]\n"
              "Trains every combination of the axes' values (times the seeds) under one budget and\n"
              "writes DIR (default runs/NAME) as described in study.h: per run config.json,\n"
              "metrics.jsonl, summary.json; per study results.json (configs and runs), results.csv (per\n"
@@ -391,7 +394,12 @@ static int cmd_run(int argc, char **argv) {
              "key below, as an axis (KEY=V1,V2; a value with commas, such as a data mix, in double\n"
              "quotes) or as --KEY VALUE for every run, e.g. --layers 2 --d-model 64 --attn gqa --device cpu.\n"
              "--gpus 0,1,2,3 shares each phase's runs among one process per listed GPU; --workers N\n"
-             "does the same with N processes (on the CPU, or on one GPU).\n"
+             "does the same with N processes (on the CPU, or on one GPU). A grid of more than 10000\n"
+             "runs is refused unless --allow-large. One study at a time writes DIR: DIR/.lock names the\n"
+             "process running it (a lock whose process is gone is taken over).\n"
+             "Exit status: 0 every run ok; 1 some runs failed or diverged (their summary.json says\n"
+             "why; a run whose files could not be written is failed); 2 the study could not run: a usage,\n"
+             "spec or device error, DIR locked by another study, or a study file it could not write.\n"
              "Study keys: name, seeds (a count: N seeds from --seed, default 1337), seed_list (the seeds\n"
              "themselves: 1, 7, 42; one seed: 42), select (val_loss | tokens_per_s),\n"
              "device (cpu | cuda), keep_checkpoints (0|1).\nRun keys:");

@@ -83,7 +83,8 @@
              evaluations also report top-1 accuracy, val_acc) task_size task_vocab
    STUDY KEYS (base only): name seeds seed_list select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
-   Errors name the file, the line, the key or value and what was expected.
+   Errors name the file, the line, the key or value and what was expected. The study's name
+   is a directory under runs/: "." and ".." are refused.
 
    COMMAND-LINE EQUIVALENT (study_from_args)
      ablate run --axes attn=mha,gqa,mqa norm=pre,post,sandwich --seeds 3 --steps 200 [--out DIR]
@@ -151,6 +152,20 @@
    named on its own line, never crowned.
    smoothness = mean |loss(t) - loss(t-1)| over consecutive logged steps (lower is smoother).
 
+   FAULTS AND EXIT STATUS (study_run, ablate run): 0 (STUDY_OK) every run ok; 1
+   (STUDY_RUNS_FAILED) some runs failed or diverged, earlier ones of a resumed study included; 2
+   (STUDY_ERROR) the study could not run: usage or spec error, no device, DIR locked, a grid of
+   more than STUDY_MAX_RUNS = 10000 runs without StudyOptions.allow_large (--allow-large; run
+   counts saturate, never wrap), or a study file (study.ini, summary.json, results.*) not written.
+   A failed write of metrics.jsonl (each line is flushed and checked) or config.json fails the
+   run, with a reason naming the file. DIR/.lock ("pid host", linked into place whole) lets one
+   study at a time write DIR: another is refused naming the holder; a lock whose process is gone
+   on this host is taken over with a message; worker processes run under their parent's lock
+   (and die with it). --resume refuses an empty or unreadable DIR/study.ini (study_parse_resume):
+   it would otherwise parse as the defaults. A torn metrics line is reported by --resume and by
+   study_report. Tests kill a study at named points with StudyOptions.kill_metrics/kill_summary
+   (ablate run's hidden --test-kill metrics:N | summary:N).
+
    RESUME: a run is finished when its summary.json exists; it is skipped. Otherwise training
    restarts from the newest DIR/<run>/ckpt-<step>/ (model.safetensors + train.state with the
    AdamW moments, step, gradient-norm statistics, sampler RNG and position, token and time
@@ -182,6 +197,8 @@ typedef struct {
     float val_frac;
     int eval_every, eval_batches, log_every, checkpoint_every;
     double final_eval_tokens;   /* the last evaluation's cap in tokens (0: STUDY_FINAL_EVAL_TOKENS) */
+    int *kill_countdown;        /* not a run key: fault injection for tests (StudyOptions.kill_metrics),
+                                   decremented per metrics line written, SIGKILL at 0; NULL: none */
 } RunConfig;
 
 /* the last evaluation of a run covers the whole validation split up to this many tokens
@@ -233,7 +250,17 @@ typedef struct {
     const char *gpus;           /* "0,1,...": one worker process per listed GPU (CUDA_VISIBLE_DEVICES) */
     int worker, phase_only;     /* internal, set by the parent: this process is worker `worker`
                                    (1-based) for phase `phase_only` and trains only its share */
+    int allow_large;            /* run a grid of more than STUDY_MAX_RUNS runs */
+    /* fault injection for tests (ablate run's hidden --test-kill): SIGKILL this process right
+       after the kill_metrics-th line of metrics.jsonl is written by it (0: never), or right
+       after the kill_summary-th summary.json (0: never) */
+    int kill_metrics, kill_summary;
 } StudyOptions;
+
+/* a study's exit status (study_run, ablate run) */
+enum { STUDY_OK = 0, STUDY_RUNS_FAILED = 1, STUDY_ERROR = 2 };
+/* a grid above this many runs is refused unless StudyOptions.allow_large (--allow-large) */
+#define STUDY_MAX_RUNS 10000
 
 /* one run of the grid */
 typedef struct {
@@ -328,6 +355,9 @@ int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen);
 /* ---- specs ---- */
 int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen);
 int study_parse_file(Study *s, const char *path, char *err, size_t errlen);
+/* DIR/study.ini for --resume: -1 with a message naming the file when it cannot be read or holds
+   no keys (an empty spec would be the defaults, not the study that was run) */
+int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen);
 /* ablate run's flags (argv after "run"); *spec_path set when a spec file is named */
 int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen);
 void study_write_spec(const Study *s, FILE *f);
@@ -342,6 +372,7 @@ int study_base_config(const Study *s, const char *carried, RunConfig *c, char *e
 /* expand phase p (base + carried values) into runs: axes in order, first axis slowest, seeds
    innermost. Returns the count (at most max), or -1 with a message */
 int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen);
+/* phase p's runs (its combinations times the seeds), INT_MAX when there are more */
 int study_phase_size(const Study *s, int p);
 /* of the runs of one phase (their summaries), the best configuration's axes ("attn=gqa") */
 int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
@@ -407,11 +438,15 @@ int study_report(const char *dir, FILE *f);
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 #ifdef __GLIBC__
@@ -477,7 +512,12 @@ static int study_write_atomic(const char *path, const char *data, size_t n) {
     if (!f) return -1;
     int ok = fwrite(data, 1, n, f) == n;
     ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path)) { remove(tmp); return -1; }
+    if (!ok || rename(tmp, path)) {
+        int e = errno; /* the caller's message says why */
+        remove(tmp);
+        errno = e;
+        return -1;
+    }
     return 0;
 }
 
@@ -1027,6 +1067,11 @@ int study_set(Study *s, const char *key, const char *value, char *err, size_t er
                 snprintf(err, errlen, "name '%s': expected letters, digits, '.', '_' or '-' only", value);
                 return -1;
             }
+        /* runs/NAME must be a directory of its own under runs/: "." is runs/ itself, ".." its parent */
+        if (!strcmp(value, ".") || !strcmp(value, "..")) {
+            snprintf(err, errlen, "name '%s': expected a directory name under runs/, not '.' or '..'", value);
+            return -1;
+        }
         snprintf(s->name, sizeof s->name, "%s", value);
         return 0;
     }
@@ -1338,6 +1383,30 @@ int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
     return rc;
 }
 
+int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/study.ini", dir);
+    char *text = study_read_all(path, NULL);
+    if (!text) {
+        study_fmt(err, errlen, "--resume %s: cannot read %s: %s", dir, path, strerror(errno));
+        return -1;
+    }
+    /* an empty spec parses as the defaults (the 135M model): never what a study was run with */
+    int any = 0;
+    for (const char *c = text; *c && !any; c++) {
+        if (*c == '#' || *c == ';') c += strcspn(c, "\n");
+        else any = !isspace((unsigned char)*c);
+        if (!*c) break;
+    }
+    int rc = -1;
+    if (!any)
+        study_fmt(err, errlen, "--resume %s: %s is empty (no keys): expected the spec the study was started with",
+                  dir, path);
+    else rc = study_parse_text(s, text, path, err, errlen);
+    free(text);
+    return rc;
+}
+
 void study_write_spec(const Study *s, FILE *f) {
     fprintf(f, "# ablate study spec (see study.h)\nname = %s\n", s->name);
     fprintf(f, "seed_list = "); /* the seeds themselves: --resume runs exactly these */
@@ -1378,6 +1447,20 @@ int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err,
             continue;
         }
         if (!strcmp(f, "--quiet")) { o->quiet = 1; continue; }
+        if (!strcmp(f, "--allow-large")) { o->allow_large = 1; continue; }
+        if (!strcmp(f, "--test-kill")) { /* hidden: fault injection for tests/test_faults */
+            if (i + 1 >= argc) { snprintf(err, errlen, "--test-kill needs metrics:N or summary:N"); return -1; }
+            const char *v = argv[++i];
+            char *end;
+            long x = strtol(strchr(v, ':') ? strchr(v, ':') + 1 : "", &end, 10);
+            int is_m = !strncmp(v, "metrics:", 8), is_s = !strncmp(v, "summary:", 8);
+            if ((!is_m && !is_s) || *end || x < 1 || x > INT_MAX) {
+                snprintf(err, errlen, "--test-kill '%s': expected metrics:N or summary:N with N >= 1", v);
+                return -1;
+            }
+            *(is_m ? &o->kill_metrics : &o->kill_summary) = (int)x;
+            continue;
+        }
         if (!strcmp(f, "--gpus") || !strcmp(f, "--workers") || !strcmp(f, "--worker") || !strcmp(f, "--phase-only")) {
             if (i + 1 >= argc) { snprintf(err, errlen, "%s needs a value", f); return -1; }
             const char *v = argv[++i];
@@ -1445,9 +1528,7 @@ int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err,
             snprintf(err, errlen, "--resume %s takes the study from %s/study.ini: no --axes or run keys", o->out, o->out);
             return -1;
         }
-        char path[4096];
-        snprintf(path, sizeof path, "%s/study.ini", o->out);
-        return study_parse_file(s, path, err, errlen);
+        return study_parse_resume(s, o->out, err, errlen);
     }
     return study_finish(s, "command line", err, errlen);
 }
@@ -1539,9 +1620,12 @@ int study_base_config(const Study *s, const char *carried, RunConfig *c, char *e
 }
 
 int study_phase_size(const Study *s, int p) {
-    int n = s->n_seeds;
-    for (int a = 0; a < s->phases[p].n_axes; a++) n *= s->phases[p].axes[a].n;
-    return n;
+    long long n = s->n_seeds; /* up to 64 x 32^16: saturate rather than wrap */
+    for (int a = 0; a < s->phases[p].n_axes; a++) {
+        n *= s->phases[p].axes[a].n;
+        if (n >= INT_MAX) return INT_MAX;
+    }
+    return (int)n;
 }
 
 /* directory-safe: letters, digits, '.', '+', '-'; anything else becomes '-' */
@@ -1563,7 +1647,8 @@ static int study_readable_id(const char *assign, char *id, size_t n) {
         sb_printf(&b, "%s%s-%s", b.n ? "_" : "", key, safe);
     }
     int cut = b.n > room;
-    snprintf(id, n, "%.*s", (int)(cut ? room : b.n), b.n ? b.p : "base");
+    if (b.n) snprintf(id, n, "%.*s", (int)(cut ? room : b.n), b.p);
+    else snprintf(id, n, "base"); /* no axes: "base_seed1337", not "_seed1337" */
     free(b.p);
     return cut;
 }
@@ -1870,15 +1955,19 @@ static void study_row_json(StrBuf *b, const StudyRow *r) {
     sb_printf(b, "}\n");
 }
 
-/* metrics.jsonl rows with step <= max_step (a torn last line has no closing brace: dropped) */
-static void study_rows_read(const char *path, int max_step, StudyRows *rs) {
+/* metrics.jsonl rows with step <= max_step. A line cut short (a kill or a full disk while it
+   was written: no newline, or no closing brace) is dropped; returns how many were, so that the
+   reader can say so */
+static int study_rows_read(const char *path, int max_step, StudyRows *rs) {
     char *text = study_read_all(path, NULL);
-    if (!text) return;
+    int torn = 0;
+    if (!text) return 0;
     for (char *line = text; *line;) {
         char *nl = strchr(line, '\n');
-        if (!nl) break; /* unterminated: torn */
+        if (!nl) { torn++; break; } /* unterminated: torn */
         *nl = 0;
-        if (strchr(line, '}')) {
+        if (!strchr(line, '}')) torn++;
+        else {
             StudyRow r;
             r.step = (int)study_json_num(line, "step");
             r.tokens = study_json_num(line, "tokens");
@@ -1895,6 +1984,7 @@ static void study_rows_read(const char *path, int max_step, StudyRows *rs) {
         line = nl + 1;
     }
     free(text);
+    return torn;
 }
 
 static void study_summary_json(StrBuf *b, const StudySummary *s) {
@@ -2212,7 +2302,9 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             tokens = study_bitsd(w[W_TOKENS]);
             train_s = study_bitsd(w[W_TRAIN_S]);
             wall_before = study_bitsd(w[W_WALL_S]);
-            study_rows_read(mpath, step0, &rows);
+            if (study_rows_read(mpath, step0, &rows))
+                fprintf(stderr, "ablate: %s: a torn line (cut short by a kill or a full disk) dropped; the "
+                                "metrics are rewritten from the checkpoint at step %d\n", mpath, step0);
         }
         /* rewrite the metrics up to the checkpoint, then append */
         StrBuf b = {0};
@@ -2222,7 +2314,9 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         free(b.p);
         mf = bad ? NULL : fopen(mpath, "ab");
         if (!mf) {
-            study_fail(o, "failed", "cannot write %s", mpath);
+            char why[4300];
+            snprintf(why, sizeof why, "cannot write %s: %s", mpath, strerror(errno));
+            study_fail(o, "failed", "%s", why);
             rc = 2;
             goto done;
         }
@@ -2264,12 +2358,19 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         }
         int logged = st.step % c->log_every == 0 || last || time_up || rc || isfinite(r.val_loss);
         if (logged) study_rows_push(&rows, r);
-        if (mf && logged) {
+        if (mf && logged) { /* a line that does not reach the disk (a full disk) fails the run */
             StrBuf b = {0};
             study_row_json(&b, &r);
-            fwrite(b.p, 1, b.n, mf);
-            fflush(mf);
+            int wrote = fwrite(b.p, 1, b.n, mf) == b.n && fflush(mf) == 0;
             free(b.p);
+            if (!wrote) {
+                char why[4300];
+                snprintf(why, sizeof why, "cannot write %s (step %d): %s", mpath, st.step, strerror(errno));
+                study_fail(o, "failed", "%s", why);
+                rc = 2;
+                break;
+            }
+            if (c->kill_countdown && --*c->kill_countdown == 0) kill(getpid(), SIGKILL);
         }
         if (verbose && !rc && (st.step % c->log_every == 0 || last))
             printf("step %5d/%d | loss %.4f | lr %.3e | grad norm %.3f | %.0f tok/s | %.1f ms\n", st.step, steps,
@@ -2348,7 +2449,12 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     }
 done:
     o->wall_seconds = wall_before + train_now() - t_start;
-    if (mf) fclose(mf);
+    if (mf && fclose(mf) && !rc) {
+        char why[4300];
+        snprintf(why, sizeof why, "cannot write %s (closing it): %s", mpath, strerror(errno));
+        study_fail(o, "failed", "%s", why);
+        rc = 2;
+    }
     free(rows.r);
     train_free(&tr);
     smollm_free(&m);
@@ -2386,13 +2492,85 @@ static int study_attempt(const char *rdir, char *reason, size_t n) {
     }
     char text[64];
     int k = snprintf(text, sizeof text, "%d %d\n", tries + 1, step);
-    study_write_atomic(p, text, (size_t)k);
+    if (study_write_atomic(p, text, (size_t)k)) /* the run can still train; its deaths go uncounted */
+        fprintf(stderr, "ablate: cannot write %s: %s\n", p, strerror(errno));
     return 0;
 }
 
 static int study_write_text(const char *path, const StrBuf *b) {
     if (study_write_atomic(path, b->p ? b->p : "", b->n) == 0) return 0;
-    fprintf(stderr, "ablate: cannot write %s\n", path);
+    fprintf(stderr, "ablate: cannot write %s: %s\n", path, strerror(errno));
+    return -1;
+}
+
+/* ---- one study per directory: DIR/.lock ----
+   "pid host\n" of the process running the study, made whole in a temporary file and linked to
+   DIR/.lock (link fails when the lock exists, and the lock never appears half written). The
+   worker processes of a study run under their parent's lock. A lock whose process is gone (on
+   this host: a kill -9, a crash) is stale and taken over; one of another host is never
+   guessed about. 0: locked; -1 with a message naming the holder */
+static int study_lock_read(const char *lock, long *pid, char *host, size_t hn) {
+    char *t = study_read_all(lock, NULL), fmt[32];
+    if (!t) return -1;
+    snprintf(fmt, sizeof fmt, "%%ld %%%zus", hn - 1);
+    int ok = sscanf(t, fmt, pid, host) == 2 && *pid > 0;
+    free(t);
+    return ok ? 0 : -1;
+}
+
+static int study_lock(const char *dir, char *err, size_t errlen) {
+    char lock[4200], tmp[4300], me[256] = "", host[256];
+    if (errlen) err[0] = 0;
+    if (gethostname(me, sizeof me - 1)) snprintf(me, sizeof me, "unknown");
+    snprintf(lock, sizeof lock, "%s/.lock", dir);
+    snprintf(tmp, sizeof tmp, "%s/.lock.%ld", dir, (long)getpid());
+    char text[300];
+    int k = snprintf(text, sizeof text, "%ld %s\n", (long)getpid(), me);
+    if (study_write_atomic(tmp, text, (size_t)k)) {
+        study_fmt(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+        return -1;
+    }
+    for (int tries = 0; tries < 3; tries++) {
+        if (link(tmp, lock) == 0) { remove(tmp); return 0; }
+        int e = errno;
+        long pid = 0;
+        if (e != EEXIST) {
+            study_fmt(err, errlen, "cannot create the lock %s: %s", lock, strerror(e));
+            break;
+        }
+        if (study_lock_read(lock, &pid, host, sizeof host)) {
+            if (!study_exists(lock)) continue; /* released meanwhile */
+            study_fmt(err, errlen, "%s exists but does not hold 'PID HOST': remove it if no study runs in %s", lock, dir);
+            break;
+        }
+        if (strcmp(host, me) || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            study_fmt(err, errlen, "%s is being run by process %ld on %s (lock %s): wait for it to end, or remove the lock "
+                                  "if that process is gone", dir, pid, host, lock);
+            break;
+        }
+        fprintf(stderr, "ablate: %s: process %ld on %s is gone; taking over its stale lock\n", lock, pid, host);
+        remove(lock);
+    }
+    remove(tmp);
+    if (!err[0]) study_fmt(err, errlen, "cannot take the lock %s", lock);
+    return -1;
+}
+
+static void study_unlock(const char *dir) {
+    char lock[4200], host[256];
+    long pid = 0;
+    snprintf(lock, sizeof lock, "%s/.lock", dir);
+    if (study_lock_read(lock, &pid, host, sizeof host) == 0 && pid == (long)getpid()) remove(lock);
+}
+
+/* a worker runs under its parent's lock: refuse a --worker whose parent does not hold it */
+static int study_lock_check_parent(const char *dir, char *err, size_t errlen) {
+    char lock[4200], host[256];
+    long pid = 0;
+    snprintf(lock, sizeof lock, "%s/.lock", dir);
+    if (study_lock_read(lock, &pid, host, sizeof host) == 0 && pid == (long)getppid()) return 0;
+    study_fmt(err, errlen, "worker of %s: the lock %s is not held by this worker's parent (process %ld): "
+                          "workers are started by ablate run --workers/--gpus", dir, lock, (long)getppid());
     return -1;
 }
 
@@ -2418,6 +2596,11 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
             snprintf(ns, sizeof ns, "%d", n);
             snprintf(ps, sizeof ps, "%d", p);
             if (dev[0]) setenv("CUDA_VISIBLE_DEVICES", dev, 1);
+#ifdef __linux__
+            /* a worker does not outlive its parent (a kill -9): it would go on writing a directory
+               whose lock a --resume may take over */
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
             char *args[] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns, "--worker", ks,
                             "--phase-only", ps, NULL};
             execv("/proc/self/exe", args);
@@ -2437,8 +2620,10 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
     return failed;
 }
 
+static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, const char *dir);
+
 int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
-    char dir[4096], err[2048], path[4300];
+    char dir[4096], err[4600], path[4300];
     /* a new study is checked whole before anything is written: a bad shape found at run time
        failed every run of its phase and left a directory that blocked the rerun. A resumed
        study was checked when it started; workers are started by a checked parent */
@@ -2460,7 +2645,30 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         }
     }
     if (o->resume && !study_exists(dir)) { fprintf(stderr, "ablate: --resume %s: no such directory\n", dir); return 2; }
-    if (study_mkdirs(dir)) { fprintf(stderr, "ablate: cannot create %s\n", dir); return 2; }
+    /* refuse a grid that would take days or more memory than there is before writing anything */
+    long long total = 0;
+    for (int p = 0; p < s->n_phases; p++) total += study_phase_size(s, p);
+    if (total >= INT_MAX || (total > STUDY_MAX_RUNS && !o->allow_large)) {
+        char many[32];
+        if (total >= INT_MAX) snprintf(many, sizeof many, "more than %d", INT_MAX - 1);
+        else snprintf(many, sizeof many, "%lld", total);
+        fprintf(stderr, "ablate: study %s has %s runs (the product of its axes' value counts and the seeds), more than "
+                        "%d%s\n", s->name, many, total >= INT_MAX ? INT_MAX - 1 : STUDY_MAX_RUNS,
+                total >= INT_MAX ? "" : ": use fewer values or seeds, or --allow-large to run it anyway");
+        return STUDY_ERROR;
+    }
+    if (study_mkdirs(dir)) { fprintf(stderr, "ablate: cannot create %s: %s\n", dir, strerror(errno)); return 2; }
+    if (o->worker ? study_lock_check_parent(dir, err, sizeof err) : study_lock(dir, err, sizeof err)) {
+        fprintf(stderr, "ablate: %s\n", err);
+        return STUDY_ERROR;
+    }
+    int rc = study_run_locked(s, o, gpu, dir);
+    if (!o->worker) study_unlock(dir);
+    return rc;
+}
+
+static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, const char *dir) {
+    char err[600], path[4300];
     /* the spec as run, so that --resume re-reads exactly this. Worker processes read it and
        never write it: several of them writing through the same temporary file raced */
     snprintf(path, sizeof path, "%s/study.ini", dir);
@@ -2472,9 +2680,9 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
         fclose(mem);
         int bad = study_write_atomic(path, text, len);
         free(text);
-        if (bad) { fprintf(stderr, "ablate: cannot write %s\n", path); return 2; }
+        if (bad) { fprintf(stderr, "ablate: cannot write %s: %s\n", path, strerror(errno)); return 2; }
     }
-    int total = 0;
+    int total = 0; /* study_run checked the sum */
     for (int p = 0; p < s->n_phases; p++) total += study_phase_size(s, p);
     if (!o->quiet && !o->worker)
         printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s%s\n", s->name, total, s->n_phases,
@@ -2484,6 +2692,12 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     StudyRun *all = calloc(total, sizeof *all);
     StudyRun *runs = calloc(total, sizeof *runs);
     StudySummary *sums = calloc(total, sizeof *sums);
+    if (!all || !runs || !sums) {
+        fprintf(stderr, "ablate: out of memory for the %d runs of study %s\n", total, s->name);
+        free(all), free(runs), free(sums);
+        return STUDY_ERROR;
+    }
+    int kill_lines = o->kill_metrics, summaries = 0; /* test hooks */
     char carried[STUDY_AXES_LEN] = "";
     int done = 0, trained = 0, n_all = 0, rc = 0, failures = 0;
     double t0 = train_now();
@@ -2529,6 +2743,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             if (mine_only && i % (o->workers > 0 ? o->workers : 1) != o->worker - 1) continue; /* another worker's */
             if (reuse || (resume && study_summary_read(path, sm) == 0)) {
                 if (reuse) study_summary_read(path, sm);
+                else failures += strcmp(sm->status, "ok") != 0; /* the exit status counts every run */
                 if (!o->quiet && !quiet_done)
                     printf("[%*d/%d] %-36s %s: val %.4f (%s)\n", total >= 10 ? 2 : 1, done, total, r->name,
                            reuse ? "same as" : "done earlier", sm->final_val_loss, reuse ? reuse : sm->status);
@@ -2548,7 +2763,7 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
                       (unsigned long long)r->identity, (unsigned long long)r->config_identity);
             sb_printf(&b, "\"index\": %d, \"device\": \"%s\", \"model\": %s}\n", done - 1, gpu ? "cuda" : "cpu", a.p);
             study_fmt(path, sizeof path, "%s/config.json", rdir);
-            study_write_text(path, &b);
+            int no_config = study_write_text(path, &b);
             free(b.p);
             free(a.p);
             memset(sm, 0, sizeof *sm);
@@ -2564,7 +2779,11 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
                 study_fmt(weights, sizeof weights, "%s/model.safetensors", rdir);
                 r->cfg.save = weights;
             }
-            if (study_attempt(rdir, sm->reason, sizeof sm->reason)) snprintf(sm->status, sizeof sm->status, "failed");
+            r->cfg.kill_countdown = kill_lines > 0 ? &kill_lines : NULL;
+            if (no_config) { /* a run without its config.json is not one the report can trust */
+                snprintf(sm->status, sizeof sm->status, "failed");
+                study_fmt(sm->reason, sizeof sm->reason, "cannot write %s/config.json", rdir);
+            } else if (study_attempt(rdir, sm->reason, sizeof sm->reason)) snprintf(sm->status, sizeof sm->status, "failed");
             else if (quiet_done && !o->worker) { /* workers ran this phase: never retrain a run that killed them here */
                 snprintf(sm->status, sizeof sm->status, "failed");
                 snprintf(sm->reason, sizeof sm->reason, "its worker process died (an out-of-memory abort or a crash: "
@@ -2579,8 +2798,13 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
             study_summary_json(&b, sm);
             sb_printf(&b, "\n");
             study_fmt(path, sizeof path, "%s/summary.json", rdir);
-            study_write_text(path, &b);
+            if (study_write_text(path, &b)) { /* the run would be trained again by --resume: stop here */
+                free(b.p);
+                rc = STUDY_ERROR;
+                break;
+            }
             free(b.p);
+            if (++summaries == o->kill_summary) kill(getpid(), SIGKILL);
             if (!s->keep_checkpoints) study_prune_ckpts(rdir, 0);
             double el = train_now() - t0, per = el / trained;
             char eta[32], elapsed[32];
@@ -2612,11 +2836,13 @@ int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     free(all);
     free(runs);
     free(sums);
-    if (rc == 2 || o->worker) return rc;
+    if (rc == STUDY_ERROR || o->worker) return rc;
     if (!o->quiet) printf("\n");
-    if (study_report(dir, o->quiet ? NULL : stdout)) return 2;
-    if (!o->quiet && failures) printf("%d run%s did not finish ok (see their summary.json)\n", failures, failures == 1 ? "" : "s");
-    return rc;
+    if (study_report(dir, o->quiet ? NULL : stdout)) return STUDY_ERROR;
+    if (failures)
+        fprintf(o->quiet ? stderr : stdout, "%d run%s did not finish ok (see their summary.json)\n", failures,
+                failures == 1 ? "" : "s");
+    return rc ? rc : failures ? STUDY_RUNS_FAILED : STUDY_OK;
 }
 
 /* ---- statistics over seeds ---- */
@@ -2927,7 +3153,9 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
     for (int i = 0; i < n; i++) {
         char p[4500];
         snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, s[i].name);
-        study_rows_read(p, INT_MAX, &rows[i]);
+        if (study_rows_read(p, INT_MAX, &rows[i]))
+            fprintf(stderr, "ablate report: %s: a torn line (cut short by a kill or a full disk) is left out%s\n", p,
+                    strcmp(s[i].status, "ok") ? "" : " although the run says ok: its metrics are incomplete");
     }
     double x1 = 1;
     for (int c = 0; c < 2 * ng; c++) {
