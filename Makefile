@@ -12,7 +12,7 @@ CUDA_INC = -I$(CUDA)/include
 # no -lcuda: gpu.h opens the driver library (libcuda.so.1, installed with the NVIDIA driver)
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
-HEADERS  = ops.h attn.h smollm.h train.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h tests/gpu_test.h \
+HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h tests/gpu_test.h \
            attn_sparse.h kernels_sparse.cu.h attn_linear.h kernels_linear.cu.h tests/check.h
 
 # without a CUDA toolkit (no nvrtc.h under $(CUDA)) the GPU build and the NVRTC compile check

@@ -160,8 +160,8 @@ int ckpt_hash_file(const char *path, int sync, unsigned char digest[32], uint64_
     free(buf);
     close(fd);
     if (bad) { snprintf(err, errlen, "cannot %s %s", sync ? "read and sync" : "read", path); return -1; }
+    *len = s.bytes; /* before final(), which counts its padding in */
     ckpt_sha256_final(&s, digest);
-    *len = s.bytes;
     return 0;
 }
 
@@ -248,7 +248,7 @@ static int ckpt_list_(const char *dir, char names[][CKPT_NAME_LEN], int max, cha
         } else if (n == max) {
             snprintf(err, errlen, "%s: more than %d files", dir, max);
             rc = -1;
-        } else snprintf(names[n++], CKPT_NAME_LEN, "%s", e->d_name);
+        } else memcpy(names[n++], e->d_name, strlen(e->d_name) + 1); /* checked: shorter than CKPT_NAME_LEN */
     }
     closedir(d);
     if (rc) return -1;
