@@ -3,7 +3,8 @@
 #   make test       NVRTC compile check of every kernel + the CPU test suite
 #   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
 #   make corpus     data/corpus.txt, the default training text (the King James Bible, public domain)
-#   make fuzz       the tokenizer.json and shard parsers under libFuzzer (clang), FUZZ_SECONDS each
+#   make fuzz       the tokenizer.json, shard and checkpoint (safetensors, train.state, MANIFEST)
+#                   loaders under libFuzzer (clang), FUZZ_SECONDS each
 CC      ?= cc
 CUDA    ?= /usr/local/cuda
 CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
@@ -108,7 +109,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
-	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
@@ -124,10 +125,17 @@ data/corpus.txt:
 FUZZ_SECONDS ?= 30
 tests/fuzz_data: tests/fuzz_data.c data.h data_unicode.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
-# seeds: a small trained tokenizer.json, a byte-level shard and a uint32 shard without a vocabulary;
-# any crash fails the target (the shard target also writes each input to /tmp and opens it with data_open)
-fuzz: tests/fuzz_data ablate-cpu
-	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text
+# (smollm_init measures its activations by laying them out from a null base: pointer-overflow
+# is left out of the checks for that)
+tests/fuzz_ckpt: tests/fuzz_ckpt.c $(HEADERS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=all \
+	    -DABLATE_NO_CUDA -I. $< -o $@ -lm
+# seeds: a small trained tokenizer.json, a byte-level shard, a uint32 shard without a vocabulary,
+# and a tiny run's checkpoint (its model.safetensors, train.state, MANIFEST); any crash fails the
+# target (the shard target also writes each input to /tmp and opens it with data_open)
+FUZZ_CKPT = build/fuzz/run/attn-mha_seed1337/ckpt-00000003
+fuzz: tests/fuzz_data tests/fuzz_ckpt ablate-cpu
+	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text build/fuzz/safetensors build/fuzz/state build/fuzz/manifest
 	head -c 20000 /usr/share/common-licenses/GPL-3 > build/fuzz/text/gpl.txt
 	./ablate-cpu tokenizer train --vocab 300 --out build/fuzz/json/seed.json build/fuzz/text/gpl.txt > /dev/null
 	./ablate-cpu tokenize --tokenizer byte --force --out build/fuzz/shard build/fuzz/text/gpl.txt > /dev/null 2>&1
@@ -135,11 +143,19 @@ fuzz: tests/fuzz_data ablate-cpu
 	# vocabulary-from-ids path
 	{ printf '\241\331\064\001\007\000\000\000\010\000\000\000'; head -c 1012 /dev/zero; \
 	  head -c 28 /dev/zero; printf '\377\377\377\377'; } > build/fuzz/shard/u32_novocab.bin
-	for t in json shard; do \
-	    FUZZ_TARGET=$$t ./tests/fuzz_data -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	rm -rf build/fuzz/run
+	./ablate-cpu run --axes attn=mha --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 4 --checkpoint-every 1 \
+	    --eval-batches 1 --device cpu --keep-checkpoints 1 --data build/fuzz/text/gpl.txt --out build/fuzz/run --quiet
+	cp $(FUZZ_CKPT)/model.safetensors build/fuzz/safetensors/seed
+	cp $(FUZZ_CKPT)/train.state build/fuzz/state/seed
+	cp $(FUZZ_CKPT)/MANIFEST build/fuzz/manifest/seed
+	for t in json shard safetensors state manifest; do \
+	    case $$t in json|shard) bin=./tests/fuzz_data;; *) bin=./tests/fuzz_ckpt;; esac; \
+	    FUZZ_TARGET=$$t FUZZ_CKPT=$(FUZZ_CKPT) $$bin -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 	        -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/$$t > build/fuzz/$$t.log 2>&1 \
 	        || { tail -n 40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (crash input in build/fuzz/)"; exit 1; }; \
 	    echo "fuzz $$t: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s, no crash"; \
 	done
+	rm -rf build/fuzz/scratch-*
 
 .PHONY: all test gpucheck gpuprogs emucheck clean corpus fuzz
