@@ -124,17 +124,29 @@
    ("-" on the CPU, which measures none: there the memory line names the smallest KV cache).
    smoothness = mean |loss(t) - loss(t-1)| over consecutive logged steps (lower is smoother).
 
-   RESUME: a run is finished when its summary.json exists; it is skipped. Otherwise training
-   restarts from the newest DIR/<run>/ckpt-<step>/ (model.safetensors + train.state with the
-   AdamW moments, step, gradient-norm statistics, sampler RNG and position, token and time
-   counters), written every checkpoint_every steps (default: at each evaluation) into a .tmp
-   directory that is then renamed, so a kill leaves either the old or the new checkpoint.
+   RESUME: a run is finished when its summary.json exists; it is skipped (and checkpoints left
+   by a kill between its summary and the final prune are deleted). Otherwise training
+   restarts from the newest DIR/<run>/ckpt-<step>/ that passes every check. A checkpoint
+   holds model.safetensors, train.state (the AdamW moments, step, gradient-norm statistics,
+   sampler RNG and position, token and time counters), run.json (run_config_canonical: the
+   resolved configuration) and MANIFEST (ckpt.h: SHA-256 and length of each file), written
+   every checkpoint_every steps (default: at each evaluation) into a .tmp directory, the
+   MANIFEST last, fsynced, then renamed; it is read back and checked (MANIFEST, the weights'
+   header) before any older checkpoint is pruned, so a run always keeps a verified one.
+   On resume a checkpoint is used when its MANIFEST matches, smollm_load and train_load_state
+   accept its files and train.state's step equals its directory's; one that fails is renamed
+   ckpt-<step>.bad (kept, never loaded) with a message on stderr and the one before it is
+   tried, then a fresh start from step 0. A run whose configuration differs from the one in
+   its newest intact checkpoint's run.json is refused before anything is recorded: the study
+   stops with status 2 and a message naming the key and both values.
    A resumed run gives bit-identical losses, gradient norms and validation losses to an
    uninterrupted one: on the CPU (same thread count) and on the same GPU model (the GPU's
    numerics are bit-reproducible unless a caller sets Gpu.nondeterministic; tests/test_study
    and tools/gpu_repro.sh kill studies with SIGKILL and compare). Validation losses are
-   written with 17 digits so that a resumed run reads its earlier ones back exactly. A run whose process keeps dying (a GPU out-of-memory abort) is given up after 3
-   tries without checkpoint progress and recorded as failed.
+   written with 17 digits so that a resumed run reads its earlier ones back exactly. A run
+   whose worker process keeps dying (a GPU out-of-memory abort) is given up after 3 tries
+   within one invocation without checkpoint progress and recorded as failed; kills of earlier
+   invocations do not count (tests/test_ckpt covers each of these).
 */
 #ifndef STUDY_H
 #define STUDY_H
