@@ -2322,7 +2322,7 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
             snprintf(ps, sizeof ps, "%d", p);
             if (dev[0]) setenv("CUDA_VISIBLE_DEVICES", dev, 1);
             char *args[] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns, "--worker", ks,
-                            "--phase-only", ps, NULL};
+                            "--phase-only", ps, o->die_at ? "--test-die-at" : NULL, (char *)o->die_at, NULL};
             execv("/proc/self/exe", args);
             fprintf(stderr, "ablate: cannot start worker %d: %s\n", k, strerror(errno));
             _exit(127);
