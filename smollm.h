@@ -883,7 +883,7 @@ static char *smol_read_header(const char *path, FILE **fp, uint64_t *hl_out, cha
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "cannot open checkpoint %s", path); return NULL; }
     uint64_t hl = 0;
-    struct stat st;
+    struct stat st = {0}; /* read in the message even when fread or fstat failed */
     if (fread(&hl, 8, 1, f) != 1 || fstat(fileno(f), &st) || hl > (1u << 30) || hl + 8 > (uint64_t)st.st_size) {
         fclose(f);
         snprintf(err, errlen, "%s: not a safetensors file (header length %llu, expected at most %llu, the bytes "
