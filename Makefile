@@ -3,7 +3,8 @@
 #   make test       NVRTC compile check of every kernel + the CPU test suite
 #   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
 #   make corpus     data/corpus.txt, the default training text (the King James Bible, public domain)
-#   make fuzz       the tokenizer.json, shard and study spec parsers under libFuzzer (clang), FUZZ_SECONDS each
+#   make fuzz       the tokenizer.json, shard and study spec parsers and the checkpoint loaders
+#                   (safetensors, train.state, MANIFEST) under libFuzzer (clang), FUZZ_SECONDS each
 CC      ?= cc
 CUDA    ?= /usr/local/cuda
 CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
@@ -12,7 +13,7 @@ CUDA_INC = -I$(CUDA)/include
 # no -lcuda: gpu.h opens the driver library (libcuda.so.1, installed with the NVIDIA driver)
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
-HEADERS  = ops.h attn.h smollm.h train.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h tests/gpu_test.h \
+HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h tests/gpu_test.h \
            attn_sparse.h kernels_sparse.cu.h attn_linear.h kernels_linear.cu.h tests/check.h
 
 # without a CUDA toolkit (no nvrtc.h under $(CUDA)) the GPU build and the NVRTC compile check
@@ -43,7 +44,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults
+EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt
 # attn_sparse.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
@@ -108,7 +109,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
-	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/fuzz_spec tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/fuzz_spec tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
@@ -126,11 +127,17 @@ tests/fuzz_data: tests/fuzz_data.c data.h data_unicode.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
 tests/fuzz_spec: tests/fuzz_spec.c $(HEADERS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DABLATE_NO_CUDA -I. $< -o $@ -lm
-# seeds: a small trained tokenizer.json, a byte-level shard, a uint32 shard without a vocabulary
-# and the example specs; any crash fails the target (the shard target also writes each input to
-# /tmp and opens it with data_open)
-fuzz: tests/fuzz_data tests/fuzz_spec ablate-cpu
-	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text build/fuzz/spec
+# (smollm_init measures its activations by laying them out from a null base: pointer-overflow
+# is left out of the checks for that)
+tests/fuzz_ckpt: tests/fuzz_ckpt.c $(HEADERS)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=all \
+	    -DABLATE_NO_CUDA -I. $< -o $@ -lm
+# seeds: a small trained tokenizer.json, a byte-level shard, a uint32 shard without a vocabulary,
+# the example specs and a tiny run's checkpoint (its model.safetensors, train.state, MANIFEST); any crash fails the
+# target (the shard target also writes each input to /tmp and opens it with data_open)
+FUZZ_CKPT = build/fuzz/run/attn-mha_seed1337/ckpt-00000003
+fuzz: tests/fuzz_data tests/fuzz_ckpt tests/fuzz_spec ablate-cpu
+	mkdir -p build/fuzz/json build/fuzz/shard build/fuzz/text build/fuzz/safetensors build/fuzz/state build/fuzz/manifest build/fuzz/spec
 	cp tests/fuzz_seeds/*.ini build/fuzz/spec/
 	head -c 20000 /usr/share/common-licenses/GPL-3 > build/fuzz/text/gpl.txt
 	./ablate-cpu tokenizer train --vocab 300 --out build/fuzz/json/seed.json build/fuzz/text/gpl.txt > /dev/null
@@ -139,8 +146,15 @@ fuzz: tests/fuzz_data tests/fuzz_spec ablate-cpu
 	# vocabulary-from-ids path
 	{ printf '\241\331\064\001\007\000\000\000\010\000\000\000'; head -c 1012 /dev/zero; \
 	  head -c 28 /dev/zero; printf '\377\377\377\377'; } > build/fuzz/shard/u32_novocab.bin
-	for t in json shard; do \
-	    FUZZ_TARGET=$$t ./tests/fuzz_data -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	rm -rf build/fuzz/run
+	./ablate-cpu run --axes attn=mha --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 4 --checkpoint-every 1 \
+	    --eval-batches 1 --device cpu --keep-checkpoints 1 --data build/fuzz/text/gpl.txt --out build/fuzz/run --quiet
+	cp $(FUZZ_CKPT)/model.safetensors build/fuzz/safetensors/seed
+	cp $(FUZZ_CKPT)/train.state build/fuzz/state/seed
+	cp $(FUZZ_CKPT)/MANIFEST build/fuzz/manifest/seed
+	for t in json shard safetensors state manifest; do \
+	    case $$t in json|shard) bin=./tests/fuzz_data;; *) bin=./tests/fuzz_ckpt;; esac; \
+	    FUZZ_TARGET=$$t FUZZ_CKPT=$(FUZZ_CKPT) $$bin -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
 	        -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/$$t > build/fuzz/$$t.log 2>&1 \
 	        || { tail -n 40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (crash input in build/fuzz/)"; exit 1; }; \
 	    echo "fuzz $$t: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s, no crash"; \
@@ -148,6 +162,7 @@ fuzz: tests/fuzz_data tests/fuzz_spec ablate-cpu
 	./tests/fuzz_spec -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -max_len=8192 \
 	    -print_final_stats=1 -artifact_prefix=build/fuzz/spec- build/fuzz/spec > build/fuzz/spec.log 2>&1 \
 	    || { tail -n 40 build/fuzz/spec.log; echo "fuzz spec: FAILED (crash input in build/fuzz/)"; exit 1; }
-	@echo "fuzz spec: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/spec.log) runs in $(FUZZ_SECONDS) s, no crash"
+	echo "fuzz spec: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/spec.log) runs in $(FUZZ_SECONDS) s, no crash"
+	rm -rf build/fuzz/scratch-*
 
 .PHONY: all test gpucheck gpuprogs emucheck clean corpus fuzz

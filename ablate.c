@@ -201,7 +201,9 @@ static void eval_usage(void) {
          "computes (its final_val_loss, for a validation split within its final_eval_tokens cap).\n"
          "  CKPT            a model.safetensors written by --save or keep_checkpoints, or a run's ckpt-*/\n"
          "                  directory; it carries its model configuration (checkpoints written before\n"
-         "                  ablate recorded it are refused)\n"
+         "                  ablate recorded it are refused). A directory's files must match its MANIFEST\n"
+         "                  (SHA-256 and length of each); the weights' header must list exactly the\n"
+         "                  model's F32 tensors, back to back, and every weight must be finite\n"
          "  --data SPEC     text file, shard, directory of shards or a mix a:0.7,b:0.3; its vocabulary\n"
          "                  must be the checkpoint's\n"
          "  --split S       val (default), train, or all (both)\n"
@@ -216,7 +218,8 @@ static void eval_usage(void) {
          "the evaluated tokens) with each token's length from the tokenizer.json beside them (ablate\n"
          "tokenize writes it there); without one, null and a note on stderr.\n"
          "Exit status: 0 evaluated; 1 failed while evaluating (device, memory); 2 bad flags, or a\n"
-         "checkpoint or data that cannot be used (missing, no configuration, other vocabulary).");
+         "checkpoint or data that cannot be used (missing, no configuration, other vocabulary, a file\n"
+         "that does not match its MANIFEST or header).");
 }
 
 /* ablate eval: a checkpoint over a whole split */
@@ -260,8 +263,10 @@ static int cmd_eval(int argc, char **argv) {
     if (!data) die("eval: --data SPEC is required%s%s (the text, shards or mix to evaluate on)", "", "");
     char path[4200], err[1024];
     struct stat st;
-    if (!stat(ckpt, &st) && S_ISDIR(st.st_mode)) snprintf(path, sizeof path, "%s/model.safetensors", ckpt);
-    else snprintf(path, sizeof path, "%s", ckpt);
+    if (!stat(ckpt, &st) && S_ISDIR(st.st_mode)) { /* a run's checkpoint: its MANIFEST vouches for its files */
+        if (ckpt_manifest_verify(ckpt, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); return 2; }
+        snprintf(path, sizeof path, "%s/model.safetensors", ckpt);
+    } else snprintf(path, sizeof path, "%s", ckpt);
     SmolConfig cfg;
     int ck_batch = 0, ck_seq = 0;
     if (smollm_read_config(path, &cfg, &ck_batch, &ck_seq, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); return 2; }

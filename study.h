@@ -171,18 +171,37 @@
    AdamW moments, step, gradient-norm statistics, sampler RNG and position, token and time
    counters), written every checkpoint_every steps (default: at each evaluation) into a .tmp
    directory that is then renamed, so a kill leaves either the old or the new checkpoint.
+
+   RESUME: a run is finished when its summary.json exists; it is skipped (and checkpoints left
+   by a kill between its summary and the final prune are deleted). Otherwise training
+   restarts from the newest DIR/<run>/ckpt-<step>/ that passes every check. A checkpoint
+   holds model.safetensors, train.state (the AdamW moments, step, gradient-norm statistics,
+   sampler RNG and position, token and time counters), run.json (run_config_canonical: the
+   resolved configuration) and MANIFEST (ckpt.h: SHA-256 and length of each file), written
+   every checkpoint_every steps (default: at each evaluation) into a .tmp directory, the
+   MANIFEST last, fsynced, then renamed; it is read back and checked (MANIFEST, the weights'
+   header) before any older checkpoint is pruned, so a run always keeps a verified one.
+   On resume a checkpoint is used when its MANIFEST matches, smollm_load and train_load_state
+   accept its files and train.state's step equals its directory's; one that fails is renamed
+   ckpt-<step>.bad (kept, never loaded) with a message on stderr and the one before it is
+   tried, then a fresh start from step 0. A run whose configuration differs from the one in
+   its newest intact checkpoint's run.json is refused before anything is recorded: the study
+   stops with status 2 and a message naming the key and both values.
    A resumed run gives bit-identical losses, gradient norms and validation losses to an
    uninterrupted one: on the CPU (same thread count) and on the same GPU model (the GPU's
    numerics are bit-reproducible unless a caller sets Gpu.nondeterministic; tests/test_study
    and tools/gpu_repro.sh kill studies with SIGKILL and compare). Validation losses are
-   written with 17 digits so that a resumed run reads its earlier ones back exactly. A run whose process keeps dying (a GPU out-of-memory abort) is given up after 3
-   tries without checkpoint progress and recorded as failed.
+   written with 17 digits so that a resumed run reads its earlier ones back exactly. A run
+   whose worker process keeps dying (a GPU out-of-memory abort) is given up after 3 tries
+   within one invocation without checkpoint progress and recorded as failed; kills of earlier
+   invocations do not count (tests/test_ckpt covers each of these).
 */
 #ifndef STUDY_H
 #define STUDY_H
 
 #include "train.h"
 #include "data.h"
+#include "ckpt.h"
 #include <stdio.h>
 
 /* one run's configuration (the strings point at storage that outlives the run) */
@@ -199,6 +218,7 @@ typedef struct {
     double final_eval_tokens;   /* the last evaluation's cap in tokens (0: STUDY_FINAL_EVAL_TOKENS) */
     int *kill_countdown;        /* not a run key: fault injection for tests (StudyOptions.kill_metrics),
                                    decremented per metrics line written, SIGKILL at 0; NULL: none */
+    const char *die_at;         /* tests only (not a key): StudyOptions.die_at */
 } RunConfig;
 
 /* the last evaluation of a run covers the whole validation split up to this many tokens
@@ -255,6 +275,11 @@ typedef struct {
        after the kill_metrics-th line of metrics.jsonl is written by it (0: never), or right
        after the kill_summary-th summary.json (0: never) */
     int kill_metrics, kill_summary;
+    const char *die_at;         /* tests only (hidden flag --test-die-at POINT[:STEP]): the process
+                                   kills itself with SIGKILL at that point: run-start (a run's
+                                   training is about to begin), checkpoint-written:STEP (checkpoint
+                                   STEP verified, older ones not yet pruned), after-summary (a
+                                   run's summary.json written, its checkpoints not yet pruned) */
 } StudyOptions;
 
 /* a study's exit status (study_run, ablate run) */
@@ -448,10 +473,13 @@ int study_report(const char *dir, FILE *f);
 #include <sys/prctl.h>
 #endif
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
+#define CKPT_IMPLEMENTATION /* checkpoints are study.h's: its implementation brings ckpt.h's */
+#include "ckpt.h"
 
 /* ---- a growable string ---- */
 typedef struct { char *p; size_t n, cap; } StrBuf;
@@ -1461,6 +1489,11 @@ int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err,
             *(is_m ? &o->kill_metrics : &o->kill_summary) = (int)x;
             continue;
         }
+        if (!strcmp(f, "--test-die-at")) { /* hidden: the tests' stand-in for a kill at a named point */
+            if (i + 1 >= argc) { snprintf(err, errlen, "%s needs a point", f); return -1; }
+            o->die_at = argv[++i];
+            continue;
+        }
         if (!strcmp(f, "--gpus") || !strcmp(f, "--workers") || !strcmp(f, "--worker") || !strcmp(f, "--phase-only")) {
             if (i + 1 >= argc) { snprintf(err, errlen, "%s needs a value", f); return -1; }
             const char *v = argv[++i];
@@ -2056,23 +2089,36 @@ int study_summary_read(const char *path, StudySummary *s) {
 
 static void study_batch(void *ctx, int *tokens, int *targets) { data_next_batch(ctx, tokens, targets); }
 
-/* newest complete checkpoint directory of a run: its step, or 0 */
-static int study_latest_ckpt(const char *dir, char *path, size_t n) {
+/* the tests' kill at a named point (StudyOptions.die_at: "POINT" or "POINT:STEP") */
+static void study_die_at(const char *die_at, const char *point, int step) {
+    size_t k = strlen(point);
+    if (!die_at || strncmp(die_at, point, k) || (die_at[k] && (die_at[k] != ':' || atoi(die_at + k + 1) != step))) return;
+    fflush(stdout);
+    fflush(stderr);
+    raise(SIGKILL);
+}
+
+/* a checkpoint directory's step: "ckpt-" and 8 digits exactly (ckpt-N.tmp, ckpt-N.bad: no) */
+static int study_ckpt_step(const char *name) {
+    int step = 0, k = 0;
+    return strlen(name) == 13 && sscanf(name, "ckpt-%8d%n", &step, &k) == 1 && k == 13 && step > 0 ? step : 0;
+}
+
+/* the steps of a run's checkpoint directories, newest first (at most max); ckpt-N.tmp
+   directories, writes that were cut off, are removed */
+static int study_list_ckpts(const char *dir, int *steps, int max) {
     DIR *d = opendir(dir);
     if (!d) return 0;
-    int best = 0;
+    int n = 0;
     struct dirent *e;
     char stale[64][300];
     int n_stale = 0;
     while ((e = readdir(d))) {
-        int step;
-        char tail[16] = "";
-        if (sscanf(e->d_name, "ckpt-%d%15s", &step, tail) < 1) continue;
-        if (tail[0]) { /* ckpt-N.tmp: a write that was cut off */
-            if (n_stale < 64) snprintf(stale[n_stale++], sizeof stale[0], "%s", e->d_name);
-            continue;
-        }
-        if (step > best) best = step;
+        size_t len = strlen(e->d_name);
+        int step = study_ckpt_step(e->d_name);
+        if (step && n < max) steps[n++] = step;
+        else if (!strncmp(e->d_name, "ckpt-", 5) && len > 4 && !strcmp(e->d_name + len - 4, ".tmp") && n_stale < 64)
+            snprintf(stale[n_stale++], sizeof stale[0], "%s", e->d_name);
     }
     closedir(d);
     for (int i = 0; i < n_stale; i++) {
@@ -2080,27 +2126,100 @@ static int study_latest_ckpt(const char *dir, char *path, size_t n) {
         study_fmt(p, sizeof p, "%s/%s", dir, stale[i]);
         study_remove_dir(p);
     }
-    if (best) snprintf(path, n, "%s/ckpt-%08d", dir, best);
-    return best;
+    for (int a = 1; a < n; a++) /* newest first */
+        for (int b = a; b > 0 && steps[b] > steps[b - 1]; b--) { int x = steps[b]; steps[b] = steps[b - 1]; steps[b - 1] = x; }
+    return n;
 }
 
-/* every ckpt-* directory but `keep` (0: all) */
+/* newest checkpoint directory of a run: its step, or 0 */
+static int study_latest_ckpt(const char *dir, char *path, size_t n) {
+    int steps[64];
+    int k = study_list_ckpts(dir, steps, 64);
+    if (k) study_fmt(path, n, "%s/ckpt-%08d", dir, steps[0]);
+    return k ? steps[0] : 0;
+}
+
+/* every ckpt-NNNNNNNN directory but `keep` (0: all); set-aside ckpt-N.bad ones stay */
 static void study_prune_ckpts(const char *dir, int keep) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    char names[64][300];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 64) {
-        int step;
-        if (sscanf(e->d_name, "ckpt-%d", &step) == 1 && step != keep) snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+    int steps[64];
+    int n = study_list_ckpts(dir, steps, 64);
+    for (int i = 0; i < n; i++)
+        if (steps[i] != keep) {
+            char p[4096];
+            study_fmt(p, sizeof p, "%s/ckpt-%08d", dir, steps[i]);
+            study_remove_dir(p);
+        }
+}
+
+/* a checkpoint that failed its checks is renamed ckpt-N.bad (kept to be looked at, never
+   loaded again: a later checkpoint of the same step can take its name) */
+static void study_set_aside(const char *ck, char *out, size_t n) {
+    study_fmt(out, n, "%s.bad", ck);
+    study_remove_dir(out);
+    if (rename(ck, out)) study_remove_dir(ck);
+}
+
+/* the first key whose value differs between two canonical configurations (run_config_canonical:
+   {"key": value, ...} with string values quoted); 0 and the key and both values, or -1 if equal */
+static int study_config_diff(const char *now, const char *then, char *key, size_t kn, char *v_now, char *v_then,
+                             size_t vn) {
+    const char *a = now, *b = then;
+    for (;;) {
+        char ka[64] = "", kb[64] = "", va[STUDY_STR] = "", vb[STUDY_STR] = "";
+        const char *pa[2] = {a, b};
+        char *keys[2] = {ka, kb}, *vals[2] = {va, vb};
+        for (int s = 0; s < 2; s++) { /* the next "key": value of each */
+            const char *p = strchr(pa[s], '"');
+            if (!p) { pa[s] = pa[s] + strlen(pa[s]); continue; }
+            const char *q = strchr(p + 1, '"');
+            if (!q) { pa[s] = pa[s] + strlen(pa[s]); continue; }
+            snprintf(keys[s], 64, "%.*s", (int)(q - p - 1), p + 1);
+            p = q + 1;
+            while (*p == ':' || *p == ' ') p++;
+            const char *v = p;
+            if (*p == '"') {
+                for (p++; *p && *p != '"'; p++)
+                    if (*p == '\\' && p[1]) p++;
+                if (*p) p++;
+            } else
+                while (*p && *p != ',' && *p != '}') p++;
+            snprintf(vals[s], STUDY_STR, "%.*s", (int)(p - v), v);
+            pa[s] = p;
+        }
+        a = pa[0];
+        b = pa[1];
+        if (!ka[0] && !kb[0]) return -1;
+        if (strcmp(ka, kb) || strcmp(va, vb)) {
+            snprintf(key, kn, "%s", ka[0] ? ka : kb);
+            snprintf(v_now, vn, "%s", strcmp(ka, kb) && ka[0] && kb[0] ? "(another key order)" : ka[0] ? va : "(none)");
+            snprintf(v_then, vn, "%s", strcmp(ka, kb) && ka[0] && kb[0] ? "(another key order)" : kb[0] ? vb : "(none)");
+            return 0;
+        }
     }
-    closedir(d);
+}
+
+/* a run may continue from its checkpoints only under the configuration that wrote them: the
+   newest checkpoint that passes its MANIFEST holds it (run.json); 0, or -1 naming the key */
+static int study_resume_config_check(const char *rdir, const RunConfig *c, char *err, size_t errlen) {
+    int steps[64];
+    int n = study_list_ckpts(rdir, steps, 64);
     for (int i = 0; i < n; i++) {
-        char p[4096];
-        study_fmt(p, sizeof p, "%s/%s", dir, names[i]);
-        study_remove_dir(p);
+        char ck[4300], p[4400], e2[512];
+        study_fmt(ck, sizeof ck, "%s/ckpt-%08d", rdir, steps[i]);
+        if (ckpt_manifest_verify(ck, e2, sizeof e2)) continue; /* study_train sets it aside */
+        study_fmt(p, sizeof p, "%s/run.json", ck);
+        char *then = study_read_all(p, NULL), *now = run_config_canonical(c, 1);
+        char key[64], vn[STUDY_STR], vt[STUDY_STR];
+        int diff = then && now && study_config_diff(now, then, key, sizeof key, vn, vt, sizeof vn) == 0;
+        if (diff)
+            study_fmt(err, errlen, "cannot resume %s: %s is %s in the study's configuration but %s in its checkpoint %s "
+                      "(a checkpoint continues only the configuration that wrote it: restore %s = %s in study.ini, "
+                      "or start a new study)", rdir, key, vn, vt, ck, key, vt);
+        free(then);
+        free(now);
+        return diff ? -1 : 0;
     }
+    return 0;
 }
 
 /* words the train state carries for the run loop (doubles by their bits) */
@@ -2108,8 +2227,12 @@ enum { W_RNG, W_CURSOR, W_TOKENS, W_TRAIN_S, W_WALL_S, W_COUNT };
 static uint64_t study_dbits(double x) { uint64_t u; memcpy(&u, &x, 8); return u; }
 static double study_bitsd(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
 
-static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr, const uint64_t *w, char *err,
-                            size_t errlen) {
+/* DIR/ckpt-STEP: written into ckpt-STEP.tmp (model.safetensors, train.state, run.json: the
+   canonical configuration, then MANIFEST last), renamed, then read back and checked (MANIFEST
+   and the weights' header) before any older checkpoint is pruned: a run always has a verified
+   checkpoint on disk once it has made one */
+static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr, const uint64_t *w,
+                            const RunConfig *c, char *err, size_t errlen) {
     char tmp[4096], fin[4096], p[4200];
     snprintf(fin, sizeof fin, "%s/ckpt-%08d", dir, step);
     study_fmt(tmp, sizeof tmp, "%s.tmp", fin);
@@ -2119,7 +2242,23 @@ static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr
     if (smollm_save(m, p, err, errlen)) return -1;
     snprintf(p, sizeof p, "%s/train.state", tmp);
     if (train_save_state(tr, w, W_COUNT, p, err, errlen)) return -1;
-    if (rename(tmp, fin)) { study_fmt(err, errlen, "cannot rename %s to %s", tmp, fin); return -1; }
+    snprintf(p, sizeof p, "%s/run.json", tmp);
+    char *canon = run_config_canonical(c, 1);
+    int bad = !canon || study_write_atomic(p, canon, strlen(canon));
+    free(canon);
+    if (bad) { study_fmt(err, errlen, "cannot write %s", p); return -1; }
+    if (ckpt_manifest_write(tmp, err, errlen)) return -1;
+    study_remove_dir(fin); /* a set-aside checkpoint's step, written again */
+    if (rename(tmp, fin) || ckpt_fsync_path(dir)) { study_fmt(err, errlen, "cannot rename %s to %s", tmp, fin); return -1; }
+    snprintf(p, sizeof p, "%s/model.safetensors", fin);
+    if (ckpt_manifest_verify(fin, err, errlen) || smollm_verify(m, p, err, errlen)) {
+        char bad_dir[4200], e2[700];
+        study_set_aside(fin, bad_dir, sizeof bad_dir);
+        study_fmt(e2, sizeof e2, "%s (read back after writing; set aside as %s, the older checkpoints kept)", err, bad_dir);
+        study_fmt(err, errlen, "%s", e2);
+        return -1;
+    }
+    study_die_at(c->die_at, "checkpoint-written", step);
     study_prune_ckpts(dir, step);
     return 0;
 }
@@ -2283,19 +2422,45 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     int rc = 0;
     if (dir) {
         snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", dir);
-        int step0 = study_latest_ckpt(dir, ckpt, sizeof ckpt);
-        if (step0) { /* continue from the checkpoint */
-            char p[4200];
-            uint64_t w[W_COUNT];
+        /* continue from the newest checkpoint that passes every check; one that does not is set
+           aside (ckpt-N.bad) with a message and the one before it is tried, then a fresh start */
+        int cks[64], n_ck = study_list_ckpts(dir, cks, 64), step0 = 0, touched = 0;
+        uint64_t w[W_COUNT];
+        for (int k = 0; k < n_ck && !step0; k++) {
+            char p[4200], aside[4300];
+            snprintf(ckpt, sizeof ckpt, "%s/ckpt-%08d", dir, cks[k]);
+            int bad = ckpt_manifest_verify(ckpt, err, sizeof err);
             snprintf(p, sizeof p, "%s/model.safetensors", ckpt);
-            int bad = smollm_load(&m, p, err, sizeof err);
+            bad = bad || (touched = 1, smollm_load(&m, p, err, sizeof err));
             snprintf(p, sizeof p, "%s/train.state", ckpt);
             bad = bad || train_load_state(&tr, w, W_COUNT, p, err, sizeof err);
-            if (bad) {
-                study_fail(o, "failed", "resume: %s", err);
-                rc = 2;
-                goto done;
+            if (!bad && tr.step != cks[k]) {
+                study_fmt(err, sizeof err, "%s says step %d, but its directory is step %d", p, tr.step, cks[k]);
+                bad = 1;
             }
+            if (!bad) {
+                step0 = cks[k];
+                if (k) fprintf(stderr, "ablate: %s resumes from %s (step %d)\n", dir, ckpt, step0);
+                break;
+            }
+            study_set_aside(ckpt, aside, sizeof aside);
+            fprintf(stderr, "ablate: checkpoint %s is unusable: %s; set aside as %s; ", ckpt, err, aside);
+            if (k + 1 < n_ck) fprintf(stderr, "falling back to the one before it, ckpt-%08d\n", cks[k + 1]);
+            else fprintf(stderr, "no older checkpoint: the run starts again from step 0\n");
+        }
+        if (!step0 && touched) { /* a refused checkpoint may have loaded part of itself: start clean */
+            train_free(&tr);
+            smollm_free(&m);
+            if (smollm_init(&m, &mc, gpu, c->batch, c->seq, err, sizeof err)) {
+                study_fail(o, "failed", "%s", err);
+                rc = 2;
+                data_bytes_close(&bytes);
+                data_close(&ds);
+                return rc;
+            }
+            train_init(&tr, &m, &tc);
+        }
+        if (step0) {
             ts.rng = w[W_RNG];
             task_train.rng = w[W_RNG];
             ts.cursor = (size_t)w[W_CURSOR];
@@ -2393,7 +2558,7 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         if (dir && !last && st.step % ckpt_every == 0) {
             uint64_t w[W_COUNT] = {c->task ? task_train.rng : ts.rng, ts.cursor, study_dbits(tokens), study_dbits(train_s),
                                    study_dbits(wall_before + train_now() - t_start)};
-            if (study_checkpoint(dir, st.step, &m, &tr, w, err, sizeof err))
+            if (study_checkpoint(dir, st.step, &m, &tr, w, c, err, sizeof err))
                 fprintf(stderr, "ablate: checkpoint of %s: %s (training goes on)\n", dir, err);
         }
     }
@@ -2471,27 +2636,31 @@ static void study_fmt_time(char *out, size_t n, double s) {
     else snprintf(out, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
 }
 
-/* A run that kills the process (a GPU out-of-memory abort, a crash) would be retried by every
-   --resume. DIR/RUN/attempts holds "tries checkpoint-step"; after 3 tries that made no checkpoint
-   progress the run is recorded as failed instead. */
-static int study_attempt(const char *rdir, char *reason, size_t n) {
+/* A run that kills its worker process (a GPU out-of-memory abort, a crash) would be retried
+   by every round of workers. DIR/RUN/attempts holds "tries checkpoint-step session"; after 3
+   tries within one invocation of the study (session: the pid of the process that started the
+   workers) that made no checkpoint progress the run is recorded as failed instead. Deaths
+   under earlier invocations (a user's kill, a machine that went down) do not count: a later
+   --resume gives the run a fresh chance, from its checkpoint or from scratch. */
+static int study_attempt(const char *rdir, long session, char *reason, size_t n) {
     char p[4300], ck[4300];
     study_fmt(p, sizeof p, "%s/attempts", rdir);
     int tries = 0, last = -1;
+    long was = -1;
     FILE *f = fopen(p, "r");
     if (f) {
-        if (fscanf(f, "%d %d", &tries, &last) != 2) tries = 0;
+        if (fscanf(f, "%d %d %ld", &tries, &last, &was) != 3) tries = 0;
         fclose(f);
     }
     int step = study_latest_ckpt(rdir, ck, sizeof ck);
-    if (step != last) tries = 0;
+    if (step != last || was != session) tries = 0;
     if (tries >= 3) {
         snprintf(reason, n, "the process died %d times in this run with no checkpoint past step %d "
                             "(out of memory or a crash); not retried", tries, step);
         return -1;
     }
     char text[64];
-    int k = snprintf(text, sizeof text, "%d %d\n", tries + 1, step);
+    int k = snprintf(text, sizeof text, "%d %d %ld\n", tries + 1, step, session);
     if (study_write_atomic(p, text, (size_t)k)) /* the run can still train; its deaths go uncounted */
         fprintf(stderr, "ablate: cannot write %s: %s\n", p, strerror(errno));
     return 0;
@@ -2602,7 +2771,7 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
             prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
             char *args[] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns, "--worker", ks,
-                            "--phase-only", ps, NULL};
+                            "--phase-only", ps, o->die_at ? "--test-die-at" : NULL, (char *)o->die_at, NULL};
             execv("/proc/self/exe", args);
             fprintf(stderr, "ablate: cannot start worker %d: %s\n", k, strerror(errno));
             _exit(127);
@@ -2747,6 +2916,8 @@ static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, con
                 if (!o->quiet && !quiet_done)
                     printf("[%*d/%d] %-36s %s: val %.4f (%s)\n", total >= 10 ? 2 : 1, done, total, r->name,
                            reuse ? "same as" : "done earlier", sm->final_val_loss, reuse ? reuse : sm->status);
+                /* a process killed between summary.json and the final prune left checkpoints */
+                if (!reuse && !s->keep_checkpoints) study_prune_ckpts(rdir, 0);
                 free(a.p);
                 continue;
             }
@@ -2780,15 +2951,25 @@ static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, con
                 r->cfg.save = weights;
             }
             r->cfg.kill_countdown = kill_lines > 0 ? &kill_lines : NULL;
+            r->cfg.die_at = o->die_at;
+            if (study_resume_config_check(rdir, &r->cfg, err, sizeof err)) { /* before anything is recorded */
+                fprintf(stderr, "ablate: %s\n", err);
+                rc = 2;
+                break;
+            }
             if (no_config) { /* a run without its config.json is not one the report can trust */
                 snprintf(sm->status, sizeof sm->status, "failed");
                 study_fmt(sm->reason, sizeof sm->reason, "cannot write %s/config.json", rdir);
-            } else if (study_attempt(rdir, sm->reason, sizeof sm->reason)) snprintf(sm->status, sizeof sm->status, "failed");
+            } else if (study_attempt(rdir, o->worker ? (long)getppid() : (long)getpid(), sm->reason, sizeof sm->reason))
+                snprintf(sm->status, sizeof sm->status, "failed");
             else if (quiet_done && !o->worker) { /* workers ran this phase: never retrain a run that killed them here */
                 snprintf(sm->status, sizeof sm->status, "failed");
                 snprintf(sm->reason, sizeof sm->reason, "its worker process died (an out-of-memory abort or a crash: "
                                                         "see the messages above)");
-            } else study_train(&r->cfg, rdir, gpu, 0, sm);
+            } else {
+                study_die_at(o->die_at, "run-start", 0);
+                study_train(&r->cfg, rdir, gpu, 0, sm);
+            }
             sm->identity = r->identity; /* study_train keeps the names only */
             study_fmt(path, sizeof path, "%s/attempts", rdir);
             remove(path);
@@ -2805,6 +2986,7 @@ static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, con
             }
             free(b.p);
             if (++summaries == o->kill_summary) kill(getpid(), SIGKILL);
+            study_die_at(o->die_at, "after-summary", 0);
             if (!s->keep_checkpoints) study_prune_ckpts(rdir, 0);
             double el = train_now() - t0, per = el / trained;
             char eta[32], elapsed[32];

@@ -132,7 +132,10 @@ double train_now(void); /* monotonic seconds */
    user: up to TRAIN_STATE_USER caller words saved and restored verbatim (a sampler's RNG and
    position, token counters...). train_load_state refuses a file whose parameter count, scalar
    size, schedule or number of user words differs from this trainer's (the message names
-   both values), since resuming under another schedule would not give the same losses. */
+   both values), since resuming under another schedule would not give the same losses; it
+   also refuses a step outside 0..steps, a gnorm_count above the step, non-finite moments or
+   a negative second moment, and a file cut short or with bytes after the moments. The
+   Trainer is changed only when everything passed. train_save_state fsyncs before the rename. */
 #define TRAIN_STATE_USER 16
 int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
                      size_t errlen);
@@ -150,6 +153,7 @@ int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, c
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 double train_now(void) {
     struct timespec ts;
@@ -459,6 +463,7 @@ int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const c
         for (int i = 0; i < n_user; i++) fprintf(f, " %llu", (unsigned long long)user[i]);
         fprintf(f, "\ndata\n");
         ok = fwrite(host, sizeof(real_t), 2 * n, f) == 2 * n;
+        ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0; /* on disk before the rename that publishes it */
         ok = (fclose(f) == 0) && ok;
     }
     free(host);
@@ -507,10 +512,16 @@ int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, c
     TRAIN_STATE_CHECK_(warmup != c->warmup, "warmup", "%d", warmup, c->warmup)
     TRAIN_STATE_CHECK_(accum != c->grad_accum, "grad_accum", "%d", accum, c->grad_accum)
     TRAIN_STATE_CHECK_(nu != n_user, "user words", "%d", nu, n_user)
+    TRAIN_STATE_CHECK_(step < 0 || step > c->steps, "step", "%d", step, c->steps) /* want: at most steps */
+    TRAIN_STATE_CHECK_(gcount < 0 || gcount > step, "gnorm_count", "%d", gcount, step)
+    TRAIN_STATE_CHECK_(!(gsum >= 0 && gmax >= 0 && isfinite(gsum) && isfinite(gmax)), "gnorm_sum",
+                       "%g", gsum, 0.0) /* want: finite, >= 0 */
 #undef TRAIN_STATE_CHECK_
     if (what) {
         fclose(f);
-        snprintf(err, errlen, "%s: %s is %s in the file but %s in this run", path, what, have, want);
+        snprintf(err, errlen, "%s: %s is %s in the file but %s%s in this run", path, what, have,
+                 !strcmp(what, "step") ? "at most " : !strcmp(what, "gnorm_count") ? "at most the step, " :
+                 !strcmp(what, "gnorm_sum") ? "finite and >= " : "", want);
         return -1;
     }
     for (int i = 0; i < n_user && !bad; i++) {
@@ -522,12 +533,21 @@ int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, c
     bad = bad || fscanf(f, "%7s", tag) != 1 || strcmp(tag, "data") || fgetc(f) != '\n';
     real_t *host = bad ? NULL : malloc(2 * n * sizeof(real_t));
     bad = bad || !host || fread(host, sizeof(real_t), 2 * n, f) != 2 * n;
+    int extra = !bad && fgetc(f) != EOF;
     fclose(f);
-    if (bad) {
+    if (bad || extra) {
         free(host);
-        snprintf(err, errlen, "%s: truncated train state (expected %zu moments after the header)", path, 2 * n);
+        snprintf(err, errlen, "%s: %s train state (expected %zu moments of %zu bytes after the header)", path,
+                 extra ? "extended" : "truncated", 2 * n, sizeof(real_t));
         return -1;
     }
+    for (size_t i = 0; i < 2 * n; i++) /* AdamW's moments: finite, the second one never negative */
+        if (!isfinite(host[i]) || (i >= n && host[i] < 0)) {
+            snprintf(err, errlen, "%s: moment %s[%zu] is %g, expected a finite value%s", path, i < n ? "m" : "v",
+                     i % n, (double)host[i], i < n ? "" : " >= 0");
+            free(host);
+            return -1;
+        }
     ops_to_device(M->gpu, t->m, host, n * sizeof(real_t));
     ops_to_device(M->gpu, t->v, host + n, n * sizeof(real_t));
     free(host);
