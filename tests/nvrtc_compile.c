@@ -2,11 +2,12 @@
    for sm_80 and sm_90 (no GPU needed: CI runs this on a CPU machine).
 
    cc -O2 -I. tests/nvrtc_compile.c -o /tmp/nvrtc_compile -I/usr/local/cuda/include \
-      -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -lm
+      -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -lpthread -lm
 
    usage: tests/nvrtc_compile [NAME]...   (NAMEs: only the kernel files whose name contains one)
-   Prints "[k/n] arch file ..." as each (kernel file, arch) group starts and one ok/FAIL line
-   with its time when it ends, then "N passed, N failed";
+   Prints "[k/n] arch file ..." as each (kernel file, arch) group starts, "... still compiling"
+   every 20 s while it runs and one ok/FAIL line with its time when it ends, then
+   "N passed, N failed";
    exits non-zero on any failure. Compiling for sm_XX runs ptxas too, so
    register or shared-memory overflows fail here, not on the device. */
 #define GPU_IMPLEMENTATION
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 
 /* the attention kernels, when that file exists */
 #if defined(__has_include)
@@ -64,6 +66,34 @@ static double now_s(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
+/* a group can take minutes (kernels_attn.cu.h: dozens of specializations): a second thread
+   prints "      ... still compiling" every HEARTBEAT_S seconds until the group ends */
+#ifndef HEARTBEAT_S
+#define HEARTBEAT_S 20
+#endif
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done;
+    const char *arch, *set;
+    double t0;
+} Heartbeat;
+
+static void *heartbeat_main(void *p) {
+    Heartbeat *h = p;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += HEARTBEAT_S;
+        while (!h->done && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0) {}
+        if (h->done) break;
+        printf("      ... still compiling %s for %s: %.0f s\n", h->set, h->arch, now_s() - h->t0);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     /* line-buffered even into a pipe or a file: make test tees this to the terminal as progress */
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -100,14 +130,22 @@ int main(int argc, char **argv) {
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the
-       lines start with '[' or a word, never with "N passed", so run_tests --count-from still
-       reads the last line */
+       lines start with '[', a word or "...", never with "N passed", so run_tests --count-from
+       still reads the last line */
     int k = 0;
     for (int g = 0; g < n_all; g++)
         for (int a = 0; a < 2 && keep[g]; a++) {
             printf("[%d/%d] %s %s ...\n", ++k, n, archs[a], all[g].set);
-            double t0 = now_s();
+            Heartbeat h = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, archs[a], all[g].set, now_s()};
+            pthread_t th;
+            int beating = pthread_create(&th, NULL, heartbeat_main, &h) == 0;
             int f = all[g].run(archs[a]);
+            pthread_mutex_lock(&h.mu);
+            h.done = 1;
+            pthread_cond_signal(&h.cv);
+            pthread_mutex_unlock(&h.mu);
+            if (beating) pthread_join(th, NULL);
+            double t0 = h.t0;
             printf("%s  %-8s %-28s %s (%d failed) %.0f s\n", f ? "FAIL" : "ok  ", archs[a], all[g].set, all[g].what,
                    f, now_s() - t0);
             if (f) failed++; else passed++;

@@ -1106,7 +1106,8 @@ static void test_log_counts(void) {
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) { report(0, "log counts: temp file", path); return; }
     fputs("[1/2] sm_80 kernels.cu.h ...\n      ptx 508151 bytes\nok    sm_80    kernels.cu.h 4 s\n"
-          "3 passed, 1 failed\n[2/2] sm_90 kernels.cu.h ...\n12 registers\n7 passed, 2 failed\n"
+          "3 passed, 1 failed\n[2/2] sm_90 kernels.cu.h ...\n      ... still compiling kernels.cu.h for sm_90: 20 s\n"
+          "12 registers\n7 passed, 2 failed\n"
           "40 bytes stack frame, 0 bytes spill stores\n", f);
     fclose(f);
     int p, q, rc = log_counts(path, &p, &q);
