@@ -1,12 +1,14 @@
 # ablate: two builds from one source, and the tests.
-#   make            both builds (ablate: CUDA; ablate-cpu: no CUDA dependency)
-#   make test       NVRTC compile check of every kernel + the CPU test suite
+#   make            both builds (ablate: CUDA; ablate-cpu: no CUDA dependency) and, when it can,
+#                   the default corpus data/corpus.txt (see "the default corpus" below)
+#   make test       NVRTC compile check of every kernel + the CPU test suite + the README's examples
 #   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
 #   make corpus     data/corpus.txt, the default training text (the King James Bible, public domain)
 #   make fuzz       the tokenizer.json, shard and study spec parsers and the checkpoint loaders
 #                   (safetensors, train.state, MANIFEST) under libFuzzer (clang), FUZZ_SECONDS each
 CC      ?= cc
-CUDA    ?= /usr/local/cuda
+# NVIDIA's toolkit, else Debian's nvidia-cuda-toolkit (headers in /usr/include), else none
+CUDA    ?= $(firstword $(patsubst %/include/nvrtc.h,%,$(wildcard /usr/local/cuda/include/nvrtc.h /usr/include/nvrtc.h)) /usr/local/cuda)
 CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
 OPENMP  ?= -fopenmp
 CUDA_INC = -I$(CUDA)/include
@@ -21,11 +23,11 @@ HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gp
 HAVE_CUDA := $(wildcard $(CUDA)/include/nvrtc.h)
 ifeq ($(HAVE_CUDA),)
 NVRTC_CHECK =
-all: ablate-cpu examples/train_tiny
+all: ablate-cpu examples/train_tiny default-corpus
 	@echo "make: no CUDA toolkit at $(CUDA) ($(CUDA)/include/nvrtc.h is missing): built ablate-cpu only (CUDA=DIR for the GPU build)"
 else
 NVRTC_CHECK = tests/nvrtc_compile
-all: ablate ablate-cpu examples/train_tiny
+all: ablate ablate-cpu examples/train_tiny default-corpus
 endif
 
 ablate: ablate.c $(HEADERS)
@@ -41,7 +43,7 @@ tests/run_tests: tests/run_tests.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA tests/run_tests.c -o $@ -ldl -lm
 
 tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
-	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lm
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
 EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt
@@ -58,11 +60,18 @@ tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA $< -o $@ -lm
 
+# shell scripts in make test, each ending "N passed, N failed" too: the README's ./ablate-cpu
+# examples and ini specs, shrunk (tests/readme_examples.sh), and make's fallbacks without a
+# CUDA toolkit or the bible command (tests/make_fallbacks.sh)
+SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh
+
 # every checker writes a log; run_tests prints its own checks, then the total of all
+# (nvrtc_compile's "[k/n] ..." lines are teed to the terminal as progress: it takes minutes)
 test: all tests/run_tests $(NVRTC_CHECK) $(EXTRA_TESTS)
-	$(if $(NVRTC_CHECK),@echo "nvrtc_compile: every kernel specialization to PTX (a few minutes)"; ./tests/nvrtc_compile > tests/nvrtc_compile.log 2>&1; tail -n 5 tests/nvrtc_compile.log,@echo "make test: no CUDA toolkit: the NVRTC compile check of the kernels is skipped")
+	$(if $(NVRTC_CHECK),@echo "nvrtc_compile: every kernel specialization to PTX (a few minutes)"; ./tests/nvrtc_compile 2>&1 | tee tests/nvrtc_compile.log,@echo "make test: no CUDA toolkit: the NVRTC compile check of the kernels is skipped")
 	for t in $(EXTRA_TESTS); do echo "$$t ..."; ./$$t > $$t.log 2>&1; grep -E "^FAIL" $$t.log; tail -n 1 $$t.log; done; true
-	./tests/run_tests ./ablate-cpu $(if $(NVRTC_CHECK),--count-from tests/nvrtc_compile.log) $(foreach t,$(EXTRA_TESTS),--count-from $(t).log)
+	for t in $(SCRIPT_TESTS); do echo "$$t ..."; $$t ./ablate-cpu > $$t.log 2>&1; grep -E "^FAIL" $$t.log; tail -n 1 $$t.log; done; true
+	./tests/run_tests ./ablate-cpu $(if $(NVRTC_CHECK),--count-from tests/nvrtc_compile.log) $(foreach t,$(EXTRA_TESTS) $(SCRIPT_TESTS),--count-from $(t).log)
 
 GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check \
              tests/gpu_linear_check tests/gpu_determinism_check
@@ -113,14 +122,30 @@ clean:
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
-# domain; 4.4 MB, 31,102 verses); the verse labels are stripped
-corpus: data/corpus.txt
-data/corpus.txt:
-	@command -v bible >/dev/null || [ "$$(id -u)" != 0 ] || \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bible-kjv)
-	@command -v bible >/dev/null || { echo "make corpus: needs the bible command: apt-get install bible-kjv"; exit 1; }
-	mkdir -p data
-	bible -f gen1:1-rev22:21 | sed -E 's/^[^ ]*[0-9]+:[0-9]+ //' > $@.tmp && mv $@.tmp $@
+# domain; 4.1 MB, 31,102 verses); the verse labels are stripped. `make` gets it when it can
+# (default-corpus: installs bible-kjv when root with apt-get) and otherwise says so in one line
+# and goes on: the tool then trains on CORPUS_FALLBACK (study.h's study_default_data).
+# `make corpus` fails instead. BIBLE and APT_GET are there for tests/make_fallbacks.sh.
+CORPUS          = data/corpus.txt
+CORPUS_FALLBACK = /usr/share/common-licenses/GPL-3
+BIBLE   ?= bible
+APT_GET ?= apt-get
+# the shell steps; $(1): what follows the one-line message when the corpus cannot be made
+get_corpus = command -v $(BIBLE) >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v $(APT_GET) >/dev/null || \
+	{ echo "make: installing bible-kjv (the default corpus, $(CORPUS))"; \
+	  { $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq bible-kjv; } >/dev/null 2>&1; }; \
+	if command -v $(BIBLE) >/dev/null; then \
+	    mkdir -p $(dir $(CORPUS)) && $(BIBLE) -f gen1:1-rev22:21 | sed -E 's/^[^ ]*[0-9]+:[0-9]+ //' > $(CORPUS).tmp && \
+	    mv $(CORPUS).tmp $(CORPUS) && echo "make: $(CORPUS): the King James Bible, $$(wc -c < $(CORPUS)) bytes"; \
+	else \
+	    echo "make: no $(CORPUS): the '$(BIBLE)' command is missing and bible-kjv could not be installed (that needs root, apt-get and a network); ablate trains on $(CORPUS_FALLBACK) instead; for the default corpus: apt-get install bible-kjv && make corpus"; \
+	    $(1); \
+	fi
+corpus: $(CORPUS)
+$(CORPUS):
+	@$(call get_corpus,exit 1)
+default-corpus:
+	@[ -f $(CORPUS) ] || { $(call get_corpus,true); }
 
 FUZZ_SECONDS ?= 30
 tests/fuzz_data: tests/fuzz_data.c data.h data_unicode.h
@@ -165,4 +190,4 @@ fuzz: tests/fuzz_data tests/fuzz_ckpt tests/fuzz_spec ablate-cpu
 	echo "fuzz spec: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/spec.log) runs in $(FUZZ_SECONDS) s, no crash"
 	rm -rf build/fuzz/scratch-*
 
-.PHONY: all test gpucheck gpuprogs emucheck clean corpus fuzz
+.PHONY: all test gpucheck gpuprogs emucheck clean corpus default-corpus fuzz

@@ -1085,14 +1085,50 @@ static void test_cli(const char *args, int want_rc, const char *want_msg) {
     report(ok, name, d);
 }
 
-/* fold another checker's "N passed, N failed" (e.g. the NVRTC compile check) into ours */
-static void add_counts_from(const char *path) {
+/* the last whole "N passed, N failed" line of a log in *p, *q; 0 when found. A line that only
+   starts with a number (a progress line, a compiler log) is not one: both numbers must match */
+static int log_counts(const char *path, int *p, int *q) {
     FILE *f = fopen(path, "r");
     char line[1024];
-    int p = -1, q = -1;
-    while (f && fgets(line, sizeof line, f)) sscanf(line, "%d passed, %d failed", &p, &q);
+    *p = *q = -1;
+    while (f && fgets(line, sizeof line, f)) {
+        int a, b;
+        if (sscanf(line, "%d passed, %d failed", &a, &b) == 2) *p = a, *q = b;
+    }
     if (f) fclose(f);
-    if (p < 0 || q < 0) { report(0, "external check log", path); return; }
+    return *p < 0 || *q < 0;
+}
+
+/* a log as tests/nvrtc_compile writes it (progress lines between the results) still counts */
+static void test_log_counts(void) {
+    char path[] = "/tmp/ablate_test_logXXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) { report(0, "log counts: temp file", path); return; }
+    fputs("[1/2] sm_80 kernels.cu.h ...\n      ptx 508151 bytes\nok    sm_80    kernels.cu.h 4 s\n"
+          "3 passed, 1 failed\n[2/2] sm_90 kernels.cu.h ...\n      ... still compiling kernels.cu.h for sm_90: 20 s\n"
+          "12 registers\n7 passed, 2 failed\n"
+          "40 bytes stack frame, 0 bytes spill stores\n", f);
+    fclose(f);
+    int p, q, rc = log_counts(path, &p, &q);
+    char d[80];
+    snprintf(d, sizeof d, "got %d passed, %d failed (want 7, 2)", p, q);
+    report(!rc && p == 7 && q == 2, "--count-from: the last whole count line, progress lines ignored", d);
+    f = fopen(path, "w");
+    if (f) { fputs("[1/8] sm_80 kernels_attn.cu.h ...\n", f); fclose(f); }
+    report(log_counts(path, &p, &q) != 0, "--count-from: a log without a count line is an error", "");
+    remove(path);
+}
+
+/* fold another checker's "N passed, N failed" (e.g. the NVRTC compile check) into ours */
+static void add_counts_from(const char *path) {
+    int p, q;
+    if (log_counts(path, &p, &q)) {
+        char d[600];
+        snprintf(d, sizeof d, "%s has no \"N passed, N failed\" line (did the checker crash?)", path);
+        report(0, "external check log", d);
+        return;
+    }
     n_pass += p;
     n_fail += q;
     printf("(from %s: %d passed, %d failed)\n", path, p, q);
@@ -1104,6 +1140,7 @@ int main(int argc, char **argv) {
         else ablate_bin = argv[i];
     }
     printf("gradient checks in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
+    test_log_counts();
     test_matmul();
     test_embed();
     test_rmsnorm();
@@ -1210,8 +1247,16 @@ int main(int argc, char **argv) {
     test_cli(a, 0, "step     1/1");
     test_cli("train --task recall", 2, "unknown task 'recall': expected mqar, copy or induction");
     test_cli("train --attn dsa --window 8", 2, "attn dsa takes no window (got 8)");
-    test_cli("train --attn dsa --topk-pct 50 --seq 8192 --layers 1 --d-model 16 --heads 2 --steps 1", 2,
-             "top-k 4096 (topk_pct 50 of seq 8192) is more than the 2048");
+    /* its own text, long enough for seq 8192 in both splits (the GPL-3 fallback is not), so that
+       the refusal checked is the top-k one whether data/corpus.txt exists or not */
+    char longtext[] = "/tmp/ablate_test_longXXXXXX";
+    int lfd = mkstemp(longtext);
+    if (lfd >= 0) close(lfd);
+    write_split_text(longtext, 200000);
+    snprintf(a, sizeof a, "train --attn dsa --topk-pct 50 --seq 8192 --layers 1 --d-model 16 --heads 2 --steps 1 "
+             "--data %s", longtext);
+    test_cli(a, 2, "top-k 4096 (topk_pct 50 of seq 8192) is more than the 2048");
+    remove(longtext);
     test_cli("train --attn gdn --qk-norm", 2, "attn gdn takes no window (0) or qk_norm (1)");
     test_cli("train --window 16 --global -1", 2, "--global expects an integer >= 0, got '-1'");
     test_cli("train --stride 256", 2, "patterns add keys to a sliding window");
