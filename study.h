@@ -1966,6 +1966,33 @@ const char *study_default_data(void) {
     return NULL;
 }
 
+/* says once which data the study trains on: the default text is found, not given, and a user
+   should see whether it is the built-in corpus or the small fallback */
+static void study_print_data(const Study *s) {
+    const char *data = NULL, *task = NULL;
+    for (int i = 0; i < s->n_base; i++) {
+        if (!strcmp(s->base_keys[i], "data")) data = s->base_values[i];
+        if (!strcmp(s->base_keys[i], "task")) task = s->base_values[i];
+    }
+    for (int p = 0; p < s->n_phases; p++)
+        for (int a = 0; a < s->phases[p].n_axes; a++)
+            if (!strcmp(s->phases[p].axes[a].key, "data") || !strcmp(s->phases[p].axes[a].key, "task")) {
+                printf("data: an axis of the study (%s)\n", s->phases[p].axes[a].key);
+                return;
+            }
+    if (task && *task) { printf("data: the synthetic task %s, generated from each run's seed\n", task); return; }
+    const char *d = data && *data ? data : study_default_data();
+    if (!d) return; /* every run fails with the message of study_train */
+    struct stat st;
+    if (stat(d, &st) == 0 && S_ISDIR(st.st_mode)) printf("data: %s (a directory of token shards)\n", d);
+    else if (stat(d, &st) == 0)
+        printf("data: %s (%.2f MB)%s\n", d, (double)st.st_size / 1e6,
+               data && *data ? "" : strcmp(d, "data/corpus.txt") ? ": the fallback text (data/corpus.txt is missing: "
+                                                                   "`make corpus` gets the built-in corpus)"
+                                                                 : ": the built-in corpus (the King James Bible)");
+    else printf("data: %s\n", d); /* a mix: data_open describes it at each run */
+}
+
 /* ---- one run ---- */
 typedef struct {
     int step;
@@ -2871,6 +2898,7 @@ static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, con
         printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s%s\n", s->name, total, s->n_phases,
                s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu",
                o->workers > 1 ? (o->gpus ? ", one worker per GPU" : ", several workers") : "");
+    if (!o->quiet && !o->worker) study_print_data(s);
     int resume = o->resume, quiet_done = o->worker > 0; /* a worker does not list finished runs */
     StudyRun *all = calloc(total, sizeof *all);
     StudyRun *runs = calloc(total, sizeof *runs);
