@@ -328,7 +328,9 @@ enum {
     RUN_KEY_NOT_IDENTITY = 2,   /* save: where the weights go, not what the run computes */
     RUN_KEY_OFF_AT_ZERO = 4,    /* clip: 0 or less is stored as -1 (disabled) */
     RUN_KEY_ABOVE_MIN = 8,      /* the value must exceed min (lr > 0), not merely reach it */
-    RUN_KEY_BELOW_MAX = 16      /* the value must stay under max (val_frac < 1) */
+    RUN_KEY_BELOW_MAX = 16,     /* the value must stay under max (val_frac < 1) */
+    RUN_KEY_ZERO_IS_NONE = 32   /* weight_decay, min_lr_ratio: 0 is a real zero, stored as -1 because
+                                   TrainConfig's 0 selects the default (train.h) */
 };
 typedef struct {
     const char *name;           /* the one spelling, with _ (- is accepted on input) */
@@ -713,9 +715,9 @@ static const RunKey run_keys_[] = {
     RK_DBL_("tokens", tokens, 1e18, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
     RK_DBL_("seconds", seconds, 1e9, "train", "wall-clock cap on training seconds (0: none)"),
     RK_FLT_("lr", train.lr, 0, 1e30, RUN_KEY_ABOVE_MIN, NULL, "train", "peak learning rate (default 3e-3)"),
-    RK_FLT_("min_lr_ratio", train.min_lr_ratio, 0, 1, RUN_KEY_ABOVE_MIN, NULL, "train", "cosine floor as a fraction of lr, in (0, 1] (default 0.1)"),
+    RK_FLT_("min_lr_ratio", train.min_lr_ratio, 0, 1, RUN_KEY_ZERO_IS_NONE, NULL, "train", "cosine floor as a fraction of lr (default 0.1; 0: decay to zero, written -1)"),
     RK_INT_("warmup", train.warmup, 0, RK_COUNT_, NULL, "train", "linear warm-up steps"),
-    RK_FLT_("weight_decay", train.weight_decay, 0, 10, RUN_KEY_ABOVE_MIN, NULL, "train", "AdamW decay on matrices (default 0.1; 0 is not accepted: it would select the default)"),
+    RK_FLT_("weight_decay", train.weight_decay, 0, 10, RUN_KEY_ZERO_IS_NONE, NULL, "train", "AdamW decay on matrices (default 0.1; 0: none, written -1)"),
     RK_("clip", RUN_KEY_NUM, RUN_AT_FLOAT, train.clip, -1e30, 1e30, NULL, "train", RUN_KEY_OFF_AT_ZERO,
         "global gradient-norm clip; 0 or less disables (default 1)"),
     RK_("seed", RUN_KEY_INT, RUN_AT_U64, model.seed, 0, 0, "1337", "train", RUN_KEY_NO_AXIS,
@@ -882,6 +884,7 @@ int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size
     case RUN_KEY_NUM:
         if (study_num_key(k, key, v, &x, err, errlen)) return -1;
         if ((k->flags & RUN_KEY_OFF_AT_ZERO) && x <= 0) x = -1;
+        if ((k->flags & RUN_KEY_ZERO_IS_NONE) && x == 0) x = -1;
         if (k->store == RUN_AT_FLOAT) {
             float f = (float)x;
             if (!isfinite(f)) { snprintf(err, errlen, "%s: %s is out of range", key, v); return -1; }

@@ -28,7 +28,8 @@
    DEFAULTS: lr 3e-3 peak, min_lr_ratio 0.1 (floor = 0.1 lr), warmup 0 steps, beta1 0.9,
    beta2 0.95, eps 1e-8, weight_decay 0.1 on matrices only (norm scales and embeddings
    are not decayed unless decay_all is set), clip 1.0 (global L2 norm; < 0 disables),
-   grad_accum 1.
+   grad_accum 1. A zero field selects its default, so a real zero is asked for with a negative
+   value: weight_decay < 0 is no decay, min_lr_ratio < 0 a cosine down to 0.
 
    On the GPU, after one eager step, each micro-batch's forward+backward is captured once
    as a CUDA graph and replayed (launch overhead gone); the optimizer update stays eager
@@ -175,7 +176,7 @@ void train_config_resolve(TrainConfig *c) {
 
 float train_lr(const TrainConfig *c, int step) {
     if (step < c->warmup) return c->lr * (step + 1) / c->warmup;
-    float floor = c->lr * c->min_lr_ratio;
+    float floor = c->lr * fmaxf(c->min_lr_ratio, 0.0f);
     int decay = c->steps - c->warmup;
     if (decay <= 1) return c->lr;
     float p = (float)(step - c->warmup) / (decay - 1);
@@ -210,7 +211,7 @@ void train_free(Trainer *t) {
 /* weight decay of tensor i: matrices only, unless decay_all */
 static float train_decay_(const Trainer *t, int i) {
     const ParamSpec *p = &t->model->specs[i];
-    return (p->is_norm || p->is_embedding) && !t->cfg.decay_all ? 0.0f : t->cfg.weight_decay;
+    return (p->is_norm || p->is_embedding) && !t->cfg.decay_all ? 0.0f : fmaxf(t->cfg.weight_decay, 0.0f);
 }
 
 /* global L2 norm of the gradients, then AdamW on every tensor with its own decay */

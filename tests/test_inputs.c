@@ -65,8 +65,21 @@ static void expect_key_accepted(const char *key, const char *value) {
 static void test_key_ranges(void) {
     expect_key_refused("lr", "-1", "lr expects a number > 0, got '-1' (allowed: (0, 1e+30])");
     expect_key_refused("lr", "0", "lr expects a number > 0, got '0'");
-    expect_key_refused("weight_decay", "-1", "weight_decay expects a number > 0, got '-1'");
-    expect_key_refused("min_lr_ratio", "2", "min_lr_ratio expects a number <= 1, got '2' (allowed: (0, 1])");
+    expect_key_refused("weight_decay", "-1", "weight_decay expects a number >= 0, got '-1'");
+    expect_key_refused("min_lr_ratio", "2", "min_lr_ratio expects a number <= 1, got '2' (allowed: [0, 1])");
+    expect_key_refused("min_lr_ratio", "-0.5", "min_lr_ratio expects a number >= 0, got '-0.5'");
+    { /* 0 is a real zero, not the default: no decay at all, a cosine down to 0 */
+        RunConfig c;
+        run_config_defaults(&c);
+        char err[300] = "";
+        int ok = !run_config_set(&c, "weight_decay", "0", err, sizeof err) &&
+                 !run_config_set(&c, "min_lr_ratio", "0", err, sizeof err) && !run_config_set(&c, "lr", "0.01", err, sizeof err) &&
+                 !run_config_set(&c, "steps", "100", err, sizeof err);
+        TrainConfig t = c.train;
+        train_config_resolve(&t);
+        report(ok && t.weight_decay < 0 && train_lr(&t, 99) < 1e-6f && train_lr(&t, 0) > 0.009f,
+               "keys weight_decay = 0 and min_lr_ratio = 0 mean none and a floor of 0 (not the defaults)", err);
+    }
     expect_key_refused("rope_theta", "-1", "rope_theta expects a number > 0, got '-1'");
     expect_key_refused("val_frac", "1", "val_frac expects a number < 1, got '1' (allowed: (0, 1))");
     expect_key_refused("seq", "2147483647", "seq expects an integer <= 1048576, got '2147483647' (allowed: [1, 1048576])");
@@ -202,7 +215,8 @@ static void test_cli(void) {
     cli("train " SMALL " --data /tmp/ablate_inputs_v50m.bin", 2, "header vocabulary 50000000 is over the limit 1048576");
     /* 5: accepted although meaningless */
     cli("train " SMALL " --lr -1", 2, "--lr expects a number > 0, got '-1'");
-    cli("train " SMALL " --weight-decay -1", 2, "--weight-decay expects a number > 0, got '-1'");
+    cli("train " SMALL " --weight-decay -1", 2, "--weight-decay expects a number >= 0, got '-1'");
+    cli("train " SMALL " --weight-decay 0 --min-lr-ratio 0", 0, "done:");
     cli("train " SMALL " --min-lr-ratio 2", 2, "--min-lr-ratio expects a number <= 1, got '2'");
     cli("train " SMALL " --rope-theta -1", 2, "--rope-theta expects a number > 0, got '-1'");
     cli("train " SMALL " --device tpu", 2, "unknown device 'tpu': expected cpu or cuda");
