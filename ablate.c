@@ -356,9 +356,9 @@ static int cmd_default_study(int argc, char **argv) {
                  "Runs the default study: MHA, GQA, MQA, MLA and identity attention, 3 seeds each, same\n"
                  "budget, same data, then prints a comparison table (mean, std and 95% CI over seeds, Welch's\n"
                  "test against the best) and writes runs/default/ (see ablate run --help).\n"
-                 "On the CPU a tiny model (2 layers, d_model 64, 400 steps of 4 x 64 tokens; about two\n"
+                 "On the CPU a tiny model (2 layers, d_model 64, 400 steps of 4 x 64 tokens; about 2.5\n"
                  "minutes on 2 cores, one worker process per core unless --workers N); on a GPU a 4-layer\n"
-                 "d_model 576 model (300 steps of 16 x 512 tokens).");
+                 "d_model 576 model (1000 steps of 32 x 512 tokens; a few minutes).");
             return 0;
         } else if (!strcmp(argv[i], "--device") && i + 1 < argc) check_device(device = argv[++i]);
         else if (!strcmp(argv[i], "--data") && i + 1 < argc) data = argv[++i];
