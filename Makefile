@@ -59,6 +59,9 @@ tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA $< -o $@ -lm
+# the checkpoint hash's speed (not in make test): tests/bench_hash
+tests/bench_hash: tests/bench_hash.c ckpt.h
+	$(CC) $(CFLAGS) $< -o $@
 
 # shell scripts in make test, each ending "N passed, N failed" too: the README's ./ablate-cpu
 # examples and ini specs, shrunk (tests/readme_examples.sh), and make's fallbacks without a
@@ -118,7 +121,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1
 
 clean:
-	rm -f ablate ablate-cpu examples/train_tiny tests/fuzz_data tests/fuzz_spec tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
+	rm -f ablate ablate-cpu examples/train_tiny tests/bench_hash tests/fuzz_data tests/fuzz_spec tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
