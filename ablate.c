@@ -202,7 +202,7 @@ static void eval_usage(void) {
          "  CKPT            a model.safetensors written by --save or keep_checkpoints, or a run's ckpt-*/\n"
          "                  directory; it carries its model configuration (checkpoints written before\n"
          "                  ablate recorded it are refused). A directory's files must match its MANIFEST\n"
-         "                  (SHA-256 and length of each); the weights' header must list exactly the\n"
+         "                  (XXH64 hash and length of each); the weights' header must list exactly the\n"
          "                  model's F32 tensors, back to back, and every weight must be finite\n"
          "  --data SPEC     text file, shard, directory of shards or a mix a:0.7,b:0.3; its vocabulary\n"
          "                  must be the checkpoint's\n"

@@ -1,4 +1,4 @@
-/* ckpt.h - checkpoint directories that prove themselves: SHA-256 and a MANIFEST.
+/* ckpt.h - checkpoint directories that prove themselves: XXH64 and a MANIFEST.
 
    USAGE
      #define CKPT_IMPLEMENTATION      // in one .c file (study.h's implementation defines it)
@@ -9,17 +9,22 @@
      // before trusting DIR:
      if (ckpt_manifest_verify("run/ckpt-00000100", err, sizeof err)) ...      // names the file that differs
 
-   MANIFEST FORMAT (text, written last: MANIFEST.tmp, fsync, rename, fsync of the directory)
-       ablate-manifest 1
-       <64 hex digits: SHA-256 of the file> <its length in bytes> <file name>
+   MANIFEST FORMAT 2 (text, written last: MANIFEST.tmp, fsync, rename, fsync of the directory)
+       ablate-manifest 2
+       <16 lowercase hex digits: XXH64 of the file, seed 0> <its length in bytes> <file name>
        ...
    one line per regular file of the directory but MANIFEST itself, sorted by name. A name is
    1..CKPT_NAME_LEN-1 characters of [A-Za-z0-9._-] and not "." or "..". Verification refuses a
    missing or unreadable MANIFEST, a malformed line, a duplicate name, a listed file that is
    missing or of another length or hash, and a file of the directory the MANIFEST does not
-   list; each message names the directory, the file and what was expected.
-   SHA-256 (FIPS 180-4) is written here from the standard; `sha256sum FILE` prints the same
-   digests, so a manifest can be checked by hand.
+   list; each message names the directory, the file and what was expected. Format 1 (first
+   line "ablate-manifest 1", 64-hex-digit SHA-256 digests, written by ablate before XXH64) is
+   refused with a message saying so: such a checkpoint cannot be verified, so a resume sets it
+   aside like any other failing one.
+   XXH64 (xxHash's 64-bit hash) is written here from its specification and streams (files are
+   read 1 MiB at a time); the digest is the 64-bit value in hex, as `xxhsum -H1 FILE` prints
+   it, so a manifest can be checked by hand. It detects corruption (cut, flipped, swapped or
+   stale bytes), not deliberate forgery: it is not a cryptographic hash.
    Every function returns 0 or -1 with a message in err; none exits.
 */
 #ifndef CKPT_H
@@ -31,24 +36,27 @@
 #define CKPT_MAX_FILES 32
 #define CKPT_NAME_LEN 64
 
+/* streaming XXH64: init, update over any split of the input, final (which leaves the state as
+   it was: more updates may follow) */
 typedef struct {
-    uint32_t h[8];
-    uint64_t bytes;           /* message length so far */
-    unsigned char buf[64];    /* a partial block */
+    uint64_t v[4];            /* the four accumulators */
+    uint64_t seed;
+    uint64_t bytes;           /* input length so far */
+    unsigned char buf[32];    /* a partial stripe */
     size_t nbuf;
-} CkptSha256;
+} CkptXxh64;
 
-void ckpt_sha256_init(CkptSha256 *s);
-void ckpt_sha256_update(CkptSha256 *s, const void *data, size_t n);
-void ckpt_sha256_final(CkptSha256 *s, unsigned char out[32]);
-/* SHA-256 and length of a file; sync != 0 also fsyncs it (its bytes reach the disk before the
-   manifest that vouches for them) */
-int ckpt_hash_file(const char *path, int sync, unsigned char digest[32], uint64_t *len, char *err, size_t errlen);
+void ckpt_xxh64_init(CkptXxh64 *s, uint64_t seed);
+void ckpt_xxh64_update(CkptXxh64 *s, const void *data, size_t n);
+uint64_t ckpt_xxh64_final(const CkptXxh64 *s);
+/* XXH64 (seed 0) and length of a file; sync != 0 also fsyncs it (its bytes reach the disk
+   before the manifest that vouches for them) */
+int ckpt_hash_file(const char *path, int sync, uint64_t *hash, uint64_t *len, char *err, size_t errlen);
 
 typedef struct {
     char name[CKPT_NAME_LEN];
     uint64_t len;
-    unsigned char digest[32];
+    uint64_t hash;            /* XXH64, seed 0 */
 } CkptEntry;
 /* parses a MANIFEST's text (n bytes; `what` names it in messages): the number of entries, or -1 */
 int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry *out, int max, char *err,
@@ -72,71 +80,85 @@ int ckpt_fsync_path(const char *path);
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* FIPS 180-4 section 4.2.2: the first 32 bits of the fractional parts of the cube roots of the
-   first 64 primes */
-static const uint32_t ckpt_k_[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+/* XXH64, written from its specification (xxHash's doc/xxhash_spec.md, "XXH64 Algorithm
+   Description"): five 64-bit primes; four accumulators, each taking one 8-byte lane of every
+   32-byte stripe (acc = rotl(acc + lane * P2, 31) * P1); at the end the accumulators are
+   rotated by 1, 7, 12, 18, summed and each merged in (acc = (acc ^ round(0, v)) * P1 + P4), or
+   for an input under 32 bytes acc = seed + P5; then the length is added, the last 0..31 bytes
+   are folded in 8, 4 and 1 at a time, and an avalanche (shifts 33, 29, 32 with multiplies by
+   P2 and P3) mixes the result. Lanes are read little-endian whatever the host. */
+#define CKPT_P1_ 0x9E3779B185EBCA87ull
+#define CKPT_P2_ 0xC2B2AE3D27D4EB4Full
+#define CKPT_P3_ 0x165667B19E3779F9ull
+#define CKPT_P4_ 0x85EBCA77C2B2AE63ull
+#define CKPT_P5_ 0x27D4EB2F165667C5ull
 
-static uint32_t ckpt_ror_(uint32_t x, int r) { return (x >> r) | (x << (32 - r)); }
-
-static void ckpt_sha256_block_(uint32_t h[8], const unsigned char *p) {
-    uint32_t w[64];
-    for (int t = 0; t < 16; t++)
-        w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 | (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
-    for (int t = 16; t < 64; t++) {
-        uint32_t s0 = ckpt_ror_(w[t - 15], 7) ^ ckpt_ror_(w[t - 15], 18) ^ (w[t - 15] >> 3);
-        uint32_t s1 = ckpt_ror_(w[t - 2], 17) ^ ckpt_ror_(w[t - 2], 19) ^ (w[t - 2] >> 10);
-        w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+/* inline: without it gcc -O2 calls ckpt_le64_ once per lane, at half the speed */
+static inline uint64_t ckpt_rotl_(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+static inline uint64_t ckpt_le64_(const unsigned char *p) {
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+static inline uint64_t ckpt_le32_(const unsigned char *p) {
+    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24;
+}
+static inline uint64_t ckpt_round_(uint64_t acc, uint64_t lane) { return ckpt_rotl_(acc + lane * CKPT_P2_, 31) * CKPT_P1_; }
+static uint64_t ckpt_merge_(uint64_t acc, uint64_t v) { return (acc ^ ckpt_round_(0, v)) * CKPT_P1_ + CKPT_P4_; }
+/* whole stripes of p (n a multiple of 32) into the four accumulators */
+static void ckpt_stripes_(uint64_t v[4], const unsigned char *p, size_t n) {
+    uint64_t a = v[0], b = v[1], c = v[2], d = v[3];
+    for (const unsigned char *e = p + n; p < e; p += 32) {
+        a = ckpt_round_(a, ckpt_le64_(p));
+        b = ckpt_round_(b, ckpt_le64_(p + 8));
+        c = ckpt_round_(c, ckpt_le64_(p + 16));
+        d = ckpt_round_(d, ckpt_le64_(p + 24));
     }
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
-    for (int t = 0; t < 64; t++) {
-        uint32_t t1 = k + (ckpt_ror_(e, 6) ^ ckpt_ror_(e, 11) ^ ckpt_ror_(e, 25)) + ((e & f) ^ (~e & g)) + ckpt_k_[t] + w[t];
-        uint32_t t2 = (ckpt_ror_(a, 2) ^ ckpt_ror_(a, 13) ^ ckpt_ror_(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        k = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
-    }
-    h[0] += a; h[1] += b; h[2] += c; h[3] += d; h[4] += e; h[5] += f; h[6] += g; h[7] += k;
+    v[0] = a; v[1] = b; v[2] = c; v[3] = d;
 }
 
-void ckpt_sha256_init(CkptSha256 *s) {
-    /* section 5.3.3: the fractional parts of the square roots of the first 8 primes */
-    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-    memcpy(s->h, h0, sizeof h0);
+void ckpt_xxh64_init(CkptXxh64 *s, uint64_t seed) {
+    s->v[0] = seed + CKPT_P1_ + CKPT_P2_;
+    s->v[1] = seed + CKPT_P2_;
+    s->v[2] = seed;
+    s->v[3] = seed - CKPT_P1_;
+    s->seed = seed;
     s->bytes = 0;
     s->nbuf = 0;
 }
 
-void ckpt_sha256_update(CkptSha256 *s, const void *data, size_t n) {
+void ckpt_xxh64_update(CkptXxh64 *s, const void *data, size_t n) {
     const unsigned char *p = data;
     s->bytes += n;
-    if (s->nbuf) { /* fill the partial block first */
-        size_t k = 64 - s->nbuf < n ? 64 - s->nbuf : n;
+    if (s->nbuf) { /* fill the partial stripe first */
+        size_t k = 32 - s->nbuf < n ? 32 - s->nbuf : n;
         memcpy(s->buf + s->nbuf, p, k);
         s->nbuf += k; p += k; n -= k;
-        if (s->nbuf < 64) return;
-        ckpt_sha256_block_(s->h, s->buf);
+        if (s->nbuf < 32) return;
+        ckpt_stripes_(s->v, s->buf, 32);
         s->nbuf = 0;
     }
-    for (; n >= 64; p += 64, n -= 64) ckpt_sha256_block_(s->h, p);
-    memcpy(s->buf, p, n);
-    s->nbuf = n;
+    size_t whole = n & ~(size_t)31;
+    ckpt_stripes_(s->v, p, whole);
+    memcpy(s->buf, p + whole, n - whole);
+    s->nbuf = n - whole;
 }
 
-void ckpt_sha256_final(CkptSha256 *s, unsigned char out[32]) {
-    uint64_t bits = s->bytes * 8;
-    unsigned char pad[72] = {0x80};
-    size_t k = (s->nbuf < 56 ? 56 : 120) - s->nbuf; /* the 0x80 and zeros up to 8 bytes before a block end */
-    for (int i = 0; i < 8; i++) pad[k + i] = (unsigned char)(bits >> (56 - 8 * i));
-    ckpt_sha256_update(s, pad, k + 8);
-    for (int i = 0; i < 8; i++)
-        for (int j = 0; j < 4; j++) out[4 * i + j] = (unsigned char)(s->h[i] >> (24 - 8 * j));
+uint64_t ckpt_xxh64_final(const CkptXxh64 *s) {
+    uint64_t h;
+    if (s->bytes >= 32) {
+        h = ckpt_rotl_(s->v[0], 1) + ckpt_rotl_(s->v[1], 7) + ckpt_rotl_(s->v[2], 12) + ckpt_rotl_(s->v[3], 18);
+        for (int i = 0; i < 4; i++) h = ckpt_merge_(h, s->v[i]);
+    } else h = s->seed + CKPT_P5_;
+    h += s->bytes;
+    const unsigned char *p = s->buf;
+    size_t n = s->nbuf;
+    for (; n >= 8; p += 8, n -= 8) h = ckpt_rotl_(h ^ ckpt_round_(0, ckpt_le64_(p)), 27) * CKPT_P1_ + CKPT_P4_;
+    if (n >= 4) { h = ckpt_rotl_(h ^ ckpt_le32_(p) * CKPT_P1_, 23) * CKPT_P2_ + CKPT_P3_; p += 4; n -= 4; }
+    for (; n; p++, n--) h = ckpt_rotl_(h ^ *p * CKPT_P5_, 11) * CKPT_P1_;
+    h ^= h >> 33; h *= CKPT_P2_;
+    h ^= h >> 29; h *= CKPT_P3_;
+    h ^= h >> 32;
+    return h;
 }
 
 int ckpt_fsync_path(const char *path) {
@@ -147,21 +169,21 @@ int ckpt_fsync_path(const char *path) {
     return rc;
 }
 
-int ckpt_hash_file(const char *path, int sync, unsigned char digest[32], uint64_t *len, char *err, size_t errlen) {
+int ckpt_hash_file(const char *path, int sync, uint64_t *hash, uint64_t *len, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) { snprintf(err, errlen, "cannot open %s", path); return -1; }
-    CkptSha256 s;
-    ckpt_sha256_init(&s);
+    CkptXxh64 s;
+    ckpt_xxh64_init(&s, 0);
     size_t cap = 1 << 20;
     unsigned char *buf = malloc(cap);
     ssize_t k = 0;
-    while (buf && (k = read(fd, buf, cap)) > 0) ckpt_sha256_update(&s, buf, (size_t)k);
+    while (buf && (k = read(fd, buf, cap)) > 0) ckpt_xxh64_update(&s, buf, (size_t)k);
     int bad = !buf || k < 0 || (sync && fsync(fd));
     free(buf);
     close(fd);
     if (bad) { snprintf(err, errlen, "cannot %s %s", sync ? "read and sync" : "read", path); return -1; }
-    *len = s.bytes; /* before final(), which counts its padding in */
-    ckpt_sha256_final(&s, digest);
+    *len = s.bytes;
+    *hash = ckpt_xxh64_final(&s);
     return 0;
 }
 
@@ -181,9 +203,14 @@ static int ckpt_hexval_(int c) {
 
 int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry *out, int max, char *err,
                         size_t errlen) {
-    static const char magic[] = "ablate-manifest 1\n";
+    static const char magic[] = "ablate-manifest 2\n", old[] = "ablate-manifest 1\n";
+    if (n >= sizeof old - 1 && !memcmp(text, old, sizeof old - 1)) {
+        snprintf(err, errlen, "%s: manifest format 1 (SHA-256 digests, written by an older ablate); this ablate "
+                 "reads format 2 (XXH64) only, so the checkpoint cannot be verified", what);
+        return -1;
+    }
     if (n < sizeof magic - 1 || memcmp(text, magic, sizeof magic - 1)) {
-        snprintf(err, errlen, "%s: not an ablate manifest (expected a first line \"ablate-manifest 1\")", what);
+        snprintf(err, errlen, "%s: not an ablate manifest (expected a first line \"ablate-manifest 2\")", what);
         return -1;
     }
     size_t i = sizeof magic - 1;
@@ -196,13 +223,13 @@ int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry 
         i += len + 1;
         CkptEntry e;
         memset(&e, 0, sizeof e);
-        int ok = len > 66 && l[64] == ' ';
-        for (int j = 0; ok && j < 32; j++) {
-            int hi = ckpt_hexval_(l[2 * j]), lo = ckpt_hexval_(l[2 * j + 1]);
-            ok = hi >= 0 && lo >= 0;
-            e.digest[j] = (unsigned char)(hi * 16 + lo);
+        int ok = len > 18 && l[16] == ' ';
+        for (int j = 0; ok && j < 16; j++) {
+            int v = ckpt_hexval_(l[j]);
+            ok = v >= 0;
+            e.hash = e.hash << 4 | (uint64_t)(v & 15);
         }
-        size_t p = 65, digits = 0;
+        size_t p = 17, digits = 0;
         for (; ok && p < len && l[p] >= '0' && l[p] <= '9'; p++, digits++) {
             ok = e.len <= (UINT64_MAX - 9) / 10 && digits < 19;
             e.len = e.len * 10 + (uint64_t)(l[p] - '0');
@@ -214,7 +241,7 @@ int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry 
             ok = ckpt_name_ok_(e.name) && strlen(e.name) == len - p - 1;
         }
         if (!ok) {
-            snprintf(err, errlen, "%s: line %d is not \"<64 lowercase hex digits> <length> <file name>\"", what, line);
+            snprintf(err, errlen, "%s: line %d is not \"<16 lowercase hex digits> <length> <file name>\"", what, line);
             return -1;
         }
         for (int j = 0; j < count; j++)
@@ -256,27 +283,21 @@ static int ckpt_list_(const char *dir, char names[][CKPT_NAME_LEN], int max, cha
     return n;
 }
 
-static void ckpt_hex_(const unsigned char d[32], char out[65]) {
-    for (int i = 0; i < 32; i++) snprintf(out + 2 * i, 3, "%02x", d[i]);
-}
-
 int ckpt_manifest_write(const char *dir, char *err, size_t errlen) {
     char names[CKPT_MAX_FILES][CKPT_NAME_LEN], path[4200], tmp[4200];
     int n = ckpt_list_(dir, names, CKPT_MAX_FILES, err, errlen);
     if (n < 0) return -1;
     if (n == 0) { snprintf(err, errlen, "%s: no file to list in a manifest", dir); return -1; }
-    size_t cap = 32 + (size_t)n * (64 + 24 + CKPT_NAME_LEN), len = 0;
+    size_t cap = 32 + (size_t)n * (16 + 24 + CKPT_NAME_LEN), len = 0;
     char *text = malloc(cap);
     if (!text) { snprintf(err, errlen, "%s: out of memory", dir); return -1; }
-    len += (size_t)snprintf(text, cap, "ablate-manifest 1\n");
+    len += (size_t)snprintf(text, cap, "ablate-manifest 2\n");
     for (int i = 0; i < n; i++) {
-        unsigned char d[32];
-        uint64_t flen;
-        char hex[65];
+        uint64_t h, flen;
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (ckpt_hash_file(path, 1, d, &flen, err, errlen)) { free(text); return -1; }
-        ckpt_hex_(d, hex);
-        len += (size_t)snprintf(text + len, cap - len, "%s %llu %s\n", hex, (unsigned long long)flen, names[i]);
+        if (ckpt_hash_file(path, 1, &h, &flen, err, errlen)) { free(text); return -1; }
+        len += (size_t)snprintf(text + len, cap - len, "%016llx %llu %s\n", (unsigned long long)h,
+                                (unsigned long long)flen, names[i]);
     }
     snprintf(tmp, sizeof tmp, "%s/MANIFEST.tmp", dir);
     snprintf(path, sizeof path, "%s/MANIFEST", dir);
@@ -297,7 +318,8 @@ int ckpt_manifest_verify(const char *dir, char *err, size_t errlen) {
     snprintf(path, sizeof path, "%s/MANIFEST", dir);
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "%s has no MANIFEST (an unfinished or foreign checkpoint)", dir); return -1; }
-    char text[CKPT_MAX_FILES * (64 + 24 + CKPT_NAME_LEN) + 64];
+    char text[CKPT_MAX_FILES * (64 + 24 + CKPT_NAME_LEN) + 64]; /* room for a format-1 manifest too, so that
+                                                                    its refusal names the format */
     size_t n = fread(text, 1, sizeof text, f);
     int too_long = n == sizeof text;
     fclose(f);
@@ -325,15 +347,11 @@ int ckpt_manifest_verify(const char *dir, char *err, size_t errlen) {
                      (unsigned long long)st.st_size, (unsigned long long)e[j].len);
             return -1;
         }
-        unsigned char d[32];
-        uint64_t len;
-        if (ckpt_hash_file(path, 0, d, &len, err, errlen)) return -1;
-        if (memcmp(d, e[j].digest, 32) || len != e[j].len) {
-            char have[65], want[65];
-            ckpt_hex_(d, have);
-            ckpt_hex_(e[j].digest, want);
-            snprintf(err, errlen, "%s does not match its MANIFEST: SHA-256 %.16s..., expected %.16s... (the file "
-                     "changed after it was written)", path, have, want);
+        uint64_t h, len;
+        if (ckpt_hash_file(path, 0, &h, &len, err, errlen)) return -1;
+        if (h != e[j].hash || len != e[j].len) {
+            snprintf(err, errlen, "%s does not match its MANIFEST: XXH64 %016llx, expected %016llx (the file "
+                     "changed after it was written)", path, (unsigned long long)h, (unsigned long long)e[j].hash);
             return -1;
         }
     }

@@ -177,7 +177,7 @@
    restarts from the newest DIR/<run>/ckpt-<step>/ that passes every check. A checkpoint
    holds model.safetensors, train.state (the AdamW moments, step, gradient-norm statistics,
    sampler RNG and position, token and time counters), run.json (run_config_canonical: the
-   resolved configuration) and MANIFEST (ckpt.h: SHA-256 and length of each file), written
+   resolved configuration) and MANIFEST (ckpt.h: XXH64 hash and length of each file), written
    every checkpoint_every steps (default: at each evaluation) into a .tmp directory, the
    MANIFEST last, fsynced, then renamed; it is read back and checked (MANIFEST, the weights'
    header) before any older checkpoint is pruned, so a run always keeps a verified one.
