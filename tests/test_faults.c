@@ -217,8 +217,17 @@ static void test_full_disk(void) {
              said("did not finish ok");
     report(ok, "failed metrics write: run failed naming the file, exit 1", sum ? NULL : "no summary.json");
     free(sum);
+    /* the limit cuts a line in half unless, by chance of the lines' lengths (elapsed times and
+       rates vary in digits), a line ends exactly at byte 4096: then nothing is torn and the
+       report must not claim it is */
+    char mp[600];
+    snprintf(mp, sizeof mp, "%s/base_seed1337/metrics.jsonl", dir);
+    char *met = slurp(mp);
+    int torn = met && *met && met[strlen(met) - 1] != '\n';
+    free(met);
     rc = run_ablate(0, (char *[]){"report", dir, NULL});
-    report(rc == 0 && said("torn line") && !output_has("although the run says ok", 0), "report names the torn metrics line",
+    report(rc == 0 && (torn ? said("torn line") : !said("torn line")) && !output_has("although the run says ok", 0),
+           torn ? "report names the torn metrics line" : "report: the metrics ended on a whole line, none named torn",
            NULL);
     /* a real full disk: a 16 KiB tmpfs (study.ini, the lock and config.json take a page each) */
     snprintf(mnt, sizeof mnt, "%s/tmpfs", tmp);
