@@ -22,6 +22,7 @@
 #define DATA_IMPLEMENTATION
 #define STUDY_IMPLEMENTATION
 #include "study.h"
+#include "gpu.h" /* GpuTuning and its parser, in the CPU-only build too */
 
 #include <errno.h>
 #include <limits.h>
@@ -62,6 +63,8 @@ static float parse_float(const char *flag, const char *s) {
     if (errno || *end || end == s || !isfinite(v)) die("%s expects a number, got '%s'", flag, s);
     return v;
 }
+
+static void tune_help(void); /* the --tune keys, after each --help */
 
 static void train_usage(void) {
     puts("usage: ablate train [flags]\n"
@@ -136,7 +139,7 @@ static void train_usage(void) {
 static void parse_train_flags(RunConfig *o, const char **device, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
-        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { train_usage(); exit(0); }
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { train_usage(); tune_help(); exit(0); }
         if (!strcmp(f, "--qk-norm")) { o->model.qk_norm = 1; continue; }
         if (!strcmp(f, "--mga-gate")) { o->model.mga_gate = 1; continue; }
         if (!strcmp(f, "--mga-faithful")) { o->model.mga_faithful = 1; continue; }
@@ -160,15 +163,74 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
                 o->train.warmup, o->train.steps);
 }
 
+/* ---- GPU tuning: --tune KEY=VALUE (gpu.h's GpuTuning), any command, repeatable ---- */
+#define TUNE_MAX 32
+typedef struct {
+    GpuTuning t;
+    char *args[2 * TUNE_MAX]; /* the flags as given ("--tune", "KEY=VALUE", ...), for study workers */
+    int n_args;
+} Tune;
+
+/* the environment variables that tune nothing, and what does it instead: a user who still
+   sets one is told, rather than silently getting the default */
+static const char *const tune_old_env[][2] = {
+    {"ABLATE_SYNC_CHECK", "--tune sync_check=1"},  {"ABLATE_XENT_CHUNK_MB", "--tune xent_chunk_mb=N"},
+    {"ABLATE_ATTN_WGMMA", "--tune attn_wgmma=N"},  {"ABLATE_ATTN_WBWD_DQ", "--tune attn_wbwd_dq=N"},
+    {"ABLATE_GDN_MMA", "--tune gdn_mma=N"},        {"ABLATE_GDN_PAR", "--tune gdn_par=N"},
+    {"ABLATE_SPARSE_DENSE", "--tune sparse_dense=N"}, {"ABLATE_SPARSE_BWD", "--tune sparse_bwd=N"},
+    {"ABLATE_SPARSE_KL", "--tune sparse_kl=N"},    {"ABLATE_SPARSE_TOPK", "--tune sparse_topk=N"},
+    {"ABLATE_DATA", "--data FILE"},
+};
+
+/* takes every --tune KEY=VALUE out of argv (so that each command's own parser never sees it)
+   into tn; the NVRTC include path comes from $CUDA_HOME, the one variable still read */
+static void take_tune_flags(int *argc, char **argv, Tune *tn) {
+    int n = 0;
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--tune")) { argv[n++] = argv[i]; continue; }
+        if (i + 1 >= *argc) die("--tune needs KEY=VALUE%s%s (see ablate --help)", "", "");
+        char err[400];
+        if (gpu_tuning_set(&tn->t, argv[i + 1], err, sizeof err)) die("--tune: %s%s", err, "");
+        if (tn->n_args + 2 > 2 * TUNE_MAX) die("--tune given more than %s times%s", "32", "");
+        tn->args[tn->n_args++] = argv[i];
+        tn->args[tn->n_args++] = argv[++i];
+    }
+    *argc = n;
+    argv[n] = NULL;
+    const char *home = getenv("CUDA_HOME");
+    if (home && *home) tn->t.cuda_home = home;
+    for (size_t k = 0; k < sizeof tune_old_env / sizeof *tune_old_env; k++)
+        if (getenv(tune_old_env[k][0]))
+            fprintf(stderr, "ablate: warning: the environment variable %s is not read: use %s\n", tune_old_env[k][0],
+                    tune_old_env[k][1]);
+}
+
+static void tune_help(void) {
+    puts("GPU tuning (kernel variants for A/B runs; ignored on the CPU), --tune KEY=VALUE, repeatable:");
+    for (int k = 0; gpu_tuning_keys[k][0]; k++) printf("  %-20s %s\n", gpu_tuning_keys[k][0], gpu_tuning_keys[k][1]);
+    puts("  (the ABLATE_* environment variables are not read; $CUDA_HOME names the CUDA toolkit\n"
+         "  whose headers the kernels are compiled with)");
+}
+
+/* the tuning onto an opened device (NULL: the CPU, nothing to tune) */
+static void apply_tuning(Gpu *gpu, const Tune *tn) {
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu->tuning = tn->t;
+#else
+    (void)gpu; (void)tn;
+#endif
+}
+
 /* the backend: a GPU when asked or available, else the CPU (NULL) */
-static Gpu *open_device(const char *device) {
+static Gpu *open_device(const char *device, const Tune *tn) {
     char err[256];
     Gpu *gpu;
     if (study_open_device(device, &gpu, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); exit(1); }
+    apply_tuning(gpu, tn);
     return gpu;
 }
 
-static int cmd_train(int argc, char **argv) {
+static int cmd_train(int argc, char **argv, const Tune *tn) {
     RunConfig o;
     const char *device = NULL;
     run_config_defaults(&o);
@@ -177,7 +239,7 @@ static int cmd_train(int argc, char **argv) {
     SmolConfig check = o.model; /* refuse bad shapes before reading any data or opening a GPU */
     check.vocab_size = DATA_BYTE_VOCAB;
     if (smollm_resolve(&check, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
-    Gpu *gpu = open_device(device);
+    Gpu *gpu = open_device(device, tn);
     /* the defaults are SmolLM2-135M's: say so before hours of CPU time go into them */
     double approx = 12.0 * check.n_layers * (double)check.d_model * check.d_model;
     if (!gpu && approx > 2e7)
@@ -223,7 +285,7 @@ static void eval_usage(void) {
 }
 
 /* ablate eval: a checkpoint over a whole split */
-static int cmd_eval(int argc, char **argv) {
+static int cmd_eval(int argc, char **argv, const Tune *tn) {
     const char *ckpt = NULL, *data = NULL, *device = NULL;
     DataSplit split = DATA_VAL;
     int B = 0, T = 0, json = 0;
@@ -293,7 +355,7 @@ static int cmd_eval(int argc, char **argv) {
     if (bk < 0) { fprintf(stderr, "ablate eval: out of memory\n"); data_close(&ds); return 1; }
     if (bk) fprintf(stderr, "ablate eval: bits per byte unknown (null): %s\n", bytes.why);
     ev.bytes = &bytes;
-    Gpu *gpu = open_device(device);
+    Gpu *gpu = open_device(device, tn);
     SmolModel m;
     int rc = 0;
     if (smollm_init(&m, &cfg, gpu, B, T, err, sizeof err)) {
@@ -334,20 +396,23 @@ static int cmd_eval(int argc, char **argv) {
     return rc;
 }
 
-static int run_study(const Study *s, const StudyOptions *so) {
+static int run_study(const Study *s, StudyOptions *so, const Tune *tn) {
     Gpu *gpu;
     char err[256];
     if (study_open_device(s->device[0] ? s->device : NULL, &gpu, err, sizeof err)) {
         fprintf(stderr, "ablate: %s\n", err);
         return STUDY_ERROR; /* the study did not start: not a run that failed */
     }
+    apply_tuning(gpu, tn);
+    so->worker_args = tn->args; /* worker processes tune their GPUs alike */
+    so->n_worker_args = tn->n_args;
     int rc = study_run(s, so, gpu);
     study_close_device(gpu);
     return rc;
 }
 
 /* the default study: each attention mechanism under one budget, one table */
-static int cmd_default_study(int argc, char **argv) {
+static int cmd_default_study(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *data = NULL;
     StudyOptions so = {0};
     for (int i = 0; i < argc; i++)
@@ -374,21 +439,23 @@ static int cmd_default_study(int argc, char **argv) {
     Study s;
     if (so.resume) {
         if (study_parse_resume(&s, so.out, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
-        return run_study(&s, &so);
+        return run_study(&s, &so, tn);
     }
-    Gpu *gpu = open_device(device); /* the study's size depends on it */
+    Gpu *gpu = open_device(device, tn); /* the study's size depends on it */
     study_default(&s, gpu != NULL);
     /* on the CPU one process per core: a tiny model gains little from threads, and two runs side
        by side finish the grid almost twice as fast as one run on two threads */
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (!gpu && !so.workers && ncpu > 1) so.workers = ncpu < 8 ? (int)ncpu : 8;
     if (data && study_set(&s, "data", data, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+    so.worker_args = tn->args;
+    so.n_worker_args = tn->n_args;
     int rc = study_run(&s, &so, gpu);
     study_close_device(gpu);
     return rc;
 }
 
-static int cmd_run(int argc, char **argv) {
+static int cmd_run(int argc, char **argv, const Tune *tn) {
     int help = argc == 0; /* a bare `ablate run` would train the full 135M model: show the usage */
     for (int i = 0; i < argc; i++) help |= !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
     if (help) {
@@ -426,7 +493,7 @@ static int cmd_run(int argc, char **argv) {
     StudyOptions so = {0};
     char err[600];
     if (study_from_args(&s, &so, argc, argv, err, sizeof err)) { fprintf(stderr, "ablate run: %s\n", err); return 2; }
-    return run_study(&s, &so);
+    return run_study(&s, &so, tn);
 }
 
 static int cmd_report(int argc, char **argv) {
@@ -558,8 +625,22 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
 /* The attention alternatives against dense causal flash attention, as cores (no projections):
    B*T = 65536 tokens, 16 heads of 64; DSA in DeepSeek's MQA mode (KV = 1, indexer 4 x 64,
    top-512, selection included); GDN's chunked delta rule, both organizations of its kernels
-   (chunk-parallel, the default; one block per sequence and head, ABLATE_GDN_PAR=0); the fixed
+   (chunk-parallel, the default; one block per sequence and head, --tune gdn_par=0); the fixed
    patterns on W = 512. */
+/* sets gpu->tuning.gdn_par to v (a raw field value: -1 leaves it) and returns its value before
+   (0 on the CPU, which has one organization) */
+static int bench_gdn_par(Gpu *gpu, int v) {
+#ifndef ABLATE_NO_CUDA
+    if (!gpu) return 0;
+    int old = gpu->tuning.gdn_par;
+    if (v >= 0) gpu->tuning.gdn_par = v;
+    return old;
+#else
+    (void)gpu; (void)v;
+    return 0;
+#endif
+}
+
 static void bench_mechanisms(Gpu *gpu) {
     int Ts[] = {2048, 8192, 16384}, nT = gpu ? 3 : 1, H = 16, hd = 64, HI = 4, dI = 64, topk = 512;
     printf("\nattention cores, ms per call (fwd | fwd+bwd), B*T = %d, H = %d, hd = %d; x = dense f+b / this f+b\n",
@@ -584,12 +665,10 @@ static void bench_mechanisms(Gpu *gpu) {
         AttnPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
         double tf[7], tb[7];
         /* columns 2 and 6: GDN's chunk-parallel kernels (the default) and the one-block-per-
-           sequence ones (ABLATE_GDN_PAR, read per call; the user's own setting is restored after) */
-        const char *par_env = getenv("ABLATE_GDN_PAR");
-        char par_saved[16] = "";
-        if (par_env) snprintf(par_saved, sizeof par_saved, "%s", par_env);
+           sequence ones (tuning.gdn_par, read per call; the user's own setting is restored after) */
+        int par_saved = bench_gdn_par(gpu, -1);
         for (int m = 0; m < 7; m++) {
-            if (m == 2 || m == 6) setenv("ABLATE_GDN_PAR", m == 2 ? "1" : "0", 1);
+            if (m == 2 || m == 6) bench_gdn_par(gpu, GPU_TUNE_VARIANT(m == 2 ? 1 : 0));
             for (int pass = 0; pass < 2; pass++) { /* 0: forward only, 1: forward + backward */
                 double t0 = 0;
                 for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
@@ -616,8 +695,7 @@ static void bench_mechanisms(Gpu *gpu) {
                 if (pass) tb[m] = t; else tf[m] = t;
             }
         }
-        if (par_env) setenv("ABLATE_GDN_PAR", par_saved, 1);
-        else unsetenv("ABLATE_GDN_PAR");
+        bench_gdn_par(gpu, par_saved);
         printf("%6d |", T);
         for (int m = 0; m < 7; m++) printf(" %7.2f %7.2f  |", tf[m], tb[m]);
         printf("\n%6s | %-17s|", "", "");
@@ -628,7 +706,7 @@ static void bench_mechanisms(Gpu *gpu) {
     }
 }
 
-static int cmd_bench(int argc, char **argv) {
+static int cmd_bench(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
     int steps = 5, profile = 0, nondet = 0;
     for (int i = 0; i < argc; i++) {
@@ -642,7 +720,7 @@ static int cmd_bench(int argc, char **argv) {
                  "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward; then the\n"
                  "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
-                 "organizations: the default chunk-parallel one and ABLATE_GDN_PAR=0's), the fixed patterns.\n"
+                 "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns.\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
@@ -650,6 +728,7 @@ static int cmd_bench(int argc, char **argv) {
                  "GPU numerics are bit-reproducible by default (fixed-order reductions, GEMM algorithms\n"
                  "chosen without timing); --nondeterministic times the faster order-dependent variants\n"
                  "(fp32 atomics, timed GEMM choice) instead, to measure what reproducibility costs.");
+            tune_help();
             return 0;
         }
         if (!strcmp(argv[i], "--device") && i + 1 < argc) check_device(device = argv[++i]);
@@ -664,7 +743,7 @@ static int cmd_bench(int argc, char **argv) {
         else if (!strcmp(argv[i], "--attn-layers") && i + 1 < argc) sched = argv[++i];
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
     }
-    Gpu *gpu = open_device(device);
+    Gpu *gpu = open_device(device, tn);
 #ifndef ABLATE_NO_CUDA
     if (gpu) gpu->nondeterministic = nondet;
 #endif
@@ -731,38 +810,25 @@ static void usage(void) {
          "  tokenize       text files -> token shards (ablate tokenize --help)\n"
          "  tokenizer      train / apply a byte-level BPE tokenizer (ablate tokenizer --help)\n"
          "  help           this text\n"
-         "environment:\n"
-         "  ABLATE_DATA=FILE        the default study's text (else data/corpus.txt, else GPL-3)\n"
-         "GPU (for A/B runs of kernel variants, read when a kernel is launched):\n"
-         "  ABLATE_SYNC_CHECK=1     synchronize after every kernel and name the one that failed\n"
-         "  ABLATE_XENT_CHUNK_MB=N  LM-head logits per chunk, MB (default 512)\n"
-         "  ABLATE_ATTN_WGMMA=0..3  Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)\n"
-         "  ABLATE_ATTN_WBWD_DQ=0..4  the Hopper backward's dQ reduction variant (nondeterministic\n"
-         "                          numerics only: ablate bench --nondeterministic)\n"
-         "  ABLATE_GDN_PAR=0        GDN: one block per sequence and head instead of chunk-parallel\n"
-         "  ABLATE_GDN_MMA=0        GDN: fp32 products instead of tensor cores\n"
-         "  ABLATE_SPARSE_DENSE=0|1 DSA attention and indexer KL as per-token gathers / as dense\n"
-         "                          tiles under the selection bitmask (default: by cost)\n"
-         "  ABLATE_SPARSE_BWD=0..3, ABLATE_SPARSE_KL=0|1, ABLATE_SPARSE_TOPK=0..2\n"
-         "                          DSA kernel variants (defaults 2, 1, 2; attn_sparse.h lists them;\n"
-         "                          ABLATE_SPARSE_BWD and _KL apply to nondeterministic numerics only)\n"
          "GPU numerics are bit-reproducible: the same configuration and seed give the same bits on the\n"
          "same GPU model, run after run and across a kill and --resume.");
 }
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    Tune tn = {0};
+    take_tune_flags(&argc, argv, &tn);
     if (argc < 2 || argv[1][0] == '-') {
-        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) { usage(); return 0; }
-        return cmd_default_study(argc - 1, argv + 1);
+        if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) { usage(); tune_help(); return 0; }
+        return cmd_default_study(argc - 1, argv + 1, &tn);
     }
-    if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2, &tn);
+    if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2, &tn);
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2, &tn);
+    if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
     if (!strcmp(argv[1], "tokenize") || !strcmp(argv[1], "tokenizer")) return data_cli(argc - 1, argv + 1); /* data.h */
-    if (!strcmp(argv[1], "help")) { usage(); return 0; }
+    if (!strcmp(argv[1], "help")) { usage(); tune_help(); return 0; }
     fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, eval, bench or help; see ablate --help)\n", argv[1]);
     return 2;
 }

@@ -41,7 +41,7 @@
      heads, T 2048, k 512) trains 3x faster with them (65.0K -> 193.9K tok/s, H100).
      (2) per-token gathers of the selected keys (below), which pay off with DeepSeek's wide
      groups at long T (16 heads per kv head at T = 8192: 7.8 ms against 14.8 for the tiles).
-     ABLATE_SPARSE_DENSE=0 / 1 forces (2) / (1); both are checked against the reference.
+     tuning.sparse_dense=0 / 1 forces (2) / (1); both are checked against the reference.
      Backward: dq, dk, dv (=). dk and dv are scattered (many queries select one key):
      the gathers add each (token, selected key) contribution into fp32 accumulators with
      red.global.add (after the heads of the token are already summed inside the block's
@@ -72,7 +72,7 @@
      local. The key-RANGE pass above is the version that pays: a token's q/dO (4 KB)
      serves all its selected keys inside the range (k*R/t of them), so at R = 128 keys
      it reads ~8.6 GB (the forward's gather) and reduces in shared memory. Written as
-     ABLATE_SPARSE_BWD=3 (NOT YET RUN ON A GPU; the default stays the atomics):
+     tuning.sparse_bwd=3 (NOT YET RUN ON A GPU; the default stays the atomics):
      (1) the query-major pass sparse_bwd keeps dq and psum, skips the dk/dv reductions
      and writes D = rowsum(dO O) [B,T,H] (fp32); (2) sparse_bwd_kv, grid (key ranges of
      64, token chunks of 256, B*KV): K, V of the range and fp32 dK, dV accumulators in
@@ -88,23 +88,24 @@
      steps if it pays: a per-token table of range bounds instead of the ballot scan
      (which re-reads up to the row's range position each time) and double-buffered
      q/dO. (The query-major pass skips its dV/dK products in this mode.)
-     ABLATION MODES (GPU, environment, read per call; the defaults are BWD 2, KL 1, TOPK 1,
-     measured fastest on the H100; 0 = the path described above):
-       ABLATE_SPARSE_BWD=1  psum by plain stores when one block holds all heads of a token
-       ABLATE_SPARSE_BWD=2  mode 1, and dk/dv staged in shared memory (over the group's
+     ABLATION MODES (GPU: Gpu.tuning's fields, GPU_TUNE_VARIANT(N) for mode N below, read per
+     call; ablate --tune KEY=N; the defaults are bwd 2, kl 1, topk 2, measured fastest on the
+     H100; 0 = the path described above; mode 9 is for tests only, not a --tune value):
+       tuning.sparse_bwd=1  psum by plain stores when one block holds all heads of a token
+       tuning.sparse_bwd=2  mode 1, and dk/dv staged in shared memory (over the group's
                             K/V rows once dQ is done), added as whole rows: a warp's
                             red.v4 covers 512 contiguous bytes instead of 16 rows x 32 B
-       ABLATE_SPARSE_BWD=3  mode 1, and dk/dv by the key-range pass (above)
-       ABLATE_SPARSE_BWD=9  mode 1 WITHOUT the dk/dv reductions: a timing diagnostic of
+       tuning.sparse_bwd=3  mode 1, and dk/dv by the key-range pass (above)
+       tuning.sparse_bwd=9  mode 1 WITHOUT the dk/dv reductions: a timing diagnostic of
                             their cost (dk, dv come out zero; never train with it)
-       ABLATE_SPARSE_KL=1   KL: dkI by red.v4 (half the reduction ops at dI = 64), a_j
+       tuning.sparse_kl=1   KL: dkI by red.v4 (half the reduction ops at dI = 64), a_j
                             cached in shared memory for the backward (no recomputation),
                             the scores a slot per lane (no warp sums) when K*HI*4 <= 64 KB
-       ABLATE_SPARSE_TOPK=1 top-k: one block per row, match.any aggregation in the first
+       tuning.sparse_topk=1 top-k: one block per row, match.any aggregation in the first
                             radix pass only (0: in every pass; the default, 2, takes a warp
                             per row, four rows a block, when T <= 4096; longer rows as 1)
-       ABLATE_SPARSE_DENSE=0|1  the organization: per-token gathers / dense tiles under the
-                            selection bitmask (unset: by cost; the BWD modes are the gathers')
+       tuning.sparse_dense=0|1  the organization: per-token gathers / dense tiles under the
+                            selection bitmask (0 in the field: by cost; the bwd modes are the gathers')
      tests/gpu_sparse_check checks both organizations, modes 1, 2, 3 and the KL/top-k modes against the same
      references as the default and times them (columns sfb1, sfb2, sfb3, sfb9, klb1, sel1).
 

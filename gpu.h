@@ -38,7 +38,7 @@
      (kernels.cu.h: bf16 helpers, reductions), "ablate_pattern.cuh" (the sparse attention
      patterns' tile helpers) and "ablate_mma.cuh" (cp.async, ldmatrix, mma.sync wrappers),
      and the CUDA include directory
-     ($CUDA_HOME/include, else GPU_CUDA_INCLUDE).
+     (g->tuning.cuda_home's include/, else GPU_CUDA_INCLUDE).
    - cuBLASLt matmuls (bf16 in, fp32 accumulate), with per-shape cached plans.
    - The ops of ops.h except attention, as gpu_<op>: activations bf16
      (void *), weights a bf16 copy, weight gradients fp32 and accumulated
@@ -76,8 +76,17 @@
      bind, so every call keeps the ABI version of this toolkit's headers. Calls then read
      gpu_cu()->cuMemAlloc(&p, bytes), with the prototypes of cuda.h.
 
+   TUNING (GpuTuning, g->tuning)
+     The kernel variants for A/B runs, the LM head's chunk size, launch checking and the
+     NVRTC include directory are fields of g->tuning, zero after gpu_init: the defaults. Set
+     a field after gpu_init; it is read each time a kernel is chosen, so a test may change it
+     between calls. A variant field holds GPU_TUNE_VARIANT(n) for variant n (0 keeps the
+     default): g.tuning.gdn_par = GPU_TUNE_VARIANT(0). gpu_tuning_set parses "KEY=VALUE"
+     (ablate --tune; gpu_tuning_keys lists the keys), also in the CPU-only build. This
+     header reads no environment variable.
+
    DEBUGGING
-     ABLATE_SYNC_CHECK=1 in the environment makes every launch synchronize
+     g->tuning.sync_check = 1 (ablate --tune sync_check=1) makes every launch synchronize
      and check for errors, naming the kernel that failed.
 */
 #ifndef GPU_H
@@ -87,6 +96,62 @@
 #define ABLATE_GPU_TYPEDEF
 typedef struct Gpu Gpu;
 #endif
+
+#include <stddef.h>
+
+/* ---- tuning (TUNING above): declared in the CPU-only build too, so that a driver parses its
+   flags the same way in both builds ---- */
+/* the kernel-variant fields hold 0 for the default or GPU_TUNE_VARIANT(n) for variant n, so that
+   a zero-initialised GpuTuning is the default everywhere (the variants' own numbers start at 0) */
+#define GPU_TUNE_VARIANT(n) ((n) + 1)
+/* the variant a field selects, or dflt when it is 0 */
+static inline int gpu_tuned(int field, int dflt) { return field > 0 ? field - 1 : dflt; }
+
+typedef struct GpuTuning {
+    /* 1: every launch synchronizes and checks for errors, naming the kernel that failed.
+       Default 0: launches are queued (a check per launch costs a round trip each) */
+    int sync_check;
+    /* logits bytes per chunk of the fused LM head + cross-entropy. Default 0: GPU_XENT_CHUNK_BYTES
+       (512 MB: few chunks for a 49K vocabulary, bounded memory at any batch) */
+    size_t xent_chunk_bytes;
+    /* which attention passes take the Hopper (sm_90a wgmma) kernels on a compute capability 9.0
+       device at head dim 64: variant 0..3, bit 0 backward, bit 1 forward. Default: 3
+       (ATTN_WGMMA_DEFAULT), both: they are the fastest there (kernels_attn.cu.h) */
+    int attn_wgmma;
+    /* the Hopper backward's dQ reduction, variant 0..4 (kernels_attn.cu.h, ATTN_WBWD_DQ_BULK);
+       nondeterministic numerics only (deterministic always takes the ordered variant 2).
+       Default: ATTN_WBWD_DQ_BULK (2), the fastest measured */
+    int attn_wbwd_dq;
+    /* GDN (kernels_linear.cu.h) products: variant 0 fp32 FMA (slower, exact fp32), 1 mma.sync.
+       Default 1: the tensor cores */
+    int gdn_mma;
+    /* GDN delta rule organization: variant 0 one block per sequence and head (gdn_fwd / gdn_bwd),
+       1 chunk-parallel (gdn_prep, gdn_state, gdn_out, ...). Default 1: faster on the H100 (135M
+       model 114K vs 92K tok/s) */
+    int gdn_par;
+    /* DSA attention and indexer KL (kernels_sparse.cu.h): variant 0 per-token gathers, 1 dense
+       tiles under the selection bitmask. Default: chosen per call by a cost rule */
+    int sparse_dense;
+    /* the gathers' sparse attention backward, variant 0..3; nondeterministic numerics only
+       (deterministic has one order). Default 2: the fastest measured on the H100 */
+    int sparse_bwd;
+    /* the gathers' indexer KL: variant 0 plain, 1 red.v4 dkI and the a_j cache; nondeterministic
+       backward only for the red.v4. Default 1: the fastest measured on the H100 */
+    int sparse_kl;
+    /* the indexer top-k: variant 0 the block-per-row kernel with 4 aggregation passes, 1 with
+       one, 2 the warp-per-row kernel for rows up to SPARSE_TOPK_WARP_T (else 1). Default 2: the
+       fastest measured on the H100 */
+    int sparse_topk;
+    /* the CUDA toolkit directory whose include/ NVRTC reads (the caller keeps the string alive;
+       ablate.c passes $CUDA_HOME). Default NULL: GPU_CUDA_INCLUDE, the toolkit of the build */
+    const char *cuda_home;
+} GpuTuning;
+
+/* one KEY=VALUE setting (the keys of gpu_tuning_keys, e.g. "gdn_par=0") into *t. 0 on success;
+   -1 with a message naming the key or value and what was expected in err */
+int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
+/* the keys, NULL-terminated pairs {KEY=VALUES, help}, for a driver's --help */
+extern const char *const gpu_tuning_keys[][2];
 
 #ifndef ABLATE_NO_CUDA
 
@@ -101,7 +166,7 @@ typedef struct Gpu Gpu;
 #define GPUDEF extern
 #endif
 
-/* where NVRTC finds the toolkit headers unless $CUDA_HOME is set */
+/* where NVRTC finds the toolkit headers unless GpuTuning.cuda_home is set */
 #ifndef GPU_CUDA_INCLUDE
 #define GPU_CUDA_INCLUDE "/usr/local/cuda/include"
 #endif
@@ -178,12 +243,13 @@ struct Gpu {
     /* a second stream with its own cuBLASLt workspace: the LM head's two gradient GEMMs
        (dh, dwte) run side by side, each alone would leave SMs idle */
     CUstream side_stream; CUevent ev_fork, ev_join; void *side_workspace;
-    size_t xent_chunk_bytes;        /* logits bytes per xent chunk; 0: GPU_XENT_CHUNK_BYTES */
     void *attn_scratch; size_t attn_scratch_bytes; /* for kernels_attn.cu.h's backward */
     void *sparse_scratch; size_t sparse_scratch_bytes; /* for kernels_sparse.cu.h */
     void *gdn_scratch; size_t gdn_scratch_bytes;       /* for kernels_linear.cu.h's forward */
     void *qkv_scratch; size_t qkv_scratch_bytes;       /* attn.h's fused q|k|v projection rows */
-    int sync_check;                 /* ABLATE_SYNC_CHECK=1 */
+    /* the caller's choices of kernel variants and debugging (GpuTuning above): zero after
+       gpu_init (the defaults); set its fields after gpu_init, read when a kernel is chosen */
+    GpuTuning tuning;
     /* 0 (the default): bit-reproducible numerics: no fp32 atomics whose order varies from run
        to run, GEMM algorithms chosen without timing. 1: the faster order-dependent variants
        (for A/B timing; the caller sets it, e.g. ablate bench --nondeterministic) */
@@ -238,7 +304,7 @@ GPUDEF void gpu_graph_begin(Gpu *g);
 GPUDEF CUgraphExec gpu_graph_end(Gpu *g);
 GPUDEF void gpu_graph_launch(Gpu *g, CUgraphExec exec);
 GPUDEF void gpu_graph_free(CUgraphExec exec);
-/* with ABLATE_SYNC_CHECK=1: synchronize and abort on a pending error */
+/* with tuning.sync_check = 1: synchronize and abort on a pending error */
 GPUDEF void gpu_dbg_check(Gpu *g);
 
 /* ---- NVRTC ---- */
@@ -341,6 +407,68 @@ GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 #endif /* GPU_H */
 
 /* ======================================================================== */
+/* the tuning parser: in the CPU-only build too */
+#if defined(GPU_IMPLEMENTATION) && !defined(GPU_TUNING_DONE)
+#define GPU_TUNING_DONE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* one row per key: its field, the largest variant (or -1: a count of MB, or a 0|1 switch
+   that is not a variant) */
+typedef struct { const char *key; size_t off; int max; } GpuTuneKey_;
+#define GPU_TUNE_KEY_(k, m) {#k, offsetof(GpuTuning, k), m}
+static const GpuTuneKey_ gpu_tune_table_[] = {
+    GPU_TUNE_KEY_(sync_check, -2),  {"xent_chunk_mb", offsetof(GpuTuning, xent_chunk_bytes), -1},
+    GPU_TUNE_KEY_(attn_wgmma, 3),   GPU_TUNE_KEY_(attn_wbwd_dq, 4), GPU_TUNE_KEY_(gdn_mma, 1),
+    GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(sparse_dense, 1), GPU_TUNE_KEY_(sparse_bwd, 3),
+    GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2),
+};
+#undef GPU_TUNE_KEY_
+
+/* in gpu_tune_table_'s order */
+const char *const gpu_tuning_keys[][2] = {
+    {"sync_check=0|1", "synchronize after every kernel and name the one that failed (default 0)"},
+    {"xent_chunk_mb=N", "LM-head logits per chunk, MB, 1..65536 (default 512)"},
+    {"attn_wgmma=0..3", "Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)"},
+    {"attn_wbwd_dq=0..4", "the Hopper backward's dQ reduction (default 2; nondeterministic numerics only)"},
+    {"gdn_mma=0|1", "GDN: 0 fp32 products, 1 tensor cores (default 1)"},
+    {"gdn_par=0|1", "GDN: 0 one block per sequence and head, 1 chunk-parallel (default 1)"},
+    {"sparse_dense=0|1", "DSA attention and indexer KL: 0 per-token gathers, 1 dense tiles (default: by cost)"},
+    {"sparse_bwd=0..3", "DSA backward variant (default 2; nondeterministic numerics only)"},
+    {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},
+    {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
+    {NULL, NULL},
+};
+
+int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen) {
+    const char *eq = strchr(key_value, '=');
+    size_t klen = eq ? (size_t)(eq - key_value) : strlen(key_value);
+    const GpuTuneKey_ *k = NULL;
+    for (size_t i = 0; i < sizeof gpu_tune_table_ / sizeof *gpu_tune_table_; i++)
+        if (strlen(gpu_tune_table_[i].key) == klen && !strncmp(gpu_tune_table_[i].key, key_value, klen))
+            k = &gpu_tune_table_[i];
+    if (!k) {
+        snprintf(err, errlen, "unknown tuning key '%.*s' (expected KEY=VALUE with KEY one of sync_check, "
+                 "xent_chunk_mb, attn_wgmma, attn_wbwd_dq, gdn_mma, gdn_par, sparse_dense, sparse_bwd, "
+                 "sparse_kl, sparse_topk)", (int)(klen < 64 ? klen : 64), key_value);
+        return -1;
+    }
+    const char *v = eq ? eq + 1 : "";
+    char *end;
+    long n = strtol(v, &end, 10);
+    int lo = k->max == -1 ? 1 : 0, hi = k->max == -1 ? 65536 : k->max == -2 ? 1 : k->max;
+    if (!*v || *end || n < lo || n > hi) {
+        snprintf(err, errlen, "tuning %s: expected an integer in [%d, %d], got '%.64s'", k->key, lo, hi, v);
+        return -1;
+    }
+    if (k->max == -1) t->xent_chunk_bytes = (size_t)n << 20;
+    else *(int *)((char *)t + k->off) = k->max == -2 ? (int)n : GPU_TUNE_VARIANT((int)n);
+    return 0;
+}
+#endif /* GPU_TUNING_DONE */
+
+/* ======================================================================== */
 #if defined(GPU_IMPLEMENTATION) && !defined(ABLATE_NO_CUDA) && !defined(GPU_IMPLEMENTATION_DONE)
 #define GPU_IMPLEMENTATION_DONE
 
@@ -400,20 +528,19 @@ static char *gpu_strdup_(const char *s) {
 /* grow the array arr (capacity cap) to hold at least need elements */
 /* ---------------------------------------------------------------- NVRTC */
 
-/* the CUDA include directory: $CUDA_HOME/include, else the build-time default */
-static void gpu_include_opt_(char *buf, size_t n) {
-    const char *home = getenv("CUDA_HOME");
+/* the CUDA include directory: cuda_home/include (GpuTuning.cuda_home), else the build-time default */
+static void gpu_include_opt_(char *buf, size_t n, const char *home) {
     if (home && *home) snprintf(buf, n, "--include-path=%s/include", home);
     else snprintf(buf, n, "--include-path=%s", GPU_CUDA_INCLUDE);
 }
 
 /* Compile source for arch. want_cubin: return the cubin (for sm_XX) instead of
    the PTX. Returns 0 on success; *out and *out_size receive the image, *log the log. */
-static int gpu_nvrtc_(const char *source, const char *options, const char *arch, int want_cubin,
-                      char **out, size_t *out_size, char **log) {
+static int gpu_nvrtc_(const char *source, const char *options, const char *arch, const char *cuda_home,
+                      int want_cubin, char **out, size_t *out_size, char **log) {
     char arch_opt[64], inc_opt[1100];
     snprintf(arch_opt, sizeof arch_opt, "--gpu-architecture=%s", arch);
-    gpu_include_opt_(inc_opt, sizeof inc_opt);
+    gpu_include_opt_(inc_opt, sizeof inc_opt, cuda_home);
     /* split the extra options at spaces (no quoting: options hold no spaces) */
     char *extra = gpu_strdup_(options ? options : "");
     const char *argv[64];
@@ -458,7 +585,7 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
 
 int gpu_compile_ptx(const char *source, const char *options, const char *arch, char **ptx_out,
                     char **log_out) {
-    return gpu_nvrtc_(source, options, arch, 0, ptx_out, NULL, log_out);
+    return gpu_nvrtc_(source, options, arch, NULL, 0, ptx_out, NULL, log_out);
 }
 
 void gpu_require_aligned16(const char *who, const void *const *p, int n) {
@@ -626,8 +753,6 @@ int gpu_init(Gpu *g, int device_index) {
     g->lt_workspace = gpu_alloc(g, g->lt_workspace_size);
     /* allocated here, not on first use: the optimizer's CUDA graph captures sumsq */
     g->sumsq_part = (float *)gpu_alloc(g, sizeof(float) * (size_t)g->sm_count * GPU_SUMSQ_BLOCKS_PER_SM);
-    const char *e = getenv("ABLATE_SYNC_CHECK");
-    g->sync_check = e && atoi(e) != 0;
     return 0;
 }
 
@@ -757,12 +882,12 @@ void gpu_graph_free(CUgraphExec exec) {
 }
 
 static void gpu_dbg_check_at_(Gpu *g, const char *what) {
-    if (!g->sync_check) return;
+    if (!g->tuning.sync_check) return;
     CUresult r = gpu_cu()->cuStreamSynchronize(g->stream);
     if (r != CUDA_SUCCESS) {
         const char *name = NULL;
         if (gpu_cu()->cuGetErrorName(r, &name) != CUDA_SUCCESS) name = "unknown CUresult";
-        fprintf(stderr, "ABLATE_SYNC_CHECK: error %s after %s\n", name, what);
+        fprintf(stderr, "sync_check: error %s after %s\n", name, what);
         abort();
     }
 }
@@ -799,7 +924,7 @@ CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *
         }
         if (!image) {
             int cubin = strncmp(g->arch, "sm_", 3) == 0;
-            if (gpu_nvrtc_(source, options, g->arch, cubin, &image, NULL, &log) != 0) {
+            if (gpu_nvrtc_(source, options, g->arch, g->tuning.cuda_home, cubin, &image, NULL, &log) != 0) {
                 fprintf(stderr, "gpu_kernel: NVRTC failed to compile the source of kernel '%s' for %s "
                                 "with options \"%s\":\n%s\n", name, g->arch, options ? options : "", log);
                 abort();
@@ -845,7 +970,7 @@ void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, uns
         CU_CHECK(gpu_cu()->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem));
     }
     CU_CHECK(gpu_cu()->cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, g->stream, args, NULL));
-    if (g->sync_check) {
+    if (g->tuning.sync_check) {
         const char *name = NULL;
         if (gpu_cu()->cuFuncGetName(&name, f) != CUDA_SUCCESS) name = "?";
         char what[256];
@@ -1270,9 +1395,7 @@ static void gpu_xent_(Gpu *g, float *losses, float *correct, void *dh, float *dw
                       const int *targets, int N, int C, int V, float dloss, int backward) {
     if (N <= 0) return;
     size_t row_bytes = (size_t)V * 2;
-    size_t chunk_bytes = g->xent_chunk_bytes ? g->xent_chunk_bytes : GPU_XENT_CHUNK_BYTES;
-    const char *env = getenv("ABLATE_XENT_CHUNK_MB"); /* for A/B runs of the chunk size */
-    if (!g->xent_chunk_bytes && env && atoi(env) > 0) chunk_bytes = (size_t)atoi(env) << 20;
+    size_t chunk_bytes = g->tuning.xent_chunk_bytes ? g->tuning.xent_chunk_bytes : GPU_XENT_CHUNK_BYTES;
     size_t chunk = chunk_bytes / row_bytes;
     if (chunk < 1) chunk = 1;
     if (chunk > (size_t)N) chunk = (size_t)N;

@@ -86,8 +86,8 @@
        convert pass (169: thread 0 waits for the bulk add's completion and two gpu-scope
        fences every iteration, stalling the block at the barrier).
      With the fixed-order dQ (the default, below) the Hopper backward is variant 2 with
-     turns; ABLATE_ATTN_WBWD_DQ applies only with Gpu.nondeterministic.
-     ABLATE_ATTN_WGMMA=0..3 (bit 0 backward, bit 1 forward) overrides the default
+     turns; tuning.attn_wbwd_dq applies only with Gpu.nondeterministic.
+     tuning.attn_wgmma=0..3 (bit 0 backward, bit 1 forward) overrides the default
      (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs and hd 32/128 always take
      the mma.sync kernels.
      MEASURED (H100 80GB HBM3, tests/gpu_attn_check.c, hd 64, causal; TFLOP/s,
@@ -892,7 +892,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
                                2 a tiled [B,H,T,64] accumulator, one 16 KB bulk reduce per tile;
                                3 the tiled accumulator, coalesced red.v4 from shared memory;
                                4 as 2, and the block making a tile's last add converts it.
-                               The environment variable ABLATE_ATTN_WBWD_DQ (0..4) overrides. */
+                               Gpu.tuning.attn_wbwd_dq (variant 0..4) overrides. */
 #endif
 #ifndef ATTN_WFWD_WG
 #define ATTN_WFWD_WG 2    /* forward warpgroups per block, 64 query rows each (3: 25% slower) */
@@ -2273,24 +2273,22 @@ static void attn_select_options_(char *buf, size_t n, int group, int dq_mode, in
 /* the fixed-order dQ (DQ_DET) unless the caller asked for the order-dependent variants */
 static int attn_det_(const Gpu *g) { return !g->nondeterministic; }
 /* the Hopper backward's dQ reduction (WB_DQ_BULK): deterministic, the ordered bulk adds of 2;
-   else ATTN_WBWD_DQ_BULK, or the environment variable ABLATE_ATTN_WBWD_DQ (0..4) for A/B runs */
+   else ATTN_WBWD_DQ_BULK, or g->tuning.attn_wbwd_dq (variant 0..4) for A/B runs */
 static int attn_wbwd_dq_mode_(const Gpu *g) {
     if (attn_det_(g)) return 2;
-    const char *e = getenv("ABLATE_ATTN_WBWD_DQ");
-    int m = (e && *e) ? atoi(e) : ATTN_WBWD_DQ_BULK;
+    int m = gpu_tuned(g->tuning.attn_wbwd_dq, ATTN_WBWD_DQ_BULK);
     return m < 0 || m > 4 ? ATTN_WBWD_DQ_BULK : m;
 }
 
 /* which passes take the Hopper kernels: bit 0 backward, bit 1 forward. Only on a
-   compute capability 9.0 device (sm_90a code runs nowhere else) and hd 64; the
-   environment variable ABLATE_ATTN_WGMMA (0..3) overrides ATTN_WGMMA_DEFAULT. */
+   compute capability 9.0 device (sm_90a code runs nowhere else) and hd 64;
+   g->tuning.attn_wgmma (variant 0..3) overrides ATTN_WGMMA_DEFAULT. */
 #ifndef ATTN_WGMMA_DEFAULT
 #define ATTN_WGMMA_DEFAULT 3
 #endif
 static int attn_wgmma_mode_(const Gpu *g, int hd) {
     if (g->cc_major != 9 || g->cc_minor != 0 || hd != 64) return 0;
-    const char *e = getenv("ABLATE_ATTN_WGMMA");
-    return (e && *e) ? (atoi(e) & 3) : ATTN_WGMMA_DEFAULT;
+    return gpu_tuned(g->tuning.attn_wgmma, ATTN_WGMMA_DEFAULT) & 3;
 }
 /* alignment pad, Q, 2 K and 2 V tiles (and 2 tiles of mask words under SELMASK) */
 static unsigned attn_wfwd_smem_(int selmask) {

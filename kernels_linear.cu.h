@@ -39,7 +39,7 @@
        the warp and per-warp slots across warps.
        GDN_MMA 1 (default): mma.sync m16n8k16 bf16 tensor cores with fp32 accumulation; the
        fp32 tile operands are rounded to bf16 as the fragments are read (plain shared loads,
-       no ldmatrix). GDN_MMA 0: fp32 FMAs in the same layout (exact; ABLATE_GDN_MMA=0 selects
+       no ldmatrix). GDN_MMA 0: fp32 FMAs in the same layout (exact; tuning.gdn_mma=0 selects
        it, for A/B and accuracy checks).
      Global loads of the next chunk's tiles are issued into registers before the current
        chunk's math, so their latency hides behind it (one block per SM leaves no other warps).
@@ -48,7 +48,7 @@
      Parallelism is B*H blocks (one per SM): at B*H < #SMs part of the GPU idles, and at
        B*H a little above it (the 135M model: 16 x 9 = 144 blocks on 132 SMs) the second
        wave leaves most SMs idle.
-   Chunk-parallel (ABLATE_GDN_PAR=1; flash-linear-attention's decomposition): only the
+   Chunk-parallel (tuning.gdn_par=1; flash-linear-attention's decomposition): only the
      state and its gradient travel from chunk to chunk, so
        gdn_prep   (a block per chunk)  A~, T, W = T diag(beta e^gam) K, U~ = T diag(beta) V
                                        [backward: also T and dU_loc = P^T dO]
@@ -65,7 +65,7 @@
      grown on demand, so a graph capture needs one eager call of the shape first, as
      train.h does). The default since its H100 run (2026-11-23: tests/gpu_linear_check 191
      passed; T = 8192 fwd+bwd 10.2 ms vs 11.2; 135M model 114K vs 92K tok/s);
-     ABLATE_GDN_PAR=0 selects the one-block-per-sequence kernels.
+     tuning.gdn_par=0 selects the one-block-per-sequence kernels.
      Small ops: the short conv walks a slab of 128 rows per thread and channel with its last
        8 inputs (and dpre) in registers, so each input is read and each silu' computed once,
        and its backward (din and dw) is one pass (the earlier per-element kernels recomputed
@@ -1413,24 +1413,18 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 
 /* ---------------------------------------------------------------- host */
 
-/* ABLATE_GDN_MMA=0 selects the fp32 FMA products (slower, exact fp32), 1 (default) mma.sync */
-static int gdn_mma_mode_(void) {
-    const char *e = getenv("ABLATE_GDN_MMA");
-    return e && e[0] == '0' ? 0 : 1;
-}
+/* tuning.gdn_mma variant 0 selects the fp32 FMA products (slower, exact fp32), 1 (default) mma.sync */
+static int gdn_mma_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_mma, 1) == 0 ? 0 : 1; }
 
 /* the chunk-parallel kernels (gdn_prep, gdn_state, gdn_out / gdn_dstate, gdn_bwd_local) by
-   default; ABLATE_GDN_PAR=0 selects the one-block-per-sequence gdn_fwd / gdn_bwd (H100,
+   default; tuning.gdn_par variant 0 selects the one-block-per-sequence gdn_fwd / gdn_bwd (H100,
    2026-11-23: 135M model 114K vs 92K tok/s; T = 8192 fwd+bwd 10.2 vs 11.2 ms) */
-static int gdn_par_mode_(void) {
-    const char *e = getenv("ABLATE_GDN_PAR");
-    return !(e && e[0] == '0');
-}
+static int gdn_par_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_par, 1) != 0; }
 
 /* GDN_DET follows gpu->nondeterministic (0, the default: fixed-order sums) */
 static CUfunction gdn_k_(Gpu *gpu, const char *name) {
     char opts[64];
-    snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", gdn_mma_mode_(), gdn_par_mode_(),
+    snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", gdn_mma_mode_(gpu), gdn_par_mode_(gpu),
              !gpu->nondeterministic);
     return gpu_kernel(gpu, GDN_KERNELS_SRC, name, opts);
 }
@@ -1498,7 +1492,7 @@ void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void 
     const void *p[] = {q, k, v, o};
     gdn_check_aligned_("gpu_gdn_forward", ld, p, 4);
     /* the chunk-parallel kernels put B*H in gridDim.y (at most 65535) */
-    if (gdn_par_mode_() && B * H <= 65535) { /* gdn_prep, gdn_state, gdn_out: H_c, W, U in the Gpu's gdn scratch */
+    if (gdn_par_mode_(gpu) && B * H <= 65535) { /* gdn_prep, gdn_state, gdn_out: H_c, W, U in the Gpu's gdn scratch */
         unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
         float *ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
                                 (size_t)3 * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
@@ -1522,7 +1516,7 @@ void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *
     const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
     gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
     if ((uintptr_t)ws & 15) { fprintf(stderr, "gpu_gdn_backward: ws must be 16-byte aligned\n"); abort(); }
-    if (gdn_par_mode_() && B * H <= 65535) {
+    if (gdn_par_mode_(gpu) && B * H <= 65535) {
         unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
         void *a1[] = {&ws, &q, &k, &v, &ld, &dout, &gd, &beta, &T, &H, &scale};
         gpu_launch(gpu, gdn_k_(gpu, "gdn_prep"), nc, bh, 1, 256, 1, 1, GDN_PREP_SMEM_BYTES, a1);

@@ -44,7 +44,7 @@
      rows a block, the same select with warp-private histogram and row cache (no block
      barriers) and one in-order ballot sweep as the compaction (H100, select at 16 x 2048
      with HI 4: 0.491 -> 0.414 ms).
-   Dense tiles instead (ABLATE_SPARSE_DENSE, by default when cheaper; see sparse_use_dense_):
+   Dense tiles instead (tuning.sparse_dense, by default when cheaper; see sparse_use_dense_):
      sparse_mask turns idx into a bitmask [B][T][ceil(T/128)*4] u32 (a warp per row,
      shared-memory atomicOr, 8 MB at 16 x 2048; with the per-tile prefix counts the KL's
      key-major pass needs) and kernels_attn.cu.h's SELMASK kernels run the attention, the KL
@@ -96,7 +96,7 @@
      - psum (sparse_bwd) and sparse_probs when a token's heads span several blocks (KV > 1
        or H/KV > 16): one head block per launch with plain adds; stream order fixes the sum
        (one block per token: the single add onto zero was exact already).
-     - ABLATE_SPARSE_BWD and ABLATE_SPARSE_KL's dkI red.v4 are the nondeterministic = 1
+     - tuning.sparse_bwd and tuning.sparse_kl's dkI red.v4 are the nondeterministic = 1
        path's (mode 3's key-range pass adds with shared atomics across warps and meets its
        token chunks with global reds: not order-free either); the default ignores them.
      The dense-tile organization is kernels_attn.cu.h's (its dQ and KL determinism is there).
@@ -113,13 +113,13 @@
      stage dominates: bf16 stage rows (half the traffic, sums of rounded terms) or a smaller
      budget that stays in L2.
 
-   ABLATION MODES (environment, read per call; attn_sparse.h lists them): ABLATE_SPARSE_DENSE
+   ABLATION MODES (Gpu.tuning, read per call; ablate --tune KEY=N; attn_sparse.h lists them): tuning.sparse_dense
      = 0 (gathers) / 1 (dense tiles under the bitmask, Hopper and hd 64); with
-     Gpu.nondeterministic = 1 only (the default is DETERMINISM's path): ABLATE_SPARSE_BWD
+     Gpu.nondeterministic = 1 only (the default is DETERMINISM's path): tuning.sparse_bwd
      = 1 (psum stores), 2 (dk/dv staged, whole-row red.v4), 3 (dk/dv by the key-range
      kernel sparse_bwd_kv: shared-memory reductions, see attn_sparse.h), 9 (no dk/dv
-     reductions: timing diagnostic only); ABLATE_SPARSE_KL = 1 (red.v4 dkI, a_j cache,
-     lane-per-slot scores); ABLATE_SPARSE_TOPK = 1 (the block-per-row top-k, match.any in the
+     reductions: timing diagnostic only); tuning.sparse_kl = 1 (red.v4 dkI, a_j cache,
+     lane-per-slot scores); tuning.sparse_topk = 1 (the block-per-row top-k, match.any in the
      first pass only; 0: in every pass; default 2: a warp per row when T <= 4096).
      Defaults (unset), the variants measured fastest on the H100 (2026-11-23,
      tests/gpu_sparse_check 433 passed, T = 8192): BWD 2 (7.8 ms fwd+bwd vs 11.2 for the
@@ -135,7 +135,7 @@
      deterministic: its stage, <= SPARSE_STAGE_BUDGET).
 
    The default paths ran on the H100 (tests/gpu_sparse_check: 224 passed, 2026-11-23); the
-   ABLATE_SPARSE_* modes have not; the deterministic path (2026-12-03) has run on no GPU yet.
+   tuning.sparse_* modes have not; the deterministic path (2026-12-03) has run on no GPU yet.
    Written and NVRTC/ptxas-compiled for sm_80 and sm_90 (sm_90 registers then: scores 126,
    top-k 32, fwd 94, bwd 96, probs 32, KL 40 at the default sizes, no spills; ptxas 13.0 on
    2026-12-03: bwd 124, KL 60, sparse_kv_reduce 64 (hd 128: 124, 2 blocks an SM),
@@ -1759,14 +1759,10 @@ static void *sparse_scratch_get_(Gpu *g, size_t bytes) {
 
 void gpu_sparse_release(Gpu *g) { gpu_scratch_release(g, &g->sparse_scratch, &g->sparse_scratch_bytes); }
 
-/* the integer value of an environment switch (dflt when unset): the kernel variants of
-   the select, gpu_sparse_attention_backward and gpu_indexer_kl_backward; read on every
-   call so a test can flip it between calls. The defaults are the variants measured fastest
-   on the H100 (tests/gpu_sparse_check, 2026-11-23): BWD 2, KL 1, TOPK 1. */
-static int sparse_env_mode_(const char *name, int dflt) {
-    const char *e = getenv(name);
-    return e && *e ? atoi(e) : dflt;
-}
+/* the kernel variants of the select, gpu_sparse_attention_backward and gpu_indexer_kl_backward
+   are g->tuning's sparse_* fields (gpu_tuned: dflt when 0), read on every call so a test can
+   change them between calls. The defaults are the variants measured fastest on the H100
+   (tests/gpu_sparse_check, 2026-11-23): bwd 2, kl 1, topk 2. */
 
 static int sparse_dim_ok_(int d) { return d == 32 || d == 64 || d == 128; }
 
@@ -1841,11 +1837,11 @@ static void sparse_scores_launch_(Gpu *g, float *scores, const void *qI, const v
 
 /* rows of up to this many scores take idx_topk_warp (a warp per row, TKW_WARPS = 4 rows a
    block, each caching its row in shared memory); longer rows the block-per-row idx_topk.
-   ABLATE_SPARSE_TOPK=0|1 keeps the block kernel (its two aggregation variants) for A/B runs. */
+   tuning.sparse_topk=0|1 keeps the block kernel (its two aggregation variants) for A/B runs. */
 #define SPARSE_TOPK_WARP_T 4096
 static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, int topk, int b0, int nb,
                                 int q0, int R) {
-    if (T <= SPARSE_TOPK_WARP_T && sparse_env_mode_("ABLATE_SPARSE_TOPK", 2) == 2) {
+    if (T <= SPARSE_TOPK_WARP_T && gpu_tuned(g->tuning.sparse_topk, 2) == 2) {
         CUfunction fw = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk_warp", NULL);
         void *wargs[] = {&idx, &scores, &T, &b0, &q0, &R, &topk};
         gpu_launch(g, fw, (unsigned)((R + 3) / 4), (unsigned)nb, 1, 128, 1, 1, (unsigned)(4 * T * 4), wargs);
@@ -1853,7 +1849,7 @@ static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, in
     }
     CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk", NULL);
     int cache = (size_t)T * 4 <= SPARSE_TOPK_CACHE;
-    int aggr_passes = sparse_env_mode_("ABLATE_SPARSE_TOPK", 1) == 0 ? 4 : 1;
+    int aggr_passes = gpu_tuned(g->tuning.sparse_topk, 1) == 0 ? 4 : 1;
     void *args[] = {&idx, &scores, &T, &b0, &q0, &R, &topk, &cache, &aggr_passes};
     gpu_launch(g, f, (unsigned)R, (unsigned)nb, 1, 256, 1, 1, cache ? (unsigned)(T * 4) : 0, args);
 }
@@ -1918,7 +1914,7 @@ void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, cons
    head, key), so the dense tiles are taken when topk * SPARSE_DENSE_RATIO >= (H/KV) * T/2:
    at T = 2048 with the 135M model's 3 heads per kv head they are many times cheaper; the
    gathers pay with DeepSeek's wide groups at long T (16 heads per kv head, T = 8192).
-   ABLATE_SPARSE_DENSE=0 / 1 forces the gathers / the dense tiles (where supported).
+   tuning.sparse_dense=0 / 1 forces the gathers / the dense tiles (where supported).
    Deterministic (Gpu.nondeterministic == 0, the default) the gathers' backward stores 512 B
    per (token, head block, key) pair and reads them back key-major instead of the red.v4s:
    ESTIMATED (not measured) ~2x their fwd+bwd at 8 x 8192, H 16, KV 1 (7.8 -> ~16 ms, against
@@ -1933,7 +1929,7 @@ void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, cons
 #endif
 static int sparse_use_dense_(const Gpu *g, int T, int H, int KV, int hd, int topk) {
     if (!gpu_attention_select_supported(g, hd)) return 0;
-    int m = sparse_env_mode_("ABLATE_SPARSE_DENSE", -1);
+    int m = gpu_tuned(g->tuning.sparse_dense, -1);
     if (m >= 0) return m != 0;
     int kk = topk < T ? topk : T;
     double ratio = g->nondeterministic ? SPARSE_DENSE_RATIO : SPARSE_DENSE_RATIO_DET;
@@ -1965,7 +1961,7 @@ static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int to
    per token). H100 (tests/gpu_sparse_check klb0 / klbD, HI 4, dI 64, k 512, ms fwd+bwd):
    16 x 2048 2.26 / 1.54, 32 x 2048 4.48 / 2.93, 8 x 8192 5.01 / 8.21, 4 x 16384 5.16 / 13.5;
    at 4 x 512 (2048 rows) the tiles were slower (1.01 against 0.59 ms a step for 4 layers).
-   ABLATE_SPARSE_DENSE forces both ops' organization. Deterministic (the default) the gathers
+   tuning.sparse_dense forces both ops' organization. Deterministic (the default) the gathers
    store each pair's dkI row (256 B at dI 64) and read it back key-major instead of the
    red.v4s: ESTIMATED (not measured) 5.0 -> ~9.4 ms at 8 x 8192, so SPARSE_KL_DENSE_RATIO_DET
    puts the switch at T = 8192 for k 512 (the tiles: 8.2 ms there, no atomics; the gathers
@@ -1979,7 +1975,7 @@ static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int to
 #define SPARSE_KL_DENSE_MIN_ROWS 16384
 static int sparse_kl_use_dense_(const Gpu *g, int B, int T, int HI, int dI, int topk) {
     if (!gpu_attention_select_kl_supported(g, HI, dI)) return 0;
-    int m = sparse_env_mode_("ABLATE_SPARSE_DENSE", -1);
+    int m = gpu_tuned(g->tuning.sparse_dense, -1);
     if (m >= 0) return m != 0;
     int kk = topk < T ? topk : T;
     double ratio = g->nondeterministic ? SPARSE_KL_DENSE_RATIO : SPARSE_KL_DENSE_RATIO_DET;
@@ -2024,8 +2020,8 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
     }
     size_t nk = (size_t)B * T * KV * hd, nD = (size_t)B * T * H, rows = (size_t)B * T;
     const int det = !gpu->nondeterministic, HB = sparse_hb_(H / KV), NY = H / HB;
-    /* the ABLATE_SPARSE_BWD variants are the order-dependent path's (nondeterministic = 1) */
-    int mode = det ? 2 : sparse_env_mode_("ABLATE_SPARSE_BWD", 2);
+    /* the tuning.sparse_bwd variants are the order-dependent path's (nondeterministic = 1) */
+    int mode = det ? 2 : gpu_tuned(gpu->tuning.sparse_bwd, 2);
     if (mode == 3 && HB != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
     /* deterministic: the stages of a chunk of tokens, one head block's dK and dV rows per pair */
     size_t chunk = det ? sparse_stage_rows_((size_t)topk * hd * 8, rows) : 0, nst = chunk * topk * hd;
@@ -2068,7 +2064,7 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
         gpu_f32_to_bf16(gpu, dv, dvacc, nk);
         return;
     }
-    /* ABLATE_SPARSE_BWD (order-dependent fp32 atomics, Gpu.nondeterministic = 1 only):
+    /* tuning.sparse_bwd (order-dependent fp32 atomics, Gpu.nondeterministic = 1 only):
        1 = psum by plain stores (when one block holds all heads of a
        token); 2 = that and dk/dv staged in shared memory, added as whole rows; 3 = mode 1
        with dk/dv from the key-range pass sparse_bwd_kv (shared-memory reductions; needs
@@ -2132,11 +2128,11 @@ static void sparse_kl_launch_(Gpu *g, float *loss, void *dqI, float *dkacc, void
     char opt[128];
     sparse_index_opts_(opt, sizeof opt, HI, dI);
     CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_kl", opt);
-    /* ABLATE_SPARSE_KL=1: red.v4 for dkI (backward), and when the a_j cache fits in
+    /* tuning.sparse_kl=1: red.v4 for dkI (backward), and when the a_j cache fits in
        SPARSE_KL_ACACHE bytes, the cache and the lane-per-slot scores (both passes; they change
        the bits against 0 but not from run to run) */
     int flags = 0;
-    if (sparse_env_mode_("ABLATE_SPARSE_KL", 1) == 1)
+    if (gpu_tuned(g->tuning.sparse_kl, 1) == 1)
         flags = (dqI ? 1 : 0) | ((size_t)4 * HI * topk <= SPARSE_KL_ACACHE ? 2 | 4 : 0);
     if ((uintptr_t)kI & 15) flags &= ~4; /* the lane-per-slot loads are 16-byte vectors */
     if (stage) flags = (flags & ~1) | 8;

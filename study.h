@@ -262,12 +262,18 @@ typedef struct {
     StudyPhase phases[STUDY_MAX_PHASES];
 } Study;
 
+#define STUDY_MAX_WORKER_ARGS 64
 typedef struct {
     const char *out;            /* study directory; NULL: runs/<name> (or runs/<name>-2... if taken) */
     int resume;                 /* continue the study in `out` */
     int quiet;                  /* no progress lines */
     int workers;                /* > 1: each phase's runs are shared among this many processes */
     const char *gpus;           /* "0,1,...": one worker process per listed GPU (CUDA_VISIBLE_DEVICES) */
+    /* more arguments for each worker's command line, e.g. ablate.c's --tune KEY=VALUE pairs:
+       a worker is a fresh `ablate run --resume`, and settings that are not in the study's
+       files reach it only this way (at most STUDY_MAX_WORKER_ARGS) */
+    char *const *worker_args;
+    int n_worker_args;
     int worker, phase_only;     /* internal, set by the parent: this process is worker `worker`
                                    (1-based) for phase `phase_only` and trains only its share */
     int allow_large;            /* run a grid of more than STUDY_MAX_RUNS runs */
@@ -1964,8 +1970,6 @@ void study_close_device(Gpu *gpu) {
 /* text files found on any Debian-like system, used when no data is given */
 const char *study_default_data(void) {
     static const char *paths[] = {"data/corpus.txt", "/usr/share/common-licenses/GPL-3"};
-    const char *env = getenv("ABLATE_DATA");
-    if (env && *env) return env;
     for (int i = 0; i < 2; i++)
         if (study_exists(paths[i])) return paths[i];
     return NULL;
@@ -2810,14 +2814,21 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
             snprintf(ks, sizeof ks, "%d", k);
             snprintf(ns, sizeof ns, "%d", n);
             snprintf(ps, sizeof ps, "%d", p);
+            /* the one environment variable set here: a process-level device selection for the
+               child about to exec, not a setting read by this library. The worker then sees its
+               GPU as device 0, for gpu_init and for the CUDA runtime inside cuBLASLt alike */
             if (dev[0]) setenv("CUDA_VISIBLE_DEVICES", dev, 1);
 #ifdef __linux__
             /* a worker does not outlive its parent (a kill -9): it would go on writing a directory
                whose lock a --resume may take over */
             prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
-            char *args[] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns, "--worker", ks,
-                            "--phase-only", ps, o->die_at ? "--test-die-at" : NULL, (char *)o->die_at, NULL};
+            char *args[12 + STUDY_MAX_WORKER_ARGS + 1] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns,
+                                                          "--worker", ks, "--phase-only", ps};
+            int na = 10;
+            for (int a = 0; a < o->n_worker_args && a < STUDY_MAX_WORKER_ARGS; a++) args[na++] = o->worker_args[a];
+            if (o->die_at) { args[na++] = "--test-die-at"; args[na++] = (char *)o->die_at; }
+            args[na] = NULL;
             execv("/proc/self/exe", args);
             fprintf(stderr, "ablate: cannot start worker %d: %s\n", k, strerror(errno));
             _exit(127);

@@ -226,7 +226,7 @@ static float train_update(Trainer *t, float lr) {
         float hyper[4] = {lr, b1c, b2c, 0};
         gpu_upload(g, t->hyper, hyper, sizeof hyper);
         /* captured once after the first step, then replayed: the schedule is read from t->hyper */
-        int graphs = !c->no_cuda_graphs && !g->profile && !g->sync_check;
+        int graphs = !c->no_cuda_graphs && !g->profile && !g->tuning.sync_check;
         if (graphs && t->update_graph) {
             gpu_graph_launch(g, (CUgraphExec)t->update_graph);
         } else {
@@ -291,7 +291,7 @@ static int train_graph_step(Trainer *t, float dloss) {
     /* not on the CPU, not while profiling or sync-checking (they synchronize inside ops),
        not before one eager step has JIT-compiled kernels and sized scratch buffers */
     if (t->graph_eager) { t->graph_eager = 0; return 0; }
-    if (!g || t->cfg.no_cuda_graphs || g->profile || g->sync_check || t->local_steps < 1 || t->graph_captures > 3)
+    if (!g || t->cfg.no_cuda_graphs || g->profile || g->tuning.sync_check || t->local_steps < 1 || t->graph_captures > 3)
         return 0;
     if (!t->graph || t->graph_dloss != dloss) {
         if (t->graph_captures == 3) { t->graph_captures++; return 0; } /* the scale keeps changing */
