@@ -11,7 +11,9 @@ CC      ?= cc
 CUDA    ?= $(firstword $(patsubst %/include/nvrtc.h,%,$(wildcard /usr/local/cuda/include/nvrtc.h /usr/include/nvrtc.h)) /usr/local/cuda)
 CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
 OPENMP  ?= -fopenmp
-CUDA_INC = -I$(CUDA)/include
+# NVRTC compiles the kernels against the headers of the toolkit built with (ablate: $CUDA_HOME
+# overrides it at run time)
+CUDA_INC = -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"'
 # no -lcuda: gpu.h opens the driver library (libcuda.so.1, installed with the NVIDIA driver)
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl

@@ -318,7 +318,7 @@ static void chunk_case(int B, int T, int H) {
         same_bits("backward dbeta", rdb, edb, 4, 1, N * H, 0, GDN_DET);
         free(rdq); free(rdg); free(rdb);
     }
-    /* the chunk-parallel backward (ABLATE_GDN_PAR=1): prep, state, dstate, local */
+    /* the chunk-parallel backward (tuning gdn_par=1): prep, state, dstate, local */
     {
         const int nc = (T + 63) / 64, BH = B * H, nh = (int)(nw / 6);
         float *pws = f32_nan(nw), *pst = malloc(ns * 4);

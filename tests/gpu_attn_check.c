@@ -11,10 +11,10 @@
    forward and backward on the GPU and compares with op_attention_forward/backward
    (gpu == NULL) computed in double on the same bf16-rounded inputs:
    relative L2 error <= 1e-2 for out, dq, dk, dv; max |lse - ref| <= 1e-4.
-   Every case runs the mma.sync kernels (ABLATE_ATTN_WGMMA=0) with the fixed-order dQ
+   Every case runs the mma.sync kernels (tuning attn_wgmma variant 0) with the fixed-order dQ
    (Gpu.nondeterministic 0, "det") and with the order-dependent atomics ("nd"); on a compute
    capability 9.0 device every hd 64 case and timing also runs the Hopper wgmma kernels (=3),
-   det and with each of the backward's order-dependent dQ reductions (ABLATE_ATTN_WBWD_DQ=
+   det and with each of the backward's order-dependent dQ reductions (tuning attn_wbwd_dq=
    0..4, which only apply to nd); the reference is computed once.
    Bit-reproducibility (after the reference cases; also with --repro-only): large shapes
    (causal GQA T 2048, window, a sparse pattern, hd 128 and hd 32 on mma.sync, hd 64 on
@@ -62,15 +62,17 @@ static void check(const char *what, const Case *c, double err, double tol) {
     (void)c;
 }
 
-/* the kernel paths: ABLATE_ATTN_WGMMA, ABLATE_ATTN_WBWD_DQ ("" = the default), and
+/* the kernel paths: Gpu.tuning's attn_wgmma and attn_wbwd_dq variants ("" = the default), and
    Gpu.nondeterministic ("1": the order-dependent dQ atomics, "0": the fixed-order dQ).
    The first two run everywhere (mma.sync), the rest on Hopper with hd 64. */
 static const char *paths[][3] = {{"0", "", "0"},  {"0", "", "1"},  {"3", "", "0"}, {"3", "0", "1"},
                                  {"3", "1", "1"}, {"3", "2", "1"}, {"3", "3", "1"}, {"3", "4", "1"}};
 #define NPATHS_MMA 2
+/* a tuning field from a variant number in text ("": 0, the default) */
+static int tune_variant(const char *s) { return *s ? GPU_TUNE_VARIANT(atoi(s)) : 0; }
 static void set_path(Gpu *g, int p) {
-    setenv("ABLATE_ATTN_WGMMA", paths[p][0], 1);
-    setenv("ABLATE_ATTN_WBWD_DQ", paths[p][1], 1);
+    g->tuning.attn_wgmma = tune_variant(paths[p][0]);
+    g->tuning.attn_wbwd_dq = tune_variant(paths[p][1]);
     g->nondeterministic = atoi(paths[p][2]);
 }
 static const char *path_name(int p) { return paths[p][2][0] == '1' ? "nd" : "det"; }
@@ -99,7 +101,7 @@ static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
 
     for (int p = 0; p < npaths; p++) {
     set_path(g, p);
-    printf("[ABLATE_ATTN_WGMMA=%s ABLATE_ATTN_WBWD_DQ=%s %s] case B=%d T=%d H=%d KV=%d hd=%d window=%d",
+    printf("[attn_wgmma=%s attn_wbwd_dq=%s %s] case B=%d T=%d H=%d KV=%d hd=%d window=%d",
            paths[p][0], paths[p][1], path_name(p), B, T, H, KV, hd, P ? P->window : W);
     if (P) printf(" global=%d stride=%d dilation=%d block=%d", P->global, P->stride, P->dilation, P->block);
     printf("\n");
@@ -181,7 +183,7 @@ static void repro_case(Gpu *g, const Case *c, const AttnPattern *P, int sel, int
     rand_bf16(nk, 1.0, &vb, &v);
     rand_bf16(nq, 1.0, &gb, &dout);
     set_path(g, p);
-    printf("[ABLATE_ATTN_WGMMA=%s %s] repro B=%d T=%d H=%d KV=%d hd=%d", paths[p][0], path_name(p), B, T, H, KV, hd);
+    printf("[attn_wgmma=%s %s] repro B=%d T=%d H=%d KV=%d hd=%d", paths[p][0], path_name(p), B, T, H, KV, hd);
     if (sel) printf(" selection mask\n");
     else printf(" window=%d global=%d stride=%d dilation=%d block=%d\n", Pw.window, Pw.global, Pw.stride,
                 Pw.dilation, Pw.block);
@@ -343,7 +345,7 @@ static float time_sel_ms(Gpu *g, const Case *c, int bwd, int reps, void **bufs, 
 }
 
 /* what the fixed-order dQ costs: per shape and kernel family, backward ms (f+b - fwd, medians)
-   with the order-dependent dQ (nd: today's fastest, ABLATE_ATTN_WBWD_DQ default) and with the
+   with the order-dependent dQ (nd: today's fastest, attn_wbwd_dq default) and with the
    fixed order (det), and det's cost in percent of nd */
 static void det_cost(Gpu *g, int hopper) {
     static const struct { Case c; AttnPattern p; int pattern, sel; const char *name; } cs[] = {
@@ -377,7 +379,7 @@ static void det_cost(Gpu *g, int hopper) {
             float bw[2];
             for (int det = 0; det < 2; det++) {
                 set_path(g, wg ? (det ? 2 : 5) : (det ? 0 : 1));
-                setenv("ABLATE_ATTN_WBWD_DQ", "", 1); /* nd: the default order-dependent dQ */
+                g->tuning.attn_wbwd_dq = 0; /* nd: the default order-dependent dQ */
                 const AttnPattern *P = cs[i].pattern ? &cs[i].p : NULL;
                 float f = cs[i].sel ? time_sel_ms(g, c, 0, reps, bufs, d_mask) : time_ms(g, c, P, 0, reps, bufs);
                 float fb = cs[i].sel ? time_sel_ms(g, c, 1, reps, bufs, d_mask) : time_ms(g, c, P, 1, reps, bufs);
@@ -423,8 +425,8 @@ static void pattern_timing(Gpu *g, int hopper) {
             flops[i] = 4.0 * c.B * c.H * c.hd * seen;
         }
         for (int path = 0; path < (hopper ? 2 : 1); path++) {
-            setenv("ABLATE_ATTN_WGMMA", hopper && path == 0 ? "3" : "0", 1);
-            setenv("ABLATE_ATTN_WBWD_DQ", "", 1);
+            g->tuning.attn_wgmma = GPU_TUNE_VARIANT(hopper && path == 0 ? 3 : 0);
+            g->tuning.attn_wbwd_dq = 0;
             g->nondeterministic = 0; /* the default: the fixed-order dQ */
             const int bn = hopper && path == 0 ? 128 : 64;
             float f0 = 0, fb0 = 0;

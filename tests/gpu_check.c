@@ -202,8 +202,8 @@ static void check_gdn(Gpu *gpu, NormKind norm) {
     SmolConfig cfg = {0};
     char name[128];
     cfg.attn = ATTN_GDN; cfg.norm = norm;
-    const char *par = getenv("ABLATE_GDN_PAR");
-    snprintf(name, sizeof name, "%s-norm gdn%s", norm_kind_name(norm), par && par[0] == '0' ? " one-block-per-sequence" : "");
+    int per_seq = gpu_tuned(gpu->tuning.gdn_par, 1) == 0;
+    snprintf(name, sizeof name, "%s-norm gdn%s", norm_kind_name(norm), per_seq ? " one-block-per-sequence" : "");
     Bounds b = {8e-2, 5e-2, NULL, 0, 0};
     check_model_b(gpu, cfg, name, b);
 }
@@ -280,9 +280,9 @@ int main(void) {
     check_gdn(&gpu, NORM_PRE);     /* Gated DeltaNet (attn_linear.h) */
     check_gdn(&gpu, NORM_SANDWICH);
     check_schedule(&gpu, "gdn,swa:32");
-    setenv("ABLATE_GDN_PAR", "0", 1); /* the one-block-per-sequence delta rule (kernels_linear.cu.h) */
+    gpu.tuning.gdn_par = GPU_TUNE_VARIANT(0); /* the one-block-per-sequence delta rule (kernels_linear.cu.h) */
     check_gdn(&gpu, NORM_PRE);
-    unsetenv("ABLATE_GDN_PAR");
+    gpu.tuning.gdn_par = 0;
     check_dsa(&gpu, 512, 1, 0);
     check_dsa(&gpu, 512, 2, 0);
     check_dsa(&gpu, 16, 1, 1);

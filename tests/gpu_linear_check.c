@@ -9,7 +9,7 @@
    weights. Every GPU output is first poisoned with NaN. Each check prints the relative L2 error
    ||gpu - ref|| / ||ref|| and its bound; a non-finite value fails. Bounds (bf16 outputs carry
    ~2e-3 relative rounding by themselves):
-     delta rule, products on fp32 FMAs (ABLATE_GDN_MMA=0): out 5e-3, final state 1e-4,
+     delta rule, products on fp32 FMAs (tuning gdn_mma=0): out 5e-3, final state 1e-4,
        dq dk dv 5e-3, dg dbeta (fp32 outputs) 2e-3
      delta rule, tensor cores (default): operands rounded to bf16 inside the chunk, so
        out and state 1.5e-2, dq dk dv 2e-2, dg dbeta 5e-2
@@ -18,7 +18,7 @@
      the whole block (d 128, H 2, D 64): out 2e-2, dx 3e-2, each weight gradient 5e-2
        (gpu_check.c's bounds for a whole attention block)
    Determinism (after the checks): with Gpu.nondeterministic = 0 (the default) the delta rule
-   (forward + backward, 135M shape B 16 x T 2048, H 9, both ABLATE_GDN_PAR organizations), the
+   (forward + backward, 135M shape B 16 x T 2048, H 9, both tuning.gdn_par organizations), the
    small ops' backward passes (conv, gates, gated RMSNorm at the same N) and a whole block
    (d 576, H 9, B 4 x T 1024, both organizations) each run twice; every output is compared
    byte for byte ("repeat NAME ... err" = bytes differing, tolerance 0). The same cases then
@@ -112,7 +112,7 @@ static double rel_errf(Gpu *g, const void *dev, int is_bf16, const float *ref, s
     return rel_err_strided(g, dev, is_bf16, ref, 1, n, n);
 }
 
-static int mma_mode(void) { const char *e = getenv("ABLATE_GDN_MMA"); return !(e && e[0] == '0'); }
+static int mma_mode(const Gpu *g) { return gdn_mma_mode_(g); }
 
 /* ---------------------------------------------------------------- the delta rule */
 typedef struct { int B, T, H; } CoreCase;
@@ -131,7 +131,7 @@ static void core_case(Gpu *g, const CoreCase *c) {
     const int B = c->B, T = c->T, H = c->H, D = 64, HD = H * D, ld = 3 * HD;
     const size_t N = (size_t)B * T;
     const float scale = 1 / sqrtf(64.f);
-    int mma = mma_mode();
+    int mma = mma_mode(g);
     printf("delta rule B=%d T=%d H=%d D=64 (q/k/v as column views, ld %d), %s products\n", B, T, H, ld,
            mma ? "tensor-core" : "fp32");
     /* q | k | v in one [N, 3HD] buffer, as the block passes them */
@@ -410,7 +410,7 @@ static void repeat_core(Gpu *g, int B, int T, int H) {
                      {"dq|dk|dv", c.dqkv, N * ld * 2, 0}, {"dg", c.dg, N * H * 4, 0},
                      {"dbeta", c.db, N * H * 4, 0}};
     char what[96];
-    snprintf(what, sizeof what, "delta rule B=%d T=%d H=%d, ABLATE_GDN_PAR=%d", B, T, H, gdn_par_mode_());
+    snprintf(what, sizeof what, "delta rule B=%d T=%d H=%d, gdn_par=%d", B, T, H, gdn_par_mode_(g));
     repeat_check(g, what, rep_core_run, &c, outs, 5);
     void *bufs[] = {c.qkv, c.dout, c.g, c.beta, c.st, c.o, c.dqkv, c.dg, c.db, c.ws};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
@@ -509,7 +509,7 @@ static void repeat_block(Gpu *g, int C, int H, int B, int T) {
     RepOut outs[] = {{"block out", c.out, N * C * 2, 0}, {"block dx", c.dx, N * C * 2, 0},
                      {"block dw (every parameter)", c.dw, np * 4, 1}};
     char what[96];
-    snprintf(what, sizeof what, "block d=%d H=%d B=%d T=%d, ABLATE_GDN_PAR=%d", C, H, B, T, gdn_par_mode_());
+    snprintf(what, sizeof what, "block d=%d H=%d B=%d T=%d, gdn_par=%d", C, H, B, T, gdn_par_mode_(g));
     repeat_check(g, what, rep_block_run, &c, outs, 3);
     void *bufs[] = {c.w, c.x, c.dout, act, sact, stat, sstat, c.out, c.dx, c.dw};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
@@ -520,11 +520,11 @@ static void repeat_block(Gpu *g, int C, int H, int B, int T) {
    the shapes of the 135M GDN model (d 576, H 9, hd 64; B 16 x T 2048 for the kernels) */
 static void repeat_all(Gpu *g) {
     for (int par = 1; par >= 0; par--) {
-        setenv("ABLATE_GDN_PAR", par ? "1" : "0", 1);
+        g->tuning.gdn_par = GPU_TUNE_VARIANT(par);
         repeat_core(g, 16, 2048, 9);
         repeat_block(g, 576, 9, 4, 1024);
     }
-    unsetenv("ABLATE_GDN_PAR");
+    g->tuning.gdn_par = 0;
     repeat_small(g, 16, 2048, 9);
 }
 
@@ -702,39 +702,39 @@ int main(int argc, char **argv) {
     if (gpu_init(&g, 0) != 0) { fprintf(stderr, "gpu_linear_check: no usable GPU: %s\n", g.err); return 1; }
     if (checks) {
         static const CoreCase cases[] = {{2, 200, 3}, {1, 64, 2}, {3, 1, 1}, {1, 1000, 2}};
-        /* both backward organizations (ABLATE_GDN_PAR: one block per sequence / chunk-parallel),
+        /* both backward organizations (tuning.gdn_par: one block per sequence / chunk-parallel),
            each with both product kinds */
         for (int par = 0; par < 2; par++)
             for (int mode = 0; mode < 2; mode++) {
-                setenv("ABLATE_GDN_MMA", mode ? "1" : "0", 1);
-                setenv("ABLATE_GDN_PAR", par ? "1" : "0", 1);
-                printf("[ABLATE_GDN_MMA=%d ABLATE_GDN_PAR=%d]\n", mode, par);
+                g.tuning.gdn_mma = GPU_TUNE_VARIANT(mode);
+                g.tuning.gdn_par = GPU_TUNE_VARIANT(par);
+                printf("[gdn_mma=%d gdn_par=%d]\n", mode, par);
                 for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) core_case(&g, &cases[i]);
             }
-        unsetenv("ABLATE_GDN_MMA");
-        unsetenv("ABLATE_GDN_PAR");
+        g.tuning.gdn_mma = 0;
+        g.tuning.gdn_par = 0;
         small_ops(&g);
         block_check(&g, 2, 100);
         block_check(&g, 1, 300);
-        setenv("ABLATE_GDN_PAR", "0", 1);
-        printf("[ABLATE_GDN_PAR=0]\n");
+        g.tuning.gdn_par = GPU_TUNE_VARIANT(0);
+        printf("[gdn_par=0]\n");
         block_check(&g, 2, 100);
-        unsetenv("ABLATE_GDN_PAR");
+        g.tuning.gdn_par = 0;
     }
     if (det) determinism(&g, do_timing);
     if (do_timing) {
-        unsetenv("ABLATE_GDN_MMA");
+        g.tuning.gdn_mma = 0;
         printf("\ntiming (median ms; B*T = 65536, H 16, D 64; dense = causal flash attention, same shape)\n");
         printf("%6s %3s %3s | %9s %9s | %9s %9s | %7s %7s\n", "T", "B", "H", "gdn fwd", "gdn f+b", "attn fwd",
                "attn f+b", "fwd x", "f+b x");
         int Ts[] = {2048, 8192, 16384};
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
-        setenv("ABLATE_GDN_PAR", "0", 1);
-        printf("the same with ABLATE_GDN_PAR=0 (one block per sequence and head)\n");
+        g.tuning.gdn_par = GPU_TUNE_VARIANT(0);
+        printf("the same with gdn_par=0 (one block per sequence and head)\n");
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
-        unsetenv("ABLATE_GDN_PAR");
-        setenv("ABLATE_GDN_MMA", "0", 1);
-        printf("the same with ABLATE_GDN_MMA=0 (fp32 products)\n");
+        g.tuning.gdn_par = 0;
+        g.tuning.gdn_mma = GPU_TUNE_VARIANT(0);
+        printf("the same with gdn_mma=0 (fp32 products)\n");
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
     }
     gpu_attention_release(&g);

@@ -672,7 +672,7 @@ static void bench(void) {
 
 int main(int argc, char **argv) {
     if (gpu_init(&G, 0) != 0) { fprintf(stderr, "gpu_ops_check: no usable GPU: %s\n", G.err); return 2; }
-    G.xent_chunk_bytes = (size_t)1 << 20; /* small chunks in the checks: exercise the chunk loop */
+    G.tuning.xent_chunk_bytes = (size_t)1 << 20; /* small chunks in the checks: exercise the chunk loop */
     printf("device: sm_%d%d, %d SMs, NVRTC target %s\n\n", G.cc_major, G.cc_minor, G.sm_count, G.arch);
     t_embed(1000, 576, 300);
     t_embed(333, 100, 50);      /* C % 8 != 0: scalar path */
@@ -708,7 +708,7 @@ int main(int argc, char **argv) {
     t_xent(100, 64, 1001);      /* V % 8 != 0: scalar path */
     t_optim(1000003);
     printf("\n%d passed, %d failed\n", n_pass, n_fail);
-    G.xent_chunk_bytes = 0; /* the default for timing */
+    G.tuning.xent_chunk_bytes = 0; /* the default for timing */
     if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) bench();
     gpu_free_all(&G);
     return n_fail ? 1 : 0;

@@ -23,7 +23,7 @@
      a second forward gives the same bits             exact
    The reference checks run deterministic (Gpu.nondeterministic = 0, the default) for the
    default and both organizations, and order-dependent (= 1) for both organizations and the
-   ABLATE_SPARSE_BWD / _KL modes (which are the order-dependent path's).
+   sparse_bwd / sparse_kl modes (which are the order-dependent path's).
    Bit-reproducibility ("repeat" lines): on bigger shapes (no CPU reference) one training
    step's sparse ops (forward, backward with psum, probs, KL forward and backward) run twice
    per organization, the scratch freed in between; deterministic: every output and gradient
@@ -155,17 +155,17 @@ static void run_case(Gpu *g, const Case *c) {
         int *h2 = xmalloc(np * 4);
         gpu_download(g, h2, d_idx2, np * 4);
         check("fused select = scores + top-k", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
-        /* ABLATE_SPARSE_TOPK=0 (warp-aggregated histogram atomics in every pass; the default
+        /* sparse_topk=0 (warp-aggregated histogram atomics in every pass; the default
            1 aggregates in the first pass only): same bits */
         int *e_idx = dev_poisoned(g, np * 4);
-        setenv("ABLATE_SPARSE_TOPK", "0", 1);
+        g->tuning.sparse_topk = GPU_TUNE_VARIANT(0);
         gpu_indexer_topk(g, e_idx, d_sc, B, T, K);
         gpu_download(g, h2, e_idx, np * 4);
-        check("ABLATE_SPARSE_TOPK=0: top-k = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
+        check("sparse_topk=0: top-k = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
         gpu_indexer_select(g, e_idx, d_qI, d_kI, d_w, B, T, HI, dI, K, SPARSE_PREC_BF16);
-        unsetenv("ABLATE_SPARSE_TOPK");
+        g->tuning.sparse_topk = 0;
         gpu_download(g, h2, e_idx, np * 4);
-        check("ABLATE_SPARSE_TOPK=0: fused select = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
+        check("sparse_topk=0: fused select = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
         gpu_free(g, e_idx);
         free(h2);
     }
@@ -202,7 +202,7 @@ static void run_case(Gpu *g, const Case *c) {
     check("sparse dv", rel_err(g, d_dv, 1, dv, nk), 1e-2);
     check("p from the backward (psum)", rel_err(g, d_ps, 0, p, np), 1e-3);
     check("p from sparse_probs", rel_err(g, d_pr, 0, p, np), 1e-3);
-    /* both organizations by name: the per-token gathers (ABLATE_SPARSE_DENSE=0) and the dense
+    /* both organizations by name: the per-token gathers (sparse_dense=0) and the dense
        tiles under the selection bitmask (=1; Hopper and hd 64 only); the default above takes
        the one its cost rule picks */
     for (int dmn = 0; dmn < 4; dmn++) {
@@ -212,12 +212,12 @@ static void run_case(Gpu *g, const Case *c) {
         void *e_o = dev_poisoned(g, nq * 2), *e_dq = dev_poisoned(g, nq * 2), *e_dk = dev_poisoned(g, nk * 2),
              *e_dv = dev_poisoned(g, nk * 2);
         float *e_lse = dev_poisoned(g, nl * 4), *e_ps = dev_poisoned(g, np * 4), *e_pr = dev_poisoned(g, np * 4);
-        setenv("ABLATE_SPARSE_DENSE", dm ? "1" : "0", 1);
+        g->tuning.sparse_dense = GPU_TUNE_VARIANT(dm ? 1 : 0);
         gpu_sparse_attention_forward(g, e_o, e_lse, d_q, d_k, d_v, d_idx, B, T, H, KV, hd, K);
         gpu_sparse_attention_backward(g, e_dq, e_dk, e_dv, e_ps, d_do, e_o, e_lse, d_q, d_k, d_v, d_idx, B, T, H,
                                       KV, hd, K);
         gpu_sparse_attention_probs(g, e_pr, d_q, d_k, e_lse, d_idx, B, T, H, KV, hd, K);
-        unsetenv("ABLATE_SPARSE_DENSE");
+        g->tuning.sparse_dense = 0;
         g->nondeterministic = 0;
         gpu_sync(g);
         char name[64];
@@ -227,7 +227,7 @@ static void run_case(Gpu *g, const Case *c) {
                          rel_err(g, e_pr, 0, p, np)};
         const double tol[7] = {1e-2, 2e-4, 1e-2, 1e-2, 1e-2, 1e-3, 1e-3};
         for (int c = 0; c < 7; c++) {
-            snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d%s: %s", dm, nd ? " nondet" : "", what[c]);
+            snprintf(name, sizeof name, "sparse_dense=%d%s: %s", dm, nd ? " nondet" : "", what[c]);
             check(name, err[c], tol[c]);
         }
         gpu_free(g, e_o); gpu_free(g, e_dq); gpu_free(g, e_dk); gpu_free(g, e_dv); gpu_free(g, e_lse);
@@ -236,30 +236,29 @@ static void run_case(Gpu *g, const Case *c) {
     static const int bwd_modes[] = {0, 1, 3};
     for (int mi = 0; mi < 3; mi++) {
         const int mode = bwd_modes[mi];
-        /* the default is ABLATE_SPARSE_BWD=2 (psum by plain stores where one block owns the
+        /* the default is sparse_bwd=2 (psum by plain stores where one block owns the
            token, dk/dv staged in shared memory and added as whole rows); =0 (dk/dv by fp32
            atomics per fragment), =1 (psum by plain stores only), =3 (dk/dv by the key-range
            pass sparse_bwd_kv; falls back to 1 when H/KV > 16) */
         void *e_dq = dev_poisoned(g, nq * 2), *e_dk = dev_poisoned(g, nk * 2), *e_dv = dev_poisoned(g, nk * 2);
         float *e_ps = dev_poisoned(g, np * 4);
         char name[64];
-        snprintf(name, sizeof name, "%d", mode);
-        setenv("ABLATE_SPARSE_BWD", name, 1);
-        setenv("ABLATE_SPARSE_DENSE", "0", 1); /* the modes are the gathers' */
+        g->tuning.sparse_bwd = GPU_TUNE_VARIANT(mode);
+        g->tuning.sparse_dense = GPU_TUNE_VARIANT(0); /* the modes are the gathers' */
         g->nondeterministic = 1;               /* and the order-dependent path's */
         gpu_sparse_attention_backward(g, e_dq, e_dk, e_dv, e_ps, d_do, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV,
                                       hd, K);
         g->nondeterministic = 0;
-        unsetenv("ABLATE_SPARSE_BWD");
-        unsetenv("ABLATE_SPARSE_DENSE");
+        g->tuning.sparse_bwd = 0;
+        g->tuning.sparse_dense = 0;
         gpu_sync(g);
-        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: dq", mode);
+        snprintf(name, sizeof name, "sparse_bwd=%d: dq", mode);
         check(name, rel_err(g, e_dq, 1, dq, nq), 1e-2);
-        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: dk", mode);
+        snprintf(name, sizeof name, "sparse_bwd=%d: dk", mode);
         check(name, rel_err(g, e_dk, 1, dk, nk), 1e-2);
-        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: dv", mode);
+        snprintf(name, sizeof name, "sparse_bwd=%d: dv", mode);
         check(name, rel_err(g, e_dv, 1, dv, nk), 1e-2);
-        snprintf(name, sizeof name, "ABLATE_SPARSE_BWD=%d: psum", mode);
+        snprintf(name, sizeof name, "sparse_bwd=%d: psum", mode);
         check(name, rel_err(g, e_ps, 0, p, np), 1e-3);
         gpu_free(g, e_dq); gpu_free(g, e_dk); gpu_free(g, e_dv); gpu_free(g, e_ps);
     }
@@ -305,7 +304,7 @@ static void run_case(Gpu *g, const Case *c) {
         check("KL dqI", rel_err(g, d_dqI, 1, dqI, nqi), 1e-2);
         check("KL dkI", rel_err(g, d_dkI, 1, dkI, nki), 1e-2);
         check("KL dw", rel_err(g, d_dw, 1, dw, nw), 1e-2);
-        /* both organizations by name: gathers (ABLATE_SPARSE_DENSE=0), dense tiles (=1; Hopper,
+        /* both organizations by name: gathers (sparse_dense=0), dense tiles (=1; Hopper,
            dI 64, HI <= 8) */
         for (int dmn = 0; dmn < 4; dmn++) {
             const int dm = dmn & 1, nd = dmn >> 1; /* organization, Gpu.nondeterministic */
@@ -313,10 +312,10 @@ static void run_case(Gpu *g, const Case *c) {
             g->nondeterministic = nd;
             float *e_loss = dev_poisoned(g, N * 4), *e_lossf = dev_poisoned(g, N * 4);
             void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
-            setenv("ABLATE_SPARSE_DENSE", dm ? "1" : "0", 1);
+            g->tuning.sparse_dense = GPU_TUNE_VARIANT(dm ? 1 : 0);
             gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
             gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
-            unsetenv("ABLATE_SPARSE_DENSE");
+            g->tuning.sparse_dense = 0;
             g->nondeterministic = 0;
             char name[64];
             const char *what[5] = {"loss (forward)", "loss (backward)", "dqI", "dkI", "dw"};
@@ -324,30 +323,30 @@ static void run_case(Gpu *g, const Case *c) {
                              rel_err(g, e_dqI, 1, dqI, nqi), rel_err(g, e_dkI, 1, dkI, nki), rel_err(g, e_dw, 1, dw, nw)};
             const double tol[5] = {1e-3, 1e-3, 1e-2, 1e-2, 1e-2};
             for (int c = 0; c < 5; c++) {
-                snprintf(name, sizeof name, "ABLATE_SPARSE_DENSE=%d%s: KL %s", dm, nd ? " nondet" : "", what[c]);
+                snprintf(name, sizeof name, "sparse_dense=%d%s: KL %s", dm, nd ? " nondet" : "", what[c]);
                 check(name, err[c], tol[c]);
             }
             gpu_free(g, e_loss); gpu_free(g, e_lossf); gpu_free(g, e_dqI); gpu_free(g, e_dkI); gpu_free(g, e_dw);
         }
-        /* ABLATE_SPARSE_KL=0 (scalar dkI reductions, a_j recomputed, warp sums per slot; the
+        /* sparse_kl=0 (scalar dkI reductions, a_j recomputed, warp sums per slot; the
            default 1 is red.v4 dkI, cached a_j, lane-per-slot scores): the same tolerances
            (the scores are summed in another order: not the default's bits) */
         {
             float *e_loss = dev_poisoned(g, N * 4), *e_lossf = dev_poisoned(g, N * 4);
             void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
-            setenv("ABLATE_SPARSE_KL", "0", 1);
-            setenv("ABLATE_SPARSE_DENSE", "0", 1); /* the KL modes are the gathers' */
+            g->tuning.sparse_kl = GPU_TUNE_VARIANT(0);
+            g->tuning.sparse_dense = GPU_TUNE_VARIANT(0); /* the KL modes are the gathers' */
             g->nondeterministic = 1;               /* and the order-dependent path's */
             gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
             gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
-            unsetenv("ABLATE_SPARSE_KL");
-            unsetenv("ABLATE_SPARSE_DENSE");
+            g->tuning.sparse_kl = 0;
+            g->tuning.sparse_dense = 0;
             g->nondeterministic = 0;
-            check("ABLATE_SPARSE_KL=0: loss (forward)", rel_err(g, e_lossf, 0, loss, N), 1e-3);
-            check("ABLATE_SPARSE_KL=0: loss (backward)", rel_err(g, e_loss, 0, loss, N), 1e-3);
-            check("ABLATE_SPARSE_KL=0: dqI", rel_err(g, e_dqI, 1, dqI, nqi), 1e-2);
-            check("ABLATE_SPARSE_KL=0: dkI", rel_err(g, e_dkI, 1, dkI, nki), 1e-2);
-            check("ABLATE_SPARSE_KL=0: dw", rel_err(g, e_dw, 1, dw, nw), 1e-2);
+            check("sparse_kl=0: loss (forward)", rel_err(g, e_lossf, 0, loss, N), 1e-3);
+            check("sparse_kl=0: loss (backward)", rel_err(g, e_loss, 0, loss, N), 1e-3);
+            check("sparse_kl=0: dqI", rel_err(g, e_dqI, 1, dqI, nqi), 1e-2);
+            check("sparse_kl=0: dkI", rel_err(g, e_dkI, 1, dkI, nki), 1e-2);
+            check("sparse_kl=0: dw", rel_err(g, e_dw, 1, dw, nw), 1e-2);
             gpu_free(g, e_loss); gpu_free(g, e_lossf); gpu_free(g, e_dqI); gpu_free(g, e_dkI); gpu_free(g, e_dw);
         }
         gpu_free(g, d_p); gpu_free(g, d_loss); gpu_free(g, d_loss2); gpu_free(g, d_dqI); gpu_free(g, d_dkI);
@@ -394,7 +393,7 @@ static double rel_err_host(const void *a, const void *b, int is_bf16, size_t n) 
 }
 
 /* one training step's sparse ops (the attention by organization dm, the KL by kdm: the value
-   of ABLATE_SPARSE_DENSE) into poisoned buffers, downloaded to h[i] (bytes[i]); in = q, k, v,
+   of sparse_dense) into poisoned buffers, downloaded to h[i] (bytes[i]); in = q, k, v,
    dout, qI, kI, w, idx. The KL's target is the backward's psum, as in training. */
 static void repro_step(Gpu *g, const Case *c, void *const in[8], int dm, int kdm, void *h[R_N],
                        const size_t bytes[R_N]) {
@@ -402,16 +401,16 @@ static void repro_step(Gpu *g, const Case *c, void *const in[8], int dm, int kdm
     for (int i = 0; i < R_N; i++) d[i] = dev_poisoned(g, bytes[i]);
     const int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd, K = c->topk, HI = c->HI, dI = c->dI;
     const int *idx = (const int *)in[7];
-    setenv("ABLATE_SPARSE_DENSE", dm ? "1" : "0", 1);
+    g->tuning.sparse_dense = GPU_TUNE_VARIANT(dm ? 1 : 0);
     gpu_sparse_attention_forward(g, d[R_OUT], (float *)d[R_LSE], in[0], in[1], in[2], idx, B, T, H, KV, hd, K);
     gpu_sparse_attention_backward(g, d[R_DQ], d[R_DK], d[R_DV], (float *)d[R_PSUM], in[3], d[R_OUT], (float *)d[R_LSE],
                                   in[0], in[1], in[2], idx, B, T, H, KV, hd, K);
     gpu_sparse_attention_probs(g, (float *)d[R_PROBS], in[0], in[1], (float *)d[R_LSE], idx, B, T, H, KV, hd, K);
-    setenv("ABLATE_SPARSE_DENSE", kdm ? "1" : "0", 1);
+    g->tuning.sparse_dense = GPU_TUNE_VARIANT(kdm ? 1 : 0);
     gpu_indexer_kl_forward(g, (float *)d[R_LOSSF], (float *)d[R_PSUM], in[4], in[5], in[6], idx, B, T, HI, dI, K);
     gpu_indexer_kl_backward(g, (float *)d[R_LOSSB], d[R_DQI], d[R_DKI], d[R_DW], (float *)d[R_PSUM], in[4], in[5],
                             in[6], idx, B, T, HI, dI, K, 0.5f);
-    unsetenv("ABLATE_SPARSE_DENSE");
+    g->tuning.sparse_dense = 0;
     gpu_sync(g);
     for (int i = 0; i < R_N; i++) {
         gpu_download(g, h[i], d[i], bytes[i]);
@@ -549,17 +548,17 @@ static void run_timing(Gpu *g, const Case *c) {
     float sparse_total = sel + sfb;
     /* the two organizations by name: gathers (sf0, sfb0), dense tiles under the mask (sfD, sfbD) */
     float sf0, sfb0, sfD = -1, sfbD = -1, klb0, klbD = -1;
-    setenv("ABLATE_SPARSE_DENSE", "0", 1);
+    g->tuning.sparse_dense = GPU_TUNE_VARIANT(0);
     sf0 = time_ms(g, &b, T_SFWD, reps);
     sfb0 = time_ms(g, &b, T_SFB, reps);
     klb0 = time_ms(g, &b, T_KLB, reps);
     if (gpu_attention_select_supported(g, c->hd)) {
-        setenv("ABLATE_SPARSE_DENSE", "1", 1);
+        g->tuning.sparse_dense = GPU_TUNE_VARIANT(1);
         sfD = time_ms(g, &b, T_SFWD, reps);
         sfbD = time_ms(g, &b, T_SFB, reps);
     }
     if (gpu_attention_select_kl_supported(g, c->HI, c->dI)) {
-        setenv("ABLATE_SPARSE_DENSE", "1", 1);
+        g->tuning.sparse_dense = GPU_TUNE_VARIANT(1);
         klbD = time_ms(g, &b, T_KLB, reps);
     }
     /* deterministic (the default, above) against order-dependent, each organization:
@@ -568,41 +567,41 @@ static void run_timing(Gpu *g, const Case *c) {
     for (int o = 0; o < 3; o++)
         for (int nd = 0; nd < 2; nd++) {
             g->nondeterministic = nd;
-            if (o == 0) unsetenv("ABLATE_SPARSE_DENSE");
-            else setenv("ABLATE_SPARSE_DENSE", o == 1 ? "0" : "1", 1);
+            if (o == 0) g->tuning.sparse_dense = 0;
+            else g->tuning.sparse_dense = GPU_TUNE_VARIANT(o == 1 ? 0 : 1);
             const int att_ok = o < 2 || gpu_attention_select_supported(g, c->hd);
             const int kl_ok = o < 2 || gpu_attention_select_kl_supported(g, c->HI, c->dI);
             dn[o][0][nd] = att_ok ? time_ms(g, &b, T_SFB, reps) : -1;
             dn[o][1][nd] = kl_ok ? time_ms(g, &b, T_KLB, reps) : -1;
         }
-    unsetenv("ABLATE_SPARSE_DENSE");
+    g->tuning.sparse_dense = 0;
     int pick[2][2]; /* [nd][attention, KL]: 1 = the tiles */
     for (int nd = 0; nd < 2; nd++) {
         g->nondeterministic = nd;
         pick[nd][0] = sparse_use_dense_(g, c->T, c->H, c->KV, c->hd, c->topk);
         pick[nd][1] = sparse_kl_use_dense_(g, c->B, c->T, c->HI, c->dI, c->topk);
     }
-    /* the ablation modes (of the gathers, order-dependent): ABLATE_SPARSE_BWD=1 (psum stores),
-       =9 (no dk/dv reductions: a diagnostic of their cost, wrong dk/dv), ABLATE_SPARSE_KL=1 */
+    /* the ablation modes (of the gathers, order-dependent): sparse_bwd=1 (psum stores),
+       =9 (no dk/dv reductions: a diagnostic of their cost, wrong dk/dv), sparse_kl=1 */
     g->nondeterministic = 1;
-    setenv("ABLATE_SPARSE_DENSE", "0", 1);
-    setenv("ABLATE_SPARSE_BWD", "1", 1);
+    g->tuning.sparse_dense = GPU_TUNE_VARIANT(0);
+    g->tuning.sparse_bwd = GPU_TUNE_VARIANT(1);
     float sfb1 = time_ms(g, &b, T_SFB, reps);
-    setenv("ABLATE_SPARSE_BWD", "2", 1);
+    g->tuning.sparse_bwd = GPU_TUNE_VARIANT(2);
     float sfb2 = time_ms(g, &b, T_SFB, reps);
-    setenv("ABLATE_SPARSE_BWD", "3", 1);
+    g->tuning.sparse_bwd = GPU_TUNE_VARIANT(3);
     float sfb3 = time_ms(g, &b, T_SFB, reps);
-    setenv("ABLATE_SPARSE_BWD", "9", 1);
+    g->tuning.sparse_bwd = GPU_TUNE_VARIANT(9);
     float sfb9 = time_ms(g, &b, T_SFB, reps);
-    unsetenv("ABLATE_SPARSE_BWD");
-    setenv("ABLATE_SPARSE_KL", "1", 1);
+    g->tuning.sparse_bwd = 0;
+    g->tuning.sparse_kl = GPU_TUNE_VARIANT(1);
     float klb1 = time_ms(g, &b, T_KLB, reps);
-    unsetenv("ABLATE_SPARSE_KL");
-    unsetenv("ABLATE_SPARSE_DENSE");
+    g->tuning.sparse_kl = 0;
+    g->tuning.sparse_dense = 0;
     g->nondeterministic = 0;
-    setenv("ABLATE_SPARSE_TOPK", "1", 1);
+    g->tuning.sparse_topk = GPU_TUNE_VARIANT(1);
     float sel1 = time_ms(g, &b, T_SELECT, reps);
-    unsetenv("ABLATE_SPARSE_TOPK");
+    g->tuning.sparse_topk = 0;
     printf("%6d %3d %3d %3d %5d | %8.3f %8.3f %8.3f %8.3f | %8.3f %8.3f | %6.2fx %6.2fx | %8.3f %8.3f %8.3f %8.3f | "
            "%8.3f %8.3f | %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n",
            c->T, c->B, c->H, c->KV, c->topk, sel, sf, sfb, klb, df, dfb, df / (sel + sf), dfb / sparse_total, sf0, sfb0,
@@ -663,12 +662,12 @@ int main(int argc, char **argv) {
     if (timing) {
         printf("\ntiming on the device: median ms; sel = indexer scores + top-k; sf / sfb = sparse fwd / "
                "fwd+bwd (bwd emits p);\nklb = indexer KL fwd+bwd; df / dfb = dense causal flash fwd / fwd+bwd; "
-               "speedups: df/(sel+sf), dfb/(sel+sfb);\nsf0 / sfb0 = the gathers (ABLATE_SPARSE_DENSE=0), "
+               "speedups: df/(sel+sf), dfb/(sel+sfb);\nsf0 / sfb0 = the gathers (sparse_dense=0), "
                "sfD / sfbD = dense tiles under the selection mask (=1; -1: not on this GPU), the default picks by cost;\n"
                "klb0 / klbD = the KL the same two ways;\n"
-               "modes (of the gathers): sfb1 / sfb2 / sfb3 = sfb with ABLATE_SPARSE_BWD=1 / 2 / 3, sfb9 = with "
-               "ABLATE_SPARSE_BWD=9 (NO dk/dv reductions: their cost = sfb - sfb9), klb1 = klb with "
-               "ABLATE_SPARSE_KL=1, sel1 = sel with ABLATE_SPARSE_TOPK=1\n");
+               "modes (of the gathers): sfb1 / sfb2 / sfb3 = sfb with sparse_bwd=1 / 2 / 3, sfb9 = with "
+               "sparse_bwd=9 (NO dk/dv reductions: their cost = sfb - sfb9), klb1 = klb with "
+               "sparse_kl=1, sel1 = sel with sparse_topk=1\n");
         printf("%6s %3s %3s %3s %5s | %8s %8s %8s %8s | %8s %8s | %7s %7s | %8s %8s %8s %8s %8s %8s | %8s %8s %8s %8s %8s %8s\n",
                "T", "B", "H", "KV", "k", "sel", "sf", "sfb", "klb", "df", "dfb", "fwd", "f+b", "sf0", "sfb0", "sfD", "sfbD",
                "klb0", "klbD",

@@ -22,6 +22,8 @@
 #define DATA_IMPLEMENTATION
 #include "../train.h"
 #include "../data.h"
+#define GPU_IMPLEMENTATION /* under ABLATE_NO_CUDA: GpuTuning's parser alone */
+#include "../gpu.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -953,6 +955,76 @@ static int run_bin(const char *bin, const char *args, char *out, size_t cap) {
 /* runs `ablate ARGS` (the binary under test) */
 static int run_cli(const char *args, char *out, size_t cap) { return run_bin(ablate_bin, args, out, cap); }
 
+/* GpuTuning (gpu.h): gpu_tuning_set fills the fields that the kernels read (0 stays the default),
+   refuses unknown keys and values naming them; ablate --tune maps onto it, lists the keys in
+   each --help, reaches a study's worker processes, and warns of the environment variables
+   that no longer tune anything */
+static void test_tuning(void) {
+    GpuTuning t = {0};
+    char err[400] = "";
+    report(gpu_tuned(t.gdn_par, 1) == 1 && gpu_tuned(t.sparse_dense, -1) == -1 && !t.sync_check &&
+               !t.xent_chunk_bytes && !t.cuda_home, "tuning: zero-initialised is every default", "");
+    int ok = !gpu_tuning_set(&t, "gdn_par=0", err, sizeof err) && t.gdn_par == GPU_TUNE_VARIANT(0) &&
+             gpu_tuned(t.gdn_par, 1) == 0 && !gpu_tuning_set(&t, "sparse_topk=2", err, sizeof err) &&
+             gpu_tuned(t.sparse_topk, 1) == 2 && !gpu_tuning_set(&t, "xent_chunk_mb=64", err, sizeof err) &&
+             t.xent_chunk_bytes == (size_t)64 << 20 && !gpu_tuning_set(&t, "sync_check=1", err, sizeof err) &&
+             t.sync_check == 1 && !gpu_tuning_set(&t, "attn_wgmma=0", err, sizeof err) &&
+             gpu_tuned(t.attn_wgmma, 3) == 0;
+    report(ok, "tuning: KEY=VALUE sets the field (variant N, MB, switch)", err);
+    int all = 1;
+    for (int k = 0; gpu_tuning_keys[k][0]; k++) { /* each listed key takes the value 1 */
+        char kv[64];
+        snprintf(kv, sizeof kv, "%.*s=1", (int)strcspn(gpu_tuning_keys[k][0], "="), gpu_tuning_keys[k][0]);
+        all &= !gpu_tuning_set(&t, kv, err, sizeof err);
+    }
+    report(all, "tuning: every key of the --help table parses", err);
+    struct { const char *kv, *want1, *want2; } bad[] = {
+        {"bogus=1", "unknown tuning key 'bogus'", "gdn_par"},  {"attn_wgmma=4", "attn_wgmma", "[0, 3]"},
+        {"gdn_par", "gdn_par", "got ''"},                      {"sparse_bwd=1x", "sparse_bwd", "'1x'"},
+        {"xent_chunk_mb=0", "xent_chunk_mb", "[1, 65536]"},    {"sync_check=-1", "sync_check", "[0, 1]"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        GpuTuning u = {0};
+        err[0] = 0;
+        int rc = gpu_tuning_set(&u, bad[i].kv, err, sizeof err);
+        char name[96];
+        snprintf(name, sizeof name, "tuning: '%s' is refused, naming it", bad[i].kv);
+        report(rc == -1 && strstr(err, bad[i].want1) && strstr(err, bad[i].want2) &&
+                   !memcmp(&u, &(GpuTuning){0}, sizeof u), name, err);
+    }
+    char out[8192];
+    int rc = run_cli("bench --tune bogus=1 --device cpu --only attn", out, sizeof out);
+    report(rc == 2 && strstr(out, "--tune: unknown tuning key 'bogus'"), "--tune: an unknown key exits 2 naming it", out);
+    rc = run_cli("train --tune gdn_par=2 --device cpu", out, sizeof out);
+    report(rc == 2 && strstr(out, "gdn_par") && strstr(out, "[0, 1]") && strstr(out, "'2'"),
+           "--tune: a value out of range exits 2 naming it and the range", out);
+    rc = run_cli("bench --device cpu --tune", out, sizeof out);
+    report(rc == 2 && strstr(out, "--tune needs KEY=VALUE"), "--tune: a missing KEY=VALUE is refused", out);
+    const char *helps[] = {"--help", "bench --help", "train --help"};
+    for (int i = 0; i < 3; i++) {
+        rc = run_cli(helps[i], out, sizeof out);
+        char name[64];
+        snprintf(name, sizeof name, "--tune keys listed by ablate %s", helps[i]);
+        report(rc == 0 && strstr(out, "--tune KEY=VALUE") && strstr(out, "gdn_par=0|1") &&
+                   strstr(out, "sparse_topk=0..2") && !strstr(out, "ABLATE_GDN_PAR="), name, "");
+    }
+    rc = run_cli("bench --device cpu --only attn --tune gdn_par=0 --tune sparse_dense=1", out, sizeof out);
+    report(rc == 0 && strstr(out, "attention"), "--tune: accepted (twice) by bench on the CPU", out);
+    char bin[600];
+    snprintf(bin, sizeof bin, "env ABLATE_GDN_PAR=0 ABLATE_DATA=x %s", ablate_bin);
+    rc = run_bin(bin, "bench --device cpu --only attn", out, sizeof out);
+    report(rc == 0 && strstr(out, "ABLATE_GDN_PAR is not read: use --tune gdn_par=N") &&
+               strstr(out, "ABLATE_DATA is not read: use --data FILE"),
+           "--tune: an old environment variable gets a warning naming the flag", out);
+    /* a study's worker processes are fresh `ablate run --resume`: --tune must reach them */
+    rc = run_cli("run --axes attn=mha,mqa --steps 3 --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 "
+                 "--eval-batches 1 --data /usr/share/common-licenses/GPL-3 --device cpu --workers 2 --quiet "
+                 "--tune gdn_par=0 --out /tmp/ablate_test_tune_workers; rc=$?; "
+                 "ls /tmp/ablate_test_tune_workers/*/summary.json | wc -l; rm -rf /tmp/ablate_test_tune_workers; exit $rc",
+                 out, sizeof out);
+    report(rc == 0 && strstr(out, "2\n"), "--tune: a study with --workers 2 runs with it (workers get the flags)", out);
+}
+
 /* The GPU build, ./ablate beside the CPU build under test (make builds both where a CUDA
    toolkit is installed): it loads the NVIDIA driver library only when it opens the GPU, so
    its help works on any machine, and on one without the driver a GPU command fails with
@@ -1141,6 +1213,7 @@ int main(int argc, char **argv) {
     }
     printf("gradient checks in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
     test_log_counts();
+    test_tuning();
     test_matmul();
     test_embed();
     test_rmsnorm();

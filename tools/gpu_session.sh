@@ -10,7 +10,7 @@
 #                                    process, op timing) and tools/gpu_repro.sh (the CLI:
 #                                    two studies, a killed-and-resumed one)
 #   tools/gpu_session.sh timing   the timing tables: kernels, mechanisms (both GDN
-#                                    organizations), whole models (GDN with ABLATE_GDN_PAR=0/1)
+#                                    organizations), whole models (GDN with --tune gdn_par=0/1)
 #   tools/gpu_session.sh all      both
 # Usage: OUT=/some/dir tools/gpu_session.sh checks|timing|all
 set -u
@@ -61,8 +61,8 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
     step memcheck "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
         ./ablate train --device cuda --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 \
         --eval-batches 1
-    step memcheck_gdn_par env ABLATE_GDN_PAR=1 "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck \
-        --error-exitcode 3 ./ablate train --device cuda --attn gdn --layers 2 --d-model 128 --heads 2 --seq 100 \
+    step memcheck_gdn_par "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck \
+        --error-exitcode 3 ./ablate train --tune gdn_par=1 --device cuda --attn gdn --layers 2 --d-model 128 --heads 2 --seq 100 \
         --batch 2 --steps 3 --eval-batches 1
 fi
 if [ "$part" = timing ] || [ "$part" = all ]; then
@@ -74,7 +74,7 @@ if [ "$part" = timing ] || [ "$part" = all ]; then
     step bench_models ./ablate bench --only train --attn gqa,gdn,dsa
     # the cost of determinism: the same models with the order-dependent variants
     step bench_models_nondet ./ablate bench --only train --attn gqa,gdn,dsa --nondeterministic
-    step bench_gdn_par env ABLATE_GDN_PAR=1 ./ablate bench --only train --attn gdn --profile
+    step bench_gdn_par ./ablate bench --tune gdn_par=1 --only train --attn gdn --profile
 fi
 echo
 echo "summary (logs in $out):"
