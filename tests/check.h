@@ -22,25 +22,26 @@ static void report(int ok, const char *name, const char *detail) {
     fflush(stdout);
 }
 
+/* (static inline: a test that uses only report() gets no unused-function warnings) */
 /* xorshift64*: uniform in [0, 1); a test may reseed check_rng */
 static uint64_t check_rng = 0x2545F4914F6CDD1Dull;
-static double urand(void) {
+static inline double urand(void) {
     check_rng ^= check_rng >> 12; check_rng ^= check_rng << 25; check_rng ^= check_rng >> 27;
     return ((check_rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
 }
-static double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
-static real_t *rnd(size_t n, double sd) {
+static inline double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
+static inline real_t *rnd(size_t n, double sd) {
     real_t *p = malloc(sizeof(real_t) * (n ? n : 1));
     for (size_t i = 0; i < n; i++) p[i] = sd * nrand();
     return p;
 }
-static real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
-static double dot(const real_t *a, const real_t *b, size_t n) {
+static inline real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
+static inline double dot(const real_t *a, const real_t *b, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
-static double max_abs_diff(const real_t *a, const real_t *b, size_t n) {
+static inline double max_abs_diff(const real_t *a, const real_t *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);
@@ -50,7 +51,7 @@ static double max_abs_diff(const real_t *a, const real_t *b, size_t n) {
 }
 
 typedef double (*LossFn)(void *ctx);
-static void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n, int max_checks) {
+static inline void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n, int max_checks) {
     const double h = 1e-5, tol = 1e-6;
     double worst = 0;
     size_t step = n > (size_t)max_checks ? n / max_checks : 1;

@@ -24,17 +24,12 @@
 
 #include <sys/wait.h>
 
-static int n_pass, n_fail;
+#include "check.h" /* report(), n_pass, n_fail */
 static const char *ablate_bin = "./ablate-cpu";
 static const char *tiny = "--layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --eval-batches 1 --device cpu "
                           "--data /usr/share/common-licenses/GPL-3 --quiet";
 static char out[1 << 16]; /* the last command's stdout and stderr */
 
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-62s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
 
 /* runs a shell command, its output into out; its exit status, 128 + the signal if killed */
 static int sh(const char *fmt, ...) {

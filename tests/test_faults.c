@@ -203,7 +203,7 @@ static void test_kill_resume(const char *ref) {
 
 /* 3: a full disk while metrics.jsonl is written */
 static void test_full_disk(void) {
-    char p[300], dir[300], mnt[300];
+    char p[300], dir[320], mnt[300];
     snprintf(p, sizeof p, "%s/fd.ini", tmp);
     /* no checkpoints: the metrics are what fills the disk */
     write_file(p, "name = fd\nsteps = 200\n" TINY "eval_every = 100\ncheckpoint_every = 1000\n");

@@ -20,12 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int n_pass, n_fail;
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
+#include "check.h" /* report(), n_pass, n_fail */
 
 static const char *ablate_bin = "./ablate-cpu";
 #define SMALL "--layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 2 --eval-batches 1 --device cpu"

@@ -26,13 +26,8 @@
 
 #include <unistd.h>
 
-static int n_pass, n_fail;
+#include "check.h" /* report(), n_pass, n_fail */
 
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
 
 /* ---- a synthetic study on disk ---- */
 static const char *attns[] = {"mha", "gqa", "mqa"}, *norms[] = {"pre", "post", "sandwich"};

@@ -28,16 +28,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int n_pass, n_fail;
+#include "check.h" /* report(), n_pass, n_fail */
 static char *report_text(const char *dir);
 static const char *ablate_bin = "./ablate-cpu";
 static const char *corpus = "/usr/share/common-licenses/GPL-3";
 
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-58s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
 
 /* ---- spec parsing ---- */
 static void test_parse_ok(void) {
