@@ -24,6 +24,10 @@
 # data/corpus.txt in the directory is the first 200 KB of the repository's data/corpus.txt
 # (what `make` writes), or the GPL-3 text (the tool's own fallback) when there is none.
 # Each example runs under a 300 s timeout and fails when it exits non-zero.
+# First, every file the README points to must be in the repository: link and image targets
+# ](PATH), and `docs/...`, `tools/...`, `examples/...`, `tests/...` in backquotes (a program
+# such as tests/run_tests counts when its PATH.c is there), so that a rename cannot leave the
+# manual pointing at nothing.
 # Prints PASS/FAIL/skip per example and ends with "N passed, N failed".
 set -u
 BIN=$(realpath "${1:-./ablate-cpu}")
@@ -143,6 +147,22 @@ run_one() { # name, command (run by bash in $tmp)
         tail -n 8 "$log" | sed 's/^/     /'
     fi
 }
+
+# the files the README names
+check_paths() {
+    { grep -o '](\([^)#]*\)' "$README" | sed 's/^](//; s/)$//' | grep -Ev '^(https?:|mailto:)'
+      grep -o '`\(docs\|tools\|examples\|tests\)/[A-Za-z0-9_./-]*`' "$README" | tr -d '`'
+    } | sort -u | while read -r p; do
+        if [ -e "$REPO/$p" ] || [ -e "$REPO/$p.c" ]; then echo "ok $p"; else echo "missing $p"; fi
+    done
+}
+paths=$(check_paths)
+missing=$(printf '%s\n' "$paths" | sed -n 's/^missing //p')
+if [ -z "$missing" ]; then
+    pass=$((pass + 1)); echo "PASS README.md names only files that exist ($(printf '%s\n' "$paths" | grep -c '^ok ') paths)"
+else
+    fail=$((fail + 1)); echo "FAIL README.md names files that do not exist (expected every one in the repository):" $missing
+fi
 
 records=$(extract)
 first_ini=""

@@ -1,18 +1,18 @@
 #!/bin/sh
-# gpu_session.sh - the GPU checks and timings on a GPU machine, each step
+# gpu_checks.sh - the GPU checks and timings on a GPU machine, each step
 # logged under $OUT (default build/device), a one-line-per-step summary printed last.
 # A failing step does not stop the others. Parts, each sized to run in under 10 minutes:
-#   tools/gpu_session.sh checks   build, every GPU check against the CPU reference,
+#   tools/gpu_checks.sh checks   build, every GPU check against the CPU reference,
 #                                    bit-reproducible training (repro's two steps),
 #                                    compute-sanitizer memcheck (about 5 min on an H100)
-#   tools/gpu_session.sh repro    build, then only the bit-reproducibility checks:
+#   tools/gpu_checks.sh repro    build, then only the bit-reproducibility checks:
 #                                    tests/gpu_determinism_check (same run twice in one
 #                                    process, op timing) and tools/gpu_repro.sh (the CLI:
 #                                    two studies, a killed-and-resumed one)
-#   tools/gpu_session.sh timing   the timing tables: kernels, mechanisms (both GDN
+#   tools/gpu_checks.sh timing   the timing tables: kernels, mechanisms (both GDN
 #                                    organizations), whole models (GDN with --tune gdn_par=0/1)
-#   tools/gpu_session.sh all      both
-# Usage: OUT=/some/dir tools/gpu_session.sh checks|timing|all
+#   tools/gpu_checks.sh all      both
+# Usage: OUT=/some/dir tools/gpu_checks.sh checks|timing|all
 set -u
 part=${1:-}
 case "$part" in
