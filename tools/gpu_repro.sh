@@ -33,8 +33,8 @@ if [ ! -r "$data" ]; then
                  for (i = 0; i < 40000; i++) printf "%s%s", w[1 + int(rand() * 17)], (i % 11 == 10) ? "\n" : " " }' > "$data"
 fi
 
-study() { # study DIR: the study, quietly (log in DIR.log)
-    "$ab" run --axes attn="$attn" --steps "$steps" --layers 2 --d-model "${DMODEL:-128}" --heads 2 \
+study() { # study DIR: the study, quietly (log in DIR.log); with as_process set, ablate replaces the shell
+    ${as_process:+exec} "$ab" run --axes attn="$attn" --steps "$steps" --layers 2 --d-model "${DMODEL:-128}" --heads 2 \
         --seq "${SEQ:-256}" --batch "${BATCH:-4}" --topk 64 --dsa-warmup "$every" --eval-every "$every" \
         --eval-batches 2 --checkpoint-every "$every" --device "$dev" --data "$data" --quiet --out "$1" \
         > "$1.log" 2>&1
@@ -78,7 +78,8 @@ same "$out/a" "$out/b" "two identical studies" || exit 1
 twice=$runs
 
 # 2. the same study killed with SIGKILL a few steps past its first checkpoint, then resumed
-study "$out/c" &
+# (as its own process: a kill -9 of a subshell would leave ablate running, holding the study's lock)
+(as_process=1 study "$out/c") &
 pid=$!
 killed=""
 i=0
