@@ -35,6 +35,12 @@
 #ifndef OPS_H
 #define OPS_H
 
+/* clock_gettime: POSIX 2008, asked for before the first system header so that the
+   implementation builds under a strict -std=c99 too (a file that includes a system header before
+   this one, under -std=c99, defines _POSIX_C_SOURCE 200809L itself) */
+#if defined(OPS_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <stddef.h>
 
 #ifndef ABLATE_REAL
@@ -304,7 +310,7 @@ size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
 
 #ifndef ABLATE_NO_CUDA
 #include <time.h>
-static double ops_now_(void) { struct timespec ts; timespec_get(&ts, TIME_UTC); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
+static double ops_now_(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
 double ops_prof_begin_(Gpu *gpu) {
     if (!gpu->profile) return 0;
     gpu_sync(gpu);

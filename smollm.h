@@ -46,6 +46,12 @@
 #ifndef SMOLLM_H
 #define SMOLLM_H
 
+/* fileno, fseeko, off_t: POSIX 2008, asked for before the first system header so that the
+   implementation builds under a strict -std=c99 too (a file that includes a system header before
+   this one, under -std=c99, defines _POSIX_C_SOURCE 200809L itself) */
+#if defined(SMOLLM_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "attn.h"
 #include <stdint.h>
 
@@ -208,6 +214,16 @@ int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, 
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ops.h's OpenMP helper, which only its implementation defines: this implementation may be
+   compiled without ops.h's (another file, or a library, providing it) */
+#ifndef OMP_
+#ifdef _OPENMP
+#define OMP_(x) _Pragma(#x)
+#else
+#define OMP_(x)
+#endif
+#endif
 
 static const char *norm_names[] = {"default", "pre", "post", "sandwich"};
 

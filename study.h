@@ -199,6 +199,11 @@
 #ifndef STUDY_H
 #define STUDY_H
 
+/* setenv, kill, gethostname, open_memstream, M_PI: POSIX 2008 with the XSI option, asked for
+   before the first system header so that the implementation builds under a strict -std=c99 too */
+#if defined(STUDY_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _XOPEN_SOURCE 700
+#endif
 #include "train.h"
 #include "data.h"
 #include "ckpt.h"
@@ -1281,7 +1286,7 @@ static int study_add_axis(Study *s, int p, const char *key, const char *list, ch
         if (run_config_set(&scratch, key, v, err, errlen)) return -1;
         for (int j = 0; j < a->n; j++)
             if (!strcmp(a->values[j], v)) { snprintf(err, errlen, "axis '%s' lists '%s' twice", key, v); return -1; }
-        snprintf(a->values[a->n++], sizeof a->values[0], "%s", v);
+        memcpy(a->values[a->n++], v, strlen(v) + 1); /* fits: checked above */
     }
     if (got < 0) { snprintf(err, errlen, "axis '%s': %s", key, e); return -1; }
     ph->n_axes++;
