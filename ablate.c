@@ -531,7 +531,10 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
     TrainConfig tc = {0};
     tc.steps = steps + 2;
     Trainer tr;
-    train_init(&tr, &m, &tc);
+    if (train_init(&tr, &m, &tc)) {
+        fprintf(stderr, "ablate bench: out of memory for the optimizer state of %zu parameters\n", m.n_params);
+        exit(2);
+    }
     int shape[3] = {B * T, m.cfg.vocab_size, 1}; /* resolved: 0 means the default */
     TrainStats first = train_step(&tr, random_batch, shape);
     double first_s = train_now() - t0;
