@@ -48,7 +48,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt
+EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom
 # attn_sparse.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
