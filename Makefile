@@ -48,7 +48,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt
+EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom
 # attn_sparse.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
@@ -67,8 +67,9 @@ tests/bench_hash: tests/bench_hash.c ckpt.h
 
 # shell scripts in make test, each ending "N passed, N failed" too: the README's ./ablate-cpu
 # examples and ini specs, shrunk (tests/readme_examples.sh), and make's fallbacks without a
-# CUDA toolkit or the bible command (tests/make_fallbacks.sh)
-SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh
+# CUDA toolkit or the bible command (tests/make_fallbacks.sh), and every library header built on
+# its own under -std=c99 -pedantic (tests/headers_alone.sh)
+SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh tests/headers_alone.sh
 
 # every checker writes a log; run_tests prints its own checks, then the total of all
 # (nvrtc_compile's "[k/n] ..." lines are teed to the terminal as progress: it takes minutes)

@@ -24,6 +24,7 @@
 #include "study.h"
 #include "gpu.h" /* GpuTuning and its parser, in the CPU-only build too */
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -31,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static void die(const char *fmt, const char *a, const char *b) {
     fprintf(stderr, "ablate: ");
@@ -528,7 +531,10 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
     TrainConfig tc = {0};
     tc.steps = steps + 2;
     Trainer tr;
-    train_init(&tr, &m, &tc);
+    if (train_init(&tr, &m, &tc)) {
+        fprintf(stderr, "ablate bench: out of memory for the optimizer state of %zu parameters\n", m.n_params);
+        exit(2);
+    }
     int shape[3] = {B * T, m.cfg.vocab_size, 1}; /* resolved: 0 means the default */
     TrainStats first = train_step(&tr, random_batch, shape);
     double first_s = train_now() - t0;
@@ -799,6 +805,347 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
     return 0;
 }
 
+/* ---- ablate tokenize, ablate tokenizer: the data commands (argv[0] is the command); they use
+   data.h's internals (data_read_file, data_regular), visible here as the implementation is in
+   this file ---- */
+
+static double tok_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static void tok_progress(const char *what, double done, double total, double t0) {
+    if (!isatty(2)) return; /* a bar is for people; logs get the summary line */
+    double el = tok_now() - t0, frac = total > 0 ? done / total : 1;
+    int w = 30, k = (int)(frac * w);
+    char bar[40];
+    for (int i = 0; i < w; i++) bar[i] = i < k ? '#' : '.';
+    bar[w] = 0;
+    double rate = el > 0 ? done / el / 1e6 : 0;
+    fprintf(stderr, "\r%s [%s] %5.1f%% %7.2f MB/s, ETA %4.0fs ", what, bar, 100 * frac, rate,
+            rate > 0 ? (total - done) / 1e6 / rate : 0);
+    fflush(stderr);
+}
+
+/* can text be cut before buf[e] without changing its pre-tokens? yes after a lone newline
+   between two non-space characters: the newline is a pre-token of its own either way */
+static int tok_safe_cut(const unsigned char *buf, size_t e) {
+    return buf[e - 1] == '\n' && buf[e - 2] > ' ' && buf[e - 2] < 0x80 && buf[e] > ' ' && buf[e] < 0x80;
+}
+
+/* the tokenizer named on the command line: "byte" or a tokenizer.json */
+static DataTokenizer *tok_tokenizer_open(const char *name, int *byte_level, char *err, size_t errlen) {
+    *byte_level = !strcmp(name, "byte");
+    return *byte_level ? NULL : data_tok_load(name, err, errlen);
+}
+
+/* DIR/tokenizer.json: a byte copy of the tokenizer used (src), or for byte-level tokens a
+   tokenizer.json of the 256 bytes and no merges (plus <|endoftext|>, which byte shards never
+   hold), so that ids decode to their bytes; written to dst.tmp, then renamed */
+static int tok_copy_tokenizer(const char *src, const char *dst, char *err, size_t errlen) {
+    struct stat a, b;
+    if (src && !stat(src, &a) && !stat(dst, &b) && a.st_dev == b.st_dev && a.st_ino == b.st_ino) return 0; /* itself */
+    if (!src) {
+        DataTokenizer *t = data_tok_train((const unsigned char *)"", 0, 257, err, errlen);
+        int rc = !t || data_tok_save(t, dst, err, errlen) ? -1 : 0;
+        data_tok_free(t);
+        return rc;
+    }
+    size_t n;
+    unsigned char *buf = data_read_file(src, &n, err, errlen);
+    if (!buf) return -1;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+    FILE *f = fopen(tmp, "wb");
+    int ok = f && fwrite(buf, 1, n, f) == n;
+    ok = (f && fclose(f) == 0) && ok;
+    free(buf);
+    if (!ok || rename(tmp, dst)) {
+        remove(tmp);
+        snprintf(err, errlen, "cannot write %.500s", dst);
+        return -1;
+    }
+    return 0;
+}
+
+/* a number flag of the data commands in [lo, hi] ((lo, hi) when open; whole when integer); 0 ok,
+   else -1 and a message naming the flag, the value and the range on stderr */
+static int tok_num(const char *cmd, const char *flag, const char *v, double lo, double hi, int open, int integer,
+                        double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    int in = open ? x > lo && x < hi : x >= lo && x <= hi;
+    if (errno || end == v || *end || !in || (integer && x != floor(x))) {
+        fprintf(stderr, "ablate %s: %s expects %s in %s%.10g, %.10g%s, got '%s'\n", cmd, flag,
+                integer ? "an integer" : "a number", open ? "(" : "[", lo, hi, open ? ")" : "]", v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* the .bin shards already in DIR: *count of them, the first name in first */
+static int tok_old_shards(const char *dir, char *first, size_t n) {
+    DIR *d = opendir(dir);
+    int count = 0;
+    struct dirent *e;
+    first[0] = 0;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".bin")) continue;
+        if (!count++) snprintf(first, n, "%s", e->d_name);
+    }
+    if (d) closedir(d);
+    return count;
+}
+
+/* removes DIR's *.bin shards (tokenize --force): --data DIR reads every one of them */
+static int tok_remove_shards(const char *dir, char *err, size_t errlen) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int rc = 0;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 5 || strcmp(e->d_name + l - 4, ".bin")) continue;
+        char path[1100];
+        snprintf(path, sizeof path, "%.500s/%.500s", dir, e->d_name);
+        if (remove(path)) { snprintf(err, errlen, "cannot remove the old shard %.500s", path); rc = -1; break; }
+    }
+    if (d) closedir(d);
+    return rc;
+}
+
+static int tok_tokenize(int argc, char **argv) {
+    const char *tok = NULL, *out = NULL;
+    double val_frac = 0.1;
+    long shard = 100000000;
+    int nfiles = 0, force = 0;
+    double x;
+    char **files = calloc(argc + 1, sizeof *files), err[600];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            puts("usage: ablate tokenize --tokenizer T --out DIR [--val-frac X] [--shard-tokens N] [--force] FILES...\n"
+                 "Tokenizes text files with T (a tokenizer.json, or 'byte' for byte-level) into llm.c-format\n"
+                 "shards DIR/train_NNNNNN.bin and DIR/val_000000.bin (the last X of every file, default 0.1),\n"
+                 "each file ending with <|endoftext|> when the tokenizer has it; shards hold at most N\n"
+                 "tokens (default 100M). Copies T to DIR/tokenizer.json (for 'byte', writes a byte-level one),\n"
+                 "so the shards carry their tokenizer (bits per byte need it). --data DIR then trains on them.\n"
+                 "Every file gives at least one validation token (a file of fewer than 2 tokens is refused).\n"
+                 "A DIR that already holds .bin shards is refused (--data DIR would train on old and new\n"
+                 "together); --force removes them first. FILES must be regular files.");
+            free(files);
+            return 0;
+        }
+        if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tok = argv[++i];
+        else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--val-frac") && i + 1 < argc) {
+            if (tok_num("tokenize", "--val-frac", argv[++i], 0, 1, 1, 0, &val_frac)) { free(files); return 2; }
+        } else if (!strcmp(argv[i], "--shard-tokens") && i + 1 < argc) {
+            if (tok_num("tokenize", "--shard-tokens", argv[++i], 1, INT32_MAX, 0, 1, &x)) { free(files); return 2; }
+            shard = (long)x;
+        } else if (!strcmp(argv[i], "--force")) force = 1;
+        else if (argv[i][0] == '-') { fprintf(stderr, "ablate tokenize: unknown flag '%s' (see --help)\n", argv[i]); free(files); return 2; }
+        else files[nfiles++] = argv[i];
+    }
+    if (!tok || !out || !nfiles || !(val_frac > 0 && val_frac < 1) || shard < 1 || shard > INT32_MAX) {
+        fprintf(stderr, "ablate tokenize: needs --tokenizer, --out and FILES; --val-frac in (0,1), --shard-tokens >= 1\n");
+        free(files);
+        return 2;
+    }
+    int byte_level, rc = 0;
+    DataTokenizer *t = tok_tokenizer_open(tok, &byte_level, err, sizeof err);
+    if (!t && !byte_level) { fprintf(stderr, "ablate tokenize: %s\n", err); free(files); return 2; }
+    int vocab = byte_level ? DATA_BYTE_VOCAB : data_tok_vocab(t), eot = byte_level ? -1 : data_tok_id(t, "<|endoftext|>");
+    double total = 0, done = 0, t0 = tok_now();
+    for (int i = 0; i < nfiles; i++) { /* every input checked before anything is written */
+        struct stat st;
+        if (data_regular("data file", files[i], err, sizeof err) || stat(files[i], &st)) {
+            fprintf(stderr, "ablate tokenize: %s\n", err);
+            rc = 2;
+            goto end;
+        }
+        total += (double)st.st_size;
+    }
+    char old[256];
+    int n_old = tok_old_shards(out, old, sizeof old);
+    if (n_old && !force) {
+        fprintf(stderr, "ablate tokenize: %s already holds %d .bin shard(s) (%s, ...): --data %s would mix them with "
+                "the new ones; remove them or pass --force to have tokenize remove them\n", out, n_old, old, out);
+        rc = 2;
+        goto end;
+    }
+    if (n_old && tok_remove_shards(out, err, sizeof err)) { fprintf(stderr, "ablate tokenize: %s\n", err); rc = 2; goto end; }
+    mkdir(out, 0755);
+    int *train = NULL, *val = NULL;
+    size_t ntrain = 0, nval = 0, captrain = 0, capval = 0;
+    int nshard = 0;
+    for (int i = 0; i < nfiles && !rc; i++) {
+        size_t n;
+        unsigned char *buf = data_read_file(files[i], &n, err, sizeof err);
+        if (!buf) { fprintf(stderr, "ablate tokenize: %s\n", err); rc = 2; break; }
+        if (n == 0) { fprintf(stderr, "ablate tokenize: data file %s is empty\n", files[i]); free(buf); rc = 2; break; }
+        int *ids = malloc(sizeof(int) * (byte_level ? n + 1 : data_tok_max_ids(t, n)));
+        size_t k = 0;
+        if (!ids) { free(buf); rc = 2; break; }
+        for (size_t off = 0; off < n;) { /* in 1 MB blocks, for the progress bar */
+            size_t e = off + (1 << 20) < n ? off + (1 << 20) : n;
+            while (e < n && e > off + 2 && !tok_safe_cut(buf, e)) e--;
+            if (e < n && !tok_safe_cut(buf, e)) e = n; /* no safe cut: the rest in one piece */
+            k += byte_level ? data_byte_encode(buf + off, e - off, ids + k) : data_tok_encode(t, buf + off, e - off, ids + k);
+            done += (double)(e - off);
+            off = e;
+            tok_progress("tokenize", done, total, t0);
+        }
+        if (eot >= 0) ids[k++] = eot;
+        free(buf);
+        if (k < 2) { /* no split of one token gives both a train and a validation part */
+            fprintf(stderr, "ablate tokenize: data file %s gives %zu token(s); a train and a validation part need "
+                    "at least 2\n", files[i], k);
+            free(ids);
+            rc = 2;
+            break;
+        }
+        size_t nv = (size_t)(k * val_frac), nt;
+        if (nv < 1) nv = 1; /* every file keeps a validation tail, however short */
+        nt = k - nv;
+        if (ntrain + nt > captrain) { captrain = 2 * (ntrain + nt); int *p = realloc(train, sizeof *p * captrain); if (!p) { rc = 2; free(ids); break; } train = p; }
+        if (nval + nv > capval) { capval = 2 * (nval + nv) + 1; int *p = realloc(val, sizeof *p * capval); if (!p) { rc = 2; free(ids); break; } val = p; }
+        if (nt) memcpy(train + ntrain, ids, sizeof(int) * nt);
+        memcpy(val + nval, ids + nt, sizeof(int) * nv);
+        ntrain += nt;
+        nval += nv;
+        free(ids);
+        while (ntrain >= (size_t)shard) { /* full shards as they fill */
+            char path[1024];
+            snprintf(path, sizeof path, "%s/train_%06d.bin", out, nshard++);
+            if (data_shard_write(path, train, shard, vocab, err, sizeof err)) { fprintf(stderr, "\nablate tokenize: %s\n", err); rc = 2; break; }
+            memmove(train, train + shard, sizeof(int) * (ntrain - shard));
+            ntrain -= shard;
+        }
+    }
+    if (isatty(2)) fprintf(stderr, "\n");
+    if (!rc && ntrain) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/train_%06d.bin", out, nshard++);
+        if (data_shard_write(path, train, ntrain, vocab, err, sizeof err)) { fprintf(stderr, "ablate tokenize: %s\n", err); rc = 2; }
+    }
+    if (!rc && nval) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/val_000000.bin", out);
+        if (data_shard_write(path, val, nval, vocab, err, sizeof err)) { fprintf(stderr, "ablate tokenize: %s\n", err); rc = 2; }
+    }
+    if (!rc) { /* the shards carry their tokenizer: bits per byte and decoding read it there */
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tokenizer.json", out);
+        if (tok_copy_tokenizer(byte_level ? NULL : tok, path, err, sizeof err)) {
+            fprintf(stderr, "ablate tokenize: %s\n", err);
+            rc = 1;
+        }
+    }
+    if (!rc) {
+        double el = tok_now() - t0;
+        printf("%s: %d train shard(s), %zu validation tokens, vocabulary %d; %.1f MB in %.1f s (%.0f MB/min)\n", out,
+               nshard, nval, vocab, total / 1e6, el, el > 0 ? total / 1e6 / el * 60 : 0);
+    }
+    free(train);
+    free(val);
+end:
+    data_tok_free(t);
+    free(files);
+    return rc;
+}
+
+static int tok_tokenizer(int argc, char **argv) {
+    const char *sub = argc > 1 ? argv[1] : "";
+    if (!strcmp(sub, "train")) {
+        int vocab = 0, nfiles = 0;
+        const char *out = NULL;
+        char **files = calloc(argc + 1, sizeof *files), err[600];
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--vocab") && i + 1 < argc) {
+                double x;
+                if (tok_num("tokenizer train", "--vocab", argv[++i], 257, DATA_MAX_VOCAB, 0, 1, &x)) { free(files); return 2; }
+                vocab = (int)x;
+            }
+            else if (!strcmp(argv[i], "--out") && i + 1 < argc) out = argv[++i];
+            else if (argv[i][0] == '-') { fprintf(stderr, "ablate tokenizer train: unknown flag '%s'\n", argv[i]); free(files); return 2; }
+            else files[nfiles++] = argv[i];
+        }
+        if (!vocab || !out || !nfiles) {
+            fprintf(stderr, "usage: ablate tokenizer train --vocab N --out tok.json FILES...\n");
+            free(files);
+            return 2;
+        }
+        unsigned char *all = NULL;
+        size_t n = 0;
+        for (int i = 0; i < nfiles; i++) {
+            size_t l;
+            unsigned char *b = data_read_file(files[i], &l, err, sizeof err);
+            unsigned char *na = b ? realloc(all, n + l + 1) : NULL;
+            if (!na) { fprintf(stderr, "ablate tokenizer train: %s\n", b ? "out of memory" : err); free(b); free(all); free(files); return 2; }
+            all = na;
+            memcpy(all + n, b, l);
+            n += l;
+            free(b);
+        }
+        free(files);
+        double t0 = tok_now();
+        DataTokenizer *t = data_tok_train(all, n, vocab, err, sizeof err);
+        free(all);
+        if (!t || data_tok_save(t, out, err, sizeof err)) {
+            fprintf(stderr, "ablate tokenizer train: %s\n", err);
+            data_tok_free(t);
+            return 2;
+        }
+        printf("%s: vocabulary %d (%d merges) from %.1f MB in %.1f s\n", out, data_tok_vocab(t), t->n_merges, n / 1e6,
+               tok_now() - t0);
+        data_tok_free(t);
+        return 0;
+    }
+    if (!strcmp(sub, "encode") || !strcmp(sub, "bench")) {
+        if (argc != 4) { fprintf(stderr, "usage: ablate tokenizer %s tok.json FILE\n", sub); return 2; }
+        char err[600];
+        DataTokenizer *t = data_tok_load(argv[2], err, sizeof err);
+        if (!t) { fprintf(stderr, "ablate tokenizer: %s\n", err); return 2; }
+        size_t n;
+        unsigned char *buf = data_read_file(argv[3], &n, err, sizeof err);
+        int *ids = buf ? malloc(sizeof(int) * data_tok_max_ids(t, n)) : NULL;
+        if (!ids) { fprintf(stderr, "ablate tokenizer: %s\n", buf ? "out of memory" : err); free(buf); data_tok_free(t); return 2; }
+        double t0 = tok_now();
+        size_t k = data_tok_encode(t, buf, n, ids);
+        double el = tok_now() - t0;
+        int rc = 0;
+        if (!strcmp(sub, "encode")) {
+            for (size_t i = 0; i < k; i++) printf("%d%c", ids[i], i + 1 == k ? '\n' : ' ');
+        } else {
+            unsigned char *back = malloc(n + 1);
+            size_t m = back ? data_tok_decode(t, ids, k, back, n) : 0;
+            int same = back && m == n && !memcmp(back, buf, n);
+            printf("%s: %.2f MB -> %zu tokens (%.2f bytes/token) in %.2f s: %.1f MB/min on one core; round trip %s\n",
+                   argv[3], n / 1e6, k, k ? (double)n / k : 0, el, el > 0 ? n / 1e6 / el * 60 : 0, same ? "ok" : "FAILED");
+            rc = !same;
+            free(back);
+        }
+        free(ids);
+        free(buf);
+        data_tok_free(t);
+        return rc;
+    }
+    puts("usage: ablate tokenizer train --vocab N --out tok.json FILES...   learn byte-level BPE merges\n"
+         "       ablate tokenizer encode tok.json FILE                      print the token ids of FILE\n"
+         "       ablate tokenizer bench tok.json FILE                       encoding speed and round trip");
+    return !strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help") ? 0 : 2;
+}
+
+static int cmd_data(int argc, char **argv) {
+    if (!strcmp(argv[0], "tokenize")) return tok_tokenize(argc, argv);
+    if (!strcmp(argv[0], "tokenizer")) return tok_tokenizer(argc, argv);
+    fprintf(stderr, "ablate: unknown data command '%s'\n", argv[0]);
+    return 2;
+}
+
 static void usage(void) {
     puts("usage: ablate [command] [flags]\n"
          "  (no command)   run the default study: attention mechanisms compared on built-in data\n"
@@ -827,7 +1174,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "tokenize") || !strcmp(argv[1], "tokenizer")) return data_cli(argc - 1, argv + 1); /* data.h */
+    if (!strcmp(argv[1], "tokenize") || !strcmp(argv[1], "tokenizer")) return cmd_data(argc - 1, argv + 1);
     if (!strcmp(argv[1], "help")) { usage(); tune_help(); return 0; }
     fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, eval, bench or help; see ablate --help)\n", argv[1]);
     return 2;

@@ -233,8 +233,8 @@ double attn_flops_per_token(const AttnConfig *c, int T);
 int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
    attention over the cached latent; same out [N, d] as attn_forward */
-void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out,
-                               int B, int T);
+int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out,
+                              int B, int T); /* -1: out of host memory */
 /* after the generic init (normal matrices, norm scales 1): the tensors a mechanism
    initializes its own way (GDN: convs, A_log, dt_bias); w is the block's fp32 weights */
 void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed);
@@ -261,11 +261,14 @@ size_t attn_scratch_elems(const AttnConfig *c, int B, int T);
 void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void *mem, int B, int T);
 
 /* w: the block's compute weights (act type); out [N, d] written */
-void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
-                  void *out, int B, int T);
-/* dw: the block's weight gradients (accumulated); dx [N, d] written (=) */
-void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
-                   AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
+int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
+                 void *out, int B, int T);
+/* dw: the block's weight gradients (accumulated); dx [N, d] written (=). Both return 0, or -1
+   when the CPU path runs out of host memory for its temporaries (MGA, DSA's indexer) or the
+   config is one the GPU does not run (a caller that skipped attn_gpu_supported): nothing is
+   reported, the caller names the layer */
+int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+                  AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
 
 #endif /* ATTN_H */
 
@@ -951,11 +954,9 @@ static const void *wat(const Gpu *gpu, const void *base, size_t off) {
 /* ---- MLA (both paths, through the ops) and MGA (the CPU path: real_t pointers; the GPU
    refuses it in attn_gpu_supported) ---- */
 
-static real_t *attn_tmp(size_t n) {
-    real_t *p = calloc(n ? n : 1, sizeof(real_t));
-    if (!p) { fprintf(stderr, "error: out of host memory (%zu elements) in attn\n", n); exit(1); }
-    return p;
-}
+/* zeroed host scratch of the CPU paths; NULL when memory runs out (the caller frees what it got
+   and returns -1) */
+static real_t *attn_tmp(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
 
 
 static int first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
@@ -1070,15 +1071,18 @@ static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *d
    W_UK,h [nope, r] moves to the query (q~ = W_UK,h^T q_nope, scored against the cached
    latent), and the value up-projection W_UV,h [dv, r] moves into the output projection
    (W_o,h W_UV,h [d, r] applied to the attended latent). Nothing per head is cached. */
-void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
+int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
     MlaDims m = mla_dims(c);
     int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
     const real_t *wkvb = w + spec_off(c, "kv_b_proj.weight"), *wo = w + spec_off(c, "o_proj.weight");
     real_t *qf = attn_tmp((size_t)N * H * m.qk), *qpe = attn_tmp((size_t)N * H * m.rope);
     real_t *lq = attn_tmp((size_t)N * m.rq), *lqn = attn_tmp((size_t)N * m.rq), *lqr = attn_tmp(N);
     real_t *lat = attn_tmp((size_t)N * m.r), *cn = attn_tmp((size_t)N * m.r), *lr = attn_tmp(N);
-    real_t *kva = attn_tmp((size_t)N * (m.r + m.rope)), *kpe = kva + m.r, *qa = attn_tmp((size_t)N * H * m.r);
+    real_t *kva = attn_tmp((size_t)N * (m.r + m.rope)), *qa = attn_tmp((size_t)N * H * m.r);
     real_t *wouv = attn_tmp((size_t)d * H * m.r), *ol = attn_tmp((size_t)N * H * m.r), *p = attn_tmp(T);
+    int rc = !qf || !qpe || !lq || !lqn || !lqr || !lat || !cn || !lr || !kva || !qa || !wouv || !ol || !p ? -1 : 0;
+    if (rc) goto end;
+    real_t *kpe = kva + m.r;
     mla_query(NULL, c, w, x, qf, lq, lqn, lqr, N);
     op_copy_cols(NULL, qpe, m.rope, qf + m.nope, m.qk, (size_t)N * H, m.rope, 1, 0);
     op_rope_forward(NULL, qpe, N, T, H, m.rope, c->rope_theta);
@@ -1121,8 +1125,10 @@ void attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_
                     for (int j = 0; j < m.r; j++) dst[j] += p[s] / sum * cn[((size_t)b * T + s) * m.r + j];
             }
     op_matmul_forward(NULL, out, ol, wouv, N, H * m.r, d);
+end:
     free(qf); free(qpe); free(lq); free(lqn); free(lqr); free(lat); free(cn); free(lr); free(kva);
     free(qa); free(wouv); free(ol); free(p);
+    return rc;
 }
 
 /* MGA's per-(b, h) statistics: norms, den_i, S_i and the gene fitness f_i (equations above) */
@@ -1170,9 +1176,11 @@ static void mga_row(const AttnConfig *c, const real_t *g, int b, int h, int T, i
     for (int j = s0; j <= i; j++) p[j] /= sum;
 }
 
-static void mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, const real_t *v, int B, int T) {
+static int mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, const real_t *v, int B, int T) {
     int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
     real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T), *p = attn_tmp(T);
+    int rc = !nrm || !den || !S || !f || !cr || !p ? -1 : 0;
+    if (!rc)
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             mga_stats(c, g, b, h, T, nrm, den, S, f);
@@ -1187,17 +1195,20 @@ static void mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, 
             }
         }
     free(nrm); free(den); free(S); free(f); free(cr); free(p);
+    return rc;
 }
 
 /* Backward by the chain rule through the equations above (s_ij = f_i c_ij):
    ds = p (dp - D); df_i = sum_j ds_ij c_ij; dS_i = -df_i f_i / S_i; d(1/den_k) = sum of dS_i
    over the i whose S_i includes k; dden_i = -df_i f_i / den_i - d(1/den_i) / den_i^2;
    dcorr_ij = ds_ij f_i / 2 + dden_i / (2 L_i); then through corr = g_i.g_j / (n_i n_j + eps). */
-static void mga_core_backward(const AttnConfig *c, real_t *dg, real_t *dv, const real_t *dout,
-                              const real_t *g, const real_t *v, int B, int T) {
+static int mga_core_backward(const AttnConfig *c, real_t *dg, real_t *dv, const real_t *dout,
+                             const real_t *g, const real_t *v, int B, int T) {
     int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
     real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T);
     real_t *p = attn_tmp(T), *dp = attn_tmp(T), *df = attn_tmp(T), *dden = attn_tmp(T), *dn = attn_tmp(T);
+    int rc = !nrm || !den || !S || !f || !cr || !p || !dp || !df || !dden || !dn ? -1 : 0;
+    if (rc) goto end;
     memset(dg, 0, sizeof(real_t) * (size_t)B * T * H * hd);
     memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
     for (int b = 0; b < B; b++)
@@ -1252,21 +1263,24 @@ static void mga_core_backward(const AttnConfig *c, real_t *dg, real_t *dv, const
                 }
         }
 #undef MGA_G
+end:
     free(nrm); free(den); free(S); free(f); free(cr); free(p); free(dp); free(df); free(dden); free(dn);
+    return rc;
 }
 
 /* depthwise kernel-3 conv over time: causal taps t-2..t, faithful (centred) t-1..t+1 */
 static int mga_conv_shift(const AttnConfig *c) { return c->mga_faithful ? 1 : 2; }
 
-static void mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const real_t *x, real_t *out, int B, int T) {
+static int mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const real_t *x, real_t *out, int B, int T) {
     int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     op_matmul_forward(NULL, a->q, x, w + spec_off(c, "g_proj.weight"), N, d, qd);
     op_matmul_forward(NULL, a->v, x, w + spec_off(c, "v_proj.weight"), N, d, kvd);
-    mga_core_forward(c, a->att, a->q, a->v, B, T);
+    if (mga_core_forward(c, a->att, a->q, a->v, B, T)) return -1;
     const real_t *o_in = a->att;
     if (c->mga_gate) {
         const real_t *wc = w + spec_off(c, "gate_conv.weight");
         real_t *conv = a->conv, *u = attn_tmp((size_t)N * d);
+        if (!u) return -1;
         int sh = mga_conv_shift(c);
         for (int n = 0; n < N; n++) {
             int t = n % T;
@@ -1285,19 +1299,27 @@ static void mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const
         free(u);
     }
     op_matmul_forward(NULL, out, o_in, w + spec_off(c, "o_proj.weight"), N, qd, d);
+    return 0;
 }
 
-static void mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnActs *a, const real_t *x,
-                         const real_t *dout, real_t *dx, int B, int T) {
+static int mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnActs *a, const real_t *x,
+                        const real_t *dout, real_t *dx, int B, int T) {
     int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     size_t oo = spec_off(c, "o_proj.weight"), og = spec_off(c, "g_proj.weight"), ov = spec_off(c, "v_proj.weight");
-    real_t *dgated = attn_tmp((size_t)N * qd), *datt = dgated, *dxc = NULL;
+    /* every temporary first, so that running out of memory leaves dw and dx untouched */
+    real_t *dgated = attn_tmp((size_t)N * qd), *datt = dgated, *dxc = NULL, *dgate = NULL, *u = NULL, *du = NULL;
+    real_t *dg = attn_tmp((size_t)N * qd), *dv = attn_tmp((size_t)N * kvd);
+    int rc = 0;
+    if (c->mga_gate) {
+        dgate = attn_tmp((size_t)N * qd), u = attn_tmp((size_t)N * d), du = attn_tmp((size_t)N * d);
+        datt = attn_tmp((size_t)N * qd);
+        dxc = attn_tmp((size_t)N * d);
+        rc = !dgate || !u || !du || !datt || !dxc ? -1 : 0;
+    }
+    if (rc || !dgated || !dg || !dv) { rc = -1; goto end; }
     op_matmul_backward(NULL, dgated, dw + oo, dout, c->mga_gate ? a->gated : a->att, w + oo, N, qd, d, 0);
     if (c->mga_gate) {
         size_t oc = spec_off(c, "gate_conv.weight"), op = spec_off(c, "gate_proj.weight");
-        real_t *dgate = attn_tmp((size_t)N * qd), *u = attn_tmp((size_t)N * d), *du = attn_tmp((size_t)N * d);
-        datt = attn_tmp((size_t)N * qd);
-        dxc = attn_tmp((size_t)N * d);
         const real_t *att = a->att, *gate = a->gate, *conv = a->conv;
         for (size_t i = 0; i < (size_t)N * qd; i++) {
             real_t s = 1 / (1 + exp(-gate[i]));
@@ -1320,15 +1342,15 @@ static void mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnA
                     }
             }
         }
-        free(dgate); free(u); free(du);
     }
-    real_t *dg = attn_tmp((size_t)N * qd), *dv = attn_tmp((size_t)N * kvd);
-    mga_core_backward(c, dg, dv, datt, a->q, a->v, B, T);
+    if ((rc = mga_core_backward(c, dg, dv, datt, a->q, a->v, B, T))) goto end;
     op_matmul_backward(NULL, dx, dw + ov, dv, x, w + ov, N, d, kvd, 0);
     op_matmul_backward(NULL, dx, dw + og, dg, x, w + og, N, d, qd, 1);
     if (dxc) for (size_t i = 0; i < (size_t)N * d; i++) dx[i] += dxc[i];
+end:
     if (datt != dgated) free(datt);
-    free(dgated); free(dxc); free(dg); free(dv);
+    free(dgated); free(dxc); free(dg); free(dv); free(dgate); free(u); free(du);
+    return rc;
 }
 
 /* MGA through the O(T) decomposition (header doc; ops.h op_mga_*): the GPU's path, and the
@@ -1410,26 +1432,27 @@ static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
    norms sit between the projection and the rotation) */
 static int attn_qkv_fused(const Gpu *gpu, const AttnConfig *c) { return gpu != NULL && !c->qk_norm; }
 
-/* MGA is CPU-only (and MLA has GPU limits): a GPU call here is a caller that skipped attn_gpu_supported */
-static void attn_require_cpu(const Gpu *gpu, const AttnConfig *c) {
+/* MGA is CPU-only (and MLA has GPU limits): a GPU call here is a caller that skipped
+   attn_gpu_supported; -1 then (attn_forward and attn_backward return it, computing nothing) */
+static int attn_require_cpu(const Gpu *gpu, const AttnConfig *c) {
     char err[256];
-    if (gpu && attn_gpu_supported(c, err, sizeof err)) { fprintf(stderr, "error: %s\n", err); exit(1); }
+    return gpu && attn_gpu_supported(c, err, sizeof err) ? -1 : 0;
 }
 
-void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
-                  void *out, int B, int T) {
-    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
-    if (c->kind == ATTN_MLA) { mla_forward(gpu, c, w, a, x, out, B, T); return; }
+int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
+                 void *out, int B, int T) {
+    if ((c->kind == ATTN_MLA || c->kind == ATTN_MGA) && attn_require_cpu(gpu, c)) return -1;
+    if (c->kind == ATTN_MLA) { mla_forward(gpu, c, w, a, x, out, B, T); return 0; }
     if (c->kind == ATTN_GDN) {
         GdnDims g = gdn_dims(c);
         gdn_block_forward(gpu, &g, w, &a->gdn, x, out, B, T);
-        return;
+        return 0;
     }
     if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed)) {
         mga_dec_forward(gpu, c, w, a, x, out, B, T);
-        return;
+        return 0;
     }
-    if (c->kind == ATTN_MGA) { mga_forward(c, w, a, x, out, B, T); return; }
+    if (c->kind == ATTN_MGA) return mga_forward(c, w, a, x, out, B, T);
     ParamSpec p[ATTN_MAX_PARAMS];
     AttnPattern pat;
     attn_param_specs(c, p);
@@ -1437,7 +1460,7 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
     if (c->kind == ATTN_IDENTITY) {
         op_matmul_forward(gpu, a->v, x, wat(gpu, w, p[0].offset), N, d, H * hd);
         op_matmul_forward(gpu, out, a->att, wat(gpu, w, p[1].offset), N, H * hd, d);
-        return;
+        return 0;
     }
     if (attn_qkv_fused(gpu, c)) {
         /* q_proj, k_proj, v_proj are consecutive [out, in] blocks: one [(H + 2 KV) hd, d]
@@ -1465,8 +1488,9 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
         op_matmul_forward(gpu, a->iw, x, wat(gpu, w, spec_off(c, "indexer.w_proj.weight")), N, d, HI);
         op_rope_forward(gpu, a->iq, N, T, HI, dI, c->rope_theta);
         op_rope_forward(gpu, a->ik, N, T, 1, dI, c->rope_theta);
-        op_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
-                          c->indexer_fp32 ? SPARSE_PREC_FP32 : SPARSE_PREC_BF16);
+        if (op_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
+                              c->indexer_fp32 ? SPARSE_PREC_FP32 : SPARSE_PREC_BF16))
+            return -1;
         if (c->dsa_dense) /* warm-up: dense attention; the selection only feeds the indexer's KL */
             op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, 0);
         else
@@ -1477,22 +1501,23 @@ void attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, con
         op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
     }
     op_matmul_forward(gpu, out, a->att, wat(gpu, w, p[3].offset), N, H * hd, d);
+    return 0;
 }
 
-void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
-                   AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
-    if (c->kind == ATTN_MLA || c->kind == ATTN_MGA) attn_require_cpu(gpu, c);
-    if (c->kind == ATTN_MLA) { mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T); return; }
+int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+                  AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
+    if ((c->kind == ATTN_MLA || c->kind == ATTN_MGA) && attn_require_cpu(gpu, c)) return -1;
+    if (c->kind == ATTN_MLA) { mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T); return 0; }
     if (c->kind == ATTN_GDN) {
         GdnDims g = gdn_dims(c);
         gdn_block_backward(gpu, &g, w, dw, &a->gdn, &s->gdn, x, dout, dx, B, T);
-        return;
+        return 0;
     }
     if (c->kind == ATTN_MGA && (gpu || c->mga_decomposed)) {
         mga_dec_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
-        return;
+        return 0;
     }
-    if (c->kind == ATTN_MGA) { mga_backward(c, w, dw, a, x, dout, dx, B, T); return; }
+    if (c->kind == ATTN_MGA) return mga_backward(c, w, dw, a, x, dout, dx, B, T);
     ParamSpec p[ATTN_MAX_PARAMS];
     AttnPattern pat;
     attn_param_specs(c, p);
@@ -1500,7 +1525,7 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
     if (c->kind == ATTN_IDENTITY) {
         op_matmul_backward(gpu, s->datt, dw + p[1].offset, dout, a->att, wat(gpu, w, p[1].offset), N, H * hd, d, 0);
         op_matmul_backward(gpu, dx, dw + p[0].offset, s->datt, x, wat(gpu, w, p[0].offset), N, d, H * hd, 0);
-        return;
+        return 0;
     }
     op_matmul_backward(gpu, s->datt, dw + p[3].offset, dout, a->att, wat(gpu, w, p[3].offset), N, H * hd, d, 0);
     if (c->kind == ATTN_DSA) {
@@ -1515,8 +1540,9 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
         }
         /* the indexer learns from KL(p || softmax(I)) over the selected keys, p = the heads'
            mean attention (detached); its input is detached too: no gradient reaches x */
-        op_indexer_kl_backward(gpu, s->kl, s->diq, s->dik, s->diw, s->psum, a->iq, a->ik, a->iw, a->idx, B, T, HI, dI,
-                               k, 1.0f / N);
+        if (op_indexer_kl_backward(gpu, s->kl, s->diq, s->dik, s->diw, s->psum, a->iq, a->ik, a->iw, a->idx, B, T, HI,
+                                   dI, k, 1.0f / N))
+            return -1;
         op_rope_backward(gpu, s->diq, N, T, HI, dI, c->rope_theta);
         op_rope_backward(gpu, s->dik, N, T, 1, dI, c->rope_theta);
         size_t oq = spec_off(c, "indexer.q_proj.weight"), ok = spec_off(c, "indexer.k_proj.weight");
@@ -1536,7 +1562,7 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
         void *dqkv = ops_qkv_scratch(gpu, (size_t)N * P * ops_act_size(gpu));
         op_qkv_merge(gpu, dqkv, s->dq, s->dk, s->dv, N, T, H, KV, hd, c->rope_theta);
         op_matmul_backward(gpu, dx, dw + p[0].offset, dqkv, x, wat(gpu, w, p[0].offset), N, d, P, 0);
-        return;
+        return 0;
     }
     op_rope_backward(gpu, s->dq, N, T, H, hd, c->rope_theta);
     op_rope_backward(gpu, s->dk, N, T, KV, hd, c->rope_theta);
@@ -1553,6 +1579,7 @@ void attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, Att
     }
     op_matmul_backward(gpu, dx, dw + p[0].offset, dq, x, wat(gpu, w, p[0].offset), N, d, H * hd, 1);
     op_matmul_backward(gpu, dx, dw + p[1].offset, dk, x, wat(gpu, w, p[1].offset), N, d, KV * hd, 1);
+    return 0;
 }
 
 #endif /* ATTN_IMPLEMENTATION_DONE */

@@ -146,12 +146,14 @@ enum { SPARSE_PREC_BF16 = 0, SPARSE_PREC_FP32 = 1 };
    sequence: for tests and small T; training uses op_indexer_select. */
 void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
                        int B, int T, int HI, int dI, int prec);
+/* The four ops below return 0, or -1 when the CPU path runs out of host memory for its
+   O(T) row buffers (nothing written then). */
 /* idx [B,T,topk] from scores [B,T,T]: the selection rule above */
-void op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk);
+int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk);
 /* scores + top-k in one op; on the GPU the scores live in a bounded scratch, a chunk of
    query rows at a time */
-void op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
-                       int B, int T, int HI, int dI, int topk, int prec);
+int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                      int B, int T, int HI, int dI, int topk, int prec);
 
 /* ---- sparse attention over idx [B,T,topk] ---- */
 void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
@@ -168,13 +170,13 @@ void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k
                                const int *idx, int B, int T, int H, int KV, int hd, int topk);
 
 /* ---- indexer KL loss (per token, real_t) against a detached target p [B,T,topk] ---- */
-void op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
-                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
+int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+                          const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
 /* loss as above, and the gradients of dloss * sum(loss): dqI [B,T,HI,dI], dkI [B,T,dI],
    dw [B,T,HI], all written (=) */
-void op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
-                            const void *qI, const void *kI, const void *w, const int *idx,
-                            int B, int T, int HI, int dI, int topk, float dloss);
+int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+                           const void *qI, const void *kI, const void *w, const int *idx,
+                           int B, int T, int HI, int dI, int topk, float dloss);
 
 #endif /* ATTN_SPARSE_H */
 
@@ -195,7 +197,10 @@ void op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *
 double ops_prof_begin_(Gpu *gpu);
 void ops_prof_end_(Gpu *gpu, const char *name, double t0);
 #define SPARSE_GPU(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return; } } while (0)
+/* the same in the ops that return 0 or -1 (their CPU paths allocate; the GPU's do not fail here) */
+#define SPARSE_GPU_INT(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return 0; } } while (0)
 #else
+#define SPARSE_GPU_INT(call) do { (void)gpu; } while (0)
 #define SPARSE_GPU(call) do { (void)gpu; } while (0)
 #endif
 
@@ -260,23 +265,24 @@ static void sparse_topk_row_(int *out, const real_t *row, int n, int topk, Spars
     qsort(out, topk, sizeof *out, sparse_int_cmp_);
 }
 
-void op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk) {
-    SPARSE_GPU(gpu_indexer_topk(gpu, idx, scores, B, T, topk));
+int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk) {
+    SPARSE_GPU_INT(gpu_indexer_topk(gpu, idx, scores, B, T, topk));
     SparseScore_ *tmp = malloc(sizeof *tmp * T);
-    if (!tmp) { fprintf(stderr, "op_indexer_topk: out of host memory\n"); exit(1); }
+    if (!tmp) return -1;
     for (size_t n = 0; n < (size_t)B * T; n++)
         sparse_topk_row_(idx + n * topk, scores + n * T, (int)(n % T) + 1, topk, tmp);
     free(tmp);
+    return 0;
 }
 
-void op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
-                       int B, int T, int HI, int dI, int topk, int prec) {
-    SPARSE_GPU(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
+int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                      int B, int T, int HI, int dI, int topk, int prec) {
+    SPARSE_GPU_INT(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
     (void)prec;
     /* one row of scores at a time: O(T) memory */
     real_t *row = malloc(sizeof(real_t) * T);
     SparseScore_ *tmp = malloc(sizeof *tmp * T);
-    if (!row || !tmp) { fprintf(stderr, "op_indexer_select: out of host memory\n"); exit(1); }
+    if (!row || !tmp) { free(row); free(tmp); return -1; }
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
@@ -287,6 +293,7 @@ void op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const
         }
     free(row);
     free(tmp);
+    return 0;
 }
 
 /* scaled score q . k / sqrt(hd) of query row (b,t,h) and key position s */
@@ -415,11 +422,12 @@ static real_t sparse_kl_token_(real_t *I, real_t *ph, real_t *lseI, const real_t
     return loss;
 }
 
-void op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
-                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
-    SPARSE_GPU(gpu_indexer_kl_forward(gpu, loss, p, qI, kI, w, idx, B, T, HI, dI, topk));
-    real_t *I = malloc(sizeof(real_t) * 2 * topk), *ph = I + topk, lseI;
-    if (!I) { fprintf(stderr, "op_indexer_kl_forward: out of host memory\n"); exit(1); }
+int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+                          const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
+    SPARSE_GPU_INT(gpu_indexer_kl_forward(gpu, loss, p, qI, kI, w, idx, B, T, HI, dI, topk));
+    real_t *I = malloc(sizeof(real_t) * 2 * topk), lseI;
+    if (!I) return -1;
+    real_t *ph = I + topk;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
@@ -428,19 +436,21 @@ void op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *
                                        HI, dI, topk);
         }
     free(I);
+    return 0;
 }
 
 /* dloss_t/dI_j = softmax_j(I) - ph_j; then through I = sum_h w_h ReLU(a_h), a_h = qI_h . kI:
    dw_h += g relu(a_h); dqI_h += g w_h [a_h > 0] kI; dkI += g w_h [a_h > 0] qI_h */
-void op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
-                            const void *qI, const void *kI, const void *w, const int *idx,
-                            int B, int T, int HI, int dI, int topk, float dloss) {
-    SPARSE_GPU(gpu_indexer_kl_backward(gpu, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss));
+int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+                           const void *qI, const void *kI, const void *w, const int *idx,
+                           int B, int T, int HI, int dI, int topk, float dloss) {
+    SPARSE_GPU_INT(gpu_indexer_kl_backward(gpu, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss));
+    real_t *I = malloc(sizeof(real_t) * 2 * topk), lseI;
+    if (!I) return -1;
+    real_t *ph = I + topk;
     memset(dqI, 0, sizeof(real_t) * (size_t)B * T * HI * dI);
     memset(dkI, 0, sizeof(real_t) * (size_t)B * T * dI);
     memset(dw, 0, sizeof(real_t) * (size_t)B * T * HI);
-    real_t *I = malloc(sizeof(real_t) * 2 * topk), *ph = I + topk, lseI;
-    if (!I) { fprintf(stderr, "op_indexer_kl_backward: out of host memory\n"); exit(1); }
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
@@ -465,6 +475,7 @@ void op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *
             }
         }
     free(I);
+    return 0;
 }
 
 #undef SR_

@@ -30,6 +30,12 @@
 #ifndef CKPT_H
 #define CKPT_H
 
+/* fileno, fsync, mkdir: POSIX 2008, asked for before the first system header so that the
+   implementation builds under a strict -std=c99 too (a file that includes a system header before
+   this one, under -std=c99, defines _POSIX_C_SOURCE 200809L itself) */
+#if defined(CKPT_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include <stddef.h>
 #include <stdint.h>
 

@@ -46,6 +46,12 @@
 #ifndef SMOLLM_H
 #define SMOLLM_H
 
+/* fileno, fseeko, off_t: POSIX 2008, asked for before the first system header so that the
+   implementation builds under a strict -std=c99 too (a file that includes a system header before
+   this one, under -std=c99, defines _POSIX_C_SOURCE 200809L itself) */
+#if defined(SMOLLM_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "attn.h"
 #include <stdint.h>
 
@@ -160,18 +166,21 @@ double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *cou
 double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits);
 /* the same per row: row_loss[b] = the sum of row b's token losses, row_count[b] its counted
    tokens (either may be NULL); returns the batch's sum. On the GPU the per-token losses are
-   copied to the host anyway, so per-row sums cost nothing more */
+   copied to the host anyway, so per-row sums cost nothing more. NAN when host memory runs out
+   (the forward's CPU attention temporaries, or the buffers that score accuracy) */
 double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
                         double *hits);
-/* lower-level: forward to the final norm output m->xf */
-void smollm_forward(SmolModel *m, const int *tokens);
-/* backward from the final norm output; needs smollm_forward first */
+/* lower-level: forward to the final norm output m->xf; 0, or -1 when a CPU attention path runs
+   out of host memory for its temporaries (attn_forward) */
+int smollm_forward(SmolModel *m, const int *tokens);
+/* backward from the final norm output; needs smollm_forward first. NAN when a CPU attention
+   path runs out of host memory (attn_backward): the gradients are incomplete then */
 float smollm_backward(SmolModel *m, const int *targets, float dloss);
 /* lowest level, for CUDA graphs: copy a batch to the backend, then forward and backward on
    the backend's copy with no host synchronization in between, then read the mean loss */
 void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets);
-void smollm_forward_device(SmolModel *m);
-void smollm_backward_device(SmolModel *m, float dloss);
+int smollm_forward_device(SmolModel *m);             /* 0, or -1 as smollm_forward */
+int smollm_backward_device(SmolModel *m, float dloss); /* 0, or -1: out of host memory */
 float smollm_read_loss(SmolModel *m, const int *targets);
 
 /* safetensors I/O of the fp32 master weights (Hugging Face names). smollm_save also writes the
@@ -208,6 +217,16 @@ int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, 
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ops.h's OpenMP helper, which only its implementation defines: this implementation may be
+   compiled without ops.h's (another file, or a library, providing it) */
+#ifndef OMP_
+#ifdef _OPENMP
+#define OMP_(x) _Pragma(#x)
+#else
+#define OMP_(x)
+#endif
+#endif
 
 static const char *norm_names[] = {"default", "pre", "post", "sandwich"};
 
@@ -497,6 +516,7 @@ static int smol_alloc_acts(SmolModel *m) {
     smol_bind_acts(m, &dry);
     m->act_mem = ops_alloc(m->gpu, (size_t)dry.act);
     m->stat_mem = ops_alloc(m->gpu, (size_t)dry.stat);
+    if (!m->act_mem || !m->stat_mem) return -1;
     SmolCursor k = {m->act_mem, (char *)m->stat_mem, es, 0, 0, 0};
     smol_bind_acts(m, &k);
     /* scratch shared by all layers: recomputed forward values and backward gradients */
@@ -507,6 +527,7 @@ static int smol_alloc_acts(SmolModel *m) {
     }
     size_t total = 5 * N * d + 4 * N * F + attn_s;
     m->scratch_mem = ops_alloc(m->gpu, total * es);
+    if (!m->scratch_mem) return -1;
     SmolCursor sc = {m->scratch_mem, NULL, es, 0, 0, 0};
     m->norm_tmp = take_act(&sc, N * d);
     m->sub_tmp = take_act(&sc, N * d);
@@ -520,7 +541,7 @@ static int smol_alloc_acts(SmolModel *m) {
     m->tokens = ops_alloc(m->gpu, N * sizeof(int));
     m->targets = ops_alloc(m->gpu, N * sizeof(int));
     m->host_losses = calloc(N, sizeof(real_t));
-    return m->host_losses ? 0 : -1;
+    return m->tokens && m->targets && m->host_losses ? 0 : -1;
 }
 
 int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
@@ -570,7 +591,7 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
     smol_init_weights(m, host);
     if (gpu) {
         m->params = ops_alloc(gpu, m->n_params * sizeof(real_t));
-        ops_to_device(gpu, m->params, host, m->n_params * sizeof(real_t));
+        if (m->params) ops_to_device(gpu, m->params, host, m->n_params * sizeof(real_t));
         free(host);
         m->wc = ops_alloc(gpu, m->n_params * ops_act_size(gpu));
     } else {
@@ -578,6 +599,12 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
         m->wc = host;
     }
     m->grads = ops_alloc(gpu, m->n_params * sizeof(real_t));
+    if (!m->params || !m->wc || !m->grads) {
+        snprintf(err, errlen, "out of memory for the weights and gradients of %zu parameters (%.1f GB)", m->n_params,
+                 (double)m->n_params * 2 * sizeof(real_t) / 1e9);
+        smollm_free(m);
+        return -1;
+    }
     smollm_sync_weights(m);
     if (smol_alloc_acts(m)) {
         snprintf(err, errlen, "out of memory for the activations of %d layers, batch %d x seq %d", m->cfg.n_layers, B, T);
@@ -660,12 +687,12 @@ void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets) {
     if (targets) ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
 }
 
-void smollm_forward(SmolModel *m, const int *tokens) {
+int smollm_forward(SmolModel *m, const int *tokens) {
     smollm_set_batch(m, tokens, NULL);
-    smollm_forward_device(m);
+    return smollm_forward_device(m);
 }
 
-void smollm_forward_device(SmolModel *m) {
+int smollm_forward_device(SmolModel *m) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim;
@@ -684,7 +711,7 @@ void smollm_forward_device(SmolModel *m) {
         /* attention branch: h = x + [N](Attn([N](x))) */
         const void *ain = L->attn_pre != none ? m->norm_tmp : x;
         void *aout = L->attn_post != none ? a->attn_out : m->sub_tmp;
-        attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, aout, m->B, m->T);
+        if (attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, aout, m->B, m->T)) return -1;
         if (L->attn_post != none)
             op_rmsnorm_forward(g, m->sub_tmp, a->a_res_rstd, aout, wptr(m, L->attn_post), N, d, eps);
         const void *fin = a->h;
@@ -710,11 +737,12 @@ void smollm_forward_device(SmolModel *m) {
         else
             op_add(g, m->res[l + 1], a->h, m->sub_tmp, (size_t)N * d);
     }
+    return 0;
 }
 
 float smollm_backward(SmolModel *m, const int *targets, float dloss) {
     smollm_set_batch(m, NULL, targets);
-    smollm_backward_device(m, dloss);
+    if (smollm_backward_device(m, dloss)) return NAN;
     return smollm_read_loss(m, targets);
 }
 
@@ -729,7 +757,7 @@ float smollm_read_loss(SmolModel *m, const int *targets) {
 }
 
 /* d(residual) flows through m->dres; each sublayer adds its branch's gradient */
-void smollm_backward_device(SmolModel *m, float dloss) {
+int smollm_backward_device(SmolModel *m, float dloss) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
@@ -776,8 +804,9 @@ void smollm_backward_device(SmolModel *m, float dloss) {
         }
         AttnScratch as;
         attn_scratch_bind(&L->attn, &as, g, m->attn_scratch_mem, m->B, m->T);
-        attn_backward(g, &L->attn, wptr(m, L->attn_w), G + L->attn_w, &a->attn, &as,
-                      ain, dattn, m->dtmp2, m->B, m->T);
+        if (attn_backward(g, &L->attn, wptr(m, L->attn_w), G + L->attn_w, &a->attn, &as, ain, dattn, m->dtmp2, m->B,
+                          m->T))
+            return -1;
         if (L->attn_pre != none)
             op_rmsnorm_backward(g, m->dres, G + L->attn_pre, m->dtmp2, x, wptr(m, L->attn_pre),
                                 a->a_in_rstd, N, d, 1);
@@ -785,10 +814,11 @@ void smollm_backward_device(SmolModel *m, float dloss) {
             op_add(g, m->dres, m->dres, m->dtmp2, (size_t)N * d);
     }
     op_embed_backward(g, G + m->wte, m->dres, m->tokens, N, d);
+    return 0;
 }
 
 float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss) {
-    smollm_forward(m, tokens);
+    if (smollm_forward(m, tokens)) return NAN;
     return smollm_backward(m, targets, dloss);
 }
 
@@ -807,11 +837,18 @@ double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int 
 double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
                         double *hits) {
     int N = m->B * m->T;
-    smollm_forward(m, tokens);
+    if (smollm_forward(m, tokens)) return NAN; /* out of host memory: no evaluation */
     ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
     if (hits && !m->correct) { /* only evaluations that score accuracy pay for it */
         m->correct = ops_alloc(m->gpu, sizeof(real_t) * N);
         m->host_correct = calloc(N, sizeof(real_t));
+        if (!m->correct || !m->host_correct) { /* out of host memory: no evaluation, and none half set up */
+            if (m->correct) ops_free(m->gpu, m->correct);
+            free(m->host_correct);
+            m->correct = NULL;
+            m->host_correct = NULL;
+            return NAN;
+        }
     }
     op_xent_forward(m->gpu, m->losses, hits ? m->correct : NULL, m->xf, wptr(m, m->wte), m->targets, N,
                     m->cfg.d_model, m->cfg.vocab_size);

@@ -199,6 +199,11 @@
 #ifndef STUDY_H
 #define STUDY_H
 
+/* setenv, kill, gethostname, open_memstream, M_PI: POSIX 2008 with the XSI option, asked for
+   before the first system header so that the implementation builds under a strict -std=c99 too */
+#if defined(STUDY_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _XOPEN_SOURCE 700
+#endif
 #include "train.h"
 #include "data.h"
 #include "ckpt.h"
@@ -493,7 +498,9 @@ int study_report(const char *dir, FILE *f);
 #endif
 
 /* ---- a growable string ---- */
-typedef struct { char *p; size_t n, cap; } StrBuf;
+/* oom: an append did not fit in memory; the text stays whole up to there, and the writers
+   (study_write_text and the metrics lines) refuse a buffer so marked rather than save it cut */
+typedef struct { char *p; size_t n, cap; int oom; } StrBuf;
 
 static void sb_printf(StrBuf *b, const char *fmt, ...) {
     for (;;) {
@@ -506,7 +513,7 @@ static void sb_printf(StrBuf *b, const char *fmt, ...) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
         while (cap < b->n + (size_t)k + 1) cap *= 2;
         char *np = realloc(b->p, cap);
-        if (!np) { fprintf(stderr, "study: out of memory\n"); exit(1); }
+        if (!np) { b->oom = 1; return; }
         b->p = np;
         b->cap = cap;
     }
@@ -1281,7 +1288,7 @@ static int study_add_axis(Study *s, int p, const char *key, const char *list, ch
         if (run_config_set(&scratch, key, v, err, errlen)) return -1;
         for (int j = 0; j < a->n; j++)
             if (!strcmp(a->values[j], v)) { snprintf(err, errlen, "axis '%s' lists '%s' twice", key, v); return -1; }
-        snprintf(a->values[a->n++], sizeof a->values[0], "%s", v);
+        memcpy(a->values[a->n++], v, strlen(v) + 1); /* fits: checked above */
     }
     if (got < 0) { snprintf(err, errlen, "axis '%s': %s", key, e); return -1; }
     ph->n_axes++;
@@ -2012,13 +2019,17 @@ typedef struct {
 
 typedef struct { StudyRow *r; int n, cap; } StudyRows;
 
-static void study_rows_push(StudyRows *rs, StudyRow r) {
+/* 0, or -1 when the table cannot grow (it keeps its rows) */
+static int study_rows_push(StudyRows *rs, StudyRow r) {
     if (rs->n == rs->cap) {
-        rs->cap = rs->cap ? 2 * rs->cap : 256;
-        rs->r = realloc(rs->r, rs->cap * sizeof *rs->r);
-        if (!rs->r) { fprintf(stderr, "study: out of memory\n"); exit(1); }
+        int cap = rs->cap ? 2 * rs->cap : 256;
+        StudyRow *p = realloc(rs->r, cap * sizeof *p);
+        if (!p) return -1;
+        rs->r = p;
+        rs->cap = cap;
     }
     rs->r[rs->n++] = r;
+    return 0;
 }
 
 static void study_row_json(StrBuf *b, const StudyRow *r) {
@@ -2040,7 +2051,7 @@ static void study_row_json(StrBuf *b, const StudyRow *r) {
 
 /* metrics.jsonl rows with step <= max_step. A line cut short (a kill or a full disk while it
    was written: no newline, or no closing brace) is dropped; returns how many were, so that the
-   reader can say so */
+   reader can say so; -1 when memory for the rows runs out (rs keeps those read) */
 static int study_rows_read(const char *path, int max_step, StudyRows *rs) {
     char *text = study_read_all(path, NULL);
     int torn = 0;
@@ -2062,7 +2073,7 @@ static int study_rows_read(const char *path, int max_step, StudyRows *rs) {
             r.val_loss = study_json_num(line, "val_loss");
             r.val_acc = study_json_num(line, "val_acc");
             r.val_bpb = study_json_num(line, "val_bpb");
-            if (r.step <= max_step) study_rows_push(rs, r);
+            if (r.step <= max_step && study_rows_push(rs, r)) { free(text); return -1; }
         }
         line = nl + 1;
     }
@@ -2435,7 +2446,13 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     TrainConfig tc = c->train;
     tc.steps = o->steps;
     Trainer tr;
-    train_init(&tr, &m, &tc);
+    if (train_init(&tr, &m, &tc)) {
+        snprintf(err, sizeof err, "out of memory for the optimizer state of %zu parameters", m.n_params);
+        smollm_free(&m);
+        data_close(&ds);
+        study_fail(o, "failed", "%s", err);
+        return 2;
+    }
     SmolParamCounts pc = smollm_param_counts(&m);
     o->params_total = pc.total;
     o->params_attention = pc.attention;
@@ -2508,7 +2525,14 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
                 data_close(&ds);
                 return rc;
             }
-            train_init(&tr, &m, &tc);
+            if (train_init(&tr, &m, &tc)) {
+                snprintf(err, sizeof err, "out of memory for the optimizer state of %zu parameters", m.n_params);
+                study_fail(o, "failed", "%s", err);
+                smollm_free(&m);
+                data_bytes_close(&bytes);
+                data_close(&ds);
+                return 2;
+            }
         }
         if (step0) {
             ts.rng = w[W_RNG];
@@ -2517,7 +2541,15 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             tokens = study_bitsd(w[W_TOKENS]);
             train_s = study_bitsd(w[W_TRAIN_S]);
             wall_before = study_bitsd(w[W_WALL_S]);
-            if (study_rows_read(mpath, step0, &rows))
+            int torn = study_rows_read(mpath, step0, &rows);
+            if (torn < 0) {
+                char why[4300];
+                snprintf(why, sizeof why, "out of memory reading the metrics %s", mpath);
+                study_fail(o, "failed", "%s", why);
+                rc = 2;
+                goto done;
+            }
+            if (torn)
                 fprintf(stderr, "ablate: %s: a torn line (cut short by a kill or a full disk) dropped; the "
                                 "metrics are rewritten from the checkpoint at step %d\n", mpath, step0);
         }
@@ -2525,12 +2557,12 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         StrBuf b = {0};
         sb_printf(&b, "%s", "");
         for (int i = 0; i < rows.n; i++) study_row_json(&b, &rows.r[i]);
-        int bad = study_write_atomic(mpath, b.p, b.n);
+        int oom = b.oom, bad = oom || study_write_atomic(mpath, b.p, b.n);
         free(b.p);
         mf = bad ? NULL : fopen(mpath, "ab");
         if (!mf) {
             char why[4300];
-            snprintf(why, sizeof why, "cannot write %s: %s", mpath, strerror(errno));
+            snprintf(why, sizeof why, "cannot write %s: %s", mpath, oom ? "out of memory composing it" : strerror(errno));
             study_fail(o, "failed", "%s", why);
             rc = 2;
             goto done;
@@ -2538,6 +2570,13 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
     }
     for (int s = tr.step; s < steps; s++) {
         TrainStats st = c->task ? train_step(&tr, data_task_batch, &task_train) : train_step(&tr, study_batch, &ts);
+        if (st.failed) {
+            char why[96];
+            snprintf(why, sizeof why, "step %d: out of host memory in the forward or backward pass", st.step + 1);
+            study_fail(o, "failed", "%s", why);
+            rc = 2;
+            break;
+        }
         double step_tokens = (double)c->batch * c->seq * tr.cfg.grad_accum;
         tokens += step_tokens;
         train_s += st.seconds;
@@ -2572,15 +2611,22 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
             }
         }
         int logged = st.step % c->log_every == 0 || last || time_up || rc || isfinite(r.val_loss);
-        if (logged) study_rows_push(&rows, r);
+        if (logged && study_rows_push(&rows, r)) {
+            char why[96];
+            snprintf(why, sizeof why, "step %d: out of memory for the metrics table", st.step);
+            study_fail(o, "failed", "%s", why);
+            rc = 2;
+            break;
+        }
         if (mf && logged) { /* a line that does not reach the disk (a full disk) fails the run */
             StrBuf b = {0};
             study_row_json(&b, &r);
-            int wrote = fwrite(b.p, 1, b.n, mf) == b.n && fflush(mf) == 0;
+            int oom = b.oom, wrote = !oom && fwrite(b.p, 1, b.n, mf) == b.n && fflush(mf) == 0;
             free(b.p);
             if (!wrote) {
                 char why[4300];
-                snprintf(why, sizeof why, "cannot write %s (step %d): %s", mpath, st.step, strerror(errno));
+                snprintf(why, sizeof why, "cannot write %s (step %d): %s", mpath, st.step,
+                         oom ? "out of memory composing the line" : strerror(errno));
                 study_fail(o, "failed", "%s", why);
                 rc = 2;
                 break;
@@ -2717,6 +2763,10 @@ static int study_attempt(const char *rdir, long session, char *reason, size_t n)
 }
 
 static int study_write_text(const char *path, const StrBuf *b) {
+    if (b->oom) {
+        fprintf(stderr, "ablate: out of memory composing %s (%zu bytes so far): not written\n", path, b->n);
+        return -1;
+    }
     if (study_write_atomic(path, b->p ? b->p : "", b->n) == 0) return 0;
     fprintf(stderr, "ablate: cannot write %s: %s\n", path, strerror(errno));
     return -1;
@@ -3401,7 +3451,9 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
     for (int i = 0; i < n; i++) {
         char p[4500];
         snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, s[i].name);
-        if (study_rows_read(p, INT_MAX, &rows[i]))
+        int torn = study_rows_read(p, INT_MAX, &rows[i]);
+        if (torn < 0) fprintf(stderr, "ablate report: %s: out of memory reading it: its curve is cut short\n", p);
+        else if (torn)
             fprintf(stderr, "ablate report: %s: a torn line (cut short by a kill or a full disk) is left out%s\n", p,
                     strcmp(s[i].status, "ok") ? "" : " although the run says ok: its metrics are incomplete");
     }

@@ -10,7 +10,7 @@
      TrainConfig tc = {0};          // zero = defaults (below)
      tc.steps = 200; tc.lr = 3e-3f;
      Trainer tr;
-     train_init(&tr, &model, &tc);
+     if (train_init(&tr, &model, &tc)) { fputs("out of memory for the optimizer\n", stderr); exit(1); }
      for (int s = 0; s < tc.steps; s++) {
          TrainStats st = train_step(&tr, next_batch, my_data);   // next_batch fills tokens/targets
          printf("%d loss %.3f lr %.2e gnorm %.2f\n", st.step, st.loss, st.lr, st.grad_norm);
@@ -42,6 +42,12 @@
 #ifndef TRAIN_H
 #define TRAIN_H
 
+/* clock_gettime, fileno: POSIX 2008, asked for before the first system header so that the
+   implementation builds under a strict -std=c99 too (a file that includes a system header before
+   this one, under -std=c99, defines _POSIX_C_SOURCE 200809L itself) */
+#if defined(TRAIN_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
 #include "smollm.h"
 
 typedef struct {
@@ -62,6 +68,7 @@ typedef struct {
     int step;           /* 1-based index of the step just taken */
     float loss, lr, grad_norm;
     double seconds;     /* wall time of the step */
+    int failed;         /* 1: out of host memory in the forward or backward; the step was not taken */
 } TrainStats;
 
 typedef struct {
@@ -90,7 +97,9 @@ typedef void (*BatchFn)(void *ctx, int *tokens, int *targets);
 
 void train_config_resolve(TrainConfig *c);
 float train_lr(const TrainConfig *c, int step); /* step counts from 0 */
-void train_init(Trainer *t, SmolModel *m, const TrainConfig *c);
+/* 0, or -1 when host memory for the optimizer state (2 x the parameters) runs out: nothing is
+   left allocated, and the caller names the failure (it knows the model's size) */
+int train_init(Trainer *t, SmolModel *m, const TrainConfig *c);
 void train_free(Trainer *t);
 TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx);
 /* DSA's stage at 0-based step s with k_cfg configured keys: *dense 1 during the warm-up;
@@ -158,7 +167,7 @@ int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, c
 
 double train_now(void) {
     struct timespec ts;
-    timespec_get(&ts, TIME_UTC); /* C11; wall clock is fine at step granularity */
+    clock_gettime(CLOCK_REALTIME, &ts); /* wall clock is fine at step granularity */
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -184,7 +193,7 @@ float train_lr(const TrainConfig *c, int step) {
     return floor + 0.5f * (c->lr - floor) * (1 + cosf(3.14159265f * p));
 }
 
-void train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
+int train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
     memset(t, 0, sizeof *t);
     t->cfg = *c;
     train_config_resolve(&t->cfg);
@@ -193,6 +202,11 @@ void train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
     t->v = ops_alloc(m->gpu, m->n_params * sizeof(real_t));
     t->gnorm_sq = ops_alloc(m->gpu, sizeof(real_t));
     t->hyper = ops_alloc(m->gpu, 4 * sizeof(real_t));
+    if (!t->m || !t->v || !t->gnorm_sq || !t->hyper) {
+        train_free(t);
+        return -1;
+    }
+    return 0;
 }
 
 void train_free(Trainer *t) {
@@ -297,8 +311,9 @@ static int train_graph_step(Trainer *t, float dloss) {
         if (t->graph_captures == 3) { t->graph_captures++; return 0; } /* the scale keeps changing */
         gpu_graph_free((CUgraphExec)t->graph);
         gpu_graph_begin(g);
-        smollm_forward_device(t->model);
-        smollm_backward_device(t->model, dloss);
+        /* on the GPU neither allocates host memory: they do not fail here */
+        (void)smollm_forward_device(t->model);
+        (void)smollm_backward_device(t->model, dloss);
         t->graph = gpu_graph_end(g);
         t->graph_dloss = dloss;
         t->graph_captures++;
@@ -340,6 +355,7 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N);
     TrainStats st = {0};
     double t0 = train_now(), loss = 0;
+    if (!tok || !tgt) goto failed;
     ops_zero(M->gpu, M->grads, M->n_params * sizeof(real_t));
     for (int a = 0; a < A; a++) {
         next_batch(ctx, tok, tgt);
@@ -348,10 +364,8 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
         /* gradient of the mean over all counted tokens of all micro-batches */
         float dloss = count ? 1.0f / ((float)count * A) : 0.0f;
         smollm_set_batch(M, tok, tgt);
-        if (!train_graph_step(t, dloss)) {
-            smollm_forward_device(M);
-            smollm_backward_device(M, dloss);
-        }
+        if (!train_graph_step(t, dloss) && (smollm_forward_device(M) || smollm_backward_device(M, dloss)))
+            goto failed;
         /* on the GPU the last micro-batch's loss is read after the update is queued:
            one wait for the device per step instead of two */
         if (a + 1 < A || !M->gpu) loss += smollm_read_loss(M, tgt);
@@ -369,6 +383,14 @@ TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     if (st.grad_norm > t->gnorm_max) t->gnorm_max = st.grad_norm;
     free(tok);
     free(tgt);
+    return st;
+failed: /* no update: the weights and the step count stay as they were */
+    free(tok);
+    free(tgt);
+    st.failed = 1;
+    st.step = t->step;
+    st.loss = NAN;
+    st.seconds = train_now() - t0;
     return st;
 }
 

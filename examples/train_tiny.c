@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
     tc.steps = 100;
     tc.warmup = 10;
     Trainer tr;
-    train_init(&tr, &model, &tc);
+    if (train_init(&tr, &model, &tc)) { fprintf(stderr, "out of memory for the optimizer state\n"); return 1; }
     Sampler train = {&ds, DATA_TRAIN, 8, 64, 1, 0};
     for (int s = 0; s < tc.steps; s++) {
         TrainStats st = train_step(&tr, next_batch, &train);

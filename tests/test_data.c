@@ -2,7 +2,8 @@
    synthetic tasks.
 
      cc -O2 -I. -DABLATE_NO_CUDA tests/test_data.c -o tests/test_data -lm
-     tests/test_data                 (make test runs it)
+     tests/test_data [ABLATE]        (make test runs it; ABLATE, default ./ablate-cpu, runs the
+                                     tokenize command, which lives in the driver)
      tests/test_data --dump DIR      writes the test tokenizer and text to DIR (see HF_IDS)
 
    Ends with the line "N passed, N failed"; exit 1 on a failure.
@@ -15,10 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int n_pass, n_fail;
 static char tmpdir[] = "/tmp/ablate_test_data_XXXXXX";
+static const char *ablate_bin = "./ablate-cpu"; /* the tokenize command is the driver's, not data.h's */
 
 static void report(int ok, const char *name, const char *detail) {
     if (ok) n_pass++; else n_fail++;
@@ -32,6 +35,12 @@ static char *tpath(const char *name) {
     char *p = buf[k++ & 7];
     snprintf(p, 600, "%s/%s", tmpdir, name);
     return p;
+}
+
+static double test_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 static void write_file(const char *path, const void *d, size_t n) {
@@ -256,9 +265,10 @@ static void test_directory_and_cli(void) {
     char text[20000];
     for (int i = 0; i < 20000; i++) text[i] = (char)('a' + i % 26);
     write_file(tpath("t.txt"), text, sizeof text);
-    char *argv[] = {"tokenize", "--tokenizer", "byte", "--out", tpath("shards"), "--shard-tokens", "8000",
-                    tpath("t.txt"), NULL};
-    int rc = data_cli(8, argv);
+    char cmd[2000];
+    snprintf(cmd, sizeof cmd, "%s tokenize --tokenizer byte --out %s --shard-tokens 8000 %s > /dev/null", ablate_bin,
+             tpath("shards"), tpath("t.txt"));
+    int rc = system(cmd);
     Dataset ds;
     char err[600];
     int ok = !rc && !data_open(&ds, tpath("shards"), 0.1f, err, sizeof err);
@@ -269,8 +279,9 @@ static void test_directory_and_cli(void) {
            "tokenize CLI: byte shards, directory opens as train+val", det);
     if (ok) data_close(&ds);
     if (trained) { /* the same with the trained BPE: ids decode to the text */
-        char *argv2[] = {"tokenize", "--tokenizer", tpath("tok.json"), "--out", tpath("bpe"), tpath("t.txt"), NULL};
-        rc = data_cli(6, argv2);
+        snprintf(cmd, sizeof cmd, "%s tokenize --tokenizer %s --out %s %s > /dev/null", ablate_bin, tpath("tok.json"),
+                 tpath("bpe"), tpath("t.txt"));
+        rc = system(cmd);
         ok = !rc && !data_open(&ds, tpath("bpe"), 0.1f, err, sizeof err);
         int good = ok && ds.vocab_size == 600;
         report(good, "tokenize CLI: BPE shards with the tokenizer's vocabulary", ok ? "" : err);
@@ -590,9 +601,9 @@ static void test_speed(void) {
     if (!buf) { report(0, "tokenizer speed", err); return; }
     int *ids = malloc(sizeof(int) * (n + 1));
     DataTokenizer *t = data_tok_load(tpath("tok.json"), err, sizeof err); /* a cold cache */
-    double t0 = data_now();
+    double t0 = test_now();
     size_t k = t ? data_tok_encode(t, buf, n, ids) : 0;
-    double el = data_now() - t0;
+    double el = test_now() - t0;
     double mbmin = n / 1e6 / el * 60;
     char det[160];
     snprintf(det, sizeof det, "%s: %.2f MB -> %zu tokens in %.3f s = %.0f MB/min", path, n / 1e6, k, el, mbmin);
@@ -617,6 +628,7 @@ int main(int argc, char **argv) {
         write_file(p, hf_text, strlen(hf_text));
         return 0;
     }
+    if (argc == 2) ablate_bin = argv[1];
     test_bpe_train_and_hf();
     test_roundtrips();
     test_bad_tokenizers();
