@@ -3782,6 +3782,7 @@ static void study_col(FILE *f, const char *s, int width, int left) {
     for (const char *c = s; *c; c++) chars += ((unsigned char)*c & 0xC0) != 0x80;
     if (left) fprintf(f, "%s", s);
     for (int i = chars; i < width; i++) fputc(' ', f);
+    if (!left && chars >= width) fputc(' ', f); /* a value wider than its column still stands apart */
     if (!left) fprintf(f, "%s", s);
 }
 
@@ -3950,7 +3951,7 @@ int study_report(const char *dir, FILE *out) {
         if (any_acc) study_col(out, "val acc (mean ± sd)", 20, 0);
         if (any_bpb) study_col(out, "val bpb", 18, 0);
         study_col(out, "val ppl", 10, 0);
-        study_col(out, "tok/s", 16, 0);
+        study_col(out, "tok/s", 18, 0);
         study_col(out, "peak MB", 9, 0);
         study_col(out, "params", 11, 0);
         study_col(out, "KV B/tok", 9, 0);
@@ -3990,7 +3991,7 @@ int study_report(const char *dir, FILE *out) {
             study_col(out, col, 10, 0);
             if (isfinite(q->tps.sd)) snprintf(col, sizeof col, "%.0f ± %.0f", q->tps.mean, q->tps.sd);
             else snprintf(col, sizeof col, "%.0f", q->tps.mean);
-            study_col(out, col, 16, 0);
+            study_col(out, col, 18, 0);
             if (q->peak > 0) snprintf(col, sizeof col, "%.1f", q->peak / 1048576.0);
             else snprintf(col, sizeof col, "-"); /* not measured */
             study_col(out, col, 9, 0);

@@ -1163,8 +1163,20 @@ static void test_axes_run(const char *base) {
     free(out);
 }
 
+/* a right-aligned value wider than its column (a GPU's tok/s ± sd) stays apart from the one before */
+static void test_table_columns(void) {
+    char buf[128] = "";
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    study_col(f, "3.19", 10, 0);
+    study_col(f, "2825033 ± 442213", 16, 0);
+    study_col(f, "1.5", 6, 0);
+    fclose(f);
+    report(strstr(buf, "      3.19 2825033 ± 442213   1.5") != NULL, "table: an overwide column keeps a blank before it", buf);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) ablate_bin = argv[1];
+    test_table_columns();
     /* one thread: the same arithmetic order in every run, and no spinning threads on a busy machine */
     setenv("OMP_NUM_THREADS", "1", 1);
     test_parse_ok();
