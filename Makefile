@@ -17,8 +17,8 @@ CUDA_INC = -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"'
 # no -lcuda: gpu.h opens the driver library (libcuda.so.1, installed with the NVIDIA driver)
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
-HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gpu.h kernels.cu.h kernels_attn.cu.h tests/gpu_test.h \
-           attn_sparse.h kernels_sparse.cu.h attn_linear.h kernels_linear.cu.h tests/check.h
+HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gpu.h kernels.cu.h attn/dense.cu.h tests/gpu_test.h \
+           attn/dsa.h attn/dsa.cu.h attn/gdn.h attn/gdn.cu.h tests/check.h
 
 # without a CUDA toolkit (no nvrtc.h under $(CUDA)) the GPU build and the NVRTC compile check
 # are skipped, with one line saying so; the CPU build and its tests need only a C compiler
@@ -49,11 +49,11 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
 EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom
-# attn_sparse.h's finite-difference checks need double precision (a more specific rule
+# attn/dsa.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
-# attn_linear.h's (Gated DeltaNet) finite-difference checks: double precision too
+# attn/gdn.h's (Gated DeltaNet) finite-difference checks: double precision too
 tests/test_gdn: tests/test_gdn.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
 # ops.h's sparse attention patterns (AttnPattern): gradchecks in double precision too
@@ -84,15 +84,15 @@ GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
-# kernels_linear.cu.h's kernels emulated on the CPU (pthreads as CUDA threads; no GPU needed,
-# about a minute on 2 cores): their indexing, barriers and mma fragments vs attn_linear.h
-build/emu_linear_kernels.inc: tests/emu_linear_dump.c kernels_linear.cu.h gpu.h kernels.cu.h
+# attn/gdn.cu.h's kernels emulated on the CPU (pthreads as CUDA threads; no GPU needed,
+# about a minute on 2 cores): their indexing, barriers and mma fragments vs attn/gdn.h
+build/emu_linear_kernels.inc: tests/emu_linear_dump.c attn/gdn.cu.h gpu.h kernels.cu.h
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_linear_dump.c -o build/emu_linear_dump $(CUDA_LIB) -lm
 	./build/emu_linear_dump > $@.tmp && mv $@.tmp $@
-tests/emu_linear0 tests/emu_linear1: tests/emu_linear.c build/emu_linear_kernels.inc attn_linear.h ops.h
+tests/emu_linear0 tests/emu_linear1: tests/emu_linear.c build/emu_linear_kernels.inc attn/gdn.h ops.h
 	$(CC) $(CFLAGS) -Ibuild -DGDN_MMA=$(subst tests/emu_linear,,$@) -DGDN_PAR=2 tests/emu_linear.c -o $@ -lpthread -lm
-# kernels_attn.cu.h's sparse-pattern tile loops with the kernels' own helpers (kernels.cu.h's
+# attn/dense.cu.h's sparse-pattern tile loops with the kernels' own helpers (kernels.cu.h's
 # ablate_pattern.cuh; seconds)
 build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c gpu.h kernels.cu.h
 	mkdir -p build

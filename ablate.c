@@ -69,36 +69,28 @@ static float parse_float(const char *flag, const char *s) {
 
 static void tune_help(void); /* the --tune keys, after each --help */
 
+/* the attention options, from attn.h's option table (each room's), one line each */
+static void attn_options_help(void) {
+    printf("attention mechanisms (--attn, or items of --attn-layers): %s\n", ATTN_KIND_LIST);
+    puts("attention options (--KEY N, spec key KEY, schedule item option KEY=N; 0 = the default):");
+    for (int i = 0; i < attn_option_count(); i++) {
+        const AttnOption *o = attn_option_at(i);
+        char flag[48];
+        snprintf(flag, sizeof flag, "--%s%s", o->name, (o->flags & ATTN_OPT_BOOL) ? "" : " N");
+        for (char *q = flag + 2; *q; q++) if (*q == '_') *q = '-';
+        printf("  %-22s %s [%s]\n", flag, o->help, o->room);
+    }
+}
+
 static void train_usage(void) {
     puts("usage: ablate train [flags]\n"
          "Train one configuration and print a progress line per step.\n"
          "\n"
          "model (defaults: SmolLM2-135M shape; vocab comes from the tokenizer):\n"
-         "  --attn NAME       mha | gqa | mqa | swa | mla | mga | gdn | dsa | identity (default gqa)\n"
+         "  --attn NAME       a mechanism: mha, gqa, mqa, swa, mla, mga, gdn, dsa, identity, ... (default gqa;\n"
+         "                    the list below names every one)\n"
          "  --attn-layers S   per-layer schedule, e.g. swa:256*3,gqa (repeats over the depth; grammar in attn.h)\n"
-         "  --latent-dim N    mla: KV latent (default d-model/2)\n"
-         "  --q-latent-dim N  mla: query latent (default 0 = none)\n"
-         "  --rope-dim N      mla: rotary part of the q.k head dim (default head_dim/2)\n"
-         "  --v-head-dim N    mla: value head dim (default head_dim)\n"
-         "  --mga-gate        mga: the conv + SiLU output gate\n"
-         "  --conv-size N     gdn: short causal conv over time (default 4)\n"
-         "  --chunk N         gdn: chunk of the chunked delta rule (default 64)\n"
-         "  --global G        with --window: the first G tokens seen by every query (local+global)\n"
-         "  --stride S        with --window: the last pattern-block keys of every S tokens (strided)\n"
-         "  --dilation R      with --window: a second window of W*R keeping every R-th block (dilated)\n"
-         "  --pattern-block N keys per strided/dilated block (default 128: whole kernel tiles)\n"
-         "  --topk N          dsa: keys per query chosen by the indexer (default 512)\n"
-         "  --topk-pct P      dsa: instead, P percent of the context\n"
-         "  --indexer-heads N dsa: indexer heads (default 4)\n"
-         "  --indexer-dim N   dsa: indexer head dim (default 64)\n"
-         "  --indexer-fp32    dsa: indexer scores in fp32 on the GPU (default bf16)\n"
-         "  --dsa-warmup N    dsa: N steps of dense attention first, the indexer learning\n"
-         "  --topk-start K    dsa: k rises from K to --topk (multiples of 64) ...\n"
-         "  --topk-ramp N     dsa: ... over N steps after the warm-up (0: at once)\n"
-         "  --mga-faithful    mga: pikaia's non-causal normalization and centred conv (leaks the future)\n"
-         "  --kv-heads N      KV heads for gqa; must divide --heads (default heads/3, else heads/2)\n"
-         "  --window W        sliding window: token i sees i-W+1..i (default 0 = full causal)\n"
-         "  --qk-norm         RMSNorm on each head's q and k before RoPE\n"
+         "  (attention options: below)\n"
          "  --norm NAME       pre | post | sandwich (default pre)\n"
          "  --layers N        blocks (default 30)\n"
          "  --d-model N       width (default 576)\n"
@@ -135,6 +127,7 @@ static void train_usage(void) {
          "  --KEY VALUE       any other run key of a study (ablate run --help lists them all)\n"
          "Every value is range-checked (ablate run --help prints each key's range).\n"
          "  -h, --help        this text");
+    attn_options_help();
 }
 
 /* every valued flag but --device is a run key: study.h's table parses it and checks its range
@@ -143,10 +136,13 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { train_usage(); tune_help(); exit(0); }
-        if (!strcmp(f, "--qk-norm")) { o->model.qk_norm = 1; continue; }
-        if (!strcmp(f, "--mga-gate")) { o->model.mga_gate = 1; continue; }
-        if (!strcmp(f, "--mga-faithful")) { o->model.mga_faithful = 1; continue; }
-        if (!strcmp(f, "--indexer-fp32")) { o->model.indexer_fp32 = 1; continue; }
+        const RunKey *bk = run_key_find(f); /* a yes/no key (--qk-norm) alone means 1 */
+        if (bk && bk->type == RUN_KEY_BOOL && !strncmp(f, "--", 2) &&
+            (i + 1 >= argc || (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")))) {
+            char err[300];
+            if (run_config_set(o, f, "1", err, sizeof err)) die("%s%s", err, "");
+            continue;
+        }
         if (strncmp(f, "--", 2)) die("unexpected argument '%s'%s (see ablate train --help)", f, "");
         if (i + 1 >= argc) die("%s needs a value%s", f, "");
         const char *v = argv[++i];
@@ -382,7 +378,7 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
                        te.tokens, te.windows, nbytes, ev.whole ? "true" : "false");
             } else {
                 printf("checkpoint %s: %s attention, layers %d, d_model %d, vocabulary %d\n", path,
-                       cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn), m.cfg.n_layers,
+                       cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn.kind), m.cfg.n_layers,
                        m.cfg.d_model, m.cfg.vocab_size);
                 printf("data %s, %s split: %.0f tokens in %.0f windows of %d (%s)\n", data, sp, te.tokens, te.windows,
                        T, ev.whole ? "every target once" : "spread evenly over the split");
@@ -770,11 +766,10 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                 snprintf(small.attn_layers, sizeof small.attn_layers, "%s", sched);
                 snprintf(what, sizeof what, "%.40s", sched);
             } else {
-                if (attn_kind_parse(name, &big.attn))
-                    die("bench --attn: unknown mechanism '%s' (expected " ATTN_KIND_LIST ")%s",
-                        name, "");
-                small.attn = big.attn;
-                if (big.attn == ATTN_SWA) big.window = small.window = 256; /* swa needs a window */
+                if (attn_kind_parse(name, &big.attn.kind))
+                    die("bench --attn: unknown mechanism '%s' (expected %s)", name, ATTN_KIND_LIST);
+                small.attn.kind = big.attn.kind;
+                if (big.attn.kind == ATTN_SWA) big.attn.window = small.attn.window = 256; /* swa needs a window */
                 snprintf(what, sizeof what, "%s", name);
             }
             SmolConfig probe = big;

@@ -116,20 +116,20 @@ typedef struct GpuTuning {
     size_t xent_chunk_bytes;
     /* which attention passes take the Hopper (sm_90a wgmma) kernels on a compute capability 9.0
        device at head dim 64: variant 0..3, bit 0 backward, bit 1 forward. Default: 3
-       (ATTN_WGMMA_DEFAULT), both: they are the fastest there (kernels_attn.cu.h) */
+       (ATTN_WGMMA_DEFAULT), both: they are the fastest there (attn/dense.cu.h) */
     int attn_wgmma;
-    /* the Hopper backward's dQ reduction, variant 0..4 (kernels_attn.cu.h, ATTN_WBWD_DQ_BULK);
+    /* the Hopper backward's dQ reduction, variant 0..4 (attn/dense.cu.h, ATTN_WBWD_DQ_BULK);
        nondeterministic numerics only (deterministic always takes the ordered variant 2).
        Default: ATTN_WBWD_DQ_BULK (2), the fastest measured */
     int attn_wbwd_dq;
-    /* GDN (kernels_linear.cu.h) products: variant 0 fp32 FMA (slower, exact fp32), 1 mma.sync.
+    /* GDN (attn/gdn.cu.h) products: variant 0 fp32 FMA (slower, exact fp32), 1 mma.sync.
        Default 1: the tensor cores */
     int gdn_mma;
     /* GDN delta rule organization: variant 0 one block per sequence and head (gdn_fwd / gdn_bwd),
        1 chunk-parallel (gdn_prep, gdn_state, gdn_out, ...). Default 1: faster on the H100 (135M
        model 114K vs 92K tok/s) */
     int gdn_par;
-    /* DSA attention and indexer KL (kernels_sparse.cu.h): variant 0 per-token gathers, 1 dense
+    /* DSA attention and indexer KL (attn/dsa.cu.h): variant 0 per-token gathers, 1 dense
        tiles under the selection bitmask. Default: chosen per call by a cost rule */
     int sparse_dense;
     /* the gathers' sparse attention backward, variant 0..3; nondeterministic numerics only
@@ -243,9 +243,9 @@ struct Gpu {
     /* a second stream with its own cuBLASLt workspace: the LM head's two gradient GEMMs
        (dh, dwte) run side by side, each alone would leave SMs idle */
     CUstream side_stream; CUevent ev_fork, ev_join; void *side_workspace;
-    void *attn_scratch; size_t attn_scratch_bytes; /* for kernels_attn.cu.h's backward */
-    void *sparse_scratch; size_t sparse_scratch_bytes; /* for kernels_sparse.cu.h */
-    void *gdn_scratch; size_t gdn_scratch_bytes;       /* for kernels_linear.cu.h's forward */
+    void *attn_scratch; size_t attn_scratch_bytes; /* for attn/dense.cu.h's backward */
+    void *sparse_scratch; size_t sparse_scratch_bytes; /* for attn/dsa.cu.h */
+    void *gdn_scratch; size_t gdn_scratch_bytes;       /* for attn/gdn.cu.h's forward */
     void *qkv_scratch; size_t qkv_scratch_bytes;       /* attn.h's fused q|k|v projection rows */
     /* the caller's choices of kernel variants and debugging (GpuTuning above): zero after
        gpu_init (the defaults); set its fields after gpu_init, read when a kernel is chosen */

@@ -1,7 +1,7 @@
 /* kernels.cu.h - CUDA C++ source of every non-attention kernel, as string
    constants compiled at run time by NVRTC (see gpu.h: gpu_kernel).
 
-   SOURCE CONVENTIONS (kernels_attn.cu.h follows the same ones)
+   SOURCE CONVENTIONS (attn/dense.cu.h follows the same ones)
    - One C string literal per CUDA source line, each ending in "\n", so the
      text reads as CUDA and stays editable. Every source starts with
      KSRC_LINE("file.cu.h") on the same header line as its first CUDA line: it
@@ -152,8 +152,8 @@ KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_COMMON_CUH\n"
 "#define GRID_STRIDE(i, n) for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)\n"
 "#endif\n";
 
-/* The PTX wrappers the tensor-core kernels share (kernels_attn.cu.h's two sources,
-   kernels_sparse.cu.h): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 bf16,
+/* The PTX wrappers the tensor-core kernels share (attn/dense.cu.h's two sources,
+   attn/dsa.cu.h): shared-memory addresses, cp.async, ldmatrix, mma.sync m16n8k16 bf16,
    bf16x2 packing, ex2 (each source keeps its own fp32 reductions: their pre-sm_90 forms
    differ). gpu.h hands it to NVRTC with the others. */
 #define KERNELS_MMA_NAME "ablate_mma.cuh"
@@ -215,7 +215,7 @@ KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_MMA_CUH\n"
 
 /* The sparse attention patterns of ops.h (AttnPattern) as NVRTC sees them: their compile-time
    parameters (GLOBAL, STRIDE, DILATION, DSPAN, PBLOCK, on top of the includer's WINDOW) and
-   the tile helpers both attention sources of kernels_attn.cu.h use (which key tiles a block
+   the tile helpers both attention sources of attn/dense.cu.h use (which key tiles a block
    visits, which entries of a tile are masked). gpu.h hands it to NVRTC with the common header;
    tests/emu_attn_pattern.c runs the helpers on the CPU. */
 #define KERNELS_PATTERN_NAME "ablate_pattern.cuh"

@@ -281,7 +281,7 @@ void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const vo
 
 #ifndef ABLATE_NO_CUDA
 #include "gpu.h"
-#include "kernels_attn.cu.h"
+#include "attn/dense.cu.h"
 double ops_prof_begin_(Gpu *gpu);
 void ops_prof_end_(Gpu *gpu, const char *name, double t0);
 #define OPS_GPU_NAMED(call, name) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, name, t0_); return; } } while (0)

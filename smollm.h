@@ -68,18 +68,15 @@
 typedef enum { NORM_DEFAULT = 0, NORM_PRE, NORM_POST, NORM_SANDWICH } NormKind;
 
 typedef struct {
-    int vocab_size, d_model, n_layers, n_heads, n_kv_heads, head_dim, ffn_dim;
+    int vocab_size, d_model, n_layers, n_heads, ffn_dim;
     float rope_theta, norm_eps, init_std;
     NormKind norm;
-    AttnKind attn;
-    int window, qk_norm;
-    int latent_dim, q_latent_dim, rope_dim, v_head_dim; /* MLA (attn.h; 0 = defaults) */
-    int mga_faithful, mga_gate;                         /* MGA (attn.h) */
-    int conv_size, chunk;                               /* GDN (attn.h; 0 = defaults) */
-    int topk, topk_pct, indexer_heads, indexer_dim, indexer_fp32; /* DSA (attn.h; 0 = defaults) */
-    int global_tokens, stride, dilation, pattern_block;  /* sparse patterns on the window (attn.h) */
+    /* every layer's attention (attn.h): attn.kind and its options (attn.n_kv_heads, attn.window,
+       ...; 0 = defaults) and attn.head_dim; its d_model, n_heads, rope_theta and norm_eps are
+       the model's (smollm_layer_attn copies them in) */
+    AttnConfig attn;
     /* per-layer schedule (attn.h's grammar, e.g. "swa:256*3,gqa"); empty = `attn` everywhere.
-       Fields above are the base each item overlays. */
+       `attn` is the base each item overlays. */
     char attn_layers[256];
     uint64_t seed;
 } SmolConfig;
@@ -148,9 +145,9 @@ void smollm_free(SmolModel *m);
 SmolParamCounts smollm_param_counts(const SmolModel *m);
 /* KV-cache bytes per token summed over layers, bf16 */
 size_t smollm_kv_bytes_per_token(const SmolModel *m);
-/* DSA layers' training stage (attn.h: dense warm-up, keys per query now; topk 0 = all the
-   configured ones); 1 when it changed anything (a captured CUDA graph is then stale) */
-int smollm_set_dsa_stage(SmolModel *m, int dense, int topk);
+/* every layer's mechanism state for optimizer step `step` (attn_at_step: DSA's dense warm-up and
+   k schedule); 1 when it changed anything (a captured CUDA graph is then stale) */
+int smollm_at_step(SmolModel *m, int step);
 /* training FLOPs per token (forward + backward = 3x forward) at context T */
 double smollm_train_flops_per_token(const SmolModel *m, int T);
 /* refresh the compute copy after the master weights changed (no-op on the CPU) */
@@ -240,33 +237,11 @@ int norm_kind_parse(const char *s, NormKind *out) {
 
 /* the base config, then the schedule's item for this layer (validated by smollm_resolve) */
 AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
-    AttnConfig a = {0};
-    a.kind = c->attn;
+    AttnConfig a = c->attn;
     a.d_model = c->d_model;
     a.n_heads = c->n_heads;
-    a.n_kv_heads = c->n_kv_heads;
-    a.head_dim = c->head_dim;
-    a.window = c->window;
-    a.qk_norm = c->qk_norm;
     a.rope_theta = c->rope_theta;
     a.norm_eps = c->norm_eps;
-    a.latent_dim = c->latent_dim;
-    a.q_latent_dim = c->q_latent_dim;
-    a.rope_dim = c->rope_dim;
-    a.v_head_dim = c->v_head_dim;
-    a.mga_faithful = c->mga_faithful;
-    a.mga_gate = c->mga_gate;
-    a.conv_size = c->conv_size;
-    a.chunk = c->chunk;
-    a.topk = c->topk;
-    a.topk_pct = c->topk_pct;
-    a.indexer_heads = c->indexer_heads;
-    a.indexer_dim = c->indexer_dim;
-    a.indexer_fp32 = c->indexer_fp32;
-    a.global_tokens = c->global_tokens;
-    a.stride = c->stride;
-    a.dilation = c->dilation;
-    a.pattern_block = c->pattern_block;
     if (c->attn_layers[0]) {
         char err[256];
         attn_schedule_apply(c->attn_layers, layer, &a, err, sizeof err);
@@ -323,14 +298,12 @@ int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
                 return -1;
             }
         }
-        if (c->attn == ATTN_DEFAULT) c->attn = smollm_layer_attn(c, 0).kind;
+        if (c->attn.kind == ATTN_DEFAULT) c->attn.kind = smollm_layer_attn(c, 0).kind;
         return 0;
     }
     AttnConfig a = smollm_layer_attn(c, 0);
     if (attn_resolve(&a, err, errlen)) return -1;
-    c->attn = a.kind;
-    c->n_kv_heads = a.n_kv_heads;
-    c->head_dim = a.head_dim;
+    c->attn = a; /* resolved: its defaults filled in */
     return 0;
 }
 
@@ -651,15 +624,9 @@ SmolParamCounts smollm_param_counts(const SmolModel *m) {
     return pc;
 }
 
-int smollm_set_dsa_stage(SmolModel *m, int dense, int topk) {
+int smollm_at_step(SmolModel *m, int step) {
     int changed = 0;
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        AttnConfig *a = &m->layers[l].attn;
-        if (a->kind != ATTN_DSA) continue;
-        changed |= a->dsa_dense != dense || a->topk_now != topk;
-        a->dsa_dense = dense;
-        a->topk_now = topk;
-    }
+    for (int l = 0; l < m->cfg.n_layers; l++) changed |= attn_at_step(&m->layers[l].attn, &m->acts[l].attn, step, m->T);
     return changed;
 }
 
@@ -874,15 +841,14 @@ double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, dou
 
 /* ---- safetensors: u64 header length, JSON header, raw little-endian F32 data ---- */
 
-/* every integer field of SmolConfig, as it is named in the checkpoint's metadata. A field added
+/* every integer field of SmolConfig but the attention options, as it is named in the checkpoint's
+   metadata ("ablate.d_model"); the attention options follow attn.h's option table
+   ("ablate.kv_heads", "ablate.latent_dim", ...). Version 1 named every attention option by its
+   AttnConfig field ("ablate.n_kv_heads", "ablate.global_tokens") and is still read. A field added
    to SmolConfig must be added here (or below, for the other types), else checkpoints lose it */
-#define SMOL_META_INTS(X)                                                                                       \
-    X(vocab_size) X(d_model) X(n_layers) X(n_heads) X(n_kv_heads) X(head_dim) X(ffn_dim) X(window) X(qk_norm) \
-    X(latent_dim) X(q_latent_dim) X(rope_dim) X(v_head_dim) X(mga_faithful) X(mga_gate) X(conv_size) X(chunk) \
-    X(topk) X(topk_pct) X(indexer_heads) X(indexer_dim) X(indexer_fp32) X(global_tokens) X(stride)            \
-    X(dilation) X(pattern_block)
+#define SMOL_META_INTS(X) X(vocab_size) X(d_model) X(n_layers) X(n_heads) X(ffn_dim)
 #define SMOL_META_FLOATS(X) X(rope_theta) X(norm_eps) X(init_std)
-#define SMOL_META_VERSION 1
+#define SMOL_META_VERSION 2
 
 /* the metadata object's members after "format" (strings only, as safetensors requires) */
 static size_t smol_meta_write(const SmolModel *m, char *out, size_t cap) {
@@ -893,10 +859,15 @@ static size_t smol_meta_write(const SmolModel *m, char *out, size_t cap) {
               m->T);
 #define SMOL_INT_(f) SMOL_PUT_(",\"ablate." #f "\":\"%d\"", c->f);
     SMOL_META_INTS(SMOL_INT_)
+    SMOL_PUT_(",\"ablate.head_dim\":\"%d\"", c->attn.head_dim);
+    for (int i = 0; i < attn_option_count(); i++) {
+        const AttnOption *o = attn_option_at(i);
+        SMOL_PUT_(",\"ablate.%s\":\"%d\"", o->name, attn_option_get(&c->attn, o));
+    }
 #define SMOL_FLOAT_(f) SMOL_PUT_(",\"ablate." #f "\":\"%.9g\"", (double)c->f);
     SMOL_META_FLOATS(SMOL_FLOAT_)
     SMOL_PUT_(",\"ablate.norm\":\"%s\",\"ablate.attn\":\"%s\",\"ablate.seed\":\"%llu\"", norm_kind_name(c->norm),
-              attn_kind_name(c->attn), (unsigned long long)c->seed);
+              attn_kind_name(c->attn.kind), (unsigned long long)c->seed);
     SMOL_PUT_(",\"ablate.attn_layers\":\""); /* its grammar has no quote or backslash; escaped anyway */
     for (const char *p = c->attn_layers; *p; p++) SMOL_PUT_(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
     SMOL_PUT_("\"");
@@ -964,8 +935,10 @@ int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, 
         free(hdr);
         return -1;
     }
-    if (atoi(v) != SMOL_META_VERSION) {
-        snprintf(err, errlen, "%s: configuration metadata version %s (this build reads %d)", path, v, SMOL_META_VERSION);
+    int version = atoi(v);
+    if (version != 1 && version != SMOL_META_VERSION) {
+        snprintf(err, errlen, "%s: configuration metadata version %s (this build reads 1 and %d)", path, v,
+                 SMOL_META_VERSION);
         free(hdr);
         return -1;
     }
@@ -976,7 +949,15 @@ int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, 
 #define SMOL_FLOAT_(f) SMOL_GET_(f) else if (!missing) c.f = strtof(v, NULL);
     SMOL_META_FLOATS(SMOL_FLOAT_)
     SMOL_GET_(norm) else if (!missing) bad |= norm_kind_parse(v, &c.norm) ? 1 : 0;
-    SMOL_GET_(attn) else if (!missing) bad |= attn_kind_parse(v, &c.attn) ? 2 : 0;
+    SMOL_GET_(attn) else if (!missing) bad |= attn_kind_parse(v, &c.attn.kind) ? 2 : 0;
+    if (!missing && smol_meta_get(hdr, "ablate.head_dim", v, sizeof v)) missing = "head_dim";
+    else if (!missing) c.attn.head_dim = atoi(v);
+    for (int i = 0; i < attn_option_count() && !missing; i++) { /* an option added later is absent: 0 */
+        const AttnOption *o = attn_option_at(i);
+        char key[96];
+        snprintf(key, sizeof key, "ablate.%s", version == 1 ? o->field : o->name);
+        if (!smol_meta_get(hdr, key, v, sizeof v)) *attn_option_field(&c.attn, o) = atoi(v);
+    }
     SMOL_GET_(seed) else if (!missing) c.seed = strtoull(v, NULL, 10);
     SMOL_GET_(attn_layers) else if (!missing) snprintf(c.attn_layers, sizeof c.attn_layers, "%.255s", v);
 #undef SMOL_INT_

@@ -340,8 +340,11 @@ enum {
     RUN_KEY_OFF_AT_ZERO = 4,    /* clip: 0 or less is stored as -1 (disabled) */
     RUN_KEY_ABOVE_MIN = 8,      /* the value must exceed min (lr > 0), not merely reach it */
     RUN_KEY_BELOW_MAX = 16,     /* the value must stay under max (val_frac < 1) */
-    RUN_KEY_ZERO_IS_NONE = 32   /* weight_decay, min_lr_ratio: 0 is a real zero, stored as -1 because
+    RUN_KEY_ZERO_IS_NONE = 32,  /* weight_decay, min_lr_ratio: 0 is a real zero, stored as -1 because
                                    TrainConfig's 0 selects the default (train.h) */
+    RUN_KEY_ATTN_OPTION = 64    /* an attention option (attn.h's table): in the run identity only when
+                                   not 0 after resolving, so that a mechanism added later (and its
+                                   options) leaves every earlier identity as it was */
 };
 typedef struct {
     const char *name;           /* the one spelling, with _ (- is accepted on input) */
@@ -685,41 +688,29 @@ static int rk_schedule_check(const char *v, char *err, size_t errlen) {
    accept that old studies' identities change, or append at the end). */
 static const RunKey run_keys_[] = {
     /* model */
-    {"attn", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.attn), 0, NULL, ATTN_KIND_LIST, rk_attn_parse, rk_attn_name,
-     NULL, "attention", "model", 0, "attention mechanism (default gqa)", 0},
+    {"attn", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.attn.kind), 0, NULL, ATTN_KIND_LIST, rk_attn_parse,
+     rk_attn_name, NULL, "attention", "model", 0, "attention mechanism (default gqa)", 0},
     {"attn_layers", RUN_KEY_STR, RUN_AT_CHARS, RK_FIELD_(model.attn_layers), 0, NULL, NULL, NULL, NULL,
      rk_schedule_check, NULL, "model", 0,
      "per-layer schedule (attn.h), e.g. swa:256*3,gqa; in [axes] join items with '+'", 0},
     {"norm", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.norm), 0, NULL, "pre, post or sandwich", rk_norm_parse,
      rk_norm_name, NULL, "norm strategy", "model", 0, "normalization placement (default pre)", 0},
-    RK_BOOL_("qk_norm", model.qk_norm, "model", "RMSNorm on each head's q and k before RoPE"),
     RK_INT_("layers", model.n_layers, 1, SMOLLM_MAX_LAYERS, NULL, "model", "blocks (default 30)"),
     RK_INT_("d_model", model.d_model, 1, RK_WIDTH_, NULL, "model", "width (default 576)"),
     RK_INT_("heads", model.n_heads, 1, RK_WIDTH_, NULL, "model", "query heads; must divide d_model (default 9)"),
-    RK_INT_("kv_heads", model.n_kv_heads, 0, RK_WIDTH_, NULL, "model", "KV heads of gqa; must divide heads (default heads/3, else /2)"),
     RK_INT_("ffn", model.ffn_dim, 0, SMOLLM_MAX_FFN, NULL, "model", "SwiGLU hidden size (default 8/3 d_model rounded up to 64)"),
     RK_FLT_("rope_theta", model.rope_theta, 0, 1e12, RUN_KEY_ABOVE_MIN, NULL, "model", "RoPE base (default 100000)"),
-    RK_INT_("window", model.window, 0, RK_TOKENS_, NULL, "model", "sliding window: token i sees i-W+1..i (0: full causal)"),
-    RK_INT_("global", model.global_tokens, 0, RK_TOKENS_, NULL, "model", "with window: the first G tokens seen by every query"),
-    RK_INT_("stride", model.stride, 0, RK_TOKENS_, NULL, "model", "with window: the last pattern_block keys of every S tokens"),
-    RK_INT_("dilation", model.dilation, 0, RK_TOKENS_, NULL, "model", "with window: a second window of W*R keeping every R-th block"),
-    RK_INT_("pattern_block", model.pattern_block, 0, RK_TOKENS_, NULL, "model", "keys per strided/dilated block (default 128)"),
-    RK_INT_("latent_dim", model.latent_dim, 0, RK_WIDTH_, NULL, "model", "mla: KV latent (default d_model/2)"),
-    RK_INT_("q_latent_dim", model.q_latent_dim, 0, RK_WIDTH_, NULL, "model", "mla: query latent (0: none)"),
-    RK_INT_("rope_dim", model.rope_dim, 0, RK_WIDTH_, NULL, "model", "mla: rotary part of the q.k head dim (default head_dim/2)"),
-    RK_INT_("v_head_dim", model.v_head_dim, 0, RK_WIDTH_, NULL, "model", "mla: value head dim (default head_dim)"),
-    RK_BOOL_("mga_gate", model.mga_gate, "model", "mga: the conv + SiLU output gate"),
-    RK_BOOL_("mga_faithful", model.mga_faithful, "model", "mga: pikaia's non-causal normalization (leaks the future)"),
-    RK_INT_("conv_size", model.conv_size, 0, RK_TOKENS_, NULL, "model", "gdn: short causal conv over time (default 4)"),
-    RK_INT_("chunk", model.chunk, 0, RK_TOKENS_, NULL, "model", "gdn: chunk of the chunked delta rule (default 64)"),
-    RK_INT_("topk", model.topk, 0, RK_TOKENS_, NULL, "model", "dsa: keys per query chosen by the indexer (default 512)"),
-    RK_INT_("topk_pct", model.topk_pct, 0, 100, NULL, "model", "dsa: instead, this percent of the context"),
-    RK_INT_("indexer_heads", model.indexer_heads, 0, RK_WIDTH_, NULL, "model", "dsa: indexer heads (default 4)"),
-    RK_INT_("indexer_dim", model.indexer_dim, 0, RK_WIDTH_, NULL, "model", "dsa: indexer head dim (default 64)"),
-    RK_BOOL_("indexer_fp32", model.indexer_fp32, "model", "dsa: indexer scores in fp32 on the GPU (default bf16)"),
-    RK_INT_("dsa_warmup", train.dsa_warmup, 0, RK_COUNT_, NULL, "model", "dsa: steps of dense attention first"),
-    RK_INT_("topk_start", train.topk_start, 0, RK_TOKENS_, NULL, "model", "dsa: k rises from this to topk (multiples of 64)"),
-    RK_INT_("topk_ramp", train.topk_ramp, 0, RK_COUNT_, NULL, "model", "dsa: over this many steps after the warm-up"),
+    /* every attention option, generated from attn.h's option table (the rooms' ATTN_OPTIONS_*) */
+#define RK_ATTN_ROW_(field, name, min, max, flags, help)                                                          \
+    {name, ((flags) & ATTN_OPT_BOOL) ? RUN_KEY_BOOL : RUN_KEY_INT, RUN_AT_INT, RK_FIELD_(model.attn.field), min,   \
+     NULL, NULL, NULL, NULL, NULL, NULL, "attention", RUN_KEY_ATTN_OPTION, help, max},
+#define RK_ATTN_(room, field, name, min, max, flags, help) RK_ATTN_ROW_(field, name, min, max, flags, help)
+#define RK_ATTN_ROOM_(E, name, room) ATTN_OPTIONS_##room(RK_ATTN_)
+    ATTN_OPTIONS_common(RK_ATTN_ROW_)
+    ATTN_REGISTRY(RK_ATTN_ROOM_, ATTN_NO_ROOM_)
+#undef RK_ATTN_ROOM_
+#undef RK_ATTN_
+#undef RK_ATTN_ROW_
     /* training */
     RK_INT_("seq", seq, 1, RK_TOKENS_, "256", "train", "context length"),
     RK_INT_("batch", batch, 1, SMOLLM_MAX_BATCH, "8", "train", "sequences per micro-batch"),
@@ -1044,6 +1035,7 @@ static void run_config_keys_json(StrBuf *b, const RunConfig *r, int canon, int w
         if (!with_seed && k->store == RUN_AT_U64) continue;
         char v[512];
         run_key_format(k, r, v, sizeof v);
+        if (canon && (k->flags & RUN_KEY_ATTN_OPTION) && !strcmp(v, "0")) continue;
         if (!first) sb_printf(b, ", ");
         first = 0;
         if (k->type == RUN_KEY_STR || k->type == RUN_KEY_ENUM) sb_str(b, k->name, v, 1);
@@ -1074,7 +1066,7 @@ static void run_config_json(StrBuf *b, const RunConfig *c) {
     run_config_resolved(c, &r);
     run_config_keys_json(b, &r, 0, 1);
     b->n--; /* reopen the object for the derived values */
-    sb_printf(b, ", \"head_dim\": %d, \"vocab\": %d, \"run_steps\": %d}", r.model.head_dim, r.model.vocab_size,
+    sb_printf(b, ", \"head_dim\": %d, \"vocab\": %d, \"run_steps\": %d}", r.model.attn.head_dim, r.model.vocab_size,
               run_config_steps(c));
 }
 
@@ -2464,9 +2456,9 @@ int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, Stud
         printf("model: %s%s attention (%d heads, %d kv heads, head dim %d%s%s), %s norm, %d layers, d_model %d, "
                "ffn %d, vocab %d\nparams: %zu total = %zu attention + %zu ffn + %zu embedding + %zu norms; "
                "KV cache %zu bytes/token (bf16)\ndevice: %s, batch %d x seq %d x accum %d, %d steps\n",
-               m.cfg.attn_layers[0] ? "per-layer " : "", m.cfg.attn_layers[0] ? m.cfg.attn_layers : attn_kind_name(m.cfg.attn),
-               m.cfg.n_heads, m.cfg.n_kv_heads, m.cfg.head_dim,
-               m.cfg.window ? ", window" : "", m.cfg.qk_norm ? ", qk-norm" : "", norm_kind_name(m.cfg.norm),
+               m.cfg.attn_layers[0] ? "per-layer " : "", m.cfg.attn_layers[0] ? m.cfg.attn_layers : attn_kind_name(m.cfg.attn.kind),
+               m.cfg.n_heads, m.cfg.attn.n_kv_heads, m.cfg.attn.head_dim,
+               m.cfg.attn.window ? ", window" : "", m.cfg.attn.qk_norm ? ", qk-norm" : "", norm_kind_name(m.cfg.norm),
                m.cfg.n_layers, m.cfg.d_model, m.cfg.ffn_dim, m.cfg.vocab_size, pc.total, pc.attention, pc.ffn,
                pc.embedding, pc.norms, (size_t)o->kv_bytes_per_token, gpu ? "cuda" : "cpu", c->batch, c->seq,
                tr.cfg.grad_accum, tr.cfg.steps);

@@ -58,10 +58,8 @@ typedef struct {
     float clip;
     int grad_accum;
     int no_cuda_graphs; /* GPU: replay each micro-batch's forward+backward as a CUDA graph unless set */
-    /* DSA layers (attn.h): dense attention for the first dsa_warmup steps (the indexer
-       trains), then, when topk_start > 0, k rises from topk_start to the configured top-k
-       over topk_ramp steps, in multiples of 64 (each change re-captures the step's graph) */
-    int dsa_warmup, topk_start, topk_ramp;
+    /* a mechanism's schedule during training (DSA's dense warm-up and k ramp) is an option of
+       the mechanism (attn.h), applied at each step through smollm_at_step */
 } TrainConfig;
 
 typedef struct {
@@ -102,9 +100,6 @@ float train_lr(const TrainConfig *c, int step); /* step counts from 0 */
 int train_init(Trainer *t, SmolModel *m, const TrainConfig *c);
 void train_free(Trainer *t);
 TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx);
-/* DSA's stage at 0-based step s with k_cfg configured keys: *dense 1 during the warm-up;
-   *k the keys per query now (0 = all k_cfg) */
-void train_dsa_stage(const TrainConfig *c, int s, int k_cfg, int *dense, int *k);
 /* mean token loss over n_batches batches from next_batch (perplexity = exp of it) */
 double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches);
 /* the same, and *accuracy = top-1 accuracy over the scored tokens (the synthetic tasks' metric) */
@@ -326,32 +321,12 @@ static int train_graph_step(Trainer *t, float dloss) {
 #endif
 }
 
-/* the DSA stage of 0-based step s: dense warm-up, then k (0 = the configured top-k) */
-void train_dsa_stage(const TrainConfig *c, int s, int k_cfg, int *dense, int *k) {
-    *dense = s < c->dsa_warmup;
-    *k = 0;
-    if (c->topk_start > 0 && c->topk_start < k_cfg) {
-        int r = s - c->dsa_warmup;
-        double f = c->topk_ramp > 0 ? (r < 0 ? 0 : r >= c->topk_ramp ? 1 : (double)r / c->topk_ramp) : 1;
-        int kk = c->topk_start + (int)(f * (k_cfg - c->topk_start));
-        kk = kk >= 64 ? kk / 64 * 64 : kk;
-        *k = kk >= k_cfg ? 0 : kk;
-    }
-}
-
 TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     SmolModel *M = t->model;
     int N = M->B * M->T, A = t->cfg.grad_accum;
-    if (t->cfg.dsa_warmup > 0 || t->cfg.topk_start > 0) {
-        int dense, k, k_cfg = 0;
-        for (int l = 0; l < M->cfg.n_layers; l++)
-            if (M->layers[l].attn.kind == ATTN_DSA) {
-                int kl = attn_topk(&M->layers[l].attn, M->T);
-                if (kl > k_cfg) k_cfg = kl;
-            }
-        train_dsa_stage(&t->cfg, t->step, k_cfg, &dense, &k);
-        if (smollm_set_dsa_stage(M, dense, k)) train_drop_graph(t);
-    }
+    /* the mechanisms' state for this step (DSA's warm-up and k schedule): a change makes the
+       captured graph stale */
+    if (smollm_at_step(M, t->step)) train_drop_graph(t);
     int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N);
     TrainStats st = {0};
     double t0 = train_now(), loss = 0;

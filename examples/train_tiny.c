@@ -27,8 +27,8 @@ int main(int argc, char **argv) {
     cfg.d_model = 64;
     cfg.n_layers = 2;
     cfg.n_heads = 4;
-    cfg.attn = ATTN_GQA;
-    cfg.n_kv_heads = 2;
+    cfg.attn.kind = ATTN_GQA;
+    cfg.attn.n_kv_heads = 2;
     SmolModel model;
     if (smollm_init(&model, &cfg, NULL, 8, 64, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
 

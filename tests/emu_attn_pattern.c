@@ -1,4 +1,4 @@
-/* emu_attn_pattern.c - the sparse-pattern control flow of kernels_attn.cu.h's four attention
+/* emu_attn_pattern.c - the sparse-pattern control flow of attn/dense.cu.h's four attention
    kernels, run on the CPU with the kernels' own helper functions (pat_next_tile, pat_any,
    pat_all, pat_last_query, pat_visible: extracted from the NVRTC header ablate_pattern.cuh,
    kernels.cu.h's KERNELS_PATTERN_SRC, by tests/emu_attn_pattern_dump.c; EMU_SRC 0 = the

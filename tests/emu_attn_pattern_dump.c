@@ -1,6 +1,6 @@
 /* emu_attn_pattern_dump.c - print the sparse-pattern tile helpers (kernels.cu.h's
    KERNELS_PATTERN_SRC, the NVRTC header "ablate_pattern.cuh" both attention sources of
-   kernels_attn.cu.h include) as plain C, for tests/emu_attn_pattern.c. Rewrites:
+   attn/dense.cu.h include) as plain C, for tests/emu_attn_pattern.c. Rewrites:
    __device__ __forceinline__ -> static inline; the template parameters (BN of pat_next_tile,
    NI of pat_col_bits) become first arguments.
    usage: emu_attn_pattern_dump > build/emu_attn_pattern_helpers.inc */

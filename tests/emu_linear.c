@@ -1,9 +1,9 @@
-/* emu_linear.c - kernels_linear.cu.h's CUDA kernels run on the CPU: an emulation of the CUDA
+/* emu_linear.c - attn/gdn.cu.h's CUDA kernels run on the CPU: an emulation of the CUDA
    execution model (one block at a time, its 256 threads as pthreads; __syncthreads and
    __syncwarp as barriers; shuffles through per-warp slots; float atomics under a mutex;
    mma.sync m16n8k16 as a warp-collective function following PTX's fragment layouts), so
    the kernels' indexing, synchronization and fragment bookkeeping are checked against
-   attn_linear.h's CPU reference on a machine without a GPU. It proves nothing about timing,
+   attn/gdn.h's CPU reference on a machine without a GPU. It proves nothing about timing,
    and a race the barriers happen to order may still hide; the device check
    (tests/gpu_linear_check.c) is the real test.
 
@@ -22,8 +22,8 @@
    partials + gdn_sum_parts, and atomicAdd) in every build. */
 #define ABLATE_NO_CUDA
 #define OPS_IMPLEMENTATION
-#define ATTN_LINEAR_IMPLEMENTATION
-#include "../attn_linear.h"
+#define ATTN_GDN_IMPLEMENTATION
+#include "../attn/gdn.h"
 
 #include <math.h>
 #include <pthread.h>

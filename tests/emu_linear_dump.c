@@ -1,4 +1,4 @@
-/* emu_linear_dump.c - print kernels_linear.cu.h's CUDA source rewritten as plain C for
+/* emu_linear_dump.c - print attn/gdn.cu.h's CUDA source rewritten as plain C for
    tests/emu_linear.c (a CPU emulation of the kernels: no GPU needed).
 
    Rewrites: extern "C" dropped; the dynamic shared array becomes a pointer to the emulator's
@@ -10,7 +10,7 @@
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
 #include "gpu.h"
-#include "kernels_linear.cu.h"
+#include "attn/gdn.cu.h"
 #include <stdio.h>
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* gpu_attn_check.c - the flash attention kernels (kernels_attn.cu.h) against
+/* gpu_attn_check.c - the flash attention kernels (attn/dense.cu.h) against
    ops.h's CPU reference in double precision, then timings.
 
    Build (device machine):
@@ -24,7 +24,7 @@
    shows the comparison can see a moving result). The timing then prints, per shape, the
    backward in ms with nd and det dQ side by side and det's cost in percent.
    Sparse patterns (ops.h AttnPattern: local+global, strided, dilated, combined; the list
-   ATTN_CHECK_PATTERNS of kernels_attn.cu.h, which the NVRTC check compiles) run the same
+   ATTN_CHECK_PATTERNS of attn/dense.cu.h, which the NVRTC check compiles) run the same
    way through gpu_attention_pattern_forward/backward against op_attention_pattern_*, with
    the same bounds; their T are not multiples of the tiles. Before any GPU work (also with
    --compile-only) the host's reduction of a pattern to kernel parameters is checked to
@@ -47,7 +47,7 @@
 
 #define GPU_IMPLEMENTATION
 #include "gpu.h"
-#include "kernels_attn.cu.h"
+#include "attn/dense.cu.h"
 
 #include "gpu_test.h"
 

@@ -151,7 +151,7 @@ static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) { check_mod
 static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int window, int qk) {
     SmolConfig cfg = {0};
     char name[128];
-    cfg.n_kv_heads = kv; cfg.norm = norm; cfg.attn = attn; cfg.window = window; cfg.qk_norm = qk;
+    cfg.attn.n_kv_heads = kv; cfg.norm = norm; cfg.attn.kind = attn; cfg.attn.window = window; cfg.attn.qk_norm = qk;
     snprintf(name, sizeof name, "%s-norm %s kv=%d W=%d qk=%d", norm_kind_name(norm), attn_kind_name(attn),
              kv ? kv : (attn == ATTN_MQA ? 1 : 2), window, qk);
     check_model(gpu, cfg, name);
@@ -161,8 +161,8 @@ static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int win
 static void check_mla(Gpu *gpu, NormKind norm, int head_dim, int rope, int v_dim, int latent, int q_latent, int window) {
     SmolConfig cfg = {0};
     char name[128];
-    cfg.norm = norm; cfg.attn = ATTN_MLA; cfg.head_dim = head_dim; cfg.rope_dim = rope; cfg.v_head_dim = v_dim;
-    cfg.latent_dim = latent; cfg.q_latent_dim = q_latent; cfg.window = window;
+    cfg.norm = norm; cfg.attn.kind = ATTN_MLA; cfg.attn.head_dim = head_dim; cfg.attn.rope_dim = rope; cfg.attn.v_head_dim = v_dim;
+    cfg.attn.latent_dim = latent; cfg.attn.q_latent_dim = q_latent; cfg.attn.window = window;
     snprintf(name, sizeof name, "%s-norm mla hd=%d rope=%d v=%d r=%d rq=%d W=%d", norm_kind_name(norm), head_dim,
              rope, v_dim, latent, q_latent, window);
     check_model(gpu, cfg, name);
@@ -172,8 +172,8 @@ static void check_mla(Gpu *gpu, NormKind norm, int head_dim, int rope, int v_dim
 static void check_mga(Gpu *gpu, NormKind norm, int kv, int window, int faithful, int gate) {
     SmolConfig cfg = {0};
     char name[128];
-    cfg.norm = norm; cfg.attn = ATTN_MGA; cfg.n_kv_heads = kv; cfg.window = window; cfg.mga_faithful = faithful;
-    cfg.mga_gate = gate;
+    cfg.norm = norm; cfg.attn.kind = ATTN_MGA; cfg.attn.n_kv_heads = kv; cfg.attn.window = window; cfg.attn.mga_faithful = faithful;
+    cfg.attn.mga_gate = gate;
     snprintf(name, sizeof name, "%s-norm mga kv=%d W=%d faithful=%d gate=%d", norm_kind_name(norm), kv ? kv : 2,
              window, faithful, gate);
     check_model(gpu, cfg, name);
@@ -187,7 +187,7 @@ static void check_mga(Gpu *gpu, NormKind norm, int kv, int window, int faithful,
 static void check_dsa(Gpu *gpu, int topk, int kv, int fp32) {
     SmolConfig cfg = {0};
     char name[128];
-    cfg.attn = ATTN_DSA; cfg.topk = topk; cfg.n_kv_heads = kv; cfg.indexer_fp32 = fp32;
+    cfg.attn.kind = ATTN_DSA; cfg.attn.topk = topk; cfg.attn.n_kv_heads = kv; cfg.attn.indexer_fp32 = fp32;
     snprintf(name, sizeof name, "pre-norm dsa topk=%d kv=%d indexer %s", topk, kv, fp32 ? "fp32" : "bf16");
     Bounds b = {0, 0, "indexer.", 0.3, topk < 100};
     check_model_b(gpu, cfg, name, b);
@@ -201,7 +201,7 @@ static void check_dsa(Gpu *gpu, int topk, int kv, int fp32) {
 static void check_gdn(Gpu *gpu, NormKind norm) {
     SmolConfig cfg = {0};
     char name[128];
-    cfg.attn = ATTN_GDN; cfg.norm = norm;
+    cfg.attn.kind = ATTN_GDN; cfg.norm = norm;
     int per_seq = gpu_tuned(gpu->tuning.gdn_par, 1) == 0;
     snprintf(name, sizeof name, "%s-norm gdn%s", norm_kind_name(norm), per_seq ? " one-block-per-sequence" : "");
     Bounds b = {8e-2, 5e-2, NULL, 0, 0};
@@ -277,10 +277,10 @@ int main(void) {
     check_mga(&gpu, NORM_SANDWICH, 1, 24, 0, 1); /* value heads repeated, window, gate */
     check_mga(&gpu, NORM_PRE, 0, 0, 1, 0);       /* faithful */
     check_mga(&gpu, NORM_POST, 0, 0, 1, 1);      /* faithful with its centred gate conv */
-    check_gdn(&gpu, NORM_PRE);     /* Gated DeltaNet (attn_linear.h) */
+    check_gdn(&gpu, NORM_PRE);     /* Gated DeltaNet (attn/gdn.h) */
     check_gdn(&gpu, NORM_SANDWICH);
     check_schedule(&gpu, "gdn,swa:32");
-    gpu.tuning.gdn_par = GPU_TUNE_VARIANT(0); /* the one-block-per-sequence delta rule (kernels_linear.cu.h) */
+    gpu.tuning.gdn_par = GPU_TUNE_VARIANT(0); /* the one-block-per-sequence delta rule (attn/gdn.cu.h) */
     check_gdn(&gpu, NORM_PRE);
     gpu.tuning.gdn_par = 0;
     check_dsa(&gpu, 512, 1, 0);

@@ -285,14 +285,14 @@ static void train_once(const Case *c, int nondet, Trace *tr) {
     gpu.nondeterministic = nondet;
     SmolConfig cfg = {0};
     cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 1234;
-    cfg.attn = c->attn; cfg.n_kv_heads = c->kv; cfg.window = c->window; cfg.qk_norm = c->qk_norm;
-    cfg.mga_gate = c->mga_gate; cfg.topk = c->topk; cfg.norm = c->norm;
-    if (c->attn == ATTN_MLA) { cfg.head_dim = 64; cfg.rope_dim = 32; cfg.v_head_dim = 64; cfg.latent_dim = 64; }
+    cfg.attn.kind = c->attn; cfg.attn.n_kv_heads = c->kv; cfg.attn.window = c->window; cfg.attn.qk_norm = c->qk_norm;
+    cfg.attn.mga_gate = c->mga_gate; cfg.attn.topk = c->topk; cfg.norm = c->norm;
+    if (c->attn == ATTN_MLA) { cfg.attn.head_dim = 64; cfg.attn.rope_dim = 32; cfg.attn.v_head_dim = 64; cfg.attn.latent_dim = 64; }
     if (c->schedule) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", c->schedule);
     SmolModel m;
     if (smollm_init(&m, &cfg, &gpu, DC_B, DC_T, tr->err, sizeof tr->err)) { gpu_free_all(&gpu); return; }
     TrainConfig tc = {0};
-    tc.steps = DC_STEPS; tc.lr = 3e-3f; tc.warmup = 2; tc.dsa_warmup = c->dsa_warmup; tc.grad_accum = c->grad_accum;
+    tc.steps = DC_STEPS; tc.lr = 3e-3f; tc.warmup = 2; cfg.attn.dsa_warmup = c->dsa_warmup; tc.grad_accum = c->grad_accum;
     Trainer t;
     train_init(&t, &m, &tc);
     Sampler s = {corpus, corpus_n, 2024};

@@ -1,4 +1,4 @@
-/* gpu_linear_check.c - the Gated DeltaNet kernels (kernels_linear.cu.h) against attn_linear.h's
+/* gpu_linear_check.c - the Gated DeltaNet kernels (attn/gdn.cu.h) against attn/gdn.h's
    CPU reference, then timings next to dense causal flash attention.
 
    Build and run (device machine):   make tests/gpu_linear_check && ./tests/gpu_linear_check
@@ -33,8 +33,8 @@
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #define OPS_IMPLEMENTATION
 #define GPU_IMPLEMENTATION
-#define ATTN_LINEAR_IMPLEMENTATION
-#include "../attn_linear.h"
+#define ATTN_GDN_IMPLEMENTATION
+#include "../attn/gdn.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -18,7 +18,7 @@
    table at realistic sizes follows the checks. */
 #define GPU_IMPLEMENTATION
 #include "gpu.h"
-#include "kernels_attn.cu.h"
+#include "attn/dense.cu.h"
 #define OPS_IMPLEMENTATION
 #include "ops.h"
 #include <math.h>

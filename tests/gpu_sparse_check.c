@@ -1,4 +1,4 @@
-/* gpu_sparse_check.c - the DSA kernels (kernels_sparse.cu.h) against attn_sparse.h's CPU
+/* gpu_sparse_check.c - the DSA kernels (attn/dsa.cu.h) against attn/dsa.h's CPU
    reference in double precision, then timings against dense causal flash attention.
 
    Build (device machine):  make tests/gpu_sparse_check   (or:)
@@ -50,13 +50,14 @@
 #define ABLATE_REAL double
 #define ABLATE_NO_CUDA
 #define OPS_IMPLEMENTATION
-#include "attn_sparse.h"
+#define ATTN_DSA_IMPLEMENTATION
+#include "attn/dsa.h"
 #undef ABLATE_NO_CUDA
 
 #define GPU_IMPLEMENTATION
 #include "gpu.h"
-#include "kernels_attn.cu.h"
-#include "kernels_sparse.cu.h"
+#include "attn/dense.cu.h"
+#include "attn/dsa.cu.h"
 
 #include "gpu_test.h"
 

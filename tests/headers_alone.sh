@@ -21,8 +21,8 @@ trap 'rm -rf "$tmp"' EXIT
 CHECKED="
 ops.h:OPS:OPS
 attn.h:ATTN:OPS ATTN
-attn_sparse.h::OPS ATTN
-attn_linear.h::OPS ATTN
+attn/dsa.h:ATTN_DSA:OPS ATTN_DSA
+attn/gdn.h:ATTN_GDN:OPS ATTN_GDN
 smollm.h:SMOLLM:OPS ATTN SMOLLM
 train.h:TRAIN:OPS ATTN SMOLLM TRAIN
 ckpt.h:CKPT:CKPT
@@ -76,7 +76,7 @@ fi
 gen kernels.cu.h "" 0
 skip kernels.cu.h "CUDA source as C strings longer than C99's 4095-character minimum" \
     $CC $FLAGS -c "$tmp/kernels.cu.c" -o "$tmp/k.o"
-for k in kernels_attn.cu.h kernels_sparse.cu.h kernels_linear.cu.h; do # empty without GPU_IMPLEMENTATION
+for k in attn/dense.cu.h attn/dsa.cu.h attn/gdn.cu.h; do # empty without GPU_IMPLEMENTATION
     gen "$k" GPU 0
     skip "$k" "part of gpu.h's CUDA implementation, which includes it (gpu.h's types, CUDA's headers)" \
         $CC $FLAGS -c "$tmp/$(basename "$k" .h).c" -o "$tmp/k.o"

@@ -21,24 +21,24 @@
 
 /* the attention kernels, when that file exists */
 #if defined(__has_include)
-#if __has_include("kernels_attn.cu.h")
-#include "kernels_attn.cu.h"
+#if __has_include("attn/dense.cu.h")
+#include "attn/dense.cu.h"
 #define HAVE_ATTN 1
 #endif
 #endif
 
 /* the sparse attention (DSA) kernels, when that file exists */
 #if defined(__has_include)
-#if __has_include("kernels_sparse.cu.h")
-#include "kernels_sparse.cu.h"
+#if __has_include("attn/dsa.cu.h")
+#include "attn/dsa.cu.h"
 #define HAVE_SPARSE 1
 #endif
 #endif
 
-/* the Gated DeltaNet kernels (attn_linear.h's GPU path), when that file exists */
+/* the Gated DeltaNet kernels (attn/gdn.h's GPU path), when that file exists */
 #if defined(__has_include)
-#if __has_include("kernels_linear.cu.h")
-#include "kernels_linear.cu.h"
+#if __has_include("attn/gdn.cu.h")
+#include "attn/gdn.cu.h"
 #define HAVE_LINEAR 1
 #endif
 #endif
@@ -66,7 +66,7 @@ static double now_s(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* a group can take minutes (kernels_attn.cu.h: dozens of specializations): a second thread
+/* a group can take minutes (attn/dense.cu.h: dozens of specializations): a second thread
    prints "      ... still compiling" every HEARTBEAT_S seconds until the group ends */
 #ifndef HEARTBEAT_S
 #define HEARTBEAT_S 20
@@ -107,14 +107,14 @@ int main(int argc, char **argv) {
         {"kernels.cu.h", "one specialization (sizes at run time)", check_kernels},
 #ifdef HAVE_ATTN
         /* its own specializations; its failures go to stderr */
-        {"kernels_attn.cu.h", "every specialization it lists", attn_kernels_compile_check},
+        {"attn/dense.cu.h", "every specialization it lists", attn_kernels_compile_check},
 #endif
 #ifdef HAVE_SPARSE
-        {"kernels_sparse.cu.h", "every specialization it lists", sparse_kernels_compile_check},
+        {"attn/dsa.cu.h", "every specialization it lists", sparse_kernels_compile_check},
 #endif
 #ifdef HAVE_LINEAR
         /* both product variants (GDN_MMA 0 and 1) of both delta-rule organizations (GDN_PAR) */
-        {"kernels_linear.cu.h", "GDN_MMA=0/1 x GDN_PAR=0/1", gdn_kernels_compile_check},
+        {"attn/gdn.cu.h", "GDN_MMA=0/1 x GDN_PAR=0/1", gdn_kernels_compile_check},
 #endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
@@ -126,7 +126,7 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "kernels_attn.cu.h, kernels_sparse.cu.h or kernels_linear.cu.h)\n", argv[1]);
+                        "attn/dense.cu.h, attn/dsa.cu.h or attn/gdn.cu.h)\n", argv[1]);
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the

@@ -564,7 +564,7 @@ static void test_dsa(void) {
            the indexer still learning */
         BlockCtx c, g;
         block_setup_cfg(&c, dsa_cfg(2, 1));
-        c.cfg.dsa_dense = 1;
+        c.a.dsa_dense = 1; /* the stage, as attn_at_step sets it during the warm-up */
         AttnConfig gc = dsa_cfg(2, 1);
         gc.kind = ATTN_GQA;
         block_setup_cfg(&g, gc);
@@ -588,17 +588,22 @@ static void test_dsa(void) {
         block_free(&c);
         block_free(&g);
     }
-    {   /* the stage schedule: warm-up, then k from 100 to 512 over 4 steps in multiples of 64 */
-        TrainConfig tc = {0};
-        tc.dsa_warmup = 2; tc.topk_start = 100; tc.topk_ramp = 4;
-        int want_dense[] = {1, 1, 0, 0, 0, 0, 0, 0}, want_k[] = {64, 64, 64, 192, 256, 384, 0, 0}, ok = 1;
+    {   /* the stage schedule (the room's at_step): warm-up, then k from 100 to 512 over 4 steps in
+           multiples of 64; a change is reported (a CUDA graph is then re-captured) */
+        AttnConfig sc = dsa_cfg(512, 1);
+        sc.dsa_warmup = 2; sc.topk_start = 100; sc.topk_ramp = 4;
+        char e2[256];
+        attn_resolve(&sc, e2, sizeof e2);
+        AttnActs st;
+        memset(&st, 0, sizeof st);
+        int want_dense[] = {1, 1, 0, 0, 0, 0, 0, 0}, want_k[] = {64, 64, 64, 192, 256, 384, 0, 0};
+        int want_changed[] = {1, 0, 1, 1, 1, 1, 1, 0}, ok = 1;
         char dd[160] = "";
         size_t l = 0;
         for (int s2 = 0; s2 < 8; s2++) {
-            int dense, k;
-            train_dsa_stage(&tc, s2, 512, &dense, &k);
-            ok &= dense == want_dense[s2] && k == want_k[s2];
-            l += snprintf(dd + l, sizeof dd - l, "%s%d", dense ? "D" : "", k);
+            int changed = attn_at_step(&sc, &st, s2, 2048);
+            ok &= st.dsa_dense == want_dense[s2] && st.dsa_topk_now == want_k[s2] && changed == want_changed[s2];
+            l += snprintf(dd + l, sizeof dd - l, "%s%d", st.dsa_dense ? "D" : "", st.dsa_topk_now);
             if (s2 < 7) l += snprintf(dd + l, sizeof dd - l, ",");
         }
         report(ok, "dsa stages: dense warm-up, then k rises in multiples of 64 to the configured k", dd);
@@ -623,8 +628,8 @@ static void test_model_grad_sched(NormKind norm, AttnKind attn, int W, int qk, c
     SmolConfig cfg = {0};
     if (sched) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
     cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
-    cfg.norm = norm; cfg.attn = attn; cfg.window = W; cfg.qk_norm = qk; cfg.seed = 7;
-    cfg.n_kv_heads = attn == ATTN_GQA ? 1 : 0;
+    cfg.norm = norm; cfg.attn.kind = attn; cfg.attn.window = W; cfg.attn.qk_norm = qk; cfg.seed = 7;
+    cfg.attn.n_kv_heads = attn == ATTN_GQA ? 1 : 0;
     cfg.init_std = 0.3f; /* large weights: every path carries gradient */
     ModelCtx c;
     char err[256];
@@ -647,24 +652,48 @@ static void test_model_grad_sched(NormKind norm, AttnKind attn, int W, int qk, c
 }
 static void test_model_grad(NormKind norm, AttnKind attn, int W, int qk) { test_model_grad_sched(norm, attn, W, qk, NULL); }
 
+/* ---- the option table (attn.h): one spelling per option, each in range, each a field ---- */
+static void test_option_table(void) {
+    int ok = attn_option_count() > 20, uniq = 1, fields = 1;
+    for (int i = 0; i < attn_option_count(); i++) {
+        const AttnOption *o = attn_option_at(i);
+        for (int j = 0; j < i; j++) uniq &= strcmp(o->name, attn_option_at(j)->name) != 0;
+        fields &= o->offset + sizeof(int) <= sizeof(AttnConfig) && o->min <= o->max && o->help && *o->help;
+        ok &= attn_option_find(o->name) == o;
+    }
+    report(ok && uniq && fields, "attention options: unique names, each an AttnConfig field with a range and help", "");
+    AttnConfig c = {0};
+    char err[256] = "";
+    c.kind = ATTN_MLA; c.d_model = 16; c.n_heads = 2; c.latent_dim = -3;
+    report(attn_resolve(&c, err, sizeof err) == -1 && strstr(err, "latent_dim -3 is out of range"),
+           "attn_resolve refuses an option out of its table's range, naming it", err);
+    AttnConfig d = {0};
+    d.kind = ATTN_MLA; d.d_model = 16; d.n_heads = 2;
+    report(attn_option_set(&d, attn_option_find("latent_dim"), "8", err, sizeof err) == 0 && d.latent_dim == 8 &&
+           attn_option_set(&d, attn_option_find("mga_gate"), "2", err, sizeof err) == -1 && strstr(err, "0 or 1"),
+           "attn_option_set: parses into the field, checks the range", err);
+}
+
 /* ---- per-layer schedules ---- */
 static void test_schedules(void) {
     char err[256] = "";
     AttnConfig a = {0};
     int ok = attn_schedule_length("swa:256*3,gqa", err, sizeof err) == 4 &&
-             attn_schedule_length("mla:latent=32:q_latent=16+mga:gate=1*2+identity", err, sizeof err) == 4;
+             attn_schedule_length("mla:latent_dim=32:q_latent_dim=16+mga:mga_gate=1*2+identity", err, sizeof err) == 4;
     ok &= attn_schedule_apply("swa:256*3,gqa", 6, &a, err, sizeof err) == 0 && a.kind == ATTN_SWA && a.window == 256;
     ok &= attn_schedule_apply("swa:256*3,gqa", 7, &a, err, sizeof err) == 0 && a.kind == ATTN_GQA && a.window == 256;
     report(ok, "schedule: lengths, items cycle over the depth, options overlay the base", err);
     struct { const char *s, *msg; } bad[] = {
-        {"swa:256*0", "repetition '0' must be an integer >= 1"},
+        {"swa:256*0", "repetition '0' must be an integer 1..1048576"},
         {"gqa,,mqa", "empty item at offset 4"},
         {"flash*2", "unknown mechanism 'flash'"},
-        {"gqa:kv=two", "option kv expects an integer >= 0, got 'two'"},
+        {"gqa:kv_heads=two", "kv_heads expects an integer 0..65536, got 'two'"},
+        {"gqa:kv=2", "option 'kv' is now spelled 'kv_heads'"},
+        {"mla:latent_dim=99999999", "latent_dim expects an integer 0..65536"},
         {"gqa:heads=3", "unknown option 'heads'"},
         {"", "attn-layers is empty"},
     };
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < (int)(sizeof bad / sizeof *bad); i++) {
         char name[96];
         err[0] = 0;
         snprintf(name, sizeof name, "schedule refuses '%s'", bad[i].s);
@@ -677,7 +706,7 @@ static void test_schedules(void) {
            "schedule: swa without a window is refused, naming the layer", err);
 
     /* a hybrid model: per-layer kinds, and parameters and KV bytes add up layer by layer */
-    snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "swa:16*3,gqa:kv=1,mla:latent=24,mga:gate=1");
+    snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "swa:16*3,gqa:kv_heads=1,mla:latent_dim=24,mga:mga_gate=1");
     SmolModel m;
     memset(&m, 0, sizeof m);
     m.cfg = cfg;
@@ -705,7 +734,7 @@ static void test_schedules(void) {
              smollm_kv_bytes_per_token(&m), kv);
     report(ok && pc.attention == attn_params && smollm_kv_bytes_per_token(&m) == kv &&
            kv == 2 * (5 * 2 * 2 * 16 + 2 * 1 * 16 + (24 + 8) + (4 + 4) * 16),
-           "schedule swa:16*3,gqa:kv=1,mla,mga over 8 layers: kinds, params, KV bytes add up", d);
+           "schedule swa:16*3,gqa:kv_heads=1,mla,mga over 8 layers: kinds, params, KV bytes add up", d);
     free(m.layers); free(m.specs);
 }
 
@@ -1188,7 +1217,7 @@ static void test_log_counts(void) {
     snprintf(d, sizeof d, "got %d passed, %d failed (want 7, 2)", p, q);
     report(!rc && p == 7 && q == 2, "--count-from: the last whole count line, progress lines ignored", d);
     f = fopen(path, "w");
-    if (f) { fputs("[1/8] sm_80 kernels_attn.cu.h ...\n", f); fclose(f); }
+    if (f) { fputs("[1/8] sm_80 attn/dense.cu.h ...\n", f); fclose(f); }
     report(log_counts(path, &p, &q) != 0, "--count-from: a log without a count line is an error", "");
     remove(path);
 }
@@ -1269,9 +1298,9 @@ int main(int argc, char **argv) {
     test_model_grad(NORM_SANDWICH, ATTN_IDENTITY, 0, 0);
     test_model_grad(NORM_PRE, ATTN_MLA, 0, 0);
     test_model_grad(NORM_PRE, ATTN_MGA, 0, 0);
-    test_model_grad_sched(NORM_SANDWICH, ATTN_DEFAULT, 0, 0, "mla:q_latent=3:rope=2,mga:gate=1");
+    test_model_grad_sched(NORM_SANDWICH, ATTN_DEFAULT, 0, 0, "mla:q_latent_dim=3:rope_dim=2,mga:mga_gate=1");
     test_model_grad(NORM_PRE, ATTN_GDN, 0, 0);
-    test_model_grad_sched(NORM_POST, ATTN_DEFAULT, 0, 0, "gdn:conv=3:chunk=2,gqa");
+    test_model_grad_sched(NORM_POST, ATTN_DEFAULT, 0, 0, "gdn:conv_size=3:chunk=2,gqa");
     {
         AttnConfig g = {0};
         g.kind = ATTN_GDN; g.d_model = 8; g.n_heads = 2; g.chunk = 4;
@@ -1287,6 +1316,7 @@ int main(int argc, char **argv) {
                "gdn: no per-token KV cache, a constant state", "");
     }
     test_model_grad_sched(NORM_PRE, ATTN_DEFAULT, 0, 0, "swa:2+mha");
+    test_option_table();
     test_schedules();
     test_init_and_counts();
     test_training("/usr/share/common-licenses/GPL-3", 150);
@@ -1316,8 +1346,8 @@ int main(int argc, char **argv) {
     snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu --seq 100000", tiny);
     test_cli(a, 2, "seq 100000 needs at least 100001");
     test_cli("train --attn-layers swa*2,gqa", 2, "layer 0 (swa): attn swa needs a window >= 1");
-    test_cli("train --attn-layers gqa:wide", 2, "option window expects an integer >= 0, got 'wide'");
-    snprintf(a, sizeof a, "train %s --layers 2 --attn-layers mla:q_latent=4+mga:gate=1 --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
+    test_cli("train --attn-layers gqa:wide", 2, "window expects an integer 0..1048576, got 'wide'");
+    snprintf(a, sizeof a, "train %s --layers 2 --attn-layers mla:q_latent_dim=4+mga:mga_gate=1 --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
     test_cli(a, 0, "step     1/1");
     test_cli("train --task recall", 2, "unknown task 'recall': expected mqar, copy or induction");
     test_cli("train --attn dsa --window 8", 2, "attn dsa takes no window (got 8)");
@@ -1338,7 +1368,7 @@ int main(int argc, char **argv) {
              "--topk 4 --indexer-heads 2 --indexer-dim 8 --dsa-warmup 1 --topk-start 2 --topk-ramp 2 --device cpu",
              0, "step     4/4");
     test_cli("train --layers 2 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 2 --eval-batches 1 "
-             "--attn-layers gdn:conv=3,swa:4:global=2:stride=8:pblock=2 --device cpu", 0, "step     2/2");
+             "--attn-layers gdn:conv_size=3,swa:4:global=2:stride=8:pattern_block=2 --device cpu", 0, "step     2/2");
     test_cli("train --task induction --layers 1 --d-model 16 --heads 2 --seq 32 --batch 2 --steps 2 --device cpu",
              0, "val acc");
     /* ablate run checks the whole spec first: nothing is written for a broken one */

@@ -1,4 +1,4 @@
-/* tests/test_gdn.c - the Gated DeltaNet ops and block of attn_linear.h on the CPU, in double
+/* tests/test_gdn.c - the Gated DeltaNet ops and block of attn/gdn.h on the CPU, in double
    precision (built with -DABLATE_REAL=double -DABLATE_NO_CUDA; make test runs it).
 
    Checks:
@@ -13,8 +13,8 @@
      parameter count and specs (offsets contiguous, fla's names)
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #define OPS_IMPLEMENTATION
-#define ATTN_LINEAR_IMPLEMENTATION
-#include "../attn_linear.h"
+#define ATTN_GDN_IMPLEMENTATION
+#include "../attn/gdn.h"
 
 #include <math.h>
 #include <stdio.h>

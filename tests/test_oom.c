@@ -1,5 +1,5 @@
 /* tests/test_oom.c - library code returns out-of-memory errors instead of exiting: ops_alloc,
-   attn_sparse.h's indexer ops, attn_forward / attn_backward's CPU temporaries (MGA), smollm's
+   attn/dsa.h's indexer ops, attn_forward / attn_backward's CPU temporaries (MGA), smollm's
    forward and train_step above them.
 
      cc -O2 -I. -DABLATE_NO_CUDA tests/test_oom.c -o tests/test_oom -lm
@@ -132,8 +132,8 @@ static int case_mga_backward(void) {
 static int model_setup(SmolModel *m, int T) {
     char err[256];
     SmolConfig cfg = {0};
-    cfg.vocab_size = 16; cfg.d_model = 8; cfg.n_layers = 1; cfg.n_heads = 2; cfg.n_kv_heads = 2;
-    cfg.head_dim = 4; cfg.ffn_dim = 8; cfg.attn = ATTN_MGA;
+    cfg.vocab_size = 16; cfg.d_model = 8; cfg.n_layers = 1; cfg.n_heads = 2; cfg.attn.n_kv_heads = 2;
+    cfg.attn.head_dim = 4; cfg.ffn_dim = 8; cfg.attn.kind = ATTN_MGA;
     if (smollm_init(m, &cfg, NULL, 1, T, err, sizeof err)) { printf("setup: %s\n", err); return -1; }
     return 0;
 }

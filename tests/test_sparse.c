@@ -1,4 +1,4 @@
-/* tests/test_sparse.c - CPU tests of attn_sparse.h (DSA: lightning indexer, top-k,
+/* tests/test_sparse.c - CPU tests of attn/dsa.h (DSA: lightning indexer, top-k,
    sparse attention, indexer KL), built in double (-DABLATE_REAL=double) so that the
    finite-difference checks are meaningful:
      g_num = (L(x+h) - L(x-h)) / 2h, h = 1e-5; L = sum(out * R) for a fixed random R;
@@ -11,7 +11,8 @@
    up to t unchanged).
    Ends with "N passed, N failed" (make test counts it). */
 #define OPS_IMPLEMENTATION
-#include "../attn_sparse.h"
+#define ATTN_DSA_IMPLEMENTATION
+#include "../attn/dsa.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -297,7 +298,7 @@ static void test_causality(void) {
 }
 
 int main(void) {
-    printf("attn_sparse.h CPU tests in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
+    printf("attn/dsa.h CPU tests in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
     test_topk();
     test_sparse_equals_dense(4, 2, 11);
     test_sparse_equals_dense(3, 1, 64);

@@ -106,9 +106,9 @@ static void test_grid(void) {
     /* first axis slowest, seeds innermost */
     int ok = n == 12 && study_phase_size(&s, 0) == 12 && !strcmp(runs[0].name, "attn-mha_norm-pre_seed1") &&
              !strcmp(runs[1].name, "attn-mha_norm-pre_seed5") && !strcmp(runs[2].name, "attn-mha_norm-post_seed1") &&
-             !strcmp(runs[11].name, "attn-mqa_norm-sandwich_seed5") && runs[11].cfg.model.attn == ATTN_MQA &&
+             !strcmp(runs[11].name, "attn-mqa_norm-sandwich_seed5") && runs[11].cfg.model.attn.kind == ATTN_MQA &&
              runs[11].cfg.model.norm == NORM_SANDWICH && runs[11].cfg.model.seed == 5 &&
-             runs[4].cfg.model.norm == NORM_SANDWICH && runs[4].cfg.model.attn == ATTN_MHA &&
+             runs[4].cfg.model.norm == NORM_SANDWICH && runs[4].cfg.model.attn.kind == ATTN_MHA &&
              runs[7].cfg.model.n_layers == 1 && !strcmp(runs[7].config_id, "attn-mqa_norm-pre") &&
              !strcmp(runs[7].axes, "attn=mqa norm=pre");
     char d[300];
@@ -210,7 +210,7 @@ static void test_phases(void) {
     report(rc == 0 && !strcmp(best, "attn=gqa"), "phases: best by mean val loss over ok seeds", rc ? err : best);
     StudyRun next[16];
     int m = study_expand(&s, 1, best, next, 16, err, sizeof err);
-    int ok = m == 4 && next[0].cfg.model.attn == ATTN_GQA && next[3].cfg.model.attn == ATTN_GQA &&
+    int ok = m == 4 && next[0].cfg.model.attn.kind == ATTN_GQA && next[3].cfg.model.attn.kind == ATTN_GQA &&
              next[3].cfg.model.norm == NORM_POST && !strcmp(next[0].name, "attn-gqa_norm-pre_seed1337") &&
              !strcmp(next[0].phase, "norm");
     report(ok, "phases: the next phase carries attn=gqa", m > 0 ? next[0].name : err);
@@ -803,14 +803,37 @@ static void test_keys(void) {
         found += k && !(k->flags & RUN_KEY_NO_AXIS);
     }
     report(found == (int)(sizeof want / sizeof *want), "keys: mechanism knobs, data, final_eval_tokens are axes", NULL);
+    /* the attention options are generated from attn.h's option table: every row is a run key of
+       the same name, range and help; and an unset option stays out of the run identity */
+    int gen = 0;
+    for (int i = 0; i < attn_option_count(); i++) {
+        const AttnOption *o = attn_option_at(i);
+        const RunKey *k = run_key_find(o->name);
+        gen += k && k->min == o->min && k->max == o->max && !strcmp(k->help, o->help) &&
+               k->offset == offsetof(RunConfig, model.attn) + o->offset;
+    }
+    char gd[64];
+    snprintf(gd, sizeof gd, "%d of %d options", gen, attn_option_count());
+    report(gen == attn_option_count(), "keys: every attention option is a run key (name, range, help, field)", gd);
+    {
+        RunConfig a, b;
+        run_config_defaults(&a);
+        b = a;
+        char *ca = run_config_canonical(&a, 1);
+        b.model.attn.mga_decomposed = 1;
+        uint64_t ia = run_config_identity(&a, 1), ib = run_config_identity(&b, 1);
+        report(!strstr(ca, "mga_decomposed") && !strstr(ca, "latent_dim") && ia != ib,
+               "identity: attention options at 0 are left out of it (a new option keeps old identities)", ca);
+        free(ca);
+    }
     /* - spelling, defaults from the table, a key's messages */
     RunConfig c;
     char err[256] = "";
     run_config_defaults(&c);
     int ok = c.batch == 8 && c.seq == 256 && c.train.steps == 200 && c.model.seed == 1337 && c.val_frac == 0.1f &&
-             c.eval_batches == 8 && c.log_every == 1 && c.model.latent_dim == 0 &&
+             c.eval_batches == 8 && c.log_every == 1 && c.model.attn.latent_dim == 0 &&
              !run_config_set(&c, "--final-eval-tokens", "1e6", err, sizeof err) && c.final_eval_tokens == 1e6 &&
-             !run_config_set(&c, "indexer-fp32", "true", err, sizeof err) && c.model.indexer_fp32 == 1 &&
+             !run_config_set(&c, "indexer-fp32", "true", err, sizeof err) && c.model.attn.indexer_fp32 == 1 &&
              !run_config_set(&c, "clip", "0", err, sizeof err) && c.train.clip == -1 &&
              !run_config_set(&c, "seed", "18446744073709551615", err, sizeof err) && c.model.seed == UINT64_MAX &&
              run_config_set(&c, "task", "or", err, sizeof err) && strstr(err, "expected mqar, copy or induction") &&
@@ -821,8 +844,9 @@ static void test_keys(void) {
     run_config_set(&h, "heads", "9", err, sizeof err);
     report(run_config_identity(&h, 1) == id0, "keys: a key set to its resolved default is the same run", NULL);
     char *canon = run_config_canonical(&base, 1);
-    report(canon && strstr(canon, "\"latent_dim\": 0") && strstr(canon, "\"seed\": 1337") && !strstr(canon, "\"save\""),
-           "keys: the canonical text has every key but save", NULL);
+    report(canon && !strstr(canon, "\"latent_dim\"") && strstr(canon, "\"kv_heads\": 3") &&
+               strstr(canon, "\"seed\": 1337") && !strstr(canon, "\"save\""),
+           "keys: the canonical text has every key but save and the attention options at 0", canon);
     free(canon);
 }
 
@@ -899,7 +923,7 @@ static void test_long_values(void) {
     }
     char d[300];
     snprintf(d, sizeof d, "%s", n > 0 ? runs[n - 1].name : err);
-    report(ok && distinct && runs[7].cfg.model.window == 9 && runs[0].cfg.checkpoint_every == 7,
+    report(ok && distinct && runs[7].cfg.model.attn.window == 9 && runs[0].cfg.checkpoint_every == 7,
            "long values: 60-digit values expand, names cut and made unique", d);
     /* two values that differ only in characters a directory cannot hold */
     rc = study_parse_text(&s, "[axes]\ndata = \"a b.txt\", a-b.txt, a+b.txt\n", "clash.ini", err, sizeof err);

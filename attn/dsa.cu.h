@@ -1,13 +1,13 @@
-/* kernels_sparse.cu.h - CUDA kernels of attn_sparse.h (DSA: lightning indexer, top-k
+/* attn/dsa.cu.h - CUDA kernels of attn/dsa.h (DSA: lightning indexer, top-k
    select, sparse attention forward/backward, indexer KL), bf16 tensor cores via
    mma.sync m16n8k16 + ldmatrix + cp.async (sm_80 and later), compiled by NVRTC.
 
    USAGE
      #include "gpu.h"
-     #include "kernels_sparse.cu.h"   // declarations; definitions with GPU_IMPLEMENTATION
-     (attn_sparse.h includes it and dispatches its ops here when gpu != NULL)
+     #include "attn/dsa.cu.h"   // declarations; definitions with GPU_IMPLEMENTATION
+     (attn/dsa.h includes it and dispatches its ops here when gpu != NULL)
 
-   API (device pointers; attn_sparse.h gives the semantics; bf16 activations, fp32
+   API (device pointers; attn/dsa.h gives the semantics; bf16 activations, fp32
    scores / lse / p / loss; idx int32 [B,T,topk])
      gpu_indexer_scores(g, scores, qI, kI, w, B, T, HI, dI, prec)     scores [B,T,T]
      gpu_indexer_topk(g, idx, scores, B, T, topk)
@@ -47,7 +47,7 @@
    Dense tiles instead (tuning.sparse_dense, by default when cheaper; see sparse_use_dense_):
      sparse_mask turns idx into a bitmask [B][T][ceil(T/128)*4] u32 (a warp per row,
      shared-memory atomicOr, 8 MB at 16 x 2048; with the per-tile prefix counts the KL's
-     key-major pass needs) and kernels_attn.cu.h's SELMASK kernels run the attention, the KL
+     key-major pass needs) and attn/dense.cu.h's SELMASK kernels run the attention, the KL
      target and (sparse_kl_use_dense_) the indexer's KL over it; the mask is rebuilt by each call (cheap), so
      the ops stay stateless.
    Sparse attention (sparse_fwd, sparse_bwd, sparse_probs): one block of 4 warps per
@@ -65,7 +65,7 @@
        dK rows = dS^T Q come out complete for the token (the mma sums the heads) and are
        added with red.global.add.v4 (sm_90; scalar atomics before) into fp32 accumulators,
        converted to bf16 after (why atomics rather than a transposed index list:
-       attn_sparse.h) when Gpu.nondeterministic = 1; by default they are stored per pair and
+       attn/dsa.h) when Gpu.nondeterministic = 1; by default they are stored per pair and
        reduced key-major in a fixed order (DETERMINISM below). dQ = dS K
        stays in registers over the warp's groups (dS^T goes through a 16x16 warp tile to
        become an A fragment); the warps' partials are merged in shared memory. Optionally
@@ -99,7 +99,7 @@
      - tuning.sparse_bwd and tuning.sparse_kl's dkI red.v4 are the nondeterministic = 1
        path's (mode 3's key-range pass adds with shared atomics across warps and meets its
        token chunks with global reds: not order-free either); the default ignores them.
-     The dense-tile organization is kernels_attn.cu.h's (its dQ and KL determinism is there).
+     The dense-tile organization is attn/dense.cu.h's (its dQ and KL determinism is there).
      COST, ESTIMATED (no GPU has run it yet): the stage is written and read back, fp32: 512 B
      per (token, head block, key) for dK/dV, 4*dI B for dkI, where the red.v4s moved the same
      bytes once, mostly within L2. At 8 x 8192, H 16, KV 1, k 512: 2 x 17 GB and 2 x 8.6 GB
@@ -113,11 +113,11 @@
      stage dominates: bf16 stage rows (half the traffic, sums of rounded terms) or a smaller
      budget that stays in L2.
 
-   ABLATION MODES (Gpu.tuning, read per call; ablate --tune KEY=N; attn_sparse.h lists them): tuning.sparse_dense
+   ABLATION MODES (Gpu.tuning, read per call; ablate --tune KEY=N; attn/dsa.h lists them): tuning.sparse_dense
      = 0 (gathers) / 1 (dense tiles under the bitmask, Hopper and hd 64); with
      Gpu.nondeterministic = 1 only (the default is DETERMINISM's path): tuning.sparse_bwd
      = 1 (psum stores), 2 (dk/dv staged, whole-row red.v4), 3 (dk/dv by the key-range
-     kernel sparse_bwd_kv: shared-memory reductions, see attn_sparse.h), 9 (no dk/dv
+     kernel sparse_bwd_kv: shared-memory reductions, see attn/dsa.h), 9 (no dk/dv
      reductions: timing diagnostic only); tuning.sparse_kl = 1 (red.v4 dkI, a_j cache,
      lane-per-slot scores); tuning.sparse_topk = 1 (the block-per-row top-k, match.any in the
      first pass only; 0: in every pass; default 2: a warp per row when T <= 4096).
@@ -145,7 +145,7 @@
    tests/gpu_sparse_check.c checks each kernel against the CPU reference
    and times them (make gpucheck). Expected costs at B*T = 65536, k = 512, H = 16, KV = 1:
    the forward gathers 256 B of K/V per (token, key) pair, ~8.6 GB from L2; the backward
-   the same plus 512 B of fp32 reductions per pair, which may bound it (attn_sparse.h).
+   the same plus 512 B of fp32 reductions per pair, which may bound it (attn/dsa.h).
 
    SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
    KSRC_LINE, raw-bit bf16, no headers but gpu.h's in-memory ablate_common.cuh and ablate_mma.cuh).
@@ -154,8 +154,8 @@
 #define KERNELS_SPARSE_CU_H
 
 #ifndef ABLATE_NO_CUDA
-#include "gpu.h"
-#include "kernels_attn.cu.h" /* the dense-tile organization: gpu_attention_select_* */
+#include "../gpu.h"
+#include "dense.cu.h" /* the dense-tile organization: gpu_attention_select_* */
 
 void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
                         int B, int T, int HI, int dI, int prec);
@@ -210,7 +210,7 @@ int sparse_kernels_compile_check(const char *arch);
 
 /* ---------------------------------------------------------------- kernels */
 static const char SPARSE_KERNELS_SRC[] =
-KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer kernels, bf16 tensor cores (mma.sync\n"
+KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernels, bf16 tensor cores (mma.sync\n"
 "// m16n8k16, ldmatrix, cp.async; sm_80 and later). Host code and the design notes are\n"
 "// in this header's top comment. Compile-time parameters (host -D options):\n"
 "//   HD     attention head dim (32, 64, 128)\n"
@@ -222,7 +222,7 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "// int32 (positions in the sequence, -1 = unused slot); qI [B,T,HI,DI], kI [B,T,DI],\n"
 "// w [B,T,HI]; p [B,T,K] fp32. bf16 is raw 16-bit (ablate_common.cuh).\n"
 "//\n"
-"// mma.m16n8k16 fragments (g = lane/4, t = lane%4), as in kernels_attn.cu.h:\n"
+"// mma.m16n8k16 fragments (g = lane/4, t = lane%4), as in attn/dense.cu.h:\n"
 "//   A 16x16: a0 (row g, cols 2t,2t+1) a1 (row g+8) a2 (row g, cols 2t+8,+9) a3 (row g+8, cols 2t+8,+9)\n"
 "//   C 16x8 : c0,c1 (row g, cols 2t,2t+1)  c2,c3 (row g+8)\n"
 "#include \"ablate_common.cuh\"\n"
@@ -1647,7 +1647,7 @@ KSRC_LINE("kernels_sparse.cu.h") "// DSA sparse attention and lightning indexer 
 "    }\n"
 "}\n"
 "\n"
-"// the selection as a bitmask (kernels_attn.cu.h's SELMASK layout): one warp per row (b, t) of\n"
+"// the selection as a bitmask (attn/dense.cu.h's SELMASK layout): one warp per row (b, t) of\n"
 "// W words, blockDim.x / 32 rows a block; bit s % 32 of word s / 32 set for each selected s\n"
 "// (slots < 0 are unused); prefix (if not NULL) [row][W / 4]: the row's selected keys left of\n"
 "// each 128-key tile (a warp scan over the tiles' counts)\n"
@@ -1907,7 +1907,7 @@ void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, cons
 
 /* Two ways to run the attention over the selection. The gathers (sparse_fwd, sparse_bwd)
    cost per (token, kv head, selected key) and pay fp32 reductions for dK/dV; the dense tiles
-   under the selection bitmask (kernels_attn.cu.h's gpu_attention_select_*, Hopper and hd 64)
+   under the selection bitmask (attn/dense.cu.h's gpu_attention_select_*, Hopper and hd 64)
    cost per (token, query head, causal key) as dense flash attention does, whatever k is.
    On the H100 (tests/gpu_sparse_check, 2026-11-23, k 512) the gathers' fwd+bwd cost per
    (token, kv head, key) was about SPARSE_DENSE_RATIO times dense attention's per (token,
@@ -1954,7 +1954,7 @@ static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int to
 }
 
 /* The indexer KL the same two ways: per-token gathers with fp32 dkI reductions (idx_kl), or
-   dense tiles under the bitmask (kernels_attn.cu.h's gpu_attention_select_kl: three passes
+   dense tiles under the bitmask (attn/dense.cu.h's gpu_attention_select_kl: three passes
    that recompute the scores on the tensor cores, key-major for dkI, no atomics). The gathers
    cost per selected pair, the tiles per causal pair: tiles when topk * SPARSE_KL_DENSE_RATIO
    >= T / 2 and there are enough rows to fill the GPU (one block per 64 query rows against one

@@ -1,11 +1,11 @@
-/* kernels_linear.cu.h - Gated DeltaNet (attn_linear.h) on the GPU: the chunked delta rule
+/* attn/gdn.cu.h - Gated DeltaNet (attn/gdn.h) on the GPU: the chunked delta rule
    forward and backward, and the block's small ops (short conv + SiLU, per-head L2 norm, gates,
-   gated RMSNorm), as NVRTC source + launchers, the pattern of kernels_attn.cu.h.
+   gated RMSNorm), as NVRTC source + launchers, the pattern of attn/dense.cu.h.
 
    USAGE
      #include "gpu.h"
-     #include "kernels_linear.cu.h"   // declarations; the definitions come with GPU_IMPLEMENTATION
-   attn_linear.h's op_gdn_* call these when gpu != NULL (same arguments, device pointers;
+     #include "attn/gdn.cu.h"   // declarations; the definitions come with GPU_IMPLEMENTATION
+   attn/gdn.h's op_gdn_* call these when gpu != NULL (same arguments, device pointers;
    activations bf16, g / beta / state / ws / weight gradients fp32).
 
    API
@@ -29,7 +29,7 @@
        O = diag(e^gam) Q Hs + P U (to global), Hs <- e^gam_63 Hs + K^T diag(dec) U.
      Backward gdn_bwd: a state pass (gdn_fwd with o = NULL) stores every chunk's initial state
        in ws; then one block per (b, h) walks the chunks in reverse with dH in shared memory,
-       recomputes the chunk's A~, P, T, W, U and applies the terms listed at attn_linear.h's
+       recomputes the chunk's A~, P, T, W, U and applies the terms listed at attn/gdn.h's
        gdn_chunk_bwd_ (12 tiles: 206 KB of shared memory, so it needs an H100-class 227 KB
        opt-in; sm_80's 163 KB is too small for the backward). dgam and dbeta sum in per-warp
        slots (see DETERMINISM).
@@ -100,7 +100,7 @@
      tests/gpu_check's GDN training steps, compute-sanitizer 0 errors, 2026-11-23). Both were
      written without a GPU at hand and checked in the emulator first. `make emucheck` runs these kernels on a CPU
      emulation of the CUDA model (tests/emu_linear.c: pthreads as threads, real barriers,
-     PTX's mma fragment layouts) against attn_linear.h's reference: all pass (out, state,
+     PTX's mma fragment layouts) against attn/gdn.h's reference: all pass (out, state,
      dq/dk/dv at the bf16 rounding level, 2e-3; dg/dbeta 1e-6 with fp32 products, 3e-3 with
      tensor cores). Timing is unmeasured: tests/gpu_linear_check.c measures it on the device
      next to dense flash attention. Cost per 64-token chunk and head: forward 8 products
@@ -114,7 +114,7 @@
 #define KERNELS_LINEAR_CU_H
 
 #ifndef ABLATE_NO_CUDA
-#include "gpu.h"
+#include "../gpu.h"
 
 void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void *k, const void *v, int ld,
                      const float *gd, const float *beta, int B, int T, int H, int D, float scale);
@@ -172,7 +172,7 @@ int gdn_kernels_compile_check(const char *arch);
 
 /* ---------------------------------------------------------------- kernels */
 static const char GDN_KERNELS_SRC[] =
-KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, backward) and the block's small ops.\n"
+KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, backward) and the block's small ops.\n"
 "#include \"ablate_common.cuh\"\n"
 "#ifndef GDN_MMA\n"
 "#define GDN_MMA 1\n"
@@ -639,7 +639,7 @@ KSRC_LINE("kernels_linear.cu.h") "// Gated DeltaNet: the chunked delta rule (for
 "    __syncthreads();\n"
 "}\n"
 "\n"
-"// One chunk's backward terms (attn_linear.h's gdn_chunk_bwd_, phase by phase), after its tiles\n"
+"// One chunk's backward terms (attn/gdn.h's gdn_chunk_bwd_, phase by phase), after its tiles\n"
 "// Hs (H0), dHs (the gradient of the chunk's end state), Ks, Qs (scaled), Vs, dOs, As (A~), Ps,\n"
 "// Ts, Us and the gates are in place (dgam, dbet zeroed). Writes the chunk's dq, dk, dv, dg,\n"
 "// dbeta. seq (the one-block-per-sequence kernel): also W (in Ws) -> dH0, the gradient of the\n"
@@ -1618,10 +1618,10 @@ int gdn_kernels_compile_check(const char *arch) {
         snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", variant & 1, (variant >> 1) & 1,
                  variant >> 2);
         if (gpu_compile_ptx(GDN_KERNELS_SRC, opts, arch, NULL, &log) != 0) {
-            fprintf(stderr, "kernels_linear.cu.h %s %s:\n%s\n", arch, opts, log ? log : "");
+            fprintf(stderr, "attn/gdn.cu.h %s %s:\n%s\n", arch, opts, log ? log : "");
             failed++;
         } else if (log && log[0]) {
-            fprintf(stderr, "kernels_linear.cu.h %s %s (log):\n%s\n", arch, opts, log);
+            fprintf(stderr, "attn/gdn.cu.h %s %s (log):\n%s\n", arch, opts, log);
         }
         free(log);
     }

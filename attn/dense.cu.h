@@ -1,10 +1,10 @@
-/* kernels_attn.cu.h - flash attention forward and backward on bf16 tensor cores
+/* attn/dense.cu.h - flash attention forward and backward on bf16 tensor cores
    (mma.sync m16n8k16, ldmatrix, cp.async double buffering; sm_80 and later), and on
    a compute capability 9.0 GPU with hd 64, Hopper kernels on wgmma (sm_90a).
 
    USAGE
      #include "gpu.h"
-     #include "kernels_attn.cu.h"   // declarations; the definitions come with
+     #include "attn/dense.cu.h"   // declarations; the definitions come with
                                     // GPU_IMPLEMENTATION (in gpu.h's one .c file)
 
    API (device pointers; bf16 activations, fp32 lse; ops.h semantics)
@@ -25,7 +25,7 @@
        Hopper and hd 64 only: gpu_attention_select_supported), and the selection's head-
        averaged probabilities at each selected key's rank (the KL target, H <= 16).
      gpu_attention_select_kl(g, loss, dqI, dkI, dw, lseI, invP, p, qI, kI, w, mask, prefix, B, T, HI, topk, dloss)
-       DSA's indexer KL (attn_sparse.h semantics) over the same bitmask; dI 64, HI <= 4.
+       DSA's indexer KL (attn/dsa.h semantics) over the same bitmask; dI 64, HI <= 4.
      attn_kernels_compile_check(arch)  NVRTC-compiles every specialization the tests
        use for arch ("sm_80", "sm_90"); no GPU needed. Returns the number of failures.
      gpu_attention_release(g)  frees the backward's scratch buffer.
@@ -134,7 +134,7 @@
      det dq, dk, dv bitwise over repeated runs and prints det's cost against nd.
 
    SELECTION MASK (SELMASK 1, Hopper kernels only): the mask is data, not a formula: a
-     bitmask [B][T][ceil(T/128)*4] u32 shared by the heads (kernels_sparse.cu.h builds it
+     bitmask [B][T][ceil(T/128)*4] u32 shared by the heads (attn/dsa.cu.h builds it
      from DSA's idx). Every causal tile is visited (a random top-k leaves no 64 x 128 tile
      empty); the forward stages each key tile's 128 x 4 mask words next to K/V by cp.async,
      the backward a query tile's 64 x 4 words next to lse and D, and each thread masks its
@@ -186,7 +186,7 @@
 #define KERNELS_ATTN_CU_H
 
 #ifndef ABLATE_NO_CUDA
-#include "gpu.h"
+#include "../gpu.h"
 
 void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                            const void *v, int B, int T, int H, int KV, int hd, int window);
@@ -212,7 +212,7 @@ void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const
 #define ATTN_SELECT_PROBS_MAX_H 16
 void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
                                 const unsigned *mask, int B, int T, int H, int KV, int hd, int topk);
-/* DSA's indexer KL over the selection as dense tiles (attn_sparse.h's op_indexer_kl_*
+/* DSA's indexer KL over the selection as dense tiles (attn/dsa.h's op_indexer_kl_*
    semantics; dI 64, HI <= ATTN_SELECT_KL_MAX_HI, Hopper: gpu_attention_select_kl_supported).
    Forward (dqI == NULL): loss [B*T]. Backward: also dqI, dkI, dw (bf16, written), which
    needs prefix [B][T][ceil(T/128)] (the row's selected keys left of each 128-key tile) and
@@ -272,7 +272,7 @@ void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, cons
    helpers spliced into both sources after ablate_pattern.cuh. Only compiled with -DDQ_DET=1,
    so the order-dependent variants are generated from the same text as before. */
 #define ATTN_DQ_ORDER_SRC \
-KSRC_LINE("kernels_attn.cu.h") "#ifndef DQ_DET\n" \
+KSRC_LINE("attn/dense.cu.h") "#ifndef DQ_DET\n" \
 "#define DQ_DET 0\n" \
 "#endif\n" \
 "#if DQ_DET\n" \
@@ -315,7 +315,7 @@ KSRC_LINE("kernels_attn.cu.h") "#ifndef DQ_DET\n" \
 
 /* ---------------------------------------------------------------- kernels */
 static const char ATTN_KERNELS_SRC[] =
-KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 tensor cores, sm_80+.\n"
+KSRC_LINE("attn/dense.cu.h") "// Flash attention (forward, backward) on bf16 tensor cores, sm_80+.\n"
 "// Compile-time parameters (from the host's -D options):\n"
 "//   HD      head dim (32, 64, 128)\n"
 "//   GROUP   query heads per kv head (H / KV)\n"
@@ -341,7 +341,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention (forward, backward) on bf16 t
 "#define WINDOW 0\n"
 "#endif\n"
 "#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, AttnPattern): parameters, tile helpers\n"
-ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
+ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "typedef unsigned short bf16;\n"
 "\n"
 "#define LDS (HD + 8)              // smem row stride (elements): +16 B makes ldmatrix rows hit distinct banks\n"
@@ -898,7 +898,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "\n"
 #define ATTN_WFWD_WG 2    /* forward warpgroups per block, 64 query rows each (3: 25% slower) */
 #endif
 static const char ATTN_WGMMA_SRC[] =
-KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopper (sm_90a): wgmma.mma_async with\n"
+KSRC_LINE("attn/dense.cu.h") "// Flash attention forward and backward for Hopper (sm_90a): wgmma.mma_async with\n"
 "// operands in 128-byte-swizzled shared memory (cp.async loads), hd 64 only. Same\n"
 "// layouts and semantics as ATTN_KERNELS_SRC, whose attn_bwd_pre and attn_bwd_dq_convert\n"
 "// run around attn_bwd_dkdv_wg. Compile-time parameters: GROUP, WINDOW and the pattern's\n"
@@ -925,7 +925,7 @@ KSRC_LINE("kernels_attn.cu.h") "// Flash attention forward and backward for Hopp
 "#define WINDOW 0\n"
 "#endif\n"
 "#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, AttnPattern): parameters, tile helpers\n"
-ATTN_DQ_ORDER_SRC KSRC_LINE("kernels_attn.cu.h") "#define HD 64\n"
+ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "// SELMASK 1: a per-(query, key) selection bitmask as the mask (DSA's top-k run as dense\n"
 "// tiles): selmask [B][T][SELW(T)] words, bit s % 32 of word s / 32 of row t set when query\n"
 "// t sees key s (never above the diagonal); rows padded to whole 128-key tiles\n"

@@ -1,14 +1,18 @@
-/* attn_linear.h - Gated DeltaNet linear attention (Yang, Kautz, Hatamizadeh, "Gated Delta
+/* attn/gdn.h - Gated DeltaNet linear attention (Yang, Kautz, Hatamizadeh, "Gated Delta
    Networks: Improving Mamba2 with Delta Rule", arXiv 2412.06464): the delta-rule ops
    (recurrent form, chunked form forward and backward), the small ops around them, and a
    whole attention block (projections, short convolutions, gates, gated RMSNorm), each
-   with a plain-C reference and a CUDA path (kernels_linear.cu.h).
+   with a plain-C reference and a CUDA path (attn/gdn.cu.h).
+
+   A room of attn.h (the mechanism `gdn`, options conv_size and chunk) that also stands alone as
+   an op library.
 
    USAGE
      #define OPS_IMPLEMENTATION           // ops.h's, in one .c file
-     #define ATTN_LINEAR_IMPLEMENTATION   // in the same .c file
-     #include "attn_linear.h"
-   gpu == NULL selects the CPU reference (real_t: float, double in the tests), as in ops.h.
+     #define ATTN_GDN_IMPLEMENTATION      // in the same .c file (ATTN_IMPLEMENTATION implies it)
+     #include "attn/gdn.h"
+   Depends on: ops.h (gpu.h and attn/gdn.cu.h in the CUDA build). gpu == NULL selects the CPU
+   reference (real_t: float, double in the tests), as in ops.h.
 
    THE DELTA RULE (per batch b and head h; state S in R^{dv x dk}, here dk = dv = D)
      S_t = alpha_t S_{t-1} (I - beta_t k_t k_t^T) + beta_t v_t k_t^T,      o_t = S_t q_t
@@ -77,10 +81,17 @@
    scratch (shareable by all layers) likewise. Both buffers must start 16-byte aligned (the
    sections inside are kept aligned: GEMM operands, the workspace's float4 reads).
 */
-#ifndef ATTN_LINEAR_H
-#define ATTN_LINEAR_H
+#ifndef ATTN_GDN_H
+#define ATTN_GDN_H
 
-#include "ops.h"
+/* the room's options and the fields it adds to AttnActs / AttnScratch (attn.h) */
+#define ATTN_OPTIONS_gdn(X)                                                                                    \
+    X(gdn, conv_size, "conv_size", 0, ATTN_MAX_TOKENS, 0, "gdn: short causal conv over time (default 4)")      \
+    X(gdn, chunk, "chunk", 0, ATTN_MAX_TOKENS, 0, "gdn: chunk of the chunked delta rule (default 64)")
+#define ATTN_ACTS_gdn GdnActs gdn;
+#define ATTN_SCRATCH_gdn GdnScratch gdn;
+
+#include "../ops.h"
 #include <stddef.h>
 
 /* ---- the delta rule ---- */
@@ -200,12 +211,12 @@ void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, co
 void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
                         GdnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
 
-#endif /* ATTN_LINEAR_H */
+#endif /* ATTN_GDN_H */
 
 /* ======================================================================= */
-#ifdef ATTN_LINEAR_IMPLEMENTATION
-#ifndef ATTN_LINEAR_IMPLEMENTATION_DONE
-#define ATTN_LINEAR_IMPLEMENTATION_DONE
+#if defined(ATTN_GDN_IMPLEMENTATION) || defined(ATTN_IMPLEMENTATION)
+#ifndef ATTN_GDN_IMPLEMENTATION_DONE
+#define ATTN_GDN_IMPLEMENTATION_DONE
 
 #include <math.h>
 #include <stdio.h>
@@ -213,8 +224,8 @@ void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, G
 #include <string.h>
 
 #ifndef ABLATE_NO_CUDA
-#include "gpu.h"
-#include "kernels_linear.cu.h"
+#include "../gpu.h"
+#include "gdn.cu.h"
 double ops_prof_begin_(Gpu *gpu);
 void ops_prof_end_(Gpu *gpu, const char *name, double t0);
 /* the GPU path with ops.h's per-op profile; the CPU path continues below it */
@@ -412,7 +423,7 @@ static void gdn_chunk_fwd_seq_(const GdnSeq *s, real_t *Hs, real_t *h_save, int 
 }
 
 /* the CPU keeps each chunk's initial state (one D x D tile a chunk); the GPU's chunk-parallel
-   backward six (kernels_linear.cu.h: H, W, U, dU, dH, T) */
+   backward six (attn/gdn.cu.h: H, W, U, dU, dH, T) */
 size_t gdn_ws_elems(int B, int T, int H, int D, int chunk) {
     size_t nc = (size_t)(T + chunk - 1) / chunk;
     return 6 * (size_t)B * H * nc * D * D;
@@ -922,5 +933,116 @@ void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, G
 
 #undef GR
 #undef GCR
-#endif /* ATTN_LINEAR_IMPLEMENTATION_DONE */
-#endif /* ATTN_LINEAR_IMPLEMENTATION */
+#endif /* ATTN_GDN_IMPLEMENTATION_DONE */
+#endif /* ATTN_GDN_IMPLEMENTATION */
+
+/* ======================================================================= */
+/* the room of attn.h: the block above as the mechanism `gdn` */
+#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_GDN_ROOM_DONE)
+#define ATTN_GDN_ROOM_DONE
+
+static GdnDims gdn_dims(const AttnConfig *c) {
+    GdnDims g = {c->d_model, c->n_heads, c->head_dim, c->conv_size, c->chunk, c->norm_eps};
+    return g;
+}
+
+static int attn_gdn_resolve(AttnConfig *c, char *err, size_t errlen) {
+    /* per-head recurrent state: no KV heads, no window, no RoPE */
+    if (c->window || c->qk_norm) {
+        snprintf(err, errlen, "attn gdn takes no window (%d) or qk_norm (%d): its state already forgets "
+                 "(gates) and q, k are L2-normalized", c->window, c->qk_norm);
+        return -1;
+    }
+    c->n_kv_heads = c->n_heads;
+    GdnDims g = gdn_dims(c);
+    if (gdn_resolve(&g, err, errlen)) return -1;
+    c->conv_size = g.conv_size;
+    c->chunk = g.chunk;
+    return 0;
+}
+
+static int attn_gdn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    GdnDims g = gdn_dims(c);
+    return gdn_gpu_supported(&g, err, errlen);
+}
+
+static int attn_gdn_param_specs(const AttnConfig *c, ParamSpec *p) { /* fla's names; A_log and dt_bias are bare */
+    GdnDims g = gdn_dims(c);
+    GdnParamSpec gp[GDN_N_PARAMS];
+    size_t off = 0;
+    int k = gdn_param_specs(&g, gp);
+    for (int i = 0; i < k; i++) {
+        char name[96];
+        int bare = !strcmp(gp[i].name, "A_log") || !strcmp(gp[i].name, "dt_bias");
+        snprintf(name, sizeof name, bare ? "%s" : "%s.weight", gp[i].name);
+        attn_spec_set(&p[i], name, &off, gp[i].rows, gp[i].cols);
+        p[i].offset = gp[i].offset; /* the block's own layout (same order, so equal) */
+        p[i].is_output_proj = gp[i].is_output_proj;
+    }
+    return k;
+}
+
+static size_t attn_gdn_state_bytes(const AttnConfig *c) {
+    GdnDims g = gdn_dims(c);
+    return gdn_state_bytes(&g);
+}
+
+static double attn_gdn_flops(const AttnConfig *c, int T) { /* linear in T: no context term */
+    GdnDims g = gdn_dims(c);
+    (void)T;
+    return gdn_flops_per_token(&g);
+}
+
+static void attn_gdn_init_special(const AttnConfig *c, real_t *w, unsigned long long seed) {
+    GdnDims g = gdn_dims(c);
+    gdn_param_init_special(&g, w, seed);
+}
+
+static void attn_gdn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    GdnDims g = gdn_dims(c);
+    gdn_act_sizes(&g, B, T, act_elems, stat_elems);
+}
+
+static void attn_gdn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
+                               int B, int T) {
+    GdnDims g = gdn_dims(c);
+    gdn_acts_bind(&g, &a->gdn, gpu, act_mem, (real_t *)(void *)stat_mem, B, T);
+}
+
+static size_t attn_gdn_scratch_elems(const AttnConfig *c, int B, int T) {
+    /* its real_t part after the activations, 2 elements per fp32 */
+    GdnDims g = gdn_dims(c);
+    size_t ae, se;
+    gdn_scratch_sizes(&g, B, T, &ae, &se);
+    return ae + 2 * se + 8; /* + alignment of the real_t part */
+}
+
+static void attn_gdn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T) {
+    GdnDims g = gdn_dims(c);
+    size_t ae, se;
+    gdn_scratch_sizes(&g, B, T, &ae, &se);
+    uintptr_t st = ((uintptr_t)(mem + ae * ops_act_size(gpu)) + 15) & ~(uintptr_t)15;
+    gdn_scratch_bind(&g, &s->gdn, gpu, mem, (real_t *)st, B, T);
+}
+
+static int attn_gdn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                            int B, int T) {
+    GdnDims g = gdn_dims(c);
+    gdn_block_forward(gpu, &g, w, &a->gdn, x, out, B, T);
+    return 0;
+}
+
+static int attn_gdn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                             const void *x, const void *dout, void *dx, int B, int T) {
+    GdnDims g = gdn_dims(c);
+    gdn_block_backward(gpu, &g, w, dw, &a->gdn, &s->gdn, x, dout, dx, B, T);
+    return 0;
+}
+
+static const AttnMech attn_room_gdn = {
+    "gdn", attn_gdn_resolve, attn_gdn_gpu_supported, attn_gdn_param_specs, NULL, attn_gdn_state_bytes,
+    attn_gdn_flops, attn_gdn_init_special, attn_gdn_act_sizes, attn_gdn_acts_bind, attn_gdn_scratch_elems,
+    attn_gdn_scratch_bind, attn_gdn_forward, attn_gdn_backward, NULL,
+};
+
+#endif /* ATTN_GDN_ROOM_DONE */

@@ -1,11 +1,15 @@
-/* attn_sparse.h - DeepSeek-V3.2-style sparse attention (DSA): a lightning indexer picks,
+/* attn/dsa.h - DeepSeek-V3.2-style sparse attention (DSA): a lightning indexer picks,
    per query token, the top-k earlier positions, and attention runs over those alone.
-   Ops with a plain-C reference (real_t) and a CUDA path (kernels_sparse.cu.h).
+   Ops with a plain-C reference (real_t) and a CUDA path (attn/dsa.cu.h).
+
+   A room of attn.h (the mechanism `dsa`: the dense family's projections with this core, the
+   indexer, and its training stages) that also stands alone as an op library.
 
    USAGE
-     #include "attn_sparse.h"        // after or instead of ops.h (it includes ops.h)
-     The implementation compiles in the one .c file that defines OPS_IMPLEMENTATION (or
-     ATTN_SPARSE_IMPLEMENTATION). Every op takes `Gpu *gpu` first: NULL runs the reference,
+     #define OPS_IMPLEMENTATION          // ops.h's, in one .c file
+     #define ATTN_DSA_IMPLEMENTATION     // in the same .c file (ATTN_IMPLEMENTATION implies it)
+     #include "attn/dsa.h"
+   Depends on: ops.h (gpu.h, attn/dense.cu.h and attn/dsa.cu.h in the CUDA build). Every op takes `Gpu *gpu` first: NULL runs the reference,
      non-NULL the kernels on device pointers (ops.h conventions: activations `void *`,
      real_t on the CPU and bf16 on the GPU; statistics, probabilities and losses real_t,
      which is float in every CUDA build).
@@ -30,9 +34,9 @@
      idx entries < 0 are skipped wherever they are; valid entries must be distinct and
      causal (s <= t: the leak test relies on the selection, not on the op). With k >= T
      and idx = 0..t this is exactly op_attention_forward (tested).
-     TWO GPU ORGANIZATIONS, chosen per call by cost (kernels_sparse.cu.h, sparse_use_dense_):
+     TWO GPU ORGANIZATIONS, chosen per call by cost (attn/dsa.cu.h, sparse_use_dense_):
      (1) dense tiles under the selection as a bitmask (Hopper, hd 64): the flash kernels of
-     kernels_attn.cu.h run every causal tile and mask each (query, key) by its bit, so they
+     attn/dense.cu.h run every causal tile and mask each (query, key) by its bit, so they
      cost what dense causal attention costs whatever k is, with no gathers and no atomics;
      the KL target comes from a dense-tile kernel too (gpu_attention_select_probs: the
      heads' P summed in registers, stored at each selected key's rank), and so does the
@@ -53,7 +57,7 @@
      order-dependent path (Gpu.nondeterministic = 1: fp32 summation order varies, ~1 ulp before
      the bf16 rounding); by default each pair's fp32 row is stored and the rows are added
      key-major in a fixed order instead, as are the KL's dk_I rows: the same bits every run
-     (kernels_sparse.cu.h, DETERMINISM, with its estimated cost). COST, to check on the
+     (attn/dsa.cu.h, DETERMINISM, with its estimated cost). COST, to check on the
      device: each (token, selected key) pair adds 2*hd floats (dk, dv) and the KL backward
      dI floats (dk_I), all as fp32 reductions in L2: at B*T = 65536, k = 512, hd = dI = 64
      that is ~6.4e9 floats a step, which may well make the backward bound by L2 atomic
@@ -130,13 +134,32 @@
 
    LIMITS (GPU): hd and dI in {32, 64, 128}; HI <= 16 and HI*dI <= 1024; k <= SPARSE_MAX_TOPK (2048);
      H/KV <= 16 or a multiple of 16. T is a runtime argument (the score scratch is
-     chunked, see kernels_sparse.cu.h). k is a runtime argument: a ratio of the context
+     chunked, see attn/dsa.cu.h). k is a runtime argument: a ratio of the context
      is the caller's arithmetic.
 */
-#ifndef ATTN_SPARSE_H
-#define ATTN_SPARSE_H
+#ifndef ATTN_DSA_H
+#define ATTN_DSA_H
 
-#include "ops.h"
+/* the room's options (attn.h): the selection, the indexer's shape, and the training stages
+   (a dense warm-up, then k rising from topk_start to topk over topk_ramp steps, in multiples of
+   64: each change re-captures a CUDA graph) */
+#define ATTN_OPTIONS_dsa(X)                                                                                        \
+    X(dsa, topk, "topk", 0, ATTN_MAX_TOKENS, 0, "dsa: keys per query chosen by the indexer (default 512)")         \
+    X(dsa, topk_pct, "topk_pct", 0, 100, 0, "dsa: instead, this percent of the context")                         \
+    X(dsa, indexer_heads, "indexer_heads", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer heads (default 4)")               \
+    X(dsa, indexer_dim, "indexer_dim", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer head dim (default 64)")               \
+    X(dsa, indexer_fp32, "indexer_fp32", 0, 1, ATTN_OPT_BOOL, "dsa: indexer scores in fp32 on the GPU (default bf16)") \
+    X(dsa, dsa_warmup, "dsa_warmup", 0, ATTN_MAX_STEPS, 0, "dsa: steps of dense attention first")                \
+    X(dsa, topk_start, "topk_start", 0, ATTN_MAX_TOKENS, 0, "dsa: k rises from this to topk (multiples of 64)") \
+    X(dsa, topk_ramp, "topk_ramp", 0, ATTN_MAX_STEPS, 0, "dsa: over this many steps after the warm-up")
+/* the indexer's query [N, HI*dI], key [N, dI] (after RoPE) and weights [N, HI]; the selected
+   key positions [N, k] (int32, in the real_t area); the training stage (attn_at_step):
+   dense warm-up, and the keys per query now (0: all of topk; the buffers hold topk) */
+#define ATTN_ACTS_dsa void *iq, *ik, *iw; int *idx; int dsa_dense, dsa_topk_now;
+/* the KL target [N, k] and KL per token [N] (fp32); the indexer's gradients */
+#define ATTN_SCRATCH_dsa real_t *psum, *kl; void *diq, *dik, *diw;
+
+#include "../ops.h"
 
 #define SPARSE_MAX_TOPK 2048
 enum { SPARSE_PREC_BF16 = 0, SPARSE_PREC_FP32 = 1 };
@@ -178,12 +201,12 @@ int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *d
                            const void *qI, const void *kI, const void *w, const int *idx,
                            int B, int T, int HI, int dI, int topk, float dloss);
 
-#endif /* ATTN_SPARSE_H */
+#endif /* ATTN_DSA_H */
 
 /* ======================================================================= */
-#if defined(OPS_IMPLEMENTATION) || defined(ATTN_SPARSE_IMPLEMENTATION)
-#ifndef ATTN_SPARSE_IMPLEMENTATION_DONE
-#define ATTN_SPARSE_IMPLEMENTATION_DONE
+#if defined(ATTN_DSA_IMPLEMENTATION) || defined(ATTN_IMPLEMENTATION)
+#ifndef ATTN_DSA_IMPLEMENTATION_DONE
+#define ATTN_DSA_IMPLEMENTATION_DONE
 
 #include <math.h>
 #include <stdio.h>
@@ -191,8 +214,8 @@ int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *d
 #include <string.h>
 
 #ifndef ABLATE_NO_CUDA
-#include "gpu.h"
-#include "kernels_sparse.cu.h"
+#include "../gpu.h"
+#include "dsa.cu.h"
 /* ops.h's per-op profile hooks (defined with its implementation) */
 double ops_prof_begin_(Gpu *gpu);
 void ops_prof_end_(Gpu *gpu, const char *name, double t0);
@@ -480,5 +503,189 @@ int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *d
 
 #undef SR_
 #undef SCR_
-#endif /* ATTN_SPARSE_IMPLEMENTATION_DONE */
-#endif /* OPS_IMPLEMENTATION || ATTN_SPARSE_IMPLEMENTATION */
+#endif /* ATTN_DSA_IMPLEMENTATION_DONE */
+#endif /* ATTN_DSA_IMPLEMENTATION */
+
+/* ======================================================================= */
+/* the room of attn.h: GQA (attn/dense.h's projections) whose queries each attend only to their
+   top-k causal keys, chosen by the lightning indexer
+     I(t,s) = sum_j w(t,j) ReLU(q_I(t,j) . k_I(s))   (q_I, k_I from x through their own
+   projections, with RoPE). The indexer trains on KL(p || softmax(I)) over the selected keys, p
+   the heads' mean attention (detached), averaged over the micro-batch's tokens, with its input
+   detached (DeepSeek's sparse stage). Training stages (dsa_warmup, topk_start, topk_ramp): a
+   dense warm-up (dense attention; the indexer learns toward the dense probabilities of the keys
+   it selects) and a progressive k, the room's state between steps (attn_at_step).
+   Parameters: the dense family's, then indexer.q_proj [HI*dI, d], indexer.k_proj [dI, d],
+   indexer.w_proj [HI, d] (DeepSeek-V3.2's wq_b, wk, weights_proj). */
+#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_DSA_ROOM_DONE)
+#define ATTN_DSA_ROOM_DONE
+
+int attn_topk(const AttnConfig *c, int T) {
+    long k = c->topk_pct > 0 ? (long)T * c->topk_pct / 100 : c->topk;
+    if (k < 1) k = 1;
+    return (int)(k < T ? k : T);
+}
+
+/* keys per query at the current stage (at most attn_topk) */
+static int attn_dsa_topk_now(const AttnConfig *c, const AttnActs *a, int T) {
+    int k = attn_topk(c, T);
+    return a->dsa_topk_now > 0 && a->dsa_topk_now < k ? a->dsa_topk_now : k;
+}
+
+static int attn_dsa_resolve(AttnConfig *c, char *err, size_t errlen) {
+    if (c->window) {
+        snprintf(err, errlen, "attn dsa takes no window (got %d): the indexer picks the keys", c->window);
+        return -1;
+    }
+    if (c->topk == 0) c->topk = 512;
+    if (c->indexer_heads == 0) c->indexer_heads = 4;
+    if (c->indexer_dim == 0) c->indexer_dim = 64;
+    if (c->topk < 1 || c->topk > SPARSE_MAX_TOPK || c->topk_pct < 0 || c->topk_pct > 100 ||
+        c->indexer_heads < 1 || c->indexer_heads > 16 || c->indexer_dim < 2 || c->indexer_dim % 2) {
+        snprintf(err, errlen, "attn dsa: topk %d (1..%d), topk_pct %d (0..100), indexer heads %d (1..16), "
+                 "indexer dim %d (even): out of range", c->topk, SPARSE_MAX_TOPK, c->topk_pct,
+                 c->indexer_heads, c->indexer_dim);
+        return -1;
+    }
+    return attn_dense_resolve(c, err, errlen); /* kv heads as GQA */
+}
+
+static int attn_dsa_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads;
+    if ((hd != 32 && hd != 64 && hd != 128) || (dI != 32 && dI != 64 && dI != 128) ||
+        c->indexer_heads * dI > 1024 || (g > 16 && g % 16)) {
+        snprintf(err, errlen, "attn dsa on the GPU needs head_dim and indexer_dim in {32, 64, 128}, "
+                 "indexer heads x dim <= 1024 and heads/kv_heads <= 16 or a multiple of 16 (got %d, %d, %d, %d)",
+                 hd, dI, c->indexer_heads * dI, g);
+        return -1;
+    }
+    return 0;
+}
+
+static int attn_dsa_param_specs(const AttnConfig *c, ParamSpec *p) {
+    int n = attn_dense_param_specs(c, p), d = c->d_model;
+    size_t off = p[n - 1].offset + p[n - 1].numel;
+    attn_spec_set(&p[n++], "indexer.q_proj.weight", &off, c->indexer_heads * c->indexer_dim, d);
+    attn_spec_set(&p[n++], "indexer.k_proj.weight", &off, c->indexer_dim, d);
+    attn_spec_set(&p[n++], "indexer.w_proj.weight", &off, c->indexer_heads, d);
+    return n;
+}
+
+static double attn_dsa_flops(const AttnConfig *c, int T) {
+    /* k keys per query (at most the causal ones), plus the indexer's scores */
+    double keys = attn_dense_mean_keys(c, T), k = attn_topk(c, T) < keys ? attn_topk(c, T) : keys;
+    return 2.0 * (double)attn_param_count(c) + 4.0 * c->n_heads * c->head_dim * k +
+           2.0 * c->indexer_heads * (c->indexer_dim + 1) * (T + 1) / 2.0;
+}
+
+static void attn_dsa_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    size_t N = (size_t)B * T;
+    attn_dense_act_sizes(c, B, T, act_elems, stat_elems);
+    *act_elems += N * ((size_t)c->indexer_heads * c->indexer_dim + c->indexer_dim + c->indexer_heads);
+    *stat_elems += N * (size_t)attn_topk(c, T);
+}
+
+static void attn_dsa_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
+                               int B, int T) {
+    size_t es = ops_act_size(gpu), N = (size_t)B * T;
+    attn_dense_carve(c, a, es, &act_mem, &stat_mem, B, T);
+    a->iq = attn_carve(&act_mem, N * c->indexer_heads * c->indexer_dim, es);
+    a->ik = attn_carve(&act_mem, N * c->indexer_dim, es);
+    a->iw = attn_carve(&act_mem, N * c->indexer_heads, es);
+    a->idx = (int *)attn_carve(&stat_mem, N * attn_topk(c, T), sizeof(real_t)); /* an int per real_t slot */
+}
+
+static size_t attn_dsa_scratch_elems(const AttnConfig *c, int B, int T) {
+    size_t N = (size_t)B * T;
+    /* indexer gradients, then fp32 psum [N, k] and kl [N] (2 elements per fp32) */
+    return attn_dense_scratch_elems(c, B, T) +
+           N * ((size_t)c->indexer_heads * c->indexer_dim + c->indexer_dim + c->indexer_heads) +
+           2 * (N * attn_topk(c, T) + N) + 8;
+}
+
+static void attn_dsa_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *cur, int B, int T) {
+    size_t es = ops_act_size(gpu), N = (size_t)B * T;
+    attn_dense_scratch_carve(c, s, es, &cur, B, T);
+    s->diq = attn_carve(&cur, N * c->indexer_heads * c->indexer_dim, es);
+    s->dik = attn_carve(&cur, N * c->indexer_dim, es);
+    s->diw = attn_carve(&cur, N * c->indexer_heads, es);
+    cur = (char *)(((uintptr_t)cur + 15) & ~(uintptr_t)15);
+    s->psum = (real_t *)attn_carve(&cur, N * attn_topk(c, T), sizeof(real_t));
+    s->kl = (real_t *)attn_carve(&cur, N, sizeof(real_t));
+}
+
+/* the stage of 0-based step s: dense warm-up, then k rising in multiples of 64 (0 = all) */
+static int attn_dsa_at_step(const AttnConfig *c, AttnActs *a, int step, int T) {
+    int k_cfg = attn_topk(c, T), dense = step < c->dsa_warmup, k = 0;
+    if (c->topk_start > 0 && c->topk_start < k_cfg) {
+        int r = step - c->dsa_warmup;
+        double f = c->topk_ramp > 0 ? (r < 0 ? 0 : r >= c->topk_ramp ? 1 : (double)r / c->topk_ramp) : 1;
+        int kk = c->topk_start + (int)(f * (k_cfg - c->topk_start));
+        kk = kk >= 64 ? kk / 64 * 64 : kk;
+        k = kk >= k_cfg ? 0 : kk;
+    }
+    int changed = a->dsa_dense != dense || a->dsa_topk_now != k;
+    a->dsa_dense = dense;
+    a->dsa_topk_now = k;
+    return changed;
+}
+
+static int attn_dsa_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                            int B, int T) {
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_dsa_topk_now(c, a, T);
+    attn_dense_project(gpu, c, w, a, x, B, T);
+    /* the indexer picks each query's keys; attention over those only */
+    op_matmul_forward(gpu, a->iq, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.q_proj.weight")), N, d, HI * dI);
+    op_matmul_forward(gpu, a->ik, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.k_proj.weight")), N, d, dI);
+    op_matmul_forward(gpu, a->iw, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.w_proj.weight")), N, d, HI);
+    op_rope_forward(gpu, a->iq, N, T, HI, dI, c->rope_theta);
+    op_rope_forward(gpu, a->ik, N, T, 1, dI, c->rope_theta);
+    if (op_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
+                          c->indexer_fp32 ? SPARSE_PREC_FP32 : SPARSE_PREC_BF16))
+        return -1;
+    if (a->dsa_dense) /* warm-up: dense attention; the selection only feeds the indexer's KL */
+        op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, 0);
+    else
+        op_sparse_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, a->idx, B, T, H, KV, hd, k);
+    op_matmul_forward(gpu, out, a->att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * hd, d);
+    return 0;
+}
+
+static int attn_dsa_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                             const void *x, const void *dout, void *dx, int B, int T) {
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_dsa_topk_now(c, a, T);
+    size_t oo = attn_spec_off(c, "o_proj.weight");
+    op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, d, 0);
+    if (a->dsa_dense) { /* warm-up: p = the dense attention's probabilities on the selected keys */
+        op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                              B, T, H, KV, hd, 0);
+        op_sparse_attention_probs(gpu, s->psum, a->q, a->k, a->lse, a->idx, B, T, H, KV, hd, k);
+    } else {
+        op_sparse_attention_backward(gpu, s->dq, s->dk, s->dv, s->psum, s->datt, a->att, a->lse, a->q, a->k,
+                                     a->v, a->idx, B, T, H, KV, hd, k);
+    }
+    /* the indexer learns from KL(p || softmax(I)) over the selected keys, p = the heads'
+       mean attention (detached); its input is detached too: no gradient reaches x */
+    if (op_indexer_kl_backward(gpu, s->kl, s->diq, s->dik, s->diw, s->psum, a->iq, a->ik, a->iw, a->idx, B, T, HI,
+                               dI, k, 1.0f / N))
+        return -1;
+    op_rope_backward(gpu, s->diq, N, T, HI, dI, c->rope_theta);
+    op_rope_backward(gpu, s->dik, N, T, 1, dI, c->rope_theta);
+    size_t oq = attn_spec_off(c, "indexer.q_proj.weight"), ok = attn_spec_off(c, "indexer.k_proj.weight");
+    size_t ow = attn_spec_off(c, "indexer.w_proj.weight");
+    op_matmul_backward(gpu, NULL, dw + oq, s->diq, x, attn_wat(gpu, w, oq), N, d, HI * dI, 0);
+    op_matmul_backward(gpu, NULL, dw + ok, s->dik, x, attn_wat(gpu, w, ok), N, d, dI, 0);
+    op_matmul_backward(gpu, NULL, dw + ow, s->diw, x, attn_wat(gpu, w, ow), N, d, HI, 0);
+    attn_dense_project_backward(gpu, c, w, dw, a, s, x, dx, B, T);
+    return 0;
+}
+
+static const AttnMech attn_room_dsa = {
+    "dsa", attn_dsa_resolve, attn_dsa_gpu_supported, attn_dsa_param_specs, attn_dense_kv_bytes, NULL,
+    attn_dsa_flops, NULL, attn_dsa_act_sizes, attn_dsa_acts_bind, attn_dsa_scratch_elems, attn_dsa_scratch_bind,
+    attn_dsa_forward, attn_dsa_backward, attn_dsa_at_step,
+};
+
+#endif /* ATTN_DSA_ROOM_DONE */

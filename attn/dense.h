@@ -1,0 +1,274 @@
+/* attn/dense.h - the dense softmax family: MHA, GQA, MQA, SWA, with fixed sparse patterns and
+   QK-norm. A room of attn.h (include attn.h, not this file); kernels: attn/dense.cu.h (the flash
+   core, through ops.h's op_attention_*).
+
+   MECHANISMS (causal)
+     MHA       kv_heads = heads (Vaswani et al. 2017)
+     GQA       kv_heads divides heads; query head h reads kv head h / (heads / kv_heads)
+               (Ainslie et al. 2023, arXiv 2305.13245); default kv_heads heads/3, else /2, else 1
+     MQA       kv_heads = 1 (Shazeer 2019, arXiv 1911.02150)
+     SWA       GQA with a sliding window (window must be > 0; Beltagy et al. 2020, 2004.05150)
+   Options (common ones in attn.h: kv_heads, qk_norm, window):
+     window W > 0   sliding window: token i sees i-W+1..i (0 = full causal)
+     global=G, stride=S, dilation=R (pattern_block PB, default 128): fixed sparse patterns
+                    added to the window W (ops.h: local+global, strided, dilated; the flash
+                    kernels skip the key tiles no query of a block sees), e.g. swa:256:global=4
+     qk_norm        RMSNorm over each head's q and k (one learnable [head_dim] scale for q and
+                    one for k, shared by heads, as in Qwen3/OLMo-2-style QK-norm), before RoPE.
+
+   PARAMETERS (PyTorch [out, in] layout, Hugging Face names):
+     q_proj [H*hd, d], k_proj [KV*hd, d], v_proj [KV*hd, d], o_proj [d, H*hd],
+     q_norm [hd], k_norm [hd] (qk_norm only).
+   Forward: x -> q,k,v projections -> (QK-norm) -> RoPE on q,k -> causal attention -> o_proj.
+   The projection and its backward (attn_dense_project*) are shared with DSA (attn/dsa.h), which
+   is this family with a different core.
+*/
+#ifndef ATTN_DENSE_H
+#define ATTN_DENSE_H
+
+/* X(room, field, name, min, max, flags, help) */
+#define ATTN_OPTIONS_dense(X)                                                                                       \
+    X(dense, global_tokens, "global", 0, ATTN_MAX_TOKENS, 0, "with window: the first G tokens seen by every query")  \
+    X(dense, stride, "stride", 0, ATTN_MAX_TOKENS, 0, "with window: the last pattern_block keys of every S tokens") \
+    X(dense, dilation, "dilation", 0, ATTN_MAX_TOKENS, 0, "with window: a second window of W*R keeping every R-th block") \
+    X(dense, pattern_block, "pattern_block", 0, ATTN_MAX_TOKENS, 0, "keys per strided/dilated block (default 128)")
+/* QK-norm: the projections before the norm and the norms' 1/rms ([N*H], [N*KV]) */
+#define ATTN_ACTS_dense void *q_raw, *k_raw; real_t *q_rstd, *k_rstd;
+#define ATTN_SCRATCH_dense
+
+#endif /* ATTN_DENSE_H */
+
+#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_DENSE_DONE)
+#define ATTN_DENSE_DONE
+
+/* the config's sparse pattern on its window; 0 when it has none (plain window or dense) */
+static int attn_pattern_of(const AttnConfig *c, AttnPattern *p) {
+    AttnPattern q = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+    *p = q;
+    return c->global_tokens || c->stride || c->dilation;
+}
+
+/* patterns add keys to a window of this family; attn_resolve asks it of every kind */
+static int attn_dense_pattern_check(const AttnConfig *c, char *err, size_t errlen) {
+    if (!c->global_tokens && !c->stride && !c->dilation && !c->pattern_block) return 0;
+    const AttnMech *m = attn_mech(c->kind);
+    if (strcmp(m->room, "dense") || c->window < 1) {
+        snprintf(err, errlen, "sparse pattern (global %d, stride %d, dilation %d, block %d) on attn %s with window %d: "
+                 "patterns add keys to a sliding window of mha, gqa, mqa or swa (window >= 1), all values >= 0",
+                 c->global_tokens, c->stride, c->dilation, c->pattern_block, attn_kind_name(c->kind), c->window);
+        return -1;
+    }
+    return 0;
+}
+
+static int attn_dense_resolve(AttnConfig *c, char *err, size_t errlen) {
+    switch (c->kind) {
+    case ATTN_MHA:
+        if (c->n_kv_heads && c->n_kv_heads != c->n_heads) {
+            snprintf(err, errlen, "attn mha needs kv_heads = heads (%d), got %d", c->n_heads, c->n_kv_heads);
+            return -1;
+        }
+        c->n_kv_heads = c->n_heads;
+        break;
+    case ATTN_MQA:
+        if (c->n_kv_heads && c->n_kv_heads != 1) {
+            snprintf(err, errlen, "attn mqa needs kv_heads = 1, got %d", c->n_kv_heads);
+            return -1;
+        }
+        c->n_kv_heads = 1;
+        break;
+    default: /* GQA, SWA (and DSA, which resolves its kv heads here) */
+        if (c->n_kv_heads == 0) /* SmolLM2's ratio of 3 where it divides, else 2, else MQA */
+            c->n_kv_heads = c->n_heads % 3 == 0 ? c->n_heads / 3 : c->n_heads % 2 == 0 ? c->n_heads / 2 : 1;
+        break;
+    }
+    if (c->kind == ATTN_SWA && c->window < 1) {
+        snprintf(err, errlen, "attn swa needs a window >= 1 (swa:W or --window W), got %d", c->window);
+        return -1;
+    }
+    return 0;
+}
+
+/* q, k, v, o (and the QK-norm scales); DSA appends its indexer after these */
+static int attn_dense_param_specs(const AttnConfig *c, ParamSpec *p) {
+    size_t off = 0;
+    int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    attn_spec_set(&p[n++], "q_proj.weight", &off, qd, d);
+    attn_spec_set(&p[n++], "k_proj.weight", &off, kvd, d);
+    attn_spec_set(&p[n++], "v_proj.weight", &off, kvd, d);
+    attn_spec_set(&p[n++], "o_proj.weight", &off, d, qd);
+    p[n - 1].is_output_proj = 1;
+    if (c->qk_norm) {
+        attn_spec_set(&p[n++], "q_norm.weight", &off, c->head_dim, 0);
+        attn_spec_set(&p[n++], "k_norm.weight", &off, c->head_dim, 0);
+    }
+    return n;
+}
+
+static size_t attn_dense_kv_bytes(const AttnConfig *c, int bytes_per_elem) {
+    return (size_t)2 * c->n_kv_heads * c->head_dim * bytes_per_elem;
+}
+
+/* average keys per query under the causal mask, the window and the pattern */
+static double attn_dense_mean_keys(const AttnConfig *c, int T) {
+    double keys = (T + 1) / 2.0;
+    if (c->window > 0 && c->window < T) {
+        double W = c->window; /* first W queries see t+1 keys, the rest W */
+        keys = (W * (W + 1) / 2 + (T - W) * W) / T;
+    }
+    AttnPattern pat;
+    if (attn_pattern_of(c, &pat)) keys = attn_pattern_mean_keys(&pat, T); /* the pattern's mask, counted */
+    return keys;
+}
+
+static double attn_dense_flops(const AttnConfig *c, int T) {
+    return 2.0 * (double)attn_param_count(c) + 4.0 * c->n_heads * c->head_dim * attn_dense_mean_keys(c, T);
+}
+
+static void attn_dense_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    *act_elems = N * (qd + 2 * kvd + qd);
+    *stat_elems = (size_t)B * c->n_heads * T;
+    if (c->qk_norm) {
+        *act_elems += N * (qd + kvd);
+        *stat_elems += N * (c->n_heads + c->n_kv_heads);
+    }
+}
+
+/* q, k, v, att, lse (and QK-norm's); advances the cursors (DSA carves its own after them) */
+static void attn_dense_carve(const AttnConfig *c, AttnActs *a, size_t es, char **cur, char **sc, int B, int T) {
+    size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    a->q = attn_carve(cur, N * qd, es);
+    a->k = attn_carve(cur, N * kvd, es);
+    a->v = attn_carve(cur, N * kvd, es);
+    a->att = attn_carve(cur, N * qd, es);
+    a->lse = attn_carve(sc, (size_t)B * c->n_heads * T, sizeof(real_t));
+    if (c->qk_norm) {
+        a->q_raw = attn_carve(cur, N * qd, es);
+        a->k_raw = attn_carve(cur, N * kvd, es);
+        a->q_rstd = attn_carve(sc, N * c->n_heads, sizeof(real_t));
+        a->k_rstd = attn_carve(sc, N * c->n_kv_heads, sizeof(real_t));
+    }
+}
+
+static void attn_dense_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
+                                 int B, int T) {
+    attn_dense_carve(c, a, ops_act_size(gpu), &act_mem, &stat_mem, B, T);
+}
+
+static size_t attn_dense_scratch_elems(const AttnConfig *c, int B, int T) {
+    size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    return N * (2 * qd + 2 * kvd);
+}
+
+/* datt, dq, dk, dv; advances the cursor */
+static void attn_dense_scratch_carve(const AttnConfig *c, AttnScratch *s, size_t es, char **cur, int B, int T) {
+    size_t N = (size_t)B * T, qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    s->datt = attn_carve(cur, N * qd, es);
+    s->dq = attn_carve(cur, N * qd, es);
+    s->dk = attn_carve(cur, N * kvd, es);
+    s->dv = attn_carve(cur, N * kvd, es);
+}
+
+static void attn_dense_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T) {
+    attn_dense_scratch_carve(c, s, ops_act_size(gpu), &mem, B, T);
+}
+
+/* the GPU computes q, k, v with one GEMM into a fused buffer (ops_qkv_scratch) and splits
+   it; the CPU reference keeps three (no scratch to hold), and QK-norm keeps three too (its
+   norms sit between the projection and the rotation) */
+static int attn_qkv_fused(const Gpu *gpu, const AttnConfig *c) { return gpu != NULL && !c->qk_norm; }
+
+/* x -> q, k, v (QK-norm, RoPE) into a->q, a->k, a->v */
+static void attn_dense_project(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, int B,
+                               int T) {
+    ParamSpec p[ATTN_MAX_PARAMS];
+    attn_param_specs(c, p);
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    if (attn_qkv_fused(gpu, c)) {
+        /* q_proj, k_proj, v_proj are consecutive [out, in] blocks: one [(H + 2 KV) hd, d]
+           weight, one GEMM (x read once, one launch), then one pass splits and rotates */
+        int P = (H + 2 * KV) * hd;
+        void *qkv = ops_qkv_scratch(gpu, (size_t)N * P * ops_act_size(gpu));
+        op_matmul_forward(gpu, qkv, x, attn_wat(gpu, w, p[0].offset), N, d, P);
+        op_qkv_split(gpu, a->q, a->k, a->v, qkv, N, T, H, KV, hd, c->rope_theta);
+        return;
+    }
+    void *q = c->qk_norm ? a->q_raw : a->q, *k = c->qk_norm ? a->k_raw : a->k;
+    op_matmul_forward(gpu, q, x, attn_wat(gpu, w, p[0].offset), N, d, H * hd);
+    op_matmul_forward(gpu, k, x, attn_wat(gpu, w, p[1].offset), N, d, KV * hd);
+    op_matmul_forward(gpu, a->v, x, attn_wat(gpu, w, p[2].offset), N, d, KV * hd);
+    if (c->qk_norm) { /* each head's vector is one RMSNorm row of length hd */
+        op_rmsnorm_forward(gpu, a->q, a->q_rstd, a->q_raw, attn_wat(gpu, w, p[4].offset), N * H, hd, c->norm_eps);
+        op_rmsnorm_forward(gpu, a->k, a->k_rstd, a->k_raw, attn_wat(gpu, w, p[5].offset), N * KV, hd, c->norm_eps);
+    }
+    op_rope_forward(gpu, a->q, N, T, H, hd, c->rope_theta);
+    op_rope_forward(gpu, a->k, N, T, KV, hd, c->rope_theta);
+}
+
+/* from s->dq, s->dk, s->dv (the core's gradients) to dx (=) and the projections' dw */
+static void attn_dense_project_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+                                        AttnScratch *s, const void *x, void *dx, int B, int T) {
+    ParamSpec p[ATTN_MAX_PARAMS];
+    attn_param_specs(c, p);
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    if (attn_qkv_fused(gpu, c)) { /* the forward's fused projection, backward */
+        int P = (H + 2 * KV) * hd;
+        void *dqkv = ops_qkv_scratch(gpu, (size_t)N * P * ops_act_size(gpu));
+        op_qkv_merge(gpu, dqkv, s->dq, s->dk, s->dv, N, T, H, KV, hd, c->rope_theta);
+        op_matmul_backward(gpu, dx, dw + p[0].offset, dqkv, x, attn_wat(gpu, w, p[0].offset), N, d, P, 0);
+        return;
+    }
+    op_rope_backward(gpu, s->dq, N, T, H, hd, c->rope_theta);
+    op_rope_backward(gpu, s->dk, N, T, KV, hd, c->rope_theta);
+    /* v first: its gradient buffer then serves as scratch for k's QK-norm backward */
+    op_matmul_backward(gpu, dx, dw + p[2].offset, s->dv, x, attn_wat(gpu, w, p[2].offset), N, d, KV * hd, 0);
+    void *dq = s->dq, *dk = s->dk;
+    if (c->qk_norm) {
+        op_rmsnorm_backward(gpu, s->datt, dw + p[4].offset, s->dq, a->q_raw, attn_wat(gpu, w, p[4].offset),
+                            a->q_rstd, N * H, hd, 0);
+        op_rmsnorm_backward(gpu, s->dv, dw + p[5].offset, s->dk, a->k_raw, attn_wat(gpu, w, p[5].offset),
+                            a->k_rstd, N * KV, hd, 0);
+        dq = s->datt;
+        dk = s->dv;
+    }
+    op_matmul_backward(gpu, dx, dw + p[0].offset, dq, x, attn_wat(gpu, w, p[0].offset), N, d, H * hd, 1);
+    op_matmul_backward(gpu, dx, dw + p[1].offset, dk, x, attn_wat(gpu, w, p[1].offset), N, d, KV * hd, 1);
+}
+
+static int attn_dense_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                              int B, int T) {
+    AttnPattern pat;
+    int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    attn_dense_project(gpu, c, w, a, x, B, T);
+    if (attn_pattern_of(c, &pat))
+        op_attention_pattern_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, &pat);
+    else
+        op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
+    op_matmul_forward(gpu, out, a->att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * hd, c->d_model);
+    return 0;
+}
+
+static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                               const void *x, const void *dout, void *dx, int B, int T) {
+    AttnPattern pat;
+    int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    size_t oo = attn_spec_off(c, "o_proj.weight");
+    op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, c->d_model, 0);
+    if (attn_pattern_of(c, &pat))
+        op_attention_pattern_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                                      B, T, H, KV, hd, &pat);
+    else
+        op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                              B, T, H, KV, hd, c->window);
+    attn_dense_project_backward(gpu, c, w, dw, a, s, x, dx, B, T);
+    return 0;
+}
+
+static const AttnMech attn_room_dense = {
+    "dense", attn_dense_resolve, NULL, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
+    attn_dense_act_sizes, attn_dense_acts_bind, attn_dense_scratch_elems, attn_dense_scratch_bind,
+    attn_dense_forward, attn_dense_backward, NULL,
+};
+
+#endif /* ATTN_DENSE_DONE */

@@ -1,0 +1,495 @@
+/* attn/mga.h - multi-head genetic attention (pikaia). A room of attn.h (include attn.h, not this
+   file). The O(T) decomposed form runs on the flash core of attn/dense.cu.h and ops.h's op_mga_*.
+
+   (pikaia, danube-ai/pikaia, pikaia/nn_components/mga.py: MultiHeadGeneticAttention
+   with its GeneticFitness core). Per head h (H heads of width hd, value heads KV dividing H,
+   head h reads value head h / (H/KV)), g = W_g x, v = W_v x, no RoPE (as in pikaia):
+     corr_ij = g_i . g_j / (|g_i| |g_j| + 1e-8)        for j in V_i (causal, window), else 0
+     c_ij    = (1 + corr_ij) / 2                        (masked entries become 1/2)
+     m_i     = mean of c_i. over L_i columns            gene means
+     den_i   = m_i + 1/2,   S_i = sum over k in P_i of 1/den_k
+     f_i     = 1 / (den_i S_i)                          gene fitness (sums to 1 over P)
+     a_ij    = softmax over j in V_i of f_i c_ij;        o_i = sum_j a_ij v_j
+     faithful (mga_faithful = 1, pikaia): L_i = T, P_i = all positions 0..T-1: the
+               normalization S sums over the whole sequence, so f_i, hence row i, depends
+               on future tokens (the leak test shows it).
+     causal default: L_i = i + 1 (the prefix 0..i), P_i = 0..i (prefix sums of 1/den):
+               row i sees only tokens 0..i, and a prefix gives the same outputs run alone.
+   Optional gate (mga_gate = 1; pikaia's use_gated_deltanet):
+     u = SiLU(depthwise conv1d, kernel 3, over time of x);  o <- o * sigmoid(W_gate u)
+     faithful: centred kernel (x_{t-1}, x_t, x_{t+1}, PyTorch padding=1) sees t+1;
+     causal default: left-padded (x_{t-2}, x_{t-1}, x_t).
+   Then out = W_o o. Names: g_proj [H*hd, d] (pikaia w_g), v_proj [KV*hd, d] (w_v),
+   o_proj [d, H*hd] (out_proj), gate_conv [d, 3] (conv1d.weight [d,1,3]), gate_proj
+   [H*hd, d]. Deliberate differences from pikaia: no biases (as everywhere here), dropout
+   and its MLA-compression variant are left out, and window W means keys i-W+1..i as for
+   the other mechanisms (pikaia's window_size w sees i-w..i, i.e. W = w + 1; W = 0 is
+   full causal). The 1/T of the faithful mean and the tiny f_i (about 1/T) make pikaia's
+   attention nearly uniform; we keep that, it is the mechanism under study.
+   On the GPU (and on the CPU with mga_decomposed = 1) MGA runs in O(T) memory through a
+   flash attention core. With u_t = g_t / |g_t|, corr_ij = u_i . u_j (the 1e-8 of the
+   literal form is dropped: a relative change below 1e-8), and since a constant per row
+   does not change a softmax, a_ij = softmax_j(f_i/2 u_i . u_j): the core runs with
+   q_i = f_i/2 sqrt(hd) u_i, k_j = u_j (its 1/sqrt(hd) cancels). The gene means need only
+   the running sum C_t = sum_{s<=t} u_s: sum_{j in V_i} corr_ij = u_i . (C_i - C_{i-W}), and
+   S is a running sum of 1/den, so f costs O(T hd) per head; the backward runs the same
+   sums in reverse (ops.h, op_mga_*). Value heads KV < H are repeated to H heads for the
+   core. The gate goes through op_dwconv3_silu_* and op_sigmoid_gate_*.
+   Options: mga_gate, mga_faithful, mga_decomposed (below); kv_heads (value heads) and window as
+   for every mechanism. qk_norm is refused.
+*/
+#ifndef ATTN_MGA_H
+#define ATTN_MGA_H
+
+#define ATTN_OPTIONS_mga(X)                                                                                          \
+    X(mga, mga_gate, "mga_gate", 0, 1, ATTN_OPT_BOOL, "mga: the conv + SiLU output gate")                            \
+    X(mga, mga_faithful, "mga_faithful", 0, 1, ATTN_OPT_BOOL, "mga: pikaia's non-causal normalization (leaks the future)") \
+    X(mga, mga_decomposed, "mga_decomposed", 0, 1, ATTN_OPT_BOOL,                                                    \
+      "mga: on the CPU too, the O(T) decomposition the GPU runs (default: the literal equations)")
+/* the gate: conv output, gate logits, gated output (q holds g); decomposed: k holds u, q the
+   scaled u, vrep v repeated to H heads (KV < H); per-row [N, H] norms, den, running sums of
+   1/den and fitness */
+#define ATTN_ACTS_mga void *conv, *gate, *gated, *vrep; real_t *mga_nrm, *mga_den, *mga_S, *mga_f;
+/* decomposed: fp32 [N, H*hd] work buffers and fp32 [N, H] row buffers; the gate's gradients
+   (dgated, dgate [N, H*hd]; u recomputed and du [N, d]) */
+#define ATTN_SCRATCH_mga                                                                                   \
+    real_t *mga_du, *mga_c, *mga_ru, *mga_ds, *mga_dden, *mga_sd;                                          \
+    void *mga_dgated, *mga_dgate, *mga_u, *mga_dux;
+
+#endif /* ATTN_MGA_H */
+
+#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_MGA_DONE)
+#define ATTN_MGA_DONE
+
+static int attn_mga_resolve(AttnConfig *c, char *err, size_t errlen) {
+    if (c->n_kv_heads == 0) c->n_kv_heads = c->n_heads; /* pikaia's default: as many value heads as genetic heads */
+    if (c->qk_norm) {
+        snprintf(err, errlen, "qk_norm is not defined for attn mga (expected mha, gqa, mqa or swa)");
+        return -1;
+    }
+    return 0;
+}
+
+static int attn_mga_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    if (c->head_dim != 32 && c->head_dim != 64 && c->head_dim != 128) {
+        snprintf(err, errlen, "attn mga on the GPU needs head_dim in {32, 64, 128} (the flash kernel's), got %d",
+                 c->head_dim);
+        return -1;
+    }
+    return 0;
+}
+
+static int attn_mga_param_specs(const AttnConfig *c, ParamSpec *p) {
+    size_t off = 0;
+    int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    attn_spec_set(&p[n++], "g_proj.weight", &off, qd, d);
+    attn_spec_set(&p[n++], "v_proj.weight", &off, kvd, d);
+    attn_spec_set(&p[n++], "o_proj.weight", &off, d, qd);
+    p[n - 1].is_output_proj = 1;
+    if (c->mga_gate) {
+        attn_spec_set(&p[n++], "gate_conv.weight", &off, d, 3);
+        attn_spec_set(&p[n++], "gate_proj.weight", &off, qd, d);
+    }
+    return n;
+}
+
+/* g is query and key at once, so g of every head plus the values (the running prefix sum of
+   1/den is one scalar per head and sequence, not per token) */
+static size_t attn_mga_kv_bytes(const AttnConfig *c, int bytes_per_elem) {
+    return (size_t)(c->n_heads + c->n_kv_heads) * c->head_dim * bytes_per_elem;
+}
+
+static double attn_mga_flops(const AttnConfig *c, int T) { /* G G^T and PV */
+    return 2.0 * (double)attn_param_count(c) + 4.0 * c->n_heads * c->head_dim * attn_dense_mean_keys(c, T);
+}
+
+/* one function lays out the activations, run with base 0 to measure; q and att adjacent: the
+   decomposed forward keeps its fp32 C there */
+static void attn_mga_layout(const AttnConfig *c, AttnActs *a, char **cur, char **sc, size_t es, int B, int T) {
+    size_t N = (size_t)B * T, H = c->n_heads, d = c->d_model, rs = sizeof(real_t);
+        size_t qd = H * c->head_dim;
+        a->q = attn_carve(cur, N * qd, es);
+        a->att = attn_carve(cur, N * qd, es);
+        a->v = attn_carve(cur, N * c->n_kv_heads * c->head_dim, es);
+        /* the decomposed form's (the GPU's, or mga_decomposed); small beside the rest */
+        a->k = attn_carve(cur, N * qd, es);
+        if (c->n_kv_heads < c->n_heads) a->vrep = attn_carve(cur, N * qd, es);
+        a->lse = attn_carve(sc, (size_t)B * H * T, rs);
+        a->mga_nrm = attn_carve(sc, N * H, rs);
+        a->mga_den = attn_carve(sc, N * H, rs);
+        a->mga_S = attn_carve(sc, N * H, rs);
+        a->mga_f = attn_carve(sc, N * H, rs);
+        if (c->mga_gate) {
+            a->conv = attn_carve(cur, N * d, es);
+            a->gate = attn_carve(cur, N * qd, es);
+            a->gated = attn_carve(cur, N * qd, es);
+        }
+}
+
+static void attn_mga_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    AttnActs a;
+    char *cur = NULL, *sc = NULL;
+    attn_mga_layout(c, &a, &cur, &sc, 1, B, T);
+    *act_elems = (size_t)cur;
+    *stat_elems = (size_t)sc / sizeof(real_t);
+}
+
+static void attn_mga_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
+                               int B, int T) {
+    attn_mga_layout(c, a, &act_mem, &stat_mem, ops_act_size(gpu), B, T);
+}
+
+/* MGA decomposed: datt, dq, dk, dv [N, H*hd] activations, then fp32 du, c, ru [N, H*hd]
+   and ds, dden, sd [N, H], carved in bytes (an fp32 takes at most two activation elements) */
+static void mga_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, size_t es, int B, int T) {
+    size_t N = (size_t)B * T, nh = N * c->n_heads, nhd = nh * c->head_dim, f = sizeof(real_t);
+    s->datt = attn_carve(&cur, nhd, es);
+    s->dq = attn_carve(&cur, nhd, es);
+    s->dk = attn_carve(&cur, nhd, es);
+    s->dv = attn_carve(&cur, nhd, es);
+    s->mga_du = (real_t *)(void *)attn_carve(&cur, nhd, f);
+    s->mga_c = (real_t *)(void *)attn_carve(&cur, nhd, f);
+    s->mga_ru = (real_t *)(void *)attn_carve(&cur, nhd, f);
+    s->mga_ds = (real_t *)(void *)attn_carve(&cur, nh, f);
+    s->mga_dden = (real_t *)(void *)attn_carve(&cur, nh, f);
+    s->mga_sd = (real_t *)(void *)attn_carve(&cur, nh, f);
+    if (c->mga_gate) { /* dgated, dgate [N, H*hd]; u (recomputed), du [N, d] */
+        s->mga_dgated = attn_carve(&cur, nhd, es);
+        s->mga_dgate = attn_carve(&cur, nhd, es);
+        s->mga_u = attn_carve(&cur, N * c->d_model, es);
+        s->mga_dux = attn_carve(&cur, N * c->d_model, es);
+    }
+}
+
+
+/* the literal MGA (CPU) takes its backward scratch from malloc */
+static size_t attn_mga_scratch_elems(const AttnConfig *c, int B, int T) {
+    size_t nh = (size_t)B * T * c->n_heads, nhd = nh * c->head_dim;
+    return 4 * nhd + 2 * (3 * nhd + 3 * nh) + (c->mga_gate ? 2 * nhd + 2 * (size_t)B * T * c->d_model : 0);
+}
+
+static void attn_mga_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T) {
+    mga_scratch_layout(c, s, mem, ops_act_size(gpu), B, T);
+}
+
+/* MGA's per-(b, h) statistics: norms, den_i, S_i and the gene fitness f_i (equations above) */
+#define MGA_EPS 1e-8
+static void mga_stats(const AttnConfig *c, const real_t *g, int b, int h, int T, real_t *nrm, real_t *den,
+                      real_t *S, real_t *f) {
+    int H = c->n_heads, hd = c->head_dim;
+#define MGA_G(t) (g + (((size_t)b * T + (t)) * H + h) * hd)
+    for (int t = 0; t < T; t++) {
+        real_t ss = 0;
+        for (int i = 0; i < hd; i++) ss += MGA_G(t)[i] * MGA_G(t)[i];
+        nrm[t] = sqrt(ss);
+    }
+    real_t acc = 0;
+    for (int i = 0; i < T; i++) {
+        real_t rowsum = 0;
+        for (int j = attn_first_key(i, c->window); j <= i; j++) {
+            real_t dd = 0;
+            for (int e = 0; e < hd; e++) dd += MGA_G(i)[e] * MGA_G(j)[e];
+            rowsum += dd / (nrm[i] * nrm[j] + MGA_EPS);
+        }
+        den[i] = 1 + rowsum / (2.0 * (c->mga_faithful ? T : i + 1));
+        acc += 1 / den[i];
+        S[i] = acc; /* causal: prefix sums */
+    }
+    for (int i = 0; i < T; i++) {
+        if (c->mga_faithful) S[i] = acc; /* pikaia: one sum over the whole sequence */
+        f[i] = 1 / (den[i] * S[i]);
+    }
+}
+
+/* row i of one head: correlations cr[j] and attention p[j] for j in s0..i */
+static void mga_row(const AttnConfig *c, const real_t *g, int b, int h, int T, int i, const real_t *nrm,
+                    const real_t *f, real_t *cr, real_t *p) {
+    int H = c->n_heads, hd = c->head_dim, s0 = attn_first_key(i, c->window);
+    real_t mx = -INFINITY, sum = 0;
+    for (int j = s0; j <= i; j++) {
+        real_t dd = 0;
+        for (int e = 0; e < hd; e++) dd += MGA_G(i)[e] * MGA_G(j)[e];
+        cr[j] = dd / (nrm[i] * nrm[j] + MGA_EPS);
+        p[j] = f[i] * (1 + cr[j]) / 2;
+        if (p[j] > mx) mx = p[j];
+    }
+    for (int j = s0; j <= i; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+    for (int j = s0; j <= i; j++) p[j] /= sum;
+}
+
+static int mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, const real_t *v, int B, int T) {
+    int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
+    real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T), *p = attn_tmp(T);
+    int rc = !nrm || !den || !S || !f || !cr || !p ? -1 : 0;
+    if (!rc)
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            mga_stats(c, g, b, h, T, nrm, den, S, f);
+            for (int i = 0; i < T; i++) {
+                mga_row(c, g, b, h, T, i, nrm, f, cr, p);
+                real_t *o = out + (((size_t)b * T + i) * H + h) * hd;
+                memset(o, 0, hd * sizeof(real_t));
+                for (int j = attn_first_key(i, c->window); j <= i; j++) {
+                    const real_t *vj = v + (((size_t)b * T + j) * KV + h / group) * hd;
+                    for (int e = 0; e < hd; e++) o[e] += p[j] * vj[e];
+                }
+            }
+        }
+    free(nrm); free(den); free(S); free(f); free(cr); free(p);
+    return rc;
+}
+
+/* Backward by the chain rule through the equations above (s_ij = f_i c_ij):
+   ds = p (dp - D); df_i = sum_j ds_ij c_ij; dS_i = -df_i f_i / S_i; d(1/den_k) = sum of dS_i
+   over the i whose S_i includes k; dden_i = -df_i f_i / den_i - d(1/den_i) / den_i^2;
+   dcorr_ij = ds_ij f_i / 2 + dden_i / (2 L_i); then through corr = g_i.g_j / (n_i n_j + eps). */
+static int mga_core_backward(const AttnConfig *c, real_t *dg, real_t *dv, const real_t *dout,
+                             const real_t *g, const real_t *v, int B, int T) {
+    int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
+    real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T);
+    real_t *p = attn_tmp(T), *dp = attn_tmp(T), *df = attn_tmp(T), *dden = attn_tmp(T), *dn = attn_tmp(T);
+    int rc = !nrm || !den || !S || !f || !cr || !p || !dp || !df || !dden || !dn ? -1 : 0;
+    if (rc) goto end;
+    memset(dg, 0, sizeof(real_t) * (size_t)B * T * H * hd);
+    memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) {
+            int kh = h / group;
+            mga_stats(c, g, b, h, T, nrm, den, S, f);
+            for (int pass = 0; pass < 2; pass++) { /* 0: df and dv; 1: dcorr into dg (needs every df) */
+                if (pass == 1) {
+                    real_t tot = 0, suffix = 0;
+                    for (int i = 0; i < T; i++) tot += -df[i] * f[i] / S[i];
+                    for (int i = T - 1; i >= 0; i--) {
+                        suffix += -df[i] * f[i] / S[i];
+                        real_t dr = c->mga_faithful ? tot : suffix;
+                        dden[i] = -df[i] * f[i] / den[i] - dr / (den[i] * den[i]);
+                    }
+                    memset(dn, 0, T * sizeof(real_t));
+                }
+                for (int i = 0; i < T; i++) {
+                    int s0 = attn_first_key(i, c->window);
+                    const real_t *doi = dout + (((size_t)b * T + i) * H + h) * hd;
+                    mga_row(c, g, b, h, T, i, nrm, f, cr, p);
+                    real_t D = 0;
+                    for (int j = s0; j <= i; j++) {
+                        const real_t *vj = v + (((size_t)b * T + j) * KV + kh) * hd;
+                        dp[j] = 0;
+                        for (int e = 0; e < hd; e++) dp[j] += doi[e] * vj[e];
+                        D += p[j] * dp[j];
+                    }
+                    if (pass == 0) df[i] = 0;
+                    real_t L = c->mga_faithful ? T : i + 1;
+                    for (int j = s0; j <= i; j++) {
+                        real_t ds = p[j] * (dp[j] - D);
+                        if (pass == 0) {
+                            df[i] += ds * (1 + cr[j]) / 2;
+                            real_t *dvj = dv + (((size_t)b * T + j) * KV + kh) * hd;
+                            for (int e = 0; e < hd; e++) dvj[e] += p[j] * doi[e];
+                            continue;
+                        }
+                        real_t dcorr = ds * f[i] / 2 + dden[i] / (2 * L);
+                        real_t q = nrm[i] * nrm[j] + MGA_EPS, dD = dcorr / q, dq = -dcorr * cr[j] / q;
+                        real_t *dgi = dg + (((size_t)b * T + i) * H + h) * hd, *dgj = dg + (((size_t)b * T + j) * H + h) * hd;
+                        for (int e = 0; e < hd; e++) { dgi[e] += dD * MGA_G(j)[e]; dgj[e] += dD * MGA_G(i)[e]; }
+                        dn[i] += dq * nrm[j];
+                        dn[j] += dq * nrm[i];
+                    }
+                }
+            }
+            for (int t = 0; t < T; t++) /* through n_t = |g_t| */
+                if (nrm[t] > 0) {
+                    real_t *dgt = dg + (((size_t)b * T + t) * H + h) * hd;
+                    for (int e = 0; e < hd; e++) dgt[e] += dn[t] * MGA_G(t)[e] / nrm[t];
+                }
+        }
+#undef MGA_G
+end:
+    free(nrm); free(den); free(S); free(f); free(cr); free(p); free(dp); free(df); free(dden); free(dn);
+    return rc;
+}
+
+/* depthwise kernel-3 conv over time: causal taps t-2..t, faithful (centred) t-1..t+1 */
+static int mga_conv_shift(const AttnConfig *c) { return c->mga_faithful ? 1 : 2; }
+
+static int mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const real_t *x, real_t *out, int B, int T) {
+    int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    op_matmul_forward(NULL, a->q, x, w + attn_spec_off(c, "g_proj.weight"), N, d, qd);
+    op_matmul_forward(NULL, a->v, x, w + attn_spec_off(c, "v_proj.weight"), N, d, kvd);
+    if (mga_core_forward(c, a->att, a->q, a->v, B, T)) return -1;
+    const real_t *o_in = a->att;
+    if (c->mga_gate) {
+        const real_t *wc = w + attn_spec_off(c, "gate_conv.weight");
+        real_t *conv = a->conv, *u = attn_tmp((size_t)N * d);
+        if (!u) return -1;
+        int sh = mga_conv_shift(c);
+        for (int n = 0; n < N; n++) {
+            int t = n % T;
+            for (int ch = 0; ch < d; ch++) {
+                real_t acc = 0;
+                for (int k = 0; k < 3; k++)
+                    if (t + k - sh >= 0 && t + k - sh < T) acc += wc[ch * 3 + k] * x[(size_t)(n + k - sh) * d + ch];
+                conv[(size_t)n * d + ch] = acc;
+                u[(size_t)n * d + ch] = acc / (1 + exp(-acc)); /* SiLU */
+            }
+        }
+        op_matmul_forward(NULL, a->gate, u, w + attn_spec_off(c, "gate_proj.weight"), N, d, qd);
+        real_t *att = a->att, *gate = a->gate, *gated = a->gated;
+        for (size_t i = 0; i < (size_t)N * qd; i++) gated[i] = att[i] / (1 + exp(-gate[i]));
+        o_in = a->gated;
+        free(u);
+    }
+    op_matmul_forward(NULL, out, o_in, w + attn_spec_off(c, "o_proj.weight"), N, qd, d);
+    return 0;
+}
+
+static int mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnActs *a, const real_t *x,
+                        const real_t *dout, real_t *dx, int B, int T) {
+    int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
+    size_t oo = attn_spec_off(c, "o_proj.weight"), og = attn_spec_off(c, "g_proj.weight"), ov = attn_spec_off(c, "v_proj.weight");
+    /* every temporary first, so that running out of memory leaves dw and dx untouched */
+    real_t *dgated = attn_tmp((size_t)N * qd), *datt = dgated, *dxc = NULL, *dgate = NULL, *u = NULL, *du = NULL;
+    real_t *dg = attn_tmp((size_t)N * qd), *dv = attn_tmp((size_t)N * kvd);
+    int rc = 0;
+    if (c->mga_gate) {
+        dgate = attn_tmp((size_t)N * qd), u = attn_tmp((size_t)N * d), du = attn_tmp((size_t)N * d);
+        datt = attn_tmp((size_t)N * qd);
+        dxc = attn_tmp((size_t)N * d);
+        rc = !dgate || !u || !du || !datt || !dxc ? -1 : 0;
+    }
+    if (rc || !dgated || !dg || !dv) { rc = -1; goto end; }
+    op_matmul_backward(NULL, dgated, dw + oo, dout, c->mga_gate ? a->gated : a->att, w + oo, N, qd, d, 0);
+    if (c->mga_gate) {
+        size_t oc = attn_spec_off(c, "gate_conv.weight"), op = attn_spec_off(c, "gate_proj.weight");
+        const real_t *att = a->att, *gate = a->gate, *conv = a->conv;
+        for (size_t i = 0; i < (size_t)N * qd; i++) {
+            real_t s = 1 / (1 + exp(-gate[i]));
+            datt[i] = dgated[i] * s;
+            dgate[i] = dgated[i] * att[i] * s * (1 - s);
+        }
+        for (size_t i = 0; i < (size_t)N * d; i++) u[i] = conv[i] / (1 + exp(-conv[i]));
+        op_matmul_backward(NULL, du, dw + op, dgate, u, w + op, N, d, qd, 0);
+        int sh = mga_conv_shift(c);
+        for (int n = 0; n < N; n++) {
+            int t = n % T;
+            for (int ch = 0; ch < d; ch++) {
+                real_t z = conv[(size_t)n * d + ch], s = 1 / (1 + exp(-z));
+                real_t dz = du[(size_t)n * d + ch] * s * (1 + z * (1 - s)); /* SiLU' */
+                for (int k = 0; k < 3; k++)
+                    if (t + k - sh >= 0 && t + k - sh < T) {
+                        size_t src = (size_t)(n + k - sh) * d + ch;
+                        dw[oc + ch * 3 + k] += dz * x[src];
+                        dxc[src] += dz * w[oc + ch * 3 + k];
+                    }
+            }
+        }
+    }
+    if ((rc = mga_core_backward(c, dg, dv, datt, a->q, a->v, B, T))) goto end;
+    op_matmul_backward(NULL, dx, dw + ov, dv, x, w + ov, N, d, kvd, 0);
+    op_matmul_backward(NULL, dx, dw + og, dg, x, w + og, N, d, qd, 1);
+    if (dxc) for (size_t i = 0; i < (size_t)N * d; i++) dx[i] += dxc[i];
+end:
+    if (datt != dgated) free(datt);
+    free(dgated); free(dxc); free(dg); free(dv); free(dgate); free(u); free(du);
+    return rc;
+}
+
+/* MGA through the O(T) decomposition (header doc; ops.h op_mga_*): the GPU's path, and the
+   CPU's with mga_decomposed. */
+static int mga_conv_shift(const AttnConfig *c);
+static void mga_dec_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                            int B, int T) {
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
+    int qd = H * hd, kvd = KV * hd, fa = c->mga_faithful;
+    real_t *C = a->q, *rinv = a->mga_f; /* C spans q and att (adjacent, 2 activations = one fp32 per element) */
+    op_matmul_forward(gpu, a->k, x, attn_wat(gpu, w, attn_spec_off(c, "g_proj.weight")), N, d, qd);
+    op_matmul_forward(gpu, a->v, x, attn_wat(gpu, w, attn_spec_off(c, "v_proj.weight")), N, d, kvd);
+    op_mga_unit_forward(gpu, a->k, a->mga_nrm, a->k, (size_t)N * H, hd); /* in place: k = u */
+    op_time_cumsum(gpu, C, a->k, 1, B, T, qd, 0);
+    op_mga_den_forward(gpu, a->mga_den, rinv, a->k, C, B, T, H, hd, W, fa);
+    op_time_cumsum(gpu, a->mga_S, rinv, 0, B, T, H, 0);
+    op_mga_query_forward(gpu, a->q, a->mga_f, a->k, a->mga_den, a->mga_S, B, T, H, hd, fa);
+    const void *v = a->v;
+    if (KV < H) { /* each query head's value head, repeated: the core takes K and V per head alike */
+        for (int h = 0; h < H; h++)
+            op_copy_cols(gpu, attn_act_at(gpu, a->vrep, (size_t)h * hd), qd, attn_act_at(gpu, a->v, (size_t)(h / (H / KV)) * hd),
+                         kvd, N, hd, 1, 0);
+        v = a->vrep;
+    }
+    op_attention_forward(gpu, a->att, a->lse, a->q, a->k, v, B, T, H, H, hd, W);
+    const void *o_in = a->att;
+    if (c->mga_gate) { /* u = SiLU(conv(x)) lives in out until o_proj overwrites it */
+        op_dwconv3_silu_forward(gpu, a->conv, out, x, attn_wat(gpu, w, attn_spec_off(c, "gate_conv.weight")), B, T, d,
+                                mga_conv_shift(c));
+        op_matmul_forward(gpu, a->gate, out, attn_wat(gpu, w, attn_spec_off(c, "gate_proj.weight")), N, d, qd);
+        op_sigmoid_gate_forward(gpu, a->gated, a->att, a->gate, (size_t)N * qd);
+        o_in = a->gated;
+    }
+    op_matmul_forward(gpu, out, o_in, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, qd, d);
+}
+
+static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+                             AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
+    int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
+    int qd = H * hd, kvd = KV * hd, fa = c->mga_faithful;
+    size_t oo = attn_spec_off(c, "o_proj.weight"), og = attn_spec_off(c, "g_proj.weight"), ov = attn_spec_off(c, "v_proj.weight");
+    size_t oc = c->mga_gate ? attn_spec_off(c, "gate_conv.weight") : 0, op = c->mga_gate ? attn_spec_off(c, "gate_proj.weight") : 0;
+    if (c->mga_gate) { /* dgated -> datt and dgate; dgate -> du through gate_proj (u recomputed) */
+        op_matmul_backward(gpu, s->mga_dgated, dw + oo, dout, a->gated, attn_wat(gpu, w, oo), N, qd, d, 0);
+        op_sigmoid_gate_backward(gpu, s->datt, s->mga_dgate, s->mga_dgated, a->att, a->gate, (size_t)N * qd);
+        op_dwconv3_silu_forward(gpu, s->mga_dgated, s->mga_u, x, attn_wat(gpu, w, oc), B, T, d, mga_conv_shift(c));
+        op_matmul_backward(gpu, s->mga_dux, dw + op, s->mga_dgate, s->mga_u, attn_wat(gpu, w, op), N, d, qd, 0);
+    } else {
+        op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, qd, d, 0);
+    }
+    op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, KV < H ? a->vrep : a->v,
+                          B, T, H, H, hd, W);
+    /* through q = f/2 sqrt(hd) u and f = 1/(den S) */
+    op_mga_query_backward(gpu, s->mga_du, s->mga_ds, s->mga_dden, s->dq, s->dk, a->k, a->mga_f, a->mga_den,
+                          a->mga_S, B, T, H, hd, fa);
+    op_time_cumsum(gpu, s->mga_sd, s->mga_ds, 0, B, T, H, 1);
+    /* through den = 1 + u_i . (C_i - C_{i-W}) / (2L): C recomputed, then the reverse sum of r u */
+    op_time_cumsum(gpu, s->mga_c, a->k, 1, B, T, qd, 0);
+    op_mga_den_backward(gpu, s->mga_du, s->mga_ru, a->k, s->mga_c, a->mga_den, s->mga_dden, s->mga_sd, B, T, H,
+                        hd, W, fa);
+    op_time_cumsum(gpu, s->mga_c, s->mga_ru, 0, B, T, qd, 1);
+    op_mga_unit_backward(gpu, s->datt, s->mga_du, s->mga_c, a->k, a->mga_nrm, B, T, H, hd, W); /* datt = dg */
+    void *dv = s->dv;
+    if (KV < H) { /* the repeated value heads' gradients summed back into their value head */
+        int group = H / KV;
+        for (int k = 0; k < KV; k++)
+            op_sum_cols(gpu, attn_act_at(gpu, s->dq, (size_t)k * hd), kvd, attn_act_at(gpu, s->dv, (size_t)k * group * hd), qd,
+                        hd, group, N, hd);
+        dv = s->dq;
+    }
+    op_matmul_backward(gpu, dx, dw + ov, dv, x, attn_wat(gpu, w, ov), N, d, kvd, 0);
+    op_matmul_backward(gpu, dx, dw + og, s->datt, x, attn_wat(gpu, w, og), N, d, qd, 1);
+    if (c->mga_gate)
+        op_dwconv3_silu_backward(gpu, dx, dw + oc, s->mga_dux, a->conv, x, attn_wat(gpu, w, oc), B, T, d, mga_conv_shift(c), 1);
+}
+
+static int attn_mga_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                            int B, int T) {
+    if (gpu || c->mga_decomposed) {
+        mga_dec_forward(gpu, c, w, a, x, out, B, T);
+        return 0;
+    }
+    return mga_forward(c, w, a, x, out, B, T);
+}
+
+static int attn_mga_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                             const void *x, const void *dout, void *dx, int B, int T) {
+    if (gpu || c->mga_decomposed) {
+        mga_dec_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
+        return 0;
+    }
+    return mga_backward(c, w, dw, a, x, dout, dx, B, T);
+}
+
+static const AttnMech attn_room_mga = {
+    "mga", attn_mga_resolve, attn_mga_gpu_supported, attn_mga_param_specs, attn_mga_kv_bytes, NULL, attn_mga_flops,
+    NULL, attn_mga_act_sizes, attn_mga_acts_bind, attn_mga_scratch_elems, attn_mga_scratch_bind, attn_mga_forward,
+    attn_mga_backward, NULL,
+};
+
+#endif /* ATTN_MGA_DONE */

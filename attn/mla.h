@@ -1,0 +1,370 @@
+/* attn/mla.h - multi-head latent attention (DeepSeek-V2, arXiv 2405.04434). A room of attn.h
+   (include attn.h, not this file). Runs on the flash core of attn/dense.cu.h through ops.h.
+
+   Sizes: latent r = latent_dim (default d/2), query
+   latent r_q = q_latent_dim (0 = no query latent), q.k head dim hd = head_dim (default d/H)
+   = nope + rope with rope = rope_dim (default hd/2, even), v head dim dv = v_head_dim
+   (default hd). (DeepSeek's qk_nope_head_dim = hd - rope, qk_rope_head_dim = rope,
+   kv_lora_rank = r, q_lora_rank = r_q.) Per token x:
+     q      = W_qb RMSNorm(W_qa x)   (r_q > 0)  or  W_q x;  per head q_h = [q_nope_h | q_pe_h]
+     [c|kr] = W_kva x                c: latent [r], kr: one rotary key [rope] shared by all heads
+     cn     = RMSNorm(c)             the KV cache holds cn and RoPE(kr): (r + rope) per token
+     [k_nope_h | v_h] = W_kvb,h cn   per head [nope], [dv]
+     k_h    = [k_nope_h | RoPE(kr)],  q_h = [q_nope_h | RoPE(q_pe_h)]
+     o_h    = softmax_s(q_h . k_h,s / sqrt(hd)) v_h,s;   out = W_o [o_1 .. o_H]
+   Parameter names (DeepSeek-V2 in Hugging Face): q_a_proj [r_q, d], q_a_layernorm [r_q],
+   q_b_proj [H*hd, r_q] (or q_proj [H*hd, d] without the query latent),
+   kv_a_proj_with_mqa [r + rope, d], kv_a_layernorm [r], kv_b_proj [H*(nope + dv), r],
+   o_proj [d, H*dv]. Training runs the attention core with H heads of width P = max(hd, dv):
+   the narrower of q/k and v is zero-padded (q scaled by sqrt(P/hd) when q/k are padded, so
+   the core's 1/sqrt(P) is 1/sqrt(hd)), and o_h is sliced back to dv. The absorbed inference
+   form (attn_mla_absorbed_forward) never forms k or v: q~_h = W_UK,h^T q_nope_h scores
+   against cn directly, and W_o,h W_UV,h maps the attended latent to the output; it equals
+   the training form (tested to 1e-10 in double). The training form runs on the GPU too
+   (generic ops: op_copy_cols / op_sum_cols gather and scatter the column blocks,
+   op_rope_part_* rotates the rotary part of each head in place); there the core's width
+   P must be 32, 64 or 128 (the flash kernel's head dims). The absorbed form is CPU only.
+   Options: latent_dim, q_latent_dim, rope_dim, v_head_dim (below); window as for every
+   mechanism. qk_norm is refused (DeepSeek normalizes the latents instead, which MLA does).
+*/
+#ifndef ATTN_MLA_H
+#define ATTN_MLA_H
+
+#define ATTN_OPTIONS_mla(X)                                                                                   \
+    X(mla, latent_dim, "latent_dim", 0, ATTN_MAX_WIDTH, 0, "mla: KV latent (default d_model/2)")             \
+    X(mla, q_latent_dim, "q_latent_dim", 0, ATTN_MAX_WIDTH, 0, "mla: query latent (0: none)")                \
+    X(mla, rope_dim, "rope_dim", 0, ATTN_MAX_WIDTH, 0, "mla: rotary part of the q.k head dim (default head_dim/2)") \
+    X(mla, v_head_dim, "v_head_dim", 0, ATTN_MAX_WIDTH, 0, "mla: value head dim (default head_dim)")
+/* the latents (q, k, v, att are [N, H, P] here, P = max(hd, dv)); att_v: o_proj's input when
+   dv < P */
+#define ATTN_ACTS_mla void *lat_q, *lat_qn, *lat_kv, *lat_kvn, *att_v; real_t *lat_q_rstd, *lat_kv_rstd;
+/* kvf: o_proj's input gradient, then kv_b's output gradient; lat_a, lat_b: latent gradients;
+   kva: kv_a's output gradient */
+#define ATTN_SCRATCH_mla void *kvf, *lat_a, *lat_b, *kva;
+
+#endif /* ATTN_MLA_H */
+
+#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_MLA_DONE)
+#define ATTN_MLA_DONE
+
+/* MLA widths: q.k head dim, its non-rotary part, v head dim, and the core's padded width */
+typedef struct { int qk, nope, rope, v, P, r, rq; } MlaDims;
+static MlaDims mla_dims(const AttnConfig *c) {
+    MlaDims m = {c->head_dim, c->head_dim - c->rope_dim, c->rope_dim, c->v_head_dim, 0,
+                 c->latent_dim, c->q_latent_dim};
+    m.P = m.qk > m.v ? m.qk : m.v;
+    return m;
+}
+
+static int attn_mla_resolve(AttnConfig *c, char *err, size_t errlen) {
+    c->n_kv_heads = c->n_heads; /* keys and values come per head from the shared latent */
+    if (c->qk_norm) {
+        snprintf(err, errlen, "qk_norm is not defined for attn mla (expected mha, gqa, mqa or swa)");
+        return -1;
+    }
+    if (c->latent_dim == 0) c->latent_dim = c->d_model / 2 > 0 ? c->d_model / 2 : 1;
+    if (c->rope_dim == 0) c->rope_dim = (c->head_dim / 2) & ~1;
+    if (c->v_head_dim == 0) c->v_head_dim = c->head_dim;
+    if (c->latent_dim < 1 || c->q_latent_dim < 0 || c->v_head_dim < 1) {
+        snprintf(err, errlen, "mla latent %d, q_latent %d, v_dim %d: expected latent >= 1, "
+                 "q_latent >= 0 (0 = none), v_dim >= 1", c->latent_dim, c->q_latent_dim, c->v_head_dim);
+        return -1;
+    }
+    if (c->rope_dim < 2 || c->rope_dim % 2 || c->rope_dim >= c->head_dim) {
+        snprintf(err, errlen, "mla rope_dim %d must be even, >= 2 and < head_dim %d "
+                 "(head_dim = nope + rope)", c->rope_dim, c->head_dim);
+        return -1;
+    }
+    return 0;
+}
+
+static int attn_mla_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    MlaDims m = mla_dims(c);
+    if (m.P != 32 && m.P != 64 && m.P != 128) {
+        snprintf(err, errlen, "attn mla on the GPU needs max(head_dim %d, v_dim %d) in {32, 64, 128} "
+                 "(the flash kernel's head dims): use --device cpu or change the widths", m.qk, m.v);
+        return -1;
+    }
+    return 0;
+}
+
+static int attn_mla_param_specs(const AttnConfig *c, ParamSpec *p) { /* DeepSeek-V2's module order */
+    size_t off = 0;
+    int n = 0, d = c->d_model, H = c->n_heads;
+    MlaDims m = mla_dims(c);
+    if (m.rq > 0) {
+        attn_spec_set(&p[n++], "q_a_proj.weight", &off, m.rq, d);
+        attn_spec_set(&p[n++], "q_a_layernorm.weight", &off, m.rq, 0);
+        attn_spec_set(&p[n++], "q_b_proj.weight", &off, H * m.qk, m.rq);
+    } else {
+        attn_spec_set(&p[n++], "q_proj.weight", &off, H * m.qk, d);
+    }
+    attn_spec_set(&p[n++], "kv_a_proj_with_mqa.weight", &off, m.r + m.rope, d);
+    attn_spec_set(&p[n++], "kv_a_layernorm.weight", &off, m.r, 0);
+    attn_spec_set(&p[n++], "kv_b_proj.weight", &off, H * (m.nope + m.v), m.r);
+    attn_spec_set(&p[n++], "o_proj.weight", &off, d, H * m.v);
+    p[n - 1].is_output_proj = 1;
+    return n;
+}
+
+/* the cache holds the normed latent and the one rotary key; the absorbed form needs nothing else */
+static size_t attn_mla_kv_bytes(const AttnConfig *c, int bytes_per_elem) {
+    return (size_t)(c->latent_dim + c->rope_dim) * bytes_per_elem;
+}
+
+static double attn_mla_flops(const AttnConfig *c, int T) {
+    MlaDims m = mla_dims(c);
+    return 2.0 * (double)attn_param_count(c) + 2.0 * c->n_heads * (m.qk + m.v) * attn_dense_mean_keys(c, T);
+}
+
+/* one function lays out the activations, run with base 0 to measure */
+static void attn_mla_layout(const AttnConfig *c, AttnActs *a, char **cur, char **sc, size_t es, int B, int T) {
+    size_t N = (size_t)B * T, H = c->n_heads, rs = sizeof(real_t);
+    MlaDims m = mla_dims(c);
+    a->q = attn_carve(cur, N * H * m.P, es);
+    a->k = attn_carve(cur, N * H * m.P, es);
+    a->v = attn_carve(cur, N * H * m.P, es);
+    /* att and att_v (contiguous) double as the forward's scratch before the core runs:
+       the unpadded query, the kv_a output, the kv_b output (mla_forward) */
+    size_t fs = H * m.qk, kw = H * (m.nope + m.v), av = H * m.v;
+    if ((size_t)(m.r + m.rope) > fs) fs = m.r + m.rope;
+    if (kw > fs) fs = kw;
+    if (fs > H * m.P + av) av = fs - H * m.P;
+    a->att = attn_carve(cur, N * H * m.P, es);
+    a->att_v = attn_carve(cur, N * av, es);
+    a->lse = attn_carve(sc, (size_t)B * H * T, rs);
+    if (m.rq) {
+        a->lat_q = attn_carve(cur, N * m.rq, es);
+        a->lat_qn = attn_carve(cur, N * m.rq, es);
+        a->lat_q_rstd = attn_carve(sc, N, rs);
+    }
+    a->lat_kv = attn_carve(cur, N * m.r, es);
+    a->lat_kvn = attn_carve(cur, N * m.r, es);
+    a->lat_kv_rstd = attn_carve(sc, N, rs);
+}
+
+static void attn_mla_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    AttnActs a;
+    char *cur = NULL, *sc = NULL;
+    attn_mla_layout(c, &a, &cur, &sc, 1, B, T);
+    *act_elems = (size_t)cur;
+    *stat_elems = (size_t)sc / sizeof(real_t);
+}
+
+static void attn_mla_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
+                               int B, int T) {
+    attn_mla_layout(c, a, &act_mem, &stat_mem, ops_act_size(gpu), B, T);
+}
+
+/* MLA's backward scratch: datt, dq, dk, dv [N, H, P]; kvf [N, H*(nope + v)] (o_proj's
+   input gradient, then kv_b's output gradient); lat_a, lat_b [N, max(r, r_q)] (latent
+   gradients); kva [N, r + rope] (kv_a's output gradient). Base 0 measures it. */
+static void mla_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, size_t es, int B, int T) {
+    MlaDims m = mla_dims(c);
+    size_t N = (size_t)B * T, NH = N * c->n_heads, rl = m.r > m.rq ? m.r : m.rq;
+    s->datt = attn_carve(&cur, NH * m.P, es);
+    s->dq = attn_carve(&cur, NH * m.P, es);
+    s->dk = attn_carve(&cur, NH * m.P, es);
+    s->dv = attn_carve(&cur, NH * m.P, es);
+    s->kvf = attn_carve(&cur, NH * (m.nope + m.v), es);
+    s->lat_a = attn_carve(&cur, N * rl, es);
+    s->lat_b = attn_carve(&cur, N * rl, es);
+    s->kva = attn_carve(&cur, N * (m.r + m.rope), es);
+}
+
+static size_t attn_mla_scratch_elems(const AttnConfig *c, int B, int T) {
+    AttnScratch s;
+    mla_scratch_layout(c, &s, NULL, 1, B, T);
+    return (size_t)(char *)s.kva + (size_t)B * T * (c->latent_dim + c->rope_dim);
+}
+
+static void attn_mla_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T) {
+    mla_scratch_layout(c, s, mem, ops_act_size(gpu), B, T);
+}
+
+/* the query before RoPE, qf [N, H*qk], through the query latent when there is one */
+static void mla_query(Gpu *gpu, const AttnConfig *c, const void *w, const void *x, void *qf, void *lat_q,
+                      void *lat_qn, real_t *lat_q_rstd, int N) {
+    MlaDims m = mla_dims(c);
+    int H = c->n_heads, d = c->d_model;
+    if (m.rq) {
+        op_matmul_forward(gpu, lat_q, x, attn_wat(gpu, w, attn_spec_off(c, "q_a_proj.weight")), N, d, m.rq);
+        op_rmsnorm_forward(gpu, lat_qn, lat_q_rstd, lat_q, attn_wat(gpu, w, attn_spec_off(c, "q_a_layernorm.weight")), N, m.rq,
+                           c->norm_eps);
+        op_matmul_forward(gpu, qf, lat_qn, attn_wat(gpu, w, attn_spec_off(c, "q_b_proj.weight")), N, m.rq, H * m.qk);
+    } else {
+        op_matmul_forward(gpu, qf, x, attn_wat(gpu, w, attn_spec_off(c, "q_proj.weight")), N, d, H * m.qk);
+    }
+}
+
+/* the latent path: kva [N, r + rope] = W_kva x; lat [N, r] its latent columns, latn =
+   RMSNorm(lat); the shared rotary key is rotated in place in kva's last rope columns */
+static void mla_latent(Gpu *gpu, const AttnConfig *c, const void *w, const void *x, void *kva, void *lat,
+                       void *latn, real_t *lat_rstd, int N, int T) {
+    MlaDims m = mla_dims(c);
+    op_matmul_forward(gpu, kva, x, attn_wat(gpu, w, attn_spec_off(c, "kv_a_proj_with_mqa.weight")), N, c->d_model, m.r + m.rope);
+    op_copy_cols(gpu, lat, m.r, kva, m.r + m.rope, N, m.r, 1, 0);
+    op_rmsnorm_forward(gpu, latn, lat_rstd, lat, attn_wat(gpu, w, attn_spec_off(c, "kv_a_layernorm.weight")), N, m.r, c->norm_eps);
+    op_rope_part_forward(gpu, attn_act_at(gpu, kva, m.r), N, T, 1, m.r + m.rope, m.rope, c->rope_theta);
+}
+
+/* o_proj's input: att itself when v fills the core's width, else its first v columns */
+static void *mla_o_in(const AttnConfig *c, AttnActs *a) { MlaDims m = mla_dims(c); return m.v == m.P ? a->att : a->att_v; }
+
+/* The training form on either path. q, k, v are [N, H, P]; att and att_v (contiguous, sized
+   in attn_ext_layout) hold the temporaries until the core overwrites att. */
+static void mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                        int B, int T) {
+    MlaDims m = mla_dims(c);
+    int N = B * T, H = c->n_heads, kw = m.nope + m.v;
+    size_t NH = (size_t)N * H, es = ops_act_size(gpu);
+    void *tmp = a->att, *q = a->q, *k = a->k, *v = a->v;
+    double qs = sqrt((double)m.P / m.qk); /* with q/k zero-padded to P: the core's 1/sqrt(P) becomes 1/sqrt(qk) */
+    if (m.qk < m.P) { ops_zero(gpu, q, NH * m.P * es); ops_zero(gpu, k, NH * m.P * es); }
+    if (m.v < m.P) ops_zero(gpu, v, NH * m.P * es);
+    /* query: [q_nope | q_pe] per head, scaled, then its rotary part rotated in place */
+    if (m.qk == m.P) {
+        mla_query(gpu, c, w, x, q, a->lat_q, a->lat_qn, a->lat_q_rstd, N);
+    } else {
+        mla_query(gpu, c, w, x, tmp, a->lat_q, a->lat_qn, a->lat_q_rstd, N);
+        op_copy_cols(gpu, q, m.P, tmp, m.qk, NH, m.qk, qs, 0);
+    }
+    op_rope_part_forward(gpu, attn_act_at(gpu, q, m.nope), N, T, H, m.P, m.rope, c->rope_theta);
+    /* the latent, and the one rotary key copied into every head's key */
+    mla_latent(gpu, c, w, x, tmp, a->lat_kv, a->lat_kvn, a->lat_kv_rstd, N, T);
+    for (int h = 0; h < H; h++)
+        op_copy_cols(gpu, attn_act_at(gpu, k, (size_t)h * m.P + m.nope), (size_t)H * m.P, attn_act_at(gpu, tmp, m.r),
+                     m.r + m.rope, N, m.rope, 1, 0);
+    /* per-head k_nope and v from the normed latent */
+    op_matmul_forward(gpu, tmp, a->lat_kvn, attn_wat(gpu, w, attn_spec_off(c, "kv_b_proj.weight")), N, m.r, H * kw);
+    op_copy_cols(gpu, k, m.P, tmp, kw, NH, m.nope, 1, 0);
+    op_copy_cols(gpu, v, m.P, attn_act_at(gpu, tmp, m.nope), kw, NH, m.v, 1, 0);
+    op_attention_forward(gpu, a->att, a->lse, q, k, v, B, T, H, H, m.P, c->window);
+    if (m.v < m.P) op_copy_cols(gpu, a->att_v, m.v, a->att, m.P, NH, m.v, 1, 0);
+    op_matmul_forward(gpu, out, mla_o_in(c, a), attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * m.v, c->d_model);
+}
+
+static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                         const void *x, const void *dout, void *dx, int B, int T) {
+    MlaDims m = mla_dims(c);
+    int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
+    size_t NH = (size_t)N * H, es = ops_act_size(gpu), oo = attn_spec_off(c, "o_proj.weight");
+    size_t okvb = attn_spec_off(c, "kv_b_proj.weight");
+    size_t okva = attn_spec_off(c, "kv_a_proj_with_mqa.weight"), okvn = attn_spec_off(c, "kv_a_layernorm.weight");
+    double qs = sqrt((double)m.P / m.qk);
+    void *datt = s->datt, *dq = s->dq, *dk = s->dk, *dv = s->dv, *kvf = s->kvf, *dkva = s->kva;
+    if (m.v == m.P) {
+        op_matmul_backward(gpu, datt, dw + oo, dout, mla_o_in(c, a), attn_wat(gpu, w, oo), N, H * m.v, d, 0);
+    } else { /* the padding columns get no gradient */
+        op_matmul_backward(gpu, kvf, dw + oo, dout, mla_o_in(c, a), attn_wat(gpu, w, oo), N, H * m.v, d, 0);
+        ops_zero(gpu, datt, NH * m.P * es);
+        op_copy_cols(gpu, datt, m.P, kvf, m.v, NH, m.v, 1, 0);
+    }
+    op_attention_backward(gpu, dq, dk, dv, datt, a->att, a->lse, a->q, a->k, a->v, B, T, H, H, m.P, c->window);
+    /* query: dqf [N, H*qk] (dq itself when qk fills P), the rotary part through the inverse rotation */
+    void *dqf = dq;
+    if (m.qk < m.P) { dqf = datt; op_copy_cols(gpu, dqf, m.qk, dq, m.P, NH, m.qk, qs, 0); }
+    op_rope_part_backward(gpu, attn_act_at(gpu, dqf, m.nope), N, T, H, m.qk, m.rope, c->rope_theta);
+    /* keys and values: per-head parts to kv_b_proj, the shared rotary key summed over heads */
+    op_copy_cols(gpu, kvf, kw, dk, m.P, NH, m.nope, 1, 0);
+    op_copy_cols(gpu, attn_act_at(gpu, kvf, m.nope), kw, dv, m.P, NH, m.v, 1, 0);
+    op_sum_cols(gpu, attn_act_at(gpu, dkva, m.r), m.r + m.rope, attn_act_at(gpu, dk, m.nope), (size_t)H * m.P, m.P, H, N, m.rope);
+    op_rope_part_backward(gpu, attn_act_at(gpu, dkva, m.r), N, T, 1, m.r + m.rope, m.rope, c->rope_theta);
+    op_matmul_backward(gpu, s->lat_a, dw + okvb, kvf, a->lat_kvn, attn_wat(gpu, w, okvb), N, m.r, H * kw, 0);
+    op_rmsnorm_backward(gpu, s->lat_b, dw + okvn, s->lat_a, a->lat_kv, attn_wat(gpu, w, okvn), a->lat_kv_rstd, N, m.r, 0);
+    op_copy_cols(gpu, dkva, m.r + m.rope, s->lat_b, m.r, N, m.r, 1, 0);
+    op_matmul_backward(gpu, dx, dw + okva, dkva, x, attn_wat(gpu, w, okva), N, d, m.r + m.rope, 0);
+    if (m.rq) {
+        size_t oqa = attn_spec_off(c, "q_a_proj.weight"), oqn = attn_spec_off(c, "q_a_layernorm.weight"), oqb = attn_spec_off(c, "q_b_proj.weight");
+        op_matmul_backward(gpu, s->lat_a, dw + oqb, dqf, a->lat_qn, attn_wat(gpu, w, oqb), N, m.rq, H * m.qk, 0);
+        op_rmsnorm_backward(gpu, s->lat_b, dw + oqn, s->lat_a, a->lat_q, attn_wat(gpu, w, oqn), a->lat_q_rstd, N, m.rq, 0);
+        op_matmul_backward(gpu, dx, dw + oqa, s->lat_b, x, attn_wat(gpu, w, oqa), N, d, m.rq, 1);
+    } else {
+        size_t oq = attn_spec_off(c, "q_proj.weight");
+        op_matmul_backward(gpu, dx, dw + oq, dqf, x, attn_wat(gpu, w, oq), N, d, H * m.qk, 1);
+    }
+}
+
+/* The absorbed form, as an inference kernel would run it: per head, the key up-projection
+   W_UK,h [nope, r] moves to the query (q~ = W_UK,h^T q_nope, scored against the cached
+   latent), and the value up-projection W_UV,h [dv, r] moves into the output projection
+   (W_o,h W_UV,h [d, r] applied to the attended latent). Nothing per head is cached. */
+int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
+    MlaDims m = mla_dims(c);
+    int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
+    const real_t *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");
+    real_t *qf = attn_tmp((size_t)N * H * m.qk), *qpe = attn_tmp((size_t)N * H * m.rope);
+    real_t *lq = attn_tmp((size_t)N * m.rq), *lqn = attn_tmp((size_t)N * m.rq), *lqr = attn_tmp(N);
+    real_t *lat = attn_tmp((size_t)N * m.r), *cn = attn_tmp((size_t)N * m.r), *lr = attn_tmp(N);
+    real_t *kva = attn_tmp((size_t)N * (m.r + m.rope)), *qa = attn_tmp((size_t)N * H * m.r);
+    real_t *wouv = attn_tmp((size_t)d * H * m.r), *ol = attn_tmp((size_t)N * H * m.r), *p = attn_tmp(T);
+    int rc = !qf || !qpe || !lq || !lqn || !lqr || !lat || !cn || !lr || !kva || !qa || !wouv || !ol || !p ? -1 : 0;
+    if (rc) goto end;
+    real_t *kpe = kva + m.r;
+    mla_query(NULL, c, w, x, qf, lq, lqn, lqr, N);
+    op_copy_cols(NULL, qpe, m.rope, qf + m.nope, m.qk, (size_t)N * H, m.rope, 1, 0);
+    op_rope_forward(NULL, qpe, N, T, H, m.rope, c->rope_theta);
+    mla_latent(NULL, c, w, x, kva, lat, cn, lr, N, T); /* the cache: cn and kpe (rows r + rope apart) */
+    for (int n = 0; n < N; n++)
+        for (int h = 0; h < H; h++)
+            for (int i = 0; i < m.nope; i++) {
+                real_t qn = qf[((size_t)n * H + h) * m.qk + i];
+                const real_t *uk = wkvb + ((size_t)h * kw + i) * m.r;
+                real_t *dst = qa + ((size_t)n * H + h) * m.r;
+                for (int j = 0; j < m.r; j++) dst[j] += qn * uk[j];
+            }
+    for (int o = 0; o < d; o++)
+        for (int h = 0; h < H; h++)
+            for (int e = 0; e < m.v; e++) {
+                real_t wv = wo[(size_t)o * H * m.v + h * m.v + e];
+                const real_t *uv = wkvb + ((size_t)h * kw + m.nope + e) * m.r;
+                real_t *dst = wouv + (size_t)o * H * m.r + (size_t)h * m.r;
+                for (int j = 0; j < m.r; j++) dst[j] += wv * uv[j];
+            }
+    real_t scale = 1 / sqrt((real_t)m.qk);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                size_t n = (size_t)b * T + t;
+                const real_t *qt = qa + (n * H + h) * m.r, *qp = qpe + (n * H + h) * m.rope;
+                int s0 = attn_first_key(t, c->window);
+                real_t mx = -INFINITY, sum = 0;
+                for (int s = s0; s <= t; s++) {
+                    size_t ns = (size_t)b * T + s;
+                    real_t sc = 0;
+                    for (int j = 0; j < m.r; j++) sc += qt[j] * cn[ns * m.r + j];
+                    for (int j = 0; j < m.rope; j++) sc += qp[j] * kpe[ns * (m.r + m.rope) + j];
+                    p[s] = sc * scale;
+                    if (p[s] > mx) mx = p[s];
+                }
+                for (int s = s0; s <= t; s++) { p[s] = exp(p[s] - mx); sum += p[s]; }
+                real_t *dst = ol + (n * H + h) * m.r;
+                for (int s = s0; s <= t; s++)
+                    for (int j = 0; j < m.r; j++) dst[j] += p[s] / sum * cn[((size_t)b * T + s) * m.r + j];
+            }
+    op_matmul_forward(NULL, out, ol, wouv, N, H * m.r, d);
+end:
+    free(qf); free(qpe); free(lq); free(lqn); free(lqr); free(lat); free(cn); free(lr); free(kva);
+    free(qa); free(wouv); free(ol); free(p);
+    return rc;
+}
+
+static int attn_mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                            int B, int T) {
+    mla_forward(gpu, c, w, a, x, out, B, T);
+    return 0;
+}
+
+static int attn_mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                             const void *x, const void *dout, void *dx, int B, int T) {
+    mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
+    return 0;
+}
+
+static const AttnMech attn_room_mla = {
+    "mla", attn_mla_resolve, attn_mla_gpu_supported, attn_mla_param_specs, attn_mla_kv_bytes, NULL, attn_mla_flops,
+    NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
+    attn_mla_backward, NULL,
+};
+
+#endif /* ATTN_MLA_DONE */
