@@ -185,8 +185,9 @@ fuzz: tests/fuzz_data tests/fuzz_ckpt tests/fuzz_spec ablate-cpu
 	cp $(FUZZ_CKPT)/MANIFEST build/fuzz/manifest/seed
 	for t in json shard safetensors state manifest; do \
 	    case $$t in json|shard) bin=./tests/fuzz_data;; *) bin=./tests/fuzz_ckpt;; esac; \
-	    FUZZ_TARGET=$$t FUZZ_CKPT=$(FUZZ_CKPT) $$bin -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
-	        -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/$$t > build/fuzz/$$t.log 2>&1 \
+	    $$bin -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 \
+	        -print_final_stats=1 -artifact_prefix=build/fuzz/ build/fuzz/$$t -ignore_remaining_args=1 target=$$t \
+	        ckpt=$(FUZZ_CKPT) > build/fuzz/$$t.log 2>&1 \
 	        || { tail -n 40 build/fuzz/$$t.log; echo "fuzz $$t: FAILED (crash input in build/fuzz/)"; exit 1; }; \
 	    echo "fuzz $$t: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/$$t.log) runs in $(FUZZ_SECONDS) s, no crash"; \
 	done

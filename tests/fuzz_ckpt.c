@@ -1,10 +1,10 @@
 /* tests/fuzz_ckpt.c - libFuzzer target for checkpoint loading.
      clang -g -O1 -fsanitize=fuzzer,address,undefined -DABLATE_NO_CUDA -I. tests/fuzz_ckpt.c -o tests/fuzz_ckpt -lm
-     FUZZ_TARGET=safetensors ./tests/fuzz_ckpt CORPUS   model.safetensors: its configuration
+     ./tests/fuzz_ckpt CORPUS -ignore_remaining_args=1 target=safetensors model.safetensors: its configuration
                                                         (smollm_read_config), then, for a small
                                                         model, smollm_load's header checks
-     FUZZ_TARGET=state ./tests/fuzz_ckpt CORPUS         train.state of the tiny model below
-     FUZZ_TARGET=manifest FUZZ_CKPT=DIR ./tests/fuzz_ckpt CORPUS
+     ./tests/fuzz_ckpt CORPUS -ignore_remaining_args=1 target=state train.state of the tiny model below
+     ./tests/fuzz_ckpt CORPUS -ignore_remaining_args=1 target=manifest ckpt=DIR
                                                         a MANIFEST over a copy of checkpoint DIR
    (`make fuzz` runs each for FUZZ_SECONDS, seeded from a tiny run's checkpoint.) Whatever the
    bytes, a loader either accepts them or refuses them with a message; a crash, a leak or
@@ -45,14 +45,26 @@ static void init_tiny(void) {
     train_init(&tiny_tr, &tiny, &tc);
 }
 
+/* the target and the checkpoint to copy come as arguments after libFuzzer's
+   -ignore_remaining_args=1: "target=safetensors|state|manifest" and "ckpt=DIR" */
+static const char *arg_target, *arg_ckpt;
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    for (int i = 1; i < *argc; i++) {
+        const char *a = (*argv)[i];
+        if (!strncmp(a, "target=", 7)) arg_target = a + 7;
+        if (!strncmp(a, "ckpt=", 5)) arg_ckpt = a + 5;
+    }
+    return 0;
+}
+
 static void setup(void) {
-    const char *t = getenv("FUZZ_TARGET");
+    const char *t = arg_target;
     target = t && !strcmp(t, "state") ? 1 : t && !strcmp(t, "manifest") ? 2 : 0;
     snprintf(scratch, sizeof scratch, "build/fuzz/scratch-%d", (int)getpid());
     if (study_mkdirs(scratch)) abort();
     if (target == 1) init_tiny();
     if (target == 2) { /* a copy of the checkpoint's files; the input becomes its MANIFEST */
-        const char *ck = getenv("FUZZ_CKPT");
+        const char *ck = arg_ckpt;
         const char *names[] = {"model.safetensors", "train.state", "run.json"};
         for (int i = 0; i < 3 && ck; i++) {
             char a[4200], b[4200];
@@ -60,7 +72,7 @@ static void setup(void) {
             snprintf(a, sizeof a, "%s/%s", ck, names[i]);
             snprintf(b, sizeof b, "%s/%s", scratch, names[i]);
             char *d = study_read_all(a, &n);
-            if (!d) { fprintf(stderr, "fuzz_ckpt: cannot read %s (FUZZ_CKPT: a checkpoint directory)\n", a); abort(); }
+            if (!d) { fprintf(stderr, "fuzz_ckpt: cannot read %s (ckpt=DIR: a checkpoint directory)\n", a); abort(); }
             write_file(b, (const uint8_t *)d, n);
             free(d);
         }
@@ -80,8 +92,8 @@ static void fuzz_safetensors(const uint8_t *d, size_t n) {
     /* a model small enough to build in a moment (the header checks do not depend on size) */
     SmolConfig r = cfg;
     if (smollm_resolve(&r, err, sizeof err) || r.vocab_size > 512 || r.d_model > 64 || r.n_layers > 2 ||
-        r.ffn_dim > 256 || r.n_heads > 8 || r.latent_dim > 64 || r.q_latent_dim > 64 || r.indexer_heads > 4 ||
-        r.indexer_dim > 64 || r.head_dim > 64)
+        r.ffn_dim > 256 || r.n_heads > 8 || r.attn.latent_dim > 64 || r.attn.q_latent_dim > 64 || r.attn.indexer_heads > 4 ||
+        r.attn.indexer_dim > 64 || r.attn.head_dim > 64)
         return;
     SmolModel m;
     if (smollm_init(&m, &cfg, NULL, 1, 8, err, sizeof err)) return;

@@ -1,7 +1,7 @@
 /* tests/fuzz_data.c - libFuzzer target for data.h's parsers.
      clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_data.c -o tests/fuzz_data
-     FUZZ_TARGET=json ./tests/fuzz_data CORPUS_DIR     tokenizer.json loading, then encode/decode
-     FUZZ_TARGET=shard ./tests/fuzz_data CORPUS_DIR    shard header and token parsing, then the
+     ./tests/fuzz_data CORPUS_DIR -ignore_remaining_args=1 target=json   tokenizer.json loading, then encode/decode
+     ./tests/fuzz_data CORPUS_DIR -ignore_remaining_args=1 target=shard   shard header and token parsing, then the
                                                        input as a file through data_open (vocabulary)
    (`make fuzz` runs both for FUZZ_SECONDS each.) A tokenizer that loads must round-trip the
    input bytes through encode and decode; anything else must be refused with a message. */
@@ -73,9 +73,14 @@ static void fuzz_shard(const uint8_t *d, size_t n) {
     (void)mx;
 }
 
+/* the target comes as an argument after libFuzzer's -ignore_remaining_args=1: "target=json|shard" */
+static int shard;
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    for (int i = 1; i < *argc; i++) shard |= !strcmp((*argv)[i], "target=shard");
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
-    static int shard = -1;
-    if (shard < 0) shard = getenv("FUZZ_TARGET") && !strcmp(getenv("FUZZ_TARGET"), "shard");
     if (shard) fuzz_shard(d, n);
     else fuzz_json(d, n);
     return 0;
