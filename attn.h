@@ -100,6 +100,7 @@ enum {
 #include "attn/mga.h"
 #include "attn/gdn.h"
 #include "attn/dsa.h"
+#include "attn/hier.h"
 
 /* THE REGISTRY: one line per attention name. K(ENUM, name, room) names a mechanism and its
    room (attn/room.h); A(ENUM, name, room) is a second name for a room already listed (GQA, MQA
@@ -113,7 +114,8 @@ enum {
     K(MLA, mla, mla)             \
     K(MGA, mga, mga)             \
     K(GDN, gdn, gdn)             \
-    K(DSA, dsa, dsa)
+    K(DSA, dsa, dsa)             \
+    K(HIER, hier, hier)
 
 #define ATTN_KIND_ENUM_(E, name, room) ATTN_##E,
 typedef enum { ATTN_DEFAULT = 0, ATTN_REGISTRY(ATTN_KIND_ENUM_, ATTN_KIND_ENUM_) ATTN_KIND_COUNT } AttnKind;
@@ -337,6 +339,7 @@ static int attn_first_key(int t, int window) { return (window > 0 && t - window 
 #include "attn/mga.h"
 #include "attn/gdn.h"
 #include "attn/dsa.h"
+#include "attn/hier.h"
 
 /* ---- the registry as tables ---- */
 #define ATTN_NAME_(E, name, room) #name,
