@@ -93,7 +93,7 @@ static void test_grad(int H, int KV, int W, int P, int qk, int T) {
     ParamSpec ps[ATTN_MAX_PARAMS];
     int n = attn_param_specs(&b.cfg, ps);
     for (int i = 0; i < n; i++) {
-        snprintf(name, sizeof name, "hier block grad %s W=%d P=%d qk=%d", ps[i].name, W, P, qk);
+        snprintf(name, sizeof name, "hier block grad %.95s W=%d P=%d qk=%d", ps[i].name, W, P, qk);
         check_grad(name, block_loss, &b, b.w + ps[i].offset, dw + ps[i].offset, ps[i].numel, 80);
     }
     free(dx); free(dw);
