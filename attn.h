@@ -65,7 +65,7 @@
      3. its tests: tests/test_NAME.c (gradient check against finite differences in double,
         causality, the equivalences it has with other mechanisms), in the Makefile: its name in
         EXTRA_TESTS and, for the double build, a rule like test_gdn's (the pattern rule builds
-        float). The Makefile's HEADERS takes attn/*.h by itself.
+        float). The Makefile's HEADERS takes every header under attn/ by itself.
      4. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
         name in the schedule grammar below; README.md's Mechanisms table (and where it runs,
         when not on both devices) and its name in the file table's attn.h row.
