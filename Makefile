@@ -17,8 +17,9 @@ CUDA_INC = -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"'
 # no -lcuda: gpu.h opens the driver library (libcuda.so.1, installed with the NVIDIA driver)
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
-HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gpu.h kernels.cu.h attn/dense.cu.h tests/gpu_test.h \
-           attn/dsa.h attn/dsa.cu.h attn/gdn.h attn/gdn.cu.h tests/check.h
+# every room under attn/ (a new mechanism's header is a dependency without an edit here)
+HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gpu.h kernels.cu.h $(wildcard attn/*.h) \
+           tests/gpu_test.h tests/check.h
 
 # without a CUDA toolkit (no nvrtc.h under $(CUDA)) the GPU build and the NVRTC compile check
 # are skipped, with one line saying so; the CPU build and its tests need only a C compiler
@@ -48,13 +49,16 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom
+EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier
 # attn/dsa.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
 # attn/gdn.h's (Gated DeltaNet) finite-difference checks: double precision too
 tests/test_gdn: tests/test_gdn.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
+# attn/hier.h's (multi-scale attention) finite-difference checks: double precision too
+tests/test_hier: tests/test_hier.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
 # ops.h's sparse attention patterns (AttnPattern): gradchecks in double precision too
 tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)

@@ -43,18 +43,40 @@
    from them. Value 0 means "the default" (the help says what it resolves to).
 
    ADDING A MECHANISM (the recipe; attn/hier.h was added this way):
-     1. attn/NAME.h: the manual block (equations, paper, parameter names), then
-          #define ATTN_OPTIONS_NAME(X) X(field, "field", min, max, flags, "help") ...
+     1. attn/NAME.h: the manual block (equations, paper, parameter names, what kv_bytes_per_token
+        counts), then, guarded by ATTN_NAME_H (the declarations: attn.h's top includes them)
+          #define ATTN_OPTIONS_NAME(X) X(NAME, field, "field", min, max, flags, "help") ...
+                                    (room first: seven arguments; the common table has six)
           #define ATTN_ACTS_NAME    void *my_act;      (fields added to AttnActs; may be empty)
           #define ATTN_SCRATCH_NAME void *my_grad;     (fields added to AttnScratch; may be empty)
-        and, under `#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW)`, the functions
-        and `static const AttnMech attn_room_NAME = {...}` (attn/identity.h is the smallest).
+        and, under `#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) &&
+        !defined(ATTN_NAME_DONE)` (then `#define ATTN_NAME_DONE`), the functions and
+        `static const AttnMech attn_room_NAME = {...}` (attn/identity.h is the smallest).
         Option names are global (a study spec is flat): prefix them when they could clash.
-     2. one line in ATTN_REGISTRY below: K(ENUM, name, room).
+        A room may call the static functions of a room included before it (hier and dsa use
+        dense's projection, parameter specs and activation/scratch carving, and with them get
+        qk_norm). A room without kernels returns -1 from gpu_supported with a message naming
+        --device cpu: smollm's config check, bench and attn_forward/backward then refuse the
+        GPU, and its forward and backward only ever see gpu == NULL (activations are real_t).
+     2. attn.h, three lines: K(ENUM, name, room) at the end of ATTN_REGISTRY below (its order
+        is AttnKind's: appending keeps the other kinds' numbers), and `#include "attn/NAME.h"`
+        twice, each after the other rooms' (a room may use theirs): before ATTN_REGISTRY (the
+        declarations) and after `#define ATTN_ROOMS_NOW` in the implementation section.
      3. its tests: tests/test_NAME.c (gradient check against finite differences in double,
-        causality, the equivalences it has with other mechanisms), in the Makefile's EXTRA_TESTS.
+        causality, the equivalences it has with other mechanisms), in the Makefile: its name in
+        EXTRA_TESTS and, for the double build, a rule like test_gdn's (the pattern rule builds
+        float). The Makefile's HEADERS takes every header under attn/ by itself.
+     4. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
+        name in the schedule grammar below; README.md's Mechanisms table (and where it runs,
+        when not on both devices) and its name in the file table's attn.h row.
    Nothing else changes: the flags, spec keys, schedule options, config.json, --help, the run
-   identity, checkpoints' metadata and `ablate run` validation follow from the option table.
+   identity, checkpoints' metadata and `ablate run` validation follow from the option table,
+   and patterns (global/stride/dilation) are refused on it by attn_resolve.
+   What adding attn/hier.h took outside attn/hier.h and tests/test_hier.c: 3 files, 11 edit
+   sites: attn.h 5 (the registry line, the two includes, the catalogue's line and the schedule
+   grammar's name list in this block), Makefile 2 (EXTRA_TESTS, the double rule), README.md 4
+   (the table's line, the devices sentence above it, the pointer to the rooms' manuals, the file
+   table's row).
 
    PER-LAYER SCHEDULES (attn_schedule_*): a string of items separated by ',' or '+'
    ('+' inside study axes, where ',' separates values):
@@ -100,6 +122,7 @@ enum {
 #include "attn/mga.h"
 #include "attn/gdn.h"
 #include "attn/dsa.h"
+#include "attn/hier.h"
 
 /* THE REGISTRY: one line per attention name. K(ENUM, name, room) names a mechanism and its
    room (attn/room.h); A(ENUM, name, room) is a second name for a room already listed (GQA, MQA
@@ -113,7 +136,8 @@ enum {
     K(MLA, mla, mla)             \
     K(MGA, mga, mga)             \
     K(GDN, gdn, gdn)             \
-    K(DSA, dsa, dsa)
+    K(DSA, dsa, dsa)             \
+    K(HIER, hier, hier)
 
 #define ATTN_KIND_ENUM_(E, name, room) ATTN_##E,
 typedef enum { ATTN_DEFAULT = 0, ATTN_REGISTRY(ATTN_KIND_ENUM_, ATTN_KIND_ENUM_) ATTN_KIND_COUNT } AttnKind;
@@ -337,6 +361,7 @@ static int attn_first_key(int t, int window) { return (window > 0 && t - window 
 #include "attn/mga.h"
 #include "attn/gdn.h"
 #include "attn/dsa.h"
+#include "attn/hier.h"
 
 /* ---- the registry as tables ---- */
 #define ATTN_NAME_(E, name, room) #name,

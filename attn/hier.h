@@ -1,0 +1,268 @@
+/* attn/hier.h - multi-scale (hierarchical) attention: a sliding window at full resolution plus
+   one mean-pooled key and value per earlier block of the context. A room of attn.h (include
+   attn.h, not this file). CPU only: the GPU path refuses it (gpu_supported).
+
+   MECHANISM (causal; W = window >= 1, P = hier_block, default 64; hd = head_dim)
+     fine keys of query t     s in [t-W+1, t] (clipped at 0), as SWA
+     coarse keys of query t   every complete block j of P positions that ends before the
+                              window starts, (j+1)P - 1 < t-W+1, i.e. j < floor((t-W+1)/P):
+                                kc_j = mean(k_s, s in [jP, jP+P)),  vc_j = mean(v_s, ...)
+     out_t = softmax over fine and coarse keys of q_t.k / sqrt(hd), times the matching values.
+   Positions between the last coarse block and the window (fewer than P of them) are seen by
+   neither branch: a query sees the near past exactly, the far past as block averages and
+   at most P-1 positions in between not at all, so that the keys a query sees are a fixed set
+   of whole blocks (what a decoder can cache: below).
+   GQA as the dense family: query head h reads kv head h / (heads / kv_heads).
+   Pooling is of the keys AFTER RoPE (and QK-norm): a compressed key is the average of what the
+   window would have seen at those positions, as a compressed branch over rotated keys does; it
+   keeps one rotation per position so the coarse keys need no position encoding of their own.
+   (NSA instead feeds keys with intra-block position encodings to a learned MLP.)
+
+   This is the compressed branch of Native Sparse Attention (Yuan et al. 2025, arXiv
+   2502.11089) with mean pooling in place of its learned compressor (blocks do not overlap:
+   stride = P), plus its sliding-window branch, in one softmax and without NSA's gates or its
+   selected-blocks branch.
+
+   Options (common ones in attn.h: kv_heads as gqa's default, qk_norm, window, required >= 1):
+     hier_block P   positions per coarse block (default 64)
+
+   PARAMETERS (the dense family's names and layout): q_proj [H*hd, d], k_proj [KV*hd, d],
+     v_proj [KV*hd, d], o_proj [d, H*hd], q_norm [hd], k_norm [hd] (qk_norm only).
+
+   COSTS. kv_bytes_per_token is what the cache grows by per token in the long run: one pooled
+   key and value per P tokens, 2*KV*hd*bytes / P (rounded up). On top, a decoder holds a fixed
+   amount that does not grow with the context: the window's W keys and values and the running
+   sum of the block being filled (so hier reports less per token than swa, whose figure counts
+   every token's key and value). FLOPs per token: the projections, 4*H*hd per key seen (fine
+   and coarse, averaged over the T positions) and the pooling (2*KV*hd).
+*/
+#ifndef ATTN_HIER_H
+#define ATTN_HIER_H
+
+/* X(room, field, name, min, max, flags, help) */
+#define ATTN_OPTIONS_hier(X)                                                                                 \
+    X(hier, hier_block, "hier_block", 0, ATTN_MAX_TOKENS, 0,                                                 \
+      "hier: positions per coarse block, one mean-pooled key/value each past the window (default 64)")
+/* the pooled keys and values, [B, T/P, KV, hd] each (the dense acts hold q, k, v, att, lse) */
+#define ATTN_ACTS_hier void *hier_kc, *hier_vc;
+/* their gradients, same shapes */
+#define ATTN_SCRATCH_hier void *hier_dkc, *hier_dvc;
+
+#endif /* ATTN_HIER_H */
+
+#if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_HIER_DONE)
+#define ATTN_HIER_DONE
+
+#ifdef _OPENMP
+#define ATTN_HIER_OMP_(x) _Pragma(#x)
+#else
+#define ATTN_HIER_OMP_(x)
+#endif
+
+static int attn_hier_resolve(AttnConfig *c, char *err, size_t errlen) {
+    if (attn_dense_resolve(c, err, errlen)) return -1; /* kv_heads: gqa's default */
+    if (c->window < 1) {
+        snprintf(err, errlen, "attn hier needs a window >= 1 (hier:W or --window W), got %d", c->window);
+        return -1;
+    }
+    if (c->hier_block == 0) c->hier_block = 64;
+    return 0;
+}
+
+static int attn_hier_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    (void)c;
+    snprintf(err, errlen, "attn hier has no GPU kernels (its reference is the CPU's): use --device cpu");
+    return -1;
+}
+
+static size_t attn_hier_kv_bytes(const AttnConfig *c, int bytes_per_elem) {
+    size_t pair = (size_t)2 * c->n_kv_heads * c->head_dim * bytes_per_elem;
+    return (pair + c->hier_block - 1) / c->hier_block;
+}
+
+/* coarse keys query t sees: the complete blocks ending before its window starts */
+static int attn_hier_coarse(int t, int W, int P) { return t - W + 1 > 0 ? (t - W + 1) / P : 0; }
+
+static double attn_hier_flops(const AttnConfig *c, int T) {
+    double keys = 0;
+    for (int t = 0; t < T; t++) keys += (t + 1 < c->window ? t + 1 : c->window) + attn_hier_coarse(t, c->window, c->hier_block);
+    return 2.0 * (double)attn_param_count(c) + 4.0 * c->n_heads * c->head_dim * keys / (T > 0 ? T : 1) +
+           2.0 * c->n_kv_heads * c->head_dim;
+}
+
+static size_t attn_hier_pooled(const AttnConfig *c, int B, int T) {
+    return (size_t)B * (T / c->hier_block) * c->n_kv_heads * c->head_dim;
+}
+
+static void attn_hier_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+    attn_dense_act_sizes(c, B, T, act_elems, stat_elems);
+    *act_elems += 2 * attn_hier_pooled(c, B, T);
+}
+
+static void attn_hier_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
+                                int B, int T) {
+    size_t es = ops_act_size(gpu);
+    attn_dense_carve(c, a, es, &act_mem, &stat_mem, B, T);
+    a->hier_kc = attn_carve(&act_mem, attn_hier_pooled(c, B, T), es);
+    a->hier_vc = attn_carve(&act_mem, attn_hier_pooled(c, B, T), es);
+}
+
+static size_t attn_hier_scratch_elems(const AttnConfig *c, int B, int T) {
+    return attn_dense_scratch_elems(c, B, T) + 2 * attn_hier_pooled(c, B, T);
+}
+
+static void attn_hier_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T) {
+    size_t es = ops_act_size(gpu);
+    attn_dense_scratch_carve(c, s, es, &mem, B, T);
+    s->hier_dkc = attn_carve(&mem, attn_hier_pooled(c, B, T), es);
+    s->hier_dvc = attn_carve(&mem, attn_hier_pooled(c, B, T), es);
+}
+
+/* the keys query t sees, as pointers into k/v ([N, KV*hd]) and kc/vc ([B, nb, KV, hd]):
+   coarse blocks first, then the window; returns the count */
+typedef struct { const real_t *q, *k, *v, *kc, *vc; int T, H, KV, hd, W, P, nb; } AttnHierView;
+
+static int attn_hier_keys(const AttnHierView *m, int b, int kh, int t, const real_t **ks, const real_t **vs,
+                          int *coarse_j, int *fine_s) {
+    int n = 0, nc = attn_hier_coarse(t, m->W, m->P);
+    for (int j = 0; j < nc; j++, n++) {
+        size_t o = (((size_t)b * m->nb + j) * m->KV + kh) * m->hd;
+        ks[n] = m->kc + o; vs[n] = m->vc + o; coarse_j[n] = j; fine_s[n] = -1;
+    }
+    for (int s = attn_first_key(t, m->W); s <= t; s++, n++) {
+        size_t o = (((size_t)b * m->T + s) * m->KV + kh) * m->hd;
+        ks[n] = m->k + o; vs[n] = m->v + o; coarse_j[n] = -1; fine_s[n] = s;
+    }
+    return n;
+}
+
+/* kc, vc = block means of k, v (complete blocks only) */
+static void attn_hier_pool(const AttnHierView *m, int B, real_t *kc, real_t *vc) {
+    int kvd = m->KV * m->hd;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < m->nb; j++) {
+            real_t *kd = kc + ((size_t)b * m->nb + j) * kvd, *vd = vc + ((size_t)b * m->nb + j) * kvd;
+            for (int i = 0; i < kvd; i++) kd[i] = vd[i] = 0;
+            for (int s = j * m->P; s < (j + 1) * m->P; s++) {
+                const real_t *kr = m->k + ((size_t)b * m->T + s) * kvd, *vr = m->v + ((size_t)b * m->T + s) * kvd;
+                for (int i = 0; i < kvd; i++) { kd[i] += kr[i]; vd[i] += vr[i]; }
+            }
+            for (int i = 0; i < kvd; i++) { kd[i] /= m->P; vd[i] /= m->P; }
+        }
+}
+
+static int attn_hier_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
+                             int B, int T) {
+    int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, group = H / KV;
+    attn_dense_project(gpu, c, w, a, x, B, T);
+    AttnHierView m = {a->q, a->k, a->v, a->hier_kc, a->hier_vc, T, H, KV, hd, c->window, c->hier_block,
+                      T / c->hier_block};
+    attn_hier_pool(&m, B, a->hier_kc, a->hier_vc);
+    int maxk = (c->window < T ? c->window : T) + m.nb, fail = 0;
+    real_t scale = 1 / sqrt((real_t)hd), *att = a->att, *lse = a->lse;
+    ATTN_HIER_OMP_(omp parallel if ((double)B * H * T * maxk * hd > 2e6) reduction(| : fail))
+    {
+        const real_t **ks = malloc(sizeof *ks * maxk), **vs = malloc(sizeof *vs * maxk);
+        int *cj = malloc(sizeof(int) * maxk), *fs = malloc(sizeof(int) * maxk);
+        real_t *p = malloc(sizeof(real_t) * maxk);
+        if (!ks || !vs || !cj || !fs || !p) fail = 1;
+        ATTN_HIER_OMP_(omp for collapse(2))
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                if (fail) continue;
+                for (int t = 0; t < T; t++) {
+                    const real_t *qt = m.q + (((size_t)b * T + t) * H + h) * hd;
+                    real_t *ot = att + (((size_t)b * T + t) * H + h) * hd, mx = -INFINITY, sum = 0;
+                    int n = attn_hier_keys(&m, b, h / group, t, ks, vs, cj, fs);
+                    for (int j = 0; j < n; j++) {
+                        real_t d = 0;
+                        for (int i = 0; i < hd; i++) d += qt[i] * ks[j][i];
+                        p[j] = d * scale;
+                        if (p[j] > mx) mx = p[j];
+                    }
+                    for (int j = 0; j < n; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                    for (int i = 0; i < hd; i++) ot[i] = 0;
+                    for (int j = 0; j < n; j++)
+                        for (int i = 0; i < hd; i++) ot[i] += p[j] / sum * vs[j][i];
+                    lse[((size_t)b * H + h) * T + t] = mx + log(sum);
+                }
+            }
+        free(ks); free(vs); free(cj); free(fs); free(p);
+    }
+    if (fail) return -1;
+    op_matmul_forward(gpu, out, a->att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * hd, c->d_model);
+    return 0;
+}
+
+/* P = exp(S - lse); dV = P^T dO; dS = P (dO V^T - rowsum(dO * O)); dQ = scale dS K;
+   dK = scale dS^T Q; a coarse key's gradient spreads evenly (1/P) over its block. Loops run
+   per (b, kv head): the heads of a GQA group share dK, dV and the pooled gradients. */
+static int attn_hier_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+                              const void *x, const void *dout, void *dx, int B, int T) {
+    int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, group = H / KV, kvd = KV * hd;
+    size_t oo = attn_spec_off(c, "o_proj.weight");
+    op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, c->d_model, 0);
+    AttnHierView m = {a->q, a->k, a->v, a->hier_kc, a->hier_vc, T, H, KV, hd, c->window, c->hier_block,
+                      T / c->hier_block};
+    real_t *dq = s->dq, *dk = s->dk, *dv = s->dv, *dkc = s->hier_dkc, *dvc = s->hier_dvc;
+    const real_t *datt = s->datt, *att = a->att, *lse = a->lse;
+    memset(dq, 0, sizeof(real_t) * (size_t)N * H * hd);
+    memset(dk, 0, sizeof(real_t) * (size_t)N * kvd);
+    memset(dv, 0, sizeof(real_t) * (size_t)N * kvd);
+    memset(dkc, 0, sizeof(real_t) * attn_hier_pooled(c, B, T));
+    memset(dvc, 0, sizeof(real_t) * attn_hier_pooled(c, B, T));
+    int maxk = (c->window < T ? c->window : T) + m.nb, fail = 0;
+    real_t scale = 1 / sqrt((real_t)hd);
+    ATTN_HIER_OMP_(omp parallel if ((double)B * H * T * maxk * hd > 2e6) reduction(| : fail))
+    {
+        const real_t **ks = malloc(sizeof *ks * maxk), **vs = malloc(sizeof *vs * maxk);
+        int *cj = malloc(sizeof(int) * maxk), *fs = malloc(sizeof(int) * maxk);
+        if (!ks || !vs || !cj || !fs) fail = 1;
+        ATTN_HIER_OMP_(omp for collapse(2))
+        for (int b = 0; b < B; b++)
+            for (int kh = 0; kh < KV; kh++) {
+                if (fail) continue;
+                for (int h = kh * group; h < (kh + 1) * group; h++)
+                    for (int t = 0; t < T; t++) {
+                        size_t qo = (((size_t)b * T + t) * H + h) * hd;
+                        const real_t *qt = m.q + qo, *go = datt + qo, *ot = att + qo;
+                        real_t L = lse[((size_t)b * H + h) * T + t], D = 0;
+                        for (int i = 0; i < hd; i++) D += go[i] * ot[i];
+                        int n = attn_hier_keys(&m, b, kh, t, ks, vs, cj, fs);
+                        for (int j = 0; j < n; j++) {
+                            real_t sc = 0, dp = 0;
+                            for (int i = 0; i < hd; i++) { sc += qt[i] * ks[j][i]; dp += go[i] * vs[j][i]; }
+                            real_t pj = exp(sc * scale - L), ds = pj * (dp - D) * scale;
+                            size_t ko = cj[j] >= 0 ? (((size_t)b * m.nb + cj[j]) * KV + kh) * hd
+                                                   : (((size_t)b * T + fs[j]) * KV + kh) * hd;
+                            real_t *gk = (cj[j] >= 0 ? dkc : dk) + ko, *gv = (cj[j] >= 0 ? dvc : dv) + ko;
+                            for (int i = 0; i < hd; i++) {
+                                dq[qo + i] += ds * ks[j][i];
+                                gk[i] += ds * qt[i];
+                                gv[i] += pj * go[i];
+                            }
+                        }
+                    }
+                for (int j = 0; j < m.nb; j++) /* the mean's backward: each position gets 1/P */
+                    for (int sp = j * m.P; sp < (j + 1) * m.P; sp++) {
+                        size_t ko = (((size_t)b * T + sp) * KV + kh) * hd, co = (((size_t)b * m.nb + j) * KV + kh) * hd;
+                        for (int i = 0; i < hd; i++) {
+                            dk[ko + i] += dkc[co + i] / m.P;
+                            dv[ko + i] += dvc[co + i] / m.P;
+                        }
+                    }
+            }
+        free(ks); free(vs); free(cj); free(fs);
+    }
+    if (fail) return -1;
+    attn_dense_project_backward(gpu, c, w, dw, a, s, x, dx, B, T);
+    return 0;
+}
+
+static const AttnMech attn_room_hier = {
+    "hier", attn_hier_resolve, attn_hier_gpu_supported, attn_dense_param_specs, attn_hier_kv_bytes, NULL,
+    attn_hier_flops, NULL, attn_hier_act_sizes, attn_hier_acts_bind, attn_hier_scratch_elems, attn_hier_scratch_bind,
+    attn_hier_forward, attn_hier_backward, NULL,
+};
+
+#endif /* ATTN_HIER_DONE */
