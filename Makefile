@@ -1,5 +1,5 @@
 # ablate: two builds from one source, and the tests.
-#   make            both builds (ablate: CUDA; ablate-cpu: no CUDA dependency) and, when it can,
+#   make            both builds (ablate: CUDA, -DABLATE_CUDA; ablate-cpu: no CUDA dependency) and, when it can,
 #                   the default corpus data/corpus.txt (see "the default corpus" below)
 #   make test       NVRTC compile check of every kernel + the CPU test suite + the README's examples
 #   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
@@ -11,9 +11,10 @@ CC      ?= cc
 CUDA    ?= $(firstword $(patsubst %/include/nvrtc.h,%,$(wildcard /usr/local/cuda/include/nvrtc.h /usr/include/nvrtc.h)) /usr/local/cuda)
 CFLAGS  ?= -O2 -Wall -Wextra -Wno-unknown-pragmas -I.
 OPENMP  ?= -fopenmp
-# NVRTC compiles the kernels against the headers of the toolkit built with (ablate: $CUDA_HOME
-# overrides it at run time)
-CUDA_INC = -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"'
+# the GPU is opt-in: -DABLATE_CUDA builds the CUDA path (without it the headers are CPU-only and
+# need no CUDA library); NVRTC compiles the kernels against the headers of the toolkit built with
+# (ablate: $CUDA_HOME overrides it at run time)
+CUDA_INC = -DABLATE_CUDA -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"'
 # no -lcuda: gpu.h opens the driver library (libcuda.so.1, installed with the NVIDIA driver)
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
@@ -37,13 +38,13 @@ ablate: ablate.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) ablate.c -o $@ $(CUDA_LIB) -lm
 
 ablate-cpu: ablate.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA ablate.c -o $@ -lm
+	$(CC) $(CFLAGS) $(OPENMP) ablate.c -o $@ -lm
 
 examples/train_tiny: examples/train_tiny.c $(HEADERS)
-	$(CC) $(CFLAGS) -DABLATE_NO_CUDA examples/train_tiny.c -o $@ -lm
+	$(CC) $(CFLAGS) examples/train_tiny.c -o $@ -lm
 
 tests/run_tests: tests/run_tests.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA tests/run_tests.c -o $@ -ldl -lm
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double tests/run_tests.c -o $@ -ldl -lm
 
 tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
@@ -53,18 +54,18 @@ EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_spars
 # attn/dsa.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # attn/gdn.h's (Gated DeltaNet) finite-difference checks: double precision too
 tests/test_gdn: tests/test_gdn.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # attn/hier.h's (multi-scale attention) finite-difference checks: double precision too
 tests/test_hier: tests/test_hier.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # ops.h's sparse attention patterns (AttnPattern): gradchecks in double precision too
 tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double -DABLATE_NO_CUDA $< -o $@ -lm
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 tests/test_%: tests/test_%.c $(HEADERS)
-	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_NO_CUDA $< -o $@ -lm
+	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ -lm
 # the checkpoint hash's speed (not in make test): tests/bench_hash
 tests/bench_hash: tests/bench_hash.c ckpt.h
 	$(CC) $(CFLAGS) $< -o $@
@@ -161,12 +162,12 @@ FUZZ_SECONDS ?= 30
 tests/fuzz_data: tests/fuzz_data.c data.h data_unicode.h
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@
 tests/fuzz_spec: tests/fuzz_spec.c $(HEADERS)
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -DABLATE_NO_CUDA -I. $< -o $@ -lm
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. $< -o $@ -lm
 # (smollm_init measures its activations by laying them out from a null base: pointer-overflow
 # is left out of the checks for that)
 tests/fuzz_ckpt: tests/fuzz_ckpt.c $(HEADERS)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize=pointer-overflow -fno-sanitize-recover=all \
-	    -DABLATE_NO_CUDA -I. $< -o $@ -lm
+	    -I. $< -o $@ -lm
 # seeds: a small trained tokenizer.json, a byte-level shard, a uint32 shard without a vocabulary,
 # the example specs and a tiny run's checkpoint (its model.safetensors, train.state, MANIFEST); any crash fails the
 # target (the shard target also writes each input to /tmp and opens it with data_open)

@@ -1,8 +1,8 @@
 /* ablate.c - the reference driver: trains SmolLM2-style models with one attention
    mechanism / norm strategy per run and compares them.
 
-     cc -O2 ablate.c -o ablate -lnvrtc -lcublas -lcublasLt -ldl -lm     (GPU build)
-     cc -O2 -DABLATE_NO_CUDA ablate.c -o ablate-cpu -lm                   (CPU-only build)
+     cc -O2 -DABLATE_CUDA ablate.c -o ablate -lnvrtc -lcublas -lcublasLt -ldl -lm     (GPU build)
+     cc -O2 ablate.c -o ablate-cpu -lm                                              (CPU-only build)
 
    ablate                 the default study (attention mechanisms, built-in data)
    ablate run [SPEC|flags] a study from a spec file or --axes; --resume DIR continues one
@@ -14,13 +14,7 @@
 
    This file parses and dispatches; studies live in study.h, training in train.h.
 */
-#define OPS_IMPLEMENTATION
-#define GPU_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "study.h"
 #include "gpu.h" /* GpuTuning and its parser, in the CPU-only build too */
 

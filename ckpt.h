@@ -27,8 +27,23 @@
    stale bytes), not deliberate forgery: it is not a cryptographic hash.
    Every function returns 0 or -1 with a message in err; none exits.
 */
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it) */
+#if defined(ABLATE_IMPLEMENTATION) && !defined(CKPT_IMPLEMENTATION)
+#define CKPT_IMPLEMENTATION
+#endif
 #ifndef CKPT_H
 #define CKPT_H
+
+/* linkage of every public function: extern, or static with CKPT_STATIC or ABLATE_STATIC (each
+   .c file that defines the implementation then gets its own private copy) */
+#ifndef CKPTDEF
+#if defined(CKPT_STATIC) || defined(ABLATE_STATIC)
+#define CKPTDEF static
+#else
+#define CKPTDEF extern
+#endif
+#endif
 
 /* fileno, fsync, mkdir: POSIX 2008, asked for before the first system header so that the
    implementation builds under a strict -std=c99 too (a file that includes a system header before
@@ -38,6 +53,10 @@
 #endif
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define CKPT_MAX_FILES 32
 #define CKPT_NAME_LEN 64
@@ -52,12 +71,12 @@ typedef struct {
     size_t nbuf;
 } CkptXxh64;
 
-void ckpt_xxh64_init(CkptXxh64 *s, uint64_t seed);
-void ckpt_xxh64_update(CkptXxh64 *s, const void *data, size_t n);
-uint64_t ckpt_xxh64_final(const CkptXxh64 *s);
+CKPTDEF void ckpt_xxh64_init(CkptXxh64 *s, uint64_t seed);
+CKPTDEF void ckpt_xxh64_update(CkptXxh64 *s, const void *data, size_t n);
+CKPTDEF uint64_t ckpt_xxh64_final(const CkptXxh64 *s);
 /* XXH64 (seed 0) and length of a file; sync != 0 also fsyncs it (its bytes reach the disk
    before the manifest that vouches for them) */
-int ckpt_hash_file(const char *path, int sync, uint64_t *hash, uint64_t *len, char *err, size_t errlen);
+CKPTDEF int ckpt_hash_file(const char *path, int sync, uint64_t *hash, uint64_t *len, char *err, size_t errlen);
 
 typedef struct {
     char name[CKPT_NAME_LEN];
@@ -65,13 +84,17 @@ typedef struct {
     uint64_t hash;            /* XXH64, seed 0 */
 } CkptEntry;
 /* parses a MANIFEST's text (n bytes; `what` names it in messages): the number of entries, or -1 */
-int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry *out, int max, char *err,
-                        size_t errlen);
-int ckpt_manifest_write(const char *dir, char *err, size_t errlen);
-int ckpt_manifest_verify(const char *dir, char *err, size_t errlen);
+CKPTDEF int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry *out, int max, char *err,
+                                size_t errlen);
+CKPTDEF int ckpt_manifest_write(const char *dir, char *err, size_t errlen);
+CKPTDEF int ckpt_manifest_verify(const char *dir, char *err, size_t errlen);
 /* fsync of a file or a directory (a rename is durable once its directory is synced) */
-int ckpt_fsync_path(const char *path);
+CKPTDEF int ckpt_fsync_path(const char *path);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* CKPT_H */
 
 #ifdef CKPT_IMPLEMENTATION
@@ -122,7 +145,7 @@ static void ckpt_stripes_(uint64_t v[4], const unsigned char *p, size_t n) {
     v[0] = a; v[1] = b; v[2] = c; v[3] = d;
 }
 
-void ckpt_xxh64_init(CkptXxh64 *s, uint64_t seed) {
+CKPTDEF void ckpt_xxh64_init(CkptXxh64 *s, uint64_t seed) {
     s->v[0] = seed + CKPT_P1_ + CKPT_P2_;
     s->v[1] = seed + CKPT_P2_;
     s->v[2] = seed;
@@ -132,7 +155,7 @@ void ckpt_xxh64_init(CkptXxh64 *s, uint64_t seed) {
     s->nbuf = 0;
 }
 
-void ckpt_xxh64_update(CkptXxh64 *s, const void *data, size_t n) {
+CKPTDEF void ckpt_xxh64_update(CkptXxh64 *s, const void *data, size_t n) {
     const unsigned char *p = data;
     s->bytes += n;
     if (s->nbuf) { /* fill the partial stripe first */
@@ -149,7 +172,7 @@ void ckpt_xxh64_update(CkptXxh64 *s, const void *data, size_t n) {
     s->nbuf = n - whole;
 }
 
-uint64_t ckpt_xxh64_final(const CkptXxh64 *s) {
+CKPTDEF uint64_t ckpt_xxh64_final(const CkptXxh64 *s) {
     uint64_t h;
     if (s->bytes >= 32) {
         h = ckpt_rotl_(s->v[0], 1) + ckpt_rotl_(s->v[1], 7) + ckpt_rotl_(s->v[2], 12) + ckpt_rotl_(s->v[3], 18);
@@ -167,7 +190,7 @@ uint64_t ckpt_xxh64_final(const CkptXxh64 *s) {
     return h;
 }
 
-int ckpt_fsync_path(const char *path) {
+CKPTDEF int ckpt_fsync_path(const char *path) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return -1;
     int rc = fsync(fd);
@@ -175,7 +198,7 @@ int ckpt_fsync_path(const char *path) {
     return rc;
 }
 
-int ckpt_hash_file(const char *path, int sync, uint64_t *hash, uint64_t *len, char *err, size_t errlen) {
+CKPTDEF int ckpt_hash_file(const char *path, int sync, uint64_t *hash, uint64_t *len, char *err, size_t errlen) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) { snprintf(err, errlen, "cannot open %s", path); return -1; }
     CkptXxh64 s;
@@ -207,8 +230,8 @@ static int ckpt_hexval_(int c) {
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry *out, int max, char *err,
-                        size_t errlen) {
+CKPTDEF int ckpt_manifest_parse(const char *text, size_t n, const char *what, CkptEntry *out, int max, char *err,
+                                size_t errlen) {
     static const char magic[] = "ablate-manifest 2\n", old[] = "ablate-manifest 1\n";
     if (n >= sizeof old - 1 && !memcmp(text, old, sizeof old - 1)) {
         snprintf(err, errlen, "%s: manifest format 1 (SHA-256 digests, written by an older ablate); this ablate "
@@ -289,7 +312,7 @@ static int ckpt_list_(const char *dir, char names[][CKPT_NAME_LEN], int max, cha
     return n;
 }
 
-int ckpt_manifest_write(const char *dir, char *err, size_t errlen) {
+CKPTDEF int ckpt_manifest_write(const char *dir, char *err, size_t errlen) {
     char names[CKPT_MAX_FILES][CKPT_NAME_LEN], path[4200], tmp[4200];
     int n = ckpt_list_(dir, names, CKPT_MAX_FILES, err, errlen);
     if (n < 0) return -1;
@@ -319,7 +342,7 @@ int ckpt_manifest_write(const char *dir, char *err, size_t errlen) {
     return 0;
 }
 
-int ckpt_manifest_verify(const char *dir, char *err, size_t errlen) {
+CKPTDEF int ckpt_manifest_verify(const char *dir, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/MANIFEST", dir);
     FILE *f = fopen(path, "rb");

@@ -73,8 +73,23 @@
    generated on the fly from a seed; targets are -1 where not scored (the loss ignores them) and
    data_task_accuracy scores predictions.
 */
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it) */
+#if defined(ABLATE_IMPLEMENTATION) && !defined(DATA_IMPLEMENTATION)
+#define DATA_IMPLEMENTATION
+#endif
 #ifndef DATA_H
 #define DATA_H
+
+/* linkage of every public function: extern, or static with DATA_STATIC or ABLATE_STATIC (each
+   .c file that defines the implementation then gets its own private copy) */
+#ifndef DATADEF
+#if defined(DATA_STATIC) || defined(ABLATE_STATIC)
+#define DATADEF static
+#else
+#define DATADEF extern
+#endif
+#endif
 
 /* strdup, mmap: POSIX 2008, asked for before the first system header so that the
    implementation builds under a strict -std=c99 too (a file that includes a system header before
@@ -84,6 +99,10 @@
 #endif
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define DATA_BYTE_VOCAB 256
 /* the largest vocabulary data_open accepts (a shard's header or its largest id + 1) and
@@ -133,19 +152,19 @@ typedef struct {
 } Sampler;
 
 /* text file, shard, directory of shards, or a mix "SPEC:W,SPEC:W" (see above); val_frac in (0,1) */
-int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t errlen);
+DATADEF int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t errlen);
 /* the historical name: the same as data_open */
-int data_open_text(Dataset *ds, const char *path, float val_frac, char *err, size_t errlen);
-void data_close(Dataset *ds);
+DATADEF int data_open_text(Dataset *ds, const char *path, float val_frac, char *err, size_t errlen);
+DATADEF void data_close(Dataset *ds);
 /* does each split of each source hold at least one window of T+1 tokens? */
-int data_check_window(const Dataset *ds, int T, char *err, size_t errlen);
+DATADEF int data_check_window(const Dataset *ds, int T, char *err, size_t errlen);
 /* refuses token ids >= vocab, naming the file and the id */
-int data_check_vocab(const Dataset *ds, int vocab, char *err, size_t errlen);
-void data_next_batch(Sampler *s, int *tokens, int *targets);
-size_t data_epoch(const Sampler *s);
-size_t data_windows_per_epoch(const Dataset *ds, int T);
-void data_sampler_state(const Sampler *s, uint64_t w[2]);
-void data_sampler_restore(Sampler *s, const uint64_t w[2]);
+DATADEF int data_check_vocab(const Dataset *ds, int vocab, char *err, size_t errlen);
+DATADEF void data_next_batch(Sampler *s, int *tokens, int *targets);
+DATADEF size_t data_epoch(const Sampler *s);
+DATADEF size_t data_windows_per_epoch(const Dataset *ds, int T);
+DATADEF void data_sampler_state(const Sampler *s, uint64_t w[2]);
+DATADEF void data_sampler_restore(Sampler *s, const uint64_t w[2]);
 
 /* ---- evaluation over a split (see EVALUATION, BITS PER BYTE) ---- */
 typedef struct {
@@ -156,10 +175,10 @@ typedef struct {
 } DataBytes;
 /* byte lengths for every source of ds; 0 when all are known, 1 when not (b->why says why,
    bpb is then NAN); -1 out of memory */
-int data_bytes_open(DataBytes *b, const Dataset *ds);
-void data_bytes_close(DataBytes *b);
+DATADEF int data_bytes_open(DataBytes *b, const Dataset *ds);
+DATADEF void data_bytes_close(DataBytes *b);
 /* the text bytes of a row's scored targets (target >= 0) of one source; NAN when unknown */
-double data_bytes_row(const DataBytes *b, int source, const int *targets, int T);
+DATADEF double data_bytes_row(const DataBytes *b, int source, const int *targets, int T);
 
 typedef struct {
     const Dataset *ds;
@@ -175,44 +194,44 @@ typedef struct {
 } DataEval;
 /* an evaluation of at most max_rows windows (0: the whole split) of T+1 tokens; B rows per
    batch. -1 with a message when the split holds no target */
-int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
-                   size_t errlen);
+DATADEF int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
+                           size_t errlen);
 /* row r (< n_rows): T tokens and T targets (-1: not scored); returns its source */
-int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets);
+DATADEF int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets);
 /* batches of B rows from e->cursor (a train.h EvalBatchFn): rows past n_rows are padding (targets
    -1, row_bytes 0); row_bytes (may be NULL) gets each row's text bytes, NAN when unknown */
-void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes);
+DATADEF void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes);
 /* batches that cover the evaluation: ceil(n_rows / B) */
-size_t data_eval_batches(const DataEval *e);
+DATADEF size_t data_eval_batches(const DataEval *e);
 
 /* ---- shards ---- */
 /* checks a shard held in memory; fills width (2 or 4), token count and declared vocab (0 if
    none); name is used in messages */
-int data_shard_parse(const unsigned char *buf, size_t len, const char *name, int *width, size_t *n_tokens,
-                     int *declared_vocab, char *err, size_t errlen);
+DATADEF int data_shard_parse(const unsigned char *buf, size_t len, const char *name, int *width, size_t *n_tokens,
+                             int *declared_vocab, char *err, size_t errlen);
 /* writes ids as one shard: uint16 when vocab <= 65536, else uint32; written to PATH.tmp then renamed */
-int data_shard_write(const char *path, const int *ids, size_t n, int vocab, char *err, size_t errlen);
+DATADEF int data_shard_write(const char *path, const int *ids, size_t n, int vocab, char *err, size_t errlen);
 
 /* ---- tokenizers ---- */
-size_t data_byte_encode(const unsigned char *text, size_t n, int *ids);
-size_t data_byte_decode(const int *ids, size_t n, unsigned char *text);
+DATADEF size_t data_byte_encode(const unsigned char *text, size_t n, int *ids);
+DATADEF size_t data_byte_decode(const int *ids, size_t n, unsigned char *text);
 
 typedef struct DataTokenizer DataTokenizer;
 /* loads a Hugging Face tokenizer.json (BPE model); NULL and a message naming the file on error */
-DataTokenizer *data_tok_load(const char *path, char *err, size_t errlen);
-DataTokenizer *data_tok_load_mem(const char *json, size_t n, const char *name, char *err, size_t errlen);
-void data_tok_free(DataTokenizer *t);
-int data_tok_vocab(const DataTokenizer *t);
-int data_tok_id(const DataTokenizer *t, const char *token);   /* an added token's or a token's id, or -1 */
+DATADEF DataTokenizer *data_tok_load(const char *path, char *err, size_t errlen);
+DATADEF DataTokenizer *data_tok_load_mem(const char *json, size_t n, const char *name, char *err, size_t errlen);
+DATADEF void data_tok_free(DataTokenizer *t);
+DATADEF int data_tok_vocab(const DataTokenizer *t);
+DATADEF int data_tok_id(const DataTokenizer *t, const char *token);   /* an added token's or a token's id, or -1 */
 /* ids needs room for data_tok_max_ids(t, n) entries; returns the count */
-size_t data_tok_max_ids(const DataTokenizer *t, size_t n);
-size_t data_tok_encode(DataTokenizer *t, const unsigned char *text, size_t n, int *ids);
+DATADEF size_t data_tok_max_ids(const DataTokenizer *t, size_t n);
+DATADEF size_t data_tok_encode(DataTokenizer *t, const unsigned char *text, size_t n, int *ids);
 /* writes at most cap bytes; returns the decoded length, or (size_t)-1 for an unknown id */
-size_t data_tok_decode(const DataTokenizer *t, const int *ids, size_t n, unsigned char *out, size_t cap);
+DATADEF size_t data_tok_decode(const DataTokenizer *t, const int *ids, size_t n, unsigned char *out, size_t cap);
 /* learns byte-level BPE merges from text until vocab tokens (256 bytes + merges + the special
    token <|endoftext|>); deterministic (ties: the smallest pair of ids) */
-DataTokenizer *data_tok_train(const unsigned char *text, size_t n, int vocab, char *err, size_t errlen);
-int data_tok_save(const DataTokenizer *t, const char *path, char *err, size_t errlen);
+DATADEF DataTokenizer *data_tok_train(const unsigned char *text, size_t n, int vocab, char *err, size_t errlen);
+DATADEF int data_tok_save(const DataTokenizer *t, const char *path, char *err, size_t errlen);
 
 /* ---- synthetic tasks ---- */
 typedef enum { DATA_TASK_MQAR = 0, DATA_TASK_COPY, DATA_TASK_INDUCTION } DataTaskKind;
@@ -224,15 +243,19 @@ typedef struct {
     uint64_t rng;
 } DataTask;
 /* name: mqar | copy | induction; size: pairs (mqar) or copy length (copy), 0 = default */
-int data_task_init(DataTask *t, const char *name, int vocab, int B, int T, int size, uint64_t seed, char *err,
-                   size_t errlen);
+DATADEF int data_task_init(DataTask *t, const char *name, int vocab, int B, int T, int size, uint64_t seed, char *err,
+                           size_t errlen);
 /* a BatchFn: fills B*T tokens and targets (-1 where not scored) */
-void data_task_batch(void *task, int *tokens, int *targets);
+DATADEF void data_task_batch(void *task, int *tokens, int *targets);
 /* fraction of scored positions (target >= 0) where pred == target */
-double data_task_accuracy(const int *pred, const int *targets, size_t n);
+DATADEF double data_task_accuracy(const int *pred, const int *targets, size_t n);
 /* the same from logits [n, V] (argmax) */
-double data_task_accuracy_logits(const float *logits, const int *targets, size_t n, int V);
+DATADEF double data_task_accuracy_logits(const float *logits, const int *targets, size_t n, int V);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* DATA_H */
 
 /* ======================================================================= */
@@ -262,12 +285,12 @@ static uint64_t data_rand(uint64_t *s) {
 static uint64_t data_hash64(uint64_t x) { return data_rand(&x); }
 static double data_unit(uint64_t r) { return (double)(r >> 11) * (1.0 / 9007199254740992.0); }
 
-size_t data_byte_encode(const unsigned char *text, size_t n, int *ids) {
+DATADEF size_t data_byte_encode(const unsigned char *text, size_t n, int *ids) {
     for (size_t i = 0; i < n; i++) ids[i] = text[i];
     return n;
 }
 
-size_t data_byte_decode(const int *ids, size_t n, unsigned char *text) {
+DATADEF size_t data_byte_decode(const int *ids, size_t n, unsigned char *text) {
     for (size_t i = 0; i < n; i++) text[i] = (unsigned char)ids[i];
     return n;
 }
@@ -322,8 +345,8 @@ static uint32_t data_part_tok(const DataPart *p, size_t i) {
 
 /* ======================= shards ======================= */
 
-int data_shard_parse(const unsigned char *buf, size_t len, const char *name, int *width, size_t *n_tokens,
-                     int *declared_vocab, char *err, size_t errlen) {
+DATADEF int data_shard_parse(const unsigned char *buf, size_t len, const char *name, int *width, size_t *n_tokens,
+                             int *declared_vocab, char *err, size_t errlen) {
     if (len == 0) { snprintf(err, errlen, "shard %s is empty", name); return -1; }
     if (len < DATA_SHARD_HEADER) {
         snprintf(err, errlen, "shard %s: truncated header (%zu of %d bytes)", name, len, DATA_SHARD_HEADER);
@@ -364,7 +387,7 @@ int data_shard_parse(const unsigned char *buf, size_t len, const char *name, int
     return 0;
 }
 
-int data_shard_write(const char *path, const int *ids, size_t n, int vocab, char *err, size_t errlen) {
+DATADEF int data_shard_write(const char *path, const int *ids, size_t n, int vocab, char *err, size_t errlen) {
     if (n == 0 || n > INT32_MAX) { snprintf(err, errlen, "shard %s: %zu tokens (need 1 to 2^31-1)", path, n); return -1; }
     int width = vocab <= 65536 ? 2 : 4;
     unsigned char hdr[DATA_SHARD_HEADER] = {0};
@@ -542,7 +565,7 @@ static int data_open_source(Dataset *ds, const char *path, int source, float val
     return 0;
 }
 
-int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t errlen) {
+DATADEF int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t errlen) {
     memset(ds, 0, sizeof *ds);
     if (!(val_frac > 0 && val_frac < 1)) {
         snprintf(err, errlen, "validation fraction %g must be in (0, 1)", val_frac);
@@ -606,11 +629,11 @@ int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t e
     return 0;
 }
 
-int data_open_text(Dataset *ds, const char *path, float val_frac, char *err, size_t errlen) {
+DATADEF int data_open_text(Dataset *ds, const char *path, float val_frac, char *err, size_t errlen) {
     return data_open(ds, path, val_frac, err, errlen);
 }
 
-void data_close(Dataset *ds) {
+DATADEF void data_close(Dataset *ds) {
     for (int i = 0; i < ds->n_files; i++) {
         if (ds->files[i].map) munmap(ds->files[i].map, ds->files[i].map_len);
         free(ds->files[i].buf);
@@ -630,7 +653,7 @@ static size_t data_span(const Dataset *ds, int split, int source, int T) {
     return s;
 }
 
-int data_check_window(const Dataset *ds, int T, char *err, size_t errlen) {
+DATADEF int data_check_window(const Dataset *ds, int T, char *err, size_t errlen) {
     for (int s = 0; s < ds->n_sources; s++) {
         if (data_span(ds, DATA_TRAIN, s, T) && data_span(ds, DATA_VAL, s, T)) continue;
         size_t nt = 0, nv = 0;
@@ -646,7 +669,7 @@ int data_check_window(const Dataset *ds, int T, char *err, size_t errlen) {
     return 0;
 }
 
-int data_check_vocab(const Dataset *ds, int vocab, char *err, size_t errlen) {
+DATADEF int data_check_vocab(const Dataset *ds, int vocab, char *err, size_t errlen) {
     for (int i = 0; i < ds->n_files; i++)
         if (ds->files[i].max_id >= (uint32_t)vocab) {
             snprintf(err, errlen, "data %s: token id %u is over the model's vocabulary %d", ds->files[i].path,
@@ -667,20 +690,20 @@ static const DataPart *data_locate(const Dataset *ds, int split, int source, int
     return NULL;
 }
 
-size_t data_windows_per_epoch(const Dataset *ds, int T) {
+DATADEF size_t data_windows_per_epoch(const Dataset *ds, int T) {
     size_t w = 0;
     for (int i = 0; i < ds->n_parts; i++)
         if (ds->parts[i].split == DATA_TRAIN && ds->parts[i].n > (size_t)T) w += (ds->parts[i].n - 1) / T;
     return w;
 }
 
-size_t data_epoch(const Sampler *s) {
+DATADEF size_t data_epoch(const Sampler *s) {
     size_t w = data_windows_per_epoch(s->ds, s->T);
     return s->split == DATA_TRAIN_EPOCH && w ? s->cursor / w : 0;
 }
 
-void data_sampler_state(const Sampler *s, uint64_t w[2]) { w[0] = s->rng; w[1] = s->cursor; }
-void data_sampler_restore(Sampler *s, const uint64_t w[2]) { s->rng = w[0]; s->cursor = (size_t)w[1]; }
+DATADEF void data_sampler_state(const Sampler *s, uint64_t w[2]) { w[0] = s->rng; w[1] = s->cursor; }
+DATADEF void data_sampler_restore(Sampler *s, const uint64_t w[2]) { s->rng = w[0]; s->cursor = (size_t)w[1]; }
 
 /* a bijection of [0, n) keyed by key: a 4-round Feistel network on the smallest even number of
    bits that covers n, walking the cycle until the value falls inside [0, n) */
@@ -723,7 +746,7 @@ static int data_pick_source(const Dataset *ds, double u) {
     return ds->n_sources - 1;
 }
 
-void data_next_batch(Sampler *s, int *tokens, int *targets) {
+DATADEF void data_next_batch(Sampler *s, int *tokens, int *targets) {
     const Dataset *ds = s->ds;
     int T = s->T;
     for (int b = 0; b < s->B; b++) {
@@ -807,8 +830,8 @@ static const DataPart *data_eval_locate(const DataEval *e, size_t r, int *source
     return data_tile(e->ds, e->split, s, e->T, data_spread(r, e->rows[s], e->tiles[s]), off, lo);
 }
 
-int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
-                   size_t errlen) {
+DATADEF int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
+                           size_t errlen) {
     memset(e, 0, sizeof *e);
     e->ds = ds;
     e->split = split;
@@ -855,7 +878,7 @@ int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B
     return 0;
 }
 
-int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets) {
+DATADEF int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets) {
     int s, lo, T = e->T;
     size_t off;
     const DataPart *p = data_eval_locate(e, r, &s, &off, &lo);
@@ -867,7 +890,7 @@ int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets) {
     return s;
 }
 
-void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes) {
+DATADEF void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes) {
     DataEval *e = eval;
     int T = e->T;
     for (int b = 0; b < e->B; b++) {
@@ -883,9 +906,9 @@ void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes) {
     }
 }
 
-size_t data_eval_batches(const DataEval *e) { return (e->n_rows + (size_t)e->B - 1) / (size_t)e->B; }
+DATADEF size_t data_eval_batches(const DataEval *e) { return (e->n_rows + (size_t)e->B - 1) / (size_t)e->B; }
 
-int data_bytes_open(DataBytes *b, const Dataset *ds) {
+DATADEF int data_bytes_open(DataBytes *b, const Dataset *ds) {
     memset(b, 0, sizeof *b);
     b->known = 1;
     b->vocab = ds->vocab_size;
@@ -933,12 +956,12 @@ int data_bytes_open(DataBytes *b, const Dataset *ds) {
     return b->known ? 0 : 1;
 }
 
-void data_bytes_close(DataBytes *b) {
+DATADEF void data_bytes_close(DataBytes *b) {
     for (int s = 0; s < DATA_MAX_SOURCES; s++) free(b->len[s]);
     memset(b, 0, sizeof *b);
 }
 
-double data_bytes_row(const DataBytes *b, int source, const int *targets, int T) {
+DATADEF double data_bytes_row(const DataBytes *b, int source, const int *targets, int T) {
     if (!b->known) return NAN;
     double n = 0;
     for (int t = 0; t < T; t++) {
@@ -1331,7 +1354,7 @@ struct DataTokenizer {
     int nheap, heapcap;
 };
 
-void data_tok_free(DataTokenizer *t) {
+DATADEF void data_tok_free(DataTokenizer *t) {
     if (!t) return;
     for (int i = 0; i < t->n_vocab; i++) free(t->tok[i]);
     for (int i = 0; i < t->n_added; i++) free(t->added[i].s);
@@ -1342,9 +1365,9 @@ void data_tok_free(DataTokenizer *t) {
     free(t);
 }
 
-int data_tok_vocab(const DataTokenizer *t) { return t->n_vocab; }
+DATADEF int data_tok_vocab(const DataTokenizer *t) { return t->n_vocab; }
 
-int data_tok_id(const DataTokenizer *t, const char *token) {
+DATADEF int data_tok_id(const DataTokenizer *t, const char *token) {
     int l = (int)strlen(token);
     for (int i = 0; i < t->n_added; i++)
         if (t->added[i].len == l && !memcmp(t->added[i].s, token, l)) return t->added[i].id;
@@ -1433,7 +1456,7 @@ static int data_tok_add_merge(DataTokenizer *t, int a, int b, int id) {
     return 0;
 }
 
-DataTokenizer *data_tok_load_mem(const char *json, size_t n, const char *name, char *err, size_t errlen) {
+DATADEF DataTokenizer *data_tok_load_mem(const char *json, size_t n, const char *name, char *err, size_t errlen) {
     DataJson j;
     DataTokenizer *t = calloc(1, sizeof *t);
     unsigned char *buf = NULL;
@@ -1567,7 +1590,7 @@ fail_quiet:
     return NULL;
 }
 
-DataTokenizer *data_tok_load(const char *path, char *err, size_t errlen) {
+DATADEF DataTokenizer *data_tok_load(const char *path, char *err, size_t errlen) {
     size_t n;
     unsigned char *buf = data_read_file(path, &n, err, errlen);
     if (!buf) { /* the reason, under the tokenizer's name */
@@ -1710,9 +1733,9 @@ static size_t data_encode_plain(DataTokenizer *t, const unsigned char *s, size_t
 }
 
 /* at most one token per byte, plus one per piece given a prefix space */
-size_t data_tok_max_ids(const DataTokenizer *t, size_t n) { return t->add_prefix_space ? 2 * n + 1 : n + 1; }
+DATADEF size_t data_tok_max_ids(const DataTokenizer *t, size_t n) { return t->add_prefix_space ? 2 * n + 1 : n + 1; }
 
-size_t data_tok_encode(DataTokenizer *t, const unsigned char *text, size_t n, int *ids) {
+DATADEF size_t data_tok_encode(DataTokenizer *t, const unsigned char *text, size_t n, int *ids) {
     if (!t->cache) t->cache = calloc(DATA_CACHE_SLOTS, sizeof *t->cache);
     size_t k = 0, start = 0;
     for (size_t i = 0; i <= n; i++) {
@@ -1729,7 +1752,7 @@ size_t data_tok_encode(DataTokenizer *t, const unsigned char *text, size_t n, in
     return k;
 }
 
-size_t data_tok_decode(const DataTokenizer *t, const int *ids, size_t n, unsigned char *out, size_t cap) {
+DATADEF size_t data_tok_decode(const DataTokenizer *t, const int *ids, size_t n, unsigned char *out, size_t cap) {
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= t->n_vocab || !t->tok[ids[i]]) return (size_t)-1;
@@ -1756,7 +1779,7 @@ static void data_json_token(FILE *f, const unsigned char *b, int len, int mapped
     fputc('"', f);
 }
 
-int data_tok_save(const DataTokenizer *t, const char *path, char *err, size_t errlen) {
+DATADEF int data_tok_save(const DataTokenizer *t, const char *path, char *err, size_t errlen) {
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
@@ -1895,7 +1918,7 @@ static int dtr_pop(DataTrainer *tr, int64_t *count) {
     return p;
 }
 
-DataTokenizer *data_tok_train(const unsigned char *text, size_t n, int vocab, char *err, size_t errlen) {
+DATADEF DataTokenizer *data_tok_train(const unsigned char *text, size_t n, int vocab, char *err, size_t errlen) {
     if (vocab < 257 || vocab > DATA_MAX_VOCAB) {
         snprintf(err, errlen, "tokenizer training: vocabulary %d must be in [257, %d] (256 bytes + 1 special; "
                  "DATA_MAX_VOCAB)", vocab, DATA_MAX_VOCAB);
@@ -2034,8 +2057,8 @@ DataTokenizer *data_tok_train(const unsigned char *text, size_t n, int vocab, ch
 
 /* ======================= synthetic tasks ======================= */
 
-int data_task_init(DataTask *t, const char *name, int vocab, int B, int T, int size, uint64_t seed, char *err,
-                   size_t errlen) {
+DATADEF int data_task_init(DataTask *t, const char *name, int vocab, int B, int T, int size, uint64_t seed, char *err,
+                           size_t errlen) {
     memset(t, 0, sizeof *t);
     if (!strcmp(name, "mqar")) t->kind = DATA_TASK_MQAR;
     else if (!strcmp(name, "copy")) t->kind = DATA_TASK_COPY;
@@ -2110,7 +2133,7 @@ static void data_task_row(DataTask *t, int *s, int *tgt) {
     }
 }
 
-void data_task_batch(void *task, int *tokens, int *targets) {
+DATADEF void data_task_batch(void *task, int *tokens, int *targets) {
     DataTask *t = task;
     int *s = malloc(sizeof(int) * (t->T + 1));
     if (!s) return;
@@ -2121,14 +2144,14 @@ void data_task_batch(void *task, int *tokens, int *targets) {
     free(s);
 }
 
-double data_task_accuracy(const int *pred, const int *targets, size_t n) {
+DATADEF double data_task_accuracy(const int *pred, const int *targets, size_t n) {
     size_t hit = 0, scored = 0;
     for (size_t i = 0; i < n; i++)
         if (targets[i] >= 0) { scored++; hit += pred[i] == targets[i]; }
     return scored ? (double)hit / scored : 0.0;
 }
 
-double data_task_accuracy_logits(const float *logits, const int *targets, size_t n, int V) {
+DATADEF double data_task_accuracy_logits(const float *logits, const int *targets, size_t n, int V) {
     size_t hit = 0, scored = 0;
     for (size_t i = 0; i < n; i++) {
         if (targets[i] < 0) continue;

@@ -89,15 +89,40 @@
      g->tuning.sync_check = 1 (ablate --tune sync_check=1) makes every launch synchronize
      and check for errors, naming the kernel that failed.
 */
+/* the GPU is opt-in (as at the top of ops.h, which says why): without ABLATE_CUDA this header
+   declares only Gpu and GpuTuning */
+#if defined(ABLATE_CUDA) && defined(ABLATE_NO_CUDA)
+#error "ABLATE_CUDA and ABLATE_NO_CUDA are both defined: define ABLATE_CUDA for the CUDA build, or neither for the CPU-only one"
+#endif
+#if !defined(ABLATE_CUDA) && !defined(ABLATE_NO_CUDA)
+#define ABLATE_NO_CUDA
+#endif
+#if defined(ABLATE_IMPLEMENTATION) && !defined(GPU_IMPLEMENTATION)
+#define GPU_IMPLEMENTATION
+#endif
 #ifndef GPU_H
 #define GPU_H
+
+/* linkage of every public function: extern, or static with GPU_STATIC or ABLATE_STATIC (each
+   .c file that defines the implementation then gets its own private copy) */
+#ifndef GPUDEF
+#if defined(GPU_STATIC) || defined(ABLATE_STATIC)
+#define GPUDEF static
+#else
+#define GPUDEF extern
+#endif
+#endif
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #ifndef ABLATE_GPU_TYPEDEF
 #define ABLATE_GPU_TYPEDEF
 typedef struct Gpu Gpu;
 #endif
-
-#include <stddef.h>
 
 /* ---- tuning (TUNING above): declared in the CPU-only build too, so that a driver parses its
    flags the same way in both builds ---- */
@@ -149,21 +174,22 @@ typedef struct GpuTuning {
 
 /* one KEY=VALUE setting (the keys of gpu_tuning_keys, e.g. "gdn_par=0") into *t. 0 on success;
    -1 with a message naming the key or value and what was expected in err */
-int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
+GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
 /* the keys, NULL-terminated pairs {KEY=VALUES, help}, for a driver's --help */
 extern const char *const gpu_tuning_keys[][2];
 
+#ifdef __cplusplus
+}
+#endif
+
 #ifndef ABLATE_NO_CUDA
 
-#include <stddef.h>
 #include <cuda.h>
 #include <nvrtc.h>
 #include <cublasLt.h>
 
-#ifdef GPU_STATIC
-#define GPUDEF static
-#else
-#define GPUDEF extern
+#ifdef __cplusplus
+extern "C" {
 #endif
 
 /* where NVRTC finds the toolkit headers unless GpuTuning.cuda_home is set */
@@ -403,6 +429,9 @@ GPUDEF void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad,
                       const float *hyper_dev);
 GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* ABLATE_NO_CUDA */
 #endif /* GPU_H */
 
@@ -441,7 +470,7 @@ const char *const gpu_tuning_keys[][2] = {
     {NULL, NULL},
 };
 
-int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen) {
+GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen) {
     const char *eq = strchr(key_value, '=');
     size_t klen = eq ? (size_t)(eq - key_value) : strlen(key_value);
     const GpuTuneKey_ *k = NULL;
@@ -508,7 +537,7 @@ struct GpuGemmPlan {
 
 /* ---------------------------------------------------------------- errors */
 
-void gpu_check_nvrtc_(nvrtcResult r, const char *call, const char *file, int line) {
+GPUDEF void gpu_check_nvrtc_(nvrtcResult r, const char *call, const char *file, int line) {
     if (r == NVRTC_SUCCESS) return;
     fprintf(stderr, "%s:%d: NVRTC error %d %s in %s\n", file, line, (int)r, nvrtcGetErrorString(r), call);
     abort();
@@ -583,12 +612,12 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
     return res == NVRTC_SUCCESS ? 0 : -1;
 }
 
-int gpu_compile_ptx(const char *source, const char *options, const char *arch, char **ptx_out,
-                    char **log_out) {
+GPUDEF int gpu_compile_ptx(const char *source, const char *options, const char *arch, char **ptx_out,
+                           char **log_out) {
     return gpu_nvrtc_(source, options, arch, NULL, 0, ptx_out, NULL, log_out);
 }
 
-void gpu_require_aligned16(const char *who, const void *const *p, int n) {
+GPUDEF void gpu_require_aligned16(const char *who, const void *const *p, int n) {
     for (int i = 0; i < n; i++)
         if ((uintptr_t)p[i] & 15) {
             fprintf(stderr, "%s: tensor argument %d (%p) is not 16-byte aligned\n", who, i, p[i]);
@@ -604,12 +633,12 @@ void gpu_require_aligned16(const char *who, const void *const *p, int n) {
    stays loaded: cuBLASLt's runtime and the compiled-image cache outlive any one Gpu). */
 static GpuDriver gpu_driver_;
 
-const GpuDriver *gpu_cu(void) { return &gpu_driver_; }
+GPUDEF const GpuDriver *gpu_cu(void) { return &gpu_driver_; }
 
 #define GPU_STR_(x) #x
 #define GPU_SYMBOL_(fn) GPU_STR_(fn) /* the name after cuda.h's renaming: "cuMemAlloc_v2" */
 
-int gpu_driver_load(char *err, size_t errlen) {
+GPUDEF int gpu_driver_load(char *err, size_t errlen) {
     if (gpu_driver_.lib) return 0;
     /* libcuda.so.1 is the name the driver installs; plain libcuda.so is tried for systems
        that ship only that link */
@@ -652,7 +681,7 @@ static const char *gpu_call_text_(const char *call) {
     return strncmp(call, via, strlen(via)) ? call : call + strlen(via);
 }
 
-void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
+GPUDEF void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
     if (r == CUDA_SUCCESS) return;
     call = gpu_call_text_(call);
     const char *name = "unknown CUresult", *text = "";
@@ -664,7 +693,7 @@ void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
     abort();
 }
 
-void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line) {
+GPUDEF void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line) {
     if (r == CUBLAS_STATUS_SUCCESS) return;
     fprintf(stderr, "%s:%d: cuBLAS error %d %s (%s) in %s\n", file, line, (int)r,
             cublasLtGetStatusName(r), cublasLtGetStatusString(r), call);
@@ -701,7 +730,7 @@ static CUdeviceptr gpu_dptr_(const void *p) { return (CUdeviceptr)(uintptr_t)p; 
         }                                                                                      \
     } while (0)
 
-int gpu_init(Gpu *g, int device_index) {
+GPUDEF int gpu_init(Gpu *g, int device_index) {
     memset(g, 0, sizeof *g);
     int count = 0, v = 0;
     if (gpu_driver_load(g->err, sizeof g->err) != 0) return -1;
@@ -756,7 +785,7 @@ int gpu_init(Gpu *g, int device_index) {
     return 0;
 }
 
-void gpu_free_all(Gpu *g) {
+GPUDEF void gpu_free_all(Gpu *g) {
     if (!g->ctx) return;
     CU_CHECK(gpu_cu()->cuCtxSetCurrent(g->ctx));
     CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream));
@@ -788,7 +817,7 @@ void gpu_free_all(Gpu *g) {
     memset(g, 0, sizeof *g);
 }
 
-void *gpu_alloc(Gpu *g, size_t bytes) {
+GPUDEF void *gpu_alloc(Gpu *g, size_t bytes) {
     CUdeviceptr p = 0;
     CUresult r = gpu_cu()->cuMemAlloc(&p, bytes ? bytes : 1);
     if (r != CUDA_SUCCESS) {
@@ -808,7 +837,7 @@ void *gpu_alloc(Gpu *g, size_t bytes) {
     return (void *)(uintptr_t)p;
 }
 
-void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
+GPUDEF void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
     if (*have < bytes) {
         CUstreamCaptureStatus cs = CU_STREAM_CAPTURE_STATUS_NONE;
         CU_CHECK(gpu_cu()->cuStreamIsCapturing(g->stream, &cs));
@@ -825,7 +854,7 @@ void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
     return *p;
 }
 
-void gpu_scratch_release(Gpu *g, void **p, size_t *have) {
+GPUDEF void gpu_scratch_release(Gpu *g, void **p, size_t *have) {
     if (*p) {
         gpu_sync(g); /* kernels queued earlier may still use it */
         gpu_free(g, *p);
@@ -834,7 +863,7 @@ void gpu_scratch_release(Gpu *g, void **p, size_t *have) {
     *have = 0;
 }
 
-void gpu_free(Gpu *g, void *p) {
+GPUDEF void gpu_free(Gpu *g, void *p) {
     if (!p) return;
     /* newest first: temporaries are usually freed soon after they are made */
     for (int i = g->n_allocs - 1; i >= 0; i--) {
@@ -848,25 +877,25 @@ void gpu_free(Gpu *g, void *p) {
     abort();
 }
 
-void gpu_memset0(Gpu *g, void *p, size_t bytes) {
+GPUDEF void gpu_memset0(Gpu *g, void *p, size_t bytes) {
     if (bytes) CU_CHECK(gpu_cu()->cuMemsetD8Async(gpu_dptr_(p), 0, bytes, g->stream));
 }
 
 /* from pageable memory the copy has left src when this returns, so src may be reused */
-void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
+GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
     if (bytes) CU_CHECK(gpu_cu()->cuMemcpyHtoDAsync(gpu_dptr_(dst), src, bytes, g->stream));
 }
 
-void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
+GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
     if (bytes) CU_CHECK(gpu_cu()->cuMemcpyDtoHAsync(dst, gpu_dptr_(src), bytes, g->stream));
     CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream));
 }
 
-void gpu_sync(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream)); }
+GPUDEF void gpu_sync(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream)); }
 
-void gpu_graph_begin(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
+GPUDEF void gpu_graph_begin(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
 
-CUgraphExec gpu_graph_end(Gpu *g) {
+GPUDEF CUgraphExec gpu_graph_end(Gpu *g) {
     CUgraph graph;
     CUgraphExec exec;
     CU_CHECK(gpu_cu()->cuStreamEndCapture(g->stream, &graph));
@@ -875,9 +904,9 @@ CUgraphExec gpu_graph_end(Gpu *g) {
     return exec;
 }
 
-void gpu_graph_launch(Gpu *g, CUgraphExec exec) { CU_CHECK(gpu_cu()->cuGraphLaunch(exec, g->stream)); }
+GPUDEF void gpu_graph_launch(Gpu *g, CUgraphExec exec) { CU_CHECK(gpu_cu()->cuGraphLaunch(exec, g->stream)); }
 
-void gpu_graph_free(CUgraphExec exec) {
+GPUDEF void gpu_graph_free(CUgraphExec exec) {
     if (exec) CU_CHECK(gpu_cu()->cuGraphExecDestroy(exec));
 }
 
@@ -892,7 +921,7 @@ static void gpu_dbg_check_at_(Gpu *g, const char *what) {
     }
 }
 
-void gpu_dbg_check(Gpu *g) { gpu_dbg_check_at_(g, "gpu_dbg_check"); }
+GPUDEF void gpu_dbg_check(Gpu *g) { gpu_dbg_check_at_(g, "gpu_dbg_check"); }
 
 static int gpu_same_opts_(const char *a, const char *b) {
     return strcmp(a ? a : "", b ? b : "") == 0;
@@ -906,7 +935,7 @@ typedef struct { const char *src; char *opts; char arch[16]; char *image; } GpuI
 static GpuImage *gpu_images_;
 static int gpu_n_images_, gpu_cap_images_;
 
-CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
+GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
     for (int i = 0; i < g->n_funcs; i++) {
         GpuFunc *f = &g->funcs[i];
         GpuModule *m = &g->mods[f->mod];
@@ -959,8 +988,8 @@ CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *
     return fn;
 }
 
-void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                unsigned by, unsigned bz, unsigned smem, void **args) {
+GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                       unsigned by, unsigned bz, unsigned smem, void **args) {
     if (smem > 48 * 1024) {
         if (smem > g->smem_optin) {
             fprintf(stderr, "gpu_launch: %u bytes of shared memory asked, the device allows %zu\n",
@@ -1049,8 +1078,8 @@ static int gpu_gemm_tune_(Gpu *g, GpuGemmPlan *p, const void *A, const void *B, 
     return best;
 }
 
-void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B, int trans_b,
-              int M, int Nn, int K, int lda, int ldb, int ldd, float beta) {
+GPUDEF void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B, int trans_b,
+                     int M, int Nn, int K, int lda, int ldb, int ldd, float beta) {
     if (M <= 0 || Nn <= 0) return;
     if (K <= 0) { /* empty sum: D = beta * D */
         if (beta == 0.0f) {
@@ -1121,7 +1150,7 @@ void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const voi
 
 /* ---------------------------------------------------------------- ops */
 
-void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {
+GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {
     int vec = C % 8 == 0 && gpu_aligned16_(out, wte, NULL, NULL);
     void *args[] = {&out, &tok, &wte, &N, &C, &vec};
     gpu_launch1d_(g, gpu_k_(g, "embed_forward"), (size_t)N * ((C + 7) / 8), args);
@@ -1151,7 +1180,7 @@ static unsigned gpu_round32_(size_t n, unsigned cap) {
    KERNELS_EMB_TILE sorted rows, the parts of runs that cross tiles added in tile order.
    Scratch: 2N + 256 ceil(N / 1024) ints and ceil(N / 32) C floats (2.7 MB at N 32768,
    C 576). nondeterministic: one fp32 atomicAdd per element. */
-void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C) {
+GPUDEF void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C) {
     int vec = C % 8 == 0 && gpu_aligned16_(dout, NULL, NULL, NULL);
     if (N <= 0 || C <= 0) return;
     if (g->nondeterministic) {
@@ -1194,28 +1223,28 @@ void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, i
 }
 
 /* out[N,OC] = in[N,C] @ w[OC,C]^T */
-void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC) {
+GPUDEF void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC) {
     gpu_gemm(g, out, 0, in, 0, w, 1, N, OC, C, C, C, OC, 0.0f);
 }
 
-void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
-                         const void *w, int N, int C, int OC, int accumulate_din) {
+GPUDEF void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
+                                const void *w, int N, int C, int OC, int accumulate_din) {
     /* din[N,C] (+)= dout[N,OC] @ w[OC,C] */
     if (din) gpu_gemm(g, din, 0, dout, 0, w, 0, N, C, OC, OC, C, C, accumulate_din ? 1.0f : 0.0f);
     /* dw[OC,C] += dout[N,OC]^T @ in[N,C], fp32 */
     if (dw) gpu_gemm(g, dw, 1, dout, 1, in, 0, OC, C, N, OC, C, C, 1.0f);
 }
 
-void gpu_add_rmsnorm_forward(Gpu *g, void *sum, void *out, float *rstd, const void *a, const void *b,
-                             const void *w, int N, int C, float eps) {
+GPUDEF void gpu_add_rmsnorm_forward(Gpu *g, void *sum, void *out, float *rstd, const void *a, const void *b,
+                                    const void *w, int N, int C, float eps) {
     if (N <= 0) return;
     int vec = C % 8 == 0 && gpu_aligned16_(sum, out, a, b) && gpu_aligned16_(w, NULL, NULL, NULL);
     void *args[] = {&sum, &out, &rstd, &a, &b, &w, &N, &C, &eps, &vec};
     gpu_launch(g, gpu_k_(g, "add_rmsnorm_forward"), (unsigned)((N + 7) / 8), 1, 1, 256, 1, 1, 0, args);
 }
 
-void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N,
-                         int C, float eps) {
+GPUDEF void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N,
+                                int C, float eps) {
     if (N <= 0) return;
     int vec = C % 8 == 0 && gpu_aligned16_(out, in, w, NULL);
     void *args[] = {&out, &rstd, &in, &w, &N, &C, &eps, &vec};
@@ -1223,8 +1252,8 @@ void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const v
     gpu_launch(g, gpu_k_(g, "rmsnorm_forward"), (unsigned)((N + 7) / 8), 1, 1, 256, 1, 1, 0, args);
 }
 
-void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
-                          const void *w, const float *rstd, int N, int C, int accumulate_din) {
+GPUDEF void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in,
+                                 const void *w, const float *rstd, int N, int C, int accumulate_din) {
     if (N <= 0) return;
     int vec = C % 8 == 0 && gpu_aligned16_(din, dout, in, w);
     /* a few blocks per SM, each walking many rows, so dw has few partial rows (or atomics);
@@ -1246,28 +1275,28 @@ void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const 
     if (part) gpu_colsum_add_(g, dw, part, (int)blocks, C);
 }
 
-void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
+GPUDEF void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
     void *args[] = {&x, &N, &T, &nh, &ld, &rd, &theta, &sign};
     gpu_launch1d_(g, gpu_k_(g, "rope"), (size_t)N * (rd / 2), args);
 }
 
-void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
+GPUDEF void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
     gpu_rope_part(g, x, N, T, nh, hd, hd, theta, 1.0f);
 }
 
-void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
-                   float theta, int merge) {
+GPUDEF void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
+                          float theta, int merge) {
     size_t groups = (size_t)(H + 2 * KV + KERNELS_QKV_GROUP - 1) / KERNELS_QKV_GROUP;
     void *args[] = {&q, &k, &v, &qkv, &N, &T, &H, &KV, &hd, &theta, &merge};
     gpu_launch1d_(g, gpu_k_(g, "qkv_split"), (size_t)N * groups * (hd / 2), args);
 }
 
-void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
+GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
     gpu_rope_part(g, dx, N, T, nh, hd, hd, theta, -1.0f);
 }
 
-void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
-                   int groups, size_t rows, int cols, float scale, int accumulate) {
+GPUDEF void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
+                          int groups, size_t rows, int cols, float scale, int accumulate) {
     if (rows == 0 || cols <= 0) return;
     /* 16-byte accesses when every row (and group) start is 16-byte aligned */
     int vec = cols % 8 == 0 && dld % 8 == 0 && sld % 8 == 0 && (groups < 2 || gld % 8 == 0) &&
@@ -1283,52 +1312,52 @@ static void gpu_rows_(Gpu *g, const char *name, size_t rows, void **args) {
     gpu_launch(g, gpu_k_(g, name), (unsigned)((rows + 7) / 8), 1, 1, 256, 1, 1, 0, args);
 }
 
-void gpu_mga_unit_forward(Gpu *g, void *u, float *nrm, const void *gin, size_t rows, int hd) {
+GPUDEF void gpu_mga_unit_forward(Gpu *g, void *u, float *nrm, const void *gin, size_t rows, int hd) {
     unsigned long long r = rows;
     void *args[] = {&u, &nrm, &gin, &r, &hd};
     gpu_rows_(g, "mga_unit_forward", rows, args);
 }
 
-void gpu_time_cumsum(Gpu *g, float *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
+GPUDEF void gpu_time_cumsum(Gpu *g, float *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
     if (B <= 0 || T <= 0 || C <= 0) return;
     void *args[] = {&out, &in, &in_is_act, &T, &C, &reverse};
     gpu_launch(g, gpu_k_(g, "time_cumsum"), (unsigned)((C + 31) / 32), (unsigned)B, 1, 32, 32, 1, 0, args);
 }
 
-void gpu_mga_den_forward(Gpu *g, float *den, float *rinv, const void *u, const float *C, int B, int T,
-                         int H, int hd, int window, int faithful) {
+GPUDEF void gpu_mga_den_forward(Gpu *g, float *den, float *rinv, const void *u, const float *C, int B, int T,
+                                int H, int hd, int window, int faithful) {
     void *args[] = {&den, &rinv, &u, &C, &B, &T, &H, &hd, &window, &faithful};
     gpu_rows_(g, "mga_den_forward", (size_t)B * T * H, args);
 }
 
-void gpu_mga_query_forward(Gpu *g, void *q, float *f, const void *u, const float *den, const float *S,
-                           int B, int T, int H, int hd, int faithful) {
+GPUDEF void gpu_mga_query_forward(Gpu *g, void *q, float *f, const void *u, const float *den, const float *S,
+                                  int B, int T, int H, int hd, int faithful) {
     void *args[] = {&q, &f, &u, &den, &S, &B, &T, &H, &hd, &faithful};
     gpu_rows_(g, "mga_query_forward", (size_t)B * T * H, args);
 }
 
-void gpu_mga_query_backward(Gpu *g, float *du, float *dS, float *dden, const void *dq, const void *dk,
-                            const void *u, const float *f, const float *den, const float *S, int B, int T,
-                            int H, int hd, int faithful) {
+GPUDEF void gpu_mga_query_backward(Gpu *g, float *du, float *dS, float *dden, const void *dq, const void *dk,
+                                   const void *u, const float *f, const float *den, const float *S, int B, int T,
+                                   int H, int hd, int faithful) {
     void *args[] = {&du, &dS, &dden, &dq, &dk, &u, &f, &den, &S, &B, &T, &H, &hd, &faithful};
     gpu_rows_(g, "mga_query_backward", (size_t)B * T * H, args);
 }
 
-void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const float *C, const float *den,
-                          const float *dden, const float *Sd, int B, int T, int H, int hd, int window,
-                          int faithful) {
+GPUDEF void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const float *C, const float *den,
+                                 const float *dden, const float *Sd, int B, int T, int H, int hd, int window,
+                                 int faithful) {
     void *args[] = {&du, &ru, &u, &C, &den, &dden, &Sd, &B, &T, &H, &hd, &window, &faithful};
     gpu_rows_(g, "mga_den_backward", (size_t)B * T * H, args);
 }
 
-void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
-                           const float *nrm, int B, int T, int H, int hd, int window) {
+GPUDEF void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
+                                  const float *nrm, int B, int T, int H, int hd, int window) {
     void *args[] = {&dg, &du, &Rev, &u, &nrm, &B, &T, &H, &hd, &window};
     gpu_rows_(g, "mga_unit_backward", (size_t)B * T * H, args);
 }
 
-void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const void *w, int B, int T,
-                              int C, int shift) {
+GPUDEF void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const void *w, int B, int T,
+                                     int C, int shift) {
     unsigned long long N = (unsigned long long)B * T;
     void *args[] = {&conv, &u, &x, &w, &N, &T, &C, &shift};
     gpu_launch1d_(g, gpu_k_(g, "dwconv3_silu_forward"), (size_t)N * C, args);
@@ -1337,8 +1366,8 @@ void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const 
 /* one block per 32 channels x row slice: dw summed in shared memory, then one partial row
    per slice summed in slice order by colsum_add (nondeterministic: one atomic per
    (channel, tap) per block) */
-void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
-                               const void *w, int B, int T, int C, int shift, int accumulate) {
+GPUDEF void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
+                                      const void *w, int B, int T, int C, int shift, int accumulate) {
     unsigned long long N = (unsigned long long)B * T;
     if (N == 0 || C <= 0) return;
     unsigned gy = (unsigned)((N + 255) / 256);
@@ -1349,21 +1378,21 @@ void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, cons
     if (part) gpu_colsum_add_(g, dw, part, (int)gy, 3 * C);
 }
 
-void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n) {
+GPUDEF void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n) {
     unsigned long long nn = n;
     void *args[] = {&out, &a, &gate, &nn};
     gpu_launch1d_(g, gpu_k_(g, "sigmoid_gate_forward"), n, args);
 }
 
-void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void *dout, const void *a,
-                               const void *gate, size_t n) {
+GPUDEF void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void *dout, const void *a,
+                                      const void *gate, size_t n) {
     unsigned long long nn = n;
     void *args[] = {&da, &dgate, &dout, &a, &gate, &nn};
     gpu_launch1d_(g, gpu_k_(g, "sigmoid_gate_backward"), n, args);
 }
 
 /* gu = [N, 2F]: gate in the first half of each row, up in the second */
-void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
+GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     const void *up = (const char *)gu + (size_t)F * 2;
     unsigned long long n = (unsigned long long)N, f = (unsigned long long)F, ldi = 2 * f;
     int vec = F % 8 == 0 && gpu_aligned16_(out, gu, NULL, NULL);
@@ -1371,7 +1400,7 @@ void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     gpu_launch1d_(g, gpu_k_(g, "swiglu_forward"), (size_t)N * ((F + 7) / 8), args);
 }
 
-void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
+GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
     void *dup = (char *)dgu + (size_t)F * 2;
     const void *up = (const char *)gu + (size_t)F * 2;
     unsigned long long n = (unsigned long long)N, f = (unsigned long long)F, ldi = 2 * f;
@@ -1380,7 +1409,7 @@ void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const v
     gpu_launch1d_(g, gpu_k_(g, "swiglu_backward"), (size_t)N * ((F + 7) / 8), args);
 }
 
-void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
+GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
     int vec = gpu_aligned16_(out, a, b, NULL);
     void *args[] = {&out, &a, &b, &n, &vec};
     gpu_launch1d_(g, gpu_k_(g, "add"), (n + 7) / 8, args);
@@ -1447,20 +1476,20 @@ static void gpu_xent_(Gpu *g, float *losses, float *correct, void *dh, float *dw
     }
 }
 
-void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte,
-                      const int *targets, int N, int C, int V) {
+GPUDEF void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte,
+                             const int *targets, int N, int C, int V) {
     gpu_xent_(g, losses, correct, NULL, NULL, h, wte, targets, N, C, V, 0.0f, 0);
 }
 
-void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte,
-                       const int *targets, int N, int C, int V, float dloss) {
+GPUDEF void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte,
+                              const int *targets, int N, int C, int V, float dloss) {
     gpu_xent_(g, losses, NULL, dh, dwte, h, wte, targets, N, C, V, dloss, 1);
 }
 
 /* deterministic: one partial per block into g->sumsq_part (allocated by gpu_init, so a CUDA
    graph may hold it), summed in block order by colsum_add; nondeterministic: one atomic
    per block */
-void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
+GPUDEF void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
     int vec = gpu_aligned16_(x, NULL, NULL, NULL);
     float *part = g->nondeterministic ? NULL : g->sumsq_part;
     void *args[] = {&out_dev_scalar, &part, &x, &n, &vec};
@@ -1471,17 +1500,17 @@ void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
     if (part) gpu_colsum_add_(g, out_dev_scalar, part, (int)blocks, 1);
 }
 
-void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
-               size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
-               float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip,
-               const float *hyper_dev) {
+GPUDEF void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v,
+                      size_t n, float lr, float beta1, float beta2, float eps, float weight_decay,
+                      float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip,
+                      const float *hyper_dev) {
     int vec = gpu_aligned16_(param, grad, m, v) && ((uintptr_t)param_bf16 & 7) == 0;
     void *args[] = {&param, &param_bf16, &grad, &m, &v, &n, &lr, &beta1, &beta2, &eps,
                     &weight_decay, &bias_corr1, &bias_corr2, &gnorm_sq_dev, &clip, &hyper_dev, &vec};
     gpu_launch1d_(g, gpu_k_(g, "adamw"), vec ? n / 4 + 3 : n, args);
 }
 
-void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
+GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
     void *args[] = {&dst, &src, &n};
     gpu_launch1d_(g, gpu_k_(g, "f32_to_bf16"), n, args);
 }
@@ -1493,171 +1522,171 @@ static void gpu_nvrtc_only_die_(const char *fn) {
     abort();
 }
 
-void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
+GPUDEF void gpu_check_cu_(CUresult r, const char *call, const char *file, int line) {
     if (r == CUDA_SUCCESS) return;
     fprintf(stderr, "%s:%d: CUDA driver error %d in %s\n", file, line, (int)r, call);
     abort();
 }
 
-void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line) {
+GPUDEF void gpu_check_cublas_(cublasStatus_t r, const char *call, const char *file, int line) {
     if (r == CUBLAS_STATUS_SUCCESS) return;
     fprintf(stderr, "%s:%d: cuBLAS error %d in %s\n", file, line, (int)r, call);
     abort();
 }
 
-int gpu_driver_load(char *err, size_t errlen) {
+GPUDEF int gpu_driver_load(char *err, size_t errlen) {
     snprintf(err, errlen, "the CUDA driver is not loaded by a GPU_NVRTC_ONLY build");
     return -1;
 }
 
-const GpuDriver *gpu_cu(void) {
+GPUDEF const GpuDriver *gpu_cu(void) {
     static const GpuDriver none; /* nothing is loaded here */
     return &none;
 }
 
-int gpu_init(Gpu *g, int device_index) {
+GPUDEF int gpu_init(Gpu *g, int device_index) {
     (void)device_index;
     memset(g, 0, sizeof *g);
     snprintf(g->err, sizeof g->err, "this program was built with GPU_NVRTC_ONLY");
     return -1;
 }
 
-void gpu_free_all(Gpu *g) {
+GPUDEF void gpu_free_all(Gpu *g) {
     (void)g;
     gpu_nvrtc_only_die_("gpu_free_all");
 }
 
-void * gpu_alloc(Gpu *g, size_t bytes) {
+GPUDEF void * gpu_alloc(Gpu *g, size_t bytes) {
     (void)g; (void)bytes;
     gpu_nvrtc_only_die_("gpu_alloc");
     return 0;
 }
 
-void gpu_free(Gpu *g, void *p) {
+GPUDEF void gpu_free(Gpu *g, void *p) {
     (void)g; (void)p;
     gpu_nvrtc_only_die_("gpu_free");
 }
 
-void gpu_memset0(Gpu *g, void *p, size_t bytes) {
+GPUDEF void gpu_memset0(Gpu *g, void *p, size_t bytes) {
     (void)g; (void)p; (void)bytes;
     gpu_nvrtc_only_die_("gpu_memset0");
 }
 
-void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
+GPUDEF void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes) {
     (void)g; (void)p; (void)have; (void)bytes;
     gpu_nvrtc_only_die_("gpu_scratch");
     return NULL;
 }
 
-void gpu_scratch_release(Gpu *g, void **p, size_t *have) {
+GPUDEF void gpu_scratch_release(Gpu *g, void **p, size_t *have) {
     (void)g; (void)p; (void)have;
     gpu_nvrtc_only_die_("gpu_scratch_release");
 }
 
-void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
+GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
     (void)g; (void)dst; (void)src; (void)bytes;
     gpu_nvrtc_only_die_("gpu_upload");
 }
 
-void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
+GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
     (void)g; (void)dst; (void)src; (void)bytes;
     gpu_nvrtc_only_die_("gpu_download");
 }
 
-void gpu_sync(Gpu *g) {
+GPUDEF void gpu_sync(Gpu *g) {
     (void)g;
     gpu_nvrtc_only_die_("gpu_sync");
 }
-void gpu_graph_begin(Gpu *g) {
+GPUDEF void gpu_graph_begin(Gpu *g) {
     (void)g;
     gpu_nvrtc_only_die_("gpu_graph_begin");
 }
-CUgraphExec gpu_graph_end(Gpu *g) {
+GPUDEF CUgraphExec gpu_graph_end(Gpu *g) {
     (void)g;
     gpu_nvrtc_only_die_("gpu_graph_end");
     return NULL;
 }
-void gpu_graph_launch(Gpu *g, CUgraphExec exec) {
+GPUDEF void gpu_graph_launch(Gpu *g, CUgraphExec exec) {
     (void)g; (void)exec;
     gpu_nvrtc_only_die_("gpu_graph_launch");
 }
-void gpu_graph_free(CUgraphExec exec) { (void)exec; }
+GPUDEF void gpu_graph_free(CUgraphExec exec) { (void)exec; }
 
-void gpu_dbg_check(Gpu *g) {
+GPUDEF void gpu_dbg_check(Gpu *g) {
     (void)g;
     gpu_nvrtc_only_die_("gpu_dbg_check");
 }
 
-CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
+GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
     (void)g; (void)source; (void)name; (void)options;
     gpu_nvrtc_only_die_("gpu_kernel");
     return 0;
 }
 
-void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args) {
+GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args) {
     (void)g; (void)f; (void)gx; (void)gy; (void)gz; (void)bx; (void)by; (void)bz; (void)smem; (void)args;
     gpu_nvrtc_only_die_("gpu_launch");
 }
 
-void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {
+GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {
     (void)g; (void)out; (void)tok; (void)wte; (void)N; (void)C;
     gpu_nvrtc_only_die_("gpu_embed_forward");
 }
 
-void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C) {
+GPUDEF void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C) {
     (void)g; (void)dwte; (void)dout; (void)tok; (void)N; (void)C;
     gpu_nvrtc_only_die_("gpu_embed_backward");
 }
 
-void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC) {
+GPUDEF void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC) {
     (void)g; (void)out; (void)in; (void)w; (void)N; (void)C; (void)OC;
     gpu_nvrtc_only_die_("gpu_matmul_forward");
 }
 
-void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in, const void *w, int N, int C, int OC, int accumulate_din) {
+GPUDEF void gpu_matmul_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in, const void *w, int N, int C, int OC, int accumulate_din) {
     (void)g; (void)din; (void)dw; (void)dout; (void)in; (void)w; (void)N; (void)C; (void)OC; (void)accumulate_din;
     gpu_nvrtc_only_die_("gpu_matmul_backward");
 }
 
-void gpu_add_rmsnorm_forward(Gpu *g, void *sum, void *out, float *rstd, const void *a, const void *b,
-                             const void *w, int N, int C, float eps) {
+GPUDEF void gpu_add_rmsnorm_forward(Gpu *g, void *sum, void *out, float *rstd, const void *a, const void *b,
+                                    const void *w, int N, int C, float eps) {
     (void)g; (void)sum; (void)out; (void)rstd; (void)a; (void)b; (void)w; (void)N; (void)C; (void)eps;
     gpu_nvrtc_only_die_("gpu_add_rmsnorm_forward");
 }
-void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N, int C, float eps) {
+GPUDEF void gpu_rmsnorm_forward(Gpu *g, void *out, float *rstd, const void *in, const void *w, int N, int C, float eps) {
     (void)g; (void)out; (void)rstd; (void)in; (void)w; (void)N; (void)C; (void)eps;
     gpu_nvrtc_only_die_("gpu_rmsnorm_forward");
 }
 
-void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in, const void *w, const float *rstd, int N, int C, int accumulate_din) {
+GPUDEF void gpu_rmsnorm_backward(Gpu *g, void *din, float *dw, const void *dout, const void *in, const void *w, const float *rstd, int N, int C, int accumulate_din) {
     (void)g; (void)din; (void)dw; (void)dout; (void)in; (void)w; (void)rstd; (void)N; (void)C; (void)accumulate_din;
     gpu_nvrtc_only_die_("gpu_rmsnorm_backward");
 }
 
-void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
+GPUDEF void gpu_rope_forward(Gpu *g, void *x, int N, int T, int nh, int hd, float theta) {
     (void)g; (void)x; (void)N; (void)T; (void)nh; (void)hd; (void)theta;
     gpu_nvrtc_only_die_("gpu_rope_forward");
 }
 
-void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
+GPUDEF void gpu_rope_backward(Gpu *g, void *dx, int N, int T, int nh, int hd, float theta) {
     (void)g; (void)dx; (void)N; (void)T; (void)nh; (void)hd; (void)theta;
     gpu_nvrtc_only_die_("gpu_rope_backward");
 }
 
-void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
+GPUDEF void gpu_rope_part(Gpu *g, void *x, int N, int T, int nh, int ld, int rd, float theta, float sign) {
     (void)g; (void)x; (void)N; (void)T; (void)nh; (void)ld; (void)rd; (void)theta; (void)sign;
     gpu_nvrtc_only_die_("gpu_rope_part");
 }
 
-void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
-                   float theta, int merge) {
+GPUDEF void gpu_qkv_split(Gpu *g, void *q, void *k, void *v, void *qkv, int N, int T, int H, int KV, int hd,
+                          float theta, int merge) {
     (void)g; (void)q; (void)k; (void)v; (void)qkv; (void)N; (void)T; (void)H; (void)KV; (void)hd;
     (void)theta; (void)merge;
     gpu_nvrtc_only_die_("gpu_qkv_split");
 }
 
-void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
-                   int groups, size_t rows, int cols, float scale, int accumulate) {
+GPUDEF void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, size_t gld,
+                          int groups, size_t rows, int cols, float scale, int accumulate) {
     (void)g; (void)dst; (void)dld; (void)src; (void)sld; (void)gld; (void)groups; (void)rows; (void)cols;
     (void)scale; (void)accumulate;
     gpu_nvrtc_only_die_("gpu_copy_cols");
@@ -1667,75 +1696,75 @@ void gpu_copy_cols(Gpu *g, void *dst, size_t dld, const void *src, size_t sld, s
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #define GPU_MGA_STUB_(name) { gpu_nvrtc_only_die_(name); }
-void gpu_mga_unit_forward(Gpu *g, void *u, float *nrm, const void *gin, size_t rows, int hd)
+GPUDEF void gpu_mga_unit_forward(Gpu *g, void *u, float *nrm, const void *gin, size_t rows, int hd)
     GPU_MGA_STUB_("gpu_mga_unit_forward")
-void gpu_time_cumsum(Gpu *g, float *out, const void *in, int in_is_act, int B, int T, int C, int reverse)
+GPUDEF void gpu_time_cumsum(Gpu *g, float *out, const void *in, int in_is_act, int B, int T, int C, int reverse)
     GPU_MGA_STUB_("gpu_time_cumsum")
-void gpu_mga_den_forward(Gpu *g, float *den, float *rinv, const void *u, const float *C, int B, int T,
-                         int H, int hd, int window, int faithful) GPU_MGA_STUB_("gpu_mga_den_forward")
-void gpu_mga_query_forward(Gpu *g, void *q, float *f, const void *u, const float *den, const float *S,
-                           int B, int T, int H, int hd, int faithful) GPU_MGA_STUB_("gpu_mga_query_forward")
-void gpu_mga_query_backward(Gpu *g, float *du, float *dS, float *dden, const void *dq, const void *dk,
-                            const void *u, const float *f, const float *den, const float *S, int B, int T,
-                            int H, int hd, int faithful) GPU_MGA_STUB_("gpu_mga_query_backward")
-void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const float *C, const float *den,
-                          const float *dden, const float *Sd, int B, int T, int H, int hd, int window,
-                          int faithful) GPU_MGA_STUB_("gpu_mga_den_backward")
-void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
-                           const float *nrm, int B, int T, int H, int hd, int window)
+GPUDEF void gpu_mga_den_forward(Gpu *g, float *den, float *rinv, const void *u, const float *C, int B, int T,
+                                int H, int hd, int window, int faithful) GPU_MGA_STUB_("gpu_mga_den_forward")
+GPUDEF void gpu_mga_query_forward(Gpu *g, void *q, float *f, const void *u, const float *den, const float *S,
+                                  int B, int T, int H, int hd, int faithful) GPU_MGA_STUB_("gpu_mga_query_forward")
+GPUDEF void gpu_mga_query_backward(Gpu *g, float *du, float *dS, float *dden, const void *dq, const void *dk,
+                                   const void *u, const float *f, const float *den, const float *S, int B, int T,
+                                   int H, int hd, int faithful) GPU_MGA_STUB_("gpu_mga_query_backward")
+GPUDEF void gpu_mga_den_backward(Gpu *g, float *du, float *ru, const void *u, const float *C, const float *den,
+                                 const float *dden, const float *Sd, int B, int T, int H, int hd, int window,
+                                 int faithful) GPU_MGA_STUB_("gpu_mga_den_backward")
+GPUDEF void gpu_mga_unit_backward(Gpu *g, void *dg, const float *du, const float *Rev, const void *u,
+                                  const float *nrm, int B, int T, int H, int hd, int window)
     GPU_MGA_STUB_("gpu_mga_unit_backward")
-void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const void *w, int B, int T,
-                              int C, int shift) GPU_MGA_STUB_("gpu_dwconv3_silu_forward")
-void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
-                               const void *w, int B, int T, int C, int shift, int accumulate)
+GPUDEF void gpu_dwconv3_silu_forward(Gpu *g, void *conv, void *u, const void *x, const void *w, int B, int T,
+                                     int C, int shift) GPU_MGA_STUB_("gpu_dwconv3_silu_forward")
+GPUDEF void gpu_dwconv3_silu_backward(Gpu *g, void *dx, float *dw, const void *du, const void *conv, const void *x,
+                                      const void *w, int B, int T, int C, int shift, int accumulate)
     GPU_MGA_STUB_("gpu_dwconv3_silu_backward")
-void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n)
+GPUDEF void gpu_sigmoid_gate_forward(Gpu *g, void *out, const void *a, const void *gate, size_t n)
     GPU_MGA_STUB_("gpu_sigmoid_gate_forward")
-void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void *dout, const void *a,
-                               const void *gate, size_t n) GPU_MGA_STUB_("gpu_sigmoid_gate_backward")
+GPUDEF void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void *dout, const void *a,
+                                      const void *gate, size_t n) GPU_MGA_STUB_("gpu_sigmoid_gate_backward")
 #pragma GCC diagnostic pop
 
-void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
+GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F) {
     (void)g; (void)out; (void)gu; (void)N; (void)F;
     gpu_nvrtc_only_die_("gpu_swiglu_forward");
 }
-void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
+GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
     (void)g; (void)dgu; (void)act; (void)dout; (void)gu; (void)N; (void)F;
     gpu_nvrtc_only_die_("gpu_swiglu_backward");
 }
 
-void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
+GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
     (void)g; (void)out; (void)a; (void)b; (void)n;
     gpu_nvrtc_only_die_("gpu_add");
 }
 
-void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte, const int *targets, int N, int C, int V) {
+GPUDEF void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte, const int *targets, int N, int C, int V) {
     (void)correct;
     (void)g; (void)losses; (void)h; (void)wte; (void)targets; (void)N; (void)C; (void)V;
     gpu_nvrtc_only_die_("gpu_xent_forward");
 }
 
-void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte, const int *targets, int N, int C, int V, float dloss) {
+GPUDEF void gpu_xent_backward(Gpu *g, float *losses, void *dh, float *dwte, const void *h, const void *wte, const int *targets, int N, int C, int V, float dloss) {
     (void)g; (void)losses; (void)dh; (void)dwte; (void)h; (void)wte; (void)targets; (void)N; (void)C; (void)V; (void)dloss;
     gpu_nvrtc_only_die_("gpu_xent_backward");
 }
 
-void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B, int trans_b, int M, int Nn, int K, int lda, int ldb, int ldd, float beta) {
+GPUDEF void gpu_gemm(Gpu *g, void *D, int d_fp32, const void *A, int trans_a, const void *B, int trans_b, int M, int Nn, int K, int lda, int ldb, int ldd, float beta) {
     (void)g; (void)D; (void)d_fp32; (void)A; (void)trans_a; (void)B; (void)trans_b; (void)M; (void)Nn; (void)K; (void)lda; (void)ldb; (void)ldd; (void)beta;
     gpu_nvrtc_only_die_("gpu_gemm");
 }
 
-void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
+GPUDEF void gpu_sumsq(Gpu *g, float *out_dev_scalar, const float *x, size_t n) {
     (void)g; (void)out_dev_scalar; (void)x; (void)n;
     gpu_nvrtc_only_die_("gpu_sumsq");
 }
 
-void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip, const float *hyper_dev) {
+GPUDEF void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps, float weight_decay, float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip, const float *hyper_dev) {
     (void)g; (void)hyper_dev; (void)param; (void)param_bf16; (void)grad; (void)m; (void)v; (void)n; (void)lr; (void)beta1; (void)beta2; (void)eps; (void)weight_decay; (void)bias_corr1; (void)bias_corr2; (void)gnorm_sq_dev; (void)clip;
     gpu_nvrtc_only_die_("gpu_adamw");
 }
 
-void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
+GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
     (void)g; (void)dst; (void)src; (void)n;
     gpu_nvrtc_only_die_("gpu_f32_to_bf16");
 }

@@ -32,8 +32,40 @@
    gradient accumulation over micro-batches is free. Activation gradients are
    written (=) unless an `accumulate` flag says +=.
 */
+/* the GPU is opt-in: without ABLATE_CUDA the headers build as CPU-only code (ABLATE_NO_CUDA),
+   so that a program of the CPU headers links with a C compiler and -lm alone. These lines
+   (repeated in gpu.h, which the kernel headers include first) are the one place that decides;
+   the other headers reach ops.h or gpu.h before they look at ABLATE_NO_CUDA. */
+#if defined(ABLATE_CUDA) && defined(ABLATE_NO_CUDA)
+#error "ABLATE_CUDA and ABLATE_NO_CUDA are both defined: define ABLATE_CUDA for the CUDA build, or neither for the CPU-only one"
+#endif
+#if !defined(ABLATE_CUDA) && !defined(ABLATE_NO_CUDA)
+#define ABLATE_NO_CUDA
+#endif
+
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it). attn.h and its rooms attn/*.h
+   include ops.h first, so their macro is set here (ATTN_IMPLEMENTATION implies the rooms'). */
+#ifdef ABLATE_IMPLEMENTATION
+#ifndef OPS_IMPLEMENTATION
+#define OPS_IMPLEMENTATION
+#endif
+#ifndef ATTN_IMPLEMENTATION
+#define ATTN_IMPLEMENTATION
+#endif
+#endif
 #ifndef OPS_H
 #define OPS_H
+
+/* linkage of every public function: extern, or static with OPS_STATIC or ABLATE_STATIC (each
+   .c file that defines the implementation then gets its own private copy) */
+#ifndef OPSDEF
+#if defined(OPS_STATIC) || defined(ABLATE_STATIC)
+#define OPSDEF static
+#else
+#define OPSDEF extern
+#endif
+#endif
 
 /* clock_gettime: POSIX 2008, asked for before the first system header so that the
    implementation builds under a strict -std=c99 too (a file that includes a system header before
@@ -42,6 +74,10 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #ifndef ABLATE_REAL
 #define ABLATE_REAL float
@@ -54,78 +90,78 @@ typedef struct Gpu Gpu; /* gpu.h; NULL selects the CPU reference */
 #endif
 
 /* element size of activations for this backend (sizeof(real_t) or 2 for bf16) */
-size_t ops_act_size(const Gpu *gpu);
+OPSDEF size_t ops_act_size(const Gpu *gpu);
 
 /* ---- per-op profile (GPU): each op synchronizes before and after, so the
    table is GPU time per op; it slows the run, use it to see where time goes ---- */
 typedef struct { char name[48]; double seconds; long calls; } OpsProfileEntry;
 typedef struct { OpsProfileEntry e[64]; int n; } OpsProfile;  /* matmuls: one entry per shape */
-void ops_profile_start(Gpu *gpu, OpsProfile *p);   /* p zeroed by the caller */
-void ops_profile_stop(Gpu *gpu);
-void ops_profile_print(const OpsProfile *p, double steps);
+OPSDEF void ops_profile_start(Gpu *gpu, OpsProfile *p);   /* p zeroed by the caller */
+OPSDEF void ops_profile_stop(Gpu *gpu);
+OPSDEF void ops_profile_print(const OpsProfile *p, double steps);
 
 /* ---- memory on the op's backend (calloc/free on the CPU) ---- */
-void *ops_alloc(Gpu *gpu, size_t bytes);           /* zero-filled; NULL when host memory runs out */
-void ops_free(Gpu *gpu, void *p);
-void ops_zero(Gpu *gpu, void *p, size_t bytes);
-void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes);
-void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes);
+OPSDEF void *ops_alloc(Gpu *gpu, size_t bytes);           /* zero-filled; NULL when host memory runs out */
+OPSDEF void ops_free(Gpu *gpu, void *p);
+OPSDEF void ops_zero(Gpu *gpu, void *p, size_t bytes);
+OPSDEF void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes);
+OPSDEF void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes);
 /* the compute copy of the master weights: bf16 on the GPU; on the CPU the
    model uses the master weights directly, so this is a no-op there */
-void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n);
+OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n);
 
 /* ---- embedding: out[n,:] = wte[tok[n],:] ---- */
-void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C);
-void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C);
+OPSDEF void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C);
+OPSDEF void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C);
 
 /* ---- linear (no bias): out[N,OC] = in[N,C] @ w[OC,C]^T ---- */
-void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC);
+OPSDEF void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC);
 /* din (= or +=) dout @ w  (skipped when din == NULL);  dw += dout^T @ in (skipped when dw == NULL) */
-void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
-                        const void *w, int N, int C, int OC, int accumulate_din);
+OPSDEF void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                               const void *w, int N, int C, int OC, int accumulate_din);
 
 /* ---- RMSNorm with learnable scale: out = in * rstd * w, rstd = 1/sqrt(mean(in^2)+eps) ---- */
-void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
-                        int N, int C, float eps);
+OPSDEF void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
+                               int N, int C, float eps);
 /* the residual add and the norm after it, in one pass: sum = a + b, out = RMSNorm(sum) */
-void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
-                            const void *w, int N, int C, float eps);
+OPSDEF void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
+                                   const void *w, int N, int C, float eps);
 /* din (= or +=), dw += */
-void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
-                         const void *w, const real_t *rstd, int N, int C, int accumulate_din);
+OPSDEF void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                                const void *w, const real_t *rstd, int N, int C, int accumulate_din);
 
 /* ---- RoPE, in place on x[N, nh, hd], position = n % T ---- */
-void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta);
+OPSDEF void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta);
 /* the gradient of a rotation is the inverse rotation: in place on dx */
-void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta);
+OPSDEF void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta);
 /* RoPE on a part of each head: x points at the first rotated element of head 0 of row 0;
    heads are ld elements apart (rows nh*ld apart), and the rd elements from there rotate
    as a head of width rd would (pairs (i, i + rd/2), angle = t * theta^(-2i/rd)). The
    other elements of each head are untouched. op_rope_forward is ld = rd = hd. */
-void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int rd, float theta);
-void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta);
+OPSDEF void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int rd, float theta);
+OPSDEF void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta);
 
 /* ---- one GEMM for the q, k and v projections: its rows qkv [N, (H + 2 KV) hd] (q heads,
    then k heads, then v heads) split into q [N, H, hd], k and v [N, KV, hd], with q and k
    rotated as op_rope_forward does (theta 0: copied as they are). op_qkv_merge is its
    gradient: dq and dk rotated back (op_rope_backward), dv as it is, into dqkv's rows. ---- */
-void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, int T, int H, int KV,
-                  int hd, float theta);
-void op_qkv_merge(Gpu *gpu, void *dqkv, const void *dq, const void *dk, const void *dv, int N, int T,
-                  int H, int KV, int hd, float theta);
+OPSDEF void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, int T, int H, int KV,
+                         int hd, float theta);
+OPSDEF void op_qkv_merge(Gpu *gpu, void *dqkv, const void *dq, const void *dk, const void *dv, int N, int T,
+                         int H, int KV, int hd, float theta);
 /* the fused rows' buffer on the GPU: at least `bytes`, kept by the Gpu between calls */
-void *ops_qkv_scratch(Gpu *gpu, size_t bytes);
+OPSDEF void *ops_qkv_scratch(Gpu *gpu, size_t bytes);
 
 /* ---- column blocks between strided row-major views (gather / scatter of the parts of a
    row): dst[i*dst_ld + j] (= or +=) scale * src[i*src_ld + j], i < rows, j < cols.
    Its gradient is the same copy the other way: dsrc block (+)= scale * ddst block. ---- */
-void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t rows,
-                  int cols, double scale, int accumulate);
+OPSDEF void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t rows,
+                         int cols, double scale, int accumulate);
 /* a sum of `groups` column blocks, group g starting g*group_ld elements into each source
    row: dst[i*dst_ld + j] = sum_g src[i*src_ld + g*group_ld + j] (summed in fp32 on the
    GPU). The gradient of a block broadcast to every group (e.g. one key shared by heads). */
-void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t group_ld,
-                 int groups, size_t rows, int cols);
+OPSDEF void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t group_ld,
+                        int groups, size_t rows, int cols);
 
 /* ---- MGA's O(T) decomposition (attn.h, MGA on the GPU). Rows are (n, h): a vector of
    width hd at act[(n*H + h)*hd]; per-row scalars are real_t [N, H]; fp32 work buffers
@@ -133,64 +169,64 @@ void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src
    C_t = sum_{s<=t} u_s every gene mean is u_i . (C_i - C_{i-W}) and the attention is
    softmax_j(f_i/2 u_i . u_j): a flash attention core with q = f/2 sqrt(hd) u, k = u. ---- */
 /* nrm = |g| per row, u = g / nrm (0 for a zero row) */
-void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd);
+OPSDEF void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd);
 /* inclusive running sum over time of in [B, T, C] (an activation when in_is_act, else
    real_t): out[b,t,c] = sum over t' <= t (reverse: t' >= t) of in[b,t',c], in fp32 */
-void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse);
+OPSDEF void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse);
 /* den = 1 + u_i . (C_i - C_{i-W}) / (2L) (L = i + 1, or T when faithful), rinv = 1/den */
-void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
-                        int H, int hd, int window, int faithful);
+OPSDEF void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
+                               int H, int hd, int window, int faithful);
 /* f = 1 / (den S) (S = running sum of 1/den; faithful: its last value), q = f/2 sqrt(hd) u */
-void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
-                          int B, int T, int H, int hd, int faithful);
+OPSDEF void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
+                                 int B, int T, int H, int hd, int faithful);
 /* from the core's dq, dk: du = f/2 sqrt(hd) dq + dk, dS = -df f/S, dden = -df f/den with
    df = sqrt(hd)/2 dq . u */
-void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
-                           const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
-                           int H, int hd, int faithful);
+OPSDEF void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
+                                  const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
+                                  int H, int hd, int faithful);
 /* Sd = reverse running sum of dS (faithful: its first value); r = (dden - Sd/den^2)/(2L);
    du += r (C_i - C_{i-W}); ru = r u (the part of du that reaches earlier tokens) */
-void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
-                         const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
-                         int faithful);
+OPSDEF void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
+                                const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
+                                int faithful);
 /* du_j += Rev_j - Rev_{j+W} (Rev = reverse running sum of ru), then through u = g/|g|:
    dg = (du - u (u . du)) / nrm */
-void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
-                          const real_t *nrm, int B, int T, int H, int hd, int window);
+OPSDEF void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
+                                 const real_t *nrm, int B, int T, int H, int hd, int window);
 /* MGA's gate: a depthwise conv over time with 3 taps, then SiLU. conv[n, c] = sum_k
    w[c*3 + k] x[n + k - shift, c] over taps inside the sequence (shift 2: causal, taps t-2..t;
    shift 1: centred); u = SiLU(conv) (u may be NULL). w is a weight ([C, 3]). */
-void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x, const void *w, int B, int T, int C,
-                             int shift);
+OPSDEF void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x, const void *w, int B, int T, int C,
+                                    int shift);
 /* from du: dz = du SiLU'(conv); dw[c*3 + k] += sum_n dz[n, c] x[n + k - shift, c];
    dx (+=) the taps' transpose of dz (written when accumulate is 0) */
-void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
-                              const void *w, int B, int T, int C, int shift, int accumulate);
+OPSDEF void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
+                                     const void *w, int B, int T, int C, int shift, int accumulate);
 /* out = a * sigmoid(gate); backward: da = dout sigmoid(gate), dgate = dout a s (1 - s) */
-void op_sigmoid_gate_forward(Gpu *gpu, void *out, const void *a, const void *gate, size_t n);
-void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void *dout, const void *a, const void *gate,
-                              size_t n);
+OPSDEF void op_sigmoid_gate_forward(Gpu *gpu, void *out, const void *a, const void *gate, size_t n);
+OPSDEF void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void *dout, const void *a, const void *gate,
+                                     size_t n);
 
 /* ---- SwiGLU on one fused gate/up GEMM output: gu [N, 2F] holds gate in the first F
    columns of each row and up in the last F; out [N, F] = silu(gate) * up ---- */
-void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F);
+OPSDEF void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F);
 /* dgu [N, 2F] written (=); when act != NULL it also recomputes act [N, F] = silu(gate) * up
    in the same pass (the model does not keep act: the down projection's weight gradient
    takes it from here) */
-void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
+OPSDEF void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 
 /* ---- residual: out = a + b (out may alias a or b) ---- */
-void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n);
+OPSDEF void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n);
 
 /* ---- causal scaled-dot-product attention, GQA by head grouping ----
    head h reads kv head h / (H/KV); window W > 0: query t sees keys t-W+1..t;
    W == 0: all keys 0..t. scale = 1/sqrt(hd). */
-void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
-                          const void *v, int B, int T, int H, int KV, int hd, int window);
+OPSDEF void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                 const void *v, int B, int T, int H, int KV, int hd, int window);
 /* dq, dk, dv are written (=) */
-void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                           const void *out, const real_t *lse, const void *q, const void *k,
-                           const void *v, int B, int T, int H, int KV, int hd, int window);
+OPSDEF void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                  const void *out, const real_t *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int H, int KV, int hd, int window);
 
 /* ---- fixed sparse attention patterns: the same attention under a sparser causal mask ----
    Query t sees key s <= t when any of these holds (d = t - s; PB = p->block, or
@@ -231,42 +267,46 @@ void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
 #define ABLATE_ATTN_PATTERN_TYPEDEF
 typedef struct { int window, global, stride, dilation, block; } AttnPattern; /* all >= 0; zero: dense causal */
 #endif
-void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
-                                  const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
-void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                   const void *out, const real_t *lse, const void *q, const void *k,
-                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                         const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+OPSDEF void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                          const void *out, const real_t *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
 /* the mask: 1 when query t sees key s */
-int attn_pattern_visible(const AttnPattern *p, int t, int s);
+OPSDEF int attn_pattern_visible(const AttnPattern *p, int t, int s);
 /* over the rectangle of queries r0..r1 and keys n0..n1 (0 <= r0 <= r1, 0 <= n0 <= n1):
    _any: 1 when some query sees some key (exact: a kernel skips the tile when 0);
    _all: 1 only when every query sees every key (may say 0 wrongly: the tile gets masked) */
-int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1);
-int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1);
+OPSDEF int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1);
+OPSDEF int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1);
 /* the queries that see some key of n0..n1 (< T) are exactly n0..attn_pattern_last_query */
-int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T);
+OPSDEF int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T);
 /* tiles a kernel visits for length T: forward, query blocks of bm rows x key tiles of bn;
    backward, key blocks of bn x query tiles of bm. *causal: what dense causal visits */
-void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal);
-void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal);
+OPSDEF void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal);
+OPSDEF void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal);
 /* 1 when the pattern's mask for length T is dense causal; 2 when it is a plain window */
-int attn_pattern_kind(const AttnPattern *p, int T);
+OPSDEF int attn_pattern_kind(const AttnPattern *p, int T);
 /* keys a query sees, averaged over t = 0..T-1 (exact; for FLOP counts) */
-double attn_pattern_mean_keys(const AttnPattern *p, int T);
+OPSDEF double attn_pattern_mean_keys(const AttnPattern *p, int T);
 
 /* ---- tied LM head + softmax cross-entropy, fused: logits = h @ wte^T never
    stored whole. losses[n] = -log softmax(logits[n])[targets[n]];
    a target < 0 is ignored (loss 0, no gradient). ---- */
 /* correct (may be NULL): 1 where the target's logit is the row's largest (a top-1 hit),
    0 elsewhere and on ignored rows: the accuracy of the synthetic tasks */
-void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
-                     const int *targets, int N, int C, int V);
+OPSDEF void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
+                            const int *targets, int N, int C, int V);
 /* forward and backward at once: losses as above, dh = dloss * dL/dh (=),
    dwte += dloss * dL/dwte, where L = sum of losses. */
-void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
-                      const void *wte, const int *targets, int N, int C, int V, float dloss);
+OPSDEF void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
+                             const void *wte, const int *targets, int N, int C, int V, float dloss);
 
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* OPS_H */
 
 /* ======================================================================= */
@@ -282,8 +322,8 @@ void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const vo
 #ifndef ABLATE_NO_CUDA
 #include "gpu.h"
 #include "attn/dense.cu.h"
-double ops_prof_begin_(Gpu *gpu);
-void ops_prof_end_(Gpu *gpu, const char *name, double t0);
+OPSDEF double ops_prof_begin_(Gpu *gpu);
+OPSDEF void ops_prof_end_(Gpu *gpu, const char *name, double t0);
 #define OPS_GPU_NAMED(call, name) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, name, t0_); return; } } while (0)
 #else
 #define OPS_GPU_NAMED(call, name) do { (void)gpu; } while (0)
@@ -306,17 +346,17 @@ static int ops_profiling_(const Gpu *gpu) { (void)gpu; return 0; }
 #define OMP_(x)
 #endif
 
-size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
+OPSDEF size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
 
 #ifndef ABLATE_NO_CUDA
 #include <time.h>
 static double ops_now_(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_sec + 1e-9 * ts.tv_nsec; }
-double ops_prof_begin_(Gpu *gpu) {
+OPSDEF double ops_prof_begin_(Gpu *gpu) {
     if (!gpu->profile) return 0;
     gpu_sync(gpu);
     return ops_now_();
 }
-void ops_prof_end_(Gpu *gpu, const char *name, double t0) {
+OPSDEF void ops_prof_end_(Gpu *gpu, const char *name, double t0) {
     OpsProfile *p = gpu->profile;
     if (!p) return;
     gpu_sync(gpu);
@@ -330,14 +370,14 @@ void ops_prof_end_(Gpu *gpu, const char *name, double t0) {
     p->e[i].seconds += dt;
     p->e[i].calls++;
 }
-void ops_profile_start(Gpu *gpu, OpsProfile *p) { if (gpu) gpu->profile = p; }
-void ops_profile_stop(Gpu *gpu) { if (gpu) gpu->profile = NULL; }
+OPSDEF void ops_profile_start(Gpu *gpu, OpsProfile *p) { if (gpu) gpu->profile = p; }
+OPSDEF void ops_profile_stop(Gpu *gpu) { if (gpu) gpu->profile = NULL; }
 #else
-void ops_profile_start(Gpu *gpu, OpsProfile *p) { (void)gpu; (void)p; }
-void ops_profile_stop(Gpu *gpu) { (void)gpu; }
+OPSDEF void ops_profile_start(Gpu *gpu, OpsProfile *p) { (void)gpu; (void)p; }
+OPSDEF void ops_profile_stop(Gpu *gpu) { (void)gpu; }
 #endif
 
-void ops_profile_print(const OpsProfile *p, double steps) {
+OPSDEF void ops_profile_print(const OpsProfile *p, double steps) {
     double total = 0;
     for (int i = 0; i < p->n; i++) total += p->e[i].seconds;
     printf("%-40s %10s %8s %7s\n", "op (GPU time per step; matmul: in x out)", "ms", "calls", "share");
@@ -347,7 +387,7 @@ void ops_profile_print(const OpsProfile *p, double steps) {
     printf("%-40s %10.3f\n", "total", 1e3 * total / steps);
 }
 
-void *ops_alloc(Gpu *gpu, size_t bytes) {
+OPSDEF void *ops_alloc(Gpu *gpu, size_t bytes) {
 #ifndef ABLATE_NO_CUDA
     if (gpu) { void *p = gpu_alloc(gpu, bytes); gpu_memset0(gpu, p, bytes); return p; }
 #endif
@@ -355,27 +395,27 @@ void *ops_alloc(Gpu *gpu, size_t bytes) {
     return calloc(1, bytes ? bytes : 1); /* NULL: the caller names what it was for */
 }
 
-void ops_free(Gpu *gpu, void *p) {
+OPSDEF void ops_free(Gpu *gpu, void *p) {
     OPS_GPU(gpu_free(gpu, p));
     free(p);
 }
 
-void ops_zero(Gpu *gpu, void *p, size_t bytes) {
+OPSDEF void ops_zero(Gpu *gpu, void *p, size_t bytes) {
     OPS_GPU(gpu_memset0(gpu, p, bytes));
     memset(p, 0, bytes);
 }
 
-void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes) {
+OPSDEF void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes) {
     OPS_GPU(gpu_download(gpu, dst, src, bytes));
     memcpy(dst, src, bytes);
 }
 
-void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes) {
+OPSDEF void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes) {
     OPS_GPU(gpu_upload(gpu, dst, src, bytes));
     memcpy(dst, src, bytes);
 }
 
-void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n) {
+OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n) {
     OPS_GPU(gpu_f32_to_bf16(gpu, dst, src, n));
     if (dst != (const void *)src) memcpy(dst, src, n * sizeof(real_t));
 }
@@ -384,13 +424,13 @@ void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n) {
 #define R(p) ((real_t *)(p))
 #define CR(p) ((const real_t *)(p))
 
-void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C) {
+OPSDEF void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C) {
     OPS_GPU(gpu_embed_forward(gpu, out, tok, wte, N, C));
     for (int n = 0; n < N; n++)
         memcpy(R(out) + (size_t)n * C, CR(wte) + (size_t)tok[n] * C, sizeof(real_t) * C);
 }
 
-void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C) {
+OPSDEF void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C) {
     OPS_GPU(gpu_embed_backward(gpu, dwte, dout, tok, N, C));
     for (int n = 0; n < N; n++) {
         real_t *d = dwte + (size_t)tok[n] * C;
@@ -399,7 +439,7 @@ void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok,
     }
 }
 
-void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC) {
+OPSDEF void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC) {
     char pname_[48] = "";
     if (ops_profiling_(gpu)) snprintf(pname_, sizeof pname_, "op_matmul_forward %dx%d", C, OC);
     OPS_GPU_NAMED(gpu_matmul_forward(gpu, out, in, w, N, C, OC), pname_);
@@ -417,8 +457,8 @@ void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N
     }
 }
 
-void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
-                        const void *w, int N, int C, int OC, int accumulate_din) {
+OPSDEF void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                               const void *w, int N, int C, int OC, int accumulate_din) {
     char pname_[48] = "";
     if (ops_profiling_(gpu))
         snprintf(pname_, sizeof pname_, "op_matmul_backward %dx%d%s%s", C, OC, din ? " din" : "",
@@ -449,8 +489,8 @@ void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const
     }
 }
 
-void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
-                        int N, int C, float eps) {
+OPSDEF void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
+                               int N, int C, float eps) {
     OPS_GPU(gpu_rmsnorm_forward(gpu, out, rstd, in, w, N, C, eps));
     for (int n = 0; n < N; n++) {
         const real_t *x = CR(in) + (size_t)n * C;
@@ -463,8 +503,8 @@ void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const
     }
 }
 
-void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
-                            const void *w, int N, int C, float eps) {
+OPSDEF void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
+                                   const void *w, int N, int C, float eps) {
     OPS_GPU(gpu_add_rmsnorm_forward(gpu, sum, out, rstd, a, b, w, N, C, eps));
     op_add(NULL, sum, a, b, (size_t)N * C);
     op_rmsnorm_forward(NULL, out, rstd, sum, w, N, C, eps);
@@ -472,8 +512,8 @@ void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const 
 
 /* y = x r w with r = (mean(x^2)+eps)^-1/2:
    dx = r (w dy) - x r^3 mean(x (w dy)),  dw += dy x r */
-void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
-                         const void *w, const real_t *rstd, int N, int C, int accumulate_din) {
+OPSDEF void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+                                const void *w, const real_t *rstd, int N, int C, int accumulate_din) {
     OPS_GPU(gpu_rmsnorm_backward(gpu, din, dw, dout, in, w, rstd, N, C, accumulate_din));
     for (int n = 0; n < N; n++) {
         const real_t *x = CR(in) + (size_t)n * C, *dy = CR(dout) + (size_t)n * C;
@@ -512,22 +552,22 @@ static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int ld, int hd, flo
     rope_rotate_rows_cpu(x, (size_t)nh * ld, N, T, nh, ld, hd, theta, sign);
 }
 
-void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta) {
+OPSDEF void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta) {
     OPS_GPU(gpu_rope_forward(gpu, x, N, T, nh, hd, theta));
     rope_rotate_cpu(R(x), N, T, nh, hd, hd, theta, 1);
 }
 
-void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta) {
+OPSDEF void op_rope_backward(Gpu *gpu, void *dx, int N, int T, int nh, int hd, float theta) {
     OPS_GPU(gpu_rope_backward(gpu, dx, N, T, nh, hd, theta));
     rope_rotate_cpu(R(dx), N, T, nh, hd, hd, theta, -1);
 }
 
-void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int rd, float theta) {
+OPSDEF void op_rope_part_forward(Gpu *gpu, void *x, int N, int T, int nh, int ld, int rd, float theta) {
     OPS_GPU(gpu_rope_part(gpu, x, N, T, nh, ld, rd, theta, 1.0f));
     rope_rotate_cpu(R(x), N, T, nh, ld, rd, theta, 1);
 }
 
-void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta) {
+OPSDEF void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int ld, int rd, float theta) {
     OPS_GPU(gpu_rope_part(gpu, dx, N, T, nh, ld, rd, theta, -1.0f));
     rope_rotate_cpu(R(dx), N, T, nh, ld, rd, theta, -1);
 }
@@ -544,8 +584,8 @@ static void qkv_copy_cpu(real_t *q, real_t *k, real_t *v, real_t *qkv, int N, in
         }
 }
 
-void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, int T, int H, int KV,
-                  int hd, float theta) {
+OPSDEF void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, int T, int H, int KV,
+                         int hd, float theta) {
     OPS_GPU(gpu_qkv_split(gpu, q, k, v, (void *)qkv, N, T, H, KV, hd, theta, 0));
     qkv_copy_cpu(R(q), R(k), R(v), (real_t *)CR(qkv), N, H, KV, hd, 0);
     if (theta > 0) {
@@ -554,15 +594,15 @@ void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, i
     }
 }
 
-void op_qkv_merge(Gpu *gpu, void *dqkv, const void *dq, const void *dk, const void *dv, int N, int T,
-                  int H, int KV, int hd, float theta) {
+OPSDEF void op_qkv_merge(Gpu *gpu, void *dqkv, const void *dq, const void *dk, const void *dv, int N, int T,
+                         int H, int KV, int hd, float theta) {
     OPS_GPU(gpu_qkv_split(gpu, (void *)dq, (void *)dk, (void *)dv, dqkv, N, T, H, KV, hd, theta, 1));
     qkv_copy_cpu((real_t *)CR(dq), (real_t *)CR(dk), (real_t *)CR(dv), R(dqkv), N, H, KV, hd, 1);
     if (theta > 0) /* rotate back in the fused rows: the q heads and the k heads after them */
         rope_rotate_rows_cpu(R(dqkv), (size_t)(H + 2 * KV) * hd, N, T, H + KV, hd, hd, theta, -1);
 }
 
-void *ops_qkv_scratch(Gpu *gpu, size_t bytes) {
+OPSDEF void *ops_qkv_scratch(Gpu *gpu, size_t bytes) {
 #ifndef ABLATE_NO_CUDA
     if (gpu) return gpu_scratch(gpu, &gpu->qkv_scratch, &gpu->qkv_scratch_bytes, bytes);
 #endif
@@ -571,8 +611,8 @@ void *ops_qkv_scratch(Gpu *gpu, size_t bytes) {
     abort();
 }
 
-void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t rows,
-                  int cols, double scale, int accumulate) {
+OPSDEF void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t rows,
+                         int cols, double scale, int accumulate) {
     OPS_GPU(gpu_copy_cols(gpu, dst, dst_ld, src, src_ld, 0, 1, rows, cols, (float)scale, accumulate));
     for (size_t i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
@@ -581,8 +621,8 @@ void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t sr
         }
 }
 
-void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t group_ld,
-                 int groups, size_t rows, int cols) {
+OPSDEF void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src_ld, size_t group_ld,
+                        int groups, size_t rows, int cols) {
     OPS_GPU(gpu_copy_cols(gpu, dst, dst_ld, src, src_ld, group_ld, groups, rows, cols, 1.0f, 0));
     for (size_t i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
@@ -593,7 +633,7 @@ void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, size_t src
 }
 
 /* ---- MGA's O(T) decomposition ---- */
-void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd) {
+OPSDEF void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd) {
     OPS_GPU(gpu_mga_unit_forward(gpu, u, nrm, g, rows, hd));
     for (size_t r = 0; r < rows; r++) {
         const real_t *x = CR(g) + r * hd;
@@ -604,7 +644,7 @@ void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t r
     }
 }
 
-void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
+OPSDEF void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
     OPS_GPU(gpu_time_cumsum(gpu, out, in, in_is_act, B, T, C, reverse));
     (void)in_is_act; /* on the CPU activations are real_t too */
     for (int b = 0; b < B; b++)
@@ -623,8 +663,8 @@ static real_t mga_window_sum(const real_t *C, size_t row, size_t back, int has_b
     return C[row * ld + e] - (has_back ? C[(row - back) * ld + e] : 0);
 }
 
-void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
-                        int H, int hd, int window, int faithful) {
+OPSDEF void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
+                               int H, int hd, int window, int faithful) {
     OPS_GPU(gpu_mga_den_forward(gpu, den, rinv, u, C, B, T, H, hd, window, faithful));
     size_t ld = (size_t)H * hd;
     for (size_t n = 0; n < (size_t)B * T; n++) {
@@ -639,8 +679,8 @@ void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, cons
     }
 }
 
-void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
-                          int B, int T, int H, int hd, int faithful) {
+OPSDEF void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
+                                 int B, int T, int H, int hd, int faithful) {
     OPS_GPU(gpu_mga_query_forward(gpu, q, f, u, den, S, B, T, H, hd, faithful));
     real_t sq = sqrt((real_t)hd);
     for (size_t n = 0; n < (size_t)B * T; n++)
@@ -651,9 +691,9 @@ void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const rea
         }
 }
 
-void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
-                           const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
-                           int H, int hd, int faithful) {
+OPSDEF void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
+                                  const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
+                                  int H, int hd, int faithful) {
     OPS_GPU(gpu_mga_query_backward(gpu, du, dS, dden, dq, dk, u, f, den, S, B, T, H, hd, faithful));
     real_t sq = sqrt((real_t)hd);
     for (size_t n = 0; n < (size_t)B * T; n++)
@@ -671,9 +711,9 @@ void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const
         }
 }
 
-void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
-                         const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
-                         int faithful) {
+OPSDEF void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
+                                const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
+                                int faithful) {
     OPS_GPU(gpu_mga_den_backward(gpu, du, ru, u, C, den, dden, Sd, B, T, H, hd, window, faithful));
     size_t ld = (size_t)H * hd;
     for (size_t n = 0; n < (size_t)B * T; n++) {
@@ -690,8 +730,8 @@ void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const 
     }
 }
 
-void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
-                          const real_t *nrm, int B, int T, int H, int hd, int window) {
+OPSDEF void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
+                                 const real_t *nrm, int B, int T, int H, int hd, int window) {
     OPS_GPU(gpu_mga_unit_backward(gpu, dg, du, Rev, u, nrm, B, T, H, hd, window));
     size_t ld = (size_t)H * hd;
     for (size_t n = 0; n < (size_t)B * T; n++) {
@@ -711,8 +751,8 @@ void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Re
     }
 }
 
-void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x, const void *w, int B, int T, int C,
-                             int shift) {
+OPSDEF void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x, const void *w, int B, int T, int C,
+                                    int shift) {
     OPS_GPU(gpu_dwconv3_silu_forward(gpu, conv, u, x, w, B, T, C, shift));
     for (size_t n = 0; n < (size_t)B * T; n++) {
         int t = (int)(n % T);
@@ -726,8 +766,8 @@ void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x, const
     }
 }
 
-void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
-                              const void *w, int B, int T, int C, int shift, int accumulate) {
+OPSDEF void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
+                                     const void *w, int B, int T, int C, int shift, int accumulate) {
     OPS_GPU(gpu_dwconv3_silu_backward(gpu, dx, dw, du, conv, x, w, B, T, C, shift, accumulate));
     size_t N = (size_t)B * T;
     if (!accumulate) memset(dx, 0, N * C * sizeof(real_t));
@@ -745,13 +785,13 @@ void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, co
     }
 }
 
-void op_sigmoid_gate_forward(Gpu *gpu, void *out, const void *a, const void *gate, size_t n) {
+OPSDEF void op_sigmoid_gate_forward(Gpu *gpu, void *out, const void *a, const void *gate, size_t n) {
     OPS_GPU(gpu_sigmoid_gate_forward(gpu, out, a, gate, n));
     for (size_t i = 0; i < n; i++) R(out)[i] = CR(a)[i] / (1 + exp(-CR(gate)[i]));
 }
 
-void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void *dout, const void *a, const void *gate,
-                              size_t n) {
+OPSDEF void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void *dout, const void *a, const void *gate,
+                                     size_t n) {
     OPS_GPU(gpu_sigmoid_gate_backward(gpu, da, dgate, dout, a, gate, n));
     for (size_t i = 0; i < n; i++) {
         real_t s = 1 / (1 + exp(-CR(gate)[i])), g = CR(dout)[i];
@@ -760,7 +800,7 @@ void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void *dout,
     }
 }
 
-void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F) {
+OPSDEF void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F) {
     OPS_GPU(gpu_swiglu_forward(gpu, out, gu, N, F));
     for (int n = 0; n < N; n++)
         for (int f = 0; f < F; f++) {
@@ -770,7 +810,7 @@ void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F) {
 }
 
 /* silu(g) = g s(g); silu'(g) = s(g) (1 + g (1 - s(g))) */
-void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
+OPSDEF void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout, const void *gu, int N, int F) {
     OPS_GPU(gpu_swiglu_backward(gpu, dgu, act, dout, gu, N, F));
     for (int n = 0; n < N; n++)
         for (int f = 0; f < F; f++) {
@@ -782,7 +822,7 @@ void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout, const 
         }
 }
 
-void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n) {
+OPSDEF void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n) {
     OPS_GPU(gpu_add(gpu, out, a, b, n));
     for (size_t i = 0; i < n; i++) R(out)[i] = CR(a)[i] + CR(b)[i];
 }
@@ -796,7 +836,7 @@ static long attn_lmax_(long a, long b) { return a > b ? a : b; }
 static long attn_run_first_(long x, long P, long L) { long r = x % P; return r >= P - L ? x : x - r + P - L; }
 static long attn_run_last_(long x, long P, long L) { long r = x % P; return r >= P - L ? x : x - r - 1; }
 
-int attn_pattern_visible(const AttnPattern *p, int t, int s) {
+OPSDEF int attn_pattern_visible(const AttnPattern *p, int t, int s) {
     long d = (long)t - s, W = p->window, pb = attn_pb_(p);
     if (s < 0 || d < 0) return 0;
     if (W <= 0 || d < W) return 1;
@@ -806,7 +846,7 @@ int attn_pattern_visible(const AttnPattern *p, int t, int s) {
     return 0;
 }
 
-int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1) {
+OPSDEF int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1) {
     long W = p->window, pb = attn_pb_(p), e = attn_lmin_(n1, r1);
     if (n0 > r1) return 0;                              /* wholly above the diagonal */
     if (W <= 0 || (long)r0 - n1 < W) return 1;          /* differences r0-n1..r1-n0 meet 0..W-1 */
@@ -819,7 +859,7 @@ int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1) 
     return 0;
 }
 
-int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1) {
+OPSDEF int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1) {
     long W = p->window, pb = attn_pb_(p);
     if (n1 > r0) return 0;                              /* crosses the diagonal */
     if (W <= 0 || (long)r1 - n0 < W) return 1;
@@ -836,7 +876,7 @@ int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1) 
     return 0;
 }
 
-int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T) {
+OPSDEF int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T) {
     long W = p->window, pb = attn_pb_(p), e;
     if (W <= 0 || n0 < p->global) return T - 1;
     if (p->stride > 0 && attn_run_first_(n0, p->stride, pb) <= n1) return T - 1;
@@ -848,7 +888,7 @@ int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T) {
     return (int)attn_lmin_(e, T - 1);
 }
 
-void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal) {
+OPSDEF void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal) {
     *visited = *causal = 0;
     for (int m0 = 0; m0 < T; m0 += bm) {
         int r1 = (int)attn_lmin_(T - 1, m0 + bm - 1);
@@ -859,7 +899,7 @@ void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visit
     }
 }
 
-void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal) {
+OPSDEF void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal) {
     *visited = *causal = 0;
     for (int n0 = 0; n0 < T; n0 += bn) {
         int last = attn_pattern_last_query(p, n0, (int)attn_lmin_(T - 1, n0 + bn - 1), T);
@@ -868,7 +908,7 @@ void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *v
     }
 }
 
-double attn_pattern_mean_keys(const AttnPattern *p, int T) {
+OPSDEF double attn_pattern_mean_keys(const AttnPattern *p, int T) {
     long pb = attn_pb_(p);
     double total = 0;
     for (int t = 0; t < T; t++) /* by blocks of pb keys: whole ones at once, the few partial ones by key */
@@ -881,7 +921,7 @@ double attn_pattern_mean_keys(const AttnPattern *p, int T) {
     return T > 0 ? total / T : 0;
 }
 
-int attn_pattern_kind(const AttnPattern *p, int T) {
+OPSDEF int attn_pattern_kind(const AttnPattern *p, int T) {
     long W = p->window, pb = attn_pb_(p);
     if (W <= 0 || W >= T || p->global >= T || (p->stride > 0 && p->stride <= pb)) return 1;
     int stride = p->stride > 0 && p->stride - pb < T;         /* a summary key exists below T */
@@ -984,30 +1024,30 @@ static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *do
         }
 }
 
-void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
-                          const void *v, int B, int T, int H, int KV, int hd, int window) {
+OPSDEF void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                 const void *v, int B, int T, int H, int KV, int hd, int window) {
     OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
     AttnPattern p = {window, 0, 0, 0, 0};
     attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
-void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                           const void *out, const real_t *lse, const void *q, const void *k,
-                           const void *v, int B, int T, int H, int KV, int hd, int window) {
+OPSDEF void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                  const void *out, const real_t *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int H, int KV, int hd, int window) {
     OPS_GPU(gpu_attention_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, window));
     AttnPattern p = {window, 0, 0, 0, 0};
     attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
-void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
-                                  const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+                                         const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
     OPS_GPU(gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, p));
     attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, p);
 }
 
-void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                   const void *out, const real_t *lse, const void *q, const void *k,
-                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+OPSDEF void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                          const void *out, const real_t *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
     OPS_GPU(gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p));
     attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p);
 }
@@ -1026,8 +1066,8 @@ static real_t xent_row_cpu(real_t *logits, const real_t *x, const real_t *wte, i
     return mx + log(sum) - logits[target];
 }
 
-void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
-                     const int *targets, int N, int C, int V) {
+OPSDEF void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
+                            const int *targets, int N, int C, int V) {
     OPS_GPU(gpu_xent_forward(gpu, losses, correct, h, wte, targets, N, C, V));
     OMP_(omp parallel if ((double)N * V * C > OPS_OMP_MIN_WORK))
     {
@@ -1046,8 +1086,8 @@ void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, c
     }
 }
 
-void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
-                      const void *wte, const int *targets, int N, int C, int V, float dloss) {
+OPSDEF void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
+                             const void *wte, const int *targets, int N, int C, int V, float dloss) {
     OPS_GPU(gpu_xent_backward(gpu, losses, dh, dwte, h, wte, targets, N, C, V, dloss));
     real_t *logits = malloc(sizeof(real_t) * V);
     for (int n = 0; n < N; n++) {

@@ -43,8 +43,23 @@
        post / sandwich: on the attention output), model.layers.{i}.pre_feedforward_layernorm.weight
      (sandwich), model.layers.{i}.post_feedforward_layernorm.weight (post / sandwich), model.norm.weight.
 */
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it) */
+#if defined(ABLATE_IMPLEMENTATION) && !defined(SMOLLM_IMPLEMENTATION)
+#define SMOLLM_IMPLEMENTATION
+#endif
 #ifndef SMOLLM_H
 #define SMOLLM_H
+
+/* linkage of every public function: extern, or static with SMOLLM_STATIC or ABLATE_STATIC (each
+   .c file that defines the implementation then gets its own private copy) */
+#ifndef SMOLLMDEF
+#if defined(SMOLLM_STATIC) || defined(ABLATE_STATIC)
+#define SMOLLMDEF static
+#else
+#define SMOLLMDEF extern
+#endif
+#endif
 
 /* fileno, fseeko, off_t: POSIX 2008, asked for before the first system header so that the
    implementation builds under a strict -std=c99 too (a file that includes a system header before
@@ -54,6 +69,10 @@
 #endif
 #include "attn.h"
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* SIZE LIMITS (smollm_resolve and smollm_init refuse more, naming the value): far above any
    model this trains, low enough that no size product (vocab x d_model, B x T x ffn, ...)
@@ -128,57 +147,57 @@ typedef struct {
     real_t *correct, *host_correct; /* top-1 hits per token, allocated by the first smollm_eval_acc */
 } SmolModel;
 
-const char *norm_kind_name(NormKind k);
-int norm_kind_parse(const char *s, NormKind *out);
+SMOLLMDEF const char *norm_kind_name(NormKind k);
+SMOLLMDEF int norm_kind_parse(const char *s, NormKind *out);
 /* fill defaults and validate; message names the bad value; 0 on success */
-int smollm_resolve(SmolConfig *c, char *err, size_t errlen);
-AttnConfig smollm_layer_attn(const SmolConfig *c, int layer);
+SMOLLMDEF int smollm_resolve(SmolConfig *c, char *err, size_t errlen);
+SMOLLMDEF AttnConfig smollm_layer_attn(const SmolConfig *c, int layer);
 /* the checks smollm_init makes before it allocates anything, so that a caller can refuse a
    configuration early (ablate run checks every run of a study before the first one): the
    shape resolves (smollm_resolve, cfg resolved in place), B and T are in range, a dsa top-k
    fits the sparse kernels at T, and on a GPU every layer's mechanism has kernels */
-int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
+SMOLLMDEF int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
 /* allocate and initialize for batches of B x T tokens (gpu NULL: CPU); -1 with a message for
    sizes past SMOLLM_MAX_* and for parameter tables or weights that cannot be allocated */
-int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
-void smollm_free(SmolModel *m);
-SmolParamCounts smollm_param_counts(const SmolModel *m);
+SMOLLMDEF int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen);
+SMOLLMDEF void smollm_free(SmolModel *m);
+SMOLLMDEF SmolParamCounts smollm_param_counts(const SmolModel *m);
 /* KV-cache bytes per token summed over layers, bf16 */
-size_t smollm_kv_bytes_per_token(const SmolModel *m);
+SMOLLMDEF size_t smollm_kv_bytes_per_token(const SmolModel *m);
 /* every layer's mechanism state for optimizer step `step` (attn_at_step: DSA's dense warm-up and
    k schedule); 1 when it changed anything (a captured CUDA graph is then stale) */
-int smollm_at_step(SmolModel *m, int step);
+SMOLLMDEF int smollm_at_step(SmolModel *m, int step);
 /* training FLOPs per token (forward + backward = 3x forward) at context T */
-double smollm_train_flops_per_token(const SmolModel *m, int T);
+SMOLLMDEF double smollm_train_flops_per_token(const SmolModel *m, int T);
 /* refresh the compute copy after the master weights changed (no-op on the CPU) */
-void smollm_sync_weights(SmolModel *m);
+SMOLLMDEF void smollm_sync_weights(SmolModel *m);
 
 /* tokens, targets: host arrays of B*T ids (target < 0 ignored).
    smollm_step: forward + backward, grads += dloss * d(sum of token losses); returns mean loss.
    smollm_eval: forward only; returns the sum of token losses (and *count the counted tokens). */
-float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss);
-double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count);
+SMOLLMDEF float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss);
+SMOLLMDEF double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count);
 /* the same, and *hits = the number of counted tokens whose target got the largest logit
    (top-1 accuracy = hits / count: the metric of the synthetic tasks) */
-double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits);
+SMOLLMDEF double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits);
 /* the same per row: row_loss[b] = the sum of row b's token losses, row_count[b] its counted
    tokens (either may be NULL); returns the batch's sum. On the GPU the per-token losses are
    copied to the host anyway, so per-row sums cost nothing more. NAN when host memory runs out
    (the forward's CPU attention temporaries, or the buffers that score accuracy) */
-double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
-                        double *hits);
+SMOLLMDEF double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
+                                  double *hits);
 /* lower-level: forward to the final norm output m->xf; 0, or -1 when a CPU attention path runs
    out of host memory for its temporaries (attn_forward) */
-int smollm_forward(SmolModel *m, const int *tokens);
+SMOLLMDEF int smollm_forward(SmolModel *m, const int *tokens);
 /* backward from the final norm output; needs smollm_forward first. NAN when a CPU attention
    path runs out of host memory (attn_backward): the gradients are incomplete then */
-float smollm_backward(SmolModel *m, const int *targets, float dloss);
+SMOLLMDEF float smollm_backward(SmolModel *m, const int *targets, float dloss);
 /* lowest level, for CUDA graphs: copy a batch to the backend, then forward and backward on
    the backend's copy with no host synchronization in between, then read the mean loss */
-void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets);
-int smollm_forward_device(SmolModel *m);             /* 0, or -1 as smollm_forward */
-int smollm_backward_device(SmolModel *m, float dloss); /* 0, or -1: out of host memory */
-float smollm_read_loss(SmolModel *m, const int *targets);
+SMOLLMDEF void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets);
+SMOLLMDEF int smollm_forward_device(SmolModel *m);             /* 0, or -1 as smollm_forward */
+SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss); /* 0, or -1: out of host memory */
+SMOLLMDEF float smollm_read_loss(SmolModel *m, const int *targets);
 
 /* safetensors I/O of the fp32 master weights (Hugging Face names). smollm_save also writes the
    resolved SmolConfig and the sequence length into the header's __metadata__ (string values, as
@@ -194,12 +213,16 @@ float smollm_read_loss(SmolModel *m, const int *targets);
    MANIFEST, ckpt.h). The message names the file, the tensor and what was expected. The
    weights are changed only when everything passed. smollm_save writes path.tmp, fsyncs it
    and renames it. */
-int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen);
-int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen);
+SMOLLMDEF int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen);
+SMOLLMDEF int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen);
 /* what smollm_load checks, without changing the model's weights */
-int smollm_verify(SmolModel *m, const char *path, char *err, size_t errlen);
-int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, char *err, size_t errlen);
+SMOLLMDEF int smollm_verify(SmolModel *m, const char *path, char *err, size_t errlen);
+SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, char *err, size_t errlen);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* SMOLLM_H */
 
 /* ======================================================================= */
@@ -227,16 +250,16 @@ int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, 
 
 static const char *norm_names[] = {"default", "pre", "post", "sandwich"};
 
-const char *norm_kind_name(NormKind k) { return (k >= 0 && k <= NORM_SANDWICH) ? norm_names[k] : "?"; }
+SMOLLMDEF const char *norm_kind_name(NormKind k) { return (k >= 0 && k <= NORM_SANDWICH) ? norm_names[k] : "?"; }
 
-int norm_kind_parse(const char *s, NormKind *out) {
+SMOLLMDEF int norm_kind_parse(const char *s, NormKind *out) {
     for (int i = 1; i <= NORM_SANDWICH; i++)
         if (strcmp(s, norm_names[i]) == 0) { *out = (NormKind)i; return 0; }
     return -1;
 }
 
 /* the base config, then the schedule's item for this layer (validated by smollm_resolve) */
-AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
+SMOLLMDEF AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
     AttnConfig a = c->attn;
     a.d_model = c->d_model;
     a.n_heads = c->n_heads;
@@ -249,7 +272,7 @@ AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
     return a;
 }
 
-int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
+SMOLLMDEF int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
     if (c->vocab_size == 0) c->vocab_size = 49152;
     if (c->d_model == 0) c->d_model = 576;
     if (c->n_layers == 0) c->n_layers = 30;
@@ -517,7 +540,7 @@ static int smol_alloc_acts(SmolModel *m) {
     return m->tokens && m->targets && m->host_losses ? 0 : -1;
 }
 
-int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
+SMOLLMDEF int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
     if (smollm_resolve(cfg, err, errlen)) return -1;
     if (B < 1 || T < 1 || B > SMOLLM_MAX_BATCH || T > SMOLLM_MAX_SEQ || (long long)B * T > INT_MAX / 2) {
         snprintf(err, errlen, "batch %d and seq %d must be in [1, %d] and [1, %d] with batch x seq at most %d", B, T,
@@ -542,7 +565,7 @@ int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errl
     return 0;
 }
 
-int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
+SMOLLMDEF int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     if (smollm_check(&m->cfg, gpu, B, T, err, errlen)) return -1;
@@ -587,7 +610,7 @@ int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, cha
     return 0;
 }
 
-void smollm_free(SmolModel *m) {
+SMOLLMDEF void smollm_free(SmolModel *m) {
     Gpu *g = m->gpu;
     if (m->wc != m->params) ops_free(g, m->wc);
     ops_free(g, m->params);
@@ -607,11 +630,11 @@ void smollm_free(SmolModel *m) {
     memset(m, 0, sizeof *m);
 }
 
-void smollm_sync_weights(SmolModel *m) {
+SMOLLMDEF void smollm_sync_weights(SmolModel *m) {
     if (m->wc != m->params) ops_weights_to_compute(m->gpu, m->wc, m->params, m->n_params);
 }
 
-SmolParamCounts smollm_param_counts(const SmolModel *m) {
+SMOLLMDEF SmolParamCounts smollm_param_counts(const SmolModel *m) {
     SmolParamCounts pc = {0};
     for (int i = 0; i < m->n_specs; i++) {
         const ParamSpec *p = &m->specs[i];
@@ -624,19 +647,19 @@ SmolParamCounts smollm_param_counts(const SmolModel *m) {
     return pc;
 }
 
-int smollm_at_step(SmolModel *m, int step) {
+SMOLLMDEF int smollm_at_step(SmolModel *m, int step) {
     int changed = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) changed |= attn_at_step(&m->layers[l].attn, &m->acts[l].attn, step, m->T);
     return changed;
 }
 
-size_t smollm_kv_bytes_per_token(const SmolModel *m) {
+SMOLLMDEF size_t smollm_kv_bytes_per_token(const SmolModel *m) {
     size_t b = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) b += attn_kv_bytes_per_token(&m->layers[l].attn, 2);
     return b;
 }
 
-double smollm_train_flops_per_token(const SmolModel *m, int T) {
+SMOLLMDEF double smollm_train_flops_per_token(const SmolModel *m, int T) {
     const SmolConfig *c = &m->cfg;
     double f = 2.0 * c->d_model * c->vocab_size;                   /* LM head */
     for (int l = 0; l < c->n_layers; l++)
@@ -648,18 +671,18 @@ double smollm_train_flops_per_token(const SmolModel *m, int T) {
 
 static const void *wptr(const SmolModel *m, size_t off) { return (const char *)m->wc + off * ops_act_size(m->gpu); }
 
-void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets) {
+SMOLLMDEF void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets) {
     size_t N = (size_t)m->B * m->T;
     if (tokens) ops_to_device(m->gpu, m->tokens, tokens, sizeof(int) * N);
     if (targets) ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
 }
 
-int smollm_forward(SmolModel *m, const int *tokens) {
+SMOLLMDEF int smollm_forward(SmolModel *m, const int *tokens) {
     smollm_set_batch(m, tokens, NULL);
     return smollm_forward_device(m);
 }
 
-int smollm_forward_device(SmolModel *m) {
+SMOLLMDEF int smollm_forward_device(SmolModel *m) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim;
@@ -707,13 +730,13 @@ int smollm_forward_device(SmolModel *m) {
     return 0;
 }
 
-float smollm_backward(SmolModel *m, const int *targets, float dloss) {
+SMOLLMDEF float smollm_backward(SmolModel *m, const int *targets, float dloss) {
     smollm_set_batch(m, NULL, targets);
     if (smollm_backward_device(m, dloss)) return NAN;
     return smollm_read_loss(m, targets);
 }
 
-float smollm_read_loss(SmolModel *m, const int *targets) {
+SMOLLMDEF float smollm_read_loss(SmolModel *m, const int *targets) {
     int N = m->B * m->T;
     ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(real_t) * N);
     double sum = 0;
@@ -724,7 +747,7 @@ float smollm_read_loss(SmolModel *m, const int *targets) {
 }
 
 /* d(residual) flows through m->dres; each sublayer adds its branch's gradient */
-int smollm_backward_device(SmolModel *m, float dloss) {
+SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
@@ -784,16 +807,16 @@ int smollm_backward_device(SmolModel *m, float dloss) {
     return 0;
 }
 
-float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss) {
+SMOLLMDEF float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss) {
     if (smollm_forward(m, tokens)) return NAN;
     return smollm_backward(m, targets, dloss);
 }
 
-double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count) {
+SMOLLMDEF double smollm_eval(SmolModel *m, const int *tokens, const int *targets, int *count) {
     return smollm_eval_acc(m, tokens, targets, count, NULL);
 }
 
-double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits) {
+SMOLLMDEF double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int *count, double *hits) {
     int cnt = 0;
     double sum = smollm_eval_rows(m, tokens, targets, NULL, NULL, hits);
     for (int n = 0; n < m->B * m->T; n++) cnt += targets[n] >= 0;
@@ -801,8 +824,8 @@ double smollm_eval_acc(SmolModel *m, const int *tokens, const int *targets, int 
     return sum;
 }
 
-double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
-                        double *hits) {
+SMOLLMDEF double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
+                                  double *hits) {
     int N = m->B * m->T;
     if (smollm_forward(m, tokens)) return NAN; /* out of host memory: no evaluation */
     ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
@@ -923,7 +946,7 @@ static char *smol_read_header(const char *path, FILE **fp, uint64_t *hl_out, cha
     return hdr;
 }
 
-int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, char *err, size_t errlen) {
+SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, char *err, size_t errlen) {
     char *hdr = smol_read_header(path, NULL, NULL, err, errlen), v[300];
     if (!hdr) return -1;
     SmolConfig c;
@@ -977,7 +1000,7 @@ int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, 
     return 0;
 }
 
-int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen) {
+SMOLLMDEF int smollm_save(const SmolModel *m, const char *path, char *err, size_t errlen) {
     size_t meta = smol_meta_write(m, NULL, 0);
     size_t cap = 256 + meta + (size_t)m->n_specs * 200, len = 0;
     char *hdr = malloc(cap);
@@ -1302,8 +1325,8 @@ static int smol_load_impl(SmolModel *m, const char *path, int upload, char *err,
     return rc;
 }
 
-int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen) { return smol_load_impl(m, path, 1, err, errlen); }
-int smollm_verify(SmolModel *m, const char *path, char *err, size_t errlen) { return smol_load_impl(m, path, 0, err, errlen); }
+SMOLLMDEF int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen) { return smol_load_impl(m, path, 1, err, errlen); }
+SMOLLMDEF int smollm_verify(SmolModel *m, const char *path, char *err, size_t errlen) { return smol_load_impl(m, path, 0, err, errlen); }
 
 #endif /* SMOLLM_IMPLEMENTATION_DONE */
 #endif /* SMOLLM_IMPLEMENTATION */

@@ -196,8 +196,23 @@
    within one invocation without checkpoint progress and recorded as failed; kills of earlier
    invocations do not count (tests/test_ckpt covers each of these).
 */
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it) */
+#if defined(ABLATE_IMPLEMENTATION) && !defined(STUDY_IMPLEMENTATION)
+#define STUDY_IMPLEMENTATION
+#endif
 #ifndef STUDY_H
 #define STUDY_H
+
+/* linkage of every public function: extern, or static with STUDY_STATIC or ABLATE_STATIC (each
+   .c file that defines the implementation then gets its own private copy) */
+#ifndef STUDYDEF
+#if defined(STUDY_STATIC) || defined(ABLATE_STATIC)
+#define STUDYDEF static
+#else
+#define STUDYDEF extern
+#endif
+#endif
 
 /* setenv, kill, gethostname, open_memstream, M_PI: POSIX 2008 with the XSI option, asked for
    before the first system header so that the implementation builds under a strict -std=c99 too */
@@ -208,6 +223,10 @@
 #include "data.h"
 #include "ckpt.h"
 #include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* one run's configuration (the strings point at storage that outlives the run) */
 typedef struct {
@@ -367,57 +386,57 @@ typedef struct {
                                    without overflowing an int or a size_t product */
 } RunKey;
 
-int run_key_count(void);
-const RunKey *run_key_at(int i);
-const RunKey *run_key_find(const char *key);    /* - or _ spelling, leading -- allowed; NULL: unknown */
+STUDYDEF int run_key_count(void);
+STUDYDEF const RunKey *run_key_at(int i);
+STUDYDEF const RunKey *run_key_find(const char *key);    /* - or _ spelling, leading -- allowed; NULL: unknown */
 /* the key's value in c as text: an enum's name, a string as is ("" for none) */
-void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n);
+STUDYDEF void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n);
 /* every key: "  --key VALUE  help (default ...)", grouped model / train / data */
-void run_keys_help(FILE *f);
+STUDYDEF void run_keys_help(FILE *f);
 
-void run_config_defaults(RunConfig *c);
+STUDYDEF void run_config_defaults(RunConfig *c);
 /* set one key (- or _ spelling, leading -- allowed); the message names the key, the value and
    what was expected. A string value (data, save, task) is stored as the pointer: it must
    outlive c */
-int run_config_set(RunConfig *c, const char *key, const char *value, char *err, size_t errlen);
+STUDYDEF int run_config_set(RunConfig *c, const char *key, const char *value, char *err, size_t errlen);
 /* the run identity: FNV-1a 64 of the canonical text of the resolved configuration (every key
    of the table but save, in table order, as compact JSON: run_config_canonical). with_seed 0
    leaves the seed out: the identity of the configuration, which its seeds share */
-uint64_t run_config_identity(const RunConfig *c, int with_seed);
+STUDYDEF uint64_t run_config_identity(const RunConfig *c, int with_seed);
 /* the canonical text itself (malloc'd; the caller frees) */
-char *run_config_canonical(const RunConfig *c, int with_seed);
+STUDYDEF char *run_config_canonical(const RunConfig *c, int with_seed);
 /* steps the budget gives (tokens budget converted) */
-int run_config_steps(const RunConfig *c);
+STUDYDEF int run_config_steps(const RunConfig *c);
 /* what a run checks before it reads data or allocates anything: the model's shape
    (smollm_check: smollm_resolve's rules, a dsa top-k against seq, on a GPU (gpu not NULL) the
    kernels' support) and a synthetic task's sizes. 0, or -1 with the message */
-int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen);
+STUDYDEF int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen);
 
 /* ---- specs ---- */
-int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen);
-int study_parse_file(Study *s, const char *path, char *err, size_t errlen);
+STUDYDEF int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen);
+STUDYDEF int study_parse_file(Study *s, const char *path, char *err, size_t errlen);
 /* DIR/study.ini for --resume: -1 with a message naming the file when it cannot be read or holds
    no keys (an empty spec would be the defaults, not the study that was run) */
-int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen);
+STUDYDEF int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen);
 /* ablate run's flags (argv after "run"); *spec_path set when a spec file is named */
-int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen);
-void study_write_spec(const Study *s, FILE *f);
+STUDYDEF int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen);
+STUDYDEF void study_write_spec(const Study *s, FILE *f);
 /* set a key of the base section (a run key, or name/seeds/select/device/keep_checkpoints) */
-int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
+STUDYDEF int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
 /* the default study: MHA vs GQA vs MQA vs identity; tiny on the CPU, bigger on a GPU */
-void study_default(Study *s, int on_gpu);
+STUDYDEF void study_default(Study *s, int on_gpu);
 
 /* ---- grid ---- */
 /* the base configuration with the study's base keys and `carried` ("key=value key=value") applied */
-int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen);
+STUDYDEF int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen);
 /* expand phase p (base + carried values) into runs: axes in order, first axis slowest, seeds
    innermost. Returns the count (at most max), or -1 with a message */
-int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen);
+STUDYDEF int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen);
 /* phase p's runs (its combinations times the seeds), INT_MAX when there are more */
-int study_phase_size(const Study *s, int p);
+STUDYDEF int study_phase_size(const Study *s, int p);
 /* of the runs of one phase (their summaries), the best configuration's axes ("attn=gqa") */
-int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
-                 size_t len, char *err, size_t errlen);
+STUDYDEF int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
+                          size_t len, char *err, size_t errlen);
 /* every run of every phase checked (run_config_check) before anything is written; study_run
    calls it before it creates the study directory. A later phase runs with the values carried
    from the earlier ones, unknown yet: it is checked with every value that could be carried
@@ -428,36 +447,36 @@ int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums,
    phase are refused; 1 when the study has more configurations than STUDY_CHECK_MAX (the
    message says how many were checked, all good) */
 #define STUDY_CHECK_MAX 200000
-int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen);
+STUDYDEF int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen);
 
 /* ---- running ---- */
 /* device: "cpu", "cuda" or NULL (a GPU when one works, else the CPU, after a line on stderr
    saying why not the GPU); *gpu = NULL is the CPU. -1 with a message naming gpu_init's reason
    (e.g. no NVIDIA driver library) when "cuda" was asked for and none works */
-int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen);
-void study_close_device(Gpu *gpu);
-const char *study_default_data(void);
+STUDYDEF int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen);
+STUDYDEF void study_close_device(Gpu *gpu);
+STUDYDEF const char *study_default_data(void);
 /* train one run. dir: its directory (NULL: no files, as ablate train); verbose: per-step lines.
    Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case */
-int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
-int study_run(const Study *s, const StudyOptions *o, Gpu *gpu);
+STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
+STUDYDEF int study_run(const Study *s, const StudyOptions *o, Gpu *gpu);
 
 /* ---- report ---- */
 /* statistics over seeds: n values, their mean, sample standard deviation (n - 1) and the 95%
    confidence interval of the mean, mean -+ t(0.975, n - 1) sd / sqrt(n); sd and the interval
    are NAN below 2 values */
 typedef struct { int n; double mean, sd, ci_lo, ci_hi; } StudyStat;
-StudyStat study_stat(const double *x, int n);
+STUDYDEF StudyStat study_stat(const double *x, int n);
 /* the regularized incomplete beta function I_x(a, b) (a continued fraction) */
-double study_ibeta(double a, double b, double x);
+STUDYDEF double study_ibeta(double a, double b, double x);
 /* Student's t with df degrees of freedom (df > 0, not necessarily whole): the two-sided tail
    P(|T| > |t|), and the quantile q with P(T <= q) = p */
-double study_t_p2(double t, double df);
-double study_t_quantile(double p, double df);
+STUDYDEF double study_t_p2(double t, double df);
+STUDYDEF double study_t_quantile(double p, double df);
 /* Welch's two-sided t-test of equal means: p, with *t and *df (Welch-Satterthwaite) when
    wanted; NAN when either side has fewer than 2 values */
-double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df);
-int study_summary_read(const char *path, StudySummary *s);
+STUDYDEF double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df);
+STUDYDEF int study_summary_read(const char *path, StudySummary *s);
 /* results.json, results.csv (per configuration), runs.csv (per run), loss.svg (training and
    validation loss panels, the validation one over the second half of the steps: per
    configuration, in its own colour, the mean over its seeds and a band from the lowest to the
@@ -465,8 +484,12 @@ int study_summary_read(const char *path, StudySummary *s);
    one numbered point, mean validation loss with +-1 sd bars over seeds, and tokens/s +-1 sd;
    a key of the numbers beside the plot; the Pareto front outlined, and dashed when it has 2
    points or more) in dir, and the comparison table with the statistics over seeds on f (NULL: none); 0 on success */
-int study_report(const char *dir, FILE *f);
+STUDYDEF int study_report(const char *dir, FILE *f);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* STUDY_H */
 
 /* ======================================================================= */
@@ -753,8 +776,8 @@ static const RunKey run_keys_[] = {
 #undef RK_TOKENS_
 #undef RK_FIELD_
 
-int run_key_count(void) { return (int)(sizeof run_keys_ / sizeof *run_keys_); }
-const RunKey *run_key_at(int i) { return i >= 0 && i < run_key_count() ? &run_keys_[i] : NULL; }
+STUDYDEF int run_key_count(void) { return (int)(sizeof run_keys_ / sizeof *run_keys_); }
+STUDYDEF const RunKey *run_key_at(int i) { return i >= 0 && i < run_key_count() ? &run_keys_[i] : NULL; }
 
 static void study_norm_key(const char *key, char *out, size_t n) {
     while (*key == '-') key++;
@@ -763,7 +786,7 @@ static void study_norm_key(const char *key, char *out, size_t n) {
     out[k] = 0;
 }
 
-const RunKey *run_key_find(const char *key) {
+STUDYDEF const RunKey *run_key_find(const char *key) {
     char k[40];
     study_norm_key(key, k, sizeof k);
     for (int i = 0; i < run_key_count(); i++)
@@ -771,7 +794,7 @@ const RunKey *run_key_find(const char *key) {
     return NULL;
 }
 
-void run_config_defaults(RunConfig *c) {
+STUDYDEF void run_config_defaults(RunConfig *c) {
     char err[128];
     memset(c, 0, sizeof *c);
     for (int i = 0; i < run_key_count(); i++)
@@ -859,7 +882,7 @@ static void study_choices_text(const char *choices, char *out, size_t n) {
     out[k] = 0;
 }
 
-int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size_t errlen) {
+STUDYDEF int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size_t errlen) {
     const RunKey *k = run_key_find(key);
     if (!k) {
         snprintf(err, errlen, "unknown key '%s' (expected a model, training or data key; see study.h)", key);
@@ -936,7 +959,7 @@ static void study_dbl(char *out, size_t n, double x) {
     if (strtod(out, NULL) != x) snprintf(out, n, "%.17g", x);
 }
 
-void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n) {
+STUDYDEF void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n) {
     const char *at = (const char *)c + k->offset;
     int i;
     float f;
@@ -963,7 +986,7 @@ void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n) {
     }
 }
 
-void run_keys_help(FILE *f) {
+STUDYDEF void run_keys_help(FILE *f) {
     const char *groups[] = {"model", "train", "data"}, *titles[] = {"model", "training", "data and evaluation"};
     for (int g = 0; g < 3; g++) {
         fprintf(f, "%s:\n", titles[g]);
@@ -993,7 +1016,7 @@ void run_keys_help(FILE *f) {
     }
 }
 
-int run_config_steps(const RunConfig *c) {
+STUDYDEF int run_config_steps(const RunConfig *c) {
     if (c->tokens > 0) {
         double per = (double)c->batch * c->seq * (c->train.grad_accum ? c->train.grad_accum : 1);
         double s = ceil(c->tokens / per);
@@ -1002,7 +1025,7 @@ int run_config_steps(const RunConfig *c) {
     return c->train.steps;
 }
 
-int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen) {
+STUDYDEF int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen) {
     SmolConfig mc = c->model;
     int task_vocab = c->task_vocab ? c->task_vocab : 256;
     /* the byte vocabulary: a tokenized data set's is known only once it is read */
@@ -1044,7 +1067,7 @@ static void run_config_keys_json(StrBuf *b, const RunConfig *r, int canon, int w
     sb_printf(b, "}");
 }
 
-char *run_config_canonical(const RunConfig *c, int with_seed) {
+STUDYDEF char *run_config_canonical(const RunConfig *c, int with_seed) {
     RunConfig r;
     run_config_resolved(c, &r);
     StrBuf b = {0};
@@ -1052,7 +1075,7 @@ char *run_config_canonical(const RunConfig *c, int with_seed) {
     return b.p;
 }
 
-uint64_t run_config_identity(const RunConfig *c, int with_seed) {
+STUDYDEF uint64_t run_config_identity(const RunConfig *c, int with_seed) {
     char *t = run_config_canonical(c, with_seed);
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
     for (const unsigned char *p = (const unsigned char *)t; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
@@ -1090,10 +1113,10 @@ static void study_init(Study *s) {
     s->n_seeds = 1;
 }
 
-int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
+STUDYDEF int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
 #define study_set_base study_set
 /* a key of the base section */
-int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen) {
+STUDYDEF int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen) {
     char k[40];
     study_norm_key(key, k, sizeof k);
     if (!strcmp(k, "name")) {
@@ -1333,7 +1356,7 @@ static int study_finish(Study *s, const char *source, char *err, size_t errlen) 
     return 0;
 }
 
-int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen) {
+STUDYDEF int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen) {
     study_init(s);
     snprintf(s->source, sizeof s->source, "%s", source);
     char e[400];
@@ -1414,7 +1437,7 @@ int study_parse_text(Study *s, const char *text, const char *source, char *err, 
     return study_finish(s, source, err, errlen);
 }
 
-int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
+STUDYDEF int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
     char *text = study_read_all(path, NULL);
     if (!text) { snprintf(err, errlen, "cannot read study spec %s (a missing or non-regular file)", path); return -1; }
     int rc = study_parse_text(s, text, path, err, errlen);
@@ -1422,7 +1445,7 @@ int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
     return rc;
 }
 
-int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen) {
+STUDYDEF int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/study.ini", dir);
     char *text = study_read_all(path, NULL);
@@ -1446,7 +1469,7 @@ int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen) {
     return rc;
 }
 
-void study_write_spec(const Study *s, FILE *f) {
+STUDYDEF void study_write_spec(const Study *s, FILE *f) {
     fprintf(f, "# ablate study spec (see study.h)\nname = %s\n", s->name);
     fprintf(f, "seed_list = "); /* the seeds themselves: --resume runs exactly these */
     for (int i = 0; i < s->n_seeds; i++) fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)s->seeds[i]);
@@ -1472,7 +1495,7 @@ void study_write_spec(const Study *s, FILE *f) {
     }
 }
 
-int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen) {
+STUDYDEF int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen) {
     study_init(s);
     char e[400];
     const char *spec = NULL;
@@ -1577,7 +1600,7 @@ int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err,
     return study_finish(s, "command line", err, errlen);
 }
 
-void study_default(Study *s, int on_gpu) {
+STUDYDEF void study_default(Study *s, int on_gpu) {
     char e[256];
     study_init(s);
     snprintf(s->name, sizeof s->name, "default");
@@ -1655,7 +1678,7 @@ static const char *study_intern(const Study *s, const char *key, const char *v) 
     return NULL;
 }
 
-int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen) {
+STUDYDEF int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen) {
     run_config_defaults(c);
     for (int i = 0; i < s->n_base; i++)
         if (run_config_set(c, s->base_keys[i], s->base_values[i], err, errlen)) return -1;
@@ -1676,7 +1699,7 @@ int study_base_config(const Study *s, const char *carried, RunConfig *c, char *e
     return got;
 }
 
-int study_phase_size(const Study *s, int p) {
+STUDYDEF int study_phase_size(const Study *s, int p) {
     long long n = s->n_seeds; /* up to 64 x 32^16: saturate rather than wrap */
     for (int a = 0; a < s->phases[p].n_axes; a++) {
         n *= s->phases[p].axes[a].n;
@@ -1730,7 +1753,7 @@ static size_t study_assign_add(char *a, size_t n, size_t al, const char *key, co
     return al + (size_t)snprintf(a + al, n - al, "%s%s=%s", al ? " " : "", key, q);
 }
 
-int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen) {
+STUDYDEF int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen) {
     const StudyPhase *ph = &s->phases[p];
     int total = study_phase_size(s, p), idx[STUDY_MAX_AXES] = {0};
     if (total > max) { snprintf(err, errlen, "phase '%s' has %d runs, more than %d", ph->name, total, max); return -1; }
@@ -1783,8 +1806,8 @@ int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int 
     return n;
 }
 
-int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
-                 size_t len, char *err, size_t errlen) {
+STUDYDEF int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
+                          size_t len, char *err, size_t errlen) {
     double best = NAN;
     int best_i = -1;
     for (int i = 0; i < n; i++) {
@@ -1834,7 +1857,7 @@ static void study_where(StrBuf *b, const Study *s, int line, const char *key, co
     }
 }
 
-int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
+STUDYDEF int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
     long checked = 0;
     for (int p = 0; p < s->n_phases; p++) {
         /* the axes of phases 0..p in order: their assignment is what a run of phase p gets
@@ -1928,7 +1951,7 @@ int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
 }
 
 /* ---- devices and data ---- */
-int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen) {
+STUDYDEF int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen) {
     int want_cuda = device && !strcmp(device, "cuda");
     *gpu = NULL;
     if (device && *device && strcmp(device, "cpu") && !want_cuda) {
@@ -1958,7 +1981,7 @@ int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen) {
     return 0;
 }
 
-void study_close_device(Gpu *gpu) {
+STUDYDEF void study_close_device(Gpu *gpu) {
 #ifndef ABLATE_NO_CUDA
     if (gpu) { gpu_free_all(gpu); free(gpu); }
 #else
@@ -1967,7 +1990,7 @@ void study_close_device(Gpu *gpu) {
 }
 
 /* text files found on any Debian-like system, used when no data is given */
-const char *study_default_data(void) {
+STUDYDEF const char *study_default_data(void) {
     static const char *paths[] = {"data/corpus.txt", "/usr/share/common-licenses/GPL-3"};
     for (int i = 0; i < 2; i++)
         if (study_exists(paths[i])) return paths[i];
@@ -2111,7 +2134,7 @@ static void study_summary_json(StrBuf *b, const StudySummary *s) {
     sb_printf(b, "}");
 }
 
-int study_summary_read(const char *path, StudySummary *s) {
+STUDYDEF int study_summary_read(const char *path, StudySummary *s) {
     char *t = study_read_all(path, NULL);
     memset(s, 0, sizeof *s);
     if (!t) return -1;
@@ -2377,7 +2400,7 @@ static int study_check_save(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
-int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
+STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
     char err[512];
     double t_start = train_now();
     StudySummary keep = *o; /* the caller's names */
@@ -2890,7 +2913,7 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
 
 static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, const char *dir);
 
-int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
+STUDYDEF int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     char dir[4096], err[4600], path[4300];
     /* a new study is checked whole before anything is written: a bad shape found at run time
        failed every run of its phase and left a directory that blocked the rerun. A resumed
@@ -3136,7 +3159,7 @@ static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, con
 }
 
 /* ---- statistics over seeds ---- */
-StudyStat study_stat(const double *x, int n) {
+STUDYDEF StudyStat study_stat(const double *x, int n) {
     StudyStat s = {n, NAN, NAN, NAN, NAN};
     if (n < 1) return s;
     double sum = 0, sq = 0;
@@ -3175,7 +3198,7 @@ static double study_betacf(double a, double b, double x) {
     return f; /* not converged in 500 terms: only for extreme a, b (df in the millions) */
 }
 
-double study_ibeta(double a, double b, double x) {
+STUDYDEF double study_ibeta(double a, double b, double x) {
     if (!(a > 0) || !(b > 0) || isnan(x)) return NAN;
     if (x <= 0) return 0;
     if (x >= 1) return 1;
@@ -3184,13 +3207,13 @@ double study_ibeta(double a, double b, double x) {
     return 1 - front * study_betacf(b, a, 1 - x) / b;
 }
 
-double study_t_p2(double t, double df) {
+STUDYDEF double study_t_p2(double t, double df) {
     if (isnan(t) || !(df > 0)) return NAN;
     if (isinf(t)) return 0;
     return study_ibeta(df / 2, 0.5, df / (df + t * t)); /* P(|T| > |t|) */
 }
 
-double study_t_quantile(double p, double df) {
+STUDYDEF double study_t_quantile(double p, double df) {
     if (!(p > 0 && p < 1) || !(df > 0)) return NAN;
     if (p == 0.5) return 0;
     double tail = 2 * (p > 0.5 ? 1 - p : p); /* the two-sided tail at the answer */
@@ -3205,7 +3228,7 @@ double study_t_quantile(double p, double df) {
     return p > 0.5 ? q : -q;
 }
 
-double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df) {
+STUDYDEF double study_welch_p(const StudyStat *a, const StudyStat *b, double *t, double *df) {
     if (t) *t = NAN;
     if (df) *df = NAN;
     if (a->n < 2 || b->n < 2 || !isfinite(a->sd) || !isfinite(b->sd)) return NAN;
@@ -3784,7 +3807,7 @@ static void study_pm(char *out, size_t n, const StudyStat *st, int prec) {
     else snprintf(out, n, "%.*f ± -", prec, st->mean);
 }
 
-int study_report(const char *dir, FILE *out) {
+STUDYDEF int study_report(const char *dir, FILE *out) {
     DIR *d = opendir(dir);
     if (!d) { fprintf(stderr, "ablate report: cannot open directory %s\n", dir); return -1; }
     int n = 0, cap = 16;

@@ -39,8 +39,23 @@
    The loss of a step is the mean over all tokens of all micro-batches; gradients are
    of that mean. grad_norm is the global L2 norm before clipping.
 */
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it) */
+#if defined(ABLATE_IMPLEMENTATION) && !defined(TRAIN_IMPLEMENTATION)
+#define TRAIN_IMPLEMENTATION
+#endif
 #ifndef TRAIN_H
 #define TRAIN_H
+
+/* linkage of every public function: extern, or static with TRAIN_STATIC or ABLATE_STATIC (each
+   .c file that defines the implementation then gets its own private copy) */
+#ifndef TRAINDEF
+#if defined(TRAIN_STATIC) || defined(ABLATE_STATIC)
+#define TRAINDEF static
+#else
+#define TRAINDEF extern
+#endif
+#endif
 
 /* clock_gettime, fileno: POSIX 2008, asked for before the first system header so that the
    implementation builds under a strict -std=c99 too (a file that includes a system header before
@@ -49,6 +64,10 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "smollm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     float lr, min_lr_ratio;
@@ -93,17 +112,17 @@ typedef struct {
 /* fills a micro-batch of B*T token ids and next-token targets (host arrays) */
 typedef void (*BatchFn)(void *ctx, int *tokens, int *targets);
 
-void train_config_resolve(TrainConfig *c);
-float train_lr(const TrainConfig *c, int step); /* step counts from 0 */
+TRAINDEF void train_config_resolve(TrainConfig *c);
+TRAINDEF float train_lr(const TrainConfig *c, int step); /* step counts from 0 */
 /* 0, or -1 when host memory for the optimizer state (2 x the parameters) runs out: nothing is
    left allocated, and the caller names the failure (it knows the model's size) */
-int train_init(Trainer *t, SmolModel *m, const TrainConfig *c);
-void train_free(Trainer *t);
-TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx);
+TRAINDEF int train_init(Trainer *t, SmolModel *m, const TrainConfig *c);
+TRAINDEF void train_free(Trainer *t);
+TRAINDEF TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx);
 /* mean token loss over n_batches batches from next_batch (perplexity = exp of it) */
-double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches);
+TRAINDEF double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches);
 /* the same, and *accuracy = top-1 accuracy over the scored tokens (the synthetic tasks' metric) */
-double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy);
+TRAINDEF double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy);
 
 /* An evaluation with the numbers a comparison needs. EvalBatchFn fills B*T tokens and targets
    (-1: not scored; a row with none is padding) and, when row_bytes is not NULL, each row's text
@@ -126,8 +145,8 @@ typedef struct {
 } TrainEval;
 /* forward passes over n_batches batches of next (no Trainer needed: ablate eval has none);
    0, or -1 when out of memory */
-int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out);
-double train_now(void); /* monotonic seconds */
+TRAINDEF int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out);
+TRAINDEF double train_now(void); /* monotonic seconds */
 
 /* Resume state, one file written atomically (path.tmp, then rename):
      a text header "ablate-train-state 1", then "key value" lines (step, n_params, real_bytes,
@@ -142,10 +161,14 @@ double train_now(void); /* monotonic seconds */
    a negative second moment, and a file cut short or with bytes after the moments. The
    Trainer is changed only when everything passed. train_save_state fsyncs before the rename. */
 #define TRAIN_STATE_USER 16
-int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
-                     size_t errlen);
-int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen);
+TRAINDEF int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
+                              size_t errlen);
+TRAINDEF int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* TRAIN_H */
 
 /* ======================================================================= */
@@ -160,13 +183,13 @@ int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, c
 #include <time.h>
 #include <unistd.h>
 
-double train_now(void) {
+TRAINDEF double train_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts); /* wall clock is fine at step granularity */
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-void train_config_resolve(TrainConfig *c) {
+TRAINDEF void train_config_resolve(TrainConfig *c) {
     if (c->lr == 0) c->lr = 3e-3f;
     if (c->min_lr_ratio == 0) c->min_lr_ratio = 0.1f;
     if (c->steps == 0) c->steps = 1000;
@@ -178,7 +201,7 @@ void train_config_resolve(TrainConfig *c) {
     if (c->grad_accum == 0) c->grad_accum = 1;
 }
 
-float train_lr(const TrainConfig *c, int step) {
+TRAINDEF float train_lr(const TrainConfig *c, int step) {
     if (step < c->warmup) return c->lr * (step + 1) / c->warmup;
     float floor = c->lr * fmaxf(c->min_lr_ratio, 0.0f);
     int decay = c->steps - c->warmup;
@@ -188,7 +211,7 @@ float train_lr(const TrainConfig *c, int step) {
     return floor + 0.5f * (c->lr - floor) * (1 + cosf(3.14159265f * p));
 }
 
-int train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
+TRAINDEF int train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
     memset(t, 0, sizeof *t);
     t->cfg = *c;
     train_config_resolve(&t->cfg);
@@ -204,7 +227,7 @@ int train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
     return 0;
 }
 
-void train_free(Trainer *t) {
+TRAINDEF void train_free(Trainer *t) {
     Gpu *g = t->model->gpu;
 #ifndef ABLATE_NO_CUDA
     gpu_graph_free((CUgraphExec)t->graph);
@@ -321,7 +344,7 @@ static int train_graph_step(Trainer *t, float dloss) {
 #endif
 }
 
-TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
+TRAINDEF TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     SmolModel *M = t->model;
     int N = M->B * M->T, A = t->cfg.grad_accum;
     /* the mechanisms' state for this step (DSA's warm-up and k schedule): a change makes the
@@ -369,7 +392,7 @@ failed: /* no update: the weights and the step count stay as they were */
     return st;
 }
 
-double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches) {
+TRAINDEF double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches) {
     return train_eval_acc(t, next_batch, ctx, n_batches, NULL);
 }
 
@@ -382,7 +405,7 @@ static void train_batch_adapter_(void *a, int *tokens, int *targets, double *row
 }
 
 /* train_evaluate's loop, with train_eval's contract: 0 when nothing was scored */
-double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy) {
+TRAINDEF double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy) {
     TrainBatchAdapter_ a = {next_batch, ctx};
     TrainEval e;
     if (train_evaluate(t->model, train_batch_adapter_, &a, n_batches > 0 ? (size_t)n_batches : 0, accuracy != NULL, &e))
@@ -391,7 +414,7 @@ double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, 
     return e.tokens ? e.loss : 0;
 }
 
-int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out) {
+TRAINDEF int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out) {
     int B = m->B, N = m->B * m->T, oom = 0;
     int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N), *rc = malloc(sizeof(int) * B);
     double *rl = malloc(sizeof(double) * B), *rb = malloc(sizeof(double) * B);
@@ -435,8 +458,8 @@ int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, 
     return oom ? -1 : 0;
 }
 
-int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
-                     size_t errlen) {
+TRAINDEF int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
+                              size_t errlen) {
     const SmolModel *M = t->model;
     const TrainConfig *c = &t->cfg;
     if (n_user < 0 || n_user > TRAIN_STATE_USER) {
@@ -480,7 +503,7 @@ static int train_state_field(FILE *f, const char *key, const char *fmt, void *ou
     return fscanf(f, fmt, out) == 1 ? 0 : -1;
 }
 
-int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen) {
+TRAINDEF int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen) {
     SmolModel *M = t->model;
     const TrainConfig *c = &t->cfg;
     FILE *f = fopen(path, "rb");

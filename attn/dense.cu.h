@@ -185,43 +185,47 @@
 #ifndef KERNELS_ATTN_CU_H
 #define KERNELS_ATTN_CU_H
 
+#include "../gpu.h" /* first: it settles ABLATE_NO_CUDA (the GPU is opt-in) */
 #ifndef ABLATE_NO_CUDA
-#include "../gpu.h"
 
-void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                           const void *v, int B, int T, int H, int KV, int hd, int window);
-void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                            const void *out, const float *lse, const void *q, const void *k,
-                            const void *v, int B, int T, int H, int KV, int hd, int window);
-void gpu_attention_release(Gpu *gpu);
-int attn_kernels_compile_check(const char *arch);
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+GPUDEF void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int H, int KV, int hd, int window);
+GPUDEF void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                   const void *out, const float *lse, const void *q, const void *k,
+                                   const void *v, int B, int T, int H, int KV, int hd, int window);
+GPUDEF void gpu_attention_release(Gpu *gpu);
+GPUDEF int attn_kernels_compile_check(const char *arch);
 
 /* attention under a selection bitmask (DSA's top-k as a mask over dense tiles; Hopper,
    hd 64: gpu_attention_select_supported). mask [B][T][gpu_attention_select_words(T)] u32:
    bit s % 32 of word s / 32 of row t set when query t sees key s (only s <= t; every row
    sees at least one key), shared by all heads. */
-int gpu_attention_select_supported(const Gpu *gpu, int hd);
-int gpu_attention_select_words(int T);
-void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                  const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd);
-void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                   const void *out, const float *lse, const void *q, const void *k,
-                                   const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd);
+GPUDEF int gpu_attention_select_supported(const Gpu *gpu, int hd);
+GPUDEF int gpu_attention_select_words(int T);
+GPUDEF void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                         const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd);
+GPUDEF void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                          const void *out, const float *lse, const void *q, const void *k,
+                                          const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd);
 /* p [B,T,topk] = (1/H) sum_h exp(q_h . k_s / sqrt(hd) - lse[b,h,t]) at the rank of each key s
    among row t's selected keys, 0 past the selection (DSA's KL target; H <= 16) */
 #define ATTN_SELECT_PROBS_MAX_H 16
-void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
-                                const unsigned *mask, int B, int T, int H, int KV, int hd, int topk);
+GPUDEF void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                       const unsigned *mask, int B, int T, int H, int KV, int hd, int topk);
 /* DSA's indexer KL over the selection as dense tiles (attn/dsa.h's op_indexer_kl_*
    semantics; dI 64, HI <= ATTN_SELECT_KL_MAX_HI, Hopper: gpu_attention_select_kl_supported).
    Forward (dqI == NULL): loss [B*T]. Backward: also dqI, dkI, dw (bf16, written), which
    needs prefix [B][T][ceil(T/128)] (the row's selected keys left of each 128-key tile) and
    fp32 scratch lseI, invP [B*T]. */
 #define ATTN_SELECT_KL_MAX_HI 4 /* the dQ pass keeps 32 registers of accumulators a head */
-int gpu_attention_select_kl_supported(const Gpu *gpu, int HI, int dI);
-void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, float *lseI, float *invP,
-                             const float *p, const void *qI, const void *kI, const void *w, const unsigned *mask,
-                             const int *prefix, int B, int T, int HI, int topk, float dloss);
+GPUDEF int gpu_attention_select_kl_supported(const Gpu *gpu, int HI, int dI);
+GPUDEF void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, float *lseI, float *invP,
+                                    const float *p, const void *qI, const void *kI, const void *w, const unsigned *mask,
+                                    const int *prefix, int B, int T, int HI, int topk, float dloss);
 
 /* fixed sparse patterns (the masks are documented in ops.h); the two above are these
    with {window}. p == NULL is dense causal. */
@@ -232,11 +236,14 @@ void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI, void *
 #define ABLATE_ATTN_PATTERN_TYPEDEF
 typedef struct { int window, global, stride, dilation, block; } AttnPattern; /* as in ops.h */
 #endif
-void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
-void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                    const void *out, const float *lse, const void *q, const void *k,
-                                    const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+GPUDEF void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                           const void *out, const float *lse, const void *q, const void *k,
+                                           const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+#ifdef __cplusplus
+}
+#endif
 #endif /* ABLATE_NO_CUDA */
 #endif /* KERNELS_ATTN_CU_H */
 
@@ -2321,16 +2328,16 @@ static unsigned attn_bwd_smem_(int hd) {
     return (unsigned)(2 * ((hd + 8) * (2 * bn + 4 * bm) + bn * (bm + 8)) + 4 * 4 * bm);
 }
 
-void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                           const void *v, int B, int T, int H, int KV, int hd, int window) {
+GPUDEF void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                  const void *v, int B, int T, int H, int KV, int hd, int window) {
     AttnPattern p = {window, 0, 0, 0, 0};
     gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
-int gpu_attention_select_supported(const Gpu *gpu, int hd) {
+GPUDEF int gpu_attention_select_supported(const Gpu *gpu, int hd) {
     return gpu->cc_major == 9 && gpu->cc_minor == 0 && hd == 64;
 }
-int gpu_attention_select_words(int T) { return (T + 127) / 128 * 4; }
+GPUDEF int gpu_attention_select_words(int T) { return (T + 127) / 128 * 4; }
 
 /* the selection-mask kernels run on the Hopper wgmma path only */
 static void attn_require_select_(const Gpu *gpu, const char *who, int hd) {
@@ -2368,13 +2375,13 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
                attn_fwd_smem_(hd), args);
 }
 
-void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                   const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
     attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
 }
 
-void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                  const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
+GPUDEF void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                         const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
     attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask);
 }
 
@@ -2383,11 +2390,11 @@ static void *attn_scratch_get_(Gpu *g, size_t bytes) {
     return gpu_scratch(g, &g->attn_scratch, &g->attn_scratch_bytes, bytes);
 }
 
-void gpu_attention_release(Gpu *gpu) { gpu_scratch_release(gpu, &gpu->attn_scratch, &gpu->attn_scratch_bytes); }
+GPUDEF void gpu_attention_release(Gpu *gpu) { gpu_scratch_release(gpu, &gpu->attn_scratch, &gpu->attn_scratch_bytes); }
 
-void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                            const void *out, const float *lse, const void *q, const void *k,
-                            const void *v, int B, int T, int H, int KV, int hd, int window) {
+GPUDEF void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                   const void *out, const float *lse, const void *q, const void *k,
+                                   const void *v, int B, int T, int H, int KV, int hd, int window) {
     AttnPattern p = {window, 0, 0, 0, 0};
     gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
@@ -2451,20 +2458,20 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
     }
 }
 
-void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                    const void *out, const float *lse, const void *q, const void *k,
-                                    const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+GPUDEF void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                           const void *out, const float *lse, const void *q, const void *k,
+                                           const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
     attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
 }
 
-void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                   const void *out, const float *lse, const void *q, const void *k,
-                                   const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
+GPUDEF void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                          const void *out, const float *lse, const void *q, const void *k,
+                                          const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
     attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask);
 }
 
-void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
-                                const unsigned *mask, int B, int T, int H, int KV, int hd, int topk) {
+GPUDEF void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                       const unsigned *mask, int B, int T, int H, int KV, int hd, int topk) {
     attn_check_args_("gpu_attention_select_probs", B, T, H, KV, hd, NULL);
     const void *ptrs[] = {q, k, mask};
     gpu_require_aligned16("gpu_attention_select_probs", ptrs, 3);
@@ -2485,13 +2492,13 @@ void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k
     gpu_launch(gpu, f, (unsigned)B, (unsigned)((T + 63) / 64), 1, 128, 1, 1, smem, args);
 }
 
-int gpu_attention_select_kl_supported(const Gpu *gpu, int HI, int dI) {
+GPUDEF int gpu_attention_select_kl_supported(const Gpu *gpu, int HI, int dI) {
     return gpu_attention_select_supported(gpu, dI) && HI >= 1 && HI <= ATTN_SELECT_KL_MAX_HI;
 }
 
-void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, float *lseI, float *invP,
-                             const float *p, const void *qI, const void *kI, const void *w, const unsigned *mask,
-                             const int *prefix, int B, int T, int HI, int topk, float dloss) {
+GPUDEF void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, float *lseI, float *invP,
+                                    const float *p, const void *qI, const void *kI, const void *w, const unsigned *mask,
+                                    const int *prefix, int B, int T, int HI, int topk, float dloss) {
     const void *ptrs[] = {qI, kI, mask, dqI, dkI};
     gpu_require_aligned16("gpu_attention_select_kl", ptrs, dqI ? 5 : 3);
     if (!gpu_attention_select_kl_supported(gpu, HI, 64) || B < 1 || T < 1 || topk < 1 ||
@@ -2580,7 +2587,7 @@ static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPat
     return fails;
 }
 
-int attn_kernels_compile_check(const char *arch) {
+GPUDEF int attn_kernels_compile_check(const char *arch) {
     int fails = 0;
     if (strncmp(arch, "sm_90", 5) == 0) /* the selection-mask kernels (DSA): groups 1, 3, 16, */
         for (int gi = 0; gi < 6; gi++) { /* order-dependent and fixed-order dQ */

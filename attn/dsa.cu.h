@@ -153,31 +153,38 @@
 #ifndef KERNELS_SPARSE_CU_H
 #define KERNELS_SPARSE_CU_H
 
-#ifndef ABLATE_NO_CUDA
-#include "../gpu.h"
+#include "../gpu.h" /* first: it settles ABLATE_NO_CUDA (the GPU is opt-in) */
 #include "dense.cu.h" /* the dense-tile organization: gpu_attention_select_* */
+#ifndef ABLATE_NO_CUDA
 
-void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
-                        int B, int T, int HI, int dI, int prec);
-void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int T, int topk);
-void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
-                        int B, int T, int HI, int dI, int topk, int prec);
-void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
-                                  int topk);
-void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *psum,
-                                   const void *dout, const void *out, const float *lse,
-                                   const void *q, const void *k, const void *v, const int *idx,
-                                   int B, int T, int H, int KV, int hd, int topk);
-void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
-                                const int *idx, int B, int T, int H, int KV, int hd, int topk);
-void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
-                            const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
-void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
-                             const void *qI, const void *kI, const void *w, const int *idx,
-                             int B, int T, int HI, int dI, int topk, float dloss);
-void gpu_sparse_release(Gpu *gpu);
-int sparse_kernels_compile_check(const char *arch);
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+GPUDEF void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
+                               int B, int T, int HI, int dI, int prec);
+GPUDEF void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int T, int topk);
+GPUDEF void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                               int B, int T, int HI, int dI, int topk, int prec);
+GPUDEF void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                         const void *v, const int *idx, int B, int T, int H, int KV, int hd,
+                                         int topk);
+GPUDEF void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *psum,
+                                          const void *dout, const void *out, const float *lse,
+                                          const void *q, const void *k, const void *v, const int *idx,
+                                          int B, int T, int H, int KV, int hd, int topk);
+GPUDEF void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                       const int *idx, int B, int T, int H, int KV, int hd, int topk);
+GPUDEF void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
+                                   const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
+GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
+                                    const void *qI, const void *kI, const void *w, const int *idx,
+                                    int B, int T, int HI, int dI, int topk, float dloss);
+GPUDEF void gpu_sparse_release(Gpu *gpu);
+GPUDEF int sparse_kernels_compile_check(const char *arch);
+#ifdef __cplusplus
+}
+#endif
 #endif /* ABLATE_NO_CUDA */
 #endif /* KERNELS_SPARSE_CU_H */
 
@@ -1757,7 +1764,7 @@ static void *sparse_scratch_get_(Gpu *g, size_t bytes) {
     return gpu_scratch(g, &g->sparse_scratch, &g->sparse_scratch_bytes, bytes);
 }
 
-void gpu_sparse_release(Gpu *g) { gpu_scratch_release(g, &g->sparse_scratch, &g->sparse_scratch_bytes); }
+GPUDEF void gpu_sparse_release(Gpu *g) { gpu_scratch_release(g, &g->sparse_scratch, &g->sparse_scratch_bytes); }
 
 /* the kernel variants of the select, gpu_sparse_attention_backward and gpu_indexer_kl_backward
    are g->tuning's sparse_* fields (gpu_tuned: dflt when 0), read on every call so a test can
@@ -1854,8 +1861,8 @@ static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, in
     gpu_launch(g, f, (unsigned)R, (unsigned)nb, 1, 256, 1, 1, cache ? (unsigned)(T * 4) : 0, args);
 }
 
-void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
-                        int B, int T, int HI, int dI, int prec) {
+GPUDEF void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
+                               int B, int T, int HI, int dI, int prec) {
     sparse_check_index_("gpu_indexer_scores", B, T, HI, dI, 1);
     const void *ptrs[] = {qI, kI};
     gpu_require_aligned16("gpu_indexer_scores", ptrs, prec == 1 ? 0 : 2);
@@ -1870,15 +1877,15 @@ void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI,
     sparse_scores_launch_(gpu, scores, qI, kI, w, T, HI, dI, prec, 0, B, 0, T);
 }
 
-void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int T, int topk) {
+GPUDEF void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int T, int topk) {
     sparse_check_index_("gpu_indexer_topk", B, T, 1, 64, topk);
     sparse_topk_launch_(gpu, idx, scores, T, topk, 0, B, 0, T);
 }
 
 /* rows of scores per chunk: whole sequences while T*T*4 fits the budget, else ranges of
    rows (a multiple of 64) of one sequence */
-void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
-                        int B, int T, int HI, int dI, int topk, int prec) {
+GPUDEF void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                               int B, int T, int HI, int dI, int topk, int prec) {
     sparse_check_index_("gpu_indexer_select", B, T, HI, dI, topk);
     const void *ptrs[] = {qI, kI};
     gpu_require_aligned16("gpu_indexer_select", ptrs, prec == 1 ? 0 : 2);
@@ -1982,9 +1989,9 @@ static int sparse_kl_use_dense_(const Gpu *g, int B, int T, int HI, int dI, int 
     return (double)kk * ratio >= (double)T / 2 && (long)B * T >= SPARSE_KL_DENSE_MIN_ROWS;
 }
 
-void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
-                                  int topk) {
+GPUDEF void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                         const void *v, const int *idx, int B, int T, int H, int KV, int hd,
+                                         int topk) {
     sparse_check_attn_("gpu_sparse_attention_forward", B, T, H, KV, hd, topk);
     const void *ptrs[] = {out, q, k, v};
     gpu_require_aligned16("gpu_sparse_attention_forward", ptrs, 4);
@@ -2002,10 +2009,10 @@ void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q
                sparse_fwd_smem_(hd, topk), args);
 }
 
-void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *psum,
-                                   const void *dout, const void *out, const float *lse,
-                                   const void *q, const void *k, const void *v, const int *idx,
-                                   int B, int T, int H, int KV, int hd, int topk) {
+GPUDEF void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *psum,
+                                          const void *dout, const void *out, const float *lse,
+                                          const void *q, const void *k, const void *v, const int *idx,
+                                          int B, int T, int H, int KV, int hd, int topk) {
     sparse_check_attn_("gpu_sparse_attention_backward", B, T, H, KV, hd, topk);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v};
     gpu_require_aligned16("gpu_sparse_attention_backward", ptrs, 8);
@@ -2088,8 +2095,8 @@ void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, float
     gpu_f32_to_bf16(gpu, dv, dvacc, nk);
 }
 
-void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
-                                const int *idx, int B, int T, int H, int KV, int hd, int topk) {
+GPUDEF void gpu_sparse_attention_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
+                                       const int *idx, int B, int T, int H, int KV, int hd, int topk) {
     sparse_check_attn_("gpu_sparse_attention_probs", B, T, H, KV, hd, topk);
     const void *ptrs[] = {q, k};
     gpu_require_aligned16("gpu_sparse_attention_probs", ptrs, 2);
@@ -2140,8 +2147,8 @@ static void sparse_kl_launch_(Gpu *g, float *loss, void *dqI, float *dkacc, void
     gpu_launch(g, f, (unsigned)nrows, 1, 1, 128, 1, 1, sparse_kl_smem_(HI, dI, topk, flags & 2), args);
 }
 
-void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
-                            const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
+GPUDEF void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
+                                   const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
     sparse_check_index_("gpu_indexer_kl_forward", B, T, HI, dI, topk);
     if (sparse_kl_use_dense_(gpu, B, T, HI, dI, topk)) {
         unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, NULL, NULL, 0);
@@ -2151,9 +2158,9 @@ void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *q
     sparse_kl_launch_(gpu, loss, NULL, NULL, NULL, p, qI, kI, w, idx, T, HI, dI, topk, 0.0f, 0, (size_t)B * T, NULL);
 }
 
-void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
-                             const void *qI, const void *kI, const void *w, const int *idx,
-                             int B, int T, int HI, int dI, int topk, float dloss) {
+GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
+                                    const void *qI, const void *kI, const void *w, const int *idx,
+                                    int B, int T, int HI, int dI, int topk, float dloss) {
     sparse_check_index_("gpu_indexer_kl_backward", B, T, HI, dI, topk);
     if (sparse_kl_use_dense_(gpu, B, T, HI, dI, topk)) {
         int *prefix;
@@ -2200,7 +2207,7 @@ static const int sparse_check_specs_[][4] = {
     {64, 16, 64, 4}, {64, 4, 32, 1}, {32, 1, 128, 8}, {128, 32, 64, 16},
 };
 
-int sparse_kernels_compile_check(const char *arch) {
+GPUDEF int sparse_kernels_compile_check(const char *arch) {
     int fails = 0;
     for (size_t i = 0; i < sizeof sparse_check_specs_ / sizeof sparse_check_specs_[0]; i++)
         for (int part = 0; part < 2; part++) {

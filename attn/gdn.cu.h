@@ -113,32 +113,39 @@
 #ifndef KERNELS_LINEAR_CU_H
 #define KERNELS_LINEAR_CU_H
 
+#include "../gpu.h" /* first: it settles ABLATE_NO_CUDA (the GPU is opt-in) */
 #ifndef ABLATE_NO_CUDA
-#include "../gpu.h"
 
-void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void *k, const void *v, int ld,
-                     const float *gd, const float *beta, int B, int T, int H, int D, float scale);
-void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *dbeta, const void *dout,
-                      const void *q, const void *k, const void *v, int ld, const float *gd, const float *beta,
-                      int B, int T, int H, int D, float scale, float *ws);
-void gpu_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld, const void *w, int N,
-                               int T, int Ch, int K);
-void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const void *dout, const void *pre,
-                                const void *in, const void *w, int N, int T, int Ch, int K);
-void gpu_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, float *rn, int N, int nh, int D, float eps);
-void gpu_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const float *rn, int N, int nh,
-                             int D);
-void gpu_gdn_gates_forward(Gpu *gpu, float *gd, float *beta, const void *a, const void *b, int ld,
-                           const void *A_log, const void *dt_bias, int N, int H);
-void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log, float *ddt_bias,
-                            const float *dg, const float *dbeta, const void *a, const void *b, const void *A_log,
-                            const void *dt_bias, int N, int H);
-void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const void *o, const void *gate, int gate_ld,
-                                   const void *w, int N, int H, int D, float eps);
-void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
-                                    const void *o, const void *gate, const void *w, const float *rstd, int N,
-                                    int H, int D);
-int gdn_kernels_compile_check(const char *arch);
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+GPUDEF void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void *k, const void *v, int ld,
+                            const float *gd, const float *beta, int B, int T, int H, int D, float scale);
+GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *dbeta, const void *dout,
+                             const void *q, const void *k, const void *v, int ld, const float *gd, const float *beta,
+                             int B, int T, int H, int D, float scale, float *ws);
+GPUDEF void gpu_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld, const void *w, int N,
+                                      int T, int Ch, int K);
+GPUDEF void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const void *dout, const void *pre,
+                                       const void *in, const void *w, int N, int T, int Ch, int K);
+GPUDEF void gpu_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, float *rn, int N, int nh, int D, float eps);
+GPUDEF void gpu_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const float *rn, int N, int nh,
+                                    int D);
+GPUDEF void gpu_gdn_gates_forward(Gpu *gpu, float *gd, float *beta, const void *a, const void *b, int ld,
+                                  const void *A_log, const void *dt_bias, int N, int H);
+GPUDEF void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log, float *ddt_bias,
+                                   const float *dg, const float *dbeta, const void *a, const void *b, const void *A_log,
+                                   const void *dt_bias, int N, int H);
+GPUDEF void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const void *o, const void *gate, int gate_ld,
+                                          const void *w, int N, int H, int D, float eps);
+GPUDEF void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
+                                           const void *o, const void *gate, const void *w, const float *rstd, int N,
+                                           int H, int D);
+GPUDEF int gdn_kernels_compile_check(const char *arch);
+#ifdef __cplusplus
+}
+#endif
 #endif /* ABLATE_NO_CUDA */
 #endif /* KERNELS_LINEAR_CU_H */
 
@@ -1486,8 +1493,8 @@ static void gdn_fwd_launch_(Gpu *gpu, void *o, float *state, float *hsave, const
     gpu_launch(gpu, gdn_k_(gpu, "gdn_fwd"), (unsigned)(B * H), 1, 1, 256, 1, 1, smem, args);
 }
 
-void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void *k, const void *v, int ld,
-                     const float *gd, const float *beta, int B, int T, int H, int D, float scale) {
+GPUDEF void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void *k, const void *v, int ld,
+                            const float *gd, const float *beta, int B, int T, int H, int D, float scale) {
     gdn_check_shape_(gpu, "gpu_gdn_forward", B, T, H, D, GDN_FWD_SMEM_BYTES);
     const void *p[] = {q, k, v, o};
     gdn_check_aligned_("gpu_gdn_forward", ld, p, 4);
@@ -1509,9 +1516,9 @@ void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, const void 
     gdn_fwd_launch_(gpu, o, state, NULL, q, k, v, ld, gd, beta, B, T, H, scale);
 }
 
-void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *dbeta, const void *dout,
-                      const void *q, const void *k, const void *v, int ld, const float *gd, const float *beta,
-                      int B, int T, int H, int D, float scale, float *ws) {
+GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, float *dbeta, const void *dout,
+                             const void *q, const void *k, const void *v, int ld, const float *gd, const float *beta,
+                             int B, int T, int H, int D, float scale, float *ws) {
     gdn_check_shape_(gpu, "gpu_gdn_backward", B, T, H, D, GDN_BWD_SMEM_BYTES);
     const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
     gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
@@ -1542,8 +1549,8 @@ static void gdn_conv_grid_(int N, int Ch, unsigned *gx, unsigned *gy) {
     *gy = (unsigned)((N + GDN_CONV_ROWS - 1) / GDN_CONV_ROWS);
 }
 
-void gpu_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld, const void *w, int N,
-                               int T, int Ch, int K) {
+GPUDEF void gpu_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld, const void *w, int N,
+                                      int T, int Ch, int K) {
     if (K < 1 || K > 8) { fprintf(stderr, "gpu_gdn_conv_silu_forward: conv size %d (expected 1..8)\n", K); abort(); }
     unsigned gx, gy;
     gdn_conv_grid_(N, Ch, &gx, &gy);
@@ -1551,8 +1558,8 @@ void gpu_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, i
     gpu_launch(gpu, gdn_k_(gpu, "gdn_conv_fwd"), gx, gy, 1, 256, 1, 1, 0, args);
 }
 
-void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const void *dout, const void *pre,
-                                const void *in, const void *w, int N, int T, int Ch, int K) {
+GPUDEF void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const void *dout, const void *pre,
+                                       const void *in, const void *w, int N, int T, int Ch, int K) {
     if (K < 1 || K > 8) { fprintf(stderr, "gpu_gdn_conv_silu_backward: conv size %d (expected 1..8)\n", K); abort(); }
     unsigned gx, gy;
     gdn_conv_grid_(N, Ch, &gx, &gy);
@@ -1565,26 +1572,26 @@ void gpu_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, float *dw, const
 /* one warp per (row, head) */
 static unsigned gdn_warp_blocks_(size_t rows) { return (unsigned)((rows * 32 + 255) / 256); }
 
-void gpu_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, float *rn, int N, int nh, int D, float eps) {
+GPUDEF void gpu_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, float *rn, int N, int nh, int D, float eps) {
     void *args[] = {&x, &ld, &rn, &N, &nh, &D, &eps};
     gpu_launch(gpu, gdn_k_(gpu, "gdn_l2norm_fwd"), gdn_warp_blocks_((size_t)N * nh), 1, 1, 256, 1, 1, 0, args);
 }
 
-void gpu_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const float *rn, int N, int nh,
-                             int D) {
+GPUDEF void gpu_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const float *rn, int N, int nh,
+                                    int D) {
     void *args[] = {&dy, &ld, &y, &y_ld, &rn, &N, &nh, &D};
     gpu_launch(gpu, gdn_k_(gpu, "gdn_l2norm_bwd"), gdn_warp_blocks_((size_t)N * nh), 1, 1, 256, 1, 1, 0, args);
 }
 
-void gpu_gdn_gates_forward(Gpu *gpu, float *gd, float *beta, const void *a, const void *b, int ld,
-                           const void *A_log, const void *dt_bias, int N, int H) {
+GPUDEF void gpu_gdn_gates_forward(Gpu *gpu, float *gd, float *beta, const void *a, const void *b, int ld,
+                                  const void *A_log, const void *dt_bias, int N, int H) {
     void *args[] = {&gd, &beta, &a, &b, &ld, &A_log, &dt_bias, &N, &H};
     gdn_launch1d_(gpu, gdn_k_(gpu, "gdn_gates_fwd"), (size_t)N * H, args);
 }
 
-void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log, float *ddt_bias,
-                            const float *dg, const float *dbeta, const void *a, const void *b, const void *A_log,
-                            const void *dt_bias, int N, int H) {
+GPUDEF void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log, float *ddt_bias,
+                                   const float *dg, const float *dbeta, const void *a, const void *b, const void *A_log,
+                                   const void *dt_bias, int N, int H) {
     unsigned bx = (unsigned)((N + 255) / 256);
     if (bx > 64) bx = 64;
     float *part = gdn_parts_(gpu, (size_t)bx * 2 * H);
@@ -1593,15 +1600,15 @@ void gpu_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, float *dA_log,
     if (part) gdn_sum_parts_(gpu, dA_log, ddt_bias, H, part, 2 * H, (int)bx);
 }
 
-void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const void *o, const void *gate, int gate_ld,
-                                   const void *w, int N, int H, int D, float eps) {
+GPUDEF void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const void *o, const void *gate, int gate_ld,
+                                          const void *w, int N, int H, int D, float eps) {
     void *args[] = {&y, &rstd, &o, &gate, &gate_ld, &w, &N, &H, &D, &eps};
     gpu_launch(gpu, gdn_k_(gpu, "gdn_gnorm_fwd"), gdn_warp_blocks_((size_t)N * H), 1, 1, 256, 1, 1, 0, args);
 }
 
-void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
-                                    const void *o, const void *gate, const void *w, const float *rstd, int N,
-                                    int H, int D) {
+GPUDEF void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
+                                           const void *o, const void *gate, const void *w, const float *rstd, int N,
+                                           int H, int D) {
     if (D > 128) { fprintf(stderr, "gpu_gdn_gated_rmsnorm_backward: head dim %d > 128\n", D); abort(); }
     unsigned blocks = gdn_warp_blocks_((size_t)N * H), cap = (unsigned)gpu->sm_count * 8;
     if (blocks > cap) blocks = cap;
@@ -1611,7 +1618,7 @@ void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_l
     if (part) gdn_sum_parts_(gpu, dw, NULL, D, part, D, (int)blocks);
 }
 
-int gdn_kernels_compile_check(const char *arch) {
+GPUDEF int gdn_kernels_compile_check(const char *arch) {
     int failed = 0;
     for (int variant = 0; variant < 8; variant++) { /* GDN_MMA x GDN_PAR (0, 1) x GDN_DET */
         char opts[64], *log = NULL;

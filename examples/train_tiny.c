@@ -1,14 +1,10 @@
 /* examples/train_tiny.c - the headers without the driver: train a 2-layer model on a
    text file for 100 steps on the CPU and print its loss over the whole validation split.
 
-     cc -O2 -DABLATE_NO_CUDA examples/train_tiny.c -o train_tiny -lm
+     cc -O2 examples/train_tiny.c -o train_tiny -lm
      ./train_tiny /usr/share/common-licenses/GPL-3
 */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../train.h"
 #include "../data.h"
 #include <math.h>

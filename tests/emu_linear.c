@@ -20,9 +20,7 @@
    on the GPU. Built with -DGDN_DET=0 (the shared-memory atomics that Gpu.nondeterministic
    selects) the repeat lines only report; the small ops run both of their forms (per-block
    partials + gdn_sum_parts, and atomicAdd) in every build. */
-#define ABLATE_NO_CUDA
-#define OPS_IMPLEMENTATION
-#define ATTN_GDN_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn/gdn.h"
 
 #include <math.h>

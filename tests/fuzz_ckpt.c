@@ -1,5 +1,5 @@
 /* tests/fuzz_ckpt.c - libFuzzer target for checkpoint loading.
-     clang -g -O1 -fsanitize=fuzzer,address,undefined -DABLATE_NO_CUDA -I. tests/fuzz_ckpt.c -o tests/fuzz_ckpt -lm
+     clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_ckpt.c -o tests/fuzz_ckpt -lm
      ./tests/fuzz_ckpt CORPUS -ignore_remaining_args=1 target=safetensors model.safetensors: its configuration
                                                         (smollm_read_config), then, for a small
                                                         model, smollm_load's header checks
@@ -9,12 +9,7 @@
    (`make fuzz` runs each for FUZZ_SECONDS, seeded from a tiny run's checkpoint.) Whatever the
    bytes, a loader either accepts them or refuses them with a message; a crash, a leak or
    undefined behaviour fails the target. */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "study.h"
 
 static char scratch[256];   /* a per-process directory for the input as a file */

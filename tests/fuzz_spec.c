@@ -1,16 +1,11 @@
 /* tests/fuzz_spec.c - libFuzzer target for study.h's spec parser (`make fuzz` runs it with
    tests/fuzz_data.c's targets, FUZZ_SECONDS each):
-     clang -g -O1 -fsanitize=fuzzer,address,undefined -DABLATE_NO_CUDA -I. tests/fuzz_spec.c -o tests/fuzz_spec
+     clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz_spec.c -o tests/fuzz_spec
      ./tests/fuzz_spec CORPUS_DIR
    Any text is either refused with a message or parsed; a parsed spec is expanded into its runs
    (phase by phase, the first run's axes carried as a phase selection would), every run name
    is unique within its phase, and the spec written back (study.ini) parses to the same grid. */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "study.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {

@@ -40,10 +40,11 @@
 
 /* the CPU reference in double, with no CUDA path (this file drives the GPU itself) */
 #define ABLATE_REAL double
-#define ABLATE_NO_CUDA
+#undef ABLATE_CUDA /* the make rule's -DABLATE_CUDA: back on below, for gpu.h */
 #define OPS_IMPLEMENTATION
 #include "ops.h"
 #undef ABLATE_NO_CUDA
+#define ABLATE_CUDA
 
 #define GPU_IMPLEMENTATION
 #include "gpu.h"

@@ -20,11 +20,7 @@
 
    make gpucheck   (builds this with the CUDA build flags and runs it)
 */
-#define OPS_IMPLEMENTATION
-#define GPU_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../train.h"
 
 #include <math.h>

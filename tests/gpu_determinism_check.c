@@ -26,11 +26,7 @@
      MECH: names of part 2's cases to run (default all). Ends with "N passed, N failed".
    Build: make tests/gpu_determinism_check (the CUDA flags of tests/gpu_*.c).
 */
-#define OPS_IMPLEMENTATION
-#define GPU_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../train.h"
 
 #include <math.h>

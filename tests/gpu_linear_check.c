@@ -31,9 +31,7 @@
    T = 2048, 8192, 16384: the delta rule's forward and forward+backward, dense causal
    gpu_attention_forward/backward of the same shape, and the ratio dense / delta.
    Ends with "N passed, N failed"; exit status 1 on any failure. */
-#define OPS_IMPLEMENTATION
-#define GPU_IMPLEMENTATION
-#define ATTN_GDN_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn/gdn.h"
 
 #include <math.h>

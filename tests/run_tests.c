@@ -1,6 +1,6 @@
 /* tests/run_tests.c - the CPU test suite (make test).
 
-   Built in double precision (-DABLATE_REAL=double -DABLATE_NO_CUDA) so that
+   Built in double precision (-DABLATE_REAL=double) so that
    finite-difference gradient checks are meaningful:
      numeric  g_num = (L(x+h) - L(x-h)) / 2h,  h = 1e-5, central differences,
      L = sum(out * R) for a fixed random R (so every output element matters),
@@ -15,15 +15,10 @@
    (--count-from adds the totals of another checker's log, e.g. the NVRTC compile check)
    Ends with the line "N passed, N failed".
 */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../train.h"
 #include "../data.h"
-#define GPU_IMPLEMENTATION /* under ABLATE_NO_CUDA: GpuTuning's parser alone */
-#include "../gpu.h"
+#include "../gpu.h" /* in the CPU build: GpuTuning's parser alone */
 
 #include <math.h>
 #include <stdio.h>

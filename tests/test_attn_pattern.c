@@ -18,9 +18,6 @@
 #ifndef ABLATE_REAL
 #define ABLATE_REAL double
 #endif
-#ifndef ABLATE_NO_CUDA
-#define ABLATE_NO_CUDA
-#endif
 #define OPS_IMPLEMENTATION
 #include "ops.h"
 

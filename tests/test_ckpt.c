@@ -1,7 +1,7 @@
 /* tests/test_ckpt.c - checkpoints that prove themselves (ckpt.h, smollm.h's loader, study.h's resume).
 
-     cc -O2 -I. -fopenmp -DABLATE_NO_CUDA tests/test_ckpt.c -o tests/test_ckpt -lm
-     tests/test_ckpt [path/to/ablate-cpu]       (make test runs it; default ./ablate-cpu)
+     cc -O2 -I. -fopenmp tests/test_ckpt.c -o tests/test_ckpt -lm
+    tests/test_ckpt [path/to/ablate-cpu]       (make test runs it; default ./ablate-cpu)
 
    XXH64 against xxhash's values (lengths 0..300, 3 MiB, other seeds, streamed in pieces);
    MANIFEST writing, parsing and every refusal (format 1, SHA-256, too); the
@@ -14,12 +14,7 @@
    checkpoint, and a kill between summary.json and the final prune.
    Ends with the line "N passed, N failed"; exit 1 on a failure.
 */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../study.h"
 
 #include <sys/wait.h>

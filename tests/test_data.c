@@ -1,8 +1,8 @@
 /* tests/test_data.c - the data layer (data.h): tokenizers, shards, datasets, mixes, samplers,
    synthetic tasks.
 
-     cc -O2 -I. -DABLATE_NO_CUDA tests/test_data.c -o tests/test_data -lm
-     tests/test_data [ABLATE]        (make test runs it; ABLATE, default ./ablate-cpu, runs the
+     cc -O2 -I. tests/test_data.c -o tests/test_data -lm
+    tests/test_data [ABLATE]        (make test runs it; ABLATE, default ./ablate-cpu, runs the
                                      tokenize command, which lives in the driver)
      tests/test_data --dump DIR      writes the test tokenizer and text to DIR (see HF_IDS)
 

@@ -6,12 +6,7 @@
    metrics line there exactly once, the same as an uninterrupted run's.
      ./tests/test_faults [ABLATE_CPU]     (default ./ablate-cpu; ends "N passed, N failed")
    Scratch files go under a fresh directory in /tmp, removed at the end. */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../study.h"
 #include "check.h"
 #include <fcntl.h>

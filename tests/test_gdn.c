@@ -1,5 +1,5 @@
 /* tests/test_gdn.c - the Gated DeltaNet ops and block of attn/gdn.h on the CPU, in double
-   precision (built with -DABLATE_REAL=double -DABLATE_NO_CUDA; make test runs it).
+   precision (built with -DABLATE_REAL=double; make test runs it).
 
    Checks:
      recurrent == chunked form (outputs and final state, several chunk sizes, T not a
@@ -12,8 +12,7 @@
      no future leak: changing token t+1 of x leaves the block's outputs up to t unchanged
      parameter count and specs (offsets contiguous, fla's names)
    Ends with "N passed, N failed"; exit status 1 on any failure. */
-#define OPS_IMPLEMENTATION
-#define ATTN_GDN_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn/gdn.h"
 
 #include <math.h>

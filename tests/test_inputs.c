@@ -5,12 +5,7 @@
    data.h's vocabulary and file checks, then the same through the CLI (./ablate-cpu, or the
    path given as the first argument), each command under `timeout` so that a regression to a
    hang fails instead of blocking the suite. Ends with "N passed, N failed". */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../study.h"
 
 #include <stdio.h>

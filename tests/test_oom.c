@@ -2,18 +2,15 @@
    attn/dsa.h's indexer ops, attn_forward / attn_backward's CPU temporaries (MGA), smollm's
    forward and train_step above them.
 
-     cc -O2 -I. -DABLATE_NO_CUDA tests/test_oom.c -o tests/test_oom -lm
-     tests/test_oom                  (make test runs it)
+     cc -O2 -I. tests/test_oom.c -o tests/test_oom -lm
+    tests/test_oom                  (make test runs it)
 
    Each case runs in a child process whose address space is capped (RLIMIT_AS) a few MB above
    what it already uses, so that the allocation under test fails for certain; the child's exit
    status says what the call returned (an exit inside the library shows as status 1 with its
    message, a crash as a signal). Ends with "N passed, N failed".
 */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../train.h"
 
 #include <math.h>

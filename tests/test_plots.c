@@ -1,7 +1,7 @@
 /* tests/test_plots.c - a study's SVG plots (study.h: study_report) are readable.
 
-     cc -O2 -I. -fopenmp -DABLATE_NO_CUDA tests/test_plots.c -o tests/test_plots -lm
-     tests/test_plots [DIR]           (make test runs it; DIR: write the studies there and keep them)
+     cc -O2 -I. -fopenmp tests/test_plots.c -o tests/test_plots -lm
+    tests/test_plots [DIR]           (make test runs it; DIR: write the studies there and keep them)
 
    Writes a synthetic 27-run study (9 configurations with long names such as
    "attn=gqa norm=sandwich qk_norm=1", 3 seeds, final losses a few hundredths apart with a seed
@@ -16,12 +16,7 @@
    best on both axes (memory here). A one-run study is drawn without overlaps too.
    Ends with the line "N passed, N failed"; exit 1 on a failure.
 */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../study.h"
 
 #include <unistd.h>

@@ -1,7 +1,7 @@
 /* tests/test_study.c - the study driver (study.h) and the trainer's resume state (train.h).
 
-     cc -O2 -I. -fopenmp -DABLATE_NO_CUDA tests/test_study.c -o tests/test_study -lm
-     tests/test_study [path/to/ablate-cpu]       (make test runs it; default ./ablate-cpu)
+     cc -O2 -I. -fopenmp tests/test_study.c -o tests/test_study -lm
+    tests/test_study [path/to/ablate-cpu]       (make test runs it; default ./ablate-cpu)
 
    Spec parsing and each of its errors (with line numbers), grid expansion, the command-line
    form, phase selection, the train state round trip, a study killed with SIGKILL and resumed
@@ -14,12 +14,7 @@
    latent_dim (mla), topk (dsa) and data (two texts and a mix) that trains every run.
    Ends with the line "N passed, N failed"; exit 1 on a failure.
 */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../study.h"
 
 #include <dirent.h>
