@@ -175,8 +175,14 @@ typedef struct GpuTuning {
 /* one KEY=VALUE setting (the keys of gpu_tuning_keys, e.g. "gdn_par=0") into *t. 0 on success;
    -1 with a message naming the key or value and what was expected in err */
 GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
-/* the keys, NULL-terminated pairs {KEY=VALUES, help}, for a driver's --help */
-extern const char *const gpu_tuning_keys[][2];
+/* the keys, NULL-terminated pairs {KEY=VALUES, help}, for a driver's --help (sized, so that
+   GPU_STATIC can declare it static: C forbids a static array of unknown size before its definition) */
+#define GPU_TUNING_NKEYS 10
+#if defined(GPU_STATIC) || defined(ABLATE_STATIC)
+static const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2];
+#else
+extern const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2];
+#endif
 
 #ifdef __cplusplus
 }
@@ -454,9 +460,14 @@ static const GpuTuneKey_ gpu_tune_table_[] = {
     GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2),
 };
 #undef GPU_TUNE_KEY_
+/* GPU_TUNING_NKEYS counts this table's rows (a compile error when they differ) */
+typedef char gpu_tune_nkeys_check_[sizeof gpu_tune_table_ / sizeof *gpu_tune_table_ == GPU_TUNING_NKEYS ? 1 : -1];
 
 /* in gpu_tune_table_'s order */
-const char *const gpu_tuning_keys[][2] = {
+#if defined(GPU_STATIC) || defined(ABLATE_STATIC)
+static
+#endif
+const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sync_check=0|1", "synchronize after every kernel and name the one that failed (default 0)"},
     {"xent_chunk_mb=N", "LM-head logits per chunk, MB, 1..65536 (default 512)"},
     {"attn_wgmma=0..3", "Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)"},
