@@ -1,13 +1,18 @@
 /* ckpt.h - checkpoint directories that prove themselves: XXH64 and a MANIFEST.
 
    USAGE
-     #define CKPT_IMPLEMENTATION      // in one .c file (study.h's implementation defines it)
-     #include "ckpt.h"
+     #define CKPT_IMPLEMENTATION      // in one .c file (study.h's implementation defines it;
+     #include "ckpt.h"                // ABLATE_IMPLEMENTATION too)
 
      // after every file of DIR is written (and closed):
      if (ckpt_manifest_write("run/ckpt-00000100.tmp", err, sizeof err)) ...   // hashes, fsyncs, writes MANIFEST
      // before trusting DIR:
      if (ckpt_manifest_verify("run/ckpt-00000100", err, sizeof err)) ...      // names the file that differs
+
+   DEPENDS ON: nothing (C99 and POSIX: fsync, opendir).
+   LINKAGE: every public function is declared CKPTDEF (extern); define CKPT_STATIC (or ABLATE_STATIC,
+   for every header) before the include to make them static, private to the .c file. C++ can
+   include the header: its declarations sit in extern "C".
 
    MANIFEST FORMAT 2 (text, written last: MANIFEST.tmp, fsync, rename, fsync of the directory)
        ablate-manifest 2

@@ -2,7 +2,7 @@
    and synthetic tasks.
 
    USAGE
-     #define DATA_IMPLEMENTATION     // in exactly one .c file
+     #define DATA_IMPLEMENTATION     // in exactly one .c file (or ABLATE_IMPLEMENTATION)
      #include "data.h"
 
      Dataset ds;
@@ -10,6 +10,11 @@
      if (data_open(&ds, "book.txt", 0.1f, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
      Sampler s = {&ds, DATA_TRAIN, B, T, seed};          // seeded random windows of train
      data_next_batch(&s, tokens, targets);                // B*T ids, targets = ids shifted by one
+
+   DEPENDS ON: data_unicode.h (its implementation's Unicode tables; all static); C99 and POSIX.
+   LINKAGE: every public function is declared DATADEF (extern); define DATA_STATIC (or ABLATE_STATIC,
+   for every header) before the include to make them static, private to the .c file. C++ can
+   include the header: its declarations sit in extern "C".
 
    DATA SPECS (data_open): a text file (byte-level tokens, vocabulary 256), a token shard, a
    directory of shards, or a mix "a.bin:0.7,b.bin:0.3" of any of these (weights are normalized;

@@ -1,8 +1,9 @@
 /* gpu.h - the CUDA device runtime and every non-attention GPU op.
 
    USAGE
-     #define GPU_IMPLEMENTATION      // in exactly one .c file
+     #define GPU_IMPLEMENTATION      // in exactly one .c file (or ABLATE_IMPLEMENTATION)
      #include "gpu.h"
+     cc -DABLATE_CUDA -I$CUDA/include prog.c -lnvrtc -lcublasLt -lcublas -ldl -lm
 
      Gpu g;
      if (gpu_init(&g, 0) != 0) { ... fall back to the CPU path ... }
@@ -17,11 +18,18 @@
    toolkit, so gpu_init opens it with dlopen and calls it through a table of
    function pointers (THE DRIVER below). A program built with gpu.h therefore
    starts on a machine without the driver; gpu_init then returns -1 and says why
-   in g->err. Define ABLATE_NO_CUDA for a
-   CPU-only build: then this header declares only `typedef struct Gpu Gpu;`.
+   in g->err.
    Define GPU_NVRTC_ONLY next to GPU_IMPLEMENTATION to build only the NVRTC
    part (gpu_compile_ptx): such a program needs libnvrtc but no driver, so a
    CI machine without a GPU can compile every kernel (tests/nvrtc_compile.c).
+
+   DEPENDS ON: kernels.cu.h, kernels_attn.cu.h, kernels_sparse.cu.h, kernels_linear.cu.h (the
+   kernel sources, in its implementation) and CUDA's cuda.h, nvrtc.h, cublasLt.h.
+   BUILDS: the GPU is opt-in (as in ops.h): only -DABLATE_CUDA builds the CUDA runtime. Without
+   it this header declares only Gpu, GpuTuning and the tuning parser, and needs no CUDA at all.
+   LINKAGE: every public function is declared GPUDEF (extern); define GPU_STATIC (or ABLATE_STATIC,
+   for every header) before the include to make them static, private to the .c file. C++ can
+   include the header: its declarations sit in extern "C".
 
    WHAT IS HERE
    - Context: the device's primary context (shared with cuBLASLt, which uses

@@ -2,13 +2,21 @@
    (forward and backward) and the dispatch to the CUDA path.
 
    USAGE
-     #define OPS_IMPLEMENTATION      // in exactly one .c file
-     #include "ops.h"
+     #define OPS_IMPLEMENTATION      // in exactly one .c file (or ABLATE_IMPLEMENTATION: every
+     #include "ops.h"                // header's implementation)
+     cc prog.c -lm                   // CPU only: no define, no CUDA library
 
    Every op takes a `Gpu *gpu` first. gpu == NULL runs the plain-C reference
    (the readable, teaching version and the oracle for every kernel);
    a non-NULL gpu (see gpu.h) runs the CUDA kernel on device pointers.
-   Build with -DABLATE_NO_CUDA for a CPU-only build with no CUDA dependency.
+
+   DEPENDS ON: nothing (C99 and libm); gpu.h and kernels_attn.cu.h in the CUDA build.
+   BUILDS: the GPU is opt-in. Without a define every header builds CPU-only (as with
+   ABLATE_NO_CUDA, still accepted): a gpu argument must be NULL and no CUDA library is needed.
+   -DABLATE_CUDA builds the CUDA path (gpu.h says what to link). Defining both is an #error.
+   LINKAGE: every public function is declared OPSDEF (extern); define OPS_STATIC (or ABLATE_STATIC,
+   for every header) before the include to make them static, private to the .c file. C++ can
+   include the header: its declarations sit in extern "C".
 
    SCALAR TYPES
      real_t   the CPU reference's scalar: float by default. Tests compile the

@@ -3,10 +3,8 @@
    final RMSNorm, LM head tied to the embedding, cross-entropy loss.
 
    USAGE
-     #define OPS_IMPLEMENTATION
-     #define ATTN_IMPLEMENTATION
-     #define SMOLLM_IMPLEMENTATION   // in exactly one .c file
-     #include "smollm.h"
+     #define ABLATE_IMPLEMENTATION   // in exactly one .c file (or OPS_, ATTN_ and
+     #include "smollm.h"             // SMOLLM_IMPLEMENTATION)
 
      SmolConfig cfg = {0};                 // zero = SmolLM2-135M
      cfg.vocab_size = 256; cfg.d_model = 64; cfg.n_layers = 2; cfg.n_heads = 4;
@@ -16,6 +14,11 @@
      float loss = smollm_step(&m, tokens, targets, 1.0f / (8 * 64));  // forward + backward
      ...
      smollm_free(&m);
+
+   DEPENDS ON: attn.h (which includes ops.h). Builds CPU-only unless -DABLATE_CUDA (ops.h).
+   LINKAGE: every public function is declared SMOLLMDEF (extern); define SMOLLM_STATIC (or ABLATE_STATIC,
+   for every header) before the include to make them static, private to the .c file. C++ can
+   include the header: its declarations sit in extern "C".
 
    DEFAULTS (a zeroed field takes the SmolLM2-135M value): vocab 49152, d_model 576, 30 layers,
    9 heads, 3 KV heads (GQA), head dim d_model/heads, ffn 1536 (8/3 d_model rounded up to 64),

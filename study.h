@@ -3,8 +3,8 @@
    after an interruption, and the study's report (table, CSV, JSON, SVG plots).
 
    USAGE
-     #define STUDY_IMPLEMENTATION    // with the other *_IMPLEMENTATION macros, in one .c file
-     #include "study.h"
+     #define ABLATE_IMPLEMENTATION   // in one .c file (or STUDY_IMPLEMENTATION with those of
+     #include "study.h"              // train.h, smollm.h, attn.h, ops.h and data.h)
 
      Study s;
      char err[512];
@@ -14,6 +14,13 @@
      if (study_open_device(s.device, &gpu, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
      int rc = study_run(&s, &o, gpu);           // runs, then writes and prints the report
      study_report("runs/mech", stdout);         // redraw table and plots from the stored files
+
+   DEPENDS ON: train.h (smollm.h, attn.h, ops.h), data.h, ckpt.h (its implementation comes with
+   study.h's). Builds CPU-only unless -DABLATE_CUDA (ops.h): then --device cuda needs gpu.h's
+   implementation in the same program (ABLATE_IMPLEMENTATION gives it).
+   LINKAGE: every public function is declared STUDYDEF (extern); define STUDY_STATIC (or ABLATE_STATIC,
+   for every header) before the include to make them static, private to the .c file. C++ can
+   include the header: its declarations sit in extern "C".
 
    SPEC FORMAT (INI-like; `#` or `;` starts a comment; keys may use - or _)
        name = mechanisms             # study name: runs/<name>/ (letters, digits, . _ -)

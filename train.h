@@ -4,8 +4,8 @@
    train_evaluate: loss over scored tokens, its standard error over windows, bits per byte).
 
    USAGE
-     #define TRAIN_IMPLEMENTATION    // with the other *_IMPLEMENTATION macros, in one .c file
-     #include "train.h"
+     #define ABLATE_IMPLEMENTATION   // in one .c file (or TRAIN_IMPLEMENTATION with those of
+     #include "train.h"              // smollm.h, attn.h and ops.h)
 
      TrainConfig tc = {0};          // zero = defaults (below)
      tc.steps = 200; tc.lr = 3e-3f;
@@ -24,6 +24,11 @@
      train_save_state(&tr, words, 2, "run/train.state", err, sizeof err);
      ...
      train_load_state(&tr, words, 2, "run/train.state", err, sizeof err);   // same config required
+
+   DEPENDS ON: smollm.h (attn.h, ops.h). Builds CPU-only unless -DABLATE_CUDA (ops.h).
+   LINKAGE: every public function is declared TRAINDEF (extern); define TRAIN_STATIC (or ABLATE_STATIC,
+   for every header) before the include to make them static, private to the .c file. C++ can
+   include the header: its declarations sit in extern "C".
 
    DEFAULTS: lr 3e-3 peak, min_lr_ratio 0.1 (floor = 0.1 lr), warmup 0 steps, beta1 0.9,
    beta2 0.95, eps 1e-8, weight_decay 0.1 on matrices only (norm scales and embeddings

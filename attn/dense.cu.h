@@ -6,6 +6,8 @@
      #include "gpu.h"
      #include "attn/dense.cu.h"   // declarations; the definitions come with
                                     // GPU_IMPLEMENTATION (in gpu.h's one .c file)
+   DEPENDS ON: gpu.h (included first; it decides the build). Declarations only with
+   -DABLATE_CUDA; GPUDEF linkage and extern "C" as in gpu.h.
 
    API (device pointers; bf16 activations, fp32 lse; ops.h semantics)
      gpu_attention_forward(g, out, lse, q, k, v, B, T, H, KV, hd, window)

@@ -6,6 +6,8 @@
      #include "gpu.h"
      #include "attn/dsa.cu.h"   // declarations; definitions with GPU_IMPLEMENTATION
      (attn/dsa.h includes it and dispatches its ops here when gpu != NULL)
+   DEPENDS ON: gpu.h (included first; it decides the build). Declarations only with
+   -DABLATE_CUDA; GPUDEF linkage and extern "C" as in gpu.h.
 
    API (device pointers; attn/dsa.h gives the semantics; bf16 activations, fp32
    scores / lse / p / loss; idx int32 [B,T,topk])

@@ -7,6 +7,8 @@
      #include "attn/gdn.cu.h"   // declarations; the definitions come with GPU_IMPLEMENTATION
    attn/gdn.h's op_gdn_* call these when gpu != NULL (same arguments, device pointers;
    activations bf16, g / beta / state / ws / weight gradients fp32).
+   DEPENDS ON: gpu.h (included first; it decides the build). Declarations only with
+   -DABLATE_CUDA; GPUDEF linkage and extern "C" as in gpu.h.
 
    API
      gpu_gdn_forward(g, o, state, q, k, v, ld, gd, beta, B, T, H, D, scale)

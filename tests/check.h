@@ -1,6 +1,7 @@
 /* tests/check.h - what the CPU test programs share: PASS/FAIL lines and their count, a
    seeded random stream, small vector helpers and the finite-difference gradient check.
-   Include after ops.h (real_t) in one test program; every name is static.
+   DEPENDS ON: ops.h (real_t), included before it; one test program includes it, every name is
+   static.
 
    check_grad(name, f, ctx, x, grad, n, max_checks): up to max_checks elements of x, spread
    over it, each moved by +-h (h = 1e-5) with the loss f re-evaluated: pass when

@@ -3,7 +3,8 @@
    bf16, random and median helpers): bf16 bits <-> double,
    a seeded normal generator, random bf16 tensors with their exact values, device buffers
    uploaded or poisoned with NaN, the relative L2 error of a device result, and a float
-   comparator for medians. Include after gpu.h (GPU_IMPLEMENTATION); everything is static. */
+   comparator for medians. DEPENDS ON: gpu.h (GPU_IMPLEMENTATION, -DABLATE_CUDA), included before it; everything is
+   static. */
 #ifndef TESTS_GPU_TEST_H
 #define TESTS_GPU_TEST_H
 #include <math.h>
