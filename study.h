@@ -1980,7 +1980,7 @@ STUDYDEF int study_open_device(const char *device, Gpu **gpu, char *err, size_t 
     fprintf(stderr, "gpu: no usable GPU, running on the CPU: %s\n", why);
 #else
     if (want_cuda) {
-        snprintf(err, errlen, "--device cuda: this is the CPU-only build (built with -DABLATE_NO_CUDA)");
+        snprintf(err, errlen, "--device cuda: this is the CPU-only build (built without -DABLATE_CUDA)");
         return -1;
     }
 #endif

@@ -1325,6 +1325,8 @@ int main(int argc, char **argv) {
     if (fd >= 0) close(fd);
     const char *tiny = "--layers 1 --d-model 16 --heads 2 --seq 8 --batch 2 --steps 1";
     char a[512];
+    /* the GPU is opt-in: a build without -DABLATE_CUDA says so */
+    test_cli("train --device cuda --steps 1", 1, "--device cuda: this is the CPU-only build (built without -DABLATE_CUDA)");
     test_cli("train --heads 6 --kv-heads 4 --d-model 48", 2, "heads 6 is not divisible by kv_heads 4");
     test_cli("train --d-model 64 --heads 5", 2, "d_model 64 is not divisible by heads 5");
     test_cli("train --window -1", 2, "--window expects an integer >= 0, got '-1'");
