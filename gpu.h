@@ -23,7 +23,7 @@
    part (gpu_compile_ptx): such a program needs libnvrtc but no driver, so a
    CI machine without a GPU can compile every kernel (tests/nvrtc_compile.c).
 
-   DEPENDS ON: kernels.cu.h, kernels_attn.cu.h, kernels_sparse.cu.h, kernels_linear.cu.h (the
+   DEPENDS ON: kernels.cu.h, attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h (the
    kernel sources, in its implementation) and CUDA's cuda.h, nvrtc.h, cublasLt.h.
    BUILDS: the GPU is opt-in (as in ops.h): only -DABLATE_CUDA builds the CUDA runtime. Without
    it this header declares only Gpu, GpuTuning and the tuning parser, and needs no CUDA at all.

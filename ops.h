@@ -10,7 +10,7 @@
    (the readable, teaching version and the oracle for every kernel);
    a non-NULL gpu (see gpu.h) runs the CUDA kernel on device pointers.
 
-   DEPENDS ON: nothing (C99 and libm); gpu.h and kernels_attn.cu.h in the CUDA build.
+   DEPENDS ON: nothing (C99 and libm); gpu.h and attn/dense.cu.h in the CUDA build.
    BUILDS: the GPU is opt-in. Without a define every header builds CPU-only (as with
    ABLATE_NO_CUDA, still accepted): a gpu argument must be NULL and no CUDA library is needed.
    -DABLATE_CUDA builds the CUDA path (gpu.h says what to link). Defining both is an #error.
@@ -52,7 +52,7 @@
 #endif
 
 /* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
-   the header may have been included before, without it). attn.h and its rooms attn/*.h
+   the header may have been included before, without it). attn.h and its rooms (attn/dense.h, attn/gdn.h, ...)
    include ops.h first, so their macro is set here (ATTN_IMPLEMENTATION implies the rooms'). */
 #ifdef ABLATE_IMPLEMENTATION
 #ifndef OPS_IMPLEMENTATION
