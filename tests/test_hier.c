@@ -1,5 +1,5 @@
 /* tests/test_hier.c - attn/hier.h (multi-scale attention: sliding window + mean-pooled blocks)
-   on the CPU, in double precision (built with -DABLATE_REAL=double -DABLATE_NO_CUDA; make test
+   on the CPU, in double precision (built with -DABLATE_REAL=double; make test
    runs it with ./ablate-cpu as its argument).
 
    Checks:
@@ -16,8 +16,7 @@
      the model: ablate-cpu train --attn hier ... runs and its loss falls; so does a schedule
        hier:window=8,gqa
    Ends with "N passed, N failed"; exit status 1 on any failure. */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn.h"
 
 #include <math.h>
