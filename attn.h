@@ -95,6 +95,16 @@
 #ifndef ATTN_H
 #define ATTN_H
 
+/* linkage of every public function of attn.h and its rooms: extern, or static with ATTN_STATIC
+   or ABLATE_STATIC (each .c file that defines the implementation then gets its own copy) */
+#ifndef ATTNDEF
+#if defined(ATTN_STATIC) || defined(ABLATE_STATIC)
+#define ATTNDEF static
+#else
+#define ATTNDEF extern
+#endif
+#endif
+
 #include "ops.h"
 #include <stddef.h>
 
@@ -123,6 +133,10 @@ enum {
 #include "attn/gdn.h"
 #include "attn/dsa.h"
 #include "attn/hier.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* THE REGISTRY: one line per attention name. K(ENUM, name, room) names a mechanism and its
    room (attn/room.h); A(ENUM, name, room) is a second name for a room already listed (GQA, MQA
@@ -180,14 +194,14 @@ typedef struct {
     const char *help;
 } AttnOption;
 
-int attn_option_count(void);
-const AttnOption *attn_option_at(int i);
-const AttnOption *attn_option_find(const char *name); /* NULL: no such option */
+ATTNDEF int attn_option_count(void);
+ATTNDEF const AttnOption *attn_option_at(int i);
+ATTNDEF const AttnOption *attn_option_find(const char *name); /* NULL: no such option */
 /* set one option of c from text (an integer in the option's range); -1 with a message naming the
    option, the value and the range */
-int attn_option_set(AttnConfig *c, const AttnOption *o, const char *value, char *err, size_t errlen);
-int *attn_option_field(AttnConfig *c, const AttnOption *o);
-int attn_option_get(const AttnConfig *c, const AttnOption *o);
+ATTNDEF int attn_option_set(AttnConfig *c, const AttnOption *o, const char *value, char *err, size_t errlen);
+ATTNDEF int *attn_option_field(AttnConfig *c, const AttnOption *o);
+ATTNDEF int attn_option_get(const AttnConfig *c, const AttnOption *o);
 
 /* one parameter tensor: name, place in the flat parameter buffer, shape */
 typedef struct {
@@ -241,64 +255,68 @@ typedef struct {
     int (*at_step)(const AttnConfig *c, AttnActs *a, int step, int T);
 } AttnMech;
 
-const char *attn_kind_name(AttnKind k);
-int attn_kind_parse(const char *s, AttnKind *out);       /* 0 on success */
-const char *attn_kind_list(void);                        /* ATTN_KIND_LIST */
-const AttnMech *attn_mech(AttnKind k);                   /* the room of a resolved kind */
+ATTNDEF const char *attn_kind_name(AttnKind k);
+ATTNDEF int attn_kind_parse(const char *s, AttnKind *out);       /* 0 on success */
+ATTNDEF const char *attn_kind_list(void);                        /* ATTN_KIND_LIST */
+ATTNDEF const AttnMech *attn_mech(AttnKind k);                   /* the room of a resolved kind */
 /* fill defaults and check; on error writes a message naming the bad value, returns -1 */
-int attn_resolve(AttnConfig *c, char *err, size_t errlen);
+ATTNDEF int attn_resolve(AttnConfig *c, char *err, size_t errlen);
 /* parameter tensors of one block; offsets relative to the block; returns the count
    (out may be NULL to ask for the count) */
-int attn_param_specs(const AttnConfig *c, ParamSpec *out);
-size_t attn_param_count(const AttnConfig *c);
+ATTNDEF int attn_param_specs(const AttnConfig *c, ParamSpec *out);
+ATTNDEF size_t attn_param_count(const AttnConfig *c);
 /* bytes of KV cache one token adds to one layer, at bytes_per_elem per element */
-size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem);
+ATTNDEF size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem);
 /* forward FLOPs per token of one block at context T (matmuls + scores + mixing) */
-double attn_flops_per_token(const AttnConfig *c, int T);
+ATTNDEF double attn_flops_per_token(const AttnConfig *c, int T);
 /* 0 when the GPU path runs this config, else -1 with a message (each room's limits) */
-int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
+ATTNDEF int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
 /* after the generic init (normal matrices, norm scales 1): the tensors a mechanism
    initializes its own way (GDN: convs, A_log, dt_bias); w is the block's fp32 weights */
-void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed);
+ATTNDEF void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed);
 /* recurrent state bytes per sequence of one layer (GDN: constant in T; 0 for the others,
    whose cache grows per token: attn_kv_bytes_per_token) */
-size_t attn_state_bytes(const AttnConfig *c);
+ATTNDEF size_t attn_state_bytes(const AttnConfig *c);
 
 /* schedules (grammar above). attn_schedule_length: items after expansion, or -1 with a
    message. attn_schedule_apply: overlay the item of `layer` onto *c (the base config);
    0 on success, else -1 with a message naming the bad item. Neither resolves *c. */
-int attn_schedule_length(const char *sched, char *err, size_t errlen);
-int attn_schedule_apply(const char *sched, int layer, AttnConfig *c, char *err, size_t errlen);
+ATTNDEF int attn_schedule_length(const char *sched, char *err, size_t errlen);
+ATTNDEF int attn_schedule_apply(const char *sched, int layer, AttnConfig *c, char *err, size_t errlen);
 
 /* activation memory of one block: elements of activation type and of real_t */
-void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems);
+ATTNDEF void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems);
 /* carve AttnActs out of the given memory (sizes from attn_act_sizes); the mechanism's
    training state starts at step 0 */
-void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem,
+ATTNDEF void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem,
                     real_t *stat_mem, int B, int T);
-size_t attn_scratch_elems(const AttnConfig *c, int B, int T);
-void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void *mem, int B, int T);
+ATTNDEF size_t attn_scratch_elems(const AttnConfig *c, int B, int T);
+ATTNDEF void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void *mem, int B, int T);
 /* the mechanism's state for optimizer step `step` (DSA: dense warm-up, k schedule);
    1 when it changed */
-int attn_at_step(const AttnConfig *c, AttnActs *a, int step, int T);
+ATTNDEF int attn_at_step(const AttnConfig *c, AttnActs *a, int step, int T);
 
 /* w: the block's compute weights (act type); out [N, d] written */
-int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
+ATTNDEF int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x,
                  void *out, int B, int T);
 /* dw: the block's weight gradients (accumulated); dx [N, d] written (=). Both return 0, or -1
    when the CPU path runs out of host memory for its temporaries (MGA, DSA's indexer) or the
    config is one the GPU does not run (a caller that skipped attn_gpu_supported): nothing is
    reported, the caller names the layer */
-int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
                   AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
 
 /* rooms' public extras */
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
    attention over the cached latent; same out [N, d] as attn_forward; -1: out of host memory */
-int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T);
+ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T);
 /* DSA: keys each query attends to at context T (the buffers' size) */
-int attn_topk(const AttnConfig *c, int T);
+ATTNDEF int attn_topk(const AttnConfig *c, int T);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* ATTN_H */
 
 /* ======================================================================= */
@@ -382,19 +400,19 @@ static const AttnOption attn_option_rows_[] = {
 #undef ATTN_ROW_
 #undef ATTN_ROOM_ROWS_
 
-int attn_option_count(void) { return (int)(sizeof attn_option_rows_ / sizeof *attn_option_rows_); }
-const AttnOption *attn_option_at(int i) { return i >= 0 && i < attn_option_count() ? &attn_option_rows_[i] : NULL; }
+ATTNDEF int attn_option_count(void) { return (int)(sizeof attn_option_rows_ / sizeof *attn_option_rows_); }
+ATTNDEF const AttnOption *attn_option_at(int i) { return i >= 0 && i < attn_option_count() ? &attn_option_rows_[i] : NULL; }
 
-const AttnOption *attn_option_find(const char *name) {
+ATTNDEF const AttnOption *attn_option_find(const char *name) {
     for (int i = 0; i < attn_option_count(); i++)
         if (!strcmp(attn_option_rows_[i].name, name)) return &attn_option_rows_[i];
     return NULL;
 }
 
-int *attn_option_field(AttnConfig *c, const AttnOption *o) { return (int *)(void *)((char *)c + o->offset); }
-int attn_option_get(const AttnConfig *c, const AttnOption *o) { return *(const int *)(const void *)((const char *)c + o->offset); }
+ATTNDEF int *attn_option_field(AttnConfig *c, const AttnOption *o) { return (int *)(void *)((char *)c + o->offset); }
+ATTNDEF int attn_option_get(const AttnConfig *c, const AttnOption *o) { return *(const int *)(const void *)((const char *)c + o->offset); }
 
-int attn_option_set(AttnConfig *c, const AttnOption *o, const char *value, char *err, size_t errlen) {
+ATTNDEF int attn_option_set(AttnConfig *c, const AttnOption *o, const char *value, char *err, size_t errlen) {
     char *end;
     long v = strtol(value, &end, 10);
     if (end == value || *end || v < o->min || v > o->max) {
@@ -406,21 +424,21 @@ int attn_option_set(AttnConfig *c, const AttnOption *o, const char *value, char 
     return 0;
 }
 
-const char *attn_kind_name(AttnKind k) { return (k >= 0 && k <= ATTN_KIND_LAST) ? attn_names_[k] : "?"; }
+ATTNDEF const char *attn_kind_name(AttnKind k) { return (k >= 0 && k <= ATTN_KIND_LAST) ? attn_names_[k] : "?"; }
 
-int attn_kind_parse(const char *s, AttnKind *out) {
+ATTNDEF int attn_kind_parse(const char *s, AttnKind *out) {
     for (int i = 1; i <= ATTN_KIND_LAST; i++)
         if (strcmp(s, attn_names_[i]) == 0) { *out = (AttnKind)i; return 0; }
     return -1;
 }
 
-const char *attn_kind_list(void) { return ATTN_KIND_LIST; }
+ATTNDEF const char *attn_kind_list(void) { return ATTN_KIND_LIST; }
 
-const AttnMech *attn_mech(AttnKind k) { return k > 0 && k <= ATTN_KIND_LAST ? attn_mechs_[k] : NULL; }
+ATTNDEF const AttnMech *attn_mech(AttnKind k) { return k > 0 && k <= ATTN_KIND_LAST ? attn_mechs_[k] : NULL; }
 
 /* ---- dispatch ---- */
 
-int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
+ATTNDEF int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
     if (c->kind == ATTN_DEFAULT) c->kind = ATTN_GQA;
     const AttnMech *m = attn_mech(c->kind);
     if (!m) {
@@ -467,57 +485,57 @@ int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
     return attn_dense_pattern_check(c, err, errlen);
 }
 
-int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+ATTNDEF int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
     const AttnMech *m = attn_mech(c->kind);
     return m->gpu_supported ? m->gpu_supported(c, err, errlen) : 0;
 }
 
-int attn_param_specs(const AttnConfig *c, ParamSpec *out) {
+ATTNDEF int attn_param_specs(const AttnConfig *c, ParamSpec *out) {
     ParamSpec tmp[ATTN_MAX_PARAMS];
     return attn_mech(c->kind)->param_specs(c, out ? out : tmp);
 }
 
-size_t attn_param_count(const AttnConfig *c) {
+ATTNDEF size_t attn_param_count(const AttnConfig *c) {
     ParamSpec p[ATTN_MAX_PARAMS];
     int n = attn_param_specs(c, p);
     return p[n - 1].offset + p[n - 1].numel;
 }
 
-size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem) {
+ATTNDEF size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem) {
     const AttnMech *m = attn_mech(c->kind);
     return m->kv_bytes_per_token ? m->kv_bytes_per_token(c, bytes_per_elem) : 0;
 }
 
-size_t attn_state_bytes(const AttnConfig *c) {
+ATTNDEF size_t attn_state_bytes(const AttnConfig *c) {
     const AttnMech *m = attn_mech(c->kind);
     return m->state_bytes ? m->state_bytes(c) : 0;
 }
 
-void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed) {
+ATTNDEF void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed) {
     const AttnMech *m = attn_mech(c->kind);
     if (m->init_special) m->init_special(c, w, seed);
 }
 
-double attn_flops_per_token(const AttnConfig *c, int T) { return attn_mech(c->kind)->flops_per_token(c, T); }
+ATTNDEF double attn_flops_per_token(const AttnConfig *c, int T) { return attn_mech(c->kind)->flops_per_token(c, T); }
 
-void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
+ATTNDEF void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
     attn_mech(c->kind)->act_sizes(c, B, T, act_elems, stat_elems);
 }
 
-void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem, int B,
+ATTNDEF void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem, int B,
                     int T) {
     memset(a, 0, sizeof *a);
     attn_mech(c->kind)->acts_bind(c, a, gpu, (char *)act_mem, (char *)stat_mem, B, T);
 }
 
-size_t attn_scratch_elems(const AttnConfig *c, int B, int T) { return attn_mech(c->kind)->scratch_elems(c, B, T); }
+ATTNDEF size_t attn_scratch_elems(const AttnConfig *c, int B, int T) { return attn_mech(c->kind)->scratch_elems(c, B, T); }
 
-void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void *mem, int B, int T) {
+ATTNDEF void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void *mem, int B, int T) {
     memset(s, 0, sizeof *s);
     attn_mech(c->kind)->scratch_bind(c, s, gpu, (char *)mem, B, T);
 }
 
-int attn_at_step(const AttnConfig *c, AttnActs *a, int step, int T) {
+ATTNDEF int attn_at_step(const AttnConfig *c, AttnActs *a, int step, int T) {
     const AttnMech *m = attn_mech(c->kind);
     return m->at_step ? m->at_step(c, a, step, T) : 0;
 }
@@ -529,13 +547,13 @@ static int attn_gpu_refuses(const Gpu *gpu, const AttnConfig *c) {
     return gpu && attn_gpu_supported(c, err, sizeof err) ? -1 : 0;
 }
 
-int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out, int B,
+ATTNDEF int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out, int B,
                  int T) {
     if (attn_gpu_refuses(gpu, c)) return -1;
     return attn_mech(c->kind)->forward(gpu, c, w, a, x, out, B, T);
 }
 
-int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
                   const void *x, const void *dout, void *dx, int B, int T) {
     if (attn_gpu_refuses(gpu, c)) return -1;
     return attn_mech(c->kind)->backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
@@ -642,11 +660,11 @@ static int attn_sched_walk(const char *sched, int want, AttnConfig *c, char *err
     return total;
 }
 
-int attn_schedule_length(const char *sched, char *err, size_t errlen) {
+ATTNDEF int attn_schedule_length(const char *sched, char *err, size_t errlen) {
     return attn_sched_walk(sched, -1, NULL, err, errlen);
 }
 
-int attn_schedule_apply(const char *sched, int layer, AttnConfig *c, char *err, size_t errlen) {
+ATTNDEF int attn_schedule_apply(const char *sched, int layer, AttnConfig *c, char *err, size_t errlen) {
     int n = attn_schedule_length(sched, err, errlen);
     if (n < 0) return -1;
     return attn_sched_walk(sched, layer % n, c, err, errlen) < 0 ? -1 : 0;

@@ -312,6 +312,32 @@ OPSDEF void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, c
 
 
 
+/* ---- the kit of an op library built on these ops (ops.h itself, attn/gdn.h, attn/dsa.h):
+   OPS_GPU(call) runs the kernel call and returns when gpu != NULL, timed by the per-op profile
+   (OPS_GPU_INT: the same in ops that return 0 or -1); the CPU reference follows it. OMP_(pragma)
+   parallelizes a CPU loop when built with -fopenmp, silent otherwise; every parallel loop writes
+   disjoint rows, so results do not depend on the thread count. Below OPS_OMP_MIN_WORK
+   multiply-adds an op runs on one thread: starting a team costs more, and with the cores busy
+   elsewhere idle OpenMP threads spin and slow everything down. ---- */
+#ifndef ABLATE_NO_CUDA
+OPSDEF double ops_prof_begin_(Gpu *gpu);
+OPSDEF void ops_prof_end_(Gpu *gpu, const char *name, double t0);
+#define OPS_GPU_NAMED(call, name) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, name, t0_); return; } } while (0)
+#define OPS_GPU_INT(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return 0; } } while (0)
+#else
+#define OPS_GPU_NAMED(call, name) do { (void)gpu; } while (0)
+#define OPS_GPU_INT(call) do { (void)gpu; } while (0)
+#endif
+#define OPS_GPU(call) OPS_GPU_NAMED(call, __func__)
+#define OPS_OMP_MIN_WORK 2e6
+#ifndef OMP_
+#ifdef _OPENMP
+#define OMP_(x) _Pragma(#x)
+#else
+#define OMP_(x)
+#endif
+#endif
+
 #ifdef __cplusplus
 }
 #endif
@@ -330,29 +356,13 @@ OPSDEF void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, c
 #ifndef ABLATE_NO_CUDA
 #include "gpu.h"
 #include "attn/dense.cu.h"
-OPSDEF double ops_prof_begin_(Gpu *gpu);
-OPSDEF void ops_prof_end_(Gpu *gpu, const char *name, double t0);
-#define OPS_GPU_NAMED(call, name) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, name, t0_); return; } } while (0)
-#else
-#define OPS_GPU_NAMED(call, name) do { (void)gpu; } while (0)
 #endif
-#define OPS_GPU(call) OPS_GPU_NAMED(call, __func__)
 #ifndef ABLATE_NO_CUDA
 static int ops_profiling_(const Gpu *gpu) { return gpu && gpu->profile; }
 #else
 static int ops_profiling_(const Gpu *gpu) { (void)gpu; return 0; }
 #endif
 
-/* OpenMP on the CPU path when built with -fopenmp; silent otherwise. Every
-   parallel loop writes disjoint rows, so results do not depend on thread count. */
-/* below this many multiply-adds an op runs on one thread: starting a team costs more,
-   and with the cores busy elsewhere idle OpenMP threads spin and slow everything down */
-#define OPS_OMP_MIN_WORK 2e6
-#ifdef _OPENMP
-#define OMP_(x) _Pragma(#x)
-#else
-#define OMP_(x)
-#endif
 
 OPSDEF size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
 

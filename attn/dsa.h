@@ -140,6 +140,16 @@
 #ifndef ATTN_DSA_H
 #define ATTN_DSA_H
 
+/* linkage of every public function of attn.h and its rooms: extern, or static with ATTN_STATIC
+   or ABLATE_STATIC (each .c file that defines the implementation then gets its own copy) */
+#ifndef ATTNDEF
+#if defined(ATTN_STATIC) || defined(ABLATE_STATIC)
+#define ATTNDEF static
+#else
+#define ATTNDEF extern
+#endif
+#endif
+
 /* the room's options (attn.h): the selection, the indexer's shape, and the training stages
    (a dense warm-up, then k rising from topk_start to topk over topk_ramp steps, in multiples of
    64: each change re-captures a CUDA graph) */
@@ -161,46 +171,54 @@
 
 #include "../ops.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define SPARSE_MAX_TOPK 2048
 enum { SPARSE_PREC_BF16 = 0, SPARSE_PREC_FP32 = 1 };
 
 /* ---- indexer ---- */
 /* scores [B,T,T] (real_t): I(t,s) for s <= t, -inf for s > t. Materializes T*T per
    sequence: for tests and small T; training uses op_indexer_select. */
-void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
+ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
                        int B, int T, int HI, int dI, int prec);
 /* The four ops below return 0, or -1 when the CPU path runs out of host memory for its
    O(T) row buffers (nothing written then). */
 /* idx [B,T,topk] from scores [B,T,T]: the selection rule above */
-int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk);
+ATTNDEF int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk);
 /* scores + top-k in one op; on the GPU the scores live in a bounded scratch, a chunk of
    query rows at a time */
-int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+ATTNDEF int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                       int B, int T, int HI, int dI, int topk, int prec);
 
 /* ---- sparse attention over idx [B,T,topk] ---- */
-void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+ATTNDEF void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
                                  int topk);
 /* dq, dk, dv written (=). psum (may be NULL) receives p [B,T,topk] = (1/H) sum_h P[t,h,idx]
    (0 in unused slots): the KL target, free here since P is recomputed anyway */
-void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
+ATTNDEF void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
                                   const void *dout, const void *out, const real_t *lse,
                                   const void *q, const void *k, const void *v, const int *idx,
                                   int B, int T, int H, int KV, int hd, int topk);
 /* p [B,T,topk] = (1/H) sum_h exp(q[t,h] . k[idx] / sqrt(hd) - lse[t,h]); 0 in unused slots */
-void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
+ATTNDEF void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
                                const int *idx, int B, int T, int H, int KV, int hd, int topk);
 
 /* ---- indexer KL loss (per token, real_t) against a detached target p [B,T,topk] ---- */
-int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+ATTNDEF int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
 /* loss as above, and the gradients of dloss * sum(loss): dqI [B,T,HI,dI], dkI [B,T,dI],
    dw [B,T,HI], all written (=) */
-int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+ATTNDEF int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
                            const void *qI, const void *kI, const void *w, const int *idx,
                            int B, int T, int HI, int dI, int topk, float dloss);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* ATTN_DSA_H */
 
 /* ======================================================================= */
@@ -216,23 +234,8 @@ int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *d
 #ifndef ABLATE_NO_CUDA
 #include "../gpu.h"
 #include "dsa.cu.h"
-/* ops.h's per-op profile hooks (defined with its implementation) */
-double ops_prof_begin_(Gpu *gpu);
-void ops_prof_end_(Gpu *gpu, const char *name, double t0);
-#define SPARSE_GPU(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return; } } while (0)
-/* the same in the ops that return 0 or -1 (their CPU paths allocate; the GPU's do not fail here) */
-#define SPARSE_GPU_INT(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return 0; } } while (0)
-#else
-#define SPARSE_GPU_INT(call) do { (void)gpu; } while (0)
-#define SPARSE_GPU(call) do { (void)gpu; } while (0)
 #endif
-
-#ifdef _OPENMP
-#define SPARSE_OMP_(x) _Pragma(#x)
-#else
-#define SPARSE_OMP_(x)
-#endif
-#define SPARSE_OMP_MIN_WORK 2e6
+/* OPS_GPU, OPS_GPU_INT (the kernel when gpu != NULL, then return), OMP_, OPS_OMP_MIN_WORK: ops.h's kit */
 
 #define SR_(p) ((real_t *)(p))
 #define SCR_(p) ((const real_t *)(p))
@@ -248,9 +251,9 @@ static real_t sparse_index_score_(const real_t *qt, const real_t *ks, const real
     return acc;
 }
 
-void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
+ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
                        int B, int T, int HI, int dI, int prec) {
-    SPARSE_GPU(gpu_indexer_scores(gpu, scores, qI, kI, w, B, T, HI, dI, prec));
+    OPS_GPU(gpu_indexer_scores(gpu, scores, qI, kI, w, B, T, HI, dI, prec));
     (void)prec;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
@@ -288,8 +291,8 @@ static void sparse_topk_row_(int *out, const real_t *row, int n, int topk, Spars
     qsort(out, topk, sizeof *out, sparse_int_cmp_);
 }
 
-int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk) {
-    SPARSE_GPU_INT(gpu_indexer_topk(gpu, idx, scores, B, T, topk));
+ATTNDEF int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk) {
+    OPS_GPU_INT(gpu_indexer_topk(gpu, idx, scores, B, T, topk));
     SparseScore_ *tmp = malloc(sizeof *tmp * T);
     if (!tmp) return -1;
     for (size_t n = 0; n < (size_t)B * T; n++)
@@ -298,9 +301,9 @@ int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int 
     return 0;
 }
 
-int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+ATTNDEF int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                       int B, int T, int HI, int dI, int topk, int prec) {
-    SPARSE_GPU_INT(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
+    OPS_GPU_INT(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
     (void)prec;
     /* one row of scores at a time: O(T) memory */
     real_t *row = malloc(sizeof(real_t) * T);
@@ -329,16 +332,16 @@ static real_t sparse_qk_(const real_t *q, const real_t *k, int b, int t, int h, 
     return d * scale;
 }
 
-void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+ATTNDEF void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
                                  int topk) {
-    SPARSE_GPU(gpu_sparse_attention_forward(gpu, out, lse, q, k, v, idx, B, T, H, KV, hd, topk));
+    OPS_GPU(gpu_sparse_attention_forward(gpu, out, lse, q, k, v, idx, B, T, H, KV, hd, topk));
     int group = H / KV;
     real_t scale = 1 / sqrt((real_t)hd);
-    SPARSE_OMP_(omp parallel if ((double)B * H * T * topk * hd > SPARSE_OMP_MIN_WORK))
+    OMP_(omp parallel if ((double)B * H * T * topk * hd > OPS_OMP_MIN_WORK))
     {
         real_t *p = malloc(sizeof(real_t) * topk);
-        SPARSE_OMP_(omp for collapse(2))
+        OMP_(omp for collapse(2))
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
                 for (int t = 0; t < T; t++) {
@@ -366,18 +369,18 @@ void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q
 /* P = exp(S - lse); dV = P^T dO; dP = dO V^T; dS = P (dP - D), D = rowsum(dO * O);
    dQ = scale dS K; dK = scale dS^T Q: the dense backward restricted to the selected
    keys. Parallel over (b, kv head): the heads of a group share dk, dv rows. */
-void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
+ATTNDEF void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
                                   const void *dout, const void *out, const real_t *lse,
                                   const void *q, const void *k, const void *v, const int *idx,
                                   int B, int T, int H, int KV, int hd, int topk) {
-    SPARSE_GPU(gpu_sparse_attention_backward(gpu, dq, dk, dv, psum, dout, out, lse, q, k, v, idx,
+    OPS_GPU(gpu_sparse_attention_backward(gpu, dq, dk, dv, psum, dout, out, lse, q, k, v, idx,
                                              B, T, H, KV, hd, topk));
     int group = H / KV;
     real_t scale = 1 / sqrt((real_t)hd);
     memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
     memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
     memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
-    SPARSE_OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > SPARSE_OMP_MIN_WORK))
+    OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int kh = 0; kh < KV; kh++)
             for (int h = kh * group; h < (kh + 1) * group; h++)
@@ -405,11 +408,11 @@ void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t
     if (psum) op_sparse_attention_probs(NULL, psum, q, k, lse, idx, B, T, H, KV, hd, topk);
 }
 
-void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
+ATTNDEF void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
                                const int *idx, int B, int T, int H, int KV, int hd, int topk) {
-    SPARSE_GPU(gpu_sparse_attention_probs(gpu, p, q, k, lse, idx, B, T, H, KV, hd, topk));
+    OPS_GPU(gpu_sparse_attention_probs(gpu, p, q, k, lse, idx, B, T, H, KV, hd, topk));
     real_t scale = 1 / sqrt((real_t)hd);
-    SPARSE_OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > SPARSE_OMP_MIN_WORK))
+    OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             const int *it = idx + ((size_t)b * T + t) * topk;
@@ -445,9 +448,9 @@ static real_t sparse_kl_token_(real_t *I, real_t *ph, real_t *lseI, const real_t
     return loss;
 }
 
-int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+ATTNDEF int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
-    SPARSE_GPU_INT(gpu_indexer_kl_forward(gpu, loss, p, qI, kI, w, idx, B, T, HI, dI, topk));
+    OPS_GPU_INT(gpu_indexer_kl_forward(gpu, loss, p, qI, kI, w, idx, B, T, HI, dI, topk));
     real_t *I = malloc(sizeof(real_t) * 2 * topk), lseI;
     if (!I) return -1;
     real_t *ph = I + topk;
@@ -464,10 +467,10 @@ int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *q
 
 /* dloss_t/dI_j = softmax_j(I) - ph_j; then through I = sum_h w_h ReLU(a_h), a_h = qI_h . kI:
    dw_h += g relu(a_h); dqI_h += g w_h [a_h > 0] kI; dkI += g w_h [a_h > 0] qI_h */
-int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+ATTNDEF int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
                            const void *qI, const void *kI, const void *w, const int *idx,
                            int B, int T, int HI, int dI, int topk, float dloss) {
-    SPARSE_GPU_INT(gpu_indexer_kl_backward(gpu, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss));
+    OPS_GPU_INT(gpu_indexer_kl_backward(gpu, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss));
     real_t *I = malloc(sizeof(real_t) * 2 * topk), lseI;
     if (!I) return -1;
     real_t *ph = I + topk;
@@ -520,7 +523,7 @@ int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *d
 #if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_DSA_ROOM_DONE)
 #define ATTN_DSA_ROOM_DONE
 
-int attn_topk(const AttnConfig *c, int T) {
+ATTNDEF int attn_topk(const AttnConfig *c, int T) {
     long k = c->topk_pct > 0 ? (long)T * c->topk_pct / 100 : c->topk;
     if (k < 1) k = 1;
     return (int)(k < T ? k : T);

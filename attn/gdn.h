@@ -84,6 +84,16 @@
 #ifndef ATTN_GDN_H
 #define ATTN_GDN_H
 
+/* linkage of every public function of attn.h and its rooms: extern, or static with ATTN_STATIC
+   or ABLATE_STATIC (each .c file that defines the implementation then gets its own copy) */
+#ifndef ATTNDEF
+#if defined(ATTN_STATIC) || defined(ABLATE_STATIC)
+#define ATTNDEF static
+#else
+#define ATTNDEF extern
+#endif
+#endif
+
 /* the room's options and the fields it adds to AttnActs / AttnScratch (attn.h) */
 #define ATTN_OPTIONS_gdn(X)                                                                                    \
     X(gdn, conv_size, "conv_size", 0, ATTN_MAX_TOKENS, 0, "gdn: short causal conv over time (default 4)")      \
@@ -94,56 +104,60 @@
 #include "../ops.h"
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ---- the delta rule ---- */
 /* recurrent form: one token at a time (the generation path). state [B,H,D,D] is read as
    the initial state and overwritten by the final one; state == NULL starts from zero.
    (GPU: runs the chunked kernel, which gives the same result to rounding.) */
-void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
+ATTNDEF void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
                       int ld, const real_t *g, const real_t *beta, int B, int T, int H, int D,
                       float scale);
 /* chunked form, forward; state as above (NULL: zero start, final state not kept).
    GPU: the chunk is always 64 (`chunk` is the CPU's; every chunk size gives the same
    result up to rounding) and D must be 64. */
-void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
+ATTNDEF void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
                           const void *v, int ld, const real_t *g, const real_t *beta, int B, int T,
                           int H, int D, float scale, int chunk);
 /* chunked form, backward of a zero-initial-state forward: dq, dk, dv (row stride ld),
    dg, dbeta written (=). ws: gdn_ws_elems(B, T, H, D, chunk) real_t of workspace. */
-void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
+ATTNDEF void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
                            const void *dout, const void *q, const void *k, const void *v, int ld,
                            const real_t *g, const real_t *beta, int B, int T, int H, int D,
                            float scale, int chunk, real_t *ws);
-size_t gdn_ws_elems(int B, int T, int H, int D, int chunk);
+ATTNDEF size_t gdn_ws_elems(int B, int T, int H, int D, int chunk);
 
 /* ---- the small ops of the block ---- */
 /* causal depthwise conv (kernel K) + SiLU over Ch channels: in [N, in_ld] (first Ch columns),
    w [Ch, K]; pre [N, Ch] = conv, out [N, Ch] = silu(pre) */
-void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
+ATTNDEF void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
                               const void *w, int N, int T, int Ch, int K);
 /* din [N, in_ld] first Ch columns written (=); dw [Ch, K] += */
-void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
+ATTNDEF void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
                                const void *pre, const void *in, const void *w, int N, int T,
                                int Ch, int K);
 /* per-head L2 norm, in place on x [N, ld] (nh heads of D from column 0): x <- x * rn,
    rn [N, nh] = 1/sqrt(sum x^2 + eps) */
-void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps);
+ATTNDEF void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps);
 /* in place on dy [N, ld]: dx = rn (dy - y (y . dy)), y the normalized x */
-void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
+ATTNDEF void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
                             int N, int nh, int D);
 /* gates: a, b are column views (row stride ld) of [N, H] logits;
    g = -exp(A_log) softplus(a + dt_bias), beta = sigmoid(b) */
-void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
+ATTNDEF void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
                           const void *A_log, const void *dt_bias, int N, int H);
 /* da, db (row stride ld) written (=); dA_log, ddt_bias += */
-void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
+ATTNDEF void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
                            const real_t *dg, const real_t *dbeta, const void *a, const void *b,
                            const void *A_log, const void *dt_bias, int N, int H);
 /* gated RMSNorm per head: y = o * rstd * w * silu(gate); o, y [N, H*D]; gate [N, gate_ld];
    w [D]; rstd [N, H] */
-void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
+ATTNDEF void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
                                   int gate_ld, const void *w, int N, int H, int D, float eps);
 /* dout written into do_ (=) and dgate (=, row stride gate_ld); dw += */
-void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
+ATTNDEF void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
                                    const void *dy, const void *o, const void *gate, const void *w,
                                    const real_t *rstd, int N, int H, int D);
 
@@ -168,18 +182,18 @@ typedef struct {
 #define GDN_N_PARAMS 13
 
 /* fill zero fields with defaults and check; 0 on success, else -1 with a message */
-int gdn_resolve(GdnDims *d, char *err, size_t errlen);
+ATTNDEF int gdn_resolve(GdnDims *d, char *err, size_t errlen);
 /* 0 when the GPU kernels run these dims (head_dim 64, conv_size <= 8), else -1 with a message */
-int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen);
+ATTNDEF int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen);
 /* the 13 tensors (out may be NULL); returns the count */
-int gdn_param_specs(const GdnDims *d, GdnParamSpec *out);
-size_t gdn_param_count(const GdnDims *d);
+ATTNDEF int gdn_param_specs(const GdnDims *d, GdnParamSpec *out);
+ATTNDEF size_t gdn_param_count(const GdnDims *d);
 /* fla's init of the convs, A_log, dt_bias and o_norm (the matrices are left alone) */
-void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed);
+ATTNDEF void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed);
 /* forward FLOPs per token (matmuls + the chunked delta rule), and state bytes per layer
    and sequence for generation (the "KV cache" of a linear attention: constant in T) */
-double gdn_flops_per_token(const GdnDims *d);
-size_t gdn_state_bytes(const GdnDims *d);
+ATTNDEF double gdn_flops_per_token(const GdnDims *d);
+ATTNDEF size_t gdn_state_bytes(const GdnDims *d);
 
 /* saved activations (pointers into the caller's memory) */
 typedef struct {
@@ -196,21 +210,25 @@ typedef struct {
     real_t *dg, *dbeta;            /* [N, H] */
     real_t *ws;                    /* gdn_ws_elems */
 } GdnScratch;
-void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
-void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
+ATTNDEF void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
+ATTNDEF void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
                    int B, int T);
-void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
-void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
+ATTNDEF void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
+ATTNDEF void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
                       real_t *stat_mem, int B, int T);
 
 /* w: the block's compute weights (act type: real_t on the CPU, bf16 on the GPU);
    x, out [N, d_model]; out written */
-void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
+ATTNDEF void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
                        void *out, int B, int T);
 /* dw += (real_t, fp32 on the GPU, layout of w); dx [N, d_model] written (=) */
-void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
+ATTNDEF void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
                         GdnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
 
+
+#ifdef __cplusplus
+}
+#endif
 #endif /* ATTN_GDN_H */
 
 /* ======================================================================= */
@@ -226,20 +244,8 @@ void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, G
 #ifndef ABLATE_NO_CUDA
 #include "../gpu.h"
 #include "gdn.cu.h"
-double ops_prof_begin_(Gpu *gpu);
-void ops_prof_end_(Gpu *gpu, const char *name, double t0);
-/* the GPU path with ops.h's per-op profile; the CPU path continues below it */
-#define GDN_GPU(call) do { if (gpu) { double t0_ = ops_prof_begin_(gpu); call; ops_prof_end_(gpu, __func__, t0_); return; } } while (0)
-#else
-#define GDN_GPU(call) do { (void)gpu; } while (0)
 #endif
-
-#ifndef OMP_ /* ops.h's implementation section defines these; a CPU-only copy otherwise */
-#define OMP_(x)
-#endif
-#ifndef OPS_OMP_MIN_WORK
-#define OPS_OMP_MIN_WORK 2e6
-#endif
+/* OPS_GPU (the kernel when gpu != NULL, then return), OMP_, OPS_OMP_MIN_WORK: ops.h's kit */
 
 #define GR(p) ((real_t *)(p))
 #define GCR(p) ((const real_t *)(p))
@@ -295,10 +301,10 @@ static void gdn_recurrent_seq_(const GdnSeq *s, real_t *Hs) {
     free(pred);
 }
 
-void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
+ATTNDEF void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
                       int ld, const real_t *g, const real_t *beta, int B, int T, int H, int D,
                       float scale) {
-    GDN_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
+    OPS_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * D * 4 > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
@@ -424,15 +430,15 @@ static void gdn_chunk_fwd_seq_(const GdnSeq *s, real_t *Hs, real_t *h_save, int 
 
 /* the CPU keeps each chunk's initial state (one D x D tile a chunk); the GPU's chunk-parallel
    backward six (attn/gdn.cu.h: H, W, U, dU, dH, T) */
-size_t gdn_ws_elems(int B, int T, int H, int D, int chunk) {
+ATTNDEF size_t gdn_ws_elems(int B, int T, int H, int D, int chunk) {
     size_t nc = (size_t)(T + chunk - 1) / chunk;
     return 6 * (size_t)B * H * nc * D * D;
 }
 
-void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
+ATTNDEF void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
                           const void *v, int ld, const real_t *g, const real_t *beta, int B, int T,
                           int H, int D, float scale, int chunk) {
-    GDN_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
+    OPS_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * (D + chunk) * 6 > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
@@ -569,11 +575,11 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
     memcpy(dH, dH0, sizeof(real_t) * DD);
 }
 
-void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
+ATTNDEF void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
                            const void *dout, const void *q, const void *k, const void *v, int ld,
                            const real_t *g, const real_t *beta, int B, int T, int H, int D,
                            float scale, int chunk, real_t *ws) {
-    GDN_GPU(gpu_gdn_backward(gpu, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, g, beta, B, T, H, D, scale, ws));
+    OPS_GPU(gpu_gdn_backward(gpu, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, g, beta, B, T, H, D, scale, ws));
     int C = chunk, nc = (T + C - 1) / C;
     size_t DD = (size_t)D * D;
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * (D + C) * 20 > OPS_OMP_MIN_WORK))
@@ -605,9 +611,9 @@ void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, r
 static real_t gdn_sigmoid_(real_t x) { return 1 / (1 + exp(-x)); }
 static real_t gdn_softplus_(real_t x) { return x > 20 ? x : log1p(exp(x)); }
 
-void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
+ATTNDEF void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
                               const void *w, int N, int T, int Ch, int K) {
-    GDN_GPU(gpu_gdn_conv_silu_forward(gpu, pre, out, in, in_ld, w, N, T, Ch, K));
+    OPS_GPU(gpu_gdn_conv_silu_forward(gpu, pre, out, in, in_ld, w, N, T, Ch, K));
     for (int n = 0; n < N; n++) {
         int t = n % T;
         for (int c = 0; c < Ch; c++) {
@@ -624,10 +630,10 @@ void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, in
 
 /* dpre_t = dout_t silu'(pre_t); din_s = sum_i w[i] dpre_{s+K-1-i} (same sequence);
    dw[i] += sum_t dpre_t x_{t-K+1+i} */
-void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
+ATTNDEF void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
                                const void *pre, const void *in, const void *w, int N, int T,
                                int Ch, int K) {
-    GDN_GPU(gpu_gdn_conv_silu_backward(gpu, din, in_ld, dw, dout, pre, in, w, N, T, Ch, K));
+    OPS_GPU(gpu_gdn_conv_silu_backward(gpu, din, in_ld, dw, dout, pre, in, w, N, T, Ch, K));
     real_t *dp = malloc(sizeof(real_t) * (size_t)N * Ch);
     for (size_t i = 0; i < (size_t)N * Ch; i++) {
         real_t p = GCR(pre)[i], sg = gdn_sigmoid_(p);
@@ -649,8 +655,8 @@ void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const
     free(dp);
 }
 
-void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps) {
-    GDN_GPU(gpu_gdn_l2norm_forward(gpu, x, ld, rn, N, nh, D, eps));
+ATTNDEF void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps) {
+    OPS_GPU(gpu_gdn_l2norm_forward(gpu, x, ld, rn, N, nh, D, eps));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < nh; h++) {
             real_t *p = GR(x) + (size_t)n * ld + (size_t)h * D, ss = 0;
@@ -661,9 +667,9 @@ void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh,
         }
 }
 
-void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
+ATTNDEF void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
                             int N, int nh, int D) {
-    GDN_GPU(gpu_gdn_l2norm_backward(gpu, dy, ld, y, y_ld, rn, N, nh, D));
+    OPS_GPU(gpu_gdn_l2norm_backward(gpu, dy, ld, y, y_ld, rn, N, nh, D));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < nh; h++) {
             real_t *d = GR(dy) + (size_t)n * ld + (size_t)h * D, dot = 0;
@@ -674,9 +680,9 @@ void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld,
         }
 }
 
-void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
+ATTNDEF void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
                           const void *A_log, const void *dt_bias, int N, int H) {
-    GDN_GPU(gpu_gdn_gates_forward(gpu, g, beta, a, b, ld, A_log, dt_bias, N, H));
+    OPS_GPU(gpu_gdn_gates_forward(gpu, g, beta, a, b, ld, A_log, dt_bias, N, H));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
             size_t i = (size_t)n * ld + h;
@@ -686,10 +692,10 @@ void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, cons
 }
 
 /* g = -e^A sp(a + dt): dg/dA = g, dg/da = dg/ddt = -e^A sigmoid(a + dt); beta' = beta (1 - beta) */
-void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
+ATTNDEF void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
                            const real_t *dg, const real_t *dbeta, const void *a, const void *b,
                            const void *A_log, const void *dt_bias, int N, int H) {
-    GDN_GPU(gpu_gdn_gates_backward(gpu, da, db, ld, dA_log, ddt_bias, dg, dbeta, a, b, A_log, dt_bias, N, H));
+    OPS_GPU(gpu_gdn_gates_backward(gpu, da, db, ld, dA_log, ddt_bias, dg, dbeta, a, b, A_log, dt_bias, N, H));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
             size_t i = (size_t)n * ld + h, j = (size_t)n * H + h;
@@ -703,9 +709,9 @@ void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log,
         }
 }
 
-void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
+ATTNDEF void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
                                   int gate_ld, const void *w, int N, int H, int D, float eps) {
-    GDN_GPU(gpu_gdn_gated_rmsnorm_forward(gpu, y, rstd, o, gate, gate_ld, w, N, H, D, eps));
+    OPS_GPU(gpu_gdn_gated_rmsnorm_forward(gpu, y, rstd, o, gate, gate_ld, w, N, H, D, eps));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
             const real_t *x = GCR(o) + ((size_t)n * H + h) * D, *z = GCR(gate) + (size_t)n * gate_ld + (size_t)h * D;
@@ -719,10 +725,10 @@ void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o
 
 /* y = n w s, n = x r, s = silu(z): dz = dy n w silu'(z); dn = dy s, then RMSNorm's backward:
    dx = r (w dn) - x r^3 mean(x w dn), dw += dn x r */
-void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
+ATTNDEF void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
                                    const void *dy, const void *o, const void *gate, const void *w,
                                    const real_t *rstd, int N, int H, int D) {
-    GDN_GPU(gpu_gdn_gated_rmsnorm_backward(gpu, do_, dgate, gate_ld, dw, dy, o, gate, w, rstd, N, H, D));
+    OPS_GPU(gpu_gdn_gated_rmsnorm_backward(gpu, do_, dgate, gate_ld, dw, dy, o, gate, w, rstd, N, H, D));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
             size_t io = ((size_t)n * H + h) * D, ig = (size_t)n * gate_ld + (size_t)h * D;
@@ -744,7 +750,7 @@ void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld
 
 /* ---------------------------------------------------------------- the block */
 
-int gdn_resolve(GdnDims *d, char *err, size_t errlen) {
+ATTNDEF int gdn_resolve(GdnDims *d, char *err, size_t errlen) {
     if (d->d_model <= 0) { snprintf(err, errlen, "gdn: d_model must be > 0 (got %d)", d->d_model); return -1; }
     if (d->n_heads <= 0) { snprintf(err, errlen, "gdn: n_heads must be > 0 (got %d)", d->n_heads); return -1; }
     if (!d->head_dim) d->head_dim = d->d_model / d->n_heads;
@@ -759,7 +765,7 @@ int gdn_resolve(GdnDims *d, char *err, size_t errlen) {
     return 0;
 }
 
-int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen) {
+ATTNDEF int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen) {
     if (d->head_dim != 64 || d->conv_size > 8) {
         snprintf(err, errlen, "gdn: the GPU kernels need head_dim 64 and conv_size <= 8 (got %d, %d)",
                  d->head_dim, d->conv_size);
@@ -768,7 +774,7 @@ int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen) {
     return 0;
 }
 
-int gdn_param_specs(const GdnDims *d, GdnParamSpec *out) {
+ATTNDEF int gdn_param_specs(const GdnDims *d, GdnParamSpec *out) {
     int C = d->d_model, H = d->n_heads, D = d->head_dim, K = d->conv_size, HD = H * D;
     struct { const char *name; int rows, cols, norm, oproj, special; } t[GDN_N_PARAMS] = {
         {"q_proj", HD, C, 0, 0, 0}, {"k_proj", HD, C, 0, 0, 0}, {"v_proj", HD, C, 0, 0, 0},
@@ -787,7 +793,7 @@ int gdn_param_specs(const GdnDims *d, GdnParamSpec *out) {
     return GDN_N_PARAMS;
 }
 
-size_t gdn_param_count(const GdnDims *d) {
+ATTNDEF size_t gdn_param_count(const GdnDims *d) {
     GdnParamSpec p[GDN_N_PARAMS];
     gdn_param_specs(d, p);
     return p[GDN_N_PARAMS - 1].offset + p[GDN_N_PARAMS - 1].numel;
@@ -800,7 +806,7 @@ static double gdn_urand_(unsigned long long *s) { /* splitmix64 -> [0, 1) */
     return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
 }
 
-void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed) {
+ATTNDEF void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed) {
     GdnParamSpec p[GDN_N_PARAMS];
     gdn_param_specs(d, p);
     for (int i = 0; i < GDN_N_PARAMS; i++) {
@@ -820,7 +826,7 @@ void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed
     }
 }
 
-double gdn_flops_per_token(const GdnDims *d) {
+ATTNDEF double gdn_flops_per_token(const GdnDims *d) {
     double C = d->d_model, H = d->n_heads, D = d->head_dim, L = d->chunk;
     double proj = 2 * C * (4 * H * D + 2 * H) + 2 * H * D * C;
     /* per chunk of L: K K^T, Q K^T (2 L^2 D each), T's substitution (L^3/3), W and U~ (2 L^2 D
@@ -829,7 +835,7 @@ double gdn_flops_per_token(const GdnDims *d) {
     return proj + core;
 }
 
-size_t gdn_state_bytes(const GdnDims *d) {
+ATTNDEF size_t gdn_state_bytes(const GdnDims *d) {
     size_t HD = (size_t)d->n_heads * d->head_dim;
     /* the fp32 delta-rule state and the convs' last K-1 inputs (act type, counted as 4 bytes) */
     return 4 * (HD * d->head_dim + 3 * HD * (size_t)(d->conv_size - 1));
@@ -838,13 +844,13 @@ size_t gdn_state_bytes(const GdnDims *d) {
 /* act sections are rounded up to 8 elements (16 bytes in bf16) so every view stays aligned */
 static size_t gdn_round8_(size_t n) { return (n + 7) & ~(size_t)7; }
 
-void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
+ATTNDEF void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim;
     *act_elems = gdn_round8_(N * (4 * HD + 2 * H)) + 2 * gdn_round8_(N * 3 * HD) + 2 * gdn_round8_(N * HD);
     *stat_elems = N * (2 * H + 3 * H);
 }
 
-void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
+ATTNDEF void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
                    int B, int T) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim, es = ops_act_size(gpu);
     char *p = act_mem;
@@ -859,14 +865,14 @@ void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, 
     a->o_rstd = a->beta + N * H;
 }
 
-void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
+ATTNDEF void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim;
     *act_elems = gdn_round8_(N * (4 * HD + 2 * H)) + gdn_round8_(N * 3 * HD) + 2 * gdn_round8_(N * HD);
     /* ws starts 16-byte aligned (the GPU reads it as float4) when stat_mem is */
     *stat_elems = ((N * 2 * H + 3) & ~(size_t)3) + gdn_ws_elems(B, T, (int)H, d->head_dim, d->chunk);
 }
 
-void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
+ATTNDEF void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
                       real_t *stat_mem, int B, int T) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim, es = ops_act_size(gpu);
     char *p = act_mem;
@@ -892,7 +898,7 @@ static GdnW gdn_w_(const GdnDims *d, const void *w, const Gpu *gpu) {
     return v;
 }
 
-void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
+ATTNDEF void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
                        void *out, int B, int T) {
     int N = B * T, C = d->d_model, H = d->n_heads, D = d->head_dim, HD = H * D, P = 4 * HD + 2 * H;
     size_t es = ops_act_size(gpu);
@@ -910,7 +916,7 @@ void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, co
     op_matmul_forward(gpu, out, a->y, wv.oproj, N, HD, C);
 }
 
-void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
+ATTNDEF void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
                         GdnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
     int N = B * T, C = d->d_model, H = d->n_heads, D = d->head_dim, HD = H * D, P = 4 * HD + 2 * H;
     size_t es = ops_act_size(gpu);

@@ -289,7 +289,7 @@ static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *d
    W_UK,h [nope, r] moves to the query (q~ = W_UK,h^T q_nope, scored against the cached
    latent), and the value up-projection W_UV,h [dv, r] moves into the output projection
    (W_o,h W_UV,h [d, r] applied to the attended latent). Nothing per head is cached. */
-int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
+ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
     MlaDims m = mla_dims(c);
     int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
     const real_t *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");

@@ -87,6 +87,8 @@ gen_static() {
 STATIC_CC="$CC $FLAGS -Wno-unused-function $tmp/static_a.c $tmp/static_b.c -o $tmp/static -lm"
 gen_static "ckpt.h data.h gpu.h" "(int)sizeof(DataTokenizer) + (gpu_tuning_keys[0][0] != 0)"
 check "ABLATE_STATIC: ckpt.h, data.h and gpu.h's implementations in two .c files link into one program" $STATIC_CC
+gen_static "study.h gpu.h" "(int)ops_act_size(0) + (int)sizeof(Study) + attn_option_count()"
+check "ABLATE_STATIC: study.h (every CPU header, attn.h and its rooms included) in two .c files links" $STATIC_CC
 # both build switches at once: refused, naming both
 echo '#include "ops.h"' > "$tmp/both.c"
 if out=$($CC $FLAGS -DABLATE_CUDA -DABLATE_NO_CUDA -c "$tmp/both.c" -o "$tmp/both.o" 2>&1); then
@@ -140,9 +142,6 @@ fi
 gen kernels.cu.h "" 0 kernels.cu
 skip kernels.cu.h "CUDA source as C strings longer than C99's 4095-character minimum" \
     $CC $FLAGS -c "$tmp/kernels.cu.c" -o "$tmp/k.o"
-gen_static "study.h gpu.h" "(int)ops_act_size(0) + (int)sizeof(Study)"
-skip "ABLATE_STATIC with study.h (every CPU header) in two .c files" "attn.h and attn/*.h have no linkage macro yet" \
-    $STATIC_CC
 for k in attn/dense.cu.h attn/dsa.cu.h attn/gdn.cu.h; do # empty without -DABLATE_CUDA
     n=$(basename "$k" .h)
     gen "$k" GPU 0 "$n"
