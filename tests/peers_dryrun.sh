@@ -8,6 +8,7 @@
 #   - every shape and FLOP-count line of `ablate bench --dry-run` is printed verbatim by
 #     `tools/peers.py --dry-run`: both sides time the same shapes and count FLOPs the same way
 #     (ablate's side comes from smollm_config_train_flops_per_token and bench_attn_flops).
+#   - the parameter count the Llama peer must have is SmolLM2-135M's (134,515,008).
 #   - --ablate-logs reads real `ablate bench` output (CPU shapes) for all three parts, and a
 #     GPU-format training line printed with ablate.c's own format string.
 #   - --only refuses an unknown part, naming it; --steps 0 is refused.
@@ -32,6 +33,8 @@ missing=$(while IFS= read -r l; do grep -qxF "$l" "$tmp/peers.txt" || echo "$l";
 n=$(wc -l < "$tmp/ablate.txt")
 [ "$n" -ge 8 ] && [ -z "$missing" ]
 check $? "peers.py --dry-run prints ablate bench --dry-run's $n shape/FLOP lines" "missing: $missing"
+grep -qx "params layers=30 134515008" "$tmp/peers.txt" # smollm.h's count (run_tests checks it there)
+check $? "peers.py expects the Llama model to have SmolLM2-135M's 134,515,008 parameters" "$(head -c 300 "$tmp/peers.txt")"
 grep -q "^attn hd=128 B=4 H=16 T=16384 " "$tmp/peers.txt"
 check $? "peers.py also times hd 128 and T 16384" "$(head -c 300 "$tmp/peers.txt")"
 

@@ -73,6 +73,13 @@ def train_flop_per_token(layers, T, c=SMOL):
     return 3 * (2.0 * c["d"] * c["vocab"] + layers * per_layer)
 
 
+def smol_params(layers, c=SMOL):
+    """parameters of the model smollm.h builds (134,515,008 at 30 layers, Hugging Face's count)"""
+    hd = c["d"] // c["heads"]
+    attn = c["d"] * c["heads"] * hd * 2 + c["d"] * c["kv_heads"] * hd * 2
+    return c["vocab"] * c["d"] + layers * (attn + 3 * c["d"] * c["ffn"] + 2 * c["d"]) + c["d"]
+
+
 def attn_flop(B, H, T, hd):
     """one causal forward: QK^T and PV over half the scores; forward+backward is 3.5x"""
     return 4.0 * B * H * T * T * hd / 2
@@ -82,6 +89,7 @@ def dry_run_lines():
     c = SMOL
     out = []
     for part, layers, B, T in TRAIN_SHAPES:
+        out.append("params layers=%d %d" % (layers, smol_params(layers)))
         out.append("train part=%s attn=gqa layers=%d d=%d heads=%d kv_heads=%d ffn=%d vocab=%d theta=%d B=%d T=%d "
                    "flop_per_token=%.0f" % (part, layers, c["d"], c["heads"], c["kv_heads"], c["ffn"], c["vocab"],
                                             c["theta"], B, T, train_flop_per_token(layers, T)))
@@ -160,14 +168,22 @@ def run_train(torch, steps):
             try:
                 free_cuda(torch)
                 torch.manual_seed(0)
+                # rope_theta as a keyword: transformers 4 keeps it, 5 folds it into rope_parameters
                 cfg = LlamaConfig(vocab_size=c["vocab"], hidden_size=c["d"], intermediate_size=c["ffn"],
                                   num_hidden_layers=layers, num_attention_heads=c["heads"],
                                   num_key_value_heads=c["kv_heads"], tie_word_embeddings=True,
                                   rope_theta=float(c["theta"]), rms_norm_eps=c["eps"], max_position_embeddings=max(T, 2048),
-                                  attention_bias=False, mlp_bias=False, hidden_act="silu")
-                cfg._attn_implementation = "sdpa"
+                                  attention_bias=False, mlp_bias=False, hidden_act="silu", attn_implementation="sdpa")
+                rp = getattr(cfg, "rope_parameters", None)
+                theta = rp.get("rope_theta") if isinstance(rp, dict) else getattr(cfg, "rope_theta", None)
+                if theta != c["theta"]:
+                    raise ValueError("the Llama config took rope theta %r, expected %d" % (theta, c["theta"]))
                 model = LlamaForCausalLM(cfg).cuda()  # fp32 master weights
                 model.train()
+                n_params = sum(p.numel() for p in model.parameters())  # tied: the embedding counts once
+                if n_params != smol_params(layers):
+                    raise ValueError("the Llama model has %d parameters, expected %d (smollm.h's count)"
+                                     % (n_params, smol_params(layers)))
                 fwd = torch.compile(model) if mode == "compile" else model
                 opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1,
                                         fused=True)
@@ -194,6 +210,7 @@ def run_train(torch, steps):
                 tps = B * T / dt
                 res[key] = {"tok_s": tps, "tflops": fpt * tps / 1e12, "peak_gb": torch.cuda.max_memory_allocated() / 1e9,
                             "step_ms": dt * 1e3, "flop_per_token": fpt, "B": B, "T": T, "layers": layers,
+                            "params": n_params, "attn_impl": getattr(model.config, "_attn_implementation", None),
                             "precision": "bf16 autocast, fp32 master weights"}
             except Exception as e:
                 res[key] = na(short_error(e))
