@@ -164,7 +164,7 @@ def run_train(torch, steps):
         fpt = train_flop_per_token(layers, T)
         for mode in ("eager", "compile"):
             key = "train_%s_%s" % (part, mode)
-            model = opt = None
+            model = opt = fwd = None
             try:
                 free_cuda(torch)
                 torch.manual_seed(0)
@@ -214,7 +214,7 @@ def run_train(torch, steps):
                             "precision": "bf16 autocast, fp32 master weights"}
             except Exception as e:
                 res[key] = na(short_error(e))
-            del model, opt
+            model = opt = fwd = step = None  # the closures hold the model too
             if mode == "compile":
                 try:
                     torch._dynamo.reset()
@@ -268,11 +268,19 @@ def run_attn(torch):
                         tb = time_calls(torch, lambda: torch.autograd.grad(fwd(), (q, k, v), dout), ATTN_REPS)
                     res[key] = {"B": B, "H": ATTN_H, "T": T, "hd": hd, "fwd_ms": tf * 1e3, "fwd_tflops": f / tf / 1e12,
                                 "fwdbwd_ms": tb * 1e3, "fwdbwd_tflops": 3.5 * f / tb / 1e12}
-                    del q, k, v, dout
+                    q = k = v = dout = None
                 except Exception as e:
                     res[key] = na(short_error(e))
     free_cuda(torch)
     return res
+
+
+def fla_version():
+    try:
+        import fla
+        return getattr(fla, "__version__", "?")
+    except Exception:
+        return "?"
 
 
 def run_gdn(torch):
@@ -288,21 +296,29 @@ def run_gdn(torch):
     for T in GDN_TS:
         B, key = TOKENS // T, "gdn_T%d_fla" % T
         reps = 5 if T >= 8192 else 10  # as ablate's mech bench
-        try:
-            free_cuda(torch)
-            q, k, v, dout = (uniform(torch, (B, T, GDN_H, GDN_HD), -0.5, 0.5, torch.bfloat16) for _ in range(4))
-            g = uniform(torch, (B, T, GDN_H), -0.1, -0.01, torch.float32)
-            beta = uniform(torch, (B, T, GDN_H), 0.2, 0.8, torch.float32)
-            ins = (q, k, v, g, beta)
-            for t in ins:
-                t.requires_grad_(True)
-            fwd = lambda: chunk_gated_delta_rule(q, k, v, g, beta, scale=GDN_SCALE)[0]
-            tf = time_calls(torch, fwd, reps)
-            tb = time_calls(torch, lambda: torch.autograd.grad(fwd(), ins, dout), reps)
-            res[key] = {"B": B, "H": GDN_H, "T": T, "hd": GDN_HD, "fwd_ms": tf * 1e3, "fwdbwd_ms": tb * 1e3}
-            del q, k, v, dout, g, beta, ins
-        except Exception as e:
-            res[key] = na(short_error(e))
+        errors = []
+        # beta in fp32 as ablate's; bf16 (as fla's own layers pass it) only if fp32 is refused
+        for beta_dtype in (torch.float32, torch.bfloat16):
+            try:
+                free_cuda(torch)
+                q, k, v, dout = (uniform(torch, (B, T, GDN_H, GDN_HD), -0.5, 0.5, torch.bfloat16) for _ in range(4))
+                g = uniform(torch, (B, T, GDN_H), -0.1, -0.01, torch.float32)
+                beta = uniform(torch, (B, T, GDN_H), 0.2, 0.8, beta_dtype)
+                ins = (q, k, v, g, beta)
+                for t in ins:
+                    t.requires_grad_(True)
+                fwd = lambda: chunk_gated_delta_rule(q, k, v, g, beta, scale=GDN_SCALE)[0]
+                tf = time_calls(torch, fwd, reps)
+                tb = time_calls(torch, lambda: torch.autograd.grad(fwd(), ins, dout), reps)
+                res[key] = {"B": B, "H": GDN_H, "T": T, "hd": GDN_HD, "fwd_ms": tf * 1e3, "fwdbwd_ms": tb * 1e3,
+                            "beta_dtype": str(beta_dtype).replace("torch.", ""), "fla": fla_version()}
+                break
+            except Exception as e:
+                errors.append("beta %s: %s" % (str(beta_dtype).replace("torch.", ""), short_error(e)))
+            finally:
+                q = k = v = dout = g = beta = ins = fwd = None
+        if key not in res:
+            res[key] = na("; ".join(errors))
     free_cuda(torch)
     return res
 
