@@ -73,8 +73,9 @@ tests/bench_hash: tests/bench_hash.c ckpt.h
 # shell scripts in make test, each ending "N passed, N failed" too: the README's ./ablate-cpu
 # examples and ini specs, shrunk (tests/readme_examples.sh), and make's fallbacks without a
 # CUDA toolkit or the bible command (tests/make_fallbacks.sh), and every library header built on
-# its own under -std=c99 -pedantic (tests/headers_alone.sh)
-SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh tests/headers_alone.sh
+# its own under -std=c99 -pedantic (tests/headers_alone.sh), and tools/peers.py (the PyTorch side
+# of the bench) against `ablate bench --dry-run`'s shapes and FLOP counts (tests/peers_dryrun.sh)
+SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh tests/headers_alone.sh tests/peers_dryrun.sh
 
 # every checker writes a log; run_tests prints its own checks, then the total of all
 # (nvrtc_compile's "[k/n] ..." lines are teed to the terminal as progress: it takes minutes)

@@ -591,6 +591,10 @@ static double bench_sync_now(Gpu *gpu) {
     return train_now();
 }
 
+/* causal attention FLOPs of one forward (QK^T and PV over half the scores); forward +
+   backward counts 3.5x this (the backward recomputes the scores: 2.5 forwards) */
+static double bench_attn_flops(int B, int H, int T, int hd) { return 4.0 * B * H * (double)T * T * hd / 2; }
+
 static void bench_attention(Gpu *gpu, int T, int reps) {
     int H = 16, hd = 64, B = gpu ? (65536 / T > 0 ? 65536 / T : 1) : 2;
     size_t nq = (size_t)B * T * H * hd, es = ops_act_size(gpu);
@@ -600,7 +604,7 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
     void *o = ops_alloc(gpu, nq * es), *dq = ops_alloc(gpu, nq * es);
     void *dk = ops_alloc(gpu, nq * es), *dv = ops_alloc(gpu, nq * es);
     real_t *lse = ops_alloc(gpu, (size_t)B * H * T * sizeof(real_t));
-    double flops = 4.0 * B * H * (double)T * T * hd / 2; /* causal: half the scores */
+    double flops = bench_attn_flops(B, H, T, hd);
     op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0); /* warm-up (JIT) */
     op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
     double t0 = bench_sync_now(gpu);
@@ -702,13 +706,48 @@ static void bench_mechanisms(Gpu *gpu) {
     }
 }
 
+/* --dry-run: the GPU bench's shapes and FLOP counts, one `key=value` line each, without a
+   device. tools/peers.py --dry-run prints the same lines for the PyTorch side, so a CPU test can
+   check that both sides time the same work and count it the same way. */
+static void bench_dry_run(const char *attns) {
+    char list[256];
+    snprintf(list, sizeof list, "%s", attns);
+    for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        for (int part = 0; part < 2; part++) {
+            SmolConfig c = {0};
+            char err[256];
+            if (attn_kind_parse(name, &c.attn.kind))
+                die("bench --attn: unknown mechanism '%s' (expected %s)", name, ATTN_KIND_LIST);
+            if (c.attn.kind == ATTN_SWA) c.attn.window = 256;
+            if (part) c.n_layers = 4;
+            if (smollm_resolve(&c, err, sizeof err)) die("bench: %s%s", err, "");
+            int B = part ? 4 : 16, T = part ? 512 : 2048;
+            AttnConfig a = smollm_layer_attn(&c, 0);
+            attn_resolve(&a, err, sizeof err);
+            printf("train part=%s attn=%s layers=%d d=%d heads=%d kv_heads=%d ffn=%d vocab=%d theta=%.0f B=%d T=%d "
+                   "flop_per_token=%.0f\n", part ? "b" : "a", name, c.n_layers, c.d_model, c.n_heads, a.n_kv_heads,
+                   c.ffn_dim, c.vocab_size, (double)c.rope_theta, B, T, smollm_config_train_flops_per_token(&c, T));
+        }
+    }
+    int Ts[] = {512, 2048, 8192}, H = 16, hd = 64;
+    for (int i = 0; i < 3; i++) {
+        int B = 65536 / Ts[i];
+        double f = bench_attn_flops(B, H, Ts[i], hd);
+        printf("attn hd=%d B=%d H=%d T=%d fwd_flop=%.0f fwdbwd_flop=%.0f\n", hd, B, H, Ts[i], f, 3.5 * f);
+    }
+    int Tm[] = {2048, 8192, 16384};
+    for (int i = 0; i < 3; i++)
+        printf("gdn B=%d H=%d T=%d hd=%d chunk=64 scale=0.125 g=[-0.1,-0.01) beta=[0.2,0.8)\n", 65536 / Tm[i], H, Tm[i],
+               hd);
+}
+
 static int cmd_bench(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
-    int steps = 5, profile = 0, nondet = 0;
+    int steps = 5, profile = 0, nondet = 0, dry = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech] [--steps N] [--profile]\n"
-                 "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--nondeterministic]\n"
+                 "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--nondeterministic] [--dry-run]\n"
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
                  "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
@@ -723,7 +762,10 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "compares them in one run); --attn-layers times one per-layer schedule instead.\n"
                  "GPU numerics are bit-reproducible by default (fixed-order reductions, GEMM algorithms\n"
                  "chosen without timing); --nondeterministic times the faster order-dependent variants\n"
-                 "(fp32 atomics, timed GEMM choice) instead, to measure what reproducibility costs.");
+                 "(fp32 atomics, timed GEMM choice) instead, to measure what reproducibility costs.\n"
+                 "--dry-run times nothing and opens no device: it prints the GPU shapes and the FLOP\n"
+                 "counts behind TFLOP/s, one key=value line each (tools/peers.py --dry-run prints the\n"
+                 "same lines for the PyTorch side of the comparison, tools/bench_peers.sh).");
             tune_help();
             return 0;
         }
@@ -735,9 +777,15 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1, 1000000);
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--nondeterministic")) nondet = 1;
+        else if (!strcmp(argv[i], "--dry-run")) dry = 1;
         else if (!strcmp(argv[i], "--attn") && i + 1 < argc) attns = argv[++i];
         else if (!strcmp(argv[i], "--attn-layers") && i + 1 < argc) sched = argv[++i];
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
+    }
+    if (dry) {
+        if (sched) die("bench --dry-run: --attn-layers '%s' is not counted%s: name mechanisms with --attn", sched, "");
+        bench_dry_run(attns);
+        return 0;
     }
     Gpu *gpu = open_device(device, tn);
 #ifndef ABLATE_NO_CUDA

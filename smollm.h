@@ -170,8 +170,11 @@ SMOLLMDEF size_t smollm_kv_bytes_per_token(const SmolModel *m);
 /* every layer's mechanism state for optimizer step `step` (attn_at_step: DSA's dense warm-up and
    k schedule); 1 when it changed anything (a captured CUDA graph is then stale) */
 SMOLLMDEF int smollm_at_step(SmolModel *m, int step);
-/* training FLOPs per token (forward + backward = 3x forward) at context T */
+/* training FLOPs per token (forward + backward = 3x forward) at context T; the _config form
+   needs no model (cfg resolved by smollm_resolve): what `ablate bench --dry-run` prints and
+   tools/peers.py must match */
 SMOLLMDEF double smollm_train_flops_per_token(const SmolModel *m, int T);
+SMOLLMDEF double smollm_config_train_flops_per_token(const SmolConfig *cfg, int T);
 /* refresh the compute copy after the master weights changed (no-op on the CPU) */
 SMOLLMDEF void smollm_sync_weights(SmolModel *m);
 
@@ -662,13 +665,18 @@ SMOLLMDEF size_t smollm_kv_bytes_per_token(const SmolModel *m) {
     return b;
 }
 
-SMOLLMDEF double smollm_train_flops_per_token(const SmolModel *m, int T) {
-    const SmolConfig *c = &m->cfg;
-    double f = 2.0 * c->d_model * c->vocab_size;                   /* LM head */
-    for (int l = 0; l < c->n_layers; l++)
-        f += attn_flops_per_token(&m->layers[l].attn, T) + 2.0 * 3 * c->d_model * c->ffn_dim;
+SMOLLMDEF double smollm_config_train_flops_per_token(const SmolConfig *c, int T) {
+    double f = 2.0 * c->d_model * c->vocab_size; /* LM head */
+    for (int l = 0; l < c->n_layers; l++) {
+        AttnConfig a = smollm_layer_attn(c, l);
+        char err[256];
+        attn_resolve(&a, err, sizeof err); /* as smollm_init does: validated by smollm_resolve */
+        f += attn_flops_per_token(&a, T) + 2.0 * 3 * c->d_model * c->ffn_dim;
+    }
     return 3 * f;
 }
+
+SMOLLMDEF double smollm_train_flops_per_token(const SmolModel *m, int T) { return smollm_config_train_flops_per_token(&m->cfg, T); }
 
 /* ---- forward / backward ---- */
 

@@ -761,7 +761,22 @@ static void test_init_and_counts(void) {
     report(pc.total == 134515008 && pc.embedding == 28311552 && pc.attention == 30 * 884736 &&
            pc.ffn == 30 * 2654208 && pc.norms == 61 * 576 && kv == 23040,
            "SmolLM2-135M defaults: parameter counts by part, KV bytes", d);
+    /* the FLOP count `ablate bench` and tools/peers.py share: 3 x (LM head + 30 x (2 x attn params +
+       4 x 9 heads x 64 x (2048 + 1) / 2 mean keys + SwiGLU)), worked by hand */
+    double f = smollm_config_train_flops_per_token(&m.cfg, 2048);
+    snprintf(d, sizeof d, "%.0f", f);
+    report(f == 3.0 * (2.0 * 576 * 49152 + 30 * (2.0 * 884736 + 4.0 * 9 * 64 * 2049 / 2 + 6.0 * 576 * 1536)),
+           "SmolLM2-135M: training FLOPs per token at T 2048 without a model", d);
     free(m.layers); free(m.specs);
+    /* without a model and with one, the same count, for every kind of layer a schedule mixes */
+    SmolConfig mix = {0};
+    mix.vocab_size = 50; mix.d_model = 16; mix.n_layers = 4; mix.n_heads = 2;
+    snprintf(mix.attn_layers, sizeof mix.attn_layers, "gdn,mla,swa:4,mqa");
+    if (smollm_init(&a, &mix, NULL, 1, 8, err, sizeof err)) { report(0, "flops: mixed model init", err); return; }
+    double fm = smollm_train_flops_per_token(&a, 8), fc = smollm_config_train_flops_per_token(&a.cfg, 8);
+    snprintf(d, sizeof d, "model %.0f config %.0f", fm, fc);
+    report(fm == fc && fm > 0, "training FLOPs per token: config form = model form (gdn, mla, swa, mqa layers)", d);
+    smollm_free(&a);
 }
 
 /* ---- training on real text ---- */
@@ -1381,6 +1396,12 @@ int main(int argc, char **argv) {
     test_cli(a, 0, "peak resident memory");
     test_cli("train --help", 0, "--kv-heads");
     test_cli("--help", 0, "usage: ablate");
+    /* bench --dry-run: the GPU shapes and FLOP counts, no device (tests/peers_dryrun.sh compares
+       them with tools/peers.py's) */
+    test_cli("bench --dry-run", 0, "B=16 T=2048 flop_per_token=1019319552");
+    test_cli("bench --dry-run", 0, "attn hd=64 B=8 H=16 T=8192 fwd_flop=1099511627776 fwdbwd_flop=3848290697216");
+    test_cli("bench --dry-run --attn gqa,bogus", 2, "unknown mechanism 'bogus'");
+    test_cli("bench --dry-run --attn-layers gdn", 2, "--attn-layers 'gdn' is not counted");
     test_gpu_build_without_driver();
     snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
     test_cli(a, 0, "step     1/1");

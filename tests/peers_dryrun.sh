@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# tests/peers_dryrun.sh - tools/peers.py (the PyTorch side of the bench) without a GPU or torch.
+#
+#   usage: tests/peers_dryrun.sh ./ablate-cpu   (from the repository root)
+#
+# Checks:
+#   - tools/peers.py and tools/bench_peers.sh parse (py_compile, bash -n).
+#   - every shape and FLOP-count line of `ablate bench --dry-run` is printed verbatim by
+#     `tools/peers.py --dry-run`: both sides time the same shapes and count FLOPs the same way
+#     (ablate's side comes from smollm_config_train_flops_per_token and bench_attn_flops).
+#   - the parameter count the Llama peer must have is SmolLM2-135M's (134,515,008).
+#   - --ablate-logs reads real `ablate bench` output (CPU shapes) for all three parts, and a
+#     GPU-format training line printed with ablate.c's own format string.
+#   - --only refuses an unknown part, naming it; --steps 0 is refused.
+#   - with no torch here, a real run prints "n/a" and the reason for every row of every part
+#     asked for, exits 0 and writes the JSON.
+# Ends with "N passed, N failed".
+set -u
+bin=${1:-./ablate-cpu}
+pass=0 fail=0
+check() { # ok(0/1) name detail
+    if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "PASS $2"; else fail=$((fail + 1)); echo "FAIL $2: $3"; fi
+}
+tmp=$(mktemp -d /tmp/ablate_peers.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+python3 -m py_compile tools/peers.py 2>"$tmp/err" && bash -n tools/bench_peers.sh 2>>"$tmp/err"
+check $? "peers.py and bench_peers.sh parse" "$(cat "$tmp/err")"
+
+"$bin" bench --dry-run --attn gqa > "$tmp/ablate.txt" 2>&1
+python3 tools/peers.py --dry-run > "$tmp/peers.txt" 2>&1
+missing=$(while IFS= read -r l; do grep -qxF "$l" "$tmp/peers.txt" || echo "$l"; done < "$tmp/ablate.txt")
+n=$(wc -l < "$tmp/ablate.txt")
+[ "$n" -ge 8 ] && [ -z "$missing" ]
+check $? "peers.py --dry-run prints ablate bench --dry-run's $n shape/FLOP lines" "missing: $missing"
+grep -qx "params layers=30 134515008" "$tmp/peers.txt" # smollm.h's count (run_tests checks it there)
+check $? "peers.py expects the Llama model to have SmolLM2-135M's 134,515,008 parameters" "$(head -c 300 "$tmp/peers.txt")"
+grep -q "^attn hd=128 B=4 H=16 T=16384 " "$tmp/peers.txt"
+check $? "peers.py also times hd 128 and T 16384" "$(head -c 300 "$tmp/peers.txt")"
+
+"$bin" bench --only attn > "$tmp/attn.log" 2>&1 && "$bin" bench --only mech > "$tmp/mech.log" 2>&1 &&
+    "$bin" bench --only train --steps 1 > "$tmp/train.log" 2>&1
+check $? "ablate-cpu bench runs" "$(tail -n 3 "$tmp"/*.log)"
+python3 tools/peers.py --dry-run --ablate-logs "$tmp" > "$tmp/parsed.txt" 2>&1
+# numbers as JSON writes them: no trailing zeros
+ms=$(sed -n 's/.*fwd+bwd *\([0-9.]*\) ms.*/\1/p' "$tmp/attn.log" | awk '{printf "%.10g", $1 + 0}')
+grep -q "^ablate attn_hd64_T128 .*\"fwdbwd_ms\": $ms," "$tmp/parsed.txt"
+check $? "--ablate-logs reads ablate's attention line (fwd+bwd $ms ms)" "$(grep ^ablate "$tmp/parsed.txt")"
+gb=$(awk '$1 == "128" {printf "%.10g", $10 + 0}' "$tmp/mech.log") # T | dense f b | dsa f b | gdn f b
+grep -q "^ablate gdn_T128 .*\"fwdbwd_ms\": $gb}" "$tmp/parsed.txt"
+check $? "--ablate-logs reads the gdn chunk-par column of the mech table ($gb ms)" "$(grep ^ablate "$tmp/parsed.txt")"
+grep -q "^ablate train_cpu .*\"tok_s\": " "$tmp/parsed.txt"
+check $? "--ablate-logs reads the CPU training line" "$(grep ^ablate "$tmp/parsed.txt")"
+
+# a GPU training line, printed with the format string bench_training uses (read from ablate.c)
+fmt=$(grep -o '"%-40s %10.0f %9.1f %8.1f%% [^"]*"' ablate.c | head -n 1 | tr -d '"')
+mkdir -p "$tmp/gpu"
+printf "${fmt}" "(a) 135M gqa, 16 x 2048" 332123 45.1 4.6 15.31 98.7 12.30 > "$tmp/gpu/train.log"
+printf "${fmt}" "(b) 4 layers gqa, 4 x 512" 899456 20.1 2.0 1.25 2.3 3.10 >> "$tmp/gpu/train.log"
+python3 tools/peers.py --dry-run --ablate-logs "$tmp/gpu" > "$tmp/gpu.txt" 2>&1
+[ -n "$fmt" ] && grep -q '^ablate train_a .*"peak_gb": 15.31.*"tok_s": 332123.0' "$tmp/gpu.txt" &&
+    grep -q '^(a) 30 layers, 16 x 2048 *332123 | 15.3 ' "$tmp/gpu.txt" && grep -q '^ablate train_b .*"tok_s": 899456.0' "$tmp/gpu.txt"
+check $? "--ablate-logs reads GPU training lines into the side-by-side table" "fmt '$fmt': $(grep -e ^ablate -e '^(a)' "$tmp/gpu.txt")"
+
+python3 tools/peers.py --only train,bogus > "$tmp/o" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q "unknown part 'bogus'" "$tmp/o"
+check $? "--only bogus is refused, naming it" "exit $rc: $(cat "$tmp/o")"
+python3 tools/peers.py --steps 0 > "$tmp/o" 2>&1
+rc=$?
+[ $rc -eq 2 ] && grep -q -- "--steps 0" "$tmp/o"
+check $? "--steps 0 is refused" "exit $rc: $(cat "$tmp/o")"
+
+if python3 -c "import torch" 2>/dev/null; then
+    echo "SKIP the no-torch guard: torch is installed here"
+else
+    python3 tools/peers.py --only attn,gdn --json "$tmp/p.json" > "$tmp/o" 2>&1
+    rc=$?
+    nas=$(grep -c "n/a: torch not importable" "$tmp/o")
+    [ $rc -eq 0 ] && [ "$nas" -eq 19 ] && ! grep -q "^== train" "$tmp/o" && ! grep -q Traceback "$tmp/o" &&
+        python3 -c "import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not all('na' in v for v in d.values()) or len(d) != 19)" "$tmp/p.json"
+    check $? "without torch every attn and gdn row says n/a and why, exit 0, JSON written" "exit $rc, $nas n/a: $(head -c 600 "$tmp/o")"
+fi
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
