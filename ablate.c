@@ -18,9 +18,7 @@
    This file parses and dispatches; studies live in study.h, training in train.h.
 */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
-#include "study.h"
-#include "export.h"
-#include "eval.h"
+#include "study.h" /* its implementation brings export.h's and eval.h's */
 #include "gpu.h" /* GpuTuning and its parser, in the CPU-only build too */
 
 #include <dirent.h>

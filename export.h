@@ -54,6 +54,11 @@
 #ifndef EXPORT_H
 #define EXPORT_H
 
+/* mkdir, stat: POSIX 2008, asked for before the first system header (a strict -std=c99 build) */
+#if defined(EXPORT_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
+#define _POSIX_C_SOURCE 200809L
+#endif
+
 #include "smollm.h"
 #include <stddef.h>
 

@@ -37,8 +37,10 @@ def run(*args):
 T = 64
 corpus = open(text, "rb").read()
 train_text = os.path.join(work, "train.txt")
-open(train_text, "wb").write(corpus[:100000])
-evalbytes = corpus[200000:200000 + 2 * (T + 1)]
+cut = min(100000, len(corpus) * 8 // 10)  # train on the first part, evaluate on text after it
+open(train_text, "wb").write(corpus[:cut])
+evalbytes = corpus[cut + 1000:cut + 1000 + 2 * (T + 1)]
+assert len(evalbytes) == 2 * (T + 1), f"{text} is too short ({len(corpus)} bytes)"
 eval_text = os.path.join(work, "eval.txt")
 open(eval_text, "wb").write(evalbytes)
 prompt = "And God said, Let there be"
