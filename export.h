@@ -103,6 +103,7 @@ int export_init_path(const char *from, char *out, size_t cap, char *err, size_t 
 #define EXPORT_IMPLEMENTATION_DONE
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,6 +184,16 @@ static int export_close(FILE *f, const char *tmp, const char *path, char *err, s
     return 0;
 }
 
+/* the shortest decimal that reads back as the same float: 1e-05, not 9.99999975e-06 */
+static const char *export_float(char *buf, size_t cap, float v) {
+    if (v == floorf(v) && fabsf(v) < 1e15f) { snprintf(buf, cap, "%.0f", (double)v); return buf; } /* 100000 */
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, cap, "%.*g", p, (double)v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 int export_write_config(const char *path, const ExportShape *s, char *err, size_t errlen) {
     char why[512], tmp[4200];
     ExportArch a = export_arch(s, why, sizeof why);
@@ -197,9 +208,13 @@ int export_write_config(const char *path, const ExportShape *s, char *err, size_
     fprintf(f, "  \"head_dim\": %d,\n  \"hidden_act\": \"silu\",\n  \"max_position_embeddings\": %d,\n", s->head_dim,
             s->seq);
     /* rope_theta for transformers 4.x; rope_parameters, where 5.x reads it */
-    fprintf(f, "  \"rms_norm_eps\": %.9g,\n  \"rope_theta\": %.9g,\n", (double)s->norm_eps, (double)s->rope_theta);
-    fprintf(f, "  \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": %.9g},\n", (double)s->rope_theta);
-    fprintf(f, "  \"rope_scaling\": null,\n  \"initializer_range\": %.9g,\n", (double)s->init_std);
+    char eps[32], theta[32], std[32];
+    export_float(eps, sizeof eps, s->norm_eps);
+    export_float(theta, sizeof theta, s->rope_theta);
+    export_float(std, sizeof std, s->init_std);
+    fprintf(f, "  \"rms_norm_eps\": %s,\n  \"rope_theta\": %s,\n", eps, theta);
+    fprintf(f, "  \"rope_parameters\": {\"rope_type\": \"default\", \"rope_theta\": %s},\n", theta);
+    fprintf(f, "  \"rope_scaling\": null,\n  \"initializer_range\": %s,\n", std);
     fprintf(f, "  \"tie_word_embeddings\": true,\n  \"attention_bias\": false,\n  \"attention_dropout\": 0.0,\n");
     if (a == EXPORT_LLAMA) fprintf(f, "  \"mlp_bias\": false,\n  \"pretraining_tp\": 1,\n");
     if (a == EXPORT_MISTRAL) fprintf(f, "  \"sliding_window\": %d,\n", s->window);
