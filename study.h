@@ -85,11 +85,18 @@
              indexer_dim indexer_fp32 dsa_warmup topk_start topk_ramp (dsa) global stride dilation pattern_block (sparse
              patterns on top of window)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
+             init_from (an `ablate export` directory of the same shapes: its weights replace the
+             seeded init; the first tensor of another name or shape fails the run, named)
      data:   data (text file, shard, directory, mix; an axis too) val_frac eval_every eval_batches
              final_eval_tokens log_every checkpoint_every; task (mqar|copy|induction: a synthetic task instead of data, whose
              evaluations also report top-1 accuracy, val_acc) task_size task_vocab
+             eval_mc (a multiple-choice JSONL, eval.h: the final weights' accuracy, final_mc_acc and
+             final_mc_se, and an mc acc column; non-byte vocabularies use the tokenizer.json beside
+             the data) save (a file; one named model.safetensors gets export.h's config.json,
+             generation_config.json and tokenizer.json beside it)
    STUDY KEYS (base only): name seeds seed_list select device (cpu|cuda)
-             keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
+             keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors,
+             with config.json and tokenizer.json: a Hugging Face model directory, export.h)
    Errors name the file, the line, the key or value and what was expected. The study's name
    is a directory under runs/: "." and ".." are refused.
 
@@ -119,7 +126,8 @@
                                    (final_val_bpb, best_val_bpb; null: unknown tokenizer), the last
                                    evaluation's tokens and the standard error of its loss over
                                    windows (final_val_tokens, final_val_se), final_val_acc (synthetic
-                                   tasks; else null), tokens/s, peak_bytes (peak memory: the device's
+                                   tasks; else null), final_mc_acc and final_mc_se (eval_mc; else
+                                   null), tokens/s, peak_bytes (peak memory: the device's
                                    on a GPU; on the CPU the resident memory the run added, the
                                    process's VmHWM during the run minus its resident set at the
                                    start and the code pages it first touched; a process's first
