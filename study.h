@@ -66,7 +66,7 @@
    its runs only (status failed, the study goes on).
 
    RUN IDENTITY: the canonical text of the resolved configuration (every key of the table but
-   save, in table order, as compact JSON: run_config_canonical) hashed with FNV-1a 64
+   save, and init_from and eval_mc only when set, in table order, as compact JSON: run_config_canonical) hashed with FNV-1a 64
    (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
    config.json also "config_identity" (the same without the seed). A run's directory is
    CONFIG_seedN, CONFIG the axes made readable ("attn-mla_latent_dim-16"); a CONFIG longer than
@@ -382,9 +382,11 @@ enum {
     RUN_KEY_BELOW_MAX = 16,     /* the value must stay under max (val_frac < 1) */
     RUN_KEY_ZERO_IS_NONE = 32,  /* weight_decay, min_lr_ratio: 0 is a real zero, stored as -1 because
                                    TrainConfig's 0 selects the default (train.h) */
-    RUN_KEY_ATTN_OPTION = 64    /* an attention option (attn.h's table): in the run identity only when
+    RUN_KEY_ATTN_OPTION = 64,   /* an attention option (attn.h's table): in the run identity only when
                                    not 0 after resolving, so that a mechanism added later (and its
                                    options) leaves every earlier identity as it was */
+    RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc: in the run identity only when set, so that
+                                   the runs of studies made before the key existed keep theirs */
 };
 typedef struct {
     const char *name;           /* the one spelling, with _ (- is accepted on input) */
@@ -791,9 +793,9 @@ static const RunKey run_keys_[] = {
     RK_INT_("task_vocab", task_vocab, 8, SMOLLM_MAX_VOCAB, NULL, "data", "the task's vocabulary (0: 256)"),
     RK_("save", RUN_KEY_STR, RUN_AT_PTR, save, 0, 0, NULL, "data", RUN_KEY_NO_AXIS | RUN_KEY_NOT_IDENTITY,
         "write the trained weights to this safetensors file (named model.safetensors: with config.json and tokenizer, export.h)"),
-    RK_("eval_mc", RUN_KEY_STR, RUN_AT_PTR, eval_mc, 0, 0, NULL, "data", 0,
+    RK_("eval_mc", RUN_KEY_STR, RUN_AT_PTR, eval_mc, 0, 0, NULL, "data", RUN_KEY_IDENTITY_IF_SET,
         "multiple-choice JSONL (ablate mc-make) scored at the end: an accuracy column (eval.h)"),
-    RK_("init_from", RUN_KEY_STR, RUN_AT_PTR, init_from, 0, 0, NULL, "train", 0,
+    RK_("init_from", RUN_KEY_STR, RUN_AT_PTR, init_from, 0, 0, NULL, "train", RUN_KEY_IDENTITY_IF_SET,
         "start from an exported model directory of the same shapes (ablate export) instead of the seeded init"),
 };
 #undef RK_BOOL_
@@ -1089,6 +1091,7 @@ static void run_config_keys_json(StrBuf *b, const RunConfig *r, int canon, int w
         char v[512];
         run_key_format(k, r, v, sizeof v);
         if (canon && (k->flags & RUN_KEY_ATTN_OPTION) && !strcmp(v, "0")) continue;
+        if (canon && (k->flags & RUN_KEY_IDENTITY_IF_SET) && !v[0]) continue;
         if (!first) sb_printf(b, ", ");
         first = 0;
         if (k->type == RUN_KEY_STR || k->type == RUN_KEY_ENUM) sb_str(b, k->name, v, 1);
