@@ -66,8 +66,8 @@
    its runs only (status failed, the study goes on).
 
    RUN IDENTITY: the canonical text of the resolved configuration (every key of the table but
-   save, and init_from and eval_mc only when set, in table order, as compact JSON: run_config_canonical) hashed with FNV-1a 64
-   (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
+   save, attention options only when not 0, init_from and eval_mc only when set, in table
+   order, as compact JSON: run_config_canonical) hashed with FNV-1a 64 (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
    config.json also "config_identity" (the same without the seed). A run's directory is
    CONFIG_seedN, CONFIG the axes made readable ("attn-mla_latent_dim-16"); a CONFIG longer than
    150 characters is cut, and a cut one or one that another configuration of the study would

@@ -71,30 +71,30 @@ static void check_config(const char *name, SmolConfig cfg, const char *arch, con
 
 static void test_configs(void) {
     SmolConfig c = tiny();
-    c.attn = ATTN_GQA;
-    c.n_kv_heads = 2;
+    c.attn.kind = ATTN_GQA;
+    c.attn.n_kv_heads = 2;
     const char *gqa[] = {"\"model_type\": \"llama\"", "\"num_key_value_heads\": 2", "\"num_attention_heads\": 4",
                          "\"head_dim\": 8", "\"hidden_size\": 32", "\"intermediate_size\": 128",
                          "\"tie_word_embeddings\": true", "\"rope_theta\": 100000", "\"max_position_embeddings\": 64",
                          "\"rms_norm_eps\": 1e-05", "\"attention_bias\": false", NULL};
     check_config("gqa", c, "LlamaForCausalLM", gqa);
-    c.attn = ATTN_MQA;
-    c.n_kv_heads = 0;
+    c.attn.kind = ATTN_MQA;
+    c.attn.n_kv_heads = 0;
     const char *mqa[] = {"\"num_key_value_heads\": 1", NULL};
     check_config("mqa", c, "LlamaForCausalLM", mqa);
-    c.attn = ATTN_MHA;
+    c.attn.kind = ATTN_MHA;
     const char *mha[] = {"\"num_key_value_heads\": 4", NULL};
     check_config("mha", c, "LlamaForCausalLM", mha);
     c = tiny();
-    c.attn = ATTN_SWA;
-    c.window = 16;
+    c.attn.kind = ATTN_SWA;
+    c.attn.window = 16;
     const char *swa[] = {"\"model_type\": \"mistral\"", "\"sliding_window\": 16", NULL};
     check_config("swa", c, "MistralForCausalLM", swa);
     c = tiny();
-    c.qk_norm = 1;
+    c.attn.qk_norm = 1;
     const char *qk[] = {"\"model_type\": \"qwen3\"", "\"use_sliding_window\": false", "\"head_dim\": 8", NULL};
     check_config("qk_norm", c, "Qwen3ForCausalLM", qk);
-    c.window = 16;
+    c.attn.window = 16;
     const char *qkw[] = {"\"use_sliding_window\": true", "\"sliding_window\": 16", "\"max_window_layers\": 0",
                          "\"layer_types\": [\"sliding_attention\", \"sliding_attention\"]", NULL};
     check_config("qk_norm + window", c, "Qwen3ForCausalLM", qkw);
@@ -106,20 +106,20 @@ static void test_configs(void) {
     c.norm = NORM_SANDWICH;
     check_config("sandwich", c, "AblateForCausalLM", own);
     c = tiny();
-    c.attn = ATTN_MLA;
+    c.attn.kind = ATTN_MLA;
     check_config("mla", c, "AblateForCausalLM", own);
     c = tiny();
-    c.attn = ATTN_GDN;
+    c.attn.kind = ATTN_GDN;
     check_config("gdn", c, "AblateForCausalLM", own);
     c = tiny();
-    c.window = 16;
-    c.global_tokens = 4;
+    c.attn.window = 16;
+    c.attn.global_tokens = 4;
     check_config("window + global", c, "AblateForCausalLM", own);
     c = tiny();
     snprintf(c.attn_layers, sizeof c.attn_layers, "swa:16,gqa");
     check_config("schedule swa,gqa", c, "AblateForCausalLM", own);
     c = tiny();
-    snprintf(c.attn_layers, sizeof c.attn_layers, "gqa:kv=2*2");
+    snprintf(c.attn_layers, sizeof c.attn_layers, "gqa:kv_heads=2*2");
     check_config("schedule of one item", c, "LlamaForCausalLM", gqa);
 }
 
@@ -143,8 +143,8 @@ static void test_tokenizer(void) {
 static void test_round_trip(void) {
     char err[1024], note[1024], p[256];
     SmolConfig c = tiny();
-    c.attn = ATTN_GQA;
-    c.n_kv_heads = 2;
+    c.attn.kind = ATTN_GQA;
+    c.attn.n_kv_heads = 2;
     SmolModel a, b;
     int B = 2, T = 16;
     smollm_init(&a, &c, NULL, B, T, err, sizeof err);
