@@ -10,8 +10,10 @@
          fprintf(stderr, "%s\n", err);
      else if (note[0]) fprintf(stderr, "%s\n", note);   // an architecture of our own
 
-   THE DIRECTORY (export_dir; also what keep_checkpoints and --save write beside the weights)
-     model.safetensors        the checkpoint's bytes as they are: fp32, Hugging Face tensor names,
+   THE DIRECTORY (export_dir; ablate train --save DIR/model.safetensors writes the other files
+   beside the weights, a study's keep_checkpoints writes DIR/RUN/hf)
+     model.safetensors        the checkpoint's bytes as they are (a hard link where the file system
+                              allows, else a copy): fp32, Hugging Face tensor names,
                               the embedding tied to the LM head (no lm_head.weight), and our
                               configuration in the header's __metadata__ (smollm.h)
      config.json              a Hugging Face configuration (below)
@@ -108,6 +110,7 @@ int export_init_path(const char *from, char *out, size_t cap, char *err, size_t 
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 ExportShape export_shape(const SmolConfig *c, int seq) {
     ExportShape s;
@@ -301,8 +304,16 @@ int export_write_byte_tokenizer(const char *path, char *err, size_t errlen) {
     return export_close(f, tmp, path, err, errlen);
 }
 
+/* dst as src's bytes: a hard link (no second copy of the weights; checkpoints are replaced by
+   rename, never rewritten in place, so the link never sees a change), else a copy */
 static int export_copy(const char *src, const char *dst, char *err, size_t errlen) {
     char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", dst);
+    remove(tmp);
+    if (link(src, tmp) == 0) {
+        if (rename(tmp, dst) == 0) return 0;
+        remove(tmp);
+    }
     FILE *in = fopen(src, "rb");
     if (!in) { snprintf(err, errlen, "cannot open %s: %s", src, strerror(errno)); return -1; }
     FILE *out = export_open(dst, tmp, sizeof tmp, err, errlen);

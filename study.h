@@ -93,10 +93,10 @@
              eval_mc (a multiple-choice JSONL, eval.h: the final weights' accuracy, final_mc_acc and
              final_mc_se, and an mc acc column; non-byte vocabularies use the tokenizer.json beside
              the data) save (a file; one named model.safetensors gets export.h's config.json,
-             generation_config.json and tokenizer.json beside it)
+             generation_config.json and tokenizer.json beside it, or in a study's run, DIR/RUN/hf)
    STUDY KEYS (base only): name seeds seed_list select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors,
-             with config.json and tokenizer.json: a Hugging Face model directory, export.h)
+             and DIR/RUN/hf, a Hugging Face model directory of it, export.h)
    Errors name the file, the line, the key or value and what was expected. The study's name
    is a directory under runs/: "." and ".." are refused.
 
@@ -2842,15 +2842,21 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
             study_fail(o, "failed", "%s", err);
             rc = 2;
         } else {
-            /* a model.safetensors gets what transformers needs beside it (export.h) */
+            /* a model.safetensors gets what transformers needs beside it (export.h); in a study's
+               run directory, whose config.json is the run's, the export goes to DIR/RUN/hf */
             const char *base = strrchr(c->save, '/');
             base = base ? base + 1 : c->save;
             if (!strcmp(base, "model.safetensors")) {
-                char d[4200], tp[4200], note[1024];
+                char d[4200], tp[4200], note[1024], e2[1024];
                 snprintf(d, sizeof d, "%.*s", base > c->save ? (int)(base - c->save - 1) : 1, base > c->save ? c->save : ".");
                 int have_tok = m.cfg.vocab_size != DATA_BYTE_VOCAB && !study_data_tokenizer(c, tp, sizeof tp);
-                if (export_sidecars(d, &m.cfg, c->seq, have_tok ? tp : NULL, note, sizeof note, err, sizeof err)) {
-                    study_fail(o, "failed", "%s", err);
+                int bad;
+                if (dir) {
+                    study_fmt(d, sizeof d, "%s/hf", dir);
+                    bad = export_dir(c->save, d, have_tok ? tp : NULL, note, sizeof note, e2, sizeof e2);
+                } else bad = export_sidecars(d, &m.cfg, c->seq, have_tok ? tp : NULL, note, sizeof note, e2, sizeof e2);
+                if (bad) {
+                    study_fail(o, "failed", "%s", e2);
                     rc = 2;
                 } else if (note[0] && verbose) printf("%s\n", note);
             }

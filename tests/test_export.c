@@ -388,6 +388,7 @@ static void test_study_mc(void) {
     free(t);
     const char *spec = "name = mc\nlayers = 1\nd_model = 16\nheads = 2\nseq = 32\nbatch = 4\nsteps = 3\n"
                        "data = " TDIR "/text.txt\neval_mc = " TDIR "/mc.jsonl\nfinal_eval_tokens = 256\n"
+                       "keep_checkpoints = 1\n"
                        "[axes]\nattn = gqa, mqa\n";
     f = fopen(TDIR "/mc.ini", "wb");
     fputs(spec, f);
@@ -423,6 +424,42 @@ static void test_study_mc(void) {
     report(v && acc >= 0 && acc <= 1, "summary.json holds the mc accuracy", dd);
     free(tab);
     free(sum);
+    /* keep_checkpoints: the run's own config.json stays; the export is DIR/RUN/hf */
+    char *runcfg = NULL, *hfcfg = NULL, *hftok = NULL;
+    d = opendir(TDIR "/study");
+    while (d && (e = readdir(d)) && !runcfg) {
+        char p[1024];
+        if (e->d_name[0] == '.' || !strstr(e->d_name, "seed")) continue;
+        snprintf(p, sizeof p, TDIR "/study/%s/config.json", e->d_name);
+        runcfg = slurp(p, NULL);
+        snprintf(p, sizeof p, TDIR "/study/%s/hf/config.json", e->d_name);
+        hfcfg = slurp(p, NULL);
+        snprintf(p, sizeof p, TDIR "/study/%s/hf/tokenizer.json", e->d_name);
+        hftok = slurp(p, NULL);
+    }
+    if (d) closedir(d);
+    report(runcfg && strstr(runcfg, "\"identity\"") && !strstr(runcfg, "architectures"),
+           "keep_checkpoints: the run's config.json is still the run's", "");
+    report(hfcfg && strstr(hfcfg, "\"architectures\": [\"") && hftok, "keep_checkpoints: RUN/hf is a model directory", "");
+    free(runcfg);
+    free(hfcfg);
+    free(hftok);
+    /* ablate train --save DIR/model.safetensors: the directory beside the weights */
+    RunConfig rc;
+    run_config_defaults(&rc);
+    const char *kv[][2] = {{"layers", "1"}, {"d_model", "16"}, {"heads", "2"}, {"seq", "16"}, {"batch", "2"},
+                           {"steps", "2"}, {"data", TDIR "/text.txt"}, {"save", TDIR "/saved/model.safetensors"},
+                           {"final_eval_tokens", "256"}};
+    for (int i = 0; i < 9; i++) run_config_set(&rc, kv[i][0], kv[i][1], err, sizeof err);
+    (void)system("mkdir -p " TDIR "/saved");
+    StudySummary sm;
+    memset(&sm, 0, sizeof sm);
+    int r = study_train(&rc, NULL, NULL, 0, &sm);
+    char *sc = slurp(TDIR "/saved/config.json", NULL), *st = slurp(TDIR "/saved/tokenizer.json", NULL);
+    report(!r && sc && strstr(sc, "LlamaForCausalLM") && st, "--save DIR/model.safetensors writes config.json and tokenizer.json",
+           r ? sm.reason : "");
+    free(sc);
+    free(st);
 }
 
 int main(void) {
