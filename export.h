@@ -36,7 +36,7 @@
                          as ours); a window sets use_sliding_window, max_window_layers 0
      AblateForCausalLM   everything else: post and sandwich norms (OLMo 2's post-norm QK-norm
                          spans the whole projection, not one head; Gemma 2 scales embeddings,
-                         offsets norm weights by 1 and uses GeLU), MLA, MGA, GDN, DSA, identity,
+                         offsets norm weights by 1 and uses GeLU), MLA, MGA, GDN, DSA, hier, identity,
                          sparse patterns (global, stride, dilation) and per-layer schedules
                          whose layers differ. config.json then names the architecture
                          "AblateForCausalLM" (model_type "ablate"), documents every field and

@@ -112,6 +112,10 @@ static void test_configs(void) {
     c.attn.kind = ATTN_GDN;
     check_config("gdn", c, "AblateForCausalLM", own);
     c = tiny();
+    c.attn.kind = ATTN_HIER;
+    c.attn.window = 16;
+    check_config("hier", c, "AblateForCausalLM", own);
+    c = tiny();
     c.attn.window = 16;
     c.attn.global_tokens = 4;
     check_config("window + global", c, "AblateForCausalLM", own);
