@@ -2,8 +2,8 @@
    text, and a reference greedy continuation.
 
    USAGE
-     #define EVAL_IMPLEMENTATION     // in exactly one .c file (after smollm.h's and data.h's)
-     #include "eval.h"
+     #define EVAL_IMPLEMENTATION     // in one .c file (study.h's implementation defines it;
+     #include "eval.h"                // ABLATE_IMPLEMENTATION too)
 
      EvalMcSet set;
      char err[512];
@@ -44,10 +44,27 @@
    forward pass for every new token (no KV cache): a reference to check an export against, not
    a generator. CPU models only.
 
+   DEPENDS ON: smollm.h (and so attn.h, ops.h), data.h (tokenizers).
+   LINKAGE: every public function is declared EVALDEF (extern); EVAL_STATIC (or ABLATE_STATIC) makes
+   them static. C++ can include the header: its declarations sit in extern "C".
    Functions return 0, or -1 with a message; nothing exits.
 */
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it) */
+#if defined(ABLATE_IMPLEMENTATION) && !defined(EVAL_IMPLEMENTATION)
+#define EVAL_IMPLEMENTATION
+#endif
 #ifndef EVAL_H
 #define EVAL_H
+
+/* linkage of every public function: extern, or static with EVAL_STATIC or ABLATE_STATIC */
+#ifndef EVALDEF
+#if defined(EVAL_STATIC) || defined(ABLATE_STATIC)
+#define EVALDEF static
+#else
+#define EVALDEF extern
+#endif
+#endif
 
 #include "smollm.h"
 #include "data.h"
@@ -55,6 +72,10 @@
 #include <stdio.h>
 
 #define EVAL_MC_MAX_ENDINGS 16
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct {
     char *ctx;
@@ -75,20 +96,23 @@ typedef struct {
     uint64_t seed;      /* 0 is a seed like any other */
 } EvalMcMake;
 
-int eval_mc_load(const char *path, EvalMcSet *set, char *err, size_t errlen);
+EVALDEF int eval_mc_load(const char *path, EvalMcSet *set, char *err, size_t errlen);
 /* the same from memory (name for messages) */
-int eval_mc_parse(const char *text, size_t n, const char *name, EvalMcSet *set, char *err, size_t errlen);
-void eval_mc_free(EvalMcSet *set);
+EVALDEF int eval_mc_parse(const char *text, size_t n, const char *name, EvalMcSet *set, char *err, size_t errlen);
+EVALDEF void eval_mc_free(EvalMcSet *set);
 /* tok NULL: byte-level. pred (NULL or set->n entries): each item's chosen ending. -1: a token
    id past the model's vocabulary, out of memory */
-int eval_mc_score(SmolModel *m, const EvalMcSet *set, DataTokenizer *tok, EvalMcResult *r, int *pred, char *err,
+EVALDEF int eval_mc_score(SmolModel *m, const EvalMcSet *set, DataTokenizer *tok, EvalMcResult *r, int *pred, char *err,
                   size_t errlen);
 /* cloze items from text[0..n) into out (JSON lines); *written: the items written */
-int eval_mc_make(const unsigned char *text, size_t n, const EvalMcMake *c, FILE *out, int *written, char *err,
+EVALDEF int eval_mc_make(const unsigned char *text, size_t n, const EvalMcMake *c, FILE *out, int *written, char *err,
                  size_t errlen);
 /* out[0..steps): the greedy continuation of prompt[0..n); m on the CPU with T >= n + steps - 1 */
-int eval_greedy_reference(SmolModel *m, const int *prompt, int n, int steps, int *out, char *err, size_t errlen);
+EVALDEF int eval_greedy_reference(SmolModel *m, const int *prompt, int n, int steps, int *out, char *err, size_t errlen);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* EVAL_H */
 
 /* ======================================================================= */
@@ -237,7 +261,7 @@ static int evm_line(const char *s, size_t n, EvalMcItem *it, const char **want) 
     return 0;
 }
 
-int eval_mc_parse(const char *text, size_t n, const char *name, EvalMcSet *set, char *err, size_t errlen) {
+EVALDEF int eval_mc_parse(const char *text, size_t n, const char *name, EvalMcSet *set, char *err, size_t errlen) {
     memset(set, 0, sizeof *set);
     int cap = 0, line = 0;
     for (size_t a = 0; a < n;) {
@@ -270,7 +294,7 @@ int eval_mc_parse(const char *text, size_t n, const char *name, EvalMcSet *set, 
     return 0;
 }
 
-int eval_mc_load(const char *path, EvalMcSet *set, char *err, size_t errlen) {
+EVALDEF int eval_mc_load(const char *path, EvalMcSet *set, char *err, size_t errlen) {
     memset(set, 0, sizeof *set);
     FILE *f = fopen(path, "rb");
     if (!f) { snprintf(err, errlen, "cannot open multiple-choice file %s", path); return -1; }
@@ -291,7 +315,7 @@ int eval_mc_load(const char *path, EvalMcSet *set, char *err, size_t errlen) {
     return rc;
 }
 
-void eval_mc_free(EvalMcSet *set) {
+EVALDEF void eval_mc_free(EvalMcSet *set) {
     for (int i = 0; i < set->n; i++) evm_item_free(&set->items[i]);
     free(set->items);
     memset(set, 0, sizeof *set);
@@ -307,7 +331,7 @@ static int *evm_encode(DataTokenizer *tok, const char *s, size_t *n) {
     return ids;
 }
 
-int eval_mc_score(SmolModel *m, const EvalMcSet *set, DataTokenizer *tok, EvalMcResult *r, int *pred, char *err,
+EVALDEF int eval_mc_score(SmolModel *m, const EvalMcSet *set, DataTokenizer *tok, EvalMcResult *r, int *pred, char *err,
                   size_t errlen) {
     int B = m->B, T = m->T, rc = 0;
     size_t rows = 0, nr = 0;
@@ -417,7 +441,7 @@ static int evm_same(const unsigned char *t, const EvalSentence *a, const EvalSen
     return a->end - a->cut == b->end - b->cut && !memcmp(t + a->cut, t + b->cut, a->end - a->cut);
 }
 
-int eval_mc_make(const unsigned char *text, size_t n, const EvalMcMake *c, FILE *out, int *written, char *err,
+EVALDEF int eval_mc_make(const unsigned char *text, size_t n, const EvalMcMake *c, FILE *out, int *written, char *err,
                  size_t errlen) {
     int items = c->items ? c->items : 500, K = c->endings ? c->endings : 4;
     int ctxb = c->context_bytes ? c->context_bytes : 256;
@@ -507,7 +531,7 @@ int eval_mc_make(const unsigned char *text, size_t n, const EvalMcMake *c, FILE 
 }
 
 /* ---- greedy reference ---- */
-int eval_greedy_reference(SmolModel *m, const int *prompt, int n, int steps, int *out, char *err, size_t errlen) {
+EVALDEF int eval_greedy_reference(SmolModel *m, const int *prompt, int n, int steps, int *out, char *err, size_t errlen) {
     int T = m->T, d = m->cfg.d_model, V = m->cfg.vocab_size;
     if (m->gpu) { snprintf(err, errlen, "the greedy reference runs on the CPU only (got a GPU model)"); return -1; }
     if (n < 1 || steps < 1 || n + steps - 1 > T) {

@@ -2,8 +2,8 @@
    checkpoint, and the mapping back for --init-from.
 
    USAGE
-     #define EXPORT_IMPLEMENTATION   // in exactly one .c file (after smollm.h's implementation)
-     #include "export.h"
+     #define EXPORT_IMPLEMENTATION   // in one .c file (study.h's implementation defines it;
+     #include "export.h"              // ABLATE_IMPLEMENTATION too)
 
      char err[512], note[512];
      if (export_dir("run/model.safetensors", "hf/", NULL, note, sizeof note, err, sizeof err))
@@ -51,10 +51,27 @@
    Face Llama or Qwen3 checkpoint of the same shapes, saved in fp32 with tied embeddings, loads
    the same way.
 
+   DEPENDS ON: smollm.h (and so attn.h, ops.h); POSIX: stat, mkdir, link.
+   LINKAGE: every public function is declared EXPORTDEF (extern); EXPORT_STATIC (or ABLATE_STATIC)
+   makes them static. C++ can include the header: its declarations sit in extern "C".
    Functions return 0, or -1 with a message that names the file or value; nothing exits.
 */
+/* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
+   the header may have been included before, without it) */
+#if defined(ABLATE_IMPLEMENTATION) && !defined(EXPORT_IMPLEMENTATION)
+#define EXPORT_IMPLEMENTATION
+#endif
 #ifndef EXPORT_H
 #define EXPORT_H
+
+/* linkage of every public function: extern, or static with EXPORT_STATIC or ABLATE_STATIC */
+#ifndef EXPORTDEF
+#if defined(EXPORT_STATIC) || defined(ABLATE_STATIC)
+#define EXPORTDEF static
+#else
+#define EXPORTDEF extern
+#endif
+#endif
 
 /* mkdir, stat: POSIX 2008, asked for before the first system header (a strict -std=c99 build) */
 #if defined(EXPORT_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
@@ -63,6 +80,10 @@
 
 #include "smollm.h"
 #include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum { EXPORT_LLAMA = 0, EXPORT_MISTRAL, EXPORT_QWEN3, EXPORT_OWN } ExportArch;
 
@@ -78,25 +99,28 @@ typedef struct {
 } ExportShape;
 
 /* cfg resolved (smollm_resolve); seq: the trained context (max_position_embeddings) */
-ExportShape export_shape(const SmolConfig *cfg, int seq);
+EXPORTDEF ExportShape export_shape(const SmolConfig *cfg, int seq);
 /* the Hugging Face architecture that computes the same function, or EXPORT_OWN with the reason */
-ExportArch export_arch(const ExportShape *s, char *why, size_t whylen);
-const char *export_arch_name(ExportArch a);
-int export_write_config(const char *path, const ExportShape *s, char *err, size_t errlen);
-int export_write_generation_config(const char *path, char *err, size_t errlen);
+EXPORTDEF ExportArch export_arch(const ExportShape *s, char *why, size_t whylen);
+EXPORTDEF const char *export_arch_name(ExportArch a);
+EXPORTDEF int export_write_config(const char *path, const ExportShape *s, char *err, size_t errlen);
+EXPORTDEF int export_write_generation_config(const char *path, char *err, size_t errlen);
 /* the byte-level tokenizer.json: byte b <-> id b */
-int export_write_byte_tokenizer(const char *path, char *err, size_t errlen);
+EXPORTDEF int export_write_byte_tokenizer(const char *path, char *err, size_t errlen);
 /* config.json, generation_config.json and tokenizer.json into dir for the checkpoint's model;
    tokenizer: a tokenizer.json to copy (NULL: the byte-level one when the vocabulary is 256).
    note: set when the architecture is our own or no tokenizer was written ("" otherwise) */
-int export_sidecars(const char *dir, const SmolConfig *cfg, int seq, const char *tokenizer, char *note,
+EXPORTDEF int export_sidecars(const char *dir, const SmolConfig *cfg, int seq, const char *tokenizer, char *note,
                     size_t notelen, char *err, size_t errlen);
 /* the whole directory from a checkpoint file: weights checked (smollm_verify), copied, sidecars */
-int export_dir(const char *ckpt, const char *dir, const char *tokenizer, char *note, size_t notelen, char *err,
+EXPORTDEF int export_dir(const char *ckpt, const char *dir, const char *tokenizer, char *note, size_t notelen, char *err,
                size_t errlen);
 /* DIR -> DIR/model.safetensors; a file stays itself. -1 when neither exists */
-int export_init_path(const char *from, char *out, size_t cap, char *err, size_t errlen);
+EXPORTDEF int export_init_path(const char *from, char *out, size_t cap, char *err, size_t errlen);
 
+#ifdef __cplusplus
+}
+#endif
 #endif /* EXPORT_H */
 
 /* ======================================================================= */
@@ -112,7 +136,7 @@ int export_init_path(const char *from, char *out, size_t cap, char *err, size_t 
 #include <sys/stat.h>
 #include <unistd.h>
 
-ExportShape export_shape(const SmolConfig *c, int seq) {
+EXPORTDEF ExportShape export_shape(const SmolConfig *c, int seq) {
     ExportShape s;
     memset(&s, 0, sizeof s);
     AttnConfig a0 = smollm_layer_attn(c, 0);
@@ -146,7 +170,7 @@ ExportShape export_shape(const SmolConfig *c, int seq) {
     return s;
 }
 
-ExportArch export_arch(const ExportShape *s, char *why, size_t whylen) {
+EXPORTDEF ExportArch export_arch(const ExportShape *s, char *why, size_t whylen) {
     const char *r = NULL;
     int dense = s->attn_kind == ATTN_MHA || s->attn_kind == ATTN_GQA || s->attn_kind == ATTN_MQA || s->attn_kind == ATTN_SWA;
     if (s->norm_kind != NORM_PRE) r = "no Hugging Face architecture places norms as our post/sandwich strategies do";
@@ -163,7 +187,7 @@ ExportArch export_arch(const ExportShape *s, char *why, size_t whylen) {
     return s->window > 0 ? EXPORT_MISTRAL : EXPORT_LLAMA;
 }
 
-const char *export_arch_name(ExportArch a) {
+EXPORTDEF const char *export_arch_name(ExportArch a) {
     static const char *n[] = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen3ForCausalLM", "AblateForCausalLM"};
     return a >= EXPORT_LLAMA && a <= EXPORT_OWN ? n[a] : "?";
 }
@@ -197,7 +221,7 @@ static const char *export_float(char *buf, size_t cap, float v) {
     return buf;
 }
 
-int export_write_config(const char *path, const ExportShape *s, char *err, size_t errlen) {
+EXPORTDEF int export_write_config(const char *path, const ExportShape *s, char *err, size_t errlen) {
     char why[512], tmp[4200];
     ExportArch a = export_arch(s, why, sizeof why);
     FILE *f = export_open(path, tmp, sizeof tmp, err, errlen);
@@ -258,7 +282,7 @@ int export_write_config(const char *path, const ExportShape *s, char *err, size_
     return export_close(f, tmp, path, err, errlen);
 }
 
-int export_write_generation_config(const char *path, char *err, size_t errlen) {
+EXPORTDEF int export_write_generation_config(const char *path, char *err, size_t errlen) {
     char tmp[4200];
     FILE *f = export_open(path, tmp, sizeof tmp, err, errlen);
     if (!f) return -1;
@@ -279,7 +303,7 @@ static unsigned export_byte_char(int b) {
     return 0;
 }
 
-int export_write_byte_tokenizer(const char *path, char *err, size_t errlen) {
+EXPORTDEF int export_write_byte_tokenizer(const char *path, char *err, size_t errlen) {
     char tmp[4200];
     FILE *f = export_open(path, tmp, sizeof tmp, err, errlen);
     if (!f) return -1;
@@ -328,7 +352,7 @@ static int export_copy(const char *src, const char *dst, char *err, size_t errle
     return export_close(out, tmp, dst, err, errlen);
 }
 
-int export_sidecars(const char *dir, const SmolConfig *cfg, int seq, const char *tokenizer, char *note,
+EXPORTDEF int export_sidecars(const char *dir, const SmolConfig *cfg, int seq, const char *tokenizer, char *note,
                     size_t notelen, char *err, size_t errlen) {
     char p[4200], why[512];
     if (note && notelen) note[0] = 0;
@@ -353,7 +377,7 @@ int export_sidecars(const char *dir, const SmolConfig *cfg, int seq, const char 
     return 0;
 }
 
-int export_dir(const char *ckpt, const char *dir, const char *tokenizer, char *note, size_t notelen, char *err,
+EXPORTDEF int export_dir(const char *ckpt, const char *dir, const char *tokenizer, char *note, size_t notelen, char *err,
                size_t errlen) {
     SmolConfig cfg;
     int batch = 0, seq = 0;
@@ -372,7 +396,7 @@ int export_dir(const char *ckpt, const char *dir, const char *tokenizer, char *n
     return export_sidecars(dir, &cfg, seq, tokenizer, note, notelen, err, errlen);
 }
 
-int export_init_path(const char *from, char *out, size_t cap, char *err, size_t errlen) {
+EXPORTDEF int export_init_path(const char *from, char *out, size_t cap, char *err, size_t errlen) {
     struct stat st;
     if (stat(from, &st)) {
         snprintf(err, errlen, "init_from %s: %s (expected an exported directory or a .safetensors file)", from,

@@ -1,7 +1,7 @@
 /* tests/test_export.c - checkpoints that leave the tool and evaluation beyond loss (export.h,
    eval.h, study.h's init_from / eval_mc / mc acc column).
 
-     cc -O2 -I. -fopenmp -DABLATE_NO_CUDA tests/test_export.c -o tests/test_export -lm
+     cc -O2 -I. -fopenmp tests/test_export.c -o tests/test_export -lm
      tests/test_export                   (make test runs it)
 
    The architecture each configuration exports as, and config.json's fields for each; the byte-level
@@ -14,13 +14,8 @@
    with eval_mc whose table shows the mc acc column.
    Ends with the line "N passed, N failed"; exit 1 on a failure.
 */
-#define OPS_IMPLEMENTATION
-#define ATTN_IMPLEMENTATION
-#define SMOLLM_IMPLEMENTATION
-#define TRAIN_IMPLEMENTATION
-#define DATA_IMPLEMENTATION
-#define STUDY_IMPLEMENTATION
-#include "../study.h" /* brings export.h and eval.h with their implementations */
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
+#include "../study.h"         /* brings export.h and eval.h */
 
 #include "check.h"
 
