@@ -4,6 +4,8 @@
 #   make test       NVRTC compile check of every kernel + the CPU test suite + the README's examples
 #   make gpucheck   on a GPU machine: every kernel and a training step vs the CPU reference
 #   make corpus     data/corpus.txt, the default training text (the King James Bible, public domain)
+#   make hfcheck    exported checkpoints load in Hugging Face transformers with ablate's loss and
+#                   greedy text (tools/hfcheck.py; installs torch & co. into build/hfvenv from PyPI)
 #   make fuzz       the tokenizer.json, shard and study spec parsers and the checkpoint loaders
 #                   (safetensors, train.state, MANIFEST) under libFuzzer (clang), FUZZ_SECONDS each
 CC      ?= cc
@@ -19,7 +21,7 @@ CUDA_INC = -DABLATE_CUDA -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
 # every room under attn/ (a new mechanism's header is a dependency without an edit here)
-HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h gpu.h kernels.cu.h $(wildcard attn/*.h) \
+HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h export.h eval.h gpu.h kernels.cu.h $(wildcard attn/*.h) \
            tests/gpu_test.h tests/check.h
 
 # without a CUDA toolkit (no nvrtc.h under $(CUDA)) the GPU build and the NVRTC compile check
@@ -50,7 +52,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier
+EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier
 # attn/dsa.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
@@ -203,4 +205,20 @@ fuzz: tests/fuzz_data tests/fuzz_ckpt tests/fuzz_spec ablate-cpu
 	echo "fuzz spec: $$(awk '/^stat::number_of_executed_units/ {print $$2}' build/fuzz/spec.log) runs in $(FUZZ_SECONDS) s, no crash"
 	rm -rf build/fuzz/scratch-*
 
-.PHONY: all test gpucheck gpuprogs emucheck clean corpus default-corpus fuzz
+.PHONY: all test gpucheck gpuprogs emucheck clean corpus default-corpus fuzz hfcheck
+
+# exported checkpoints in Hugging Face transformers (tools/hfcheck.py: loss to 1e-4 and the same
+# greedy text for Llama MHA/GQA/MQA, Mistral's window, Qwen3's QK-norm). Its Python packages live in
+# a virtual environment, HFVENV, made when missing: PyPI's Linux torch brings its CUDA libraries
+# (about 2 minutes and 5.6 GB here); the check itself takes about 2 minutes on 2 cores. Without
+# python3's venv or PyPI it says SKIPPED and why, and passes: it cannot check anything then.
+HFVENV ?= build/hfvenv
+HFPY = $(HFVENV)/bin/python
+hfcheck: ablate-cpu
+	@if ! $(HFPY) -c "import torch, transformers, tokenizers, safetensors" 2>/dev/null; then \
+	    echo "hfcheck: installing torch, transformers, tokenizers, safetensors into $(HFVENV) (pip, PyPI)"; \
+	    python3 -m venv $(HFVENV) && $(HFVENV)/bin/pip install -q torch transformers tokenizers safetensors \
+	    || { echo "hfcheck: SKIPPED: could not create $(HFVENV) with torch and transformers (python3 -m venv, pip install from PyPI); nothing was checked"; exit 0; }; \
+	fi; \
+	text=data/corpus.txt; [ -f $$text ] || text=/usr/share/common-licenses/GPL-3; \
+	$(HFPY) tools/hfcheck.py ./ablate-cpu $$text build/hfcheck

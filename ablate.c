@@ -10,12 +10,15 @@
    ablate train [flags]   train one configuration; ablate train --help lists the flags
    ablate eval CKPT --data SPEC  a saved checkpoint over a whole split: loss, its standard
                           error, perplexity, bits per byte, tokens (ablate eval --help)
+   ablate eval CKPT --mc FILE.jsonl  multiple-choice accuracy (eval.h)
+   ablate export CKPT --out DIR  a Hugging Face model directory (export.h)
+   ablate mc-make TEXT --out FILE.jsonl  cloze items from a text's held-out part (eval.h)
    ablate bench           time training and the attention kernel
 
    This file parses and dispatches; studies live in study.h, training in train.h.
 */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
-#include "study.h"
+#include "study.h" /* its implementation brings export.h's and eval.h's */
 #include "gpu.h" /* GpuTuning and its parser, in the CPU-only build too */
 
 #include <dirent.h>
@@ -249,6 +252,7 @@ static int cmd_train(int argc, char **argv, const Tune *tn) {
 static void eval_usage(void) {
     puts("usage: ablate eval CKPT --data SPEC [--split val|train|all] [--batch B] [--seq T] [--val-frac X]\n"
          "                       [--max-tokens N] [--device cpu|cuda] [--json]\n"
+         "       ablate eval CKPT --mc FILE.jsonl [--tokenizer tokenizer.json] [--batch B] [--seq T] [--json]\n"
          "Evaluates a saved checkpoint over a whole split of SPEC, every target once (windows at offsets\n"
          "k*T in each part, a part's tail in one window aligned to its end; see data.h, EVALUATION), and\n"
          "prints the loss (total loss / tokens, nats per token), its standard error over windows,\n"
@@ -269,6 +273,11 @@ static void eval_usage(void) {
          "  --max-tokens N  at most N tokens, in windows spread evenly over the split (default: all)\n"
          "  --device NAME   cpu | cuda (default cuda when a GPU is present)\n"
          "  --json          one JSON object on stdout instead of the text\n"
+         "  --mc FILE       multiple-choice accuracy instead of a loss (no --data): JSON lines {\"ctx\": ...,\n"
+         "                  \"endings\": [...], \"label\": N} (HellaSwag's layout; ablate mc-make writes them);\n"
+         "                  an ending's score is its mean token loss after the context, the lowest wins;\n"
+         "                  accuracy and its standard error sqrt(acc (1-acc) / items) (eval.h)\n"
+         "  --tokenizer F   the tokenizer.json that encodes the items (default: byte-level, vocabulary 256)\n"
          "Bits per byte: loss / ln 2 for byte-level text; for shards, total loss / (ln 2 x the bytes of\n"
          "the evaluated tokens) with each token's length from the tokenizer.json beside them (ablate\n"
          "tokenize writes it there); without one, null and a note on stderr.\n"
@@ -277,11 +286,62 @@ static void eval_usage(void) {
          "that does not match its MANIFEST or header).");
 }
 
+/* ablate eval --mc: multiple-choice accuracy of a loaded model (eval.h) */
+static int eval_mc_print(SmolModel *m, const char *path, const char *mc, const char *tokenizer, int json) {
+    char err[1024];
+    EvalMcSet set;
+    DataTokenizer *tok = NULL;
+    if (tokenizer && !(tok = data_tok_load(tokenizer, err, sizeof err))) { fprintf(stderr, "ablate eval: %s\n", err); return 2; }
+    if (tok && data_tok_vocab(tok) > m->cfg.vocab_size) {
+        fprintf(stderr, "ablate eval: tokenizer %s has %d tokens, the checkpoint's vocabulary is %d\n", tokenizer,
+                data_tok_vocab(tok), m->cfg.vocab_size);
+        data_tok_free(tok);
+        return 2;
+    }
+    if (!tok && m->cfg.vocab_size != DATA_BYTE_VOCAB) {
+        fprintf(stderr, "ablate eval: checkpoint %s has vocabulary %d, not byte-level (256): give --tokenizer\n", path,
+                m->cfg.vocab_size);
+        return 2;
+    }
+    if (eval_mc_load(mc, &set, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); data_tok_free(tok); return 2; }
+    EvalMcResult r;
+    int rc = eval_mc_score(m, &set, tok, &r, NULL, err, sizeof err);
+    if (rc) fprintf(stderr, "ablate eval: %s\n", err);
+    else if (json)
+        printf("{\"checkpoint\": \"%s\", \"mc\": \"%s\", \"items\": %d, \"correct\": %d, \"acc\": %.9g, "
+               "\"se\": %.9g}\n", path, mc, r.n, r.correct, r.acc, r.se);
+    else
+        printf("%s on %s: accuracy %.4f +- %.4f (standard error) | %d of %d right | score: mean token loss of the "
+               "ending\n", path, mc, r.acc, r.se, r.correct, r.n);
+    eval_mc_free(&set);
+    data_tok_free(tok);
+    return rc ? 1 : 0;
+}
+
+/* the hidden --greedy-check N: the reference greedy continuation of --prompt (byte-level text),
+   its ids on one line, for make hfcheck; not a generator (eval.h) */
+static int eval_greedy_print(SmolModel *m, const char *prompt, int steps) {
+    char err[512];
+    int n = (int)strlen(prompt), *ids = malloc(sizeof(int) * (size_t)(n + 1)), *out = malloc(sizeof(int) * (size_t)steps);
+    if (!ids || !out) { free(ids); free(out); fprintf(stderr, "ablate eval: out of memory\n"); return 1; }
+    for (int i = 0; i < n; i++) ids[i] = (unsigned char)prompt[i];
+    int rc = eval_greedy_reference(m, ids, n, steps, out, err, sizeof err);
+    if (rc) fprintf(stderr, "ablate eval: %s\n", err);
+    else {
+        printf("greedy");
+        for (int i = 0; i < steps; i++) printf(" %d", out[i]);
+        printf("\n");
+    }
+    free(ids);
+    free(out);
+    return rc ? 2 : 0;
+}
+
 /* ablate eval: a checkpoint over a whole split */
 static int cmd_eval(int argc, char **argv, const Tune *tn) {
-    const char *ckpt = NULL, *data = NULL, *device = NULL;
+    const char *ckpt = NULL, *data = NULL, *device = NULL, *mc = NULL, *tokenizer = NULL, *prompt = NULL;
     DataSplit split = DATA_VAL;
-    int B = 0, T = 0, json = 0;
+    int B = 0, T = 0, json = 0, greedy = 0;
     float val_frac = 0.1f;
     double max_tokens = 0;
     for (int i = 0; i < argc; i++) {
@@ -296,6 +356,10 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
         if (i + 1 >= argc) die("%s needs a value%s", f, "");
         const char *v = argv[++i];
         if (!strcmp(f, "--data")) data = v;
+        else if (!strcmp(f, "--mc")) mc = v;
+        else if (!strcmp(f, "--tokenizer")) tokenizer = v;
+        else if (!strcmp(f, "--greedy-check")) greedy = parse_int(f, v, 1, SMOLLM_MAX_SEQ);
+        else if (!strcmp(f, "--prompt")) prompt = v;
         else if (!strcmp(f, "--split")) {
             if (!strcmp(v, "val")) split = DATA_VAL;
             else if (!strcmp(v, "train")) split = DATA_TRAIN;
@@ -315,7 +379,9 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
         } else die("unknown flag '%s'%s (see ablate eval --help)", f, "");
     }
     if (!ckpt) die("eval: no checkpoint given%s%s (usage: ablate eval CKPT --data SPEC; see --help)", "", "");
-    if (!data) die("eval: --data SPEC is required%s%s (the text, shards or mix to evaluate on)", "", "");
+    if (greedy && !prompt) die("eval: --greedy-check needs --prompt TEXT%s%s", "", "");
+    if (!data && !mc && !greedy) die("eval: --data SPEC or --mc FILE is required%s%s (the text, shards or mix to evaluate on)", "", "");
+    if (data && (mc || greedy)) die("eval: --data and --mc%s%s are separate evaluations: give one", "", "");
     char path[4200], err[1024];
     struct stat st;
     if (!stat(ckpt, &st) && S_ISDIR(st.st_mode)) { /* a run's checkpoint: its MANIFEST vouches for its files */
@@ -328,6 +394,20 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
     if (!T) T = ck_seq;
     if (!B) B = ck_batch ? ck_batch : 8;
     if (!T) { fprintf(stderr, "ablate eval: %s does not record its sequence length: give --seq\n", path); return 2; }
+    if (mc || greedy) {
+        if (greedy) { B = 1; T = (int)strlen(prompt) + greedy - 1; }
+        Gpu *gpu = greedy ? NULL : open_device(device, tn);
+        SmolModel m;
+        int rc;
+        if (smollm_init(&m, &cfg, gpu, B, T, err, sizeof err)) { fprintf(stderr, "ablate eval: %s: %s\n", path, err); rc = 2; }
+        else {
+            if (smollm_load(&m, path, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); rc = 2; }
+            else rc = greedy ? eval_greedy_print(&m, prompt, greedy) : eval_mc_print(&m, path, mc, tokenizer, json);
+            smollm_free(&m);
+        }
+        study_close_device(gpu);
+        return rc;
+    }
     Dataset ds;
     if (data_open(&ds, data, val_frac, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); return 2; }
     if (ds.vocab_size != cfg.vocab_size) {
@@ -1183,6 +1263,115 @@ static int cmd_data(int argc, char **argv) {
     return 2;
 }
 
+/* ablate export CKPT --out DIR: a Hugging Face model directory (export.h) */
+static int cmd_export(int argc, char **argv) {
+    const char *ckpt = NULL, *out = NULL, *tokenizer = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            puts("usage: ablate export CKPT --out DIR [--tokenizer tokenizer.json]\n"
+                 "Writes DIR/model.safetensors (the checkpoint's fp32 weights, Hugging Face names, tied embeddings),\n"
+                 "config.json, generation_config.json and tokenizer.json, which transformers' AutoModelForCausalLM\n"
+                 "and AutoTokenizer load: LlamaForCausalLM (pre-norm MHA/GQA/MQA), MistralForCausalLM (with a\n"
+                 "window), Qwen3ForCausalLM (with qk_norm). Other models get our own architecture name,\n"
+                 "AblateForCausalLM, with every field and tensor documented in config.json, and a line saying so.\n"
+                 "  CKPT         a model.safetensors or a run's ckpt-*/ directory (checked against its MANIFEST)\n"
+                 "  --tokenizer  the tokenizer.json the data was tokenized with (default: the byte-level one for\n"
+                 "               vocabulary 256, which maps byte b to id b)\n"
+                 "--init-from DIR (ablate train, init_from in a study) starts training from such a directory.");
+            return 0;
+        }
+        if (strncmp(f, "--", 2)) {
+            if (ckpt) die("export: one checkpoint expected, got '%s' after '%s'", f, ckpt);
+            ckpt = f;
+            continue;
+        }
+        if (i + 1 >= argc) die("%s needs a value%s", f, "");
+        if (!strcmp(f, "--out")) out = argv[++i];
+        else if (!strcmp(f, "--tokenizer")) tokenizer = argv[++i];
+        else die("unknown flag '%s'%s (see ablate export --help)", f, "");
+    }
+    if (!ckpt || !out) die("export: usage: ablate export CKPT --out DIR%s%s", "", "");
+    char path[4200], err[1024], note[1024];
+    struct stat st;
+    if (!stat(ckpt, &st) && S_ISDIR(st.st_mode)) {
+        if (ckpt_manifest_verify(ckpt, err, sizeof err)) { fprintf(stderr, "ablate export: %s\n", err); return 2; }
+        snprintf(path, sizeof path, "%s/model.safetensors", ckpt);
+    } else snprintf(path, sizeof path, "%s", ckpt);
+    if (export_dir(path, out, tokenizer, note, sizeof note, err, sizeof err)) {
+        fprintf(stderr, "ablate export: %s\n", err);
+        return 2;
+    }
+    if (note[0]) fprintf(stderr, "ablate export: %s\n", note);
+    SmolConfig cfg;
+    smollm_read_config(path, &cfg, NULL, NULL, err, sizeof err);
+    smollm_resolve(&cfg, err, sizeof err);
+    ExportShape sh = export_shape(&cfg, 0);
+    printf("exported %s to %s as %s\n", path, out, export_arch_name(export_arch(&sh, note, sizeof note)));
+    return 0;
+}
+
+/* ablate mc-make TEXT --out FILE: cloze items from the held-out part of a text (eval.h) */
+static int cmd_mc_make(int argc, char **argv) {
+    const char *text = NULL, *out = NULL;
+    EvalMcMake c = {0};
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            puts("usage: ablate mc-make TEXT --out FILE.jsonl [--items N] [--endings K] [--context BYTES] [--seed S]\n"
+                 "                      [--val-frac X]\n"
+                 "Cloze items for ablate eval --mc and a study's eval_mc, from the held-out part of TEXT only (its\n"
+                 "last X bytes, X = --val-frac, default 0.1: the validation split training leaves out): a sentence's\n"
+                 "first half after up to BYTES (256) of the text before it, its true second half against K-1 (3)\n"
+                 "second halves of other sentences, in a seeded order (--seed, default 0): the same inputs give\n"
+                 "the same file. N items (default 500). A proxy on a study's own text, not a standard benchmark.");
+            return 0;
+        }
+        if (strncmp(f, "--", 2)) {
+            if (text) die("mc-make: one text expected, got '%s' after '%s'", f, text);
+            text = f;
+            continue;
+        }
+        if (i + 1 >= argc) die("%s needs a value%s", f, "");
+        const char *v = argv[++i];
+        if (!strcmp(f, "--out")) out = v;
+        else if (!strcmp(f, "--items")) c.items = parse_int(f, v, 1, 10000000);
+        else if (!strcmp(f, "--endings")) c.endings = parse_int(f, v, 2, EVAL_MC_MAX_ENDINGS);
+        else if (!strcmp(f, "--context")) c.context_bytes = parse_int(f, v, 1, 1 << 20);
+        else if (!strcmp(f, "--seed")) c.seed = (uint64_t)parse_int(f, v, 0, INT_MAX);
+        else if (!strcmp(f, "--val-frac")) {
+            c.val_frac = parse_float(f, v);
+            if (!(c.val_frac > 0 && c.val_frac < 1)) die("--val-frac expects a number in (0, 1), got '%s'%s", v, "");
+        } else die("unknown flag '%s'%s (see ablate mc-make --help)", f, "");
+    }
+    if (!text || !out) die("mc-make: usage: ablate mc-make TEXT --out FILE.jsonl%s%s", "", "");
+    FILE *in = fopen(text, "rb");
+    if (!in) die("mc-make: cannot open text '%s'%s", text, "");
+    size_t cap = 1 << 20, n = 0, k;
+    unsigned char *buf = malloc(cap);
+    while (buf && (k = fread(buf + n, 1, cap - n, in)) > 0)
+        if ((n += k) == cap) {
+            unsigned char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    fclose(in);
+    if (!buf) { fprintf(stderr, "ablate mc-make: out of memory\n"); return 1; }
+    char tmp[4200], err[512];
+    snprintf(tmp, sizeof tmp, "%s.tmp", out);
+    FILE *f = fopen(tmp, "wb");
+    if (!f) { free(buf); die("mc-make: cannot create '%s'%s", tmp, ""); }
+    int written = 0, rc = eval_mc_make(buf, n, &c, f, &written, err, sizeof err);
+    free(buf);
+    if (fclose(f) || rc || rename(tmp, out)) {
+        remove(tmp);
+        fprintf(stderr, "ablate mc-make: %s\n", rc ? err : "cannot write the output");
+        return 2;
+    }
+    printf("%d items to %s (from the held-out part of %s; a proxy, not a standard benchmark)\n", written, out, text);
+    return 0;
+}
+
 static void usage(void) {
     puts("usage: ablate [command] [flags]\n"
          "  (no command)   run the default study: attention mechanisms compared on built-in data\n"
@@ -1190,6 +1379,8 @@ static void usage(void) {
          "  report DIR     redraw a study's table and plots from its files\n"
          "  train          train one configuration (ablate train --help)\n"
          "  eval CKPT      evaluate a checkpoint over a whole split: loss, ppl, bits per byte (ablate eval --help)\n"
+         "  export CKPT    a Hugging Face model directory: weights, config.json, tokenizer (ablate export --help)\n"
+         "  mc-make TEXT   multiple-choice cloze items from a text's held-out part (ablate mc-make --help)\n"
          "  bench          time training and the attention kernel (ablate bench --help)\n"
          "  tokenize       text files -> token shards (ablate tokenize --help)\n"
          "  tokenizer      train / apply a byte-level BPE tokenizer (ablate tokenizer --help)\n"
@@ -1212,7 +1403,9 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
     if (!strcmp(argv[1], "tokenize") || !strcmp(argv[1], "tokenizer")) return cmd_data(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "export")) return cmd_export(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "mc-make")) return cmd_mc_make(argc - 2, argv + 2);
     if (!strcmp(argv[1], "help")) { usage(); tune_help(); return 0; }
-    fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, eval, bench or help; see ablate --help)\n", argv[1]);
+    fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, eval, export, mc-make, bench or help; see ablate --help)\n", argv[1]);
     return 2;
 }

@@ -66,8 +66,8 @@
    its runs only (status failed, the study goes on).
 
    RUN IDENTITY: the canonical text of the resolved configuration (every key of the table but
-   save, in table order, as compact JSON: run_config_canonical) hashed with FNV-1a 64
-   (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
+   save, attention options only when not 0, init_from and eval_mc only when set, in table
+   order, as compact JSON: run_config_canonical) hashed with FNV-1a 64 (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
    config.json also "config_identity" (the same without the seed). A run's directory is
    CONFIG_seedN, CONFIG the axes made readable ("attn-mla_latent_dim-16"); a CONFIG longer than
    150 characters is cut, and a cut one or one that another configuration of the study would
@@ -85,11 +85,18 @@
              indexer_dim indexer_fp32 dsa_warmup topk_start topk_ramp (dsa) global stride dilation pattern_block (sparse
              patterns on top of window)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
+             init_from (an `ablate export` directory of the same shapes: its weights replace the
+             seeded init; the first tensor of another name or shape fails the run, named)
      data:   data (text file, shard, directory, mix; an axis too) val_frac eval_every eval_batches
              final_eval_tokens log_every checkpoint_every; task (mqar|copy|induction: a synthetic task instead of data, whose
              evaluations also report top-1 accuracy, val_acc) task_size task_vocab
+             eval_mc (a multiple-choice JSONL, eval.h: the final weights' accuracy, final_mc_acc and
+             final_mc_se, and an mc acc column; non-byte vocabularies use the tokenizer.json beside
+             the data) save (a file; one named model.safetensors gets export.h's config.json,
+             generation_config.json and tokenizer.json beside it, or in a study's run, DIR/RUN/hf)
    STUDY KEYS (base only): name seeds seed_list select device (cpu|cuda)
-             keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors)
+             keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors,
+             and DIR/RUN/hf, a Hugging Face model directory of it, export.h)
    Errors name the file, the line, the key or value and what was expected. The study's name
    is a directory under runs/: "." and ".." are refused.
 
@@ -119,7 +126,8 @@
                                    (final_val_bpb, best_val_bpb; null: unknown tokenizer), the last
                                    evaluation's tokens and the standard error of its loss over
                                    windows (final_val_tokens, final_val_se), final_val_acc (synthetic
-                                   tasks; else null), tokens/s, peak_bytes (peak memory: the device's
+                                   tasks; else null), final_mc_acc and final_mc_se (eval_mc; else
+                                   null), tokens/s, peak_bytes (peak memory: the device's
                                    on a GPU; on the CPU the resident memory the run added, the
                                    process's VmHWM during the run minus its resident set at the
                                    start and the code pages it first touched; a process's first
@@ -229,6 +237,8 @@
 #include "train.h"
 #include "data.h"
 #include "ckpt.h"
+#include "eval.h"
+#include "export.h"
 #include <stdio.h>
 
 #ifdef __cplusplus
@@ -242,6 +252,8 @@ typedef struct {
     int batch, seq;
     double tokens, seconds;     /* budgets: 0 = none (then train.steps) */
     const char *data, *save;    /* NULL: the default text; NULL: no weights file */
+    const char *init_from;      /* an exported directory (or safetensors file) to start from; NULL: seeded init */
+    const char *eval_mc;        /* a multiple-choice file scored at the end (eval.h); NULL: none */
     const char *task;           /* a synthetic task (mqar, copy, induction) instead of data; NULL: none */
     int task_size, task_vocab;  /* its size (pairs / copy length; 0 = default) and vocabulary (0 = 256) */
     float val_frac;
@@ -341,6 +353,8 @@ typedef struct {
     uint64_t seed;
     double tokens, final_loss, final_val_loss, final_val_ppl, best_val_loss, best_val_ppl;
     double final_val_acc;       /* synthetic tasks: top-1 accuracy at the last evaluation; else NAN */
+    double final_mc_acc, final_mc_se; /* eval_mc: multiple-choice accuracy of the final weights and its
+                                   standard error; else NAN */
     /* the last evaluation (the whole validation split up to final_eval_tokens): targets scored,
        standard error of its loss over windows, bits per byte (NAN: unknown tokenizer); and the
        bits per byte of the evaluation with the best loss */
@@ -368,9 +382,11 @@ enum {
     RUN_KEY_BELOW_MAX = 16,     /* the value must stay under max (val_frac < 1) */
     RUN_KEY_ZERO_IS_NONE = 32,  /* weight_decay, min_lr_ratio: 0 is a real zero, stored as -1 because
                                    TrainConfig's 0 selects the default (train.h) */
-    RUN_KEY_ATTN_OPTION = 64    /* an attention option (attn.h's table): in the run identity only when
+    RUN_KEY_ATTN_OPTION = 64,   /* an attention option (attn.h's table): in the run identity only when
                                    not 0 after resolving, so that a mechanism added later (and its
                                    options) leaves every earlier identity as it was */
+    RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc: in the run identity only when set, so that
+                                   the runs of studies made before the key existed keep theirs */
 };
 typedef struct {
     const char *name;           /* the one spelling, with _ (- is accepted on input) */
@@ -525,7 +541,12 @@ STUDYDEF int study_report(const char *dir, FILE *f);
 #include <malloc.h>
 #endif
 #define CKPT_IMPLEMENTATION /* checkpoints are study.h's: its implementation brings ckpt.h's */
+/* and export.h's and eval.h's: the --save layout, init_from and eval_mc are run keys */
+#define EXPORT_IMPLEMENTATION
+#define EVAL_IMPLEMENTATION
 #include "ckpt.h"
+#include "export.h"
+#include "eval.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -771,7 +792,11 @@ static const RunKey run_keys_[] = {
     RK_INT_("task_size", task_size, 0, RK_TOKENS_, NULL, "data", "pairs (mqar) or copied length (copy); 0 = default"),
     RK_INT_("task_vocab", task_vocab, 8, SMOLLM_MAX_VOCAB, NULL, "data", "the task's vocabulary (0: 256)"),
     RK_("save", RUN_KEY_STR, RUN_AT_PTR, save, 0, 0, NULL, "data", RUN_KEY_NO_AXIS | RUN_KEY_NOT_IDENTITY,
-        "write the trained weights to this safetensors file"),
+        "write the trained weights to this safetensors file (named model.safetensors: with config.json and tokenizer, export.h)"),
+    RK_("eval_mc", RUN_KEY_STR, RUN_AT_PTR, eval_mc, 0, 0, NULL, "data", RUN_KEY_IDENTITY_IF_SET,
+        "multiple-choice JSONL (ablate mc-make) scored at the end: an accuracy column (eval.h)"),
+    RK_("init_from", RUN_KEY_STR, RUN_AT_PTR, init_from, 0, 0, NULL, "train", RUN_KEY_IDENTITY_IF_SET,
+        "start from an exported model directory of the same shapes (ablate export) instead of the seeded init"),
 };
 #undef RK_BOOL_
 #undef RK_DBL_
@@ -1066,6 +1091,7 @@ static void run_config_keys_json(StrBuf *b, const RunConfig *r, int canon, int w
         char v[512];
         run_key_format(k, r, v, sizeof v);
         if (canon && (k->flags & RUN_KEY_ATTN_OPTION) && !strcmp(v, "0")) continue;
+        if (canon && (k->flags & RUN_KEY_IDENTITY_IF_SET) && !v[0]) continue;
         if (!first) sb_printf(b, ", ");
         first = 0;
         if (k->type == RUN_KEY_STR || k->type == RUN_KEY_ENUM) sb_str(b, k->name, v, 1);
@@ -2121,6 +2147,8 @@ static void study_summary_json(StrBuf *b, const StudySummary *s) {
     sb_num(b, "best_val_loss", s->best_val_loss, 0);
     sb_num(b, "best_val_ppl", s->best_val_ppl, 0);
     sb_num(b, "final_val_acc", s->final_val_acc, 0);
+    sb_num(b, "final_mc_acc", s->final_mc_acc, 0);
+    sb_num(b, "final_mc_se", s->final_mc_se, 0);
     sb_num(b, "final_val_tokens", s->final_val_tokens, 0);
     sb_num(b, "final_val_se", s->final_val_se, 0);
     sb_num(b, "final_val_bpb", s->final_val_bpb, 0);
@@ -2161,6 +2189,7 @@ STUDYDEF int study_summary_read(const char *path, StudySummary *s) {
     s->best_val_step = (int)study_json_num(t, "best_val_step");
 #define F_(k) s->k = study_json_num(t, #k);
     F_(tokens) F_(final_loss) F_(final_val_loss) F_(final_val_ppl) F_(best_val_loss) F_(best_val_ppl) F_(final_val_acc)
+    F_(final_mc_acc) F_(final_mc_se)
     F_(final_val_tokens) F_(final_val_se) F_(final_val_bpb) F_(best_val_bpb)
     F_(tokens_per_s) F_(peak_bytes) F_(params_total) F_(params_attention) F_(params_ffn) F_(params_embedding)
     F_(params_norms) F_(kv_bytes_per_token) F_(grad_norm_mean) F_(grad_norm_max) F_(smoothness)
@@ -2407,6 +2436,66 @@ static int study_check_save(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
+/* the tokenizer.json beside a run's data (the first source of a mix), as ablate tokenize leaves
+   it: 0 and its path, or -1 (byte-level text, or none there) */
+static int study_data_tokenizer(const RunConfig *c, char *out, size_t cap) {
+    char src[4096];
+    struct stat st;
+    if (!c->data || c->task) return -1;
+    snprintf(src, sizeof src, "%s", c->data);
+    char *comma = strchr(src, ','), *colon;
+    if (comma) *comma = 0;
+    if ((colon = strrchr(src, ':')) && strspn(colon + 1, "0123456789.eE+-") == strlen(colon + 1)) *colon = 0;
+    if (!stat(src, &st) && S_ISDIR(st.st_mode)) snprintf(out, cap, "%s/tokenizer.json", src);
+    else {
+        char *slash = strrchr(src, '/');
+        if (slash) { *slash = 0; snprintf(out, cap, "%s/tokenizer.json", src); }
+        else snprintf(out, cap, "tokenizer.json");
+    }
+    return !stat(out, &st) && S_ISREG(st.st_mode) ? 0 : -1;
+}
+
+/* init_from: the exported weights over the seeded ones; smollm_load names the first tensor
+   whose name, dtype or shape differs */
+static int study_init_from(SmolModel *m, const char *init_path, StudySummary *o, int verbose) {
+    char err[1024];
+    if (smollm_load(m, init_path, err, sizeof err)) {
+        study_fail(o, "failed", "init_from: %s (the run's model and the exported one must have the same shapes)", err);
+        return -1;
+    }
+    if (verbose) printf("init: weights from %s\n", init_path);
+    return 0;
+}
+
+/* eval_mc: the final weights' multiple-choice accuracy (eval.h) into the summary */
+static void study_eval_mc(SmolModel *m, const RunConfig *c, StudySummary *o, int verbose) {
+    char err[1024], tp[4200];
+    EvalMcSet set;
+    DataTokenizer *tok = NULL;
+    if (m->cfg.vocab_size != DATA_BYTE_VOCAB) {
+        if (study_data_tokenizer(c, tp, sizeof tp) || !(tok = data_tok_load(tp, err, sizeof err))) {
+            fprintf(stderr, "ablate: eval_mc %s: vocabulary %d is not byte-level and no tokenizer.json is beside the "
+                    "data %s: no accuracy (null)\n", c->eval_mc, m->cfg.vocab_size, c->data ? c->data : "(default)");
+            return;
+        }
+    }
+    if (eval_mc_load(c->eval_mc, &set, err, sizeof err)) {
+        fprintf(stderr, "ablate: eval_mc: %s: no accuracy (null)\n", err);
+        data_tok_free(tok);
+        return;
+    }
+    EvalMcResult r;
+    if (eval_mc_score(m, &set, tok, &r, NULL, err, sizeof err))
+        fprintf(stderr, "ablate: eval_mc %s: %s: no accuracy (null)\n", c->eval_mc, err);
+    else {
+        o->final_mc_acc = r.acc;
+        o->final_mc_se = r.se;
+        if (verbose) printf("multiple choice (%s, %d items): accuracy %.4f +- %.4f\n", c->eval_mc, r.n, r.acc, r.se);
+    }
+    eval_mc_free(&set);
+    data_tok_free(tok);
+}
+
 STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
     char err[512];
     double t_start = train_now();
@@ -2420,11 +2509,22 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
     o->seed = c->model.seed;
     o->final_loss = o->final_val_loss = o->final_val_ppl = o->best_val_loss = o->best_val_ppl = NAN;
     o->final_val_acc = o->final_val_tokens = o->final_val_se = o->final_val_bpb = o->best_val_bpb = NAN;
+    o->final_mc_acc = o->final_mc_se = NAN;
     o->smoothness = o->grad_norm_mean = o->grad_norm_max = o->tokens_per_s = NAN;
     o->steps = run_config_steps(c);
     /* refuse bad shapes before reading any data */
     if (run_config_check(c, gpu, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
     if (c->save && study_check_save(c->save, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
+    char init_path[4200];
+    if (c->init_from && export_init_path(c->init_from, init_path, sizeof init_path, err, sizeof err)) {
+        study_fail(o, "failed", "%s", err);
+        return 2;
+    }
+    EvalMcSet mcset; /* read once before training, so that a bad file costs no run; scored at the end */
+    if (c->eval_mc) {
+        if (eval_mc_load(c->eval_mc, &mcset, err, sizeof err)) { study_fail(o, "failed", "eval_mc: %s", err); return 2; }
+        eval_mc_free(&mcset);
+    }
     double file0 = NAN, rss0 = gpu ? NAN : study_rss_start(&file0); /* the data and the model count as the run's */
     SmolConfig mc;
     Dataset ds;
@@ -2473,6 +2573,12 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
         smollm_free(&m);
         data_close(&ds);
         study_fail(o, "failed", "%s", err);
+        return 2;
+    }
+    if (c->init_from && study_init_from(&m, init_path, o, verbose)) {
+        train_free(&tr);
+        smollm_free(&m);
+        data_close(&ds);
         return 2;
     }
     SmolParamCounts pc = smollm_param_counts(&m);
@@ -2550,6 +2656,13 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
             if (train_init(&tr, &m, &tc)) {
                 snprintf(err, sizeof err, "out of memory for the optimizer state of %zu parameters", m.n_params);
                 study_fail(o, "failed", "%s", err);
+                smollm_free(&m);
+                data_bytes_close(&bytes);
+                data_close(&ds);
+                return 2;
+            }
+            if (c->init_from && study_init_from(&m, init_path, o, verbose)) {
+                train_free(&tr);
                 smollm_free(&m);
                 data_bytes_close(&bytes);
                 data_close(&ds);
@@ -2728,8 +2841,29 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
         if (smollm_save(&m, c->save, err, sizeof err)) { /* the weights asked for are lost: not a success */
             study_fail(o, "failed", "%s", err);
             rc = 2;
-        } else if (verbose) printf("saved %s\n", c->save);
+        } else {
+            /* a model.safetensors gets what transformers needs beside it (export.h); in a study's
+               run directory, whose config.json is the run's, the export goes to DIR/RUN/hf */
+            const char *base = strrchr(c->save, '/');
+            base = base ? base + 1 : c->save;
+            if (!strcmp(base, "model.safetensors")) {
+                char d[4200], tp[4200], note[1024], e2[1024];
+                snprintf(d, sizeof d, "%.*s", base > c->save ? (int)(base - c->save - 1) : 1, base > c->save ? c->save : ".");
+                int have_tok = m.cfg.vocab_size != DATA_BYTE_VOCAB && !study_data_tokenizer(c, tp, sizeof tp);
+                int bad;
+                if (dir) {
+                    study_fmt(d, sizeof d, "%s/hf", dir);
+                    bad = export_dir(c->save, d, have_tok ? tp : NULL, note, sizeof note, e2, sizeof e2);
+                } else bad = export_sidecars(d, &m.cfg, c->seq, have_tok ? tp : NULL, note, sizeof note, e2, sizeof e2);
+                if (bad) {
+                    study_fail(o, "failed", "%s", e2);
+                    rc = 2;
+                } else if (note[0] && verbose) printf("%s\n", note);
+            }
+            if (verbose) printf("saved %s\n", c->save);
+        }
     }
+    if (c->eval_mc && !rc) study_eval_mc(&m, c, o, verbose);
 done:
     o->wall_seconds = wall_before + train_now() - t_start;
     if (mf && fclose(mf) && !rc) {
@@ -3261,6 +3395,7 @@ typedef struct {
     int first, n, n_ok;
     StudyStat loss, bpb, tps;   /* final validation loss, bits per byte, tokens/s over the ok seeds */
     StudyStat acc;              /* synthetic tasks: final top-1 accuracy over the ok seeds */
+    StudyStat mc;               /* eval_mc: multiple-choice accuracy over the ok seeds */
     double ppl;                 /* mean final validation perplexity */
     double peak, kv, params;    /* peak: the mean over the ok seeds that measured one (0: none did) */
     double diff, p, t, df;      /* against the best configuration: mean loss difference, Welch's test */
@@ -3277,6 +3412,7 @@ static double get_ppl(const StudySummary *s) { return s->final_val_ppl; }
 static double get_tps(const StudySummary *s) { return s->tokens_per_s; }
 static double get_bpb(const StudySummary *s) { return s->final_val_bpb; }
 static double get_acc(const StudySummary *s) { return s->final_val_acc; }
+static double get_mc(const StudySummary *s) { return s->final_mc_acc; }
 static double get_peak(const StudySummary *s) { return s->peak_bytes > 0 ? s->peak_bytes : NAN; }
 
 /* the statistics of one value over a configuration's ok runs that have it */
@@ -3778,6 +3914,7 @@ static void study_group_json(StrBuf *b, const StudyGroup *g, const StudySummary 
     study_stat_json(b, "val_loss", &g->loss);
     study_stat_json(b, "val_bpb", &g->bpb);
     study_stat_json(b, "val_acc", &g->acc);
+    study_stat_json(b, "mc_acc", &g->mc);
     sb_num(b, "val_ppl_mean", g->ppl, 0);
     sb_str(b, "vs_best", study_verdicts[g->verdict], 0);
     sb_num(b, "val_loss_diff_vs_best", g->diff, 0);
@@ -3853,11 +3990,12 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
         g[k].n_ok += !strcmp(s[i].status, "ok");
     }
     if (!g) { free(s); fprintf(stderr, "ablate report: out of memory\n"); return -1; }
-    int best = -1, any_bpb = 0, any_acc = 0, any_peak = 0, max_seeds = 0;
+    int best = -1, any_bpb = 0, any_acc = 0, any_mc = 0, any_peak = 0, max_seeds = 0;
     for (int k = 0; k < ng; k++) {
         g[k].loss = study_group_stat(s, n, g[k].id, get_loss);
         g[k].bpb = study_group_stat(s, n, g[k].id, get_bpb);
         g[k].acc = study_group_stat(s, n, g[k].id, get_acc);
+        g[k].mc = study_group_stat(s, n, g[k].id, get_mc);
         g[k].tps = study_group_stat(s, n, g[k].id, get_tps);
         g[k].ppl = study_group_stat(s, n, g[k].id, get_ppl).mean;
         const StudySummary *f = &s[g[k].first];
@@ -3867,6 +4005,7 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
         g[k].peak = pk.n ? pk.mean : 0;
         any_bpb |= g[k].bpb.n > 0;
         any_acc |= g[k].acc.n > 0;
+        any_mc |= g[k].mc.n > 0;
         any_peak |= g[k].peak > 0;
         if (g[k].loss.n > max_seeds) max_seeds = g[k].loss.n;
         if (g[k].loss.n && (best < 0 || g[k].loss.mean < g[best].loss.mean)) best = k;
@@ -3898,8 +4037,9 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
     /* a synthetic task's accuracy columns only where a run has one: a text study's files keep their columns */
     sb_printf(&c, "config,phase,axes,runs,runs_ok,val_loss_mean,val_loss_sd,val_loss_ci95_lo,val_loss_ci95_hi,vs_best,"
                   "val_loss_diff_vs_best,welch_p,val_bpb_mean,val_bpb_sd,val_bpb_ci95_lo,val_bpb_ci95_hi,%sval_ppl_mean,"
-                  "tokens_per_s_mean,tokens_per_s_sd,peak_bytes,params_total,kv_bytes_per_token\n",
-              any_acc ? "val_acc_mean,val_acc_sd,val_acc_ci95_lo,val_acc_ci95_hi," : "");
+                  "tokens_per_s_mean,tokens_per_s_sd,peak_bytes,params_total,kv_bytes_per_token%s\n",
+              any_acc ? "val_acc_mean,val_acc_sd,val_acc_ci95_lo,val_acc_ci95_hi," : "",
+              any_mc ? ",mc_acc_mean,mc_acc_sd" : "");
     for (int k = 0; k < ng; k++) {
         const StudyGroup *q = &g[k];
         char axes[STUDY_AXES_LEN];
@@ -3924,13 +4064,18 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
         study_csv_num(&c, q->peak > 0 ? q->peak : NAN, "%.0f");
         study_csv_num(&c, q->params, "%.0f");
         if (isfinite(q->kv)) sb_printf(&c, "%.0f", q->kv);
+        if (any_mc) {
+            sb_printf(&c, ",");
+            study_csv_num(&c, q->mc.mean, "%.9g");
+            if (isfinite(q->mc.sd)) sb_printf(&c, "%.9g", q->mc.sd);
+        }
         sb_printf(&c, "\n");
     }
     sb_printf(&r, "run,config,phase,axes,identity,seed,status,steps_done,tokens,final_loss,final_val_loss,final_val_ppl,"
                   "best_val_loss,best_val_ppl,final_val_bpb,best_val_bpb,%sfinal_val_tokens,final_val_se,tokens_per_s,"
                   "peak_bytes,params_total,params_attention,params_ffn,params_embedding,params_norms,"
-                  "kv_bytes_per_token,grad_norm_mean,grad_norm_max,smoothness,train_seconds,wall_seconds,reason\n",
-              any_acc ? "final_val_acc," : "");
+                  "kv_bytes_per_token,grad_norm_mean,grad_norm_max,smoothness,train_seconds,wall_seconds,reason%s\n",
+              any_acc ? "final_val_acc," : "", any_mc ? ",final_mc_acc,final_mc_se" : "");
     for (int i = 0; i < n; i++) {
         const StudySummary *x = &s[i];
         sb_printf(&j, "  ");
@@ -3950,6 +4095,13 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
                   x->final_val_se, x->tokens_per_s, x->peak_bytes, x->params_total, x->params_attention, x->params_ffn,
                   x->params_embedding, x->params_norms, x->kv_bytes_per_token, x->grad_norm_mean, x->grad_norm_max,
                   x->smoothness, x->train_seconds, x->wall_seconds, reason);
+        if (any_mc) { /* after the line's reason: replace its newline */
+            if (r.n && r.p && r.p[r.n - 1] == '\n') r.n--;
+            sb_printf(&r, ",");
+            study_csv_num(&r, x->final_mc_acc, "%.9g");
+            if (isfinite(x->final_mc_se)) sb_printf(&r, "%.9g", x->final_mc_se);
+            sb_printf(&r, "\n");
+        }
     }
     sb_printf(&j, "]}\n");
     char p[4200];
@@ -3971,6 +4123,7 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
         study_col(out, "95% CI", 19, 0);
         study_col(out, "  vs best (Welch)", 24, 1);
         if (any_acc) study_col(out, "val acc (mean ± sd)", 20, 0);
+        if (any_mc) study_col(out, "mc acc (mean ± sd)", 20, 0);
         if (any_bpb) study_col(out, "val bpb", 18, 0);
         study_col(out, "val ppl", 10, 0);
         study_col(out, "tok/s", 18, 0);
@@ -4001,6 +4154,11 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
             study_col(out, col, 24, 1);
             if (any_acc) {
                 if (q->acc.n) study_pm(col, sizeof col, &q->acc, 4);
+                else snprintf(col, sizeof col, "-");
+                study_col(out, col, 20, 0);
+            }
+            if (any_mc) {
+                if (q->mc.n) study_pm(col, sizeof col, &q->mc, 4);
                 else snprintf(col, sizeof col, "-");
                 study_col(out, col, 20, 0);
             }

@@ -41,6 +41,8 @@ ckpt.h:CKPT:CKPT
 data.h:DATA:DATA
 data_unicode.h::
 study.h:STUDY:OPS ATTN SMOLLM TRAIN DATA STUDY
+export.h:EXPORT:OPS ATTN SMOLLM EXPORT
+eval.h:EVAL:OPS ATTN SMOLLM DATA EVAL
 gpu.h:GPU:GPU
 attn/dense.cu.h::
 attn/dsa.cu.h::

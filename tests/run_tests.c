@@ -1175,6 +1175,31 @@ static void test_eval_cli(void) {
     run_cli("report /tmp/ablate_test_evalstudy >/dev/null; cat /tmp/ablate_test_evalstudy/*/metrics.jsonl", out2,
             sizeof out2);
     report(strstr(out2, "\"val_bpb\": ") != NULL, "metrics.jsonl rows carry val_bpb", "");
+    /* export: a Hugging Face directory; eval --mc on it and on a bad file */
+    snprintf(a, sizeof a, "export %s --out /tmp/ablate_test_hf", ck);
+    rc = run_cli(a, out2, sizeof out2);
+    FILE *cj = fopen("/tmp/ablate_test_hf/config.json", "r"), *tj = fopen("/tmp/ablate_test_hf/tokenizer.json", "r");
+    report(!rc && strstr(out2, "as LlamaForCausalLM") && cj && tj, "ablate export: a Llama directory", out2);
+    if (cj) fclose(cj);
+    if (tj) fclose(tj);
+    f = fopen("/tmp/ablate_test_mc.jsonl", "w");
+    if (f) {
+        fputs("{\"ctx\": \"In the beginning\", \"endings\": [\" God\", \" zq\"], \"label\": 0}\n"
+              "{\"ctx\": \"and the earth\", \"endings\": [\" was\", \" xx\", \" qq\"], \"label\": 0}\n", f);
+        fclose(f);
+    }
+    rc = run_cli("eval /tmp/ablate_test_hf/model.safetensors --mc /tmp/ablate_test_mc.jsonl --device cpu --json", out2,
+                 sizeof out2);
+    report(!rc && strstr(out2, "\"items\": 2") && strstr(out2, "\"acc\": ") && strstr(out2, "\"se\": "),
+           "ablate eval --mc on an export: accuracy and standard error", out2);
+    f = fopen("/tmp/ablate_test_mc.jsonl", "w");
+    if (f) { fputs("{\"ctx\": \"a\", \"endings\": [\"b\", \"c\"], \"label\": 0}\n{\"ctx\": 3}\n", f); fclose(f); }
+    snprintf(a, sizeof a, "eval %s --mc /tmp/ablate_test_mc.jsonl --device cpu", ck);
+    rc = run_cli(a, out2, sizeof out2);
+    report(rc == 2 && strstr(out2, "/tmp/ablate_test_mc.jsonl line 2: expected \"ctx\" a string"),
+           "ablate eval --mc refuses a bad line, naming it", out2);
+    if (system("rm -rf /tmp/ablate_test_hf")) {}
+    remove("/tmp/ablate_test_mc.jsonl");
     if (system("rm -rf /tmp/ablate_test_evalstudy /tmp/ablate_test_bpe")) {}
     remove(ck); remove("/tmp/ablate_test_v300.bin"); remove("/tmp/ablate_test_noconfig.safetensors");
     remove("/tmp/ablate_test_tok.json");
@@ -1342,6 +1367,13 @@ int main(int argc, char **argv) {
     char a[512];
     /* the GPU is opt-in: a build without -DABLATE_CUDA says so */
     test_cli("train --device cuda --steps 1", 1, "--device cuda: this is the CPU-only build (built without -DABLATE_CUDA)");
+    test_cli("export", 2, "usage: ablate export CKPT --out DIR");
+    test_cli("export /nonexistent.safetensors --out /tmp/ablate_test_x", 2, "cannot open checkpoint /nonexistent.safetensors");
+    test_cli("mc-make /nonexistent.txt --out /tmp/ablate_test_x.jsonl", 2, "cannot open text '/nonexistent.txt'");
+    test_cli("mc-make --help", 0, "not a standard benchmark");
+    test_cli("mc-make x.txt --out y --endings 1", 2, "--endings expects an integer in [2, 16], got '1'");
+    test_cli("eval x.safetensors", 2, "--data SPEC or --mc FILE is required");
+    test_cli("eval x.safetensors --data a --mc b", 2, "--data and --mc are separate evaluations");
     test_cli("train --heads 6 --kv-heads 4 --d-model 48", 2, "heads 6 is not divisible by kv_heads 4");
     test_cli("train --d-model 64 --heads 5", 2, "d_model 64 is not divisible by heads 5");
     test_cli("train --window -1", 2, "--window expects an integer >= 0, got '-1'");
