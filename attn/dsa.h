@@ -130,7 +130,15 @@
      on bf16 tensor cores (mma.sync m16n8k16) with fp32 accumulation; SPARSE_PREC_FP32:
      q_I, k_I, w are fp32 device arrays, products on CUDA cores in fp32 (slower; for
      ablating the indexer's precision). Scores, softmax, the top-k select, lse, p and the
-     KL loss are fp32 everywhere; the CPU path ignores the flag (real_t throughout).
+     KL loss are fp32 everywhere. The other precisions (SPARSE_PREC_FP16, _FP8 e4m3, _INT8,
+     _INT4) have no kernels yet: the room's gpu_supported refuses them.
+   PRECISION (CPU reference): the selection (op_indexer_scores, op_indexer_select) quantizes
+     and dequantizes q_I and k_I first (op_indexer_quantize: fp16 and e4m3 rounding to nearest
+     even, saturated at 65504 and 448; int8 / int4 with one scale per head's query row and per
+     key, max|x| / 127 or / 7) and computes the scores exactly from those values, so the top-k
+     is the one the quantized indexer picks. fp32 and bf16 leave the real_t activations as they
+     are. The KL loss trains the unquantized q_I, k_I (the straight-through view: quantization
+     only decides the selection). w stays unquantized (DeepSeek keeps the head weights wide).
 
    LIMITS (GPU): hd and dI in {32, 64, 128}; HI <= 16 and HI*dI <= 1024; k <= SPARSE_MAX_TOPK (2048);
      H/KV <= 16 or a multiple of 16. T is a runtime argument (the score scratch is
@@ -150,18 +158,29 @@
 #endif
 #endif
 
-/* the room's options (attn.h): the selection, the indexer's shape, and the training stages
-   (a dense warm-up, then k rising from topk_start to topk over topk_ramp steps, in multiples of
-   64: each change re-captures a CUDA graph) */
+/* the room's options (attn.h): the selection, the indexer's shape and precision, and the training
+   stages (a dense warm-up, then k rising from topk_start to topk over topk_ramp steps, in
+   multiples of 64: each change re-captures a CUDA graph). topk_schedule shapes the rise, with
+   f = (step - dsa_warmup) / topk_ramp in [0, 1] and R = topk / topk_start:
+     1 fixed        k = topk from the first step (topk_start ignored)
+     2 linear       k = start + f (topk - start)                     (the default, 0)
+     3 exponential  k = start R^f: the same factor every step
+     4 cosine       k = start + (1 - cos(pi f)) / 2 (topk - start): slow, fast, slow
+   each rounded down to a multiple of 64 (when >= 64). Adaptive k (per query, from the indexer
+   distribution's entropy or the position) is not provided: the sparse ops take one k for all rows. */
 #define ATTN_OPTIONS_dsa(X)                                                                                        \
     X(dsa, topk, "topk", 0, ATTN_MAX_TOKENS, 0, "dsa: keys per query chosen by the indexer (default 512)")         \
     X(dsa, topk_pct, "topk_pct", 0, 100, 0, "dsa: instead, this percent of the context")                         \
     X(dsa, indexer_heads, "indexer_heads", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer heads (default 4)")               \
     X(dsa, indexer_dim, "indexer_dim", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer head dim (default 64)")               \
-    X(dsa, indexer_fp32, "indexer_fp32", 0, 1, ATTN_OPT_BOOL, "dsa: indexer scores in fp32 on the GPU (default bf16)") \
+    X(dsa, indexer_precision, "indexer_precision", 0, 6, 0,                                                      \
+      "dsa: indexer q, k precision: 1 fp32, 2 bf16 (default), 3 fp16, 4 fp8 e4m3, 5 int8, 6 int4 (GPU: 1, 2)")    \
+    X(dsa, indexer_fp32, "indexer_fp32", 0, 1, ATTN_OPT_BOOL, "dsa: alias of indexer_precision = 1 (fp32)")      \
     X(dsa, dsa_warmup, "dsa_warmup", 0, ATTN_MAX_STEPS, 0, "dsa: steps of dense attention first")                \
     X(dsa, topk_start, "topk_start", 0, ATTN_MAX_TOKENS, 0, "dsa: k rises from this to topk (multiples of 64)") \
-    X(dsa, topk_ramp, "topk_ramp", 0, ATTN_MAX_STEPS, 0, "dsa: over this many steps after the warm-up")
+    X(dsa, topk_ramp, "topk_ramp", 0, ATTN_MAX_STEPS, 0, "dsa: over this many steps after the warm-up")          \
+    X(dsa, topk_schedule, "topk_schedule", 0, 4, 0,                                                              \
+      "dsa: k from topk_start to topk: 1 fixed, 2 linear (default), 3 exponential, 4 cosine")
 /* the indexer's query [N, HI*dI], key [N, dI] (after RoPE) and weights [N, HI]; the selected
    key positions [N, k] (int32, in the real_t area); the training stage (attn_at_step):
    dense warm-up, and the keys per query now (0: all of topk; the buffers hold topk) */
@@ -176,7 +195,15 @@ extern "C" {
 #endif
 
 #define SPARSE_MAX_TOPK 2048
-enum { SPARSE_PREC_BF16 = 0, SPARSE_PREC_FP32 = 1 };
+/* the indexer's q, k precision (the ops' `prec`; the room's indexer_precision option numbers them
+   1 fp32, 2 bf16, 3 fp16, 4 fp8, 5 int8, 6 int4, 0 = bf16) */
+enum { SPARSE_PREC_BF16 = 0, SPARSE_PREC_FP32 = 1, SPARSE_PREC_FP16, SPARSE_PREC_FP8, SPARSE_PREC_INT8,
+       SPARSE_PREC_INT4 };
+/* x [rows, dim] rounded in place to what precision prec holds: fp16 (round to nearest even,
+   +-65504 saturated), fp8 e4m3 (3 mantissa bits, subnormals from 2^-9, +-448 saturated), int8 /
+   int4 (per row: scale = max|x| / 127 or / 7, x = scale * round(x / scale)); fp32 and bf16 leave
+   x as it is (the CPU's activations are the reference's precision). CPU only (real_t). */
+ATTNDEF void op_indexer_quantize(real_t *x, size_t rows, int dim, int prec);
 
 /* ---- indexer ---- */
 /* scores [B,T,T] (real_t): I(t,s) for s <= t, -inf for s > t. Materializes T*T per
@@ -251,10 +278,67 @@ static real_t sparse_index_score_(const real_t *qt, const real_t *ks, const real
     return acc;
 }
 
+/* x rounded to a binary float format of m mantissa bits, normals down to 2^emin, |x| <= max */
+static real_t sparse_round_float_(real_t x, int m, int emin, real_t max) {
+    if (x == 0 || x != x) return x;
+    int e;
+    frexp(x, &e); /* |x| in [2^(e-1), 2^e) */
+    int lead = e - 1 < emin ? emin : e - 1;
+    real_t ulp = ldexp(1.0, lead - m), r = rint(x / ulp) * ulp; /* rint: nearest, ties to even */
+    return r > max ? max : r < -max ? -max : r;
+}
+
+ATTNDEF void op_indexer_quantize(real_t *x, size_t rows, int dim, int prec) {
+    for (size_t r = 0; r < rows; r++) {
+        real_t *row = x + r * dim, mx = 0;
+        if (prec == SPARSE_PREC_FP16 || prec == SPARSE_PREC_FP8) {
+            for (int i = 0; i < dim; i++)
+                row[i] = prec == SPARSE_PREC_FP16 ? sparse_round_float_(row[i], 10, -14, 65504)
+                                                  : sparse_round_float_(row[i], 3, -6, 448);
+            continue;
+        }
+        if (prec != SPARSE_PREC_INT8 && prec != SPARSE_PREC_INT4) return; /* fp32, bf16: as is */
+        real_t levels = prec == SPARSE_PREC_INT8 ? 127 : 7;
+        for (int i = 0; i < dim; i++) mx = fabs(row[i]) > mx ? fabs(row[i]) : mx;
+        if (mx == 0) continue;
+        real_t scale = mx / levels;
+        for (int i = 0; i < dim; i++) {
+            real_t qv = rint(row[i] / scale);
+            row[i] = scale * (qv > levels ? levels : qv < -levels ? -levels : qv);
+        }
+    }
+}
+
+/* the indexer's q [B*T, HI*dI] and k [B*T, dI] as prec holds them: the inputs themselves for
+   fp32 / bf16 (*owned 0), else quantized copies (*owned 1: the caller frees them); -1 out of memory */
+static int sparse_indexer_inputs_(const real_t **qq, const real_t **kq, int *owned, const void *qI,
+                                  const void *kI, size_t N, int HI, int dI, int prec) {
+    *qq = qI;
+    *kq = kI;
+    *owned = prec != SPARSE_PREC_BF16 && prec != SPARSE_PREC_FP32;
+    if (!*owned) return 0;
+    real_t *q = malloc(sizeof(real_t) * N * HI * dI), *k = malloc(sizeof(real_t) * N * dI);
+    if (!q || !k) { free(q); free(k); return -1; }
+    memcpy(q, qI, sizeof(real_t) * N * HI * dI);
+    memcpy(k, kI, sizeof(real_t) * N * dI);
+    op_indexer_quantize(q, N * HI, dI, prec); /* a scale per head's query row */
+    op_indexer_quantize(k, N, dI, prec);      /* and per key */
+    *qq = q;
+    *kq = k;
+    return 0;
+}
+
 ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
                        int B, int T, int HI, int dI, int prec) {
     OPS_GPU(gpu_indexer_scores(gpu, scores, qI, kI, w, B, T, HI, dI, prec));
-    (void)prec;
+    const real_t *qq, *kq;
+    int owned;
+    if (sparse_indexer_inputs_(&qq, &kq, &owned, qI, kI, (size_t)B * T, HI, dI, prec)) {
+        for (size_t i = 0; i < (size_t)B * T * T; i++) scores[i] = NAN; /* out of memory: no scores */
+        return;
+    }
+    qI = qq;
+    kI = kq;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
@@ -264,6 +348,7 @@ ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const v
                                : sparse_index_score_(SCR_(qI) + n * HI * dI, SCR_(kI) + ((size_t)b * T + s) * dI,
                                                      SCR_(w) + n * HI, HI, dI);
         }
+    if (owned) { free((void *)qq); free((void *)kq); }
 }
 
 typedef struct { real_t v; int i; } SparseScore_;
@@ -304,11 +389,15 @@ ATTNDEF int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int
 ATTNDEF int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                       int B, int T, int HI, int dI, int topk, int prec) {
     OPS_GPU_INT(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
-    (void)prec;
+    const real_t *qq, *kq;
+    int owned;
+    if (sparse_indexer_inputs_(&qq, &kq, &owned, qI, kI, (size_t)B * T, HI, dI, prec)) return -1;
+    qI = qq;
+    kI = kq;
     /* one row of scores at a time: O(T) memory */
     real_t *row = malloc(sizeof(real_t) * T);
     SparseScore_ *tmp = malloc(sizeof *tmp * T);
-    if (!row || !tmp) { free(row); free(tmp); return -1; }
+    if (!row || !tmp) { free(row); free(tmp); if (owned) { free((void *)qq); free((void *)kq); } return -1; }
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
@@ -319,6 +408,7 @@ ATTNDEF int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI
         }
     free(row);
     free(tmp);
+    if (owned) { free((void *)qq); free((void *)kq); }
     return 0;
 }
 
@@ -540,6 +630,13 @@ static int attn_dsa_resolve(AttnConfig *c, char *err, size_t errlen) {
         snprintf(err, errlen, "attn dsa takes no window (got %d): the indexer picks the keys", c->window);
         return -1;
     }
+    /* indexer_fp32 = 1 is the older spelling of indexer_precision = 1; 0 in either stays 0 (the
+       default: bf16 precision, a linear k schedule), so runs that never set them keep their identity */
+    if (c->indexer_fp32 && c->indexer_precision > 1) {
+        snprintf(err, errlen, "attn dsa: indexer_fp32 = 1 means indexer_precision = 1 (fp32), but "
+                 "indexer_precision is %d: give one of them", c->indexer_precision);
+        return -1;
+    }
     if (c->topk == 0) c->topk = 512;
     if (c->indexer_heads == 0) c->indexer_heads = 4;
     if (c->indexer_dim == 0) c->indexer_dim = 64;
@@ -553,8 +650,22 @@ static int attn_dsa_resolve(AttnConfig *c, char *err, size_t errlen) {
     return attn_dense_resolve(c, err, errlen); /* kv heads as GQA */
 }
 
+/* indexer_precision (1..6; 0 = bf16) -> the ops' SPARSE_PREC_* */
+static int attn_dsa_prec(const AttnConfig *c) {
+    static const int prec[] = {SPARSE_PREC_BF16, SPARSE_PREC_FP32, SPARSE_PREC_BF16, SPARSE_PREC_FP16,
+                               SPARSE_PREC_FP8,  SPARSE_PREC_INT8, SPARSE_PREC_INT4};
+    int v = c->indexer_fp32 ? 1 : c->indexer_precision;
+    return v >= 0 && v <= 6 ? prec[v] : SPARSE_PREC_BF16;
+}
+
 static int attn_dsa_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
-    int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads;
+    int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads, p = attn_dsa_prec(c);
+    if (p != SPARSE_PREC_BF16 && p != SPARSE_PREC_FP32) {
+        snprintf(err, errlen, "attn dsa on the GPU: indexer_precision %d (%s) has no kernels yet; the GPU runs "
+                 "1 (fp32) and 2 (bf16); the CPU runs all", c->indexer_precision,
+                 p == SPARSE_PREC_FP16 ? "fp16" : p == SPARSE_PREC_FP8 ? "fp8" : p == SPARSE_PREC_INT8 ? "int8" : "int4");
+        return -1;
+    }
     if ((hd != 32 && hd != 64 && hd != 128) || (dI != 32 && dI != 64 && dI != 128) ||
         c->indexer_heads * dI > 1024 || (g > 16 && g % 16)) {
         snprintf(err, errlen, "attn dsa on the GPU needs head_dim and indexer_dim in {32, 64, 128}, "
@@ -617,13 +728,23 @@ static void attn_dsa_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu
     s->kl = (real_t *)attn_carve(&cur, N, sizeof(real_t));
 }
 
+/* the share g in [0, 1] of the way from topk_start to topk after f = (step - warm-up) / ramp
+   of the ramp: linear g = f; exponential: k grows geometrically, k = start (topk/start)^f, so
+   g = ((topk/start)^f - 1) / (topk/start - 1); cosine g = (1 - cos(pi f)) / 2 */
+static double attn_dsa_ramp(int schedule, double f, double start, double end) {
+    if (schedule == 3) return (pow(end / start, f) - 1) / (end / start - 1);
+    if (schedule == 4) return (1 - cos(3.14159265358979323846 * f)) / 2;
+    return f;
+}
+
 /* the stage of 0-based step s: dense warm-up, then k rising in multiples of 64 (0 = all) */
 static int attn_dsa_at_step(const AttnConfig *c, AttnActs *a, int step, int T) {
     int k_cfg = attn_topk(c, T), dense = step < c->dsa_warmup, k = 0;
-    if (c->topk_start > 0 && c->topk_start < k_cfg) {
+    if (c->topk_schedule != 1 && c->topk_start > 0 && c->topk_start < k_cfg) {
         int r = step - c->dsa_warmup;
         double f = c->topk_ramp > 0 ? (r < 0 ? 0 : r >= c->topk_ramp ? 1 : (double)r / c->topk_ramp) : 1;
-        int kk = c->topk_start + (int)(f * (k_cfg - c->topk_start));
+        f = attn_dsa_ramp(c->topk_schedule, f, c->topk_start, k_cfg);
+        int kk = c->topk_start + (int)(f * (k_cfg - c->topk_start) + 1e-9);
         kk = kk >= 64 ? kk / 64 * 64 : kk;
         k = kk >= k_cfg ? 0 : kk;
     }
@@ -645,7 +766,7 @@ static int attn_dsa_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
     op_rope_forward(gpu, a->iq, N, T, HI, dI, c->rope_theta);
     op_rope_forward(gpu, a->ik, N, T, 1, dI, c->rope_theta);
     if (op_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
-                          c->indexer_fp32 ? SPARSE_PREC_FP32 : SPARSE_PREC_BF16))
+                          attn_dsa_prec(c)))
         return -1;
     if (a->dsa_dense) /* warm-up: dense attention; the selection only feeds the indexer's KL */
         op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, 0);

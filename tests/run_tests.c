@@ -603,6 +603,58 @@ static void test_dsa(void) {
         }
         report(ok, "dsa stages: dense warm-up, then k rises in multiples of 64 to the configured k", dd);
     }
+    {   /* topk_schedule: k at each step of a 10-step ramp from 64 to 1024 against each rule's
+           formula (then down to a multiple of 64); the rules differ, rise monotonically, and
+           fixed (1) is all of topk from step 0 */
+        const char *names[] = {"", "fixed", "linear", "exponential", "cosine"};
+        int ok = 1, seq[5][11];
+        char dd[400] = "";
+        size_t l = 0;
+        for (int sch = 1; sch <= 4; sch++) {
+            AttnConfig sc = dsa_cfg(1024, 1);
+            sc.topk_start = 64; sc.topk_ramp = 10; sc.topk_schedule = sch;
+            char e2[256];
+            ok &= attn_resolve(&sc, e2, sizeof e2) == 0;
+            AttnActs st;
+            memset(&st, 0, sizeof st);
+            l += snprintf(dd + l, sizeof dd - l, "%s%s:", sch > 1 ? " " : "", names[sch]);
+            for (int s2 = 0; s2 <= 10; s2++) {
+                attn_at_step(&sc, &st, s2, 2048);
+                double f = s2 / 10.0, g = sch == 2 ? f : sch == 3 ? (pow(16, f) - 1) / 15 : (1 - cos(M_PI * f)) / 2;
+                int want = (int)(64 + g * 960 + 1e-9) / 64 * 64;
+                if (sch == 1 || want >= 1024) want = 0; /* 0: all of topk */
+                seq[sch][s2] = st.dsa_topk_now;
+                ok &= st.dsa_topk_now == want && (s2 == 0 || sch == 1 || seq[sch][s2] == 0 || seq[sch][s2] >= seq[sch][s2 - 1]);
+                if (s2 % 2 == 0) l += snprintf(dd + l, sizeof dd - l, "%s%d", s2 ? "," : "", st.dsa_topk_now);
+            }
+        }
+        ok &= memcmp(seq[2], seq[3], sizeof seq[2]) && memcmp(seq[2], seq[4], sizeof seq[2]) &&
+              memcmp(seq[3], seq[4], sizeof seq[3]);
+        report(ok, "dsa topk_schedule: fixed, linear, exponential, cosine follow their formulas", dd);
+        AttnConfig both = dsa_cfg(64, 1);
+        both.indexer_fp32 = 1; both.indexer_precision = 5;
+        char e2[256] = "";
+        report(attn_resolve(&both, e2, sizeof e2) && strstr(e2, "indexer_precision is 5"),
+               "dsa refuses indexer_fp32 = 1 beside another indexer_precision, naming both", e2);
+        AttnConfig q = dsa_cfg(64, 1);
+        q.head_dim = 32; q.d_model = 128; q.indexer_dim = 32; q.indexer_precision = 6;
+        attn_resolve(&q, e2, sizeof e2);
+        int gpu_no = attn_gpu_supported(&q, e2, sizeof e2) != 0 && strstr(e2, "indexer_precision 6 (int4)");
+        q.indexer_precision = 1;
+        char e3[256] = "";
+        int gpu_yes = attn_gpu_supported(&q, e3, sizeof e3) == 0;
+        report(gpu_no && gpu_yes, "dsa on the GPU: int4 indexer refused naming it, fp32 accepted", e2);
+    }
+    {   /* topk_pct: every ratio of the fixed-ratio sweep 5..90 gives floor(pct * T / 100) */
+        int ok = 1;
+        for (int p2 = 5; p2 <= 90; p2 += 5) {
+            AttnConfig pc = dsa_cfg(0, 1);
+            pc.topk_pct = p2;
+            char e2[256];
+            ok &= attn_resolve(&pc, e2, sizeof e2) == 0 && attn_topk(&pc, 2000) == 20 * p2;
+        }
+        report(ok, "dsa topk_pct 5..90: k = pct of the context", "");
+    }
     AttnConfig pct = dsa_cfg(0, 1);
     pct.topk_pct = 50;
     char err[256] = "";

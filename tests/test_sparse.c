@@ -8,7 +8,8 @@
    1e-12; the backward's psum equals op_sparse_attention_probs and sums to 1 per token;
    KL >= 0, = 0 when the indexer's softmax equals p, and the backward's loss equals the
    forward's; causality of indexer + sparse attention (changing token t+1 leaves outputs
-   up to t unchanged).
+   up to t unchanged); the indexer precisions (fp16 / e4m3 rounding, int8 / int4 per-row
+   grids, the selection exact from the quantized values).
    Ends with "N passed, N failed" (make test counts it). */
 #define OPS_IMPLEMENTATION
 #define ATTN_DSA_IMPLEMENTATION
@@ -97,6 +98,92 @@ static void test_topk(void) {
         free(row); free(idx);
     }
     free(qI); free(kI); free(w); free(sc);
+}
+
+/* ---- the indexer's precision (CPU reference) ---- */
+/* x on the grid of a float format with m mantissa bits, normals from 2^emin: x / ulp whole */
+static int on_float_grid(double x, int m, int emin) {
+    if (x == 0) return 1;
+    int e;
+    frexp(x, &e);
+    double ulp = ldexp(1.0, (e - 1 < emin ? emin : e - 1) - m);
+    return x / ulp == floor(x / ulp);
+}
+
+static void test_precision(void) {
+    /* known roundings: fp16 keeps 10 mantissa bits, e4m3 3 and saturates at 448 */
+    real_t v[6] = {1 + 1.0 / 1024 + 1.0 / 4096, 1 + 3.0 / 2048, 1000, 1.0625, 500, 3e-3};
+    real_t h[6], e[6];
+    memcpy(h, v, sizeof v);
+    memcpy(e, v, sizeof v);
+    op_indexer_quantize(h, 1, 6, SPARSE_PREC_FP16);
+    op_indexer_quantize(e, 1, 6, SPARSE_PREC_FP8);
+    char d[200];
+    snprintf(d, sizeof d, "fp16 %.10g %.10g %g; e4m3 %g %g %g", h[0], h[1], h[2], e[3], e[4], e[5]);
+    report(h[0] == 1 + 1.0 / 1024 && h[1] == 1 + 2.0 / 1024 /* tie to even */ && h[2] == 1000 &&
+           e[3] == 1 /* 1.0625: halfway between 1 and 1.125, to the even mantissa */ && e[4] == 448 &&
+           e[5] == 4.0 / 1024 /* subnormal, steps of 2^-9: 1.536 steps -> 2 */,
+           "indexer precision: fp16 / e4m3 round to nearest even, e4m3 saturates at 448", d);
+    /* every value lands on its format's grid; int8/int4 rows on a grid of max|x|/127 (/7) */
+    int n = 64, dim = 16, ok = 1;
+    real_t *x = rnd((size_t)n * dim, 3), *y = zeros((size_t)n * dim);
+    int precs[] = {SPARSE_PREC_FP16, SPARSE_PREC_FP8, SPARSE_PREC_INT8, SPARSE_PREC_INT4};
+    double worst[4] = {0};
+    for (int p = 0; p < 4; p++) {
+        memcpy(y, x, sizeof(real_t) * n * dim);
+        op_indexer_quantize(y, n, dim, precs[p]);
+        for (int r = 0; r < n; r++) {
+            double mx = 0;
+            for (int i = 0; i < dim; i++) mx = fmax(mx, fabs(x[r * dim + i]));
+            double levels = precs[p] == SPARSE_PREC_INT8 ? 127 : 7;
+            for (int i = 0; i < dim; i++) {
+                double a = x[r * dim + i], b = y[r * dim + i], err = fabs(a - b);
+                if (precs[p] == SPARSE_PREC_FP16) ok &= on_float_grid(b, 10, -14) && err <= fabs(a) / 2048 + 1e-300;
+                else if (precs[p] == SPARSE_PREC_FP8) ok &= on_float_grid(b, 3, -6) && err <= fmax(fabs(a) / 16, 1.0 / 1024);
+                else {
+                    double qv = b / (mx / levels);
+                    ok &= fabs(qv - rint(qv)) < 1e-9 && fabs(qv) <= levels + 1e-9 && err <= mx / levels / 2 + 1e-12;
+                }
+                worst[p] = fmax(worst[p], err / mx);
+            }
+        }
+    }
+    /* rounding twice changes nothing (the selection and a re-quantized copy agree) */
+    memcpy(y, x, sizeof(real_t) * n * dim);
+    op_indexer_quantize(y, n, dim, SPARSE_PREC_INT4);
+    real_t *z = zeros((size_t)n * dim);
+    memcpy(z, y, sizeof(real_t) * n * dim);
+    op_indexer_quantize(z, n, dim, SPARSE_PREC_INT4);
+    ok &= memcmp(y, z, sizeof(real_t) * n * dim) == 0;
+    snprintf(d, sizeof d, "max err / row max: fp16 %.1e e4m3 %.1e int8 %.1e int4 %.1e", worst[0], worst[1], worst[2],
+             worst[3]);
+    report(ok && worst[3] > worst[2] && worst[2] > worst[0], "indexer precision: values on their grid, error within half a step",
+           d);
+    /* the selection at each precision is the exact top-k of the scores of the quantized q, k */
+    int B = 1, T = 29, HI = 2, dI = 8, topk = 5;
+    real_t *qI = rnd((size_t)B * T * HI * dI, 1), *kI = rnd((size_t)B * T * dI, 1), *w = rnd((size_t)B * T * HI, 1);
+    real_t *sc = zeros((size_t)B * T * T), *sq = zeros((size_t)B * T * T);
+    real_t *qq = zeros((size_t)B * T * HI * dI), *kq = zeros((size_t)B * T * dI);
+    int *idx = malloc(sizeof(int) * B * T * topk), *differs = calloc(6, sizeof(int));
+    ok = 1;
+    for (int p = 0; p < 6; p++) {
+        memcpy(qq, qI, sizeof(real_t) * B * T * HI * dI);
+        memcpy(kq, kI, sizeof(real_t) * B * T * dI);
+        op_indexer_quantize(qq, (size_t)B * T * HI, dI, p);
+        op_indexer_quantize(kq, (size_t)B * T, dI, p);
+        op_indexer_scores(NULL, sq, qq, kq, w, B, T, HI, dI, SPARSE_PREC_FP32); /* exact, from the quantized */
+        op_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, p);
+        ok &= memcmp(sc, sq, sizeof(real_t) * B * T * T) == 0;
+        op_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, p);
+        for (int t = 0; t < B * T; t++) ok &= topk_row_ok(idx + (size_t)t * topk, sq + (size_t)t * T, t % T + 1, topk);
+        op_indexer_scores(NULL, sq, qI, kI, w, B, T, HI, dI, SPARSE_PREC_FP32);
+        for (size_t i = 0; i < (size_t)B * T * T; i++) differs[p] |= sc[i] != sq[i] && !isinf(sq[i]);
+    }
+    snprintf(d, sizeof d, "scores differ from fp32: bf16 %d fp32 %d fp16 %d fp8 %d int8 %d int4 %d", differs[0],
+             differs[1], differs[2], differs[3], differs[4], differs[5]);
+    report(ok && !differs[0] && !differs[1] && differs[2] && differs[3] && differs[4] && differs[5],
+           "indexer precision: scores and top-k computed exactly from the quantized q, k", d);
+    free(x); free(y); free(z); free(qI); free(kI); free(w); free(sc); free(sq); free(qq); free(kq); free(idx); free(differs);
 }
 
 /* ---- sparse attention ---- */
@@ -300,6 +387,7 @@ static void test_causality(void) {
 int main(void) {
     printf("attn/dsa.h CPU tests in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
     test_topk();
+    test_precision();
     test_sparse_equals_dense(4, 2, 11);
     test_sparse_equals_dense(3, 1, 64);
     test_sparse_equals_dense(2, 2, 11);
