@@ -123,7 +123,7 @@ enum {
 #define ATTN_OPTIONS_common(X)                                                                                      \
     X(n_kv_heads, "kv_heads", 0, ATTN_MAX_WIDTH, 0,                                                                  \
       "KV heads; must divide heads (gqa default heads/3, else /2, else 1; mha: heads; mqa: 1)")                      \
-    X(qk_norm, "qk_norm", 0, 1, ATTN_OPT_BOOL, "RMSNorm on each head's q and k before RoPE (mha, gqa, mqa, swa, dsa)") \
+    X(qk_norm, "qk_norm", 0, 1, ATTN_OPT_BOOL, "RMSNorm on each head's q and k before RoPE (mha, gqa, mqa, swa, dsa; mla: after)") \
     X(window, "window", 0, ATTN_MAX_TOKENS, 0, "sliding window: token i sees i-W+1..i (0: full causal)")
 
 #include "attn/dense.h"

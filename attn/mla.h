@@ -25,7 +25,17 @@
    op_rope_part_* rotates the rotary part of each head in place); there the core's width
    P must be 32, 64 or 128 (the flash kernel's head dims). The absorbed form is CPU only.
    Options: latent_dim, q_latent_dim, rope_dim, v_head_dim (below); window as for every
-   mechanism. qk_norm is refused (DeepSeek normalizes the latents instead, which MLA does).
+   mechanism.
+   QK-NORM. DeepSeek's latent norms are always here: the KV latent's (kv_a_layernorm) in every
+   MLA, the query latent's (q_a_layernorm) whenever q_latent_dim > 0. They do not bound the
+   logits (the up-projections rescale freely), which is what QK-norm is for; so qk_norm = 1
+   adds what it adds to the dense mechanisms, one RMSNorm over each head's whole q and k with
+   learned [hd] scales q_norm, k_norm (shared by the heads):
+     q_h <- RMSNorm_q([q_nope_h | RoPE(q_pe_h)]),  k_h <- RMSNorm_k([k_nope_h | RoPE(kr)])
+   applied after the rotation (the rotary key is shared and rotated once; the rotation keeps
+   each pair's norm, so only the scales' pairing differs from norming before it). It needs
+   v_head_dim <= head_dim (q and k unpadded in the core), and has no absorbed form (the norm
+   needs each head's key): attn_mla_absorbed_forward returns -1 for it.
 */
 #ifndef ATTN_MLA_H
 #define ATTN_MLA_H
@@ -58,10 +68,6 @@ static MlaDims mla_dims(const AttnConfig *c) {
 
 static int attn_mla_resolve(AttnConfig *c, char *err, size_t errlen) {
     c->n_kv_heads = c->n_heads; /* keys and values come per head from the shared latent */
-    if (c->qk_norm) {
-        snprintf(err, errlen, "qk_norm is not defined for attn mla (expected mha, gqa, mqa or swa)");
-        return -1;
-    }
     if (c->latent_dim == 0) c->latent_dim = c->d_model / 2 > 0 ? c->d_model / 2 : 1;
     if (c->rope_dim == 0) c->rope_dim = (c->head_dim / 2) & ~1;
     if (c->v_head_dim == 0) c->v_head_dim = c->head_dim;
@@ -73,6 +79,11 @@ static int attn_mla_resolve(AttnConfig *c, char *err, size_t errlen) {
     if (c->rope_dim < 2 || c->rope_dim % 2 || c->rope_dim >= c->head_dim) {
         snprintf(err, errlen, "mla rope_dim %d must be even, >= 2 and < head_dim %d "
                  "(head_dim = nope + rope)", c->rope_dim, c->head_dim);
+        return -1;
+    }
+    if (c->qk_norm && c->v_head_dim > c->head_dim) {
+        snprintf(err, errlen, "mla qk_norm needs v_head_dim %d <= head_dim %d (the normed q and k unpadded)",
+                 c->v_head_dim, c->head_dim);
         return -1;
     }
     return 0;
@@ -104,6 +115,10 @@ static int attn_mla_param_specs(const AttnConfig *c, ParamSpec *p) { /* DeepSeek
     attn_spec_set(&p[n++], "kv_b_proj.weight", &off, H * (m.nope + m.v), m.r);
     attn_spec_set(&p[n++], "o_proj.weight", &off, d, H * m.v);
     p[n - 1].is_output_proj = 1;
+    if (c->qk_norm) {
+        attn_spec_set(&p[n++], "q_norm.weight", &off, m.qk, 0);
+        attn_spec_set(&p[n++], "k_norm.weight", &off, m.qk, 0);
+    }
     return n;
 }
 
@@ -141,6 +156,12 @@ static void attn_mla_layout(const AttnConfig *c, AttnActs *a, char **cur, char *
     a->lat_kv = attn_carve(cur, N * m.r, es);
     a->lat_kvn = attn_carve(cur, N * m.r, es);
     a->lat_kv_rstd = attn_carve(sc, N, rs);
+    if (c->qk_norm) { /* q, k before their norm (P = qk here) */
+        a->q_raw = attn_carve(cur, N * H * m.P, es);
+        a->k_raw = attn_carve(cur, N * H * m.P, es);
+        a->q_rstd = attn_carve(sc, N * H, rs);
+        a->k_rstd = attn_carve(sc, N * H, rs);
+    }
 }
 
 static void attn_mla_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
@@ -218,7 +239,7 @@ static void mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *
     MlaDims m = mla_dims(c);
     int N = B * T, H = c->n_heads, kw = m.nope + m.v;
     size_t NH = (size_t)N * H, es = ops_act_size(gpu);
-    void *tmp = a->att, *q = a->q, *k = a->k, *v = a->v;
+    void *tmp = a->att, *q = c->qk_norm ? a->q_raw : a->q, *k = c->qk_norm ? a->k_raw : a->k, *v = a->v;
     double qs = sqrt((double)m.P / m.qk); /* with q/k zero-padded to P: the core's 1/sqrt(P) becomes 1/sqrt(qk) */
     if (m.qk < m.P) { ops_zero(gpu, q, NH * m.P * es); ops_zero(gpu, k, NH * m.P * es); }
     if (m.v < m.P) ops_zero(gpu, v, NH * m.P * es);
@@ -239,6 +260,14 @@ static void mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *
     op_matmul_forward(gpu, tmp, a->lat_kvn, attn_wat(gpu, w, attn_spec_off(c, "kv_b_proj.weight")), N, m.r, H * kw);
     op_copy_cols(gpu, k, m.P, tmp, kw, NH, m.nope, 1, 0);
     op_copy_cols(gpu, v, m.P, attn_act_at(gpu, tmp, m.nope), kw, NH, m.v, 1, 0);
+    if (c->qk_norm) { /* each head's rotated q and k, one RMSNorm row each */
+        op_rmsnorm_forward(gpu, a->q, a->q_rstd, q, attn_wat(gpu, w, attn_spec_off(c, "q_norm.weight")), (int)NH, m.P,
+                           c->norm_eps);
+        op_rmsnorm_forward(gpu, a->k, a->k_rstd, k, attn_wat(gpu, w, attn_spec_off(c, "k_norm.weight")), (int)NH, m.P,
+                           c->norm_eps);
+        q = a->q;
+        k = a->k;
+    }
     op_attention_forward(gpu, a->att, a->lse, q, k, v, B, T, H, H, m.P, c->window);
     if (m.v < m.P) op_copy_cols(gpu, a->att_v, m.v, a->att, m.P, NH, m.v, 1, 0);
     op_matmul_forward(gpu, out, mla_o_in(c, a), attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * m.v, c->d_model);
@@ -261,6 +290,14 @@ static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *d
         op_copy_cols(gpu, datt, m.P, kvf, m.v, NH, m.v, 1, 0);
     }
     op_attention_backward(gpu, dq, dk, dv, datt, a->att, a->lse, a->q, a->k, a->v, B, T, H, H, m.P, c->window);
+    if (c->qk_norm) { /* through the norms: dq's into datt (free now: P = qk), then dk's into dq */
+        size_t oqn = attn_spec_off(c, "q_norm.weight"), okn = attn_spec_off(c, "k_norm.weight");
+        op_rmsnorm_backward(gpu, datt, dw + oqn, dq, a->q_raw, attn_wat(gpu, w, oqn), a->q_rstd, (int)NH, m.P, 0);
+        op_rmsnorm_backward(gpu, dq, dw + okn, dk, a->k_raw, attn_wat(gpu, w, okn), a->k_rstd, (int)NH, m.P, 0);
+        void *t = dq;
+        dq = datt;
+        dk = t;
+    }
     /* query: dqf [N, H*qk] (dq itself when qk fills P), the rotary part through the inverse rotation */
     void *dqf = dq;
     if (m.qk < m.P) { dqf = datt; op_copy_cols(gpu, dqf, m.qk, dq, m.P, NH, m.qk, qs, 0); }
@@ -290,6 +327,7 @@ static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *d
    latent), and the value up-projection W_UV,h [dv, r] moves into the output projection
    (W_o,h W_UV,h [d, r] applied to the attended latent). Nothing per head is cached. */
 ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
+    if (c->qk_norm) return -1; /* no absorbed form: the norm needs each head's key */
     MlaDims m = mla_dims(c);
     int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
     const real_t *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");

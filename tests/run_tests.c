@@ -396,6 +396,44 @@ static void test_mla(void) {
     }
     test_causality_cfg(mla_cfg(0, 3, 0), "mla", 0);
     test_causality_cfg(mla_cfg(3, 6, 2), "mla q_latent=3 v_dim=6 W=2", 0);
+    {   /* qk_norm: per-head RMSNorm of the rotated q and k; gradients (the norm scales
+           included), causality, the two scale vectors, and a refusal when v is wider than q.k. On a
+           stream of its own: the checks after this one keep the inputs they always drew */
+        uint64_t saved_rng = check_rng;
+        check_rng = 0x9E3779B97F4A7C15ull;
+        int qcases[][3] = {{0, 4, 0}, {3, 3, 2}};
+        for (int i = 0; i < 2; i++) {
+            AttnConfig qc = mla_cfg(qcases[i][0], qcases[i][1], qcases[i][2]);
+            qc.qk_norm = 1;
+            BlockCtx c;
+            block_setup_cfg(&c, qc);
+            char name[96];
+            snprintf(name, sizeof name, "attn block mla qk_norm q_latent=%d v_dim=%d W=%d", qcases[i][0], qcases[i][1],
+                     qcases[i][2]);
+            block_grad(&c, name);
+            real_t *o2 = zeros((size_t)c.B * c.T * c.cfg.d_model);
+            report(attn_mla_absorbed_forward(&c.cfg, c.w, c.x, o2, c.B, c.T) == -1,
+                   "mla qk_norm: no absorbed form (-1)", "");
+            free(o2);
+            block_free(&c);
+        }
+        AttnConfig qc = mla_cfg(0, 3, 0), plain = qc;
+        qc.qk_norm = 1;
+        test_causality_cfg(qc, "mla qk_norm", 0);
+        char e2[256] = "";
+        attn_resolve(&qc, e2, sizeof e2);
+        attn_resolve(&plain, e2, sizeof e2);
+        ParamSpec ps[ATTN_MAX_PARAMS];
+        int np = attn_param_specs(&qc, ps);
+        report(attn_param_count(&qc) == attn_param_count(&plain) + 8 && !strcmp(ps[np - 1].name, "k_norm.weight") &&
+               ps[np - 1].is_norm && !strcmp(ps[np - 2].name, "q_norm.weight"),
+               "mla qk_norm adds q_norm, k_norm [head_dim] scales", "");
+        AttnConfig wide = mla_cfg(0, 6, 0);
+        wide.qk_norm = 1;
+        report(attn_resolve(&wide, e2, sizeof e2) && strstr(e2, "v_head_dim 6 <= head_dim 4"),
+               "mla qk_norm refuses v_head_dim > head_dim, naming both", e2);
+        check_rng = saved_rng;
+    }
 
     /* parameter count and KV bytes at the SmolLM2-135M shape: q_proj 9*64*576, kv_a 320*576,
        kv_a_layernorm 288, kv_b 9*(32+64)*288, o_proj 576*576; cache (288 + 32) bf16 */
