@@ -507,7 +507,10 @@ STUDYDEF int study_summary_read(const char *path, StudySummary *s);
    highest of them; a legend), val_vs_throughput.svg and val_vs_memory.svg (per configuration
    one numbered point, mean validation loss with +-1 sd bars over seeds, and tokens/s +-1 sd;
    a key of the numbers beside the plot; the Pareto front outlined, and dashed when it has 2
-   points or more) in dir, and the comparison table with the statistics over seeds on f (NULL: none); 0 on success */
+   points or more), and when configurations differ in lr, lr.svg (final validation loss against
+   lr on a log axis, a line per configuration family, i.e. its axes without lr, the best lr of
+   each ringed) in dir, and the comparison table with the statistics over seeds on f (NULL:
+   none), followed by each family's best lr when lr is an axis; 0 on success */
 STUDYDEF int study_report(const char *dir, FILE *f);
 
 
@@ -3442,7 +3445,7 @@ static const char *svg_dash(int i) { return study_dashes[(i / 10) % 4]; }
 
 enum { SVG_START, SVG_MIDDLE, SVG_END };
 typedef struct { double x0, y0, x1, y1; } SvgBox;
-typedef struct { double x0, x1, y0, y1; int left, top, w, h; } SvgFrame;
+typedef struct { double x0, x1, y0, y1; int left, top, w, h; int logx; /* x is log10: the caller labels it */ } SvgFrame;
 
 static double svg_x(const SvgFrame *f, double x) { return f->left + (x - f->x0) / (f->x1 - f->x0) * f->w; }
 static double svg_y(const SvgFrame *f, double y) { return f->top + f->h - (y - f->y0) / (f->y1 - f->y0) * f->h; }
@@ -3529,7 +3532,7 @@ static void svg_axes(StrBuf *b, const SvgFrame *f, const char *panel, const char
               f->w, f->h);
     double t;
     char l[40];
-    for (int k = 0; svg_tick(f->x0, f->x1, k, &t, l, sizeof l); k++) {
+    for (int k = 0; !f->logx && svg_tick(f->x0, f->x1, k, &t, l, sizeof l); k++) {
         double X = svg_x(f, t);
         sb_printf(b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e4e4e4\"/>\n", X, f->top, X, f->top + f->h);
         svg_text(b, X, f->top + f->h + 18, 12, SVG_MIDDLE, "", l);
@@ -3652,7 +3655,7 @@ static void study_plot_loss(const char *dir, const StudySummary *s, int n, const
     SvgFrame f[2];
     int left = 0;
     for (int val = 0; val < 2; val++) {
-        f[val] = (SvgFrame){0, x1, y0[val], y1[val], 0, top, pw, ph};
+        f[val] = (SvgFrame){0, x1, y0[val], y1[val], 0, top, pw, ph, 0};
         svg_range(&f[val].x0, &f[val].x1);
         f[val].x0 = from[val] > 0.1 * x1 ? from[val] : 0; /* no padding below the first step shown */
         svg_range(&f[val].y0, &f[val].y1);
@@ -3795,7 +3798,7 @@ static void study_plot_pareto(const char *dir, const char *file, const char *tit
     svg_range(&x0, &x1);
     svg_range(&y0, &y1);
     const int top = 56, pw = 520, ph = 340;
-    SvgFrame f = {x0, x1, y0, y1, svg_left(y0, y1), top, pw, ph};
+    SvgFrame f = {x0, x1, y0, y1, svg_left(y0, y1), top, pw, ph, 0};
     /* points at the same x (a KV cache size) set side by side, 10 px apart, so that their
        bars stay apart */
     double *dx = calloc(ng ? (size_t)ng : 1, sizeof *dx);
@@ -3895,6 +3898,156 @@ done:
     free(front);
     free(hard);
     free(soft);
+}
+
+/* ---- the learning-rate view: a study whose configurations differ in lr ----
+   A configuration's lr is the "lr=V" item of its axes; the rest of its axes name its family
+   (the configuration the lr sweep is about). study_lr_view prints each family's best lr (the
+   lowest mean final validation loss) and draws lr.svg: validation loss against lr on a log
+   axis, one line per family through the means over seeds, with ±1 sd bars, the best lr of
+   each ringed. Nothing when no configuration has an lr axis value. */
+typedef struct { char family[STUDY_AXES_LEN]; int n, best; int g[64]; double lr[64]; } StudyLrFamily;
+
+/* the lr in axes (NAN: none) and the axes without it in family */
+static double study_axes_lr(const char *axes, char *family, size_t fn) {
+    double lr = NAN;
+    size_t fl = 0;
+    family[0] = 0;
+    for (const char *p = axes; *p;) {
+        while (*p == ' ') p++;
+        const char *e = p;
+        int quoted = 0;
+        while (*e && (quoted || *e != ' ')) { if (*e == '"') quoted = !quoted; e++; }
+        if (e == p) break;
+        if (!strncmp(p, "lr=", 3)) lr = strtod(p + 3, NULL);
+        else if (fl + (size_t)(e - p) + 2 < fn) fl += snprintf(family + fl, fn - fl, "%s%.*s", fl ? " " : "", (int)(e - p), p);
+        p = e;
+    }
+    if (!family[0]) snprintf(family, fn, "(one configuration)");
+    return lr;
+}
+
+/* families with their configurations sorted by lr; returns how many (0: no lr axis) */
+static int study_lr_families(const StudySummary *s, const StudyGroup *g, int ng, StudyLrFamily *fam, int maxf) {
+    int nf = 0;
+    for (int i = 0; i < ng; i++) {
+        char family[STUDY_AXES_LEN];
+        double lr = study_axes_lr(s[g[i].first].axes, family, sizeof family);
+        if (!(lr > 0)) continue;
+        int f = 0;
+        while (f < nf && strcmp(fam[f].family, family)) f++;
+        if (f == nf) {
+            if (nf == maxf) continue;
+            memset(&fam[nf], 0, sizeof fam[nf]);
+            snprintf(fam[nf].family, sizeof fam[nf].family, "%s", family);
+            fam[nf++].best = -1;
+        }
+        StudyLrFamily *F = &fam[f];
+        if (F->n == 64) continue;
+        int k = F->n++;
+        for (; k > 0 && F->lr[k - 1] > lr; k--) { F->lr[k] = F->lr[k - 1]; F->g[k] = F->g[k - 1]; }
+        F->lr[k] = lr;
+        F->g[k] = i;
+    }
+    for (int f = 0; f < nf; f++)
+        for (int k = 0; k < fam[f].n; k++) {
+            const StudyGroup *q = &g[fam[f].g[k]];
+            if (isfinite(q->loss.mean) && (fam[f].best < 0 || q->loss.mean < g[fam[f].g[fam[f].best]].loss.mean))
+                fam[f].best = k;
+        }
+    return nf;
+}
+
+static void study_lr_view(const char *dir, FILE *out, const StudySummary *s, const StudyGroup *g, int ng) {
+    enum { MAXF = 32 };
+    StudyLrFamily *fam = calloc(MAXF, sizeof *fam);
+    int nf = fam ? study_lr_families(s, g, ng, fam, MAXF) : 0;
+    if (!nf) { free(fam); return; }
+    if (out) {
+        fprintf(out, "best lr per configuration (lowest mean final val loss; lr.svg plots them all):\n");
+        for (int f = 0; f < nf; f++) {
+            const StudyLrFamily *F = &fam[f];
+            if (F->best < 0) { fprintf(out, "  %s: no result\n", F->family); continue; }
+            const StudyGroup *q = &g[F->g[F->best]];
+            fprintf(out, "  %s: lr %g (val loss %.4f over %d seed%s; tried", F->family, F->lr[F->best], q->loss.mean,
+                    q->loss.n, q->loss.n == 1 ? "" : "s");
+            for (int k = 0; k < F->n; k++) fprintf(out, " %g", F->lr[k]);
+            fprintf(out, ")%s\n", F->best == 0 || F->best == F->n - 1 ? " - at the edge of the sweep" : "");
+        }
+    }
+    /* the frame: x = log10(lr) */
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    for (int f = 0; f < nf; f++)
+        for (int k = 0; k < fam[f].n; k++) {
+            const StudyGroup *q = &g[fam[f].g[k]];
+            double lx = log10(fam[f].lr[k]), sd = isfinite(q->loss.sd) ? q->loss.sd : 0;
+            if (lx < x0) x0 = lx;
+            if (lx > x1) x1 = lx;
+            if (!isfinite(q->loss.mean)) continue;
+            if (q->loss.mean - sd < y0) y0 = q->loss.mean - sd;
+            if (q->loss.mean + sd > y1) y1 = q->loss.mean + sd;
+        }
+    if (!(y0 <= y1)) { y0 = 0; y1 = 1; }
+    double pad = x1 > x0 ? (x1 - x0) * 0.06 : 0.5;
+    x0 -= pad;
+    x1 += pad;
+    svg_range(&y0, &y1);
+    const char *title = "Validation loss vs learning rate", *sub = "line: one configuration; point: mean over seeds, bars ±1 sd; ringed: its best lr";
+    const int top = 56, pw = 520, ph = 340;
+    SvgFrame fr = {x0, x1, y0, y1, svg_left(y0, y1), top, pw, ph, 1};
+    double kx = fr.left + pw + 24, kw = 0;
+    for (int f = 0; f < nf; f++)
+        if (svg_text_w(fam[f].family, 12) > kw) kw = svg_text_w(fam[f].family, 12);
+    double W = kx + 30 + kw + 12, H = top + ph + 50;
+    if (W < svg_head_w(title, sub)) W = svg_head_w(title, sub);
+    if (H < top + 18.0 * nf + 4) H = top + 18.0 * nf + 4;
+    StrBuf b = {0};
+    svg_head(&b, ceil(W), ceil(H), title, sub);
+    /* the frame and y axis from svg_axes; x ticks here: decades and their 2 and 5 multiples */
+    fr.logx = 1;
+    svg_axes(&b, &fr, NULL, "learning rate (log scale)", "final validation loss");
+    for (int e = (int)floor(x0); e <= (int)ceil(x1); e++)
+        for (int m = 1; m <= 5; m += m == 1 ? 1 : 3) {
+            double t = e + log10((double)m);
+            if (t < x0 || t > x1) continue;
+            double X = svg_x(&fr, t);
+            char l[32];
+            snprintf(l, sizeof l, "%g", m * pow(10, e));
+            sb_printf(&b, "<line class=\"xtick\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e4e4e4\"/>\n", X, fr.top,
+                      X, fr.top + fr.h);
+            svg_text(&b, X, fr.top + fr.h + 18, 12, SVG_MIDDLE, "class=\"xlabel\"", l);
+        }
+    for (int f = 0; f < nf; f++) {
+        const StudyLrFamily *F = &fam[f];
+        sb_printf(&b, "<polyline class=\"lrline\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.6\" stroke-dasharray=\"%s\" points=\"",
+                  svg_color(f), svg_dash(f));
+        for (int k = 0; k < F->n; k++)
+            if (isfinite(g[F->g[k]].loss.mean))
+                sb_printf(&b, "%.1f,%.1f ", svg_x(&fr, log10(F->lr[k])), svg_y(&fr, g[F->g[k]].loss.mean));
+        sb_printf(&b, "\"/>\n");
+        for (int k = 0; k < F->n; k++) {
+            const StudyGroup *q = &g[F->g[k]];
+            if (!isfinite(q->loss.mean)) continue;
+            double X = svg_x(&fr, log10(F->lr[k])), Y = svg_y(&fr, q->loss.mean);
+            if (isfinite(q->loss.sd) && q->loss.sd > 0) {
+                double ya = svg_y(&fr, q->loss.mean + q->loss.sd), yb = svg_y(&fr, q->loss.mean - q->loss.sd);
+                sb_printf(&b, "<line class=\"errbar\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", X, ya,
+                          X, yb, svg_color(f));
+            }
+            sb_printf(&b, "<circle class=\"%s\" cx=\"%.1f\" cy=\"%.1f\" r=\"%d\" fill=\"%s\" stroke=\"#000\" stroke-width=\"%d\"/>\n",
+                      k == F->best ? "best" : "point", X, Y, k == F->best ? 6 : 4, svg_color(f), k == F->best ? 2 : 0);
+        }
+        double ky = top + 10 + 18.0 * f;
+        sb_printf(&b, "<line class=\"key\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\" "
+                      "stroke-dasharray=\"%s\"/>\n", kx, ky - 4, kx + 22, ky - 4, svg_color(f), svg_dash(f));
+        svg_text(&b, kx + 30, ky, 12, SVG_START, "", F->family);
+    }
+    sb_printf(&b, "</svg>\n");
+    char p[4200];
+    snprintf(p, sizeof p, "%s/lr.svg", dir);
+    study_write_text(p, &b);
+    free(b.p);
+    free(fam);
 }
 
 /* a configuration's statistics as a JSON object (results.json's "configs") */
@@ -4244,6 +4397,7 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
                               s, g, ng, xs, NULL, 0);
     free(xsd);
     free(xs);
+    study_lr_view(dir, out, s, g, ng);
     free(g);
     free(s);
     return bad ? -1 : 0;

@@ -13,7 +13,9 @@
    its own colour, and a legend naming each; the Pareto plots have one point and one error bar
    per configuration, a numbered label for each, and a dashed front (and a title saying so)
    only where the front has 2 points or more (throughput here), not where one configuration is
-   best on both axes (memory here). A one-run study is drawn without overlaps too.
+   best on both axes (memory here). A one-run study is drawn without overlaps too. An lr sweep
+   (2 configurations x 3 learning rates) gets lr.svg (a line per configuration on a log lr axis,
+   its best ringed) and each configuration's best lr in the printed summary.
    Ends with the line "N passed, N failed"; exit 1 on a failure.
 */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
@@ -306,6 +308,80 @@ static void test_one(const char *base) {
     free(svg);
 }
 
+/* an lr sweep: 2 mechanisms x lr 0.001, 0.003, 0.01, 2 seeds; mha's loss lowest at 0.003, gqa's
+   at 0.01 (the edge of the sweep) */
+static void test_lr(const char *base) {
+    char dir[400], p[700];
+    snprintf(dir, sizeof dir, "%s/slr", base);
+    make_study(dir, 0, 0);
+    const char *lrs[] = {"0.001", "0.003", "0.01"};
+    for (int a = 0; a < 2; a++)
+        for (int l = 0; l < 3; l++)
+            for (int k = 0; k < 2; k++) {
+                StudySummary su;
+                memset(&su, 0, sizeof su);
+                snprintf(su.axes, sizeof su.axes, "attn=%s lr=%s", attns[a], lrs[l]);
+                snprintf(su.config_id, sizeof su.config_id, "attn-%s_lr-%s", attns[a], lrs[l]);
+                snprintf(su.name, sizeof su.name, "%s_seed%d", su.config_id, 1337 + k);
+                snprintf(su.phase, sizeof su.phase, "grid");
+                snprintf(su.status, sizeof su.status, "ok");
+                su.index = (a * 3 + l) * 2 + k;
+                su.seed = 1337 + k;
+                double d = log10(atof(lrs[l])) - (a ? -2 : log10(0.003));
+                su.final_val_loss = su.best_val_loss = 3.4 + 0.5 * d * d + (k ? 0.02 : -0.02);
+                su.final_val_ppl = exp(su.final_val_loss);
+                su.final_val_bpb = NAN;
+                su.tokens_per_s = 1000;
+                su.steps = su.steps_done = 10;
+                snprintf(p, sizeof p, "%s/%s", dir, su.name);
+                study_mkdirs(p);
+                StrBuf b = {0};
+                study_summary_json(&b, &su);
+                sb_printf(&b, "\n");
+                snprintf(p, sizeof p, "%s/%s/summary.json", dir, su.name);
+                study_write_text(p, &b);
+                free(b.p);
+                StrBuf r = {0};
+                for (int step = 1; step <= 10; step++) {
+                    StudyRow row = {step, step * 128.0, su.final_val_loss + 10 - step, atof(lrs[l]), 1.0, 1000,
+                                    step * 0.01, step % 5 == 0 ? su.final_val_loss + (10 - step) * 0.1 : NAN, NAN, NAN};
+                    study_row_json(&r, &row);
+                }
+                snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, su.name);
+                study_write_text(p, &r);
+                free(r.p);
+            }
+    FILE *f = tmpfile();
+    report(f && study_report(dir, f) == 0, "lr sweep: study_report writes the files", dir);
+    char text[8192] = "";
+    if (f) {
+        rewind(f);
+        size_t got = fread(text, 1, sizeof text - 1, f);
+        text[got] = 0;
+        fclose(f);
+    }
+    const char *m = strstr(text, "  attn=mha: lr 0.003 ("), *g = strstr(text, "  attn=gqa: lr 0.01 (");
+    report(strstr(text, "best lr per configuration") && m && g && strstr(g, "edge of the sweep") &&
+               !strstr(m, "edge of the sweep\n  attn=gqa"),
+           "lr sweep: the summary names each configuration's best lr (gqa's at the sweep's edge)",
+           m && g ? "" : text);
+    char *svg = read_svg(dir, "lr.svg"), why[600] = "missing";
+    report(svg && texts_readable(svg, why, sizeof why), "lr.svg: texts inside, no overlap", why);
+    int xl = 0; /* log axis: tick labels are lr values */
+    xl = svg && has_text(svg, "0.001") && has_text(svg, "0.002") && has_text(svg, "0.005") && has_text(svg, "0.01");
+    snprintf(why, sizeof why, "%d lines, %d points + %d best, %d bars, log ticks %s", count(svg, "class=\"lrline\""),
+             count(svg, "class=\"point\""), count(svg, "class=\"best\""), count(svg, "class=\"errbar\""), xl ? "yes" : "no");
+    report(svg && count(svg, "class=\"lrline\"") == 2 && count(svg, "class=\"point\"") == 4 &&
+               count(svg, "class=\"best\"") == 2 && count(svg, "class=\"errbar\"") == 6 && xl &&
+               has_text(svg, "attn=mha") && has_text(svg, "attn=gqa"),
+           "lr.svg: a line per configuration over lr (log axis), its best ringed", why);
+    /* the best point of mha lies at lr 0.003 on the log axis: between 0.001 and 0.01, at 0.477 */
+    free(svg);
+    char *none = read_svg(dir, "../s27/lr.svg");
+    report(!none, "no lr axis: no lr.svg", "");
+    free(none);
+}
+
 int main(int argc, char **argv) {
     char tmp[] = "/tmp/ablate_plots_XXXXXX";
     const char *base = argc > 1 ? argv[1] : mkdtemp(tmp); /* a directory given is kept, to look at */
@@ -315,6 +391,7 @@ int main(int argc, char **argv) {
     }
     test_27(base);
     test_one(base);
+    test_lr(base);
     char cmd[600];
     if (!n_fail && argc < 2) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);
