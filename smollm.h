@@ -101,6 +101,10 @@ typedef struct {
        `attn` is the base each item overlays. */
     char attn_layers[256];
     uint64_t seed;
+    /* dropout on each sublayer's output before its residual add (GPT-2's resid_pdrop), the
+       probability of zeroing an element (kept ones scaled by 1 / (1 - p)); 0: none. Training
+       forwards only (smollm_at_step turns it on, evaluations run without it); CPU only */
+    float resid_dropout;
 } SmolConfig;
 
 typedef struct { size_t attention, ffn, embedding, norms, total; } SmolParamCounts;
@@ -148,6 +152,10 @@ typedef struct {
     void *attn_scratch_mem;  /* the largest layer's attention backward scratch */
     real_t *host_losses;
     real_t *correct, *host_correct; /* top-1 hits per token, allocated by the first smollm_eval_acc */
+    /* residual dropout's state: on from smollm_at_step (training) to the next evaluation; the
+       mask of a forward is a hash of (seed, step, its forward's number within the step, layer,
+       branch, element): the backward regenerates it, a resumed run draws the same masks */
+    int dropout_on, dropout_step, dropout_micro;
 } SmolModel;
 
 SMOLLMDEF const char *norm_kind_name(NormKind k);
@@ -279,6 +287,11 @@ SMOLLMDEF AttnConfig smollm_layer_attn(const SmolConfig *c, int layer) {
 }
 
 SMOLLMDEF int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
+    if (!(c->resid_dropout >= 0 && c->resid_dropout < 1)) {
+        snprintf(err, errlen, "resid_dropout %g must be in [0, 1): the probability of dropping an element",
+                 (double)c->resid_dropout);
+        return -1;
+    }
     if (c->vocab_size == 0) c->vocab_size = 49152;
     if (c->d_model == 0) c->d_model = 576;
     if (c->n_layers == 0) c->n_layers = 30;
@@ -562,6 +575,11 @@ SMOLLMDEF int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, s
             return -1;
         }
     }
+    if (gpu && cfg->resid_dropout > 0) {
+        snprintf(err, errlen, "resid_dropout %g has no GPU kernels yet: the GPU runs resid_dropout 0 (the CPU, "
+                 "--device cpu, runs any)", (double)cfg->resid_dropout);
+        return -1;
+    }
     if (gpu)
         for (int l = 0; l < cfg->n_layers; l++) {
             AttnConfig a = smollm_layer_attn(cfg, l);
@@ -654,6 +672,9 @@ SMOLLMDEF SmolParamCounts smollm_param_counts(const SmolModel *m) {
 }
 
 SMOLLMDEF int smollm_at_step(SmolModel *m, int step) {
+    m->dropout_on = 1;
+    m->dropout_step = step;
+    m->dropout_micro = 0;
     int changed = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) changed |= attn_at_step(&m->layers[l].attn, &m->acts[l].attn, step, m->T);
     return changed;
@@ -693,12 +714,33 @@ SMOLLMDEF int smollm_forward(SmolModel *m, const int *tokens) {
     return smollm_forward_device(m);
 }
 
+/* residual dropout (CPU): x [N*d] of branch (0 attention, 1 FFN) of layer l times the mask of
+   the current forward, scaled by 1 / (1 - p). u(key) = splitmix64 of the key's fields in [0, 1);
+   an element is dropped when u < p */
+static double smol_dropout_u(uint64_t seed, int step, int micro, int l, int branch, size_t i) {
+    uint64_t z = seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)(unsigned)step << 32 | (unsigned)micro);
+    z ^= ((uint64_t)(unsigned)l << 40 | (uint64_t)(unsigned)branch << 39) + i * 0xD1B54A32D192ED03ull;
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+static void smol_dropout(const SmolModel *m, void *x, int l, int branch) {
+    real_t *v = x, p = m->cfg.resid_dropout, keep = 1 / (1 - p);
+    size_t n = (size_t)m->B * m->T * m->cfg.d_model;
+    for (size_t i = 0; i < n; i++)
+        v[i] = smol_dropout_u(m->cfg.seed, m->dropout_step, m->dropout_micro, l, branch, i) < p ? 0 : v[i] * keep;
+}
+
 SMOLLMDEF int smollm_forward_device(SmolModel *m) {
     const SmolConfig *c = &m->cfg;
     Gpu *g = m->gpu;
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim;
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
+    int drop = m->dropout_on && c->resid_dropout > 0 && !g;
+    if (drop) m->dropout_micro++; /* this forward's masks (its backward reads the same number) */
     op_embed_forward(g, m->res[0], m->tokens, wptr(m, m->wte), N, d);
     /* every residual add is fused with the norm that reads its result (the next
        sublayer's pre-norm or the final norm); only the first block's input norm
@@ -715,6 +757,7 @@ SMOLLMDEF int smollm_forward_device(SmolModel *m) {
         if (attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, aout, m->B, m->T)) return -1;
         if (L->attn_post != none)
             op_rmsnorm_forward(g, m->sub_tmp, a->a_res_rstd, aout, wptr(m, L->attn_post), N, d, eps);
+        if (drop) smol_dropout(m, m->sub_tmp, l, 0);
         const void *fin = a->h;
         if (L->ffn_pre != none) {
             op_add_rmsnorm_forward(g, a->h, m->norm_tmp, a->f_in_rstd, x, m->sub_tmp, wptr(m, L->ffn_pre), N, d, eps);
@@ -729,6 +772,7 @@ SMOLLMDEF int smollm_forward_device(SmolModel *m) {
         op_matmul_forward(g, fout, m->act_tmp, wptr(m, L->down), N, F, d);
         if (L->ffn_post != none)
             op_rmsnorm_forward(g, m->sub_tmp, a->f_res_rstd, fout, wptr(m, L->ffn_post), N, d, eps);
+        if (drop) smol_dropout(m, m->sub_tmp, l, 1);
         if (l + 1 == c->n_layers)
             op_add_rmsnorm_forward(g, m->res[l + 1], m->xf, m->xf_rstd, a->h, m->sub_tmp, wptr(m, m->final_norm),
                                    N, d, eps);
@@ -765,6 +809,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
     real_t *G = m->grads;
+    int drop = m->dropout_on && c->resid_dropout > 0 && !g;
     op_xent_backward(g, m->losses, m->dtmp, G + m->wte, m->xf, wptr(m, m->wte), m->targets, N, d, V, dloss);
     op_rmsnorm_backward(g, m->dres, G + m->final_norm, m->dtmp, m->res[c->n_layers],
                         wptr(m, m->final_norm), m->xf_rstd, N, d, 0);
@@ -773,8 +818,13 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
         SmolActs *a = &m->acts[l];
         /* FFN branch */
         const void *dffn = m->dres, *fin = a->h, *x = m->res[l], *ain = x;
+        if (drop) { /* the branch's gradient through the forward's mask */
+            memcpy(m->dtmp2, m->dres, sizeof(real_t) * (size_t)N * d);
+            smol_dropout(m, m->dtmp2, l, 1);
+            dffn = m->dtmp2;
+        }
         if (L->ffn_post != none) {
-            op_rmsnorm_backward(g, m->dtmp, G + L->ffn_post, m->dres, a->ffn_out, wptr(m, L->ffn_post),
+            op_rmsnorm_backward(g, m->dtmp, G + L->ffn_post, dffn, a->ffn_out, wptr(m, L->ffn_post),
                                 a->f_res_rstd, N, d, 0);
             dffn = m->dtmp;
         }
@@ -794,10 +844,16 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
             op_add(g, m->dres, m->dres, m->dtmp2, (size_t)N * d);
         /* attention branch */
         const void *dattn = m->dres;
-        if (L->attn_post != none) {
-            op_rmsnorm_backward(g, m->dtmp, G + L->attn_post, m->dres, a->attn_out, wptr(m, L->attn_post),
-                                a->a_res_rstd, N, d, 0);
+        if (drop) {
+            memcpy(m->dtmp, m->dres, sizeof(real_t) * (size_t)N * d);
+            smol_dropout(m, m->dtmp, l, 0);
             dattn = m->dtmp;
+        }
+        if (L->attn_post != none) {
+            /* (sub_tmp is free in the backward; dtmp2 receives the attention's dx below) */
+            op_rmsnorm_backward(g, drop ? m->sub_tmp : m->dtmp, G + L->attn_post, dattn, a->attn_out,
+                                wptr(m, L->attn_post), a->a_res_rstd, N, d, 0);
+            dattn = drop ? m->sub_tmp : m->dtmp;
         }
         if (L->attn_pre != none) { /* recompute the normed input */
             op_rmsnorm_forward(g, m->norm_tmp, a->a_in_rstd, x, wptr(m, L->attn_pre), N, d, eps);
@@ -838,6 +894,7 @@ SMOLLMDEF double smollm_eval_acc(SmolModel *m, const int *tokens, const int *tar
 SMOLLMDEF double smollm_eval_rows(SmolModel *m, const int *tokens, const int *targets, double *row_loss, int *row_count,
                                   double *hits) {
     int N = m->B * m->T;
+    m->dropout_on = 0; /* evaluations run without dropout, until the next training step */
     if (smollm_forward(m, tokens)) return NAN; /* out of host memory: no evaluation */
     ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
     if (hits && !m->correct) { /* only evaluations that score accuracy pay for it */
@@ -900,6 +957,7 @@ static size_t smol_meta_write(const SmolModel *m, char *out, size_t cap) {
     }
 #define SMOL_FLOAT_(f) SMOL_PUT_(",\"ablate." #f "\":\"%.9g\"", (double)c->f);
     SMOL_META_FLOATS(SMOL_FLOAT_)
+    SMOL_PUT_(",\"ablate.resid_dropout\":\"%.9g\"", (double)c->resid_dropout);
     SMOL_PUT_(",\"ablate.norm\":\"%s\",\"ablate.attn\":\"%s\",\"ablate.seed\":\"%llu\"", norm_kind_name(c->norm),
               attn_kind_name(c->attn.kind), (unsigned long long)c->seed);
     SMOL_PUT_(",\"ablate.attn_layers\":\""); /* its grammar has no quote or backslash; escaped anyway */
@@ -993,6 +1051,7 @@ SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, 
         if (!smol_meta_get(hdr, key, v, sizeof v)) *attn_option_field(&c.attn, o) = atoi(v);
     }
     SMOL_GET_(seed) else if (!missing) c.seed = strtoull(v, NULL, 10);
+    if (!smol_meta_get(hdr, "ablate.resid_dropout", v, sizeof v)) c.resid_dropout = strtof(v, NULL); /* absent: 0 */
     SMOL_GET_(attn_layers) else if (!missing) snprintf(c.attn_layers, sizeof c.attn_layers, "%.255s", v);
 #undef SMOL_INT_
 #undef SMOL_FLOAT_

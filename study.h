@@ -78,7 +78,7 @@
    run_key_at(0 .. run_key_count() - 1) (type, field, minimum, default, help; run_keys_help
    prints it); every key is an axis but seed (seeds go in `seeds`) and save.
      model:  attn (mha|gqa|mqa|swa|mla|mga|gdn|dsa|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
-             layers d_model heads ffn rope_theta
+             layers d_model heads ffn rope_theta resid_dropout (0 <= p < 1; CPU)
              attn_layers (a per-layer schedule, attn.h; items joined by '+' in [axes], e.g.
              attn_layers = swa:256*3+gqa, mla) latent_dim q_latent_dim rope_dim v_head_dim (mla)
              mga_gate mga_faithful (0|1) conv_size chunk (gdn) topk topk_pct indexer_heads
@@ -386,8 +386,9 @@ enum {
     RUN_KEY_ATTN_OPTION = 64,   /* an attention option (attn.h's table): in the run identity only when
                                    not 0 after resolving, so that a mechanism added later (and its
                                    options) leaves every earlier identity as it was */
-    RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc: in the run identity only when set, so that
-                                   the runs of studies made before the key existed keep theirs */
+    RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc, resid_dropout: in the run identity only when
+                                   set (a string not empty, a number not 0), so that the runs of
+                                   studies made before the key existed keep theirs */
 };
 typedef struct {
     const char *name;           /* the one spelling, with _ (- is accepted on input) */
@@ -755,6 +756,8 @@ static const RunKey run_keys_[] = {
     RK_INT_("heads", model.n_heads, 1, RK_WIDTH_, NULL, "model", "query heads; must divide d_model (default 9)"),
     RK_INT_("ffn", model.ffn_dim, 0, SMOLLM_MAX_FFN, NULL, "model", "SwiGLU hidden size (default 8/3 d_model rounded up to 64)"),
     RK_FLT_("rope_theta", model.rope_theta, 0, 1e12, RUN_KEY_ABOVE_MIN, NULL, "model", "RoPE base (default 100000)"),
+    RK_FLT_("resid_dropout", model.resid_dropout, 0, 1, RUN_KEY_BELOW_MAX | RUN_KEY_IDENTITY_IF_SET, NULL, "model",
+            "dropout probability on each sublayer's output, training only (default 0: none; CPU only)"),
     /* every attention option, generated from attn.h's option table (the rooms' ATTN_OPTIONS_*) */
 #define RK_ATTN_ROW_(field, name, min, max, flags, help)                                                          \
     {name, ((flags) & ATTN_OPT_BOOL) ? RUN_KEY_BOOL : RUN_KEY_INT, RUN_AT_INT, RK_FIELD_(model.attn.field), min,   \
@@ -1095,7 +1098,8 @@ static void run_config_keys_json(StrBuf *b, const RunConfig *r, int canon, int w
         char v[512];
         run_key_format(k, r, v, sizeof v);
         if (canon && (k->flags & RUN_KEY_ATTN_OPTION) && !strcmp(v, "0")) continue;
-        if (canon && (k->flags & RUN_KEY_IDENTITY_IF_SET) && !v[0]) continue;
+        if (canon && (k->flags & RUN_KEY_IDENTITY_IF_SET) && (!v[0] || (k->type == RUN_KEY_NUM && !strcmp(v, "0"))))
+            continue;
         if (!first) sb_printf(b, ", ");
         first = 0;
         if (k->type == RUN_KEY_STR || k->type == RUN_KEY_ENUM) sb_str(b, k->name, v, 1);

@@ -709,6 +709,80 @@ static double model_loss(void *p) {
     ModelCtx *c = p;
     return smollm_eval(&c->m, c->tok, c->tgt, NULL);
 }
+/* residual dropout: a training forward at a fixed (step, forward) has a fixed mask; its loss in
+   double from the per-token losses the backward leaves */
+static double model_loss_dropout(void *p) {
+    ModelCtx *c = p;
+    c->m.dropout_on = 1; c->m.dropout_step = 5; c->m.dropout_micro = 0;
+    smollm_forward(&c->m, c->tok);
+    real_t *keep = malloc(sizeof(real_t) * c->m.n_params); /* the backward adds to grads: keep them */
+    memcpy(keep, c->m.grads, sizeof(real_t) * c->m.n_params);
+    smollm_backward(&c->m, c->tgt, 1.0f);
+    memcpy(c->m.grads, keep, sizeof(real_t) * c->m.n_params);
+    free(keep);
+    double sum = 0; /* the sum over tokens, as smollm_eval's (dloss 1 is its gradient) */
+    for (int i = 0; i < c->m.B * c->m.T; i++)
+        if (c->tgt[i] >= 0) sum += c->m.host_losses[i];
+    return sum;
+}
+static void test_resid_dropout(void) {
+    uint64_t saved_rng = check_rng; /* a stream of its own: later checks keep their inputs */
+    check_rng = 0x5851F42D4C957F2Dull;
+    /* the mask: P(drop) = p, independent of the key's parts */
+    int drops = 0, n = 200000;
+    for (int i = 0; i < n; i++) drops += smol_dropout_u(7, i % 3, i % 5, i % 2, i % 7, (size_t)i) < 0.1;
+    double z = (drops - 0.1 * n) / sqrt(n * 0.1 * 0.9);
+    char d[160];
+    snprintf(d, sizeof d, "%d of %d dropped (z = %.2f)", drops, n, z);
+    report(fabs(z) < 4, "resid_dropout: each element dropped with probability p", d);
+    NormKind norms[] = {NORM_PRE, NORM_POST};
+    for (int k = 0; k < 2; k++) {
+        SmolConfig cfg = {0};
+        cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
+        cfg.norm = norms[k]; cfg.attn.kind = ATTN_GQA; cfg.attn.n_kv_heads = 1; cfg.seed = 7; cfg.init_std = 0.3f;
+        cfg.resid_dropout = 0.3f;
+        ModelCtx c;
+        char err[256];
+        if (smollm_init(&c.m, &cfg, NULL, 2, 5, err, sizeof err)) { report(0, "resid_dropout model init", err); continue; }
+        int tok[10], tgt[10];
+        for (int i = 0; i < 10; i++) { tok[i] = (int)(urand() * 11); tgt[i] = (int)(urand() * 11); }
+        c.tok = tok; c.tgt = tgt;
+        ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(real_t));
+        double l1 = model_loss_dropout(&c);
+        smollm_backward(&c.m, tgt, 1.0f); /* the analytic gradient at that mask */
+        char name[96];
+        snprintf(name, sizeof name, "model %s-norm resid_dropout 0.3 (fixed mask): all params", norm_kind_name(norms[k]));
+        check_grad(name, model_loss_dropout, &c, c.m.params, c.m.grads, c.m.n_params, 400);
+        /* the same step and forward: the same loss; the next step: another mask; evaluation:
+           no dropout (the loss of the same weights with resid_dropout 0) */
+        double l2 = model_loss_dropout(&c);
+        smollm_at_step(&c.m, 6);
+        smollm_forward(&c.m, tok);
+        smollm_backward(&c.m, tgt, 0.0f);
+        double l3 = 0;
+        for (int i = 0; i < 10; i++) l3 += tgt[i] >= 0 ? c.m.host_losses[i] : 0;
+        double ev = smollm_eval(&c.m, tok, tgt, NULL);
+        c.m.cfg.resid_dropout = 0;
+        double ev0 = smollm_eval(&c.m, tok, tgt, NULL);
+        snprintf(d, sizeof d, "loss %.6f again %.6f, next step %.6f, eval %.6f (p = 0: %.6f)", l1, l2, l3, ev, ev0);
+        snprintf(name, sizeof name, "resid_dropout %s-norm: reproducible masks, new per step, off at eval",
+                 norm_kind_name(norms[k]));
+        report(l1 == l2 && l3 != l1 && ev == ev0 && ev != l1, name, d);
+        smollm_free(&c.m);
+    }
+    SmolConfig bad = {0};
+    bad.resid_dropout = 1.0f;
+    char err[256] = "";
+    report(smollm_resolve(&bad, err, sizeof err) && strstr(err, "resid_dropout 1 must be in [0, 1)"),
+           "resid_dropout 1 refused, naming the range", err);
+    SmolConfig g = {0};
+    g.vocab_size = 11; g.d_model = 8; g.n_layers = 1; g.n_heads = 2; g.resid_dropout = 0.1f;
+    /* any non-NULL Gpu: the refusal comes before the device is touched */
+    report(smollm_check(&g, (Gpu *)&g, 1, 4, err, sizeof err) && strstr(err, "resid_dropout 0.1 has no GPU kernels"),
+           "resid_dropout on the GPU refused, naming it and what runs", err);
+    check_rng = saved_rng;
+}
+
 static void test_model_grad_sched(NormKind norm, AttnKind attn, int W, int qk, const char *sched) {
     SmolConfig cfg = {0};
     if (sched) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
@@ -1396,6 +1470,7 @@ int main(int argc, char **argv) {
     test_mga();
     test_mga_decomposed();
     test_dsa();
+    test_resid_dropout();
     {   /* fixed sparse patterns on the window: gradients, and a leak check */
         AttnConfig p = {0};
         p.kind = ATTN_GQA; p.d_model = 8; p.n_heads = 2; p.n_kv_heads = 1; p.head_dim = 4; p.window = 2;
