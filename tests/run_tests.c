@@ -1569,6 +1569,10 @@ int main(int argc, char **argv) {
     snprintf(a, sizeof a, "train --attn dsa --topk-pct 50 --seq 8192 --layers 1 --d-model 16 --heads 2 --steps 1 "
              "--data %s", longtext);
     test_cli(a, 2, "top-k 4096 (topk_pct 50 of seq 8192) is more than the 2048");
+    test_cli("train --task copy --resid-dropout 1.5 --layers 1 --d-model 16 --heads 2 --steps 1 --seq 16 --batch 2", 2,
+             "--resid-dropout expects a number < 1, got '1.5'");
+    test_cli("train --task copy --resid-dropout 0.1 --attn dsa --topk 4 --indexer-precision 6 --topk-start 2 "
+             "--topk-ramp 2 --topk-schedule 4 --layers 1 --d-model 16 --heads 2 --steps 3 --seq 16 --batch 2", 0, "done:");
     remove(longtext);
     test_cli("train --attn gdn --qk-norm", 2, "attn gdn takes no window (0) or qk_norm (1)");
     test_cli("train --window 16 --global -1", 2, "--global expects an integer >= 0, got '-1'");
