@@ -233,6 +233,7 @@ typedef struct {
 #undef ATTN_ROOM_SCRATCH_
 
 /* a room's descriptor. Functions a room does not need are NULL (the defaults in brackets). */
+struct AttnCache;
 typedef struct {
     const char *room;
     /* after the common defaults (shape, head_dim, window >= 0): the room's defaults and checks */
@@ -253,7 +254,29 @@ typedef struct {
     /* state that changes during training (DSA's dense warm-up and k schedule), kept in AttnActs:
        set for optimizer step `step`; 1 when it changed (a captured CUDA graph is then stale) [0] */
     int (*at_step)(const AttnConfig *c, AttnActs *a, int step, int T);
+    /* ---- decoding (generation; attn_decode_*). NULL: the room does not decode (attn_decode_init
+       refuses it by name). Kept last so a room written before them still compiles. ---- */
+    /* bytes of one sequence's cache holding T tokens (what is really allocated: a window keeps
+       W positions, a recurrent state is constant in T) */
+    size_t (*cache_bytes)(const AttnConfig *c, int T);
+    /* one token: x [B, d] at position k->pos -> out [B, d], appending to the cache (the caller
+       advances pos); w the block's real_t weights; -1: out of host memory */
+    int (*decode)(const AttnConfig *c, const real_t *w, struct AttnCache *k, const real_t *x, real_t *out);
+    /* the prompt at once: x [B, T, d] at positions pos..pos+T-1 -> out [B, T, d], cache filled.
+       [NULL: decode, one token at a time, which is exact by construction] */
+    int (*prefill)(const AttnConfig *c, const real_t *w, struct AttnCache *k, const real_t *x, real_t *out, int T);
 } AttnMech;
+
+/* one layer's decode state for B sequences (attn_decode_init). The room owns mem's layout. */
+typedef struct AttnCache {
+    AttnConfig c;    /* resolved */
+    int B;           /* sequences */
+    int cap;         /* positions it may be given (the generation's length) */
+    int pos;         /* tokens appended so far: the next token's position */
+    size_t bytes;    /* B * attn_decode_cache_bytes(c, cap): mem's size */
+    void *mem;       /* zeroed at init */
+    real_t *derived; /* weights a room derives once per generation (MLA's absorbed matrices) */
+} AttnCache;
 
 ATTNDEF const char *attn_kind_name(AttnKind k);
 ATTNDEF int attn_kind_parse(const char *s, AttnKind *out);       /* 0 on success */
@@ -305,6 +328,34 @@ ATTNDEF int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs 
    reported, the caller names the layer */
 ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
                   AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
+
+/* DECODING (CPU reference; the GPU build runs it on a host copy of the weights). A cache per
+   layer; every room decodes exactly what its forward computes (tests/test_decode.c: logits of
+   prefill-then-decode equal the full forward's to 1e-9 in double). What each cache holds:
+     dense      K and V of the KV heads; with a plain window a ring of W positions; with a
+                pattern (global/stride/dilation) every position (the pattern's far keys are
+                scattered: the whole prefix is kept, O(T))
+     identity   nothing
+     mla        the normed latent and the rotated shared key (r + rope per token), decoded in
+                the absorbed form (attn_mla_absorbed_forward's algebra); window: a ring
+     mga        g (and its norm) and v per position (a ring under a window) and the running sum
+                S of 1/den per head; the gate's conv tail (2 rows of x). mga_faithful is refused
+                (its normalization reads the future)
+     gdn        the recurrent state [H, D, D] and the short conv's tail (conv_size - 1 rows):
+                constant in T
+     dsa        K, V and the indexer's keys of every position; each step scores the cache,
+                takes the top-k (k = attn_topk(c, cap) under topk_pct) and attends to those
+   attn_decode_supported: 0, or -1 naming the room that has no decode path (or the option it
+   refuses). attn_decode_init: zeroed cache of B sequences for up to cap tokens; -1 with a
+   message (unsupported, out of memory). attn_decode_step: x [B, d] -> out [B, d] at position
+   k->pos, then pos + 1; -1 with a message at cap or out of memory. attn_decode_prefill: T tokens
+   x [B, T, d] -> out [B, T, d] (the room's prefill, else the step per token). */
+int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen);
+size_t attn_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0 when unsupported */
+int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen);
+int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen);
+int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err, size_t errlen);
+void attn_decode_free(AttnCache *k);
 
 /* rooms' public extras */
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
@@ -370,6 +421,43 @@ static real_t *attn_tmp(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
 
 /* the first key query t sees under a window (0: all) */
 static int attn_first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
+
+/* ---- decoding helpers of the rooms ---- */
+
+/* RoPE of nh heads of one token at position pos (ops.h's rotation: pairs (i, i + rd/2), angle
+   pos * theta^(-2i/rd)); heads ld apart, the first rd elements of each rotate */
+static void attn_rope_at(real_t *x, int nh, int ld, int rd, float theta, int pos) {
+    int half = rd / 2;
+    for (int i = 0; i < half; i++) {
+        double ang = pos * pow((double)theta, -2.0 * i / rd);
+        real_t cs = cos(ang), sn = sin(ang);
+        for (int h = 0; h < nh; h++) {
+            real_t *p = x + (size_t)h * ld, a = p[i], b = p[i + half];
+            p[i] = a * cs - b * sn;
+            p[i + half] = b * cs + a * sn;
+        }
+    }
+}
+
+/* o [hd] = softmax_s(scale q . K[s]) V[s] over the n rows given (key and value rows by pointer);
+   p holds n */
+static void attn_dec_attend(real_t *o, const real_t *q, const real_t *const *ks, const real_t *const *vs, int n,
+                            int hd, int dv, real_t scale, real_t *p) {
+    real_t mx = -INFINITY, sum = 0;
+    for (int j = 0; j < n; j++) {
+        real_t a = 0;
+        for (int i = 0; i < hd; i++) a += q[i] * ks[j][i];
+        p[j] = a * scale;
+        if (p[j] > mx) mx = p[j];
+    }
+    for (int i = 0; i < dv; i++) o[i] = 0;
+    for (int j = 0; j < n; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+    for (int j = 0; j < n; j++)
+        for (int i = 0; i < dv; i++) o[i] += p[j] / sum * vs[j][i];
+}
+
+/* positions a cache keeps: a ring of W under a plain window, else all cap */
+static int attn_dec_slots(int window, int cap) { return window > 0 && window < cap ? window : cap; }
 
 /* ---- the rooms ---- */
 #define ATTN_ROOMS_NOW
@@ -557,6 +645,99 @@ ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *
                   const void *x, const void *dout, void *dx, int B, int T) {
     if (attn_gpu_refuses(gpu, c)) return -1;
     return attn_mech(c->kind)->backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
+}
+
+/* ---- decoding ---- */
+
+int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen) {
+    const AttnMech *m = attn_mech(c->kind);
+    if (!m || !m->decode || !m->cache_bytes) {
+        snprintf(err, errlen, "attn %s (room %s) has no decode path yet: generation needs a room with "
+                 "cache_bytes and decode (expected one of identity, mha, gqa, mqa, swa, mla, mga, gdn, dsa)",
+                 attn_kind_name(c->kind), m ? m->room : "?");
+        return -1;
+    }
+    if (c->kind == ATTN_MGA && c->mga_faithful) {
+        snprintf(err, errlen, "attn mga with mga_faithful 1 cannot decode: its normalization sums over future "
+                 "tokens (expected mga_faithful 0)");
+        return -1;
+    }
+    return 0;
+}
+
+size_t attn_decode_cache_bytes(const AttnConfig *c, int T) {
+    const AttnMech *m = attn_mech(c->kind);
+    return m && m->cache_bytes ? m->cache_bytes(c, T) : 0;
+}
+
+int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen) {
+    memset(k, 0, sizeof *k);
+    if (attn_decode_supported(c, err, errlen)) return -1;
+    if (B < 1 || cap < 1) {
+        snprintf(err, errlen, "decode cache of %d sequences x %d positions: expected both >= 1", B, cap);
+        return -1;
+    }
+    k->c = *c;
+    k->B = B;
+    k->cap = cap;
+    k->bytes = (size_t)B * attn_decode_cache_bytes(c, cap);
+    k->mem = calloc(k->bytes ? k->bytes : 1, 1);
+    if (!k->mem) {
+        snprintf(err, errlen, "decode cache of attn %s: out of host memory for %zu bytes", attn_kind_name(c->kind),
+                 k->bytes);
+        return -1;
+    }
+    return 0;
+}
+
+int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen) {
+    if (k->pos >= k->cap) {
+        snprintf(err, errlen, "decode at position %d: the cache holds %d positions (expected pos < cap)", k->pos,
+                 k->cap);
+        return -1;
+    }
+    if (attn_mech(k->c.kind)->decode(&k->c, w, k, x, out)) {
+        snprintf(err, errlen, "decode of attn %s at position %d: out of host memory", attn_kind_name(k->c.kind),
+                 k->pos);
+        return -1;
+    }
+    k->pos++;
+    return 0;
+}
+
+int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err,
+                        size_t errlen) {
+    const AttnMech *m = attn_mech(k->c.kind);
+    if (T < 0 || k->pos + T > k->cap) {
+        snprintf(err, errlen, "prefill of %d tokens at position %d: the cache holds %d positions", T, k->pos, k->cap);
+        return -1;
+    }
+    if (m->prefill) {
+        if (m->prefill(&k->c, w, k, x, out, T)) {
+            snprintf(err, errlen, "prefill of attn %s: out of host memory", attn_kind_name(k->c.kind));
+            return -1;
+        }
+        k->pos += T;
+        return 0;
+    }
+    int B = k->B, d = k->c.d_model;
+    real_t *xt = malloc(sizeof(real_t) * B * d), *ot = malloc(sizeof(real_t) * B * d);
+    int rc = xt && ot ? 0 : -1;
+    if (rc) snprintf(err, errlen, "prefill of attn %s: out of host memory", attn_kind_name(k->c.kind));
+    for (int t = 0; t < T && !rc; t++) {
+        for (int b = 0; b < B; b++) memcpy(xt + (size_t)b * d, x + ((size_t)b * T + t) * d, sizeof(real_t) * d);
+        rc = attn_decode_step(k, w, xt, ot, err, errlen);
+        for (int b = 0; b < B && !rc; b++) memcpy(out + ((size_t)b * T + t) * d, ot + (size_t)b * d, sizeof(real_t) * d);
+    }
+    free(xt);
+    free(ot);
+    return rc;
+}
+
+void attn_decode_free(AttnCache *k) {
+    free(k->mem);
+    free(k->derived);
+    memset(k, 0, sizeof *k);
 }
 
 /* ---- per-layer schedules ---- */

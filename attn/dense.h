@@ -265,10 +265,85 @@ static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, rea
     return 0;
 }
 
+/* ---- decoding: K and V of the KV heads per position; a ring of W under a plain window ---- */
+
+static int attn_dense_dec_slots(const AttnConfig *c, int cap) {
+    AttnPattern pat;
+    return attn_pattern_of(c, &pat) ? cap : attn_dec_slots(c->window, cap);
+}
+
+static size_t attn_dense_cache_bytes(const AttnConfig *c, int T) {
+    return (size_t)attn_dense_dec_slots(c, T) * 2 * c->n_kv_heads * c->head_dim * sizeof(real_t);
+}
+
+/* the new token's q [B, H*hd] and its k, v written into the cache (DSA shares it); the cache is
+   [B][slots][k | v] with KV*hd each */
+static void attn_dense_dec_project(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *q,
+                                   real_t *kt, real_t *vt) {
+    ParamSpec p[ATTN_MAX_PARAMS];
+    attn_param_specs(c, p);
+    int B = kc->B, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd;
+    int S = attn_dense_dec_slots(c, kc->cap), pos = kc->pos;
+    op_matmul_forward(NULL, q, x, w + p[0].offset, B, d, H * hd);
+    op_matmul_forward(NULL, kt, x, w + p[1].offset, B, d, kvd);
+    op_matmul_forward(NULL, vt, x, w + p[2].offset, B, d, kvd);
+    if (c->qk_norm) { /* in place: RMSNorm reads each row before writing it */
+        real_t *rs = attn_tmp((size_t)B * H);
+        if (rs) {
+            op_rmsnorm_forward(NULL, q, rs, q, w + p[4].offset, B * H, hd, c->norm_eps);
+            op_rmsnorm_forward(NULL, kt, rs, kt, w + p[5].offset, B * KV, hd, c->norm_eps);
+        }
+        free(rs);
+    }
+    for (int b = 0; b < B; b++) {
+        attn_rope_at(q + (size_t)b * H * hd, H, hd, hd, c->rope_theta, pos);
+        attn_rope_at(kt + (size_t)b * kvd, KV, hd, hd, c->rope_theta, pos);
+        real_t *slot = (real_t *)kc->mem + ((size_t)b * S + pos % S) * 2 * kvd;
+        memcpy(slot, kt + (size_t)b * kvd, sizeof(real_t) * kvd);
+        memcpy(slot + kvd, vt + (size_t)b * kvd, sizeof(real_t) * kvd);
+    }
+}
+
+/* att [B, H*hd]: head h of sequence b over the cached positions pos_list[0..n) */
+static void attn_dense_dec_attend(const AttnConfig *c, AttnCache *kc, const real_t *q, real_t *att, int b,
+                                  const int *pos_list, int n, const real_t **ks, const real_t **vs, real_t *p) {
+    int H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd, S = attn_dense_dec_slots(c, kc->cap);
+    for (int h = 0; h < H; h++) {
+        int g = h / (H / KV);
+        for (int j = 0; j < n; j++) {
+            const real_t *slot = (const real_t *)kc->mem + ((size_t)b * S + pos_list[j] % S) * 2 * kvd;
+            ks[j] = slot + (size_t)g * hd;
+            vs[j] = slot + kvd + (size_t)g * hd;
+        }
+        attn_dec_attend(att + ((size_t)b * H + h) * hd, q + ((size_t)b * H + h) * hd, ks, vs, n, hd, hd,
+                        1 / sqrt((real_t)hd), p);
+    }
+}
+
+static int attn_dense_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+    int B = kc->B, H = c->n_heads, hd = c->head_dim, kvd = c->n_kv_heads * hd, pos = kc->pos, n = 0;
+    real_t *q = attn_tmp((size_t)B * H * hd), *kt = attn_tmp((size_t)B * kvd), *vt = attn_tmp((size_t)B * kvd);
+    real_t *att = attn_tmp((size_t)B * H * hd), *p = attn_tmp(pos + 1);
+    int *pl = malloc(sizeof(int) * (pos + 1));
+    const real_t **ks = malloc(sizeof *ks * (pos + 1)), **vs = malloc(sizeof *vs * (pos + 1));
+    int rc = q && kt && vt && att && p && pl && ks && vs ? 0 : -1;
+    if (!rc) {
+        AttnPattern pat;
+        int patterned = attn_pattern_of(c, &pat);
+        for (int s = patterned ? 0 : attn_first_key(pos, c->window); s <= pos; s++)
+            if (!patterned || attn_pattern_visible(&pat, pos, s)) pl[n++] = s;
+        attn_dense_dec_project(c, w, kc, x, q, kt, vt);
+        for (int b = 0; b < B; b++) attn_dense_dec_attend(c, kc, q, att, b, pl, n, ks, vs, p);
+        op_matmul_forward(NULL, out, att, w + attn_spec_off(c, "o_proj.weight"), B, H * hd, c->d_model);
+    }
+    free(q); free(kt); free(vt); free(att); free(p); free(pl); free(ks); free(vs);
+    return rc;
+}
+
 static const AttnMech attn_room_dense = {
     "dense", attn_dense_resolve, NULL, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
     attn_dense_act_sizes, attn_dense_acts_bind, attn_dense_scratch_elems, attn_dense_scratch_bind,
-    attn_dense_forward, attn_dense_backward, NULL,
+    attn_dense_forward, attn_dense_backward, NULL, attn_dense_cache_bytes, attn_dense_decode, NULL,
 };
 
 #endif /* ATTN_DENSE_DONE */

@@ -806,10 +806,53 @@ static int attn_dsa_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
     return 0;
 }
 
+/* ---- decoding: the dense family's K, V of every position, then the indexer's keys [B][cap][dI];
+   each step scores the whole cache, keeps the top k (attn_topk at the cache's length) and attends
+   to those only ---- */
+static size_t attn_dsa_cache_bytes(const AttnConfig *c, int T) {
+    return (size_t)T * (2 * c->n_kv_heads * c->head_dim + c->indexer_dim) * sizeof(real_t);
+}
+
+static int attn_dsa_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+    int B = kc->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, kvd = c->n_kv_heads * hd, pos = kc->pos;
+    int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_topk(c, kc->cap), n = pos + 1;
+    real_t *ikc = (real_t *)kc->mem + (size_t)B * kc->cap * 2 * kvd; /* the indexer's key cache */
+    real_t *q = attn_tmp((size_t)B * H * hd), *kt = attn_tmp((size_t)B * kvd), *vt = attn_tmp((size_t)B * kvd);
+    real_t *att = attn_tmp((size_t)B * H * hd), *iq = attn_tmp((size_t)B * HI * dI), *ik = attn_tmp((size_t)B * dI);
+    real_t *iw = attn_tmp((size_t)B * HI), *row = attn_tmp(n), *p = attn_tmp(k);
+    int *idx = malloc(sizeof(int) * k), *pl = malloc(sizeof(int) * k);
+    SparseScore_ *tmp = malloc(sizeof *tmp * n);
+    const real_t **ks = malloc(sizeof *ks * k), **vs = malloc(sizeof *vs * k);
+    int rc = q && kt && vt && att && iq && ik && iw && row && p && idx && pl && tmp && ks && vs ? 0 : -1;
+    if (!rc) {
+        attn_dense_dec_project(c, w, kc, x, q, kt, vt);
+        op_matmul_forward(NULL, iq, x, w + attn_spec_off(c, "indexer.q_proj.weight"), B, d, HI * dI);
+        op_matmul_forward(NULL, ik, x, w + attn_spec_off(c, "indexer.k_proj.weight"), B, d, dI);
+        op_matmul_forward(NULL, iw, x, w + attn_spec_off(c, "indexer.w_proj.weight"), B, d, HI);
+        for (int b = 0; b < B; b++) {
+            real_t *ikb = ikc + (size_t)b * kc->cap * dI;
+            attn_rope_at(iq + (size_t)b * HI * dI, HI, dI, dI, c->rope_theta, pos);
+            memcpy(ikb + (size_t)pos * dI, ik + (size_t)b * dI, sizeof(real_t) * dI);
+            attn_rope_at(ikb + (size_t)pos * dI, 1, dI, dI, c->rope_theta, pos);
+            for (int s = 0; s < n; s++)
+                row[s] = sparse_index_score_(iq + (size_t)b * HI * dI, ikb + (size_t)s * dI, iw + (size_t)b * HI, HI, dI);
+            sparse_topk_row_(idx, row, n, k, tmp);
+            int m = 0;
+            for (int j = 0; j < k; j++)
+                if (idx[j] >= 0) pl[m++] = idx[j];
+            attn_dense_dec_attend(c, kc, q, att, b, pl, m, ks, vs, p);
+        }
+        op_matmul_forward(NULL, out, att, w + attn_spec_off(c, "o_proj.weight"), B, H * hd, d);
+    }
+    free(q); free(kt); free(vt); free(att); free(iq); free(ik); free(iw); free(row); free(p); free(idx); free(pl);
+    free(tmp); free(ks); free(vs);
+    return rc;
+}
+
 static const AttnMech attn_room_dsa = {
     "dsa", attn_dsa_resolve, attn_dsa_gpu_supported, attn_dsa_param_specs, attn_dense_kv_bytes, NULL,
     attn_dsa_flops, NULL, attn_dsa_act_sizes, attn_dsa_acts_bind, attn_dsa_scratch_elems, attn_dsa_scratch_bind,
-    attn_dsa_forward, attn_dsa_backward, attn_dsa_at_step,
+    attn_dsa_forward, attn_dsa_backward, attn_dsa_at_step, attn_dsa_cache_bytes, attn_dsa_decode, NULL,
 };
 
 #endif /* ATTN_DSA_ROOM_DONE */

@@ -1045,10 +1045,50 @@ static int attn_gdn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
     return 0;
 }
 
+/* ---- decoding: the recurrent state [B][H, D, D] (op_gdn_recurrent's layout), then each
+   sequence's short-conv tail [K-1][3HD] (the last K-1 rows of the conv's input): constant in T ---- */
+static size_t attn_gdn_cache_bytes(const AttnConfig *c, int T) {
+    (void)T;
+    size_t HD = (size_t)c->n_heads * c->head_dim;
+    return (HD * c->head_dim + (size_t)(c->conv_size - 1) * 3 * HD) * sizeof(real_t);
+}
+
+static int attn_gdn_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+    GdnDims g = gdn_dims(c);
+    int B = kc->B, C = g.d_model, H = g.n_heads, D = g.head_dim, HD = H * D, P = 4 * HD + 2 * H, K = g.conv_size;
+    GdnW wv = gdn_w_(&g, w, NULL);
+    real_t *state = kc->mem, *tails = state + (size_t)B * HD * D;
+    real_t *proj = attn_tmp((size_t)B * P), *win = attn_tmp((size_t)K * 3 * HD), *pre = attn_tmp((size_t)K * 3 * HD);
+    real_t *cout = attn_tmp((size_t)K * 3 * HD), *qkv = attn_tmp((size_t)B * 3 * HD), *rn = attn_tmp((size_t)B * 2 * H);
+    real_t *gg = attn_tmp((size_t)B * H), *beta = attn_tmp((size_t)B * H), *o = attn_tmp((size_t)B * HD);
+    real_t *y = attn_tmp((size_t)B * HD), *rs = attn_tmp((size_t)B * H);
+    int rc = proj && win && pre && cout && qkv && rn && gg && beta && o && y && rs ? 0 : -1;
+    if (!rc) {
+        size_t row = (size_t)3 * HD;
+        op_matmul_forward(NULL, proj, x, wv.proj, B, C, P);
+        for (int b = 0; b < B; b++) { /* the conv over [tail | new row]: its last output is this token's */
+            real_t *tail = tails + (size_t)b * (K - 1) * row;
+            memcpy(win, tail, sizeof(real_t) * (K - 1) * row);
+            memcpy(win + (K - 1) * row, proj + (size_t)b * P, sizeof(real_t) * row);
+            op_gdn_conv_silu_forward(NULL, pre, cout, win, (int)row, wv.conv, K, K, (int)row, K);
+            memcpy(qkv + b * row, cout + (K - 1) * row, sizeof(real_t) * row);
+            memcpy(tail, win + row, sizeof(real_t) * (K - 1) * row);
+        }
+        op_gdn_l2norm_forward(NULL, qkv, 3 * HD, rn, B, 2 * H, D, 1e-6f);
+        op_gdn_gates_forward(NULL, gg, beta, proj + 4 * HD, proj + 4 * HD + H, P, wv.alog, wv.dtb, B, H);
+        op_gdn_recurrent(NULL, o, state, qkv, qkv + HD, qkv + 2 * HD, 3 * HD, gg, beta, B, 1, H, D,
+                         (float)(1 / sqrt((double)D)));
+        op_gdn_gated_rmsnorm_forward(NULL, y, rs, o, proj + 3 * HD, P, wv.onorm, B, H, D, g.norm_eps);
+        op_matmul_forward(NULL, out, y, wv.oproj, B, HD, C);
+    }
+    free(proj); free(win); free(pre); free(cout); free(qkv); free(rn); free(gg); free(beta); free(o); free(y); free(rs);
+    return rc;
+}
+
 static const AttnMech attn_room_gdn = {
     "gdn", attn_gdn_resolve, attn_gdn_gpu_supported, attn_gdn_param_specs, NULL, attn_gdn_state_bytes,
     attn_gdn_flops, attn_gdn_init_special, attn_gdn_act_sizes, attn_gdn_acts_bind, attn_gdn_scratch_elems,
-    attn_gdn_scratch_bind, attn_gdn_forward, attn_gdn_backward, NULL,
+    attn_gdn_scratch_bind, attn_gdn_forward, attn_gdn_backward, NULL, attn_gdn_cache_bytes, attn_gdn_decode, NULL,
 };
 
 #endif /* ATTN_GDN_ROOM_DONE */

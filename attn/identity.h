@@ -72,10 +72,23 @@ static int attn_identity_backward(Gpu *gpu, const AttnConfig *c, const void *w, 
     return 0;
 }
 
+/* decoding: no cache; the forward on the one token */
+static size_t attn_identity_cache_bytes(const AttnConfig *c, int T) { (void)c, (void)T; return 0; }
+
+static int attn_identity_decode(const AttnConfig *c, const real_t *w, AttnCache *k, const real_t *x, real_t *out) {
+    int B = k->B, d = c->d_model, qd = c->n_heads * c->head_dim;
+    real_t *v = attn_tmp((size_t)B * qd);
+    if (!v) return -1;
+    op_matmul_forward(NULL, v, x, w, B, d, qd);
+    op_matmul_forward(NULL, out, v, w + (size_t)qd * d, B, qd, d);
+    free(v);
+    return 0;
+}
+
 static const AttnMech attn_room_identity = {
     "identity", attn_identity_resolve, NULL, attn_identity_param_specs, NULL, NULL, attn_identity_flops, NULL,
     attn_identity_act_sizes, attn_identity_acts_bind, attn_identity_scratch_elems, attn_identity_scratch_bind,
-    attn_identity_forward, attn_identity_backward, NULL,
+    attn_identity_forward, attn_identity_backward, NULL, attn_identity_cache_bytes, attn_identity_decode, NULL,
 };
 
 #endif /* ATTN_IDENTITY_DONE */

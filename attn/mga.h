@@ -486,10 +486,88 @@ static int attn_mga_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
     return mga_backward(c, w, dw, a, x, dout, dx, B, T);
 }
 
+/* ---- decoding (the causal form): per position g [H*hd], |g| per head [H] and v [KV*hd] (a ring of
+   W under a window); per sequence the running sum S of 1/den per head [H] and the gate conv's
+   tail: the last 2 rows of x [2, d] ---- */
+static size_t mga_dec_row(const AttnConfig *c) {
+    return (size_t)c->n_heads * c->head_dim + c->n_heads + (size_t)c->n_kv_heads * c->head_dim;
+}
+
+static size_t attn_mga_cache_bytes(const AttnConfig *c, int T) {
+    return ((size_t)attn_dec_slots(c->window, T) * mga_dec_row(c) + c->n_heads + 2 * (size_t)c->d_model) *
+           sizeof(real_t);
+}
+
+static int attn_mga_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+    int B = kc->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
+    int qd = H * hd, kvd = KV * hd, pos = kc->pos, S = attn_dec_slots(c->window, kc->cap);
+    int s0 = attn_first_key(pos, c->window), n = pos - s0 + 1;
+    size_t R = mga_dec_row(c), seq = (size_t)S * R + H + 2 * (size_t)d;
+    real_t *g = attn_tmp((size_t)B * qd), *v = attn_tmp((size_t)B * kvd), *att = attn_tmp((size_t)B * qd);
+    real_t *u = attn_tmp((size_t)B * d), *gate = attn_tmp((size_t)B * qd), *cr = attn_tmp(n), *p = attn_tmp(n);
+    int rc = g && v && att && u && gate && cr && p ? 0 : -1;
+    if (!rc) {
+        op_matmul_forward(NULL, g, x, w + attn_spec_off(c, "g_proj.weight"), B, d, qd);
+        op_matmul_forward(NULL, v, x, w + attn_spec_off(c, "v_proj.weight"), B, d, kvd);
+        for (int b = 0; b < B; b++) {
+            real_t *base = (real_t *)kc->mem + b * seq, *slot = base + (size_t)(pos % S) * R;
+            real_t *run = base + (size_t)S * R, *tail = run + H;
+            memcpy(slot, g + (size_t)b * qd, sizeof(real_t) * qd);
+            memcpy(slot + qd + H, v + (size_t)b * kvd, sizeof(real_t) * kvd);
+            for (int h = 0; h < H; h++) {
+                real_t ss = 0;
+                for (int e = 0; e < hd; e++) ss += slot[h * hd + e] * slot[h * hd + e];
+                slot[qd + h] = sqrt(ss);
+            }
+            for (int h = 0; h < H; h++) { /* mga_stats and mga_row for row pos, from the cache */
+                const real_t *gi = slot + (size_t)h * hd;
+                real_t ni = slot[qd + h], rowsum = 0, mx = -INFINITY, sum = 0;
+                for (int j = 0; j < n; j++) {
+                    const real_t *sj = base + (size_t)((s0 + j) % S) * R, *gj = sj + (size_t)h * hd;
+                    real_t dd = 0;
+                    for (int e = 0; e < hd; e++) dd += gi[e] * gj[e];
+                    cr[j] = dd / (ni * sj[qd + h] + MGA_EPS);
+                    rowsum += cr[j];
+                }
+                real_t den = 1 + rowsum / (2.0 * (pos + 1));
+                run[h] += 1 / den;
+                real_t f = 1 / (den * run[h]);
+                for (int j = 0; j < n; j++) {
+                    p[j] = f * (1 + cr[j]) / 2;
+                    if (p[j] > mx) mx = p[j];
+                }
+                for (int j = 0; j < n; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
+                real_t *o = att + ((size_t)b * H + h) * hd;
+                for (int e = 0; e < hd; e++) o[e] = 0;
+                for (int j = 0; j < n; j++) {
+                    const real_t *vj = base + (size_t)((s0 + j) % S) * R + qd + H + (size_t)(h / group) * hd;
+                    for (int e = 0; e < hd; e++) o[e] += p[j] / sum * vj[e];
+                }
+            }
+            if (c->mga_gate) { /* causal conv taps x_{t-2}, x_{t-1}, x_t; the tail starts at zero */
+                const real_t *wc = w + attn_spec_off(c, "gate_conv.weight"), *xt = x + (size_t)b * d;
+                for (int ch = 0; ch < d; ch++) {
+                    real_t acc = wc[ch * 3] * tail[ch] + wc[ch * 3 + 1] * tail[d + ch] + wc[ch * 3 + 2] * xt[ch];
+                    u[(size_t)b * d + ch] = acc / (1 + exp(-acc));
+                }
+                memcpy(tail, tail + d, sizeof(real_t) * d);
+                memcpy(tail + d, xt, sizeof(real_t) * d);
+            }
+        }
+        if (c->mga_gate) {
+            op_matmul_forward(NULL, gate, u, w + attn_spec_off(c, "gate_proj.weight"), B, d, qd);
+            for (size_t i = 0; i < (size_t)B * qd; i++) att[i] = att[i] / (1 + exp(-gate[i]));
+        }
+        op_matmul_forward(NULL, out, att, w + attn_spec_off(c, "o_proj.weight"), B, qd, d);
+    }
+    free(g); free(v); free(att); free(u); free(gate); free(cr); free(p);
+    return rc;
+}
+
 static const AttnMech attn_room_mga = {
     "mga", attn_mga_resolve, attn_mga_gpu_supported, attn_mga_param_specs, attn_mga_kv_bytes, NULL, attn_mga_flops,
     NULL, attn_mga_act_sizes, attn_mga_acts_bind, attn_mga_scratch_elems, attn_mga_scratch_bind, attn_mga_forward,
-    attn_mga_backward, NULL,
+    attn_mga_backward, NULL, attn_mga_cache_bytes, attn_mga_decode, NULL,
 };
 
 #endif /* ATTN_MGA_DONE */

@@ -399,10 +399,70 @@ static int attn_mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
     return 0;
 }
 
+/* ---- decoding in the absorbed form: per position the normed latent and the rotated shared key
+   [cn | kpe] (r + rope; a ring of W under a window); derived: W_o,h W_UV,h [d, H*r], made on the
+   first step. The query [q~_h | RoPE(q_pe_h)] scores the cached row as it is, whose first r
+   elements are also the value. ---- */
+static size_t attn_mla_cache_bytes(const AttnConfig *c, int T) {
+    return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * sizeof(real_t);
+}
+
+static int attn_mla_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+    MlaDims m = mla_dims(c);
+    int B = kc->B, H = c->n_heads, d = c->d_model, kw = m.nope + m.v, R = m.r + m.rope, pos = kc->pos;
+    int S = attn_dec_slots(c->window, kc->cap), s0 = attn_first_key(pos, c->window), n = pos - s0 + 1;
+    const real_t *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");
+    if (!kc->derived) {
+        real_t *wouv = kc->derived = attn_tmp((size_t)d * H * m.r);
+        if (!wouv) return -1;
+        for (int o = 0; o < d; o++)
+            for (int h = 0; h < H; h++)
+                for (int e = 0; e < m.v; e++) {
+                    real_t wv = wo[(size_t)o * H * m.v + h * m.v + e];
+                    const real_t *uv = wkvb + ((size_t)h * kw + m.nope + e) * m.r;
+                    real_t *dst = wouv + (size_t)o * H * m.r + (size_t)h * m.r;
+                    for (int j = 0; j < m.r; j++) dst[j] += wv * uv[j];
+                }
+    }
+    real_t *qf = attn_tmp((size_t)B * H * m.qk), *lq = attn_tmp((size_t)B * m.rq), *lqn = attn_tmp((size_t)B * m.rq);
+    real_t *lqr = attn_tmp(B), *kva = attn_tmp((size_t)B * R), *lat = attn_tmp((size_t)B * m.r), *lr = attn_tmp(B);
+    real_t *cn = attn_tmp((size_t)B * m.r), *qe = attn_tmp(R), *ol = attn_tmp((size_t)B * H * m.r), *p = attn_tmp(n);
+    const real_t **ks = malloc(sizeof *ks * n);
+    int rc = qf && lq && lqn && lqr && kva && lat && lr && cn && qe && ol && p && ks ? 0 : -1;
+    if (!rc) {
+        mla_query(NULL, c, w, x, qf, lq, lqn, lqr, B);
+        op_matmul_forward(NULL, kva, x, w + attn_spec_off(c, "kv_a_proj_with_mqa.weight"), B, d, R);
+        op_copy_cols(NULL, lat, m.r, kva, R, B, m.r, 1, 0);
+        op_rmsnorm_forward(NULL, cn, lr, lat, w + attn_spec_off(c, "kv_a_layernorm.weight"), B, m.r, c->norm_eps);
+        for (int b = 0; b < B; b++) {
+            real_t *slot = (real_t *)kc->mem + ((size_t)b * S + pos % S) * R;
+            memcpy(slot, cn + (size_t)b * m.r, sizeof(real_t) * m.r);
+            memcpy(slot + m.r, kva + (size_t)b * R + m.r, sizeof(real_t) * m.rope);
+            attn_rope_at(slot + m.r, 1, m.rope, m.rope, c->rope_theta, pos);
+            for (int j = 0; j < n; j++) ks[j] = (const real_t *)kc->mem + ((size_t)b * S + (s0 + j) % S) * R;
+            for (int h = 0; h < H; h++) {
+                const real_t *qh = qf + ((size_t)b * H + h) * m.qk;
+                for (int j = 0; j < m.r; j++) qe[j] = 0;
+                for (int i = 0; i < m.nope; i++) { /* q~ = W_UK,h^T q_nope */
+                    const real_t *uk = wkvb + ((size_t)h * kw + i) * m.r;
+                    for (int j = 0; j < m.r; j++) qe[j] += qh[i] * uk[j];
+                }
+                memcpy(qe + m.r, qh + m.nope, sizeof(real_t) * m.rope);
+                attn_rope_at(qe + m.r, 1, m.rope, m.rope, c->rope_theta, pos);
+                attn_dec_attend(ol + ((size_t)b * H + h) * m.r, qe, ks, ks, n, R, m.r, 1 / sqrt((real_t)m.qk), p);
+            }
+        }
+        op_matmul_forward(NULL, out, ol, kc->derived, B, H * m.r, d);
+    }
+    free(qf); free(lq); free(lqn); free(lqr); free(kva); free(lat); free(lr); free(cn); free(qe); free(ol); free(p);
+    free(ks);
+    return rc;
+}
+
 static const AttnMech attn_room_mla = {
     "mla", attn_mla_resolve, attn_mla_gpu_supported, attn_mla_param_specs, attn_mla_kv_bytes, NULL, attn_mla_flops,
     NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
-    attn_mla_backward, NULL,
+    attn_mla_backward, NULL, attn_mla_cache_bytes, attn_mla_decode, NULL,
 };
 
 #endif /* ATTN_MLA_DONE */
