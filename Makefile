@@ -52,7 +52,7 @@ tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier
+EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode
 # attn/dsa.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
@@ -65,6 +65,9 @@ tests/test_hier: tests/test_hier.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # ops.h's sparse attention patterns (AttnPattern): gradchecks in double precision too
 tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
+# generation: decode == the full forward to 1e-9 relative, in double precision too
+tests/test_decode: tests/test_decode.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ -lm

@@ -233,6 +233,32 @@ SMOLLMDEF int smollm_load(SmolModel *m, const char *path, char *err, size_t errl
 SMOLLMDEF int smollm_verify(SmolModel *m, const char *path, char *err, size_t errlen);
 SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, int *seq, char *err, size_t errlen);
 
+/* GENERATION (CPU reference). A SmolGen holds every layer's decode cache (attn.h's AttnCache)
+   for B sequences of up to cap tokens and the one-token activations. smollm_decode_step feeds
+   tokens [B] (one per sequence) at position g->pos and leaves the logits [B, vocab] in
+   g->logits; smollm_prefill feeds a prompt tokens [B, T] (the decode step per token: exact, the
+   CPU reference has no faster path) and leaves the last position's logits. Both return -1 with
+   a message (a layer's mechanism without a decode path, the cache full, out of memory). The
+   model must be a CPU model (m->gpu NULL: the GPU decode path is not there yet).
+   smollm_sample: the next token from logits [V]: temperature 0 = greedy (the first largest
+   logit); else softmax(logits / temperature), kept to the top_k most likely (0 = all), then to
+   the smallest set whose probability reaches top_p (0 or 1 = all), drawn with *rng (splitmix64:
+   seed it once per sequence; the same seed gives the same text). */
+typedef struct {
+    int B, cap, pos, n_layers;
+    AttnCache *layers;          /* [n_layers] */
+    size_t cache_bytes;         /* all layers' caches: the memory they really take */
+    real_t *x, *h, *nt, *sub, *gu, *act, *xf, *rstd, *logits; /* [B, d] ..., gu [B, 2F], logits [B, V] */
+} SmolGen;
+typedef struct { float temperature; int top_k; float top_p; } SmolSampler;
+SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen);
+SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *tokens, char *err, size_t errlen);
+SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen);
+SMOLLMDEF void smollm_gen_free(SmolGen *g);
+/* the decode cache bytes per sequence of every layer at T tokens (attn_decode_cache_bytes,
+   real_t elements); 0 when some layer cannot decode */
+SMOLLMDEF size_t smollm_cache_bytes(const SmolModel *m, int T);
+SMOLLMDEF int smollm_sample(const real_t *logits, int V, const SmolSampler *s, uint64_t *rng);
 
 #ifdef __cplusplus
 }
@@ -1397,6 +1423,178 @@ static int smol_load_impl(SmolModel *m, const char *path, int upload, char *err,
 
 SMOLLMDEF int smollm_load(SmolModel *m, const char *path, char *err, size_t errlen) { return smol_load_impl(m, path, 1, err, errlen); }
 SMOLLMDEF int smollm_verify(SmolModel *m, const char *path, char *err, size_t errlen) { return smol_load_impl(m, path, 0, err, errlen); }
+
+/* ---- generation ---- */
+
+void smollm_gen_free(SmolGen *g) {
+    if (g->layers)
+        for (int l = 0; l < g->n_layers; l++) attn_decode_free(&g->layers[l]);
+    free(g->layers);
+    free(g->x); free(g->h); free(g->nt); free(g->sub); free(g->gu); free(g->act); free(g->xf); free(g->rstd);
+    free(g->logits);
+    memset(g, 0, sizeof *g);
+}
+
+size_t smollm_cache_bytes(const SmolModel *m, int T) {
+    size_t b = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        char err[8];
+        if (attn_decode_supported(&m->layers[l].attn, err, sizeof err)) return 0;
+        b += attn_decode_cache_bytes(&m->layers[l].attn, T);
+    }
+    return b;
+}
+
+int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen) {
+    const SmolConfig *c = &m->cfg;
+    memset(g, 0, sizeof *g);
+    if (m->gpu) {
+        snprintf(err, errlen, "generation runs on the CPU only for now (the GPU decode kernels are not there yet): "
+                 "use --device cpu");
+        return -1;
+    }
+    if (B < 1 || B > SMOLLM_MAX_BATCH || cap < 1 || cap > SMOLLM_MAX_SEQ) {
+        snprintf(err, errlen, "generation of %d sequences x %d tokens: expected 1..%d x 1..%d", B, cap,
+                 SMOLLM_MAX_BATCH, SMOLLM_MAX_SEQ);
+        return -1;
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        char e2[256];
+        if (attn_decode_supported(&m->layers[l].attn, e2, sizeof e2)) {
+            snprintf(err, errlen, "layer %d: %s", l, e2);
+            return -1;
+        }
+    }
+    size_t d = c->d_model, F = c->ffn_dim;
+    g->B = B;
+    g->n_layers = c->n_layers;
+    g->layers = calloc(c->n_layers, sizeof *g->layers);
+    g->x = calloc(B * d, sizeof(real_t)); g->h = calloc(B * d, sizeof(real_t)); g->nt = calloc(B * d, sizeof(real_t));
+    g->sub = calloc(B * d, sizeof(real_t)); g->xf = calloc(B * d, sizeof(real_t));
+    g->gu = calloc(B * 2 * F, sizeof(real_t)); g->act = calloc(B * F, sizeof(real_t));
+    g->rstd = calloc(B, sizeof(real_t)); g->logits = calloc((size_t)B * c->vocab_size, sizeof(real_t));
+    if (!g->layers || !g->x || !g->h || !g->nt || !g->sub || !g->xf || !g->gu || !g->act || !g->rstd || !g->logits) {
+        snprintf(err, errlen, "generation of %d sequences: out of host memory for the activations", B);
+        smollm_gen_free(g);
+        return -1;
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        char e2[256];
+        if (attn_decode_init(&g->layers[l], &m->layers[l].attn, B, cap, e2, sizeof e2)) {
+            snprintf(err, errlen, "layer %d: %s", l, e2);
+            smollm_gen_free(g);
+            return -1;
+        }
+        g->cache_bytes += g->layers[l].bytes;
+    }
+    g->cap = cap;
+    return 0;
+}
+
+/* the blocks of smollm_forward_device on one token per sequence (N = B rows) */
+int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *tokens, char *err, size_t errlen) {
+    const SmolConfig *c = &m->cfg;
+    int B = g->B, d = c->d_model, F = c->ffn_dim;
+    float eps = c->norm_eps;
+    size_t none = (size_t)-1;
+    const real_t *w = m->params;
+    for (int b = 0; b < B; b++)
+        if (tokens[b] < 0 || tokens[b] >= c->vocab_size) {
+            snprintf(err, errlen, "token %d of sequence %d: expected 0..%d", tokens[b], b, c->vocab_size - 1);
+            return -1;
+        }
+    if (g->pos >= g->cap) {
+        snprintf(err, errlen, "decode at position %d: the generation holds %d tokens", g->pos, g->cap);
+        return -1;
+    }
+    op_embed_forward(NULL, g->x, tokens, w + m->wte, B, d);
+    for (int l = 0; l < c->n_layers; l++) {
+        const SmolLayer *L = &m->layers[l];
+        const real_t *ain = g->x;
+        if (L->attn_pre != none) {
+            op_rmsnorm_forward(NULL, g->nt, g->rstd, g->x, w + L->attn_pre, B, d, eps);
+            ain = g->nt;
+        }
+        char e2[256];
+        if (attn_decode_step(&g->layers[l], w + L->attn_w, ain, g->sub, e2, sizeof e2)) {
+            snprintf(err, errlen, "layer %d: %s", l, e2);
+            return -1;
+        }
+        if (L->attn_post != none) {
+            op_rmsnorm_forward(NULL, g->nt, g->rstd, g->sub, w + L->attn_post, B, d, eps);
+            memcpy(g->sub, g->nt, sizeof(real_t) * B * d);
+        }
+        op_add(NULL, g->h, g->x, g->sub, (size_t)B * d);
+        const real_t *fin = g->h;
+        if (L->ffn_pre != none) {
+            op_rmsnorm_forward(NULL, g->nt, g->rstd, g->h, w + L->ffn_pre, B, d, eps);
+            fin = g->nt;
+        }
+        op_matmul_forward(NULL, g->gu, fin, w + L->gate, B, d, 2 * F);
+        op_swiglu_forward(NULL, g->act, g->gu, B, F);
+        op_matmul_forward(NULL, g->sub, g->act, w + L->down, B, F, d);
+        if (L->ffn_post != none) {
+            op_rmsnorm_forward(NULL, g->nt, g->rstd, g->sub, w + L->ffn_post, B, d, eps);
+            memcpy(g->sub, g->nt, sizeof(real_t) * B * d);
+        }
+        op_add(NULL, g->x, g->h, g->sub, (size_t)B * d);
+    }
+    op_rmsnorm_forward(NULL, g->xf, g->rstd, g->x, w + m->final_norm, B, d, eps);
+    op_matmul_forward(NULL, g->logits, g->xf, w + m->wte, B, d, c->vocab_size); /* the tied LM head */
+    g->pos++;
+    return 0;
+}
+
+int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen) {
+    int *col = malloc(sizeof(int) * g->B);
+    if (!col) { snprintf(err, errlen, "prefill: out of host memory"); return -1; }
+    int rc = 0;
+    for (int t = 0; t < T && !rc; t++) {
+        for (int b = 0; b < g->B; b++) col[b] = tokens[(size_t)b * T + t];
+        rc = smollm_decode_step(g, m, col, err, errlen);
+    }
+    free(col);
+    return rc;
+}
+
+typedef struct { real_t p; int i; } SmolCand;
+static int smol_cand_cmp(const void *a, const void *b) { /* larger first, then the lower id */
+    const SmolCand *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+int smollm_sample(const real_t *logits, int V, const SmolSampler *s, uint64_t *rng) {
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        if (logits[i] > logits[best]) best = i;
+    if (!s || s->temperature <= 0) return best;
+    SmolCand *cd = malloc(sizeof *cd * V);
+    if (!cd) return best; /* out of memory: the greedy choice rather than none */
+    for (int i = 0; i < V; i++) { /* unnormalized: only ratios matter below */
+        cd[i].p = exp((logits[i] - logits[best]) / s->temperature);
+        cd[i].i = i;
+    }
+    qsort(cd, V, sizeof *cd, smol_cand_cmp);
+    int n = s->top_k > 0 && s->top_k < V ? s->top_k : V;
+    double kept = 0;
+    for (int i = 0; i < n; i++) kept += cd[i].p;
+    if (s->top_p > 0 && s->top_p < 1) { /* the smallest prefix reaching top_p of what top-k kept */
+        double acc = 0;
+        for (int i = 0; i < n; i++) {
+            acc += cd[i].p;
+            if (acc >= s->top_p * kept) { n = i + 1; kept = acc; break; }
+        }
+    }
+    double u = rng_uniform(rng) * kept, acc = 0;
+    int pick = cd[n - 1].i;
+    for (int i = 0; i < n; i++) {
+        acc += cd[i].p;
+        if (u < acc) { pick = cd[i].i; break; }
+    }
+    free(cd);
+    return pick;
+}
 
 #endif /* SMOLLM_IMPLEMENTATION_DONE */
 #endif /* SMOLLM_IMPLEMENTATION */

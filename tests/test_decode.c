@@ -1,0 +1,179 @@
+/* tests/test_decode.c - generation (attn.h's attn_decode_*, smollm.h's SmolGen) on the CPU, in
+   double precision (built with -DABLATE_REAL=double -DABLATE_NO_CUDA; make test runs it).
+
+   Checks, for every mechanism, option that changes the cache (windows past their wrap-around,
+   patterns, QK-norm, MLA's query latent, MGA's gate, DSA's top-k smaller than the context), a
+   mixed schedule and the three norm strategies, with random weights and tokens:
+     prefill k tokens, then decode one token at a time: the logits at every position equal the
+       full forward's (smollm_forward over the whole sequence) to 1e-9 relative (max |diff| /
+       max |logit|), for 2 sequences at once
+     the cache's real size: bounded by the window (swa, mla, mga), constant in T (gdn), linear
+       otherwise, and what attn_decode_cache_bytes says is what is allocated
+     refusals: mga_faithful (reads the future), a step past the cache's capacity
+   and the sampler (smollm_sample): greedy = the first largest logit; top_k 1 and a tiny top_p
+   are greedy; the same seed draws the same tokens; temperature 1 draws in proportion to the
+   softmax (within 4 standard deviations over 20000 draws); top_k 2 never draws the third.
+   Ends with "N passed, N failed"; exit status 1 on any failure. */
+#define OPS_IMPLEMENTATION
+#define ATTN_IMPLEMENTATION
+#define SMOLLM_IMPLEMENTATION
+#include "../smollm.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h" /* report, random inputs */
+
+/* the full forward's logits [B*T, V] (the tied LM head on m->xf) */
+static real_t *full_logits(SmolModel *m, const int *tok) {
+    int N = m->B * m->T, d = m->cfg.d_model, V = m->cfg.vocab_size;
+    if (smollm_forward(m, tok)) return NULL;
+    real_t *lg = zeros((size_t)N * V);
+    op_matmul_forward(NULL, lg, m->xf, m->params + m->wte, N, d, V);
+    return lg;
+}
+
+/* one model: base attention config + schedule + norm, prefill k then decode to T */
+static void check_model(const char *name, AttnKind kind, const char *sched, NormKind norm, int k,
+                        void (*opts)(AttnConfig *)) {
+    enum { B = 2, T = 13 };
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 37; cfg.d_model = 24; cfg.n_layers = sched ? 6 : 2; cfg.n_heads = 4; cfg.ffn_dim = 32;
+    cfg.norm = norm;
+    cfg.seed = 7;
+    cfg.attn.kind = kind;
+    if (opts) opts(&cfg.attn);
+    if (sched) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
+    SmolModel m;
+    char err[512], d[256];
+    if (smollm_init(&m, &cfg, NULL, B, T, err, sizeof err)) { report(0, name, err); return; }
+    /* random weights, norm scales away from 1 too: every tensor matters */
+    for (size_t i = 0; i < m.n_params; i++) m.params[i] += 0.3 * nrand();
+    int tok[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (int)(urand() * cfg.vocab_size) % cfg.vocab_size;
+    real_t *ref = full_logits(&m, tok);
+    SmolGen g;
+    int V = cfg.vocab_size, ok = ref != NULL;
+    double worst = 0, scale = 0;
+    if (ok && smollm_gen_init(&g, &m, B, T, err, sizeof err)) { report(0, name, err); ok = 0; free(ref); smollm_free(&m); return; }
+    int pre[B * T];
+    for (int b = 0; b < B; b++) memcpy(pre + b * k, tok + b * T, sizeof(int) * k);
+    for (int t = k - 1; ok && t < T; t++) {
+        if (t == k - 1) ok = !smollm_prefill(&g, &m, pre, k, err, sizeof err);
+        else {
+            int col[B];
+            for (int b = 0; b < B; b++) col[b] = tok[b * T + t];
+            ok = !smollm_decode_step(&g, &m, col, err, sizeof err);
+        }
+        for (int b = 0; ok && b < B; b++)
+            for (int v = 0; v < V; v++) {
+                double r = ref[((size_t)b * T + t) * V + v], e = fabs(g.logits[(size_t)b * V + v] - r);
+                if (e > worst) worst = e;
+                if (fabs(r) > scale) scale = fabs(r);
+            }
+    }
+    if (!ok) report(0, name, err);
+    else {
+        snprintf(d, sizeof d, "rel %.1e, cache %zu bytes", worst / scale, g.cache_bytes);
+        report(worst <= 1e-9 * scale && scale > 1e-3, name, d);
+    }
+    if (ref) smollm_gen_free(&g);
+    free(ref);
+    smollm_free(&m);
+}
+
+static void o_swa3(AttnConfig *c) { c->window = 3; }
+static void o_swa3_qk(AttnConfig *c) { c->window = 3; c->qk_norm = 1; c->n_kv_heads = 2; }
+static void o_global(AttnConfig *c) { c->window = 2; c->global_tokens = 2; }
+static void o_stride(AttnConfig *c) { c->window = 2; c->stride = 4; c->pattern_block = 2; }
+static void o_dilation(AttnConfig *c) { c->window = 2; c->dilation = 2; c->pattern_block = 2; }
+static void o_mla_q(AttnConfig *c) { c->q_latent_dim = 8; c->window = 4; c->v_head_dim = 4; }
+static void o_mga_gate(AttnConfig *c) { c->mga_gate = 1; c->window = 4; c->n_kv_heads = 2; }
+static void o_dsa(AttnConfig *c) { c->topk = 4; c->indexer_heads = 2; c->indexer_dim = 4; }
+static void o_gdn(AttnConfig *c) { c->conv_size = 3; }
+
+static void check_cache_sizes(void) {
+    AttnConfig c = {0};
+    char err[256];
+    c.kind = ATTN_SWA; c.d_model = 24; c.n_heads = 4; c.window = 8;
+    attn_resolve(&c, err, sizeof err);
+    report(attn_decode_cache_bytes(&c, 1000) == attn_decode_cache_bytes(&c, 8) &&
+           attn_decode_cache_bytes(&c, 8) == 8 * 2 * c.n_kv_heads * c.head_dim * sizeof(real_t),
+           "swa cache: a ring of W positions (T = 1000 takes what T = 8 takes)", NULL);
+    AttnConfig m = {0};
+    m.kind = ATTN_MLA; m.d_model = 24; m.n_heads = 4;
+    attn_resolve(&m, err, sizeof err);
+    report(attn_decode_cache_bytes(&m, 10) == 10 * (size_t)(m.latent_dim + m.rope_dim) * sizeof(real_t),
+           "mla cache: latent + rotary key per token", NULL);
+    AttnConfig g = {0};
+    g.kind = ATTN_GDN; g.d_model = 24; g.n_heads = 4;
+    attn_resolve(&g, err, sizeof err);
+    report(attn_decode_cache_bytes(&g, 5) == attn_decode_cache_bytes(&g, 50000) && attn_decode_cache_bytes(&g, 5) > 0,
+           "gdn cache: constant in T", NULL);
+    AttnCache k;
+    report(!attn_decode_init(&k, &c, 3, 20, err, sizeof err) && k.bytes == 3 * attn_decode_cache_bytes(&c, 20),
+           "attn_decode_init allocates B x cache_bytes", err);
+    real_t x[3 * 24] = {0}, out[3 * 24];
+    k.pos = 20;
+    int rc = attn_decode_step(&k, NULL, x, out, err, sizeof err);
+    report(rc == -1 && strstr(err, "position 20") && strstr(err, "20 positions"), "a step past the cache is refused", err);
+    attn_decode_free(&k);
+    AttnConfig f = {0};
+    f.kind = ATTN_MGA; f.d_model = 24; f.n_heads = 4; f.mga_faithful = 1;
+    attn_resolve(&f, err, sizeof err);
+    rc = attn_decode_supported(&f, err, sizeof err);
+    report(rc == -1 && strstr(err, "mga_faithful"), "mga_faithful cannot decode (it reads the future)", err);
+}
+
+static void check_sampler(void) {
+    real_t lg[5] = {0.1, 2.0, -1.0, 2.0, 1.9};
+    uint64_t r1 = 42, r2 = 42;
+    SmolSampler greedy = {0}, k1 = {1.0f, 1, 0}, p0 = {1.0f, 0, 1e-6f}, hot = {0.8f, 3, 0.9f};
+    report(smollm_sample(lg, 5, &greedy, &r1) == 1, "greedy: the first largest logit", NULL);
+    report(smollm_sample(lg, 5, &k1, &r1) == 1 && smollm_sample(lg, 5, &p0, &r1) == 1, "top_k 1 and tiny top_p are greedy", NULL);
+    int same = 1;
+    r1 = r2 = 1234;
+    for (int i = 0; i < 200; i++) same &= smollm_sample(lg, 5, &hot, &r1) == smollm_sample(lg, 5, &hot, &r2);
+    report(same, "the same seed draws the same tokens", NULL);
+    real_t two[3] = {0, log(3.0), -5};
+    SmolSampler t1 = {1.0f, 0, 0}, k2 = {1.0f, 2, 0};
+    int n1 = 0, third = 0, N = 20000;
+    double p1 = 3 / (4 + exp(-5.0));
+    for (int i = 0; i < N; i++) {
+        n1 += smollm_sample(two, 3, &t1, &r1) == 1;
+        third += smollm_sample(two, 3, &k2, &r1) == 2;
+    }
+    char d[96];
+    snprintf(d, sizeof d, "%.4f vs %.4f", (double)n1 / N, p1);
+    report(fabs((double)n1 / N - p1) < 4 * sqrt(p1 * (1 - p1) / N), "temperature 1 draws in proportion to softmax", d);
+    report(third == 0, "top_k 2 never draws the third", NULL);
+}
+
+int main(void) {
+    check_rng = 0x5eed0de;
+    check_model("decode == forward: mha", ATTN_MHA, NULL, NORM_PRE, 4, NULL);
+    check_model("decode == forward: gqa, prefill 1", ATTN_GQA, NULL, NORM_PRE, 1, NULL);
+    check_model("decode == forward: mqa, prefill 13 (all)", ATTN_MQA, NULL, NORM_PRE, 13, NULL);
+    check_model("decode == forward: swa W=3 (ring wraps)", ATTN_SWA, NULL, NORM_PRE, 5, o_swa3);
+    check_model("decode == forward: swa W=3 + qk_norm, post-norm", ATTN_SWA, NULL, NORM_POST, 2, o_swa3_qk);
+    check_model("decode == forward: local+global pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_global);
+    check_model("decode == forward: strided pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_stride);
+    check_model("decode == forward: dilated pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_dilation);
+    check_model("decode == forward: identity", ATTN_IDENTITY, NULL, NORM_PRE, 3, NULL);
+    check_model("decode == forward: mla (absorbed)", ATTN_MLA, NULL, NORM_PRE, 3, NULL);
+    check_model("decode == forward: mla q_latent, W=4, v_dim 4, sandwich", ATTN_MLA, NULL, NORM_SANDWICH, 2, o_mla_q);
+    check_model("decode == forward: mga", ATTN_MGA, NULL, NORM_PRE, 3, NULL);
+    check_model("decode == forward: mga gate, W=4, kv 2", ATTN_MGA, NULL, NORM_PRE, 6, o_mga_gate);
+    check_model("decode == forward: gdn", ATTN_GDN, NULL, NORM_PRE, 3, NULL);
+    check_model("decode == forward: gdn conv 3, prefill 1", ATTN_GDN, NULL, NORM_PRE, 1, o_gdn);
+    check_model("decode == forward: dsa top-4 of 13 (k changes)", ATTN_DSA, NULL, NORM_PRE, 2, o_dsa);
+    check_model("decode == forward: schedule swa:3,gdn,mla,dsa:topk=3,mga,identity", ATTN_GQA,
+                "swa:3,gdn,mla,dsa:topk=3,mga,identity", NORM_PRE, 4, NULL);
+    check_cache_sizes();
+    check_sampler();
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail ? 1 : 0;
+}
