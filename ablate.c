@@ -470,6 +470,221 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
     return rc;
 }
 
+static void generate_usage(void) {
+    puts("usage: ablate generate CKPT [--prompt TEXT | --prompt-file FILE] [--tokens N] [--temperature X]\n"
+         "                           [--top-k K] [--top-p P] [--seed S] [--batch B] [--tokenizer FILE]\n"
+         "                           [--device cpu]\n"
+         "Continues a prompt with a saved checkpoint, printing the prompt and then each new token as it\n"
+         "comes (on the CPU: every mechanism's decode cache, attn.h's attn_decode_*). Stops after N new\n"
+         "tokens or at the tokenizer's end-of-text token (<|endoftext|>, not printed), whichever first.\n"
+         "  CKPT            a model.safetensors or a run's ckpt-*/ directory (checked as ablate eval does)\n"
+         "  --prompt TEXT   the text to continue; --prompt-file FILE reads it from a file. Empty (the\n"
+         "                  default): generation starts from the end-of-text token (a newline for the\n"
+         "                  byte-level tokenizer, which has none). A prompt longer than the checkpoint's\n"
+         "                  training context keeps its last tokens up to that length (a note on stderr)\n"
+         "  --tokens N      new tokens per sequence (default 64)\n"
+         "  --temperature X 0 (default) = greedy: the same text every time; > 0 samples from\n"
+         "                  softmax(logits / X)\n"
+         "  --top-k K       sample among the K most likely tokens only (default 0: all)\n"
+         "  --top-p P       then among the fewest whose probability reaches P (default 1: all)\n"
+         "  --seed S        the sampler's seed (default 1): the same seed gives the same text\n"
+         "  --batch B       B sequences from the same prompt at once, each with its own random stream\n"
+         "                  (from S and b); printed one after the other when all are done\n"
+         "  --tokenizer F   the tokenizer.json the checkpoint's data was made with (ablate tokenize puts\n"
+         "                  one beside its shards); default: byte-level, for a vocabulary of 256\n"
+         "  --device cpu    the only device for now: GPU decode kernels are not there yet (the GPU\n"
+         "                  build runs generation on the CPU too)\n"
+         "On stderr: prompt tokens, new tokens, prefill and decode tokens/s and the decode caches' bytes.\n"
+         "Exit status: 0 generated; 1 failed while generating (memory); 2 bad flags, checkpoint or\n"
+         "tokenizer, or a mechanism without a decode path (the message names the layer).");
+}
+
+static double gen_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* one token's text through the tokenizer (NULL: byte-level) into out; its length */
+static size_t gen_piece(const DataTokenizer *tok, int id, unsigned char *out, size_t cap) {
+    if (!tok) { out[0] = (unsigned char)id; return 1; }
+    size_t n = data_tok_decode(tok, &id, 1, out, cap);
+    return n == (size_t)-1 || n > cap ? 0 : n;
+}
+
+/* ablate generate: a checkpoint continues a prompt */
+static int cmd_generate(int argc, char **argv) {
+    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *tok_path = NULL;
+    int n_new = 64, B = 1;
+    SmolSampler sp = {0};
+    unsigned long long seed = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *f = argv[i];
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) { generate_usage(); return 0; }
+        if (strncmp(f, "--", 2)) {
+            if (ckpt) die("generate: one checkpoint expected, got '%s' after '%s' (see ablate generate --help)", f, ckpt);
+            ckpt = f;
+            continue;
+        }
+        if (i + 1 >= argc) die("%s needs a value%s", f, "");
+        const char *v = argv[++i];
+        if (!strcmp(f, "--prompt")) prompt = v;
+        else if (!strcmp(f, "--prompt-file")) prompt_file = v;
+        else if (!strcmp(f, "--tokens")) n_new = parse_int(f, v, 1, SMOLLM_MAX_SEQ);
+        else if (!strcmp(f, "--batch")) B = parse_int(f, v, 1, SMOLLM_MAX_BATCH);
+        else if (!strcmp(f, "--top-k")) sp.top_k = parse_int(f, v, 0, SMOLLM_MAX_VOCAB);
+        else if (!strcmp(f, "--seed")) seed = (unsigned long long)parse_int(f, v, 0, INT_MAX);
+        else if (!strcmp(f, "--tokenizer")) tok_path = v;
+        else if (!strcmp(f, "--temperature")) {
+            sp.temperature = parse_float(f, v);
+            if (sp.temperature < 0) die("--temperature expects a number >= 0 (0: greedy), got '%s'%s", v, "");
+        } else if (!strcmp(f, "--top-p")) {
+            sp.top_p = parse_float(f, v);
+            if (!(sp.top_p > 0 && sp.top_p <= 1)) die("--top-p expects a number in (0, 1], got '%s'%s", v, "");
+        } else if (!strcmp(f, "--device")) {
+            check_device(v);
+            if (strcmp(v, "cpu"))
+                die("generate runs on the CPU only for now (got --device %s%s): the GPU decode kernels are not "
+                    "there yet; use --device cpu", v, "");
+        } else die("unknown flag '%s'%s (see ablate generate --help)", f, "");
+    }
+    if (!ckpt) die("generate: no checkpoint given%s%s (usage: ablate generate CKPT --prompt TEXT; see --help)", "", "");
+    if (prompt && prompt_file) die("generate: --prompt and --prompt-file '%s' both given%s: expected one", prompt_file, "");
+    char path[4200], err[1024];
+    struct stat st;
+    if (!stat(ckpt, &st) && S_ISDIR(st.st_mode)) {
+        if (ckpt_manifest_verify(ckpt, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); return 2; }
+        snprintf(path, sizeof path, "%s/model.safetensors", ckpt);
+    } else snprintf(path, sizeof path, "%s", ckpt);
+    SmolConfig cfg;
+    int ck_seq = 0;
+    if (smollm_read_config(path, &cfg, NULL, &ck_seq, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); return 2; }
+    DataTokenizer *tok = NULL;
+    if (tok_path) {
+        if (!(tok = data_tok_load(tok_path, err, sizeof err))) { fprintf(stderr, "ablate generate: %s\n", err); return 2; }
+        if (data_tok_vocab(tok) != cfg.vocab_size) {
+            fprintf(stderr, "ablate generate: tokenizer %s has vocabulary %d but checkpoint %s has %d (another "
+                    "tokenizer?)\n", tok_path, data_tok_vocab(tok), path, cfg.vocab_size);
+            data_tok_free(tok);
+            return 2;
+        }
+    } else if (cfg.vocab_size != 256) {
+        fprintf(stderr, "ablate generate: checkpoint %s has vocabulary %d, not the byte-level 256: give --tokenizer "
+                "tokenizer.json (the one its shards were made with)\n", path, cfg.vocab_size);
+        return 2;
+    }
+    int eot = tok ? data_tok_id(tok, "<|endoftext|>") : -1;
+    /* the prompt's text and ids */
+    unsigned char *text = NULL;
+    size_t tn = 0;
+    if (prompt_file) {
+        FILE *f = fopen(prompt_file, "rb");
+        if (!f) { fprintf(stderr, "ablate generate: cannot read --prompt-file %s: %s\n", prompt_file, strerror(errno)); data_tok_free(tok); return 2; }
+        size_t cap = 0;
+        for (;;) {
+            if (tn + 4096 > cap) {
+                unsigned char *nt = realloc(text, cap = 2 * cap + 4096);
+                if (!nt) { fclose(f); free(text); data_tok_free(tok); fprintf(stderr, "ablate generate: out of memory\n"); return 1; }
+                text = nt;
+            }
+            size_t r = fread(text + tn, 1, cap - tn, f);
+            tn += r;
+            if (!r) break;
+        }
+        fclose(f);
+    } else if (prompt) {
+        tn = strlen(prompt);
+        text = (unsigned char *)strdup(prompt);
+    }
+    size_t max_ids = tok ? data_tok_max_ids(tok, tn) : tn + 1;
+    int *ids = malloc(sizeof(int) * (max_ids + 1));
+    if (!ids) { free(text); data_tok_free(tok); fprintf(stderr, "ablate generate: out of memory\n"); return 1; }
+    size_t np = tn ? (tok ? data_tok_encode(tok, text, tn, ids) : data_byte_encode(text, tn, ids)) : 0;
+    if (np == 0) { ids[0] = eot >= 0 ? eot : '\n'; np = 1; } /* empty: from the end of a text */
+    size_t first = 0;
+    if (ck_seq > 0 && np > (size_t)ck_seq) {
+        first = np - ck_seq;
+        fprintf(stderr, "ablate generate: the prompt's %zu tokens exceed the checkpoint's context %d: kept the last %d\n",
+                np, ck_seq, ck_seq);
+        np = ck_seq;
+    }
+    if (np + n_new > SMOLLM_MAX_SEQ) die("generate: prompt and --tokens past %s%s tokens", "1048576", "");
+    SmolModel m;
+    SmolGen g;
+    int rc = 0, T = (int)np;
+    int *pre = malloc(sizeof(int) * B * T), *col = malloc(sizeof(int) * B), *done = calloc(B, sizeof(int));
+    uint64_t *rng = malloc(sizeof(uint64_t) * B);
+    int **outs = calloc(B, sizeof(int *)), *n_out = calloc(B, sizeof(int));
+    for (int b = 0; outs && b < B; b++) outs[b] = malloc(sizeof(int) * n_new);
+    if (!pre || !col || !done || !rng || !outs || !n_out || (B && !outs[B - 1])) {
+        fprintf(stderr, "ablate generate: out of memory\n");
+        return 1;
+    }
+    if (smollm_init(&m, &cfg, NULL, 1, 1, err, sizeof err)) { fprintf(stderr, "ablate generate: %s: %s\n", path, err); return 2; }
+    if (smollm_load(&m, path, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); smollm_free(&m); return 2; }
+    if (smollm_gen_init(&g, &m, B, T + n_new, err, sizeof err)) {
+        fprintf(stderr, "ablate generate: %s: %s\n", path, err);
+        smollm_free(&m);
+        return 2;
+    }
+    unsigned char piece[256];
+    for (size_t i = 0; B == 1 && i < np; i++) { /* the prompt, as the model sees it */
+        size_t n = gen_piece(tok, ids[first + i], piece, sizeof piece);
+        if (ids[first + i] != eot) fwrite(piece, 1, n, stdout);
+    }
+    fflush(stdout);
+    for (int b = 0; b < B; b++) {
+        memcpy(pre + (size_t)b * T, ids + first, sizeof(int) * T);
+        /* splitmix64's finalizer on (seed, b): streams that do not overlap (seed + b alone would
+           give sequence b sequence 0's stream shifted by b draws) */
+        uint64_t z = seed + (uint64_t)(b + 1) * 0xD1B54A32D192ED03ull;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        rng[b] = z ^ (z >> 31);
+    }
+    double t0 = gen_now();
+    if (smollm_prefill(&g, &m, pre, T, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); rc = 1; }
+    double t1 = gen_now();
+    int steps = 0, live = B;
+    for (int s = 0; !rc && s < n_new && live; s++) {
+        for (int b = 0; b < B; b++) {
+            col[b] = done[b] ? (eot >= 0 ? eot : 0) : smollm_sample(g.logits + (size_t)b * cfg.vocab_size, cfg.vocab_size, &sp, &rng[b]);
+            if (done[b]) continue;
+            if (col[b] == eot) { done[b] = 1; live--; continue; }
+            outs[b][n_out[b]++] = col[b];
+            if (B == 1) {
+                fwrite(piece, 1, gen_piece(tok, col[b], piece, sizeof piece), stdout);
+                fflush(stdout);
+            }
+        }
+        if (!live || s + 1 == n_new) break; /* the last token needs no forward pass */
+        if (smollm_decode_step(&g, &m, col, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); rc = 1; }
+        steps++;
+    }
+    double t2 = gen_now();
+    if (B == 1) printf("\n");
+    for (int b = 0; B > 1 && b < B; b++) {
+        printf("--- sequence %d ---\n", b);
+        for (size_t i = 0; i < np; i++)
+            if (ids[first + i] != eot) fwrite(piece, 1, gen_piece(tok, ids[first + i], piece, sizeof piece), stdout);
+        for (int i = 0; i < n_out[b]; i++) fwrite(piece, 1, gen_piece(tok, outs[b][i], piece, sizeof piece), stdout);
+        printf("\n");
+    }
+    int total = 0;
+    for (int b = 0; b < B; b++) total += n_out[b];
+    fprintf(stderr, "generate: %s attention, %d sequence%s: prompt %d tokens, %d new | prefill %.0f tokens/s, decode "
+            "%.0f tokens/s (CPU) | decode cache %zu bytes (%zu per sequence)\n",
+            cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn.kind), B, B == 1 ? "" : "s", T, total,
+            (double)B * T / (t1 - t0 > 0 ? t1 - t0 : 1e-9), (double)B * steps / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
+            g.cache_bytes, g.cache_bytes / B);
+    smollm_gen_free(&g);
+    smollm_free(&m);
+    for (int b = 0; b < B; b++) free(outs[b]);
+    free(outs); free(n_out); free(pre); free(col); free(done); free(rng); free(ids); free(text);
+    data_tok_free(tok);
+    return rc;
+}
+
 static int run_study(const Study *s, StudyOptions *so, const Tune *tn) {
     Gpu *gpu;
     char err[256];
@@ -1380,6 +1595,7 @@ static void usage(void) {
          "  report DIR     redraw a study's table and plots from its files\n"
          "  train          train one configuration (ablate train --help)\n"
          "  eval CKPT      evaluate a checkpoint over a whole split: loss, ppl, bits per byte (ablate eval --help)\n"
+         "  generate CKPT  continue a prompt with a checkpoint, greedy or sampled (ablate generate --help)\n"
          "  export CKPT    a Hugging Face model directory: weights, config.json, tokenizer (ablate export --help)\n"
          "  mc-make TEXT   multiple-choice cloze items from a text's held-out part (ablate mc-make --help)\n"
          "  bench          time training and the attention kernel (ablate bench --help)\n"
@@ -1400,6 +1616,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2, &tn);
+    if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
@@ -1407,6 +1624,6 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "export")) return cmd_export(argc - 2, argv + 2);
     if (!strcmp(argv[1], "mc-make")) return cmd_mc_make(argc - 2, argv + 2);
     if (!strcmp(argv[1], "help")) { usage(); tune_help(); return 0; }
-    fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, eval, export, mc-make, bench or help; see ablate --help)\n", argv[1]);
+    fprintf(stderr, "ablate: unknown command '%s' (expected run, report, train, eval, generate, export, mc-make, bench or help; see ablate --help)\n", argv[1]);
     return 2;
 }
