@@ -1280,6 +1280,94 @@ static void test_gpu_build_without_driver(void) {
            "GPU build without a driver: the default device trains on the CPU", d);
 }
 
+/* the new tokens of `ablate generate` (its stderr line "..., N new |"), -1 if absent */
+static int gen_new_tokens(const char *out) {
+    const char *p = strstr(out, " new | prefill");
+    while (p && p > out && p[-1] >= '0' && p[-1] <= '9') p--;
+    return p ? atoi(p) : -1;
+}
+
+/* ablate generate: greedy is deterministic, sampling reproducible by --seed, --tokens, --batch,
+   the stop at end-of-text, and its refusals */
+static void test_generate_cli(void) {
+    static char o1[65536], o2[65536];
+    char a[1024], d[400];
+    const char *ck = "/tmp/ablate_test_gen.safetensors";
+    snprintf(a, sizeof a, "train --layers 2 --d-model 16 --heads 2 --seq 24 --batch 3 --steps 6 --attn-layers swa:4,mla "
+             "--data /usr/share/common-licenses/GPL-3 --device cpu --save %s", ck);
+    int rc = run_cli(a, o1, sizeof o1);
+    report(rc == 0, "generate: a byte-level checkpoint to generate from", rc ? o1 : "");
+    snprintf(a, sizeof a, "generate %s --prompt 'The licenses' --tokens 12 2>&1", ck);
+    int r1 = run_cli(a, o1, sizeof o1), r2 = run_cli(a, o2, sizeof o2);
+    char *s1 = strstr(o1, "generate: "), *s2 = strstr(o2, "generate: "); /* the text before the timings */
+    snprintf(d, sizeof d, "rc %d/%d: %.300s", r1, r2, o1);
+    report(!r1 && !r2 && s1 && s2 && s1 - o1 == s2 - o2 && !strncmp(o1, o2, s1 - o1) && !strncmp(o1, "The licenses", 12) && gen_new_tokens(o1) == 12 &&
+           strstr(o1, "swa:4,mla attention, 1 sequence: prompt 12 tokens"), "generate: greedy, deterministic, --tokens 12", d);
+    snprintf(a, sizeof a, "generate %s --prompt 'The' --tokens 30 --temperature 1 --top-k 50 --top-p 0.95 --seed 5 2>/dev/null | cat", ck);
+    r1 = run_cli(a, o1, sizeof o1);
+    r2 = run_cli(a, o2, sizeof o2);
+    snprintf(a, sizeof a, "generate %s --prompt 'The' --tokens 30 --temperature 1 --top-k 50 --top-p 0.95 --seed 6 2>/dev/null | cat", ck);
+    static char o3[65536];
+    int r3 = run_cli(a, o3, sizeof o3);
+    snprintf(d, sizeof d, "%.100s | %.100s", o1, o3);
+    report(!r1 && !r2 && !r3 && !strcmp(o1, o2) && strcmp(o1, o3), "generate: sampling reproducible by --seed, another seed differs", d);
+    snprintf(a, sizeof a, "generate %s --prompt 'The' --tokens 5 --batch 3 2>&1", ck); /* greedy: no NUL byte in the text */
+    r1 = run_cli(a, o1, sizeof o1);
+    report(!r1 && strstr(o1, "--- sequence 0 ---\nThe") && strstr(o1, "--- sequence 2 ---\nThe") && strstr(o1, "3 sequences") &&
+           gen_new_tokens(o1) == 15, "generate: --batch 3", o1);
+    /* a prompt past the checkpoint's context (24) keeps its last 24 tokens */
+    snprintf(a, sizeof a, "generate %s --prompt 'abcdefghijklmnopqrstuvwxyz0123456789' --tokens 2 2>&1", ck);
+    r1 = run_cli(a, o1, sizeof o1);
+    report(!r1 && strstr(o1, "the prompt's 36 tokens exceed the checkpoint's context 24: kept the last 24") &&
+           strstr(o1, "prompt 24 tokens"), "generate: a prompt past the context is truncated to its end", o1);
+    snprintf(a, sizeof a, "generate %s --device cuda", ck);
+    r1 = run_cli(a, o1, sizeof o1);
+    report(r1 == 2 && strstr(o1, "use --device cpu"), "generate: --device cuda refused, pointing to --device cpu", o1);
+    r1 = run_cli("generate --prompt x", o1, sizeof o1);
+    report(r1 == 2 && strstr(o1, "no checkpoint given"), "generate: no checkpoint is a usage error", o1);
+    /* BPE: a checkpoint whose greedy choice is the end-of-text token stops at once. Its residual
+       dimension 0 is the embedding's (o_proj and down_proj write nothing there) and positive, the
+       final norm keeps dimension 0 only, and <|endoftext|> has the largest embedding there. */
+    const char *txt = "/tmp/ablate_test_gen_bpe.txt", *tj = "/tmp/ablate_test_gen_tok.json";
+    FILE *f = fopen(txt, "w");
+    for (int i = 0; f && i < 200; i++) fprintf(f, "the cat sat on the mat %d times. ", i);
+    if (f) fclose(f);
+    snprintf(a, sizeof a, "tokenizer train --vocab 300 --out %s %s", tj, txt);
+    rc = run_cli(a, o1, sizeof o1);
+    char err[512];
+    DataTokenizer *tok = rc ? NULL : data_tok_load(tj, err, sizeof err);
+    int eot = tok ? data_tok_id(tok, "<|endoftext|>") : -1;
+    SmolConfig cfg = {0};
+    cfg.vocab_size = tok ? data_tok_vocab(tok) : 300; cfg.d_model = 16; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 32;
+    cfg.attn.kind = ATTN_GDN;
+    SmolModel m;
+    const char *bck = "/tmp/ablate_test_gen_bpe.safetensors";
+    int ok = tok && eot >= 0 && !smollm_init(&m, &cfg, NULL, 1, 16, err, sizeof err);
+    if (ok) {
+        int dm = cfg.d_model;
+        for (int v = 0; v < cfg.vocab_size; v++) m.params[m.wte + (size_t)v * dm] = v == eot ? 6 : 5;
+        for (int i = 0; i < dm; i++) m.params[m.final_norm + i] = i == 0;
+        for (int i = 0; i < m.n_specs; i++)
+            if (strstr(m.specs[i].name, "o_proj") || strstr(m.specs[i].name, "down_proj"))
+                for (int c = 0; c < m.specs[i].cols; c++) m.params[m.specs[i].offset + c] = 0; /* row 0 */
+        ok = !smollm_save(&m, bck, err, sizeof err);
+        smollm_free(&m);
+    }
+    snprintf(a, sizeof a, "generate %s --tokenizer %s --prompt 'the cat' --tokens 10 2>&1", bck, tj);
+    r1 = ok ? run_cli(a, o1, sizeof o1) : -1;
+    snprintf(d, sizeof d, "rc %d eot %d: %.300s", r1, eot, ok ? o1 : err);
+    report(!r1 && gen_new_tokens(o1) == 0 && !strncmp(o1, "the cat\n", 8) && !strstr(o1, "endoftext"),
+           "generate: stops at the BPE tokenizer's end-of-text token", d);
+    snprintf(a, sizeof a, "generate %s --tokenizer %s --tokens 3 2>&1", bck, tj);
+    r1 = ok ? run_cli(a, o1, sizeof o1) : -1;
+    report(!r1 && strstr(o1, "prompt 1 tokens"), "generate: an empty prompt starts from the end-of-text token", o1);
+    snprintf(a, sizeof a, "generate %s --prompt x 2>&1", bck);
+    r1 = ok ? run_cli(a, o1, sizeof o1) : -1;
+    report(r1 == 2 && strstr(o1, "not the byte-level 256: give --tokenizer"),
+           "generate: a BPE checkpoint without --tokenizer is refused", o1);
+    data_tok_free(tok);
+}
+
 /* ablate eval on a checkpoint of ablate train --save gives the run's final validation loss */
 static void test_eval_cli(void) {
     static char out[65536], out2[65536];
@@ -1522,6 +1610,7 @@ int main(int argc, char **argv) {
     test_training("/usr/share/common-licenses/GPL-3", 150);
     test_whole_split_eval();
     test_eval_cli();
+    test_generate_cli();
     remove("/tmp/ablate_test_split.txt");
 
     /* CLI refusals */
