@@ -1037,12 +1037,57 @@ static void bench_dry_run(const char *attns) {
                hd);
 }
 
+/* Generation on the CPU reference, per mechanism at a small shape (vocab 256, d_model 64, 4
+   layers, 4 heads): prefill tokens/s (the prompt through the decode step, token by token),
+   decode tokens/s over `gen` new tokens, and the decode caches' measured bytes per sequence
+   (all layers, real_t elements: attn_decode_cache_bytes, what is allocated) and per token of
+   context. GPU decode is not there yet: on a GPU build the table is the CPU's. */
+static void bench_decode(void) {
+    static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
+    int ctxs[] = {128, 512}, batches[] = {1, 8}, gen = 16;
+    printf("\ndecode (CPU reference; GPU decode is not there yet): 4 layers, d_model 64, 4 heads, vocab 256; swa W = 64, "
+           "dsa top-64\n%-9s %5s %6s %14s %14s %16s %12s\n", "mechanism", "batch", "ctx", "prefill tok/s",
+           "decode tok/s", "cache B/seq", "B/token");
+    for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++)
+        for (int ci = 0; ci < 2; ci++)
+            for (int bi = 0; bi < 2; bi++) {
+                SmolConfig cfg = {0};
+                cfg.vocab_size = 256; cfg.d_model = 64; cfg.n_layers = 4; cfg.n_heads = 4;
+                attn_kind_parse(mechs[mi], &cfg.attn.kind);
+                if (cfg.attn.kind == ATTN_SWA) cfg.attn.window = 64;
+                if (cfg.attn.kind == ATTN_DSA) cfg.attn.topk = 64;
+                int B = batches[bi], T = ctxs[ci];
+                SmolModel m;
+                SmolGen g;
+                char err[512];
+                if (smollm_init(&m, &cfg, NULL, 1, 1, err, sizeof err)) die("bench decode: %s%s", err, "");
+                if (smollm_gen_init(&g, &m, B, T + gen, err, sizeof err)) die("bench decode: %s%s", err, "");
+                int *tok = malloc(sizeof(int) * B * T);
+                if (!tok) die("bench decode: out of host memory%s%s", "", "");
+                for (int i = 0; i < B * T; i++) tok[i] = (i * 7919 + 13) % 256;
+                double t0 = train_now();
+                if (smollm_prefill(&g, &m, tok, T, err, sizeof err)) die("bench decode: %s%s", err, "");
+                double t1 = train_now();
+                for (int s = 0; s < gen; s++) {
+                    for (int b = 0; b < B; b++) tok[b] = smollm_sample(g.logits + (size_t)b * 256, 256, NULL, NULL);
+                    if (smollm_decode_step(&g, &m, tok, err, sizeof err)) die("bench decode: %s%s", err, "");
+                }
+                double t2 = train_now();
+                size_t per_seq = smollm_cache_bytes(&m, T + gen);
+                printf("%-9s %5d %6d %14.0f %14.0f %16zu %12.1f\n", mechs[mi], B, T, B * T / (t1 - t0),
+                       B * gen / (t2 - t1), per_seq, (double)per_seq / (T + gen));
+                free(tok);
+                smollm_gen_free(&g);
+                smollm_free(&m);
+            }
+}
+
 static int cmd_bench(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
     int steps = 5, profile = 0, nondet = 0, dry = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech] [--steps N] [--profile]\n"
+            puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech|decode] [--steps N] [--profile]\n"
                  "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--nondeterministic] [--dry-run]\n"
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
@@ -1052,6 +1097,9 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
                  "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns.\n"
+                 "Then generation per mechanism (decode): prefill and decode tokens/s at batch 1 and 8,\n"
+                 "contexts 128 and 512, and the decode caches' measured bytes per sequence and per token (the\n"
+                 "CPU reference at a small shape; GPU decode is not there yet).\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
@@ -1068,8 +1116,8 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         if (!strcmp(argv[i], "--device") && i + 1 < argc) check_device(device = argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
             only = argv[++i];
-            if (strcmp(only, "train") && strcmp(only, "attn") && strcmp(only, "mech"))
-                die("bench --only: unknown part '%s'%s: expected train, attn or mech", only, "");
+            if (strcmp(only, "train") && strcmp(only, "attn") && strcmp(only, "mech") && strcmp(only, "decode"))
+                die("bench --only: unknown part '%s'%s: expected train, attn, mech or decode", only, "");
         } else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = parse_int("--steps", argv[++i], 1, 1000000);
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--nondeterministic")) nondet = 1;
@@ -1135,6 +1183,7 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         for (int i = 0; i < (gpu ? 3 : 1); i++) bench_attention(gpu, gpu ? Ts[i] : 128, gpu ? 20 : 1);
     }
     if (!only || !strcmp(only, "mech")) bench_mechanisms(gpu);
+    if (!only || !strcmp(only, "decode")) bench_decode();
     return 0;
 }
 
