@@ -259,6 +259,7 @@ typedef struct {
     int task_size, task_vocab;  /* its size (pairs / copy length; 0 = default) and vocabulary (0 = 256) */
     float val_frac;
     int eval_every, eval_batches, log_every, checkpoint_every;
+    int sample_every, sample_tokens; /* samples.jsonl: a greedy continuation every N steps (0: none) */
     double final_eval_tokens;   /* the last evaluation's cap in tokens (0: STUDY_FINAL_EVAL_TOKENS) */
     int *kill_countdown;        /* not a run key: fault injection for tests (StudyOptions.kill_metrics),
                                    decremented per metrics line written, SIGKILL at 0; NULL: none */
@@ -363,6 +364,9 @@ typedef struct {
     int best_val_step;
     double tokens_per_s, peak_bytes, wall_seconds, train_seconds;
     double params_total, params_attention, params_ffn, params_embedding, params_norms, kv_bytes_per_token;
+    /* the decode caches' measured bytes per token at the run's context (attn_decode_cache_bytes
+       over the layers at seq, / seq; real_t elements; 0 when a layer cannot decode) */
+    double cache_bytes_per_token;
     double grad_norm_mean, grad_norm_max, smoothness;
 } StudySummary;
 
@@ -794,6 +798,12 @@ static const RunKey run_keys_[] = {
             "the last evaluation's cap in tokens (0: 4194304, STUDY_FINAL_EVAL_TOKENS)"),
     RK_INT_("log_every", log_every, 1, RK_COUNT_, "1", "data", "metrics line every N steps"),
     RK_INT_("checkpoint_every", checkpoint_every, 0, RK_COUNT_, NULL, "data", "checkpoint every N steps (0: at each evaluation)"),
+    /* samples are read, not computed from: not in the run identity */
+    RK_("sample_every", RUN_KEY_INT, RUN_AT_INT, sample_every, 0, RK_COUNT_, NULL, "data", RUN_KEY_NOT_IDENTITY,
+        "every N steps and at the end, a greedy continuation of the validation split's first 16 tokens "
+        "into the run's samples.jsonl (0: none)"),
+    RK_("sample_tokens", RUN_KEY_INT, RUN_AT_INT, sample_tokens, 1, 4096, "32", "data", RUN_KEY_NOT_IDENTITY,
+        "new tokens per sample (sample_every)"),
     {"task", RUN_KEY_STR, RUN_AT_PTR, RK_FIELD_(task), 0, NULL, "mqar|copy|induction", NULL, NULL, NULL, "task",
      "data", 0, "a synthetic task instead of data (its evaluations report top-1 accuracy)", 0},
     RK_INT_("task_size", task_size, 0, RK_TOKENS_, NULL, "data", "pairs (mqar) or copied length (copy); 0 = default"),
@@ -2169,6 +2179,7 @@ static void study_summary_json(StrBuf *b, const StudySummary *s) {
     sb_num(b, "params_embedding", s->params_embedding, 0);
     sb_num(b, "params_norms", s->params_norms, 0);
     sb_num(b, "kv_bytes_per_token", s->kv_bytes_per_token, 0);
+    sb_num(b, "cache_bytes_per_token", s->cache_bytes_per_token, 0);
     sb_num(b, "grad_norm_mean", s->grad_norm_mean, 0);
     sb_num(b, "grad_norm_max", s->grad_norm_max, 0);
     sb_num(b, "smoothness", s->smoothness, 0);
@@ -2200,7 +2211,7 @@ STUDYDEF int study_summary_read(const char *path, StudySummary *s) {
     F_(final_mc_acc) F_(final_mc_se)
     F_(final_val_tokens) F_(final_val_se) F_(final_val_bpb) F_(best_val_bpb)
     F_(tokens_per_s) F_(peak_bytes) F_(params_total) F_(params_attention) F_(params_ffn) F_(params_embedding)
-    F_(params_norms) F_(kv_bytes_per_token) F_(grad_norm_mean) F_(grad_norm_max) F_(smoothness)
+    F_(params_norms) F_(kv_bytes_per_token) F_(cache_bytes_per_token) F_(grad_norm_mean) F_(grad_norm_max) F_(smoothness)
     F_(train_seconds) F_(wall_seconds)
 #undef F_
     free(t);
@@ -2504,6 +2515,123 @@ static void study_eval_mc(SmolModel *m, const RunConfig *c, StudySummary *o, int
     data_tok_free(tok);
 }
 
+/* ---- samples (sample_every) ---- */
+
+/* JSON string of bytes: valid UTF-8 sequences as they are, any other byte as U+FFFD (a
+   byte-level model may emit half a character) */
+static void study_json_bytes(StrBuf *b, const unsigned char *p, size_t n) {
+    sb_printf(b, "\"");
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        int ok = len && i + len <= n;
+        for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] >> 6) == 2;
+        if (!ok) { sb_printf(b, "\\ufffd"); i++; continue; }
+        if (c == '"' || c == '\\') sb_printf(b, "\\%c", c);
+        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
+        else sb_printf(b, "%.*s", (int)len, (const char *)p + i);
+        i += len;
+    }
+    sb_printf(b, "\"");
+}
+
+/* the tokenizer that turns ids back into text: the tokenizer.json beside the first shard, NULL
+   for byte-level text (*bytes = 1) or when none is found (*bytes = 0: ids are written) */
+static DataTokenizer *study_sample_tokenizer(const Dataset *ds, int *bytes) {
+    *bytes = 0;
+    if (ds->n_parts < 1) return NULL;
+    const DataFile *f = &ds->files[ds->parts[0].file];
+    if (f->buf) { *bytes = 1; return NULL; }
+    char dir[512], path[600], err[600];
+    snprintf(dir, sizeof dir, "%s", f->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    struct stat st;
+    DataTokenizer *t = stat(path, &st) ? NULL : data_tok_load(path, err, sizeof err);
+    if (t && data_tok_vocab(t) != ds->vocab_size) { data_tok_free(t); t = NULL; }
+    return t;
+}
+
+/* one line {"step", "prompt", "text"} appended to path: greedy decoding (smollm.h's SmolGen) of
+   the validation split's first 16 tokens, on a CPU copy of the weights (the GPU decode path is
+   not there yet); -1 with a message (the caller fails the run) */
+static int study_sample(const SmolModel *m, Gpu *gpu, const Dataset *ds, int n_new, int step, const char *path,
+                        char *err, size_t errlen) {
+    enum { P = 16 };
+    int prompt[P], tg[P], np = 0, bytes, rc = -1;
+    DataEval ev;
+    char e2[256];
+    if (!data_eval_init(&ev, ds, DATA_VAL, P, 1, 1, e2, sizeof e2)) {
+        data_eval_row(&ev, 0, prompt, tg);
+        np = P;
+    } else {
+        prompt[0] = 0; /* a split too short for 16 tokens: from token 0 */
+        np = 1;
+    }
+    DataTokenizer *tok = study_sample_tokenizer(ds, &bytes);
+    int eot = tok ? data_tok_id(tok, "<|endoftext|>") : -1;
+    SmolModel cm;
+    SmolGen g = {0};
+    int *out = malloc(sizeof(int) * (P + n_new)), n = 0;
+    unsigned char *txt = NULL;
+    StrBuf b = {0};
+    if (!out || smollm_init(&cm, &m->cfg, NULL, 1, 1, err, errlen)) {
+        if (!out) snprintf(err, errlen, "sample at step %d: out of host memory", step);
+        free(out);
+        data_tok_free(tok);
+        return -1;
+    }
+    ops_to_host(gpu, cm.params, m->params, m->n_params * sizeof(real_t));
+    if (smollm_gen_init(&g, &cm, 1, np + n_new, err, errlen) || smollm_prefill(&g, &cm, prompt, np, err, errlen)) goto end;
+    for (int s = 0; s < n_new; s++) {
+        int t = smollm_sample(g.logits, cm.cfg.vocab_size, NULL, NULL);
+        if (t == eot) break;
+        out[n++] = t;
+        if (s + 1 < n_new && smollm_decode_step(&g, &cm, &t, err, errlen)) goto end;
+    }
+    sb_printf(&b, "{\"step\": %d, ", step);
+    for (int part = 0; part < 2; part++) {
+        const int *ids = part ? out : prompt;
+        int k = part ? n : np;
+        sb_printf(&b, part ? ", \"text\": " : "\"prompt\": ");
+        if (tok || bytes) {
+            size_t cap = (size_t)k * 64 + 1, len = 0;
+            txt = realloc(txt, cap);
+            if (!txt) { snprintf(err, errlen, "sample at step %d: out of host memory", step); goto end; }
+            for (int i = 0; i < k; i++) {
+                if (bytes) txt[len++] = (unsigned char)ids[i];
+                else {
+                    size_t l = data_tok_decode(tok, &ids[i], 1, txt + len, cap - len);
+                    if (l != (size_t)-1 && l <= cap - len) len += l;
+                }
+            }
+            study_json_bytes(&b, txt, len);
+        } else { /* no tokenizer: the ids */
+            sb_printf(&b, "[");
+            for (int i = 0; i < k; i++) sb_printf(&b, "%s%d", i ? ", " : "", ids[i]);
+            sb_printf(&b, "]");
+        }
+    }
+    sb_printf(&b, "}\n");
+    FILE *f = b.oom ? NULL : fopen(path, "ab");
+    if (!f || fwrite(b.p, 1, b.n, f) != b.n || fclose(f)) {
+        if (f) fclose(f);
+        snprintf(err, errlen, "cannot write %.300s: %s", path, b.oom ? "out of memory composing it" : strerror(errno));
+        goto end;
+    }
+    rc = 0;
+end:
+    free(b.p);
+    free(txt);
+    free(out);
+    smollm_gen_free(&g);
+    smollm_free(&cm);
+    data_tok_free(tok);
+    return rc;
+}
+
 STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
     char err[512];
     double t_start = train_now();
@@ -2596,6 +2724,7 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
     o->params_embedding = pc.embedding;
     o->params_norms = pc.norms;
     o->kv_bytes_per_token = smollm_kv_bytes_per_token(&m);
+    o->cache_bytes_per_token = (double)smollm_cache_bytes(&m, c->seq) / c->seq;
     if (verbose)
         printf("model: %s%s attention (%d heads, %d kv heads, head dim %d%s%s), %s norm, %d layers, d_model %d, "
                "ffn %d, vocab %d\nparams: %zu total = %zu attention + %zu ffn + %zu embedding + %zu norms; "
@@ -2751,6 +2880,14 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
                     if (final) final_ev = te;
                     if (final) final_whole = ev.whole;
                 }
+            }
+        }
+        if (!rc && dir && c->sample_every > 0 && !c->task && (st.step % c->sample_every == 0 || last || time_up)) {
+            char spath[4200];
+            snprintf(spath, sizeof spath, "%s/samples.jsonl", dir);
+            if (study_sample(&m, gpu, &ds, c->sample_tokens, st.step, spath, err, sizeof err)) {
+                study_fail(o, "failed", "sample: %s", err);
+                rc = 2;
             }
         }
         int logged = st.step % c->log_every == 0 || last || time_up || rc || isfinite(r.val_loss);

@@ -1366,6 +1366,28 @@ static void test_generate_cli(void) {
     report(r1 == 2 && strstr(o1, "not the byte-level 256: give --tokenizer"),
            "generate: a BPE checkpoint without --tokenizer is refused", o1);
     data_tok_free(tok);
+    /* a study's sample_every: samples.jsonl (step, prompt, text) at steps 2 and 4; the summary's
+       measured decode cache bytes per token (gdn: its constant state over the context of 24); the
+       run identity without sample_every is the same */
+    if (system("rm -rf /tmp/ablate_test_samples /tmp/ablate_test_samples0")) {}
+    const char *base = "run --axes attn=gdn --steps 4 --layers 1 --d-model 16 --heads 2 --seq 24 --batch 3 "
+                       "--data /usr/share/common-licenses/GPL-3 --device cpu --quiet";
+    snprintf(a, sizeof a, "%s --sample-every 2 --sample-tokens 5 --out /tmp/ablate_test_samples", base);
+    r1 = run_cli(a, o1, sizeof o1);
+    snprintf(a, sizeof a, "%s --out /tmp/ablate_test_samples0", base);
+    r2 = run_cli(a, o2, sizeof o2);
+    run_bin("", "cat /tmp/ablate_test_samples/attn-gdn_seed1337/samples.jsonl; echo; grep -o '\"identity\": \"[0-9a-f]*\"' "
+            "/tmp/ablate_test_samples/*/config.json /tmp/ablate_test_samples0/*/config.json | cut -d: -f2-; "
+            "grep -o '\"cache_bytes_per_token\": [0-9.]*' /tmp/ablate_test_samples/*/summary.json", o1, sizeof o1);
+    AttnConfig ga = {0};
+    ga.kind = ATTN_GDN; ga.d_model = 16; ga.n_heads = 2;
+    attn_resolve(&ga, err, sizeof err);
+    char want[96], *id1 = strstr(o1, "\"identity\""), *id2 = id1 ? strstr(id1 + 1, "\"identity\"") : NULL;
+    snprintf(want, sizeof want, "\"cache_bytes_per_token\": %.9g", 
+             (double)attn_decode_cache_bytes(&ga, 24) / sizeof(real_t) * sizeof(float) / 24); /* ablate-cpu: float */
+    report(!r1 && !r2 && strstr(o1, "{\"step\": 2, \"prompt\": \"") && strstr(o1, "{\"step\": 4, \"prompt\": \"") &&
+           strstr(o1, "\"text\": \"") && strstr(o1, want) && id1 && id2 && !strncmp(id1, id2, 32),
+           "study: sample_every writes samples.jsonl; summary's cache_bytes_per_token; identity unchanged", o1);
 }
 
 /* ablate eval on a checkpoint of ablate train --save gives the run's final validation loss */
