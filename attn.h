@@ -333,8 +333,9 @@ ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *
    layer; every room decodes exactly what its forward computes (tests/test_decode.c: logits of
    prefill-then-decode equal the full forward's to 1e-9 in double). What each cache holds:
      dense      K and V of the KV heads; with a plain window a ring of W positions; with a
-                pattern (global/stride/dilation) every position (the pattern's far keys are
-                scattered: the whole prefix is kept, O(T))
+                local+global pattern the first G positions and a ring of W (G + W); dilated, a
+                ring of W*R (+ G); strided, every position (its far keys recur through the
+                whole prefix: O(T))
      identity   nothing
      mla        the normed latent and the rotated shared key (r + rope per token), decoded in
                 the absorbed form (attn_mla_absorbed_forward's algebra); window: a ring

@@ -267,9 +267,27 @@ static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, rea
 
 /* ---- decoding: K and V of the KV heads per position; a ring of W under a plain window ---- */
 
-static int attn_dense_dec_slots(const AttnConfig *c, int cap) {
+/* What a pattern can still see: the first G positions for ever, and the last W (dilated: W*R)
+   positions; strided keys recur through the whole prefix, so a stride keeps every position. The
+   cache holds G slots then a ring of the recent span (slots() of them in all). */
+static int attn_dense_dec_ring(const AttnConfig *c, int cap, int *G) {
     AttnPattern pat;
-    return attn_pattern_of(c, &pat) ? cap : attn_dec_slots(c->window, cap);
+    *G = 0;
+    if (!attn_pattern_of(c, &pat)) return attn_dec_slots(c->window, cap);
+    if (c->stride > 0) return cap;
+    long span = (long)c->window * (c->dilation >= 2 ? c->dilation : 1);
+    if (c->global_tokens + span >= cap) return cap;
+    *G = c->global_tokens;
+    return (int)span;
+}
+static int attn_dense_dec_slots(const AttnConfig *c, int cap) {
+    int G, ring = attn_dense_dec_ring(c, cap, &G);
+    return G + ring;
+}
+/* the slot of position p */
+static int attn_dense_dec_slot(const AttnConfig *c, int cap, int p) {
+    int G, ring = attn_dense_dec_ring(c, cap, &G);
+    return p < G ? p : G + (p - G) % ring;
 }
 
 static size_t attn_dense_cache_bytes(const AttnConfig *c, int T) {
@@ -298,7 +316,7 @@ static void attn_dense_dec_project(const AttnConfig *c, const real_t *w, AttnCac
     for (int b = 0; b < B; b++) {
         attn_rope_at(q + (size_t)b * H * hd, H, hd, hd, c->rope_theta, pos);
         attn_rope_at(kt + (size_t)b * kvd, KV, hd, hd, c->rope_theta, pos);
-        real_t *slot = (real_t *)kc->mem + ((size_t)b * S + pos % S) * 2 * kvd;
+        real_t *slot = (real_t *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, pos)) * 2 * kvd;
         memcpy(slot, kt + (size_t)b * kvd, sizeof(real_t) * kvd);
         memcpy(slot + kvd, vt + (size_t)b * kvd, sizeof(real_t) * kvd);
     }
@@ -311,7 +329,7 @@ static void attn_dense_dec_attend(const AttnConfig *c, AttnCache *kc, const real
     for (int h = 0; h < H; h++) {
         int g = h / (H / KV);
         for (int j = 0; j < n; j++) {
-            const real_t *slot = (const real_t *)kc->mem + ((size_t)b * S + pos_list[j] % S) * 2 * kvd;
+            const real_t *slot = (const real_t *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, pos_list[j])) * 2 * kvd;
             ks[j] = slot + (size_t)g * hd;
             vs[j] = slot + kvd + (size_t)g * hd;
         }

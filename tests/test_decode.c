@@ -7,8 +7,8 @@
      prefill k tokens, then decode one token at a time: the logits at every position equal the
        full forward's (smollm_forward over the whole sequence) to 1e-9 relative (max |diff| /
        max |logit|), for 2 sequences at once
-     the cache's real size: bounded by the window (swa, mla, mga), constant in T (gdn), linear
-       otherwise, and what attn_decode_cache_bytes says is what is allocated
+     the cache's real size: bounded by the window (swa, mla, mga) and by what a pattern can still
+       see (local+global G + W, dilated W*R), constant in T (gdn), linear otherwise, and what attn_decode_cache_bytes says is what is allocated
      refusals: mga_faithful (reads the future), a step past the cache's capacity
    and the sampler (smollm_sample): greedy = the first largest logit; top_k 1 and a tiny top_p
    are greedy; the same seed draws the same tokens; temperature 1 draws in proportion to the
@@ -88,6 +88,7 @@ static void check_model(const char *name, AttnKind kind, const char *sched, Norm
 static void o_swa3(AttnConfig *c) { c->window = 3; }
 static void o_swa3_qk(AttnConfig *c) { c->window = 3; c->qk_norm = 1; c->n_kv_heads = 2; }
 static void o_global(AttnConfig *c) { c->window = 2; c->global_tokens = 2; }
+static void o_global_dil(AttnConfig *c) { c->window = 2; c->global_tokens = 1; c->dilation = 3; c->pattern_block = 1; }
 static void o_stride(AttnConfig *c) { c->window = 2; c->stride = 4; c->pattern_block = 2; }
 static void o_dilation(AttnConfig *c) { c->window = 2; c->dilation = 2; c->pattern_block = 2; }
 static void o_mla_q(AttnConfig *c) { c->q_latent_dim = 8; c->window = 4; c->v_head_dim = 4; }
@@ -103,6 +104,14 @@ static void check_cache_sizes(void) {
     report(attn_decode_cache_bytes(&c, 1000) == attn_decode_cache_bytes(&c, 8) &&
            attn_decode_cache_bytes(&c, 8) == 8 * 2 * c.n_kv_heads * c.head_dim * sizeof(real_t),
            "swa cache: a ring of W positions (T = 1000 takes what T = 8 takes)", NULL);
+    AttnConfig pg = c, pd = c, ps = c;
+    pg.global_tokens = 4;
+    pd.dilation = 3; pd.pattern_block = 2;
+    ps.stride = 16;
+    size_t row = 2 * c.n_kv_heads * c.head_dim * sizeof(real_t);
+    report(attn_decode_cache_bytes(&pg, 1000) == 12 * row && attn_decode_cache_bytes(&pd, 1000) == 24 * row &&
+           attn_decode_cache_bytes(&ps, 1000) == 1000 * row && attn_decode_cache_bytes(&pg, 10) == 10 * row,
+           "pattern caches: G + W (global), W*R (dilated), all (strided), at most T", NULL);
     AttnConfig m = {0};
     m.kind = ATTN_MLA; m.d_model = 24; m.n_heads = 4;
     attn_resolve(&m, err, sizeof err);
@@ -162,6 +171,7 @@ int main(void) {
     check_model("decode == forward: local+global pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_global);
     check_model("decode == forward: strided pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_stride);
     check_model("decode == forward: dilated pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_dilation);
+    check_model("decode == forward: global + dilated pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_global_dil);
     check_model("decode == forward: identity", ATTN_IDENTITY, NULL, NORM_PRE, 3, NULL);
     check_model("decode == forward: mla (absorbed)", ATTN_MLA, NULL, NORM_PRE, 3, NULL);
     check_model("decode == forward: mla q_latent, W=4, v_dim 4, sandwich", ATTN_MLA, NULL, NORM_SANDWICH, 2, o_mla_q);
