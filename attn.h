@@ -32,8 +32,9 @@
      attn/hier.h      multi-scale attention: a local window plus mean-pooled coarse blocks of the
                       earlier context (CPU)
    A room exports one descriptor (AttnMech: resolve, GPU support, parameter specs, KV/state
-   bytes, FLOPs, init, activation and scratch sizes and binding, forward, backward, and a hook
-   for state that changes during training) and three macros: ATTN_OPTIONS_room (its option
+   bytes, FLOPs, init, activation and scratch sizes and binding, forward, backward, a hook
+   for state that changes during training, and decoding: cache_bytes, decode, prefill; see
+   DECODING below) and three macros: ATTN_OPTIONS_room (its option
    table), ATTN_ACTS_room and ATTN_SCRATCH_room (the fields it adds to AttnActs / AttnScratch).
 
    OPTIONS. Every option of every mechanism is one row of an option table: its one spelling
@@ -66,7 +67,10 @@
         causality, the equivalences it has with other mechanisms), in the Makefile: its name in
         EXTRA_TESTS and, for the double build, a rule like test_gdn's (the pattern rule builds
         float). The Makefile's HEADERS takes every header under attn/ by itself.
-     4. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
+     4. for generation (optional): cache_bytes and decode (and prefill) at the end of its
+        AttnMech (NULL: attn_decode_* refuse the room by name), and its line in
+        tests/test_decode.c (decode == the full forward).
+     5. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
         name in the schedule grammar below; README.md's Mechanisms table (and where it runs,
         when not on both devices) and its name in the file table's attn.h row.
    Nothing else changes: the flags, spec keys, schedule options, config.json, --help, the run

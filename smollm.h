@@ -33,6 +33,10 @@
      sandwich  (Gemma 2)         h = x + N(Attn(N(x)));     y = h + N(FFN(N(h)))
    every strategy ends with a final RMSNorm before the LM head.
 
+   GENERATION (CPU): smollm_gen_init, smollm_prefill, smollm_decode_step, smollm_sample (greedy,
+   temperature, top-k, top-p, seeded) and smollm_gen_free; each layer decodes from its
+   mechanism's cache (attn.h, DECODING). Declared with their contract at the end of the header.
+
    INITIALIZATION (seeded; the same seed gives the same weights bit for bit on any machine
    and thread count): every 2^20-element chunk of every tensor draws from its own splitmix64
    stream seeded by (seed, tensor index, chunk), Box-Muller in double; linear weights and embeddings N(0, init_std = 0.02), o_proj and down_proj
