@@ -212,7 +212,7 @@ static void test_cli(void) {
     cli("train " SMALL " --device tpu", 2, "unknown device 'tpu': expected cpu or cuda");
     cli("--device tpu", 2, "unknown device 'tpu': expected cpu or cuda");
     cli("bench --device tpu", 2, "unknown device 'tpu': expected cpu or cuda");
-    cli("bench --only foo", 2, "bench --only: unknown part 'foo': expected train, attn or mech");
+    cli("bench --only foo", 2, "bench --only: unknown part 'foo': expected train, attn, mech or decode");
     cli("bench --steps 0", 2, "--steps expects an integer in [1, 1000000], got '0'");
     cli("run --axes attn=mha --device tpu", 2, "unknown device 'tpu'");
     cli("run --axes attn=mha --lr -1", 2, "lr expects a number > 0");
