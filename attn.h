@@ -266,8 +266,8 @@ typedef struct {
     /* one token: x [B, d] at position k->pos -> out [B, d], appending to the cache (the caller
        advances pos); w the block's real_t weights; -1: out of host memory */
     int (*decode)(const AttnConfig *c, const real_t *w, struct AttnCache *k, const real_t *x, real_t *out);
-    /* the prompt at once: x [B, T, d] at positions pos..pos+T-1 -> out [B, T, d], cache filled.
-       [NULL: decode, one token at a time, which is exact by construction] */
+    /* the prompt at once into an empty cache (called at pos 0 only; a later chunk goes token by
+       token): x [B, T, d] -> out [B, T, d], cache filled. [NULL: decode, one token at a time] */
     int (*prefill)(const AttnConfig *c, const real_t *w, struct AttnCache *k, const real_t *x, real_t *out, int T);
 } AttnMech;
 
@@ -354,7 +354,10 @@ ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *
    refuses). attn_decode_init: zeroed cache of B sequences for up to cap tokens; -1 with a
    message (unsupported, out of memory). attn_decode_step: x [B, d] -> out [B, d] at position
    k->pos, then pos + 1; -1 with a message at cap or out of memory. attn_decode_prefill: T tokens
-   x [B, T, d] -> out [B, T, d] (the room's prefill, else the step per token). */
+   x [B, T, d] -> out [B, T, d]: the dense room (mha, gqa, mqa, swa, patterns) runs its training
+   forward over the prompt and copies the rotated K, V into the cache; the other rooms run the
+   decode step per token (exact by construction; their training forwards keep no cache-ready
+   state: MLA's rotated key, GDN's final state, DSA's indexer keys are left for later). */
 int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen);
 size_t attn_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0 when unsupported */
 int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen);
@@ -717,7 +720,7 @@ int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *
         snprintf(err, errlen, "prefill of %d tokens at position %d: the cache holds %d positions", T, k->pos, k->cap);
         return -1;
     }
-    if (m->prefill) {
+    if (m->prefill && k->pos == 0 && T > 0) {
         if (m->prefill(&k->c, w, k, x, out, T)) {
             snprintf(err, errlen, "prefill of attn %s: out of host memory", attn_kind_name(k->c.kind));
             return -1;

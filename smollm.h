@@ -240,8 +240,9 @@ SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, 
 /* GENERATION (CPU reference). A SmolGen holds every layer's decode cache (attn.h's AttnCache)
    for B sequences of up to cap tokens and the one-token activations. smollm_decode_step feeds
    tokens [B] (one per sequence) at position g->pos and leaves the logits [B, vocab] in
-   g->logits; smollm_prefill feeds a prompt tokens [B, T] (the decode step per token: exact, the
-   CPU reference has no faster path) and leaves the last position's logits. Both return -1 with
+   g->logits; smollm_prefill feeds a prompt tokens [B, T] through every block at once (each
+   layer's attn_decode_prefill: the training forward for the dense room, the decode step per token
+   for the others) and leaves the last position's logits. A prompt may come in several chunks. Both return -1 with
    a message (a layer's mechanism without a decode path, the cache full, out of memory). The
    model must be a CPU model (m->gpu NULL: the GPU decode path is not there yet).
    smollm_sample: the next token from logits [V]: temperature 0 = greedy (the first largest
@@ -1549,15 +1550,69 @@ int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *tokens, char *
     return 0;
 }
 
+/* the prompt's rows through every block at once ([B*T, d], sequence-major), each layer's cache
+   filled by attn_decode_prefill; the LM head on the last position of each sequence only */
 int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen) {
-    int *col = malloc(sizeof(int) * g->B);
-    if (!col) { snprintf(err, errlen, "prefill: out of host memory"); return -1; }
-    int rc = 0;
-    for (int t = 0; t < T && !rc; t++) {
-        for (int b = 0; b < g->B; b++) col[b] = tokens[(size_t)b * T + t];
-        rc = smollm_decode_step(g, m, col, err, errlen);
+    const SmolConfig *c = &m->cfg;
+    int B = g->B, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    size_t N = (size_t)B * T, none = (size_t)-1;
+    float eps = c->norm_eps;
+    const real_t *w = m->params;
+    if (T < 1 || g->pos + T > g->cap) {
+        snprintf(err, errlen, "prefill of %d tokens at position %d: the generation holds %d tokens (expected 1..%d)", T,
+                 g->pos, g->cap, g->cap - g->pos);
+        return -1;
     }
-    free(col);
+    for (size_t i = 0; i < N; i++)
+        if (tokens[i] < 0 || tokens[i] >= V) {
+            snprintf(err, errlen, "prompt token %d at %zu: expected 0..%d", tokens[i], i, V - 1);
+            return -1;
+        }
+    real_t *x = malloc(sizeof(real_t) * N * d), *h = malloc(sizeof(real_t) * N * d), *nt = malloc(sizeof(real_t) * N * d);
+    real_t *sub = malloc(sizeof(real_t) * N * d), *gu = malloc(sizeof(real_t) * N * 2 * F);
+    real_t *act = malloc(sizeof(real_t) * N * F), *rstd = malloc(sizeof(real_t) * N);
+    int rc = x && h && nt && sub && gu && act && rstd ? 0 : -1;
+    if (rc) snprintf(err, errlen, "prefill of %d x %d tokens: out of host memory", B, T);
+    if (!rc) op_embed_forward(NULL, x, tokens, w + m->wte, (int)N, d);
+    for (int l = 0; l < c->n_layers && !rc; l++) {
+        const SmolLayer *L = &m->layers[l];
+        const real_t *ain = x;
+        if (L->attn_pre != none) {
+            op_rmsnorm_forward(NULL, nt, rstd, x, w + L->attn_pre, (int)N, d, eps);
+            ain = nt;
+        }
+        char e2[256];
+        if (attn_decode_prefill(&g->layers[l], w + L->attn_w, ain, sub, T, e2, sizeof e2)) {
+            snprintf(err, errlen, "layer %d: %s", l, e2);
+            rc = -1;
+            break;
+        }
+        if (L->attn_post != none) {
+            op_rmsnorm_forward(NULL, nt, rstd, sub, w + L->attn_post, (int)N, d, eps);
+            memcpy(sub, nt, sizeof(real_t) * N * d);
+        }
+        op_add(NULL, h, x, sub, N * d);
+        const real_t *fin = h;
+        if (L->ffn_pre != none) {
+            op_rmsnorm_forward(NULL, nt, rstd, h, w + L->ffn_pre, (int)N, d, eps);
+            fin = nt;
+        }
+        op_matmul_forward(NULL, gu, fin, w + L->gate, (int)N, d, 2 * F);
+        op_swiglu_forward(NULL, act, gu, (int)N, F);
+        op_matmul_forward(NULL, sub, act, w + L->down, (int)N, F, d);
+        if (L->ffn_post != none) {
+            op_rmsnorm_forward(NULL, nt, rstd, sub, w + L->ffn_post, (int)N, d, eps);
+            memcpy(sub, nt, sizeof(real_t) * N * d);
+        }
+        op_add(NULL, x, h, sub, N * d);
+    }
+    if (!rc) {
+        for (int b = 0; b < B; b++) memcpy(g->x + (size_t)b * d, x + ((size_t)b * T + T - 1) * d, sizeof(real_t) * d);
+        op_rmsnorm_forward(NULL, g->xf, g->rstd, g->x, w + m->final_norm, B, d, eps);
+        op_matmul_forward(NULL, g->logits, g->xf, w + m->wte, B, d, V);
+        g->pos += T;
+    }
+    free(x); free(h); free(nt); free(sub); free(gu); free(act); free(rstd);
     return rc;
 }
 

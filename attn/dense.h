@@ -358,10 +358,36 @@ static int attn_dense_decode(const AttnConfig *c, const real_t *w, AttnCache *kc
     return rc;
 }
 
+/* the prompt through the training forward (attn_forward: the flash core over all T tokens),
+   then its rotated K and V rows into the cache (a ring keeps the last ones) */
+static int attn_dense_prefill(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out,
+                              int T) {
+    int B = kc->B, kvd = c->n_kv_heads * c->head_dim, S = attn_dense_dec_slots(c, kc->cap);
+    size_t ae, se;
+    attn_act_sizes(c, B, T, &ae, &se);
+    real_t *am = attn_tmp(ae), *sm = attn_tmp(se);
+    AttnActs a;
+    int rc = am && sm ? 0 : -1;
+    if (!rc) {
+        attn_acts_bind(c, &a, NULL, am, sm, B, T);
+        rc = attn_forward(NULL, c, w, &a, x, out, B, T);
+    }
+    for (int b = 0; b < B && !rc; b++)
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            real_t *slot = (real_t *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, t)) * 2 * kvd;
+            memcpy(slot, (const real_t *)a.k + n * kvd, sizeof(real_t) * kvd);
+            memcpy(slot + kvd, (const real_t *)a.v + n * kvd, sizeof(real_t) * kvd);
+        }
+    free(am);
+    free(sm);
+    return rc;
+}
+
 static const AttnMech attn_room_dense = {
     "dense", attn_dense_resolve, NULL, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
     attn_dense_act_sizes, attn_dense_acts_bind, attn_dense_scratch_elems, attn_dense_scratch_bind,
-    attn_dense_forward, attn_dense_backward, NULL, attn_dense_cache_bytes, attn_dense_decode, NULL,
+    attn_dense_forward, attn_dense_backward, NULL, attn_dense_cache_bytes, attn_dense_decode, attn_dense_prefill,
 };
 
 #endif /* ATTN_DENSE_DONE */
