@@ -1039,12 +1039,12 @@ static void bench_dry_run(const char *attns) {
 
 /* Generation on the CPU reference, per mechanism at a small shape (vocab 256, d_model 64, 4
    layers, 4 heads): prefill tokens/s (the prompt through the decode step, token by token),
-   decode tokens/s over `gen` new tokens, and the decode caches' measured bytes per sequence
+   decode tokens/s over `gen` (64) new tokens, and the decode caches' measured bytes per sequence
    (all layers, real_t elements: attn_decode_cache_bytes, what is allocated) and per token of
    context. GPU decode is not there yet: on a GPU build the table is the CPU's. */
 static void bench_decode(void) {
     static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
-    int ctxs[] = {128, 512}, batches[] = {1, 8}, gen = 16;
+    int ctxs[] = {128, 512}, batches[] = {1, 8}, gen = 64;
     printf("\ndecode (CPU reference; GPU decode is not there yet): 4 layers, d_model 64, 4 heads, vocab 256; swa W = 64, "
            "dsa top-64\n%-9s %5s %6s %14s %14s %16s %12s\n", "mechanism", "batch", "ctx", "prefill tok/s",
            "decode tok/s", "cache B/seq", "B/token");
