@@ -1431,7 +1431,7 @@ SMOLLMDEF int smollm_verify(SmolModel *m, const char *path, char *err, size_t er
 
 /* ---- generation ---- */
 
-void smollm_gen_free(SmolGen *g) {
+SMOLLMDEF void smollm_gen_free(SmolGen *g) {
     if (g->layers)
         for (int l = 0; l < g->n_layers; l++) attn_decode_free(&g->layers[l]);
     free(g->layers);
@@ -1440,7 +1440,7 @@ void smollm_gen_free(SmolGen *g) {
     memset(g, 0, sizeof *g);
 }
 
-size_t smollm_cache_bytes(const SmolModel *m, int T) {
+SMOLLMDEF size_t smollm_cache_bytes(const SmolModel *m, int T) {
     size_t b = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         char err[8];
@@ -1450,7 +1450,7 @@ size_t smollm_cache_bytes(const SmolModel *m, int T) {
     return b;
 }
 
-int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen) {
+SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen) {
     const SmolConfig *c = &m->cfg;
     memset(g, 0, sizeof *g);
     if (m->gpu) {
@@ -1497,7 +1497,7 @@ int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, s
 }
 
 /* the blocks of smollm_forward_device on one token per sequence (N = B rows) */
-int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *tokens, char *err, size_t errlen) {
+SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *tokens, char *err, size_t errlen) {
     const SmolConfig *c = &m->cfg;
     int B = g->B, d = c->d_model, F = c->ffn_dim;
     float eps = c->norm_eps;
@@ -1552,7 +1552,7 @@ int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *tokens, char *
 
 /* the prompt's rows through every block at once ([B*T, d], sequence-major), each layer's cache
    filled by attn_decode_prefill; the LM head on the last position of each sequence only */
-int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen) {
+SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen) {
     const SmolConfig *c = &m->cfg;
     int B = g->B, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     size_t N = (size_t)B * T, none = (size_t)-1;
@@ -1623,7 +1623,7 @@ static int smol_cand_cmp(const void *a, const void *b) { /* larger first, then t
     return (x->i > y->i) - (x->i < y->i);
 }
 
-int smollm_sample(const real_t *logits, int V, const SmolSampler *s, uint64_t *rng) {
+SMOLLMDEF int smollm_sample(const real_t *logits, int V, const SmolSampler *s, uint64_t *rng) {
     int best = 0;
     for (int i = 1; i < V; i++)
         if (logits[i] > logits[best]) best = i;

@@ -9,7 +9,8 @@
        max |logit|), for 2 sequences at once
      the cache's real size: bounded by the window (swa, mla, mga) and by what a pattern can still
        see (local+global G + W, dilated W*R), constant in T (gdn), linear otherwise, and what attn_decode_cache_bytes says is what is allocated
-     refusals: mga_faithful (reads the future), a step past the cache's capacity
+     refusals: mga_faithful (reads the future), a step past the cache's capacity, a room whose
+       descriptor has no decode fields (hier)
    and the sampler (smollm_sample): greedy = the first largest logit; top_k 1 and a tiny top_p
    are greedy; the same seed draws the same tokens; temperature 1 draws in proportion to the
    softmax (within 4 standard deviations over 20000 draws); top_k 2 never draws the third.
@@ -140,6 +141,12 @@ static void check_cache_sizes(void) {
     int rc = attn_decode_step(&k, NULL, x, out, err, sizeof err);
     report(rc == -1 && strstr(err, "position 20") && strstr(err, "20 positions"), "a step past the cache is refused", err);
     attn_decode_free(&k);
+    AttnConfig hi = {0}; /* a room without decode fields (NULL) is refused by name */
+    hi.kind = ATTN_HIER; hi.d_model = 24; hi.n_heads = 4;
+    attn_resolve(&hi, err, sizeof err);
+    rc = attn_decode_init(&k, &hi, 1, 8, err, sizeof err);
+    report(rc == -1 && strstr(err, "attn hier (room hier) has no decode path") && attn_decode_cache_bytes(&hi, 8) == 0,
+           "a room without a decode path is refused by name", err);
     AttnConfig f = {0};
     f.kind = ATTN_MGA; f.d_model = 24; f.n_heads = 4; f.mga_faithful = 1;
     attn_resolve(&f, err, sizeof err);
