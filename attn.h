@@ -358,12 +358,12 @@ ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *
    forward over the prompt and copies the rotated K, V into the cache; the other rooms run the
    decode step per token (exact by construction; their training forwards keep no cache-ready
    state: MLA's rotated key, GDN's final state, DSA's indexer keys are left for later). */
-int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen);
-size_t attn_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0 when unsupported */
-int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen);
-int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen);
-int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err, size_t errlen);
-void attn_decode_free(AttnCache *k);
+ATTNDEF int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen);
+ATTNDEF size_t attn_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0 when unsupported */
+ATTNDEF int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen);
+ATTNDEF int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen);
+ATTNDEF int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err, size_t errlen);
+ATTNDEF void attn_decode_free(AttnCache *k);
 
 /* rooms' public extras */
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
@@ -657,7 +657,7 @@ ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *
 
 /* ---- decoding ---- */
 
-int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen) {
+ATTNDEF int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen) {
     const AttnMech *m = attn_mech(c->kind);
     if (!m || !m->decode || !m->cache_bytes) {
         snprintf(err, errlen, "attn %s (room %s) has no decode path yet: generation needs a room with "
@@ -673,12 +673,12 @@ int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen) {
     return 0;
 }
 
-size_t attn_decode_cache_bytes(const AttnConfig *c, int T) {
+ATTNDEF size_t attn_decode_cache_bytes(const AttnConfig *c, int T) {
     const AttnMech *m = attn_mech(c->kind);
     return m && m->cache_bytes ? m->cache_bytes(c, T) : 0;
 }
 
-int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen) {
+ATTNDEF int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen) {
     memset(k, 0, sizeof *k);
     if (attn_decode_supported(c, err, errlen)) return -1;
     if (B < 1 || cap < 1) {
@@ -698,7 +698,7 @@ int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *er
     return 0;
 }
 
-int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen) {
+ATTNDEF int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen) {
     if (k->pos >= k->cap) {
         snprintf(err, errlen, "decode at position %d: the cache holds %d positions (expected pos < cap)", k->pos,
                  k->cap);
@@ -713,7 +713,7 @@ int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out
     return 0;
 }
 
-int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err,
+ATTNDEF int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err,
                         size_t errlen) {
     const AttnMech *m = attn_mech(k->c.kind);
     if (T < 0 || k->pos + T > k->cap) {
@@ -742,7 +742,7 @@ int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *
     return rc;
 }
 
-void attn_decode_free(AttnCache *k) {
+ATTNDEF void attn_decode_free(AttnCache *k) {
     free(k->mem);
     free(k->derived);
     memset(k, 0, sizeof *k);
