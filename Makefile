@@ -63,7 +63,7 @@ tests/test_gdn: tests/test_gdn.c $(HEADERS)
 # attn/hier.h's (multi-scale attention) finite-difference checks: double precision too
 tests/test_hier: tests/test_hier.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
-# ops.h's sparse attention patterns (AttnPattern): gradchecks in double precision too
+# ops.h's sparse attention patterns (OpsPattern): gradchecks in double precision too
 tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # generation: decode == the full forward to 1e-9 relative, in double precision too

@@ -130,15 +130,15 @@ static void train_usage(void) {
 
 /* every valued flag but --device is a run key: study.h's table parses it and checks its range
    (one place for `ablate train`, `ablate run --KEY` and spec files) */
-static void parse_train_flags(RunConfig *o, const char **device, int argc, char **argv) {
+static void parse_train_flags(StudyRunConfig *o, const char **device, int argc, char **argv) {
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { train_usage(); tune_help(); exit(0); }
-        const RunKey *bk = run_key_find(f); /* a yes/no key (--qk-norm) alone means 1 */
-        if (bk && bk->type == RUN_KEY_BOOL && !strncmp(f, "--", 2) &&
+        const StudyRunKey *bk = study_run_key_find(f); /* a yes/no key (--qk-norm) alone means 1 */
+        if (bk && bk->type == STUDY_RUN_KEY_BOOL && !strncmp(f, "--", 2) &&
             (i + 1 >= argc || (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")))) {
             char err[300];
-            if (run_config_set(o, f, "1", err, sizeof err)) die("%s%s", err, "");
+            if (study_run_config_set(o, f, "1", err, sizeof err)) die("%s%s", err, "");
             continue;
         }
         if (strncmp(f, "--", 2)) die("unexpected argument '%s'%s (see ablate train --help)", f, "");
@@ -150,7 +150,7 @@ static void parse_train_flags(RunConfig *o, const char **device, int argc, char 
             continue;
         }
         char err[300];
-        if (run_config_set(o, f, v, err, sizeof err)) {
+        if (study_run_config_set(o, f, v, err, sizeof err)) {
             if (!strncmp(err, "unknown key", 11)) die("unknown flag '%s'%s (see ablate train --help)", f, "");
             die("%s%s", err, "");
         }
@@ -228,9 +228,9 @@ static Gpu *open_device(const char *device, const Tune *tn) {
 }
 
 static int cmd_train(int argc, char **argv, const Tune *tn) {
-    RunConfig o;
+    StudyRunConfig o;
     const char *device = NULL;
-    run_config_defaults(&o);
+    study_run_config_defaults(&o);
     parse_train_flags(&o, &device, argc, argv);
     char err[256];
     SmolConfig check = o.model; /* refuse bad shapes before reading any data or opening a GPU */
@@ -409,7 +409,7 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
         study_close_device(gpu);
         return rc;
     }
-    Dataset ds;
+    DataSet ds;
     if (data_open(&ds, data, val_frac, err, sizeof err)) { fprintf(stderr, "ablate eval: %s\n", err); return 2; }
     if (ds.vocab_size != cfg.vocab_size) {
         fprintf(stderr, "ablate eval: checkpoint %s has vocabulary %d but data %s has vocabulary %d (another "
@@ -685,7 +685,7 @@ static int cmd_generate(int argc, char **argv) {
     return rc;
 }
 
-static int run_study(const Study *s, StudyOptions *so, const Tune *tn) {
+static int run_study(const StudySpec *s, StudyOptions *so, const Tune *tn) {
     Gpu *gpu;
     char err[256];
     if (study_open_device(s->device[0] ? s->device : NULL, &gpu, err, sizeof err)) {
@@ -725,7 +725,7 @@ static int cmd_default_study(int argc, char **argv, const Tune *tn) {
             so.workers = (int)w;
         } else die("unknown argument '%s'%s (see ablate --help)", argv[i], "");
     char err[600];
-    Study s;
+    StudySpec s;
     if (so.resume) {
         if (study_parse_resume(&s, so.out, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
         return run_study(&s, &so, tn);
@@ -775,10 +775,10 @@ static int cmd_run(int argc, char **argv, const Tune *tn) {
              "Study keys: name, seeds (a count: N seeds from --seed, default 1337), seed_list (the seeds\n"
              "themselves: 1, 7, 42; one seed: 42), select (val_loss | tokens_per_s),\n"
              "device (cpu | cuda), keep_checkpoints (0|1).\nRun keys:");
-        run_keys_help(stdout);
+        study_run_keys_help(stdout);
         return argc == 0 ? 2 : 0;
     }
-    Study s;
+    StudySpec s;
     StudyOptions so = {0};
     char err[600];
     if (study_from_args(&s, &so, argc, argv, err, sizeof err)) { fprintf(stderr, "ablate run: %s\n", err); return 2; }
@@ -816,7 +816,7 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
     if (smollm_init(&m, &mc, gpu, B, T, err, sizeof err)) { fprintf(stderr, "ablate bench: %s\n", err); exit(2); }
     TrainConfig tc = {0};
     tc.steps = steps + 2;
-    Trainer tr;
+    TrainState tr;
     if (train_init(&tr, &m, &tc)) {
         fprintf(stderr, "ablate bench: out of memory for the optimizer state of %zu parameters\n", m.n_params);
         exit(2);
@@ -854,28 +854,28 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
 #endif
 }
 
-/* random bf16 (GPU) / real_t (CPU) activations in [-0.5, 0.5) * scale */
+/* random bf16 (GPU) / ops_real (CPU) activations in [-0.5, 0.5) * scale */
 static void *bench_rand_act(Gpu *gpu, size_t n, double scale, uint64_t seed) {
-    real_t *host = malloc(n * sizeof(real_t));
+    ops_real *host = malloc(n * sizeof(ops_real));
     if (!host) die("bench: out of host memory%s%s", "", "");
-    for (size_t i = 0; i < n; i++) host[i] = (real_t)(scale * ((double)(splitmix64(&seed) >> 11) / 9007199254740992.0 - 0.5));
+    for (size_t i = 0; i < n; i++) host[i] = (ops_real)(scale * ((double)(splitmix64(&seed) >> 11) / 9007199254740992.0 - 0.5));
     void *d = ops_alloc(gpu, n * ops_act_size(gpu));
     if (gpu) {
-        real_t *tmp = ops_alloc(gpu, n * sizeof(real_t));
-        ops_to_device(gpu, tmp, host, n * sizeof(real_t));
+        ops_real *tmp = ops_alloc(gpu, n * sizeof(ops_real));
+        ops_to_device(gpu, tmp, host, n * sizeof(ops_real));
         ops_weights_to_compute(gpu, d, tmp, n);
         ops_free(gpu, tmp);
     } else {
-        memcpy(d, host, n * sizeof(real_t));
+        memcpy(d, host, n * sizeof(ops_real));
     }
     free(host);
     return d;
 }
-static real_t *bench_fill_real(Gpu *gpu, size_t n, double lo, double hi, uint64_t seed) {
-    real_t *host = malloc(n * sizeof(real_t)), *d = ops_alloc(gpu, n * sizeof(real_t));
+static ops_real *bench_fill_real(Gpu *gpu, size_t n, double lo, double hi, uint64_t seed) {
+    ops_real *host = malloc(n * sizeof(ops_real)), *d = ops_alloc(gpu, n * sizeof(ops_real));
     if (!host) die("bench: out of host memory%s%s", "", "");
-    for (size_t i = 0; i < n; i++) host[i] = (real_t)(lo + (hi - lo) * ((double)(splitmix64(&seed) >> 11) / 9007199254740992.0));
-    ops_to_device(gpu, d, host, n * sizeof(real_t));
+    for (size_t i = 0; i < n; i++) host[i] = (ops_real)(lo + (hi - lo) * ((double)(splitmix64(&seed) >> 11) / 9007199254740992.0));
+    ops_to_device(gpu, d, host, n * sizeof(ops_real));
     free(host);
     return d;
 }
@@ -899,7 +899,7 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
     void *dout = bench_rand_act(gpu, nq, 1, 45);
     void *o = ops_alloc(gpu, nq * es), *dq = ops_alloc(gpu, nq * es);
     void *dk = ops_alloc(gpu, nq * es), *dv = ops_alloc(gpu, nq * es);
-    real_t *lse = ops_alloc(gpu, (size_t)B * H * T * sizeof(real_t));
+    ops_real *lse = ops_alloc(gpu, (size_t)B * H * T * sizeof(ops_real));
     double flops = bench_attn_flops(B, H, T, hd);
     op_attention_forward(gpu, o, lse, q, k, v, B, T, H, H, hd, 0); /* warm-up (JIT) */
     op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
@@ -950,15 +950,15 @@ static void bench_mechanisms(Gpu *gpu) {
         void *q = bench_rand_act(gpu, n, 1, 1), *kk = bench_rand_act(gpu, n, 1, 2), *v = bench_rand_act(gpu, n, 1, 3);
         void *dout = bench_rand_act(gpu, n, 1, 4), *o = bench_rand_act(gpu, n, 0, 5), *dq = bench_rand_act(gpu, n, 0, 6);
         void *dk = bench_rand_act(gpu, n, 0, 7), *dv = bench_rand_act(gpu, n, 0, 8);
-        real_t *lse = bench_fill_real(gpu, (size_t)N * H, 0, 0, 9);
+        ops_real *lse = bench_fill_real(gpu, (size_t)N * H, 0, 0, 9);
         void *iq = bench_rand_act(gpu, (size_t)N * HI * dI, 1, 10), *ik = bench_rand_act(gpu, (size_t)N * dI, 1, 11);
         void *iw = bench_rand_act(gpu, (size_t)N * HI, 1, 12);
         int *idx = ops_alloc(gpu, (size_t)N * k * sizeof(int));
-        real_t *psum = ops_alloc(gpu, (size_t)N * k * sizeof(real_t));
-        real_t *gd = bench_fill_real(gpu, (size_t)N * H, -0.1, -0.01, 13), *beta = bench_fill_real(gpu, (size_t)N * H, 0.2, 0.8, 14);
-        real_t *dg = ops_alloc(gpu, (size_t)N * H * sizeof(real_t)), *db = ops_alloc(gpu, (size_t)N * H * sizeof(real_t));
-        real_t *ws = ops_alloc(gpu, gdn_ws_elems(B, T, H, hd, 64) * sizeof(real_t));
-        AttnPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
+        ops_real *psum = ops_alloc(gpu, (size_t)N * k * sizeof(ops_real));
+        ops_real *gd = bench_fill_real(gpu, (size_t)N * H, -0.1, -0.01, 13), *beta = bench_fill_real(gpu, (size_t)N * H, 0.2, 0.8, 14);
+        ops_real *dg = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real)), *db = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real));
+        ops_real *ws = ops_alloc(gpu, attn_gdn_block_ws_elems(B, T, H, hd, 64) * sizeof(ops_real));
+        OpsPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
         double tf[7], tb[7];
         /* columns 2 and 6: GDN's chunk-parallel kernels (the default) and the one-block-per-
            sequence ones (tuning.gdn_par, read per call; the user's own setting is restored after) */
@@ -973,16 +973,16 @@ static void bench_mechanisms(Gpu *gpu) {
                         op_attention_forward(gpu, o, lse, q, kk, v, B, T, H, H, hd, 0);
                         if (pass) op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, H, hd, 0);
                     } else if (m == 1) {
-                        op_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, SPARSE_PREC_BF16);
-                        op_sparse_attention_forward(gpu, o, lse, q, kk, v, idx, B, T, H, 1, hd, k);
-                        if (pass) op_sparse_attention_backward(gpu, dq, dk, dv, psum, dout, o, lse, q, kk, v, idx, B, T, H,
+                        attn_dsa_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, ATTN_DSA_PREC_BF16);
+                        attn_dsa_attention_forward(gpu, o, lse, q, kk, v, idx, B, T, H, 1, hd, k);
+                        if (pass) attn_dsa_attention_backward(gpu, dq, dk, dv, psum, dout, o, lse, q, kk, v, idx, B, T, H,
                                                                1, hd, k);
                     } else if (m == 2 || m == 6) {
-                        op_gdn_chunk_forward(gpu, o, NULL, q, kk, v, H * hd, gd, beta, B, T, H, hd, 0.125f, 64);
-                        if (pass) op_gdn_chunk_backward(gpu, dq, dk, dv, dg, db, dout, q, kk, v, H * hd, gd, beta, B, T, H,
+                        attn_gdn_chunk_forward(gpu, o, NULL, q, kk, v, H * hd, gd, beta, B, T, H, hd, 0.125f, 64);
+                        if (pass) attn_gdn_chunk_backward(gpu, dq, dk, dv, dg, db, dout, q, kk, v, H * hd, gd, beta, B, T, H,
                                                         hd, 0.125f, 64, ws);
                     } else {
-                        const AttnPattern *p = &pats[m - 3];
+                        const OpsPattern *p = &pats[m - 3];
                         op_attention_pattern_forward(gpu, o, lse, q, kk, v, B, T, H, H, hd, p);
                         if (pass) op_attention_pattern_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, H, hd, p);
                     }
@@ -1040,7 +1040,7 @@ static void bench_dry_run(const char *attns) {
 /* Generation on the CPU reference, per mechanism at a small shape (vocab 256, d_model 64, 4
    layers, 4 heads): prefill tokens/s (the prompt through the decode step, token by token),
    decode tokens/s over `gen` (64) new tokens, and the decode caches' measured bytes per sequence
-   (all layers, real_t elements: attn_decode_cache_bytes, what is allocated) and per token of
+   (all layers, ops_real elements: attn_decode_cache_bytes, what is allocated) and per token of
    context. GPU decode is not there yet: on a GPU build the table is the CPU's. */
 static void bench_decode(void) {
     static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};

@@ -58,7 +58,7 @@
         dense's projection, parameter specs and activation/scratch carving, and with them get
         qk_norm). A room without kernels returns -1 from gpu_supported with a message naming
         --device cpu: smollm's config check, bench and attn_forward/backward then refuse the
-        GPU, and its forward and backward only ever see gpu == NULL (activations are real_t).
+        GPU, and its forward and backward only ever see gpu == NULL (activations are ops_real).
      2. attn.h, three lines: K(ENUM, name, room) at the end of ATTN_REGISTRY below (its order
         is AttnKind's: appending keeps the other kinds' numbers), and `#include "attn/NAME.h"`
         twice, each after the other rooms' (a room may use theirs): before ATTN_REGISTRY (the
@@ -163,7 +163,7 @@ typedef enum { ATTN_DEFAULT = 0, ATTN_REGISTRY(ATTN_KIND_ENUM_, ATTN_KIND_ENUM_)
 #define ATTN_KIND_LAST (ATTN_KIND_COUNT - 1)
 /* every registered name, "mha, gqa, ...", for messages (a constant: static tables may hold it) */
 #define ATTN_KIND_LIST_ITEM_(E, name, room) ", " #name
-#define ATTN_KIND_LIST (ATTN_REGISTRY(ATTN_KIND_LIST_ITEM_, ATTN_KIND_LIST_ITEM_) + 2)
+#define ATTN_KIND_LIST (&(ATTN_REGISTRY(ATTN_KIND_LIST_ITEM_, ATTN_KIND_LIST_ITEM_))[2])
 #define ATTN_MAX_PARAMS 16 /* parameter tensors of one block, at most (GDN: 13) */
 
 /* every option: the common ones, then each room's, in registry order */
@@ -215,7 +215,7 @@ typedef struct {
     int is_norm;        /* norm scales: no weight decay unless asked, init to 1 */
     int is_embedding;
     int is_output_proj; /* o_proj / down_proj: init scaled by 1/sqrt(2 n_layers) */
-} ParamSpec;
+} AttnParamSpec;
 
 /* saved activations of one attention block (pointers into the model's arena), and the
    mechanism's state between steps (attn_at_step) */
@@ -224,7 +224,7 @@ typedef struct {
 typedef struct {
     void *q, *k, *v;         /* after QK-norm and RoPE; IDENTITY uses v only ([N, H*hd]) */
     void *att;               /* attention output before o_proj [N, H*hd] */
-    real_t *lse;             /* [B, H, T] */
+    ops_real *lse;             /* [B, H, T] */
     ATTN_REGISTRY(ATTN_ROOM_ACTS_, ATTN_NO_ROOM_)
 } AttnActs;
 
@@ -243,17 +243,17 @@ typedef struct {
     /* after the common defaults (shape, head_dim, window >= 0): the room's defaults and checks */
     int (*resolve)(AttnConfig *c, char *err, size_t errlen);
     int (*gpu_supported)(const AttnConfig *c, char *err, size_t errlen); /* [no limits] */
-    int (*param_specs)(const AttnConfig *c, ParamSpec *out);
+    int (*param_specs)(const AttnConfig *c, AttnParamSpec *out);
     size_t (*kv_bytes_per_token)(const AttnConfig *c, int bytes_per_elem); /* [0] */
     size_t (*state_bytes)(const AttnConfig *c);                              /* [0] */
     double (*flops_per_token)(const AttnConfig *c, int T);
-    void (*init_special)(const AttnConfig *c, real_t *w, unsigned long long seed); /* [nothing] */
+    void (*init_special)(const AttnConfig *c, ops_real *w, unsigned long long seed); /* [nothing] */
     void (*act_sizes)(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems);
     void (*acts_bind)(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem, int B, int T);
     size_t (*scratch_elems)(const AttnConfig *c, int B, int T);
     void (*scratch_bind)(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T);
     int (*forward)(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out, int B, int T);
-    int (*backward)(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+    int (*backward)(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                     const void *x, const void *dout, void *dx, int B, int T);
     /* state that changes during training (DSA's dense warm-up and k schedule), kept in AttnActs:
        set for optimizer step `step`; 1 when it changed (a captured CUDA graph is then stale) [0] */
@@ -264,11 +264,11 @@ typedef struct {
        W positions, a recurrent state is constant in T) */
     size_t (*cache_bytes)(const AttnConfig *c, int T);
     /* one token: x [B, d] at position k->pos -> out [B, d], appending to the cache (the caller
-       advances pos); w the block's real_t weights; -1: out of host memory */
-    int (*decode)(const AttnConfig *c, const real_t *w, struct AttnCache *k, const real_t *x, real_t *out);
+       advances pos); w the block's ops_real weights; -1: out of host memory */
+    int (*decode)(const AttnConfig *c, const ops_real *w, struct AttnCache *k, const ops_real *x, ops_real *out);
     /* the prompt at once into an empty cache (called at pos 0 only; a later chunk goes token by
        token): x [B, T, d] -> out [B, T, d], cache filled. [NULL: decode, one token at a time] */
-    int (*prefill)(const AttnConfig *c, const real_t *w, struct AttnCache *k, const real_t *x, real_t *out, int T);
+    int (*prefill)(const AttnConfig *c, const ops_real *w, struct AttnCache *k, const ops_real *x, ops_real *out, int T);
 } AttnMech;
 
 /* one layer's decode state for B sequences (attn_decode_init). The room owns mem's layout. */
@@ -279,7 +279,7 @@ typedef struct AttnCache {
     int pos;         /* tokens appended so far: the next token's position */
     size_t bytes;    /* B * attn_decode_cache_bytes(c, cap): mem's size */
     void *mem;       /* zeroed at init */
-    real_t *derived; /* weights a room derives once per generation (MLA's absorbed matrices) */
+    ops_real *derived; /* weights a room derives once per generation (MLA's absorbed matrices) */
 } AttnCache;
 
 ATTNDEF const char *attn_kind_name(AttnKind k);
@@ -290,7 +290,7 @@ ATTNDEF const AttnMech *attn_mech(AttnKind k);                   /* the room of 
 ATTNDEF int attn_resolve(AttnConfig *c, char *err, size_t errlen);
 /* parameter tensors of one block; offsets relative to the block; returns the count
    (out may be NULL to ask for the count) */
-ATTNDEF int attn_param_specs(const AttnConfig *c, ParamSpec *out);
+ATTNDEF int attn_param_specs(const AttnConfig *c, AttnParamSpec *out);
 ATTNDEF size_t attn_param_count(const AttnConfig *c);
 /* bytes of KV cache one token adds to one layer, at bytes_per_elem per element */
 ATTNDEF size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem);
@@ -300,7 +300,7 @@ ATTNDEF double attn_flops_per_token(const AttnConfig *c, int T);
 ATTNDEF int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
 /* after the generic init (normal matrices, norm scales 1): the tensors a mechanism
    initializes its own way (GDN: convs, A_log, dt_bias); w is the block's fp32 weights */
-ATTNDEF void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed);
+ATTNDEF void attn_param_init_special(const AttnConfig *c, ops_real *w, unsigned long long seed);
 /* recurrent state bytes per sequence of one layer (GDN: constant in T; 0 for the others,
    whose cache grows per token: attn_kv_bytes_per_token) */
 ATTNDEF size_t attn_state_bytes(const AttnConfig *c);
@@ -311,12 +311,12 @@ ATTNDEF size_t attn_state_bytes(const AttnConfig *c);
 ATTNDEF int attn_schedule_length(const char *sched, char *err, size_t errlen);
 ATTNDEF int attn_schedule_apply(const char *sched, int layer, AttnConfig *c, char *err, size_t errlen);
 
-/* activation memory of one block: elements of activation type and of real_t */
+/* activation memory of one block: elements of activation type and of ops_real */
 ATTNDEF void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems);
 /* carve AttnActs out of the given memory (sizes from attn_act_sizes); the mechanism's
    training state starts at step 0 */
 ATTNDEF void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem,
-                    real_t *stat_mem, int B, int T);
+                    ops_real *stat_mem, int B, int T);
 ATTNDEF size_t attn_scratch_elems(const AttnConfig *c, int B, int T);
 ATTNDEF void attn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, void *mem, int B, int T);
 /* the mechanism's state for optimizer step `step` (DSA: dense warm-up, k schedule);
@@ -330,7 +330,7 @@ ATTNDEF int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs 
    when the CPU path runs out of host memory for its temporaries (MGA, DSA's indexer) or the
    config is one the GPU does not run (a caller that skipped attn_gpu_supported): nothing is
    reported, the caller names the layer */
-ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a,
                   AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
 
 /* DECODING (CPU reference; the GPU build runs it on a host copy of the weights). A cache per
@@ -361,14 +361,14 @@ ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *
 ATTNDEF int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen);
 ATTNDEF size_t attn_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0 when unsupported */
 ATTNDEF int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen);
-ATTNDEF int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen);
-ATTNDEF int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err, size_t errlen);
+ATTNDEF int attn_decode_step(AttnCache *k, const ops_real *w, const ops_real *x, ops_real *out, char *err, size_t errlen);
+ATTNDEF int attn_decode_prefill(AttnCache *k, const ops_real *w, const ops_real *x, ops_real *out, int T, char *err, size_t errlen);
 ATTNDEF void attn_decode_free(AttnCache *k);
 
 /* rooms' public extras */
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
    attention over the cached latent; same out [N, d] as attn_forward; -1: out of host memory */
-ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T);
+ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const ops_real *w, const ops_real *x, ops_real *out, int B, int T);
 /* DSA: keys each query attends to at context T (the buffers' size) */
 ATTNDEF int attn_topk(const AttnConfig *c, int T);
 
@@ -394,7 +394,7 @@ ATTNDEF int attn_topk(const AttnConfig *c, int T);
 /* take n elements of size es from a moving cursor (a NULL base measures) */
 static void *attn_carve(char **cur, size_t n, size_t es) { void *p = *cur; *cur += n * es; return p; }
 
-static void attn_spec_set(ParamSpec *p, const char *name, size_t *off, int rows, int cols) {
+static void attn_spec_set(AttnParamSpec *p, const char *name, size_t *off, int rows, int cols) {
     snprintf(p->name, sizeof p->name, "%s", name);
     p->offset = *off;
     p->rows = rows;
@@ -408,7 +408,7 @@ static void attn_spec_set(ParamSpec *p, const char *name, size_t *off, int rows,
 
 /* offset of the named tensor within the block (every caller asks for one that exists) */
 static size_t attn_spec_off(const AttnConfig *c, const char *name) {
-    ParamSpec p[ATTN_MAX_PARAMS];
+    AttnParamSpec p[ATTN_MAX_PARAMS];
     int n = attn_param_specs(c, p);
     for (int i = 0; i < n; i++)
         if (!strcmp(p[i].name, name)) return p[i].offset;
@@ -425,7 +425,7 @@ static void *attn_act_at(const Gpu *gpu, void *base, size_t off) { return (char 
 
 /* zeroed host scratch of the CPU paths; NULL when memory runs out (the caller frees what it got
    and returns -1) */
-static real_t *attn_tmp(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
+static ops_real *attn_tmp(size_t n) { return calloc(n ? n : 1, sizeof(ops_real)); }
 
 /* the first key query t sees under a window (0: all) */
 static int attn_first_key(int t, int window) { return (window > 0 && t - window + 1 > 0) ? t - window + 1 : 0; }
@@ -434,13 +434,13 @@ static int attn_first_key(int t, int window) { return (window > 0 && t - window 
 
 /* RoPE of nh heads of one token at position pos (ops.h's rotation: pairs (i, i + rd/2), angle
    pos * theta^(-2i/rd)); heads ld apart, the first rd elements of each rotate */
-static void attn_rope_at(real_t *x, int nh, int ld, int rd, float theta, int pos) {
+static void attn_rope_at(ops_real *x, int nh, int ld, int rd, float theta, int pos) {
     int half = rd / 2;
     for (int i = 0; i < half; i++) {
         double ang = pos * pow((double)theta, -2.0 * i / rd);
-        real_t cs = cos(ang), sn = sin(ang);
+        ops_real cs = cos(ang), sn = sin(ang);
         for (int h = 0; h < nh; h++) {
-            real_t *p = x + (size_t)h * ld, a = p[i], b = p[i + half];
+            ops_real *p = x + (size_t)h * ld, a = p[i], b = p[i + half];
             p[i] = a * cs - b * sn;
             p[i + half] = b * cs + a * sn;
         }
@@ -449,11 +449,11 @@ static void attn_rope_at(real_t *x, int nh, int ld, int rd, float theta, int pos
 
 /* o [hd] = softmax_s(scale q . K[s]) V[s] over the n rows given (key and value rows by pointer);
    p holds n */
-static void attn_dec_attend(real_t *o, const real_t *q, const real_t *const *ks, const real_t *const *vs, int n,
-                            int hd, int dv, real_t scale, real_t *p) {
-    real_t mx = -INFINITY, sum = 0;
+static void attn_dec_attend(ops_real *o, const ops_real *q, const ops_real *const *ks, const ops_real *const *vs, int n,
+                            int hd, int dv, ops_real scale, ops_real *p) {
+    ops_real mx = -INFINITY, sum = 0;
     for (int j = 0; j < n; j++) {
-        real_t a = 0;
+        ops_real a = 0;
         for (int i = 0; i < hd; i++) a += q[i] * ks[j][i];
         p[j] = a * scale;
         if (p[j] > mx) mx = p[j];
@@ -586,13 +586,13 @@ ATTNDEF int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
     return m->gpu_supported ? m->gpu_supported(c, err, errlen) : 0;
 }
 
-ATTNDEF int attn_param_specs(const AttnConfig *c, ParamSpec *out) {
-    ParamSpec tmp[ATTN_MAX_PARAMS];
+ATTNDEF int attn_param_specs(const AttnConfig *c, AttnParamSpec *out) {
+    AttnParamSpec tmp[ATTN_MAX_PARAMS];
     return attn_mech(c->kind)->param_specs(c, out ? out : tmp);
 }
 
 ATTNDEF size_t attn_param_count(const AttnConfig *c) {
-    ParamSpec p[ATTN_MAX_PARAMS];
+    AttnParamSpec p[ATTN_MAX_PARAMS];
     int n = attn_param_specs(c, p);
     return p[n - 1].offset + p[n - 1].numel;
 }
@@ -607,7 +607,7 @@ ATTNDEF size_t attn_state_bytes(const AttnConfig *c) {
     return m->state_bytes ? m->state_bytes(c) : 0;
 }
 
-ATTNDEF void attn_param_init_special(const AttnConfig *c, real_t *w, unsigned long long seed) {
+ATTNDEF void attn_param_init_special(const AttnConfig *c, ops_real *w, unsigned long long seed) {
     const AttnMech *m = attn_mech(c->kind);
     if (m->init_special) m->init_special(c, w, seed);
 }
@@ -618,7 +618,7 @@ ATTNDEF void attn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems
     attn_mech(c->kind)->act_sizes(c, B, T, act_elems, stat_elems);
 }
 
-ATTNDEF void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem, int B,
+ATTNDEF void attn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, void *act_mem, ops_real *stat_mem, int B,
                     int T) {
     memset(a, 0, sizeof *a);
     attn_mech(c->kind)->acts_bind(c, a, gpu, (char *)act_mem, (char *)stat_mem, B, T);
@@ -649,7 +649,7 @@ ATTNDEF int attn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs 
     return attn_mech(c->kind)->forward(gpu, c, w, a, x, out, B, T);
 }
 
-ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                   const void *x, const void *dout, void *dx, int B, int T) {
     if (attn_gpu_refuses(gpu, c)) return -1;
     return attn_mech(c->kind)->backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
@@ -698,7 +698,7 @@ ATTNDEF int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, 
     return 0;
 }
 
-ATTNDEF int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, real_t *out, char *err, size_t errlen) {
+ATTNDEF int attn_decode_step(AttnCache *k, const ops_real *w, const ops_real *x, ops_real *out, char *err, size_t errlen) {
     if (k->pos >= k->cap) {
         snprintf(err, errlen, "decode at position %d: the cache holds %d positions (expected pos < cap)", k->pos,
                  k->cap);
@@ -713,7 +713,7 @@ ATTNDEF int attn_decode_step(AttnCache *k, const real_t *w, const real_t *x, rea
     return 0;
 }
 
-ATTNDEF int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, real_t *out, int T, char *err,
+ATTNDEF int attn_decode_prefill(AttnCache *k, const ops_real *w, const ops_real *x, ops_real *out, int T, char *err,
                         size_t errlen) {
     const AttnMech *m = attn_mech(k->c.kind);
     if (T < 0 || k->pos + T > k->cap) {
@@ -729,13 +729,13 @@ ATTNDEF int attn_decode_prefill(AttnCache *k, const real_t *w, const real_t *x, 
         return 0;
     }
     int B = k->B, d = k->c.d_model;
-    real_t *xt = malloc(sizeof(real_t) * B * d), *ot = malloc(sizeof(real_t) * B * d);
+    ops_real *xt = malloc(sizeof(ops_real) * B * d), *ot = malloc(sizeof(ops_real) * B * d);
     int rc = xt && ot ? 0 : -1;
     if (rc) snprintf(err, errlen, "prefill of attn %s: out of host memory", attn_kind_name(k->c.kind));
     for (int t = 0; t < T && !rc; t++) {
-        for (int b = 0; b < B; b++) memcpy(xt + (size_t)b * d, x + ((size_t)b * T + t) * d, sizeof(real_t) * d);
+        for (int b = 0; b < B; b++) memcpy(xt + (size_t)b * d, x + ((size_t)b * T + t) * d, sizeof(ops_real) * d);
         rc = attn_decode_step(k, w, xt, ot, err, errlen);
-        for (int b = 0; b < B && !rc; b++) memcpy(out + ((size_t)b * T + t) * d, ot + (size_t)b * d, sizeof(real_t) * d);
+        for (int b = 0; b < B && !rc; b++) memcpy(out + ((size_t)b * T + t) * d, ot + (size_t)b * d, sizeof(ops_real) * d);
     }
     free(xt);
     free(ot);

@@ -5,10 +5,10 @@
      #define DATA_IMPLEMENTATION     // in exactly one .c file (or ABLATE_IMPLEMENTATION)
      #include "data.h"
 
-     Dataset ds;
+     DataSet ds;
      char err[512];
      if (data_open(&ds, "book.txt", 0.1f, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
-     Sampler s = {&ds, DATA_TRAIN, B, T, seed};          // seeded random windows of train
+     DataSampler s = {&ds, DATA_TRAIN, B, T, seed};          // seeded random windows of train
      data_next_batch(&s, tokens, targets);                // B*T ids, targets = ids shifted by one
 
    DEPENDS ON: data_unicode.h (its implementation's Unicode tables; all static); C99 and POSIX.
@@ -146,30 +146,30 @@ typedef struct {
     DataPart *parts;
     DataFile *files;
     double weight[DATA_MAX_SOURCES];  /* normalized mix weights */
-} Dataset;
+} DataSet;
 
 typedef struct {
-    const Dataset *ds;
+    const DataSet *ds;
     DataSplit split;
     int B, T;
     uint64_t rng;               /* seed; DATA_TRAIN advances it with every draw */
     size_t cursor;              /* DATA_VAL: walk position; DATA_TRAIN_EPOCH: windows taken */
-} Sampler;
+} DataSampler;
 
 /* text file, shard, directory of shards, or a mix "SPEC:W,SPEC:W" (see above); val_frac in (0,1) */
-DATADEF int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t errlen);
+DATADEF int data_open(DataSet *ds, const char *spec, float val_frac, char *err, size_t errlen);
 /* the historical name: the same as data_open */
-DATADEF int data_open_text(Dataset *ds, const char *path, float val_frac, char *err, size_t errlen);
-DATADEF void data_close(Dataset *ds);
+DATADEF int data_open_text(DataSet *ds, const char *path, float val_frac, char *err, size_t errlen);
+DATADEF void data_close(DataSet *ds);
 /* does each split of each source hold at least one window of T+1 tokens? */
-DATADEF int data_check_window(const Dataset *ds, int T, char *err, size_t errlen);
+DATADEF int data_check_window(const DataSet *ds, int T, char *err, size_t errlen);
 /* refuses token ids >= vocab, naming the file and the id */
-DATADEF int data_check_vocab(const Dataset *ds, int vocab, char *err, size_t errlen);
-DATADEF void data_next_batch(Sampler *s, int *tokens, int *targets);
-DATADEF size_t data_epoch(const Sampler *s);
-DATADEF size_t data_windows_per_epoch(const Dataset *ds, int T);
-DATADEF void data_sampler_state(const Sampler *s, uint64_t w[2]);
-DATADEF void data_sampler_restore(Sampler *s, const uint64_t w[2]);
+DATADEF int data_check_vocab(const DataSet *ds, int vocab, char *err, size_t errlen);
+DATADEF void data_next_batch(DataSampler *s, int *tokens, int *targets);
+DATADEF size_t data_epoch(const DataSampler *s);
+DATADEF size_t data_windows_per_epoch(const DataSet *ds, int T);
+DATADEF void data_sampler_state(const DataSampler *s, uint64_t w[2]);
+DATADEF void data_sampler_restore(DataSampler *s, const uint64_t w[2]);
 
 /* ---- evaluation over a split (see EVALUATION, BITS PER BYTE) ---- */
 typedef struct {
@@ -180,13 +180,13 @@ typedef struct {
 } DataBytes;
 /* byte lengths for every source of ds; 0 when all are known, 1 when not (b->why says why,
    bpb is then NAN); -1 out of memory */
-DATADEF int data_bytes_open(DataBytes *b, const Dataset *ds);
+DATADEF int data_bytes_open(DataBytes *b, const DataSet *ds);
 DATADEF void data_bytes_close(DataBytes *b);
 /* the text bytes of a row's scored targets (target >= 0) of one source; NAN when unknown */
 DATADEF double data_bytes_row(const DataBytes *b, int source, const int *targets, int T);
 
 typedef struct {
-    const Dataset *ds;
+    const DataSet *ds;
     DataSplit split;                     /* DATA_VAL, DATA_TRAIN or DATA_ALL */
     int T, B;                            /* window length; rows per data_eval_batch */
     size_t n_rows;                       /* windows evaluated (rows) */
@@ -199,11 +199,11 @@ typedef struct {
 } DataEval;
 /* an evaluation of at most max_rows windows (0: the whole split) of T+1 tokens; B rows per
    batch. -1 with a message when the split holds no target */
-DATADEF int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
+DATADEF int data_eval_init(DataEval *e, const DataSet *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
                            size_t errlen);
 /* row r (< n_rows): T tokens and T targets (-1: not scored); returns its source */
 DATADEF int data_eval_row(const DataEval *e, size_t r, int *tokens, int *targets);
-/* batches of B rows from e->cursor (a train.h EvalBatchFn): rows past n_rows are padding (targets
+/* batches of B rows from e->cursor (a train.h TrainEvalBatchFn): rows past n_rows are padding (targets
    -1, row_bytes 0); row_bytes (may be NULL) gets each row's text bytes, NAN when unknown */
 DATADEF void data_eval_batch(void *eval, int *tokens, int *targets, double *row_bytes);
 /* batches that cover the evaluation: ceil(n_rows / B) */
@@ -250,7 +250,7 @@ typedef struct {
 /* name: mqar | copy | induction; size: pairs (mqar) or copy length (copy), 0 = default */
 DATADEF int data_task_init(DataTask *t, const char *name, int vocab, int B, int T, int size, uint64_t seed, char *err,
                            size_t errlen);
-/* a BatchFn: fills B*T tokens and targets (-1 where not scored) */
+/* a TrainBatchFn: fills B*T tokens and targets (-1 where not scored) */
 DATADEF void data_task_batch(void *task, int *tokens, int *targets);
 /* fraction of scored positions (target >= 0) where pred == target */
 DATADEF double data_task_accuracy(const int *pred, const int *targets, size_t n);
@@ -425,7 +425,7 @@ DATADEF int data_shard_write(const char *path, const int *ids, size_t n, int voc
 
 /* ======================= datasets ======================= */
 
-static DataFile *data_add_file(Dataset *ds, const char *path) {
+static DataFile *data_add_file(DataSet *ds, const char *path) {
     DataFile *nf = realloc(ds->files, sizeof *nf * (ds->n_files + 1));
     if (!nf) return NULL;
     ds->files = nf;
@@ -435,7 +435,7 @@ static DataFile *data_add_file(Dataset *ds, const char *path) {
     return f;
 }
 
-static int data_add_part(Dataset *ds, const unsigned char *p, size_t n, int width, int split, int source) {
+static int data_add_part(DataSet *ds, const unsigned char *p, size_t n, int width, int split, int source) {
     if (n == 0) return 0;
     DataPart *np = realloc(ds->parts, sizeof *np * (ds->n_parts + 1));
     if (!np) return -1;
@@ -446,7 +446,7 @@ static int data_add_part(Dataset *ds, const unsigned char *p, size_t n, int widt
 }
 
 /* a file's tokens as train + val parts (split = -1) or all of one split */
-static int data_add_tokens(Dataset *ds, const unsigned char *p, size_t n, int width, int split, int source,
+static int data_add_tokens(DataSet *ds, const unsigned char *p, size_t n, int width, int split, int source,
                            float val_frac) {
     if (split >= 0) return data_add_part(ds, p, n, width, split, source);
     size_t ntrain = n - (size_t)(n * (double)val_frac);
@@ -454,7 +454,7 @@ static int data_add_tokens(Dataset *ds, const unsigned char *p, size_t n, int wi
            data_add_part(ds, p + ntrain * width, n - ntrain, width, DATA_VAL, source);
 }
 
-static int data_open_shard(Dataset *ds, const char *path, int split, int source, float val_frac, char *err,
+static int data_open_shard(DataSet *ds, const char *path, int split, int source, float val_frac, char *err,
                            size_t errlen) {
     if (data_regular("shard", path, err, errlen)) return -1;
     int fd = open(path, O_RDONLY);
@@ -517,7 +517,7 @@ static int data_is_shard_file(const char *path) {
 
 static int data_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static int data_open_source(Dataset *ds, const char *path, int source, float val_frac, char *err, size_t errlen) {
+static int data_open_source(DataSet *ds, const char *path, int source, float val_frac, char *err, size_t errlen) {
     struct stat st;
     if (stat(path, &st)) { snprintf(err, errlen, "data file %s: cannot open", path); return -1; }
     if (!S_ISDIR(st.st_mode) && data_regular("data file", path, err, errlen)) return -1;
@@ -570,7 +570,7 @@ static int data_open_source(Dataset *ds, const char *path, int source, float val
     return 0;
 }
 
-DATADEF int data_open(Dataset *ds, const char *spec, float val_frac, char *err, size_t errlen) {
+DATADEF int data_open(DataSet *ds, const char *spec, float val_frac, char *err, size_t errlen) {
     memset(ds, 0, sizeof *ds);
     if (!(val_frac > 0 && val_frac < 1)) {
         snprintf(err, errlen, "validation fraction %g must be in (0, 1)", val_frac);
@@ -634,11 +634,11 @@ DATADEF int data_open(Dataset *ds, const char *spec, float val_frac, char *err, 
     return 0;
 }
 
-DATADEF int data_open_text(Dataset *ds, const char *path, float val_frac, char *err, size_t errlen) {
+DATADEF int data_open_text(DataSet *ds, const char *path, float val_frac, char *err, size_t errlen) {
     return data_open(ds, path, val_frac, err, errlen);
 }
 
-DATADEF void data_close(Dataset *ds) {
+DATADEF void data_close(DataSet *ds) {
     for (int i = 0; i < ds->n_files; i++) {
         if (ds->files[i].map) munmap(ds->files[i].map, ds->files[i].map_len);
         free(ds->files[i].buf);
@@ -649,7 +649,7 @@ DATADEF void data_close(Dataset *ds) {
 }
 
 /* start positions of T+1-token windows in the parts of one split (and one source, or -1) */
-static size_t data_span(const Dataset *ds, int split, int source, int T) {
+static size_t data_span(const DataSet *ds, int split, int source, int T) {
     size_t s = 0;
     for (int i = 0; i < ds->n_parts; i++) {
         const DataPart *p = &ds->parts[i];
@@ -658,7 +658,7 @@ static size_t data_span(const Dataset *ds, int split, int source, int T) {
     return s;
 }
 
-DATADEF int data_check_window(const Dataset *ds, int T, char *err, size_t errlen) {
+DATADEF int data_check_window(const DataSet *ds, int T, char *err, size_t errlen) {
     for (int s = 0; s < ds->n_sources; s++) {
         if (data_span(ds, DATA_TRAIN, s, T) && data_span(ds, DATA_VAL, s, T)) continue;
         size_t nt = 0, nv = 0;
@@ -674,7 +674,7 @@ DATADEF int data_check_window(const Dataset *ds, int T, char *err, size_t errlen
     return 0;
 }
 
-DATADEF int data_check_vocab(const Dataset *ds, int vocab, char *err, size_t errlen) {
+DATADEF int data_check_vocab(const DataSet *ds, int vocab, char *err, size_t errlen) {
     for (int i = 0; i < ds->n_files; i++)
         if (ds->files[i].max_id >= (uint32_t)vocab) {
             snprintf(err, errlen, "data %s: token id %u is over the model's vocabulary %d", ds->files[i].path,
@@ -685,7 +685,7 @@ DATADEF int data_check_vocab(const Dataset *ds, int vocab, char *err, size_t err
 }
 
 /* the part and offset of start position r among a split's (source's) window starts */
-static const DataPart *data_locate(const Dataset *ds, int split, int source, int T, size_t r, size_t *off) {
+static const DataPart *data_locate(const DataSet *ds, int split, int source, int T, size_t r, size_t *off) {
     for (int i = 0; i < ds->n_parts; i++) {
         const DataPart *p = &ds->parts[i];
         if (p->split != split || (source >= 0 && p->source != source) || p->n <= (size_t)T) continue;
@@ -695,20 +695,20 @@ static const DataPart *data_locate(const Dataset *ds, int split, int source, int
     return NULL;
 }
 
-DATADEF size_t data_windows_per_epoch(const Dataset *ds, int T) {
+DATADEF size_t data_windows_per_epoch(const DataSet *ds, int T) {
     size_t w = 0;
     for (int i = 0; i < ds->n_parts; i++)
         if (ds->parts[i].split == DATA_TRAIN && ds->parts[i].n > (size_t)T) w += (ds->parts[i].n - 1) / T;
     return w;
 }
 
-DATADEF size_t data_epoch(const Sampler *s) {
+DATADEF size_t data_epoch(const DataSampler *s) {
     size_t w = data_windows_per_epoch(s->ds, s->T);
     return s->split == DATA_TRAIN_EPOCH && w ? s->cursor / w : 0;
 }
 
-DATADEF void data_sampler_state(const Sampler *s, uint64_t w[2]) { w[0] = s->rng; w[1] = s->cursor; }
-DATADEF void data_sampler_restore(Sampler *s, const uint64_t w[2]) { s->rng = w[0]; s->cursor = (size_t)w[1]; }
+DATADEF void data_sampler_state(const DataSampler *s, uint64_t w[2]) { w[0] = s->rng; w[1] = s->cursor; }
+DATADEF void data_sampler_restore(DataSampler *s, const uint64_t w[2]) { s->rng = w[0]; s->cursor = (size_t)w[1]; }
 
 /* a bijection of [0, n) keyed by key: a 4-round Feistel network on the smallest even number of
    bits that covers n, walking the cycle until the value falls inside [0, n) */
@@ -731,7 +731,7 @@ static uint64_t data_permute(uint64_t i, uint64_t n, uint64_t key) {
 }
 
 /* the window-th non-overlapping train window (offsets k*T within each part) */
-static const DataPart *data_epoch_window(const Dataset *ds, int T, size_t window, size_t *off) {
+static const DataPart *data_epoch_window(const DataSet *ds, int T, size_t window, size_t *off) {
     for (int i = 0; i < ds->n_parts; i++) {
         const DataPart *p = &ds->parts[i];
         if (p->split != DATA_TRAIN || p->n <= (size_t)T) continue;
@@ -742,7 +742,7 @@ static const DataPart *data_epoch_window(const Dataset *ds, int T, size_t window
     return NULL;
 }
 
-static int data_pick_source(const Dataset *ds, double u) {
+static int data_pick_source(const DataSet *ds, double u) {
     double c = 0;
     for (int s = 0; s < ds->n_sources; s++) {
         c += ds->weight[s];
@@ -751,8 +751,8 @@ static int data_pick_source(const Dataset *ds, double u) {
     return ds->n_sources - 1;
 }
 
-DATADEF void data_next_batch(Sampler *s, int *tokens, int *targets) {
-    const Dataset *ds = s->ds;
+DATADEF void data_next_batch(DataSampler *s, int *tokens, int *targets) {
+    const DataSet *ds = s->ds;
     int T = s->T;
     for (int b = 0; b < s->B; b++) {
         const DataPart *p = NULL;
@@ -794,7 +794,7 @@ static size_t data_tiles(const DataPart *p, int T) { return p->n >= 2 ? (p->n - 
 
 /* window w of a source's tiling: its part, its first token's offset and the first row position
    it scores (the targets before lo were scored by the window before it) */
-static const DataPart *data_tile(const Dataset *ds, DataSplit split, int source, int T, size_t w, size_t *off,
+static const DataPart *data_tile(const DataSet *ds, DataSplit split, int source, int T, size_t w, size_t *off,
                                  int *lo) {
     for (int i = 0; i < ds->n_parts; i++) {
         const DataPart *p = &ds->parts[i];
@@ -835,7 +835,7 @@ static const DataPart *data_eval_locate(const DataEval *e, size_t r, int *source
     return data_tile(e->ds, e->split, s, e->T, data_spread(r, e->rows[s], e->tiles[s]), off, lo);
 }
 
-DATADEF int data_eval_init(DataEval *e, const Dataset *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
+DATADEF int data_eval_init(DataEval *e, const DataSet *ds, DataSplit split, int T, int B, size_t max_rows, char *err,
                            size_t errlen) {
     memset(e, 0, sizeof *e);
     e->ds = ds;
@@ -913,7 +913,7 @@ DATADEF void data_eval_batch(void *eval, int *tokens, int *targets, double *row_
 
 DATADEF size_t data_eval_batches(const DataEval *e) { return (e->n_rows + (size_t)e->B - 1) / (size_t)e->B; }
 
-DATADEF int data_bytes_open(DataBytes *b, const Dataset *ds) {
+DATADEF int data_bytes_open(DataBytes *b, const DataSet *ds) {
     memset(b, 0, sizeof *b);
     b->known = 1;
     b->vocab = ds->vocab_size;

@@ -546,7 +546,7 @@ EVALDEF int eval_greedy_reference(SmolModel *m, const int *prompt, int n, int st
     for (int s = 0; s < steps; s++) {
         /* causal: the zeros after position len-1 do not change its output */
         if (smollm_forward(m, tok)) { free(tok); snprintf(err, errlen, "greedy reference: out of memory"); return -1; }
-        const real_t *x = (const real_t *)m->xf + (size_t)(len - 1) * d, *w = m->params + m->wte;
+        const ops_real *x = (const ops_real *)m->xf + (size_t)(len - 1) * d, *w = m->params + m->wte;
         int best = 0;
         double bv = -INFINITY;
         for (int v = 0; v < V; v++) {

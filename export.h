@@ -94,7 +94,7 @@ typedef struct {
     int uniform;         /* every layer has the same attention configuration */
     float rope_theta, norm_eps, init_std;
     const char *norm, *attn, *schedule;
-    NormKind norm_kind;
+    SmolNormKind norm_kind;
     AttnKind attn_kind;
 } ExportShape;
 
@@ -163,7 +163,7 @@ EXPORTDEF ExportShape export_shape(const SmolConfig *c, int seq) {
     s.norm_eps = c->norm_eps;
     s.init_std = c->init_std;
     s.norm_kind = c->norm;
-    s.norm = norm_kind_name(c->norm);
+    s.norm = smollm_norm_kind_name(c->norm);
     s.attn_kind = a0.kind;
     s.attn = attn_kind_name(a0.kind);
     s.schedule = c->attn_layers;
@@ -173,7 +173,7 @@ EXPORTDEF ExportShape export_shape(const SmolConfig *c, int seq) {
 EXPORTDEF ExportArch export_arch(const ExportShape *s, char *why, size_t whylen) {
     const char *r = NULL;
     int dense = s->attn_kind == ATTN_MHA || s->attn_kind == ATTN_GQA || s->attn_kind == ATTN_MQA || s->attn_kind == ATTN_SWA;
-    if (s->norm_kind != NORM_PRE) r = "no Hugging Face architecture places norms as our post/sandwich strategies do";
+    if (s->norm_kind != SMOLLM_NORM_PRE) r = "no Hugging Face architecture places norms as our post/sandwich strategies do";
     else if (!s->uniform) r = "the per-layer schedule gives layers different attention";
     else if (!dense) r = "no Hugging Face architecture computes this attention mechanism";
     else if (s->sparse) r = "global/stride/dilation patterns have no Hugging Face equivalent";

@@ -363,7 +363,7 @@ GPUDEF void gpu_require_aligned16(const char *who, const void *const *p, int n);
 GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                        unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args);
 
-/* ---- ops (ops.h semantics; real_t is float in every CUDA build) ---- */
+/* ---- ops (ops.h semantics; ops_real is float in every CUDA build) ---- */
 GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C);
 GPUDEF void gpu_embed_backward(Gpu *g, float *dwte, const void *dout, const int *tok, int N, int C);
 GPUDEF void gpu_matmul_forward(Gpu *g, void *out, const void *in, const void *w, int N, int C, int OC);

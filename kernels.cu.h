@@ -213,7 +213,7 @@ KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_MMA_CUH\n"
 "}\n"
 "#endif\n";
 
-/* The sparse attention patterns of ops.h (AttnPattern) as NVRTC sees them: their compile-time
+/* The sparse attention patterns of ops.h (OpsPattern) as NVRTC sees them: their compile-time
    parameters (GLOBAL, STRIDE, DILATION, DSPAN, PBLOCK, on top of the includer's WINDOW) and
    the tile helpers both attention sources of attn/dense.cu.h use (which key tiles a block
    visits, which entries of a tile are masked). gpu.h hands it to NVRTC with the common header;
@@ -223,7 +223,7 @@ KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_MMA_CUH\n"
 static const char KERNELS_PATTERN_SRC[] =
 KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_PATTERN_CUH\n"
 "#define ABLATE_PATTERN_CUH\n"
-"// sparse patterns (ops.h, AttnPattern), on top of WINDOW > 0; the host passes them only\n"
+"// sparse patterns (ops.h, OpsPattern), on top of WINDOW > 0; the host passes them only\n"
 "// when they change the mask, so the dense and window-only kernels compile as before\n"
 "#ifndef GLOBAL\n"
 "#define GLOBAL 0                  // the first GLOBAL keys: seen by every later query\n"
@@ -243,7 +243,7 @@ KSRC_LINE("kernels.cu.h") "#ifndef ABLATE_PATTERN_CUH\n"
 "#define PATTERN (GLOBAL > 0 || STRIDE > 0 || DILATION > 1)\n"
 "\n"
 "// ---------------------------------------------------------------- sparse patterns\n"
-"// The mask (ops.h, AttnPattern; d = t - s): s <= t and (d < WINDOW or s < GLOBAL or\n"
+"// The mask (ops.h, OpsPattern; d = t - s): s <= t and (d < WINDOW or s < GLOBAL or\n"
 "// s % STRIDE >= STRIDE - PBLOCK or (d < DSPAN and s % DPERIOD >= DPERIOD - PBLOCK)).\n"
 "// Summary (STRIDE) and dilated (DPERIOD) keys come in runs of PBLOCK keys that end every\n"
 "// period; with PBLOCK a multiple of the key tiles, a tile is wholly in a run or out of it.\n"

@@ -19,13 +19,13 @@
    include the header: its declarations sit in extern "C".
 
    SCALAR TYPES
-     real_t   the CPU reference's scalar: float by default. Tests compile the
+     ops_real   the CPU reference's scalar: float by default. Tests compile the
               whole stack with -DABLATE_REAL=double for finite-difference
               gradient checks in double precision.
      On the GPU: activations and activation gradients are bf16, weights are
      passed to ops as a bf16 copy of the fp32 master weights, weight
-     gradients and per-row statistics (rstd, lse, losses) are fp32 (real_t).
-     So activation pointers are `void *` (real_t on the CPU, bf16 on the
+     gradients and per-row statistics (rstd, lse, losses) are fp32 (ops_real).
+     So activation pointers are `void *` (ops_real on the CPU, bf16 on the
      GPU); ops_act_size(gpu) gives the element size.
 
    LAYOUTS (row-major, N = B*T rows, row n is token t = n % T of sequence n / T)
@@ -90,14 +90,14 @@ extern "C" {
 #ifndef ABLATE_REAL
 #define ABLATE_REAL float
 #endif
-typedef ABLATE_REAL real_t;
+typedef ABLATE_REAL ops_real;
 
 #ifndef ABLATE_GPU_TYPEDEF
 #define ABLATE_GPU_TYPEDEF
 typedef struct Gpu Gpu; /* gpu.h; NULL selects the CPU reference */
 #endif
 
-/* element size of activations for this backend (sizeof(real_t) or 2 for bf16) */
+/* element size of activations for this backend (sizeof(ops_real) or 2 for bf16) */
 OPSDEF size_t ops_act_size(const Gpu *gpu);
 
 /* ---- per-op profile (GPU): each op synchronizes before and after, so the
@@ -116,27 +116,27 @@ OPSDEF void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes);
 OPSDEF void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes);
 /* the compute copy of the master weights: bf16 on the GPU; on the CPU the
    model uses the master weights directly, so this is a no-op there */
-OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n);
+OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const ops_real *src, size_t n);
 
 /* ---- embedding: out[n,:] = wte[tok[n],:] ---- */
 OPSDEF void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C);
-OPSDEF void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C);
+OPSDEF void op_embed_backward(Gpu *gpu, ops_real *dwte, const void *dout, const int *tok, int N, int C);
 
 /* ---- linear (no bias): out[N,OC] = in[N,C] @ w[OC,C]^T ---- */
 OPSDEF void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w, int N, int C, int OC);
 /* din (= or +=) dout @ w  (skipped when din == NULL);  dw += dout^T @ in (skipped when dw == NULL) */
-OPSDEF void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+OPSDEF void op_matmul_backward(Gpu *gpu, void *din, ops_real *dw, const void *dout, const void *in,
                                const void *w, int N, int C, int OC, int accumulate_din);
 
 /* ---- RMSNorm with learnable scale: out = in * rstd * w, rstd = 1/sqrt(mean(in^2)+eps) ---- */
-OPSDEF void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
+OPSDEF void op_rmsnorm_forward(Gpu *gpu, void *out, ops_real *rstd, const void *in, const void *w,
                                int N, int C, float eps);
 /* the residual add and the norm after it, in one pass: sum = a + b, out = RMSNorm(sum) */
-OPSDEF void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
+OPSDEF void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, ops_real *rstd, const void *a, const void *b,
                                    const void *w, int N, int C, float eps);
 /* din (= or +=), dw += */
-OPSDEF void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
-                                const void *w, const real_t *rstd, int N, int C, int accumulate_din);
+OPSDEF void op_rmsnorm_backward(Gpu *gpu, void *din, ops_real *dw, const void *dout, const void *in,
+                                const void *w, const ops_real *rstd, int N, int C, int accumulate_din);
 
 /* ---- RoPE, in place on x[N, nh, hd], position = n % T ---- */
 OPSDEF void op_rope_forward(Gpu *gpu, void *x, int N, int T, int nh, int hd, float theta);
@@ -172,35 +172,35 @@ OPSDEF void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, siz
                         int groups, size_t rows, int cols);
 
 /* ---- MGA's O(T) decomposition (attn.h, MGA on the GPU). Rows are (n, h): a vector of
-   width hd at act[(n*H + h)*hd]; per-row scalars are real_t [N, H]; fp32 work buffers
-   [N, H*hd] are real_t. u_t = g_t / |g_t| makes MGA's correlation u_i . u_j, so with
+   width hd at act[(n*H + h)*hd]; per-row scalars are ops_real [N, H]; fp32 work buffers
+   [N, H*hd] are ops_real. u_t = g_t / |g_t| makes MGA's correlation u_i . u_j, so with
    C_t = sum_{s<=t} u_s every gene mean is u_i . (C_i - C_{i-W}) and the attention is
    softmax_j(f_i/2 u_i . u_j): a flash attention core with q = f/2 sqrt(hd) u, k = u. ---- */
 /* nrm = |g| per row, u = g / nrm (0 for a zero row) */
-OPSDEF void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd);
+OPSDEF void op_mga_unit_forward(Gpu *gpu, void *u, ops_real *nrm, const void *g, size_t rows, int hd);
 /* inclusive running sum over time of in [B, T, C] (an activation when in_is_act, else
-   real_t): out[b,t,c] = sum over t' <= t (reverse: t' >= t) of in[b,t',c], in fp32 */
-OPSDEF void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse);
+   ops_real): out[b,t,c] = sum over t' <= t (reverse: t' >= t) of in[b,t',c], in fp32 */
+OPSDEF void op_time_cumsum(Gpu *gpu, ops_real *out, const void *in, int in_is_act, int B, int T, int C, int reverse);
 /* den = 1 + u_i . (C_i - C_{i-W}) / (2L) (L = i + 1, or T when faithful), rinv = 1/den */
-OPSDEF void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
+OPSDEF void op_mga_den_forward(Gpu *gpu, ops_real *den, ops_real *rinv, const void *u, const ops_real *C, int B, int T,
                                int H, int hd, int window, int faithful);
 /* f = 1 / (den S) (S = running sum of 1/den; faithful: its last value), q = f/2 sqrt(hd) u */
-OPSDEF void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
+OPSDEF void op_mga_query_forward(Gpu *gpu, void *q, ops_real *f, const void *u, const ops_real *den, const ops_real *S,
                                  int B, int T, int H, int hd, int faithful);
 /* from the core's dq, dk: du = f/2 sqrt(hd) dq + dk, dS = -df f/S, dden = -df f/den with
    df = sqrt(hd)/2 dq . u */
-OPSDEF void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
-                                  const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
+OPSDEF void op_mga_query_backward(Gpu *gpu, ops_real *du, ops_real *dS, ops_real *dden, const void *dq, const void *dk,
+                                  const void *u, const ops_real *f, const ops_real *den, const ops_real *S, int B, int T,
                                   int H, int hd, int faithful);
 /* Sd = reverse running sum of dS (faithful: its first value); r = (dden - Sd/den^2)/(2L);
    du += r (C_i - C_{i-W}); ru = r u (the part of du that reaches earlier tokens) */
-OPSDEF void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
-                                const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
+OPSDEF void op_mga_den_backward(Gpu *gpu, ops_real *du, ops_real *ru, const void *u, const ops_real *C, const ops_real *den,
+                                const ops_real *dden, const ops_real *Sd, int B, int T, int H, int hd, int window,
                                 int faithful);
 /* du_j += Rev_j - Rev_{j+W} (Rev = reverse running sum of ru), then through u = g/|g|:
    dg = (du - u (u . du)) / nrm */
-OPSDEF void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
-                                 const real_t *nrm, int B, int T, int H, int hd, int window);
+OPSDEF void op_mga_unit_backward(Gpu *gpu, void *dg, const ops_real *du, const ops_real *Rev, const void *u,
+                                 const ops_real *nrm, int B, int T, int H, int hd, int window);
 /* MGA's gate: a depthwise conv over time with 3 taps, then SiLU. conv[n, c] = sum_k
    w[c*3 + k] x[n + k - shift, c] over taps inside the sequence (shift 2: causal, taps t-2..t;
    shift 1: centred); u = SiLU(conv) (u may be NULL). w is a weight ([C, 3]). */
@@ -208,7 +208,7 @@ OPSDEF void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x
                                     int shift);
 /* from du: dz = du SiLU'(conv); dw[c*3 + k] += sum_n dz[n, c] x[n + k - shift, c];
    dx (+=) the taps' transpose of dz (written when accumulate is 0) */
-OPSDEF void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
+OPSDEF void op_dwconv3_silu_backward(Gpu *gpu, void *dx, ops_real *dw, const void *du, const void *conv, const void *x,
                                      const void *w, int B, int T, int C, int shift, int accumulate);
 /* out = a * sigmoid(gate); backward: da = dout sigmoid(gate), dgate = dout a s (1 - s) */
 OPSDEF void op_sigmoid_gate_forward(Gpu *gpu, void *out, const void *a, const void *gate, size_t n);
@@ -229,16 +229,16 @@ OPSDEF void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n);
 /* ---- causal scaled-dot-product attention, GQA by head grouping ----
    head h reads kv head h / (H/KV); window W > 0: query t sees keys t-W+1..t;
    W == 0: all keys 0..t. scale = 1/sqrt(hd). */
-OPSDEF void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+OPSDEF void op_attention_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
                                  const void *v, int B, int T, int H, int KV, int hd, int window);
 /* dq, dk, dv are written (=) */
 OPSDEF void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                  const void *out, const real_t *lse, const void *q, const void *k,
+                                  const void *out, const ops_real *lse, const void *q, const void *k,
                                   const void *v, int B, int T, int H, int KV, int hd, int window);
 
 /* ---- fixed sparse attention patterns: the same attention under a sparser causal mask ----
    Query t sees key s <= t when any of these holds (d = t - s; PB = p->block, or
-   ATTN_PATTERN_BLOCK = 128 when it is 0):
+   OPS_PATTERN_BLOCK = 128 when it is 0):
      local     W == 0 (dense causal: every s <= t), or d < W              window   = W
      global    s < G                                                      global   = G
      strided   S > 0 and s % S >= S - PB                                  stride   = S
@@ -263,51 +263,51 @@ OPSDEF void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const 
    Fields combine (the mask is the union). TILES the flash kernels visit per query block of
    BM = 128 rows starting at row m, key tiles of BN (64, or 128 on Hopper), roughly:
      dense (m+BM)/BN;  local (W+BM)/BN + 1;  global: local + G/BN;  strided: local + (m/S)*PB/BN;
-     dilated: local + W*(R-1)/(R*BN). attn_pattern_tiles counts them exactly; a key tile
+     dilated: local + W*(R-1)/(R*BN). ops_pattern_tiles counts them exactly; a key tile
    no query of the block sees is never loaded (forward and backward), one partly seen is
    masked element-wise. In the backward a key block holding global or summary keys loops
    over every later query tile (T/64 of them): with few heads and long T these blocks, not
    the total work, can set the backward's time. */
-#ifndef ATTN_PATTERN_BLOCK
-#define ATTN_PATTERN_BLOCK 128
+#ifndef OPS_PATTERN_BLOCK
+#define OPS_PATTERN_BLOCK 128
 #endif
-#ifndef ABLATE_ATTN_PATTERN_TYPEDEF
-#define ABLATE_ATTN_PATTERN_TYPEDEF
-typedef struct { int window, global, stride, dilation, block; } AttnPattern; /* all >= 0; zero: dense causal */
+#ifndef ABLATE_OPS_PATTERN_TYPEDEF
+#define ABLATE_OPS_PATTERN_TYPEDEF
+typedef struct { int window, global, stride, dilation, block; } OpsPattern; /* all >= 0; zero: dense causal */
 #endif
-OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
-                                         const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
+                                         const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
 OPSDEF void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                          const void *out, const real_t *lse, const void *q, const void *k,
-                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+                                          const void *out, const ops_real *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
 /* the mask: 1 when query t sees key s */
-OPSDEF int attn_pattern_visible(const AttnPattern *p, int t, int s);
+OPSDEF int ops_pattern_visible(const OpsPattern *p, int t, int s);
 /* over the rectangle of queries r0..r1 and keys n0..n1 (0 <= r0 <= r1, 0 <= n0 <= n1):
    _any: 1 when some query sees some key (exact: a kernel skips the tile when 0);
    _all: 1 only when every query sees every key (may say 0 wrongly: the tile gets masked) */
-OPSDEF int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1);
-OPSDEF int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1);
-/* the queries that see some key of n0..n1 (< T) are exactly n0..attn_pattern_last_query */
-OPSDEF int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T);
+OPSDEF int ops_pattern_tile_any(const OpsPattern *p, int r0, int r1, int n0, int n1);
+OPSDEF int ops_pattern_tile_all(const OpsPattern *p, int r0, int r1, int n0, int n1);
+/* the queries that see some key of n0..n1 (< T) are exactly n0..ops_pattern_last_query */
+OPSDEF int ops_pattern_last_query(const OpsPattern *p, int n0, int n1, int T);
 /* tiles a kernel visits for length T: forward, query blocks of bm rows x key tiles of bn;
    backward, key blocks of bn x query tiles of bm. *causal: what dense causal visits */
-OPSDEF void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal);
-OPSDEF void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal);
+OPSDEF void ops_pattern_tiles(const OpsPattern *p, int T, int bm, int bn, long *visited, long *causal);
+OPSDEF void ops_pattern_tiles_bwd(const OpsPattern *p, int T, int bn, int bm, long *visited, long *causal);
 /* 1 when the pattern's mask for length T is dense causal; 2 when it is a plain window */
-OPSDEF int attn_pattern_kind(const AttnPattern *p, int T);
+OPSDEF int ops_pattern_kind(const OpsPattern *p, int T);
 /* keys a query sees, averaged over t = 0..T-1 (exact; for FLOP counts) */
-OPSDEF double attn_pattern_mean_keys(const AttnPattern *p, int T);
+OPSDEF double ops_pattern_mean_keys(const OpsPattern *p, int T);
 
 /* ---- tied LM head + softmax cross-entropy, fused: logits = h @ wte^T never
    stored whole. losses[n] = -log softmax(logits[n])[targets[n]];
    a target < 0 is ignored (loss 0, no gradient). ---- */
 /* correct (may be NULL): 1 where the target's logit is the row's largest (a top-1 hit),
    0 elsewhere and on ignored rows: the accuracy of the synthetic tasks */
-OPSDEF void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
+OPSDEF void op_xent_forward(Gpu *gpu, ops_real *losses, ops_real *correct, const void *h, const void *wte,
                             const int *targets, int N, int C, int V);
 /* forward and backward at once: losses as above, dh = dloss * dL/dh (=),
    dwte += dloss * dL/dwte, where L = sum of losses. */
-OPSDEF void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
+OPSDEF void op_xent_backward(Gpu *gpu, ops_real *losses, void *dh, ops_real *dwte, const void *h,
                              const void *wte, const int *targets, int N, int C, int V, float dloss);
 
 
@@ -364,7 +364,7 @@ static int ops_profiling_(const Gpu *gpu) { (void)gpu; return 0; }
 #endif
 
 
-OPSDEF size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(real_t); }
+OPSDEF size_t ops_act_size(const Gpu *gpu) { return gpu ? 2 : sizeof(ops_real); }
 
 #ifndef ABLATE_NO_CUDA
 #include <time.h>
@@ -433,26 +433,26 @@ OPSDEF void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes) {
     memcpy(dst, src, bytes);
 }
 
-OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const real_t *src, size_t n) {
+OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const ops_real *src, size_t n) {
     OPS_GPU(gpu_f32_to_bf16(gpu, dst, src, n));
-    if (dst != (const void *)src) memcpy(dst, src, n * sizeof(real_t));
+    if (dst != (const void *)src) memcpy(dst, src, n * sizeof(ops_real));
 }
 
 /* CPU views of the untyped activation pointers */
-#define R(p) ((real_t *)(p))
-#define CR(p) ((const real_t *)(p))
+#define R(p) ((ops_real *)(p))
+#define CR(p) ((const ops_real *)(p))
 
 OPSDEF void op_embed_forward(Gpu *gpu, void *out, const int *tok, const void *wte, int N, int C) {
     OPS_GPU(gpu_embed_forward(gpu, out, tok, wte, N, C));
     for (int n = 0; n < N; n++)
-        memcpy(R(out) + (size_t)n * C, CR(wte) + (size_t)tok[n] * C, sizeof(real_t) * C);
+        memcpy(R(out) + (size_t)n * C, CR(wte) + (size_t)tok[n] * C, sizeof(ops_real) * C);
 }
 
-OPSDEF void op_embed_backward(Gpu *gpu, real_t *dwte, const void *dout, const int *tok, int N, int C) {
+OPSDEF void op_embed_backward(Gpu *gpu, ops_real *dwte, const void *dout, const int *tok, int N, int C) {
     OPS_GPU(gpu_embed_backward(gpu, dwte, dout, tok, N, C));
     for (int n = 0; n < N; n++) {
-        real_t *d = dwte + (size_t)tok[n] * C;
-        const real_t *g = CR(dout) + (size_t)n * C;
+        ops_real *d = dwte + (size_t)tok[n] * C;
+        const ops_real *g = CR(dout) + (size_t)n * C;
         for (int c = 0; c < C; c++) d[c] += g[c];
     }
 }
@@ -464,18 +464,18 @@ OPSDEF void op_matmul_forward(Gpu *gpu, void *out, const void *in, const void *w
     /* rows in parallel; the inner dot product is contiguous in both operands */
     OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
     for (int n = 0; n < N; n++) {
-        const real_t *x = CR(in) + (size_t)n * C;
-        real_t *y = R(out) + (size_t)n * OC;
+        const ops_real *x = CR(in) + (size_t)n * C;
+        ops_real *y = R(out) + (size_t)n * OC;
         for (int o = 0; o < OC; o++) {
-            const real_t *wr = CR(w) + (size_t)o * C;
-            real_t acc = 0;
+            const ops_real *wr = CR(w) + (size_t)o * C;
+            ops_real acc = 0;
             for (int c = 0; c < C; c++) acc += x[c] * wr[c];
             y[o] = acc;
         }
     }
 }
 
-OPSDEF void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
+OPSDEF void op_matmul_backward(Gpu *gpu, void *din, ops_real *dw, const void *dout, const void *in,
                                const void *w, int N, int C, int OC, int accumulate_din) {
     char pname_[48] = "";
     if (ops_profiling_(gpu))
@@ -485,12 +485,12 @@ OPSDEF void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout
     if (din) {
         OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
         for (int n = 0; n < N; n++) {
-            real_t *dx = R(din) + (size_t)n * C;
-            const real_t *g = CR(dout) + (size_t)n * OC;
-            if (!accumulate_din) memset(dx, 0, sizeof(real_t) * C);
+            ops_real *dx = R(din) + (size_t)n * C;
+            const ops_real *g = CR(dout) + (size_t)n * OC;
+            if (!accumulate_din) memset(dx, 0, sizeof(ops_real) * C);
             for (int o = 0; o < OC; o++) {
-                const real_t *wr = CR(w) + (size_t)o * C;
-                real_t go = g[o];
+                const ops_real *wr = CR(w) + (size_t)o * C;
+                ops_real go = g[o];
                 for (int c = 0; c < C; c++) dx[c] += go * wr[c];
             }
         }
@@ -498,30 +498,30 @@ OPSDEF void op_matmul_backward(Gpu *gpu, void *din, real_t *dw, const void *dout
     if (!dw) return;
     OMP_(omp parallel for if ((double)N * OC * C > OPS_OMP_MIN_WORK))
     for (int o = 0; o < OC; o++) {
-        real_t *dwr = dw + (size_t)o * C;
+        ops_real *dwr = dw + (size_t)o * C;
         for (int n = 0; n < N; n++) {
-            real_t go = CR(dout)[(size_t)n * OC + o];
-            const real_t *x = CR(in) + (size_t)n * C;
+            ops_real go = CR(dout)[(size_t)n * OC + o];
+            const ops_real *x = CR(in) + (size_t)n * C;
             for (int c = 0; c < C; c++) dwr[c] += go * x[c];
         }
     }
 }
 
-OPSDEF void op_rmsnorm_forward(Gpu *gpu, void *out, real_t *rstd, const void *in, const void *w,
+OPSDEF void op_rmsnorm_forward(Gpu *gpu, void *out, ops_real *rstd, const void *in, const void *w,
                                int N, int C, float eps) {
     OPS_GPU(gpu_rmsnorm_forward(gpu, out, rstd, in, w, N, C, eps));
     for (int n = 0; n < N; n++) {
-        const real_t *x = CR(in) + (size_t)n * C;
-        real_t *y = R(out) + (size_t)n * C;
-        real_t ss = 0;
+        const ops_real *x = CR(in) + (size_t)n * C;
+        ops_real *y = R(out) + (size_t)n * C;
+        ops_real ss = 0;
         for (int c = 0; c < C; c++) ss += x[c] * x[c];
-        real_t r = 1 / sqrt(ss / C + eps);
+        ops_real r = 1 / sqrt(ss / C + eps);
         rstd[n] = r;
         for (int c = 0; c < C; c++) y[c] = x[c] * r * CR(w)[c];
     }
 }
 
-OPSDEF void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd, const void *a, const void *b,
+OPSDEF void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, ops_real *rstd, const void *a, const void *b,
                                    const void *w, int N, int C, float eps) {
     OPS_GPU(gpu_add_rmsnorm_forward(gpu, sum, out, rstd, a, b, w, N, C, eps));
     op_add(NULL, sum, a, b, (size_t)N * C);
@@ -530,16 +530,16 @@ OPSDEF void op_add_rmsnorm_forward(Gpu *gpu, void *sum, void *out, real_t *rstd,
 
 /* y = x r w with r = (mean(x^2)+eps)^-1/2:
    dx = r (w dy) - x r^3 mean(x (w dy)),  dw += dy x r */
-OPSDEF void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dout, const void *in,
-                                const void *w, const real_t *rstd, int N, int C, int accumulate_din) {
+OPSDEF void op_rmsnorm_backward(Gpu *gpu, void *din, ops_real *dw, const void *dout, const void *in,
+                                const void *w, const ops_real *rstd, int N, int C, int accumulate_din) {
     OPS_GPU(gpu_rmsnorm_backward(gpu, din, dw, dout, in, w, rstd, N, C, accumulate_din));
     for (int n = 0; n < N; n++) {
-        const real_t *x = CR(in) + (size_t)n * C, *dy = CR(dout) + (size_t)n * C;
-        real_t *dx = R(din) + (size_t)n * C, r = rstd[n], dot = 0;
+        const ops_real *x = CR(in) + (size_t)n * C, *dy = CR(dout) + (size_t)n * C;
+        ops_real *dx = R(din) + (size_t)n * C, r = rstd[n], dot = 0;
         for (int c = 0; c < C; c++) dot += x[c] * CR(w)[c] * dy[c];
         dot /= C;
         for (int c = 0; c < C; c++) {
-            real_t g = r * CR(w)[c] * dy[c] - x[c] * r * r * r * dot;
+            ops_real g = r * CR(w)[c] * dy[c] - x[c] * r * r * r * dot;
             dx[c] = accumulate_din ? dx[c] + g : g;
             dw[c] += dy[c] * x[c] * r;
         }
@@ -548,17 +548,17 @@ OPSDEF void op_rmsnorm_backward(Gpu *gpu, void *din, real_t *dw, const void *dou
 
 /* rotate pairs (i, i+hd/2) of every head (heads ld apart) by +angle (sign=1) or -angle (sign=-1) */
 /* rows row_ld apart, nh heads ld apart in each */
-static void rope_rotate_rows_cpu(real_t *x, size_t row_ld, int N, int T, int nh, int ld, int hd, float theta,
+static void rope_rotate_rows_cpu(ops_real *x, size_t row_ld, int N, int T, int nh, int ld, int hd, float theta,
                                  int sign) {
     int half = hd / 2;
     for (int n = 0; n < N; n++) {
         int t = n % T;
         for (int i = 0; i < half; i++) {
             double ang = t * pow((double)theta, -2.0 * i / hd);
-            real_t c = cos(ang), s = sign * sin(ang);
+            ops_real c = cos(ang), s = sign * sin(ang);
             for (int h = 0; h < nh; h++) {
-                real_t *p = x + (size_t)n * row_ld + (size_t)h * ld;
-                real_t a = p[i], b = p[i + half];
+                ops_real *p = x + (size_t)n * row_ld + (size_t)h * ld;
+                ops_real a = p[i], b = p[i + half];
                 p[i] = a * c - b * s;
                 p[i + half] = b * c + a * s;
             }
@@ -566,7 +566,7 @@ static void rope_rotate_rows_cpu(real_t *x, size_t row_ld, int N, int T, int nh,
     }
 }
 
-static void rope_rotate_cpu(real_t *x, int N, int T, int nh, int ld, int hd, float theta, int sign) {
+static void rope_rotate_cpu(ops_real *x, int N, int T, int nh, int ld, int hd, float theta, int sign) {
     rope_rotate_rows_cpu(x, (size_t)nh * ld, N, T, nh, ld, hd, theta, sign);
 }
 
@@ -591,21 +591,21 @@ OPSDEF void op_rope_part_backward(Gpu *gpu, void *dx, int N, int T, int nh, int 
 }
 
 /* heads of the fused rows <-> the separate buffers (dir 0: fused -> separate) */
-static void qkv_copy_cpu(real_t *q, real_t *k, real_t *v, real_t *qkv, int N, int H, int KV, int hd, int dir) {
+static void qkv_copy_cpu(ops_real *q, ops_real *k, ops_real *v, ops_real *qkv, int N, int H, int KV, int hd, int dir) {
     size_t P = (size_t)(H + 2 * KV) * hd;
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H + 2 * KV; h++) {
-            real_t *sep = h < H ? q + ((size_t)n * H + h) * hd
+            ops_real *sep = h < H ? q + ((size_t)n * H + h) * hd
                         : h < H + KV ? k + ((size_t)n * KV + (h - H)) * hd : v + ((size_t)n * KV + (h - H - KV)) * hd;
-            real_t *fused = qkv + n * P + (size_t)h * hd;
-            memcpy(dir ? fused : sep, dir ? sep : fused, sizeof(real_t) * hd);
+            ops_real *fused = qkv + n * P + (size_t)h * hd;
+            memcpy(dir ? fused : sep, dir ? sep : fused, sizeof(ops_real) * hd);
         }
 }
 
 OPSDEF void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, int N, int T, int H, int KV,
                          int hd, float theta) {
     OPS_GPU(gpu_qkv_split(gpu, q, k, v, (void *)qkv, N, T, H, KV, hd, theta, 0));
-    qkv_copy_cpu(R(q), R(k), R(v), (real_t *)CR(qkv), N, H, KV, hd, 0);
+    qkv_copy_cpu(R(q), R(k), R(v), (ops_real *)CR(qkv), N, H, KV, hd, 0);
     if (theta > 0) {
         rope_rotate_cpu(R(q), N, T, H, hd, hd, theta, 1);
         rope_rotate_cpu(R(k), N, T, KV, hd, hd, theta, 1);
@@ -615,7 +615,7 @@ OPSDEF void op_qkv_split(Gpu *gpu, void *q, void *k, void *v, const void *qkv, i
 OPSDEF void op_qkv_merge(Gpu *gpu, void *dqkv, const void *dq, const void *dk, const void *dv, int N, int T,
                          int H, int KV, int hd, float theta) {
     OPS_GPU(gpu_qkv_split(gpu, (void *)dq, (void *)dk, (void *)dv, dqkv, N, T, H, KV, hd, theta, 1));
-    qkv_copy_cpu((real_t *)CR(dq), (real_t *)CR(dk), (real_t *)CR(dv), R(dqkv), N, H, KV, hd, 1);
+    qkv_copy_cpu((ops_real *)CR(dq), (ops_real *)CR(dk), (ops_real *)CR(dv), R(dqkv), N, H, KV, hd, 1);
     if (theta > 0) /* rotate back in the fused rows: the q heads and the k heads after them */
         rope_rotate_rows_cpu(R(dqkv), (size_t)(H + 2 * KV) * hd, N, T, H + KV, hd, hd, theta, -1);
 }
@@ -634,7 +634,7 @@ OPSDEF void op_copy_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, si
     OPS_GPU(gpu_copy_cols(gpu, dst, dst_ld, src, src_ld, 0, 1, rows, cols, (float)scale, accumulate));
     for (size_t i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
-            real_t v = (real_t)scale * CR(src)[i * src_ld + j], *d = R(dst) + i * dst_ld + j;
+            ops_real v = (ops_real)scale * CR(src)[i * src_ld + j], *d = R(dst) + i * dst_ld + j;
             *d = accumulate ? *d + v : v;
         }
 }
@@ -644,30 +644,30 @@ OPSDEF void op_sum_cols(Gpu *gpu, void *dst, size_t dst_ld, const void *src, siz
     OPS_GPU(gpu_copy_cols(gpu, dst, dst_ld, src, src_ld, group_ld, groups, rows, cols, 1.0f, 0));
     for (size_t i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int g = 0; g < groups; g++) acc += CR(src)[i * src_ld + (size_t)g * group_ld + j];
             R(dst)[i * dst_ld + j] = acc;
         }
 }
 
 /* ---- MGA's O(T) decomposition ---- */
-OPSDEF void op_mga_unit_forward(Gpu *gpu, void *u, real_t *nrm, const void *g, size_t rows, int hd) {
+OPSDEF void op_mga_unit_forward(Gpu *gpu, void *u, ops_real *nrm, const void *g, size_t rows, int hd) {
     OPS_GPU(gpu_mga_unit_forward(gpu, u, nrm, g, rows, hd));
     for (size_t r = 0; r < rows; r++) {
-        const real_t *x = CR(g) + r * hd;
-        real_t ss = 0;
+        const ops_real *x = CR(g) + r * hd;
+        ops_real ss = 0;
         for (int e = 0; e < hd; e++) ss += x[e] * x[e];
         nrm[r] = sqrt(ss);
         for (int e = 0; e < hd; e++) R(u)[r * hd + e] = nrm[r] > 0 ? x[e] / nrm[r] : 0;
     }
 }
 
-OPSDEF void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
+OPSDEF void op_time_cumsum(Gpu *gpu, ops_real *out, const void *in, int in_is_act, int B, int T, int C, int reverse) {
     OPS_GPU(gpu_time_cumsum(gpu, out, in, in_is_act, B, T, C, reverse));
-    (void)in_is_act; /* on the CPU activations are real_t too */
+    (void)in_is_act; /* on the CPU activations are ops_real too */
     for (int b = 0; b < B; b++)
         for (int c = 0; c < C; c++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int k = 0; k < T; k++) {
                 size_t i = ((size_t)b * T + (reverse ? T - 1 - k : k)) * C + c;
                 acc += CR(in)[i];
@@ -677,18 +677,18 @@ OPSDEF void op_time_cumsum(Gpu *gpu, real_t *out, const void *in, int in_is_act,
 }
 
 /* C_i - C_{i-W}: the sum of u over row i's keys (all of 0..i without a window) */
-static real_t mga_window_sum(const real_t *C, size_t row, size_t back, int has_back, int e, size_t ld) {
+static ops_real mga_window_sum(const ops_real *C, size_t row, size_t back, int has_back, int e, size_t ld) {
     return C[row * ld + e] - (has_back ? C[(row - back) * ld + e] : 0);
 }
 
-OPSDEF void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *u, const real_t *C, int B, int T,
+OPSDEF void op_mga_den_forward(Gpu *gpu, ops_real *den, ops_real *rinv, const void *u, const ops_real *C, int B, int T,
                                int H, int hd, int window, int faithful) {
     OPS_GPU(gpu_mga_den_forward(gpu, den, rinv, u, C, B, T, H, hd, window, faithful));
     size_t ld = (size_t)H * hd;
     for (size_t n = 0; n < (size_t)B * T; n++) {
         int t = (int)(n % T), back = window > 0 && t - window >= 0;
         for (int h = 0; h < H; h++) {
-            real_t dot = 0;
+            ops_real dot = 0;
             for (int e = 0; e < hd; e++)
                 dot += CR(u)[n * ld + (size_t)h * hd + e] * mga_window_sum(C + (size_t)h * hd, n, window, back, e, ld);
             den[n * H + h] = 1 + dot / (2.0 * (faithful ? T : t + 1));
@@ -697,10 +697,10 @@ OPSDEF void op_mga_den_forward(Gpu *gpu, real_t *den, real_t *rinv, const void *
     }
 }
 
-OPSDEF void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, const real_t *den, const real_t *S,
+OPSDEF void op_mga_query_forward(Gpu *gpu, void *q, ops_real *f, const void *u, const ops_real *den, const ops_real *S,
                                  int B, int T, int H, int hd, int faithful) {
     OPS_GPU(gpu_mga_query_forward(gpu, q, f, u, den, S, B, T, H, hd, faithful));
-    real_t sq = sqrt((real_t)hd);
+    ops_real sq = sqrt((ops_real)hd);
     for (size_t n = 0; n < (size_t)B * T; n++)
         for (int h = 0; h < H; h++) {
             size_t i = n * H + h, last = ((n / T) * T + T - 1) * H + h;
@@ -709,15 +709,15 @@ OPSDEF void op_mga_query_forward(Gpu *gpu, void *q, real_t *f, const void *u, co
         }
 }
 
-OPSDEF void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden, const void *dq, const void *dk,
-                                  const void *u, const real_t *f, const real_t *den, const real_t *S, int B, int T,
+OPSDEF void op_mga_query_backward(Gpu *gpu, ops_real *du, ops_real *dS, ops_real *dden, const void *dq, const void *dk,
+                                  const void *u, const ops_real *f, const ops_real *den, const ops_real *S, int B, int T,
                                   int H, int hd, int faithful) {
     OPS_GPU(gpu_mga_query_backward(gpu, du, dS, dden, dq, dk, u, f, den, S, B, T, H, hd, faithful));
-    real_t sq = sqrt((real_t)hd);
+    ops_real sq = sqrt((ops_real)hd);
     for (size_t n = 0; n < (size_t)B * T; n++)
         for (int h = 0; h < H; h++) {
             size_t i = n * H + h, last = ((n / T) * T + T - 1) * H + h;
-            real_t df = 0;
+            ops_real df = 0;
             for (int e = 0; e < hd; e++) {
                 size_t k = i * hd + e;
                 df += CR(dq)[k] * CR(u)[k];
@@ -729,8 +729,8 @@ OPSDEF void op_mga_query_backward(Gpu *gpu, real_t *du, real_t *dS, real_t *dden
         }
 }
 
-OPSDEF void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u, const real_t *C, const real_t *den,
-                                const real_t *dden, const real_t *Sd, int B, int T, int H, int hd, int window,
+OPSDEF void op_mga_den_backward(Gpu *gpu, ops_real *du, ops_real *ru, const void *u, const ops_real *C, const ops_real *den,
+                                const ops_real *dden, const ops_real *Sd, int B, int T, int H, int hd, int window,
                                 int faithful) {
     OPS_GPU(gpu_mga_den_backward(gpu, du, ru, u, C, den, dden, Sd, B, T, H, hd, window, faithful));
     size_t ld = (size_t)H * hd;
@@ -738,7 +738,7 @@ OPSDEF void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u,
         int t = (int)(n % T), back = window > 0 && t - window >= 0;
         for (int h = 0; h < H; h++) {
             size_t i = n * H + h, first = (n / T) * T * H + h;
-            real_t r = (dden[i] - Sd[faithful ? first : i] / (den[i] * den[i])) / (2.0 * (faithful ? T : t + 1));
+            ops_real r = (dden[i] - Sd[faithful ? first : i] / (den[i] * den[i])) / (2.0 * (faithful ? T : t + 1));
             for (int e = 0; e < hd; e++) {
                 size_t k = n * ld + (size_t)h * hd + e;
                 du[k] += r * mga_window_sum(C + (size_t)h * hd, n, window, back, e, ld);
@@ -748,21 +748,21 @@ OPSDEF void op_mga_den_backward(Gpu *gpu, real_t *du, real_t *ru, const void *u,
     }
 }
 
-OPSDEF void op_mga_unit_backward(Gpu *gpu, void *dg, const real_t *du, const real_t *Rev, const void *u,
-                                 const real_t *nrm, int B, int T, int H, int hd, int window) {
+OPSDEF void op_mga_unit_backward(Gpu *gpu, void *dg, const ops_real *du, const ops_real *Rev, const void *u,
+                                 const ops_real *nrm, int B, int T, int H, int hd, int window) {
     OPS_GPU(gpu_mga_unit_backward(gpu, dg, du, Rev, u, nrm, B, T, H, hd, window));
     size_t ld = (size_t)H * hd;
     for (size_t n = 0; n < (size_t)B * T; n++) {
         int t = (int)(n % T), ahead = window > 0 && t + window < T;
         for (int h = 0; h < H; h++) {
             size_t o = n * ld + (size_t)h * hd;
-            real_t dot = 0;
+            ops_real dot = 0;
             for (int e = 0; e < hd; e++) {
-                real_t d = du[o + e] + Rev[o + e] - (ahead ? Rev[o + (size_t)window * ld + e] : 0);
+                ops_real d = du[o + e] + Rev[o + e] - (ahead ? Rev[o + (size_t)window * ld + e] : 0);
                 R(dg)[o + e] = d; /* staged: the projection below needs every element */
                 dot += d * CR(u)[o + e];
             }
-            real_t nr = nrm[n * H + h];
+            ops_real nr = nrm[n * H + h];
             for (int e = 0; e < hd; e++)
                 R(dg)[o + e] = nr > 0 ? (CR(dg)[o + e] - CR(u)[o + e] * dot) / nr : 0;
         }
@@ -775,7 +775,7 @@ OPSDEF void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x
     for (size_t n = 0; n < (size_t)B * T; n++) {
         int t = (int)(n % T);
         for (int c = 0; c < C; c++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int k = 0; k < 3; k++)
                 if (t + k - shift >= 0 && t + k - shift < T) acc += CR(w)[c * 3 + k] * CR(x)[(n + k - shift) * C + c];
             R(conv)[n * C + c] = acc;
@@ -784,15 +784,15 @@ OPSDEF void op_dwconv3_silu_forward(Gpu *gpu, void *conv, void *u, const void *x
     }
 }
 
-OPSDEF void op_dwconv3_silu_backward(Gpu *gpu, void *dx, real_t *dw, const void *du, const void *conv, const void *x,
+OPSDEF void op_dwconv3_silu_backward(Gpu *gpu, void *dx, ops_real *dw, const void *du, const void *conv, const void *x,
                                      const void *w, int B, int T, int C, int shift, int accumulate) {
     OPS_GPU(gpu_dwconv3_silu_backward(gpu, dx, dw, du, conv, x, w, B, T, C, shift, accumulate));
     size_t N = (size_t)B * T;
-    if (!accumulate) memset(dx, 0, N * C * sizeof(real_t));
+    if (!accumulate) memset(dx, 0, N * C * sizeof(ops_real));
     for (size_t n = 0; n < N; n++) {
         int t = (int)(n % T);
         for (int c = 0; c < C; c++) {
-            real_t z = CR(conv)[n * C + c], s = 1 / (1 + exp(-z)), dz = CR(du)[n * C + c] * s * (1 + z * (1 - s));
+            ops_real z = CR(conv)[n * C + c], s = 1 / (1 + exp(-z)), dz = CR(du)[n * C + c] * s * (1 + z * (1 - s));
             for (int k = 0; k < 3; k++)
                 if (t + k - shift >= 0 && t + k - shift < T) {
                     size_t src = (n + k - shift) * C + c;
@@ -812,7 +812,7 @@ OPSDEF void op_sigmoid_gate_backward(Gpu *gpu, void *da, void *dgate, const void
                                      size_t n) {
     OPS_GPU(gpu_sigmoid_gate_backward(gpu, da, dgate, dout, a, gate, n));
     for (size_t i = 0; i < n; i++) {
-        real_t s = 1 / (1 + exp(-CR(gate)[i])), g = CR(dout)[i];
+        ops_real s = 1 / (1 + exp(-CR(gate)[i])), g = CR(dout)[i];
         R(dgate)[i] = g * CR(a)[i] * s * (1 - s);
         R(da)[i] = g * s;
     }
@@ -822,7 +822,7 @@ OPSDEF void op_swiglu_forward(Gpu *gpu, void *out, const void *gu, int N, int F)
     OPS_GPU(gpu_swiglu_forward(gpu, out, gu, N, F));
     for (int n = 0; n < N; n++)
         for (int f = 0; f < F; f++) {
-            real_t g = CR(gu)[(size_t)n * 2 * F + f], u = CR(gu)[(size_t)n * 2 * F + F + f];
+            ops_real g = CR(gu)[(size_t)n * 2 * F + f], u = CR(gu)[(size_t)n * 2 * F + F + f];
             R(out)[(size_t)n * F + f] = g * (1 / (1 + exp(-g))) * u; /* as the backward recomputes it */
         }
 }
@@ -833,7 +833,7 @@ OPSDEF void op_swiglu_backward(Gpu *gpu, void *dgu, void *act, const void *dout,
     for (int n = 0; n < N; n++)
         for (int f = 0; f < F; f++) {
             size_t i = (size_t)n * 2 * F + f;
-            real_t g = CR(gu)[i], u = CR(gu)[i + F], s = 1 / (1 + exp(-g)), d = CR(dout)[(size_t)n * F + f];
+            ops_real g = CR(gu)[i], u = CR(gu)[i + F], s = 1 / (1 + exp(-g)), d = CR(dout)[(size_t)n * F + f];
             R(dgu)[i] = d * u * s * (1 + g * (1 - s));
             R(dgu)[i + F] = d * g * s;
             if (act) R(act)[(size_t)n * F + f] = g * s * u;
@@ -845,8 +845,8 @@ OPSDEF void op_add(Gpu *gpu, void *out, const void *a, const void *b, size_t n) 
     for (size_t i = 0; i < n; i++) R(out)[i] = CR(a)[i] + CR(b)[i];
 }
 
-/* ---- attention patterns (the masks documented with AttnPattern) ---- */
-static long attn_pb_(const AttnPattern *p) { return p->block > 0 ? p->block : ATTN_PATTERN_BLOCK; }
+/* ---- attention patterns (the masks documented with OpsPattern) ---- */
+static long attn_pb_(const OpsPattern *p) { return p->block > 0 ? p->block : OPS_PATTERN_BLOCK; }
 static long attn_lmin_(long a, long b) { return a < b ? a : b; }
 static long attn_lmax_(long a, long b) { return a > b ? a : b; }
 /* keys in runs of L at the end of every period P: s % P >= P - L (every key when P <= L).
@@ -854,7 +854,7 @@ static long attn_lmax_(long a, long b) { return a > b ? a : b; }
 static long attn_run_first_(long x, long P, long L) { long r = x % P; return r >= P - L ? x : x - r + P - L; }
 static long attn_run_last_(long x, long P, long L) { long r = x % P; return r >= P - L ? x : x - r - 1; }
 
-OPSDEF int attn_pattern_visible(const AttnPattern *p, int t, int s) {
+OPSDEF int ops_pattern_visible(const OpsPattern *p, int t, int s) {
     long d = (long)t - s, W = p->window, pb = attn_pb_(p);
     if (s < 0 || d < 0) return 0;
     if (W <= 0 || d < W) return 1;
@@ -864,7 +864,7 @@ OPSDEF int attn_pattern_visible(const AttnPattern *p, int t, int s) {
     return 0;
 }
 
-OPSDEF int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, int n1) {
+OPSDEF int ops_pattern_tile_any(const OpsPattern *p, int r0, int r1, int n0, int n1) {
     long W = p->window, pb = attn_pb_(p), e = attn_lmin_(n1, r1);
     if (n0 > r1) return 0;                              /* wholly above the diagonal */
     if (W <= 0 || (long)r0 - n1 < W) return 1;          /* differences r0-n1..r1-n0 meet 0..W-1 */
@@ -877,7 +877,7 @@ OPSDEF int attn_pattern_tile_any(const AttnPattern *p, int r0, int r1, int n0, i
     return 0;
 }
 
-OPSDEF int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, int n1) {
+OPSDEF int ops_pattern_tile_all(const OpsPattern *p, int r0, int r1, int n0, int n1) {
     long W = p->window, pb = attn_pb_(p);
     if (n1 > r0) return 0;                              /* crosses the diagonal */
     if (W <= 0 || (long)r1 - n0 < W) return 1;
@@ -894,7 +894,7 @@ OPSDEF int attn_pattern_tile_all(const AttnPattern *p, int r0, int r1, int n0, i
     return 0;
 }
 
-OPSDEF int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T) {
+OPSDEF int ops_pattern_last_query(const OpsPattern *p, int n0, int n1, int T) {
     long W = p->window, pb = attn_pb_(p), e;
     if (W <= 0 || n0 < p->global) return T - 1;
     if (p->stride > 0 && attn_run_first_(n0, p->stride, pb) <= n1) return T - 1;
@@ -906,40 +906,40 @@ OPSDEF int attn_pattern_last_query(const AttnPattern *p, int n0, int n1, int T) 
     return (int)attn_lmin_(e, T - 1);
 }
 
-OPSDEF void attn_pattern_tiles(const AttnPattern *p, int T, int bm, int bn, long *visited, long *causal) {
+OPSDEF void ops_pattern_tiles(const OpsPattern *p, int T, int bm, int bn, long *visited, long *causal) {
     *visited = *causal = 0;
     for (int m0 = 0; m0 < T; m0 += bm) {
         int r1 = (int)attn_lmin_(T - 1, m0 + bm - 1);
         for (int n0 = 0; n0 <= r1; n0 += bn) {
             ++*causal;
-            *visited += attn_pattern_tile_any(p, m0, r1, n0, (int)attn_lmin_(T - 1, n0 + bn - 1));
+            *visited += ops_pattern_tile_any(p, m0, r1, n0, (int)attn_lmin_(T - 1, n0 + bn - 1));
         }
     }
 }
 
-OPSDEF void attn_pattern_tiles_bwd(const AttnPattern *p, int T, int bn, int bm, long *visited, long *causal) {
+OPSDEF void ops_pattern_tiles_bwd(const OpsPattern *p, int T, int bn, int bm, long *visited, long *causal) {
     *visited = *causal = 0;
     for (int n0 = 0; n0 < T; n0 += bn) {
-        int last = attn_pattern_last_query(p, n0, (int)attn_lmin_(T - 1, n0 + bn - 1), T);
+        int last = ops_pattern_last_query(p, n0, (int)attn_lmin_(T - 1, n0 + bn - 1), T);
         *causal += (T - 1) / bm - n0 / bm + 1;
         *visited += last / bm - n0 / bm + 1;
     }
 }
 
-OPSDEF double attn_pattern_mean_keys(const AttnPattern *p, int T) {
+OPSDEF double ops_pattern_mean_keys(const OpsPattern *p, int T) {
     long pb = attn_pb_(p);
     double total = 0;
     for (int t = 0; t < T; t++) /* by blocks of pb keys: whole ones at once, the few partial ones by key */
         for (long n0 = 0; n0 <= t; n0 += pb) {
             int n1 = (int)attn_lmin_(n0 + pb - 1, t);
-            if (attn_pattern_tile_all(p, t, t, (int)n0, n1)) total += n1 - n0 + 1;
-            else if (attn_pattern_tile_any(p, t, t, (int)n0, n1))
-                for (int s = (int)n0; s <= n1; s++) total += attn_pattern_visible(p, t, s);
+            if (ops_pattern_tile_all(p, t, t, (int)n0, n1)) total += n1 - n0 + 1;
+            else if (ops_pattern_tile_any(p, t, t, (int)n0, n1))
+                for (int s = (int)n0; s <= n1; s++) total += ops_pattern_visible(p, t, s);
         }
     return T > 0 ? total / T : 0;
 }
 
-OPSDEF int attn_pattern_kind(const AttnPattern *p, int T) {
+OPSDEF int ops_pattern_kind(const OpsPattern *p, int T) {
     long W = p->window, pb = attn_pb_(p);
     if (W <= 0 || W >= T || p->global >= T || (p->stride > 0 && p->stride <= pb)) return 1;
     int stride = p->stride > 0 && p->stride - pb < T;         /* a summary key exists below T */
@@ -949,39 +949,39 @@ OPSDEF int attn_pattern_kind(const AttnPattern *p, int T) {
 
 /* the keys query t sees, in increasing order; returns their number. plain: the mask is
    the window w (0: dense), keys t-w+1..t, as op_attention_forward has always looped */
-static int attn_keys_(const AttnPattern *p, int plain, int w, int t, int *idx) {
+static int attn_keys_(const OpsPattern *p, int plain, int w, int t, int *idx) {
     int n = 0;
     if (plain) {
         for (int s = (w > 0 && t - w + 1 > 0) ? t - w + 1 : 0; s <= t; s++) idx[n++] = s;
     } else {
         for (int s = 0; s <= t; s++)
-            if (attn_pattern_visible(p, t, s)) idx[n++] = s;
+            if (ops_pattern_visible(p, t, s)) idx[n++] = s;
     }
     return n;
 }
 
 /* The reference keeps one row of scores at a time: O(T) memory per query,
    the same online-softmax bookkeeping (max, log-sum-exp) the flash kernel keeps. */
-static void attention_forward_cpu_(void *out, real_t *lse, const void *q, const void *k, const void *v,
-                                   int B, int T, int H, int KV, int hd, const AttnPattern *pat) {
-    int group = H / KV, kind = attn_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
-    real_t scale = 1 / sqrt((real_t)hd);
+static void attention_forward_cpu_(void *out, ops_real *lse, const void *q, const void *k, const void *v,
+                                   int B, int T, int H, int KV, int hd, const OpsPattern *pat) {
+    int group = H / KV, kind = ops_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
+    ops_real scale = 1 / sqrt((ops_real)hd);
     OMP_(omp parallel if ((double)B * H * T * T * hd > OPS_OMP_MIN_WORK))
     {
-        real_t *p = malloc(sizeof(real_t) * T);
+        ops_real *p = malloc(sizeof(ops_real) * T);
         int *idx = malloc(sizeof(int) * T);
         OMP_(omp for collapse(2))
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
                 int kh = h / group;
                 for (int t = 0; t < T; t++) {
-                    const real_t *qt = CR(q) + (((size_t)b * T + t) * H + h) * hd;
-                    real_t *ot = R(out) + (((size_t)b * T + t) * H + h) * hd;
+                    const ops_real *qt = CR(q) + (((size_t)b * T + t) * H + h) * hd;
+                    ops_real *ot = R(out) + (((size_t)b * T + t) * H + h) * hd;
                     int n = attn_keys_(pat, plain, w, t, idx);
-                    real_t mx = -INFINITY, sum = 0;
+                    ops_real mx = -INFINITY, sum = 0;
                     for (int j = 0; j < n; j++) {
-                        const real_t *ks = CR(k) + (((size_t)b * T + idx[j]) * KV + kh) * hd;
-                        real_t d = 0;
+                        const ops_real *ks = CR(k) + (((size_t)b * T + idx[j]) * KV + kh) * hd;
+                        ops_real d = 0;
                         for (int i = 0; i < hd; i++) d += qt[i] * ks[i];
                         p[j] = d * scale;
                         if (p[j] > mx) mx = p[j];
@@ -989,8 +989,8 @@ static void attention_forward_cpu_(void *out, real_t *lse, const void *q, const 
                     for (int j = 0; j < n; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
                     for (int i = 0; i < hd; i++) ot[i] = 0;
                     for (int j = 0; j < n; j++) {
-                        const real_t *vs = CR(v) + (((size_t)b * T + idx[j]) * KV + kh) * hd;
-                        real_t w = p[j] / sum;
+                        const ops_real *vs = CR(v) + (((size_t)b * T + idx[j]) * KV + kh) * hd;
+                        ops_real w = p[j] / sum;
                         for (int i = 0; i < hd; i++) ot[i] += w * vs[i];
                     }
                     lse[((size_t)b * H + h) * T + t] = mx + log(sum);
@@ -1005,13 +1005,13 @@ static void attention_forward_cpu_(void *out, real_t *lse, const void *q, const 
    dQ = scale dS K; dK = scale dS^T Q. Loops run per (b, kv head) so that the
    heads of a GQA group accumulate into their shared dK, dV without races. */
 static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *dout, const void *out,
-                                    const real_t *lse, const void *q, const void *k, const void *v,
-                                    int B, int T, int H, int KV, int hd, const AttnPattern *pat) {
-    int group = H / KV, kind = attn_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
-    real_t scale = 1 / sqrt((real_t)hd);
-    memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
-    memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
-    memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+                                    const ops_real *lse, const void *q, const void *k, const void *v,
+                                    int B, int T, int H, int KV, int hd, const OpsPattern *pat) {
+    int group = H / KV, kind = ops_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
+    ops_real scale = 1 / sqrt((ops_real)hd);
+    memset(dq, 0, sizeof(ops_real) * (size_t)B * T * H * hd);
+    memset(dk, 0, sizeof(ops_real) * (size_t)B * T * KV * hd);
+    memset(dv, 0, sizeof(ops_real) * (size_t)B * T * KV * hd);
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * T * hd > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int kh = 0; kh < KV; kh++) {
@@ -1019,18 +1019,18 @@ static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *do
             for (int h = kh * group; h < (kh + 1) * group; h++)
                 for (int t = 0; t < T; t++) {
                     size_t qi = (((size_t)b * T + t) * H + h) * hd;
-                    const real_t *qt = CR(q) + qi, *dot = CR(dout) + qi, *ot = CR(out) + qi;
-                    real_t *dqt = R(dq) + qi;
-                    real_t L = lse[((size_t)b * H + h) * T + t], D = 0;
+                    const ops_real *qt = CR(q) + qi, *dot = CR(dout) + qi, *ot = CR(out) + qi;
+                    ops_real *dqt = R(dq) + qi;
+                    ops_real L = lse[((size_t)b * H + h) * T + t], D = 0;
                     for (int i = 0; i < hd; i++) D += dot[i] * ot[i];
                     int n = attn_keys_(pat, plain, w, t, idx);
                     for (int j = 0; j < n; j++) {
                         size_t ki = (((size_t)b * T + idx[j]) * KV + kh) * hd;
-                        const real_t *ks = CR(k) + ki, *vs = CR(v) + ki;
-                        real_t sc = 0, dp = 0;
+                        const ops_real *ks = CR(k) + ki, *vs = CR(v) + ki;
+                        ops_real sc = 0, dp = 0;
                         for (int i = 0; i < hd; i++) { sc += qt[i] * ks[i]; dp += dot[i] * vs[i]; }
-                        real_t p = exp(sc * scale - L), ds = p * (dp - D) * scale;
-                        real_t *dks = R(dk) + ki, *dvs = R(dv) + ki;
+                        ops_real p = exp(sc * scale - L), ds = p * (dp - D) * scale;
+                        ops_real *dks = R(dk) + ki, *dvs = R(dv) + ki;
                         for (int i = 0; i < hd; i++) {
                             dvs[i] += p * dot[i];
                             dqt[i] += ds * ks[i];
@@ -1042,40 +1042,40 @@ static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *do
         }
 }
 
-OPSDEF void op_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+OPSDEF void op_attention_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
                                  const void *v, int B, int T, int H, int KV, int hd, int window) {
     OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
-    AttnPattern p = {window, 0, 0, 0, 0};
+    OpsPattern p = {window, 0, 0, 0, 0};
     attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
 OPSDEF void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                  const void *out, const real_t *lse, const void *q, const void *k,
+                                  const void *out, const ops_real *lse, const void *q, const void *k,
                                   const void *v, int B, int T, int H, int KV, int hd, int window) {
     OPS_GPU(gpu_attention_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, window));
-    AttnPattern p = {window, 0, 0, 0, 0};
+    OpsPattern p = {window, 0, 0, 0, 0};
     attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
-OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
-                                         const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
+                                         const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     OPS_GPU(gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, p));
     attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, p);
 }
 
 OPSDEF void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
-                                          const void *out, const real_t *lse, const void *q, const void *k,
-                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+                                          const void *out, const ops_real *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     OPS_GPU(gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p));
     attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p);
 }
 
 /* one row: logits, log-sum-exp, loss; optionally the softmax gradient in place */
-static real_t xent_row_cpu(real_t *logits, const real_t *x, const real_t *wte, int target, int C, int V) {
-    real_t mx = -INFINITY, sum = 0;
+static ops_real xent_row_cpu(ops_real *logits, const ops_real *x, const ops_real *wte, int target, int C, int V) {
+    ops_real mx = -INFINITY, sum = 0;
     for (int j = 0; j < V; j++) {
-        const real_t *wr = wte + (size_t)j * C;
-        real_t d = 0;
+        const ops_real *wr = wte + (size_t)j * C;
+        ops_real d = 0;
         for (int c = 0; c < C; c++) d += x[c] * wr[c];
         logits[j] = d;
         if (d > mx) mx = d;
@@ -1084,12 +1084,12 @@ static real_t xent_row_cpu(real_t *logits, const real_t *x, const real_t *wte, i
     return mx + log(sum) - logits[target];
 }
 
-OPSDEF void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const void *h, const void *wte,
+OPSDEF void op_xent_forward(Gpu *gpu, ops_real *losses, ops_real *correct, const void *h, const void *wte,
                             const int *targets, int N, int C, int V) {
     OPS_GPU(gpu_xent_forward(gpu, losses, correct, h, wte, targets, N, C, V));
     OMP_(omp parallel if ((double)N * V * C > OPS_OMP_MIN_WORK))
     {
-        real_t *logits = malloc(sizeof(real_t) * V);
+        ops_real *logits = malloc(sizeof(ops_real) * V);
         OMP_(omp for)
         for (int n = 0; n < N; n++) {
             int t = targets[n];
@@ -1104,22 +1104,22 @@ OPSDEF void op_xent_forward(Gpu *gpu, real_t *losses, real_t *correct, const voi
     }
 }
 
-OPSDEF void op_xent_backward(Gpu *gpu, real_t *losses, void *dh, real_t *dwte, const void *h,
+OPSDEF void op_xent_backward(Gpu *gpu, ops_real *losses, void *dh, ops_real *dwte, const void *h,
                              const void *wte, const int *targets, int N, int C, int V, float dloss) {
     OPS_GPU(gpu_xent_backward(gpu, losses, dh, dwte, h, wte, targets, N, C, V, dloss));
-    real_t *logits = malloc(sizeof(real_t) * V);
+    ops_real *logits = malloc(sizeof(ops_real) * V);
     for (int n = 0; n < N; n++) {
-        const real_t *x = CR(h) + (size_t)n * C;
-        real_t *dx = R(dh) + (size_t)n * C;
-        memset(dx, 0, sizeof(real_t) * C);
+        const ops_real *x = CR(h) + (size_t)n * C;
+        ops_real *dx = R(dh) + (size_t)n * C;
+        memset(dx, 0, sizeof(ops_real) * C);
         if (targets[n] < 0) { losses[n] = 0; continue; }
         losses[n] = xent_row_cpu(logits, x, CR(wte), targets[n], C, V);
-        real_t lse = losses[n] + logits[targets[n]];
+        ops_real lse = losses[n] + logits[targets[n]];
         for (int j = 0; j < V; j++) {
             /* dlogit_j = dloss (softmax_j - [j == target]) */
-            real_t g = dloss * (exp(logits[j] - lse) - (j == targets[n]));
-            const real_t *wr = CR(wte) + (size_t)j * C;
-            real_t *dwr = dwte + (size_t)j * C;
+            ops_real g = dloss * (exp(logits[j] - lse) - (j == targets[n]));
+            const ops_real *wr = CR(wte) + (size_t)j * C;
+            ops_real *dwr = dwte + (size_t)j * C;
             for (int c = 0; c < C; c++) { dx[c] += g * wr[c]; dwr[c] += g * x[c]; }
         }
     }

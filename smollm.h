@@ -91,12 +91,12 @@ extern "C" {
 #define SMOLLM_MAX_SEQ 1048576        /* context length, and windows, top-k and strides within it */
 #define SMOLLM_MAX_BATCH 65536        /* sequences per micro-batch (and micro-batches per step) */
 
-typedef enum { NORM_DEFAULT = 0, NORM_PRE, NORM_POST, NORM_SANDWICH } NormKind;
+typedef enum { SMOLLM_NORM_DEFAULT = 0, SMOLLM_NORM_PRE, SMOLLM_NORM_POST, SMOLLM_NORM_SANDWICH } SmolNormKind;
 
 typedef struct {
     int vocab_size, d_model, n_layers, n_heads, ffn_dim;
     float rope_theta, norm_eps, init_std;
-    NormKind norm;
+    SmolNormKind norm;
     /* every layer's attention (attn.h): attn.kind and its options (attn.n_kv_heads, attn.window,
        ...; 0 = defaults) and attn.head_dim; its d_model, n_heads, rope_theta and norm_eps are
        the model's (smollm_layer_attn copies them in) */
@@ -128,7 +128,7 @@ typedef struct {
     void *h;                  /* residual after the attention branch */
     void *gu;                 /* fused gate|up projection [N, 2F] */
     void *attn_out, *ffn_out; /* sublayer outputs, post-norm strategies only */
-    real_t *a_in_rstd, *a_res_rstd, *f_in_rstd, *f_res_rstd;
+    ops_real *a_in_rstd, *a_res_rstd, *f_in_rstd, *f_res_rstd;
     AttnActs attn;
 } SmolActs;
 
@@ -137,33 +137,33 @@ typedef struct {
     Gpu *gpu;                /* NULL: CPU */
     int B, T;                /* batch shape the activations are sized for */
     int n_specs;
-    ParamSpec *specs;
+    AttnParamSpec *specs;
     size_t n_params;
     SmolLayer *layers;
     size_t wte, final_norm;
-    real_t *params, *grads;  /* fp32 master weights and gradients (device memory on the GPU) */
+    ops_real *params, *grads;  /* fp32 master weights and gradients (device memory on the GPU) */
     void *wc;                /* compute weights: == params on the CPU, a bf16 copy on the GPU */
     /* activations */
     void *act_mem, *scratch_mem;
-    real_t *stat_mem;
+    ops_real *stat_mem;
     void **res;              /* residual stream entering block l, l = 0..n_layers */
     SmolActs *acts;
     void *xf;                /* final norm output */
-    real_t *xf_rstd, *losses;
+    ops_real *xf_rstd, *losses;
     int *tokens, *targets;   /* backend copies of the current batch */
     void *norm_tmp, *sub_tmp, *act_tmp; /* [N,d], [N,d], [N,F]: recomputed, not saved */
     void *dres, *dtmp, *dtmp2, *dact, *dgu;
     void *attn_scratch_mem;  /* the largest layer's attention backward scratch */
-    real_t *host_losses;
-    real_t *correct, *host_correct; /* top-1 hits per token, allocated by the first smollm_eval_acc */
+    ops_real *host_losses;
+    ops_real *correct, *host_correct; /* top-1 hits per token, allocated by the first smollm_eval_acc */
     /* residual dropout's state: on from smollm_at_step (training) to the next evaluation; the
        mask of a forward is a hash of (seed, step, its forward's number within the step, layer,
        branch, element): the backward regenerates it, a resumed run draws the same masks */
     int dropout_on, dropout_step, dropout_micro;
 } SmolModel;
 
-SMOLLMDEF const char *norm_kind_name(NormKind k);
-SMOLLMDEF int norm_kind_parse(const char *s, NormKind *out);
+SMOLLMDEF const char *smollm_norm_kind_name(SmolNormKind k);
+SMOLLMDEF int smollm_norm_kind_parse(const char *s, SmolNormKind *out);
 /* fill defaults and validate; message names the bad value; 0 on success */
 SMOLLMDEF int smollm_resolve(SmolConfig *c, char *err, size_t errlen);
 SMOLLMDEF AttnConfig smollm_layer_attn(const SmolConfig *c, int layer);
@@ -253,7 +253,7 @@ typedef struct {
     int B, cap, pos, n_layers;
     AttnCache *layers;          /* [n_layers] */
     size_t cache_bytes;         /* all layers' caches: the memory they really take */
-    real_t *x, *h, *nt, *sub, *gu, *act, *xf, *rstd, *logits; /* [B, d] ..., gu [B, 2F], logits [B, V] */
+    ops_real *x, *h, *nt, *sub, *gu, *act, *xf, *rstd, *logits; /* [B, d] ..., gu [B, 2F], logits [B, V] */
 } SmolGen;
 typedef struct { float temperature; int top_k; float top_p; } SmolSampler;
 SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen);
@@ -261,9 +261,9 @@ SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *toke
 SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen);
 SMOLLMDEF void smollm_gen_free(SmolGen *g);
 /* the decode cache bytes per sequence of every layer at T tokens (attn_decode_cache_bytes,
-   real_t elements); 0 when some layer cannot decode */
+   ops_real elements); 0 when some layer cannot decode */
 SMOLLMDEF size_t smollm_cache_bytes(const SmolModel *m, int T);
-SMOLLMDEF int smollm_sample(const real_t *logits, int V, const SmolSampler *s, uint64_t *rng);
+SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s, uint64_t *rng);
 
 #ifdef __cplusplus
 }
@@ -295,11 +295,11 @@ SMOLLMDEF int smollm_sample(const real_t *logits, int V, const SmolSampler *s, u
 
 static const char *norm_names[] = {"default", "pre", "post", "sandwich"};
 
-SMOLLMDEF const char *norm_kind_name(NormKind k) { return (k >= 0 && k <= NORM_SANDWICH) ? norm_names[k] : "?"; }
+SMOLLMDEF const char *smollm_norm_kind_name(SmolNormKind k) { return (k >= 0 && k <= SMOLLM_NORM_SANDWICH) ? norm_names[k] : "?"; }
 
-SMOLLMDEF int norm_kind_parse(const char *s, NormKind *out) {
-    for (int i = 1; i <= NORM_SANDWICH; i++)
-        if (strcmp(s, norm_names[i]) == 0) { *out = (NormKind)i; return 0; }
+SMOLLMDEF int smollm_norm_kind_parse(const char *s, SmolNormKind *out) {
+    for (int i = 1; i <= SMOLLM_NORM_SANDWICH; i++)
+        if (strcmp(s, norm_names[i]) == 0) { *out = (SmolNormKind)i; return 0; }
     return -1;
 }
 
@@ -353,11 +353,11 @@ SMOLLMDEF int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
     if (c->rope_theta == 0) c->rope_theta = 100000.0f;
     if (c->norm_eps == 0) c->norm_eps = 1e-5f;
     if (c->init_std == 0) c->init_std = 0.02f;
-    if (c->norm == NORM_DEFAULT) c->norm = NORM_PRE;
+    if (c->norm == SMOLLM_NORM_DEFAULT) c->norm = SMOLLM_NORM_PRE;
     if (c->vocab_size < 2) { snprintf(err, errlen, "vocab_size %d must be >= 2", c->vocab_size); return -1; }
     if (c->n_layers < 1) { snprintf(err, errlen, "layers %d must be >= 1", c->n_layers); return -1; }
     if (c->ffn_dim < 1) { snprintf(err, errlen, "ffn %d must be >= 1", c->ffn_dim); return -1; }
-    if (c->norm < NORM_PRE || c->norm > NORM_SANDWICH) {
+    if (c->norm < SMOLLM_NORM_PRE || c->norm > SMOLLM_NORM_SANDWICH) {
         snprintf(err, errlen, "unknown norm strategy %d (expected pre, post or sandwich)", (int)c->norm);
         return -1;
     }
@@ -386,12 +386,12 @@ SMOLLMDEF int smollm_resolve(SmolConfig *c, char *err, size_t errlen) {
 static int smol_add_spec(SmolModel *m, int *cap, const char *name, size_t *off, int rows, int cols) {
     if (m->n_specs == *cap) {
         int nc = *cap ? 2 * *cap : 64;
-        ParamSpec *ns = realloc(m->specs, sizeof(ParamSpec) * nc);
+        AttnParamSpec *ns = realloc(m->specs, sizeof(AttnParamSpec) * nc);
         if (!ns) return -1;
         m->specs = ns;
         *cap = nc;
     }
-    ParamSpec *p = &m->specs[m->n_specs++];
+    AttnParamSpec *p = &m->specs[m->n_specs++];
     memset(p, 0, sizeof *p);
     snprintf(p->name, sizeof p->name, "%s", name);
     p->offset = *off;
@@ -426,20 +426,20 @@ static int smol_layout(SmolModel *m) {
         SmolLayer *L = &m->layers[l];
         L->attn = smollm_layer_attn(c, l);
         attn_resolve(&L->attn, name, sizeof name); /* validated in smollm_resolve */
-        int pre = c->norm != NORM_POST, post = c->norm != NORM_PRE;
+        int pre = c->norm != SMOLLM_NORM_POST, post = c->norm != SMOLLM_NORM_PRE;
         L->attn_pre = L->attn_post = L->ffn_pre = L->ffn_post = none;
         if (pre) L->attn_pre = smol_norm(m, &cap, l, "input_layernorm", &off, &oom);
         L->attn_w = off;
-        ParamSpec ap[ATTN_MAX_PARAMS];
+        AttnParamSpec ap[ATTN_MAX_PARAMS];
         int na = attn_param_specs(&L->attn, ap);
         for (int i = 0; i < na && !oom; i++) {
             snprintf(name, sizeof name, "model.layers.%d.self_attn.%.40s", l, ap[i].name);
             oom |= smol_add_spec(m, &cap, name, &off, ap[i].rows, ap[i].cols);
             if (!oom) m->specs[m->n_specs - 1].is_output_proj = ap[i].is_output_proj;
         }
-        if (c->norm == NORM_PRE) L->ffn_pre = smol_norm(m, &cap, l, "post_attention_layernorm", &off, &oom);
+        if (c->norm == SMOLLM_NORM_PRE) L->ffn_pre = smol_norm(m, &cap, l, "post_attention_layernorm", &off, &oom);
         if (post) L->attn_post = smol_norm(m, &cap, l, "post_attention_layernorm", &off, &oom);
-        if (c->norm == NORM_SANDWICH) L->ffn_pre = smol_norm(m, &cap, l, "pre_feedforward_layernorm", &off, &oom);
+        if (c->norm == SMOLLM_NORM_SANDWICH) L->ffn_pre = smol_norm(m, &cap, l, "pre_feedforward_layernorm", &off, &oom);
         snprintf(name, sizeof name, "model.layers.%d.mlp.gate_proj.weight", l);
         L->gate = off;
         oom |= smol_add_spec(m, &cap, name, &off, F, d);
@@ -475,7 +475,7 @@ static double rng_uniform(uint64_t *s) { return ((splitmix64(s) >> 11) + 0.5) * 
    and the 135M-parameter init runs in parallel (it dominated the time to first step). */
 #define SMOL_INIT_CHUNK ((size_t)1 << 20)
 
-static void smol_init_weights(SmolModel *m, real_t *host) {
+static void smol_init_weights(SmolModel *m, ops_real *host) {
     const SmolConfig *c = &m->cfg;
     size_t n_work = 0;
     for (int i = 0; i < m->n_specs; i++) n_work += (m->specs[i].numel + SMOL_INIT_CHUNK - 1) / SMOL_INIT_CHUNK;
@@ -486,9 +486,9 @@ static void smol_init_weights(SmolModel *m, real_t *host) {
     OMP_(omp parallel for schedule(dynamic))
     for (long wi = 0; wi < (long)n_work; wi++) {
         int i = work_spec[wi];
-        const ParamSpec *p = &m->specs[i];
+        const AttnParamSpec *p = &m->specs[i];
         size_t j0 = work_chunk[wi] * SMOL_INIT_CHUNK, j1 = j0 + SMOL_INIT_CHUNK < p->numel ? j0 + SMOL_INIT_CHUNK : p->numel;
-        real_t *wt = host + p->offset;
+        ops_real *wt = host + p->offset;
         if (p->is_norm) {
             for (size_t j = j0; j < j1; j++) wt[j] = 1;
             continue;
@@ -498,8 +498,8 @@ static void smol_init_weights(SmolModel *m, real_t *host) {
         uint64_t s = c->seed * 0x100000001B3ull + (uint64_t)i * 0x9E3779B97F4A7C15ull + work_chunk[wi] * 0xD1B54A32D192ED03ull + 1;
         for (size_t j = j0; j < j1; j += 2) {
             double r = sqrt(-2 * log(rng_uniform(&s))), th = 6.283185307179586 * rng_uniform(&s);
-            wt[j] = (real_t)(std * r * cos(th));
-            if (j + 1 < j1) wt[j + 1] = (real_t)(std * r * sin(th));
+            wt[j] = (ops_real)(std * r * cos(th));
+            if (j + 1 < j1) wt[j + 1] = (ops_real)(std * r * sin(th));
         }
     }
     free(work_spec);
@@ -519,9 +519,9 @@ static void *take_act(SmolCursor *k, size_t n) {
     k->act += n * k->es;
     return p;
 }
-static real_t *take_stat(SmolCursor *k, size_t n) {
-    real_t *p = k->stat_base ? (real_t *)(k->stat_base + k->stat) : NULL;
-    k->stat += n * sizeof(real_t);
+static ops_real *take_stat(SmolCursor *k, size_t n) {
+    ops_real *p = k->stat_base ? (ops_real *)(k->stat_base + k->stat) : NULL;
+    k->stat += n * sizeof(ops_real);
     return p;
 }
 
@@ -538,7 +538,7 @@ static void smol_bind_acts(SmolModel *m, SmolCursor *k) {
         size_t ae, se;
         attn_act_sizes(&L->attn, m->B, m->T, &ae, &se);
         void *am = take_act(k, ae);
-        real_t *sm = take_stat(k, se);
+        ops_real *sm = take_stat(k, se);
         if (!k->dry) attn_acts_bind(&L->attn, &a->attn, m->gpu, am, sm, m->B, m->T);
         if (L->attn_post != none) { a->attn_out = take_act(k, N * d); a->a_res_rstd = take_stat(k, N); }
         a->h = take_act(k, N * d);
@@ -586,7 +586,7 @@ static int smol_alloc_acts(SmolModel *m) {
     m->attn_scratch_mem = take_act(&sc, attn_s); /* bound per layer in the backward: mechanisms differ */
     m->tokens = ops_alloc(m->gpu, N * sizeof(int));
     m->targets = ops_alloc(m->gpu, N * sizeof(int));
-    m->host_losses = calloc(N, sizeof(real_t));
+    m->host_losses = calloc(N, sizeof(ops_real));
     return m->tokens && m->targets && m->host_losses ? 0 : -1;
 }
 
@@ -632,27 +632,27 @@ SMOLLMDEF int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, 
         smollm_free(m);
         return -1;
     }
-    real_t *host = m->n_params < SIZE_MAX / 4 / sizeof(real_t) ? calloc(m->n_params, sizeof(real_t)) : NULL;
+    ops_real *host = m->n_params < SIZE_MAX / 4 / sizeof(ops_real) ? calloc(m->n_params, sizeof(ops_real)) : NULL;
     if (!host) {
         snprintf(err, errlen, "out of memory for %zu parameters (%.1f GB)", m->n_params,
-                 (double)m->n_params * sizeof(real_t) / 1e9);
+                 (double)m->n_params * sizeof(ops_real) / 1e9);
         smollm_free(m);
         return -1;
     }
     smol_init_weights(m, host);
     if (gpu) {
-        m->params = ops_alloc(gpu, m->n_params * sizeof(real_t));
-        if (m->params) ops_to_device(gpu, m->params, host, m->n_params * sizeof(real_t));
+        m->params = ops_alloc(gpu, m->n_params * sizeof(ops_real));
+        if (m->params) ops_to_device(gpu, m->params, host, m->n_params * sizeof(ops_real));
         free(host);
         m->wc = ops_alloc(gpu, m->n_params * ops_act_size(gpu));
     } else {
         m->params = host;
         m->wc = host;
     }
-    m->grads = ops_alloc(gpu, m->n_params * sizeof(real_t));
+    m->grads = ops_alloc(gpu, m->n_params * sizeof(ops_real));
     if (!m->params || !m->wc || !m->grads) {
         snprintf(err, errlen, "out of memory for the weights and gradients of %zu parameters (%.1f GB)", m->n_params,
-                 (double)m->n_params * 2 * sizeof(real_t) / 1e9);
+                 (double)m->n_params * 2 * sizeof(ops_real) / 1e9);
         smollm_free(m);
         return -1;
     }
@@ -692,7 +692,7 @@ SMOLLMDEF void smollm_sync_weights(SmolModel *m) {
 SMOLLMDEF SmolParamCounts smollm_param_counts(const SmolModel *m) {
     SmolParamCounts pc = {0};
     for (int i = 0; i < m->n_specs; i++) {
-        const ParamSpec *p = &m->specs[i];
+        const AttnParamSpec *p = &m->specs[i];
         if (p->is_embedding) pc.embedding += p->numel;
         else if (p->is_norm && !strstr(p->name, "self_attn")) pc.norms += p->numel;
         else if (strstr(p->name, "self_attn")) pc.attention += p->numel;
@@ -758,7 +758,7 @@ static double smol_dropout_u(uint64_t seed, int step, int micro, int l, int bran
     return (double)(z >> 11) * (1.0 / 9007199254740992.0);
 }
 static void smol_dropout(const SmolModel *m, void *x, int l, int branch) {
-    real_t *v = x, p = m->cfg.resid_dropout, keep = 1 / (1 - p);
+    ops_real *v = x, p = m->cfg.resid_dropout, keep = 1 / (1 - p);
     size_t n = (size_t)m->B * m->T * m->cfg.d_model;
     for (size_t i = 0; i < n; i++)
         v[i] = smol_dropout_u(m->cfg.seed, m->dropout_step, m->dropout_micro, l, branch, i) < p ? 0 : v[i] * keep;
@@ -824,7 +824,7 @@ SMOLLMDEF float smollm_backward(SmolModel *m, const int *targets, float dloss) {
 
 SMOLLMDEF float smollm_read_loss(SmolModel *m, const int *targets) {
     int N = m->B * m->T;
-    ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(real_t) * N);
+    ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(ops_real) * N);
     double sum = 0;
     int count = 0;
     for (int n = 0; n < N; n++)
@@ -839,7 +839,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
-    real_t *G = m->grads;
+    ops_real *G = m->grads;
     int drop = m->dropout_on && c->resid_dropout > 0 && !g;
     op_xent_backward(g, m->losses, m->dtmp, G + m->wte, m->xf, wptr(m, m->wte), m->targets, N, d, V, dloss);
     op_rmsnorm_backward(g, m->dres, G + m->final_norm, m->dtmp, m->res[c->n_layers],
@@ -850,7 +850,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
         /* FFN branch */
         const void *dffn = m->dres, *fin = a->h, *x = m->res[l], *ain = x;
         if (drop) { /* the branch's gradient through the forward's mask */
-            memcpy(m->dtmp2, m->dres, sizeof(real_t) * (size_t)N * d);
+            memcpy(m->dtmp2, m->dres, sizeof(ops_real) * (size_t)N * d);
             smol_dropout(m, m->dtmp2, l, 1);
             dffn = m->dtmp2;
         }
@@ -876,7 +876,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
         /* attention branch */
         const void *dattn = m->dres;
         if (drop) {
-            memcpy(m->dtmp, m->dres, sizeof(real_t) * (size_t)N * d);
+            memcpy(m->dtmp, m->dres, sizeof(ops_real) * (size_t)N * d);
             smol_dropout(m, m->dtmp, l, 0);
             dattn = m->dtmp;
         }
@@ -929,8 +929,8 @@ SMOLLMDEF double smollm_eval_rows(SmolModel *m, const int *tokens, const int *ta
     if (smollm_forward(m, tokens)) return NAN; /* out of host memory: no evaluation */
     ops_to_device(m->gpu, m->targets, targets, sizeof(int) * N);
     if (hits && !m->correct) { /* only evaluations that score accuracy pay for it */
-        m->correct = ops_alloc(m->gpu, sizeof(real_t) * N);
-        m->host_correct = calloc(N, sizeof(real_t));
+        m->correct = ops_alloc(m->gpu, sizeof(ops_real) * N);
+        m->host_correct = calloc(N, sizeof(ops_real));
         if (!m->correct || !m->host_correct) { /* out of host memory: no evaluation, and none half set up */
             if (m->correct) ops_free(m->gpu, m->correct);
             free(m->host_correct);
@@ -941,8 +941,8 @@ SMOLLMDEF double smollm_eval_rows(SmolModel *m, const int *tokens, const int *ta
     }
     op_xent_forward(m->gpu, m->losses, hits ? m->correct : NULL, m->xf, wptr(m, m->wte), m->targets, N,
                     m->cfg.d_model, m->cfg.vocab_size);
-    ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(real_t) * N);
-    if (hits) ops_to_host(m->gpu, m->host_correct, m->correct, sizeof(real_t) * N);
+    ops_to_host(m->gpu, m->host_losses, m->losses, sizeof(ops_real) * N);
+    if (hits) ops_to_host(m->gpu, m->host_correct, m->correct, sizeof(ops_real) * N);
     double sum = 0, hit = 0;
     for (int b = 0; b < m->B; b++) {
         double rs = 0;
@@ -989,7 +989,7 @@ static size_t smol_meta_write(const SmolModel *m, char *out, size_t cap) {
 #define SMOL_FLOAT_(f) SMOL_PUT_(",\"ablate." #f "\":\"%.9g\"", (double)c->f);
     SMOL_META_FLOATS(SMOL_FLOAT_)
     SMOL_PUT_(",\"ablate.resid_dropout\":\"%.9g\"", (double)c->resid_dropout);
-    SMOL_PUT_(",\"ablate.norm\":\"%s\",\"ablate.attn\":\"%s\",\"ablate.seed\":\"%llu\"", norm_kind_name(c->norm),
+    SMOL_PUT_(",\"ablate.norm\":\"%s\",\"ablate.attn\":\"%s\",\"ablate.seed\":\"%llu\"", smollm_norm_kind_name(c->norm),
               attn_kind_name(c->attn.kind), (unsigned long long)c->seed);
     SMOL_PUT_(",\"ablate.attn_layers\":\""); /* its grammar has no quote or backslash; escaped anyway */
     for (const char *p = c->attn_layers; *p; p++) SMOL_PUT_(*p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
@@ -1071,7 +1071,7 @@ SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, 
     SMOL_META_INTS(SMOL_INT_)
 #define SMOL_FLOAT_(f) SMOL_GET_(f) else if (!missing) c.f = strtof(v, NULL);
     SMOL_META_FLOATS(SMOL_FLOAT_)
-    SMOL_GET_(norm) else if (!missing) bad |= norm_kind_parse(v, &c.norm) ? 1 : 0;
+    SMOL_GET_(norm) else if (!missing) bad |= smollm_norm_kind_parse(v, &c.norm) ? 1 : 0;
     SMOL_GET_(attn) else if (!missing) bad |= attn_kind_parse(v, &c.attn.kind) ? 2 : 0;
     if (!missing && smol_meta_get(hdr, "ablate.head_dim", v, sizeof v)) missing = "head_dim";
     else if (!missing) c.attn.head_dim = atoi(v);
@@ -1110,7 +1110,7 @@ SMOLLMDEF int smollm_save(const SmolModel *m, const char *path, char *err, size_
     len += smol_meta_write(m, hdr + len, cap - len);
     len += snprintf(hdr + len, cap - len, "}");
     for (int i = 0; i < m->n_specs; i++) {
-        const ParamSpec *p = &m->specs[i];
+        const AttnParamSpec *p = &m->specs[i];
         size_t b0 = p->offset * 4, b1 = (p->offset + p->numel) * 4;
         if (p->cols)
             len += snprintf(hdr + len, cap - len, ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%d,%d],\"data_offsets\":[%zu,%zu]}",
@@ -1122,8 +1122,8 @@ SMOLLMDEF int smollm_save(const SmolModel *m, const char *path, char *err, size_
     len += snprintf(hdr + len, cap - len, "}");
     while (len % 8) hdr[len++] = ' '; /* the format pads the header to 8 bytes */
     float *w = malloc(m->n_params * sizeof(float));
-    real_t *host = malloc(m->n_params * sizeof(real_t));
-    ops_to_host(m->gpu, host, m->params, m->n_params * sizeof(real_t));
+    ops_real *host = malloc(m->n_params * sizeof(ops_real));
+    ops_to_host(m->gpu, host, m->params, m->n_params * sizeof(ops_real));
     for (size_t i = 0; i < m->n_params; i++) w[i] = (float)host[i];
     free(host);
     char tmp[4096];
@@ -1315,7 +1315,7 @@ static int smol_header_check(const SmolModel *m, const char *hdr, uint64_t hl, u
     int *order = rc ? NULL : malloc(sizeof(int) * (size_t)m->n_specs); /* tensors by data offset */
     if (!rc && !order) { snprintf(err, errlen, "%s: out of memory", path); rc = -1; }
     for (int i = 0; i < m->n_specs && !rc; i++) {
-        const ParamSpec *p = &m->specs[i];
+        const AttnParamSpec *p = &m->specs[i];
         const SmolTensorHdr *t = NULL;
         for (int k = 0; k < l.n && !t; k++)
             if (!strcmp(l.t[k].name, p->name)) t = &l.t[k];
@@ -1355,7 +1355,7 @@ static int smol_header_check(const SmolModel *m, const char *hdr, uint64_t hl, u
             for (int b = a; b > 0 && off[order[b]] < off[order[b - 1]]; b--) { int x = order[b]; order[b] = order[b - 1]; order[b - 1] = x; }
         uint64_t at = 0;
         for (int a = 0; a < m->n_specs && !rc; a++) {
-            const ParamSpec *p = &m->specs[order[a]];
+            const AttnParamSpec *p = &m->specs[order[a]];
             if (off[order[a]] != at) {
                 snprintf(err, errlen, "%s: tensor %s starts at data byte %llu, expected %llu (%s)", path, p->name,
                          (unsigned long long)off[order[a]], (unsigned long long)at,
@@ -1387,12 +1387,12 @@ static int smol_load_impl(SmolModel *m, const char *path, int upload, char *err,
     int rc = off && fstat(fileno(f), &st) == 0 ? 0 : -1;
     if (rc) snprintf(err, errlen, "%s: cannot read its size", path);
     rc = rc || smol_header_check(m, hdr, hl, (uint64_t)st.st_size, path, off, err, errlen);
-    real_t *host = rc ? NULL : malloc(m->n_params * sizeof(real_t));
+    ops_real *host = rc ? NULL : malloc(m->n_params * sizeof(ops_real));
     float *buf = NULL;
     size_t bufcap = 0;
     if (!rc && !host) { snprintf(err, errlen, "%s: out of memory", path); rc = -1; }
     for (int i = 0; i < m->n_specs && rc == 0; i++) {
-        const ParamSpec *p = &m->specs[i];
+        const AttnParamSpec *p = &m->specs[i];
         if (bufcap < p->numel) {
             float *nb = realloc(buf, p->numel * sizeof(float));
             if (!nb) { snprintf(err, errlen, "%s: out of memory", path); rc = -1; break; }
@@ -1415,7 +1415,7 @@ static int smol_load_impl(SmolModel *m, const char *path, int upload, char *err,
         }
     }
     if (rc == 0 && upload) {
-        ops_to_device(m->gpu, m->params, host, m->n_params * sizeof(real_t));
+        ops_to_device(m->gpu, m->params, host, m->n_params * sizeof(ops_real));
         smollm_sync_weights(m);
     }
     free(off);
@@ -1474,10 +1474,10 @@ SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, ch
     g->B = B;
     g->n_layers = c->n_layers;
     g->layers = calloc(c->n_layers, sizeof *g->layers);
-    g->x = calloc(B * d, sizeof(real_t)); g->h = calloc(B * d, sizeof(real_t)); g->nt = calloc(B * d, sizeof(real_t));
-    g->sub = calloc(B * d, sizeof(real_t)); g->xf = calloc(B * d, sizeof(real_t));
-    g->gu = calloc(B * 2 * F, sizeof(real_t)); g->act = calloc(B * F, sizeof(real_t));
-    g->rstd = calloc(B, sizeof(real_t)); g->logits = calloc((size_t)B * c->vocab_size, sizeof(real_t));
+    g->x = calloc(B * d, sizeof(ops_real)); g->h = calloc(B * d, sizeof(ops_real)); g->nt = calloc(B * d, sizeof(ops_real));
+    g->sub = calloc(B * d, sizeof(ops_real)); g->xf = calloc(B * d, sizeof(ops_real));
+    g->gu = calloc(B * 2 * F, sizeof(ops_real)); g->act = calloc(B * F, sizeof(ops_real));
+    g->rstd = calloc(B, sizeof(ops_real)); g->logits = calloc((size_t)B * c->vocab_size, sizeof(ops_real));
     if (!g->layers || !g->x || !g->h || !g->nt || !g->sub || !g->xf || !g->gu || !g->act || !g->rstd || !g->logits) {
         snprintf(err, errlen, "generation of %d sequences: out of host memory for the activations", B);
         smollm_gen_free(g);
@@ -1502,7 +1502,7 @@ SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *toke
     int B = g->B, d = c->d_model, F = c->ffn_dim;
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
-    const real_t *w = m->params;
+    const ops_real *w = m->params;
     for (int b = 0; b < B; b++)
         if (tokens[b] < 0 || tokens[b] >= c->vocab_size) {
             snprintf(err, errlen, "token %d of sequence %d: expected 0..%d", tokens[b], b, c->vocab_size - 1);
@@ -1515,7 +1515,7 @@ SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *toke
     op_embed_forward(NULL, g->x, tokens, w + m->wte, B, d);
     for (int l = 0; l < c->n_layers; l++) {
         const SmolLayer *L = &m->layers[l];
-        const real_t *ain = g->x;
+        const ops_real *ain = g->x;
         if (L->attn_pre != none) {
             op_rmsnorm_forward(NULL, g->nt, g->rstd, g->x, w + L->attn_pre, B, d, eps);
             ain = g->nt;
@@ -1527,10 +1527,10 @@ SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *toke
         }
         if (L->attn_post != none) {
             op_rmsnorm_forward(NULL, g->nt, g->rstd, g->sub, w + L->attn_post, B, d, eps);
-            memcpy(g->sub, g->nt, sizeof(real_t) * B * d);
+            memcpy(g->sub, g->nt, sizeof(ops_real) * B * d);
         }
         op_add(NULL, g->h, g->x, g->sub, (size_t)B * d);
-        const real_t *fin = g->h;
+        const ops_real *fin = g->h;
         if (L->ffn_pre != none) {
             op_rmsnorm_forward(NULL, g->nt, g->rstd, g->h, w + L->ffn_pre, B, d, eps);
             fin = g->nt;
@@ -1540,7 +1540,7 @@ SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *toke
         op_matmul_forward(NULL, g->sub, g->act, w + L->down, B, F, d);
         if (L->ffn_post != none) {
             op_rmsnorm_forward(NULL, g->nt, g->rstd, g->sub, w + L->ffn_post, B, d, eps);
-            memcpy(g->sub, g->nt, sizeof(real_t) * B * d);
+            memcpy(g->sub, g->nt, sizeof(ops_real) * B * d);
         }
         op_add(NULL, g->x, g->h, g->sub, (size_t)B * d);
     }
@@ -1557,7 +1557,7 @@ SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, 
     int B = g->B, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
     size_t N = (size_t)B * T, none = (size_t)-1;
     float eps = c->norm_eps;
-    const real_t *w = m->params;
+    const ops_real *w = m->params;
     if (T < 1 || g->pos + T > g->cap) {
         snprintf(err, errlen, "prefill of %d tokens at position %d: the generation holds %d tokens (expected 1..%d)", T,
                  g->pos, g->cap, g->cap - g->pos);
@@ -1568,15 +1568,15 @@ SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, 
             snprintf(err, errlen, "prompt token %d at %zu: expected 0..%d", tokens[i], i, V - 1);
             return -1;
         }
-    real_t *x = malloc(sizeof(real_t) * N * d), *h = malloc(sizeof(real_t) * N * d), *nt = malloc(sizeof(real_t) * N * d);
-    real_t *sub = malloc(sizeof(real_t) * N * d), *gu = malloc(sizeof(real_t) * N * 2 * F);
-    real_t *act = malloc(sizeof(real_t) * N * F), *rstd = malloc(sizeof(real_t) * N);
+    ops_real *x = malloc(sizeof(ops_real) * N * d), *h = malloc(sizeof(ops_real) * N * d), *nt = malloc(sizeof(ops_real) * N * d);
+    ops_real *sub = malloc(sizeof(ops_real) * N * d), *gu = malloc(sizeof(ops_real) * N * 2 * F);
+    ops_real *act = malloc(sizeof(ops_real) * N * F), *rstd = malloc(sizeof(ops_real) * N);
     int rc = x && h && nt && sub && gu && act && rstd ? 0 : -1;
     if (rc) snprintf(err, errlen, "prefill of %d x %d tokens: out of host memory", B, T);
     if (!rc) op_embed_forward(NULL, x, tokens, w + m->wte, (int)N, d);
     for (int l = 0; l < c->n_layers && !rc; l++) {
         const SmolLayer *L = &m->layers[l];
-        const real_t *ain = x;
+        const ops_real *ain = x;
         if (L->attn_pre != none) {
             op_rmsnorm_forward(NULL, nt, rstd, x, w + L->attn_pre, (int)N, d, eps);
             ain = nt;
@@ -1589,10 +1589,10 @@ SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, 
         }
         if (L->attn_post != none) {
             op_rmsnorm_forward(NULL, nt, rstd, sub, w + L->attn_post, (int)N, d, eps);
-            memcpy(sub, nt, sizeof(real_t) * N * d);
+            memcpy(sub, nt, sizeof(ops_real) * N * d);
         }
         op_add(NULL, h, x, sub, N * d);
-        const real_t *fin = h;
+        const ops_real *fin = h;
         if (L->ffn_pre != none) {
             op_rmsnorm_forward(NULL, nt, rstd, h, w + L->ffn_pre, (int)N, d, eps);
             fin = nt;
@@ -1602,12 +1602,12 @@ SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, 
         op_matmul_forward(NULL, sub, act, w + L->down, (int)N, F, d);
         if (L->ffn_post != none) {
             op_rmsnorm_forward(NULL, nt, rstd, sub, w + L->ffn_post, (int)N, d, eps);
-            memcpy(sub, nt, sizeof(real_t) * N * d);
+            memcpy(sub, nt, sizeof(ops_real) * N * d);
         }
         op_add(NULL, x, h, sub, N * d);
     }
     if (!rc) {
-        for (int b = 0; b < B; b++) memcpy(g->x + (size_t)b * d, x + ((size_t)b * T + T - 1) * d, sizeof(real_t) * d);
+        for (int b = 0; b < B; b++) memcpy(g->x + (size_t)b * d, x + ((size_t)b * T + T - 1) * d, sizeof(ops_real) * d);
         op_rmsnorm_forward(NULL, g->xf, g->rstd, g->x, w + m->final_norm, B, d, eps);
         op_matmul_forward(NULL, g->logits, g->xf, w + m->wte, B, d, V);
         g->pos += T;
@@ -1616,14 +1616,14 @@ SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, 
     return rc;
 }
 
-typedef struct { real_t p; int i; } SmolCand;
+typedef struct { ops_real p; int i; } SmolCand;
 static int smol_cand_cmp(const void *a, const void *b) { /* larger first, then the lower id */
     const SmolCand *x = a, *y = b;
     if (x->p != y->p) return x->p > y->p ? -1 : 1;
     return (x->i > y->i) - (x->i < y->i);
 }
 
-SMOLLMDEF int smollm_sample(const real_t *logits, int V, const SmolSampler *s, uint64_t *rng) {
+SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s, uint64_t *rng) {
     int best = 0;
     for (int i = 1; i < V; i++)
         if (logits[i] > logits[best]) best = i;

@@ -6,7 +6,7 @@
      #define ABLATE_IMPLEMENTATION   // in one .c file (or STUDY_IMPLEMENTATION with those of
      #include "study.h"              // train.h, smollm.h, attn.h, ops.h and data.h)
 
-     Study s;
+     StudySpec s;
      char err[512];
      if (study_parse_file(&s, "mech.ini", err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(2); }
      StudyOptions o = {0};          // o.out = directory (default runs/<name>), o.resume = 1 to continue
@@ -53,7 +53,7 @@
 
    CHECKED WHOLE BEFORE THE FIRST RUN (study_check, called by study_run for a new study): every
    run of every phase is resolved with the checks a run makes before it reads data
-   (run_config_check: smollm_check's shape rules, a synthetic task's sizes, on a GPU the
+   (study_run_config_check: smollm_check's shape rules, a synthetic task's sizes, on a GPU the
    kernels' support). A later phase runs with the values its earlier phases carry, unknown
    yet: it is checked with every value that could be carried (every combination of earlier
    axes that no later phase sets again). A refused spec creates no directory; the message
@@ -67,7 +67,7 @@
 
    RUN IDENTITY: the canonical text of the resolved configuration (every key of the table but
    save, attention options only when not 0, init_from and eval_mc only when set, in table
-   order, as compact JSON: run_config_canonical) hashed with FNV-1a 64 (run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
+   order, as compact JSON: study_run_config_canonical) hashed with FNV-1a 64 (study_run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
    config.json also "config_identity" (the same without the seed). A run's directory is
    CONFIG_seedN, CONFIG the axes made readable ("attn-mla_latent_dim-16"); a CONFIG longer than
    150 characters is cut, and a cut one or one that another configuration of the study would
@@ -75,7 +75,7 @@
    hex digits of the configuration identity>.
 
    RUN KEYS (base or axis; a zero or absent value takes the default). They are one table,
-   run_key_at(0 .. run_key_count() - 1) (type, field, minimum, default, help; run_keys_help
+   study_run_key_at(0 .. study_run_key_count() - 1) (type, field, minimum, default, help; study_run_keys_help
    prints it); every key is an axis but seed (seeds go in `seeds`) and save.
      model:  attn (mha|gqa|mqa|swa|mla|mga|gdn|dsa|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
              layers d_model heads ffn rope_theta resid_dropout (0 <= p < 1; CPU)
@@ -104,7 +104,7 @@
    COMMAND-LINE EQUIVALENT (study_from_args)
      ablate run --axes attn=mha,gqa,mqa norm=pre,post,sandwich --seeds 3 --steps 200 [--out DIR]
                 [--seed-list 1,7,42 instead of --seeds] [--KEY VALUE for any key above]
-     builds the same Study; both forms save the spec as DIR/study.ini (its seeds as seed_list),
+     builds the same StudySpec; both forms save the spec as DIR/study.ini (its seeds as seed_list),
      which --resume reads.
      A quoted value reaches --axes only when the shell leaves the quotes alone:
        ablate run --axes 'data="web.bin:0.7,code.bin:0.3",web.bin' latent_dim=16,32 ...
@@ -192,7 +192,7 @@
    by a kill between its summary and the final prune are deleted). Otherwise training
    restarts from the newest DIR/<run>/ckpt-<step>/ that passes every check. A checkpoint
    holds model.safetensors, train.state (the AdamW moments, step, gradient-norm statistics,
-   sampler RNG and position, token and time counters), run.json (run_config_canonical: the
+   sampler RNG and position, token and time counters), run.json (study_run_config_canonical: the
    resolved configuration) and MANIFEST (ckpt.h: XXH64 hash and length of each file), written
    every checkpoint_every steps (default: at each evaluation) into a .tmp directory, the
    MANIFEST last, fsynced, then renamed; it is read back and checked (MANIFEST, the weights'
@@ -264,7 +264,7 @@ typedef struct {
     int *kill_countdown;        /* not a run key: fault injection for tests (StudyOptions.kill_metrics),
                                    decremented per metrics line written, SIGKILL at 0; NULL: none */
     const char *die_at;         /* tests only (not a key): StudyOptions.die_at */
-} RunConfig;
+} StudyRunConfig;
 
 /* the last evaluation of a run covers the whole validation split up to this many tokens
    (windows spread evenly over the split beyond it) unless final_eval_tokens says otherwise */
@@ -305,7 +305,7 @@ typedef struct {
     int n_phases;               /* [axes] is one phase named "grid" */
     int has_axes_section, has_phase_section;
     StudyPhase phases[STUDY_MAX_PHASES];
-} Study;
+} StudySpec;
 
 #define STUDY_MAX_WORKER_ARGS 64
 typedef struct {
@@ -340,17 +340,17 @@ enum { STUDY_OK = 0, STUDY_RUNS_FAILED = 1, STUDY_ERROR = 2 };
 
 /* one run of the grid */
 typedef struct {
-    RunConfig cfg;
+    StudyRunConfig cfg;
     char name[STUDY_NAME_LEN], config_id[STUDY_ID_LEN], phase[64];
     char axes[STUDY_AXES_LEN];  /* "attn=mha norm=pre" (a value with blanks in double quotes) */
     uint64_t seed;
-    uint64_t identity, config_identity; /* run_config_identity with and without the seed */
+    uint64_t identity, config_identity; /* study_run_config_identity with and without the seed */
 } StudyRun;
 
 /* what summary.json holds */
 typedef struct {
     char name[STUDY_NAME_LEN], config_id[STUDY_ID_LEN], phase[64], axes[STUDY_AXES_LEN], status[16], reason[256];
-    uint64_t identity;          /* the run's identity (run_config_identity, seed included); 0: unknown */
+    uint64_t identity;          /* the run's identity (study_run_config_identity, seed included); 0: unknown */
     int index, steps_done, steps;
     uint64_t seed;
     double tokens, final_loss, final_val_loss, final_val_ppl, best_val_loss, best_val_ppl;
@@ -365,42 +365,42 @@ typedef struct {
     double tokens_per_s, peak_bytes, wall_seconds, train_seconds;
     double params_total, params_attention, params_ffn, params_embedding, params_norms, kv_bytes_per_token;
     /* the decode caches' measured bytes per token at the run's context (attn_decode_cache_bytes
-       over the layers at seq, / seq; real_t elements; 0 when a layer cannot decode) */
+       over the layers at seq, / seq; ops_real elements; 0 when a layer cannot decode) */
     double cache_bytes_per_token;
     double grad_norm_mean, grad_norm_max, smoothness;
 } StudySummary;
 
 /* ---- run configuration ----
-   THE TABLE OF RUN KEYS (run_key_at): one entry per key of RunConfig with its type, where it
-   lives, its minimum, default and help. run_config_defaults, run_config_set, config.json, the
-   run identity, the duplicate check ("same as") and run_keys_help all walk it: a key added to
+   THE TABLE OF RUN KEYS (study_run_key_at): one entry per key of StudyRunConfig with its type, where it
+   lives, its minimum, default and help. study_run_config_defaults, study_run_config_set, config.json, the
+   run identity, the duplicate check ("same as") and study_run_keys_help all walk it: a key added to
    the table is a spec key, a --KEY of `ablate run`, an axis, part of config.json and of the
    identity at once. */
-typedef enum { RUN_KEY_INT, RUN_KEY_NUM, RUN_KEY_BOOL, RUN_KEY_STR, RUN_KEY_ENUM } RunKeyType;
+typedef enum { STUDY_RUN_KEY_INT, STUDY_RUN_KEY_NUM, STUDY_RUN_KEY_BOOL, STUDY_RUN_KEY_STR, STUDY_RUN_KEY_ENUM } StudyRunKeyType;
 /* how the value is stored at its offset */
-typedef enum { RUN_AT_INT, RUN_AT_FLOAT, RUN_AT_DOUBLE, RUN_AT_U64, RUN_AT_PTR, RUN_AT_CHARS } RunKeyStore;
+typedef enum { STUDY_RUN_AT_INT, STUDY_RUN_AT_FLOAT, STUDY_RUN_AT_DOUBLE, STUDY_RUN_AT_U64, STUDY_RUN_AT_PTR, STUDY_RUN_AT_CHARS } StudyRunKeyStore;
 enum {
-    RUN_KEY_NO_AXIS = 1,        /* seed (seeds go in `seeds`) and save (one output file) */
-    RUN_KEY_NOT_IDENTITY = 2,   /* save: where the weights go, not what the run computes */
-    RUN_KEY_OFF_AT_ZERO = 4,    /* clip: 0 or less is stored as -1 (disabled) */
-    RUN_KEY_ABOVE_MIN = 8,      /* the value must exceed min (lr > 0), not merely reach it */
-    RUN_KEY_BELOW_MAX = 16,     /* the value must stay under max (val_frac < 1) */
-    RUN_KEY_ZERO_IS_NONE = 32,  /* weight_decay, min_lr_ratio: 0 is a real zero, stored as -1 because
+    STUDY_RUN_KEY_NO_AXIS = 1,        /* seed (seeds go in `seeds`) and save (one output file) */
+    STUDY_RUN_KEY_NOT_IDENTITY = 2,   /* save: where the weights go, not what the run computes */
+    STUDY_RUN_KEY_OFF_AT_ZERO = 4,    /* clip: 0 or less is stored as -1 (disabled) */
+    STUDY_RUN_KEY_ABOVE_MIN = 8,      /* the value must exceed min (lr > 0), not merely reach it */
+    STUDY_RUN_KEY_BELOW_MAX = 16,     /* the value must stay under max (val_frac < 1) */
+    STUDY_RUN_KEY_ZERO_IS_NONE = 32,  /* weight_decay, min_lr_ratio: 0 is a real zero, stored as -1 because
                                    TrainConfig's 0 selects the default (train.h) */
-    RUN_KEY_ATTN_OPTION = 64,   /* an attention option (attn.h's table): in the run identity only when
+    STUDY_RUN_KEY_ATTN_OPTION = 64,   /* an attention option (attn.h's table): in the run identity only when
                                    not 0 after resolving, so that a mechanism added later (and its
                                    options) leaves every earlier identity as it was */
-    RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc, resid_dropout: in the run identity only when
+    STUDY_RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc, resid_dropout: in the run identity only when
                                    set (a string not empty, a number not 0), so that the runs of
                                    studies made before the key existed keep theirs */
 };
 typedef struct {
     const char *name;           /* the one spelling, with _ (- is accepted on input) */
-    RunKeyType type;
-    RunKeyStore store;
-    size_t offset, size;        /* offsetof and sizeof the field in RunConfig */
+    StudyRunKeyType type;
+    StudyRunKeyStore store;
+    size_t offset, size;        /* offsetof and sizeof the field in StudyRunConfig */
     double min;                 /* int and number keys */
-    const char *def;            /* run_config_defaults' value as text; NULL: 0 / none (help says
+    const char *def;            /* study_run_config_defaults' value as text; NULL: 0 / none (help says
                                    what 0 resolves to) */
     const char *choices;        /* enum and fixed-set string keys: the accepted values, for messages */
     int (*parse)(const char *v, int *out);  /* enum keys: name -> value, 0 on success */
@@ -413,60 +413,60 @@ typedef struct {
     double max;                 /* int and number keys: the largest value accepted (0: none). Every
                                    bound is a size the model, the data or the schedule can take
                                    without overflowing an int or a size_t product */
-} RunKey;
+} StudyRunKey;
 
-STUDYDEF int run_key_count(void);
-STUDYDEF const RunKey *run_key_at(int i);
-STUDYDEF const RunKey *run_key_find(const char *key);    /* - or _ spelling, leading -- allowed; NULL: unknown */
+STUDYDEF int study_run_key_count(void);
+STUDYDEF const StudyRunKey *study_run_key_at(int i);
+STUDYDEF const StudyRunKey *study_run_key_find(const char *key);    /* - or _ spelling, leading -- allowed; NULL: unknown */
 /* the key's value in c as text: an enum's name, a string as is ("" for none) */
-STUDYDEF void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n);
+STUDYDEF void study_run_key_format(const StudyRunKey *k, const StudyRunConfig *c, char *out, size_t n);
 /* every key: "  --key VALUE  help (default ...)", grouped model / train / data */
-STUDYDEF void run_keys_help(FILE *f);
+STUDYDEF void study_run_keys_help(FILE *f);
 
-STUDYDEF void run_config_defaults(RunConfig *c);
+STUDYDEF void study_run_config_defaults(StudyRunConfig *c);
 /* set one key (- or _ spelling, leading -- allowed); the message names the key, the value and
    what was expected. A string value (data, save, task) is stored as the pointer: it must
    outlive c */
-STUDYDEF int run_config_set(RunConfig *c, const char *key, const char *value, char *err, size_t errlen);
+STUDYDEF int study_run_config_set(StudyRunConfig *c, const char *key, const char *value, char *err, size_t errlen);
 /* the run identity: FNV-1a 64 of the canonical text of the resolved configuration (every key
-   of the table but save, in table order, as compact JSON: run_config_canonical). with_seed 0
+   of the table but save, in table order, as compact JSON: study_run_config_canonical). with_seed 0
    leaves the seed out: the identity of the configuration, which its seeds share */
-STUDYDEF uint64_t run_config_identity(const RunConfig *c, int with_seed);
+STUDYDEF uint64_t study_run_config_identity(const StudyRunConfig *c, int with_seed);
 /* the canonical text itself (malloc'd; the caller frees) */
-STUDYDEF char *run_config_canonical(const RunConfig *c, int with_seed);
+STUDYDEF char *study_run_config_canonical(const StudyRunConfig *c, int with_seed);
 /* steps the budget gives (tokens budget converted) */
-STUDYDEF int run_config_steps(const RunConfig *c);
+STUDYDEF int study_run_config_steps(const StudyRunConfig *c);
 /* what a run checks before it reads data or allocates anything: the model's shape
    (smollm_check: smollm_resolve's rules, a dsa top-k against seq, on a GPU (gpu not NULL) the
    kernels' support) and a synthetic task's sizes. 0, or -1 with the message */
-STUDYDEF int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen);
+STUDYDEF int study_run_config_check(const StudyRunConfig *c, Gpu *gpu, char *err, size_t errlen);
 
 /* ---- specs ---- */
-STUDYDEF int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen);
-STUDYDEF int study_parse_file(Study *s, const char *path, char *err, size_t errlen);
+STUDYDEF int study_parse_text(StudySpec *s, const char *text, const char *source, char *err, size_t errlen);
+STUDYDEF int study_parse_file(StudySpec *s, const char *path, char *err, size_t errlen);
 /* DIR/study.ini for --resume: -1 with a message naming the file when it cannot be read or holds
    no keys (an empty spec would be the defaults, not the study that was run) */
-STUDYDEF int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen);
+STUDYDEF int study_parse_resume(StudySpec *s, const char *dir, char *err, size_t errlen);
 /* ablate run's flags (argv after "run"); *spec_path set when a spec file is named */
-STUDYDEF int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen);
-STUDYDEF void study_write_spec(const Study *s, FILE *f);
+STUDYDEF int study_from_args(StudySpec *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen);
+STUDYDEF void study_write_spec(const StudySpec *s, FILE *f);
 /* set a key of the base section (a run key, or name/seeds/select/device/keep_checkpoints) */
-STUDYDEF int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
+STUDYDEF int study_set(StudySpec *s, const char *key, const char *value, char *err, size_t errlen);
 /* the default study: MHA vs GQA vs MQA vs identity; tiny on the CPU, bigger on a GPU */
-STUDYDEF void study_default(Study *s, int on_gpu);
+STUDYDEF void study_default(StudySpec *s, int on_gpu);
 
 /* ---- grid ---- */
 /* the base configuration with the study's base keys and `carried` ("key=value key=value") applied */
-STUDYDEF int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen);
+STUDYDEF int study_base_config(const StudySpec *s, const char *carried, StudyRunConfig *c, char *err, size_t errlen);
 /* expand phase p (base + carried values) into runs: axes in order, first axis slowest, seeds
    innermost. Returns the count (at most max), or -1 with a message */
-STUDYDEF int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen);
+STUDYDEF int study_expand(const StudySpec *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen);
 /* phase p's runs (its combinations times the seeds), INT_MAX when there are more */
-STUDYDEF int study_phase_size(const Study *s, int p);
+STUDYDEF int study_phase_size(const StudySpec *s, int p);
 /* of the runs of one phase (their summaries), the best configuration's axes ("attn=gqa") */
-STUDYDEF int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
+STUDYDEF int study_select(const StudySpec *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
                           size_t len, char *err, size_t errlen);
-/* every run of every phase checked (run_config_check) before anything is written; study_run
+/* every run of every phase checked (study_run_config_check) before anything is written; study_run
    calls it before it creates the study directory. A later phase runs with the values carried
    from the earlier ones, unknown yet: it is checked with every value that could be carried
    (every combination of the earlier phases' axes that no later phase sets again), up to
@@ -476,7 +476,7 @@ STUDYDEF int study_select(const Study *s, const StudyRun *runs, const StudySumma
    phase are refused; 1 when the study has more configurations than STUDY_CHECK_MAX (the
    message says how many were checked, all good) */
 #define STUDY_CHECK_MAX 200000
-STUDYDEF int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen);
+STUDYDEF int study_check(const StudySpec *s, Gpu *gpu, char *err, size_t errlen);
 
 /* ---- running ---- */
 /* device: "cpu", "cuda" or NULL (a GPU when one works, else the CPU, after a line on stderr
@@ -487,8 +487,8 @@ STUDYDEF void study_close_device(Gpu *gpu);
 STUDYDEF const char *study_default_data(void);
 /* train one run. dir: its directory (NULL: no files, as ablate train); verbose: per-step lines.
    Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case */
-STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
-STUDYDEF int study_run(const Study *s, const StudyOptions *o, Gpu *gpu);
+STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
+STUDYDEF int study_run(const StudySpec *s, const StudyOptions *o, Gpu *gpu);
 
 /* ---- report ---- */
 /* statistics over seeds: n values, their mean, sample standard deviation (n - 1) and the 95%
@@ -716,27 +716,27 @@ static int rk_attn_parse(const char *v, int *out) {
 }
 static const char *rk_attn_name(int v) { return attn_kind_name((AttnKind)v); }
 static int rk_norm_parse(const char *v, int *out) {
-    NormKind k;
-    if (norm_kind_parse(v, &k)) return -1;
+    SmolNormKind k;
+    if (smollm_norm_kind_parse(v, &k)) return -1;
     *out = (int)k;
     return 0;
 }
-static const char *rk_norm_name(int v) { return norm_kind_name((NormKind)v); }
+static const char *rk_norm_name(int v) { return smollm_norm_kind_name((SmolNormKind)v); }
 static int rk_schedule_check(const char *v, char *err, size_t errlen) {
     return attn_schedule_length(v, err, errlen) < 0 ? -1 : 0;
 }
 
-#define RK_FIELD_(f) offsetof(RunConfig, f), sizeof(((RunConfig *)0)->f)
+#define RK_FIELD_(f) offsetof(StudyRunConfig, f), sizeof(((StudyRunConfig *)0)->f)
 /* plain keys: name, type, storage, field, minimum, default, group, flags, help */
 #define RK_(name, type, store, f, min, max, def, group, flags, help) \
     {name, type, store, RK_FIELD_(f), min, def, NULL, NULL, NULL, NULL, NULL, group, flags, help, max}
 /* integers: min <= v <= max */
-#define RK_INT_(name, f, min, max, def, group, help) RK_(name, RUN_KEY_INT, RUN_AT_INT, f, min, max, def, group, 0, help)
-/* numbers: min <= v <= max, or with RUN_KEY_ABOVE_MIN / _BELOW_MAX in flags strict on that side */
+#define RK_INT_(name, f, min, max, def, group, help) RK_(name, STUDY_RUN_KEY_INT, STUDY_RUN_AT_INT, f, min, max, def, group, 0, help)
+/* numbers: min <= v <= max, or with STUDY_RUN_KEY_ABOVE_MIN / _BELOW_MAX in flags strict on that side */
 #define RK_FLT_(name, f, min, max, flags, def, group, help) \
-    RK_(name, RUN_KEY_NUM, RUN_AT_FLOAT, f, min, max, def, group, flags, help)
-#define RK_DBL_(name, f, max, group, help) RK_(name, RUN_KEY_NUM, RUN_AT_DOUBLE, f, 0, max, NULL, group, 0, help)
-#define RK_BOOL_(name, f, group, help) RK_(name, RUN_KEY_BOOL, RUN_AT_INT, f, 0, 0, NULL, group, 0, help)
+    RK_(name, STUDY_RUN_KEY_NUM, STUDY_RUN_AT_FLOAT, f, min, max, def, group, flags, help)
+#define RK_DBL_(name, f, max, group, help) RK_(name, STUDY_RUN_KEY_NUM, STUDY_RUN_AT_DOUBLE, f, 0, max, NULL, group, 0, help)
+#define RK_BOOL_(name, f, group, help) RK_(name, STUDY_RUN_KEY_BOOL, STUDY_RUN_AT_INT, f, 0, 0, NULL, group, 0, help)
 /* the bounds of the table: sizes smollm.h takes (SMOLLM_MAX_*), counts an int holds with room
    for the products the trainer forms from them */
 #define RK_WIDTH_ SMOLLM_MAX_WIDTH
@@ -746,26 +746,26 @@ static int rk_schedule_check(const char *v, char *err, size_t errlen) {
 /* Order matters twice: it is the order of config.json and of the canonical text that the run
    identity hashes (a reordering changes every identity: append new keys where they belong and
    accept that old studies' identities change, or append at the end). */
-static const RunKey run_keys_[] = {
+static const StudyRunKey run_keys_[] = {
     /* model */
-    {"attn", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.attn.kind), 0, NULL, ATTN_KIND_LIST, rk_attn_parse,
+    {"attn", STUDY_RUN_KEY_ENUM, STUDY_RUN_AT_INT, RK_FIELD_(model.attn.kind), 0, NULL, ATTN_KIND_LIST, rk_attn_parse,
      rk_attn_name, NULL, "attention", "model", 0, "attention mechanism (default gqa)", 0},
-    {"attn_layers", RUN_KEY_STR, RUN_AT_CHARS, RK_FIELD_(model.attn_layers), 0, NULL, NULL, NULL, NULL,
+    {"attn_layers", STUDY_RUN_KEY_STR, STUDY_RUN_AT_CHARS, RK_FIELD_(model.attn_layers), 0, NULL, NULL, NULL, NULL,
      rk_schedule_check, NULL, "model", 0,
      "per-layer schedule (attn.h), e.g. swa:256*3,gqa; in [axes] join items with '+'", 0},
-    {"norm", RUN_KEY_ENUM, RUN_AT_INT, RK_FIELD_(model.norm), 0, NULL, "pre, post or sandwich", rk_norm_parse,
+    {"norm", STUDY_RUN_KEY_ENUM, STUDY_RUN_AT_INT, RK_FIELD_(model.norm), 0, NULL, "pre, post or sandwich", rk_norm_parse,
      rk_norm_name, NULL, "norm strategy", "model", 0, "normalization placement (default pre)", 0},
     RK_INT_("layers", model.n_layers, 1, SMOLLM_MAX_LAYERS, NULL, "model", "blocks (default 30)"),
     RK_INT_("d_model", model.d_model, 1, RK_WIDTH_, NULL, "model", "width (default 576)"),
     RK_INT_("heads", model.n_heads, 1, RK_WIDTH_, NULL, "model", "query heads; must divide d_model (default 9)"),
     RK_INT_("ffn", model.ffn_dim, 0, SMOLLM_MAX_FFN, NULL, "model", "SwiGLU hidden size (default 8/3 d_model rounded up to 64)"),
-    RK_FLT_("rope_theta", model.rope_theta, 0, 1e12, RUN_KEY_ABOVE_MIN, NULL, "model", "RoPE base (default 100000)"),
-    RK_FLT_("resid_dropout", model.resid_dropout, 0, 1, RUN_KEY_BELOW_MAX | RUN_KEY_IDENTITY_IF_SET, NULL, "model",
+    RK_FLT_("rope_theta", model.rope_theta, 0, 1e12, STUDY_RUN_KEY_ABOVE_MIN, NULL, "model", "RoPE base (default 100000)"),
+    RK_FLT_("resid_dropout", model.resid_dropout, 0, 1, STUDY_RUN_KEY_BELOW_MAX | STUDY_RUN_KEY_IDENTITY_IF_SET, NULL, "model",
             "dropout probability on each sublayer's output, training only (default 0: none; CPU only)"),
     /* every attention option, generated from attn.h's option table (the rooms' ATTN_OPTIONS_*) */
 #define RK_ATTN_ROW_(field, name, min, max, flags, help)                                                          \
-    {name, ((flags) & ATTN_OPT_BOOL) ? RUN_KEY_BOOL : RUN_KEY_INT, RUN_AT_INT, RK_FIELD_(model.attn.field), min,   \
-     NULL, NULL, NULL, NULL, NULL, NULL, "attention", RUN_KEY_ATTN_OPTION, help, max},
+    {name, ((flags) & ATTN_OPT_BOOL) ? STUDY_RUN_KEY_BOOL : STUDY_RUN_KEY_INT, STUDY_RUN_AT_INT, RK_FIELD_(model.attn.field), min,   \
+     NULL, NULL, NULL, NULL, NULL, NULL, "attention", STUDY_RUN_KEY_ATTN_OPTION, help, max},
 #define RK_ATTN_(room, field, name, min, max, flags, help) RK_ATTN_ROW_(field, name, min, max, flags, help)
 #define RK_ATTN_ROOM_(E, name, room) ATTN_OPTIONS_##room(RK_ATTN_)
     ATTN_OPTIONS_common(RK_ATTN_ROW_)
@@ -780,18 +780,18 @@ static const RunKey run_keys_[] = {
     RK_INT_("steps", train.steps, 1, RK_COUNT_, "200", "train", "optimizer steps (unless tokens is given)"),
     RK_DBL_("tokens", tokens, 1e18, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
     RK_DBL_("seconds", seconds, 1e9, "train", "wall-clock cap on training seconds (0: none)"),
-    RK_FLT_("lr", train.lr, 0, 1e30, RUN_KEY_ABOVE_MIN, NULL, "train", "peak learning rate (default 3e-3)"),
-    RK_FLT_("min_lr_ratio", train.min_lr_ratio, 0, 1, RUN_KEY_ZERO_IS_NONE, NULL, "train", "cosine floor as a fraction of lr (default 0.1; 0: decay to zero, written -1)"),
+    RK_FLT_("lr", train.lr, 0, 1e30, STUDY_RUN_KEY_ABOVE_MIN, NULL, "train", "peak learning rate (default 3e-3)"),
+    RK_FLT_("min_lr_ratio", train.min_lr_ratio, 0, 1, STUDY_RUN_KEY_ZERO_IS_NONE, NULL, "train", "cosine floor as a fraction of lr (default 0.1; 0: decay to zero, written -1)"),
     RK_INT_("warmup", train.warmup, 0, RK_COUNT_, NULL, "train", "linear warm-up steps"),
-    RK_FLT_("weight_decay", train.weight_decay, 0, 10, RUN_KEY_ZERO_IS_NONE, NULL, "train", "AdamW decay on matrices (default 0.1; 0: none, written -1)"),
-    RK_("clip", RUN_KEY_NUM, RUN_AT_FLOAT, train.clip, -1e30, 1e30, NULL, "train", RUN_KEY_OFF_AT_ZERO,
+    RK_FLT_("weight_decay", train.weight_decay, 0, 10, STUDY_RUN_KEY_ZERO_IS_NONE, NULL, "train", "AdamW decay on matrices (default 0.1; 0: none, written -1)"),
+    RK_("clip", STUDY_RUN_KEY_NUM, STUDY_RUN_AT_FLOAT, train.clip, -1e30, 1e30, NULL, "train", STUDY_RUN_KEY_OFF_AT_ZERO,
         "global gradient-norm clip; 0 or less disables (default 1)"),
-    RK_("seed", RUN_KEY_INT, RUN_AT_U64, model.seed, 0, 0, "1337", "train", RUN_KEY_NO_AXIS,
+    RK_("seed", STUDY_RUN_KEY_INT, STUDY_RUN_AT_U64, model.seed, 0, 0, "1337", "train", STUDY_RUN_KEY_NO_AXIS,
         "weights and batch order (a study's seeds: `seeds`)"),
     /* data and evaluation */
-    RK_("data", RUN_KEY_STR, RUN_AT_PTR, data, 0, 0, NULL, "data", 0,
+    RK_("data", STUDY_RUN_KEY_STR, STUDY_RUN_AT_PTR, data, 0, 0, NULL, "data", 0,
         "text file, shard, directory or mix a.bin:0.7,b.bin:0.3 (default data/corpus.txt, else GPL-3)"),
-    RK_FLT_("val_frac", val_frac, 0, 1, RUN_KEY_ABOVE_MIN | RUN_KEY_BELOW_MAX, "0.1", "data", "fraction held out for validation"),
+    RK_FLT_("val_frac", val_frac, 0, 1, STUDY_RUN_KEY_ABOVE_MIN | STUDY_RUN_KEY_BELOW_MAX, "0.1", "data", "fraction held out for validation"),
     RK_INT_("eval_every", eval_every, 0, RK_COUNT_, NULL, "data", "validate every N steps (0: 10 times per run)"),
     RK_INT_("eval_batches", eval_batches, 1, 1000000, "8", "data", "validation batches per intermediate evaluation"),
     RK_DBL_("final_eval_tokens", final_eval_tokens, 1e15, "data",
@@ -799,20 +799,20 @@ static const RunKey run_keys_[] = {
     RK_INT_("log_every", log_every, 1, RK_COUNT_, "1", "data", "metrics line every N steps"),
     RK_INT_("checkpoint_every", checkpoint_every, 0, RK_COUNT_, NULL, "data", "checkpoint every N steps (0: at each evaluation)"),
     /* samples are read, not computed from: not in the run identity */
-    RK_("sample_every", RUN_KEY_INT, RUN_AT_INT, sample_every, 0, RK_COUNT_, NULL, "data", RUN_KEY_NOT_IDENTITY,
+    RK_("sample_every", STUDY_RUN_KEY_INT, STUDY_RUN_AT_INT, sample_every, 0, RK_COUNT_, NULL, "data", STUDY_RUN_KEY_NOT_IDENTITY,
         "every N steps and at the end, a greedy continuation of the validation split's first 16 tokens "
         "into the run's samples.jsonl (0: none)"),
-    RK_("sample_tokens", RUN_KEY_INT, RUN_AT_INT, sample_tokens, 1, 4096, "32", "data", RUN_KEY_NOT_IDENTITY,
+    RK_("sample_tokens", STUDY_RUN_KEY_INT, STUDY_RUN_AT_INT, sample_tokens, 1, 4096, "32", "data", STUDY_RUN_KEY_NOT_IDENTITY,
         "new tokens per sample (sample_every)"),
-    {"task", RUN_KEY_STR, RUN_AT_PTR, RK_FIELD_(task), 0, NULL, "mqar|copy|induction", NULL, NULL, NULL, "task",
+    {"task", STUDY_RUN_KEY_STR, STUDY_RUN_AT_PTR, RK_FIELD_(task), 0, NULL, "mqar|copy|induction", NULL, NULL, NULL, "task",
      "data", 0, "a synthetic task instead of data (its evaluations report top-1 accuracy)", 0},
     RK_INT_("task_size", task_size, 0, RK_TOKENS_, NULL, "data", "pairs (mqar) or copied length (copy); 0 = default"),
     RK_INT_("task_vocab", task_vocab, 8, SMOLLM_MAX_VOCAB, NULL, "data", "the task's vocabulary (0: 256)"),
-    RK_("save", RUN_KEY_STR, RUN_AT_PTR, save, 0, 0, NULL, "data", RUN_KEY_NO_AXIS | RUN_KEY_NOT_IDENTITY,
+    RK_("save", STUDY_RUN_KEY_STR, STUDY_RUN_AT_PTR, save, 0, 0, NULL, "data", STUDY_RUN_KEY_NO_AXIS | STUDY_RUN_KEY_NOT_IDENTITY,
         "write the trained weights to this safetensors file (named model.safetensors: with config.json and tokenizer, export.h)"),
-    RK_("eval_mc", RUN_KEY_STR, RUN_AT_PTR, eval_mc, 0, 0, NULL, "data", RUN_KEY_IDENTITY_IF_SET,
+    RK_("eval_mc", STUDY_RUN_KEY_STR, STUDY_RUN_AT_PTR, eval_mc, 0, 0, NULL, "data", STUDY_RUN_KEY_IDENTITY_IF_SET,
         "multiple-choice JSONL (ablate mc-make) scored at the end: an accuracy column (eval.h)"),
-    RK_("init_from", RUN_KEY_STR, RUN_AT_PTR, init_from, 0, 0, NULL, "train", RUN_KEY_IDENTITY_IF_SET,
+    RK_("init_from", STUDY_RUN_KEY_STR, STUDY_RUN_AT_PTR, init_from, 0, 0, NULL, "train", STUDY_RUN_KEY_IDENTITY_IF_SET,
         "start from an exported model directory of the same shapes (ablate export) instead of the seeded init"),
 };
 #undef RK_BOOL_
@@ -825,8 +825,8 @@ static const RunKey run_keys_[] = {
 #undef RK_TOKENS_
 #undef RK_FIELD_
 
-STUDYDEF int run_key_count(void) { return (int)(sizeof run_keys_ / sizeof *run_keys_); }
-STUDYDEF const RunKey *run_key_at(int i) { return i >= 0 && i < run_key_count() ? &run_keys_[i] : NULL; }
+STUDYDEF int study_run_key_count(void) { return (int)(sizeof run_keys_ / sizeof *run_keys_); }
+STUDYDEF const StudyRunKey *study_run_key_at(int i) { return i >= 0 && i < study_run_key_count() ? &run_keys_[i] : NULL; }
 
 static void study_norm_key(const char *key, char *out, size_t n) {
     while (*key == '-') key++;
@@ -835,19 +835,19 @@ static void study_norm_key(const char *key, char *out, size_t n) {
     out[k] = 0;
 }
 
-STUDYDEF const RunKey *run_key_find(const char *key) {
+STUDYDEF const StudyRunKey *study_run_key_find(const char *key) {
     char k[40];
     study_norm_key(key, k, sizeof k);
-    for (int i = 0; i < run_key_count(); i++)
+    for (int i = 0; i < study_run_key_count(); i++)
         if (!strcmp(run_keys_[i].name, k)) return &run_keys_[i];
     return NULL;
 }
 
-STUDYDEF void run_config_defaults(RunConfig *c) {
+STUDYDEF void study_run_config_defaults(StudyRunConfig *c) {
     char err[128];
     memset(c, 0, sizeof *c);
-    for (int i = 0; i < run_key_count(); i++)
-        if (run_keys_[i].def) run_config_set(c, run_keys_[i].name, run_keys_[i].def, err, sizeof err);
+    for (int i = 0; i < study_run_key_count(); i++)
+        if (run_keys_[i].def) study_run_config_set(c, run_keys_[i].name, run_keys_[i].def, err, sizeof err);
 }
 
 static int study_int(const char *key, const char *v, int min, int *out, char *err, size_t errlen) {
@@ -863,16 +863,16 @@ static int study_int(const char *key, const char *v, int min, int *out, char *er
 }
 
 /* a table key's range as text: "[1, 1048576]", "(0, 10]", "(0, 1)", ">= 0" */
-static void study_range_text(const RunKey *k, char *out, size_t n) {
-    if (k->max == 0) snprintf(out, n, "%s %.10g", k->flags & RUN_KEY_ABOVE_MIN ? ">" : ">=", k->min);
+static void study_range_text(const StudyRunKey *k, char *out, size_t n) {
+    if (k->max == 0) snprintf(out, n, "%s %.10g", k->flags & STUDY_RUN_KEY_ABOVE_MIN ? ">" : ">=", k->min);
     else
-        snprintf(out, n, "%s%.10g, %.10g%s", k->flags & RUN_KEY_ABOVE_MIN ? "(" : "[", k->min, k->max,
-                 k->flags & RUN_KEY_BELOW_MAX ? ")" : "]");
+        snprintf(out, n, "%s%.10g, %.10g%s", k->flags & STUDY_RUN_KEY_ABOVE_MIN ? "(" : "[", k->min, k->max,
+                 k->flags & STUDY_RUN_KEY_BELOW_MAX ? ")" : "]");
 }
 
 /* an int key within the table's range; the text is parsed as a long long first, so that a
    value past INT_MAX is reported as too large rather than wrapped */
-static int study_int_key(const RunKey *k, const char *key, const char *v, int *out, char *err, size_t errlen) {
+static int study_int_key(const StudyRunKey *k, const char *key, const char *v, int *out, char *err, size_t errlen) {
     char *end, range[64];
     errno = 0;
     long long x = strtoll(v, &end, 10);
@@ -890,21 +890,21 @@ static int study_int_key(const RunKey *k, const char *key, const char *v, int *o
 }
 
 /* a number key within the table's range (strict where its flags say so) */
-static int study_num_key(const RunKey *k, const char *key, const char *v, double *out, char *err, size_t errlen) {
+static int study_num_key(const StudyRunKey *k, const char *key, const char *v, double *out, char *err, size_t errlen) {
     char *end, range[64];
     errno = 0;
     double x = strtod(v, &end);
     int ok = !errno && !*end && end != v && isfinite(x);
-    int low = ok && (k->flags & RUN_KEY_ABOVE_MIN ? x <= k->min : x < k->min);
-    int high = ok && k->max > 0 && (k->flags & RUN_KEY_BELOW_MAX ? x >= k->max : x > k->max);
+    int low = ok && (k->flags & STUDY_RUN_KEY_ABOVE_MIN ? x <= k->min : x < k->min);
+    int high = ok && k->max > 0 && (k->flags & STUDY_RUN_KEY_BELOW_MAX ? x >= k->max : x > k->max);
     if (!ok || low || high) {
         study_range_text(k, range, sizeof range);
         if (high)
             snprintf(err, errlen, "%s expects a number %s %.10g, got '%s' (allowed: %s)", key,
-                     k->flags & RUN_KEY_BELOW_MAX ? "<" : "<=", k->max, v, range);
+                     k->flags & STUDY_RUN_KEY_BELOW_MAX ? "<" : "<=", k->max, v, range);
         else
             snprintf(err, errlen, "%s expects a number %s %.10g, got '%s' (allowed: %s)", key,
-                     k->flags & RUN_KEY_ABOVE_MIN ? ">" : ">=", k->min, v, range);
+                     k->flags & STUDY_RUN_KEY_ABOVE_MIN ? ">" : ">=", k->min, v, range);
         return -1;
     }
     *out = x;
@@ -931,8 +931,8 @@ static void study_choices_text(const char *choices, char *out, size_t n) {
     out[k] = 0;
 }
 
-STUDYDEF int run_config_set(RunConfig *c, const char *key, const char *v, char *err, size_t errlen) {
-    const RunKey *k = run_key_find(key);
+STUDYDEF int study_run_config_set(StudyRunConfig *c, const char *key, const char *v, char *err, size_t errlen) {
+    const StudyRunKey *k = study_run_key_find(key);
     if (!k) {
         snprintf(err, errlen, "unknown key '%s' (expected a model, training or data key; see study.h)", key);
         return -1;
@@ -941,8 +941,8 @@ STUDYDEF int run_config_set(RunConfig *c, const char *key, const char *v, char *
     int i = 0;
     double x = 0;
     switch (k->type) {
-    case RUN_KEY_INT:
-        if (k->store == RUN_AT_U64) { /* the seed: any 64-bit value */
+    case STUDY_RUN_KEY_INT:
+        if (k->store == STUDY_RUN_AT_U64) { /* the seed: any 64-bit value */
             char *end;
             errno = 0;
             unsigned long long u = strtoull(v, &end, 10);
@@ -957,28 +957,28 @@ STUDYDEF int run_config_set(RunConfig *c, const char *key, const char *v, char *
         if (study_int_key(k, key, v, &i, err, errlen)) return -1;
         memcpy(at, &i, sizeof i);
         return 0;
-    case RUN_KEY_NUM:
+    case STUDY_RUN_KEY_NUM:
         if (study_num_key(k, key, v, &x, err, errlen)) return -1;
-        if ((k->flags & RUN_KEY_OFF_AT_ZERO) && x <= 0) x = -1;
-        if ((k->flags & RUN_KEY_ZERO_IS_NONE) && x == 0) x = -1;
-        if (k->store == RUN_AT_FLOAT) {
+        if ((k->flags & STUDY_RUN_KEY_OFF_AT_ZERO) && x <= 0) x = -1;
+        if ((k->flags & STUDY_RUN_KEY_ZERO_IS_NONE) && x == 0) x = -1;
+        if (k->store == STUDY_RUN_AT_FLOAT) {
             float f = (float)x;
             if (!isfinite(f)) { snprintf(err, errlen, "%s: %s is out of range", key, v); return -1; }
             memcpy(at, &f, sizeof f);
         } else memcpy(at, &x, sizeof x);
         return 0;
-    case RUN_KEY_BOOL:
+    case STUDY_RUN_KEY_BOOL:
         if (study_bool(key, v, &i, err, errlen)) return -1;
         memcpy(at, &i, sizeof i);
         return 0;
-    case RUN_KEY_ENUM:
+    case STUDY_RUN_KEY_ENUM:
         if (k->size != sizeof(int) || k->parse(v, &i)) {
             snprintf(err, errlen, "unknown %s '%s' for %s: expected %s", k->noun, v, key, k->choices);
             return -1;
         }
         memcpy(at, &i, sizeof i);
         return 0;
-    case RUN_KEY_STR:
+    case STUDY_RUN_KEY_STR:
         if (k->choices) { /* one of a fixed set "a|b|c" */
             size_t n = strlen(v);
             int found = 0;
@@ -992,7 +992,7 @@ STUDYDEF int run_config_set(RunConfig *c, const char *key, const char *v, char *
             }
         }
         if (k->check && k->check(v, err, errlen)) return -1;
-        if (k->store == RUN_AT_CHARS) {
+        if (k->store == STUDY_RUN_AT_CHARS) {
             if (strlen(v) >= k->size) { snprintf(err, errlen, "%s '%s' is too long (at most %zu characters)", key, v, k->size - 1); return -1; }
             memset(at, 0, k->size);
             memcpy(at, v, strlen(v));
@@ -1008,7 +1008,7 @@ static void study_dbl(char *out, size_t n, double x) {
     if (strtod(out, NULL) != x) snprintf(out, n, "%.17g", x);
 }
 
-STUDYDEF void run_key_format(const RunKey *k, const RunConfig *c, char *out, size_t n) {
+STUDYDEF void study_run_key_format(const StudyRunKey *k, const StudyRunConfig *c, char *out, size_t n) {
     const char *at = (const char *)c + k->offset;
     int i;
     float f;
@@ -1016,40 +1016,40 @@ STUDYDEF void run_key_format(const RunKey *k, const RunConfig *c, char *out, siz
     uint64_t u;
     const char *str;
     switch (k->store) {
-    case RUN_AT_INT:
+    case STUDY_RUN_AT_INT:
         memcpy(&i, at, sizeof i);
-        if (k->type == RUN_KEY_ENUM) snprintf(out, n, "%s", k->name_of(i));
+        if (k->type == STUDY_RUN_KEY_ENUM) snprintf(out, n, "%s", k->name_of(i));
         else snprintf(out, n, "%d", i);
         break;
-    case RUN_AT_FLOAT: /* the shortest text that reads back as the same float: lr 0.003, not 0.00300000003 */
+    case STUDY_RUN_AT_FLOAT: /* the shortest text that reads back as the same float: lr 0.003, not 0.00300000003 */
         memcpy(&f, at, sizeof f);
         for (int prec = 6; prec <= 9; prec++) {
             snprintf(out, n, "%.*g", prec, (double)f);
             if ((float)strtod(out, NULL) == f) break;
         }
         break;
-    case RUN_AT_DOUBLE: memcpy(&d, at, sizeof d); study_dbl(out, n, d); break;
-    case RUN_AT_U64: memcpy(&u, at, sizeof u); snprintf(out, n, "%llu", (unsigned long long)u); break;
-    case RUN_AT_PTR: memcpy(&str, at, sizeof str); snprintf(out, n, "%s", str ? str : ""); break;
-    case RUN_AT_CHARS: snprintf(out, n, "%.*s", (int)k->size, at); break;
+    case STUDY_RUN_AT_DOUBLE: memcpy(&d, at, sizeof d); study_dbl(out, n, d); break;
+    case STUDY_RUN_AT_U64: memcpy(&u, at, sizeof u); snprintf(out, n, "%llu", (unsigned long long)u); break;
+    case STUDY_RUN_AT_PTR: memcpy(&str, at, sizeof str); snprintf(out, n, "%s", str ? str : ""); break;
+    case STUDY_RUN_AT_CHARS: snprintf(out, n, "%.*s", (int)k->size, at); break;
     }
 }
 
-STUDYDEF void run_keys_help(FILE *f) {
+STUDYDEF void study_run_keys_help(FILE *f) {
     const char *groups[] = {"model", "train", "data"}, *titles[] = {"model", "training", "data and evaluation"};
     for (int g = 0; g < 3; g++) {
         fprintf(f, "%s:\n", titles[g]);
-        for (int i = 0; i < run_key_count(); i++) {
-            const RunKey *k = &run_keys_[i];
+        for (int i = 0; i < study_run_key_count(); i++) {
+            const StudyRunKey *k = &run_keys_[i];
             if (strcmp(k->group, groups[g])) continue;
             char flag[48];
             snprintf(flag, sizeof flag, "--%s", k->name);
             for (char *c = flag + 2; *c; c++) if (*c == '_') *c = '-';
-            const char *what = k->type == RUN_KEY_INT ? "N" : k->type == RUN_KEY_NUM ? "X" : k->type == RUN_KEY_BOOL ? "0|1"
+            const char *what = k->type == STUDY_RUN_KEY_INT ? "N" : k->type == STUDY_RUN_KEY_NUM ? "X" : k->type == STUDY_RUN_KEY_BOOL ? "0|1"
                                                                                                  : "S";
             fprintf(f, "  %-20s %-3s %s", flag, what, k->help);
             if (k->def) fprintf(f, " (default %s)", k->def);
-            if ((k->type == RUN_KEY_INT || k->type == RUN_KEY_NUM) && k->store != RUN_AT_U64 && !(k->flags & RUN_KEY_OFF_AT_ZERO)) {
+            if ((k->type == STUDY_RUN_KEY_INT || k->type == STUDY_RUN_KEY_NUM) && k->store != STUDY_RUN_AT_U64 && !(k->flags & STUDY_RUN_KEY_OFF_AT_ZERO)) {
                 char range[64];
                 study_range_text(k, range, sizeof range);
                 fprintf(f, " %s", range);
@@ -1059,13 +1059,13 @@ STUDYDEF void run_keys_help(FILE *f) {
                 study_choices_text(k->choices, want, sizeof want);
                 fprintf(f, ": %s", want);
             }
-            if (k->flags & RUN_KEY_NO_AXIS) fprintf(f, " [not an axis]");
+            if (k->flags & STUDY_RUN_KEY_NO_AXIS) fprintf(f, " [not an axis]");
             fprintf(f, "\n");
         }
     }
 }
 
-STUDYDEF int run_config_steps(const RunConfig *c) {
+STUDYDEF int study_run_config_steps(const StudyRunConfig *c) {
     if (c->tokens > 0) {
         double per = (double)c->batch * c->seq * (c->train.grad_accum ? c->train.grad_accum : 1);
         double s = ceil(c->tokens / per);
@@ -1074,7 +1074,7 @@ STUDYDEF int run_config_steps(const RunConfig *c) {
     return c->train.steps;
 }
 
-STUDYDEF int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t errlen) {
+STUDYDEF int study_run_config_check(const StudyRunConfig *c, Gpu *gpu, char *err, size_t errlen) {
     SmolConfig mc = c->model;
     int task_vocab = c->task_vocab ? c->task_vocab : 256;
     /* the byte vocabulary: a tokenized data set's is known only once it is read */
@@ -1087,7 +1087,7 @@ STUDYDEF int run_config_check(const RunConfig *c, Gpu *gpu, char *err, size_t er
 
 /* the configuration with its defaults resolved where they resolve without data: the model's
    shape (byte vocabulary), the optimizer's, the default text, the last evaluation's cap */
-static void run_config_resolved(const RunConfig *c, RunConfig *r) {
+static void run_config_resolved(const StudyRunConfig *c, StudyRunConfig *r) {
     char err[256];
     *r = *c;
     if (!r->model.vocab_size) r->model.vocab_size = DATA_BYTE_VOCAB;
@@ -1098,36 +1098,36 @@ static void run_config_resolved(const RunConfig *c, RunConfig *r) {
 }
 
 /* every key of the table (not save with canon, nor seed without with_seed), compact JSON */
-static void run_config_keys_json(StrBuf *b, const RunConfig *r, int canon, int with_seed) {
+static void run_config_keys_json(StrBuf *b, const StudyRunConfig *r, int canon, int with_seed) {
     sb_printf(b, "{");
     int first = 1;
-    for (int i = 0; i < run_key_count(); i++) {
-        const RunKey *k = &run_keys_[i];
-        if (canon && (k->flags & RUN_KEY_NOT_IDENTITY)) continue;
-        if (!with_seed && k->store == RUN_AT_U64) continue;
+    for (int i = 0; i < study_run_key_count(); i++) {
+        const StudyRunKey *k = &run_keys_[i];
+        if (canon && (k->flags & STUDY_RUN_KEY_NOT_IDENTITY)) continue;
+        if (!with_seed && k->store == STUDY_RUN_AT_U64) continue;
         char v[512];
-        run_key_format(k, r, v, sizeof v);
-        if (canon && (k->flags & RUN_KEY_ATTN_OPTION) && !strcmp(v, "0")) continue;
-        if (canon && (k->flags & RUN_KEY_IDENTITY_IF_SET) && (!v[0] || (k->type == RUN_KEY_NUM && !strcmp(v, "0"))))
+        study_run_key_format(k, r, v, sizeof v);
+        if (canon && (k->flags & STUDY_RUN_KEY_ATTN_OPTION) && !strcmp(v, "0")) continue;
+        if (canon && (k->flags & STUDY_RUN_KEY_IDENTITY_IF_SET) && (!v[0] || (k->type == STUDY_RUN_KEY_NUM && !strcmp(v, "0"))))
             continue;
         if (!first) sb_printf(b, ", ");
         first = 0;
-        if (k->type == RUN_KEY_STR || k->type == RUN_KEY_ENUM) sb_str(b, k->name, v, 1);
+        if (k->type == STUDY_RUN_KEY_STR || k->type == STUDY_RUN_KEY_ENUM) sb_str(b, k->name, v, 1);
         else sb_printf(b, "\"%s\": %s", k->name, v);
     }
     sb_printf(b, "}");
 }
 
-STUDYDEF char *run_config_canonical(const RunConfig *c, int with_seed) {
-    RunConfig r;
+STUDYDEF char *study_run_config_canonical(const StudyRunConfig *c, int with_seed) {
+    StudyRunConfig r;
     run_config_resolved(c, &r);
     StrBuf b = {0};
     run_config_keys_json(&b, &r, 1, with_seed);
     return b.p;
 }
 
-STUDYDEF uint64_t run_config_identity(const RunConfig *c, int with_seed) {
-    char *t = run_config_canonical(c, with_seed);
+STUDYDEF uint64_t study_run_config_identity(const StudyRunConfig *c, int with_seed) {
+    char *t = study_run_config_canonical(c, with_seed);
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
     for (const unsigned char *p = (const unsigned char *)t; *p; p++) h = (h ^ *p) * 0x100000001b3ull;
     free(t);
@@ -1135,13 +1135,13 @@ STUDYDEF uint64_t run_config_identity(const RunConfig *c, int with_seed) {
 }
 
 /* config.json's "model": every key of the table as resolved, then what follows from them */
-static void run_config_json(StrBuf *b, const RunConfig *c) {
-    RunConfig r;
+static void run_config_json(StrBuf *b, const StudyRunConfig *c) {
+    StudyRunConfig r;
     run_config_resolved(c, &r);
     run_config_keys_json(b, &r, 0, 1);
     b->n--; /* reopen the object for the derived values */
     sb_printf(b, ", \"head_dim\": %d, \"vocab\": %d, \"run_steps\": %d}", r.model.attn.head_dim, r.model.vocab_size,
-              run_config_steps(c));
+              study_run_config_steps(c));
 }
 
 /* ---- specs ---- */
@@ -1157,17 +1157,17 @@ static int study_is_study_key(const char *k) {
            !strcmp(k, "device") || !strcmp(k, "keep_checkpoints");
 }
 
-static void study_init(Study *s) {
+static void study_init(StudySpec *s) {
     memset(s, 0, sizeof *s);
     snprintf(s->name, sizeof s->name, "study");
     snprintf(s->source, sizeof s->source, "command line");
     s->n_seeds = 1;
 }
 
-STUDYDEF int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen);
+STUDYDEF int study_set(StudySpec *s, const char *key, const char *value, char *err, size_t errlen);
 #define study_set_base study_set
 /* a key of the base section */
-STUDYDEF int study_set(Study *s, const char *key, const char *value, char *err, size_t errlen) {
+STUDYDEF int study_set(StudySpec *s, const char *key, const char *value, char *err, size_t errlen) {
     char k[40];
     study_norm_key(key, k, sizeof k);
     if (!strcmp(k, "name")) {
@@ -1258,9 +1258,9 @@ STUDYDEF int study_set(Study *s, const char *key, const char *value, char *err, 
     }
     if (!strcmp(k, "keep_checkpoints")) return study_bool(key, value, &s->keep_checkpoints, err, errlen);
     /* a run key: check it now, apply it per run later */
-    RunConfig scratch;
-    run_config_defaults(&scratch);
-    if (run_config_set(&scratch, key, value, err, errlen)) return -1;
+    StudyRunConfig scratch;
+    study_run_config_defaults(&scratch);
+    if (study_run_config_set(&scratch, key, value, err, errlen)) return -1;
     for (int i = 0; i < s->n_base; i++)
         if (!strcmp(s->base_keys[i], k)) {
             snprintf(err, errlen, "key '%s' is set twice", key);
@@ -1317,12 +1317,12 @@ static void study_quote_value(char *out, size_t n, const char *v) {
 }
 
 /* an axis "key = v1, v2, ..." of phase p; a value in double quotes may hold commas */
-static int study_add_axis(Study *s, int p, const char *key, const char *list, char *err, size_t errlen) {
+static int study_add_axis(StudySpec *s, int p, const char *key, const char *list, char *err, size_t errlen) {
     char k[40], e[300];
     study_norm_key(key, k, sizeof k);
     StudyPhase *ph = &s->phases[p];
-    const RunKey *rk = run_key_find(k);
-    if (study_is_study_key(k) || (rk && (rk->flags & RUN_KEY_NO_AXIS))) {
+    const StudyRunKey *rk = study_run_key_find(k);
+    if (study_is_study_key(k) || (rk && (rk->flags & STUDY_RUN_KEY_NO_AXIS))) {
         snprintf(err, errlen, "'%s' cannot be an axis (axes vary run keys; seeds go in `seeds` or `seed_list`)", key);
         return -1;
     }
@@ -1349,9 +1349,9 @@ static int study_add_axis(Study *s, int p, const char *key, const char *list, ch
                      sizeof a->values[0] - 1);
             return -1;
         }
-        RunConfig scratch;
-        run_config_defaults(&scratch);
-        if (run_config_set(&scratch, key, v, err, errlen)) return -1;
+        StudyRunConfig scratch;
+        study_run_config_defaults(&scratch);
+        if (study_run_config_set(&scratch, key, v, err, errlen)) return -1;
         for (int j = 0; j < a->n; j++)
             if (!strcmp(a->values[j], v)) { snprintf(err, errlen, "axis '%s' lists '%s' twice", key, v); return -1; }
         memcpy(a->values[a->n++], v, strlen(v) + 1); /* fits: checked above */
@@ -1361,7 +1361,7 @@ static int study_add_axis(Study *s, int p, const char *key, const char *list, ch
     return 0;
 }
 
-static int study_add_phase(Study *s, const char *name, char *err, size_t errlen) {
+static int study_add_phase(StudySpec *s, const char *name, char *err, size_t errlen) {
     if (s->n_phases == STUDY_MAX_PHASES) { snprintf(err, errlen, "at most %d phases", STUDY_MAX_PHASES); return -1; }
     for (int i = 0; i < s->n_phases; i++)
         if (!strcmp(s->phases[i].name, name)) { snprintf(err, errlen, "phase '%s' is given twice", name); return -1; }
@@ -1371,7 +1371,7 @@ static int study_add_phase(Study *s, const char *name, char *err, size_t errlen)
     return 0;
 }
 
-static int study_finish(Study *s, const char *source, char *err, size_t errlen) {
+static int study_finish(StudySpec *s, const char *source, char *err, size_t errlen) {
     for (int p = 0; p < s->n_phases; p++)
         if (s->phases[p].n_axes == 0) {
             if (s->has_phase_section) snprintf(err, errlen, "%s: [phase %s] has no axes", source, s->phases[p].name);
@@ -1399,7 +1399,7 @@ static int study_finish(Study *s, const char *source, char *err, size_t errlen) 
             }
         }
     if (!s->seeds_set) { /* N seeds counting up from the base seed */
-        RunConfig c;
+        StudyRunConfig c;
         if (study_base_config(s, "", &c, err, errlen)) return -1;
         for (int i = 0; i < s->n_seeds; i++) s->seeds[i] = c.model.seed + (uint64_t)i;
         s->seeds_set = 1;
@@ -1407,7 +1407,7 @@ static int study_finish(Study *s, const char *source, char *err, size_t errlen) 
     return 0;
 }
 
-STUDYDEF int study_parse_text(Study *s, const char *text, const char *source, char *err, size_t errlen) {
+STUDYDEF int study_parse_text(StudySpec *s, const char *text, const char *source, char *err, size_t errlen) {
     study_init(s);
     snprintf(s->source, sizeof s->source, "%s", source);
     char e[400];
@@ -1488,7 +1488,7 @@ STUDYDEF int study_parse_text(Study *s, const char *text, const char *source, ch
     return study_finish(s, source, err, errlen);
 }
 
-STUDYDEF int study_parse_file(Study *s, const char *path, char *err, size_t errlen) {
+STUDYDEF int study_parse_file(StudySpec *s, const char *path, char *err, size_t errlen) {
     char *text = study_read_all(path, NULL);
     if (!text) { snprintf(err, errlen, "cannot read study spec %s (a missing or non-regular file)", path); return -1; }
     int rc = study_parse_text(s, text, path, err, errlen);
@@ -1496,7 +1496,7 @@ STUDYDEF int study_parse_file(Study *s, const char *path, char *err, size_t errl
     return rc;
 }
 
-STUDYDEF int study_parse_resume(Study *s, const char *dir, char *err, size_t errlen) {
+STUDYDEF int study_parse_resume(StudySpec *s, const char *dir, char *err, size_t errlen) {
     char path[4200];
     snprintf(path, sizeof path, "%s/study.ini", dir);
     char *text = study_read_all(path, NULL);
@@ -1520,7 +1520,7 @@ STUDYDEF int study_parse_resume(Study *s, const char *dir, char *err, size_t err
     return rc;
 }
 
-STUDYDEF void study_write_spec(const Study *s, FILE *f) {
+STUDYDEF void study_write_spec(const StudySpec *s, FILE *f) {
     fprintf(f, "# ablate study spec (see study.h)\nname = %s\n", s->name);
     fprintf(f, "seed_list = "); /* the seeds themselves: --resume runs exactly these */
     for (int i = 0; i < s->n_seeds; i++) fprintf(f, "%s%llu", i ? ", " : "", (unsigned long long)s->seeds[i]);
@@ -1546,7 +1546,7 @@ STUDYDEF void study_write_spec(const Study *s, FILE *f) {
     }
 }
 
-STUDYDEF int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen) {
+STUDYDEF int study_from_args(StudySpec *s, StudyOptions *o, int argc, char **argv, char *err, size_t errlen) {
     study_init(s);
     char e[400];
     const char *spec = NULL;
@@ -1651,7 +1651,7 @@ STUDYDEF int study_from_args(Study *s, StudyOptions *o, int argc, char **argv, c
     return study_finish(s, "command line", err, errlen);
 }
 
-STUDYDEF void study_default(Study *s, int on_gpu) {
+STUDYDEF void study_default(StudySpec *s, int on_gpu) {
     char e[256];
     study_init(s);
     snprintf(s->name, sizeof s->name, "default");
@@ -1714,9 +1714,9 @@ static int study_next_assign(const char **p, char *key, size_t kn, char *val, si
     return 1;
 }
 
-/* where a string value of key lives in the Study (a base value or an axis value), so that a
-   run's configuration can point at it for as long as the Study lives; NULL: nowhere */
-static const char *study_intern(const Study *s, const char *key, const char *v) {
+/* where a string value of key lives in the StudySpec (a base value or an axis value), so that a
+   run's configuration can point at it for as long as the StudySpec lives; NULL: nowhere */
+static const char *study_intern(const StudySpec *s, const char *key, const char *v) {
     char k[40];
     study_norm_key(key, k, sizeof k);
     for (int i = 0; i < s->n_base; i++)
@@ -1729,28 +1729,28 @@ static const char *study_intern(const Study *s, const char *key, const char *v) 
     return NULL;
 }
 
-STUDYDEF int study_base_config(const Study *s, const char *carried, RunConfig *c, char *err, size_t errlen) {
-    run_config_defaults(c);
+STUDYDEF int study_base_config(const StudySpec *s, const char *carried, StudyRunConfig *c, char *err, size_t errlen) {
+    study_run_config_defaults(c);
     for (int i = 0; i < s->n_base; i++)
-        if (run_config_set(c, s->base_keys[i], s->base_values[i], err, errlen)) return -1;
+        if (study_run_config_set(c, s->base_keys[i], s->base_values[i], err, errlen)) return -1;
     /* carried: "key=value key=\"v w\""; string values (data, task) must outlive this call, so
-       they point at the Study's own copy */
+       they point at the StudySpec's own copy */
     const char *p = carried ? carried : "";
     char key[40], val[STUDY_VALUE_LEN + 1];
     int got;
     while ((got = study_next_assign(&p, key, sizeof key, val, sizeof val, err, errlen)) == 1) {
-        const RunKey *k = run_key_find(key);
+        const StudyRunKey *k = study_run_key_find(key);
         const char *v = val;
-        if (k && k->store == RUN_AT_PTR && !(v = study_intern(s, key, val))) {
+        if (k && k->store == STUDY_RUN_AT_PTR && !(v = study_intern(s, key, val))) {
             snprintf(err, errlen, "%s = %s is neither a base value nor an axis value of this study", key, val);
             return -1;
         }
-        if (run_config_set(c, key, v, err, errlen)) return -1;
+        if (study_run_config_set(c, key, v, err, errlen)) return -1;
     }
     return got;
 }
 
-STUDYDEF int study_phase_size(const Study *s, int p) {
+STUDYDEF int study_phase_size(const StudySpec *s, int p) {
     long long n = s->n_seeds; /* up to 64 x 32^16: saturate rather than wrap */
     for (int a = 0; a < s->phases[p].n_axes; a++) {
         n *= s->phases[p].axes[a].n;
@@ -1804,7 +1804,7 @@ static size_t study_assign_add(char *a, size_t n, size_t al, const char *key, co
     return al + (size_t)snprintf(a + al, n - al, "%s%s=%s", al ? " " : "", key, q);
 }
 
-STUDYDEF int study_expand(const Study *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen) {
+STUDYDEF int study_expand(const StudySpec *s, int p, const char *carried, StudyRun *out, int max, char *err, size_t errlen) {
     const StudyPhase *ph = &s->phases[p];
     int total = study_phase_size(s, p), idx[STUDY_MAX_AXES] = {0};
     if (total > max) { snprintf(err, errlen, "phase '%s' has %d runs, more than %d", ph->name, total, max); return -1; }
@@ -1835,8 +1835,8 @@ STUDYDEF int study_expand(const Study *s, int p, const char *carried, StudyRun *
             if (study_base_config(s, assign, &run->cfg, err, errlen)) { free(cut); return -1; }
             run->cfg.model.seed = s->seeds[k];
             run->seed = s->seeds[k];
-            run->identity = run_config_identity(&run->cfg, 1);
-            run->config_identity = run_config_identity(&run->cfg, 0);
+            run->identity = study_run_config_identity(&run->cfg, 1);
+            run->config_identity = study_run_config_identity(&run->cfg, 0);
             snprintf(run->axes, sizeof run->axes, "%s", assign);
             snprintf(run->config_id, sizeof run->config_id, "%s", id);
             snprintf(run->phase, sizeof run->phase, "%s", ph->name);
@@ -1857,7 +1857,7 @@ STUDYDEF int study_expand(const Study *s, int p, const char *carried, StudyRun *
     return n;
 }
 
-STUDYDEF int study_select(const Study *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
+STUDYDEF int study_select(const StudySpec *s, const StudyRun *runs, const StudySummary *sums, int n, char *best_axes,
                           size_t len, char *err, size_t errlen) {
     double best = NAN;
     int best_i = -1;
@@ -1897,7 +1897,7 @@ static int study_names_key(const char *msg, const char *key) {
 }
 
 /* "mech.ini:3 (d_model = 64)" or "--d-model 64" for a key set on the command line */
-static void study_where(StrBuf *b, const Study *s, int line, const char *key, const char *value, int axis) {
+static void study_where(StrBuf *b, const StudySpec *s, int line, const char *key, const char *value, int axis) {
     if (b->n) sb_printf(b, ", ");
     if (line > 0) sb_printf(b, "%s:%d (%s = %s)", s->source, line, key, value);
     else if (axis) sb_printf(b, "%s (--axes %s=%s)", s->source, key, value);
@@ -1908,7 +1908,7 @@ static void study_where(StrBuf *b, const Study *s, int line, const char *key, co
     }
 }
 
-STUDYDEF int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
+STUDYDEF int study_check(const StudySpec *s, Gpu *gpu, char *err, size_t errlen) {
     long checked = 0;
     for (int p = 0; p < s->n_phases; p++) {
         /* the axes of phases 0..p in order: their assignment is what a run of phase p gets
@@ -1948,10 +1948,10 @@ STUDYDEF int study_check(const Study *s, Gpu *gpu, char *err, size_t errlen) {
                 const StudyAxis *ax = &s->phases[ph_of[i]].axes[ax_of[i]];
                 al = study_assign_add(assign, sizeof assign, al, ax->key, ax->values[idx[i]]);
             }
-            RunConfig rc;
+            StudyRunConfig rc;
             int ok = 0;
             if (al >= sizeof assign) snprintf(e, sizeof e, "the assignment is longer than %d characters", STUDY_AXES_LEN - 1);
-            else ok = !study_base_config(s, assign, &rc, e, sizeof e) && !run_config_check(&rc, gpu, e, sizeof e);
+            else ok = !study_base_config(s, assign, &rc, e, sizeof e) && !study_run_config_check(&rc, gpu, e, sizeof e);
             if (!ok && !bad++) { /* the first refused run, described below */
                 memcpy(first, idx, sizeof first);
                 snprintf(first_assign, sizeof first_assign, "%s", assign);
@@ -2050,7 +2050,7 @@ STUDYDEF const char *study_default_data(void) {
 
 /* says once which data the study trains on: the default text is found, not given, and a user
    should see whether it is the built-in corpus or the small fallback */
-static void study_print_data(const Study *s) {
+static void study_print_data(const StudySpec *s) {
     const char *data = NULL, *task = NULL;
     for (int i = 0; i < s->n_base; i++) {
         if (!strcmp(s->base_keys[i], "data")) data = s->base_values[i];
@@ -2290,7 +2290,7 @@ static void study_set_aside(const char *ck, char *out, size_t n) {
     if (rename(ck, out)) study_remove_dir(ck);
 }
 
-/* the first key whose value differs between two canonical configurations (run_config_canonical:
+/* the first key whose value differs between two canonical configurations (study_run_config_canonical:
    {"key": value, ...} with string values quoted); 0 and the key and both values, or -1 if equal */
 static int study_config_diff(const char *now, const char *then, char *key, size_t kn, char *v_now, char *v_then,
                              size_t vn) {
@@ -2331,7 +2331,7 @@ static int study_config_diff(const char *now, const char *then, char *key, size_
 
 /* a run may continue from its checkpoints only under the configuration that wrote them: the
    newest checkpoint that passes its MANIFEST holds it (run.json); 0, or -1 naming the key */
-static int study_resume_config_check(const char *rdir, const RunConfig *c, char *err, size_t errlen) {
+static int study_resume_config_check(const char *rdir, const StudyRunConfig *c, char *err, size_t errlen) {
     int steps[64];
     int n = study_list_ckpts(rdir, steps, 64);
     for (int i = 0; i < n; i++) {
@@ -2339,7 +2339,7 @@ static int study_resume_config_check(const char *rdir, const RunConfig *c, char 
         study_fmt(ck, sizeof ck, "%s/ckpt-%08d", rdir, steps[i]);
         if (ckpt_manifest_verify(ck, e2, sizeof e2)) continue; /* study_train sets it aside */
         study_fmt(p, sizeof p, "%s/run.json", ck);
-        char *then = study_read_all(p, NULL), *now = run_config_canonical(c, 1);
+        char *then = study_read_all(p, NULL), *now = study_run_config_canonical(c, 1);
         char key[64], vn[STUDY_STR], vt[STUDY_STR];
         int diff = then && now && study_config_diff(now, then, key, sizeof key, vn, vt, sizeof vn) == 0;
         if (diff)
@@ -2362,8 +2362,8 @@ static double study_bitsd(uint64_t u) { double x; memcpy(&x, &u, 8); return x; }
    canonical configuration, then MANIFEST last), renamed, then read back and checked (MANIFEST
    and the weights' header) before any older checkpoint is pruned: a run always has a verified
    checkpoint on disk once it has made one */
-static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr, const uint64_t *w,
-                            const RunConfig *c, char *err, size_t errlen) {
+static int study_checkpoint(const char *dir, int step, SmolModel *m, TrainState *tr, const uint64_t *w,
+                            const StudyRunConfig *c, char *err, size_t errlen) {
     char tmp[4096], fin[4096], p[4200];
     snprintf(fin, sizeof fin, "%s/ckpt-%08d", dir, step);
     study_fmt(tmp, sizeof tmp, "%s.tmp", fin);
@@ -2374,7 +2374,7 @@ static int study_checkpoint(const char *dir, int step, SmolModel *m, Trainer *tr
     snprintf(p, sizeof p, "%s/train.state", tmp);
     if (train_save_state(tr, w, W_COUNT, p, err, errlen)) return -1;
     snprintf(p, sizeof p, "%s/run.json", tmp);
-    char *canon = run_config_canonical(c, 1);
+    char *canon = study_run_config_canonical(c, 1);
     int bad = !canon || study_write_atomic(p, canon, strlen(canon));
     free(canon);
     if (bad) { study_fmt(err, errlen, "cannot write %s", p); return -1; }
@@ -2457,7 +2457,7 @@ static int study_check_save(const char *path, char *err, size_t errlen) {
 
 /* the tokenizer.json beside a run's data (the first source of a mix), as ablate tokenize leaves
    it: 0 and its path, or -1 (byte-level text, or none there) */
-static int study_data_tokenizer(const RunConfig *c, char *out, size_t cap) {
+static int study_data_tokenizer(const StudyRunConfig *c, char *out, size_t cap) {
     char src[4096];
     struct stat st;
     if (!c->data || c->task) return -1;
@@ -2487,7 +2487,7 @@ static int study_init_from(SmolModel *m, const char *init_path, StudySummary *o,
 }
 
 /* eval_mc: the final weights' multiple-choice accuracy (eval.h) into the summary */
-static void study_eval_mc(SmolModel *m, const RunConfig *c, StudySummary *o, int verbose) {
+static void study_eval_mc(SmolModel *m, const StudyRunConfig *c, StudySummary *o, int verbose) {
     char err[1024], tp[4200];
     EvalMcSet set;
     DataTokenizer *tok = NULL;
@@ -2537,7 +2537,7 @@ static void study_json_bytes(StrBuf *b, const unsigned char *p, size_t n) {
 
 /* the tokenizer that turns ids back into text: the tokenizer.json beside the first shard, NULL
    for byte-level text (*bytes = 1) or when none is found (*bytes = 0: ids are written) */
-static DataTokenizer *study_sample_tokenizer(const Dataset *ds, int *bytes) {
+static DataTokenizer *study_sample_tokenizer(const DataSet *ds, int *bytes) {
     *bytes = 0;
     if (ds->n_parts < 1) return NULL;
     const DataFile *f = &ds->files[ds->parts[0].file];
@@ -2557,7 +2557,7 @@ static DataTokenizer *study_sample_tokenizer(const Dataset *ds, int *bytes) {
 /* one line {"step", "prompt", "text"} appended to path: greedy decoding (smollm.h's SmolGen) of
    the validation split's first 16 tokens, on a CPU copy of the weights (the GPU decode path is
    not there yet); -1 with a message (the caller fails the run) */
-static int study_sample(const SmolModel *m, Gpu *gpu, const Dataset *ds, int n_new, int step, const char *path,
+static int study_sample(const SmolModel *m, Gpu *gpu, const DataSet *ds, int n_new, int step, const char *path,
                         char *err, size_t errlen) {
     enum { P = 16 };
     int prompt[P], tg[P], np = 0, bytes, rc = -1;
@@ -2583,7 +2583,7 @@ static int study_sample(const SmolModel *m, Gpu *gpu, const Dataset *ds, int n_n
         data_tok_free(tok);
         return -1;
     }
-    ops_to_host(gpu, cm.params, m->params, m->n_params * sizeof(real_t));
+    ops_to_host(gpu, cm.params, m->params, m->n_params * sizeof(ops_real));
     if (smollm_gen_init(&g, &cm, 1, np + n_new, err, errlen) || smollm_prefill(&g, &cm, prompt, np, err, errlen)) goto end;
     for (int s = 0; s < n_new; s++) {
         int t = smollm_sample(g.logits, cm.cfg.vocab_size, NULL, NULL);
@@ -2632,7 +2632,7 @@ end:
     return rc;
 }
 
-STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
+STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *o) {
     char err[512];
     double t_start = train_now();
     StudySummary keep = *o; /* the caller's names */
@@ -2647,9 +2647,9 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
     o->final_val_acc = o->final_val_tokens = o->final_val_se = o->final_val_bpb = o->best_val_bpb = NAN;
     o->final_mc_acc = o->final_mc_se = NAN;
     o->smoothness = o->grad_norm_mean = o->grad_norm_max = o->tokens_per_s = NAN;
-    o->steps = run_config_steps(c);
+    o->steps = study_run_config_steps(c);
     /* refuse bad shapes before reading any data */
-    if (run_config_check(c, gpu, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
+    if (study_run_config_check(c, gpu, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
     if (c->save && study_check_save(c->save, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
     char init_path[4200];
     if (c->init_from && export_init_path(c->init_from, init_path, sizeof init_path, err, sizeof err)) {
@@ -2663,7 +2663,7 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
     }
     double file0 = NAN, rss0 = gpu ? NAN : study_rss_start(&file0); /* the data and the model count as the run's */
     SmolConfig mc;
-    Dataset ds;
+    DataSet ds;
     memset(&ds, 0, sizeof ds);
     DataTask task_train, task_val;
     const char *path = c->task ? "(synthetic task)" : c->data ? c->data : study_default_data();
@@ -2703,7 +2703,7 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
     }
     TrainConfig tc = c->train;
     tc.steps = o->steps;
-    Trainer tr;
+    TrainState tr;
     if (train_init(&tr, &m, &tc)) {
         snprintf(err, sizeof err, "out of memory for the optimizer state of %zu parameters", m.n_params);
         smollm_free(&m);
@@ -2731,11 +2731,11 @@ STUDYDEF int study_train(const RunConfig *c, const char *dir, Gpu *gpu, int verb
                "KV cache %zu bytes/token (bf16)\ndevice: %s, batch %d x seq %d x accum %d, %d steps\n",
                m.cfg.attn_layers[0] ? "per-layer " : "", m.cfg.attn_layers[0] ? m.cfg.attn_layers : attn_kind_name(m.cfg.attn.kind),
                m.cfg.n_heads, m.cfg.attn.n_kv_heads, m.cfg.attn.head_dim,
-               m.cfg.attn.window ? ", window" : "", m.cfg.attn.qk_norm ? ", qk-norm" : "", norm_kind_name(m.cfg.norm),
+               m.cfg.attn.window ? ", window" : "", m.cfg.attn.qk_norm ? ", qk-norm" : "", smollm_norm_kind_name(m.cfg.norm),
                m.cfg.n_layers, m.cfg.d_model, m.cfg.ffn_dim, m.cfg.vocab_size, pc.total, pc.attention, pc.ffn,
                pc.embedding, pc.norms, (size_t)o->kv_bytes_per_token, gpu ? "cuda" : "cpu", c->batch, c->seq,
                tr.cfg.grad_accum, tr.cfg.steps);
-    Sampler ts = {&ds, DATA_TRAIN, c->batch, c->seq, mc.seed * 7919 + 17, 0};
+    DataSampler ts = {&ds, DATA_TRAIN, c->batch, c->seq, mc.seed * 7919 + 17, 0};
     DataBytes bytes; /* for bits per byte: the tokenizer beside the data (none for a task) */
     if (data_bytes_open(&bytes, &ds) == 1 && !c->task) {
         static int said; /* once per process, not once per run of a study */
@@ -3197,9 +3197,9 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
     return failed;
 }
 
-static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, const char *dir);
+static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu, const char *dir);
 
-STUDYDEF int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
+STUDYDEF int study_run(const StudySpec *s, const StudyOptions *o, Gpu *gpu) {
     char dir[4096], err[4600], path[4300];
     /* a new study is checked whole before anything is written: a bad shape found at run time
        failed every run of its phase and left a directory that blocked the rerun. A resumed
@@ -3244,7 +3244,7 @@ STUDYDEF int study_run(const Study *s, const StudyOptions *o, Gpu *gpu) {
     return rc;
 }
 
-static int study_run_locked(const Study *s, const StudyOptions *o, Gpu *gpu, const char *dir) {
+static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu, const char *dir) {
     char err[600], path[4300];
     /* the spec as run, so that --resume re-reads exactly this. Worker processes read it and
        never write it: several of them writing through the same temporary file raced */

@@ -9,7 +9,7 @@
 
      TrainConfig tc = {0};          // zero = defaults (below)
      tc.steps = 200; tc.lr = 3e-3f;
-     Trainer tr;
+     TrainState tr;
      if (train_init(&tr, &model, &tc)) { fputs("out of memory for the optimizer\n", stderr); exit(1); }
      for (int s = 0; s < tc.steps; s++) {
          TrainStats st = train_step(&tr, next_batch, my_data);   // next_batch fills tokens/targets
@@ -96,43 +96,43 @@ typedef struct {
 typedef struct {
     TrainConfig cfg;
     SmolModel *model;
-    real_t *m, *v;      /* AdamW moments (backend memory) */
-    real_t *gnorm_sq;   /* device scalar on the GPU */
+    ops_real *m, *v;      /* AdamW moments (backend memory) */
+    ops_real *gnorm_sq;   /* device scalar on the GPU */
     int step;
-    int local_steps;    /* steps taken by this Trainer itself: CUDA graphs wait for one eager step,
-                           which a resumed Trainer (step restored by train_load_state) has not taken */
+    int local_steps;    /* steps taken by this TrainState itself: CUDA graphs wait for one eager step,
+                           which a resumed TrainState (step restored by train_load_state) has not taken */
     /* running gradient-norm statistics */
     double gnorm_sum, gnorm_max;
     int gnorm_count;
     /* CUDA graphs (GPU only): one micro-batch's forward+backward, and the update */
     void *update_graph;
-    real_t *hyper;      /* device {lr, bias_corr1, bias_corr2} read by the update graph */
+    ops_real *hyper;      /* device {lr, bias_corr1, bias_corr2} read by the update graph */
     void *graph;
     float graph_dloss;  /* the loss scale baked into the graph */
     int graph_captures;
     int graph_eager;    /* 1: run the next micro-batch eagerly (new kernels may grow their scratch,
                            which cannot happen inside a capture) */
-} Trainer;
+} TrainState;
 
 /* fills a micro-batch of B*T token ids and next-token targets (host arrays) */
-typedef void (*BatchFn)(void *ctx, int *tokens, int *targets);
+typedef void (*TrainBatchFn)(void *ctx, int *tokens, int *targets);
 
 TRAINDEF void train_config_resolve(TrainConfig *c);
 TRAINDEF float train_lr(const TrainConfig *c, int step); /* step counts from 0 */
 /* 0, or -1 when host memory for the optimizer state (2 x the parameters) runs out: nothing is
    left allocated, and the caller names the failure (it knows the model's size) */
-TRAINDEF int train_init(Trainer *t, SmolModel *m, const TrainConfig *c);
-TRAINDEF void train_free(Trainer *t);
-TRAINDEF TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx);
+TRAINDEF int train_init(TrainState *t, SmolModel *m, const TrainConfig *c);
+TRAINDEF void train_free(TrainState *t);
+TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx);
 /* mean token loss over n_batches batches from next_batch (perplexity = exp of it) */
-TRAINDEF double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches);
+TRAINDEF double train_eval(TrainState *t, TrainBatchFn next_batch, void *ctx, int n_batches);
 /* the same, and *accuracy = top-1 accuracy over the scored tokens (the synthetic tasks' metric) */
-TRAINDEF double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy);
+TRAINDEF double train_eval_acc(TrainState *t, TrainBatchFn next_batch, void *ctx, int n_batches, double *accuracy);
 
-/* An evaluation with the numbers a comparison needs. EvalBatchFn fills B*T tokens and targets
+/* An evaluation with the numbers a comparison needs. TrainEvalBatchFn fills B*T tokens and targets
    (-1: not scored; a row with none is padding) and, when row_bytes is not NULL, each row's text
    bytes of its scored targets (NAN: unknown); data.h's data_eval_batch is one. */
-typedef void (*EvalBatchFn)(void *ctx, int *tokens, int *targets, double *row_bytes);
+typedef void (*TrainEvalBatchFn)(void *ctx, int *tokens, int *targets, double *row_bytes);
 typedef struct {
     double loss;        /* total loss / scored tokens (nats per token; perplexity = exp(loss)) */
     double sum;         /* total loss, nats */
@@ -148,27 +148,27 @@ typedef struct {
     double bpb;         /* bits per byte = sum / (ln 2 * bytes); NAN when unknown */
     double accuracy;    /* top-1 accuracy over the scored tokens when asked for, else NAN */
 } TrainEval;
-/* forward passes over n_batches batches of next (no Trainer needed: ablate eval has none);
+/* forward passes over n_batches batches of next (no TrainState needed: ablate eval has none);
    0, or -1 when out of memory */
-TRAINDEF int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out);
+TRAINDEF int train_evaluate(SmolModel *m, TrainEvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out);
 TRAINDEF double train_now(void); /* monotonic seconds */
 
 /* Resume state, one file written atomically (path.tmp, then rename):
      a text header "ablate-train-state 1", then "key value" lines (step, n_params, real_bytes,
      the schedule: steps lr min_lr_ratio warmup grad_accum, gnorm_sum gnorm_max gnorm_count,
      user N w1..wN), floats in C99 hex (%a) so they round-trip exactly, a line "data", then
-     the raw AdamW moments m and v (n_params real_t each, host byte order).
+     the raw AdamW moments m and v (n_params ops_real each, host byte order).
    user: up to TRAIN_STATE_USER caller words saved and restored verbatim (a sampler's RNG and
    position, token counters...). train_load_state refuses a file whose parameter count, scalar
    size, schedule or number of user words differs from this trainer's (the message names
    both values), since resuming under another schedule would not give the same losses; it
    also refuses a step outside 0..steps, a gnorm_count above the step, non-finite moments or
    a negative second moment, and a file cut short or with bytes after the moments. The
-   Trainer is changed only when everything passed. train_save_state fsyncs before the rename. */
+   TrainState is changed only when everything passed. train_save_state fsyncs before the rename. */
 #define TRAIN_STATE_USER 16
-TRAINDEF int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
+TRAINDEF int train_save_state(const TrainState *t, const uint64_t *user, int n_user, const char *path, char *err,
                               size_t errlen);
-TRAINDEF int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen);
+TRAINDEF int train_load_state(TrainState *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen);
 
 
 #ifdef __cplusplus
@@ -216,15 +216,15 @@ TRAINDEF float train_lr(const TrainConfig *c, int step) {
     return floor + 0.5f * (c->lr - floor) * (1 + cosf(3.14159265f * p));
 }
 
-TRAINDEF int train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
+TRAINDEF int train_init(TrainState *t, SmolModel *m, const TrainConfig *c) {
     memset(t, 0, sizeof *t);
     t->cfg = *c;
     train_config_resolve(&t->cfg);
     t->model = m;
-    t->m = ops_alloc(m->gpu, m->n_params * sizeof(real_t));
-    t->v = ops_alloc(m->gpu, m->n_params * sizeof(real_t));
-    t->gnorm_sq = ops_alloc(m->gpu, sizeof(real_t));
-    t->hyper = ops_alloc(m->gpu, 4 * sizeof(real_t));
+    t->m = ops_alloc(m->gpu, m->n_params * sizeof(ops_real));
+    t->v = ops_alloc(m->gpu, m->n_params * sizeof(ops_real));
+    t->gnorm_sq = ops_alloc(m->gpu, sizeof(ops_real));
+    t->hyper = ops_alloc(m->gpu, 4 * sizeof(ops_real));
     if (!t->m || !t->v || !t->gnorm_sq || !t->hyper) {
         train_free(t);
         return -1;
@@ -232,7 +232,7 @@ TRAINDEF int train_init(Trainer *t, SmolModel *m, const TrainConfig *c) {
     return 0;
 }
 
-TRAINDEF void train_free(Trainer *t) {
+TRAINDEF void train_free(TrainState *t) {
     Gpu *g = t->model->gpu;
 #ifndef ABLATE_NO_CUDA
     gpu_graph_free((CUgraphExec)t->graph);
@@ -246,13 +246,13 @@ TRAINDEF void train_free(Trainer *t) {
 }
 
 /* weight decay of tensor i: matrices only, unless decay_all */
-static float train_decay_(const Trainer *t, int i) {
-    const ParamSpec *p = &t->model->specs[i];
+static float train_decay_(const TrainState *t, int i) {
+    const AttnParamSpec *p = &t->model->specs[i];
     return (p->is_norm || p->is_embedding) && !t->cfg.decay_all ? 0.0f : fmaxf(t->cfg.weight_decay, 0.0f);
 }
 
 /* global L2 norm of the gradients, then AdamW on every tensor with its own decay */
-static float train_update(Trainer *t, float lr) {
+static float train_update(TrainState *t, float lr) {
     SmolModel *M = t->model;
     const TrainConfig *c = &t->cfg;
     float b1c = 1 - powf(c->beta1, (float)t->step), b2c = 1 - powf(c->beta2, (float)t->step);
@@ -295,12 +295,12 @@ static float train_update(Trainer *t, float lr) {
     gnorm = sqrt(ss);
     double scale = (c->clip > 0 && gnorm > c->clip) ? c->clip / gnorm : 1.0;
     for (int i = 0; i < M->n_specs; i++) {
-        const ParamSpec *p = &M->specs[i];
-        real_t wd = train_decay_(t, i);
-        real_t *w = M->params + p->offset, *g = M->grads + p->offset;
-        real_t *m = t->m + p->offset, *v = t->v + p->offset;
+        const AttnParamSpec *p = &M->specs[i];
+        ops_real wd = train_decay_(t, i);
+        ops_real *w = M->params + p->offset, *g = M->grads + p->offset;
+        ops_real *m = t->m + p->offset, *v = t->v + p->offset;
         for (size_t j = 0; j < p->numel; j++) {
-            real_t gj = g[j] * scale;
+            ops_real gj = g[j] * scale;
             m[j] = c->beta1 * m[j] + (1 - c->beta1) * gj;
             v[j] = c->beta2 * v[j] + (1 - c->beta2) * gj * gj;
             w[j] -= lr * wd * w[j]; /* decoupled weight decay */
@@ -311,7 +311,7 @@ static float train_update(Trainer *t, float lr) {
 }
 
 /* a deliberate change of the step's kernels (DSA's stage): capture again, not counted */
-static void train_drop_graph(Trainer *t) {
+static void train_drop_graph(TrainState *t) {
     if (!t->graph) return;
 #ifndef ABLATE_NO_CUDA
     gpu_graph_free((CUgraphExec)t->graph);
@@ -322,7 +322,7 @@ static void train_drop_graph(Trainer *t) {
 }
 
 /* runs the micro-batch as a CUDA graph when it can; 0: the caller runs it eagerly */
-static int train_graph_step(Trainer *t, float dloss) {
+static int train_graph_step(TrainState *t, float dloss) {
 #ifndef ABLATE_NO_CUDA
     Gpu *g = t->model->gpu;
     /* not on the CPU, not while profiling or sync-checking (they synchronize inside ops),
@@ -349,7 +349,7 @@ static int train_graph_step(Trainer *t, float dloss) {
 #endif
 }
 
-TRAINDEF TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
+TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx) {
     SmolModel *M = t->model;
     int N = M->B * M->T, A = t->cfg.grad_accum;
     /* the mechanisms' state for this step (DSA's warm-up and k schedule): a change makes the
@@ -359,7 +359,7 @@ TRAINDEF TrainStats train_step(Trainer *t, BatchFn next_batch, void *ctx) {
     TrainStats st = {0};
     double t0 = train_now(), loss = 0;
     if (!tok || !tgt) goto failed;
-    ops_zero(M->gpu, M->grads, M->n_params * sizeof(real_t));
+    ops_zero(M->gpu, M->grads, M->n_params * sizeof(ops_real));
     for (int a = 0; a < A; a++) {
         next_batch(ctx, tok, tgt);
         int count = 0;
@@ -397,12 +397,12 @@ failed: /* no update: the weights and the step count stay as they were */
     return st;
 }
 
-TRAINDEF double train_eval(Trainer *t, BatchFn next_batch, void *ctx, int n_batches) {
+TRAINDEF double train_eval(TrainState *t, TrainBatchFn next_batch, void *ctx, int n_batches) {
     return train_eval_acc(t, next_batch, ctx, n_batches, NULL);
 }
 
-/* a BatchFn seen as an EvalBatchFn (its rows' bytes stay unknown) */
-typedef struct { BatchFn fn; void *ctx; } TrainBatchAdapter_;
+/* a TrainBatchFn seen as an TrainEvalBatchFn (its rows' bytes stay unknown) */
+typedef struct { TrainBatchFn fn; void *ctx; } TrainBatchAdapter_;
 static void train_batch_adapter_(void *a, int *tokens, int *targets, double *row_bytes) {
     TrainBatchAdapter_ *x = a;
     (void)row_bytes;
@@ -410,7 +410,7 @@ static void train_batch_adapter_(void *a, int *tokens, int *targets, double *row
 }
 
 /* train_evaluate's loop, with train_eval's contract: 0 when nothing was scored */
-TRAINDEF double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_batches, double *accuracy) {
+TRAINDEF double train_eval_acc(TrainState *t, TrainBatchFn next_batch, void *ctx, int n_batches, double *accuracy) {
     TrainBatchAdapter_ a = {next_batch, ctx};
     TrainEval e;
     if (train_evaluate(t->model, train_batch_adapter_, &a, n_batches > 0 ? (size_t)n_batches : 0, accuracy != NULL, &e))
@@ -419,7 +419,7 @@ TRAINDEF double train_eval_acc(Trainer *t, BatchFn next_batch, void *ctx, int n_
     return e.tokens ? e.loss : 0;
 }
 
-TRAINDEF int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out) {
+TRAINDEF int train_evaluate(SmolModel *m, TrainEvalBatchFn next, void *ctx, size_t n_batches, int want_accuracy, TrainEval *out) {
     int B = m->B, N = m->B * m->T, oom = 0;
     int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N), *rc = malloc(sizeof(int) * B);
     double *rl = malloc(sizeof(double) * B), *rb = malloc(sizeof(double) * B);
@@ -463,7 +463,7 @@ TRAINDEF int train_evaluate(SmolModel *m, EvalBatchFn next, void *ctx, size_t n_
     return oom ? -1 : 0;
 }
 
-TRAINDEF int train_save_state(const Trainer *t, const uint64_t *user, int n_user, const char *path, char *err,
+TRAINDEF int train_save_state(const TrainState *t, const uint64_t *user, int n_user, const char *path, char *err,
                               size_t errlen) {
     const SmolModel *M = t->model;
     const TrainConfig *c = &t->cfg;
@@ -472,23 +472,23 @@ TRAINDEF int train_save_state(const Trainer *t, const uint64_t *user, int n_user
         return -1;
     }
     size_t n = M->n_params;
-    real_t *host = malloc(2 * n * sizeof(real_t));
+    ops_real *host = malloc(2 * n * sizeof(ops_real));
     if (!host) { snprintf(err, errlen, "train state %s: out of memory", path); return -1; }
-    ops_to_host(M->gpu, host, t->m, n * sizeof(real_t));
-    ops_to_host(M->gpu, host + n, t->v, n * sizeof(real_t));
+    ops_to_host(M->gpu, host, t->m, n * sizeof(ops_real));
+    ops_to_host(M->gpu, host + n, t->v, n * sizeof(ops_real));
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
     int ok = f != NULL;
     if (ok) {
-        fprintf(f, "ablate-train-state 1\nstep %d\nn_params %zu\nreal_bytes %zu\n", t->step, n, sizeof(real_t));
+        fprintf(f, "ablate-train-state 1\nstep %d\nn_params %zu\nreal_bytes %zu\n", t->step, n, sizeof(ops_real));
         fprintf(f, "steps %d\nlr %a\nmin_lr_ratio %a\nwarmup %d\ngrad_accum %d\n", c->steps, c->lr,
                 c->min_lr_ratio, c->warmup, c->grad_accum);
         fprintf(f, "gnorm_sum %a\ngnorm_max %a\ngnorm_count %d\nuser %d", t->gnorm_sum, t->gnorm_max,
                 t->gnorm_count, n_user);
         for (int i = 0; i < n_user; i++) fprintf(f, " %llu", (unsigned long long)user[i]);
         fprintf(f, "\ndata\n");
-        ok = fwrite(host, sizeof(real_t), 2 * n, f) == 2 * n;
+        ok = fwrite(host, sizeof(ops_real), 2 * n, f) == 2 * n;
         ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0; /* on disk before the rename that publishes it */
         ok = (fclose(f) == 0) && ok;
     }
@@ -508,7 +508,7 @@ static int train_state_field(FILE *f, const char *key, const char *fmt, void *ou
     return fscanf(f, fmt, out) == 1 ? 0 : -1;
 }
 
-TRAINDEF int train_load_state(Trainer *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen) {
+TRAINDEF int train_load_state(TrainState *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen) {
     SmolModel *M = t->model;
     const TrainConfig *c = &t->cfg;
     FILE *f = fopen(path, "rb");
@@ -531,7 +531,7 @@ TRAINDEF int train_load_state(Trainer *t, uint64_t *user, int n_user, const char
 #define TRAIN_STATE_CHECK_(cond, name, fmt, a, b) \
     if (!what && (cond)) { what = name; snprintf(have, sizeof have, fmt, a); snprintf(want, sizeof want, fmt, b); }
     TRAIN_STATE_CHECK_(n != M->n_params, "n_params", "%zu", n, M->n_params)
-    TRAIN_STATE_CHECK_(rb != sizeof(real_t), "real_bytes", "%zu", rb, sizeof(real_t))
+    TRAIN_STATE_CHECK_(rb != sizeof(ops_real), "real_bytes", "%zu", rb, sizeof(ops_real))
     TRAIN_STATE_CHECK_(steps != c->steps, "steps", "%d", steps, c->steps)
     TRAIN_STATE_CHECK_(lr != c->lr, "lr", "%g", lr, c->lr)
     TRAIN_STATE_CHECK_(minr != c->min_lr_ratio, "min_lr_ratio", "%g", minr, c->min_lr_ratio)
@@ -557,14 +557,14 @@ TRAINDEF int train_load_state(Trainer *t, uint64_t *user, int n_user, const char
     }
     char tag[8] = "";
     bad = bad || fscanf(f, "%7s", tag) != 1 || strcmp(tag, "data") || fgetc(f) != '\n';
-    real_t *host = bad ? NULL : malloc(2 * n * sizeof(real_t));
-    bad = bad || !host || fread(host, sizeof(real_t), 2 * n, f) != 2 * n;
+    ops_real *host = bad ? NULL : malloc(2 * n * sizeof(ops_real));
+    bad = bad || !host || fread(host, sizeof(ops_real), 2 * n, f) != 2 * n;
     int extra = !bad && fgetc(f) != EOF;
     fclose(f);
     if (bad || extra) {
         free(host);
         snprintf(err, errlen, "%s: %s train state (expected %zu moments of %zu bytes after the header)", path,
-                 extra ? "extended" : "truncated", 2 * n, sizeof(real_t));
+                 extra ? "extended" : "truncated", 2 * n, sizeof(ops_real));
         return -1;
     }
     for (size_t i = 0; i < 2 * n; i++) /* AdamW's moments: finite, the second one never negative */
@@ -574,8 +574,8 @@ TRAINDEF int train_load_state(Trainer *t, uint64_t *user, int n_user, const char
             free(host);
             return -1;
         }
-    ops_to_device(M->gpu, t->m, host, n * sizeof(real_t));
-    ops_to_device(M->gpu, t->v, host + n, n * sizeof(real_t));
+    ops_to_device(M->gpu, t->m, host, n * sizeof(ops_real));
+    ops_to_device(M->gpu, t->v, host + n, n * sizeof(ops_real));
     free(host);
     t->step = step;
     t->gnorm_sum = gsum;

@@ -18,7 +18,7 @@
        dq, dk, dv are written (=). hd: 32, 64 or 128.
      gpu_attention_pattern_forward(g, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
      gpu_attention_pattern_backward(g, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
-       the same under a fixed sparse mask (ops.h's AttnPattern: window + global prefix,
+       the same under a fixed sparse mask (ops.h's OpsPattern: window + global prefix,
        strided summaries, dilated second window); the two above are these with {window}.
      gpu_attention_select_forward(g, out, lse, q, k, v, mask, B, T, H, KV, hd)
      gpu_attention_select_backward(g, dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, KV, hd)
@@ -156,7 +156,7 @@
      pair's rank from sparse_mask's per-tile prefix counts, dkI += G^T qI; no atomics). H100,
      fwd+bwd, HI 4: 1.54 ms at 16 x 2048 (gathers 2.26), 8.21 at 8 x 8192 (gathers 5.01).
 
-   SPARSE PATTERNS (AttnPattern; the masks are ops.h's): specialized like WINDOW, by -D
+   SPARSE PATTERNS (OpsPattern; the masks are ops.h's): specialized like WINDOW, by -D
      GLOBAL, STRIDE, DILATION, DSPAN (= window * dilation, capped at T) and PBLOCK, passed
      only when they change the mask for this T (attn_pattern_for_), so the dense and
      window-only kernels are compiled from the very same text as before (checked: identical
@@ -231,18 +231,18 @@ GPUDEF void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI,
 
 /* fixed sparse patterns (the masks are documented in ops.h); the two above are these
    with {window}. p == NULL is dense causal. */
-#ifndef ATTN_PATTERN_BLOCK
-#define ATTN_PATTERN_BLOCK 128
+#ifndef OPS_PATTERN_BLOCK
+#define OPS_PATTERN_BLOCK 128
 #endif
-#ifndef ABLATE_ATTN_PATTERN_TYPEDEF
-#define ABLATE_ATTN_PATTERN_TYPEDEF
-typedef struct { int window, global, stride, dilation, block; } AttnPattern; /* as in ops.h */
+#ifndef ABLATE_OPS_PATTERN_TYPEDEF
+#define ABLATE_OPS_PATTERN_TYPEDEF
+typedef struct { int window, global, stride, dilation, block; } OpsPattern; /* as in ops.h */
 #endif
 GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
 GPUDEF void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                            const void *out, const float *lse, const void *q, const void *k,
-                                           const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p);
+                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
 #ifdef __cplusplus
 }
 #endif
@@ -349,7 +349,7 @@ KSRC_LINE("attn/dense.cu.h") "// Flash attention (forward, backward) on bf16 ten
 "#ifndef WINDOW\n"
 "#define WINDOW 0\n"
 "#endif\n"
-"#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, AttnPattern): parameters, tile helpers\n"
+"#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, OpsPattern): parameters, tile helpers\n"
 ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "typedef unsigned short bf16;\n"
 "\n"
@@ -933,7 +933,7 @@ KSRC_LINE("attn/dense.cu.h") "// Flash attention forward and backward for Hopper
 "#ifndef WINDOW\n"
 "#define WINDOW 0\n"
 "#endif\n"
-"#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, AttnPattern): parameters, tile helpers\n"
+"#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, OpsPattern): parameters, tile helpers\n"
 ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "// SELMASK 1: a per-(query, key) selection bitmask as the mask (DSA's top-k run as dense\n"
 "// tiles): selmask [B][T][SELW(T)] words, bit s % 32 of word s / 32 of row t set when query\n"
@@ -2214,10 +2214,10 @@ typedef struct { CUfunction fwd, pre, dkdv, conv; } AttnKernels;
    span = window * dilation capped at T (a distance t - s is always < T). */
 typedef struct { int window, global, stride, dilation, span, block; } AttnPatK;
 
-static AttnPatK attn_pattern_for_(const AttnPattern *p, int T) {
+static AttnPatK attn_pattern_for_(const OpsPattern *p, int T) {
     AttnPatK k = {0, 0, 0, 0, 0, 0};
     if (!p) return k;
-    const int pb = p->block > 0 ? p->block : ATTN_PATTERN_BLOCK;
+    const int pb = p->block > 0 ? p->block : OPS_PATTERN_BLOCK;
     if (p->window <= 0 || p->window >= T || p->global >= T || (p->stride > 0 && p->stride <= pb))
         return k; /* dense causal */
     k.window = p->window;
@@ -2253,12 +2253,12 @@ static void attn_options_(char *buf, size_t n, int hd, int group, const AttnPatK
     attn_det_option_(buf, n, det);
 }
 
-static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
-    static const AttnPattern dense = {0, 0, 0, 0, 0};
+static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
+    static const OpsPattern dense = {0, 0, 0, 0, 0};
     if (!p) p = &dense;
     if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || (hd != 32 && hd != 64 && hd != 128) ||
         p->window < 0 || p->global < 0 || p->stride < 0 || p->dilation < 0 || p->block < 0 ||
-        (long)p->dilation * (p->block > 0 ? p->block : ATTN_PATTERN_BLOCK) > 0x3fffffff) {
+        (long)p->dilation * (p->block > 0 ? p->block : OPS_PATTERN_BLOCK) > 0x3fffffff) {
         fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d window=%d global=%d stride=%d "
                         "dilation=%d block=%d (need H %% KV == 0, hd in {32, 64, 128}, pattern fields >= 0)\n",
                 who, B, T, H, KV, hd, p->window, p->global, p->stride, p->dilation, p->block);
@@ -2332,7 +2332,7 @@ static unsigned attn_bwd_smem_(int hd) {
 
 GPUDEF void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                   const void *v, int B, int T, int H, int KV, int hd, int window) {
-    AttnPattern p = {window, 0, 0, 0, 0};
+    OpsPattern p = {window, 0, 0, 0, 0};
     gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
@@ -2351,7 +2351,7 @@ static void attn_require_select_(const Gpu *gpu, const char *who, int hd) {
 
 /* the forward under a pattern, or (mask != NULL, Hopper only) under a selection bitmask */
 static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const void *k, const void *v,
-                          int B, int T, int H, int KV, int hd, const AttnPattern *p, const unsigned *mask) {
+                          int B, int T, int H, int KV, int hd, const OpsPattern *p, const unsigned *mask) {
     const char *who = mask ? "gpu_attention_select_forward" : "gpu_attention_forward";
     attn_check_args_(who, B, T, H, KV, hd, p);
     const void *ptrs[] = {out, q, k, v, mask};
@@ -2378,7 +2378,7 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
 }
 
 GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
-                                          const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
 }
 
@@ -2397,13 +2397,13 @@ GPUDEF void gpu_attention_release(Gpu *gpu) { gpu_scratch_release(gpu, &gpu->att
 GPUDEF void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                    const void *out, const float *lse, const void *q, const void *k,
                                    const void *v, int B, int T, int H, int KV, int hd, int window) {
-    AttnPattern p = {window, 0, 0, 0, 0};
+    OpsPattern p = {window, 0, 0, 0, 0};
     gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
 
 static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout, const void *out,
                            const float *lse, const void *q, const void *k, const void *v, int B, int T, int H,
-                           int KV, int hd, const AttnPattern *p, const unsigned *mask) {
+                           int KV, int hd, const OpsPattern *p, const unsigned *mask) {
     const char *who = mask ? "gpu_attention_select_backward" : "gpu_attention_backward";
     attn_check_args_(who, B, T, H, KV, hd, p);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v, mask};
@@ -2462,7 +2462,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
 
 GPUDEF void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                            const void *out, const float *lse, const void *q, const void *k,
-                                           const void *v, int B, int T, int H, int KV, int hd, const AttnPattern *p) {
+                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
 }
 
@@ -2609,7 +2609,7 @@ GPUDEF int attn_kernels_compile_check(const char *arch) {
     }
     for (size_t i = 0; i < sizeof attn_check_patterns_ / sizeof attn_check_patterns_[0]; i++) {
         const int *c = attn_check_patterns_[i];
-        AttnPattern p = {c[3], c[4], c[5], c[6], c[7]};
+        OpsPattern p = {c[3], c[4], c[5], c[6], c[7]};
         AttnPatK pk = attn_pattern_for_(&p, c[2]);
         if (!attn_pat_sparse_(&pk)) {
             fprintf(stderr, "attn_kernels_compile_check: pattern %zu is not sparse at T=%d\n", i, c[2]);

@@ -33,7 +33,7 @@
     X(dense, dilation, "dilation", 0, ATTN_MAX_TOKENS, 0, "with window: a second window of W*R keeping every R-th block") \
     X(dense, pattern_block, "pattern_block", 0, ATTN_MAX_TOKENS, 0, "keys per strided/dilated block (default 128)")
 /* QK-norm: the projections before the norm and the norms' 1/rms ([N*H], [N*KV]) */
-#define ATTN_ACTS_dense void *q_raw, *k_raw; real_t *q_rstd, *k_rstd;
+#define ATTN_ACTS_dense void *q_raw, *k_raw; ops_real *q_rstd, *k_rstd;
 #define ATTN_SCRATCH_dense
 
 #endif /* ATTN_DENSE_H */
@@ -42,8 +42,8 @@
 #define ATTN_DENSE_DONE
 
 /* the config's sparse pattern on its window; 0 when it has none (plain window or dense) */
-static int attn_pattern_of(const AttnConfig *c, AttnPattern *p) {
-    AttnPattern q = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
+static int attn_pattern_of(const AttnConfig *c, OpsPattern *p) {
+    OpsPattern q = {c->window, c->global_tokens, c->stride, c->dilation, c->pattern_block};
     *p = q;
     return c->global_tokens || c->stride || c->dilation;
 }
@@ -90,7 +90,7 @@ static int attn_dense_resolve(AttnConfig *c, char *err, size_t errlen) {
 }
 
 /* q, k, v, o (and the QK-norm scales); DSA appends its indexer after these */
-static int attn_dense_param_specs(const AttnConfig *c, ParamSpec *p) {
+static int attn_dense_param_specs(const AttnConfig *c, AttnParamSpec *p) {
     size_t off = 0;
     int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     attn_spec_set(&p[n++], "q_proj.weight", &off, qd, d);
@@ -116,8 +116,8 @@ static double attn_dense_mean_keys(const AttnConfig *c, int T) {
         double W = c->window; /* first W queries see t+1 keys, the rest W */
         keys = (W * (W + 1) / 2 + (T - W) * W) / T;
     }
-    AttnPattern pat;
-    if (attn_pattern_of(c, &pat)) keys = attn_pattern_mean_keys(&pat, T); /* the pattern's mask, counted */
+    OpsPattern pat;
+    if (attn_pattern_of(c, &pat)) keys = ops_pattern_mean_keys(&pat, T); /* the pattern's mask, counted */
     return keys;
 }
 
@@ -142,12 +142,12 @@ static void attn_dense_carve(const AttnConfig *c, AttnActs *a, size_t es, char *
     a->k = attn_carve(cur, N * kvd, es);
     a->v = attn_carve(cur, N * kvd, es);
     a->att = attn_carve(cur, N * qd, es);
-    a->lse = attn_carve(sc, (size_t)B * c->n_heads * T, sizeof(real_t));
+    a->lse = attn_carve(sc, (size_t)B * c->n_heads * T, sizeof(ops_real));
     if (c->qk_norm) {
         a->q_raw = attn_carve(cur, N * qd, es);
         a->k_raw = attn_carve(cur, N * kvd, es);
-        a->q_rstd = attn_carve(sc, N * c->n_heads, sizeof(real_t));
-        a->k_rstd = attn_carve(sc, N * c->n_kv_heads, sizeof(real_t));
+        a->q_rstd = attn_carve(sc, N * c->n_heads, sizeof(ops_real));
+        a->k_rstd = attn_carve(sc, N * c->n_kv_heads, sizeof(ops_real));
     }
 }
 
@@ -182,7 +182,7 @@ static int attn_qkv_fused(const Gpu *gpu, const AttnConfig *c) { return gpu != N
 /* x -> q, k, v (QK-norm, RoPE) into a->q, a->k, a->v */
 static void attn_dense_project(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, int B,
                                int T) {
-    ParamSpec p[ATTN_MAX_PARAMS];
+    AttnParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     if (attn_qkv_fused(gpu, c)) {
@@ -207,9 +207,9 @@ static void attn_dense_project(Gpu *gpu, const AttnConfig *c, const void *w, Att
 }
 
 /* from s->dq, s->dk, s->dv (the core's gradients) to dx (=) and the projections' dw */
-static void attn_dense_project_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+static void attn_dense_project_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a,
                                         AttnScratch *s, const void *x, void *dx, int B, int T) {
-    ParamSpec p[ATTN_MAX_PARAMS];
+    AttnParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     if (attn_qkv_fused(gpu, c)) { /* the forward's fused projection, backward */
@@ -238,7 +238,7 @@ static void attn_dense_project_backward(Gpu *gpu, const AttnConfig *c, const voi
 
 static int attn_dense_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
                               int B, int T) {
-    AttnPattern pat;
+    OpsPattern pat;
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     attn_dense_project(gpu, c, w, a, x, B, T);
     if (attn_pattern_of(c, &pat))
@@ -249,9 +249,9 @@ static int attn_dense_forward(Gpu *gpu, const AttnConfig *c, const void *w, Attn
     return 0;
 }
 
-static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                                const void *x, const void *dout, void *dx, int B, int T) {
-    AttnPattern pat;
+    OpsPattern pat;
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     size_t oo = attn_spec_off(c, "o_proj.weight");
     op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, c->d_model, 0);
@@ -271,7 +271,7 @@ static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, rea
    positions; strided keys recur through the whole prefix, so a stride keeps every position. The
    cache holds G slots then a ring of the recent span (slots() of them in all). */
 static int attn_dense_dec_ring(const AttnConfig *c, int cap, int *G) {
-    AttnPattern pat;
+    OpsPattern pat;
     *G = 0;
     if (!attn_pattern_of(c, &pat)) return attn_dec_slots(c->window, cap);
     if (c->stride > 0) return cap;
@@ -291,14 +291,14 @@ static int attn_dense_dec_slot(const AttnConfig *c, int cap, int p) {
 }
 
 static size_t attn_dense_cache_bytes(const AttnConfig *c, int T) {
-    return (size_t)attn_dense_dec_slots(c, T) * 2 * c->n_kv_heads * c->head_dim * sizeof(real_t);
+    return (size_t)attn_dense_dec_slots(c, T) * 2 * c->n_kv_heads * c->head_dim * sizeof(ops_real);
 }
 
 /* the new token's q [B, H*hd] and its k, v written into the cache (DSA shares it); the cache is
    [B][slots][k | v] with KV*hd each */
-static void attn_dense_dec_project(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *q,
-                                   real_t *kt, real_t *vt) {
-    ParamSpec p[ATTN_MAX_PARAMS];
+static void attn_dense_dec_project(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *q,
+                                   ops_real *kt, ops_real *vt) {
+    AttnParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int B = kc->B, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd;
     int S = attn_dense_dec_slots(c, kc->cap), pos = kc->pos;
@@ -306,7 +306,7 @@ static void attn_dense_dec_project(const AttnConfig *c, const real_t *w, AttnCac
     op_matmul_forward(NULL, kt, x, w + p[1].offset, B, d, kvd);
     op_matmul_forward(NULL, vt, x, w + p[2].offset, B, d, kvd);
     if (c->qk_norm) { /* in place: RMSNorm reads each row before writing it */
-        real_t *rs = attn_tmp((size_t)B * H);
+        ops_real *rs = attn_tmp((size_t)B * H);
         if (rs) {
             op_rmsnorm_forward(NULL, q, rs, q, w + p[4].offset, B * H, hd, c->norm_eps);
             op_rmsnorm_forward(NULL, kt, rs, kt, w + p[5].offset, B * KV, hd, c->norm_eps);
@@ -316,40 +316,40 @@ static void attn_dense_dec_project(const AttnConfig *c, const real_t *w, AttnCac
     for (int b = 0; b < B; b++) {
         attn_rope_at(q + (size_t)b * H * hd, H, hd, hd, c->rope_theta, pos);
         attn_rope_at(kt + (size_t)b * kvd, KV, hd, hd, c->rope_theta, pos);
-        real_t *slot = (real_t *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, pos)) * 2 * kvd;
-        memcpy(slot, kt + (size_t)b * kvd, sizeof(real_t) * kvd);
-        memcpy(slot + kvd, vt + (size_t)b * kvd, sizeof(real_t) * kvd);
+        ops_real *slot = (ops_real *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, pos)) * 2 * kvd;
+        memcpy(slot, kt + (size_t)b * kvd, sizeof(ops_real) * kvd);
+        memcpy(slot + kvd, vt + (size_t)b * kvd, sizeof(ops_real) * kvd);
     }
 }
 
 /* att [B, H*hd]: head h of sequence b over the cached positions pos_list[0..n) */
-static void attn_dense_dec_attend(const AttnConfig *c, AttnCache *kc, const real_t *q, real_t *att, int b,
-                                  const int *pos_list, int n, const real_t **ks, const real_t **vs, real_t *p) {
+static void attn_dense_dec_attend(const AttnConfig *c, AttnCache *kc, const ops_real *q, ops_real *att, int b,
+                                  const int *pos_list, int n, const ops_real **ks, const ops_real **vs, ops_real *p) {
     int H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd, S = attn_dense_dec_slots(c, kc->cap);
     for (int h = 0; h < H; h++) {
         int g = h / (H / KV);
         for (int j = 0; j < n; j++) {
-            const real_t *slot = (const real_t *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, pos_list[j])) * 2 * kvd;
+            const ops_real *slot = (const ops_real *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, pos_list[j])) * 2 * kvd;
             ks[j] = slot + (size_t)g * hd;
             vs[j] = slot + kvd + (size_t)g * hd;
         }
         attn_dec_attend(att + ((size_t)b * H + h) * hd, q + ((size_t)b * H + h) * hd, ks, vs, n, hd, hd,
-                        1 / sqrt((real_t)hd), p);
+                        1 / sqrt((ops_real)hd), p);
     }
 }
 
-static int attn_dense_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+static int attn_dense_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
     int B = kc->B, H = c->n_heads, hd = c->head_dim, kvd = c->n_kv_heads * hd, pos = kc->pos, n = 0;
-    real_t *q = attn_tmp((size_t)B * H * hd), *kt = attn_tmp((size_t)B * kvd), *vt = attn_tmp((size_t)B * kvd);
-    real_t *att = attn_tmp((size_t)B * H * hd), *p = attn_tmp(pos + 1);
+    ops_real *q = attn_tmp((size_t)B * H * hd), *kt = attn_tmp((size_t)B * kvd), *vt = attn_tmp((size_t)B * kvd);
+    ops_real *att = attn_tmp((size_t)B * H * hd), *p = attn_tmp(pos + 1);
     int *pl = malloc(sizeof(int) * (pos + 1));
-    const real_t **ks = malloc(sizeof *ks * (pos + 1)), **vs = malloc(sizeof *vs * (pos + 1));
+    const ops_real **ks = malloc(sizeof *ks * (pos + 1)), **vs = malloc(sizeof *vs * (pos + 1));
     int rc = q && kt && vt && att && p && pl && ks && vs ? 0 : -1;
     if (!rc) {
-        AttnPattern pat;
+        OpsPattern pat;
         int patterned = attn_pattern_of(c, &pat);
         for (int s = patterned ? 0 : attn_first_key(pos, c->window); s <= pos; s++)
-            if (!patterned || attn_pattern_visible(&pat, pos, s)) pl[n++] = s;
+            if (!patterned || ops_pattern_visible(&pat, pos, s)) pl[n++] = s;
         attn_dense_dec_project(c, w, kc, x, q, kt, vt);
         for (int b = 0; b < B; b++) attn_dense_dec_attend(c, kc, q, att, b, pl, n, ks, vs, p);
         op_matmul_forward(NULL, out, att, w + attn_spec_off(c, "o_proj.weight"), B, H * hd, c->d_model);
@@ -360,12 +360,12 @@ static int attn_dense_decode(const AttnConfig *c, const real_t *w, AttnCache *kc
 
 /* the prompt through the training forward (attn_forward: the flash core over all T tokens),
    then its rotated K and V rows into the cache (a ring keeps the last ones) */
-static int attn_dense_prefill(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out,
+static int attn_dense_prefill(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out,
                               int T) {
     int B = kc->B, kvd = c->n_kv_heads * c->head_dim, S = attn_dense_dec_slots(c, kc->cap);
     size_t ae, se;
     attn_act_sizes(c, B, T, &ae, &se);
-    real_t *am = attn_tmp(ae), *sm = attn_tmp(se);
+    ops_real *am = attn_tmp(ae), *sm = attn_tmp(se);
     AttnActs a;
     int rc = am && sm ? 0 : -1;
     if (!rc) {
@@ -375,9 +375,9 @@ static int attn_dense_prefill(const AttnConfig *c, const real_t *w, AttnCache *k
     for (int b = 0; b < B && !rc; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
-            real_t *slot = (real_t *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, t)) * 2 * kvd;
-            memcpy(slot, (const real_t *)a.k + n * kvd, sizeof(real_t) * kvd);
-            memcpy(slot + kvd, (const real_t *)a.v + n * kvd, sizeof(real_t) * kvd);
+            ops_real *slot = (ops_real *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, t)) * 2 * kvd;
+            memcpy(slot, (const ops_real *)a.k + n * kvd, sizeof(ops_real) * kvd);
+            memcpy(slot + kvd, (const ops_real *)a.v + n * kvd, sizeof(ops_real) * kvd);
         }
     free(am);
     free(sm);

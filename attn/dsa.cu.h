@@ -33,7 +33,7 @@
      fp32 accumulator; the tile is stored as fp32 scores. The scores are materialized for
      a chunk of query rows at a time (SPARSE_SCORE_BUDGET bytes of scratch, whole
      sequences when T*T*4 fits, else ranges of rows): T*T/2 floats per sequence are
-     written once and read once by the select. SPARSE_PREC_FP32: idx_scores_f32, same
+     written once and read once by the select. ATTN_DSA_PREC_FP32: idx_scores_f32, same
      tiling on CUDA cores (fp32 qI, kI, w).
    Top-k (idx_topk): one block of 256 threads per query row; the row (t+1 scores) is
      copied to shared memory when T*4 <= SPARSE_TOPK_CACHE bytes. A 4-pass radix select
@@ -414,7 +414,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    }\n"
 "}\n"
 "\n"
-"// The same scores from fp32 qI, kI, w on CUDA cores (SPARSE_PREC_FP32). Same grid; 256\n"
+"// The same scores from fp32 qI, kI, w on CUDA cores (ATTN_DSA_PREC_FP32). Same grid; 256\n"
 "// threads, each computing 4 query rows x 4 keys of the 64x64 tile, one head at a time.\n"
 "#define LF (DI + 1)\n"
 "extern \"C\" __global__ void __launch_bounds__(256)\n"

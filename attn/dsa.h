@@ -1,6 +1,6 @@
 /* attn/dsa.h - DeepSeek-V3.2-style sparse attention (DSA): a lightning indexer picks,
    per query token, the top-k earlier positions, and attention runs over those alone.
-   Ops with a plain-C reference (real_t) and a CUDA path (attn/dsa.cu.h).
+   Ops with a plain-C reference (ops_real) and a CUDA path (attn/dsa.cu.h).
 
    A room of attn.h (the mechanism `dsa`: the dense family's projections with this core, the
    indexer, and its training stages) that also stands alone as an op library.
@@ -11,7 +11,7 @@
      #include "attn/dsa.h"
    Depends on: ops.h (gpu.h, attn/dense.cu.h and attn/dsa.cu.h in the CUDA build). Every op takes `Gpu *gpu` first: NULL runs the reference,
      non-NULL the kernels on device pointers (ops.h conventions: activations `void *`,
-     real_t on the CPU and bf16 on the GPU; statistics, probabilities and losses real_t,
+     ops_real on the CPU and bf16 on the GPU; statistics, probabilities and losses ops_real,
      which is float in every CUDA build).
 
    DEFINITION (per sequence b; t, s positions 0..T-1)
@@ -117,8 +117,8 @@
          p_t(s) = sum_h P[t,h,s] / sum_{s' in S_t} sum_h P[t,h,s']   (s in S_t)
          q_t(s) = softmax_{s in S_t} I(t,s)
          loss_t = KL(p_t || q_t) = sum_{s in S_t, p_t(s) > 0} p_t(s) (log p_t(s) - log q_t(s))
-     p_t is detached: it comes from op_sparse_attention_probs (recomputed from q, k, lse;
-     or from op_sparse_attention_backward's psum output, free there) and gives no gradient
+     p_t is detached: it comes from attn_dsa_attention_probs (recomputed from q, k, lse;
+     or from attn_dsa_attention_backward's psum output, free there) and gives no gradient
      to q or k. The gradients go to q_I, k_I and w only, through
          dloss_t/dI(t,s) = q_t(s) - p_t(s).
      DeepSeek also detaches the indexer's input from the main model's graph (the indexer
@@ -126,17 +126,17 @@
      (KL over all earlier tokens) is this loss with k >= T.
 
    PRECISION (GPU)
-     Indexer products: SPARSE_PREC_BF16 (default): q_I, k_I, w bf16 activations, q_I . k_I
-     on bf16 tensor cores (mma.sync m16n8k16) with fp32 accumulation; SPARSE_PREC_FP32:
+     Indexer products: ATTN_DSA_PREC_BF16 (default): q_I, k_I, w bf16 activations, q_I . k_I
+     on bf16 tensor cores (mma.sync m16n8k16) with fp32 accumulation; ATTN_DSA_PREC_FP32:
      q_I, k_I, w are fp32 device arrays, products on CUDA cores in fp32 (slower; for
      ablating the indexer's precision). Scores, softmax, the top-k select, lse, p and the
      KL loss are fp32 everywhere. The other precisions (SPARSE_PREC_FP16, _FP8 e4m3, _INT8,
      _INT4) have no kernels yet: the room's gpu_supported refuses them.
-   PRECISION (CPU reference): the selection (op_indexer_scores, op_indexer_select) quantizes
+   PRECISION (CPU reference): the selection (attn_dsa_indexer_scores, attn_dsa_indexer_select) quantizes
      and dequantizes q_I and k_I first (op_indexer_quantize: fp16 and e4m3 rounding to nearest
      even, saturated at 65504 and 448; int8 / int4 with one scale per head's query row and per
      key, max|x| / 127 or / 7) and computes the scores exactly from those values, so the top-k
-     is the one the quantized indexer picks. fp32 and bf16 leave the real_t activations as they
+     is the one the quantized indexer picks. fp32 and bf16 leave the ops_real activations as they
      are. The KL loss trains the unquantized q_I, k_I (the straight-through view: quantization
      only decides the selection). w stays unquantized (DeepSeek keeps the head weights wide).
 
@@ -182,11 +182,11 @@
     X(dsa, topk_schedule, "topk_schedule", 0, 4, 0,                                                              \
       "dsa: k from topk_start to topk: 1 fixed, 2 linear (default), 3 exponential, 4 cosine")
 /* the indexer's query [N, HI*dI], key [N, dI] (after RoPE) and weights [N, HI]; the selected
-   key positions [N, k] (int32, in the real_t area); the training stage (attn_at_step):
+   key positions [N, k] (int32, in the ops_real area); the training stage (attn_at_step):
    dense warm-up, and the keys per query now (0: all of topk; the buffers hold topk) */
 #define ATTN_ACTS_dsa void *iq, *ik, *iw; int *idx; int dsa_dense, dsa_topk_now;
 /* the KL target [N, k] and KL per token [N] (fp32); the indexer's gradients */
-#define ATTN_SCRATCH_dsa real_t *psum, *kl; void *diq, *dik, *diw;
+#define ATTN_SCRATCH_dsa ops_real *psum, *kl; void *diq, *dik, *diw;
 
 #include "../ops.h"
 
@@ -197,48 +197,48 @@ extern "C" {
 #define SPARSE_MAX_TOPK 2048
 /* the indexer's q, k precision (the ops' `prec`; the room's indexer_precision option numbers them
    1 fp32, 2 bf16, 3 fp16, 4 fp8, 5 int8, 6 int4, 0 = bf16) */
-enum { SPARSE_PREC_BF16 = 0, SPARSE_PREC_FP32 = 1, SPARSE_PREC_FP16, SPARSE_PREC_FP8, SPARSE_PREC_INT8,
+enum { ATTN_DSA_PREC_BF16 = 0, ATTN_DSA_PREC_FP32 = 1, SPARSE_PREC_FP16, SPARSE_PREC_FP8, SPARSE_PREC_INT8,
        SPARSE_PREC_INT4 };
 /* x [rows, dim] rounded in place to what precision prec holds: fp16 (round to nearest even,
    +-65504 saturated), fp8 e4m3 (3 mantissa bits, subnormals from 2^-9, +-448 saturated), int8 /
    int4 (per row: scale = max|x| / 127 or / 7, x = scale * round(x / scale)); fp32 and bf16 leave
-   x as it is (the CPU's activations are the reference's precision). CPU only (real_t). */
-ATTNDEF void op_indexer_quantize(real_t *x, size_t rows, int dim, int prec);
+   x as it is (the CPU's activations are the reference's precision). CPU only (ops_real). */
+ATTNDEF void op_indexer_quantize(ops_real *x, size_t rows, int dim, int prec);
 
 /* ---- indexer ---- */
-/* scores [B,T,T] (real_t): I(t,s) for s <= t, -inf for s > t. Materializes T*T per
-   sequence: for tests and small T; training uses op_indexer_select. */
-ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
+/* scores [B,T,T] (ops_real): I(t,s) for s <= t, -inf for s > t. Materializes T*T per
+   sequence: for tests and small T; training uses attn_dsa_indexer_select. */
+ATTNDEF void attn_dsa_indexer_scores(Gpu *gpu, ops_real *scores, const void *qI, const void *kI, const void *w,
                        int B, int T, int HI, int dI, int prec);
 /* The four ops below return 0, or -1 when the CPU path runs out of host memory for its
    O(T) row buffers (nothing written then). */
 /* idx [B,T,topk] from scores [B,T,T]: the selection rule above */
-ATTNDEF int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk);
+ATTNDEF int attn_dsa_indexer_topk(Gpu *gpu, int *idx, const ops_real *scores, int B, int T, int topk);
 /* scores + top-k in one op; on the GPU the scores live in a bounded scratch, a chunk of
    query rows at a time */
-ATTNDEF int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+ATTNDEF int attn_dsa_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                       int B, int T, int HI, int dI, int topk, int prec);
 
 /* ---- sparse attention over idx [B,T,topk] ---- */
-ATTNDEF void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+ATTNDEF void attn_dsa_attention_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
                                  int topk);
 /* dq, dk, dv written (=). psum (may be NULL) receives p [B,T,topk] = (1/H) sum_h P[t,h,idx]
    (0 in unused slots): the KL target, free here since P is recomputed anyway */
-ATTNDEF void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
-                                  const void *dout, const void *out, const real_t *lse,
+ATTNDEF void attn_dsa_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, ops_real *psum,
+                                  const void *dout, const void *out, const ops_real *lse,
                                   const void *q, const void *k, const void *v, const int *idx,
                                   int B, int T, int H, int KV, int hd, int topk);
 /* p [B,T,topk] = (1/H) sum_h exp(q[t,h] . k[idx] / sqrt(hd) - lse[t,h]); 0 in unused slots */
-ATTNDEF void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
+ATTNDEF void attn_dsa_attention_probs(Gpu *gpu, ops_real *p, const void *q, const void *k, const ops_real *lse,
                                const int *idx, int B, int T, int H, int KV, int hd, int topk);
 
-/* ---- indexer KL loss (per token, real_t) against a detached target p [B,T,topk] ---- */
-ATTNDEF int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+/* ---- indexer KL loss (per token, ops_real) against a detached target p [B,T,topk] ---- */
+ATTNDEF int attn_dsa_indexer_kl_forward(Gpu *gpu, ops_real *loss, const ops_real *p, const void *qI, const void *kI,
                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk);
 /* loss as above, and the gradients of dloss * sum(loss): dqI [B,T,HI,dI], dkI [B,T,dI],
    dw [B,T,HI], all written (=) */
-ATTNDEF int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+ATTNDEF int attn_dsa_indexer_kl_backward(Gpu *gpu, ops_real *loss, void *dqI, void *dkI, void *dw, const ops_real *p,
                            const void *qI, const void *kI, const void *w, const int *idx,
                            int B, int T, int HI, int dI, int topk, float dloss);
 
@@ -264,14 +264,14 @@ ATTNDEF int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI,
 #endif
 /* OPS_GPU, OPS_GPU_INT (the kernel when gpu != NULL, then return), OMP_, OPS_OMP_MIN_WORK: ops.h's kit */
 
-#define SR_(p) ((real_t *)(p))
-#define SCR_(p) ((const real_t *)(p))
+#define SR_(p) ((ops_real *)(p))
+#define SCR_(p) ((const ops_real *)(p))
 
 /* I(t,s) for one query row qt [HI*dI] with weights wt [HI] and one key ks [dI] */
-static real_t sparse_index_score_(const real_t *qt, const real_t *ks, const real_t *wt, int HI, int dI) {
-    real_t acc = 0;
+static ops_real sparse_index_score_(const ops_real *qt, const ops_real *ks, const ops_real *wt, int HI, int dI) {
+    ops_real acc = 0;
     for (int j = 0; j < HI; j++) {
-        real_t a = 0;
+        ops_real a = 0;
         for (int i = 0; i < dI; i++) a += qt[(size_t)j * dI + i] * ks[i];
         if (a > 0) acc += wt[j] * a;
     }
@@ -279,18 +279,18 @@ static real_t sparse_index_score_(const real_t *qt, const real_t *ks, const real
 }
 
 /* x rounded to a binary float format of m mantissa bits, normals down to 2^emin, |x| <= max */
-static real_t sparse_round_float_(real_t x, int m, int emin, real_t max) {
+static ops_real sparse_round_float_(ops_real x, int m, int emin, ops_real max) {
     if (x == 0 || x != x) return x;
     int e;
     frexp(x, &e); /* |x| in [2^(e-1), 2^e) */
     int lead = e - 1 < emin ? emin : e - 1;
-    real_t ulp = ldexp(1.0, lead - m), r = rint(x / ulp) * ulp; /* rint: nearest, ties to even */
+    ops_real ulp = ldexp(1.0, lead - m), r = rint(x / ulp) * ulp; /* rint: nearest, ties to even */
     return r > max ? max : r < -max ? -max : r;
 }
 
-ATTNDEF void op_indexer_quantize(real_t *x, size_t rows, int dim, int prec) {
+ATTNDEF void op_indexer_quantize(ops_real *x, size_t rows, int dim, int prec) {
     for (size_t r = 0; r < rows; r++) {
-        real_t *row = x + r * dim, mx = 0;
+        ops_real *row = x + r * dim, mx = 0;
         if (prec == SPARSE_PREC_FP16 || prec == SPARSE_PREC_FP8) {
             for (int i = 0; i < dim; i++)
                 row[i] = prec == SPARSE_PREC_FP16 ? sparse_round_float_(row[i], 10, -14, 65504)
@@ -298,12 +298,12 @@ ATTNDEF void op_indexer_quantize(real_t *x, size_t rows, int dim, int prec) {
             continue;
         }
         if (prec != SPARSE_PREC_INT8 && prec != SPARSE_PREC_INT4) return; /* fp32, bf16: as is */
-        real_t levels = prec == SPARSE_PREC_INT8 ? 127 : 7;
+        ops_real levels = prec == SPARSE_PREC_INT8 ? 127 : 7;
         for (int i = 0; i < dim; i++) mx = fabs(row[i]) > mx ? fabs(row[i]) : mx;
         if (mx == 0) continue;
-        real_t scale = mx / levels;
+        ops_real scale = mx / levels;
         for (int i = 0; i < dim; i++) {
-            real_t qv = rint(row[i] / scale);
+            ops_real qv = rint(row[i] / scale);
             row[i] = scale * (qv > levels ? levels : qv < -levels ? -levels : qv);
         }
     }
@@ -311,16 +311,16 @@ ATTNDEF void op_indexer_quantize(real_t *x, size_t rows, int dim, int prec) {
 
 /* the indexer's q [B*T, HI*dI] and k [B*T, dI] as prec holds them: the inputs themselves for
    fp32 / bf16 (*owned 0), else quantized copies (*owned 1: the caller frees them); -1 out of memory */
-static int sparse_indexer_inputs_(const real_t **qq, const real_t **kq, int *owned, const void *qI,
+static int sparse_indexer_inputs_(const ops_real **qq, const ops_real **kq, int *owned, const void *qI,
                                   const void *kI, size_t N, int HI, int dI, int prec) {
     *qq = qI;
     *kq = kI;
-    *owned = prec != SPARSE_PREC_BF16 && prec != SPARSE_PREC_FP32;
+    *owned = prec != ATTN_DSA_PREC_BF16 && prec != ATTN_DSA_PREC_FP32;
     if (!*owned) return 0;
-    real_t *q = malloc(sizeof(real_t) * N * HI * dI), *k = malloc(sizeof(real_t) * N * dI);
+    ops_real *q = malloc(sizeof(ops_real) * N * HI * dI), *k = malloc(sizeof(ops_real) * N * dI);
     if (!q || !k) { free(q); free(k); return -1; }
-    memcpy(q, qI, sizeof(real_t) * N * HI * dI);
-    memcpy(k, kI, sizeof(real_t) * N * dI);
+    memcpy(q, qI, sizeof(ops_real) * N * HI * dI);
+    memcpy(k, kI, sizeof(ops_real) * N * dI);
     op_indexer_quantize(q, N * HI, dI, prec); /* a scale per head's query row */
     op_indexer_quantize(k, N, dI, prec);      /* and per key */
     *qq = q;
@@ -328,10 +328,10 @@ static int sparse_indexer_inputs_(const real_t **qq, const real_t **kq, int *own
     return 0;
 }
 
-ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const void *kI, const void *w,
+ATTNDEF void attn_dsa_indexer_scores(Gpu *gpu, ops_real *scores, const void *qI, const void *kI, const void *w,
                        int B, int T, int HI, int dI, int prec) {
     OPS_GPU(gpu_indexer_scores(gpu, scores, qI, kI, w, B, T, HI, dI, prec));
-    const real_t *qq, *kq;
+    const ops_real *qq, *kq;
     int owned;
     if (sparse_indexer_inputs_(&qq, &kq, &owned, qI, kI, (size_t)B * T, HI, dI, prec)) {
         for (size_t i = 0; i < (size_t)B * T * T; i++) scores[i] = NAN; /* out of memory: no scores */
@@ -342,7 +342,7 @@ ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const v
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
-            real_t *row = scores + n * T;
+            ops_real *row = scores + n * T;
             for (int s = 0; s < T; s++)
                 row[s] = s > t ? -INFINITY
                                : sparse_index_score_(SCR_(qI) + n * HI * dI, SCR_(kI) + ((size_t)b * T + s) * dI,
@@ -351,7 +351,7 @@ ATTNDEF void op_indexer_scores(Gpu *gpu, real_t *scores, const void *qI, const v
     if (owned) { free((void *)qq); free((void *)kq); }
 }
 
-typedef struct { real_t v; int i; } SparseScore_;
+typedef struct { ops_real v; int i; } SparseScore_;
 /* larger score first; among equal scores the lower position first */
 static int sparse_score_cmp_(const void *a, const void *b) {
     const SparseScore_ *x = a, *y = b;
@@ -365,7 +365,7 @@ static int sparse_int_cmp_(const void *a, const void *b) {
 
 /* one row: the n = t+1 scores row[0..t] -> out[topk] (ascending positions, then -1);
    tmp holds n entries */
-static void sparse_topk_row_(int *out, const real_t *row, int n, int topk, SparseScore_ *tmp) {
+static void sparse_topk_row_(int *out, const ops_real *row, int n, int topk, SparseScore_ *tmp) {
     if (n <= topk) {
         for (int i = 0; i < topk; i++) out[i] = i < n ? i : -1;
         return;
@@ -376,7 +376,7 @@ static void sparse_topk_row_(int *out, const real_t *row, int n, int topk, Spars
     qsort(out, topk, sizeof *out, sparse_int_cmp_);
 }
 
-ATTNDEF int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int T, int topk) {
+ATTNDEF int attn_dsa_indexer_topk(Gpu *gpu, int *idx, const ops_real *scores, int B, int T, int topk) {
     OPS_GPU_INT(gpu_indexer_topk(gpu, idx, scores, B, T, topk));
     SparseScore_ *tmp = malloc(sizeof *tmp * T);
     if (!tmp) return -1;
@@ -386,16 +386,16 @@ ATTNDEF int op_indexer_topk(Gpu *gpu, int *idx, const real_t *scores, int B, int
     return 0;
 }
 
-ATTNDEF int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+ATTNDEF int attn_dsa_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                       int B, int T, int HI, int dI, int topk, int prec) {
     OPS_GPU_INT(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
-    const real_t *qq, *kq;
+    const ops_real *qq, *kq;
     int owned;
     if (sparse_indexer_inputs_(&qq, &kq, &owned, qI, kI, (size_t)B * T, HI, dI, prec)) return -1;
     qI = qq;
     kI = kq;
     /* one row of scores at a time: O(T) memory */
-    real_t *row = malloc(sizeof(real_t) * T);
+    ops_real *row = malloc(sizeof(ops_real) * T);
     SparseScore_ *tmp = malloc(sizeof *tmp * T);
     if (!row || !tmp) { free(row); free(tmp); if (owned) { free((void *)qq); free((void *)kq); } return -1; }
     for (int b = 0; b < B; b++)
@@ -413,30 +413,30 @@ ATTNDEF int op_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI
 }
 
 /* scaled score q . k / sqrt(hd) of query row (b,t,h) and key position s */
-static real_t sparse_qk_(const real_t *q, const real_t *k, int b, int t, int h, int s, int T, int H,
-                         int KV, int hd, real_t scale) {
-    const real_t *qt = q + (((size_t)b * T + t) * H + h) * hd;
-    const real_t *ks = k + (((size_t)b * T + s) * KV + h / (H / KV)) * hd;
-    real_t d = 0;
+static ops_real sparse_qk_(const ops_real *q, const ops_real *k, int b, int t, int h, int s, int T, int H,
+                         int KV, int hd, ops_real scale) {
+    const ops_real *qt = q + (((size_t)b * T + t) * H + h) * hd;
+    const ops_real *ks = k + (((size_t)b * T + s) * KV + h / (H / KV)) * hd;
+    ops_real d = 0;
     for (int i = 0; i < hd; i++) d += qt[i] * ks[i];
     return d * scale;
 }
 
-ATTNDEF void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const void *q, const void *k,
+ATTNDEF void attn_dsa_attention_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
                                  const void *v, const int *idx, int B, int T, int H, int KV, int hd,
                                  int topk) {
     OPS_GPU(gpu_sparse_attention_forward(gpu, out, lse, q, k, v, idx, B, T, H, KV, hd, topk));
     int group = H / KV;
-    real_t scale = 1 / sqrt((real_t)hd);
+    ops_real scale = 1 / sqrt((ops_real)hd);
     OMP_(omp parallel if ((double)B * H * T * topk * hd > OPS_OMP_MIN_WORK))
     {
-        real_t *p = malloc(sizeof(real_t) * topk);
+        ops_real *p = malloc(sizeof(ops_real) * topk);
         OMP_(omp for collapse(2))
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++)
                 for (int t = 0; t < T; t++) {
                     const int *it = idx + ((size_t)b * T + t) * topk;
-                    real_t *ot = SR_(out) + (((size_t)b * T + t) * H + h) * hd, mx = -INFINITY, sum = 0;
+                    ops_real *ot = SR_(out) + (((size_t)b * T + t) * H + h) * hd, mx = -INFINITY, sum = 0;
                     for (int j = 0; j < topk; j++) {
                         p[j] = it[j] < 0 ? -INFINITY : sparse_qk_(SCR_(q), SCR_(k), b, t, h, it[j], T, H, KV, hd, scale);
                         if (p[j] > mx) mx = p[j];
@@ -446,7 +446,7 @@ ATTNDEF void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const
                         if (it[j] < 0) continue;
                         p[j] = exp(p[j] - mx);
                         sum += p[j];
-                        const real_t *vs = SCR_(v) + (((size_t)b * T + it[j]) * KV + h / group) * hd;
+                        const ops_real *vs = SCR_(v) + (((size_t)b * T + it[j]) * KV + h / group) * hd;
                         for (int i = 0; i < hd; i++) ot[i] += p[j] * vs[i];
                     }
                     for (int i = 0; i < hd; i++) ot[i] /= sum;
@@ -459,35 +459,35 @@ ATTNDEF void op_sparse_attention_forward(Gpu *gpu, void *out, real_t *lse, const
 /* P = exp(S - lse); dV = P^T dO; dP = dO V^T; dS = P (dP - D), D = rowsum(dO * O);
    dQ = scale dS K; dK = scale dS^T Q: the dense backward restricted to the selected
    keys. Parallel over (b, kv head): the heads of a group share dk, dv rows. */
-ATTNDEF void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *psum,
-                                  const void *dout, const void *out, const real_t *lse,
+ATTNDEF void attn_dsa_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, ops_real *psum,
+                                  const void *dout, const void *out, const ops_real *lse,
                                   const void *q, const void *k, const void *v, const int *idx,
                                   int B, int T, int H, int KV, int hd, int topk) {
     OPS_GPU(gpu_sparse_attention_backward(gpu, dq, dk, dv, psum, dout, out, lse, q, k, v, idx,
                                              B, T, H, KV, hd, topk));
     int group = H / KV;
-    real_t scale = 1 / sqrt((real_t)hd);
-    memset(dq, 0, sizeof(real_t) * (size_t)B * T * H * hd);
-    memset(dk, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
-    memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    ops_real scale = 1 / sqrt((ops_real)hd);
+    memset(dq, 0, sizeof(ops_real) * (size_t)B * T * H * hd);
+    memset(dk, 0, sizeof(ops_real) * (size_t)B * T * KV * hd);
+    memset(dv, 0, sizeof(ops_real) * (size_t)B * T * KV * hd);
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int kh = 0; kh < KV; kh++)
             for (int h = kh * group; h < (kh + 1) * group; h++)
                 for (int t = 0; t < T; t++) {
                     size_t qi = (((size_t)b * T + t) * H + h) * hd;
-                    const real_t *qt = SCR_(q) + qi, *dot = SCR_(dout) + qi, *ot = SCR_(out) + qi;
+                    const ops_real *qt = SCR_(q) + qi, *dot = SCR_(dout) + qi, *ot = SCR_(out) + qi;
                     const int *it = idx + ((size_t)b * T + t) * topk;
-                    real_t *dqt = SR_(dq) + qi, L = lse[((size_t)b * H + h) * T + t], D = 0;
+                    ops_real *dqt = SR_(dq) + qi, L = lse[((size_t)b * H + h) * T + t], D = 0;
                     for (int i = 0; i < hd; i++) D += dot[i] * ot[i];
                     for (int j = 0; j < topk; j++) {
                         if (it[j] < 0) continue;
                         size_t ki = (((size_t)b * T + it[j]) * KV + kh) * hd;
-                        const real_t *ks = SCR_(k) + ki, *vs = SCR_(v) + ki;
-                        real_t sc = 0, dp = 0;
+                        const ops_real *ks = SCR_(k) + ki, *vs = SCR_(v) + ki;
+                        ops_real sc = 0, dp = 0;
                         for (int i = 0; i < hd; i++) { sc += qt[i] * ks[i]; dp += dot[i] * vs[i]; }
-                        real_t p = exp(sc * scale - L), ds = p * (dp - D) * scale;
-                        real_t *dks = SR_(dk) + ki, *dvs = SR_(dv) + ki;
+                        ops_real p = exp(sc * scale - L), ds = p * (dp - D) * scale;
+                        ops_real *dks = SR_(dk) + ki, *dvs = SR_(dv) + ki;
                         for (int i = 0; i < hd; i++) {
                             dvs[i] += p * dot[i];
                             dqt[i] += ds * ks[i];
@@ -495,20 +495,20 @@ ATTNDEF void op_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv
                         }
                     }
                 }
-    if (psum) op_sparse_attention_probs(NULL, psum, q, k, lse, idx, B, T, H, KV, hd, topk);
+    if (psum) attn_dsa_attention_probs(NULL, psum, q, k, lse, idx, B, T, H, KV, hd, topk);
 }
 
-ATTNDEF void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const void *k, const real_t *lse,
+ATTNDEF void attn_dsa_attention_probs(Gpu *gpu, ops_real *p, const void *q, const void *k, const ops_real *lse,
                                const int *idx, int B, int T, int H, int KV, int hd, int topk) {
     OPS_GPU(gpu_sparse_attention_probs(gpu, p, q, k, lse, idx, B, T, H, KV, hd, topk));
-    real_t scale = 1 / sqrt((real_t)hd);
+    ops_real scale = 1 / sqrt((ops_real)hd);
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * topk * hd > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             const int *it = idx + ((size_t)b * T + t) * topk;
-            real_t *pt = p + ((size_t)b * T + t) * topk;
+            ops_real *pt = p + ((size_t)b * T + t) * topk;
             for (int j = 0; j < topk; j++) {
-                real_t acc = 0;
+                ops_real acc = 0;
                 for (int h = 0; it[j] >= 0 && h < H; h++)
                     acc += exp(sparse_qk_(SCR_(q), SCR_(k), b, t, h, it[j], T, H, KV, hd, scale) -
                                lse[((size_t)b * H + h) * T + t]);
@@ -519,9 +519,9 @@ ATTNDEF void op_sparse_attention_probs(Gpu *gpu, real_t *p, const void *q, const
 
 /* The KL of one token: fills I[j] (the indexer scores of the selected keys) and ph[j]
    (p renormalized over the valid slots), returns the loss and the indexer's lse */
-static real_t sparse_kl_token_(real_t *I, real_t *ph, real_t *lseI, const real_t *pt, const real_t *qt,
-                               const real_t *kI, const real_t *wt, const int *it, int HI, int dI, int topk) {
-    real_t mx = -INFINITY, sum = 0, psum = 0, loss = 0;
+static ops_real sparse_kl_token_(ops_real *I, ops_real *ph, ops_real *lseI, const ops_real *pt, const ops_real *qt,
+                               const ops_real *kI, const ops_real *wt, const int *it, int HI, int dI, int topk) {
+    ops_real mx = -INFINITY, sum = 0, psum = 0, loss = 0;
     for (int j = 0; j < topk; j++) {
         if (it[j] < 0) continue;
         I[j] = sparse_index_score_(qt, kI + (size_t)it[j] * dI, wt, HI, dI);
@@ -538,12 +538,12 @@ static real_t sparse_kl_token_(real_t *I, real_t *ph, real_t *lseI, const real_t
     return loss;
 }
 
-ATTNDEF int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const void *qI, const void *kI,
+ATTNDEF int attn_dsa_indexer_kl_forward(Gpu *gpu, ops_real *loss, const ops_real *p, const void *qI, const void *kI,
                           const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
     OPS_GPU_INT(gpu_indexer_kl_forward(gpu, loss, p, qI, kI, w, idx, B, T, HI, dI, topk));
-    real_t *I = malloc(sizeof(real_t) * 2 * topk), lseI;
+    ops_real *I = malloc(sizeof(ops_real) * 2 * topk), lseI;
     if (!I) return -1;
-    real_t *ph = I + topk;
+    ops_real *ph = I + topk;
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
@@ -557,35 +557,35 @@ ATTNDEF int op_indexer_kl_forward(Gpu *gpu, real_t *loss, const real_t *p, const
 
 /* dloss_t/dI_j = softmax_j(I) - ph_j; then through I = sum_h w_h ReLU(a_h), a_h = qI_h . kI:
    dw_h += g relu(a_h); dqI_h += g w_h [a_h > 0] kI; dkI += g w_h [a_h > 0] qI_h */
-ATTNDEF int op_indexer_kl_backward(Gpu *gpu, real_t *loss, void *dqI, void *dkI, void *dw, const real_t *p,
+ATTNDEF int attn_dsa_indexer_kl_backward(Gpu *gpu, ops_real *loss, void *dqI, void *dkI, void *dw, const ops_real *p,
                            const void *qI, const void *kI, const void *w, const int *idx,
                            int B, int T, int HI, int dI, int topk, float dloss) {
     OPS_GPU_INT(gpu_indexer_kl_backward(gpu, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss));
-    real_t *I = malloc(sizeof(real_t) * 2 * topk), lseI;
+    ops_real *I = malloc(sizeof(ops_real) * 2 * topk), lseI;
     if (!I) return -1;
-    real_t *ph = I + topk;
-    memset(dqI, 0, sizeof(real_t) * (size_t)B * T * HI * dI);
-    memset(dkI, 0, sizeof(real_t) * (size_t)B * T * dI);
-    memset(dw, 0, sizeof(real_t) * (size_t)B * T * HI);
+    ops_real *ph = I + topk;
+    memset(dqI, 0, sizeof(ops_real) * (size_t)B * T * HI * dI);
+    memset(dkI, 0, sizeof(ops_real) * (size_t)B * T * dI);
+    memset(dw, 0, sizeof(ops_real) * (size_t)B * T * HI);
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
-            const real_t *qt = SCR_(qI) + n * HI * dI, *wt = SCR_(w) + n * HI;
+            const ops_real *qt = SCR_(qI) + n * HI * dI, *wt = SCR_(w) + n * HI;
             const int *it = idx + n * topk;
             loss[n] = sparse_kl_token_(I, ph, &lseI, p + n * topk, qt, SCR_(kI) + (size_t)b * T * dI, wt, it,
                                        HI, dI, topk);
             for (int j = 0; j < topk; j++) {
                 if (it[j] < 0) continue;
-                real_t g = dloss * (exp(I[j] - lseI) - ph[j]);
-                const real_t *ks = SCR_(kI) + ((size_t)b * T + it[j]) * dI;
-                real_t *dks = SR_(dkI) + ((size_t)b * T + it[j]) * dI;
+                ops_real g = dloss * (exp(I[j] - lseI) - ph[j]);
+                const ops_real *ks = SCR_(kI) + ((size_t)b * T + it[j]) * dI;
+                ops_real *dks = SR_(dkI) + ((size_t)b * T + it[j]) * dI;
                 for (int h = 0; h < HI; h++) {
-                    const real_t *qh = qt + (size_t)h * dI;
-                    real_t a = 0;
+                    const ops_real *qh = qt + (size_t)h * dI;
+                    ops_real a = 0;
                     for (int i = 0; i < dI; i++) a += qh[i] * ks[i];
                     if (a <= 0) continue;
                     SR_(dw)[n * HI + h] += g * a;
-                    real_t c = g * wt[h], *dqh = SR_(dqI) + (n * HI + h) * dI;
+                    ops_real c = g * wt[h], *dqh = SR_(dqI) + (n * HI + h) * dI;
                     for (int i = 0; i < dI; i++) { dqh[i] += c * ks[i]; dks[i] += c * qh[i]; }
                 }
             }
@@ -652,15 +652,15 @@ static int attn_dsa_resolve(AttnConfig *c, char *err, size_t errlen) {
 
 /* indexer_precision (1..6; 0 = bf16) -> the ops' SPARSE_PREC_* */
 static int attn_dsa_prec(const AttnConfig *c) {
-    static const int prec[] = {SPARSE_PREC_BF16, SPARSE_PREC_FP32, SPARSE_PREC_BF16, SPARSE_PREC_FP16,
+    static const int prec[] = {ATTN_DSA_PREC_BF16, ATTN_DSA_PREC_FP32, ATTN_DSA_PREC_BF16, SPARSE_PREC_FP16,
                                SPARSE_PREC_FP8,  SPARSE_PREC_INT8, SPARSE_PREC_INT4};
     int v = c->indexer_fp32 ? 1 : c->indexer_precision;
-    return v >= 0 && v <= 6 ? prec[v] : SPARSE_PREC_BF16;
+    return v >= 0 && v <= 6 ? prec[v] : ATTN_DSA_PREC_BF16;
 }
 
 static int attn_dsa_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
     int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads, p = attn_dsa_prec(c);
-    if (p != SPARSE_PREC_BF16 && p != SPARSE_PREC_FP32) {
+    if (p != ATTN_DSA_PREC_BF16 && p != ATTN_DSA_PREC_FP32) {
         snprintf(err, errlen, "attn dsa on the GPU: indexer_precision %d (%s) has no kernels yet; the GPU runs "
                  "1 (fp32) and 2 (bf16); the CPU runs all", c->indexer_precision,
                  p == SPARSE_PREC_FP16 ? "fp16" : p == SPARSE_PREC_FP8 ? "fp8" : p == SPARSE_PREC_INT8 ? "int8" : "int4");
@@ -676,7 +676,7 @@ static int attn_dsa_gpu_supported(const AttnConfig *c, char *err, size_t errlen)
     return 0;
 }
 
-static int attn_dsa_param_specs(const AttnConfig *c, ParamSpec *p) {
+static int attn_dsa_param_specs(const AttnConfig *c, AttnParamSpec *p) {
     int n = attn_dense_param_specs(c, p), d = c->d_model;
     size_t off = p[n - 1].offset + p[n - 1].numel;
     attn_spec_set(&p[n++], "indexer.q_proj.weight", &off, c->indexer_heads * c->indexer_dim, d);
@@ -706,7 +706,7 @@ static void attn_dsa_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu,
     a->iq = attn_carve(&act_mem, N * c->indexer_heads * c->indexer_dim, es);
     a->ik = attn_carve(&act_mem, N * c->indexer_dim, es);
     a->iw = attn_carve(&act_mem, N * c->indexer_heads, es);
-    a->idx = (int *)attn_carve(&stat_mem, N * attn_topk(c, T), sizeof(real_t)); /* an int per real_t slot */
+    a->idx = (int *)attn_carve(&stat_mem, N * attn_topk(c, T), sizeof(ops_real)); /* an int per ops_real slot */
 }
 
 static size_t attn_dsa_scratch_elems(const AttnConfig *c, int B, int T) {
@@ -724,8 +724,8 @@ static void attn_dsa_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu
     s->dik = attn_carve(&cur, N * c->indexer_dim, es);
     s->diw = attn_carve(&cur, N * c->indexer_heads, es);
     cur = (char *)(((uintptr_t)cur + 15) & ~(uintptr_t)15);
-    s->psum = (real_t *)attn_carve(&cur, N * attn_topk(c, T), sizeof(real_t));
-    s->kl = (real_t *)attn_carve(&cur, N, sizeof(real_t));
+    s->psum = (ops_real *)attn_carve(&cur, N * attn_topk(c, T), sizeof(ops_real));
+    s->kl = (ops_real *)attn_carve(&cur, N, sizeof(ops_real));
 }
 
 /* the share g in [0, 1] of the way from topk_start to topk after f = (step - warm-up) / ramp
@@ -765,18 +765,18 @@ static int attn_dsa_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
     op_matmul_forward(gpu, a->iw, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.w_proj.weight")), N, d, HI);
     op_rope_forward(gpu, a->iq, N, T, HI, dI, c->rope_theta);
     op_rope_forward(gpu, a->ik, N, T, 1, dI, c->rope_theta);
-    if (op_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
+    if (attn_dsa_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
                           attn_dsa_prec(c)))
         return -1;
     if (a->dsa_dense) /* warm-up: dense attention; the selection only feeds the indexer's KL */
         op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, 0);
     else
-        op_sparse_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, a->idx, B, T, H, KV, hd, k);
+        attn_dsa_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, a->idx, B, T, H, KV, hd, k);
     op_matmul_forward(gpu, out, a->att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * hd, d);
     return 0;
 }
 
-static int attn_dsa_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+static int attn_dsa_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                              const void *x, const void *dout, void *dx, int B, int T) {
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_dsa_topk_now(c, a, T);
@@ -785,14 +785,14 @@ static int attn_dsa_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
     if (a->dsa_dense) { /* warm-up: p = the dense attention's probabilities on the selected keys */
         op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
                               B, T, H, KV, hd, 0);
-        op_sparse_attention_probs(gpu, s->psum, a->q, a->k, a->lse, a->idx, B, T, H, KV, hd, k);
+        attn_dsa_attention_probs(gpu, s->psum, a->q, a->k, a->lse, a->idx, B, T, H, KV, hd, k);
     } else {
-        op_sparse_attention_backward(gpu, s->dq, s->dk, s->dv, s->psum, s->datt, a->att, a->lse, a->q, a->k,
+        attn_dsa_attention_backward(gpu, s->dq, s->dk, s->dv, s->psum, s->datt, a->att, a->lse, a->q, a->k,
                                      a->v, a->idx, B, T, H, KV, hd, k);
     }
     /* the indexer learns from KL(p || softmax(I)) over the selected keys, p = the heads'
        mean attention (detached); its input is detached too: no gradient reaches x */
-    if (op_indexer_kl_backward(gpu, s->kl, s->diq, s->dik, s->diw, s->psum, a->iq, a->ik, a->iw, a->idx, B, T, HI,
+    if (attn_dsa_indexer_kl_backward(gpu, s->kl, s->diq, s->dik, s->diw, s->psum, a->iq, a->ik, a->iw, a->idx, B, T, HI,
                                dI, k, 1.0f / N))
         return -1;
     op_rope_backward(gpu, s->diq, N, T, HI, dI, c->rope_theta);
@@ -810,19 +810,19 @@ static int attn_dsa_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
    each step scores the whole cache, keeps the top k (attn_topk at the cache's length) and attends
    to those only ---- */
 static size_t attn_dsa_cache_bytes(const AttnConfig *c, int T) {
-    return (size_t)T * (2 * c->n_kv_heads * c->head_dim + c->indexer_dim) * sizeof(real_t);
+    return (size_t)T * (2 * c->n_kv_heads * c->head_dim + c->indexer_dim) * sizeof(ops_real);
 }
 
-static int attn_dsa_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+static int attn_dsa_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
     int B = kc->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, kvd = c->n_kv_heads * hd, pos = kc->pos;
     int HI = c->indexer_heads, dI = c->indexer_dim, k = attn_topk(c, kc->cap), n = pos + 1;
-    real_t *ikc = (real_t *)kc->mem + (size_t)B * kc->cap * 2 * kvd; /* the indexer's key cache */
-    real_t *q = attn_tmp((size_t)B * H * hd), *kt = attn_tmp((size_t)B * kvd), *vt = attn_tmp((size_t)B * kvd);
-    real_t *att = attn_tmp((size_t)B * H * hd), *iq = attn_tmp((size_t)B * HI * dI), *ik = attn_tmp((size_t)B * dI);
-    real_t *iw = attn_tmp((size_t)B * HI), *row = attn_tmp(n), *p = attn_tmp(k);
+    ops_real *ikc = (ops_real *)kc->mem + (size_t)B * kc->cap * 2 * kvd; /* the indexer's key cache */
+    ops_real *q = attn_tmp((size_t)B * H * hd), *kt = attn_tmp((size_t)B * kvd), *vt = attn_tmp((size_t)B * kvd);
+    ops_real *att = attn_tmp((size_t)B * H * hd), *iq = attn_tmp((size_t)B * HI * dI), *ik = attn_tmp((size_t)B * dI);
+    ops_real *iw = attn_tmp((size_t)B * HI), *row = attn_tmp(n), *p = attn_tmp(k);
     int *idx = malloc(sizeof(int) * k), *pl = malloc(sizeof(int) * k);
     SparseScore_ *tmp = malloc(sizeof *tmp * n);
-    const real_t **ks = malloc(sizeof *ks * k), **vs = malloc(sizeof *vs * k);
+    const ops_real **ks = malloc(sizeof *ks * k), **vs = malloc(sizeof *vs * k);
     int rc = q && kt && vt && att && iq && ik && iw && row && p && idx && pl && tmp && ks && vs ? 0 : -1;
     if (!rc) {
         attn_dense_dec_project(c, w, kc, x, q, kt, vt);
@@ -830,9 +830,9 @@ static int attn_dsa_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, 
         op_matmul_forward(NULL, ik, x, w + attn_spec_off(c, "indexer.k_proj.weight"), B, d, dI);
         op_matmul_forward(NULL, iw, x, w + attn_spec_off(c, "indexer.w_proj.weight"), B, d, HI);
         for (int b = 0; b < B; b++) {
-            real_t *ikb = ikc + (size_t)b * kc->cap * dI;
+            ops_real *ikb = ikc + (size_t)b * kc->cap * dI;
             attn_rope_at(iq + (size_t)b * HI * dI, HI, dI, dI, c->rope_theta, pos);
-            memcpy(ikb + (size_t)pos * dI, ik + (size_t)b * dI, sizeof(real_t) * dI);
+            memcpy(ikb + (size_t)pos * dI, ik + (size_t)b * dI, sizeof(ops_real) * dI);
             attn_rope_at(ikb + (size_t)pos * dI, 1, dI, dI, c->rope_theta, pos);
             for (int s = 0; s < n; s++)
                 row[s] = sparse_index_score_(iq + (size_t)b * HI * dI, ikb + (size_t)s * dI, iw + (size_t)b * HI, HI, dI);

@@ -13,7 +13,7 @@
    API
      gpu_gdn_forward(g, o, state, q, k, v, ld, gd, beta, B, T, H, D, scale)
      gpu_gdn_backward(g, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, gd, beta, B, T, H, D, scale, ws)
-       D (= chunk) must be 64. ws: 6*B*H*ceil(T/64)*64*64 floats (gdn_ws_elems; the
+       D (= chunk) must be 64. ws: 6*B*H*ceil(T/64)*64*64 floats (attn_gdn_block_ws_elems; the
        one-block-per-sequence backward uses the first sixth).
      gpu_gdn_conv_silu_forward/backward, gpu_gdn_l2norm_forward/backward,
      gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
@@ -63,7 +63,7 @@
      The passes over the chunks do 2 and 3 products a chunk with everything they read
      prefetched; the rest runs with B*H*ceil(T/64) blocks, prep and out two to an SM. The
      per-chunk tiles go through fp32 workspace: the backward's ws (six tiles a chunk,
-     gdn_ws_elems), the forward's Gpu scratch (gdn_scratch: H_c, W, U, three tiles a chunk,
+     attn_gdn_block_ws_elems), the forward's Gpu scratch (gdn_scratch: H_c, W, U, three tiles a chunk,
      grown on demand, so a graph capture needs one eager call of the shape first, as
      train.h does). The default since its H100 run (2026-11-23: tests/gpu_linear_check 191
      passed; T = 8192 fwd+bwd 10.2 ms vs 11.2; 135M model 114K vs 92K tok/s);

@@ -12,7 +12,7 @@
      #define ATTN_GDN_IMPLEMENTATION      // in the same .c file (ATTN_IMPLEMENTATION implies it)
      #include "attn/gdn.h"
    Depends on: ops.h (gpu.h and attn/gdn.cu.h in the CUDA build). gpu == NULL selects the CPU
-   reference (real_t: float, double in the tests), as in ops.h.
+   reference (ops_real: float, double in the tests), as in ops.h.
 
    THE DELTA RULE (per batch b and head h; state S in R^{dv x dk}, here dk = dv = D)
      S_t = alpha_t S_{t-1} (I - beta_t k_t k_t^T) + beta_t v_t k_t^T,      o_t = S_t q_t
@@ -42,8 +42,8 @@
      q, k, v, dq, dk, dv   [N, ld] rows, head h's D values at columns h*D..h*D+D-1
                            (ld >= H*D lets the block pass column views of one [N, 3HD] buffer)
      o, dout               [N, H*D]
-     g, beta, dg, dbeta    [N, H] real_t (fp32 on the GPU, like every per-row statistic)
-     state                 [B, H, D, D] real_t (Hs = S^T)
+     g, beta, dg, dbeta    [N, H] ops_real (fp32 on the GPU, like every per-row statistic)
+     state                 [B, H, D, D] ops_real (Hs = S^T)
    GPU: activations bf16, g/beta/state fp32, D = 64, chunk = 64 (the kernels' tile).
 
    THE BLOCK (as flash-linear-attention's GatedDeltaNet layer, use_short_conv = True,
@@ -57,14 +57,14 @@
      out     = W_o y                                             [N, d_model]
    The conv is causal: c_t = sum_{i<K} w[i] x_{t-K+1+i} (w[K-1] on the current token; before
    the sequence start x is 0), as PyTorch's Conv1d(padding=K-1) truncated to T.
-   PARAMETERS (flat real_t buffer, offsets from gdn_param_specs, [out, in] layout, no biases
+   PARAMETERS (flat ops_real buffer, offsets from attn_gdn_block_param_specs, [out, in] layout, no biases
    except dt_bias; names are fla's under the layer prefix, e.g. model.layers.{i}.attn.q_proj):
      q_proj [H*D, d], k_proj [H*D, d], v_proj [H*D, d], g_proj [H*D, d], a_proj [H, d],
      b_proj [H, d]   -- contiguous in this order: one GEMM makes all six ([N, 4HD + 2H])
      o_proj [d, H*D]
      q_conv1d [H*D, K], k_conv1d [H*D, K], v_conv1d [H*D, K]  (Conv1d weight [C, 1, K] squeezed)
      o_norm [D], A_log [H], dt_bias [H]
-   Init (gdn_param_init_special, fla's GatedDeltaNet): A_log = log(U(0, 16)) (Mamba2: U(1, 16)); dt = exp(U(log 1e-3, log 1e-1))
+   Init (attn_gdn_block_param_init_special, fla's GatedDeltaNet): A_log = log(U(0, 16)) (Mamba2: U(1, 16)); dt = exp(U(log 1e-3, log 1e-1))
    floored at 1e-4, dt_bias = softplus^-1(dt) = dt + log(-expm1(-dt)); o_norm = 1; the convs
    U(-1/sqrt(K), 1/sqrt(K)) (PyTorch's Conv1d default). The matrices are the caller's
    (normal, as for the other attention blocks; o_proj is the output projection).
@@ -76,8 +76,8 @@
    kernels on a CPU emulation. tests/gpu_linear_check.c (make gpucheck): the kernels and the
    block on the device vs this reference, and timings next to dense attention.
 
-   MEMORY: gdn_act_sizes / gdn_acts_bind carve the saved activations (GdnActs) out of an
-   activation-typed and a real_t buffer; gdn_scratch_sizes / gdn_scratch_bind the backward's
+   MEMORY: attn_gdn_block_act_sizes / attn_gdn_block_acts_bind carve the saved activations (AttnGdnActs) out of an
+   activation-typed and a ops_real buffer; attn_gdn_block_scratch_sizes / attn_gdn_block_scratch_bind the backward's
    scratch (shareable by all layers) likewise. Both buffers must start 16-byte aligned (the
    sections inside are kept aligned: GEMM operands, the workspace's float4 reads).
 */
@@ -98,8 +98,8 @@
 #define ATTN_OPTIONS_gdn(X)                                                                                    \
     X(gdn, conv_size, "conv_size", 0, ATTN_MAX_TOKENS, 0, "gdn: short causal conv over time (default 4)")      \
     X(gdn, chunk, "chunk", 0, ATTN_MAX_TOKENS, 0, "gdn: chunk of the chunked delta rule (default 64)")
-#define ATTN_ACTS_gdn GdnActs gdn;
-#define ATTN_SCRATCH_gdn GdnScratch gdn;
+#define ATTN_ACTS_gdn AttnGdnActs gdn;
+#define ATTN_SCRATCH_gdn AttnGdnScratch gdn;
 
 #include "../ops.h"
 #include <stddef.h>
@@ -112,54 +112,54 @@ extern "C" {
 /* recurrent form: one token at a time (the generation path). state [B,H,D,D] is read as
    the initial state and overwritten by the final one; state == NULL starts from zero.
    (GPU: runs the chunked kernel, which gives the same result to rounding.) */
-ATTNDEF void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
-                      int ld, const real_t *g, const real_t *beta, int B, int T, int H, int D,
+ATTNDEF void attn_gdn_recurrent(Gpu *gpu, void *o, ops_real *state, const void *q, const void *k, const void *v,
+                      int ld, const ops_real *g, const ops_real *beta, int B, int T, int H, int D,
                       float scale);
 /* chunked form, forward; state as above (NULL: zero start, final state not kept).
    GPU: the chunk is always 64 (`chunk` is the CPU's; every chunk size gives the same
    result up to rounding) and D must be 64. */
-ATTNDEF void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
-                          const void *v, int ld, const real_t *g, const real_t *beta, int B, int T,
+ATTNDEF void attn_gdn_chunk_forward(Gpu *gpu, void *o, ops_real *state, const void *q, const void *k,
+                          const void *v, int ld, const ops_real *g, const ops_real *beta, int B, int T,
                           int H, int D, float scale, int chunk);
 /* chunked form, backward of a zero-initial-state forward: dq, dk, dv (row stride ld),
-   dg, dbeta written (=). ws: gdn_ws_elems(B, T, H, D, chunk) real_t of workspace. */
-ATTNDEF void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
+   dg, dbeta written (=). ws: attn_gdn_block_ws_elems(B, T, H, D, chunk) ops_real of workspace. */
+ATTNDEF void attn_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, ops_real *dg, ops_real *dbeta,
                            const void *dout, const void *q, const void *k, const void *v, int ld,
-                           const real_t *g, const real_t *beta, int B, int T, int H, int D,
-                           float scale, int chunk, real_t *ws);
-ATTNDEF size_t gdn_ws_elems(int B, int T, int H, int D, int chunk);
+                           const ops_real *g, const ops_real *beta, int B, int T, int H, int D,
+                           float scale, int chunk, ops_real *ws);
+ATTNDEF size_t attn_gdn_block_ws_elems(int B, int T, int H, int D, int chunk);
 
 /* ---- the small ops of the block ---- */
 /* causal depthwise conv (kernel K) + SiLU over Ch channels: in [N, in_ld] (first Ch columns),
    w [Ch, K]; pre [N, Ch] = conv, out [N, Ch] = silu(pre) */
-ATTNDEF void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
+ATTNDEF void attn_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
                               const void *w, int N, int T, int Ch, int K);
 /* din [N, in_ld] first Ch columns written (=); dw [Ch, K] += */
-ATTNDEF void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
+ATTNDEF void attn_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, ops_real *dw, const void *dout,
                                const void *pre, const void *in, const void *w, int N, int T,
                                int Ch, int K);
 /* per-head L2 norm, in place on x [N, ld] (nh heads of D from column 0): x <- x * rn,
    rn [N, nh] = 1/sqrt(sum x^2 + eps) */
-ATTNDEF void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps);
+ATTNDEF void attn_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, ops_real *rn, int N, int nh, int D, float eps);
 /* in place on dy [N, ld]: dx = rn (dy - y (y . dy)), y the normalized x */
-ATTNDEF void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
+ATTNDEF void attn_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const ops_real *rn,
                             int N, int nh, int D);
 /* gates: a, b are column views (row stride ld) of [N, H] logits;
    g = -exp(A_log) softplus(a + dt_bias), beta = sigmoid(b) */
-ATTNDEF void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
+ATTNDEF void attn_gdn_gates_forward(Gpu *gpu, ops_real *g, ops_real *beta, const void *a, const void *b, int ld,
                           const void *A_log, const void *dt_bias, int N, int H);
 /* da, db (row stride ld) written (=); dA_log, ddt_bias += */
-ATTNDEF void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
-                           const real_t *dg, const real_t *dbeta, const void *a, const void *b,
+ATTNDEF void attn_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, ops_real *dA_log, ops_real *ddt_bias,
+                           const ops_real *dg, const ops_real *dbeta, const void *a, const void *b,
                            const void *A_log, const void *dt_bias, int N, int H);
 /* gated RMSNorm per head: y = o * rstd * w * silu(gate); o, y [N, H*D]; gate [N, gate_ld];
    w [D]; rstd [N, H] */
-ATTNDEF void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
+ATTNDEF void attn_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, ops_real *rstd, const void *o, const void *gate,
                                   int gate_ld, const void *w, int N, int H, int D, float eps);
 /* dout written into do_ (=) and dgate (=, row stride gate_ld); dw += */
-ATTNDEF void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
+ATTNDEF void attn_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, ops_real *dw,
                                    const void *dy, const void *o, const void *gate, const void *w,
-                                   const real_t *rstd, int N, int H, int D);
+                                   const ops_real *rstd, int N, int H, int D);
 
 /* ---- the block ---- */
 typedef struct {
@@ -167,7 +167,7 @@ typedef struct {
     int conv_size;                  /* short conv kernel, default 4 */
     int chunk;                      /* chunk of the chunked form, default 64 (GPU: 64) */
     float norm_eps;                 /* gated RMSNorm eps, default 1e-5 */
-} GdnDims;
+} AttnGdnDims;
 
 /* one parameter tensor: offset and shape in the block's flat buffer */
 typedef struct {
@@ -176,24 +176,24 @@ typedef struct {
     int rows, cols;     /* cols = 0 for vectors */
     int is_norm;        /* o_norm: init 1, no weight decay */
     int is_output_proj; /* o_proj */
-    int is_special;     /* convs, A_log, dt_bias, o_norm: gdn_param_init_special sets them */
+    int is_special;     /* convs, A_log, dt_bias, o_norm: attn_gdn_block_param_init_special sets them */
     int no_weight_decay;/* A_log, dt_bias (fla's _no_weight_decay), o_norm */
-} GdnParamSpec;
+} AttnGdnParamSpec;
 #define GDN_N_PARAMS 13
 
 /* fill zero fields with defaults and check; 0 on success, else -1 with a message */
-ATTNDEF int gdn_resolve(GdnDims *d, char *err, size_t errlen);
+ATTNDEF int attn_gdn_block_resolve(AttnGdnDims *d, char *err, size_t errlen);
 /* 0 when the GPU kernels run these dims (head_dim 64, conv_size <= 8), else -1 with a message */
-ATTNDEF int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen);
+ATTNDEF int attn_gdn_block_gpu_supported(const AttnGdnDims *d, char *err, size_t errlen);
 /* the 13 tensors (out may be NULL); returns the count */
-ATTNDEF int gdn_param_specs(const GdnDims *d, GdnParamSpec *out);
-ATTNDEF size_t gdn_param_count(const GdnDims *d);
+ATTNDEF int attn_gdn_block_param_specs(const AttnGdnDims *d, AttnGdnParamSpec *out);
+ATTNDEF size_t attn_gdn_block_param_count(const AttnGdnDims *d);
 /* fla's init of the convs, A_log, dt_bias and o_norm (the matrices are left alone) */
-ATTNDEF void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed);
+ATTNDEF void attn_gdn_block_param_init_special(const AttnGdnDims *d, ops_real *w, unsigned long long seed);
 /* forward FLOPs per token (matmuls + the chunked delta rule), and state bytes per layer
    and sequence for generation (the "KV cache" of a linear attention: constant in T) */
-ATTNDEF double gdn_flops_per_token(const GdnDims *d);
-ATTNDEF size_t gdn_state_bytes(const GdnDims *d);
+ATTNDEF double attn_gdn_block_flops_per_token(const AttnGdnDims *d);
+ATTNDEF size_t attn_gdn_block_state_bytes(const AttnGdnDims *d);
 
 /* saved activations (pointers into the caller's memory) */
 typedef struct {
@@ -202,28 +202,28 @@ typedef struct {
     void *qkv;      /* [N, 3HD] q, k (L2-normalized), v: the delta rule's inputs */
     void *o;        /* [N, HD] delta rule output */
     void *y;        /* [N, HD] gated RMSNorm output (o_proj's input) */
-    real_t *qk_rn;  /* [N, 2H] 1/|q|, 1/|k| per head */
-    real_t *g, *beta, *o_rstd; /* [N, H] each */
-} GdnActs;
+    ops_real *qk_rn;  /* [N, 2H] 1/|q|, 1/|k| per head */
+    ops_real *g, *beta, *o_rstd; /* [N, H] each */
+} AttnGdnActs;
 typedef struct {
     void *dproj, *dqkv, *do_, *dy; /* [N, 4HD+2H], [N, 3HD], [N, HD], [N, HD] */
-    real_t *dg, *dbeta;            /* [N, H] */
-    real_t *ws;                    /* gdn_ws_elems */
-} GdnScratch;
-ATTNDEF void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
-ATTNDEF void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
+    ops_real *dg, *dbeta;            /* [N, H] */
+    ops_real *ws;                    /* attn_gdn_block_ws_elems */
+} AttnGdnScratch;
+ATTNDEF void attn_gdn_block_act_sizes(const AttnGdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
+ATTNDEF void attn_gdn_block_acts_bind(const AttnGdnDims *d, AttnGdnActs *a, const Gpu *gpu, void *act_mem, ops_real *stat_mem,
                    int B, int T);
-ATTNDEF void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
-ATTNDEF void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
-                      real_t *stat_mem, int B, int T);
+ATTNDEF void attn_gdn_block_scratch_sizes(const AttnGdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems);
+ATTNDEF void attn_gdn_block_scratch_bind(const AttnGdnDims *d, AttnGdnScratch *s, const Gpu *gpu, void *act_mem,
+                      ops_real *stat_mem, int B, int T);
 
-/* w: the block's compute weights (act type: real_t on the CPU, bf16 on the GPU);
+/* w: the block's compute weights (act type: ops_real on the CPU, bf16 on the GPU);
    x, out [N, d_model]; out written */
-ATTNDEF void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
+ATTNDEF void attn_gdn_block_forward(Gpu *gpu, const AttnGdnDims *d, const void *w, AttnGdnActs *a, const void *x,
                        void *out, int B, int T);
-/* dw += (real_t, fp32 on the GPU, layout of w); dx [N, d_model] written (=) */
-ATTNDEF void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
-                        GdnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
+/* dw += (ops_real, fp32 on the GPU, layout of w); dx [N, d_model] written (=) */
+ATTNDEF void attn_gdn_block_backward(Gpu *gpu, const AttnGdnDims *d, const void *w, ops_real *dw, AttnGdnActs *a,
+                        AttnGdnScratch *s, const void *x, const void *dout, void *dx, int B, int T);
 
 
 #ifdef __cplusplus
@@ -247,22 +247,22 @@ ATTNDEF void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_
 #endif
 /* OPS_GPU (the kernel when gpu != NULL, then return), OMP_, OPS_OMP_MIN_WORK: ops.h's kit */
 
-#define GR(p) ((real_t *)(p))
-#define GCR(p) ((const real_t *)(p))
+#define GR(p) ((ops_real *)(p))
+#define GCR(p) ((const ops_real *)(p))
 
 /* ---------------------------------------------------------------- the delta rule */
 
 /* one (b, h) sequence: strided views of its inputs and output */
 typedef struct {
-    const real_t *q, *k, *v, *g, *beta; /* q/k/v rows ld apart; g/beta rows H apart */
-    real_t *o;                           /* rows HD apart */
+    const ops_real *q, *k, *v, *g, *beta; /* q/k/v rows ld apart; g/beta rows H apart */
+    ops_real *o;                           /* rows HD apart */
     size_t ld, ldo, ldg;
     int T, D;
-    real_t scale;
+    ops_real scale;
 } GdnSeq;
 
-static GdnSeq gdn_seq_(const void *q, const void *k, const void *v, int ld, const real_t *g,
-                       const real_t *beta, void *o, int b, int h, int T, int H, int D, float scale) {
+static GdnSeq gdn_seq_(const void *q, const void *k, const void *v, int ld, const ops_real *g,
+                       const ops_real *beta, void *o, int b, int h, int T, int H, int D, float scale) {
     GdnSeq s;
     size_t row = (size_t)b * T;
     s.q = GCR(q) + row * ld + (size_t)h * D;
@@ -277,23 +277,23 @@ static GdnSeq gdn_seq_(const void *q, const void *k, const void *v, int ld, cons
 }
 
 /* Hs = S^T [D][D]: column j of S is row j of... we keep Hs[i][j] = S[j][i] (i key, j value) */
-static void gdn_recurrent_seq_(const GdnSeq *s, real_t *Hs) {
+static void gdn_recurrent_seq_(const GdnSeq *s, ops_real *Hs) {
     int D = s->D;
-    real_t *pred = malloc(sizeof(real_t) * D);
+    ops_real *pred = malloc(sizeof(ops_real) * D);
     for (int t = 0; t < s->T; t++) {
-        const real_t *q = s->q + t * s->ld, *k = s->k + t * s->ld, *v = s->v + t * s->ld;
-        real_t a = exp(s->g[t * s->ldg]), b = s->beta[t * s->ldg];
+        const ops_real *q = s->q + t * s->ld, *k = s->k + t * s->ld, *v = s->v + t * s->ld;
+        ops_real a = exp(s->g[t * s->ldg]), b = s->beta[t * s->ldg];
         for (int j = 0; j < D; j++) { /* pred = S k */
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int i = 0; i < D; i++) acc += Hs[i * D + j] * k[i];
             pred[j] = acc;
         }
         for (int j = 0; j < D; j++) pred[j] = b * (v[j] - a * pred[j]); /* u_t */
         for (int i = 0; i < D; i++)
             for (int j = 0; j < D; j++) Hs[i * D + j] = a * Hs[i * D + j] + k[i] * pred[j];
-        real_t *o = s->o + t * s->ldo;
+        ops_real *o = s->o + t * s->ldo;
         for (int j = 0; j < D; j++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int i = 0; i < D; i++) acc += Hs[i * D + j] * q[i];
             o[j] = acc * s->scale;
         }
@@ -301,26 +301,26 @@ static void gdn_recurrent_seq_(const GdnSeq *s, real_t *Hs) {
     free(pred);
 }
 
-ATTNDEF void op_gdn_recurrent(Gpu *gpu, void *o, real_t *state, const void *q, const void *k, const void *v,
-                      int ld, const real_t *g, const real_t *beta, int B, int T, int H, int D,
+ATTNDEF void attn_gdn_recurrent(Gpu *gpu, void *o, ops_real *state, const void *q, const void *k, const void *v,
+                      int ld, const ops_real *g, const ops_real *beta, int B, int T, int H, int D,
                       float scale) {
     OPS_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * D * 4 > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             GdnSeq s = gdn_seq_(q, k, v, ld, g, beta, o, b, h, T, H, D, scale);
-            real_t *Hs = state ? state + ((size_t)b * H + h) * D * D : calloc((size_t)D * D, sizeof(real_t));
+            ops_real *Hs = state ? state + ((size_t)b * H + h) * D * D : calloc((size_t)D * D, sizeof(ops_real));
             gdn_recurrent_seq_(&s, Hs);
             if (!state) free(Hs);
         }
 }
 
 /* C[M,N] (= or +=) alpha op(A) op(B); A is [M,K] row-major (ta: [K,M]), B [K,N] (tb: [N,K]) */
-static void gdn_mm_(real_t *C, const real_t *A, int ta, const real_t *B, int tb, int M, int K, int N,
-                    real_t alpha, int accumulate) {
+static void gdn_mm_(ops_real *C, const ops_real *A, int ta, const ops_real *B, int tb, int M, int K, int N,
+                    ops_real alpha, int accumulate) {
     for (int i = 0; i < M; i++)
         for (int j = 0; j < N; j++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int p = 0; p < K; p++)
                 acc += (ta ? A[p * M + i] : A[i * K + p]) * (tb ? B[j * K + p] : B[p * N + j]);
             C[i * N + j] = (accumulate ? C[i * N + j] : 0) + alpha * acc;
@@ -330,25 +330,25 @@ static void gdn_mm_(real_t *C, const real_t *A, int ta, const real_t *B, int tb,
 /* the quantities of one chunk (rows t0..t0+L-1), see the top of the file */
 typedef struct {
     int L, D;
-    real_t *K, *Q, *V;        /* [L, D]; Q scaled */
-    real_t *gam, *bet;        /* [L] cumulative log decay, beta */
-    real_t *At, *Tm, *P;      /* [L, L]: A~, T, lower_incl((Q K^T) o G) */
-    real_t *W, *U;            /* [L, D] */
+    ops_real *K, *Q, *V;        /* [L, D]; Q scaled */
+    ops_real *gam, *bet;        /* [L] cumulative log decay, beta */
+    ops_real *At, *Tm, *P;      /* [L, L]: A~, T, lower_incl((Q K^T) o G) */
+    ops_real *W, *U;            /* [L, D] */
 } GdnChunk;
 
 static void gdn_chunk_alloc_(GdnChunk *c, int C, int D) {
     size_t ld = (size_t)C * D, ll = (size_t)C * C;
-    real_t *m = malloc(sizeof(real_t) * (5 * ld + 3 * ll + 2 * (size_t)C));
+    ops_real *m = malloc(sizeof(ops_real) * (5 * ld + 3 * ll + 2 * (size_t)C));
     c->K = m; c->Q = m + ld; c->V = m + 2 * ld; c->W = m + 3 * ld; c->U = m + 4 * ld;
     c->At = m + 5 * ld; c->Tm = c->At + ll; c->P = c->Tm + ll;
     c->gam = c->P + ll; c->bet = c->gam + C;
     c->D = D;
 }
 
-static void gdn_chunk_prep_(GdnChunk *c, const GdnSeq *s, int t0, int L, const real_t *H0) {
+static void gdn_chunk_prep_(GdnChunk *c, const GdnSeq *s, int t0, int L, const ops_real *H0) {
     int D = s->D;
     c->L = L;
-    real_t cum = 0;
+    ops_real cum = 0;
     for (int r = 0; r < L; r++) {
         int t = t0 + r;
         for (int i = 0; i < D; i++) {
@@ -365,23 +365,23 @@ static void gdn_chunk_prep_(GdnChunk *c, const GdnSeq *s, int t0, int L, const r
     gdn_mm_(c->P, c->Q, 0, c->K, 1, L, D, L, 1, 0);
     for (int r = 0; r < L; r++)
         for (int j = 0; j < L; j++) {
-            real_t G = j <= r ? exp(c->gam[r] - c->gam[j]) : 0;
+            ops_real G = j <= r ? exp(c->gam[r] - c->gam[j]) : 0;
             c->At[r * L + j] *= j < r ? G : 0;
             c->P[r * L + j] *= G;
         }
     /* T = (I + diag(beta) A~)^-1 by forward substitution, column by column */
     for (int col = 0; col < L; col++)
         for (int r = 0; r < L; r++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int j = col; j < r; j++) acc += c->At[r * L + j] * c->Tm[j * L + col];
             c->Tm[r * L + col] = (r == col) - (r > col ? c->bet[r] * acc : 0);
         }
     /* W = T diag(beta e^gamma) K;  U = T diag(beta) V - W H0 */
     for (int r = 0; r < L; r++)
         for (int i = 0; i < D; i++) {
-            real_t w = 0, u = 0;
+            ops_real w = 0, u = 0;
             for (int j = 0; j <= r; j++) {
-                real_t t = c->Tm[r * L + j] * c->bet[j];
+                ops_real t = c->Tm[r * L + j] * c->bet[j];
                 w += t * exp(c->gam[j]) * c->K[j * D + i];
                 u += t * c->V[j * D + i];
             }
@@ -392,36 +392,36 @@ static void gdn_chunk_prep_(GdnChunk *c, const GdnSeq *s, int t0, int L, const r
 }
 
 /* output rows of the chunk and the state after it (H0 -> H0 updated in place) */
-static void gdn_chunk_out_(const GdnChunk *c, const GdnSeq *s, int t0, real_t *H0) {
+static void gdn_chunk_out_(const GdnChunk *c, const GdnSeq *s, int t0, ops_real *H0) {
     int L = c->L, D = c->D;
     for (int r = 0; r < L; r++) {
-        real_t *o = s->o ? s->o + (t0 + r) * s->ldo : NULL;
+        ops_real *o = s->o ? s->o + (t0 + r) * s->ldo : NULL;
         if (!o) break;
-        real_t eg = exp(c->gam[r]);
+        ops_real eg = exp(c->gam[r]);
         for (int j = 0; j < D; j++) {
-            real_t a = 0, b = 0;
+            ops_real a = 0, b = 0;
             for (int i = 0; i < D; i++) a += c->Q[r * D + i] * H0[i * D + j];
             for (int m = 0; m <= r; m++) b += c->P[r * L + m] * c->U[m * D + j];
             o[j] = eg * a + b;
         }
     }
-    real_t gl = c->gam[L - 1], el = exp(gl);
+    ops_real gl = c->gam[L - 1], el = exp(gl);
     for (int i = 0; i < D; i++)
         for (int j = 0; j < D; j++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int m = 0; m < L; m++) acc += c->K[m * D + i] * exp(gl - c->gam[m]) * c->U[m * D + j];
             H0[i * D + j] = el * H0[i * D + j] + acc;
         }
 }
 
 /* forward over one sequence; h_save (may be NULL) receives each chunk's initial state */
-static void gdn_chunk_fwd_seq_(const GdnSeq *s, real_t *Hs, real_t *h_save, int C) {
+static void gdn_chunk_fwd_seq_(const GdnSeq *s, ops_real *Hs, ops_real *h_save, int C) {
     GdnChunk c;
     gdn_chunk_alloc_(&c, C, s->D);
     size_t DD = (size_t)s->D * s->D;
     for (int t0 = 0, ci = 0; t0 < s->T; t0 += C, ci++) {
         int L = s->T - t0 < C ? s->T - t0 : C;
-        if (h_save) memcpy(h_save + ci * DD, Hs, sizeof(real_t) * DD);
+        if (h_save) memcpy(h_save + ci * DD, Hs, sizeof(ops_real) * DD);
         gdn_chunk_prep_(&c, s, t0, L, Hs);
         gdn_chunk_out_(&c, s, t0, Hs);
     }
@@ -430,27 +430,27 @@ static void gdn_chunk_fwd_seq_(const GdnSeq *s, real_t *Hs, real_t *h_save, int 
 
 /* the CPU keeps each chunk's initial state (one D x D tile a chunk); the GPU's chunk-parallel
    backward six (attn/gdn.cu.h: H, W, U, dU, dH, T) */
-ATTNDEF size_t gdn_ws_elems(int B, int T, int H, int D, int chunk) {
+ATTNDEF size_t attn_gdn_block_ws_elems(int B, int T, int H, int D, int chunk) {
     size_t nc = (size_t)(T + chunk - 1) / chunk;
     return 6 * (size_t)B * H * nc * D * D;
 }
 
-ATTNDEF void op_gdn_chunk_forward(Gpu *gpu, void *o, real_t *state, const void *q, const void *k,
-                          const void *v, int ld, const real_t *g, const real_t *beta, int B, int T,
+ATTNDEF void attn_gdn_chunk_forward(Gpu *gpu, void *o, ops_real *state, const void *q, const void *k,
+                          const void *v, int ld, const ops_real *g, const ops_real *beta, int B, int T,
                           int H, int D, float scale, int chunk) {
     OPS_GPU(gpu_gdn_forward(gpu, o, state, q, k, v, ld, g, beta, B, T, H, D, scale));
     OMP_(omp parallel for collapse(2) if ((double)B * H * T * D * (D + chunk) * 6 > OPS_OMP_MIN_WORK))
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             GdnSeq s = gdn_seq_(q, k, v, ld, g, beta, o, b, h, T, H, D, scale);
-            real_t *Hs = state ? state + ((size_t)b * H + h) * D * D : calloc((size_t)D * D, sizeof(real_t));
+            ops_real *Hs = state ? state + ((size_t)b * H + h) * D * D : calloc((size_t)D * D, sizeof(ops_real));
             gdn_chunk_fwd_seq_(&s, Hs, NULL, chunk);
             if (!state) free(Hs);
         }
 }
 
 /* the gradient outputs of one sequence (views like GdnSeq) */
-typedef struct { real_t *dq, *dk, *dv, *dg, *dbeta; const real_t *dout; } GdnGrad;
+typedef struct { ops_real *dq, *dk, *dv, *dg, *dbeta; const ops_real *dout; } GdnGrad;
 
 /* Backward of one chunk. In: H0 (its initial state), dH (gradient of its end state),
    dO rows. Out: dq, dk, dv, dg, dbeta of its rows (=), dH <- gradient of H0.
@@ -471,14 +471,14 @@ typedef struct { real_t *dq, *dk, *dv, *dg, *dbeta; const real_t *dout; } GdnGra
        dbeta_r += sum_j dM_rj A~_rj;  with a_rj = beta_r dM_rj A~_rj: dgamma_r += sum_j a_rj,
        dgamma_j -= sum_r a_rj;  dKK = beta_r dM_rj G_rj:  dK += dKK K + dKK^T K
    Finally dg_i = sum_{r >= i} dgamma_r (gamma is the cumsum of g) and dq = scale dQ. */
-static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int t0, const real_t *H0,
-                           real_t *dH, real_t *tmp) {
+static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int t0, const ops_real *H0,
+                           ops_real *dH, ops_real *tmp) {
     int L = c->L, D = c->D;
     size_t LD = (size_t)L * D, LL = (size_t)L * L, DD = (size_t)D * D;
-    real_t *dU = tmp, *dQ = dU + LD, *dK = dQ + LD, *dW = dK + LD, *dO = dW + LD, *X = dO + LD,
+    ops_real *dU = tmp, *dQ = dU + LD, *dK = dQ + LD, *dW = dK + LD, *dO = dW + LD, *X = dO + LD,
            *Y = X + LD, *dX = Y + LD, *dY = dX + LD, *dP = dY + LD, *dT = dP + LL, *tm = dT + LL,
            *dH0 = tm + LL + LD, *dgam = dH0 + DD; /* tm holds [L, L] or [L, D] */
-    real_t gl = c->gam[L - 1], el = exp(gl);
+    ops_real gl = c->gam[L - 1], el = exp(gl);
     for (int r = 0; r < L; r++) {
         dgam[r] = 0;
         for (int j = 0; j < D; j++) dO[r * D + j] = gr->dout[(t0 + r) * s->ldo + j];
@@ -487,7 +487,7 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
     gdn_mm_(dU, c->K, 0, dH, 0, L, D, D, 1, 0);
     gdn_mm_(dK, c->U, 0, dH, 1, L, D, D, 1, 0);
     for (int j = 0; j < L; j++) {
-        real_t dj = exp(gl - c->gam[j]), sj = 0;
+        ops_real dj = exp(gl - c->gam[j]), sj = 0;
         for (int i = 0; i < D; i++) {
             dU[j * D + i] *= dj;
             dK[j * D + i] *= dj;
@@ -496,14 +496,14 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
         dgam[L - 1] += sj;
         dgam[j] -= sj;
     }
-    real_t hdh = 0;
+    ops_real hdh = 0;
     for (size_t i = 0; i < DD; i++) { hdh += H0[i] * dH[i]; dH0[i] = el * dH[i]; }
     dgam[L - 1] += el * hdh;
     /* (d) */
     gdn_mm_(dQ, dO, 0, H0, 1, L, D, D, 1, 0);
     gdn_mm_(tm, c->Q, 0, H0, 0, L, D, D, 1, 0); /* Q H0 (tm holds L*D here) */
     for (int r = 0; r < L; r++) {
-        real_t er = exp(c->gam[r]), qd = 0;
+        ops_real er = exp(c->gam[r]), qd = 0;
         for (int i = 0; i < D; i++) {
             dQ[r * D + i] *= er;
             qd += tm[r * D + i] * dO[r * D + i];
@@ -517,7 +517,7 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
     for (int r = 0; r < L; r++)
         for (int j = 0; j < L; j++) {
             if (j > r) { dP[r * L + j] = 0; continue; }
-            real_t pp = dP[r * L + j] * c->P[r * L + j];
+            ops_real pp = dP[r * L + j] * c->P[r * L + j];
             dgam[r] += pp;
             dgam[j] -= pp;
             dP[r * L + j] *= exp(c->gam[r] - c->gam[j]); /* now dD */
@@ -529,13 +529,13 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
     gdn_mm_(dH0, c->W, 1, dU, 0, D, L, D, -1, 1);
     /* (b) */
     for (int r = 0; r < L; r++) {
-        real_t be = c->bet[r] * exp(c->gam[r]);
+        ops_real be = c->bet[r] * exp(c->gam[r]);
         for (int i = 0; i < D; i++) { X[r * D + i] = be * c->K[r * D + i]; Y[r * D + i] = c->bet[r] * c->V[r * D + i]; }
     }
     gdn_mm_(dX, c->Tm, 1, dW, 0, L, L, D, 1, 0);
     gdn_mm_(dY, c->Tm, 1, dU, 0, L, L, D, 1, 0);
     for (int r = 0; r < L; r++) {
-        real_t er = exp(c->gam[r]), b = c->bet[r], kx = 0, vy = 0;
+        ops_real er = exp(c->gam[r]), b = c->bet[r], kx = 0, vy = 0;
         for (int i = 0; i < D; i++) {
             kx += c->K[r * D + i] * dX[r * D + i];
             vy += c->V[r * D + i] * dY[r * D + i];
@@ -553,9 +553,9 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
     for (int r = 0; r < L; r++)
         for (int j = 0; j < L; j++) {
             if (j >= r) { dP[r * L + j] = 0; continue; }
-            real_t dm = dP[r * L + j], a = c->At[r * L + j];
+            ops_real dm = dP[r * L + j], a = c->At[r * L + j];
             gr->dbeta[(t0 + r) * s->ldg] += dm * a;
-            real_t ar = c->bet[r] * dm * a;
+            ops_real ar = c->bet[r] * dm * a;
             dgam[r] += ar;
             dgam[j] -= ar;
             dP[r * L + j] = c->bet[r] * dm * exp(c->gam[r] - c->gam[j]);
@@ -563,7 +563,7 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
     gdn_mm_(dK, dP, 0, c->K, 0, L, L, D, 1, 1);
     gdn_mm_(dK, dP, 1, c->K, 0, L, L, D, 1, 1);
     /* write out */
-    real_t acc = 0;
+    ops_real acc = 0;
     for (int r = L - 1; r >= 0; r--) {
         acc += dgam[r];
         gr->dg[(t0 + r) * s->ldg] = acc;
@@ -572,13 +572,13 @@ static void gdn_chunk_bwd_(GdnChunk *c, const GdnSeq *s, const GdnGrad *gr, int 
             gr->dk[(t0 + r) * s->ld + i] = dK[r * D + i];
         }
     }
-    memcpy(dH, dH0, sizeof(real_t) * DD);
+    memcpy(dH, dH0, sizeof(ops_real) * DD);
 }
 
-ATTNDEF void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_t *dg, real_t *dbeta,
+ATTNDEF void attn_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, ops_real *dg, ops_real *dbeta,
                            const void *dout, const void *q, const void *k, const void *v, int ld,
-                           const real_t *g, const real_t *beta, int B, int T, int H, int D,
-                           float scale, int chunk, real_t *ws) {
+                           const ops_real *g, const ops_real *beta, int B, int T, int H, int D,
+                           float scale, int chunk, ops_real *ws) {
     OPS_GPU(gpu_gdn_backward(gpu, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, g, beta, B, T, H, D, scale, ws));
     int C = chunk, nc = (T + C - 1) / C;
     size_t DD = (size_t)D * D;
@@ -591,12 +591,12 @@ ATTNDEF void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_
             GdnGrad gr = {GR(dq) + row * ld + (size_t)h * D, GR(dk) + row * ld + (size_t)h * D,
                           GR(dv) + row * ld + (size_t)h * D, dg + row * H + h, dbeta + row * H + h,
                           GCR(dout) + row * H * D + (size_t)h * D};
-            real_t *hsave = ws + ((size_t)b * H + h) * nc * DD;
-            real_t *Hs = calloc(DD, sizeof(real_t)), *dH = calloc(DD, sizeof(real_t));
+            ops_real *hsave = ws + ((size_t)b * H + h) * nc * DD;
+            ops_real *Hs = calloc(DD, sizeof(ops_real)), *dH = calloc(DD, sizeof(ops_real));
             gdn_chunk_fwd_seq_(&s, Hs, hsave, C); /* the chunks' initial states */
             GdnChunk c;
             gdn_chunk_alloc_(&c, C, D);
-            real_t *tmp = malloc(sizeof(real_t) * (11 * (size_t)C * D + 3 * (size_t)C * C + DD + C));
+            ops_real *tmp = malloc(sizeof(ops_real) * (11 * (size_t)C * D + 3 * (size_t)C * C + DD + C));
             for (int ci = nc - 1; ci >= 0; ci--) {
                 int t0 = ci * C, L = T - t0 < C ? T - t0 : C;
                 gdn_chunk_prep_(&c, &s, t0, L, hsave + ci * DD);
@@ -608,16 +608,16 @@ ATTNDEF void op_gdn_chunk_backward(Gpu *gpu, void *dq, void *dk, void *dv, real_
 
 /* ---------------------------------------------------------------- small ops */
 
-static real_t gdn_sigmoid_(real_t x) { return 1 / (1 + exp(-x)); }
-static real_t gdn_softplus_(real_t x) { return x > 20 ? x : log1p(exp(x)); }
+static ops_real gdn_sigmoid_(ops_real x) { return 1 / (1 + exp(-x)); }
+static ops_real gdn_softplus_(ops_real x) { return x > 20 ? x : log1p(exp(x)); }
 
-ATTNDEF void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
+ATTNDEF void attn_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void *in, int in_ld,
                               const void *w, int N, int T, int Ch, int K) {
     OPS_GPU(gpu_gdn_conv_silu_forward(gpu, pre, out, in, in_ld, w, N, T, Ch, K));
     for (int n = 0; n < N; n++) {
         int t = n % T;
         for (int c = 0; c < Ch; c++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int i = 0; i < K; i++) {
                 int s = t - K + 1 + i;
                 if (s >= 0) acc += GCR(w)[(size_t)c * K + i] * GCR(in)[(size_t)(n - t + s) * in_ld + c];
@@ -630,19 +630,19 @@ ATTNDEF void op_gdn_conv_silu_forward(Gpu *gpu, void *pre, void *out, const void
 
 /* dpre_t = dout_t silu'(pre_t); din_s = sum_i w[i] dpre_{s+K-1-i} (same sequence);
    dw[i] += sum_t dpre_t x_{t-K+1+i} */
-ATTNDEF void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *dw, const void *dout,
+ATTNDEF void attn_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, ops_real *dw, const void *dout,
                                const void *pre, const void *in, const void *w, int N, int T,
                                int Ch, int K) {
     OPS_GPU(gpu_gdn_conv_silu_backward(gpu, din, in_ld, dw, dout, pre, in, w, N, T, Ch, K));
-    real_t *dp = malloc(sizeof(real_t) * (size_t)N * Ch);
+    ops_real *dp = malloc(sizeof(ops_real) * (size_t)N * Ch);
     for (size_t i = 0; i < (size_t)N * Ch; i++) {
-        real_t p = GCR(pre)[i], sg = gdn_sigmoid_(p);
+        ops_real p = GCR(pre)[i], sg = gdn_sigmoid_(p);
         dp[i] = GCR(dout)[i] * sg * (1 + p * (1 - sg));
     }
     for (int n = 0; n < N; n++) {
         int t = n % T;
         for (int c = 0; c < Ch; c++) {
-            real_t acc = 0;
+            ops_real acc = 0;
             for (int i = 0; i < K; i++) {
                 int u = t + K - 1 - i; /* the output that reads x_t through tap i */
                 if (u < T) acc += GCR(w)[(size_t)c * K + i] * dp[(size_t)(n - t + u) * Ch + c];
@@ -655,32 +655,32 @@ ATTNDEF void op_gdn_conv_silu_backward(Gpu *gpu, void *din, int in_ld, real_t *d
     free(dp);
 }
 
-ATTNDEF void op_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, real_t *rn, int N, int nh, int D, float eps) {
+ATTNDEF void attn_gdn_l2norm_forward(Gpu *gpu, void *x, int ld, ops_real *rn, int N, int nh, int D, float eps) {
     OPS_GPU(gpu_gdn_l2norm_forward(gpu, x, ld, rn, N, nh, D, eps));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < nh; h++) {
-            real_t *p = GR(x) + (size_t)n * ld + (size_t)h * D, ss = 0;
+            ops_real *p = GR(x) + (size_t)n * ld + (size_t)h * D, ss = 0;
             for (int i = 0; i < D; i++) ss += p[i] * p[i];
-            real_t r = 1 / sqrt(ss + eps);
+            ops_real r = 1 / sqrt(ss + eps);
             rn[(size_t)n * nh + h] = r;
             for (int i = 0; i < D; i++) p[i] *= r;
         }
 }
 
-ATTNDEF void op_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const real_t *rn,
+ATTNDEF void attn_gdn_l2norm_backward(Gpu *gpu, void *dy, int ld, const void *y, int y_ld, const ops_real *rn,
                             int N, int nh, int D) {
     OPS_GPU(gpu_gdn_l2norm_backward(gpu, dy, ld, y, y_ld, rn, N, nh, D));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < nh; h++) {
-            real_t *d = GR(dy) + (size_t)n * ld + (size_t)h * D, dot = 0;
-            const real_t *p = GCR(y) + (size_t)n * y_ld + (size_t)h * D;
+            ops_real *d = GR(dy) + (size_t)n * ld + (size_t)h * D, dot = 0;
+            const ops_real *p = GCR(y) + (size_t)n * y_ld + (size_t)h * D;
             for (int i = 0; i < D; i++) dot += p[i] * d[i];
-            real_t r = rn[(size_t)n * nh + h];
+            ops_real r = rn[(size_t)n * nh + h];
             for (int i = 0; i < D; i++) d[i] = r * (d[i] - p[i] * dot);
         }
 }
 
-ATTNDEF void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void *a, const void *b, int ld,
+ATTNDEF void attn_gdn_gates_forward(Gpu *gpu, ops_real *g, ops_real *beta, const void *a, const void *b, int ld,
                           const void *A_log, const void *dt_bias, int N, int H) {
     OPS_GPU(gpu_gdn_gates_forward(gpu, g, beta, a, b, ld, A_log, dt_bias, N, H));
     for (int n = 0; n < N; n++)
@@ -692,32 +692,32 @@ ATTNDEF void op_gdn_gates_forward(Gpu *gpu, real_t *g, real_t *beta, const void 
 }
 
 /* g = -e^A sp(a + dt): dg/dA = g, dg/da = dg/ddt = -e^A sigmoid(a + dt); beta' = beta (1 - beta) */
-ATTNDEF void op_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, real_t *dA_log, real_t *ddt_bias,
-                           const real_t *dg, const real_t *dbeta, const void *a, const void *b,
+ATTNDEF void attn_gdn_gates_backward(Gpu *gpu, void *da, void *db, int ld, ops_real *dA_log, ops_real *ddt_bias,
+                           const ops_real *dg, const ops_real *dbeta, const void *a, const void *b,
                            const void *A_log, const void *dt_bias, int N, int H) {
     OPS_GPU(gpu_gdn_gates_backward(gpu, da, db, ld, dA_log, ddt_bias, dg, dbeta, a, b, A_log, dt_bias, N, H));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
             size_t i = (size_t)n * ld + h, j = (size_t)n * H + h;
-            real_t ea = exp(GCR(A_log)[h]), z = GCR(a)[i] + GCR(dt_bias)[h];
-            real_t gv = -ea * gdn_softplus_(z), dz = dg[j] * -ea * gdn_sigmoid_(z);
+            ops_real ea = exp(GCR(A_log)[h]), z = GCR(a)[i] + GCR(dt_bias)[h];
+            ops_real gv = -ea * gdn_softplus_(z), dz = dg[j] * -ea * gdn_sigmoid_(z);
             dA_log[h] += dg[j] * gv;
             ddt_bias[h] += dz;
             GR(da)[i] = dz;
-            real_t be = gdn_sigmoid_(GCR(b)[i]);
+            ops_real be = gdn_sigmoid_(GCR(b)[i]);
             GR(db)[i] = dbeta[j] * be * (1 - be);
         }
 }
 
-ATTNDEF void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const void *o, const void *gate,
+ATTNDEF void attn_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, ops_real *rstd, const void *o, const void *gate,
                                   int gate_ld, const void *w, int N, int H, int D, float eps) {
     OPS_GPU(gpu_gdn_gated_rmsnorm_forward(gpu, y, rstd, o, gate, gate_ld, w, N, H, D, eps));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
-            const real_t *x = GCR(o) + ((size_t)n * H + h) * D, *z = GCR(gate) + (size_t)n * gate_ld + (size_t)h * D;
-            real_t *out = GR(y) + ((size_t)n * H + h) * D, ss = 0;
+            const ops_real *x = GCR(o) + ((size_t)n * H + h) * D, *z = GCR(gate) + (size_t)n * gate_ld + (size_t)h * D;
+            ops_real *out = GR(y) + ((size_t)n * H + h) * D, ss = 0;
             for (int i = 0; i < D; i++) ss += x[i] * x[i];
-            real_t r = 1 / sqrt(ss / D + eps);
+            ops_real r = 1 / sqrt(ss / D + eps);
             rstd[(size_t)n * H + h] = r;
             for (int i = 0; i < D; i++) out[i] = x[i] * r * GCR(w)[i] * z[i] * gdn_sigmoid_(z[i]);
         }
@@ -725,24 +725,24 @@ ATTNDEF void op_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, real_t *rstd, const
 
 /* y = n w s, n = x r, s = silu(z): dz = dy n w silu'(z); dn = dy s, then RMSNorm's backward:
    dx = r (w dn) - x r^3 mean(x w dn), dw += dn x r */
-ATTNDEF void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, real_t *dw,
+ATTNDEF void attn_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, ops_real *dw,
                                    const void *dy, const void *o, const void *gate, const void *w,
-                                   const real_t *rstd, int N, int H, int D) {
+                                   const ops_real *rstd, int N, int H, int D) {
     OPS_GPU(gpu_gdn_gated_rmsnorm_backward(gpu, do_, dgate, gate_ld, dw, dy, o, gate, w, rstd, N, H, D));
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
             size_t io = ((size_t)n * H + h) * D, ig = (size_t)n * gate_ld + (size_t)h * D;
-            const real_t *x = GCR(o) + io, *z = GCR(gate) + ig, *d = GCR(dy) + io, *wv = GCR(w);
-            real_t r = rstd[(size_t)n * H + h], dot = 0;
+            const ops_real *x = GCR(o) + io, *z = GCR(gate) + ig, *d = GCR(dy) + io, *wv = GCR(w);
+            ops_real r = rstd[(size_t)n * H + h], dot = 0;
             for (int i = 0; i < D; i++) {
-                real_t sg = gdn_sigmoid_(z[i]), dn = d[i] * z[i] * sg;
+                ops_real sg = gdn_sigmoid_(z[i]), dn = d[i] * z[i] * sg;
                 GR(dgate)[ig + i] = d[i] * x[i] * r * wv[i] * sg * (1 + z[i] * (1 - sg));
                 dot += x[i] * wv[i] * dn;
                 dw[i] += dn * x[i] * r;
             }
             dot /= D;
             for (int i = 0; i < D; i++) {
-                real_t dn = d[i] * z[i] * gdn_sigmoid_(z[i]);
+                ops_real dn = d[i] * z[i] * gdn_sigmoid_(z[i]);
                 GR(do_)[io + i] = r * wv[i] * dn - x[i] * r * r * r * dot;
             }
         }
@@ -750,7 +750,7 @@ ATTNDEF void op_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int
 
 /* ---------------------------------------------------------------- the block */
 
-ATTNDEF int gdn_resolve(GdnDims *d, char *err, size_t errlen) {
+ATTNDEF int attn_gdn_block_resolve(AttnGdnDims *d, char *err, size_t errlen) {
     if (d->d_model <= 0) { snprintf(err, errlen, "gdn: d_model must be > 0 (got %d)", d->d_model); return -1; }
     if (d->n_heads <= 0) { snprintf(err, errlen, "gdn: n_heads must be > 0 (got %d)", d->n_heads); return -1; }
     if (!d->head_dim) d->head_dim = d->d_model / d->n_heads;
@@ -765,7 +765,7 @@ ATTNDEF int gdn_resolve(GdnDims *d, char *err, size_t errlen) {
     return 0;
 }
 
-ATTNDEF int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen) {
+ATTNDEF int attn_gdn_block_gpu_supported(const AttnGdnDims *d, char *err, size_t errlen) {
     if (d->head_dim != 64 || d->conv_size > 8) {
         snprintf(err, errlen, "gdn: the GPU kernels need head_dim 64 and conv_size <= 8 (got %d, %d)",
                  d->head_dim, d->conv_size);
@@ -774,7 +774,7 @@ ATTNDEF int gdn_gpu_supported(const GdnDims *d, char *err, size_t errlen) {
     return 0;
 }
 
-ATTNDEF int gdn_param_specs(const GdnDims *d, GdnParamSpec *out) {
+ATTNDEF int attn_gdn_block_param_specs(const AttnGdnDims *d, AttnGdnParamSpec *out) {
     int C = d->d_model, H = d->n_heads, D = d->head_dim, K = d->conv_size, HD = H * D;
     struct { const char *name; int rows, cols, norm, oproj, special; } t[GDN_N_PARAMS] = {
         {"q_proj", HD, C, 0, 0, 0}, {"k_proj", HD, C, 0, 0, 0}, {"v_proj", HD, C, 0, 0, 0},
@@ -786,16 +786,16 @@ ATTNDEF int gdn_param_specs(const GdnDims *d, GdnParamSpec *out) {
     for (int i = 0; i < GDN_N_PARAMS; i++) {
         size_t numel = (size_t)t[i].rows * (t[i].cols ? t[i].cols : 1);
         if (out)
-            out[i] = (GdnParamSpec){t[i].name, off, numel, t[i].rows, t[i].cols, t[i].norm, t[i].oproj,
+            out[i] = (AttnGdnParamSpec){t[i].name, off, numel, t[i].rows, t[i].cols, t[i].norm, t[i].oproj,
                                     t[i].special, t[i].norm || i >= GDN_N_PARAMS - 2};
         off += numel;
     }
     return GDN_N_PARAMS;
 }
 
-ATTNDEF size_t gdn_param_count(const GdnDims *d) {
-    GdnParamSpec p[GDN_N_PARAMS];
-    gdn_param_specs(d, p);
+ATTNDEF size_t attn_gdn_block_param_count(const AttnGdnDims *d) {
+    AttnGdnParamSpec p[GDN_N_PARAMS];
+    attn_gdn_block_param_specs(d, p);
     return p[GDN_N_PARAMS - 1].offset + p[GDN_N_PARAMS - 1].numel;
 }
 
@@ -806,11 +806,11 @@ static double gdn_urand_(unsigned long long *s) { /* splitmix64 -> [0, 1) */
     return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
 }
 
-ATTNDEF void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long long seed) {
-    GdnParamSpec p[GDN_N_PARAMS];
-    gdn_param_specs(d, p);
+ATTNDEF void attn_gdn_block_param_init_special(const AttnGdnDims *d, ops_real *w, unsigned long long seed) {
+    AttnGdnParamSpec p[GDN_N_PARAMS];
+    attn_gdn_block_param_specs(d, p);
     for (int i = 0; i < GDN_N_PARAMS; i++) {
-        real_t *x = w + p[i].offset;
+        ops_real *x = w + p[i].offset;
         if (!strcmp(p[i].name, "o_norm")) for (size_t j = 0; j < p[i].numel; j++) x[j] = 1;
         else if (!strcmp(p[i].name, "A_log")) for (size_t j = 0; j < p[i].numel; j++) x[j] = log(16 * (1 - gdn_urand_(&seed))); /* U(0, 16] */
         else if (!strcmp(p[i].name, "dt_bias"))
@@ -826,7 +826,7 @@ ATTNDEF void gdn_param_init_special(const GdnDims *d, real_t *w, unsigned long l
     }
 }
 
-ATTNDEF double gdn_flops_per_token(const GdnDims *d) {
+ATTNDEF double attn_gdn_block_flops_per_token(const AttnGdnDims *d) {
     double C = d->d_model, H = d->n_heads, D = d->head_dim, L = d->chunk;
     double proj = 2 * C * (4 * H * D + 2 * H) + 2 * H * D * C;
     /* per chunk of L: K K^T, Q K^T (2 L^2 D each), T's substitution (L^3/3), W and U~ (2 L^2 D
@@ -835,7 +835,7 @@ ATTNDEF double gdn_flops_per_token(const GdnDims *d) {
     return proj + core;
 }
 
-ATTNDEF size_t gdn_state_bytes(const GdnDims *d) {
+ATTNDEF size_t attn_gdn_block_state_bytes(const AttnGdnDims *d) {
     size_t HD = (size_t)d->n_heads * d->head_dim;
     /* the fp32 delta-rule state and the convs' last K-1 inputs (act type, counted as 4 bytes) */
     return 4 * (HD * d->head_dim + 3 * HD * (size_t)(d->conv_size - 1));
@@ -844,13 +844,13 @@ ATTNDEF size_t gdn_state_bytes(const GdnDims *d) {
 /* act sections are rounded up to 8 elements (16 bytes in bf16) so every view stays aligned */
 static size_t gdn_round8_(size_t n) { return (n + 7) & ~(size_t)7; }
 
-ATTNDEF void gdn_act_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
+ATTNDEF void attn_gdn_block_act_sizes(const AttnGdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim;
     *act_elems = gdn_round8_(N * (4 * HD + 2 * H)) + 2 * gdn_round8_(N * 3 * HD) + 2 * gdn_round8_(N * HD);
     *stat_elems = N * (2 * H + 3 * H);
 }
 
-ATTNDEF void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *act_mem, real_t *stat_mem,
+ATTNDEF void attn_gdn_block_acts_bind(const AttnGdnDims *d, AttnGdnActs *a, const Gpu *gpu, void *act_mem, ops_real *stat_mem,
                    int B, int T) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim, es = ops_act_size(gpu);
     char *p = act_mem;
@@ -865,15 +865,15 @@ ATTNDEF void gdn_acts_bind(const GdnDims *d, GdnActs *a, const Gpu *gpu, void *a
     a->o_rstd = a->beta + N * H;
 }
 
-ATTNDEF void gdn_scratch_sizes(const GdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
+ATTNDEF void attn_gdn_block_scratch_sizes(const AttnGdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim;
     *act_elems = gdn_round8_(N * (4 * HD + 2 * H)) + gdn_round8_(N * 3 * HD) + 2 * gdn_round8_(N * HD);
     /* ws starts 16-byte aligned (the GPU reads it as float4) when stat_mem is */
-    *stat_elems = ((N * 2 * H + 3) & ~(size_t)3) + gdn_ws_elems(B, T, (int)H, d->head_dim, d->chunk);
+    *stat_elems = ((N * 2 * H + 3) & ~(size_t)3) + attn_gdn_block_ws_elems(B, T, (int)H, d->head_dim, d->chunk);
 }
 
-ATTNDEF void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, void *act_mem,
-                      real_t *stat_mem, int B, int T) {
+ATTNDEF void attn_gdn_block_scratch_bind(const AttnGdnDims *d, AttnGdnScratch *s, const Gpu *gpu, void *act_mem,
+                      ops_real *stat_mem, int B, int T) {
     size_t N = (size_t)B * T, H = d->n_heads, HD = H * d->head_dim, es = ops_act_size(gpu);
     char *p = act_mem;
     s->dproj = p; p += es * gdn_round8_(N * (4 * HD + 2 * H));
@@ -885,11 +885,11 @@ ATTNDEF void gdn_scratch_bind(const GdnDims *d, GdnScratch *s, const Gpu *gpu, v
     s->ws = stat_mem + ((2 * N * H + 3) & ~(size_t)3);
 }
 
-/* the block's weight views (element offsets from gdn_param_specs, in the act type's units) */
+/* the block's weight views (element offsets from attn_gdn_block_param_specs, in the act type's units) */
 typedef struct { const char *proj, *oproj, *conv, *onorm, *alog, *dtb; size_t dproj, doproj, dconv, donorm, dalog, ddtb; } GdnW;
-static GdnW gdn_w_(const GdnDims *d, const void *w, const Gpu *gpu) {
-    GdnParamSpec p[GDN_N_PARAMS];
-    gdn_param_specs(d, p);
+static GdnW gdn_w_(const AttnGdnDims *d, const void *w, const Gpu *gpu) {
+    AttnGdnParamSpec p[GDN_N_PARAMS];
+    attn_gdn_block_param_specs(d, p);
     size_t es = ops_act_size(gpu);
     const char *b = w;
     GdnW v = {b + es * p[0].offset, b + es * p[6].offset, b + es * p[7].offset, b + es * p[10].offset,
@@ -898,41 +898,41 @@ static GdnW gdn_w_(const GdnDims *d, const void *w, const Gpu *gpu) {
     return v;
 }
 
-ATTNDEF void gdn_block_forward(Gpu *gpu, const GdnDims *d, const void *w, GdnActs *a, const void *x,
+ATTNDEF void attn_gdn_block_forward(Gpu *gpu, const AttnGdnDims *d, const void *w, AttnGdnActs *a, const void *x,
                        void *out, int B, int T) {
     int N = B * T, C = d->d_model, H = d->n_heads, D = d->head_dim, HD = H * D, P = 4 * HD + 2 * H;
     size_t es = ops_act_size(gpu);
     GdnW wv = gdn_w_(d, w, gpu);
     char *proj = a->proj, *qkv = a->qkv;
     op_matmul_forward(gpu, a->proj, x, wv.proj, N, C, P);
-    op_gdn_conv_silu_forward(gpu, a->cpre, a->qkv, a->proj, P, wv.conv, N, T, 3 * HD, d->conv_size);
-    op_gdn_l2norm_forward(gpu, a->qkv, 3 * HD, a->qk_rn, N, 2 * H, D, 1e-6f);
-    op_gdn_gates_forward(gpu, a->g, a->beta, proj + es * 4 * HD, proj + es * (4 * HD + H), P, wv.alog,
+    attn_gdn_conv_silu_forward(gpu, a->cpre, a->qkv, a->proj, P, wv.conv, N, T, 3 * HD, d->conv_size);
+    attn_gdn_l2norm_forward(gpu, a->qkv, 3 * HD, a->qk_rn, N, 2 * H, D, 1e-6f);
+    attn_gdn_gates_forward(gpu, a->g, a->beta, proj + es * 4 * HD, proj + es * (4 * HD + H), P, wv.alog,
                          wv.dtb, N, H);
-    op_gdn_chunk_forward(gpu, a->o, NULL, qkv, qkv + es * HD, qkv + es * 2 * HD, 3 * HD, a->g, a->beta,
+    attn_gdn_chunk_forward(gpu, a->o, NULL, qkv, qkv + es * HD, qkv + es * 2 * HD, 3 * HD, a->g, a->beta,
                          B, T, H, D, (float)(1 / sqrt((double)D)), d->chunk);
-    op_gdn_gated_rmsnorm_forward(gpu, a->y, a->o_rstd, a->o, proj + es * 3 * HD, P, wv.onorm, N, H, D,
+    attn_gdn_gated_rmsnorm_forward(gpu, a->y, a->o_rstd, a->o, proj + es * 3 * HD, P, wv.onorm, N, H, D,
                                  d->norm_eps);
     op_matmul_forward(gpu, out, a->y, wv.oproj, N, HD, C);
 }
 
-ATTNDEF void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_t *dw, GdnActs *a,
-                        GdnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
+ATTNDEF void attn_gdn_block_backward(Gpu *gpu, const AttnGdnDims *d, const void *w, ops_real *dw, AttnGdnActs *a,
+                        AttnGdnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
     int N = B * T, C = d->d_model, H = d->n_heads, D = d->head_dim, HD = H * D, P = 4 * HD + 2 * H;
     size_t es = ops_act_size(gpu);
     GdnW wv = gdn_w_(d, w, gpu);
     char *proj = a->proj, *qkv = a->qkv, *dproj = s->dproj, *dqkv = s->dqkv;
     op_matmul_backward(gpu, s->dy, dw + wv.doproj, dout, a->y, wv.oproj, N, HD, C, 0);
-    op_gdn_gated_rmsnorm_backward(gpu, s->do_, dproj + es * 3 * HD, P, dw + wv.donorm, s->dy, a->o,
+    attn_gdn_gated_rmsnorm_backward(gpu, s->do_, dproj + es * 3 * HD, P, dw + wv.donorm, s->dy, a->o,
                                   proj + es * 3 * HD, wv.onorm, a->o_rstd, N, H, D);
-    op_gdn_chunk_backward(gpu, dqkv, dqkv + es * HD, dqkv + es * 2 * HD, s->dg, s->dbeta, s->do_, qkv,
+    attn_gdn_chunk_backward(gpu, dqkv, dqkv + es * HD, dqkv + es * 2 * HD, s->dg, s->dbeta, s->do_, qkv,
                           qkv + es * HD, qkv + es * 2 * HD, 3 * HD, a->g, a->beta, B, T, H, D,
                           (float)(1 / sqrt((double)D)), d->chunk, s->ws);
-    op_gdn_gates_backward(gpu, dproj + es * 4 * HD, dproj + es * (4 * HD + H), P, dw + wv.dalog,
+    attn_gdn_gates_backward(gpu, dproj + es * 4 * HD, dproj + es * (4 * HD + H), P, dw + wv.dalog,
                           dw + wv.ddtb, s->dg, s->dbeta, proj + es * 4 * HD, proj + es * (4 * HD + H),
                           wv.alog, wv.dtb, N, H);
-    op_gdn_l2norm_backward(gpu, s->dqkv, 3 * HD, a->qkv, 3 * HD, a->qk_rn, N, 2 * H, D);
-    op_gdn_conv_silu_backward(gpu, s->dproj, P, dw + wv.dconv, s->dqkv, a->cpre, a->proj, wv.conv, N, T,
+    attn_gdn_l2norm_backward(gpu, s->dqkv, 3 * HD, a->qkv, 3 * HD, a->qk_rn, N, 2 * H, D);
+    attn_gdn_conv_silu_backward(gpu, s->dproj, P, dw + wv.dconv, s->dqkv, a->cpre, a->proj, wv.conv, N, T,
                               3 * HD, d->conv_size);
     op_matmul_backward(gpu, dx, dw + wv.dproj, s->dproj, x, wv.proj, N, C, P, 0);
 }
@@ -947,8 +947,8 @@ ATTNDEF void gdn_block_backward(Gpu *gpu, const GdnDims *d, const void *w, real_
 #if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_GDN_ROOM_DONE)
 #define ATTN_GDN_ROOM_DONE
 
-static GdnDims gdn_dims(const AttnConfig *c) {
-    GdnDims g = {c->d_model, c->n_heads, c->head_dim, c->conv_size, c->chunk, c->norm_eps};
+static AttnGdnDims gdn_dims(const AttnConfig *c) {
+    AttnGdnDims g = {c->d_model, c->n_heads, c->head_dim, c->conv_size, c->chunk, c->norm_eps};
     return g;
 }
 
@@ -960,23 +960,23 @@ static int attn_gdn_resolve(AttnConfig *c, char *err, size_t errlen) {
         return -1;
     }
     c->n_kv_heads = c->n_heads;
-    GdnDims g = gdn_dims(c);
-    if (gdn_resolve(&g, err, errlen)) return -1;
+    AttnGdnDims g = gdn_dims(c);
+    if (attn_gdn_block_resolve(&g, err, errlen)) return -1;
     c->conv_size = g.conv_size;
     c->chunk = g.chunk;
     return 0;
 }
 
 static int attn_gdn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
-    GdnDims g = gdn_dims(c);
-    return gdn_gpu_supported(&g, err, errlen);
+    AttnGdnDims g = gdn_dims(c);
+    return attn_gdn_block_gpu_supported(&g, err, errlen);
 }
 
-static int attn_gdn_param_specs(const AttnConfig *c, ParamSpec *p) { /* fla's names; A_log and dt_bias are bare */
-    GdnDims g = gdn_dims(c);
-    GdnParamSpec gp[GDN_N_PARAMS];
+static int attn_gdn_param_specs(const AttnConfig *c, AttnParamSpec *p) { /* fla's names; A_log and dt_bias are bare */
+    AttnGdnDims g = gdn_dims(c);
+    AttnGdnParamSpec gp[GDN_N_PARAMS];
     size_t off = 0;
-    int k = gdn_param_specs(&g, gp);
+    int k = attn_gdn_block_param_specs(&g, gp);
     for (int i = 0; i < k; i++) {
         char name[96];
         int bare = !strcmp(gp[i].name, "A_log") || !strcmp(gp[i].name, "dt_bias");
@@ -989,96 +989,96 @@ static int attn_gdn_param_specs(const AttnConfig *c, ParamSpec *p) { /* fla's na
 }
 
 static size_t attn_gdn_state_bytes(const AttnConfig *c) {
-    GdnDims g = gdn_dims(c);
-    return gdn_state_bytes(&g);
+    AttnGdnDims g = gdn_dims(c);
+    return attn_gdn_block_state_bytes(&g);
 }
 
 static double attn_gdn_flops(const AttnConfig *c, int T) { /* linear in T: no context term */
-    GdnDims g = gdn_dims(c);
+    AttnGdnDims g = gdn_dims(c);
     (void)T;
-    return gdn_flops_per_token(&g);
+    return attn_gdn_block_flops_per_token(&g);
 }
 
-static void attn_gdn_init_special(const AttnConfig *c, real_t *w, unsigned long long seed) {
-    GdnDims g = gdn_dims(c);
-    gdn_param_init_special(&g, w, seed);
+static void attn_gdn_init_special(const AttnConfig *c, ops_real *w, unsigned long long seed) {
+    AttnGdnDims g = gdn_dims(c);
+    attn_gdn_block_param_init_special(&g, w, seed);
 }
 
 static void attn_gdn_act_sizes(const AttnConfig *c, int B, int T, size_t *act_elems, size_t *stat_elems) {
-    GdnDims g = gdn_dims(c);
-    gdn_act_sizes(&g, B, T, act_elems, stat_elems);
+    AttnGdnDims g = gdn_dims(c);
+    attn_gdn_block_act_sizes(&g, B, T, act_elems, stat_elems);
 }
 
 static void attn_gdn_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
                                int B, int T) {
-    GdnDims g = gdn_dims(c);
-    gdn_acts_bind(&g, &a->gdn, gpu, act_mem, (real_t *)(void *)stat_mem, B, T);
+    AttnGdnDims g = gdn_dims(c);
+    attn_gdn_block_acts_bind(&g, &a->gdn, gpu, act_mem, (ops_real *)(void *)stat_mem, B, T);
 }
 
 static size_t attn_gdn_scratch_elems(const AttnConfig *c, int B, int T) {
-    /* its real_t part after the activations, 2 elements per fp32 */
-    GdnDims g = gdn_dims(c);
+    /* its ops_real part after the activations, 2 elements per fp32 */
+    AttnGdnDims g = gdn_dims(c);
     size_t ae, se;
-    gdn_scratch_sizes(&g, B, T, &ae, &se);
-    return ae + 2 * se + 8; /* + alignment of the real_t part */
+    attn_gdn_block_scratch_sizes(&g, B, T, &ae, &se);
+    return ae + 2 * se + 8; /* + alignment of the ops_real part */
 }
 
 static void attn_gdn_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T) {
-    GdnDims g = gdn_dims(c);
+    AttnGdnDims g = gdn_dims(c);
     size_t ae, se;
-    gdn_scratch_sizes(&g, B, T, &ae, &se);
+    attn_gdn_block_scratch_sizes(&g, B, T, &ae, &se);
     uintptr_t st = ((uintptr_t)(mem + ae * ops_act_size(gpu)) + 15) & ~(uintptr_t)15;
-    gdn_scratch_bind(&g, &s->gdn, gpu, mem, (real_t *)st, B, T);
+    attn_gdn_block_scratch_bind(&g, &s->gdn, gpu, mem, (ops_real *)st, B, T);
 }
 
 static int attn_gdn_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
                             int B, int T) {
-    GdnDims g = gdn_dims(c);
-    gdn_block_forward(gpu, &g, w, &a->gdn, x, out, B, T);
+    AttnGdnDims g = gdn_dims(c);
+    attn_gdn_block_forward(gpu, &g, w, &a->gdn, x, out, B, T);
     return 0;
 }
 
-static int attn_gdn_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+static int attn_gdn_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                              const void *x, const void *dout, void *dx, int B, int T) {
-    GdnDims g = gdn_dims(c);
-    gdn_block_backward(gpu, &g, w, dw, &a->gdn, &s->gdn, x, dout, dx, B, T);
+    AttnGdnDims g = gdn_dims(c);
+    attn_gdn_block_backward(gpu, &g, w, dw, &a->gdn, &s->gdn, x, dout, dx, B, T);
     return 0;
 }
 
-/* ---- decoding: the recurrent state [B][H, D, D] (op_gdn_recurrent's layout), then each
+/* ---- decoding: the recurrent state [B][H, D, D] (attn_gdn_recurrent's layout), then each
    sequence's short-conv tail [K-1][3HD] (the last K-1 rows of the conv's input): constant in T ---- */
 static size_t attn_gdn_cache_bytes(const AttnConfig *c, int T) {
     (void)T;
     size_t HD = (size_t)c->n_heads * c->head_dim;
-    return (HD * c->head_dim + (size_t)(c->conv_size - 1) * 3 * HD) * sizeof(real_t);
+    return (HD * c->head_dim + (size_t)(c->conv_size - 1) * 3 * HD) * sizeof(ops_real);
 }
 
-static int attn_gdn_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
-    GdnDims g = gdn_dims(c);
+static int attn_gdn_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
+    AttnGdnDims g = gdn_dims(c);
     int B = kc->B, C = g.d_model, H = g.n_heads, D = g.head_dim, HD = H * D, P = 4 * HD + 2 * H, K = g.conv_size;
     GdnW wv = gdn_w_(&g, w, NULL);
-    real_t *state = kc->mem, *tails = state + (size_t)B * HD * D;
-    real_t *proj = attn_tmp((size_t)B * P), *win = attn_tmp((size_t)K * 3 * HD), *pre = attn_tmp((size_t)K * 3 * HD);
-    real_t *cout = attn_tmp((size_t)K * 3 * HD), *qkv = attn_tmp((size_t)B * 3 * HD), *rn = attn_tmp((size_t)B * 2 * H);
-    real_t *gg = attn_tmp((size_t)B * H), *beta = attn_tmp((size_t)B * H), *o = attn_tmp((size_t)B * HD);
-    real_t *y = attn_tmp((size_t)B * HD), *rs = attn_tmp((size_t)B * H);
+    ops_real *state = kc->mem, *tails = state + (size_t)B * HD * D;
+    ops_real *proj = attn_tmp((size_t)B * P), *win = attn_tmp((size_t)K * 3 * HD), *pre = attn_tmp((size_t)K * 3 * HD);
+    ops_real *cout = attn_tmp((size_t)K * 3 * HD), *qkv = attn_tmp((size_t)B * 3 * HD), *rn = attn_tmp((size_t)B * 2 * H);
+    ops_real *gg = attn_tmp((size_t)B * H), *beta = attn_tmp((size_t)B * H), *o = attn_tmp((size_t)B * HD);
+    ops_real *y = attn_tmp((size_t)B * HD), *rs = attn_tmp((size_t)B * H);
     int rc = proj && win && pre && cout && qkv && rn && gg && beta && o && y && rs ? 0 : -1;
     if (!rc) {
         size_t row = (size_t)3 * HD;
         op_matmul_forward(NULL, proj, x, wv.proj, B, C, P);
         for (int b = 0; b < B; b++) { /* the conv over [tail | new row]: its last output is this token's */
-            real_t *tail = tails + (size_t)b * (K - 1) * row;
-            memcpy(win, tail, sizeof(real_t) * (K - 1) * row);
-            memcpy(win + (K - 1) * row, proj + (size_t)b * P, sizeof(real_t) * row);
-            op_gdn_conv_silu_forward(NULL, pre, cout, win, (int)row, wv.conv, K, K, (int)row, K);
-            memcpy(qkv + b * row, cout + (K - 1) * row, sizeof(real_t) * row);
-            memcpy(tail, win + row, sizeof(real_t) * (K - 1) * row);
+            ops_real *tail = tails + (size_t)b * (K - 1) * row;
+            memcpy(win, tail, sizeof(ops_real) * (K - 1) * row);
+            memcpy(win + (K - 1) * row, proj + (size_t)b * P, sizeof(ops_real) * row);
+            attn_gdn_conv_silu_forward(NULL, pre, cout, win, (int)row, wv.conv, K, K, (int)row, K);
+            memcpy(qkv + b * row, cout + (K - 1) * row, sizeof(ops_real) * row);
+            memcpy(tail, win + row, sizeof(ops_real) * (K - 1) * row);
         }
-        op_gdn_l2norm_forward(NULL, qkv, 3 * HD, rn, B, 2 * H, D, 1e-6f);
-        op_gdn_gates_forward(NULL, gg, beta, proj + 4 * HD, proj + 4 * HD + H, P, wv.alog, wv.dtb, B, H);
-        op_gdn_recurrent(NULL, o, state, qkv, qkv + HD, qkv + 2 * HD, 3 * HD, gg, beta, B, 1, H, D,
+        attn_gdn_l2norm_forward(NULL, qkv, 3 * HD, rn, B, 2 * H, D, 1e-6f);
+        attn_gdn_gates_forward(NULL, gg, beta, proj + 4 * HD, proj + 4 * HD + H, P, wv.alog, wv.dtb, B, H);
+        attn_gdn_recurrent(NULL, o, state, qkv, qkv + HD, qkv + 2 * HD, 3 * HD, gg, beta, B, 1, H, D,
                          (float)(1 / sqrt((double)D)));
-        op_gdn_gated_rmsnorm_forward(NULL, y, rs, o, proj + 3 * HD, P, wv.onorm, B, H, D, g.norm_eps);
+        attn_gdn_gated_rmsnorm_forward(NULL, y, rs, o, proj + 3 * HD, P, wv.onorm, B, H, D, g.norm_eps);
         op_matmul_forward(NULL, out, y, wv.oproj, B, HD, C);
     }
     free(proj); free(win); free(pre); free(cout); free(qkv); free(rn); free(gg); free(beta); free(o); free(y); free(rs);

@@ -120,9 +120,9 @@ static void attn_hier_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gp
 
 /* the keys query t sees, as pointers into k/v ([N, KV*hd]) and kc/vc ([B, nb, KV, hd]):
    coarse blocks first, then the window; returns the count */
-typedef struct { const real_t *q, *k, *v, *kc, *vc; int T, H, KV, hd, W, P, nb; } AttnHierView;
+typedef struct { const ops_real *q, *k, *v, *kc, *vc; int T, H, KV, hd, W, P, nb; } AttnHierView;
 
-static int attn_hier_keys(const AttnHierView *m, int b, int kh, int t, const real_t **ks, const real_t **vs,
+static int attn_hier_keys(const AttnHierView *m, int b, int kh, int t, const ops_real **ks, const ops_real **vs,
                           int *coarse_j, int *fine_s) {
     int n = 0, nc = attn_hier_coarse(t, m->W, m->P);
     for (int j = 0; j < nc; j++, n++) {
@@ -137,14 +137,14 @@ static int attn_hier_keys(const AttnHierView *m, int b, int kh, int t, const rea
 }
 
 /* kc, vc = block means of k, v (complete blocks only) */
-static void attn_hier_pool(const AttnHierView *m, int B, real_t *kc, real_t *vc) {
+static void attn_hier_pool(const AttnHierView *m, int B, ops_real *kc, ops_real *vc) {
     int kvd = m->KV * m->hd;
     for (int b = 0; b < B; b++)
         for (int j = 0; j < m->nb; j++) {
-            real_t *kd = kc + ((size_t)b * m->nb + j) * kvd, *vd = vc + ((size_t)b * m->nb + j) * kvd;
+            ops_real *kd = kc + ((size_t)b * m->nb + j) * kvd, *vd = vc + ((size_t)b * m->nb + j) * kvd;
             for (int i = 0; i < kvd; i++) kd[i] = vd[i] = 0;
             for (int s = j * m->P; s < (j + 1) * m->P; s++) {
-                const real_t *kr = m->k + ((size_t)b * m->T + s) * kvd, *vr = m->v + ((size_t)b * m->T + s) * kvd;
+                const ops_real *kr = m->k + ((size_t)b * m->T + s) * kvd, *vr = m->v + ((size_t)b * m->T + s) * kvd;
                 for (int i = 0; i < kvd; i++) { kd[i] += kr[i]; vd[i] += vr[i]; }
             }
             for (int i = 0; i < kvd; i++) { kd[i] /= m->P; vd[i] /= m->P; }
@@ -159,23 +159,23 @@ static int attn_hier_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnA
                       T / c->hier_block};
     attn_hier_pool(&m, B, a->hier_kc, a->hier_vc);
     int maxk = (c->window < T ? c->window : T) + m.nb, fail = 0;
-    real_t scale = 1 / sqrt((real_t)hd), *att = a->att, *lse = a->lse;
+    ops_real scale = 1 / sqrt((ops_real)hd), *att = a->att, *lse = a->lse;
     ATTN_HIER_OMP_(omp parallel if ((double)B * H * T * maxk * hd > 2e6) reduction(| : fail))
     {
-        const real_t **ks = malloc(sizeof *ks * maxk), **vs = malloc(sizeof *vs * maxk);
+        const ops_real **ks = malloc(sizeof *ks * maxk), **vs = malloc(sizeof *vs * maxk);
         int *cj = malloc(sizeof(int) * maxk), *fs = malloc(sizeof(int) * maxk);
-        real_t *p = malloc(sizeof(real_t) * maxk);
+        ops_real *p = malloc(sizeof(ops_real) * maxk);
         if (!ks || !vs || !cj || !fs || !p) fail = 1;
         ATTN_HIER_OMP_(omp for collapse(2))
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
                 if (fail) continue;
                 for (int t = 0; t < T; t++) {
-                    const real_t *qt = m.q + (((size_t)b * T + t) * H + h) * hd;
-                    real_t *ot = att + (((size_t)b * T + t) * H + h) * hd, mx = -INFINITY, sum = 0;
+                    const ops_real *qt = m.q + (((size_t)b * T + t) * H + h) * hd;
+                    ops_real *ot = att + (((size_t)b * T + t) * H + h) * hd, mx = -INFINITY, sum = 0;
                     int n = attn_hier_keys(&m, b, h / group, t, ks, vs, cj, fs);
                     for (int j = 0; j < n; j++) {
-                        real_t d = 0;
+                        ops_real d = 0;
                         for (int i = 0; i < hd; i++) d += qt[i] * ks[j][i];
                         p[j] = d * scale;
                         if (p[j] > mx) mx = p[j];
@@ -197,25 +197,25 @@ static int attn_hier_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnA
 /* P = exp(S - lse); dV = P^T dO; dS = P (dO V^T - rowsum(dO * O)); dQ = scale dS K;
    dK = scale dS^T Q; a coarse key's gradient spreads evenly (1/P) over its block. Loops run
    per (b, kv head): the heads of a GQA group share dK, dV and the pooled gradients. */
-static int attn_hier_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+static int attn_hier_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                               const void *x, const void *dout, void *dx, int B, int T) {
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, group = H / KV, kvd = KV * hd;
     size_t oo = attn_spec_off(c, "o_proj.weight");
     op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, c->d_model, 0);
     AttnHierView m = {a->q, a->k, a->v, a->hier_kc, a->hier_vc, T, H, KV, hd, c->window, c->hier_block,
                       T / c->hier_block};
-    real_t *dq = s->dq, *dk = s->dk, *dv = s->dv, *dkc = s->hier_dkc, *dvc = s->hier_dvc;
-    const real_t *datt = s->datt, *att = a->att, *lse = a->lse;
-    memset(dq, 0, sizeof(real_t) * (size_t)N * H * hd);
-    memset(dk, 0, sizeof(real_t) * (size_t)N * kvd);
-    memset(dv, 0, sizeof(real_t) * (size_t)N * kvd);
-    memset(dkc, 0, sizeof(real_t) * attn_hier_pooled(c, B, T));
-    memset(dvc, 0, sizeof(real_t) * attn_hier_pooled(c, B, T));
+    ops_real *dq = s->dq, *dk = s->dk, *dv = s->dv, *dkc = s->hier_dkc, *dvc = s->hier_dvc;
+    const ops_real *datt = s->datt, *att = a->att, *lse = a->lse;
+    memset(dq, 0, sizeof(ops_real) * (size_t)N * H * hd);
+    memset(dk, 0, sizeof(ops_real) * (size_t)N * kvd);
+    memset(dv, 0, sizeof(ops_real) * (size_t)N * kvd);
+    memset(dkc, 0, sizeof(ops_real) * attn_hier_pooled(c, B, T));
+    memset(dvc, 0, sizeof(ops_real) * attn_hier_pooled(c, B, T));
     int maxk = (c->window < T ? c->window : T) + m.nb, fail = 0;
-    real_t scale = 1 / sqrt((real_t)hd);
+    ops_real scale = 1 / sqrt((ops_real)hd);
     ATTN_HIER_OMP_(omp parallel if ((double)B * H * T * maxk * hd > 2e6) reduction(| : fail))
     {
-        const real_t **ks = malloc(sizeof *ks * maxk), **vs = malloc(sizeof *vs * maxk);
+        const ops_real **ks = malloc(sizeof *ks * maxk), **vs = malloc(sizeof *vs * maxk);
         int *cj = malloc(sizeof(int) * maxk), *fs = malloc(sizeof(int) * maxk);
         if (!ks || !vs || !cj || !fs) fail = 1;
         ATTN_HIER_OMP_(omp for collapse(2))
@@ -225,17 +225,17 @@ static int attn_hier_backward(Gpu *gpu, const AttnConfig *c, const void *w, real
                 for (int h = kh * group; h < (kh + 1) * group; h++)
                     for (int t = 0; t < T; t++) {
                         size_t qo = (((size_t)b * T + t) * H + h) * hd;
-                        const real_t *qt = m.q + qo, *go = datt + qo, *ot = att + qo;
-                        real_t L = lse[((size_t)b * H + h) * T + t], D = 0;
+                        const ops_real *qt = m.q + qo, *go = datt + qo, *ot = att + qo;
+                        ops_real L = lse[((size_t)b * H + h) * T + t], D = 0;
                         for (int i = 0; i < hd; i++) D += go[i] * ot[i];
                         int n = attn_hier_keys(&m, b, kh, t, ks, vs, cj, fs);
                         for (int j = 0; j < n; j++) {
-                            real_t sc = 0, dp = 0;
+                            ops_real sc = 0, dp = 0;
                             for (int i = 0; i < hd; i++) { sc += qt[i] * ks[j][i]; dp += go[i] * vs[j][i]; }
-                            real_t pj = exp(sc * scale - L), ds = pj * (dp - D) * scale;
+                            ops_real pj = exp(sc * scale - L), ds = pj * (dp - D) * scale;
                             size_t ko = cj[j] >= 0 ? (((size_t)b * m.nb + cj[j]) * KV + kh) * hd
                                                    : (((size_t)b * T + fs[j]) * KV + kh) * hd;
-                            real_t *gk = (cj[j] >= 0 ? dkc : dk) + ko, *gv = (cj[j] >= 0 ? dvc : dv) + ko;
+                            ops_real *gk = (cj[j] >= 0 ? dkc : dk) + ko, *gv = (cj[j] >= 0 ? dvc : dv) + ko;
                             for (int i = 0; i < hd; i++) {
                                 dq[qo + i] += ds * ks[j][i];
                                 gk[i] += ds * qt[i];

@@ -22,7 +22,7 @@ static int attn_identity_resolve(AttnConfig *c, char *err, size_t errlen) {
     return 0;
 }
 
-static int attn_identity_param_specs(const AttnConfig *c, ParamSpec *p) {
+static int attn_identity_param_specs(const AttnConfig *c, AttnParamSpec *p) {
     size_t off = 0;
     int qd = c->n_heads * c->head_dim;
     attn_spec_set(&p[0], "v_proj.weight", &off, qd, c->d_model);
@@ -63,7 +63,7 @@ static int attn_identity_forward(Gpu *gpu, const AttnConfig *c, const void *w, A
     return 0;
 }
 
-static int attn_identity_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+static int attn_identity_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a,
                                   AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
     int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim;
     size_t oo = (size_t)qd * d; /* o_proj after v_proj */
@@ -75,9 +75,9 @@ static int attn_identity_backward(Gpu *gpu, const AttnConfig *c, const void *w, 
 /* decoding: no cache; the forward on the one token */
 static size_t attn_identity_cache_bytes(const AttnConfig *c, int T) { (void)c, (void)T; return 0; }
 
-static int attn_identity_decode(const AttnConfig *c, const real_t *w, AttnCache *k, const real_t *x, real_t *out) {
+static int attn_identity_decode(const AttnConfig *c, const ops_real *w, AttnCache *k, const ops_real *x, ops_real *out) {
     int B = k->B, d = c->d_model, qd = c->n_heads * c->head_dim;
-    real_t *v = attn_tmp((size_t)B * qd);
+    ops_real *v = attn_tmp((size_t)B * qd);
     if (!v) return -1;
     op_matmul_forward(NULL, v, x, w, B, d, qd);
     op_matmul_forward(NULL, out, v, w + (size_t)qd * d, B, qd, d);

@@ -49,11 +49,11 @@
 /* the gate: conv output, gate logits, gated output (q holds g); decomposed: k holds u, q the
    scaled u, vrep v repeated to H heads (KV < H); per-row [N, H] norms, den, running sums of
    1/den and fitness */
-#define ATTN_ACTS_mga void *conv, *gate, *gated, *vrep; real_t *mga_nrm, *mga_den, *mga_S, *mga_f;
+#define ATTN_ACTS_mga void *conv, *gate, *gated, *vrep; ops_real *mga_nrm, *mga_den, *mga_S, *mga_f;
 /* decomposed: fp32 [N, H*hd] work buffers and fp32 [N, H] row buffers; the gate's gradients
    (dgated, dgate [N, H*hd]; u recomputed and du [N, d]) */
 #define ATTN_SCRATCH_mga                                                                                   \
-    real_t *mga_du, *mga_c, *mga_ru, *mga_ds, *mga_dden, *mga_sd;                                          \
+    ops_real *mga_du, *mga_c, *mga_ru, *mga_ds, *mga_dden, *mga_sd;                                          \
     void *mga_dgated, *mga_dgate, *mga_u, *mga_dux;
 
 #endif /* ATTN_MGA_H */
@@ -79,7 +79,7 @@ static int attn_mga_gpu_supported(const AttnConfig *c, char *err, size_t errlen)
     return 0;
 }
 
-static int attn_mga_param_specs(const AttnConfig *c, ParamSpec *p) {
+static int attn_mga_param_specs(const AttnConfig *c, AttnParamSpec *p) {
     size_t off = 0;
     int n = 0, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     attn_spec_set(&p[n++], "g_proj.weight", &off, qd, d);
@@ -106,7 +106,7 @@ static double attn_mga_flops(const AttnConfig *c, int T) { /* G G^T and PV */
 /* one function lays out the activations, run with base 0 to measure; q and att adjacent: the
    decomposed forward keeps its fp32 C there */
 static void attn_mga_layout(const AttnConfig *c, AttnActs *a, char **cur, char **sc, size_t es, int B, int T) {
-    size_t N = (size_t)B * T, H = c->n_heads, d = c->d_model, rs = sizeof(real_t);
+    size_t N = (size_t)B * T, H = c->n_heads, d = c->d_model, rs = sizeof(ops_real);
         size_t qd = H * c->head_dim;
         a->q = attn_carve(cur, N * qd, es);
         a->att = attn_carve(cur, N * qd, es);
@@ -131,7 +131,7 @@ static void attn_mga_act_sizes(const AttnConfig *c, int B, int T, size_t *act_el
     char *cur = NULL, *sc = NULL;
     attn_mga_layout(c, &a, &cur, &sc, 1, B, T);
     *act_elems = (size_t)cur;
-    *stat_elems = (size_t)sc / sizeof(real_t);
+    *stat_elems = (size_t)sc / sizeof(ops_real);
 }
 
 static void attn_mga_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
@@ -142,17 +142,17 @@ static void attn_mga_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu,
 /* MGA decomposed: datt, dq, dk, dv [N, H*hd] activations, then fp32 du, c, ru [N, H*hd]
    and ds, dden, sd [N, H], carved in bytes (an fp32 takes at most two activation elements) */
 static void mga_scratch_layout(const AttnConfig *c, AttnScratch *s, char *cur, size_t es, int B, int T) {
-    size_t N = (size_t)B * T, nh = N * c->n_heads, nhd = nh * c->head_dim, f = sizeof(real_t);
+    size_t N = (size_t)B * T, nh = N * c->n_heads, nhd = nh * c->head_dim, f = sizeof(ops_real);
     s->datt = attn_carve(&cur, nhd, es);
     s->dq = attn_carve(&cur, nhd, es);
     s->dk = attn_carve(&cur, nhd, es);
     s->dv = attn_carve(&cur, nhd, es);
-    s->mga_du = (real_t *)(void *)attn_carve(&cur, nhd, f);
-    s->mga_c = (real_t *)(void *)attn_carve(&cur, nhd, f);
-    s->mga_ru = (real_t *)(void *)attn_carve(&cur, nhd, f);
-    s->mga_ds = (real_t *)(void *)attn_carve(&cur, nh, f);
-    s->mga_dden = (real_t *)(void *)attn_carve(&cur, nh, f);
-    s->mga_sd = (real_t *)(void *)attn_carve(&cur, nh, f);
+    s->mga_du = (ops_real *)(void *)attn_carve(&cur, nhd, f);
+    s->mga_c = (ops_real *)(void *)attn_carve(&cur, nhd, f);
+    s->mga_ru = (ops_real *)(void *)attn_carve(&cur, nhd, f);
+    s->mga_ds = (ops_real *)(void *)attn_carve(&cur, nh, f);
+    s->mga_dden = (ops_real *)(void *)attn_carve(&cur, nh, f);
+    s->mga_sd = (ops_real *)(void *)attn_carve(&cur, nh, f);
     if (c->mga_gate) { /* dgated, dgate [N, H*hd]; u (recomputed), du [N, d] */
         s->mga_dgated = attn_carve(&cur, nhd, es);
         s->mga_dgate = attn_carve(&cur, nhd, es);
@@ -174,20 +174,20 @@ static void attn_mga_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu
 
 /* MGA's per-(b, h) statistics: norms, den_i, S_i and the gene fitness f_i (equations above) */
 #define MGA_EPS 1e-8
-static void mga_stats(const AttnConfig *c, const real_t *g, int b, int h, int T, real_t *nrm, real_t *den,
-                      real_t *S, real_t *f) {
+static void mga_stats(const AttnConfig *c, const ops_real *g, int b, int h, int T, ops_real *nrm, ops_real *den,
+                      ops_real *S, ops_real *f) {
     int H = c->n_heads, hd = c->head_dim;
 #define MGA_G(t) (g + (((size_t)b * T + (t)) * H + h) * hd)
     for (int t = 0; t < T; t++) {
-        real_t ss = 0;
+        ops_real ss = 0;
         for (int i = 0; i < hd; i++) ss += MGA_G(t)[i] * MGA_G(t)[i];
         nrm[t] = sqrt(ss);
     }
-    real_t acc = 0;
+    ops_real acc = 0;
     for (int i = 0; i < T; i++) {
-        real_t rowsum = 0;
+        ops_real rowsum = 0;
         for (int j = attn_first_key(i, c->window); j <= i; j++) {
-            real_t dd = 0;
+            ops_real dd = 0;
             for (int e = 0; e < hd; e++) dd += MGA_G(i)[e] * MGA_G(j)[e];
             rowsum += dd / (nrm[i] * nrm[j] + MGA_EPS);
         }
@@ -202,12 +202,12 @@ static void mga_stats(const AttnConfig *c, const real_t *g, int b, int h, int T,
 }
 
 /* row i of one head: correlations cr[j] and attention p[j] for j in s0..i */
-static void mga_row(const AttnConfig *c, const real_t *g, int b, int h, int T, int i, const real_t *nrm,
-                    const real_t *f, real_t *cr, real_t *p) {
+static void mga_row(const AttnConfig *c, const ops_real *g, int b, int h, int T, int i, const ops_real *nrm,
+                    const ops_real *f, ops_real *cr, ops_real *p) {
     int H = c->n_heads, hd = c->head_dim, s0 = attn_first_key(i, c->window);
-    real_t mx = -INFINITY, sum = 0;
+    ops_real mx = -INFINITY, sum = 0;
     for (int j = s0; j <= i; j++) {
-        real_t dd = 0;
+        ops_real dd = 0;
         for (int e = 0; e < hd; e++) dd += MGA_G(i)[e] * MGA_G(j)[e];
         cr[j] = dd / (nrm[i] * nrm[j] + MGA_EPS);
         p[j] = f[i] * (1 + cr[j]) / 2;
@@ -217,9 +217,9 @@ static void mga_row(const AttnConfig *c, const real_t *g, int b, int h, int T, i
     for (int j = s0; j <= i; j++) p[j] /= sum;
 }
 
-static int mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, const real_t *v, int B, int T) {
+static int mga_core_forward(const AttnConfig *c, ops_real *out, const ops_real *g, const ops_real *v, int B, int T) {
     int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
-    real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T), *p = attn_tmp(T);
+    ops_real *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T), *p = attn_tmp(T);
     int rc = !nrm || !den || !S || !f || !cr || !p ? -1 : 0;
     if (!rc)
     for (int b = 0; b < B; b++)
@@ -227,10 +227,10 @@ static int mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, c
             mga_stats(c, g, b, h, T, nrm, den, S, f);
             for (int i = 0; i < T; i++) {
                 mga_row(c, g, b, h, T, i, nrm, f, cr, p);
-                real_t *o = out + (((size_t)b * T + i) * H + h) * hd;
-                memset(o, 0, hd * sizeof(real_t));
+                ops_real *o = out + (((size_t)b * T + i) * H + h) * hd;
+                memset(o, 0, hd * sizeof(ops_real));
                 for (int j = attn_first_key(i, c->window); j <= i; j++) {
-                    const real_t *vj = v + (((size_t)b * T + j) * KV + h / group) * hd;
+                    const ops_real *vj = v + (((size_t)b * T + j) * KV + h / group) * hd;
                     for (int e = 0; e < hd; e++) o[e] += p[j] * vj[e];
                 }
             }
@@ -243,54 +243,54 @@ static int mga_core_forward(const AttnConfig *c, real_t *out, const real_t *g, c
    ds = p (dp - D); df_i = sum_j ds_ij c_ij; dS_i = -df_i f_i / S_i; d(1/den_k) = sum of dS_i
    over the i whose S_i includes k; dden_i = -df_i f_i / den_i - d(1/den_i) / den_i^2;
    dcorr_ij = ds_ij f_i / 2 + dden_i / (2 L_i); then through corr = g_i.g_j / (n_i n_j + eps). */
-static int mga_core_backward(const AttnConfig *c, real_t *dg, real_t *dv, const real_t *dout,
-                             const real_t *g, const real_t *v, int B, int T) {
+static int mga_core_backward(const AttnConfig *c, ops_real *dg, ops_real *dv, const ops_real *dout,
+                             const ops_real *g, const ops_real *v, int B, int T) {
     int H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
-    real_t *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T);
-    real_t *p = attn_tmp(T), *dp = attn_tmp(T), *df = attn_tmp(T), *dden = attn_tmp(T), *dn = attn_tmp(T);
+    ops_real *nrm = attn_tmp(T), *den = attn_tmp(T), *S = attn_tmp(T), *f = attn_tmp(T), *cr = attn_tmp(T);
+    ops_real *p = attn_tmp(T), *dp = attn_tmp(T), *df = attn_tmp(T), *dden = attn_tmp(T), *dn = attn_tmp(T);
     int rc = !nrm || !den || !S || !f || !cr || !p || !dp || !df || !dden || !dn ? -1 : 0;
     if (rc) goto end;
-    memset(dg, 0, sizeof(real_t) * (size_t)B * T * H * hd);
-    memset(dv, 0, sizeof(real_t) * (size_t)B * T * KV * hd);
+    memset(dg, 0, sizeof(ops_real) * (size_t)B * T * H * hd);
+    memset(dv, 0, sizeof(ops_real) * (size_t)B * T * KV * hd);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++) {
             int kh = h / group;
             mga_stats(c, g, b, h, T, nrm, den, S, f);
             for (int pass = 0; pass < 2; pass++) { /* 0: df and dv; 1: dcorr into dg (needs every df) */
                 if (pass == 1) {
-                    real_t tot = 0, suffix = 0;
+                    ops_real tot = 0, suffix = 0;
                     for (int i = 0; i < T; i++) tot += -df[i] * f[i] / S[i];
                     for (int i = T - 1; i >= 0; i--) {
                         suffix += -df[i] * f[i] / S[i];
-                        real_t dr = c->mga_faithful ? tot : suffix;
+                        ops_real dr = c->mga_faithful ? tot : suffix;
                         dden[i] = -df[i] * f[i] / den[i] - dr / (den[i] * den[i]);
                     }
-                    memset(dn, 0, T * sizeof(real_t));
+                    memset(dn, 0, T * sizeof(ops_real));
                 }
                 for (int i = 0; i < T; i++) {
                     int s0 = attn_first_key(i, c->window);
-                    const real_t *doi = dout + (((size_t)b * T + i) * H + h) * hd;
+                    const ops_real *doi = dout + (((size_t)b * T + i) * H + h) * hd;
                     mga_row(c, g, b, h, T, i, nrm, f, cr, p);
-                    real_t D = 0;
+                    ops_real D = 0;
                     for (int j = s0; j <= i; j++) {
-                        const real_t *vj = v + (((size_t)b * T + j) * KV + kh) * hd;
+                        const ops_real *vj = v + (((size_t)b * T + j) * KV + kh) * hd;
                         dp[j] = 0;
                         for (int e = 0; e < hd; e++) dp[j] += doi[e] * vj[e];
                         D += p[j] * dp[j];
                     }
                     if (pass == 0) df[i] = 0;
-                    real_t L = c->mga_faithful ? T : i + 1;
+                    ops_real L = c->mga_faithful ? T : i + 1;
                     for (int j = s0; j <= i; j++) {
-                        real_t ds = p[j] * (dp[j] - D);
+                        ops_real ds = p[j] * (dp[j] - D);
                         if (pass == 0) {
                             df[i] += ds * (1 + cr[j]) / 2;
-                            real_t *dvj = dv + (((size_t)b * T + j) * KV + kh) * hd;
+                            ops_real *dvj = dv + (((size_t)b * T + j) * KV + kh) * hd;
                             for (int e = 0; e < hd; e++) dvj[e] += p[j] * doi[e];
                             continue;
                         }
-                        real_t dcorr = ds * f[i] / 2 + dden[i] / (2 * L);
-                        real_t q = nrm[i] * nrm[j] + MGA_EPS, dD = dcorr / q, dq = -dcorr * cr[j] / q;
-                        real_t *dgi = dg + (((size_t)b * T + i) * H + h) * hd, *dgj = dg + (((size_t)b * T + j) * H + h) * hd;
+                        ops_real dcorr = ds * f[i] / 2 + dden[i] / (2 * L);
+                        ops_real q = nrm[i] * nrm[j] + MGA_EPS, dD = dcorr / q, dq = -dcorr * cr[j] / q;
+                        ops_real *dgi = dg + (((size_t)b * T + i) * H + h) * hd, *dgj = dg + (((size_t)b * T + j) * H + h) * hd;
                         for (int e = 0; e < hd; e++) { dgi[e] += dD * MGA_G(j)[e]; dgj[e] += dD * MGA_G(i)[e]; }
                         dn[i] += dq * nrm[j];
                         dn[j] += dq * nrm[i];
@@ -299,7 +299,7 @@ static int mga_core_backward(const AttnConfig *c, real_t *dg, real_t *dv, const 
             }
             for (int t = 0; t < T; t++) /* through n_t = |g_t| */
                 if (nrm[t] > 0) {
-                    real_t *dgt = dg + (((size_t)b * T + t) * H + h) * hd;
+                    ops_real *dgt = dg + (((size_t)b * T + t) * H + h) * hd;
                     for (int e = 0; e < hd; e++) dgt[e] += dn[t] * MGA_G(t)[e] / nrm[t];
                 }
         }
@@ -312,21 +312,21 @@ end:
 /* depthwise kernel-3 conv over time: causal taps t-2..t, faithful (centred) t-1..t+1 */
 static int mga_conv_shift(const AttnConfig *c) { return c->mga_faithful ? 1 : 2; }
 
-static int mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const real_t *x, real_t *out, int B, int T) {
+static int mga_forward(const AttnConfig *c, const ops_real *w, AttnActs *a, const ops_real *x, ops_real *out, int B, int T) {
     int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     op_matmul_forward(NULL, a->q, x, w + attn_spec_off(c, "g_proj.weight"), N, d, qd);
     op_matmul_forward(NULL, a->v, x, w + attn_spec_off(c, "v_proj.weight"), N, d, kvd);
     if (mga_core_forward(c, a->att, a->q, a->v, B, T)) return -1;
-    const real_t *o_in = a->att;
+    const ops_real *o_in = a->att;
     if (c->mga_gate) {
-        const real_t *wc = w + attn_spec_off(c, "gate_conv.weight");
-        real_t *conv = a->conv, *u = attn_tmp((size_t)N * d);
+        const ops_real *wc = w + attn_spec_off(c, "gate_conv.weight");
+        ops_real *conv = a->conv, *u = attn_tmp((size_t)N * d);
         if (!u) return -1;
         int sh = mga_conv_shift(c);
         for (int n = 0; n < N; n++) {
             int t = n % T;
             for (int ch = 0; ch < d; ch++) {
-                real_t acc = 0;
+                ops_real acc = 0;
                 for (int k = 0; k < 3; k++)
                     if (t + k - sh >= 0 && t + k - sh < T) acc += wc[ch * 3 + k] * x[(size_t)(n + k - sh) * d + ch];
                 conv[(size_t)n * d + ch] = acc;
@@ -334,7 +334,7 @@ static int mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const 
             }
         }
         op_matmul_forward(NULL, a->gate, u, w + attn_spec_off(c, "gate_proj.weight"), N, d, qd);
-        real_t *att = a->att, *gate = a->gate, *gated = a->gated;
+        ops_real *att = a->att, *gate = a->gate, *gated = a->gated;
         for (size_t i = 0; i < (size_t)N * qd; i++) gated[i] = att[i] / (1 + exp(-gate[i]));
         o_in = a->gated;
         free(u);
@@ -343,13 +343,13 @@ static int mga_forward(const AttnConfig *c, const real_t *w, AttnActs *a, const 
     return 0;
 }
 
-static int mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnActs *a, const real_t *x,
-                        const real_t *dout, real_t *dx, int B, int T) {
+static int mga_backward(const AttnConfig *c, const ops_real *w, ops_real *dw, AttnActs *a, const ops_real *x,
+                        const ops_real *dout, ops_real *dx, int B, int T) {
     int N = B * T, d = c->d_model, qd = c->n_heads * c->head_dim, kvd = c->n_kv_heads * c->head_dim;
     size_t oo = attn_spec_off(c, "o_proj.weight"), og = attn_spec_off(c, "g_proj.weight"), ov = attn_spec_off(c, "v_proj.weight");
     /* every temporary first, so that running out of memory leaves dw and dx untouched */
-    real_t *dgated = attn_tmp((size_t)N * qd), *datt = dgated, *dxc = NULL, *dgate = NULL, *u = NULL, *du = NULL;
-    real_t *dg = attn_tmp((size_t)N * qd), *dv = attn_tmp((size_t)N * kvd);
+    ops_real *dgated = attn_tmp((size_t)N * qd), *datt = dgated, *dxc = NULL, *dgate = NULL, *u = NULL, *du = NULL;
+    ops_real *dg = attn_tmp((size_t)N * qd), *dv = attn_tmp((size_t)N * kvd);
     int rc = 0;
     if (c->mga_gate) {
         dgate = attn_tmp((size_t)N * qd), u = attn_tmp((size_t)N * d), du = attn_tmp((size_t)N * d);
@@ -361,9 +361,9 @@ static int mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnAc
     op_matmul_backward(NULL, dgated, dw + oo, dout, c->mga_gate ? a->gated : a->att, w + oo, N, qd, d, 0);
     if (c->mga_gate) {
         size_t oc = attn_spec_off(c, "gate_conv.weight"), op = attn_spec_off(c, "gate_proj.weight");
-        const real_t *att = a->att, *gate = a->gate, *conv = a->conv;
+        const ops_real *att = a->att, *gate = a->gate, *conv = a->conv;
         for (size_t i = 0; i < (size_t)N * qd; i++) {
-            real_t s = 1 / (1 + exp(-gate[i]));
+            ops_real s = 1 / (1 + exp(-gate[i]));
             datt[i] = dgated[i] * s;
             dgate[i] = dgated[i] * att[i] * s * (1 - s);
         }
@@ -373,8 +373,8 @@ static int mga_backward(const AttnConfig *c, const real_t *w, real_t *dw, AttnAc
         for (int n = 0; n < N; n++) {
             int t = n % T;
             for (int ch = 0; ch < d; ch++) {
-                real_t z = conv[(size_t)n * d + ch], s = 1 / (1 + exp(-z));
-                real_t dz = du[(size_t)n * d + ch] * s * (1 + z * (1 - s)); /* SiLU' */
+                ops_real z = conv[(size_t)n * d + ch], s = 1 / (1 + exp(-z));
+                ops_real dz = du[(size_t)n * d + ch] * s * (1 + z * (1 - s)); /* SiLU' */
                 for (int k = 0; k < 3; k++)
                     if (t + k - sh >= 0 && t + k - sh < T) {
                         size_t src = (size_t)(n + k - sh) * d + ch;
@@ -401,7 +401,7 @@ static void mga_dec_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
                             int B, int T) {
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
     int qd = H * hd, kvd = KV * hd, fa = c->mga_faithful;
-    real_t *C = a->q, *rinv = a->mga_f; /* C spans q and att (adjacent, 2 activations = one fp32 per element) */
+    ops_real *C = a->q, *rinv = a->mga_f; /* C spans q and att (adjacent, 2 activations = one fp32 per element) */
     op_matmul_forward(gpu, a->k, x, attn_wat(gpu, w, attn_spec_off(c, "g_proj.weight")), N, d, qd);
     op_matmul_forward(gpu, a->v, x, attn_wat(gpu, w, attn_spec_off(c, "v_proj.weight")), N, d, kvd);
     op_mga_unit_forward(gpu, a->k, a->mga_nrm, a->k, (size_t)N * H, hd); /* in place: k = u */
@@ -428,7 +428,7 @@ static void mga_dec_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
     op_matmul_forward(gpu, out, o_in, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, qd, d);
 }
 
-static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a,
+static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a,
                              AttnScratch *s, const void *x, const void *dout, void *dx, int B, int T) {
     int N = B * T, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, W = c->window;
     int qd = H * hd, kvd = KV * hd, fa = c->mga_faithful;
@@ -477,7 +477,7 @@ static int attn_mga_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
     return mga_forward(c, w, a, x, out, B, T);
 }
 
-static int attn_mga_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+static int attn_mga_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                              const void *x, const void *dout, void *dx, int B, int T) {
     if (gpu || c->mga_decomposed) {
         mga_dec_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
@@ -495,63 +495,63 @@ static size_t mga_dec_row(const AttnConfig *c) {
 
 static size_t attn_mga_cache_bytes(const AttnConfig *c, int T) {
     return ((size_t)attn_dec_slots(c->window, T) * mga_dec_row(c) + c->n_heads + 2 * (size_t)c->d_model) *
-           sizeof(real_t);
+           sizeof(ops_real);
 }
 
-static int attn_mga_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
     int B = kc->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, group = H / KV;
     int qd = H * hd, kvd = KV * hd, pos = kc->pos, S = attn_dec_slots(c->window, kc->cap);
     int s0 = attn_first_key(pos, c->window), n = pos - s0 + 1;
     size_t R = mga_dec_row(c), seq = (size_t)S * R + H + 2 * (size_t)d;
-    real_t *g = attn_tmp((size_t)B * qd), *v = attn_tmp((size_t)B * kvd), *att = attn_tmp((size_t)B * qd);
-    real_t *u = attn_tmp((size_t)B * d), *gate = attn_tmp((size_t)B * qd), *cr = attn_tmp(n), *p = attn_tmp(n);
+    ops_real *g = attn_tmp((size_t)B * qd), *v = attn_tmp((size_t)B * kvd), *att = attn_tmp((size_t)B * qd);
+    ops_real *u = attn_tmp((size_t)B * d), *gate = attn_tmp((size_t)B * qd), *cr = attn_tmp(n), *p = attn_tmp(n);
     int rc = g && v && att && u && gate && cr && p ? 0 : -1;
     if (!rc) {
         op_matmul_forward(NULL, g, x, w + attn_spec_off(c, "g_proj.weight"), B, d, qd);
         op_matmul_forward(NULL, v, x, w + attn_spec_off(c, "v_proj.weight"), B, d, kvd);
         for (int b = 0; b < B; b++) {
-            real_t *base = (real_t *)kc->mem + b * seq, *slot = base + (size_t)(pos % S) * R;
-            real_t *run = base + (size_t)S * R, *tail = run + H;
-            memcpy(slot, g + (size_t)b * qd, sizeof(real_t) * qd);
-            memcpy(slot + qd + H, v + (size_t)b * kvd, sizeof(real_t) * kvd);
+            ops_real *base = (ops_real *)kc->mem + b * seq, *slot = base + (size_t)(pos % S) * R;
+            ops_real *run = base + (size_t)S * R, *tail = run + H;
+            memcpy(slot, g + (size_t)b * qd, sizeof(ops_real) * qd);
+            memcpy(slot + qd + H, v + (size_t)b * kvd, sizeof(ops_real) * kvd);
             for (int h = 0; h < H; h++) {
-                real_t ss = 0;
+                ops_real ss = 0;
                 for (int e = 0; e < hd; e++) ss += slot[h * hd + e] * slot[h * hd + e];
                 slot[qd + h] = sqrt(ss);
             }
             for (int h = 0; h < H; h++) { /* mga_stats and mga_row for row pos, from the cache */
-                const real_t *gi = slot + (size_t)h * hd;
-                real_t ni = slot[qd + h], rowsum = 0, mx = -INFINITY, sum = 0;
+                const ops_real *gi = slot + (size_t)h * hd;
+                ops_real ni = slot[qd + h], rowsum = 0, mx = -INFINITY, sum = 0;
                 for (int j = 0; j < n; j++) {
-                    const real_t *sj = base + (size_t)((s0 + j) % S) * R, *gj = sj + (size_t)h * hd;
-                    real_t dd = 0;
+                    const ops_real *sj = base + (size_t)((s0 + j) % S) * R, *gj = sj + (size_t)h * hd;
+                    ops_real dd = 0;
                     for (int e = 0; e < hd; e++) dd += gi[e] * gj[e];
                     cr[j] = dd / (ni * sj[qd + h] + MGA_EPS);
                     rowsum += cr[j];
                 }
-                real_t den = 1 + rowsum / (2.0 * (pos + 1));
+                ops_real den = 1 + rowsum / (2.0 * (pos + 1));
                 run[h] += 1 / den;
-                real_t f = 1 / (den * run[h]);
+                ops_real f = 1 / (den * run[h]);
                 for (int j = 0; j < n; j++) {
                     p[j] = f * (1 + cr[j]) / 2;
                     if (p[j] > mx) mx = p[j];
                 }
                 for (int j = 0; j < n; j++) { p[j] = exp(p[j] - mx); sum += p[j]; }
-                real_t *o = att + ((size_t)b * H + h) * hd;
+                ops_real *o = att + ((size_t)b * H + h) * hd;
                 for (int e = 0; e < hd; e++) o[e] = 0;
                 for (int j = 0; j < n; j++) {
-                    const real_t *vj = base + (size_t)((s0 + j) % S) * R + qd + H + (size_t)(h / group) * hd;
+                    const ops_real *vj = base + (size_t)((s0 + j) % S) * R + qd + H + (size_t)(h / group) * hd;
                     for (int e = 0; e < hd; e++) o[e] += p[j] / sum * vj[e];
                 }
             }
             if (c->mga_gate) { /* causal conv taps x_{t-2}, x_{t-1}, x_t; the tail starts at zero */
-                const real_t *wc = w + attn_spec_off(c, "gate_conv.weight"), *xt = x + (size_t)b * d;
+                const ops_real *wc = w + attn_spec_off(c, "gate_conv.weight"), *xt = x + (size_t)b * d;
                 for (int ch = 0; ch < d; ch++) {
-                    real_t acc = wc[ch * 3] * tail[ch] + wc[ch * 3 + 1] * tail[d + ch] + wc[ch * 3 + 2] * xt[ch];
+                    ops_real acc = wc[ch * 3] * tail[ch] + wc[ch * 3 + 1] * tail[d + ch] + wc[ch * 3 + 2] * xt[ch];
                     u[(size_t)b * d + ch] = acc / (1 + exp(-acc));
                 }
-                memcpy(tail, tail + d, sizeof(real_t) * d);
-                memcpy(tail + d, xt, sizeof(real_t) * d);
+                memcpy(tail, tail + d, sizeof(ops_real) * d);
+                memcpy(tail + d, xt, sizeof(ops_real) * d);
             }
         }
         if (c->mga_gate) {

@@ -47,7 +47,7 @@
     X(mla, v_head_dim, "v_head_dim", 0, ATTN_MAX_WIDTH, 0, "mla: value head dim (default head_dim)")
 /* the latents (q, k, v, att are [N, H, P] here, P = max(hd, dv)); att_v: o_proj's input when
    dv < P */
-#define ATTN_ACTS_mla void *lat_q, *lat_qn, *lat_kv, *lat_kvn, *att_v; real_t *lat_q_rstd, *lat_kv_rstd;
+#define ATTN_ACTS_mla void *lat_q, *lat_qn, *lat_kv, *lat_kvn, *att_v; ops_real *lat_q_rstd, *lat_kv_rstd;
 /* kvf: o_proj's input gradient, then kv_b's output gradient; lat_a, lat_b: latent gradients;
    kva: kv_a's output gradient */
 #define ATTN_SCRATCH_mla void *kvf, *lat_a, *lat_b, *kva;
@@ -99,7 +99,7 @@ static int attn_mla_gpu_supported(const AttnConfig *c, char *err, size_t errlen)
     return 0;
 }
 
-static int attn_mla_param_specs(const AttnConfig *c, ParamSpec *p) { /* DeepSeek-V2's module order */
+static int attn_mla_param_specs(const AttnConfig *c, AttnParamSpec *p) { /* DeepSeek-V2's module order */
     size_t off = 0;
     int n = 0, d = c->d_model, H = c->n_heads;
     MlaDims m = mla_dims(c);
@@ -134,7 +134,7 @@ static double attn_mla_flops(const AttnConfig *c, int T) {
 
 /* one function lays out the activations, run with base 0 to measure */
 static void attn_mla_layout(const AttnConfig *c, AttnActs *a, char **cur, char **sc, size_t es, int B, int T) {
-    size_t N = (size_t)B * T, H = c->n_heads, rs = sizeof(real_t);
+    size_t N = (size_t)B * T, H = c->n_heads, rs = sizeof(ops_real);
     MlaDims m = mla_dims(c);
     a->q = attn_carve(cur, N * H * m.P, es);
     a->k = attn_carve(cur, N * H * m.P, es);
@@ -169,7 +169,7 @@ static void attn_mla_act_sizes(const AttnConfig *c, int B, int T, size_t *act_el
     char *cur = NULL, *sc = NULL;
     attn_mla_layout(c, &a, &cur, &sc, 1, B, T);
     *act_elems = (size_t)cur;
-    *stat_elems = (size_t)sc / sizeof(real_t);
+    *stat_elems = (size_t)sc / sizeof(ops_real);
 }
 
 static void attn_mla_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu, char *act_mem, char *stat_mem,
@@ -205,7 +205,7 @@ static void attn_mla_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu
 
 /* the query before RoPE, qf [N, H*qk], through the query latent when there is one */
 static void mla_query(Gpu *gpu, const AttnConfig *c, const void *w, const void *x, void *qf, void *lat_q,
-                      void *lat_qn, real_t *lat_q_rstd, int N) {
+                      void *lat_qn, ops_real *lat_q_rstd, int N) {
     MlaDims m = mla_dims(c);
     int H = c->n_heads, d = c->d_model;
     if (m.rq) {
@@ -221,7 +221,7 @@ static void mla_query(Gpu *gpu, const AttnConfig *c, const void *w, const void *
 /* the latent path: kva [N, r + rope] = W_kva x; lat [N, r] its latent columns, latn =
    RMSNorm(lat); the shared rotary key is rotated in place in kva's last rope columns */
 static void mla_latent(Gpu *gpu, const AttnConfig *c, const void *w, const void *x, void *kva, void *lat,
-                       void *latn, real_t *lat_rstd, int N, int T) {
+                       void *latn, ops_real *lat_rstd, int N, int T) {
     MlaDims m = mla_dims(c);
     op_matmul_forward(gpu, kva, x, attn_wat(gpu, w, attn_spec_off(c, "kv_a_proj_with_mqa.weight")), N, c->d_model, m.r + m.rope);
     op_copy_cols(gpu, lat, m.r, kva, m.r + m.rope, N, m.r, 1, 0);
@@ -273,7 +273,7 @@ static void mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *
     op_matmul_forward(gpu, out, mla_o_in(c, a), attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * m.v, c->d_model);
 }
 
-static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                          const void *x, const void *dout, void *dx, int B, int T) {
     MlaDims m = mla_dims(c);
     int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
@@ -326,19 +326,19 @@ static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *d
    W_UK,h [nope, r] moves to the query (q~ = W_UK,h^T q_nope, scored against the cached
    latent), and the value up-projection W_UV,h [dv, r] moves into the output projection
    (W_o,h W_UV,h [d, r] applied to the attended latent). Nothing per head is cached. */
-ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, const real_t *x, real_t *out, int B, int T) {
+ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const ops_real *w, const ops_real *x, ops_real *out, int B, int T) {
     if (c->qk_norm) return -1; /* no absorbed form: the norm needs each head's key */
     MlaDims m = mla_dims(c);
     int N = B * T, H = c->n_heads, d = c->d_model, kw = m.nope + m.v;
-    const real_t *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");
-    real_t *qf = attn_tmp((size_t)N * H * m.qk), *qpe = attn_tmp((size_t)N * H * m.rope);
-    real_t *lq = attn_tmp((size_t)N * m.rq), *lqn = attn_tmp((size_t)N * m.rq), *lqr = attn_tmp(N);
-    real_t *lat = attn_tmp((size_t)N * m.r), *cn = attn_tmp((size_t)N * m.r), *lr = attn_tmp(N);
-    real_t *kva = attn_tmp((size_t)N * (m.r + m.rope)), *qa = attn_tmp((size_t)N * H * m.r);
-    real_t *wouv = attn_tmp((size_t)d * H * m.r), *ol = attn_tmp((size_t)N * H * m.r), *p = attn_tmp(T);
+    const ops_real *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");
+    ops_real *qf = attn_tmp((size_t)N * H * m.qk), *qpe = attn_tmp((size_t)N * H * m.rope);
+    ops_real *lq = attn_tmp((size_t)N * m.rq), *lqn = attn_tmp((size_t)N * m.rq), *lqr = attn_tmp(N);
+    ops_real *lat = attn_tmp((size_t)N * m.r), *cn = attn_tmp((size_t)N * m.r), *lr = attn_tmp(N);
+    ops_real *kva = attn_tmp((size_t)N * (m.r + m.rope)), *qa = attn_tmp((size_t)N * H * m.r);
+    ops_real *wouv = attn_tmp((size_t)d * H * m.r), *ol = attn_tmp((size_t)N * H * m.r), *p = attn_tmp(T);
     int rc = !qf || !qpe || !lq || !lqn || !lqr || !lat || !cn || !lr || !kva || !qa || !wouv || !ol || !p ? -1 : 0;
     if (rc) goto end;
-    real_t *kpe = kva + m.r;
+    ops_real *kpe = kva + m.r;
     mla_query(NULL, c, w, x, qf, lq, lqn, lqr, N);
     op_copy_cols(NULL, qpe, m.rope, qf + m.nope, m.qk, (size_t)N * H, m.rope, 1, 0);
     op_rope_forward(NULL, qpe, N, T, H, m.rope, c->rope_theta);
@@ -346,37 +346,37 @@ ATTNDEF int attn_mla_absorbed_forward(const AttnConfig *c, const real_t *w, cons
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < m.nope; i++) {
-                real_t qn = qf[((size_t)n * H + h) * m.qk + i];
-                const real_t *uk = wkvb + ((size_t)h * kw + i) * m.r;
-                real_t *dst = qa + ((size_t)n * H + h) * m.r;
+                ops_real qn = qf[((size_t)n * H + h) * m.qk + i];
+                const ops_real *uk = wkvb + ((size_t)h * kw + i) * m.r;
+                ops_real *dst = qa + ((size_t)n * H + h) * m.r;
                 for (int j = 0; j < m.r; j++) dst[j] += qn * uk[j];
             }
     for (int o = 0; o < d; o++)
         for (int h = 0; h < H; h++)
             for (int e = 0; e < m.v; e++) {
-                real_t wv = wo[(size_t)o * H * m.v + h * m.v + e];
-                const real_t *uv = wkvb + ((size_t)h * kw + m.nope + e) * m.r;
-                real_t *dst = wouv + (size_t)o * H * m.r + (size_t)h * m.r;
+                ops_real wv = wo[(size_t)o * H * m.v + h * m.v + e];
+                const ops_real *uv = wkvb + ((size_t)h * kw + m.nope + e) * m.r;
+                ops_real *dst = wouv + (size_t)o * H * m.r + (size_t)h * m.r;
                 for (int j = 0; j < m.r; j++) dst[j] += wv * uv[j];
             }
-    real_t scale = 1 / sqrt((real_t)m.qk);
+    ops_real scale = 1 / sqrt((ops_real)m.qk);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
             for (int t = 0; t < T; t++) {
                 size_t n = (size_t)b * T + t;
-                const real_t *qt = qa + (n * H + h) * m.r, *qp = qpe + (n * H + h) * m.rope;
+                const ops_real *qt = qa + (n * H + h) * m.r, *qp = qpe + (n * H + h) * m.rope;
                 int s0 = attn_first_key(t, c->window);
-                real_t mx = -INFINITY, sum = 0;
+                ops_real mx = -INFINITY, sum = 0;
                 for (int s = s0; s <= t; s++) {
                     size_t ns = (size_t)b * T + s;
-                    real_t sc = 0;
+                    ops_real sc = 0;
                     for (int j = 0; j < m.r; j++) sc += qt[j] * cn[ns * m.r + j];
                     for (int j = 0; j < m.rope; j++) sc += qp[j] * kpe[ns * (m.r + m.rope) + j];
                     p[s] = sc * scale;
                     if (p[s] > mx) mx = p[s];
                 }
                 for (int s = s0; s <= t; s++) { p[s] = exp(p[s] - mx); sum += p[s]; }
-                real_t *dst = ol + (n * H + h) * m.r;
+                ops_real *dst = ol + (n * H + h) * m.r;
                 for (int s = s0; s <= t; s++)
                     for (int j = 0; j < m.r; j++) dst[j] += p[s] / sum * cn[((size_t)b * T + s) * m.r + j];
             }
@@ -393,7 +393,7 @@ static int attn_mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
     return 0;
 }
 
-static int attn_mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_t *dw, AttnActs *a, AttnScratch *s,
+static int attn_mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                              const void *x, const void *dout, void *dx, int B, int T) {
     mla_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
     return 0;
@@ -404,30 +404,30 @@ static int attn_mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, real_
    first step. The query [q~_h | RoPE(q_pe_h)] scores the cached row as it is, whose first r
    elements are also the value. ---- */
 static size_t attn_mla_cache_bytes(const AttnConfig *c, int T) {
-    return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * sizeof(real_t);
+    return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * sizeof(ops_real);
 }
 
-static int attn_mla_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, const real_t *x, real_t *out) {
+static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
     MlaDims m = mla_dims(c);
     int B = kc->B, H = c->n_heads, d = c->d_model, kw = m.nope + m.v, R = m.r + m.rope, pos = kc->pos;
     int S = attn_dec_slots(c->window, kc->cap), s0 = attn_first_key(pos, c->window), n = pos - s0 + 1;
-    const real_t *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");
+    const ops_real *wkvb = w + attn_spec_off(c, "kv_b_proj.weight"), *wo = w + attn_spec_off(c, "o_proj.weight");
     if (!kc->derived) {
-        real_t *wouv = kc->derived = attn_tmp((size_t)d * H * m.r);
+        ops_real *wouv = kc->derived = attn_tmp((size_t)d * H * m.r);
         if (!wouv) return -1;
         for (int o = 0; o < d; o++)
             for (int h = 0; h < H; h++)
                 for (int e = 0; e < m.v; e++) {
-                    real_t wv = wo[(size_t)o * H * m.v + h * m.v + e];
-                    const real_t *uv = wkvb + ((size_t)h * kw + m.nope + e) * m.r;
-                    real_t *dst = wouv + (size_t)o * H * m.r + (size_t)h * m.r;
+                    ops_real wv = wo[(size_t)o * H * m.v + h * m.v + e];
+                    const ops_real *uv = wkvb + ((size_t)h * kw + m.nope + e) * m.r;
+                    ops_real *dst = wouv + (size_t)o * H * m.r + (size_t)h * m.r;
                     for (int j = 0; j < m.r; j++) dst[j] += wv * uv[j];
                 }
     }
-    real_t *qf = attn_tmp((size_t)B * H * m.qk), *lq = attn_tmp((size_t)B * m.rq), *lqn = attn_tmp((size_t)B * m.rq);
-    real_t *lqr = attn_tmp(B), *kva = attn_tmp((size_t)B * R), *lat = attn_tmp((size_t)B * m.r), *lr = attn_tmp(B);
-    real_t *cn = attn_tmp((size_t)B * m.r), *qe = attn_tmp(R), *ol = attn_tmp((size_t)B * H * m.r), *p = attn_tmp(n);
-    const real_t **ks = malloc(sizeof *ks * n);
+    ops_real *qf = attn_tmp((size_t)B * H * m.qk), *lq = attn_tmp((size_t)B * m.rq), *lqn = attn_tmp((size_t)B * m.rq);
+    ops_real *lqr = attn_tmp(B), *kva = attn_tmp((size_t)B * R), *lat = attn_tmp((size_t)B * m.r), *lr = attn_tmp(B);
+    ops_real *cn = attn_tmp((size_t)B * m.r), *qe = attn_tmp(R), *ol = attn_tmp((size_t)B * H * m.r), *p = attn_tmp(n);
+    const ops_real **ks = malloc(sizeof *ks * n);
     int rc = qf && lq && lqn && lqr && kva && lat && lr && cn && qe && ol && p && ks ? 0 : -1;
     if (!rc) {
         mla_query(NULL, c, w, x, qf, lq, lqn, lqr, B);
@@ -435,21 +435,21 @@ static int attn_mla_decode(const AttnConfig *c, const real_t *w, AttnCache *kc, 
         op_copy_cols(NULL, lat, m.r, kva, R, B, m.r, 1, 0);
         op_rmsnorm_forward(NULL, cn, lr, lat, w + attn_spec_off(c, "kv_a_layernorm.weight"), B, m.r, c->norm_eps);
         for (int b = 0; b < B; b++) {
-            real_t *slot = (real_t *)kc->mem + ((size_t)b * S + pos % S) * R;
-            memcpy(slot, cn + (size_t)b * m.r, sizeof(real_t) * m.r);
-            memcpy(slot + m.r, kva + (size_t)b * R + m.r, sizeof(real_t) * m.rope);
+            ops_real *slot = (ops_real *)kc->mem + ((size_t)b * S + pos % S) * R;
+            memcpy(slot, cn + (size_t)b * m.r, sizeof(ops_real) * m.r);
+            memcpy(slot + m.r, kva + (size_t)b * R + m.r, sizeof(ops_real) * m.rope);
             attn_rope_at(slot + m.r, 1, m.rope, m.rope, c->rope_theta, pos);
-            for (int j = 0; j < n; j++) ks[j] = (const real_t *)kc->mem + ((size_t)b * S + (s0 + j) % S) * R;
+            for (int j = 0; j < n; j++) ks[j] = (const ops_real *)kc->mem + ((size_t)b * S + (s0 + j) % S) * R;
             for (int h = 0; h < H; h++) {
-                const real_t *qh = qf + ((size_t)b * H + h) * m.qk;
+                const ops_real *qh = qf + ((size_t)b * H + h) * m.qk;
                 for (int j = 0; j < m.r; j++) qe[j] = 0;
                 for (int i = 0; i < m.nope; i++) { /* q~ = W_UK,h^T q_nope */
-                    const real_t *uk = wkvb + ((size_t)h * kw + i) * m.r;
+                    const ops_real *uk = wkvb + ((size_t)h * kw + i) * m.r;
                     for (int j = 0; j < m.r; j++) qe[j] += qh[i] * uk[j];
                 }
-                memcpy(qe + m.r, qh + m.nope, sizeof(real_t) * m.rope);
+                memcpy(qe + m.r, qh + m.nope, sizeof(ops_real) * m.rope);
                 attn_rope_at(qe + m.r, 1, m.rope, m.rope, c->rope_theta, pos);
-                attn_dec_attend(ol + ((size_t)b * H + h) * m.r, qe, ks, ks, n, R, m.r, 1 / sqrt((real_t)m.qk), p);
+                attn_dec_attend(ol + ((size_t)b * H + h) * m.r, qe, ks, ks, n, R, m.r, 1 / sqrt((ops_real)m.qk), p);
             }
         }
         op_matmul_forward(NULL, out, ol, kc->derived, B, H * m.r, d);

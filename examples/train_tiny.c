@@ -15,7 +15,7 @@ static void next_batch(void *sampler, int *tokens, int *targets) { data_next_bat
 int main(int argc, char **argv) {
     const char *path = argc > 1 ? argv[1] : "/usr/share/common-licenses/GPL-3";
     char err[256];
-    Dataset ds;
+    DataSet ds;
     if (data_open_text(&ds, path, 0.1f, err, sizeof err)) { fprintf(stderr, "%s\n", err); return 1; }
 
     SmolConfig cfg = {0};               /* zero fields take the SmolLM2-135M defaults */
@@ -31,9 +31,9 @@ int main(int argc, char **argv) {
     TrainConfig tc = {0};
     tc.steps = 100;
     tc.warmup = 10;
-    Trainer tr;
+    TrainState tr;
     if (train_init(&tr, &model, &tc)) { fprintf(stderr, "out of memory for the optimizer state\n"); return 1; }
-    Sampler train = {&ds, DATA_TRAIN, 8, 64, 1, 0};
+    DataSampler train = {&ds, DATA_TRAIN, 8, 64, 1, 0};
     for (int s = 0; s < tc.steps; s++) {
         TrainStats st = train_step(&tr, next_batch, &train);
         if (st.step % 20 == 0) printf("step %d loss %.3f grad norm %.3f\n", st.step, st.loss, st.grad_norm);

@@ -1,6 +1,6 @@
 /* tests/check.h - what the CPU test programs share: PASS/FAIL lines and their count, a
    seeded random stream, small vector helpers and the finite-difference gradient check.
-   DEPENDS ON: ops.h (real_t), included before it; one test program includes it, every name is
+   DEPENDS ON: ops.h (ops_real), included before it; one test program includes it, every name is
    static.
 
    check_grad(name, f, ctx, x, grad, n, max_checks): up to max_checks elements of x, spread
@@ -31,18 +31,18 @@ static inline double urand(void) {
     return ((check_rng * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0);
 }
 static inline double nrand(void) { return sqrt(-2 * log(urand() + 1e-300)) * cos(6.283185307179586 * urand()); }
-static inline real_t *rnd(size_t n, double sd) {
-    real_t *p = malloc(sizeof(real_t) * (n ? n : 1));
+static inline ops_real *rnd(size_t n, double sd) {
+    ops_real *p = malloc(sizeof(ops_real) * (n ? n : 1));
     for (size_t i = 0; i < n; i++) p[i] = sd * nrand();
     return p;
 }
-static inline real_t *zeros(size_t n) { return calloc(n ? n : 1, sizeof(real_t)); }
-static inline double dot(const real_t *a, const real_t *b, size_t n) {
+static inline ops_real *zeros(size_t n) { return calloc(n ? n : 1, sizeof(ops_real)); }
+static inline double dot(const ops_real *a, const ops_real *b, size_t n) {
     double s = 0;
     for (size_t i = 0; i < n; i++) s += a[i] * b[i];
     return s;
 }
-static inline double max_abs_diff(const real_t *a, const real_t *b, size_t n) {
+static inline double max_abs_diff(const ops_real *a, const ops_real *b, size_t n) {
     double m = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)a[i] - (double)b[i]);
@@ -52,14 +52,14 @@ static inline double max_abs_diff(const real_t *a, const real_t *b, size_t n) {
 }
 
 typedef double (*LossFn)(void *ctx);
-static inline void check_grad(const char *name, LossFn f, void *ctx, real_t *x, const real_t *grad, size_t n, int max_checks) {
+static inline void check_grad(const char *name, LossFn f, void *ctx, ops_real *x, const ops_real *grad, size_t n, int max_checks) {
     const double h = 1e-5, tol = 1e-6;
     double worst = 0;
     size_t step = n > (size_t)max_checks ? n / max_checks : 1;
     int ok = 1;
     for (size_t i = 0; i < n; i += step) {
         size_t j = (i + (size_t)(urand() * step)) % n;
-        real_t keep = x[j];
+        ops_real keep = x[j];
         x[j] = keep + h;
         double lp = f(ctx);
         x[j] = keep - h;

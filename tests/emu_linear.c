@@ -264,7 +264,7 @@ static float *f32_nan(size_t n) { float *p = malloc(n * 4 + 4); memset(p, 0xff, 
 
 static void chunk_case(int B, int T, int H) {
     const int D = 64, HD = H * D, ld = 3 * HD;
-    const size_t N = (size_t)B * T, ns = (size_t)B * H * D * D, nw = gdn_ws_elems(B, T, H, D, 64);
+    const size_t N = (size_t)B * T, ns = (size_t)B * H * D * D, nw = attn_gdn_block_ws_elems(B, T, H, D, 64);
     const float scale = 0.125f;
     const double tb = GDN_MMA ? 1.5e-2 : 5e-3, tf = GDN_MMA ? 1.5e-2 : 1e-4;
     printf("delta rule B=%d T=%d H=%d (GDN_MMA=%d)\n", B, T, H, GDN_MMA);
@@ -287,8 +287,8 @@ static void chunk_case(int B, int T, int H) {
     memcpy(st, st0, ns * 4);
     memcpy(est, st0, ns * 4);
     float *o = calloc(N * HD, 4), *dqkv = calloc(N * ld, 4), *dg = calloc(N * H, 4), *db = calloc(N * H, 4), *ws = calloc(nw, 4);
-    op_gdn_chunk_forward(NULL, o, st, qkv, qkv + HD, qkv + 2 * HD, ld, gd, be, B, T, H, D, scale, 64);
-    op_gdn_chunk_backward(NULL, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db, dout, qkv, qkv + HD, qkv + 2 * HD, ld, gd, be,
+    attn_gdn_chunk_forward(NULL, o, st, qkv, qkv + HD, qkv + 2 * HD, ld, gd, be, B, T, H, D, scale, 64);
+    attn_gdn_chunk_backward(NULL, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db, dout, qkv, qkv + HD, qkv + 2 * HD, ld, gd, be,
                           B, T, H, D, scale, 64, ws);
     bf16 *bq = to_bf16(qkv, N * ld), *bdo = to_bf16(dout, N * HD), *eo = bf16_nan(N * HD), *edq = bf16_nan(N * ld);
     float *edg = f32_nan(N * H), *edb = f32_nan(N * H), *ews = f32_nan(nw);
@@ -401,7 +401,7 @@ static void conv_case(int B, int T, int Ch, int K) {
     float *in = frand((size_t)N * ld), *w = frand((size_t)Ch * K), *dout = frand((size_t)N * Ch);
     float *pre = calloc((size_t)N * Ch, 4), *post = calloc((size_t)N * Ch, 4), *din = calloc((size_t)N * ld, 4),
           *dw = calloc((size_t)Ch * K, 4), *edw = calloc((size_t)Ch * K, 4);
-    op_gdn_conv_silu_forward(NULL, pre, post, in, ld, w, N, T, Ch, K);
+    attn_gdn_conv_silu_forward(NULL, pre, post, in, ld, w, N, T, Ch, K);
     bf16 *bin = to_bf16(in, (size_t)N * ld), *bw = to_bf16(w, (size_t)Ch * K), *bdo = to_bf16(dout, (size_t)N * Ch);
     bf16 *epre = bf16_nan((size_t)N * Ch), *epost = bf16_nan((size_t)N * Ch), *edin = bf16_nan((size_t)N * ld);
     unsigned gx = (unsigned)(Ch + 255) / 256, gy = (unsigned)(N + CONV_ROWS - 1) / CONV_ROWS;
@@ -415,7 +415,7 @@ static void conv_case(int B, int T, int Ch, int K) {
     for (int i = 0; i < n; i++) dw[i] = edw[i] = (float)nrand();
     float *dw0 = malloc((size_t)n * 4), *part = f32_nan((size_t)np * n), *nopart = NULL, *nodst = NULL;
     memcpy(dw0, dw, (size_t)n * 4);
-    op_gdn_conv_silu_backward(NULL, din, ld, dw, dout, pre, in, w, N, T, Ch, K);
+    attn_gdn_conv_silu_backward(NULL, din, ld, dw, dout, pre, in, w, N, T, Ch, K);
     /* the default form: per-slab partials, then gdn_sum_parts */
     Args a1 = {{&edin, &ld, &edw, &part, &bdo, &epre, &bin, &bw, &N, &T, &Ch, &K}}, s1 = {{&edw, &nodst, &n, &part, &n, &np}};
     emu_grid(gx, gy, conv_bwd_body, &a1);
@@ -451,7 +451,7 @@ static void small_ops(void) {
     /* L2 norm */
     float *x = malloc((size_t)N * P * 4), *rn = calloc((size_t)N * nh, 4), *ern = calloc((size_t)N * nh, 4);
     memcpy(x, proj, (size_t)N * P * 4);
-    op_gdn_l2norm_forward(NULL, x, P, rn, N, nh, D, 1e-6f);
+    attn_gdn_l2norm_forward(NULL, x, P, rn, N, nh, D, 1e-6f);
     bf16 *ex = to_bf16(proj, (size_t)N * P);
     Args a3 = {{&ex, &P, &ern, &N, &nh, &D, &eps6}};
     emu_grid((unsigned)(N * nh * 32 + 255) / 256, 1, l2_fwd_body, &a3);
@@ -460,7 +460,7 @@ static void small_ops(void) {
     for (size_t i = 0; i < (size_t)N * P; i++) x[i] = bf2f(ex[i]);
     float *dy = malloc((size_t)N * Ch * 4);
     memcpy(dy, dpost, (size_t)N * Ch * 4);
-    op_gdn_l2norm_backward(NULL, dy, Ch, x, P, rn, N, nh, D);
+    attn_gdn_l2norm_backward(NULL, dy, Ch, x, P, rn, N, nh, D);
     bf16 *edy = to_bf16(dpost, (size_t)N * Ch);
     Args a4 = {{&edy, &Ch, &ex, &P, &ern, &N, &nh, &D}};
     emu_grid((unsigned)(N * nh * 32 + 255) / 256, 1, l2_bwd_body, &a4);
@@ -469,13 +469,13 @@ static void small_ops(void) {
     float *gg = calloc((size_t)N * H, 4), *bb = calloc((size_t)N * H, 4), *dgg = frand((size_t)N * H), *dbb = frand((size_t)N * H),
           *dab = calloc((size_t)N * P, 4), *dA = calloc(H, 4), *ddt = calloc(H, 4), *egg = calloc((size_t)N * H, 4),
           *ebb = calloc((size_t)N * H, 4), *edA = calloc(H, 4), *eddt = calloc(H, 4);
-    op_gdn_gates_forward(NULL, gg, bb, proj + 4 * HD, proj + 4 * HD + H, P, alog, dtb, N, H);
+    attn_gdn_gates_forward(NULL, gg, bb, proj + 4 * HD, proj + 4 * HD + H, P, alog, dtb, N, H);
     bf16 *pa = bproj + 4 * HD, *pb = bproj + 4 * HD + H;
     Args a5 = {{&egg, &ebb, &pa, &pb, &P, &balog, &bdtb, &N, &H}};
     emu_grid(1, 1, gates_fwd_body, &a5);
     check("gates g", rel(egg, 0, gg, 1, (size_t)N * H, 0), 1e-4);
     check("gates beta", rel(ebb, 0, bb, 1, (size_t)N * H, 0), 1e-4);
-    op_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD, proj + 4 * HD + H,
+    attn_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD, proj + 4 * HD + H,
                           alog, dtb, N, H);
     bf16 *edab = bf16_nan((size_t)N * P), *eda = edab + 4 * HD, *edb = edab + 4 * HD + H;
     /* two blocks a head (the GPU uses up to 64): partials [2][2H], then gdn_sum_parts into
@@ -509,14 +509,14 @@ static void small_ops(void) {
     /* gated RMSNorm */
     float *o = frand((size_t)N * HD), *y = calloc((size_t)N * HD, 4), *rstd = calloc((size_t)N * H, 4), *dgo = frand((size_t)N * HD),
           *erstd = calloc((size_t)N * H, 4);
-    op_gdn_gated_rmsnorm_forward(NULL, y, rstd, o, proj + 3 * HD, P, wn, N, H, D, 1e-5f);
+    attn_gdn_gated_rmsnorm_forward(NULL, y, rstd, o, proj + 3 * HD, P, wn, N, H, D, 1e-5f);
     bf16 *bo = to_bf16(o, (size_t)N * HD), *ey = bf16_nan((size_t)N * HD), *gate = bproj + 3 * HD;
     Args a7 = {{&ey, &erstd, &bo, &gate, &P, &bwn, &N, &H, &D, &eps5}};
     emu_grid((unsigned)(N * H * 32 + 255) / 256, 1, gnorm_fwd_body, &a7);
     check("gated rmsnorm y", rel(ey, 1, y, 1, (size_t)N * HD, 0), 5e-3);
     check("gated rmsnorm rstd", rel(erstd, 0, rstd, 1, (size_t)N * H, 0), 1e-4);
     float *dO = calloc((size_t)N * HD, 4), *dgate = calloc((size_t)N * P, 4), *dwn = calloc(D, 4), *edwn = calloc(D, 4);
-    op_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
+    attn_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
     bf16 *bdgo = to_bf16(dgo, (size_t)N * HD), *edO = bf16_nan((size_t)N * HD), *edg = bf16_nan((size_t)N * P), *edg3 = edg + 3 * HD;
     int nb = 3;
     float *npart = f32_nan((size_t)nb * D);

@@ -15,7 +15,7 @@
 static char scratch[256];   /* a per-process directory for the input as a file */
 static int target = -1;     /* 0 safetensors, 1 state, 2 manifest */
 static SmolModel tiny;      /* the state target's model and trainer */
-static Trainer tiny_tr;
+static TrainState tiny_tr;
 
 static void write_file(const char *path, const uint8_t *d, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -26,17 +26,17 @@ static void write_file(const char *path, const uint8_t *d, size_t n) {
 
 /* the Makefile's seed run: --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 4 */
 static void init_tiny(void) {
-    RunConfig rc;
+    StudyRunConfig rc;
     char err[512];
-    run_config_defaults(&rc);
+    study_run_config_defaults(&rc);
     const char *kv[][2] = {{"layers", "1"}, {"d_model", "16"}, {"heads", "2"}, {"seq", "16"}, {"batch", "2"}, {"steps", "4"}};
     for (int i = 0; i < 6; i++)
-        if (run_config_set(&rc, kv[i][0], kv[i][1], err, sizeof err)) { fprintf(stderr, "%s\n", err); abort(); }
+        if (study_run_config_set(&rc, kv[i][0], kv[i][1], err, sizeof err)) { fprintf(stderr, "%s\n", err); abort(); }
     SmolConfig mc = rc.model;
     mc.vocab_size = 256;
     if (smollm_init(&tiny, &mc, NULL, rc.batch, rc.seq, err, sizeof err)) { fprintf(stderr, "%s\n", err); abort(); }
     TrainConfig tc = rc.train;
-    tc.steps = run_config_steps(&rc);
+    tc.steps = study_run_config_steps(&rc);
     train_init(&tiny_tr, &tiny, &tc);
 }
 

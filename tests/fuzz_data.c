@@ -41,7 +41,7 @@ static void fuzz_shard_open(const uint8_t *d, size_t n) {
     if (!f) abort();
     if (n && fwrite(d, 1, n, f) != n) abort();
     fclose(f);
-    Dataset ds;
+    DataSet ds;
     char err[512] = "";
     if (data_open(&ds, path, 0.1f, err, sizeof err)) {
         if (!err[0]) abort();

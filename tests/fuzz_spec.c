@@ -9,7 +9,7 @@
 #include "study.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
-    static Study s, back; /* large: not on the stack */
+    static StudySpec s, back; /* large: not on the stack */
     static StudyRun runs[256];
     char err[600] = "";
     char *text = malloc(n + 1);

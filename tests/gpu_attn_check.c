@@ -23,7 +23,7 @@
    (FAIL otherwise); "nd" paths print whether dq moved (information: it usually does, which
    shows the comparison can see a moving result). The timing then prints, per shape, the
    backward in ms with nd and det dQ side by side and det's cost in percent.
-   Sparse patterns (ops.h AttnPattern: local+global, strided, dilated, combined; the list
+   Sparse patterns (ops.h OpsPattern: local+global, strided, dilated, combined; the list
    ATTN_CHECK_PATTERNS of attn/dense.cu.h, which the NVRTC check compiles) run the same
    way through gpu_attention_pattern_forward/backward against op_attention_pattern_*, with
    the same bounds; their T are not multiples of the tiles. Before any GPU work (also with
@@ -79,7 +79,7 @@ static void set_path(Gpu *g, int p) {
 static const char *path_name(int p) { return paths[p][2][0] == '1' ? "nd" : "det"; }
 
 /* P == NULL: the window API (gpu_attention_forward with c->window); else the pattern API */
-static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
+static void run_case(Gpu *g, const Case *c, const OpsPattern *P, int npaths) {
     int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd, W = c->window;
     size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
     uint16_t *qb, *kb, *vb, *gb;
@@ -141,7 +141,7 @@ static void run_case(Gpu *g, const Case *c, const AttnPattern *P, int npaths) {
     {
         uint16_t *a = malloc(nq * 2), *b = malloc(nq * 2);
         gpu_download(g, a, d_o, nq * 2);
-        gpu_attention_pattern_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, P ? P : &(AttnPattern){W, 0, 0, 0, 0});
+        gpu_attention_pattern_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, P ? P : &(OpsPattern){W, 0, 0, 0, 0});
         gpu_download(g, b, d_o, nq * 2);
         check("rep", c, memcmp(a, b, nq * 2) ? 1.0 : 0.0, 0);
         free(a); free(b);
@@ -173,9 +173,9 @@ static unsigned *rand_selmask(int B, int T) {
    NaN-poisoned outputs; a det path must give the same dq, dk, dv bits every time. An nd path
    only reports whether dq moved. P: a sparse pattern (NULL: c->window); sel: the selection
    bitmask kernels instead (Hopper). */
-static void repro_case(Gpu *g, const Case *c, const AttnPattern *P, int sel, int p) {
+static void repro_case(Gpu *g, const Case *c, const OpsPattern *P, int sel, int p) {
     const int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd;
-    const AttnPattern Pw = P ? *P : (AttnPattern){c->window, 0, 0, 0, 0};
+    const OpsPattern Pw = P ? *P : (OpsPattern){c->window, 0, 0, 0, 0};
     size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
     uint16_t *qb, *kb, *vb, *gb;
     double *q, *k, *v, *dout;
@@ -239,7 +239,7 @@ static void repro_case(Gpu *g, const Case *c, const AttnPattern *P, int sel, int
 }
 
 /* the shapes of the bit-reproducibility check (sel: the selection mask, Hopper only) */
-static const struct { Case c; AttnPattern p; int pattern, sel; const char *name; } repro_cases[] = {
+static const struct { Case c; OpsPattern p; int pattern, sel; const char *name; } repro_cases[] = {
     {{4, 2048, 9, 3, 64, 0}, {0}, 0, 0, "causal GQA"},
     {{4, 2048, 16, 16, 64, 256}, {0}, 0, 0, "window 256"},
     {{4, 2048, 9, 3, 64, 256}, {256, 64, 512, 2, 0}, 1, 0, "pattern: window+global+strided+dilated"},
@@ -253,7 +253,7 @@ static void run_repro(Gpu *g, int hopper) {
         const Case *c = &repro_cases[i].c;
         if (repro_cases[i].sel && !(hopper && gpu_attention_select_supported(g, c->hd))) continue;
         printf("-- %s\n", repro_cases[i].name);
-        const AttnPattern *P = repro_cases[i].pattern ? &repro_cases[i].p : NULL;
+        const OpsPattern *P = repro_cases[i].pattern ? &repro_cases[i].p : NULL;
         if (repro_cases[i].sel) { /* the selection kernels are the Hopper ones whatever the path */
             repro_case(g, c, NULL, 1, 2);
             repro_case(g, c, NULL, 1, 5);
@@ -265,8 +265,8 @@ static void run_repro(Gpu *g, int hopper) {
 }
 
 /* median milliseconds of `reps` timed runs of fwd (bwd = 0) or fwd+bwd (bwd = 1) */
-static float time_ms(Gpu *g, const Case *c, const AttnPattern *pat, int bwd, int reps, void **bufs) {
-    const AttnPattern P = pat ? *pat : (AttnPattern){c->window, 0, 0, 0, 0};
+static float time_ms(Gpu *g, const Case *c, const OpsPattern *pat, int bwd, int reps, void **bufs) {
+    const OpsPattern P = pat ? *pat : (OpsPattern){c->window, 0, 0, 0, 0};
     CUevent e0, e1;
     CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
     CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));
@@ -349,7 +349,7 @@ static float time_sel_ms(Gpu *g, const Case *c, int bwd, int reps, void **bufs, 
    with the order-dependent dQ (nd: today's fastest, attn_wbwd_dq default) and with the
    fixed order (det), and det's cost in percent of nd */
 static void det_cost(Gpu *g, int hopper) {
-    static const struct { Case c; AttnPattern p; int pattern, sel; const char *name; } cs[] = {
+    static const struct { Case c; OpsPattern p; int pattern, sel; const char *name; } cs[] = {
         {{16, 2048, 9, 3, 64, 0}, {0}, 0, 0, "135M: causal GQA 9/3"},
         {{8, 2048, 16, 16, 64, 0}, {0}, 0, 0, "causal MHA"},
         {{2, 8192, 16, 16, 64, 0}, {0}, 0, 0, "causal MHA T 8192"},
@@ -381,7 +381,7 @@ static void det_cost(Gpu *g, int hopper) {
             for (int det = 0; det < 2; det++) {
                 set_path(g, wg ? (det ? 2 : 5) : (det ? 0 : 1));
                 g->tuning.attn_wbwd_dq = 0; /* nd: the default order-dependent dQ */
-                const AttnPattern *P = cs[i].pattern ? &cs[i].p : NULL;
+                const OpsPattern *P = cs[i].pattern ? &cs[i].p : NULL;
                 float f = cs[i].sel ? time_sel_ms(g, c, 0, reps, bufs, d_mask) : time_ms(g, c, P, 0, reps, bufs);
                 float fb = cs[i].sel ? time_sel_ms(g, c, 1, reps, bufs, d_mask) : time_ms(g, c, P, 1, reps, bufs);
                 bw[det] = fb - f;
@@ -399,7 +399,7 @@ static void det_cost(Gpu *g, int hopper) {
    the forward (128 rows x 64 keys on mma.sync, 128 x 128 on wgmma) and the backward (128
    keys x 64 queries) visit, and the fraction of causal (t, s) pairs the mask keeps */
 static void pattern_timing(Gpu *g, int hopper) {
-    static const struct { const char *name; AttnPattern p; } pats[] = {
+    static const struct { const char *name; OpsPattern p; } pats[] = {
         {"dense causal", {0, 0, 0, 0, 0}},
         {"local W=512", {512, 0, 0, 0, 0}},
         {"local+global W=512 G=128", {512, 128, 0, 0, 0}},
@@ -421,7 +421,7 @@ static void pattern_timing(Gpu *g, int hopper) {
         timing_bufs(g, &c, bufs);
         double pairs[8], flops[8];
         for (int i = 0; i < npat; i++) {
-            double seen = attn_pattern_mean_keys(&pats[i].p, T) * T;
+            double seen = ops_pattern_mean_keys(&pats[i].p, T) * T;
             pairs[i] = seen / (0.5 * T * (T + 1.0));
             flops[i] = 4.0 * c.B * c.H * c.hd * seen;
         }
@@ -436,8 +436,8 @@ static void pattern_timing(Gpu *g, int hopper) {
                 float f = time_ms(g, &c, &pats[i].p, 0, reps, bufs), fb = time_ms(g, &c, &pats[i].p, 1, reps, bufs);
                 if (i == 0) { f0 = f; fb0 = fb; }
                 long fv, fc, bv, bc;
-                attn_pattern_tiles(&pats[i].p, T, 128, bn, &fv, &fc);
-                attn_pattern_tiles_bwd(&pats[i].p, T, 128, 64, &bv, &bc);
+                ops_pattern_tiles(&pats[i].p, T, 128, bn, &fv, &fc);
+                ops_pattern_tiles_bwd(&pats[i].p, T, 128, 64, &bv, &bc);
                 printf("%-5s %5d %-26s | %8.3f %6.3f %6.1f | %8.3f %6.3f %6.1f | %6.3f %6.3f | %6.3f\n",
                        hopper && path == 0 ? "3" : "0", T, pats[i].name, f, f / f0, flops[i] / (f * 1e9), fb,
                        fb / fb0, 3.5 * flops[i] / (fb * 1e9), (double)fv / fc, (double)bv / bc, pairs[i]);
@@ -450,7 +450,7 @@ static void pattern_timing(Gpu *g, int hopper) {
 /* the host's reduction of a pattern to kernel parameters (attn_pattern_for_) must keep the
    mask: the kernels' mask (pat_visible of the NVRTC sources, with DSPAN; the plain window
    when the reduction is not sparse) equals the pattern's on every (t, s), and the reduction
-   is sparse exactly when ops.h's attn_pattern_kind says the mask is neither dense nor a window */
+   is sparse exactly when ops.h's ops_pattern_kind says the mask is neither dense nor a window */
 static int kernel_mask(const AttnPatK *k, int t, int s) {
     int d = t - s;
     if (d < 0) return 0;
@@ -461,7 +461,7 @@ static int kernel_mask(const AttnPatK *k, int t, int s) {
 }
 static void check_pattern_reduction(void) {
     static const int Ts[] = {1, 5, 100, 127, 128, 129, 300, 700, 1000};
-    static const AttnPattern ps[] = {
+    static const OpsPattern ps[] = {
         {0, 0, 0, 0, 0}, {16, 0, 0, 0, 0}, {128, 64, 0, 0, 0}, {100, 200, 0, 0, 0}, {100, 1000, 0, 0, 0},
         {256, 0, 512, 0, 0}, {64, 0, 200, 0, 48}, {64, 0, 100, 0, 0}, {64, 0, 129, 0, 0}, {64, 0, 1000, 0, 0},
         {128, 0, 0, 4, 0}, {100, 0, 0, 3, 40}, {300, 0, 0, 4, 0}, {64, 0, 0, 1, 0}, {64, 0, 0, 9, 0},
@@ -473,8 +473,8 @@ static void check_pattern_reduction(void) {
             const int T = Ts[j];
             const AttnPatK k = attn_pattern_for_(&ps[i], T);
             for (int t = 0; t < T; t++)
-                for (int s = 0; s <= t; s++, n++) bad += attn_pattern_visible(&ps[i], t, s) != kernel_mask(&k, t, s);
-            bad += attn_pat_sparse_(&k) != (attn_pattern_kind(&ps[i], T) == 0);
+                for (int s = 0; s <= t; s++, n++) bad += ops_pattern_visible(&ps[i], t, s) != kernel_mask(&k, t, s);
+            bad += attn_pat_sparse_(&k) != (ops_pattern_kind(&ps[i], T) == 0);
         }
     int ok = bad == 0;
     printf("%s pattern -> kernel parameters keeps the mask: %ld of %ld checks differ\n", ok ? "ok  " : "FAIL", bad, n);
@@ -528,13 +528,13 @@ int main(int argc, char **argv) {
     for (size_t i = 0; checks && i < sizeof pcases / sizeof pcases[0]; i++) {
         const int *p = pcases[i], group = p[1], KV = group == 1 ? 2 : group == 3 ? 3 : 1;
         Case c = {p[2] <= 700 ? 2 : 1, p[2], group * KV, KV, p[0], p[3]};
-        AttnPattern pat = {p[3], p[4], p[5], p[6], p[7]};
+        OpsPattern pat = {p[3], p[4], p[5], p[6], p[7]};
         run_case(&g, &c, &pat, hopper && c.hd == 64 ? npaths : NPATHS_MMA);
     }
     /* patterns that reduce to dense causal or a plain window on the GPU (S <= block, G >= T) */
     static const Case dcases[] = {{1, 300, 2, 2, 64, 64}, {2, 200, 4, 2, 64, 16}, {1, 300, 3, 3, 64, 64},
                                   {1, 500, 2, 2, 64, 64}};
-    static const AttnPattern dpats[] = {
+    static const OpsPattern dpats[] = {
         {64, 0, 100, 0, 0}, {16, 200, 0, 0, 0},
         {64, 0, 0, 3, 0}, /* a kept block (256..299) only the window reaches: sparse kernel, window mask */
         {64, 0, 0, 1, 0}, /* dilation 1: the window */

@@ -84,7 +84,7 @@ static void check_model_b(Gpu *gpu, SmolConfig cfg, const char *label, Bounds bd
     /* one optimizer step on each: loss, gradients, grad norm, weights */
     TrainConfig tc = {0};
     tc.steps = 10; tc.lr = 1e-3f;
-    Trainer ct, gt;
+    TrainState ct, gt;
     train_init(&ct, &cm, &tc);
     train_init(&gt, &gm, &tc);
     FixedBatch fb = {tok, tgt};
@@ -105,7 +105,7 @@ static void check_model_b(Gpu *gpu, SmolConfig cfg, const char *label, Bounds bd
     double worst = 0, loose = 0, num = 0, den = 0;
     const char *worst_name = "";
     for (int i = 0; i < cm.n_specs; i++) {
-        const ParamSpec *p = &cm.specs[i];
+        const AttnParamSpec *p = &cm.specs[i];
         double e = rel_err(gg + p->offset, cm.grads + p->offset, p->numel);
         if (bd.loose && strstr(p->name, bd.loose)) { if (!(e <= loose)) loose = e; continue; }
         if (!(e <= worst)) { worst = e; worst_name = p->name; }
@@ -144,33 +144,33 @@ done:
 
 static void check_model(Gpu *gpu, SmolConfig cfg, const char *label) { check_model_b(gpu, cfg, label, (Bounds){0}); }
 
-static void check_config(Gpu *gpu, NormKind norm, AttnKind attn, int kv, int window, int qk) {
+static void check_config(Gpu *gpu, SmolNormKind norm, AttnKind attn, int kv, int window, int qk) {
     SmolConfig cfg = {0};
     char name[128];
     cfg.attn.n_kv_heads = kv; cfg.norm = norm; cfg.attn.kind = attn; cfg.attn.window = window; cfg.attn.qk_norm = qk;
-    snprintf(name, sizeof name, "%s-norm %s kv=%d W=%d qk=%d", norm_kind_name(norm), attn_kind_name(attn),
+    snprintf(name, sizeof name, "%s-norm %s kv=%d W=%d qk=%d", smollm_norm_kind_name(norm), attn_kind_name(attn),
              kv ? kv : (attn == ATTN_MQA ? 1 : 2), window, qk);
     check_model(gpu, cfg, name);
 }
 
 /* MLA: the core's width P = max(head_dim, v_dim); q/k or v zero-padded to P when narrower */
-static void check_mla(Gpu *gpu, NormKind norm, int head_dim, int rope, int v_dim, int latent, int q_latent, int window) {
+static void check_mla(Gpu *gpu, SmolNormKind norm, int head_dim, int rope, int v_dim, int latent, int q_latent, int window) {
     SmolConfig cfg = {0};
     char name[128];
     cfg.norm = norm; cfg.attn.kind = ATTN_MLA; cfg.attn.head_dim = head_dim; cfg.attn.rope_dim = rope; cfg.attn.v_head_dim = v_dim;
     cfg.attn.latent_dim = latent; cfg.attn.q_latent_dim = q_latent; cfg.attn.window = window;
-    snprintf(name, sizeof name, "%s-norm mla hd=%d rope=%d v=%d r=%d rq=%d W=%d", norm_kind_name(norm), head_dim,
+    snprintf(name, sizeof name, "%s-norm mla hd=%d rope=%d v=%d r=%d rq=%d W=%d", smollm_norm_kind_name(norm), head_dim,
              rope, v_dim, latent, q_latent, window);
     check_model(gpu, cfg, name);
 }
 
 /* MGA on the GPU runs the O(T) decomposition; the CPU side here runs the literal equations */
-static void check_mga(Gpu *gpu, NormKind norm, int kv, int window, int faithful, int gate) {
+static void check_mga(Gpu *gpu, SmolNormKind norm, int kv, int window, int faithful, int gate) {
     SmolConfig cfg = {0};
     char name[128];
     cfg.norm = norm; cfg.attn.kind = ATTN_MGA; cfg.attn.n_kv_heads = kv; cfg.attn.window = window; cfg.attn.mga_faithful = faithful;
     cfg.attn.mga_gate = gate;
-    snprintf(name, sizeof name, "%s-norm mga kv=%d W=%d faithful=%d gate=%d", norm_kind_name(norm), kv ? kv : 2,
+    snprintf(name, sizeof name, "%s-norm mga kv=%d W=%d faithful=%d gate=%d", smollm_norm_kind_name(norm), kv ? kv : 2,
              window, faithful, gate);
     check_model(gpu, cfg, name);
 }
@@ -194,12 +194,12 @@ static void check_dsa(Gpu *gpu, int topk, int kv, int fp32) {
    gradients (A_log, dt_bias) are sums over every token of a reverse running sum: measured
    per-block errors are ~5e-3..9e-3 (tests/gpu_linear_check) against ~2e-3 for attention,
    and two layers compound them, so its bounds are 8e-2 per tensor and 5e-2 overall */
-static void check_gdn(Gpu *gpu, NormKind norm) {
+static void check_gdn(Gpu *gpu, SmolNormKind norm) {
     SmolConfig cfg = {0};
     char name[128];
     cfg.attn.kind = ATTN_GDN; cfg.norm = norm;
     int per_seq = gpu_tuned(gpu->tuning.gdn_par, 1) == 0;
-    snprintf(name, sizeof name, "%s-norm gdn%s", norm_kind_name(norm), per_seq ? " one-block-per-sequence" : "");
+    snprintf(name, sizeof name, "%s-norm gdn%s", smollm_norm_kind_name(norm), per_seq ? " one-block-per-sequence" : "");
     Bounds b = {8e-2, 5e-2, NULL, 0, 0};
     check_model_b(gpu, cfg, name, b);
 }
@@ -223,7 +223,7 @@ static void check_graphs(Gpu *gpu) {
     smollm_init(&b, &cfg, gpu, B, T, err, sizeof err);
     TrainConfig tc = {0};
     tc.steps = 10; tc.lr = 1e-3f;
-    Trainer ta, tb;
+    TrainState ta, tb;
     train_init(&ta, &a, &tc);
     tc.no_cuda_graphs = 1;
     train_init(&tb, &b, &tc);
@@ -258,26 +258,26 @@ int main(void) {
     Gpu gpu;
     if (gpu_init(&gpu, 0)) { fprintf(stderr, "gpu_check: no usable GPU: %s\n", gpu.err); return 1; }
     printf("device: compute capability %d.%d, %d SMs\n", gpu.cc_major, gpu.cc_minor, gpu.sm_count);
-    check_config(&gpu, NORM_PRE, ATTN_GQA, 1, 0, 0);
-    check_config(&gpu, NORM_POST, ATTN_GQA, 1, 0, 0);
-    check_config(&gpu, NORM_SANDWICH, ATTN_GQA, 1, 0, 0);
-    check_config(&gpu, NORM_PRE, ATTN_MHA, 0, 0, 0);
-    check_config(&gpu, NORM_PRE, ATTN_MQA, 0, 0, 1);
-    check_config(&gpu, NORM_POST, ATTN_MHA, 0, 16, 1);
-    check_config(&gpu, NORM_SANDWICH, ATTN_IDENTITY, 0, 0, 0);
-    check_mla(&gpu, NORM_PRE, 64, 32, 64, 64, 0, 0);   /* P = 64, nothing padded */
-    check_mla(&gpu, NORM_POST, 64, 16, 32, 48, 40, 0); /* v padded to 64, with a query latent */
-    check_mla(&gpu, NORM_PRE, 32, 16, 64, 64, 0, 24);  /* q/k padded to 64, sliding window */
+    check_config(&gpu, SMOLLM_NORM_PRE, ATTN_GQA, 1, 0, 0);
+    check_config(&gpu, SMOLLM_NORM_POST, ATTN_GQA, 1, 0, 0);
+    check_config(&gpu, SMOLLM_NORM_SANDWICH, ATTN_GQA, 1, 0, 0);
+    check_config(&gpu, SMOLLM_NORM_PRE, ATTN_MHA, 0, 0, 0);
+    check_config(&gpu, SMOLLM_NORM_PRE, ATTN_MQA, 0, 0, 1);
+    check_config(&gpu, SMOLLM_NORM_POST, ATTN_MHA, 0, 16, 1);
+    check_config(&gpu, SMOLLM_NORM_SANDWICH, ATTN_IDENTITY, 0, 0, 0);
+    check_mla(&gpu, SMOLLM_NORM_PRE, 64, 32, 64, 64, 0, 0);   /* P = 64, nothing padded */
+    check_mla(&gpu, SMOLLM_NORM_POST, 64, 16, 32, 48, 40, 0); /* v padded to 64, with a query latent */
+    check_mla(&gpu, SMOLLM_NORM_PRE, 32, 16, 64, 64, 0, 24);  /* q/k padded to 64, sliding window */
     check_schedule(&gpu, "swa:16*1,mla");
-    check_mga(&gpu, NORM_PRE, 0, 0, 0, 0);
-    check_mga(&gpu, NORM_SANDWICH, 1, 24, 0, 1); /* value heads repeated, window, gate */
-    check_mga(&gpu, NORM_PRE, 0, 0, 1, 0);       /* faithful */
-    check_mga(&gpu, NORM_POST, 0, 0, 1, 1);      /* faithful with its centred gate conv */
-    check_gdn(&gpu, NORM_PRE);     /* Gated DeltaNet (attn/gdn.h) */
-    check_gdn(&gpu, NORM_SANDWICH);
+    check_mga(&gpu, SMOLLM_NORM_PRE, 0, 0, 0, 0);
+    check_mga(&gpu, SMOLLM_NORM_SANDWICH, 1, 24, 0, 1); /* value heads repeated, window, gate */
+    check_mga(&gpu, SMOLLM_NORM_PRE, 0, 0, 1, 0);       /* faithful */
+    check_mga(&gpu, SMOLLM_NORM_POST, 0, 0, 1, 1);      /* faithful with its centred gate conv */
+    check_gdn(&gpu, SMOLLM_NORM_PRE);     /* Gated DeltaNet (attn/gdn.h) */
+    check_gdn(&gpu, SMOLLM_NORM_SANDWICH);
     check_schedule(&gpu, "gdn,swa:32");
     gpu.tuning.gdn_par = GPU_TUNE_VARIANT(0); /* the one-block-per-sequence delta rule (attn/gdn.cu.h) */
-    check_gdn(&gpu, NORM_PRE);
+    check_gdn(&gpu, SMOLLM_NORM_PRE);
     gpu.tuning.gdn_par = 0;
     check_dsa(&gpu, 512, 1, 0);
     check_dsa(&gpu, 512, 2, 0);

@@ -220,7 +220,7 @@ typedef struct {
     const char *name;
     AttnKind attn;
     int kv, window, qk_norm, mga_gate, topk, dsa_warmup, grad_accum;
-    NormKind norm;
+    SmolNormKind norm;
     const char *schedule;
 } Case;
 
@@ -233,10 +233,10 @@ typedef struct {
     char err[256];
 } Trace;
 
-typedef struct { const unsigned char *text; size_t n; uint64_t rng; } Sampler;
+typedef struct { const unsigned char *text; size_t n; uint64_t rng; } DataSampler;
 
 static void next_batch(void *p, int *tok, int *tgt) {
-    Sampler *s = p;
+    DataSampler *s = p;
     for (int b = 0; b < DC_B; b++) {
         size_t o = det_rng(&s->rng) % (s->n - DC_T - 1);
         for (int t = 0; t < DC_T; t++) {
@@ -289,15 +289,15 @@ static void train_once(const Case *c, int nondet, Trace *tr) {
     if (smollm_init(&m, &cfg, &gpu, DC_B, DC_T, tr->err, sizeof tr->err)) { gpu_free_all(&gpu); return; }
     TrainConfig tc = {0};
     tc.steps = DC_STEPS; tc.lr = 3e-3f; tc.warmup = 2; cfg.attn.dsa_warmup = c->dsa_warmup; tc.grad_accum = c->grad_accum;
-    Trainer t;
+    TrainState t;
     train_init(&t, &m, &tc);
-    Sampler s = {corpus, corpus_n, 2024};
+    DataSampler s = {corpus, corpus_n, 2024};
     for (int k = 0; k < DC_STEPS; k++) {
         TrainStats st = train_step(&t, next_batch, &s);
         tr->loss[k] = st.loss;
         tr->gnorm[k] = st.grad_norm;
     }
-    Sampler v = {corpus, corpus_n, 99};
+    DataSampler v = {corpus, corpus_n, 99};
     int *tok = xmalloc(sizeof(int) * DC_B * DC_T), *tgt = xmalloc(sizeof(int) * DC_B * DC_T), count = 0;
     next_batch(&v, tok, tgt);
     tr->val = smollm_eval(&m, tok, tgt, &count);
@@ -464,19 +464,19 @@ static void run_timing(void) {
 /* ---------------------------------------------------------------- main */
 
 static const Case cases[] = {
-    {"gqa", ATTN_GQA, 1, 0, 0, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"mha", ATTN_MHA, 0, 0, 0, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"mqa", ATTN_MQA, 0, 0, 0, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"swa", ATTN_SWA, 0, 64, 0, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"mla", ATTN_MLA, 0, 0, 0, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"mga", ATTN_MGA, 0, 0, 0, 1, 0, 0, 0, NORM_SANDWICH, NULL},
-    {"gdn", ATTN_GDN, 0, 0, 0, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"dsa", ATTN_DSA, 1, 0, 0, 0, 64, 2, 0, NORM_PRE, NULL},
-    {"identity", ATTN_IDENTITY, 0, 0, 0, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"schedule", ATTN_DEFAULT, 0, 0, 0, 0, 0, 0, 0, NORM_PRE, "swa:64,gdn"},
-    {"qk_norm", ATTN_GQA, 1, 0, 1, 0, 0, 0, 0, NORM_PRE, NULL},
-    {"post-norm", ATTN_GQA, 1, 0, 0, 0, 0, 0, 0, NORM_POST, NULL},
-    {"grad_accum", ATTN_GQA, 1, 0, 0, 0, 0, 0, 2, NORM_PRE, NULL},
+    {"gqa", ATTN_GQA, 1, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"mha", ATTN_MHA, 0, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"mqa", ATTN_MQA, 0, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"swa", ATTN_SWA, 0, 64, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"mla", ATTN_MLA, 0, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"mga", ATTN_MGA, 0, 0, 0, 1, 0, 0, 0, SMOLLM_NORM_SANDWICH, NULL},
+    {"gdn", ATTN_GDN, 0, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"dsa", ATTN_DSA, 1, 0, 0, 0, 64, 2, 0, SMOLLM_NORM_PRE, NULL},
+    {"identity", ATTN_IDENTITY, 0, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"schedule", ATTN_DEFAULT, 0, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_PRE, "swa:64,gdn"},
+    {"qk_norm", ATTN_GQA, 1, 0, 1, 0, 0, 0, 0, SMOLLM_NORM_PRE, NULL},
+    {"post-norm", ATTN_GQA, 1, 0, 0, 0, 0, 0, 0, SMOLLM_NORM_POST, NULL},
+    {"grad_accum", ATTN_GQA, 1, 0, 0, 0, 0, 0, 2, SMOLLM_NORM_PRE, NULL},
 };
 
 int main(int argc, char **argv) {

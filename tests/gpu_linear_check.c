@@ -5,7 +5,7 @@
      [--no-timing | --timing-only | --determinism-only | --compile-only]
      (--compile-only: no GPU, NVRTC only; --determinism-only: the section below alone)
 
-   The reference runs in fp32 (real_t = float, gpu == NULL) on the same bf16-rounded inputs and
+   The reference runs in fp32 (ops_real = float, gpu == NULL) on the same bf16-rounded inputs and
    weights. Every GPU output is first poisoned with NaN. Each check prints the relative L2 error
    ||gpu - ref|| / ||ref|| and its bound; a non-finite value fails. Bounds (bf16 outputs carry
    ~2e-3 relative rounding by themselves):
@@ -148,28 +148,28 @@ static void core_case(Gpu *g, const CoreCase *c) {
     float *st0 = frand(ns, 0.2);
     /* reference */
     float *o = fnew(N * HD), *st = fnew(ns), *dqkv = fnew(N * ld), *dg = fnew(N * H), *db = fnew(N * H);
-    float *ws = fnew(gdn_ws_elems(B, T, H, D, 64));
+    float *ws = fnew(attn_gdn_block_ws_elems(B, T, H, D, 64));
     memcpy(st, st0, ns * 4);
-    op_gdn_chunk_forward(NULL, o, st, qkv, qkv + HD, qkv + 2 * HD, ld, gd, beta, B, T, H, D, scale, 64);
+    attn_gdn_chunk_forward(NULL, o, st, qkv, qkv + HD, qkv + 2 * HD, ld, gd, beta, B, T, H, D, scale, 64);
     float *o0 = fnew(N * HD); /* zero initial state: the backward's forward */
-    op_gdn_chunk_forward(NULL, o0, NULL, qkv, qkv + HD, qkv + 2 * HD, ld, gd, beta, B, T, H, D, scale, 64);
-    op_gdn_chunk_backward(NULL, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db, dout, qkv, qkv + HD, qkv + 2 * HD, ld,
+    attn_gdn_chunk_forward(NULL, o0, NULL, qkv, qkv + HD, qkv + 2 * HD, ld, gd, beta, B, T, H, D, scale, 64);
+    attn_gdn_chunk_backward(NULL, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db, dout, qkv, qkv + HD, qkv + 2 * HD, ld,
                           gd, beta, B, T, H, D, scale, 64, ws);
     /* GPU */
     void *d_qkv = up_bf16(g, qkv, N * ld), *d_do = up_bf16(g, dout, N * HD);
     float *d_g = up_f32(g, gd, N * H), *d_b = up_f32(g, beta, N * H), *d_st = up_f32(g, st0, ns);
     void *d_o = dev_nan(g, N * HD * 2), *d_dqkv = dev_nan(g, N * ld * 2);
     float *d_dg = dev_nan(g, N * H * 4), *d_db = dev_nan(g, N * H * 4);
-    float *d_ws = dev_nan(g, gdn_ws_elems(B, T, H, D, 64) * 4);
+    float *d_ws = dev_nan(g, attn_gdn_block_ws_elems(B, T, H, D, 64) * 4);
     char *q = d_qkv, *dq = d_dqkv;
-    op_gdn_chunk_forward(g, d_o, d_st, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale, 64);
+    attn_gdn_chunk_forward(g, d_o, d_st, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale, 64);
     gpu_sync(g);
     double to = mma ? 1.5e-2 : 5e-3, ts = mma ? 1.5e-2 : 1e-4, tg = mma ? 2e-2 : 5e-3, tgb = mma ? 5e-2 : 2e-3;
     check("out (initial state given)", rel_errf(g, d_o, 1, o, N * HD), to);
     check("final state", rel_errf(g, d_st, 0, st, ns), ts);
-    op_gdn_recurrent(g, d_o, NULL, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale);
+    attn_gdn_recurrent(g, d_o, NULL, q, q + 2 * HD, q + 4 * HD, ld, d_g, d_b, B, T, H, D, scale);
     check("out (zero state, recurrent entry)", rel_errf(g, d_o, 1, o0, N * HD), to);
-    op_gdn_chunk_backward(g, dq, dq + 2 * HD, dq + 4 * HD, d_dg, d_db, d_do, q, q + 2 * HD, q + 4 * HD, ld, d_g,
+    attn_gdn_chunk_backward(g, dq, dq + 2 * HD, dq + 4 * HD, d_dg, d_db, d_do, q, q + 2 * HD, q + 4 * HD, ld, d_g,
                           d_b, B, T, H, D, scale, 64, d_ws);
     gpu_sync(g);
     check("dq", rel_err_strided(g, d_dqkv, 1, dqkv, N, HD, ld), tg);
@@ -200,9 +200,9 @@ static void small_ops(Gpu *g) {
     /* conv + SiLU */
     float *pre = fnew((size_t)N * 3 * HD), *post = fnew((size_t)N * 3 * HD), *din = fnew((size_t)N * P),
           *dwc = fnew((size_t)3 * HD * K);
-    op_gdn_conv_silu_forward(NULL, pre, post, proj, P, wc, N, T, 3 * HD, K);
+    attn_gdn_conv_silu_forward(NULL, pre, post, proj, P, wc, N, T, 3 * HD, K);
     void *d_pre = dev_nan(g, (size_t)N * 3 * HD * 2), *d_post = dev_nan(g, (size_t)N * 3 * HD * 2);
-    op_gdn_conv_silu_forward(g, d_pre, d_post, d_proj, P, d_wc, N, T, 3 * HD, K);
+    attn_gdn_conv_silu_forward(g, d_pre, d_post, d_proj, P, d_wc, N, T, 3 * HD, K);
     check("conv pre", rel_errf(g, d_pre, 1, pre, (size_t)N * 3 * HD), 5e-3);
     check("conv silu", rel_errf(g, d_post, 1, post, (size_t)N * 3 * HD), 5e-3);
     /* the backward reads the GPU's bf16 pre: give the reference the same */
@@ -210,20 +210,20 @@ static void small_ops(Gpu *g) {
     gpu_download(g, hb, d_pre, (size_t)N * 3 * HD * 2);
     for (size_t i = 0; i < (size_t)N * 3 * HD; i++) pre[i] = bf2f(hb[i]);
     free(hb);
-    op_gdn_conv_silu_backward(NULL, din, P, dwc, dpost, pre, proj, wc, N, T, 3 * HD, K);
+    attn_gdn_conv_silu_backward(NULL, din, P, dwc, dpost, pre, proj, wc, N, T, 3 * HD, K);
     void *d_din = dev_nan(g, (size_t)N * P * 2);
     float *d_dwc = up_f32(g, fnew((size_t)3 * HD * K), (size_t)3 * HD * K);
-    op_gdn_conv_silu_backward(g, d_din, P, d_dwc, d_dpost, d_pre, d_proj, d_wc, N, T, 3 * HD, K);
+    attn_gdn_conv_silu_backward(g, d_din, P, d_dwc, d_dpost, d_pre, d_proj, d_wc, N, T, 3 * HD, K);
     check("conv backward dx", rel_err_strided(g, d_din, 1, din, N, 3 * HD, P), 5e-3);
     check("conv backward dw", rel_errf(g, d_dwc, 0, dwc, (size_t)3 * HD * K), 5e-3);
 
     /* L2 norm (in place on a copy of proj's first 2HD columns, row stride P) */
     float *x = malloc(sizeof(float) * N * P), *rn = fnew((size_t)N * 2 * H);
     memcpy(x, proj, sizeof(float) * N * P);
-    op_gdn_l2norm_forward(NULL, x, P, rn, N, 2 * H, D, 1e-6f);
+    attn_gdn_l2norm_forward(NULL, x, P, rn, N, 2 * H, D, 1e-6f);
     void *d_x = up_bf16(g, proj, (size_t)N * P);
     float *d_rn = dev_nan(g, (size_t)N * 2 * H * 4);
-    op_gdn_l2norm_forward(g, d_x, P, d_rn, N, 2 * H, D, 1e-6f);
+    attn_gdn_l2norm_forward(g, d_x, P, d_rn, N, 2 * H, D, 1e-6f);
     check("l2norm y", rel_err_strided(g, d_x, 1, x, N, 2 * HD, P), 5e-3);
     check("l2norm 1/|x|", rel_errf(g, d_rn, 0, rn, (size_t)N * 2 * H), 1e-4);
     /* backward with the GPU's y as the reference's y */
@@ -233,26 +233,26 @@ static void small_ops(Gpu *g) {
     free(hb);
     float *dy = malloc(sizeof(float) * N * 3 * HD);
     memcpy(dy, dpost, sizeof(float) * N * 3 * HD);
-    op_gdn_l2norm_backward(NULL, dy, 3 * HD, x, P, rn, N, 2 * H, D);
+    attn_gdn_l2norm_backward(NULL, dy, 3 * HD, x, P, rn, N, 2 * H, D);
     void *d_dy = up_bf16(g, dpost, (size_t)N * 3 * HD);
-    op_gdn_l2norm_backward(g, d_dy, 3 * HD, d_x, P, d_rn, N, 2 * H, D);
+    attn_gdn_l2norm_backward(g, d_dy, 3 * HD, d_x, P, d_rn, N, 2 * H, D);
     check("l2norm backward", rel_err_strided(g, d_dy, 1, dy, N, 2 * HD, 3 * HD), 5e-3);
 
     /* gates */
     float *gg = fnew((size_t)N * H), *bb = fnew((size_t)N * H), *dgg = frand((size_t)N * H, 1),
           *dbb = frand((size_t)N * H, 1), *dab = fnew((size_t)N * P), *dA = fnew(H), *ddt = fnew(H);
-    op_gdn_gates_forward(NULL, gg, bb, proj + 4 * HD, proj + 4 * HD + H, P, alog, dtb, N, H);
+    attn_gdn_gates_forward(NULL, gg, bb, proj + 4 * HD, proj + 4 * HD + H, P, alog, dtb, N, H);
     float *d_gg = dev_nan(g, (size_t)N * H * 4), *d_bb = dev_nan(g, (size_t)N * H * 4);
-    op_gdn_gates_forward(g, d_gg, d_bb, pj + 2 * 4 * HD, pj + 2 * (4 * HD + H), P, d_alog, d_dtb, N, H);
+    attn_gdn_gates_forward(g, d_gg, d_bb, pj + 2 * 4 * HD, pj + 2 * (4 * HD + H), P, d_alog, d_dtb, N, H);
     check("gates g", rel_errf(g, d_gg, 0, gg, (size_t)N * H), 1e-4);
     check("gates beta", rel_errf(g, d_bb, 0, bb, (size_t)N * H), 1e-4);
-    op_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD,
+    attn_gdn_gates_backward(NULL, dab + 4 * HD, dab + 4 * HD + H, P, dA, ddt, dgg, dbb, proj + 4 * HD,
                           proj + 4 * HD + H, alog, dtb, N, H);
     void *d_dab = dev_nan(g, (size_t)N * P * 2);
     float *d_dgg = up_f32(g, dgg, (size_t)N * H), *d_dbb = up_f32(g, dbb, (size_t)N * H);
     float *d_dA = up_f32(g, fnew(H), H), *d_ddt = up_f32(g, fnew(H), H);
     char *dab_ = d_dab;
-    op_gdn_gates_backward(g, dab_ + 2 * 4 * HD, dab_ + 2 * (4 * HD + H), P, d_dA, d_ddt, d_dgg, d_dbb,
+    attn_gdn_gates_backward(g, dab_ + 2 * 4 * HD, dab_ + 2 * (4 * HD + H), P, d_dA, d_ddt, d_dgg, d_dbb,
                           pj + 2 * 4 * HD, pj + 2 * (4 * HD + H), d_alog, d_dtb, N, H);
     check("gates backward da", rel_err_strided(g, dab_ + 2 * 4 * HD, 1, dab + 4 * HD, N, H, P), 5e-3);
     check("gates backward db", rel_err_strided(g, dab_ + 2 * (4 * HD + H), 1, dab + 4 * HD + H, N, H, P), 5e-3);
@@ -263,19 +263,19 @@ static void small_ops(Gpu *g) {
     float *o = fnew((size_t)N * HD), *y = fnew((size_t)N * HD), *rstd = fnew((size_t)N * H), *dgo = frand((size_t)N * HD, 1);
     round_bf16(dgo, (size_t)N * HD);
     for (int n = 0; n < N; n++) memcpy(o + (size_t)n * HD, proj + (size_t)n * P + HD, sizeof(float) * HD);
-    op_gdn_gated_rmsnorm_forward(NULL, y, rstd, o, proj + 3 * HD, P, wn, N, H, D, 1e-5f);
+    attn_gdn_gated_rmsnorm_forward(NULL, y, rstd, o, proj + 3 * HD, P, wn, N, H, D, 1e-5f);
     void *d_o = up_bf16(g, o, (size_t)N * HD), *d_y = dev_nan(g, (size_t)N * HD * 2);
     float *d_rstd = dev_nan(g, (size_t)N * H * 4);
-    op_gdn_gated_rmsnorm_forward(g, d_y, d_rstd, d_o, pj + 2 * 3 * HD, P, d_wn, N, H, D, 1e-5f);
+    attn_gdn_gated_rmsnorm_forward(g, d_y, d_rstd, d_o, pj + 2 * 3 * HD, P, d_wn, N, H, D, 1e-5f);
     check("gated rmsnorm y", rel_errf(g, d_y, 1, y, (size_t)N * HD), 5e-3);
     check("gated rmsnorm rstd", rel_errf(g, d_rstd, 0, rstd, (size_t)N * H), 1e-4);
     float *dO = fnew((size_t)N * HD), *dgate = fnew((size_t)N * P), *dwn = fnew(D);
-    op_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
+    attn_gdn_gated_rmsnorm_backward(NULL, dO, dgate + 3 * HD, P, dwn, dgo, o, proj + 3 * HD, wn, rstd, N, H, D);
     void *d_dgo = up_bf16(g, dgo, (size_t)N * HD), *d_dO = dev_nan(g, (size_t)N * HD * 2),
          *d_dgate = dev_nan(g, (size_t)N * P * 2);
     float *d_dwn = up_f32(g, fnew(D), D);
     char *dgt = d_dgate;
-    op_gdn_gated_rmsnorm_backward(g, d_dO, dgt + 2 * 3 * HD, P, d_dwn, d_dgo, d_o, pj + 2 * 3 * HD, d_wn, d_rstd,
+    attn_gdn_gated_rmsnorm_backward(g, d_dO, dgt + 2 * 3 * HD, P, d_dwn, d_dgo, d_o, pj + 2 * 3 * HD, d_wn, d_rstd,
                                   N, H, D);
     check("gated rmsnorm backward do", rel_errf(g, d_dO, 1, dO, (size_t)N * HD), 5e-3);
     check("gated rmsnorm backward dgate", rel_err_strided(g, dgt + 2 * 3 * HD, 1, dgate + 3 * HD, N, HD, P), 5e-3);
@@ -289,42 +289,42 @@ static void small_ops(Gpu *g) {
 
 /* ---------------------------------------------------------------- the block */
 static void block_check(Gpu *g, int B, int T) {
-    GdnDims d = {128, 2, 64, 4, 64, 1e-5f};
+    AttnGdnDims d = {128, 2, 64, 4, 64, 1e-5f};
     char err[128];
-    if (gdn_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
-    const size_t N = (size_t)B * T, np = gdn_param_count(&d), C = d.d_model;
+    if (attn_gdn_block_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+    const size_t N = (size_t)B * T, np = attn_gdn_block_param_count(&d), C = d.d_model;
     printf("block d=%d H=%d D=%d B=%d T=%d (%zu params)\n", d.d_model, d.n_heads, d.head_dim, B, T, np);
     float *w = frand(np, 0.08), *x = frand(N * C, 1), *dout = frand(N * C, 1);
-    gdn_param_init_special(&d, w, 3);
+    attn_gdn_block_param_init_special(&d, w, 3);
     round_bf16(w, np); round_bf16(x, N * C); round_bf16(dout, N * C);
     /* reference */
     size_t ae, se, sae, sse;
-    gdn_act_sizes(&d, B, T, &ae, &se);
-    gdn_scratch_sizes(&d, B, T, &sae, &sse);
+    attn_gdn_block_act_sizes(&d, B, T, &ae, &se);
+    attn_gdn_block_scratch_sizes(&d, B, T, &sae, &sse);
     float *act = fnew(ae), *stat = fnew(se), *sact = fnew(sae), *sstat = fnew(sse), *out = fnew(N * C),
           *dx = fnew(N * C), *dw = fnew(np);
-    GdnActs a;
-    GdnScratch s;
-    gdn_acts_bind(&d, &a, NULL, act, stat, B, T);
-    gdn_scratch_bind(&d, &s, NULL, sact, sstat, B, T);
-    gdn_block_forward(NULL, &d, w, &a, x, out, B, T);
-    gdn_block_backward(NULL, &d, w, dw, &a, &s, x, dout, dx, B, T);
+    AttnGdnActs a;
+    AttnGdnScratch s;
+    attn_gdn_block_acts_bind(&d, &a, NULL, act, stat, B, T);
+    attn_gdn_block_scratch_bind(&d, &s, NULL, sact, sstat, B, T);
+    attn_gdn_block_forward(NULL, &d, w, &a, x, out, B, T);
+    attn_gdn_block_backward(NULL, &d, w, dw, &a, &s, x, dout, dx, B, T);
     /* GPU */
     void *d_w = up_bf16(g, w, np), *d_x = up_bf16(g, x, N * C), *d_do = up_bf16(g, dout, N * C);
     void *d_act = dev_nan(g, ae * 2), *d_sact = dev_nan(g, sae * 2), *d_out = dev_nan(g, N * C * 2),
          *d_dx = dev_nan(g, N * C * 2);
     float *d_stat = dev_nan(g, se * 4), *d_sstat = dev_nan(g, sse * 4), *d_dw = up_f32(g, fnew(np), np);
-    GdnActs ga;
-    GdnScratch gs;
-    gdn_acts_bind(&d, &ga, g, d_act, d_stat, B, T);
-    gdn_scratch_bind(&d, &gs, g, d_sact, d_sstat, B, T);
-    gdn_block_forward(g, &d, d_w, &ga, d_x, d_out, B, T);
-    gdn_block_backward(g, &d, d_w, d_dw, &ga, &gs, d_x, d_do, d_dx, B, T);
+    AttnGdnActs ga;
+    AttnGdnScratch gs;
+    attn_gdn_block_acts_bind(&d, &ga, g, d_act, d_stat, B, T);
+    attn_gdn_block_scratch_bind(&d, &gs, g, d_sact, d_sstat, B, T);
+    attn_gdn_block_forward(g, &d, d_w, &ga, d_x, d_out, B, T);
+    attn_gdn_block_backward(g, &d, d_w, d_dw, &ga, &gs, d_x, d_do, d_dx, B, T);
     gpu_sync(g);
     check("block out", rel_errf(g, d_out, 1, out, N * C), 2e-2);
     check("block dx", rel_errf(g, d_dx, 1, dx, N * C), 3e-2);
-    GdnParamSpec p[GDN_N_PARAMS];
-    gdn_param_specs(&d, p);
+    AttnGdnParamSpec p[GDN_N_PARAMS];
+    attn_gdn_block_param_specs(&d, p);
     for (int i = 0; i < GDN_N_PARAMS; i++) {
         char nm[64];
         snprintf(nm, sizeof nm, "block d%s", p[i].name);
@@ -403,7 +403,7 @@ static void repeat_core(Gpu *g, int B, int T, int H) {
     c.g = up_f32(g, gd, N * H); c.beta = up_f32(g, be, N * H);
     c.st = gpu_alloc(g, ns * 4); c.o = gpu_alloc(g, N * HD * 2); c.dqkv = gpu_alloc(g, N * ld * 2);
     c.dg = gpu_alloc(g, N * H * 4); c.db = gpu_alloc(g, N * H * 4);
-    c.ws = gpu_alloc(g, gdn_ws_elems(B, T, H, D, 64) * 4);
+    c.ws = gpu_alloc(g, attn_gdn_block_ws_elems(B, T, H, D, 64) * 4);
     RepOut outs[] = {{"out", c.o, N * HD * 2, 0},       {"final state", c.st, ns * 4, 0},
                      {"dq|dk|dv", c.dqkv, N * ld * 2, 0}, {"dg", c.dg, N * H * 4, 0},
                      {"dbeta", c.db, N * H * 4, 0}};
@@ -473,37 +473,37 @@ static void repeat_small(Gpu *g, int B, int T, int H) {
 /* the whole block (its projections go through ops.h's GEMMs too, so a difference here that
    the two cases above do not show lies outside this file's kernels) */
 typedef struct {
-    GdnDims d;
+    AttnGdnDims d;
     int B, T;
     void *w, *x, *dout, *out, *dx;
     float *dw;
-    GdnActs a;
-    GdnScratch s;
+    AttnGdnActs a;
+    AttnGdnScratch s;
 } RepBlock;
 static void rep_block_run(Gpu *g, void *p) {
     RepBlock *c = p;
-    gdn_block_forward(g, &c->d, c->w, &c->a, c->x, c->out, c->B, c->T);
-    gdn_block_backward(g, &c->d, c->w, c->dw, &c->a, &c->s, c->x, c->dout, c->dx, c->B, c->T);
+    attn_gdn_block_forward(g, &c->d, c->w, &c->a, c->x, c->out, c->B, c->T);
+    attn_gdn_block_backward(g, &c->d, c->w, c->dw, &c->a, &c->s, c->x, c->dout, c->dx, c->B, c->T);
 }
 static void repeat_block(Gpu *g, int C, int H, int B, int T) {
     RepBlock c;
     memset(&c, 0, sizeof c);
-    GdnDims d = {C, H, 64, 4, 64, 1e-5f};
+    AttnGdnDims d = {C, H, 64, 4, 64, 1e-5f};
     char err[128];
-    if (gdn_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+    if (attn_gdn_block_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
     c.d = d; c.B = B; c.T = T;
-    const size_t N = (size_t)B * T, np = gdn_param_count(&d);
+    const size_t N = (size_t)B * T, np = attn_gdn_block_param_count(&d);
     float *w = frand(np, 0.05), *x = frand(N * C, 1), *dout = frand(N * C, 1);
-    gdn_param_init_special(&d, w, 5);
+    attn_gdn_block_param_init_special(&d, w, 5);
     size_t ae, se, sae, sse;
-    gdn_act_sizes(&d, B, T, &ae, &se);
-    gdn_scratch_sizes(&d, B, T, &sae, &sse);
+    attn_gdn_block_act_sizes(&d, B, T, &ae, &se);
+    attn_gdn_block_scratch_sizes(&d, B, T, &sae, &sse);
     c.w = up_bf16(g, w, np); c.x = up_bf16(g, x, N * C); c.dout = up_bf16(g, dout, N * C);
     void *act = gpu_alloc(g, ae * 2), *sact = gpu_alloc(g, sae * 2);
     float *stat = gpu_alloc(g, se * 4 + 4), *sstat = gpu_alloc(g, sse * 4 + 4);
     c.out = gpu_alloc(g, N * C * 2); c.dx = gpu_alloc(g, N * C * 2); c.dw = gpu_alloc(g, np * 4);
-    gdn_acts_bind(&d, &c.a, g, act, stat, B, T);
-    gdn_scratch_bind(&d, &c.s, g, sact, sstat, B, T);
+    attn_gdn_block_acts_bind(&d, &c.a, g, act, stat, B, T);
+    attn_gdn_block_scratch_bind(&d, &c.s, g, sact, sstat, B, T);
     RepOut outs[] = {{"block out", c.out, N * C * 2, 0}, {"block dx", c.dx, N * C * 2, 0},
                      {"block dw (every parameter)", c.dw, np * 4, 1}};
     char what[96];
@@ -581,7 +581,7 @@ static void tbufs_make(Gpu *g, TBufs *tp, int T) {
     t.gd = up_f32(g, gh, N * 16); t.beta = up_f32(g, bh, N * 16);
     free(gh); free(bh);
     t.dg = gpu_alloc(g, N * 16 * 4); t.db = gpu_alloc(g, N * 16 * 4); t.lse = gpu_alloc(g, N * 16 * 4);
-    t.ws = gpu_alloc(g, gdn_ws_elems(t.B, T, 16, 64, 64) * 4);
+    t.ws = gpu_alloc(g, attn_gdn_block_ws_elems(t.B, T, 16, 64, 64) * 4);
     *tp = t;
 }
 static void tbufs_free(Gpu *g, TBufs *t) {
@@ -618,23 +618,23 @@ static void det_timing(Gpu *g, int T) {
 static void det_timing_block(Gpu *g, int B, int T) {
     RepBlock c;
     memset(&c, 0, sizeof c);
-    GdnDims d = {576, 9, 64, 4, 64, 1e-5f};
+    AttnGdnDims d = {576, 9, 64, 4, 64, 1e-5f};
     char err[128];
-    if (gdn_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+    if (attn_gdn_block_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
     c.d = d; c.B = B; c.T = T;
-    const size_t N = (size_t)B * T, np = gdn_param_count(&d), C = (size_t)d.d_model;
+    const size_t N = (size_t)B * T, np = attn_gdn_block_param_count(&d), C = (size_t)d.d_model;
     float *w = frand(np, 0.05), *x = frand(N * C, 1);
-    gdn_param_init_special(&d, w, 5);
+    attn_gdn_block_param_init_special(&d, w, 5);
     size_t ae, se, sae, sse;
-    gdn_act_sizes(&d, B, T, &ae, &se);
-    gdn_scratch_sizes(&d, B, T, &sae, &sse);
+    attn_gdn_block_act_sizes(&d, B, T, &ae, &se);
+    attn_gdn_block_scratch_sizes(&d, B, T, &sae, &sse);
     c.w = up_bf16(g, w, np); c.x = up_bf16(g, x, N * C); c.dout = up_bf16(g, x, N * C);
     void *act = gpu_alloc(g, ae * 2), *sact = gpu_alloc(g, sae * 2);
     float *stat = gpu_alloc(g, se * 4 + 4), *sstat = gpu_alloc(g, sse * 4 + 4);
     c.out = gpu_alloc(g, N * C * 2); c.dx = gpu_alloc(g, N * C * 2); c.dw = gpu_alloc(g, np * 4);
     gpu_memset0(g, c.dw, np * 4);
-    gdn_acts_bind(&d, &c.a, g, act, stat, B, T);
-    gdn_scratch_bind(&d, &c.s, g, sact, sstat, B, T);
+    attn_gdn_block_acts_bind(&d, &c.a, g, act, stat, B, T);
+    attn_gdn_block_scratch_bind(&d, &c.s, g, sact, sstat, B, T);
     CUevent e0, e1;
     CU_CHECK(gpu_cu()->cuEventCreate(&e0, CU_EVENT_DEFAULT));
     CU_CHECK(gpu_cu()->cuEventCreate(&e1, CU_EVENT_DEFAULT));

@@ -110,7 +110,7 @@ static void run_case(Gpu *g, const Case *c) {
 
     /* ---- indexer scores, bf16 and fp32 inputs ---- */
     double *sc = xmalloc(nsc * 8);
-    op_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, SPARSE_PREC_BF16);
+    attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, ATTN_DSA_PREC_BF16);
     float *d_sc = dev_poisoned(g, nsc * 4);
     float *hsc = xmalloc(nsc * 4);
     for (int prec = 0; prec < 2; prec++) {
@@ -137,19 +137,19 @@ static void run_case(Gpu *g, const Case *c) {
         if (prec == 1) { gpu_free(g, a); gpu_free(g, b); gpu_free(g, cw); }
     }
     /* the bf16 scores stay in d_sc / hsc for the top-k */
-    gpu_indexer_scores(g, d_sc, d_qI, d_kI, d_w, B, T, HI, dI, SPARSE_PREC_BF16);
+    gpu_indexer_scores(g, d_sc, d_qI, d_kI, d_w, B, T, HI, dI, ATTN_DSA_PREC_BF16);
     gpu_download(g, hsc, d_sc, nsc * 4);
 
     /* ---- top-k ---- */
     int *d_idx = dev_poisoned(g, np * 4), *d_idx2 = dev_poisoned(g, np * 4);
     int *idx = xmalloc(np * 4), *idx_ref = xmalloc(np * 4), *idx_dbl = xmalloc(np * 4);
     gpu_indexer_topk(g, d_idx, d_sc, B, T, K);
-    gpu_indexer_select(g, d_idx2, d_qI, d_kI, d_w, B, T, HI, dI, K, SPARSE_PREC_BF16);
+    gpu_indexer_select(g, d_idx2, d_qI, d_kI, d_w, B, T, HI, dI, K, ATTN_DSA_PREC_BF16);
     gpu_download(g, idx, d_idx, np * 4);
     {
         double *scd = xmalloc(nsc * 8);
         for (size_t i = 0; i < nsc; i++) scd[i] = hsc[i];
-        op_indexer_topk(NULL, idx_ref, scd, B, T, K);
+        attn_dsa_indexer_topk(NULL, idx_ref, scd, B, T, K);
         free(scd);
     }
     check("top-k = CPU select on the GPU scores", memcmp(idx, idx_ref, np * 4) ? 1 : 0, 0);
@@ -164,7 +164,7 @@ static void run_case(Gpu *g, const Case *c) {
         gpu_indexer_topk(g, e_idx, d_sc, B, T, K);
         gpu_download(g, h2, e_idx, np * 4);
         check("sparse_topk=0: top-k = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
-        gpu_indexer_select(g, e_idx, d_qI, d_kI, d_w, B, T, HI, dI, K, SPARSE_PREC_BF16);
+        gpu_indexer_select(g, e_idx, d_qI, d_kI, d_w, B, T, HI, dI, K, ATTN_DSA_PREC_BF16);
         g->tuning.sparse_topk = 0;
         gpu_download(g, h2, e_idx, np * 4);
         check("sparse_topk=0: fused select = default", memcmp(idx, h2, np * 4) ? 1 : 0, 0);
@@ -172,7 +172,7 @@ static void run_case(Gpu *g, const Case *c) {
         free(h2);
     }
     {   /* against the double-precision selection: the same set up to the margin */
-        op_indexer_topk(NULL, idx_dbl, sc, B, T, K);
+        attn_dsa_indexer_topk(NULL, idx_dbl, sc, B, T, K);
         size_t same = 0, total = 0;
         char *mark = xmalloc(T);
         for (size_t n = 0; n < N; n++) {
@@ -187,8 +187,8 @@ static void run_case(Gpu *g, const Case *c) {
     /* ---- sparse attention (on the GPU's selection) ---- */
     double *out = xmalloc(nq * 8), *lse = xmalloc(nl * 8), *dq = xmalloc(nq * 8), *dk = xmalloc(nk * 8),
            *dv = xmalloc(nk * 8), *p = xmalloc(np * 8);
-    op_sparse_attention_forward(NULL, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
-    op_sparse_attention_backward(NULL, dq, dk, dv, p, dout, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
+    attn_dsa_attention_forward(NULL, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
+    attn_dsa_attention_backward(NULL, dq, dk, dv, p, dout, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
     void *d_o = dev_poisoned(g, nq * 2), *d_dq = dev_poisoned(g, nq * 2), *d_dk = dev_poisoned(g, nk * 2),
          *d_dv = dev_poisoned(g, nk * 2);
     float *d_lse = dev_poisoned(g, nl * 4), *d_ps = dev_poisoned(g, np * 4), *d_pr = dev_poisoned(g, np * 4);
@@ -294,8 +294,8 @@ static void run_case(Gpu *g, const Case *c) {
         double *loss = xmalloc(N * 8), *loss2 = xmalloc(N * 8), *dqI = xmalloc(nqi * 8), *dkI = xmalloc(nki * 8),
                *dw = xmalloc(nw * 8);
         const float dloss = 0.5f;
-        op_indexer_kl_forward(NULL, loss, p, qI, kI, w, idx, B, T, HI, dI, K);
-        op_indexer_kl_backward(NULL, loss2, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, K, dloss);
+        attn_dsa_indexer_kl_forward(NULL, loss, p, qI, kI, w, idx, B, T, HI, dI, K);
+        attn_dsa_indexer_kl_backward(NULL, loss2, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, K, dloss);
         float *pf = to_f32(p, np);
         float *d_p = dev_upload(g, pf, np * 4), *d_loss = dev_poisoned(g, N * 4), *d_loss2 = dev_poisoned(g, N * 4);
         void *d_dqI = dev_poisoned(g, nqi * 2), *d_dkI = dev_poisoned(g, nki * 2), *d_dw = dev_poisoned(g, nw * 2);
@@ -431,7 +431,7 @@ static void repro_case(Gpu *g, const Case *c) {
                    dev_rand(g, N * c->KV * c->hd, 1),  dev_rand(g, N * c->H * c->hd, 1),
                    dev_rand(g, N * c->HI * c->dI, 1),  dev_rand(g, N * c->dI, 1),
                    dev_rand(g, N * c->HI, 0.5),        gpu_alloc(g, N * c->topk * 4)};
-    gpu_indexer_select(g, (int *)in[7], in[4], in[5], in[6], c->B, c->T, c->HI, c->dI, c->topk, SPARSE_PREC_BF16);
+    gpu_indexer_select(g, (int *)in[7], in[4], in[5], in[6], c->B, c->T, c->HI, c->dI, c->topk, ATTN_DSA_PREC_BF16);
     const size_t nq = N * c->H * c->hd, nk = N * c->KV * c->hd, np = N * c->topk;
     const size_t bytes[R_N] = {nq * 2, (size_t)c->B * c->H * c->T * 4, nq * 2, nk * 2, nk * 2, np * 4, np * 4, N * 4,
                                N * 4, N * c->HI * c->dI * 2, N * c->dI * 2, N * c->HI * 2};
@@ -486,7 +486,7 @@ static void bench_once(Gpu *g, Bench *b, int what) {
     const Case *c = &b->c;
     switch (what) {
     case T_SELECT:
-        gpu_indexer_select(g, b->idx, b->qI, b->kI, b->w, c->B, c->T, c->HI, c->dI, c->topk, SPARSE_PREC_BF16);
+        gpu_indexer_select(g, b->idx, b->qI, b->kI, b->w, c->B, c->T, c->HI, c->dI, c->topk, ATTN_DSA_PREC_BF16);
         break;
     case T_SFB:
     case T_SFWD:

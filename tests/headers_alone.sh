@@ -89,7 +89,7 @@ gen_static() {
 STATIC_CC="$CC $FLAGS -Wno-unused-function $tmp/static_a.c $tmp/static_b.c -o $tmp/static -lm"
 gen_static "ckpt.h data.h gpu.h" "(int)sizeof(DataTokenizer) + (gpu_tuning_keys[0][0] != 0)"
 check "ABLATE_STATIC: ckpt.h, data.h and gpu.h's implementations in two .c files link into one program" $STATIC_CC
-gen_static "study.h gpu.h" "(int)ops_act_size(0) + (int)sizeof(Study) + attn_option_count()"
+gen_static "study.h gpu.h" "(int)ops_act_size(0) + (int)sizeof(StudySpec) + attn_option_count()"
 check "ABLATE_STATIC: study.h (every CPU header, attn.h and its rooms included) in two .c files links" $STATIC_CC
 # both build switches at once: refused, naming both
 echo '#include "ops.h"' > "$tmp/both.c"

@@ -34,7 +34,7 @@ static const char *ablate_bin = "./ablate-cpu";
 
 /* ---- op-level checks ---- */
 
-typedef struct { int N, C, OC; real_t *in, *w, *R, *out; } MatmulCtx;
+typedef struct { int N, C, OC; ops_real *in, *w, *R, *out; } MatmulCtx;
 static double matmul_loss(void *p) {
     MatmulCtx *c = p;
     op_matmul_forward(NULL, c->out, c->in, c->w, c->N, c->C, c->OC);
@@ -42,12 +42,12 @@ static double matmul_loss(void *p) {
 }
 static void test_matmul(void) {
     MatmulCtx c = {5, 7, 6, rnd(35, 1), rnd(42, 1), rnd(30, 1), zeros(30)};
-    real_t *din = zeros(35), *dw = zeros(42);
+    ops_real *din = zeros(35), *dw = zeros(42);
     op_matmul_backward(NULL, din, dw, c.R, c.in, c.w, c.N, c.C, c.OC, 0);
     check_grad("matmul: d input", matmul_loss, &c, c.in, din, 35, 100);
     check_grad("matmul: d weight", matmul_loss, &c, c.w, dw, 42, 100);
     /* accumulate flags: din += and dw += */
-    real_t *din2 = zeros(35), *dw2 = zeros(42);
+    ops_real *din2 = zeros(35), *dw2 = zeros(42);
     for (int i = 0; i < 35; i++) din2[i] = 1;
     for (int i = 0; i < 42; i++) dw2[i] = 2;
     op_matmul_backward(NULL, din2, dw2, c.R, c.in, c.w, c.N, c.C, c.OC, 1);
@@ -58,7 +58,7 @@ static void test_matmul(void) {
     free(c.in); free(c.w); free(c.R); free(c.out); free(din); free(dw); free(din2); free(dw2);
 }
 
-typedef struct { int N, C, V; int *tok; real_t *wte, *R, *out; } EmbedCtx;
+typedef struct { int N, C, V; int *tok; ops_real *wte, *R, *out; } EmbedCtx;
 static double embed_loss(void *p) {
     EmbedCtx *c = p;
     op_embed_forward(NULL, c->out, c->tok, c->wte, c->N, c->C);
@@ -67,13 +67,13 @@ static double embed_loss(void *p) {
 static void test_embed(void) {
     int tok[6] = {3, 1, 3, 0, 4, 3};
     EmbedCtx c = {6, 5, 5, tok, rnd(25, 1), rnd(30, 1), zeros(30)};
-    real_t *dw = zeros(25);
+    ops_real *dw = zeros(25);
     op_embed_backward(NULL, dw, c.R, tok, c.N, c.C);
     check_grad("embedding: d weight (repeated tokens)", embed_loss, &c, c.wte, dw, 25, 100);
     free(c.wte); free(c.R); free(c.out); free(dw);
 }
 
-typedef struct { int N, C; real_t *in, *w, *R, *out, *rstd; } NormCtx;
+typedef struct { int N, C; ops_real *in, *w, *R, *out, *rstd; } NormCtx;
 static double norm_loss(void *p) {
     NormCtx *c = p;
     op_rmsnorm_forward(NULL, c->out, c->rstd, c->in, c->w, c->N, c->C, 1e-5f);
@@ -82,43 +82,43 @@ static double norm_loss(void *p) {
 static void test_rmsnorm(void) {
     NormCtx c = {4, 9, rnd(36, 1), rnd(9, 1), rnd(36, 1), zeros(36), zeros(4)};
     norm_loss(&c);
-    real_t *din = zeros(36), *dw = zeros(9);
+    ops_real *din = zeros(36), *dw = zeros(9);
     op_rmsnorm_backward(NULL, din, dw, c.R, c.in, c.w, c.rstd, c.N, c.C, 0);
     check_grad("rmsnorm: d input", norm_loss, &c, c.in, din, 36, 100);
     check_grad("rmsnorm: d scale", norm_loss, &c, c.w, dw, 9, 100);
     /* the fused residual add + norm is the composition of the two */
-    real_t *b = rnd(36, 1), *sum = zeros(36), *out2 = zeros(36), *r2 = zeros(4), *sum_ref = zeros(36);
+    ops_real *b = rnd(36, 1), *sum = zeros(36), *out2 = zeros(36), *r2 = zeros(4), *sum_ref = zeros(36);
     op_add_rmsnorm_forward(NULL, sum, out2, r2, c.in, b, c.w, c.N, c.C, 1e-5f);
     op_add(NULL, sum_ref, c.in, b, 36);
     op_rmsnorm_forward(NULL, c.out, c.rstd, sum_ref, c.w, c.N, c.C, 1e-5f);
-    report(!memcmp(sum, sum_ref, 36 * sizeof(real_t)) && !memcmp(out2, c.out, 36 * sizeof(real_t)) &&
-           !memcmp(r2, c.rstd, 4 * sizeof(real_t)), "add+rmsnorm fused = add then rmsnorm", NULL);
+    report(!memcmp(sum, sum_ref, 36 * sizeof(ops_real)) && !memcmp(out2, c.out, 36 * sizeof(ops_real)) &&
+           !memcmp(r2, c.rstd, 4 * sizeof(ops_real)), "add+rmsnorm fused = add then rmsnorm", NULL);
     free(b); free(sum); free(out2); free(r2); free(sum_ref);
     free(c.in); free(c.w); free(c.R); free(c.out); free(c.rstd); free(din); free(dw);
 }
 
-typedef struct { int N, T, nh, hd; real_t *x, *R, *tmp; } RopeCtx;
+typedef struct { int N, T, nh, hd; ops_real *x, *R, *tmp; } RopeCtx;
 static double rope_loss(void *p) {
     RopeCtx *c = p;
     size_t n = (size_t)c->N * c->nh * c->hd;
-    memcpy(c->tmp, c->x, n * sizeof(real_t));
+    memcpy(c->tmp, c->x, n * sizeof(ops_real));
     op_rope_forward(NULL, c->tmp, c->N, c->T, c->nh, c->hd, 10000.0f);
     return dot(c->tmp, c->R, n);
 }
 static void test_rope(void) {
     RopeCtx c = {6, 3, 2, 8, rnd(96, 1), rnd(96, 1), zeros(96)};
-    real_t *g = malloc(96 * sizeof(real_t));
-    memcpy(g, c.R, 96 * sizeof(real_t));
+    ops_real *g = malloc(96 * sizeof(ops_real));
+    memcpy(g, c.R, 96 * sizeof(ops_real));
     op_rope_backward(NULL, g, c.N, c.T, c.nh, c.hd, 10000.0f);
     check_grad("rope: d input", rope_loss, &c, c.x, g, 96, 100);
     /* position 0 is the identity rotation; the norm of every pair is kept */
-    memcpy(c.tmp, c.x, 96 * sizeof(real_t));
+    memcpy(c.tmp, c.x, 96 * sizeof(ops_real));
     op_rope_forward(NULL, c.tmp, c.N, c.T, c.nh, c.hd, 10000.0f);
     int ok = 1;
     for (int i = 0; i < 16; i++) ok &= c.tmp[i] == c.x[i];
     for (int n = 0; n < 6 * 2; n++)
         for (int i = 0; i < 4; i++) {
-            real_t *a = c.x + n * 8, *b = c.tmp + n * 8;
+            ops_real *a = c.x + n * 8, *b = c.tmp + n * 8;
             ok &= fabs(a[i] * a[i] + a[i + 4] * a[i + 4] - b[i] * b[i] - b[i + 4] * b[i + 4]) < 1e-12;
         }
     report(ok, "rope: identity at t=0, rotations keep pair norms", NULL);
@@ -126,7 +126,7 @@ static void test_rope(void) {
 }
 
 /* the fused q|k|v rows: split = columns then op_rope_forward; merge is split's gradient */
-typedef struct { int N, T, H, KV, hd; real_t *x, *Rq, *Rk, *Rv, *q, *k, *v; } QkvCtx;
+typedef struct { int N, T, H, KV, hd; ops_real *x, *Rq, *Rk, *Rv, *q, *k, *v; } QkvCtx;
 static double qkv_loss(void *p) {
     QkvCtx *c = p;
     op_qkv_split(NULL, c->q, c->k, c->v, c->x, c->N, c->T, c->H, c->KV, c->hd, 10000.0f);
@@ -137,25 +137,25 @@ static void test_qkv_split(void) {
     enum { N = 6, T = 3, H = 3, KV = 1, hd = 8, P = (H + 2 * KV) * hd };
     QkvCtx c = {N, T, H, KV, hd, rnd(N * P, 1), rnd(N * H * hd, 1), rnd(N * KV * hd, 1), rnd(N * KV * hd, 1),
                 zeros(N * H * hd), zeros(N * KV * hd), zeros(N * KV * hd)};
-    real_t *g = zeros(N * P);
+    ops_real *g = zeros(N * P);
     op_qkv_merge(NULL, g, c.Rq, c.Rk, c.Rv, N, T, H, KV, hd, 10000.0f);
     check_grad("qkv_split: d fused rows (merge)", qkv_loss, &c, c.x, g, N * P, N * P);
     /* against the unfused path: each block's columns, then op_rope_forward on q and k */
-    real_t q2[N * H * hd], k2[N * KV * hd];
+    ops_real q2[N * H * hd], k2[N * KV * hd];
     for (int n = 0; n < N; n++) {
-        memcpy(q2 + n * H * hd, c.x + n * P, sizeof(real_t) * H * hd);
-        memcpy(k2 + n * KV * hd, c.x + n * P + H * hd, sizeof(real_t) * KV * hd);
+        memcpy(q2 + n * H * hd, c.x + n * P, sizeof(ops_real) * H * hd);
+        memcpy(k2 + n * KV * hd, c.x + n * P + H * hd, sizeof(ops_real) * KV * hd);
     }
     op_rope_forward(NULL, q2, N, T, H, hd, 10000.0f);
     op_rope_forward(NULL, k2, N, T, KV, hd, 10000.0f);
     op_qkv_split(NULL, c.q, c.k, c.v, c.x, N, T, H, KV, hd, 10000.0f);
     int ok = !memcmp(q2, c.q, sizeof q2) && !memcmp(k2, c.k, sizeof k2);
-    for (int n = 0; n < N; n++) ok &= !memcmp(c.v + n * KV * hd, c.x + n * P + (H + KV) * hd, sizeof(real_t) * KV * hd);
+    for (int n = 0; n < N; n++) ok &= !memcmp(c.v + n * KV * hd, c.x + n * P + (H + KV) * hd, sizeof(ops_real) * KV * hd);
     report(ok, "qkv_split = column blocks, then RoPE on q and k", NULL);
     free(c.x); free(c.Rq); free(c.Rk); free(c.Rv); free(c.q); free(c.k); free(c.v); free(g);
 }
 
-typedef struct { int N, F; real_t *gu, *R, *out; } SwiCtx;
+typedef struct { int N, F; ops_real *gu, *R, *out; } SwiCtx;
 static double swiglu_loss(void *p) {
     SwiCtx *c = p;
     op_swiglu_forward(NULL, c->out, c->gu, c->N, c->F);
@@ -163,17 +163,17 @@ static double swiglu_loss(void *p) {
 }
 static void test_swiglu(void) {
     SwiCtx c = {4, 5, rnd(40, 2), rnd(20, 1), zeros(20)};
-    real_t *dgu = zeros(40);
-    real_t *act = zeros(20);
+    ops_real *dgu = zeros(40);
+    ops_real *act = zeros(20);
     op_swiglu_backward(NULL, dgu, act, c.R, c.gu, c.N, c.F);
     check_grad("swiglu (fused gate|up rows): d gate, d up", swiglu_loss, &c, c.gu, dgu, 40, 100);
     swiglu_loss(&c);
-    report(memcmp(act, c.out, 20 * sizeof(real_t)) == 0, "swiglu backward: recomputed act = forward", NULL);
+    report(memcmp(act, c.out, 20 * sizeof(ops_real)) == 0, "swiglu backward: recomputed act = forward", NULL);
     free(act);
     free(c.gu); free(c.R); free(c.out); free(dgu);
 }
 
-typedef struct { int N, C, V; int *tgt; real_t *h, *wte, *losses; } XentCtx;
+typedef struct { int N, C, V; int *tgt; ops_real *h, *wte, *losses; } XentCtx;
 static double xent_loss(void *p) {
     XentCtx *c = p;
     op_xent_forward(NULL, c->losses, NULL, c->h, c->wte, c->tgt, c->N, c->C, c->V);
@@ -184,7 +184,7 @@ static double xent_loss(void *p) {
 static void test_xent(void) {
     int tgt[5] = {2, 0, -1, 6, 2};
     XentCtx c = {5, 4, 7, tgt, rnd(20, 1), rnd(28, 1), zeros(5)};
-    real_t *dh = zeros(20), *dw = zeros(28), *l2 = zeros(5);
+    ops_real *dh = zeros(20), *dw = zeros(28), *l2 = zeros(5);
     op_xent_backward(NULL, l2, dh, dw, c.h, c.wte, tgt, c.N, c.C, c.V, 0.5f);
     check_grad("cross-entropy (tied head): d hidden", xent_loss, &c, c.h, dh, 20, 100);
     check_grad("cross-entropy (tied head): d embedding", xent_loss, &c, c.wte, dw, 28, 100);
@@ -195,7 +195,7 @@ static void test_xent(void) {
     report(ok, "cross-entropy: fused = forward losses, ignored target", NULL);
     /* top-1 hits: a row's hit is 1 exactly when its target holds the largest logit */
     {
-        real_t corr[5], logit[7];
+        ops_real corr[5], logit[7];
         int tg[5] = {0, 0, -1, 0, 0}, want[5];
         for (int n = 0; n < 5; n++) {
             int best = 0;
@@ -216,7 +216,7 @@ static void test_xent(void) {
 }
 
 /* the attention core on its own */
-typedef struct { int B, T, H, KV, hd, W; real_t *q, *k, *v, *R, *out, *lse; } CoreCtx;
+typedef struct { int B, T, H, KV, hd, W; ops_real *q, *k, *v, *R, *out, *lse; } CoreCtx;
 static double core_loss(void *p) {
     CoreCtx *c = p;
     op_attention_forward(NULL, c->out, c->lse, c->q, c->k, c->v, c->B, c->T, c->H, c->KV, c->hd, c->W);
@@ -228,7 +228,7 @@ static void test_attention_core(int H, int KV, int W) {
     c.q = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.R = rnd(nq, 1);
     c.out = zeros(nq); c.lse = zeros((size_t)c.B * H * c.T);
     core_loss(&c);
-    real_t *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
+    ops_real *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
     op_attention_backward(NULL, dq, dk, dv, c.R, c.out, c.lse, c.q, c.k, c.v, c.B, c.T, H, KV, c.hd, W);
     char name[96];
     snprintf(name, sizeof name, "attention core H=%d KV=%d window=%d: dq", H, KV, W);
@@ -243,7 +243,7 @@ static void test_attention_core(int H, int KV, int W) {
 /* a whole attention block: projections, QK-norm, RoPE, core, output projection */
 typedef struct {
     AttnConfig cfg; int B, T;
-    real_t *x, *w, *R, *out, *act, *stat, *scr;
+    ops_real *x, *w, *R, *out, *act, *stat, *scr;
     AttnActs a; AttnScratch s;
 } BlockCtx;
 static double block_loss(void *p) {
@@ -262,7 +262,7 @@ static void block_setup_cfg(BlockCtx *c, AttnConfig cfg) {
     size_t d = c->cfg.d_model, N = (size_t)c->B * c->T, ae, se, np = attn_param_count(&c->cfg);
     attn_act_sizes(&c->cfg, c->B, c->T, &ae, &se);
     c->x = rnd(N * d, 1); c->w = rnd(np, 0.5); c->R = rnd(N * d, 1); c->out = zeros(N * d);
-    ParamSpec ps[ATTN_MAX_PARAMS];
+    AttnParamSpec ps[ATTN_MAX_PARAMS];
     int n = attn_param_specs(&c->cfg, ps);
     for (int i = 0; i < n; i++)
         if (ps[i].is_norm) for (size_t j = 0; j < ps[i].numel; j++) c->w[ps[i].offset + j] = 1 + 0.3 * nrand();
@@ -281,7 +281,7 @@ static void block_free(BlockCtx *c) { free(c->x); free(c->w); free(c->R); free(c
 static void block_grad(BlockCtx *c, const char *label) {
     size_t N = (size_t)c->B * c->T, d = c->cfg.d_model, np = attn_param_count(&c->cfg);
     block_loss(c);
-    real_t *dx = zeros(N * d), *dw = zeros(np);
+    ops_real *dx = zeros(N * d), *dw = zeros(np);
     attn_backward(NULL, &c->cfg, c->w, dw, &c->a, &c->s, c->x, c->R, dx, c->B, c->T);
     char name[128];
     snprintf(name, sizeof name, "%s: dx", label);
@@ -306,22 +306,22 @@ static void test_attention_equivalences(void) {
     block_setup(&a, ATTN_MHA, 2, 0, 0, 0);
     block_setup(&b, ATTN_GQA, 2, 2, 0, 0);
     size_t n = (size_t)a.B * a.T * 8;
-    memcpy(b.w, a.w, attn_param_count(&a.cfg) * sizeof(real_t));
-    memcpy(b.x, a.x, n * sizeof(real_t));
+    memcpy(b.w, a.w, attn_param_count(&a.cfg) * sizeof(ops_real));
+    memcpy(b.x, a.x, n * sizeof(ops_real));
     int ok = attn_param_count(&a.cfg) == attn_param_count(&b.cfg);
     block_loss(&a);
     block_loss(&b);
-    ok &= memcmp(a.out, b.out, n * sizeof(real_t)) == 0;
+    ok &= memcmp(a.out, b.out, n * sizeof(ops_real)) == 0;
     report(ok, "GQA with kv_heads = heads equals MHA exactly", NULL);
     block_free(&b);
     for (int W = a.T; W <= a.T + 3; W += 3) {
         block_setup(&b, ATTN_MHA, 2, 0, W, 0);
-        memcpy(b.w, a.w, attn_param_count(&a.cfg) * sizeof(real_t));
-        memcpy(b.x, a.x, n * sizeof(real_t));
+        memcpy(b.w, a.w, attn_param_count(&a.cfg) * sizeof(ops_real));
+        memcpy(b.x, a.x, n * sizeof(ops_real));
         block_loss(&b);
         char name[96];
         snprintf(name, sizeof name, "sliding window W=%d >= T=%d equals full causal", W, a.T);
-        report(memcmp(a.out, b.out, n * sizeof(real_t)) == 0, name, NULL);
+        report(memcmp(a.out, b.out, n * sizeof(ops_real)) == 0, name, NULL);
         block_free(&b);
     }
     block_free(&a);
@@ -334,8 +334,8 @@ static void test_causality_cfg(AttnConfig cfg, const char *label, int expect_lea
     block_setup_cfg(&c, cfg);
     size_t d = c.cfg.d_model, n = (size_t)c.B * c.T * d;
     block_loss(&c);
-    real_t *ref = malloc(n * sizeof(real_t));
-    memcpy(ref, c.out, n * sizeof(real_t));
+    ops_real *ref = malloc(n * sizeof(ops_real));
+    memcpy(ref, c.out, n * sizeof(ops_real));
     int same = 1, changed = 1, t = 3;
     for (int b = 0; b < c.B; b++)
         for (int s = t + 1; s < c.T; s++)
@@ -343,8 +343,8 @@ static void test_causality_cfg(AttnConfig cfg, const char *label, int expect_lea
     block_loss(&c);
     for (int b = 0; b < c.B; b++) {
         size_t o = (size_t)b * c.T * d;
-        same &= memcmp(ref + o, c.out + o, (t + 1) * d * sizeof(real_t)) == 0;
-        changed &= memcmp(ref + o + (t + 1) * d, c.out + o + (t + 1) * d, d * sizeof(real_t)) != 0;
+        same &= memcmp(ref + o, c.out + o, (t + 1) * d * sizeof(ops_real)) == 0;
+        changed &= memcmp(ref + o + (t + 1) * d, c.out + o + (t + 1) * d, d * sizeof(ops_real)) != 0;
     }
     char name[128];
     snprintf(name, sizeof name, expect_leak ? "leaks the future, as documented: %s" : "no future leak: %s", label);
@@ -382,7 +382,7 @@ static void test_mla(void) {
         block_grad(&c, name);
         /* the absorbed inference form gives the same outputs */
         size_t n = (size_t)c.B * c.T * c.cfg.d_model;
-        real_t *out2 = zeros(n);
+        ops_real *out2 = zeros(n);
         block_loss(&c);
         attn_mla_absorbed_forward(&c.cfg, c.w, c.x, out2, c.B, c.T);
         double worst = 0;
@@ -411,7 +411,7 @@ static void test_mla(void) {
             snprintf(name, sizeof name, "attn block mla qk_norm q_latent=%d v_dim=%d W=%d", qcases[i][0], qcases[i][1],
                      qcases[i][2]);
             block_grad(&c, name);
-            real_t *o2 = zeros((size_t)c.B * c.T * c.cfg.d_model);
+            ops_real *o2 = zeros((size_t)c.B * c.T * c.cfg.d_model);
             report(attn_mla_absorbed_forward(&c.cfg, c.w, c.x, o2, c.B, c.T) == -1,
                    "mla qk_norm: no absorbed form (-1)", "");
             free(o2);
@@ -423,7 +423,7 @@ static void test_mla(void) {
         char e2[256] = "";
         attn_resolve(&qc, e2, sizeof e2);
         attn_resolve(&plain, e2, sizeof e2);
-        ParamSpec ps[ATTN_MAX_PARAMS];
+        AttnParamSpec ps[ATTN_MAX_PARAMS];
         int np = attn_param_specs(&qc, ps);
         report(attn_param_count(&qc) == attn_param_count(&plain) + 8 && !strcmp(ps[np - 1].name, "k_norm.weight") &&
                ps[np - 1].is_norm && !strcmp(ps[np - 2].name, "q_norm.weight"),
@@ -489,11 +489,11 @@ static void test_mga(void) {
         block_setup_cfg(&b, mga_cfg(2, 1, 0, 1, faithful));
         size_t d = 8, np = attn_param_count(&a.cfg);
         int T2 = 4;
-        memcpy(b.w, a.w, np * sizeof(real_t));
+        memcpy(b.w, a.w, np * sizeof(ops_real));
         b.T = T2;
         attn_acts_bind(&b.cfg, &b.a, NULL, b.act, b.stat, b.B, b.T);
         for (int s = 0; s < a.B; s++)
-            memcpy(b.x + (size_t)s * T2 * d, a.x + (size_t)s * a.T * d, T2 * d * sizeof(real_t));
+            memcpy(b.x + (size_t)s * T2 * d, a.x + (size_t)s * a.T * d, T2 * d * sizeof(ops_real));
         block_loss(&a);
         attn_forward(NULL, &b.cfg, b.w, &b.a, b.x, b.out, b.B, b.T);
         double worst = 0;
@@ -524,11 +524,11 @@ static void test_mga_decomposed(void) {
         block_setup_cfg(&a, ca);
         block_setup_cfg(&b, cb);
         size_t N = (size_t)a.B * a.T, d = 8, np = attn_param_count(&a.cfg);
-        memcpy(b.w, a.w, np * sizeof(real_t));
-        memcpy(b.x, a.x, N * d * sizeof(real_t));
-        memcpy(b.R, a.R, N * d * sizeof(real_t));
+        memcpy(b.w, a.w, np * sizeof(ops_real));
+        memcpy(b.x, a.x, N * d * sizeof(ops_real));
+        memcpy(b.R, a.R, N * d * sizeof(ops_real));
         double la = block_loss(&a), lb = block_loss(&b), worst = max_abs_diff(a.out, b.out, N * d);
-        real_t *dxa = zeros(N * d), *dwa = zeros(np), *dxb = zeros(N * d), *dwb = zeros(np);
+        ops_real *dxa = zeros(N * d), *dwa = zeros(np), *dxb = zeros(N * d), *dwb = zeros(np);
         attn_backward(NULL, &a.cfg, a.w, dwa, &a.a, &a.s, a.x, a.R, dxa, a.B, a.T);
         attn_backward(NULL, &b.cfg, b.w, dwb, &b.a, &b.s, b.x, b.R, dxb, b.B, b.T);
         double gw = 0, gx = 0;
@@ -567,8 +567,8 @@ static void test_dsa(void) {
         gc.kind = ATTN_GQA;
         block_setup_cfg(&g, gc);
         size_t N = (size_t)c.B * c.T, d = 8, np = attn_param_count(&c.cfg), ngqa = attn_param_count(&g.cfg);
-        memcpy(g.w, c.w, ngqa * sizeof(real_t)); /* the indexer's tensors come after GQA's */
-        memcpy(g.x, c.x, N * d * sizeof(real_t));
+        memcpy(g.w, c.w, ngqa * sizeof(ops_real)); /* the indexer's tensors come after GQA's */
+        memcpy(g.x, c.x, N * d * sizeof(ops_real));
         block_loss(&c);
         block_loss(&g);
         double worst = max_abs_diff(c.out, g.out, N * d);
@@ -576,7 +576,7 @@ static void test_dsa(void) {
         snprintf(dd, sizeof dd, "max |diff| %.1e", worst);
         snprintf(name, sizeof name, "dsa with topk >= T equals gqa (KV=%d)", KV);
         report(worst <= 1e-12, name, dd);
-        real_t *dx = zeros(N * d), *dw = zeros(np);
+        ops_real *dx = zeros(N * d), *dw = zeros(np);
         block_loss(&c);
         attn_backward(NULL, &c.cfg, c.w, dw, &c.a, &c.s, c.x, c.R, dx, c.B, c.T);
         snprintf(name, sizeof name, "attn block dsa topk>=T KV=%d: dx", KV);
@@ -602,10 +602,10 @@ static void test_dsa(void) {
         gc.kind = ATTN_GQA;
         block_setup_cfg(&g, gc);
         size_t N = (size_t)c.B * c.T, d = 8, np = attn_param_count(&c.cfg), ngqa = attn_param_count(&g.cfg);
-        memcpy(g.w, c.w, ngqa * sizeof(real_t));
-        memcpy(g.x, c.x, N * d * sizeof(real_t));
-        memcpy(g.R, c.R, N * d * sizeof(real_t));
-        real_t *dxc = zeros(N * d), *dwc = zeros(np), *dxg = zeros(N * d), *dwg = zeros(ngqa);
+        memcpy(g.w, c.w, ngqa * sizeof(ops_real));
+        memcpy(g.x, c.x, N * d * sizeof(ops_real));
+        memcpy(g.R, c.R, N * d * sizeof(ops_real));
+        ops_real *dxc = zeros(N * d), *dwc = zeros(np), *dxg = zeros(N * d), *dwg = zeros(ngqa);
         block_loss(&c);
         block_loss(&g);
         attn_backward(NULL, &c.cfg, c.w, dwc, &c.a, &c.s, c.x, c.R, dxc, c.B, c.T);
@@ -715,10 +715,10 @@ static double model_loss_dropout(void *p) {
     ModelCtx *c = p;
     c->m.dropout_on = 1; c->m.dropout_step = 5; c->m.dropout_micro = 0;
     smollm_forward(&c->m, c->tok);
-    real_t *keep = malloc(sizeof(real_t) * c->m.n_params); /* the backward adds to grads: keep them */
-    memcpy(keep, c->m.grads, sizeof(real_t) * c->m.n_params);
+    ops_real *keep = malloc(sizeof(ops_real) * c->m.n_params); /* the backward adds to grads: keep them */
+    memcpy(keep, c->m.grads, sizeof(ops_real) * c->m.n_params);
     smollm_backward(&c->m, c->tgt, 1.0f);
-    memcpy(c->m.grads, keep, sizeof(real_t) * c->m.n_params);
+    memcpy(c->m.grads, keep, sizeof(ops_real) * c->m.n_params);
     free(keep);
     double sum = 0; /* the sum over tokens, as smollm_eval's (dloss 1 is its gradient) */
     for (int i = 0; i < c->m.B * c->m.T; i++)
@@ -735,7 +735,7 @@ static void test_resid_dropout(void) {
     char d[160];
     snprintf(d, sizeof d, "%d of %d dropped (z = %.2f)", drops, n, z);
     report(fabs(z) < 4, "resid_dropout: each element dropped with probability p", d);
-    NormKind norms[] = {NORM_PRE, NORM_POST};
+    SmolNormKind norms[] = {SMOLLM_NORM_PRE, SMOLLM_NORM_POST};
     for (int k = 0; k < 2; k++) {
         SmolConfig cfg = {0};
         cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
@@ -747,11 +747,11 @@ static void test_resid_dropout(void) {
         int tok[10], tgt[10];
         for (int i = 0; i < 10; i++) { tok[i] = (int)(urand() * 11); tgt[i] = (int)(urand() * 11); }
         c.tok = tok; c.tgt = tgt;
-        ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(real_t));
+        ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(ops_real));
         double l1 = model_loss_dropout(&c);
         smollm_backward(&c.m, tgt, 1.0f); /* the analytic gradient at that mask */
         char name[96];
-        snprintf(name, sizeof name, "model %s-norm resid_dropout 0.3 (fixed mask): all params", norm_kind_name(norms[k]));
+        snprintf(name, sizeof name, "model %s-norm resid_dropout 0.3 (fixed mask): all params", smollm_norm_kind_name(norms[k]));
         check_grad(name, model_loss_dropout, &c, c.m.params, c.m.grads, c.m.n_params, 400);
         /* the same step and forward: the same loss; the next step: another mask; evaluation:
            no dropout (the loss of the same weights with resid_dropout 0) */
@@ -766,7 +766,7 @@ static void test_resid_dropout(void) {
         double ev0 = smollm_eval(&c.m, tok, tgt, NULL);
         snprintf(d, sizeof d, "loss %.6f again %.6f, next step %.6f, eval %.6f (p = 0: %.6f)", l1, l2, l3, ev, ev0);
         snprintf(name, sizeof name, "resid_dropout %s-norm: reproducible masks, new per step, off at eval",
-                 norm_kind_name(norms[k]));
+                 smollm_norm_kind_name(norms[k]));
         report(l1 == l2 && l3 != l1 && ev == ev0 && ev != l1, name, d);
         smollm_free(&c.m);
     }
@@ -783,7 +783,7 @@ static void test_resid_dropout(void) {
     check_rng = saved_rng;
 }
 
-static void test_model_grad_sched(NormKind norm, AttnKind attn, int W, int qk, const char *sched) {
+static void test_model_grad_sched(SmolNormKind norm, AttnKind attn, int W, int qk, const char *sched) {
     SmolConfig cfg = {0};
     if (sched) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
     cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
@@ -801,15 +801,15 @@ static void test_model_grad_sched(NormKind norm, AttnKind attn, int W, int qk, c
     for (int i = 0; i < 10; i++) { tok[i] = (int)(urand() * 11); tgt[i] = (int)(urand() * 11); }
     tgt[3] = -1;
     c.tok = tok; c.tgt = tgt;
-    ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(real_t));
+    ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(ops_real));
     smollm_step(&c.m, tok, tgt, 1.0f);
     char name[96];
-    if (sched) snprintf(name, sizeof name, "model %s-norm attn-layers %s: all params", norm_kind_name(norm), sched);
-    else snprintf(name, sizeof name, "model %s-norm %s W=%d qk_norm=%d: all params", norm_kind_name(norm), attn_kind_name(attn), W, qk);
+    if (sched) snprintf(name, sizeof name, "model %s-norm attn-layers %s: all params", smollm_norm_kind_name(norm), sched);
+    else snprintf(name, sizeof name, "model %s-norm %s W=%d qk_norm=%d: all params", smollm_norm_kind_name(norm), attn_kind_name(attn), W, qk);
     check_grad(name, model_loss, &c, c.m.params, c.m.grads, c.m.n_params, 400);
     smollm_free(&c.m);
 }
-static void test_model_grad(NormKind norm, AttnKind attn, int W, int qk) { test_model_grad_sched(norm, attn, W, qk, NULL); }
+static void test_model_grad(SmolNormKind norm, AttnKind attn, int W, int qk) { test_model_grad_sched(norm, attn, W, qk, NULL); }
 
 /* ---- the option table (attn.h): one spelling per option, each in range, each a field ---- */
 static void test_option_table(void) {
@@ -906,8 +906,8 @@ static void test_init_and_counts(void) {
     smollm_init(&b, &cfg, NULL, 1, 4, err, sizeof err);
     cfg.seed = 4;
     smollm_init(&c, &cfg, NULL, 1, 4, err, sizeof err);
-    report(memcmp(a.params, b.params, a.n_params * sizeof(real_t)) == 0 &&
-           memcmp(a.params, c.params, a.n_params * sizeof(real_t)) != 0,
+    report(memcmp(a.params, b.params, a.n_params * sizeof(ops_real)) == 0 &&
+           memcmp(a.params, c.params, a.n_params * sizeof(ops_real)) != 0,
            "init: same seed same weights bit for bit, other seed differs", NULL);
     smollm_free(&a); smollm_free(&b); smollm_free(&c);
 
@@ -944,11 +944,11 @@ static void test_init_and_counts(void) {
 }
 
 /* ---- training on real text ---- */
-typedef struct { Sampler s; } BatchCtx;
+typedef struct { DataSampler s; } BatchCtx;
 static void next_batch(void *p, int *tok, int *tgt) { data_next_batch(&((BatchCtx *)p)->s, tok, tgt); }
 
 static void test_training(const char *path, int steps) {
-    Dataset ds;
+    DataSet ds;
     char err[512];
     if (data_open_text(&ds, path, 0.1f, err, sizeof err)) { report(0, "training: open data", err); return; }
     SmolConfig cfg = {0};
@@ -957,7 +957,7 @@ static void test_training(const char *path, int steps) {
     smollm_init(&m, &cfg, NULL, 8, 64, err, sizeof err);
     TrainConfig tc = {0};
     tc.steps = steps; tc.warmup = 10; tc.lr = 3e-3f;
-    Trainer tr;
+    TrainState tr;
     train_init(&tr, &m, &tc);
     BatchCtx tb = {{&ds, DATA_TRAIN, 8, 64, 99, 0}};
     BatchCtx vb = {{&ds, DATA_VAL, 8, 64, 0, 0}};
@@ -982,7 +982,7 @@ static void test_training(const char *path, int steps) {
 /* brute force, apart from data.h's tiling: each byte-level part of `split` (of one source, or
    all with -1) cut by hand into windows at 0, T, 2T...; the last one moved back to end at the
    part's end, scoring only targets no earlier window scored; one row per model call (B = 1) */
-static double brute_force(SmolModel *m1, const Dataset *ds, int split, int source, int T, double *count) {
+static double brute_force(SmolModel *m1, const DataSet *ds, int split, int source, int T, double *count) {
     int *tok = malloc(sizeof(int) * T), *tgt = malloc(sizeof(int) * T);
     double sum = 0;
     *count = 0;
@@ -1029,7 +1029,7 @@ static void test_whole_split_eval(void) {
     char err[512], d[256];
     const char *path = "/tmp/ablate_test_split.txt";
     write_split_text(path, 40000);
-    Dataset ds;
+    DataSet ds;
     if (data_open(&ds, path, 0.25f, err, sizeof err)) { report(0, "whole split: open", err); return; }
     int B = 8, T = 32;
     SmolConfig cfg = {0};
@@ -1039,11 +1039,11 @@ static void test_whole_split_eval(void) {
     smollm_init(&m1, &cfg, NULL, 1, T, err, sizeof err);
     TrainConfig tc = {0};
     tc.steps = 60; tc.lr = 1e-2f;
-    Trainer tr;
+    TrainState tr;
     train_init(&tr, &m, &tc);
-    Sampler ts = {&ds, DATA_TRAIN, B, T, 7, 0};
+    DataSampler ts = {&ds, DATA_TRAIN, B, T, 7, 0};
     for (int s = 0; s < tc.steps; s++) train_step(&tr, eval_next, &ts);
-    memcpy(m1.params, m.params, m.n_params * sizeof(real_t)); /* the same weights, one row per call */
+    memcpy(m1.params, m.params, m.n_params * sizeof(ops_real)); /* the same weights, one row per call */
     /* what a run reports at its end: DataEval over the whole split, train_evaluate */
     DataEval ev;
     DataBytes by;
@@ -1384,7 +1384,7 @@ static void test_generate_cli(void) {
     attn_resolve(&ga, err, sizeof err);
     char want[96], *id1 = strstr(o1, "\"identity\""), *id2 = id1 ? strstr(id1 + 1, "\"identity\"") : NULL;
     snprintf(want, sizeof want, "\"cache_bytes_per_token\": %.9g", 
-             (double)attn_decode_cache_bytes(&ga, 24) / sizeof(real_t) * sizeof(float) / 24); /* ablate-cpu: float */
+             (double)attn_decode_cache_bytes(&ga, 24) / sizeof(ops_real) * sizeof(float) / 24); /* ablate-cpu: float */
     report(!r1 && !r2 && strstr(o1, "{\"step\": 2, \"prompt\": \"") && strstr(o1, "{\"step\": 4, \"prompt\": \"") &&
            strstr(o1, "\"text\": \"") && strstr(o1, want) && id1 && id2 && !strncmp(id1, id2, 32),
            "study: sample_every writes samples.jsonl; summary's cache_bytes_per_token; identity unchanged", o1);
@@ -1550,7 +1550,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--count-from") && i + 1 < argc) add_counts_from(argv[++i]);
         else ablate_bin = argv[i];
     }
-    printf("gradient checks in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
+    printf("gradient checks in %s precision\n", sizeof(ops_real) == 8 ? "double" : "single");
     test_log_counts();
     test_tuning();
     test_matmul();
@@ -1601,16 +1601,16 @@ int main(int argc, char **argv) {
         report(attn_resolve(&bad, err, sizeof err) != 0 && strstr(err, "window 0"), "a pattern without a window is refused",
                err);
     }
-    NormKind norms[] = {NORM_PRE, NORM_POST, NORM_SANDWICH};
+    SmolNormKind norms[] = {SMOLLM_NORM_PRE, SMOLLM_NORM_POST, SMOLLM_NORM_SANDWICH};
     for (int n = 0; n < 3; n++) test_model_grad(norms[n], ATTN_GQA, 0, 0);
-    test_model_grad(NORM_PRE, ATTN_MHA, 3, 1);
-    test_model_grad(NORM_POST, ATTN_MQA, 0, 1);
-    test_model_grad(NORM_SANDWICH, ATTN_IDENTITY, 0, 0);
-    test_model_grad(NORM_PRE, ATTN_MLA, 0, 0);
-    test_model_grad(NORM_PRE, ATTN_MGA, 0, 0);
-    test_model_grad_sched(NORM_SANDWICH, ATTN_DEFAULT, 0, 0, "mla:q_latent_dim=3:rope_dim=2,mga:mga_gate=1");
-    test_model_grad(NORM_PRE, ATTN_GDN, 0, 0);
-    test_model_grad_sched(NORM_POST, ATTN_DEFAULT, 0, 0, "gdn:conv_size=3:chunk=2,gqa");
+    test_model_grad(SMOLLM_NORM_PRE, ATTN_MHA, 3, 1);
+    test_model_grad(SMOLLM_NORM_POST, ATTN_MQA, 0, 1);
+    test_model_grad(SMOLLM_NORM_SANDWICH, ATTN_IDENTITY, 0, 0);
+    test_model_grad(SMOLLM_NORM_PRE, ATTN_MLA, 0, 0);
+    test_model_grad(SMOLLM_NORM_PRE, ATTN_MGA, 0, 0);
+    test_model_grad_sched(SMOLLM_NORM_SANDWICH, ATTN_DEFAULT, 0, 0, "mla:q_latent_dim=3:rope_dim=2,mga:mga_gate=1");
+    test_model_grad(SMOLLM_NORM_PRE, ATTN_GDN, 0, 0);
+    test_model_grad_sched(SMOLLM_NORM_POST, ATTN_DEFAULT, 0, 0, "gdn:conv_size=3:chunk=2,gqa");
     {
         AttnConfig g = {0};
         g.kind = ATTN_GDN; g.d_model = 8; g.n_heads = 2; g.chunk = 4;
@@ -1625,7 +1625,7 @@ int main(int argc, char **argv) {
         report(attn_kv_bytes_per_token(&r, 2) == 0 && attn_state_bytes(&r) > 0,
                "gdn: no per-token KV cache, a constant state", "");
     }
-    test_model_grad_sched(NORM_PRE, ATTN_DEFAULT, 0, 0, "swa:2+mha");
+    test_model_grad_sched(SMOLLM_NORM_PRE, ATTN_DEFAULT, 0, 0, "swa:2+mha");
     test_option_table();
     test_schedules();
     test_init_and_counts();

@@ -213,7 +213,7 @@ static void test_shards(void) {
     int ids[5000];
     for (int i = 0; i < 5000; i++) ids[i] = (i * 7919) % 50257;
     int ok = !data_shard_write(tpath("a.bin"), ids, 5000, 50257, err, sizeof err);
-    Dataset ds;
+    DataSet ds;
     ok = ok && !data_open(&ds, tpath("a.bin"), 0.1f, err, sizeof err);
     int same = ok && ds.n_tokens == 5000 && ds.n_train == 4500 && ds.vocab_size == 50257 && ds.parts[0].width == 2;
     for (int i = 0; same && i < 5000; i++) {
@@ -269,7 +269,7 @@ static void test_directory_and_cli(void) {
     snprintf(cmd, sizeof cmd, "%s tokenize --tokenizer byte --out %s --shard-tokens 8000 %s > /dev/null", ablate_bin,
              tpath("shards"), tpath("t.txt"));
     int rc = system(cmd);
-    Dataset ds;
+    DataSet ds;
     char err[600];
     int ok = !rc && !data_open(&ds, tpath("shards"), 0.1f, err, sizeof err);
     char det[200];
@@ -297,12 +297,12 @@ static void test_mix_and_sampler(void) {
     data_shard_write(tpath("mb.bin"), b, 30000, 256, err, sizeof err);
     char spec[1400];
     snprintf(spec, sizeof spec, "%s:0.7,%s:0.3", tpath("ma.bin"), tpath("mb.bin"));
-    Dataset ds;
+    DataSet ds;
     if (data_open(&ds, spec, 0.1f, err, sizeof err)) { report(0, "mix: open", err); return; }
     int B = 50, T = 16, rows_a = 0, rows = 0;
     int *tok = malloc(sizeof(int) * B * T), *tgt = malloc(sizeof(int) * B * T);
     int *tok2 = malloc(sizeof(int) * B * T), *tgt2 = malloc(sizeof(int) * B * T);
-    Sampler s = {&ds, DATA_TRAIN, B, T, 123, 0}, s2 = {&ds, DATA_TRAIN, B, T, 123, 0};
+    DataSampler s = {&ds, DATA_TRAIN, B, T, 123, 0}, s2 = {&ds, DATA_TRAIN, B, T, 123, 0};
     int same = 1;
     for (int it = 0; it < 200; it++) {
         data_next_batch(&s, tok, tgt);
@@ -324,7 +324,7 @@ static void test_mix_and_sampler(void) {
     free(pos);
     data_open(&ds, tpath("pos.bin"), 0.25f, err, sizeof err);
     int ntrain = (int)ds.n_train, clean = 1;
-    Sampler tr = {&ds, DATA_TRAIN, B, T, 5, 0}, va = {&ds, DATA_VAL, B, T, 0, 0};
+    DataSampler tr = {&ds, DATA_TRAIN, B, T, 5, 0}, va = {&ds, DATA_VAL, B, T, 0, 0};
     for (int it = 0; it < 100; it++) {
         data_next_batch(&tr, tok, tgt);
         for (int r = 0; r < B; r++) clean &= tok[r * T] >= 0 && tgt[r * T + T - 1] < ntrain && tgt[r * T] == tok[r * T] + 1;
@@ -337,7 +337,7 @@ static void test_mix_and_sampler(void) {
     size_t W = data_windows_per_epoch(&ds, T);
     char *seen = calloc(W, 1);
     int *order1 = malloc(sizeof(int) * W);
-    Sampler ep = {&ds, DATA_TRAIN_EPOCH, 1, T, 77, 0};
+    DataSampler ep = {&ds, DATA_TRAIN_EPOCH, 1, T, 77, 0};
     int once = 1, differs = 0;
     for (size_t i = 0; i < W; i++) {
         data_next_batch(&ep, tok, tgt);
@@ -351,14 +351,14 @@ static void test_mix_and_sampler(void) {
     snprintf(det, sizeof det, "%zu windows; epoch 2 differs at %d positions", W, differs);
     report(once && e1 == 1 && data_epoch(&ep) == 2 && differs > (int)W / 2, "sampler: epoch order visits each window once", det);
     /* resume: the state after 37 batches restores into a fresh sampler */
-    Sampler x = {&ds, DATA_TRAIN_EPOCH, 4, T, 9, 0}, y = {&ds, DATA_TRAIN, 4, T, 9, 0};
+    DataSampler x = {&ds, DATA_TRAIN_EPOCH, 4, T, 9, 0}, y = {&ds, DATA_TRAIN, 4, T, 9, 0};
     int resumed = 1;
     for (int kind = 0; kind < 2; kind++) {
-        Sampler *p = kind ? &y : &x;
+        DataSampler *p = kind ? &y : &x;
         for (int i = 0; i < 37; i++) data_next_batch(p, tok, tgt);
         uint64_t st[2];
         data_sampler_state(p, st);
-        Sampler q = {&ds, p->split, 4, T, 0, 0};
+        DataSampler q = {&ds, p->split, 4, T, 0, 0};
         data_sampler_restore(&q, st);
         for (int i = 0; i < 5; i++) {
             data_next_batch(p, tok, tgt);
@@ -389,7 +389,7 @@ static void test_eval_windows(void) {
     int *pos = malloc(sizeof(int) * N);
     for (int i = 0; i < N; i++) pos[i] = i;
     data_shard_write(tpath("epos.bin"), pos, N, 70000, err, sizeof err);
-    Dataset ds;
+    DataSet ds;
     if (data_open(&ds, tpath("epos.bin"), 0.25f, err, sizeof err)) { report(0, "eval: open", err); free(pos); return; }
     DataEval e;
     int rc = data_eval_init(&e, &ds, DATA_VAL, T, 4, 0, err, sizeof err);
@@ -405,7 +405,7 @@ static void test_eval_windows(void) {
     report(!rc && once && consistent && e.whole && e.tokens == 9999 && e.n_rows == 625,
            "eval: the whole-split tiling scores every target once", det);
     /* the DATA_VAL sampler walks the same rows */
-    Sampler vs = {&ds, DATA_VAL, 1, T, 0, 0};
+    DataSampler vs = {&ds, DATA_VAL, 1, T, 0, 0};
     int same = 1;
     for (size_t r = 0; r < e.n_rows; r++) {
         int t2[64], g2[64];

@@ -29,16 +29,16 @@
 #include "check.h" /* report, random inputs */
 
 /* the full forward's logits [B*T, V] (the tied LM head on m->xf) */
-static real_t *full_logits(SmolModel *m, const int *tok) {
+static ops_real *full_logits(SmolModel *m, const int *tok) {
     int N = m->B * m->T, d = m->cfg.d_model, V = m->cfg.vocab_size;
     if (smollm_forward(m, tok)) return NULL;
-    real_t *lg = zeros((size_t)N * V);
+    ops_real *lg = zeros((size_t)N * V);
     op_matmul_forward(NULL, lg, m->xf, m->params + m->wte, N, d, V);
     return lg;
 }
 
 /* one model: base attention config + schedule + norm, prefill k then decode to T */
-static void check_model(const char *name, AttnKind kind, const char *sched, NormKind norm, int k,
+static void check_model(const char *name, AttnKind kind, const char *sched, SmolNormKind norm, int k,
                         void (*opts)(AttnConfig *)) {
     enum { B = 2, T = 13 };
     SmolConfig cfg = {0};
@@ -55,7 +55,7 @@ static void check_model(const char *name, AttnKind kind, const char *sched, Norm
     for (size_t i = 0; i < m.n_params; i++) m.params[i] += 0.3 * nrand();
     int tok[B * T];
     for (int i = 0; i < B * T; i++) tok[i] = (int)(urand() * cfg.vocab_size) % cfg.vocab_size;
-    real_t *ref = full_logits(&m, tok);
+    ops_real *ref = full_logits(&m, tok);
     SmolGen g;
     int V = cfg.vocab_size, ok = ref != NULL;
     double worst = 0, scale = 0;
@@ -113,20 +113,20 @@ static void check_cache_sizes(void) {
     c.kind = ATTN_SWA; c.d_model = 24; c.n_heads = 4; c.window = 8;
     attn_resolve(&c, err, sizeof err);
     report(attn_decode_cache_bytes(&c, 1000) == attn_decode_cache_bytes(&c, 8) &&
-           attn_decode_cache_bytes(&c, 8) == 8 * 2 * c.n_kv_heads * c.head_dim * sizeof(real_t),
+           attn_decode_cache_bytes(&c, 8) == 8 * 2 * c.n_kv_heads * c.head_dim * sizeof(ops_real),
            "swa cache: a ring of W positions (T = 1000 takes what T = 8 takes)", NULL);
     AttnConfig pg = c, pd = c, ps = c;
     pg.global_tokens = 4;
     pd.dilation = 3; pd.pattern_block = 2;
     ps.stride = 16;
-    size_t row = 2 * c.n_kv_heads * c.head_dim * sizeof(real_t);
+    size_t row = 2 * c.n_kv_heads * c.head_dim * sizeof(ops_real);
     report(attn_decode_cache_bytes(&pg, 1000) == 12 * row && attn_decode_cache_bytes(&pd, 1000) == 24 * row &&
            attn_decode_cache_bytes(&ps, 1000) == 1000 * row && attn_decode_cache_bytes(&pg, 10) == 10 * row,
            "pattern caches: G + W (global), W*R (dilated), all (strided), at most T", NULL);
     AttnConfig m = {0};
     m.kind = ATTN_MLA; m.d_model = 24; m.n_heads = 4;
     attn_resolve(&m, err, sizeof err);
-    report(attn_decode_cache_bytes(&m, 10) == 10 * (size_t)(m.latent_dim + m.rope_dim) * sizeof(real_t),
+    report(attn_decode_cache_bytes(&m, 10) == 10 * (size_t)(m.latent_dim + m.rope_dim) * sizeof(ops_real),
            "mla cache: latent + rotary key per token", NULL);
     AttnConfig g = {0};
     g.kind = ATTN_GDN; g.d_model = 24; g.n_heads = 4;
@@ -136,7 +136,7 @@ static void check_cache_sizes(void) {
     AttnCache k;
     report(!attn_decode_init(&k, &c, 3, 20, err, sizeof err) && k.bytes == 3 * attn_decode_cache_bytes(&c, 20),
            "attn_decode_init allocates B x cache_bytes", err);
-    real_t x[3 * 24] = {0}, out[3 * 24];
+    ops_real x[3 * 24] = {0}, out[3 * 24];
     k.pos = 20;
     int rc = attn_decode_step(&k, NULL, x, out, err, sizeof err);
     report(rc == -1 && strstr(err, "position 20") && strstr(err, "20 positions"), "a step past the cache is refused", err);
@@ -155,7 +155,7 @@ static void check_cache_sizes(void) {
 }
 
 static void check_sampler(void) {
-    real_t lg[5] = {0.1, 2.0, -1.0, 2.0, 1.9};
+    ops_real lg[5] = {0.1, 2.0, -1.0, 2.0, 1.9};
     uint64_t r1 = 42, r2 = 42;
     SmolSampler greedy = {0}, k1 = {1.0f, 1, 0}, p0 = {1.0f, 0, 1e-6f}, hot = {0.8f, 3, 0.9f};
     report(smollm_sample(lg, 5, &greedy, &r1) == 1, "greedy: the first largest logit", NULL);
@@ -164,7 +164,7 @@ static void check_sampler(void) {
     r1 = r2 = 1234;
     for (int i = 0; i < 200; i++) same &= smollm_sample(lg, 5, &hot, &r1) == smollm_sample(lg, 5, &hot, &r2);
     report(same, "the same seed draws the same tokens", NULL);
-    real_t two[3] = {0, log(3.0), -5};
+    ops_real two[3] = {0, log(3.0), -5};
     SmolSampler t1 = {1.0f, 0, 0}, k2 = {1.0f, 2, 0};
     int n1 = 0, third = 0, N = 20000;
     double p1 = 3 / (4 + exp(-5.0));
@@ -180,25 +180,25 @@ static void check_sampler(void) {
 
 int main(void) {
     check_rng = 0x5eed0de;
-    check_model("decode == forward: mha", ATTN_MHA, NULL, NORM_PRE, 4, NULL);
-    check_model("decode == forward: gqa, prefill 1", ATTN_GQA, NULL, NORM_PRE, 1, NULL);
-    check_model("decode == forward: mqa, prefill 13 (all)", ATTN_MQA, NULL, NORM_PRE, 13, NULL);
-    check_model("decode == forward: swa W=3 (ring wraps)", ATTN_SWA, NULL, NORM_PRE, 5, o_swa3);
-    check_model("decode == forward: swa W=3 + qk_norm, post-norm", ATTN_SWA, NULL, NORM_POST, 2, o_swa3_qk);
-    check_model("decode == forward: local+global pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_global);
-    check_model("decode == forward: strided pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_stride);
-    check_model("decode == forward: dilated pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_dilation);
-    check_model("decode == forward: global + dilated pattern", ATTN_SWA, NULL, NORM_PRE, 3, o_global_dil);
-    check_model("decode == forward: identity", ATTN_IDENTITY, NULL, NORM_PRE, 3, NULL);
-    check_model("decode == forward: mla (absorbed)", ATTN_MLA, NULL, NORM_PRE, 3, NULL);
-    check_model("decode == forward: mla q_latent, W=4, v_dim 4, sandwich", ATTN_MLA, NULL, NORM_SANDWICH, 2, o_mla_q);
-    check_model("decode == forward: mga", ATTN_MGA, NULL, NORM_PRE, 3, NULL);
-    check_model("decode == forward: mga gate, W=4, kv 2", ATTN_MGA, NULL, NORM_PRE, 6, o_mga_gate);
-    check_model("decode == forward: gdn", ATTN_GDN, NULL, NORM_PRE, 3, NULL);
-    check_model("decode == forward: gdn conv 3, prefill 1", ATTN_GDN, NULL, NORM_PRE, 1, o_gdn);
-    check_model("decode == forward: dsa top-4 of 13 (k changes)", ATTN_DSA, NULL, NORM_PRE, 2, o_dsa);
+    check_model("decode == forward: mha", ATTN_MHA, NULL, SMOLLM_NORM_PRE, 4, NULL);
+    check_model("decode == forward: gqa, prefill 1", ATTN_GQA, NULL, SMOLLM_NORM_PRE, 1, NULL);
+    check_model("decode == forward: mqa, prefill 13 (all)", ATTN_MQA, NULL, SMOLLM_NORM_PRE, 13, NULL);
+    check_model("decode == forward: swa W=3 (ring wraps)", ATTN_SWA, NULL, SMOLLM_NORM_PRE, 5, o_swa3);
+    check_model("decode == forward: swa W=3 + qk_norm, post-norm", ATTN_SWA, NULL, SMOLLM_NORM_POST, 2, o_swa3_qk);
+    check_model("decode == forward: local+global pattern", ATTN_SWA, NULL, SMOLLM_NORM_PRE, 3, o_global);
+    check_model("decode == forward: strided pattern", ATTN_SWA, NULL, SMOLLM_NORM_PRE, 3, o_stride);
+    check_model("decode == forward: dilated pattern", ATTN_SWA, NULL, SMOLLM_NORM_PRE, 3, o_dilation);
+    check_model("decode == forward: global + dilated pattern", ATTN_SWA, NULL, SMOLLM_NORM_PRE, 3, o_global_dil);
+    check_model("decode == forward: identity", ATTN_IDENTITY, NULL, SMOLLM_NORM_PRE, 3, NULL);
+    check_model("decode == forward: mla (absorbed)", ATTN_MLA, NULL, SMOLLM_NORM_PRE, 3, NULL);
+    check_model("decode == forward: mla q_latent, W=4, v_dim 4, sandwich", ATTN_MLA, NULL, SMOLLM_NORM_SANDWICH, 2, o_mla_q);
+    check_model("decode == forward: mga", ATTN_MGA, NULL, SMOLLM_NORM_PRE, 3, NULL);
+    check_model("decode == forward: mga gate, W=4, kv 2", ATTN_MGA, NULL, SMOLLM_NORM_PRE, 6, o_mga_gate);
+    check_model("decode == forward: gdn", ATTN_GDN, NULL, SMOLLM_NORM_PRE, 3, NULL);
+    check_model("decode == forward: gdn conv 3, prefill 1", ATTN_GDN, NULL, SMOLLM_NORM_PRE, 1, o_gdn);
+    check_model("decode == forward: dsa top-4 of 13 (k changes)", ATTN_DSA, NULL, SMOLLM_NORM_PRE, 2, o_dsa);
     check_model("decode == forward: schedule swa:3,gdn,mla,dsa:topk=3,mga,identity", ATTN_GQA,
-                "swa:3,gdn,mla,dsa:topk=3,mga,identity", NORM_PRE, 4, NULL);
+                "swa:3,gdn,mla,dsa:topk=3,mga,identity", SMOLLM_NORM_PRE, 4, NULL);
     check_cache_sizes();
     check_sampler();
     printf("%d passed, %d failed\n", n_pass, n_fail);

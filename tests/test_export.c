@@ -95,10 +95,10 @@ static void test_configs(void) {
     check_config("qk_norm + window", c, "Qwen3ForCausalLM", qkw);
     const char *own[] = {"\"model_type\": \"ablate\"", "\"ablate_doc\"", "\"ablate_why_not_mapped\"", NULL};
     c = tiny();
-    c.norm = NORM_POST;
+    c.norm = SMOLLM_NORM_POST;
     check_config("post-norm", c, "AblateForCausalLM", own);
     c = tiny();
-    c.norm = NORM_SANDWICH;
+    c.norm = SMOLLM_NORM_SANDWICH;
     check_config("sandwich", c, "AblateForCausalLM", own);
     c = tiny();
     c.attn.kind = ATTN_MLA;
@@ -163,7 +163,7 @@ static void test_round_trip(void) {
     smollm_init(&b, &c2, NULL, B, T, err, sizeof err);
     char path[512];
     ok = export_init_path(TDIR "/exp", path, sizeof path, err, sizeof err) == 0 && smollm_load(&b, path, err, sizeof err) == 0;
-    report(ok && !memcmp(a.params, b.params, a.n_params * sizeof(real_t)), "init_from: the exported weights bit for bit",
+    report(ok && !memcmp(a.params, b.params, a.n_params * sizeof(ops_real)), "init_from: the exported weights bit for bit",
            ok ? "" : err);
     int tok[32], tg[32], na, nb;
     for (int i = 0; i < B * T; i++) { tok[i] = (i * 37 + 11) % 256; tg[i] = (i * 53 + 5) % 256; }
@@ -184,7 +184,7 @@ static void test_round_trip(void) {
     smollm_free(&w);
     /* an unmapped model exports with a note saying so */
     SmolConfig cp = tiny();
-    cp.norm = NORM_POST;
+    cp.norm = SMOLLM_NORM_POST;
     SmolModel pm;
     smollm_init(&pm, &cp, NULL, B, T, err, sizeof err);
     ok = smollm_save(&pm, TDIR "/post.safetensors", err, sizeof err) == 0 &&
@@ -211,7 +211,7 @@ static void known_model(SmolModel *m, int B, int T) {
     c.ffn_dim = 8;
     smollm_init(m, &c, NULL, B, T, err, sizeof err);
     for (int i = 0; i < m->n_specs; i++) {
-        const ParamSpec *p = &m->specs[i];
+        const AttnParamSpec *p = &m->specs[i];
         for (size_t j = 0; j < p->numel; j++) m->params[p->offset + j] = p->is_norm ? 1 : 0;
     }
     for (int v = 0; v < 256; v++) m->params[m->wte + (size_t)v * 256 + v] = 0.25f;
@@ -392,7 +392,7 @@ static void test_study_mc(void) {
     f = fopen(TDIR "/mc.ini", "wb");
     fputs(spec, f);
     fclose(f);
-    Study s;
+    StudySpec s;
     char err[512];
     int ok = study_parse_file(&s, TDIR "/mc.ini", err, sizeof err) == 0;
     StudyOptions so = {0};
@@ -444,12 +444,12 @@ static void test_study_mc(void) {
     free(hfcfg);
     free(hftok);
     /* ablate train --save DIR/model.safetensors: the directory beside the weights */
-    RunConfig rc;
-    run_config_defaults(&rc);
+    StudyRunConfig rc;
+    study_run_config_defaults(&rc);
     const char *kv[][2] = {{"layers", "1"}, {"d_model", "16"}, {"heads", "2"}, {"seq", "16"}, {"batch", "2"},
                            {"steps", "2"}, {"data", TDIR "/text.txt"}, {"save", TDIR "/saved/model.safetensors"},
                            {"final_eval_tokens", "256"}};
-    for (int i = 0; i < 9; i++) run_config_set(&rc, kv[i][0], kv[i][1], err, sizeof err);
+    for (int i = 0; i < 9; i++) study_run_config_set(&rc, kv[i][0], kv[i][1], err, sizeof err);
     (void)system("mkdir -p " TDIR "/saved");
     StudySummary sm;
     memset(&sm, 0, sizeof sm);

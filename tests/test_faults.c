@@ -114,7 +114,7 @@ static void test_long_assignment(void) {
     char *z60 = zeros_then_1(60), *z30 = zeros_then_1(30), spec[2000];
     snprintf(spec, sizeof spec, "name = a\nsteps = 2\n" TINY "[axes]\nwarmup = %s\neval_every = %s\nlog_every = %s\n"
              "grad_accum = %s\ncheckpoint_every = 1, 2\n", z60, z60, z60, z30);
-    Study s;
+    StudySpec s;
     StudyRun runs[4];
     char err[600] = "";
     int n = study_parse_text(&s, spec, "a.ini", err, sizeof err) ? -2 : study_expand(&s, 0, "", runs, 4, err, sizeof err);
@@ -327,7 +327,7 @@ static void test_lock(void) {
 static void test_names(void) {
     const char *bad[] = {"..", ".", "a/b"};
     for (int i = 0; i < 3; i++) {
-        Study s;
+        StudySpec s;
         char err[600] = "", name[64];
         study_default(&s, 0);
         int r = study_set(&s, "name", bad[i], err, sizeof err);
@@ -346,7 +346,7 @@ static void test_grid_size(void) {
     const char *keys[] = {"warmup", "eval_every", "log_every", "checkpoint_every", "eval_batches", "grad_accum"};
     char axes[6][240];
     for (int a = 0; a < 6; a++) snprintf(axes[a], sizeof axes[a], "%s=%s", keys[a], list);
-    Study s;
+    StudySpec s;
     char err[600] = "";
     char *args[] = {"--axes", axes[0], axes[1], axes[2], axes[3], axes[4], axes[5], "--seeds", "2", NULL};
     StudyOptions o = {0};

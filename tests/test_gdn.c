@@ -24,12 +24,12 @@
 #include "check.h" /* report, random inputs, check_grad */
 
 /* random delta-rule inputs: q, k unit per head (as the block makes them), g <= 0, beta in (0,1) */
-typedef struct { int B, T, H, D, ld, chunk; real_t *q, *k, *v, *g, *beta, *R, *o; } Core;
+typedef struct { int B, T, H, D, ld, chunk; ops_real *q, *k, *v, *g, *beta, *R, *o; } Core;
 
-static void unit_heads(real_t *x, int N, int ld, int H, int D) {
+static void unit_heads(ops_real *x, int N, int ld, int H, int D) {
     for (int n = 0; n < N; n++)
         for (int h = 0; h < H; h++) {
-            real_t *p = x + (size_t)n * ld + (size_t)h * D;
+            ops_real *p = x + (size_t)n * ld + (size_t)h * D;
             double ss = 0;
             for (int i = 0; i < D; i++) ss += p[i] * p[i];
             for (int i = 0; i < D; i++) p[i] /= sqrt(ss);
@@ -56,11 +56,11 @@ static void test_forms(int T, int chunk, int with_state) {
     Core c;
     core_setup(&c, 2, T, 2, 8, 2 * 8 + 3, chunk);
     size_t no = (size_t)2 * T * 2 * 8, ns = (size_t)2 * 2 * 8 * 8;
-    real_t *o2 = zeros(no), *s1 = rnd(ns, 0.3), *s2 = malloc(sizeof(real_t) * ns);
-    memcpy(s2, s1, sizeof(real_t) * ns);
+    ops_real *o2 = zeros(no), *s1 = rnd(ns, 0.3), *s2 = malloc(sizeof(ops_real) * ns);
+    memcpy(s2, s1, sizeof(ops_real) * ns);
     float scale = 1 / sqrt(8.0);
-    op_gdn_recurrent(NULL, c.o, with_state ? s1 : NULL, c.q, c.k, c.v, c.ld, c.g, c.beta, 2, T, 2, 8, scale);
-    op_gdn_chunk_forward(NULL, o2, with_state ? s2 : NULL, c.q, c.k, c.v, c.ld, c.g, c.beta, 2, T, 2, 8, scale, chunk);
+    attn_gdn_recurrent(NULL, c.o, with_state ? s1 : NULL, c.q, c.k, c.v, c.ld, c.g, c.beta, 2, T, 2, 8, scale);
+    attn_gdn_chunk_forward(NULL, o2, with_state ? s2 : NULL, c.q, c.k, c.v, c.ld, c.g, c.beta, 2, T, 2, 8, scale, chunk);
     double e = max_abs_diff(c.o, o2, no), es = with_state ? max_abs_diff(s1, s2, ns) : 0;
     char name[96], d[96];
     snprintf(name, sizeof name, "gdn recurrent == chunked T=%d chunk=%d%s", T, chunk, with_state ? " state" : "");
@@ -74,12 +74,12 @@ static void test_carry(void) {
     Core c;
     int T = 20, T1 = 7, H = 2, D = 8, ld = H * D;
     core_setup(&c, 1, T, H, D, ld, 64);
-    real_t *o2 = zeros((size_t)T * ld), *st = zeros((size_t)H * D * D);
+    ops_real *o2 = zeros((size_t)T * ld), *st = zeros((size_t)H * D * D);
     float scale = 1 / sqrt((double)D);
-    op_gdn_recurrent(NULL, c.o, NULL, c.q, c.k, c.v, ld, c.g, c.beta, 1, T, H, D, scale);
-    op_gdn_recurrent(NULL, o2, st, c.q, c.k, c.v, ld, c.g, c.beta, 1, T1, H, D, scale);
+    attn_gdn_recurrent(NULL, c.o, NULL, c.q, c.k, c.v, ld, c.g, c.beta, 1, T, H, D, scale);
+    attn_gdn_recurrent(NULL, o2, st, c.q, c.k, c.v, ld, c.g, c.beta, 1, T1, H, D, scale);
     size_t off = (size_t)T1 * ld;
-    op_gdn_chunk_forward(NULL, o2 + off, st, c.q + off, c.k + off, c.v + off, ld, c.g + T1 * H, c.beta + T1 * H,
+    attn_gdn_chunk_forward(NULL, o2 + off, st, c.q + off, c.k + off, c.v + off, ld, c.g + T1 * H, c.beta + T1 * H,
                          1, T - T1, H, D, scale, 4);
     double e = max_abs_diff(c.o, o2, (size_t)T * ld);
     char d[64];
@@ -90,7 +90,7 @@ static void test_carry(void) {
 
 static double core_loss(void *p) {
     Core *c = p;
-    op_gdn_chunk_forward(NULL, c->o, NULL, c->q, c->k, c->v, c->ld, c->g, c->beta, c->B, c->T, c->H, c->D,
+    attn_gdn_chunk_forward(NULL, c->o, NULL, c->q, c->k, c->v, c->ld, c->g, c->beta, c->B, c->T, c->H, c->D,
                          1 / sqrt((double)c->D), c->chunk);
     return dot(c->o, c->R, (size_t)c->B * c->T * c->H * c->D);
 }
@@ -99,13 +99,13 @@ static void test_core_grad(int T, int chunk) {
     Core c;
     int B = 2, H = 2, D = 4, ld = H * D + 1, N = B * T;
     core_setup(&c, B, T, H, D, ld, chunk);
-    real_t *dq = zeros((size_t)N * ld), *dk = zeros((size_t)N * ld), *dv = zeros((size_t)N * ld),
-           *dg = zeros((size_t)N * H), *db = zeros((size_t)N * H), *ws = zeros(gdn_ws_elems(B, T, H, D, chunk));
-    op_gdn_chunk_backward(NULL, dq, dk, dv, dg, db, c.R, c.q, c.k, c.v, ld, c.g, c.beta, B, T, H, D,
+    ops_real *dq = zeros((size_t)N * ld), *dk = zeros((size_t)N * ld), *dv = zeros((size_t)N * ld),
+           *dg = zeros((size_t)N * H), *db = zeros((size_t)N * H), *ws = zeros(attn_gdn_block_ws_elems(B, T, H, D, chunk));
+    attn_gdn_chunk_backward(NULL, dq, dk, dv, dg, db, c.R, c.q, c.k, c.v, ld, c.g, c.beta, B, T, H, D,
                           1 / sqrt((double)D), chunk, ws);
     char name[96];
     const char *nm[5] = {"dq", "dk", "dv", "dg", "dbeta"};
-    real_t *x[5] = {c.q, c.k, c.v, c.g, c.beta}, *gr[5] = {dq, dk, dv, dg, db};
+    ops_real *x[5] = {c.q, c.k, c.v, c.g, c.beta}, *gr[5] = {dq, dk, dv, dg, db};
     size_t n[5] = {(size_t)N * ld, (size_t)N * ld, (size_t)N * ld, (size_t)N * H, (size_t)N * H};
     for (int i = 0; i < 5; i++) {
         snprintf(name, sizeof name, "gdn chunked delta rule grad %s T=%d chunk=%d", nm[i], T, chunk);
@@ -116,59 +116,59 @@ static void test_core_grad(int T, int chunk) {
 
 /* ---- the block ---- */
 typedef struct {
-    GdnDims d;
+    AttnGdnDims d;
     int B, T;
-    real_t *x, *w, *R, *out, *act, *stat, *sact, *sstat;
-    GdnActs a;
-    GdnScratch s;
+    ops_real *x, *w, *R, *out, *act, *stat, *sact, *sstat;
+    AttnGdnActs a;
+    AttnGdnScratch s;
 } Blk;
 
 static void blk_setup(Blk *b, int B, int T, int chunk) {
     memset(b, 0, sizeof *b);
-    b->d = (GdnDims){12, 2, 4, 4, chunk, 1e-5f};
+    b->d = (AttnGdnDims){12, 2, 4, 4, chunk, 1e-5f};
     char err[128];
-    if (gdn_resolve(&b->d, err, sizeof err)) { printf("%s\n", err); exit(1); }
+    if (attn_gdn_block_resolve(&b->d, err, sizeof err)) { printf("%s\n", err); exit(1); }
     b->B = B; b->T = T;
-    size_t N = (size_t)B * T, np = gdn_param_count(&b->d), ae, se;
+    size_t N = (size_t)B * T, np = attn_gdn_block_param_count(&b->d), ae, se;
     b->x = rnd(N * b->d.d_model, 1);
     b->w = rnd(np, 0.4);
-    gdn_param_init_special(&b->d, b->w, 7);
+    attn_gdn_block_param_init_special(&b->d, b->w, 7);
     /* move the specials off their init values a little so every term is exercised */
-    GdnParamSpec p[GDN_N_PARAMS];
-    gdn_param_specs(&b->d, p);
+    AttnGdnParamSpec p[GDN_N_PARAMS];
+    attn_gdn_block_param_specs(&b->d, p);
     for (int i = 0; i < GDN_N_PARAMS; i++)
         if (p[i].is_special)
             for (size_t j = 0; j < p[i].numel; j++) b->w[p[i].offset + j] += 0.3 * nrand();
     b->R = rnd(N * b->d.d_model, 1);
     b->out = zeros(N * b->d.d_model);
-    gdn_act_sizes(&b->d, B, T, &ae, &se);
+    attn_gdn_block_act_sizes(&b->d, B, T, &ae, &se);
     b->act = zeros(ae); b->stat = zeros(se);
-    gdn_acts_bind(&b->d, &b->a, NULL, b->act, b->stat, B, T);
-    gdn_scratch_sizes(&b->d, B, T, &ae, &se);
+    attn_gdn_block_acts_bind(&b->d, &b->a, NULL, b->act, b->stat, B, T);
+    attn_gdn_block_scratch_sizes(&b->d, B, T, &ae, &se);
     b->sact = zeros(ae); b->sstat = zeros(se);
-    gdn_scratch_bind(&b->d, &b->s, NULL, b->sact, b->sstat, B, T);
+    attn_gdn_block_scratch_bind(&b->d, &b->s, NULL, b->sact, b->sstat, B, T);
 }
 static void blk_free(Blk *b) {
     free(b->x); free(b->w); free(b->R); free(b->out); free(b->act); free(b->stat); free(b->sact); free(b->sstat);
 }
 static double blk_loss(void *p) {
     Blk *b = p;
-    gdn_block_forward(NULL, &b->d, b->w, &b->a, b->x, b->out, b->B, b->T);
+    attn_gdn_block_forward(NULL, &b->d, b->w, &b->a, b->x, b->out, b->B, b->T);
     return dot(b->out, b->R, (size_t)b->B * b->T * b->d.d_model);
 }
 
 static void test_block_grad(int T, int chunk) {
     Blk b;
     blk_setup(&b, 2, T, chunk);
-    size_t N = (size_t)2 * T, np = gdn_param_count(&b.d);
-    real_t *dw = zeros(np), *dx = zeros(N * b.d.d_model);
+    size_t N = (size_t)2 * T, np = attn_gdn_block_param_count(&b.d);
+    ops_real *dw = zeros(np), *dx = zeros(N * b.d.d_model);
     blk_loss(&b);
-    gdn_block_backward(NULL, &b.d, b.w, dw, &b.a, &b.s, b.x, b.R, dx, b.B, b.T);
+    attn_gdn_block_backward(NULL, &b.d, b.w, dw, &b.a, &b.s, b.x, b.R, dx, b.B, b.T);
     char name[96];
     snprintf(name, sizeof name, "gdn block grad dx T=%d chunk=%d", T, chunk);
     check_grad(name, blk_loss, &b, b.x, dx, N * b.d.d_model, 80);
-    GdnParamSpec p[GDN_N_PARAMS];
-    gdn_param_specs(&b.d, p);
+    AttnGdnParamSpec p[GDN_N_PARAMS];
+    attn_gdn_block_param_specs(&b.d, p);
     for (int i = 0; i < GDN_N_PARAMS; i++) {
         snprintf(name, sizeof name, "gdn block grad %s T=%d chunk=%d", p[i].name, T, chunk);
         check_grad(name, blk_loss, &b, b.w + p[i].offset, dw + p[i].offset, p[i].numel, 40);
@@ -182,13 +182,13 @@ static void test_block_causal(void) {
     int T = 19;
     blk_setup(&b, 1, T, 4);
     int C = b.d.d_model;
-    real_t *ref = zeros((size_t)T * C);
+    ops_real *ref = zeros((size_t)T * C);
     blk_loss(&b);
-    memcpy(ref, b.out, sizeof(real_t) * T * C);
+    memcpy(ref, b.out, sizeof(ops_real) * T * C);
     int ok = 1;
     double worst = 0;
     for (int t = 0; t + 1 < T; t += 3) {
-        real_t keep[64];
+        ops_real keep[64];
         for (int c = 0; c < C; c++) { keep[c] = b.x[(size_t)(t + 1) * C + c]; b.x[(size_t)(t + 1) * C + c] += 1.0; }
         blk_loss(&b);
         double before = max_abs_diff(ref, b.out, (size_t)(t + 1) * C);
@@ -204,27 +204,27 @@ static void test_block_causal(void) {
 }
 
 static void test_specs(void) {
-    GdnDims d = {576, 9, 64, 4, 64, 1e-5f};
-    GdnParamSpec p[GDN_N_PARAMS];
-    int n = gdn_param_specs(&d, p), ok = n == GDN_N_PARAMS;
+    AttnGdnDims d = {576, 9, 64, 4, 64, 1e-5f};
+    AttnGdnParamSpec p[GDN_N_PARAMS];
+    int n = attn_gdn_block_param_specs(&d, p), ok = n == GDN_N_PARAMS;
     size_t off = 0;
     for (int i = 0; i < n; i++) { ok &= p[i].offset == off; off += p[i].numel; }
     size_t HD = 9 * 64, want = 4 * HD * 576 + 2 * 9 * 576 + 576 * HD + 3 * HD * 4 + 64 + 2 * 9;
-    ok &= gdn_param_count(&d) == want && !strcmp(p[0].name, "q_proj") && !strcmp(p[12].name, "dt_bias");
+    ok &= attn_gdn_block_param_count(&d) == want && !strcmp(p[0].name, "q_proj") && !strcmp(p[12].name, "dt_bias");
     ok &= p[11].no_weight_decay && p[12].no_weight_decay && p[10].is_norm && !p[0].no_weight_decay && p[6].is_output_proj;
     char e[128];
-    ok &= gdn_gpu_supported(&d, e, sizeof e) == 0;
-    GdnDims d32 = d;
+    ok &= attn_gdn_block_gpu_supported(&d, e, sizeof e) == 0;
+    AttnGdnDims d32 = d;
     d32.head_dim = 32;
-    ok &= gdn_gpu_supported(&d32, e, sizeof e) != 0;
+    ok &= attn_gdn_block_gpu_supported(&d32, e, sizeof e) != 0;
     char det[64];
-    snprintf(det, sizeof det, "%zu params", gdn_param_count(&d));
+    snprintf(det, sizeof det, "%zu params", attn_gdn_block_param_count(&d));
     report(ok, "gdn param specs (contiguous, flags), count, GPU support", det);
     /* the delta rule with beta = 0 and g = 0 keeps the state: o = 0 from a zero start */
     Core c;
     core_setup(&c, 1, 9, 1, 4, 4, 4);
     for (int i = 0; i < 9; i++) { c.beta[i] = 0; c.g[i] = 0; }
-    op_gdn_chunk_forward(NULL, c.o, NULL, c.q, c.k, c.v, 4, c.g, c.beta, 1, 9, 1, 4, 0.5f, 4);
+    attn_gdn_chunk_forward(NULL, c.o, NULL, c.q, c.k, c.v, 4, c.g, c.beta, 1, 9, 1, 4, 0.5f, 4);
     report(dot(c.o, c.o, 36) == 0, "gdn beta = 0 writes nothing", NULL);
     core_free(&c);
 }

@@ -32,7 +32,7 @@ static const char *ablate_bin = "./ablate-cpu";
 typedef struct {
     AttnConfig cfg;
     int B, T;
-    real_t *x, *w, *R, *out, *act, *stat, *scr;
+    ops_real *x, *w, *R, *out, *act, *stat, *scr;
     AttnActs a;
     AttnScratch s;
 } Block;
@@ -54,7 +54,7 @@ static void block_setup(Block *b, AttnConfig cfg, int B, int T, uint64_t seed) {
     size_t N = (size_t)B * T, d = b->cfg.d_model, np = attn_param_count(&b->cfg), ae, se;
     check_rng = seed;
     b->x = rnd(N * d, 1); b->w = rnd(np, 0.5); b->R = rnd(N * d, 1); b->out = zeros(N * d);
-    ParamSpec ps[ATTN_MAX_PARAMS];
+    AttnParamSpec ps[ATTN_MAX_PARAMS];
     int n = attn_param_specs(&b->cfg, ps);
     for (int i = 0; i < n; i++) /* norm scales around 1 so their gradients show */
         if (ps[i].is_norm) for (size_t j = 0; j < ps[i].numel; j++) b->w[ps[i].offset + j] = 1 + 0.3 * nrand();
@@ -71,9 +71,9 @@ static double block_loss(void *p) {
     return dot(b->out, b->R, (size_t)b->B * b->T * b->cfg.d_model);
 }
 /* forward then backward of L = sum(out * R): dx, dw (zeroed first) */
-static void block_grads(Block *b, real_t *dx, real_t *dw) {
+static void block_grads(Block *b, ops_real *dx, ops_real *dw) {
     block_loss(b);
-    memset(dw, 0, sizeof(real_t) * attn_param_count(&b->cfg));
+    memset(dw, 0, sizeof(ops_real) * attn_param_count(&b->cfg));
     if (attn_backward(NULL, &b->cfg, b->w, dw, &b->a, &b->s, b->x, b->R, dx, b->B, b->T)) {
         printf("backward failed\n");
         exit(1);
@@ -84,12 +84,12 @@ static void test_grad(int H, int KV, int W, int P, int qk, int T) {
     Block b;
     block_setup(&b, hier_cfg(H, KV, W, P, qk), 2, T, 11);
     size_t N = (size_t)b.B * T, d = b.cfg.d_model, np = attn_param_count(&b.cfg);
-    real_t *dx = zeros(N * d), *dw = zeros(np);
+    ops_real *dx = zeros(N * d), *dw = zeros(np);
     block_grads(&b, dx, dw);
     char name[192];
     snprintf(name, sizeof name, "hier block grad dx H=%d KV=%d W=%d P=%d qk=%d T=%d", H, KV, W, P, qk, T);
     check_grad(name, block_loss, &b, b.x, dx, N * d, 200);
-    ParamSpec ps[ATTN_MAX_PARAMS];
+    AttnParamSpec ps[ATTN_MAX_PARAMS];
     int n = attn_param_specs(&b.cfg, ps);
     for (int i = 0; i < n; i++) {
         snprintf(name, sizeof name, "hier block grad %.95s W=%d P=%d qk=%d", ps[i].name, W, P, qk);
@@ -104,12 +104,12 @@ static void test_causal(void) {
     Block b;
     int T = 12, d = 8;
     block_setup(&b, hier_cfg(4, 2, 3, 2, 0), 1, T, 5);
-    real_t *ref = zeros((size_t)T * d);
+    ops_real *ref = zeros((size_t)T * d);
     block_loss(&b);
-    memcpy(ref, b.out, sizeof(real_t) * T * d);
+    memcpy(ref, b.out, sizeof(ops_real) * T * d);
     int ok = 1, bad_t = -1;
     for (int t = 0; t + 1 < T; t++) {
-        real_t keep[8];
+        ops_real keep[8];
         memcpy(keep, b.x + (size_t)(t + 1) * d, sizeof keep);
         for (int i = 0; i < d; i++) b.x[(size_t)(t + 1) * d + i] += 1.5;
         block_loss(&b);
@@ -136,7 +136,7 @@ static void test_equals_swa(int qk) {
     block_setup(&h, hier_cfg(4, 2, W, T + 1, qk), 2, T, 7);
     block_setup(&s, sc, 2, T, 7);
     size_t N = (size_t)2 * T, d = 8, np = attn_param_count(&h.cfg);
-    real_t *dxh = zeros(N * d), *dwh = zeros(np), *dxs = zeros(N * d), *dws = zeros(np);
+    ops_real *dxh = zeros(N * d), *dwh = zeros(np), *dxs = zeros(N * d), *dws = zeros(np);
     block_grads(&h, dxh, dwh);
     block_grads(&s, dxs, dws);
     double e = fmax(max_abs_diff(h.out, s.out, N * d), fmax(max_abs_diff(dxh, dxs, N * d), max_abs_diff(dwh, dws, np)));
@@ -162,11 +162,11 @@ static void test_hand(void) {
     Block b;
     block_setup(&b, hier_cfg(H, KV, 2, 2, 0), 1, T, 3);
     block_loss(&b);
-    const real_t *q = b.a.q, *k = b.a.k, *v = b.a.v;
-    real_t att[5 * 2 * 4], ref[5 * 8];
+    const ops_real *q = b.a.q, *k = b.a.k, *v = b.a.v;
+    ops_real att[5 * 2 * 4], ref[5 * 8];
     for (int t = 0; t < T; t++)
         for (int h = 0; h < H; h++) {
-            real_t keys[3][4], vals[3][4], sc[3], mx = -1e300, sum = 0;
+            ops_real keys[3][4], vals[3][4], sc[3], mx = -1e300, sum = 0;
             int n = 0;
             if (coarse[t]) {
                 for (int i = 0; i < hd; i++) {
@@ -193,7 +193,7 @@ static void test_hand(void) {
                 for (int j = 0; j < n; j++) att[(t * H + h) * hd + i] += sc[j] / sum * vals[j][i];
             }
         }
-    const real_t *wo = b.w + attn_spec_off(&b.cfg, "o_proj.weight"); /* [d, H*hd] */
+    const ops_real *wo = b.w + attn_spec_off(&b.cfg, "o_proj.weight"); /* [d, H*hd] */
     for (int t = 0; t < T; t++)
         for (int o = 0; o < d; o++) {
             ref[t * d + o] = 0;
@@ -201,7 +201,7 @@ static void test_hand(void) {
         }
     double ea = max_abs_diff(att, b.a.att, (size_t)T * H * hd), eo = max_abs_diff(ref, b.out, (size_t)T * d);
     /* the coarse key must matter: without it, t=3's output would differ */
-    double kc_diff = max_abs_diff(b.a.hier_kc, (real_t[4]){(k[0] + k[4]) / 2, (k[1] + k[5]) / 2, (k[2] + k[6]) / 2,
+    double kc_diff = max_abs_diff(b.a.hier_kc, (ops_real[4]){(k[0] + k[4]) / 2, (k[1] + k[5]) / 2, (k[2] + k[6]) / 2,
                                                            (k[3] + k[7]) / 2}, 4);
     char det[96];
     snprintf(det, sizeof det, "att %.1e, out %.1e, pooled key %.1e", ea, eo, kc_diff);

@@ -1,7 +1,7 @@
 /* tests/test_inputs.c - bounded inputs: every reproducer of a crash, hang or silently accepted
    value that input once caused, refused now with a message naming the value (make test).
 
-   Unit checks of the run-key table's ranges (run_config_set), smollm.h's size limits and
+   Unit checks of the run-key table's ranges (study_run_config_set), smollm.h's size limits and
    data.h's vocabulary and file checks, then the same through the CLI (./ablate-cpu, or the
    path given as the first argument), each command under `timeout` so that a regression to a
    hang fails instead of blocking the suite. Ends with "N passed, N failed". */
@@ -34,22 +34,22 @@ static void write_shard32(const char *path, uint32_t vocab, size_t n, uint32_t o
     fclose(f);
 }
 
-/* run_config_set(key, value) refused with a message holding want */
+/* study_run_config_set(key, value) refused with a message holding want */
 static void expect_key_refused(const char *key, const char *value, const char *want) {
-    RunConfig c;
-    run_config_defaults(&c);
+    StudyRunConfig c;
+    study_run_config_defaults(&c);
     char err[300] = "", name[120];
-    int rc = run_config_set(&c, key, value, err, sizeof err);
+    int rc = study_run_config_set(&c, key, value, err, sizeof err);
     snprintf(name, sizeof name, "key %s = %s refused", key, value);
     report(rc != 0 && strstr(err, want) != NULL, name, err);
 }
 
 static void expect_key_accepted(const char *key, const char *value) {
-    RunConfig c;
-    run_config_defaults(&c);
+    StudyRunConfig c;
+    study_run_config_defaults(&c);
     char err[300] = "", name[120];
     snprintf(name, sizeof name, "key %s = %s accepted", key, value);
-    report(run_config_set(&c, key, value, err, sizeof err) == 0, name, err);
+    report(study_run_config_set(&c, key, value, err, sizeof err) == 0, name, err);
 }
 
 static void test_key_ranges(void) {
@@ -59,12 +59,12 @@ static void test_key_ranges(void) {
     expect_key_refused("min_lr_ratio", "2", "min_lr_ratio expects a number <= 1, got '2' (allowed: [0, 1])");
     expect_key_refused("min_lr_ratio", "-0.5", "min_lr_ratio expects a number >= 0, got '-0.5'");
     { /* 0 is a real zero, not the default: no decay at all, a cosine down to 0 */
-        RunConfig c;
-        run_config_defaults(&c);
+        StudyRunConfig c;
+        study_run_config_defaults(&c);
         char err[300] = "";
-        int ok = !run_config_set(&c, "weight_decay", "0", err, sizeof err) &&
-                 !run_config_set(&c, "min_lr_ratio", "0", err, sizeof err) && !run_config_set(&c, "lr", "0.01", err, sizeof err) &&
-                 !run_config_set(&c, "steps", "100", err, sizeof err);
+        int ok = !study_run_config_set(&c, "weight_decay", "0", err, sizeof err) &&
+                 !study_run_config_set(&c, "min_lr_ratio", "0", err, sizeof err) && !study_run_config_set(&c, "lr", "0.01", err, sizeof err) &&
+                 !study_run_config_set(&c, "steps", "100", err, sizeof err);
         TrainConfig t = c.train;
         train_config_resolve(&t);
         report(ok && t.weight_decay < 0 && train_lr(&t, 99) < 1e-6f && train_lr(&t, 0) > 0.009f,
@@ -91,9 +91,9 @@ static void test_key_ranges(void) {
     /* every int and number key of the table has a range (an upper bound but the seed's) */
     int unbounded = 0;
     char which[200] = "";
-    for (int i = 0; i < run_key_count(); i++) {
-        const RunKey *k = run_key_at(i);
-        if ((k->type == RUN_KEY_INT || k->type == RUN_KEY_NUM) && k->store != RUN_AT_U64 && !(k->max > 0)) {
+    for (int i = 0; i < study_run_key_count(); i++) {
+        const StudyRunKey *k = study_run_key_at(i);
+        if ((k->type == STUDY_RUN_KEY_INT || k->type == STUDY_RUN_KEY_NUM) && k->store != STUDY_RUN_AT_U64 && !(k->max > 0)) {
             unbounded++;
             snprintf(which, sizeof which, "%s", k->name);
         }
@@ -130,7 +130,7 @@ static void test_model_limits(void) {
 
 static void test_data_limits(void) {
     char err[512] = "";
-    Dataset ds;
+    DataSet ds;
     write_shard32("/tmp/ablate_inputs_v0.bin", 0, 5000, 0xffffffffu);
     report(data_open(&ds, "/tmp/ablate_inputs_v0.bin", 0.1f, err, sizeof err) &&
                strstr(err, "token id 4294967295 (its header declares no vocabulary) is over the limit 1048576"),

@@ -65,36 +65,36 @@ static void oom_case(const char *name, int (*fn)(void)) {
 #define BIG_T (1 << 22) /* 4M rows: tens of MB per buffer, past OOM_HEADROOM */
 
 static int case_topk(void) {
-    real_t s = 0;
+    ops_real s = 0;
     int idx = 0;
     if (oom_cap(OOM_HEADROOM)) return 2;
-    return op_indexer_topk(NULL, &idx, &s, 1, BIG_T, 1) == -1 ? 42 : 43;
+    return attn_dsa_indexer_topk(NULL, &idx, &s, 1, BIG_T, 1) == -1 ? 42 : 43;
 }
 
 static int case_select(void) {
-    real_t q = 0, k = 0, w = 0;
+    ops_real q = 0, k = 0, w = 0;
     int idx = 0;
     if (oom_cap(OOM_HEADROOM)) return 2;
-    return op_indexer_select(NULL, &idx, &q, &k, &w, 1, BIG_T, 1, 1, 1, SPARSE_PREC_FP32) == -1 ? 42 : 43;
+    return attn_dsa_indexer_select(NULL, &idx, &q, &k, &w, 1, BIG_T, 1, 1, 1, ATTN_DSA_PREC_FP32) == -1 ? 42 : 43;
 }
 
 static int case_kl_forward(void) {
-    real_t loss = 0, p = 0, q = 0, k = 0, w = 0;
+    ops_real loss = 0, p = 0, q = 0, k = 0, w = 0;
     int idx = 0;
     if (oom_cap(OOM_HEADROOM)) return 2;
-    return op_indexer_kl_forward(NULL, &loss, &p, &q, &k, &w, &idx, 1, 1, 1, 1, BIG_T) == -1 ? 42 : 43;
+    return attn_dsa_indexer_kl_forward(NULL, &loss, &p, &q, &k, &w, &idx, 1, 1, 1, 1, BIG_T) == -1 ? 42 : 43;
 }
 
 static int case_kl_backward(void) {
-    real_t loss = 0, p = 0, q = 0, k = 0, w = 0, dq = 7, dk = 7, dw = 7;
+    ops_real loss = 0, p = 0, q = 0, k = 0, w = 0, dq = 7, dk = 7, dw = 7;
     int idx = 0;
     if (oom_cap(OOM_HEADROOM)) return 2;
-    int rc = op_indexer_kl_backward(NULL, &loss, &dq, &dk, &dw, &p, &q, &k, &w, &idx, 1, 1, 1, 1, BIG_T, 1.0f);
+    int rc = attn_dsa_indexer_kl_backward(NULL, &loss, &dq, &dk, &dw, &p, &q, &k, &w, &idx, 1, 1, 1, 1, BIG_T, 1.0f);
     return rc == -1 && dq == 7 && dk == 7 && dw == 7 ? 42 : 43; /* nothing written on failure */
 }
 
 /* an MGA block over BIG_T positions (its CPU core allocates O(T) rows per head) */
-typedef struct { AttnConfig c; real_t *x, *w, *out, *act, *stat, *scr; AttnActs a; AttnScratch s; } MgaBlock;
+typedef struct { AttnConfig c; ops_real *x, *w, *out, *act, *stat, *scr; AttnActs a; AttnScratch s; } MgaBlock;
 static int mga_setup(MgaBlock *b, int gate) {
     char err[256];
     memset(b, 0, sizeof *b);
@@ -119,7 +119,7 @@ static int case_mga_forward(void) {
 static int case_mga_backward(void) {
     MgaBlock b;
     if (mga_setup(&b, 1)) return 2;
-    real_t *dw = zeros(attn_param_count(&b.c)), *dx = zeros((size_t)BIG_T * 8);
+    ops_real *dw = zeros(attn_param_count(&b.c)), *dx = zeros((size_t)BIG_T * 8);
     if (!dw || !dx || oom_cap(OOM_HEADROOM)) return 2;
     return attn_backward(NULL, &b.c, b.w, dw, &b.a, &b.s, b.x, b.out, dx, 1, BIG_T) == -1 ? 42 : 43;
 }
@@ -150,7 +150,7 @@ static void zero_batch(void *ctx, int *tokens, int *targets) {
 }
 static int case_train_step(void) {
     SmolModel m;
-    Trainer tr;
+    TrainState tr;
     TrainConfig tc = {0};
     size_t n = 1 << 17;
     /* 1.5 MB: the step's two 512 KB batch buffers fit, the forward's 1 MB rows do not */
@@ -173,10 +173,10 @@ int main(void) {
     void *p = ops_alloc(NULL, (size_t)1 << 62); /* 4 EiB: no machine has it */
     report(p == NULL, "ops_alloc: NULL when host memory runs out", p ? "got memory" : "");
     free(p);
-    oom_case("op_indexer_topk: -1 on host OOM", case_topk);
-    oom_case("op_indexer_select: -1 on host OOM", case_select);
-    oom_case("op_indexer_kl_forward: -1 on host OOM", case_kl_forward);
-    oom_case("op_indexer_kl_backward: -1 on host OOM, outputs untouched", case_kl_backward);
+    oom_case("attn_dsa_indexer_topk: -1 on host OOM", case_topk);
+    oom_case("attn_dsa_indexer_select: -1 on host OOM", case_select);
+    oom_case("attn_dsa_indexer_kl_forward: -1 on host OOM", case_kl_forward);
+    oom_case("attn_dsa_indexer_kl_backward: -1 on host OOM, outputs untouched", case_kl_backward);
     oom_case("attn_forward (MGA, CPU): -1 on host OOM", case_mga_forward);
     oom_case("attn_backward (MGA, CPU): -1 on host OOM", case_mga_backward);
     oom_case("smollm_forward (MGA layer): -1 on host OOM", case_smollm_forward);

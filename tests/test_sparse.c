@@ -5,7 +5,7 @@
      pass when |g_ana - g_num| <= 1e-6 * max(1, |g_ana|, |g_num|) on every checked element.
    Plus: top-k equals a full sort (ties: lower position first); the fused select equals
    scores + top-k; sparse attention with k >= T equals op_attention_forward/backward to
-   1e-12; the backward's psum equals op_sparse_attention_probs and sums to 1 per token;
+   1e-12; the backward's psum equals attn_dsa_attention_probs and sums to 1 per token;
    KL >= 0, = 0 when the indexer's softmax equals p, and the backward's loss equals the
    forward's; causality of indexer + sparse attention (changing token t+1 leaves outputs
    up to t unchanged); the indexer precisions (fp16 / e4m3 rounding, int8 / int4 per-row
@@ -32,7 +32,7 @@ static int pair_cmp(const void *a, const void *b) {
 }
 /* brute force: sort (score desc, position asc), keep topk, mark them; idx must list the
    marked positions ascending, then -1 */
-static int topk_row_ok(const int *row, const real_t *sc, int n, int topk) {
+static int topk_row_ok(const int *row, const ops_real *sc, int n, int topk) {
     Pair *p = malloc(sizeof *p * n);
     char *mark = calloc(n, 1);
     for (int s = 0; s < n; s++) { p[s].v = sc[s]; p[s].i = s; }
@@ -50,9 +50,9 @@ static int topk_row_ok(const int *row, const real_t *sc, int n, int topk) {
 
 static void test_topk(void) {
     int B = 2, T = 37, HI = 3, dI = 8;
-    real_t *qI = rnd((size_t)B * T * HI * dI, 1), *kI = rnd((size_t)B * T * dI, 1), *w = rnd((size_t)B * T * HI, 1);
-    real_t *sc = zeros((size_t)B * T * T);
-    op_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, SPARSE_PREC_BF16);
+    ops_real *qI = rnd((size_t)B * T * HI * dI, 1), *kI = rnd((size_t)B * T * dI, 1), *w = rnd((size_t)B * T * HI, 1);
+    ops_real *sc = zeros((size_t)B * T * T);
+    attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, ATTN_DSA_PREC_BF16);
     /* scores follow the definition, -inf above the diagonal */
     int ok = 1;
     for (int b = 0; b < B; b++)
@@ -72,10 +72,10 @@ static void test_topk(void) {
     for (int c = 0; c < 5; c++) {
         int topk = ks[c];
         int *idx = malloc(sizeof(int) * B * T * topk), *idx2 = malloc(sizeof(int) * B * T * topk);
-        op_indexer_topk(NULL, idx, sc, B, T, topk);
+        attn_dsa_indexer_topk(NULL, idx, sc, B, T, topk);
         ok = 1;
         for (int n = 0; n < B * T; n++) ok &= topk_row_ok(idx + (size_t)n * topk, sc + (size_t)n * T, n % T + 1, topk);
-        op_indexer_select(NULL, idx2, qI, kI, w, B, T, HI, dI, topk, SPARSE_PREC_BF16);
+        attn_dsa_indexer_select(NULL, idx2, qI, kI, w, B, T, HI, dI, topk, ATTN_DSA_PREC_BF16);
         int same = memcmp(idx, idx2, sizeof(int) * B * T * topk) == 0;
         char name[96];
         snprintf(name, sizeof name, "top-%d picks exactly the k largest (vs a sort)", topk);
@@ -87,11 +87,11 @@ static void test_topk(void) {
     /* ties: integer scores with many repeats; lower positions must win */
     {
         int topk = 6, n = 40;
-        real_t *row = zeros((size_t)n * n);
+        ops_real *row = zeros((size_t)n * n);
         for (int t = 0; t < n; t++)
-            for (int s = 0; s < n; s++) row[(size_t)t * n + s] = s > t ? -INFINITY : (real_t)(int)(urand() * 4);
+            for (int s = 0; s < n; s++) row[(size_t)t * n + s] = s > t ? -INFINITY : (ops_real)(int)(urand() * 4);
         int *idx = malloc(sizeof(int) * n * topk);
-        op_indexer_topk(NULL, idx, row, 1, n, topk);
+        attn_dsa_indexer_topk(NULL, idx, row, 1, n, topk);
         ok = 1;
         for (int t = 0; t < n; t++) ok &= topk_row_ok(idx + (size_t)t * topk, row + (size_t)t * n, t + 1, topk);
         report(ok, "top-k ties: lower position wins, ascending order", NULL);
@@ -112,8 +112,8 @@ static int on_float_grid(double x, int m, int emin) {
 
 static void test_precision(void) {
     /* known roundings: fp16 keeps 10 mantissa bits, e4m3 3 and saturates at 448 */
-    real_t v[6] = {1 + 1.0 / 1024 + 1.0 / 4096, 1 + 3.0 / 2048, 1000, 1.0625, 500, 3e-3};
-    real_t h[6], e[6];
+    ops_real v[6] = {1 + 1.0 / 1024 + 1.0 / 4096, 1 + 3.0 / 2048, 1000, 1.0625, 500, 3e-3};
+    ops_real h[6], e[6];
     memcpy(h, v, sizeof v);
     memcpy(e, v, sizeof v);
     op_indexer_quantize(h, 1, 6, SPARSE_PREC_FP16);
@@ -126,11 +126,11 @@ static void test_precision(void) {
            "indexer precision: fp16 / e4m3 round to nearest even, e4m3 saturates at 448", d);
     /* every value lands on its format's grid; int8/int4 rows on a grid of max|x|/127 (/7) */
     int n = 64, dim = 16, ok = 1;
-    real_t *x = rnd((size_t)n * dim, 3), *y = zeros((size_t)n * dim);
+    ops_real *x = rnd((size_t)n * dim, 3), *y = zeros((size_t)n * dim);
     int precs[] = {SPARSE_PREC_FP16, SPARSE_PREC_FP8, SPARSE_PREC_INT8, SPARSE_PREC_INT4};
     double worst[4] = {0};
     for (int p = 0; p < 4; p++) {
-        memcpy(y, x, sizeof(real_t) * n * dim);
+        memcpy(y, x, sizeof(ops_real) * n * dim);
         op_indexer_quantize(y, n, dim, precs[p]);
         for (int r = 0; r < n; r++) {
             double mx = 0;
@@ -149,34 +149,34 @@ static void test_precision(void) {
         }
     }
     /* rounding twice changes nothing (the selection and a re-quantized copy agree) */
-    memcpy(y, x, sizeof(real_t) * n * dim);
+    memcpy(y, x, sizeof(ops_real) * n * dim);
     op_indexer_quantize(y, n, dim, SPARSE_PREC_INT4);
-    real_t *z = zeros((size_t)n * dim);
-    memcpy(z, y, sizeof(real_t) * n * dim);
+    ops_real *z = zeros((size_t)n * dim);
+    memcpy(z, y, sizeof(ops_real) * n * dim);
     op_indexer_quantize(z, n, dim, SPARSE_PREC_INT4);
-    ok &= memcmp(y, z, sizeof(real_t) * n * dim) == 0;
+    ok &= memcmp(y, z, sizeof(ops_real) * n * dim) == 0;
     snprintf(d, sizeof d, "max err / row max: fp16 %.1e e4m3 %.1e int8 %.1e int4 %.1e", worst[0], worst[1], worst[2],
              worst[3]);
     report(ok && worst[3] > worst[2] && worst[2] > worst[0], "indexer precision: values on their grid, error within half a step",
            d);
     /* the selection at each precision is the exact top-k of the scores of the quantized q, k */
     int B = 1, T = 29, HI = 2, dI = 8, topk = 5;
-    real_t *qI = rnd((size_t)B * T * HI * dI, 1), *kI = rnd((size_t)B * T * dI, 1), *w = rnd((size_t)B * T * HI, 1);
-    real_t *sc = zeros((size_t)B * T * T), *sq = zeros((size_t)B * T * T);
-    real_t *qq = zeros((size_t)B * T * HI * dI), *kq = zeros((size_t)B * T * dI);
+    ops_real *qI = rnd((size_t)B * T * HI * dI, 1), *kI = rnd((size_t)B * T * dI, 1), *w = rnd((size_t)B * T * HI, 1);
+    ops_real *sc = zeros((size_t)B * T * T), *sq = zeros((size_t)B * T * T);
+    ops_real *qq = zeros((size_t)B * T * HI * dI), *kq = zeros((size_t)B * T * dI);
     int *idx = malloc(sizeof(int) * B * T * topk), *differs = calloc(6, sizeof(int));
     ok = 1;
     for (int p = 0; p < 6; p++) {
-        memcpy(qq, qI, sizeof(real_t) * B * T * HI * dI);
-        memcpy(kq, kI, sizeof(real_t) * B * T * dI);
+        memcpy(qq, qI, sizeof(ops_real) * B * T * HI * dI);
+        memcpy(kq, kI, sizeof(ops_real) * B * T * dI);
         op_indexer_quantize(qq, (size_t)B * T * HI, dI, p);
         op_indexer_quantize(kq, (size_t)B * T, dI, p);
-        op_indexer_scores(NULL, sq, qq, kq, w, B, T, HI, dI, SPARSE_PREC_FP32); /* exact, from the quantized */
-        op_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, p);
-        ok &= memcmp(sc, sq, sizeof(real_t) * B * T * T) == 0;
-        op_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, p);
+        attn_dsa_indexer_scores(NULL, sq, qq, kq, w, B, T, HI, dI, ATTN_DSA_PREC_FP32); /* exact, from the quantized */
+        attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, p);
+        ok &= memcmp(sc, sq, sizeof(ops_real) * B * T * T) == 0;
+        attn_dsa_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, p);
         for (int t = 0; t < B * T; t++) ok &= topk_row_ok(idx + (size_t)t * topk, sq + (size_t)t * T, t % T + 1, topk);
-        op_indexer_scores(NULL, sq, qI, kI, w, B, T, HI, dI, SPARSE_PREC_FP32);
+        attn_dsa_indexer_scores(NULL, sq, qI, kI, w, B, T, HI, dI, ATTN_DSA_PREC_FP32);
         for (size_t i = 0; i < (size_t)B * T * T; i++) differs[p] |= sc[i] != sq[i] && !isinf(sq[i]);
     }
     snprintf(d, sizeof d, "scores differ from fp32: bf16 %d fp32 %d fp16 %d fp8 %d int8 %d int4 %d", differs[0],
@@ -190,12 +190,12 @@ static void test_precision(void) {
 typedef struct {
     int B, T, H, KV, hd, topk;
     int *idx;
-    real_t *q, *k, *v, *out, *lse, *R;
+    ops_real *q, *k, *v, *out, *lse, *R;
 } SaCtx;
 
 static double sa_loss(void *p) {
     SaCtx *c = p;
-    op_sparse_attention_forward(NULL, c->out, c->lse, c->q, c->k, c->v, c->idx, c->B, c->T, c->H, c->KV,
+    attn_dsa_attention_forward(NULL, c->out, c->lse, c->q, c->k, c->v, c->idx, c->B, c->T, c->H, c->KV,
                                 c->hd, c->topk);
     return dot(c->out, c->R, (size_t)c->B * c->T * c->H * c->hd);
 }
@@ -222,10 +222,10 @@ static void test_sparse_attention(int H, int KV, int topk) {
     c.idx = random_idx(c.B, c.T, topk);
     c.q = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.R = rnd(nq, 1);
     c.out = zeros(nq); c.lse = zeros((size_t)c.B * H * c.T);
-    real_t *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ps = zeros((size_t)c.B * c.T * topk),
+    ops_real *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *ps = zeros((size_t)c.B * c.T * topk),
            *pr = zeros((size_t)c.B * c.T * topk);
     sa_loss(&c);
-    op_sparse_attention_backward(NULL, dq, dk, dv, ps, c.R, c.out, c.lse, c.q, c.k, c.v, c.idx, c.B, c.T, H, KV,
+    attn_dsa_attention_backward(NULL, dq, dk, dv, ps, c.R, c.out, c.lse, c.q, c.k, c.v, c.idx, c.B, c.T, H, KV,
                                  c.hd, topk);
     char name[96];
     snprintf(name, sizeof name, "sparse attention H=%d KV=%d k=%d: dq", H, KV, topk);
@@ -236,7 +236,7 @@ static void test_sparse_attention(int H, int KV, int topk) {
     check_grad(name, sa_loss, &c, c.v, dv, nk, 60);
     /* psum = probs, and a distribution over the valid slots */
     sa_loss(&c);
-    op_sparse_attention_probs(NULL, pr, c.q, c.k, c.lse, c.idx, c.B, c.T, H, KV, c.hd, topk);
+    attn_dsa_attention_probs(NULL, pr, c.q, c.k, c.lse, c.idx, c.B, c.T, H, KV, c.hd, topk);
     int ok = max_abs_diff(ps, pr, (size_t)c.B * c.T * topk) < 1e-14;
     for (int n = 0; n < c.B * c.T; n++) {
         double s = 0;
@@ -256,19 +256,19 @@ static void test_sparse_attention(int H, int KV, int topk) {
 static void test_sparse_equals_dense(int H, int KV, int topk) {
     int B = 2, T = 11, hd = 8;
     size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
-    real_t *q = rnd(nq, 1), *k = rnd(nk, 1), *v = rnd(nk, 1), *g = rnd(nq, 1);
-    real_t *o1 = zeros(nq), *o2 = zeros(nq), *l1 = zeros(nl), *l2 = zeros(nl);
-    real_t *dq1 = zeros(nq), *dq2 = zeros(nq), *dk1 = zeros(nk), *dk2 = zeros(nk), *dv1 = zeros(nk), *dv2 = zeros(nk);
-    real_t *sc = zeros((size_t)B * T * T), *qI = rnd((size_t)B * T * 2 * 4, 1), *kI = rnd((size_t)B * T * 4, 1),
+    ops_real *q = rnd(nq, 1), *k = rnd(nk, 1), *v = rnd(nk, 1), *g = rnd(nq, 1);
+    ops_real *o1 = zeros(nq), *o2 = zeros(nq), *l1 = zeros(nl), *l2 = zeros(nl);
+    ops_real *dq1 = zeros(nq), *dq2 = zeros(nq), *dk1 = zeros(nk), *dk2 = zeros(nk), *dv1 = zeros(nk), *dv2 = zeros(nk);
+    ops_real *sc = zeros((size_t)B * T * T), *qI = rnd((size_t)B * T * 2 * 4, 1), *kI = rnd((size_t)B * T * 4, 1),
            *w = rnd((size_t)B * T * 2, 1);
     int *idx = malloc(sizeof(int) * B * T * topk);
     /* the indexer's own selection, which for k >= T must be everything */
-    op_indexer_scores(NULL, sc, qI, kI, w, B, T, 2, 4, SPARSE_PREC_BF16);
-    op_indexer_topk(NULL, idx, sc, B, T, topk);
+    attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, 2, 4, ATTN_DSA_PREC_BF16);
+    attn_dsa_indexer_topk(NULL, idx, sc, B, T, topk);
     op_attention_forward(NULL, o1, l1, q, k, v, B, T, H, KV, hd, 0);
-    op_sparse_attention_forward(NULL, o2, l2, q, k, v, idx, B, T, H, KV, hd, topk);
+    attn_dsa_attention_forward(NULL, o2, l2, q, k, v, idx, B, T, H, KV, hd, topk);
     op_attention_backward(NULL, dq1, dk1, dv1, g, o1, l1, q, k, v, B, T, H, KV, hd, 0);
-    op_sparse_attention_backward(NULL, dq2, dk2, dv2, NULL, g, o2, l2, q, k, v, idx, B, T, H, KV, hd, topk);
+    attn_dsa_attention_backward(NULL, dq2, dk2, dv2, NULL, g, o2, l2, q, k, v, idx, B, T, H, KV, hd, topk);
     double e = fmax(fmax(max_abs_diff(o1, o2, nq), max_abs_diff(l1, l2, nl)),
                     fmax(max_abs_diff(dq1, dq2, nq), fmax(max_abs_diff(dk1, dk2, nk), max_abs_diff(dv1, dv2, nk))));
     char name[96], d[64];
@@ -283,12 +283,12 @@ static void test_sparse_equals_dense(int H, int KV, int topk) {
 typedef struct {
     int B, T, HI, dI, topk;
     int *idx;
-    real_t *p, *qI, *kI, *w, *loss, *R;
+    ops_real *p, *qI, *kI, *w, *loss, *R;
 } KlCtx;
 
 static double kl_loss(void *p) {
     KlCtx *c = p;
-    op_indexer_kl_forward(NULL, c->loss, c->p, c->qI, c->kI, c->w, c->idx, c->B, c->T, c->HI, c->dI, c->topk);
+    attn_dsa_indexer_kl_forward(NULL, c->loss, c->p, c->qI, c->kI, c->w, c->idx, c->B, c->T, c->HI, c->dI, c->topk);
     return dot(c->loss, c->R, (size_t)c->B * c->T);
 }
 
@@ -299,23 +299,23 @@ static void test_kl(int topk) {
     c.R = rnd(N, 1);
     /* the selection from the indexer itself, p from a real sparse attention */
     c.idx = malloc(sizeof(int) * N * topk);
-    op_indexer_select(NULL, c.idx, c.qI, c.kI, c.w, c.B, c.T, c.HI, c.dI, topk, SPARSE_PREC_BF16);
+    attn_dsa_indexer_select(NULL, c.idx, c.qI, c.kI, c.w, c.B, c.T, c.HI, c.dI, topk, ATTN_DSA_PREC_BF16);
     {
         int H = 4, KV = 2, hd = 4;
-        real_t *q = rnd(N * H * hd, 1), *k = rnd(N * KV * hd, 1), *v = rnd(N * KV * hd, 1), *o = zeros(N * H * hd),
+        ops_real *q = rnd(N * H * hd, 1), *k = rnd(N * KV * hd, 1), *v = rnd(N * KV * hd, 1), *o = zeros(N * H * hd),
                *l = zeros(N * H);
         c.p = zeros(N * topk);
-        op_sparse_attention_forward(NULL, o, l, q, k, v, c.idx, c.B, c.T, H, KV, hd, topk);
-        op_sparse_attention_probs(NULL, c.p, q, k, l, c.idx, c.B, c.T, H, KV, hd, topk);
+        attn_dsa_attention_forward(NULL, o, l, q, k, v, c.idx, c.B, c.T, H, KV, hd, topk);
+        attn_dsa_attention_probs(NULL, c.p, q, k, l, c.idx, c.B, c.T, H, KV, hd, topk);
         free(q); free(k); free(v); free(o); free(l);
     }
-    real_t *dq = zeros(nq), *dk = zeros(nk), *dw = zeros(nw), *loss2 = zeros(N);
+    ops_real *dq = zeros(nq), *dk = zeros(nk), *dw = zeros(nw), *loss2 = zeros(N);
     double f = kl_loss(&c);
     (void)f;
     /* the backward takes one scalar dloss: check sum(loss) * 0.75 (exact in float)
     */
     for (size_t n = 0; n < N; n++) c.R[n] = 0.75;
-    op_indexer_kl_backward(NULL, loss2, dq, dk, dw, c.p, c.qI, c.kI, c.w, c.idx, c.B, c.T, c.HI, c.dI, topk, 0.75f);
+    attn_dsa_indexer_kl_backward(NULL, loss2, dq, dk, dw, c.p, c.qI, c.kI, c.w, c.idx, c.B, c.T, c.HI, c.dI, topk, 0.75f);
     kl_loss(&c);
     int ok = max_abs_diff(c.loss, loss2, N) < 1e-14;
     for (size_t n = 0; n < N; n++) ok &= c.loss[n] >= -1e-15;
@@ -330,7 +330,7 @@ static void test_kl(int topk) {
     check_grad(name, kl_loss, &c, c.w, dw, nw, 80);
     /* p = the indexer's own softmax: KL = 0 */
     {
-        real_t *I = zeros(topk);
+        ops_real *I = zeros(topk);
         for (size_t n = 0; n < N; n++) {
             int b = (int)(n / c.T);
             const int *it = c.idx + n * topk;
@@ -363,29 +363,29 @@ static void test_kl(int topk) {
 static void test_causality(void) {
     int B = 1, T = 12, H = 2, KV = 1, hd = 4, HI = 2, dI = 4, topk = 4;
     size_t nq = (size_t)T * H * hd, nk = (size_t)T * KV * hd;
-    real_t *q = rnd(nq, 1), *k = rnd(nk, 1), *v = rnd(nk, 1), *qI = rnd((size_t)T * HI * dI, 1),
+    ops_real *q = rnd(nq, 1), *k = rnd(nk, 1), *v = rnd(nk, 1), *qI = rnd((size_t)T * HI * dI, 1),
            *kI = rnd((size_t)T * dI, 1), *w = rnd((size_t)T * HI, 1);
-    real_t *o1 = zeros(nq), *o2 = zeros(nq), *l = zeros((size_t)H * T);
+    ops_real *o1 = zeros(nq), *o2 = zeros(nq), *l = zeros((size_t)H * T);
     int *idx = malloc(sizeof(int) * T * topk);
     int ok = 1;
     for (int t = 0; t + 1 < T; t++) {
-        op_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, SPARSE_PREC_BF16);
-        op_sparse_attention_forward(NULL, o1, l, q, k, v, idx, B, T, H, KV, hd, topk);
+        attn_dsa_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, ATTN_DSA_PREC_BF16);
+        attn_dsa_attention_forward(NULL, o1, l, q, k, v, idx, B, T, H, KV, hd, topk);
         int u = t + 1;
         for (int i = 0; i < H * hd; i++) q[(size_t)u * H * hd + i] += 1.0;
         for (int i = 0; i < hd; i++) { k[(size_t)u * hd + i] -= 2.0; v[(size_t)u * hd + i] += 3.0; kI[(size_t)u * dI + i] += 5.0; }
         for (int i = 0; i < HI * dI; i++) qI[(size_t)u * HI * dI + i] *= -1;
-        op_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, SPARSE_PREC_BF16);
-        op_sparse_attention_forward(NULL, o2, l, q, k, v, idx, B, T, H, KV, hd, topk);
-        ok &= memcmp(o1, o2, sizeof(real_t) * (size_t)(t + 1) * H * hd) == 0;
-        ok &= memcmp(o1, o2, sizeof(real_t) * nq) != 0; /* the change does reach later tokens */
+        attn_dsa_indexer_select(NULL, idx, qI, kI, w, B, T, HI, dI, topk, ATTN_DSA_PREC_BF16);
+        attn_dsa_attention_forward(NULL, o2, l, q, k, v, idx, B, T, H, KV, hd, topk);
+        ok &= memcmp(o1, o2, sizeof(ops_real) * (size_t)(t + 1) * H * hd) == 0;
+        ok &= memcmp(o1, o2, sizeof(ops_real) * nq) != 0; /* the change does reach later tokens */
     }
     report(ok, "DSA causality: token t+1 never changes outputs <= t", NULL);
     free(q); free(k); free(v); free(qI); free(kI); free(w); free(o1); free(o2); free(l); free(idx);
 }
 
 int main(void) {
-    printf("attn/dsa.h CPU tests in %s precision\n", sizeof(real_t) == 8 ? "double" : "single");
+    printf("attn/dsa.h CPU tests in %s precision\n", sizeof(ops_real) == 8 ? "double" : "single");
     test_topk();
     test_precision();
     test_sparse_equals_dense(4, 2, 11);

@@ -42,24 +42,24 @@ static void test_parse_ok(void) {
                        "[axes]\n"
                        "attn = [mha, gqa, mqa]\n"
                        "norm = pre,post\n";
-    Study s;
+    StudySpec s;
     char err[512] = "";
     int rc = study_parse_text(&s, spec, "t.ini", err, sizeof err);
     int ok = rc == 0 && !strcmp(s.name, "mech-1") && s.n_seeds == 2 && s.seeds[0] == 7 && s.seeds[1] == 8 &&
              s.n_phases == 1 && s.phases[0].n_axes == 2 && s.phases[0].axes[0].n == 3 &&
              !strcmp(s.phases[0].axes[0].values[2], "mqa") && !strcmp(s.phases[0].axes[1].key, "norm");
     report(ok, "spec: base keys, seeds, [axes] with lists", rc ? err : s.name);
-    RunConfig c;
+    StudyRunConfig c;
     rc = study_base_config(&s, "", &c, err, sizeof err);
     /* tokens budget: 4096 / (batch 8 * seq 256) = 2 steps */
-    ok = rc == 0 && c.model.d_model == 32 && c.model.n_layers == 1 && run_config_steps(&c) == 2;
+    ok = rc == 0 && c.model.d_model == 32 && c.model.n_layers == 1 && study_run_config_steps(&c) == 2;
     char d[64];
-    snprintf(d, sizeof d, "d_model %d, steps %d", c.model.d_model, run_config_steps(&c));
+    snprintf(d, sizeof d, "d_model %d, steps %d", c.model.d_model, study_run_config_steps(&c));
     report(ok, "spec: base configuration and tokens budget", d);
 }
 
 static void expect_error(const char *name, const char *spec, const char *want) {
-    Study s;
+    StudySpec s;
     char err[512] = "";
     int rc = study_parse_text(&s, spec, "bad.ini", err, sizeof err);
     char d[600];
@@ -92,7 +92,7 @@ static void test_parse_errors(void) {
 
 /* ---- grid expansion ---- */
 static void test_grid(void) {
-    Study s;
+    StudySpec s;
     char err[512] = "";
     const char *spec = "seed_list = 1, 5\nlayers = 1\n[axes]\nattn = mha, mqa\nnorm = pre, post, sandwich\n";
     int rc = study_parse_text(&s, spec, "g.ini", err, sizeof err);
@@ -102,8 +102,8 @@ static void test_grid(void) {
     int ok = n == 12 && study_phase_size(&s, 0) == 12 && !strcmp(runs[0].name, "attn-mha_norm-pre_seed1") &&
              !strcmp(runs[1].name, "attn-mha_norm-pre_seed5") && !strcmp(runs[2].name, "attn-mha_norm-post_seed1") &&
              !strcmp(runs[11].name, "attn-mqa_norm-sandwich_seed5") && runs[11].cfg.model.attn.kind == ATTN_MQA &&
-             runs[11].cfg.model.norm == NORM_SANDWICH && runs[11].cfg.model.seed == 5 &&
-             runs[4].cfg.model.norm == NORM_SANDWICH && runs[4].cfg.model.attn.kind == ATTN_MHA &&
+             runs[11].cfg.model.norm == SMOLLM_NORM_SANDWICH && runs[11].cfg.model.seed == 5 &&
+             runs[4].cfg.model.norm == SMOLLM_NORM_SANDWICH && runs[4].cfg.model.attn.kind == ATTN_MHA &&
              runs[7].cfg.model.n_layers == 1 && !strcmp(runs[7].config_id, "attn-mqa_norm-pre") &&
              !strcmp(runs[7].axes, "attn=mqa norm=pre");
     char d[300];
@@ -111,7 +111,7 @@ static void test_grid(void) {
     report(ok, "grid: 2 x 3 axes x 2 seeds, order and configs", d);
 
     /* the command-line form builds the same grid */
-    Study c;
+    StudySpec c;
     StudyOptions o = {0};
     char *argv[] = {"--axes", "attn=mha,mqa", "norm=pre,post,sandwich", "--seed-list", "1,5", "--layers", "1"};
     rc = study_from_args(&c, &o, 7, argv, err, sizeof err);
@@ -128,7 +128,7 @@ static void test_grid(void) {
     FILE *mem = open_memstream(&text, &len);
     study_write_spec(&c, mem);
     fclose(mem);
-    Study r;
+    StudySpec r;
     rc = study_parse_text(&r, text, "study.ini", err, sizeof err);
     int n3 = rc ? -1 : study_expand(&r, 0, "", runs2, 64, err, sizeof err);
     ok = n3 == n;
@@ -146,7 +146,7 @@ static void test_grid(void) {
         mem = open_memstream(&text, &len);
         study_write_spec(&r, mem);
         fclose(mem);
-        Study r2;
+        StudySpec r2;
         rc = rc || study_parse_text(&r2, text, "x", err, sizeof err);
         ok = !rc && r2.n_seeds == nwant[f] && r.n_seeds == nwant[f] && strstr(text, "seed_list = ");
         for (int i = 0; ok && i < nwant[f]; i++) ok = r2.seeds[i] == want[f][i] && r.seeds[i] == want[f][i];
@@ -169,7 +169,7 @@ static void test_seeds(void) {
     expect_error("seeds: a seed listed twice is refused", "seed_list = 3, 4, 3\n", "seed 3 is listed twice");
     expect_error("seeds: a bad seed in seed_list", "seed_list = 3, x\n", "got 'x'");
     expect_error("seeds: seed_list is not an axis", "[axes]\nseed_list = 1, 2\n", "'seed_list' cannot be an axis");
-    Study s;
+    StudySpec s;
     StudyOptions o = {0};
     char err[512] = "";
     char *a1[] = {"--seeds", "3", "--seed", "10"};
@@ -185,7 +185,7 @@ static void test_seeds(void) {
 
 /* ---- phases: the best value of a phase is carried into the next ---- */
 static void test_phases(void) {
-    Study s;
+    StudySpec s;
     char err[512] = "";
     const char *spec = "seeds = 2\nlayers = 1\n[phase mechanism]\nattn = mha, gqa, mqa\n[phase norm]\nnorm = pre, post\n";
     int rc = study_parse_text(&s, spec, "p.ini", err, sizeof err);
@@ -206,7 +206,7 @@ static void test_phases(void) {
     StudyRun next[16];
     int m = study_expand(&s, 1, best, next, 16, err, sizeof err);
     int ok = m == 4 && next[0].cfg.model.attn.kind == ATTN_GQA && next[3].cfg.model.attn.kind == ATTN_GQA &&
-             next[3].cfg.model.norm == NORM_POST && !strcmp(next[0].name, "attn-gqa_norm-pre_seed1337") &&
+             next[3].cfg.model.norm == SMOLLM_NORM_POST && !strcmp(next[0].name, "attn-gqa_norm-pre_seed1337") &&
              !strcmp(next[0].phase, "norm");
     report(ok, "phases: the next phase carries attn=gqa", m > 0 ? next[0].name : err);
     s.select_tps = 1;
@@ -221,7 +221,7 @@ static void test_phases(void) {
 /* ---- train state round trip, and a refusal on a schedule mismatch ---- */
 static void test_train_state(void) {
     char err[512] = "";
-    Dataset ds;
+    DataSet ds;
     if (data_open_text(&ds, corpus, 0.1f, err, sizeof err)) { report(0, "train state", err); return; }
     SmolConfig mc = {0};
     mc.vocab_size = 256; mc.d_model = 16; mc.n_layers = 1; mc.n_heads = 2;
@@ -229,18 +229,18 @@ static void test_train_state(void) {
     smollm_init(&m, &mc, NULL, 2, 16, err, sizeof err);
     TrainConfig tc = {0};
     tc.steps = 10;
-    Trainer a, b;
+    TrainState a, b;
     train_init(&a, &m, &tc);
-    Sampler sa = {&ds, DATA_TRAIN, 2, 16, 3, 0};
-    for (int i = 0; i < 3; i++) train_step(&a, (BatchFn)data_next_batch, &sa);
+    DataSampler sa = {&ds, DATA_TRAIN, 2, 16, 3, 0};
+    for (int i = 0; i < 3; i++) train_step(&a, (TrainBatchFn)data_next_batch, &sa);
     const char *path = "/tmp/ablate_test_train.state";
     uint64_t w[2] = {sa.rng, 12345}, r[2] = {0, 0};
     int rc = train_save_state(&a, w, 2, path, err, sizeof err);
     train_init(&b, &m, &tc);
     rc = rc || train_load_state(&b, r, 2, path, err, sizeof err);
     int ok = !rc && b.step == 3 && r[0] == sa.rng && r[1] == 12345 && b.gnorm_count == 3 &&
-             b.gnorm_max == a.gnorm_max && !memcmp(a.m, b.m, m.n_params * sizeof(real_t)) &&
-             !memcmp(a.v, b.v, m.n_params * sizeof(real_t));
+             b.gnorm_max == a.gnorm_max && !memcmp(a.m, b.m, m.n_params * sizeof(ops_real)) &&
+             !memcmp(a.v, b.v, m.n_params * sizeof(ops_real));
     report(ok, "train state: moments, step, stats, user words", rc ? err : "");
     train_free(&b);
     tc.steps = 11;
@@ -424,7 +424,7 @@ static void test_failures(const char *base) {
 
 /* ---- a spec is checked whole before anything is written ---- */
 static void expect_check(const char *name, const char *spec, const char *w1, const char *w2, const char *w3) {
-    Study s;
+    StudySpec s;
     char err[2048] = "";
     int rc = study_parse_text(&s, spec, "bad.ini", err, sizeof err);
     if (!rc) rc = study_check(&s, NULL, err, sizeof err);
@@ -456,7 +456,7 @@ static void test_check(void) {
                  "layers = 1\nd_model = 32\nheads = 4\nseq = 8\ntask = mqar\n[axes]\ntask_size = 1, 3\n",
                  "bad.ini:7 (task_size = 3)", "task mqar: 3 pairs need", NULL);
     /* a value a later phase sets again is not carried: no false alarm */
-    Study s;
+    StudySpec s;
     char err[2048] = "";
     /* mha with phase a's kv_heads = 1 or 2 would be refused, but phase b sets kv_heads again */
     int rc = study_parse_text(&s, "layers = 1\nd_model = 64\nheads = 4\n[phase a]\nkv_heads = 1, 2\n"
@@ -716,24 +716,24 @@ static void test_report(const char *base) {
 
 /* ---- every key is an axis: the table of run keys drives the identity and config.json ---- */
 /* a value of key k different from its resolved value in r (the test only needs it to differ) */
-static void other_value(const RunKey *k, const RunConfig *r, char *v, size_t n) {
+static void other_value(const StudyRunKey *k, const StudyRunConfig *r, char *v, size_t n) {
     char cur[512];
-    run_key_format(k, r, cur, sizeof cur);
+    study_run_key_format(k, r, cur, sizeof cur);
     switch (k->type) {
-    case RUN_KEY_INT: { /* 3 more, or the minimum when that is below it (task_vocab >= 8) */
+    case STUDY_RUN_KEY_INT: { /* 3 more, or the minimum when that is below it (task_vocab >= 8) */
         unsigned long long x = strtoull(cur, NULL, 10) + 3;
         snprintf(v, n, "%llu", x < k->min ? (unsigned long long)k->min : x);
         break;
     }
-    case RUN_KEY_NUM: snprintf(v, n, "%.10g", strtod(cur, NULL) + 0.5); break;
-    case RUN_KEY_BOOL: snprintf(v, n, "%d", !atoi(cur)); break;
-    case RUN_KEY_ENUM:
+    case STUDY_RUN_KEY_NUM: snprintf(v, n, "%.10g", strtod(cur, NULL) + 0.5); break;
+    case STUDY_RUN_KEY_BOOL: snprintf(v, n, "%d", !atoi(cur)); break;
+    case STUDY_RUN_KEY_ENUM:
         for (int i = 1; i < 64; i++) {
             int x;
             if (!k->parse(k->name_of(i), &x) && strcmp(k->name_of(i), cur)) { snprintf(v, n, "%s", k->name_of(i)); break; }
         }
         break;
-    case RUN_KEY_STR:
+    case STUDY_RUN_KEY_STR:
         if (k->choices) snprintf(v, n, "%.*s", (int)strcspn(k->choices, "|"), k->choices);
         else if (k->check) snprintf(v, n, "mha");
         else snprintf(v, n, "%.100s.other", cur);
@@ -741,39 +741,39 @@ static void other_value(const RunKey *k, const RunConfig *r, char *v, size_t n) 
     }
 }
 
-static char *config_json_text(const RunConfig *c) {
+static char *config_json_text(const StudyRunConfig *c) {
     StrBuf b = {0};
     run_config_json(&b, c);
     return b.p;
 }
 
 static void test_keys(void) {
-    RunConfig base;
-    run_config_defaults(&base);
+    StudyRunConfig base;
+    study_run_config_defaults(&base);
     base.data = corpus;
-    uint64_t id0 = run_config_identity(&base, 1), cid0 = run_config_identity(&base, 0);
+    uint64_t id0 = study_run_config_identity(&base, 1), cid0 = study_run_config_identity(&base, 0);
     char *json0 = config_json_text(&base);
-    RunConfig resolved;
+    StudyRunConfig resolved;
     run_config_resolved(&base, &resolved);
-    int n = run_key_count(), changed = 0, bad = 0;
+    int n = study_run_key_count(), changed = 0, bad = 0;
     char why[600] = "", store[128][128];
     for (int i = 0; i < n && i < 128; i++) {
-        const RunKey *k = run_key_at(i);
-        RunConfig c = base;
+        const StudyRunKey *k = study_run_key_at(i);
+        StudyRunConfig c = base;
         char err[256] = "";
         other_value(k, &resolved, store[i], sizeof store[i]);
-        if (run_config_set(&c, k->name, store[i], err, sizeof err)) {
+        if (study_run_config_set(&c, k->name, store[i], err, sizeof err)) {
             bad++;
             snprintf(why, sizeof why, "%s = %.100s refused: %.300s", k->name, store[i], err);
             continue;
         }
-        uint64_t id = run_config_identity(&c, 1), cid = run_config_identity(&c, 0);
+        uint64_t id = study_run_config_identity(&c, 1), cid = study_run_config_identity(&c, 0);
         char *json = config_json_text(&c);
         int json_changed = strcmp(json, json0) != 0;
         free(json);
         int ok;
-        if (k->flags & RUN_KEY_NOT_IDENTITY) ok = id == id0 && json_changed; /* save: recorded, not identity */
-        else if (k->store == RUN_AT_U64) ok = id != id0 && cid == cid0 && json_changed; /* the seed */
+        if (k->flags & STUDY_RUN_KEY_NOT_IDENTITY) ok = id == id0 && json_changed; /* save: recorded, not identity */
+        else if (k->store == STUDY_RUN_AT_U64) ok = id != id0 && cid == cid0 && json_changed; /* the seed */
         else ok = id != id0 && cid != cid0 && json_changed;
         if (ok) changed++;
         else {
@@ -794,8 +794,8 @@ static void test_keys(void) {
                           "final_eval_tokens", "task"};
     int found = 0;
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
-        const RunKey *k = run_key_find(want[i]);
-        found += k && !(k->flags & RUN_KEY_NO_AXIS);
+        const StudyRunKey *k = study_run_key_find(want[i]);
+        found += k && !(k->flags & STUDY_RUN_KEY_NO_AXIS);
     }
     report(found == (int)(sizeof want / sizeof *want), "keys: mechanism knobs, data, final_eval_tokens are axes", NULL);
     /* the attention options are generated from attn.h's option table: every row is a run key of
@@ -803,42 +803,42 @@ static void test_keys(void) {
     int gen = 0;
     for (int i = 0; i < attn_option_count(); i++) {
         const AttnOption *o = attn_option_at(i);
-        const RunKey *k = run_key_find(o->name);
+        const StudyRunKey *k = study_run_key_find(o->name);
         gen += k && k->min == o->min && k->max == o->max && !strcmp(k->help, o->help) &&
-               k->offset == offsetof(RunConfig, model.attn) + o->offset;
+               k->offset == offsetof(StudyRunConfig, model.attn) + o->offset;
     }
     char gd[64];
     snprintf(gd, sizeof gd, "%d of %d options", gen, attn_option_count());
     report(gen == attn_option_count(), "keys: every attention option is a run key (name, range, help, field)", gd);
     {
-        RunConfig a, b;
-        run_config_defaults(&a);
+        StudyRunConfig a, b;
+        study_run_config_defaults(&a);
         b = a;
-        char *ca = run_config_canonical(&a, 1);
+        char *ca = study_run_config_canonical(&a, 1);
         b.model.attn.mga_decomposed = 1;
-        uint64_t ia = run_config_identity(&a, 1), ib = run_config_identity(&b, 1);
+        uint64_t ia = study_run_config_identity(&a, 1), ib = study_run_config_identity(&b, 1);
         report(!strstr(ca, "mga_decomposed") && !strstr(ca, "latent_dim") && ia != ib,
                "identity: attention options at 0 are left out of it (a new option keeps old identities)", ca);
         free(ca);
     }
     /* - spelling, defaults from the table, a key's messages */
-    RunConfig c;
+    StudyRunConfig c;
     char err[256] = "";
-    run_config_defaults(&c);
+    study_run_config_defaults(&c);
     int ok = c.batch == 8 && c.seq == 256 && c.train.steps == 200 && c.model.seed == 1337 && c.val_frac == 0.1f &&
              c.eval_batches == 8 && c.log_every == 1 && c.model.attn.latent_dim == 0 &&
-             !run_config_set(&c, "--final-eval-tokens", "1e6", err, sizeof err) && c.final_eval_tokens == 1e6 &&
-             !run_config_set(&c, "indexer-fp32", "true", err, sizeof err) && c.model.attn.indexer_fp32 == 1 &&
-             !run_config_set(&c, "clip", "0", err, sizeof err) && c.train.clip == -1 &&
-             !run_config_set(&c, "seed", "18446744073709551615", err, sizeof err) && c.model.seed == UINT64_MAX &&
-             run_config_set(&c, "task", "or", err, sizeof err) && strstr(err, "expected mqar, copy or induction") &&
-             run_config_set(&c, "lr", "1e40", err, sizeof err) && strstr(err, "lr expects a number <= 1e+30, got '1e40'");
+             !study_run_config_set(&c, "--final-eval-tokens", "1e6", err, sizeof err) && c.final_eval_tokens == 1e6 &&
+             !study_run_config_set(&c, "indexer-fp32", "true", err, sizeof err) && c.model.attn.indexer_fp32 == 1 &&
+             !study_run_config_set(&c, "clip", "0", err, sizeof err) && c.train.clip == -1 &&
+             !study_run_config_set(&c, "seed", "18446744073709551615", err, sizeof err) && c.model.seed == UINT64_MAX &&
+             study_run_config_set(&c, "task", "or", err, sizeof err) && strstr(err, "expected mqar, copy or induction") &&
+             study_run_config_set(&c, "lr", "1e40", err, sizeof err) && strstr(err, "lr expects a number <= 1e+30, got '1e40'");
     report(ok, "keys: defaults, - spelling, bool, clip, u64 seed, choices", err);
     /* a key already at its resolved default keeps the identity: heads = 9 is the default */
-    RunConfig h = base;
-    run_config_set(&h, "heads", "9", err, sizeof err);
-    report(run_config_identity(&h, 1) == id0, "keys: a key set to its resolved default is the same run", NULL);
-    char *canon = run_config_canonical(&base, 1);
+    StudyRunConfig h = base;
+    study_run_config_set(&h, "heads", "9", err, sizeof err);
+    report(study_run_config_identity(&h, 1) == id0, "keys: a key set to its resolved default is the same run", NULL);
+    char *canon = study_run_config_canonical(&base, 1);
     report(canon && !strstr(canon, "\"latent_dim\"") && strstr(canon, "\"kv_heads\": 3") &&
                strstr(canon, "\"seed\": 1337") && !strstr(canon, "\"save\""),
            "keys: the canonical text has every key but save and the attention options at 0", canon);
@@ -849,7 +849,7 @@ static void test_keys(void) {
 static void test_quotes(void) {
     const char *spec = "name = q\nlayers = 1\ndata = \"a.txt:0.7, b.txt:0.3\"   # a quoted base value\n"
                        "[axes]\ndata = \"a.txt:0.7,b.txt:0.3\", c.txt, \"d;e #f.txt\"\ntask = copy, mqar\n";
-    Study s;
+    StudySpec s;
     char err[512] = "";
     int rc = study_parse_text(&s, spec, "q.ini", err, sizeof err);
     int ok = !rc && s.n_phases == 1 && s.phases[0].n_axes == 2 && s.phases[0].axes[0].n == 3 &&
@@ -858,7 +858,7 @@ static void test_quotes(void) {
     report(ok, "quotes: a quoted mix in a spec's axis and base value", rc ? err : s.phases[0].axes[0].values[0]);
     StudyRun runs[16];
     int n = rc ? -1 : study_expand(&s, 0, "", runs, 16, err, sizeof err);
-    /* the runs' strings point into the Study (they outlive study_expand's buffers) */
+    /* the runs' strings point into the StudySpec (they outlive study_expand's buffers) */
     const char *lo = (const char *)&s, *hi = lo + sizeof s;
     ok = n == 6;
     for (int i = 0; ok && i < n; i++)
@@ -866,9 +866,9 @@ static void test_quotes(void) {
     ok = ok && !strcmp(runs[0].cfg.data, "a.txt:0.7,b.txt:0.3") && !strcmp(runs[1].cfg.task, "mqar") &&
          !strcmp(runs[5].cfg.data, "d;e #f.txt") && !strcmp(runs[0].axes, "data=\"a.txt:0.7,b.txt:0.3\" task=copy") &&
          !strcmp(runs[0].name, "data-a.txt-0.7-b.txt-0.3_task-copy_seed1337");
-    report(ok, "quotes: data and task axes point into the Study", n > 0 ? runs[0].name : err);
+    report(ok, "quotes: data and task axes point into the StudySpec", n > 0 ? runs[0].name : err);
     /* the carried assignment of a quoted value parses back */
-    RunConfig c;
+    StudyRunConfig c;
     rc = study_base_config(&s, runs[5].axes, &c, err, sizeof err);
     report(!rc && c.data == runs[5].cfg.data, "quotes: a carried quoted value", rc ? err : runs[5].axes);
     /* study.ini round trip */
@@ -877,7 +877,7 @@ static void test_quotes(void) {
     FILE *mem = open_memstream(&text, &len);
     study_write_spec(&s, mem);
     fclose(mem);
-    Study r;
+    StudySpec r;
     rc = study_parse_text(&r, text, "study.ini", err, sizeof err);
     StudyRun again[16];
     int m = rc ? -1 : study_expand(&r, 0, "", again, 16, err, sizeof err);
@@ -886,7 +886,7 @@ static void test_quotes(void) {
     report(ok, "quotes: study.ini with quoted values reads back", rc ? err : "");
     free(text);
     /* the command line: --axes 'data="a:0.7,b:0.3",c.txt' */
-    Study a;
+    StudySpec a;
     StudyOptions o = {0};
     char *argv[] = {"--axes", "data=\"a.txt:0.7,b.txt:0.3\",c.txt", "--layers", "1"};
     rc = study_from_args(&a, &o, 4, argv, err, sizeof err);
@@ -905,7 +905,7 @@ static void test_long_values(void) {
     char spec[4096];
     snprintf(spec, sizeof spec, "[axes]\nwarmup = %s, %s\nwindow = %s, %s\ncheckpoint_every = %s, %s\n", z60[0], z60[1],
              z60[0], z60[1], z60[0], z60[1]);
-    Study s;
+    StudySpec s;
     char err[512] = "";
     int rc = study_parse_text(&s, spec, "long.ini", err, sizeof err);
     StudyRun runs[16];
