@@ -310,15 +310,17 @@ static float train_update(TrainState *t, float lr) {
     return (float)gnorm;
 }
 
-/* a deliberate change of the step's kernels (DSA's stage): capture again, not counted */
+/* a deliberate change of the step's kernels (DSA's stage): capture again, not counted. The next
+   micro-batch runs eagerly first even when no graph was captured yet: the new kernels may grow
+   their scratch (a larger k), which a capture cannot allocate */
 static void train_drop_graph(TrainState *t) {
+    t->graph_eager = 1;
     if (!t->graph) return;
 #ifndef ABLATE_NO_CUDA
     gpu_graph_free((CUgraphExec)t->graph);
 #endif
     t->graph = NULL;
     t->graph_captures--; /* the next capture replaces this one */
-    t->graph_eager = 1;
 }
 
 /* runs the micro-batch as a CUDA graph when it can; 0: the caller runs it eagerly */
