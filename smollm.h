@@ -283,15 +283,7 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ops.h's OpenMP helper, which only its implementation defines: this implementation may be
-   compiled without ops.h's (another file, or a library, providing it) */
-#ifndef OMP_
-#ifdef _OPENMP
-#define OMP_(x) _Pragma(#x)
-#else
-#define OMP_(x)
-#endif
-#endif
+/* OMP_: ops.h's kit (declared with its interface, so this implementation compiles without ops.h's) */
 
 static const char *norm_names[] = {"default", "pre", "post", "sandwich"};
 
