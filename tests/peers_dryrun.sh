@@ -42,12 +42,12 @@ check $? "peers.py also times hd 128 and T 16384" "$(head -c 300 "$tmp/peers.txt
     "$bin" bench --only train --steps 1 > "$tmp/train.log" 2>&1
 check $? "ablate-cpu bench runs" "$(tail -n 3 "$tmp"/*.log)"
 python3 tools/peers.py --dry-run --ablate-logs "$tmp" > "$tmp/parsed.txt" 2>&1
-# numbers as JSON writes them: no trailing zeros
+# numbers as JSON writes them: no trailing zeros, but a whole number keeps one (473.00 ms -> 473.0)
 ms=$(sed -n 's/.*fwd+bwd *\([0-9.]*\) ms.*/\1/p' "$tmp/attn.log" | awk '{printf "%.10g", $1 + 0}')
-grep -q "^ablate attn_hd64_T128 .*\"fwdbwd_ms\": $ms," "$tmp/parsed.txt"
+grep -qE "^ablate attn_hd64_T128 .*\"fwdbwd_ms\": $ms(\.0)?," "$tmp/parsed.txt"
 check $? "--ablate-logs reads ablate's attention line (fwd+bwd $ms ms)" "$(grep ^ablate "$tmp/parsed.txt")"
 gb=$(awk '$1 == "128" {printf "%.10g", $10 + 0}' "$tmp/mech.log") # T | dense f b | dsa f b | gdn f b
-grep -q "^ablate gdn_T128 .*\"fwdbwd_ms\": $gb}" "$tmp/parsed.txt"
+grep -qE "^ablate gdn_T128 .*\"fwdbwd_ms\": $gb(\.0)?}" "$tmp/parsed.txt"
 check $? "--ablate-logs reads the gdn chunk-par column of the mech table ($gb ms)" "$(grep ^ablate "$tmp/parsed.txt")"
 grep -q "^ablate train_cpu .*\"tok_s\": " "$tmp/parsed.txt"
 check $? "--ablate-logs reads the CPU training line" "$(grep ^ablate "$tmp/parsed.txt")"
