@@ -238,6 +238,7 @@ typedef struct {
 
 /* a room's descriptor. Functions a room does not need are NULL (the defaults in brackets). */
 struct AttnCache;
+struct AttnGpuCache;
 typedef struct {
     const char *room;
     /* after the common defaults (shape, head_dim, window >= 0): the room's defaults and checks */
@@ -269,6 +270,25 @@ typedef struct {
     /* the prompt at once into an empty cache (called at pos 0 only; a later chunk goes token by
        token): x [B, T, d] -> out [B, T, d], cache filled. [NULL: decode, one token at a time] */
     int (*prefill)(const AttnConfig *c, const ops_real *w, struct AttnCache *k, const ops_real *x, ops_real *out, int T);
+    /* ---- GPU decoding (attn_gpu_decode_*; GPU DECODING below). NULL gpu_decode: the room
+       decodes on the CPU only (attn_gpu_decode_init refuses it by name). ---- */
+    /* device bytes of one sequence's cache holding T tokens (bf16 keys/values, fp32 state) */
+    size_t (*gpu_cache_bytes)(const AttnConfig *c, int T);
+    /* device bytes of a step's scratch for B sequences and cap positions (split-K partials,
+       derived weights such as MLA's absorbed matrices) [0] */
+    size_t (*gpu_scratch_bytes)(const AttnConfig *c, int B, int cap);
+    /* once per generation, after the cache and scratch are zeroed: derive what the steps need
+       from the weights (absorbed matrices) [nothing] */
+    int (*gpu_decode_init)(Gpu *gpu, const AttnConfig *c, const void *w, struct AttnGpuCache *k);
+    /* one token: x [B, d] -> out [B, d] (bf16, device) at the position *k->d_pos, appending to
+       the cache; reads the position only on the device (a CUDA graph of the step replays at
+       every position), allocates nothing, never synchronizes with the host */
+    int (*gpu_decode)(Gpu *gpu, const AttnConfig *c, const void *w, struct AttnGpuCache *k, const void *x,
+                      void *out);
+    /* the prompt at once into an empty cache (pos 0): x [B, T, d] -> out [B, T, d]; may allocate
+       and synchronize [NULL: gpu_decode per token] */
+    int (*gpu_prefill)(Gpu *gpu, const AttnConfig *c, const void *w, struct AttnGpuCache *k, const void *x,
+                       void *out, int T);
 } AttnMech;
 
 /* one layer's decode state for B sequences (attn_decode_init). The room owns mem's layout. */
@@ -281,6 +301,20 @@ typedef struct AttnCache {
     void *mem;       /* zeroed at init */
     ops_real *derived; /* weights a room derives once per generation (MLA's absorbed matrices) */
 } AttnCache;
+
+/* one layer's GPU decode state for B sequences (attn_gpu_decode_init): device memory laid out by
+   the room. The position lives on the device (*d_pos, owned by the caller and shared by every
+   layer of a model) so that one captured CUDA graph serves every step; pos is its host mirror. */
+typedef struct AttnGpuCache {
+    AttnConfig c;      /* resolved */
+    int B, cap;        /* sequences; positions it may be given */
+    int pos;           /* host mirror of *d_pos: tokens appended so far */
+    int *d_pos;        /* device int: the next token's position (the caller's) */
+    size_t bytes;      /* B * gpu_cache_bytes(c, cap): mem's size */
+    void *mem;         /* device, zeroed at init */
+    size_t scratch_bytes;
+    void *scratch;     /* device, gpu_scratch_bytes(c, B, cap); zeroed at init */
+} AttnGpuCache;
 
 ATTNDEF const char *attn_kind_name(AttnKind k);
 ATTNDEF int attn_kind_parse(const char *s, AttnKind *out);       /* 0 on success */
@@ -364,6 +398,28 @@ ATTNDEF int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, 
 ATTNDEF int attn_decode_step(AttnCache *k, const ops_real *w, const ops_real *x, ops_real *out, char *err, size_t errlen);
 ATTNDEF int attn_decode_prefill(AttnCache *k, const ops_real *w, const ops_real *x, ops_real *out, int T, char *err, size_t errlen);
 ATTNDEF void attn_decode_free(AttnCache *k);
+
+/* GPU DECODING. The same contract as the CPU's (every room decodes what its forward computes),
+   on the device with bf16 activations: tests/gpu_decode_check.c compares each room's steps with
+   attn_decode_step on the same (bf16-rounded) weights within bf16 bounds.
+   attn_gpu_decode_supported: 0, or -1 naming the room without GPU decode kernels (or the option
+   it refuses). attn_gpu_decode_init: zeroed cache and scratch of B sequences x cap positions,
+   d_pos the caller's device int (the position), then the room's gpu_decode_init with the block's
+   device weights w; -1 with a message. attn_gpu_decode_step: x [B, d] -> out [B, d] (device, act
+   type) at the position *d_pos (== k->pos; the caller advances both afterwards, once per model
+   step); queued on gpu->stream, nothing allocated: capturable in a CUDA graph.
+   attn_gpu_decode_prefill: T tokens x [B, T, d] -> out [B, T, d] into an empty cache: the room's
+   gpu_prefill (the training kernels) or gpu_decode per token (writing *d_pos = t before each);
+   on return k->pos == *d_pos == T. attn_gpu_decode_free releases the device memory. */
+ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen);
+ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0: unsupported */
+ATTNDEF int attn_gpu_decode_init(Gpu *gpu, AttnGpuCache *k, const AttnConfig *c, const void *w, int B, int cap,
+                                 int *d_pos, char *err, size_t errlen);
+ATTNDEF int attn_gpu_decode_step(Gpu *gpu, AttnGpuCache *k, const void *w, const void *x, void *out, char *err,
+                                 size_t errlen);
+ATTNDEF int attn_gpu_decode_prefill(Gpu *gpu, AttnGpuCache *k, const void *w, const void *x, void *out, int T,
+                                    char *err, size_t errlen);
+ATTNDEF void attn_gpu_decode_free(Gpu *gpu, AttnGpuCache *k);
 
 /* rooms' public extras */
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,
@@ -745,6 +801,112 @@ ATTNDEF int attn_decode_prefill(AttnCache *k, const ops_real *w, const ops_real 
 ATTNDEF void attn_decode_free(AttnCache *k) {
     free(k->mem);
     free(k->derived);
+    memset(k, 0, sizeof *k);
+}
+
+/* ---- GPU decoding ---- */
+
+ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen) {
+    const AttnMech *m = attn_mech(c->kind);
+    if (attn_decode_supported(c, err, errlen)) return -1;
+    if (!m->gpu_decode || !m->gpu_cache_bytes) {
+        snprintf(err, errlen, "attn %s (room %s) decodes on the CPU only: it has no GPU decode kernels yet "
+                 "(expected --device cpu for it)", attn_kind_name(c->kind), m->room);
+        return -1;
+    }
+    return attn_gpu_supported(c, err, errlen);
+}
+
+ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T) {
+    const AttnMech *m = attn_mech(c->kind);
+    return m && m->gpu_decode && m->gpu_cache_bytes ? m->gpu_cache_bytes(c, T) : 0;
+}
+
+ATTNDEF int attn_gpu_decode_init(Gpu *gpu, AttnGpuCache *k, const AttnConfig *c, const void *w, int B, int cap,
+                                 int *d_pos, char *err, size_t errlen) {
+    memset(k, 0, sizeof *k);
+    if (!gpu || !d_pos) {
+        snprintf(err, errlen, "GPU decode cache: expected a GPU and a device position (got %s)",
+                 gpu ? "no position" : "no GPU");
+        return -1;
+    }
+    if (attn_gpu_decode_supported(c, err, errlen)) return -1;
+    if (B < 1 || cap < 1) {
+        snprintf(err, errlen, "GPU decode cache of %d sequences x %d positions: expected both >= 1", B, cap);
+        return -1;
+    }
+    const AttnMech *m = attn_mech(c->kind);
+    k->c = *c;
+    k->B = B;
+    k->cap = cap;
+    k->d_pos = d_pos;
+    k->bytes = (size_t)B * m->gpu_cache_bytes(c, cap);
+    k->scratch_bytes = m->gpu_scratch_bytes ? m->gpu_scratch_bytes(c, B, cap) : 0;
+    k->mem = ops_alloc(gpu, k->bytes ? k->bytes : 16);
+    k->scratch = ops_alloc(gpu, k->scratch_bytes ? k->scratch_bytes : 16);
+    if (m->gpu_decode_init && m->gpu_decode_init(gpu, c, w, k)) {
+        snprintf(err, errlen, "GPU decode cache of attn %s: deriving its decode weights failed",
+                 attn_kind_name(c->kind));
+        attn_gpu_decode_free(gpu, k);
+        return -1;
+    }
+    return 0;
+}
+
+ATTNDEF int attn_gpu_decode_step(Gpu *gpu, AttnGpuCache *k, const void *w, const void *x, void *out, char *err,
+                                 size_t errlen) {
+    if (k->pos >= k->cap) {
+        snprintf(err, errlen, "decode at position %d: the cache holds %d positions (expected pos < cap)", k->pos,
+                 k->cap);
+        return -1;
+    }
+    if (attn_mech(k->c.kind)->gpu_decode(gpu, &k->c, w, k, x, out)) {
+        snprintf(err, errlen, "GPU decode of attn %s at position %d failed", attn_kind_name(k->c.kind), k->pos);
+        return -1;
+    }
+    return 0;
+}
+
+ATTNDEF int attn_gpu_decode_prefill(Gpu *gpu, AttnGpuCache *k, const void *w, const void *x, void *out, int T,
+                                    char *err, size_t errlen) {
+    const AttnMech *m = attn_mech(k->c.kind);
+    if (T < 1 || k->pos != 0 || T > k->cap) {
+        snprintf(err, errlen, "GPU prefill of %d tokens at position %d: expected an empty cache (pos 0) and "
+                 "1 <= T <= %d", T, k->pos, k->cap);
+        return -1;
+    }
+    if (m->gpu_prefill) {
+        if (m->gpu_prefill(gpu, &k->c, w, k, x, out, T)) {
+            snprintf(err, errlen, "GPU prefill of attn %s over %d tokens failed", attn_kind_name(k->c.kind), T);
+            return -1;
+        }
+    } else {
+        /* token by token: gather row t of each sequence, decode, scatter (row copies on the device) */
+        size_t es = ops_act_size(gpu), row = es * (size_t)k->c.d_model;
+        char *xt = (char *)ops_alloc(gpu, row * k->B), *ot = (char *)ops_alloc(gpu, row * k->B);
+        for (int t = 0; t < T; t++) {
+            ops_to_device(gpu, k->d_pos, &t, sizeof t);
+            for (int b = 0; b < k->B; b++)
+                ops_copy(gpu, xt + row * b, (const char *)x + row * ((size_t)b * T + t), row);
+            k->pos = t;
+            if (attn_gpu_decode_step(gpu, k, w, xt, ot, err, errlen)) {
+                ops_free(gpu, xt);
+                ops_free(gpu, ot);
+                return -1;
+            }
+            for (int b = 0; b < k->B; b++) ops_copy(gpu, (char *)out + row * ((size_t)b * T + t), ot + row * b, row);
+        }
+        ops_free(gpu, xt);
+        ops_free(gpu, ot);
+    }
+    ops_to_device(gpu, k->d_pos, &T, sizeof T); /* pageable source: copied out before it returns */
+    k->pos = T;
+    return 0;
+}
+
+ATTNDEF void attn_gpu_decode_free(Gpu *gpu, AttnGpuCache *k) {
+    if (k->mem) ops_free(gpu, k->mem);
+    if (k->scratch) ops_free(gpu, k->scratch);
     memset(k, 0, sizeof *k);
 }
 

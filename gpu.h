@@ -238,6 +238,7 @@ extern "C" {
     X(cuMemsetD8Async)               \
     X(cuMemcpyHtoDAsync)             \
     X(cuMemcpyDtoHAsync)             \
+    X(cuMemcpyDtoDAsync)             \
     X(cuModuleLoadData)              \
     X(cuModuleUnload)                \
     X(cuModuleGetFunction)           \
@@ -337,6 +338,7 @@ GPUDEF void *gpu_scratch(Gpu *g, void **p, size_t *have, size_t bytes);
 GPUDEF void gpu_scratch_release(Gpu *g, void **p, size_t *have);
 GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);
 GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);
+GPUDEF void gpu_copy(Gpu *g, void *dst, const void *src, size_t bytes); /* device to device, queued */
 GPUDEF void gpu_sync(Gpu *g);
 /* CUDA graphs: record what is queued on g->stream between begin and end (nothing may
    synchronize or allocate in between), then replay it with one launch */
@@ -908,6 +910,10 @@ GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes) {
 GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
     if (bytes) CU_CHECK(gpu_cu()->cuMemcpyDtoHAsync(dst, gpu_dptr_(src), bytes, g->stream));
     CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream));
+}
+
+GPUDEF void gpu_copy(Gpu *g, void *dst, const void *src, size_t bytes) {
+    if (bytes) CU_CHECK(gpu_cu()->cuMemcpyDtoDAsync(gpu_dptr_(dst), gpu_dptr_(src), bytes, g->stream));
 }
 
 GPUDEF void gpu_sync(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream)); }

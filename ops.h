@@ -114,6 +114,7 @@ OPSDEF void ops_free(Gpu *gpu, void *p);
 OPSDEF void ops_zero(Gpu *gpu, void *p, size_t bytes);
 OPSDEF void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes);
 OPSDEF void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes);
+OPSDEF void ops_copy(Gpu *gpu, void *dst, const void *src, size_t bytes); /* device to device (CPU: memmove) */
 /* the compute copy of the master weights: bf16 on the GPU; on the CPU the
    model uses the master weights directly, so this is a no-op there */
 OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const ops_real *src, size_t n);
@@ -431,6 +432,11 @@ OPSDEF void ops_to_host(Gpu *gpu, void *dst, const void *src, size_t bytes) {
 OPSDEF void ops_to_device(Gpu *gpu, void *dst, const void *src, size_t bytes) {
     OPS_GPU(gpu_upload(gpu, dst, src, bytes));
     memcpy(dst, src, bytes);
+}
+
+OPSDEF void ops_copy(Gpu *gpu, void *dst, const void *src, size_t bytes) {
+    OPS_GPU(gpu_copy(gpu, dst, src, bytes));
+    memmove(dst, src, bytes);
 }
 
 OPSDEF void ops_weights_to_compute(Gpu *gpu, void *dst, const ops_real *src, size_t n) {

@@ -388,6 +388,7 @@ static const AttnMech attn_room_dense = {
     "dense", attn_dense_resolve, NULL, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
     attn_dense_act_sizes, attn_dense_acts_bind, attn_dense_scratch_elems, attn_dense_scratch_bind,
     attn_dense_forward, attn_dense_backward, NULL, attn_dense_cache_bytes, attn_dense_decode, attn_dense_prefill,
+    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
 };
 
 #endif /* ATTN_DENSE_DONE */

@@ -264,6 +264,7 @@ static const AttnMech attn_room_hier = {
     attn_hier_flops, NULL, attn_hier_act_sizes, attn_hier_acts_bind, attn_hier_scratch_elems, attn_hier_scratch_bind,
     attn_hier_forward, attn_hier_backward, NULL,
     NULL, NULL, NULL, /* no decode path yet: attn_decode_* refuse it by name */
+    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
 };
 
 #endif /* ATTN_HIER_DONE */

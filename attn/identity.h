@@ -89,6 +89,7 @@ static const AttnMech attn_room_identity = {
     "identity", attn_identity_resolve, NULL, attn_identity_param_specs, NULL, NULL, attn_identity_flops, NULL,
     attn_identity_act_sizes, attn_identity_acts_bind, attn_identity_scratch_elems, attn_identity_scratch_bind,
     attn_identity_forward, attn_identity_backward, NULL, attn_identity_cache_bytes, attn_identity_decode, NULL,
+    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
 };
 
 #endif /* ATTN_IDENTITY_DONE */
