@@ -1002,6 +1002,50 @@ static void bench_mechanisms(Gpu *gpu) {
     }
 }
 
+/* DSA where DeepSeek-V3.2 uses it: T = 32768, k = 2048, 16 query heads on 1 KV head and on 4, an
+   indexer of 4 heads x 64 in bf16, selection included, against dense causal attention with the
+   same heads at the same T (B = 2: 65536 tokens). GPU only (the CPU would take hours). */
+static void bench_dsa_long(Gpu *gpu) {
+    int T = 32768, B = 2, N = B * T, H = 16, hd = 64, HI = 4, dI = 64, k = 2048, reps = 3, kvs[] = {1, 4};
+    printf("\nDSA at long context: T = %d, B = %d, %d query heads of %d, top-%d, indexer %d x %d bf16; ms per call "
+           "(fwd | fwd+bwd); x = dense f+b / dsa f+b\n%-8s | %-17s | %-17s | %s\n", T, B, H, hd, k, HI, dI, "kv heads",
+           "dense causal", "dsa (+selection)", "x");
+    for (int ki = 0; ki < 2; ki++) {
+        int KV = kvs[ki];
+        size_t nq = (size_t)N * H * hd, nk = (size_t)N * KV * hd;
+        void *q = bench_rand_act(gpu, nq, 1, 21), *kk = bench_rand_act(gpu, nk, 1, 22), *v = bench_rand_act(gpu, nk, 1, 23);
+        void *dout = bench_rand_act(gpu, nq, 1, 24), *o = bench_rand_act(gpu, nq, 0, 25), *dq = bench_rand_act(gpu, nq, 0, 26);
+        void *dk = bench_rand_act(gpu, nk, 0, 27), *dv = bench_rand_act(gpu, nk, 0, 28);
+        ops_real *lse = bench_fill_real(gpu, (size_t)N * H, 0, 0, 29);
+        void *iq = bench_rand_act(gpu, (size_t)N * HI * dI, 1, 30), *ik = bench_rand_act(gpu, (size_t)N * dI, 1, 31);
+        void *iw = bench_rand_act(gpu, (size_t)N * HI, 1, 32);
+        int *idx = ops_alloc(gpu, (size_t)N * k * sizeof(int));
+        ops_real *psum = ops_alloc(gpu, (size_t)N * k * sizeof(ops_real));
+        double tf[2], tb[2];
+        for (int m = 0; m < 2; m++)
+            for (int pass = 0; pass < 2; pass++) {
+                double t0 = 0;
+                for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
+                    if (r == 0) t0 = bench_sync_now(gpu);
+                    if (m == 0) {
+                        op_attention_forward(gpu, o, lse, q, kk, v, B, T, H, KV, hd, 0);
+                        if (pass) op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, KV, hd, 0);
+                    } else {
+                        attn_dsa_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, ATTN_DSA_PREC_BF16);
+                        attn_dsa_attention_forward(gpu, o, lse, q, kk, v, idx, B, T, H, KV, hd, k);
+                        if (pass) attn_dsa_attention_backward(gpu, dq, dk, dv, psum, dout, o, lse, q, kk, v, idx, B, T, H,
+                                                               KV, hd, k);
+                    }
+                }
+                double t = (bench_sync_now(gpu) - t0) / reps * 1e3;
+                if (pass) tb[m] = t; else tf[m] = t;
+            }
+        printf("%-8d | %7.2f %7.2f   | %7.2f %7.2f   | %.2f\n", KV, tf[0], tb[0], tf[1], tb[1], tb[0] / tb[1]);
+        void *all[] = {q, kk, v, dout, o, dq, dk, dv, lse, iq, ik, iw, idx, psum};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) ops_free(gpu, all[i]);
+    }
+}
+
 /* --dry-run: the GPU bench's shapes and FLOP counts, one `key=value` line each, without a
    device. tools/peers.py --dry-run prints the same lines for the PyTorch side, so a CPU test can
    check that both sides time the same work and count it the same way. */
@@ -1096,7 +1140,8 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward; then the\n"
                  "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
-                 "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns.\n"
+                 "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns;\n"
+                 "on the GPU also DSA at T = 32768 with k = 2048 (1 and 4 KV heads) against dense.\n"
                  "Then generation per mechanism (decode): prefill and decode tokens/s at batch 1 and 8,\n"
                  "contexts 128 and 512, and the decode caches' measured bytes per sequence and per token (the\n"
                  "CPU reference at a small shape; GPU decode is not there yet).\n"
@@ -1182,7 +1227,10 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         int Ts[] = {512, 2048, 8192};
         for (int i = 0; i < (gpu ? 3 : 1); i++) bench_attention(gpu, gpu ? Ts[i] : 128, gpu ? 20 : 1);
     }
-    if (!only || !strcmp(only, "mech")) bench_mechanisms(gpu);
+    if (!only || !strcmp(only, "mech")) {
+        bench_mechanisms(gpu);
+        if (gpu) bench_dsa_long(gpu);
+    }
     if (!only || !strcmp(only, "decode")) bench_decode();
     return 0;
 }
