@@ -1021,13 +1021,15 @@ static void bench_dsa_long(Gpu *gpu) {
         void *iw = bench_rand_act(gpu, (size_t)N * HI, 1, 32);
         int *idx = ops_alloc(gpu, (size_t)N * k * sizeof(int));
         ops_real *psum = ops_alloc(gpu, (size_t)N * k * sizeof(ops_real));
-        double tf[2], tb[2];
-        for (int m = 0; m < 2; m++)
+        double tf[3], tb[3];
+        for (int m = 0; m < 3; m++)
             for (int pass = 0; pass < 2; pass++) {
                 double t0 = 0;
                 for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
                     if (r == 0) t0 = bench_sync_now(gpu);
-                    if (m == 0) {
+                    if (m == 2) { /* the selection alone: where DSA's time goes */
+                        attn_dsa_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, ATTN_DSA_PREC_BF16);
+                    } else if (m == 0) {
                         op_attention_forward(gpu, o, lse, q, kk, v, B, T, H, KV, hd, 0);
                         if (pass) op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, KV, hd, 0);
                     } else {
@@ -1040,7 +1042,8 @@ static void bench_dsa_long(Gpu *gpu) {
                 double t = (bench_sync_now(gpu) - t0) / reps * 1e3;
                 if (pass) tb[m] = t; else tf[m] = t;
             }
-        printf("%-8d | %7.2f %7.2f   | %7.2f %7.2f   | %.2f\n", KV, tf[0], tb[0], tf[1], tb[1], tb[0] / tb[1]);
+        printf("%-8d | %7.2f %7.2f   | %7.2f %7.2f   | %.2f   (of which selection %.2f ms)\n", KV, tf[0], tb[0], tf[1],
+               tb[1], tb[0] / tb[1], tf[2]);
         void *all[] = {q, kk, v, dout, o, dq, dk, dv, lse, iq, ik, iw, idx, psum};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) ops_free(gpu, all[i]);
     }
