@@ -15,7 +15,7 @@
        q, out, dout, dq [B,T,H,hd]; k, v, dk, dv [B,T,KV,hd]; lse [B,H,T] (natural log);
        head h reads kv head h / (H/KV); causal; window W > 0: query t sees keys
        t-W+1..t (W >= T is the same as 0, full causal); scale 1/sqrt(hd).
-       dq, dk, dv are written (=). hd: 32, 64 or 128.
+       dq, dk, dv are written (=). hd: a multiple of 8 from 32 to 256 (HEAD WIDTHS below).
      gpu_attention_pattern_forward(g, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
      gpu_attention_pattern_backward(g, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
        the same under a fixed sparse mask (ops.h's OpsPattern: window + global prefix,
@@ -50,6 +50,18 @@
        they add as they come (the order varies run to run, ~1 ulp of fp32).
      Warps whose 16 rows (forward) or 16 keys (backward) see nothing of a tile skip it.
      Specialized at compile time (NVRTC -D): HD, GROUP (= H/KV), WINDOW, tile sizes.
+   HEAD WIDTHS (mma.sync kernels): HD is the width in memory (strides, loads, stores touch
+     only its columns); HDP, the register tiles' and shared memory rows' width, is HD
+     rounded up to a multiple of 16 (to 32 past 128: attn_hdp_). Columns HD..HDP-1 are
+     zeroed in shared memory once and never loaded, so they add nothing to QK^T and give
+     zero (unstored) output columns: the cost of a padded width is that of HDP (hd 72 runs
+     80-wide tiles). hd 32, 64, 128 are unpadded (their code and PTX are those of the
+     unpadded kernels). Past HDP 128 the forward block is 4 warps with 32-key tiles and
+     the backward's two warps share 16 keys, each accumulating half the dK, dV columns
+     (both compute S^T, dP^T). ptxas sm_80 (GROUP 3, DQ_DET): forward 152 registers at hd
+     72, 172 at 96, 255 at 192, 255 and a 40-byte spill at 256; backward 173 at 72, 219
+     at 96, 218 at 192, 247 at 256, no spills. The Hopper (wgmma) kernels run hd 64 only;
+     every other width takes these kernels on every GPU.
      K/V are read at kv head h/GROUP directly: GQA/MQA never materialize copies.
      Resources (ptxas, sm_90, hd 64): forward 128 registers, 2 blocks of 8 warps per SM;
      backward 219 registers, 1 block of 8 warps per SM; no spills.
@@ -2279,9 +2291,27 @@ static void attn_det_option_(char *buf, size_t n, int det) {
     size_t len = strlen(buf);
     if (det && len < n) snprintf(buf + len, n - len, " -DDQ_DET=1");
 }
+/* The mma.sync kernels' tiles at head dim hd. hdp: the padded tile width, a multiple of 16
+   up to 128 and of 32 past it (there the backward splits dK, dV columns between two warps,
+   half of hdp each, whole 16-column tiles); 32, 64, 128 are unpadded. Past 128 the forward
+   takes 4 warps and 32-key tiles: 2 x hdp/2 accumulator registers a thread leave no room for
+   64-key score tiles (hd 256: 255 registers, a 40-byte spill; 192: none). */
+static int attn_hdp_(int hd) { return hd <= 128 ? (hd + 15) / 16 * 16 : (hd + 31) / 32 * 32; }
+static int attn_fwd_warps_(int hd) { return attn_hdp_(hd) > 128 ? 4 : ATTN_FWD_WARPS; }
+static int attn_fwd_bn_(int hd) { return attn_hdp_(hd) > 128 ? 32 : ATTN_FWD_BN; }
+static int attn_bwd_bn_(int hd) { return 16 * ATTN_BWD_WARPS / (attn_hdp_(hd) > 128 ? 2 : 1); }
+/* threads per row of the backward's preprocess: hd/8 rounded up to a power of two (PRE_TPR) */
+static int attn_pre_tpr_(int hd) { return hd <= 32 ? 4 : hd <= 64 ? 8 : hd <= 128 ? 16 : 32; }
+/* the head dims the flash kernels take */
+static int attn_hd_ok_(int hd) { return hd >= 32 && hd <= 256 && hd % 8 == 0; }
+
 static void attn_options_(char *buf, size_t n, int hd, int group, const AttnPatK *k, int det) {
     snprintf(buf, n, "-DHD=%d -DGROUP=%d -DWINDOW=%d -DFWD_WARPS=%d -DFWD_BN=%d -DBWD_WARPS=%d",
-             hd, group, k->window, ATTN_FWD_WARPS, ATTN_FWD_BN, ATTN_BWD_WARPS);
+             hd, group, k->window, attn_fwd_warps_(hd), attn_fwd_bn_(hd), ATTN_BWD_WARPS);
+    if (attn_hdp_(hd) != hd) { /* only then: the unpadded widths keep their options, hence modules */
+        size_t len = strlen(buf);
+        if (len < n) snprintf(buf + len, n - len, " -DHDP=%d", attn_hdp_(hd));
+    }
     attn_pattern_options_(buf, n, k);
     attn_det_option_(buf, n, det);
 }
@@ -2289,11 +2319,11 @@ static void attn_options_(char *buf, size_t n, int hd, int group, const AttnPatK
 static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     static const OpsPattern dense = {0, 0, 0, 0, 0};
     if (!p) p = &dense;
-    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || (hd != 32 && hd != 64 && hd != 128) ||
+    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || !attn_hd_ok_(hd) ||
         p->window < 0 || p->global < 0 || p->stride < 0 || p->dilation < 0 || p->block < 0 ||
         (long)p->dilation * (p->block > 0 ? p->block : OPS_PATTERN_BLOCK) > 0x3fffffff) {
         fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d window=%d global=%d stride=%d "
-                        "dilation=%d block=%d (need H %% KV == 0, hd in {32, 64, 128}, pattern fields >= 0)\n",
+                        "dilation=%d block=%d (need H %% KV == 0, hd a multiple of 8 in 32..256, pattern fields >= 0)\n",
                 who, B, T, H, KV, hd, p->window, p->global, p->stride, p->dilation, p->block);
         abort();
     }
@@ -2356,11 +2386,11 @@ static AttnKernels attn_kernels_(Gpu *g, int hd, int group, const AttnPatK *pk) 
 
 /* shared memory of each kernel (bytes), mirroring the carve-up in the kernels */
 static unsigned attn_fwd_smem_(int hd) {
-    return (unsigned)(2 * (hd + 8) * (16 * ATTN_FWD_WARPS + 4 * ATTN_FWD_BN));
+    return (unsigned)(2 * (attn_hdp_(hd) + 8) * (16 * attn_fwd_warps_(hd) + 4 * attn_fwd_bn_(hd)));
 }
 static unsigned attn_bwd_smem_(int hd) {
-    int bn = 16 * ATTN_BWD_WARPS, bm = ATTN_BWD_BM(hd);
-    return (unsigned)(2 * ((hd + 8) * (2 * bn + 4 * bm) + bn * (bm + 8)) + 4 * 4 * bm);
+    int hdp = attn_hdp_(hd), bn = attn_bwd_bn_(hd), bm = ATTN_BWD_BM(hdp);
+    return (unsigned)(2 * ((hdp + 8) * (2 * bn + 4 * bm) + bn * (bm + 8)) + 4 * 4 * bm);
 }
 
 GPUDEF void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
@@ -2405,8 +2435,9 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
         return;
     }
     AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
-    unsigned mblocks = (unsigned)((T + 16 * ATTN_FWD_WARPS - 1) / (16 * ATTN_FWD_WARPS));
-    gpu_launch(gpu, kn.fwd, (unsigned)(B * H), mblocks, 1, 32 * ATTN_FWD_WARPS, 1, 1,
+    const int fw = attn_fwd_warps_(hd);
+    unsigned mblocks = (unsigned)((T + 16 * fw - 1) / (16 * fw));
+    gpu_launch(gpu, kn.fwd, (unsigned)(B * H), mblocks, 1, 32 * fw, 1, 1,
                attn_fwd_smem_(hd), args);
 }
 
@@ -2466,7 +2497,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
 
     {   /* D = rowsum(dO * O); dqacc = 0 */
         void *args[] = {&Dsum, &dqacc, &out, &dout, &T, &H, &rows, &dqcnt};
-        size_t threads = (size_t)rows * (hd / 8);
+        size_t threads = (size_t)rows * attn_pre_tpr_(hd); /* = hd / 8 for the Hopper one (hd 64) */
         gpu_launch(gpu, pre, (unsigned)((threads + 255) / 256), 1, 1, 256, 1, 1, 0, args);
     }
     {   /* dK, dV; dQ accumulated in fp32 */
@@ -2479,7 +2510,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
             gpu_launch(gpu, f, (unsigned)(B * KV), (unsigned)((T + 127) / 128), 1, 256, 1, 1,
                        attn_wbwd_smem_(dq_mode, mask != NULL), args);
         } else {
-            int bn = 16 * ATTN_BWD_WARPS;
+            int bn = attn_bwd_bn_(hd);
             gpu_launch(gpu, kn.dkdv, (unsigned)(B * KV), (unsigned)((T + bn - 1) / bn), 1,
                        32 * ATTN_BWD_WARPS, 1, 1, attn_bwd_smem_(hd), args);
         }

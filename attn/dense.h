@@ -89,6 +89,35 @@ static int attn_dense_resolve(AttnConfig *c, char *err, size_t errlen) {
     return 0;
 }
 
+/* the flash kernels' head widths (attn/dense.cu.h): multiples of 8 from 32 to 256 (padded
+   inside the kernels to tiles of 16 or 32 columns); the rooms built on them share this */
+#define ATTN_GPU_WIDTH_MIN 32
+#define ATTN_GPU_WIDTH_MAX 256
+static int attn_gpu_width_ok(int w) { return w >= ATTN_GPU_WIDTH_MIN && w <= ATTN_GPU_WIDTH_MAX && w % 8 == 0; }
+/* the nearest widths the GPU runs, for a refusal's "what would run" */
+static void attn_gpu_width_near(int w, int *lo, int *hi) {
+    *lo = w / 8 * 8 < ATTN_GPU_WIDTH_MIN ? 0 : w / 8 * 8 > ATTN_GPU_WIDTH_MAX ? ATTN_GPU_WIDTH_MAX : w / 8 * 8;
+    *hi = (w + 7) / 8 * 8 < ATTN_GPU_WIDTH_MIN ? ATTN_GPU_WIDTH_MIN : (w + 7) / 8 * 8 > ATTN_GPU_WIDTH_MAX ? 0
+                                                                                                 : (w + 7) / 8 * 8;
+}
+/* a refusal naming the width, the rule, and the nearest widths that run */
+static int attn_gpu_width_check(const char *room, const char *what, int w, char *err, size_t errlen) {
+    int lo, hi;
+    if (attn_gpu_width_ok(w)) return 0;
+    attn_gpu_width_near(w, &lo, &hi);
+    char near[64] = "";
+    if (lo && hi && lo != hi) snprintf(near, sizeof near, "%d or %d", lo, hi);
+    else snprintf(near, sizeof near, "%d", lo ? lo : hi);
+    snprintf(err, errlen, "attn %s on the GPU needs %s %d to be a multiple of 8 from %d to %d (the flash kernels' "
+             "widths; %s would run): use --device cpu or change the width", room, what, w, ATTN_GPU_WIDTH_MIN,
+             ATTN_GPU_WIDTH_MAX, near);
+    return -1;
+}
+
+static int attn_dense_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
+    return attn_gpu_width_check(attn_kind_name(c->kind), "head_dim", c->head_dim, err, errlen);
+}
+
 /* q, k, v, o (and the QK-norm scales); DSA appends its indexer after these */
 static int attn_dense_param_specs(const AttnConfig *c, AttnParamSpec *p) {
     size_t off = 0;
@@ -385,7 +414,7 @@ static int attn_dense_prefill(const AttnConfig *c, const ops_real *w, AttnCache 
 }
 
 static const AttnMech attn_room_dense = {
-    "dense", attn_dense_resolve, NULL, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
+    "dense", attn_dense_resolve, attn_dense_gpu_supported, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
     attn_dense_act_sizes, attn_dense_acts_bind, attn_dense_scratch_elems, attn_dense_scratch_bind,
     attn_dense_forward, attn_dense_backward, NULL, attn_dense_cache_bytes, attn_dense_decode, attn_dense_prefill,
     NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */

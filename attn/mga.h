@@ -71,12 +71,7 @@ static int attn_mga_resolve(AttnConfig *c, char *err, size_t errlen) {
 }
 
 static int attn_mga_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
-    if (c->head_dim != 32 && c->head_dim != 64 && c->head_dim != 128) {
-        snprintf(err, errlen, "attn mga on the GPU needs head_dim in {32, 64, 128} (the flash kernel's), got %d",
-                 c->head_dim);
-        return -1;
-    }
-    return 0;
+    return attn_gpu_width_check("mga", "head_dim", c->head_dim, err, errlen);
 }
 
 static int attn_mga_param_specs(const AttnConfig *c, AttnParamSpec *p) {

@@ -23,7 +23,8 @@
    the training form (tested to 1e-10 in double). The training form runs on the GPU too
    (generic ops: op_copy_cols / op_sum_cols gather and scatter the column blocks,
    op_rope_part_* rotates the rotary part of each head in place); there the core's width
-   P must be 32, 64 or 128 (the flash kernel's head dims). The absorbed form is CPU only.
+   P = max(head_dim, v_head_dim) must be a multiple of 8 from 32 to 256 (the flash kernels'
+   widths). The absorbed form is CPU only.
    Options: latent_dim, q_latent_dim, rope_dim, v_head_dim (below); window as for every
    mechanism.
    QK-NORM. DeepSeek's latent norms are always here: the KV latent's (kv_a_layernorm) in every
@@ -91,12 +92,10 @@ static int attn_mla_resolve(AttnConfig *c, char *err, size_t errlen) {
 
 static int attn_mla_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
     MlaDims m = mla_dims(c);
-    if (m.P != 32 && m.P != 64 && m.P != 128) {
-        snprintf(err, errlen, "attn mla on the GPU needs max(head_dim %d, v_dim %d) in {32, 64, 128} "
-                 "(the flash kernel's head dims): use --device cpu or change the widths", m.qk, m.v);
-        return -1;
-    }
-    return 0;
+    /* the core runs at P = max(qk, v): the narrower is zero-padded to it */
+    char what[64];
+    snprintf(what, sizeof what, "max(head_dim %d, v_head_dim %d) =", m.qk, m.v);
+    return attn_gpu_width_check("mla", what, m.P, err, errlen);
 }
 
 static int attn_mla_param_specs(const AttnConfig *c, AttnParamSpec *p) { /* DeepSeek-V2's module order */

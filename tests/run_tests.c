@@ -559,6 +559,59 @@ static AttnConfig dsa_cfg(int topk, int KV) {
     c.topk = topk; c.indexer_heads = 2; c.indexer_dim = 4;
     return c;
 }
+/* the GPU's head widths (attn/dense.h attn_gpu_width_check): multiples of 8 from 32 to 256 for
+   the flash-kernel rooms, MLA on max(head_dim, v_head_dim); a refusal names the value and the
+   widths that would run */
+static void test_gpu_widths(void) {
+    static const int yes[] = {32, 40, 48, 64, 72, 96, 128, 136, 192, 256};
+    static const int no[] = {24, 30, 36, 68, 100, 264, 512};
+    static const char *near[] = {"32 would run", "32 would run", "32 or 40", "64 or 72", "96 or 104",
+                                 "256 would run", "256 would run"};
+    static const AttnKind kinds[] = {ATTN_MHA, ATTN_GQA, ATTN_MGA, ATTN_MLA};
+    for (int ki = 0; ki < 4; ki++) {
+        int ok = 1;
+        char e[256] = "", bad[300] = "";
+        for (int i = 0; i < (int)(sizeof yes / sizeof yes[0]); i++) {
+            AttnConfig c = {0};
+            c.kind = kinds[ki]; c.n_heads = 4; c.n_kv_heads = kinds[ki] == ATTN_MHA ? 4 : 2;
+            c.head_dim = yes[i]; c.d_model = 4 * yes[i]; c.rope_theta = 1e4f; c.latent_dim = 64;
+            if (attn_resolve(&c, e, sizeof e) || attn_gpu_supported(&c, e, sizeof e)) {
+                ok = 0;
+                snprintf(bad, sizeof bad, "hd %d refused: %s", yes[i], e);
+            }
+        }
+        for (int i = 0; i < (int)(sizeof no / sizeof no[0]); i++) {
+            AttnConfig c = {0};
+            char want[16];
+            c.kind = kinds[ki]; c.n_heads = 4; c.n_kv_heads = kinds[ki] == ATTN_MHA ? 4 : 2;
+            c.head_dim = no[i]; c.d_model = 4 * no[i]; c.rope_theta = 1e4f; c.latent_dim = 64;
+            snprintf(want, sizeof want, " %d ", no[i]);
+            e[0] = 0;
+            if (attn_resolve(&c, e, sizeof e)) { ok = 0; snprintf(bad, sizeof bad, "hd %d: resolve: %s", no[i], e); }
+            else if (!attn_gpu_supported(&c, e, sizeof e) || !strstr(e, want) || !strstr(e, near[i]) ||
+                     !strstr(e, "multiple of 8 from 32 to 256")) {
+                ok = 0;
+                snprintf(bad, sizeof bad, "hd %d: accepted or unclear: '%s'", no[i], e);
+            }
+        }
+        char what[96];
+        snprintf(what, sizeof what, "%s on the GPU: head dims 32..256 step 8 accepted, others refused naming "
+                 "the value and what runs", attn_kind_name(kinds[ki]));
+        report(ok, what, bad);
+    }
+    {   /* MLA: q.k and v widths differ; the core's width is the larger */
+        AttnConfig c = {0};
+        char e[256] = "", e2[256] = "";
+        c.kind = ATTN_MLA; c.n_heads = 8; c.n_kv_heads = 8; c.d_model = 576; c.head_dim = 72; c.v_head_dim = 64;
+        c.rope_theta = 1e4f; c.latent_dim = 144;
+        int ok = !attn_resolve(&c, e, sizeof e) && !attn_gpu_supported(&c, e, sizeof e);
+        c.v_head_dim = 96;
+        ok &= !attn_gpu_supported(&c, e, sizeof e);
+        c.v_head_dim = 300;
+        ok &= attn_gpu_supported(&c, e2, sizeof e2) && strstr(e2, "v_head_dim 300") && strstr(e2, "256 would run");
+        report(ok, "mla on the GPU: qk 72 with v 64 and v 96 accepted, v 300 refused naming it", e[0] ? e : e2);
+    }
+}
 static void test_dsa(void) {
     for (int KV = 1; KV <= 2; KV++) {
         BlockCtx c, g;
@@ -1580,6 +1633,7 @@ int main(int argc, char **argv) {
     test_mga();
     test_mga_decomposed();
     test_dsa();
+    test_gpu_widths();
     test_resid_dropout();
     {   /* fixed sparse patterns on the window: gradients, and a leak check */
         AttnConfig p = {0};
