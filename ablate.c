@@ -891,8 +891,10 @@ static double bench_sync_now(Gpu *gpu) {
    backward counts 3.5x this (the backward recomputes the scores: 2.5 forwards) */
 static double bench_attn_flops(int B, int H, int T, int hd) { return 4.0 * B * H * (double)T * T * hd / 2; }
 
-static void bench_attention(Gpu *gpu, int T, int reps) {
-    int H = 16, hd = 64, B = gpu ? (65536 / T > 0 ? 65536 / T : 1) : 2;
+/* hd: any width attn_gpu_width_ok takes on the GPU; TFLOP/s counts the real hd, so a width the
+   kernels pad (attn/dense.cu.h: hd 72 runs 80-wide tiles) shows its padding as a lower rate */
+static void bench_attention(Gpu *gpu, int T, int hd, int reps) {
+    int H = 16, B = gpu ? (65536 / T > 0 ? 65536 / T : 1) : 2;
     size_t nq = (size_t)B * T * H * hd, es = ops_act_size(gpu);
     /* random inputs: timing zeros can flatter a kernel */
     void *q = bench_rand_act(gpu, nq, 1, 42), *k = bench_rand_act(gpu, nq, 1, 43), *v = bench_rand_act(gpu, nq, 1, 44);
@@ -912,8 +914,8 @@ static void bench_attention(Gpu *gpu, int T, int reps) {
         op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
     }
     double tfb = (bench_sync_now(gpu) - t0) / reps;
-    printf("attention hd64 causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s\n",
-           B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12);
+    printf("attention hd%-3d causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s\n",
+           hd, B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12);
     void *all[] = {q, k, v, o, dout, dq, dk, dv, lse};
     for (int i = 0; i < 9; i++) ops_free(gpu, all[i]);
 }
@@ -1052,7 +1054,25 @@ static void bench_dsa_long(Gpu *gpu) {
 /* --dry-run: the GPU bench's shapes and FLOP counts, one `key=value` line each, without a
    device. tools/peers.py --dry-run prints the same lines for the PyTorch side, so a CPU test can
    check that both sides time the same work and count it the same way. */
-static void bench_dry_run(const char *attns) {
+/* --head-dims LIST: the attention micro-benchmark's head dims (at most 16), each checked against
+   what the device runs (the GPU: attn_gpu_width_check; the CPU: even, 2..256) */
+static int bench_head_dims(const char *list, int gpu, int *hds) {
+    char buf[256];
+    int n = 0;
+    if ((size_t)snprintf(buf, sizeof buf, "%s", list) >= sizeof buf) die("bench --head-dims '%s' is too long%s", list, "");
+    for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
+        char err[256];
+        if (n == 16) die("bench --head-dims '%s': at most 16 head dims%s", list, "");
+        int hd = parse_int("--head-dims", s, 2, 256);
+        if (hd % 2) die("bench --head-dims: %s must be even (RoPE rotates pairs)%s", s, "");
+        if (gpu && attn_gpu_width_check("dense", "head dim", hd, err, sizeof err)) die("bench --head-dims: %s%s", err, "");
+        hds[n++] = hd;
+    }
+    if (n == 0) die("bench --head-dims '%s': no head dim given%s", list, "");
+    return n;
+}
+
+static void bench_dry_run(const char *attns, const int *hds, int nhd) {
     char list[256];
     snprintf(list, sizeof list, "%s", attns);
     for (char *save = NULL, *name = strtok_r(list, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
@@ -1073,11 +1093,12 @@ static void bench_dry_run(const char *attns) {
         }
     }
     int Ts[] = {512, 2048, 8192}, H = 16, hd = 64;
-    for (int i = 0; i < 3; i++) {
-        int B = 65536 / Ts[i];
-        double f = bench_attn_flops(B, H, Ts[i], hd);
-        printf("attn hd=%d B=%d H=%d T=%d fwd_flop=%.0f fwdbwd_flop=%.0f\n", hd, B, H, Ts[i], f, 3.5 * f);
-    }
+    for (int j = 0; j < nhd; j++)
+        for (int i = 0; i < 3; i++) {
+            int B = 65536 / Ts[i];
+            double f = bench_attn_flops(B, H, Ts[i], hds[j]);
+            printf("attn hd=%d B=%d H=%d T=%d fwd_flop=%.0f fwdbwd_flop=%.0f\n", hds[j], B, H, Ts[i], f, 3.5 * f);
+        }
     int Tm[] = {2048, 8192, 16384};
     for (int i = 0; i < 3; i++)
         printf("gdn B=%d H=%d T=%d hd=%d chunk=64 scale=0.125 g=[-0.1,-0.01) beta=[0.2,0.8)\n", 65536 / Tm[i], H, Tm[i],
@@ -1130,17 +1151,21 @@ static void bench_decode(void) {
 }
 
 static int cmd_bench(int argc, char **argv, const Tune *tn) {
-    const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
+    const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL, *head_dims = "64";
     int steps = 5, profile = 0, nondet = 0, dry = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech|decode] [--steps N] [--profile]\n"
-                 "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--nondeterministic] [--dry-run]\n"
+                 "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--head-dims HD[,HD..]]\n"
+                 "                    [--nondeterministic] [--dry-run]\n"
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
                  "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
                  "the time to the end of the first step (JIT included); then the attention kernel alone\n"
-                 "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward; then the\n"
+                 "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward, one row per\n"
+                 "--head-dims width (default 64; on the GPU multiples of 8 from 32 to 256: widths that are\n"
+                 "not a multiple of 16 run padded tiles, and TFLOP/s counts the real head dim, so the padding\n"
+                 "shows as cost); then the\n"
                  "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
                  "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns;\n"
@@ -1172,11 +1197,13 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         else if (!strcmp(argv[i], "--dry-run")) dry = 1;
         else if (!strcmp(argv[i], "--attn") && i + 1 < argc) attns = argv[++i];
         else if (!strcmp(argv[i], "--attn-layers") && i + 1 < argc) sched = argv[++i];
+        else if (!strcmp(argv[i], "--head-dims") && i + 1 < argc) head_dims = argv[++i];
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
     }
+    int hds[16], nhd = bench_head_dims(head_dims, dry || (device && strcmp(device, "cpu")), hds);
     if (dry) {
         if (sched) die("bench --dry-run: --attn-layers '%s' is not counted%s: name mechanisms with --attn", sched, "");
-        bench_dry_run(attns);
+        bench_dry_run(attns, hds, nhd);
         return 0;
     }
     Gpu *gpu = open_device(device, tn);
@@ -1228,7 +1255,9 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
     }
     if (!only || !strcmp(only, "attn")) {
         int Ts[] = {512, 2048, 8192};
-        for (int i = 0; i < (gpu ? 3 : 1); i++) bench_attention(gpu, gpu ? Ts[i] : 128, gpu ? 20 : 1);
+        if (gpu) bench_head_dims(head_dims, 1, hds); /* the device is known now: its rule */
+        for (int j = 0; j < nhd; j++)
+            for (int i = 0; i < (gpu ? 3 : 1); i++) bench_attention(gpu, gpu ? Ts[i] : 128, hds[j], gpu ? 20 : 1);
     }
     if (!only || !strcmp(only, "mech")) {
         bench_mechanisms(gpu);

@@ -2604,6 +2604,8 @@ GPUDEF void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI,
 static const int attn_check_specs_[][3] = {
     {64, 1, 0}, {64, 3, 0}, {64, 3, 16}, {64, 4, 0}, {64, 1, 16}, {64, 4, 100}, {64, 1, 300},
     {32, 1, 0}, {32, 3, 16}, {128, 1, 0}, {128, 3, 16},
+    {40, 1, 0}, {72, 3, 0}, {72, 4, 64}, {96, 3, 0}, {96, 1, 32}, {136, 2, 0}, {192, 2, 16}, {256, 4, 0},
+    {256, 1, 40},
 };
 /* ... and its sparse patterns: {hd, group, T, window, global, stride, dilation, block}
    (T matters where window * dilation >= T); ATTN_CHECK_PATTERNS is also its case list */
@@ -2618,7 +2620,9 @@ static const int attn_check_specs_[][3] = {
     {64, 1, 800, 300, 0, 0, 4, 0},       /* dilated, span capped at T */               \
     {32, 3, 700, 64, 32, 256, 0, 0},     /* hd 32 */                                   \
     {128, 1, 500, 64, 0, 0, 3, 0},       /* hd 128 */                                  \
-    {128, 3, 600, 100, 8, 0, 2, 64},
+    {128, 3, 600, 100, 8, 0, 2, 64},                                                   \
+    {72, 2, 700, 128, 64, 0, 0, 0},      /* hd 72 (padded), local + global */          \
+    {256, 1, 600, 64, 0, 200, 2, 48},    /* hd 256 (split), strided + dilated */
 static const int attn_check_patterns_[][8] = {ATTN_CHECK_PATTERNS};
 
 /* one specialization of both sources, order-dependent and fixed-order dQ (DQ_DET); returns

@@ -31,6 +31,8 @@
    keep the mask. The timing ends with a pattern table at T = 2048, 8192, 16384 (B*T =
    16384, H 16, hd 64): fwd and fwd+bwd ms, their ratio to dense causal, the fraction of
    dense causal's tiles each pass visits, and the fraction of causal (t, s) pairs seen.
+   Head widths: every case list holds hd 32, 64, 128 and the padded or split widths 40, 72,
+   96, 136, 192, 256 (attn/dense.cu.h HEAD WIDTHS), window and pattern cases among them.
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +247,8 @@ static const struct { Case c; OpsPattern p; int pattern, sel; const char *name; 
     {{4, 2048, 9, 3, 64, 256}, {256, 64, 512, 2, 0}, 1, 0, "pattern: window+global+strided+dilated"},
     {{4, 2048, 8, 8, 128, 0}, {0}, 0, 0, "hd 128 (mma.sync)"},
     {{4, 1024, 6, 2, 32, 64}, {0}, 0, 0, "hd 32 window (mma.sync)"},
+    {{4, 1024, 8, 4, 72, 0}, {0}, 0, 0, "hd 72 (padded to 80, mma.sync)"},
+    {{2, 1024, 4, 2, 256, 0}, {0}, 0, 0, "hd 256 (dK/dV column split, mma.sync)"},
     {{4, 2048, 9, 3, 64, 0}, {0}, 0, 1, "selection mask"},
 };
 static void run_repro(Gpu *g, int hopper) {
@@ -517,6 +521,16 @@ int main(int argc, char **argv) {
         {1, 257, 9, 3, 32, 16},
         {1, 257, 2, 2, 128, 0},   /* hd 128 */
         {1, 200, 9, 3, 128, 16},
+        /* padded widths (HD < HDP: zero columns in smem; ragged dQ column groups) */
+        {2, 100, 2, 2, 40, 0},    /* hd 40 in 48-wide tiles */
+        {1, 257, 9, 3, 72, 0},    /* hd 72 (the 576 / 8 heads shape) in 80-wide tiles */
+        {1, 300, 8, 2, 72, 64},
+        {1, 257, 6, 2, 96, 0},    /* hd 96: unpadded, ragged dQ groups */
+        {2, 150, 4, 4, 96, 32},
+        {1, 257, 4, 2, 136, 0},   /* hd 136 in 160-wide tiles: the dK/dV column split */
+        {1, 257, 6, 3, 192, 16},  /* hd 192: split, unpadded */
+        {1, 300, 4, 1, 256, 0},   /* hd 256: split, 4-warp forward */
+        {2, 100, 2, 2, 256, 40},
     };
     /* the kernel paths to exercise: the mma.sync kernels, and on sm_90 the wgmma ones */
     int hopper = g.cc_major == 9 && g.cc_minor == 0;
@@ -553,6 +567,8 @@ int main(int argc, char **argv) {
             {16, 2048, 9, 3, 64, 0},  /* SmolLM2-135M-like GQA */
             {8, 2048, 16, 16, 64, 256}, /* sliding window: FLOPs counted as 4*B*H*T*W*hd */
             {8, 2048, 8, 8, 128, 0},
+            /* the padded widths: TFLOP/s on the real hd, so the padding shows as cost */
+            {8, 2048, 8, 4, 72, 0}, {8, 2048, 8, 8, 96, 0}, {8, 2048, 8, 8, 192, 0}, {8, 2048, 8, 8, 256, 0},
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++)
             for (int p = 0; p < (hopper && tcases[i].hd == 64 ? npaths : NPATHS_MMA); p++) {

@@ -1768,6 +1768,13 @@ int main(int argc, char **argv) {
     test_cli("bench --dry-run", 0, "attn hd=64 B=8 H=16 T=8192 fwd_flop=1099511627776 fwdbwd_flop=3848290697216");
     test_cli("bench --dry-run --attn gqa,bogus", 2, "unknown mechanism 'bogus'");
     test_cli("bench --dry-run --attn-layers gdn", 2, "--attn-layers 'gdn' is not counted");
+    /* --head-dims: a row per width, FLOPs on the real width; the GPU's refusal names the width
+       and the nearest that run */
+    test_cli("bench --dry-run --head-dims 64,72", 0, "attn hd=72 B=32 H=16 T=2048 fwd_flop=309237645312");
+    test_cli("bench --dry-run --head-dims 256", 0, "attn hd=256 B=8 H=16 T=8192 fwd_flop=4398046511104");
+    test_cli("bench --dry-run --head-dims 64,36", 2, "head dim 36 to be a multiple of 8 from 32 to 256 "
+             "(the flash kernels' widths; 32 or 40 would run)");
+    test_cli("bench --dry-run --head-dims 264", 2, "--head-dims");
     test_gpu_build_without_driver();
     snprintf(a, sizeof a, "train %s --data /usr/share/common-licenses/GPL-3 --device cpu", tiny);
     test_cli(a, 0, "step     1/1");
