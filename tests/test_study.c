@@ -1193,6 +1193,41 @@ static void test_table_columns(void) {
     report(strstr(buf, "      3.19 2825033 ± 442213   1.5") != NULL, "table: an overwide column keeps a blank before it", buf);
 }
 
+/* examples/guide.ini (the ablation guide's phased study at d_model 576, 8 heads of 72): it
+   parses, every run of every phase passes the checks made before a study starts, and the
+   attention of the runs the dense flash kernels serve (mha, gqa, mla, mga, at head dims 72, 96,
+   64, 48) is one the GPU takes */
+static void test_guide_spec(void) {
+    StudySpec s;
+    char err[2048] = "";
+    int rc = study_parse_file(&s, "examples/guide.ini", err, sizeof err);
+    if (!rc) rc = study_check(&s, NULL, err, sizeof err);
+    int ok = rc == 0 && s.n_phases == 4 && study_phase_size(&s, 0) == 18 && study_phase_size(&s, 3) == 9;
+    report(ok, "examples/guide.ini: 4 phases parse and every run passes study_check", rc ? err : NULL);
+    static const char *assign[] = {"attn=mha", "attn=gqa", "attn=mla", "attn=mga", "attn=gqa kv_heads=2",
+                                   "attn=gqa kv_heads=1", "attn=gqa heads=6 kv_heads=0",
+                                   "attn=gqa heads=9 kv_heads=0", "attn=gqa heads=12 kv_heads=0",
+                                   "attn=mla heads=6 kv_heads=0 latent_dim=144",
+                                   "attn=mla heads=12 kv_heads=0 latent_dim=432"};
+    char bad[600] = "";
+    ok = rc == 0;
+    for (size_t i = 0; ok && i < sizeof assign / sizeof assign[0]; i++) {
+        StudyRunConfig c;
+        char e[512] = "";
+        if (study_base_config(&s, assign[i], &c, e, sizeof e) || smollm_resolve(&c.model, e, sizeof e)) {
+            ok = 0;
+            snprintf(bad, sizeof bad, "%s: %s", assign[i], e);
+            break;
+        }
+        AttnConfig a = smollm_layer_attn(&c.model, 0);
+        if (attn_resolve(&a, e, sizeof e) || attn_gpu_supported(&a, e, sizeof e)) {
+            ok = 0;
+            snprintf(bad, sizeof bad, "%s (head_dim %d): %s", assign[i], a.head_dim, e);
+        }
+    }
+    report(ok, "examples/guide.ini: its mha, gqa, mla, mga runs (head dims 48..96) are GPU-supported", bad[0] ? bad : NULL);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) ablate_bin = argv[1];
     test_table_columns();
@@ -1204,6 +1239,7 @@ int main(int argc, char **argv) {
     test_seeds();
     test_check();
     test_phases();
+    test_guide_spec();
     test_train_state();
     test_keys();
     test_quotes();
