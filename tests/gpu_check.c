@@ -13,7 +13,8 @@
    GDN gets 8e-2 per tensor and 5e-2 overall, and DSA's indexer tensors 0.3 (outside "all"),
    with the reasons at check_gdn and check_dsa; DSA with a real top-k compares the loss only.
    Variants: MGA (the GPU's decomposition against the CPU's literal equations), MLA with each padding case (q/k or v narrower than the core) and a per-layer
-   schedule mixing it with sliding-window GQA.
+   schedule mixing it with sliding-window GQA; head widths the flash kernels pad or split (GQA
+   hd 72 and 256, MGA hd 72, MLA q.k 72 with v 64 and v 96).
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
    every tile). Then four steps replayed as CUDA graphs against the same steps run eagerly
    (losses rel <= 1e-3, weights rel <= 1e-4). Ends with "N passed, N failed".
@@ -175,6 +176,16 @@ static void check_mga(Gpu *gpu, SmolNormKind norm, int kv, int window, int faith
     check_model(gpu, cfg, name);
 }
 
+/* a head width the flash kernels pad or split (attn/dense.cu.h HEAD WIDTHS): head_dim set apart
+   from d_model / heads (the projections are [heads * hd, d]) */
+static void check_width(Gpu *gpu, AttnKind attn, int head_dim, int window) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.attn.kind = attn; cfg.attn.head_dim = head_dim; cfg.attn.window = window;
+    snprintf(name, sizeof name, "pre-norm %s hd=%d W=%d", attn_kind_name(attn), head_dim, window);
+    check_model(gpu, cfg, name);
+}
+
 /* DSA: topk >= T selects every key (GQA plus a trained indexer); a small topk really selects */
 /* The indexer's gradient is dloss (softmax(I) - p): at init both are near uniform, so it is a
    small difference of near-equal values and its relative error under bf16 is large (its
@@ -268,7 +279,12 @@ int main(void) {
     check_mla(&gpu, SMOLLM_NORM_PRE, 64, 32, 64, 64, 0, 0);   /* P = 64, nothing padded */
     check_mla(&gpu, SMOLLM_NORM_POST, 64, 16, 32, 48, 40, 0); /* v padded to 64, with a query latent */
     check_mla(&gpu, SMOLLM_NORM_PRE, 32, 16, 64, 64, 0, 24);  /* q/k padded to 64, sliding window */
+    check_mla(&gpu, SMOLLM_NORM_PRE, 72, 32, 64, 64, 0, 0);   /* P = 72 (80-wide tiles), v padded to 72 */
+    check_mla(&gpu, SMOLLM_NORM_PRE, 72, 32, 96, 64, 0, 0);   /* P = 96, q/k padded to 96 */
     check_schedule(&gpu, "swa:16*1,mla");
+    check_width(&gpu, ATTN_GQA, 72, 0);   /* the guide's head dim */
+    check_width(&gpu, ATTN_GQA, 256, 24); /* the column-split backward, a window */
+    check_width(&gpu, ATTN_MGA, 72, 0);
     check_mga(&gpu, SMOLLM_NORM_PRE, 0, 0, 0, 0);
     check_mga(&gpu, SMOLLM_NORM_SANDWICH, 1, 24, 0, 1); /* value heads repeated, window, gate */
     check_mga(&gpu, SMOLLM_NORM_PRE, 0, 0, 1, 0);       /* faithful */
