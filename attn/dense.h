@@ -22,6 +22,9 @@
    Forward: x -> q,k,v projections -> (QK-norm) -> RoPE on q,k -> causal attention -> o_proj.
    The projection and its backward (attn_dense_project*) are shared with DSA (attn/dsa.h), which
    is this family with a different core.
+   GPU: head_dim a multiple of 8 from 32 to 256 (attn_gpu_width_check, shared with MLA and MGA;
+   attn/dense.cu.h pads other widths to 16- or 32-column tiles inside the kernels; the Hopper
+   wgmma kernels run head_dim 64, every other width the mma.sync ones).
 */
 #ifndef ATTN_DENSE_H
 #define ATTN_DENSE_H
