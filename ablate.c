@@ -473,9 +473,11 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
 static void generate_usage(void) {
     puts("usage: ablate generate CKPT [--prompt TEXT | --prompt-file FILE] [--tokens N] [--temperature X]\n"
          "                           [--top-k K] [--top-p P] [--seed S] [--batch B] [--tokenizer FILE]\n"
-         "                           [--device cpu]\n"
+         "                           [--device cpu|cuda] [--eager]\n"
          "Continues a prompt with a saved checkpoint, printing the prompt and then each new token as it\n"
-         "comes (on the CPU: every mechanism's decode cache, attn.h's attn_decode_*). Stops after N new\n"
+         "comes. On the GPU (the CUDA build, when a GPU is usable) every layer decodes from its device\n"
+         "cache (attn.h's attn_gpu_decode_*), the LM head and the sampler run on the device and one\n"
+         "decode step is one CUDA graph; on the CPU, the reference (attn_decode_*). Stops after N new\n"
          "tokens or at the tokenizer's end-of-text token (<|endoftext|>, not printed), whichever first.\n"
          "  CKPT            a model.safetensors or a run's ckpt-*/ directory (checked as ablate eval does)\n"
          "  --prompt TEXT   the text to continue; --prompt-file FILE reads it from a file. Empty (the\n"
@@ -492,8 +494,12 @@ static void generate_usage(void) {
          "                  (from S and b); printed one after the other when all are done\n"
          "  --tokenizer F   the tokenizer.json the checkpoint's data was made with (ablate tokenize puts\n"
          "                  one beside its shards); default: byte-level, for a vocabulary of 256\n"
-         "  --device cpu    the only device for now: GPU decode kernels are not there yet (the GPU\n"
-         "                  build runs generation on the CPU too)\n"
+         "  --device D      cpu: the CPU reference; cuda: the GPU (an error without one). Default: the GPU\n"
+         "                  when one is usable, else the CPU (saying why on stderr). A mechanism without\n"
+         "                  GPU decode kernels is refused on the GPU by name (use --device cpu for it).\n"
+         "                  The GPU samples on the device: the same seed gives the same text there, not\n"
+         "                  the CPU's draws; greedy picks the largest of the GPU's (bf16-model) logits\n"
+         "  --eager         GPU: run each decode step's kernels one by one, not as a CUDA graph (debugging)\n"
          "On stderr: prompt tokens, new tokens, prefill and decode tokens/s and the decode caches' bytes.\n"
          "Exit status: 0 generated; 1 failed while generating (memory); 2 bad flags, checkpoint or\n"
          "tokenizer, or a mechanism without a decode path (the message names the layer).");
@@ -513,14 +519,15 @@ static size_t gen_piece(const DataTokenizer *tok, int id, unsigned char *out, si
 }
 
 /* ablate generate: a checkpoint continues a prompt */
-static int cmd_generate(int argc, char **argv) {
-    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *tok_path = NULL;
-    int n_new = 64, B = 1;
+static int cmd_generate(int argc, char **argv, const Tune *tune) {
+    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *tok_path = NULL, *device = NULL;
+    int n_new = 64, B = 1, eager = 0;
     SmolSampler sp = {0};
     unsigned long long seed = 1;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { generate_usage(); return 0; }
+        if (!strcmp(f, "--eager")) { eager = 1; continue; }
         if (strncmp(f, "--", 2)) {
             if (ckpt) die("generate: one checkpoint expected, got '%s' after '%s' (see ablate generate --help)", f, ckpt);
             ckpt = f;
@@ -541,12 +548,8 @@ static int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(f, "--top-p")) {
             sp.top_p = parse_float(f, v);
             if (!(sp.top_p > 0 && sp.top_p <= 1)) die("--top-p expects a number in (0, 1], got '%s'%s", v, "");
-        } else if (!strcmp(f, "--device")) {
-            check_device(v);
-            if (strcmp(v, "cpu"))
-                die("generate runs on the CPU only for now (got --device %s%s): the GPU decode kernels are not "
-                    "there yet; use --device cpu", v, "");
-        } else die("unknown flag '%s'%s (see ablate generate --help)", f, "");
+        } else if (!strcmp(f, "--device")) check_device(device = v);
+        else die("unknown flag '%s'%s (see ablate generate --help)", f, "");
     }
     if (!ckpt) die("generate: no checkpoint given%s%s (usage: ablate generate CKPT --prompt TEXT; see --help)", "", "");
     if (prompt && prompt_file) die("generate: --prompt and --prompt-file '%s' both given%s: expected one", prompt_file, "");
@@ -620,9 +623,14 @@ static int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "ablate generate: out of memory\n");
         return 1;
     }
-    if (smollm_init(&m, &cfg, NULL, 1, 1, err, sizeof err)) { fprintf(stderr, "ablate generate: %s: %s\n", path, err); return 2; }
+    Gpu *gpu = open_device(device, tune); /* no GPU and no --device cuda: the CPU, saying why */
+    SmolGpuGen gg;
+    memset(&g, 0, sizeof g);
+    memset(&gg, 0, sizeof gg);
+    if (smollm_init(&m, &cfg, gpu, 1, 1, err, sizeof err)) { fprintf(stderr, "ablate generate: %s: %s\n", path, err); return 2; }
     if (smollm_load(&m, path, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); smollm_free(&m); return 2; }
-    if (smollm_gen_init(&g, &m, B, T + n_new, err, sizeof err)) {
+    if (gpu ? smollm_gpu_gen_init(&gg, &m, B, T + n_new, &sp, seed, eager, err, sizeof err)
+            : smollm_gen_init(&g, &m, B, T + n_new, err, sizeof err)) {
         fprintf(stderr, "ablate generate: %s: %s\n", path, err);
         smollm_free(&m);
         return 2;
@@ -643,12 +651,18 @@ static int cmd_generate(int argc, char **argv) {
         rng[b] = z ^ (z >> 31);
     }
     double t0 = gen_now();
-    if (smollm_prefill(&g, &m, pre, T, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); rc = 1; }
+    if (gpu ? smollm_gpu_prefill(&gg, &m, pre, T, err, sizeof err) : smollm_prefill(&g, &m, pre, T, err, sizeof err)) {
+        fprintf(stderr, "ablate generate: %s\n", err);
+        rc = 1;
+    }
     double t1 = gen_now();
     int steps = 0, live = B;
     for (int s = 0; !rc && s < n_new && live; s++) {
         for (int b = 0; b < B; b++) {
-            col[b] = done[b] ? (eot >= 0 ? eot : 0) : smollm_sample(g.logits + (size_t)b * cfg.vocab_size, cfg.vocab_size, &sp, &rng[b]);
+            /* the GPU sampled on the device (gg.tokens); the CPU samples here from g.logits */
+            col[b] = done[b] ? (eot >= 0 ? eot : 0)
+                   : gpu   ? gg.tokens[b]
+                           : smollm_sample(g.logits + (size_t)b * cfg.vocab_size, cfg.vocab_size, &sp, &rng[b]);
             if (done[b]) continue;
             if (col[b] == eot) { done[b] = 1; live--; continue; }
             outs[b][n_out[b]++] = col[b];
@@ -658,7 +672,11 @@ static int cmd_generate(int argc, char **argv) {
             }
         }
         if (!live || s + 1 == n_new) break; /* the last token needs no forward pass */
-        if (smollm_decode_step(&g, &m, col, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); rc = 1; }
+        /* the GPU feeds its own sampled tokens (those of finished sequences are ignored) */
+        if (gpu ? smollm_gpu_decode_step(&gg, &m, err, sizeof err) : smollm_decode_step(&g, &m, col, err, sizeof err)) {
+            fprintf(stderr, "ablate generate: %s\n", err);
+            rc = 1;
+        }
         steps++;
     }
     double t2 = gen_now();
@@ -673,12 +691,15 @@ static int cmd_generate(int argc, char **argv) {
     int total = 0;
     for (int b = 0; b < B; b++) total += n_out[b];
     fprintf(stderr, "generate: %s attention, %d sequence%s: prompt %d tokens, %d new | prefill %.0f tokens/s, decode "
-            "%.0f tokens/s (CPU) | decode cache %zu bytes (%zu per sequence)\n",
+            "%.0f tokens/s (%s) | decode cache %zu bytes (%zu per sequence)\n",
             cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn.kind), B, B == 1 ? "" : "s", T, total,
             (double)B * T / (t1 - t0 > 0 ? t1 - t0 : 1e-9), (double)B * steps / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
-            g.cache_bytes, g.cache_bytes / B);
-    smollm_gen_free(&g);
+            gpu ? (eager ? "GPU, eager" : "GPU, CUDA graph") : "CPU", gpu ? gg.cache_bytes : g.cache_bytes,
+            (gpu ? gg.cache_bytes : g.cache_bytes) / B);
+    if (gpu) smollm_gpu_gen_free(&gg, &m);
+    else smollm_gen_free(&g);
     smollm_free(&m);
+    study_close_device(gpu);
     for (int b = 0; b < B; b++) free(outs[b]);
     free(outs); free(n_out); free(pre); free(col); free(done); free(rng); free(ids); free(text);
     data_tok_free(tok);
@@ -1716,7 +1737,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2, &tn);
-    if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);
