@@ -1109,11 +1109,11 @@ static void bench_dry_run(const char *attns) {
    layers, 4 heads): prefill tokens/s (the prompt through the decode step, token by token),
    decode tokens/s over `gen` (64) new tokens, and the decode caches' measured bytes per sequence
    (all layers, ops_real elements: attn_decode_cache_bytes, what is allocated) and per token of
-   context. GPU decode is not there yet: on a GPU build the table is the CPU's. */
+   context (the CPU; bench_decode_gpu is the GPU's). */
 static void bench_decode(void) {
     static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
     int ctxs[] = {128, 512}, batches[] = {1, 8}, gen = 64;
-    printf("\ndecode (CPU reference; GPU decode is not there yet): 4 layers, d_model 64, 4 heads, vocab 256; swa W = 64, "
+    printf("\ndecode (CPU reference): 4 layers, d_model 64, 4 heads, vocab 256; swa W = 64, "
            "dsa top-64\n%-9s %5s %6s %14s %14s %16s %12s\n", "mechanism", "batch", "ctx", "prefill tok/s",
            "decode tok/s", "cache B/seq", "B/token");
     for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++)
@@ -1150,6 +1150,61 @@ static void bench_decode(void) {
             }
 }
 
+/* one row of the GPU decode table: a fresh model of cfg (random weights), study_decode_bench */
+static void bench_decode_gpu_row(Gpu *gpu, const char *label, const SmolConfig *cfg, int B, int ctx, int gen) {
+    SmolModel m;
+    StudyDecodeBench r;
+    char err[512];
+    if (smollm_init(&m, cfg, gpu, 1, 1, err, sizeof err)) die("bench decode: %s%s", err, "");
+    if (study_decode_bench(&m, B, ctx - gen, gen, &r, err, sizeof err))
+        printf("%-22s %5d %6d  failed: %s\n", label, B, ctx, err);
+    else
+        printf("%-22s %5d %6d %14.0f %14.0f %16zu %12.1f\n", label, B, ctx, r.prefill_tps, r.decode_tps, r.cache_bytes,
+               (double)r.cache_bytes / ctx);
+    fflush(stdout);
+    smollm_free(&m);
+}
+
+/* Generation on the GPU: per mechanism of bench_decode's list at the SmolLM2-135M shape (30
+   layers, d_model 576, 9 heads, ffn 1536, vocab 49152; random weights), batch 1 and 32, contexts
+   512, 4096, 32768 (prompt = context - 32 new tokens, greedy); then the anchor row. A mechanism
+   without GPU decode kernels prints its refusal once. */
+static void bench_decode_gpu(Gpu *gpu) {
+    static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
+    int ctxs[] = {512, 4096, 32768}, batches[] = {1, 32}, gen = 32;
+    printf("\ndecode (GPU): SmolLM2-135M shape (30 layers, d_model 576, 9 heads, ffn 1536, vocab 49152), random "
+           "weights, greedy; context = prompt + %d new tokens (decode timed over the last %d, after warm-up and "
+           "graph capture); swa W = 1024, dsa top-2048\n%-22s %5s %6s %14s %14s %16s %12s\n", gen, gen - 2, "mechanism",
+           "batch", "ctx", "prefill tok/s", "decode tok/s", "cache B/seq", "B/token");
+    for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++) {
+        SmolConfig cfg = {0};
+        cfg.vocab_size = 49152;
+        attn_kind_parse(mechs[mi], &cfg.attn.kind);
+        if (cfg.attn.kind == ATTN_SWA) cfg.attn.window = 1024;
+        if (cfg.attn.kind == ATTN_DSA) cfg.attn.topk = 2048;
+        SmolConfig probe = cfg;
+        char err[512];
+        int refused = smollm_resolve(&probe, err, sizeof err);
+        for (int l = 0; l < probe.n_layers && !refused; l++) {
+            AttnConfig a = smollm_layer_attn(&probe, l);
+            refused = attn_resolve(&a, err, sizeof err) || attn_gpu_decode_supported(&a, err, sizeof err);
+        }
+        if (refused) {
+            printf("%-22s skipped: %s\n", mechs[mi], err);
+            continue;
+        }
+        for (int ci = 0; ci < 3; ci++)
+            for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, mechs[mi], &cfg, batches[bi], ctxs[ci], gen);
+    }
+    /* the anchor: SmolLM2-135M GQA (3 KV heads), prompt 512, 256 new tokens */
+    SmolConfig anchor = {0};
+    anchor.vocab_size = 49152;
+    anchor.attn.kind = ATTN_GQA;
+    anchor.attn.n_kv_heads = 3;
+    printf("anchor: SmolLM2-135M GQA, prompt 512 + 256 new tokens (ctx 768)\n");
+    for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, batches[bi], 768, 256);
+}
+
 static int cmd_bench(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL;
     int steps = 5, profile = 0, nondet = 0, dry = 0;
@@ -1166,9 +1221,11 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
                  "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns;\n"
                  "on the GPU also DSA at T = 32768 with k = 2048 (1 and 4 KV heads) against dense.\n"
-                 "Then generation per mechanism (decode): prefill and decode tokens/s at batch 1 and 8,\n"
-                 "contexts 128 and 512, and the decode caches' measured bytes per sequence and per token (the\n"
-                 "CPU reference at a small shape; GPU decode is not there yet).\n"
+                 "Then generation per mechanism (decode): prefill and decode tokens/s and the decode caches'\n"
+                 "measured bytes per sequence and per token; on the GPU at the SmolLM2-135M shape, batch 1 and\n"
+                 "32, contexts 512, 4096 and 32768 (a mechanism without GPU decode kernels is listed as\n"
+                 "skipped, with the reason), then the anchor row (135M GQA, prompt 512 + 256 new tokens);\n"
+                 "on the CPU the reference at a small shape (batch 1 and 8, contexts 128 and 512).\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
@@ -1255,7 +1312,10 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         bench_mechanisms(gpu);
         if (gpu) bench_dsa_long(gpu);
     }
-    if (!only || !strcmp(only, "decode")) bench_decode();
+    if (!only || !strcmp(only, "decode")) {
+        if (gpu) bench_decode_gpu(gpu);
+        else bench_decode();
+    }
     return 0;
 }
 

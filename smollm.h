@@ -244,7 +244,7 @@ SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, 
    layer's attn_decode_prefill: the training forward for the dense room, the decode step per token
    for the others) and leaves the last position's logits. A prompt may come in several chunks. Both return -1 with
    a message (a layer's mechanism without a decode path, the cache full, out of memory). The
-   model must be a CPU model (m->gpu NULL: the GPU decode path is not there yet).
+   model must be a CPU model (m->gpu NULL; a GPU model generates with SmolGpuGen below).
    smollm_sample: the next token from logits [V]: temperature 0 = greedy (the first largest
    logit); else softmax(logits / temperature), kept to the top_k most likely (0 = all), then to
    the smallest set whose probability reaches top_p (0 or 1 = all), drawn with *rng (splitmix64:
@@ -1485,8 +1485,8 @@ SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, ch
     const SmolConfig *c = &m->cfg;
     memset(g, 0, sizeof *g);
     if (m->gpu) {
-        snprintf(err, errlen, "generation runs on the CPU only for now (the GPU decode kernels are not there yet): "
-                 "use --device cpu");
+        snprintf(err, errlen, "SmolGen decodes a CPU model (got a GPU model: use smollm_gpu_gen_init, or "
+                 "--device cpu)");
         return -1;
     }
     if (B < 1 || B > SMOLLM_MAX_BATCH || cap < 1 || cap > SMOLLM_MAX_SEQ) {
@@ -1878,6 +1878,7 @@ SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *t
     return rc;
 }
 
+#ifndef ABLATE_NO_CUDA
 /* the step, queued: embedding of d_tok, every block, the head and sampler, the position + 1 */
 static int smol_gpu_step_queue(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen) {
     SmolGpuRows r = {g->x, g->h, g->nt, g->sub, g->gu, g->act, g->rstd};
@@ -1885,11 +1886,10 @@ static int smol_gpu_step_queue(SmolGpuGen *g, const SmolModel *m, char *err, siz
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (smol_gpu_block(m, l, &r, g->B, &g->layers[l], 0, err, errlen)) return -1;
     smol_gpu_head(g, m, g->x);
-#ifndef ABLATE_NO_CUDA
     gpu_dec_advance(m->gpu, g->d_pos);
-#endif
     return 0;
 }
+#endif
 
 SMOLLMDEF int smollm_gpu_decode_step(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen) {
 #ifndef ABLATE_NO_CUDA
