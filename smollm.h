@@ -1705,6 +1705,7 @@ SMOLLMDEF size_t smollm_gpu_cache_bytes(const SmolModel *m, int T) {
 SMOLLMDEF void smollm_gpu_gen_free(SmolGpuGen *g, const SmolModel *m) {
     Gpu *gpu = m->gpu;
 #ifndef ABLATE_NO_CUDA
+    if (gpu) gpu_sync(gpu); /* nothing queued may still use what is freed */
     if (g->graph) gpu_graph_free((CUgraphExec)g->graph);
 #endif
     if (g->layers)
@@ -1873,6 +1874,9 @@ SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *t
         ops_to_host(gpu, g->tokens, g->d_tok, sizeof(int) * B);
         g->pos = T;
     }
+#ifndef ABLATE_NO_CUDA
+    gpu_sync(gpu); /* queued kernels may still read the rows freed below */
+#endif
     void *tmp[] = {r.x, r.h, r.nt, r.sub, r.gu, r.act, r.rstd, dt};
     for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) ops_free(gpu, tmp[i]);
     return rc;

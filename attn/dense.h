@@ -486,6 +486,7 @@ static int attn_dense_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, 
         GpuDecShape sh = attn_dense_gpu_dshape(c, k->cap);
         gpu_dec_fill(gpu, &sh, k->mem, a.k, a.v, B, T);
     }
+    gpu_sync(gpu); /* the queued kernels read the activations freed below */
     ops_free(gpu, am);
     ops_free(gpu, sm);
     return rc;
