@@ -22,6 +22,9 @@
    Forward: x -> q,k,v projections -> (QK-norm) -> RoPE on q,k -> causal attention -> o_proj.
    The projection and its backward (attn_dense_project*) are shared with DSA (attn/dsa.h), which
    is this family with a different core.
+   Decoding: a cache of K and V per slot (attn_dense_dec_ring: a ring of W under a window, G + a
+   ring under local+global, W*R dilated, every position strided), fp32 on the CPU, bf16 on the GPU
+   (attn/decode.cu.h's split-K step over the same slots).
 */
 #ifndef ATTN_DENSE_H
 #define ATTN_DENSE_H
