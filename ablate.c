@@ -473,9 +473,11 @@ static int cmd_eval(int argc, char **argv, const Tune *tn) {
 static void generate_usage(void) {
     puts("usage: ablate generate CKPT [--prompt TEXT | --prompt-file FILE] [--tokens N] [--temperature X]\n"
          "                           [--top-k K] [--top-p P] [--seed S] [--batch B] [--tokenizer FILE]\n"
-         "                           [--device cpu]\n"
+         "                           [--device cpu|cuda] [--eager]\n"
          "Continues a prompt with a saved checkpoint, printing the prompt and then each new token as it\n"
-         "comes (on the CPU: every mechanism's decode cache, attn.h's attn_decode_*). Stops after N new\n"
+         "comes. On the GPU (the CUDA build, when a GPU is usable) every layer decodes from its device\n"
+         "cache (attn.h's attn_gpu_decode_*), the LM head and the sampler run on the device and one\n"
+         "decode step is one CUDA graph; on the CPU, the reference (attn_decode_*). Stops after N new\n"
          "tokens or at the tokenizer's end-of-text token (<|endoftext|>, not printed), whichever first.\n"
          "  CKPT            a model.safetensors or a run's ckpt-*/ directory (checked as ablate eval does)\n"
          "  --prompt TEXT   the text to continue; --prompt-file FILE reads it from a file. Empty (the\n"
@@ -492,8 +494,12 @@ static void generate_usage(void) {
          "                  (from S and b); printed one after the other when all are done\n"
          "  --tokenizer F   the tokenizer.json the checkpoint's data was made with (ablate tokenize puts\n"
          "                  one beside its shards); default: byte-level, for a vocabulary of 256\n"
-         "  --device cpu    the only device for now: GPU decode kernels are not there yet (the GPU\n"
-         "                  build runs generation on the CPU too)\n"
+         "  --device D      cpu: the CPU reference; cuda: the GPU (an error without one). Default: the GPU\n"
+         "                  when one is usable, else the CPU (saying why on stderr). A mechanism without\n"
+         "                  GPU decode kernels is refused on the GPU by name (use --device cpu for it).\n"
+         "                  The GPU samples on the device: the same seed gives the same text there, not\n"
+         "                  the CPU's draws; greedy picks the largest of the GPU's (bf16-model) logits\n"
+         "  --eager         GPU: run each decode step's kernels one by one, not as a CUDA graph (debugging)\n"
          "On stderr: prompt tokens, new tokens, prefill and decode tokens/s and the decode caches' bytes.\n"
          "Exit status: 0 generated; 1 failed while generating (memory); 2 bad flags, checkpoint or\n"
          "tokenizer, or a mechanism without a decode path (the message names the layer).");
@@ -513,14 +519,15 @@ static size_t gen_piece(const DataTokenizer *tok, int id, unsigned char *out, si
 }
 
 /* ablate generate: a checkpoint continues a prompt */
-static int cmd_generate(int argc, char **argv) {
-    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *tok_path = NULL;
-    int n_new = 64, B = 1;
+static int cmd_generate(int argc, char **argv, const Tune *tune) {
+    const char *ckpt = NULL, *prompt = NULL, *prompt_file = NULL, *tok_path = NULL, *device = NULL;
+    int n_new = 64, B = 1, eager = 0;
     SmolSampler sp = {0};
     unsigned long long seed = 1;
     for (int i = 0; i < argc; i++) {
         const char *f = argv[i];
         if (!strcmp(f, "-h") || !strcmp(f, "--help")) { generate_usage(); return 0; }
+        if (!strcmp(f, "--eager")) { eager = 1; continue; }
         if (strncmp(f, "--", 2)) {
             if (ckpt) die("generate: one checkpoint expected, got '%s' after '%s' (see ablate generate --help)", f, ckpt);
             ckpt = f;
@@ -541,12 +548,8 @@ static int cmd_generate(int argc, char **argv) {
         } else if (!strcmp(f, "--top-p")) {
             sp.top_p = parse_float(f, v);
             if (!(sp.top_p > 0 && sp.top_p <= 1)) die("--top-p expects a number in (0, 1], got '%s'%s", v, "");
-        } else if (!strcmp(f, "--device")) {
-            check_device(v);
-            if (strcmp(v, "cpu"))
-                die("generate runs on the CPU only for now (got --device %s%s): the GPU decode kernels are not "
-                    "there yet; use --device cpu", v, "");
-        } else die("unknown flag '%s'%s (see ablate generate --help)", f, "");
+        } else if (!strcmp(f, "--device")) check_device(device = v);
+        else die("unknown flag '%s'%s (see ablate generate --help)", f, "");
     }
     if (!ckpt) die("generate: no checkpoint given%s%s (usage: ablate generate CKPT --prompt TEXT; see --help)", "", "");
     if (prompt && prompt_file) die("generate: --prompt and --prompt-file '%s' both given%s: expected one", prompt_file, "");
@@ -620,9 +623,14 @@ static int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "ablate generate: out of memory\n");
         return 1;
     }
-    if (smollm_init(&m, &cfg, NULL, 1, 1, err, sizeof err)) { fprintf(stderr, "ablate generate: %s: %s\n", path, err); return 2; }
+    Gpu *gpu = open_device(device, tune); /* no GPU and no --device cuda: the CPU, saying why */
+    SmolGpuGen gg;
+    memset(&g, 0, sizeof g);
+    memset(&gg, 0, sizeof gg);
+    if (smollm_init(&m, &cfg, gpu, 1, 1, err, sizeof err)) { fprintf(stderr, "ablate generate: %s: %s\n", path, err); return 2; }
     if (smollm_load(&m, path, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); smollm_free(&m); return 2; }
-    if (smollm_gen_init(&g, &m, B, T + n_new, err, sizeof err)) {
+    if (gpu ? smollm_gpu_gen_init(&gg, &m, B, T + n_new, &sp, seed, eager, err, sizeof err)
+            : smollm_gen_init(&g, &m, B, T + n_new, err, sizeof err)) {
         fprintf(stderr, "ablate generate: %s: %s\n", path, err);
         smollm_free(&m);
         return 2;
@@ -643,12 +651,18 @@ static int cmd_generate(int argc, char **argv) {
         rng[b] = z ^ (z >> 31);
     }
     double t0 = gen_now();
-    if (smollm_prefill(&g, &m, pre, T, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); rc = 1; }
+    if (gpu ? smollm_gpu_prefill(&gg, &m, pre, T, err, sizeof err) : smollm_prefill(&g, &m, pre, T, err, sizeof err)) {
+        fprintf(stderr, "ablate generate: %s\n", err);
+        rc = 1;
+    }
     double t1 = gen_now();
     int steps = 0, live = B;
     for (int s = 0; !rc && s < n_new && live; s++) {
         for (int b = 0; b < B; b++) {
-            col[b] = done[b] ? (eot >= 0 ? eot : 0) : smollm_sample(g.logits + (size_t)b * cfg.vocab_size, cfg.vocab_size, &sp, &rng[b]);
+            /* the GPU sampled on the device (gg.tokens); the CPU samples here from g.logits */
+            col[b] = done[b] ? (eot >= 0 ? eot : 0)
+                   : gpu   ? gg.tokens[b]
+                           : smollm_sample(g.logits + (size_t)b * cfg.vocab_size, cfg.vocab_size, &sp, &rng[b]);
             if (done[b]) continue;
             if (col[b] == eot) { done[b] = 1; live--; continue; }
             outs[b][n_out[b]++] = col[b];
@@ -658,7 +672,11 @@ static int cmd_generate(int argc, char **argv) {
             }
         }
         if (!live || s + 1 == n_new) break; /* the last token needs no forward pass */
-        if (smollm_decode_step(&g, &m, col, err, sizeof err)) { fprintf(stderr, "ablate generate: %s\n", err); rc = 1; }
+        /* the GPU feeds its own sampled tokens (those of finished sequences are ignored) */
+        if (gpu ? smollm_gpu_decode_step(&gg, &m, err, sizeof err) : smollm_decode_step(&g, &m, col, err, sizeof err)) {
+            fprintf(stderr, "ablate generate: %s\n", err);
+            rc = 1;
+        }
         steps++;
     }
     double t2 = gen_now();
@@ -673,12 +691,15 @@ static int cmd_generate(int argc, char **argv) {
     int total = 0;
     for (int b = 0; b < B; b++) total += n_out[b];
     fprintf(stderr, "generate: %s attention, %d sequence%s: prompt %d tokens, %d new | prefill %.0f tokens/s, decode "
-            "%.0f tokens/s (CPU) | decode cache %zu bytes (%zu per sequence)\n",
+            "%.0f tokens/s (%s) | decode cache %zu bytes (%zu per sequence)\n",
             cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn.kind), B, B == 1 ? "" : "s", T, total,
             (double)B * T / (t1 - t0 > 0 ? t1 - t0 : 1e-9), (double)B * steps / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
-            g.cache_bytes, g.cache_bytes / B);
-    smollm_gen_free(&g);
+            gpu ? (eager ? "GPU, eager" : "GPU, CUDA graph") : "CPU", gpu ? gg.cache_bytes : g.cache_bytes,
+            (gpu ? gg.cache_bytes : g.cache_bytes) / B);
+    if (gpu) smollm_gpu_gen_free(&gg, &m);
+    else smollm_gen_free(&g);
     smollm_free(&m);
+    study_close_device(gpu);
     for (int b = 0; b < B; b++) free(outs[b]);
     free(outs); free(n_out); free(pre); free(col); free(done); free(rng); free(ids); free(text);
     data_tok_free(tok);
@@ -1109,11 +1130,11 @@ static void bench_dry_run(const char *attns, const int *hds, int nhd) {
    layers, 4 heads): prefill tokens/s (the prompt through the decode step, token by token),
    decode tokens/s over `gen` (64) new tokens, and the decode caches' measured bytes per sequence
    (all layers, ops_real elements: attn_decode_cache_bytes, what is allocated) and per token of
-   context. GPU decode is not there yet: on a GPU build the table is the CPU's. */
+   context (the CPU; bench_decode_gpu is the GPU's). */
 static void bench_decode(void) {
     static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
     int ctxs[] = {128, 512}, batches[] = {1, 8}, gen = 64;
-    printf("\ndecode (CPU reference; GPU decode is not there yet): 4 layers, d_model 64, 4 heads, vocab 256; swa W = 64, "
+    printf("\ndecode (CPU reference): 4 layers, d_model 64, 4 heads, vocab 256; swa W = 64, "
            "dsa top-64\n%-9s %5s %6s %14s %14s %16s %12s\n", "mechanism", "batch", "ctx", "prefill tok/s",
            "decode tok/s", "cache B/seq", "B/token");
     for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++)
@@ -1150,6 +1171,61 @@ static void bench_decode(void) {
             }
 }
 
+/* one row of the GPU decode table: a fresh model of cfg (random weights), study_decode_bench */
+static void bench_decode_gpu_row(Gpu *gpu, const char *label, const SmolConfig *cfg, int B, int ctx, int gen) {
+    SmolModel m;
+    StudyDecodeBench r;
+    char err[512];
+    if (smollm_init(&m, cfg, gpu, 1, 1, err, sizeof err)) die("bench decode: %s%s", err, "");
+    if (study_decode_bench(&m, B, ctx - gen, gen, &r, err, sizeof err))
+        printf("%-22s %5d %6d  failed: %s\n", label, B, ctx, err);
+    else
+        printf("%-22s %5d %6d %14.0f %14.0f %16zu %12.1f\n", label, B, ctx, r.prefill_tps, r.decode_tps, r.cache_bytes,
+               (double)r.cache_bytes / ctx);
+    fflush(stdout);
+    smollm_free(&m);
+}
+
+/* Generation on the GPU: per mechanism of bench_decode's list at the SmolLM2-135M shape (30
+   layers, d_model 576, 9 heads, ffn 1536, vocab 49152; random weights), batch 1 and 32, contexts
+   512, 4096, 32768 (prompt = context - 32 new tokens, greedy); then the anchor row. A mechanism
+   without GPU decode kernels prints its refusal once. */
+static void bench_decode_gpu(Gpu *gpu) {
+    static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
+    int ctxs[] = {512, 4096, 32768}, batches[] = {1, 32}, gen = 32;
+    printf("\ndecode (GPU): SmolLM2-135M shape (30 layers, d_model 576, 9 heads, ffn 1536, vocab 49152), random "
+           "weights, greedy; context = prompt + %d new tokens (decode timed over the last %d, after warm-up and "
+           "graph capture); swa W = 1024, dsa top-2048\n%-22s %5s %6s %14s %14s %16s %12s\n", gen, gen - 2, "mechanism",
+           "batch", "ctx", "prefill tok/s", "decode tok/s", "cache B/seq", "B/token");
+    for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++) {
+        SmolConfig cfg = {0};
+        cfg.vocab_size = 49152;
+        attn_kind_parse(mechs[mi], &cfg.attn.kind);
+        if (cfg.attn.kind == ATTN_SWA) cfg.attn.window = 1024;
+        if (cfg.attn.kind == ATTN_DSA) cfg.attn.topk = 2048;
+        SmolConfig probe = cfg;
+        char err[512];
+        int refused = smollm_resolve(&probe, err, sizeof err);
+        for (int l = 0; l < probe.n_layers && !refused; l++) {
+            AttnConfig a = smollm_layer_attn(&probe, l);
+            refused = attn_resolve(&a, err, sizeof err) || attn_gpu_decode_supported(&a, err, sizeof err);
+        }
+        if (refused) {
+            printf("%-22s skipped: %s\n", mechs[mi], err);
+            continue;
+        }
+        for (int ci = 0; ci < 3; ci++)
+            for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, mechs[mi], &cfg, batches[bi], ctxs[ci], gen);
+    }
+    /* the anchor: SmolLM2-135M GQA (3 KV heads), prompt 512, 256 new tokens */
+    SmolConfig anchor = {0};
+    anchor.vocab_size = 49152;
+    anchor.attn.kind = ATTN_GQA;
+    anchor.attn.n_kv_heads = 3;
+    printf("anchor: SmolLM2-135M GQA, prompt 512 + 256 new tokens (ctx 768)\n");
+    for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, batches[bi], 768, 256);
+}
+
 static int cmd_bench(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL, *head_dims = "64";
     int steps = 5, profile = 0, nondet = 0, dry = 0;
@@ -1170,9 +1246,11 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
                  "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns;\n"
                  "on the GPU also DSA at T = 32768 with k = 2048 (1 and 4 KV heads) against dense.\n"
-                 "Then generation per mechanism (decode): prefill and decode tokens/s at batch 1 and 8,\n"
-                 "contexts 128 and 512, and the decode caches' measured bytes per sequence and per token (the\n"
-                 "CPU reference at a small shape; GPU decode is not there yet).\n"
+                 "Then generation per mechanism (decode): prefill and decode tokens/s and the decode caches'\n"
+                 "measured bytes per sequence and per token; on the GPU at the SmolLM2-135M shape, batch 1 and\n"
+                 "32, contexts 512, 4096 and 32768 (a mechanism without GPU decode kernels is listed as\n"
+                 "skipped, with the reason), then the anchor row (135M GQA, prompt 512 + 256 new tokens);\n"
+                 "on the CPU the reference at a small shape (batch 1 and 8, contexts 128 and 512).\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"
                  "--attn times the training shapes once per mechanism (default gqa; e.g. --attn gqa,mla\n"
@@ -1263,7 +1341,10 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         bench_mechanisms(gpu);
         if (gpu) bench_dsa_long(gpu);
     }
-    if (!only || !strcmp(only, "decode")) bench_decode();
+    if (!only || !strcmp(only, "decode")) {
+        if (gpu) bench_decode_gpu(gpu);
+        else bench_decode();
+    }
     return 0;
 }
 
@@ -1745,7 +1826,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "eval")) return cmd_eval(argc - 2, argv + 2, &tn);
-    if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "generate")) return cmd_generate(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 2, argv + 2, &tn);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 2, argv + 2);

@@ -21,7 +21,8 @@
                       patterns (local+global, strided, dilated) and QK-norm (Vaswani et al. 2017;
                       GQA: Ainslie et al. 2023, arXiv 2305.13245; MQA: Shazeer 2019, 1911.02150;
                       sliding window: Beltagy et al. 2020, 2004.05150). Kernels: attn/dense.cu.h
-                      (the flash core every softmax mechanism runs on)
+                      (the flash core every softmax mechanism runs on); GPU decoding (split-K
+                      over the KV cache, the device sampler): attn/decode.cu.h
      attn/identity.h  no token mixing: out = W_o (W_v x), the control for "how much does mixing buy"
      attn/mla.h       DeepSeek-V2 multi-head latent attention (arXiv 2405.04434)
      attn/mga.h       pikaia's multi-head genetic attention (danube-ai/pikaia)
@@ -410,7 +411,11 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    step); queued on gpu->stream, nothing allocated: capturable in a CUDA graph.
    attn_gpu_decode_prefill: T tokens x [B, T, d] -> out [B, T, d] into an empty cache: the room's
    gpu_prefill (the training kernels) or gpu_decode per token (writing *d_pos = t before each);
-   on return k->pos == *d_pos == T. attn_gpu_decode_free releases the device memory. */
+   on return k->pos == *d_pos == T. attn_gpu_decode_free releases the device memory.
+   Rooms with GPU decode slots: dense (mha, gqa, mqa, swa and the patterns: the CPU cache's slots
+   in bf16, [B][slots][k | v]; a step is the fused q|k|v GEMM, QK-norm and RoPE at *d_pos with k, v
+   into the slot, split-K attention over the filled slots and o_proj: attn/decode.cu.h; prefill is
+   the training forward, then its rotated k, v copied into the slots) and identity (no cache). */
 ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen);
 ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0: unsupported */
 ATTNDEF int attn_gpu_decode_init(Gpu *gpu, AttnGpuCache *k, const AttnConfig *c, const void *w, int B, int cap,

@@ -244,7 +244,7 @@ SMOLLMDEF int smollm_read_config(const char *path, SmolConfig *cfg, int *batch, 
    layer's attn_decode_prefill: the training forward for the dense room, the decode step per token
    for the others) and leaves the last position's logits. A prompt may come in several chunks. Both return -1 with
    a message (a layer's mechanism without a decode path, the cache full, out of memory). The
-   model must be a CPU model (m->gpu NULL: the GPU decode path is not there yet).
+   model must be a CPU model (m->gpu NULL; a GPU model generates with SmolGpuGen below).
    smollm_sample: the next token from logits [V]: temperature 0 = greedy (the first largest
    logit); else softmax(logits / temperature), kept to the top_k most likely (0 = all), then to
    the smallest set whose probability reaches top_p (0 or 1 = all), drawn with *rng (splitmix64:
@@ -264,6 +264,45 @@ SMOLLMDEF void smollm_gen_free(SmolGen *g);
    ops_real elements); 0 when some layer cannot decode */
 SMOLLMDEF size_t smollm_cache_bytes(const SmolModel *m, int T);
 SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s, uint64_t *rng);
+
+/* GENERATION ON THE GPU (a model on the GPU, m->gpu). A SmolGpuGen holds every layer's device
+   cache (attn.h's AttnGpuCache, all sharing one device position d_pos), the one-token
+   activations (bf16), the logits [B, V] (fp32) and the tokens of the next step d_tok [B], all on
+   the device. smollm_gpu_prefill runs the prompt tokens [B, T] through every block at once (each
+   layer's attn_gpu_decode_prefill: the training kernels for the dense room), then the LM head
+   and the sampler on the last position; smollm_gpu_decode_step feeds the tokens last sampled
+   and samples the next: embedding, every layer, the final norm, the LM head (fp32 logits),
+   the sampler and the position's increment, queued with no host synchronization in between
+   and, after one eager warm-up step, captured once as a CUDA graph and replayed (eager = 1:
+   never captured, for debugging). Only the tokens [B] come back (g->tokens, host). Sampling
+   on the device: temperature 0 greedy (the first largest logit of g->logits: the same choice
+   as smollm_sample on those logits); else temperature, top-k, top-p with a counter-based draw
+   keyed by (seed, sequence, position) (attn/decode.cu.h: the same seed gives the same text on
+   the GPU; it need not equal the CPU's draws). smollm_gpu_set_tokens overrides the tokens the
+   next step feeds (forced decoding). A layer whose mechanism has no GPU decode kernels is
+   refused by init with attn_gpu_decode_supported's message ("layer L: ..."). The prompt comes
+   in one call (at position 0). The CPU-only build refuses init (no GPU). */
+typedef struct {
+    int B, cap, pos, n_layers, eager, steps;
+    SmolSampler sampler;
+    uint64_t seed;
+    AttnGpuCache *layers;        /* [n_layers] */
+    size_t cache_bytes;          /* all layers' device caches, as allocated */
+    int *d_pos, *d_tok;          /* device: the position; the tokens the next step feeds [B] */
+    void *x, *h, *nt, *sub, *gu, *act, *xf; /* device bf16 [B, d] ..., gu [B, 2F], act [B, F] */
+    ops_real *rstd, *logits;     /* device fp32 [B], [B, V] */
+    int *tokens;                 /* host [B]: the tokens last sampled */
+    void *graph;                 /* the captured step (CUgraphExec), NULL until captured */
+} SmolGpuGen;
+SMOLLMDEF int smollm_gpu_gen_init(SmolGpuGen *g, const SmolModel *m, int B, int cap, const SmolSampler *s,
+                                  uint64_t seed, int eager, char *err, size_t errlen);
+SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen);
+SMOLLMDEF int smollm_gpu_decode_step(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen);
+SMOLLMDEF int smollm_gpu_set_tokens(SmolGpuGen *g, const SmolModel *m, const int *tokens, char *err, size_t errlen);
+SMOLLMDEF void smollm_gpu_gen_free(SmolGpuGen *g, const SmolModel *m);
+/* the GPU decode caches' bytes per sequence of every layer at T tokens (attn_gpu_decode_cache_bytes,
+   bf16); 0 when some layer has no GPU decode path */
+SMOLLMDEF size_t smollm_gpu_cache_bytes(const SmolModel *m, int T);
 
 #ifdef __cplusplus
 }
@@ -1446,8 +1485,8 @@ SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, ch
     const SmolConfig *c = &m->cfg;
     memset(g, 0, sizeof *g);
     if (m->gpu) {
-        snprintf(err, errlen, "generation runs on the CPU only for now (the GPU decode kernels are not there yet): "
-                 "use --device cpu");
+        snprintf(err, errlen, "SmolGen decodes a CPU model (got a GPU model: use smollm_gpu_gen_init, or "
+                 "--device cpu)");
         return -1;
     }
     if (B < 1 || B > SMOLLM_MAX_BATCH || cap < 1 || cap > SMOLLM_MAX_SEQ) {
@@ -1645,6 +1684,251 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
     }
     free(cd);
     return pick;
+}
+
+/* ---- generation on the GPU ---- */
+
+#ifndef ABLATE_NO_CUDA
+#include "attn/decode.cu.h" /* the sampler */
+#endif
+
+SMOLLMDEF size_t smollm_gpu_cache_bytes(const SmolModel *m, int T) {
+    size_t b = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        char err[8];
+        if (attn_gpu_decode_supported(&m->layers[l].attn, err, sizeof err)) return 0;
+        b += attn_gpu_decode_cache_bytes(&m->layers[l].attn, T);
+    }
+    return b;
+}
+
+SMOLLMDEF void smollm_gpu_gen_free(SmolGpuGen *g, const SmolModel *m) {
+    Gpu *gpu = m->gpu;
+#ifndef ABLATE_NO_CUDA
+    if (gpu) gpu_sync(gpu); /* nothing queued may still use what is freed */
+    if (g->graph) gpu_graph_free((CUgraphExec)g->graph);
+#endif
+    if (g->layers)
+        for (int l = 0; l < g->n_layers; l++)
+            if (g->layers[l].mem) attn_gpu_decode_free(gpu, &g->layers[l]);
+    free(g->layers);
+    void *dev[] = {g->d_pos, g->d_tok, g->x, g->h, g->nt, g->sub, g->gu, g->act, g->xf, g->rstd, g->logits};
+    for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
+        if (dev[i] && gpu) ops_free(gpu, dev[i]);
+    free(g->tokens);
+    memset(g, 0, sizeof *g);
+}
+
+SMOLLMDEF int smollm_gpu_gen_init(SmolGpuGen *g, const SmolModel *m, int B, int cap, const SmolSampler *s,
+                                  uint64_t seed, int eager, char *err, size_t errlen) {
+    const SmolConfig *c = &m->cfg;
+    memset(g, 0, sizeof *g);
+    if (!m->gpu) {
+        snprintf(err, errlen, "GPU generation needs a model on the GPU (got a CPU model: use smollm_gen_init)");
+        return -1;
+    }
+    if (B < 1 || B > SMOLLM_MAX_BATCH || cap < 1 || cap > SMOLLM_MAX_SEQ) {
+        snprintf(err, errlen, "generation of %d sequences x %d tokens: expected 1..%d x 1..%d", B, cap,
+                 SMOLLM_MAX_BATCH, SMOLLM_MAX_SEQ);
+        return -1;
+    }
+    for (int l = 0; l < c->n_layers; l++) {
+        char e2[256];
+        if (attn_gpu_decode_supported(&m->layers[l].attn, e2, sizeof e2)) {
+            snprintf(err, errlen, "layer %d: %s", l, e2);
+            return -1;
+        }
+    }
+    Gpu *gpu = m->gpu;
+    size_t d = c->d_model, F = c->ffn_dim, es = ops_act_size(gpu);
+    g->B = B;
+    g->cap = cap;
+    g->eager = eager;
+    g->seed = seed;
+    if (s) g->sampler = *s;
+    g->n_layers = c->n_layers;
+    g->layers = calloc(c->n_layers, sizeof *g->layers);
+    g->tokens = calloc(B, sizeof(int));
+    if (!g->layers || !g->tokens) {
+        snprintf(err, errlen, "GPU generation of %d sequences: out of host memory", B);
+        smollm_gpu_gen_free(g, m);
+        return -1;
+    }
+    g->d_pos = ops_alloc(gpu, 16);
+    g->d_tok = ops_alloc(gpu, sizeof(int) * B);
+    g->x = ops_alloc(gpu, B * d * es); g->h = ops_alloc(gpu, B * d * es); g->nt = ops_alloc(gpu, B * d * es);
+    g->sub = ops_alloc(gpu, B * d * es); g->xf = ops_alloc(gpu, B * d * es);
+    g->gu = ops_alloc(gpu, B * 2 * F * es); g->act = ops_alloc(gpu, B * F * es);
+    g->rstd = ops_alloc(gpu, sizeof(ops_real) * B);
+    g->logits = ops_alloc(gpu, sizeof(ops_real) * B * (size_t)c->vocab_size);
+    for (int l = 0; l < c->n_layers; l++) {
+        char e2[256];
+        if (attn_gpu_decode_init(gpu, &g->layers[l], &m->layers[l].attn, wptr(m, m->layers[l].attn_w), B, cap,
+                                 g->d_pos, e2, sizeof e2)) {
+            snprintf(err, errlen, "layer %d: %s", l, e2);
+            smollm_gpu_gen_free(g, m);
+            return -1;
+        }
+        g->cache_bytes += g->layers[l].bytes;
+    }
+    return 0;
+}
+
+SMOLLMDEF int smollm_gpu_set_tokens(SmolGpuGen *g, const SmolModel *m, const int *tokens, char *err, size_t errlen) {
+    for (int b = 0; b < g->B; b++)
+        if (tokens[b] < 0 || tokens[b] >= m->cfg.vocab_size) {
+            snprintf(err, errlen, "token %d of sequence %d: expected 0..%d", tokens[b], b, m->cfg.vocab_size - 1);
+            return -1;
+        }
+    ops_to_device(m->gpu, g->d_tok, tokens, sizeof(int) * g->B);
+    memcpy(g->tokens, tokens, sizeof(int) * g->B);
+    return 0;
+}
+
+/* the final norm, the tied LM head in fp32 and the sampler on rows xrow [B, d] (device) */
+static void smol_gpu_head(SmolGpuGen *g, const SmolModel *m, const void *xrow) {
+#ifndef ABLATE_NO_CUDA
+    const SmolConfig *c = &m->cfg;
+    int B = g->B, d = c->d_model, V = c->vocab_size;
+    op_rmsnorm_forward(m->gpu, g->xf, g->rstd, xrow, wptr(m, m->final_norm), B, d, c->norm_eps);
+    gpu_gemm(m->gpu, g->logits, 1, g->xf, 0, wptr(m, m->wte), 1, B, V, d, d, d, V, 0.0f);
+    gpu_dec_sample(m->gpu, g->d_tok, g->logits, g->d_pos, B, V, g->sampler.temperature, g->sampler.top_k,
+                   g->sampler.top_p, (unsigned long long)g->seed);
+#else
+    (void)g, (void)m, (void)xrow;
+#endif
+}
+
+/* one block on N rows of one-token or prompt activations: x (in, then the block's output),
+   h, nt, sub [N, d], gu [N, 2F], act [N, F], rstd [N]; the attention by attn_step */
+typedef struct { void *x, *h, *nt, *sub, *gu, *act; ops_real *rstd; } SmolGpuRows;
+
+static int smol_gpu_block(const SmolModel *m, int l, SmolGpuRows *r, int N, AttnGpuCache *k, int T, char *err,
+                          size_t errlen) {
+    const SmolConfig *c = &m->cfg;
+    const SmolLayer *L = &m->layers[l];
+    Gpu *gpu = m->gpu;
+    int d = c->d_model, F = c->ffn_dim;
+    size_t none = (size_t)-1, es = ops_act_size(gpu);
+    float eps = c->norm_eps;
+    const void *ain = r->x;
+    if (L->attn_pre != none) {
+        op_rmsnorm_forward(gpu, r->nt, r->rstd, r->x, wptr(m, L->attn_pre), N, d, eps);
+        ain = r->nt;
+    }
+    char e2[256];
+    int rc = T > 0 ? attn_gpu_decode_prefill(gpu, k, wptr(m, L->attn_w), ain, r->sub, T, e2, sizeof e2)
+                   : attn_gpu_decode_step(gpu, k, wptr(m, L->attn_w), ain, r->sub, e2, sizeof e2);
+    if (rc) {
+        snprintf(err, errlen, "layer %d: %s", l, e2);
+        return -1;
+    }
+    if (L->attn_post != none) {
+        op_rmsnorm_forward(gpu, r->nt, r->rstd, r->sub, wptr(m, L->attn_post), N, d, eps);
+        ops_copy(gpu, r->sub, r->nt, (size_t)N * d * es);
+    }
+    op_add(gpu, r->h, r->x, r->sub, (size_t)N * d);
+    const void *fin = r->h;
+    if (L->ffn_pre != none) {
+        op_rmsnorm_forward(gpu, r->nt, r->rstd, r->h, wptr(m, L->ffn_pre), N, d, eps);
+        fin = r->nt;
+    }
+    op_matmul_forward(gpu, r->gu, fin, wptr(m, L->gate), N, d, 2 * F);
+    op_swiglu_forward(gpu, r->act, r->gu, N, F);
+    op_matmul_forward(gpu, r->sub, r->act, wptr(m, L->down), N, F, d);
+    if (L->ffn_post != none) {
+        op_rmsnorm_forward(gpu, r->nt, r->rstd, r->sub, wptr(m, L->ffn_post), N, d, eps);
+        ops_copy(gpu, r->sub, r->nt, (size_t)N * d * es);
+    }
+    op_add(gpu, r->x, r->h, r->sub, (size_t)N * d);
+    return 0;
+}
+
+SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen) {
+    const SmolConfig *c = &m->cfg;
+    Gpu *gpu = m->gpu;
+    int B = g->B, d = c->d_model, F = c->ffn_dim, V = c->vocab_size;
+    size_t N = (size_t)B * T, es = ops_act_size(gpu);
+    if (g->pos != 0 || T < 1 || T > g->cap) {
+        snprintf(err, errlen, "GPU prefill of %d tokens at position %d: expected position 0 and 1..%d tokens", T,
+                 g->pos, g->cap);
+        return -1;
+    }
+    for (size_t i = 0; i < N; i++)
+        if (tokens[i] < 0 || tokens[i] >= V) {
+            snprintf(err, errlen, "prompt token %d at %zu: expected 0..%d", tokens[i], i, V - 1);
+            return -1;
+        }
+    SmolGpuRows r = {ops_alloc(gpu, N * d * es), ops_alloc(gpu, N * d * es), ops_alloc(gpu, N * d * es),
+                     ops_alloc(gpu, N * d * es), ops_alloc(gpu, N * 2 * F * es), ops_alloc(gpu, N * F * es),
+                     (ops_real *)ops_alloc(gpu, N * sizeof(ops_real))};
+    int *dt = ops_alloc(gpu, N * sizeof(int));
+    ops_to_device(gpu, dt, tokens, N * sizeof(int));
+    op_embed_forward(gpu, r.x, dt, wptr(m, m->wte), (int)N, d);
+    int rc = 0;
+    for (int l = 0; l < c->n_layers && !rc; l++) rc = smol_gpu_block(m, l, &r, (int)N, &g->layers[l], T, err, errlen);
+    if (!rc) {
+        for (int b = 0; b < B; b++) /* each sequence's last position */
+            ops_copy(gpu, (char *)g->x + (size_t)b * d * es, (char *)r.x + ((size_t)b * T + T - 1) * d * es, d * es);
+        smol_gpu_head(g, m, g->x);
+        ops_to_host(gpu, g->tokens, g->d_tok, sizeof(int) * B);
+        g->pos = T;
+    }
+#ifndef ABLATE_NO_CUDA
+    gpu_sync(gpu); /* queued kernels may still read the rows freed below */
+#endif
+    void *tmp[] = {r.x, r.h, r.nt, r.sub, r.gu, r.act, r.rstd, dt};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) ops_free(gpu, tmp[i]);
+    return rc;
+}
+
+#ifndef ABLATE_NO_CUDA
+/* the step, queued: embedding of d_tok, every block, the head and sampler, the position + 1 */
+static int smol_gpu_step_queue(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen) {
+    SmolGpuRows r = {g->x, g->h, g->nt, g->sub, g->gu, g->act, g->rstd};
+    op_embed_forward(m->gpu, g->x, g->d_tok, wptr(m, m->wte), g->B, m->cfg.d_model);
+    for (int l = 0; l < m->cfg.n_layers; l++)
+        if (smol_gpu_block(m, l, &r, g->B, &g->layers[l], 0, err, errlen)) return -1;
+    smol_gpu_head(g, m, g->x);
+    gpu_dec_advance(m->gpu, g->d_pos);
+    return 0;
+}
+#endif
+
+SMOLLMDEF int smollm_gpu_decode_step(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen) {
+#ifndef ABLATE_NO_CUDA
+    Gpu *gpu = m->gpu;
+    if (g->pos >= g->cap) {
+        snprintf(err, errlen, "decode at position %d: the generation holds %d tokens", g->pos, g->cap);
+        return -1;
+    }
+    /* the first step runs eagerly (it compiles the kernels and plans the GEMMs, which a capture
+       cannot do); the second is captured, and every later one replays it */
+    if (g->eager || g->steps == 0) {
+        if (smol_gpu_step_queue(g, m, err, errlen)) return -1;
+    } else {
+        if (!g->graph) {
+            gpu_graph_begin(gpu);
+            int rc = smol_gpu_step_queue(g, m, err, errlen);
+            CUgraphExec exec = gpu_graph_end(gpu);
+            if (rc) {
+                gpu_graph_free(exec);
+                return -1;
+            }
+            g->graph = (void *)exec;
+        }
+        gpu_graph_launch(gpu, (CUgraphExec)g->graph);
+    }
+    ops_to_host(gpu, g->tokens, g->d_tok, sizeof(int) * g->B);
+    g->pos++;
+    g->steps++;
+    for (int l = 0; l < g->n_layers; l++) g->layers[l].pos = g->pos; /* the host mirrors of *d_pos */
+    return 0;
+#else
+    (void)g, (void)m;
+    snprintf(err, errlen, "GPU generation: this build has no CUDA (expected the CUDA build, or --device cpu)");
+    return -1;
+#endif
 }
 
 #endif /* SMOLLM_IMPLEMENTATION_DONE */

@@ -95,6 +95,8 @@
              final_mc_se, and an mc acc column; non-byte vocabularies use the tokenizer.json beside
              the data) save (a file; one named model.safetensors gets export.h's config.json,
              generation_config.json and tokenizer.json beside it, or in a study's run, DIR/RUN/hf)
+             bench_decode (0|1: after training, batch-1 generation at seq: decode_tokens_per_s and
+             decode_cache_bytes in summary.json, a decode tok/s column; not in the run identity)
    STUDY KEYS (base only): name seeds seed_list select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors,
              and DIR/RUN/hf, a Hugging Face model directory of it, export.h)
@@ -260,6 +262,7 @@ typedef struct {
     float val_frac;
     int eval_every, eval_batches, log_every, checkpoint_every;
     int sample_every, sample_tokens; /* samples.jsonl: a greedy continuation every N steps (0: none) */
+    int bench_decode;           /* 1: after training, generation speed and decode cache bytes (study_decode_bench) */
     double final_eval_tokens;   /* the last evaluation's cap in tokens (0: STUDY_FINAL_EVAL_TOKENS) */
     int *kill_countdown;        /* not a run key: fault injection for tests (StudyOptions.kill_metrics),
                                    decremented per metrics line written, SIGKILL at 0; NULL: none */
@@ -357,6 +360,9 @@ typedef struct {
     double final_val_acc;       /* synthetic tasks: top-1 accuracy at the last evaluation; else NAN */
     double final_mc_acc, final_mc_se; /* eval_mc: multiple-choice accuracy of the final weights and its
                                    standard error; else NAN */
+    double decode_tokens_per_s, decode_cache_bytes; /* bench_decode: batch-1 decode tokens/s of the final
+                                   weights at the run's seq and the decode caches' bytes per sequence
+                                   (all layers, as allocated); else NAN */
     /* the last evaluation (the whole validation split up to final_eval_tokens): targets scored,
        standard error of its loss over windows, bits per byte (NAN: unknown tokenizer); and the
        bits per byte of the evaluation with the best loss */
@@ -484,6 +490,16 @@ STUDYDEF int study_check(const StudySpec *s, Gpu *gpu, char *err, size_t errlen)
    (e.g. no NVIDIA driver library) when "cuda" was asked for and none works */
 STUDYDEF int study_open_device(const char *device, Gpu **gpu, char *err, size_t errlen);
 STUDYDEF void study_close_device(Gpu *gpu);
+/* generation speed of a model (ablate bench --only decode, the bench_decode key): B sequences of
+   a prompt of `prompt` synthetic tokens, then `gen` greedy new tokens. On the GPU (m->gpu) the
+   device path (SmolGpuGen: one CUDA graph per step; the first 2 steps, warm-up and capture, are
+   not timed when gen >= 4); on the CPU the reference (SmolGen). Fills prefill and decode tokens/s
+   (B tokens per step, each step ending with the tokens back on the host) and the decode caches'
+   bytes per sequence as allocated for prompt + gen tokens; -1 with a message (a layer without a
+   decode path on that device, memory) */
+typedef struct { double prefill_tps, decode_tps; size_t cache_bytes; } StudyDecodeBench;
+STUDYDEF int study_decode_bench(const SmolModel *m, int B, int prompt, int gen, StudyDecodeBench *out, char *err,
+                                size_t errlen);
 STUDYDEF const char *study_default_data(void);
 /* train one run. dir: its directory (NULL: no files, as ablate train); verbose: per-step lines.
    Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case */
@@ -812,6 +828,10 @@ static const StudyRunKey run_keys_[] = {
         "write the trained weights to this safetensors file (named model.safetensors: with config.json and tokenizer, export.h)"),
     RK_("eval_mc", STUDY_RUN_KEY_STR, STUDY_RUN_AT_PTR, eval_mc, 0, 0, NULL, "data", STUDY_RUN_KEY_IDENTITY_IF_SET,
         "multiple-choice JSONL (ablate mc-make) scored at the end: an accuracy column (eval.h)"),
+    /* a measurement of the trained model, not of training: not in the run identity */
+    RK_("bench_decode", STUDY_RUN_KEY_BOOL, STUDY_RUN_AT_INT, bench_decode, 0, 0, NULL, "data", STUDY_RUN_KEY_NOT_IDENTITY,
+        "after training, batch-1 decode tokens/s at seq and the measured decode cache bytes into summary.json "
+        "(decode_tokens_per_s, decode_cache_bytes) and a decode tok/s column (0: off)"),
     RK_("init_from", STUDY_RUN_KEY_STR, STUDY_RUN_AT_PTR, init_from, 0, 0, NULL, "train", STUDY_RUN_KEY_IDENTITY_IF_SET,
         "start from an exported model directory of the same shapes (ablate export) instead of the seeded init"),
 };
@@ -2040,6 +2060,57 @@ STUDYDEF void study_close_device(Gpu *gpu) {
 #endif
 }
 
+STUDYDEF int study_decode_bench(const SmolModel *m, int B, int prompt, int gen, StudyDecodeBench *out, char *err,
+                                size_t errlen) {
+    int V = m->cfg.vocab_size, cap = prompt + gen, rc = 0, warm = gen >= 4 ? 2 : 0;
+    memset(out, 0, sizeof *out);
+    if (B < 1 || prompt < 1 || gen < 1) {
+        snprintf(err, errlen, "decode bench of %d sequences, prompt %d, %d new tokens: expected all >= 1", B, prompt,
+                 gen);
+        return -1;
+    }
+    int *tok = malloc(sizeof(int) * (size_t)B * prompt);
+    if (!tok) {
+        snprintf(err, errlen, "decode bench: out of host memory for %d x %d prompt tokens", B, prompt);
+        return -1;
+    }
+    for (size_t i = 0; i < (size_t)B * prompt; i++) tok[i] = (int)((i * 7919 + 13) % (size_t)V);
+    double t0, t1, t2, t3;
+    if (m->gpu) {
+        SmolGpuGen g;
+        SmolSampler greedy = {0};
+        if (smollm_gpu_gen_init(&g, m, B, cap, &greedy, 1, 0, err, errlen)) { free(tok); return -1; }
+        t0 = train_now();
+        rc = smollm_gpu_prefill(&g, m, tok, prompt, err, errlen);
+        t1 = train_now();
+        for (int s = 0; s < warm && !rc; s++) rc = smollm_gpu_decode_step(&g, m, err, errlen);
+        t2 = train_now();
+        for (int s = warm; s < gen && !rc; s++) rc = smollm_gpu_decode_step(&g, m, err, errlen);
+        t3 = train_now();
+        out->cache_bytes = g.cache_bytes / B;
+        smollm_gpu_gen_free(&g, m);
+    } else {
+        SmolGen g;
+        if (smollm_gen_init(&g, m, B, cap, err, errlen)) { free(tok); return -1; }
+        t0 = train_now();
+        rc = smollm_prefill(&g, m, tok, prompt, err, errlen);
+        t1 = t2 = train_now();
+        warm = 0;
+        for (int s = 0; s < gen && !rc; s++) {
+            for (int b = 0; b < B; b++) tok[b] = smollm_sample(g.logits + (size_t)b * V, V, NULL, NULL);
+            rc = smollm_decode_step(&g, m, tok, err, errlen);
+        }
+        t3 = train_now();
+        out->cache_bytes = g.cache_bytes / B;
+        smollm_gen_free(&g);
+    }
+    free(tok);
+    if (rc) return -1;
+    out->prefill_tps = (double)B * prompt / (t1 - t0 > 0 ? t1 - t0 : 1e-9);
+    out->decode_tps = (double)B * (gen - warm) / (t3 - t2 > 0 ? t3 - t2 : 1e-9);
+    return 0;
+}
+
 /* text files found on any Debian-like system, used when no data is given */
 STUDYDEF const char *study_default_data(void) {
     static const char *paths[] = {"data/corpus.txt", "/usr/share/common-licenses/GPL-3"};
@@ -2167,6 +2238,8 @@ static void study_summary_json(StrBuf *b, const StudySummary *s) {
     sb_num(b, "final_val_acc", s->final_val_acc, 0);
     sb_num(b, "final_mc_acc", s->final_mc_acc, 0);
     sb_num(b, "final_mc_se", s->final_mc_se, 0);
+    sb_num(b, "decode_tokens_per_s", s->decode_tokens_per_s, 0);
+    sb_num(b, "decode_cache_bytes", s->decode_cache_bytes, 0);
     sb_num(b, "final_val_tokens", s->final_val_tokens, 0);
     sb_num(b, "final_val_se", s->final_val_se, 0);
     sb_num(b, "final_val_bpb", s->final_val_bpb, 0);
@@ -2208,7 +2281,7 @@ STUDYDEF int study_summary_read(const char *path, StudySummary *s) {
     s->best_val_step = (int)study_json_num(t, "best_val_step");
 #define F_(k) s->k = study_json_num(t, #k);
     F_(tokens) F_(final_loss) F_(final_val_loss) F_(final_val_ppl) F_(best_val_loss) F_(best_val_ppl) F_(final_val_acc)
-    F_(final_mc_acc) F_(final_mc_se)
+    F_(final_mc_acc) F_(final_mc_se) F_(decode_tokens_per_s) F_(decode_cache_bytes)
     F_(final_val_tokens) F_(final_val_se) F_(final_val_bpb) F_(best_val_bpb)
     F_(tokens_per_s) F_(peak_bytes) F_(params_total) F_(params_attention) F_(params_ffn) F_(params_embedding)
     F_(params_norms) F_(kv_bytes_per_token) F_(cache_bytes_per_token) F_(grad_norm_mean) F_(grad_norm_max) F_(smoothness)
@@ -2486,6 +2559,25 @@ static int study_init_from(SmolModel *m, const char *init_path, StudySummary *o,
     return 0;
 }
 
+/* bench_decode: batch-1 generation at the run's context (a prompt of seq - gen tokens, gen new:
+   32, or seq / 2 for a short seq) into the summary; a mechanism without a decode path on this
+   device leaves null and says why (the run stays ok: it trained) */
+static void study_bench_decode_run(SmolModel *m, const StudyRunConfig *c, StudySummary *o, int verbose) {
+    int gen = c->seq >= 64 ? 32 : c->seq / 2;
+    StudyDecodeBench r;
+    char err[512];
+    if (gen < 1 || study_decode_bench(m, 1, c->seq - gen, gen, &r, err, sizeof err)) {
+        fprintf(stderr, "ablate: bench_decode: %s: no decode figures (null)\n",
+                gen < 1 ? "seq below 2 leaves no room for a prompt and a new token" : err);
+        return;
+    }
+    o->decode_tokens_per_s = r.decode_tps;
+    o->decode_cache_bytes = (double)r.cache_bytes;
+    if (verbose)
+        printf("decode (batch 1, context %d): %.0f tokens/s, cache %zu bytes per sequence\n", c->seq, r.decode_tps,
+               r.cache_bytes);
+}
+
 /* eval_mc: the final weights' multiple-choice accuracy (eval.h) into the summary */
 static void study_eval_mc(SmolModel *m, const StudyRunConfig *c, StudySummary *o, int verbose) {
     char err[1024], tp[4200];
@@ -2646,6 +2738,7 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
     o->final_loss = o->final_val_loss = o->final_val_ppl = o->best_val_loss = o->best_val_ppl = NAN;
     o->final_val_acc = o->final_val_tokens = o->final_val_se = o->final_val_bpb = o->best_val_bpb = NAN;
     o->final_mc_acc = o->final_mc_se = NAN;
+    o->decode_tokens_per_s = o->decode_cache_bytes = NAN;
     o->smoothness = o->grad_norm_mean = o->grad_norm_max = o->tokens_per_s = NAN;
     o->steps = study_run_config_steps(c);
     /* refuse bad shapes before reading any data */
@@ -3009,6 +3102,7 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
         }
     }
     if (c->eval_mc && !rc) study_eval_mc(&m, c, o, verbose);
+    if (c->bench_decode && !rc) study_bench_decode_run(&m, c, o, verbose);
 done:
     o->wall_seconds = wall_before + train_now() - t_start;
     if (mf && fclose(mf) && !rc) {
@@ -3541,6 +3635,7 @@ typedef struct {
     StudyStat loss, bpb, tps;   /* final validation loss, bits per byte, tokens/s over the ok seeds */
     StudyStat acc;              /* synthetic tasks: final top-1 accuracy over the ok seeds */
     StudyStat mc;               /* eval_mc: multiple-choice accuracy over the ok seeds */
+    StudyStat dec;              /* bench_decode: decode tokens/s over the ok seeds */
     double ppl;                 /* mean final validation perplexity */
     double peak, kv, params;    /* peak: the mean over the ok seeds that measured one (0: none did) */
     double diff, p, t, df;      /* against the best configuration: mean loss difference, Welch's test */
@@ -3558,6 +3653,7 @@ static double get_tps(const StudySummary *s) { return s->tokens_per_s; }
 static double get_bpb(const StudySummary *s) { return s->final_val_bpb; }
 static double get_acc(const StudySummary *s) { return s->final_val_acc; }
 static double get_mc(const StudySummary *s) { return s->final_mc_acc; }
+static double get_dec(const StudySummary *s) { return s->decode_tokens_per_s; }
 static double get_peak(const StudySummary *s) { return s->peak_bytes > 0 ? s->peak_bytes : NAN; }
 
 /* the statistics of one value over a configuration's ok runs that have it */
@@ -4285,12 +4381,13 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
         g[k].n_ok += !strcmp(s[i].status, "ok");
     }
     if (!g) { free(s); fprintf(stderr, "ablate report: out of memory\n"); return -1; }
-    int best = -1, any_bpb = 0, any_acc = 0, any_mc = 0, any_peak = 0, max_seeds = 0;
+    int best = -1, any_bpb = 0, any_acc = 0, any_mc = 0, any_dec = 0, any_peak = 0, max_seeds = 0;
     for (int k = 0; k < ng; k++) {
         g[k].loss = study_group_stat(s, n, g[k].id, get_loss);
         g[k].bpb = study_group_stat(s, n, g[k].id, get_bpb);
         g[k].acc = study_group_stat(s, n, g[k].id, get_acc);
         g[k].mc = study_group_stat(s, n, g[k].id, get_mc);
+        g[k].dec = study_group_stat(s, n, g[k].id, get_dec);
         g[k].tps = study_group_stat(s, n, g[k].id, get_tps);
         g[k].ppl = study_group_stat(s, n, g[k].id, get_ppl).mean;
         const StudySummary *f = &s[g[k].first];
@@ -4301,6 +4398,7 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
         any_bpb |= g[k].bpb.n > 0;
         any_acc |= g[k].acc.n > 0;
         any_mc |= g[k].mc.n > 0;
+        any_dec |= g[k].dec.n > 0;
         any_peak |= g[k].peak > 0;
         if (g[k].loss.n > max_seeds) max_seeds = g[k].loss.n;
         if (g[k].loss.n && (best < 0 || g[k].loss.mean < g[best].loss.mean)) best = k;
@@ -4425,6 +4523,7 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
         study_col(out, "peak MB", 9, 0);
         study_col(out, "params", 11, 0);
         study_col(out, "KV B/tok", 9, 0);
+        if (any_dec) study_col(out, "decode tok/s", 14, 0);
         fputc('\n', out);
         for (int k = 0; k < ng; k++) {
             const StudyGroup *q = &g[k];
@@ -4474,6 +4573,11 @@ STUDYDEF int study_report(const char *dir, FILE *out) {
             study_col(out, col, 11, 0);
             snprintf(col, sizeof col, "%.0f", q->kv);
             study_col(out, col, 9, 0);
+            if (any_dec) {
+                if (q->dec.n) snprintf(col, sizeof col, "%.0f", q->dec.mean);
+                else snprintf(col, sizeof col, "-");
+                study_col(out, col, 14, 0);
+            }
             fputc('\n', out);
         }
         if (best >= 0) {

@@ -25,6 +25,9 @@
    GPU: head_dim a multiple of 8 from 32 to 256 (attn_gpu_width_check, shared with MLA and MGA;
    attn/dense.cu.h pads other widths to 16- or 32-column tiles inside the kernels; the Hopper
    wgmma kernels run head_dim 64, every other width the mma.sync ones).
+   Decoding: a cache of K and V per slot (attn_dense_dec_ring: a ring of W under a window, G + a
+   ring under local+global, W*R dilated, every position strided), fp32 on the CPU, bf16 on the GPU
+   (attn/decode.cu.h's split-K step over the same slots).
 */
 #ifndef ATTN_DENSE_H
 #define ATTN_DENSE_H
@@ -43,6 +46,11 @@
 
 #if defined(ATTN_IMPLEMENTATION) && defined(ATTN_ROOMS_NOW) && !defined(ATTN_DENSE_DONE)
 #define ATTN_DENSE_DONE
+
+#ifndef ABLATE_NO_CUDA
+#include "../gpu.h"
+#include "decode.cu.h" /* the GPU decode kernels */
+#endif
 
 /* the config's sparse pattern on its window; 0 when it has none (plain window or dense) */
 static int attn_pattern_of(const AttnConfig *c, OpsPattern *p) {
@@ -416,11 +424,118 @@ static int attn_dense_prefill(const AttnConfig *c, const ops_real *w, AttnCache 
     return rc;
 }
 
+/* ---- GPU decoding (attn/decode.cu.h's kernels): the same slots in bf16, [B][S][k | v] ---- */
+
+/* the kernels' view of the cache and of the mask */
+static void attn_dense_gpu_shape(const AttnConfig *c, int cap, int *S, int *G, int *ring, int *pb) {
+    *ring = attn_dense_dec_ring(c, cap, G);
+    *S = *G + *ring;
+    *pb = c->pattern_block > 0 ? c->pattern_block : 128; /* ops.h's default block */
+}
+
+static size_t attn_dense_gpu_cache_bytes(const AttnConfig *c, int T) {
+    return (size_t)attn_dense_dec_slots(c, T) * 2 * c->n_kv_heads * c->head_dim * 2; /* bf16 */
+}
+
+static size_t attn_dense_gpu_align(size_t n) { return (n + 255) & ~(size_t)255; }
+
+/* the step's scratch: fused q|k|v [B, (H + 2 KV) hd] bf16, q [B, H*hd] fp32, att [B, H*hd] bf16,
+   then the split-K partials [B][H][chunks][hd + 2] fp32 */
+static size_t attn_dense_gpu_scratch_parts(const AttnConfig *c, int B, int cap, size_t off[4]) {
+    int S, G, ring, pb, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    attn_dense_gpu_shape(c, cap, &S, &G, &ring, &pb);
+    size_t chunks = ((size_t)S + 127) / 128; /* attn/decode.cu.h's DEC_CHUNK */
+    size_t sz[4] = {(size_t)B * (H + 2 * KV) * hd * 2, (size_t)B * H * hd * 4, (size_t)B * H * hd * 2,
+                    (size_t)B * H * chunks * (hd + 2) * 4};
+    size_t total = 0;
+    for (int i = 0; i < 4; i++) {
+        off[i] = total;
+        total += attn_dense_gpu_align(sz[i]);
+    }
+    return total;
+}
+
+static size_t attn_dense_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
+    size_t off[4];
+    return attn_dense_gpu_scratch_parts(c, B, cap, off);
+}
+
+#ifndef ABLATE_NO_CUDA
+static GpuDecShape attn_dense_gpu_dshape(const AttnConfig *c, int cap) {
+    GpuDecShape sh;
+    memset(&sh, 0, sizeof sh);
+    sh.H = c->n_heads;
+    sh.KV = c->n_kv_heads;
+    sh.hd = c->head_dim;
+    attn_dense_gpu_shape(c, cap, &sh.S, &sh.G, &sh.ring, &sh.block);
+    sh.window = c->window;
+    sh.global = c->global_tokens;
+    sh.stride = c->stride;
+    sh.dilation = c->dilation;
+    sh.theta = c->rope_theta;
+    sh.eps = c->norm_eps;
+    return sh;
+}
+#endif
+
+/* one token: the fused projection (one GEMM, N = B), QK-norm and RoPE at *d_pos with k, v into
+   the slot, split-K attention over the filled slots, o_proj. All queued; nothing read back. */
+static int attn_dense_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                 void *out) {
+#ifndef ABLATE_NO_CUDA
+    AttnParamSpec p[ATTN_MAX_PARAMS];
+    attn_param_specs(c, p);
+    int B = k->B, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    size_t off[4];
+    attn_dense_gpu_scratch_parts(c, B, k->cap, off);
+    char *sc = (char *)k->scratch;
+    void *qkv = sc + off[0], *att = sc + off[2];
+    float *q = (float *)(void *)(sc + off[1]), *part = (float *)(void *)(sc + off[3]);
+    GpuDecShape sh = attn_dense_gpu_dshape(c, k->cap);
+    op_matmul_forward(gpu, qkv, x, attn_wat(gpu, w, p[0].offset), B, d, (H + 2 * KV) * hd);
+    gpu_dec_qkv(gpu, &sh, qkv, q, k->mem, c->qk_norm ? attn_wat(gpu, w, p[4].offset) : NULL,
+                c->qk_norm ? attn_wat(gpu, w, p[5].offset) : NULL, k->d_pos, B);
+    gpu_dec_attend(gpu, &sh, att, q, k->mem, part, k->d_pos, B);
+    op_matmul_forward(gpu, out, att, attn_wat(gpu, w, p[3].offset), B, H * hd, d);
+    return 0;
+#else
+    (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out;
+    return -1; /* the CPU-only build has no GPU */
+#endif
+}
+
+/* the prompt through the training forward (the flash kernels) on activations allocated here,
+   then the rotated k, v rows into their slots */
+static int attn_dense_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                  void *out, int T) {
+#ifndef ABLATE_NO_CUDA
+    size_t ae, se;
+    int B = k->B;
+    attn_act_sizes(c, B, T, &ae, &se);
+    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
+    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
+    AttnActs a;
+    attn_acts_bind(c, &a, gpu, am, sm, B, T);
+    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    if (!rc) {
+        GpuDecShape sh = attn_dense_gpu_dshape(c, k->cap);
+        gpu_dec_fill(gpu, &sh, k->mem, a.k, a.v, B, T);
+    }
+    gpu_sync(gpu); /* the queued kernels read the activations freed below */
+    ops_free(gpu, am);
+    ops_free(gpu, sm);
+    return rc;
+#else
+    (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;
+    return -1;
+#endif
+}
+
 static const AttnMech attn_room_dense = {
     "dense", attn_dense_resolve, attn_dense_gpu_supported, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
     attn_dense_act_sizes, attn_dense_acts_bind, attn_dense_scratch_elems, attn_dense_scratch_bind,
     attn_dense_forward, attn_dense_backward, NULL, attn_dense_cache_bytes, attn_dense_decode, attn_dense_prefill,
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    attn_dense_gpu_cache_bytes, attn_dense_gpu_scratch_bytes, NULL, attn_dense_gpu_decode, attn_dense_gpu_prefill,
 };
 
 #endif /* ATTN_DENSE_DONE */

@@ -85,11 +85,25 @@ static int attn_identity_decode(const AttnConfig *c, const ops_real *w, AttnCach
     return 0;
 }
 
+/* GPU decoding: the forward on the one token (v into the room's scratch); no cache */
+static size_t attn_identity_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
+    (void)cap;
+    return (size_t)B * c->n_heads * c->head_dim * 2; /* bf16 v */
+}
+
+static int attn_identity_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                    void *out) {
+    int B = k->B, d = c->d_model, qd = c->n_heads * c->head_dim;
+    op_matmul_forward(gpu, k->scratch, x, attn_wat(gpu, w, 0), B, d, qd);
+    op_matmul_forward(gpu, out, k->scratch, attn_wat(gpu, w, (size_t)qd * d), B, qd, d);
+    return 0;
+}
+
 static const AttnMech attn_room_identity = {
     "identity", attn_identity_resolve, NULL, attn_identity_param_specs, NULL, NULL, attn_identity_flops, NULL,
     attn_identity_act_sizes, attn_identity_acts_bind, attn_identity_scratch_elems, attn_identity_scratch_bind,
     attn_identity_forward, attn_identity_backward, NULL, attn_identity_cache_bytes, attn_identity_decode, NULL,
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    attn_identity_cache_bytes, attn_identity_gpu_scratch_bytes, NULL, attn_identity_gpu_decode, NULL,
 };
 
 #endif /* ATTN_IDENTITY_DONE */

@@ -1375,7 +1375,18 @@ static void test_generate_cli(void) {
            strstr(o1, "prompt 24 tokens"), "generate: a prompt past the context is truncated to its end", o1);
     snprintf(a, sizeof a, "generate %s --device cuda", ck);
     r1 = run_cli(a, o1, sizeof o1);
-    report(r1 == 2 && strstr(o1, "use --device cpu"), "generate: --device cuda refused, pointing to --device cpu", o1);
+    report(r1 != 0 && strstr(o1, "--device cuda: this is the CPU-only build"),
+           "generate: --device cuda on the CPU-only build is refused, saying why", o1);
+    snprintf(a, sizeof a, "generate %s --device gpu", ck);
+    r1 = run_cli(a, o1, sizeof o1);
+    report(r1 == 2 && strstr(o1, "unknown device 'gpu'") && strstr(o1, "expected cpu or cuda"),
+           "generate: an unknown --device is refused", o1);
+    /* --eager (the GPU's debugging switch) is accepted everywhere; the CPU's text is the same */
+    snprintf(a, sizeof a, "generate %s --prompt 'The licenses' --tokens 12 --device cpu --eager 2>/dev/null | cat", ck);
+    r1 = run_cli(a, o2, sizeof o2);
+    snprintf(a, sizeof a, "generate %s --prompt 'The licenses' --tokens 12 --device cpu 2>/dev/null | cat", ck);
+    r2 = run_cli(a, o1, sizeof o1);
+    report(!r1 && !r2 && !strcmp(o1, o2) && !strncmp(o1, "The licenses", 12), "generate: --eager accepted, same text on the CPU", o2);
     r1 = run_cli("generate --prompt x", o1, sizeof o1);
     report(r1 == 2 && strstr(o1, "no checkpoint given"), "generate: no checkpoint is a usage error", o1);
     /* BPE: a checkpoint whose greedy choice is the end-of-text token stops at once. Its residual
@@ -1441,6 +1452,22 @@ static void test_generate_cli(void) {
     report(!r1 && !r2 && strstr(o1, "{\"step\": 2, \"prompt\": \"") && strstr(o1, "{\"step\": 4, \"prompt\": \"") &&
            strstr(o1, "\"text\": \"") && strstr(o1, want) && id1 && id2 && !strncmp(id1, id2, 32),
            "study: sample_every writes samples.jsonl; summary's cache_bytes_per_token; identity unchanged", o1);
+    /* bench_decode = 1: the summary's decode tokens/s and measured cache bytes (gdn: its state at
+       seq 24), a decode tok/s column, the run identity unchanged (a measurement, not training) */
+    if (system("rm -rf /tmp/ablate_test_bdec")) {}
+    snprintf(a, sizeof a, "%s --bench-decode 1 --out /tmp/ablate_test_bdec", base);
+    r1 = run_cli(a, o2, sizeof o2);
+    int table = !run_cli("report /tmp/ablate_test_bdec", o2, sizeof o2) && strstr(o2, "decode tok/s") != NULL;
+    run_bin("", "grep -o '\"decode_[a-z_]*\": [0-9.e+]*' /tmp/ablate_test_bdec/*/summary.json; grep -o "
+            "'\"bench_decode\": [0-9]' /tmp/ablate_test_bdec/*/config.json; grep -o '\"identity\": \"[0-9a-f]*\"' "
+            "/tmp/ablate_test_bdec/*/config.json /tmp/ablate_test_samples0/*/config.json | cut -d: -f2-", o1, sizeof o1);
+    snprintf(want, sizeof want, "\"decode_cache_bytes\": %.9g",
+             (double)attn_decode_cache_bytes(&ga, 24) / sizeof(ops_real) * sizeof(float)); /* ablate-cpu: float */
+    id1 = strstr(o1, "\"identity\"");
+    id2 = id1 ? strstr(id1 + 1, "\"identity\"") : NULL;
+    report(!r1 && table && strstr(o1, "\"decode_tokens_per_s\": ") && strstr(o1, want) &&
+           strstr(o1, "\"bench_decode\": 1") && id1 && id2 && !strncmp(id1, id2, 30), /* "identity": "16 hex" */
+           "study: bench_decode records decode tokens/s and cache bytes; a column; identity unchanged", o1);
 }
 
 /* ablate eval on a checkpoint of ablate train --save gives the run's final validation loss */

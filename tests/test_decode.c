@@ -11,6 +11,8 @@
        see (local+global G + W, dilated W*R), constant in T (gdn), linear otherwise, and what attn_decode_cache_bytes says is what is allocated
      refusals: mga_faithful (reads the future), a step past the cache's capacity, a room whose
        descriptor has no decode fields (hier)
+   the GPU decode interface's host side (which rooms have GPU slots, refused by name otherwise; the
+   device caches' bf16 bytes; init without a GPU and GPU generation of a CPU model refused)
    and the sampler (smollm_sample): greedy = the first largest logit; top_k 1 and a tiny top_p
    are greedy; the same seed draws the same tokens; temperature 1 draws in proportion to the
    softmax (within 4 standard deviations over 20000 draws); top_k 2 never draws the third.
@@ -154,6 +156,65 @@ static void check_cache_sizes(void) {
     report(rc == -1 && strstr(err, "mga_faithful"), "mga_faithful cannot decode (it reads the future)", err);
 }
 
+/* the GPU decode interface's host side (no GPU here): which rooms have GPU decode kernels, the
+   device cache's bytes (bf16, the CPU cache's slots), and the refusals that need no device */
+static void check_gpu_host(void) {
+    char err[512];
+    int agree = 1;
+    for (int k = 1; k <= ATTN_KIND_LAST; k++) {
+        AttnConfig c = {0};
+        c.kind = (AttnKind)k; c.d_model = 24; c.n_heads = 4;
+        if (k == ATTN_SWA || k == ATTN_HIER) c.window = 4; /* they need one */
+        if (attn_resolve(&c, err, sizeof err)) { agree = 0; continue; }
+        const AttnMech *m = attn_mech(c.kind);
+        int want = m->decode && m->gpu_decode && m->gpu_cache_bytes, rc = attn_gpu_decode_supported(&c, err, sizeof err);
+        char name[48];
+        snprintf(name, sizeof name, "attn %s ", attn_kind_name(c.kind));
+        if (want ? rc != 0 : (rc != -1 || !strstr(err, name))) agree = 0; /* refused by its name */
+        if (!want && attn_gpu_decode_cache_bytes(&c, 8) != 0) agree = 0;
+    }
+    report(agree, "GPU decode: supported exactly where a room has the slots; refusals name the attn", NULL);
+    const int kinds[] = {ATTN_MHA, ATTN_GQA, ATTN_MQA, ATTN_SWA, ATTN_IDENTITY};
+    int dense_ok = 1;
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
+        AttnConfig c = {0};
+        c.kind = (AttnKind)kinds[i]; c.d_model = 24; c.n_heads = 4;
+        if (c.kind == ATTN_SWA) c.window = 4;
+        attn_resolve(&c, err, sizeof err);
+        dense_ok &= attn_gpu_decode_supported(&c, err, sizeof err) == 0;
+    }
+    report(dense_ok, "GPU decode: mha, gqa, mqa, swa, identity have GPU kernels", NULL);
+    /* bytes: bf16 K and V of the KV heads per slot; a window's ring, local+global G + W, none for identity */
+    AttnConfig w = {0}, g = {0}, d = {0}, id = {0};
+    w.kind = ATTN_SWA; w.d_model = 24; w.n_heads = 4; w.window = 4;
+    g.kind = ATTN_MHA; g.d_model = 24; g.n_heads = 4; g.window = 4; g.global_tokens = 2;
+    d.kind = ATTN_GQA; d.d_model = 24; d.n_heads = 4;
+    id.kind = ATTN_IDENTITY; id.d_model = 24; id.n_heads = 4;
+    attn_resolve(&w, err, sizeof err); attn_resolve(&g, err, sizeof err);
+    attn_resolve(&d, err, sizeof err); attn_resolve(&id, err, sizeof err);
+    size_t kv = (size_t)2 * 2 * w.head_dim; /* k and v, bf16, per kv head */
+    char det[160];
+    snprintf(det, sizeof det, "swa %zu, local+global %zu, gqa %zu, identity %zu", attn_gpu_decode_cache_bytes(&w, 40),
+             attn_gpu_decode_cache_bytes(&g, 40), attn_gpu_decode_cache_bytes(&d, 40), attn_gpu_decode_cache_bytes(&id, 40));
+    report(attn_gpu_decode_cache_bytes(&w, 40) == 4 * kv * w.n_kv_heads &&
+           attn_gpu_decode_cache_bytes(&g, 40) == 6 * kv * g.n_kv_heads &&
+           attn_gpu_decode_cache_bytes(&d, 40) == 40 * kv * d.n_kv_heads && attn_gpu_decode_cache_bytes(&id, 40) == 0,
+           "GPU cache bytes: bf16 slots (ring W, G + W, all, none)", det);
+    AttnGpuCache kg;
+    int rc = attn_gpu_decode_init(NULL, &kg, &d, NULL, 1, 8, NULL, err, sizeof err);
+    report(rc == -1 && strstr(err, "expected a GPU"), "GPU decode init without a GPU is refused", err);
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 32; cfg.d_model = 24; cfg.n_layers = 1; cfg.n_heads = 4; cfg.ffn_dim = 32;
+    SmolModel m;
+    SmolGpuGen gg;
+    rc = smollm_init(&m, &cfg, NULL, 1, 1, err, sizeof err);
+    if (!rc) rc = smollm_gpu_gen_init(&gg, &m, 1, 8, NULL, 1, 0, err, sizeof err) == -1 ? 0 : 1;
+    report(!rc && strstr(err, "needs a model on the GPU"), "GPU generation of a CPU model is refused", err);
+    report(smollm_gpu_cache_bytes(&m, 40) == attn_gpu_decode_cache_bytes(&m.layers[0].attn, 40) &&
+           smollm_gpu_cache_bytes(&m, 40) > 0, "smollm_gpu_cache_bytes sums the layers'", NULL);
+    smollm_free(&m);
+}
+
 static void check_sampler(void) {
     ops_real lg[5] = {0.1, 2.0, -1.0, 2.0, 1.9};
     uint64_t r1 = 42, r2 = 42;
@@ -200,6 +261,7 @@ int main(void) {
     check_model("decode == forward: schedule swa:3,gdn,mla,dsa:topk=3,mga,identity", ATTN_GQA,
                 "swa:3,gdn,mla,dsa:topk=3,mga,identity", SMOLLM_NORM_PRE, 4, NULL);
     check_cache_sizes();
+    check_gpu_host();
     check_sampler();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

@@ -49,6 +49,7 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
     step gpu_check ./tests/gpu_check
     step gpu_sparse_check ./tests/gpu_sparse_check --no-timing
     step gpu_linear_check ./tests/gpu_linear_check --no-timing
+    step gpu_decode_check ./tests/gpu_decode_check
 fi
 if [ "$part" = checks ] || [ "$part" = repro ] || [ "$part" = all ]; then
     step gpu_determinism_check ./tests/gpu_determinism_check --no-timing
@@ -64,6 +65,8 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
     step memcheck_gdn_par "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck \
         --error-exitcode 3 ./ablate train --tune gdn_par=1 --device cuda --attn gdn --layers 2 --d-model 128 --heads 2 --seq 100 \
         --batch 2 --steps 3 --eval-batches 1
+    step memcheck_decode "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
+        ./tests/gpu_decode_check
 fi
 if [ "$part" = timing ] || [ "$part" = all ]; then
     step linear_timing ./tests/gpu_linear_check --timing-only
@@ -75,6 +78,7 @@ if [ "$part" = timing ] || [ "$part" = all ]; then
     # the cost of determinism: the same models with the order-dependent variants
     step bench_models_nondet ./ablate bench --only train --attn gqa,gdn,dsa --nondeterministic
     step bench_gdn_par ./ablate bench --tune gdn_par=1 --only train --attn gdn --profile
+    step bench_decode ./ablate bench --only decode
 fi
 echo
 echo "summary (logs in $out):"
