@@ -43,6 +43,14 @@
 #endif
 #endif
 
+/* the one-token decode kernels of the MLA, MGA, GDN and DSA rooms, when that file exists */
+#if defined(__has_include)
+#if __has_include("attn/decode.cu.h")
+#include "attn/decode.cu.h"
+#define HAVE_DECODE 1
+#endif
+#endif
+
 static int passed, failed;
 
 /* one kernel group: a source file's specializations for one arch; run returns the failures */
@@ -116,6 +124,9 @@ int main(int argc, char **argv) {
         /* both product variants (GDN_MMA 0 and 1) of both delta-rule organizations (GDN_PAR) */
         {"attn/gdn.cu.h", "GDN_MMA=0/1 x GDN_PAR=0/1", gdn_kernels_compile_check},
 #endif
+#ifdef HAVE_DECODE
+        {"attn/decode.cu.h", "one specialization (sizes at run time)", attn_dec_kernels_compile_check},
+#endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
     int n_all = (int)(sizeof all / sizeof all[0]), keep[8] = {0}, n = 0;
@@ -126,7 +137,7 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "attn/dense.cu.h, attn/dsa.cu.h or attn/gdn.cu.h)\n", argv[1]);
+                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h or attn/decode.cu.h)\n", argv[1]);
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the
