@@ -91,7 +91,7 @@ test: all tests/run_tests $(NVRTC_CHECK) $(EXTRA_TESTS)
 	./tests/run_tests ./ablate-cpu $(if $(NVRTC_CHECK),--count-from tests/nvrtc_compile.log) $(foreach t,$(EXTRA_TESTS) $(SCRIPT_TESTS),--count-from $(t).log)
 
 GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check \
-             tests/gpu_linear_check tests/gpu_determinism_check
+             tests/gpu_linear_check tests/gpu_determinism_check tests/gpu_decode_rooms_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
@@ -129,6 +129,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_check
 	./tests/gpu_sparse_check
 	./tests/gpu_linear_check
+	./tests/gpu_decode_rooms_check
 	./tests/gpu_determinism_check --no-timing
 	tools/gpu_repro.sh ./ablate
 	$(CUDA)/bin/compute-sanitizer --tool memcheck --error-exitcode 3 ./ablate train --device cuda \
