@@ -410,7 +410,15 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    step); queued on gpu->stream, nothing allocated: capturable in a CUDA graph.
    attn_gpu_decode_prefill: T tokens x [B, T, d] -> out [B, T, d] into an empty cache: the room's
    gpu_prefill (the training kernels) or gpu_decode per token (writing *d_pos = t before each);
-   on return k->pos == *d_pos == T. attn_gpu_decode_free releases the device memory. */
+   on return k->pos == *d_pos == T. attn_gpu_decode_free releases the device memory.
+   Rooms with GPU decode kernels in attn/decode.cu.h (checked by tests/gpu_decode_rooms_check.c):
+     mla   bf16 rows [cn | RoPE(kr)] per position (a ring under a window); a block per (b, h):
+           absorbed query, scores over the latents, softmax, then W_UV,h of the attended latent
+     mga   |g| per position and the running sum S in fp32, g and v in bf16 (ring), the gate tail
+     gdn   the fp32 state [B][H, D, D] and the bf16 conv tail: constant in T
+     dsa   bf16 K, V and indexer keys of every position; the top k (attn_topk at cap) per
+           sequence on the device, ties broken as on the CPU (lower position first)
+   Each step's scratch (gpu_scratch_bytes) holds the projections and fp32 scores [B][H][cap]. */
 ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen);
 ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0: unsupported */
 ATTNDEF int attn_gpu_decode_init(Gpu *gpu, AttnGpuCache *k, const AttnConfig *c, const void *w, int B, int cap,

@@ -195,7 +195,7 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "\n"
 "// ---- MGA ----\n"
 "// per sequence: run [H] fp32 | gn [S][H] fp32 | g [S][H*hd] bf16 | v [S][KV*hd] bf16 | tail [2][d] bf16\n"
-"struct MgaSeq { float *run, *gn; bf16 *g, *v, *tail; };\n"
+"typedef struct { float *run, *gn; bf16 *g, *v, *tail; } MgaSeq;\n"
 "__device__ MgaSeq mga_seq(void *cache, int b, int S, int H, int KV, int hd, int d) {\n"
 "    u64 fl = (u64)H * (1 + S), bs = (u64)S * (H + KV) * hd + 2 * (u64)d;\n"
 "    u64 seq = (fl * 4 + bs * 2 + 15) / 16 * 16;\n"

@@ -23,7 +23,8 @@
    the training form (tested to 1e-10 in double). The training form runs on the GPU too
    (generic ops: op_copy_cols / op_sum_cols gather and scatter the column blocks,
    op_rope_part_* rotates the rotary part of each head in place); there the core's width
-   P must be 32, 64 or 128 (the flash kernel's head dims). The absorbed form is CPU only.
+   P must be 32, 64 or 128 (the flash kernel's head dims). The absorbed form serves decoding: the
+   CPU's (attn_mla_absorbed_forward, the decode slots) and the GPU's (attn/decode.cu.h).
    Options: latent_dim, q_latent_dim, rope_dim, v_head_dim (below); window as for every
    mechanism.
    QK-NORM. DeepSeek's latent norms are always here: the KV latent's (kv_a_layernorm) in every
