@@ -46,6 +46,7 @@
 #ifndef ATTN_DECODE_CU_H
 #define ATTN_DECODE_CU_H
 
+#include "../gpu.h" /* first: it settles ABLATE_NO_CUDA (the GPU is opt-in) */
 #ifndef ABLATE_NO_CUDA
 
 #ifdef __cplusplus
