@@ -411,7 +411,7 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    attn_gpu_decode_prefill: T tokens x [B, T, d] -> out [B, T, d] into an empty cache: the room's
    gpu_prefill (the training kernels) or gpu_decode per token (writing *d_pos = t before each);
    on return k->pos == *d_pos == T. attn_gpu_decode_free releases the device memory.
-   Rooms with GPU decode kernels in attn/decode.cu.h (checked by tests/gpu_decode_rooms_check.c):
+   Rooms with GPU decode kernels in attn/decode_rooms.cu.h (checked by tests/gpu_decode_rooms_check.c):
      mla   bf16 rows [cn | RoPE(kr)] per position (a ring under a window); a block per (b, h):
            absorbed query, scores over the latents, softmax, then W_UV,h of the attended latent
      mga   |g| per position and the running sum S in fp32, g and v in bf16 (ring), the gate tail

@@ -564,7 +564,7 @@ static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
-/* ---- GPU decoding (attn/decode.cu.h). The cache per sequence (16-byte aligned): the running
+/* ---- GPU decoding (attn/decode_rooms.cu.h). The cache per sequence (16-byte aligned): the running
    sum S [H] and |g| [slots][H] in fp32, then g [slots][H*hd] and v [slots][KV*hd] in bf16 (a ring
    of W under a window) and the gate conv's tail [2][d] bf16 (the CPU's quantities; fp32 for the
    ones a sum runs through). A step: g, v by matmul; the append (and the gate conv); one block
@@ -572,7 +572,7 @@ static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
 static size_t attn_mga_gpu_cache_bytes(const AttnConfig *c, int T) {
     size_t S = (size_t)attn_dec_slots(c->window, T), H = (size_t)c->n_heads;
     size_t fl = H * (1 + S), bs = S * (H + c->n_kv_heads) * c->head_dim + 2 * (size_t)c->d_model;
-    return (fl * 4 + bs * 2 + 15) / 16 * 16; /* attn/decode.cu.h's mga_seq */
+    return (fl * 4 + bs * 2 + 15) / 16 * 16; /* attn/decode_rooms.cu.h's mga_seq */
 }
 
 typedef struct { void *g, *v, *u, *att, *gate; float *p; } MgaDecScratch;

@@ -1,4 +1,4 @@
-/* emu_decode_dump.c - print attn/decode.cu.h's CUDA source rewritten as plain C for
+/* emu_decode_dump.c - print attn/decode_rooms.cu.h's CUDA source rewritten as plain C for
    tests/emu_decode.c (a CPU emulation of the decode kernels: no GPU needed).
 
    Rewrites: extern "C" dropped; the dynamic shared array becomes a pointer to the emulator's
@@ -8,15 +8,15 @@
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
 #include "gpu.h"
-#include "attn/decode.cu.h"
+#include "attn/decode_rooms.cu.h"
 #include <stdio.h>
 #include <string.h>
 
 int main(void) {
     static char buf[1 << 20], out[1 << 20];
-    size_t n = strlen(ATTN_DECODE_SRC);
+    size_t n = strlen(ATTN_DECODE_ROOMS_SRC);
     if (n >= sizeof buf) { fprintf(stderr, "emu_decode_dump: source of %zu bytes (expected < %zu)\n", n, sizeof buf); return 1; }
-    memcpy(buf, ATTN_DECODE_SRC, n);
+    memcpy(buf, ATTN_DECODE_ROOMS_SRC, n);
     const char *rules[][2] = {{"extern \"C\" ", ""},
                               {"extern __shared__ float sm[];", "float *sm = g_sm;"},
                               {"__shared__", "static"},

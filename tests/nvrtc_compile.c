@@ -45,8 +45,8 @@
 
 /* the one-token decode kernels of the MLA, MGA, GDN and DSA rooms, when that file exists */
 #if defined(__has_include)
-#if __has_include("attn/decode.cu.h")
-#include "attn/decode.cu.h"
+#if __has_include("attn/decode_rooms.cu.h")
+#include "attn/decode_rooms.cu.h"
 #define HAVE_DECODE 1
 #endif
 #endif
@@ -125,7 +125,7 @@ int main(int argc, char **argv) {
         {"attn/gdn.cu.h", "GDN_MMA=0/1 x GDN_PAR=0/1", gdn_kernels_compile_check},
 #endif
 #ifdef HAVE_DECODE
-        {"attn/decode.cu.h", "one specialization (sizes at run time)", attn_dec_kernels_compile_check},
+        {"attn/decode_rooms.cu.h", "one specialization (sizes at run time)", attn_dec_kernels_compile_check},
 #endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
@@ -137,7 +137,7 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h or attn/decode.cu.h)\n", argv[1]);
+                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h or attn/decode_rooms.cu.h)\n", argv[1]);
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the

@@ -1,10 +1,10 @@
-/* attn/decode.cu.h - one-token decode kernels of the MLA, MGA, Gated DeltaNet and DSA rooms
+/* attn/decode_rooms.cu.h - one-token decode kernels of the MLA, MGA, Gated DeltaNet and DSA rooms
    (their gpu_decode slots: attn/mla.h, attn/mga.h, attn/gdn.h, attn/dsa.h), as NVRTC source +
    launchers, the pattern of attn/gdn.cu.h.
 
    USAGE
      #include "gpu.h"
-     #include "attn/decode.cu.h"   // declarations; the definitions come with GPU_IMPLEMENTATION
+     #include "attn/decode_rooms.cu.h"   // declarations; the definitions come with GPU_IMPLEMENTATION
    DEPENDS ON: gpu.h (included first; it decides the build). Declarations only with
    -DABLATE_CUDA; GPUDEF linkage and extern "C" as in gpu.h.
 
@@ -43,8 +43,8 @@
    block per (b, h) fills the GPU anyway. DSA's top k: a 32-pass bisection on the scores'
    order-preserving integer keys finds the k-th largest value, then a block scan takes the
    ties at it in position order: O(32 n) per sequence and no sort. */
-#ifndef ATTN_DECODE_CU_H
-#define ATTN_DECODE_CU_H
+#ifndef ATTN_DECODE_ROOMS_CU_H
+#define ATTN_DECODE_ROOMS_CU_H
 
 #include "../gpu.h" /* first: it settles ABLATE_NO_CUDA (the GPU is opt-in) */
 #ifndef ABLATE_NO_CUDA
@@ -81,11 +81,11 @@ GPUDEF int attn_dec_kernels_compile_check(const char *arch);
 }
 #endif
 #endif /* ABLATE_NO_CUDA */
-#endif /* ATTN_DECODE_CU_H */
+#endif /* ATTN_DECODE_ROOMS_CU_H */
 
 /* ======================================================================== */
-#if defined(GPU_IMPLEMENTATION) && !defined(ABLATE_NO_CUDA) && !defined(ATTN_DECODE_IMPLEMENTATION_DONE)
-#define ATTN_DECODE_IMPLEMENTATION_DONE
+#if defined(GPU_IMPLEMENTATION) && !defined(ABLATE_NO_CUDA) && !defined(ATTN_DECODE_ROOMS_IMPLEMENTATION_DONE)
+#define ATTN_DECODE_ROOMS_IMPLEMENTATION_DONE
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,8 +98,8 @@ GPUDEF int attn_dec_kernels_compile_check(const char *arch);
 
 #define DEC_THREADS 256
 
-static const char ATTN_DECODE_SRC[] =
-KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN and DSA rooms (attn/decode.cu.h).\n"
+static const char ATTN_DECODE_ROOMS_SRC[] =
+KSRC_LINE("attn/decode_rooms.cu.h") "// One-token decode kernels of the MLA, MGA, GDN and DSA rooms (attn/decode_rooms.cu.h).\n"
 "#include \"ablate_common.cuh\"\n"
 "\n"
 "// first cached position a query at pos sees under a window (0: none)\n"
@@ -452,7 +452,7 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    }\n"
 "}\n";
 
-static CUfunction dec_k_(Gpu *gpu, const char *name) { return gpu_kernel(gpu, ATTN_DECODE_SRC, name, NULL); }
+static CUfunction dec_k_(Gpu *gpu, const char *name) { return gpu_kernel(gpu, ATTN_DECODE_ROOMS_SRC, name, NULL); }
 
 GPUDEF void gpu_dec_mla_append(Gpu *gpu, void *cache, const void *kva, const void *gamma, const int *pos, int B, int S,
                                int r, int rope, float eps, float theta) {
@@ -531,8 +531,8 @@ GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, c
 
 GPUDEF int attn_dec_kernels_compile_check(const char *arch) {
     char *log = NULL;
-    int failed = gpu_compile_ptx(ATTN_DECODE_SRC, NULL, arch, NULL, &log) != 0;
-    if (failed || (log && log[0])) fprintf(stderr, "attn/decode.cu.h %s%s:\n%s\n", arch, failed ? "" : " (log)",
+    int failed = gpu_compile_ptx(ATTN_DECODE_ROOMS_SRC, NULL, arch, NULL, &log) != 0;
+    if (failed || (log && log[0])) fprintf(stderr, "attn/decode_rooms.cu.h %s%s:\n%s\n", arch, failed ? "" : " (log)",
                                            log ? log : "");
     free(log);
     return failed;
