@@ -91,7 +91,8 @@ test: all tests/run_tests $(NVRTC_CHECK) $(EXTRA_TESTS)
 	./tests/run_tests ./ablate-cpu $(if $(NVRTC_CHECK),--count-from tests/nvrtc_compile.log) $(foreach t,$(EXTRA_TESTS) $(SCRIPT_TESTS),--count-from $(t).log)
 
 GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check \
-             tests/gpu_linear_check tests/gpu_determinism_check tests/gpu_decode_check
+             tests/gpu_linear_check tests/gpu_determinism_check tests/gpu_decode_check \
+             tests/gpu_decode_rooms_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
@@ -111,11 +112,19 @@ build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c gpu.h kernels.
 	./build/emu_attn_pattern_dump > $@.tmp && mv $@.tmp $@
 tests/emu_attn_pattern0 tests/emu_attn_pattern1: tests/emu_attn_pattern.c build/emu_attn_pattern_helpers.inc
 	$(CC) $(CFLAGS) -Ibuild -DEMU_SRC=$(subst tests/emu_attn_pattern,,$@) tests/emu_attn_pattern.c -o $@ -lm
-emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1
+# attn/decode_rooms.cu.h's decode kernels emulated the same way (about a minute on 2 cores)
+build/emu_decode_kernels.inc: tests/emu_decode_dump.c attn/decode_rooms.cu.h gpu.h kernels.cu.h
+	mkdir -p build
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_decode_dump $(CUDA_LIB) -lm
+	./build/emu_decode_dump > $@.tmp && mv $@.tmp $@
+tests/emu_decode: tests/emu_decode.c build/emu_decode_kernels.inc $(HEADERS)
+	$(CC) $(CFLAGS) -Ibuild tests/emu_decode.c -o $@ -lpthread -lm
+emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_decode
 	./tests/emu_linear0
 	./tests/emu_linear1
 	./tests/emu_attn_pattern0
 	./tests/emu_attn_pattern1
+	./tests/emu_decode
 
 # each kernel vs the CPU reference, a training step vs the CPU path, bit-reproducible
 # training (the same run twice in one process, then through the CLI: two runs and a
@@ -129,6 +138,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_check
 	./tests/gpu_sparse_check
 	./tests/gpu_linear_check
+	./tests/gpu_decode_rooms_check
 	./tests/gpu_determinism_check --no-timing
 	tools/gpu_repro.sh ./ablate
 	$(CUDA)/bin/compute-sanitizer --tool memcheck --error-exitcode 3 ./ablate train --device cuda \
@@ -137,6 +147,7 @@ gpucheck: $(GPU_CHECKS) ablate
 clean:
 	rm -f ablate ablate-cpu examples/train_tiny tests/bench_hash tests/fuzz_data tests/fuzz_spec tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
+	rm -f tests/emu_decode build/emu_decode_dump build/emu_decode_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
 # domain; 4.1 MB, 31,102 verses); the verse labels are stripped. `make` gets it when it can

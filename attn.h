@@ -415,7 +415,15 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    Rooms with GPU decode slots: dense (mha, gqa, mqa, swa and the patterns: the CPU cache's slots
    in bf16, [B][slots][k | v]; a step is the fused q|k|v GEMM, QK-norm and RoPE at *d_pos with k, v
    into the slot, split-K attention over the filled slots and o_proj: attn/decode.cu.h; prefill is
-   the training forward, then its rotated k, v copied into the slots) and identity (no cache). */
+   the training forward, then its rotated k, v copied into the slots) and identity (no cache).
+   Rooms with GPU decode kernels in attn/decode_rooms.cu.h (checked by tests/gpu_decode_rooms_check.c):
+     mla   bf16 rows [cn | RoPE(kr)] per position (a ring under a window); a block per (b, h):
+           absorbed query, scores over the latents, softmax, then W_UV,h of the attended latent
+     mga   |g| per position and the running sum S in fp32, g and v in bf16 (ring), the gate tail
+     gdn   the fp32 state [B][H, D, D] and the bf16 conv tail: constant in T
+     dsa   bf16 K, V and indexer keys of every position; the top k (attn_topk at cap) per
+           sequence on the device, ties broken as on the CPU (lower position first)
+   Each step's scratch (gpu_scratch_bytes) holds the projections and fp32 scores [B][H][cap]. */
 ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen);
 ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0: unsupported */
 ATTNDEF int attn_gpu_decode_init(Gpu *gpu, AttnGpuCache *k, const AttnConfig *c, const void *w, int B, int cap,

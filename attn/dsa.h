@@ -849,11 +849,82 @@ static int attn_dsa_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
+/* ---- GPU decoding (attn/decode_rooms.cu.h). The cache: the CPU's layout in bf16: K, V of every position
+   [B][cap][2 * kvd], then the indexer's keys [B][cap][dI]. A step: q, k, v and the indexer's q, k,
+   w by matmul; QK-norm and RoPE at the device position; K, V and the indexer key into slot pos; one
+   block per sequence scores the cached indexer keys (fp32 products of the bf16 q and keys: the
+   indexer's inputs on the GPU at indexer_precision 1 and 2 alike), takes the top k (k =
+   attn_topk(c, cap), as the CPU's decode; equal scores by lower position, the CPU's rule exactly)
+   into an ascending list; one block per (b, h) attends to the listed positions; o_proj. ---- */
+static size_t attn_dsa_gpu_cache_bytes(const AttnConfig *c, int T) {
+    return (size_t)T * (2 * c->n_kv_heads * c->head_dim + c->indexer_dim) * 2;
+}
+
+typedef struct { void *q, *kt, *vt, *iq, *ik, *iw, *att; float *scores, *p; int *list, *count; } DsaDecScratch;
+static DsaDecScratch dsa_dec_scratch(const AttnConfig *c, void *base, int B, int cap, size_t *bytes) {
+    size_t H = (size_t)c->n_heads, hd = (size_t)c->head_dim, kvd = (size_t)c->n_kv_heads * hd;
+    size_t HI = (size_t)c->indexer_heads, dI = (size_t)c->indexer_dim;
+    char *cur = base;
+    DsaDecScratch s;
+    s.q = attn_dec_take(&cur, 2 * B * H * hd);
+    s.kt = attn_dec_take(&cur, 2 * B * kvd);
+    s.vt = attn_dec_take(&cur, 2 * B * kvd);
+    s.iq = attn_dec_take(&cur, 2 * B * HI * dI);
+    s.ik = attn_dec_take(&cur, 2 * B * dI);
+    s.iw = attn_dec_take(&cur, 2 * B * HI);
+    s.att = attn_dec_take(&cur, 2 * B * H * hd);
+    s.scores = attn_dec_take(&cur, 4 * (size_t)B * cap);
+    s.p = attn_dec_take(&cur, 4 * B * H * cap);
+    s.list = attn_dec_take(&cur, 4 * (size_t)B * cap);
+    s.count = attn_dec_take(&cur, 4 * (size_t)B);
+    if (bytes) *bytes = (size_t)(cur - (char *)base);
+    return s;
+}
+
+static size_t attn_dsa_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
+    size_t n;
+    dsa_dec_scratch(c, NULL, B, cap, &n);
+    return n;
+}
+
+#ifndef ABLATE_NO_CUDA
+#include "decode_rooms.cu.h"
+static int attn_dsa_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                               void *out) {
+    int B = k->B, cap = k->cap, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd;
+    int HI = c->indexer_heads, dI = c->indexer_dim;
+    DsaDecScratch s = dsa_dec_scratch(c, k->scratch, B, cap, NULL);
+    const void *qn = c->qk_norm ? attn_wat(gpu, w, attn_spec_off(c, "q_norm.weight")) : NULL;
+    const void *kn = c->qk_norm ? attn_wat(gpu, w, attn_spec_off(c, "k_norm.weight")) : NULL;
+    char *ikc = (char *)k->mem + (size_t)B * cap * 2 * kvd * 2;
+    op_matmul_forward(gpu, s.q, x, attn_wat(gpu, w, attn_spec_off(c, "q_proj.weight")), B, d, H * hd);
+    op_matmul_forward(gpu, s.kt, x, attn_wat(gpu, w, attn_spec_off(c, "k_proj.weight")), B, d, kvd);
+    op_matmul_forward(gpu, s.vt, x, attn_wat(gpu, w, attn_spec_off(c, "v_proj.weight")), B, d, kvd);
+    gpu_dec_rope_rows(gpu, s.q, qn, k->d_pos, B * H, hd, hd, c->norm_eps, c->rope_theta);
+    gpu_dec_rope_rows(gpu, s.kt, kn, k->d_pos, B * KV, hd, hd, c->norm_eps, c->rope_theta);
+    gpu_dec_put_rows(gpu, k->mem, s.kt, k->d_pos, B, kvd, cap, (size_t)cap * 2 * kvd, 2 * (size_t)kvd, 0);
+    gpu_dec_put_rows(gpu, k->mem, s.vt, k->d_pos, B, kvd, cap, (size_t)cap * 2 * kvd, 2 * (size_t)kvd, kvd);
+    op_matmul_forward(gpu, s.iq, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.q_proj.weight")), B, d, HI * dI);
+    op_matmul_forward(gpu, s.ik, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.k_proj.weight")), B, d, dI);
+    op_matmul_forward(gpu, s.iw, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.w_proj.weight")), B, d, HI);
+    gpu_dec_rope_rows(gpu, s.iq, NULL, k->d_pos, B * HI, dI, dI, c->norm_eps, c->rope_theta);
+    gpu_dec_rope_rows(gpu, s.ik, NULL, k->d_pos, B, dI, dI, c->norm_eps, c->rope_theta);
+    gpu_dec_put_rows(gpu, ikc, s.ik, k->d_pos, B, dI, cap, (size_t)cap * dI, dI, 0);
+    gpu_dec_dsa_select(gpu, s.list, s.count, s.scores, ikc, s.iq, s.iw, k->d_pos, B, cap, HI, dI, attn_topk(c, cap));
+    gpu_dec_dsa_attend(gpu, s.att, s.p, k->mem, s.q, s.list, s.count, B, H, KV, hd, cap);
+    op_matmul_forward(gpu, out, s.att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * hd, d);
+    return 0;
+}
+#define ATTN_DSA_GPU_DECODE attn_dsa_gpu_decode
+#else
+#define ATTN_DSA_GPU_DECODE NULL
+#endif
+
 static const AttnMech attn_room_dsa = {
     "dsa", attn_dsa_resolve, attn_dsa_gpu_supported, attn_dsa_param_specs, attn_dense_kv_bytes, NULL,
     attn_dsa_flops, NULL, attn_dsa_act_sizes, attn_dsa_acts_bind, attn_dsa_scratch_elems, attn_dsa_scratch_bind,
     attn_dsa_forward, attn_dsa_backward, attn_dsa_at_step, attn_dsa_cache_bytes, attn_dsa_decode, NULL,
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    attn_dsa_gpu_cache_bytes, attn_dsa_gpu_scratch_bytes, NULL, ATTN_DSA_GPU_DECODE, NULL,
 };
 
 #endif /* ATTN_DSA_ROOM_DONE */

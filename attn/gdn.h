@@ -1085,11 +1085,76 @@ static int attn_gdn_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
+/* ---- GPU decoding (attn/decode_rooms.cu.h and the block's small GPU ops). The cache: every sequence's
+   state [B][H, D, D] in fp32, then every sequence's conv tail [B][K-1][3HD] in bf16: constant in
+   T. A step: the projection (matmul, N = B); the conv over [tail | new row] + SiLU, shifting the
+   tail; the per-head L2 norm and the gates (the training kernels, N = B); one block per (b, h)
+   for the delta-rule update and readout (a thread per state column); the gated RMSNorm (training
+   kernel); o_proj. ---- */
+static size_t attn_gdn_gpu_cache_bytes(const AttnConfig *c, int T) {
+    (void)T;
+    size_t HD = (size_t)c->n_heads * c->head_dim;
+    return HD * c->head_dim * 4 + (size_t)(c->conv_size - 1) * 3 * HD * 2;
+}
+
+typedef struct { void *proj, *qkv, *o, *y; float *rn, *g, *beta, *rs; } GdnDecScratch;
+static GdnDecScratch gdn_dec_scratch(const AttnConfig *c, void *base, int B, size_t *bytes) {
+    size_t H = (size_t)c->n_heads, HD = H * c->head_dim, P = 4 * HD + 2 * H;
+    char *cur = base;
+    GdnDecScratch s;
+    s.proj = attn_dec_take(&cur, 2 * B * P);
+    s.qkv = attn_dec_take(&cur, 2 * B * 3 * HD);
+    s.o = attn_dec_take(&cur, 2 * B * HD);
+    s.y = attn_dec_take(&cur, 2 * B * HD);
+    s.rn = attn_dec_take(&cur, 4 * B * 2 * H);
+    s.g = attn_dec_take(&cur, 4 * B * H);
+    s.beta = attn_dec_take(&cur, 4 * B * H);
+    s.rs = attn_dec_take(&cur, 4 * B * H);
+    if (bytes) *bytes = (size_t)(cur - (char *)base);
+    return s;
+}
+
+static size_t attn_gdn_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
+    size_t n;
+    (void)cap;
+    gdn_dec_scratch(c, NULL, B, &n);
+    return n;
+}
+
+#ifndef ABLATE_NO_CUDA
+#include "decode_rooms.cu.h"
+static int attn_gdn_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                               void *out) {
+    AttnGdnDims g = gdn_dims(c);
+    int B = k->B, C = g.d_model, H = g.n_heads, D = g.head_dim, HD = H * D, P = 4 * HD + 2 * H, K = g.conv_size;
+    size_t es = ops_act_size(gpu);
+    if (D > 1024 || K < 1) return -1; /* the state kernel's thread per column */
+    GdnW wv = gdn_w_(&g, w, gpu);
+    GdnDecScratch s = gdn_dec_scratch(c, k->scratch, B, NULL);
+    float *state = k->mem;
+    void *tails = (char *)k->mem + (size_t)B * HD * D * 4;
+    const char *proj = s.proj;
+    op_matmul_forward(gpu, s.proj, x, wv.proj, B, C, P);
+    gpu_dec_gdn_conv(gpu, s.qkv, tails, s.proj, wv.conv, B, P, 3 * HD, K);
+    attn_gdn_l2norm_forward(gpu, s.qkv, 3 * HD, (ops_real *)s.rn, B, 2 * H, D, 1e-6f);
+    attn_gdn_gates_forward(gpu, (ops_real *)s.g, (ops_real *)s.beta, proj + es * 4 * HD, proj + es * (4 * HD + H), P,
+                           wv.alog, wv.dtb, B, H);
+    gpu_dec_gdn_state(gpu, s.o, state, s.qkv, s.g, s.beta, B, H, D, (float)(1 / sqrt((double)D)));
+    attn_gdn_gated_rmsnorm_forward(gpu, s.y, (ops_real *)s.rs, s.o, proj + es * 3 * HD, P, wv.onorm, B, H, D,
+                                   g.norm_eps);
+    op_matmul_forward(gpu, out, s.y, wv.oproj, B, HD, C);
+    return 0;
+}
+#define ATTN_GDN_GPU_DECODE attn_gdn_gpu_decode
+#else
+#define ATTN_GDN_GPU_DECODE NULL
+#endif
+
 static const AttnMech attn_room_gdn = {
     "gdn", attn_gdn_resolve, attn_gdn_gpu_supported, attn_gdn_param_specs, NULL, attn_gdn_state_bytes,
     attn_gdn_flops, attn_gdn_init_special, attn_gdn_act_sizes, attn_gdn_acts_bind, attn_gdn_scratch_elems,
     attn_gdn_scratch_bind, attn_gdn_forward, attn_gdn_backward, NULL, attn_gdn_cache_bytes, attn_gdn_decode, NULL,
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    attn_gdn_gpu_cache_bytes, attn_gdn_gpu_scratch_bytes, NULL, ATTN_GDN_GPU_DECODE, NULL,
 };
 
 #endif /* ATTN_GDN_ROOM_DONE */

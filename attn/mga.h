@@ -559,11 +559,66 @@ static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
+/* ---- GPU decoding (attn/decode_rooms.cu.h). The cache per sequence (16-byte aligned): the running
+   sum S [H] and |g| [slots][H] in fp32, then g [slots][H*hd] and v [slots][KV*hd] in bf16 (a ring
+   of W under a window) and the gate conv's tail [2][d] bf16 (the CPU's quantities; fp32 for the
+   ones a sum runs through). A step: g, v by matmul; the append (and the gate conv); one block
+   per (b, h) for the cosine row, S, the softmax and the mix; the gate's matmul and sigmoid; o_proj. ---- */
+static size_t attn_mga_gpu_cache_bytes(const AttnConfig *c, int T) {
+    size_t S = (size_t)attn_dec_slots(c->window, T), H = (size_t)c->n_heads;
+    size_t fl = H * (1 + S), bs = S * (H + c->n_kv_heads) * c->head_dim + 2 * (size_t)c->d_model;
+    return (fl * 4 + bs * 2 + 15) / 16 * 16; /* attn/decode_rooms.cu.h's mga_seq */
+}
+
+typedef struct { void *g, *v, *u, *att, *gate; float *p; } MgaDecScratch;
+static MgaDecScratch mga_dec_scratch(const AttnConfig *c, void *base, int B, int cap, size_t *bytes) {
+    size_t qd = (size_t)c->n_heads * c->head_dim, kvd = (size_t)c->n_kv_heads * c->head_dim;
+    char *cur = base;
+    MgaDecScratch s;
+    s.g = attn_dec_take(&cur, 2 * B * qd);
+    s.v = attn_dec_take(&cur, 2 * B * kvd);
+    s.u = attn_dec_take(&cur, 2 * (size_t)B * c->d_model);
+    s.att = attn_dec_take(&cur, 2 * B * qd);
+    s.gate = attn_dec_take(&cur, 2 * B * qd);
+    s.p = attn_dec_take(&cur, 4 * (size_t)B * c->n_heads * attn_dec_slots(c->window, cap));
+    if (bytes) *bytes = (size_t)(cur - (char *)base);
+    return s;
+}
+
+static size_t attn_mga_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
+    size_t n;
+    mga_dec_scratch(c, NULL, B, cap, &n);
+    return n;
+}
+
+#ifndef ABLATE_NO_CUDA
+static int attn_mga_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                               void *out) {
+    int B = k->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, qd = H * hd;
+    int S = attn_dec_slots(c->window, k->cap);
+    MgaDecScratch s = mga_dec_scratch(c, k->scratch, B, k->cap, NULL);
+    op_matmul_forward(gpu, s.g, x, attn_wat(gpu, w, attn_spec_off(c, "g_proj.weight")), B, d, qd);
+    op_matmul_forward(gpu, s.v, x, attn_wat(gpu, w, attn_spec_off(c, "v_proj.weight")), B, d, KV * hd);
+    const void *wc = c->mga_gate ? attn_wat(gpu, w, attn_spec_off(c, "gate_conv.weight")) : w;
+    gpu_dec_mga_append(gpu, k->mem, s.u, s.g, s.v, x, wc, k->d_pos, B, S, H, KV, hd, d, c->mga_gate);
+    gpu_dec_mga_attend(gpu, s.att, s.p, k->mem, k->d_pos, B, S, H, KV, hd, d, c->window, (float)MGA_EPS);
+    if (c->mga_gate) {
+        op_matmul_forward(gpu, s.gate, s.u, attn_wat(gpu, w, attn_spec_off(c, "gate_proj.weight")), B, d, qd);
+        gpu_dec_sigmoid_mul(gpu, s.att, s.gate, B * qd);
+    }
+    op_matmul_forward(gpu, out, s.att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, qd, d);
+    return 0;
+}
+#define ATTN_MGA_GPU_DECODE attn_mga_gpu_decode
+#else
+#define ATTN_MGA_GPU_DECODE NULL
+#endif
+
 static const AttnMech attn_room_mga = {
     "mga", attn_mga_resolve, attn_mga_gpu_supported, attn_mga_param_specs, attn_mga_kv_bytes, NULL, attn_mga_flops,
     NULL, attn_mga_act_sizes, attn_mga_acts_bind, attn_mga_scratch_elems, attn_mga_scratch_bind, attn_mga_forward,
     attn_mga_backward, NULL, attn_mga_cache_bytes, attn_mga_decode, NULL,
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    attn_mga_gpu_cache_bytes, attn_mga_gpu_scratch_bytes, NULL, ATTN_MGA_GPU_DECODE, NULL,
 };
 
 #endif /* ATTN_MGA_DONE */

@@ -24,7 +24,8 @@
    (generic ops: op_copy_cols / op_sum_cols gather and scatter the column blocks,
    op_rope_part_* rotates the rotary part of each head in place); there the core's width
    P = max(head_dim, v_head_dim) must be a multiple of 8 from 32 to 256 (the flash kernels'
-   widths). The absorbed form is CPU only.
+   widths). The absorbed form serves decoding: the
+   CPU's (attn_mla_absorbed_forward, the decode slots) and the GPU's (attn/decode_rooms.cu.h).
    Options: latent_dim, q_latent_dim, rope_dim, v_head_dim (below); window as for every
    mechanism.
    QK-NORM. DeepSeek's latent norms are always here: the KV latent's (kv_a_layernorm) in every
@@ -458,11 +459,78 @@ static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
+/* ---- GPU decoding (attn/decode_rooms.cu.h's kernels around the ops' matmuls; attn.h's GPU DECODING).
+   The cache: per sequence S = attn_dec_slots(window, cap) rows [cn | RoPE(kr)] in bf16 (the CPU's
+   layout). A step: the query (mla_query: matmuls, the query latent's norm), kva = W_kva x, the
+   append (norm, rotation at the device position), then one block per (b, h): the absorbed query
+   q~ = W_UK,h^T q_nope, scores over the cached rows, softmax, the attended latent and W_UV,h of it;
+   o_proj last. W_o W_UV is never formed: applying W_UV,h per head after the sum is the same product
+   and reads fewer bytes than the absorbed [d, H*r] matrix whenever v < r, so gpu_decode_init has
+   nothing to derive. ---- */
+
+/* the next scratch piece of `bytes`, 256-byte aligned (every room's GPU decode scratch; a NULL
+   base measures) */
+static void *attn_dec_take(char **cur, size_t bytes) {
+    void *p = *cur;
+    *cur += (bytes + 255) / 256 * 256;
+    return p;
+}
+
+static size_t attn_mla_gpu_cache_bytes(const AttnConfig *c, int T) {
+    return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * 2;
+}
+
+typedef struct { void *qf, *lq, *lqn, *kva, *ol; float *lqr, *p; } MlaDecScratch;
+static MlaDecScratch mla_dec_scratch(const AttnConfig *c, void *base, int B, int cap, size_t *bytes) {
+    MlaDims m = mla_dims(c);
+    size_t H = (size_t)c->n_heads, S = (size_t)attn_dec_slots(c->window, cap);
+    char *cur = base;
+    MlaDecScratch s;
+    s.qf = attn_dec_take(&cur, 2 * B * H * m.qk);
+    s.lq = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
+    s.lqn = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
+    s.kva = attn_dec_take(&cur, 2 * (size_t)B * (m.r + m.rope));
+    s.ol = attn_dec_take(&cur, 2 * B * H * m.v);
+    s.lqr = attn_dec_take(&cur, 4 * (size_t)B);
+    s.p = attn_dec_take(&cur, 4 * B * H * S);
+    if (bytes) *bytes = (size_t)(cur - (char *)base);
+    return s;
+}
+
+static size_t attn_mla_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
+    size_t n;
+    mla_dec_scratch(c, NULL, B, cap, &n);
+    return n;
+}
+
+#ifndef ABLATE_NO_CUDA
+#include "decode_rooms.cu.h"
+static int attn_mla_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                               void *out) {
+    MlaDims m = mla_dims(c);
+    int B = k->B, H = c->n_heads, S = attn_dec_slots(c->window, k->cap);
+    MlaDecScratch s = mla_dec_scratch(c, k->scratch, B, k->cap, NULL);
+    if (2 * m.r + m.rope > 12 * 1024) return -1; /* the attend kernel's shared memory (48 KB) */
+    mla_query(gpu, c, w, x, s.qf, s.lq, s.lqn, (ops_real *)s.lqr, B);
+    op_matmul_forward(gpu, s.kva, x, attn_wat(gpu, w, attn_spec_off(c, "kv_a_proj_with_mqa.weight")), B, c->d_model,
+                      m.r + m.rope);
+    gpu_dec_mla_append(gpu, k->mem, s.kva, attn_wat(gpu, w, attn_spec_off(c, "kv_a_layernorm.weight")), k->d_pos, B, S,
+                       m.r, m.rope, c->norm_eps, c->rope_theta);
+    gpu_dec_mla_attend(gpu, s.ol, s.p, k->mem, s.qf, attn_wat(gpu, w, attn_spec_off(c, "kv_b_proj.weight")), k->d_pos,
+                       B, H, S, c->window, m.r, m.rope, m.nope, m.v, (float)(1 / sqrt((double)m.qk)), c->rope_theta);
+    op_matmul_forward(gpu, out, s.ol, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * m.v, c->d_model);
+    return 0;
+}
+#define ATTN_MLA_GPU_DECODE attn_mla_gpu_decode
+#else
+#define ATTN_MLA_GPU_DECODE NULL
+#endif
+
 static const AttnMech attn_room_mla = {
     "mla", attn_mla_resolve, attn_mla_gpu_supported, attn_mla_param_specs, attn_mla_kv_bytes, NULL, attn_mla_flops,
     NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
     attn_mla_backward, NULL, attn_mla_cache_bytes, attn_mla_decode, NULL,
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    attn_mla_gpu_cache_bytes, attn_mla_gpu_scratch_bytes, NULL, ATTN_MLA_GPU_DECODE, NULL,
 };
 
 #endif /* ATTN_MLA_DONE */

@@ -43,11 +43,16 @@
 #endif
 #endif
 
-/* the generation kernels (the dense room's decode attention, the sampler), when that file exists */
+/* the generation kernels (the dense room's decode attention, the sampler; the one-token decode
+   kernels of the MLA, MGA, GDN and DSA rooms), when those files exist */
 #if defined(__has_include)
 #if __has_include("attn/decode.cu.h")
 #include "attn/decode.cu.h"
 #define HAVE_DECODE 1
+#endif
+#if __has_include("attn/decode_rooms.cu.h")
+#include "attn/decode_rooms.cu.h"
+#define HAVE_DECODE_ROOMS 1
 #endif
 #endif
 
@@ -127,6 +132,9 @@ int main(int argc, char **argv) {
 #ifdef HAVE_DECODE
         {"attn/decode.cu.h", "one specialization (sizes at run time)", decode_kernels_compile_check},
 #endif
+#ifdef HAVE_DECODE_ROOMS
+        {"attn/decode_rooms.cu.h", "one specialization (sizes at run time)", attn_dec_kernels_compile_check},
+#endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
     int n_all = (int)(sizeof all / sizeof all[0]), keep[8] = {0}, n = 0;
@@ -137,7 +145,7 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h or attn/decode.cu.h)\n", argv[1]);
+                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h or attn/decode_rooms.cu.h)\n", argv[1]);
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the

@@ -9,6 +9,8 @@
        max |logit|), for 2 sequences at once
      the cache's real size: bounded by the window (swa, mla, mga) and by what a pattern can still
        see (local+global G + W, dilated W*R), constant in T (gdn), linear otherwise, and what attn_decode_cache_bytes says is what is allocated
+     the GPU decode caches' sizes (the rooms' gpu_cache_bytes, gpu_scratch_bytes; plain C): rings
+       under windows (mla, mga), constant in T (gdn), linear in T (dsa)
      refusals: mga_faithful (reads the future), a step past the cache's capacity, a room whose
        descriptor has no decode fields (hier)
    the GPU decode interface's host side (which rooms have GPU slots, refused by name otherwise; the
@@ -109,6 +111,43 @@ static void o_mga_gate(AttnConfig *c) { c->mga_gate = 1; c->window = 4; c->n_kv_
 static void o_dsa(AttnConfig *c) { c->topk = 4; c->indexer_heads = 2; c->indexer_dim = 4; }
 static void o_gdn(AttnConfig *c) { c->conv_size = 3; }
 
+/* the GPU decode caches' sizes (the rooms' gpu_cache_bytes / gpu_scratch_bytes: plain C, so
+   checked here without a GPU): bf16 rows, fp32 state; a ring under a window; GDN constant in T */
+static void check_gpu_cache_sizes(void) {
+    char err[256];
+    AttnConfig m = {0}, mw, g = {0}, a = {0}, aw, s = {0};
+    m.kind = ATTN_MLA; m.d_model = 24; m.n_heads = 4;
+    attn_resolve(&m, err, sizeof err);
+    mw = m; mw.window = 8;
+    const AttnMech *mm = attn_mech(ATTN_MLA);
+    size_t mrow = 2 * (size_t)(m.latent_dim + m.rope_dim);
+    report(mm->gpu_cache_bytes(&m, 10) == 10 * mrow && mm->gpu_cache_bytes(&mw, 1000) == 8 * mrow &&
+           mm->gpu_cache_bytes(&mw, 5) == 5 * mrow && mm->gpu_scratch_bytes(&mw, 2, 1000) == mm->gpu_scratch_bytes(&mw, 2, 8),
+           "mla GPU cache: bf16 latent + rotary key per token, a ring of W under a window", NULL);
+    g.kind = ATTN_GDN; g.d_model = 24; g.n_heads = 4; g.conv_size = 3;
+    attn_resolve(&g, err, sizeof err);
+    const AttnMech *gm = attn_mech(ATTN_GDN);
+    size_t HD = (size_t)g.n_heads * g.head_dim;
+    report(gm->gpu_cache_bytes(&g, 5) == gm->gpu_cache_bytes(&g, 50000) &&
+           gm->gpu_cache_bytes(&g, 5) == HD * g.head_dim * 4 + 2 * 3 * HD * 2 &&
+           gm->gpu_scratch_bytes(&g, 2, 5) == gm->gpu_scratch_bytes(&g, 2, 50000),
+           "gdn GPU cache: fp32 state + bf16 conv tail, constant in T (scratch too)", NULL);
+    a.kind = ATTN_MGA; a.d_model = 24; a.n_heads = 4;
+    attn_resolve(&a, err, sizeof err);
+    aw = a; aw.window = 8;
+    const AttnMech *am = attn_mech(ATTN_MGA);
+    report(am->gpu_cache_bytes(&aw, 1000) == am->gpu_cache_bytes(&aw, 8) &&
+           am->gpu_cache_bytes(&a, 1000) > am->gpu_cache_bytes(&a, 8) && am->gpu_cache_bytes(&a, 7) % 16 == 0 &&
+           am->gpu_cache_bytes(&a, 1000) - am->gpu_cache_bytes(&a, 8) >= 992 * (size_t)(a.n_heads * 4 + 2 * (a.n_heads + a.n_kv_heads) * a.head_dim) - 16 &&
+           am->gpu_scratch_bytes(&aw, 2, 1000) == am->gpu_scratch_bytes(&aw, 2, 8),
+           "mga GPU cache: per-position g, |g|, v (a ring under a window), 16-byte aligned", NULL);
+    s.kind = ATTN_DSA; s.d_model = 24; s.n_heads = 4; s.topk = 4;
+    attn_resolve(&s, err, sizeof err);
+    const AttnMech *sm = attn_mech(ATTN_DSA);
+    report(sm->gpu_cache_bytes(&s, 100) == 100 * (size_t)(2 * s.n_kv_heads * s.head_dim + s.indexer_dim) * 2,
+           "dsa GPU cache: bf16 K, V and indexer key of every position", NULL);
+}
+
 static void check_cache_sizes(void) {
     AttnConfig c = {0};
     char err[256];
@@ -163,7 +202,7 @@ static void check_gpu_host(void) {
     int agree = 1;
     for (int k = 1; k <= ATTN_KIND_LAST; k++) {
         AttnConfig c = {0};
-        c.kind = (AttnKind)k; c.d_model = 24; c.n_heads = 4;
+        c.kind = (AttnKind)k; c.d_model = 128; c.n_heads = 4;
         if (k == ATTN_SWA || k == ATTN_HIER) c.window = 4; /* they need one */
         if (attn_resolve(&c, err, sizeof err)) { agree = 0; continue; }
         const AttnMech *m = attn_mech(c.kind);
@@ -178,7 +217,7 @@ static void check_gpu_host(void) {
     int dense_ok = 1;
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++) {
         AttnConfig c = {0};
-        c.kind = (AttnKind)kinds[i]; c.d_model = 24; c.n_heads = 4;
+        c.kind = (AttnKind)kinds[i]; c.d_model = 128; c.n_heads = 4;
         if (c.kind == ATTN_SWA) c.window = 4;
         attn_resolve(&c, err, sizeof err);
         dense_ok &= attn_gpu_decode_supported(&c, err, sizeof err) == 0;
@@ -186,10 +225,10 @@ static void check_gpu_host(void) {
     report(dense_ok, "GPU decode: mha, gqa, mqa, swa, identity have GPU kernels", NULL);
     /* bytes: bf16 K and V of the KV heads per slot; a window's ring, local+global G + W, none for identity */
     AttnConfig w = {0}, g = {0}, d = {0}, id = {0};
-    w.kind = ATTN_SWA; w.d_model = 24; w.n_heads = 4; w.window = 4;
-    g.kind = ATTN_MHA; g.d_model = 24; g.n_heads = 4; g.window = 4; g.global_tokens = 2;
-    d.kind = ATTN_GQA; d.d_model = 24; d.n_heads = 4;
-    id.kind = ATTN_IDENTITY; id.d_model = 24; id.n_heads = 4;
+    w.kind = ATTN_SWA; w.d_model = 128; w.n_heads = 4; w.window = 4;
+    g.kind = ATTN_MHA; g.d_model = 128; g.n_heads = 4; g.window = 4; g.global_tokens = 2;
+    d.kind = ATTN_GQA; d.d_model = 128; d.n_heads = 4;
+    id.kind = ATTN_IDENTITY; id.d_model = 128; id.n_heads = 4;
     attn_resolve(&w, err, sizeof err); attn_resolve(&g, err, sizeof err);
     attn_resolve(&d, err, sizeof err); attn_resolve(&id, err, sizeof err);
     size_t kv = (size_t)2 * 2 * w.head_dim; /* k and v, bf16, per kv head */
@@ -204,7 +243,7 @@ static void check_gpu_host(void) {
     int rc = attn_gpu_decode_init(NULL, &kg, &d, NULL, 1, 8, NULL, err, sizeof err);
     report(rc == -1 && strstr(err, "expected a GPU"), "GPU decode init without a GPU is refused", err);
     SmolConfig cfg = {0};
-    cfg.vocab_size = 32; cfg.d_model = 24; cfg.n_layers = 1; cfg.n_heads = 4; cfg.ffn_dim = 32;
+    cfg.vocab_size = 32; cfg.d_model = 128; cfg.n_layers = 1; cfg.n_heads = 4; cfg.ffn_dim = 32;
     SmolModel m;
     SmolGpuGen gg;
     rc = smollm_init(&m, &cfg, NULL, 1, 1, err, sizeof err);
@@ -262,6 +301,7 @@ int main(void) {
                 "swa:3,gdn,mla,dsa:topk=3,mga,identity", SMOLLM_NORM_PRE, 4, NULL);
     check_cache_sizes();
     check_gpu_host();
+    check_gpu_cache_sizes();
     check_sampler();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

@@ -1,0 +1,308 @@
+/* emu_decode.c - attn/decode_rooms.cu.h's CUDA kernels (the GPU decode of the MLA, MGA, GDN and DSA
+   rooms) run on the CPU: an emulation of the CUDA execution model (one block at a time, its
+   threads as pthreads; __syncthreads and __syncwarp as barriers; shuffles and ballots through
+   per-warp slots), so the kernels' indexing, barriers and arithmetic are checked on a machine
+   without a GPU against host references written from the rooms' CPU decode (attn/mla.h,
+   attn/mga.h, attn/gdn.h, attn/dsa.h), in double on the same bf16 inputs. It proves nothing about timing, and a race the barriers
+   happen to order may still hide; tests/gpu_decode_rooms_check.c on the device is the real test.
+
+   make emucheck   (builds build/emu_decode_kernels.inc with tests/emu_decode_dump.c, then this)
+   Checks: dsa_select's list equals attn/dsa.h's sparse_topk_row_ exactly (k below, at and above
+   the context; with exact ties in the scores, broken by lower position); mla_append's rows and
+   mla_attend's outputs over 14 positions (no window, and a window of 6 that wraps); mga_append
+   and mga_attend over 12 positions (the running sum, a window of 5, GQA, the gate conv);
+   gdn_conv and gdn_state over 7 steps (conv sizes 4, 2, 1); rope_rows with RMSNorm; dsa_attend
+   over a position list (GQA). Bounds: max |emulated - reference| <= 3e-2 (bf16 outputs of O(1)
+   values; the attention outputs 2e-2). Ends with "N passed, N failed". */
+#define _GNU_SOURCE /* sincosf */
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
+#include "../attn.h"
+#include <pthread.h>
+#include <stdint.h>
+typedef unsigned short bf16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef struct { unsigned x, y, z; } Dim3;
+static _Thread_local Dim3 threadIdx;
+static Dim3 blockIdx, blockDim, gridDim;
+static pthread_barrier_t block_bar, warp_bar[32];
+static float shfl_slot[32][32];
+static int bal_slot[32][32];
+static float g_sm[60000] __attribute__((aligned(16)));
+#define __global__
+#define __device__ static
+#define __forceinline__ inline
+#define NEG_INF (-INFINITY)
+#define __expf expf
+static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
+static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
+static inline u32 __float_as_uint(float f) { u32 u; memcpy(&u, &f, 4); return u; }
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+static inline void __syncthreads(void) { pthread_barrier_wait(&block_bar); }
+static inline int warp_(void) { return threadIdx.x >> 5; }
+static inline int lane_(void) { return threadIdx.x & 31; }
+static inline void __syncwarp(void) { pthread_barrier_wait(&warp_bar[warp_()]); }
+static float __shfl_xor_sync(unsigned m, float v, int o) {
+    (void)m; int w = warp_(), l = lane_();
+    shfl_slot[w][l] = v; __syncwarp(); float r = shfl_slot[w][l ^ o]; __syncwarp(); return r;
+}
+static unsigned __ballot_sync(unsigned m, int f) {
+    (void)m; int w = warp_(), l = lane_();
+    bal_slot[w][l] = f != 0; __syncwarp();
+    unsigned r = 0; for (int i = 0; i < 32; i++) r |= (unsigned)bal_slot[w][i] << i;
+    __syncwarp(); return r;
+}
+static float bf2f(bf16 x) { return __uint_as_float((u32)x << 16); }
+static bf16 f2bf(float f) { u32 u; memcpy(&u, &f, 4); u += 0x7fffu + ((u >> 16) & 1u); return (bf16)(u >> 16); }
+static float warp_sum(float x) { for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o); return x; }
+static float warp_max(float x) { for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o)); return x; }
+static float block_sum(float x) {
+    static float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+    x = warp_sum(x); __syncthreads(); if (lane == 0) part[warp] = x; __syncthreads();
+    x = lane < nwarp ? part[lane] : 0.0f; return warp_sum(x);
+}
+static float block_max(float x) {
+    static float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+    x = warp_max(x); __syncthreads(); if (lane == 0) part[warp] = x; __syncthreads();
+    x = lane < nwarp ? part[lane] : NEG_INF; return warp_max(x);
+}
+#define GRID_STRIDE(i, n) for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include "emu_decode_kernels.inc"
+
+typedef struct { void (*body)(void *); void *ctx; unsigned tid; } EmuThread;
+static void *emu_thread_(void *p) { EmuThread *t = p; threadIdx.x = t->tid; t->body(t->ctx); return NULL; }
+static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
+    pthread_barrier_init(&block_bar, NULL, bx);
+    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
+    gridDim = (Dim3){gx, gy, 1}; blockDim = (Dim3){bx, 1, 1};
+    pthread_t th[1024]; static EmuThread t[1024];
+    pthread_attr_t attr; pthread_attr_init(&attr); pthread_attr_setstacksize(&attr, 1 << 18);
+    for (unsigned y = 0; y < gy; y++)
+        for (unsigned x = 0; x < gx; x++) {
+            blockIdx = (Dim3){x, y, 0};
+            for (unsigned i = 0; i < bx; i++) { t[i] = (EmuThread){body, ctx, i}; pthread_create(&th[i], &attr, emu_thread_, &t[i]); }
+            for (unsigned i = 0; i < bx; i++) pthread_join(th[i], NULL);
+        }
+    pthread_barrier_destroy(&block_bar);
+    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_destroy(&warp_bar[w]);
+}
+
+static uint64_t rs = 88172645463325252ull;
+static double ur(void) { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (rs >> 11) * (1.0 / 9007199254740992.0); }
+static double nr(void) { return sqrt(-2 * log(ur() + 1e-300)) * cos(6.283185307179586 * ur()); }
+static bf16 *rb(size_t n, double sd) { bf16 *p = malloc(2 * n); for (size_t i = 0; i < n; i++) p[i] = f2bf(sd * nr()); return p; }
+static int np_, nf_;
+static void rep(int ok, const char *what, double e) { printf("%s %-40s %.3e\n", ok ? "PASS" : "FAIL", what, e); ok ? np_++ : nf_++; }
+
+/* ---- dsa_select */
+typedef struct { int *list, *count; float *scores; bf16 *ikc, *iq, *iw; int *pos; int cap, HI, dI, topk; } SelA;
+static void sel_body(void *p) { SelA *a = p; dsa_select(a->list, a->count, a->scores, a->ikc, a->iq, a->iw, a->pos, a->cap, a->HI, a->dI, a->topk); }
+static void t_select(int pos, int topk, int ties) {
+    int B = 2, cap = 80, HI = 2, dI = 8;
+    SelA a = {malloc(4 * B * cap), malloc(4 * B), malloc(4 * B * cap), rb((size_t)B * cap * dI, 1), rb(B * HI * dI, 1), rb(B * HI, 1), &pos, cap, HI, dI, topk};
+    if (ties) for (int b = 0; b < B; b++) for (int s = 3; s < cap; s += 3) memcpy(a.ikc + ((size_t)b * cap + s) * dI, a.ikc + ((size_t)b * cap + s % 9) * dI, 2 * dI);
+    emu_grid(B, 1, 1024, sel_body, &a);
+    int n = pos + 1, bad = 0;
+    for (int b = 0; b < B; b++) {
+        float q[64], w[8], ks[8], row[100]; int idx[100]; SparseScore_ tmp[100];
+        for (int i = 0; i < HI * dI; i++) q[i] = bf2f(a.iq[b * HI * dI + i]);
+        for (int i = 0; i < HI; i++) w[i] = bf2f(a.iw[b * HI + i]);
+        for (int s = 0; s < n; s++) { for (int i = 0; i < dI; i++) ks[i] = bf2f(a.ikc[((size_t)b * cap + s) * dI + i]); row[s] = sparse_index_score_(q, ks, w, HI, dI); }
+        sparse_topk_row_(idx, row, n, topk, tmp);
+        int m = 0; for (int j = 0; j < topk; j++) if (idx[j] >= 0) { if (m >= a.count[b] || a.list[b * cap + m] != idx[j]) bad++; m++; }
+        if (m != a.count[b]) bad++;
+    }
+    char w[80]; snprintf(w, sizeof w, "dsa_select n %d k %d ties %d", n, topk, ties); rep(!bad, w, bad);
+}
+
+/* ---- mla */
+typedef struct { bf16 *cache, *kva, *gamma; int *pos; int S, r, rope; float eps, theta; } MlaApA;
+static void mlaap_body(void *p) { MlaApA *a = p; mla_append(a->cache, a->kva, a->gamma, a->pos, a->S, a->r, a->rope, a->eps, a->theta); }
+typedef struct { bf16 *ol; float *p; bf16 *cache, *qf, *wkvb; int *pos; int S, window, r, rope, nope, v; float scale, theta; } MlaAtA;
+static void mlaat_body(void *p) { MlaAtA *a = p; mla_attend(a->ol, a->p, a->cache, a->qf, a->wkvb, a->pos, a->S, a->window, a->r, a->rope, a->nope, a->v, a->scale, a->theta); }
+static void t_mla(int window) {
+    int B = 2, H = 2, r = 16, rope = 8, nope = 8, v = 12, cap = 20, S = window && window < cap ? window : cap, R = r + rope, kw = nope + v, qk = nope + rope, P = 14;
+    bf16 *cache = calloc(2, (size_t)B * S * R), *gamma = rb(r, 0.3), *wkvb = rb((size_t)H * kw * r, 0.25);
+    for (int i = 0; i < r; i++) gamma[i] = f2bf(1 + bf2f(gamma[i]));
+    double *hc = calloc(sizeof(double), (size_t)B * cap * R); /* host: every position's row */
+    double worst = 0, wc = 0;
+    for (int pos = 0; pos < P; pos++) {
+        bf16 *kva = rb((size_t)B * R, 1), *qf = rb((size_t)B * H * qk, 1), *ol = malloc(2 * B * H * v);
+        MlaApA ap = {cache, kva, gamma, &pos, S, r, rope, 1e-6f, 10000.f};
+        emu_grid(B, 1, 256, mlaap_body, &ap);
+        for (int b = 0; b < B; b++) {
+            double ss = 0, *row = hc + ((size_t)b * cap + pos) * R;
+            for (int j = 0; j < r; j++) ss += (double)bf2f(kva[b * R + j]) * bf2f(kva[b * R + j]);
+            double rsd = 1 / sqrt(ss / r + 1e-6);
+            for (int j = 0; j < r; j++) row[j] = bf2f(kva[b * R + j]) * rsd * bf2f(gamma[j]);
+            ops_real t[64]; for (int j = 0; j < rope; j++) t[j] = bf2f(kva[b * R + r + j]);
+            attn_rope_at(t, 1, rope, rope, 10000.f, pos);
+            for (int j = 0; j < rope; j++) row[r + j] = t[j];
+            for (int j = 0; j < R; j++) { double e = fabs(bf2f(cache[((size_t)b * S + pos % S) * R + j]) - row[j]); if (e > wc) wc = e; }
+        }
+        float *pp = malloc(4 * (size_t)B * H * S);
+        MlaAtA at = {ol, pp, cache, qf, wkvb, &pos, S, window, r, rope, nope, v, 1 / sqrtf(qk), 10000.f};
+        emu_grid(H, B, 256, mlaat_body, &at);
+        int s0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0, n = pos - s0 + 1;
+        for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) {
+            double qe[64] = {0}, sc[64], mx = -1e300, sum = 0, lo[64] = {0};
+            const bf16 *q = qf + ((size_t)b * H + h) * qk;
+            for (int j = 0; j < r; j++) for (int i = 0; i < nope; i++) qe[j] += bf2f(q[i]) * bf2f(wkvb[((size_t)h * kw + i) * r + j]);
+            ops_real t[64]; for (int j = 0; j < rope; j++) t[j] = bf2f(q[nope + j]);
+            attn_rope_at(t, 1, rope, rope, 10000.f, pos);
+            for (int j = 0; j < rope; j++) qe[r + j] = t[j];
+            for (int j = 0; j < n; j++) { double *row = hc + ((size_t)b * cap + s0 + j) * R, d = 0; for (int e = 0; e < R; e++) d += qe[e] * row[e]; sc[j] = d / sqrt(qk); if (sc[j] > mx) mx = sc[j]; }
+            for (int j = 0; j < n; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+            for (int j = 0; j < n; j++) for (int e = 0; e < r; e++) lo[e] += sc[j] / sum * hc[((size_t)b * cap + s0 + j) * R + e];
+            for (int e = 0; e < v; e++) {
+                double o = 0; for (int j = 0; j < r; j++) o += lo[j] * bf2f(wkvb[((size_t)h * kw + nope + e) * r + j]);
+                double err = fabs(bf2f(ol[((size_t)b * H + h) * v + e]) - o); if (err > worst) worst = err;
+            }
+        }
+        free(kva); free(qf); free(ol); free(pp);
+    }
+    char w[80]; snprintf(w, sizeof w, "mla append (window %d)", window); rep(wc < 3e-2, w, wc);
+    snprintf(w, sizeof w, "mla attend (window %d)", window); rep(worst < 3e-2, w, worst);
+}
+
+/* ---- mga */
+typedef struct { void *cache; bf16 *u, *g, *v, *x, *wc; int *pos; int S, H, KV, hd, d, gate; } MgaApA;
+static void mgaap_body(void *p) { MgaApA *a = p; mga_append(a->cache, a->u, a->g, a->v, a->x, a->wc, a->pos, a->S, a->H, a->KV, a->hd, a->d, a->gate); }
+typedef struct { bf16 *att; float *p; void *cache; int *pos; int S, KV, hd, d, window; float eps; } MgaAtA;
+static void mgaat_body(void *p) { MgaAtA *a = p; mga_attend(a->att, a->p, a->cache, a->pos, a->S, a->KV, a->hd, a->d, a->window, a->eps); }
+static void t_mga(int window) {
+    AttnConfig c = {0}; c.kind = ATTN_MGA; c.d_model = 16; c.n_heads = 4; c.head_dim = 8; c.n_kv_heads = 2; c.window = window; c.mga_gate = 1;
+    char err[200]; if (attn_resolve(&c, err, sizeof err)) { puts(err); nf_++; return; }
+    int B = 2, H = 4, KV = 2, hd = 8, d = 16, cap = 16, P = 12, S = window && window < cap ? window : cap, qd = H * hd, kvd = KV * hd;
+    size_t sb = attn_mech(ATTN_MGA)->gpu_cache_bytes(&c, cap);
+    void *cache = calloc(1, B * sb);
+    bf16 *wc = rb(3 * d, 0.5);
+    double *hg = calloc(8, (size_t)B * cap * qd), *hv = calloc(8, (size_t)B * cap * kvd), run[2][4] = {{0}}, tail[2][2][16] = {{{0}}};
+    double worst = 0, wu = 0;
+    for (int pos = 0; pos < P; pos++) {
+        bf16 *g = rb((size_t)B * qd, 1), *v = rb((size_t)B * kvd, 1), *x = rb((size_t)B * d, 1), *u = malloc(2 * B * d), *att = malloc(2 * B * qd);
+        float *pp = malloc(4 * (size_t)B * H * S);
+        MgaApA ap = {cache, u, g, v, x, wc, &pos, S, H, KV, hd, d, 1};
+        emu_grid(B, 1, 256, mgaap_body, &ap);
+        MgaAtA at = {att, pp, cache, &pos, S, KV, hd, d, window, 1e-8f};
+        emu_grid(H, B, 256, mgaat_body, &at);
+        int s0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0, n = pos - s0 + 1;
+        for (int b = 0; b < B; b++) {
+            for (int i = 0; i < qd; i++) hg[((size_t)b * cap + pos) * qd + i] = bf2f(g[b * qd + i]);
+            for (int i = 0; i < kvd; i++) hv[((size_t)b * cap + pos) * kvd + i] = bf2f(v[b * kvd + i]);
+            for (int h = 0; h < H; h++) {
+                double *gi = hg + ((size_t)b * cap + pos) * qd + h * hd, ni = 0, cr[64], rowsum = 0, pr[64], mx = -1e300, sum = 0;
+                for (int e = 0; e < hd; e++) ni += gi[e] * gi[e];
+                ni = sqrt(ni);
+                for (int j = 0; j < n; j++) {
+                    double *gj = hg + ((size_t)b * cap + s0 + j) * qd + h * hd, nj = 0, dd = 0;
+                    for (int e = 0; e < hd; e++) { nj += gj[e] * gj[e]; dd += gi[e] * gj[e]; }
+                    cr[j] = dd / (ni * sqrt(nj) + 1e-8); rowsum += cr[j];
+                }
+                double den = 1 + rowsum / (2.0 * (pos + 1));
+                run[b][h] += 1 / den;
+                double f = 1 / (den * run[b][h]);
+                for (int j = 0; j < n; j++) { pr[j] = f * (1 + cr[j]) / 2; if (pr[j] > mx) mx = pr[j]; }
+                for (int j = 0; j < n; j++) { pr[j] = exp(pr[j] - mx); sum += pr[j]; }
+                for (int e = 0; e < hd; e++) {
+                    double o = 0; for (int j = 0; j < n; j++) o += pr[j] / sum * hv[((size_t)b * cap + s0 + j) * kvd + (h / (H / KV)) * hd + e];
+                    double er = fabs(bf2f(att[b * qd + h * hd + e]) - o); if (er > worst) worst = er;
+                }
+            }
+            for (int ch = 0; ch < d; ch++) {
+                double xt = bf2f(x[b * d + ch]), acc = bf2f(wc[ch * 3]) * tail[b][0][ch] + bf2f(wc[ch * 3 + 1]) * tail[b][1][ch] + bf2f(wc[ch * 3 + 2]) * xt;
+                double uu = acc / (1 + exp(-acc)), er = fabs(bf2f(u[b * d + ch]) - uu); if (er > wu) wu = er;
+                tail[b][0][ch] = tail[b][1][ch]; tail[b][1][ch] = xt;
+            }
+        }
+        free(g); free(v); free(x); free(u); free(att); free(pp);
+    }
+    char w[80]; snprintf(w, sizeof w, "mga attend (window %d)", window); rep(worst < 2e-2, w, worst);
+    snprintf(w, sizeof w, "mga gate conv (window %d)", window); rep(wu < 2e-2, w, wu);
+}
+
+/* ---- gdn */
+typedef struct { bf16 *qkv, *tails, *proj, *w; int B, P, C, K; } GcA;
+static void gc_body(void *p) { GcA *a = p; gdn_conv(a->qkv, a->tails, a->proj, a->w, a->B, a->P, a->C, a->K); }
+typedef struct { bf16 *o; float *state; bf16 *qkv; float *g, *beta; int D; float scale; } GsA;
+static void gs_body(void *p) { GsA *a = p; gdn_state(a->o, a->state, a->qkv, a->g, a->beta, a->D, a->scale); }
+static void t_gdn(int K) {
+    int B = 2, H = 2, D = 32, HD = H * D, C = 3 * HD, P = C + 5, Tn = 7;
+    bf16 *w = rb((size_t)C * K, 0.5), *tails = calloc(2, (size_t)B * (K > 1 ? K - 1 : 1) * C);
+    float *state = calloc(4, (size_t)B * H * D * D);
+    double *hin = calloc(8, (size_t)B * Tn * C), *hs = calloc(8, (size_t)B * H * D * D);
+    double wcv = 0, wo = 0;
+    for (int t = 0; t < Tn; t++) {
+        bf16 *proj = rb((size_t)B * P, 1), *qkv = malloc(2 * (size_t)B * C), *o = malloc(2 * (size_t)B * HD);
+        GcA ca = {qkv, tails, proj, w, B, P, C, K};
+        emu_grid((B * C + 255) / 256, 1, 256, gc_body, &ca);
+        for (int b = 0; b < B; b++) for (int c = 0; c < C; c++) {
+            hin[((size_t)b * Tn + t) * C + c] = bf2f(proj[b * P + c]);
+            double acc = 0; for (int i = 0; i < K; i++) { int s = t - K + 1 + i; if (s >= 0) acc += bf2f(w[c * K + i]) * hin[((size_t)b * Tn + s) * C + c]; }
+            double y = acc / (1 + exp(-acc)), er = fabs(bf2f(qkv[b * C + c]) - y); if (er > wcv) wcv = er;
+        }
+        /* l2norm q, k heads on the bf16 conv outputs (the GPU's l2norm op), rounded to bf16 */
+        for (int b = 0; b < B; b++) for (int h = 0; h < 2 * H; h++) {
+            double ss = 0; for (int i = 0; i < D; i++) { double x = bf2f(qkv[b * C + h * D + i]); ss += x * x; }
+            for (int i = 0; i < D; i++) qkv[b * C + h * D + i] = f2bf(bf2f(qkv[b * C + h * D + i]) / sqrt(ss + 1e-6));
+        }
+        float g[4], be[4]; for (int i = 0; i < B * H; i++) { g[i] = -0.3f * (float)ur(); be[i] = (float)ur(); }
+        GsA sa = {o, state, qkv, g, be, D, 1 / sqrtf(D)};
+        emu_grid(H, B, D, gs_body, &sa);
+        for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) {
+            double *S = hs + ((size_t)b * H + h) * D * D, a = exp(g[b * H + h]), bb = be[b * H + h], pred[64], q[64], k[64];
+            for (int i = 0; i < D; i++) { q[i] = bf2f(qkv[b * C + h * D + i]); k[i] = bf2f(qkv[b * C + HD + h * D + i]); }
+            for (int j = 0; j < D; j++) { double acc = 0; for (int i = 0; i < D; i++) acc += S[i * D + j] * k[i]; pred[j] = bb * (bf2f(qkv[b * C + 2 * HD + h * D + j]) - a * acc); }
+            for (int i = 0; i < D; i++) for (int j = 0; j < D; j++) S[i * D + j] = a * S[i * D + j] + k[i] * pred[j];
+            for (int j = 0; j < D; j++) { double acc = 0; for (int i = 0; i < D; i++) acc += S[i * D + j] * q[i]; double er = fabs(bf2f(o[b * HD + h * D + j]) - acc / sqrt(D)); if (er > wo) wo = er; }
+        }
+        free(proj); free(qkv); free(o);
+    }
+    char w2[80]; snprintf(w2, sizeof w2, "gdn conv K %d", K); rep(wcv < 2e-2, w2, wcv);
+    snprintf(w2, sizeof w2, "gdn state K %d", K); rep(wo < 2e-2, w2, wo);
+}
+
+/* ---- rope_rows, put_rows, dsa_attend */
+typedef struct { bf16 *x, *w; int *pos; int width, rd; float eps, theta; } RrA;
+static void rr_body(void *p) { RrA *a = p; rope_rows(a->x, a->w, a->pos, a->width, a->rd, a->eps, a->theta); }
+typedef struct { bf16 *att; float *p; bf16 *kvc, *q; int *list, *count; int KV, hd, cap; } DaA;
+static void da_body(void *p) { DaA *a = p; dsa_attend(a->att, a->p, a->kvc, a->q, a->list, a->count, a->KV, a->hd, a->cap); }
+static void t_rows(void) {
+    int rows = 3, W = 32, pos = 9; bf16 *x = rb(rows * W, 1), *x0 = malloc(2 * rows * W), *w = rb(W, 0.2);
+    memcpy(x0, x, 2 * rows * W);
+    RrA a = {x, w, &pos, W, W, 1e-6f, 10000.f}; emu_grid(rows, 1, 128, rr_body, &a);
+    double worst = 0;
+    for (int r = 0; r < rows; r++) {
+        ops_real t[32]; double ss = 0; for (int e = 0; e < W; e++) ss += (double)bf2f(x0[r * W + e]) * bf2f(x0[r * W + e]);
+        for (int e = 0; e < W; e++) t[e] = bf2f(x0[r * W + e]) / sqrt(ss / W + 1e-6) * bf2f(w[e]);
+        attn_rope_at(t, 1, W, W, 10000.f, pos);
+        for (int e = 0; e < W; e++) { double er = fabs(bf2f(x[r * W + e]) - t[e]); if (er > worst) worst = er; }
+    }
+    rep(worst < 3e-2, "rope_rows with RMSNorm", worst);
+    int B = 2, H = 4, KV = 2, hd = 8, cap = 10, kvd = KV * hd; int list[20] = {0, 2, 5, 7, 0, 0, 0, 0, 0, 0, 1, 3, 4, 0, 0, 0, 0, 0, 0, 0}, count[2] = {4, 3};
+    bf16 *kvc = rb((size_t)B * cap * 2 * kvd, 1), *q = rb(B * H * hd, 1), *att = malloc(2 * B * H * hd); float *pp = malloc(4 * B * H * cap);
+    DaA da = {att, pp, kvc, q, list, count, KV, hd, cap}; emu_grid(H, B, 256, da_body, &da);
+    worst = 0;
+    for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) {
+        double sc[10], mx = -1e300, sum = 0; int g = h / (H / KV);
+        for (int j = 0; j < count[b]; j++) { int s = list[b * cap + j]; double d = 0; for (int e = 0; e < hd; e++) d += bf2f(q[(b * H + h) * hd + e]) * bf2f(kvc[((size_t)b * cap + s) * 2 * kvd + g * hd + e]); sc[j] = d / sqrt(hd); if (sc[j] > mx) mx = sc[j]; }
+        for (int j = 0; j < count[b]; j++) { sc[j] = exp(sc[j] - mx); sum += sc[j]; }
+        for (int e = 0; e < hd; e++) { double o = 0; for (int j = 0; j < count[b]; j++) o += sc[j] / sum * bf2f(kvc[((size_t)b * cap + list[b * cap + j]) * 2 * kvd + kvd + g * hd + e]); double er = fabs(bf2f(att[(b * H + h) * hd + e]) - o); if (er > worst) worst = er; }
+    }
+    rep(worst < 2e-2, "dsa_attend over a list (GQA)", worst);
+}
+
+int main(void) {
+    t_select(40, 10, 0); t_select(40, 10, 1); t_select(79, 33, 1); t_select(5, 10, 0); t_select(9, 10, 1);
+    t_mla(0); t_mla(6);
+    t_mga(0); t_mga(5);
+    t_gdn(4); t_gdn(2); t_gdn(1);
+    t_rows();
+    printf("%d passed, %d failed\n", np_, nf_);
+    return nf_ != 0;
+}
