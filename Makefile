@@ -97,7 +97,7 @@ test: all tests/run_tests $(NVRTC_CHECK) $(EXTRA_TESTS)
 	for t in $(SCRIPT_TESTS); do echo "$$t ..."; $$t ./ablate-cpu > $$t.log 2>&1; grep -E "^FAIL" $$t.log; tail -n 1 $$t.log; done; true
 	./tests/run_tests ./ablate-cpu $(if $(NVRTC_CHECK),--count-from tests/nvrtc_compile.log) $(foreach t,$(EXTRA_TESTS) $(SCRIPT_TESTS),--count-from $(t).log)
 
-GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check \
+GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check tests/gpu_kcache_check \
              tests/gpu_linear_check tests/gpu_determinism_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
@@ -135,6 +135,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_attn_check
 	./tests/gpu_check
 	./tests/gpu_sparse_check
+	./tests/gpu_kcache_check
 	./tests/gpu_linear_check
 	./tests/gpu_determinism_check --no-timing
 	tools/gpu_repro.sh ./ablate
