@@ -46,7 +46,9 @@
      (kernels.cu.h: bf16 helpers, reductions), "ablate_pattern.cuh" (the sparse attention
      patterns' tile helpers) and "ablate_mma.cuh" (cp.async, ldmatrix, mma.sync wrappers),
      and the CUDA include directory
-     (g->tuning.cuda_home's include/, else GPU_CUDA_INCLUDE).
+     (g->tuning.cuda_home's include/, else GPU_CUDA_INCLUDE). With g->tuning.kernel_cache set,
+     compiled images are also kept on disk between processes (KERNEL CACHE below), and
+     gpu_kernel_prewarm compiles a list of modules in parallel threads before first use.
    - cuBLASLt matmuls (bf16 in, fp32 accumulate), with per-shape cached plans.
    - The ops of ops.h except attention, as gpu_<op>: activations bf16
      (void *), weights a bf16 copy, weight gradients fp32 and accumulated
@@ -92,6 +94,26 @@
      default): g.tuning.gdn_par = GPU_TUNE_VARIANT(0). gpu_tuning_set parses "KEY=VALUE"
      (ablate --tune; gpu_tuning_keys lists the keys), also in the CPU-only build. This
      header reads no environment variable.
+
+   KERNEL CACHE (g->tuning.kernel_cache: a directory, NULL for none)
+     gpu_kernel looks for a module's image in this process's table, then in the directory, and
+     only then runs NVRTC (a cubin for the device's sm_XX when this NVRTC targets it, else PTX),
+     writing the result there. A file is named by its key, the SHA-256 of everything the image
+     depends on: the source text, the in-memory headers, the options, the target arch, the CUDA
+     include directory, the fixed NVRTC flags, the NVRTC version and the driver version; so an
+     edited kernel, another GPU or another toolkit is a new file, never a stale hit (old files
+     stay: delete the directory to reclaim the space). A file holds a header (magic "ABLKCC01",
+     the key, the payload's length, its SHA-256) and the image; one whose header, length or
+     checksum does not match is ignored and rewritten. Writes go to a temporary file renamed
+     into place, so processes sharing the directory (a study's workers) read whole files or
+     none. A directory that cannot be written costs a warning on stderr, once per Gpu, never
+     a failure. g->jit counts the modules compiled, loaded from disk and found in memory, and
+     the seconds spent (ablate bench prints them for the first step).
+     gpu_kernel_prewarm(g, specs, n) takes a list of (source, options) modules: those in
+     neither the table nor the directory are compiled at once in parallel threads (NVRTC
+     compiles separate programs concurrently), so a cold start costs about the longest compile
+     rather than their sum. The key, file format and parallel compiles need no GPU (they are in
+     GPU_NVRTC_ONLY builds; tests/test_kcache checks them).
 
    DEBUGGING
      g->tuning.sync_check = 1 (ablate --tune sync_check=1) makes every launch synchronize
