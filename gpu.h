@@ -206,6 +206,11 @@ typedef struct GpuTuning {
     const char *kernel_cache;
 } GpuTuning;
 
+/* one module, a source string as gpu_kernel gets it and its options, for gpu_kernel_prewarm
+   (declared in the CPU-only build too: attn.h's rooms list theirs through it) */
+#define GPU_KERNEL_OPTIONS_MAX 384
+typedef struct GpuKernelSpec { const char *source; char options[GPU_KERNEL_OPTIONS_MAX]; } GpuKernelSpec;
+
 /* one KEY=VALUE setting (the keys of gpu_tuning_keys, e.g. "gdn_par=0") into *t. 0 on success;
    -1 with a message naming the key or value and what was expected in err */
 GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
@@ -392,13 +397,15 @@ GPUDEF void gpu_dbg_check(Gpu *g);
 /* compiled once per (source address, options); aborts with the NVRTC log on error.
    options: space-separated extra NVRTC options, e.g. "-DHD=64 -DWINDOW=0" (may be NULL) */
 GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options);
-/* one module (a source string as gpu_kernel gets it, and its options) for gpu_kernel_prewarm */
-typedef struct GpuKernelSpec { const char *source, *options; } GpuKernelSpec;
-/* make the n modules ready before their first gpu_kernel: each one this process has not
-   loaded yet is read from the disk cache, and the rest are compiled in parallel threads (one
-   per CPU, at most 16) and written to it; gpu_kernel then only loads them. A module that
-   fails to compile is left to gpu_kernel, which reports it with NVRTC's log */
+/* make the n modules and the core ops' module (KERNELS_SRC) ready before their first
+   gpu_kernel: each one this process has not loaded yet is read from the disk cache, and the
+   rest are compiled in parallel threads (one per CPU, at most 16) and written to it;
+   gpu_kernel then only loads them. A module that fails to compile is left to gpu_kernel, which
+   reports it with NVRTC's log */
 GPUDEF void gpu_kernel_prewarm(Gpu *g, const GpuKernelSpec *specs, int n);
+/* out[n] = {source, options} when n < max (options NULL: ""); returns n + 1 either way, so
+   that a list builder returns how many it needed */
+GPUDEF int gpu_kernel_spec_add(GpuKernelSpec *out, int max, int n, const char *source, const char *options);
 /* pure NVRTC, no GPU: compile for arch ("sm_90", "compute_80", ...). Returns 0 on
    success. *ptx_out (may be NULL) receives the PTX, *log_out (may be NULL) the
    compile log; both malloc'ed, free them. */
@@ -973,6 +980,19 @@ GPUDEF int gpu_compile_parallel(GpuCompileJob *jobs, int n, int threads) {
     return failed;
 }
 
+GPUDEF int gpu_kernel_spec_add(GpuKernelSpec *out, int max, int n, const char *source, const char *options) {
+    if (n < max) {
+        out[n].source = source;
+        if ((size_t)snprintf(out[n].options, sizeof out[n].options, "%s", options ? options : "") >=
+            sizeof out[n].options) {
+            fprintf(stderr, "gpu_kernel_spec_add: options longer than %d characters: %s\n",
+                    GPU_KERNEL_OPTIONS_MAX - 1, options ? options : "");
+            abort(); /* a programming error: GPU_KERNEL_OPTIONS_MAX is too small */
+        }
+    }
+    return n + 1;
+}
+
 GPUDEF void gpu_require_aligned16(const char *who, const void *const *p, int n) {
     for (int i = 0; i < n; i++)
         if ((uintptr_t)p[i] & 15) {
@@ -1368,11 +1388,11 @@ static char *gpu_image_get_(Gpu *g, const char *source, const char *options, con
 }
 
 GPUDEF void gpu_kernel_prewarm(Gpu *g, const GpuKernelSpec *specs, int n) {
-    GpuCompileJob *jobs = (GpuCompileJob *)gpu_xmalloc_(sizeof *jobs * (size_t)(n > 0 ? n : 1));
-    unsigned char *keys = (unsigned char *)gpu_xmalloc_((size_t)GPU_KCACHE_KEY * (size_t)(n > 0 ? n : 1));
+    GpuCompileJob *jobs = (GpuCompileJob *)gpu_xmalloc_(sizeof *jobs * (size_t)(n + 1));
+    unsigned char *keys = (unsigned char *)gpu_xmalloc_((size_t)GPU_KCACHE_KEY * (size_t)(n + 1));
     int nj = 0, cubin = strncmp(g->arch, "sm_", 3) == 0;
-    for (int i = 0; i < n; i++) {
-        const char *src = specs[i].source, *opt = specs[i].options;
+    for (int i = -1; i < n; i++) { /* -1: the core ops' module, which every model uses */
+        const char *src = i < 0 ? KERNELS_SRC : specs[i].source, *opt = i < 0 ? "" : specs[i].options;
         int dup = 0; /* listed twice: one compile */
         for (int j = 0; j < nj && !dup; j++) dup = jobs[j].source == src && gpu_same_opts_(jobs[j].options, opt);
         if (dup || gpu_image_find_(src, opt, g->arch)) continue;

@@ -90,6 +90,7 @@ static const AttnMech attn_room_identity = {
     attn_identity_act_sizes, attn_identity_acts_bind, attn_identity_scratch_elems, attn_identity_scratch_bind,
     attn_identity_forward, attn_identity_backward, NULL, attn_identity_cache_bytes, attn_identity_decode, NULL,
     NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 
 #endif /* ATTN_IDENTITY_DONE */

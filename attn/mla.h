@@ -464,6 +464,7 @@ static const AttnMech attn_room_mla = {
     NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
     attn_mla_backward, NULL, attn_mla_cache_bytes, attn_mla_decode, NULL,
     NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 
 #endif /* ATTN_MLA_DONE */

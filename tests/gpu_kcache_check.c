@@ -8,11 +8,15 @@
      3. the file with one payload byte flipped: compiled again (1), not loaded, and the file
         rewritten valid;
    then in this process: gpu_kernel_prewarm of two modules compiles both (2) into a new
-   directory, after which the conversion compiles nothing (from memory); and an unwritable
-   cache directory (under /proc) warns once and the kernels still run.
+   directory, after which the conversion compiles nothing (from memory); an unwritable cache
+   directory (under /proc) warns once and the kernels still run; and for GQA, a sliding window, a
+   sparse pattern, DSA (with and without its dense warm-up) and GDN, smollm_init's prewarm lists
+   every module the first two training steps ask for: the steps compile nothing. (The images
+   stay in this process's table from one model to the next, so a module missing from a later
+   model's list but listed by an earlier one goes unseen: each is listed by its own room.)
    Ends with "N passed, N failed". */
-#define GPU_IMPLEMENTATION
-#include "gpu.h"
+#define ABLATE_IMPLEMENTATION /* every included header's implementation */
+#include "train.h"
 #include "tests/gpu_test.h"
 #include <dirent.h>
 #include <sys/wait.h>
@@ -96,6 +100,45 @@ static void stats_detail(char *buf, size_t n, const Result *r) {
              r->jit.compile_s, r->jit.from_disk, r->jit.load_s, r->jit.from_memory);
 }
 
+static void steps_batch(void *ctx, int *tok, int *tgt) {
+    uint64_t *s = ctx;
+    for (int i = 0; i < 2 * 128; i++) { tok[i] = (int)(splitmix64(s) % 256); tgt[i] = (int)(splitmix64(s) % 256); }
+}
+
+/* a small model of one mechanism: after smollm_init (which prewarms), its first two training
+   steps compile no kernel module */
+static void prewarm_covers(const char *attn, int window, int global, int topk, int warmup) {
+    Gpu g;
+    char err[256], name[128], detail[160];
+    snprintf(name, sizeof name, "prewarm lists every module: %s window %d global %d%s", attn, window, global,
+             warmup ? ", a dense warm-up step" : "");
+    if (gpu_init(&g, 0) != 0) { report(0, name, g.err); return; }
+    SmolConfig cfg = {0};
+    if (attn_kind_parse(attn, &cfg.attn.kind)) { report(0, name, "unknown mechanism"); gpu_free_all(&g); return; }
+    cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 11;
+    cfg.attn.window = window;
+    cfg.attn.topk = topk;
+    cfg.attn.global_tokens = global;
+    cfg.attn.dsa_warmup = warmup;
+    SmolModel m;
+    if (smollm_init(&m, &cfg, &g, 2, 128, err, sizeof err)) { report(0, name, err); gpu_free_all(&g); return; }
+    int before = g.jit.compiled;
+    memset(&g.jit, 0, sizeof g.jit);
+    TrainConfig tc = {0};
+    tc.steps = 4;
+    TrainState tr;
+    uint64_t seed = 3;
+    if (train_init(&tr, &m, &tc)) { report(0, name, "train_init failed"); smollm_free(&m); gpu_free_all(&g); return; }
+    train_step(&tr, steps_batch, &seed);
+    train_step(&tr, steps_batch, &seed);
+    snprintf(detail, sizeof detail, "(init compiled %d; the steps compiled %d, found %d in memory)", before,
+             g.jit.compiled, g.jit.from_memory);
+    report(g.jit.compiled == 0, name, detail);
+    train_free(&tr);
+    smollm_free(&m);
+    gpu_free_all(&g);
+}
+
 int main(void) {
     char root[] = "/tmp/gpu_kcache_XXXXXX", dir[64], dir2[64], file[512], detail[200];
     if (!mkdtemp(root)) { perror("mkdtemp"); return 1; }
@@ -133,21 +176,31 @@ int main(void) {
     Gpu g;
     if (gpu_init(&g, 0) != 0) { printf("gpu_init: %s\n", g.err); return 1; }
     g.tuning.kernel_cache = dir2;
-    GpuKernelSpec specs[] = {{KERNELS_SRC, NULL}, {KERNELS_SRC, "-DGPU_KCACHE_CHECK=1"}, {KERNELS_SRC, ""}};
-    gpu_kernel_prewarm(&g, specs, 3); /* NULL and "" are one module */
+    GpuKernelSpec specs[2];
+    int ns = gpu_kernel_spec_add(specs, 2, 0, KERNELS_SRC, "-DGPU_KCACHE_CHECK=1");
+    ns = gpu_kernel_spec_add(specs, 2, ns, KERNELS_SRC, NULL); /* the core module, also added by prewarm: once */
+    gpu_kernel_prewarm(&g, specs, ns);
     snprintf(detail, sizeof detail, "(compiled %d, NVRTC %.2f s wall)", g.jit.compiled, g.jit.compile_s);
-    report(g.jit.compiled == 2 && count_bin(dir2, NULL, 0) == 2, "prewarm: two modules compiled and written", detail);
+    report(ns == 2 && g.jit.compiled == 2 && count_bin(dir2, NULL, 0) == 2, "prewarm: two modules compiled and written", detail);
     report(convert_ok(&g) && g.jit.compiled == 2 && g.jit.from_memory == 1, "prewarm: then gpu_kernel compiles nothing",
            NULL);
     gpu_free_all(&g);
 
     if (gpu_init(&g, 0) != 0) { printf("gpu_init: %s\n", g.err); return 1; }
     g.tuning.kernel_cache = "/proc/ablate-kcache-check"; /* no directory can be made there, even by root */
-    GpuKernelSpec other = {KERNELS_SRC, "-DGPU_KCACHE_CHECK=2"};
+    GpuKernelSpec other;
+    gpu_kernel_spec_add(&other, 1, 0, KERNELS_SRC, "-DGPU_KCACHE_CHECK=2");
     gpu_kernel_prewarm(&g, &other, 1);
     report(g.kcache_warned == 1 && g.jit.compiled == 1 && convert_ok(&g),
            "unwritable cache: warned once, the kernels still run", NULL);
     gpu_free_all(&g);
+
+    static const struct { const char *attn; int window, global, topk, warmup; } mechs[] = {
+        {"gqa", 0, 0, 0, 0},  {"swa", 32, 0, 0, 0}, {"gqa", 32, 4, 0, 0},
+        {"dsa", 0, 0, 32, 0}, {"dsa", 0, 0, 32, 1}, {"gdn", 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof mechs / sizeof *mechs; i++)
+        prewarm_covers(mechs[i].attn, mechs[i].window, mechs[i].global, mechs[i].topk, mechs[i].warmup);
 
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
