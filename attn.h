@@ -70,7 +70,12 @@
      4. for generation (optional): cache_bytes and decode (and prefill) at the end of its
         AttnMech (NULL: attn_decode_* refuse the room by name), and its line in
         tests/test_decode.c (decode == the full forward).
-     5. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
+     5. with GPU kernels of its own (optional): gpu_kernels, the last slot of its AttnMech,
+        lists the kernel modules its forward and backward ask gpu_kernel for (with the calls'
+        own option builders), so that smollm_init compiles them in parallel before the first
+        step (gpu.h's gpu_kernel_prewarm); NULL: they compile one by one on first use. Its line
+        in tests/gpu_kcache_check.c checks that the first steps then compile nothing.
+     6. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
         name in the schedule grammar below; README.md's Mechanisms table (and where it runs,
         when not on both devices) and its name in the file table's attn.h row.
    Nothing else changes: the flags, spec keys, schedule options, config.json, --help, the run
