@@ -50,9 +50,16 @@ tests/run_tests: tests/run_tests.c $(HEADERS)
 
 tests/nvrtc_compile: tests/nvrtc_compile.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/nvrtc_compile.c -o $@ $(CUDA_LIB) -lpthread -lm
+# gpu.h's on-disk kernel cache and parallel compiles: NVRTC only, no GPU (make test runs it when
+# there is a CUDA toolkit)
+tests/test_kcache: tests/test_kcache.c $(HEADERS)
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/test_kcache.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
 EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode
+ifneq ($(HAVE_CUDA),)
+EXTRA_TESTS += tests/test_kcache
+endif
 # attn/dsa.h's finite-difference checks need double precision (a more specific rule
 # than the pattern below)
 tests/test_sparse: tests/test_sparse.c $(HEADERS)
@@ -90,7 +97,7 @@ test: all tests/run_tests $(NVRTC_CHECK) $(EXTRA_TESTS)
 	for t in $(SCRIPT_TESTS); do echo "$$t ..."; $$t ./ablate-cpu > $$t.log 2>&1; grep -E "^FAIL" $$t.log; tail -n 1 $$t.log; done; true
 	./tests/run_tests ./ablate-cpu $(if $(NVRTC_CHECK),--count-from tests/nvrtc_compile.log) $(foreach t,$(EXTRA_TESTS) $(SCRIPT_TESTS),--count-from $(t).log)
 
-GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check \
+GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check tests/gpu_kcache_check \
              tests/gpu_linear_check tests/gpu_determinism_check tests/gpu_decode_check \
              tests/gpu_decode_rooms_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
@@ -137,6 +144,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_attn_check
 	./tests/gpu_check
 	./tests/gpu_sparse_check
+	./tests/gpu_kcache_check
 	./tests/gpu_linear_check
 	./tests/gpu_decode_rooms_check
 	./tests/gpu_determinism_check --no-timing

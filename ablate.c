@@ -164,9 +164,20 @@ static void parse_train_flags(StudyRunConfig *o, const char **device, int argc, 
 #define TUNE_MAX 32
 typedef struct {
     GpuTuning t;
-    char *args[2 * TUNE_MAX]; /* the flags as given ("--tune", "KEY=VALUE", ...), for study workers */
+    char *args[2 * TUNE_MAX]; /* the flags as given ("--tune", "KEY=VALUE", ..., "--kernel-cache", DIR),
+                                 for study workers */
     int n_args;
+    char kernel_cache[4096]; /* GpuTuning.kernel_cache points here; "" when off */
 } Tune;
+
+/* the kernel cache's default directory: $XDG_CACHE_HOME/ablate/kernels, else
+   ~/.cache/ablate/kernels; "" (no disk cache) when neither variable is set */
+static void kernel_cache_default(char *dir, size_t n) {
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg == '/') snprintf(dir, n, "%s/ablate/kernels", xdg); /* the XDG spec: relative paths are ignored */
+    else if (home && *home) snprintf(dir, n, "%s/.cache/ablate/kernels", home);
+    else dir[0] = 0;
+}
 
 /* the environment variables that tune nothing, and what does it instead: a user who still
    sets one is told, rather than silently getting the default */
@@ -179,16 +190,25 @@ static const char *const tune_old_env[][2] = {
     {"ABLATE_DATA", "--data FILE"},
 };
 
-/* takes every --tune KEY=VALUE out of argv (so that each command's own parser never sees it)
-   into tn; the NVRTC include path comes from $CUDA_HOME, the one variable still read */
+/* takes every --tune KEY=VALUE and --kernel-cache DIR|off out of argv (so that each command's own
+   parser never sees them) into tn; the NVRTC include path comes from $CUDA_HOME, the kernel
+   cache's default from $XDG_CACHE_HOME or $HOME */
 static void take_tune_flags(int *argc, char **argv, Tune *tn) {
     int n = 0;
+    char *kc = NULL; /* --kernel-cache's value (kept here: argv's slots are reused below) */
     for (int i = 0; i < *argc; i++) {
+        if (!strcmp(argv[i], "--kernel-cache")) {
+            if (i + 1 >= *argc || !argv[i + 1][0])
+                die("--kernel-cache needs a directory or 'off'%s%s (see ablate --help)", "", "");
+            kc = argv[++i];
+            continue;
+        }
         if (strcmp(argv[i], "--tune")) { argv[n++] = argv[i]; continue; }
         if (i + 1 >= *argc) die("--tune needs KEY=VALUE%s%s (see ablate --help)", "", "");
         char err[400];
         if (gpu_tuning_set(&tn->t, argv[i + 1], err, sizeof err)) die("--tune: %s%s", err, "");
-        if (tn->n_args + 2 > 2 * TUNE_MAX) die("--tune given more than %s times%s", "32", "");
+        /* two slots stay for --kernel-cache: study workers take 2 * TUNE_MAX flags (STUDY_MAX_WORKER_ARGS) */
+        if (tn->n_args + 2 > 2 * TUNE_MAX - 2) die("--tune given more than %s times%s", "31", "");
         tn->args[tn->n_args++] = argv[i];
         tn->args[tn->n_args++] = argv[++i];
     }
@@ -196,6 +216,17 @@ static void take_tune_flags(int *argc, char **argv, Tune *tn) {
     argv[n] = NULL;
     const char *home = getenv("CUDA_HOME");
     if (home && *home) tn->t.cuda_home = home;
+    if (!kc) kernel_cache_default(tn->kernel_cache, sizeof tn->kernel_cache);
+    else if (strcmp(kc, "off")) {
+        if (strlen(kc) >= sizeof tn->kernel_cache - 100) /* gpu.h adds a 70-character file name */
+            die("--kernel-cache: the directory '%.100s...' is too long (at most 3995 characters)%s", kc, "");
+        snprintf(tn->kernel_cache, sizeof tn->kernel_cache, "%s", kc);
+    }
+    if (kc) { /* study workers get the same choice */
+        tn->args[tn->n_args++] = "--kernel-cache";
+        tn->args[tn->n_args++] = kc;
+    }
+    tn->t.kernel_cache = tn->kernel_cache[0] ? tn->kernel_cache : NULL;
     for (size_t k = 0; k < sizeof tune_old_env / sizeof *tune_old_env; k++)
         if (getenv(tune_old_env[k][0]))
             fprintf(stderr, "ablate: warning: the environment variable %s is not read: use %s\n", tune_old_env[k][0],
@@ -206,7 +237,9 @@ static void tune_help(void) {
     puts("GPU tuning (kernel variants for A/B runs; ignored on the CPU), --tune KEY=VALUE, repeatable:");
     for (int k = 0; gpu_tuning_keys[k][0]; k++) printf("  %-20s %s\n", gpu_tuning_keys[k][0], gpu_tuning_keys[k][1]);
     puts("  (the ABLATE_* environment variables are not read; $CUDA_HOME names the CUDA toolkit\n"
-         "  whose headers the kernels are compiled with)");
+         "  whose headers the kernels are compiled with)\n"
+         "--kernel-cache DIR|off: where compiled GPU kernels are kept between runs (default\n"
+         "  $XDG_CACHE_HOME/ablate/kernels, else ~/.cache/ablate/kernels); off compiles them in every process");
 }
 
 /* the tuning onto an opened device (NULL: the CPU, nothing to tune) */
@@ -833,6 +866,9 @@ static void random_batch(void *ctx, int *tokens, int *targets) {
 static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, int T, int steps, int profile) {
     char err[256];
     SmolModel m;
+#ifndef ABLATE_NO_CUDA
+    if (gpu) memset(&gpu->jit, 0, sizeof gpu->jit); /* this line's own compiles and cache hits */
+#endif
     double t0 = train_now();
     if (smollm_init(&m, &mc, gpu, B, T, err, sizeof err)) { fprintf(stderr, "ablate bench: %s\n", err); exit(2); }
     TrainConfig tc = {0};
@@ -845,6 +881,10 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
     int shape[3] = {B * T, m.cfg.vocab_size, 1}; /* resolved: 0 means the default */
     TrainStats first = train_step(&tr, random_batch, shape);
     double first_s = train_now() - t0;
+#ifndef ABLATE_NO_CUDA
+    GpuJitStats jit = {0}; /* up to the end of the first step */
+    if (gpu) jit = gpu->jit;
+#endif
     train_step(&tr, random_batch, shape);
     double ts = 0;
     for (int s = 0; s < steps; s++) ts += train_step(&tr, random_batch, shape).seconds;
@@ -857,6 +897,13 @@ static void bench_training(Gpu *gpu, const char *label, SmolConfig mc, int B, in
     if (gpu)
         printf("%-40s %10.0f %9.1f %8.1f%% %9.2f %10.1f %8.2f\n", label, tps, tflops, 100 * tflops / BENCH_PEAK_TFLOPS,
                peak / 1e9, 1e3 * ts / steps, first_s);
+#ifndef ABLATE_NO_CUDA
+    /* what the first step's time holds: NVRTC, or the disk cache's loads (--kernel-cache) */
+    if (gpu)
+        printf("  first step %.2f s: kernel modules %d compiled (NVRTC %.2f s), %d from the disk cache (%.2f s), "
+               "%d already in memory; cache %s\n", first_s, jit.compiled, jit.compile_s, jit.from_disk, jit.load_s,
+               jit.from_memory, gpu->tuning.kernel_cache ? gpu->tuning.kernel_cache : "off");
+#endif
     else /* the CPU has no tensor-core peak to take an MFU of, and no device memory */
         printf("%-40s %10.0f %9.3f %9s %9s %10.1f %8.2f\n", label, tps, tflops, "-", "-", 1e3 * ts / steps, first_s);
     (void)first;
@@ -1237,7 +1284,9 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "Times training of (a) the SmolLM2-135M shape (30 layers, GQA 3 KV heads, batch 16 x seq 2048)\n"
                  "and (b) a small configuration (4 layers, seq 512, batch 4, same width), printing tokens/s,\n"
                  "model TFLOP/s, MFU against 989 TFLOP/s (H100 dense bf16), peak device memory, step time and\n"
-                 "the time to the end of the first step (JIT included); then the attention kernel alone\n"
+                 "the time to the end of the first step (JIT included; a line below each says how much was\n"
+                 "compiling and how many kernel modules were compiled, loaded from --kernel-cache or already\n"
+                 "in memory); then the attention kernel alone\n"
                  "(head dim 64, causal, T = 512, 2048, 8192), forward and forward+backward, one row per\n"
                  "--head-dims width (default 64; on the GPU multiples of 8 from 32 to 256: widths that are\n"
                  "not a multiple of 16 run padded tiles, and TFLOP/s counts the real head dim, so the padding\n"

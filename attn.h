@@ -71,7 +71,12 @@
      4. for generation (optional): cache_bytes and decode (and prefill) at the end of its
         AttnMech (NULL: attn_decode_* refuse the room by name), and its line in
         tests/test_decode.c (decode == the full forward).
-     5. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
+     5. with GPU kernels of its own (optional): gpu_kernels, the last slot of its AttnMech,
+        lists the kernel modules its forward and backward ask gpu_kernel for (with the calls'
+        own option builders), so that smollm_init compiles them in parallel before the first
+        step (gpu.h's gpu_kernel_prewarm); NULL: they compile one by one on first use. Its line
+        in tests/gpu_kcache_check.c checks that the first steps then compile nothing.
+     6. the manuals: the room's line in the catalogue above (ONE MECHANISM, ONE ROOM) and its
         name in the schedule grammar below; README.md's Mechanisms table (and where it runs,
         when not on both devices) and its name in the file table's attn.h row.
    Nothing else changes: the flags, spec keys, schedule options, config.json, --help, the run
@@ -238,6 +243,7 @@ typedef struct {
 #undef ATTN_ROOM_SCRATCH_
 
 /* a room's descriptor. Functions a room does not need are NULL (the defaults in brackets). */
+struct GpuKernelSpec; /* gpu.h: one kernel module to compile ahead (the CPU-only build never makes one) */
 struct AttnCache;
 struct AttnGpuCache;
 typedef struct {
@@ -290,6 +296,13 @@ typedef struct {
        and synchronize [NULL: gpu_decode per token] */
     int (*gpu_prefill)(Gpu *gpu, const AttnConfig *c, const void *w, struct AttnGpuCache *k, const void *x,
                        void *out, int T);
+    /* ---- JIT: the GPU kernel modules (gpu.h's GpuKernelSpec) this config's forward and
+       backward ask gpu_kernel for at B x T on gpu, into out (at most max); returns how many there
+       are. smollm_init hands them to gpu_kernel_prewarm, which compiles them in parallel before
+       the first step. List them with the calls' own option builders (gpu_attention_kernels,
+       gpu_sparse_kernels, gpu_gdn_kernels), so the list follows the calls. [NULL: none listed:
+       they compile one by one on first use] ---- */
+    int (*gpu_kernels)(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out, int max);
 } AttnMech;
 
 /* one layer's decode state for B sequences (attn_decode_init). The room owns mem's layout. */
@@ -333,6 +346,10 @@ ATTNDEF size_t attn_kv_bytes_per_token(const AttnConfig *c, int bytes_per_elem);
 ATTNDEF double attn_flops_per_token(const AttnConfig *c, int T);
 /* 0 when the GPU path runs this config, else -1 with a message (each room's limits) */
 ATTNDEF int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen);
+/* the room's gpu_kernels (AttnMech above): the kernel modules c asks for at B x T on gpu, into
+   out (at most max); returns how many there are (0 when the room lists none) */
+ATTNDEF int attn_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                             int max);
 /* after the generic init (normal matrices, norm scales 1): the tensors a mechanism
    initializes its own way (GDN: convs, A_log, dt_bias); w is the block's fp32 weights */
 ATTNDEF void attn_param_init_special(const AttnConfig *c, ops_real *w, unsigned long long seed);
@@ -653,6 +670,12 @@ ATTNDEF int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
 ATTNDEF int attn_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
     const AttnMech *m = attn_mech(c->kind);
     return m->gpu_supported ? m->gpu_supported(c, err, errlen) : 0;
+}
+
+ATTNDEF int attn_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                             int max) {
+    const AttnMech *m = attn_mech(c->kind);
+    return m->gpu_kernels ? m->gpu_kernels(gpu, c, B, T, out, max) : 0;
 }
 
 ATTNDEF int attn_param_specs(const AttnConfig *c, AttnParamSpec *out) {

@@ -46,7 +46,9 @@
      (kernels.cu.h: bf16 helpers, reductions), "ablate_pattern.cuh" (the sparse attention
      patterns' tile helpers) and "ablate_mma.cuh" (cp.async, ldmatrix, mma.sync wrappers),
      and the CUDA include directory
-     (g->tuning.cuda_home's include/, else GPU_CUDA_INCLUDE).
+     (g->tuning.cuda_home's include/, else GPU_CUDA_INCLUDE). With g->tuning.kernel_cache set,
+     compiled images are also kept on disk between processes (KERNEL CACHE below), and
+     gpu_kernel_prewarm compiles a list of modules in parallel threads before first use.
    - cuBLASLt matmuls (bf16 in, fp32 accumulate), with per-shape cached plans.
    - The ops of ops.h except attention, as gpu_<op>: activations bf16
      (void *), weights a bf16 copy, weight gradients fp32 and accumulated
@@ -92,6 +94,26 @@
      default): g.tuning.gdn_par = GPU_TUNE_VARIANT(0). gpu_tuning_set parses "KEY=VALUE"
      (ablate --tune; gpu_tuning_keys lists the keys), also in the CPU-only build. This
      header reads no environment variable.
+
+   KERNEL CACHE (g->tuning.kernel_cache: a directory, NULL for none)
+     gpu_kernel looks for a module's image in this process's table, then in the directory, and
+     only then runs NVRTC (a cubin for the device's sm_XX when this NVRTC targets it, else PTX),
+     writing the result there. A file is named by its key, the SHA-256 of everything the image
+     depends on: the source text, the in-memory headers, the options, the target arch, the CUDA
+     include directory, the fixed NVRTC flags, the NVRTC version and the driver version; so an
+     edited kernel, another GPU or another toolkit is a new file, never a stale hit (old files
+     stay: delete the directory to reclaim the space). A file holds a header (magic "ABLKCC01",
+     the key, the payload's length, its SHA-256) and the image; one whose header, length or
+     checksum does not match is ignored and rewritten. Writes go to a temporary file renamed
+     into place, so processes sharing the directory (a study's workers) read whole files or
+     none. A directory that cannot be written costs a warning on stderr, once per Gpu, never
+     a failure. g->jit counts the modules compiled, loaded from disk and found in memory, and
+     the seconds spent (ablate bench prints them for the first step).
+     gpu_kernel_prewarm(g, specs, n) takes a list of (source, options) modules: those in
+     neither the table nor the directory are compiled at once in parallel threads (NVRTC
+     compiles separate programs concurrently), so a cold start costs about the longest compile
+     rather than their sum. The key, file format and parallel compiles need no GPU (they are in
+     GPU_NVRTC_ONLY builds; tests/test_kcache checks them).
 
    DEBUGGING
      g->tuning.sync_check = 1 (ablate --tune sync_check=1) makes every launch synchronize
@@ -178,7 +200,16 @@ typedef struct GpuTuning {
     /* the CUDA toolkit directory whose include/ NVRTC reads (the caller keeps the string alive;
        ablate.c passes $CUDA_HOME). Default NULL: GPU_CUDA_INCLUDE, the toolkit of the build */
     const char *cuda_home;
+    /* the directory of the on-disk kernel cache (KERNEL CACHE above; the caller keeps the string
+       alive; ablate.c passes --kernel-cache, default ~/.cache/ablate/kernels). Default NULL: no
+       disk cache, every process compiles its kernels */
+    const char *kernel_cache;
 } GpuTuning;
+
+/* one module, a source string as gpu_kernel gets it and its options, for gpu_kernel_prewarm
+   (declared in the CPU-only build too: attn.h's rooms list theirs through it) */
+#define GPU_KERNEL_OPTIONS_MAX 384
+typedef struct GpuKernelSpec { const char *source; char options[GPU_KERNEL_OPTIONS_MAX]; } GpuKernelSpec;
 
 /* one KEY=VALUE setting (the keys of gpu_tuning_keys, e.g. "gdn_par=0") into *t. 0 on success;
    -1 with a message naming the key or value and what was expected in err */
@@ -216,6 +247,7 @@ extern "C" {
     X(cuGetErrorName)                \
     X(cuGetErrorString)              \
     X(cuInit)                        \
+    X(cuDriverGetVersion)            \
     X(cuDeviceGetCount)              \
     X(cuDeviceGet)                   \
     X(cuDeviceGetAttribute)          \
@@ -265,6 +297,15 @@ typedef struct GpuFunc GpuFunc;
 typedef struct GpuGemmPlan GpuGemmPlan;
 typedef struct GpuAllocRec GpuAllocRec;
 
+/* where gpu_kernel's modules came from since gpu_init (or since the caller zeroed it) */
+typedef struct GpuJitStats {
+    int compiled;                   /* modules compiled by NVRTC */
+    int from_disk;                  /* loaded from the disk cache (tuning.kernel_cache) */
+    int from_memory;                /* images this process had already compiled or loaded */
+    double compile_s;               /* wall seconds in NVRTC (parallel compiles count once) */
+    double load_s;                  /* wall seconds reading and verifying disk cache files */
+} GpuJitStats;
+
 struct Gpu {
     CUdevice dev;
     CUcontext ctx;
@@ -301,6 +342,9 @@ struct Gpu {
     float *sumsq_part;              /* sumsq's per-block partials, sized once (GPU_SUMSQ_BLOCKS) */
     void *profile;                  /* ops.h's per-op timing table when profiling, else NULL */
     char arch[16];                  /* NVRTC target, e.g. "sm_90" */
+    int driver_version;             /* cuDriverGetVersion, part of the kernel cache's key */
+    GpuJitStats jit;                /* the kernels' compiles and cache hits */
+    int kcache_warned;              /* a kernel cache write failed and was reported once */
     char err[512];                  /* why gpu_init returned -1 */
 };
 
@@ -353,11 +397,55 @@ GPUDEF void gpu_dbg_check(Gpu *g);
 /* compiled once per (source address, options); aborts with the NVRTC log on error.
    options: space-separated extra NVRTC options, e.g. "-DHD=64 -DWINDOW=0" (may be NULL) */
 GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options);
+/* make the n modules and the core ops' module (KERNELS_SRC) ready before their first
+   gpu_kernel: each one this process has not loaded yet is read from the disk cache, and the
+   rest are compiled in parallel threads (one per CPU, at most 16) and written to it;
+   gpu_kernel then only loads them. A module that fails to compile is left to gpu_kernel, which
+   reports it with NVRTC's log */
+GPUDEF void gpu_kernel_prewarm(Gpu *g, const GpuKernelSpec *specs, int n);
+/* out[n] = {source, options} when n < max (options NULL: ""); returns n + 1 either way, so
+   that a list builder returns how many it needed */
+GPUDEF int gpu_kernel_spec_add(GpuKernelSpec *out, int max, int n, const char *source, const char *options);
 /* pure NVRTC, no GPU: compile for arch ("sm_90", "compute_80", ...). Returns 0 on
    success. *ptx_out (may be NULL) receives the PTX, *log_out (may be NULL) the
    compile log; both malloc'ed, free them. */
 GPUDEF int gpu_compile_ptx(const char *source, const char *options, const char *arch,
                            char **ptx_out, char **log_out);
+/* ---- the on-disk kernel cache and parallel compiles (KERNEL CACHE above); no GPU needed, so
+   they are in GPU_NVRTC_ONLY builds too ---- */
+#define GPU_KCACHE_KEY 32  /* bytes of a key: a SHA-256 */
+#define GPU_KCACHE_HEADER 80 /* magic 8, key 32, payload length 8 (little-endian), SHA-256 of the payload 32 */
+/* SHA-256 of n bytes */
+GPUDEF void gpu_sha256(const void *data, size_t n, unsigned char out[32]);
+/* the key of one compiled image: SHA-256 over the source text, every in-memory header
+   (ablate_common.cuh, ...), the options, the target arch, the CUDA include directory
+   (cuda_home, NULL: the build's), the fixed NVRTC flags, this NVRTC's version and
+   driver_version (cuDriverGetVersion; 0 in a program without the driver) */
+GPUDEF void gpu_kcache_key(unsigned char key[GPU_KCACHE_KEY], const char *source, const char *options,
+                           const char *arch, const char *cuda_home, int driver_version);
+/* the image stored under key in dir, verified (magic, key, length, checksum): 0 and
+   *image (malloc'ed, NUL-terminated past *size bytes) on a hit; 1 when there is no such file;
+   -1 when the file is unreadable, truncated, corrupt or holds another key (never trusted:
+   the caller compiles and gpu_kcache_write replaces it) */
+GPUDEF int gpu_kcache_read(const char *dir, const unsigned char key[GPU_KCACHE_KEY], char **image, size_t *size);
+/* store image under key in dir (created with its parents when missing): written to a
+   temporary file in dir and renamed over the final name, so a reader (another process)
+   sees the old file, the new one or none, never part of one. 0 on success; -1 with the
+   reason (the path and the system's error) in err: the caller warns, the cache is optional */
+GPUDEF int gpu_kcache_write(const char *dir, const unsigned char key[GPU_KCACHE_KEY], const char *image,
+                            size_t size, char *err, size_t errlen);
+/* one NVRTC compile for gpu_compile_parallel: the inputs, then what it fills in */
+typedef struct GpuCompileJob {
+    const char *source, *options, *arch, *cuda_home;
+    int want_cubin;                 /* 1: a cubin (arch "sm_XX"), 0: PTX */
+    int rc;                         /* 0 compiled; -1 failed (log says why) */
+    char *image; size_t size;       /* malloc'ed; the caller frees */
+    char *log;                      /* malloc'ed; the caller frees */
+    double seconds;                 /* this compile's wall time */
+} GpuCompileJob;
+/* compile the n jobs in up to `threads` threads (NVRTC is thread-safe for separate
+   programs); returns the number that failed */
+GPUDEF int gpu_compile_parallel(GpuCompileJob *jobs, int n, int threads);
 /* launch on g->stream; opts in to > 48 KiB dynamic shared memory when asked */
 /* abort, naming who and the argument, unless every p[i] is 16-byte aligned (kernels that
    move rows with 16-byte copies check their tensor arguments with it) */
@@ -527,6 +615,11 @@ GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t
 #include <string.h>
 #include <stdint.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include "kernels.cu.h"
 
 /* rows of logits per cross-entropy chunk: chunk * V * 2 bytes stays under this */
@@ -584,6 +677,9 @@ static void gpu_include_opt_(char *buf, size_t n, const char *home) {
     else snprintf(buf, n, "--include-path=%s", GPU_CUDA_INCLUDE);
 }
 
+/* the flags gpu_nvrtc_ always passes, as one string for the kernel cache's key: keep them the same */
+#define GPU_NVRTC_FIXED_FLAGS "-default-device -std=c++17 -lineinfo"
+
 /* Compile source for arch. want_cubin: return the cubin (for sm_XX) instead of
    the PTX. Returns 0 on success; *out and *out_size receive the image, *log the log. */
 static int gpu_nvrtc_(const char *source, const char *options, const char *arch, const char *cuda_home,
@@ -598,11 +694,12 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
     /* an explicit --gpu-architecture=... in options (e.g. sm_90a for wgmma kernels)
        replaces the default target */
     if (!options || !strstr(options, "--gpu-architecture=")) argv[argc++] = arch_opt;
-    argv[argc++] = "-default-device";
+    argv[argc++] = "-default-device"; /* these three are GPU_NVRTC_FIXED_FLAGS (the cache key) */
     argv[argc++] = "-std=c++17";
     argv[argc++] = "-lineinfo";
     argv[argc++] = inc_opt;
-    for (char *tok = strtok(extra, " \t"); tok; tok = strtok(NULL, " \t")) {
+    char *save = NULL; /* strtok_r: gpu_compile_parallel runs this in several threads */
+    for (char *tok = strtok_r(extra, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
         if (argc == 64) { fprintf(stderr, "gpu.h: too many NVRTC options: %s\n", options); abort(); }
         argv[argc++] = tok;
     }
@@ -636,6 +733,264 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
 GPUDEF int gpu_compile_ptx(const char *source, const char *options, const char *arch, char **ptx_out,
                            char **log_out) {
     return gpu_nvrtc_(source, options, arch, NULL, 0, ptx_out, NULL, log_out);
+}
+
+/* ---------------------------------------------------------------- the kernel cache */
+
+/* SHA-256 (FIPS 180-4), streamed: the kernel cache's key and checksum */
+typedef struct { uint32_t h[8]; uint64_t bytes; unsigned char buf[64]; size_t nbuf; } GpuSha_;
+
+static const uint32_t gpu_sha_k_[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+};
+
+static uint32_t gpu_rotr_(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+
+static void gpu_sha_init_(GpuSha_ *s) {
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, h0, sizeof h0);
+    s->bytes = 0;
+    s->nbuf = 0;
+}
+
+static void gpu_sha_block_(GpuSha_ *s, const unsigned char *p) {
+    uint32_t w[64], v[8];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 | (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+    for (int i = 16; i < 64; i++) {
+        uint32_t s0 = gpu_rotr_(w[i - 15], 7) ^ gpu_rotr_(w[i - 15], 18) ^ (w[i - 15] >> 3);
+        uint32_t s1 = gpu_rotr_(w[i - 2], 17) ^ gpu_rotr_(w[i - 2], 19) ^ (w[i - 2] >> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    memcpy(v, s->h, sizeof v);
+    for (int i = 0; i < 64; i++) {
+        uint32_t S1 = gpu_rotr_(v[4], 6) ^ gpu_rotr_(v[4], 11) ^ gpu_rotr_(v[4], 25);
+        uint32_t ch = (v[4] & v[5]) ^ (~v[4] & v[6]);
+        uint32_t t1 = v[7] + S1 + ch + gpu_sha_k_[i] + w[i];
+        uint32_t S0 = gpu_rotr_(v[0], 2) ^ gpu_rotr_(v[0], 13) ^ gpu_rotr_(v[0], 22);
+        uint32_t maj = (v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]);
+        memmove(v + 1, v, 7 * sizeof *v);
+        v[4] += t1;
+        v[0] = t1 + S0 + maj;
+    }
+    for (int i = 0; i < 8; i++) s->h[i] += v[i];
+}
+
+static void gpu_sha_update_(GpuSha_ *s, const void *data, size_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    s->bytes += n;
+    while (n) {
+        size_t take = 64 - s->nbuf < n ? 64 - s->nbuf : n;
+        memcpy(s->buf + s->nbuf, p, take);
+        s->nbuf += take; p += take; n -= take;
+        if (s->nbuf == 64) { gpu_sha_block_(s, s->buf); s->nbuf = 0; }
+    }
+}
+
+static void gpu_sha_final_(GpuSha_ *s, unsigned char out[32]) {
+    uint64_t bits = s->bytes * 8;
+    unsigned char pad[72] = {0x80}, len[8];
+    size_t npad = (s->nbuf < 56 ? 56 : 120) - s->nbuf;
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(bits >> (56 - 8 * i));
+    gpu_sha_update_(s, pad, npad);
+    gpu_sha_update_(s, len, 8);
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 4; j++) out[4 * i + j] = (unsigned char)(s->h[i] >> (24 - 8 * j));
+}
+
+GPUDEF void gpu_sha256(const void *data, size_t n, unsigned char out[32]) {
+    GpuSha_ s;
+    gpu_sha_init_(&s);
+    gpu_sha_update_(&s, data, n);
+    gpu_sha_final_(&s, out);
+}
+
+/* one key field: its length first, so that no two different field lists hash alike */
+static void gpu_sha_field_(GpuSha_ *s, const char *str) {
+    uint64_t n = str ? strlen(str) : UINT64_MAX; /* NULL differs from "" */
+    unsigned char len[8];
+    for (int i = 0; i < 8; i++) len[i] = (unsigned char)(n >> (8 * i));
+    gpu_sha_update_(s, len, 8);
+    if (str) gpu_sha_update_(s, str, (size_t)n);
+}
+
+GPUDEF void gpu_kcache_key(unsigned char key[GPU_KCACHE_KEY], const char *source, const char *options,
+                           const char *arch, const char *cuda_home, int driver_version) {
+    int major = 0, minor = 0;
+    NVRTC_CHECK(nvrtcVersion(&major, &minor));
+    char inc[1100], vers[64];
+    gpu_include_opt_(inc, sizeof inc, cuda_home);
+    snprintf(vers, sizeof vers, "nvrtc %d.%d driver %d", major, minor, driver_version);
+    GpuSha_ s;
+    gpu_sha_init_(&s);
+    /* GPU_NVRTC_FIXED_FLAGS: gpu_nvrtc_'s own flags, so that changing them changes every key */
+    const char *fields[] = {"ablate kernel cache 1", GPU_NVRTC_FIXED_FLAGS, source, options ? options : "",
+                            arch, inc, vers, KERNELS_COMMON_NAME, KERNELS_COMMON_SRC, KERNELS_PATTERN_NAME,
+                            KERNELS_PATTERN_SRC, KERNELS_MMA_NAME, KERNELS_MMA_SRC};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++) gpu_sha_field_(&s, fields[i]);
+    gpu_sha_final_(&s, key);
+}
+
+/* dir/<key in hex>.bin; -1 when it does not fit */
+static int gpu_kcache_path_(char *path, size_t n, const char *dir, const unsigned char *key) {
+    char hex[2 * GPU_KCACHE_KEY + 1];
+    for (int i = 0; i < GPU_KCACHE_KEY; i++) snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    int len = snprintf(path, n, "%s/%s.bin", dir, hex);
+    return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+static void gpu_put_u64_(unsigned char *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i)); }
+static uint64_t gpu_get_u64_(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static const char gpu_kcache_magic_[8] = {'A', 'B', 'L', 'K', 'C', 'C', '0', '1'};
+
+GPUDEF int gpu_kcache_read(const char *dir, const unsigned char key[GPU_KCACHE_KEY], char **image, size_t *size) {
+    char path[4096];
+    *image = NULL;
+    *size = 0;
+    if (gpu_kcache_path_(path, sizeof path, dir, key)) return -1;
+    FILE *f = fopen(path, "rb");
+    if (!f) return errno == ENOENT ? 1 : -1;
+    unsigned char h[GPU_KCACHE_HEADER], sum[32];
+    int ok = fread(h, 1, sizeof h, f) == sizeof h && !memcmp(h, gpu_kcache_magic_, 8) &&
+             !memcmp(h + 8, key, GPU_KCACHE_KEY);
+    uint64_t n = ok ? gpu_get_u64_(h + 40) : 0;
+    ok = ok && n > 0 && n < ((uint64_t)1 << 31); /* a cubin is megabytes at most */
+    char *buf = ok ? (char *)gpu_xmalloc_((size_t)n + 1) : NULL;
+    /* the payload, and nothing after it: a longer file is not what was written */
+    ok = ok && fread(buf, 1, (size_t)n, f) == (size_t)n && fgetc(f) == EOF;
+    fclose(f);
+    if (ok) gpu_sha256(buf, (size_t)n, sum);
+    if (!ok || memcmp(sum, h + 48, 32)) { free(buf); return -1; }
+    buf[n] = 0;
+    *image = buf;
+    *size = (size_t)n;
+    return 0;
+}
+
+/* mkdir -p: dir and its missing parents */
+static int gpu_mkdirs_(const char *dir) {
+    char p[4096];
+    int len = snprintf(p, sizeof p, "%s", dir);
+    if (len <= 0 || (size_t)len >= sizeof p) { errno = ENAMETOOLONG; return -1; }
+    for (char *c = p + 1; ; c++) {
+        if (*c != '/' && *c) continue;
+        char keep = *c;
+        *c = 0;
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
+        *c = keep;
+        if (!keep) break;
+    }
+    struct stat st;
+    if (stat(p, &st) != 0) return -1;
+    if (!S_ISDIR(st.st_mode)) { errno = ENOTDIR; return -1; }
+    return 0;
+}
+
+GPUDEF int gpu_kcache_write(const char *dir, const unsigned char key[GPU_KCACHE_KEY], const char *image,
+                            size_t size, char *err, size_t errlen) {
+    char path[4096], tmp[4200];
+    if (gpu_kcache_path_(path, sizeof path, dir, key)) {
+        snprintf(err, errlen, "kernel cache directory path too long (%zu characters, at most about 4000)", strlen(dir));
+        return -1;
+    }
+    if (gpu_mkdirs_(dir) != 0) {
+        snprintf(err, errlen, "cannot create the kernel cache directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    /* a name no other process or thread has: mkstemp makes it unique and opens it */
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a file in the kernel cache directory %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    unsigned char h[GPU_KCACHE_HEADER];
+    memcpy(h, gpu_kcache_magic_, 8);
+    memcpy(h + 8, key, GPU_KCACHE_KEY);
+    gpu_put_u64_(h + 40, (uint64_t)size);
+    gpu_sha256(image, size, h + 48);
+    FILE *f = fdopen(fd, "wb");
+    int ok = f && fwrite(h, 1, sizeof h, f) == sizeof h && fwrite(image, 1, size, f) == size;
+    int e = errno;
+    if (f) { if (fclose(f) != 0 && ok) { ok = 0; e = errno; } }
+    else close(fd);
+    if (ok && rename(tmp, path) != 0) { ok = 0; e = errno; }
+    if (!ok) {
+        unlink(tmp);
+        snprintf(err, errlen, "cannot write the kernel cache file %s: %s", path, strerror(e));
+        return -1;
+    }
+    /* mkstemp creates the file 0600: readable by its owner's other processes, which is all a
+       per-user cache needs */
+    return 0;
+}
+
+static double gpu_wall_(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* the jobs a thread compiles: every stride-th one from its first */
+typedef struct { GpuCompileJob *jobs; int n, first, stride; } GpuCompileShare_;
+
+static void *gpu_compile_thread_(void *arg) {
+    GpuCompileShare_ *sh = (GpuCompileShare_ *)arg;
+    for (int i = sh->first; i < sh->n; i += sh->stride) {
+        GpuCompileJob *j = &sh->jobs[i];
+        double t0 = gpu_wall_();
+        j->rc = gpu_nvrtc_(j->source, j->options, j->arch, j->cuda_home, j->want_cubin, &j->image, &j->size, &j->log);
+        j->seconds = gpu_wall_() - t0;
+    }
+    return NULL;
+}
+
+GPUDEF int gpu_compile_parallel(GpuCompileJob *jobs, int n, int threads) {
+    enum { MAX_THREADS = 32 };
+    if (threads > n) threads = n;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    if (threads < 1) threads = 1;
+    pthread_t tid[MAX_THREADS];
+    GpuCompileShare_ sh[MAX_THREADS];
+    int started = 1; /* share 0 runs on this thread */
+    for (int t = 0; t < threads; t++) sh[t] = (GpuCompileShare_){jobs, n, t, threads};
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&tid[t], NULL, gpu_compile_thread_, &sh[t]) != 0) break;
+        started++;
+    }
+    /* a thread that could not start: its shares run here (stride `threads` still covers them) */
+    for (int t = started; t < threads; t++) gpu_compile_thread_(&sh[t]);
+    gpu_compile_thread_(&sh[0]);
+    for (int t = 1; t < started; t++) pthread_join(tid[t], NULL);
+    int failed = 0;
+    for (int i = 0; i < n; i++) failed += jobs[i].rc != 0;
+    return failed;
+}
+
+GPUDEF int gpu_kernel_spec_add(GpuKernelSpec *out, int max, int n, const char *source, const char *options) {
+    if (n < max) {
+        out[n].source = source;
+        if ((size_t)snprintf(out[n].options, sizeof out[n].options, "%s", options ? options : "") >=
+            sizeof out[n].options) {
+            fprintf(stderr, "gpu_kernel_spec_add: options longer than %d characters: %s\n",
+                    GPU_KERNEL_OPTIONS_MAX - 1, options ? options : "");
+            abort(); /* a programming error: GPU_KERNEL_OPTIONS_MAX is too small */
+        }
+    }
+    return n + 1;
 }
 
 GPUDEF void gpu_require_aligned16(const char *who, const void *const *p, int n) {
@@ -756,6 +1111,7 @@ GPUDEF int gpu_init(Gpu *g, int device_index) {
     int count = 0, v = 0;
     if (gpu_driver_load(g->err, sizeof g->err) != 0) return -1;
     GPU_INIT_TRY(gpu_cu()->cuInit(0));
+    GPU_INIT_TRY(gpu_cu()->cuDriverGetVersion(&g->driver_version));
     GPU_INIT_TRY(gpu_cu()->cuDeviceGetCount(&count));
     if (device_index < 0 || device_index >= count) {
         snprintf(g->err, sizeof g->err, "device %d requested, %d present", device_index, count);
@@ -960,6 +1316,111 @@ typedef struct { const char *src; char *opts; char arch[16]; char *image; } GpuI
 static GpuImage *gpu_images_;
 static int gpu_n_images_, gpu_cap_images_;
 
+static char *gpu_image_find_(const char *source, const char *options, const char *arch) {
+    for (int i = 0; i < gpu_n_images_; i++) {
+        GpuImage *c = &gpu_images_[i];
+        if (c->src == source && gpu_same_opts_(c->opts, options) && !strcmp(c->arch, arch)) return c->image;
+    }
+    return NULL;
+}
+
+/* image: malloc'ed, now owned by the table */
+static void gpu_image_add_(const char *source, const char *options, const char *arch, char *image) {
+    GPU_GROW_(gpu_images_, gpu_cap_images_, gpu_n_images_ + 1);
+    GpuImage *c = &gpu_images_[gpu_n_images_++];
+    c->src = source;
+    c->opts = gpu_strdup_(options ? options : "");
+    snprintf(c->arch, sizeof c->arch, "%s", arch);
+    c->image = image;
+}
+
+/* the disk cache is an optimization: a failure to write it is said once per Gpu, and the
+   kernels still run from memory */
+static void gpu_kcache_store_(Gpu *g, const unsigned char *key, const char *image, size_t size) {
+    char err[4400];
+    if (gpu_kcache_write(g->tuning.kernel_cache, key, image, size, err, sizeof err) == 0 || g->kcache_warned) return;
+    fprintf(stderr, "gpu_kernel: warning: %s (continuing without caching compiled kernels there)\n", err);
+    g->kcache_warned = 1;
+}
+
+static int gpu_kcache_on_(const Gpu *g) { return g->tuning.kernel_cache && *g->tuning.kernel_cache; }
+
+/* the disk cache's image for (source, options) on g's target into the table, or NULL; key
+   receives the key (when the cache is on) */
+static char *gpu_kcache_load_(Gpu *g, const char *source, const char *options, unsigned char *key) {
+    if (!gpu_kcache_on_(g)) return NULL;
+    double t0 = gpu_wall_();
+    char *image = NULL;
+    size_t size = 0;
+    gpu_kcache_key(key, source, options, g->arch, g->tuning.cuda_home, g->driver_version);
+    /* 1 absent, -1 unreadable or corrupt: both compile, and the write replaces the file */
+    if (gpu_kcache_read(g->tuning.kernel_cache, key, &image, &size) == 0) {
+        gpu_image_add_(source, options, g->arch, image);
+        g->jit.from_disk++;
+    }
+    g->jit.load_s += gpu_wall_() - t0;
+    return image;
+}
+
+/* the compiled image of (source, options) for g: this process's table, else the disk cache,
+   else NVRTC (then stored in both); aborts with NVRTC's log when the source does not compile */
+static char *gpu_image_get_(Gpu *g, const char *source, const char *options, const char *name) {
+    char *image = gpu_image_find_(source, options, g->arch);
+    if (image) { g->jit.from_memory++; return image; }
+    unsigned char key[GPU_KCACHE_KEY];
+    if ((image = gpu_kcache_load_(g, source, options, key))) return image;
+    char *log = NULL;
+    size_t size = 0;
+    int cubin = strncmp(g->arch, "sm_", 3) == 0;
+    double t0 = gpu_wall_();
+    if (gpu_nvrtc_(source, options, g->arch, g->tuning.cuda_home, cubin, &image, &size, &log) != 0) {
+        fprintf(stderr, "gpu_kernel: NVRTC failed to compile the source of kernel '%s' for %s "
+                        "with options \"%s\":\n%s\n", name, g->arch, options ? options : "", log);
+        abort();
+    }
+    g->jit.compile_s += gpu_wall_() - t0;
+    g->jit.compiled++;
+    free(log);
+    /* (a PTX's size counts its NUL; gpu_kcache_read adds one after any image anyway) */
+    if (gpu_kcache_on_(g)) gpu_kcache_store_(g, key, image, size);
+    gpu_image_add_(source, options, g->arch, image);
+    return image;
+}
+
+GPUDEF void gpu_kernel_prewarm(Gpu *g, const GpuKernelSpec *specs, int n) {
+    GpuCompileJob *jobs = (GpuCompileJob *)gpu_xmalloc_(sizeof *jobs * (size_t)(n + 1));
+    unsigned char *keys = (unsigned char *)gpu_xmalloc_((size_t)GPU_KCACHE_KEY * (size_t)(n + 1));
+    int nj = 0, cubin = strncmp(g->arch, "sm_", 3) == 0;
+    for (int i = -1; i < n; i++) { /* -1: the core ops' module, which every model uses */
+        const char *src = i < 0 ? KERNELS_SRC : specs[i].source, *opt = i < 0 ? "" : specs[i].options;
+        int dup = 0; /* listed twice: one compile */
+        for (int j = 0; j < nj && !dup; j++) dup = jobs[j].source == src && gpu_same_opts_(jobs[j].options, opt);
+        if (dup || gpu_image_find_(src, opt, g->arch)) continue;
+        if (gpu_kcache_load_(g, src, opt, keys + (size_t)GPU_KCACHE_KEY * nj)) continue;
+        GpuCompileJob *j = &jobs[nj++];
+        memset(j, 0, sizeof *j);
+        j->source = src; j->options = opt; j->arch = g->arch; j->cuda_home = g->tuning.cuda_home;
+        j->want_cubin = cubin;
+    }
+    if (nj) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        double t0 = gpu_wall_();
+        gpu_compile_parallel(jobs, nj, cpus < 1 ? 1 : cpus > 16 ? 16 : (int)cpus);
+        g->jit.compile_s += gpu_wall_() - t0;
+    }
+    for (int i = 0; i < nj; i++) {
+        GpuCompileJob *j = &jobs[i];
+        free(j->log);
+        if (j->rc != 0) { free(j->image); continue; } /* gpu_kernel compiles it again and reports it */
+        g->jit.compiled++;
+        if (gpu_kcache_on_(g))
+            gpu_kcache_store_(g, keys + (size_t)GPU_KCACHE_KEY * i, j->image, j->size);
+        gpu_image_add_(j->source, j->options, g->arch, j->image);
+    }
+    free(keys);
+    free(jobs);
+}
+
 GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const char *options) {
     for (int i = 0; i < g->n_funcs; i++) {
         GpuFunc *f = &g->funcs[i];
@@ -971,26 +1432,7 @@ GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const
     for (int i = 0; i < g->n_mods; i++)
         if (g->mods[i].src == source && gpu_same_opts_(g->mods[i].opts, options)) { mi = i; break; }
     if (mi < 0) {
-        char *image = NULL, *log = NULL;
-        for (int i = 0; i < gpu_n_images_ && !image; i++) {
-            GpuImage *c = &gpu_images_[i];
-            if (c->src == source && gpu_same_opts_(c->opts, options) && !strcmp(c->arch, g->arch)) image = c->image;
-        }
-        if (!image) {
-            int cubin = strncmp(g->arch, "sm_", 3) == 0;
-            if (gpu_nvrtc_(source, options, g->arch, g->tuning.cuda_home, cubin, &image, NULL, &log) != 0) {
-                fprintf(stderr, "gpu_kernel: NVRTC failed to compile the source of kernel '%s' for %s "
-                                "with options \"%s\":\n%s\n", name, g->arch, options ? options : "", log);
-                abort();
-            }
-            free(log);
-            GPU_GROW_(gpu_images_, gpu_cap_images_, gpu_n_images_ + 1);
-            GpuImage *c = &gpu_images_[gpu_n_images_++];
-            c->src = source;
-            c->opts = gpu_strdup_(options ? options : "");
-            snprintf(c->arch, sizeof c->arch, "%s", g->arch);
-            c->image = image; /* kept: owned by the cache */
-        }
+        char *image = gpu_image_get_(g, source, options, name);
         GPU_GROW_(g->mods, g->cap_mods, g->n_mods + 1);
         GpuModule *m = &g->mods[g->n_mods];
         CU_CHECK(gpu_cu()->cuModuleLoadData(&m->mod, image));
@@ -1646,6 +2088,11 @@ GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const
     (void)g; (void)source; (void)name; (void)options;
     gpu_nvrtc_only_die_("gpu_kernel");
     return 0;
+}
+
+GPUDEF void gpu_kernel_prewarm(Gpu *g, const GpuKernelSpec *specs, int n) {
+    (void)g; (void)specs; (void)n;
+    gpu_nvrtc_only_die_("gpu_kernel_prewarm");
 }
 
 GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args) {

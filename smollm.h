@@ -651,6 +651,29 @@ SMOLLMDEF int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, s
     return 0;
 }
 
+#ifndef ABLATE_NO_CUDA
+/* the kernel modules every layer's attention will ask for (attn_gpu_kernels), each once, and the
+   core ops', compiled in parallel (or loaded from the disk cache) before the first step instead
+   of one by one as each is first called: a cold start then costs about the longest compile */
+static void smol_prewarm(SmolModel *m) {
+    enum { MAX_SPECS = 64 };
+    GpuKernelSpec *all = malloc(sizeof *all * MAX_SPECS), one[16];
+    if (!all) return; /* only a head start: gpu_kernel compiles on first use anyway */
+    int n = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        int k = attn_gpu_kernels(m->gpu, &m->layers[l].attn, m->B, m->T, one, 16);
+        for (int i = 0; i < k && i < 16; i++) {
+            int seen = 0;
+            for (int j = 0; j < n && !seen; j++)
+                seen = all[j].source == one[i].source && !strcmp(all[j].options, one[i].options);
+            if (!seen && n < MAX_SPECS) all[n++] = one[i];
+        }
+    }
+    gpu_kernel_prewarm(m->gpu, all, n);
+    free(all);
+}
+#endif
+
 SMOLLMDEF int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
@@ -693,6 +716,9 @@ SMOLLMDEF int smollm_init(SmolModel *m, const SmolConfig *cfg, Gpu *gpu, int B, 
         smollm_free(m);
         return -1;
     }
+#ifndef ABLATE_NO_CUDA
+    if (gpu) smol_prewarm(m);
+#endif
     return 0;
 }
 

@@ -219,6 +219,9 @@ GPUDEF int attn_kernels_compile_check(const char *arch);
    bit s % 32 of word s / 32 of row t set when query t sees key s (only s <= t; every row
    sees at least one key), shared by all heads. */
 GPUDEF int gpu_attention_select_supported(const Gpu *gpu, int hd);
+/* the same for the selection-mask kernels (gpu_attention_select_*, DSA's dense tiles; Hopper
+   only: none elsewhere), with an indexer of HI heads for the KL kernels (0: none) */
+GPUDEF int gpu_attention_select_kernels(const Gpu *gpu, int H, int KV, int HI, GpuKernelSpec *out, int max);
 GPUDEF int gpu_attention_select_words(int T);
 GPUDEF void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                          const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd);
@@ -250,6 +253,11 @@ GPUDEF void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI,
 #define ABLATE_OPS_PATTERN_TYPEDEF
 typedef struct { int window, global, stride, dilation, block; } OpsPattern; /* as in ops.h */
 #endif
+/* the modules (gpu_kernel_prewarm's specs) that gpu_attention_pattern_forward and _backward
+   (p NULL: dense causal) ask for at this shape on gpu, into out (at most max); returns how many
+   there are. Built with the calls' own option builders, so the list follows them */
+GPUDEF int gpu_attention_kernels(const Gpu *gpu, int T, int H, int KV, int hd, const OpsPattern *p,
+                                 GpuKernelSpec *out, int max);
 GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
 GPUDEF void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
@@ -2444,6 +2452,36 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
 GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
+}
+
+GPUDEF int gpu_attention_kernels(const Gpu *gpu, int T, int H, int KV, int hd, const OpsPattern *p,
+                                 GpuKernelSpec *out, int max) {
+    const AttnPatK pk = attn_pattern_for_(p, T);
+    char opt[GPU_KERNEL_OPTIONS_MAX];
+    attn_options_(opt, sizeof opt, hd, H / KV, &pk, attn_det_(gpu)); /* the backward loads it in any case */
+    int n = gpu_kernel_spec_add(out, max, 0, ATTN_KERNELS_SRC, opt);
+    if (attn_wgmma_mode_(gpu, hd)) {
+        attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        n = gpu_kernel_spec_add(out, max, n, ATTN_WGMMA_SRC, opt);
+    }
+    return n;
+}
+
+GPUDEF int gpu_attention_select_kernels(const Gpu *gpu, int H, int KV, int HI, GpuKernelSpec *out, int max) {
+    if (!gpu_attention_select_supported(gpu, 64)) return 0;
+    const AttnPatK none = attn_pattern_for_(NULL, 1);
+    char opt[GPU_KERNEL_OPTIONS_MAX];
+    attn_options_(opt, sizeof opt, 64, H / KV, &none, attn_det_(gpu)); /* the backward's attn_kernels_ */
+    int n = gpu_kernel_spec_add(out, max, 0, ATTN_KERNELS_SRC, opt);
+    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+    n = gpu_kernel_spec_add(out, max, n, ATTN_WGMMA_SRC, opt);
+    if (HI >= 1 && gpu_attention_select_kl_supported(gpu, HI, 64)) { /* as gpu_attention_select_kl builds it */
+        attn_select_options_(opt, sizeof opt, 1, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        size_t len = strlen(opt);
+        snprintf(opt + len, sizeof opt - len, " -DKL_HI=%d", HI);
+        n = gpu_kernel_spec_add(out, max, n, ATTN_WGMMA_SRC, opt);
+    }
+    return n;
 }
 
 GPUDEF void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,

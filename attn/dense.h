@@ -531,11 +531,29 @@ static int attn_dense_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, 
 #endif
 }
 
+/* the attention kernels' modules for gpu_kernel_prewarm: the pattern or window's */
+static int attn_dense_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                                 int max) {
+    (void)B;
+#ifndef ABLATE_NO_CUDA
+    OpsPattern pat;
+    if (!attn_pattern_of(c, &pat)) {
+        memset(&pat, 0, sizeof pat);
+        pat.window = c->window;
+    }
+    return gpu_attention_kernels(gpu, T, c->n_heads, c->n_kv_heads, c->head_dim, &pat, out, max);
+#else
+    (void)gpu; (void)c; (void)T; (void)out; (void)max;
+    return 0;
+#endif
+}
+
 static const AttnMech attn_room_dense = {
     "dense", attn_dense_resolve, attn_dense_gpu_supported, attn_dense_param_specs, attn_dense_kv_bytes, NULL, attn_dense_flops, NULL,
     attn_dense_act_sizes, attn_dense_acts_bind, attn_dense_scratch_elems, attn_dense_scratch_bind,
     attn_dense_forward, attn_dense_backward, NULL, attn_dense_cache_bytes, attn_dense_decode, attn_dense_prefill,
     attn_dense_gpu_cache_bytes, attn_dense_gpu_scratch_bytes, NULL, attn_dense_gpu_decode, attn_dense_gpu_prefill,
+    attn_dense_gpu_kernels,
 };
 
 #endif /* ATTN_DENSE_DONE */

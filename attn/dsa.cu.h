@@ -183,6 +183,10 @@ GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI,
                                     const void *qI, const void *kI, const void *w, const int *idx,
                                     int B, int T, int HI, int dI, int topk, float dloss);
 GPUDEF void gpu_sparse_release(Gpu *gpu);
+/* the modules (gpu_kernel_prewarm's specs) the calls above ask for with H query heads on KV,
+   head dim hd and an indexer of HI heads of dI, the dense-tile variants' included, into out (at
+   most max); returns how many there are. Built with the calls' own option builders */
+GPUDEF int gpu_sparse_kernels(const Gpu *gpu, int H, int KV, int hd, int HI, int dI, GpuKernelSpec *out, int max);
 GPUDEF int sparse_kernels_compile_check(const char *arch);
 #ifdef __cplusplus
 }
@@ -1804,6 +1808,19 @@ static void sparse_attn_opts_(char *buf, size_t n, int hd, int group) {
 }
 static void sparse_index_opts_(char *buf, size_t n, int HI, int dI) {
     snprintf(buf, n, "-DDI=%d -DHI=%d", dI, HI);
+}
+
+GPUDEF int gpu_sparse_kernels(const Gpu *gpu, int H, int KV, int hd, int HI, int dI, GpuKernelSpec *out, int max) {
+    char opt[GPU_KERNEL_OPTIONS_MAX];
+    int n = gpu_kernel_spec_add(out, max, 0, SPARSE_KERNELS_SRC, NULL); /* key_combine, top-k, the mask, fill */
+    sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
+    n = gpu_kernel_spec_add(out, max, n, SPARSE_KERNELS_SRC, opt);
+    sparse_index_opts_(opt, sizeof opt, HI, dI);
+    n = gpu_kernel_spec_add(out, max, n, SPARSE_KERNELS_SRC, opt);
+    /* the dense tiles under the selection mask (chosen per call by cost on Hopper) */
+    int k = n < max ? n : max;
+    if (hd == 64) n += gpu_attention_select_kernels(gpu, H, KV, dI == 64 ? HI : 0, out + k, max - k);
+    return n;
 }
 
 /* shared memory of each kernel (bytes), mirroring the carve-ups in the source */

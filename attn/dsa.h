@@ -920,11 +920,29 @@ static int attn_dsa_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
 #define ATTN_DSA_GPU_DECODE NULL
 #endif
 
+/* the sparse kernels' modules for gpu_kernel_prewarm, and dense attention's during a warm-up */
+static int attn_dsa_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                                 int max) {
+    (void)B;
+#ifndef ABLATE_NO_CUDA
+    int n = gpu_sparse_kernels(gpu, c->n_heads, c->n_kv_heads, c->head_dim, c->indexer_heads, c->indexer_dim, out, max);
+    if (c->dsa_warmup > 0) {
+        int k = n < max ? n : max;
+        n += gpu_attention_kernels(gpu, T, c->n_heads, c->n_kv_heads, c->head_dim, NULL, out + k, max - k);
+    }
+    return n;
+#else
+    (void)gpu; (void)c; (void)T; (void)out; (void)max;
+    return 0;
+#endif
+}
+
 static const AttnMech attn_room_dsa = {
     "dsa", attn_dsa_resolve, attn_dsa_gpu_supported, attn_dsa_param_specs, attn_dense_kv_bytes, NULL,
     attn_dsa_flops, NULL, attn_dsa_act_sizes, attn_dsa_acts_bind, attn_dsa_scratch_elems, attn_dsa_scratch_bind,
     attn_dsa_forward, attn_dsa_backward, attn_dsa_at_step, attn_dsa_cache_bytes, attn_dsa_decode, NULL,
     attn_dsa_gpu_cache_bytes, attn_dsa_gpu_scratch_bytes, NULL, ATTN_DSA_GPU_DECODE, NULL,
+    attn_dsa_gpu_kernels,
 };
 
 #endif /* ATTN_DSA_ROOM_DONE */

@@ -144,6 +144,9 @@ GPUDEF void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const 
 GPUDEF void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
                                            const void *o, const void *gate, const void *w, const float *rstd, int N,
                                            int H, int D);
+/* the module (gpu_kernel_prewarm's spec) every call above asks for on gpu, into out (at most
+   max); returns 1. Built with the calls' own option builder */
+GPUDEF int gpu_gdn_kernels(const Gpu *gpu, GpuKernelSpec *out, int max);
 GPUDEF int gdn_kernels_compile_check(const char *arch);
 #ifdef __cplusplus
 }
@@ -1431,11 +1434,20 @@ static int gdn_mma_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_mma,
 static int gdn_par_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_par, 1) != 0; }
 
 /* GDN_DET follows gpu->nondeterministic (0, the default: fixed-order sums) */
+static void gdn_opts_(char *opts, size_t n, const Gpu *gpu) {
+    snprintf(opts, n, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", gdn_mma_mode_(gpu), gdn_par_mode_(gpu),
+             !gpu->nondeterministic);
+}
 static CUfunction gdn_k_(Gpu *gpu, const char *name) {
     char opts[64];
-    snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", gdn_mma_mode_(gpu), gdn_par_mode_(gpu),
-             !gpu->nondeterministic);
+    gdn_opts_(opts, sizeof opts, gpu);
     return gpu_kernel(gpu, GDN_KERNELS_SRC, name, opts);
+}
+
+GPUDEF int gpu_gdn_kernels(const Gpu *gpu, GpuKernelSpec *out, int max) {
+    char opts[64];
+    gdn_opts_(opts, sizeof opts, gpu);
+    return gpu_kernel_spec_add(out, max, 0, GDN_KERNELS_SRC, opts);
 }
 
 /* The weight gradients of the conv, gates and norm: each block's sums go to a partial array

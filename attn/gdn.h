@@ -1150,11 +1150,24 @@ static int attn_gdn_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
 #define ATTN_GDN_GPU_DECODE NULL
 #endif
 
+/* the delta rule's module for gpu_kernel_prewarm */
+static int attn_gdn_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                                 int max) {
+    (void)c; (void)B; (void)T;
+#ifndef ABLATE_NO_CUDA
+    return gpu_gdn_kernels(gpu, out, max);
+#else
+    (void)gpu; (void)out; (void)max;
+    return 0;
+#endif
+}
+
 static const AttnMech attn_room_gdn = {
     "gdn", attn_gdn_resolve, attn_gdn_gpu_supported, attn_gdn_param_specs, NULL, attn_gdn_state_bytes,
     attn_gdn_flops, attn_gdn_init_special, attn_gdn_act_sizes, attn_gdn_acts_bind, attn_gdn_scratch_elems,
     attn_gdn_scratch_bind, attn_gdn_forward, attn_gdn_backward, NULL, attn_gdn_cache_bytes, attn_gdn_decode, NULL,
     attn_gdn_gpu_cache_bytes, attn_gdn_gpu_scratch_bytes, NULL, ATTN_GDN_GPU_DECODE, NULL,
+    attn_gdn_gpu_kernels,
 };
 
 #endif /* ATTN_GDN_ROOM_DONE */

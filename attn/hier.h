@@ -265,6 +265,7 @@ static const AttnMech attn_room_hier = {
     attn_hier_forward, attn_hier_backward, NULL,
     NULL, NULL, NULL, /* no decode path yet: attn_decode_* refuse it by name */
     NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 
 #endif /* ATTN_HIER_DONE */

@@ -104,6 +104,7 @@ static const AttnMech attn_room_identity = {
     attn_identity_act_sizes, attn_identity_acts_bind, attn_identity_scratch_elems, attn_identity_scratch_bind,
     attn_identity_forward, attn_identity_backward, NULL, attn_identity_cache_bytes, attn_identity_decode, NULL,
     attn_identity_cache_bytes, attn_identity_gpu_scratch_bytes, NULL, attn_identity_gpu_decode, NULL,
+    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 
 #endif /* ATTN_IDENTITY_DONE */

@@ -619,6 +619,7 @@ static const AttnMech attn_room_mga = {
     NULL, attn_mga_act_sizes, attn_mga_acts_bind, attn_mga_scratch_elems, attn_mga_scratch_bind, attn_mga_forward,
     attn_mga_backward, NULL, attn_mga_cache_bytes, attn_mga_decode, NULL,
     attn_mga_gpu_cache_bytes, attn_mga_gpu_scratch_bytes, NULL, ATTN_MGA_GPU_DECODE, NULL,
+    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 
 #endif /* ATTN_MGA_DONE */

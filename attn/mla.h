@@ -531,6 +531,7 @@ static const AttnMech attn_room_mla = {
     NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
     attn_mla_backward, NULL, attn_mla_cache_bytes, attn_mla_decode, NULL,
     attn_mla_gpu_cache_bytes, attn_mla_gpu_scratch_bytes, NULL, ATTN_MLA_GPU_DECODE, NULL,
+    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 
 #endif /* ATTN_MLA_DONE */

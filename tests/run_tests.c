@@ -1280,6 +1280,21 @@ static void test_tuning(void) {
                  "ls /tmp/ablate_test_tune_workers/*/summary.json | wc -l; rm -rf /tmp/ablate_test_tune_workers; exit $rc",
                  out, sizeof out);
     report(rc == 0 && strstr(out, "2\n"), "--tune: a study with --workers 2 runs with it (workers get the flags)", out);
+    /* --kernel-cache DIR|off: taken anywhere on the line like --tune, and passed to workers */
+    rc = run_cli("bench --device cpu --kernel-cache", out, sizeof out);
+    report(rc == 2 && strstr(out, "--kernel-cache needs a directory or 'off'"), "--kernel-cache: a missing DIR is refused",
+           out);
+    rc = run_cli("--help", out, sizeof out);
+    report(rc == 0 && strstr(out, "--kernel-cache DIR|off") && strstr(out, "~/.cache/ablate/kernels"),
+           "--kernel-cache: listed by ablate --help with its default", "");
+    rc = run_cli("--kernel-cache off bench --device cpu --only attn --kernel-cache /tmp/ablate_test_kc", out, sizeof out);
+    report(rc == 0 && strstr(out, "attention"), "--kernel-cache: accepted before and after the command", out);
+    rc = run_cli("run --axes attn=mha,mqa --steps 3 --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 "
+                 "--eval-batches 1 --data /usr/share/common-licenses/GPL-3 --device cpu --workers 2 --quiet "
+                 "--kernel-cache /tmp/ablate_test_kc --tune gdn_par=0 --out /tmp/ablate_test_kc_workers; rc=$?; "
+                 "ls /tmp/ablate_test_kc_workers/*/summary.json | wc -l; rm -rf /tmp/ablate_test_kc_workers; exit $rc",
+                 out, sizeof out);
+    report(rc == 0 && strstr(out, "2\n"), "--kernel-cache: a study's workers accept it", out);
 }
 
 /* The GPU build, ./ablate beside the CPU build under test (make builds both where a CUDA

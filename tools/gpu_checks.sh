@@ -48,6 +48,7 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
     step gpu_attn_check ./tests/gpu_attn_check --no-timing
     step gpu_check ./tests/gpu_check
     step gpu_sparse_check ./tests/gpu_sparse_check --no-timing
+    step gpu_kcache_check ./tests/gpu_kcache_check
     step gpu_linear_check ./tests/gpu_linear_check --no-timing
     step gpu_decode_check ./tests/gpu_decode_check
     step gpu_decode_rooms_check ./tests/gpu_decode_rooms_check
