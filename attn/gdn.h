@@ -44,7 +44,9 @@
      o, dout               [N, H*D]
      g, beta, dg, dbeta    [N, H] ops_real (fp32 on the GPU, like every per-row statistic)
      state                 [B, H, D, D] ops_real (Hs = S^T)
-   GPU: activations bf16, g/beta/state fp32, D = 64, chunk = 64 (the kernels' tile).
+   GPU: activations bf16, g/beta/state fp32, chunk = 64 (the kernels' tile); D a multiple of 8
+   from 32 to 256: D <= 64 runs the tensor-core tile kernels with the head zero-padded to 64
+   inside them, D > 64 the wide-head kernels (fp32 loops, correct but slower; attn/gdn.cu.h).
 
    THE BLOCK (as flash-linear-attention's GatedDeltaNet layer, use_short_conv = True,
    expand_v = 1, i.e. dk = dv = head_dim D; H heads; x [N, d_model])
@@ -117,7 +119,7 @@ ATTNDEF void attn_gdn_recurrent(Gpu *gpu, void *o, ops_real *state, const void *
                       float scale);
 /* chunked form, forward; state as above (NULL: zero start, final state not kept).
    GPU: the chunk is always 64 (`chunk` is the CPU's; every chunk size gives the same
-   result up to rounding) and D must be 64. */
+   result up to rounding); D as attn_gdn_block_gpu_supported takes it. */
 ATTNDEF void attn_gdn_chunk_forward(Gpu *gpu, void *o, ops_real *state, const void *q, const void *k,
                           const void *v, int ld, const ops_real *g, const ops_real *beta, int B, int T,
                           int H, int D, float scale, int chunk);
@@ -163,7 +165,7 @@ ATTNDEF void attn_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, i
 
 /* ---- the block ---- */
 typedef struct {
-    int d_model, n_heads, head_dim; /* head_dim = dk = dv (GPU: 64) */
+    int d_model, n_heads, head_dim; /* head_dim = dk = dv (GPU: multiples of 8, 32..256) */
     int conv_size;                  /* short conv kernel, default 4 */
     int chunk;                      /* chunk of the chunked form, default 64 (GPU: 64) */
     float norm_eps;                 /* gated RMSNorm eps, default 1e-5 */
@@ -183,7 +185,12 @@ typedef struct {
 
 /* fill zero fields with defaults and check; 0 on success, else -1 with a message */
 ATTNDEF int attn_gdn_block_resolve(AttnGdnDims *d, char *err, size_t errlen);
-/* 0 when the GPU kernels run these dims (head_dim 64, conv_size <= 8), else -1 with a message */
+/* the head dims the GPU kernels run: multiples of 8 in [ATTN_GDN_GPU_DMIN, ATTN_GDN_GPU_DMAX]
+   (up to 64 padded to the tensor-core kernels' 64-wide tile, above 64 the slower wide-head
+   kernels; attn/gdn.cu.h) */
+#define ATTN_GDN_GPU_DMIN 32
+#define ATTN_GDN_GPU_DMAX 256
+/* 0 when the GPU kernels run these dims (head_dim as above, conv_size <= 8), else -1 with a message */
 ATTNDEF int attn_gdn_block_gpu_supported(const AttnGdnDims *d, char *err, size_t errlen);
 /* the 13 tensors (out may be NULL); returns the count */
 ATTNDEF int attn_gdn_block_param_specs(const AttnGdnDims *d, AttnGdnParamSpec *out);
@@ -429,10 +436,11 @@ static void gdn_chunk_fwd_seq_(const GdnSeq *s, ops_real *Hs, ops_real *h_save, 
 }
 
 /* the CPU keeps each chunk's initial state (one D x D tile a chunk); the GPU's chunk-parallel
-   backward six (attn/gdn.cu.h: H, W, U, dU, dH, T) */
+   backward six (attn/gdn.cu.h: H, W, U, dU, dH, T) of its 64 x 64 tiles, which a head
+   narrower than 64 still fills (padded inside the kernels), hence max(D, 64) */
 ATTNDEF size_t attn_gdn_block_ws_elems(int B, int T, int H, int D, int chunk) {
-    size_t nc = (size_t)(T + chunk - 1) / chunk;
-    return 6 * (size_t)B * H * nc * D * D;
+    size_t nc = (size_t)(T + chunk - 1) / chunk, P = D < 64 ? 64 : (size_t)D;
+    return 6 * (size_t)B * H * nc * P * P;
 }
 
 ATTNDEF void attn_gdn_chunk_forward(Gpu *gpu, void *o, ops_real *state, const void *q, const void *k,
@@ -766,9 +774,14 @@ ATTNDEF int attn_gdn_block_resolve(AttnGdnDims *d, char *err, size_t errlen) {
 }
 
 ATTNDEF int attn_gdn_block_gpu_supported(const AttnGdnDims *d, char *err, size_t errlen) {
-    if (d->head_dim != 64 || d->conv_size > 8) {
-        snprintf(err, errlen, "gdn: the GPU kernels need head_dim 64 and conv_size <= 8 (got %d, %d)",
-                 d->head_dim, d->conv_size);
+    int D = d->head_dim;
+    if (D < ATTN_GDN_GPU_DMIN || D > ATTN_GDN_GPU_DMAX || D % 8) {
+        snprintf(err, errlen, "gdn: the GPU kernels take a head_dim that is a multiple of 8 from %d to %d "
+                 "(got %d)", ATTN_GDN_GPU_DMIN, ATTN_GDN_GPU_DMAX, D);
+        return -1;
+    }
+    if (d->conv_size > 8) {
+        snprintf(err, errlen, "gdn: the GPU kernels take conv_size <= 8 (got %d)", d->conv_size);
         return -1;
     }
     return 0;
