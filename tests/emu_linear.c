@@ -175,41 +175,47 @@ static void emu_grid(unsigned gx, unsigned gy, void (*body)(void *), void *ctx) 
 }
 
 /* one body per kernel: the arguments travel in a struct */
-typedef struct { bf16 *o; float *state, *hsave; const bf16 *q, *k, *v; int ld; const float *g, *beta; int T, H; float scale; } FwdArgs;
-static void fwd_body(void *p) { FwdArgs *a = p; gdn_fwd(a->o, a->state, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->scale); }
-typedef struct { bf16 *dq, *dk, *dv; float *dg, *dbeta; const bf16 *dout; const float *hsave; const bf16 *q, *k, *v; int ld; const float *g, *beta; int T, H; float scale; } BwdArgs;
+typedef struct { bf16 *o; float *state, *hsave; const bf16 *q, *k, *v; int ld; const float *g, *beta; int T, H, D; float scale; float *sc; } FwdArgs;
+static void fwd_body(void *p) { FwdArgs *a = p; gdn_fwd(a->o, a->state, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->D, a->scale); }
+typedef struct { bf16 *dq, *dk, *dv; float *dg, *dbeta; const bf16 *dout; const float *hsave; const bf16 *q, *k, *v; int ld; const float *g, *beta; int T, H, D; float scale; float *sc; } BwdArgs;
 static void bwd_body(void *p) {
     BwdArgs *a = p;
-    gdn_bwd(a->dq, a->dk, a->dv, a->dg, a->dbeta, a->dout, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->scale);
+    gdn_bwd(a->dq, a->dk, a->dv, a->dg, a->dbeta, a->dout, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->D, a->scale);
+}
+/* the wide-head kernels (D > 64): the same arguments and their scratch */
+static void gen_fwd_body(void *p) { FwdArgs *a = p; gdn_gen_fwd(a->o, a->state, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->D, a->scale, a->sc); }
+static void gen_bwd_body(void *p) {
+    BwdArgs *a = p;
+    gdn_gen_bwd(a->dq, a->dk, a->dv, a->dg, a->dbeta, a->dout, a->hsave, a->q, a->k, a->v, a->ld, a->g, a->beta, a->T, a->H, a->D, a->scale, a->sc);
 }
 
 /* the chunk-parallel backward's kernels */
-typedef struct { void *a[16]; } KArgs;
+typedef struct { void *a[17]; } KArgs;
 #define A(i, T) (*(T *)x->a[i])
 static void prep_body(void *p) {
     KArgs *x = p;
     gdn_prep(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, float *), A(7, float *),
-             A(8, int), A(9, int), A(10, float));
+             A(8, int), A(9, int), A(10, int), A(11, float));
 }
 static void state_body(void *p) {
     KArgs *x = p;
-    gdn_state(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *), A(5, float *), A(6, int), A(7, int));
+    gdn_state(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *), A(5, float *), A(6, int), A(7, int), A(8, int));
 }
 static void dstate_body(void *p) {
     KArgs *x = p;
     gdn_dstate(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *), A(5, float *), A(6, float *), A(7, int),
-               A(8, int), A(9, float));
+               A(8, int), A(9, int), A(10, float));
 }
 static void local_body(void *p) {
     KArgs *x = p;
     gdn_bwd_local(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *), A(5, bf16 *), A(6, float *),
                   A(7, bf16 *), A(8, bf16 *), A(9, bf16 *), A(10, int), A(11, float *), A(12, float *), A(13, int),
-                  A(14, int), A(15, float));
+                  A(14, int), A(15, int), A(16, float));
 }
 static void out_body(void *p) {
     KArgs *x = p;
     gdn_out(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, float *), A(6, float *), A(7, int),
-            A(8, int), A(9, float));
+            A(8, int), A(9, int), A(10, float));
 }
 #undef A
 
@@ -262,12 +268,14 @@ static bf16 *to_bf16(const float *x, size_t n) {
 static bf16 *bf16_nan(size_t n) { bf16 *p = malloc(n * 2 + 2); memset(p, 0xff, n * 2 + 2); return p; }
 static float *f32_nan(size_t n) { float *p = malloc(n * 4 + 4); memset(p, 0xff, n * 4 + 4); return p; }
 
-static void chunk_case(int B, int T, int H) {
-    const int D = 64, HD = H * D, ld = 3 * HD;
+/* D <= 64: the tile kernels (the head padded to 64 inside them); D > 64: the wide-head
+   kernels gdn_gen_fwd / gdn_gen_bwd (fp32 loops, the same bounds as GDN_MMA=0's) */
+static void chunk_case(int B, int T, int H, int D) {
+    const int HD = H * D, ld = 3 * HD, gen = D > 64;
     const size_t N = (size_t)B * T, ns = (size_t)B * H * D * D, nw = attn_gdn_block_ws_elems(B, T, H, D, 64);
-    const float scale = 0.125f;
-    const double tb = GDN_MMA ? 1.5e-2 : 5e-3, tf = GDN_MMA ? 1.5e-2 : 1e-4;
-    printf("delta rule B=%d T=%d H=%d (GDN_MMA=%d)\n", B, T, H, GDN_MMA);
+    const float scale = (float)(1 / sqrt((double)D));
+    const double tb = GDN_MMA && !gen ? 1.5e-2 : 5e-3, tf = GDN_MMA && !gen ? 1.5e-2 : 1e-4;
+    printf("delta rule B=%d T=%d H=%d D=%d (%s)\n", B, T, H, D, gen ? "wide-head kernels" : GDN_MMA ? "GDN_MMA=1" : "GDN_MMA=0");
     float *qkv = frand(N * ld), *gd = malloc(N * H * 4), *be = malloc(N * H * 4), *dout = frand(N * HD);
     for (size_t n = 0; n < N; n++) /* unit q and k heads, bf16-exact */
         for (int h = 0; h < 2 * H; h++) {
@@ -292,15 +300,18 @@ static void chunk_case(int B, int T, int H) {
                           B, T, H, D, scale, 64, ws);
     bf16 *bq = to_bf16(qkv, N * ld), *bdo = to_bf16(dout, N * HD), *eo = bf16_nan(N * HD), *edq = bf16_nan(N * ld);
     float *edg = f32_nan(N * H), *edb = f32_nan(N * H), *ews = f32_nan(nw);
-    FwdArgs fa = {eo, est, NULL, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
-    emu_grid((unsigned)(B * H), 1, fwd_body, &fa);
+    float *sc = gen ? f32_nan((size_t)B * H * (15 * 64 * D + 6 * 64 * 64 + 3 * D * D + 8 * 64)) : NULL;
+    void (*fwd)(void *) = gen ? gen_fwd_body : fwd_body, (*bwd)(void *) = gen ? gen_bwd_body : bwd_body;
+    FwdArgs fa = {eo, est, NULL, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+    emu_grid((unsigned)(B * H), 1, fwd, &fa);
     check("forward out", rel(eo, 1, o, 1, N * HD, 0), tb);
     check("forward final state", rel(est, 0, st, 1, ns, 0), tf);
-    FwdArgs sa = {NULL, NULL, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
-    emu_grid((unsigned)(B * H), 1, fwd_body, &sa);
-    check("state pass (chunk initial states)", rel(ews, 0, ws, 1, nw / 6, 0), tf);
-    BwdArgs ba = {edq, edq + HD, edq + 2 * HD, edg, edb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
-    emu_grid((unsigned)(B * H), 1, bwd_body, &ba);
+    FwdArgs sa = {NULL, NULL, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+    emu_grid((unsigned)(B * H), 1, fwd, &sa);
+    /* (a padded head keeps 64 x 64 tiles, the reference D x D ones) */
+    if (D >= 64) check("state pass (chunk initial states)", rel(ews, 0, ws, 1, (size_t)B * H * ((T + 63) / 64) * D * D, 0), tf);
+    BwdArgs ba = {edq, edq + HD, edq + 2 * HD, edg, edb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+    emu_grid((unsigned)(B * H), 1, bwd, &ba);
     check("backward dq", rel(edq, 1, dqkv, N, HD, ld), tb);
     check("backward dk", rel(edq + HD, 1, dqkv + HD, N, HD, ld), tb);
     check("backward dv", rel(edq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), tb);
@@ -309,42 +320,42 @@ static void chunk_case(int B, int T, int H) {
     {   /* the same backward again: every output bit for bit */
         bf16 *rdq = bf16_nan(N * ld);
         float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
-        BwdArgs ra = {rdq, rdq + HD, rdq + 2 * HD, rdg, rdb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, scale};
-        emu_grid((unsigned)(B * H), 1, bwd_body, &ra);
+        BwdArgs ra = {rdq, rdq + HD, rdq + 2 * HD, rdg, rdb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+        emu_grid((unsigned)(B * H), 1, bwd, &ra);
         same_bits("backward dq dk dv", rdq, edq, 2, N, 3 * HD, ld, GDN_DET);
         same_bits("backward dg", rdg, edg, 4, 1, N * H, 0, GDN_DET);
         same_bits("backward dbeta", rdb, edb, 4, 1, N * H, 0, GDN_DET);
         free(rdq); free(rdg); free(rdb);
     }
-    /* the chunk-parallel backward (tuning gdn_par=1): prep, state, dstate, local */
-    {
+    /* the chunk-parallel backward (tuning gdn_par=1): prep, state, dstate, local (the tile path only) */
+    if (!gen) {
         const int nc = (T + 63) / 64, BH = B * H, nh = (int)(nw / 6);
         float *pws = f32_nan(nw), *pst = malloc(ns * 4);
         bf16 *pdq = bf16_nan(N * ld), *q_ = bq, *k_ = bq + HD, *v_ = bq + 2 * HD, *nod = NULL;
         float *pdg = f32_nan(N * H), *pdb = f32_nan(N * H), *nost = NULL, fs = scale;
-        int ld_ = ld, T_ = T, H_ = H;
+        int ld_ = ld, T_ = T, H_ = H, D_ = D;
         /* forward use first: no dout, the state in and out */
         memcpy(pst, st0, ns * 4);
-        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &fs}};
+        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &D_, &fs}};
         emu_grid((unsigned)nc, (unsigned)BH, prep_body, &a1);
-        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_}};
+        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
         emu_grid((unsigned)BH, 1, state_body, &a2);
         check("par: prep + state, final state", rel(pst, 0, st, 1, ns, 0), tf);
         bf16 *po = bf16_nan(N * HD);
-        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &fs}};
+        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
         emu_grid((unsigned)nc, (unsigned)BH, out_body, &a3);
         check("par: forward out", rel(po, 1, o, 1, N * HD, 0), tb);
         free(po);
         /* the backward */
-        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &fs}};
+        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
         emu_grid((unsigned)nc, (unsigned)BH, prep_body, &b1);
-        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_}};
+        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
         emu_grid((unsigned)BH, 1, state_body, &b2);
-        check("par: chunk initial states", rel(pws, 0, ws, 1, (size_t)nh, 0), tf);
-        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &fs}};
+        if (D == 64) check("par: chunk initial states", rel(pws, 0, ws, 1, (size_t)nh, 0), tf);
+        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
         emu_grid((unsigned)BH, 1, dstate_body, &b3);
         bf16 *dq_ = pdq, *dk_ = pdq + HD, *dv_ = pdq + 2 * HD;
-        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &fs}};
+        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
         emu_grid((unsigned)nc, (unsigned)BH, local_body, &b4);
         check("par: backward dq", rel(pdq, 1, dqkv, N, HD, ld), tb);
         check("par: backward dk", rel(pdq + HD, 1, dqkv + HD, N, HD, ld), tb);
@@ -354,7 +365,7 @@ static void chunk_case(int B, int T, int H) {
         {   /* gdn_bwd_local again (the kernel with the cross-warp sums), bit for bit */
             bf16 *rdq = bf16_nan(N * ld), *rq_ = rdq, *rk_ = rdq + HD, *rv_ = rdq + 2 * HD;
             float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
-            KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &fs}};
+            KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
             emu_grid((unsigned)nc, (unsigned)BH, local_body, &r4);
             same_bits("par: backward dq dk dv", rdq, pdq, 2, N, 3 * HD, ld, GDN_DET);
             same_bits("par: backward dg", rdg, pdg, 4, 1, N * H, 0, GDN_DET);
@@ -364,7 +375,7 @@ static void chunk_case(int B, int T, int H) {
         free(pws); free(pst); free(pdq); free(pdg); free(pdb);
     }
     free(qkv); free(gd); free(be); free(dout); free(st0); free(st); free(est); free(o); free(dqkv); free(dg); free(db);
-    free(ws); free(bq); free(bdo); free(eo); free(edq); free(edg); free(edb); free(ews);
+    free(ws); free(bq); free(bdo); free(eo); free(edq); free(edg); free(edb); free(ews); free(sc);
 }
 
 /* the small kernels, each with its own little argument block */
@@ -440,8 +451,8 @@ static void conv_case(int B, int T, int Ch, int K) {
     free(dw0); free(part); free(rdin); free(rdw); free(adw);
 }
 
-static void small_ops(void) {
-    int B = 2, T = 21, N = B * T, H = 2, D = 64, HD = H * D, P = 4 * HD + 2 * H, Ch = 3 * HD, nh = 2 * H;
+static void small_ops(int D) {
+    int B = 2, T = 21, N = B * T, H = 2, HD = H * D, P = 4 * HD + 2 * H, Ch = 3 * HD, nh = 2 * H;
     float eps6 = 1e-6f, eps5 = 1e-5f;
     printf("small ops N=%d H=%d D=%d\n", N, H, D);
     float *proj = frand((size_t)N * P), *dpost = frand((size_t)N * Ch), *wn = frand(D),
@@ -546,11 +557,17 @@ static void small_ops(void) {
 }
 
 int main(void) {
-    chunk_case(2, 193, 2); /* three full chunks and a tail of 1 */
-    chunk_case(1, 64, 1);  /* exactly one chunk */
-    chunk_case(3, 1, 1);   /* one token */
+    chunk_case(2, 193, 2, 64); /* three full chunks and a tail of 1 */
+    chunk_case(1, 64, 1, 64);  /* exactly one chunk */
+    chunk_case(3, 1, 1, 64);   /* one token */
+    chunk_case(1, 130, 2, 32); /* narrower heads, padded to the tile inside the kernels */
+    chunk_case(2, 70, 1, 48);
     if (!GDN_MMA) { /* they do not depend on GDN_MMA */
-        small_ops();
+        chunk_case(1, 130, 2, 72); /* the wide-head kernels */
+        chunk_case(1, 70, 1, 128);
+        small_ops(64);
+        small_ops(72);
+        small_ops(256);
         conv_case(2, 21, 384, 4);  /* the block's q|k|v channels at small_ops' shape */
         conv_case(2, 150, 300, 4); /* slabs 0-127, 128-255, 256-299; sequences 0-149, 150-299 */
         conv_case(3, 50, 40, 8);
