@@ -13,11 +13,12 @@
    API
      gpu_gdn_forward(g, o, state, q, k, v, ld, gd, beta, B, T, H, D, scale)
      gpu_gdn_backward(g, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, gd, beta, B, T, H, D, scale, ws)
-       D (= chunk) must be 64. ws: 6*B*H*ceil(T/64)*64*64 floats (attn_gdn_block_ws_elems; the
-       one-block-per-sequence backward uses the first sixth).
+       D: a multiple of 8 from 32 to 256 (the chunk is 64). ws: 6*B*H*ceil(T/64)*P*P floats,
+       P = max(D, 64) (attn_gdn_block_ws_elems; the one-block-per-sequence backward and the
+       wide-head backward use the first sixth).
      gpu_gdn_conv_silu_forward/backward, gpu_gdn_l2norm_forward/backward,
      gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
-       head dim <= 128 for the norm's backward)
+       head dim <= 256 for the norm's backward)
      gdn_kernels_compile_check(arch)  NVRTC-compiles every variant (GDN_MMA, GDN_PAR, GDN_DET
        each 0/1) for arch; no GPU needed. Returns the number of failures.
 
@@ -50,6 +51,17 @@
      Parallelism is B*H blocks (one per SM): at B*H < #SMs part of the GPU idles, and at
        B*H a little above it (the 135M model: 16 x 9 = 144 blocks on 132 SMs) the second
        wave leaves most SMs idle.
+   Head dims other than 64. D < 64: the same kernels with the head zero-padded to the 64-wide
+     tile inside them: fetch_tile zero-fills columns >= D (never loaded), store_rows_bf16 skips
+     them, the state in / out is the [D][D] corner of the tile. Zero k columns leave K K^T, Q K^T
+     and the state's extra rows zero, zero v columns zero U, the state's extra columns and the
+     outputs there, so the 64-wide arithmetic is the D-wide one; the cost is a 64-wide head's.
+     D > 64: gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of attn/gdn.h's
+     chunked reference with the chunk's matrices in fp32 global scratch (the Gpu's gdn scratch,
+     gdn_gen_sc_floats_ a block) and plain fp32 loops for the products: correct at any D, far
+     slower than the tile path (no tensor cores; tests/gpu_linear_check's "by head dim" table
+     measures it). Splitting dv into 64-wide halves and dk into two 64-inner products would put
+     these heads on the tile machinery; the backward's 12 tiles leave no room for that as is.
    Chunk-parallel (tuning.gdn_par=1; flash-linear-attention's decomposition): only the
      state and its gradient travel from chunk to chunk, so
        gdn_prep   (a block per chunk)  A~, T, W = T diag(beta e^gam) K, U~ = T diag(beta) V
@@ -107,6 +119,9 @@
      tensor cores). Timing is unmeasured: tests/gpu_linear_check.c measures it on the device
      next to dense flash attention. Cost per 64-token chunk and head: forward 8 products
      of 64x64x64 + the substitution, backward 23 + a state pass of 5 (+ 2 substitutions).
+     Head dims other than 64 (the padding and the wide-head kernels) pass the emulator (D 32, 48
+     padded; 72, 128 wide; the gated RMSNorm at 72 and 256) and NVRTC for sm_80 / sm_90, and are
+     not yet run on a GPU: tests/gpu_linear_check has their cases.
 
    SOURCE CONVENTIONS: those of kernels.cu.h (one C string literal per CUDA line,
    KSRC_LINE so NVRTC errors cite this file's line numbers, raw-bit bf16, no headers but gpu.h's

@@ -17,6 +17,10 @@
        weight gradients (fp32 sums of bf16 products) 5e-3
      the whole block (d 128, H 2, D 64): out 2e-2, dx 3e-2, each weight gradient 5e-2
        (gpu_check.c's bounds for a whole attention block)
+   Head dims: the delta rule at D 64 and at 32, 40, 48 (padded to the 64-wide tile inside the
+   kernels: the bounds above) and 72, 96, 128, 256 (the wide-head kernels: fp32 products, so the
+   fp32 bounds whatever gdn_mma says); the small ops at D 64, 72, 256; blocks at d 128 with 2
+   heads of 64 and 4 of 32, and the ablation guide's d 576 with 8 heads of 72, 6 of 96, 12 of 48.
    Determinism (after the checks): with Gpu.nondeterministic = 0 (the default) the delta rule
    (forward + backward, 135M shape B 16 x T 2048, H 9, both tuning.gdn_par organizations), the
    small ops' backward passes (conv, gates, gated RMSNorm at the same N) and a whole block
@@ -29,7 +33,8 @@
    block at B 16 x T 2048, median ms with nondeterministic 0 and 1 and the difference in %.
    Timing (median of 5 after 2 warm-ups, cuEvent): B*T = 65536 tokens, H 16, D 64,
    T = 2048, 8192, 16384: the delta rule's forward and forward+backward, dense causal
-   gpu_attention_forward/backward of the same shape, and the ratio dense / delta.
+   gpu_attention_forward/backward of the same shape, and the ratio dense / delta; then the
+   delta rule by head dim (T 2048, B 32, H = 1024 / D, D 32 .. 256).
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn/gdn.h"
@@ -113,7 +118,7 @@ static double rel_errf(Gpu *g, const void *dev, int is_bf16, const float *ref, s
 static int mma_mode(const Gpu *g) { return gdn_mma_mode_(g); }
 
 /* ---------------------------------------------------------------- the delta rule */
-typedef struct { int B, T, H; } CoreCase;
+typedef struct { int B, T, H, D; } CoreCase;
 
 static void unit_heads(float *x, size_t N, int ld, int H, int D) {
     for (size_t n = 0; n < N; n++)
@@ -126,12 +131,13 @@ static void unit_heads(float *x, size_t N, int ld, int H, int D) {
 }
 
 static void core_case(Gpu *g, const CoreCase *c) {
-    const int B = c->B, T = c->T, H = c->H, D = 64, HD = H * D, ld = 3 * HD;
+    const int B = c->B, T = c->T, H = c->H, D = c->D, HD = H * D, ld = 3 * HD;
     const size_t N = (size_t)B * T;
-    const float scale = 1 / sqrtf(64.f);
-    int mma = mma_mode(g);
-    printf("delta rule B=%d T=%d H=%d D=64 (q/k/v as column views, ld %d), %s products\n", B, T, H, ld,
-           mma ? "tensor-core" : "fp32");
+    const float scale = 1 / sqrtf((float)D);
+    /* D > 64 runs the wide-head kernels (fp32 products whatever gdn_mma says) */
+    int mma = mma_mode(g) && D <= 64;
+    printf("delta rule B=%d T=%d H=%d D=%d (q/k/v as column views, ld %d), %s products%s\n", B, T, H, D, ld,
+           mma ? "tensor-core" : "fp32", D > 64 ? ", wide-head kernels" : D < 64 ? ", padded to the 64 tile" : "");
     /* q | k | v in one [N, 3HD] buffer, as the block passes them */
     float *qkv = frand(N * ld, 1), *gd = fnew(N * H), *beta = fnew(N * H), *dout = frand(N * HD, 1);
     unit_heads(qkv, N, ld, H, D);
@@ -184,8 +190,8 @@ static void core_case(Gpu *g, const CoreCase *c) {
 }
 
 /* ---------------------------------------------------------------- the small ops */
-static void small_ops(Gpu *g) {
-    const int B = 2, T = 77, N = B * T, H = 3, D = 64, HD = H * D, P = 4 * HD + 2 * H, K = 4;
+static void small_ops(Gpu *g, int D) {
+    const int B = 2, T = 77, N = B * T, H = 3, HD = H * D, P = 4 * HD + 2 * H, K = 4;
     printf("small ops N=%d H=%d D=%d\n", N, H, D);
     float *proj = frand((size_t)N * P, 1), *wc = frand((size_t)3 * HD * K, 0.5), *dpost = frand((size_t)N * 3 * HD, 1);
     float *wn = frand(D, 0.3), *alog = frand(H, 0.5), *dtb = frand(H, 0.5);
@@ -288,8 +294,8 @@ static void small_ops(Gpu *g) {
 }
 
 /* ---------------------------------------------------------------- the block */
-static void block_check(Gpu *g, int B, int T) {
-    AttnGdnDims d = {128, 2, 64, 4, 64, 1e-5f};
+static void block_check(Gpu *g, int d_model, int H, int D, int B, int T) {
+    AttnGdnDims d = {d_model, H, D, 4, 64, 1e-5f};
     char err[128];
     if (attn_gdn_block_resolve(&d, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
     const size_t N = (size_t)B * T, np = attn_gdn_block_param_count(&d), C = d.d_model;
@@ -527,12 +533,12 @@ static void repeat_all(Gpu *g) {
 }
 
 /* ---------------------------------------------------------------- timing */
-typedef struct { int B, T, H; void *q, *k, *v, *o, *dout, *dq, *dk, *dv; float *gd, *beta, *dg, *db, *ws, *lse; } TBufs;
+typedef struct { int B, T, H, D; void *q, *k, *v, *o, *dout, *dq, *dk, *dv; float *gd, *beta, *dg, *db, *ws, *lse; } TBufs;
 
 /* what: 0 delta forward, 1 delta forward+backward, 2 dense forward, 3 dense forward+backward */
 static void run_once(Gpu *g, const TBufs *t, int what) {
-    int B = t->B, T = t->T, H = t->H, D = 64, ld = H * D;
-    float scale = 0.125f;
+    int B = t->B, T = t->T, H = t->H, D = t->D, ld = H * D;
+    float scale = 1 / sqrtf((float)D);
     if (what <= 1) {
         gpu_gdn_forward(g, t->o, NULL, t->q, t->k, t->v, ld, t->gd, t->beta, B, T, H, D, scale);
         if (what == 1)
@@ -563,27 +569,29 @@ static float time_ms(Gpu *g, const TBufs *t, int what) {
     return ms[2];
 }
 
-static void tbufs_make(Gpu *g, TBufs *tp, int T) {
+/* B*T = 65536 tokens, H heads of D (timing, det_timing: H 16, D 64) */
+static void tbufs_make_hd(Gpu *g, TBufs *tp, int T, int H, int D) {
     TBufs t;
     memset(&t, 0, sizeof t);
-    t.B = 65536 / T; t.T = T; t.H = 16;
-    size_t N = 65536, n = N * 16 * 64;
+    t.B = 65536 / T; t.T = T; t.H = H; t.D = D;
+    size_t N = 65536, n = N * H * D;
     float *h = frand(n, 1);
-    unit_heads(h, N, 16 * 64, 16, 64);
+    unit_heads(h, N, H * D, H, D);
     t.q = up_bf16(g, h, n); t.k = up_bf16(g, h, n);
     free(h);
     h = frand(n, 1);
     t.v = up_bf16(g, h, n); t.dout = up_bf16(g, h, n);
     free(h);
     t.o = gpu_alloc(g, n * 2); t.dq = gpu_alloc(g, n * 2); t.dk = gpu_alloc(g, n * 2); t.dv = gpu_alloc(g, n * 2);
-    float *gh = fnew(N * 16), *bh = fnew(N * 16);
-    for (size_t i = 0; i < N * 16; i++) { gh[i] = (float)(-0.05 * urand()); bh[i] = (float)(0.2 + 0.6 * urand()); }
-    t.gd = up_f32(g, gh, N * 16); t.beta = up_f32(g, bh, N * 16);
+    float *gh = fnew(N * H), *bh = fnew(N * H);
+    for (size_t i = 0; i < N * H; i++) { gh[i] = (float)(-0.05 * urand()); bh[i] = (float)(0.2 + 0.6 * urand()); }
+    t.gd = up_f32(g, gh, N * H); t.beta = up_f32(g, bh, N * H);
     free(gh); free(bh);
-    t.dg = gpu_alloc(g, N * 16 * 4); t.db = gpu_alloc(g, N * 16 * 4); t.lse = gpu_alloc(g, N * 16 * 4);
-    t.ws = gpu_alloc(g, attn_gdn_block_ws_elems(t.B, T, 16, 64, 64) * 4);
+    t.dg = gpu_alloc(g, N * H * 4); t.db = gpu_alloc(g, N * H * 4); t.lse = gpu_alloc(g, N * H * 4);
+    t.ws = gpu_alloc(g, attn_gdn_block_ws_elems(t.B, T, H, D, 64) * 4);
     *tp = t;
 }
+static void tbufs_make(Gpu *g, TBufs *tp, int T) { tbufs_make_hd(g, tp, T, 16, 64); }
 static void tbufs_free(Gpu *g, TBufs *t) {
     void *bufs[] = {t->q, t->k, t->v, t->o, t->dout, t->dq, t->dk, t->dv, t->gd, t->beta, t->dg, t->db, t->ws, t->lse};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) gpu_free(g, bufs[i]);
@@ -597,6 +605,22 @@ static void timing(Gpu *g, int T) {
            dfb / lfb);
     fflush(stdout);
     tbufs_free(g, &t);
+}
+
+/* the delta rule's cost by head dim at T 2048 (B 32), about 1024 channels (H = 1024 / D):
+   D <= 64 the padded tensor-core tiles, D > 64 the wide-head fp32 kernels */
+static void timing_heads(Gpu *g) {
+    static const int Ds[] = {32, 48, 64, 72, 96, 128, 256};
+    printf("\ndelta rule by head dim (median ms; T 2048, B 32, H = 1024 / D)\n%4s %3s | %9s %9s\n", "D", "H",
+           "gdn fwd", "gdn f+b");
+    for (size_t i = 0; i < sizeof Ds / sizeof Ds[0]; i++) {
+        TBufs t;
+        tbufs_make_hd(g, &t, 2048, 1024 / Ds[i], Ds[i]);
+        float lf = time_ms(g, &t, 0), lfb = time_ms(g, &t, 1);
+        printf("%4d %3d | %9.3f %9.3f\n", Ds[i], t.H, lf, lfb);
+        fflush(stdout);
+        tbufs_free(g, &t);
+    }
 }
 
 /* the price of determinism: the delta rule's forward+backward (B*T = 65536, H 16) with
@@ -699,7 +723,11 @@ int main(int argc, char **argv) {
     Gpu g;
     if (gpu_init(&g, 0) != 0) { fprintf(stderr, "gpu_linear_check: no usable GPU: %s\n", g.err); return 1; }
     if (checks) {
-        static const CoreCase cases[] = {{2, 200, 3}, {1, 64, 2}, {3, 1, 1}, {1, 1000, 2}};
+        static const CoreCase cases[] = {{2, 200, 3, 64}, {1, 64, 2, 64}, {3, 1, 1, 64}, {1, 1000, 2, 64},
+                                         /* head dims padded to the 64 tile inside the kernels */
+                                         {2, 200, 3, 32}, {1, 130, 2, 48}, {1, 1, 1, 40},
+                                         /* the wide-head kernels */
+                                         {2, 200, 3, 72}, {1, 130, 2, 96}, {1, 200, 2, 128}, {1, 70, 1, 256}};
         /* both backward organizations (tuning.gdn_par: one block per sequence / chunk-parallel),
            each with both product kinds */
         for (int par = 0; par < 2; par++)
@@ -711,12 +739,19 @@ int main(int argc, char **argv) {
             }
         g.tuning.gdn_mma = 0;
         g.tuning.gdn_par = 0;
-        small_ops(&g);
-        block_check(&g, 2, 100);
-        block_check(&g, 1, 300);
+        small_ops(&g, 64);
+        small_ops(&g, 72);
+        small_ops(&g, 256);
+        block_check(&g, 128, 2, 64, 2, 100);
+        block_check(&g, 128, 2, 64, 1, 300);
+        block_check(&g, 128, 4, 32, 2, 100);  /* a padded head */
+        block_check(&g, 576, 8, 72, 2, 130);  /* the ablation guide's baseline: d 576, 8 heads */
+        block_check(&g, 576, 6, 96, 1, 100);  /* its phase-5 head counts: 6, 12 */
+        block_check(&g, 576, 12, 48, 1, 100);
         g.tuning.gdn_par = GPU_TUNE_VARIANT(0);
         printf("[gdn_par=0]\n");
-        block_check(&g, 2, 100);
+        block_check(&g, 128, 2, 64, 2, 100);
+        block_check(&g, 128, 4, 32, 2, 100);
         g.tuning.gdn_par = 0;
     }
     if (det) determinism(&g, do_timing);
@@ -734,6 +769,8 @@ int main(int argc, char **argv) {
         g.tuning.gdn_mma = GPU_TUNE_VARIANT(0);
         printf("the same with gdn_mma=0 (fp32 products)\n");
         for (int i = 0; i < 3; i++) timing(&g, Ts[i]);
+        g.tuning.gdn_mma = 0;
+        timing_heads(&g);
     }
     gpu_attention_release(&g);
     gpu_free_all(&g);

@@ -11,6 +11,7 @@
        block (dx and every one of the 13 weight tensors)
      no future leak: changing token t+1 of x leaves the block's outputs up to t unchanged
      parameter count and specs (offsets contiguous, fla's names)
+     the GPU's accepted / refused head dims (attn_gdn_block_gpu_supported) and the workspace size
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn/gdn.h"
@@ -203,6 +204,42 @@ static void test_block_causal(void) {
     free(ref); blk_free(&b);
 }
 
+/* the GPU's head dims: multiples of 8 from 32 to 256 run (up to 64 padded to the tile, above
+   it the wide-head kernels); anything else is refused with the value and the range named */
+static void test_gpu_supported(void) {
+    static const int yes[] = {32, 40, 48, 56, 64, 72, 96, 128, 136, 256}, no[] = {8, 16, 24, 30, 36, 66, 100, 264, 512};
+    AttnGdnDims d = {576, 8, 72, 4, 64, 1e-5f};
+    char e[160], bad[256] = "";
+    int ok = 1;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        d.head_dim = yes[i];
+        if (attn_gdn_block_gpu_supported(&d, e, sizeof e)) { ok = 0; snprintf(bad, sizeof bad, "refused %d: %s", yes[i], e); }
+    }
+    report(ok, "gdn GPU takes head dims 32..256 in steps of 8 (the guide's 72, 96, 48; 64; 128; 256)", bad);
+    ok = 1;
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        char want[16];
+        d.head_dim = no[i];
+        snprintf(want, sizeof want, "got %d", no[i]);
+        e[0] = 0;
+        if (!attn_gdn_block_gpu_supported(&d, e, sizeof e) || !strstr(e, want) || !strstr(e, "multiple of 8") ||
+            !strstr(e, "from 32 to 256")) {
+            ok = 0;
+            snprintf(bad, sizeof bad, "head_dim %d: '%s'", no[i], e);
+        }
+    }
+    report(ok, "gdn GPU refuses other head dims, naming the value and what runs", ok ? e : bad);
+    d.head_dim = 72;
+    d.conv_size = 9;
+    e[0] = 0;
+    ok = attn_gdn_block_gpu_supported(&d, e, sizeof e) && strstr(e, "conv_size <= 8") && strstr(e, "got 9");
+    report(ok, "gdn GPU refuses conv_size 9, naming it", e);
+    /* the workspace covers the GPU's padded 64 x 64 tiles for a narrow head */
+    report(attn_gdn_block_ws_elems(2, 130, 3, 32, 64) == (size_t)6 * 2 * 3 * 3 * 64 * 64 &&
+               attn_gdn_block_ws_elems(2, 130, 3, 72, 64) == (size_t)6 * 2 * 3 * 3 * 72 * 72,
+           "gdn workspace: max(D, 64)^2 per chunk and tile", NULL);
+}
+
 static void test_specs(void) {
     AttnGdnDims d = {576, 9, 64, 4, 64, 1e-5f};
     AttnGdnParamSpec p[GDN_N_PARAMS];
@@ -212,14 +249,10 @@ static void test_specs(void) {
     size_t HD = 9 * 64, want = 4 * HD * 576 + 2 * 9 * 576 + 576 * HD + 3 * HD * 4 + 64 + 2 * 9;
     ok &= attn_gdn_block_param_count(&d) == want && !strcmp(p[0].name, "q_proj") && !strcmp(p[12].name, "dt_bias");
     ok &= p[11].no_weight_decay && p[12].no_weight_decay && p[10].is_norm && !p[0].no_weight_decay && p[6].is_output_proj;
-    char e[128];
-    ok &= attn_gdn_block_gpu_supported(&d, e, sizeof e) == 0;
-    AttnGdnDims d32 = d;
-    d32.head_dim = 32;
-    ok &= attn_gdn_block_gpu_supported(&d32, e, sizeof e) != 0;
     char det[64];
     snprintf(det, sizeof det, "%zu params", attn_gdn_block_param_count(&d));
-    report(ok, "gdn param specs (contiguous, flags), count, GPU support", det);
+    report(ok, "gdn param specs (contiguous, flags), count", det);
+    test_gpu_supported();
     /* the delta rule with beta = 0 and g = 0 keeps the state: o = 0 from a zero start */
     Core c;
     core_setup(&c, 1, 9, 1, 4, 4, 4);
