@@ -1072,6 +1072,42 @@ static void bench_mechanisms(Gpu *gpu) {
     }
 }
 
+/* Gated DeltaNet's delta rule by head dim at about 1024 channels (H = 1024 / D), T 2048 (CPU:
+   128), B*T = 65536 (CPU: 256): on the GPU up to 64 the tensor-core tiles (narrower heads padded
+   inside them), above 64 the slower wide-head kernels (attn/gdn.cu.h) */
+static void bench_gdn_heads(Gpu *gpu) {
+    static const int Ds[] = {32, 48, 64, 72, 96, 128};
+    int T = gpu ? 2048 : 128, B = (gpu ? 65536 : 256) / T, N = B * T, reps = gpu ? 5 : 1;
+    printf("\ngdn delta rule by head dim: T = %d, B = %d, H = 1024 / D; ms per call (fwd | fwd+bwd)\n%4s %4s | %s\n",
+           T, B, "D", "H", "gdn");
+    for (size_t i = 0; i < sizeof Ds / sizeof *Ds; i++) {
+        int D = Ds[i], H = 1024 / D;
+        size_t n = (size_t)N * H * D;
+        void *q = bench_rand_act(gpu, n, 1, 41), *kk = bench_rand_act(gpu, n, 1, 42), *v = bench_rand_act(gpu, n, 1, 43);
+        void *dout = bench_rand_act(gpu, n, 1, 44), *o = bench_rand_act(gpu, n, 0, 45), *dq = bench_rand_act(gpu, n, 0, 46);
+        void *dk = bench_rand_act(gpu, n, 0, 47), *dv = bench_rand_act(gpu, n, 0, 48);
+        ops_real *gd = bench_fill_real(gpu, (size_t)N * H, -0.1, -0.01, 49), *beta = bench_fill_real(gpu, (size_t)N * H, 0.2, 0.8, 50);
+        ops_real *dg = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real)), *db = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real));
+        ops_real *ws = ops_alloc(gpu, attn_gdn_block_ws_elems(B, T, H, D, 64) * sizeof(ops_real));
+        float scale = (float)(1 / sqrt((double)D));
+        double t[2];
+        for (int pass = 0; pass < 2; pass++) { /* 0: forward only, 1: forward + backward */
+            double t0 = 0;
+            for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
+                if (r == 0) t0 = bench_sync_now(gpu);
+                attn_gdn_chunk_forward(gpu, o, NULL, q, kk, v, H * D, gd, beta, B, T, H, D, scale, 64);
+                if (pass) attn_gdn_chunk_backward(gpu, dq, dk, dv, dg, db, dout, q, kk, v, H * D, gd, beta, B, T, H, D,
+                                                  scale, 64, ws);
+            }
+            t[pass] = (bench_sync_now(gpu) - t0) / reps * 1e3;
+        }
+        printf("%4d %4d | %7.2f %7.2f\n", D, H, t[0], t[1]);
+        fflush(stdout);
+        void *all[] = {q, kk, v, dout, o, dq, dk, dv, gd, beta, dg, db, ws};
+        for (size_t j = 0; j < sizeof all / sizeof *all; j++) ops_free(gpu, all[j]);
+    }
+}
+
 /* DSA where DeepSeek-V3.2 uses it: T = 32768, k = 2048, 16 query heads on 1 KV head and on 4, an
    indexer of 4 heads x 64 in bf16, selection included, against dense causal attention with the
    same heads at the same T (B = 2: 65536 tokens). GPU only (the CPU would take hours). */
@@ -1388,6 +1424,7 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
     }
     if (!only || !strcmp(only, "mech")) {
         bench_mechanisms(gpu);
+        bench_gdn_heads(gpu);
         if (gpu) bench_dsa_long(gpu);
     }
     if (!only || !strcmp(only, "decode")) {
