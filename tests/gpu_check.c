@@ -12,6 +12,7 @@
      gradient norm                 <= 2e-2
    GDN gets 8e-2 per tensor and 5e-2 overall, and DSA's indexer tensors 0.3 (outside "all"),
    with the reasons at check_gdn and check_dsa; DSA with a real top-k compares the loss only.
+   GDN also at head dims 32 (padded inside the tile kernels), 72 and 128 (the wide-head kernels).
    Variants: MGA (the GPU's decomposition against the CPU's literal equations), MLA with each padding case (q/k or v narrower than the core) and a per-layer
    schedule mixing it with sliding-window GQA; head widths the flash kernels pad or split (GQA
    hd 72 and 256, MGA hd 72, MLA q.k 72 with v 64 and v 96).
@@ -215,6 +216,18 @@ static void check_gdn(Gpu *gpu, SmolNormKind norm) {
     check_model_b(gpu, cfg, name, b);
 }
 
+/* GDN at other head dims (d_model 128, 2 heads of head_dim: the projections map 128 <-> 2 D): 32
+   runs the tile kernels with the head padded to 64 inside them, 72 (the ablation guide's d 576 /
+   8 heads) and 128 the wide-head kernels; the same bounds as check_gdn */
+static void check_gdn_hd(Gpu *gpu, int head_dim) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.attn.kind = ATTN_GDN; cfg.norm = SMOLLM_NORM_PRE; cfg.attn.head_dim = head_dim;
+    snprintf(name, sizeof name, "pre-norm gdn head_dim %d", head_dim);
+    Bounds b = {8e-2, 5e-2, NULL, 0, 0};
+    check_model_b(gpu, cfg, name, b);
+}
+
 static void check_schedule(Gpu *gpu, const char *sched) {
     SmolConfig cfg = {0};
     char name[128];
@@ -292,6 +305,9 @@ int main(void) {
     check_gdn(&gpu, SMOLLM_NORM_PRE);     /* Gated DeltaNet (attn/gdn.h) */
     check_gdn(&gpu, SMOLLM_NORM_SANDWICH);
     check_schedule(&gpu, "gdn,swa:32");
+    check_gdn_hd(&gpu, 32);
+    check_gdn_hd(&gpu, 72);
+    check_gdn_hd(&gpu, 128);
     gpu.tuning.gdn_par = GPU_TUNE_VARIANT(0); /* the one-block-per-sequence delta rule (attn/gdn.cu.h) */
     check_gdn(&gpu, SMOLLM_NORM_PRE);
     gpu.tuning.gdn_par = 0;
