@@ -12,6 +12,9 @@
    Bounds (relative L2 vs the fp32 reference on the same bf16 inputs): bf16 outputs 5e-3
    (their own rounding is ~2e-3), fp32 outputs 1e-4; with GDN_MMA=1 (bf16 operands inside the
    chunk) every delta-rule output 1.5e-2. Ends with "N passed, N failed".
+   Head dims: 64; 32 and 48 (the same tile kernels, the head zero-padded to 64 inside them);
+   72 and 128 (the wide-head kernels gdn_gen_fwd / gdn_gen_bwd, fp32: GDN_MMA=0's bounds, run in
+   the GDN_MMA=0 build only); the small ops at 64, 72 and 256.
 
    Determinism: the backward kernels and the small ops' weight gradients run a second time
    and every output is compared bit for bit with the first run ("repeat" lines: the number
