@@ -1196,7 +1196,7 @@ static void test_table_columns(void) {
 /* examples/guide.ini (the ablation guide's phased study at d_model 576, 8 heads of 72): it
    parses, every run of every phase passes the checks made before a study starts, and the
    attention of the runs the dense flash kernels serve (mha, gqa, mla, mga, at head dims 72, 96,
-   64, 48) is one the GPU takes */
+   64, 48) and GDN's (72: its wide-head kernels) is one the GPU takes */
 static void test_guide_spec(void) {
     StudySpec s;
     char err[2048] = "";
@@ -1204,7 +1204,7 @@ static void test_guide_spec(void) {
     if (!rc) rc = study_check(&s, NULL, err, sizeof err);
     int ok = rc == 0 && s.n_phases == 4 && study_phase_size(&s, 0) == 18 && study_phase_size(&s, 3) == 9;
     report(ok, "examples/guide.ini: 4 phases parse and every run passes study_check", rc ? err : NULL);
-    static const char *assign[] = {"attn=mha", "attn=gqa", "attn=mla", "attn=mga", "attn=gqa kv_heads=2",
+    static const char *assign[] = {"attn=mha", "attn=gqa", "attn=mla", "attn=mga", "attn=gdn", "attn=gqa kv_heads=2",
                                    "attn=gqa kv_heads=1", "attn=gqa heads=6 kv_heads=0",
                                    "attn=gqa heads=9 kv_heads=0", "attn=gqa heads=12 kv_heads=0",
                                    "attn=mla heads=6 kv_heads=0 latent_dim=144",
@@ -1225,7 +1225,7 @@ static void test_guide_spec(void) {
             snprintf(bad, sizeof bad, "%s (head_dim %d): %s", assign[i], a.head_dim, e);
         }
     }
-    report(ok, "examples/guide.ini: its mha, gqa, mla, mga runs (head dims 48..96) are GPU-supported", bad[0] ? bad : NULL);
+    report(ok, "examples/guide.ini: its mha, gqa, mla, mga, gdn runs (head dims 48..96) are GPU-supported", bad[0] ? bad : NULL);
 }
 
 int main(int argc, char **argv) {
