@@ -14,6 +14,8 @@
      gpu_indexer_scores(g, scores, qI, kI, w, B, T, HI, dI, prec)     scores [B,T,T]
      gpu_indexer_topk(g, idx, scores, B, T, topk)
      gpu_indexer_select(g, idx, qI, kI, w, B, T, HI, dI, topk, prec)   scores in a chunked scratch
+     gpu_indexer_select_adaptive(g, idx, qI, kI, w, B, T, HI, dI, topk, prec, kmin, pct)
+                                    the same, each row trimmed to its adaptive k (pct 0: fixed)
      gpu_sparse_attention_forward(g, out, lse, q, k, v, idx, B, T, H, KV, hd, topk)
      gpu_sparse_attention_backward(g, dq, dk, dv, psum, dout, out, lse, q, k, v, idx, ...)
      gpu_sparse_attention_probs(g, p, q, k, lse, idx, B, T, H, KV, hd, topk)
@@ -21,9 +23,10 @@
      gpu_indexer_kl_backward(g, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss)
      gpu_sparse_release(g)          frees this file's scratch early (gpu_free_all frees it too)
      sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch
-   Limits: hd, dI in {32, 64, 128}; 1 <= HI <= 16 and HI*dI <= 1024 (the bf16 score
-   kernel keeps a 64-row query tile of all heads in shared memory); 1 <= topk <= 2048;
-   H/KV <= 16 or a multiple of 16; every bf16 tensor 16-byte aligned.
+   Limits: hd in {32, 64, 128}, dI in {8, 16, 32, 64, 128}; 1 <= HI <= 16 and
+   HI*max(dI, 32) <= 1024 (the bf16 score kernel keeps a 64-row query tile of all heads in
+   shared memory); 1 <= topk <= 2048; H/KV <= 16 or a multiple of 16; every bf16 tensor
+   16-byte aligned; prec 3 (fp8 e4m3) on sm_90 or later (elsewhere: a message and abort).
 
    DESIGN
    Indexer scores (idx_scores_bf16): one block per 64 query rows of one sequence, 4 warps
@@ -35,6 +38,23 @@
      sequences when T*T*4 fits, else ranges of rows): T*T/2 floats per sequence are
      written once and read once by the select. ATTN_DSA_PREC_FP32: idx_scores_f32, same
      tiling on CUDA cores (fp32 qI, kI, w).
+   Indexer dims 8 and 16, precisions fp16 / fp8 / int8 / int4 (sparse_index_prep_): idx_prep
+     (a warp per row) writes copies of qI and kI into a second scratch (sparse_prep): padded
+     with zero columns to 32 (the DI = 32 kernels: a zero column adds 0 to every q . k and
+     its gradient is never read back), and for the quantized precisions rounded exactly as
+     op_indexer_quantize does (idx_round_float: frexp / rint / saturation in fp32, the same
+     values as the reference; int8 / int4: a scale per row, max|x| / 127 or / 7, IEEE
+     divisions) and stored fp32 with w, so idx_scores_f32 computes the scores of the
+     quantized values in fp32. The KL (gpu_indexer_kl_*) trains the unquantized inputs; at
+     dI 8 / 16 it runs at DI = 32 on padded copies and idx_unpad cuts dqI, dkI back. Cost
+     (not measured): a 32-wide indexer's products plus one pass over qI and kI.
+   Adaptive k (idx_adapt, after the top-k of each chunk of scores): a block per row sums
+     the entropy of softmax over the row's causal scores (double sums), takes its k_t
+     (attn/dsa.h's rule) and, if k_t is below the row's selected count, finds the k_t-th
+     largest orderable key among the selected slots by a 32-step bitwise count, keeps the
+     slots above it and the earliest slots equal to it (the lower positions: the ties
+     rule) and compacts them in order (warp ballots), -1 after. The sparse attention and
+     the KL skip the -1 slots already, so nothing else changes for a per-row k.
    Top-k (idx_topk): one block of 256 threads per query row; the row (t+1 scores) is
      copied to shared memory when T*4 <= SPARSE_TOPK_CACHE bytes. A 4-pass radix select
      (8 bits per pass; a 256-bin shared histogram with warp-aggregated atomics, since

@@ -130,8 +130,10 @@
      on bf16 tensor cores (mma.sync m16n8k16) with fp32 accumulation; ATTN_DSA_PREC_FP32:
      q_I, k_I, w are fp32 device arrays, products on CUDA cores in fp32 (slower; for
      ablating the indexer's precision). Scores, softmax, the top-k select, lse, p and the
-     KL loss are fp32 everywhere. The other precisions (SPARSE_PREC_FP16, _FP8 e4m3, _INT8,
-     _INT4) have no kernels yet: the room's gpu_supported refuses them.
+     KL loss are fp32 everywhere. SPARSE_PREC_FP16, _FP8 e4m3 (sm_90 and later only: the room
+     refuses it elsewhere with a message), _INT8, _INT4: bf16 q_I, k_I quantized on the device
+     exactly as op_indexer_quantize rounds them (attn/dsa.cu.h, idx_prep), the scores computed
+     in fp32 from the quantized values (idx_scores_f32).
    PRECISION (CPU reference): the selection (attn_dsa_indexer_scores, attn_dsa_indexer_select) quantizes
      and dequantizes q_I and k_I first (op_indexer_quantize: fp16 and e4m3 rounding to nearest
      even, saturated at 65504 and 448; int8 / int4 with one scale per head's query row and per
@@ -140,7 +142,8 @@
      are. The KL loss trains the unquantized q_I, k_I (the straight-through view: quantization
      only decides the selection). w stays unquantized (DeepSeek keeps the head weights wide).
 
-   LIMITS (GPU): hd and dI in {32, 64, 128}; HI <= 16 and HI*dI <= 1024; k <= SPARSE_MAX_TOPK (2048);
+   LIMITS (GPU): hd in {32, 64, 128}, dI in {8, 16, 32, 64, 128} (8 and 16 run the 32-wide
+     kernels on zero-padded copies); HI <= 16 and HI*max(dI, 32) <= 1024; k <= SPARSE_MAX_TOPK (2048);
      H/KV <= 16 or a multiple of 16. T is a runtime argument (the score scratch is
      chunked, see attn/dsa.cu.h). k is a runtime argument: a ratio of the context
      is the caller's arithmetic.
