@@ -186,14 +186,14 @@
     X(dsa, indexer_heads, "indexer_heads", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer heads (default 4)")               \
     X(dsa, indexer_dim, "indexer_dim", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer head dim (default 64)")               \
     X(dsa, indexer_precision, "indexer_precision", 0, 6, 0,                                                      \
-      "dsa: indexer q, k precision: 1 fp32, 2 bf16 (default), 3 fp16, 4 fp8 e4m3, 5 int8, 6 int4 (GPU: 1, 2)")    \
+      "dsa: indexer q, k precision: 1 fp32, 2 bf16 (default), 3 fp16, 4 fp8 e4m3 (GPU: Hopper), 5 int8, 6 int4")    \
     X(dsa, indexer_fp32, "indexer_fp32", 0, 1, ATTN_OPT_BOOL, "dsa: alias of indexer_precision = 1 (fp32)")      \
     X(dsa, dsa_warmup, "dsa_warmup", 0, ATTN_MAX_STEPS, 0, "dsa: steps of dense attention first")                \
     X(dsa, topk_start, "topk_start", 0, ATTN_MAX_TOKENS, 0, "dsa: k rises from this to topk (multiples of 64)") \
     X(dsa, topk_ramp, "topk_ramp", 0, ATTN_MAX_STEPS, 0, "dsa: over this many steps after the warm-up")          \
     X(dsa, topk_schedule, "topk_schedule", 0, 5, 0,                                                              \
-      "dsa: k from topk_start to topk: 1 fixed, 2 linear (default), 3 exponential, 4 cosine; 5 adaptive: "       \
-      "a k per query = clamp(round(exp(entropy of softmax(I)) * topk_adapt_pct/100), topk_min, topk)")           \
+      "dsa: k from topk_start to topk: 1 fixed, 2 linear (default), 3 exponential, 4 cosine; 5 adaptive (a k "  \
+      "per query from the indexer's entropy: topk_min, topk_adapt_pct)")                                        \
     X(dsa, topk_min, "topk_min", 0, ATTN_MAX_TOKENS, 0, "dsa: adaptive k's floor (topk_schedule 5; default 64)") \
     X(dsa, topk_adapt_pct, "topk_adapt_pct", 0, 10000, 0,                                                        \
       "dsa: adaptive k = this percent of the indexer's perplexity (topk_schedule 5; default 100)")
