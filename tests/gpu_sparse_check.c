@@ -32,7 +32,10 @@
    independent summation). Order-dependent: an "info" line says which outputs differed
    between its two runs (expected: dk, dv, dkI, often psum/p; no verdict).
    Cases: T = 100, 1000 x k = 64, 512 x KV = 1, 4 (H = 16, hd 64, HI 4, dI 64), plus
-   MHA (KV = 16: one head per block) and hd 32 / 128.
+   MHA (KV = 16: one head per block) and hd 32 / 128. The indexer grid (grid_case): 1-4
+   indexer heads x dims 8, 16, 32, 64 and 8 x 128 (scores, select, KL both organizations),
+   each precision (fp32, fp16, fp8 e4m3 on Hopper, int8, int4) and the adaptive k on
+   2 x 8, 1 x 16 and 4 x 64, with sparse attention over the adaptive rows (bounds there).
    Timing: B*T = 65536 tokens, H 16, KV 1, hd 64, k 512, HI 4, dI 64, T = 2048, 8192,
    16384: indexer (scores + top-k), sparse fwd, sparse fwd+bwd, indexer KL backward,
    and the dense causal flash forward and forward+backward of the same shape (the table
