@@ -2053,7 +2053,7 @@ static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, in
 /* the ops' prec numbers (attn/dsa.h's ATTN_DSA_PREC_* and SPARSE_PREC_*; this header also
    compiles without it, in tests/nvrtc_compile) */
 enum { SPARSE_KP_BF16 = 0, SPARSE_KP_FP32 = 1, SPARSE_KP_FP16 = 2, SPARSE_KP_FP8 = 3, SPARSE_KP_INT8 = 4,
-       SPARSE_KP_INT4 = 5 };
+       SPARSE_KP_INT4 = 5, SPARSE_KP_FP32_ACT = 6 /* fp32 products of bf16 activations */ };
 
 /* idx_prep: rows of din -> rows of dout (zero columns after din), quantized per prec */
 static void sparse_prep_launch_(Gpu *g, void *out, const void *in, size_t rows, int din, int dout, int prec,
@@ -2069,24 +2069,24 @@ static void sparse_prep_launch_(Gpu *g, void *out, const void *in, size_t rows, 
    fp16 / fp8 / int8 / int4 (prec 2..5, bf16 inputs) quantized as op_indexer_quantize does,
    one scale per head's query row and per key, stored fp32 with w for idx_scores_f32: the
    scores are fp32 products of the quantized values, exactly what the CPU reference computes
-   up to summation order. Returns the kernels' prec (0 bf16, 1 fp32), *dk their DI. */
+   up to summation order; prec 6 (SPARSE_KP_FP32_ACT): bf16 inputs converted to fp32 as they
+   are. Returns the kernels' prec (0 bf16, 1 fp32), *dk their DI. */
 static int sparse_index_prep_(Gpu *g, const void **qI, const void **kI, const void **w, int B, int T, int HI,
                               int dI, int prec, int *dk) {
     *dk = dI;
-    if (prec != SPARSE_KP_FP16 && prec != SPARSE_KP_FP8 && prec != SPARSE_KP_INT8 &&
-        prec != SPARSE_KP_INT4 && dI >= 32)
-        return prec == SPARSE_KP_FP32;
+    if ((prec == SPARSE_KP_BF16 || prec == SPARSE_KP_FP32) && dI >= 32) return prec == SPARSE_KP_FP32;
     if (prec == SPARSE_KP_FP8 && g->cc_major < 9) {
         fprintf(stderr, "gpu_indexer_select: prec %d (fp8 e4m3) runs on Hopper (sm_90) or later, this GPU is "
                         "sm_%d%d: use fp16, int8 or int4\n", prec, g->cc_major, g->cc_minor);
         abort();
     }
+    /* quant: bf16 inputs into fp32 kernels, w converted too (prec 2..6) */
     int dp = sparse_dpad_(dI), f32 = prec != SPARSE_KP_BF16, quant = prec >= SPARSE_KP_FP16;
     size_t N = (size_t)B * T, es = f32 ? 4 : 2, nq = N * HI * dp * es, nk = N * dp * es;
     char *buf = (char *)sparse_prep_get_(g, nq + nk + (quant ? N * HI * 4 : 0));
     sparse_prep_launch_(g, buf, *qI, N * HI, dI, dp, prec, prec == SPARSE_KP_FP32, f32);
     sparse_prep_launch_(g, buf + nq, *kI, N, dI, dp, prec, prec == SPARSE_KP_FP32, f32);
-    if (quant) { /* w stays wide (as on the CPU): fp32 for idx_scores_f32 */
+    if (quant) { /* w stays wide, unquantized (as on the CPU): fp32 for idx_scores_f32 */
         sparse_prep_launch_(g, buf + nq + nk, *w, N, HI, HI, SPARSE_KP_BF16, 0, 1);
         *w = buf + nq + nk;
     }

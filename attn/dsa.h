@@ -129,7 +129,8 @@
      Indexer products: ATTN_DSA_PREC_BF16 (default): q_I, k_I, w bf16 activations, q_I . k_I
      on bf16 tensor cores (mma.sync m16n8k16) with fp32 accumulation; ATTN_DSA_PREC_FP32:
      q_I, k_I, w are fp32 device arrays, products on CUDA cores in fp32 (slower; for
-     ablating the indexer's precision). Scores, softmax, the top-k select, lse, p and the
+     ablating the indexer's precision); SPARSE_PREC_FP32_ACT: the same products from bf16
+     activations converted on the device (the room's indexer_precision 1 on the GPU). Scores, softmax, the top-k select, lse, p and the
      KL loss are fp32 everywhere. SPARSE_PREC_FP16, _FP8 e4m3 (sm_90 and later only: the room
      refuses it elsewhere with a message), _INT8, _INT4: bf16 q_I, k_I quantized on the device
      exactly as op_indexer_quantize rounds them (attn/dsa.cu.h, idx_prep), the scores computed
@@ -214,7 +215,10 @@ extern "C" {
 /* the indexer's q, k precision (the ops' `prec`; the room's indexer_precision option numbers them
    1 fp32, 2 bf16, 3 fp16, 4 fp8, 5 int8, 6 int4, 0 = bf16) */
 enum { ATTN_DSA_PREC_BF16 = 0, ATTN_DSA_PREC_FP32 = 1, SPARSE_PREC_FP16, SPARSE_PREC_FP8, SPARSE_PREC_INT8,
-       SPARSE_PREC_INT4 };
+       SPARSE_PREC_INT4, SPARSE_PREC_FP32_ACT };
+/* SPARSE_PREC_FP32_ACT: fp32 products of q_I, k_I, w given as ACTIVATIONS (bf16 on the GPU,
+   converted to fp32 there; ATTN_DSA_PREC_FP32 on the GPU takes fp32 arrays): what the room
+   passes for indexer_precision 1 on the GPU. The CPU treats it as ATTN_DSA_PREC_FP32. */
 /* x [rows, dim] rounded in place to what precision prec holds: fp16 (round to nearest even,
    +-65504 saturated), fp8 e4m3 (3 mantissa bits, subnormals from 2^-9, +-448 saturated), int8 /
    int4 (per row: scale = max|x| / 127 or / 7, x = scale * round(x / scale)); fp32 and bf16 leave
@@ -341,7 +345,7 @@ static int sparse_indexer_inputs_(const ops_real **qq, const ops_real **kq, int 
                                   const void *kI, size_t N, int HI, int dI, int prec) {
     *qq = qI;
     *kq = kI;
-    *owned = prec != ATTN_DSA_PREC_BF16 && prec != ATTN_DSA_PREC_FP32;
+    *owned = prec != ATTN_DSA_PREC_BF16 && prec != ATTN_DSA_PREC_FP32 && prec != SPARSE_PREC_FP32_ACT;
     if (!*owned) return 0;
     ops_real *q = malloc(sizeof(ops_real) * N * HI * dI), *k = malloc(sizeof(ops_real) * N * dI);
     if (!q || !k) { free(q); free(k); return -1; }
@@ -827,7 +831,9 @@ static int attn_dsa_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
     }
 #endif
     /* topk_schedule 5: each row's k from its indexer entropy (pct 0: the fixed k) */
-    if (attn_dsa_indexer_select_adaptive(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k, attn_dsa_prec(c),
+    /* fp32 products on the GPU: of the bf16 activations, converted there (not fp32 arrays) */
+    int prec = gpu && attn_dsa_prec(c) == ATTN_DSA_PREC_FP32 ? SPARSE_PREC_FP32_ACT : attn_dsa_prec(c);
+    if (attn_dsa_indexer_select_adaptive(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k, prec,
                                          c->topk_min, c->topk_schedule == 5 ? c->topk_adapt_pct : 0))
         return -1;
     if (a->dsa_dense) /* warm-up: dense attention; the selection only feeds the indexer's KL */

@@ -647,9 +647,9 @@ static void grid_case(Gpu *g, int HI, int dI, int full) {
     float *d_sc = dev_poisoned(g, nsc * 4), *hsc = xmalloc(nsc * 4);
     int *d_idx = dev_poisoned(g, np * 4), *idx = xmalloc(np * 4), *idx_ref = xmalloc(np * 4);
     SparseScore_ *tmp = xmalloc(sizeof *tmp * T);
-    static const char *pname[] = {"bf16", "fp32", "fp16", "fp8 e4m3", "int8", "int4"};
+    static const char *pname[] = {"bf16", "fp32", "fp16", "fp8 e4m3", "int8", "int4", "fp32 of bf16 acts"};
     char name[96];
-    for (int prec = 0; prec < 6; prec++) {
+    for (int prec = 0; prec <= SPARSE_PREC_FP32_ACT; prec++) {
         if (!full && prec > 0) break;
         if (prec == SPARSE_PREC_FP8 && g->cc_major < 9) {
             printf("  (fp8 e4m3: Hopper only, this GPU is sm_%d%d: skipped)\n", g->cc_major, g->cc_minor);
@@ -679,7 +679,7 @@ static void grid_case(Gpu *g, int HI, int dI, int full) {
                 }
                 double err = sqrt(num / (den > 0 ? den : 1));
                 snprintf(name, sizeof name, "%s scores", pname[prec]);
-                check(name, isfinite(err) ? err : -1, prec >= SPARSE_PREC_INT8 ? 1e-3 : 1e-5);
+                check(name, isfinite(err) ? err : -1, prec == SPARSE_PREC_INT8 || prec == SPARSE_PREC_INT4 ? 1e-3 : 1e-5);
             }
             /* the CPU rule on the GPU's own scores: the same rows exactly */
             for (size_t i = 0; i < nsc; i++) scd[i] = hsc[i];

@@ -261,6 +261,15 @@ static void test_adaptive_k(void) {
             if (t >= topk) kprev = k;
         }
     }
+    /* SPARSE_PREC_FP32_ACT (the room's fp32 on the GPU) is fp32 on the CPU: the same scores */
+    {
+        ops_real *s1 = zeros((size_t)B * T * T);
+        attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, ATTN_DSA_PREC_FP32);
+        attn_dsa_indexer_scores(NULL, s1, qI, kI, w, B, T, HI, dI, SPARSE_PREC_FP32_ACT);
+        report(memcmp(sc, s1, sizeof(ops_real) * B * T * T) == 0, "indexer precision: fp32 of activations = fp32 (CPU)",
+               NULL);
+        free(s1);
+    }
     /* pct 0 is the fixed k */
     attn_dsa_indexer_select_adaptive(NULL, ia, qI, kI, w, B, T, HI, dI, topk, 0, kmin, 0);
     attn_dsa_indexer_select(NULL, ir, qI, kI, w, B, T, HI, dI, topk, 0);
