@@ -327,6 +327,7 @@ struct Gpu {
     CUstream side_stream; CUevent ev_fork, ev_join; void *side_workspace;
     void *attn_scratch; size_t attn_scratch_bytes; /* for attn/dense.cu.h's backward */
     void *sparse_scratch; size_t sparse_scratch_bytes; /* for attn/dsa.cu.h */
+    void *sparse_prep; size_t sparse_prep_bytes;       /* attn/dsa.cu.h: padded / quantized indexer inputs */
     void *gdn_scratch; size_t gdn_scratch_bytes;       /* for attn/gdn.cu.h's forward */
     void *qkv_scratch; size_t qkv_scratch_bytes;       /* attn.h's fused q|k|v projection rows */
     /* the caller's choices of kernel variants and debugging (GpuTuning above): zero after

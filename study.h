@@ -83,7 +83,8 @@
              attn_layers = swa:256*3+gqa, mla) latent_dim q_latent_dim rope_dim v_head_dim (mla)
              mga_gate mga_faithful (0|1) conv_size chunk (gdn) topk topk_pct indexer_heads
              indexer_dim indexer_precision (1 fp32 2 bf16 3 fp16 4 fp8 5 int8 6 int4) indexer_fp32 dsa_warmup
-             topk_start topk_ramp topk_schedule (1 fixed 2 linear 3 exponential 4 cosine) (dsa) global stride
+             topk_start topk_ramp topk_schedule (1 fixed 2 linear 3 exponential 4 cosine 5 adaptive)
+             topk_min topk_adapt_pct (adaptive k: attn/dsa.h) (dsa) global stride
              dilation pattern_block (sparse patterns on top of window)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
              init_from (an `ablate export` directory of the same shapes: its weights replace the

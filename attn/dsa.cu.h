@@ -14,6 +14,8 @@
      gpu_indexer_scores(g, scores, qI, kI, w, B, T, HI, dI, prec)     scores [B,T,T]
      gpu_indexer_topk(g, idx, scores, B, T, topk)
      gpu_indexer_select(g, idx, qI, kI, w, B, T, HI, dI, topk, prec)   scores in a chunked scratch
+     gpu_indexer_select_adaptive(g, idx, qI, kI, w, B, T, HI, dI, topk, prec, kmin, pct)
+                                    the same, each row trimmed to its adaptive k (pct 0: fixed)
      gpu_sparse_attention_forward(g, out, lse, q, k, v, idx, B, T, H, KV, hd, topk)
      gpu_sparse_attention_backward(g, dq, dk, dv, psum, dout, out, lse, q, k, v, idx, ...)
      gpu_sparse_attention_probs(g, p, q, k, lse, idx, B, T, H, KV, hd, topk)
@@ -21,9 +23,10 @@
      gpu_indexer_kl_backward(g, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss)
      gpu_sparse_release(g)          frees this file's scratch early (gpu_free_all frees it too)
      sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch
-   Limits: hd, dI in {32, 64, 128}; 1 <= HI <= 16 and HI*dI <= 1024 (the bf16 score
-   kernel keeps a 64-row query tile of all heads in shared memory); 1 <= topk <= 2048;
-   H/KV <= 16 or a multiple of 16; every bf16 tensor 16-byte aligned.
+   Limits: hd in {32, 64, 128}, dI in {8, 16, 32, 64, 128}; 1 <= HI <= 16 and
+   HI*max(dI, 32) <= 1024 (the bf16 score kernel keeps a 64-row query tile of all heads in
+   shared memory); 1 <= topk <= 2048; H/KV <= 16 or a multiple of 16; every bf16 tensor
+   16-byte aligned; prec 3 (fp8 e4m3) on sm_90 or later (elsewhere: a message and abort).
 
    DESIGN
    Indexer scores (idx_scores_bf16): one block per 64 query rows of one sequence, 4 warps
@@ -35,6 +38,23 @@
      sequences when T*T*4 fits, else ranges of rows): T*T/2 floats per sequence are
      written once and read once by the select. ATTN_DSA_PREC_FP32: idx_scores_f32, same
      tiling on CUDA cores (fp32 qI, kI, w).
+   Indexer dims 8 and 16, precisions fp16 / fp8 / int8 / int4 (sparse_index_prep_): idx_prep
+     (a warp per row) writes copies of qI and kI into a second scratch (sparse_prep): padded
+     with zero columns to 32 (the DI = 32 kernels: a zero column adds 0 to every q . k and
+     its gradient is never read back), and for the quantized precisions rounded exactly as
+     op_indexer_quantize does (idx_round_float: frexp / rint / saturation in fp32, the same
+     values as the reference; int8 / int4: a scale per row, max|x| / 127 or / 7, IEEE
+     divisions) and stored fp32 with w, so idx_scores_f32 computes the scores of the
+     quantized values in fp32. The KL (gpu_indexer_kl_*) trains the unquantized inputs; at
+     dI 8 / 16 it runs at DI = 32 on padded copies and idx_unpad cuts dqI, dkI back. Cost
+     (not measured): a 32-wide indexer's products plus one pass over qI and kI.
+   Adaptive k (idx_adapt, after the top-k of each chunk of scores): a block per row sums
+     the entropy of softmax over the row's causal scores (double sums), takes its k_t
+     (attn/dsa.h's rule) and, if k_t is below the row's selected count, finds the k_t-th
+     largest orderable key among the selected slots by a 32-step bitwise count, keeps the
+     slots above it and the earliest slots equal to it (the lower positions: the ties
+     rule) and compacts them in order (warp ballots), -1 after. The sparse attention and
+     the KL skip the -1 slots already, so nothing else changes for a per-row k.
    Top-k (idx_topk): one block of 256 threads per query row; the row (t+1 scores) is
      copied to shared memory when T*4 <= SPARSE_TOPK_CACHE bytes. A 4-pass radix select
      (8 bits per pass; a 256-bin shared histogram with warp-aggregated atomics, since
@@ -168,6 +188,8 @@ GPUDEF void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const vo
 GPUDEF void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int T, int topk);
 GPUDEF void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                                int B, int T, int HI, int dI, int topk, int prec);
+GPUDEF void gpu_indexer_select_adaptive(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                                        int B, int T, int HI, int dI, int topk, int prec, int kmin, int pct);
 GPUDEF void gpu_sparse_attention_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                          const void *v, const int *idx, int B, int T, int H, int KV, int hd,
                                          int topk);
@@ -1698,6 +1720,159 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "// p[0..n) = x (the -inf of the scores above the diagonal)\n"
 "extern \"C\" __global__ void fill_f32(float *p, float x, u64 n) {\n"
 "    GRID_STRIDE(i, n) p[i] = x;\n"
+"}\n"
+"\n"
+"// ================================================================ indexer inputs, adaptive k\n"
+"// The quantizers of op_indexer_quantize (attn/dsa.h), bit for bit in fp32: x on the grid of a\n"
+"// binary float of m mantissa bits with normals down to 2^emin (round to nearest even, then\n"
+"// saturated at +-mx). x * 2^(m - lead) is exact (a power of two), as the CPU's x / ulp.\n"
+"__device__ __forceinline__ float idx_round_float(float x, int m, int emin, float mx) {\n"
+"    if (x == 0.f || x != x) return x;\n"
+"    int e;\n"
+"    frexpf(x, &e);\n"
+"    const int lead = e - 1 < emin ? emin : e - 1;\n"
+"    const float r = rintf(x * ldexpf(1.f, m - lead)) * ldexpf(1.f, lead - m);\n"
+"    return fminf(fmaxf(r, -mx), mx);\n"
+"}\n"
+"// prec (the ops' numbering): 2 fp16, 3 fp8 e4m3, 4 int8, 5 int4 (rowmax = max|x| of the row:\n"
+"// scale = rowmax / 127 or / 7, IEEE divisions as the CPU's); 0, 1 leave x as it is\n"
+"__device__ __forceinline__ float idx_quant(float x, int prec, float rowmax) {\n"
+"    if (prec == 2) return idx_round_float(x, 10, -14, 65504.f);\n"
+"    if (prec == 3) return idx_round_float(x, 3, -6, 448.f);\n"
+"    if ((prec != 4 && prec != 5) || rowmax == 0.f) return x;\n"
+"    const float levels = prec == 4 ? 127.f : 7.f, scale = __fdiv_rn(rowmax, levels);\n"
+"    const float q = fminf(fmaxf(rintf(__fdiv_rn(x, scale)), -levels), levels);\n"
+"    return __fmul_rn(scale, q);\n"
+"}\n"
+"// rows of din values (bf16, or fp32 when in_f32) -> rows of dout >= din (zeros after din:\n"
+"// indexer dims 8 and 16 run the DI = 32 kernels on such copies), quantized per prec with one\n"
+"// scale per row, stored fp32 (out_f32) or bf16. A warp per row, din, dout <= 128.\n"
+"extern \"C\" __global__ void __launch_bounds__(256)\n"
+"idx_prep(void *out, const void *in, u64 rows, int din, int dout, int prec, int in_f32, int out_f32) {\n"
+"    const int lane = threadIdx.x & 31;\n"
+"    const u64 r = (u64)blockIdx.x * 8 + (threadIdx.x >> 5);\n"
+"    if (r >= rows) return;  // per warp: the shuffles below see whole warps\n"
+"    float x[4], mx = 0.f;\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++) {\n"
+"        const int c = lane + 32 * i;\n"
+"        x[i] = c >= din ? 0.f : in_f32 ? ((const float *)in)[r * din + c] : bf2f(((const bf16 *)in)[r * din + c]);\n"
+"        mx = fmaxf(mx, fabsf(x[i]));\n"
+"    }\n"
+"#pragma unroll\n"
+"    for (int o = 16; o; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(FULL, mx, o));\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++) {\n"
+"        const int c = lane + 32 * i;\n"
+"        if (c >= dout) continue;\n"
+"        const float v = c < din ? idx_quant(x[i], prec, mx) : 0.f;\n"
+"        if (out_f32) ((float *)out)[r * dout + c] = v;\n"
+"        else ((bf16 *)out)[r * dout + c] = f2bf(v);\n"
+"    }\n"
+"}\n"
+"// the first din columns of rows of dpad bf16 values (the padded KL gradients back to dI)\n"
+"extern \"C\" __global__ void idx_unpad(bf16 *out, const bf16 *in, u64 rows, int din, int dpad) {\n"
+"    GRID_STRIDE(i, rows * din) out[i] = in[(i / din) * dpad + i % din];\n"
+"}\n"
+"// Adaptive k (topk_schedule 5, attn/dsa.h): after idx_topk / idx_topk_warp over the same\n"
+"// chunk, row t keeps the k_t = clamp(round(exp(H_t) * pct / 100), kmin, K) largest scores of\n"
+"// its K selected slots (H_t the entropy of softmax over its t + 1 causal scores; sums in\n"
+"// double as the CPU's), still ascending, -1 after. The k_t-th largest key comes from a\n"
+"// bitwise search over the slots' orderable keys (32 counting passes); among keys equal to it\n"
+"// the lower positions (= the earlier slots) are kept, as the ties rule says. One block of\n"
+"// AK_THREADS per row; shared memory: the row's K positions and keys.\n"
+"#define AK_THREADS 256\n"
+"extern \"C\" __global__ void __launch_bounds__(AK_THREADS)\n"
+"idx_adapt(int *idx, const float *scores, int T, int b0, int q0, int R, int K, int kmin, int pct) {\n"
+"    extern __shared__ __align__(16) int sak[];\n"
+"    int *spos = sak;                      // [K]\n"
+"    u32 *skey = (u32 *)(sak + K);         // [K]\n"
+"    __shared__ double sred[2][AK_THREADS / 32];\n"
+"    __shared__ float smax[AK_THREADS / 32];\n"
+"    __shared__ int scnt, swarp[AK_THREADS / 32];\n"
+"    const int bi = blockIdx.y, b = b0 + bi, t = q0 + blockIdx.x;\n"
+"    const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
+"    if (t >= T) return;\n"
+"    const int n = t + 1, have = n < K ? n : K;\n"
+"    const float *v = scores + ((long)bi * R + t - q0) * T;\n"
+"    int *out = idx + ((long)b * T + t) * K;\n"
+"    // the entropy: H = log Z - sum_s e_s (I_s - m) / Z, e_s = exp(I_s - m)\n"
+"    float m = NEG_INF;\n"
+"    for (int s = threadIdx.x; s < n; s += AK_THREADS) m = fmaxf(m, v[s]);\n"
+"#pragma unroll\n"
+"    for (int o = 16; o; o >>= 1) m = fmaxf(m, __shfl_xor_sync(FULL, m, o));\n"
+"    if (lane == 0) smax[warp] = m;\n"
+"    __syncthreads();\n"
+"    m = smax[0];\n"
+"    for (int i = 1; i < AK_THREADS / 32; i++) m = fmaxf(m, smax[i]);\n"
+"    double z = 0, m1 = 0;\n"
+"    for (int s = threadIdx.x; s < n; s += AK_THREADS) {\n"
+"        const double d = (double)v[s] - (double)m, e = exp(d);\n"
+"        z += e;\n"
+"        m1 += e * d;\n"
+"    }\n"
+"#pragma unroll\n"
+"    for (int o = 16; o; o >>= 1) { z += __shfl_xor_sync(FULL, z, o); m1 += __shfl_xor_sync(FULL, m1, o); }\n"
+"    if (lane == 0) { sred[0][warp] = z; sred[1][warp] = m1; }\n"
+"    __syncthreads();\n"
+"    z = 0; m1 = 0;\n"
+"    for (int i = 0; i < AK_THREADS / 32; i++) { z += sred[0][i]; m1 += sred[1][i]; }\n"
+"    const double kk = floor(exp(log(z) - m1 / z) * pct / 100.0 + 0.5);\n"
+"    const int lo = kmin < K ? kmin : K;\n"
+"    const int k = kk < lo ? lo : kk > K ? K : (int)kk;\n"
+"    if (k >= have) return;  // every selected slot stays\n"
+"    for (int j = threadIdx.x; j < have; j += AK_THREADS) {\n"
+"        const int s = out[j];\n"
+"        spos[j] = s;\n"
+"        skey[j] = fkey(v[s]);\n"
+"    }\n"
+"    // the largest thr with #{key >= thr} >= k, bit by bit from the top\n"
+"    u32 thr = 0;\n"
+"    for (int bit = 31; bit >= 0; bit--) {\n"
+"        const u32 cand = thr | (1u << bit);\n"
+"        if (threadIdx.x == 0) scnt = 0;\n"
+"        __syncthreads();\n"
+"        int c = 0;\n"
+"        for (int j = threadIdx.x; j < have; j += AK_THREADS) c += skey[j] >= cand;\n"
+"        if (c) atomicAdd(&scnt, c);\n"
+"        __syncthreads();\n"
+"        if (scnt >= k) thr = cand;\n"
+"        __syncthreads();  // scnt is reset next pass\n"
+"    }\n"
+"    int gt = 0;\n"
+"    if (threadIdx.x == 0) scnt = 0;\n"
+"    __syncthreads();\n"
+"    for (int j = threadIdx.x; j < have; j += AK_THREADS) gt += skey[j] > thr;\n"
+"    if (gt) atomicAdd(&scnt, gt);\n"
+"    __syncthreads();\n"
+"    const int need = k - scnt;  // keys equal to thr to keep, the earliest slots first\n"
+"    // two block scans per chunk of AK_THREADS slots: the equal keys' rank, then the kept slots'\n"
+"    int eqbase = 0, outbase = 0;\n"
+"    for (int j0 = 0; j0 < have; j0 += AK_THREADS) {\n"
+"        const int j = j0 + threadIdx.x;\n"
+"        const u32 key = j < have ? skey[j] : 0u;\n"
+"        const bool eq = j < have && key == thr;\n"
+"        u32 bal = __ballot_sync(FULL, eq);\n"
+"        __syncthreads();\n"
+"        if (lane == 0) swarp[warp] = __popc(bal);\n"
+"        __syncthreads();\n"
+"        int before = eqbase, total = 0;\n"
+"        for (int i = 0; i < AK_THREADS / 32; i++) { before += i < warp ? swarp[i] : 0; total += swarp[i]; }\n"
+"        before += __popc(bal & ((1u << lane) - 1u));\n"
+"        const bool keep = j < have && (key > thr || (eq && before < need));\n"
+"        eqbase += total;\n"
+"        bal = __ballot_sync(FULL, keep);\n"
+"        __syncthreads();\n"
+"        if (lane == 0) swarp[warp] = __popc(bal);\n"
+"        __syncthreads();\n"
+"        int pos = outbase;\n"
+"        total = 0;\n"
+"        for (int i = 0; i < AK_THREADS / 32; i++) { pos += i < warp ? swarp[i] : 0; total += swarp[i]; }\n"
+"        pos += __popc(bal & ((1u << lane) - 1u));\n"
+"        if (keep) out[pos] = spos[j];\n"
+"        outbase += total;\n"
+"    }\n"
+"    for (int j = k + threadIdx.x; j < K; j += AK_THREADS) out[j] = -1;\n"
 "}\n";
 
 /* ---------------------------------------------------------------- host */
@@ -1770,7 +1945,15 @@ static void *sparse_scratch_get_(Gpu *g, size_t bytes) {
     return gpu_scratch(g, &g->sparse_scratch, &g->sparse_scratch_bytes, bytes);
 }
 
-GPUDEF void gpu_sparse_release(Gpu *g) { gpu_scratch_release(g, &g->sparse_scratch, &g->sparse_scratch_bytes); }
+GPUDEF void gpu_sparse_release(Gpu *g) {
+    gpu_scratch_release(g, &g->sparse_scratch, &g->sparse_scratch_bytes);
+    gpu_scratch_release(g, &g->sparse_prep, &g->sparse_prep_bytes);
+}
+/* the indexer's padded / quantized input copies (and the KL's padded gradients): a second
+   buffer, since the select's scores and the KL's accumulators use sparse_scratch meanwhile */
+static void *sparse_prep_get_(Gpu *g, size_t bytes) {
+    return gpu_scratch(g, &g->sparse_prep, &g->sparse_prep_bytes, bytes);
+}
 
 /* the kernel variants of the select, gpu_sparse_attention_backward and gpu_indexer_kl_backward
    are g->tuning's sparse_* fields (gpu_tuned: dflt when 0), read on every call so a test can
@@ -1778,6 +1961,10 @@ GPUDEF void gpu_sparse_release(Gpu *g) { gpu_scratch_release(g, &g->sparse_scrat
    (tests/gpu_sparse_check, 2026-11-23): bwd 2, kl 1, topk 2. */
 
 static int sparse_dim_ok_(int d) { return d == 32 || d == 64 || d == 128; }
+/* indexer dims: 8 and 16 too, run by the DI = 32 kernels on copies padded with zero columns
+   (sparse_index_prep_); dI < 32 costs a 32-wide indexer's products (the lead measures it) */
+static int sparse_idim_ok_(int d) { return d == 8 || d == 16 || sparse_dim_ok_(d); }
+static int sparse_dpad_(int d) { return d < 32 ? 32 : d; }
 
 /* query heads per attention block: the whole GQA group up to 16 */
 static int sparse_hb_(int group) { return group <= 16 ? group : 16; }
@@ -1794,10 +1981,10 @@ static void sparse_check_attn_(const char *who, int B, int T, int H, int KV, int
 }
 
 static void sparse_check_index_(const char *who, int B, int T, int HI, int dI, int topk) {
-    if (B < 1 || T < 1 || HI < 1 || HI > 16 || HI * dI > 1024 || !sparse_dim_ok_(dI) || topk < 1 ||
+    if (B < 1 || T < 1 || HI < 1 || HI > 16 || HI * sparse_dpad_(dI) > 1024 || !sparse_idim_ok_(dI) || topk < 1 ||
         topk > SPARSE_MAX_TOPK_) {
         fprintf(stderr, "%s: unsupported indexer shape B=%d T=%d HI=%d dI=%d topk=%d (need dI in "
-                        "{32, 64, 128}, 1 <= HI <= 16, HI*dI <= 1024, 1 <= topk <= %d)\n",
+                        "{8, 16, 32, 64, 128}, 1 <= HI <= 16, HI*max(dI, 32) <= 1024, 1 <= topk <= %d)\n",
                 who, B, T, HI, dI, topk, SPARSE_MAX_TOPK_);
         abort();
     }
@@ -1880,11 +2067,58 @@ static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, in
     gpu_launch(g, f, (unsigned)R, (unsigned)nb, 1, 256, 1, 1, cache ? (unsigned)(T * 4) : 0, args);
 }
 
+/* the ops' prec numbers (attn/dsa.h's ATTN_DSA_PREC_* and SPARSE_PREC_*; this header also
+   compiles without it, in tests/nvrtc_compile) */
+enum { SPARSE_KP_BF16 = 0, SPARSE_KP_FP32 = 1, SPARSE_KP_FP16 = 2, SPARSE_KP_FP8 = 3, SPARSE_KP_INT8 = 4,
+       SPARSE_KP_INT4 = 5, SPARSE_KP_FP32_ACT = 6 /* fp32 products of bf16 activations */ };
+
+/* idx_prep: rows of din -> rows of dout (zero columns after din), quantized per prec */
+static void sparse_prep_launch_(Gpu *g, void *out, const void *in, size_t rows, int din, int dout, int prec,
+                                int in_f32, int out_f32) {
+    uint64_t r = rows;
+    void *args[] = {&out, &in, &r, &din, &dout, &prec, &in_f32, &out_f32};
+    gpu_launch(g, gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_prep", NULL), (unsigned)((rows + 7) / 8), 1, 1, 256, 1, 1,
+               0, args);
+}
+
+/* the inputs the score kernels read: as given for bf16 / fp32 at dI >= 32; else copies in the
+   prep buffer: padded to 32 columns (dI 8, 16; zero columns add nothing to q . k), and for
+   fp16 / fp8 / int8 / int4 (prec 2..5, bf16 inputs) quantized as op_indexer_quantize does,
+   one scale per head's query row and per key, stored fp32 with w for idx_scores_f32: the
+   scores are fp32 products of the quantized values, exactly what the CPU reference computes
+   up to summation order; prec 6 (SPARSE_KP_FP32_ACT): bf16 inputs converted to fp32 as they
+   are. Returns the kernels' prec (0 bf16, 1 fp32), *dk their DI. */
+static int sparse_index_prep_(Gpu *g, const void **qI, const void **kI, const void **w, int B, int T, int HI,
+                              int dI, int prec, int *dk) {
+    *dk = dI;
+    if ((prec == SPARSE_KP_BF16 || prec == SPARSE_KP_FP32) && dI >= 32) return prec == SPARSE_KP_FP32;
+    if (prec == SPARSE_KP_FP8 && g->cc_major < 9) {
+        fprintf(stderr, "gpu_indexer_select: prec %d (fp8 e4m3) runs on Hopper (sm_90) or later, this GPU is "
+                        "sm_%d%d: use fp16, int8 or int4\n", prec, g->cc_major, g->cc_minor);
+        abort();
+    }
+    /* quant: bf16 inputs into fp32 kernels, w converted too (prec 2..6) */
+    int dp = sparse_dpad_(dI), f32 = prec != SPARSE_KP_BF16, quant = prec >= SPARSE_KP_FP16;
+    size_t N = (size_t)B * T, es = f32 ? 4 : 2, nq = N * HI * dp * es, nk = N * dp * es;
+    char *buf = (char *)sparse_prep_get_(g, nq + nk + (quant ? N * HI * 4 : 0));
+    sparse_prep_launch_(g, buf, *qI, N * HI, dI, dp, prec, prec == SPARSE_KP_FP32, f32);
+    sparse_prep_launch_(g, buf + nq, *kI, N, dI, dp, prec, prec == SPARSE_KP_FP32, f32);
+    if (quant) { /* w stays wide, unquantized (as on the CPU): fp32 for idx_scores_f32 */
+        sparse_prep_launch_(g, buf + nq + nk, *w, N, HI, HI, SPARSE_KP_BF16, 0, 1);
+        *w = buf + nq + nk;
+    }
+    *qI = buf;
+    *kI = buf + nq;
+    *dk = dp;
+    return f32;
+}
+
 GPUDEF void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const void *kI, const void *w,
                                int B, int T, int HI, int dI, int prec) {
     sparse_check_index_("gpu_indexer_scores", B, T, HI, dI, 1);
     const void *ptrs[] = {qI, kI};
     gpu_require_aligned16("gpu_indexer_scores", ptrs, prec == 1 ? 0 : 2);
+    prec = sparse_index_prep_(gpu, &qI, &kI, &w, B, T, HI, dI, prec, &dI);
     /* tiles above the diagonal are never written: they are -inf */
     {
         float ninf = -INFINITY;
@@ -1905,9 +2139,24 @@ GPUDEF void gpu_indexer_topk(Gpu *gpu, int *idx, const float *scores, int B, int
    rows (a multiple of 64) of one sequence */
 GPUDEF void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                                int B, int T, int HI, int dI, int topk, int prec) {
+    gpu_indexer_select_adaptive(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec, 0, 0);
+}
+
+/* idx_adapt over the chunk the last sparse_topk_launch_ selected from (pct 0: nothing) */
+static void sparse_adapt_launch_(Gpu *g, int *idx, const float *scores, int T, int topk, int kmin, int pct, int b0,
+                                 int nb, int q0, int R) {
+    if (pct <= 0) return;
+    void *args[] = {&idx, &scores, &T, &b0, &q0, &R, &topk, &kmin, &pct};
+    gpu_launch(g, gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_adapt", NULL), (unsigned)R, (unsigned)nb, 1, 256, 1, 1,
+               (unsigned)(8 * topk), args);
+}
+
+GPUDEF void gpu_indexer_select_adaptive(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                                        int B, int T, int HI, int dI, int topk, int prec, int kmin, int pct) {
     sparse_check_index_("gpu_indexer_select", B, T, HI, dI, topk);
     const void *ptrs[] = {qI, kI};
     gpu_require_aligned16("gpu_indexer_select", ptrs, prec == 1 ? 0 : 2);
+    prec = sparse_index_prep_(gpu, &qI, &kI, &w, B, T, HI, dI, prec, &dI);
     size_t row_bytes = (size_t)T * 4, seq_bytes = row_bytes * T;
     if (seq_bytes <= SPARSE_SCORE_BUDGET) {
         int nb = (int)(SPARSE_SCORE_BUDGET / seq_bytes);
@@ -1917,6 +2166,7 @@ GPUDEF void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *k
             int n = B - b0 < nb ? B - b0 : nb;
             sparse_scores_launch_(gpu, sc, qI, kI, w, T, HI, dI, prec, b0, n, 0, T);
             sparse_topk_launch_(gpu, idx, sc, T, topk, b0, n, 0, T);
+            sparse_adapt_launch_(gpu, idx, sc, T, topk, kmin, pct, b0, n, 0, T);
         }
         return;
     }
@@ -1928,6 +2178,7 @@ GPUDEF void gpu_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *k
             int r = T - q0 < R ? T - q0 : R;
             sparse_scores_launch_(gpu, sc, qI, kI, w, T, HI, dI, prec, b, 1, q0, r);
             sparse_topk_launch_(gpu, idx, sc, T, topk, b, 1, q0, r);
+            sparse_adapt_launch_(gpu, idx, sc, T, topk, kmin, pct, b, 1, q0, r);
         }
 }
 
@@ -2166,9 +2417,8 @@ static void sparse_kl_launch_(Gpu *g, float *loss, void *dqI, float *dkacc, void
     gpu_launch(g, f, (unsigned)nrows, 1, 1, 128, 1, 1, sparse_kl_smem_(HI, dI, topk, flags & 2), args);
 }
 
-GPUDEF void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
-                                   const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
-    sparse_check_index_("gpu_indexer_kl_forward", B, T, HI, dI, topk);
+static void sparse_kl_forward_(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
+                               const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
     if (sparse_kl_use_dense_(gpu, B, T, HI, dI, topk)) {
         unsigned *mask = sparse_mask_build_(gpu, idx, B, T, topk, NULL, NULL, 0);
         gpu_attention_select_kl(gpu, loss, NULL, NULL, NULL, NULL, NULL, p, qI, kI, w, mask, NULL, B, T, HI, topk, 0.0f);
@@ -2177,10 +2427,9 @@ GPUDEF void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const 
     sparse_kl_launch_(gpu, loss, NULL, NULL, NULL, p, qI, kI, w, idx, T, HI, dI, topk, 0.0f, 0, (size_t)B * T, NULL);
 }
 
-GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
-                                    const void *qI, const void *kI, const void *w, const int *idx,
-                                    int B, int T, int HI, int dI, int topk, float dloss) {
-    sparse_check_index_("gpu_indexer_kl_backward", B, T, HI, dI, topk);
+static void sparse_kl_backward_(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
+                                const void *qI, const void *kI, const void *w, const int *idx,
+                                int B, int T, int HI, int dI, int topk, float dloss) {
     if (sparse_kl_use_dense_(gpu, B, T, HI, dI, topk)) {
         int *prefix;
         float *st;
@@ -2218,6 +2467,47 @@ GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI,
     gpu_memset0(gpu, dkacc, nk * 4);
     sparse_kl_launch_(gpu, loss, dqI, dkacc, dw, p, qI, kI, w, idx, T, HI, dI, topk, dloss, 0, rows, NULL);
     gpu_f32_to_bf16(gpu, dkI, dkacc, nk);
+}
+
+/* The KL trains the unquantized q_I, k_I (bf16 activations; the precision only decides the
+   selection). dI 8 / 16: the DI = 32 kernels on zero-padded copies (the padded columns give
+   products of zero and gradients nobody reads), the gradients cut back to dI columns. */
+GPUDEF void gpu_indexer_kl_forward(Gpu *gpu, float *loss, const float *p, const void *qI, const void *kI,
+                                   const void *w, const int *idx, int B, int T, int HI, int dI, int topk) {
+    sparse_check_index_("gpu_indexer_kl_forward", B, T, HI, dI, topk);
+    if (dI >= 32) {
+        sparse_kl_forward_(gpu, loss, p, qI, kI, w, idx, B, T, HI, dI, topk);
+        return;
+    }
+    size_t N = (size_t)B * T, nq = N * HI * 32 * 2;
+    char *buf = (char *)sparse_prep_get_(gpu, nq + N * 32 * 2);
+    sparse_prep_launch_(gpu, buf, qI, N * HI, dI, 32, SPARSE_KP_BF16, 0, 0);
+    sparse_prep_launch_(gpu, buf + nq, kI, N, dI, 32, SPARSE_KP_BF16, 0, 0);
+    sparse_kl_forward_(gpu, loss, p, buf, buf + nq, w, idx, B, T, HI, 32, topk);
+}
+
+GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI, void *dw, const float *p,
+                                    const void *qI, const void *kI, const void *w, const int *idx,
+                                    int B, int T, int HI, int dI, int topk, float dloss) {
+    sparse_check_index_("gpu_indexer_kl_backward", B, T, HI, dI, topk);
+    if (dI >= 32) {
+        sparse_kl_backward_(gpu, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss);
+        return;
+    }
+    size_t N = (size_t)B * T, nq = N * HI * 32 * 2, nk = N * 32 * 2;
+    char *buf = (char *)sparse_prep_get_(gpu, 2 * (nq + nk));
+    char *pq = buf, *pk = buf + nq, *gq = pk + nk, *gk = gq + nq;
+    sparse_prep_launch_(gpu, pq, qI, N * HI, dI, 32, SPARSE_KP_BF16, 0, 0);
+    sparse_prep_launch_(gpu, pk, kI, N, dI, 32, SPARSE_KP_BF16, 0, 0);
+    sparse_kl_backward_(gpu, loss, gq, gk, dw, p, pq, pk, w, idx, B, T, HI, 32, topk, dloss);
+    CUfunction fu = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "idx_unpad", NULL);
+    int dpad = 32;
+    for (int part = 0; part < 2; part++) {
+        void *dst = part ? dkI : dqI, *src = part ? gk : gq;
+        uint64_t rows = part ? N : N * HI, n = rows * dI, blocks = (n + 255) / 256, cap = (uint64_t)gpu->sm_count * 32;
+        void *args[] = {&dst, &src, &rows, &dI, &dpad};
+        gpu_launch(gpu, fu, (unsigned)(blocks < cap ? blocks : cap), 1, 1, 256, 1, 1, 0, args);
+    }
 }
 
 /* the specializations tests/gpu_sparse_check.c uses, plus the limits:

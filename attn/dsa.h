@@ -129,9 +129,12 @@
      Indexer products: ATTN_DSA_PREC_BF16 (default): q_I, k_I, w bf16 activations, q_I . k_I
      on bf16 tensor cores (mma.sync m16n8k16) with fp32 accumulation; ATTN_DSA_PREC_FP32:
      q_I, k_I, w are fp32 device arrays, products on CUDA cores in fp32 (slower; for
-     ablating the indexer's precision). Scores, softmax, the top-k select, lse, p and the
-     KL loss are fp32 everywhere. The other precisions (SPARSE_PREC_FP16, _FP8 e4m3, _INT8,
-     _INT4) have no kernels yet: the room's gpu_supported refuses them.
+     ablating the indexer's precision); SPARSE_PREC_FP32_ACT: the same products from bf16
+     activations converted on the device (the room's indexer_precision 1 on the GPU). Scores, softmax, the top-k select, lse, p and the
+     KL loss are fp32 everywhere. SPARSE_PREC_FP16, _FP8 e4m3 (sm_90 and later only: the room
+     refuses it elsewhere with a message), _INT8, _INT4: bf16 q_I, k_I quantized on the device
+     exactly as op_indexer_quantize rounds them (attn/dsa.cu.h, idx_prep), the scores computed
+     in fp32 from the quantized values (idx_scores_f32).
    PRECISION (CPU reference): the selection (attn_dsa_indexer_scores, attn_dsa_indexer_select) quantizes
      and dequantizes q_I and k_I first (op_indexer_quantize: fp16 and e4m3 rounding to nearest
      even, saturated at 65504 and 448; int8 / int4 with one scale per head's query row and per
@@ -140,7 +143,8 @@
      are. The KL loss trains the unquantized q_I, k_I (the straight-through view: quantization
      only decides the selection). w stays unquantized (DeepSeek keeps the head weights wide).
 
-   LIMITS (GPU): hd and dI in {32, 64, 128}; HI <= 16 and HI*dI <= 1024; k <= SPARSE_MAX_TOPK (2048);
+   LIMITS (GPU): hd in {32, 64, 128}, dI in {8, 16, 32, 64, 128} (8 and 16 run the 32-wide
+     kernels on zero-padded copies); HI <= 16 and HI*max(dI, 32) <= 1024; k <= SPARSE_MAX_TOPK (2048);
      H/KV <= 16 or a multiple of 16. T is a runtime argument (the score scratch is
      chunked, see attn/dsa.cu.h). k is a runtime argument: a ratio of the context
      is the caller's arithmetic.
@@ -166,21 +170,34 @@
      2 linear       k = start + f (topk - start)                     (the default, 0)
      3 exponential  k = start R^f: the same factor every step
      4 cosine       k = start + (1 - cos(pi f)) / 2 (topk - start): slow, fast, slow
-   each rounded down to a multiple of 64 (when >= 64). Adaptive k (per query, from the indexer
-   distribution's entropy or the position) is not provided: the sparse ops take one k for all rows. */
+   each rounded down to a multiple of 64 (when >= 64), and
+     5 adaptive     a k per query row from the entropy H_t of its indexer distribution
+                    q_t(s) = softmax_{s <= t} I(t,s) over all its causal keys:
+                      k_t = clamp(round(exp(H_t) * topk_adapt_pct / 100), topk_min, topk)
+                    exp(H_t) is the perplexity, the effective number of keys the indexer
+                    spreads its mass over: n for a uniform row of n keys, 1 for a one-hot row.
+                    round = to nearest, halves up; topk_min (default 64) and topk_adapt_pct
+                    (default 100) are read with this schedule only (set elsewhere: refused);
+                    topk_start / topk_ramp are refused with it. Rows keep their k_t largest
+                    scores, the other slots of the topk-wide idx row are -1.
+   */
 #define ATTN_OPTIONS_dsa(X)                                                                                        \
     X(dsa, topk, "topk", 0, ATTN_MAX_TOKENS, 0, "dsa: keys per query chosen by the indexer (default 512)")         \
     X(dsa, topk_pct, "topk_pct", 0, 100, 0, "dsa: instead, this percent of the context")                         \
     X(dsa, indexer_heads, "indexer_heads", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer heads (default 4)")               \
     X(dsa, indexer_dim, "indexer_dim", 0, ATTN_MAX_WIDTH, 0, "dsa: indexer head dim (default 64)")               \
     X(dsa, indexer_precision, "indexer_precision", 0, 6, 0,                                                      \
-      "dsa: indexer q, k precision: 1 fp32, 2 bf16 (default), 3 fp16, 4 fp8 e4m3, 5 int8, 6 int4 (GPU: 1, 2)")    \
+      "dsa: indexer q, k precision: 1 fp32, 2 bf16 (default), 3 fp16, 4 fp8 e4m3 (GPU: Hopper), 5 int8, 6 int4")    \
     X(dsa, indexer_fp32, "indexer_fp32", 0, 1, ATTN_OPT_BOOL, "dsa: alias of indexer_precision = 1 (fp32)")      \
     X(dsa, dsa_warmup, "dsa_warmup", 0, ATTN_MAX_STEPS, 0, "dsa: steps of dense attention first")                \
     X(dsa, topk_start, "topk_start", 0, ATTN_MAX_TOKENS, 0, "dsa: k rises from this to topk (multiples of 64)") \
     X(dsa, topk_ramp, "topk_ramp", 0, ATTN_MAX_STEPS, 0, "dsa: over this many steps after the warm-up")          \
-    X(dsa, topk_schedule, "topk_schedule", 0, 4, 0,                                                              \
-      "dsa: k from topk_start to topk: 1 fixed, 2 linear (default), 3 exponential, 4 cosine")
+    X(dsa, topk_schedule, "topk_schedule", 0, 5, 0,                                                              \
+      "dsa: k from topk_start to topk: 1 fixed, 2 linear (default), 3 exponential, 4 cosine; 5 adaptive (a k "  \
+      "per query from the indexer's entropy: topk_min, topk_adapt_pct)")                                        \
+    X(dsa, topk_min, "topk_min", 0, ATTN_MAX_TOKENS, 0, "dsa: adaptive k's floor (topk_schedule 5; default 64)") \
+    X(dsa, topk_adapt_pct, "topk_adapt_pct", 0, 10000, 0,                                                        \
+      "dsa: adaptive k = this percent of the indexer's perplexity (topk_schedule 5; default 100)")
 /* the indexer's query [N, HI*dI], key [N, dI] (after RoPE) and weights [N, HI]; the selected
    key positions [N, k] (int32, in the ops_real area); the training stage (attn_at_step):
    dense warm-up, and the keys per query now (0: all of topk; the buffers hold topk) */
@@ -198,7 +215,10 @@ extern "C" {
 /* the indexer's q, k precision (the ops' `prec`; the room's indexer_precision option numbers them
    1 fp32, 2 bf16, 3 fp16, 4 fp8, 5 int8, 6 int4, 0 = bf16) */
 enum { ATTN_DSA_PREC_BF16 = 0, ATTN_DSA_PREC_FP32 = 1, SPARSE_PREC_FP16, SPARSE_PREC_FP8, SPARSE_PREC_INT8,
-       SPARSE_PREC_INT4 };
+       SPARSE_PREC_INT4, SPARSE_PREC_FP32_ACT };
+/* SPARSE_PREC_FP32_ACT: fp32 products of q_I, k_I, w given as ACTIVATIONS (bf16 on the GPU,
+   converted to fp32 there; ATTN_DSA_PREC_FP32 on the GPU takes fp32 arrays): what the room
+   passes for indexer_precision 1 on the GPU. The CPU treats it as ATTN_DSA_PREC_FP32. */
 /* x [rows, dim] rounded in place to what precision prec holds: fp16 (round to nearest even,
    +-65504 saturated), fp8 e4m3 (3 mantissa bits, subnormals from 2^-9, +-448 saturated), int8 /
    int4 (per row: scale = max|x| / 127 or / 7, x = scale * round(x / scale)); fp32 and bf16 leave
@@ -218,6 +238,16 @@ ATTNDEF int attn_dsa_indexer_topk(Gpu *gpu, int *idx, const ops_real *scores, in
    query rows at a time */
 ATTNDEF int attn_dsa_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                       int B, int T, int HI, int dI, int topk, int prec);
+
+/* the adaptive k of one row of n >= 1 causal scores (topk_schedule 5, the ROOM's rule above):
+   clamp(round(exp(H) * pct / 100), kmin, kmax), H the entropy of softmax(row); kmin is
+   clamped to kmax. *perp (may be NULL) receives exp(H). CPU only, double arithmetic. */
+ATTNDEF int attn_dsa_adaptive_k(const ops_real *row, int n, int kmin, int kmax, int pct, double *perp);
+/* attn_dsa_indexer_select with the adaptive k: row t keeps its attn_dsa_adaptive_k(scores of
+   0..t, kmin, topk, pct) largest scores (ascending positions, then -1 up to topk); the entropy
+   is that of the scores the selection sees (quantized per prec). pct = 0 is the fixed k. */
+ATTNDEF int attn_dsa_indexer_select_adaptive(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                      int B, int T, int HI, int dI, int topk, int prec, int kmin, int pct);
 
 /* ---- sparse attention over idx [B,T,topk] ---- */
 ATTNDEF void attn_dsa_attention_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
@@ -315,7 +345,7 @@ static int sparse_indexer_inputs_(const ops_real **qq, const ops_real **kq, int 
                                   const void *kI, size_t N, int HI, int dI, int prec) {
     *qq = qI;
     *kq = kI;
-    *owned = prec != ATTN_DSA_PREC_BF16 && prec != ATTN_DSA_PREC_FP32;
+    *owned = prec != ATTN_DSA_PREC_BF16 && prec != ATTN_DSA_PREC_FP32 && prec != SPARSE_PREC_FP32_ACT;
     if (!*owned) return 0;
     ops_real *q = malloc(sizeof(ops_real) * N * HI * dI), *k = malloc(sizeof(ops_real) * N * dI);
     if (!q || !k) { free(q); free(k); return -1; }
@@ -386,9 +416,28 @@ ATTNDEF int attn_dsa_indexer_topk(Gpu *gpu, int *idx, const ops_real *scores, in
     return 0;
 }
 
+ATTNDEF int attn_dsa_adaptive_k(const ops_real *row, int n, int kmin, int kmax, int pct, double *perp) {
+    double mx = -INFINITY, z = 0, m1 = 0;
+    for (int s = 0; s < n; s++) mx = row[s] > mx ? row[s] : mx;
+    for (int s = 0; s < n; s++) {
+        double e = exp((double)row[s] - mx);
+        z += e;
+        m1 += e * ((double)row[s] - mx);
+    }
+    double H = log(z) - m1 / z, p = exp(H), k = floor(p * pct / 100.0 + 0.5); /* H >= 0 up to rounding */
+    if (perp) *perp = p;
+    if (kmin > kmax) kmin = kmax;
+    return k < kmin ? kmin : k > kmax ? kmax : (int)k;
+}
+
 ATTNDEF int attn_dsa_indexer_select(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
                       int B, int T, int HI, int dI, int topk, int prec) {
-    OPS_GPU_INT(gpu_indexer_select(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec));
+    return attn_dsa_indexer_select_adaptive(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec, 0, 0);
+}
+
+ATTNDEF int attn_dsa_indexer_select_adaptive(Gpu *gpu, int *idx, const void *qI, const void *kI, const void *w,
+                      int B, int T, int HI, int dI, int topk, int prec, int kmin, int pct) {
+    OPS_GPU_INT(gpu_indexer_select_adaptive(gpu, idx, qI, kI, w, B, T, HI, dI, topk, prec, kmin, pct));
     const ops_real *qq, *kq;
     int owned;
     if (sparse_indexer_inputs_(&qq, &kq, &owned, qI, kI, (size_t)B * T, HI, dI, prec)) return -1;
@@ -404,7 +453,9 @@ ATTNDEF int attn_dsa_indexer_select(Gpu *gpu, int *idx, const void *qI, const vo
             for (int s = 0; s <= t; s++)
                 row[s] = sparse_index_score_(SCR_(qI) + n * HI * dI, SCR_(kI) + ((size_t)b * T + s) * dI,
                                              SCR_(w) + n * HI, HI, dI);
-            sparse_topk_row_(idx + n * topk, row, t + 1, topk, tmp);
+            int k = pct > 0 ? attn_dsa_adaptive_k(row, t + 1, kmin, topk, pct, NULL) : topk;
+            sparse_topk_row_(idx + n * topk, row, t + 1, k, tmp);
+            for (int j = k; j < topk; j++) idx[n * topk + j] = -1;
         }
     free(row);
     free(tmp);
@@ -637,6 +688,18 @@ static int attn_dsa_resolve(AttnConfig *c, char *err, size_t errlen) {
                  "indexer_precision is %d: give one of them", c->indexer_precision);
         return -1;
     }
+    if (c->topk_schedule == 5 && (c->topk_start || c->topk_ramp)) {
+        snprintf(err, errlen, "attn dsa: topk_schedule 5 (adaptive) picks each row's k from the indexer's "
+                 "entropy, so topk_start (%d) and topk_ramp (%d) must stay 0", c->topk_start, c->topk_ramp);
+        return -1;
+    }
+    if (c->topk_schedule != 5 && (c->topk_min || c->topk_adapt_pct)) {
+        snprintf(err, errlen, "attn dsa: topk_min (%d) and topk_adapt_pct (%d) shape the adaptive k: they need "
+                 "topk_schedule 5 (got %d)", c->topk_min, c->topk_adapt_pct, c->topk_schedule);
+        return -1;
+    }
+    if (c->topk_schedule == 5 && c->topk_min == 0) c->topk_min = 64;
+    if (c->topk_schedule == 5 && c->topk_adapt_pct == 0) c->topk_adapt_pct = 100;
     if (c->topk == 0) c->topk = 512;
     if (c->indexer_heads == 0) c->indexer_heads = 4;
     if (c->indexer_dim == 0) c->indexer_dim = 64;
@@ -659,18 +722,12 @@ static int attn_dsa_prec(const AttnConfig *c) {
 }
 
 static int attn_dsa_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
-    int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads, p = attn_dsa_prec(c);
-    if (p != ATTN_DSA_PREC_BF16 && p != ATTN_DSA_PREC_FP32) {
-        snprintf(err, errlen, "attn dsa on the GPU: indexer_precision %d (%s) has no kernels yet; the GPU runs "
-                 "1 (fp32) and 2 (bf16); the CPU runs all", c->indexer_precision,
-                 p == SPARSE_PREC_FP16 ? "fp16" : p == SPARSE_PREC_FP8 ? "fp8" : p == SPARSE_PREC_INT8 ? "int8" : "int4");
-        return -1;
-    }
-    if ((hd != 32 && hd != 64 && hd != 128) || (dI != 32 && dI != 64 && dI != 128) ||
-        c->indexer_heads * dI > 1024 || (g > 16 && g % 16)) {
-        snprintf(err, errlen, "attn dsa on the GPU needs head_dim and indexer_dim in {32, 64, 128}, "
-                 "indexer heads x dim <= 1024 and heads/kv_heads <= 16 or a multiple of 16 (got %d, %d, %d, %d)",
-                 hd, dI, c->indexer_heads * dI, g);
+    int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads;
+    if ((hd != 32 && hd != 64 && hd != 128) || (dI != 8 && dI != 16 && dI != 32 && dI != 64 && dI != 128) ||
+        c->indexer_heads * (dI < 32 ? 32 : dI) > 1024 || (g > 16 && g % 16)) {
+        snprintf(err, errlen, "attn dsa on the GPU needs head_dim in {32, 64, 128}, indexer_dim in {8, 16, 32, 64, "
+                 "128}, indexer heads x max(dim, 32) <= 1024 and heads/kv_heads <= 16 or a multiple of 16 "
+                 "(got %d, %d, %d, %d)", hd, dI, c->indexer_heads * (dI < 32 ? 32 : dI), g);
         return -1;
     }
     return 0;
@@ -740,7 +797,7 @@ static double attn_dsa_ramp(int schedule, double f, double start, double end) {
 /* the stage of 0-based step s: dense warm-up, then k rising in multiples of 64 (0 = all) */
 static int attn_dsa_at_step(const AttnConfig *c, AttnActs *a, int step, int T) {
     int k_cfg = attn_topk(c, T), dense = step < c->dsa_warmup, k = 0;
-    if (c->topk_schedule != 1 && c->topk_start > 0 && c->topk_start < k_cfg) {
+    if (c->topk_schedule != 1 && c->topk_schedule != 5 && c->topk_start > 0 && c->topk_start < k_cfg) {
         int r = step - c->dsa_warmup;
         double f = c->topk_ramp > 0 ? (r < 0 ? 0 : r >= c->topk_ramp ? 1 : (double)r / c->topk_ramp) : 1;
         f = attn_dsa_ramp(c->topk_schedule, f, c->topk_start, k_cfg);
@@ -765,8 +822,19 @@ static int attn_dsa_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
     op_matmul_forward(gpu, a->iw, x, attn_wat(gpu, w, attn_spec_off(c, "indexer.w_proj.weight")), N, d, HI);
     op_rope_forward(gpu, a->iq, N, T, HI, dI, c->rope_theta);
     op_rope_forward(gpu, a->ik, N, T, 1, dI, c->rope_theta);
-    if (attn_dsa_indexer_select(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k,
-                          attn_dsa_prec(c)))
+#ifndef ABLATE_NO_CUDA
+    if (gpu && attn_dsa_prec(c) == SPARSE_PREC_FP8 && gpu->cc_major < 9) {
+        /* e4m3 is Hopper's format: elsewhere an fp8 ablation would not measure fp8 hardware */
+        fprintf(stderr, "attn dsa: indexer_precision 4 (fp8 e4m3) runs on Hopper (sm_90) or later; this GPU is "
+                "sm_%d%d: use 3 (fp16), 5 (int8) or 6 (int4), or the CPU\n", gpu->cc_major, gpu->cc_minor);
+        return -1;
+    }
+#endif
+    /* topk_schedule 5: each row's k from its indexer entropy (pct 0: the fixed k) */
+    /* fp32 products on the GPU: of the bf16 activations, converted there (not fp32 arrays) */
+    int prec = gpu && attn_dsa_prec(c) == ATTN_DSA_PREC_FP32 ? SPARSE_PREC_FP32_ACT : attn_dsa_prec(c);
+    if (attn_dsa_indexer_select_adaptive(gpu, a->idx, a->iq, a->ik, a->iw, B, T, HI, dI, k, prec,
+                                         c->topk_min, c->topk_schedule == 5 ? c->topk_adapt_pct : 0))
         return -1;
     if (a->dsa_dense) /* warm-up: dense attention; the selection only feeds the indexer's KL */
         op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, 0);
@@ -836,9 +904,10 @@ static int attn_dsa_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
             attn_rope_at(ikb + (size_t)pos * dI, 1, dI, dI, c->rope_theta, pos);
             for (int s = 0; s < n; s++)
                 row[s] = sparse_index_score_(iq + (size_t)b * HI * dI, ikb + (size_t)s * dI, iw + (size_t)b * HI, HI, dI);
-            sparse_topk_row_(idx, row, n, k, tmp);
+            int kr = c->topk_schedule == 5 ? attn_dsa_adaptive_k(row, n, c->topk_min, k, c->topk_adapt_pct, NULL) : k;
+            sparse_topk_row_(idx, row, n, kr, tmp);
             int m = 0;
-            for (int j = 0; j < k; j++)
+            for (int j = 0; j < kr; j++)
                 if (idx[j] >= 0) pl[m++] = idx[j];
             attn_dense_dec_attend(c, kc, q, att, b, pl, m, ks, vs, p);
         }

@@ -201,6 +201,22 @@ static void check_dsa(Gpu *gpu, int topk, int kv, int fp32) {
     check_model_b(gpu, cfg, name, b);
 }
 
+/* the indexer grid, precisions and the adaptive k through a whole training step: indexer dims
+   8 / 16 (zero-padded kernels), fp16 / fp8 (Hopper) / int8 / int4 selections, topk_schedule 5.
+   The selection really selects (or the adaptive k trims it), so the loss is compared only. */
+static void check_dsa_ix(Gpu *gpu, int topk, int HI, int dI, int prec, int adaptive) {
+    if (prec == 4 && gpu->cc_major < 9) { printf("  (dsa fp8 indexer: Hopper only, skipped)\n"); return; }
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.attn.kind = ATTN_DSA; cfg.attn.topk = topk; cfg.attn.n_kv_heads = 1;
+    cfg.attn.indexer_heads = HI; cfg.attn.indexer_dim = dI; cfg.attn.indexer_precision = prec;
+    if (adaptive) { cfg.attn.topk_schedule = 5; cfg.attn.topk_min = 2; }
+    snprintf(name, sizeof name, "pre-norm dsa topk=%d indexer %dx%d precision %d%s", topk, HI, dI, prec,
+             adaptive ? " adaptive k" : "");
+    Bounds b = {0, 0, "indexer.", 0.3, 1};
+    check_model_b(gpu, cfg, name, b);
+}
+
 /* GDN keeps more bf16 intermediates per block than attention (projections, conv outputs,
    normalized q/k/v, the delta rule's output, the gated norm's output) and its decay
    gradients (A_log, dt_bias) are sums over every token of a reverse running sum: measured
@@ -314,6 +330,11 @@ int main(void) {
     check_dsa(&gpu, 512, 1, 0);
     check_dsa(&gpu, 512, 2, 0);
     check_dsa(&gpu, 16, 1, 1);
+    check_dsa_ix(&gpu, 16, 2, 8, 2, 0);
+    check_dsa_ix(&gpu, 16, 1, 16, 3, 0);
+    check_dsa_ix(&gpu, 16, 2, 8, 4, 0);
+    check_dsa_ix(&gpu, 16, 4, 16, 5, 1);
+    check_dsa_ix(&gpu, 512, 3, 32, 6, 1);
     check_graphs(&gpu);
     printf("peak device memory %.1f MB\n", gpu.peak_bytes / 1e6);
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -32,7 +32,10 @@
    independent summation). Order-dependent: an "info" line says which outputs differed
    between its two runs (expected: dk, dv, dkI, often psum/p; no verdict).
    Cases: T = 100, 1000 x k = 64, 512 x KV = 1, 4 (H = 16, hd 64, HI 4, dI 64), plus
-   MHA (KV = 16: one head per block) and hd 32 / 128.
+   MHA (KV = 16: one head per block) and hd 32 / 128. The indexer grid (grid_case): 1-4
+   indexer heads x dims 8, 16, 32, 64 and 8 x 128 (scores, select, KL both organizations),
+   each precision (fp32, fp16, fp8 e4m3 on Hopper, int8, int4) and the adaptive k on
+   2 x 8, 1 x 16 and 4 x 64, with sparse attention over the adaptive rows (bounds there).
    Timing: B*T = 65536 tokens, H 16, KV 1, hd 64, k 512, HI 4, dI 64, T = 2048, 8192,
    16384: indexer (scores + top-k), sparse fwd, sparse fwd+bwd, indexer KL backward,
    and the dense causal flash forward and forward+backward of the same shape (the table
@@ -620,6 +623,175 @@ static void run_timing(Gpu *g, const Case *c) {
     gpu_sparse_release(g);
 }
 
+/* ---------------------------------------------------------------- the indexer grid */
+/* 1-4 indexer heads x dims 8, 16, 32, 64 (and 8 x 128): scores, the select and the KL against
+   the reference at bf16 (the tensor cores; dI 8 / 16 on zero-padded copies), then each
+   precision (fp32 inputs; fp16, fp8 e4m3 (Hopper), int8, int4 quantized per row) and the
+   adaptive k (topk_schedule 5) on two shapes. Bounds: scores rel L2 1e-5 (int8 / int4: 1e-3,
+   the per-row scale is divided in fp32 on the GPU and in double in the reference, so a value
+   at a rounding tie may land one level apart); the select EXACTLY the CPU's top-k (adaptive:
+   each row's k from the CPU rule) on the GPU's own scores, and >= 99% of the positions of
+   the reference's own selection; KL loss 1e-3, dqI dkI dw 1e-2 (rel L2); sparse attention on
+   the adaptive selection (-1 slots inside rows) out, dq, dk, dv 1e-2. */
+static void grid_case(Gpu *g, int HI, int dI, int full) {
+    const int B = 2, T = 200, K = 40, H = 4, KV = 1, hd = 64;
+    const size_t N = (size_t)B * T, nsc = N * T, nqi = N * HI * dI, nki = N * dI, nw = N * HI, np = N * K;
+    printf("indexer grid HI=%d dI=%d (B=%d T=%d k=%d)\n", HI, dI, B, T, K);
+    uint16_t *qib, *kib, *wb;
+    double *qI, *kI, *w;
+    rand_bf16(nqi, 1.0, &qib, &qI);
+    rand_bf16(nki, 1.0, &kib, &kI);
+    rand_bf16(nw, 0.5, &wb, &w);
+    void *d_qI = dev_upload(g, qib, nqi * 2), *d_kI = dev_upload(g, kib, nki * 2), *d_w = dev_upload(g, wb, nw * 2);
+    double *sc = xmalloc(nsc * 8), *scd = xmalloc(nsc * 8);
+    float *d_sc = dev_poisoned(g, nsc * 4), *hsc = xmalloc(nsc * 4);
+    int *d_idx = dev_poisoned(g, np * 4), *idx = xmalloc(np * 4), *idx_ref = xmalloc(np * 4);
+    SparseScore_ *tmp = xmalloc(sizeof *tmp * T);
+    static const char *pname[] = {"bf16", "fp32", "fp16", "fp8 e4m3", "int8", "int4", "fp32 of bf16 acts"};
+    char name[96];
+    for (int prec = 0; prec <= SPARSE_PREC_FP32_ACT; prec++) {
+        if (!full && prec > 0) break;
+        if (prec == SPARSE_PREC_FP8 && g->cc_major < 9) {
+            printf("  (fp8 e4m3: Hopper only, this GPU is sm_%d%d: skipped)\n", g->cc_major, g->cc_minor);
+            continue;
+        }
+        for (int adapt = 0; adapt < (full ? 2 : 1); adapt++) {
+            const int kmin = 4, pct = adapt ? 80 : 0;
+            const void *a = d_qI, *b = d_kI, *cw = d_w;
+            if (prec == ATTN_DSA_PREC_FP32) { /* the same values as fp32 arrays */
+                float *f1 = to_f32(qI, nqi), *f2 = to_f32(kI, nki), *f3 = to_f32(w, nw);
+                a = dev_upload(g, f1, nqi * 4); b = dev_upload(g, f2, nki * 4); cw = dev_upload(g, f3, nw * 4);
+                free(f1); free(f2); free(f3);
+            }
+            attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, prec);
+            gpu_indexer_scores(g, d_sc, a, b, cw, B, T, HI, dI, prec);
+            gpu_indexer_select_adaptive(g, d_idx, a, b, cw, B, T, HI, dI, K, prec, kmin, pct);
+            gpu_download(g, hsc, d_sc, nsc * 4);
+            gpu_download(g, idx, d_idx, np * 4);
+            if (!adapt) {
+                double num = 0, den = 0;
+                for (size_t i = 0; i < nsc; i++) {
+                    size_t t = (i / T) % T, s = i % T;
+                    if (s > t) { num += isinf(hsc[i]) && hsc[i] < 0 ? 0 : INFINITY; continue; }
+                    double e = hsc[i] - sc[i];
+                    num += isfinite(hsc[i]) ? e * e : INFINITY;
+                    den += sc[i] * sc[i];
+                }
+                double err = sqrt(num / (den > 0 ? den : 1));
+                snprintf(name, sizeof name, "%s scores", pname[prec]);
+                check(name, isfinite(err) ? err : -1, prec == SPARSE_PREC_INT8 || prec == SPARSE_PREC_INT4 ? 1e-3 : 1e-5);
+            }
+            /* the CPU rule on the GPU's own scores: the same rows exactly */
+            for (size_t i = 0; i < nsc; i++) scd[i] = hsc[i];
+            for (size_t n = 0; n < N; n++) {
+                int t = (int)(n % T), kk = pct ? attn_dsa_adaptive_k(scd + n * T, t + 1, kmin, K, pct, NULL) : K;
+                sparse_topk_row_(idx_ref + n * K, scd + n * T, t + 1, kk, tmp);
+                for (int j = kk; j < K; j++) idx_ref[n * K + j] = -1;
+            }
+            snprintf(name, sizeof name, "%s %s = CPU rule on its scores", pname[prec], adapt ? "adaptive select" : "select");
+            check(name, memcmp(idx, idx_ref, np * 4) ? 1 : 0, 0);
+            /* against the reference's own selection (its scores in double) */
+            if (attn_dsa_indexer_select_adaptive(NULL, idx_ref, qI, kI, w, B, T, HI, dI, K, prec, kmin, pct) == 0) {
+                size_t same = 0, total = 0;
+                char *mark = xmalloc(T);
+                for (size_t n = 0; n < N; n++) {
+                    memset(mark, 0, T);
+                    for (int j = 0; j < K; j++) if (idx_ref[n * K + j] >= 0) { mark[idx_ref[n * K + j]] = 1; total++; }
+                    for (int j = 0; j < K; j++) if (idx[n * K + j] >= 0 && mark[idx[n * K + j]]) same++;
+                }
+                free(mark);
+                snprintf(name, sizeof name, "%s %s vs reference: share differing", pname[prec], adapt ? "adaptive" : "select");
+                check(name, total ? 1.0 - (double)same / total : 1, 1e-2);
+            }
+            if (prec == ATTN_DSA_PREC_FP32) { gpu_free(g, (void *)a); gpu_free(g, (void *)b); gpu_free(g, (void *)cw); }
+            if (adapt && prec == ATTN_DSA_PREC_BF16) { /* sparse attention over rows of varying k */
+                size_t nq = N * H * hd, nk = N * KV * hd, nl = (size_t)B * H * T;
+                uint16_t *qb, *kb, *vb, *gb;
+                double *q, *k, *v, *dout;
+                rand_bf16(nq, 1.5, &qb, &q); rand_bf16(nk, 1.0, &kb, &k); rand_bf16(nk, 1.0, &vb, &v);
+                rand_bf16(nq, 1.0, &gb, &dout);
+                double *out = xmalloc(nq * 8), *lse = xmalloc(nl * 8), *dq = xmalloc(nq * 8), *dk = xmalloc(nk * 8),
+                       *dv = xmalloc(nk * 8);
+                attn_dsa_attention_forward(NULL, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
+                attn_dsa_attention_backward(NULL, dq, dk, dv, NULL, dout, out, lse, q, k, v, idx, B, T, H, KV, hd, K);
+                void *d_q = dev_upload(g, qb, nq * 2), *d_k = dev_upload(g, kb, nk * 2), *d_v = dev_upload(g, vb, nk * 2),
+                     *d_do = dev_upload(g, gb, nq * 2);
+                for (int dm = 0; dm < 2; dm++) {
+                    if (dm == 1 && !gpu_attention_select_supported(g, hd)) continue;
+                    void *d_o = dev_poisoned(g, nq * 2), *d_dq = dev_poisoned(g, nq * 2), *d_dk = dev_poisoned(g, nk * 2),
+                         *d_dv = dev_poisoned(g, nk * 2);
+                    float *d_lse = dev_poisoned(g, nl * 4);
+                    g->tuning.sparse_dense = GPU_TUNE_VARIANT(dm);
+                    gpu_sparse_attention_forward(g, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T, H, KV, hd, K);
+                    gpu_sparse_attention_backward(g, d_dq, d_dk, d_dv, NULL, d_do, d_o, d_lse, d_q, d_k, d_v, d_idx, B, T,
+                                                  H, KV, hd, K);
+                    g->tuning.sparse_dense = 0;
+                    gpu_sync(g);
+                    const char *what[4] = {"out", "dq", "dk", "dv"};
+                    double err[4] = {rel_err(g, d_o, 1, out, nq), rel_err(g, d_dq, 1, dq, nq), rel_err(g, d_dk, 1, dk, nk),
+                                     rel_err(g, d_dv, 1, dv, nk)};
+                    for (int c = 0; c < 4; c++) {
+                        snprintf(name, sizeof name, "adaptive k sparse_dense=%d: %s", dm, what[c]);
+                        check(name, err[c], 1e-2);
+                    }
+                    gpu_free(g, d_o); gpu_free(g, d_dq); gpu_free(g, d_dk); gpu_free(g, d_dv); gpu_free(g, d_lse);
+                }
+                gpu_free(g, d_q); gpu_free(g, d_k); gpu_free(g, d_v); gpu_free(g, d_do);
+                free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
+                free(out); free(lse); free(dq); free(dk); free(dv);
+            }
+        }
+    }
+    /* the KL (unquantized bf16 q_I, k_I) on the bf16 selection, p a random distribution over it */
+    gpu_indexer_select(g, d_idx, d_qI, d_kI, d_w, B, T, HI, dI, K, ATTN_DSA_PREC_BF16);
+    gpu_download(g, idx, d_idx, np * 4);
+    double *p = xmalloc(np * 8), *loss = xmalloc(N * 8), *loss2 = xmalloc(N * 8), *dqI = xmalloc(nqi * 8),
+           *dkI = xmalloc(nki * 8), *dw = xmalloc(nw * 8);
+    for (size_t n = 0; n < N; n++) {
+        double s = 0;
+        for (int j = 0; j < K; j++) s += p[n * K + j] = idx[n * K + j] >= 0 ? 0.05 + urand() : 0;
+        for (int j = 0; j < K; j++) p[n * K + j] /= s;
+    }
+    const float dloss = 0.5f;
+    attn_dsa_indexer_kl_forward(NULL, loss, p, qI, kI, w, idx, B, T, HI, dI, K);
+    attn_dsa_indexer_kl_backward(NULL, loss2, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, K, dloss);
+    float *pf = to_f32(p, np);
+    float *d_p = dev_upload(g, pf, np * 4);
+    for (int dmn = 0; dmn < 4; dmn++) {
+        const int dm = dmn & 1, nd = dmn >> 1;
+        if (dm == 1 && !gpu_attention_select_kl_supported(g, HI, dI < 32 ? 32 : dI)) continue;
+        float *e_lossf = dev_poisoned(g, N * 4), *e_loss = dev_poisoned(g, N * 4);
+        void *e_dqI = dev_poisoned(g, nqi * 2), *e_dkI = dev_poisoned(g, nki * 2), *e_dw = dev_poisoned(g, nw * 2);
+        g->nondeterministic = nd;
+        g->tuning.sparse_dense = GPU_TUNE_VARIANT(dm);
+        gpu_indexer_kl_forward(g, e_lossf, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K);
+        gpu_indexer_kl_backward(g, e_loss, e_dqI, e_dkI, e_dw, d_p, d_qI, d_kI, d_w, d_idx, B, T, HI, dI, K, dloss);
+        g->tuning.sparse_dense = 0;
+        g->nondeterministic = 0;
+        const char *what[5] = {"loss (forward)", "loss (backward)", "dqI", "dkI", "dw"};
+        double err[5] = {rel_err(g, e_lossf, 0, loss, N), rel_err(g, e_loss, 0, loss, N), rel_err(g, e_dqI, 1, dqI, nqi),
+                         rel_err(g, e_dkI, 1, dkI, nki), rel_err(g, e_dw, 1, dw, nw)};
+        const double tol[5] = {1e-3, 1e-3, 1e-2, 1e-2, 1e-2};
+        for (int c = 0; c < 5; c++) {
+            snprintf(name, sizeof name, "KL sparse_dense=%d%s: %s", dm, nd ? " nondet" : "", what[c]);
+            check(name, err[c], tol[c]);
+        }
+        gpu_free(g, e_lossf); gpu_free(g, e_loss); gpu_free(g, e_dqI); gpu_free(g, e_dkI); gpu_free(g, e_dw);
+    }
+    gpu_free(g, d_p); gpu_free(g, d_qI); gpu_free(g, d_kI); gpu_free(g, d_w); gpu_free(g, d_sc); gpu_free(g, d_idx);
+    free(pf); free(p); free(loss); free(loss2); free(dqI); free(dkI); free(dw);
+    free(qib); free(kib); free(wb); free(qI); free(kI); free(w); free(sc); free(scd); free(hsc); free(idx);
+    free(idx_ref); free(tmp);
+}
+
+static void run_indexer_grid(Gpu *g) {
+    static const int dims[] = {8, 16, 32, 64};
+    for (int HI = 1; HI <= 4; HI++)
+        for (int i = 0; i < 4; i++)
+            grid_case(g, HI, dims[i], (HI == 2 && dims[i] == 8) || (HI == 4 && dims[i] == 64) || (HI == 1 && dims[i] == 16));
+    grid_case(g, 8, 128, 0);
+}
+
 int main(int argc, char **argv) {
     int timing = 1, checks = 1, repeats = 1;
     for (int i = 1; i < argc; i++) {
@@ -649,6 +821,7 @@ int main(int argc, char **argv) {
         {1, 300, 4, 1, 128, 37, 8, 128},  /* hd 128, dI 128 */
     };
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++) run_case(&g, &cases[i]);
+    if (checks) run_indexer_grid(&g);
 
     /* bit-reproducibility on bigger shapes: several stage chunks (2048 tokens of 512 slots
        at hd 64), head blocks launched one by one (KV > 1, H/KV > 16), chunk edges inside a

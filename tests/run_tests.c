@@ -727,14 +727,41 @@ static void test_dsa(void) {
         char e2[256] = "";
         report(attn_resolve(&both, e2, sizeof e2) && strstr(e2, "indexer_precision is 5"),
                "dsa refuses indexer_fp32 = 1 beside another indexer_precision, naming both", e2);
+        /* the GPU runs every precision (fp8 is refused at run time off Hopper) and indexer dims
+           8, 16, 32, 64, 128; other dims are refused naming the set */
+        int gpu_yes = 1;
+        for (int pr = 1; pr <= 6; pr++)
+            for (int di = 8; di <= 128; di *= 2) {
+                AttnConfig q = dsa_cfg(64, 1);
+                q.head_dim = 32; q.d_model = 128; q.indexer_dim = di; q.indexer_heads = 4; q.indexer_precision = pr;
+                gpu_yes &= attn_resolve(&q, e2, sizeof e2) == 0 && attn_gpu_supported(&q, e2, sizeof e2) == 0;
+            }
         AttnConfig q = dsa_cfg(64, 1);
-        q.head_dim = 32; q.d_model = 128; q.indexer_dim = 32; q.indexer_precision = 6;
+        q.head_dim = 32; q.d_model = 128; q.indexer_dim = 24;
         attn_resolve(&q, e2, sizeof e2);
-        int gpu_no = attn_gpu_supported(&q, e2, sizeof e2) != 0 && strstr(e2, "indexer_precision 6 (int4)");
-        q.indexer_precision = 1;
+        int gpu_no = attn_gpu_supported(&q, e2, sizeof e2) != 0 && strstr(e2, "indexer_dim in {8, 16, 32, 64, 128}") &&
+                     strstr(e2, "24");
+        report(gpu_no && gpu_yes, "dsa on the GPU: every indexer precision and dims 8..128 accepted, dim 24 refused", e2);
+    }
+    {   /* topk_schedule 5 (adaptive): defaults topk_min 64, topk_adapt_pct 100; no ramp (the stage
+           keeps all of topk: the rows pick their own k); the adaptive keys need schedule 5 and the
+           ramp keys are refused beside it, each message naming the values */
+        AttnConfig a5 = dsa_cfg(512, 1);
+        a5.topk_schedule = 5;
+        char e2[256] = "";
+        int ok = attn_resolve(&a5, e2, sizeof e2) == 0 && a5.topk_min == 64 && a5.topk_adapt_pct == 100;
+        AttnActs st;
+        memset(&st, 0, sizeof st);
+        for (int s2 = 0; s2 < 4; s2++) { attn_at_step(&a5, &st, s2, 2048); ok &= st.dsa_topk_now == 0; }
+        AttnConfig r1 = dsa_cfg(512, 1);
+        r1.topk_min = 16;
+        int ref1 = attn_resolve(&r1, e2, sizeof e2) != 0 && strstr(e2, "topk_min (16)") && strstr(e2, "topk_schedule 5");
         char e3[256] = "";
-        int gpu_yes = attn_gpu_supported(&q, e3, sizeof e3) == 0;
-        report(gpu_no && gpu_yes, "dsa on the GPU: int4 indexer refused naming it, fp32 accepted", e2);
+        AttnConfig r2 = dsa_cfg(512, 1);
+        r2.topk_schedule = 5; r2.topk_start = 64; r2.topk_ramp = 10;
+        int ref2 = attn_resolve(&r2, e3, sizeof e3) != 0 && strstr(e3, "topk_start (64)") && strstr(e3, "topk_ramp (10)");
+        report(ok && ref1 && ref2, "dsa topk_schedule 5: defaults, no ramp, adaptive keys need it, ramp keys refused",
+               e3);
     }
     {   /* topk_pct: every ratio of the fixed-ratio sweep 5..90 gives floor(pct * T / 100) */
         int ok = 1;
@@ -1787,6 +1814,10 @@ int main(int argc, char **argv) {
     test_cli("train --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 4 --eval-batches 1 --attn dsa "
              "--topk 4 --indexer-heads 2 --indexer-dim 8 --dsa-warmup 1 --topk-start 2 --topk-ramp 2 --device cpu",
              0, "step     4/4");
+    test_cli("train --layers 1 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 3 --eval-batches 1 --attn dsa "
+             "--topk 8 --indexer-heads 2 --indexer-dim 8 --topk-schedule 5 --topk-min 2 --topk-adapt-pct 50 "
+             "--indexer-precision 4 --device cpu", 0, "step     3/3");
+    test_cli("train --attn dsa --topk-min 8 --steps 1", 2, "topk_min (8) and topk_adapt_pct (0) shape the adaptive k");
     test_cli("train --layers 2 --d-model 16 --heads 2 --seq 16 --batch 2 --steps 2 --eval-batches 1 "
              "--attn-layers gdn:conv_size=3,swa:4:global=2:stride=8:pattern_block=2 --device cpu", 0, "step     2/2");
     test_cli("train --task induction --layers 1 --d-model 16 --heads 2 --seq 32 --batch 2 --steps 2 --device cpu",

@@ -109,6 +109,10 @@ static void o_dilation(AttnConfig *c) { c->window = 2; c->dilation = 2; c->patte
 static void o_mla_q(AttnConfig *c) { c->q_latent_dim = 8; c->window = 4; c->v_head_dim = 4; }
 static void o_mga_gate(AttnConfig *c) { c->mga_gate = 1; c->window = 4; c->n_kv_heads = 2; }
 static void o_dsa(AttnConfig *c) { c->topk = 4; c->indexer_heads = 2; c->indexer_dim = 4; }
+/* adaptive k (topk_schedule 5): each row's k from its indexer entropy, at most 6 */
+static void o_dsa_adapt(AttnConfig *c) {
+    c->topk = 6; c->indexer_heads = 2; c->indexer_dim = 4; c->topk_schedule = 5; c->topk_min = 1; c->topk_adapt_pct = 40;
+}
 static void o_gdn(AttnConfig *c) { c->conv_size = 3; }
 
 /* the GPU decode caches' sizes (the rooms' gpu_cache_bytes / gpu_scratch_bytes: plain C, so
@@ -297,6 +301,7 @@ int main(void) {
     check_model("decode == forward: gdn", ATTN_GDN, NULL, SMOLLM_NORM_PRE, 3, NULL);
     check_model("decode == forward: gdn conv 3, prefill 1", ATTN_GDN, NULL, SMOLLM_NORM_PRE, 1, o_gdn);
     check_model("decode == forward: dsa top-4 of 13 (k changes)", ATTN_DSA, NULL, SMOLLM_NORM_PRE, 2, o_dsa);
+    check_model("decode == forward: dsa adaptive k (topk_schedule 5)", ATTN_DSA, NULL, SMOLLM_NORM_PRE, 2, o_dsa_adapt);
     check_model("decode == forward: schedule swa:3,gdn,mla,dsa:topk=3,mga,identity", ATTN_GQA,
                 "swa:3,gdn,mla,dsa:topk=3,mga,identity", SMOLLM_NORM_PRE, 4, NULL);
     check_cache_sizes();

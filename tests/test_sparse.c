@@ -186,6 +186,99 @@ static void test_precision(void) {
     free(x); free(y); free(z); free(qI); free(kI); free(w); free(sc); free(sq); free(qq); free(kq); free(idx); free(differs);
 }
 
+/* fp8 e4m3 and fp16 against values worked out by hand (3 / 10 mantissa bits, ties to even,
+   e4m3 normals from 2^-6 and subnormals in steps of 2^-9, saturation at +-448) */
+static void test_fp8_table(void) {
+    static const double tab[][3] = {
+        /* x, e4m3, fp16 */
+        {0.1, 0.1015625 /* 1.6 * 2^-4: 12.8/8 -> 13/8 */, 0.0999755859375 /* 1638.4/1024 -> 1638 */},
+        {-0.3, -0.3125 /* 1.2 * 2^-2: 9.6/8 -> 10/8 */, -0.300048828125 /* 1228.8 -> 1229 */},
+        {448, 448, 448},
+        {500, 448 /* saturated: 1.953 * 2^8 would round to 512 */, 500},
+        {-1000, -448, -1000},
+        {240, 240 /* 1.875 * 2^7, exact */, 240},
+        {0.015625, 0.015625 /* 2^-6, the smallest normal */, 0.015625},
+        {0.001953125, 0.001953125 /* 2^-9, the smallest subnormal */, 0.001953125},
+        {0.0009765625, 0 /* 2^-10: half a step, ties to even (0) */, 0.0009765625},
+        {0.00146484375, 0.001953125 /* 0.75 steps -> 1 */, 0.00146484375},
+        {0.0048828125, 0.00390625 /* 2.5 steps of 2^-9: ties to even, 2 */, 0.0048828125},
+    };
+    int n = (int)(sizeof tab / sizeof tab[0]), ok = 1;
+    char d[160] = "";
+    for (int i = 0; i < n; i++) {
+        ops_real e = (ops_real)tab[i][0], h = (ops_real)tab[i][0];
+        op_indexer_quantize(&e, 1, 1, SPARSE_PREC_FP8);
+        op_indexer_quantize(&h, 1, 1, SPARSE_PREC_FP16);
+        if ((double)e != tab[i][1] || (double)h != tab[i][2]) {
+            if (ok) snprintf(d, sizeof d, "x %g: e4m3 %.10g (want %.10g), fp16 %.12g (want %.12g)", tab[i][0], (double)e,
+                             tab[i][1], (double)h, tab[i][2]);
+            ok = 0;
+        }
+    }
+    report(ok, "indexer precision: e4m3 / fp16 of 0.1, -0.3, 448, 500, subnormals match the hand table", d[0] ? d : NULL);
+}
+
+/* ---- adaptive k (topk_schedule 5) ---- */
+static void test_adaptive_k(void) {
+    char d[200];
+    ops_real row[40];
+    double perp;
+    /* uniform over n keys: perplexity n, k = n (within [kmin, kmax]) */
+    for (int s = 0; s < 40; s++) row[s] = 0.37;
+    int ku = attn_dsa_adaptive_k(row, 20, 4, 32, 100, &perp);
+    int kc = attn_dsa_adaptive_k(row, 40, 4, 32, 100, NULL); /* 40 > kmax: clamped */
+    int kh = attn_dsa_adaptive_k(row, 20, 4, 32, 50, NULL);  /* half the perplexity */
+    /* one-hot (one score far above the rest): perplexity 1, k = kmin */
+    for (int s = 0; s < 40; s++) row[s] = s == 7 ? 80 : 0;
+    int k1 = attn_dsa_adaptive_k(row, 40, 4, 32, 100, NULL);
+    int k1b = attn_dsa_adaptive_k(row, 40, 64, 32, 100, NULL); /* kmin above kmax: kmax */
+    /* two equal peaks: perplexity 2; mass on 8 of 16 equally: 8 */
+    for (int s = 0; s < 40; s++) row[s] = s == 3 || s == 9 ? 60 : 0;
+    int k2 = attn_dsa_adaptive_k(row, 40, 1, 32, 100, NULL);
+    for (int s = 0; s < 16; s++) row[s] = s % 2 ? 70 : 0;
+    int k8 = attn_dsa_adaptive_k(row, 16, 1, 32, 100, NULL);
+    snprintf(d, sizeof d, "uniform 20: %d (perp %.6f), clamped %d, 50%% %d; one-hot %d, %d; 2 peaks %d; 8 of 16 %d", ku, perp,
+             kc, kh, k1, k1b, k2, k8);
+    report(ku == 20 && fabs(perp - 20) < 1e-9 && kc == 32 && kh == 10 && k1 == 4 && k1b == 32 && k2 == 2 && k8 == 8,
+           "adaptive k: uniform over n -> n, one-hot -> topk_min, clamps and percent", d);
+
+    /* the select keeps each row's k_t best of the fixed selection, ascending, then -1 */
+    int B = 2, T = 37, HI = 2, dI = 8, topk = 12, kmin = 3, pct = 150, ok = 1, varied = 0, kprev = -1;
+    ops_real *qI = rnd((size_t)B * T * HI * dI, 2), *kI = rnd((size_t)B * T * dI, 2), *w = rnd((size_t)B * T * HI, 1);
+    ops_real *sc = zeros((size_t)B * T * T);
+    int *ia = malloc(sizeof(int) * B * T * topk), *ir = malloc(sizeof(int) * B * T * topk);
+    for (int p = 0; p < 6; p++) {
+        attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, p);
+        attn_dsa_indexer_select_adaptive(NULL, ia, qI, kI, w, B, T, HI, dI, topk, p, kmin, pct);
+        for (int n = 0; n < B * T; n++) {
+            int t = n % T, k = attn_dsa_adaptive_k(sc + (size_t)n * T, t + 1, kmin, topk, pct, NULL);
+            int kk = k < t + 1 ? k : t + 1, cnt = 0;
+            const int *row = ia + (size_t)n * topk;
+            for (int j = 0; j < topk; j++) cnt += row[j] >= 0;
+            for (int j = cnt; j < topk; j++) ok &= row[j] == -1;
+            ok &= cnt == kk && topk_row_ok(row, sc + (size_t)n * T, t + 1, k);
+            if (t >= topk && kprev >= 0 && k != kprev) varied = 1;
+            if (t >= topk) kprev = k;
+        }
+    }
+    /* SPARSE_PREC_FP32_ACT (the room's fp32 on the GPU) is fp32 on the CPU: the same scores */
+    {
+        ops_real *s1 = zeros((size_t)B * T * T);
+        attn_dsa_indexer_scores(NULL, sc, qI, kI, w, B, T, HI, dI, ATTN_DSA_PREC_FP32);
+        attn_dsa_indexer_scores(NULL, s1, qI, kI, w, B, T, HI, dI, SPARSE_PREC_FP32_ACT);
+        report(memcmp(sc, s1, sizeof(ops_real) * B * T * T) == 0, "indexer precision: fp32 of activations = fp32 (CPU)",
+               NULL);
+        free(s1);
+    }
+    /* pct 0 is the fixed k */
+    attn_dsa_indexer_select_adaptive(NULL, ia, qI, kI, w, B, T, HI, dI, topk, 0, kmin, 0);
+    attn_dsa_indexer_select(NULL, ir, qI, kI, w, B, T, HI, dI, topk, 0);
+    ok &= memcmp(ia, ir, sizeof(int) * B * T * topk) == 0;
+    report(ok && varied, "adaptive select: row t keeps its k_t top scores (every precision), -1 after; pct 0 = fixed",
+           NULL);
+    free(qI); free(kI); free(w); free(sc); free(ia); free(ir);
+}
+
 /* ---- sparse attention ---- */
 typedef struct {
     int B, T, H, KV, hd, topk;
@@ -358,6 +451,72 @@ static void test_kl(int topk) {
     free(dq); free(dk); free(dw); free(loss2);
 }
 
+/* adaptive k, end to end: the loss recomputes the selection (select_adaptive) from the
+   indexer inputs at every evaluation, so the finite differences cross the selection exactly as
+   training does; the analytic gradients are the sparse attention's and the KL's over that
+   selection. The per-row k is piecewise constant: the check is valid away from a switch, and
+   every evaluation's selection is compared with the base one (a switch would fail the test). */
+typedef struct {
+    int B, T, H, KV, hd, HI, dI, topk, kmin, pct, switched;
+    int *idx, *idx0;
+    ops_real *q, *k, *v, *qI, *kI, *w, *p, *out, *lse, *loss, *R;
+} AdCtx;
+
+static double ad_loss(void *pv) {
+    AdCtx *c = pv;
+    size_t N = (size_t)c->B * c->T;
+    attn_dsa_indexer_select_adaptive(NULL, c->idx, c->qI, c->kI, c->w, c->B, c->T, c->HI, c->dI, c->topk,
+                                     ATTN_DSA_PREC_BF16, c->kmin, c->pct);
+    if (c->idx0 && memcmp(c->idx, c->idx0, sizeof(int) * N * c->topk)) c->switched++;
+    attn_dsa_attention_forward(NULL, c->out, c->lse, c->q, c->k, c->v, c->idx, c->B, c->T, c->H, c->KV, c->hd, c->topk);
+    attn_dsa_indexer_kl_forward(NULL, c->loss, c->p, c->qI, c->kI, c->w, c->idx, c->B, c->T, c->HI, c->dI, c->topk);
+    double l = dot(c->out, c->R, N * c->H * c->hd);
+    for (size_t n = 0; n < N; n++) l += 0.5 * c->loss[n];
+    return l;
+}
+
+static void test_adaptive_grad(void) {
+    AdCtx c = {0};
+    c.B = 2; c.T = 24; c.H = 4; c.KV = 2; c.hd = 4; c.HI = 2; c.dI = 4; c.topk = 10; c.kmin = 2; c.pct = 60;
+    size_t N = (size_t)c.B * c.T, nq = N * c.H * c.hd, nk = N * c.KV * c.hd, nqi = N * c.HI * c.dI, nki = N * c.dI;
+    c.q = rnd(nq, 1); c.k = rnd(nk, 1); c.v = rnd(nk, 1); c.R = rnd(nq, 1);
+    c.qI = rnd(nqi, 2); c.kI = rnd(nki, 2); c.w = rnd(N * c.HI, 1);
+    c.out = zeros(nq); c.lse = zeros(N * c.H); c.loss = zeros(N); c.p = zeros(N * c.topk);
+    c.idx = malloc(sizeof(int) * N * c.topk);
+    c.idx0 = malloc(sizeof(int) * N * c.topk);
+    /* the base selection and its detached target p */
+    attn_dsa_indexer_select_adaptive(NULL, c.idx0, c.qI, c.kI, c.w, c.B, c.T, c.HI, c.dI, c.topk, ATTN_DSA_PREC_BF16,
+                                     c.kmin, c.pct);
+    int kmn = c.topk, kmx = 0;
+    for (size_t n = 0; n < N; n++) {
+        int cnt = 0;
+        for (int j = 0; j < c.topk; j++) cnt += c.idx0[n * c.topk + j] >= 0;
+        if ((int)(n % c.T) >= c.topk) { kmn = cnt < kmn ? cnt : kmn; kmx = cnt > kmx ? cnt : kmx; }
+    }
+    attn_dsa_attention_forward(NULL, c.out, c.lse, c.q, c.k, c.v, c.idx0, c.B, c.T, c.H, c.KV, c.hd, c.topk);
+    attn_dsa_attention_probs(NULL, c.p, c.q, c.k, c.lse, c.idx0, c.B, c.T, c.H, c.KV, c.hd, c.topk);
+    ops_real *dout = zeros(nq), *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk), *l2 = zeros(N);
+    ops_real *dqI = zeros(nqi), *dkI = zeros(nki), *dw = zeros(N * c.HI);
+    memcpy(dout, c.R, sizeof(ops_real) * nq);
+    attn_dsa_attention_backward(NULL, dq, dk, dv, NULL, dout, c.out, c.lse, c.q, c.k, c.v, c.idx0, c.B, c.T, c.H, c.KV,
+                                c.hd, c.topk);
+    attn_dsa_indexer_kl_backward(NULL, l2, dqI, dkI, dw, c.p, c.qI, c.kI, c.w, c.idx0, c.B, c.T, c.HI, c.dI, c.topk, 0.5f);
+    char d[96];
+    snprintf(d, sizeof d, "k per row %d..%d of %d", kmn, kmx, c.topk);
+    report(kmn < kmx, "adaptive grad: the rows' k differ at the check point", d);
+    check_grad("adaptive k: d q", ad_loss, &c, c.q, dq, nq, 60);
+    check_grad("adaptive k: d k", ad_loss, &c, c.k, dk, nk, 60);
+    check_grad("adaptive k: d v", ad_loss, &c, c.v, dv, nk, 60);
+    check_grad("adaptive k: d qI (KL)", ad_loss, &c, c.qI, dqI, nqi, 60);
+    check_grad("adaptive k: d kI (KL)", ad_loss, &c, c.kI, dkI, nki, 60);
+    check_grad("adaptive k: d w (KL)", ad_loss, &c, c.w, dw, N * c.HI, 60);
+    snprintf(d, sizeof d, "%d evaluations changed the selection", c.switched);
+    report(c.switched == 0, "adaptive grad: no k switch or reselection near the check point", d);
+    free(c.q); free(c.k); free(c.v); free(c.R); free(c.qI); free(c.kI); free(c.w); free(c.out); free(c.lse);
+    free(c.loss); free(c.p); free(c.idx); free(c.idx0); free(dout); free(dq); free(dk); free(dv); free(l2);
+    free(dqI); free(dkI); free(dw);
+}
+
 /* indexer + top-k + sparse attention: changing token t+1 (its q, k, v and indexer
    inputs) leaves every output at positions <= t unchanged */
 static void test_causality(void) {
@@ -398,6 +557,9 @@ int main(void) {
     test_kl(3);
     test_kl(10);
     test_causality();
+    test_fp8_table();
+    test_adaptive_k();
+    test_adaptive_grad();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
 }
