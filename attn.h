@@ -134,7 +134,9 @@ enum {
     X(n_kv_heads, "kv_heads", 0, ATTN_MAX_WIDTH, 0,                                                                  \
       "KV heads; must divide heads (gqa default heads/3, else /2, else 1; mha: heads; mqa: 1)")                      \
     X(qk_norm, "qk_norm", 0, 1, ATTN_OPT_BOOL, "RMSNorm on each head's q and k before RoPE (mha, gqa, mqa, swa, dsa; mla: after)") \
-    X(window, "window", 0, ATTN_MAX_TOKENS, 0, "sliding window: token i sees i-W+1..i (0: full causal)")
+    X(window, "window", 0, ATTN_MAX_TOKENS, 0, "sliding window: token i sees i-W+1..i (0: full causal)")           \
+    X(attn_dropout, "attn_dropout", 0, 999, 0,                                                                       \
+      "dropout on the attention probabilities in training, per mille (100 = p 0.1; mha, gqa, mqa, swa)")
 
 #include "attn/dense.h"
 #include "attn/identity.h"
@@ -231,6 +233,10 @@ typedef struct {
     void *q, *k, *v;         /* after QK-norm and RoPE; IDENTITY uses v only ([N, H*hd]) */
     void *att;               /* attention output before o_proj [N, H*hd] */
     ops_real *lse;             /* [B, H, T] */
+    /* attn_dropout's stream: drop_on 1 in training forwards (smollm.h sets it and drop's seed,
+       layer and counters; the room sets thresh and scale from attn_dropout), 0 in evaluation */
+    int drop_on;
+    OpsDropout drop;
     ATTN_REGISTRY(ATTN_ROOM_ACTS_, ATTN_NO_ROOM_)
 } AttnActs;
 
@@ -660,6 +666,13 @@ ATTNDEF int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
         }
     }
     if (m->resolve(c, err, errlen)) return -1;
+    /* only the dense room's attention core (ops.h's op_attention_dropout_*) drops probabilities */
+    if (c->attn_dropout > 0 && strcmp(m->room, "dense") != 0) {
+        snprintf(err, errlen, "attn_dropout %d: %s has no dropout on its attention probabilities; it runs "
+                 "attn_dropout 0 (mha, gqa, mqa and swa run any; resid_dropout works with every kind)",
+                 c->attn_dropout, attn_kind_name(c->kind));
+        return -1;
+    }
     if (c->n_kv_heads < 1 || c->n_heads % c->n_kv_heads) {
         snprintf(err, errlen, "heads %d is not divisible by kv_heads %d", c->n_heads, c->n_kv_heads);
         return -1;

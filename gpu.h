@@ -507,6 +507,12 @@ GPUDEF void gpu_sigmoid_gate_backward(Gpu *g, void *da, void *dgate, const void 
 GPUDEF void gpu_swiglu_forward(Gpu *g, void *out, const void *gu, int N, int F);
 GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, const void *gu, int N, int F);
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n);
+/* residual dropout in place on x [n] (bf16): smollm.h's mask (ops.h's ops_resid_drop_u) for step
+   ctr[0], micro-batch forward ctr[1] (device ints), layer, branch; p in [0, 1) */
+GPUDEF void gpu_resid_dropout(Gpu *g, void *x, size_t n, float p, unsigned long long seed, const int *ctr, int layer,
+                              int branch);
+/* ctr[1] += 1 on the device (queued: counts inside a CUDA graph too) */
+GPUDEF void gpu_dropout_next(Gpu *g, int *ctr);
 /* correct (may be NULL): 1 per row whose target has the largest logit (top-1 accuracy) */
 GPUDEF void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte,
                              const int *targets, int N, int C, int V);
@@ -1883,6 +1889,25 @@ GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
     gpu_launch1d_(g, gpu_k_(g, "add"), (n + 7) / 8, args);
 }
 
+GPUDEF void gpu_resid_dropout(Gpu *g, void *x, size_t n, float p, unsigned long long seed, const int *ctr, int layer,
+                              int branch) {
+    if (!(p >= 0 && p < 1)) {
+        fprintf(stderr, "gpu_resid_dropout: p %g must be in [0, 1)\n", (double)p);
+        abort();
+    }
+    /* u < p with u = k / 2^53 (k an integer) is k < ceil(p * 2^53): the CPU's test, exactly */
+    unsigned long long thr = (unsigned long long)ceil((double)p * 9007199254740992.0);
+    float keep = 1.0f / (1.0f - p);
+    unsigned long long nn = n;
+    void *args[] = {&x, &nn, &ctr, &seed, &layer, &branch, &thr, &keep};
+    gpu_launch1d_(g, gpu_k_(g, "resid_dropout"), n, args);
+}
+
+GPUDEF void gpu_dropout_next(Gpu *g, int *ctr) {
+    void *args[] = {&ctr};
+    gpu_launch(g, gpu_k_(g, "dropout_next"), 1, 1, 1, 32, 1, 1, 0, args);
+}
+
 /* Fused tied LM head + cross-entropy, in chunks of rows so that only one chunk's
    bf16 logits exist at a time. Per chunk: logits = h @ wte^T (cuBLASLt), then one
    kernel turns each row into its loss and (backward) overwrites it in place with
@@ -2209,6 +2234,15 @@ GPUDEF void gpu_swiglu_backward(Gpu *g, void *dgu, void *act, const void *dout, 
 GPUDEF void gpu_add(Gpu *g, void *out, const void *a, const void *b, size_t n) {
     (void)g; (void)out; (void)a; (void)b; (void)n;
     gpu_nvrtc_only_die_("gpu_add");
+}
+GPUDEF void gpu_resid_dropout(Gpu *g, void *x, size_t n, float p, unsigned long long seed, const int *ctr, int layer,
+                              int branch) {
+    (void)g; (void)x; (void)n; (void)p; (void)seed; (void)ctr; (void)layer; (void)branch;
+    gpu_nvrtc_only_die_("gpu_resid_dropout");
+}
+GPUDEF void gpu_dropout_next(Gpu *g, int *ctr) {
+    (void)g; (void)ctr;
+    gpu_nvrtc_only_die_("gpu_dropout_next");
 }
 
 GPUDEF void gpu_xent_forward(Gpu *g, float *losses, float *correct, const void *h, const void *wte, const int *targets, int N, int C, int V) {

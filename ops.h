@@ -281,6 +281,70 @@ OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, ops_real *lse, con
 OPSDEF void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                           const void *out, const ops_real *lse, const void *q, const void *k,
                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
+/* ---- dropout on the attention probabilities (training only) ----
+   P' = P * M / (1 - p), M[i,j] = 0 with probability p, drawn from a counter-based hash so that no
+   mask is stored (the backward draws it again) and a resumed run draws the same ones: the stream
+   of one (seed, step, micro-batch forward, layer, batch row b, query head h) is
+   key = ops_drop_key(...), and element (query row t, key column s) is dropped when
+   ops_drop_bits(key, t, s) < thresh, thresh = ops_drop_thresh(p) = floor(p * 2^32).
+   The GPU kernels (attn/dense.cu.h) hash the same way, bit for bit (tests/gpu_attn_check.c).
+   The softmax statistics (lse) are those of P: the backward's D = rowsum(dO * O) holds as it is. */
+#ifndef ABLATE_OPS_DROPOUT_TYPEDEF
+#define ABLATE_OPS_DROPOUT_TYPEDEF
+typedef struct {
+    unsigned thresh;          /* 0: no dropout */
+    float scale;              /* 1 / (1 - p) */
+    unsigned long long seed;
+    int layer;
+    int step, micro;          /* CPU: the training step and this forward's number within it */
+    const int *d_ctr;         /* GPU: device ints {step, micro}, read by the kernels when they run
+                                 (a CUDA graph replays with the current values) */
+} OpsDropout;
+#endif
+static inline unsigned long long ops_drop_mix64(unsigned long long z) { /* splitmix64's finalizer */
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline unsigned long long ops_drop_key(unsigned long long seed, int step, int micro, int layer, int b, int h) {
+    unsigned long long z = ops_drop_mix64(seed + 0x9E3779B97F4A7C15ull * ((unsigned long long)(unsigned)layer + 1));
+    z = ops_drop_mix64(z ^ ((unsigned long long)(unsigned)step << 32 | (unsigned)micro));
+    return ops_drop_mix64(z ^ ((unsigned long long)(unsigned)b << 32 | (unsigned)h));
+}
+static inline unsigned ops_drop_fmix32(unsigned x) { /* murmur3's finalizer */
+    x ^= x >> 16; x *= 0x85EBCA6Bu; x ^= x >> 13; x *= 0xC2B2AE35u; return x ^ (x >> 16);
+}
+static inline unsigned ops_drop_bits(unsigned long long key, int t, int s) {
+    unsigned x = ops_drop_fmix32((unsigned)key ^ (unsigned)t * 0x9E3779B1u);
+    return ops_drop_fmix32(x ^ ((unsigned)(key >> 32) + (unsigned)s * 0x85EBCA77u));
+}
+static inline unsigned ops_drop_thresh(double p) { return p <= 0 ? 0u : (unsigned)(p * 4294967296.0); }
+/* residual dropout (smollm.h's resid_dropout): element i of branch (0 attention, 1 FFN) of layer
+   d->layer is dropped when ops_resid_drop_u(...) < p, u = splitmix64 of the key's fields in
+   [0, 1) on 53 bits; kept elements are scaled by 1 / (1 - p). In place on x [n]; the same call
+   on a gradient is the backward (the mask is its own transpose). CPU: d->step, d->micro; GPU:
+   the device counters d->d_ctr (gpu_resid_dropout draws the same mask bit for bit) */
+static inline double ops_resid_drop_u(unsigned long long seed, int step, int micro, int l, int branch, size_t i) {
+    unsigned long long z = seed * 0x9E3779B97F4A7C15ull ^ ((unsigned long long)(unsigned)step << 32 | (unsigned)micro);
+    z ^= ((unsigned long long)(unsigned)l << 40 | (unsigned long long)(unsigned)branch << 39) + i * 0xD1B54A32D192ED03ull;
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+}
+OPSDEF void op_resid_dropout(Gpu *gpu, void *x, size_t n, float p, const OpsDropout *d, int branch);
+/* the next training forward's masks on the GPU: d_ctr[1] += 1 on the device (a captured step
+   counts too); nothing on the CPU, whose counters are the caller's */
+OPSDEF void op_dropout_next(Gpu *gpu, int *d_ctr);
+/* op_attention_pattern_* with dropout d on P (d NULL or d->thresh 0: exactly those ops) */
+OPSDEF void op_attention_dropout_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
+                                         const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                         const OpsDropout *d);
+OPSDEF void op_attention_dropout_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                          const void *out, const ops_real *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                          const OpsDropout *d);
 /* the mask: 1 when query t sees key s */
 OPSDEF int ops_pattern_visible(const OpsPattern *p, int t, int s);
 /* over the rectangle of queries r0..r1 and keys n0..n1 (0 <= r0 <= r1, 0 <= n0 <= n1):
@@ -969,7 +1033,7 @@ static int attn_keys_(const OpsPattern *p, int plain, int w, int t, int *idx) {
 /* The reference keeps one row of scores at a time: O(T) memory per query,
    the same online-softmax bookkeeping (max, log-sum-exp) the flash kernel keeps. */
 static void attention_forward_cpu_(void *out, ops_real *lse, const void *q, const void *k, const void *v,
-                                   int B, int T, int H, int KV, int hd, const OpsPattern *pat) {
+                                   int B, int T, int H, int KV, int hd, const OpsPattern *pat, const OpsDropout *dr) {
     int group = H / KV, kind = ops_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
     ops_real scale = 1 / sqrt((ops_real)hd);
     OMP_(omp parallel if ((double)B * H * T * T * hd > OPS_OMP_MIN_WORK))
@@ -980,6 +1044,7 @@ static void attention_forward_cpu_(void *out, ops_real *lse, const void *q, cons
         for (int b = 0; b < B; b++)
             for (int h = 0; h < H; h++) {
                 int kh = h / group;
+                unsigned long long dkey = dr ? ops_drop_key(dr->seed, dr->step, dr->micro, dr->layer, b, h) : 0;
                 for (int t = 0; t < T; t++) {
                     const ops_real *qt = CR(q) + (((size_t)b * T + t) * H + h) * hd;
                     ops_real *ot = R(out) + (((size_t)b * T + t) * H + h) * hd;
@@ -997,6 +1062,7 @@ static void attention_forward_cpu_(void *out, ops_real *lse, const void *q, cons
                     for (int j = 0; j < n; j++) {
                         const ops_real *vs = CR(v) + (((size_t)b * T + idx[j]) * KV + kh) * hd;
                         ops_real w = p[j] / sum;
+                        if (dr) w = ops_drop_bits(dkey, t, idx[j]) < dr->thresh ? 0 : w * (ops_real)dr->scale;
                         for (int i = 0; i < hd; i++) ot[i] += w * vs[i];
                     }
                     lse[((size_t)b * H + h) * T + t] = mx + log(sum);
@@ -1012,7 +1078,8 @@ static void attention_forward_cpu_(void *out, ops_real *lse, const void *q, cons
    heads of a GQA group accumulate into their shared dK, dV without races. */
 static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *dout, const void *out,
                                     const ops_real *lse, const void *q, const void *k, const void *v,
-                                    int B, int T, int H, int KV, int hd, const OpsPattern *pat) {
+                                    int B, int T, int H, int KV, int hd, const OpsPattern *pat,
+                                    const OpsDropout *dr) {
     int group = H / KV, kind = ops_pattern_kind(pat, T), plain = kind != 0, w = kind == 2 ? pat->window : 0;
     ops_real scale = 1 / sqrt((ops_real)hd);
     memset(dq, 0, sizeof(ops_real) * (size_t)B * T * H * hd);
@@ -1022,7 +1089,8 @@ static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *do
     for (int b = 0; b < B; b++)
         for (int kh = 0; kh < KV; kh++) {
             int *idx = malloc(sizeof(int) * T);
-            for (int h = kh * group; h < (kh + 1) * group; h++)
+            for (int h = kh * group; h < (kh + 1) * group; h++) {
+                unsigned long long dkey = dr ? ops_drop_key(dr->seed, dr->step, dr->micro, dr->layer, b, h) : 0;
                 for (int t = 0; t < T; t++) {
                     size_t qi = (((size_t)b * T + t) * H + h) * hd;
                     const ops_real *qt = CR(q) + qi, *dot = CR(dout) + qi, *ot = CR(out) + qi;
@@ -1035,15 +1103,22 @@ static void attention_backward_cpu_(void *dq, void *dk, void *dv, const void *do
                         const ops_real *ks = CR(k) + ki, *vs = CR(v) + ki;
                         ops_real sc = 0, dp = 0;
                         for (int i = 0; i < hd; i++) { sc += qt[i] * ks[i]; dp += dot[i] * vs[i]; }
-                        ops_real p = exp(sc * scale - L), ds = p * (dp - D) * scale;
+                        ops_real p = exp(sc * scale - L), pd = p; /* pd: the P that met V (dropped) */
+                        if (dr) { /* dP' = dO V^T reaches P through the same mask */
+                            ops_real m = ops_drop_bits(dkey, t, idx[j]) < dr->thresh ? 0 : (ops_real)dr->scale;
+                            pd = p * m;
+                            dp *= m;
+                        }
+                        ops_real ds = p * (dp - D) * scale;
                         ops_real *dks = R(dk) + ki, *dvs = R(dv) + ki;
                         for (int i = 0; i < hd; i++) {
-                            dvs[i] += p * dot[i];
+                            dvs[i] += pd * dot[i];
                             dqt[i] += ds * ks[i];
                             dks[i] += ds * qt[i];
                         }
                     }
                 }
+            }
             free(idx);
         }
 }
@@ -1052,7 +1127,7 @@ OPSDEF void op_attention_forward(Gpu *gpu, void *out, ops_real *lse, const void 
                                  const void *v, int B, int T, int H, int KV, int hd, int window) {
     OPS_GPU(gpu_attention_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, window));
     OpsPattern p = {window, 0, 0, 0, 0};
-    attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, &p);
+    attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, &p, NULL);
 }
 
 OPSDEF void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
@@ -1060,20 +1135,49 @@ OPSDEF void op_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const 
                                   const void *v, int B, int T, int H, int KV, int hd, int window) {
     OPS_GPU(gpu_attention_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, window));
     OpsPattern p = {window, 0, 0, 0, 0};
-    attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p);
+    attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &p, NULL);
 }
 
 OPSDEF void op_attention_pattern_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     OPS_GPU(gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, p));
-    attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, p);
+    attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
 }
 
 OPSDEF void op_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                           const void *out, const ops_real *lse, const void *q, const void *k,
                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     OPS_GPU(gpu_attention_pattern_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p));
-    attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p);
+    attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
+}
+
+OPSDEF void op_resid_dropout(Gpu *gpu, void *x, size_t n, float p, const OpsDropout *d, int branch) {
+    OPS_GPU(gpu_resid_dropout(gpu, x, n, p, d->seed, d->d_ctr, d->layer, branch));
+    ops_real *v = x, pr = p, keep = 1 / (1 - pr);
+    for (size_t i = 0; i < n; i++)
+        v[i] = ops_resid_drop_u(d->seed, d->step, d->micro, d->layer, branch, i) < pr ? 0 : v[i] * keep;
+}
+
+OPSDEF void op_dropout_next(Gpu *gpu, int *d_ctr) {
+    OPS_GPU(gpu_dropout_next(gpu, d_ctr));
+    (void)d_ctr;
+}
+
+OPSDEF void op_attention_dropout_forward(Gpu *gpu, void *out, ops_real *lse, const void *q, const void *k,
+                                         const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                         const OpsDropout *d) {
+    if (d && !d->thresh) d = NULL;
+    OPS_GPU(gpu_attention_dropout_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, d));
+    attention_forward_cpu_(out, lse, q, k, v, B, T, H, KV, hd, p, d);
+}
+
+OPSDEF void op_attention_dropout_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                          const void *out, const ops_real *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                          const OpsDropout *d) {
+    if (d && !d->thresh) d = NULL;
+    OPS_GPU(gpu_attention_dropout_backward(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, d));
+    attention_backward_cpu_(dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, d);
 }
 
 /* one row: logits, log-sum-exp, loss; optionally the softmax gradient in place */

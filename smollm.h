@@ -107,7 +107,8 @@ typedef struct {
     uint64_t seed;
     /* dropout on each sublayer's output before its residual add (GPT-2's resid_pdrop), the
        probability of zeroing an element (kept ones scaled by 1 / (1 - p)); 0: none. Training
-       forwards only (smollm_at_step turns it on, evaluations run without it); CPU only */
+       forwards only (smollm_at_step turns it on, evaluations run without it). Dropout on the
+       attention probabilities is an attention option (attn.attn_dropout, per mille) */
     float resid_dropout;
 } SmolConfig;
 
@@ -156,10 +157,14 @@ typedef struct {
     void *attn_scratch_mem;  /* the largest layer's attention backward scratch */
     ops_real *host_losses;
     ops_real *correct, *host_correct; /* top-1 hits per token, allocated by the first smollm_eval_acc */
-    /* residual dropout's state: on from smollm_at_step (training) to the next evaluation; the
-       mask of a forward is a hash of (seed, step, its forward's number within the step, layer,
-       branch, element): the backward regenerates it, a resumed run draws the same masks */
+    /* dropout's state (resid_dropout, attn.attn_dropout): on from smollm_at_step (training) to
+       the next evaluation; the mask of a forward is a hash of (seed, step, its forward's number
+       within the step, layer, branch or position): the backward regenerates it, a resumed run
+       draws the same masks. On the GPU {step, micro} also live on the device (drop_ctr), counted
+       there by each forward, so that a CUDA graph of the step draws fresh masks at each replay */
     int dropout_on, dropout_step, dropout_micro;
+    int dropout_any;         /* some dropout probability > 0 */
+    int *drop_ctr;           /* GPU: device {step, micro} */
 } SmolModel;
 
 SMOLLMDEF const char *smollm_norm_kind_name(SmolNormKind k);
@@ -618,7 +623,10 @@ static int smol_alloc_acts(SmolModel *m) {
     m->tokens = ops_alloc(m->gpu, N * sizeof(int));
     m->targets = ops_alloc(m->gpu, N * sizeof(int));
     m->host_losses = calloc(N, sizeof(ops_real));
-    return m->tokens && m->targets && m->host_losses ? 0 : -1;
+    m->dropout_any = c->resid_dropout > 0;
+    for (int l = 0; l < c->n_layers; l++) m->dropout_any |= m->layers[l].attn.attn_dropout > 0;
+    if (m->gpu && m->dropout_any) m->drop_ctr = ops_alloc(m->gpu, 2 * sizeof(int));
+    return m->tokens && m->targets && m->host_losses && (!m->gpu || !m->dropout_any || m->drop_ctr) ? 0 : -1;
 }
 
 SMOLLMDEF int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, size_t errlen) {
@@ -636,11 +644,6 @@ SMOLLMDEF int smollm_check(SmolConfig *cfg, Gpu *gpu, int B, int T, char *err, s
                      "the sparse kernels take", l, attn_topk(&a, T), a.topk_pct, T, SPARSE_MAX_TOPK);
             return -1;
         }
-    }
-    if (gpu && cfg->resid_dropout > 0) {
-        snprintf(err, errlen, "resid_dropout %g has no GPU kernels yet: the GPU runs resid_dropout 0 (the CPU, "
-                 "--device cpu, runs any)", (double)cfg->resid_dropout);
-        return -1;
     }
     if (gpu)
         for (int l = 0; l < cfg->n_layers; l++) {
@@ -732,6 +735,7 @@ SMOLLMDEF void smollm_free(SmolModel *m) {
     ops_free(g, m->scratch_mem);
     ops_free(g, m->tokens);
     ops_free(g, m->targets);
+    if (m->drop_ctr) ops_free(g, m->drop_ctr);
     free(m->host_losses);
     if (m->correct) ops_free(g, m->correct);
     free(m->host_correct);
@@ -763,6 +767,10 @@ SMOLLMDEF int smollm_at_step(SmolModel *m, int step) {
     m->dropout_on = 1;
     m->dropout_step = step;
     m->dropout_micro = 0;
+    if (m->drop_ctr) { /* queued before the step's forwards (a graph replay reads it) */
+        int ctr[2] = {step, 0};
+        ops_to_device(m->gpu, m->drop_ctr, ctr, sizeof ctr);
+    }
     int changed = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) changed |= attn_at_step(&m->layers[l].attn, &m->acts[l].attn, step, m->T);
     return changed;
@@ -802,23 +810,22 @@ SMOLLMDEF int smollm_forward(SmolModel *m, const int *tokens) {
     return smollm_forward_device(m);
 }
 
-/* residual dropout (CPU): x [N*d] of branch (0 attention, 1 FFN) of layer l times the mask of
-   the current forward, scaled by 1 / (1 - p). u(key) = splitmix64 of the key's fields in [0, 1);
-   an element is dropped when u < p */
-static double smol_dropout_u(uint64_t seed, int step, int micro, int l, int branch, size_t i) {
-    uint64_t z = seed * 0x9E3779B97F4A7C15ull ^ ((uint64_t)(unsigned)step << 32 | (unsigned)micro);
-    z ^= ((uint64_t)(unsigned)l << 40 | (uint64_t)(unsigned)branch << 39) + i * 0xD1B54A32D192ED03ull;
-    z += 0x9E3779B97F4A7C15ull;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+/* the current forward's dropout stream of layer l (its masks: ops.h, op_resid_dropout and
+   op_attention_dropout_*) */
+static OpsDropout smol_drop_stream(const SmolModel *m, int l) {
+    OpsDropout d = {0};
+    d.seed = m->cfg.seed;
+    d.layer = l;
+    d.step = m->dropout_step;
+    d.micro = m->dropout_micro;
+    d.d_ctr = m->drop_ctr;
+    return d;
 }
+/* residual dropout: x [N*d] of branch (0 attention, 1 FFN) of layer l times the mask of the
+   current forward, scaled by 1 / (1 - p) (the backward: the same on the gradient) */
 static void smol_dropout(const SmolModel *m, void *x, int l, int branch) {
-    ops_real *v = x, p = m->cfg.resid_dropout, keep = 1 / (1 - p);
-    size_t n = (size_t)m->B * m->T * m->cfg.d_model;
-    for (size_t i = 0; i < n; i++)
-        v[i] = smol_dropout_u(m->cfg.seed, m->dropout_step, m->dropout_micro, l, branch, i) < p ? 0 : v[i] * keep;
+    OpsDropout d = smol_drop_stream(m, l);
+    op_resid_dropout(m->gpu, x, (size_t)m->B * m->T * m->cfg.d_model, m->cfg.resid_dropout, &d, branch);
 }
 
 SMOLLMDEF int smollm_forward_device(SmolModel *m) {
@@ -827,8 +834,11 @@ SMOLLMDEF int smollm_forward_device(SmolModel *m) {
     int N = m->B * m->T, d = c->d_model, F = c->ffn_dim;
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
-    int drop = m->dropout_on && c->resid_dropout > 0 && !g;
-    if (drop) m->dropout_micro++; /* this forward's masks (its backward reads the same number) */
+    int drop = m->dropout_on && c->resid_dropout > 0;
+    if (m->dropout_on && m->dropout_any) { /* this forward's masks (its backward reads the same number) */
+        m->dropout_micro++;
+        if (m->drop_ctr) op_dropout_next(g, m->drop_ctr);
+    }
     op_embed_forward(g, m->res[0], m->tokens, wptr(m, m->wte), N, d);
     /* every residual add is fused with the norm that reads its result (the next
        sublayer's pre-norm or the final norm); only the first block's input norm
@@ -842,6 +852,8 @@ SMOLLMDEF int smollm_forward_device(SmolModel *m) {
         /* attention branch: h = x + [N](Attn([N](x))) */
         const void *ain = L->attn_pre != none ? m->norm_tmp : x;
         void *aout = L->attn_post != none ? a->attn_out : m->sub_tmp;
+        a->attn.drop_on = m->dropout_on && L->attn.attn_dropout > 0; /* attn_dropout in training only */
+        a->attn.drop = smol_drop_stream(m, l);
         if (attn_forward(g, &L->attn, wptr(m, L->attn_w), &a->attn, ain, aout, m->B, m->T)) return -1;
         if (L->attn_post != none)
             op_rmsnorm_forward(g, m->sub_tmp, a->a_res_rstd, aout, wptr(m, L->attn_post), N, d, eps);
@@ -897,7 +909,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
     float eps = c->norm_eps;
     size_t none = (size_t)-1;
     ops_real *G = m->grads;
-    int drop = m->dropout_on && c->resid_dropout > 0 && !g;
+    int drop = m->dropout_on && c->resid_dropout > 0;
     op_xent_backward(g, m->losses, m->dtmp, G + m->wte, m->xf, wptr(m, m->wte), m->targets, N, d, V, dloss);
     op_rmsnorm_backward(g, m->dres, G + m->final_norm, m->dtmp, m->res[c->n_layers],
                         wptr(m, m->final_norm), m->xf_rstd, N, d, 0);
@@ -907,7 +919,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
         /* FFN branch */
         const void *dffn = m->dres, *fin = a->h, *x = m->res[l], *ain = x;
         if (drop) { /* the branch's gradient through the forward's mask */
-            memcpy(m->dtmp2, m->dres, sizeof(ops_real) * (size_t)N * d);
+            ops_copy(g, m->dtmp2, m->dres, ops_act_size(g) * (size_t)N * d);
             smol_dropout(m, m->dtmp2, l, 1);
             dffn = m->dtmp2;
         }
@@ -933,7 +945,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
         /* attention branch */
         const void *dattn = m->dres;
         if (drop) {
-            memcpy(m->dtmp, m->dres, sizeof(ops_real) * (size_t)N * d);
+            ops_copy(g, m->dtmp, m->dres, ops_act_size(g) * (size_t)N * d);
             smol_dropout(m, m->dtmp, l, 0);
             dattn = m->dtmp;
         }

@@ -276,12 +276,24 @@ static void attn_dense_project_backward(Gpu *gpu, const AttnConfig *c, const voi
     op_matmul_backward(gpu, dx, dw + p[1].offset, dk, x, attn_wat(gpu, w, p[1].offset), N, d, KV * hd, 1);
 }
 
+/* attn_dropout's mask for this forward: NULL when off (evaluation, generation, or p 0) */
+static const OpsDropout *attn_dense_dropout(const AttnConfig *c, AttnActs *a) {
+    if (!a->drop_on || c->attn_dropout <= 0) return NULL;
+    a->drop.thresh = ops_drop_thresh(c->attn_dropout / 1000.0);
+    a->drop.scale = 1000.0f / (float)(1000 - c->attn_dropout);
+    return &a->drop;
+}
+
 static int attn_dense_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
                               int B, int T) {
     OpsPattern pat;
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
+    const OpsDropout *drop = attn_dense_dropout(c, a);
     attn_dense_project(gpu, c, w, a, x, B, T);
-    if (attn_pattern_of(c, &pat))
+    if (drop) { /* the window (or pattern) as a pattern: one op for both */
+        if (!attn_pattern_of(c, &pat)) pat = (OpsPattern){c->window, 0, 0, 0, 0};
+        op_attention_dropout_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, &pat, drop);
+    } else if (attn_pattern_of(c, &pat))
         op_attention_pattern_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, &pat);
     else
         op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
@@ -294,8 +306,13 @@ static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops
     OpsPattern pat;
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     size_t oo = attn_spec_off(c, "o_proj.weight");
+    const OpsDropout *drop = attn_dense_dropout(c, a); /* the forward's mask, drawn again */
     op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, c->d_model, 0);
-    if (attn_pattern_of(c, &pat))
+    if (drop) {
+        if (!attn_pattern_of(c, &pat)) pat = (OpsPattern){c->window, 0, 0, 0, 0};
+        op_attention_dropout_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
+                                      B, T, H, KV, hd, &pat, drop);
+    } else if (attn_pattern_of(c, &pat))
         op_attention_pattern_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
                                       B, T, H, KV, hd, &pat);
     else
