@@ -260,6 +260,27 @@ GPUDEF int gpu_attention_kernels(const Gpu *gpu, int T, int H, int KV, int hd, c
                                  GpuKernelSpec *out, int max);
 GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
+#ifndef ABLATE_OPS_DROPOUT_TYPEDEF
+#define ABLATE_OPS_DROPOUT_TYPEDEF
+typedef struct { /* ops.h's OpsDropout: the mask of attn_dropout (ops.h says how it is drawn) */
+    unsigned thresh;
+    float scale;
+    unsigned long long seed;
+    int layer;
+    int step, micro;
+    const int *d_ctr;
+} OpsDropout;
+#endif
+/* gpu_attention_pattern_* with dropout d on P (ops.h: op_attention_dropout_*; d->d_ctr the
+   device {step, micro}); d NULL: exactly those. Runs the mma.sync kernels (sm_80+) at any
+   compute capability: the Hopper wgmma kernels have no dropout */
+GPUDEF void gpu_attention_dropout_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                          const OpsDropout *d);
+GPUDEF void gpu_attention_dropout_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                           const void *out, const float *lse, const void *q, const void *k,
+                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                           const OpsDropout *d);
 GPUDEF void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                            const void *out, const float *lse, const void *q, const void *k,
                                            const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p);
@@ -437,6 +458,32 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "#endif\n"
 "}\n"
 "\n"
+"#ifndef ATTN_DROPOUT\n"
+"#define ATTN_DROPOUT 0\n"
+"#endif\n"
+"#if ATTN_DROPOUT\n"
+"// attn_dropout's mask, bit for bit ops.h's ops_drop_key / ops_drop_bits: element (query row t,\n"
+"// key s) of the stream of (seed, step, micro, layer, b, h) is dropped when its bits < dthresh\n"
+"__device__ __forceinline__ unsigned long long drop_mix64(unsigned long long z) {\n"
+"    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;\n"
+"    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;\n"
+"    return z ^ (z >> 31);\n"
+"}\n"
+"__device__ __forceinline__ unsigned long long drop_key(unsigned long long seed, int step, int micro, int layer,\n"
+"                                                       int b, int h) {\n"
+"    unsigned long long z = drop_mix64(seed + 0x9E3779B97F4A7C15ull * ((unsigned long long)(unsigned)layer + 1));\n"
+"    z = drop_mix64(z ^ ((unsigned long long)(unsigned)step << 32 | (unsigned)micro));\n"
+"    return drop_mix64(z ^ ((unsigned long long)(unsigned)b << 32 | (unsigned)h));\n"
+"}\n"
+"__device__ __forceinline__ unsigned drop_fmix32(unsigned x) {\n"
+"    x ^= x >> 16; x *= 0x85EBCA6Bu; x ^= x >> 13; x *= 0xC2B2AE35u; return x ^ (x >> 16);\n"
+"}\n"
+"__device__ __forceinline__ unsigned drop_bits(unsigned long long key, int t, int s) {\n"
+"    unsigned x = drop_fmix32((unsigned)key ^ (unsigned)t * 0x9E3779B1u);\n"
+"    return drop_fmix32(x ^ ((unsigned)(key >> 32) + (unsigned)s * 0x85EBCA77u));\n"
+"}\n"
+"#endif\n"
+"\n"
 "// copy ROWS rows of HD bf16 (row r at g + (row0 + r) * gstride) into smem with stride LDS;\n"
 "// rows at or past T are zero-filled\n"
 "template <int ROWS, int NTHREADS>\n"
@@ -468,7 +515,11 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "// (last rows: most keys under the causal mask) are scheduled first.\n"
 "extern \"C\" __global__ void __launch_bounds__(FWD_WARPS * 32, FWD_MINB)\n"
 "attn_fwd(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,\n"
-"         int T, int H, float scale_log2) {\n"
+"         int T, int H, float scale_log2\n"
+"#if ATTN_DROPOUT\n"
+"         , const int *dctr, unsigned long long dseed, int dlayer, unsigned dthresh, float dscale\n"
+"#endif\n"
+"         ) {\n"
 "    extern __shared__ __align__(16) bf16 smem[];\n"
 "    bf16 *sQ = smem;                  // [FWD_BM][LDS]\n"
 "    bf16 *sK = sQ + FWD_BM * LDS;     // [2][FWD_BN][LDS]\n"
@@ -482,6 +533,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "    const bf16 *qb = q + (long)b * T * qs + h * HD;\n"
 "    const bf16 *kb = k + (long)b * T * ks + kvh * HD;\n"
 "    const bf16 *vb = v + (long)b * T * ks + kvh * HD;\n"
+"#if ATTN_DROPOUT\n"
+"    const unsigned long long dkey = drop_key(dseed, dctr[0], dctr[1], dlayer, b, h);  // step, micro: device\n"
+"#endif\n"
 "\n"
 "    // key tiles this block needs: causal upper bound, window lower bound; with a pattern\n"
 "    // the first tile some row sees, and the loop steps from seen tile to seen tile\n"
@@ -602,6 +656,15 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "#pragma unroll\n"
 "                for (int i = 0; i < HDP / 8; i++) { o[i][2 * r] *= alpha; o[i][2 * r + 1] *= alpha; }\n"
 "            }\n"
+"#if ATTN_DROPOUT\n"
+"            // dropout on P after its row sums (lse is P's): dropped entries leave O; the kept\n"
+"            // ones are scaled by dscale in the epilogue\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < FWD_BN / 8; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++)\n"
+"                    if (drop_bits(dkey, r0 + g + (e >> 1) * 8, n0 + i * 8 + 2 * t4 + (e & 1)) < dthresh) s[i][e] = 0.f;\n"
+"#endif\n"
 "            // O += P V: P goes from C fragments straight to A fragments\n"
 "#pragma unroll\n"
 "            for (int kk = 0; kk < FWD_BN / 16; kk++) {\n"
@@ -630,6 +693,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "        int row = r0 + g + r * 8;\n"
 "        if (row < T) {\n"
 "            float inv = 1.f / l;\n"
+"#if ATTN_DROPOUT\n"
+"            inv *= dscale;  // the kept probabilities' 1 / (1 - p)\n"
+"#endif\n"
 "            bf16 *orow = out + ((long)b * T + row) * qs + h * HD;\n"
 "#pragma unroll\n"
 "            for (int i = 0; i < HD / 8; i++)\n"
@@ -697,6 +763,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "              float scale, float scale_log2\n"
 "#if DQ_DET\n"
 "              , bf16 *dq_unused, int *dqcnt\n"
+"#endif\n"
+"#if ATTN_DROPOUT\n"
+"              , const int *dctr, unsigned long long dseed, int dlayer, unsigned dthresh, float dscale\n"
 "#endif\n"
 "              ) {\n"
 "    extern __shared__ __align__(16) bf16 smem[];\n"
@@ -817,6 +886,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "\n"
 "        // P^T = exp(S^T scale - lse[q]); dS^T = P^T (dP^T - D[q]); masked entries are 0\n"
 "        const int key0 = n0 + kw + g;  // keys key0 (e < 2) and key0 + 8 (e >= 2)\n"
+"#if ATTN_DROPOUT\n"
+"        const unsigned long long dkey = drop_key(dseed, dctr[0], dctr[1], dlayer, b, h);  // the forward's mask\n"
+"#endif\n"
 "#if PATTERN\n"
 "        bool need_mask = !pat_all(m0, m0 + BWD_BM - 1, n0 + kw, n0 + kw + 15);\n"
 "#else\n"
@@ -832,8 +904,16 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 "                    int key = key0 + (e >> 1) * 8, qr = m0 + ql;\n"
 "                    if (MASKED(qr, key)) p = 0.f;\n"
 "                }\n"
+"#if ATTN_DROPOUT\n"
+"                // dP' = dO V^T reaches P through the mask m (0 or dscale); dV takes P' = P m\n"
+"                const float dm = drop_bits(dkey, m0 + ql, key0 + (e >> 1) * 8) < dthresh ? 0.f : dscale;\n"
+"                dpt[i][e] *= dm;\n"
+"#endif\n"
 "                st[i][e] = p;\n"
 "                dpt[i][e] = p * (dpt[i][e] - Dt[ql]);\n"
+"#if ATTN_DROPOUT\n"
+"                st[i][e] = p * dm;\n"
+"#endif\n"
 "            }\n"
 "\n"
 "        // dV += P^T dO, dK += dS^T Q (the scale is applied to dK at the end)\n"
@@ -2323,6 +2403,11 @@ static void attn_options_(char *buf, size_t n, int hd, int group, const AttnPatK
     attn_pattern_options_(buf, n, k);
     attn_det_option_(buf, n, det);
 }
+/* attn_dropout: -DATTN_DROPOUT=1 appended last (the kernels without it keep their options) */
+static void attn_dropout_option_(char *buf, size_t n, int dropout) {
+    size_t len = strlen(buf);
+    if (dropout && len < n) snprintf(buf + len, n - len, " -DATTN_DROPOUT=1");
+}
 
 static void attn_check_args_(const char *who, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
     static const OpsPattern dense = {0, 0, 0, 0, 0};
@@ -2381,9 +2466,10 @@ static unsigned attn_wbwd_smem_(int dq_mode, int selmask) {
                       (dq_mode >= 2 ? 2 * 16384 : dq_mode == 1 ? 2 * 64 * 68 * 4 : 0));
 }
 
-static AttnKernels attn_kernels_(Gpu *g, int hd, int group, const AttnPatK *pk) {
+static AttnKernels attn_kernels_(Gpu *g, int hd, int group, const AttnPatK *pk, int dropout) {
     char opt[256];
     attn_options_(opt, sizeof opt, hd, group, pk, attn_det_(g));
+    attn_dropout_option_(opt, sizeof opt, dropout);
     AttnKernels k;
     k.fwd = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_fwd", opt);
     k.pre = gpu_kernel(g, ATTN_KERNELS_SRC, "attn_bwd_pre", opt);
@@ -2421,8 +2507,21 @@ static void attn_require_select_(const Gpu *gpu, const char *who, int hd) {
 }
 
 /* the forward under a pattern, or (mask != NULL, Hopper only) under a selection bitmask */
+/* attn_dropout's kernel arguments, after the kernel's others */
+typedef struct { const int *ctr; unsigned long long seed; int layer; unsigned thresh; float scale; } AttnDropArgs;
+static AttnDropArgs attn_drop_args_(const char *who, const OpsDropout *d) {
+    AttnDropArgs a = {d->d_ctr, d->seed, d->layer, d->thresh, d->scale};
+    if (!d->d_ctr || !(d->scale >= 1)) {
+        fprintf(stderr, "%s: dropout needs the device counters {step, micro} (d_ctr %p) and a scale >= 1 (%g)\n",
+                who, (const void *)d->d_ctr, (double)d->scale);
+        abort();
+    }
+    return a;
+}
+
 static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const void *k, const void *v,
-                          int B, int T, int H, int KV, int hd, const OpsPattern *p, const unsigned *mask) {
+                          int B, int T, int H, int KV, int hd, const OpsPattern *p, const unsigned *mask,
+                          const OpsDropout *d) {
     const char *who = mask ? "gpu_attention_select_forward" : "gpu_attention_forward";
     attn_check_args_(who, B, T, H, KV, hd, p);
     const void *ptrs[] = {out, q, k, v, mask};
@@ -2432,7 +2531,7 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd));
     void *args[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2, &mask};
     if (mask) attn_require_select_(gpu, who, hd);
-    if (mask || (attn_wgmma_mode_(gpu, hd) & 2)) {
+    if (mask || (!d && (attn_wgmma_mode_(gpu, hd) & 2))) {
         char opt[256];
         if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
         else attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
@@ -2442,16 +2541,25 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
                    attn_wfwd_smem_(mask != NULL), args);
         return;
     }
-    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
+    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk, d != NULL);
     const int fw = attn_fwd_warps_(hd);
     unsigned mblocks = (unsigned)((T + 16 * fw - 1) / (16 * fw));
+    AttnDropArgs da;
+    void *dargs[] = {&out, &lse, &q, &k, &v, &T, &H, &scale_log2, &da.ctr, &da.seed, &da.layer, &da.thresh, &da.scale};
+    if (d) da = attn_drop_args_(who, d);
     gpu_launch(gpu, kn.fwd, (unsigned)(B * H), mblocks, 1, 32 * fw, 1, 1,
-               attn_fwd_smem_(hd), args);
+               attn_fwd_smem_(hd), d ? dargs : args);
 }
 
 GPUDEF void gpu_attention_pattern_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
-    attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
+    attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, NULL, NULL);
+}
+
+GPUDEF void gpu_attention_dropout_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
+                                          const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                          const OpsDropout *d) {
+    attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, p, NULL, d && d->thresh ? d : NULL);
 }
 
 GPUDEF int gpu_attention_kernels(const Gpu *gpu, int T, int H, int KV, int hd, const OpsPattern *p,
@@ -2486,7 +2594,7 @@ GPUDEF int gpu_attention_select_kernels(const Gpu *gpu, int H, int KV, int HI, G
 
 GPUDEF void gpu_attention_select_forward(Gpu *gpu, void *out, float *lse, const void *q, const void *k,
                                          const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
-    attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask);
+    attn_forward_(gpu, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask, NULL);
 }
 
 /* the backward's fp32 scratch (D, dQ accumulator), kept in the Gpu, grown on demand */
@@ -2505,18 +2613,18 @@ GPUDEF void gpu_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv, const
 
 static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout, const void *out,
                            const float *lse, const void *q, const void *k, const void *v, int B, int T, int H,
-                           int KV, int hd, const OpsPattern *p, const unsigned *mask) {
+                           int KV, int hd, const OpsPattern *p, const unsigned *mask, const OpsDropout *d) {
     const char *who = mask ? "gpu_attention_select_backward" : "gpu_attention_backward";
     attn_check_args_(who, B, T, H, KV, hd, p);
     const void *ptrs[] = {dq, dk, dv, dout, out, q, k, v, mask};
     gpu_require_aligned16(who, ptrs, mask ? 9 : 8);
     if (mask) attn_require_select_(gpu, who, hd);
     const AttnPatK pk = attn_pattern_for_(p, T);
-    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk);
+    AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk, d != NULL);
     long rows = (long)B * T * H;
     /* the Hopper backward with WB_DQ_BULK >= 2 keeps dQ in a tiled [B,H,Tp,hd] accumulator
        (Tp = T rounded up to 64), with its own preprocess and convert kernels */
-    const int wg_bwd = mask || (attn_wgmma_mode_(gpu, hd) & 1), dq_mode = wg_bwd ? attn_wbwd_dq_mode_(gpu) : 0;
+    const int wg_bwd = mask || (!d && (attn_wgmma_mode_(gpu, hd) & 1)), dq_mode = wg_bwd ? attn_wbwd_dq_mode_(gpu) : 0;
     char wopt[256];
     if (mask) attn_select_options_(wopt, sizeof wopt, H / KV, dq_mode, attn_det_(gpu));
     else attn_wgmma_options_(wopt, sizeof wopt, H / KV, &pk, dq_mode, attn_det_(gpu));
@@ -2549,8 +2657,16 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
                        attn_wbwd_smem_(dq_mode, mask != NULL), args);
         } else {
             int bn = attn_bwd_bn_(hd);
+            /* dropout's arguments follow DQ_DET's (dq, dqcnt) when the kernel has those */
+            AttnDropArgs da;
+            void *dargs[] = {&dk, &dv, &dqacc, &q, &k, &v, &dout, &lse, &Dsum, &T, &H, &scale, &scale_log2,
+                             &dq, &dqcnt, &da.ctr, &da.seed, &da.layer, &da.thresh, &da.scale};
+            if (d) {
+                da = attn_drop_args_(who, d);
+                if (!attn_det_(gpu)) memmove(dargs + 13, dargs + 15, 5 * sizeof *dargs);
+            }
             gpu_launch(gpu, kn.dkdv, (unsigned)(B * KV), (unsigned)((T + bn - 1) / bn), 1,
-                       32 * ATTN_BWD_WARPS, 1, 1, attn_bwd_smem_(hd), args);
+                       32 * ATTN_BWD_WARPS, 1, 1, attn_bwd_smem_(hd), d ? dargs : args);
         }
     }
     if (dq_mode != 4) {   /* dq = bf16(dqacc) */
@@ -2565,13 +2681,20 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
 GPUDEF void gpu_attention_pattern_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                            const void *out, const float *lse, const void *q, const void *k,
                                            const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p) {
-    attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, NULL);
+    attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, NULL, NULL);
+}
+
+GPUDEF void gpu_attention_dropout_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
+                                           const void *out, const float *lse, const void *q, const void *k,
+                                           const void *v, int B, int T, int H, int KV, int hd, const OpsPattern *p,
+                                           const OpsDropout *d) {
+    attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, p, NULL, d && d->thresh ? d : NULL);
 }
 
 GPUDEF void gpu_attention_select_backward(Gpu *gpu, void *dq, void *dk, void *dv, const void *dout,
                                           const void *out, const float *lse, const void *q, const void *k,
                                           const void *v, const unsigned *mask, int B, int T, int H, int KV, int hd) {
-    attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask);
+    attn_backward_(gpu, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, NULL, mask, NULL);
 }
 
 GPUDEF void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const void *k, const float *lse,
@@ -2723,6 +2846,26 @@ GPUDEF int attn_kernels_compile_check(const char *arch) {
         }
         fails += attn_compile_spec_(arch, c[0], c[1], &pk, i == 6); /* "all at once": every variant */
     }
+    /* attn_dropout (the mma.sync kernels only): head dims 32, 64, 128, a padded one (72) and one
+       past 128 (192: 4-warp forward, split dK/dV columns), GQA, a window and a pattern ("all at
+       once"), with both dQ orders */
+    static const int drop_specs[][3] = {{64, 1, 0}, {64, 3, 16}, {32, 1, 0}, {128, 3, 0}, {128, 1, 16}, {64, 3, -1},
+                                        {72, 3, 0}, {192, 2, 16}};
+    for (size_t i = 0; i < sizeof drop_specs / sizeof drop_specs[0]; i++)
+        for (int det = 0; det < 2; det++) {
+            const int *c6 = attn_check_patterns_[6];
+            OpsPattern p = {c6[3], c6[4], c6[5], c6[6], c6[7]};
+            AttnPatK pk = {drop_specs[i][2], 0, 0, 0, 0, 0};
+            if (drop_specs[i][2] < 0) pk = attn_pattern_for_(&p, c6[2]);
+            char opt[320], *log = NULL;
+            attn_options_(opt, sizeof opt, drop_specs[i][0], drop_specs[i][1], &pk, det);
+            attn_dropout_option_(opt, sizeof opt, 1);
+            if (gpu_compile_ptx(ATTN_KERNELS_SRC, opt, arch, NULL, &log) != 0) {
+                fprintf(stderr, "attn_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt, log ? log : "");
+                fails++;
+            }
+            free(log);
+        }
     return fails;
 }
 
