@@ -810,17 +810,22 @@ static void test_resid_dropout(void) {
     check_rng = 0x5851F42D4C957F2Dull;
     /* the mask: P(drop) = p, independent of the key's parts */
     int drops = 0, n = 200000;
-    for (int i = 0; i < n; i++) drops += smol_dropout_u(7, i % 3, i % 5, i % 2, i % 7, (size_t)i) < 0.1;
+    for (int i = 0; i < n; i++) drops += ops_resid_drop_u(7, i % 3, i % 5, i % 2, i % 7, (size_t)i) < 0.1;
     double z = (drops - 0.1 * n) / sqrt(n * 0.1 * 0.9);
     char d[160];
     snprintf(d, sizeof d, "%d of %d dropped (z = %.2f)", drops, n, z);
     report(fabs(z) < 4, "resid_dropout: each element dropped with probability p", d);
-    SmolNormKind norms[] = {SMOLLM_NORM_PRE, SMOLLM_NORM_POST};
-    for (int k = 0; k < 2; k++) {
+    /* resid_dropout alone (pre, post), attn_dropout alone, both with a window (sandwich) */
+    SmolNormKind norms[] = {SMOLLM_NORM_PRE, SMOLLM_NORM_POST, SMOLLM_NORM_PRE, SMOLLM_NORM_SANDWICH};
+    float resid[] = {0.3f, 0.3f, 0, 0.2f};
+    int attn_pm[] = {0, 0, 300, 200}, window[] = {0, 0, 0, 3};
+    for (int k = 0; k < 4; k++) {
         SmolConfig cfg = {0};
         cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
         cfg.norm = norms[k]; cfg.attn.kind = ATTN_GQA; cfg.attn.n_kv_heads = 1; cfg.seed = 7; cfg.init_std = 0.3f;
-        cfg.resid_dropout = 0.3f;
+        cfg.resid_dropout = resid[k];
+        cfg.attn.attn_dropout = attn_pm[k];
+        cfg.attn.window = window[k];
         ModelCtx c;
         char err[256];
         if (smollm_init(&c.m, &cfg, NULL, 2, 5, err, sizeof err)) { report(0, "resid_dropout model init", err); continue; }
@@ -830,8 +835,10 @@ static void test_resid_dropout(void) {
         ops_zero(NULL, c.m.grads, c.m.n_params * sizeof(ops_real));
         double l1 = model_loss_dropout(&c);
         smollm_backward(&c.m, tgt, 1.0f); /* the analytic gradient at that mask */
-        char name[96];
-        snprintf(name, sizeof name, "model %s-norm resid_dropout 0.3 (fixed mask): all params", smollm_norm_kind_name(norms[k]));
+        char name[160];
+        char what[64];
+        snprintf(what, sizeof what, "resid_dropout %g attn_dropout %d W=%d", (double)resid[k], attn_pm[k], window[k]);
+        snprintf(name, sizeof name, "model %s-norm %s (fixed mask): all params", smollm_norm_kind_name(norms[k]), what);
         check_grad(name, model_loss_dropout, &c, c.m.params, c.m.grads, c.m.n_params, 400);
         /* the same step and forward: the same loss; the next step: another mask; evaluation:
            no dropout (the loss of the same weights with resid_dropout 0) */
@@ -843,11 +850,15 @@ static void test_resid_dropout(void) {
         for (int i = 0; i < 10; i++) l3 += tgt[i] >= 0 ? c.m.host_losses[i] : 0;
         double ev = smollm_eval(&c.m, tok, tgt, NULL);
         c.m.cfg.resid_dropout = 0;
+        for (int l = 0; l < c.m.cfg.n_layers; l++) c.m.layers[l].attn.attn_dropout = 0;
         double ev0 = smollm_eval(&c.m, tok, tgt, NULL);
-        snprintf(d, sizeof d, "loss %.6f again %.6f, next step %.6f, eval %.6f (p = 0: %.6f)", l1, l2, l3, ev, ev0);
-        snprintf(name, sizeof name, "resid_dropout %s-norm: reproducible masks, new per step, off at eval",
+        c.m.cfg.seed = 12345; /* the masks' seed (the weights stay): evaluation does not read it */
+        double ev1 = smollm_eval(&c.m, tok, tgt, NULL);
+        snprintf(d, sizeof d, "loss %.6f again %.6f, next step %.6f, eval %.6f (p = 0: %.6f, other seed %.6f)", l1, l2,
+                 l3, ev, ev0, ev1);
+        snprintf(name, sizeof name, "%s %s-norm: reproducible masks, new per step, off at eval", what,
                  smollm_norm_kind_name(norms[k]));
-        report(l1 == l2 && l3 != l1 && ev == ev0 && ev != l1, name, d);
+        report(l1 == l2 && l3 != l1 && ev == ev0 && ev == ev1 && ev != l1, name, d);
         smollm_free(&c.m);
     }
     SmolConfig bad = {0};
@@ -855,11 +866,23 @@ static void test_resid_dropout(void) {
     char err[256] = "";
     report(smollm_resolve(&bad, err, sizeof err) && strstr(err, "resid_dropout 1 must be in [0, 1)"),
            "resid_dropout 1 refused, naming the range", err);
-    SmolConfig g = {0};
-    g.vocab_size = 11; g.d_model = 8; g.n_layers = 1; g.n_heads = 2; g.resid_dropout = 0.1f;
-    /* any non-NULL Gpu: the refusal comes before the device is touched */
-    report(smollm_check(&g, (Gpu *)&g, 1, 4, err, sizeof err) && strstr(err, "resid_dropout 0.1 has no GPU kernels"),
-           "resid_dropout on the GPU refused, naming it and what runs", err);
+    /* attn_dropout: per mille in [0, 999]; only the dense room's core drops probabilities */
+    AttnConfig ac = {0};
+    ac.d_model = 16; ac.n_heads = 2; ac.attn_dropout = 1000;
+    report(attn_resolve(&ac, err, sizeof err) && strstr(err, "attn_dropout 1000 is out of range (expected 0..999)"),
+           "attn_dropout 1000 refused, naming the range", err);
+    AttnKind others[] = {ATTN_MLA, ATTN_MGA, ATTN_GDN, ATTN_DSA, ATTN_HIER, ATTN_IDENTITY};
+    int named = 1;
+    for (int i = 0; i < 6; i++) {
+        AttnConfig o = {0};
+        o.kind = others[i]; o.d_model = 16; o.n_heads = 2; o.attn_dropout = 100;
+        o.window = others[i] == ATTN_HIER ? 4 : 0; /* hier needs one */
+        char e2[256] = "", want[64];
+        snprintf(want, sizeof want, "attn_dropout 100: %s has no dropout", attn_kind_name(others[i]));
+        named &= attn_resolve(&o, e2, sizeof e2) && strstr(e2, want) && strstr(e2, "mha, gqa, mqa and swa run any");
+        if (i == 0) snprintf(err, sizeof err, "%s", e2);
+    }
+    report(named, "attn_dropout refused by mla, mga, gdn, dsa, hier, identity, naming what runs", err);
     check_rng = saved_rng;
 }
 
