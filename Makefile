@@ -56,7 +56,7 @@ tests/test_kcache: tests/test_kcache.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/test_kcache.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode
+EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode tests/test_dropout
 ifneq ($(HAVE_CUDA),)
 EXTRA_TESTS += tests/test_kcache
 endif
@@ -75,6 +75,9 @@ tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # generation: decode == the full forward to 1e-9 relative, in double precision too
 tests/test_decode: tests/test_decode.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
+# dropout's ops (attention, residual): fixed-mask gradchecks in double precision too
+tests/test_dropout: tests/test_dropout.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ -lm

@@ -94,7 +94,7 @@ static void train_usage(void) {
          "  --heads N         query heads; must divide --d-model (default 9)\n"
          "  --ffn N           SwiGLU hidden size (default 8/3 d-model rounded up to 64)\n"
          "  --rope-theta X    RoPE base (default 100000)\n"
-         "  --resid-dropout P dropout on each sublayer's output while training, 0 <= P < 1 (default 0; CPU only)\n"
+         "  --resid-dropout P dropout on each sublayer's output while training, 0 <= P < 1 (default 0)\n"
          "training:\n"
          "  --seq T           context length (default 256)\n"
          "  --batch B         sequences per micro-batch (default 8)\n"

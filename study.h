@@ -78,7 +78,7 @@
    study_run_key_at(0 .. study_run_key_count() - 1) (type, field, minimum, default, help; study_run_keys_help
    prints it); every key is an axis but seed (seeds go in `seeds`) and save.
      model:  attn (mha|gqa|mqa|swa|mla|mga|gdn|dsa|identity) kv_heads window qk_norm (0|1) norm (pre|post|sandwich)
-             layers d_model heads ffn rope_theta resid_dropout (0 <= p < 1; CPU)
+             layers d_model heads ffn rope_theta resid_dropout (0 <= p < 1) attn_dropout (per mille)
              attn_layers (a per-layer schedule, attn.h; items joined by '+' in [axes], e.g.
              attn_layers = swa:256*3+gqa, mla) latent_dim q_latent_dim rope_dim v_head_dim (mla)
              mga_gate mga_faithful (0|1) conv_size chunk (gdn) topk topk_pct indexer_heads
@@ -778,7 +778,7 @@ static const StudyRunKey run_keys_[] = {
     RK_INT_("ffn", model.ffn_dim, 0, SMOLLM_MAX_FFN, NULL, "model", "SwiGLU hidden size (default 8/3 d_model rounded up to 64)"),
     RK_FLT_("rope_theta", model.rope_theta, 0, 1e12, STUDY_RUN_KEY_ABOVE_MIN, NULL, "model", "RoPE base (default 100000)"),
     RK_FLT_("resid_dropout", model.resid_dropout, 0, 1, STUDY_RUN_KEY_BELOW_MAX | STUDY_RUN_KEY_IDENTITY_IF_SET, NULL, "model",
-            "dropout probability on each sublayer's output, training only (default 0: none; CPU only)"),
+            "dropout probability on each sublayer's output, training only (default 0: none)"),
     /* every attention option, generated from attn.h's option table (the rooms' ATTN_OPTIONS_*) */
 #define RK_ATTN_ROW_(field, name, min, max, flags, help)                                                          \
     {name, ((flags) & ATTN_OPT_BOOL) ? STUDY_RUN_KEY_BOOL : STUDY_RUN_KEY_INT, STUDY_RUN_AT_INT, RK_FIELD_(model.attn.field), min,   \
