@@ -33,6 +33,9 @@
    dense causal's tiles each pass visits, and the fraction of causal (t, s) pairs seen.
    Head widths: every case list holds hd 32, 64, 128 and the padded or split widths 40, 72,
    96, 136, 192, 256 (attn/dense.cu.h HEAD WIDTHS), window and pattern cases among them.
+   attn_dropout (run_dropout_case): forward and backward vs op_attention_dropout_* on the same
+   stream (hd 32, 64, 128, padded 72 and split 192, GQA, a window, a pattern; the Hopper setting
+   falls back to mma.sync) within the same bounds, and the mask bit for bit against ops_drop_bits.
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +157,95 @@ static void run_case(Gpu *g, const Case *c, const OpsPattern *P, int npaths) {
     }
     free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
     free(out); free(lse); free(dq); free(dk); free(dv);
+}
+
+/* attn_dropout (gpu_attention_dropout_*, the mma.sync kernels on every device) against
+   op_attention_dropout_* on the same stream: the CPU's {step, micro} ints, the GPU's the same
+   values in device memory. Paths: det and nd, and on Hopper the wgmma setting (3), which must
+   fall back to the mma.sync kernels. Bounds as run_case. Then the mask itself, exactly: with
+   q = 0 (P uniform, 1/(t+1)) and V the identity (T = hd, v[s] = e_s) out[t][s] is 0 where the
+   mask drops (t, s) and scale/(t+1) where it keeps it: every (b, h, t, s <= t) compared with
+   ops_drop_bits. */
+static void run_dropout_case(Gpu *g, const Case *c, const OpsPattern *P, int hopper) {
+    int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd;
+    size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd, nl = (size_t)B * H * T;
+    OpsPattern dense = {c->window, 0, 0, 0, 0};
+    if (!P) P = &dense;
+    OpsDropout d = {ops_drop_thresh(0.2), 1.25f, 1234567, 3, 11, 2, NULL};
+    int ctr[2] = {d.step, d.micro};
+    uint16_t *qb, *kb, *vb, *gb;
+    double *q, *k, *v, *dout;
+    rand_bf16(nq, 1.5, &qb, &q);
+    rand_bf16(nk, 1.0, &kb, &k);
+    rand_bf16(nk, 1.0, &vb, &v);
+    rand_bf16(nq, 1.0, &gb, &dout);
+    double *out = malloc(nq * 8), *lse = malloc(nl * 8), *dq = malloc(nq * 8), *dk = malloc(nk * 8),
+           *dv = malloc(nk * 8);
+    op_attention_dropout_forward(NULL, out, lse, q, k, v, B, T, H, KV, hd, P, &d);
+    op_attention_dropout_backward(NULL, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, P, &d);
+    for (int p = 0; p < (hopper && hd == 64 ? 3 : 2); p++) {
+        set_path(g, p);
+        printf("[dropout 0.2 attn_wgmma=%s %s] case B=%d T=%d H=%d KV=%d hd=%d window=%d global=%d stride=%d "
+               "dilation=%d\n", paths[p][0], path_name(p), B, T, H, KV, hd, P->window, P->global, P->stride, P->dilation);
+        void *d_q = dev_upload(g, qb, nq * 2), *d_k = dev_upload(g, kb, nk * 2), *d_v = dev_upload(g, vb, nk * 2),
+             *d_do = dev_upload(g, gb, nq * 2), *d_ctr = dev_upload(g, ctr, sizeof ctr);
+        void *d_o = dev_poisoned(g, nq * 2), *d_dq = dev_poisoned(g, nq * 2), *d_dk = dev_poisoned(g, nk * 2),
+             *d_dv = dev_poisoned(g, nk * 2);
+        float *d_lse = dev_poisoned(g, nl * 4);
+        OpsDropout gd = d;
+        gd.step = gd.micro = -1; /* the kernels must read the device's */
+        gd.d_ctr = d_ctr;
+        gpu_attention_dropout_forward(g, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, P, &gd);
+        gpu_attention_dropout_backward(g, d_dq, d_dk, d_dv, d_do, d_o, d_lse, d_q, d_k, d_v, B, T, H, KV, hd, P, &gd);
+        gpu_sync(g);
+        check("out", c, rel_err(g, d_o, 1, out, nq), 1e-2);
+        check("dq", c, rel_err(g, d_dq, 1, dq, nq), 1e-2);
+        check("dk", c, rel_err(g, d_dk, 1, dk, nk), 1e-2);
+        check("dv", c, rel_err(g, d_dv, 1, dv, nk), 1e-2);
+        gpu_free(g, d_q); gpu_free(g, d_k); gpu_free(g, d_v); gpu_free(g, d_do); gpu_free(g, d_ctr);
+        gpu_free(g, d_o); gpu_free(g, d_dq); gpu_free(g, d_dk); gpu_free(g, d_dv); gpu_free(g, d_lse);
+    }
+    free(qb); free(kb); free(vb); free(gb); free(q); free(k); free(v); free(dout);
+    free(out); free(lse); free(dq); free(dk); free(dv);
+    /* the mask, exactly (T = hd, causal, MHA) */
+    {
+        int Tm = hd;
+        size_t n = (size_t)B * Tm * H * hd;
+        uint16_t *zb = xmalloc(n * 2), *vi = xmalloc(n * 2), *o = xmalloc(n * 2);
+        memset(zb, 0, n * 2);
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < Tm; t++)
+                for (int h = 0; h < H; h++)
+                    for (int i = 0; i < hd; i++) vi[(((size_t)b * Tm + t) * H + h) * hd + i] = f2bf(i == t ? 1.0 : 0.0);
+        set_path(g, 0);
+        void *d_z = dev_upload(g, zb, n * 2), *d_vi = dev_upload(g, vi, n * 2), *d_ctr = dev_upload(g, ctr, sizeof ctr);
+        void *d_o = dev_poisoned(g, n * 2);
+        float *d_lse = dev_poisoned(g, (size_t)B * H * Tm * 4);
+        OpsDropout gd = d;
+        gd.d_ctr = d_ctr;
+        OpsPattern causal = {0, 0, 0, 0, 0};
+        gpu_attention_dropout_forward(g, d_o, d_lse, d_z, d_z, d_vi, B, Tm, H, H, hd, &causal, &gd);
+        gpu_download(g, o, d_o, n * 2);
+        long bad = 0, kept = 0, all = 0;
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < H; h++) {
+                unsigned long long key = ops_drop_key(d.seed, d.step, d.micro, d.layer, b, h);
+                for (int t = 0; t < Tm; t++)
+                    for (int s = 0; s < hd; s++) {
+                        double x = bf2d(o[(((size_t)b * Tm + t) * H + h) * hd + s]);
+                        int keep = s <= t && ops_drop_bits(key, t, s) >= d.thresh;
+                        double want = keep ? 1.25 / (t + 1) : 0;
+                        bad += !(fabs(x - want) <= 1e-2 * want); /* NaN counts */
+                        kept += keep;
+                        all += s <= t;
+                    }
+            }
+        printf("[dropout mask] B=%d T=%d H=%d hd=%d: %ld of %ld causal entries kept, %ld outputs off the CPU's mask\n",
+               B, Tm, H, hd, kept, all, bad);
+        check("mask", c, (double)bad, 0);
+        gpu_free(g, d_z); gpu_free(g, d_vi); gpu_free(g, d_ctr); gpu_free(g, d_o); gpu_free(g, d_lse);
+        free(zb); free(vi); free(o);
+    }
 }
 
 /* a random selection bitmask for gpu_attention_select_*: row t keeps key t and each earlier
@@ -555,6 +647,17 @@ int main(int argc, char **argv) {
     };
     for (size_t i = 0; checks && i < sizeof dcases / sizeof dcases[0]; i++)
         run_case(&g, &dcases[i], &dpats[i], NPATHS_MMA);
+    /* attn_dropout: hd 64 and 128 (and 32, padded 72, split 192), GQA, a window, a sparse pattern */
+    static const Case drcases[] = {{2, 257, 9, 3, 64, 0}, {1, 200, 4, 2, 64, 16}, {2, 100, 2, 2, 128, 0},
+                                   {1, 257, 9, 3, 128, 16}, {1, 300, 4, 2, 32, 0}, {1, 200, 8, 4, 72, 0},
+                                   {1, 150, 4, 2, 192, 16}};
+    for (size_t i = 0; checks && i < sizeof drcases / sizeof drcases[0]; i++) run_dropout_case(&g, &drcases[i], NULL, hopper);
+    if (checks) {
+        const int *p = pcases[6]; /* "all at once" */
+        Case c = {1, p[2], p[1] * 3, 3, p[0], p[3]};
+        OpsPattern pat = {p[3], p[4], p[5], p[6], p[7]};
+        run_dropout_case(&g, &c, &pat, hopper);
+    }
     if (repro) run_repro(&g, hopper);
 
     if (timing) {

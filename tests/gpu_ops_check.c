@@ -455,6 +455,35 @@ static void t_swiglu_add(int N, int F) {
     free(g); free(u); free(dout); free(out); free(dg); free(du);
 }
 
+/* residual dropout: gpu_resid_dropout's mask is op_resid_dropout's bit for bit (the zeros
+   where the CPU drops, compared one by one: bound 0 mismatches), the kept values scaled alike
+   (1e-2); the step and micro-batch come from device memory, and gpu_dropout_next counts there */
+static void t_resid_dropout(size_t n, float p, int layer, int branch) {
+    char shape[64];
+    snprintf(shape, sizeof shape, "n=%zu p=%g l=%d br=%d", n, (double)p, layer, branch);
+    float *x = fvec(n), *ref = fvec(n);
+    for (size_t i = 0; i < n; i++) x[i] = ref[i] = h_bf2f(h_f2bf(0.5f + fabsf(frand()))); /* none 0 */
+    int ctr[2] = {9, 2};
+    int *d_ctr = dev_bytes(ctr, sizeof ctr);
+    void *d_x = dev_bf(x, n);
+    OpsDropout d = {0};
+    d.seed = 1337; d.layer = layer; d.step = ctr[0]; d.micro = ctr[1];
+    op_resid_dropout(NULL, ref, n, p, &d, branch);
+    gpu_resid_dropout(&G, d_x, n, p, d.seed, d_ctr, layer, branch);
+    float *g = get_bf(d_x, n);
+    long mism = 0, dropped = 0;
+    for (size_t i = 0; i < n; i++) { mism += (g[i] == 0) != (ref[i] == 0); dropped += ref[i] == 0; }
+    report("resid_dropout", "mask (mismatches)", shape, (double)mism, 0);
+    report("resid_dropout", "kept x/(1-p)", shape, relerr(g, ref, n), 1e-2);
+    printf("      %ld of %zu dropped\n", dropped, n);
+    gpu_dropout_next(&G, d_ctr);
+    int after[2];
+    gpu_download(&G, after, d_ctr, sizeof after);
+    report("dropout_next", "{9, 2} -> {9, 3}", shape, after[0] == 9 && after[1] == 3 ? 0 : 1, 0);
+    free(g); free(x); free(ref);
+    gpu_free(&G, d_x); gpu_free(&G, d_ctr);
+}
+
 static void t_xent(int N, int C, int V) {
     char shape[64];
     snprintf(shape, sizeof shape, "N=%d C=%d V=%d", N, C, V);
@@ -707,6 +736,8 @@ int main(int argc, char **argv) {
     t_xent(300, 576, 4096);     /* 1 MiB chunks: 128 rows each, last chunk partial */
     t_xent(100, 64, 1001);      /* V % 8 != 0: scalar path */
     t_optim(1000003);
+    t_resid_dropout(1000003, 0.1f, 3, 1);
+    t_resid_dropout(4097, 0.5f, 0, 0);
     printf("\n%d passed, %d failed\n", n_pass, n_fail);
     G.tuning.xent_chunk_bytes = 0; /* the default for timing */
     if (!(argc > 1 && strcmp(argv[1], "--no-bench") == 0)) bench();
