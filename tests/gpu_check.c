@@ -17,8 +17,9 @@
    schedule mixing it with sliding-window GQA; head widths the flash kernels pad or split (GQA
    hd 72 and 256, MGA hd 72, MLA q.k 72 with v 64 and v 96).
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
-   every tile). Then four steps replayed as CUDA graphs against the same steps run eagerly
-   (losses rel <= 1e-3, weights rel <= 1e-4). Ends with "N passed, N failed".
+   every tile). Dropout (resid_dropout, attn_dropout: the GPU's masks are the CPU's) as any other
+   configuration. Then four steps replayed as CUDA graphs against the same steps run eagerly
+   (losses rel <= 1e-3, weights rel <= 1e-4), without and with dropout. Ends with "N passed, N failed".
 
    make gpucheck   (builds this with the CUDA build flags and runs it)
 */
@@ -252,10 +253,24 @@ static void check_schedule(Gpu *gpu, const char *sched) {
     check_model(gpu, cfg, name);
 }
 
-/* several steps replayed as CUDA graphs against the same steps run eagerly */
-static void check_graphs(Gpu *gpu) {
+/* dropout (resid_dropout, attn_dropout per mille): the GPU draws the CPU's masks, so one step
+   compares as any other configuration */
+static void check_dropout(Gpu *gpu, SmolNormKind norm, int window, float resid, int attn_pm) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.norm = norm; cfg.attn.kind = ATTN_GQA; cfg.attn.n_kv_heads = 1; cfg.attn.window = window;
+    cfg.resid_dropout = resid; cfg.attn.attn_dropout = attn_pm;
+    snprintf(name, sizeof name, "%s-norm gqa W=%d resid_dropout %g attn_dropout %d", smollm_norm_kind_name(norm), window,
+             (double)resid, attn_pm);
+    check_model(gpu, cfg, name);
+}
+
+/* several steps replayed as CUDA graphs against the same steps run eagerly; with dropout the
+   masks must move on with each replayed step as they do eagerly (the device's step counter) */
+static void check_graphs(Gpu *gpu, float resid, int attn_pm) {
     SmolConfig cfg = {0};
     cfg.vocab_size = 256; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 2; cfg.seed = 3;
+    cfg.resid_dropout = resid; cfg.attn.attn_dropout = attn_pm;
     const int B = 2, T = 100, N = B * T, steps = 4;
     SmolModel a, b;
     char err[256], d[160];
@@ -287,8 +302,10 @@ static void check_graphs(Gpu *gpu) {
     /* bounds: atomics make even two eager runs differ slightly, and Adam's early steps
        (about lr * sign(g)) turn that into ~1e-4 on the weights; a graph that misses an op
        or replays a stale scale or learning rate is off by far more */
-    report(ta.graph != NULL && ta.update_graph != NULL && worst <= 1e-4 && we <= 1e-3,
-           "CUDA graph steps = eager steps", d);
+    char name[96];
+    snprintf(name, sizeof name, "CUDA graph steps = eager steps (resid_dropout %g attn_dropout %d)", (double)resid,
+             attn_pm);
+    report(ta.graph != NULL && ta.update_graph != NULL && worst <= 1e-4 && we <= 1e-3, name, d);
     free(wa); free(wb);
     train_free(&ta); train_free(&tb);
     smollm_free(&a); smollm_free(&b);
@@ -335,7 +352,11 @@ int main(void) {
     check_dsa_ix(&gpu, 16, 2, 8, 4, 0);
     check_dsa_ix(&gpu, 16, 4, 16, 5, 1);
     check_dsa_ix(&gpu, 512, 3, 32, 6, 1);
-    check_graphs(&gpu);
+    check_dropout(&gpu, SMOLLM_NORM_PRE, 0, 0.1f, 0);
+    check_dropout(&gpu, SMOLLM_NORM_POST, 0, 0, 100);
+    check_dropout(&gpu, SMOLLM_NORM_SANDWICH, 16, 0.1f, 100);
+    check_graphs(&gpu, 0, 0);
+    check_graphs(&gpu, 0.1f, 100);
     printf("peak device memory %.1f MB\n", gpu.peak_bytes / 1e6);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
