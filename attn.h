@@ -43,6 +43,12 @@
    schedule item, config.json and the checkpoint's metadata), range and help. attn_option_at
    walks them all; study.h's run keys, ablate's --help and the schedule grammar are generated
    from them. Value 0 means "the default" (the help says what it resolves to).
+   attn_dropout (a common option, per mille: options are integers) drops attention probabilities
+   in training: smollm.h sets AttnActs.drop_on and the stream (seed, layer, step and micro-batch
+   counters; on the GPU those live on the device) before each forward; the dense room's core runs
+   op_attention_dropout_* (ops.h: the counter-based hash, drawn again in the backward; on Hopper
+   the mma.sync flash kernels, not the wgmma ones). The other rooms refuse attn_dropout > 0 in
+   attn_resolve, naming the kinds that run it.
 
    ADDING A MECHANISM (the recipe; attn/hier.h was added this way):
      1. attn/NAME.h: the manual block (equations, paper, parameter names, what kv_bytes_per_token

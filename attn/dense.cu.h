@@ -20,6 +20,13 @@
      gpu_attention_pattern_backward(g, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &pattern)
        the same under a fixed sparse mask (ops.h's OpsPattern: window + global prefix,
        strided summaries, dilated second window); the two above are these with {window}.
+     gpu_attention_dropout_forward(g, out, lse, q, k, v, B, T, H, KV, hd, &pattern, &drop)
+     gpu_attention_dropout_backward(g, dq, dk, dv, dout, out, lse, q, k, v, B, T, H, KV, hd, &pattern, &drop)
+       the pattern ops with dropout on P (ops.h's OpsDropout: attn_dropout's mask, hashed in the
+       kernels from (seed, step, micro, layer, b, h, t, s), again in the backward, none stored;
+       step and micro read from device memory, drop.d_ctr, so a CUDA graph replays with fresh
+       masks). lse stays P's. Compiled with -DATTN_DROPOUT=1 (small #if blocks at P and dP/dS);
+       always the mma.sync kernels: on Hopper the wgmma path has no dropout and is skipped.
      gpu_attention_select_forward(g, out, lse, q, k, v, mask, B, T, H, KV, hd)
      gpu_attention_select_backward(g, dq, dk, dv, dout, out, lse, q, k, v, mask, B, T, H, KV, hd)
      gpu_attention_select_probs(g, p, q, k, lse, mask, B, T, H, KV, hd, topk)
@@ -373,6 +380,7 @@ KSRC_LINE("attn/dense.cu.h") "// Flash attention (forward, backward) on bf16 ten
 "//   GROUP   query heads per kv head (H / KV)\n"
 "//   WINDOW  0: full causal; W > 0: query t sees keys t-W+1..t\n"
 "//   GLOBAL, STRIDE, DILATION, DSPAN, PBLOCK: a sparse pattern on top of WINDOW (below)\n"
+"//   ATTN_DROPOUT  1: dropout on P (attn_dropout; the kernels take its arguments last)\n"
 "// Layouts: q, out, dout [B,T,H,HD]; k, v [B,T,KV,HD]; lse, D [B,H,T] fp32.\n"
 "// bf16 travels as raw 16-bit patterns (unsigned short): no system headers under NVRTC.\n"
 "//\n"

@@ -8,7 +8,10 @@
                (Ainslie et al. 2023, arXiv 2305.13245); default kv_heads heads/3, else /2, else 1
      MQA       kv_heads = 1 (Shazeer 2019, arXiv 1911.02150)
      SWA       GQA with a sliding window (window must be > 0; Beltagy et al. 2020, 2004.05150)
-   Options (common ones in attn.h: kv_heads, qk_norm, window):
+   Options (common ones in attn.h: kv_heads, qk_norm, window, attn_dropout):
+     attn_dropout N dropout on P = softmax(QK^T) in training, p = N / 1000: out = (P * M / (1 - p)) V,
+                    M from ops.h's hash (ops_drop_key, ops_drop_bits), drawn again in the backward;
+                    lse is P's, so the backward's D = rowsum(dO * O) holds unchanged
      window W > 0   sliding window: token i sees i-W+1..i (0 = full causal)
      global=G, stride=S, dilation=R (pattern_block PB, default 128): fixed sparse patterns
                     added to the window W (ops.h: local+global, strided, dilated; the flash
