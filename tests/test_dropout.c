@@ -16,6 +16,7 @@
        thresh 0 (p = 0) is exactly op_attention_pattern_*
      residual: op_resid_dropout's kept fraction within 4 sigma, kept elements scaled by
        1 / (1 - p) exactly, the mask the same on a second call (its own backward)
+     generation: prefill and a decode step with attn_dropout equal those without it
      study keys: attn_dropout is a run key and a --attn-dropout flag (per mille), in the
        canonical config (config.json) and the identity when set, out of both at 0
    Ends with "N passed, N failed"; exit status 1 on any failure. */
@@ -201,12 +202,38 @@ static void test_keys(void) {
     report(refused, "study key attn_dropout 1000 refused, naming it", err);
 }
 
+/* generation runs without dropout: prefill then a decode step of a model with attn_dropout equal
+   those of the same weights without it, bit for bit */
+static void test_generation(void) {
+    AttnConfig c = {0}, c0;
+    char err[256] = "";
+    c.d_model = 32; c.n_heads = 4; c.n_kv_heads = 2; c.attn_dropout = 300;
+    c0 = c;
+    c0.attn_dropout = 0;
+    int ok = !attn_resolve(&c, err, sizeof err) && !attn_resolve(&c0, err, sizeof err);
+    size_t np = attn_param_count(&c);
+    const int B = 2, T = 9;
+    ops_real *w = rnd(np, 0.2), *x = rnd((size_t)B * (T + 1) * 32, 1), *o = zeros((size_t)B * T * 32),
+             *o0 = zeros((size_t)B * T * 32), *s = zeros((size_t)B * 32), *s0 = zeros((size_t)B * 32);
+    AttnCache k, k0;
+    ok = ok && !attn_decode_init(&k, &c, B, T + 1, err, sizeof err) && !attn_decode_init(&k0, &c0, B, T + 1, err, sizeof err);
+    ok = ok && !attn_decode_prefill(&k, w, x, o, T, err, sizeof err) && !attn_decode_prefill(&k0, w, x, o0, T, err, sizeof err);
+    k.pos = k0.pos = T;
+    ok = ok && !attn_decode_step(&k, w, x + (size_t)B * T * 32, s, err, sizeof err) &&
+         !attn_decode_step(&k0, w, x + (size_t)B * T * 32, s0, err, sizeof err);
+    ok = ok && !memcmp(o, o0, sizeof(ops_real) * B * T * 32) && !memcmp(s, s0, sizeof(ops_real) * B * 32);
+    report(ok, "attn_dropout off in generation: prefill and a step = those without it", err);
+    attn_decode_free(&k); attn_decode_free(&k0);
+    free(w); free(x); free(o); free(o0); free(s); free(s0);
+}
+
 int main(void) {
     OpsPattern dense = {0, 0, 0, 0, 0}, lg = {6, 3, 0, 0, 0};
     test_attention(&dense, "causal");
     test_attention(&lg, "local+global W=6 G=3");
     test_resid();
     test_keys();
+    test_generation();
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }
