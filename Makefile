@@ -21,7 +21,7 @@ CUDA_INC = -DABLATE_CUDA -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
 # every room under attn/ (a new mechanism's header is a dependency without an edit here)
-HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h export.h eval.h gpu.h kernels.cu.h $(wildcard attn/*.h) \
+HEADERS  = ops.h attn.h smollm.h train.h dist.h ckpt.h data.h data_unicode.h study.h export.h eval.h gpu.h kernels.cu.h $(wildcard attn/*.h) \
            tests/gpu_test.h tests/check.h
 
 # without a CUDA toolkit (no nvrtc.h under $(CUDA)) the GPU build and the NVRTC compile check
@@ -56,7 +56,7 @@ tests/test_kcache: tests/test_kcache.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/test_kcache.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode
+EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode tests/test_dist
 ifneq ($(HAVE_CUDA),)
 EXTRA_TESTS += tests/test_kcache
 endif
@@ -75,6 +75,9 @@ tests/test_attn_pattern: tests/test_attn_pattern.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # generation: decode == the full forward to 1e-9 relative, in double precision too
 tests/test_decode: tests/test_decode.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
+# data parallel on CPU ranks: 2 ranks == 1 process with grad_accum 2 to 1e-12, in double precision
+tests/test_dist: tests/test_dist.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ -lm

@@ -23,6 +23,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -123,6 +124,11 @@ static void train_usage(void) {
          "  --task-vocab N    the task's vocabulary (default 256)\n"
          "  --save FILE       write the trained weights as safetensors\n"
          "  --KEY VALUE       any other run key of a study (ablate run --help lists them all)\n"
+         "data parallel (one run over several processes; --batch is the whole micro-batch, split\n"
+         "evenly over the ranks, so it must be a multiple of their count):\n"
+         "  --gpus 0,1,...    one rank per listed GPU, gradients summed with NCCL (libnccl.so.2, opened\n"
+         "                    at run time; CUDA build)\n"
+         "  --ranks N         N ranks on the CPU over shared memory (the same training logic, for tests)\n"
          "Every value is range-checked (ablate run --help prints each key's range).\n"
          "  -h, --help        this text");
     attn_options_help();
@@ -260,11 +266,109 @@ static Gpu *open_device(const char *device, const Tune *tn) {
     return gpu;
 }
 
+/* ---- data-parallel training: dist.h's dist_spawn forks one rank per GPU (--gpus) or per
+   CPU process (--ranks); each rank runs study_train with its DistComm (fork without exec:
+   the parsed configuration is inherited; the GPU is opened in the rank, never in the parent) */
+typedef struct {
+    const StudyRunConfig *o;
+    const Tune *tn;
+    const int *gpus;  /* NULL: CPU ranks */
+    int die_rank;     /* tests (hidden --test-die-rank R): rank R kills itself before training; -1: none */
+} TrainRanks;
+
+static int train_rank(DistComm *c, void *ctx) {
+    const TrainRanks *x = ctx;
+    StudyRunConfig o = *x->o;
+    Gpu *gpu = NULL;
+    if (c->rank == x->die_rank) raise(SIGKILL);
+#ifndef ABLATE_NO_CUDA
+    if (x->gpus) {
+        gpu = calloc(1, sizeof *gpu);
+        if (!gpu || gpu_init(gpu, x->gpus[c->rank])) {
+            fprintf(stderr, "ablate: rank %d: GPU %d cannot be used: %s (--gpus lists device indices, 0 to the "
+                            "machine's GPU count - 1)\n", c->rank, x->gpus[c->rank], gpu ? gpu->err : "out of host memory");
+            free(gpu);
+            return 2;
+        }
+        apply_tuning(gpu, x->tn);
+        if (dist_nccl_init(c, gpu->stream)) {
+            fprintf(stderr, "ablate: %s\n", c->err);
+            study_close_device(gpu);
+            return 2;
+        }
+    }
+#else
+    (void)x->tn;
+#endif
+    o.dist = c;
+    StudySummary sum = {0};
+    int rc = study_train(&o, NULL, gpu, c->rank == 0, &sum);
+    if (rc == 2) fprintf(stderr, "ablate: rank %d: %s\n", c->rank, sum.reason);
+    dist_nccl_close(c);
+    study_close_device(gpu);
+    return rc;
+}
+
+/* takes --gpus LIST, --ranks N and the hidden --test-die-rank R out of argv: the world size
+   (0: neither flag) */
+static int take_dist_flags(int *argc, char **argv, int *gpus, int *die_rank) {
+    int n = 0, world = 0, have_gpus = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--gpus") && strcmp(f, "--ranks") && strcmp(f, "--test-die-rank")) { argv[n++] = argv[i]; continue; }
+        if (i + 1 >= *argc) die("%s needs a value%s", f, "");
+        const char *v = argv[++i];
+        if (!strcmp(f, "--test-die-rank")) { *die_rank = parse_int(f, v, 0, DIST_MAX_WORLD - 1); continue; }
+        if (world) die("--gpus and --ranks are given together or twice (%s %s): one of them, once", f, v);
+        if (!strcmp(f, "--ranks")) world = parse_int(f, v, 1, DIST_MAX_WORLD);
+        else {
+            char err[300];
+            world = dist_parse_gpus(v, gpus, DIST_MAX_WORLD, err, sizeof err);
+            if (world < 0) die("%s%s", err, "");
+            have_gpus = 1;
+        }
+    }
+    *argc = n;
+    argv[n] = NULL;
+    return have_gpus ? -world : world;
+}
+
 static int cmd_train(int argc, char **argv, const Tune *tn) {
     StudyRunConfig o;
     const char *device = NULL;
+    int gpus[DIST_MAX_WORLD], die_rank = -1;
+    int world = take_dist_flags(&argc, argv, gpus, &die_rank), on_gpus = world < 0;
+    if (on_gpus) world = -world;
     study_run_config_defaults(&o);
     parse_train_flags(&o, &device, argc, argv);
+    if (world) {
+        char err[300];
+        SmolConfig check = o.model;
+        check.vocab_size = DATA_BYTE_VOCAB;
+        if (smollm_resolve(&check, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+        if (o.batch % world) {
+            fprintf(stderr, "ablate: --batch %d cannot be split over %d ranks: expected a multiple of %d\n", o.batch,
+                    world, world);
+            return 2;
+        }
+#ifdef ABLATE_NO_CUDA
+        if (on_gpus) {
+            fprintf(stderr, "ablate: --gpus: this is the CPU-only build (built without -DABLATE_CUDA); --ranks N "
+                            "trains over N CPU processes\n");
+            return 2;
+        }
+#else
+        if (on_gpus && device && strcmp(device, "cuda")) die("--gpus with --device %s%s: --gpus trains on GPUs", device, "");
+        if (!on_gpus && device && !strcmp(device, "cuda")) die("--ranks with --device cuda%s%s: use --gpus LIST", "", "");
+        /* NCCL's NVLink multicast is not supported on the machines this runs on; the ranks
+           inherit the environment, and NCCL reads it at ncclCommInitRank */
+        if (on_gpus) setenv("NCCL_NVLS_ENABLE", "0", 1);
+#endif
+        TrainRanks x = {&o, tn, on_gpus ? gpus : NULL, die_rank};
+        int rc = dist_spawn(world, train_rank, &x, err, sizeof err);
+        if (rc) fprintf(stderr, "ablate: train: %s\n", err);
+        return rc < 0 ? 2 : rc;
+    }
     char err[256];
     SmolConfig check = o.model; /* refuse bad shapes before reading any data or opening a GPU */
     check.vocab_size = DATA_BYTE_VOCAB;
