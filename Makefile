@@ -102,7 +102,7 @@ test: all tests/run_tests $(NVRTC_CHECK) $(EXTRA_TESTS)
 
 GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check tests/gpu_kcache_check \
              tests/gpu_linear_check tests/gpu_determinism_check tests/gpu_decode_check \
-             tests/gpu_decode_rooms_check
+             tests/gpu_decode_rooms_check tests/gpu_dist_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
@@ -151,6 +151,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_linear_check
 	./tests/gpu_decode_rooms_check
 	./tests/gpu_determinism_check --no-timing
+	./tests/gpu_dist_check
 	tools/gpu_repro.sh ./ablate
 	$(CUDA)/bin/compute-sanitizer --tool memcheck --error-exitcode 3 ./ablate train --device cuda \
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1413,10 +1414,93 @@ static void bench_decode_gpu(Gpu *gpu) {
     for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, batches[bi], 768, 256);
 }
 
+/* ---- ablate bench --gpus N: data-parallel scaling of the (a) shape (SmolLM2-135M, 16 x 2048
+   per GPU): 1, 2, 4, ... N ranks (dist_spawn, NCCL), each timing `steps` steps after 2 warm-up
+   ones; rank 0 hands tokens/s (all ranks' tokens / mean step time) to the parent through a
+   shared page. Scaling efficiency = tok/s on W GPUs / (W x tok/s on 1) */
+typedef struct { const Tune *tn; int steps; double *tps; char *why; /* 1024 bytes */ } BenchDp;
+
+static int bench_dp_rank(DistComm *c, void *ctx) {
+    BenchDp *x = ctx;
+#ifndef ABLATE_NO_CUDA
+    Gpu *gpu = calloc(1, sizeof *gpu);
+    if (!gpu || gpu_init(gpu, c->rank)) {
+        snprintf(x->why, 1024, "rank %d: GPU %d cannot be used: %s", c->rank, c->rank, gpu ? gpu->err : "out of host memory");
+        return 2;
+    }
+    apply_tuning(gpu, x->tn);
+    if (dist_nccl_init(c, gpu->stream)) { snprintf(x->why, 1024, "%s", c->err); return 2; }
+    SmolConfig mc = {0}; /* zero: the SmolLM2-135M shape */
+    int B = 16, T = 2048;
+    char err[256];
+    SmolModel m;
+    if (smollm_init(&m, &mc, gpu, B, T, err, sizeof err)) { snprintf(x->why, 1024, "rank %d: %s", c->rank, err); return 2; }
+    TrainConfig tc = {0};
+    tc.steps = x->steps + 2;
+    tc.dist = c;
+    TrainState tr;
+    if (train_init(&tr, &m, &tc)) { snprintf(x->why, 1024, "rank %d: out of memory for the optimizer", c->rank); return 2; }
+    int shape[3] = {B * c->world * T, m.cfg.vocab_size, 1}; /* the whole micro-batch of all ranks */
+    double ts = 0;
+    for (int s = 0; s < x->steps + 2; s++) {
+        TrainStats st = train_step(&tr, random_batch, shape);
+        if (st.failed) { snprintf(x->why, 1024, "rank %d: step %d failed: %s", c->rank, s + 1, c->err); return 2; }
+        if (s >= 2) ts += st.seconds; /* the mean over ranks (train.h): every rank agrees */
+    }
+    if (c->rank == 0) *x->tps = (double)B * c->world * T * x->steps / ts;
+    train_free(&tr);
+    smollm_free(&m);
+    dist_nccl_close(c);
+    study_close_device(gpu);
+    return 0;
+#else
+    (void)c; (void)x;
+    return 2;
+#endif
+}
+
+static int bench_dp(int gpus, int steps, const Tune *tn) {
+#ifdef ABLATE_NO_CUDA
+    (void)gpus; (void)steps; (void)tn;
+    (void)bench_dp_rank;
+    fprintf(stderr, "ablate bench --gpus: this is the CPU-only build (built without -DABLATE_CUDA)\n");
+    return 2;
+#else
+    /* a shared page: the ranks are forked processes */
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) { fprintf(stderr, "ablate bench: cannot map a shared page: %s\n", strerror(errno)); return 2; }
+    setenv("NCCL_NVLS_ENABLE", "0", 1); /* NVLink multicast: not supported on the machines here */
+    printf("data-parallel training, (a) SmolLM2-135M shape, 16 x 2048 tokens per GPU, %d timed steps\n", steps);
+    printf("%5s %12s %12s %11s\n", "GPUs", "tok/s", "tok/s/GPU", "efficiency");
+    double one = 0;
+    int rc = 0;
+    for (int w = 1; w <= gpus && !rc; w = w * 2 > gpus && w < gpus ? gpus : w * 2) {
+        BenchDp x = {tn, steps, (double *)page, page + 64};
+        char err[300];
+        *x.tps = 0;
+        x.why[0] = 0;
+        if (dist_spawn(w, bench_dp_rank, &x, err, sizeof err)) {
+            fprintf(stderr, "ablate bench --gpus: %s%s%s\n", err, x.why[0] ? ": " : "", x.why);
+            rc = 2;
+            break;
+        }
+        if (w == 1) one = *x.tps;
+        printf("%5d %12.0f %12.0f %10.1f%%\n", w, *x.tps, *x.tps / w, 100 * *x.tps / (w * one));
+        fflush(stdout);
+    }
+    munmap(page, 4096);
+    return rc;
+#endif
+}
+
 static int cmd_bench(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL, *head_dims = "64";
-    int steps = 5, profile = 0, nondet = 0, dry = 0;
+    int steps = 5, profile = 0, nondet = 0, dry = 0, dp_gpus = 0;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--gpus") && i + 1 < argc) { /* data-parallel scaling: its own table */
+            dp_gpus = parse_int("--gpus", argv[++i], 1, DIST_MAX_WORLD);
+            continue;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech|decode] [--steps N] [--profile]\n"
                  "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--head-dims HD[,HD..]]\n"
@@ -1449,7 +1533,10 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "(fp32 atomics, timed GEMM choice) instead, to measure what reproducibility costs.\n"
                  "--dry-run times nothing and opens no device: it prints the GPU shapes and the FLOP\n"
                  "counts behind TFLOP/s, one key=value line each (tools/peers.py --dry-run prints the\n"
-                 "same lines for the PyTorch side of the comparison, tools/bench_peers.sh).");
+                 "same lines for the PyTorch side of the comparison, tools/bench_peers.sh).\n"
+                 "--gpus N times data-parallel training of (a) alone, 16 x 2048 tokens per GPU, on 1, 2,\n"
+                 "4, ... N GPUs (one rank each, NCCL): tokens/s, per GPU, and the scaling efficiency\n"
+                 "(tokens/s on W GPUs / (W x tokens/s on 1)); CUDA build.");
             tune_help();
             return 0;
         }
@@ -1467,6 +1554,7 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         else if (!strcmp(argv[i], "--head-dims") && i + 1 < argc) head_dims = argv[++i];
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
     }
+    if (dp_gpus) return bench_dp(dp_gpus, steps, tn);
     int hds[16], nhd = bench_head_dims(head_dims, dry || (device && strcmp(device, "cpu")), hds);
     if (dry) {
         if (sched) die("bench --dry-run: --attn-layers '%s' is not counted%s: name mechanisms with --attn", sched, "");

@@ -93,8 +93,8 @@
 #if defined(TRAIN_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include "dist.h" /* first: its implementation asks for the system headers' fork and mmap parts */
 #include "smollm.h"
-#include "dist.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -300,6 +300,9 @@ static void test_cli(void) {
         {"--ranks 3", "--batch 8 cannot be split over 3 ranks: expected a multiple of 3"},
         {"--ranks 2 --gpus 0", "--gpus and --ranks are given together"},
     };
+    snprintf(cmd, sizeof cmd, "%s bench --gpus 2 2>&1", bin);
+    rc = sh_run(cmd, a, sizeof a);
+    report(rc == 2 && strstr(a, "bench --gpus: this is the CPU-only build"), "CLI: bench --gpus on the CPU build refused", a);
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         snprintf(cmd, sizeof cmd, "%s train %s --data %s --batch 8 %s 2>&1", bin, args, data, bad[i].flags);
         rc = sh_run(cmd, a, sizeof a);
