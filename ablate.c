@@ -7,13 +7,14 @@
    ablate                 the default study (attention mechanisms, built-in data)
    ablate run [SPEC|flags] a study from a spec file or --axes; --resume DIR continues one
    ablate report DIR      redraw a study's table and plots from its files
-   ablate train [flags]   train one configuration; ablate train --help lists the flags
+   ablate train [flags]   train one configuration; ablate train --help lists the flags;
+                          --gpus 0,1 (--ranks N on the CPU) trains it data-parallel (dist.h)
    ablate eval CKPT --data SPEC  a saved checkpoint over a whole split: loss, its standard
                           error, perplexity, bits per byte, tokens (ablate eval --help)
    ablate eval CKPT --mc FILE.jsonl  multiple-choice accuracy (eval.h)
    ablate export CKPT --out DIR  a Hugging Face model directory (export.h)
    ablate mc-make TEXT --out FILE.jsonl  cloze items from a text's held-out part (eval.h)
-   ablate bench           time training and the attention kernel
+   ablate bench           time training and the attention kernel; --gpus N: data-parallel scaling
 
    This file parses and dispatches; studies live in study.h, training in train.h.
 */
