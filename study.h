@@ -2861,7 +2861,7 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
     DataBytes bytes; /* for bits per byte: the tokenizer beside the data (none for a task) */
     if (data_bytes_open(&bytes, &ds) == 1 && !c->task) {
         static int said; /* once per process, not once per run of a study */
-        if (!said++) fprintf(stderr, "ablate: bits per byte unknown (reported as null): %s\n", bytes.why);
+        if (writer && !said++) fprintf(stderr, "ablate: bits per byte unknown (reported as null): %s\n", bytes.why);
     }
     TrainEval final_ev;
     memset(&final_ev, 0, sizeof final_ev);
