@@ -410,7 +410,7 @@ DISTDEF int dist_parse_gpus(const char *list, int *ids, int max, char *err, size
     const char *p = list;
     if (!p || !*p) { snprintf(err, errlen, "--gpus '': expected GPU indices separated by commas, e.g. 0,1"); return -1; }
     while (*p) {
-        char *end;
+        char *end = NULL;
         errno = 0;
         long v = (*p >= '0' && *p <= '9') ? strtol(p, &end, 10) : -1;
         if (v < 0 || errno || (end && *end && *end != ',') || v > 1023) {

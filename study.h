@@ -508,7 +508,12 @@ STUDYDEF int study_decode_bench(const SmolModel *m, int B, int prompt, int gen, 
                                 size_t errlen);
 STUDYDEF const char *study_default_data(void);
 /* train one run. dir: its directory (NULL: no files, as ablate train); verbose: per-step lines.
-   Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case */
+   Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case.
+   Data parallel (c->dist, dist.h): every rank calls it with the same configuration; batch is
+   the whole micro-batch (a multiple of the rank count), each rank trains its slice; rank 0
+   alone prints, evaluates, writes metrics, checkpoints (train_sync_state first, on every rank)
+   and the save; every rank resumes from the newest checkpoint (one that fails a check fails
+   the run: the ranks could not agree on setting it aside) */
 STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
 STUDYDEF int study_run(const StudySpec *s, const StudyOptions *o, Gpu *gpu);
 

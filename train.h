@@ -554,27 +554,28 @@ TRAINDEF int train_evaluate(SmolModel *m, TrainEvalBatchFn next, void *ctx, size
     return oom ? -1 : 0;
 }
 
-/* the whole m and v (host, 2 n_params) from this rank's slices: a gather over the ranks */
+/* the whole m and v (host, 2 n_params; rank 0 passes it, the others NULL) from the ranks'
+   slices: a gather over the ranks (data parallel only) */
 static int train_gather_moments_(TrainState *t, ops_real *host, char *err, size_t errlen) {
     SmolModel *M = t->model;
     DistComm *d = t->cfg.dist;
     size_t n = M->n_params, s = t->shard_n, tail = n - t->tail_lo;
     DistType rt = sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32;
-    ops_real *all = d ? ops_alloc(M->gpu, (t->tail_lo ? t->tail_lo : 1) * sizeof(ops_real)) : NULL;
-    double bad = d && !all;
-    if (d && d->sum_host(d, &bad, 1)) { snprintf(err, errlen, "train state: %s", d->err); ops_free(M->gpu, all); return -1; }
-    if (bad) { snprintf(err, errlen, "train state: a rank is out of memory gathering the moments"); ops_free(M->gpu, all); return -1; }
-    for (int k = 0; k < 2; k++) {
+    ops_real *all = ops_alloc(M->gpu, (t->tail_lo ? t->tail_lo : 1) * sizeof(ops_real));
+    double bad = !all; /* every rank learns that one cannot take part */
+    int rc = d->sum_host(d, &bad, 1) ? -1 : bad ? -2 : 0;
+    for (int k = 0; k < 2 && !rc; k++) {
         ops_real *local = k ? t->v : t->m, *out = host ? host + k * n : NULL;
-        if (!d) { ops_to_host(M->gpu, out, local, n * sizeof(ops_real)); continue; }
-        if (d->all_gather(d, local, all, s, rt)) { snprintf(err, errlen, "train state: %s", d->err); ops_free(M->gpu, all); return -1; }
-        if (out) {
+        if (d->all_gather(d, local, all, s, rt)) rc = -1;
+        else if (out) {
             ops_to_host(M->gpu, out, all, t->tail_lo * sizeof(ops_real));
-            ops_to_host(M->gpu, out + t->tail_lo, local + s, tail * sizeof(ops_real));
+            ops_to_host(M->gpu, out + t->tail_lo, local + s, tail * sizeof(ops_real)); /* every rank's alike */
         }
     }
+    if (rc == -1) snprintf(err, errlen, "train state: %s", d->err);
+    if (rc == -2) snprintf(err, errlen, "train state: a rank is out of memory for the %zu-element gather buffer", t->tail_lo);
     ops_free(M->gpu, all);
-    return 0;
+    return rc ? -1 : 0;
 }
 
 TRAINDEF int train_sync_state(TrainState *t, char *err, size_t errlen) {
