@@ -21,7 +21,7 @@ CUDA_INC = -DABLATE_CUDA -I$(CUDA)/include -DGPU_CUDA_INCLUDE='"$(CUDA)/include"
 # with dlopen at run time, so the GPU build starts without it; -ldl for glibc before 2.34
 CUDA_LIB = -L$(CUDA)/lib64 -Wl,-rpath,$(CUDA)/lib64 -lnvrtc -lcublasLt -lcublas -ldl
 # every room under attn/ (a new mechanism's header is a dependency without an edit here)
-HEADERS  = ops.h attn.h smollm.h train.h ckpt.h data.h data_unicode.h study.h export.h eval.h gpu.h kernels.cu.h $(wildcard attn/*.h) \
+HEADERS  = ops.h attn.h smollm.h train.h dist.h ckpt.h data.h data_unicode.h study.h export.h eval.h gpu.h kernels.cu.h $(wildcard attn/*.h) \
            tests/gpu_test.h tests/check.h
 
 # without a CUDA toolkit (no nvrtc.h under $(CUDA)) the GPU build and the NVRTC compile check
@@ -56,7 +56,7 @@ tests/test_kcache: tests/test_kcache.c $(HEADERS)
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/test_kcache.c -o $@ $(CUDA_LIB) -lpthread -lm
 
 # more CPU test programs (tests/test_NAME.c, float build, each ending "N passed, N failed")
-EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode tests/test_dropout
+EXTRA_TESTS = tests/test_export tests/test_study tests/test_plots tests/test_data tests/test_sparse tests/test_gdn tests/test_attn_pattern tests/test_inputs tests/test_faults tests/test_ckpt tests/test_oom tests/test_hier tests/test_decode tests/test_dropout tests/test_dist
 ifneq ($(HAVE_CUDA),)
 EXTRA_TESTS += tests/test_kcache
 endif
@@ -78,6 +78,9 @@ tests/test_decode: tests/test_decode.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 # dropout's ops (attention, residual): fixed-mask gradchecks in double precision too
 tests/test_dropout: tests/test_dropout.c $(HEADERS)
+	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
+# data parallel on CPU ranks: 2 ranks == 1 process with grad_accum 2 to 1e-12, in double precision
+tests/test_dist: tests/test_dist.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) -DABLATE_REAL=double $< -o $@ -lm
 tests/test_%: tests/test_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $< -o $@ -lm
@@ -102,7 +105,7 @@ test: all tests/run_tests $(NVRTC_CHECK) $(EXTRA_TESTS)
 
 GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_sparse_check tests/gpu_kcache_check \
              tests/gpu_linear_check tests/gpu_determinism_check tests/gpu_decode_check \
-             tests/gpu_decode_rooms_check
+             tests/gpu_decode_rooms_check tests/gpu_dist_check
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
@@ -151,6 +154,7 @@ gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_linear_check
 	./tests/gpu_decode_rooms_check
 	./tests/gpu_determinism_check --no-timing
+	./tests/gpu_dist_check
 	tools/gpu_repro.sh ./ablate
 	$(CUDA)/bin/compute-sanitizer --tool memcheck --error-exitcode 3 ./ablate train --device cuda \
 	    --layers 2 --d-model 128 --heads 2 --seq 100 --batch 2 --steps 3 --eval-batches 1

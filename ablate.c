@@ -7,13 +7,14 @@
    ablate                 the default study (attention mechanisms, built-in data)
    ablate run [SPEC|flags] a study from a spec file or --axes; --resume DIR continues one
    ablate report DIR      redraw a study's table and plots from its files
-   ablate train [flags]   train one configuration; ablate train --help lists the flags
+   ablate train [flags]   train one configuration; ablate train --help lists the flags;
+                          --gpus 0,1 (--ranks N on the CPU) trains it data-parallel (dist.h)
    ablate eval CKPT --data SPEC  a saved checkpoint over a whole split: loss, its standard
                           error, perplexity, bits per byte, tokens (ablate eval --help)
    ablate eval CKPT --mc FILE.jsonl  multiple-choice accuracy (eval.h)
    ablate export CKPT --out DIR  a Hugging Face model directory (export.h)
    ablate mc-make TEXT --out FILE.jsonl  cloze items from a text's held-out part (eval.h)
-   ablate bench           time training and the attention kernel
+   ablate bench           time training and the attention kernel; --gpus N: data-parallel scaling
 
    This file parses and dispatches; studies live in study.h, training in train.h.
 */
@@ -23,11 +24,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,6 +126,11 @@ static void train_usage(void) {
          "  --task-vocab N    the task's vocabulary (default 256)\n"
          "  --save FILE       write the trained weights as safetensors\n"
          "  --KEY VALUE       any other run key of a study (ablate run --help lists them all)\n"
+         "data parallel (one run over several processes; --batch is the whole micro-batch, split\n"
+         "evenly over the ranks, so it must be a multiple of their count):\n"
+         "  --gpus 0,1,...    one rank per listed GPU, gradients summed with NCCL (libnccl.so.2, opened\n"
+         "                    at run time; CUDA build)\n"
+         "  --ranks N         N ranks on the CPU over shared memory (the same training logic, for tests)\n"
          "Every value is range-checked (ablate run --help prints each key's range).\n"
          "  -h, --help        this text");
     attn_options_help();
@@ -260,11 +268,109 @@ static Gpu *open_device(const char *device, const Tune *tn) {
     return gpu;
 }
 
+/* ---- data-parallel training: dist.h's dist_spawn forks one rank per GPU (--gpus) or per
+   CPU process (--ranks); each rank runs study_train with its DistComm (fork without exec:
+   the parsed configuration is inherited; the GPU is opened in the rank, never in the parent) */
+typedef struct {
+    const StudyRunConfig *o;
+    const Tune *tn;
+    const int *gpus;  /* NULL: CPU ranks */
+    int die_rank;     /* tests (hidden --test-die-rank R): rank R kills itself before training; -1: none */
+} TrainRanks;
+
+static int train_rank(DistComm *c, void *ctx) {
+    const TrainRanks *x = ctx;
+    StudyRunConfig o = *x->o;
+    Gpu *gpu = NULL;
+    if (c->rank == x->die_rank) raise(SIGKILL);
+#ifndef ABLATE_NO_CUDA
+    if (x->gpus) {
+        gpu = calloc(1, sizeof *gpu);
+        if (!gpu || gpu_init(gpu, x->gpus[c->rank])) {
+            fprintf(stderr, "ablate: rank %d: GPU %d cannot be used: %s (--gpus lists device indices, 0 to the "
+                            "machine's GPU count - 1)\n", c->rank, x->gpus[c->rank], gpu ? gpu->err : "out of host memory");
+            free(gpu);
+            return 2;
+        }
+        apply_tuning(gpu, x->tn);
+        if (dist_nccl_init(c, gpu->stream)) {
+            fprintf(stderr, "ablate: %s\n", c->err);
+            study_close_device(gpu);
+            return 2;
+        }
+    }
+#else
+    (void)x->tn;
+#endif
+    o.dist = c;
+    StudySummary sum = {0};
+    int rc = study_train(&o, NULL, gpu, c->rank == 0, &sum);
+    if (rc == 2) fprintf(stderr, "ablate: rank %d: %s\n", c->rank, sum.reason);
+    dist_nccl_close(c);
+    study_close_device(gpu);
+    return rc;
+}
+
+/* takes --gpus LIST, --ranks N and the hidden --test-die-rank R out of argv: the world size
+   (0: neither flag) */
+static int take_dist_flags(int *argc, char **argv, int *gpus, int *die_rank) {
+    int n = 0, world = 0, have_gpus = 0;
+    for (int i = 0; i < *argc; i++) {
+        const char *f = argv[i];
+        if (strcmp(f, "--gpus") && strcmp(f, "--ranks") && strcmp(f, "--test-die-rank")) { argv[n++] = argv[i]; continue; }
+        if (i + 1 >= *argc) die("%s needs a value%s", f, "");
+        const char *v = argv[++i];
+        if (!strcmp(f, "--test-die-rank")) { *die_rank = parse_int(f, v, 0, DIST_MAX_WORLD - 1); continue; }
+        if (world) die("--gpus and --ranks are given together or twice (%s %s): one of them, once", f, v);
+        if (!strcmp(f, "--ranks")) world = parse_int(f, v, 1, DIST_MAX_WORLD);
+        else {
+            char err[300];
+            world = dist_parse_gpus(v, gpus, DIST_MAX_WORLD, err, sizeof err);
+            if (world < 0) die("%s%s", err, "");
+            have_gpus = 1;
+        }
+    }
+    *argc = n;
+    argv[n] = NULL;
+    return have_gpus ? -world : world;
+}
+
 static int cmd_train(int argc, char **argv, const Tune *tn) {
     StudyRunConfig o;
     const char *device = NULL;
+    int gpus[DIST_MAX_WORLD], die_rank = -1;
+    int world = take_dist_flags(&argc, argv, gpus, &die_rank), on_gpus = world < 0;
+    if (on_gpus) world = -world;
     study_run_config_defaults(&o);
     parse_train_flags(&o, &device, argc, argv);
+    if (world) {
+        char err[300];
+        SmolConfig check = o.model;
+        check.vocab_size = DATA_BYTE_VOCAB;
+        if (smollm_resolve(&check, err, sizeof err)) { fprintf(stderr, "ablate: %s\n", err); return 2; }
+        if (o.batch % world) {
+            fprintf(stderr, "ablate: --batch %d cannot be split over %d ranks: expected a multiple of %d\n", o.batch,
+                    world, world);
+            return 2;
+        }
+#ifdef ABLATE_NO_CUDA
+        if (on_gpus) {
+            fprintf(stderr, "ablate: --gpus: this is the CPU-only build (built without -DABLATE_CUDA); --ranks N "
+                            "trains over N CPU processes\n");
+            return 2;
+        }
+#else
+        if (on_gpus && device && strcmp(device, "cuda")) die("--gpus with --device %s%s: --gpus trains on GPUs", device, "");
+        if (!on_gpus && device && !strcmp(device, "cuda")) die("--ranks with --device cuda%s%s: use --gpus LIST", "", "");
+        /* NCCL's NVLink multicast is not supported on the machines this runs on; the ranks
+           inherit the environment, and NCCL reads it at ncclCommInitRank */
+        if (on_gpus) setenv("NCCL_NVLS_ENABLE", "0", 1);
+#endif
+        TrainRanks x = {&o, tn, on_gpus ? gpus : NULL, die_rank};
+        int rc = dist_spawn(world, train_rank, &x, err, sizeof err);
+        if (rc) fprintf(stderr, "ablate: train: %s\n", err);
+        return rc < 0 ? 2 : rc;
+    }
     char err[256];
     SmolConfig check = o.model; /* refuse bad shapes before reading any data or opening a GPU */
     check.vocab_size = DATA_BYTE_VOCAB;
@@ -1309,10 +1415,93 @@ static void bench_decode_gpu(Gpu *gpu) {
     for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, batches[bi], 768, 256);
 }
 
+/* ---- ablate bench --gpus N: data-parallel scaling of the (a) shape (SmolLM2-135M, 16 x 2048
+   per GPU): 1, 2, 4, ... N ranks (dist_spawn, NCCL), each timing `steps` steps after 2 warm-up
+   ones; rank 0 hands tokens/s (all ranks' tokens / mean step time) to the parent through a
+   shared page. Scaling efficiency = tok/s on W GPUs / (W x tok/s on 1) */
+typedef struct { const Tune *tn; int steps; double *tps; char *why; /* 1024 bytes */ } BenchDp;
+
+static int bench_dp_rank(DistComm *c, void *ctx) {
+    BenchDp *x = ctx;
+#ifndef ABLATE_NO_CUDA
+    Gpu *gpu = calloc(1, sizeof *gpu);
+    if (!gpu || gpu_init(gpu, c->rank)) {
+        snprintf(x->why, 1024, "rank %d: GPU %d cannot be used: %s", c->rank, c->rank, gpu ? gpu->err : "out of host memory");
+        return 2;
+    }
+    apply_tuning(gpu, x->tn);
+    if (dist_nccl_init(c, gpu->stream)) { snprintf(x->why, 1024, "%s", c->err); return 2; }
+    SmolConfig mc = {0}; /* zero: the SmolLM2-135M shape */
+    int B = 16, T = 2048;
+    char err[256];
+    SmolModel m;
+    if (smollm_init(&m, &mc, gpu, B, T, err, sizeof err)) { snprintf(x->why, 1024, "rank %d: %s", c->rank, err); return 2; }
+    TrainConfig tc = {0};
+    tc.steps = x->steps + 2;
+    tc.dist = c;
+    TrainState tr;
+    if (train_init(&tr, &m, &tc)) { snprintf(x->why, 1024, "rank %d: out of memory for the optimizer", c->rank); return 2; }
+    int shape[3] = {B * c->world * T, m.cfg.vocab_size, 1}; /* the whole micro-batch of all ranks */
+    double ts = 0;
+    for (int s = 0; s < x->steps + 2; s++) {
+        TrainStats st = train_step(&tr, random_batch, shape);
+        if (st.failed) { snprintf(x->why, 1024, "rank %d: step %d failed: %s", c->rank, s + 1, c->err); return 2; }
+        if (s >= 2) ts += st.seconds; /* the mean over ranks (train.h): every rank agrees */
+    }
+    if (c->rank == 0) *x->tps = (double)B * c->world * T * x->steps / ts;
+    train_free(&tr);
+    smollm_free(&m);
+    dist_nccl_close(c);
+    study_close_device(gpu);
+    return 0;
+#else
+    (void)c; (void)x;
+    return 2;
+#endif
+}
+
+static int bench_dp(int gpus, int steps, const Tune *tn) {
+#ifdef ABLATE_NO_CUDA
+    (void)gpus; (void)steps; (void)tn;
+    (void)bench_dp_rank;
+    fprintf(stderr, "ablate bench --gpus: this is the CPU-only build (built without -DABLATE_CUDA)\n");
+    return 2;
+#else
+    /* a shared page: the ranks are forked processes */
+    char *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) { fprintf(stderr, "ablate bench: cannot map a shared page: %s\n", strerror(errno)); return 2; }
+    setenv("NCCL_NVLS_ENABLE", "0", 1); /* NVLink multicast: not supported on the machines here */
+    printf("data-parallel training, (a) SmolLM2-135M shape, 16 x 2048 tokens per GPU, %d timed steps\n", steps);
+    printf("%5s %12s %12s %11s\n", "GPUs", "tok/s", "tok/s/GPU", "efficiency");
+    double one = 0;
+    int rc = 0;
+    for (int w = 1; w <= gpus && !rc; w = w * 2 > gpus && w < gpus ? gpus : w * 2) {
+        BenchDp x = {tn, steps, (double *)page, page + 64};
+        char err[300];
+        *x.tps = 0;
+        x.why[0] = 0;
+        if (dist_spawn(w, bench_dp_rank, &x, err, sizeof err)) {
+            fprintf(stderr, "ablate bench --gpus: %s%s%s\n", err, x.why[0] ? ": " : "", x.why);
+            rc = 2;
+            break;
+        }
+        if (w == 1) one = *x.tps;
+        printf("%5d %12.0f %12.0f %10.1f%%\n", w, *x.tps, *x.tps / w, 100 * *x.tps / (w * one));
+        fflush(stdout);
+    }
+    munmap(page, 4096);
+    return rc;
+#endif
+}
+
 static int cmd_bench(int argc, char **argv, const Tune *tn) {
     const char *device = NULL, *only = NULL, *attns = "gqa", *sched = NULL, *head_dims = "64";
-    int steps = 5, profile = 0, nondet = 0, dry = 0;
+    int steps = 5, profile = 0, nondet = 0, dry = 0, dp_gpus = 0;
     for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--gpus") && i + 1 < argc) { /* data-parallel scaling: its own table */
+            dp_gpus = parse_int("--gpus", argv[++i], 1, DIST_MAX_WORLD);
+            continue;
+        }
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             puts("usage: ablate bench [--device cpu|cuda] [--only train|attn|mech|decode] [--steps N] [--profile]\n"
                  "                    [--attn NAME[,NAME..]] [--attn-layers SCHEDULE] [--head-dims HD[,HD..]]\n"
@@ -1345,7 +1534,10 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "(fp32 atomics, timed GEMM choice) instead, to measure what reproducibility costs.\n"
                  "--dry-run times nothing and opens no device: it prints the GPU shapes and the FLOP\n"
                  "counts behind TFLOP/s, one key=value line each (tools/peers.py --dry-run prints the\n"
-                 "same lines for the PyTorch side of the comparison, tools/bench_peers.sh).");
+                 "same lines for the PyTorch side of the comparison, tools/bench_peers.sh).\n"
+                 "--gpus N times data-parallel training of (a) alone, 16 x 2048 tokens per GPU, on 1, 2,\n"
+                 "4, ... N GPUs (one rank each, NCCL): tokens/s, per GPU, and the scaling efficiency\n"
+                 "(tokens/s on W GPUs / (W x tokens/s on 1)); CUDA build.");
             tune_help();
             return 0;
         }
@@ -1363,6 +1555,7 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
         else if (!strcmp(argv[i], "--head-dims") && i + 1 < argc) head_dims = argv[++i];
         else die("unknown argument '%s'%s (see ablate bench --help)", argv[i], "");
     }
+    if (dp_gpus) return bench_dp(dp_gpus, steps, tn);
     int hds[16], nhd = bench_head_dims(head_dims, dry || (device && strcmp(device, "cpu")), hds);
     if (dry) {
         if (sched) die("bench --dry-run: --attn-layers '%s' is not counted%s: name mechanisms with --attn", sched, "");

@@ -268,6 +268,11 @@ typedef struct {
     int *kill_countdown;        /* not a run key: fault injection for tests (StudyOptions.kill_metrics),
                                    decremented per metrics line written, SIGKILL at 0; NULL: none */
     const char *die_at;         /* tests only (not a key): StudyOptions.die_at */
+    struct DistComm *dist;      /* not a key: data parallel over dist->world ranks (train.h's DATA
+                                   PARALLEL; every rank calls study_train with the same config);
+                                   batch is the whole micro-batch, each rank trains batch / world
+                                   rows of it; rank 0 alone evaluates, logs, writes metrics,
+                                   checkpoints and `save`; NULL: one process */
 } StudyRunConfig;
 
 /* the last evaluation of a run covers the whole validation split up to this many tokens
@@ -503,7 +508,12 @@ STUDYDEF int study_decode_bench(const SmolModel *m, int B, int prompt, int gen, 
                                 size_t errlen);
 STUDYDEF const char *study_default_data(void);
 /* train one run. dir: its directory (NULL: no files, as ablate train); verbose: per-step lines.
-   Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case */
+   Returns 0 ok, 1 diverged, 2 failed (bad configuration or data); *out filled in every case.
+   Data parallel (c->dist, dist.h): every rank calls it with the same configuration; batch is
+   the whole micro-batch (a multiple of the rank count), each rank trains its slice; rank 0
+   alone prints, evaluates, writes metrics, checkpoints (train_sync_state first, on every rank)
+   and the save; every rank resumes from the newest checkpoint (one that fails a check fails
+   the run: the ranks could not agree on setting it aside) */
 STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
 STUDYDEF int study_run(const StudySpec *s, const StudyOptions *o, Gpu *gpu);
 
@@ -2294,6 +2304,18 @@ STUDYDEF int study_summary_read(const char *path, StudySummary *s) {
 
 static void study_batch(void *ctx, int *tokens, int *targets) { data_next_batch(ctx, tokens, targets); }
 
+/* a TrainBatchFn of whole micro-batches served as `parts` batches of rows / parts rows each
+   (rank 0's evaluation of a data-parallel run, whose model holds a rank's share of the rows) */
+typedef struct { TrainBatchFn fn; void *ctx; int *tok, *tgt; int rows_part, T, parts, next; } StudySplitBatch_;
+static void study_split_batch(void *ctx, int *tokens, int *targets) {
+    StudySplitBatch_ *b = ctx;
+    if (b->next == 0) b->fn(b->ctx, b->tok, b->tgt);
+    size_t n = (size_t)b->rows_part * b->T, off = (size_t)b->next * n;
+    memcpy(tokens, b->tok + off, n * sizeof(int));
+    memcpy(targets, b->tgt + off, n * sizeof(int));
+    b->next = (b->next + 1) % b->parts;
+}
+
 /* the tests' kill at a named point (StudyOptions.die_at: "POINT" or "POINT:STEP") */
 static void study_die_at(const char *die_at, const char *point, int step) {
     size_t k = strlen(point);
@@ -2744,6 +2766,14 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
     o->steps = study_run_config_steps(c);
     /* refuse bad shapes before reading any data */
     if (study_run_config_check(c, gpu, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
+    int world = c->dist ? c->dist->world : 1, writer = !c->dist || c->dist->rank == 0;
+    int share = c->batch / world; /* this rank's rows of each micro-batch */
+    if (c->batch % world) {
+        study_fmt(err, sizeof err, "batch %d cannot be split over %d ranks: expected a multiple of %d", c->batch, world, world);
+        study_fail(o, "failed", "%s", err);
+        return 2;
+    }
+    if (!writer) verbose = 0; /* rank 0 speaks for the run */
     if (c->save && study_check_save(c->save, err, sizeof err)) { study_fail(o, "failed", "%s", err); return 2; }
     char init_path[4200];
     if (c->init_from && export_init_path(c->init_from, init_path, sizeof init_path, err, sizeof err)) {
@@ -2790,13 +2820,14 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
     if (gpu) gpu->peak_bytes = gpu->bytes_in_use; /* this run's own peak */
 #endif
     SmolModel m;
-    if (smollm_init(&m, &mc, gpu, c->batch, c->seq, err, sizeof err)) {
+    if (smollm_init(&m, &mc, gpu, share, c->seq, err, sizeof err)) {
         data_close(&ds);
         study_fail(o, "failed", "%s", err);
         return 2;
     }
     TrainConfig tc = c->train;
     tc.steps = o->steps;
+    tc.dist = c->dist;
     TrainState tr;
     if (train_init(&tr, &m, &tc)) {
         snprintf(err, sizeof err, "out of memory for the optimizer state of %zu parameters", m.n_params);
@@ -2829,11 +2860,13 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
                m.cfg.n_layers, m.cfg.d_model, m.cfg.ffn_dim, m.cfg.vocab_size, pc.total, pc.attention, pc.ffn,
                pc.embedding, pc.norms, (size_t)o->kv_bytes_per_token, gpu ? "cuda" : "cpu", c->batch, c->seq,
                tr.cfg.grad_accum, tr.cfg.steps);
+    if (verbose && c->dist)
+        printf("data parallel: %d ranks x %d rows of each micro-batch; optimizer state sharded\n", world, share);
     DataSampler ts = {&ds, DATA_TRAIN, c->batch, c->seq, mc.seed * 7919 + 17, 0};
     DataBytes bytes; /* for bits per byte: the tokenizer beside the data (none for a task) */
     if (data_bytes_open(&bytes, &ds) == 1 && !c->task) {
         static int said; /* once per process, not once per run of a study */
-        if (!said++) fprintf(stderr, "ablate: bits per byte unknown (reported as null): %s\n", bytes.why);
+        if (writer && !said++) fprintf(stderr, "ablate: bits per byte unknown (reported as null): %s\n", bytes.why);
     }
     TrainEval final_ev;
     memset(&final_ev, 0, sizeof final_ev);
@@ -2866,8 +2899,13 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
             }
             if (!bad) {
                 step0 = cks[k];
-                if (k) fprintf(stderr, "ablate: %s resumes from %s (step %d)\n", dir, ckpt, step0);
+                if (k && writer) fprintf(stderr, "ablate: %s resumes from %s (step %d)\n", dir, ckpt, step0);
                 break;
+            }
+            if (c->dist) { /* rank 0 renames; every rank must agree on which checkpoint it resumed */
+                study_fail(o, "failed", "checkpoint: %s (data-parallel runs do not set checkpoints aside)", err);
+                rc = 2;
+                goto done;
             }
             study_set_aside(ckpt, aside, sizeof aside);
             fprintf(stderr, "ablate: checkpoint %s is unusable: %s; set aside as %s; ", ckpt, err, aside);
@@ -2877,7 +2915,7 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
         if (!step0 && touched) { /* a refused checkpoint may have loaded part of itself: start clean */
             train_free(&tr);
             smollm_free(&m);
-            if (smollm_init(&m, &mc, gpu, c->batch, c->seq, err, sizeof err)) {
+            if (smollm_init(&m, &mc, gpu, share, c->seq, err, sizeof err)) {
                 study_fail(o, "failed", "%s", err);
                 rc = 2;
                 data_bytes_close(&bytes);
@@ -2919,7 +2957,8 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
                 fprintf(stderr, "ablate: %s: a torn line (cut short by a kill or a full disk) dropped; the "
                                 "metrics are rewritten from the checkpoint at step %d\n", mpath, step0);
         }
-        /* rewrite the metrics up to the checkpoint, then append */
+        /* rewrite the metrics up to the checkpoint, then append (rank 0's file) */
+        if (!writer) goto training;
         StrBuf b = {0};
         sb_printf(&b, "%s", "");
         for (int i = 0; i < rows.n; i++) study_row_json(&b, &rows.r[i]);
@@ -2934,11 +2973,13 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
             goto done;
         }
     }
+training:
     for (int s = tr.step; s < steps; s++) {
         TrainStats st = c->task ? train_step(&tr, data_task_batch, &task_train) : train_step(&tr, study_batch, &ts);
         if (st.failed) {
-            char why[96];
-            snprintf(why, sizeof why, "step %d: out of host memory in the forward or backward pass", st.step + 1);
+            char why[400];
+            if (st.failed == 2) snprintf(why, sizeof why, "step %d: %s", st.step, c->dist->err);
+            else snprintf(why, sizeof why, "step %d: out of host memory in the forward or backward pass", st.step + 1);
             study_fail(o, "failed", "%s", why);
             rc = 2;
             break;
@@ -2954,17 +2995,27 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
             study_fail(o, "diverged", "%s", why);
             if (verbose) fprintf(stderr, "ablate: %s, training diverged\n", why);
             rc = 1;
-        } else if (st.step % eval_every == 0 || last || time_up) {
+        } else if (writer && (st.step % eval_every == 0 || last || time_up)) {
             if (c->task) { /* the same validation sequences at every evaluation */
                 DataTask tv = task_val;
-                r.val_loss = train_eval_acc(&tr, data_task_batch, &tv, c->eval_batches, &r.val_acc);
+                StudySplitBatch_ sb = {data_task_batch, &tv, malloc(sizeof(int) * c->batch * c->seq),
+                                       malloc(sizeof(int) * c->batch * c->seq), share, c->seq, world, 0};
+                if (!sb.tok || !sb.tgt) {
+                    study_fail(o, "failed", "validation: %s", "out of memory");
+                    rc = 2;
+                } else if (world > 1)
+                    r.val_loss = train_eval_acc(&tr, study_split_batch, &sb, c->eval_batches * world, &r.val_acc);
+                else
+                    r.val_loss = train_eval_acc(&tr, data_task_batch, &tv, c->eval_batches, &r.val_acc);
+                free(sb.tok);
+                free(sb.tgt);
             } else { /* windows spread over the whole split; the last evaluation: all of it, up to a cap */
                 int final = last || time_up;
                 double cap = c->final_eval_tokens > 0 ? c->final_eval_tokens : STUDY_FINAL_EVAL_TOKENS;
                 double want = final ? floor(cap / c->seq) : (double)c->eval_batches * c->batch;
                 DataEval ev;
                 TrainEval te;
-                if (data_eval_init(&ev, &ds, DATA_VAL, c->seq, c->batch, want >= 1 ? (size_t)want : 1, err, sizeof err) ||
+                if (data_eval_init(&ev, &ds, DATA_VAL, c->seq, share, want >= 1 ? (size_t)want : 1, err, sizeof err) ||
                     (ev.bytes = &bytes, train_evaluate(&m, data_eval_batch, &ev, data_eval_batches(&ev), 0, &te))) {
                     study_fail(o, "failed", "validation: %s", ev.n_rows ? "out of memory" : err);
                     rc = 2;
@@ -2976,7 +3027,7 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
                 }
             }
         }
-        if (!rc && dir && c->sample_every > 0 && !c->task && (st.step % c->sample_every == 0 || last || time_up)) {
+        if (!rc && dir && writer && c->sample_every > 0 && !c->task && (st.step % c->sample_every == 0 || last || time_up)) {
             char spath[4200];
             snprintf(spath, sizeof spath, "%s/samples.jsonl", dir);
             if (study_sample(&m, gpu, &ds, c->sample_tokens, st.step, spath, err, sizeof err)) {
@@ -3028,7 +3079,13 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
         if (dir && !last && st.step % ckpt_every == 0) {
             uint64_t w[W_COUNT] = {c->task ? task_train.rng : ts.rng, ts.cursor, study_dbits(tokens), study_dbits(train_s),
                                    study_dbits(wall_before + train_now() - t_start)};
-            if (study_checkpoint(dir, st.step, &m, &tr, w, c, err, sizeof err))
+            /* data parallel: every rank hands its moments to rank 0, which writes them */
+            if (train_sync_state(&tr, err, sizeof err)) {
+                study_fail(o, "failed", "checkpoint: %s", err);
+                rc = 2;
+                break;
+            }
+            if (writer && study_checkpoint(dir, st.step, &m, &tr, w, c, err, sizeof err))
                 fprintf(stderr, "ablate: checkpoint of %s: %s (training goes on)\n", dir, err);
         }
     }
@@ -3076,7 +3133,7 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
         if (o->peak_bytes > 0) printf(", peak %s memory %.1f MB", gpu ? "device" : "resident", o->peak_bytes / 1048576.0);
         printf("\n");
     }
-    if (c->save) {
+    if (c->save && writer) {
         if (smollm_save(&m, c->save, err, sizeof err)) { /* the weights asked for are lost: not a success */
             study_fail(o, "failed", "%s", err);
             rc = 2;
@@ -3102,8 +3159,8 @@ STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int
             if (verbose) printf("saved %s\n", c->save);
         }
     }
-    if (c->eval_mc && !rc) study_eval_mc(&m, c, o, verbose);
-    if (c->bench_decode && !rc) study_bench_decode_run(&m, c, o, verbose);
+    if (c->eval_mc && !rc && writer) study_eval_mc(&m, c, o, verbose);
+    if (c->bench_decode && !rc && writer) study_bench_decode_run(&m, c, o, verbose);
 done:
     o->wall_seconds = wall_before + train_now() - t_start;
     if (mf && fclose(mf) && !rc) {

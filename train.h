@@ -43,6 +43,31 @@
 
    The loss of a step is the mean over all tokens of all micro-batches; gradients are
    of that mean. grad_norm is the global L2 norm before clipping.
+
+   DATA PARALLEL (TrainConfig.dist, a DistComm of dist.h; NULL: one process). Every rank holds
+   the whole model and runs the same calls. The model's B is the rank's share: a run of batch
+   B over W ranks builds each rank's SmolModel with B / W rows; next_batch still fills the
+   whole micro-batch of B rows (every rank draws it, so the samplers stay in step and a
+   checkpoint's sampler state is every rank's), and rank r trains on rows [r B/W, (r+1) B/W).
+   Each rank's loss scale is 1 / (its counted tokens x grad_accum x W); after the last
+   micro-batch the gradients are summed over the ranks (all_reduce, rank order), so a W-rank
+   step computes what a 1-rank step of batch B/W and grad_accum x W computes, up to the order
+   in which the weight gradients are added (a 1-rank run adds micro-batch 2 into micro-batch
+   1's sums; the ranks' sums are added afterwards): equal to ~1e-15 relative in the double
+   build, ~1e-6 in float. The loss and the step's seconds are averaged over ranks (host
+   doubles in rank order: every rank gets the same, so budgets stop every rank at one step).
+   Optimizer state is sharded (ZeRO-1): with n parameters, s = n / W, rank r keeps the AdamW
+   moments of [r s, (r+1) s) and of the tail [W s, n) (under W elements, updated by every rank
+   alike) and updates only those weights; an all_gather of the fp32 weights (and on the GPU of
+   their bf16 copy) then gives every rank the whole model. The gradient norm is taken over
+   the whole summed gradient on every rank (the same value everywhere, the same sum as one
+   rank). One bucket: the gradients are reduced after the backward of the last micro-batch.
+   On the GPU the reduction can overlap the backward by reducing each layer's gradients
+   (contiguous in params, last layer first) on a second stream as soon as the backward has
+   passed it; that is the design, not built yet: today the reduction follows the backward.
+   Checkpoints hold the whole state: train_sync_state (collective) gathers the moments to
+   rank 0, whose train_save_state writes them; train_load_state reads the whole file on every
+   rank and keeps its slice, so a state saved by N ranks resumes on M.
 */
 /* ABLATE_IMPLEMENTATION turns on every header's implementation (before the include guard:
    the header may have been included before, without it) */
@@ -68,6 +93,7 @@
 #if defined(TRAIN_IMPLEMENTATION) && defined(__STRICT_ANSI__) && !defined(_POSIX_C_SOURCE) && !defined(_XOPEN_SOURCE)
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include "dist.h" /* first: its implementation asks for the system headers' fork and mmap parts */
 #include "smollm.h"
 
 #ifdef __cplusplus
@@ -82,6 +108,8 @@ typedef struct {
     float clip;
     int grad_accum;
     int no_cuda_graphs; /* GPU: replay each micro-batch's forward+backward as a CUDA graph unless set */
+    struct DistComm *dist; /* data parallel over dist->world ranks (see DATA PARALLEL); NULL: one process.
+                              Not saved in the train state: any rank count may resume it */
     /* a mechanism's schedule during training (DSA's dense warm-up and k ramp) is an option of
        the mechanism (attn.h), applied at each step through smollm_at_step */
 } TrainConfig;
@@ -90,13 +118,17 @@ typedef struct {
     int step;           /* 1-based index of the step just taken */
     float loss, lr, grad_norm;
     double seconds;     /* wall time of the step */
-    int failed;         /* 1: out of host memory in the forward or backward; the step was not taken */
+    int failed;         /* 1: out of host memory in the forward or backward; the step was not taken.
+                           2: a collective failed (cfg.dist->err says why); the ranks disagree now */
 } TrainStats;
 
 typedef struct {
     TrainConfig cfg;
     SmolModel *model;
-    ops_real *m, *v;      /* AdamW moments (backend memory) */
+    ops_real *m, *v;      /* AdamW moments (backend memory): of this rank's shard, then the tail */
+    size_t shard_lo, shard_n, tail_lo; /* the shard [lo, lo + n) and the tail [tail_lo, n_params);
+                                          one process: 0, n_params, n_params */
+    ops_real *synced;     /* rank 0 after train_sync_state: the whole m and v (host) for train_save_state */
     ops_real *gnorm_sq;   /* device scalar on the GPU */
     int step;
     int local_steps;    /* steps taken by this TrainState itself: CUDA graphs wait for one eager step,
@@ -169,6 +201,10 @@ TRAINDEF double train_now(void); /* monotonic seconds */
 TRAINDEF int train_save_state(const TrainState *t, const uint64_t *user, int n_user, const char *path, char *err,
                               size_t errlen);
 TRAINDEF int train_load_state(TrainState *t, uint64_t *user, int n_user, const char *path, char *err, size_t errlen);
+/* data parallel: every rank calls it before rank 0's train_save_state (which then writes the
+   gathered state; the other ranks write nothing). 0, or -1 with err (a collective failed, or
+   rank 0 ran out of host memory: every rank learns it) */
+TRAINDEF int train_sync_state(TrainState *t, char *err, size_t errlen);
 
 
 #ifdef __cplusplus
@@ -221,8 +257,14 @@ TRAINDEF int train_init(TrainState *t, SmolModel *m, const TrainConfig *c) {
     t->cfg = *c;
     train_config_resolve(&t->cfg);
     t->model = m;
-    t->m = ops_alloc(m->gpu, m->n_params * sizeof(ops_real));
-    t->v = ops_alloc(m->gpu, m->n_params * sizeof(ops_real));
+    DistComm *d = t->cfg.dist;
+    size_t n = m->n_params, W = d ? (size_t)d->world : 1, s = n / W;
+    t->shard_lo = d ? (size_t)d->rank * s : 0;
+    t->shard_n = s;
+    t->tail_lo = W * s;
+    size_t local = s + (n - t->tail_lo);
+    t->m = ops_alloc(m->gpu, local * sizeof(ops_real));
+    t->v = ops_alloc(m->gpu, local * sizeof(ops_real));
     t->gnorm_sq = ops_alloc(m->gpu, sizeof(ops_real));
     t->hyper = ops_alloc(m->gpu, 4 * sizeof(ops_real));
     if (!t->m || !t->v || !t->gnorm_sq || !t->hyper) {
@@ -242,6 +284,7 @@ TRAINDEF void train_free(TrainState *t) {
     ops_free(g, t->m);
     ops_free(g, t->v);
     ops_free(g, t->gnorm_sq);
+    free(t->synced);
     memset(t, 0, sizeof *t);
 }
 
@@ -251,7 +294,21 @@ static float train_decay_(const TrainState *t, int i) {
     return (p->is_norm || p->is_embedding) && !t->cfg.decay_all ? 0.0f : fmaxf(t->cfg.weight_decay, 0.0f);
 }
 
-/* global L2 norm of the gradients, then AdamW on every tensor with its own decay */
+/* the parts of the flat parameter range [a, b) that this rank updates (its shard, the tail):
+   up to 2 pieces [lo[i], hi[i]) whose moments sit at loc[i] of t->m and t->v */
+static int train_pieces_(const TrainState *t, size_t a, size_t b, size_t lo[2], size_t hi[2], size_t loc[2]) {
+    int k = 0;
+    size_t s0 = t->shard_lo, s1 = t->shard_lo + t->shard_n, n = t->model->n_params;
+    size_t x = a > s0 ? a : s0, y = b < s1 ? b : s1;
+    if (x < y) { lo[k] = x; hi[k] = y; loc[k] = x - s0; k++; }
+    x = a > t->tail_lo ? a : t->tail_lo;
+    y = b < n ? b : n;
+    if (x < y) { lo[k] = x; hi[k] = y; loc[k] = t->shard_n + (x - t->tail_lo); k++; }
+    return k;
+}
+
+/* global L2 norm of the gradients, then AdamW on every tensor with its own decay (this rank's
+   pieces of it when data-parallel) */
 static float train_update(TrainState *t, float lr) {
     SmolModel *M = t->model;
     const TrainConfig *c = &t->cfg;
@@ -276,9 +333,11 @@ static float train_update(TrainState *t, float lr) {
                 size_t off = M->specs[i].offset, n = M->specs[i].numel;
                 for (j = i + 1; j < M->n_specs && train_decay_(t, j) == wd && M->specs[j].offset == off + n; j++)
                     n += M->specs[j].numel;
-                gpu_adamw(g, M->params + off, (char *)M->wc + off * 2, M->grads + off, t->m + off, t->v + off, n,
-                          lr, c->beta1, c->beta2, c->eps, wd, b1c, b2c, t->gnorm_sq, c->clip > 0 ? c->clip : 0,
-                          t->hyper);
+                size_t lo[2], hi[2], loc[2];
+                for (int k = 0, np = train_pieces_(t, off, off + n, lo, hi, loc); k < np; k++)
+                    gpu_adamw(g, M->params + lo[k], (char *)M->wc + lo[k] * 2, M->grads + lo[k], t->m + loc[k],
+                              t->v + loc[k], hi[k] - lo[k], lr, c->beta1, c->beta2, c->eps, wd, b1c, b2c, t->gnorm_sq,
+                              c->clip > 0 ? c->clip : 0, t->hyper);
             }
             if (graphs && t->local_steps > 1) {
                 t->update_graph = gpu_graph_end(g);
@@ -297,14 +356,17 @@ static float train_update(TrainState *t, float lr) {
     for (int i = 0; i < M->n_specs; i++) {
         const AttnParamSpec *p = &M->specs[i];
         ops_real wd = train_decay_(t, i);
-        ops_real *w = M->params + p->offset, *g = M->grads + p->offset;
-        ops_real *m = t->m + p->offset, *v = t->v + p->offset;
-        for (size_t j = 0; j < p->numel; j++) {
-            ops_real gj = g[j] * scale;
-            m[j] = c->beta1 * m[j] + (1 - c->beta1) * gj;
-            v[j] = c->beta2 * v[j] + (1 - c->beta2) * gj * gj;
-            w[j] -= lr * wd * w[j]; /* decoupled weight decay */
-            w[j] -= lr * (m[j] / b1c) / (sqrt(v[j] / b2c) + c->eps);
+        size_t lo[2], hi[2], loc[2];
+        for (int k = 0, np = train_pieces_(t, p->offset, p->offset + p->numel, lo, hi, loc); k < np; k++) {
+            ops_real *w = M->params + lo[k], *g = M->grads + lo[k];
+            ops_real *m = t->m + loc[k], *v = t->v + loc[k];
+            for (size_t j = 0; j < hi[k] - lo[k]; j++) {
+                ops_real gj = g[j] * scale;
+                m[j] = c->beta1 * m[j] + (1 - c->beta1) * gj;
+                v[j] = c->beta2 * v[j] + (1 - c->beta2) * gj * gj;
+                w[j] -= lr * wd * w[j]; /* decoupled weight decay */
+                w[j] -= lr * (m[j] / b1c) / (sqrt(v[j] / b2c) + c->eps);
+            }
         }
     }
     return (float)gnorm;
@@ -353,46 +415,73 @@ static int train_graph_step(TrainState *t, float dloss) {
 
 TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx) {
     SmolModel *M = t->model;
-    int N = M->B * M->T, A = t->cfg.grad_accum;
+    DistComm *d = t->cfg.dist;
+    int N = M->B * M->T, A = t->cfg.grad_accum, W = d ? d->world : 1, rank = d ? d->rank : 0;
     /* the mechanisms' state for this step (DSA's warm-up and k schedule): a change makes the
        captured graph stale */
     if (smollm_at_step(M, t->step)) train_drop_graph(t);
-    int *tok = malloc(sizeof(int) * N), *tgt = malloc(sizeof(int) * N);
+    /* the whole micro-batch (all ranks' rows); this rank's rows start at tok + rank N */
+    int *tok_all = malloc(sizeof(int) * (size_t)N * W), *tgt_all = malloc(sizeof(int) * (size_t)N * W);
+    int *tok = tok_all ? tok_all + (size_t)rank * N : NULL, *tgt = tgt_all ? tgt_all + (size_t)rank * N : NULL;
     TrainStats st = {0};
     double t0 = train_now(), loss = 0;
-    if (!tok || !tgt) goto failed;
+    int oom = !tok_all || !tgt_all;
+    if (d && d->sum_host) { /* one rank out of memory: every rank skips the step together */
+        double bad = oom;
+        if (d->sum_host(d, &bad, 1)) goto comm_failed;
+        oom = bad > 0;
+    }
+    if (oom) goto failed;
     ops_zero(M->gpu, M->grads, M->n_params * sizeof(ops_real));
     for (int a = 0; a < A; a++) {
-        next_batch(ctx, tok, tgt);
+        next_batch(ctx, tok_all, tgt_all);
         int count = 0;
         for (int n = 0; n < N; n++) count += tgt[n] >= 0;
-        /* gradient of the mean over all counted tokens of all micro-batches */
-        float dloss = count ? 1.0f / ((float)count * A) : 0.0f;
+        /* gradient of the mean over all counted tokens of all micro-batches (of all ranks:
+           the ranks' gradients are summed below) */
+        float dloss = count ? 1.0f / ((float)count * (A * W)) : 0.0f;
         smollm_set_batch(M, tok, tgt);
         if (!train_graph_step(t, dloss) && (smollm_forward_device(M) || smollm_backward_device(M, dloss)))
             goto failed;
         /* on the GPU the last micro-batch's loss is read after the update is queued:
            one wait for the device per step instead of two */
-        if (a + 1 < A || !M->gpu) loss += smollm_read_loss(M, tgt);
+        if (a + 1 < A || !M->gpu || d) loss += smollm_read_loss(M, tgt);
     }
+    DistType rt = sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32;
+    if (d && d->all_reduce(d, M->grads, M->n_params, rt)) goto comm_failed;
     st.lr = train_lr(&t->cfg, t->step);
     t->step++;
     t->local_steps++;
     st.step = t->step;
     st.grad_norm = train_update(t, st.lr); /* on the GPU it also refreshes the bf16 copy */
-    if (M->gpu) loss += smollm_read_loss(M, tgt);
-    st.loss = (float)(loss / A);
+    if (d) { /* every rank's slice of the new weights to every rank (the tail is everyone's already) */
+        size_t lo = t->shard_lo, s = t->shard_n;
+        if (d->all_gather(d, M->params + lo, M->params, s, rt)) goto comm_failed;
+        if (M->wc != (void *)M->params &&
+            d->all_gather(d, (char *)M->wc + lo * ops_act_size(M->gpu), M->wc, s, DIST_BF16))
+            goto comm_failed;
+    }
+    if (M->gpu && !d) loss += smollm_read_loss(M, tgt);
     st.seconds = train_now() - t0;
+    if (d) { /* the step's loss and seconds: the ranks' mean, the same bits on every rank */
+        double x[2] = {loss, st.seconds};
+        if (d->sum_host(d, x, 2)) goto comm_failed;
+        loss = x[0] / W;
+        st.seconds = x[1] / W;
+    }
+    st.loss = (float)(loss / A);
     t->gnorm_sum += st.grad_norm;
     t->gnorm_count++;
     if (st.grad_norm > t->gnorm_max) t->gnorm_max = st.grad_norm;
-    free(tok);
-    free(tgt);
+    free(tok_all);
+    free(tgt_all);
     return st;
+comm_failed:
+    st.failed = 1; /* becomes 2 below */
 failed: /* no update: the weights and the step count stay as they were */
-    free(tok);
-    free(tgt);
-    st.failed = 1;
+    st.failed++;
+    free(tok_all);
+    free(tgt_all);
     st.step = t->step;
     st.loss = NAN;
     st.seconds = train_now() - t0;
@@ -465,6 +554,51 @@ TRAINDEF int train_evaluate(SmolModel *m, TrainEvalBatchFn next, void *ctx, size
     return oom ? -1 : 0;
 }
 
+/* the whole m and v (host, 2 n_params; rank 0 passes it, the others NULL) from the ranks'
+   slices: a gather over the ranks (data parallel only) */
+static int train_gather_moments_(TrainState *t, ops_real *host, char *err, size_t errlen) {
+    SmolModel *M = t->model;
+    DistComm *d = t->cfg.dist;
+    size_t n = M->n_params, s = t->shard_n, tail = n - t->tail_lo;
+    DistType rt = sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32;
+    ops_real *all = ops_alloc(M->gpu, (t->tail_lo ? t->tail_lo : 1) * sizeof(ops_real));
+    double bad = !all; /* every rank learns that one cannot take part */
+    int rc = d->sum_host(d, &bad, 1) ? -1 : bad ? -2 : 0;
+    for (int k = 0; k < 2 && !rc; k++) {
+        ops_real *local = k ? t->v : t->m, *out = host ? host + k * n : NULL;
+        if (d->all_gather(d, local, all, s, rt)) rc = -1;
+        else if (out) {
+            ops_to_host(M->gpu, out, all, t->tail_lo * sizeof(ops_real));
+            ops_to_host(M->gpu, out + t->tail_lo, local + s, tail * sizeof(ops_real)); /* every rank's alike */
+        }
+    }
+    if (rc == -1) snprintf(err, errlen, "train state: %s", d->err);
+    if (rc == -2) snprintf(err, errlen, "train state: a rank is out of memory for the %zu-element gather buffer", t->tail_lo);
+    ops_free(M->gpu, all);
+    return rc ? -1 : 0;
+}
+
+TRAINDEF int train_sync_state(TrainState *t, char *err, size_t errlen) {
+    DistComm *d = t->cfg.dist;
+    if (!d) return 0;
+    free(t->synced);
+    t->synced = NULL;
+    if (d->rank == 0) t->synced = malloc(2 * t->model->n_params * sizeof(ops_real));
+    /* every rank goes through the gather (whose first step tells every rank about this one) */
+    if (d->rank == 0 && !t->synced) {
+        double bad = 1;
+        d->sum_host(d, &bad, 1);
+        snprintf(err, errlen, "train state: out of host memory for %zu moments on rank 0", 2 * t->model->n_params);
+        return -1;
+    }
+    if (train_gather_moments_(t, t->synced, err, errlen)) {
+        free(t->synced);
+        t->synced = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 TRAINDEF int train_save_state(const TrainState *t, const uint64_t *user, int n_user, const char *path, char *err,
                               size_t errlen) {
     const SmolModel *M = t->model;
@@ -474,10 +608,20 @@ TRAINDEF int train_save_state(const TrainState *t, const uint64_t *user, int n_u
         return -1;
     }
     size_t n = M->n_params;
-    ops_real *host = malloc(2 * n * sizeof(ops_real));
-    if (!host) { snprintf(err, errlen, "train state %s: out of memory", path); return -1; }
-    ops_to_host(M->gpu, host, t->m, n * sizeof(ops_real));
-    ops_to_host(M->gpu, host + n, t->v, n * sizeof(ops_real));
+    ops_real *host;
+    if (t->cfg.dist) { /* the moments train_sync_state gathered: rank 0 writes them */
+        if (t->cfg.dist->rank != 0) return 0;
+        if (!t->synced) {
+            snprintf(err, errlen, "train state %s: the moments were not gathered (train_sync_state on every rank first)", path);
+            return -1;
+        }
+        host = t->synced; /* kept (freed by the next train_sync_state or train_free) */
+    } else {
+        host = malloc(2 * n * sizeof(ops_real));
+        if (!host) { snprintf(err, errlen, "train state %s: out of memory", path); return -1; }
+        ops_to_host(M->gpu, host, t->m, n * sizeof(ops_real));
+        ops_to_host(M->gpu, host + n, t->v, n * sizeof(ops_real));
+    }
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(tmp, "wb");
@@ -494,7 +638,7 @@ TRAINDEF int train_save_state(const TrainState *t, const uint64_t *user, int n_u
         ok = ok && fflush(f) == 0 && fsync(fileno(f)) == 0; /* on disk before the rename that publishes it */
         ok = (fclose(f) == 0) && ok;
     }
-    free(host);
+    if (host != t->synced) free(host);
     if (!ok || rename(tmp, path) != 0) {
         snprintf(err, errlen, "cannot write train state %s", path);
         remove(tmp);
@@ -576,8 +720,13 @@ TRAINDEF int train_load_state(TrainState *t, uint64_t *user, int n_user, const c
             free(host);
             return -1;
         }
-    ops_to_device(M->gpu, t->m, host, n * sizeof(ops_real));
-    ops_to_device(M->gpu, t->v, host + n, n * sizeof(ops_real));
+    /* this rank's slices of the whole state (one process: all of it) */
+    for (int k = 0; k < 2; k++) {
+        ops_real *local = k ? t->v : t->m;
+        const ops_real *whole = host + k * n;
+        ops_to_device(M->gpu, local, whole + t->shard_lo, t->shard_n * sizeof(ops_real));
+        ops_to_device(M->gpu, local + t->shard_n, whole + t->tail_lo, (n - t->tail_lo) * sizeof(ops_real));
+    }
     free(host);
     t->step = step;
     t->gnorm_sum = gsum;

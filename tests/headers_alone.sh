@@ -37,6 +37,7 @@ attn/dsa.h:ATTN_DSA:OPS ATTN_DSA
 attn/gdn.h:ATTN_GDN:OPS ATTN_GDN
 smollm.h:SMOLLM:OPS ATTN SMOLLM
 train.h:TRAIN:OPS ATTN SMOLLM TRAIN
+dist.h:DIST:DIST
 ckpt.h:CKPT:CKPT
 data.h:DATA:DATA
 data_unicode.h::

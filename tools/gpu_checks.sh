@@ -52,6 +52,7 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
     step gpu_linear_check ./tests/gpu_linear_check --no-timing
     step gpu_decode_check ./tests/gpu_decode_check
     step gpu_decode_rooms_check ./tests/gpu_decode_rooms_check
+    step gpu_dist_check ./tests/gpu_dist_check
 fi
 if [ "$part" = checks ] || [ "$part" = repro ] || [ "$part" = all ]; then
     step gpu_determinism_check ./tests/gpu_determinism_check --no-timing

@@ -1,0 +1,166 @@
+/* tests/gpu_dist_check.c - data-parallel training on GPUs (dist.h's NCCL transport, train.h's
+   DATA PARALLEL) against one process, on a GPU machine with libnccl.so.2:
+     1 GPU:   one rank over NCCL == the same run without a DistComm, bit for bit (the single-GPU
+              path through the data-parallel code: the 1-rank all_reduce and all_gather copy)
+     2+ GPUs: 2 ranks x 4 rows == 1 GPU with batch 4 x grad_accum 2 (bf16 compute: training
+              losses within 2e-3 relative, the final validation loss within 2e-3); a 2-rank
+              checkpoint resumed on 1 GPU == the uninterrupted 1-GPU run (same tolerances)
+   Every GPU is opened in a forked child, never in this process (dist.h: a CUDA context does not
+   survive fork); the GPU count is asked in a child too.
+     ./tests/gpu_dist_check            (ends "N passed, N failed") */
+#define ABLATE_IMPLEMENTATION
+#include "study.h"
+
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int n_pass, n_fail;
+static void report(int ok, const char *name, const char *detail) {
+    if (ok) n_pass++; else n_fail++;
+    printf("%s %-60s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
+    fflush(stdout);
+}
+
+static const char *data = "/usr/share/common-licenses/GPL-3";
+
+static void base_config(StudyRunConfig *c, int batch, int accum, int steps) {
+    char err[256];
+    study_run_config_defaults(c);
+    const char *kv[][2] = {{"layers", "2"}, {"d_model", "128"}, {"heads", "2"}, {"seq", "128"}, {"eval_batches", "2"},
+                           {"checkpoint_every", "2"}, {"eval_every", "2"}};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+        if (study_run_config_set(c, kv[i][0], kv[i][1], err, sizeof err)) printf("config: %s\n", err);
+    c->batch = batch;
+    c->train.grad_accum = accum;
+    c->train.steps = steps;
+    c->data = data;
+}
+
+typedef struct { StudyRunConfig c; const char *dir; int nccl; } RunCtx;
+
+static int open_gpu(int idx, Gpu **out) {
+    Gpu *g = calloc(1, sizeof *g);
+    if (!g || gpu_init(g, idx)) { fprintf(stderr, "GPU %d: %s\n", idx, g ? g->err : "out of memory"); free(g); return -1; }
+    *out = g;
+    return 0;
+}
+
+static int rank_main(DistComm *c, void *ctx) {
+    RunCtx *x = ctx;
+    Gpu *g;
+    if (open_gpu(c->rank, &g)) return 3;
+    StudyRunConfig o = x->c;
+    if (x->nccl) {
+        if (dist_nccl_init(c, g->stream)) { fprintf(stderr, "%s\n", c->err); return 3; }
+        o.dist = c;
+    }
+    StudySummary s = {0};
+    int rc = study_train(&o, x->dir, g, 0, &s);
+    if (rc) fprintf(stderr, "rank %d: %s\n", c->rank, s.reason);
+    dist_nccl_close(c);
+    study_close_device(g);
+    return rc;
+}
+
+/* W ranks over NCCL (nccl = 0: one process without a DistComm) in dir (emptied unless keep) */
+static int run(const StudyRunConfig *c, int W, int nccl, const char *dir, int keep, char *err, size_t errlen) {
+    char cmd[512];
+    if (!keep) {
+        snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+        if (system(cmd)) return -1;
+    }
+    RunCtx x = {*c, dir, nccl};
+    return dist_spawn(W, rank_main, &x, err, errlen);
+}
+
+static int losses(const char *dir, int val, double *out, int max) {
+    char p[512], line[4096];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    int n = 0;
+    while (f && n < max && fgets(line, sizeof line, f)) {
+        const char *k = strstr(line, val ? "\"val_loss\":" : "\"loss\":");
+        if (k) out[n++] = strtod(k + (val ? 11 : 7), NULL);
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+/* training losses and the last validation loss within tol relative */
+static void compare(const char *name, const char *a, const char *b, int want, double tol) {
+    for (int val = 0; val < 2; val++) {
+        double la[64], lb[64], worst = 0;
+        int na = losses(a, val, la, 64), nb = losses(b, val, lb, 64);
+        int ok = val ? na == nb && na >= 1 : na == want && nb == want;
+        for (int i = val && na ? na - 1 : 0; i < na && i < nb; i++) {
+            double d = fabs(la[i] - lb[i]) / fmax(fabs(la[i]), 1e-300);
+            if (!(d <= worst)) worst = d;
+        }
+        ok = ok && worst <= tol;
+        char detail[160], full[200];
+        snprintf(detail, sizeof detail, "(%d and %d, largest relative difference %.3g, tolerance %g)", na, nb, worst, tol);
+        snprintf(full, sizeof full, "%s: %s", name, val ? "last val loss" : "train losses");
+        report(ok, full, detail);
+    }
+}
+
+/* the GPU count, asked in a child (this process keeps no CUDA context); -1: none usable */
+static int gpu_count(void) {
+    pid_t p = fork();
+    if (p == 0) {
+        Gpu *g;
+        if (open_gpu(0, &g)) _exit(255);
+        int n = 0;
+        if (gpu_cu()->cuDeviceGetCount(&n) != CUDA_SUCCESS) n = 0;
+        _exit(n > 100 ? 100 : n);
+    }
+    int st = 0;
+    if (p < 0 || waitpid(p, &st, 0) != p || !WIFEXITED(st) || WEXITSTATUS(st) == 255) return -1;
+    return WEXITSTATUS(st);
+}
+
+int main(void) {
+    int n = gpu_count();
+    if (n < 1) { printf("no usable GPU\n0 passed, 1 failed\n"); return 1; }
+    printf("%d GPU(s)\n", n);
+    if (system("mkdir -p build/gpu_dist")) return 1;
+    char err[512] = "";
+    StudyRunConfig c;
+    base_config(&c, 8, 1, 4);
+    int rc = run(&c, 1, 0, "build/gpu_dist/plain", 0, err, sizeof err);
+    report(rc == 0, "1 GPU without a DistComm: trains", err);
+    err[0] = 0;
+    rc = run(&c, 1, 1, "build/gpu_dist/nccl1", 0, err, sizeof err);
+    report(rc == 0, "1 GPU, one NCCL rank: trains", err);
+    compare("1 NCCL rank == no DistComm (bit for bit)", "build/gpu_dist/plain", "build/gpu_dist/nccl1", 4, 0);
+    if (n >= 2) {
+        StudyRunConfig one, two;
+        base_config(&one, 4, 2, 4);
+        base_config(&two, 8, 1, 4);
+        err[0] = 0;
+        rc = run(&one, 1, 0, "build/gpu_dist/accum2", 0, err, sizeof err);
+        report(rc == 0, "1 GPU, batch 4 x grad_accum 2: trains", err);
+        err[0] = 0;
+        rc = run(&two, 2, 1, "build/gpu_dist/ranks2", 0, err, sizeof err);
+        report(rc == 0, "2 GPUs, batch 8: trains", err);
+        compare("2 GPUs == 1 GPU with grad_accum 2", "build/gpu_dist/accum2", "build/gpu_dist/ranks2", 4, 2e-3);
+        StudyRunConfig six;
+        base_config(&six, 8, 1, 6);
+        err[0] = 0;
+        rc = run(&six, 1, 0, "build/gpu_dist/whole", 0, err, sizeof err);
+        report(rc == 0, "1 GPU, batch 8, 6 steps: trains", err);
+        six.die_at = "checkpoint-written:4";
+        err[0] = 0;
+        rc = run(&six, 2, 1, "build/gpu_dist/resume", 0, err, sizeof err);
+        report(rc != 0 && strstr(err, "rank 0 of 2 was killed"), "2 GPUs killed after checkpoint 4: rank 0 named", err);
+        six.die_at = NULL;
+        err[0] = 0;
+        rc = run(&six, 1, 1, "build/gpu_dist/resume", 1, err, sizeof err);
+        report(rc == 0, "its checkpoint resumed on 1 GPU: trains to step 6", err);
+        compare("2-GPU checkpoint resumed on 1 == uninterrupted", "build/gpu_dist/whole", "build/gpu_dist/resume", 6, 2e-3);
+    } else
+        printf("(one GPU: the 2-rank checks need a machine with 2 or more)\n");
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}

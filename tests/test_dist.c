@@ -1,0 +1,338 @@
+/* tests/test_dist.c - data-parallel training on CPU ranks (dist.h, train.h's DATA PARALLEL):
+   the shared-memory transport's collectives on 2 and 3 ranks (exact sums in rank order, bf16
+   rounding, reduce_scatter / all_gather layouts, pieces larger than a slot); a 2-rank run
+   against a 1-rank run of the same global batch (grad_accum 2), in this double build through
+   study_train and in the float ablate-cpu through the CLI; a 2-rank checkpoint resumed on 1 and
+   on 3 ranks against an uninterrupted run; a killed rank failing the run with its name; bad
+   --gpus / --ranks / --batch values refused with messages.
+     ./tests/test_dist [ABLATE_CPU]     (default ./ablate-cpu; ends "N passed, N failed")
+   Built with -DABLATE_REAL=double (Makefile): the training comparisons hold to 1e-12 relative
+   here; the ranks add the weight gradients in another order than one process accumulating
+   micro-batches (train.h), so equality is to rounding, not bit for bit. */
+#define ABLATE_IMPLEMENTATION
+#include "study.h"
+#include "tests/check.h"
+
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+static const char *bin = "./ablate-cpu";
+static const char *data = "/usr/share/common-licenses/GPL-3";
+
+/* ---- collectives: each rank writes its failures into a shared array the parent reads ---- */
+typedef struct { int fails[8][DIST_MAX_WORLD]; char what[8][160]; } Shared;
+static Shared *sh;
+
+static void note(int k, int rank, int ok, const char *what) {
+    if (!ok) { sh->fails[k][rank]++; snprintf(sh->what[k], sizeof sh->what[k], "rank %d: %s", rank, what); }
+}
+
+static int collectives(DistComm *c, void *ctx) {
+    (void)ctx;
+    int r = c->rank, W = c->world;
+    /* 0: all_reduce of doubles, exact, over more than one slot (pieces) */
+    size_t n = DIST_SLOT_BYTES / 8 * 2 + 123;
+    double *x = malloc(n * sizeof *x);
+    for (size_t i = 0; i < n; i++) x[i] = (double)(r + 1) * (double)(i % 1000) + 0.5 * r;
+    int ok = !c->all_reduce(c, x, n, DIST_F64);
+    double sr = W * (W + 1) / 2.0, half = 0.5 * W * (W - 1) / 2.0;
+    for (size_t i = 0; i < n && ok; i++) ok = x[i] == sr * (double)(i % 1000) + half;
+    note(0, r, ok, "all_reduce f64 sums");
+    free(x);
+    /* 1: the order is rank 0 + rank 1 + ...: (1e16 + 1) - 1e16 is 0 in doubles, not 1; in
+       float, 2^24 + 1 + ... likewise */
+    double o[1] = {r == 0 ? 1e16 : r == 1 ? 1.0 : r == 2 ? -1e16 : 0};
+    ok = !c->all_reduce(c, o, 1, DIST_F64);
+    note(1, r, ok && o[0] == (W == 3 ? 0.0 : 1e16 + 1.0), "all_reduce order");
+    float f[2] = {r == 0 ? 16777216.0f : 1.0f, (float)r};
+    ok = !c->all_reduce(c, f, 2, DIST_F32);
+    /* 2^24 + 1 rounds back to 2^24 each time: the left-to-right sum stays 2^24 */
+    note(1, r, ok && f[0] == 16777216.0f && f[1] == (float)(W * (W - 1) / 2), "all_reduce f32 order");
+    /* 2: bf16: exact values with an exact total come back exact; 1 + 2^-8 + 2^-8 is summed in
+       fp32 and rounded once (1 + 2^-7, exact in bf16), where rounding after each addition
+       would give 1 (1 + 2^-8 is a tie, to even) */
+    uint16_t b[3] = {dist_bf16(r == 0 ? 1.0f : 0.00390625f), dist_bf16(0.5f * (r + 1)), dist_bf16(-3.0f)};
+    ok = !c->all_reduce(c, b, 3, DIST_BF16);
+    float want0 = 1.0f + (W - 1) * 0.00390625f, want1 = 0.5f * W * (W + 1) / 2, want2 = -3.0f * W;
+    note(2, r, ok && dist_f32(b[0]) == dist_f32(dist_bf16(want0)) && dist_f32(b[1]) == want1 && dist_f32(b[2]) == want2,
+         "all_reduce bf16 rounding");
+    note(2, r, dist_f32(dist_bf16(1.00390625f)) == 1.0f && dist_f32(dist_bf16(1.01171875f)) == 1.015625f,
+         "bf16 round to nearest even");
+    /* 3: reduce_scatter: rank r gets sum over p of p's send[r n + i] */
+    size_t m = DIST_SLOT_BYTES / 4 / W + 77; /* pieces too */
+    float *send = malloc(sizeof(float) * m * W), *recv = malloc(sizeof(float) * m);
+    for (int q = 0; q < W; q++)
+        for (size_t i = 0; i < m; i++) send[q * m + i] = (float)(r * 1000 + q * 100 + (int)(i % 50));
+    ok = !c->reduce_scatter(c, send, recv, m, DIST_F32);
+    for (size_t i = 0; i < m && ok; i++) ok = recv[i] == (float)(1000 * W * (W - 1) / 2 + W * (r * 100 + (int)(i % 50)));
+    note(3, r, ok, "reduce_scatter layout");
+    /* 4: all_gather, out of place and in place (send = recv + rank n) */
+    float *all = malloc(sizeof(float) * m * W);
+    for (size_t i = 0; i < m; i++) send[i] = (float)(r * 100 + (int)(i % 50));
+    ok = !c->all_gather(c, send, all, m, DIST_F32);
+    for (int q = 0; q < W && ok; q++)
+        for (size_t i = 0; i < m && ok; i++) ok = all[q * m + i] == (float)(q * 100 + (int)(i % 50));
+    for (size_t i = 0; i < m * W; i++) all[i] = (size_t)r * m <= i && i < (size_t)(r + 1) * m ? (float)(r + 7) : -1;
+    ok = ok && !c->all_gather(c, all + (size_t)r * m, all, m, DIST_F32);
+    for (int q = 0; q < W && ok; q++)
+        for (size_t i = 0; i < m && ok; i++) ok = all[q * m + i] == (float)(q + 7);
+    note(4, r, ok, "all_gather layout (and in place)");
+    free(send); free(recv); free(all);
+    /* 5: broadcast from rank 1, and sum_host */
+    char msg[32] = "";
+    if (r == 1) strcpy(msg, "from rank one");
+    ok = !c->broadcast(c, msg, sizeof msg, 1) && !strcmp(msg, "from rank one");
+    double h[2] = {r, 1};
+    ok = ok && !c->sum_host(c, h, 2) && h[0] == W * (W - 1) / 2 && h[1] == W;
+    ok = ok && !c->barrier(c);
+    note(5, r, ok, "broadcast, sum_host, barrier");
+    return 0;
+}
+
+static void test_collectives(int W) {
+    memset(sh, 0, sizeof *sh);
+    char err[256] = "", name[80];
+    int rc = dist_spawn(W, collectives, NULL, err, sizeof err);
+    snprintf(name, sizeof name, "%d ranks: every rank ends with status 0", W);
+    report(rc == 0, name, err);
+    const char *names[] = {"all_reduce f64 exact sums (pieces beyond a slot)", "sums in rank order (f64, f32)",
+                           "bf16: fp32 sum rounded once, exact totals exact", "reduce_scatter layout (pieces)",
+                           "all_gather layout, in place too", "broadcast, sum_host, barrier"};
+    for (int k = 0; k < 6; k++) {
+        int bad = 0;
+        for (int q = 0; q < W; q++) bad += sh->fails[k][q];
+        snprintf(name, sizeof name, "%d ranks: %s", W, names[k]);
+        report(!bad, name, bad ? sh->what[k] : NULL);
+    }
+}
+
+/* ---- training through study_train on forked ranks ---- */
+typedef struct { StudyRunConfig c; const char *dir; } RunCtx;
+static int train_rank_(DistComm *c, void *ctx) {
+    RunCtx *x = ctx;
+    StudyRunConfig o = x->c;
+    o.dist = c;
+    StudySummary s = {0};
+    int rc = study_train(&o, x->dir, NULL, 0, &s);
+    if (rc) fprintf(stderr, "rank %d: %s\n", c->rank, s.reason);
+    return rc;
+}
+
+static void base_config(StudyRunConfig *c, int batch, int accum, int steps) {
+    study_run_config_defaults(c);
+    char err[256];
+    const char *kv[][2] = {{"layers", "2"}, {"d_model", "32"}, {"heads", "4"}, {"seq", "32"}, {"eval_batches", "1"},
+                           {"checkpoint_every", "2"}, {"eval_every", "2"}};
+    for (size_t i = 0; i < sizeof kv / sizeof *kv; i++)
+        if (study_run_config_set(c, kv[i][0], kv[i][1], err, sizeof err)) printf("config: %s\n", err);
+    c->batch = batch;
+    c->train.grad_accum = accum;
+    c->train.steps = steps;
+    c->data = data;
+}
+
+/* runs W ranks (0: one process, no DistComm) of c in dir (made empty unless keep) */
+static int run(const StudyRunConfig *c, int W, const char *dir, int keep, char *err, size_t errlen) {
+    char cmd[512];
+    if (!keep) {
+        snprintf(cmd, sizeof cmd, "rm -rf %s && mkdir -p %s", dir, dir);
+        if (system(cmd)) return -1;
+    }
+    RunCtx x = {*c, dir};
+    if (W == 0) { /* in a child too: this process must not start OpenMP's threads before a fork
+                     (GNU libgomp's pool does not survive one; dist.h) */
+        fflush(stdout);
+        pid_t p = fork();
+        if (p == 0) {
+            StudySummary s = {0};
+            int rc = study_train(c, dir, NULL, 0, &s);
+            if (rc) fprintf(stderr, "%s\n", s.reason);
+            fflush(stderr);
+            _exit(rc);
+        }
+        int st = 0;
+        if (p < 0 || waitpid(p, &st, 0) != p) return -1;
+        snprintf(err, errlen, "status %d", st);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+    }
+    return dist_spawn(W, train_rank_, &x, err, errlen);
+}
+
+/* the training losses of DIR/metrics.jsonl in step order (key "loss": a float, TrainStats),
+   or with val the validation losses (doubles, evaluated steps only); the count */
+static int losses(const char *dir, int val, double *out, int max) {
+    char p[512], line[4096];
+    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
+    FILE *f = fopen(p, "r");
+    int n = 0;
+    while (f && n < max && fgets(line, sizeof line, f)) {
+        const char *k = strstr(line, val ? "\"val_loss\":" : "\"loss\":");
+        if (k) out[n++] = strtod(k + (val ? 11 : 7), NULL);
+    }
+    if (f) fclose(f);
+    return n;
+}
+
+/* training losses within tol_train (they are floats: the same double loss of two runs may
+   round to neighbouring floats), validation losses (doubles of the weights) within tol_val;
+   last_val: only the last evaluation (the earlier ones of runs of another batch take other
+   windows) */
+static void compare(const char *name, const char *a, const char *b, int want, double tol_train, double tol_val,
+                    int last_val) {
+    for (int val = 0; val < 2; val++) {
+        double la[64], lb[64], worst = 0, tol = val ? tol_val : tol_train;
+        int na = losses(a, val, la, 64), nb = losses(b, val, lb, 64);
+        int ok = val ? na == nb && na >= 1 : na == want && nb == want;
+        for (int i = val && last_val && na ? na - 1 : 0; i < na && i < nb; i++) {
+            double d = fabs(la[i] - lb[i]) / fmax(fabs(la[i]), 1e-300);
+            if (!(d <= worst)) worst = d;
+        }
+        ok = ok && worst <= tol;
+        char detail[160], full[200];
+        snprintf(detail, sizeof detail, "(%d and %d %s, largest relative difference %.3g, tolerance %g)", na, nb,
+                 val ? "evaluations" : "steps", worst, tol);
+        snprintf(full, sizeof full, "%s: %s", name, val ? "val loss" : "train loss");
+        report(ok, full, detail);
+    }
+}
+
+static void test_training(void) {
+    StudyRunConfig one, two;
+    char err[512] = "";
+    /* the same global batch of 8 rows per step: 1 process x 4 rows x accum 2, 2 ranks x 4 rows */
+    base_config(&one, 4, 2, 4);
+    base_config(&two, 8, 1, 4);
+    int rc1 = run(&one, 0, "build/test_dist/accum2", 0, err, sizeof err);
+    report(rc1 == 0, "1 process, batch 4 x grad_accum 2: trains", err);
+    int rc2 = run(&two, 2, "build/test_dist/ranks2", 0, err, sizeof err);
+    report(rc2 == 0, "2 ranks, batch 8 (4 rows each): trains", err);
+    compare("2 ranks == accum 2", "build/test_dist/accum2", "build/test_dist/ranks2", 4, 0, 1e-12, 1);
+    /* the state of 2 ranks (batch 6: 3 rows each) resumed on 1 and on 3 ranks, against one
+       uninterrupted process of batch 6 */
+    StudyRunConfig six;
+    base_config(&six, 6, 1, 6);
+    rc1 = run(&six, 0, "build/test_dist/whole", 0, err, sizeof err);
+    report(rc1 == 0, "1 process, batch 6, 6 steps: trains", err);
+    six.die_at = "checkpoint-written:4"; /* rank 0 writes it, then dies */
+    const char *dirs[2] = {"build/test_dist/resume1", "build/test_dist/resume3"};
+    int on[2] = {1, 3};
+    for (int k = 0; k < 2; k++) {
+        err[0] = 0;
+        rc2 = run(&six, 2, dirs[k], 0, err, sizeof err);
+        char name[120];
+        snprintf(name, sizeof name, "2 ranks killed after checkpoint 4: fails naming rank 0 (%s)", dirs[k] + 16);
+        report(rc2 != 0 && strstr(err, "rank 0 of 2 was killed by signal 9") != NULL, name, err);
+        StudyRunConfig again = six;
+        again.die_at = NULL;
+        err[0] = 0;
+        rc2 = run(&again, on[k], dirs[k], 1, err, sizeof err);
+        snprintf(name, sizeof name, "its checkpoint resumed on %d rank%s: trains to step 6", on[k], on[k] > 1 ? "s" : "");
+        report(rc2 == 0, name, err);
+        snprintf(name, sizeof name, "resumed on %d == 1 process", on[k]);
+        /* 6 rows in one process and 3 + 3 on two ranks add the rows' gradients in another
+           order: ~1e-16 apart in double. AdamW divides each gradient by its own running RMS,
+           so an element whose gradient nearly cancels turns that rounding into a full-size
+           update of its weight: after 6 steps the validation losses differ by ~1e-10 (not
+           1e-12). The training losses are floats: an ulp (1.2e-7) at most */
+        compare(name, "build/test_dist/whole", dirs[k], 6, 2.5e-7, 1e-9, 0);
+    }
+    /* a batch that the ranks cannot share */
+    StudyRunConfig odd;
+    base_config(&odd, 8, 1, 2);
+    err[0] = 0;
+    rc2 = run(&odd, 3, "build/test_dist/odd", 0, err, sizeof err);
+    report(rc2 == 2, "batch 8 over 3 ranks: refused (status 2)", err);
+}
+
+/* ---- the CLI (the float ablate-cpu) ---- */
+static int sh_run(const char *cmd, char *out, size_t n) {
+    FILE *p = popen(cmd, "r");
+    size_t k = 0;
+    if (!p) return -1;
+    while (k + 1 < n && fgets(out + k, (int)(n - k), p)) k += strlen(out + k);
+    out[k] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+static void test_cli(void) {
+    static char a[65536], b[65536];
+    char cmd[1024];
+    const char *args = "--layers 2 --d-model 32 --heads 4 --seq 32 --steps 4 --eval-batches 1 --eval-every 4 --device cpu";
+    snprintf(cmd, sizeof cmd, "%s train %s --data %s --batch 4 --grad-accum 2 2>&1 | grep '^step .*loss'", bin, args, data);
+    int ra = sh_run(cmd, a, sizeof a);
+    snprintf(cmd, sizeof cmd, "%s train %s --data %s --batch 8 --ranks 2 2>&1 | grep -v 'data parallel' | grep '^step .*loss'",
+             bin, args, data);
+    int rb = sh_run(cmd, b, sizeof b);
+    /* the step lines print 4 decimals of the loss and grad norm: float rounding stays below */
+    char la[65536], lb[65536];
+    size_t ka = 0, kb = 0;
+    /* each line up to its tok/s field (timings differ) */
+    for (const char *p = strtok(a, "\n"); p; p = strtok(NULL, "\n")) {
+        const char *e = strstr(p, "tok/s");
+        while (e && e > p && *e != '|') e--;
+        ka += snprintf(la + ka, sizeof la - ka, "%.*s\n", e ? (int)(e - p) : (int)strlen(p), p);
+    }
+    for (const char *p = strtok(b, "\n"); p; p = strtok(NULL, "\n")) {
+        const char *e = strstr(p, "tok/s");
+        while (e && e > p && *e != '|') e--;
+        kb += snprintf(lb + kb, sizeof lb - kb, "%.*s\n", e ? (int)(e - p) : (int)strlen(p), p);
+    }
+    int lines = 0;
+    for (const char *p = la; *p; p++) lines += *p == '\n';
+    /* 4 step lines and the final evaluation's */
+    report(ra == 0 && rb == 0 && lines == 5 && !strcmp(la, lb),
+           "CLI: train --ranks 2 prints the losses of --grad-accum 2", lines == 5 ? NULL : la);
+    if (strcmp(la, lb)) printf("   accum:\n%s   ranks:\n%s", la, lb);
+
+    snprintf(cmd, sizeof cmd, "%s train %s --data %s --batch 8 --ranks 2 --test-die-rank 1 2>&1", bin, args, data);
+    int rc = sh_run(cmd, a, sizeof a);
+    report(rc != 0 && strstr(a, "rank 1 of 2 was killed by signal 9") != NULL,
+           "CLI: a killed rank fails the run, named", rc ? NULL : a);
+    struct { const char *flags, *want; } bad[] = {
+        {"--gpus 0,1", "--gpus: this is the CPU-only build"},
+        {"--gpus 0,x", "--gpus '0,x': item 2 is not a GPU index"},
+        {"--gpus 1,1", "--gpus '1,1': GPU 1 is listed twice"},
+        {"--gpus 0,", "--gpus '0,': a trailing comma"},
+        {"--gpus -1", "--gpus '-1': item 1 is not a GPU index"},
+        {"--ranks 0", "--ranks expects an integer in [1, 64], got '0'"},
+        {"--ranks 3", "--batch 8 cannot be split over 3 ranks: expected a multiple of 3"},
+        {"--ranks 2 --gpus 0", "--gpus and --ranks are given together"},
+    };
+    snprintf(cmd, sizeof cmd, "%s bench --gpus 2 2>&1", bin);
+    rc = sh_run(cmd, a, sizeof a);
+    report(rc == 2 && strstr(a, "bench --gpus: this is the CPU-only build"), "CLI: bench --gpus on the CPU build refused", a);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(cmd, sizeof cmd, "%s train %s --data %s --batch 8 %s 2>&1", bin, args, data, bad[i].flags);
+        rc = sh_run(cmd, a, sizeof a);
+        char name[120];
+        snprintf(name, sizeof name, "CLI: %s refused", bad[i].flags);
+        report(rc == 2 && strstr(a, bad[i].want) != NULL, name, rc == 2 && strstr(a, bad[i].want) ? NULL : a);
+    }
+}
+
+static void test_parse(void) {
+    int ids[4];
+    char err[256];
+    report(dist_parse_gpus("0,1,3", ids, 4, err, sizeof err) == 3 && ids[2] == 3, "dist_parse_gpus 0,1,3", NULL);
+    report(dist_parse_gpus("0,1,2,3,4", ids, 4, err, sizeof err) == -1 && strstr(err, "more than 4"),
+           "dist_parse_gpus: more GPUs than ranks allowed, refused", err);
+    report(dist_parse_gpus("", ids, 4, err, sizeof err) == -1 && strstr(err, "expected GPU indices"),
+           "dist_parse_gpus: empty, refused", err);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) bin = argv[1];
+    sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (sh == MAP_FAILED) { printf("cannot map shared memory\n"); return 1; }
+    test_collectives(2);
+    test_collectives(3);
+    test_parse();
+    if (system("mkdir -p build/test_dist")) printf("cannot make build/test_dist\n");
+    test_training();
+    if (access(bin, X_OK)) report(0, "CLI checks", "ablate-cpu is not built (make ablate-cpu)");
+    else test_cli();
+    printf("%d passed, %d failed\n", n_pass, n_fail);
+    return n_fail != 0;
+}
