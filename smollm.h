@@ -1839,7 +1839,11 @@ static void smol_gpu_head(SmolGpuGen *g, const SmolModel *m, const void *xrow) {
 
 /* one block on N rows of one-token or prompt activations: x (in, then the block's output),
    h, nt, sub [N, d], gu [N, 2F], act [N, F], rstd [N]; the attention by attn_step */
-typedef struct { void *x, *h, *nt, *sub, *gu, *act; ops_real *rstd; } SmolGpuRows;
+typedef struct {
+    void *x, *h, *nt, *sub, *gu, *act;
+    ops_real *rstd;
+    int x_normed; /* nt already holds the next block's attention input (fused with the residual add) */
+} SmolGpuRows;
 
 static int smol_gpu_block(const SmolModel *m, int l, SmolGpuRows *r, int N, AttnGpuCache *k, int T, char *err,
                           size_t errlen) {
@@ -1851,9 +1855,10 @@ static int smol_gpu_block(const SmolModel *m, int l, SmolGpuRows *r, int N, Attn
     float eps = c->norm_eps;
     const void *ain = r->x;
     if (L->attn_pre != none) {
-        op_rmsnorm_forward(gpu, r->nt, r->rstd, r->x, wptr(m, L->attn_pre), N, d, eps);
+        if (!r->x_normed) op_rmsnorm_forward(gpu, r->nt, r->rstd, r->x, wptr(m, L->attn_pre), N, d, eps);
         ain = r->nt;
     }
+    r->x_normed = 0;
     char e2[256];
     int rc = T > 0 ? attn_gpu_decode_prefill(gpu, k, wptr(m, L->attn_w), ain, r->sub, T, e2, sizeof e2)
                    : attn_gpu_decode_step(gpu, k, wptr(m, L->attn_w), ain, r->sub, e2, sizeof e2);
@@ -1865,11 +1870,14 @@ static int smol_gpu_block(const SmolModel *m, int l, SmolGpuRows *r, int N, Attn
         op_rmsnorm_forward(gpu, r->nt, r->rstd, r->sub, wptr(m, L->attn_post), N, d, eps);
         ops_copy(gpu, r->sub, r->nt, (size_t)N * d * es);
     }
-    op_add(gpu, r->h, r->x, r->sub, (size_t)N * d);
+    /* each residual add is fused with the norm that follows it (one kernel instead of two: a
+       decode step is a few hundred small launches, so their count is its time) */
     const void *fin = r->h;
     if (L->ffn_pre != none) {
-        op_rmsnorm_forward(gpu, r->nt, r->rstd, r->h, wptr(m, L->ffn_pre), N, d, eps);
+        op_add_rmsnorm_forward(gpu, r->h, r->nt, r->rstd, r->x, r->sub, wptr(m, L->ffn_pre), N, d, eps);
         fin = r->nt;
+    } else {
+        op_add(gpu, r->h, r->x, r->sub, (size_t)N * d);
     }
     op_matmul_forward(gpu, r->gu, fin, wptr(m, L->gate), N, d, 2 * F);
     op_swiglu_forward(gpu, r->act, r->gu, N, F);
@@ -1878,7 +1886,13 @@ static int smol_gpu_block(const SmolModel *m, int l, SmolGpuRows *r, int N, Attn
         op_rmsnorm_forward(gpu, r->nt, r->rstd, r->sub, wptr(m, L->ffn_post), N, d, eps);
         ops_copy(gpu, r->sub, r->nt, (size_t)N * d * es);
     }
-    op_add(gpu, r->x, r->h, r->sub, (size_t)N * d);
+    const SmolLayer *next = l + 1 < c->n_layers ? &m->layers[l + 1] : NULL;
+    if (next && next->attn_pre != none) {
+        op_add_rmsnorm_forward(gpu, r->x, r->nt, r->rstd, r->h, r->sub, wptr(m, next->attn_pre), N, d, eps);
+        r->x_normed = 1;
+    } else {
+        op_add(gpu, r->x, r->h, r->sub, (size_t)N * d);
+    }
     return 0;
 }
 
@@ -1899,7 +1913,7 @@ SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *t
         }
     SmolGpuRows r = {ops_alloc(gpu, N * d * es), ops_alloc(gpu, N * d * es), ops_alloc(gpu, N * d * es),
                      ops_alloc(gpu, N * d * es), ops_alloc(gpu, N * 2 * F * es), ops_alloc(gpu, N * F * es),
-                     (ops_real *)ops_alloc(gpu, N * sizeof(ops_real))};
+                     (ops_real *)ops_alloc(gpu, N * sizeof(ops_real)), 0};
     int *dt = ops_alloc(gpu, N * sizeof(int));
     ops_to_device(gpu, dt, tokens, N * sizeof(int));
     op_embed_forward(gpu, r.x, dt, wptr(m, m->wte), (int)N, d);
@@ -1923,7 +1937,7 @@ SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *t
 #ifndef ABLATE_NO_CUDA
 /* the step, queued: embedding of d_tok, every block, the head and sampler, the position + 1 */
 static int smol_gpu_step_queue(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen) {
-    SmolGpuRows r = {g->x, g->h, g->nt, g->sub, g->gu, g->act, g->rstd};
+    SmolGpuRows r = {g->x, g->h, g->nt, g->sub, g->gu, g->act, g->rstd, 0};
     op_embed_forward(m->gpu, g->x, g->d_tok, wptr(m, m->wte), g->B, m->cfg.d_model);
     for (int l = 0; l < m->cfg.n_layers; l++)
         if (smol_gpu_block(m, l, &r, g->B, &g->layers[l], 0, err, errlen)) return -1;
