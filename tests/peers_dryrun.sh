@@ -46,7 +46,7 @@ python3 tools/peers.py --dry-run --ablate-logs "$tmp" > "$tmp/parsed.txt" 2>&1
 ms=$(sed -n 's/.*fwd+bwd *\([0-9.]*\) ms.*/\1/p' "$tmp/attn.log" | awk '{printf "%.10g", $1 + 0}')
 grep -qE "^ablate attn_hd64_T128 .*\"fwdbwd_ms\": $ms(\.0)?," "$tmp/parsed.txt"
 check $? "--ablate-logs reads ablate's attention line (fwd+bwd $ms ms)" "$(grep ^ablate "$tmp/parsed.txt")"
-gb=$(awk '$1 == "128" {printf "%.10g", $10 + 0}' "$tmp/mech.log") # T | dense f b | dsa f b | gdn f b
+gb=$(awk '$1 == "128" && $2 == "|" {printf "%.10g", $10 + 0; exit}' "$tmp/mech.log") # T | dense f b | dsa f b | gdn f b
 grep -qE "^ablate gdn_T128 .*\"fwdbwd_ms\": $gb(\.0)?}" "$tmp/parsed.txt"
 check $? "--ablate-logs reads the gdn chunk-par column of the mech table ($gb ms)" "$(grep ^ablate "$tmp/parsed.txt")"
 grep -q "^ablate train_cpu .*\"tok_s\": " "$tmp/parsed.txt"

@@ -326,7 +326,7 @@ def run_gdn(torch):
 # ---- ablate's logs (the formats ablate.c's bench prints) ----
 
 RE_TRAIN = re.compile(r"^\((a|b|cpu)\) .*?\s(\d+)\s+([\d.]+)\s+(?:([\d.]+)%|-)\s+([\d.]+|-)\s+([\d.]+)\s+([\d.]+)\s*$")
-RE_ATTN = re.compile(r"^attention hd(\d+) causal B=(\d+)\s+H=(\d+) T=(\d+)\s+fwd\s+([\d.]+) ms\s+([\d.]+) TFLOP/s"
+RE_ATTN = re.compile(r"^attention hd(\d+)\s+causal B=(\d+)\s+H=(\d+) T=(\d+)\s+fwd\s+([\d.]+) ms\s+([\d.]+) TFLOP/s"
                      r" \| fwd\+bwd\s+([\d.]+) ms\s+([\d.]+) TFLOP/s")
 RE_MECH = re.compile(r"^\s*(\d+) \|((?:\s+[\d.]+\s+[\d.]+\s+\|)+)\s*$")
 
