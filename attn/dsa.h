@@ -138,7 +138,8 @@
    PRECISION (CPU reference): the selection (attn_dsa_indexer_scores, attn_dsa_indexer_select) quantizes
      and dequantizes q_I and k_I first (op_indexer_quantize: fp16 and e4m3 rounding to nearest
      even, saturated at 65504 and 448; int8 / int4 with one scale per head's query row and per
-     key, max|x| / 127 or / 7) and computes the scores exactly from those values, so the top-k
+     key, max|x| / 127 or / 7, in fp32 arithmetic so that a value at half the row's max rounds
+     as the GPU rounds it) and computes the scores exactly from those values, so the top-k
      is the one the quantized indexer picks. fp32 and bf16 leave the ops_real activations as they
      are. The KL loss trains the unquantized q_I, k_I (the straight-through view: quantization
      only decides the selection). w stays unquantized (DeepSeek keeps the head weights wide).
@@ -221,7 +222,8 @@ enum { ATTN_DSA_PREC_BF16 = 0, ATTN_DSA_PREC_FP32 = 1, SPARSE_PREC_FP16, SPARSE_
    passes for indexer_precision 1 on the GPU. The CPU treats it as ATTN_DSA_PREC_FP32. */
 /* x [rows, dim] rounded in place to what precision prec holds: fp16 (round to nearest even,
    +-65504 saturated), fp8 e4m3 (3 mantissa bits, subnormals from 2^-9, +-448 saturated), int8 /
-   int4 (per row: scale = max|x| / 127 or / 7, x = scale * round(x / scale)); fp32 and bf16 leave
+   int4 (per row, in fp32 arithmetic: scale = max|x| / 127 or / 7, x = scale * rint(x / scale), ties
+   to even, each operation rounded to fp32 as the GPU's idx_prep does); fp32 and bf16 leave
    x as it is (the CPU's activations are the reference's precision). CPU only (ops_real). */
 ATTNDEF void op_indexer_quantize(ops_real *x, size_t rows, int dim, int prec);
 
@@ -320,7 +322,7 @@ static ops_real sparse_round_float_(ops_real x, int m, int emin, ops_real max) {
 
 ATTNDEF void op_indexer_quantize(ops_real *x, size_t rows, int dim, int prec) {
     for (size_t r = 0; r < rows; r++) {
-        ops_real *row = x + r * dim, mx = 0;
+        ops_real *row = x + r * dim;
         if (prec == SPARSE_PREC_FP16 || prec == SPARSE_PREC_FP8) {
             for (int i = 0; i < dim; i++)
                 row[i] = prec == SPARSE_PREC_FP16 ? sparse_round_float_(row[i], 10, -14, 65504)
@@ -328,13 +330,22 @@ ATTNDEF void op_indexer_quantize(ops_real *x, size_t rows, int dim, int prec) {
             continue;
         }
         if (prec != SPARSE_PREC_INT8 && prec != SPARSE_PREC_INT4) return; /* fp32, bf16: as is */
-        ops_real levels = prec == SPARSE_PREC_INT8 ? 127 : 7;
-        for (int i = 0; i < dim; i++) mx = fabs(row[i]) > mx ? fabs(row[i]) : mx;
-        if (mx == 0) continue;
-        ops_real scale = mx / levels;
+        /* in fp32 arithmetic, as the GPU's idx_prep: an element at exactly half the row's max
+           is a tie (7 * 0.5 = 3.5, 127 * 0.5 = 63.5), and whether it rounds up or down depends on
+           which way max / levels was rounded; double and fp32 round it differently, so the
+           reference fixes the fp32 rule (volatile: no wider intermediates) */
+        volatile float levels = prec == SPARSE_PREC_INT8 ? 127.f : 7.f, fmx = 0.f;
         for (int i = 0; i < dim; i++) {
-            ops_real qv = rint(row[i] / scale);
-            row[i] = scale * (qv > levels ? levels : qv < -levels ? -levels : qv);
+            float a = fabsf((float)row[i]);
+            fmx = a > fmx ? a : fmx;
+        }
+        if (fmx == 0.f) continue;
+        volatile float scale = fmx / levels;
+        for (int i = 0; i < dim; i++) {
+            volatile float r = (float)row[i] / scale;
+            float qv = rintf(r);
+            volatile float v = scale * (qv > levels ? levels : qv < -levels ? -levels : qv);
+            row[i] = v;
         }
     }
 }
