@@ -1193,7 +1193,7 @@ static void test_table_columns(void) {
     report(strstr(buf, "      3.19 2825033 ± 442213   1.5") != NULL, "table: an overwide column keeps a blank before it", buf);
 }
 
-/* examples/guide.ini (the ablation guide's phased study at d_model 576, 8 heads of 72): it
+/* examples/guide.ini (the ablation guide's five phases at d_model 576, 8 heads of 72): it
    parses, every run of every phase passes the checks made before a study starts, and the
    attention of the runs the dense flash kernels serve (mha, gqa, mla, mga, at head dims 72, 96,
    64, 48) and GDN's (72: its wide-head kernels) is one the GPU takes */
@@ -1202,13 +1202,17 @@ static void test_guide_spec(void) {
     char err[2048] = "";
     int rc = study_parse_file(&s, "examples/guide.ini", err, sizeof err);
     if (!rc) rc = study_check(&s, NULL, err, sizeof err);
-    int ok = rc == 0 && s.n_phases == 4 && study_phase_size(&s, 0) == 18 && study_phase_size(&s, 3) == 9;
-    report(ok, "examples/guide.ini: 4 phases parse and every run passes study_check", rc ? err : NULL);
+    int ok = rc == 0 && s.n_phases == 5 && study_phase_size(&s, 0) == 18 && study_phase_size(&s, 1) == 54 &&
+             study_phase_size(&s, 2) == 9 && study_phase_size(&s, 3) == 18 && study_phase_size(&s, 4) == 27;
+    report(ok, "examples/guide.ini: 5 phases parse (18, 54, 9, 18, 27 runs) and every run passes study_check",
+           rc ? err : NULL);
     static const char *assign[] = {"attn=mha", "attn=gqa", "attn=mla", "attn=mga", "attn=gdn", "attn=gqa kv_heads=2",
                                    "attn=gqa kv_heads=1", "attn=gqa heads=6 kv_heads=0",
                                    "attn=gqa heads=9 kv_heads=0", "attn=gqa heads=12 kv_heads=0",
                                    "attn=mla heads=6 kv_heads=0 latent_dim=144",
-                                   "attn=mla heads=12 kv_heads=0 latent_dim=432"};
+                                   "attn=mla heads=12 kv_heads=0 latent_dim=432",
+                                   "attn=mla heads=9 kv_heads=0 latent_dim=288 norm=sandwich qk_norm=1",
+                                   "attn=gqa kv_heads=2 norm=post qk_norm=1 lr=1e-2"};
     char bad[600] = "";
     ok = rc == 0;
     for (size_t i = 0; ok && i < sizeof assign / sizeof assign[0]; i++) {
