@@ -45,10 +45,11 @@
    from them. Value 0 means "the default" (the help says what it resolves to).
    attn_dropout (a common option, per mille: options are integers) drops attention probabilities
    in training: smollm.h sets AttnActs.drop_on and the stream (seed, layer, step and micro-batch
-   counters; on the GPU those live on the device) before each forward; the dense room's core runs
-   op_attention_dropout_* (ops.h: the counter-based hash, drawn again in the backward; on Hopper
-   the mma.sync flash kernels, not the wgmma ones). The other rooms refuse attn_dropout > 0 in
-   attn_resolve, naming the kinds that run it.
+   counters; on the GPU those live on the device) before each forward; the dense room's softmax
+   core (attn_softmax_core_*, which MLA and MGA run too) calls op_attention_dropout_* (ops.h: the
+   counter-based hash, drawn again in the backward; on Hopper the mma.sync flash kernels, not the
+   wgmma ones). The other rooms (gdn, dsa, hier, identity) refuse attn_dropout > 0 in attn_resolve,
+   naming the kinds that run it.
 
    ADDING A MECHANISM (the recipe; attn/hier.h was added this way):
      1. attn/NAME.h: the manual block (equations, paper, parameter names, what kv_bytes_per_token
@@ -142,7 +143,7 @@ enum {
     X(qk_norm, "qk_norm", 0, 1, ATTN_OPT_BOOL, "RMSNorm on each head's q and k before RoPE (mha, gqa, mqa, swa, dsa; mla: after)") \
     X(window, "window", 0, ATTN_MAX_TOKENS, 0, "sliding window: token i sees i-W+1..i (0: full causal)")           \
     X(attn_dropout, "attn_dropout", 0, 999, 0,                                                                       \
-      "dropout on the attention probabilities in training, per mille (100 = p 0.1; mha, gqa, mqa, swa)")
+      "dropout on the attention probabilities in training, per mille (100 = p 0.1; mha, gqa, mqa, swa, mla, mga)")
 
 #include "attn/dense.h"
 #include "attn/identity.h"
@@ -672,10 +673,11 @@ ATTNDEF int attn_resolve(AttnConfig *c, char *err, size_t errlen) {
         }
     }
     if (m->resolve(c, err, errlen)) return -1;
-    /* only the dense room's attention core (ops.h's op_attention_dropout_*) drops probabilities */
-    if (c->attn_dropout > 0 && strcmp(m->room, "dense") != 0) {
+    /* the rooms whose attention is the dense room's softmax core (attn_softmax_core_*, with ops.h's
+       op_attention_dropout_*) drop probabilities; the others have no P of that kind to drop */
+    if (c->attn_dropout > 0 && strcmp(m->room, "dense") && strcmp(m->room, "mla") && strcmp(m->room, "mga")) {
         snprintf(err, errlen, "attn_dropout %d: %s has no dropout on its attention probabilities; it runs "
-                 "attn_dropout 0 (mha, gqa, mqa and swa run any; resid_dropout works with every kind)",
+                 "attn_dropout 0 (mha, gqa, mqa, swa, mla and mga run any; resid_dropout works with every kind)",
                  c->attn_dropout, attn_kind_name(c->kind));
         return -1;
     }

@@ -287,40 +287,52 @@ static const OpsDropout *attn_dense_dropout(const AttnConfig *c, AttnActs *a) {
     return &a->drop;
 }
 
+/* The softmax attention core, shared with the rooms built around it (MLA, MGA): out = softmax(q
+   k^T) v under c's window or pattern, with attn_dropout on P in training (ops.h's op_attention_*;
+   one op for the window and the pattern when dropping). q, k, v of H, KV heads of width hd. */
+static void attn_softmax_core_forward(Gpu *gpu, const AttnConfig *c, AttnActs *a, void *att, const void *q,
+                                      const void *k, const void *v, int B, int T, int H, int KV, int hd) {
+    OpsPattern pat;
+    const OpsDropout *drop = attn_dense_dropout(c, a);
+    if (drop) {
+        if (!attn_pattern_of(c, &pat)) pat = (OpsPattern){c->window, 0, 0, 0, 0};
+        op_attention_dropout_forward(gpu, att, a->lse, q, k, v, B, T, H, KV, hd, &pat, drop);
+    } else if (attn_pattern_of(c, &pat))
+        op_attention_pattern_forward(gpu, att, a->lse, q, k, v, B, T, H, KV, hd, &pat);
+    else
+        op_attention_forward(gpu, att, a->lse, q, k, v, B, T, H, KV, hd, c->window);
+}
+
+/* its backward: the forward's mask drawn again (att and a->lse the forward's) */
+static void attn_softmax_core_backward(Gpu *gpu, const AttnConfig *c, AttnActs *a, void *dq, void *dk, void *dv,
+                                       const void *datt, const void *att, const void *q, const void *k, const void *v,
+                                       int B, int T, int H, int KV, int hd) {
+    OpsPattern pat;
+    const OpsDropout *drop = attn_dense_dropout(c, a);
+    if (drop) {
+        if (!attn_pattern_of(c, &pat)) pat = (OpsPattern){c->window, 0, 0, 0, 0};
+        op_attention_dropout_backward(gpu, dq, dk, dv, datt, att, a->lse, q, k, v, B, T, H, KV, hd, &pat, drop);
+    } else if (attn_pattern_of(c, &pat))
+        op_attention_pattern_backward(gpu, dq, dk, dv, datt, att, a->lse, q, k, v, B, T, H, KV, hd, &pat);
+    else
+        op_attention_backward(gpu, dq, dk, dv, datt, att, a->lse, q, k, v, B, T, H, KV, hd, c->window);
+}
+
 static int attn_dense_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
                               int B, int T) {
-    OpsPattern pat;
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
-    const OpsDropout *drop = attn_dense_dropout(c, a);
     attn_dense_project(gpu, c, w, a, x, B, T);
-    if (drop) { /* the window (or pattern) as a pattern: one op for both */
-        if (!attn_pattern_of(c, &pat)) pat = (OpsPattern){c->window, 0, 0, 0, 0};
-        op_attention_dropout_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, &pat, drop);
-    } else if (attn_pattern_of(c, &pat))
-        op_attention_pattern_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, &pat);
-    else
-        op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
+    attn_softmax_core_forward(gpu, c, a, a->att, a->q, a->k, a->v, B, T, H, KV, hd);
     op_matmul_forward(gpu, out, a->att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * hd, c->d_model);
     return 0;
 }
 
 static int attn_dense_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                                const void *x, const void *dout, void *dx, int B, int T) {
-    OpsPattern pat;
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     size_t oo = attn_spec_off(c, "o_proj.weight");
-    const OpsDropout *drop = attn_dense_dropout(c, a); /* the forward's mask, drawn again */
     op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, c->d_model, 0);
-    if (drop) {
-        if (!attn_pattern_of(c, &pat)) pat = (OpsPattern){c->window, 0, 0, 0, 0};
-        op_attention_dropout_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                                      B, T, H, KV, hd, &pat, drop);
-    } else if (attn_pattern_of(c, &pat))
-        op_attention_pattern_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                                      B, T, H, KV, hd, &pat);
-    else
-        op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v,
-                              B, T, H, KV, hd, c->window);
+    attn_softmax_core_backward(gpu, c, a, s->dq, s->dk, s->dv, s->datt, a->att, a->q, a->k, a->v, B, T, H, KV, hd);
     attn_dense_project_backward(gpu, c, w, dw, a, s, x, dx, B, T);
     return 0;
 }

@@ -36,7 +36,9 @@
    sums in reverse (ops.h, op_mga_*). Value heads KV < H are repeated to H heads for the
    core. The gate goes through op_dwconv3_silu_* and op_sigmoid_gate_*.
    Options: mga_gate, mga_faithful, mga_decomposed (below); kv_heads (value heads) and window as
-   for every mechanism. qk_norm is refused.
+   for every mechanism. qk_norm is refused. attn_dropout drops the core's probabilities a_ij (the
+   dense room's mask); training with it runs the decomposed form on the CPU too (evaluation,
+   without dropout, keeps the form mga_decomposed chooses).
 */
 #ifndef ATTN_MGA_H
 #define ATTN_MGA_H
@@ -411,7 +413,7 @@ static void mga_dec_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
                          kvd, N, hd, 1, 0);
         v = a->vrep;
     }
-    op_attention_forward(gpu, a->att, a->lse, a->q, a->k, v, B, T, H, H, hd, W);
+    attn_softmax_core_forward(gpu, c, a, a->att, a->q, a->k, v, B, T, H, H, hd); /* window W, attn_dropout */
     const void *o_in = a->att;
     if (c->mga_gate) { /* u = SiLU(conv(x)) lives in out until o_proj overwrites it */
         op_dwconv3_silu_forward(gpu, a->conv, out, x, attn_wat(gpu, w, attn_spec_off(c, "gate_conv.weight")), B, T, d,
@@ -437,8 +439,8 @@ static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_r
     } else {
         op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, qd, d, 0);
     }
-    op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, KV < H ? a->vrep : a->v,
-                          B, T, H, H, hd, W);
+    attn_softmax_core_backward(gpu, c, a, s->dq, s->dk, s->dv, s->datt, a->att, a->q, a->k, KV < H ? a->vrep : a->v,
+                               B, T, H, H, hd);
     /* through q = f/2 sqrt(hd) u and f = 1/(den S) */
     op_mga_query_backward(gpu, s->mga_du, s->mga_ds, s->mga_dden, s->dq, s->dk, a->k, a->mga_f, a->mga_den,
                           a->mga_S, B, T, H, hd, fa);
@@ -463,9 +465,15 @@ static void mga_dec_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_r
         op_dwconv3_silu_backward(gpu, dx, dw + oc, s->mga_dux, a->conv, x, attn_wat(gpu, w, oc), B, T, d, mga_conv_shift(c), 1);
 }
 
+/* the decomposed form on the GPU, when asked for, and whenever attn_dropout is on (its mask is on
+   the softmax core's P, which only the decomposed form has) */
+static int mga_use_decomposed(const Gpu *gpu, const AttnConfig *c, const AttnActs *a) {
+    return gpu || c->mga_decomposed || (a->drop_on && c->attn_dropout > 0);
+}
+
 static int attn_mga_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *a, const void *x, void *out,
                             int B, int T) {
-    if (gpu || c->mga_decomposed) {
+    if (mga_use_decomposed(gpu, c, a)) {
         mga_dec_forward(gpu, c, w, a, x, out, B, T);
         return 0;
     }
@@ -474,7 +482,7 @@ static int attn_mga_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnAc
 
 static int attn_mga_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real *dw, AttnActs *a, AttnScratch *s,
                              const void *x, const void *dout, void *dx, int B, int T) {
-    if (gpu || c->mga_decomposed) {
+    if (mga_use_decomposed(gpu, c, a)) {
         mga_dec_backward(gpu, c, w, dw, a, s, x, dout, dx, B, T);
         return 0;
     }

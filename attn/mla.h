@@ -268,7 +268,7 @@ static void mla_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnActs *
         q = a->q;
         k = a->k;
     }
-    op_attention_forward(gpu, a->att, a->lse, q, k, v, B, T, H, H, m.P, c->window);
+    attn_softmax_core_forward(gpu, c, a, a->att, q, k, v, B, T, H, H, m.P); /* window, attn_dropout */
     if (m.v < m.P) op_copy_cols(gpu, a->att_v, m.v, a->att, m.P, NH, m.v, 1, 0);
     op_matmul_forward(gpu, out, mla_o_in(c, a), attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * m.v, c->d_model);
 }
@@ -289,7 +289,7 @@ static void mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real 
         ops_zero(gpu, datt, NH * m.P * es);
         op_copy_cols(gpu, datt, m.P, kvf, m.v, NH, m.v, 1, 0);
     }
-    op_attention_backward(gpu, dq, dk, dv, datt, a->att, a->lse, a->q, a->k, a->v, B, T, H, H, m.P, c->window);
+    attn_softmax_core_backward(gpu, c, a, dq, dk, dv, datt, a->att, a->q, a->k, a->v, B, T, H, H, m.P);
     if (c->qk_norm) { /* through the norms: dq's into datt (free now: P = qk), then dk's into dq */
         size_t oqn = attn_spec_off(c, "q_norm.weight"), okn = attn_spec_off(c, "k_norm.weight");
         op_rmsnorm_backward(gpu, datt, dw + oqn, dq, a->q_raw, attn_wat(gpu, w, oqn), a->q_rstd, (int)NH, m.P, 0);

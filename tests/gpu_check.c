@@ -255,14 +255,17 @@ static void check_schedule(Gpu *gpu, const char *sched) {
 
 /* dropout (resid_dropout, attn_dropout per mille): the GPU draws the CPU's masks, so one step
    compares as any other configuration */
-static void check_dropout(Gpu *gpu, SmolNormKind norm, int window, float resid, int attn_pm) {
+static void check_dropout_kind(Gpu *gpu, SmolNormKind norm, AttnKind kind, int window, float resid, int attn_pm) {
     SmolConfig cfg = {0};
     char name[128];
-    cfg.norm = norm; cfg.attn.kind = ATTN_GQA; cfg.attn.n_kv_heads = 1; cfg.attn.window = window;
+    cfg.norm = norm; cfg.attn.kind = kind; cfg.attn.n_kv_heads = kind == ATTN_GQA ? 1 : 0; cfg.attn.window = window;
     cfg.resid_dropout = resid; cfg.attn.attn_dropout = attn_pm;
-    snprintf(name, sizeof name, "%s-norm gqa W=%d resid_dropout %g attn_dropout %d", smollm_norm_kind_name(norm), window,
-             (double)resid, attn_pm);
+    snprintf(name, sizeof name, "%s-norm %s W=%d resid_dropout %g attn_dropout %d", smollm_norm_kind_name(norm),
+             attn_kind_name(kind), window, (double)resid, attn_pm);
     check_model(gpu, cfg, name);
+}
+static void check_dropout(Gpu *gpu, SmolNormKind norm, int window, float resid, int attn_pm) {
+    check_dropout_kind(gpu, norm, ATTN_GQA, window, resid, attn_pm);
 }
 
 /* several steps replayed as CUDA graphs against the same steps run eagerly; with dropout the
@@ -355,6 +358,9 @@ int main(void) {
     check_dropout(&gpu, SMOLLM_NORM_PRE, 0, 0.1f, 0);
     check_dropout(&gpu, SMOLLM_NORM_POST, 0, 0, 100);
     check_dropout(&gpu, SMOLLM_NORM_SANDWICH, 16, 0.1f, 100);
+    /* MLA and MGA run the dense room's softmax core, attn_dropout included */
+    check_dropout_kind(&gpu, SMOLLM_NORM_PRE, ATTN_MLA, 0, 0, 100);
+    check_dropout_kind(&gpu, SMOLLM_NORM_PRE, ATTN_MGA, 16, 0, 100);
     check_graphs(&gpu, 0, 0);
     check_graphs(&gpu, 0.1f, 100);
     printf("peak device memory %.1f MB\n", gpu.peak_bytes / 1e6);

@@ -816,13 +816,17 @@ static void test_resid_dropout(void) {
     snprintf(d, sizeof d, "%d of %d dropped (z = %.2f)", drops, n, z);
     report(fabs(z) < 4, "resid_dropout: each element dropped with probability p", d);
     /* resid_dropout alone (pre, post), attn_dropout alone, both with a window (sandwich) */
-    SmolNormKind norms[] = {SMOLLM_NORM_PRE, SMOLLM_NORM_POST, SMOLLM_NORM_PRE, SMOLLM_NORM_SANDWICH};
-    float resid[] = {0.3f, 0.3f, 0, 0.2f};
-    int attn_pm[] = {0, 0, 300, 200}, window[] = {0, 0, 0, 3};
-    for (int k = 0; k < 4; k++) {
+    /* then attn_dropout with MLA and MGA (the dense room's softmax core inside them) */
+    SmolNormKind norms[] = {SMOLLM_NORM_PRE, SMOLLM_NORM_POST, SMOLLM_NORM_PRE, SMOLLM_NORM_SANDWICH, SMOLLM_NORM_PRE,
+                            SMOLLM_NORM_PRE};
+    float resid[] = {0.3f, 0.3f, 0, 0.2f, 0, 0};
+    int attn_pm[] = {0, 0, 300, 200, 300, 300}, window[] = {0, 0, 0, 3, 0, 4};
+    AttnKind kinds[] = {ATTN_GQA, ATTN_GQA, ATTN_GQA, ATTN_GQA, ATTN_MLA, ATTN_MGA};
+    for (int k = 0; k < 6; k++) {
         SmolConfig cfg = {0};
         cfg.vocab_size = 11; cfg.d_model = 8; cfg.n_layers = 2; cfg.n_heads = 2; cfg.ffn_dim = 12;
-        cfg.norm = norms[k]; cfg.attn.kind = ATTN_GQA; cfg.attn.n_kv_heads = 1; cfg.seed = 7; cfg.init_std = 0.3f;
+        cfg.norm = norms[k]; cfg.attn.kind = kinds[k]; cfg.attn.n_kv_heads = kinds[k] == ATTN_GQA ? 1 : 0;
+        cfg.seed = 7; cfg.init_std = 0.3f;
         cfg.resid_dropout = resid[k];
         cfg.attn.attn_dropout = attn_pm[k];
         cfg.attn.window = window[k];
@@ -837,7 +841,8 @@ static void test_resid_dropout(void) {
         smollm_backward(&c.m, tgt, 1.0f); /* the analytic gradient at that mask */
         char name[160];
         char what[64];
-        snprintf(what, sizeof what, "resid_dropout %g attn_dropout %d W=%d", (double)resid[k], attn_pm[k], window[k]);
+        snprintf(what, sizeof what, "%s resid_dropout %g attn_dropout %d W=%d", attn_kind_name(kinds[k]), (double)resid[k],
+                 attn_pm[k], window[k]);
         snprintf(name, sizeof name, "model %s-norm %s (fixed mask): all params", smollm_norm_kind_name(norms[k]), what);
         check_grad(name, model_loss_dropout, &c, c.m.params, c.m.grads, c.m.n_params, 400);
         /* the same step and forward: the same loss; the next step: another mask; evaluation:
@@ -871,18 +876,18 @@ static void test_resid_dropout(void) {
     ac.d_model = 16; ac.n_heads = 2; ac.attn_dropout = 1000;
     report(attn_resolve(&ac, err, sizeof err) && strstr(err, "attn_dropout 1000 is out of range (expected 0..999)"),
            "attn_dropout 1000 refused, naming the range", err);
-    AttnKind others[] = {ATTN_MLA, ATTN_MGA, ATTN_GDN, ATTN_DSA, ATTN_HIER, ATTN_IDENTITY};
+    AttnKind others[] = {ATTN_GDN, ATTN_DSA, ATTN_HIER, ATTN_IDENTITY};
     int named = 1;
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < 4; i++) {
         AttnConfig o = {0};
         o.kind = others[i]; o.d_model = 16; o.n_heads = 2; o.attn_dropout = 100;
         o.window = others[i] == ATTN_HIER ? 4 : 0; /* hier needs one */
         char e2[256] = "", want[64];
         snprintf(want, sizeof want, "attn_dropout 100: %s has no dropout", attn_kind_name(others[i]));
-        named &= attn_resolve(&o, e2, sizeof e2) && strstr(e2, want) && strstr(e2, "mha, gqa, mqa and swa run any");
+        named &= attn_resolve(&o, e2, sizeof e2) && strstr(e2, want) && strstr(e2, "mha, gqa, mqa, swa, mla and mga run any");
         if (i == 0) snprintf(err, sizeof err, "%s", e2);
     }
-    report(named, "attn_dropout refused by mla, mga, gdn, dsa, hier, identity, naming what runs", err);
+    report(named, "attn_dropout refused by gdn, dsa, hier, identity, naming what runs", err);
     check_rng = saved_rng;
 }
 
