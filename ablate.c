@@ -634,8 +634,9 @@ static void generate_usage(void) {
          "  --tokenizer F   the tokenizer.json the checkpoint's data was made with (ablate tokenize puts\n"
          "                  one beside its shards); default: byte-level, for a vocabulary of 256\n"
          "  --device D      cpu: the CPU reference; cuda: the GPU (an error without one). Default: the GPU\n"
-         "                  when one is usable, else the CPU (saying why on stderr). A mechanism without\n"
-         "                  GPU decode kernels is refused on the GPU by name (use --device cpu for it).\n"
+         "                  when one is usable, else the CPU (saying why on stderr); a mechanism without\n"
+         "                  GPU decode kernels (hier) also runs on the CPU then, saying so. With --device\n"
+         "                  cuda it is refused by name.\n"
          "                  The GPU samples on the device: the same seed gives the same text there, not\n"
          "                  the CPU's draws; greedy picks the largest of the GPU's (bf16-model) logits\n"
          "  --eager         GPU: run each decode step's kernels one by one, not as a CUDA graph (debugging)\n"
@@ -762,6 +763,22 @@ static int cmd_generate(int argc, char **argv, const Tune *tune) {
         fprintf(stderr, "ablate generate: out of memory\n");
         return 1;
     }
+#ifndef ABLATE_NO_CUDA
+    if (!device) { /* no device asked for: a mechanism the GPU cannot decode runs on the CPU, saying why */
+        SmolConfig probe = cfg;
+        char why[512] = "";
+        int refused = smollm_resolve(&probe, why, sizeof why);
+        for (int l = 0; l < probe.n_layers && !refused; l++) {
+            AttnConfig a = smollm_layer_attn(&probe, l);
+            refused = attn_resolve(&a, why, sizeof why) || attn_gpu_decode_supported(&a, why, sizeof why) ||
+                      attn_gpu_supported(&a, why, sizeof why);
+        }
+        if (refused) {
+            fprintf(stderr, "ablate generate: generating on the CPU: %s\n", why);
+            device = "cpu";
+        }
+    }
+#endif
     Gpu *gpu = open_device(device, tune); /* no GPU and no --device cuda: the CPU, saying why */
     SmolGpuGen gg;
     memset(&g, 0, sizeof g);
@@ -1321,10 +1338,10 @@ static void bench_dry_run(const char *attns, const int *hds, int nhd) {
    (all layers, ops_real elements: attn_decode_cache_bytes, what is allocated) and per token of
    context (the CPU; bench_decode_gpu is the GPU's). */
 static void bench_decode(void) {
-    static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
+    static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "hier", "identity"};
     int ctxs[] = {128, 512}, batches[] = {1, 8}, gen = 64;
     printf("\ndecode (CPU reference): 4 layers, d_model 64, 4 heads, vocab 256; swa W = 64, "
-           "dsa top-64\n%-9s %5s %6s %14s %14s %16s %12s\n", "mechanism", "batch", "ctx", "prefill tok/s",
+           "dsa top-64, hier W = 64 with blocks of 64\n%-9s %5s %6s %14s %14s %16s %12s\n", "mechanism", "batch", "ctx", "prefill tok/s",
            "decode tok/s", "cache B/seq", "B/token");
     for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++)
         for (int ci = 0; ci < 2; ci++)
@@ -1332,7 +1349,7 @@ static void bench_decode(void) {
                 SmolConfig cfg = {0};
                 cfg.vocab_size = 256; cfg.d_model = 64; cfg.n_layers = 4; cfg.n_heads = 4;
                 attn_kind_parse(mechs[mi], &cfg.attn.kind);
-                if (cfg.attn.kind == ATTN_SWA) cfg.attn.window = 64;
+                if (cfg.attn.kind == ATTN_SWA || cfg.attn.kind == ATTN_HIER) cfg.attn.window = 64;
                 if (cfg.attn.kind == ATTN_DSA) cfg.attn.topk = 64;
                 int B = batches[bi], T = ctxs[ci];
                 SmolModel m;

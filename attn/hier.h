@@ -1,6 +1,7 @@
 /* attn/hier.h - multi-scale (hierarchical) attention: a sliding window at full resolution plus
    one mean-pooled key and value per earlier block of the context. A room of attn.h (include
-   attn.h, not this file). CPU only: the GPU path refuses it (gpu_supported).
+   attn.h, not this file). CPU only: the GPU path refuses it (gpu_supported); it decodes on the
+   CPU (attn_decode_*: the window's ring, the pooled blocks and the running block sum).
 
    MECHANISM (causal; W = window >= 1, P = hier_block, default 64; hd = head_dim)
      fine keys of query t     s in [t-W+1, t] (clipped at 0), as SWA
@@ -259,12 +260,70 @@ static int attn_hier_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_
     return 0;
 }
 
+/* ---- decoding: the window's keys and values in the dense room's ring (attn_dense_dec_project
+   appends each rotated k, v), then per sequence the pooled key and value of every complete block
+   and the running sums of the block being filled: [B][ring][k | v], then [B][cap/P + 1][k | v]
+   (the last row is the running sum). A block's mean is its sum over its positions in order,
+   divided by P, as attn_hier_pool computes it, so the decoder's coarse keys are the forward's. */
+static int attn_hier_dec_blocks(const AttnConfig *c, int cap) { return cap / c->hier_block + 1; }
+
+static size_t attn_hier_cache_bytes(const AttnConfig *c, int T) {
+    return (size_t)(attn_dense_dec_slots(c, T) + attn_hier_dec_blocks(c, T)) * 2 * c->n_kv_heads * c->head_dim *
+           sizeof(ops_real);
+}
+
+static int attn_hier_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
+    int B = kc->B, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd, pos = kc->pos;
+    int P = c->hier_block, W = c->window, S = attn_dense_dec_slots(c, kc->cap), NB = attn_hier_dec_blocks(c, kc->cap);
+    int nc = attn_hier_coarse(pos, W, P), first = attn_first_key(pos, W), n = nc + pos - first + 1;
+    ops_real *q = attn_tmp((size_t)B * H * hd), *kt = attn_tmp((size_t)B * kvd), *vt = attn_tmp((size_t)B * kvd);
+    ops_real *att = attn_tmp((size_t)B * H * hd), *p = attn_tmp(n);
+    const ops_real **ks = malloc(sizeof *ks * n), **vs = malloc(sizeof *vs * n);
+    int rc = q && kt && vt && att && p && ks && vs ? 0 : -1;
+    if (!rc) {
+        attn_dense_dec_project(c, w, kc, x, q, kt, vt); /* q rotated; k, v into the ring */
+        ops_real *pooled = (ops_real *)kc->mem + (size_t)B * S * 2 * kvd;
+        for (int b = 0; b < B; b++) {
+            ops_real *blk = pooled + (size_t)b * NB * 2 * kvd, *run = blk + (size_t)(NB - 1) * 2 * kvd;
+            for (int i = 0; i < kvd; i++) {
+                run[i] += kt[(size_t)b * kvd + i];
+                run[kvd + i] += vt[(size_t)b * kvd + i];
+            }
+            if (pos % P == P - 1) { /* block pos / P is complete: its mean, and a fresh sum */
+                ops_real *mean = blk + (size_t)(pos / P) * 2 * kvd;
+                for (int i = 0; i < 2 * kvd; i++) {
+                    mean[i] = run[i] / P;
+                    run[i] = 0;
+                }
+            }
+            for (int h = 0; h < H; h++) { /* coarse keys first, then the window (the forward's order) */
+                int g = h / (H / KV), j = 0;
+                for (int cb = 0; cb < nc; cb++, j++) {
+                    ks[j] = blk + (size_t)cb * 2 * kvd + (size_t)g * hd;
+                    vs[j] = ks[j] + kvd;
+                }
+                for (int sp = first; sp <= pos; sp++, j++) {
+                    const ops_real *slot =
+                        (const ops_real *)kc->mem + ((size_t)b * S + attn_dense_dec_slot(c, kc->cap, sp)) * 2 * kvd;
+                    ks[j] = slot + (size_t)g * hd;
+                    vs[j] = slot + kvd + (size_t)g * hd;
+                }
+                attn_dec_attend(att + ((size_t)b * H + h) * hd, q + ((size_t)b * H + h) * hd, ks, vs, n, hd, hd,
+                                1 / sqrt((ops_real)hd), p);
+            }
+        }
+        op_matmul_forward(NULL, out, att, w + attn_spec_off(c, "o_proj.weight"), B, H * hd, c->d_model);
+    }
+    free(q); free(kt); free(vt); free(att); free(p); free(ks); free(vs);
+    return rc;
+}
+
 static const AttnMech attn_room_hier = {
     "hier", attn_hier_resolve, attn_hier_gpu_supported, attn_dense_param_specs, attn_hier_kv_bytes, NULL,
     attn_hier_flops, NULL, attn_hier_act_sizes, attn_hier_acts_bind, attn_hier_scratch_elems, attn_hier_scratch_bind,
     attn_hier_forward, attn_hier_backward, NULL,
-    NULL, NULL, NULL, /* no decode path yet: attn_decode_* refuse it by name */
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: not yet (attn_gpu_decode_* refuse it by name) */
+    attn_hier_cache_bytes, attn_hier_decode, NULL, /* the prompt: one decode step per token */
+    NULL, NULL, NULL, NULL, NULL, /* GPU decode: none (attn_gpu_decode_* refuse it by name) */
     NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 

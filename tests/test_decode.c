@@ -11,8 +11,8 @@
        see (local+global G + W, dilated W*R), constant in T (gdn), linear otherwise, and what attn_decode_cache_bytes says is what is allocated
      the GPU decode caches' sizes (the rooms' gpu_cache_bytes, gpu_scratch_bytes; plain C): rings
        under windows (mla, mga), constant in T (gdn), linear in T (dsa)
-     refusals: mga_faithful (reads the future), a step past the cache's capacity, a room whose
-       descriptor has no decode fields (hier)
+     hier's cache: the window's ring, one pooled row per complete block and the running block sum
+     refusals: mga_faithful (reads the future), a step past the cache's capacity
    the GPU decode interface's host side (which rooms have GPU slots, refused by name otherwise; the
    device caches' bf16 bytes; init without a GPU and GPU generation of a CPU model refused)
    and the sampler (smollm_sample): greedy = the first largest logit; top_k 1 and a tiny top_p
@@ -114,6 +114,8 @@ static void o_dsa_adapt(AttnConfig *c) {
     c->topk = 6; c->indexer_heads = 2; c->indexer_dim = 4; c->topk_schedule = 5; c->topk_min = 1; c->topk_adapt_pct = 40;
 }
 static void o_gdn(AttnConfig *c) { c->conv_size = 3; }
+static void o_hier(AttnConfig *c) { c->window = 3; c->hier_block = 2; }
+static void o_hier_qk(AttnConfig *c) { c->window = 2; c->hier_block = 3; c->n_kv_heads = 2; c->qk_norm = 1; }
 
 /* the GPU decode caches' sizes (the rooms' gpu_cache_bytes / gpu_scratch_bytes: plain C, so
    checked here without a GPU): bf16 rows, fp32 state; a ring under a window; GDN constant in T */
@@ -186,12 +188,13 @@ static void check_cache_sizes(void) {
     int rc = attn_decode_step(&k, NULL, x, out, err, sizeof err);
     report(rc == -1 && strstr(err, "position 20") && strstr(err, "20 positions"), "a step past the cache is refused", err);
     attn_decode_free(&k);
-    AttnConfig hi = {0}; /* a room without decode fields (NULL) is refused by name */
-    hi.kind = ATTN_HIER; hi.d_model = 24; hi.n_heads = 4;
+    AttnConfig hi = {0}; /* hier: the window's ring, cap/P + 1 block rows (the last a running sum) */
+    hi.kind = ATTN_HIER; hi.d_model = 24; hi.n_heads = 4; hi.window = 3; hi.hier_block = 4;
     attn_resolve(&hi, err, sizeof err);
-    rc = attn_decode_init(&k, &hi, 1, 8, err, sizeof err);
-    report(rc == -1 && strstr(err, "attn hier (room hier) has no decode path") && attn_decode_cache_bytes(&hi, 8) == 0,
-           "a room without a decode path is refused by name", err);
+    size_t hrow = (size_t)2 * hi.n_kv_heads * hi.head_dim * sizeof(ops_real);
+    snprintf(err, sizeof err, "%zu and %zu bytes at T 8 and 40", attn_decode_cache_bytes(&hi, 8), attn_decode_cache_bytes(&hi, 40));
+    report(attn_decode_cache_bytes(&hi, 8) == (3 + 3) * hrow && attn_decode_cache_bytes(&hi, 40) == (3 + 11) * hrow,
+           "hier cache: window ring + one pooled row per block + the running sum", err);
     AttnConfig f = {0};
     f.kind = ATTN_MGA; f.d_model = 24; f.n_heads = 4; f.mga_faithful = 1;
     attn_resolve(&f, err, sizeof err);
@@ -302,6 +305,8 @@ int main(void) {
     check_model("decode == forward: gdn conv 3, prefill 1", ATTN_GDN, NULL, SMOLLM_NORM_PRE, 1, o_gdn);
     check_model("decode == forward: dsa top-4 of 13 (k changes)", ATTN_DSA, NULL, SMOLLM_NORM_PRE, 2, o_dsa);
     check_model("decode == forward: dsa adaptive k (topk_schedule 5)", ATTN_DSA, NULL, SMOLLM_NORM_PRE, 2, o_dsa_adapt);
+    check_model("decode == forward: hier W=3 P=2 (blocks pooled as they fill)", ATTN_HIER, NULL, SMOLLM_NORM_PRE, 3, o_hier);
+    check_model("decode == forward: hier W=2 P=3 kv 2 qk_norm, prefill 5", ATTN_HIER, NULL, SMOLLM_NORM_POST, 5, o_hier_qk);
     check_model("decode == forward: schedule swa:3,gdn,mla,dsa:topk=3,mga,identity", ATTN_GQA,
                 "swa:3,gdn,mla,dsa:topk=3,mga,identity", SMOLLM_NORM_PRE, 4, NULL);
     check_cache_sizes();
