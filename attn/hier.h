@@ -1,7 +1,8 @@
 /* attn/hier.h - multi-scale (hierarchical) attention: a sliding window at full resolution plus
    one mean-pooled key and value per earlier block of the context. A room of attn.h (include
-   attn.h, not this file). CPU only: the GPU path refuses it (gpu_supported); it decodes on the
-   CPU (attn_decode_*: the window's ring, the pooled blocks and the running block sum).
+   attn.h, not this file). Kernels: attn/hier.cu.h (the coarse branch, merged into the dense
+   room's flash kernels' window branch); it decodes on the CPU only (attn_decode_*: the window's
+   ring, the pooled blocks and the running block sum).
 
    MECHANISM (causal; W = window >= 1, P = hier_block, default 64; hd = head_dim)
      fine keys of query t     s in [t-W+1, t] (clipped at 0), as SWA
@@ -46,8 +47,9 @@
       "hier: positions per coarse block, one mean-pooled key/value each past the window (default 64)")
 /* the pooled keys and values, [B, T/P, KV, hd] each (the dense acts hold q, k, v, att, lse) */
 #define ATTN_ACTS_hier void *hier_kc, *hier_vc;
-/* their gradients, same shapes */
-#define ATTN_SCRATCH_hier void *hier_dkc, *hier_dvc;
+/* their gradients, same shapes (room for fp32 on the GPU), and the GPU backward's rowsum(dO o) per
+   (token, head), fp32 */
+#define ATTN_SCRATCH_hier void *hier_dkc, *hier_dvc, *hier_D;
 
 #endif /* ATTN_HIER_H */
 
@@ -70,10 +72,13 @@ static int attn_hier_resolve(AttnConfig *c, char *err, size_t errlen) {
     return 0;
 }
 
+#ifndef ABLATE_NO_CUDA
+#include "hier.cu.h"
+#endif
+
+/* the window branch runs the flash kernels: their head widths */
 static int attn_hier_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
-    (void)c;
-    snprintf(err, errlen, "attn hier has no GPU kernels (its reference is the CPU's): use --device cpu");
-    return -1;
+    return attn_gpu_width_check("hier", "head_dim", c->head_dim, err, errlen);
 }
 
 static size_t attn_hier_kv_bytes(const AttnConfig *c, int bytes_per_elem) {
@@ -108,15 +113,18 @@ static void attn_hier_acts_bind(const AttnConfig *c, AttnActs *a, const Gpu *gpu
     a->hier_vc = attn_carve(&act_mem, attn_hier_pooled(c, B, T), es);
 }
 
+/* dkc, dvc at twice the pooled count of elements (fp32 on the GPU, whose elements are bf16), D
+   at 2 N H (fp32 [N, H]) */
 static size_t attn_hier_scratch_elems(const AttnConfig *c, int B, int T) {
-    return attn_dense_scratch_elems(c, B, T) + 2 * attn_hier_pooled(c, B, T);
+    return attn_dense_scratch_elems(c, B, T) + 4 * attn_hier_pooled(c, B, T) + 2 * (size_t)B * T * c->n_heads;
 }
 
 static void attn_hier_scratch_bind(const AttnConfig *c, AttnScratch *s, const Gpu *gpu, char *mem, int B, int T) {
     size_t es = ops_act_size(gpu);
     attn_dense_scratch_carve(c, s, es, &mem, B, T);
-    s->hier_dkc = attn_carve(&mem, attn_hier_pooled(c, B, T), es);
-    s->hier_dvc = attn_carve(&mem, attn_hier_pooled(c, B, T), es);
+    s->hier_dkc = attn_carve(&mem, 2 * attn_hier_pooled(c, B, T), es);
+    s->hier_dvc = attn_carve(&mem, 2 * attn_hier_pooled(c, B, T), es);
+    s->hier_D = attn_carve(&mem, 2 * (size_t)B * T * c->n_heads, es);
 }
 
 /* the keys query t sees, as pointers into k/v ([N, KV*hd]) and kc/vc ([B, nb, KV, hd]):
@@ -156,6 +164,17 @@ static int attn_hier_forward(Gpu *gpu, const AttnConfig *c, const void *w, AttnA
                              int B, int T) {
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, group = H / KV;
     attn_dense_project(gpu, c, w, a, x, B, T);
+#ifndef ABLATE_NO_CUDA
+    if (gpu) { /* the window on the flash kernels, then the coarse branch merged into its rows */
+        op_attention_forward(gpu, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd, c->window);
+        gpu_hier_pool(gpu, a->hier_kc, a->hier_vc, a->k, a->v, B, T, KV, hd, c->hier_block);
+        gpu_hier_coarse_forward(gpu, a->att, (float *)(void *)a->lse, a->q, a->hier_kc, a->hier_vc, B, T, H, KV, hd,
+                                c->window, c->hier_block);
+        op_matmul_forward(gpu, out, a->att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), N, H * hd,
+                          c->d_model);
+        return 0;
+    }
+#endif
     AttnHierView m = {a->q, a->k, a->v, a->hier_kc, a->hier_vc, T, H, KV, hd, c->window, c->hier_block,
                       T / c->hier_block};
     attn_hier_pool(&m, B, a->hier_kc, a->hier_vc);
@@ -203,6 +222,17 @@ static int attn_hier_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_
     int N = B * T, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, group = H / KV, kvd = KV * hd;
     size_t oo = attn_spec_off(c, "o_proj.weight");
     op_matmul_backward(gpu, s->datt, dw + oo, dout, a->att, attn_wat(gpu, w, oo), N, H * hd, c->d_model, 0);
+#ifndef ABLATE_NO_CUDA
+    if (gpu) { /* the window's flash backward on the merged o and lse is its exact share; then the coarse keys' */
+        op_attention_backward(gpu, s->dq, s->dk, s->dv, s->datt, a->att, a->lse, a->q, a->k, a->v, B, T, H, KV, hd,
+                              c->window);
+        gpu_hier_coarse_backward(gpu, s->dq, s->dk, s->dv, (float *)s->hier_dkc, (float *)s->hier_dvc, (float *)s->hier_D,
+                                 s->datt, a->att, (const float *)(const void *)a->lse, a->q, a->hier_kc, a->hier_vc, B,
+                                 T, H, KV, hd, c->window, c->hier_block);
+        attn_dense_project_backward(gpu, c, w, dw, a, s, x, dx, B, T);
+        return 0;
+    }
+#endif
     AttnHierView m = {a->q, a->k, a->v, a->hier_kc, a->hier_vc, T, H, KV, hd, c->window, c->hier_block,
                       T / c->hier_block};
     ops_real *dq = s->dq, *dk = s->dk, *dv = s->dv, *dkc = s->hier_dkc, *dvc = s->hier_dvc;

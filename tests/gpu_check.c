@@ -15,7 +15,9 @@
    GDN also at head dims 32 (padded inside the tile kernels), 72 and 128 (the wide-head kernels).
    Variants: MGA (the GPU's decomposition against the CPU's literal equations), MLA with each padding case (q/k or v narrower than the core) and a per-layer
    schedule mixing it with sliding-window GQA; head widths the flash kernels pad or split (GQA
-   hd 72 and 256, MGA hd 72, MLA q.k 72 with v 64 and v 96).
+   hd 72 and 256, MGA hd 72, MLA q.k 72 with v 64 and v 96); multi-scale attention (hier: the
+   window's flash kernels merged with attn/hier.cu.h's pooled blocks) with GQA, QK-norm, and a
+   block longer than the sequence.
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
    every tile). Dropout (resid_dropout, attn_dropout: the GPU's masks are the CPU's) as any other
    configuration. Then four steps replayed as CUDA graphs against the same steps run eagerly
@@ -253,6 +255,17 @@ static void check_schedule(Gpu *gpu, const char *sched) {
     check_model(gpu, cfg, name);
 }
 
+/* multi-scale attention (attn/hier.h): the window on the flash kernels merged with the pooled
+   blocks (attn/hier.cu.h), forward and backward against the CPU's literal softmax */
+static void check_hier(Gpu *gpu, SmolNormKind norm, int W, int P, int kv, int qk) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.norm = norm; cfg.attn.kind = ATTN_HIER; cfg.attn.window = W; cfg.attn.hier_block = P;
+    cfg.attn.n_kv_heads = kv; cfg.attn.qk_norm = qk;
+    snprintf(name, sizeof name, "%s-norm hier W=%d P=%d kv_heads=%d qk_norm=%d", smollm_norm_kind_name(norm), W, P, kv, qk);
+    check_model(gpu, cfg, name);
+}
+
 /* dropout (resid_dropout, attn_dropout per mille): the GPU draws the CPU's masks, so one step
    compares as any other configuration */
 static void check_dropout_kind(Gpu *gpu, SmolNormKind norm, AttnKind kind, int window, float resid, int attn_pm) {
@@ -355,6 +368,9 @@ int main(void) {
     check_dsa_ix(&gpu, 16, 2, 8, 4, 0);
     check_dsa_ix(&gpu, 16, 4, 16, 5, 1);
     check_dsa_ix(&gpu, 512, 3, 32, 6, 1);
+    check_hier(&gpu, SMOLLM_NORM_PRE, 16, 8, 1, 0);       /* 12 pooled blocks, GQA */
+    check_hier(&gpu, SMOLLM_NORM_SANDWICH, 24, 16, 2, 1); /* QK-norm: the pooled keys are normed ones */
+    check_hier(&gpu, SMOLLM_NORM_PRE, 8, 128, 0, 0);      /* no complete block: the window alone */
     check_dropout(&gpu, SMOLLM_NORM_PRE, 0, 0.1f, 0);
     check_dropout(&gpu, SMOLLM_NORM_POST, 0, 0, 100);
     check_dropout(&gpu, SMOLLM_NORM_SANDWICH, 16, 0.1f, 100);

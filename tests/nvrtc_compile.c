@@ -56,6 +56,14 @@
 #endif
 #endif
 
+/* the multi-scale room's coarse branch */
+#if defined(__has_include)
+#if __has_include("attn/hier.cu.h")
+#include "attn/hier.cu.h"
+#define HAVE_HIER 1
+#endif
+#endif
+
 static int passed, failed;
 
 /* one kernel group: a source file's specializations for one arch; run returns the failures */
@@ -135,9 +143,12 @@ int main(int argc, char **argv) {
 #ifdef HAVE_DECODE_ROOMS
         {"attn/decode_rooms.cu.h", "one specialization (sizes at run time)", attn_dec_kernels_compile_check},
 #endif
+#ifdef HAVE_HIER
+        {"attn/hier.cu.h", "one specialization (sizes at run time)", attn_hier_kernels_compile_check},
+#endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
-    int n_all = (int)(sizeof all / sizeof all[0]), keep[8] = {0}, n = 0;
+    int n_all = (int)(sizeof all / sizeof all[0]), keep[16] = {0}, n = 0;
     for (int g = 0; g < n_all; g++) {
         keep[g] = argc < 2;
         for (int i = 1; i < argc; i++) keep[g] |= strstr(all[g].set, argv[i]) != NULL;
@@ -145,7 +156,7 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h or attn/decode_rooms.cu.h)\n", argv[1]);
+                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h, attn/decode_rooms.cu.h or attn/hier.cu.h)\n", argv[1]);
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the

@@ -11,7 +11,7 @@
        (out, dx, dw to 1e-12)
      a hand-computed case (T=5, W=2, P=2: the key lists written out below) against a naive
        softmax over the block's own q, k, v
-     resolve (window required, hier_block default 64), the GPU's refusal, KV bytes, FLOPs
+     resolve (window required, hier_block default 64), the GPU's head dims, KV bytes, FLOPs
        (no coarse key: swa's plus the pooling), the schedule hier:window=8,gqa
      the model: ablate-cpu train --attn hier ... runs and its loss falls; so does a schedule
        hier:window=8,gqa
@@ -223,9 +223,14 @@ static void test_config(void) {
     report(rc == 0 && c.hier_block == 64 && c.n_kv_heads == 2, "hier defaults: hier_block 64, kv_heads as gqa", det);
 
     err[0] = 0;
-    rc = attn_gpu_supported(&c, err, sizeof err);
-    report(rc == -1 && strstr(err, "hier") && strstr(err, "--device cpu"), "hier: the GPU refuses it, naming the way out",
-           err);
+    rc = attn_gpu_supported(&c, err, sizeof err); /* head dim 4: not a width of the flash kernels */
+    report(rc == -1 && strstr(err, "hier") && strstr(err, "head_dim 4") && strstr(err, "--device cpu"),
+           "hier: the GPU refuses a head dim its window kernels lack, naming the way out", err);
+    AttnConfig g64 = hier_cfg(4, 2, 16, 0, 0);
+    g64.head_dim = 64; /* 4 heads of 64 */
+    err[0] = 0;
+    rc = attn_resolve(&g64, err, sizeof err) || attn_gpu_supported(&g64, err, sizeof err);
+    report(rc == 0, "hier: the GPU takes head dim 64 (the window on the flash kernels, attn/hier.cu.h the rest)", err);
 
     /* 2 (k and v) * KV 2 * hd 4 * 2 bytes = 32 per token in a plain cache; one pooled pair per 64 */
     size_t kv = attn_kv_bytes_per_token(&c, 2);
