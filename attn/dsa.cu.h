@@ -177,7 +177,10 @@
    2026-12-03: bwd 124, KL 60, sparse_kv_reduce 64 (hd 128: 124, 2 blocks an SM),
    idx_dk_reduce 59, key_combine 38; no spills on sm_80; on sm_90 sparse_kv_reduce at hd 32
    and 64 spills 8-16 bytes, ptxas's own choice far under the register limit, in a pass bound
-   by its stage reads).
+   by its stage reads). Head widths (ptxas 13.0, sm_90, GROUP 4, 2026-12-03; fwd / bwd /
+   probs registers): hd 72 on 80-wide tiles 124 / 168 / 62, 96 141 / 168 (4 bytes spilled) /
+   56, 120 on 128-wide tiles 142 / 195 / 40 against 150 / 140 / 48 at 128, and 40 on 48-wide
+   tiles (GROUP 32) 78 / 127 / 48; no other spills. None of these widths has run on a GPU yet.
    tests/gpu_sparse_check.c checks each kernel against the CPU reference
    and times them (make gpucheck). Expected costs at B*T = 65536, k = 512, H = 16, KV = 1:
    the forward gathers 256 B of K/V per (token, key) pair, ~8.6 GB from L2; the backward
