@@ -23,7 +23,8 @@
      gpu_indexer_kl_backward(g, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss)
      gpu_sparse_release(g)          frees this file's scratch early (gpu_free_all frees it too)
      sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch
-   Limits: hd in {32, 64, 128}, dI in {8, 16, 32, 64, 128}; 1 <= HI <= 16 and
+   Limits: hd a multiple of 8 from 32 to 128 (HEAD WIDTHS below), dI in {8, 16, 32, 64,
+   128}; 1 <= HI <= 16 and
    HI*max(dI, 32) <= 1024 (the bf16 score kernel keeps a 64-row query tile of all heads in
    shared memory); 1 <= topk <= 2048; H/KV <= 16 or a multiple of 16; every bf16 tensor
    16-byte aligned; prec 3 (fp8 e4m3) on sm_90 or later (elsewhere: a message and abort).
@@ -92,6 +93,19 @@
        stays in registers over the warp's groups (dS^T goes through a 16x16 warp tile to
        become an A fragment); the warps' partials are merged in shared memory. Optionally
        the same pass emits psum = (1/H) sum_h P per slot, the KL target.
+   HEAD WIDTHS (sparse_fwd, sparse_bwd, sparse_bwd_kv, sparse_probs): HD is the width in
+     memory (strides, loads, stores touch only its columns); HDP, the mma tiles' and shared-
+     memory rows' width, is HD rounded up to 16 (sparse_hdp_: 40 -> 48, 72 -> 80, 120 -> 128).
+     The cp.async that fills a row zero-fills its chunks HD..HDP-1 (src-size 0: no read), every
+     time, since the staged backward reuses the K/V buffers as fp32 scratch; zero columns add
+     0 to q.k and give zero output columns, which are not stored (dK/dV's last 8-column slab is
+     skipped when it is padding). The scale stays 1/sqrt(HD) (the host passes it). Cost: the
+     mma work of HDP, plus one zero-filling cp.async per padded row chunk (not measured).
+     key_reduce's rows stay HD wide (RKEYS*HD/4 not a multiple of its threads at HD = 8 mod
+     16: the last round runs part of the block). Widths past 128 are not compiled: the fwd
+     block's four K/V slices alone take 4 * 4 * 16 * (HDP + 8) * 2 bytes (132 KiB at 256, with
+     the bwd's fp32 tiles and 4 * HDP/8 accumulator registers per thread on top), so the
+     room refuses them and names the CPU.
    Indexer KL (idx_kl): one block per token, 4 warps; a warp takes one selected slot at a
      time, lanes over the dI dims (warp sums for qI_j . kI); block reductions for the lse
      of the scores, the renormalized p and the loss; the backward adds each slot's dkI
@@ -163,7 +177,10 @@
    2026-12-03: bwd 124, KL 60, sparse_kv_reduce 64 (hd 128: 124, 2 blocks an SM),
    idx_dk_reduce 59, key_combine 38; no spills on sm_80; on sm_90 sparse_kv_reduce at hd 32
    and 64 spills 8-16 bytes, ptxas's own choice far under the register limit, in a pass bound
-   by its stage reads).
+   by its stage reads). Head widths (ptxas 13.0, sm_90, GROUP 4, 2026-12-03; fwd / bwd /
+   probs registers): hd 72 on 80-wide tiles 124 / 168 / 62, 96 141 / 168 (4 bytes spilled) /
+   56, 120 on 128-wide tiles 142 / 195 / 40 against 150 / 140 / 48 at 128, and 40 on 48-wide
+   tiles (GROUP 32) 78 / 127 / 48; no other spills. None of these widths has run on a GPU yet.
    tests/gpu_sparse_check.c checks each kernel against the CPU reference
    and times them (make gpucheck). Expected costs at B*T = 65536, k = 512, H = 16, KV = 1:
    the forward gathers 256 B of K/V per (token, key) pair, ~8.6 GB from L2; the backward
@@ -248,7 +265,11 @@ static const char SPARSE_KERNELS_SRC[] =
 KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernels, bf16 tensor cores (mma.sync\n"
 "// m16n8k16, ldmatrix, cp.async; sm_80 and later). Host code and the design notes are\n"
 "// in this header's top comment. Compile-time parameters (host -D options):\n"
-"//   HD     attention head dim (32, 64, 128)\n"
+"//   HD     attention head dim: a multiple of 8, 32..128 (strides, loads and stores)\n"
+"//   HDP    the register tiles' and shared-memory rows' width: HD rounded up to a\n"
+"//          multiple of 16 (default HD). Columns HD..HDP-1 are zero-filled by the\n"
+"//          cp.async that loads each row (src-size 0: never read from memory), so they\n"
+"//          add 0 to every q.k and give zero output columns, which are never stored\n"
 "//   HB     query heads per attention block (<= 16), all reading one kv head; the\n"
 "//          block's 16-row M tile holds them (rows >= HB are zero padding)\n"
 "//   GROUP  query heads per kv head (H / KV)\n"
@@ -264,6 +285,12 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "\n"
 "#ifndef HD\n"
 "#define HD 64\n"
+"#endif\n"
+"#ifndef HDP\n"
+"#define HDP HD\n"
+"#endif\n"
+"#if HD % 8 != 0 || HDP % 16 != 0 || HDP < HD || HDP - HD >= 16 || HDP > 128\n"
+"#error \"HD must be a multiple of 8 and HDP = HD rounded up to 16, at most 128\"\n"
 "#endif\n"
 "#ifndef HB\n"
 "#define HB 16\n"
@@ -706,7 +733,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "// loop). The M dimension of every mma is the block's heads: S = Q K^T is 16 heads x 16\n"
 "// keys. Groups whose 16 slots are all unused (-1) are skipped.\n"
 "#define SA_WARPS 4\n"
-"#define LDS (HD + 8)\n"
+"#define LDS (HDP + 8)   // smem row stride (elements)\n"
 "#define SA_SLICE (4 * 16 * LDS)   // bf16 per warp: [2 buffers][K, V][16 rows][LDS]\n"
 "\n"
 "// the first group >= from (stepping SA_WARPS) with a used slot; NG if none\n"
@@ -719,13 +746,16 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    return NG;\n"
 "}\n"
 "// gather the 16 rows of group x (row = position sIdx[slot] of base, stride elements apart)\n"
+"// (16-byte chunks past HD: the padding, zero-filled without a read, every time: the staged\n"
+"// backward reuses the buffers as fp32 scratch)\n"
 "__device__ __forceinline__ void sa_gather(bf16 *dst, const bf16 *base, long stride, const int *sIdx, int x, int K, int lane) {\n"
-"    const int CH = HD / 8;\n"
+"    const int CH = HDP / 8;\n"
 "#pragma unroll\n"
 "    for (int i = lane; i < 16 * CH; i += 32) {\n"
 "        const int r = i / CH, c = i % CH, sl = x * 16 + r;\n"
 "        const int s = sl < K ? sIdx[sl] : -1;\n"
-"        cp_async16(dst + r * LDS + c * 8, base + (long)(s >= 0 ? s : 0) * stride + c * 8, s >= 0);\n"
+"        const bool real = HDP == HD || c < HD / 8;\n"
+"        cp_async16(dst + r * LDS + c * 8, base + (long)(s >= 0 ? s : 0) * stride + (real ? c * 8 : 0), s >= 0 && real);\n"
 "    }\n"
 "}\n"
 "// group x's K and V rows into a warp's buffer (K at dst, V 16 rows after), one cp.async group\n"
@@ -750,12 +780,14 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    __syncwarp();\n"
 "    return nxt;\n"
 "}\n"
-"// 16 rows of HD bf16 from g (rows `stride` apart) into smem, rows >= nrows zero\n"
+"// 16 rows of HD bf16 from g (rows `stride` apart) into smem, rows >= nrows and columns\n"
+"// HD..HDP-1 zero\n"
 "__device__ __forceinline__ void sa_load16(bf16 *s, const bf16 *g, long stride, int nrows) {\n"
-"    const int CH = HD / 8;\n"
+"    const int CH = HDP / 8;\n"
 "    for (int i = threadIdx.x; i < 16 * CH; i += SA_WARPS * 32) {\n"
 "        const int r = i / CH, c = i % CH;\n"
-"        cp_async16(s + r * LDS + c * 8, g + (long)(r < nrows ? r : 0) * stride + c * 8, r < nrows);\n"
+"        const bool real = HDP == HD || c < HD / 8;\n"
+"        cp_async16(s + r * LDS + c * 8, g + (long)(r < nrows ? r : 0) * stride + (real ? c * 8 : 0), r < nrows && real);\n"
 "    }\n"
 "}\n"
 "\n"
@@ -781,13 +813,13 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    cp_async_wait<0>();\n"
 "    __syncthreads();\n"
 "\n"
-"    unsigned qf[HD / 16][4];\n"
+"    unsigned qf[HDP / 16][4];\n"
 "#pragma unroll\n"
-"    for (int kk = 0; kk < HD / 16; kk++)\n"
+"    for (int kk = 0; kk < HDP / 16; kk++)\n"
 "        ldsm_x4(qf[kk], sQ + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + kk * 16 + (lane >> 4) * 8);\n"
-"    float o[HD / 8][4];\n"
+"    float o[HDP / 8][4];\n"
 "#pragma unroll\n"
-"    for (int i = 0; i < HD / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;\n"
+"    for (int i = 0; i < HDP / 8; i++) o[i][0] = o[i][1] = o[i][2] = o[i][3] = 0.f;\n"
 "    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f};  // log2 units; lrow partial per thread\n"
 "\n"
 "    bf16 *slice = sKV + warp * SA_SLICE;\n"
@@ -799,7 +831,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        const bf16 *Kt = slice + buf * 2 * 16 * LDS, *Vt = Kt + 16 * LDS;\n"
 "        float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
 "#pragma unroll\n"
-"        for (int kk = 0; kk < HD / 16; kk++) {\n"
+"        for (int kk = 0; kk < HDP / 16; kk++) {\n"
 "            unsigned bfr[4];\n"
 "            ldsm_x4(bfr, Kt + ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);\n"
 "            mma(s[0], qf[kk], bfr[0], bfr[1]);\n"
@@ -831,12 +863,12 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "            }\n"
 "            lrow[r] = lrow[r] * alpha + sum;\n"
 "#pragma unroll\n"
-"            for (int i = 0; i < HD / 8; i++) { o[i][2 * r] *= alpha; o[i][2 * r + 1] *= alpha; }\n"
+"            for (int i = 0; i < HDP / 8; i++) { o[i][2 * r] *= alpha; o[i][2 * r + 1] *= alpha; }\n"
 "        }\n"
 "        const unsigned a[4] = {pack2(s[0][0], s[0][1]), pack2(s[0][2], s[0][3]), pack2(s[1][0], s[1][1]),\n"
 "                               pack2(s[1][2], s[1][3])};\n"
 "#pragma unroll\n"
-"        for (int dn = 0; dn < HD / 16; dn++) {\n"
+"        for (int dn = 0; dn < HDP / 16; dn++) {\n"
 "            unsigned bfr[4];\n"
 "            ldsm_x4_t(bfr, Vt + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);\n"
 "            mma(o[2 * dn], a, bfr[0], bfr[1]);\n"
@@ -847,7 +879,8 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        buf ^= 1;\n"
 "    }\n"
 "\n"
-"    // merge the warps: each writes (max, sum, O) into its own slice, then all combine\n"
+"    // merge the warps: each writes (max, sum, O) into its own slice, then all combine (the\n"
+"    // real columns only: [16][HD])\n"
 "    float *sO = (float *)slice;          // [16][HD]\n"
 "    float *sM = sO + 16 * HD, *sL = sM + 16;\n"
 "#pragma unroll\n"
@@ -950,9 +983,9 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    cp_async_wait<0>();\n"
 "    __syncthreads();\n"
 "\n"
-"    float dqa[HD / 8][4];\n"
+"    float dqa[HDP / 8][4];\n"
 "#pragma unroll\n"
-"    for (int i = 0; i < HD / 8; i++) dqa[i][0] = dqa[i][1] = dqa[i][2] = dqa[i][3] = 0.f;\n"
+"    for (int i = 0; i < HDP / 8; i++) dqa[i][0] = dqa[i][1] = dqa[i][2] = dqa[i][3] = 0.f;\n"
 "    bf16 *slice = sKV + warp * SA_SLICE, *wdS = sdS + warp * 16 * LDQ;\n"
 "    const int NG = (K + 15) >> 4;\n"
 "    int cur = sa_next_group(sIdx, warp, K, lane), buf = 0;\n"
@@ -964,7 +997,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        float st[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
 "        float dpt[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
 "#pragma unroll\n"
-"        for (int kk = 0; kk < HD / 16; kk++) {\n"
+"        for (int kk = 0; kk < HDP / 16; kk++) {\n"
 "            unsigned ak[4], av[4], bq[4], bo[4];\n"
 "            const int aoff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + kk * 16 + (lane >> 4) * 8;\n"
 "            const int boff = ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8;\n"
@@ -1021,7 +1054,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        const long oA = ((long)(b * T + (sA >= 0 ? sA : 0)) * KVn + kvh) * HD;\n"
 "        const long oB = ((long)(b * T + (sB >= 0 ? sB : 0)) * KVn + kvh) * HD;\n"
 "#pragma unroll\n"
-"        for (int dn = 0; dn < HD / 16 && !(flags & 12); dn++) {  // (4: staged below; 8: sparse_bwd_kv)\n"
+"        for (int dn = 0; dn < HDP / 16 && !(flags & 12); dn++) {  // (4: staged below; 8: sparse_bwd_kv)\n"
 "            unsigned bo[4], bq[4];\n"
 "            const int boff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8;\n"
 "            ldsm_x4_t(bo, sdO + boff);\n"
@@ -1034,9 +1067,11 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "            mma(dk1, as, bq[2], bq[3]);\n"
 "            if (!(flags & 2)) {\n"
 "                red_tile(dvacc + oA, dvacc + oB, sA >= 0, sB >= 0, dv0, dn * 16, t4, 1.f);\n"
-"                red_tile(dvacc + oA, dvacc + oB, sA >= 0, sB >= 0, dv1, dn * 16 + 8, t4, 1.f);\n"
 "                red_tile(dkacc + oA, dkacc + oB, sA >= 0, sB >= 0, dk0, dn * 16, t4, scale);\n"
-"                red_tile(dkacc + oA, dkacc + oB, sA >= 0, sB >= 0, dk1, dn * 16 + 8, t4, scale);\n"
+"                if (HDP == HD || dn * 16 + 8 < HD) {  // the upper 8 columns of the last slab may be padding\n"
+"                    red_tile(dvacc + oA, dvacc + oB, sA >= 0, sB >= 0, dv1, dn * 16 + 8, t4, 1.f);\n"
+"                    red_tile(dkacc + oA, dkacc + oB, sA >= 0, sB >= 0, dk1, dn * 16 + 8, t4, scale);\n"
+"                }\n"
 "            }\n"
 "        }\n"
 "        __syncwarp();  // dS^T tile written\n"
@@ -1044,7 +1079,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "            unsigned a[4];\n"
 "            ldsm_x4_t(a, wdS + ((lane & 7) + (lane >> 4) * 8) * LDQ + ((lane >> 3) & 1) * 8);\n"
 "#pragma unroll\n"
-"            for (int dn = 0; dn < HD / 16; dn++) {\n"
+"            for (int dn = 0; dn < HDP / 16; dn++) {\n"
 "                unsigned bk[4];\n"
 "                ldsm_x4_t(bk, Kt + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);\n"
 "                mma(dqa[2 * dn], a, bk[0], bk[1]);\n"
@@ -1053,7 +1088,8 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        }\n"
 "        if (flags & 4) {\n"
 "            // Staged dV, dK (ABLATE_SPARSE_BWD=2): dQ is done, so this group's K and V rows\n"
-"            // are free; each 16 x HD fp32 matrix goes there ([16][LDS] floats), then the\n"
+"            // are free; each 16 x HDP fp32 matrix goes there ([16][LDS] floats; the gathers\n"
+"            // zero-fill the padding columns again before the buffer's next use), then the\n"
 "            // warp adds whole rows with red.v4, consecutive lanes on consecutive 16 bytes\n"
 "            // (a warp op covers 512 contiguous bytes: 4 full lines, where the fragment\n"
 "            // order above touches 16 rows x 32 bytes per op).\n"
@@ -1062,7 +1098,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "#pragma unroll\n"
 "            for (int m = 0; m < 2; m++) {  // m = 0: dV = P^T dO; m = 1: dK = scale dS^T Q\n"
 "#pragma unroll\n"
-"                for (int dn = 0; dn < HD / 16; dn++) {\n"
+"                for (int dn = 0; dn < HDP / 16; dn++) {\n"
 "                    unsigned bb[4];\n"
 "                    ldsm_x4_t(bb, (m ? sQ : sdO) + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8);\n"
 "                    float c0[4] = {0.f, 0.f, 0.f, 0.f}, c1[4] = {0.f, 0.f, 0.f, 0.f};\n"
@@ -1098,7 +1134,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        buf ^= 1;\n"
 "    }\n"
 "\n"
-"    // merge the warps' dQ partials (each in its own slice), scale, write bf16\n"
+"    // merge the warps' dQ partials (each in its own slice; the HD real columns), scale, write bf16\n"
 "    float *sO = (float *)slice;\n"
 "#pragma unroll\n"
 "    for (int r = 0; r < 2; r++)\n"
@@ -1132,7 +1168,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "// keys). At the end one global red per accumulator element (token chunks meet there).\n"
 "#define KR 64\n"
 "#define KTC 256\n"
-"#define LDA (HD + 4)   // fp32 accumulator row stride\n"
+"#define LDA (HDP + 4)  // fp32 accumulator row stride\n"
 "extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
 "sparse_bwd_kv(float *dkacc, float *dvacc, const float *Dg, const bf16 *dout, const float *lse,\n"
 "              const bf16 *q, const bf16 *k, const bf16 *v, const int *idx, int T, int H, int K,\n"
@@ -1153,12 +1189,14 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    const long ks = (long)KVn * HD;\n"
 "    const int nrows = min(KR, T - s0);\n"
 "    {\n"
-"        const int CH = HD / 8;\n"
+"        const int CH = HDP / 8;  // chunks past HD: zero-filled padding, not read\n"
 "        const bf16 *kb = k + ((long)b * T + s0) * ks + kvh * HD, *vb = v + ((long)b * T + s0) * ks + kvh * HD;\n"
 "        for (int i = threadIdx.x; i < KR * CH; i += SA_WARPS * 32) {\n"
 "            const int r = i / CH, c = i % CH;\n"
-"            cp_async16(sK + r * LDS + c * 8, kb + (long)(r < nrows ? r : 0) * ks + c * 8, r < nrows);\n"
-"            cp_async16(sV + r * LDS + c * 8, vb + (long)(r < nrows ? r : 0) * ks + c * 8, r < nrows);\n"
+"            const bool real = HDP == HD || c < HD / 8;\n"
+"            const long o = (long)(r < nrows ? r : 0) * ks + (real ? c * 8 : 0);\n"
+"            cp_async16(sK + r * LDS + c * 8, kb + o, r < nrows && real);\n"
+"            cp_async16(sV + r * LDS + c * 8, vb + o, r < nrows && real);\n"
 "        }\n"
 "        cp_async_commit();\n"
 "        for (int i = threadIdx.x; i < 2 * KR * LDA; i += SA_WARPS * 32) sdK[i] = 0.f;\n"
@@ -1183,12 +1221,13 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        }\n"
 "        if (cnt == 0) continue;\n"
 "        {   // q, dO rows of the HB heads (rows >= HB zero), lse * log2e (+inf padding), D\n"
-"            const int CH = HD / 8;\n"
+"            const int CH = HDP / 8;\n"
 "            for (int i = lane; i < 16 * CH; i += 32) {\n"
 "                const int r = i / CH, c = i % CH;\n"
-"                const long off = (n * H + h0 + (r < HB ? r : 0)) * HD + c * 8;\n"
-"                cp_async16(wQ + r * LDS + c * 8, q + off, r < HB);\n"
-"                cp_async16(wO + r * LDS + c * 8, dout + off, r < HB);\n"
+"                const bool real = HDP == HD || c < HD / 8;\n"
+"                const long off = (n * H + h0 + (r < HB ? r : 0)) * HD + (real ? c * 8 : 0);\n"
+"                cp_async16(wQ + r * LDS + c * 8, q + off, r < HB && real);\n"
+"                cp_async16(wO + r * LDS + c * 8, dout + off, r < HB && real);\n"
 "            }\n"
 "            cp_async_commit();\n"
 "            if (lane < 16) {\n"
@@ -1205,7 +1244,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "            float st[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
 "            float dpt[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
 "#pragma unroll\n"
-"            for (int kk = 0; kk < HD / 16; kk++) {\n"
+"            for (int kk = 0; kk < HDP / 16; kk++) {\n"
 "                unsigned ak[4], av[4], bq[4], bo[4];\n"
 "                const int acol = kk * 16 + (lane >> 4) * 8;\n"
 "                const int boff = ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8;\n"
@@ -1236,7 +1275,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "            const unsigned as[4] = {pack2(dpt[0][0], dpt[0][1]), pack2(dpt[0][2], dpt[0][3]),\n"
 "                                    pack2(dpt[1][0], dpt[1][1]), pack2(dpt[1][2], dpt[1][3])};\n"
 "#pragma unroll\n"
-"            for (int dn = 0; dn < HD / 16; dn++) {\n"
+"            for (int dn = 0; dn < HDP / 16; dn++) {\n"
 "                unsigned bo[4], bq[4];\n"
 "                const int boff = ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + dn * 16 + (lane >> 4) * 8;\n"
 "                ldsm_x4_t(bo, wO + boff);\n"
@@ -1299,8 +1338,10 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "                                           const int *idx, int T, int K, long n0, long n1, int nkv, int kvh,\n"
 "                                           float *part) {\n"
 "    __shared__ int slot[RK_TB][RKEYS];  // slot of (token tb + tt, key s0 + r), -1 if not selected\n"
-"    constexpr int C4 = RW / 4, PER = RKEYS * C4 / RK_THREADS;\n"
-"    static_assert(PER * RK_THREADS == RKEYS * C4, \"RKEYS * RW / 4 must be a multiple of RK_THREADS\");\n"
+"    // a thread owns PER float4 columns; when RKEYS * RW / 4 is not a multiple of RK_THREADS\n"
+"    // (head dims 40, 56, 72, ...: RW = 8 mod 16) the last round leaves threads idle (EXTRA)\n"
+"    constexpr int C4 = RW / 4, PER = (RKEYS * C4 + RK_THREADS - 1) / RK_THREADS;\n"
+"    constexpr bool EXTRA = PER * RK_THREADS != RKEYS * C4;\n"
 "    const int b = (int)(n0 / T) + blockIdx.y;\n"
 "    const long base = (long)b * T;\n"
 "    const int tlo = n0 > base ? (int)(n0 - base) : 0, thi = n1 - base < T ? (int)(n1 - base) : T;\n"
@@ -1319,7 +1360,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    for (int m = 0; m < PER; m++) {\n"
 "        const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4, s = s0 + r;\n"
 "        const long o = ((base + s) * nkv + kvh) * RW + c;\n"
-"        const bool ld = s < T && !part;\n"
+"        const bool ld = s < T && !part && !(EXTRA && e >= RKEYS * C4);\n"
 "        a[0][m] = ld ? *(const float4 *)(acc0 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
 "        if (NM > 1) a[NM - 1][m] = ld ? *(const float4 *)(acc1 + o) : make_float4(0.f, 0.f, 0.f, 0.f);\n"
 "    }\n"
@@ -1358,6 +1399,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "#pragma unroll\n"
 "            for (int m = 0; m < PER; m++) {\n"
 "                const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4;\n"
+"                if (EXTRA && e >= RKEYS * C4) continue;\n"
 "                const int j = slot[tt][r];\n"
 "                if (j >= 0) {\n"
 "                    const float4 x = *(const float4 *)(st0 + (prow + j) * RW + c);\n"
@@ -1374,7 +1416,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "#pragma unroll\n"
 "    for (int m = 0; m < PER; m++) {\n"
 "        const int e = threadIdx.x + m * RK_THREADS, r = e / C4, c = (e % C4) * 4, s = s0 + r;\n"
-"        if (s >= T) continue;\n"
+"        if (s >= T || (EXTRA && e >= RKEYS * C4)) continue;\n"
 "        if (part) {\n"
 "            *(float4 *)(pz + (long)s * (NM * RW) + c) = a[0][m];\n"
 "            if (NM > 1) *(float4 *)(pz + (long)s * (NM * RW) + RW + c) = a[NM - 1][m];\n"
@@ -1463,7 +1505,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        const bf16 *Kt = slice + buf * 16 * LDS;\n"
 "        float st[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};\n"
 "#pragma unroll\n"
-"        for (int kk = 0; kk < HD / 16; kk++) {\n"
+"        for (int kk = 0; kk < HDP / 16; kk++) {\n"
 "            unsigned ak[4], bq[4];\n"
 "            ldsm_x4(ak, Kt + ((lane & 7) + ((lane >> 3) & 1) * 8) * LDS + kk * 16 + (lane >> 4) * 8);\n"
 "            ldsm_x4(bq, sQ + ((lane & 7) + (lane >> 4) * 8) * LDS + kk * 16 + ((lane >> 3) & 1) * 8);\n"
@@ -1961,6 +2003,14 @@ static void *sparse_prep_get_(Gpu *g, size_t bytes) {
    (tests/gpu_sparse_check, 2026-11-23): bwd 2, kl 1, topk 2. */
 
 static int sparse_dim_ok_(int d) { return d == 32 || d == 64 || d == 128; }
+/* attention head dims: any multiple of 8 from 32 to 128, the kernels' tiles HDP wide (hd
+   rounded up to 16: 40 -> 48, 72 -> 80; the padding columns are zero-filled in shared memory,
+   never read from memory). Past 128 the block's per-warp K/V slices and fp32 tiles would need
+   more shared memory and registers than these 4-warp blocks have (the dense tiles' kernels
+   split wide heads differently): the room refuses them (attn_dsa_gpu_supported). */
+#define SPARSE_MAX_HD 128
+static int sparse_hd_ok_(int hd) { return hd >= 32 && hd <= SPARSE_MAX_HD && hd % 8 == 0; }
+static int sparse_hdp_(int hd) { return (hd + 15) / 16 * 16; }
 /* indexer dims: 8 and 16 too, run by the DI = 32 kernels on copies padded with zero columns
    (sparse_index_prep_); dI < 32 costs a 32-wide indexer's products (the lead measures it) */
 static int sparse_idim_ok_(int d) { return d == 8 || d == 16 || sparse_dim_ok_(d); }
@@ -1971,10 +2021,10 @@ static int sparse_hb_(int group) { return group <= 16 ? group : 16; }
 
 static void sparse_check_attn_(const char *who, int B, int T, int H, int KV, int hd, int topk) {
     int group = KV > 0 ? H / KV : 0;
-    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || !sparse_dim_ok_(hd) || topk < 1 ||
+    if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || !sparse_hd_ok_(hd) || topk < 1 ||
         topk > SPARSE_MAX_TOPK_ || (group > 16 && group % 16 != 0)) {
         fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d topk=%d (need H %% KV == 0, "
-                        "H/KV <= 16 or a multiple of 16, hd in {32, 64, 128}, 1 <= topk <= %d)\n",
+                        "H/KV <= 16 or a multiple of 16, hd a multiple of 8 in 32..128, 1 <= topk <= %d)\n",
                 who, B, T, H, KV, hd, topk, SPARSE_MAX_TOPK_);
         abort();
     }
@@ -1991,7 +2041,9 @@ static void sparse_check_index_(const char *who, int B, int T, int HI, int dI, i
 }
 
 static void sparse_attn_opts_(char *buf, size_t n, int hd, int group) {
-    snprintf(buf, n, "-DHD=%d -DHB=%d -DGROUP=%d", hd, sparse_hb_(group), group);
+    int len = snprintf(buf, n, "-DHD=%d -DHB=%d -DGROUP=%d", hd, sparse_hb_(group), group);
+    /* only when padded: the unpadded widths keep their options, hence their cached modules */
+    if (sparse_hdp_(hd) != hd && len > 0 && (size_t)len < n) snprintf(buf + len, n - len, " -DHDP=%d", sparse_hdp_(hd));
 }
 static void sparse_index_opts_(char *buf, size_t n, int HI, int dI) {
     snprintf(buf, n, "-DDI=%d -DHI=%d", dI, HI);
@@ -2010,23 +2062,25 @@ GPUDEF int gpu_sparse_kernels(const Gpu *gpu, int H, int KV, int hd, int HI, int
     return n;
 }
 
-/* shared memory of each kernel (bytes), mirroring the carve-ups in the source */
-static unsigned sparse_sa_slice_bytes_(int hd) { return (unsigned)(4 * 16 * (hd + 8) * 2); }
+/* shared memory of each kernel (bytes), mirroring the carve-ups in the source; rows are the
+   padded width HDP (sparse_hdp_) + 8 */
+static unsigned sparse_sa_slice_bytes_(int hd) { return (unsigned)(4 * 16 * (sparse_hdp_(hd) + 8) * 2); }
 static unsigned sparse_fwd_smem_(int hd, int topk) {
-    return (unsigned)(16 * (hd + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) + 4 * topk);
+    return (unsigned)(16 * (sparse_hdp_(hd) + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) + 4 * topk);
 }
 static unsigned sparse_bwd_smem_(int hd, int topk) {
-    return (unsigned)(2 * 16 * (hd + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) +
+    return (unsigned)(2 * 16 * (sparse_hdp_(hd) + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) +
                       SPARSE_SA_WARPS * 16 * SPARSE_LDQ * 2 + 32 * 4 + 4 * topk);
 }
 /* sparse_bwd_kv: K, V of the range, q/dO per warp, fp32 dK/dV [KR][hd + 4], lse/D and
    the slot lists per warp */
 static unsigned sparse_bwd_kv_smem_(int hd) {
-    return (unsigned)(2 * SPARSE_KR * (hd + 8) * 2 + SPARSE_SA_WARPS * 2 * 16 * (hd + 8) * 2 +
-                      2 * SPARSE_KR * (hd + 4) * 4 + SPARSE_SA_WARPS * 32 * 4 + SPARSE_SA_WARPS * SPARSE_KR * 4);
+    int p = sparse_hdp_(hd);
+    return (unsigned)(2 * SPARSE_KR * (p + 8) * 2 + SPARSE_SA_WARPS * 2 * 16 * (p + 8) * 2 +
+                      2 * SPARSE_KR * (p + 4) * 4 + SPARSE_SA_WARPS * 32 * 4 + SPARSE_SA_WARPS * SPARSE_KR * 4);
 }
 static unsigned sparse_probs_smem_(int hd, int topk) {
-    return (unsigned)(16 * (hd + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) + 16 * 4 + 4 * topk);
+    return (unsigned)(16 * (sparse_hdp_(hd) + 8) * 2 + SPARSE_SA_WARPS * sparse_sa_slice_bytes_(hd) + 16 * 4 + 4 * topk);
 }
 static unsigned sparse_scores_smem_(int HI, int dI, int prec) {
     if (prec == 1) return (unsigned)(2 * 64 * (dI + 1) * 4);
@@ -2514,6 +2568,8 @@ GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI,
    {hd, group, dI, HI}; attention and indexer options are compiled separately */
 static const int sparse_check_specs_[][4] = {
     {64, 16, 64, 4}, {64, 4, 32, 1}, {32, 1, 128, 8}, {128, 32, 64, 16},
+    /* padded head dims (HDP = hd rounded up to 16) and unpadded non-powers of two */
+    {72, 4, 32, 2}, {48, 3, 32, 2}, {96, 2, 64, 4}, {40, 32, 32, 1}, {120, 1, 64, 4}, {112, 16, 32, 4},
 };
 
 GPUDEF int sparse_kernels_compile_check(const char *arch) {

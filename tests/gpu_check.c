@@ -15,9 +15,10 @@
    GDN also at head dims 32 (padded inside the tile kernels), 72 and 128 (the wide-head kernels).
    Variants: MGA (the GPU's decomposition against the CPU's literal equations), MLA with each padding case (q/k or v narrower than the core) and a per-layer
    schedule mixing it with sliding-window GQA; head widths the flash kernels pad or split (GQA
-   hd 72 and 256, MGA hd 72, MLA q.k 72 with v 64 and v 96); multi-scale attention (hier: the
-   window's flash kernels merged with attn/hier.cu.h's pooled blocks) with GQA, QK-norm, and a
-   block longer than the sequence.
+   hd 72 and 256, MGA hd 72, MLA q.k 72 with v 64 and v 96); DSA at hd 72 (the sparse kernels'
+   padded tiles; top-k 512 >= T and 16) and 96; multi-scale attention (hier: the window's flash
+   kernels merged with attn/hier.cu.h's pooled blocks) with GQA, QK-norm, and a block longer
+   than the sequence.
    Shapes: d_model 128, 2 heads of 64, 2 layers, vocab 256, batch 2 x seq 100 (tails of
    every tile). Dropout (resid_dropout, attn_dropout: the GPU's masks are the CPU's) as any other
    configuration. Then four steps replayed as CUDA graphs against the same steps run eagerly
@@ -204,6 +205,17 @@ static void check_dsa(Gpu *gpu, int topk, int kv, int fp32) {
     check_model_b(gpu, cfg, name, b);
 }
 
+/* DSA at a head width the sparse kernels run on padded tiles (72: 80-wide) or unpadded past the
+   powers of two (96); head_dim set apart from d_model / heads, bounds as check_dsa's */
+static void check_dsa_width(Gpu *gpu, int head_dim, int topk) {
+    SmolConfig cfg = {0};
+    char name[128];
+    cfg.attn.kind = ATTN_DSA; cfg.attn.topk = topk; cfg.attn.head_dim = head_dim;
+    snprintf(name, sizeof name, "pre-norm dsa hd=%d topk=%d", head_dim, topk);
+    Bounds b = {0, 0, "indexer.", 0.3, topk < 100};
+    check_model_b(gpu, cfg, name, b);
+}
+
 /* the indexer grid, precisions and the adaptive k through a whole training step: indexer dims
    8 / 16 (zero-padded kernels), fp16 / fp8 (Hopper) / int8 / int4 selections, topk_schedule 5.
    The selection really selects (or the adaptive k trims it), so the loss is compared only. */
@@ -363,6 +375,9 @@ int main(void) {
     check_dsa(&gpu, 512, 1, 0);
     check_dsa(&gpu, 512, 2, 0);
     check_dsa(&gpu, 16, 1, 1);
+    check_dsa_width(&gpu, 72, 512); /* the guide's head dim: every key, gradients compared */
+    check_dsa_width(&gpu, 72, 16);  /* a real selection: the loss */
+    check_dsa_width(&gpu, 96, 512);
     check_dsa_ix(&gpu, 16, 2, 8, 2, 0);
     check_dsa_ix(&gpu, 16, 1, 16, 3, 0);
     check_dsa_ix(&gpu, 16, 2, 8, 4, 0);

@@ -32,7 +32,11 @@
    independent summation). Order-dependent: an "info" line says which outputs differed
    between its two runs (expected: dk, dv, dkI, often psum/p; no verdict).
    Cases: T = 100, 1000 x k = 64, 512 x KV = 1, 4 (H = 16, hd 64, HI 4, dI 64), plus
-   MHA (KV = 16: one head per block) and hd 32 / 128. The indexer grid (grid_case): 1-4
+   MHA (KV = 16: one head per block) and hd 32 / 128; head widths other than 32/64/128 (the
+   ablation guide's 72, 96, 48 with 8, 6, 12 heads; 40 and 120, padded to 48 and 128, 40 with
+   32 heads on one kv head), where the dense tiles do not apply (Hopper hd 64 only): forward,
+   backward, probs, the sparse_bwd modes (3: the key-range pass, padded too) and k >= T
+   against the dense flash kernel (any width). The indexer grid (grid_case): 1-4
    indexer heads x dims 8, 16, 32, 64 and 8 x 128 (scores, select, KL both organizations),
    each precision (fp32, fp16, fp8 e4m3 on Hopper, int8, int4) and the adaptive k on
    2 x 8, 1 x 16 and 4 x 64, with sparse attention over the adaptive rows (bounds there).
@@ -819,6 +823,14 @@ int main(int argc, char **argv) {
         {2, 100, 16, 16, 64, 64, 4, 64},  /* MHA: one head per block */
         {1, 300, 8, 2, 32, 100, 2, 32},   /* hd 32, dI 32, k not a multiple of 16 */
         {1, 300, 4, 1, 128, 37, 8, 128},  /* hd 128, dI 128 */
+        /* head widths past {32, 64, 128}: tiles of hd rounded up to 16 (zero columns in shared
+           memory), or unpadded at 48 / 96 */
+        {1, 300, 8, 2, 72, 100, 2, 32},   /* the guide's d_model 576 / 8 heads: hd 72 (tiles 80) */
+        {2, 100, 8, 4, 72, 512, 4, 32},   /* hd 72, k >= T: = the dense flash kernel at hd 72 */
+        {1, 300, 6, 2, 96, 64, 4, 64},    /* 6 heads: hd 96 */
+        {1, 300, 12, 4, 48, 37, 4, 64},   /* 12 heads: hd 48 */
+        {1, 200, 32, 1, 40, 50, 1, 32},   /* hd 40 (tiles 48), head blocks one by one (H/KV 32) */
+        {1, 200, 8, 1, 120, 64, 2, 32},   /* hd 120 (tiles 128), MQA */
     };
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++) run_case(&g, &cases[i]);
     if (checks) run_indexer_grid(&g);
@@ -831,6 +843,7 @@ int main(int argc, char **argv) {
         {2, 1000, 16, 1, 64, 64, 4, 64},  {2, 2048, 16, 1, 64, 512, 4, 64}, {2, 2048, 9, 3, 64, 512, 4, 64},
         {1, 8192, 16, 1, 64, 512, 4, 64}, {1, 4096, 64, 1, 64, 512, 4, 64}, {1, 3000, 16, 4, 64, 512, 4, 64},
         {2, 1000, 8, 2, 32, 100, 2, 32},  {1, 2000, 4, 1, 128, 37, 8, 128},
+        {2, 2048, 8, 2, 72, 512, 4, 64},  {1, 2000, 12, 4, 48, 100, 2, 16}, /* hd 72 (padded), 48 */
     };
     for (size_t i = 0; repeats && i < sizeof rcases / sizeof rcases[0]; i++) repro_case(&g, &rcases[i]);
 
@@ -852,6 +865,9 @@ int main(int argc, char **argv) {
             {8, 8192, 16, 4, 64, 512, 4, 64},  /* GQA: 4 heads per block */
             {16, 2048, 9, 3, 64, 512, 4, 64},  /* the 135M model's attention */
             {2, 8192, 64, 1, 64, 512, 4, 64},  /* DeepSeek's wide MQA group (64 heads) */
+            {16, 2048, 8, 2, 72, 512, 4, 64},  /* the guide's hd 72 (tiles 80; the gathers only) */
+            {16, 2048, 8, 2, 64, 512, 4, 64},  /* the same at hd 64: sf0 / sfb0 against the row above
+                                                  give the cost of hd 72's padded tiles */
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++) run_timing(&g, &tcases[i]);
     }

@@ -1196,7 +1196,8 @@ static void test_table_columns(void) {
 /* examples/guide.ini (the ablation guide's five phases at d_model 576, 8 heads of 72): it
    parses, every run of every phase passes the checks made before a study starts, and the
    attention of the runs the dense flash kernels serve (mha, gqa, mla, mga, at head dims 72, 96,
-   64, 48) and GDN's (72: its wide-head kernels) is one the GPU takes */
+   64, 48), GDN's (72: its wide-head kernels) and DSA's (72, 96, 64, 48: the sparse kernels'
+   padded tiles) is one the GPU takes */
 static void test_guide_spec(void) {
     StudySpec s;
     char err[2048] = "";
@@ -1212,7 +1213,9 @@ static void test_guide_spec(void) {
                                    "attn=mla heads=6 kv_heads=0 latent_dim=144",
                                    "attn=mla heads=12 kv_heads=0 latent_dim=432",
                                    "attn=mla heads=9 kv_heads=0 latent_dim=288 norm=sandwich qk_norm=1",
-                                   "attn=gqa kv_heads=2 norm=post qk_norm=1 lr=1e-2"};
+                                   "attn=gqa kv_heads=2 norm=post qk_norm=1 lr=1e-2",
+                                   "attn=dsa", "attn=dsa heads=6 kv_heads=0", "attn=dsa heads=9 kv_heads=0",
+                                   "attn=dsa heads=12 kv_heads=0", "attn=dsa kv_heads=1"};
     char bad[600] = "";
     ok = rc == 0;
     for (size_t i = 0; ok && i < sizeof assign / sizeof assign[0]; i++) {
@@ -1229,7 +1232,7 @@ static void test_guide_spec(void) {
             snprintf(bad, sizeof bad, "%s (head_dim %d): %s", assign[i], a.head_dim, e);
         }
     }
-    report(ok, "examples/guide.ini: its mha, gqa, mla, mga, gdn runs (head dims 48..96) are GPU-supported", bad[0] ? bad : NULL);
+    report(ok, "examples/guide.ini: its mha, gqa, mla, mga, gdn, dsa runs (head dims 48..96) are GPU-supported", bad[0] ? bad : NULL);
 }
 
 int main(int argc, char **argv) {
