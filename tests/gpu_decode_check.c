@@ -13,7 +13,10 @@
        GPU's own logits; the CPU's greedy choice agrees with it except on near-ties (the CPU's
        margin below the tolerance); the CUDA graph replay gives the eager run's tokens and
        logits bit for bit, greedy and sampled (temperature 1, top-k 20, top-p 0.9); top-k 1
-       sampling is greedy.
+       sampling is greedy. Each model case runs twice: the step of separate kernels (tuning
+       dec_fused=0) and the fused step (dec_fused=1, smollm.h's THE FUSED STEP; the case checks
+       that init took it), the same bounds; then the fused step at batch 11 (two row tiles of its
+       GEMV) and both steps with QK-norm at batch 3.
    Ends with "N passed, N failed". make tests/gpu_decode_check builds it (GPU_CHECKS). */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../smollm.h"
@@ -193,13 +196,18 @@ static int first_max(const float *x, int n) {
     return b;
 }
 
-static void check_model(Gpu *gpu, const char *label, const char *sched, int window_base) {
-    enum { B = 2, T0 = 10, STEPS = 16, V = 256 };
-    char err[512], name[120], detail[200];
+/* fused: the steps with tuning dec_fused = 1 (smollm.h's fused step), which init must take */
+static void check_model_as(Gpu *gpu, const char *label0, const char *sched, int window_base, int B, int qk,
+                           int fused) {
+    enum { T0 = 10, STEPS = 16, V = 256 };
+    char err[512], name[160], detail[200], label[100];
+    snprintf(label, sizeof label, "%s%s B %d%s", label0, qk ? " qk_norm" : "", B, fused ? " fused" : "");
     SmolConfig cfg = {0};
     cfg.vocab_size = V; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 4; cfg.ffn_dim = 256;
     cfg.attn.kind = ATTN_GQA;
     cfg.attn.window = window_base;
+    cfg.attn.qk_norm = qk;
+    gpu->tuning.dec_fused = fused;
     if (sched) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
     SmolModel cm, gm;
     if (smollm_init(&cm, &cfg, NULL, 1, 1, err, sizeof err)) { report(0, label, err); return; }
@@ -219,8 +227,11 @@ static void check_model(Gpu *gpu, const char *label, const char *sched, int wind
         if (strstr(err, "no GPU decode kernels")) printf("SKIP %-58s %s\n", name, err);
         else report(0, name, err);
         smollm_free(&cm); smollm_free(&gm);
+        gpu->tuning.dec_fused = 0;
         return;
     }
+    snprintf(name, sizeof name, "model %s: %s step taken", label, fused ? "the fused" : "the unfused");
+    report(eg.fused == fused && rg.fused == fused, name, fused ? "dec_fused=1 and a dense pre-norm model" : "dec_fused=0");
     float *lg = xcalloc((size_t)B * V, sizeof(float)), *lr = xcalloc((size_t)B * V, sizeof(float));
     double worst = 0;
     int argmax_ok = 1, greedy_ok = 1, graph_same = 1, rc = 0;
@@ -294,6 +305,13 @@ static void check_model(Gpu *gpu, const char *label, const char *sched, int wind
     free(lg); free(lr);
     smollm_free(&cm);
     smollm_free(&gm);
+    gpu->tuning.dec_fused = 0;
+}
+
+/* both steps: the separate kernels and the fused ones */
+static void check_model(Gpu *gpu, const char *label, const char *sched, int window_base) {
+    check_model_as(gpu, label, sched, window_base, 2, 0, 0);
+    check_model_as(gpu, label, sched, window_base, 2, 0, 1);
 }
 
 int main(void) {
@@ -318,6 +336,10 @@ int main(void) {
     check_model(&gpu, "gqa", NULL, 0);
     check_model(&gpu, "gqa,swa:6", "gqa,swa:6", 0);
     check_model(&gpu, "gqa,mha:5:global=2", "gqa,mha:5:global=2", 0);
+    /* the fused step at more than one row tile of its GEMV (8 rows) and with QK-norm */
+    check_model_as(&gpu, "gqa", NULL, 0, 11, 0, 1);
+    check_model_as(&gpu, "gqa", NULL, 0, 3, 1, 0);
+    check_model_as(&gpu, "gqa", NULL, 0, 3, 1, 1);
     gpu_free_all(&gpu);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;
