@@ -850,7 +850,10 @@ static int cmd_generate(int argc, char **argv, const Tune *tune) {
             "%.0f tokens/s (%s) | decode cache %zu bytes (%zu per sequence)\n",
             cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn.kind), B, B == 1 ? "" : "s", T, total,
             (double)B * T / (t1 - t0 > 0 ? t1 - t0 : 1e-9), (double)B * steps / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
-            gpu ? (eager ? "GPU, eager" : "GPU, CUDA graph") : "CPU", gpu ? gg.cache_bytes : g.cache_bytes,
+            gpu ? (eager ? (gg.fused ? "GPU, fused step, eager" : "GPU, eager")
+                         : (gg.fused ? "GPU, fused step, CUDA graph" : "GPU, CUDA graph"))
+                : "CPU",
+            gpu ? gg.cache_bytes : g.cache_bytes,
             (gpu ? gg.cache_bytes : g.cache_bytes) / B);
     if (gpu) smollm_gpu_gen_free(&gg, &m);
     else smollm_gen_free(&g);
