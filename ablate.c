@@ -850,7 +850,10 @@ static int cmd_generate(int argc, char **argv, const Tune *tune) {
             "%.0f tokens/s (%s) | decode cache %zu bytes (%zu per sequence)\n",
             cfg.attn_layers[0] ? cfg.attn_layers : attn_kind_name(m.cfg.attn.kind), B, B == 1 ? "" : "s", T, total,
             (double)B * T / (t1 - t0 > 0 ? t1 - t0 : 1e-9), (double)B * steps / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
-            gpu ? (eager ? "GPU, eager" : "GPU, CUDA graph") : "CPU", gpu ? gg.cache_bytes : g.cache_bytes,
+            gpu ? (eager ? (gg.fused ? "GPU, fused step, eager" : "GPU, eager")
+                         : (gg.fused ? "GPU, fused step, CUDA graph" : "GPU, CUDA graph"))
+                : "CPU",
+            gpu ? gg.cache_bytes : g.cache_bytes,
             (gpu ? gg.cache_bytes : g.cache_bytes) / B);
     if (gpu) smollm_gpu_gen_free(&gg, &m);
     else smollm_gen_free(&g);
@@ -1383,19 +1386,23 @@ static void bench_decode_gpu_row(Gpu *gpu, const char *label, const SmolConfig *
     StudyDecodeBench r;
     char err[512];
     if (smollm_init(&m, cfg, gpu, 1, 1, err, sizeof err)) die("bench decode: %s%s", err, "");
+    char name[64]; /* the label, marked when the steps took the fused kernels (tuning dec_fused) */
     if (study_decode_bench(&m, B, ctx - gen, gen, &r, err, sizeof err))
         printf("%-22s %5d %6d  failed: %s\n", label, B, ctx, err);
     else
-        printf("%-22s %5d %6d %14.0f %14.0f %16zu %12.1f\n", label, B, ctx, r.prefill_tps, r.decode_tps, r.cache_bytes,
-               (double)r.cache_bytes / ctx);
+        printf("%-22s %5d %6d %14.0f %14.0f %16zu %12.1f\n",
+               (snprintf(name, sizeof name, "%s%s", label, r.fused ? " fused" : ""), name), B, ctx, r.prefill_tps,
+               r.decode_tps, r.cache_bytes, (double)r.cache_bytes / ctx);
     fflush(stdout);
     smollm_free(&m);
 }
 
 /* Generation on the GPU: per mechanism of bench_decode's list at the SmolLM2-135M shape (30
    layers, d_model 576, 9 heads, ffn 1536, vocab 49152; random weights), batch 1 and 32, contexts
-   512, 4096, 32768 (prompt = context - 32 new tokens, greedy); then the anchor row. A mechanism
-   without GPU decode kernels prints its refusal once. */
+   512, 4096, 32768 (prompt = context - 32 new tokens, greedy), after the anchor rows (each batch
+   with the step of separate kernels, then with the fused step: tuning dec_fused 0 and 1; the
+   mechanism rows take the caller's dec_fused, "fused" marking a row whose steps took it). A
+   mechanism without GPU decode kernels prints its refusal once. */
 static void bench_decode_gpu(Gpu *gpu) {
     static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
     int ctxs[] = {512, 4096, 32768}, batches[] = {1, 32}, gen = 32;
@@ -1408,8 +1415,18 @@ static void bench_decode_gpu(Gpu *gpu) {
     anchor.vocab_size = 49152;
     anchor.attn.kind = ATTN_GQA;
     anchor.attn.n_kv_heads = 3;
-    printf("anchor: SmolLM2-135M GQA, prompt 512 + 256 new tokens (ctx 768)\n");
-    for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, batches[bi], 768, 256);
+    printf("anchor: SmolLM2-135M GQA, prompt 512 + 256 new tokens (ctx 768): the step of separate kernels, then "
+           "the fused step (tuning dec_fused=1); the mechanism rows below take --tune's dec_fused\n");
+#ifndef ABLATE_NO_CUDA
+    int user_fused = gpu->tuning.dec_fused;
+    for (int f = 0; f < 2; f++) {
+        gpu->tuning.dec_fused = f;
+        for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, batches[bi], 768, 256);
+    }
+    gpu->tuning.dec_fused = user_fused;
+#else
+    (void)anchor; /* the CPU build never calls this (no GPU) */
+#endif
     for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++) {
         SmolConfig cfg = {0};
         cfg.vocab_size = 49152;
@@ -1544,7 +1561,9 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "Then generation per mechanism (decode): prefill and decode tokens/s and the decode caches'\n"
                  "measured bytes per sequence and per token; on the GPU at the SmolLM2-135M shape, batch 1 and\n"
                  "32, contexts 512, 4096 and 32768 (a mechanism without GPU decode kernels is listed as\n"
-                 "skipped, with the reason), then the anchor row (135M GQA, prompt 512 + 256 new tokens);\n"
+                 "skipped, with the reason), after the anchor rows (135M GQA, prompt 512 + 256 new tokens;\n"
+                 "each batch with the step of separate kernels and with the fused one, --tune dec_fused=1's,\n"
+                 "marked \"fused\"; the mechanism rows take --tune's dec_fused, default 0);\n"
                  "on the CPU the reference at a small shape (batch 1 and 8, contexts 128 and 512).\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"

@@ -463,6 +463,15 @@ ATTNDEF int attn_gpu_decode_step(Gpu *gpu, AttnGpuCache *k, const void *w, const
 ATTNDEF int attn_gpu_decode_prefill(Gpu *gpu, AttnGpuCache *k, const void *w, const void *x, void *out, int T,
                                     char *err, size_t errlen);
 ATTNDEF void attn_gpu_decode_free(Gpu *gpu, AttnGpuCache *k);
+#ifndef ABLATE_NO_CUDA
+#include "attn/decode.cu.h" /* GpuDecShape */
+/* the dense room's step as parts, for a caller that fuses them (smollm.h's fused decode step,
+   attn/decode_fused.cu.h): the kernels' shape of k's cache and the step's device weights (within
+   the block's w): the fused q|k|v [(H + 2 KV) hd, d], o [d, H hd] and the QK-norm scales (NULL
+   without QK-norm). 0, or -1 when k's room is not the dense one */
+typedef struct { GpuDecShape sh; const void *wqkv, *wo, *qn, *kn; } AttnGpuDenseStep;
+ATTNDEF int attn_gpu_decode_dense(const Gpu *gpu, const AttnGpuCache *k, const void *w, AttnGpuDenseStep *out);
+#endif
 
 /* rooms' public extras */
 /* MLA's inference form (CPU): up-projections absorbed into the query and the output,

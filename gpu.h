@@ -197,6 +197,11 @@ typedef struct GpuTuning {
        one, 2 the warp-per-row kernel for rows up to SPARSE_TOPK_WARP_T (else 1). Default 2: the
        fastest measured on the H100 */
     int sparse_topk;
+    /* 1: a decode step of at most SMOLLM_FUSED_MAX_B sequences takes the fused kernels
+       (attn/decode_fused.cu.h, smollm.h's fused step: 5 kernels a layer) where every layer is
+       the dense room with pre-norms; 0: the step of separate kernels and cuBLASLt GEMMs.
+       Default 0 until the GPU checks have compared the fused step with the CPU reference */
+    int dec_fused;
     /* the CUDA toolkit directory whose include/ NVRTC reads (the caller keeps the string alive;
        ablate.c passes $CUDA_HOME). Default NULL: GPU_CUDA_INCLUDE, the toolkit of the build */
     const char *cuda_home;
@@ -216,7 +221,7 @@ typedef struct GpuKernelSpec { const char *source; char options[GPU_KERNEL_OPTIO
 GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
 /* the keys, NULL-terminated pairs {KEY=VALUES, help}, for a driver's --help (sized, so that
    GPU_STATIC can declare it static: C forbids a static array of unknown size before its definition) */
-#define GPU_TUNING_NKEYS 10
+#define GPU_TUNING_NKEYS 11
 #if defined(GPU_STATIC) || defined(ABLATE_STATIC)
 static const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2];
 #else
@@ -562,7 +567,7 @@ static const GpuTuneKey_ gpu_tune_table_[] = {
     GPU_TUNE_KEY_(sync_check, -2),  {"xent_chunk_mb", offsetof(GpuTuning, xent_chunk_bytes), -1},
     GPU_TUNE_KEY_(attn_wgmma, 3),   GPU_TUNE_KEY_(attn_wbwd_dq, 4), GPU_TUNE_KEY_(gdn_mma, 1),
     GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(sparse_dense, 1), GPU_TUNE_KEY_(sparse_bwd, 3),
-    GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2),
+    GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2), GPU_TUNE_KEY_(dec_fused, -2),
 };
 #undef GPU_TUNE_KEY_
 /* GPU_TUNING_NKEYS counts this table's rows (a compile error when they differ) */
@@ -583,6 +588,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sparse_bwd=0..3", "DSA backward variant (default 2; nondeterministic numerics only)"},
     {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},
     {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
+    {"dec_fused=0|1", "GPU decode: 1 the fused small-batch step (5 kernels a layer; default 0)"},
     {NULL, NULL},
 };
 
@@ -596,7 +602,7 @@ GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t
     if (!k) {
         snprintf(err, errlen, "unknown tuning key '%.*s' (expected KEY=VALUE with KEY one of sync_check, "
                  "xent_chunk_mb, attn_wgmma, attn_wbwd_dq, gdn_mma, gdn_par, sparse_dense, sparse_bwd, "
-                 "sparse_kl, sparse_topk)", (int)(klen < 64 ? klen : 64), key_value);
+                 "sparse_kl, sparse_topk, dec_fused)", (int)(klen < 64 ? klen : 64), key_value);
         return -1;
     }
     const char *v = eq ? eq + 1 : "";

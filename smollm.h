@@ -286,9 +286,22 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
    the GPU; it need not equal the CPU's draws). smollm_gpu_set_tokens overrides the tokens the
    next step feeds (forced decoding). A layer whose mechanism has no GPU decode kernels is
    refused by init with attn_gpu_decode_supported's message ("layer L: ..."). The prompt comes
-   in one call (at position 0). The CPU-only build refuses init (no GPU). */
+   in one call (at position 0). The CPU-only build refuses init (no GPU).
+   THE FUSED STEP (gpu->tuning.dec_fused = 1, ablate --tune dec_fused=1; default 0): init sets
+   g->fused when B <= SMOLLM_FUSED_MAX_B and every layer is the dense room (mha, gqa, mqa, swa,
+   the patterns; QK-norm or not) without post-norms; its decode steps then take
+   attn/decode_fused.cu.h's kernels: per layer the q|k|v GEMV with the attention norm folded in,
+   one attention kernel (RoPE, cache append, split-K, merge), the o GEMV with the residual add,
+   the gate|up GEMV with the FFN norm and SwiGLU, the down GEMV with the residual add (5
+   kernels instead of ~10), then the final norm folded into the LM head's GEMV. Otherwise
+   (g->fused 0) the step of separate kernels. The prefill is the same either way. */
+#define SMOLLM_FUSED_MAX_B 32 /* the fused step's largest batch (its GEMV reads the weights once per 8 rows) */
 typedef struct {
     int B, cap, pos, n_layers, eager, steps;
+    int fused;                   /* the steps take the fused kernels (THE FUSED STEP above) */
+    void *fqkv, *fatt;           /* the fused step's device scratch: q|k|v [B, (H+2KV) hd], att [B, H hd] bf16, */
+    float *fpart;                /* the split-K partials, */
+    int *fcnt;                   /* the chunk counters [B * KV] (zero between steps) */
     SmolSampler sampler;
     uint64_t seed;
     AttnGpuCache *layers;        /* [n_layers] */
@@ -1728,7 +1741,73 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
 
 #ifndef ABLATE_NO_CUDA
 #include "attn/decode.cu.h" /* the sampler */
+#include "attn/decode_fused.cu.h" /* the fused step */
 #endif
+
+#ifndef ABLATE_NO_CUDA
+/* the fused step covers g (THE FUSED STEP in the header): 1 or 0 */
+static int smol_gpu_fusable(const SmolModel *m, const SmolGpuGen *g) {
+    const SmolConfig *c = &m->cfg;
+    size_t none = (size_t)-1, smem = gpu_fz_smem(c->d_model > c->ffn_dim ? c->d_model : c->ffn_dim);
+    if (g->B > SMOLLM_FUSED_MAX_B || ops_act_size(m->gpu) != 2 || smem > m->gpu->smem_optin) return 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        AttnGpuDenseStep s;
+        const SmolLayer *L = &m->layers[l];
+        if (L->attn_post != none || L->ffn_post != none ||
+            attn_gpu_decode_dense(m->gpu, &g->layers[l], wptr(m, L->attn_w), &s))
+            return 0;
+        if (gpu_fz_smem(s.sh.H * s.sh.hd) > m->gpu->smem_optin) return 0;
+    }
+    return 1;
+}
+
+/* the fused step's scratch, each part the largest any layer needs; sets g->fused */
+static void smol_gpu_fused_alloc(SmolGpuGen *g, const SmolModel *m) {
+    size_t qkv = 16, att = 16, part = 16, cnt = 16;
+    for (int l = 0; l < g->n_layers; l++) {
+        AttnGpuDenseStep s;
+        attn_gpu_decode_dense(m->gpu, &g->layers[l], wptr(m, m->layers[l].attn_w), &s);
+        size_t q = (size_t)g->B * (s.sh.H + 2 * s.sh.KV) * s.sh.hd * 2, a = (size_t)g->B * s.sh.H * s.sh.hd * 2;
+        size_t p = gpu_dec_part_bytes(&s.sh, g->B), n = (size_t)g->B * s.sh.KV * sizeof(int);
+        qkv = q > qkv ? q : qkv; att = a > att ? a : att; part = p > part ? p : part; cnt = n > cnt ? n : cnt;
+    }
+    g->fqkv = ops_alloc(m->gpu, qkv);
+    g->fatt = ops_alloc(m->gpu, att);
+    g->fpart = (float *)ops_alloc(m->gpu, part);
+    g->fcnt = (int *)ops_alloc(m->gpu, cnt);
+    gpu_memset0(m->gpu, g->fcnt, cnt);
+    g->fused = 1;
+}
+
+/* the fused step, queued (THE FUSED STEP in the header): the embedding of d_tok, 5 kernels a
+   layer, the LM head with the final norm folded in, the sampler, the position + 1 */
+static void smol_gpu_step_fused(SmolGpuGen *g, const SmolModel *m) {
+    const SmolConfig *c = &m->cfg;
+    Gpu *gpu = m->gpu;
+    size_t none = (size_t)-1;
+    int B = g->B, d = c->d_model, F = c->ffn_dim;
+    float eps = c->norm_eps;
+    op_embed_forward(gpu, g->x, g->d_tok, wptr(m, m->wte), B, d);
+    for (int l = 0; l < c->n_layers; l++) {
+        const SmolLayer *L = &m->layers[l];
+        AttnGpuDenseStep s;
+        attn_gpu_decode_dense(gpu, &g->layers[l], wptr(m, L->attn_w), &s); /* dense: smol_gpu_fusable said so */
+        int H = s.sh.H, KV = s.sh.KV, hd = s.sh.hd;
+        const void *an = L->attn_pre != none ? wptr(m, L->attn_pre) : NULL;
+        const void *fn = L->ffn_pre != none ? wptr(m, L->ffn_pre) : NULL;
+        gpu_fz_linear(gpu, g->fqkv, g->x, s.wqkv, an, NULL, B, d, (H + 2 * KV) * hd, eps, 0);
+        gpu_fz_attend(gpu, &s.sh, g->fatt, g->fqkv, g->layers[l].mem, s.qn, s.kn, g->fpart, g->fcnt, g->d_pos, B);
+        gpu_fz_linear(gpu, g->h, g->fatt, s.wo, NULL, g->x, B, H * hd, d, eps, 0);       /* h = x + o */
+        gpu_fz_swiglu(gpu, g->act, g->h, wptr(m, L->gate), fn, B, d, F, eps);
+        gpu_fz_linear(gpu, g->x, g->act, wptr(m, L->down), NULL, g->h, B, F, d, eps, 0); /* x = h + down */
+    }
+    gpu_fz_linear(gpu, g->logits, g->x, wptr(m, m->wte), wptr(m, m->final_norm), NULL, B, d, c->vocab_size, eps, 1);
+    gpu_dec_sample(gpu, g->d_tok, g->logits, g->d_pos, B, c->vocab_size, g->sampler.temperature, g->sampler.top_k,
+                   g->sampler.top_p, (unsigned long long)g->seed);
+    gpu_dec_advance(gpu, g->d_pos);
+}
+#endif
+
 
 SMOLLMDEF size_t smollm_gpu_cache_bytes(const SmolModel *m, int T) {
     size_t b = 0;
@@ -1750,7 +1829,8 @@ SMOLLMDEF void smollm_gpu_gen_free(SmolGpuGen *g, const SmolModel *m) {
         for (int l = 0; l < g->n_layers; l++)
             if (g->layers[l].mem) attn_gpu_decode_free(gpu, &g->layers[l]);
     free(g->layers);
-    void *dev[] = {g->d_pos, g->d_tok, g->x, g->h, g->nt, g->sub, g->gu, g->act, g->xf, g->rstd, g->logits};
+    void *dev[] = {g->d_pos, g->d_tok, g->x, g->h, g->nt, g->sub, g->gu, g->act, g->xf, g->rstd, g->logits,
+                   g->fqkv, g->fatt, g->fpart, g->fcnt};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i] && gpu) ops_free(gpu, dev[i]);
     free(g->tokens);
@@ -1809,6 +1889,9 @@ SMOLLMDEF int smollm_gpu_gen_init(SmolGpuGen *g, const SmolModel *m, int B, int 
         }
         g->cache_bytes += g->layers[l].bytes;
     }
+#ifndef ABLATE_NO_CUDA
+    if (gpu->tuning.dec_fused && smol_gpu_fusable(m, g)) smol_gpu_fused_alloc(g, m);
+#endif
     return 0;
 }
 
@@ -1937,6 +2020,10 @@ SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *t
 #ifndef ABLATE_NO_CUDA
 /* the step, queued: embedding of d_tok, every block, the head and sampler, the position + 1 */
 static int smol_gpu_step_queue(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen) {
+    if (g->fused) {
+        smol_gpu_step_fused(g, m);
+        return 0;
+    }
     SmolGpuRows r = {g->x, g->h, g->nt, g->sub, g->gu, g->act, g->rstd, 0};
     op_embed_forward(m->gpu, g->x, g->d_tok, wptr(m, m->wte), g->B, m->cfg.d_model);
     for (int l = 0; l < m->cfg.n_layers; l++)

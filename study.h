@@ -502,8 +502,9 @@ STUDYDEF void study_close_device(Gpu *gpu);
    not timed when gen >= 4); on the CPU the reference (SmolGen). Fills prefill and decode tokens/s
    (B tokens per step, each step ending with the tokens back on the host) and the decode caches'
    bytes per sequence as allocated for prompt + gen tokens; -1 with a message (a layer without a
-   decode path on that device, memory) */
-typedef struct { double prefill_tps, decode_tps; size_t cache_bytes; } StudyDecodeBench;
+   decode path on that device, memory); fused: the GPU steps took smollm.h's fused step
+   (tuning dec_fused = 1 on a model it covers) */
+typedef struct { double prefill_tps, decode_tps; size_t cache_bytes; int fused; } StudyDecodeBench;
 STUDYDEF int study_decode_bench(const SmolModel *m, int B, int prompt, int gen, StudyDecodeBench *out, char *err,
                                 size_t errlen);
 STUDYDEF const char *study_default_data(void);
@@ -2099,6 +2100,7 @@ STUDYDEF int study_decode_bench(const SmolModel *m, int B, int prompt, int gen, 
         for (int s = warm; s < gen && !rc; s++) rc = smollm_gpu_decode_step(&g, m, err, errlen);
         t3 = train_now();
         out->cache_bytes = g.cache_bytes / B;
+        out->fused = g.fused;
         smollm_gpu_gen_free(&g, m);
     } else {
         SmolGen g;
@@ -2113,6 +2115,7 @@ STUDYDEF int study_decode_bench(const SmolModel *m, int B, int prompt, int gen, 
         }
         t3 = train_now();
         out->cache_bytes = g.cache_bytes / B;
+        out->fused = 0;
         smollm_gen_free(&g);
     }
     free(tok);

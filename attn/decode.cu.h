@@ -101,25 +101,29 @@ GPUDEF int decode_kernels_compile_check(const char *arch);
 
 #define DEC_SAMPLE_THREADS 1024
 
+/* the cache's slot rule and the visibility pattern, as device code: DECODE_SRC's and
+   attn/decode_fused.cu.h's kernels both read the cache through them */
+#define DEC_MASK_SRC \
+"// the slot of position p\n" \
+"__device__ __forceinline__ int dec_slot(int p, int G, int ring) { return p < G ? p : G + (p - G) % ring; }\n" \
+"\n" \
+"// ops.h's ops_pattern_visible: query t sees key s\n" \
+"__device__ __forceinline__ bool dec_visible(int t, int s, int W, int glob, int stride, int dil, int pb) {\n" \
+"    long d = (long)t - s;\n" \
+"    if (s < 0 || d < 0) return false;\n" \
+"    if (W <= 0 || d < W) return true;\n" \
+"    if (s < glob) return true;\n" \
+"    if (stride > 0 && s % stride >= stride - pb) return true;\n" \
+"    if (dil >= 2 && d < (long)W * dil && (s / pb) % dil == dil - 1) return true;\n" \
+"    return false;\n" \
+"}\n"
+
 static const char DECODE_SRC[] =
 "#include \"ablate_common.cuh\"\n"
 "#define CHUNK " DEC_STR(DEC_CHUNK) "\n"
 "#define SAMPLE_THREADS " DEC_STR(DEC_SAMPLE_THREADS) "\n"
+DEC_MASK_SRC
 KSRC_LINE("attn/decode.cu.h")
-"\n"
-"// the slot of position p\n"
-"__device__ __forceinline__ int dec_slot(int p, int G, int ring) { return p < G ? p : G + (p - G) % ring; }\n"
-"\n"
-"// ops.h's ops_pattern_visible: query t sees key s\n"
-"__device__ __forceinline__ bool dec_visible(int t, int s, int W, int glob, int stride, int dil, int pb) {\n"
-"    long d = (long)t - s;\n"
-"    if (s < 0 || d < 0) return false;\n"
-"    if (W <= 0 || d < W) return true;\n"
-"    if (s < glob) return true;\n"
-"    if (stride > 0 && s % stride >= stride - pb) return true;\n"
-"    if (dil >= 2 && d < (long)W * dil && (s / pb) % dil == dil - 1) return true;\n"
-"    return false;\n"
-"}\n"
 "\n"
 "// one warp per (b, head of q or k): QK-norm, RoPE at *d_pos (kernels.cu.h's rope_sincos\n"
 "// angle), q to fp32, k and the head's v into the cache slot\n"

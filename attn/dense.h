@@ -563,6 +563,22 @@ static int attn_dense_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, 
 #endif
 }
 
+#ifndef ABLATE_NO_CUDA
+ATTNDEF int attn_gpu_decode_dense(const Gpu *gpu, const AttnGpuCache *k, const void *w, AttnGpuDenseStep *out) {
+    const AttnConfig *c = &k->c;
+    const AttnMech *m = attn_mech(c->kind);
+    if (!m || strcmp(m->room, "dense")) return -1;
+    AttnParamSpec p[ATTN_MAX_PARAMS];
+    attn_param_specs(c, p);
+    out->sh = attn_dense_gpu_dshape(c, k->cap);
+    out->wqkv = attn_wat(gpu, w, p[0].offset);
+    out->wo = attn_wat(gpu, w, p[3].offset);
+    out->qn = c->qk_norm ? attn_wat(gpu, w, p[4].offset) : NULL;
+    out->kn = c->qk_norm ? attn_wat(gpu, w, p[5].offset) : NULL;
+    return 0;
+}
+#endif
+
 /* the attention kernels' modules for gpu_kernel_prewarm: the pattern or window's */
 static int attn_dense_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
                                  int max) {

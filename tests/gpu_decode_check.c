@@ -13,7 +13,12 @@
        GPU's own logits; the CPU's greedy choice agrees with it except on near-ties (the CPU's
        margin below the tolerance); the CUDA graph replay gives the eager run's tokens and
        logits bit for bit, greedy and sampled (temperature 1, top-k 20, top-p 0.9); top-k 1
-       sampling is greedy.
+       sampling is greedy. Each model case runs twice: the step of separate kernels (tuning
+       dec_fused=0) and the fused step (dec_fused=1, smollm.h's THE FUSED STEP; the case checks
+       that init took it), the same bounds; then the fused step at batch 11 (two row tiles of its
+       GEMV) and both steps with QK-norm at batch 3.
+   (d) the fused step at the SmolLM2-135M shape, batch 1 and 32, against the unfused step on the
+       GPU (logits of 8 steps fed the same tokens within 3e-2 of the largest).
    Ends with "N passed, N failed". make tests/gpu_decode_check builds it (GPU_CHECKS). */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../smollm.h"
@@ -193,13 +198,18 @@ static int first_max(const float *x, int n) {
     return b;
 }
 
-static void check_model(Gpu *gpu, const char *label, const char *sched, int window_base) {
-    enum { B = 2, T0 = 10, STEPS = 16, V = 256 };
-    char err[512], name[120], detail[200];
+/* fused: the steps with tuning dec_fused = 1 (smollm.h's fused step), which init must take */
+static void check_model_as(Gpu *gpu, const char *label0, const char *sched, int window_base, int B, int qk,
+                           int fused) {
+    enum { T0 = 10, STEPS = 16, V = 256 };
+    char err[512], name[160], detail[200], label[100];
+    snprintf(label, sizeof label, "%s%s B %d%s", label0, qk ? " qk_norm" : "", B, fused ? " fused" : "");
     SmolConfig cfg = {0};
     cfg.vocab_size = V; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 4; cfg.ffn_dim = 256;
     cfg.attn.kind = ATTN_GQA;
     cfg.attn.window = window_base;
+    cfg.attn.qk_norm = qk;
+    gpu->tuning.dec_fused = fused;
     if (sched) snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "%s", sched);
     SmolModel cm, gm;
     if (smollm_init(&cm, &cfg, NULL, 1, 1, err, sizeof err)) { report(0, label, err); return; }
@@ -219,8 +229,11 @@ static void check_model(Gpu *gpu, const char *label, const char *sched, int wind
         if (strstr(err, "no GPU decode kernels")) printf("SKIP %-58s %s\n", name, err);
         else report(0, name, err);
         smollm_free(&cm); smollm_free(&gm);
+        gpu->tuning.dec_fused = 0;
         return;
     }
+    snprintf(name, sizeof name, "model %s: %s step taken", label, fused ? "the fused" : "the unfused");
+    report(eg.fused == fused && rg.fused == fused, name, fused ? "dec_fused=1 and a dense pre-norm model" : "dec_fused=0");
     float *lg = xcalloc((size_t)B * V, sizeof(float)), *lr = xcalloc((size_t)B * V, sizeof(float));
     double worst = 0;
     int argmax_ok = 1, greedy_ok = 1, graph_same = 1, rc = 0;
@@ -294,6 +307,59 @@ static void check_model(Gpu *gpu, const char *label, const char *sched, int wind
     free(lg); free(lr);
     smollm_free(&cm);
     smollm_free(&gm);
+    gpu->tuning.dec_fused = 0;
+}
+
+/* both steps: the separate kernels and the fused ones */
+static void check_model(Gpu *gpu, const char *label, const char *sched, int window_base) {
+    check_model_as(gpu, label, sched, window_base, 2, 0, 0);
+    check_model_as(gpu, label, sched, window_base, 2, 0, 1);
+}
+
+/* (d) the fused step at the SmolLM2-135M shape (30 layers, d 576, 9 heads of 64, 3 KV heads, ffn
+   1536, vocab 49152; random weights) against the step of separate kernels on the GPU: after a
+   prompt of 40 tokens, 8 greedy steps fed the same tokens (the unfused run's), logits within
+   3e-2 of the largest (two bf16 paths, different summation orders). The CPU reference of this
+   size would take minutes; (b) and (c) hold both steps to it at the small shape. */
+static void check_fused_shape(Gpu *gpu, int B) {
+    enum { T0 = 40, STEPS = 8 };
+    char err[512], name[120], detail[160];
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 49152;
+    cfg.attn.kind = ATTN_GQA;
+    cfg.attn.n_kv_heads = 3;
+    SmolModel gm;
+    snprintf(name, sizeof name, "135M shape B %d: fused step = unfused step (logits, %d steps)", B, STEPS);
+    if (smollm_init(&gm, &cfg, gpu, 1, 1, err, sizeof err)) { report(0, name, err); return; }
+    int V = gm.cfg.vocab_size, *prompt = xcalloc((size_t)B * T0, sizeof(int)), rc = 0;
+    for (int i = 0; i < B * T0; i++) prompt[i] = (i * 7919 + 13) % V;
+    SmolGpuGen ug, fg;
+    SmolSampler greedy = {0};
+    gpu->tuning.dec_fused = 0;
+    rc |= smollm_gpu_gen_init(&ug, &gm, B, T0 + STEPS + 1, &greedy, 1, 0, err, sizeof err);
+    gpu->tuning.dec_fused = 1;
+    rc |= smollm_gpu_gen_init(&fg, &gm, B, T0 + STEPS + 1, &greedy, 1, 0, err, sizeof err);
+    gpu->tuning.dec_fused = 0;
+    if (rc) { report(0, name, err); smollm_free(&gm); free(prompt); return; }
+    float *lu = xcalloc((size_t)B * V, sizeof(float)), *lf = xcalloc((size_t)B * V, sizeof(float));
+    double worst = 0;
+    rc |= smollm_gpu_prefill(&ug, &gm, prompt, T0, err, sizeof err);
+    rc |= smollm_gpu_prefill(&fg, &gm, prompt, T0, err, sizeof err);
+    for (int s = 0; s < STEPS && !rc; s++) {
+        rc |= smollm_gpu_set_tokens(&fg, &gm, ug.tokens, err, sizeof err);
+        rc |= smollm_gpu_decode_step(&ug, &gm, err, sizeof err);
+        rc |= smollm_gpu_decode_step(&fg, &gm, err, sizeof err);
+        gpu_download(gpu, lu, ug.logits, sizeof(float) * B * V);
+        gpu_download(gpu, lf, fg.logits, sizeof(float) * B * V);
+        double e = max_rel(lf, lu, (size_t)B * V);
+        if (e > worst) worst = e;
+    }
+    snprintf(detail, sizeof detail, "fused taken %d; worst max|diff|/max|logit| %.2e (<= 3e-2)", fg.fused, worst);
+    report(!rc && fg.fused && worst <= 3e-2, name, rc ? err : detail);
+    smollm_gpu_gen_free(&ug, &gm);
+    smollm_gpu_gen_free(&fg, &gm);
+    smollm_free(&gm);
+    free(prompt); free(lu); free(lf);
 }
 
 int main(void) {
@@ -318,6 +384,13 @@ int main(void) {
     check_model(&gpu, "gqa", NULL, 0);
     check_model(&gpu, "gqa,swa:6", "gqa,swa:6", 0);
     check_model(&gpu, "gqa,mha:5:global=2", "gqa,mha:5:global=2", 0);
+    /* the fused step at more than one row tile of its GEMV (8 rows) and with QK-norm */
+    check_model_as(&gpu, "gqa", NULL, 0, 11, 0, 1);
+    check_model_as(&gpu, "gqa", NULL, 0, 3, 1, 0);
+    check_model_as(&gpu, "gqa", NULL, 0, 3, 1, 1);
+    /* (d) the fused step at the anchor's shape, batch 1 and 32 (4 row tiles) */
+    check_fused_shape(&gpu, 1);
+    check_fused_shape(&gpu, 32);
     gpu_free_all(&gpu);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

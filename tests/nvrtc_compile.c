@@ -54,6 +54,10 @@
 #include "attn/decode_rooms.cu.h"
 #define HAVE_DECODE_ROOMS 1
 #endif
+#if __has_include("attn/decode_fused.cu.h")
+#include "attn/decode_fused.cu.h"
+#define HAVE_DECODE_FUSED 1
+#endif
 #endif
 
 /* the multi-scale room's coarse branch */
@@ -146,6 +150,9 @@ int main(int argc, char **argv) {
 #ifdef HAVE_HIER
         {"attn/hier.cu.h", "one specialization (sizes at run time)", attn_hier_kernels_compile_check},
 #endif
+#ifdef HAVE_DECODE_FUSED
+        {"attn/decode_fused.cu.h", "one specialization (sizes at run time)", decode_fused_kernels_compile_check},
+#endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
     int n_all = (int)(sizeof all / sizeof all[0]), keep[16] = {0}, n = 0;
@@ -156,7 +163,8 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h, attn/decode_rooms.cu.h or attn/hier.cu.h)\n", argv[1]);
+                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h, attn/decode_rooms.cu.h, "
+                        "attn/decode_fused.cu.h or attn/hier.cu.h)\n", argv[1]);
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the

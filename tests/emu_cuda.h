@@ -1,0 +1,89 @@
+/* emu_cuda.h - the CPU emulation of the CUDA execution model that tests/emu_decode.c and
+   tests/emu_fused.c run kernels on (one block at a time, its threads as pthreads; __syncthreads
+   and __syncwarp as barriers; shuffles and ballots through per-warp slots; atomics trivially
+   ordered: blocks run one after another). Include it, then the dumped kernels (plain C), after
+   the headers the test needs. */
+#ifndef EMU_CUDA_H
+#define EMU_CUDA_H
+#include <stdbool.h>
+/* helpers one test or one kernel file does not use; the kernels' CUDA-style int/unsigned mixing */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include <pthread.h>
+#include <stdint.h>
+typedef unsigned short bf16;
+typedef unsigned int u32;
+typedef unsigned long long u64;
+typedef struct { unsigned x, y, z; } Dim3;
+static _Thread_local Dim3 threadIdx;
+static Dim3 blockIdx, blockDim, gridDim;
+static pthread_barrier_t block_bar, warp_bar[32];
+static float shfl_slot[32][32];
+static int bal_slot[32][32];
+static float g_sm[60000] __attribute__((aligned(16)));
+#define __global__
+#define __device__ static
+#define __forceinline__ inline
+#define NEG_INF (-INFINITY)
+#define __expf expf
+static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
+static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
+static inline u32 __float_as_uint(float f) { u32 u; memcpy(&u, &f, 4); return u; }
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+static inline void __syncthreads(void) { pthread_barrier_wait(&block_bar); }
+static inline int warp_(void) { return threadIdx.x >> 5; }
+static inline int lane_(void) { return threadIdx.x & 31; }
+static inline void __syncwarp(void) { pthread_barrier_wait(&warp_bar[warp_()]); }
+static float __shfl_xor_sync(unsigned m, float v, int o) {
+    (void)m; int w = warp_(), l = lane_();
+    shfl_slot[w][l] = v; __syncwarp(); float r = shfl_slot[w][l ^ o]; __syncwarp(); return r;
+}
+static unsigned __ballot_sync(unsigned m, int f) {
+    (void)m; int w = warp_(), l = lane_();
+    bal_slot[w][l] = f != 0; __syncwarp();
+    unsigned r = 0; for (int i = 0; i < 32; i++) r |= (unsigned)bal_slot[w][i] << i;
+    __syncwarp(); return r;
+}
+static float bf2f(bf16 x) { return __uint_as_float((u32)x << 16); }
+static bf16 f2bf(float f) { u32 u; memcpy(&u, &f, 4); u += 0x7fffu + ((u >> 16) & 1u); return (bf16)(u >> 16); }
+static float warp_sum(float x) { for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o); return x; }
+static float warp_max(float x) { for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o)); return x; }
+static float block_sum(float x) {
+    static float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+    x = warp_sum(x); __syncthreads(); if (lane == 0) part[warp] = x; __syncthreads();
+    x = lane < nwarp ? part[lane] : 0.0f; return warp_sum(x);
+}
+static float block_max(float x) {
+    static float part[32];
+    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;
+    x = warp_max(x); __syncthreads(); if (lane == 0) part[warp] = x; __syncthreads();
+    x = lane < nwarp ? part[lane] : NEG_INF; return warp_max(x);
+}
+#define GRID_STRIDE(i, n) for (u64 i = (u64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (u64)gridDim.x * blockDim.x)
+typedef struct { u32 x, y, z, w; } uint4;
+static inline uint4 make_uint4(u32 x, u32 y, u32 z, u32 w) { uint4 q = {x, y, z, w}; return q; }
+static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; } /* blocks run one at a time */
+#define __threadfence() ((void)0)
+#define __launch_bounds__(x)
+
+typedef struct { void (*body)(void *); void *ctx; unsigned tid; } EmuThread;
+static void *emu_thread_(void *p) { EmuThread *t = p; threadIdx.x = t->tid; t->body(t->ctx); return NULL; }
+static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
+    pthread_barrier_init(&block_bar, NULL, bx);
+    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
+    gridDim = (Dim3){gx, gy, 1}; blockDim = (Dim3){bx, 1, 1};
+    pthread_t th[1024]; static EmuThread t[1024];
+    pthread_attr_t attr; pthread_attr_init(&attr); pthread_attr_setstacksize(&attr, 1 << 18);
+    for (unsigned y = 0; y < gy; y++)
+        for (unsigned x = 0; x < gx; x++) {
+            blockIdx = (Dim3){x, y, 0};
+            for (unsigned i = 0; i < bx; i++) { t[i] = (EmuThread){body, ctx, i}; pthread_create(&th[i], &attr, emu_thread_, &t[i]); }
+            for (unsigned i = 0; i < bx; i++) pthread_join(th[i], NULL);
+        }
+    pthread_barrier_destroy(&block_bar);
+    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_destroy(&warp_bar[w]);
+}
+
+#endif /* EMU_CUDA_H */
