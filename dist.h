@@ -35,6 +35,8 @@
    values exact in bf16 whose total is exact in bf16 comes back exact. NCCL chooses its own
    order (a ring): with 2 ranks each element is a + b on one rank (the same bits either way),
    beyond that its sums may differ from the CPU order in the last bits.
+   train.h's grad_reduce bf16 sums gradients this way: the CPU transport's bf16 sum is what
+   NCCL's bf16 all-reduce computes for 2 ranks, so the CPU tests run the GPU's numerics.
 
    TRANSPORTS
      dist_shm_*  the CPU transport: one anonymous shared mapping (mmap MAP_SHARED|MAP_ANONYMOUS)

@@ -4,7 +4,7 @@
 
    USAGE
      #define ABLATE_IMPLEMENTATION   // in one .c file (or STUDY_IMPLEMENTATION with those of
-     #include "study.h"              // train.h, smollm.h, attn.h, ops.h and data.h)
+     #include "study.h"              // train.h, dist.h, smollm.h, attn.h, ops.h and data.h)
 
      StudySpec s;
      char err[512];

@@ -5,7 +5,7 @@
 
    USAGE
      #define ABLATE_IMPLEMENTATION   // in one .c file (or TRAIN_IMPLEMENTATION with those of
-     #include "train.h"              // smollm.h, attn.h and ops.h)
+     #include "train.h"              // dist.h, smollm.h, attn.h and ops.h)
 
      TrainConfig tc = {0};          // zero = defaults (below)
      tc.steps = 200; tc.lr = 3e-3f;
@@ -33,7 +33,7 @@
    DEFAULTS: lr 3e-3 peak, min_lr_ratio 0.1 (floor = 0.1 lr), warmup 0 steps, beta1 0.9,
    beta2 0.95, eps 1e-8, weight_decay 0.1 on matrices only (norm scales and embeddings
    are not decayed unless decay_all is set), clip 1.0 (global L2 norm; < 0 disables),
-   grad_accum 1. A zero field selects its default, so a real zero is asked for with a negative
+   grad_accum 1, grad_reduce fp32. A zero field selects its default, so a real zero is asked for with a negative
    value: weight_decay < 0 is no decay, min_lr_ratio < 0 a cosine down to 0.
 
    On the GPU, after one eager step, each micro-batch's forward+backward is captured once
