@@ -3603,7 +3603,12 @@ static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu,
     }
     int total = 0; /* study_run checked the sum */
     for (int p = 0; p < s->n_phases; p++) total += study_phase_size(s, p);
-    if (!o->quiet && !o->worker)
+    if (!o->quiet && !o->worker && s->gpus_per_run > 1) /* then the line says how the ranks are laid out */
+        printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s, each run data-parallel over %d %s%s\n", s->name,
+               total, s->n_phases, s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir,
+               gpu ? "cuda" : "cpu", s->gpus_per_run, gpu ? "GPUs" : "CPU processes",
+               o->workers > 1 ? (o->gpus ? " (one worker per group of the listed GPUs)" : " (several workers)") : "");
+    else if (!o->quiet && !o->worker)
         printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s%s\n", s->name, total, s->n_phases,
                s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu",
                o->workers > 1 ? (o->gpus ? ", one worker per GPU" : ", several workers") : "");
