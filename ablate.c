@@ -131,6 +131,8 @@ static void train_usage(void) {
          "  --gpus 0,1,...    one rank per listed GPU, gradients summed with NCCL (libnccl.so.2, opened\n"
          "                    at run time; CUDA build)\n"
          "  --ranks N         N ranks on the CPU over shared memory (the same training logic, for tests)\n"
+         "  --grad-reduce P   fp32 (default) or bf16: the precision of the ranks' gradient sum (bf16:\n"
+         "                    each rank's gradients rounded to bf16, summed in bf16, half the traffic)\n"
          "Every value is range-checked (ablate run --help prints each key's range).\n"
          "  -h, --help        this text");
     attn_options_help();
@@ -865,10 +867,20 @@ static int cmd_generate(int argc, char **argv, const Tune *tune) {
     return rc;
 }
 
+/* gpus_per_run on GPUs: each rank's process tunes the GPU it opened */
+static void tune_rank_gpu(Gpu *gpu, void *tn) { apply_tuning(gpu, tn); }
+
 static int run_study(const StudySpec *s, StudyOptions *so, const Tune *tn) {
-    Gpu *gpu;
+    Gpu *gpu = NULL;
     char err[256];
-    if (study_open_device(s->device[0] ? s->device : NULL, &gpu, err, sizeof err)) {
+    so->rank_gpu = tune_rank_gpu;
+    so->rank_gpu_ctx = (void *)tn;
+    /* NCCL's NVLink multicast is not supported on the machines this runs on (the ranks inherit
+       the environment; NCCL reads it at ncclCommInitRank) */
+    if (s->gpus_per_run > 1) setenv("NCCL_NVLS_ENABLE", "0", 1);
+    /* a worker whose runs train over GPU ranks opens no GPU: its ranks are forked, and a forked
+       CUDA context is unusable */
+    if (!so->worker_cuda && study_open_device(s->device[0] ? s->device : NULL, &gpu, err, sizeof err)) {
         fprintf(stderr, "ablate: %s\n", err);
         return STUDY_ERROR; /* the study did not start: not a run that failed */
     }
@@ -933,7 +945,7 @@ static int cmd_run(int argc, char **argv, const Tune *tn) {
              "                  [--steps N | --tokens N]\n"
              "                  [--seconds S] [--name NAME] [--out DIR] [--KEY VALUE ...]\n"
              "       ablate run --resume DIR\n"
-             "       (any form) [--gpus 0,1,...] [--workers N] [--allow-large] [--quiet]\n"
+             "       (any form) [--gpus 0,1,...] [--gpus-per-run N] [--workers N] [--allow-large] [--quiet]\n"
              "Trains every combination of the axes' values (times the seeds) under one budget and\n"
              "writes DIR (default runs/NAME) as described in study.h: per run config.json,\n"
              "metrics.jsonl, summary.json; per study results.json (configs and runs), results.csv (per\n"
@@ -946,7 +958,10 @@ static int cmd_run(int argc, char **argv, const Tune *tn) {
              "key below, as an axis (KEY=V1,V2; a value with commas, such as a data mix, in double\n"
              "quotes) or as --KEY VALUE for every run, e.g. --layers 2 --d-model 64 --attn gqa --device cpu.\n"
              "--gpus 0,1,2,3 shares each phase's runs among one process per listed GPU; --workers N\n"
-             "does the same with N processes (on the CPU, or on one GPU). A grid of more than 10000\n"
+             "does the same with N processes (on the CPU, or on one GPU). --gpus-per-run N (the study\n"
+             "key gpus_per_run) trains each run data-parallel over N of the listed GPUs (the list cut\n"
+             "into groups of N, one group per run at a time; on the CPU, over N CPU processes).\n"
+             "A grid of more than 10000\n"
              "runs is refused unless --allow-large. One study at a time writes DIR: DIR/.lock names the\n"
              "process running it (a lock whose process is gone is taken over).\n"
              "Exit status: 0 every run ok; 1 some runs failed or diverged (their summary.json says\n"
@@ -954,7 +969,7 @@ static int cmd_run(int argc, char **argv, const Tune *tn) {
              "spec or device error, DIR locked by another study, or a study file it could not write.\n"
              "Study keys: name, seeds (a count: N seeds from --seed, default 1337), seed_list (the seeds\n"
              "themselves: 1, 7, 42; one seed: 42), select (val_loss | tokens_per_s),\n"
-             "device (cpu | cuda), keep_checkpoints (0|1).\nRun keys:");
+             "device (cpu | cuda), keep_checkpoints (0|1), gpus_per_run (N).\nRun keys:");
         study_run_keys_help(stdout);
         return argc == 0 ? 2 : 0;
     }

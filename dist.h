@@ -35,6 +35,8 @@
    values exact in bf16 whose total is exact in bf16 comes back exact. NCCL chooses its own
    order (a ring): with 2 ranks each element is a + b on one rank (the same bits either way),
    beyond that its sums may differ from the CPU order in the last bits.
+   train.h's grad_reduce bf16 sums gradients this way: the CPU transport's bf16 sum is what
+   NCCL's bf16 all-reduce computes for 2 ranks, so the CPU tests run the GPU's numerics.
 
    TRANSPORTS
      dist_shm_*  the CPU transport: one anonymous shared mapping (mmap MAP_SHARED|MAP_ANONYMOUS)
@@ -57,7 +59,9 @@
    handlers and stdio buffers are not run twice; the child flushes its own stdout and stderr).
    The parent waits for every child; the first that exits non-zero or is killed makes it kill
    the others (SIGKILL, by pid: a rank blocked in a collective on a dead peer would wait for
-   ever) and return non-zero with err naming the rank and how it ended. A CUDA program must not
+   ever) and return non-zero with err naming the rank and how it ended: the rank's exit status,
+   or 128 + the signal for a rank killed by one (a crash, an out-of-memory kill), -1 when a
+   rank could not be started. A CUDA program must not
    touch the GPU in the parent before dist_spawn (a forked CUDA context is unusable), nor run
    OpenMP code there (GNU libgomp's thread pool does not survive a fork: a child's first
    parallel region would wait for ever).
@@ -124,7 +128,7 @@ DISTDEF void dist_shm_destroy(void *shm);
 DISTDEF void dist_shm_comm(DistComm *c, void *shm, int rank);
 /* starts `world` ranks (see THE LAUNCHER); 0 when every rank returned 0 */
 typedef int (*DistRankFn)(DistComm *c, void *ctx);
-DISTDEF int dist_spawn(int world, DistRankFn fn, void *ctx, char *err, size_t errlen);
+DISTDEF int dist_spawn(int world, DistRankFn fn, void *ctx, char *err, size_t errlen); /* > 128: killed */
 /* turns c (a CPU-transport communicator from dist_spawn) into an NCCL one on `stream` (a
    CUstream; NULL: the default stream) of the CUDA context current on this thread; collective.
    0, or -1 with c->err: libnccl.so.2 missing (the message says how to get it) or an NCCL call
@@ -392,7 +396,7 @@ DISTDEF int dist_spawn(int world, DistRankFn fn, void *ctx, char *err, size_t er
             else
                 snprintf(err, errlen, "rank %d of %d failed (exit status %d); the other ranks were stopped", r, world,
                          WEXITSTATUS(status));
-            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+            rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); /* as a shell says it */
             for (int i = 0; i < started; i++)
                 if (pids[i]) kill(pids[i], SIGKILL);
         }

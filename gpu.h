@@ -53,7 +53,8 @@
    - The ops of ops.h except attention, as gpu_<op>: activations bf16
      (void *), weights a bf16 copy, weight gradients fp32 and accumulated
      (+=), statistics (rstd, losses) fp32. All pointers are device pointers.
-   - Optimizer support: gpu_sumsq, gpu_adamw, gpu_f32_to_bf16.
+   - Optimizer support: gpu_sumsq, gpu_adamw, gpu_f32_to_bf16 (and gpu_bf16_to_f32, for the
+     bf16 gradient reduction of data parallel).
 
    REPRODUCIBILITY (Gpu.nondeterministic; 0, the default, after gpu_init)
      With 0 the same inputs give the same bits on the same GPU model (same SM count) and
@@ -544,6 +545,8 @@ GPUDEF void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad,
                       float bias_corr1, float bias_corr2, const float *gnorm_sq_dev, float clip,
                       const float *hyper_dev);
 GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n);
+/* dst[i] = src[i] widened (exact): the bf16 gradient sum of data parallel's grad_reduce bf16 */
+GPUDEF void gpu_bf16_to_f32(Gpu *g, float *dst, const void *src, size_t n);
 
 #ifdef __cplusplus
 }
@@ -2014,6 +2017,11 @@ GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
     gpu_launch1d_(g, gpu_k_(g, "f32_to_bf16"), n, args);
 }
 
+GPUDEF void gpu_bf16_to_f32(Gpu *g, float *dst, const void *src, size_t n) {
+    void *args[] = {&dst, &src, &n};
+    gpu_launch1d_(g, gpu_k_(g, "bf16_to_f32"), n, args);
+}
+
 #else /* GPU_NVRTC_ONLY: the runtime links, but no GPU can be opened */
 
 static void gpu_nvrtc_only_die_(const char *fn) {
@@ -2280,6 +2288,11 @@ GPUDEF void gpu_adamw(Gpu *g, float *param, void *param_bf16, const float *grad,
 GPUDEF void gpu_f32_to_bf16(Gpu *g, void *dst, const float *src, size_t n) {
     (void)g; (void)dst; (void)src; (void)n;
     gpu_nvrtc_only_die_("gpu_f32_to_bf16");
+}
+
+GPUDEF void gpu_bf16_to_f32(Gpu *g, float *dst, const void *src, size_t n) {
+    (void)g; (void)dst; (void)src; (void)n;
+    gpu_nvrtc_only_die_("gpu_bf16_to_f32");
 }
 #endif /* GPU_NVRTC_ONLY */
 #endif /* GPU_IMPLEMENTATION */

@@ -1104,6 +1104,11 @@ KSRC_LINE("kernels.cu.h") "#include \"ablate_common.cuh\"\n"
 "extern \"C\" __global__ void f32_to_bf16(bf16 *dst, const float *src, u64 n) {\n"
 "    GRID_STRIDE(i, n) dst[i] = f2bf(src[i]);\n"
 "}\n"
+"\n"
+"/* data parallel with grad_reduce bf16: the ranks' summed bf16 gradients back into fp32 (exact) */\n"
+"extern \"C\" __global__ void bf16_to_f32(float *dst, const bf16 *src, u64 n) {\n"
+"    GRID_STRIDE(i, n) dst[i] = bf2f(src[i]);\n"
+"}\n"
 ;
 
 #endif /* KERNELS_CU_H */

@@ -4,7 +4,7 @@
 
    USAGE
      #define ABLATE_IMPLEMENTATION   // in one .c file (or STUDY_IMPLEMENTATION with those of
-     #include "study.h"              // train.h, smollm.h, attn.h, ops.h and data.h)
+     #include "study.h"              // train.h, dist.h, smollm.h, attn.h, ops.h and data.h)
 
      StudySpec s;
      char err[512];
@@ -66,7 +66,8 @@
    its runs only (status failed, the study goes on).
 
    RUN IDENTITY: the canonical text of the resolved configuration (every key of the table but
-   save, attention options only when not 0, init_from and eval_mc only when set, in table
+   save, attention options only when not 0, init_from, eval_mc and grad_reduce only when set
+   (grad_reduce: bf16), in table
    order, as compact JSON: study_run_config_canonical) hashed with FNV-1a 64 (study_run_config_identity); config.json and summary.json carry it as "identity" (16 hex digits),
    config.json also "config_identity" (the same without the seed). A run's directory is
    CONFIG_seedN, CONFIG the axes made readable ("attn-mla_latent_dim-16"); a CONFIG longer than
@@ -87,6 +88,7 @@
              topk_min topk_adapt_pct (adaptive k: attn/dsa.h) (dsa) global stride
              dilation pattern_block (sparse patterns on top of window)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
+             grad_reduce (fp32|bf16: data parallel's gradient sum, in the identity when bf16)
              init_from (an `ablate export` directory of the same shapes: its weights replace the
              seeded init; the first tensor of another name or shape fails the run, named)
      data:   data (text file, shard, directory, mix; an axis too) val_frac eval_every eval_batches
@@ -101,6 +103,8 @@
    STUDY KEYS (base only): name seeds seed_list select device (cpu|cuda)
              keep_checkpoints (0|1: keep the last checkpoint and write DIR/RUN/model.safetensors,
              and DIR/RUN/hf, a Hugging Face model directory of it, export.h)
+             gpus_per_run (N >= 1: each run data-parallel over N ranks, see GPUS PER RUN below;
+             every run's batch must be a multiple of N)
    Errors name the file, the line, the key or value and what was expected. The study's name
    is a directory under runs/: "." and ".." are refused.
 
@@ -115,7 +119,8 @@
    OUTPUTS (every file but metrics.jsonl is written to NAME.tmp, then renamed)
      DIR/study.ini                 the spec as run
      DIR/<run>/config.json         study, run, config, phase, axes, identity, config_identity,
-                                   index, device, and "model": every key of the table as resolved
+                                   index, device, gpus_per_run (ranks per run: 1 one process),
+                                   and "model": every key of the table as resolved
                                    (mechanism knobs included), then head_dim, vocab (the byte
                                    vocabulary: the data's is known only when it is read) and
                                    run_steps (the steps the budget gives)
@@ -311,6 +316,7 @@ typedef struct {
     uint64_t seeds[STUDY_MAX_SEEDS];
     int seeds_given;            /* 0: neither, 1: `seeds` (a count), 2: `seed_list` */
     int seeds_set, select_tps, keep_checkpoints;
+    int gpus_per_run;           /* > 1: each run trains data-parallel over this many ranks (0, 1: one process) */
     int n_phases;               /* [axes] is one phase named "grid" */
     int has_axes_section, has_phase_section;
     StudyPhase phases[STUDY_MAX_PHASES];
@@ -330,6 +336,13 @@ typedef struct {
     int n_worker_args;
     int worker, phase_only;     /* internal, set by the parent: this process is worker `worker`
                                    (1-based) for phase `phase_only` and trains only its share */
+    int worker_cuda;            /* internal (hidden --worker-cuda): a worker whose runs train over
+                                   gpus_per_run GPU ranks; it opens no GPU itself (a forked CUDA
+                                   context is unusable), each rank opens its own */
+    /* data parallel on GPUs: called in each rank's process after it opens its GPU, e.g. ablate.c's
+       tuning (--tune); NULL: none */
+    void (*rank_gpu)(Gpu *gpu, void *ctx);
+    void *rank_gpu_ctx;
     int allow_large;            /* run a grid of more than STUDY_MAX_RUNS runs */
     /* fault injection for tests (ablate run's hidden --test-kill): SIGKILL this process right
        after the kill_metrics-th line of metrics.jsonl is written by it (0: never), or right
@@ -402,8 +415,9 @@ enum {
     STUDY_RUN_KEY_ATTN_OPTION = 64,   /* an attention option (attn.h's table): in the run identity only when
                                    not 0 after resolving, so that a mechanism added later (and its
                                    options) leaves every earlier identity as it was */
-    STUDY_RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc, resid_dropout: in the run identity only when
-                                   set (a string not empty, a number not 0), so that the runs of
+    STUDY_RUN_KEY_IDENTITY_IF_SET = 128 /* init_from, eval_mc, resid_dropout, grad_reduce: in the run identity
+                                   only when set (a string not empty, a number not 0, an enum not its
+                                   value 0), so that the runs of
                                    studies made before the key existed keep theirs */
 };
 typedef struct {
@@ -518,6 +532,28 @@ STUDYDEF const char *study_default_data(void);
 STUDYDEF int study_train(const StudyRunConfig *c, const char *dir, Gpu *gpu, int verbose, StudySummary *out);
 STUDYDEF int study_run(const StudySpec *s, const StudyOptions *o, Gpu *gpu);
 
+/* GPUS PER RUN (the study key gpus_per_run = N, or --gpus-per-run N): each run of a phase trains
+   data-parallel over N ranks (train.h's DATA PARALLEL, the code path of `ablate train --gpus`),
+   its batch split over them. On a GPU the runs need --gpus LIST, whose length must be a multiple
+   of N: the list is cut into groups of N in order (0,1,2,3 with N 2: 0,1 and 2,3), one worker
+   process per group, each run of the worker on one rank per GPU of its group, gradients summed
+   by NCCL. On the CPU (device cpu, or the CPU build) the ranks are N CPU processes over dist.h's
+   shared-memory transport: the same training logic, which is what the CPU tests run; --gpus is
+   then refused. N changes no run identity (N ranks compute what one process computes with
+   the same global batch, up to the order of the sums) and config.json records it.
+   study_gpu_groups checks the combination (the study's N, o->gpus, o->workers, the device) and
+   returns the worker count (0: the runs train in this process), or -1 with err naming the bad
+   values; study_gpu_group writes the k-th group (0-based) of a --gpus list. */
+STUDYDEF int study_gpu_groups(const StudySpec *s, const StudyOptions *o, int on_cuda, char *err, size_t errlen);
+STUDYDEF int study_gpu_group(const char *gpus, int per_run, int k, char *out, size_t n);
+/* one run of c over `ranks` ranks (dist_spawn): GPU ranks (device index = rank, within the
+   process's visible devices) when on_cuda, else CPU ranks; rank 0's summary in *out. Returns
+   study_train's status (2 also when a rank could not start); a rank killed by a signal kills
+   this process with SIGKILL, as a crash of a one-process run would */
+STUDYDEF int study_train_ranks(const StudyRunConfig *c, const char *dir, int ranks, int on_cuda, const StudyOptions *o,
+                               StudySummary *out);
+
+
 /* ---- report ---- */
 /* statistics over seeds: n values, their mean, sample standard deviation (n - 1) and the 95%
    confidence interval of the mean, mean -+ t(0.975, n - 1) sd / sqrt(n); sd and the interval
@@ -567,6 +603,7 @@ STUDYDEF int study_report(const char *dir, FILE *f);
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -750,6 +787,13 @@ static int rk_norm_parse(const char *v, int *out) {
     return 0;
 }
 static const char *rk_norm_name(int v) { return smollm_norm_kind_name((SmolNormKind)v); }
+static int rk_reduce_parse(const char *v, int *out) {
+    if (!strcmp(v, "fp32")) *out = TRAIN_REDUCE_FP32;
+    else if (!strcmp(v, "bf16")) *out = TRAIN_REDUCE_BF16;
+    else return -1;
+    return 0;
+}
+static const char *rk_reduce_name(int v) { return v == TRAIN_REDUCE_BF16 ? "bf16" : "fp32"; }
 static int rk_schedule_check(const char *v, char *err, size_t errlen) {
     return attn_schedule_length(v, err, errlen) < 0 ? -1 : 0;
 }
@@ -805,6 +849,12 @@ static const StudyRunKey run_keys_[] = {
     RK_INT_("seq", seq, 1, RK_TOKENS_, "256", "train", "context length"),
     RK_INT_("batch", batch, 1, SMOLLM_MAX_BATCH, "8", "train", "sequences per micro-batch"),
     RK_INT_("grad_accum", train.grad_accum, 1, SMOLLM_MAX_BATCH, NULL, "train", "micro-batches per step (default 1)"),
+    /* changes the results only over several ranks; in the identity when bf16, so that every
+       run made before the key existed keeps its identity */
+    {"grad_reduce", STUDY_RUN_KEY_ENUM, STUDY_RUN_AT_INT, RK_FIELD_(train.grad_reduce), 0, NULL, "fp32 or bf16",
+     rk_reduce_parse, rk_reduce_name, NULL, "gradient reduction", "train", STUDY_RUN_KEY_IDENTITY_IF_SET,
+     "data parallel (gpus_per_run, train --gpus): the precision of the ranks' gradient sum (default fp32; "
+     "bf16 rounds each rank's gradients to bf16 and sums in bf16)", 0},
     RK_INT_("steps", train.steps, 1, RK_COUNT_, "200", "train", "optimizer steps (unless tokens is given)"),
     RK_DBL_("tokens", tokens, 1e18, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
     RK_DBL_("seconds", seconds, 1e9, "train", "wall-clock cap on training seconds (0: none)"),
@@ -1140,7 +1190,9 @@ static void run_config_keys_json(StrBuf *b, const StudyRunConfig *r, int canon, 
         char v[512];
         study_run_key_format(k, r, v, sizeof v);
         if (canon && (k->flags & STUDY_RUN_KEY_ATTN_OPTION) && !strcmp(v, "0")) continue;
-        if (canon && (k->flags & STUDY_RUN_KEY_IDENTITY_IF_SET) && (!v[0] || (k->type == STUDY_RUN_KEY_NUM && !strcmp(v, "0"))))
+        if (canon && (k->flags & STUDY_RUN_KEY_IDENTITY_IF_SET) &&
+            (!v[0] || (k->type == STUDY_RUN_KEY_NUM && !strcmp(v, "0")) ||
+             (k->type == STUDY_RUN_KEY_ENUM && !strcmp(v, k->name_of(0)))))
             continue;
         if (!first) sb_printf(b, ", ");
         first = 0;
@@ -1186,7 +1238,7 @@ static char *study_trim(char *s) {
 
 static int study_is_study_key(const char *k) {
     return !strcmp(k, "name") || !strcmp(k, "seeds") || !strcmp(k, "seed_list") || !strcmp(k, "select") ||
-           !strcmp(k, "device") || !strcmp(k, "keep_checkpoints");
+           !strcmp(k, "device") || !strcmp(k, "keep_checkpoints") || !strcmp(k, "gpus_per_run");
 }
 
 static void study_init(StudySpec *s) {
@@ -1289,6 +1341,16 @@ STUDYDEF int study_set(StudySpec *s, const char *key, const char *value, char *e
         return 0;
     }
     if (!strcmp(k, "keep_checkpoints")) return study_bool(key, value, &s->keep_checkpoints, err, errlen);
+    if (!strcmp(k, "gpus_per_run")) {
+        int x;
+        if (study_int(key, value, 1, &x, err, errlen)) return -1;
+        if (x > DIST_MAX_WORLD) {
+            snprintf(err, errlen, "gpus_per_run = %d: expected 1 to %d ranks per run", x, DIST_MAX_WORLD);
+            return -1;
+        }
+        s->gpus_per_run = x;
+        return 0;
+    }
     /* a run key: check it now, apply it per run later */
     StudyRunConfig scratch;
     study_run_config_defaults(&scratch);
@@ -1560,6 +1622,7 @@ STUDYDEF void study_write_spec(const StudySpec *s, FILE *f) {
     if (s->select_tps) fprintf(f, "select = tokens_per_s\n");
     if (s->device[0]) fprintf(f, "device = %s\n", s->device);
     if (s->keep_checkpoints) fprintf(f, "keep_checkpoints = 1\n");
+    if (s->gpus_per_run > 1) fprintf(f, "gpus_per_run = %d\n", s->gpus_per_run);
     for (int i = 0; i < s->n_base; i++) /* quoted when it holds a comment character */
         fprintf(f, strpbrk(s->base_values[i], "#;") ? "%s = \"%s\"\n" : "%s = %s\n", s->base_keys[i], s->base_values[i]);
     for (int p = 0; p < s->n_phases; p++) {
@@ -1606,6 +1669,7 @@ STUDYDEF int study_from_args(StudySpec *s, StudyOptions *o, int argc, char **arg
             *(is_m ? &o->kill_metrics : &o->kill_summary) = (int)x;
             continue;
         }
+        if (!strcmp(f, "--worker-cuda")) { o->worker_cuda = 1; continue; } /* hidden: set by the parent */
         if (!strcmp(f, "--test-die-at")) { /* hidden: the tests' stand-in for a kill at a named point */
             if (i + 1 >= argc) { snprintf(err, errlen, "%s needs a point", f); return -1; }
             o->die_at = argv[++i];
@@ -1984,6 +2048,11 @@ STUDYDEF int study_check(const StudySpec *s, Gpu *gpu, char *err, size_t errlen)
             int ok = 0;
             if (al >= sizeof assign) snprintf(e, sizeof e, "the assignment is longer than %d characters", STUDY_AXES_LEN - 1);
             else ok = !study_base_config(s, assign, &rc, e, sizeof e) && !study_run_config_check(&rc, gpu, e, sizeof e);
+            if (ok && s->gpus_per_run > 1 && rc.batch % s->gpus_per_run) {
+                snprintf(e, sizeof e, "batch %d cannot be split over gpus_per_run = %d ranks: expected a multiple of %d",
+                         rc.batch, s->gpus_per_run, s->gpus_per_run);
+                ok = 0;
+            }
             if (!ok && !bad++) { /* the first refused run, described below */
                 memcpy(first, idx, sizeof first);
                 snprintf(first_assign, sizeof first_assign, "%s", assign);
@@ -3299,20 +3368,136 @@ static int study_lock_check_parent(const char *dir, char *err, size_t errlen) {
     return -1;
 }
 
+/* ---- gpus_per_run: data-parallel runs (GPUS PER RUN) ---- */
+STUDYDEF int study_gpu_group(const char *gpus, int per_run, int k, char *out, size_t n) {
+    int per = per_run > 1 ? per_run : 1, items = 0;
+    size_t start = 0;
+    if (n) out[0] = 0;
+    if (k < 0) return -1;
+    for (size_t i = 0;; i++) { /* items k per .. (k + 1) per - 1 of the comma-separated list */
+        if (gpus[i] && gpus[i] != ',') continue;
+        if (++items == k * per) start = i + 1;
+        if (items == (k + 1) * per) {
+            if (i - start + 1 > n) return -1;
+            snprintf(out, n, "%.*s", (int)(i - start), gpus + start);
+            return 0;
+        }
+        if (!gpus[i]) return -1; /* fewer items than the group needs */
+    }
+}
+
+STUDYDEF int study_gpu_groups(const StudySpec *s, const StudyOptions *o, int on_cuda, char *err, size_t errlen) {
+    int N = s->gpus_per_run;
+    if (N <= 1) return o->workers;
+    if (!on_cuda) {
+        if (o->gpus) {
+            snprintf(err, errlen, "gpus_per_run = %d with --gpus %s on the CPU: the CPU trains each run over %d CPU "
+                                  "processes (no GPUs); --gpus is for device cuda", N, o->gpus, N);
+            return -1;
+        }
+        return o->workers;
+    }
+    if (!o->gpus) {
+        snprintf(err, errlen, "gpus_per_run = %d on a GPU needs --gpus LIST of a multiple of %d GPUs (each run takes a "
+                              "group of %d of them)", N, N, N);
+        return -1;
+    }
+    if (o->workers % N) {
+        snprintf(err, errlen, "--gpus %s lists %d GPU%s: expected a multiple of gpus_per_run = %d (each run takes a group "
+                              "of %d)", o->gpus, o->workers, o->workers == 1 ? "" : "s", N, N);
+        return -1;
+    }
+    return o->workers / N;
+}
+
+typedef struct {
+    StudySummary sum;   /* rank 0's */
+    int kill_countdown; /* the test hook's count, carried over the ranks' processes */
+    char why[512];      /* a rank that could not start says why */
+} StudyRanksShared_;
+typedef struct {
+    const StudyRunConfig *c;
+    const char *dir;
+    int on_cuda;
+    const StudyOptions *o;
+    StudyRanksShared_ *sh;
+} StudyRanks_;
+
+static int study_rank_(DistComm *d, void *ctx) {
+    StudyRanks_ *x = ctx;
+    StudyRunConfig c = *x->c;
+    Gpu *gpu = NULL;
+    c.dist = d;
+    c.kill_countdown = x->c->kill_countdown ? &x->sh->kill_countdown : NULL;
+    if (x->on_cuda) {
+#ifndef ABLATE_NO_CUDA
+        gpu = calloc(1, sizeof *gpu);
+        if (!gpu || gpu_init(gpu, d->rank)) {
+            study_fmt(x->sh->why, sizeof x->sh->why, "rank %d: GPU %d (of the worker's group) cannot be used: %s", d->rank,
+                      d->rank, gpu ? gpu->err : "out of host memory");
+            free(gpu);
+            return 2;
+        }
+        if (x->o && x->o->rank_gpu) x->o->rank_gpu(gpu, x->o->rank_gpu_ctx);
+        if (dist_nccl_init(d, gpu->stream)) {
+            study_fmt(x->sh->why, sizeof x->sh->why, "%s", d->err);
+            study_close_device(gpu);
+            return 2;
+        }
+#else
+        study_fmt(x->sh->why, sizeof x->sh->why, "GPU ranks in the CPU-only build");
+        return 2;
+#endif
+    }
+    StudySummary sm = {0};
+    int rc = study_train(&c, x->dir, gpu, 0, &sm);
+    if (d->rank == 0) x->sh->sum = sm;
+    dist_nccl_close(d);
+    study_close_device(gpu);
+    /* a diverged or failed run is an outcome rank 0's summary records, not a rank's failure:
+       every rank ends with 0 so that dist_spawn stops none of them early */
+    (void)rc;
+    return 0;
+}
+
+STUDYDEF int study_train_ranks(const StudyRunConfig *c, const char *dir, int ranks, int on_cuda, const StudyOptions *o,
+                               StudySummary *out) {
+    char err[300];
+    StudyRanksShared_ *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    memset(out, 0, sizeof *out);
+    snprintf(out->status, sizeof out->status, "failed");
+    if (sh == MAP_FAILED) {
+        study_fmt(out->reason, sizeof out->reason, "cannot map shared memory for the %d ranks' summary", ranks);
+        return 2;
+    }
+    memset(sh, 0, sizeof *sh);
+    sh->kill_countdown = c->kill_countdown ? *c->kill_countdown : 0;
+    StudyRanks_ x = {c, dir, on_cuda, o, sh};
+    int rc = dist_spawn(ranks, study_rank_, &x, err, sizeof err);
+    if (c->kill_countdown) *c->kill_countdown = sh->kill_countdown;
+    if (rc >= 128) { /* a rank's process died (a crash, an out-of-memory kill, a test's SIGKILL) */
+        fprintf(stderr, "ablate: %s\n", err);
+        fflush(stderr);
+        kill(getpid(), SIGKILL);
+    }
+    if (rc) study_fmt(out->reason, sizeof out->reason, "%s%s%s", err, sh->why[0] ? ": " : "", sh->why);
+    else {
+        *out = sh->sum;
+        rc = !strcmp(out->status, "ok") ? 0 : !strcmp(out->status, "diverged") ? 1 : 2;
+    }
+    munmap(sh, sizeof *sh);
+    return rc;
+}
+
 /* runs phase p's runs in o->workers processes of this same program (each a `run --resume DIR
    --worker k --phase-only p`, on its own GPU when o->gpus lists them) and waits for them;
    returns how many workers failed */
-static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, int p) {
+static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, int p, int per_run, int cuda_ranks) {
     pid_t pids[1024];
     int failed = 0;
-    const char *g = o->gpus;
     for (int k = 1; k <= n; k++) {
-        char dev[32] = "";
-        if (g) { /* the k-th entry of the list */
-            size_t len = strcspn(g, ",");
-            snprintf(dev, sizeof dev, "%.*s", (int)len, g);
-            g += len + (g[len] == ',');
-        }
+        char dev[400] = "";
+        if (o->gpus) study_gpu_group(o->gpus, per_run, k - 1, dev, sizeof dev); /* the k-th entry, or group */
         fflush(stdout);
         pids[k - 1] = fork();
         if (pids[k - 1] == 0) {
@@ -3329,11 +3514,12 @@ static int study_spawn_workers(const StudyOptions *o, int n, const char *dir, in
                whose lock a --resume may take over */
             prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
-            char *args[12 + STUDY_MAX_WORKER_ARGS + 1] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns,
+            char *args[13 + STUDY_MAX_WORKER_ARGS + 1] = {"ablate", "run", "--resume", (char *)dir, "--workers", ns,
                                                           "--worker", ks, "--phase-only", ps};
             int na = 10;
             for (int a = 0; a < o->n_worker_args && a < STUDY_MAX_WORKER_ARGS; a++) args[na++] = o->worker_args[a];
             if (o->die_at) { args[na++] = "--test-die-at"; args[na++] = (char *)o->die_at; }
+            if (cuda_ranks) args[na++] = "--worker-cuda";
             args[na] = NULL;
             execv("/proc/self/exe", args);
             fprintf(stderr, "ablate: cannot start worker %d: %s\n", k, strerror(errno));
@@ -3359,6 +3545,10 @@ STUDYDEF int study_run(const StudySpec *s, const StudyOptions *o, Gpu *gpu) {
     /* a new study is checked whole before anything is written: a bad shape found at run time
        failed every run of its phase and left a directory that blocked the rerun. A resumed
        study was checked when it started; workers are started by a checked parent */
+    if (!o->worker && study_gpu_groups(s, o, gpu != NULL, err, sizeof err) < 0) {
+        fprintf(stderr, "ablate: %s\n", err);
+        return 2;
+    }
     if (!o->resume && !o->worker) {
         int bad = study_check(s, gpu, err, sizeof err);
         if (bad < 0) { fprintf(stderr, "ablate: %s\n", err); return 2; }
@@ -3416,7 +3606,12 @@ static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu,
     }
     int total = 0; /* study_run checked the sum */
     for (int p = 0; p < s->n_phases; p++) total += study_phase_size(s, p);
-    if (!o->quiet && !o->worker)
+    if (!o->quiet && !o->worker && s->gpus_per_run > 1) /* then the line says how the ranks are laid out */
+        printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s, each run data-parallel over %d %s%s\n", s->name,
+               total, s->n_phases, s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir,
+               gpu ? "cuda" : "cpu", s->gpus_per_run, gpu ? "GPUs" : "CPU processes",
+               o->workers > 1 ? (o->gpus ? " (one worker per group of the listed GPUs)" : " (several workers)") : "");
+    else if (!o->quiet && !o->worker)
         printf("study %s: %d runs (%d phase%s, %d seed%s) in %s on %s%s\n", s->name, total, s->n_phases,
                s->n_phases == 1 ? "" : "s", s->n_seeds, s->n_seeds == 1 ? "" : "s", dir, gpu ? "cuda" : "cpu",
                o->workers > 1 ? (o->gpus ? ", one worker per GPU" : ", several workers") : "");
@@ -3443,11 +3638,13 @@ static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu,
            always at least one: a run that dies (an out-of-memory abort, a crash) takes only its
            worker down. Workers are started again while one ends badly; a run that has killed
            its process 3 times is recorded as failed (study_attempt) and the others go on. */
+        int per_run = s->gpus_per_run > 1 ? s->gpus_per_run : 1;
         int workers = o->workers > 0 ? o->workers : gpu ? 1 : 0;
+        if (per_run > 1 && o->gpus && !o->worker) workers = o->workers / per_run; /* study_gpu_groups checked it */
 #ifdef _OPENMP
         /* CPU workers split the cores instead of each starting a thread per core: oversubscribed
            threads wait on each other at every barrier of every op */
-        if (o->worker && !gpu) {
+        if (o->worker && !gpu && !o->worker_cuda) {
             int t = omp_get_num_procs() / (o->workers > 0 ? o->workers : 1);
             omp_set_num_threads(t > 0 ? t : 1);
         }
@@ -3456,7 +3653,7 @@ static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu,
             if (!o->quiet && workers > 1) printf("phase %d: %d runs over %d workers\n", p, n, workers);
             /* each bad round either finishes runs or counts one more death of a run (3 make it
                failed), so 3 n + 1 rounds always suffice */
-            for (int round = 0; round < 3 * n + 1 && study_spawn_workers(o, workers, dir, p) > 0; round++)
+            for (int round = 0; round < 3 * n + 1 && study_spawn_workers(o, workers, dir, p, per_run, per_run > 1 && gpu) > 0; round++)
                 if (!o->quiet) printf("phase %d: starting the workers again for the runs left\n", p);
             resume = 1;
             quiet_done = 1; /* the workers printed those runs */
@@ -3504,7 +3701,9 @@ static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu,
             sb_str(&b, "axes", r->axes, 0);
             sb_printf(&b, "\"identity\": \"%016llx\", \"config_identity\": \"%016llx\", ",
                       (unsigned long long)r->identity, (unsigned long long)r->config_identity);
-            sb_printf(&b, "\"index\": %d, \"device\": \"%s\", \"model\": %s}\n", done - 1, gpu ? "cuda" : "cpu", a.p);
+            /* gpus_per_run: how the run was trained, not what it computes (not in the identity) */
+            sb_printf(&b, "\"index\": %d, \"device\": \"%s\", \"gpus_per_run\": %d, \"model\": %s}\n", done - 1,
+                      gpu || o->worker_cuda ? "cuda" : "cpu", per_run, a.p);
             study_fmt(path, sizeof path, "%s/config.json", rdir);
             int no_config = study_write_text(path, &b);
             free(b.p);
@@ -3540,7 +3739,8 @@ static int study_run_locked(const StudySpec *s, const StudyOptions *o, Gpu *gpu,
                                                         "see the messages above)");
             } else {
                 study_die_at(o->die_at, "run-start", 0);
-                study_train(&r->cfg, rdir, gpu, 0, sm);
+                if (per_run > 1) study_train_ranks(&r->cfg, rdir, per_run, o->worker_cuda, o, sm);
+                else study_train(&r->cfg, rdir, gpu, 0, sm);
             }
             sm->identity = r->identity; /* study_train keeps the names only */
             study_fmt(path, sizeof path, "%s/attempts", rdir);

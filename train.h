@@ -5,7 +5,7 @@
 
    USAGE
      #define ABLATE_IMPLEMENTATION   // in one .c file (or TRAIN_IMPLEMENTATION with those of
-     #include "train.h"              // smollm.h, attn.h and ops.h)
+     #include "train.h"              // dist.h, smollm.h, attn.h and ops.h)
 
      TrainConfig tc = {0};          // zero = defaults (below)
      tc.steps = 200; tc.lr = 3e-3f;
@@ -33,7 +33,7 @@
    DEFAULTS: lr 3e-3 peak, min_lr_ratio 0.1 (floor = 0.1 lr), warmup 0 steps, beta1 0.9,
    beta2 0.95, eps 1e-8, weight_decay 0.1 on matrices only (norm scales and embeddings
    are not decayed unless decay_all is set), clip 1.0 (global L2 norm; < 0 disables),
-   grad_accum 1. A zero field selects its default, so a real zero is asked for with a negative
+   grad_accum 1, grad_reduce fp32. A zero field selects its default, so a real zero is asked for with a negative
    value: weight_decay < 0 is no decay, min_lr_ratio < 0 a cosine down to 0.
 
    On the GPU, after one eager step, each micro-batch's forward+backward is captured once
@@ -100,6 +100,8 @@
 extern "C" {
 #endif
 
+enum { TRAIN_REDUCE_FP32 = 0, TRAIN_REDUCE_BF16 = 1 }; /* TrainConfig.grad_reduce */
+
 typedef struct {
     float lr, min_lr_ratio;
     int warmup, steps;
@@ -110,6 +112,8 @@ typedef struct {
     int no_cuda_graphs; /* GPU: replay each micro-batch's forward+backward as a CUDA graph unless set */
     struct DistComm *dist; /* data parallel over dist->world ranks (see DATA PARALLEL); NULL: one process.
                               Not saved in the train state: any rank count may resume it */
+    int grad_reduce;       /* TRAIN_REDUCE_FP32 (0, the default) or TRAIN_REDUCE_BF16: the precision in
+                              which the ranks' gradients are summed (DATA PARALLEL); no effect on one process */
     /* a mechanism's schedule during training (DSA's dense warm-up and k ramp) is an option of
        the mechanism (attn.h), applied at each step through smollm_at_step */
 } TrainConfig;
@@ -128,6 +132,8 @@ typedef struct {
     ops_real *m, *v;      /* AdamW moments (backend memory): of this rank's shard, then the tail */
     size_t shard_lo, shard_n, tail_lo; /* the shard [lo, lo + n) and the tail [tail_lo, n_params);
                                           one process: 0, n_params, n_params */
+    void *grad_bf16;      /* grad_reduce bf16 with ranks: the bf16 gradients summed over the ranks
+                             (backend memory, n_params uint16 elements); else NULL */
     ops_real *synced;     /* rank 0 after train_sync_state: the whole m and v (host) for train_save_state */
     ops_real *gnorm_sq;   /* device scalar on the GPU */
     int step;
@@ -267,6 +273,10 @@ TRAINDEF int train_init(TrainState *t, SmolModel *m, const TrainConfig *c) {
     t->v = ops_alloc(m->gpu, local * sizeof(ops_real));
     t->gnorm_sq = ops_alloc(m->gpu, sizeof(ops_real));
     t->hyper = ops_alloc(m->gpu, 4 * sizeof(ops_real));
+    if (d && t->cfg.grad_reduce == TRAIN_REDUCE_BF16 && !(t->grad_bf16 = ops_alloc(m->gpu, n * 2))) {
+        train_free(t);
+        return -1;
+    }
     if (!t->m || !t->v || !t->gnorm_sq || !t->hyper) {
         train_free(t);
         return -1;
@@ -284,6 +294,7 @@ TRAINDEF void train_free(TrainState *t) {
     ops_free(g, t->m);
     ops_free(g, t->v);
     ops_free(g, t->gnorm_sq);
+    ops_free(g, t->grad_bf16);
     free(t->synced);
     memset(t, 0, sizeof *t);
 }
@@ -413,6 +424,31 @@ static int train_graph_step(TrainState *t, float dloss) {
 #endif
 }
 
+/* the gradients summed over the ranks in place: in ops_real (fp32 on the GPU), or with
+   grad_reduce bf16 each rank's rounded to bf16 (round to nearest even), summed as bf16 (NCCL:
+   a bf16 all-reduce; the CPU transport: widened, summed in fp32 in rank order, rounded once)
+   and widened back. The CPU build rounds through float (the double build's doubles too), so
+   both builds run the numerics of the GPU's bf16 reduction */
+static int train_reduce_grads_(TrainState *t) {
+    SmolModel *M = t->model;
+    DistComm *d = t->cfg.dist;
+    size_t n = M->n_params;
+    if (!t->grad_bf16) return d->all_reduce(d, M->grads, n, sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32);
+#ifndef ABLATE_NO_CUDA
+    if (M->gpu) {
+        gpu_f32_to_bf16(M->gpu, t->grad_bf16, (const float *)M->grads, n);
+        if (d->all_reduce(d, t->grad_bf16, n, DIST_BF16)) return -1;
+        gpu_bf16_to_f32(M->gpu, (float *)M->grads, t->grad_bf16, n);
+        return 0;
+    }
+#endif
+    uint16_t *b = t->grad_bf16;
+    for (size_t i = 0; i < n; i++) b[i] = dist_bf16((float)M->grads[i]);
+    if (d->all_reduce(d, b, n, DIST_BF16)) return -1;
+    for (size_t i = 0; i < n; i++) M->grads[i] = (ops_real)dist_f32(b[i]);
+    return 0;
+}
+
 TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx) {
     SmolModel *M = t->model;
     DistComm *d = t->cfg.dist;
@@ -448,7 +484,7 @@ TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx
         if (a + 1 < A || !M->gpu || d) loss += smollm_read_loss(M, tgt);
     }
     DistType rt = sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32;
-    if (d && d->all_reduce(d, M->grads, M->n_params, rt)) goto comm_failed;
+    if (d && train_reduce_grads_(t)) goto comm_failed;
     st.lr = train_lr(&t->cfg, t->step);
     t->step++;
     t->local_steps++;

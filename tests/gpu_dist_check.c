@@ -5,6 +5,13 @@
      2+ GPUs: 2 ranks x 4 rows == 1 GPU with batch 4 x grad_accum 2 (bf16 compute: training
               losses within 2e-3 relative, the final validation loss within 2e-3); a 2-rank
               checkpoint resumed on 1 GPU == the uninterrupted 1-GPU run (same tolerances)
+     grad_reduce bf16 (the ncclBfloat16 all-reduce and the bf16 <-> fp32 kernels): on 1 GPU
+              within 3e-3 of the run without a DistComm; on 2 GPUs within 3e-3 of the 1-GPU
+              grad_accum 2 run (2e-3 of bf16 compute + 1e-3, tests/test_dist.c's bound for the
+              bf16 sum) and differing from the fp32 reduction (the option acts)
+     gpus_per_run (needs ./ablate, the CUDA build): a study of 2 runs with --gpus 0,1
+              --gpus-per-run 2 (each run over both GPUs) == the same study on --gpus 0 within
+              2e-3, config.json saying device cuda and gpus_per_run 2
    Every GPU is opened in a forked child, never in this process (dist.h: a CUDA context does not
    survive fork); the GPU count is asked in a child too.
      ./tests/gpu_dist_check            (ends "N passed, N failed") */
@@ -134,6 +141,12 @@ int main(void) {
     rc = run(&c, 1, 1, "build/gpu_dist/nccl1", 0, err, sizeof err);
     report(rc == 0, "1 GPU, one NCCL rank: trains", err);
     compare("1 NCCL rank == no DistComm (bit for bit)", "build/gpu_dist/plain", "build/gpu_dist/nccl1", 4, 0);
+    StudyRunConfig cb = c;
+    cb.train.grad_reduce = TRAIN_REDUCE_BF16;
+    err[0] = 0;
+    rc = run(&cb, 1, 1, "build/gpu_dist/nccl1_bf16", 0, err, sizeof err);
+    report(rc == 0, "1 GPU, one NCCL rank, grad_reduce bf16: trains", err);
+    compare("1 NCCL rank bf16 ~ no DistComm", "build/gpu_dist/plain", "build/gpu_dist/nccl1_bf16", 4, 3e-3);
     if (n >= 2) {
         StudyRunConfig one, two;
         base_config(&one, 4, 2, 4);
@@ -145,6 +158,20 @@ int main(void) {
         rc = run(&two, 2, 1, "build/gpu_dist/ranks2", 0, err, sizeof err);
         report(rc == 0, "2 GPUs, batch 8: trains", err);
         compare("2 GPUs == 1 GPU with grad_accum 2", "build/gpu_dist/accum2", "build/gpu_dist/ranks2", 4, 2e-3);
+        StudyRunConfig twob = two;
+        twob.train.grad_reduce = TRAIN_REDUCE_BF16;
+        err[0] = 0;
+        rc = run(&twob, 2, 1, "build/gpu_dist/ranks2_bf16", 0, err, sizeof err);
+        report(rc == 0, "2 GPUs, batch 8, grad_reduce bf16: trains", err);
+        compare("2 GPUs bf16 ~ 1 GPU with grad_accum 2", "build/gpu_dist/accum2", "build/gpu_dist/ranks2_bf16", 4, 3e-3);
+        {
+            double a[64], b[64], most = 0;
+            int na = losses("build/gpu_dist/ranks2", 0, a, 64), nb = losses("build/gpu_dist/ranks2_bf16", 0, b, 64);
+            for (int i = 0; i < na && i < nb; i++) most = fmax(most, fabs(a[i] - b[i]));
+            char d[120];
+            snprintf(d, sizeof d, "largest difference of the training losses %.3g over %d steps", most, na);
+            report(na == nb && na == 4 && most > 0, "2 GPUs: bf16 reduction differs from fp32 (the option acts)", d);
+        }
         StudyRunConfig six;
         base_config(&six, 8, 1, 6);
         err[0] = 0;
@@ -159,6 +186,32 @@ int main(void) {
         rc = run(&six, 1, 1, "build/gpu_dist/resume", 1, err, sizeof err);
         report(rc == 0, "its checkpoint resumed on 1 GPU: trains to step 6", err);
         compare("2-GPU checkpoint resumed on 1 == uninterrupted", "build/gpu_dist/whole", "build/gpu_dist/resume", 6, 2e-3);
+        /* a study whose runs each take both GPUs, through the binary (fork + exec of workers,
+           each forking its ranks) */
+        if (access("./ablate", X_OK)) report(0, "gpus_per_run study", "./ablate is not built (make ablate)");
+        else {
+            const char *study = "./ablate run --axes attn=mha,gqa --layers 2 --d-model 128 --heads 2 --seq 128 --batch 8 "
+                                "--steps 4 --eval-batches 2 --eval-every 2 --quiet --data /usr/share/common-licenses/GPL-3";
+            char cmd[1024];
+            snprintf(cmd, sizeof cmd, "rm -rf build/gpu_dist/study_dp2 && %s --gpus 0,1 --gpus-per-run 2 --out "
+                                      "build/gpu_dist/study_dp2", study);
+            rc = system(cmd);
+            report(rc == 0, "study: 2 runs, each over GPUs 0,1 (--gpus-per-run 2)", NULL);
+            snprintf(cmd, sizeof cmd, "rm -rf build/gpu_dist/study_dp1 && %s --gpus 0 --out build/gpu_dist/study_dp1", study);
+            rc = system(cmd);
+            report(rc == 0, "study: the same 2 runs on GPU 0 alone", NULL);
+            const char *runs[2] = {"attn-mha_seed1337", "attn-gqa_seed1337"};
+            for (int i = 0; i < 2; i++) {
+                char a[300], b[300], name[160];
+                snprintf(a, sizeof a, "build/gpu_dist/study_dp1/%s", runs[i]);
+                snprintf(b, sizeof b, "build/gpu_dist/study_dp2/%s", runs[i]);
+                snprintf(name, sizeof name, "study %s: 2 GPUs == 1 GPU", runs[i]);
+                compare(name, a, b, 4, 2e-3);
+                snprintf(cmd, sizeof cmd, "grep -q '\"device\": \"cuda\", \"gpus_per_run\": 2,' %s/config.json", b);
+                snprintf(name, sizeof name, "study %s: config.json says cuda, gpus_per_run 2", runs[i]);
+                report(system(cmd) == 0, name, NULL);
+            }
+        }
     } else
         printf("(one GPU: the 2-rank checks need a machine with 2 or more)\n");
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -2,8 +2,11 @@
    the shared-memory transport's collectives on 2 and 3 ranks (exact sums in rank order, bf16
    rounding, reduce_scatter / all_gather layouts, pieces larger than a slot); a 2-rank run
    against a 1-rank run of the same global batch (grad_accum 2), in this double build through
-   study_train and in the float ablate-cpu through the CLI; a 2-rank checkpoint resumed on 1 and
-   on 3 ranks against an uninterrupted run; a killed rank failing the run with its name; bad
+   study_train and in the float ablate-cpu through the CLI; grad_reduce bf16 against it within
+   a stated bound, and differing from fp32; a 2-rank checkpoint resumed on 1 and on 3 ranks, and
+   a 1-process one on 2, against an uninterrupted run; a study of 2 runs x 2 ranks
+   (gpus_per_run) against the same study in one process per run (identity, config.json,
+   losses), through study_run and through ablate run (in workers too), and its refusals; a killed rank failing the run with its name; bad
    --gpus / --ranks / --batch values refused with messages.
      ./tests/test_dist [ABLATE_CPU]     (default ./ablate-cpu; ends "N passed, N failed")
    Built with -DABLATE_REAL=double (Makefile): the training comparisons hold to 1e-12 relative
@@ -208,6 +211,27 @@ static void test_training(void) {
     int rc2 = run(&two, 2, "build/test_dist/ranks2", 0, err, sizeof err);
     report(rc2 == 0, "2 ranks, batch 8 (4 rows each): trains", err);
     compare("2 ranks == accum 2", "build/test_dist/accum2", "build/test_dist/ranks2", 4, 0, 1e-12, 1);
+    /* grad_reduce bf16: each rank's gradients rounded to bf16 and summed in bf16 (the numerics
+       of NCCL's bf16 all-reduce; train.h). The bound: a bf16 element holds 8 significant bits,
+       so each rank's gradient moves by at most 2^-9 of itself and the sum by 2^-9 more; AdamW
+       divides each element by its own RMS, so each update is within ~2^-8 (0.4%) of fp32's
+       and so is each step's change of the loss. Over these 4 steps the loss falls by ~0.4 from
+       ~5.6: 0.4% of that is ~2e-3, ~3e-4 of the loss. Checked at 1e-3 relative (3x margin:
+       the per-element errors do not all add up in one direction); and the losses must differ
+       from fp32's by more than 1e-7 somewhere, so that the option is seen to act */
+    StudyRunConfig bf = two;
+    bf.train.grad_reduce = TRAIN_REDUCE_BF16;
+    rc2 = run(&bf, 2, "build/test_dist/ranks2_bf16", 0, err, sizeof err);
+    report(rc2 == 0, "2 ranks, grad_reduce bf16: trains", err);
+    compare("2 ranks bf16 ~ accum 2", "build/test_dist/accum2", "build/test_dist/ranks2_bf16", 4, 1e-3, 1e-3, 1);
+    {
+        double a[64], b[64], most = 0;
+        int na = losses("build/test_dist/ranks2", 1, a, 64), nb = losses("build/test_dist/ranks2_bf16", 1, b, 64);
+        for (int i = 0; i < na && i < nb; i++) most = fmax(most, fabs(a[i] - b[i]) / fabs(a[i]));
+        char d[120];
+        snprintf(d, sizeof d, "largest relative difference of the val losses %.3g over %d evaluations", most, na);
+        report(na == nb && na >= 1 && most > 1e-7, "2 ranks bf16 differs from fp32 (the option acts)", d);
+    }
     /* the state of 2 ranks (batch 6: 3 rows each) resumed on 1 and on 3 ranks, against one
        uninterrupted process of batch 6 */
     StudyRunConfig six;
@@ -237,12 +261,87 @@ static void test_training(void) {
            1e-12). The training losses are floats: an ulp (1.2e-7) at most */
         compare(name, "build/test_dist/whole", dirs[k], 6, 2.5e-7, 1e-9, 0);
     }
+    /* and the other way: one process's state (batch 6) resumed on 2 ranks */
+    err[0] = 0;
+    rc1 = run(&six, 0, "build/test_dist/resume_from1", 0, err, sizeof err);
+    report(rc1 != 0, "1 process killed after checkpoint 4: fails", err);
+    {
+        StudyRunConfig again = six;
+        again.die_at = NULL;
+        err[0] = 0;
+        rc2 = run(&again, 2, "build/test_dist/resume_from1", 1, err, sizeof err);
+        report(rc2 == 0, "its checkpoint resumed on 2 ranks: trains to step 6", err);
+        compare("1 process resumed on 2 == 1 process", "build/test_dist/whole", "build/test_dist/resume_from1", 6, 2.5e-7,
+                1e-9, 0);
+    }
     /* a batch that the ranks cannot share */
     StudyRunConfig odd;
     base_config(&odd, 8, 1, 2);
     err[0] = 0;
     rc2 = run(&odd, 3, "build/test_dist/odd", 0, err, sizeof err);
     report(rc2 == 2, "batch 8 over 3 ranks: refused (status 2)", err);
+}
+
+/* ---- a study whose runs each train over 2 CPU ranks (gpus_per_run, study.h's GPUS PER RUN) ---- */
+static int study_in_child(const char *spec_text, const char *dir) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd)) return -1;
+    fflush(stdout);
+    pid_t p = fork(); /* study_run forks the ranks: no OpenMP in this process before (dist.h) */
+    if (p == 0) {
+        StudySpec s;
+        char err[1024];
+        if (study_parse_text(&s, spec_text, "dp.ini", err, sizeof err)) { fprintf(stderr, "%s\n", err); _exit(3); }
+        StudyOptions o = {0};
+        o.out = dir;
+        o.quiet = 1;
+        int rc = study_run(&s, &o, NULL);
+        fflush(stdout);
+        _exit(rc);
+    }
+    int st = 0;
+    if (p < 0 || waitpid(p, &st, 0) != p) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* the text of a small file, or "" */
+static void slurp(const char *path, char *out, size_t n) {
+    FILE *f = fopen(path, "r");
+    size_t k = f ? fread(out, 1, n - 1, f) : 0;
+    out[k] = 0;
+    if (f) fclose(f);
+}
+
+static void test_study(void) {
+    char spec[1024];
+    const char *fmt = "name = dp\nlayers = 2\nd_model = 32\nheads = 4\nseq = 32\nbatch = 4\nsteps = 4\n"
+                      "eval_batches = 1\neval_every = 2\ndata = %s\n%s[axes]\nattn = mha, gqa\n";
+    snprintf(spec, sizeof spec, fmt, data, "gpus_per_run = 2\n");
+    int rc = study_in_child(spec, "build/test_dist/study_dp2");
+    report(rc == 0, "study: 2 runs x 2 CPU ranks (gpus_per_run = 2): every run ok", NULL);
+    snprintf(spec, sizeof spec, fmt, data, "");
+    rc = study_in_child(spec, "build/test_dist/study_dp1");
+    report(rc == 0, "study: the same 2 runs in one process each", NULL);
+    const char *runs[2] = {"attn-mha_seed1337", "attn-gqa_seed1337"};
+    for (int i = 0; i < 2; i++) {
+        char a[512], b[512], ja[8192], jb[8192], name[160];
+        snprintf(a, sizeof a, "build/test_dist/study_dp2/%s", runs[i]);
+        snprintf(b, sizeof b, "build/test_dist/study_dp1/%s", runs[i]);
+        char pa[600], pb[600];
+        snprintf(pa, sizeof pa, "%s/config.json", a);
+        snprintf(pb, sizeof pb, "%s/config.json", b);
+        slurp(pa, ja, sizeof ja);
+        slurp(pb, jb, sizeof jb);
+        const char *ia = strstr(ja, "\"identity\": \""), *ib = strstr(jb, "\"identity\": \"");
+        int same_id = ia && ib && !strncmp(ia, ib, 30);
+        snprintf(name, sizeof name, "study %s: gpus_per_run recorded (2 and 1), the same identity", runs[i]);
+        int ok = same_id && strstr(ja, "\"gpus_per_run\": 2,") && strstr(jb, "\"gpus_per_run\": 1,");
+        report(ok, name, ok ? NULL : ja);
+        /* 2 + 2 rows on two ranks against 4 rows in one backward: the order of the sums only */
+        snprintf(name, sizeof name, "study %s: 2 ranks == 1 process", runs[i]);
+        compare(name, b, a, 4, 2.5e-7, 1e-9, 0);
+    }
 }
 
 /* ---- the CLI (the float ablate-cpu) ---- */
@@ -299,7 +398,39 @@ static void test_cli(void) {
         {"--ranks 0", "--ranks expects an integer in [1, 64], got '0'"},
         {"--ranks 3", "--batch 8 cannot be split over 3 ranks: expected a multiple of 3"},
         {"--ranks 2 --gpus 0", "--gpus and --ranks are given together"},
+        {"--ranks 2 --grad-reduce fp16", "expected fp32 or bf16"},
     };
+    /* a study through the binary: gpus_per_run on CPU ranks, in this process and in 2 workers;
+       and its refusals before the start (exit 2, nothing written) */
+    const char *study = "--axes attn=mha,gqa --layers 2 --d-model 32 --heads 4 --seq 32 --steps 2 --batch 4 "
+                        "--eval-batches 1 --device cpu --quiet";
+    const char *sflags[] = {"--gpus-per-run 2", "--gpus-per-run 2 --workers 2", "--gpus-per-run 2 --grad-reduce bf16"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "rm -rf build/test_dist/cli_study && %s run %s --data %s %s --out build/test_dist/cli_study "
+                                  "2>&1 && cat build/test_dist/cli_study/attn-gqa_seed1337/config.json",
+                 bin, study, data, sflags[i]);
+        rc = sh_run(cmd, a, sizeof a);
+        char name[120];
+        snprintf(name, sizeof name, "CLI: ablate run %s: ok, recorded in config.json", sflags[i]);
+        int ok = rc == 0 && strstr(a, "\"gpus_per_run\": 2,") && (i < 2 || strstr(a, "\"grad_reduce\": \"bf16\""));
+        report(ok, name, ok ? NULL : a);
+    }
+    struct { const char *flags, *want; } sbad[] = {
+        {"--gpus-per-run 2 --gpus 0,1", "gpus_per_run = 2 with --gpus 0,1 on the CPU"},
+        {"--gpus-per-run 3", "batch 4 cannot be split over gpus_per_run = 3 ranks: expected a multiple of 3"},
+        {"--gpus-per-run 0", "--gpus-per-run expects an integer >= 1, got '0'"},
+        {"--grad-reduce fp16", "unknown gradient reduction 'fp16' for --grad-reduce: expected fp32 or bf16"},
+    };
+    for (size_t i = 0; i < sizeof sbad / sizeof *sbad; i++) {
+        snprintf(cmd, sizeof cmd, "rm -rf build/test_dist/cli_bad && %s run %s --data %s %s --out build/test_dist/cli_bad 2>&1; "
+                                  "echo status $?; test -e build/test_dist/cli_bad && echo DIRECTORY-MADE",
+                 bin, study, data, sbad[i].flags);
+        sh_run(cmd, a, sizeof a);
+        char name[120];
+        snprintf(name, sizeof name, "CLI: ablate run %s refused", sbad[i].flags);
+        int ok = strstr(a, "status 2") && strstr(a, sbad[i].want) && !strstr(a, "DIRECTORY-MADE");
+        report(ok, name, ok ? NULL : a);
+    }
     snprintf(cmd, sizeof cmd, "%s bench --gpus 2 2>&1", bin);
     rc = sh_run(cmd, a, sizeof a);
     report(rc == 2 && strstr(a, "bench --gpus: this is the CPU-only build"), "CLI: bench --gpus on the CPU build refused", a);
@@ -331,6 +462,7 @@ int main(int argc, char **argv) {
     test_parse();
     if (system("mkdir -p build/test_dist")) printf("cannot make build/test_dist\n");
     test_training();
+    test_study();
     if (access(bin, X_OK)) report(0, "CLI checks", "ablate-cpu is not built (make ablate-cpu)");
     else test_cli();
     printf("%d passed, %d failed\n", n_pass, n_fail);

@@ -12,6 +12,8 @@
    the statistics over seeds (t quantiles, the t tail against closed forms and integrals, Welch
    against values computed by numerical integration, the report's verdicts), and a study over
    latent_dim (mla), topk (dsa) and data (two texts and a mix) that trains every run.
+   Issue 22: gpus_per_run (spec key, --gpus-per-run, study.ini, the --gpus groups, the refusals
+   before the start) and grad_reduce (fp32 outside the identity, bf16 in it).
    Ends with the line "N passed, N failed"; exit 1 on a failure.
 */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
@@ -477,6 +479,93 @@ static void test_check(void) {
     if (!rc) rc = study_check(&s, NULL, err, sizeof err);
     report(rc == 1 && strstr(err, "phase 'grid' could run 1048576 configurations") && strstr(err, "more than the 200000"),
            "check: a study past STUDY_CHECK_MAX is said to be checked in part", err);
+}
+
+/* ---- gpus_per_run (GPUS PER RUN) and grad_reduce: parsing, the groups of --gpus, refusals ---- */
+static void test_gpus_per_run(void) {
+    StudySpec s;
+    char err[1024] = "";
+    int rc = study_parse_text(&s, "layers = 1\ngpus_per_run = 2\nbatch = 4\n[axes]\nattn = mha, gqa\n", "g.ini", err,
+                              sizeof err);
+    report(rc == 0 && s.gpus_per_run == 2, "gpus_per_run: a study key of the spec", err);
+    /* study.ini keeps it, so workers and --resume read it back */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    study_write_spec(&s, mem);
+    fclose(mem);
+    StudySpec back;
+    rc = study_parse_text(&back, text, "study.ini", err, sizeof err);
+    report(rc == 0 && strstr(text, "gpus_per_run = 2\n") && back.gpus_per_run == 2, "gpus_per_run: written to study.ini, read back",
+           text);
+    free(text);
+    expect_error("gpus_per_run: 0 refused", "gpus_per_run = 0\n", "bad.ini:1: gpus_per_run expects an integer >= 1, got '0'");
+    expect_error("gpus_per_run: more ranks than dist.h holds refused", "gpus_per_run = 65\n",
+                 "gpus_per_run = 65: expected 1 to 64 ranks per run");
+    expect_error("gpus_per_run: not an axis", "[axes]\ngpus_per_run = 1, 2\n", "bad.ini:2: 'gpus_per_run' cannot be an axis");
+    /* the command-line form: --gpus-per-run N with --gpus */
+    char *argv[] = {"--axes", "attn=mha,gqa", "--gpus-per-run", "2", "--gpus", "0,1,2,3", "--layers", "1"};
+    StudyOptions o = {0};
+    rc = study_from_args(&s, &o, 8, argv, err, sizeof err);
+    report(rc == 0 && s.gpus_per_run == 2 && o.workers == 4 && !strcmp(o.gpus, "0,1,2,3"),
+           "gpus_per_run: --gpus-per-run N on the command line", err);
+    /* the groups: the list cut into runs of N in order */
+    char g[64];
+    int ok = !study_gpu_group("0,1,2,3", 2, 0, g, sizeof g) && !strcmp(g, "0,1");
+    ok = ok && !study_gpu_group("0,1,2,3", 2, 1, g, sizeof g) && !strcmp(g, "2,3");
+    ok = ok && study_gpu_group("0,1,2,3", 2, 2, g, sizeof g) == -1 && !g[0];
+    ok = ok && !study_gpu_group("10,11,12,13,14,15", 3, 1, g, sizeof g) && !strcmp(g, "13,14,15");
+    ok = ok && !study_gpu_group("4,5,6", 1, 2, g, sizeof g) && !strcmp(g, "6"); /* one per worker, as before */
+    ok = ok && !study_gpu_group("4,5,6", 0, 1, g, sizeof g) && !strcmp(g, "5");
+    ok = ok && study_gpu_group("0,1,2", 2, 1, g, sizeof g) == -1; /* a group short of N */
+    report(ok, "gpus_per_run: --gpus 0,1,2,3 cut into groups 0,1 and 2,3 (study_gpu_group)", g);
+    /* the checks before the start: on a GPU the list's length a multiple of N, --gpus needed;
+       on the CPU the ranks are CPU processes and --gpus is refused */
+    StudyOptions q = {0};
+    q.gpus = "0,1,2,3";
+    q.workers = 4;
+    s.gpus_per_run = 2;
+    report(study_gpu_groups(&s, &q, 1, err, sizeof err) == 2, "gpus_per_run 2 over --gpus 0,1,2,3: 2 workers", err);
+    s.gpus_per_run = 4;
+    report(study_gpu_groups(&s, &q, 1, err, sizeof err) == 1, "gpus_per_run 4 over --gpus 0,1,2,3: 1 worker", err);
+    s.gpus_per_run = 3;
+    rc = study_gpu_groups(&s, &q, 1, err, sizeof err);
+    report(rc == -1 && strstr(err, "--gpus 0,1,2,3 lists 4 GPUs: expected a multiple of gpus_per_run = 3"),
+           "gpus_per_run 3 over 4 GPUs refused, naming both", err);
+    q.gpus = NULL;
+    q.workers = 0;
+    s.gpus_per_run = 2;
+    rc = study_gpu_groups(&s, &q, 1, err, sizeof err);
+    report(rc == -1 && strstr(err, "gpus_per_run = 2 on a GPU needs --gpus LIST of a multiple of 2 GPUs"),
+           "gpus_per_run 2 on a GPU without --gpus refused", err);
+    report(study_gpu_groups(&s, &q, 0, err, sizeof err) == 0, "gpus_per_run 2 on the CPU: CPU ranks, no worker", err);
+    q.gpus = "0,1";
+    q.workers = 2;
+    rc = study_gpu_groups(&s, &q, 0, err, sizeof err);
+    report(rc == -1 && strstr(err, "gpus_per_run = 2 with --gpus 0,1 on the CPU"), "gpus_per_run on the CPU with --gpus refused",
+           err);
+    s.gpus_per_run = 0;
+    report(study_gpu_groups(&s, &q, 1, err, sizeof err) == 2, "no gpus_per_run: one worker per listed GPU, as before", err);
+    /* every run's batch must split over the ranks: refused before the start, naming the lines */
+    expect_check("gpus_per_run: a batch that does not split over the ranks refused before the start",
+                 "layers = 1\nd_model = 32\nheads = 4\ngpus_per_run = 4\n[axes]\nbatch = 8, 6\n",
+                 "bad.ini:6 (batch = 6): phase 'grid', run batch-6_seed1337 (batch=6): batch 6 cannot be split over "
+                 "gpus_per_run = 4 ranks: expected a multiple of 4", "1 of the 2 configurations", NULL);
+    /* grad_reduce: a run key; fp32 (the default) leaves the identity as it was, bf16 changes it */
+    StudyRunConfig a, b;
+    study_run_config_defaults(&a);
+    b = a;
+    uint64_t id0 = study_run_config_identity(&a, 1);
+    ok = !study_run_config_set(&b, "--grad-reduce", "fp32", err, sizeof err) && study_run_config_identity(&b, 1) == id0 &&
+         b.train.grad_reduce == TRAIN_REDUCE_FP32;
+    ok = ok && !study_run_config_set(&b, "grad_reduce", "bf16", err, sizeof err) && b.train.grad_reduce == TRAIN_REDUCE_BF16 &&
+         study_run_config_identity(&b, 1) != id0;
+    char *canon = study_run_config_canonical(&a, 1);
+    ok = ok && canon && !strstr(canon, "grad_reduce");
+    free(canon);
+    ok = ok && study_run_config_set(&b, "grad_reduce", "fp16", err, sizeof err) == -1 && strstr(err, "fp16") &&
+         strstr(err, "fp32 or bf16");
+    report(ok, "grad_reduce: fp32 keeps the identity (not in the canonical text), bf16 changes it, fp16 refused", err);
 }
 
 /* broken specs through the binary: exit 2, the line and the run in the message, no directory */
@@ -1245,6 +1334,7 @@ int main(int argc, char **argv) {
     test_grid();
     test_seeds();
     test_check();
+    test_gpus_per_run();
     test_phases();
     test_guide_spec();
     test_train_state();
