@@ -1442,6 +1442,11 @@ static void bench_decode_gpu(Gpu *gpu) {
 #else
     (void)anchor; /* the CPU build never calls this (no GPU) */
 #endif
+#ifndef ABLATE_NO_CUDA
+    const GpuTuning *tune = &gpu->tuning; /* --tune dec_prefill=1: the rooms' forward prefills */
+#else
+    const GpuTuning *tune = NULL;
+#endif
     for (size_t mi = 0; mi < sizeof mechs / sizeof *mechs; mi++) {
         SmolConfig cfg = {0};
         cfg.vocab_size = 49152;
@@ -1454,15 +1459,18 @@ static void bench_decode_gpu(Gpu *gpu) {
         for (int l = 0; l < probe.n_layers && !refused; l++) {
             AttnConfig a = smollm_layer_attn(&probe, l);
             refused = attn_resolve(&a, err, sizeof err) || attn_gpu_decode_supported(&a, err, sizeof err);
-            if (!refused && !attn_mech(a.kind)->gpu_prefill) tokenwise = 1;
+            if (!refused && !attn_gpu_prefill_whole(tune, &a, ctxs[2])) tokenwise = 1;
         }
         if (refused) {
             printf("%-22s skipped: %s\n", mechs[mi], err);
             continue;
         }
-        /* a room without a GPU prefill fills its cache one decode step per prompt token: the
+        /* a room whose prefill is not its forward (attn_gpu_prefill_whole: mla, mga, gdn, dsa
+           unless --tune dec_prefill=1) fills its cache one decode step per prompt token: the
            longer contexts would time that loop for minutes, so they are left out */
-        if (tokenwise) printf("%-22s (prefill one decode step per prompt token: context 512 only)\n", mechs[mi]);
+        if (tokenwise)
+            printf("%-22s (prefill one decode step per prompt token: context 512 only; --tune dec_prefill=1 "
+                   "prefills with the forward)\n", mechs[mi]);
         for (int ci = 0; ci < (tokenwise ? 1 : 3); ci++)
             for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, mechs[mi], &cfg, batches[bi], ctxs[ci], gen);
     }

@@ -440,8 +440,27 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    type) at the position *d_pos (== k->pos; the caller advances both afterwards, once per model
    step); queued on gpu->stream, nothing allocated: capturable in a CUDA graph.
    attn_gpu_decode_prefill: T tokens x [B, T, d] -> out [B, T, d] into an empty cache: the room's
-   gpu_prefill (the training kernels) or gpu_decode per token (writing *d_pos = t before each);
-   on return k->pos == *d_pos == T. attn_gpu_decode_free releases the device memory.
+   gpu_prefill (the training kernels) when attn_gpu_prefill_whole says so, else gpu_decode per
+   token (writing *d_pos = t before each); on return k->pos == *d_pos == T.
+   attn_gpu_prefill_whole(tuning, c, cap): 1 when the prefill of c into a cache of cap positions
+   runs the room's training forward over the whole prompt: always for the dense room; for mla
+   (without qk_norm), mga, gdn and dsa (k = attn_topk(c, cap) <= SPARSE_MAX_TOPK, the forward's
+   limit) only with tuning->dec_prefill = 1 (ablate --tune dec_prefill=1), whose GPU prefills have not
+   yet been compared with the CPU reference on a GPU (tests/gpu_decode_check and
+   tests/gpu_decode_rooms_check run every room both ways); 0: one decode step per prompt token,
+   whose cost grows with the prompt (ablate bench --only decode then measures context 512 only).
+   Each of those prefills is the training forward (its output is the prefill's output), then
+   attn/decode_rooms.cu.h's fill_rows copies what the decode step would have appended, for all
+   positions at once, in the cache's layout:
+     mla   the forward's normed latent and the rotated shared key (a head's rotary key columns)
+           into the rows [cn | kpe] (the last W positions under a window)
+     mga   g (one more projection), v and |g| into the slots, the forward's running sum S of
+           1/den at the last position, the gate's tail (the last 2 rows of x)
+     gdn   the chunked forward hands out its final state into the cache's state (AttnGdnActs.state),
+           the tail is the last conv_size - 1 rows of the projection
+     dsa   the rotated (and QK-normed) K, V and indexer keys; the forward runs with the decode's
+           selection: k = attn_topk(c, cap), no warm-up or k ramp, the indexer's products in fp32
+   attn_gpu_decode_free releases the device memory.
    Rooms with GPU decode slots: dense (mha, gqa, mqa, swa and the patterns: the CPU cache's slots
    in bf16, [B][slots][k | v]; a step is the fused q|k|v GEMM, QK-norm and RoPE at *d_pos with k, v
    into the slot, split-K attention over the filled slots and o_proj: attn/decode.cu.h; prefill is
@@ -462,6 +481,8 @@ ATTNDEF int attn_gpu_decode_step(Gpu *gpu, AttnGpuCache *k, const void *w, const
                                  size_t errlen);
 ATTNDEF int attn_gpu_decode_prefill(Gpu *gpu, AttnGpuCache *k, const void *w, const void *x, void *out, int T,
                                     char *err, size_t errlen);
+struct GpuTuning; /* gpu.h (declared in the CPU-only build too) */
+ATTNDEF int attn_gpu_prefill_whole(const struct GpuTuning *tuning, const AttnConfig *c, int cap);
 ATTNDEF void attn_gpu_decode_free(Gpu *gpu, AttnGpuCache *k);
 #ifndef ABLATE_NO_CUDA
 #include "attn/decode.cu.h" /* GpuDecShape */
@@ -491,6 +512,7 @@ ATTNDEF int attn_topk(const AttnConfig *c, int T);
 #ifndef ATTN_IMPLEMENTATION_DONE
 #define ATTN_IMPLEMENTATION_DONE
 
+#include "gpu.h" /* GpuTuning (both builds; it also settles ABLATE_NO_CUDA) */
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
@@ -941,7 +963,12 @@ ATTNDEF int attn_gpu_decode_prefill(Gpu *gpu, AttnGpuCache *k, const void *w, co
                  "1 <= T <= %d", T, k->pos, k->cap);
         return -1;
     }
-    if (m->gpu_prefill) {
+#ifndef ABLATE_NO_CUDA
+    int whole = attn_gpu_prefill_whole(&gpu->tuning, &k->c, k->cap);
+#else
+    int whole = attn_gpu_prefill_whole(NULL, &k->c, k->cap);
+#endif
+    if (whole) {
         if (m->gpu_prefill(gpu, &k->c, w, k, x, out, T)) {
             snprintf(err, errlen, "GPU prefill of attn %s over %d tokens failed", attn_kind_name(k->c.kind), T);
             return -1;
@@ -968,6 +995,17 @@ ATTNDEF int attn_gpu_decode_prefill(Gpu *gpu, AttnGpuCache *k, const void *w, co
     ops_to_device(gpu, k->d_pos, &T, sizeof T); /* pageable source: copied out before it returns */
     k->pos = T;
     return 0;
+}
+
+ATTNDEF int attn_gpu_prefill_whole(const struct GpuTuning *tuning, const AttnConfig *c, int cap) {
+    const AttnMech *m = attn_mech(c->kind);
+    if (!m || !m->gpu_prefill) return 0;
+    if (m == &attn_room_dense) return 1; /* compared with the CPU on the GPU: the default */
+    /* MLA's absorbed decode has no QK-norm (attn/mla.h): its forward's would not match it */
+    if (c->kind == ATTN_MLA && c->qk_norm) return 0;
+    /* DSA's forward takes at most SPARSE_MAX_TOPK keys per query; its decode step takes any k */
+    if (c->kind == ATTN_DSA && attn_topk(c, cap) > SPARSE_MAX_TOPK) return 0;
+    return tuning && tuning->dec_prefill;
 }
 
 ATTNDEF void attn_gpu_decode_free(Gpu *gpu, AttnGpuCache *k) {

@@ -203,6 +203,12 @@ typedef struct GpuTuning {
        the dense room with pre-norms; 0: the step of separate kernels and cuBLASLt GEMMs.
        Default 0 until the GPU checks have compared the fused step with the CPU reference */
     int dec_fused;
+    /* generation's prefill for the MLA, MGA, Gated DeltaNet and DSA rooms (attn.h,
+       attn_gpu_decode_prefill): 1 the training forward over the prompt, then fill kernels write
+       the decode cache; 0 one decode step per prompt token. A switch, not a variant. Default 0
+       until tests/gpu_decode_check and gpu_decode_rooms_check pass with 1 on a GPU (the dense
+       room always prefills with its forward) */
+    int dec_prefill;
     /* the CUDA toolkit directory whose include/ NVRTC reads (the caller keeps the string alive;
        ablate.c passes $CUDA_HOME). Default NULL: GPU_CUDA_INCLUDE, the toolkit of the build */
     const char *cuda_home;
@@ -222,7 +228,7 @@ typedef struct GpuKernelSpec { const char *source; char options[GPU_KERNEL_OPTIO
 GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
 /* the keys, NULL-terminated pairs {KEY=VALUES, help}, for a driver's --help (sized, so that
    GPU_STATIC can declare it static: C forbids a static array of unknown size before its definition) */
-#define GPU_TUNING_NKEYS 11
+#define GPU_TUNING_NKEYS 12
 #if defined(GPU_STATIC) || defined(ABLATE_STATIC)
 static const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2];
 #else
@@ -571,6 +577,7 @@ static const GpuTuneKey_ gpu_tune_table_[] = {
     GPU_TUNE_KEY_(attn_wgmma, 3),   GPU_TUNE_KEY_(attn_wbwd_dq, 4), GPU_TUNE_KEY_(gdn_mma, 1),
     GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(sparse_dense, 1), GPU_TUNE_KEY_(sparse_bwd, 3),
     GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2), GPU_TUNE_KEY_(dec_fused, -2),
+    GPU_TUNE_KEY_(dec_prefill, -2),
 };
 #undef GPU_TUNE_KEY_
 /* GPU_TUNING_NKEYS counts this table's rows (a compile error when they differ) */
@@ -592,6 +599,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},
     {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
     {"dec_fused=0|1", "GPU decode: 1 the fused small-batch step (5 kernels a layer; default 0)"},
+    {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 0)"},
     {NULL, NULL},
 };
 
@@ -605,7 +613,7 @@ GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t
     if (!k) {
         snprintf(err, errlen, "unknown tuning key '%.*s' (expected KEY=VALUE with KEY one of sync_check, "
                  "xent_chunk_mb, attn_wgmma, attn_wbwd_dq, gdn_mma, gdn_par, sparse_dense, sparse_bwd, "
-                 "sparse_kl, sparse_topk, dec_fused)", (int)(klen < 64 ? klen : 64), key_value);
+                 "sparse_kl, sparse_topk, dec_fused, dec_prefill)", (int)(klen < 64 ? klen : 64), key_value);
         return -1;
     }
     const char *v = eq ? eq + 1 : "";

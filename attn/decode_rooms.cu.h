@@ -34,6 +34,11 @@
                           score first, equal scores by lower position: the CPU's rule, exactly),
                           the chosen positions ascending into a list and their count
      gpu_dec_dsa_attend   per (b, h): softmax attention over the listed positions (GQA)
+     gpu_dec_fill_rows    prefill (tuning.dec_prefill): rows of a [B, T] activation into a cache,
+                          all positions at once: a ring of S slots (slot t % S, the last S
+                          positions) or the last S rows in order (a conv tail); in 16-bit units,
+                          so fp32 rows (MGA's |g| and running sum) travel as pairs. Sizes and
+                          strides in those units; B, T, S, width >= 0 (S or width 0: nothing)
      attn_dec_kernels_compile_check(arch): NVRTC-compiles the source for arch; failures.
 
    DESIGN. Correctness first: one block per (b, h), a warp per cached position for the scores
@@ -75,6 +80,8 @@ GPUDEF void gpu_dec_dsa_select(Gpu *gpu, int *list, int *count, float *scores, c
                                const void *iw, const int *pos, int B, int cap, int HI, int dI, int topk);
 GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, const void *q, const int *list,
                                const int *count, int B, int H, int KV, int hd, int cap);
+GPUDEF void gpu_dec_fill_rows(Gpu *gpu, void *dst, const void *src, int B, int T, int S, int width, size_t src_ld,
+                              size_t seq, size_t slot_ld, int ring);
 GPUDEF int attn_dec_kernels_compile_check(const char *arch);
 
 #ifdef __cplusplus
@@ -352,6 +359,22 @@ KSRC_LINE("attn/decode_rooms.cu.h") "// One-token decode kernels of the MLA, MGA
 "    for (int e = threadIdx.x; e < width; e += blockDim.x) dst[e] = src[(u64)b * width + e];\n"
 "}\n"
 "\n"
+"// ---- prefill (the rooms' gpu_prefill, tuning.dec_prefill) ----\n"
+"// grid (T, B): the rows t >= T - S of each sequence's T source rows into a cache of S slots,\n"
+"// dst[b * seq + slot * slot_ld + e] = src[(b * T + t) * src_ld + e] for e < width, in 16-bit units\n"
+"// (an fp32 row is 2 units per value); slot = t % S for a ring (the decode step's pos % S), else\n"
+"// t - (T - S): the last S rows in order (a conv tail), slots before position 0 left as they are.\n"
+"// Each slot is written by one row (the last position that lands on it), so the blocks never race.\n"
+"extern \"C\" __global__ void fill_rows(unsigned short *dst, const unsigned short *src, int T, int S, int width,\n"
+"                                      u64 src_ld, u64 seq, u64 slot_ld, int ring) {\n"
+"    int t = blockIdx.x, b = blockIdx.y;\n"
+"    if (t < T - S) return;\n"
+"    int slot = ring ? t % S : t - (T - S);\n"
+"    const unsigned short *from = src + ((u64)b * T + t) * src_ld;\n"
+"    unsigned short *to = dst + (u64)b * seq + (u64)slot * slot_ld;\n"
+"    for (int e = threadIdx.x; e < width; e += blockDim.x) to[e] = from[e];\n"
+"}\n"
+"\n"
 "// the order-preserving unsigned key of a float (larger float, larger key)\n"
 "__device__ __forceinline__ u32 fkey(float x) {\n"
 "    u32 u = __float_as_uint(x);\n"
@@ -527,6 +550,14 @@ GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, c
     void *args[] = {&att, &p, &kvc, &q, &list, &count, &KV, &hd, &cap};
     gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_attend"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1,
                (unsigned)(sizeof(float) * hd), args);
+}
+
+GPUDEF void gpu_dec_fill_rows(Gpu *gpu, void *dst, const void *src, int B, int T, int S, int width, size_t src_ld,
+                              size_t seq, size_t slot_ld, int ring) {
+    if (B < 1 || T < 1 || S < 1 || width < 1) return; /* nothing to copy (a conv of size 1 has no tail) */
+    unsigned long long sl = src_ld, sq = seq, st = slot_ld;
+    void *args[] = {&dst, &src, &T, &S, &width, &sl, &sq, &st, &ring};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "fill_rows"), (unsigned)T, (unsigned)B, 1, 128, 1, 1, 0, args);
 }
 
 GPUDEF int attn_dec_kernels_compile_check(const char *arch) {

@@ -1011,9 +1011,46 @@ static int attn_dsa_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * hd, d);
     return 0;
 }
+
+/* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
+   over the prompt, whose output is the prefill's, run with the decode step's selection: k =
+   attn_topk(c, cap) (topk_pct resolved at the cache's length, as attn_dsa_decode does), the
+   indexer's products in fp32 of the bf16 activations (what dsa_select computes), and no training
+   stage (acts_bind leaves no dense warm-up and no k ramp). Then its rotated (QK-normed) K, V and
+   indexer keys into the cache, every position. */
+static int attn_dsa_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                void *out, int T) {
+    int B = k->B, cap = k->cap, kvd = c->n_kv_heads * c->head_dim, dI = c->indexer_dim;
+    AttnConfig cd = *c;
+    cd.topk = attn_topk(c, cap);
+    cd.topk_pct = 0;
+    cd.indexer_precision = 1;
+    cd.indexer_fp32 = 0;
+    size_t ae, se;
+    attn_act_sizes(&cd, B, T, &ae, &se);
+    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
+    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
+    AttnActs a;
+    attn_acts_bind(&cd, &a, gpu, am, sm, B, T);
+    int rc = attn_forward(gpu, &cd, w, &a, x, out, B, T);
+    if (!rc) {
+        size_t seq = (size_t)cap * 2 * kvd;
+        gpu_dec_fill_rows(gpu, k->mem, a.k, B, T, cap, kvd, (size_t)kvd, seq, 2 * (size_t)kvd, 1);
+        gpu_dec_fill_rows(gpu, (char *)k->mem + 2 * (size_t)kvd, a.v, B, T, cap, kvd, (size_t)kvd, seq,
+                          2 * (size_t)kvd, 1);
+        gpu_dec_fill_rows(gpu, (char *)k->mem + (size_t)B * seq * 2, a.ik, B, T, cap, dI, (size_t)dI,
+                          (size_t)cap * dI, (size_t)dI, 1);
+    }
+    gpu_sync(gpu); /* the queued kernels read the activations freed below */
+    ops_free(gpu, am);
+    ops_free(gpu, sm);
+    return rc;
+}
 #define ATTN_DSA_GPU_DECODE attn_dsa_gpu_decode
+#define ATTN_DSA_GPU_PREFILL attn_dsa_gpu_prefill
 #else
 #define ATTN_DSA_GPU_DECODE NULL
+#define ATTN_DSA_GPU_PREFILL NULL
 #endif
 
 /* the sparse kernels' modules for gpu_kernel_prewarm, and dense attention's during a warm-up */
@@ -1037,7 +1074,7 @@ static const AttnMech attn_room_dsa = {
     "dsa", attn_dsa_resolve, attn_dsa_gpu_supported, attn_dsa_param_specs, attn_dense_kv_bytes, NULL,
     attn_dsa_flops, NULL, attn_dsa_act_sizes, attn_dsa_acts_bind, attn_dsa_scratch_elems, attn_dsa_scratch_bind,
     attn_dsa_forward, attn_dsa_backward, attn_dsa_at_step, attn_dsa_cache_bytes, attn_dsa_decode, NULL,
-    attn_dsa_gpu_cache_bytes, attn_dsa_gpu_scratch_bytes, NULL, ATTN_DSA_GPU_DECODE, NULL,
+    attn_dsa_gpu_cache_bytes, attn_dsa_gpu_scratch_bytes, NULL, ATTN_DSA_GPU_DECODE, ATTN_DSA_GPU_PREFILL,
     attn_dsa_gpu_kernels,
 };
 

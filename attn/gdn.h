@@ -211,6 +211,9 @@ typedef struct {
     void *y;        /* [N, HD] gated RMSNorm output (o_proj's input) */
     ops_real *qk_rn;  /* [N, 2H] 1/|q|, 1/|k| per head */
     ops_real *g, *beta, *o_rstd; /* [N, H] each */
+    /* [B, H, D, D] or NULL (acts_bind's): the delta rule's initial state in and its final state
+       out (attn_gdn_chunk_forward's state), for a prefill that hands the state to decoding */
+    ops_real *state;
 } AttnGdnActs;
 typedef struct {
     void *dproj, *dqkv, *do_, *dy; /* [N, 4HD+2H], [N, 3HD], [N, HD], [N, HD] */
@@ -876,6 +879,7 @@ ATTNDEF void attn_gdn_block_acts_bind(const AttnGdnDims *d, AttnGdnActs *a, cons
     a->g = stat_mem + N * 2 * H;
     a->beta = a->g + N * H;
     a->o_rstd = a->beta + N * H;
+    a->state = NULL; /* training starts each sequence from zero and keeps no final state */
 }
 
 ATTNDEF void attn_gdn_block_scratch_sizes(const AttnGdnDims *d, int B, int T, size_t *act_elems, size_t *stat_elems) {
@@ -922,7 +926,7 @@ ATTNDEF void attn_gdn_block_forward(Gpu *gpu, const AttnGdnDims *d, const void *
     attn_gdn_l2norm_forward(gpu, a->qkv, 3 * HD, a->qk_rn, N, 2 * H, D, 1e-6f);
     attn_gdn_gates_forward(gpu, a->g, a->beta, proj + es * 4 * HD, proj + es * (4 * HD + H), P, wv.alog,
                          wv.dtb, N, H);
-    attn_gdn_chunk_forward(gpu, a->o, NULL, qkv, qkv + es * HD, qkv + es * 2 * HD, 3 * HD, a->g, a->beta,
+    attn_gdn_chunk_forward(gpu, a->o, a->state, qkv, qkv + es * HD, qkv + es * 2 * HD, 3 * HD, a->g, a->beta,
                          B, T, H, D, (float)(1 / sqrt((double)D)), d->chunk);
     attn_gdn_gated_rmsnorm_forward(gpu, a->y, a->o_rstd, a->o, proj + es * 3 * HD, P, wv.onorm, N, H, D,
                                  d->norm_eps);
@@ -1158,9 +1162,36 @@ static int attn_gdn_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.y, wv.oproj, B, HD, C);
     return 0;
 }
+
+/* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
+   (the chunked delta rule) over the prompt, whose output is the prefill's, handing its final state
+   straight into the cache's (zeroed at init: the zero initial state training starts from); the
+   conv tail is the projection's last K - 1 rows (q | k | v columns), zero before position 0 */
+static int attn_gdn_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                void *out, int T) {
+    AttnGdnDims g = gdn_dims(c);
+    int B = k->B, H = g.n_heads, D = g.head_dim, HD = H * D, P = 4 * HD + 2 * H, K = g.conv_size;
+    size_t ae, se;
+    attn_act_sizes(c, B, T, &ae, &se);
+    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
+    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
+    AttnActs a;
+    attn_acts_bind(c, &a, gpu, am, sm, B, T);
+    a.gdn.state = (ops_real *)k->mem; /* [B][H, D, D] fp32: the cache's first part */
+    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    if (!rc)
+        gpu_dec_fill_rows(gpu, (char *)k->mem + (size_t)B * HD * D * 4, a.gdn.proj, B, T, K - 1, 3 * HD, (size_t)P,
+                          (size_t)(K - 1) * 3 * HD, (size_t)3 * HD, 0);
+    gpu_sync(gpu); /* the queued kernels read the activations freed below */
+    ops_free(gpu, am);
+    ops_free(gpu, sm);
+    return rc;
+}
 #define ATTN_GDN_GPU_DECODE attn_gdn_gpu_decode
+#define ATTN_GDN_GPU_PREFILL attn_gdn_gpu_prefill
 #else
 #define ATTN_GDN_GPU_DECODE NULL
+#define ATTN_GDN_GPU_PREFILL NULL
 #endif
 
 /* the delta rule's module for gpu_kernel_prewarm */
@@ -1179,7 +1210,7 @@ static const AttnMech attn_room_gdn = {
     "gdn", attn_gdn_resolve, attn_gdn_gpu_supported, attn_gdn_param_specs, NULL, attn_gdn_state_bytes,
     attn_gdn_flops, attn_gdn_init_special, attn_gdn_act_sizes, attn_gdn_acts_bind, attn_gdn_scratch_elems,
     attn_gdn_scratch_bind, attn_gdn_forward, attn_gdn_backward, NULL, attn_gdn_cache_bytes, attn_gdn_decode, NULL,
-    attn_gdn_gpu_cache_bytes, attn_gdn_gpu_scratch_bytes, NULL, ATTN_GDN_GPU_DECODE, NULL,
+    attn_gdn_gpu_cache_bytes, attn_gdn_gpu_scratch_bytes, NULL, ATTN_GDN_GPU_DECODE, ATTN_GDN_GPU_PREFILL,
     attn_gdn_gpu_kernels,
 };
 

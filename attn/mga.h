@@ -617,16 +617,54 @@ static int attn_mga_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, qd, d);
     return 0;
 }
+
+/* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
+   (the O(T) decomposition) over the prompt, whose output is the prefill's; then the slots the
+   decode step appends: g (the forward keeps only u = g/|g|, so g is projected once more), v and
+   |g| (the forward's mga_nrm, fp32) of the last S positions; the running sum S of 1/den is the
+   forward's prefix sum at the last position; with the gate, the conv tail is x's last 2 rows */
+static int attn_mga_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                void *out, int T) {
+    int B = k->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, qd = H * hd, kvd = KV * hd;
+    int S = attn_dec_slots(c->window, k->cap);
+    /* attn/decode_rooms.cu.h's mga_seq, in 16-bit units: run [H] | gn [S][H] fp32, g [S][qd] | v [S][kvd] |
+       tail [2][d] bf16 */
+    size_t fl = (size_t)H * (1 + S), seq = attn_mga_gpu_cache_bytes(c, k->cap) / 2;
+    char *mem = k->mem, *gc = mem + fl * 4, *vc = gc + (size_t)S * qd * 2, *tail = vc + (size_t)S * kvd * 2;
+    size_t ae, se;
+    attn_act_sizes(c, B, T, &ae, &se);
+    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
+    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
+    void *g = ops_alloc(gpu, (size_t)B * T * qd * ops_act_size(gpu) + 16);
+    AttnActs a;
+    attn_acts_bind(c, &a, gpu, am, sm, B, T);
+    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    if (!rc) {
+        op_matmul_forward(gpu, g, x, attn_wat(gpu, w, attn_spec_off(c, "g_proj.weight")), B * T, d, qd);
+        gpu_dec_fill_rows(gpu, gc, g, B, T, S, qd, (size_t)qd, seq, (size_t)qd, 1);
+        gpu_dec_fill_rows(gpu, vc, a.v, B, T, S, kvd, (size_t)kvd, seq, (size_t)kvd, 1);
+        gpu_dec_fill_rows(gpu, mem + (size_t)H * 4, a.mga_nrm, B, T, S, 2 * H, 2 * (size_t)H, seq, 2 * (size_t)H, 1);
+        gpu_dec_fill_rows(gpu, mem, a.mga_S, B, T, 1, 2 * H, 2 * (size_t)H, seq, 0, 0); /* row T-1 only */
+        if (c->mga_gate) gpu_dec_fill_rows(gpu, tail, x, B, T, 2, d, (size_t)d, seq, (size_t)d, 0);
+    }
+    gpu_sync(gpu); /* the queued kernels read the activations freed below */
+    ops_free(gpu, am);
+    ops_free(gpu, sm);
+    ops_free(gpu, g);
+    return rc;
+}
 #define ATTN_MGA_GPU_DECODE attn_mga_gpu_decode
+#define ATTN_MGA_GPU_PREFILL attn_mga_gpu_prefill
 #else
 #define ATTN_MGA_GPU_DECODE NULL
+#define ATTN_MGA_GPU_PREFILL NULL
 #endif
 
 static const AttnMech attn_room_mga = {
     "mga", attn_mga_resolve, attn_mga_gpu_supported, attn_mga_param_specs, attn_mga_kv_bytes, NULL, attn_mga_flops,
     NULL, attn_mga_act_sizes, attn_mga_acts_bind, attn_mga_scratch_elems, attn_mga_scratch_bind, attn_mga_forward,
     attn_mga_backward, NULL, attn_mga_cache_bytes, attn_mga_decode, NULL,
-    attn_mga_gpu_cache_bytes, attn_mga_gpu_scratch_bytes, NULL, ATTN_MGA_GPU_DECODE, NULL,
+    attn_mga_gpu_cache_bytes, attn_mga_gpu_scratch_bytes, NULL, ATTN_MGA_GPU_DECODE, ATTN_MGA_GPU_PREFILL,
     NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 

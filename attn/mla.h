@@ -521,16 +521,45 @@ static int attn_mla_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.ol, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * m.v, c->d_model);
     return 0;
 }
+
+/* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
+   over the prompt, whose output is the prefill's, then its normed latent (lat_kvn) and the rotated
+   shared key (head 0's rotary columns of k: every head holds the same copy) into the rows
+   [cn | kpe] the decode step appends, the last S positions of a ring */
+static int attn_mla_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                void *out, int T) {
+    MlaDims m = mla_dims(c);
+    int B = k->B, R = m.r + m.rope, S = attn_dec_slots(c->window, k->cap);
+    if (c->qk_norm) return -1; /* the absorbed decode has no QK-norm: attn_gpu_prefill_whole keeps it tokenwise */
+    size_t ae, se;
+    attn_act_sizes(c, B, T, &ae, &se);
+    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
+    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
+    AttnActs a;
+    attn_acts_bind(c, &a, gpu, am, sm, B, T);
+    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    if (!rc) {
+        gpu_dec_fill_rows(gpu, k->mem, a.lat_kvn, B, T, S, m.r, (size_t)m.r, (size_t)S * R, (size_t)R, 1);
+        gpu_dec_fill_rows(gpu, (char *)k->mem + 2 * (size_t)m.r, attn_act_at(gpu, a.k, m.nope), B, T, S, m.rope,
+                          (size_t)c->n_heads * m.P, (size_t)S * R, (size_t)R, 1);
+    }
+    gpu_sync(gpu); /* the queued kernels read the activations freed below */
+    ops_free(gpu, am);
+    ops_free(gpu, sm);
+    return rc;
+}
 #define ATTN_MLA_GPU_DECODE attn_mla_gpu_decode
+#define ATTN_MLA_GPU_PREFILL attn_mla_gpu_prefill
 #else
 #define ATTN_MLA_GPU_DECODE NULL
+#define ATTN_MLA_GPU_PREFILL NULL
 #endif
 
 static const AttnMech attn_room_mla = {
     "mla", attn_mla_resolve, attn_mla_gpu_supported, attn_mla_param_specs, attn_mla_kv_bytes, NULL, attn_mla_flops,
     NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
     attn_mla_backward, NULL, attn_mla_cache_bytes, attn_mla_decode, NULL,
-    attn_mla_gpu_cache_bytes, attn_mla_gpu_scratch_bytes, NULL, ATTN_MLA_GPU_DECODE, NULL,
+    attn_mla_gpu_cache_bytes, attn_mla_gpu_scratch_bytes, NULL, ATTN_MLA_GPU_DECODE, ATTN_MLA_GPU_PREFILL,
     NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 
