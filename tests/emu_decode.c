@@ -12,7 +12,9 @@
    mla_attend's outputs over 14 positions (no window, and a window of 6 that wraps); mga_append
    and mga_attend over 12 positions (the running sum, a window of 5, GQA, the gate conv);
    gdn_conv and gdn_state over 7 steps (conv sizes 4, 2, 1); rope_rows with RMSNorm; dsa_attend
-   over a position list (GQA). Bounds: max |emulated - reference| <= 3e-2 (bf16 outputs of O(1)
+   over a position list (GQA); fill_rows (the prefill's cache writes) equal to put_rows step by step
+   (a ring that wraps, one that does not) and to gdn_conv's tail (T below and above K - 1), bit for
+   bit, and fp32 rows carried as 16-bit pairs. Bounds: max |emulated - reference| <= 3e-2 (bf16 outputs of O(1)
    values; the attention outputs 2e-2). Ends with "N passed, N failed". */
 #define _GNU_SOURCE /* sincosf */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
@@ -224,12 +226,68 @@ static void t_rows(void) {
     rep(worst < 2e-2, "dsa_attend over a list (GQA)", worst);
 }
 
+/* ---- fill_rows (the rooms' GPU prefill): one launch over T positions leaves the cache as the
+   decode kernels leave it after T steps, bit for bit: put_rows at pos 0..T-1 (a ring of S slots,
+   column views on both sides) and gdn_conv's tail after T steps (the last K-1 rows, zero before
+   position 0); an fp32 row travels as 16-bit pairs */
+typedef struct { unsigned short *dst; const unsigned short *src; int T, S, width; u64 src_ld, seq, slot_ld; int ring; } FrA;
+static void fr_body(void *p) { FrA *a = p; fill_rows(a->dst, a->src, a->T, a->S, a->width, a->src_ld, a->seq, a->slot_ld, a->ring); }
+typedef struct { bf16 *cache, *src; int *pos; int width, S; u64 seq, slot, col; } PrA;
+static void pr_body(void *p) { PrA *a = p; put_rows(a->cache, a->src, a->pos, a->width, a->S, a->seq, a->slot, a->col); }
+static void t_fill_ring(int T, int S) {
+    int B = 2, width = 6, src_ld = 9, col = 2, slot = 8;
+    u64 seq = (u64)S * slot + 3;
+    bf16 *src = rb((size_t)B * T * src_ld, 1), *a = calloc(2, B * seq), *f = calloc(2, B * seq), *row = malloc(2 * B * width);
+    for (int t = 0; t < T; t++) { /* the decode steps: row t of each sequence, then put_rows at pos t */
+        for (int b = 0; b < B; b++) memcpy(row + b * width, src + ((size_t)b * T + t) * src_ld + 1, 2 * width);
+        PrA pa = {a, row, &t, width, S, seq, (u64)slot, (u64)col};
+        emu_grid(B, 1, 128, pr_body, &pa);
+    }
+    FrA fa = {f + col, src + 1, T, S, width, (u64)src_ld, seq, (u64)slot, 1};
+    emu_grid(T, B, 128, fr_body, &fa);
+    int diff = 0;
+    for (u64 i = 0; i < B * seq; i++) diff += a[i] != f[i];
+    char w[80]; snprintf(w, sizeof w, "fill_rows ring == put_rows x %d (S %d)", T, S); rep(!diff, w, diff);
+    free(src); free(a); free(f); free(row);
+}
+static void t_fill_tail(int T, int K) {
+    int B = 2, C = 12, P = C + 3;
+    bf16 *proj = rb((size_t)B * T * P, 1), *w = rb((size_t)C * K, 0.5), *tails = calloc(2, (size_t)B * (K - 1) * C);
+    bf16 *f = calloc(2, (size_t)B * (K - 1) * C), *step = malloc(2 * (size_t)B * P), *qkv = malloc(2 * (size_t)B * C);
+    for (int t = 0; t < T; t++) {
+        for (int b = 0; b < B; b++) memcpy(step + (size_t)b * P, proj + ((size_t)b * T + t) * P, 2 * P);
+        GcA ca = {qkv, tails, step, w, B, P, C, K};
+        emu_grid((B * C + 255) / 256, 1, 256, gc_body, &ca);
+    }
+    FrA fa = {f, proj, T, K - 1, C, (u64)P, (u64)(K - 1) * C, (u64)C, 0};
+    emu_grid(T, B, 128, fr_body, &fa);
+    int diff = 0;
+    for (size_t i = 0; i < (size_t)B * (K - 1) * C; i++) diff += tails[i] != f[i];
+    char nm[80]; snprintf(nm, sizeof nm, "fill_rows tail == gdn_conv x %d (K %d)", T, K); rep(!diff, nm, diff);
+    free(proj); free(w); free(tails); free(f); free(step); free(qkv);
+}
+static void t_fill_f32(void) { /* MGA's running sum: the last row of [B][T][H] fp32 into [B][seq] */
+    int B = 2, T = 5, H = 3;
+    u64 seq = 10; /* in 16-bit units */
+    float src[2 * 5 * 3], dst[2 * 5] = {0};
+    for (int i = 0; i < B * T * H; i++) src[i] = (float)nr();
+    FrA fa = {(unsigned short *)dst, (const unsigned short *)src, T, 1, 2 * H, 2 * (u64)H, seq, 0, 0};
+    emu_grid(T, B, 128, fr_body, &fa);
+    int diff = 0;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++) diff += memcmp(&dst[b * 5 + h], &src[(b * T + T - 1) * H + h], 4) != 0;
+    rep(!diff, "fill_rows fp32 pairs: the last row", diff);
+}
+
 int main(void) {
     t_select(40, 10, 0); t_select(40, 10, 1); t_select(79, 33, 1); t_select(5, 10, 0); t_select(9, 10, 1);
     t_mla(0); t_mla(6);
     t_mga(0); t_mga(5);
     t_gdn(4); t_gdn(2); t_gdn(1);
     t_rows();
+    t_fill_ring(13, 5); t_fill_ring(7, 10); t_fill_ring(5, 5);
+    t_fill_tail(6, 4); t_fill_tail(2, 4); t_fill_tail(1, 2);
+    t_fill_f32();
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }
