@@ -1012,6 +1012,11 @@ static int attn_dsa_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     return 0;
 }
 
+#define ATTN_DSA_GPU_DECODE attn_dsa_gpu_decode
+#else
+#define ATTN_DSA_GPU_DECODE NULL
+#endif
+
 /* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
    over the prompt, whose output is the prefill's, run with the decode step's selection: k =
    attn_topk(c, cap) (topk_pct resolved at the cache's length, as attn_dsa_decode does), the
@@ -1020,6 +1025,7 @@ static int attn_dsa_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
    indexer keys into the cache, every position. */
 static int attn_dsa_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                 void *out, int T) {
+#ifndef ABLATE_NO_CUDA
     int B = k->B, cap = k->cap, kvd = c->n_kv_heads * c->head_dim, dI = c->indexer_dim;
     AttnConfig cd = *c;
     cd.topk = attn_topk(c, cap);
@@ -1045,13 +1051,11 @@ static int attn_dsa_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     ops_free(gpu, am);
     ops_free(gpu, sm);
     return rc;
-}
-#define ATTN_DSA_GPU_DECODE attn_dsa_gpu_decode
-#define ATTN_DSA_GPU_PREFILL attn_dsa_gpu_prefill
 #else
-#define ATTN_DSA_GPU_DECODE NULL
-#define ATTN_DSA_GPU_PREFILL NULL
+    (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;
+    return -1; /* the CPU-only build has no GPU */
 #endif
+}
 
 /* the sparse kernels' modules for gpu_kernel_prewarm, and dense attention's during a warm-up */
 static int attn_dsa_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
@@ -1074,7 +1078,7 @@ static const AttnMech attn_room_dsa = {
     "dsa", attn_dsa_resolve, attn_dsa_gpu_supported, attn_dsa_param_specs, attn_dense_kv_bytes, NULL,
     attn_dsa_flops, NULL, attn_dsa_act_sizes, attn_dsa_acts_bind, attn_dsa_scratch_elems, attn_dsa_scratch_bind,
     attn_dsa_forward, attn_dsa_backward, attn_dsa_at_step, attn_dsa_cache_bytes, attn_dsa_decode, NULL,
-    attn_dsa_gpu_cache_bytes, attn_dsa_gpu_scratch_bytes, NULL, ATTN_DSA_GPU_DECODE, ATTN_DSA_GPU_PREFILL,
+    attn_dsa_gpu_cache_bytes, attn_dsa_gpu_scratch_bytes, NULL, ATTN_DSA_GPU_DECODE, attn_dsa_gpu_prefill,
     attn_dsa_gpu_kernels,
 };
 

@@ -1163,12 +1163,18 @@ static int attn_gdn_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     return 0;
 }
 
+#define ATTN_GDN_GPU_DECODE attn_gdn_gpu_decode
+#else
+#define ATTN_GDN_GPU_DECODE NULL
+#endif
+
 /* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
    (the chunked delta rule) over the prompt, whose output is the prefill's, handing its final state
    straight into the cache's (zeroed at init: the zero initial state training starts from); the
    conv tail is the projection's last K - 1 rows (q | k | v columns), zero before position 0 */
 static int attn_gdn_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                 void *out, int T) {
+#ifndef ABLATE_NO_CUDA
     AttnGdnDims g = gdn_dims(c);
     int B = k->B, H = g.n_heads, D = g.head_dim, HD = H * D, P = 4 * HD + 2 * H, K = g.conv_size;
     size_t ae, se;
@@ -1186,13 +1192,11 @@ static int attn_gdn_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     ops_free(gpu, am);
     ops_free(gpu, sm);
     return rc;
-}
-#define ATTN_GDN_GPU_DECODE attn_gdn_gpu_decode
-#define ATTN_GDN_GPU_PREFILL attn_gdn_gpu_prefill
 #else
-#define ATTN_GDN_GPU_DECODE NULL
-#define ATTN_GDN_GPU_PREFILL NULL
+    (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;
+    return -1; /* the CPU-only build has no GPU */
 #endif
+}
 
 /* the delta rule's module for gpu_kernel_prewarm */
 static int attn_gdn_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
@@ -1210,7 +1214,7 @@ static const AttnMech attn_room_gdn = {
     "gdn", attn_gdn_resolve, attn_gdn_gpu_supported, attn_gdn_param_specs, NULL, attn_gdn_state_bytes,
     attn_gdn_flops, attn_gdn_init_special, attn_gdn_act_sizes, attn_gdn_acts_bind, attn_gdn_scratch_elems,
     attn_gdn_scratch_bind, attn_gdn_forward, attn_gdn_backward, NULL, attn_gdn_cache_bytes, attn_gdn_decode, NULL,
-    attn_gdn_gpu_cache_bytes, attn_gdn_gpu_scratch_bytes, NULL, ATTN_GDN_GPU_DECODE, ATTN_GDN_GPU_PREFILL,
+    attn_gdn_gpu_cache_bytes, attn_gdn_gpu_scratch_bytes, NULL, ATTN_GDN_GPU_DECODE, attn_gdn_gpu_prefill,
     attn_gdn_gpu_kernels,
 };
 

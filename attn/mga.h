@@ -618,6 +618,11 @@ static int attn_mga_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     return 0;
 }
 
+#define ATTN_MGA_GPU_DECODE attn_mga_gpu_decode
+#else
+#define ATTN_MGA_GPU_DECODE NULL
+#endif
+
 /* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
    (the O(T) decomposition) over the prompt, whose output is the prefill's; then the slots the
    decode step appends: g (the forward keeps only u = g/|g|, so g is projected once more), v and
@@ -625,6 +630,7 @@ static int attn_mga_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
    forward's prefix sum at the last position; with the gate, the conv tail is x's last 2 rows */
 static int attn_mga_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                 void *out, int T) {
+#ifndef ABLATE_NO_CUDA
     int B = k->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, qd = H * hd, kvd = KV * hd;
     int S = attn_dec_slots(c->window, k->cap);
     /* attn/decode_rooms.cu.h's mga_seq, in 16-bit units: run [H] | gn [S][H] fp32, g [S][qd] | v [S][kvd] |
@@ -652,19 +658,17 @@ static int attn_mga_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     ops_free(gpu, sm);
     ops_free(gpu, g);
     return rc;
-}
-#define ATTN_MGA_GPU_DECODE attn_mga_gpu_decode
-#define ATTN_MGA_GPU_PREFILL attn_mga_gpu_prefill
 #else
-#define ATTN_MGA_GPU_DECODE NULL
-#define ATTN_MGA_GPU_PREFILL NULL
+    (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;
+    return -1; /* the CPU-only build has no GPU */
 #endif
+}
 
 static const AttnMech attn_room_mga = {
     "mga", attn_mga_resolve, attn_mga_gpu_supported, attn_mga_param_specs, attn_mga_kv_bytes, NULL, attn_mga_flops,
     NULL, attn_mga_act_sizes, attn_mga_acts_bind, attn_mga_scratch_elems, attn_mga_scratch_bind, attn_mga_forward,
     attn_mga_backward, NULL, attn_mga_cache_bytes, attn_mga_decode, NULL,
-    attn_mga_gpu_cache_bytes, attn_mga_gpu_scratch_bytes, NULL, ATTN_MGA_GPU_DECODE, ATTN_MGA_GPU_PREFILL,
+    attn_mga_gpu_cache_bytes, attn_mga_gpu_scratch_bytes, NULL, ATTN_MGA_GPU_DECODE, attn_mga_gpu_prefill,
     NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 

@@ -522,12 +522,18 @@ static int attn_mla_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     return 0;
 }
 
+#define ATTN_MLA_GPU_DECODE attn_mla_gpu_decode
+#else
+#define ATTN_MLA_GPU_DECODE NULL
+#endif
+
 /* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
    over the prompt, whose output is the prefill's, then its normed latent (lat_kvn) and the rotated
    shared key (head 0's rotary columns of k: every head holds the same copy) into the rows
    [cn | kpe] the decode step appends, the last S positions of a ring */
 static int attn_mla_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                 void *out, int T) {
+#ifndef ABLATE_NO_CUDA
     MlaDims m = mla_dims(c);
     int B = k->B, R = m.r + m.rope, S = attn_dec_slots(c->window, k->cap);
     if (c->qk_norm) return -1; /* the absorbed decode has no QK-norm: attn_gpu_prefill_whole keeps it tokenwise */
@@ -547,19 +553,17 @@ static int attn_mla_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     ops_free(gpu, am);
     ops_free(gpu, sm);
     return rc;
-}
-#define ATTN_MLA_GPU_DECODE attn_mla_gpu_decode
-#define ATTN_MLA_GPU_PREFILL attn_mla_gpu_prefill
 #else
-#define ATTN_MLA_GPU_DECODE NULL
-#define ATTN_MLA_GPU_PREFILL NULL
+    (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;
+    return -1; /* the CPU-only build has no GPU */
 #endif
+}
 
 static const AttnMech attn_room_mla = {
     "mla", attn_mla_resolve, attn_mla_gpu_supported, attn_mla_param_specs, attn_mla_kv_bytes, NULL, attn_mla_flops,
     NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
     attn_mla_backward, NULL, attn_mla_cache_bytes, attn_mla_decode, NULL,
-    attn_mla_gpu_cache_bytes, attn_mla_gpu_scratch_bytes, NULL, ATTN_MLA_GPU_DECODE, ATTN_MLA_GPU_PREFILL,
+    attn_mla_gpu_cache_bytes, attn_mla_gpu_scratch_bytes, NULL, ATTN_MLA_GPU_DECODE, attn_mla_gpu_prefill,
     NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 

@@ -19,6 +19,12 @@
        GEMV) and both steps with QK-norm at batch 3.
    (d) the fused step at the SmolLM2-135M shape, batch 1 and 32, against the unfused step on the
        GPU (logits of 8 steps fed the same tokens within 3e-2 of the largest).
+   (e) the rooms' prefill both ways: every mechanism of (a), MLA and MGA under a window of 8 (it
+       wraps inside the 12-token prompt) and the models "mla,gdn", "mga,dsa", "mla:6,mga:6" (the
+       unfused step) run with tuning.dec_prefill 0 (a decode step per prompt token, the default)
+       and 1 (the room's training forward, then fill kernels write the cache: lines marked
+       dec_prefill=1), the same bounds; when every dec_prefill=1 line passes, its default can
+       become 1.
    Ends with "N passed, N failed". make tests/gpu_decode_check builds it (GPU_CHECKS). */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../smollm.h"
@@ -94,11 +100,14 @@ static double max_rel(const float *a, const float *ref, size_t n) {
 
 typedef struct { const char *name; AttnKind kind; int window, global, stride, dilation, block, qk_norm; } LayerCase;
 
-static void check_layer(Gpu *gpu, const LayerCase *lc) {
+/* whole: tuning.dec_prefill (the rooms' forward prefills; the dense room's always is) */
+static void check_layer(Gpu *gpu, const LayerCase *lc, int whole) {
     enum { B = 2, T0 = 12, STEPS = 40, D = 128, H = 4 };
     const int cap = T0 + STEPS;
     char name[96], err[512], detail[160];
-    snprintf(name, sizeof name, "layer %s: prefill %d + %d steps", lc->name, T0, STEPS);
+    snprintf(name, sizeof name, "layer %s: prefill %d + %d steps%s", lc->name, T0, STEPS,
+             whole ? " dec_prefill=1" : "");
+    gpu->tuning.dec_prefill = whole;
     AttnConfig c = {0};
     c.kind = lc->kind; c.d_model = D; c.n_heads = H; c.window = lc->window; c.global_tokens = lc->global;
     c.stride = lc->stride; c.dilation = lc->dilation; c.pattern_block = lc->block; c.qk_norm = lc->qk_norm;
@@ -316,6 +325,16 @@ static void check_model(Gpu *gpu, const char *label, const char *sched, int wind
     check_model_as(gpu, label, sched, window_base, 2, 0, 1);
 }
 
+/* (e) a model of the other rooms with tuning.dec_prefill = whole (the unfused step: the fused one
+   takes dense pre-norm models only) */
+static void check_model_prefill(Gpu *gpu, const char *sched, int whole) {
+    char label[80];
+    snprintf(label, sizeof label, "%s%s", sched, whole ? " dec_prefill=1" : "");
+    gpu->tuning.dec_prefill = whole; /* read by every layer's attn_gpu_decode_prefill */
+    check_model_as(gpu, label, sched, 0, 2, 0, 0);
+    gpu->tuning.dec_prefill = 0;
+}
+
 /* (d) the fused step at the SmolLM2-135M shape (30 layers, d 576, 9 heads of 64, 3 KV heads, ffn
    1536, vocab 49152; random weights) against the step of separate kernels on the GPU: after a
    prompt of 40 tokens, 8 greedy steps fed the same tokens (the unfused run's), logits within
@@ -369,7 +388,14 @@ int main(void) {
     /* (a) every mechanism by its registered name, then the dense room's options */
     for (int k = 1; k <= ATTN_KIND_LAST; k++) {
         LayerCase lc = {attn_kind_name((AttnKind)k), (AttnKind)k, k == ATTN_SWA ? 8 : 0, 0, 0, 0, 0, 0};
-        check_layer(&gpu, &lc);
+        check_layer(&gpu, &lc, 0);
+        check_layer(&gpu, &lc, 1);
+    }
+    /* the rooms' forward prefills past a window's wrap (MLA, MGA with W = 8 < the prompt's 12) */
+    static const LayerCase wrap[] = {{"mla W=8", ATTN_MLA, 8, 0, 0, 0, 0, 0}, {"mga W=8", ATTN_MGA, 8, 0, 0, 0, 0, 0}};
+    for (size_t i = 0; i < sizeof wrap / sizeof *wrap; i++) {
+        check_layer(&gpu, &wrap[i], 0);
+        check_layer(&gpu, &wrap[i], 1);
     }
     static const LayerCase dense[] = {
         {"gqa W=8 qk_norm", ATTN_GQA, 8, 0, 0, 0, 0, 1},
@@ -379,7 +405,7 @@ int main(void) {
         {"gqa strided W=6 S=8 block 2", ATTN_GQA, 6, 0, 8, 0, 2, 0},
         {"swa W=5 G=2 R=2 block 3", ATTN_SWA, 5, 2, 0, 2, 3, 0},
     };
-    for (size_t i = 0; i < sizeof dense / sizeof *dense; i++) check_layer(&gpu, &dense[i]);
+    for (size_t i = 0; i < sizeof dense / sizeof *dense; i++) check_layer(&gpu, &dense[i], 0);
     /* (b) the model; (c) schedules mixing dense, window and patterned layers */
     check_model(&gpu, "gqa", NULL, 0);
     check_model(&gpu, "gqa,swa:6", "gqa,swa:6", 0);
@@ -391,6 +417,10 @@ int main(void) {
     /* (d) the fused step at the anchor's shape, batch 1 and 32 (4 row tiles) */
     check_fused_shape(&gpu, 1);
     check_fused_shape(&gpu, 32);
+    /* (e) the other rooms in a model, with either prefill */
+    static const char *rooms[] = {"mla,gdn", "mga,dsa", "mla:6,mga:6"};
+    for (size_t i = 0; i < sizeof rooms / sizeof *rooms; i++)
+        for (int whole = 0; whole < 2; whole++) check_model_prefill(&gpu, rooms[i], whole);
     gpu_free_all(&gpu);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

@@ -12,9 +12,15 @@
    block's attn_param_specs layout (matrices N(0, 1/cols), norm scales 1 +- 0.1, then
    attn_param_init_special: GDN's conv, A_log, dt_bias), bf16 inputs N(0, 1), B = 2 sequences;
    the same weights and inputs go to the CPU (fp32 ops_real) and the GPU (bf16 activations).
-   Prefill 8 tokens (attn_gpu_decode_prefill), then 40 decode steps (attn_gpu_decode_step): the
-   first two eager, the others replays of one captured CUDA graph of a step (the position lives
-   on the device: a replay must land at the right position), unless --no-graph.
+   A prefill (attn_gpu_decode_prefill) of pre tokens, then decode steps (attn_gpu_decode_step) up
+   to 48 positions: the first two eager, the others replays of one captured CUDA graph of a step
+   (the position lives on the device: a replay must land at the right position), unless
+   --no-graph. Each case runs four ways (case lines "[tokenwise 8]", "[forward 8]", "[forward 24]",
+   "[forward 1]"): the prefill one decode step per token (tuning.dec_prefill = 0, the default),
+   then the room's training forward with its fill kernels (dec_prefill = 1) over prompts of 8, 24
+   (windows of 16 wrap inside the prompt; past the conv tails and DSA's top 8) and 1 token; a
+   case whose attn_gpu_prefill_whole disagrees with the setting fails. The same bound for all:
+   when every "[forward ...]" line passes, dec_prefill's default can become 1.
    Bound: per token, max |gpu - cpu| <= 3e-2 * max |cpu| over the token's d outputs (bf16
    activations and caches; the CPU keeps everything in fp32). The case line prints the worst.
    DSA: a selection flips under bf16 when two indexer scores nearly tie, so the check computes
@@ -33,7 +39,7 @@
 
 #include "gpu_test.h"
 
-enum { B = 2, PRE = 8, STEPS = 40, T = PRE + STEPS };
+enum { B = 2, T = 48 }; /* positions per sequence: a prefill of pre tokens, then T - pre steps */
 #define TOL 3e-2
 #define DSA_GAP 1e-2
 
@@ -120,10 +126,22 @@ static double token_err(const uint16_t *got, int ld_got, const float *ref, int t
     return worst;
 }
 
-static void check_case(Gpu *g, const char *name, AttnConfig c) {
-    char err[512], detail[256];
+static void check_case(Gpu *g, const char *room, AttnConfig c, int pre, int whole) {
+    char err[512], detail[256], name[96];
+    snprintf(name, sizeof name, "%s [%s %d]", room, whole ? "forward" : "tokenwise", pre);
     if (attn_resolve(&c, err, sizeof err) || attn_gpu_decode_supported(&c, err, sizeof err)) {
         report(0, name, err);
+        return;
+    }
+#ifndef ABLATE_NO_CUDA
+    g->tuning.dec_prefill = whole; /* attn_gpu_decode_prefill reads it */
+#endif
+    GpuTuning tune = {0};
+    tune.dec_prefill = whole;
+    if (attn_gpu_prefill_whole(&tune, &c, T) != whole) { /* else the case would not test what it names */
+        snprintf(detail, sizeof detail, "attn_gpu_prefill_whole says %d with dec_prefill %d (expected %d)",
+                 attn_gpu_prefill_whole(&tune, &c, T), whole, whole);
+        report(0, name, detail);
         return;
     }
     if (dry) { /* --compile-only: the case's config is one the GPU decode takes */
@@ -142,15 +160,15 @@ static void check_case(Gpu *g, const char *name, AttnConfig c) {
     float *x = xmalloc(sizeof(float) * B * T * d), *ref = xmalloc(sizeof(float) * B * T * d);
     for (size_t i = 0; i < (size_t)B * T * d; i++) x[i] = (float)xv[i];
 
-    /* the CPU reference: prefill PRE, then one token at a time */
+    /* the CPU reference: prefill pre, then one token at a time */
     AttnCache kc;
     float *xt = xmalloc(sizeof(float) * B * d), *ot = xmalloc(sizeof(float) * B * d);
-    float *xp = xmalloc(sizeof(float) * B * PRE * d), *op = xmalloc(sizeof(float) * B * PRE * d);
+    float *xp = xmalloc(sizeof(float) * B * pre * d), *op = xmalloc(sizeof(float) * B * pre * d);
     int ok = !attn_decode_init(&kc, &c, B, T, err, sizeof err);
-    for (int b = 0; b < B && ok; b++) memcpy(xp + (size_t)b * PRE * d, x + (size_t)b * T * d, sizeof(float) * PRE * d);
-    ok = ok && !attn_decode_prefill(&kc, w, xp, op, PRE, err, sizeof err);
-    for (int b = 0; b < B && ok; b++) memcpy(ref + (size_t)b * T * d, op + (size_t)b * PRE * d, sizeof(float) * PRE * d);
-    for (int t = PRE; t < T && ok; t++) {
+    for (int b = 0; b < B && ok; b++) memcpy(xp + (size_t)b * pre * d, x + (size_t)b * T * d, sizeof(float) * pre * d);
+    ok = ok && !attn_decode_prefill(&kc, w, xp, op, pre, err, sizeof err);
+    for (int b = 0; b < B && ok; b++) memcpy(ref + (size_t)b * T * d, op + (size_t)b * pre * d, sizeof(float) * pre * d);
+    for (int t = pre; t < T && ok; t++) {
         for (int b = 0; b < B; b++) memcpy(xt + (size_t)b * d, x + ((size_t)b * T + t) * d, sizeof(float) * d);
         ok = !attn_decode_step(&kc, w, xt, ot, err, sizeof err);
         for (int b = 0; b < B && ok; b++) memcpy(ref + ((size_t)b * T + t) * d, ot + (size_t)b * d, sizeof(float) * d);
@@ -167,27 +185,27 @@ static void check_case(Gpu *g, const char *name, AttnConfig c) {
     }
 
     /* the GPU: the same weights and inputs in bf16 */
-    uint16_t *xpb = xmalloc(2 * (size_t)B * PRE * d), *got = xmalloc(2 * (size_t)B * PRE * d);
-    for (int b = 0; b < B; b++) memcpy(xpb + (size_t)b * PRE * d, xbits + (size_t)b * T * d, 2 * (size_t)PRE * d);
-    void *dw = dev_upload(g, wbits, 2 * np), *dxp = dev_upload(g, xpb, 2 * (size_t)B * PRE * d);
-    void *dop = dev_poisoned(g, 2 * (size_t)B * PRE * d), *dxt = gpu_alloc(g, 2 * (size_t)B * d);
+    uint16_t *xpb = xmalloc(2 * (size_t)B * pre * d), *got = xmalloc(2 * (size_t)B * pre * d);
+    for (int b = 0; b < B; b++) memcpy(xpb + (size_t)b * pre * d, xbits + (size_t)b * T * d, 2 * (size_t)pre * d);
+    void *dw = dev_upload(g, wbits, 2 * np), *dxp = dev_upload(g, xpb, 2 * (size_t)B * pre * d);
+    void *dop = dev_poisoned(g, 2 * (size_t)B * pre * d), *dxt = gpu_alloc(g, 2 * (size_t)B * d);
     void *dot = dev_poisoned(g, 2 * (size_t)B * d);
     int *dpos = gpu_alloc(g, sizeof(int));
     AttnGpuCache k;
     if (attn_gpu_decode_init(g, &k, &c, dw, B, T, dpos, err, sizeof err) ||
-        attn_gpu_decode_prefill(g, &k, dw, dxp, dop, PRE, err, sizeof err)) {
+        attn_gpu_decode_prefill(g, &k, dw, dxp, dop, pre, err, sizeof err)) {
         report(0, name, err);
         goto gpu_done;
     }
-    gpu_download(g, got, dop, 2 * (size_t)B * PRE * d);
+    gpu_download(g, got, dop, 2 * (size_t)B * pre * d);
     int compared = 0, replayed = 0;
-    double worst = token_err(got, PRE, ref, 0, PRE, d, mask, &compared);
+    double worst = token_err(got, pre, ref, 0, pre, d, mask, &compared);
     uint16_t *xtb = xmalloc(2 * (size_t)B * d);
     CUgraphExec graph = NULL;
-    for (int t = PRE; t < T; t++) {
+    for (int t = pre; t < T; t++) {
         for (int b = 0; b < B; b++) memcpy(xtb + (size_t)b * d, xbits + ((size_t)b * T + t) * d, 2 * (size_t)d);
         gpu_upload(g, dxt, xtb, 2 * (size_t)B * d);
-        if (use_graph && t >= PRE + 2) { /* eager twice (kernels compiled, plans chosen), then replays */
+        if (use_graph && t >= pre + 2) { /* eager twice (kernels compiled, plans chosen), then replays */
             if (!graph) {
                 gpu_graph_begin(g);
                 ok = !attn_gpu_decode_step(g, &k, dw, dxt, dot, err, sizeof err);
@@ -233,6 +251,16 @@ static AttnConfig base(AttnKind kind) {
     return c;
 }
 
+/* one case four ways: the prefill one decode step per token (the default), then the room's
+   training forward with fill kernels (tuning.dec_prefill = 1) over a prompt of 8 tokens, of 24
+   (windows of 16 wrap inside the prompt; past the conv tails and DSA's top 8) and of 1 */
+static void run_case(Gpu *g, const char *room, AttnConfig c) {
+    check_case(g, room, c, 8, 0);
+    check_case(g, room, c, 8, 1);
+    check_case(g, room, c, 24, 1);
+    check_case(g, room, c, 1, 1);
+}
+
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-graph")) use_graph = 0;
@@ -252,21 +280,21 @@ int main(int argc, char **argv) {
         return 1;
     }
     AttnConfig c;
-    c = base(ATTN_MLA); check_case(&g, "mla", c);
-    c = base(ATTN_MLA); c.q_latent_dim = 48; check_case(&g, "mla q_latent 48", c);
-    c = base(ATTN_MLA); c.v_head_dim = 32; c.latent_dim = 96; check_case(&g, "mla v_head_dim 32 latent 96", c);
-    c = base(ATTN_MLA); c.window = 16; c.q_latent_dim = 32; check_case(&g, "mla window 16 (ring wraps)", c);
-    c = base(ATTN_MGA); check_case(&g, "mga", c);
-    c = base(ATTN_MGA); c.mga_gate = 1; check_case(&g, "mga gate", c);
-    c = base(ATTN_MGA); c.mga_gate = 1; c.window = 16; check_case(&g, "mga gate window 16", c);
-    c = base(ATTN_MGA); c.n_heads = 4; c.head_dim = 32; c.n_kv_heads = 2; check_case(&g, "mga 4 heads kv 2", c);
-    c = base(ATTN_GDN); check_case(&g, "gdn conv 4", c);
-    c = base(ATTN_GDN); c.conv_size = 2; check_case(&g, "gdn conv 2", c);
-    c = base(ATTN_GDN); c.conv_size = 1; check_case(&g, "gdn conv 1", c);
-    c = base(ATTN_DSA); c.topk = 8; c.indexer_heads = 2; c.indexer_dim = 32; check_case(&g, "dsa topk 8", c);
-    c = base(ATTN_DSA); c.topk = 64; c.indexer_heads = 2; c.indexer_dim = 32; check_case(&g, "dsa topk 64 > context", c);
+    c = base(ATTN_MLA); run_case(&g, "mla", c);
+    c = base(ATTN_MLA); c.q_latent_dim = 48; run_case(&g, "mla q_latent 48", c);
+    c = base(ATTN_MLA); c.v_head_dim = 32; c.latent_dim = 96; run_case(&g, "mla v_head_dim 32 latent 96", c);
+    c = base(ATTN_MLA); c.window = 16; c.q_latent_dim = 32; run_case(&g, "mla window 16 (ring wraps)", c);
+    c = base(ATTN_MGA); run_case(&g, "mga", c);
+    c = base(ATTN_MGA); c.mga_gate = 1; run_case(&g, "mga gate", c);
+    c = base(ATTN_MGA); c.mga_gate = 1; c.window = 16; run_case(&g, "mga gate window 16", c);
+    c = base(ATTN_MGA); c.n_heads = 4; c.head_dim = 32; c.n_kv_heads = 2; run_case(&g, "mga 4 heads kv 2", c);
+    c = base(ATTN_GDN); run_case(&g, "gdn conv 4", c);
+    c = base(ATTN_GDN); c.conv_size = 2; run_case(&g, "gdn conv 2", c);
+    c = base(ATTN_GDN); c.conv_size = 1; run_case(&g, "gdn conv 1", c);
+    c = base(ATTN_DSA); c.topk = 8; c.indexer_heads = 2; c.indexer_dim = 32; run_case(&g, "dsa topk 8", c);
+    c = base(ATTN_DSA); c.topk = 64; c.indexer_heads = 2; c.indexer_dim = 32; run_case(&g, "dsa topk 64 > context", c);
     c = base(ATTN_DSA); c.n_heads = 4; c.head_dim = 32; c.n_kv_heads = 1; c.topk_pct = 25; c.indexer_heads = 4;
-    c.indexer_dim = 64; c.qk_norm = 1; check_case(&g, "dsa topk 25% gqa qk_norm", c);
+    c.indexer_dim = 64; c.qk_norm = 1; run_case(&g, "dsa topk 25% gqa qk_norm", c);
     if (!dry) gpu_free_all(&g);
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail ? 1 : 0;

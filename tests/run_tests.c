@@ -1303,6 +1303,43 @@ static int run_cli(const char *args, char *out, size_t cap) { return run_bin(abl
    refuses unknown keys and values naming them; ablate --tune maps onto it, lists the keys in
    each --help, reaches a study's worker processes, and warns of the environment variables
    that no longer tune anything */
+/* attn_gpu_prefill_whole (attn.h): which GPU prefill runs. The dense room's forward always; the
+   mla, mga, gdn and dsa rooms' forward only with tuning.dec_prefill = 1 (not yet compared with the
+   CPU on a GPU: the default is their token-by-token prefill), never MLA with QK-norm (its absorbed
+   decode has none) nor DSA with more keys per query at the cache's length than its forward takes;
+   identity has no prefill of its own */
+static void test_prefill_choice(void) {
+    GpuTuning off = {0}, on = {0};
+    on.dec_prefill = 1;
+    const char *names[] = {"mha", "gqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
+    int want_off[] = {1, 1, 1, 0, 0, 0, 0, 0}, want_on[] = {1, 1, 1, 1, 1, 1, 1, 0}, ok = 1;
+    char err[300] = "", got[200] = "";
+    for (int i = 0; i < 8; i++) {
+        AttnConfig c = {0};
+        c.d_model = 128;
+        c.n_heads = 2;
+        if (attn_kind_parse(names[i], &c.kind) || (c.kind == ATTN_SWA && (c.window = 16, 0)) ||
+            attn_resolve(&c, err, sizeof err)) {
+            ok = 0;
+            break;
+        }
+        int a = attn_gpu_prefill_whole(&off, &c, 4096), b = attn_gpu_prefill_whole(&on, &c, 4096),
+            n = attn_gpu_prefill_whole(NULL, &c, 4096);
+        size_t l = strlen(got);
+        snprintf(got + l, sizeof got - l, "%s %d%d%d ", names[i], n, a, b);
+        ok &= a == want_off[i] && b == want_on[i] && n == want_off[i];
+    }
+    report(ok, "prefill choice: dense always, mla mga gdn dsa with dec_prefill=1", got[0] ? got : err);
+    AttnConfig m = {0};
+    m.kind = ATTN_MLA; m.d_model = 128; m.n_heads = 2; m.qk_norm = 1;
+    AttnConfig d = {0};
+    d.kind = ATTN_DSA; d.d_model = 128; d.n_heads = 2; d.topk_pct = 25; /* k = 25% of the cache's length */
+    ok = !attn_resolve(&m, err, sizeof err) && !attn_resolve(&d, err, sizeof err) &&
+         !attn_gpu_prefill_whole(&on, &m, 64) && attn_gpu_prefill_whole(&on, &d, 8192) &&
+         !attn_gpu_prefill_whole(&on, &d, 8196);
+    report(ok, "prefill choice: mla qk_norm, dsa k > SPARSE_MAX_TOPK at cap stay tokenwise", err);
+}
+
 static void test_tuning(void) {
     GpuTuning t = {0};
     char err[400] = "";
@@ -1323,6 +1360,12 @@ static void test_tuning(void) {
         all &= !gpu_tuning_set(&t, kv, err, sizeof err);
     }
     report(all, "tuning: every key of the --help table parses", err);
+    GpuTuning dp = {0};
+    ok = !gpu_tuning_set(&dp, "dec_prefill=1", err, sizeof err) && dp.dec_prefill == 1 &&
+         !gpu_tuning_set(&dp, "dec_prefill=0", err, sizeof err) && dp.dec_prefill == 0 &&
+         gpu_tuning_set(&dp, "dec_prefill=2", err, sizeof err) == -1 && strstr(err, "dec_prefill") &&
+         strstr(err, "[0, 1]");
+    report(ok, "tuning: dec_prefill is a 0|1 switch (1 stored as 1)", err);
     struct { const char *kv, *want1, *want2; } bad[] = {
         {"bogus=1", "unknown tuning key 'bogus'", "gdn_par"},  {"attn_wgmma=4", "attn_wgmma", "[0, 3]"},
         {"gdn_par", "gdn_par", "got ''"},                      {"sparse_bwd=1x", "sparse_bwd", "'1x'"},
@@ -1737,6 +1780,7 @@ int main(int argc, char **argv) {
     printf("gradient checks in %s precision\n", sizeof(ops_real) == 8 ? "double" : "single");
     test_log_counts();
     test_tuning();
+    test_prefill_choice();
     test_matmul();
     test_embed();
     test_rmsnorm();
