@@ -421,8 +421,8 @@ ATTNDEF int attn_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_real
    k->pos, then pos + 1; -1 with a message at cap or out of memory. attn_decode_prefill: T tokens
    x [B, T, d] -> out [B, T, d]: the dense room (mha, gqa, mqa, swa, patterns) runs its training
    forward over the prompt and copies the rotated K, V into the cache; the other rooms run the
-   decode step per token (exact by construction; their training forwards keep no cache-ready
-   state: MLA's rotated key, GDN's final state, DSA's indexer keys are left for later). */
+   decode step per token (exact by construction; the GPU's forward prefills of MLA, MGA, GDN and
+   DSA, behind tuning.dec_prefill, are under GPU DECODING below). */
 ATTNDEF int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen);
 ATTNDEF size_t attn_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0 when unsupported */
 ATTNDEF int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen);
@@ -444,8 +444,8 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    token (writing *d_pos = t before each); on return k->pos == *d_pos == T.
    attn_gpu_prefill_whole(tuning, c, cap): 1 when the prefill of c into a cache of cap positions
    runs the room's training forward over the whole prompt: always for the dense room; for mla
-   (without qk_norm), mga, gdn and dsa (k = attn_topk(c, cap) <= SPARSE_MAX_TOPK, the forward's
-   limit) only with tuning->dec_prefill = 1 (ablate --tune dec_prefill=1), whose GPU prefills have not
+   (without qk_norm), mga, gdn, dsa (k = attn_topk(c, cap) <= SPARSE_MAX_TOPK, the forward's
+   limit) and identity (no cache: its forward alone) only with tuning->dec_prefill = 1 (ablate --tune dec_prefill=1), whose GPU prefills have not
    yet been compared with the CPU reference on a GPU (tests/gpu_decode_check and
    tests/gpu_decode_rooms_check run every room both ways); 0: one decode step per prompt token,
    whose cost grows with the prompt (ablate bench --only decode then measures context 512 only).

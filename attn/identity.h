@@ -99,11 +99,32 @@ static int attn_identity_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w
     return 0;
 }
 
+/* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the forward over all
+   T tokens (two matmuls of N = B*T rows); there is no cache to fill */
+static int attn_identity_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                     void *out, int T) {
+#ifndef ABLATE_NO_CUDA
+    size_t ae, se;
+    attn_act_sizes(c, k->B, T, &ae, &se);
+    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
+    AttnActs a;
+    attn_acts_bind(c, &a, gpu, am, NULL, k->B, T);
+    int rc = attn_forward(gpu, c, w, &a, x, out, k->B, T);
+    gpu_sync(gpu); /* the queued matmul reads the activation freed below */
+    ops_free(gpu, am);
+    return rc;
+#else
+    (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;
+    return -1; /* the CPU-only build has no GPU */
+#endif
+}
+
 static const AttnMech attn_room_identity = {
     "identity", attn_identity_resolve, NULL, attn_identity_param_specs, NULL, NULL, attn_identity_flops, NULL,
     attn_identity_act_sizes, attn_identity_acts_bind, attn_identity_scratch_elems, attn_identity_scratch_bind,
     attn_identity_forward, attn_identity_backward, NULL, attn_identity_cache_bytes, attn_identity_decode, NULL,
-    attn_identity_cache_bytes, attn_identity_gpu_scratch_bytes, NULL, attn_identity_gpu_decode, NULL,
+    attn_identity_cache_bytes, attn_identity_gpu_scratch_bytes, NULL, attn_identity_gpu_decode,
+    attn_identity_gpu_prefill,
     NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 

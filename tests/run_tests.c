@@ -1307,12 +1307,12 @@ static int run_cli(const char *args, char *out, size_t cap) { return run_bin(abl
    mla, mga, gdn and dsa rooms' forward only with tuning.dec_prefill = 1 (not yet compared with the
    CPU on a GPU: the default is their token-by-token prefill), never MLA with QK-norm (its absorbed
    decode has none) nor DSA with more keys per query at the cache's length than its forward takes;
-   identity has no prefill of its own */
+   identity (no cache: its forward alone) likewise behind dec_prefill */
 static void test_prefill_choice(void) {
     GpuTuning off = {0}, on = {0};
     on.dec_prefill = 1;
     const char *names[] = {"mha", "gqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
-    int want_off[] = {1, 1, 1, 0, 0, 0, 0, 0}, want_on[] = {1, 1, 1, 1, 1, 1, 1, 0}, ok = 1;
+    int want_off[] = {1, 1, 1, 0, 0, 0, 0, 0}, want_on[] = {1, 1, 1, 1, 1, 1, 1, 1}, ok = 1;
     char err[300] = "", got[200] = "";
     for (int i = 0; i < 8; i++) {
         AttnConfig c = {0};
@@ -1329,7 +1329,7 @@ static void test_prefill_choice(void) {
         snprintf(got + l, sizeof got - l, "%s %d%d%d ", names[i], n, a, b);
         ok &= a == want_off[i] && b == want_on[i] && n == want_off[i];
     }
-    report(ok, "prefill choice: dense always, mla mga gdn dsa with dec_prefill=1", got[0] ? got : err);
+    report(ok, "prefill choice: dense always, mla mga gdn dsa identity with dec_prefill=1", got[0] ? got : err);
     AttnConfig m = {0};
     m.kind = ATTN_MLA; m.d_model = 128; m.n_heads = 2; m.qk_norm = 1;
     AttnConfig d = {0};
