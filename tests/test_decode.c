@@ -13,6 +13,11 @@
        under windows (mla, mga), constant in T (gdn), linear in T (dsa)
      hier's cache: the window's ring, one pooled row per complete block and the running block sum
      refusals: mga_faithful (reads the future), a step past the cache's capacity
+     the GPU forward prefills' fill map (mla, mga, gdn, dsa; tuning.dec_prefill): every cache entry
+       the decode steps appended after a prompt equals the forward activation the GPU prefill
+       copies there (rings past their wrap, GDN's final state through AttnGdnActs.state, conv
+       tails of prompts shorter than K-1), and the forward's output the decode's, to 1e-9
+       (MGA's decomposed form 1e-6)
    the GPU decode interface's host side (which rooms have GPU slots, refused by name otherwise; the
    device caches' bf16 bytes; init without a GPU and GPU generation of a CPU model refused)
    and the sampler (smollm_sample): greedy = the first largest logit; top_k 1 and a tiny top_p
@@ -116,6 +121,7 @@ static void o_dsa_adapt(AttnConfig *c) {
 static void o_gdn(AttnConfig *c) { c->conv_size = 3; }
 static void o_hier(AttnConfig *c) { c->window = 3; c->hier_block = 2; }
 static void o_hier_qk(AttnConfig *c) { c->window = 2; c->hier_block = 3; c->n_kv_heads = 2; c->qk_norm = 1; }
+static void o_mga_gate1(AttnConfig *c) { c->mga_gate = 1; }
 
 /* the GPU decode caches' sizes (the rooms' gpu_cache_bytes / gpu_scratch_bytes: plain C, so
    checked here without a GPU): bf16 rows, fp32 state; a ring under a window; GDN constant in T */
@@ -152,6 +158,96 @@ static void check_gpu_cache_sizes(void) {
     const AttnMech *sm = attn_mech(ATTN_DSA);
     report(sm->gpu_cache_bytes(&s, 100) == 100 * (size_t)(2 * s.n_kv_heads * s.head_dim + s.indexer_dim) * 2,
            "dsa GPU cache: bf16 K, V and indexer key of every position", NULL);
+}
+
+/* ---- the GPU forward prefills' fill map (attn/mla.h, mga.h, gdn.h, dsa.h: attn_*_gpu_prefill), on
+   the CPU: after a prompt of T tokens, every cache entry the decode steps appended equals the
+   training forward's activation the GPU prefill copies into it (the same indices: the last S
+   positions of a ring at t % S, MLA's latent and head 0's rotary key columns, MGA's |g| and prefix
+   sum at the last position, GDN's final state handed out by the chunked forward (AttnGdnActs.state)
+   and the projection's last K-1 rows, DSA's K, V and indexer keys); the CPU cache's layout stands
+   for the GPU's. MGA's forward is the decomposed one the GPU runs, which drops the literal form's
+   1e-8 (a relative change below 1e-8): its bound is 1e-6, the others' 1e-9. */
+static double fill_err(double worst, double got, double want) {
+    double e = fabs(got - want) / (fabs(want) > 1 ? fabs(want) : 1);
+    return e > worst ? e : worst;
+}
+
+static void check_fill_map(const char *name, AttnKind kind, void (*opts)(AttnConfig *), int T, int cap) {
+    enum { B = 2 };
+    char err[256], d[160];
+    AttnConfig c = {0};
+    c.kind = kind; c.d_model = 24; c.n_heads = 4;
+    if (opts) opts(&c);
+    if (attn_resolve(&c, err, sizeof err)) { report(0, name, err); return; }
+    int dm = c.d_model, H = c.n_heads, hd = c.head_dim;
+    size_t np = attn_param_count(&c), N = (size_t)B * T, ae, se;
+    ops_real *w = rnd(np, 0.3), *x = rnd(N * dm, 1), *out = zeros(N * dm), *ref = zeros(N * dm);
+    attn_param_init_special(&c, w, 5);
+    AttnCache kc;
+    if (attn_decode_init(&kc, &c, B, cap, err, sizeof err) || attn_decode_prefill(&kc, w, x, ref, T, err, sizeof err)) {
+        report(0, name, err);
+        free(w); free(x); free(out); free(ref);
+        return;
+    }
+    AttnConfig cf = c;
+    cf.mga_decomposed = 1; /* the GPU's MGA forward */
+    attn_act_sizes(&cf, B, T, &ae, &se);
+    ops_real *am = zeros(ae), *sm = zeros(se), *st = NULL;
+    AttnActs a;
+    attn_acts_bind(&cf, &a, NULL, am, sm, B, T);
+    if (kind == ATTN_GDN) a.gdn.state = st = zeros((size_t)B * H * hd * hd);
+    int rc = attn_forward(NULL, &cf, w, &a, x, out, B, T);
+    double worst = 0, tol = kind == ATTN_MGA ? 1e-6 : 1e-9;
+    const ops_real *mem = kc.mem;
+    for (size_t i = 0; i < N * dm; i++) worst = fill_err(worst, out[i], ref[i]); /* the prefill's output */
+    for (int b = 0; b < B && !rc; b++)
+        for (int t = 0; t < T; t++) {
+            size_t n = (size_t)b * T + t;
+            if (kind == ATTN_MLA) {
+                int r = c.latent_dim, rope = c.rope_dim, R = r + rope, S = attn_dec_slots(c.window, cap);
+                int nope = hd - rope, P = hd > c.v_head_dim ? hd : c.v_head_dim;
+                if (t < T - S) continue;
+                const ops_real *row = mem + ((size_t)b * S + t % S) * R;
+                for (int j = 0; j < r; j++) worst = fill_err(worst, row[j], ((ops_real *)a.lat_kvn)[n * r + j]);
+                for (int j = 0; j < rope; j++) worst = fill_err(worst, row[r + j], ((ops_real *)a.k)[n * H * P + nope + j]);
+            } else if (kind == ATTN_MGA) {
+                int S = attn_dec_slots(c.window, cap), qd = H * hd, kvd = c.n_kv_heads * hd;
+                size_t R = (size_t)qd + H + kvd, seq = (size_t)S * R + H + 2 * (size_t)dm;
+                const ops_real *base = mem + b * seq, *run = base + (size_t)S * R, *tail = run + H;
+                if (t == T - 1)
+                    for (int h = 0; h < H; h++) worst = fill_err(worst, run[h], a.mga_S[n * H + h]);
+                if (c.mga_gate && t >= T - 2)
+                    for (int e = 0; e < dm; e++) worst = fill_err(worst, tail[(t - (T - 2)) * dm + e], x[n * dm + e]);
+                if (t < T - S) continue;
+                const ops_real *slot = base + (size_t)(t % S) * R;
+                for (int h = 0; h < H; h++) worst = fill_err(worst, slot[qd + h], a.mga_nrm[n * H + h]);
+                for (int e = 0; e < kvd; e++) worst = fill_err(worst, slot[qd + H + e], ((ops_real *)a.v)[n * kvd + e]);
+            } else if (kind == ATTN_GDN) {
+                int HD = H * hd, K = c.conv_size, P = 4 * HD + 2 * H;
+                const ops_real *tails = mem + (size_t)B * HD * hd + (size_t)b * (K - 1) * 3 * HD;
+                if (t == 0 && T < K - 1) /* the tail's rows before position 0 stay zero */
+                    for (int i = 0; i < (K - 1 - T) * 3 * HD; i++) worst = fill_err(worst, tails[i], 0);
+                if (t >= T - (K - 1))
+                    for (int e = 0; e < 3 * HD; e++)
+                        worst = fill_err(worst, tails[(size_t)(t - (T - (K - 1))) * 3 * HD + e], ((ops_real *)a.gdn.proj)[n * P + e]);
+            } else if (kind == ATTN_DSA) {
+                int kvd = c.n_kv_heads * hd, dI = c.indexer_dim;
+                const ops_real *slot = mem + ((size_t)b * cap + t) * 2 * kvd;
+                const ops_real *ik = mem + (size_t)B * cap * 2 * kvd + ((size_t)b * cap + t) * dI;
+                for (int e = 0; e < kvd; e++) {
+                    worst = fill_err(worst, slot[e], ((ops_real *)a.k)[n * kvd + e]);
+                    worst = fill_err(worst, slot[kvd + e], ((ops_real *)a.v)[n * kvd + e]);
+                }
+                for (int e = 0; e < dI; e++) worst = fill_err(worst, ik[e], ((ops_real *)a.ik)[n * dI + e]);
+            }
+        }
+    if (kind == ATTN_GDN && !rc)
+        for (size_t i = 0; i < (size_t)B * H * hd * hd; i++) worst = fill_err(worst, mem[i], st[i]);
+    snprintf(d, sizeof d, "T %d cap %d: worst rel %.1e (<= %.0e)", T, cap, worst, tol);
+    report(!rc && worst <= tol, name, d);
+    attn_decode_free(&kc);
+    free(w); free(x); free(out); free(ref); free(am); free(sm); free(st);
 }
 
 static void check_cache_sizes(void) {
@@ -309,6 +405,13 @@ int main(void) {
     check_model("decode == forward: hier W=2 P=3 kv 2 qk_norm, prefill 5", ATTN_HIER, NULL, SMOLLM_NORM_POST, 5, o_hier_qk);
     check_model("decode == forward: schedule swa:3,gdn,mla,dsa:topk=3,mga,identity", ATTN_GQA,
                 "swa:3,gdn,mla,dsa:topk=3,mga,identity", SMOLLM_NORM_PRE, 4, NULL);
+    check_fill_map("prefill fill map: mla W=4 (the ring wraps)", ATTN_MLA, o_mla_q, 7, 12);
+    check_fill_map("prefill fill map: mla", ATTN_MLA, NULL, 5, 9);
+    check_fill_map("prefill fill map: mga gate W=4 kv 2", ATTN_MGA, o_mga_gate, 7, 12);
+    check_fill_map("prefill fill map: mga, prompt 1", ATTN_MGA, o_mga_gate1, 1, 9);
+    check_fill_map("prefill fill map: gdn conv 3", ATTN_GDN, o_gdn, 6, 9);
+    check_fill_map("prefill fill map: gdn conv 4, prompt 2 (< K-1)", ATTN_GDN, NULL, 2, 9);
+    check_fill_map("prefill fill map: dsa top-4", ATTN_DSA, o_dsa, 7, 11);
     check_cache_sizes();
     check_gpu_host();
     check_gpu_cache_sizes();
