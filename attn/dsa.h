@@ -951,7 +951,8 @@ static int attn_dsa_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    block per sequence scores the cached indexer keys (fp32 products of the bf16 q and keys: the
    indexer's inputs on the GPU at indexer_precision 1 and 2 alike), takes the top k (k =
    attn_topk(c, cap), as the CPU's decode; equal scores by lower position, the CPU's rule exactly)
-   into an ascending list; one block per (b, h) attends to the listed positions; o_proj. ---- */
+   into an ascending list; one block per (b, h) attends to the listed positions; o_proj. The prompt:
+   attn_dsa_gpu_prefill below (with tuning.dec_prefill = 1; else one step per token). ---- */
 static size_t attn_dsa_gpu_cache_bytes(const AttnConfig *c, int T) {
     return (size_t)T * (2 * c->n_kv_heads * c->head_dim + c->indexer_dim) * 2;
 }
@@ -1011,7 +1012,6 @@ static int attn_dsa_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * hd, d);
     return 0;
 }
-
 #define ATTN_DSA_GPU_DECODE attn_dsa_gpu_decode
 #else
 #define ATTN_DSA_GPU_DECODE NULL

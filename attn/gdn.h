@@ -81,7 +81,9 @@
    MEMORY: attn_gdn_block_act_sizes / attn_gdn_block_acts_bind carve the saved activations (AttnGdnActs) out of an
    activation-typed and a ops_real buffer; attn_gdn_block_scratch_sizes / attn_gdn_block_scratch_bind the backward's
    scratch (shareable by all layers) likewise. Both buffers must start 16-byte aligned (the
-   sections inside are kept aligned: GEMM operands, the workspace's float4 reads).
+   sections inside are kept aligned: GEMM operands, the workspace's float4 reads). AttnGdnActs.state
+   (NULL after acts_bind: each sequence starts from zero) makes the block's forward start from that
+   [B, H, D, D] state and leave its final state there: the GPU prefill hands it to decoding.
 */
 #ifndef ATTN_GDN_H
 #define ATTN_GDN_H
@@ -1107,7 +1109,8 @@ static int attn_gdn_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    T. A step: the projection (matmul, N = B); the conv over [tail | new row] + SiLU, shifting the
    tail; the per-head L2 norm and the gates (the training kernels, N = B); one block per (b, h)
    for the delta-rule update and readout (a thread per state column); the gated RMSNorm (training
-   kernel); o_proj. ---- */
+   kernel); o_proj. The prompt: attn_gdn_gpu_prefill below (with tuning.dec_prefill = 1; else one
+   step per token). ---- */
 static size_t attn_gdn_gpu_cache_bytes(const AttnConfig *c, int T) {
     (void)T;
     size_t HD = (size_t)c->n_heads * c->head_dim;
@@ -1162,7 +1165,6 @@ static int attn_gdn_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.y, wv.oproj, B, HD, C);
     return 0;
 }
-
 #define ATTN_GDN_GPU_DECODE attn_gdn_gpu_decode
 #else
 #define ATTN_GDN_GPU_DECODE NULL

@@ -571,7 +571,8 @@ static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    sum S [H] and |g| [slots][H] in fp32, then g [slots][H*hd] and v [slots][KV*hd] in bf16 (a ring
    of W under a window) and the gate conv's tail [2][d] bf16 (the CPU's quantities; fp32 for the
    ones a sum runs through). A step: g, v by matmul; the append (and the gate conv); one block
-   per (b, h) for the cosine row, S, the softmax and the mix; the gate's matmul and sigmoid; o_proj. ---- */
+   per (b, h) for the cosine row, S, the softmax and the mix; the gate's matmul and sigmoid; o_proj.
+   The prompt: attn_mga_gpu_prefill below (with tuning.dec_prefill = 1; else one step per token). ---- */
 static size_t attn_mga_gpu_cache_bytes(const AttnConfig *c, int T) {
     size_t S = (size_t)attn_dec_slots(c->window, T), H = (size_t)c->n_heads;
     size_t fl = H * (1 + S), bs = S * (H + c->n_kv_heads) * c->head_dim + 2 * (size_t)c->d_model;
@@ -617,7 +618,6 @@ static int attn_mga_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, qd, d);
     return 0;
 }
-
 #define ATTN_MGA_GPU_DECODE attn_mga_gpu_decode
 #else
 #define ATTN_MGA_GPU_DECODE NULL

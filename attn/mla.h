@@ -466,7 +466,8 @@ static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    q~ = W_UK,h^T q_nope, scores over the cached rows, softmax, the attended latent and W_UV,h of it;
    o_proj last. W_o W_UV is never formed: applying W_UV,h per head after the sum is the same product
    and reads fewer bytes than the absorbed [d, H*r] matrix whenever v < r, so gpu_decode_init has
-   nothing to derive. ---- */
+   nothing to derive. The prompt: attn_mla_gpu_prefill below (with tuning.dec_prefill = 1; else
+   one step per token). ---- */
 
 /* the next scratch piece of `bytes`, 256-byte aligned (every room's GPU decode scratch; a NULL
    base measures) */
@@ -521,7 +522,6 @@ static int attn_mla_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
     op_matmul_forward(gpu, out, s.ol, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * m.v, c->d_model);
     return 0;
 }
-
 #define ATTN_MLA_GPU_DECODE attn_mla_gpu_decode
 #else
 #define ATTN_MLA_GPU_DECODE NULL
