@@ -805,7 +805,7 @@ ATTNDEF int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen)
     const AttnMech *m = attn_mech(c->kind);
     if (!m || !m->decode || !m->cache_bytes) {
         snprintf(err, errlen, "attn %s (room %s) has no decode path yet: generation needs a room with "
-                 "cache_bytes and decode (expected one of identity, mha, gqa, mqa, swa, mla, mga, gdn, dsa)",
+                 "cache_bytes and decode (expected one of identity, mha, gqa, mqa, swa, mla, mga, gdn, dsa, hier)",
                  attn_kind_name(c->kind), m ? m->room : "?");
         return -1;
     }
@@ -814,12 +814,18 @@ ATTNDEF int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen)
                  "tokens (expected mga_faithful 0)");
         return -1;
     }
+    if (c->kind == ATTN_MLA && c->qk_norm) { /* attn/mla.h: QK-NORM */
+        snprintf(err, errlen, "attn mla with qk_norm 1 cannot decode: MLA decodes in the absorbed form (the cached "
+                 "latent), and the norm of each head's key has no absorbed form (expected qk_norm 0)");
+        return -1;
+    }
     return 0;
 }
 
 ATTNDEF size_t attn_decode_cache_bytes(const AttnConfig *c, int T) {
     const AttnMech *m = attn_mech(c->kind);
-    return m && m->cache_bytes ? m->cache_bytes(c, T) : 0;
+    char err[256];
+    return m && m->cache_bytes && !attn_decode_supported(c, err, sizeof err) ? m->cache_bytes(c, T) : 0;
 }
 
 ATTNDEF int attn_decode_init(AttnCache *k, const AttnConfig *c, int B, int cap, char *err, size_t errlen) {

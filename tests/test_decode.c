@@ -12,7 +12,8 @@
      the GPU decode caches' sizes (the rooms' gpu_cache_bytes, gpu_scratch_bytes; plain C): rings
        under windows (mla, mga), constant in T (gdn), linear in T (dsa)
      hier's cache: the window's ring, one pooled row per complete block and the running block sum
-     refusals: mga_faithful (reads the future), a step past the cache's capacity
+     refusals: mga_faithful (reads the future), MLA with QK-norm (no absorbed form), a step past the
+       cache's capacity
      the GPU forward prefills' fill map (mla, mga, gdn, dsa; tuning.dec_prefill): every cache entry
        the decode steps appended after a prompt equals the forward activation the GPU prefill
        copies there (rings past their wrap, GDN's final state through AttnGdnActs.state, conv
@@ -296,6 +297,13 @@ static void check_cache_sizes(void) {
     attn_resolve(&f, err, sizeof err);
     rc = attn_decode_supported(&f, err, sizeof err);
     report(rc == -1 && strstr(err, "mga_faithful"), "mga_faithful cannot decode (it reads the future)", err);
+    AttnConfig mq = {0};
+    mq.kind = ATTN_MLA; mq.d_model = 24; mq.n_heads = 4; mq.qk_norm = 1;
+    attn_resolve(&mq, err, sizeof err);
+    rc = attn_decode_supported(&mq, err, sizeof err);
+    report(rc == -1 && strstr(err, "qk_norm") && attn_decode_cache_bytes(&mq, 8) == 0 &&
+               attn_gpu_decode_supported(&mq, err, sizeof err) == -1,
+           "mla with qk_norm cannot decode (no absorbed form of the per-head norm), on the CPU or the GPU", err);
 }
 
 /* the GPU decode interface's host side (no GPU here): which rooms have GPU decode kernels, the
