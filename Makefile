@@ -125,8 +125,9 @@ build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c gpu.h kernels.
 	./build/emu_attn_pattern_dump > $@.tmp && mv $@.tmp $@
 tests/emu_attn_pattern0 tests/emu_attn_pattern1: tests/emu_attn_pattern.c build/emu_attn_pattern_helpers.inc
 	$(CC) $(CFLAGS) -Ibuild -DEMU_SRC=$(subst tests/emu_attn_pattern,,$@) tests/emu_attn_pattern.c -o $@ -lm
-# attn/decode_rooms.cu.h's decode kernels emulated the same way (about a minute on 2 cores)
-build/emu_decode_kernels.inc: tests/emu_decode_dump.c attn/decode_rooms.cu.h attn/decode_fused.cu.h gpu.h kernels.cu.h
+# attn/decode.cu.h's MLA, MGA, GDN and DSA decode kernels (DECODE_ROOMS_SRC) emulated the same way
+# (about a minute on 2 cores)
+build/emu_decode_kernels.inc: tests/emu_decode_dump.c attn/decode.cu.h attn/decode_fused.cu.h gpu.h kernels.cu.h
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_decode_dump $(CUDA_LIB) -lm
 	./build/emu_decode_dump > $@.tmp && mv $@.tmp $@

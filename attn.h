@@ -22,7 +22,8 @@
                       GQA: Ainslie et al. 2023, arXiv 2305.13245; MQA: Shazeer 2019, 1911.02150;
                       sliding window: Beltagy et al. 2020, 2004.05150). Kernels: attn/dense.cu.h
                       (the flash core every softmax mechanism runs on); GPU decoding (split-K
-                      over the KV cache, the device sampler): attn/decode.cu.h
+                      over the KV cache, the device sampler; every room's decode kernels):
+                      attn/decode.cu.h
      attn/identity.h  no token mixing: out = W_o (W_v x), the control for "how much does mixing buy"
      attn/mla.h       DeepSeek-V2 multi-head latent attention (arXiv 2405.04434)
      attn/mga.h       pikaia's multi-head genetic attention (danube-ai/pikaia)
@@ -450,7 +451,7 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    tests/gpu_decode_rooms_check run every room both ways); 0: one decode step per prompt token,
    whose cost grows with the prompt (ablate bench --only decode then measures context 512 only).
    Each of those prefills is the training forward (its output is the prefill's output), then
-   attn/decode_rooms.cu.h's fill_rows copies what the decode step would have appended, for all
+   attn/decode.cu.h's fill_rows copies what the decode step would have appended, for all
    positions at once, in the cache's layout:
      mla   the forward's normed latent and the rotated shared key (a head's rotary key columns)
            into the rows [cn | kpe] (the last W positions under a window)
@@ -465,7 +466,7 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    in bf16, [B][slots][k | v]; a step is the fused q|k|v GEMM, QK-norm and RoPE at *d_pos with k, v
    into the slot, split-K attention over the filled slots and o_proj: attn/decode.cu.h; prefill is
    the training forward, then its rotated k, v copied into the slots) and identity (no cache).
-   Rooms with GPU decode kernels in attn/decode_rooms.cu.h (checked by tests/gpu_decode_rooms_check.c):
+   Rooms with GPU decode kernels in attn/decode.cu.h too (checked by tests/gpu_decode_rooms_check.c):
      mla   bf16 rows [cn | RoPE(kr)] per position (a ring under a window); a block per (b, h):
            absorbed query, scores over the latents, softmax, then W_UV,h of the attended latent
      mga   |g| per position and the running sum S in fp32, g and v in bf16 (ring), the gate tail

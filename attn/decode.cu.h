@@ -1,22 +1,33 @@
-/* attn/decode.cu.h - GPU generation kernels: the dense room's one-token decode step over its
-   KV cache (flash-decoding: split-K over the cached positions, then a combine), the cache fill
-   after a prefill, and the model's device sampler (smollm.h's GPU generation).
+/* attn/decode.cu.h - GPU generation kernels: the one-token decode step of every room with a GPU
+   decode (the dense room's split-K attention over its KV cache and its cache fill after a
+   prefill; the MLA, MGA, Gated DeltaNet and DSA rooms' cache appends, attention and state
+   updates: their gpu_decode slots in attn/mla.h, attn/mga.h, attn/gdn.h, attn/dsa.h) and the
+   model's device sampler (smollm.h's GPU generation), as NVRTC source + launchers.
 
    USAGE
      #include "gpu.h"
      #include "attn/decode.cu.h"  // declarations; definitions with GPU_IMPLEMENTATION
-   DEPENDS ON: gpu.h (included first). Declarations only with -DABLATE_CUDA.
+   DEPENDS ON: gpu.h (included first; it decides the build). Declarations only with
+   -DABLATE_CUDA; GPUDEF linkage and extern "C" as in gpu.h.
 
-   THE CACHE (attn/dense.h's slot rules, the CPU cache's layout in bf16):
+   CONTRACT (every kernel): B sequences decode one token at the position *d_pos (*pos), read on
+   the device (so a captured CUDA graph of a step replays at every position); grids depend on B,
+   the heads and the cache's capacity only. Activations and caches are bf16, running state and
+   scores fp32. The projections around these kernels are the ops' matmuls (N = B); these kernels
+   do what sits between them: appending to the cache, the attention or the state update over it,
+   RoPE at the device position. Everything takes its sizes at run time: one compile serves every
+   shape. Two NVRTC sources, each compiled on its first use: the dense room's and the sampler's
+   (DECODE_SRC) and the other rooms' (DECODE_ROOMS_SRC, which tests/emu_decode runs on the CPU).
+
+   THE DENSE CACHE (attn/dense.h's slot rules, the CPU cache's layout in bf16):
      cache [B][S][2][KV*hd] bf16: slot s of sequence b holds k (KV*hd) then v (KV*hd). The slot
      of position p is p for p < G, else G + (p - G) % ring (S = G + ring; a plain cache has G 0
      and ring S = cap; a window's ring is W; attn_dense_dec_ring gives G and ring). Slots
      0..min(p+1, S)-1 are filled at position p; the position a filled slot s >= G holds is the
      latest p' <= p with slot(p') = s.
-     GpuDecShape carries the shape; the position is read on the device (*d_pos) so a captured
-     CUDA graph of a step replays at any position.
+     GpuDecShape carries the shape.
 
-   API (device pointers)
+   API, THE DENSE ROOM AND THE SAMPLER (device pointers)
      gpu_dec_qkv(g, sh, qkv, q, cache, qn, kn, d_pos, B)
        qkv [B][(H + 2 KV) hd] bf16 (the fused projection) -> q [B][H][hd] fp32 (QK-norm with qn,
        then RoPE at *d_pos) and the token's rotated k (QK-norm with kn) and v into its slot.
@@ -34,20 +45,54 @@
        that mass, drawn with a counter-based hash of (seed, b, *d_pos): no RNG state, the same
        seed gives the same draws on replay.
      gpu_dec_advance(g, d_pos)  *d_pos += 1 (the step's last kernel).
-     decode_kernels_compile_check(arch)  NVRTC-compiles the source (tests/nvrtc_compile).
 
-   DESIGN. Split-K: block (b, kv head, chunk of DEC_CHUNK slots), all GROUP query heads of
+   API, THE MLA, MGA, GDN AND DSA ROOMS (all return nothing; sizes are checked by the rooms
+   before a cache is made)
+     gpu_dec_mla_append   the normed latent and the rotated shared key into slot pos % S
+     gpu_dec_mla_attend   per (b, h): absorbed query q~ = W_UK,h^T q_nope, scores over the
+                          cached rows [cn | kpe], softmax, the attended latent, then W_UV,h of
+                          it (the value up-projection applied after the sum: the same product
+                          as W_o,h W_UV,h, with o_proj as the matmul that follows)
+     gpu_dec_mga_append   g, v and |g| per head into slot pos % S; the gate conv over its tail
+     gpu_dec_mga_attend   per (b, h): cosine rows over the cached g, the running sum S, the
+                          softmax and the mix of the cached v
+     gpu_dec_sigmoid_mul  a <- a * sigmoid(z) (MGA's output gate)
+     gpu_dec_gdn_conv     the short conv over [tail | new row] + SiLU, then the tail shifts
+     gpu_dec_gdn_state    per (b, h): the delta-rule update of the [D, D] fp32 state and the
+                          readout
+     gpu_dec_rope_rows    optional RMSNorm then RoPE at pos of rows of a bf16 tensor (in place)
+     gpu_dec_put_rows     rows of a bf16 tensor into a cache at slot pos (fixed slot stride)
+     gpu_dec_dsa_select   per b: the indexer's scores over the cached keys, the top k (larger
+                          score first, equal scores by lower position: the CPU's rule, exactly),
+                          the chosen positions ascending into a list and their count
+     gpu_dec_dsa_attend   per (b, h): softmax attention over the listed positions (GQA)
+     gpu_dec_fill_rows    prefill (tuning.dec_prefill): rows of a [B, T] activation into a cache,
+                          all positions at once: a ring of S slots (slot t % S, the last S
+                          positions) or the last S rows in order (a conv tail); in 16-bit units,
+                          so fp32 rows (MGA's |g| and running sum) travel as pairs. Sizes and
+                          strides in those units; B, T, S, width >= 0 (S or width 0: nothing)
+
+   gpu_decode_kernels_compile_check(arch)  NVRTC-compiles both sources for arch (no GPU needed:
+     tests/nvrtc_compile); returns the failures, the compiler's log on stderr.
+
+   DESIGN, DENSE. Split-K: block (b, kv head, chunk of DEC_CHUNK slots), all GROUP query heads of
    the kv head at once, so a GQA group reads its keys and values once; one thread scores one
    slot for every head, a warp per head reduces max and sum, threads over (head, dim) sum the
    weighted values. Chunks past the filled slots exit at once and the combine reads only the
    filled ones: the grid is fixed by cap (graph-replayable), the work by the position. fp32
-   scores, softmax and accumulation; bf16 cache. Everything takes its sizes at run time: one
-   compile serves every shape.
+   scores, softmax and accumulation; bf16 cache.
+   DESIGN, THE OTHER ROOMS. Correctness first: one block per (b, h), a warp per cached position
+   for the scores (lanes across the row: coalesced), a thread per output element for the
+   weighted sum, the scores in fp32 global scratch [B][H][cap] so no shared-memory limit binds
+   the context. Split-K over long caches (flash-decoding) is left for later: at B * H >= the SM
+   count one block per (b, h) fills the GPU anyway. DSA's top k: a 32-pass bisection on the
+   scores' order-preserving integer keys finds the k-th largest value, then a block scan takes
+   the ties at it in position order: O(32 n) per sequence and no sort.
 */
 #ifndef ATTN_DECODE_CU_H
 #define ATTN_DECODE_CU_H
 
-#include "../gpu.h"
+#include "../gpu.h" /* first: it settles ABLATE_NO_CUDA (the GPU is opt-in) */
 #ifndef ABLATE_NO_CUDA
 
 #ifdef __cplusplus
@@ -75,7 +120,34 @@ GPUDEF void gpu_dec_fill(Gpu *g, const GpuDecShape *sh, void *cache, const void 
 GPUDEF void gpu_dec_sample(Gpu *g, int *tok, const float *logits, const int *d_pos, int B, int V, float temperature,
                            int top_k, float top_p, unsigned long long seed);
 GPUDEF void gpu_dec_advance(Gpu *g, int *d_pos);
-GPUDEF int decode_kernels_compile_check(const char *arch);
+
+/* the MLA, MGA, GDN and DSA rooms */
+GPUDEF void gpu_dec_mla_append(Gpu *gpu, void *cache, const void *kva, const void *gamma, const int *pos, int B, int S,
+                               int r, int rope, float eps, float theta);
+GPUDEF void gpu_dec_mla_attend(Gpu *gpu, void *ol, float *p, const void *cache, const void *qf, const void *wkvb,
+                               const int *pos, int B, int H, int S, int window, int r, int rope, int nope, int v,
+                               float scale, float theta);
+GPUDEF void gpu_dec_mga_append(Gpu *gpu, void *cache, void *u, const void *g, const void *v, const void *x,
+                               const void *wc, const int *pos, int B, int S, int H, int KV, int hd, int d, int gate);
+GPUDEF void gpu_dec_mga_attend(Gpu *gpu, void *att, float *p, void *cache, const int *pos, int B, int S, int H, int KV,
+                               int hd, int d, int window, float eps);
+GPUDEF void gpu_dec_sigmoid_mul(Gpu *gpu, void *a, const void *z, int n);
+GPUDEF void gpu_dec_gdn_conv(Gpu *gpu, void *qkv, void *tails, const void *proj, const void *w, int B, int P, int C,
+                             int K);
+GPUDEF void gpu_dec_gdn_state(Gpu *gpu, void *o, float *state, const void *qkv, const float *g, const float *beta,
+                              int B, int H, int D, float scale);
+GPUDEF void gpu_dec_rope_rows(Gpu *gpu, void *x, const void *norm_w, const int *pos, int rows, int width, int rd,
+                              float eps, float theta);
+GPUDEF void gpu_dec_put_rows(Gpu *gpu, void *cache, const void *src, const int *pos, int B, int width, int S,
+                             size_t seq_stride, size_t slot_stride, size_t col);
+GPUDEF void gpu_dec_dsa_select(Gpu *gpu, int *list, int *count, float *scores, const void *ikc, const void *iq,
+                               const void *iw, const int *pos, int B, int cap, int HI, int dI, int topk);
+GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, const void *q, const int *list,
+                               const int *count, int B, int H, int KV, int hd, int cap);
+GPUDEF void gpu_dec_fill_rows(Gpu *gpu, void *dst, const void *src, int B, int T, int S, int width, size_t src_ld,
+                              size_t seq, size_t slot_ld, int ring);
+/* NVRTC-compiles both sources for arch; the failures */
+GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 
 #ifdef __cplusplus
 }
@@ -443,13 +515,480 @@ GPUDEF void gpu_dec_advance(Gpu *g, int *d_pos) {
     gpu_launch(g, dec_k_(g, "dec_advance"), 1, 1, 1, 1, 1, 1, 0, args);
 }
 
-GPUDEF int decode_kernels_compile_check(const char *arch) {
+/* ---- the MLA, MGA, GDN and DSA rooms ---- */
+
+#define DEC_THREADS 256
+
+static const char DECODE_ROOMS_SRC[] =
+KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN and DSA rooms (attn/decode.cu.h).\n"
+"#include \"ablate_common.cuh\"\n"
+"\n"
+"// first cached position a query at pos sees under a window (0: none)\n"
+"__device__ __forceinline__ int first_key(int pos, int window) {\n"
+"    return (window > 0 && pos - window + 1 > 0) ? pos - window + 1 : 0;\n"
+"}\n"
+"// RoPE pair i of rd at pos (ops.h's rotation: pairs (i, i + rd/2), angle pos theta^(-2i/rd))\n"
+"__device__ __forceinline__ void rope_pair(float *a, float *b, int i, int rd, int pos, float theta) {\n"
+"    float ang = (float)pos * powf(theta, -2.0f * (float)i / (float)rd), sn, cs;\n"
+"    sincosf(ang, &sn, &cs);\n"
+"    float x = *a, y = *b;\n"
+"    *a = x * cs - y * sn;\n"
+"    *b = y * cs + x * sn;\n"
+"}\n"
+"__device__ __forceinline__ float sigm(float x) { return 1.0f / (1.0f + __expf(-x)); }\n"
+"\n"
+"// softmax weights p[0..n) in place from raw scores (fp32 global, this block's); returns 1/sum\n"
+"__device__ float softmax_inplace(float *p, int n) {\n"
+"    float mx = NEG_INF;\n"
+"    for (int j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, p[j]);\n"
+"    mx = block_max(mx);\n"
+"    float s = 0.0f;\n"
+"    for (int j = threadIdx.x; j < n; j += blockDim.x) { float e = __expf(p[j] - mx); p[j] = e; s += e; }\n"
+"    s = block_sum(s); // its barriers also publish p[] to the block\n"
+"    return 1.0f / s;\n"
+"}\n"
+"\n"
+"// ---- MLA ----\n"
+"// grid B: cache[b][pos % S] = [RMSNorm(kva[:r]) * gamma | RoPE(kva[r:])]\n"
+"extern \"C\" __global__ void mla_append(bf16 *cache, const bf16 *kva, const bf16 *gamma, const int *pos_p,\n"
+"                                       int S, int r, int rope, float eps, float theta) {\n"
+"    int b = blockIdx.x, pos = *pos_p, R = r + rope;\n"
+"    const bf16 *src = kva + (u64)b * R;\n"
+"    bf16 *dst = cache + ((u64)b * S + pos % S) * R;\n"
+"    float ss = 0.0f;\n"
+"    for (int j = threadIdx.x; j < r; j += blockDim.x) { float x = bf2f(src[j]); ss += x * x; }\n"
+"    float rs = rsqrtf(block_sum(ss) / (float)r + eps);\n"
+"    for (int j = threadIdx.x; j < r; j += blockDim.x) dst[j] = f2bf(bf2f(src[j]) * rs * bf2f(gamma[j]));\n"
+"    int half = rope / 2;\n"
+"    for (int i = threadIdx.x; i < half; i += blockDim.x) {\n"
+"        float a = bf2f(src[r + i]), c = bf2f(src[r + i + half]);\n"
+"        rope_pair(&a, &c, i, rope, pos, theta);\n"
+"        dst[r + i] = f2bf(a);\n"
+"        dst[r + i + half] = f2bf(c);\n"
+"    }\n"
+"}\n"
+"\n"
+"// grid (H, B); shared: qe [r + rope], lo [r] fp32. p: [B][H][S] fp32 scratch.\n"
+"extern \"C\" __global__ void mla_attend(bf16 *ol, float *p_all, const bf16 *cache, const bf16 *qf, const bf16 *wkvb,\n"
+"                                       const int *pos_p, int S, int window, int r, int rope, int nope, int v,\n"
+"                                       float scale, float theta) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, R = r + rope, kw = nope + v, qk = nope + rope;\n"
+"    int pos = *pos_p, s0 = first_key(pos, window), n = pos - s0 + 1;\n"
+"    float *qe = sm, *lo = sm + R, *p = p_all + ((u64)b * H + h) * S;\n"
+"    const bf16 *q = qf + ((u64)b * H + h) * qk, *wh = wkvb + (u64)h * kw * r;\n"
+"    for (int j = threadIdx.x; j < r; j += blockDim.x) { // q~ = W_UK,h^T q_nope (rows of W_UK,h are [r])\n"
+"        float acc = 0.0f;\n"
+"        for (int i = 0; i < nope; i++) acc += bf2f(q[i]) * bf2f(wh[(u64)i * r + j]);\n"
+"        qe[j] = acc;\n"
+"    }\n"
+"    int half = rope / 2;\n"
+"    for (int i = threadIdx.x; i < half; i += blockDim.x) {\n"
+"        float a = bf2f(q[nope + i]), c = bf2f(q[nope + i + half]);\n"
+"        rope_pair(&a, &c, i, rope, pos, theta);\n"
+"        qe[r + i] = a;\n"
+"        qe[r + i + half] = c;\n"
+"    }\n"
+"    __syncthreads();\n"
+"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
+"    for (int j = warp; j < n; j += nw) { // a warp per cached row\n"
+"        const bf16 *row = cache + ((u64)b * S + (s0 + j) % S) * R;\n"
+"        float acc = 0.0f;\n"
+"        for (int e = lane; e < R; e += 32) acc += qe[e] * bf2f(row[e]);\n"
+"        acc = warp_sum(acc);\n"
+"        if (lane == 0) p[j] = acc * scale;\n"
+"    }\n"
+"    __syncthreads();\n"
+"    float inv = softmax_inplace(p, n);\n"
+"    for (int e = threadIdx.x; e < r; e += blockDim.x) { // the attended latent (the rows' first r)\n"
+"        float acc = 0.0f;\n"
+"        for (int j = 0; j < n; j++) acc += p[j] * bf2f(cache[((u64)b * S + (s0 + j) % S) * R + e]);\n"
+"        lo[e] = acc * inv;\n"
+"    }\n"
+"    __syncthreads();\n"
+"    for (int e = warp; e < v; e += nw) { // o_h = W_UV,h lo: a warp per output, lanes across r\n"
+"        const bf16 *uv = wh + (u64)(nope + e) * r;\n"
+"        float acc = 0.0f;\n"
+"        for (int j = lane; j < r; j += 32) acc += lo[j] * bf2f(uv[j]);\n"
+"        acc = warp_sum(acc);\n"
+"        if (lane == 0) ol[((u64)b * H + h) * v + e] = f2bf(acc);\n"
+"    }\n"
+"}\n"
+"\n"
+"// ---- MGA ----\n"
+"// per sequence: run [H] fp32 | gn [S][H] fp32 | g [S][H*hd] bf16 | v [S][KV*hd] bf16 | tail [2][d] bf16\n"
+"typedef struct { float *run, *gn; bf16 *g, *v, *tail; } MgaSeq;\n"
+"__device__ MgaSeq mga_seq(void *cache, int b, int S, int H, int KV, int hd, int d) {\n"
+"    u64 fl = (u64)H * (1 + S), bs = (u64)S * (H + KV) * hd + 2 * (u64)d;\n"
+"    u64 seq = (fl * 4 + bs * 2 + 15) / 16 * 16;\n"
+"    char *base = (char *)cache + (u64)b * seq;\n"
+"    MgaSeq m;\n"
+"    m.run = (float *)base;\n"
+"    m.gn = m.run + H;\n"
+"    m.g = (bf16 *)(base + fl * 4);\n"
+"    m.v = m.g + (u64)S * H * hd;\n"
+"    m.tail = m.v + (u64)S * KV * hd;\n"
+"    return m;\n"
+"}\n"
+"\n"
+"// grid B: g, v and |g| per head into slot pos % S; with gate: u = silu(conv3 over [tail | x]), tail shifts\n"
+"extern \"C\" __global__ void mga_append(void *cache, bf16 *u, const bf16 *g, const bf16 *v, const bf16 *x,\n"
+"                                       const bf16 *wc, const int *pos_p, int S, int H, int KV, int hd, int d,\n"
+"                                       int gate) {\n"
+"    int b = blockIdx.x, slot = *pos_p % S, qd = H * hd, kvd = KV * hd;\n"
+"    MgaSeq m = mga_seq(cache, b, S, H, KV, hd, d);\n"
+"    for (int i = threadIdx.x; i < qd; i += blockDim.x) m.g[(u64)slot * qd + i] = g[(u64)b * qd + i];\n"
+"    for (int i = threadIdx.x; i < kvd; i += blockDim.x) m.v[(u64)slot * kvd + i] = v[(u64)b * kvd + i];\n"
+"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
+"    for (int h = warp; h < H; h += nw) {\n"
+"        float ss = 0.0f;\n"
+"        for (int e = lane; e < hd; e += 32) { float t = bf2f(g[(u64)b * qd + h * hd + e]); ss += t * t; }\n"
+"        ss = warp_sum(ss);\n"
+"        if (lane == 0) m.gn[(u64)slot * H + h] = sqrtf(ss);\n"
+"    }\n"
+"    if (gate) {\n"
+"        for (int ch = threadIdx.x; ch < d; ch += blockDim.x) {\n"
+"            float t0 = bf2f(m.tail[ch]), t1 = bf2f(m.tail[d + ch]), xt = bf2f(x[(u64)b * d + ch]);\n"
+"            float acc = bf2f(wc[ch * 3]) * t0 + bf2f(wc[ch * 3 + 1]) * t1 + bf2f(wc[ch * 3 + 2]) * xt;\n"
+"            u[(u64)b * d + ch] = f2bf(acc * sigm(acc));\n"
+"            m.tail[ch] = m.tail[d + ch];\n"
+"            m.tail[d + ch] = x[(u64)b * d + ch];\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// grid (H, B); shared: gi [hd] fp32. p: [B][H][S] fp32 scratch.\n"
+"extern \"C\" __global__ void mga_attend(bf16 *att, float *p_all, void *cache, const int *pos_p, int S, int KV,\n"
+"                                       int hd, int d, int window, float eps) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, qd = H * hd, kvd = KV * hd, kh = h / (H / KV);\n"
+"    int pos = *pos_p, s0 = first_key(pos, window), n = pos - s0 + 1;\n"
+"    MgaSeq m = mga_seq(cache, b, S, H, KV, hd, d);\n"
+"    float *gi = sm, *p = p_all + ((u64)b * H + h) * S;\n"
+"    const bf16 *gsrc = m.g + (u64)(pos % S) * qd + h * hd;\n"
+"    for (int e = threadIdx.x; e < hd; e += blockDim.x) gi[e] = bf2f(gsrc[e]);\n"
+"    __syncthreads();\n"
+"    float ni = m.gn[(u64)(pos % S) * H + h], rowsum = 0.0f;\n"
+"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
+"    for (int j = warp; j < n; j += nw) { // cosine of row pos with row s0 + j\n"
+"        int sl = (s0 + j) % S;\n"
+"        const bf16 *gj = m.g + (u64)sl * qd + h * hd;\n"
+"        float dd = 0.0f;\n"
+"        for (int e = lane; e < hd; e += 32) dd += gi[e] * bf2f(gj[e]);\n"
+"        dd = warp_sum(dd);\n"
+"        float cr = dd / (ni * m.gn[(u64)sl * H + h] + eps);\n"
+"        if (lane == 0) p[j] = cr;\n"
+"        rowsum += lane == 0 ? cr : 0.0f;\n"
+"    }\n"
+"    rowsum = block_sum(rowsum); // its barriers publish p[]\n"
+"    float den = 1.0f + rowsum / (2.0f * (float)(pos + 1));\n"
+"    float run = m.run[h] + 1.0f / den, f = 1.0f / (den * run);\n"
+"    __syncthreads(); // every thread read run[h] before it moves\n"
+"    if (threadIdx.x == 0) m.run[h] = run;\n"
+"    for (int j = threadIdx.x; j < n; j += blockDim.x) p[j] = f * (1.0f + p[j]) * 0.5f;\n"
+"    __syncthreads();\n"
+"    float inv = softmax_inplace(p, n);\n"
+"    for (int e = threadIdx.x; e < hd; e += blockDim.x) {\n"
+"        float acc = 0.0f;\n"
+"        for (int j = 0; j < n; j++) acc += p[j] * bf2f(m.v[(u64)((s0 + j) % S) * kvd + kh * hd + e]);\n"
+"        att[(u64)b * qd + h * hd + e] = f2bf(acc * inv);\n"
+"    }\n"
+"}\n"
+"\n"
+"extern \"C\" __global__ void sigmoid_mul(bf16 *a, const bf16 *z, int n) {\n"
+"    GRID_STRIDE(i, (u64)n) a[i] = f2bf(bf2f(a[i]) * sigm(bf2f(z[i])));\n"
+"}\n"
+"\n"
+"// ---- Gated DeltaNet ----\n"
+"// thread per (b, channel c < C): qkv[b][c] = silu(sum_i w[c][i] win[i]), win = [tail rows | proj row]\n"
+"extern \"C\" __global__ void gdn_conv(bf16 *qkv, bf16 *tails, const bf16 *proj, const bf16 *w, int B, int P,\n"
+"                                     int C, int K) {\n"
+"    GRID_STRIDE(i, (u64)B * C) {\n"
+"        int b = (int)(i / C), c = (int)(i % C);\n"
+"        bf16 *tail = tails + (u64)b * (K - 1) * C;\n"
+"        bf16 xn = proj[(u64)b * P + c];\n"
+"        float acc = bf2f(w[(u64)c * K + K - 1]) * bf2f(xn);\n"
+"        for (int t = 0; t < K - 1; t++) acc += bf2f(w[(u64)c * K + t]) * bf2f(tail[(u64)t * C + c]);\n"
+"        qkv[(u64)b * C + c] = f2bf(acc * sigm(acc));\n"
+"        for (int t = 0; t + 1 < K - 1; t++) tail[(u64)t * C + c] = tail[(u64)(t + 1) * C + c];\n"
+"        if (K > 1) tail[(u64)(K - 2) * C + c] = xn;\n"
+"    }\n"
+"}\n"
+"\n"
+"// grid (H, B), D threads (D <= 1024); shared: q, k, u [D]. Thread j owns column j of the state:\n"
+"// pred_j = sum_i S[i][j] k_i, u_j = beta (v_j - a pred_j), S[i][j] <- a S[i][j] + k_i u_j,\n"
+"// o_j = scale sum_i S[i][j] q_i (attn/gdn.h's gdn_recurrent_seq_).\n"
+"extern \"C\" __global__ void gdn_state(bf16 *o, float *state, const bf16 *qkv, const float *g, const float *beta,\n"
+"                                      int D, float scale) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, HD = H * D, j = threadIdx.x;\n"
+"    float *q = sm, *k = sm + D;\n"
+"    const bf16 *row = qkv + (u64)b * 3 * HD;\n"
+"    q[j] = bf2f(row[h * D + j]);\n"
+"    k[j] = bf2f(row[HD + h * D + j]);\n"
+"    float vj = bf2f(row[2 * HD + h * D + j]);\n"
+"    __syncthreads();\n"
+"    float a = __expf(g[(u64)b * H + h]), be = beta[(u64)b * H + h];\n"
+"    float *Sm = state + ((u64)b * H + h) * D * D;\n"
+"    float pred = 0.0f;\n"
+"    for (int i = 0; i < D; i++) pred += Sm[(u64)i * D + j] * k[i];\n"
+"    float uj = be * (vj - a * pred), out = 0.0f;\n"
+"    for (int i = 0; i < D; i++) {\n"
+"        float s = a * Sm[(u64)i * D + j] + k[i] * uj;\n"
+"        Sm[(u64)i * D + j] = s;\n"
+"        out += s * q[i];\n"
+"    }\n"
+"    o[(u64)b * HD + h * D + j] = f2bf(out * scale);\n"
+"}\n"
+"\n"
+"// ---- generic rows (DSA) ----\n"
+"// grid rows: x[row][:width] <- RoPE_pos(RMSNorm(x[row]) * w) over its first rd (w NULL: no norm)\n"
+"extern \"C\" __global__ void rope_rows(bf16 *x, const bf16 *w, const int *pos_p, int width, int rd, float eps,\n"
+"                                      float theta) {\n"
+"    u64 base = (u64)blockIdx.x * width;\n"
+"    int pos = *pos_p, half = rd / 2;\n"
+"    float rs = 1.0f;\n"
+"    if (w) {\n"
+"        float ss = 0.0f;\n"
+"        for (int e = threadIdx.x; e < width; e += blockDim.x) { float t = bf2f(x[base + e]); ss += t * t; }\n"
+"        rs = rsqrtf(block_sum(ss) / (float)width + eps);\n"
+"        // block_sum's barriers: every read above is done before the writes below\n"
+"        for (int e = threadIdx.x; e < width; e += blockDim.x)\n"
+"            x[base + e] = f2bf(bf2f(x[base + e]) * rs * bf2f(w[e]));\n"
+"        __syncthreads();\n"
+"    }\n"
+"    for (int i = threadIdx.x; i < half; i += blockDim.x) {\n"
+"        float a = bf2f(x[base + i]), c = bf2f(x[base + i + half]);\n"
+"        rope_pair(&a, &c, i, rd, pos, theta);\n"
+"        x[base + i] = f2bf(a);\n"
+"        x[base + i + half] = f2bf(c);\n"
+"    }\n"
+"}\n"
+"\n"
+"// grid B: cache[b * seq + (pos % S) * slot + col + e] = src[b][e]\n"
+"extern \"C\" __global__ void put_rows(bf16 *cache, const bf16 *src, const int *pos_p, int width, int S, u64 seq,\n"
+"                                     u64 slot, u64 col) {\n"
+"    int b = blockIdx.x;\n"
+"    bf16 *dst = cache + (u64)b * seq + (u64)(*pos_p % S) * slot + col;\n"
+"    for (int e = threadIdx.x; e < width; e += blockDim.x) dst[e] = src[(u64)b * width + e];\n"
+"}\n"
+"\n"
+"// ---- prefill (the rooms' gpu_prefill, tuning.dec_prefill) ----\n"
+"// grid (T, B): the rows t >= T - S of each sequence's T source rows into a cache of S slots,\n"
+"// dst[b * seq + slot * slot_ld + e] = src[(b * T + t) * src_ld + e] for e < width, in 16-bit units\n"
+"// (an fp32 row is 2 units per value); slot = t % S for a ring (the decode step's pos % S), else\n"
+"// t - (T - S): the last S rows in order (a conv tail), slots before position 0 left as they are.\n"
+"// Each slot is written by one row (the last position that lands on it), so the blocks never race.\n"
+"extern \"C\" __global__ void fill_rows(unsigned short *dst, const unsigned short *src, int T, int S, int width,\n"
+"                                      u64 src_ld, u64 seq, u64 slot_ld, int ring) {\n"
+"    int t = blockIdx.x, b = blockIdx.y;\n"
+"    if (t < T - S) return;\n"
+"    int slot = ring ? t % S : t - (T - S);\n"
+"    const unsigned short *from = src + ((u64)b * T + t) * src_ld;\n"
+"    unsigned short *to = dst + (u64)b * seq + (u64)slot * slot_ld;\n"
+"    for (int e = threadIdx.x; e < width; e += blockDim.x) to[e] = from[e];\n"
+"}\n"
+"\n"
+"// the order-preserving unsigned key of a float (larger float, larger key)\n"
+"__device__ __forceinline__ u32 fkey(float x) {\n"
+"    u32 u = __float_as_uint(x);\n"
+"    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);\n"
+"}\n"
+"// exclusive prefix of flag over the block in thread order; *total gets the block's count\n"
+"__device__ int block_excl_scan(int flag, int *total) {\n"
+"    __shared__ int wsum[32];\n"
+"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
+"    unsigned bal = __ballot_sync(0xffffffffu, flag);\n"
+"    int before = __popc(bal & ((1u << lane) - 1u));\n"
+"    __syncthreads(); // wsum may still be read by a previous call\n"
+"    if (lane == 0) wsum[warp] = __popc(bal);\n"
+"    __syncthreads();\n"
+"    int off = 0, all = 0;\n"
+"    for (int w = 0; w < nw; w++) { if (w < warp) off += wsum[w]; all += wsum[w]; }\n"
+"    *total = all;\n"
+"    return off + before;\n"
+"}\n"
+"\n"
+"// grid B; shared: the rotated indexer queries [HI * dI] and weights [HI] fp32.\n"
+"// scores[b][s] = sum_j w_j relu(q_j . k_s) for s <= pos (attn/dsa.h's sparse_index_score_); then the\n"
+"// top k by (score desc, position asc): list[b][0..count) ascending.\n"
+"extern \"C\" __global__ void dsa_select(int *list, int *count, float *scores, const bf16 *ikc, const bf16 *iq,\n"
+"                                       const bf16 *iw, const int *pos_p, int cap, int HI, int dI, int topk) {\n"
+"    extern __shared__ float sm[];\n"
+"    int b = blockIdx.x, n = *pos_p + 1;\n"
+"    float *q = sm, *w = sm + HI * dI, *sc = scores + (u64)b * cap;\n"
+"    int *out = list + (u64)b * cap;\n"
+"    for (int i = threadIdx.x; i < HI * dI; i += blockDim.x) q[i] = bf2f(iq[(u64)b * HI * dI + i]);\n"
+"    for (int i = threadIdx.x; i < HI; i += blockDim.x) w[i] = bf2f(iw[(u64)b * HI + i]);\n"
+"    __syncthreads();\n"
+"    if (n <= topk) { // every position\n"
+"        for (int s = threadIdx.x; s < n; s += blockDim.x) out[s] = s;\n"
+"        if (threadIdx.x == 0) count[b] = n;\n"
+"        return;\n"
+"    }\n"
+"    for (int s = threadIdx.x; s < n; s += blockDim.x) {\n"
+"        const bf16 *ks = ikc + ((u64)b * cap + s) * dI;\n"
+"        float acc = 0.0f;\n"
+"        for (int j = 0; j < HI; j++) {\n"
+"            float a = 0.0f;\n"
+"            for (int i = 0; i < dI; i++) a += q[j * dI + i] * bf2f(ks[i]);\n"
+"            if (a > 0.0f) acc += w[j] * a;\n"
+"        }\n"
+"        sc[s] = acc;\n"
+"    }\n"
+"    __syncthreads();\n"
+"    // the largest key t with #(key >= t) >= topk: the k-th largest score's key, bit by bit\n"
+"    u32 t = 0;\n"
+"    for (int bit = 31; bit >= 0; bit--) {\n"
+"        u32 cand = t | (1u << bit);\n"
+"        float c = 0.0f;\n"
+"        for (int s = threadIdx.x; s < n; s += blockDim.x) c += fkey(sc[s]) >= cand ? 1.0f : 0.0f;\n"
+"        if (block_sum(c) >= (float)topk) t = cand;\n"
+"    }\n"
+"    float above = 0.0f;\n"
+"    for (int s = threadIdx.x; s < n; s += blockDim.x) above += fkey(sc[s]) > t ? 1.0f : 0.0f;\n"
+"    int need = topk - (int)block_sum(above); // ties at t taken, lowest positions first\n"
+"    int ties = 0, taken = 0;\n"
+"    for (int s0 = 0; s0 < n; s0 += blockDim.x) {\n"
+"        int s = s0 + threadIdx.x, total;\n"
+"        u32 key = s < n ? fkey(sc[s]) : 0u;\n"
+"        int tie = s < n && key == t;\n"
+"        int rank = ties + block_excl_scan(tie, &total);\n"
+"        ties += total;\n"
+"        int sel = s < n && (key > t || (tie && rank < need));\n"
+"        int at = taken + block_excl_scan(sel, &total);\n"
+"        if (sel) out[at] = s;\n"
+"        taken += total;\n"
+"    }\n"
+"    if (threadIdx.x == 0) count[b] = taken;\n"
+"}\n"
+"\n"
+"// grid (H, B); shared: q [hd] fp32. kvc [B][cap][2 * KV * hd] (K row then V row per slot).\n"
+"extern \"C\" __global__ void dsa_attend(bf16 *att, float *p_all, const bf16 *kvc, const bf16 *qr, const int *list,\n"
+"                                       const int *count, int KV, int hd, int cap) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, kvd = KV * hd, kh = h / (H / KV), m = count[b];\n"
+"    float *q = sm, *p = p_all + ((u64)b * H + h) * cap, scale = rsqrtf((float)hd);\n"
+"    const int *li = list + (u64)b * cap;\n"
+"    for (int e = threadIdx.x; e < hd; e += blockDim.x) q[e] = bf2f(qr[((u64)b * H + h) * hd + e]);\n"
+"    __syncthreads();\n"
+"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
+"    for (int j = warp; j < m; j += nw) {\n"
+"        const bf16 *kr = kvc + ((u64)b * cap + li[j]) * 2 * kvd + kh * hd;\n"
+"        float acc = 0.0f;\n"
+"        for (int e = lane; e < hd; e += 32) acc += q[e] * bf2f(kr[e]);\n"
+"        acc = warp_sum(acc);\n"
+"        if (lane == 0) p[j] = acc * scale;\n"
+"    }\n"
+"    __syncthreads();\n"
+"    float inv = softmax_inplace(p, m);\n"
+"    for (int e = threadIdx.x; e < hd; e += blockDim.x) {\n"
+"        float acc = 0.0f;\n"
+"        for (int j = 0; j < m; j++) acc += p[j] * bf2f(kvc[((u64)b * cap + li[j]) * 2 * kvd + kvd + kh * hd + e]);\n"
+"        att[((u64)b * H + h) * hd + e] = f2bf(acc * inv);\n"
+"    }\n"
+"}\n";
+
+static CUfunction dec_rooms_k_(Gpu *gpu, const char *name) { return gpu_kernel(gpu, DECODE_ROOMS_SRC, name, NULL); }
+
+GPUDEF void gpu_dec_mla_append(Gpu *gpu, void *cache, const void *kva, const void *gamma, const int *pos, int B, int S,
+                               int r, int rope, float eps, float theta) {
+    void *args[] = {&cache, &kva, &gamma, &pos, &S, &r, &rope, &eps, &theta};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mla_append"), (unsigned)B, 1, 1, DEC_THREADS, 1, 1, 0, args);
+}
+
+GPUDEF void gpu_dec_mla_attend(Gpu *gpu, void *ol, float *p, const void *cache, const void *qf, const void *wkvb,
+                               const int *pos, int B, int H, int S, int window, int r, int rope, int nope, int v,
+                               float scale, float theta) {
+    void *args[] = {&ol, &p, &cache, &qf, &wkvb, &pos, &S, &window, &r, &rope, &nope, &v, &scale, &theta};
+    unsigned smem = (unsigned)(sizeof(float) * (2 * (size_t)r + rope));
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mla_attend"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1, smem, args);
+}
+
+GPUDEF void gpu_dec_mga_append(Gpu *gpu, void *cache, void *u, const void *g, const void *v, const void *x,
+                               const void *wc, const int *pos, int B, int S, int H, int KV, int hd, int d, int gate) {
+    void *args[] = {&cache, &u, &g, &v, &x, &wc, &pos, &S, &H, &KV, &hd, &d, &gate};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mga_append"), (unsigned)B, 1, 1, DEC_THREADS, 1, 1, 0, args);
+}
+
+GPUDEF void gpu_dec_mga_attend(Gpu *gpu, void *att, float *p, void *cache, const int *pos, int B, int S, int H, int KV,
+                               int hd, int d, int window, float eps) {
+    void *args[] = {&att, &p, &cache, &pos, &S, &KV, &hd, &d, &window, &eps};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mga_attend"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1,
+               (unsigned)(sizeof(float) * hd), args);
+}
+
+GPUDEF void gpu_dec_sigmoid_mul(Gpu *gpu, void *a, const void *z, int n) {
+    void *args[] = {&a, &z, &n};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "sigmoid_mul"), (unsigned)((n + DEC_THREADS - 1) / DEC_THREADS), 1, 1, DEC_THREADS,
+               1, 1, 0, args);
+}
+
+GPUDEF void gpu_dec_gdn_conv(Gpu *gpu, void *qkv, void *tails, const void *proj, const void *w, int B, int P, int C,
+                             int K) {
+    void *args[] = {&qkv, &tails, &proj, &w, &B, &P, &C, &K};
+    size_t n = (size_t)B * C;
+    gpu_launch(gpu, dec_rooms_k_(gpu, "gdn_conv"), (unsigned)((n + DEC_THREADS - 1) / DEC_THREADS), 1, 1, DEC_THREADS, 1,
+               1, 0, args);
+}
+
+GPUDEF void gpu_dec_gdn_state(Gpu *gpu, void *o, float *state, const void *qkv, const float *g, const float *beta,
+                              int B, int H, int D, float scale) {
+    void *args[] = {&o, &state, &qkv, &g, &beta, &D, &scale};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "gdn_state"), (unsigned)H, (unsigned)B, 1, (unsigned)D, 1, 1,
+               (unsigned)(sizeof(float) * 2 * D), args);
+}
+
+GPUDEF void gpu_dec_rope_rows(Gpu *gpu, void *x, const void *norm_w, const int *pos, int rows, int width, int rd,
+                              float eps, float theta) {
+    void *args[] = {&x, &norm_w, &pos, &width, &rd, &eps, &theta};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "rope_rows"), (unsigned)rows, 1, 1, 128, 1, 1, 0, args);
+}
+
+GPUDEF void gpu_dec_put_rows(Gpu *gpu, void *cache, const void *src, const int *pos, int B, int width, int S,
+                             size_t seq_stride, size_t slot_stride, size_t col) {
+    unsigned long long seq = seq_stride, slot = slot_stride, c = col;
+    void *args[] = {&cache, &src, &pos, &width, &S, &seq, &slot, &c};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "put_rows"), (unsigned)B, 1, 1, 128, 1, 1, 0, args);
+}
+
+GPUDEF void gpu_dec_dsa_select(Gpu *gpu, int *list, int *count, float *scores, const void *ikc, const void *iq,
+                               const void *iw, const int *pos, int B, int cap, int HI, int dI, int topk) {
+    void *args[] = {&list, &count, &scores, &ikc, &iq, &iw, &pos, &cap, &HI, &dI, &topk};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_select"), (unsigned)B, 1, 1, 1024, 1, 1,
+               (unsigned)(sizeof(float) * ((size_t)HI * dI + HI)), args);
+}
+
+GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, const void *q, const int *list,
+                               const int *count, int B, int H, int KV, int hd, int cap) {
+    void *args[] = {&att, &p, &kvc, &q, &list, &count, &KV, &hd, &cap};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_attend"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1,
+               (unsigned)(sizeof(float) * hd), args);
+}
+
+GPUDEF void gpu_dec_fill_rows(Gpu *gpu, void *dst, const void *src, int B, int T, int S, int width, size_t src_ld,
+                              size_t seq, size_t slot_ld, int ring) {
+    if (B < 1 || T < 1 || S < 1 || width < 1) return; /* nothing to copy (a conv of size 1 has no tail) */
+    unsigned long long sl = src_ld, sq = seq, st = slot_ld;
+    void *args[] = {&dst, &src, &T, &S, &width, &sl, &sq, &st, &ring};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "fill_rows"), (unsigned)T, (unsigned)B, 1, 128, 1, 1, 0, args);
+}
+
+/* one source for arch: its failure (1) or 0, the log on stderr either way (a kernel should
+   never need to spill or warn) */
+static int dec_compile_one_(const char *src, const char *what, const char *arch) {
     char *log = NULL;
-    int rc = gpu_compile_ptx(DECODE_SRC, "", arch, NULL, &log);
-    if (rc) fprintf(stderr, "decode_kernels_compile_check: %s failed:\n%s\n", arch, log ? log : "");
-    else if (log && log[0]) printf("      log:\n%s\n", log);
+    int failed = gpu_compile_ptx(src, "", arch, NULL, &log) != 0;
+    if (failed || (log && log[0]))
+        fprintf(stderr, "gpu_decode_kernels_compile_check: %s for %s%s:\n%s\n", what, arch,
+                failed ? " failed" : " (log)", log ? log : "");
     free(log);
-    return rc != 0;
+    return failed;
+}
+
+GPUDEF int gpu_decode_kernels_compile_check(const char *arch) {
+    return dec_compile_one_(DECODE_SRC, "DECODE_SRC (dense, sampler)", arch) +
+           dec_compile_one_(DECODE_ROOMS_SRC, "DECODE_ROOMS_SRC (MLA, MGA, GDN, DSA)", arch);
 }
 
 #endif /* GPU_IMPLEMENTATION && !ABLATE_NO_CUDA */

@@ -945,7 +945,7 @@ static int attn_dsa_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
-/* ---- GPU decoding (attn/decode_rooms.cu.h). The cache: the CPU's layout in bf16: K, V of every position
+/* ---- GPU decoding (attn/decode.cu.h). The cache: the CPU's layout in bf16: K, V of every position
    [B][cap][2 * kvd], then the indexer's keys [B][cap][dI]. A step: q, k, v and the indexer's q, k,
    w by matmul; QK-norm and RoPE at the device position; K, V and the indexer key into slot pos; one
    block per sequence scores the cached indexer keys (fp32 products of the bf16 q and keys: the
@@ -985,7 +985,7 @@ static size_t attn_dsa_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
 }
 
 #ifndef ABLATE_NO_CUDA
-#include "decode_rooms.cu.h"
+#include "decode.cu.h"
 static int attn_dsa_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                void *out) {
     int B = k->B, cap = k->cap, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd;

@@ -1104,7 +1104,7 @@ static int attn_gdn_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
-/* ---- GPU decoding (attn/decode_rooms.cu.h and the block's small GPU ops). The cache: every sequence's
+/* ---- GPU decoding (attn/decode.cu.h and the block's small GPU ops). The cache: every sequence's
    state [B][H, D, D] in fp32, then every sequence's conv tail [B][K-1][3HD] in bf16: constant in
    T. A step: the projection (matmul, N = B); the conv over [tail | new row] + SiLU, shifting the
    tail; the per-head L2 norm and the gates (the training kernels, N = B); one block per (b, h)
@@ -1142,7 +1142,7 @@ static size_t attn_gdn_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
 }
 
 #ifndef ABLATE_NO_CUDA
-#include "decode_rooms.cu.h"
+#include "decode.cu.h"
 static int attn_gdn_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                void *out) {
     AttnGdnDims g = gdn_dims(c);

@@ -567,7 +567,7 @@ static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
-/* ---- GPU decoding (attn/decode_rooms.cu.h). The cache per sequence (16-byte aligned): the running
+/* ---- GPU decoding (attn/decode.cu.h). The cache per sequence (16-byte aligned): the running
    sum S [H] and |g| [slots][H] in fp32, then g [slots][H*hd] and v [slots][KV*hd] in bf16 (a ring
    of W under a window) and the gate conv's tail [2][d] bf16 (the CPU's quantities; fp32 for the
    ones a sum runs through). A step: g, v by matmul; the append (and the gate conv); one block
@@ -576,7 +576,7 @@ static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
 static size_t attn_mga_gpu_cache_bytes(const AttnConfig *c, int T) {
     size_t S = (size_t)attn_dec_slots(c->window, T), H = (size_t)c->n_heads;
     size_t fl = H * (1 + S), bs = S * (H + c->n_kv_heads) * c->head_dim + 2 * (size_t)c->d_model;
-    return (fl * 4 + bs * 2 + 15) / 16 * 16; /* attn/decode_rooms.cu.h's mga_seq */
+    return (fl * 4 + bs * 2 + 15) / 16 * 16; /* attn/decode.cu.h's mga_seq */
 }
 
 typedef struct { void *g, *v, *u, *att, *gate; float *p; } MgaDecScratch;
@@ -633,7 +633,7 @@ static int attn_mga_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
 #ifndef ABLATE_NO_CUDA
     int B = k->B, d = c->d_model, H = c->n_heads, hd = c->head_dim, KV = c->n_kv_heads, qd = H * hd, kvd = KV * hd;
     int S = attn_dec_slots(c->window, k->cap);
-    /* attn/decode_rooms.cu.h's mga_seq, in 16-bit units: run [H] | gn [S][H] fp32, g [S][qd] | v [S][kvd] |
+    /* attn/decode.cu.h's mga_seq, in 16-bit units: run [H] | gn [S][H] fp32, g [S][qd] | v [S][kvd] |
        tail [2][d] bf16 */
     size_t fl = (size_t)H * (1 + S), seq = attn_mga_gpu_cache_bytes(c, k->cap) / 2;
     char *mem = k->mem, *gc = mem + fl * 4, *vc = gc + (size_t)S * qd * 2, *tail = vc + (size_t)S * kvd * 2;

@@ -25,7 +25,7 @@
    op_rope_part_* rotates the rotary part of each head in place); there the core's width
    P = max(head_dim, v_head_dim) must be a multiple of 8 from 32 to 256 (the flash kernels'
    widths). The absorbed form serves decoding: the
-   CPU's (attn_mla_absorbed_forward, the decode slots) and the GPU's (attn/decode_rooms.cu.h).
+   CPU's (attn_mla_absorbed_forward, the decode slots) and the GPU's (attn/decode.cu.h).
    Options: latent_dim, q_latent_dim, rope_dim, v_head_dim (below); window as for every
    mechanism.
    QK-NORM. DeepSeek's latent norms are always here: the KV latent's (kv_a_layernorm) in every
@@ -459,7 +459,7 @@ static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
     return rc;
 }
 
-/* ---- GPU decoding (attn/decode_rooms.cu.h's kernels around the ops' matmuls; attn.h's GPU DECODING).
+/* ---- GPU decoding (attn/decode.cu.h's kernels around the ops' matmuls; attn.h's GPU DECODING).
    The cache: per sequence S = attn_dec_slots(window, cap) rows [cn | RoPE(kr)] in bf16 (the CPU's
    layout). A step: the query (mla_query: matmuls, the query latent's norm), kva = W_kva x, the
    append (norm, rotation at the device position), then one block per (b, h): the absorbed query
@@ -505,7 +505,7 @@ static size_t attn_mla_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
 }
 
 #ifndef ABLATE_NO_CUDA
-#include "decode_rooms.cu.h"
+#include "decode.cu.h"
 static int attn_mla_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                void *out) {
     MlaDims m = mla_dims(c);

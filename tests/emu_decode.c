@@ -1,4 +1,4 @@
-/* emu_decode.c - attn/decode_rooms.cu.h's CUDA kernels (the GPU decode of the MLA, MGA, GDN and DSA
+/* emu_decode.c - attn/decode.cu.h's CUDA kernels (the GPU decode of the MLA, MGA, GDN and DSA
    rooms) run on the CPU: an emulation of the CUDA execution model (one block at a time, its
    threads as pthreads; __syncthreads and __syncwarp as barriers; shuffles and ballots through
    per-warp slots), so the kernels' indexing, barriers and arithmetic are checked on a machine

@@ -1,6 +1,6 @@
-/* emu_decode_dump.c - print attn/decode_rooms.cu.h's CUDA source (or, with the argument
-   "fused", attn/decode_fused.cu.h's) rewritten as plain C for tests/emu_decode.c (tests/emu_fused.c):
-   a CPU emulation of the decode kernels, no GPU needed.
+/* emu_decode_dump.c - print attn/decode.cu.h's rooms source (DECODE_ROOMS_SRC) or, with the
+   argument "fused", attn/decode_fused.cu.h's, rewritten as plain C for tests/emu_decode.c
+   (tests/emu_fused.c): a CPU emulation of the decode kernels, no GPU needed.
 
    Rewrites: extern "C" dropped; the dynamic shared array becomes a pointer to the emulator's
    buffer; __shared__ becomes static (one block runs at a time, so static is per block); the
@@ -10,7 +10,7 @@
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
 #include "gpu.h"
-#include "attn/decode_rooms.cu.h"
+#include "attn/decode.cu.h"
 #include "attn/decode_fused.cu.h"
 #include <stdio.h>
 #include <string.h>
@@ -19,7 +19,7 @@ int main(int argc, char **argv) {
     static char buf[1 << 20], out[1 << 20];
     int fused = argc > 1 && !strcmp(argv[1], "fused");
     if (argc > 1 && !fused) { fprintf(stderr, "emu_decode_dump: unknown source '%s' (expected none or fused)\n", argv[1]); return 2; }
-    const char *src = fused ? DECODE_FUSED_SRC : ATTN_DECODE_ROOMS_SRC;
+    const char *src = fused ? DECODE_FUSED_SRC : DECODE_ROOMS_SRC;
     size_t n = strlen(src);
     if (n >= sizeof buf) { fprintf(stderr, "emu_decode_dump: source of %zu bytes (expected < %zu)\n", n, sizeof buf); return 1; }
     memcpy(buf, src, n);

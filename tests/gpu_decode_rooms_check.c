@@ -1,9 +1,9 @@
 /* tests/gpu_decode_rooms_check.c - on a GPU machine: the GPU decode of the MLA, MGA, Gated
-   DeltaNet and DSA rooms (attn/decode_rooms.cu.h, the rooms' gpu_decode slots) against the CPU decode
+   DeltaNet and DSA rooms (attn/decode.cu.h, the rooms' gpu_decode slots) against the CPU decode
    (attn_decode_step, the reference tests/test_decode.c holds equal to the full forward).
 
    Build: make tests/gpu_decode_rooms_check     Run: ./tests/gpu_decode_rooms_check [--no-graph]
-     --compile-only  no GPU: NVRTC-compiles attn/decode_rooms.cu.h for sm_80 and sm_90 and checks that
+     --compile-only  no GPU: NVRTC-compiles attn/decode.cu.h for sm_80 and sm_90 and checks that
                      every case's config resolves and is one the GPU decode takes
 
    Per case (a room and options: MLA with and without the query latent, v_head_dim != head_dim,
@@ -273,8 +273,8 @@ int main(int argc, char **argv) {
     Gpu g;
     memset(&g, 0, sizeof g);
     if (dry) { /* no GPU: the kernels compile for both targets and every case's config is accepted */
-        report(!attn_dec_kernels_compile_check("sm_80"), "attn/decode_rooms.cu.h compiles for sm_80", "");
-        report(!attn_dec_kernels_compile_check("sm_90"), "attn/decode_rooms.cu.h compiles for sm_90", "");
+        report(!gpu_decode_kernels_compile_check("sm_80"), "attn/decode.cu.h compiles for sm_80", "");
+        report(!gpu_decode_kernels_compile_check("sm_90"), "attn/decode.cu.h compiles for sm_90", "");
     } else if (gpu_init(&g, 0) != 0) {
         fprintf(stderr, "gpu_decode_rooms_check: no usable GPU: %s\n", g.err);
         return 1;

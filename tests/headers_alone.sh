@@ -48,7 +48,7 @@ gpu.h:GPU:GPU
 attn/dense.cu.h::
 attn/dsa.cu.h::
 attn/gdn.cu.h::
-attn/decode_rooms.cu.h::
+attn/decode.cu.h::
 attn/decode_fused.cu.h::
 "
 
@@ -118,7 +118,7 @@ if command -v "$CXX" > /dev/null; then
         sh -c "$CC $FLAGS -c $tmp/cxx_impl.c -o $tmp/cxx_impl.o && $CXX -std=c++11 -Wall -Wextra -pedantic -Werror -I. $tmp/cxx_main.cpp $tmp/cxx_impl.o -o $tmp/cxx -lm"
     if [ -e "$CUDA/include/cuda.h" ]; then
         { echo '#include "gpu.h"'; echo '#include "attn/dsa.cu.h"'; echo '#include "attn/gdn.cu.h"'
-          echo '#include "attn/decode_rooms.cu.h"'; echo '#include "attn/decode_fused.cu.h"'
+          echo '#include "attn/decode.cu.h"'; echo '#include "attn/decode_fused.cu.h"'
           echo 'extern "C" int gpu_init(Gpu *g, int device_index); /* the same linkage, or an error */'; } > "$tmp/cxx_gpu.cpp"
         check "C++ ($CXX): gpu.h and the kernel headers' CUDA declarations (-DABLATE_CUDA) in extern \"C\"" \
             $CXX -std=c++11 -fsyntax-only -DABLATE_CUDA -I. -I"$CUDA/include" "$tmp/cxx_gpu.cpp"
@@ -148,7 +148,7 @@ fi
 gen kernels.cu.h "" 0 kernels.cu
 skip kernels.cu.h "CUDA source as C strings longer than C99's 4095-character minimum" \
     $CC $FLAGS -c "$tmp/kernels.cu.c" -o "$tmp/k.o"
-for k in attn/dense.cu.h attn/dsa.cu.h attn/gdn.cu.h attn/decode_rooms.cu.h attn/decode_fused.cu.h; do # empty without -DABLATE_CUDA
+for k in attn/dense.cu.h attn/dsa.cu.h attn/gdn.cu.h attn/decode.cu.h attn/decode_fused.cu.h; do # empty without -DABLATE_CUDA
     n=$(basename "$k" .h)
     gen "$k" GPU 0 "$n"
     skip "$k (CUDA build)" "part of gpu.h's CUDA implementation, whose cuda.h is not ISO C99" \

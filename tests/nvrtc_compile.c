@@ -44,15 +44,11 @@
 #endif
 
 /* the generation kernels (the dense room's decode attention, the sampler; the one-token decode
-   kernels of the MLA, MGA, GDN and DSA rooms), when those files exist */
+   kernels of the MLA, MGA, GDN and DSA rooms; the fused small-batch step), when those files exist */
 #if defined(__has_include)
 #if __has_include("attn/decode.cu.h")
 #include "attn/decode.cu.h"
 #define HAVE_DECODE 1
-#endif
-#if __has_include("attn/decode_rooms.cu.h")
-#include "attn/decode_rooms.cu.h"
-#define HAVE_DECODE_ROOMS 1
 #endif
 #if __has_include("attn/decode_fused.cu.h")
 #include "attn/decode_fused.cu.h"
@@ -142,10 +138,7 @@ int main(int argc, char **argv) {
         {"attn/gdn.cu.h", "GDN_MMA=0/1 x GDN_PAR=0/1", gdn_kernels_compile_check},
 #endif
 #ifdef HAVE_DECODE
-        {"attn/decode.cu.h", "one specialization (sizes at run time)", decode_kernels_compile_check},
-#endif
-#ifdef HAVE_DECODE_ROOMS
-        {"attn/decode_rooms.cu.h", "one specialization (sizes at run time)", attn_dec_kernels_compile_check},
+        {"attn/decode.cu.h", "its two sources (sizes at run time)", gpu_decode_kernels_compile_check},
 #endif
 #ifdef HAVE_HIER
         {"attn/hier.cu.h", "one specialization (sizes at run time)", attn_hier_kernels_compile_check},
@@ -163,8 +156,8 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h, attn/decode_rooms.cu.h, "
-                        "attn/decode_fused.cu.h or attn/hier.cu.h)\n", argv[1]);
+                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h, attn/decode_fused.cu.h "
+                        "or attn/hier.cu.h)\n", argv[1]);
         return 2;
     }
     /* "[k/n] arch file" before each group and its time after: a whole run takes minutes, and the
