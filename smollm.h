@@ -1532,12 +1532,13 @@ SMOLLMDEF size_t smollm_cache_bytes(const SmolModel *m, int T) {
     return b;
 }
 
-SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen) {
-    const SmolConfig *c = &m->cfg;
-    memset(g, 0, sizeof *g);
-    if (m->gpu) {
-        snprintf(err, errlen, "SmolGen decodes a CPU model (got a GPU model: use smollm_gpu_gen_init, or "
-                 "--device cpu)");
+/* what smollm_gen_init (on_gpu 0) and smollm_gpu_gen_init (on_gpu 1) check before they allocate:
+   the model on that side, B and cap in range, every layer's attention decodable there */
+static int smol_gen_check(const SmolModel *m, int B, int cap, int on_gpu, char *err, size_t errlen) {
+    if (!m->gpu != !on_gpu) {
+        snprintf(err, errlen, "%s", on_gpu ? "GPU generation needs a model on the GPU (got a CPU model: use smollm_gen_init)"
+                                           : "SmolGen decodes a CPU model (got a GPU model: use smollm_gpu_gen_init, "
+                                             "or --device cpu)");
         return -1;
     }
     if (B < 1 || B > SMOLLM_MAX_BATCH || cap < 1 || cap > SMOLLM_MAX_SEQ) {
@@ -1545,13 +1546,21 @@ SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, ch
                  SMOLLM_MAX_BATCH, SMOLLM_MAX_SEQ);
         return -1;
     }
-    for (int l = 0; l < c->n_layers; l++) {
+    for (int l = 0; l < m->cfg.n_layers; l++) {
         char e2[256];
-        if (attn_decode_supported(&m->layers[l].attn, e2, sizeof e2)) {
+        const AttnConfig *a = &m->layers[l].attn;
+        if (on_gpu ? attn_gpu_decode_supported(a, e2, sizeof e2) : attn_decode_supported(a, e2, sizeof e2)) {
             snprintf(err, errlen, "layer %d: %s", l, e2);
             return -1;
         }
     }
+    return 0;
+}
+
+SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen) {
+    const SmolConfig *c = &m->cfg;
+    memset(g, 0, sizeof *g);
+    if (smol_gen_check(m, B, cap, 0, err, errlen)) return -1;
     size_t d = c->d_model, F = c->ffn_dim;
     g->B = B;
     g->n_layers = c->n_layers;
@@ -1841,22 +1850,7 @@ SMOLLMDEF int smollm_gpu_gen_init(SmolGpuGen *g, const SmolModel *m, int B, int 
                                   uint64_t seed, int eager, char *err, size_t errlen) {
     const SmolConfig *c = &m->cfg;
     memset(g, 0, sizeof *g);
-    if (!m->gpu) {
-        snprintf(err, errlen, "GPU generation needs a model on the GPU (got a CPU model: use smollm_gen_init)");
-        return -1;
-    }
-    if (B < 1 || B > SMOLLM_MAX_BATCH || cap < 1 || cap > SMOLLM_MAX_SEQ) {
-        snprintf(err, errlen, "generation of %d sequences x %d tokens: expected 1..%d x 1..%d", B, cap,
-                 SMOLLM_MAX_BATCH, SMOLLM_MAX_SEQ);
-        return -1;
-    }
-    for (int l = 0; l < c->n_layers; l++) {
-        char e2[256];
-        if (attn_gpu_decode_supported(&m->layers[l].attn, e2, sizeof e2)) {
-            snprintf(err, errlen, "layer %d: %s", l, e2);
-            return -1;
-        }
-    }
+    if (smol_gen_check(m, B, cap, 1, err, errlen)) return -1;
     Gpu *gpu = m->gpu;
     size_t d = c->d_model, F = c->ffn_dim, es = ops_act_size(gpu);
     g->B = B;

@@ -13,7 +13,8 @@
        under windows (mla, mga), constant in T (gdn), linear in T (dsa)
      hier's cache: the window's ring, one pooled row per complete block and the running block sum
      refusals: mga_faithful (reads the future), MLA with QK-norm (no absorbed form), a step past the
-       cache's capacity
+       cache's capacity; smollm_gen_init: 0 sequences, a capacity past SMOLLM_MAX_SEQ, a layer that
+       cannot decode (named by its index)
      the GPU forward prefills' fill map (mla, mga, gdn, dsa; tuning.dec_prefill): every cache entry
        the decode steps appended after a prompt equals the forward activation the GPU prefill
        copies there (rings past their wrap, GDN's final state through AttnGdnActs.state, conv
@@ -306,6 +307,30 @@ static void check_cache_sizes(void) {
            "mla with qk_norm cannot decode (no absorbed form of the per-head norm), on the CPU or the GPU", err);
 }
 
+/* smollm_gen_init's refusals before it allocates (smollm.h's smol_gen_check, which GPU generation
+   shares): B and cap out of range, a layer that cannot decode named by its index */
+static void check_gen_refusals(void) {
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 32; cfg.d_model = 24; cfg.n_layers = 2; cfg.n_heads = 4; cfg.ffn_dim = 32;
+    cfg.attn.kind = ATTN_GQA;
+    cfg.attn.mga_faithful = 1; /* layer 1's mga reads the future: it cannot decode */
+    snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "gqa,mga");
+    SmolModel m;
+    SmolGen g;
+    char err[512];
+    if (smollm_init(&m, &cfg, NULL, 1, 8, err, sizeof err)) { report(0, "generation refusals", err); return; }
+    int rc = smollm_gen_init(&g, &m, 0, 8, err, sizeof err);
+    report(rc == -1 && strstr(err, "generation of 0 sequences x 8 tokens: expected 1.."),
+           "generation of 0 sequences is refused", err);
+    rc = smollm_gen_init(&g, &m, 1, SMOLLM_MAX_SEQ + 1, err, sizeof err);
+    report(rc == -1 && strstr(err, "tokens: expected 1..") && g.layers == NULL,
+           "generation past SMOLLM_MAX_SEQ tokens is refused, nothing allocated", err);
+    rc = smollm_gen_init(&g, &m, 1, 8, err, sizeof err);
+    report(rc == -1 && strstr(err, "layer 1: attn mga with mga_faithful 1"),
+           "a layer that cannot decode is refused by index", err);
+    smollm_free(&m);
+}
+
 /* the GPU decode interface's host side (no GPU here): which rooms have GPU decode kernels, the
    device cache's bytes (bf16, the CPU cache's slots), and the refusals that need no device */
 static void check_gpu_host(void) {
@@ -421,6 +446,7 @@ int main(void) {
     check_fill_map("prefill fill map: gdn conv 4, prompt 2 (< K-1)", ATTN_GDN, NULL, 2, 9);
     check_fill_map("prefill fill map: dsa top-4", ATTN_DSA, o_dsa, 7, 11);
     check_cache_sizes();
+    check_gen_refusals();
     check_gpu_host();
     check_gpu_cache_sizes();
     check_sampler();
