@@ -111,7 +111,7 @@ tests/gpu_%: tests/gpu_%.c $(HEADERS)
 
 # attn/gdn.cu.h's kernels emulated on the CPU (pthreads as CUDA threads; no GPU needed,
 # about a minute on 2 cores): their indexing, barriers and mma fragments vs attn/gdn.h
-build/emu_linear_kernels.inc: tests/emu_linear_dump.c attn/gdn.cu.h gpu.h kernels.cu.h
+build/emu_linear_kernels.inc: tests/emu_linear_dump.c tests/emu_dump_common.h attn/gdn.cu.h gpu.h kernels.cu.h
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_linear_dump.c -o build/emu_linear_dump $(CUDA_LIB) -lm
 	./build/emu_linear_dump > $@.tmp && mv $@.tmp $@
@@ -119,7 +119,7 @@ tests/emu_linear0 tests/emu_linear1: tests/emu_linear.c build/emu_linear_kernels
 	$(CC) $(CFLAGS) -Ibuild -DGDN_MMA=$(subst tests/emu_linear,,$@) -DGDN_PAR=2 tests/emu_linear.c -o $@ -lpthread -lm
 # attn/dense.cu.h's sparse-pattern tile loops with the kernels' own helpers (kernels.cu.h's
 # ablate_pattern.cuh; seconds)
-build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c gpu.h kernels.cu.h
+build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c tests/emu_dump_common.h gpu.h kernels.cu.h
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_attn_pattern_dump.c -o build/emu_attn_pattern_dump $(CUDA_LIB) -lm
 	./build/emu_attn_pattern_dump > $@.tmp && mv $@.tmp $@
@@ -127,14 +127,16 @@ tests/emu_attn_pattern0 tests/emu_attn_pattern1: tests/emu_attn_pattern.c build/
 	$(CC) $(CFLAGS) -Ibuild -DEMU_SRC=$(subst tests/emu_attn_pattern,,$@) tests/emu_attn_pattern.c -o $@ -lm
 # attn/decode.cu.h's MLA, MGA, GDN and DSA decode kernels (DECODE_ROOMS_SRC) emulated the same way
 # (about a minute on 2 cores)
-build/emu_decode_kernels.inc: tests/emu_decode_dump.c attn/decode.cu.h attn/decode_fused.cu.h gpu.h kernels.cu.h
+build/emu_decode_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h attn/decode.cu.h attn/decode_fused.cu.h \
+                              gpu.h kernels.cu.h
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_decode_dump $(CUDA_LIB) -lm
 	./build/emu_decode_dump > $@.tmp && mv $@.tmp $@
 tests/emu_decode: tests/emu_decode.c tests/emu_cuda.h build/emu_decode_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_decode.c -o $@ -lpthread -lm
 # attn/decode_fused.cu.h's kernels (the fused decode step) the same way
-build/emu_fused_kernels.inc: tests/emu_decode_dump.c attn/decode_fused.cu.h attn/decode.cu.h gpu.h kernels.cu.h
+build/emu_fused_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h attn/decode_fused.cu.h attn/decode.cu.h \
+                             gpu.h kernels.cu.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_fused_dump $(CUDA_LIB) -lm
 	./build/emu_fused_dump fused > $@.tmp && mv $@.tmp $@

@@ -12,30 +12,18 @@
 #include "gpu.h"
 #include "attn/decode.cu.h"
 #include "attn/decode_fused.cu.h"
-#include <stdio.h>
-#include <string.h>
+#include "emu_dump_common.h"
 
 int main(int argc, char **argv) {
-    static char buf[1 << 20], out[1 << 20];
     int fused = argc > 1 && !strcmp(argv[1], "fused");
-    if (argc > 1 && !fused) { fprintf(stderr, "emu_decode_dump: unknown source '%s' (expected none or fused)\n", argv[1]); return 2; }
-    const char *src = fused ? DECODE_FUSED_SRC : DECODE_ROOMS_SRC;
-    size_t n = strlen(src);
-    if (n >= sizeof buf) { fprintf(stderr, "emu_decode_dump: source of %zu bytes (expected < %zu)\n", n, sizeof buf); return 1; }
-    memcpy(buf, src, n);
-    const char *rules[][2] = {{"extern \"C\" ", ""},
-                              {"extern __shared__ float sm[];", "float *sm = g_sm;"},
-                              {"__shared__", "static"},
-                              {"#include \"ablate_common.cuh\"", ""}};
-    for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
-        size_t fl = strlen(rules[r][0]), tl = strlen(rules[r][1]), m = 0;
-        for (size_t i = 0; i < n;) {
-            if (i + fl <= n && !memcmp(buf + i, rules[r][0], fl)) { memcpy(out + m, rules[r][1], tl); m += tl; i += fl; }
-            else out[m++] = buf[i++];
-        }
-        memcpy(buf, out, m);
-        n = m;
+    if (argc > 1 && !fused) {
+        fprintf(stderr, "emu_decode_dump: unknown source '%s' (expected none or fused)\n", argv[1]);
+        return 2;
     }
-    fwrite(buf, 1, n, stdout);
-    return 0;
+    const char *src = fused ? DECODE_FUSED_SRC : DECODE_ROOMS_SRC;
+    const EmuRule rules[] = {{"extern \"C\" ", ""},
+                             {"extern __shared__ float sm[];", "float *sm = g_sm;"},
+                             {"__shared__", "static"},
+                             {"#include \"ablate_common.cuh\"", ""}};
+    return emu_dump("emu_decode_dump", src, strlen(src), rules, sizeof rules / sizeof *rules);
 }

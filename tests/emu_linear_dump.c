@@ -11,8 +11,7 @@
 #define GPU_NVRTC_ONLY
 #include "gpu.h"
 #include "attn/gdn.cu.h"
-#include <stdio.h>
-#include <string.h>
+#include "emu_dump_common.h"
 
 int main(void) {
     static char buf[1 << 20];
@@ -31,23 +30,12 @@ int main(void) {
     n += (size_t)snprintf(buf + n, sizeof buf - n, "mma_emu(%.*s[n], af, b0, b1);", len, f);
     n += (size_t)snprintf(buf + n, sizeof buf - n, "%s", e + 2);
     if (n >= sizeof buf) { fprintf(stderr, "emu_linear_dump: source too long\n"); return 1; }
-    /* 2: the simple textual rewrites, applied one after another through a second buffer */
-    static char out[1 << 20];
-    const char *rules[][2] = {{"extern \"C\" ", ""},
-                              {"extern __shared__ __align__(16) float sm[];", "float *sm = g_sm;"},
-                              {"__shared__", "static"},
-                              {"#include \"ablate_common.cuh\"", ""},
-                              /* the 8-byte operand loads: the emulator checks their alignment */
-                              {"if (stride == 1) return *(const float2 *)p;", "if (stride == 1) return emu_ld2(p);"}};
-    for (size_t r = 0; r < sizeof rules / sizeof rules[0]; r++) {
-        size_t fl = strlen(rules[r][0]), tl = strlen(rules[r][1]), m = 0;
-        for (size_t i = 0; i < n;) {
-            if (i + fl <= n && !memcmp(buf + i, rules[r][0], fl)) { memcpy(out + m, rules[r][1], tl); m += tl; i += fl; }
-            else out[m++] = buf[i++];
-        }
-        memcpy(buf, out, m);
-        n = m;
-    }
-    fwrite(buf, 1, n, stdout);
-    return 0;
+    /* 2: the simple textual rewrites */
+    const EmuRule rules[] = {{"extern \"C\" ", ""},
+                             {"extern __shared__ __align__(16) float sm[];", "float *sm = g_sm;"},
+                             {"__shared__", "static"},
+                             {"#include \"ablate_common.cuh\"", ""},
+                             /* the 8-byte operand loads: the emulator checks their alignment */
+                             {"if (stride == 1) return *(const float2 *)p;", "if (stride == 1) return emu_ld2(p);"}};
+    return emu_dump("emu_linear_dump", buf, n, rules, sizeof rules / sizeof *rules);
 }
