@@ -17,17 +17,12 @@
      ./tests/gpu_dist_check            (ends "N passed, N failed") */
 #define ABLATE_IMPLEMENTATION
 #include "study.h"
+#include "tests/check.h"       /* report */
+#include "tests/dist_common.h" /* losses, compare */
 
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int n_pass, n_fail;
-static void report(int ok, const char *name, const char *detail) {
-    if (ok) n_pass++; else n_fail++;
-    printf("%s %-60s %s\n", ok ? "PASS" : "FAIL", name, detail ? detail : "");
-    fflush(stdout);
-}
 
 static const char *data = "/usr/share/common-licenses/GPL-3";
 
@@ -81,37 +76,6 @@ static int run(const StudyRunConfig *c, int W, int nccl, const char *dir, int ke
     return dist_spawn(W, rank_main, &x, err, errlen);
 }
 
-static int losses(const char *dir, int val, double *out, int max) {
-    char p[512], line[4096];
-    snprintf(p, sizeof p, "%s/metrics.jsonl", dir);
-    FILE *f = fopen(p, "r");
-    int n = 0;
-    while (f && n < max && fgets(line, sizeof line, f)) {
-        const char *k = strstr(line, val ? "\"val_loss\":" : "\"loss\":");
-        if (k) out[n++] = strtod(k + (val ? 11 : 7), NULL);
-    }
-    if (f) fclose(f);
-    return n;
-}
-
-/* training losses and the last validation loss within tol relative */
-static void compare(const char *name, const char *a, const char *b, int want, double tol) {
-    for (int val = 0; val < 2; val++) {
-        double la[64], lb[64], worst = 0;
-        int na = losses(a, val, la, 64), nb = losses(b, val, lb, 64);
-        int ok = val ? na == nb && na >= 1 : na == want && nb == want;
-        for (int i = val && na ? na - 1 : 0; i < na && i < nb; i++) {
-            double d = fabs(la[i] - lb[i]) / fmax(fabs(la[i]), 1e-300);
-            if (!(d <= worst)) worst = d;
-        }
-        ok = ok && worst <= tol;
-        char detail[160], full[200];
-        snprintf(detail, sizeof detail, "(%d and %d, largest relative difference %.3g, tolerance %g)", na, nb, worst, tol);
-        snprintf(full, sizeof full, "%s: %s", name, val ? "last val loss" : "train losses");
-        report(ok, full, detail);
-    }
-}
-
 /* the GPU count, asked in a child (this process keeps no CUDA context); -1: none usable */
 static int gpu_count(void) {
     pid_t p = fork();
@@ -140,13 +104,13 @@ int main(void) {
     err[0] = 0;
     rc = run(&c, 1, 1, "build/gpu_dist/nccl1", 0, err, sizeof err);
     report(rc == 0, "1 GPU, one NCCL rank: trains", err);
-    compare("1 NCCL rank == no DistComm (bit for bit)", "build/gpu_dist/plain", "build/gpu_dist/nccl1", 4, 0);
+    compare("1 NCCL rank == no DistComm (bit for bit)", "build/gpu_dist/plain", "build/gpu_dist/nccl1", 4, 0, 0, 1);
     StudyRunConfig cb = c;
     cb.train.grad_reduce = TRAIN_REDUCE_BF16;
     err[0] = 0;
     rc = run(&cb, 1, 1, "build/gpu_dist/nccl1_bf16", 0, err, sizeof err);
     report(rc == 0, "1 GPU, one NCCL rank, grad_reduce bf16: trains", err);
-    compare("1 NCCL rank bf16 ~ no DistComm", "build/gpu_dist/plain", "build/gpu_dist/nccl1_bf16", 4, 3e-3);
+    compare("1 NCCL rank bf16 ~ no DistComm", "build/gpu_dist/plain", "build/gpu_dist/nccl1_bf16", 4, 3e-3, 3e-3, 1);
     if (n >= 2) {
         StudyRunConfig one, two;
         base_config(&one, 4, 2, 4);
@@ -157,13 +121,14 @@ int main(void) {
         err[0] = 0;
         rc = run(&two, 2, 1, "build/gpu_dist/ranks2", 0, err, sizeof err);
         report(rc == 0, "2 GPUs, batch 8: trains", err);
-        compare("2 GPUs == 1 GPU with grad_accum 2", "build/gpu_dist/accum2", "build/gpu_dist/ranks2", 4, 2e-3);
+        compare("2 GPUs == 1 GPU with grad_accum 2", "build/gpu_dist/accum2", "build/gpu_dist/ranks2", 4, 2e-3, 2e-3, 1);
         StudyRunConfig twob = two;
         twob.train.grad_reduce = TRAIN_REDUCE_BF16;
         err[0] = 0;
         rc = run(&twob, 2, 1, "build/gpu_dist/ranks2_bf16", 0, err, sizeof err);
         report(rc == 0, "2 GPUs, batch 8, grad_reduce bf16: trains", err);
-        compare("2 GPUs bf16 ~ 1 GPU with grad_accum 2", "build/gpu_dist/accum2", "build/gpu_dist/ranks2_bf16", 4, 3e-3);
+        compare("2 GPUs bf16 ~ 1 GPU with grad_accum 2", "build/gpu_dist/accum2", "build/gpu_dist/ranks2_bf16", 4, 3e-3,
+                3e-3, 1);
         {
             double a[64], b[64], most = 0;
             int na = losses("build/gpu_dist/ranks2", 0, a, 64), nb = losses("build/gpu_dist/ranks2_bf16", 0, b, 64);
@@ -185,7 +150,8 @@ int main(void) {
         err[0] = 0;
         rc = run(&six, 1, 1, "build/gpu_dist/resume", 1, err, sizeof err);
         report(rc == 0, "its checkpoint resumed on 1 GPU: trains to step 6", err);
-        compare("2-GPU checkpoint resumed on 1 == uninterrupted", "build/gpu_dist/whole", "build/gpu_dist/resume", 6, 2e-3);
+        compare("2-GPU checkpoint resumed on 1 == uninterrupted", "build/gpu_dist/whole", "build/gpu_dist/resume", 6,
+                2e-3, 2e-3, 1);
         /* a study whose runs each take both GPUs, through the binary (fork + exec of workers,
            each forking its ranks) */
         if (access("./ablate", X_OK)) report(0, "gpus_per_run study", "./ablate is not built (make ablate)");
@@ -206,7 +172,7 @@ int main(void) {
                 snprintf(a, sizeof a, "build/gpu_dist/study_dp1/%s", runs[i]);
                 snprintf(b, sizeof b, "build/gpu_dist/study_dp2/%s", runs[i]);
                 snprintf(name, sizeof name, "study %s: 2 GPUs == 1 GPU", runs[i]);
-                compare(name, a, b, 4, 2e-3);
+                compare(name, a, b, 4, 2e-3, 2e-3, 1);
                 snprintf(cmd, sizeof cmd, "grep -q '\"device\": \"cuda\", \"gpus_per_run\": 2,' %s/config.json", b);
                 snprintf(name, sizeof name, "study %s: config.json says cuda, gpus_per_run 2", runs[i]);
                 report(system(cmd) == 0, name, NULL);
