@@ -1129,11 +1129,6 @@ static void bench_attention(Gpu *gpu, int T, int hd, int reps) {
     for (int i = 0; i < 9; i++) ops_free(gpu, all[i]);
 }
 
-/* The attention alternatives against dense causal flash attention, as cores (no projections):
-   B*T = 65536 tokens, 16 heads of 64; DSA in DeepSeek's MQA mode (KV = 1, indexer 4 x 64,
-   top-512, selection included); GDN's chunked delta rule, both organizations of its kernels
-   (chunk-parallel, the default; one block per sequence and head, --tune gdn_par=0); the fixed
-   patterns on W = 512. */
 /* sets gpu->tuning.gdn_par to v (a raw field value: -1 leaves it) and returns its value before
    (0 on the CPU, which has one organization) */
 static int bench_gdn_par(Gpu *gpu, int v) {
@@ -1148,59 +1143,107 @@ static int bench_gdn_par(Gpu *gpu, int v) {
 #endif
 }
 
+/* the attention cores' inputs, outputs and scratch at one shape (device memory on the GPU) */
+typedef struct {
+    int B, T, H, KV, hd;    /* KV: the kv heads of k and v, and of the dense and pattern cores */
+    int dsa_kv, HI, dI, k;  /* DSA: its kv heads (<= KV), the indexer's heads and dim, the top k */
+    void *q, *kk, *v, *dout, *o, *dq, *dk, *dv, *iq, *ik, *iw;
+    ops_real *lse, *psum, *gd, *beta, *dg, *db, *ws; /* gd .. ws: GDN's gates and scratch */
+    int *idx;
+} BenchCores;
+
+enum { BENCH_DENSE, BENCH_DSA, BENCH_DSA_SELECT, BENCH_GDN, BENCH_PATTERN };
+
+/* c's buffers for its shape: random inputs from seed + 1 on (timing zeros can flatter a kernel),
+   GDN's gates and scratch too when gdn is set */
+static void bench_cores_alloc(Gpu *gpu, BenchCores *c, int gdn, uint64_t seed) {
+    size_t N = (size_t)c->B * c->T, nq = N * c->H * c->hd, nk = N * c->KV * c->hd;
+    c->q = bench_rand_act(gpu, nq, 1, seed + 1), c->kk = bench_rand_act(gpu, nk, 1, seed + 2);
+    c->v = bench_rand_act(gpu, nk, 1, seed + 3), c->dout = bench_rand_act(gpu, nq, 1, seed + 4);
+    c->o = bench_rand_act(gpu, nq, 0, seed + 5), c->dq = bench_rand_act(gpu, nq, 0, seed + 6);
+    c->dk = bench_rand_act(gpu, nk, 0, seed + 7), c->dv = bench_rand_act(gpu, nk, 0, seed + 8);
+    c->lse = bench_fill_real(gpu, N * c->H, 0, 0, seed + 9);
+    c->iq = bench_rand_act(gpu, N * c->HI * c->dI, 1, seed + 10), c->ik = bench_rand_act(gpu, N * c->dI, 1, seed + 11);
+    c->iw = bench_rand_act(gpu, N * c->HI, 1, seed + 12);
+    c->idx = ops_alloc(gpu, N * c->k * sizeof(int));
+    c->psum = ops_alloc(gpu, N * c->k * sizeof(ops_real));
+    if (!gdn) return;
+    c->gd = bench_fill_real(gpu, N * c->H, -0.1, -0.01, seed + 13);
+    c->beta = bench_fill_real(gpu, N * c->H, 0.2, 0.8, seed + 14);
+    c->dg = ops_alloc(gpu, N * c->H * sizeof(ops_real)), c->db = ops_alloc(gpu, N * c->H * sizeof(ops_real));
+    c->ws = ops_alloc(gpu, attn_gdn_block_ws_elems(c->B, c->T, c->H, c->hd, 64) * sizeof(ops_real));
+}
+
+static void bench_cores_free(Gpu *gpu, BenchCores *c) {
+    void *all[] = {c->q, c->kk, c->v, c->dout, c->o, c->dq, c->dk, c->dv, c->lse, c->iq, c->ik, c->iw, c->idx,
+                   c->psum, c->gd, c->beta, c->dg, c->db, c->ws};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i]) ops_free(gpu, all[i]);
+}
+
+/* one call of a core (pass 0: forward, 1: forward + backward; BENCH_DSA_SELECT: the selection
+   alone either way); p: BENCH_PATTERN's pattern */
+static void bench_core_call(Gpu *gpu, const BenchCores *c, int core, const OpsPattern *p, int pass) {
+    int B = c->B, T = c->T, H = c->H, KV = c->KV, hd = c->hd;
+    if (core == BENCH_DENSE) {
+        op_attention_forward(gpu, c->o, c->lse, c->q, c->kk, c->v, B, T, H, KV, hd, 0);
+        if (pass) op_attention_backward(gpu, c->dq, c->dk, c->dv, c->dout, c->o, c->lse, c->q, c->kk, c->v, B, T, H, KV,
+                                        hd, 0);
+    } else if (core == BENCH_DSA || core == BENCH_DSA_SELECT) {
+        attn_dsa_indexer_select(gpu, c->idx, c->iq, c->ik, c->iw, B, T, c->HI, c->dI, c->k, ATTN_DSA_PREC_BF16);
+        if (core == BENCH_DSA_SELECT) return;
+        attn_dsa_attention_forward(gpu, c->o, c->lse, c->q, c->kk, c->v, c->idx, B, T, H, c->dsa_kv, hd, c->k);
+        if (pass) attn_dsa_attention_backward(gpu, c->dq, c->dk, c->dv, c->psum, c->dout, c->o, c->lse, c->q, c->kk,
+                                              c->v, c->idx, B, T, H, c->dsa_kv, hd, c->k);
+    } else if (core == BENCH_GDN) {
+        float scale = (float)(1 / sqrt((double)hd));
+        attn_gdn_chunk_forward(gpu, c->o, NULL, c->q, c->kk, c->v, H * hd, c->gd, c->beta, B, T, H, hd, scale, 64);
+        if (pass) attn_gdn_chunk_backward(gpu, c->dq, c->dk, c->dv, c->dg, c->db, c->dout, c->q, c->kk, c->v, H * hd,
+                                          c->gd, c->beta, B, T, H, hd, scale, 64, c->ws);
+    } else {
+        op_attention_pattern_forward(gpu, c->o, c->lse, c->q, c->kk, c->v, B, T, H, KV, hd, p);
+        if (pass) op_attention_pattern_backward(gpu, c->dq, c->dk, c->dv, c->dout, c->o, c->lse, c->q, c->kk, c->v, B,
+                                                T, H, KV, hd, p);
+    }
+}
+
+/* ms per call of a core: one warm-up call (the JIT, scratch), then reps calls between syncs */
+static double bench_core_ms(Gpu *gpu, const BenchCores *c, int core, const OpsPattern *p, int pass, int reps) {
+    bench_core_call(gpu, c, core, p, pass);
+    double t0 = bench_sync_now(gpu);
+    for (int r = 0; r < reps; r++) bench_core_call(gpu, c, core, p, pass);
+    return (bench_sync_now(gpu) - t0) / reps * 1e3;
+}
+
+/* The attention alternatives against dense causal flash attention, as cores (no projections):
+   B*T = 65536 tokens, 16 heads of 64; DSA in DeepSeek's MQA mode (KV = 1, indexer 4 x 64,
+   top-512, selection included); GDN's chunked delta rule, both organizations of its kernels
+   (chunk-parallel, the default; one block per sequence and head, --tune gdn_par=0); the fixed
+   patterns on W = 512. */
 static void bench_mechanisms(Gpu *gpu) {
     int Ts[] = {2048, 8192, 16384}, nT = gpu ? 3 : 1, H = 16, hd = 64, HI = 4, dI = 64, topk = 512;
     printf("\nattention cores, ms per call (fwd | fwd+bwd), B*T = %d, H = %d, hd = %d; x = dense f+b / this f+b\n",
            gpu ? 65536 : 256, H, hd);
     printf("%6s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s | %-17s\n", "T", "dense causal", "dsa top-512",
            "gdn chunk-par", "W512+global64", "W512+stride2048", "W512+dilation4", "gdn 1 block/seq");
+    /* the columns' cores; 3 to 5 take pats[m - 3] */
+    const int cores[7] = {BENCH_DENSE, BENCH_DSA, BENCH_GDN, BENCH_PATTERN, BENCH_PATTERN, BENCH_PATTERN, BENCH_GDN};
+    OpsPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
     for (int it = 0; it < nT; it++) {
-        int T = gpu ? Ts[it] : 128, B = (gpu ? 65536 : 256) / T, N = B * T, reps = gpu ? (T >= 8192 ? 5 : 10) : 1;
-        int k = topk < T ? topk : T;
-        size_t n = (size_t)N * H * hd;
-        void *q = bench_rand_act(gpu, n, 1, 1), *kk = bench_rand_act(gpu, n, 1, 2), *v = bench_rand_act(gpu, n, 1, 3);
-        void *dout = bench_rand_act(gpu, n, 1, 4), *o = bench_rand_act(gpu, n, 0, 5), *dq = bench_rand_act(gpu, n, 0, 6);
-        void *dk = bench_rand_act(gpu, n, 0, 7), *dv = bench_rand_act(gpu, n, 0, 8);
-        ops_real *lse = bench_fill_real(gpu, (size_t)N * H, 0, 0, 9);
-        void *iq = bench_rand_act(gpu, (size_t)N * HI * dI, 1, 10), *ik = bench_rand_act(gpu, (size_t)N * dI, 1, 11);
-        void *iw = bench_rand_act(gpu, (size_t)N * HI, 1, 12);
-        int *idx = ops_alloc(gpu, (size_t)N * k * sizeof(int));
-        ops_real *psum = ops_alloc(gpu, (size_t)N * k * sizeof(ops_real));
-        ops_real *gd = bench_fill_real(gpu, (size_t)N * H, -0.1, -0.01, 13), *beta = bench_fill_real(gpu, (size_t)N * H, 0.2, 0.8, 14);
-        ops_real *dg = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real)), *db = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real));
-        ops_real *ws = ops_alloc(gpu, attn_gdn_block_ws_elems(B, T, H, hd, 64) * sizeof(ops_real));
-        OpsPattern pats[3] = {{512, 64, 0, 0, 0}, {512, 0, 2048, 0, 0}, {512, 0, 0, 4, 0}};
+        int T = gpu ? Ts[it] : 128, reps = gpu ? (T >= 8192 ? 5 : 10) : 1;
+        BenchCores c = {0};
+        c.B = (gpu ? 65536 : 256) / T, c.T = T, c.H = c.KV = H, c.hd = hd;
+        c.dsa_kv = 1, c.HI = HI, c.dI = dI, c.k = topk < T ? topk : T;
+        bench_cores_alloc(gpu, &c, 1, 0);
         double tf[7], tb[7];
         /* columns 2 and 6: GDN's chunk-parallel kernels (the default) and the one-block-per-
            sequence ones (tuning.gdn_par, read per call; the user's own setting is restored after) */
         int par_saved = bench_gdn_par(gpu, -1);
         for (int m = 0; m < 7; m++) {
             if (m == 2 || m == 6) bench_gdn_par(gpu, GPU_TUNE_VARIANT(m == 2 ? 1 : 0));
-            for (int pass = 0; pass < 2; pass++) { /* 0: forward only, 1: forward + backward */
-                double t0 = 0;
-                for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
-                    if (r == 0) t0 = bench_sync_now(gpu);
-                    if (m == 0) {
-                        op_attention_forward(gpu, o, lse, q, kk, v, B, T, H, H, hd, 0);
-                        if (pass) op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, H, hd, 0);
-                    } else if (m == 1) {
-                        attn_dsa_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, ATTN_DSA_PREC_BF16);
-                        attn_dsa_attention_forward(gpu, o, lse, q, kk, v, idx, B, T, H, 1, hd, k);
-                        if (pass) attn_dsa_attention_backward(gpu, dq, dk, dv, psum, dout, o, lse, q, kk, v, idx, B, T, H,
-                                                               1, hd, k);
-                    } else if (m == 2 || m == 6) {
-                        attn_gdn_chunk_forward(gpu, o, NULL, q, kk, v, H * hd, gd, beta, B, T, H, hd, 0.125f, 64);
-                        if (pass) attn_gdn_chunk_backward(gpu, dq, dk, dv, dg, db, dout, q, kk, v, H * hd, gd, beta, B, T, H,
-                                                        hd, 0.125f, 64, ws);
-                    } else {
-                        const OpsPattern *p = &pats[m - 3];
-                        op_attention_pattern_forward(gpu, o, lse, q, kk, v, B, T, H, H, hd, p);
-                        if (pass) op_attention_pattern_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, H, hd, p);
-                    }
-                }
-                double t = (bench_sync_now(gpu) - t0) / reps * 1e3;
-                if (pass) tb[m] = t; else tf[m] = t;
-            }
+            const OpsPattern *p = cores[m] == BENCH_PATTERN ? &pats[m - 3] : NULL;
+            tf[m] = bench_core_ms(gpu, &c, cores[m], p, 0, reps);
+            tb[m] = bench_core_ms(gpu, &c, cores[m], p, 1, reps);
         }
         bench_gdn_par(gpu, par_saved);
         printf("%6d |", T);
@@ -1208,8 +1251,7 @@ static void bench_mechanisms(Gpu *gpu) {
         printf("\n%6s | %-17s|", "", "");
         for (int m = 1; m < 7; m++) printf(" x %-15.2f|", tb[0] / tb[m]);
         printf("\n");
-        void *all[] = {q, kk, v, dout, o, dq, dk, dv, lse, iq, ik, iw, idx, psum, gd, beta, dg, db, ws};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) ops_free(gpu, all[i]);
+        bench_cores_free(gpu, &c);
     }
 }
 
@@ -1224,28 +1266,21 @@ static void bench_gdn_heads(Gpu *gpu) {
     for (size_t i = 0; i < sizeof Ds / sizeof *Ds; i++) {
         int D = Ds[i], H = 1024 / D;
         size_t n = (size_t)N * H * D;
-        void *q = bench_rand_act(gpu, n, 1, 41), *kk = bench_rand_act(gpu, n, 1, 42), *v = bench_rand_act(gpu, n, 1, 43);
-        void *dout = bench_rand_act(gpu, n, 1, 44), *o = bench_rand_act(gpu, n, 0, 45), *dq = bench_rand_act(gpu, n, 0, 46);
-        void *dk = bench_rand_act(gpu, n, 0, 47), *dv = bench_rand_act(gpu, n, 0, 48);
-        ops_real *gd = bench_fill_real(gpu, (size_t)N * H, -0.1, -0.01, 49), *beta = bench_fill_real(gpu, (size_t)N * H, 0.2, 0.8, 50);
-        ops_real *dg = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real)), *db = ops_alloc(gpu, (size_t)N * H * sizeof(ops_real));
-        ops_real *ws = ops_alloc(gpu, attn_gdn_block_ws_elems(B, T, H, D, 64) * sizeof(ops_real));
-        float scale = (float)(1 / sqrt((double)D));
-        double t[2];
-        for (int pass = 0; pass < 2; pass++) { /* 0: forward only, 1: forward + backward */
-            double t0 = 0;
-            for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
-                if (r == 0) t0 = bench_sync_now(gpu);
-                attn_gdn_chunk_forward(gpu, o, NULL, q, kk, v, H * D, gd, beta, B, T, H, D, scale, 64);
-                if (pass) attn_gdn_chunk_backward(gpu, dq, dk, dv, dg, db, dout, q, kk, v, H * D, gd, beta, B, T, H, D,
-                                                  scale, 64, ws);
-            }
-            t[pass] = (bench_sync_now(gpu) - t0) / reps * 1e3;
-        }
-        printf("%4d %4d | %7.2f %7.2f\n", D, H, t[0], t[1]);
+        BenchCores c = {0};
+        c.B = B, c.T = T, c.H = c.KV = H, c.hd = D;
+        size_t nh = (size_t)N * H;
+        c.q = bench_rand_act(gpu, n, 1, 41), c.kk = bench_rand_act(gpu, n, 1, 42), c.v = bench_rand_act(gpu, n, 1, 43);
+        c.dout = bench_rand_act(gpu, n, 1, 44), c.o = bench_rand_act(gpu, n, 0, 45);
+        c.dq = bench_rand_act(gpu, n, 0, 46), c.dk = bench_rand_act(gpu, n, 0, 47);
+        c.dv = bench_rand_act(gpu, n, 0, 48);
+        c.gd = bench_fill_real(gpu, nh, -0.1, -0.01, 49), c.beta = bench_fill_real(gpu, nh, 0.2, 0.8, 50);
+        c.dg = ops_alloc(gpu, nh * sizeof(ops_real)), c.db = ops_alloc(gpu, nh * sizeof(ops_real));
+        c.ws = ops_alloc(gpu, attn_gdn_block_ws_elems(B, T, H, D, 64) * sizeof(ops_real));
+        double tf = bench_core_ms(gpu, &c, BENCH_GDN, NULL, 0, reps);
+        double tb = bench_core_ms(gpu, &c, BENCH_GDN, NULL, 1, reps);
+        printf("%4d %4d | %7.2f %7.2f\n", D, H, tf, tb);
         fflush(stdout);
-        void *all[] = {q, kk, v, dout, o, dq, dk, dv, gd, beta, dg, db, ws};
-        for (size_t j = 0; j < sizeof all / sizeof *all; j++) ops_free(gpu, all[j]);
+        bench_cores_free(gpu, &c);
     }
 }
 
@@ -1253,46 +1288,24 @@ static void bench_gdn_heads(Gpu *gpu) {
    indexer of 4 heads x 64 in bf16, selection included, against dense causal attention with the
    same heads at the same T (B = 2: 65536 tokens). GPU only (the CPU would take hours). */
 static void bench_dsa_long(Gpu *gpu) {
-    int T = 32768, B = 2, N = B * T, H = 16, hd = 64, HI = 4, dI = 64, k = 2048, reps = 3, kvs[] = {1, 4};
+    int T = 32768, B = 2, H = 16, hd = 64, HI = 4, dI = 64, k = 2048, reps = 3, kvs[] = {1, 4};
     printf("\nDSA at long context: T = %d, B = %d, %d query heads of %d, top-%d, indexer %d x %d bf16; ms per call "
            "(fwd | fwd+bwd); x = dense f+b / dsa f+b\n%-8s | %-17s | %-17s | %s\n", T, B, H, hd, k, HI, dI, "kv heads",
            "dense causal", "dsa (+selection)", "x");
+    /* the selection alone (column 2): where DSA's time goes */
+    const int cores[3] = {BENCH_DENSE, BENCH_DSA, BENCH_DSA_SELECT};
     for (int ki = 0; ki < 2; ki++) {
-        int KV = kvs[ki];
-        size_t nq = (size_t)N * H * hd, nk = (size_t)N * KV * hd;
-        void *q = bench_rand_act(gpu, nq, 1, 21), *kk = bench_rand_act(gpu, nk, 1, 22), *v = bench_rand_act(gpu, nk, 1, 23);
-        void *dout = bench_rand_act(gpu, nq, 1, 24), *o = bench_rand_act(gpu, nq, 0, 25), *dq = bench_rand_act(gpu, nq, 0, 26);
-        void *dk = bench_rand_act(gpu, nk, 0, 27), *dv = bench_rand_act(gpu, nk, 0, 28);
-        ops_real *lse = bench_fill_real(gpu, (size_t)N * H, 0, 0, 29);
-        void *iq = bench_rand_act(gpu, (size_t)N * HI * dI, 1, 30), *ik = bench_rand_act(gpu, (size_t)N * dI, 1, 31);
-        void *iw = bench_rand_act(gpu, (size_t)N * HI, 1, 32);
-        int *idx = ops_alloc(gpu, (size_t)N * k * sizeof(int));
-        ops_real *psum = ops_alloc(gpu, (size_t)N * k * sizeof(ops_real));
+        BenchCores c = {0};
+        c.B = B, c.T = T, c.H = H, c.KV = c.dsa_kv = kvs[ki], c.hd = hd, c.HI = HI, c.dI = dI, c.k = k;
+        bench_cores_alloc(gpu, &c, 0, 20);
         double tf[3], tb[3];
-        for (int m = 0; m < 3; m++)
-            for (int pass = 0; pass < 2; pass++) {
-                double t0 = 0;
-                for (int r = -1; r < reps; r++) { /* r = -1: warm-up (JIT, scratch) */
-                    if (r == 0) t0 = bench_sync_now(gpu);
-                    if (m == 2) { /* the selection alone: where DSA's time goes */
-                        attn_dsa_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, ATTN_DSA_PREC_BF16);
-                    } else if (m == 0) {
-                        op_attention_forward(gpu, o, lse, q, kk, v, B, T, H, KV, hd, 0);
-                        if (pass) op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, kk, v, B, T, H, KV, hd, 0);
-                    } else {
-                        attn_dsa_indexer_select(gpu, idx, iq, ik, iw, B, T, HI, dI, k, ATTN_DSA_PREC_BF16);
-                        attn_dsa_attention_forward(gpu, o, lse, q, kk, v, idx, B, T, H, KV, hd, k);
-                        if (pass) attn_dsa_attention_backward(gpu, dq, dk, dv, psum, dout, o, lse, q, kk, v, idx, B, T, H,
-                                                               KV, hd, k);
-                    }
-                }
-                double t = (bench_sync_now(gpu) - t0) / reps * 1e3;
-                if (pass) tb[m] = t; else tf[m] = t;
-            }
-        printf("%-8d | %7.2f %7.2f   | %7.2f %7.2f   | %.2f   (of which selection %.2f ms)\n", KV, tf[0], tb[0], tf[1],
-               tb[1], tb[0] / tb[1], tf[2]);
-        void *all[] = {q, kk, v, dout, o, dq, dk, dv, lse, iq, ik, iw, idx, psum};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) ops_free(gpu, all[i]);
+        for (int m = 0; m < 3; m++) {
+            tf[m] = bench_core_ms(gpu, &c, cores[m], NULL, 0, reps);
+            tb[m] = bench_core_ms(gpu, &c, cores[m], NULL, 1, reps);
+        }
+        printf("%-8d | %7.2f %7.2f   | %7.2f %7.2f   | %.2f   (of which selection %.2f ms)\n", c.KV, tf[0], tb[0],
+               tf[1], tb[1], tb[0] / tb[1], tf[2]);
+        bench_cores_free(gpu, &c);
     }
 }
 
