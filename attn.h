@@ -473,7 +473,8 @@ ATTNDEF void attn_decode_free(AttnCache *k);
      gdn   the fp32 state [B][H, D, D] and the bf16 conv tail: constant in T
      dsa   bf16 K, V and indexer keys of every position; the top k (attn_topk at cap) per
            sequence on the device, ties broken as on the CPU (lower position first)
-   Each step's scratch (gpu_scratch_bytes) holds the projections and fp32 scores [B][H][cap]. */
+   Each step's scratch (gpu_scratch_bytes, carved with attn_dec_take) holds the projections and
+   fp32 scores [B][H][cap]. */
 ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen);
 ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T); /* per sequence; 0: unsupported */
 ATTNDEF int attn_gpu_decode_init(Gpu *gpu, AttnGpuCache *k, const AttnConfig *c, const void *w, int B, int cap,
@@ -597,6 +598,15 @@ static void attn_dec_attend(ops_real *o, const ops_real *q, const ops_real *cons
 
 /* positions a cache keeps: a ring of W under a plain window, else all cap */
 static int attn_dec_slots(int window, int cap) { return window > 0 && window < cap ? window : cap; }
+
+/* the GPU decode scratch's next piece of `bytes` at *cur, 256-byte aligned: the MLA, MGA, GDN and
+   DSA rooms carve their scratch (gpu_scratch_bytes, gpu_decode) with it; from a NULL base the
+   carving only measures (cur - base: the bytes) */
+static void *attn_dec_take(char **cur, size_t bytes) {
+    void *p = *cur;
+    *cur += (bytes + 255) / 256 * 256;
+    return p;
+}
 
 /* ---- the rooms ---- */
 #define ATTN_ROOMS_NOW

@@ -469,14 +469,6 @@ static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    nothing to derive. The prompt: attn_mla_gpu_prefill below (with tuning.dec_prefill = 1; else
    one step per token). ---- */
 
-/* the next scratch piece of `bytes`, 256-byte aligned (every room's GPU decode scratch; a NULL
-   base measures) */
-static void *attn_dec_take(char **cur, size_t bytes) {
-    void *p = *cur;
-    *cur += (bytes + 255) / 256 * 256;
-    return p;
-}
-
 static size_t attn_mla_gpu_cache_bytes(const AttnConfig *c, int T) {
     return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * 2;
 }
