@@ -24,7 +24,7 @@
        gpu_dec_attend in one kernel, the same arithmetic (the same bits). part: fp32 scratch of
        gpu_dec_part_bytes; cnt: B*KV ints, zero before the first call (each call leaves it 0).
      gpu_fz_smem(C)  the GEMV's shared memory bytes for C input columns (<= gpu->smem_optin).
-     decode_fused_kernels_compile_check(arch)  NVRTC-compiles the source (tests/nvrtc_compile).
+     gpu_decode_fused_kernels_compile_check(arch)  NVRTC-compiles the source (tests/nvrtc_compile).
 
    DESIGN
      fz_gemv: block of 8 warps, grid (column tiles, row tiles of FZ_ROWS = 8 rows). The block
@@ -63,7 +63,7 @@ GPUDEF void gpu_fz_swiglu(Gpu *g, void *act, const void *x, const void *w, const
                           float eps);
 GPUDEF void gpu_fz_attend(Gpu *g, const GpuDecShape *sh, void *att, const void *qkv, void *cache, const void *qn,
                           const void *kn, float *part, int *cnt, const int *d_pos, int B);
-GPUDEF int decode_fused_kernels_compile_check(const char *arch);
+GPUDEF int gpu_decode_fused_kernels_compile_check(const char *arch);
 
 #ifdef __cplusplus
 }
@@ -377,10 +377,10 @@ GPUDEF void gpu_fz_attend(Gpu *g, const GpuDecShape *sh, void *att, const void *
     gpu_launch(g, fz_k_(g, "fz_attend"), (unsigned)(B * KV), (unsigned)NC, 1, DEC_CHUNK, 1, 1, smem, args);
 }
 
-GPUDEF int decode_fused_kernels_compile_check(const char *arch) {
+GPUDEF int gpu_decode_fused_kernels_compile_check(const char *arch) {
     char *log = NULL;
     int rc = gpu_compile_ptx(DECODE_FUSED_SRC, "", arch, NULL, &log);
-    if (rc) fprintf(stderr, "decode_fused_kernels_compile_check: %s failed:\n%s\n", arch, log ? log : "");
+    if (rc) fprintf(stderr, "gpu_decode_fused_kernels_compile_check: %s failed:\n%s\n", arch, log ? log : "");
     else if (log && log[0]) printf("      log:\n%s\n", log);
     free(log);
     return rc != 0;

@@ -144,7 +144,8 @@ int main(int argc, char **argv) {
         {"attn/hier.cu.h", "one specialization (sizes at run time)", attn_hier_kernels_compile_check},
 #endif
 #ifdef HAVE_DECODE_FUSED
-        {"attn/decode_fused.cu.h", "one specialization (sizes at run time)", decode_fused_kernels_compile_check},
+        {"attn/decode_fused.cu.h", "one specialization (sizes at run time)",
+         gpu_decode_fused_kernels_compile_check},
 #endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
