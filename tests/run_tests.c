@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <dlfcn.h>
 
@@ -1781,7 +1783,22 @@ static void add_counts_from(const char *path) {
     printf("(from %s: %d passed, %d failed)\n", path, p, q);
 }
 
+/* The CLI checks write fixed paths under /tmp (/tmp/ablate_test_*): two suites at once on one
+   machine would delete each other's files. A lock held for the whole run makes a second suite
+   wait for the first instead. */
+static void tests_lock(void) {
+    int fd = open("/tmp/ablate_test.lock", O_RDWR | O_CREAT, 0666);
+    if (fd < 0) return; /* no lock to take: run anyway */
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        printf("another run_tests holds /tmp/ablate_test.lock: waiting for it\n");
+        fflush(stdout);
+        if (flock(fd, LOCK_EX)) perror("run_tests: flock /tmp/ablate_test.lock");
+    }
+    /* fd stays open: the lock lives until the process exits */
+}
+
 int main(int argc, char **argv) {
+    tests_lock();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--count-from") && i + 1 < argc) add_counts_from(argv[++i]);
         else ablate_bin = argv[i];
