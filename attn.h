@@ -825,11 +825,6 @@ ATTNDEF int attn_decode_supported(const AttnConfig *c, char *err, size_t errlen)
                  "tokens (expected mga_faithful 0)");
         return -1;
     }
-    if (c->kind == ATTN_MLA && c->qk_norm) { /* attn/mla.h: QK-NORM */
-        snprintf(err, errlen, "attn mla with qk_norm 1 cannot decode: MLA decodes in the absorbed form (the cached "
-                 "latent), and the norm of each head's key has no absorbed form (expected qk_norm 0)");
-        return -1;
-    }
     return 0;
 }
 
@@ -914,6 +909,12 @@ ATTNDEF void attn_decode_free(AttnCache *k) {
 ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen) {
     const AttnMech *m = attn_mech(c->kind);
     if (attn_decode_supported(c, err, errlen)) return -1;
+    if (c->kind == ATTN_MLA && c->qk_norm) { /* attn/mla.h: QK-NORM */
+        snprintf(err, errlen, "attn mla with qk_norm 1 decodes on the CPU only: the GPU decodes MLA in the absorbed "
+                 "form (the cached latent), and the norm of each head's key has none (expected --device cpu, or "
+                 "qk_norm 0)");
+        return -1;
+    }
     if (!m->gpu_decode || !m->gpu_cache_bytes) {
         snprintf(err, errlen, "attn %s (room %s) decodes on the CPU only: it has no GPU decode kernels yet "
                  "(expected --device cpu for it)", attn_kind_name(c->kind), m->room);
@@ -924,6 +925,7 @@ ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t err
 
 ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T) {
     const AttnMech *m = attn_mech(c->kind);
+    if (c->kind == ATTN_MLA && c->qk_norm) return 0; /* CPU only (attn_gpu_decode_supported) */
     return m && m->gpu_decode && m->gpu_cache_bytes ? m->gpu_cache_bytes(c, T) : 0;
 }
 

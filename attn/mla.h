@@ -37,7 +37,9 @@
    applied after the rotation (the rotary key is shared and rotated once; the rotation keeps
    each pair's norm, so only the scales' pairing differs from norming before it). It needs
    v_head_dim <= head_dim (q and k unpadded in the core), and has no absorbed form (the norm
-   needs each head's key): attn_mla_absorbed_forward returns -1 for it.
+   needs each head's key): attn_mla_absorbed_forward returns -1 for it, the CPU decoder caches
+   the layer's inputs and recomputes the prefix each step (attn_mla_decode_recompute: exact,
+   O(T) per token), and the GPU decoder refuses it.
 */
 #ifndef ATTN_MLA_H
 #define ATTN_MLA_H
@@ -404,10 +406,39 @@ static int attn_mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_r
    first step. The query [q~_h | RoPE(q_pe_h)] scores the cached row as it is, whose first r
    elements are also the value. ---- */
 static size_t attn_mla_cache_bytes(const AttnConfig *c, int T) {
+    if (c->qk_norm) return (size_t)T * c->d_model * sizeof(ops_real); /* attn_mla_decode_recompute's inputs */
     return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * sizeof(ops_real);
 }
 
+/* With qk_norm there is no absorbed form (the norm needs each head's whole key), so the CPU
+   reference decodes by recomputing: the cache holds the layer's inputs x [B][cap][d], and a step
+   runs the training forward over the whole prefix and keeps its last row. Exact (the forward's
+   arithmetic), O(T) per token: a reference, not a fast path (the GPU refuses it). */
+static int attn_mla_decode_recompute(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x,
+                                     ops_real *out) {
+    int B = kc->B, d = c->d_model, T = kc->pos + 1;
+    size_t ae, se;
+    attn_act_sizes(c, B, T, &ae, &se);
+    ops_real *xs = attn_tmp((size_t)B * T * d), *o = attn_tmp((size_t)B * T * d), *am = attn_tmp(ae), *sm = attn_tmp(se);
+    int rc = xs && o && am && sm ? 0 : -1;
+    if (!rc) {
+        ops_real *mem = (ops_real *)kc->mem;
+        for (int b = 0; b < B; b++) {
+            memcpy(mem + ((size_t)b * kc->cap + kc->pos) * d, x + (size_t)b * d, sizeof(ops_real) * d);
+            memcpy(xs + (size_t)b * T * d, mem + (size_t)b * kc->cap * d, sizeof(ops_real) * T * d);
+        }
+        AttnActs a;
+        attn_acts_bind(c, &a, NULL, am, sm, B, T);
+        mla_forward(NULL, c, w, &a, xs, o, B, T);
+        for (int b = 0; b < B; b++)
+            memcpy(out + (size_t)b * d, o + ((size_t)b * T + T - 1) * d, sizeof(ops_real) * d);
+    }
+    free(xs); free(o); free(am); free(sm);
+    return rc;
+}
+
 static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
+    if (c->qk_norm) return attn_mla_decode_recompute(c, w, kc, x, out);
     MlaDims m = mla_dims(c);
     int B = kc->B, H = c->n_heads, d = c->d_model, kw = m.nope + m.v, R = m.r + m.rope, pos = kc->pos;
     int S = attn_dec_slots(c->window, kc->cap), s0 = attn_first_key(pos, c->window), n = pos - s0 + 1;

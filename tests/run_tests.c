@@ -1620,12 +1620,12 @@ static void test_generate_cli(void) {
     /* a run that generates (sample_every, bench_decode) with a layer that cannot decode is refused
        before training, naming the layer and why */
     if (system("rm -rf /tmp/ablate_test_nodec")) {}
-    r1 = run_cli("run --axes attn=mla --qk-norm 1 --steps 2 --layers 1 --d-model 16 --heads 2 --seq 24 --batch 3 "
+    r1 = run_cli("run --axes attn=mga --mga-faithful 1 --steps 2 --layers 1 --d-model 16 --heads 2 --seq 24 --batch 3 "
                  "--data /usr/share/common-licenses/GPL-3 --device cpu --quiet --sample-every 1 "
                  "--out /tmp/ablate_test_nodec", o1, sizeof o1);
-    report(r1 == 2 && strstr(o1, "sample_every generates (layer 0)") && strstr(o1, "qk_norm") &&
+    report(r1 == 2 && strstr(o1, "sample_every generates (layer 0)") && strstr(o1, "mga_faithful") &&
                system("test -e /tmp/ablate_test_nodec") != 0,
-           "study: sample_every with an attention that cannot decode (mla + qk_norm) is refused up front", o1);
+           "study: sample_every with an attention that cannot decode (faithful mga) is refused up front", o1);
 }
 
 /* ablate eval on a checkpoint of ablate train --save gives the run's final validation loss */

@@ -12,8 +12,9 @@
      the GPU decode caches' sizes (the rooms' gpu_cache_bytes, gpu_scratch_bytes; plain C): rings
        under windows (mla, mga), constant in T (gdn), linear in T (dsa)
      hier's cache: the window's ring, one pooled row per complete block and the running block sum
-     refusals: mga_faithful (reads the future), MLA with QK-norm (no absorbed form), a step past the
-       cache's capacity; smollm_gen_init: 0 sequences, a capacity past SMOLLM_MAX_SEQ, a layer that
+     MLA with QK-norm: no absorbed form, so its CPU cache holds the inputs and a step recomputes the
+       prefix (the GPU refuses it)
+     refusals: mga_faithful (reads the future), a step past the cache's capacity; smollm_gen_init: 0 sequences, a capacity past SMOLLM_MAX_SEQ, a layer that
        cannot decode (named by its index)
      the GPU forward prefills' fill map (mla, mga, gdn, dsa; tuning.dec_prefill): every cache entry
        the decode steps appended after a prompt equals the forward activation the GPU prefill
@@ -114,6 +115,7 @@ static void o_global_dil(AttnConfig *c) { c->window = 2; c->global_tokens = 1; c
 static void o_stride(AttnConfig *c) { c->window = 2; c->stride = 4; c->pattern_block = 2; }
 static void o_dilation(AttnConfig *c) { c->window = 2; c->dilation = 2; c->pattern_block = 2; }
 static void o_mla_q(AttnConfig *c) { c->q_latent_dim = 8; c->window = 4; c->v_head_dim = 4; }
+static void o_mla_qk(AttnConfig *c) { c->qk_norm = 1; c->window = 4; }
 static void o_mga_gate(AttnConfig *c) { c->mga_gate = 1; c->window = 4; c->n_kv_heads = 2; }
 static void o_dsa(AttnConfig *c) { c->topk = 4; c->indexer_heads = 2; c->indexer_dim = 4; }
 /* adaptive k (topk_schedule 5): each row's k from its indexer entropy, at most 6 */
@@ -301,10 +303,11 @@ static void check_cache_sizes(void) {
     AttnConfig mq = {0};
     mq.kind = ATTN_MLA; mq.d_model = 24; mq.n_heads = 4; mq.qk_norm = 1;
     attn_resolve(&mq, err, sizeof err);
-    rc = attn_decode_supported(&mq, err, sizeof err);
-    report(rc == -1 && strstr(err, "qk_norm") && attn_decode_cache_bytes(&mq, 8) == 0 &&
-               attn_gpu_decode_supported(&mq, err, sizeof err) == -1,
-           "mla with qk_norm cannot decode (no absorbed form of the per-head norm), on the CPU or the GPU", err);
+    rc = attn_gpu_decode_supported(&mq, err, sizeof err);
+    report(rc == -1 && strstr(err, "qk_norm") && strstr(err, "CPU only") && attn_gpu_decode_cache_bytes(&mq, 8) == 0 &&
+               attn_decode_supported(&mq, err, sizeof err) == 0 &&
+               attn_decode_cache_bytes(&mq, 8) == 8 * 24 * sizeof(ops_real),
+           "mla with qk_norm decodes on the CPU (its inputs cached, the prefix recomputed); the GPU refuses it", err);
 }
 
 /* smollm_gen_init's refusals before it allocates (smollm.h's smol_gen_check, which GPU generation
@@ -428,6 +431,7 @@ int main(void) {
     check_model("decode == forward: identity", ATTN_IDENTITY, NULL, SMOLLM_NORM_PRE, 3, NULL);
     check_model("decode == forward: mla (absorbed)", ATTN_MLA, NULL, SMOLLM_NORM_PRE, 3, NULL);
     check_model("decode == forward: mla q_latent, W=4, v_dim 4, sandwich", ATTN_MLA, NULL, SMOLLM_NORM_SANDWICH, 2, o_mla_q);
+    check_model("decode == forward: mla qk_norm (recomputed prefix), W=4", ATTN_MLA, NULL, SMOLLM_NORM_PRE, 5, o_mla_qk);
     check_model("decode == forward: mga", ATTN_MGA, NULL, SMOLLM_NORM_PRE, 3, NULL);
     check_model("decode == forward: mga gate, W=4, kv 2", ATTN_MGA, NULL, SMOLLM_NORM_PRE, 6, o_mga_gate);
     check_model("decode == forward: gdn", ATTN_GDN, NULL, SMOLLM_NORM_PRE, 3, NULL);
