@@ -608,6 +608,25 @@ static void *attn_dec_take(char **cur, size_t bytes) {
     return p;
 }
 
+#ifndef ABLATE_NO_CUDA
+/* a room's gpu_prefill runs its training forward over the prompt: activations for B x T on the
+   device, bound in pf->a (a room may set more of pf->a before attn_forward: GDN's final-state
+   pointer); attn_gpu_prefill_end waits for the queued kernels that read them, then frees them */
+typedef struct { void *am; ops_real *sm; AttnActs a; } AttnGpuPrefill;
+static void attn_gpu_prefill_begin(Gpu *gpu, const AttnConfig *c, int B, int T, AttnGpuPrefill *pf) {
+    size_t ae, se;
+    attn_act_sizes(c, B, T, &ae, &se);
+    pf->am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
+    pf->sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
+    attn_acts_bind(c, &pf->a, gpu, pf->am, pf->sm, B, T);
+}
+static void attn_gpu_prefill_end(Gpu *gpu, AttnGpuPrefill *pf) {
+    gpu_sync(gpu); /* the queued kernels read the activations freed here */
+    ops_free(gpu, pf->am);
+    ops_free(gpu, pf->sm);
+}
+#endif
+
 /* ---- the rooms ---- */
 #define ATTN_ROOMS_NOW
 #include "attn/dense.h"

@@ -541,21 +541,15 @@ static int attn_dense_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, A
 static int attn_dense_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                   void *out, int T) {
 #ifndef ABLATE_NO_CUDA
-    size_t ae, se;
     int B = k->B;
-    attn_act_sizes(c, B, T, &ae, &se);
-    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
-    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
-    AttnActs a;
-    attn_acts_bind(c, &a, gpu, am, sm, B, T);
-    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    AttnGpuPrefill pf;
+    attn_gpu_prefill_begin(gpu, c, B, T, &pf);
+    int rc = attn_forward(gpu, c, w, &pf.a, x, out, B, T);
     if (!rc) {
         GpuDecShape sh = attn_dense_gpu_dshape(c, k->cap);
-        gpu_dec_fill(gpu, &sh, k->mem, a.k, a.v, B, T);
+        gpu_dec_fill(gpu, &sh, k->mem, pf.a.k, pf.a.v, B, T);
     }
-    gpu_sync(gpu); /* the queued kernels read the activations freed below */
-    ops_free(gpu, am);
-    ops_free(gpu, sm);
+    attn_gpu_prefill_end(gpu, &pf);
     return rc;
 #else
     (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;

@@ -1032,13 +1032,10 @@ static int attn_dsa_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     cd.topk_pct = 0;
     cd.indexer_precision = 1;
     cd.indexer_fp32 = 0;
-    size_t ae, se;
-    attn_act_sizes(&cd, B, T, &ae, &se);
-    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
-    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
-    AttnActs a;
-    attn_acts_bind(&cd, &a, gpu, am, sm, B, T);
-    int rc = attn_forward(gpu, &cd, w, &a, x, out, B, T);
+    AttnGpuPrefill pf;
+    attn_gpu_prefill_begin(gpu, &cd, B, T, &pf);
+    int rc = attn_forward(gpu, &cd, w, &pf.a, x, out, B, T);
+    const AttnActs a = pf.a;
     if (!rc) {
         size_t seq = (size_t)cap * 2 * kvd;
         gpu_dec_fill_rows(gpu, k->mem, a.k, B, T, cap, kvd, (size_t)kvd, seq, 2 * (size_t)kvd, 1);
@@ -1047,9 +1044,7 @@ static int attn_dsa_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
         gpu_dec_fill_rows(gpu, (char *)k->mem + (size_t)B * seq * 2, a.ik, B, T, cap, dI, (size_t)dI,
                           (size_t)cap * dI, (size_t)dI, 1);
     }
-    gpu_sync(gpu); /* the queued kernels read the activations freed below */
-    ops_free(gpu, am);
-    ops_free(gpu, sm);
+    attn_gpu_prefill_end(gpu, &pf);
     return rc;
 #else
     (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;

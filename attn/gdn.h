@@ -1179,20 +1179,14 @@ static int attn_gdn_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
 #ifndef ABLATE_NO_CUDA
     AttnGdnDims g = gdn_dims(c);
     int B = k->B, H = g.n_heads, D = g.head_dim, HD = H * D, P = 4 * HD + 2 * H, K = g.conv_size;
-    size_t ae, se;
-    attn_act_sizes(c, B, T, &ae, &se);
-    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
-    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
-    AttnActs a;
-    attn_acts_bind(c, &a, gpu, am, sm, B, T);
-    a.gdn.state = (ops_real *)k->mem; /* [B][H, D, D] fp32: the cache's first part */
-    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    AttnGpuPrefill pf;
+    attn_gpu_prefill_begin(gpu, c, B, T, &pf);
+    pf.a.gdn.state = (ops_real *)k->mem; /* [B][H, D, D] fp32: the cache's first part */
+    int rc = attn_forward(gpu, c, w, &pf.a, x, out, B, T);
     if (!rc)
-        gpu_dec_fill_rows(gpu, (char *)k->mem + (size_t)B * HD * D * 4, a.gdn.proj, B, T, K - 1, 3 * HD, (size_t)P,
+        gpu_dec_fill_rows(gpu, (char *)k->mem + (size_t)B * HD * D * 4, pf.a.gdn.proj, B, T, K - 1, 3 * HD, (size_t)P,
                           (size_t)(K - 1) * 3 * HD, (size_t)3 * HD, 0);
-    gpu_sync(gpu); /* the queued kernels read the activations freed below */
-    ops_free(gpu, am);
-    ops_free(gpu, sm);
+    attn_gpu_prefill_end(gpu, &pf);
     return rc;
 #else
     (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;

@@ -104,14 +104,10 @@ static int attn_identity_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w
 static int attn_identity_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                      void *out, int T) {
 #ifndef ABLATE_NO_CUDA
-    size_t ae, se;
-    attn_act_sizes(c, k->B, T, &ae, &se);
-    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
-    AttnActs a;
-    attn_acts_bind(c, &a, gpu, am, NULL, k->B, T);
-    int rc = attn_forward(gpu, c, w, &a, x, out, k->B, T);
-    gpu_sync(gpu); /* the queued matmul reads the activation freed below */
-    ops_free(gpu, am);
+    AttnGpuPrefill pf;
+    attn_gpu_prefill_begin(gpu, c, k->B, T, &pf);
+    int rc = attn_forward(gpu, c, w, &pf.a, x, out, k->B, T);
+    attn_gpu_prefill_end(gpu, &pf);
     return rc;
 #else
     (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;

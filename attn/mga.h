@@ -637,14 +637,11 @@ static int attn_mga_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
        tail [2][d] bf16 */
     size_t fl = (size_t)H * (1 + S), seq = attn_mga_gpu_cache_bytes(c, k->cap) / 2;
     char *mem = k->mem, *gc = mem + fl * 4, *vc = gc + (size_t)S * qd * 2, *tail = vc + (size_t)S * kvd * 2;
-    size_t ae, se;
-    attn_act_sizes(c, B, T, &ae, &se);
-    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
-    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
     void *g = ops_alloc(gpu, (size_t)B * T * qd * ops_act_size(gpu) + 16);
-    AttnActs a;
-    attn_acts_bind(c, &a, gpu, am, sm, B, T);
-    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    AttnGpuPrefill pf;
+    attn_gpu_prefill_begin(gpu, c, B, T, &pf);
+    int rc = attn_forward(gpu, c, w, &pf.a, x, out, B, T);
+    const AttnActs a = pf.a;
     if (!rc) {
         op_matmul_forward(gpu, g, x, attn_wat(gpu, w, attn_spec_off(c, "g_proj.weight")), B * T, d, qd);
         gpu_dec_fill_rows(gpu, gc, g, B, T, S, qd, (size_t)qd, seq, (size_t)qd, 1);
@@ -653,9 +650,7 @@ static int attn_mga_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
         gpu_dec_fill_rows(gpu, mem, a.mga_S, B, T, 1, 2 * H, 2 * (size_t)H, seq, 0, 0); /* row T-1 only */
         if (c->mga_gate) gpu_dec_fill_rows(gpu, tail, x, B, T, 2, d, (size_t)d, seq, (size_t)d, 0);
     }
-    gpu_sync(gpu); /* the queued kernels read the activations freed below */
-    ops_free(gpu, am);
-    ops_free(gpu, sm);
+    attn_gpu_prefill_end(gpu, &pf);
     ops_free(gpu, g);
     return rc;
 #else

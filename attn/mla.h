@@ -560,21 +560,15 @@ static int attn_mla_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     MlaDims m = mla_dims(c);
     int B = k->B, R = m.r + m.rope, S = attn_dec_slots(c->window, k->cap);
     if (c->qk_norm) return -1; /* the absorbed decode has no QK-norm: attn_gpu_prefill_whole keeps it tokenwise */
-    size_t ae, se;
-    attn_act_sizes(c, B, T, &ae, &se);
-    void *am = ops_alloc(gpu, ae * ops_act_size(gpu) + 16);
-    ops_real *sm = (ops_real *)ops_alloc(gpu, se * sizeof(ops_real) + 16);
-    AttnActs a;
-    attn_acts_bind(c, &a, gpu, am, sm, B, T);
-    int rc = attn_forward(gpu, c, w, &a, x, out, B, T);
+    AttnGpuPrefill pf;
+    attn_gpu_prefill_begin(gpu, c, B, T, &pf);
+    int rc = attn_forward(gpu, c, w, &pf.a, x, out, B, T);
     if (!rc) {
-        gpu_dec_fill_rows(gpu, k->mem, a.lat_kvn, B, T, S, m.r, (size_t)m.r, (size_t)S * R, (size_t)R, 1);
-        gpu_dec_fill_rows(gpu, (char *)k->mem + 2 * (size_t)m.r, attn_act_at(gpu, a.k, m.nope), B, T, S, m.rope,
+        gpu_dec_fill_rows(gpu, k->mem, pf.a.lat_kvn, B, T, S, m.r, (size_t)m.r, (size_t)S * R, (size_t)R, 1);
+        gpu_dec_fill_rows(gpu, (char *)k->mem + 2 * (size_t)m.r, attn_act_at(gpu, pf.a.k, m.nope), B, T, S, m.rope,
                           (size_t)c->n_heads * m.P, (size_t)S * R, (size_t)R, 1);
     }
-    gpu_sync(gpu); /* the queued kernels read the activations freed below */
-    ops_free(gpu, am);
-    ops_free(gpu, sm);
+    attn_gpu_prefill_end(gpu, &pf);
     return rc;
 #else
     (void)gpu, (void)c, (void)w, (void)k, (void)x, (void)out, (void)T;
