@@ -142,13 +142,22 @@ build/emu_fused_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h att
 	./build/emu_fused_dump fused > $@.tmp && mv $@.tmp $@
 tests/emu_fused: tests/emu_fused.c tests/emu_cuda.h build/emu_fused_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_fused.c -o $@ -lpthread -lm
-emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_decode tests/emu_fused
+# attn/hier.cu.h's kernels (the multi-scale room's coarse branch) the same way
+build/emu_hier_kernels.inc: tests/emu_hier_dump.c tests/emu_dump_common.h attn/hier.cu.h gpu.h kernels.cu.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_hier_dump.c -o build/emu_hier_dump $(CUDA_LIB) -lm
+	./build/emu_hier_dump > $@.tmp && mv $@.tmp $@
+tests/emu_hier: tests/emu_hier.c tests/emu_cuda.h build/emu_hier_kernels.inc $(HEADERS)
+	$(CC) $(CFLAGS) -Ibuild tests/emu_hier.c -o $@ -lpthread -lm
+emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_decode tests/emu_fused \
+          tests/emu_hier
 	./tests/emu_linear0
 	./tests/emu_linear1
 	./tests/emu_attn_pattern0
 	./tests/emu_attn_pattern1
 	./tests/emu_decode
 	./tests/emu_fused
+	./tests/emu_hier
 
 # each kernel vs the CPU reference, a training step vs the CPU path, bit-reproducible
 # training (the same run twice in one process, then through the CLI: two runs and a
@@ -173,7 +182,7 @@ gpucheck: $(GPU_CHECKS) ablate
 clean:
 	rm -f ablate ablate-cpu examples/train_tiny tests/bench_hash tests/fuzz_data tests/fuzz_spec tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
-	rm -f tests/emu_decode build/emu_decode_dump build/emu_decode_kernels.inc tests/emu_fused build/emu_fused_dump build/emu_fused_kernels.inc
+	rm -f tests/emu_decode build/emu_decode_dump build/emu_decode_kernels.inc tests/emu_fused build/emu_fused_dump build/emu_fused_kernels.inc tests/emu_hier build/emu_hier_dump build/emu_hier_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
 # domain; 4.1 MB, 31,102 verses); the verse labels are stripped. `make` gets it when it can

@@ -136,6 +136,7 @@ KSRC_LINE("attn/hier.cu.h") "// Multi-scale attention's coarse branch (attn/hier
 "        const int e = lane + 32 * i;\n"
 "        if (e < hd) ar[e] = f2bf(aw * bf2f(ar[e]) + ac * o[i]);\n"
 "    }\n"
+"    __syncwarp(); // every lane has read lse_w before lane 0 overwrites it\n"
 "    if (lane == 0) *lp = L;\n"
 "}\n"
 "\n"

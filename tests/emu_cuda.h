@@ -1,5 +1,5 @@
-/* emu_cuda.h - the CPU emulation of the CUDA execution model that tests/emu_decode.c and
-   tests/emu_fused.c run kernels on (one block at a time, its threads as pthreads; __syncthreads
+/* emu_cuda.h - the CPU emulation of the CUDA execution model that tests/emu_decode.c,
+   tests/emu_fused.c and tests/emu_hier.c run kernels on (one block at a time, its threads as pthreads; __syncthreads
    and __syncwarp as barriers; shuffles and ballots through per-warp slots; atomics trivially
    ordered: blocks run one after another). Include it, then the dumped kernels (plain C), after
    the headers the test needs. */
@@ -21,12 +21,13 @@ static Dim3 blockIdx, blockDim, gridDim;
 static pthread_barrier_t block_bar, warp_bar[32];
 static float shfl_slot[32][32];
 static int bal_slot[32][32];
-static float g_sm[60000] __attribute__((aligned(16)));
+static float g_sm[60000] __attribute__((aligned(16), unused));
 #define __global__
 #define __device__ static
 #define __forceinline__ inline
 #define NEG_INF (-INFINITY)
 #define __expf expf
+#define __logf logf
 static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
 static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
 static inline u32 __float_as_uint(float f) { u32 u; memcpy(&u, &f, 4); return u; }
@@ -70,20 +71,24 @@ static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; }
 
 typedef struct { void (*body)(void *); void *ctx; unsigned tid; } EmuThread;
 static void *emu_thread_(void *p) { EmuThread *t = p; threadIdx.x = t->tid; t->body(t->ctx); return NULL; }
-static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
+static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, unsigned bx, void (*body)(void *), void *ctx) {
     pthread_barrier_init(&block_bar, NULL, bx);
     for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
-    gridDim = (Dim3){gx, gy, 1}; blockDim = (Dim3){bx, 1, 1};
+    gridDim = (Dim3){gx, gy, gz}; blockDim = (Dim3){bx, 1, 1};
     pthread_t th[1024]; static EmuThread t[1024];
     pthread_attr_t attr; pthread_attr_init(&attr); pthread_attr_setstacksize(&attr, 1 << 18);
-    for (unsigned y = 0; y < gy; y++)
-        for (unsigned x = 0; x < gx; x++) {
-            blockIdx = (Dim3){x, y, 0};
-            for (unsigned i = 0; i < bx; i++) { t[i] = (EmuThread){body, ctx, i}; pthread_create(&th[i], &attr, emu_thread_, &t[i]); }
-            for (unsigned i = 0; i < bx; i++) pthread_join(th[i], NULL);
-        }
+    for (unsigned z = 0; z < gz; z++)
+        for (unsigned y = 0; y < gy; y++)
+            for (unsigned x = 0; x < gx; x++) {
+                blockIdx = (Dim3){x, y, z};
+                for (unsigned i = 0; i < bx; i++) { t[i] = (EmuThread){body, ctx, i}; pthread_create(&th[i], &attr, emu_thread_, &t[i]); }
+                for (unsigned i = 0; i < bx; i++) pthread_join(th[i], NULL);
+            }
     pthread_barrier_destroy(&block_bar);
     for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_destroy(&warp_bar[w]);
+}
+static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
+    emu_grid3(gx, gy, 1, bx, body, ctx);
 }
 
 #endif /* EMU_CUDA_H */
