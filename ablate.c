@@ -636,9 +636,9 @@ static void generate_usage(void) {
          "  --tokenizer F   the tokenizer.json the checkpoint's data was made with (ablate tokenize puts\n"
          "                  one beside its shards); default: byte-level, for a vocabulary of 256\n"
          "  --device D      cpu: the CPU reference; cuda: the GPU (an error without one). Default: the GPU\n"
-         "                  when one is usable, else the CPU (saying why on stderr); a mechanism without\n"
-         "                  GPU decode kernels (hier) also runs on the CPU then, saying so. With --device\n"
-         "                  cuda it is refused by name.\n"
+         "                  when one is usable, else the CPU (saying why on stderr); a configuration the\n"
+         "                  GPU cannot decode (MLA with qk_norm) also runs on the CPU then, saying so.\n"
+         "                  With --device cuda it is refused by name.\n"
          "                  The GPU samples on the device: the same seed gives the same text there, not\n"
          "                  the CPU's draws; greedy picks the largest of the GPU's (bf16-model) logits\n"
          "  --eager         GPU: run each decode step's kernels one by one, not as a CUDA graph (debugging)\n"
@@ -1432,11 +1432,11 @@ static void bench_decode_gpu_row(Gpu *gpu, const char *label, const SmolConfig *
    mechanism rows take the caller's dec_fused, "fused" marking a row whose steps took it). A
    mechanism without GPU decode kernels prints its refusal once. */
 static void bench_decode_gpu(Gpu *gpu) {
-    static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
+    static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "hier", "identity"};
     int ctxs[] = {512, 4096, 32768}, batches[] = {1, 32}, gen = 32;
     printf("\ndecode (GPU): SmolLM2-135M shape (30 layers, d_model 576, 9 heads, ffn 1536, vocab 49152), random "
            "weights, greedy; context = prompt + %d new tokens (decode timed over the last %d, after warm-up and "
-           "graph capture); swa W = 1024, dsa top-2048\n%-22s %5s %6s %14s %14s %16s %12s\n", gen, gen - 2, "mechanism",
+           "graph capture); swa and hier W = 1024 (hier: blocks of 64), dsa top-2048\n%-22s %5s %6s %14s %14s %16s %12s\n", gen, gen - 2, "mechanism",
            "batch", "ctx", "prefill tok/s", "decode tok/s", "cache B/seq", "B/token");
     /* first, the anchor: SmolLM2-135M GQA (3 KV heads), prompt 512, 256 new tokens */
     SmolConfig anchor = {0};
@@ -1464,7 +1464,7 @@ static void bench_decode_gpu(Gpu *gpu) {
         SmolConfig cfg = {0};
         cfg.vocab_size = 49152;
         attn_kind_parse(mechs[mi], &cfg.attn.kind);
-        if (cfg.attn.kind == ATTN_SWA) cfg.attn.window = 1024;
+        if (cfg.attn.kind == ATTN_SWA || cfg.attn.kind == ATTN_HIER) cfg.attn.window = 1024;
         if (cfg.attn.kind == ATTN_DSA) cfg.attn.topk = 2048;
         SmolConfig probe = cfg;
         char err[512];

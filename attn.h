@@ -473,6 +473,8 @@ ATTNDEF void attn_decode_free(AttnCache *k);
      gdn   the fp32 state [B][H, D, D] and the bf16 conv tail: constant in T
      dsa   bf16 K, V and indexer keys of every position; the top k (attn_topk at cap) per
            sequence on the device, ties broken as on the CPU (lower position first)
+     hier  bf16 [k | v] rows: the window's ring, then one row per block (its mean, written when
+           the block completes) and the fp32 running sums; DSA's list attention over the rows
    Each step's scratch (gpu_scratch_bytes, carved with attn_dec_take) holds the projections and
    fp32 scores [B][H][cap]. */
 ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen);

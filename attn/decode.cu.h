@@ -66,6 +66,10 @@
                           score first, equal scores by lower position: the CPU's rule, exactly),
                           the chosen positions ascending into a list and their count
      gpu_dec_dsa_attend   per (b, h): softmax attention over the listed positions (GQA)
+     gpu_dec_hier_pool    per b (hier): the new key and value into the running sum of their
+                          block, the block's mean into its row when the block completes, and the
+                          rows the step attends (complete blocks before the window, then the
+                          window's ring slots) as a list for gpu_dec_dsa_attend
      gpu_dec_fill_rows    prefill (tuning.dec_prefill): rows of a [B, T] activation into a cache,
                           all positions at once: a ring of S slots (slot t % S, the last S
                           positions) or the last S rows in order (a conv tail); in 16-bit units,
@@ -146,6 +150,8 @@ GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, c
                                const int *count, int B, int H, int KV, int hd, int cap);
 GPUDEF void gpu_dec_fill_rows(Gpu *gpu, void *dst, const void *src, int B, int T, int S, int width, size_t src_ld,
                               size_t seq, size_t slot_ld, int ring);
+GPUDEF void gpu_dec_hier_pool(Gpu *gpu, void *cache, float *run, int *list, int *count, const int *pos, int B,
+                              int rows, int ring, int kvd, int window, int block);
 /* NVRTC-compiles both sources for arch; the failures */
 GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 
@@ -773,6 +779,30 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    for (int e = threadIdx.x; e < width; e += blockDim.x) dst[e] = src[(u64)b * width + e];\n"
 "}\n"
 "\n"
+"// ---- hier: grid B. cache [B][rows][2 kvd]: ring slots 0..ring-1 (the window, pos % ring),\n"
+"// then one row per block (ring + j); run [B][2 kvd] fp32, the sums of the block being filled.\n"
+"// The token at pos (its k, v already in slot pos % ring) joins its block's sum; when it ends the\n"
+"// block, the block's mean goes to row ring + pos / P and the sum restarts. Then the rows query\n"
+"// pos sees: complete blocks ending before its window (attn/hier.h), then the window's slots.\n"
+"extern \"C\" __global__ void hier_pool(bf16 *cache, float *run, int *list, int *count, const int *pos_p, int rows,\n"
+"                                      int ring, int kvd, int window, int P) {\n"
+"    int b = blockIdx.x, pos = *pos_p;\n"
+"    const bf16 *src = cache + ((u64)b * rows + pos % ring) * 2 * kvd;\n"
+"    float *r = run + (u64)b * 2 * kvd;\n"
+"    bool ends = pos % P == P - 1;\n"
+"    bf16 *mean = cache + ((u64)b * rows + ring + pos / P) * 2 * kvd;\n"
+"    for (int e = threadIdx.x; e < 2 * kvd; e += blockDim.x) {\n"
+"        float s = r[e] + bf2f(src[e]);\n"
+"        if (ends) { mean[e] = f2bf(s / (float)P); s = 0.0f; }\n"
+"        r[e] = s;\n"
+"    }\n"
+"    int first = first_key(pos, window), nc = pos - window + 1 > 0 ? (pos - window + 1) / P : 0;\n"
+"    int *li = list + (u64)b * rows;\n"
+"    for (int j = threadIdx.x; j < nc; j += blockDim.x) li[j] = ring + j;\n"
+"    for (int s = first + threadIdx.x; s <= pos; s += blockDim.x) li[nc + s - first] = s % ring;\n"
+"    if (threadIdx.x == 0) count[b] = nc + pos - first + 1;\n"
+"}\n"
+"\n"
 "// ---- prefill (the rooms' gpu_prefill, tuning.dec_prefill) ----\n"
 "// grid (T, B): the rows t >= T - S of each sequence's T source rows into a cache of S slots,\n"
 "// dst[b * seq + slot * slot_ld + e] = src[(b * T + t) * src_ld + e] for e < width, in 16-bit units\n"
@@ -957,6 +987,12 @@ GPUDEF void gpu_dec_dsa_select(Gpu *gpu, int *list, int *count, float *scores, c
     void *args[] = {&list, &count, &scores, &ikc, &iq, &iw, &pos, &cap, &HI, &dI, &topk};
     gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_select"), (unsigned)B, 1, 1, 1024, 1, 1,
                (unsigned)(sizeof(float) * ((size_t)HI * dI + HI)), args);
+}
+
+GPUDEF void gpu_dec_hier_pool(Gpu *gpu, void *cache, float *run, int *list, int *count, const int *pos, int B,
+                              int rows, int ring, int kvd, int window, int block) {
+    void *args[] = {&cache, &run, &list, &count, &pos, &rows, &ring, &kvd, &window, &block};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "hier_pool"), (unsigned)B, 1, 1, DEC_THREADS, 1, 1, 0, args);
 }
 
 GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, const void *q, const int *list,

@@ -1,8 +1,9 @@
 /* attn/hier.h - multi-scale (hierarchical) attention: a sliding window at full resolution plus
    one mean-pooled key and value per earlier block of the context. A room of attn.h (include
    attn.h, not this file). Kernels: attn/hier.cu.h (the coarse branch, merged into the dense
-   room's flash kernels' window branch); it decodes on the CPU only (attn_decode_*: the window's
-   ring, the pooled blocks and the running block sum).
+   room's flash kernels' window branch) and attn/decode.cu.h (decoding: hier_pool, then the DSA
+   room's list attention). It decodes from the window's ring, the pooled blocks and the running
+   sum of the block being filled (attn_decode_* on the CPU, attn_gpu_decode_* on the GPU).
 
    MECHANISM (causal; W = window >= 1, P = hier_block, default 64; hd = head_dim)
      fine keys of query t     s in [t-W+1, t] (clipped at 0), as SWA
@@ -348,12 +349,77 @@ static int attn_hier_decode(const AttnConfig *c, const ops_real *w, AttnCache *k
     return rc;
 }
 
+/* ---- GPU decoding (attn/decode.cu.h's kernels around the ops' matmuls): per sequence the window's
+   ring (W slots) and one row per block (cap / P), bf16 [k | v] rows, the layout of the DSA room's
+   cache so that its list attention serves; after all sequences, the fp32 running sums of the
+   blocks being filled [B][2 kvd]. A step: q, k, v by matmul; QK-norm and RoPE at the device
+   position; k, v into ring slot pos % W; hier_pool (the running sum, a finished block's mean, the
+   list of rows to attend); the list attention; o_proj. The prompt: one step per token. ---- */
+static int attn_hier_gpu_rows(const AttnConfig *c, int cap) {
+    return attn_dense_dec_slots(c, cap) + cap / c->hier_block;
+}
+
+static size_t attn_hier_gpu_cache_bytes(const AttnConfig *c, int T) {
+    size_t kvd = (size_t)c->n_kv_heads * c->head_dim;
+    return (size_t)attn_hier_gpu_rows(c, T) * 2 * kvd * 2 + 2 * kvd * 4;
+}
+
+typedef struct { void *q, *kt, *vt, *att; float *p; int *list, *count; } HierDecScratch;
+static HierDecScratch hier_dec_scratch(const AttnConfig *c, void *base, int B, int cap, size_t *bytes) {
+    size_t H = (size_t)c->n_heads, hd = (size_t)c->head_dim, kvd = (size_t)c->n_kv_heads * hd;
+    size_t rows = (size_t)attn_hier_gpu_rows(c, cap);
+    char *cur = base;
+    HierDecScratch s;
+    s.q = attn_dec_take(&cur, 2 * B * H * hd);
+    s.kt = attn_dec_take(&cur, 2 * B * kvd);
+    s.vt = attn_dec_take(&cur, 2 * B * kvd);
+    s.att = attn_dec_take(&cur, 2 * B * H * hd);
+    s.p = attn_dec_take(&cur, 4 * B * H * rows);
+    s.list = attn_dec_take(&cur, 4 * B * rows);
+    s.count = attn_dec_take(&cur, 4 * (size_t)B);
+    if (bytes) *bytes = (size_t)(cur - (char *)base);
+    return s;
+}
+
+static size_t attn_hier_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
+    size_t n;
+    hier_dec_scratch(c, NULL, B, cap, &n);
+    return n;
+}
+
+#ifndef ABLATE_NO_CUDA
+static int attn_hier_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                void *out) {
+    int B = k->B, cap = k->cap, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim, kvd = KV * hd;
+    int ring = attn_dense_dec_slots(c, cap), rows = attn_hier_gpu_rows(c, cap);
+    HierDecScratch s = hier_dec_scratch(c, k->scratch, B, cap, NULL);
+    const void *qn = c->qk_norm ? attn_wat(gpu, w, attn_spec_off(c, "q_norm.weight")) : NULL;
+    const void *kn = c->qk_norm ? attn_wat(gpu, w, attn_spec_off(c, "k_norm.weight")) : NULL;
+    float *run = (float *)(void *)((char *)k->mem + (size_t)B * rows * 2 * kvd * 2);
+    size_t seq = (size_t)rows * 2 * kvd;
+    op_matmul_forward(gpu, s.q, x, attn_wat(gpu, w, attn_spec_off(c, "q_proj.weight")), B, d, H * hd);
+    op_matmul_forward(gpu, s.kt, x, attn_wat(gpu, w, attn_spec_off(c, "k_proj.weight")), B, d, kvd);
+    op_matmul_forward(gpu, s.vt, x, attn_wat(gpu, w, attn_spec_off(c, "v_proj.weight")), B, d, kvd);
+    gpu_dec_rope_rows(gpu, s.q, qn, k->d_pos, B * H, hd, hd, c->norm_eps, c->rope_theta);
+    gpu_dec_rope_rows(gpu, s.kt, kn, k->d_pos, B * KV, hd, hd, c->norm_eps, c->rope_theta);
+    gpu_dec_put_rows(gpu, k->mem, s.kt, k->d_pos, B, kvd, ring, seq, 2 * (size_t)kvd, 0);
+    gpu_dec_put_rows(gpu, k->mem, s.vt, k->d_pos, B, kvd, ring, seq, 2 * (size_t)kvd, kvd);
+    gpu_dec_hier_pool(gpu, k->mem, run, s.list, s.count, k->d_pos, B, rows, ring, kvd, c->window, c->hier_block);
+    gpu_dec_dsa_attend(gpu, s.att, s.p, k->mem, s.q, s.list, s.count, B, H, KV, hd, rows);
+    op_matmul_forward(gpu, out, s.att, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * hd, d);
+    return 0;
+}
+#define ATTN_HIER_GPU_DECODE attn_hier_gpu_decode
+#else
+#define ATTN_HIER_GPU_DECODE NULL
+#endif
+
 static const AttnMech attn_room_hier = {
     "hier", attn_hier_resolve, attn_hier_gpu_supported, attn_dense_param_specs, attn_hier_kv_bytes, NULL,
     attn_hier_flops, NULL, attn_hier_act_sizes, attn_hier_acts_bind, attn_hier_scratch_elems, attn_hier_scratch_bind,
     attn_hier_forward, attn_hier_backward, NULL,
     attn_hier_cache_bytes, attn_hier_decode, NULL, /* the prompt: one decode step per token */
-    NULL, NULL, NULL, NULL, NULL, /* GPU decode: none (attn_gpu_decode_* refuse it by name) */
+    attn_hier_gpu_cache_bytes, attn_hier_gpu_scratch_bytes, NULL, ATTN_HIER_GPU_DECODE, NULL,
     NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
 };
 

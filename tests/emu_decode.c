@@ -14,7 +14,8 @@
    gdn_conv and gdn_state over 7 steps (conv sizes 4, 2, 1); rope_rows with RMSNorm; dsa_attend
    over a position list (GQA); fill_rows (the prefill's cache writes) equal to put_rows step by step
    (a ring that wraps, one that does not) and to gdn_conv's tail (T below and above K - 1), bit for
-   bit, and fp32 rows carried as 16-bit pairs. Bounds: max |emulated - reference| <= 3e-2 (bf16 outputs of O(1)
+   bit, and fp32 rows carried as 16-bit pairs; hier_pool's attention lists and block means over
+   every step (a ring that wraps, one longer than the context, blocks of 1). Bounds: max |emulated - reference| <= 3e-2 (bf16 outputs of O(1)
    values; the attention outputs 2e-2). Ends with "N passed, N failed". */
 #define _GNU_SOURCE /* sincosf */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
@@ -279,6 +280,49 @@ static void t_fill_f32(void) { /* MGA's running sum: the last row of [B][T][H] f
     rep(!diff, "fill_rows fp32 pairs: the last row", diff);
 }
 
+/* ---- hier_pool (hier's decode): T steps of a token's k, v into ring slot pos % W, then
+   hier_pool: every step's list is the complete blocks before the window (rows W + j) then the
+   window's slots, in order; every finished block's row is the mean of its P tokens' rows (within
+   a bf16 rounding of the mean in double) */
+typedef struct { bf16 *cache; float *run; int *list, *count, *pos; int rows, ring, kvd, W, P; } HpA;
+static void hp_body(void *p) {
+    HpA *a = p;
+    hier_pool(a->cache, a->run, a->list, a->count, a->pos, a->rows, a->ring, a->kvd, a->W, a->P);
+}
+static void t_hier(int T, int W, int P) {
+    int B = 2, kvd = 12, ring = W < T ? W : T, rows = ring + T / P;
+    bf16 *tok = rb((size_t)B * T * 2 * kvd, 1), *cache = calloc(2, (size_t)B * rows * 2 * kvd);
+    float *run = calloc(4, (size_t)B * 2 * kvd);
+    int *list = calloc(sizeof(int), (size_t)B * rows), count[2], lists_ok = 1;
+    for (int t = 0; t < T; t++) {
+        for (int b = 0; b < B; b++)
+            memcpy(cache + ((size_t)b * rows + t % ring) * 2 * kvd, tok + ((size_t)b * T + t) * 2 * kvd, 4 * kvd);
+        HpA a = {cache, run, list, count, &t, rows, ring, kvd, W, P};
+        emu_grid(B, 1, 256, hp_body, &a);
+        int nc = t - W + 1 > 0 ? (t - W + 1) / P : 0, first = t - W + 1 > 0 ? t - W + 1 : 0;
+        for (int b = 0; b < B; b++) {
+            lists_ok &= count[b] == nc + t - first + 1;
+            for (int j = 0; j < nc; j++) lists_ok &= list[b * rows + j] == ring + j;
+            for (int s = first; s <= t; s++) lists_ok &= list[b * rows + nc + s - first] == s % ring;
+        }
+    }
+    double worst = 0;
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < T / P; j++)
+            for (int e = 0; e < 2 * kvd; e++) {
+                double m = 0;
+                for (int s = j * P; s < (j + 1) * P; s++) m += bf2f(tok[((size_t)b * T + s) * 2 * kvd + e]);
+                m /= P;
+                worst = fmax(worst, fabs(bf2f(cache[((size_t)b * rows + ring + j) * 2 * kvd + e]) - m) / fmax(1, fabs(m)));
+            }
+    char w[96];
+    snprintf(w, sizeof w, "hier_pool lists, T %d W %d P %d", T, W, P);
+    rep(lists_ok, w, !lists_ok);
+    snprintf(w, sizeof w, "hier_pool block means, T %d W %d P %d", T, W, P);
+    rep(worst <= 4e-3, w, worst);
+    free(tok); free(cache); free(run); free(list);
+}
+
 int main(void) {
     t_select(40, 10, 0); t_select(40, 10, 1); t_select(79, 33, 1); t_select(5, 10, 0); t_select(9, 10, 1);
     t_mla(0); t_mla(6);
@@ -288,6 +332,7 @@ int main(void) {
     t_fill_ring(13, 5); t_fill_ring(7, 10); t_fill_ring(5, 5);
     t_fill_tail(6, 4); t_fill_tail(2, 4); t_fill_tail(1, 2);
     t_fill_f32();
+    t_hier(23, 4, 3); t_hier(10, 16, 4); t_hier(12, 5, 1);
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }

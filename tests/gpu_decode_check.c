@@ -113,7 +113,7 @@ static void check_layer(Gpu *gpu, const LayerCase *lc, int whole) {
     c.stride = lc->stride; c.dilation = lc->dilation; c.pattern_block = lc->block; c.qk_norm = lc->qk_norm;
     /* DSA: k above the context, so near-ties in random indexer scores cannot pick different keys
        on the two sides (the selection itself: tests/gpu_decode_rooms_check, which compares only
-       tokens without near-ties); hier needs a window to resolve (and is then refused: CPU only) */
+       tokens without near-ties); hier needs a window */
     if (c.kind == ATTN_DSA) { c.topk = 64; c.indexer_heads = 2; c.indexer_dim = 32; }
     if (c.kind == ATTN_HIER) c.window = 8;
     if (attn_resolve(&c, err, sizeof err)) { report(0, name, err); return; }

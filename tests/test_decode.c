@@ -10,7 +10,7 @@
      the cache's real size: bounded by the window (swa, mla, mga) and by what a pattern can still
        see (local+global G + W, dilated W*R), constant in T (gdn), linear otherwise, and what attn_decode_cache_bytes says is what is allocated
      the GPU decode caches' sizes (the rooms' gpu_cache_bytes, gpu_scratch_bytes; plain C): rings
-       under windows (mla, mga), constant in T (gdn), linear in T (dsa)
+       under windows (mla, mga), constant in T (gdn), linear in T (dsa), ring + blocks (hier)
      hier's cache: the window's ring, one pooled row per complete block and the running block sum
      MLA with QK-norm: no absorbed form, so its CPU cache holds the inputs and a step recomputes the
        prefix (the GPU refuses it)
@@ -140,6 +140,15 @@ static void check_gpu_cache_sizes(void) {
     report(mm->gpu_cache_bytes(&m, 10) == 10 * mrow && mm->gpu_cache_bytes(&mw, 1000) == 8 * mrow &&
            mm->gpu_cache_bytes(&mw, 5) == 5 * mrow && mm->gpu_scratch_bytes(&mw, 2, 1000) == mm->gpu_scratch_bytes(&mw, 2, 8),
            "mla GPU cache: bf16 latent + rotary key per token, a ring of W under a window", NULL);
+    AttnConfig hg = {0}; /* hier: ring rows + one row per block, bf16 [k | v]; fp32 running sums */
+    hg.kind = ATTN_HIER; hg.d_model = 24; hg.n_heads = 4; hg.window = 3; hg.hier_block = 4;
+    attn_resolve(&hg, err, sizeof err);
+    size_t hkv = (size_t)hg.n_kv_heads * hg.head_dim;
+    const AttnMech *hm = attn_mech(ATTN_HIER);
+    snprintf(err, sizeof err, "%zu and %zu bytes at T 8 and 40", hm->gpu_cache_bytes(&hg, 8), hm->gpu_cache_bytes(&hg, 40));
+    report(hm->gpu_cache_bytes(&hg, 8) == (3 + 2) * 2 * hkv * 2 + 2 * hkv * 4 &&
+               hm->gpu_cache_bytes(&hg, 40) == (3 + 10) * 2 * hkv * 2 + 2 * hkv * 4,
+           "hier GPU cache: the window's ring, a row per block (bf16), the running sums (fp32)", err);
     g.kind = ATTN_GDN; g.d_model = 24; g.n_heads = 4; g.conv_size = 3;
     attn_resolve(&g, err, sizeof err);
     const AttnMech *gm = attn_mech(ATTN_GDN);
