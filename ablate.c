@@ -766,16 +766,10 @@ static int cmd_generate(int argc, char **argv, const Tune *tune) {
         return 1;
     }
 #ifndef ABLATE_NO_CUDA
-    if (!device) { /* no device asked for: a mechanism the GPU cannot decode runs on the CPU, saying why */
-        SmolConfig probe = cfg;
+    if (!device) { /* no device asked for: a configuration the GPU cannot decode runs on the CPU, saying why */
+        int layer;
         char why[512] = "";
-        int refused = smollm_resolve(&probe, why, sizeof why);
-        for (int l = 0; l < probe.n_layers && !refused; l++) {
-            AttnConfig a = smollm_layer_attn(&probe, l);
-            refused = attn_resolve(&a, why, sizeof why) || attn_gpu_decode_supported(&a, why, sizeof why) ||
-                      attn_gpu_supported(&a, why, sizeof why);
-        }
-        if (refused) {
+        if (smollm_decode_check(&cfg, 1, &layer, why, sizeof why)) {
             fprintf(stderr, "ablate generate: generating on the CPU: %s\n", why);
             device = "cpu";
         }

@@ -946,8 +946,9 @@ ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t err
 
 ATTNDEF size_t attn_gpu_decode_cache_bytes(const AttnConfig *c, int T) {
     const AttnMech *m = attn_mech(c->kind);
-    if (c->kind == ATTN_MLA && c->qk_norm) return 0; /* CPU only (attn_gpu_decode_supported) */
-    return m && m->gpu_decode && m->gpu_cache_bytes ? m->gpu_cache_bytes(c, T) : 0;
+    char err[256];
+    return m && m->gpu_decode && m->gpu_cache_bytes && !attn_gpu_decode_supported(c, err, sizeof err)
+               ? m->gpu_cache_bytes(c, T) : 0;
 }
 
 ATTNDEF int attn_gpu_decode_init(Gpu *gpu, AttnGpuCache *k, const AttnConfig *c, const void *w, int B, int cap,

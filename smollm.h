@@ -261,6 +261,11 @@ typedef struct {
     ops_real *x, *h, *nt, *sub, *gu, *act, *xf, *rstd, *logits; /* [B, d] ..., gu [B, 2F], logits [B, V] */
 } SmolGen;
 typedef struct { float temperature; int top_k; float top_p; } SmolSampler;
+/* 0 when every layer of c decodes (on_gpu: attn_gpu_decode_supported, else attn_decode_supported);
+   else -1, the first layer that does not in *layer (-1: c itself does not resolve) and why in err.
+   What generation checks before it allocates; a caller that has only a configuration (a study
+   that samples, generate choosing its device) asks it the same question. */
+SMOLLMDEF int smollm_decode_check(const SmolConfig *c, int on_gpu, int *layer, char *err, size_t errlen);
 SMOLLMDEF int smollm_gen_init(SmolGen *g, const SmolModel *m, int B, int cap, char *err, size_t errlen);
 SMOLLMDEF int smollm_decode_step(SmolGen *g, const SmolModel *m, const int *tokens, char *err, size_t errlen);
 SMOLLMDEF int smollm_prefill(SmolGen *g, const SmolModel *m, const int *tokens, int T, char *err, size_t errlen);
@@ -1546,11 +1551,24 @@ static int smol_gen_check(const SmolModel *m, int B, int cap, int on_gpu, char *
                  SMOLLM_MAX_BATCH, SMOLLM_MAX_SEQ);
         return -1;
     }
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        char e2[256];
-        const AttnConfig *a = &m->layers[l].attn;
-        if (on_gpu ? attn_gpu_decode_supported(a, e2, sizeof e2) : attn_decode_supported(a, e2, sizeof e2)) {
-            snprintf(err, errlen, "layer %d: %s", l, e2);
+    int layer;
+    char e2[256];
+    if (smollm_decode_check(&m->cfg, on_gpu, &layer, e2, sizeof e2)) {
+        snprintf(err, errlen, "layer %d: %s", layer, e2);
+        return -1;
+    }
+    return 0;
+}
+
+SMOLLMDEF int smollm_decode_check(const SmolConfig *c, int on_gpu, int *layer, char *err, size_t errlen) {
+    SmolConfig r = *c;
+    *layer = -1;
+    if (smollm_resolve(&r, err, errlen)) return -1;
+    for (int l = 0; l < r.n_layers; l++) {
+        AttnConfig a = smollm_layer_attn(&r, l);
+        if (attn_resolve(&a, err, errlen) ||
+            (on_gpu ? attn_gpu_decode_supported(&a, err, errlen) : attn_decode_supported(&a, err, errlen))) {
+            *layer = l;
             return -1;
         }
     }

@@ -1163,17 +1163,13 @@ STUDYDEF int study_run_config_check(const StudyRunConfig *c, Gpu *gpu, char *err
     mc.vocab_size = c->task ? task_vocab : DATA_BYTE_VOCAB;
     if (smollm_check(&mc, gpu, c->batch, c->seq, err, errlen)) return -1;
     if ((c->sample_every > 0 && !c->task) || c->bench_decode) { /* they generate: every layer must decode */
-        SmolConfig r = mc;
+        int layer;
         char e2[400];
-        if (!smollm_resolve(&r, e2, sizeof e2))
-            for (int l = 0; l < r.n_layers; l++) {
-                AttnConfig a = smollm_layer_attn(&r, l);
-                if (!attn_resolve(&a, e2, sizeof e2) && attn_decode_supported(&a, e2, sizeof e2)) {
-                    snprintf(err, errlen, "%s generates (layer %d): %s", c->bench_decode ? "bench_decode" : "sample_every",
-                             l, e2);
-                    return -1;
-                }
-            }
+        if (smollm_decode_check(&mc, 0, &layer, e2, sizeof e2) && layer >= 0) {
+            snprintf(err, errlen, "%s generates (layer %d): %s", c->bench_decode ? "bench_decode" : "sample_every",
+                     layer, e2);
+            return -1;
+        }
     }
     DataTask t; /* holds no memory: a task's sizes are checked by setting one up */
     if (c->task && data_task_init(&t, c->task, task_vocab, c->batch, c->seq, c->task_size, 0, err, errlen)) return -1;
