@@ -142,6 +142,14 @@ build/emu_fused_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h att
 	./build/emu_fused_dump fused > $@.tmp && mv $@.tmp $@
 tests/emu_fused: tests/emu_fused.c tests/emu_cuda.h build/emu_fused_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_fused.c -o $@ -lpthread -lm
+# attn/decode.cu.h's dense-room split-K decode attention (DECODE_SRC) the same way
+build/emu_dense_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h attn/decode.cu.h attn/decode_fused.cu.h \
+                             gpu.h kernels.cu.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_dense_dump $(CUDA_LIB) -lm
+	./build/emu_dense_dump dense > $@.tmp && mv $@.tmp $@
+tests/emu_dense: tests/emu_dense.c tests/emu_cuda.h build/emu_dense_kernels.inc $(HEADERS)
+	$(CC) $(CFLAGS) -Ibuild tests/emu_dense.c -o $@ -lpthread -lm
 # attn/hier.cu.h's kernels (the multi-scale room's coarse branch) the same way
 build/emu_hier_kernels.inc: tests/emu_hier_dump.c tests/emu_dump_common.h attn/hier.cu.h gpu.h kernels.cu.h
 	@mkdir -p build
@@ -150,7 +158,7 @@ build/emu_hier_kernels.inc: tests/emu_hier_dump.c tests/emu_dump_common.h attn/h
 tests/emu_hier: tests/emu_hier.c tests/emu_cuda.h build/emu_hier_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_hier.c -o $@ -lpthread -lm
 emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_decode tests/emu_fused \
-          tests/emu_hier
+          tests/emu_hier tests/emu_dense
 	./tests/emu_linear0
 	./tests/emu_linear1
 	./tests/emu_attn_pattern0
@@ -158,6 +166,7 @@ emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_
 	./tests/emu_decode
 	./tests/emu_fused
 	./tests/emu_hier
+	./tests/emu_dense
 
 # each kernel vs the CPU reference, a training step vs the CPU path, bit-reproducible
 # training (the same run twice in one process, then through the CLI: two runs and a
@@ -182,7 +191,7 @@ gpucheck: $(GPU_CHECKS) ablate
 clean:
 	rm -f ablate ablate-cpu examples/train_tiny tests/bench_hash tests/fuzz_data tests/fuzz_spec tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
-	rm -f tests/emu_decode build/emu_decode_dump build/emu_decode_kernels.inc tests/emu_fused build/emu_fused_dump build/emu_fused_kernels.inc tests/emu_hier build/emu_hier_dump build/emu_hier_kernels.inc
+	rm -f tests/emu_decode build/emu_decode_dump build/emu_decode_kernels.inc tests/emu_fused build/emu_fused_dump build/emu_fused_kernels.inc tests/emu_hier build/emu_hier_dump build/emu_hier_kernels.inc tests/emu_dense build/emu_dense_dump build/emu_dense_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
 # domain; 4.1 MB, 31,102 verses); the verse labels are stripped. `make` gets it when it can

@@ -1450,7 +1450,7 @@ static void bench_decode_gpu(Gpu *gpu) {
     (void)anchor; /* the CPU build never calls this (no GPU) */
 #endif
 #ifndef ABLATE_NO_CUDA
-    const GpuTuning *tune = &gpu->tuning; /* --tune dec_prefill=1: the rooms' forward prefills */
+    const GpuTuning *tune = &gpu->tuning; /* --tune dec_prefill: the rooms' forward prefills or not */
 #else
     const GpuTuning *tune = NULL;
 #endif
@@ -1472,12 +1472,11 @@ static void bench_decode_gpu(Gpu *gpu) {
             printf("%-22s skipped: %s\n", mechs[mi], err);
             continue;
         }
-        /* a room whose prefill is not its forward (attn_gpu_prefill_whole: mla, mga, gdn, dsa
-           unless --tune dec_prefill=1) fills its cache one decode step per prompt token: the
+        /* a room whose prefill is not its forward (attn_gpu_prefill_whole: mla with qk_norm, dsa
+           with k past the forward's limit, every room under --tune dec_prefill=0) fills its cache one decode step per prompt token: the
            longer contexts would time that loop for minutes, so they are left out */
         if (tokenwise)
-            printf("%-22s (prefill one decode step per prompt token: context 512 only; --tune dec_prefill=1 "
-                   "prefills with the forward)\n", mechs[mi]);
+            printf("%-22s (prefill one decode step per prompt token: context 512 only)\n", mechs[mi]);
         for (int ci = 0; ci < (tokenwise ? 1 : 3); ci++)
             for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, mechs[mi], &cfg, batches[bi], ctxs[ci], gen);
     }

@@ -446,10 +446,11 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    attn_gpu_prefill_whole(tuning, c, cap): 1 when the prefill of c into a cache of cap positions
    runs the room's training forward over the whole prompt: always for the dense room; for mla
    (without qk_norm), mga, gdn, dsa (k = attn_topk(c, cap) <= SPARSE_MAX_TOPK, the forward's
-   limit) and identity (no cache: its forward alone) only with tuning->dec_prefill = 1 (ablate --tune dec_prefill=1), whose GPU prefills have not
-   yet been compared with the CPU reference on a GPU (tests/gpu_decode_check and
-   tests/gpu_decode_rooms_check run every room both ways); 0: one decode step per prompt token,
-   whose cost grows with the prompt (ablate bench --only decode then measures context 512 only).
+   limit) and identity (no cache: its forward alone) unless tuning->dec_prefill selects variant 0
+   (ablate --tune dec_prefill=0; tests/gpu_decode_check and tests/gpu_decode_rooms_check run every
+   room both ways against the CPU reference); 0: one decode step per prompt token, whose cost
+   grows with the prompt (ablate bench --only decode then measures context 512 only). NULL
+   tuning: the default.
    Each of those prefills is the training forward (its output is the prefill's output), then
    attn/decode.cu.h's fill_rows copies what the decode step would have appended, for all
    positions at once, in the cache's layout:
@@ -600,6 +601,8 @@ static void attn_dec_attend(ops_real *o, const ops_real *q, const ops_real *cons
 
 /* positions a cache keeps: a ring of W under a plain window, else all cap */
 static int attn_dec_slots(int window, int cap) { return window > 0 && window < cap ? window : cap; }
+
+#include "attn/decode.cu.h" /* the split-K rule (gpu_dec_split_rows), in the CPU-only build too */
 
 /* the GPU decode scratch's next piece of `bytes` at *cur, 256-byte aligned: the MLA, MGA, GDN and
    DSA rooms carve their scratch (gpu_scratch_bytes, gpu_decode) with it; from a NULL base the
@@ -1046,7 +1049,7 @@ ATTNDEF int attn_gpu_prefill_whole(const struct GpuTuning *tuning, const AttnCon
     if (c->kind == ATTN_MLA && c->qk_norm) return 0;
     /* DSA's forward takes at most SPARSE_MAX_TOPK keys per query; its decode step takes any k */
     if (c->kind == ATTN_DSA && attn_topk(c, cap) > SPARSE_MAX_TOPK) return 0;
-    return tuning && tuning->dec_prefill;
+    return !tuning || gpu_tuned(tuning->dec_prefill, 1);
 }
 
 ATTNDEF void attn_gpu_decode_free(Gpu *gpu, AttnGpuCache *k) {

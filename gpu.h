@@ -203,11 +203,12 @@ typedef struct GpuTuning {
        the dense room with pre-norms; 0: the step of separate kernels and cuBLASLt GEMMs.
        Default 0 until the GPU checks have compared the fused step with the CPU reference */
     int dec_fused;
-    /* generation's prefill for the MLA, MGA, Gated DeltaNet and DSA rooms (attn.h,
-       attn_gpu_decode_prefill): 1 the training forward over the prompt, then fill kernels write
-       the decode cache; 0 one decode step per prompt token. A switch, not a variant. Default 0
-       until tests/gpu_decode_check and gpu_decode_rooms_check pass with 1 on a GPU (the dense
-       room always prefills with its forward) */
+    /* generation's prefill for the MLA, MGA, Gated DeltaNet, DSA and identity rooms (attn.h,
+       attn_gpu_decode_prefill): variant 1 the training forward over the prompt, then fill kernels
+       write the decode cache; variant 0 one decode step per prompt token (the cost grows with
+       the prompt: the exact-by-construction fallback). Default 1: tests/gpu_decode_check and
+       gpu_decode_rooms_check compare both with the CPU reference (the dense room always
+       prefills with its forward) */
     int dec_prefill;
     /* the CUDA toolkit directory whose include/ NVRTC reads (the caller keeps the string alive;
        ablate.c passes $CUDA_HOME). Default NULL: GPU_CUDA_INCLUDE, the toolkit of the build */
@@ -577,7 +578,7 @@ static const GpuTuneKey_ gpu_tune_table_[] = {
     GPU_TUNE_KEY_(attn_wgmma, 3),   GPU_TUNE_KEY_(attn_wbwd_dq, 4), GPU_TUNE_KEY_(gdn_mma, 1),
     GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(sparse_dense, 1), GPU_TUNE_KEY_(sparse_bwd, 3),
     GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2), GPU_TUNE_KEY_(dec_fused, -2),
-    GPU_TUNE_KEY_(dec_prefill, -2),
+    GPU_TUNE_KEY_(dec_prefill, 1),
 };
 #undef GPU_TUNE_KEY_
 /* GPU_TUNING_NKEYS counts this table's rows (a compile error when they differ) */
@@ -599,7 +600,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},
     {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
     {"dec_fused=0|1", "GPU decode: 1 the fused small-batch step (5 kernels a layer; default 0)"},
-    {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 0)"},
+    {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 1)"},
     {NULL, NULL},
 };
 

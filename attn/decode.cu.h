@@ -49,13 +49,19 @@
    API, THE MLA, MGA, GDN AND DSA ROOMS (all return nothing; sizes are checked by the rooms
    before a cache is made)
      gpu_dec_mla_append   the normed latent and the rotated shared key into slot pos % S
-     gpu_dec_mla_attend   per (b, h): absorbed query q~ = W_UK,h^T q_nope, scores over the
-                          cached rows [cn | kpe], softmax, the attended latent, then W_UV,h of
-                          it (the value up-projection applied after the sum: the same product
-                          as W_o,h W_UV,h, with o_proj as the matmul that follows)
+     gpu_dec_mla_attend   per (b, h) and split of the rows (split-K: the rule of
+                          gpu_dec_split_rows): absorbed query q~ = W_UK,h^T q_nope, scores over
+                          the cached rows [cn | kpe], the split's softmax and attended latent;
+                          then per (b, h) the splits merged and W_UV,h of the latent (the value
+                          up-projection applied after the sum: the same product as W_o,h W_UV,h,
+                          with o_proj as the matmul that follows). p: gpu_dec_split_floats(B,
+                          H, S, r) floats
      gpu_dec_mga_append   g, v and |g| per head into slot pos % S; the gate conv over its tail
-     gpu_dec_mga_attend   per (b, h): cosine rows over the cached g, the running sum S, the
-                          softmax and the mix of the cached v
+     gpu_dec_mga_attend   per (b, h) and split of the rows: cosine rows over the cached g; then
+                          the running sum S, the split's softmax and mix of the cached v; then
+                          the splits merged (split-K as MLA's: three kernels, as the softmax's
+                          scale needs every row's cosine). p: gpu_dec_split_floats(B, H, S,
+                          hd + 1) floats
      gpu_dec_sigmoid_mul  a <- a * sigmoid(z) (MGA's output gate)
      gpu_dec_gdn_conv     the short conv over [tail | new row] + SiLU, then the tail shifts
      gpu_dec_gdn_state    per (b, h): the delta-rule update of the [D, D] fp32 state and the
@@ -65,7 +71,9 @@
      gpu_dec_dsa_select   per b: the indexer's scores over the cached keys, the top k (larger
                           score first, equal scores by lower position: the CPU's rule, exactly),
                           the chosen positions ascending into a list and their count
-     gpu_dec_dsa_attend   per (b, h): softmax attention over the listed positions (GQA)
+     gpu_dec_dsa_attend   per (b, h) and split of the list: softmax attention over the listed
+                          positions (GQA), split-K as MLA's; p: gpu_dec_split_floats(B, H, cap,
+                          hd) floats
      gpu_dec_hier_pool    per b (hier): the new key and value into the running sum of their
                           block, the block's mean into its row when the block completes, and the
                           rows the step attends (complete blocks before the window, then the
@@ -97,6 +105,23 @@
 #define ATTN_DECODE_CU_H
 
 #include "../gpu.h" /* first: it settles ABLATE_NO_CUDA (the GPU is opt-in) */
+#include <stddef.h>
+
+/* the split-K over up to n rows (mla_attend and dsa_attend; declared in the CPU-only build too,
+   where the rooms size their GPU scratch): rows per split, 64 or more so that at most 128 splits
+   cover n (the merge walks every split's partial), a multiple of 32; and the number of splits.
+   Fixed by n (a cache's capacity), so a captured graph's grid holds at every position */
+static inline int gpu_dec_split_rows(int n) {
+    int ch = ((n + 127) / 128 + 31) / 32 * 32;
+    return ch < 64 ? 64 : ch;
+}
+static inline int gpu_dec_splits(int n) { return n < 1 ? 1 : (n + gpu_dec_split_rows(n) - 1) / gpu_dec_split_rows(n); }
+/* fp32 scratch of a split attention of B x H queries over up to n rows with outputs of width w:
+   the scores [B][H][n], then the splits' partials [B][H][splits][w + 2] */
+static inline size_t gpu_dec_split_floats(int B, int H, int n, int w) {
+    return (size_t)B * H * ((size_t)n + (size_t)gpu_dec_splits(n) * (w + 2));
+}
+
 #ifndef ABLATE_NO_CUDA
 
 #ifdef __cplusplus
@@ -250,7 +275,13 @@ KSRC_LINE("attn/decode.cu.h")
 "}\n"
 "\n"
 "// split-K: block (b * KV + kv head, chunk); part [B][H][NC][hd + 2] = (o, m, l) of the chunk\n"
-"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen)\n"
+"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen).\n"
+"// The kv head's GROUP query heads go GB at a time with their sums in registers, so a key or\n"
+"// value element is loaded once per GB heads, not once per head; scores take a thread per slot;\n"
+"// the weighted sum takes RP consecutive lanes per pair of value columns (slot j to lane j % RP,\n"
+"// summed by shuffles): CHUNK / RP slots a thread where a thread per output walked all CHUNK\n"
+"// (that kernel took 25 us a layer at batch 1, context 512, on the H200)\n"
+"#define GB 8\n"
 "extern \"C\" __global__ void __launch_bounds__(CHUNK)\n"
 "dec_split(const float *q, const bf16 *cache, float *part, const int *d_pos, int H, int KV, int hd, int S, int G,\n"
 "          int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
@@ -263,23 +294,29 @@ KSRC_LINE("attn/decode.cu.h")
 "    for (int i = tid; i < GROUP * hd; i += CHUNK) qs[i] = q[((u64)b * H + kh * GROUP) * hd + i] * scale;\n"
 "    __syncthreads();\n"
 "    const bf16 *base = cache + (u64)b * S * 2 * kvd;\n"
+"    bool vis = false;\n"
 "    if (tid < n) {\n"
 "        int s = s0 + tid, ps;\n"
 "        if (s < G) ps = s;\n"
 "        else { int r = s - G; ps = G + r + ring * ((p - G - r) / ring); }\n"
-"        bool vis = dec_visible(p, ps, W, glob, stride, dil, pb);\n"
-"        const bf16 *k = base + (u64)s * 2 * kvd + (u64)kh * hd;\n"
-"        for (int g = 0; g < GROUP; g++) {\n"
-"            float a = 0.0f;\n"
-"            if (vis)\n"
-"                for (int i = 0; i < hd; i += 2) {\n"
-"                    u32 kk = *(const u32 *)(k + i);\n"
-"                    a += qs[g * hd + i] * __uint_as_float(kk << 16) + qs[g * hd + i + 1] * __uint_as_float(kk & 0xffff0000u);\n"
-"                }\n"
-"            sc[g * CHUNK + tid] = vis ? a : NEG_INF;\n"
-"        }\n"
-"    } else {\n"
-"        for (int g = 0; g < GROUP; g++) sc[g * CHUNK + tid] = NEG_INF;\n"
+"        vis = dec_visible(p, ps, W, glob, stride, dil, pb);\n"
+"    }\n"
+"    const bf16 *k = base + (u64)(s0 + (vis ? tid : 0)) * 2 * kvd + (u64)kh * hd;\n"
+"    for (int g0 = 0; g0 < GROUP; g0 += GB) {\n"
+"        float a[GB];\n"
+"#pragma unroll\n"
+"        for (int u = 0; u < GB; u++) a[u] = 0.0f;\n"
+"        if (vis)\n"
+"            for (int i = 0; i < hd; i += 2) {\n"
+"                u32 kk = *(const u32 *)(k + i);\n"
+"                float k0 = __uint_as_float(kk << 16), k1 = __uint_as_float(kk & 0xffff0000u);\n"
+"#pragma unroll\n"
+"                for (int u = 0; u < GB; u++)\n"
+"                    if (g0 + u < GROUP) a[u] += qs[(g0 + u) * hd + i] * k0 + qs[(g0 + u) * hd + i + 1] * k1;\n"
+"            }\n"
+"#pragma unroll\n"
+"        for (int u = 0; u < GB; u++)\n"
+"            if (g0 + u < GROUP) sc[(g0 + u) * CHUNK + tid] = vis ? a[u] : NEG_INF;\n"
 "    }\n"
 "    __syncthreads();\n"
 "    int warp = tid / 32, lane = tid % 32;\n"
@@ -297,16 +334,49 @@ KSRC_LINE("attn/decode.cu.h")
 "        if (lane == 0) { ms[g] = m; ls[g] = l; }\n"
 "    }\n"
 "    __syncthreads();\n"
-"    for (int e = tid; e < GROUP * hd; e += CHUNK) {\n"
-"        int g = e / hd, i = e % hd;\n"
-"        float o = 0.0f;\n"
-"        const bf16 *v = base + (u64)s0 * 2 * kvd + kvd + (u64)kh * hd + i;\n"
-"        for (int j = 0; j < n; j++) o += sc[g * CHUNK + j] * bf2f(v[(u64)j * 2 * kvd]);\n"
+"    int segs = hd / 2, RP = 1; // RP: a power of two <= 32, so a pair's lanes share a warp\n"
+"    while (RP < 32 && 2 * RP * segs <= CHUNK) RP *= 2;\n"
+"    int seg = tid / RP, r = tid % RP;\n"
+"    bool act = seg < segs; // every lane still takes part in the shuffles\n"
+"    const bf16 *vb = base + (u64)s0 * 2 * kvd + kvd + (u64)kh * hd + 2 * (act ? seg : 0);\n"
+"    for (int g0 = 0; g0 < GROUP; g0 += GB) {\n"
+"        float o0[GB], o1[GB];\n"
+"#pragma unroll\n"
+"        for (int u = 0; u < GB; u++) o0[u] = o1[u] = 0.0f;\n"
+"        if (act)\n"
+"            for (int j = r; j < n; j += RP) {\n"
+"                u32 vv = *(const u32 *)(vb + (u64)j * 2 * kvd);\n"
+"                float v0 = __uint_as_float(vv << 16), v1 = __uint_as_float(vv & 0xffff0000u);\n"
+"#pragma unroll\n"
+"                for (int u = 0; u < GB; u++)\n"
+"                    if (g0 + u < GROUP) {\n"
+"                        float pj = sc[(g0 + u) * CHUNK + j];\n"
+"                        o0[u] += pj * v0;\n"
+"                        o1[u] += pj * v1;\n"
+"                    }\n"
+"            }\n"
+"#pragma unroll\n"
+"        for (int u = 0; u < GB; u++)\n"
+"            for (int off = RP / 2; off > 0; off /= 2) {\n"
+"                o0[u] += __shfl_xor_sync(0xffffffffu, o0[u], off);\n"
+"                o1[u] += __shfl_xor_sync(0xffffffffu, o1[u], off);\n"
+"            }\n"
+"        if (act && r == 0)\n"
+"#pragma unroll\n"
+"            for (int u = 0; u < GB; u++)\n"
+"                if (g0 + u < GROUP) {\n"
+"                    float *pt = part + (((u64)b * H + kh * GROUP + g0 + u) * NC + c) * (hd + 2);\n"
+"                    pt[2 * seg] = o0[u];\n"
+"                    pt[2 * seg + 1] = o1[u];\n"
+"                }\n"
+"    }\n"
+"    for (int g = tid; g < GROUP; g += CHUNK) {\n"
 "        float *pt = part + (((u64)b * H + kh * GROUP + g) * NC + c) * (hd + 2);\n"
-"        pt[i] = o;\n"
-"        if (i == 0) { pt[hd] = ms[g]; pt[hd + 1] = ls[g]; }\n"
+"        pt[hd] = ms[g];\n"
+"        pt[hd + 1] = ls[g];\n"
 "    }\n"
 "}\n"
+"#undef GB\n"
 "\n"
 "// block (b * H + h): the filled chunks' partials merged, normalized, to bf16\n"
 "extern \"C\" __global__ void dec_combine(const float *part, bf16 *att, const int *d_pos, int H, int hd, int S,\n"
@@ -554,6 +624,37 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    return 1.0f / s;\n"
 "}\n"
 "\n"
+"// ---- split-K (flash-decoding) over the rows a query attends: block z of gridDim.z takes rows\n"
+"// [z CH, min(n, (z + 1) CH)) and leaves a partial (o unnormalized | m | l) of width w + 2 in\n"
+"// part [B][H][NS][w + 2]; a merge (merge_parts) after it. Without it a block per (b, h) walked\n"
+"// every row alone (MLA's attend took 0.7 ms a layer at context 4096 on the H200).\n"
+"// exp(p[j] - m) in place over [j0, j1) (raw scores in, this block's); returns their sum, *m the max\n"
+"__device__ float softmax_range(float *p, int j0, int j1, float *m) {\n"
+"    float mx = NEG_INF;\n"
+"    for (int j = j0 + threadIdx.x; j < j1; j += blockDim.x) mx = fmaxf(mx, p[j]);\n"
+"    mx = block_max(mx);\n"
+"    float s = 0.0f;\n"
+"    for (int j = j0 + threadIdx.x; j < j1; j += blockDim.x) { float e = __expf(p[j] - mx); p[j] = e; s += e; }\n"
+"    *m = mx;\n"
+"    return block_sum(s); // its barriers also publish p[] to the block\n"
+"}\n"
+"// the first nc partials of pt (stride w + 2) merged and normalized: out[e] for e < w (this block's threads)\n"
+"__device__ void merge_parts(float *out, const float *pt, int nc, int w) {\n"
+"    float M = NEG_INF;\n"
+"    for (int c = 0; c < nc; c++) M = fmaxf(M, pt[(u64)c * (w + 2) + w]);\n"
+"    for (int e = threadIdx.x; e < w; e += blockDim.x) {\n"
+"        float o = 0.0f, L = 0.0f;\n"
+"        for (int c = 0; c < nc; c++) {\n"
+"            const float *q = pt + (u64)c * (w + 2);\n"
+"            if (q[w] == NEG_INF) continue;\n"
+"            float f = __expf(q[w] - M);\n"
+"            o += f * q[e];\n"
+"            L += f * q[w + 1];\n"
+"        }\n"
+"        out[e] = L > 0.0f ? o / L : 0.0f;\n"
+"    }\n"
+"}\n"
+"\n"
 "// ---- MLA ----\n"
 "// grid B: cache[b][pos % S] = [RMSNorm(kva[:r]) * gamma | RoPE(kva[r:])]\n"
 "extern \"C\" __global__ void mla_append(bf16 *cache, const bf16 *kva, const bf16 *gamma, const int *pos_p,\n"
@@ -574,14 +675,21 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    }\n"
 "}\n"
 "\n"
-"// grid (H, B); shared: qe [r + rope], lo [r] fp32. p: [B][H][S] fp32 scratch.\n"
-"extern \"C\" __global__ void mla_attend(bf16 *ol, float *p_all, const bf16 *cache, const bf16 *qf, const bf16 *wkvb,\n"
+"// grid (H, B, NS): split z of the visible rows (see split-K above); shared: qe [r + rope] fp32.\n"
+"// p: [B][H][S] fp32 scratch; part [B][H][NS][r + 2]: the split's unnormalized attended latent\n"
+"extern \"C\" __global__ void mla_attend(float *part, float *p_all, const bf16 *cache, const bf16 *qf, const bf16 *wkvb,\n"
 "                                       const int *pos_p, int S, int window, int r, int rope, int nope, int v,\n"
-"                                       float scale, float theta) {\n"
+"                                       float scale, float theta, int CH) {\n"
 "    extern __shared__ float sm[];\n"
-"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, R = r + rope, kw = nope + v, qk = nope + rope;\n"
-"    int pos = *pos_p, s0 = first_key(pos, window), n = pos - s0 + 1;\n"
-"    float *qe = sm, *lo = sm + R, *p = p_all + ((u64)b * H + h) * S;\n"
+"    int h = blockIdx.x, b = blockIdx.y, z = blockIdx.z, H = gridDim.x, NS = gridDim.z, R = r + rope;\n"
+"    int kw = nope + v, qk = nope + rope, pos = *pos_p, s0 = first_key(pos, window), n = pos - s0 + 1;\n"
+"    int j0 = z * CH, j1 = j0 + CH < n ? j0 + CH : n;\n"
+"    float *pt = part + (((u64)b * H + h) * NS + z) * (r + 2);\n"
+"    if (j0 >= j1) { // no row here yet: the merge skips it\n"
+"        if (threadIdx.x == 0) { pt[r] = NEG_INF; pt[r + 1] = 0.0f; }\n"
+"        return;\n"
+"    }\n"
+"    float *qe = sm, *p = p_all + ((u64)b * H + h) * S;\n"
 "    const bf16 *q = qf + ((u64)b * H + h) * qk, *wh = wkvb + (u64)h * kw * r;\n"
 "    for (int j = threadIdx.x; j < r; j += blockDim.x) { // q~ = W_UK,h^T q_nope (rows of W_UK,h are [r])\n"
 "        float acc = 0.0f;\n"
@@ -597,7 +705,7 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    }\n"
 "    __syncthreads();\n"
 "    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
-"    for (int j = warp; j < n; j += nw) { // a warp per cached row\n"
+"    for (int j = j0 + warp; j < j1; j += nw) { // a warp per cached row\n"
 "        const bf16 *row = cache + ((u64)b * S + (s0 + j) % S) * R;\n"
 "        float acc = 0.0f;\n"
 "        for (int e = lane; e < R; e += 32) acc += qe[e] * bf2f(row[e]);\n"
@@ -605,13 +713,26 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "        if (lane == 0) p[j] = acc * scale;\n"
 "    }\n"
 "    __syncthreads();\n"
-"    float inv = softmax_inplace(p, n);\n"
-"    for (int e = threadIdx.x; e < r; e += blockDim.x) { // the attended latent (the rows' first r)\n"
+"    float m, l = softmax_range(p, j0, j1, &m);\n"
+"    for (int e = threadIdx.x; e < r; e += blockDim.x) { // the unnormalized attended latent (rows' first r)\n"
 "        float acc = 0.0f;\n"
-"        for (int j = 0; j < n; j++) acc += p[j] * bf2f(cache[((u64)b * S + (s0 + j) % S) * R + e]);\n"
-"        lo[e] = acc * inv;\n"
+"        for (int j = j0; j < j1; j++) acc += p[j] * bf2f(cache[((u64)b * S + (s0 + j) % S) * R + e]);\n"
+"        pt[e] = acc;\n"
 "    }\n"
+"    if (threadIdx.x == 0) { pt[r] = m; pt[r + 1] = l; }\n"
+"}\n"
+"\n"
+"// grid (H, B): the splits merged into the attended latent lo [r] (shared, fp32), then o_h = W_UV,h lo\n"
+"extern \"C\" __global__ void mla_merge(bf16 *ol, const float *part, const bf16 *wkvb, const int *pos_p, int window,\n"
+"                                      int r, int nope, int v, int CH, int NS) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, kw = nope + v;\n"
+"    int pos = *pos_p, n = pos - first_key(pos, window) + 1, nc = (n + CH - 1) / CH;\n"
+"    float *lo = sm;\n"
+"    merge_parts(lo, part + ((u64)b * H + h) * NS * (r + 2), nc < NS ? nc : NS, r);\n"
 "    __syncthreads();\n"
+"    const bf16 *wh = wkvb + (u64)h * kw * r;\n"
+"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
 "    for (int e = warp; e < v; e += nw) { // o_h = W_UV,h lo: a warp per output, lanes across r\n"
 "        const bf16 *uv = wh + (u64)(nope + e) * r;\n"
 "        float acc = 0.0f;\n"
@@ -663,12 +784,23 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    }\n"
 "}\n"
 "\n"
-"// grid (H, B); shared: gi [hd] fp32. p: [B][H][S] fp32 scratch.\n"
-"extern \"C\" __global__ void mga_attend(bf16 *att, float *p_all, void *cache, const int *pos_p, int S, int KV,\n"
-"                                       int hd, int d, int window, float eps) {\n"
+"// MGA split-K: the softmax's scale f needs the cosines' sum over every visible row, so three\n"
+"// passes: mga_scores (grid (H, B, NS)) the cosines of split z's rows into p and their sum into\n"
+"// psum [B][H][NS]; mga_attend (same grid) f from all the sums and the running sum S (read, not\n"
+"// written), the split's softmax and weighted values into part [B][H][NS][hd + 2]; mga_merge\n"
+"// (grid (H, B)) the splits merged into att and S advanced once\n"
+"__device__ float mga_rowsum(const float *ps, int nc) {\n"
+"    float t = 0.0f;\n"
+"    for (int c = 0; c < nc; c++) t += ps[c]; // every thread the same order: one value\n"
+"    return t;\n"
+"}\n"
+"// shared: gi [hd] fp32. p: [B][H][S] fp32 scratch\n"
+"extern \"C\" __global__ void mga_scores(float *psum, float *p_all, void *cache, const int *pos_p, int S, int KV,\n"
+"                                       int hd, int d, int window, float eps, int CH) {\n"
 "    extern __shared__ float sm[];\n"
-"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, qd = H * hd, kvd = KV * hd, kh = h / (H / KV);\n"
-"    int pos = *pos_p, s0 = first_key(pos, window), n = pos - s0 + 1;\n"
+"    int h = blockIdx.x, b = blockIdx.y, z = blockIdx.z, H = gridDim.x, NS = gridDim.z, qd = H * hd;\n"
+"    int pos = *pos_p, s0 = first_key(pos, window), n = pos - s0 + 1, j0 = z * CH, j1 = j0 + CH < n ? j0 + CH : n;\n"
+"    if (j0 >= j1) { if (threadIdx.x == 0) psum[((u64)b * H + h) * NS + z] = 0.0f; return; }\n"
 "    MgaSeq m = mga_seq(cache, b, S, H, KV, hd, d);\n"
 "    float *gi = sm, *p = p_all + ((u64)b * H + h) * S;\n"
 "    const bf16 *gsrc = m.g + (u64)(pos % S) * qd + h * hd;\n"
@@ -676,7 +808,7 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    __syncthreads();\n"
 "    float ni = m.gn[(u64)(pos % S) * H + h], rowsum = 0.0f;\n"
 "    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
-"    for (int j = warp; j < n; j += nw) { // cosine of row pos with row s0 + j\n"
+"    for (int j = j0 + warp; j < j1; j += nw) { // cosine of row pos with row s0 + j\n"
 "        int sl = (s0 + j) % S;\n"
 "        const bf16 *gj = m.g + (u64)sl * qd + h * hd;\n"
 "        float dd = 0.0f;\n"
@@ -686,18 +818,45 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "        if (lane == 0) p[j] = cr;\n"
 "        rowsum += lane == 0 ? cr : 0.0f;\n"
 "    }\n"
-"    rowsum = block_sum(rowsum); // its barriers publish p[]\n"
-"    float den = 1.0f + rowsum / (2.0f * (float)(pos + 1));\n"
-"    float run = m.run[h] + 1.0f / den, f = 1.0f / (den * run);\n"
-"    __syncthreads(); // every thread read run[h] before it moves\n"
-"    if (threadIdx.x == 0) m.run[h] = run;\n"
-"    for (int j = threadIdx.x; j < n; j += blockDim.x) p[j] = f * (1.0f + p[j]) * 0.5f;\n"
+"    rowsum = block_sum(rowsum);\n"
+"    if (threadIdx.x == 0) psum[((u64)b * H + h) * NS + z] = rowsum;\n"
+"}\n"
+"\n"
+"extern \"C\" __global__ void mga_attend(float *part, const float *psum, float *p_all, void *cache, const int *pos_p,\n"
+"                                       int S, int KV, int hd, int d, int window, int CH) {\n"
+"    int h = blockIdx.x, b = blockIdx.y, z = blockIdx.z, H = gridDim.x, NS = gridDim.z, kvd = KV * hd;\n"
+"    int kh = h / (H / KV), pos = *pos_p, s0 = first_key(pos, window), n = pos - s0 + 1;\n"
+"    int j0 = z * CH, j1 = j0 + CH < n ? j0 + CH : n, nc = (n + CH - 1) / CH;\n"
+"    float *pt = part + (((u64)b * H + h) * NS + z) * (hd + 2);\n"
+"    if (j0 >= j1) { if (threadIdx.x == 0) { pt[hd] = NEG_INF; pt[hd + 1] = 0.0f; } return; }\n"
+"    MgaSeq m = mga_seq(cache, b, S, H, KV, hd, d);\n"
+"    float *p = p_all + ((u64)b * H + h) * S;\n"
+"    float den = 1.0f + mga_rowsum(psum + ((u64)b * H + h) * NS, nc < NS ? nc : NS) / (2.0f * (float)(pos + 1));\n"
+"    float f = 1.0f / (den * (m.run[h] + 1.0f / den));\n"
+"    for (int j = j0 + threadIdx.x; j < j1; j += blockDim.x) p[j] = f * (1.0f + p[j]) * 0.5f;\n"
 "    __syncthreads();\n"
-"    float inv = softmax_inplace(p, n);\n"
+"    float mx, l = softmax_range(p, j0, j1, &mx);\n"
 "    for (int e = threadIdx.x; e < hd; e += blockDim.x) {\n"
 "        float acc = 0.0f;\n"
-"        for (int j = 0; j < n; j++) acc += p[j] * bf2f(m.v[(u64)((s0 + j) % S) * kvd + kh * hd + e]);\n"
-"        att[(u64)b * qd + h * hd + e] = f2bf(acc * inv);\n"
+"        for (int j = j0; j < j1; j++) acc += p[j] * bf2f(m.v[(u64)((s0 + j) % S) * kvd + kh * hd + e]);\n"
+"        pt[e] = acc;\n"
+"    }\n"
+"    if (threadIdx.x == 0) { pt[hd] = mx; pt[hd + 1] = l; }\n"
+"}\n"
+"\n"
+"// shared: hd fp32\n"
+"extern \"C\" __global__ void mga_merge(bf16 *att, const float *part, const float *psum, void *cache, const int *pos_p,\n"
+"                                      int S, int KV, int hd, int d, int window, int CH, int NS) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, qd = H * hd;\n"
+"    int pos = *pos_p, n = pos - first_key(pos, window) + 1, nc = (n + CH - 1) / CH;\n"
+"    if (nc > NS) nc = NS;\n"
+"    merge_parts(sm, part + ((u64)b * H + h) * NS * (hd + 2), nc, hd);\n"
+"    for (int e = threadIdx.x; e < hd; e += blockDim.x) att[(u64)b * qd + h * hd + e] = f2bf(sm[e]);\n"
+"    if (threadIdx.x == 0) { // the running sum moves once, after every split read it\n"
+"        MgaSeq m = mga_seq(cache, b, S, H, KV, hd, d);\n"
+"        float den = 1.0f + mga_rowsum(psum + ((u64)b * H + h) * NS, nc) / (2.0f * (float)(pos + 1));\n"
+"        m.run[h] = m.run[h] + 1.0f / den;\n"
 "    }\n"
 "}\n"
 "\n"
@@ -893,17 +1052,24 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    if (threadIdx.x == 0) count[b] = taken;\n"
 "}\n"
 "\n"
-"// grid (H, B); shared: q [hd] fp32. kvc [B][cap][2 * KV * hd] (K row then V row per slot).\n"
-"extern \"C\" __global__ void dsa_attend(bf16 *att, float *p_all, const bf16 *kvc, const bf16 *qr, const int *list,\n"
-"                                       const int *count, int KV, int hd, int cap) {\n"
+"// grid (H, B, NS): split z of the listed rows (see split-K above); shared: q [hd] fp32.\n"
+"// kvc [B][cap][2 * KV * hd] (K row then V row per slot); p [B][H][cap]; part [B][H][NS][hd + 2]\n"
+"extern \"C\" __global__ void dsa_attend(float *part, float *p_all, const bf16 *kvc, const bf16 *qr, const int *list,\n"
+"                                       const int *count, int KV, int hd, int cap, int CH) {\n"
 "    extern __shared__ float sm[];\n"
-"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, kvd = KV * hd, kh = h / (H / KV), m = count[b];\n"
+"    int h = blockIdx.x, b = blockIdx.y, z = blockIdx.z, H = gridDim.x, NS = gridDim.z, kvd = KV * hd;\n"
+"    int kh = h / (H / KV), n = count[b], j0 = z * CH, j1 = j0 + CH < n ? j0 + CH : n;\n"
+"    float *pt = part + (((u64)b * H + h) * NS + z) * (hd + 2);\n"
+"    if (j0 >= j1) {\n"
+"        if (threadIdx.x == 0) { pt[hd] = NEG_INF; pt[hd + 1] = 0.0f; }\n"
+"        return;\n"
+"    }\n"
 "    float *q = sm, *p = p_all + ((u64)b * H + h) * cap, scale = rsqrtf((float)hd);\n"
 "    const int *li = list + (u64)b * cap;\n"
 "    for (int e = threadIdx.x; e < hd; e += blockDim.x) q[e] = bf2f(qr[((u64)b * H + h) * hd + e]);\n"
 "    __syncthreads();\n"
 "    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
-"    for (int j = warp; j < m; j += nw) {\n"
+"    for (int j = j0 + warp; j < j1; j += nw) {\n"
 "        const bf16 *kr = kvc + ((u64)b * cap + li[j]) * 2 * kvd + kh * hd;\n"
 "        float acc = 0.0f;\n"
 "        for (int e = lane; e < hd; e += 32) acc += q[e] * bf2f(kr[e]);\n"
@@ -911,12 +1077,21 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "        if (lane == 0) p[j] = acc * scale;\n"
 "    }\n"
 "    __syncthreads();\n"
-"    float inv = softmax_inplace(p, m);\n"
+"    float m, l = softmax_range(p, j0, j1, &m);\n"
 "    for (int e = threadIdx.x; e < hd; e += blockDim.x) {\n"
 "        float acc = 0.0f;\n"
-"        for (int j = 0; j < m; j++) acc += p[j] * bf2f(kvc[((u64)b * cap + li[j]) * 2 * kvd + kvd + kh * hd + e]);\n"
-"        att[((u64)b * H + h) * hd + e] = f2bf(acc * inv);\n"
+"        for (int j = j0; j < j1; j++) acc += p[j] * bf2f(kvc[((u64)b * cap + li[j]) * 2 * kvd + kvd + kh * hd + e]);\n"
+"        pt[e] = acc;\n"
 "    }\n"
+"    if (threadIdx.x == 0) { pt[hd] = m; pt[hd + 1] = l; }\n"
+"}\n"
+"\n"
+"// grid (H, B): dsa_attend's splits merged into att [B][H][hd] bf16 (shared: hd fp32)\n"
+"extern \"C\" __global__ void dsa_merge(bf16 *att, const float *part, const int *count, int hd, int CH, int NS) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, nc = (count[b] + CH - 1) / CH;\n"
+"    merge_parts(sm, part + ((u64)b * H + h) * NS * (hd + 2), nc < NS ? nc : NS, hd);\n"
+"    for (int e = threadIdx.x; e < hd; e += blockDim.x) att[((u64)b * H + h) * hd + e] = f2bf(sm[e]);\n"
 "}\n";
 
 static CUfunction dec_rooms_k_(Gpu *gpu, const char *name) { return gpu_kernel(gpu, DECODE_ROOMS_SRC, name, NULL); }
@@ -930,9 +1105,14 @@ GPUDEF void gpu_dec_mla_append(Gpu *gpu, void *cache, const void *kva, const voi
 GPUDEF void gpu_dec_mla_attend(Gpu *gpu, void *ol, float *p, const void *cache, const void *qf, const void *wkvb,
                                const int *pos, int B, int H, int S, int window, int r, int rope, int nope, int v,
                                float scale, float theta) {
-    void *args[] = {&ol, &p, &cache, &qf, &wkvb, &pos, &S, &window, &r, &rope, &nope, &v, &scale, &theta};
-    unsigned smem = (unsigned)(sizeof(float) * (2 * (size_t)r + rope));
-    gpu_launch(gpu, dec_rooms_k_(gpu, "mla_attend"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1, smem, args);
+    int CH = gpu_dec_split_rows(S), NS = gpu_dec_splits(S);
+    float *part = p + (size_t)B * H * S; /* gpu_dec_split_floats(B, H, S, r) in all */
+    void *args[] = {&part, &p, &cache, &qf, &wkvb, &pos, &S, &window, &r, &rope, &nope, &v, &scale, &theta, &CH};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mla_attend"), (unsigned)H, (unsigned)B, (unsigned)NS, DEC_THREADS, 1, 1,
+               (unsigned)(sizeof(float) * ((size_t)r + rope)), args);
+    void *a2[] = {&ol, &part, &wkvb, &pos, &window, &r, &nope, &v, &CH, &NS};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mla_merge"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1,
+               (unsigned)(sizeof(float) * r), a2);
 }
 
 GPUDEF void gpu_dec_mga_append(Gpu *gpu, void *cache, void *u, const void *g, const void *v, const void *x,
@@ -943,9 +1123,16 @@ GPUDEF void gpu_dec_mga_append(Gpu *gpu, void *cache, void *u, const void *g, co
 
 GPUDEF void gpu_dec_mga_attend(Gpu *gpu, void *att, float *p, void *cache, const int *pos, int B, int S, int H, int KV,
                                int hd, int d, int window, float eps) {
-    void *args[] = {&att, &p, &cache, &pos, &S, &KV, &hd, &d, &window, &eps};
-    gpu_launch(gpu, dec_rooms_k_(gpu, "mga_attend"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1,
-               (unsigned)(sizeof(float) * hd), args);
+    int CH = gpu_dec_split_rows(S), NS = gpu_dec_splits(S);
+    /* gpu_dec_split_floats(B, H, S, hd + 1) in all: the scores, the partials, the cosine sums */
+    float *part = p + (size_t)B * H * S, *psum = part + (size_t)B * H * NS * (hd + 2);
+    unsigned smem = (unsigned)(sizeof(float) * hd);
+    void *a1[] = {&psum, &p, &cache, &pos, &S, &KV, &hd, &d, &window, &eps, &CH};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mga_scores"), (unsigned)H, (unsigned)B, (unsigned)NS, DEC_THREADS, 1, 1, smem, a1);
+    void *a2[] = {&part, &psum, &p, &cache, &pos, &S, &KV, &hd, &d, &window, &CH};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mga_attend"), (unsigned)H, (unsigned)B, (unsigned)NS, DEC_THREADS, 1, 1, 0, a2);
+    void *a3[] = {&att, &part, &psum, &cache, &pos, &S, &KV, &hd, &d, &window, &CH, &NS};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mga_merge"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1, smem, a3);
 }
 
 GPUDEF void gpu_dec_sigmoid_mul(Gpu *gpu, void *a, const void *z, int n) {
@@ -997,9 +1184,14 @@ GPUDEF void gpu_dec_hier_pool(Gpu *gpu, void *cache, float *run, int *list, int 
 
 GPUDEF void gpu_dec_dsa_attend(Gpu *gpu, void *att, float *p, const void *kvc, const void *q, const int *list,
                                const int *count, int B, int H, int KV, int hd, int cap) {
-    void *args[] = {&att, &p, &kvc, &q, &list, &count, &KV, &hd, &cap};
-    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_attend"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1,
+    int CH = gpu_dec_split_rows(cap), NS = gpu_dec_splits(cap);
+    float *part = p + (size_t)B * H * cap; /* gpu_dec_split_floats(B, H, cap, hd) in all */
+    void *args[] = {&part, &p, &kvc, &q, &list, &count, &KV, &hd, &cap, &CH};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_attend"), (unsigned)H, (unsigned)B, (unsigned)NS, DEC_THREADS, 1, 1,
                (unsigned)(sizeof(float) * hd), args);
+    void *a2[] = {&att, &part, &count, &hd, &CH, &NS};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_merge"), (unsigned)H, (unsigned)B, 1, DEC_THREADS, 1, 1,
+               (unsigned)(sizeof(float) * hd), a2);
 }
 
 GPUDEF void gpu_dec_fill_rows(Gpu *gpu, void *dst, const void *src, int B, int T, int S, int width, size_t src_ld,

@@ -952,7 +952,7 @@ static int attn_dsa_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    indexer's inputs on the GPU at indexer_precision 1 and 2 alike), takes the top k (k =
    attn_topk(c, cap), as the CPU's decode; equal scores by lower position, the CPU's rule exactly)
    into an ascending list; one block per (b, h) attends to the listed positions; o_proj. The prompt:
-   attn_dsa_gpu_prefill below (with tuning.dec_prefill = 1; else one step per token). ---- */
+   attn_dsa_gpu_prefill below (by default; tuning.dec_prefill = 0: one step per token). ---- */
 static size_t attn_dsa_gpu_cache_bytes(const AttnConfig *c, int T) {
     return (size_t)T * (2 * c->n_kv_heads * c->head_dim + c->indexer_dim) * 2;
 }
@@ -971,7 +971,7 @@ static DsaDecScratch dsa_dec_scratch(const AttnConfig *c, void *base, int B, int
     s.iw = attn_dec_take(&cur, 2 * B * HI);
     s.att = attn_dec_take(&cur, 2 * B * H * hd);
     s.scores = attn_dec_take(&cur, 4 * (size_t)B * cap);
-    s.p = attn_dec_take(&cur, 4 * B * H * cap);
+    s.p = attn_dec_take(&cur, 4 * gpu_dec_split_floats(B, (int)H, cap, c->head_dim));
     s.list = attn_dec_take(&cur, 4 * (size_t)B * cap);
     s.count = attn_dec_take(&cur, 4 * (size_t)B);
     if (bytes) *bytes = (size_t)(cur - (char *)base);

@@ -1109,7 +1109,7 @@ static int attn_gdn_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    T. A step: the projection (matmul, N = B); the conv over [tail | new row] + SiLU, shifting the
    tail; the per-head L2 norm and the gates (the training kernels, N = B); one block per (b, h)
    for the delta-rule update and readout (a thread per state column); the gated RMSNorm (training
-   kernel); o_proj. The prompt: attn_gdn_gpu_prefill below (with tuning.dec_prefill = 1; else one
+   kernel); o_proj. The prompt: attn_gdn_gpu_prefill below (by default; tuning.dec_prefill = 0: one
    step per token). ---- */
 static size_t attn_gdn_gpu_cache_bytes(const AttnConfig *c, int T) {
     (void)T;
@@ -1182,7 +1182,15 @@ static int attn_gdn_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     AttnGpuPrefill pf;
     attn_gpu_prefill_begin(gpu, c, B, T, &pf);
     pf.a.gdn.state = (ops_real *)k->mem; /* [B][H, D, D] fp32: the cache's first part */
+    /* the chunked forward with fp32 products (tuning gdn_mma variant 0), not the tensor cores':
+       the state it hands to decoding then carries fp32 rounding, as the decode step's does. With
+       the bf16 products (state within 1.5e-2 of the reference, tests/gpu_linear_check) the
+       decoded outputs that follow drifted up to 4.2e-2 from the CPU's on the H200, past the
+       bf16 bound that a tokenwise prefill meets (tests/gpu_decode_rooms_check) */
+    int mma = gpu->tuning.gdn_mma;
+    gpu->tuning.gdn_mma = GPU_TUNE_VARIANT(0);
     int rc = attn_forward(gpu, c, w, &pf.a, x, out, B, T);
+    gpu->tuning.gdn_mma = mma;
     if (!rc)
         gpu_dec_fill_rows(gpu, (char *)k->mem + (size_t)B * HD * D * 4, pf.a.gdn.proj, B, T, K - 1, 3 * HD, (size_t)P,
                           (size_t)(K - 1) * 3 * HD, (size_t)3 * HD, 0);

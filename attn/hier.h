@@ -374,7 +374,7 @@ static HierDecScratch hier_dec_scratch(const AttnConfig *c, void *base, int B, i
     s.kt = attn_dec_take(&cur, 2 * B * kvd);
     s.vt = attn_dec_take(&cur, 2 * B * kvd);
     s.att = attn_dec_take(&cur, 2 * B * H * hd);
-    s.p = attn_dec_take(&cur, 4 * B * H * rows);
+    s.p = attn_dec_take(&cur, 4 * gpu_dec_split_floats(B, (int)H, (int)rows, c->head_dim));
     s.list = attn_dec_take(&cur, 4 * B * rows);
     s.count = attn_dec_take(&cur, 4 * (size_t)B);
     if (bytes) *bytes = (size_t)(cur - (char *)base);

@@ -572,7 +572,7 @@ static int attn_mga_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    of W under a window) and the gate conv's tail [2][d] bf16 (the CPU's quantities; fp32 for the
    ones a sum runs through). A step: g, v by matmul; the append (and the gate conv); one block
    per (b, h) for the cosine row, S, the softmax and the mix; the gate's matmul and sigmoid; o_proj.
-   The prompt: attn_mga_gpu_prefill below (with tuning.dec_prefill = 1; else one step per token). ---- */
+   The prompt: attn_mga_gpu_prefill below (by default; tuning.dec_prefill = 0: one step per token). ---- */
 static size_t attn_mga_gpu_cache_bytes(const AttnConfig *c, int T) {
     size_t S = (size_t)attn_dec_slots(c->window, T), H = (size_t)c->n_heads;
     size_t fl = H * (1 + S), bs = S * (H + c->n_kv_heads) * c->head_dim + 2 * (size_t)c->d_model;
@@ -589,7 +589,7 @@ static MgaDecScratch mga_dec_scratch(const AttnConfig *c, void *base, int B, int
     s.u = attn_dec_take(&cur, 2 * (size_t)B * c->d_model);
     s.att = attn_dec_take(&cur, 2 * B * qd);
     s.gate = attn_dec_take(&cur, 2 * B * qd);
-    s.p = attn_dec_take(&cur, 4 * (size_t)B * c->n_heads * attn_dec_slots(c->window, cap));
+    s.p = attn_dec_take(&cur, 4 * gpu_dec_split_floats(B, c->n_heads, attn_dec_slots(c->window, cap), c->head_dim + 1));
     if (bytes) *bytes = (size_t)(cur - (char *)base);
     return s;
 }

@@ -497,7 +497,7 @@ static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    q~ = W_UK,h^T q_nope, scores over the cached rows, softmax, the attended latent and W_UV,h of it;
    o_proj last. W_o W_UV is never formed: applying W_UV,h per head after the sum is the same product
    and reads fewer bytes than the absorbed [d, H*r] matrix whenever v < r, so gpu_decode_init has
-   nothing to derive. The prompt: attn_mla_gpu_prefill below (with tuning.dec_prefill = 1; else
+   nothing to derive. The prompt: attn_mla_gpu_prefill below (by default; tuning.dec_prefill = 0:
    one step per token). ---- */
 
 static size_t attn_mla_gpu_cache_bytes(const AttnConfig *c, int T) {
@@ -516,7 +516,7 @@ static MlaDecScratch mla_dec_scratch(const AttnConfig *c, void *base, int B, int
     s.kva = attn_dec_take(&cur, 2 * (size_t)B * (m.r + m.rope));
     s.ol = attn_dec_take(&cur, 2 * B * H * m.v);
     s.lqr = attn_dec_take(&cur, 4 * (size_t)B);
-    s.p = attn_dec_take(&cur, 4 * B * H * S);
+    s.p = attn_dec_take(&cur, 4 * gpu_dec_split_floats(B, (int)H, (int)S, m.r));
     if (bytes) *bytes = (size_t)(cur - (char *)base);
     return s;
 }

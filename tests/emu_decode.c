@@ -53,8 +53,10 @@ static void t_select(int pos, int topk, int ties) {
 /* ---- mla */
 typedef struct { bf16 *cache, *kva, *gamma; int *pos; int S, r, rope; float eps, theta; } MlaApA;
 static void mlaap_body(void *p) { MlaApA *a = p; mla_append(a->cache, a->kva, a->gamma, a->pos, a->S, a->r, a->rope, a->eps, a->theta); }
-typedef struct { bf16 *ol; float *p; bf16 *cache, *qf, *wkvb; int *pos; int S, window, r, rope, nope, v; float scale, theta; } MlaAtA;
-static void mlaat_body(void *p) { MlaAtA *a = p; mla_attend(a->ol, a->p, a->cache, a->qf, a->wkvb, a->pos, a->S, a->window, a->r, a->rope, a->nope, a->v, a->scale, a->theta); }
+/* splits of CH = 4 rows (the GPU's are 64 or more), so that the merge of several is checked */
+typedef struct { bf16 *ol; float *part, *p; bf16 *cache, *qf, *wkvb; int *pos; int S, window, r, rope, nope, v; float scale, theta; int CH, NS; } MlaAtA;
+static void mlaat_body(void *p) { MlaAtA *a = p; mla_attend(a->part, a->p, a->cache, a->qf, a->wkvb, a->pos, a->S, a->window, a->r, a->rope, a->nope, a->v, a->scale, a->theta, a->CH); }
+static void mlamg_body(void *p) { MlaAtA *a = p; mla_merge(a->ol, a->part, a->wkvb, a->pos, a->window, a->r, a->nope, a->v, a->CH, a->NS); }
 static void t_mla(int window) {
     int B = 2, H = 2, r = 16, rope = 8, nope = 8, v = 12, cap = 20, S = window && window < cap ? window : cap, R = r + rope, kw = nope + v, qk = nope + rope, P = 14;
     bf16 *cache = calloc(2, (size_t)B * S * R), *gamma = rb(r, 0.3), *wkvb = rb((size_t)H * kw * r, 0.25);
@@ -75,9 +77,11 @@ static void t_mla(int window) {
             for (int j = 0; j < rope; j++) row[r + j] = t[j];
             for (int j = 0; j < R; j++) { double e = fabs(bf2f(cache[((size_t)b * S + pos % S) * R + j]) - row[j]); if (e > wc) wc = e; }
         }
-        float *pp = malloc(4 * (size_t)B * H * S);
-        MlaAtA at = {ol, pp, cache, qf, wkvb, &pos, S, window, r, rope, nope, v, 1 / sqrtf(qk), 10000.f};
-        emu_grid(H, B, 256, mlaat_body, &at);
+        int CH = 4, NS = (S + CH - 1) / CH;
+        float *pp = malloc(4 * (size_t)B * H * S), *part = malloc(4 * (size_t)B * H * NS * (r + 2));
+        MlaAtA at = {ol, part, pp, cache, qf, wkvb, &pos, S, window, r, rope, nope, v, 1 / sqrtf(qk), 10000.f, CH, NS};
+        emu_grid3(H, B, NS, 256, mlaat_body, &at);
+        emu_grid(H, B, 256, mlamg_body, &at);
         int s0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0, n = pos - s0 + 1;
         for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) {
             double qe[64] = {0}, sc[64], mx = -1e300, sum = 0, lo[64] = {0};
@@ -94,7 +98,7 @@ static void t_mla(int window) {
                 double err = fabs(bf2f(ol[((size_t)b * H + h) * v + e]) - o); if (err > worst) worst = err;
             }
         }
-        free(kva); free(qf); free(ol); free(pp);
+        free(kva); free(qf); free(ol); free(pp); free(part);
     }
     char w[80]; snprintf(w, sizeof w, "mla append (window %d)", window); rep(wc < 3e-2, w, wc);
     snprintf(w, sizeof w, "mla attend (window %d)", window); rep(worst < 3e-2, w, worst);
@@ -103,8 +107,11 @@ static void t_mla(int window) {
 /* ---- mga */
 typedef struct { void *cache; bf16 *u, *g, *v, *x, *wc; int *pos; int S, H, KV, hd, d, gate; } MgaApA;
 static void mgaap_body(void *p) { MgaApA *a = p; mga_append(a->cache, a->u, a->g, a->v, a->x, a->wc, a->pos, a->S, a->H, a->KV, a->hd, a->d, a->gate); }
-typedef struct { bf16 *att; float *p; void *cache; int *pos; int S, KV, hd, d, window; float eps; } MgaAtA;
-static void mgaat_body(void *p) { MgaAtA *a = p; mga_attend(a->att, a->p, a->cache, a->pos, a->S, a->KV, a->hd, a->d, a->window, a->eps); }
+/* splits of CH = 3 rows, so that the sum of cosines and the merge span several */
+typedef struct { bf16 *att; float *part, *psum, *p; void *cache; int *pos; int S, KV, hd, d, window; float eps; int CH, NS; } MgaAtA;
+static void mgasc_body(void *p) { MgaAtA *a = p; mga_scores(a->psum, a->p, a->cache, a->pos, a->S, a->KV, a->hd, a->d, a->window, a->eps, a->CH); }
+static void mgaat_body(void *p) { MgaAtA *a = p; mga_attend(a->part, a->psum, a->p, a->cache, a->pos, a->S, a->KV, a->hd, a->d, a->window, a->CH); }
+static void mgamg_body(void *p) { MgaAtA *a = p; mga_merge(a->att, a->part, a->psum, a->cache, a->pos, a->S, a->KV, a->hd, a->d, a->window, a->CH, a->NS); }
 static void t_mga(int window) {
     AttnConfig c = {0}; c.kind = ATTN_MGA; c.d_model = 16; c.n_heads = 4; c.head_dim = 8; c.n_kv_heads = 2; c.window = window; c.mga_gate = 1;
     char err[200]; if (attn_resolve(&c, err, sizeof err)) { puts(err); nf_++; return; }
@@ -119,8 +126,12 @@ static void t_mga(int window) {
         float *pp = malloc(4 * (size_t)B * H * S);
         MgaApA ap = {cache, u, g, v, x, wc, &pos, S, H, KV, hd, d, 1};
         emu_grid(B, 1, 256, mgaap_body, &ap);
-        MgaAtA at = {att, pp, cache, &pos, S, KV, hd, d, window, 1e-8f};
-        emu_grid(H, B, 256, mgaat_body, &at);
+        int CH = 3, NS = (S + CH - 1) / CH;
+        float *part = malloc(4 * (size_t)B * H * NS * (hd + 3));
+        MgaAtA at = {att, part, part + (size_t)B * H * NS * (hd + 2), pp, cache, &pos, S, KV, hd, d, window, 1e-8f, CH, NS};
+        emu_grid3(H, B, NS, 256, mgasc_body, &at);
+        emu_grid3(H, B, NS, 256, mgaat_body, &at);
+        emu_grid(H, B, 256, mgamg_body, &at);
         int s0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0, n = pos - s0 + 1;
         for (int b = 0; b < B; b++) {
             for (int i = 0; i < qd; i++) hg[((size_t)b * cap + pos) * qd + i] = bf2f(g[b * qd + i]);
@@ -150,7 +161,7 @@ static void t_mga(int window) {
                 tail[b][0][ch] = tail[b][1][ch]; tail[b][1][ch] = xt;
             }
         }
-        free(g); free(v); free(x); free(u); free(att); free(pp);
+        free(g); free(v); free(x); free(u); free(att); free(pp); free(part);
     }
     char w[80]; snprintf(w, sizeof w, "mga attend (window %d)", window); rep(worst < 2e-2, w, worst);
     snprintf(w, sizeof w, "mga gate conv (window %d)", window); rep(wu < 2e-2, w, wu);
@@ -200,8 +211,10 @@ static void t_gdn(int K) {
 /* ---- rope_rows, put_rows, dsa_attend */
 typedef struct { bf16 *x, *w; int *pos; int width, rd; float eps, theta; } RrA;
 static void rr_body(void *p) { RrA *a = p; rope_rows(a->x, a->w, a->pos, a->width, a->rd, a->eps, a->theta); }
-typedef struct { bf16 *att; float *p; bf16 *kvc, *q; int *list, *count; int KV, hd, cap; } DaA;
-static void da_body(void *p) { DaA *a = p; dsa_attend(a->att, a->p, a->kvc, a->q, a->list, a->count, a->KV, a->hd, a->cap); }
+/* splits of CH = 2 list rows, so that the merge of several is checked */
+typedef struct { bf16 *att; float *part, *p; bf16 *kvc, *q; int *list, *count; int KV, hd, cap, CH, NS; } DaA;
+static void da_body(void *p) { DaA *a = p; dsa_attend(a->part, a->p, a->kvc, a->q, a->list, a->count, a->KV, a->hd, a->cap, a->CH); }
+static void dm_body(void *p) { DaA *a = p; dsa_merge(a->att, a->part, a->count, a->hd, a->CH, a->NS); }
 static void t_rows(void) {
     int rows = 3, W = 32, pos = 9; bf16 *x = rb(rows * W, 1), *x0 = malloc(2 * rows * W), *w = rb(W, 0.2);
     memcpy(x0, x, 2 * rows * W);
@@ -216,7 +229,11 @@ static void t_rows(void) {
     rep(worst < 3e-2, "rope_rows with RMSNorm", worst);
     int B = 2, H = 4, KV = 2, hd = 8, cap = 10, kvd = KV * hd; int list[20] = {0, 2, 5, 7, 0, 0, 0, 0, 0, 0, 1, 3, 4, 0, 0, 0, 0, 0, 0, 0}, count[2] = {4, 3};
     bf16 *kvc = rb((size_t)B * cap * 2 * kvd, 1), *q = rb(B * H * hd, 1), *att = malloc(2 * B * H * hd); float *pp = malloc(4 * B * H * cap);
-    DaA da = {att, pp, kvc, q, list, count, KV, hd, cap}; emu_grid(H, B, 256, da_body, &da);
+    int CH = 2, NS = (cap + CH - 1) / CH;
+    float *part = malloc(4 * (size_t)B * H * NS * (hd + 2));
+    DaA da = {att, part, pp, kvc, q, list, count, KV, hd, cap, CH, NS};
+    emu_grid3(H, B, NS, 256, da_body, &da);
+    emu_grid(H, B, 256, dm_body, &da);
     worst = 0;
     for (int b = 0; b < B; b++) for (int h = 0; h < H; h++) {
         double sc[10], mx = -1e300, sum = 0; int g = h / (H / KV);

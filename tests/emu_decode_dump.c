@@ -6,7 +6,8 @@
    buffer; __shared__ becomes static (one block runs at a time, so static is per block); the
    ablate_common.cuh include is dropped (the emulator defines those helpers).
    usage: emu_decode_dump > build/emu_decode_kernels.inc
-          emu_decode_dump fused > build/emu_fused_kernels.inc */
+          emu_decode_dump fused > build/emu_fused_kernels.inc
+          emu_decode_dump dense > build/emu_dense_kernels.inc (the dense room's DECODE_SRC) */
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
 #include "gpu.h"
@@ -15,12 +16,12 @@
 #include "emu_dump_common.h"
 
 int main(int argc, char **argv) {
-    int fused = argc > 1 && !strcmp(argv[1], "fused");
-    if (argc > 1 && !fused) {
-        fprintf(stderr, "emu_decode_dump: unknown source '%s' (expected none or fused)\n", argv[1]);
+    int fused = argc > 1 && !strcmp(argv[1], "fused"), dense = argc > 1 && !strcmp(argv[1], "dense");
+    if (argc > 1 && !fused && !dense) {
+        fprintf(stderr, "emu_decode_dump: unknown source '%s' (expected none, fused or dense)\n", argv[1]);
         return 2;
     }
-    const char *src = fused ? DECODE_FUSED_SRC : DECODE_ROOMS_SRC;
+    const char *src = fused ? DECODE_FUSED_SRC : dense ? DECODE_SRC : DECODE_ROOMS_SRC;
     const EmuRule rules[] = {{"extern \"C\" ", ""},
                              {"extern __shared__ float sm[];", "float *sm = g_sm;"},
                              {"__shared__", "static"},

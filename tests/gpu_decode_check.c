@@ -21,10 +21,9 @@
        GPU (logits of 8 steps fed the same tokens within 3e-2 of the largest).
    (e) the rooms' prefill both ways: every mechanism of (a), MLA and MGA under a window of 8 (it
        wraps inside the 12-token prompt) and the models "mla,gdn", "mga,dsa", "mla:6,mga:6" (the
-       unfused step) run with tuning.dec_prefill 0 (a decode step per prompt token, the default)
-       and 1 (the room's training forward, then fill kernels write the cache: lines marked
-       dec_prefill=1), the same bounds; when every dec_prefill=1 line passes, its default can
-       become 1.
+       unfused step) run with tuning.dec_prefill 0 (a decode step per prompt token) and 1 (the
+       room's training forward, then fill kernels write the cache: lines marked dec_prefill=1,
+       the default), the same bounds.
    Ends with "N passed, N failed". make tests/gpu_decode_check builds it (GPU_CHECKS). */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../smollm.h"
@@ -107,7 +106,7 @@ static void check_layer(Gpu *gpu, const LayerCase *lc, int whole) {
     char name[96], err[512], detail[160];
     snprintf(name, sizeof name, "layer %s: prefill %d + %d steps%s", lc->name, T0, STEPS,
              whole ? " dec_prefill=1" : "");
-    gpu->tuning.dec_prefill = whole;
+    gpu->tuning.dec_prefill = GPU_TUNE_VARIANT(whole);
     AttnConfig c = {0};
     c.kind = lc->kind; c.d_model = D; c.n_heads = H; c.window = lc->window; c.global_tokens = lc->global;
     c.stride = lc->stride; c.dilation = lc->dilation; c.pattern_block = lc->block; c.qk_norm = lc->qk_norm;
@@ -330,9 +329,9 @@ static void check_model(Gpu *gpu, const char *label, const char *sched, int wind
 static void check_model_prefill(Gpu *gpu, const char *sched, int whole) {
     char label[80];
     snprintf(label, sizeof label, "%s%s", sched, whole ? " dec_prefill=1" : "");
-    gpu->tuning.dec_prefill = whole; /* read by every layer's attn_gpu_decode_prefill */
+    gpu->tuning.dec_prefill = GPU_TUNE_VARIANT(whole); /* read by every layer's attn_gpu_decode_prefill */
     check_model_as(gpu, label, sched, 0, 2, 0, 0);
-    gpu->tuning.dec_prefill = 0;
+    gpu->tuning.dec_prefill = 0; /* the default */
 }
 
 /* (d) the fused step at the SmolLM2-135M shape (30 layers, d 576, 9 heads of 64, 3 KV heads, ffn

@@ -16,11 +16,10 @@
    to 48 positions: the first two eager, the others replays of one captured CUDA graph of a step
    (the position lives on the device: a replay must land at the right position), unless
    --no-graph. Each case runs four ways (case lines "[tokenwise 8]", "[forward 8]", "[forward 24]",
-   "[forward 1]"): the prefill one decode step per token (tuning.dec_prefill = 0, the default),
-   then the room's training forward with its fill kernels (dec_prefill = 1) over prompts of 8, 24
+   "[forward 1]"): the prefill one decode step per token (tuning.dec_prefill = 0), then the
+   room's training forward with its fill kernels (dec_prefill = 1, the default) over prompts of 8, 24
    (windows of 16 wrap inside the prompt; past the conv tails and DSA's top 8) and 1 token; a
-   case whose attn_gpu_prefill_whole disagrees with the setting fails. The same bound for all:
-   when every "[forward ...]" line passes, dec_prefill's default can become 1.
+   case whose attn_gpu_prefill_whole disagrees with the setting fails. The same bound for all.
    Bound: per token, max |gpu - cpu| <= 3e-2 * max |cpu| over the token's d outputs (bf16
    activations and caches; the CPU keeps everything in fp32). The case line prints the worst.
    DSA: a selection flips under bf16 when two indexer scores nearly tie, so the check computes
@@ -134,10 +133,10 @@ static void check_case(Gpu *g, const char *room, AttnConfig c, int pre, int whol
         return;
     }
 #ifndef ABLATE_NO_CUDA
-    g->tuning.dec_prefill = whole; /* attn_gpu_decode_prefill reads it */
+    g->tuning.dec_prefill = GPU_TUNE_VARIANT(whole); /* attn_gpu_decode_prefill reads it */
 #endif
     GpuTuning tune = {0};
-    tune.dec_prefill = whole;
+    tune.dec_prefill = GPU_TUNE_VARIANT(whole);
     if (attn_gpu_prefill_whole(&tune, &c, T) != whole) { /* else the case would not test what it names */
         snprintf(detail, sizeof detail, "attn_gpu_prefill_whole says %d with dec_prefill %d (expected %d)",
                  attn_gpu_prefill_whole(&tune, &c, T), whole, whole);

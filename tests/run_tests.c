@@ -1306,13 +1306,14 @@ static int run_cli(const char *args, char *out, size_t cap) { return run_bin(abl
    each --help, reaches a study's worker processes, and warns of the environment variables
    that no longer tune anything */
 /* attn_gpu_prefill_whole (attn.h): which GPU prefill runs. The dense room's forward always; the
-   mla, mga, gdn and dsa rooms' forward only with tuning.dec_prefill = 1 (not yet compared with the
-   CPU on a GPU: the default is their token-by-token prefill), never MLA with QK-norm (its absorbed
-   decode has none) nor DSA with more keys per query at the cache's length than its forward takes;
-   identity (no cache: its forward alone) likewise behind dec_prefill */
+   mla, mga, gdn, dsa and identity rooms' forward by default (tuning.dec_prefill's variant 1) and
+   their token-by-token prefill with variant 0 (--tune dec_prefill=0), never MLA with QK-norm (its
+   absorbed decode has none) nor DSA with more keys per query at the cache's length than its
+   forward takes */
 static void test_prefill_choice(void) {
     GpuTuning off = {0}, on = {0};
-    on.dec_prefill = 1;
+    off.dec_prefill = GPU_TUNE_VARIANT(0);
+    on.dec_prefill = GPU_TUNE_VARIANT(1);
     const char *names[] = {"mha", "gqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
     int want_off[] = {1, 1, 1, 0, 0, 0, 0, 0}, want_on[] = {1, 1, 1, 1, 1, 1, 1, 1}, ok = 1;
     char err[300] = "", got[200] = "";
@@ -1329,9 +1330,9 @@ static void test_prefill_choice(void) {
             n = attn_gpu_prefill_whole(NULL, &c, 4096);
         size_t l = strlen(got);
         snprintf(got + l, sizeof got - l, "%s %d%d%d ", names[i], n, a, b);
-        ok &= a == want_off[i] && b == want_on[i] && n == want_off[i];
+        ok &= a == want_off[i] && b == want_on[i] && n == want_on[i];
     }
-    report(ok, "prefill choice: dense always, mla mga gdn dsa identity with dec_prefill=1", got[0] ? got : err);
+    report(ok, "prefill choice: dense always, mla mga gdn dsa identity unless dec_prefill=0", got[0] ? got : err);
     AttnConfig m = {0};
     m.kind = ATTN_MLA; m.d_model = 128; m.n_heads = 2; m.qk_norm = 1;
     AttnConfig d = {0};
@@ -1363,11 +1364,11 @@ static void test_tuning(void) {
     }
     report(all, "tuning: every key of the --help table parses", err);
     GpuTuning dp = {0};
-    ok = !gpu_tuning_set(&dp, "dec_prefill=1", err, sizeof err) && dp.dec_prefill == 1 &&
-         !gpu_tuning_set(&dp, "dec_prefill=0", err, sizeof err) && dp.dec_prefill == 0 &&
+    ok = !gpu_tuning_set(&dp, "dec_prefill=1", err, sizeof err) && dp.dec_prefill == GPU_TUNE_VARIANT(1) &&
+         !gpu_tuning_set(&dp, "dec_prefill=0", err, sizeof err) && dp.dec_prefill == GPU_TUNE_VARIANT(0) &&
          gpu_tuning_set(&dp, "dec_prefill=2", err, sizeof err) == -1 && strstr(err, "dec_prefill") &&
          strstr(err, "[0, 1]");
-    report(ok, "tuning: dec_prefill is a 0|1 switch (1 stored as 1)", err);
+    report(ok, "tuning: dec_prefill is variant 0|1 (zero-initialised: the default, 1)", err);
     struct { const char *kv, *want1, *want2; } bad[] = {
         {"bogus=1", "unknown tuning key 'bogus'", "gdn_par"},  {"attn_wgmma=4", "attn_wgmma", "[0, 3]"},
         {"gdn_par", "gdn_par", "got ''"},                      {"sparse_bwd=1x", "sparse_bwd", "'1x'"},
