@@ -448,9 +448,10 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    (without qk_norm), mga, gdn, dsa (k = attn_topk(c, cap) <= SPARSE_MAX_TOPK, the forward's
    limit) and identity (no cache: its forward alone) unless tuning->dec_prefill selects variant 0
    (ablate --tune dec_prefill=0; tests/gpu_decode_check and tests/gpu_decode_rooms_check run every
-   room both ways against the CPU reference); 0: one decode step per prompt token, whose cost
-   grows with the prompt (ablate bench --only decode then measures context 512 only). NULL
-   tuning: the default.
+   room both ways against the CPU reference); gdn only when it selects variant 1 (one case of
+   the rooms check is past its bound); 0: one decode step per prompt token, whose cost grows with
+   the prompt (ablate bench --only decode then measures context 512 only). NULL tuning: the
+   default.
    Each of those prefills is the training forward (its output is the prefill's output), then
    attn/decode.cu.h's fill_rows copies what the decode step would have appended, for all
    positions at once, in the cache's layout:
@@ -1049,6 +1050,10 @@ ATTNDEF int attn_gpu_prefill_whole(const struct GpuTuning *tuning, const AttnCon
     if (c->kind == ATTN_MLA && c->qk_norm) return 0;
     /* DSA's forward takes at most SPARSE_MAX_TOPK keys per query; its decode step takes any k */
     if (c->kind == ATTN_DSA && attn_topk(c, cap) > SPARSE_MAX_TOPK) return 0;
+    /* GDN's forward prefill only when asked for (dec_prefill=1): tests/gpu_decode_rooms_check's
+       conv_size 1 case after a 24-token forward prefill decodes 4.2e-2 from the CPU (bound 3e-2;
+       H200, with the chunked forward's tensor-core or fp32 products alike), not yet explained */
+    if (c->kind == ATTN_GDN) return tuning && tuning->dec_prefill == GPU_TUNE_VARIANT(1);
     return !tuning || gpu_tuned(tuning->dec_prefill, 1);
 }
 

@@ -206,7 +206,8 @@ typedef struct GpuTuning {
     /* generation's prefill for the MLA, MGA, Gated DeltaNet, DSA and identity rooms (attn.h,
        attn_gpu_decode_prefill): variant 1 the training forward over the prompt, then fill kernels
        write the decode cache; variant 0 one decode step per prompt token (the cost grows with
-       the prompt: the exact-by-construction fallback). Default 1: tests/gpu_decode_check and
+       the prompt: the exact-by-construction fallback). Default 1 except for Gated DeltaNet
+       (attn.h's attn_gpu_prefill_whole says why): tests/gpu_decode_check and
        gpu_decode_rooms_check compare both with the CPU reference (the dense room always
        prefills with its forward) */
     int dec_prefill;
@@ -600,7 +601,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},
     {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
     {"dec_fused=0|1", "GPU decode: 1 the fused small-batch step (5 kernels a layer; default 0)"},
-    {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 1)"},
+    {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 1; gdn 0)"},
     {NULL, NULL},
 };
 

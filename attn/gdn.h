@@ -1109,8 +1109,8 @@ static int attn_gdn_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    T. A step: the projection (matmul, N = B); the conv over [tail | new row] + SiLU, shifting the
    tail; the per-head L2 norm and the gates (the training kernels, N = B); one block per (b, h)
    for the delta-rule update and readout (a thread per state column); the gated RMSNorm (training
-   kernel); o_proj. The prompt: attn_gdn_gpu_prefill below (by default; tuning.dec_prefill = 0: one
-   step per token). ---- */
+   kernel); o_proj. The prompt: attn_gdn_gpu_prefill below (only with tuning.dec_prefill = 1: attn.h's
+   attn_gpu_prefill_whole says why; else one step per token). ---- */
 static size_t attn_gdn_gpu_cache_bytes(const AttnConfig *c, int T) {
     (void)T;
     size_t HD = (size_t)c->n_heads * c->head_dim;

@@ -1306,8 +1306,9 @@ static int run_cli(const char *args, char *out, size_t cap) { return run_bin(abl
    each --help, reaches a study's worker processes, and warns of the environment variables
    that no longer tune anything */
 /* attn_gpu_prefill_whole (attn.h): which GPU prefill runs. The dense room's forward always; the
-   mla, mga, gdn, dsa and identity rooms' forward by default (tuning.dec_prefill's variant 1) and
-   their token-by-token prefill with variant 0 (--tune dec_prefill=0), never MLA with QK-norm (its
+   mla, mga, dsa and identity rooms' forward by default (tuning.dec_prefill's variant 1) and
+   their token-by-token prefill with variant 0 (--tune dec_prefill=0); gdn's forward only with
+   variant 1 asked for; never MLA with QK-norm (its
    absorbed decode has none) nor DSA with more keys per query at the cache's length than its
    forward takes */
 static void test_prefill_choice(void) {
@@ -1316,6 +1317,7 @@ static void test_prefill_choice(void) {
     on.dec_prefill = GPU_TUNE_VARIANT(1);
     const char *names[] = {"mha", "gqa", "swa", "mla", "mga", "gdn", "dsa", "identity"};
     int want_off[] = {1, 1, 1, 0, 0, 0, 0, 0}, want_on[] = {1, 1, 1, 1, 1, 1, 1, 1}, ok = 1;
+    int want_default[] = {1, 1, 1, 1, 1, 0, 1, 1}; /* gdn: only when asked for */
     char err[300] = "", got[200] = "";
     for (int i = 0; i < 8; i++) {
         AttnConfig c = {0};
@@ -1326,13 +1328,14 @@ static void test_prefill_choice(void) {
             ok = 0;
             break;
         }
+        GpuTuning dflt = {0};
         int a = attn_gpu_prefill_whole(&off, &c, 4096), b = attn_gpu_prefill_whole(&on, &c, 4096),
-            n = attn_gpu_prefill_whole(NULL, &c, 4096);
+            n = attn_gpu_prefill_whole(NULL, &c, 4096), z = attn_gpu_prefill_whole(&dflt, &c, 4096);
         size_t l = strlen(got);
-        snprintf(got + l, sizeof got - l, "%s %d%d%d ", names[i], n, a, b);
-        ok &= a == want_off[i] && b == want_on[i] && n == want_on[i];
+        snprintf(got + l, sizeof got - l, "%s %d%d%d%d ", names[i], n, z, a, b);
+        ok &= a == want_off[i] && b == want_on[i] && n == want_default[i] && z == want_default[i];
     }
-    report(ok, "prefill choice: dense always, mla mga gdn dsa identity unless dec_prefill=0", got[0] ? got : err);
+    report(ok, "prefill choice: dense always, mla mga dsa identity unless dec_prefill=0, gdn with =1", got[0] ? got : err);
     AttnConfig m = {0};
     m.kind = ATTN_MLA; m.d_model = 128; m.n_heads = 2; m.qk_norm = 1;
     AttnConfig d = {0};
