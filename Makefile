@@ -172,7 +172,12 @@ emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_
 # training (the same run twice in one process, then through the CLI: two runs and a
 # killed-and-resumed study), then compute-sanitizer memcheck on a short training run
 # the GPU check programs built but not run (CI: they need no driver to build)
-gpuprogs: $(GPU_CHECKS)
+# tools/ncu_decode.sh's driver: one GPU decode configuration for a profiler
+build/decode_step: tools/decode_step.c $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
+
+gpuprogs: $(GPU_CHECKS) build/decode_step
 
 gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_ops_check
