@@ -134,22 +134,15 @@ build/emu_decode_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h at
 	./build/emu_decode_dump > $@.tmp && mv $@.tmp $@
 tests/emu_decode: tests/emu_decode.c tests/emu_cuda.h build/emu_decode_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_decode.c -o $@ -lpthread -lm
-# attn/decode_fused.cu.h's kernels (the fused decode step) the same way
-build/emu_fused_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h attn/decode_fused.cu.h attn/decode.cu.h \
-                             gpu.h kernels.cu.h
+# attn/decode_fused.cu.h's kernels (the fused decode step) and attn/decode.cu.h's dense-room split-K
+# decode attention (DECODE_SRC) the same way: emu_decode_dump fused | dense
+build/emu_fused_kernels.inc build/emu_dense_kernels.inc: build/emu_%_kernels.inc: tests/emu_decode_dump.c \
+        tests/emu_dump_common.h attn/decode_fused.cu.h attn/decode.cu.h gpu.h kernels.cu.h
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_fused_dump $(CUDA_LIB) -lm
-	./build/emu_fused_dump fused > $@.tmp && mv $@.tmp $@
-tests/emu_fused: tests/emu_fused.c tests/emu_cuda.h build/emu_fused_kernels.inc $(HEADERS)
-	$(CC) $(CFLAGS) -Ibuild tests/emu_fused.c -o $@ -lpthread -lm
-# attn/decode.cu.h's dense-room split-K decode attention (DECODE_SRC) the same way
-build/emu_dense_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h attn/decode.cu.h attn/decode_fused.cu.h \
-                             gpu.h kernels.cu.h
-	@mkdir -p build
-	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_dense_dump $(CUDA_LIB) -lm
-	./build/emu_dense_dump dense > $@.tmp && mv $@.tmp $@
-tests/emu_dense: tests/emu_dense.c tests/emu_cuda.h build/emu_dense_kernels.inc $(HEADERS)
-	$(CC) $(CFLAGS) -Ibuild tests/emu_dense.c -o $@ -lpthread -lm
+	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_$*_dump $(CUDA_LIB) -lm
+	./build/emu_$*_dump $* > $@.tmp && mv $@.tmp $@
+tests/emu_fused tests/emu_dense: tests/emu_%: tests/emu_%.c tests/emu_cuda.h build/emu_%_kernels.inc $(HEADERS)
+	$(CC) $(CFLAGS) -Ibuild $< -o $@ -lpthread -lm
 # attn/hier.cu.h's kernels (the multi-scale room's coarse branch) the same way
 build/emu_hier_kernels.inc: tests/emu_hier_dump.c tests/emu_dump_common.h attn/hier.cu.h gpu.h kernels.cu.h
 	@mkdir -p build
