@@ -38,8 +38,8 @@
    each pair's norm, so only the scales' pairing differs from norming before it). It needs
    v_head_dim <= head_dim (q and k unpadded in the core), and has no absorbed form (the norm
    needs each head's key): attn_mla_absorbed_forward returns -1 for it, the CPU decoder caches
-   the layer's inputs and recomputes the prefix each step (attn_mla_decode_recompute: exact,
-   O(T) per token), and the GPU decoder refuses it.
+   every head's normed key and value (attn_mla_decode_expanded: H (qk + v) per position where
+   the absorbed form keeps r + rope), and the GPU decoder refuses it.
 */
 #ifndef ATTN_MLA_H
 #define ATTN_MLA_H
@@ -406,39 +406,70 @@ static int attn_mla_backward(Gpu *gpu, const AttnConfig *c, const void *w, ops_r
    first step. The query [q~_h | RoPE(q_pe_h)] scores the cached row as it is, whose first r
    elements are also the value. ---- */
 static size_t attn_mla_cache_bytes(const AttnConfig *c, int T) {
-    if (c->qk_norm) return (size_t)T * c->d_model * sizeof(ops_real); /* attn_mla_decode_recompute's inputs */
+    if (c->qk_norm) /* attn_mla_decode_expanded's keys and values */
+        return (size_t)attn_dec_slots(c->window, T) * c->n_heads * (mla_dims(c).qk + mla_dims(c).v) * sizeof(ops_real);
     return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * sizeof(ops_real);
 }
 
 /* With qk_norm there is no absorbed form (the norm needs each head's whole key), so the CPU
-   reference decodes by recomputing: the cache holds the layer's inputs x [B][cap][d], and a step
-   runs the training forward over the whole prefix and keeps its last row. Exact (the forward's
-   arithmetic), O(T) per token: a reference, not a fast path (the GPU refuses it). */
-static int attn_mla_decode_recompute(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x,
-                                     ops_real *out) {
-    int B = kc->B, d = c->d_model, T = kc->pos + 1;
-    size_t ae, se;
-    attn_act_sizes(c, B, T, &ae, &se);
-    ops_real *xs = attn_tmp((size_t)B * T * d), *o = attn_tmp((size_t)B * T * d), *am = attn_tmp(ae), *sm = attn_tmp(se);
-    int rc = xs && o && am && sm ? 0 : -1;
+   decodes in the expanded form: per position every head's normed key [k_nope | RoPE(kr)] (qk)
+   and value (v), a ring of W under a window, [B][S][H (qk + v)]. A step computes the token's
+   query, latent and rotary key as the forward does (the norms after the rotation), appends its
+   keys and values and attends over the cached ones per head: O(T) per token, the forward's
+   arithmetic. */
+static int attn_mla_decode_expanded(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x,
+                                    ops_real *out) {
+    MlaDims m = mla_dims(c);
+    int B = kc->B, H = c->n_heads, d = c->d_model, kw = m.nope + m.v, R = m.r + m.rope, pos = kc->pos;
+    int S = attn_dec_slots(c->window, kc->cap), s0 = attn_first_key(pos, c->window), n = pos - s0 + 1;
+    size_t row = (size_t)H * (m.qk + m.v); /* a cached position: H keys, then H values */
+    ops_real *qf = attn_tmp((size_t)B * H * m.qk), *qn = attn_tmp((size_t)B * H * m.qk), *lq = attn_tmp((size_t)B * m.rq);
+    ops_real *lqn = attn_tmp((size_t)B * m.rq), *lqr = attn_tmp(B), *kva = attn_tmp((size_t)B * R);
+    ops_real *lat = attn_tmp((size_t)B * m.r), *lr = attn_tmp(B), *cn = attn_tmp((size_t)B * m.r);
+    ops_real *kvb = attn_tmp((size_t)B * H * kw), *kr = attn_tmp((size_t)H * m.qk), *rs = attn_tmp((size_t)B * H);
+    ops_real *ol = attn_tmp((size_t)B * H * m.v), *p = attn_tmp(n);
+    const ops_real **ks = malloc(sizeof *ks * n), **vs = malloc(sizeof *vs * n);
+    int rc = qf && qn && lq && lqn && lqr && kva && lat && lr && cn && kvb && kr && rs && ol && p && ks && vs ? 0 : -1;
     if (!rc) {
-        ops_real *mem = (ops_real *)kc->mem;
+        mla_query(NULL, c, w, x, qf, lq, lqn, lqr, B);
+        for (int i = 0; i < B * H; i++) attn_rope_at(qf + (size_t)i * m.qk + m.nope, 1, m.rope, m.rope, c->rope_theta, pos);
+        op_rmsnorm_forward(NULL, qn, rs, qf, w + attn_spec_off(c, "q_norm.weight"), B * H, m.qk, c->norm_eps);
+        op_matmul_forward(NULL, kva, x, w + attn_spec_off(c, "kv_a_proj_with_mqa.weight"), B, d, R);
+        op_copy_cols(NULL, lat, m.r, kva, R, B, m.r, 1, 0);
+        op_rmsnorm_forward(NULL, cn, lr, lat, w + attn_spec_off(c, "kv_a_layernorm.weight"), B, m.r, c->norm_eps);
+        op_matmul_forward(NULL, kvb, cn, w + attn_spec_off(c, "kv_b_proj.weight"), B, m.r, H * kw);
         for (int b = 0; b < B; b++) {
-            memcpy(mem + ((size_t)b * kc->cap + kc->pos) * d, x + (size_t)b * d, sizeof(ops_real) * d);
-            memcpy(xs + (size_t)b * T * d, mem + (size_t)b * kc->cap * d, sizeof(ops_real) * T * d);
+            ops_real *slot = (ops_real *)kc->mem + ((size_t)b * S + pos % S) * row;
+            ops_real *kpe = kva + (size_t)b * R + m.r;
+            attn_rope_at(kpe, 1, m.rope, m.rope, c->rope_theta, pos);
+            for (int h = 0; h < H; h++) { /* [k_nope_h | the shared rotary key], v_h */
+                memcpy(kr + (size_t)h * m.qk, kvb + ((size_t)b * H + h) * kw, sizeof(ops_real) * m.nope);
+                memcpy(kr + (size_t)h * m.qk + m.nope, kpe, sizeof(ops_real) * m.rope);
+                memcpy(slot + (size_t)H * m.qk + (size_t)h * m.v, kvb + ((size_t)b * H + h) * kw + m.nope,
+                       sizeof(ops_real) * m.v);
+            }
+            op_rmsnorm_forward(NULL, slot, rs + (size_t)b * H, kr, w + attn_spec_off(c, "k_norm.weight"), H, m.qk,
+                               c->norm_eps);
         }
-        AttnActs a;
-        attn_acts_bind(c, &a, NULL, am, sm, B, T);
-        mla_forward(NULL, c, w, &a, xs, o, B, T);
         for (int b = 0; b < B; b++)
-            memcpy(out + (size_t)b * d, o + ((size_t)b * T + T - 1) * d, sizeof(ops_real) * d);
+            for (int h = 0; h < H; h++) {
+                for (int j = 0; j < n; j++) {
+                    const ops_real *r0 = (const ops_real *)kc->mem + ((size_t)b * S + (s0 + j) % S) * row;
+                    ks[j] = r0 + (size_t)h * m.qk;
+                    vs[j] = r0 + (size_t)H * m.qk + (size_t)h * m.v;
+                }
+                attn_dec_attend(ol + ((size_t)b * H + h) * m.v, qn + ((size_t)b * H + h) * m.qk, ks, vs, n, m.qk, m.v,
+                                1 / sqrt((ops_real)m.qk), p);
+            }
+        op_matmul_forward(NULL, out, ol, w + attn_spec_off(c, "o_proj.weight"), B, H * m.v, d);
     }
-    free(xs); free(o); free(am); free(sm);
+    free(qf); free(qn); free(lq); free(lqn); free(lqr); free(kva); free(lat); free(lr); free(cn); free(kvb); free(kr);
+    free(rs); free(ol); free(p); free(ks); free(vs);
     return rc;
 }
 
 static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc, const ops_real *x, ops_real *out) {
-    if (c->qk_norm) return attn_mla_decode_recompute(c, w, kc, x, out);
+    if (c->qk_norm) return attn_mla_decode_expanded(c, w, kc, x, out);
     MlaDims m = mla_dims(c);
     int B = kc->B, H = c->n_heads, d = c->d_model, kw = m.nope + m.v, R = m.r + m.rope, pos = kc->pos;
     int S = attn_dec_slots(c->window, kc->cap), s0 = attn_first_key(pos, c->window), n = pos - s0 + 1;

@@ -12,8 +12,8 @@
      the GPU decode caches' sizes (the rooms' gpu_cache_bytes, gpu_scratch_bytes; plain C): rings
        under windows (mla, mga), constant in T (gdn), linear in T (dsa), ring + blocks (hier)
      hier's cache: the window's ring, one pooled row per complete block and the running block sum
-     MLA with QK-norm: no absorbed form, so its CPU cache holds the inputs and a step recomputes the
-       prefix (the GPU refuses it)
+     MLA with QK-norm: no absorbed form, so its CPU cache holds every head's normed key and value
+       (the expanded form; the GPU refuses it)
      refusals: mga_faithful (reads the future), a step past the cache's capacity; smollm_gen_init: 0 sequences, a capacity past SMOLLM_MAX_SEQ, a layer that
        cannot decode (named by its index)
      the GPU forward prefills' fill map (mla, mga, gdn, dsa; tuning.dec_prefill): every cache entry
@@ -116,6 +116,7 @@ static void o_stride(AttnConfig *c) { c->window = 2; c->stride = 4; c->pattern_b
 static void o_dilation(AttnConfig *c) { c->window = 2; c->dilation = 2; c->pattern_block = 2; }
 static void o_mla_q(AttnConfig *c) { c->q_latent_dim = 8; c->window = 4; c->v_head_dim = 4; }
 static void o_mla_qk(AttnConfig *c) { c->qk_norm = 1; c->window = 4; }
+static void o_mla_qk_full(AttnConfig *c) { c->qk_norm = 1; c->q_latent_dim = 8; }
 static void o_mga_gate(AttnConfig *c) { c->mga_gate = 1; c->window = 4; c->n_kv_heads = 2; }
 static void o_dsa(AttnConfig *c) { c->topk = 4; c->indexer_heads = 2; c->indexer_dim = 4; }
 /* adaptive k (topk_schedule 5): each row's k from its indexer entropy, at most 6 */
@@ -315,8 +316,8 @@ static void check_cache_sizes(void) {
     rc = attn_gpu_decode_supported(&mq, err, sizeof err);
     report(rc == -1 && strstr(err, "qk_norm") && strstr(err, "CPU only") && attn_gpu_decode_cache_bytes(&mq, 8) == 0 &&
                attn_decode_supported(&mq, err, sizeof err) == 0 &&
-               attn_decode_cache_bytes(&mq, 8) == 8 * 24 * sizeof(ops_real),
-           "mla with qk_norm decodes on the CPU (its inputs cached, the prefix recomputed); the GPU refuses it", err);
+               attn_decode_cache_bytes(&mq, 8) == 8 * 4 * (6 + 6) * sizeof(ops_real), /* 4 heads: k 6, v 6 */
+           "mla with qk_norm decodes on the CPU (every head's normed k and v cached); the GPU refuses it", err);
 }
 
 /* smollm_gen_init's refusals before it allocates (smollm.h's smol_gen_check, which GPU generation
@@ -440,7 +441,8 @@ int main(void) {
     check_model("decode == forward: identity", ATTN_IDENTITY, NULL, SMOLLM_NORM_PRE, 3, NULL);
     check_model("decode == forward: mla (absorbed)", ATTN_MLA, NULL, SMOLLM_NORM_PRE, 3, NULL);
     check_model("decode == forward: mla q_latent, W=4, v_dim 4, sandwich", ATTN_MLA, NULL, SMOLLM_NORM_SANDWICH, 2, o_mla_q);
-    check_model("decode == forward: mla qk_norm (recomputed prefix), W=4", ATTN_MLA, NULL, SMOLLM_NORM_PRE, 5, o_mla_qk);
+    check_model("decode == forward: mla qk_norm (expanded cache), W=4", ATTN_MLA, NULL, SMOLLM_NORM_PRE, 5, o_mla_qk);
+    check_model("decode == forward: mla qk_norm, q_latent, no window", ATTN_MLA, NULL, SMOLLM_NORM_PRE, 3, o_mla_qk_full);
     check_model("decode == forward: mga", ATTN_MGA, NULL, SMOLLM_NORM_PRE, 3, NULL);
     check_model("decode == forward: mga gate, W=4, kv 2", ATTN_MGA, NULL, SMOLLM_NORM_PRE, 6, o_mga_gate);
     check_model("decode == forward: gdn", ATTN_GDN, NULL, SMOLLM_NORM_PRE, 3, NULL);
