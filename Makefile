@@ -92,8 +92,10 @@ tests/bench_hash: tests/bench_hash.c ckpt.h
 # examples and ini specs, shrunk (tests/readme_examples.sh), and make's fallbacks without a
 # CUDA toolkit or the bible command (tests/make_fallbacks.sh), and every library header built on
 # its own under -std=c99 -pedantic (tests/headers_alone.sh), and tools/peers.py (the PyTorch side
-# of the bench) against `ablate bench --dry-run`'s shapes and FLOP counts (tests/peers_dryrun.sh)
-SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh tests/headers_alone.sh tests/peers_dryrun.sh
+# of the bench) against `ablate bench --dry-run`'s shapes and FLOP counts (tests/peers_dryrun.sh),
+# and tools/ncu_decode.sh's summary of an Nsight Compute CSV (tests/ncu_summary.sh)
+SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh tests/headers_alone.sh tests/peers_dryrun.sh \
+               tests/ncu_summary.sh
 
 # every checker writes a log; run_tests prints its own checks, then the total of all
 # (nvrtc_compile's "[k/n] ..." lines are teed to the terminal as progress: it takes minutes)
