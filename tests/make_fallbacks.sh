@@ -16,13 +16,9 @@
 #     verse labels removed.
 # Ends with "N passed, N failed".
 set -u
-pass=0 fail=0
-check() { # ok(0/1) name detail
-    if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "PASS $2"; else fail=$((fail + 1)); echo "FAIL $2: $3"; fi
-}
 unset MAKEFLAGS MAKELEVEL # a make test -j2 above us must not change what -n prints
-tmp=$(mktemp -d /tmp/ablate_make.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+SCRIPT_TAG=make
+. tests/script_check.sh
 FALLBACK=/usr/share/common-licenses/GPL-3
 
 out=$(make -n -B CUDA=/nonexistent all 2>&1)
@@ -61,5 +57,4 @@ rc=$?
 (For the life was manifested.)" ]
 check $? "make with a bible command: the corpus without verse labels" "rc $rc: $out; $(head -c 200 "$corpus" 2>/dev/null)"
 
-echo "$pass passed, $fail failed"
-[ $fail -eq 0 ]
+finish

@@ -9,12 +9,8 @@
 # are read as numbers; ncu's own lines and the units row are skipped; the total line; a file
 # without a header row is refused, naming the file. Ends with "N passed, N failed".
 set -u
-pass=0 fail=0
-check() { # ok(0/1) name detail
-    if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "PASS $2"; else fail=$((fail + 1)); echo "FAIL $2: $3"; fi
-}
-tmp=$(mktemp -d /tmp/ablate_ncu.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+SCRIPT_TAG=ncu
+. tests/script_check.sh
 
 python3 -m py_compile tools/ncu_summary.py 2>"$tmp/err" && bash -n tools/ncu_decode.sh 2>>"$tmp/err"
 check $? "ncu_summary.py and ncu_decode.sh parse" "$(cat "$tmp/err")"
@@ -50,5 +46,4 @@ rc=$?
 [ $rc -ne 0 ] && grep -q "bad.csv" "$tmp/out" && grep -q "no kernel rows" "$tmp/out"
 check $? "a file without a header row is refused, naming it (exit $rc)" "$(cat "$tmp/out")"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

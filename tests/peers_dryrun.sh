@@ -17,12 +17,8 @@
 # Ends with "N passed, N failed".
 set -u
 bin=${1:-./ablate-cpu}
-pass=0 fail=0
-check() { # ok(0/1) name detail
-    if [ "$1" -eq 0 ]; then pass=$((pass + 1)); echo "PASS $2"; else fail=$((fail + 1)); echo "FAIL $2: $3"; fi
-}
-tmp=$(mktemp -d /tmp/ablate_peers.XXXXXX)
-trap 'rm -rf "$tmp"' EXIT
+SCRIPT_TAG=peers
+. tests/script_check.sh
 
 python3 -m py_compile tools/peers.py 2>"$tmp/err" && bash -n tools/bench_peers.sh 2>>"$tmp/err"
 check $? "peers.py and bench_peers.sh parse" "$(cat "$tmp/err")"
@@ -82,5 +78,4 @@ else
     check $? "without torch every attn and gdn row says n/a and why, exit 0, JSON written" "exit $rc, $nas n/a: $(head -c 600 "$tmp/o")"
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
