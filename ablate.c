@@ -1472,9 +1472,10 @@ static void bench_decode_gpu(Gpu *gpu) {
             printf("%-22s skipped: %s\n", mechs[mi], err);
             continue;
         }
-        /* a room whose prefill is not its forward (attn_gpu_prefill_whole: mla with qk_norm, dsa
-           with k past the forward's limit, every room under --tune dec_prefill=0) fills its cache one decode step per prompt token: the
-           longer contexts would time that loop for minutes, so they are left out */
+        /* a room whose prefill is not its forward (attn_gpu_prefill_whole: gdn unless --tune
+           dec_prefill=1, hier, dsa with k past the forward's limit, every room under --tune
+           dec_prefill=0) fills its cache one decode step per prompt token: the longer contexts
+           would time that loop for minutes, so they are left out */
         if (tokenwise)
             printf("%-22s (prefill one decode step per prompt token: context 512 only)\n", mechs[mi]);
         for (int ci = 0; ci < (tokenwise ? 1 : 3); ci++)

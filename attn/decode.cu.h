@@ -221,11 +221,34 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "    return false;\n" \
 "}\n"
 
+/* the merge of split-K partials (o unnormalized | m | l, stride w + 2), as device code: the
+   dense room's dec_combine and the other rooms' merges (DECODE_ROOMS_SRC) both take it */
+#define DEC_MERGE_SRC \
+"// the largest m of the first nc partials\n" \
+"__device__ __forceinline__ float parts_max(const float *pt, int nc, int w) {\n" \
+"    float M = NEG_INF;\n" \
+"    for (int c = 0; c < nc; c++) M = fmaxf(M, pt[(u64)c * (w + 2) + w]);\n" \
+"    return M;\n" \
+"}\n" \
+"// element e of their merge, normalized (0 when no partial saw a row); M: parts_max's\n" \
+"__device__ __forceinline__ float parts_merged(const float *pt, int nc, int w, int e, float M) {\n" \
+"    float o = 0.0f, L = 0.0f;\n" \
+"    for (int c = 0; c < nc; c++) {\n" \
+"        const float *q = pt + (u64)c * (w + 2);\n" \
+"        if (q[w] == NEG_INF) continue;\n" \
+"        float f = __expf(q[w] - M);\n" \
+"        o += f * q[e];\n" \
+"        L += f * q[w + 1];\n" \
+"    }\n" \
+"    return L > 0.0f ? o / L : 0.0f;\n" \
+"}\n"
+
 static const char DECODE_SRC[] =
 "#include \"ablate_common.cuh\"\n"
 "#define CHUNK " DEC_STR(DEC_CHUNK) "\n"
 "#define SAMPLE_THREADS " DEC_STR(DEC_SAMPLE_THREADS) "\n"
 DEC_MASK_SRC
+DEC_MERGE_SRC
 KSRC_LINE("attn/decode.cu.h")
 "\n"
 "// one warp per (b, head of q or k): QK-norm, RoPE at *d_pos (kernels.cu.h's rope_sincos\n"
@@ -384,19 +407,8 @@ KSRC_LINE("attn/decode.cu.h")
 "    int bh = blockIdx.x, p = *d_pos, filled = p + 1 < S ? p + 1 : S;\n"
 "    int nc = (filled + CHUNK - 1) / CHUNK;\n"
 "    const float *pt = part + (u64)bh * NC * (hd + 2);\n"
-"    float M = NEG_INF;\n"
-"    for (int c = 0; c < nc; c++) M = fmaxf(M, pt[(u64)c * (hd + 2) + hd]);\n"
-"    for (int i = threadIdx.x; i < hd; i += blockDim.x) {\n"
-"        float o = 0.0f, L = 0.0f;\n"
-"        for (int c = 0; c < nc; c++) {\n"
-"            const float *q = pt + (u64)c * (hd + 2);\n"
-"            if (q[hd] == NEG_INF) continue;\n"
-"            float f = __expf(q[hd] - M);\n"
-"            o += f * q[i];\n"
-"            L += f * q[hd + 1];\n"
-"        }\n"
-"        att[(u64)bh * hd + i] = f2bf(L > 0.0f ? o / L : 0.0f);\n"
-"    }\n"
+"    float M = parts_max(pt, nc, hd);\n"
+"    for (int i = threadIdx.x; i < hd; i += blockDim.x) att[(u64)bh * hd + i] = f2bf(parts_merged(pt, nc, hd, i, M));\n"
 "}\n"
 "\n"
 "// k, v [B][T][KV*hd] into the cache; position t is written only when no later t' < T shares\n"
@@ -596,8 +608,10 @@ GPUDEF void gpu_dec_advance(Gpu *g, int *d_pos) {
 #define DEC_THREADS 256
 
 static const char DECODE_ROOMS_SRC[] =
-KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN and DSA rooms (attn/decode.cu.h).\n"
+"// One-token decode kernels of the MLA, MGA, GDN and DSA rooms (attn/decode.cu.h).\n"
 "#include \"ablate_common.cuh\"\n"
+DEC_MERGE_SRC
+KSRC_LINE("attn/decode.cu.h")
 "\n"
 "// first cached position a query at pos sees under a window (0: none)\n"
 "__device__ __forceinline__ int first_key(int pos, int window) {\n"
@@ -613,17 +627,6 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "}\n"
 "__device__ __forceinline__ float sigm(float x) { return 1.0f / (1.0f + __expf(-x)); }\n"
 "\n"
-"// softmax weights p[0..n) in place from raw scores (fp32 global, this block's); returns 1/sum\n"
-"__device__ float softmax_inplace(float *p, int n) {\n"
-"    float mx = NEG_INF;\n"
-"    for (int j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, p[j]);\n"
-"    mx = block_max(mx);\n"
-"    float s = 0.0f;\n"
-"    for (int j = threadIdx.x; j < n; j += blockDim.x) { float e = __expf(p[j] - mx); p[j] = e; s += e; }\n"
-"    s = block_sum(s); // its barriers also publish p[] to the block\n"
-"    return 1.0f / s;\n"
-"}\n"
-"\n"
 "// ---- split-K (flash-decoding) over the rows a query attends: block z of gridDim.z takes rows\n"
 "// [z CH, min(n, (z + 1) CH)) and leaves a partial (o unnormalized | m | l) of width w + 2 in\n"
 "// part [B][H][NS][w + 2]; a merge (merge_parts) after it. Without it a block per (b, h) walked\n"
@@ -638,21 +641,10 @@ KSRC_LINE("attn/decode.cu.h") "// One-token decode kernels of the MLA, MGA, GDN 
 "    *m = mx;\n"
 "    return block_sum(s); // its barriers also publish p[] to the block\n"
 "}\n"
-"// the first nc partials of pt (stride w + 2) merged and normalized: out[e] for e < w (this block's threads)\n"
+"// the first nc partials of pt merged and normalized (DEC_MERGE_SRC): out[e] for e < w (this block's threads)\n"
 "__device__ void merge_parts(float *out, const float *pt, int nc, int w) {\n"
-"    float M = NEG_INF;\n"
-"    for (int c = 0; c < nc; c++) M = fmaxf(M, pt[(u64)c * (w + 2) + w]);\n"
-"    for (int e = threadIdx.x; e < w; e += blockDim.x) {\n"
-"        float o = 0.0f, L = 0.0f;\n"
-"        for (int c = 0; c < nc; c++) {\n"
-"            const float *q = pt + (u64)c * (w + 2);\n"
-"            if (q[w] == NEG_INF) continue;\n"
-"            float f = __expf(q[w] - M);\n"
-"            o += f * q[e];\n"
-"            L += f * q[w + 1];\n"
-"        }\n"
-"        out[e] = L > 0.0f ? o / L : 0.0f;\n"
-"    }\n"
+"    float M = parts_max(pt, nc, w);\n"
+"    for (int e = threadIdx.x; e < w; e += blockDim.x) out[e] = parts_merged(pt, nc, w, e, M);\n"
 "}\n"
 "\n"
 "// ---- MLA ----\n"
