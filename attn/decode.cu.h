@@ -89,8 +89,10 @@
 
    DESIGN, DENSE. Split-K: block (b, kv head, chunk of DEC_CHUNK slots), all GROUP query heads of
    the kv head at once, so a GQA group reads its keys and values once; one thread scores one
-   slot for every head, a warp per head reduces max and sum, threads over (head, dim) sum the
-   weighted values. Chunks past the filled slots exit at once and the combine reads only the
+   slot for every head, a warp per head reduces max and sum, lanes over (8 value columns, every
+   RP-th slot) sum the weighted values and shuffles add the RP lanes (DEC_CHUNK_SRC). Every load
+   is 16 bytes and 8 are in flight before their first use: at batch 1 the kernel is a chain of
+   dependent loads, not a bandwidth question. Chunks past the filled slots exit at once and the combine reads only the
    filled ones: the grid is fixed by cap (graph-replayable), the work by the position. fp32
    scores, softmax and accumulation; bf16 cache.
    DESIGN, THE OTHER ROOMS. Correctness first: one block per (b, h), a warp per cached position
@@ -131,7 +133,7 @@ extern "C" {
 #define DEC_CHUNK 128 /* cache slots per split-K block (one per thread) */
 
 typedef struct {
-    int H, KV, hd;              /* query heads, kv heads, head dim (even, <= 256) */
+    int H, KV, hd;              /* query heads, kv heads, head dim (a multiple of 8, <= 256) */
     int S, G, ring;             /* slots per sequence, global slots, ring length (S = G + ring) */
     int window, global, stride, dilation, block; /* the visibility pattern (ops.h's OpsPattern,
                                                     block resolved); window 0: full causal */
@@ -222,26 +224,154 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "}\n"
 
 /* the merge of split-K partials (o unnormalized | m | l, stride w + 2), as device code: the
-   dense room's dec_combine and the other rooms' merges (DECODE_ROOMS_SRC) both take it */
+   dense room's dec_combine, the other rooms' merges (DECODE_ROOMS_SRC) and fz_attend's last
+   block take it. Volatile reads: fz_attend merges partials that other blocks of its own launch
+   wrote, where a cached copy could be stale; for the others they cost nothing measurable */
 #define DEC_MERGE_SRC \
 "// the largest m of the first nc partials\n" \
-"__device__ __forceinline__ float parts_max(const float *pt, int nc, int w) {\n" \
+"__device__ __forceinline__ float parts_max(const volatile float *pt, int nc, int w) {\n" \
 "    float M = NEG_INF;\n" \
 "    for (int c = 0; c < nc; c++) M = fmaxf(M, pt[(u64)c * (w + 2) + w]);\n" \
 "    return M;\n" \
 "}\n" \
 "// element e of their merge, normalized (0 when no partial saw a row); M: parts_max's\n" \
-"__device__ __forceinline__ float parts_merged(const float *pt, int nc, int w, int e, float M) {\n" \
+"__device__ __forceinline__ float parts_merged(const volatile float *pt, int nc, int w, int e, float M) {\n" \
 "    float o = 0.0f, L = 0.0f;\n" \
 "    for (int c = 0; c < nc; c++) {\n" \
-"        const float *q = pt + (u64)c * (w + 2);\n" \
-"        if (q[w] == NEG_INF) continue;\n" \
-"        float f = __expf(q[w] - M);\n" \
+"        const volatile float *q = pt + (u64)c * (w + 2);\n" \
+"        float m = q[w];\n" \
+"        if (m == NEG_INF) continue;\n" \
+"        float f = __expf(m - M);\n" \
 "        o += f * q[e];\n" \
 "        L += f * q[w + 1];\n" \
 "    }\n" \
 "    return L > 0.0f ? o / L : 0.0f;\n" \
 "}\n"
+
+/* one split-K chunk of the dense cache, as device code: dec_split and attn/decode_fused.cu.h's
+   fz_attend both run it, so the two steps stay the same arithmetic. Loads are 16 bytes (8 bf16;
+   the GPU's dense head dims are multiples of 8) and up to 8 are issued before their first use:
+   at batch 1 a chunk is a chain of dependent loads, and its length is the kernel's time */
+#define DEC_CHUNK_SRC \
+"#define DC_GB 8 // query heads whose sums a thread holds in registers at once\n" \
+"#define DC_VU 8 // 16-byte loads in flight per thread\n" \
+"__device__ __forceinline__ void dec_unpack8(uint4 u, float *f) {\n" \
+"    u32 w[4] = {u.x, u.y, u.z, u.w};\n" \
+"    for (int k = 0; k < 4; k++) { f[2 * k] = __uint_as_float(w[k] << 16); f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u); }\n" \
+"}\n" \
+"// Block of CHUNK threads: the chunk of n slots from s0 (slot s's k row at base + s 2 kvd + kh hd,\n" \
+"// its v row kvd further) for the kv head's GROUP query heads qs [GROUP][hd] (shared, scaled):\n" \
+"// part rows pr + g * NC (stride hd + 2) get (o unnormalized, m, l). sc [GROUP][CHUNK], ms,\n" \
+"// ls [GROUP]: shared scratch. Scores: a thread per slot, DC_GB heads per pass. Softmax: a warp per\n" \
+"// head. Weighted sum: RP consecutive lanes per 8 value columns, slot j to lane j % RP, summed by\n" \
+"// shuffles (every lane of a warp reaches them).\n" \
+"__device__ void dec_chunk_attend(const float *qs, float *sc, float *ms, float *ls, const bf16 *base, float *part,\n" \
+"                                 u64 pr, int NC, int p, int s0, int n, int GROUP, int kvd, int kh, int hd, int G,\n" \
+"                                 int ring, int W, int glob, int stride, int dil, int pb) {\n" \
+"    int tid = threadIdx.x, h8 = hd / 8;\n" \
+"    bool vis = false;\n" \
+"    if (tid < n) {\n" \
+"        int s = s0 + tid, ps;\n" \
+"        if (s < G) ps = s;\n" \
+"        else { int r = s - G; ps = G + r + ring * ((p - G - r) / ring); }\n" \
+"        vis = dec_visible(p, ps, W, glob, stride, dil, pb);\n" \
+"    }\n" \
+"    const uint4 *k8 = (const uint4 *)(base + (u64)(s0 + (vis ? tid : 0)) * 2 * kvd + (u64)kh * hd);\n" \
+"    for (int g0 = 0; g0 < GROUP; g0 += DC_GB) {\n" \
+"        float a[DC_GB];\n" \
+"#pragma unroll\n" \
+"        for (int x = 0; x < DC_GB; x++) a[x] = 0.0f;\n" \
+"        if (vis)\n" \
+"            for (int i0 = 0; i0 < h8; i0 += DC_VU) {\n" \
+"                uint4 kv[DC_VU];\n" \
+"#pragma unroll\n" \
+"                for (int u = 0; u < DC_VU; u++) if (i0 + u < h8) kv[u] = k8[i0 + u];\n" \
+"#pragma unroll\n" \
+"                for (int u = 0; u < DC_VU; u++) {\n" \
+"                    if (i0 + u >= h8) break;\n" \
+"                    float kf[8];\n" \
+"                    dec_unpack8(kv[u], kf);\n" \
+"#pragma unroll\n" \
+"                    for (int x = 0; x < DC_GB; x++)\n" \
+"                        if (g0 + x < GROUP) {\n" \
+"                            const float *qq = qs + (g0 + x) * hd + (i0 + u) * 8;\n" \
+"#pragma unroll\n" \
+"                            for (int e = 0; e < 8; e++) a[x] += qq[e] * kf[e];\n" \
+"                        }\n" \
+"                }\n" \
+"            }\n" \
+"#pragma unroll\n" \
+"        for (int x = 0; x < DC_GB; x++)\n" \
+"            if (g0 + x < GROUP) sc[(g0 + x) * CHUNK + tid] = vis ? a[x] : NEG_INF;\n" \
+"    }\n" \
+"    __syncthreads();\n" \
+"    int warp = tid / 32, lane = tid % 32;\n" \
+"    for (int g = warp; g < GROUP; g += CHUNK / 32) { // a warp per head: max, exp, sum\n" \
+"        float m = NEG_INF;\n" \
+"        for (int j = lane; j < CHUNK; j += 32) m = fmaxf(m, sc[g * CHUNK + j]);\n" \
+"        m = warp_max(m);\n" \
+"        float l = 0.0f;\n" \
+"        for (int j = lane; j < CHUNK; j += 32) {\n" \
+"            float e = m == NEG_INF ? 0.0f : __expf(sc[g * CHUNK + j] - m);\n" \
+"            sc[g * CHUNK + j] = e;\n" \
+"            l += e;\n" \
+"        }\n" \
+"        l = warp_sum(l);\n" \
+"        if (lane == 0) { ms[g] = m; ls[g] = l; }\n" \
+"    }\n" \
+"    __syncthreads();\n" \
+"    int RP = 1; // a power of two <= 32, so a segment's lanes share a warp\n" \
+"    while (RP < 32 && 2 * RP * h8 <= CHUNK) RP *= 2;\n" \
+"    int seg = tid / RP, r = tid % RP, rs = 2 * kvd / 8;\n" \
+"    bool act = seg < h8;\n" \
+"    const uint4 *v8 = (const uint4 *)(base + (u64)s0 * 2 * kvd + kvd + (u64)kh * hd) + (act ? seg : 0);\n" \
+"    for (int g0 = 0; g0 < GROUP; g0 += DC_GB) {\n" \
+"        float o[DC_GB][8];\n" \
+"#pragma unroll\n" \
+"        for (int x = 0; x < DC_GB; x++)\n" \
+"#pragma unroll\n" \
+"            for (int e = 0; e < 8; e++) o[x][e] = 0.0f;\n" \
+"        if (act)\n" \
+"            for (int j0 = r; j0 < n; j0 += DC_VU * RP) {\n" \
+"                uint4 vv[DC_VU];\n" \
+"#pragma unroll\n" \
+"                for (int u = 0; u < DC_VU; u++) if (j0 + u * RP < n) vv[u] = v8[(u64)(j0 + u * RP) * rs];\n" \
+"#pragma unroll\n" \
+"                for (int u = 0; u < DC_VU; u++) {\n" \
+"                    int j = j0 + u * RP;\n" \
+"                    if (j >= n) break;\n" \
+"                    float vf[8];\n" \
+"                    dec_unpack8(vv[u], vf);\n" \
+"#pragma unroll\n" \
+"                    for (int x = 0; x < DC_GB; x++)\n" \
+"                        if (g0 + x < GROUP) {\n" \
+"                            float pj = sc[(g0 + x) * CHUNK + j];\n" \
+"#pragma unroll\n" \
+"                            for (int e = 0; e < 8; e++) o[x][e] += pj * vf[e];\n" \
+"                        }\n" \
+"                }\n" \
+"            }\n" \
+"#pragma unroll\n" \
+"        for (int x = 0; x < DC_GB; x++) {\n" \
+"            if (g0 + x >= GROUP) break;\n" \
+"#pragma unroll\n" \
+"            for (int e = 0; e < 8; e++)\n" \
+"                for (int off = RP / 2; off > 0; off /= 2) o[x][e] += __shfl_xor_sync(0xffffffffu, o[x][e], off);\n" \
+"            if (act && r == 0) {\n" \
+"                float *pt = part + (pr + (u64)(g0 + x) * NC) * (hd + 2) + 8 * seg;\n" \
+"#pragma unroll\n" \
+"                for (int e = 0; e < 8; e++) pt[e] = o[x][e];\n" \
+"            }\n" \
+"        }\n" \
+"    }\n" \
+"    for (int g = tid; g < GROUP; g += CHUNK) {\n" \
+"        float *pt = part + (pr + (u64)g * NC) * (hd + 2);\n" \
+"        pt[hd] = ms[g];\n" \
+"        pt[hd + 1] = ls[g];\n" \
+"    }\n" \
+"}\n" \
+"#undef DC_GB\n" \
+"#undef DC_VU\n"
 
 static const char DECODE_SRC[] =
 "#include \"ablate_common.cuh\"\n"
@@ -249,6 +379,7 @@ static const char DECODE_SRC[] =
 "#define SAMPLE_THREADS " DEC_STR(DEC_SAMPLE_THREADS) "\n"
 DEC_MASK_SRC
 DEC_MERGE_SRC
+DEC_CHUNK_SRC
 KSRC_LINE("attn/decode.cu.h")
 "\n"
 "// one warp per (b, head of q or k): QK-norm, RoPE at *d_pos (kernels.cu.h's rope_sincos\n"
@@ -298,13 +429,7 @@ KSRC_LINE("attn/decode.cu.h")
 "}\n"
 "\n"
 "// split-K: block (b * KV + kv head, chunk); part [B][H][NC][hd + 2] = (o, m, l) of the chunk\n"
-"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen).\n"
-"// The kv head's GROUP query heads go GB at a time with their sums in registers, so a key or\n"
-"// value element is loaded once per GB heads, not once per head; scores take a thread per slot;\n"
-"// the weighted sum takes RP consecutive lanes per pair of value columns (slot j to lane j % RP,\n"
-"// summed by shuffles): CHUNK / RP slots a thread where a thread per output walked all CHUNK\n"
-"// (that kernel took 25 us a layer at batch 1, context 512, on the H200)\n"
-"#define GB 8\n"
+"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen)\n"
 "extern \"C\" __global__ void __launch_bounds__(CHUNK)\n"
 "dec_split(const float *q, const bf16 *cache, float *part, const int *d_pos, int H, int KV, int hd, int S, int G,\n"
 "          int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
@@ -312,94 +437,13 @@ KSRC_LINE("attn/decode.cu.h")
 "    int GROUP = H / KV, b = blockIdx.x / KV, kh = blockIdx.x % KV, c = blockIdx.y, NC = gridDim.y;\n"
 "    int p = *d_pos, filled = p + 1 < S ? p + 1 : S, s0 = c * CHUNK;\n"
 "    if (s0 >= filled) return; // nothing cached there yet: the combine stops before this chunk\n"
-"    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd, tid = threadIdx.x;\n"
+"    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd;\n"
 "    float *qs = sm, *sc = qs + GROUP * hd, *ms = sc + GROUP * CHUNK, *ls = ms + GROUP;\n"
-"    for (int i = tid; i < GROUP * hd; i += CHUNK) qs[i] = q[((u64)b * H + kh * GROUP) * hd + i] * scale;\n"
+"    for (int i = threadIdx.x; i < GROUP * hd; i += CHUNK) qs[i] = q[((u64)b * H + kh * GROUP) * hd + i] * scale;\n"
 "    __syncthreads();\n"
-"    const bf16 *base = cache + (u64)b * S * 2 * kvd;\n"
-"    bool vis = false;\n"
-"    if (tid < n) {\n"
-"        int s = s0 + tid, ps;\n"
-"        if (s < G) ps = s;\n"
-"        else { int r = s - G; ps = G + r + ring * ((p - G - r) / ring); }\n"
-"        vis = dec_visible(p, ps, W, glob, stride, dil, pb);\n"
-"    }\n"
-"    const bf16 *k = base + (u64)(s0 + (vis ? tid : 0)) * 2 * kvd + (u64)kh * hd;\n"
-"    for (int g0 = 0; g0 < GROUP; g0 += GB) {\n"
-"        float a[GB];\n"
-"#pragma unroll\n"
-"        for (int u = 0; u < GB; u++) a[u] = 0.0f;\n"
-"        if (vis)\n"
-"            for (int i = 0; i < hd; i += 2) {\n"
-"                u32 kk = *(const u32 *)(k + i);\n"
-"                float k0 = __uint_as_float(kk << 16), k1 = __uint_as_float(kk & 0xffff0000u);\n"
-"#pragma unroll\n"
-"                for (int u = 0; u < GB; u++)\n"
-"                    if (g0 + u < GROUP) a[u] += qs[(g0 + u) * hd + i] * k0 + qs[(g0 + u) * hd + i + 1] * k1;\n"
-"            }\n"
-"#pragma unroll\n"
-"        for (int u = 0; u < GB; u++)\n"
-"            if (g0 + u < GROUP) sc[(g0 + u) * CHUNK + tid] = vis ? a[u] : NEG_INF;\n"
-"    }\n"
-"    __syncthreads();\n"
-"    int warp = tid / 32, lane = tid % 32;\n"
-"    for (int g = warp; g < GROUP; g += CHUNK / 32) { // a warp per head: max, exp, sum\n"
-"        float m = NEG_INF;\n"
-"        for (int j = lane; j < CHUNK; j += 32) m = fmaxf(m, sc[g * CHUNK + j]);\n"
-"        m = warp_max(m);\n"
-"        float l = 0.0f;\n"
-"        for (int j = lane; j < CHUNK; j += 32) {\n"
-"            float e = m == NEG_INF ? 0.0f : __expf(sc[g * CHUNK + j] - m);\n"
-"            sc[g * CHUNK + j] = e;\n"
-"            l += e;\n"
-"        }\n"
-"        l = warp_sum(l);\n"
-"        if (lane == 0) { ms[g] = m; ls[g] = l; }\n"
-"    }\n"
-"    __syncthreads();\n"
-"    int segs = hd / 2, RP = 1; // RP: a power of two <= 32, so a pair's lanes share a warp\n"
-"    while (RP < 32 && 2 * RP * segs <= CHUNK) RP *= 2;\n"
-"    int seg = tid / RP, r = tid % RP;\n"
-"    bool act = seg < segs; // every lane still takes part in the shuffles\n"
-"    const bf16 *vb = base + (u64)s0 * 2 * kvd + kvd + (u64)kh * hd + 2 * (act ? seg : 0);\n"
-"    for (int g0 = 0; g0 < GROUP; g0 += GB) {\n"
-"        float o0[GB], o1[GB];\n"
-"#pragma unroll\n"
-"        for (int u = 0; u < GB; u++) o0[u] = o1[u] = 0.0f;\n"
-"        if (act)\n"
-"            for (int j = r; j < n; j += RP) {\n"
-"                u32 vv = *(const u32 *)(vb + (u64)j * 2 * kvd);\n"
-"                float v0 = __uint_as_float(vv << 16), v1 = __uint_as_float(vv & 0xffff0000u);\n"
-"#pragma unroll\n"
-"                for (int u = 0; u < GB; u++)\n"
-"                    if (g0 + u < GROUP) {\n"
-"                        float pj = sc[(g0 + u) * CHUNK + j];\n"
-"                        o0[u] += pj * v0;\n"
-"                        o1[u] += pj * v1;\n"
-"                    }\n"
-"            }\n"
-"#pragma unroll\n"
-"        for (int u = 0; u < GB; u++)\n"
-"            for (int off = RP / 2; off > 0; off /= 2) {\n"
-"                o0[u] += __shfl_xor_sync(0xffffffffu, o0[u], off);\n"
-"                o1[u] += __shfl_xor_sync(0xffffffffu, o1[u], off);\n"
-"            }\n"
-"        if (act && r == 0)\n"
-"#pragma unroll\n"
-"            for (int u = 0; u < GB; u++)\n"
-"                if (g0 + u < GROUP) {\n"
-"                    float *pt = part + (((u64)b * H + kh * GROUP + g0 + u) * NC + c) * (hd + 2);\n"
-"                    pt[2 * seg] = o0[u];\n"
-"                    pt[2 * seg + 1] = o1[u];\n"
-"                }\n"
-"    }\n"
-"    for (int g = tid; g < GROUP; g += CHUNK) {\n"
-"        float *pt = part + (((u64)b * H + kh * GROUP + g) * NC + c) * (hd + 2);\n"
-"        pt[hd] = ms[g];\n"
-"        pt[hd + 1] = ls[g];\n"
-"    }\n"
+"    dec_chunk_attend(qs, sc, ms, ls, cache + (u64)b * S * 2 * kvd, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p,\n"
+"                     s0, n, GROUP, kvd, kh, hd, G, ring, W, glob, stride, dil, pb);\n"
 "}\n"
-"#undef GB\n"
 "\n"
 "// block (b * H + h): the filled chunks' partials merged, normalized, to bf16\n"
 "extern \"C\" __global__ void dec_combine(const float *part, bf16 *att, const int *d_pos, int H, int hd, int S,\n"
@@ -552,9 +596,9 @@ GPUDEF size_t gpu_dec_part_bytes(const GpuDecShape *sh, int B) {
 }
 
 static void dec_check_shape_(const char *who, const GpuDecShape *sh) {
-    if (sh->hd < 2 || sh->hd % 2 || sh->hd > 256 || sh->KV < 1 || sh->H % sh->KV || sh->S < 1 || sh->ring < 1 ||
+    if (sh->hd < 8 || sh->hd % 8 || sh->hd > 256 || sh->KV < 1 || sh->H % sh->KV || sh->S < 1 || sh->ring < 1 ||
         sh->G + sh->ring != sh->S) {
-        fprintf(stderr, "%s: shape H %d KV %d hd %d S %d G %d ring %d: expected hd even <= 256, KV dividing H, "
+        fprintf(stderr, "%s: shape H %d KV %d hd %d S %d G %d ring %d: expected hd a multiple of 8 <= 256, KV dividing H, "
                         "S = G + ring >= 1\n", who, sh->H, sh->KV, sh->hd, sh->S, sh->G, sh->ring);
         abort();
     }

@@ -90,6 +90,8 @@ static const char DECODE_FUSED_SRC[] =
 "#define CHUNK " FZ_STR(DEC_CHUNK) "\n"
 "#define UNROLL " FZ_STR(FZ_UNROLL) "\n"
 DEC_MASK_SRC
+DEC_MERGE_SRC
+DEC_CHUNK_SRC
 KSRC_LINE("attn/decode_fused.cu.h")
 "\n"
 "// 8 weights from row w at column c (zeros past C); vec: the row is 16-byte aligned, C % 8 == 0\n"
@@ -259,48 +261,8 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "            for (int i = lane; i < hd; i += 32) ko[kvd + i] = row[(u64)(H + KV + kh) * hd + i];\n"
 "    }\n"
 "    __syncthreads(); // the slot written above is read below by other threads of this block\n"
-"    if (tid < n) {\n"
-"        int s = s0 + tid, ps;\n"
-"        if (s < G) ps = s;\n"
-"        else { int rr = s - G; ps = G + rr + ring * ((p - G - rr) / ring); }\n"
-"        bool vis = dec_visible(p, ps, W, glob, stride, dil, pb);\n"
-"        const bf16 *k = base + (u64)s * 2 * kvd + (u64)kh * hd;\n"
-"        for (int g = 0; g < GROUP; g++) {\n"
-"            float a = 0.0f;\n"
-"            if (vis)\n"
-"                for (int i = 0; i < hd; i += 2) {\n"
-"                    u32 kk = *(const u32 *)(k + i);\n"
-"                    a += qs[g * hd + i] * __uint_as_float(kk << 16) + qs[g * hd + i + 1] * __uint_as_float(kk & 0xffff0000u);\n"
-"                }\n"
-"            sc[g * CHUNK + tid] = vis ? a : NEG_INF;\n"
-"        }\n"
-"    } else {\n"
-"        for (int g = 0; g < GROUP; g++) sc[g * CHUNK + tid] = NEG_INF;\n"
-"    }\n"
-"    __syncthreads();\n"
-"    for (int g = warp; g < GROUP; g += CHUNK / 32) { // a warp per head: max, exp, sum\n"
-"        float m = NEG_INF;\n"
-"        for (int j = lane; j < CHUNK; j += 32) m = fmaxf(m, sc[g * CHUNK + j]);\n"
-"        m = warp_max(m);\n"
-"        float l = 0.0f;\n"
-"        for (int j = lane; j < CHUNK; j += 32) {\n"
-"            float e = m == NEG_INF ? 0.0f : __expf(sc[g * CHUNK + j] - m);\n"
-"            sc[g * CHUNK + j] = e;\n"
-"            l += e;\n"
-"        }\n"
-"        l = warp_sum(l);\n"
-"        if (lane == 0) { ms[g] = m; ls[g] = l; }\n"
-"    }\n"
-"    __syncthreads();\n"
-"    for (int e = tid; e < GROUP * hd; e += CHUNK) {\n"
-"        int g = e / hd, i = e % hd;\n"
-"        float o = 0.0f;\n"
-"        const bf16 *v = base + (u64)s0 * 2 * kvd + kvd + (u64)kh * hd + i;\n"
-"        for (int j = 0; j < n; j++) o += sc[g * CHUNK + j] * bf2f(v[(u64)j * 2 * kvd]);\n"
-"        float *pt = part + (((u64)b * H + kh * GROUP + g) * NC + c) * (hd + 2);\n"
-"        pt[i] = o;\n"
-"        if (i == 0) { pt[hd] = ms[g]; pt[hd + 1] = ls[g]; }\n"
-"    }\n"
+"    dec_chunk_attend(qs, sc, ms, ls, base, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p, s0, n, GROUP, kvd, kh,\n"
+"                     hd, G, ring, W, glob, stride, dil, pb);\n"
 "    // the partials out before the count: the block that counts last reads every chunk's\n"
 "    __threadfence();\n"
 "    __syncthreads();\n"
@@ -313,18 +275,7 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "    for (int e = tid; e < GROUP * hd; e += CHUNK) {\n"
 "        int g = e / hd, i = e % hd;\n"
 "        const volatile float *pt = pv + ((u64)b * H + kh * GROUP + g) * NC * (hd + 2);\n"
-"        float M = NEG_INF;\n"
-"        for (int cc = 0; cc < nc; cc++) M = fmaxf(M, pt[(u64)cc * (hd + 2) + hd]);\n"
-"        float o = 0.0f, L = 0.0f;\n"
-"        for (int cc = 0; cc < nc; cc++) {\n"
-"            const volatile float *q = pt + (u64)cc * (hd + 2);\n"
-"            float mq = q[hd];\n"
-"            if (mq == NEG_INF) continue;\n"
-"            float f = __expf(mq - M);\n"
-"            o += f * q[i];\n"
-"            L += f * q[hd + 1];\n"
-"        }\n"
-"        att[((u64)b * H + kh * GROUP + g) * hd + i] = f2bf(L > 0.0f ? o / L : 0.0f);\n"
+"        att[((u64)b * H + kh * GROUP + g) * hd + i] = f2bf(parts_merged(pt, nc, hd, i, parts_max(pt, nc, hd)));\n"
 "    }\n"
 "}\n"
 ;
@@ -361,9 +312,9 @@ GPUDEF void gpu_fz_swiglu(Gpu *g, void *act, const void *x, const void *w, const
 
 GPUDEF void gpu_fz_attend(Gpu *g, const GpuDecShape *sh, void *att, const void *qkv, void *cache, const void *qn,
                           const void *kn, float *part, int *cnt, const int *d_pos, int B) {
-    if (sh->hd < 2 || sh->hd % 2 || sh->hd > 256 || sh->KV < 1 || sh->H % sh->KV || sh->S < 1 || sh->ring < 1 ||
+    if (sh->hd < 8 || sh->hd % 8 || sh->hd > 256 || sh->KV < 1 || sh->H % sh->KV || sh->S < 1 || sh->ring < 1 ||
         sh->G + sh->ring != sh->S) {
-        fprintf(stderr, "gpu_fz_attend: shape H %d KV %d hd %d S %d G %d ring %d: expected hd even <= 256, KV "
+        fprintf(stderr, "gpu_fz_attend: shape H %d KV %d hd %d S %d G %d ring %d: expected hd a multiple of 8 <= 256, KV "
                         "dividing H, S = G + ring >= 1\n", sh->H, sh->KV, sh->hd, sh->S, sh->G, sh->ring);
         abort();
     }

@@ -5,9 +5,10 @@
    the real test.
 
    make tests/emu_dense && ./tests/emu_dense    (also in make emucheck)
-   Cases (B 2, a plain cache of S slots, no window): GQA with a group of 2 and hd 8 (16 lanes per
-   value pair, the widest shuffle), hd 64 (2 lanes), hd 72 (36 pairs: 1 lane, and pairs past a
-   warp's 32), MQA with 9 heads on one kv head (more than GB = 8 heads: two register passes), a
+   Cases (B 2, a plain cache of S slots, no window): GQA with a group of 2 and hd 8 (one segment
+   of 8 value columns: 32 lanes, the widest shuffle), hd 64 (16 lanes a segment), hd 72 (9
+   segments of 8 lanes: 72 of the 128 threads), hd 256 (32 segments of 4 lanes; 32 key loads, in
+   four groups of 8), MQA with 9 heads on one kv head (more than 8 heads: two register passes), a
    position inside the first chunk, one in the second of three (a partial chunk, an empty one
    after it), and the last slot. Bound: max |emulated - reference| <= 2e-2 (bf16 outputs of
    O(1) values). Ends with "N passed, N failed". */
@@ -75,6 +76,7 @@ int main(void) {
     t_case(4, 2, 72, 300, 299);
     t_case(9, 1, 64, 300, 200);
     t_case(9, 3, 64, 256, 255);
+    t_case(2, 1, 256, 200, 150);
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }
