@@ -32,9 +32,10 @@
        qkv [B][(H + 2 KV) hd] bf16 (the fused projection) -> q [B][H][hd] fp32 (QK-norm with qn,
        then RoPE at *d_pos) and the token's rotated k (QK-norm with kn) and v into its slot.
        qn, kn NULL: no QK-norm.
-     gpu_dec_attend(g, sh, att, q, cache, part, d_pos, B)
+     gpu_dec_attend(g, sh, att, q, cache, part, cnt, d_pos, B)
        att [B][H*hd] bf16 = softmax(q k^T / sqrt(hd)) v over the slots visible from *d_pos (the
-       window and sparse pattern of sh), through part (fp32 scratch, gpu_dec_part_bytes).
+       window and sparse pattern of sh), through part (fp32 scratch, gpu_dec_part_bytes); cnt:
+       B * KV ints, zero before the first call (each call leaves them 0).
      gpu_dec_fill(g, sh, cache, k, v, B, T)
        k, v [B][T][KV*hd] (the training forward's rotated keys and values) into the slots of
        positions 0..T-1 (a ring keeps the latest of those sharing a slot).
@@ -68,9 +69,10 @@
                           readout
      gpu_dec_rope_rows    optional RMSNorm then RoPE at pos of rows of a bf16 tensor (in place)
      gpu_dec_put_rows     rows of a bf16 tensor into a cache at slot pos (fixed slot stride)
-     gpu_dec_dsa_select   per b: the indexer's scores over the cached keys, the top k (larger
-                          score first, equal scores by lower position: the CPU's rule, exactly),
-                          the chosen positions ascending into a list and their count
+     gpu_dec_dsa_select   per b: the indexer's scores over the cached keys (dI 8, 16, 32, 64 or
+                          128), the top k (larger score first, equal scores by lower position:
+                          the CPU's rule, exactly), the chosen positions ascending into a list
+                          and their count; scores: B * cap floats
      gpu_dec_dsa_attend   per (b, h) and split of the list: softmax attention over the listed
                           positions (GQA), split-K as MLA's; p: gpu_dec_split_floats(B, H, cap,
                           hd) floats
@@ -95,13 +97,17 @@
    dependent loads, not a bandwidth question. Chunks past the filled slots exit at once and the combine reads only the
    filled ones: the grid is fixed by cap (graph-replayable), the work by the position. fp32
    scores, softmax and accumulation; bf16 cache.
-   DESIGN, THE OTHER ROOMS. Correctness first: one block per (b, h), a warp per cached position
-   for the scores (lanes across the row: coalesced), a thread per output element for the
-   weighted sum, the scores in fp32 global scratch [B][H][cap] so no shared-memory limit binds
-   the context. Split-K over long caches (flash-decoding) is left for later: at B * H >= the SM
-   count one block per (b, h) fills the GPU anyway. DSA's top k: a 32-pass bisection on the
-   scores' order-preserving integer keys finds the k-th largest value, then a block scan takes
-   the ties at it in position order: O(32 n) per sequence and no sort.
+   DESIGN, THE OTHER ROOMS. One block per (b, h, split of gpu_dec_split_rows rows), a warp per
+   cached position for the scores (lanes across the row: coalesced), a thread per output element
+   for the split's weighted sum, the scores in fp32 global scratch [B][H][cap] so no
+   shared-memory limit binds the context; a merge kernel per room combines the splits
+   (DEC_MERGE_SRC). DSA's top k: the indexer scores over many blocks (dsa_iscore: a warp reads
+   whole key rows per load), then one block per sequence finds the k-th largest score's
+   order-preserving integer key 4 bits a pass (8 passes over the scores, counters in registers,
+   no atomics) and writes the keys above it and the ties at it, lowest positions first, in
+   position order: O(10 n) reads per sequence and no sort. The one-block bisection it replaces
+   (32 passes, scores computed by the same block with a row per thread) took 4.8 ms a layer at
+   32768 cached positions on the H200.
 */
 #ifndef ATTN_DECODE_CU_H
 #define ATTN_DECODE_CU_H
@@ -146,7 +152,7 @@ GPUDEF size_t gpu_dec_part_bytes(const GpuDecShape *sh, int B);
 GPUDEF void gpu_dec_qkv(Gpu *g, const GpuDecShape *sh, const void *qkv, float *q, void *cache, const void *qn,
                         const void *kn, const int *d_pos, int B);
 GPUDEF void gpu_dec_attend(Gpu *g, const GpuDecShape *sh, void *att, const float *q, const void *cache, float *part,
-                           const int *d_pos, int B);
+                           int *cnt, const int *d_pos, int B);
 GPUDEF void gpu_dec_fill(Gpu *g, const GpuDecShape *sh, void *cache, const void *k, const void *v, int B, int T);
 GPUDEF void gpu_dec_sample(Gpu *g, int *tok, const float *logits, const int *d_pos, int B, int V, float temperature,
                            int top_k, float top_p, unsigned long long seed);
@@ -224,9 +230,10 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "}\n"
 
 /* the merge of split-K partials (o unnormalized | m | l, stride w + 2), as device code: the
-   dense room's dec_combine, the other rooms' merges (DECODE_ROOMS_SRC) and fz_attend's last
-   block take it. Volatile reads: fz_attend merges partials that other blocks of its own launch
-   wrote, where a cached copy could be stale; for the others they cost nothing measurable */
+   dense room's last chunk (dec_chunk_merge, in dec_split and fz_attend) and the other rooms'
+   merges (DECODE_ROOMS_SRC) take it. Volatile reads: dec_chunk_merge reads partials that other
+   blocks of its own launch wrote, where a cached copy could be stale; for the others they cost
+   nothing measurable */
 #define DEC_MERGE_SRC \
 "// the largest m of the first nc partials\n" \
 "__device__ __forceinline__ float parts_max(const volatile float *pt, int nc, int w) {\n" \
@@ -248,6 +255,13 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "    return L > 0.0f ? o / L : 0.0f;\n" \
 "}\n"
 
+/* 8 packed bf16 (one 16-byte load) to fp32, as device code */
+#define DEC_UNPACK_SRC \
+"__device__ __forceinline__ void dec_unpack8(uint4 u, float *f) {\n" \
+"    u32 w[4] = {u.x, u.y, u.z, u.w};\n" \
+"    for (int k = 0; k < 4; k++) { f[2 * k] = __uint_as_float(w[k] << 16); f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u); }\n" \
+"}\n"
+
 /* one split-K chunk of the dense cache, as device code: dec_split and attn/decode_fused.cu.h's
    fz_attend both run it, so the two steps stay the same arithmetic. Loads are 16 bytes (8 bf16;
    the GPU's dense head dims are multiples of 8) and up to 8 are issued before their first use:
@@ -255,10 +269,6 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 #define DEC_CHUNK_SRC \
 "#define DC_GB 8 // query heads whose sums a thread holds in registers at once\n" \
 "#define DC_VU 8 // 16-byte loads in flight per thread\n" \
-"__device__ __forceinline__ void dec_unpack8(uint4 u, float *f) {\n" \
-"    u32 w[4] = {u.x, u.y, u.z, u.w};\n" \
-"    for (int k = 0; k < 4; k++) { f[2 * k] = __uint_as_float(w[k] << 16); f[2 * k + 1] = __uint_as_float(w[k] & 0xffff0000u); }\n" \
-"}\n" \
 "// Block of CHUNK threads: the chunk of n slots from s0 (slot s's k row at base + s 2 kvd + kh hd,\n" \
 "// its v row kvd further) for the kv head's GROUP query heads qs [GROUP][hd] (shared, scaled):\n" \
 "// part rows pr + g * NC (stride hd + 2) get (o unnormalized, m, l). sc [GROUP][CHUNK], ms,\n" \
@@ -371,7 +381,25 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "    }\n" \
 "}\n" \
 "#undef DC_GB\n" \
-"#undef DC_VU\n"
+"#undef DC_VU\n" \
+"// After dec_chunk_attend: the block counts its chunk done in cnt[blockIdx.x]; the last of the nc\n" \
+"// filled chunks of (b, kv head) to finish merges every chunk's partial, in chunk order (so the\n" \
+"// result does not depend on which block is last), into att rows h0 .. h0 + GROUP - 1, and resets\n" \
+"// the counter for the next step (a graph replay). One kernel where a combine kernel followed.\n" \
+"__device__ void dec_chunk_merge(bf16 *att, const float *part, int *cnt, u64 h0, int NC, int nc, int GROUP, int hd) {\n" \
+"    __shared__ int last;\n" \
+"    __threadfence(); // the partials out before the count: the block that counts last reads them\n" \
+"    __syncthreads();\n" \
+"    if (threadIdx.x == 0) last = atomicAdd(cnt + blockIdx.x, 1) == nc - 1;\n" \
+"    __syncthreads();\n" \
+"    if (!last) return;\n" \
+"    if (threadIdx.x == 0) cnt[blockIdx.x] = 0;\n" \
+"    for (int e = threadIdx.x; e < GROUP * hd; e += blockDim.x) {\n" \
+"        int g = e / hd, i = e % hd;\n" \
+"        const volatile float *pt = part + (h0 + g) * NC * (hd + 2);\n" \
+"        att[(h0 + g) * hd + i] = f2bf(parts_merged(pt, nc, hd, i, parts_max(pt, nc, hd)));\n" \
+"    }\n" \
+"}\n"
 
 static const char DECODE_SRC[] =
 "#include \"ablate_common.cuh\"\n"
@@ -379,6 +407,7 @@ static const char DECODE_SRC[] =
 "#define SAMPLE_THREADS " DEC_STR(DEC_SAMPLE_THREADS) "\n"
 DEC_MASK_SRC
 DEC_MERGE_SRC
+DEC_UNPACK_SRC
 DEC_CHUNK_SRC
 KSRC_LINE("attn/decode.cu.h")
 "\n"
@@ -429,30 +458,24 @@ KSRC_LINE("attn/decode.cu.h")
 "}\n"
 "\n"
 "// split-K: block (b * KV + kv head, chunk); part [B][H][NC][hd + 2] = (o, m, l) of the chunk\n"
-"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen)\n"
+"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen); the\n"
+"// last chunk of (b, kv head) to finish merges them into att [B][H*hd] (cnt [B*KV], zero between\n"
+"// steps)\n"
 "extern \"C\" __global__ void __launch_bounds__(CHUNK)\n"
-"dec_split(const float *q, const bf16 *cache, float *part, const int *d_pos, int H, int KV, int hd, int S, int G,\n"
-"          int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
+"dec_split(const float *q, const bf16 *cache, float *part, bf16 *att, int *cnt, const int *d_pos, int H, int KV,\n"
+"          int hd, int S, int G, int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
 "    extern __shared__ float sm[];\n"
 "    int GROUP = H / KV, b = blockIdx.x / KV, kh = blockIdx.x % KV, c = blockIdx.y, NC = gridDim.y;\n"
 "    int p = *d_pos, filled = p + 1 < S ? p + 1 : S, s0 = c * CHUNK;\n"
-"    if (s0 >= filled) return; // nothing cached there yet: the combine stops before this chunk\n"
-"    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd;\n"
+"    if (s0 >= filled) return; // nothing cached there yet: neither counted nor merged\n"
+"    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd, nc = (filled + CHUNK - 1) / CHUNK;\n"
 "    float *qs = sm, *sc = qs + GROUP * hd, *ms = sc + GROUP * CHUNK, *ls = ms + GROUP;\n"
-"    for (int i = threadIdx.x; i < GROUP * hd; i += CHUNK) qs[i] = q[((u64)b * H + kh * GROUP) * hd + i] * scale;\n"
+"    u64 h0 = (u64)b * H + kh * GROUP;\n"
+"    for (int i = threadIdx.x; i < GROUP * hd; i += CHUNK) qs[i] = q[h0 * hd + i] * scale;\n"
 "    __syncthreads();\n"
-"    dec_chunk_attend(qs, sc, ms, ls, cache + (u64)b * S * 2 * kvd, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p,\n"
-"                     s0, n, GROUP, kvd, kh, hd, G, ring, W, glob, stride, dil, pb);\n"
-"}\n"
-"\n"
-"// block (b * H + h): the filled chunks' partials merged, normalized, to bf16\n"
-"extern \"C\" __global__ void dec_combine(const float *part, bf16 *att, const int *d_pos, int H, int hd, int S,\n"
-"                                        int NC) {\n"
-"    int bh = blockIdx.x, p = *d_pos, filled = p + 1 < S ? p + 1 : S;\n"
-"    int nc = (filled + CHUNK - 1) / CHUNK;\n"
-"    const float *pt = part + (u64)bh * NC * (hd + 2);\n"
-"    float M = parts_max(pt, nc, hd);\n"
-"    for (int i = threadIdx.x; i < hd; i += blockDim.x) att[(u64)bh * hd + i] = f2bf(parts_merged(pt, nc, hd, i, M));\n"
+"    dec_chunk_attend(qs, sc, ms, ls, cache + (u64)b * S * 2 * kvd, part, h0 * NC + c, NC, p, s0, n, GROUP, kvd, kh,\n"
+"                     hd, G, ring, W, glob, stride, dil, pb);\n"
+"    dec_chunk_merge(att, part, cnt, h0, NC, nc, GROUP, hd);\n"
 "}\n"
 "\n"
 "// k, v [B][T][KV*hd] into the cache; position t is written only when no later t' < T shares\n"
@@ -614,17 +637,16 @@ GPUDEF void gpu_dec_qkv(Gpu *g, const GpuDecShape *sh, const void *qkv, float *q
 }
 
 GPUDEF void gpu_dec_attend(Gpu *g, const GpuDecShape *sh, void *att, const float *q, const void *cache, float *part,
-                           const int *d_pos, int B) {
+                           int *cnt, const int *d_pos, int B) {
     dec_check_shape_("gpu_dec_attend", sh);
     int H = sh->H, KV = sh->KV, hd = sh->hd, S = sh->S, G = sh->G, ring = sh->ring, NC = gpu_dec_chunks(sh);
     int W = sh->window, glob = sh->global, stride = sh->stride, dil = sh->dilation, pb = sh->block > 0 ? sh->block : 128;
     float scale = 1.0f / sqrtf((float)hd);
     int group = H / KV;
     unsigned smem = (unsigned)(sizeof(float) * ((size_t)group * hd + (size_t)group * DEC_CHUNK + 2 * (size_t)group));
-    void *a1[] = {&q, &cache, &part, &d_pos, &H, &KV, &hd, &S, &G, &ring, &W, &glob, &stride, &dil, &pb, &scale};
+    void *a1[] = {&q, &cache, &part, &att, &cnt, &d_pos, &H, &KV, &hd, &S, &G, &ring, &W, &glob, &stride, &dil, &pb,
+                  &scale};
     gpu_launch(g, dec_k_(g, "dec_split"), (unsigned)(B * KV), (unsigned)NC, 1, DEC_CHUNK, 1, 1, smem, a1);
-    void *a2[] = {&part, &att, &d_pos, &H, &hd, &S, &NC};
-    gpu_launch(g, dec_k_(g, "dec_combine"), (unsigned)(B * H), 1, 1, (unsigned)(hd < 128 ? 64 : 128), 1, 1, 0, a2);
 }
 
 GPUDEF void gpu_dec_fill(Gpu *g, const GpuDecShape *sh, void *cache, const void *k, const void *v, int B, int T) {
@@ -655,6 +677,7 @@ static const char DECODE_ROOMS_SRC[] =
 "// One-token decode kernels of the MLA, MGA, GDN and DSA rooms (attn/decode.cu.h).\n"
 "#include \"ablate_common.cuh\"\n"
 DEC_MERGE_SRC
+DEC_UNPACK_SRC
 KSRC_LINE("attn/decode.cu.h")
 "\n"
 "// first cached position a query at pos sees under a window (0: none)\n"
@@ -1019,73 +1042,136 @@ KSRC_LINE("attn/decode.cu.h")
 "    u32 u = __float_as_uint(x);\n"
 "    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);\n"
 "}\n"
-"// exclusive prefix of flag over the block in thread order; *total gets the block's count\n"
-"__device__ int block_excl_scan(int flag, int *total) {\n"
-"    __shared__ int wsum[32];\n"
-"    int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nw = blockDim.x >> 5;\n"
-"    unsigned bal = __ballot_sync(0xffffffffu, flag);\n"
-"    int before = __popc(bal & ((1u << lane) - 1u));\n"
-"    __syncthreads(); // wsum may still be read by a previous call\n"
-"    if (lane == 0) wsum[warp] = __popc(bal);\n"
-"    __syncthreads();\n"
-"    int off = 0, all = 0;\n"
-"    for (int w = 0; w < nw; w++) { if (w < warp) off += wsum[w]; all += wsum[w]; }\n"
-"    *total = all;\n"
-"    return off + before;\n"
-"}\n"
-"\n"
-"// grid B; shared: the rotated indexer queries [HI * dI] and weights [HI] fp32.\n"
-"// scores[b][s] = sum_j w_j relu(q_j . k_s) for s <= pos (attn/dsa.h's sparse_index_score_); then the\n"
-"// top k by (score desc, position asc): list[b][0..count) ascending.\n"
-"extern \"C\" __global__ void dsa_select(int *list, int *count, float *scores, const bf16 *ikc, const bf16 *iq,\n"
-"                                       const bf16 *iw, const int *pos_p, int cap, int HI, int dI, int topk) {\n"
+"// grid (ceil(cap / ISC_KEYS), B), block 256: scores[b][s] = sum_j w_j relu(q_j . k_s) for the\n"
+"// block's ISC_KEYS positions s <= pos (attn/dsa.h's sparse_index_score_); nothing when pos + 1 <=\n"
+"// topk (dsa_select then lists every position). L = dI / 8 lanes per key, 8 dims each, their\n"
+"// products summed by shuffles, so one load instruction of a warp reads 32 / L whole rows (one\n"
+"// contiguous span); a warp's loads for its ISC_KEYS / 8 keys are all issued before the first use.\n"
+"// Shared: the indexer queries [HI * dI] and weights [HI] fp32.\n"
+"#define ISC_KEYS 256\n"
+"extern \"C\" __global__ void __launch_bounds__(256) dsa_iscore(float *scores, const bf16 *ikc, const bf16 *iq,\n"
+"                                                          const bf16 *iw, const int *pos_p, int cap, int HI,\n"
+"                                                          int dI, int topk) {\n"
 "    extern __shared__ float sm[];\n"
-"    int b = blockIdx.x, n = *pos_p + 1;\n"
-"    float *q = sm, *w = sm + HI * dI, *sc = scores + (u64)b * cap;\n"
-"    int *out = list + (u64)b * cap;\n"
+"    int b = blockIdx.y, n = *pos_p + 1, s0 = blockIdx.x * ISC_KEYS;\n"
+"    if (n <= topk || s0 >= n) return;\n"
+"    float *q = sm, *w = sm + HI * dI;\n"
 "    for (int i = threadIdx.x; i < HI * dI; i += blockDim.x) q[i] = bf2f(iq[(u64)b * HI * dI + i]);\n"
 "    for (int i = threadIdx.x; i < HI; i += blockDim.x) w[i] = bf2f(iw[(u64)b * HI + i]);\n"
 "    __syncthreads();\n"
-"    if (n <= topk) { // every position\n"
-"        for (int s = threadIdx.x; s < n; s += blockDim.x) out[s] = s;\n"
-"        if (threadIdx.x == 0) count[b] = n;\n"
-"        return;\n"
+"    int L = dI / 8, kpw = 32 / L, lane = threadIdx.x & 31, l = lane % L;\n"
+"    int e = s0 + (threadIdx.x >> 5) * (ISC_KEYS / 8) + lane / L; // this lane's first key; then every kpw-th\n"
+"    uint4 kv[16]; // L <= 16 steps of kpw keys cover the warp's 32\n"
+"#pragma unroll\n"
+"    for (int st = 0; st < 16; st++) {\n"
+"        int s = e + st * kpw;\n"
+"        kv[st] = st < L && s < n ? *(const uint4 *)(ikc + ((u64)b * cap + s) * dI + 8 * l) : make_uint4(0u, 0u, 0u, 0u);\n"
 "    }\n"
-"    for (int s = threadIdx.x; s < n; s += blockDim.x) {\n"
-"        const bf16 *ks = ikc + ((u64)b * cap + s) * dI;\n"
-"        float acc = 0.0f;\n"
+"    const float *qq = q + 8 * l;\n"
+"#pragma unroll\n"
+"    for (int st = 0; st < 16; st++) {\n"
+"        if (st >= L) break;\n"
+"        int s = e + st * kpw;\n"
+"        float kf[8], acc = 0.0f;\n"
+"        dec_unpack8(kv[st], kf);\n"
 "        for (int j = 0; j < HI; j++) {\n"
 "            float a = 0.0f;\n"
-"            for (int i = 0; i < dI; i++) a += q[j * dI + i] * bf2f(ks[i]);\n"
+"#pragma unroll\n"
+"            for (int k = 0; k < 8; k++) a += qq[j * dI + k] * kf[k];\n"
+"            for (int off = L / 2; off > 0; off /= 2) a += __shfl_xor_sync(0xffffffffu, a, off);\n"
 "            if (a > 0.0f) acc += w[j] * a;\n"
 "        }\n"
-"        sc[s] = acc;\n"
+"        if (l == 0 && s < n) scores[(u64)b * cap + s] = acc;\n"
 "    }\n"
+"}\n"
+"\n"
+"// grid B, block 1024 (32 warps): the top k of dsa_iscore's scores by (score desc, position asc),\n"
+"// list[b][0..count) ascending. The k-th largest score's key t, 4 bits a pass from the top: each\n"
+"// pass counts the next digit of the keys that match t so far (16 counters a thread, summed a warp\n"
+"// then a column at a time: no atomics, the same counts every run) and keeps the digit holding\n"
+"// the need-th largest. Then each warp takes a contiguous range of positions and, after one scan\n"
+"// of the warps' counts, writes the keys above t and the ties at t that still fit, lowest\n"
+"// positions first, in position order (ballots rank them inside a warp).\n"
+"extern \"C\" __global__ void __launch_bounds__(1024) dsa_select(int *list, int *count, const float *scores,\n"
+"                                                           const int *pos_p, int cap, int topk) {\n"
+"    __shared__ float cnt[32][16], tot[16];\n"
+"    __shared__ int pick[2], wa[32], wt[32];\n"
+"    int b = blockIdx.x, n = *pos_p + 1, tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, nw = blockDim.x >> 5;\n"
+"    const float *sc = scores + (u64)b * cap;\n"
+"    int *out = list + (u64)b * cap;\n"
+"    if (n <= topk) { // every position\n"
+"        for (int s = tid; s < n; s += blockDim.x) out[s] = s;\n"
+"        if (tid == 0) count[b] = n;\n"
+"        return;\n"
+"    }\n"
+"    u32 t = 0u, mask = 0u;\n"
+"    int need = topk; // how many of the keys matching t so far are still to take\n"
+"    for (int shift = 28; shift >= 0; shift -= 4) {\n"
+"        float c[16];\n"
+"#pragma unroll\n"
+"        for (int d = 0; d < 16; d++) c[d] = 0.0f;\n"
+"        for (int s = tid; s < n; s += blockDim.x) {\n"
+"            u32 key = fkey(sc[s]);\n"
+"            if ((key & mask) != t) continue;\n"
+"            u32 dg = (key >> shift) & 15u;\n"
+"#pragma unroll\n"
+"            for (int d = 0; d < 16; d++) c[d] += dg == (u32)d ? 1.0f : 0.0f;\n"
+"        }\n"
+"#pragma unroll\n"
+"        for (int d = 0; d < 16; d++) {\n"
+"            float v = warp_sum(c[d]); // counts < 2^24: exact in fp32\n"
+"            if (lane == 0) cnt[warp][d] = v;\n"
+"        }\n"
+"        __syncthreads();\n"
+"        if (warp == 0) {\n"
+"            if (lane < 16) {\n"
+"                float a = 0.0f;\n"
+"                for (int w2 = 0; w2 < nw; w2++) a += cnt[w2][lane];\n"
+"                tot[lane] = a;\n"
+"            }\n"
+"            __syncwarp();\n"
+"            if (lane == 0) {\n"
+"                int above = 0, d = 15;\n"
+"                for (; d > 0 && above + (int)tot[d] < need; d--) above += (int)tot[d];\n"
+"                pick[0] = d;\n"
+"                pick[1] = need - above;\n"
+"            }\n"
+"        }\n"
+"        __syncthreads(); // pick is read below; cnt is written again only after the next pass's loop\n"
+"        t |= (u32)pick[0] << shift;\n"
+"        mask |= 15u << shift;\n"
+"        need = pick[1];\n"
+"    }\n"
+"    // keys above t and ties at t in each warp's range [a0, a1), a multiple of 32 wide\n"
+"    int seg = ((n + nw - 1) / nw + 31) / 32 * 32, a0 = warp * seg, a1 = a0 + seg < n ? a0 + seg : n;\n"
+"    int above = 0, ties = 0;\n"
+"    for (int s0 = a0; s0 < a1; s0 += 32) {\n"
+"        int s = s0 + lane;\n"
+"        u32 key = s < a1 ? fkey(sc[s]) : 0u;\n"
+"        above += __popc(__ballot_sync(0xffffffffu, s < a1 && key > t));\n"
+"        ties += __popc(__ballot_sync(0xffffffffu, s < a1 && key == t));\n"
+"    }\n"
+"    if (lane == 0) { wa[warp] = above; wt[warp] = ties; }\n"
 "    __syncthreads();\n"
-"    // the largest key t with #(key >= t) >= topk: the k-th largest score's key, bit by bit\n"
-"    u32 t = 0;\n"
-"    for (int bit = 31; bit >= 0; bit--) {\n"
-"        u32 cand = t | (1u << bit);\n"
-"        float c = 0.0f;\n"
-"        for (int s = threadIdx.x; s < n; s += blockDim.x) c += fkey(sc[s]) >= cand ? 1.0f : 0.0f;\n"
-"        if (block_sum(c) >= (float)topk) t = cand;\n"
+"    int tb = 0, sb = 0; // ties seen and positions taken before this warp's range\n"
+"    for (int w2 = 0; w2 < warp; w2++) {\n"
+"        int left = need - tb > 0 ? need - tb : 0;\n"
+"        sb += wa[w2] + (wt[w2] < left ? wt[w2] : left);\n"
+"        tb += wt[w2];\n"
 "    }\n"
-"    float above = 0.0f;\n"
-"    for (int s = threadIdx.x; s < n; s += blockDim.x) above += fkey(sc[s]) > t ? 1.0f : 0.0f;\n"
-"    int need = topk - (int)block_sum(above); // ties at t taken, lowest positions first\n"
-"    int ties = 0, taken = 0;\n"
-"    for (int s0 = 0; s0 < n; s0 += blockDim.x) {\n"
-"        int s = s0 + threadIdx.x, total;\n"
-"        u32 key = s < n ? fkey(sc[s]) : 0u;\n"
-"        int tie = s < n && key == t;\n"
-"        int rank = ties + block_excl_scan(tie, &total);\n"
-"        ties += total;\n"
-"        int sel = s < n && (key > t || (tie && rank < need));\n"
-"        int at = taken + block_excl_scan(sel, &total);\n"
-"        if (sel) out[at] = s;\n"
-"        taken += total;\n"
+"    unsigned before = (1u << lane) - 1u;\n"
+"    for (int s0 = a0; s0 < a1; s0 += 32) {\n"
+"        int s = s0 + lane;\n"
+"        u32 key = s < a1 ? fkey(sc[s]) : 0u;\n"
+"        int tie = s < a1 && key == t;\n"
+"        unsigned tm = __ballot_sync(0xffffffffu, tie);\n"
+"        int sel = s < a1 && (key > t || (tie && tb + __popc(tm & before) < need));\n"
+"        unsigned sm2 = __ballot_sync(0xffffffffu, sel);\n"
+"        if (sel) out[sb + __popc(sm2 & before)] = s;\n"
+"        tb += __popc(tm);\n"
+"        sb += __popc(sm2);\n"
 "    }\n"
-"    if (threadIdx.x == 0) count[b] = taken;\n"
+"    if (tid == 0) count[b] = topk; // the keys above t and need ties: topk in all\n"
 "}\n"
 "\n"
 "// grid (H, B, NS): split z of the listed rows (see split-K above); shared: q [hd] fp32.\n"
@@ -1207,9 +1293,15 @@ GPUDEF void gpu_dec_put_rows(Gpu *gpu, void *cache, const void *src, const int *
 
 GPUDEF void gpu_dec_dsa_select(Gpu *gpu, int *list, int *count, float *scores, const void *ikc, const void *iq,
                                const void *iw, const int *pos, int B, int cap, int HI, int dI, int topk) {
-    void *args[] = {&list, &count, &scores, &ikc, &iq, &iw, &pos, &cap, &HI, &dI, &topk};
-    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_select"), (unsigned)B, 1, 1, 1024, 1, 1,
-               (unsigned)(sizeof(float) * ((size_t)HI * dI + HI)), args);
+    if (dI < 8 || dI > 128 || dI & (dI - 1)) {
+        fprintf(stderr, "gpu_dec_dsa_select: indexer dim %d: expected 8, 16, 32, 64 or 128\n", dI);
+        abort();
+    }
+    void *a1[] = {&scores, &ikc, &iq, &iw, &pos, &cap, &HI, &dI, &topk};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_iscore"), (unsigned)((cap + 255) / 256), (unsigned)B, 1, 256, 1, 1,
+               (unsigned)(sizeof(float) * ((size_t)HI * dI + HI)), a1);
+    void *a2[] = {&list, &count, &scores, &pos, &cap, &topk};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "dsa_select"), (unsigned)B, 1, 1, 1024, 1, 1, 0, a2);
 }
 
 GPUDEF void gpu_dec_hier_pool(Gpu *gpu, void *cache, float *run, int *list, int *count, const int *pos, int B,

@@ -34,13 +34,11 @@
      staging so they are in flight during it; fp32 accumulation, one warp sum per row; the
      epilogue (residual add, SwiGLU, fp32 logits) before the single store. Batches over 8 rows
      take more row tiles, which read the weights again (from L2 mostly).
-     fz_attend: dec_split's block (b * KV + kv head, chunk of DEC_CHUNK slots) with dec_qkv's
-     work in front (each block rotates its GROUP query heads; the block whose chunk holds the
-     token's slot also writes the rotated key and the value there before it reads the chunk)
-     and dec_combine's behind: the last block of (b, kv head) to finish, counted by an atomic,
-     merges the chunks in chunk order (the result does not depend on which block is last) and
-     resets the counter for the next step. Sizes are run-time arguments: one compile serves
-     every shape.
+     fz_attend: dec_split (block (b * KV + kv head, chunk of DEC_CHUNK slots), the same chunk
+     body and last-block merge: DEC_CHUNK_SRC) with dec_qkv's work in front: each block
+     rotates its GROUP query heads; the block whose chunk holds the token's slot also writes
+     the rotated key and the value there before it reads the chunk. Sizes are run-time
+     arguments: one compile serves every shape.
 */
 #ifndef ATTN_DECODE_FUSED_CU_H
 #define ATTN_DECODE_FUSED_CU_H
@@ -91,6 +89,7 @@ static const char DECODE_FUSED_SRC[] =
 "#define UNROLL " FZ_STR(FZ_UNROLL) "\n"
 DEC_MASK_SRC
 DEC_MERGE_SRC
+DEC_UNPACK_SRC
 DEC_CHUNK_SRC
 KSRC_LINE("attn/decode_fused.cu.h")
 "\n"
@@ -211,14 +210,12 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "\n"
 "// block (b * KV + kv head, chunk): the header's gpu_fz_attend. dec_qkv's rotation of the query\n"
 "// heads (and, in the block holding the token's slot, of its key, written with the value),\n"
-"// dec_split over the chunk into part, then the last block of (b, kv head) merges the chunks\n"
-"// as dec_combine does.\n"
+"// then dec_split's chunk and merge.\n"
 "extern \"C\" __global__ void __launch_bounds__(CHUNK)\n"
 "fz_attend(const bf16 *qkv, bf16 *att, bf16 *cache, float *part, int *cnt, const bf16 *qn, const bf16 *kn,\n"
 "          const int *d_pos, int H, int KV, int hd, int S, int G, int ring, int W, int glob, int stride, int dil,\n"
 "          int pb, float scale, float theta, float eps) {\n"
 "    extern __shared__ float sm[];\n"
-"    __shared__ int last;\n"
 "    int GROUP = H / KV, b = blockIdx.x / KV, kh = blockIdx.x % KV, c = blockIdx.y, NC = gridDim.y;\n"
 "    int p = *d_pos, filled = p + 1 < S ? p + 1 : S, s0 = c * CHUNK;\n"
 "    if (s0 >= filled) return; // nothing cached there yet: neither counted nor merged\n"
@@ -263,20 +260,7 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "    __syncthreads(); // the slot written above is read below by other threads of this block\n"
 "    dec_chunk_attend(qs, sc, ms, ls, base, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p, s0, n, GROUP, kvd, kh,\n"
 "                     hd, G, ring, W, glob, stride, dil, pb);\n"
-"    // the partials out before the count: the block that counts last reads every chunk's\n"
-"    __threadfence();\n"
-"    __syncthreads();\n"
-"    if (tid == 0) last = atomicAdd(cnt + blockIdx.x, 1) == nc - 1;\n"
-"    __syncthreads();\n"
-"    if (!last) return;\n"
-"    if (tid == 0) cnt[blockIdx.x] = 0; // the next step (a graph replay) counts from 0 again\n"
-"    // volatile: other blocks wrote these; no stale cached copy may be read\n"
-"    const volatile float *pv = part;\n"
-"    for (int e = tid; e < GROUP * hd; e += CHUNK) {\n"
-"        int g = e / hd, i = e % hd;\n"
-"        const volatile float *pt = pv + ((u64)b * H + kh * GROUP + g) * NC * (hd + 2);\n"
-"        att[((u64)b * H + kh * GROUP + g) * hd + i] = f2bf(parts_merged(pt, nc, hd, i, parts_max(pt, nc, hd)));\n"
-"    }\n"
+"    dec_chunk_merge(att, part, cnt, (u64)b * H + kh * GROUP, NC, nc, GROUP, hd);\n"
 "}\n"
 ;
 

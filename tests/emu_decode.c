@@ -7,8 +7,9 @@
    happen to order may still hide; tests/gpu_decode_rooms_check.c on the device is the real test.
 
    make emucheck   (builds build/emu_decode_kernels.inc with tests/emu_decode_dump.c, then this)
-   Checks: dsa_select's list equals attn/dsa.h's sparse_topk_row_ exactly (k below, at and above
-   the context; with exact ties in the scores, broken by lower position); mla_append's rows and
+   Checks: dsa_iscore + dsa_select's list equals attn/dsa.h's sparse_topk_row_ exactly (k below,
+   at and above the context; with exact ties in the scores, broken by lower position; indexer
+   dims 8 to 128, several score blocks, k of 1 and n - 1); mla_append's rows and
    mla_attend's outputs over 14 positions (no window, and a window of 6 that wraps); mga_append
    and mga_attend over 12 positions (the running sum, a window of 5, GQA, the gate conv);
    gdn_conv and gdn_state over 7 steps (conv sizes 4, 2, 1); rope_rows with RMSNorm; dsa_attend
@@ -29,25 +30,36 @@ static bf16 *rb(size_t n, double sd) { bf16 *p = malloc(2 * n); for (size_t i = 
 static int np_, nf_;
 static void rep(int ok, const char *what, double e) { printf("%s %-40s %.3e\n", ok ? "PASS" : "FAIL", what, e); ok ? np_++ : nf_++; }
 
-/* ---- dsa_select */
+/* ---- dsa_iscore + dsa_select */
 typedef struct { int *list, *count; float *scores; bf16 *ikc, *iq, *iw; int *pos; int cap, HI, dI, topk; } SelA;
-static void sel_body(void *p) { SelA *a = p; dsa_select(a->list, a->count, a->scores, a->ikc, a->iq, a->iw, a->pos, a->cap, a->HI, a->dI, a->topk); }
-static void t_select(int pos, int topk, int ties) {
-    int B = 2, cap = 80, HI = 2, dI = 8;
-    SelA a = {malloc(4 * B * cap), malloc(4 * B), malloc(4 * B * cap), rb((size_t)B * cap * dI, 1), rb(B * HI * dI, 1), rb(B * HI, 1), &pos, cap, HI, dI, topk};
-    if (ties) for (int b = 0; b < B; b++) for (int s = 3; s < cap; s += 3) memcpy(a.ikc + ((size_t)b * cap + s) * dI, a.ikc + ((size_t)b * cap + s % 9) * dI, 2 * dI);
+static void isc_body(void *p) { SelA *a = p; dsa_iscore(a->scores, a->ikc, a->iq, a->iw, a->pos, a->cap, a->HI, a->dI, a->topk); }
+static void sel_body(void *p) { SelA *a = p; dsa_select(a->list, a->count, a->scores, a->pos, a->cap, a->topk); }
+/* ties: every third row copies one of the first 9, so scores tie exactly (same row, same arithmetic) */
+static void t_select(int cap, int HI, int dI, int pos, int topk, int ties) {
+    int B = 2;
+    SelA a = {malloc(4 * (size_t)B * cap), malloc(4 * B), malloc(4 * (size_t)B * cap), rb((size_t)B * cap * dI, 1),
+              rb((size_t)B * HI * dI, 1), rb((size_t)B * HI, 1), &pos, cap, HI, dI, topk};
+    if (ties) for (int b = 0; b < B; b++) for (int s = 3; s < cap; s += 3) memcpy(a.ikc + ((size_t)b * cap + s) * dI, a.ikc + ((size_t)b * cap + s % 9) * dI, 2 * (size_t)dI);
+    emu_grid((cap + 255) / 256, B, 256, isc_body, &a);
     emu_grid(B, 1, 1024, sel_body, &a);
     int n = pos + 1, bad = 0;
+    float *q = malloc(sizeof(float) * HI * dI), *w = malloc(sizeof(float) * HI), *ks = malloc(sizeof(float) * dI);
+    float *row = malloc(sizeof(float) * n);
+    int *idx = malloc(sizeof(int) * (topk > n ? topk : n));
+    SparseScore_ *tmp = malloc(sizeof(SparseScore_) * n);
     for (int b = 0; b < B; b++) {
-        float q[64], w[8], ks[8], row[100]; int idx[100]; SparseScore_ tmp[100];
         for (int i = 0; i < HI * dI; i++) q[i] = bf2f(a.iq[b * HI * dI + i]);
         for (int i = 0; i < HI; i++) w[i] = bf2f(a.iw[b * HI + i]);
         for (int s = 0; s < n; s++) { for (int i = 0; i < dI; i++) ks[i] = bf2f(a.ikc[((size_t)b * cap + s) * dI + i]); row[s] = sparse_index_score_(q, ks, w, HI, dI); }
         sparse_topk_row_(idx, row, n, topk, tmp);
-        int m = 0; for (int j = 0; j < topk; j++) if (idx[j] >= 0) { if (m >= a.count[b] || a.list[b * cap + m] != idx[j]) bad++; m++; }
+        int m = 0; for (int j = 0; j < topk; j++) if (idx[j] >= 0) { if (m >= a.count[b] || a.list[(size_t)b * cap + m] != idx[j]) bad++; m++; }
         if (m != a.count[b]) bad++;
     }
-    char w[80]; snprintf(w, sizeof w, "dsa_select n %d k %d ties %d", n, topk, ties); rep(!bad, w, bad);
+    char msg[96];
+    snprintf(msg, sizeof msg, "dsa_iscore+select HI %d dI %d n %d k %d ties %d", HI, dI, n, topk, ties);
+    rep(!bad, msg, bad);
+    free(a.list); free(a.count); free(a.scores); free(a.ikc); free(a.iq); free(a.iw);
+    free(q); free(w); free(ks); free(row); free(idx); free(tmp);
 }
 
 /* ---- mla */
@@ -341,7 +353,10 @@ static void t_hier(int T, int W, int P) {
 }
 
 int main(void) {
-    t_select(40, 10, 0); t_select(40, 10, 1); t_select(79, 33, 1); t_select(5, 10, 0); t_select(9, 10, 1);
+    t_select(80, 2, 8, 40, 10, 1); t_select(80, 2, 8, 79, 33, 1); t_select(80, 2, 8, 5, 10, 0);
+    t_select(80, 2, 8, 9, 10, 1);
+    /* several score blocks, warps' ranges of 64 rows, L = 8 and 16 lanes a key, k at 1 and n - 1 */
+    t_select(1500, 4, 64, 1400, 300, 1); t_select(700, 3, 128, 650, 1, 0); t_select(700, 1, 16, 699, 699, 1);
     t_mla(0); t_mla(6);
     t_mga(0); t_mga(5);
     t_gdn(4); t_gdn(2); t_gdn(1);

@@ -36,7 +36,7 @@ def summary(lines):
     for (name, grid), (ns, c) in sorted(agg.items(), key=lambda x: -x[1][0]):
         out.append("%-48s %-14s %6d %10.2f %9.1f %5.1f%%" % (name, grid, c, ns / c / 1e3, ns / 1e3,
                                                              100 * ns / (tot or 1)))
-    out.append("%d kernels, %.1f us in all (each alone, caches flushed)" % (len(last), tot / 1e3))
+    out.append("%d kernels, %.1f us in all (each timed alone)" % (len(last), tot / 1e3))
     return out
 
 
