@@ -32,10 +32,9 @@
        qkv [B][(H + 2 KV) hd] bf16 (the fused projection) -> q [B][H][hd] fp32 (QK-norm with qn,
        then RoPE at *d_pos) and the token's rotated k (QK-norm with kn) and v into its slot.
        qn, kn NULL: no QK-norm.
-     gpu_dec_attend(g, sh, att, q, cache, part, cnt, d_pos, B)
+     gpu_dec_attend(g, sh, att, q, cache, part, d_pos, B)
        att [B][H*hd] bf16 = softmax(q k^T / sqrt(hd)) v over the slots visible from *d_pos (the
-       window and sparse pattern of sh), through part (fp32 scratch, gpu_dec_part_bytes); cnt:
-       B * KV ints, zero before the first call (each call leaves them 0).
+       window and sparse pattern of sh), through part (fp32 scratch, gpu_dec_part_bytes).
      gpu_dec_fill(g, sh, cache, k, v, B, T)
        k, v [B][T][KV*hd] (the training forward's rotated keys and values) into the slots of
        positions 0..T-1 (a ring keeps the latest of those sharing a slot).
@@ -152,7 +151,7 @@ GPUDEF size_t gpu_dec_part_bytes(const GpuDecShape *sh, int B);
 GPUDEF void gpu_dec_qkv(Gpu *g, const GpuDecShape *sh, const void *qkv, float *q, void *cache, const void *qn,
                         const void *kn, const int *d_pos, int B);
 GPUDEF void gpu_dec_attend(Gpu *g, const GpuDecShape *sh, void *att, const float *q, const void *cache, float *part,
-                           int *cnt, const int *d_pos, int B);
+                           const int *d_pos, int B);
 GPUDEF void gpu_dec_fill(Gpu *g, const GpuDecShape *sh, void *cache, const void *k, const void *v, int B, int T);
 GPUDEF void gpu_dec_sample(Gpu *g, int *tok, const float *logits, const int *d_pos, int B, int V, float temperature,
                            int top_k, float top_p, unsigned long long seed);
@@ -230,7 +229,7 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "}\n"
 
 /* the merge of split-K partials (o unnormalized | m | l, stride w + 2), as device code: the
-   dense room's last chunk (dec_chunk_merge, in dec_split and fz_attend) and the other rooms'
+   dense room's dec_combine, fz_attend's last chunk (dec_chunk_merge) and the other rooms'
    merges (DECODE_ROOMS_SRC) take it. Volatile reads: dec_chunk_merge reads partials that other
    blocks of its own launch wrote, where a cached copy could be stale; for the others they cost
    nothing measurable */
@@ -385,7 +384,9 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "// After dec_chunk_attend: the block counts its chunk done in cnt[blockIdx.x]; the last of the nc\n" \
 "// filled chunks of (b, kv head) to finish merges every chunk's partial, in chunk order (so the\n" \
 "// result does not depend on which block is last), into att rows h0 .. h0 + GROUP - 1, and resets\n" \
-"// the counter for the next step (a graph replay). One kernel where a combine kernel followed.\n" \
+"// the counter for the next step (a graph replay). The fused step's fz_attend ends with it; the\n" \
+"// dense room's step keeps dec_combine (B * H blocks): at batch 32 and 4096 cached positions one\n" \
+"// block per (b, kv head) walking 32 partials serially made the step 12% slower on the H200.\n" \
 "__device__ void dec_chunk_merge(bf16 *att, const float *part, int *cnt, u64 h0, int NC, int nc, int GROUP, int hd) {\n" \
 "    __shared__ int last;\n" \
 "    __threadfence(); // the partials out before the count: the block that counts last reads them\n" \
@@ -458,24 +459,30 @@ KSRC_LINE("attn/decode.cu.h")
 "}\n"
 "\n"
 "// split-K: block (b * KV + kv head, chunk); part [B][H][NC][hd + 2] = (o, m, l) of the chunk\n"
-"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen); the\n"
-"// last chunk of (b, kv head) to finish merges them into att [B][H*hd] (cnt [B*KV], zero between\n"
-"// steps)\n"
+"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen)\n"
 "extern \"C\" __global__ void __launch_bounds__(CHUNK)\n"
-"dec_split(const float *q, const bf16 *cache, float *part, bf16 *att, int *cnt, const int *d_pos, int H, int KV,\n"
-"          int hd, int S, int G, int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
+"dec_split(const float *q, const bf16 *cache, float *part, const int *d_pos, int H, int KV, int hd, int S, int G,\n"
+"          int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
 "    extern __shared__ float sm[];\n"
 "    int GROUP = H / KV, b = blockIdx.x / KV, kh = blockIdx.x % KV, c = blockIdx.y, NC = gridDim.y;\n"
 "    int p = *d_pos, filled = p + 1 < S ? p + 1 : S, s0 = c * CHUNK;\n"
-"    if (s0 >= filled) return; // nothing cached there yet: neither counted nor merged\n"
-"    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd, nc = (filled + CHUNK - 1) / CHUNK;\n"
+"    if (s0 >= filled) return; // nothing cached there yet: the combine stops before this chunk\n"
+"    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd;\n"
 "    float *qs = sm, *sc = qs + GROUP * hd, *ms = sc + GROUP * CHUNK, *ls = ms + GROUP;\n"
-"    u64 h0 = (u64)b * H + kh * GROUP;\n"
-"    for (int i = threadIdx.x; i < GROUP * hd; i += CHUNK) qs[i] = q[h0 * hd + i] * scale;\n"
+"    for (int i = threadIdx.x; i < GROUP * hd; i += CHUNK) qs[i] = q[((u64)b * H + kh * GROUP) * hd + i] * scale;\n"
 "    __syncthreads();\n"
-"    dec_chunk_attend(qs, sc, ms, ls, cache + (u64)b * S * 2 * kvd, part, h0 * NC + c, NC, p, s0, n, GROUP, kvd, kh,\n"
-"                     hd, G, ring, W, glob, stride, dil, pb);\n"
-"    dec_chunk_merge(att, part, cnt, h0, NC, nc, GROUP, hd);\n"
+"    dec_chunk_attend(qs, sc, ms, ls, cache + (u64)b * S * 2 * kvd, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p,\n"
+"                     s0, n, GROUP, kvd, kh, hd, G, ring, W, glob, stride, dil, pb);\n"
+"}\n"
+"\n"
+"// block (b * H + h): the filled chunks' partials merged, normalized, to bf16\n"
+"extern \"C\" __global__ void dec_combine(const float *part, bf16 *att, const int *d_pos, int H, int hd, int S,\n"
+"                                        int NC) {\n"
+"    int bh = blockIdx.x, p = *d_pos, filled = p + 1 < S ? p + 1 : S;\n"
+"    int nc = (filled + CHUNK - 1) / CHUNK;\n"
+"    const float *pt = part + (u64)bh * NC * (hd + 2);\n"
+"    float M = parts_max(pt, nc, hd);\n"
+"    for (int i = threadIdx.x; i < hd; i += blockDim.x) att[(u64)bh * hd + i] = f2bf(parts_merged(pt, nc, hd, i, M));\n"
 "}\n"
 "\n"
 "// k, v [B][T][KV*hd] into the cache; position t is written only when no later t' < T shares\n"
@@ -637,16 +644,17 @@ GPUDEF void gpu_dec_qkv(Gpu *g, const GpuDecShape *sh, const void *qkv, float *q
 }
 
 GPUDEF void gpu_dec_attend(Gpu *g, const GpuDecShape *sh, void *att, const float *q, const void *cache, float *part,
-                           int *cnt, const int *d_pos, int B) {
+                           const int *d_pos, int B) {
     dec_check_shape_("gpu_dec_attend", sh);
     int H = sh->H, KV = sh->KV, hd = sh->hd, S = sh->S, G = sh->G, ring = sh->ring, NC = gpu_dec_chunks(sh);
     int W = sh->window, glob = sh->global, stride = sh->stride, dil = sh->dilation, pb = sh->block > 0 ? sh->block : 128;
     float scale = 1.0f / sqrtf((float)hd);
     int group = H / KV;
     unsigned smem = (unsigned)(sizeof(float) * ((size_t)group * hd + (size_t)group * DEC_CHUNK + 2 * (size_t)group));
-    void *a1[] = {&q, &cache, &part, &att, &cnt, &d_pos, &H, &KV, &hd, &S, &G, &ring, &W, &glob, &stride, &dil, &pb,
-                  &scale};
+    void *a1[] = {&q, &cache, &part, &d_pos, &H, &KV, &hd, &S, &G, &ring, &W, &glob, &stride, &dil, &pb, &scale};
     gpu_launch(g, dec_k_(g, "dec_split"), (unsigned)(B * KV), (unsigned)NC, 1, DEC_CHUNK, 1, 1, smem, a1);
+    void *a2[] = {&part, &att, &d_pos, &H, &hd, &S, &NC};
+    gpu_launch(g, dec_k_(g, "dec_combine"), (unsigned)(B * H), 1, 1, (unsigned)(hd < 128 ? 64 : 128), 1, 1, 0, a2);
 }
 
 GPUDEF void gpu_dec_fill(Gpu *g, const GpuDecShape *sh, void *cache, const void *k, const void *v, int B, int T) {

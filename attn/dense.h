@@ -472,16 +472,15 @@ static size_t attn_dense_gpu_cache_bytes(const AttnConfig *c, int T) {
 static size_t attn_dense_gpu_align(size_t n) { return (n + 255) & ~(size_t)255; }
 
 /* the step's scratch: fused q|k|v [B, (H + 2 KV) hd] bf16, q [B, H*hd] fp32, att [B, H*hd] bf16,
-   the split-K partials [B][H][chunks][hd + 2] fp32, then the chunk counters [B * KV] int (zero
-   from ops_alloc; each step leaves them zero) */
-static size_t attn_dense_gpu_scratch_parts(const AttnConfig *c, int B, int cap, size_t off[5]) {
+   then the split-K partials [B][H][chunks][hd + 2] fp32 */
+static size_t attn_dense_gpu_scratch_parts(const AttnConfig *c, int B, int cap, size_t off[4]) {
     int S, G, ring, pb, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
     attn_dense_gpu_shape(c, cap, &S, &G, &ring, &pb);
     size_t chunks = ((size_t)S + 127) / 128; /* attn/decode.cu.h's DEC_CHUNK */
-    size_t sz[5] = {(size_t)B * (H + 2 * KV) * hd * 2, (size_t)B * H * hd * 4, (size_t)B * H * hd * 2,
-                    (size_t)B * H * chunks * (hd + 2) * 4, (size_t)B * KV * 4};
+    size_t sz[4] = {(size_t)B * (H + 2 * KV) * hd * 2, (size_t)B * H * hd * 4, (size_t)B * H * hd * 2,
+                    (size_t)B * H * chunks * (hd + 2) * 4};
     size_t total = 0;
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 4; i++) {
         off[i] = total;
         total += attn_dense_gpu_align(sz[i]);
     }
@@ -489,7 +488,7 @@ static size_t attn_dense_gpu_scratch_parts(const AttnConfig *c, int B, int cap, 
 }
 
 static size_t attn_dense_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
-    size_t off[5];
+    size_t off[4];
     return attn_dense_gpu_scratch_parts(c, B, cap, off);
 }
 
@@ -519,17 +518,16 @@ static int attn_dense_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, A
     AttnParamSpec p[ATTN_MAX_PARAMS];
     attn_param_specs(c, p);
     int B = k->B, d = c->d_model, H = c->n_heads, KV = c->n_kv_heads, hd = c->head_dim;
-    size_t off[5];
+    size_t off[4];
     attn_dense_gpu_scratch_parts(c, B, k->cap, off);
     char *sc = (char *)k->scratch;
     void *qkv = sc + off[0], *att = sc + off[2];
     float *q = (float *)(void *)(sc + off[1]), *part = (float *)(void *)(sc + off[3]);
-    int *cnt = (int *)(void *)(sc + off[4]);
     GpuDecShape sh = attn_dense_gpu_dshape(c, k->cap);
     op_matmul_forward(gpu, qkv, x, attn_wat(gpu, w, p[0].offset), B, d, (H + 2 * KV) * hd);
     gpu_dec_qkv(gpu, &sh, qkv, q, k->mem, c->qk_norm ? attn_wat(gpu, w, p[4].offset) : NULL,
                 c->qk_norm ? attn_wat(gpu, w, p[5].offset) : NULL, k->d_pos, B);
-    gpu_dec_attend(gpu, &sh, att, q, k->mem, part, cnt, k->d_pos, B);
+    gpu_dec_attend(gpu, &sh, att, q, k->mem, part, k->d_pos, B);
     op_matmul_forward(gpu, out, att, attn_wat(gpu, w, p[3].offset), B, H * hd, d);
     return 0;
 #else
