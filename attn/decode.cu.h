@@ -266,17 +266,20 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
    the GPU's dense head dims are multiples of 8) and up to 8 are issued before their first use:
    at batch 1 a chunk is a chain of dependent loads, and its length is the kernel's time */
 #define DEC_CHUNK_SRC \
-"#define DC_GB 8 // query heads whose sums a thread holds in registers at once\n" \
+"#define DC_GB 4 // query heads whose sums a thread holds in registers at once (4, not 8: see dec_split)\n" \
 "#define DC_VU 8 // 16-byte loads in flight per thread\n" \
 "// Block of CHUNK threads: the chunk of n slots from s0 (slot s's k row at base + s 2 kvd + kh hd,\n" \
-"// its v row kvd further) for the kv head's GROUP query heads qs [GROUP][hd] (shared, scaled):\n" \
+"// its v row kvd further) for the kv head's GROUP query heads qs [GROUP][hd] (shared, scaled; qg\n" \
+"// given: staged here from qg [GROUP][hd] fp32 times scale, after the first key loads are issued):\n" \
 "// part rows pr + g * NC (stride hd + 2) get (o unnormalized, m, l). sc [GROUP][CHUNK], ms,\n" \
 "// ls [GROUP]: shared scratch. Scores: a thread per slot, DC_GB heads per pass. Softmax: a warp per\n" \
 "// head. Weighted sum: RP consecutive lanes per 8 value columns, slot j to lane j % RP, summed by\n" \
-"// shuffles (every lane of a warp reaches them).\n" \
-"__device__ void dec_chunk_attend(const float *qs, float *sc, float *ms, float *ls, const bf16 *base, float *part,\n" \
-"                                 u64 pr, int NC, int p, int s0, int n, int GROUP, int kvd, int kh, int hd, int G,\n" \
-"                                 int ring, int W, int glob, int stride, int dil, int pb) {\n" \
+"// shuffles (every lane of a warp reaches them). The first DC_VU value loads are issued before\n" \
+"// the softmax, which does not need them: they arrive while it runs.\n" \
+"__device__ void dec_chunk_attend(float *qs, const float *qg, float scale, float *sc, float *ms, float *ls,\n" \
+"                                 const bf16 *base, float *part, u64 pr, int NC, int p, int s0, int n, int GROUP,\n" \
+"                                 int kvd, int kh, int hd, int G, int ring, int W, int glob, int stride, int dil,\n" \
+"                                 int pb) {\n" \
 "    int tid = threadIdx.x, h8 = hd / 8;\n" \
 "    bool vis = false;\n" \
 "    if (tid < n) {\n" \
@@ -286,15 +289,22 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "        vis = dec_visible(p, ps, W, glob, stride, dil, pb);\n" \
 "    }\n" \
 "    const uint4 *k8 = (const uint4 *)(base + (u64)(s0 + (vis ? tid : 0)) * 2 * kvd + (u64)kh * hd);\n" \
+"    uint4 kv[DC_VU];\n" \
+"#pragma unroll\n" \
+"    for (int u = 0; u < DC_VU; u++) if (vis && u < h8) kv[u] = k8[u];\n" \
+"    if (qg) {\n" \
+"        for (int i = tid; i < GROUP * hd; i += CHUNK) qs[i] = qg[i] * scale;\n" \
+"        __syncthreads();\n" \
+"    }\n" \
 "    for (int g0 = 0; g0 < GROUP; g0 += DC_GB) {\n" \
 "        float a[DC_GB];\n" \
 "#pragma unroll\n" \
 "        for (int x = 0; x < DC_GB; x++) a[x] = 0.0f;\n" \
 "        if (vis)\n" \
 "            for (int i0 = 0; i0 < h8; i0 += DC_VU) {\n" \
-"                uint4 kv[DC_VU];\n" \
+"                if (g0 > 0 || i0 > 0) // past the loads issued above (hd > 8 DC_VU, or GROUP > DC_GB)\n" \
 "#pragma unroll\n" \
-"                for (int u = 0; u < DC_VU; u++) if (i0 + u < h8) kv[u] = k8[i0 + u];\n" \
+"                    for (int u = 0; u < DC_VU; u++) if (i0 + u < h8) kv[u] = k8[i0 + u];\n" \
 "#pragma unroll\n" \
 "                for (int u = 0; u < DC_VU; u++) {\n" \
 "                    if (i0 + u >= h8) break;\n" \
@@ -314,6 +324,14 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "            if (g0 + x < GROUP) sc[(g0 + x) * CHUNK + tid] = vis ? a[x] : NEG_INF;\n" \
 "    }\n" \
 "    __syncthreads();\n" \
+"    int RP = 1; // a power of two <= 32, so a segment's lanes share a warp\n" \
+"    while (RP < 32 && 2 * RP * h8 <= CHUNK) RP *= 2;\n" \
+"    int seg = tid / RP, r = tid % RP, rs = 2 * kvd / 8;\n" \
+"    bool act = seg < h8;\n" \
+"    const uint4 *v8 = (const uint4 *)(base + (u64)s0 * 2 * kvd + kvd + (u64)kh * hd) + (act ? seg : 0);\n" \
+"    uint4 vv[DC_VU];\n" \
+"#pragma unroll\n" \
+"    for (int u = 0; u < DC_VU; u++) if (act && r + u * RP < n) vv[u] = v8[(u64)(r + u * RP) * rs];\n" \
 "    int warp = tid / 32, lane = tid % 32;\n" \
 "    for (int g = warp; g < GROUP; g += CHUNK / 32) { // a warp per head: max, exp, sum\n" \
 "        float m = NEG_INF;\n" \
@@ -329,11 +347,6 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "        if (lane == 0) { ms[g] = m; ls[g] = l; }\n" \
 "    }\n" \
 "    __syncthreads();\n" \
-"    int RP = 1; // a power of two <= 32, so a segment's lanes share a warp\n" \
-"    while (RP < 32 && 2 * RP * h8 <= CHUNK) RP *= 2;\n" \
-"    int seg = tid / RP, r = tid % RP, rs = 2 * kvd / 8;\n" \
-"    bool act = seg < h8;\n" \
-"    const uint4 *v8 = (const uint4 *)(base + (u64)s0 * 2 * kvd + kvd + (u64)kh * hd) + (act ? seg : 0);\n" \
 "    for (int g0 = 0; g0 < GROUP; g0 += DC_GB) {\n" \
 "        float o[DC_GB][8];\n" \
 "#pragma unroll\n" \
@@ -342,9 +355,9 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "            for (int e = 0; e < 8; e++) o[x][e] = 0.0f;\n" \
 "        if (act)\n" \
 "            for (int j0 = r; j0 < n; j0 += DC_VU * RP) {\n" \
-"                uint4 vv[DC_VU];\n" \
+"                if (g0 > 0 || j0 > r) // past the loads issued before the softmax\n" \
 "#pragma unroll\n" \
-"                for (int u = 0; u < DC_VU; u++) if (j0 + u * RP < n) vv[u] = v8[(u64)(j0 + u * RP) * rs];\n" \
+"                    for (int u = 0; u < DC_VU; u++) if (j0 + u * RP < n) vv[u] = v8[(u64)(j0 + u * RP) * rs];\n" \
 "#pragma unroll\n" \
 "                for (int u = 0; u < DC_VU; u++) {\n" \
 "                    int j = j0 + u * RP;\n" \
@@ -459,8 +472,10 @@ KSRC_LINE("attn/decode.cu.h")
 "}\n"
 "\n"
 "// split-K: block (b * KV + kv head, chunk); part [B][H][NC][hd + 2] = (o, m, l) of the chunk\n"
-"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen)\n"
-"extern \"C\" __global__ void __launch_bounds__(CHUNK)\n"
+"// (o unnormalized: sum_j exp(s_j - m) v_j; l = sum_j exp(s_j - m); m = -inf: nothing seen).\n"
+"// 5 blocks an SM (96 registers, with DC_GB 4): batch 32 at 768 cached slots is 576 blocks, one\n"
+"// wave on 132 SMs, where 4 blocks an SM made it two\n"
+"extern \"C\" __global__ void __launch_bounds__(CHUNK, 6)\n"
 "dec_split(const float *q, const bf16 *cache, float *part, const int *d_pos, int H, int KV, int hd, int S, int G,\n"
 "          int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
 "    extern __shared__ float sm[];\n"
@@ -469,10 +484,9 @@ KSRC_LINE("attn/decode.cu.h")
 "    if (s0 >= filled) return; // nothing cached there yet: the combine stops before this chunk\n"
 "    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd;\n"
 "    float *qs = sm, *sc = qs + GROUP * hd, *ms = sc + GROUP * CHUNK, *ls = ms + GROUP;\n"
-"    for (int i = threadIdx.x; i < GROUP * hd; i += CHUNK) qs[i] = q[((u64)b * H + kh * GROUP) * hd + i] * scale;\n"
-"    __syncthreads();\n"
-"    dec_chunk_attend(qs, sc, ms, ls, cache + (u64)b * S * 2 * kvd, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p,\n"
-"                     s0, n, GROUP, kvd, kh, hd, G, ring, W, glob, stride, dil, pb);\n"
+"    dec_chunk_attend(qs, q + ((u64)b * H + kh * GROUP) * hd, scale, sc, ms, ls, cache + (u64)b * S * 2 * kvd, part,\n"
+"                     ((u64)b * H + kh * GROUP) * NC + c, NC, p, s0, n, GROUP, kvd, kh, hd, G, ring, W, glob, stride,\n"
+"                     dil, pb);\n"
 "}\n"
 "\n"
 "// block (b * H + h): the filled chunks' partials merged, normalized, to bf16\n"

@@ -258,8 +258,8 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "            for (int i = lane; i < hd; i += 32) ko[kvd + i] = row[(u64)(H + KV + kh) * hd + i];\n"
 "    }\n"
 "    __syncthreads(); // the slot written above is read below by other threads of this block\n"
-"    dec_chunk_attend(qs, sc, ms, ls, base, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p, s0, n, GROUP, kvd, kh,\n"
-"                     hd, G, ring, W, glob, stride, dil, pb);\n"
+"    dec_chunk_attend(qs, (const float *)0, 1.0f, sc, ms, ls, base, part, ((u64)b * H + kh * GROUP) * NC + c, NC, p, s0, n, GROUP,\n"
+"                     kvd, kh, hd, G, ring, W, glob, stride, dil, pb);\n"
 "    dec_chunk_merge(att, part, cnt, (u64)b * H + kh * GROUP, NC, nc, GROUP, hd);\n"
 "}\n"
 ;

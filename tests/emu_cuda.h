@@ -67,7 +67,7 @@ typedef struct { u32 x, y, z, w; } uint4;
 static inline uint4 make_uint4(u32 x, u32 y, u32 z, u32 w) { uint4 q = {x, y, z, w}; return q; }
 static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; } /* blocks run one at a time */
 #define __threadfence() ((void)0)
-#define __launch_bounds__(x)
+#define __launch_bounds__(...)
 
 typedef struct { void (*body)(void *); void *ctx; unsigned tid; } EmuThread;
 static void *emu_thread_(void *p) { EmuThread *t = p; threadIdx.x = t->tid; t->body(t->ctx); return NULL; }

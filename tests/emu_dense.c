@@ -8,7 +8,7 @@
    Cases (B 2, a plain cache of S slots, no window): GQA with a group of 2 and hd 8 (one segment
    of 8 value columns: 32 lanes, the widest shuffle), hd 64 (16 lanes a segment), hd 72 (9
    segments of 8 lanes: 72 of the 128 threads), hd 256 (32 segments of 4 lanes; 32 key loads, in
-   four groups of 8), MQA with 9 heads on one kv head (more than 8 heads: two register passes), a
+   four groups of 8), MQA with 9 heads on one kv head (more than 4 heads: three register passes), a
    position inside the first chunk, one in the second of three (a partial chunk, an empty one
    after it), and the last slot. Bound: max |emulated - reference| <= 2e-2 (bf16 outputs of
    O(1) values). Ends with "N passed, N failed". */
