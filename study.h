@@ -41,6 +41,8 @@
        attn = mha, gqa, mqa
        [phase norm]                  # runs norm = pre/post/sandwich with the best attn
        norm = pre, post, sandwich
+   A phase that sets a carried key again sweeps it: the carried value of that key is dropped
+   from its runs' axes and names (they show each key once, with the value the run trained with).
    A value in double quotes keeps its commas, blanks and comment characters: a data mix is
    one axis value, e.g.
        data = "web.bin:0.7,code.bin:0.3", web.bin, notes.txt
@@ -1920,9 +1922,16 @@ STUDYDEF int study_expand(const StudySpec *s, int p, const char *carried, StudyR
         /* the combination's digits, last axis fastest */
         int r = combo;
         for (int a = ph->n_axes - 1; a >= 0; a--) { idx[a] = r % ph->axes[a].n; r /= ph->axes[a].n; }
-        /* carried values first (they are not axes here), then this phase's axes */
-        char assign[STUDY_AXES_LEN];
-        size_t al = snprintf(assign, sizeof assign, "%s", carried ? carried : "");
+        /* carried values first, less the keys this phase sets again (the run takes the phase's
+           value, so its name and axes must not also show the carried one), then this phase's axes */
+        char assign[STUDY_AXES_LEN], key[40], val[STUDY_VALUE_LEN + 1], e2[64];
+        size_t al = 0;
+        assign[0] = 0;
+        for (const char *cp = carried ? carried : ""; study_next_assign(&cp, key, sizeof key, val, sizeof val, e2, sizeof e2) == 1;) {
+            int again = 0;
+            for (int a = 0; a < ph->n_axes && !again; a++) again = !strcmp(ph->axes[a].key, key);
+            if (!again) al = study_assign_add(assign, sizeof assign, al, key, val);
+        }
         for (int a = 0; a < ph->n_axes; a++)
             al = study_assign_add(assign, sizeof assign, al, ph->axes[a].key, ph->axes[a].values[idx[a]]);
         if (al >= sizeof assign) { /* study_finish refuses such specs: this is a last guard */
@@ -4434,12 +4443,33 @@ static double study_axes_lr(const char *axes, char *family, size_t fn) {
     return lr;
 }
 
-/* families with their configurations sorted by lr; returns how many (0: no lr axis) */
-static int study_lr_families(const StudySummary *s, const StudyGroup *g, int ng, StudyLrFamily *fam, int maxf) {
-    int nf = 0;
+/* the lr a run trained with, from its config.json in dir (NAN: unreadable) */
+static double study_run_lr(const char *dir, const char *name) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s/config.json", dir, name);
+    char *t = study_read_all(path, NULL);
+    double lr = t ? study_json_num(t, "lr") : NAN;
+    free(t);
+    return lr;
+}
+
+/* families with their configurations sorted by lr; returns how many (0: no lr axis). A
+   configuration without an lr axis value joins the family of its axes at the lr it trained
+   with (its config.json in dir): a phase's lr sweep whose value equals an earlier phase's run
+   (the same configuration, not trained twice) keeps that point. Families with one lr are
+   dropped: a single lr is no sweep */
+static int study_lr_families(const char *dir, const StudySummary *s, const StudyGroup *g, int ng, StudyLrFamily *fam,
+                             int maxf) {
+    int nf = 0, any = 0;
+    for (int i = 0; i < ng; i++) {
+        char family[STUDY_AXES_LEN];
+        any |= study_axes_lr(s[g[i].first].axes, family, sizeof family) > 0;
+    }
+    if (!any) return 0;
     for (int i = 0; i < ng; i++) {
         char family[STUDY_AXES_LEN];
         double lr = study_axes_lr(s[g[i].first].axes, family, sizeof family);
+        if (!(lr > 0)) lr = study_run_lr(dir, s[g[i].first].name);
         if (!(lr > 0)) continue;
         int f = 0;
         while (f < nf && strcmp(fam[f].family, family)) f++;
@@ -4456,6 +4486,13 @@ static int study_lr_families(const StudySummary *s, const StudyGroup *g, int ng,
         F->lr[k] = lr;
         F->g[k] = i;
     }
+    int kept = 0;
+    for (int f = 0; f < nf; f++)
+        if (fam[f].n >= 2) {
+            if (kept != f) fam[kept] = fam[f];
+            kept++;
+        }
+    nf = kept;
     for (int f = 0; f < nf; f++)
         for (int k = 0; k < fam[f].n; k++) {
             const StudyGroup *q = &g[fam[f].g[k]];
@@ -4468,7 +4505,7 @@ static int study_lr_families(const StudySummary *s, const StudyGroup *g, int ng,
 static void study_lr_view(const char *dir, FILE *out, const StudySummary *s, const StudyGroup *g, int ng) {
     enum { MAXF = 32 };
     StudyLrFamily *fam = calloc(MAXF, sizeof *fam);
-    int nf = fam ? study_lr_families(s, g, ng, fam, MAXF) : 0;
+    int nf = fam ? study_lr_families(dir, s, g, ng, fam, MAXF) : 0;
     if (!nf) { free(fam); return; }
     if (out) {
         fprintf(out, "best lr per configuration (lowest mean final val loss; lr.svg plots them all):\n");

@@ -382,6 +382,78 @@ static void test_lr(const char *base) {
     free(none);
 }
 
+/* a phased study's lr view: "attn=mha" ran in an earlier phase at lr 0.003 (no lr axis; its
+   config.json holds the lr), the lr phase ran 0.001 and 0.01 (its 0.003 run was that same run,
+   not trained twice); "attn=gqa kv_heads=1 lr=0.001" is a later phase's carried lr, one value:
+   no sweep, no line */
+static void lr_run(const char *dir, const char *axes, const char *id, int index, double lr, double loss) {
+    char p[700];
+    StudySummary su;
+    memset(&su, 0, sizeof su);
+    snprintf(su.axes, sizeof su.axes, "%s", axes);
+    snprintf(su.config_id, sizeof su.config_id, "%s", id);
+    snprintf(su.name, sizeof su.name, "%s_seed1337", id);
+    snprintf(su.phase, sizeof su.phase, "p");
+    snprintf(su.status, sizeof su.status, "ok");
+    su.index = index;
+    su.seed = 1337;
+    su.final_val_loss = su.best_val_loss = loss;
+    su.final_val_ppl = exp(loss);
+    su.final_val_bpb = NAN;
+    su.tokens_per_s = 1000;
+    su.steps = su.steps_done = 10;
+    snprintf(p, sizeof p, "%s/%s", dir, su.name);
+    study_mkdirs(p);
+    StrBuf b = {0};
+    study_summary_json(&b, &su);
+    sb_printf(&b, "\n");
+    snprintf(p, sizeof p, "%s/%s/summary.json", dir, su.name);
+    study_write_text(p, &b);
+    free(b.p);
+    StrBuf c = {0};
+    sb_printf(&c, "{\"model\": {\"attn\": \"mha\", \"lr\": %g}}\n", lr);
+    snprintf(p, sizeof p, "%s/%s/config.json", dir, su.name);
+    study_write_text(p, &c);
+    free(c.p);
+    StrBuf r = {0};
+    for (int step = 1; step <= 10; step++) {
+        StudyRow row = {step, step * 128.0, loss + 10 - step, lr, 1.0, 1000, step * 0.01,
+                        step % 5 == 0 ? loss + (10 - step) * 0.1 : NAN, NAN, NAN};
+        study_row_json(&r, &row);
+    }
+    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, su.name);
+    study_write_text(p, &r);
+    free(r.p);
+}
+
+static void test_lr_phases(const char *base) {
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/slrp", base);
+    make_study(dir, 0, 0);
+    lr_run(dir, "attn=mha", "attn-mha", 0, 0.003, 3.1);
+    lr_run(dir, "attn=mha lr=0.001", "attn-mha_lr-0.001", 1, 0.001, 3.3);
+    lr_run(dir, "attn=mha lr=0.01", "attn-mha_lr-0.01", 2, 0.01, 3.5);
+    lr_run(dir, "lr=0.001 attn=gqa kv_heads=1", "lr-0.001_attn-gqa_kv_heads-1", 3, 0.001, 3.2);
+    FILE *f = tmpfile();
+    report(f && study_report(dir, f) == 0, "lr phases: study_report writes the files", dir);
+    char text[8192] = "";
+    if (f) {
+        rewind(f);
+        size_t got = fread(text, 1, sizeof text - 1, f);
+        text[got] = 0;
+        fclose(f);
+    }
+    const char *m = strstr(text, "  attn=mha: lr 0.003 (val loss 3.1000 over 1 seed; tried 0.001 0.003 0.01)\n");
+    report(m && !strstr(text, "kv_heads=1: lr"),
+           "lr phases: an earlier phase's run at the sweep's value is in the sweep; a single lr is no sweep",
+           m ? "" : text);
+    char *svg = read_svg(dir, "lr.svg");
+    report(svg && count(svg, "class=\"lrline\"") == 1 && count(svg, "class=\"point\"") == 2 &&
+               count(svg, "class=\"best\"") == 1,
+           "lr phases: lr.svg has the one sweep, 3 points (one ringed)", "");
+    free(svg);
+}
+
 int main(int argc, char **argv) {
     char tmp[] = "/tmp/ablate_plots_XXXXXX";
     const char *base = argc > 1 ? argv[1] : mkdtemp(tmp); /* a directory given is kept, to look at */
@@ -392,6 +464,7 @@ int main(int argc, char **argv) {
     test_27(base);
     test_one(base);
     test_lr(base);
+    test_lr_phases(base);
     char cmd[600];
     if (!n_fail && argc < 2) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", base);

@@ -112,6 +112,20 @@ static void test_grid(void) {
     snprintf(d, sizeof d, "%d runs: %.60s .. %.60s", n, n > 0 ? runs[0].name : err, n > 11 ? runs[11].name : "");
     report(ok, "grid: 2 x 3 axes x 2 seeds, order and configs", d);
 
+    /* a later phase that sets a carried key again: the run takes the phase's value, and its name
+       and axes show only that one (a carried key the phase does not set stays, first) */
+    StudySpec ph;
+    rc = study_parse_text(&ph, "layers = 1\n[phase a]\nattn = mha, gqa\n[phase b]\nattn = mqa, mha\nlr = 0.001, 0.01\n",
+                          "p.ini", err, sizeof err);
+    StudyRun pr[8];
+    int np = rc ? -1 : study_expand(&ph, 1, "attn=gqa kv_heads=1", pr, 8, err, sizeof err);
+    ok = np == 4 && !strcmp(pr[0].name, "kv_heads-1_attn-mqa_lr-0.001_seed1337") &&
+         !strcmp(pr[0].axes, "kv_heads=1 attn=mqa lr=0.001") && pr[0].cfg.model.attn.kind == ATTN_MQA &&
+         pr[0].cfg.model.attn.n_kv_heads == 1 && !strcmp(pr[3].axes, "kv_heads=1 attn=mha lr=0.01") &&
+         pr[3].cfg.model.attn.kind == ATTN_MHA;
+    snprintf(d, sizeof d, "%d runs: %.80s / %.60s", np, np > 0 ? pr[0].name : err, np > 0 ? pr[0].axes : "");
+    report(ok, "phases: a key the phase sets again is not carried into its names", d);
+
     /* the command-line form builds the same grid */
     StudySpec c;
     StudyOptions o = {0};
