@@ -29,6 +29,19 @@
 /* ---- a synthetic study on disk ---- */
 static const char *attns[] = {"mha", "gqa", "mqa"}, *norms[] = {"pre", "post", "sandwich"};
 
+/* DIR/NAME/summary.json of a run (the directory made first) */
+static void write_summary(const char *dir, const StudySummary *su) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/%s", dir, su->name);
+    study_mkdirs(p);
+    StrBuf b = {0};
+    study_summary_json(&b, su);
+    sb_printf(&b, "\n");
+    snprintf(p, sizeof p, "%s/%s/summary.json", dir, su->name);
+    study_write_text(p, &b);
+    free(b.p);
+}
+
 /* configuration c (0..8) of n_cfg, seed k: mqa lowest loss and least KV cache, mha fastest, so
    the throughput front has several points and the memory front one; the seed spread (up to
    about 0.14) is larger than the gaps between configurations */
@@ -57,14 +70,7 @@ static void write_run(const char *dir, int c, int k, int n_cfg) {
     s.params_total = 23648;
     s.steps = s.steps_done = 100;
     char p[600];
-    snprintf(p, sizeof p, "%s/%s", dir, s.name);
-    study_mkdirs(p);
-    StrBuf b = {0};
-    study_summary_json(&b, &s);
-    sb_printf(&b, "\n");
-    snprintf(p, sizeof p, "%s/%s/summary.json", dir, s.name);
-    study_write_text(p, &b);
-    free(b.p);
+    write_summary(dir, &s);
     StrBuf r = {0};
     for (int step = 1; step <= 100; step++) {
         double dec = 7 * exp(-step / 15.0), end = s.final_val_loss - 7 * exp(-100 / 15.0);
@@ -308,58 +314,70 @@ static void test_one(const char *base) {
     free(svg);
 }
 
+/* study_report of dir into text (what it prints), checked as a test named what */
+static void report_text(const char *dir, const char *what, char *text, size_t n) {
+    FILE *f = tmpfile();
+    report(f && study_report(dir, f) == 0, what, dir);
+    text[0] = 0;
+    if (!f) return;
+    rewind(f);
+    size_t got = fread(text, 1, n - 1, f);
+    text[got] = 0;
+    fclose(f);
+}
+
+/* one finished run of an lr study: summary.json, config.json (its lr), metrics.jsonl */
+static void lr_run(const char *dir, const char *axes, const char *id, int index, uint64_t seed, double lr, double loss) {
+    char p[700];
+    StudySummary su;
+    memset(&su, 0, sizeof su);
+    snprintf(su.axes, sizeof su.axes, "%s", axes);
+    snprintf(su.config_id, sizeof su.config_id, "%s", id);
+    snprintf(su.name, sizeof su.name, "%s_seed%llu", id, (unsigned long long)seed);
+    snprintf(su.phase, sizeof su.phase, "grid");
+    snprintf(su.status, sizeof su.status, "ok");
+    su.index = index;
+    su.seed = seed;
+    su.final_val_loss = su.best_val_loss = loss;
+    su.final_val_ppl = exp(loss);
+    su.final_val_bpb = NAN;
+    su.tokens_per_s = 1000;
+    su.steps = su.steps_done = 10;
+    write_summary(dir, &su);
+    StrBuf c = {0};
+    sb_printf(&c, "{\"model\": {\"attn\": \"mha\", \"lr\": %g}}\n", lr);
+    snprintf(p, sizeof p, "%s/%s/config.json", dir, su.name);
+    study_write_text(p, &c);
+    free(c.p);
+    StrBuf r = {0};
+    for (int step = 1; step <= 10; step++) {
+        StudyRow row = {step, step * 128.0, loss + 10 - step, lr, 1.0, 1000, step * 0.01,
+                        step % 5 == 0 ? loss + (10 - step) * 0.1 : NAN, NAN, NAN};
+        study_row_json(&r, &row);
+    }
+    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, su.name);
+    study_write_text(p, &r);
+    free(r.p);
+}
+
 /* an lr sweep: 2 mechanisms x lr 0.001, 0.003, 0.01, 2 seeds; mha's loss lowest at 0.003, gqa's
    at 0.01 (the edge of the sweep) */
 static void test_lr(const char *base) {
-    char dir[400], p[700];
+    char dir[400];
     snprintf(dir, sizeof dir, "%s/slr", base);
     make_study(dir, 0, 0);
     const char *lrs[] = {"0.001", "0.003", "0.01"};
     for (int a = 0; a < 2; a++)
         for (int l = 0; l < 3; l++)
             for (int k = 0; k < 2; k++) {
-                StudySummary su;
-                memset(&su, 0, sizeof su);
-                snprintf(su.axes, sizeof su.axes, "attn=%s lr=%s", attns[a], lrs[l]);
-                snprintf(su.config_id, sizeof su.config_id, "attn-%s_lr-%s", attns[a], lrs[l]);
-                snprintf(su.name, sizeof su.name, "%s_seed%d", su.config_id, 1337 + k);
-                snprintf(su.phase, sizeof su.phase, "grid");
-                snprintf(su.status, sizeof su.status, "ok");
-                su.index = (a * 3 + l) * 2 + k;
-                su.seed = 1337 + k;
+                char axes[64], id[64];
+                snprintf(axes, sizeof axes, "attn=%s lr=%s", attns[a], lrs[l]);
+                snprintf(id, sizeof id, "attn-%s_lr-%s", attns[a], lrs[l]);
                 double d = log10(atof(lrs[l])) - (a ? -2 : log10(0.003));
-                su.final_val_loss = su.best_val_loss = 3.4 + 0.5 * d * d + (k ? 0.02 : -0.02);
-                su.final_val_ppl = exp(su.final_val_loss);
-                su.final_val_bpb = NAN;
-                su.tokens_per_s = 1000;
-                su.steps = su.steps_done = 10;
-                snprintf(p, sizeof p, "%s/%s", dir, su.name);
-                study_mkdirs(p);
-                StrBuf b = {0};
-                study_summary_json(&b, &su);
-                sb_printf(&b, "\n");
-                snprintf(p, sizeof p, "%s/%s/summary.json", dir, su.name);
-                study_write_text(p, &b);
-                free(b.p);
-                StrBuf r = {0};
-                for (int step = 1; step <= 10; step++) {
-                    StudyRow row = {step, step * 128.0, su.final_val_loss + 10 - step, atof(lrs[l]), 1.0, 1000,
-                                    step * 0.01, step % 5 == 0 ? su.final_val_loss + (10 - step) * 0.1 : NAN, NAN, NAN};
-                    study_row_json(&r, &row);
-                }
-                snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, su.name);
-                study_write_text(p, &r);
-                free(r.p);
+                lr_run(dir, axes, id, (a * 3 + l) * 2 + k, 1337 + k, atof(lrs[l]), 3.4 + 0.5 * d * d + (k ? 0.02 : -0.02));
             }
-    FILE *f = tmpfile();
-    report(f && study_report(dir, f) == 0, "lr sweep: study_report writes the files", dir);
-    char text[8192] = "";
-    if (f) {
-        rewind(f);
-        size_t got = fread(text, 1, sizeof text - 1, f);
-        text[got] = 0;
-        fclose(f);
-    }
+    char text[8192];
+    report_text(dir, "lr sweep: study_report writes the files", text, sizeof text);
     const char *m = strstr(text, "  attn=mha: lr 0.003 ("), *g = strstr(text, "  attn=gqa: lr 0.01 (");
     report(strstr(text, "best lr per configuration") && m && g && strstr(g, "edge of the sweep") &&
                !strstr(m, "edge of the sweep\n  attn=gqa"),
@@ -386,63 +404,16 @@ static void test_lr(const char *base) {
    config.json holds the lr), the lr phase ran 0.001 and 0.01 (its 0.003 run was that same run,
    not trained twice); "attn=gqa kv_heads=1 lr=0.001" is a later phase's carried lr, one value:
    no sweep, no line */
-static void lr_run(const char *dir, const char *axes, const char *id, int index, double lr, double loss) {
-    char p[700];
-    StudySummary su;
-    memset(&su, 0, sizeof su);
-    snprintf(su.axes, sizeof su.axes, "%s", axes);
-    snprintf(su.config_id, sizeof su.config_id, "%s", id);
-    snprintf(su.name, sizeof su.name, "%s_seed1337", id);
-    snprintf(su.phase, sizeof su.phase, "p");
-    snprintf(su.status, sizeof su.status, "ok");
-    su.index = index;
-    su.seed = 1337;
-    su.final_val_loss = su.best_val_loss = loss;
-    su.final_val_ppl = exp(loss);
-    su.final_val_bpb = NAN;
-    su.tokens_per_s = 1000;
-    su.steps = su.steps_done = 10;
-    snprintf(p, sizeof p, "%s/%s", dir, su.name);
-    study_mkdirs(p);
-    StrBuf b = {0};
-    study_summary_json(&b, &su);
-    sb_printf(&b, "\n");
-    snprintf(p, sizeof p, "%s/%s/summary.json", dir, su.name);
-    study_write_text(p, &b);
-    free(b.p);
-    StrBuf c = {0};
-    sb_printf(&c, "{\"model\": {\"attn\": \"mha\", \"lr\": %g}}\n", lr);
-    snprintf(p, sizeof p, "%s/%s/config.json", dir, su.name);
-    study_write_text(p, &c);
-    free(c.p);
-    StrBuf r = {0};
-    for (int step = 1; step <= 10; step++) {
-        StudyRow row = {step, step * 128.0, loss + 10 - step, lr, 1.0, 1000, step * 0.01,
-                        step % 5 == 0 ? loss + (10 - step) * 0.1 : NAN, NAN, NAN};
-        study_row_json(&r, &row);
-    }
-    snprintf(p, sizeof p, "%s/%s/metrics.jsonl", dir, su.name);
-    study_write_text(p, &r);
-    free(r.p);
-}
-
 static void test_lr_phases(const char *base) {
     char dir[400];
     snprintf(dir, sizeof dir, "%s/slrp", base);
     make_study(dir, 0, 0);
-    lr_run(dir, "attn=mha", "attn-mha", 0, 0.003, 3.1);
-    lr_run(dir, "attn=mha lr=0.001", "attn-mha_lr-0.001", 1, 0.001, 3.3);
-    lr_run(dir, "attn=mha lr=0.01", "attn-mha_lr-0.01", 2, 0.01, 3.5);
-    lr_run(dir, "lr=0.001 attn=gqa kv_heads=1", "lr-0.001_attn-gqa_kv_heads-1", 3, 0.001, 3.2);
-    FILE *f = tmpfile();
-    report(f && study_report(dir, f) == 0, "lr phases: study_report writes the files", dir);
-    char text[8192] = "";
-    if (f) {
-        rewind(f);
-        size_t got = fread(text, 1, sizeof text - 1, f);
-        text[got] = 0;
-        fclose(f);
-    }
+    lr_run(dir, "attn=mha", "attn-mha", 0, 1337, 0.003, 3.1);
+    lr_run(dir, "attn=mha lr=0.001", "attn-mha_lr-0.001", 1, 1337, 0.001, 3.3);
+    lr_run(dir, "attn=mha lr=0.01", "attn-mha_lr-0.01", 2, 1337, 0.01, 3.5);
+    lr_run(dir, "lr=0.001 attn=gqa kv_heads=1", "lr-0.001_attn-gqa_kv_heads-1", 3, 1337, 0.001, 3.2);
+    char text[8192];
+    report_text(dir, "lr phases: study_report writes the files", text, sizeof text);
     const char *m = strstr(text, "  attn=mha: lr 0.003 (val loss 3.1000 over 1 seed; tried 0.001 0.003 0.01)\n");
     report(m && !strstr(text, "kv_heads=1: lr"),
            "lr phases: an earlier phase's run at the sweep's value is in the sweep; a single lr is no sweep",
