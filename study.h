@@ -1924,14 +1924,17 @@ STUDYDEF int study_expand(const StudySpec *s, int p, const char *carried, StudyR
         for (int a = ph->n_axes - 1; a >= 0; a--) { idx[a] = r % ph->axes[a].n; r /= ph->axes[a].n; }
         /* carried values first, less the keys this phase sets again (the run takes the phase's
            value, so its name and axes must not also show the carried one), then this phase's axes */
-        char assign[STUDY_AXES_LEN], key[40], val[STUDY_VALUE_LEN + 1], e2[64];
+        char assign[STUDY_AXES_LEN], key[40], val[STUDY_VALUE_LEN + 1];
         size_t al = 0;
         assign[0] = 0;
-        for (const char *cp = carried ? carried : ""; study_next_assign(&cp, key, sizeof key, val, sizeof val, e2, sizeof e2) == 1;) {
+        const char *cp = carried ? carried : "";
+        int got;
+        while ((got = study_next_assign(&cp, key, sizeof key, val, sizeof val, err, errlen)) == 1) {
             int again = 0;
             for (int a = 0; a < ph->n_axes && !again; a++) again = !strcmp(ph->axes[a].key, key);
             if (!again) al = study_assign_add(assign, sizeof assign, al, key, val);
         }
+        if (got < 0) { free(cut); return -1; }
         for (int a = 0; a < ph->n_axes; a++)
             al = study_assign_add(assign, sizeof assign, al, ph->axes[a].key, ph->axes[a].values[idx[a]]);
         if (al >= sizeof assign) { /* study_finish refuses such specs: this is a last guard */

@@ -34,11 +34,12 @@
      staging so they are in flight during it; fp32 accumulation, one warp sum per row; the
      epilogue (residual add, SwiGLU, fp32 logits) before the single store. Batches over 8 rows
      take more row tiles, which read the weights again (from L2 mostly).
-     fz_attend: dec_split (block (b * KV + kv head, chunk of DEC_CHUNK slots), the same chunk
-     body and last-block merge: DEC_CHUNK_SRC) with dec_qkv's work in front: each block
-     rotates its GROUP query heads; the block whose chunk holds the token's slot also writes
-     the rotated key and the value there before it reads the chunk. Sizes are run-time
-     arguments: one compile serves every shape.
+     fz_attend: dec_split's chunk body (DEC_CHUNK_SRC; block (b * KV + kv head, chunk of
+     DEC_CHUNK slots)) with dec_qkv's work in front and, where the step of separate kernels
+     runs dec_combine, the last block of (b, kv head) to finish merging the chunks
+     (dec_chunk_merge). Each block rotates its GROUP query heads; the block whose chunk holds
+     the token's slot also writes the rotated key and the value there before it reads the
+     chunk. Sizes are run-time arguments: one compile serves every shape.
 */
 #ifndef ATTN_DECODE_FUSED_CU_H
 #define ATTN_DECODE_FUSED_CU_H
@@ -210,7 +211,7 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "\n"
 "// block (b * KV + kv head, chunk): the header's gpu_fz_attend. dec_qkv's rotation of the query\n"
 "// heads (and, in the block holding the token's slot, of its key, written with the value),\n"
-"// then dec_split's chunk and merge.\n"
+"// then dec_split's chunk (dec_chunk_attend) and the last chunk's merge (dec_chunk_merge).\n"
 "extern \"C\" __global__ void __launch_bounds__(CHUNK)\n"
 "fz_attend(const bf16 *qkv, bf16 *att, bf16 *cache, float *part, int *cnt, const bf16 *qn, const bf16 *kn,\n"
 "          const int *d_pos, int H, int KV, int hd, int S, int G, int ring, int W, int glob, int stride, int dil,\n"

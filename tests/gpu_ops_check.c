@@ -712,8 +712,8 @@ int main(int argc, char **argv) {
     t_rmsnorm(4000, 64);        /* QK-norm rows */
     t_rmsnorm(123, 100);
     t_rmsnorm(64, 2304);        /* > 48 KiB of shared memory: the opt-in path */
-    t_rmsnorm(1, 1024);         /* one row (a decode step), the widest row add_rmsnorm keeps in registers */
-    t_rmsnorm(3, 1032);         /* one group of 8 wider: its loop */
+    t_rmsnorm(1, 1024);         /* one row (a decode step) */
+    t_rmsnorm(3, 1032);         /* a width past 4 passes of 256 columns */
     t_rope(2 * 256, 256, 9, 64, 10000.0f);
     t_rope(2048, 2048, 3, 64, 100000.0f);
     t_rope(64, 32, 4, 32, 10000.0f);
