@@ -238,6 +238,8 @@ fuzz: tests/fuzz_data tests/fuzz_ckpt tests/fuzz_spec ablate-cpu
 	cp tests/fuzz_seeds/*.ini build/fuzz/spec/
 	head -c 20000 /usr/share/common-licenses/GPL-3 > build/fuzz/text/gpl.txt
 	./ablate-cpu tokenizer train --vocab 300 --out build/fuzz/json/seed.json build/fuzz/text/gpl.txt > /dev/null
+	# the same with ByteLevel's add_prefix_space (decoding keeps the added spaces)
+	sed 's/"add_prefix_space": false/"add_prefix_space": true/' build/fuzz/json/seed.json > build/fuzz/json/seed_prefix.json
 	./ablate-cpu tokenize --tokenizer byte --force --out build/fuzz/shard build/fuzz/text/gpl.txt > /dev/null 2>&1
 	# a uint32 shard whose header declares no vocabulary (8 tokens, the last 0xffffffff): data_open's
 	# vocabulary-from-ids path
