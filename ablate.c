@@ -133,7 +133,10 @@ static void train_usage(void) {
          "  --ranks N         N ranks on the CPU over shared memory (the same training logic, for tests)\n"
          "  --grad-reduce P   fp32 (default) or bf16: the precision of the ranks' gradient sum (bf16:\n"
          "                    each rank's gradients rounded to bf16, summed in bf16, half the traffic)\n"
-         "Every value is range-checked (ablate run --help prints each key's range).\n"
+         "  --grad-bucket-mb X\n"
+         "                    reduce the gradients in buckets of X MB as the backward produces them\n"
+         "                    (on the GPU on a second stream, overlapping the backward; default 0:\n"
+         "                    one reduction after the backward)\n"         "Every value is range-checked (ablate run --help prints each key's range).\n"
          "  -h, --help        this text");
     attn_options_help();
 }
@@ -1486,8 +1489,10 @@ static void bench_decode_gpu(Gpu *gpu) {
 /* ---- ablate bench --gpus N: data-parallel scaling of the (a) shape (SmolLM2-135M, 16 x 2048
    per GPU): 1, 2, 4, ... N ranks (dist_spawn, NCCL), each timing `steps` steps after 2 warm-up
    ones; rank 0 hands tokens/s (all ranks' tokens / mean step time) to the parent through a
-   shared page. Scaling efficiency = tok/s on W GPUs / (W x tok/s on 1) */
-typedef struct { const Tune *tn; int steps; double *tps; char *why; /* 1024 bytes */ } BenchDp;
+   shared page. Scaling efficiency = tok/s on W GPUs / (W x tok/s on 1). Each W runs twice: the
+   gradients summed once after the backward, and in 25 MB buckets during it (train.h's GRADIENT
+   BUCKETS, PyTorch DDP's default bucket size) */
+typedef struct { const Tune *tn; int steps; float bucket_mb; double *tps; char *why; /* 1024 bytes */ } BenchDp;
 
 static int bench_dp_rank(DistComm *c, void *ctx) {
     BenchDp *x = ctx;
@@ -1507,6 +1512,7 @@ static int bench_dp_rank(DistComm *c, void *ctx) {
     TrainConfig tc = {0};
     tc.steps = x->steps + 2;
     tc.dist = c;
+    tc.grad_bucket_mb = x->bucket_mb;
     TrainState tr;
     if (train_init(&tr, &m, &tc)) { snprintf(x->why, 1024, "rank %d: out of memory for the optimizer", c->rank); return 2; }
     int shape[3] = {B * c->world * T, m.cfg.vocab_size, 1}; /* the whole micro-batch of all ranks */
@@ -1540,23 +1546,25 @@ static int bench_dp(int gpus, int steps, const Tune *tn) {
     if (page == MAP_FAILED) { fprintf(stderr, "ablate bench: cannot map a shared page: %s\n", strerror(errno)); return 2; }
     setenv("NCCL_NVLS_ENABLE", "0", 1); /* NVLink multicast: not supported on the machines here */
     printf("data-parallel training, (a) SmolLM2-135M shape, 16 x 2048 tokens per GPU, %d timed steps\n", steps);
-    printf("%5s %12s %12s %11s\n", "GPUs", "tok/s", "tok/s/GPU", "efficiency");
-    double one = 0;
+    printf("%5s %-22s %12s %12s %11s\n", "GPUs", "gradient sum", "tok/s", "tok/s/GPU", "efficiency");
+    double one[2] = {0, 0};
     int rc = 0;
-    for (int w = 1; w <= gpus && !rc; w = w * 2 > gpus && w < gpus ? gpus : w * 2) {
-        BenchDp x = {tn, steps, (double *)page, page + 64};
-        char err[300];
-        *x.tps = 0;
-        x.why[0] = 0;
-        if (dist_spawn(w, bench_dp_rank, &x, err, sizeof err)) {
-            fprintf(stderr, "ablate bench --gpus: %s%s%s\n", err, x.why[0] ? ": " : "", x.why);
-            rc = 2;
-            break;
+    for (int w = 1; w <= gpus && !rc; w = w * 2 > gpus && w < gpus ? gpus : w * 2)
+        for (int k = 0; k < 2 && !rc; k++) {
+            BenchDp x = {tn, steps, k ? 25.0f : 0.0f, (double *)page, page + 64};
+            char err[300];
+            *x.tps = 0;
+            x.why[0] = 0;
+            if (dist_spawn(w, bench_dp_rank, &x, err, sizeof err)) {
+                fprintf(stderr, "ablate bench --gpus: %s%s%s\n", err, x.why[0] ? ": " : "", x.why);
+                rc = 2;
+                break;
+            }
+            if (w == 1) one[k] = *x.tps;
+            printf("%5d %-22s %12.0f %12.0f %10.1f%%\n", w, k ? "25 MB buckets, overlap" : "after the backward",
+                   *x.tps, *x.tps / w, 100 * *x.tps / (w * one[k]));
+            fflush(stdout);
         }
-        if (w == 1) one = *x.tps;
-        printf("%5d %12.0f %12.0f %10.1f%%\n", w, *x.tps, *x.tps / w, 100 * *x.tps / (w * one));
-        fflush(stdout);
-    }
     munmap(page, 4096);
     return rc;
 #endif
@@ -1607,7 +1615,8 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "same lines for the PyTorch side of the comparison, tools/bench_peers.sh).\n"
                  "--gpus N times data-parallel training of (a) alone, 16 x 2048 tokens per GPU, on 1, 2,\n"
                  "4, ... N GPUs (one rank each, NCCL): tokens/s, per GPU, and the scaling efficiency\n"
-                 "(tokens/s on W GPUs / (W x tokens/s on 1)); CUDA build.");
+                 "(tokens/s on W GPUs / (W x tokens/s on 1)), each W with the gradients summed after the\n"
+                 "backward and in 25 MB buckets during it (--grad-bucket-mb); CUDA build.");
             tune_help();
             return 0;
         }

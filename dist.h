@@ -135,6 +135,10 @@ DISTDEF int dist_spawn(int world, DistRankFn fn, void *ctx, char *err, size_t er
    failed (its error string). Without DIST_NCCL (the CPU build) it always fails, saying so. */
 DISTDEF int dist_nccl_init(DistComm *c, void *stream);
 DISTDEF void dist_nccl_close(DistComm *c);
+/* the stream NCCL's next collectives queue on (a CUstream): train.h's gradient buckets run on a
+   second stream so that they overlap the backward; returns the previous one. A CPU-transport
+   communicator has no stream: it returns NULL and does nothing */
+DISTDEF void *dist_nccl_set_stream(DistComm *c, void *stream);
 
 /* bf16 <-> fp32 (round to nearest even; NaN stays NaN), the CPU transport's conversions */
 DISTDEF uint16_t dist_bf16(float x);
@@ -541,6 +545,20 @@ DISTDEF int dist_nccl_init(DistComm *c, void *stream) {
     c->all_gather = dist_nccl_all_gather_;
     c->broadcast = dist_nccl_broadcast_;
     return 0;
+#endif
+}
+
+DISTDEF void *dist_nccl_set_stream(DistComm *c, void *stream) {
+#ifdef DIST_NCCL
+    DistNccl_ *x = c->nccl;
+    if (!x) return NULL;
+    void *old = x->stream;
+    x->stream = stream;
+    return old;
+#else
+    (void)c;
+    (void)stream;
+    return NULL;
 #endif
 }
 

@@ -339,6 +339,7 @@ struct Gpu {
     /* a second stream with its own cuBLASLt workspace: the LM head's two gradient GEMMs
        (dh, dwte) run side by side, each alone would leave SMs idle */
     CUstream side_stream; CUevent ev_fork, ev_join; void *side_workspace;
+    CUstream comm_stream; CUevent ev_comm_fork, ev_comm_join; /* gpu_comm_stream */
     void *attn_scratch; size_t attn_scratch_bytes; /* for attn/dense.cu.h's backward */
     void *sparse_scratch; size_t sparse_scratch_bytes; /* for attn/dsa.cu.h */
     void *sparse_prep; size_t sparse_prep_bytes;       /* attn/dsa.cu.h: padded / quantized indexer inputs */
@@ -399,6 +400,13 @@ GPUDEF void gpu_upload(Gpu *g, void *dst, const void *src, size_t bytes);
 GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes);
 GPUDEF void gpu_copy(Gpu *g, void *dst, const void *src, size_t bytes); /* device to device, queued */
 GPUDEF void gpu_sync(Gpu *g);
+/* a second stream for communication that overlaps the kernels on g->stream (train.h's gradient
+   buckets, reduced while the backward runs on): gpu_comm_stream makes it on first use;
+   gpu_comm_after_main makes it wait for what g->stream has queued so far, gpu_main_after_comm
+   makes g->stream wait for what it has queued */
+GPUDEF CUstream gpu_comm_stream(Gpu *g);
+GPUDEF void gpu_comm_after_main(Gpu *g);
+GPUDEF void gpu_main_after_comm(Gpu *g);
 /* CUDA graphs: record what is queued on g->stream between begin and end (nothing may
    synchronize or allocate in between), then replay it with one launch */
 GPUDEF void gpu_graph_begin(Gpu *g);
@@ -1215,6 +1223,11 @@ GPUDEF void gpu_free_all(Gpu *g) {
         CU_CHECK(gpu_cu()->cuEventDestroy(g->ev_fork));
         CU_CHECK(gpu_cu()->cuEventDestroy(g->ev_join));
     }
+    if (g->comm_stream) {
+        CU_CHECK(gpu_cu()->cuStreamDestroy(g->comm_stream));
+        CU_CHECK(gpu_cu()->cuEventDestroy(g->ev_comm_fork));
+        CU_CHECK(gpu_cu()->cuEventDestroy(g->ev_comm_join));
+    }
     CU_CHECK(gpu_cu()->cuStreamDestroy(g->stream));
     CU_CHECK(gpu_cu()->cuDevicePrimaryCtxRelease(g->dev));
     memset(g, 0, sizeof *g);
@@ -1299,6 +1312,26 @@ GPUDEF void gpu_copy(Gpu *g, void *dst, const void *src, size_t bytes) {
 }
 
 GPUDEF void gpu_sync(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream)); }
+
+GPUDEF CUstream gpu_comm_stream(Gpu *g) {
+    if (!g->comm_stream) {
+        CU_CHECK(gpu_cu()->cuStreamCreate(&g->comm_stream, CU_STREAM_NON_BLOCKING));
+        CU_CHECK(gpu_cu()->cuEventCreate(&g->ev_comm_fork, CU_EVENT_DISABLE_TIMING));
+        CU_CHECK(gpu_cu()->cuEventCreate(&g->ev_comm_join, CU_EVENT_DISABLE_TIMING));
+    }
+    return g->comm_stream;
+}
+/* one event each way is enough: a wait takes the event as it stands when the wait is queued */
+GPUDEF void gpu_comm_after_main(Gpu *g) {
+    CUstream c = gpu_comm_stream(g);
+    CU_CHECK(gpu_cu()->cuEventRecord(g->ev_comm_fork, g->stream));
+    CU_CHECK(gpu_cu()->cuStreamWaitEvent(c, g->ev_comm_fork, 0));
+}
+GPUDEF void gpu_main_after_comm(Gpu *g) {
+    CUstream c = gpu_comm_stream(g);
+    CU_CHECK(gpu_cu()->cuEventRecord(g->ev_comm_join, c));
+    CU_CHECK(gpu_cu()->cuStreamWaitEvent(g->stream, g->ev_comm_join, 0));
+}
 
 GPUDEF void gpu_graph_begin(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
 
@@ -2113,6 +2146,19 @@ GPUDEF void gpu_download(Gpu *g, void *dst, const void *src, size_t bytes) {
 GPUDEF void gpu_sync(Gpu *g) {
     (void)g;
     gpu_nvrtc_only_die_("gpu_sync");
+}
+GPUDEF CUstream gpu_comm_stream(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_comm_stream");
+    return NULL;
+}
+GPUDEF void gpu_comm_after_main(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_comm_after_main");
+}
+GPUDEF void gpu_main_after_comm(Gpu *g) {
+    (void)g;
+    gpu_nvrtc_only_die_("gpu_main_after_comm");
 }
 GPUDEF void gpu_graph_begin(Gpu *g) {
     (void)g;

@@ -165,6 +165,16 @@ typedef struct {
     int dropout_on, dropout_step, dropout_micro;
     int dropout_any;         /* some dropout probability > 0 */
     int *drop_ctr;           /* GPU: device {step, micro} */
+    /* the backward's progress, for a caller that acts on gradients before it ends (train.h's
+       gradient buckets, reduced over ranks while the backward goes on): called when the
+       gradients [lo, lo + n) of the parameters are final for this backward, highest addresses
+       first: the final norm, layers n_layers - 1 down to 0, the embedding last (the tied LM
+       head writes its gradient first, the embedding's own backward last). The ranges tile
+       [0, n_params) once. On the GPU the kernels that produce them are queued on gpu->stream,
+       not finished. A non-zero return ends the backward (smollm_backward_device returns -1).
+       NULL: not called */
+    int (*grads_ready)(void *ctx, size_t lo, size_t n);
+    void *grads_ready_ctx;
 } SmolModel;
 
 SMOLLMDEF const char *smollm_norm_kind_name(SmolNormKind k);
@@ -219,7 +229,8 @@ SMOLLMDEF float smollm_backward(SmolModel *m, const int *targets, float dloss);
    the backend's copy with no host synchronization in between, then read the mean loss */
 SMOLLMDEF void smollm_set_batch(SmolModel *m, const int *tokens, const int *targets);
 SMOLLMDEF int smollm_forward_device(SmolModel *m);             /* 0, or -1 as smollm_forward */
-SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss); /* 0, or -1: out of host memory */
+SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss); /* 0, or -1: out of host memory, or
+                                                                   grads_ready said stop */
 SMOLLMDEF float smollm_read_loss(SmolModel *m, const int *targets);
 
 /* safetensors I/O of the fp32 master weights (Hugging Face names). smollm_save also writes the
@@ -919,6 +930,17 @@ SMOLLMDEF float smollm_read_loss(SmolModel *m, const int *targets) {
     return count ? (float)(sum / count) : 0.0f;
 }
 
+/* where layer l's parameters start (its input norm, else its attention's weights): layer l
+   holds [smol_layer_lo(l), smol_layer_lo(l + 1)), the last one up to the final norm */
+static size_t smol_layer_lo(const SmolModel *m, int l) {
+    const SmolLayer *L = &m->layers[l];
+    return L->attn_pre != (size_t)-1 ? L->attn_pre : L->attn_w;
+}
+/* gradients [lo, hi) are final: tell grads_ready, if set */
+static int smol_grads_ready(SmolModel *m, size_t lo, size_t hi) {
+    return m->grads_ready && hi > lo ? m->grads_ready(m->grads_ready_ctx, lo, hi - lo) : 0;
+}
+
 /* d(residual) flows through m->dres; each sublayer adds its branch's gradient */
 SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
     const SmolConfig *c = &m->cfg;
@@ -931,6 +953,7 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
     op_xent_backward(g, m->losses, m->dtmp, G + m->wte, m->xf, wptr(m, m->wte), m->targets, N, d, V, dloss);
     op_rmsnorm_backward(g, m->dres, G + m->final_norm, m->dtmp, m->res[c->n_layers],
                         wptr(m, m->final_norm), m->xf_rstd, N, d, 0);
+    if (smol_grads_ready(m, m->final_norm, m->n_params)) return -1;
     for (int l = c->n_layers - 1; l >= 0; l--) {
         SmolLayer *L = &m->layers[l];
         SmolActs *a = &m->acts[l];
@@ -987,9 +1010,11 @@ SMOLLMDEF int smollm_backward_device(SmolModel *m, float dloss) {
                                 a->a_in_rstd, N, d, 1);
         else
             op_add(g, m->dres, m->dres, m->dtmp2, (size_t)N * d);
+        if (smol_grads_ready(m, smol_layer_lo(m, l), l + 1 < c->n_layers ? smol_layer_lo(m, l + 1) : m->final_norm))
+            return -1;
     }
     op_embed_backward(g, G + m->wte, m->dres, m->tokens, N, d);
-    return 0;
+    return smol_grads_ready(m, m->wte, smol_layer_lo(m, 0)) ? -1 : 0;
 }
 
 SMOLLMDEF float smollm_step(SmolModel *m, const int *tokens, const int *targets, float dloss) {

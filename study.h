@@ -91,6 +91,8 @@
              dilation pattern_block (sparse patterns on top of window)
      train:  seq batch grad_accum steps tokens seconds lr min_lr_ratio warmup weight_decay clip seed
              grad_reduce (fp32|bf16: data parallel's gradient sum, in the identity when bf16)
+             grad_bucket_mb (data parallel: gradient buckets reduced during the backward; not in
+             the identity)
              init_from (an `ablate export` directory of the same shapes: its weights replace the
              seeded init; the first tensor of another name or shape fails the run, named)
      data:   data (text file, shard, directory, mix; an axis too) val_frac eval_every eval_batches
@@ -857,6 +859,10 @@ static const StudyRunKey run_keys_[] = {
      rk_reduce_parse, rk_reduce_name, NULL, "gradient reduction", "train", STUDY_RUN_KEY_IDENTITY_IF_SET,
      "data parallel (gpus_per_run, train --gpus): the precision of the ranks' gradient sum (default fp32; "
      "bf16 rounds each rank's gradients to bf16 and sums in bf16)", 0},
+    /* how the sum is grouped, not what it is (train.h's GRADIENT BUCKETS): not in the identity */
+    RK_FLT_("grad_bucket_mb", train.grad_bucket_mb, 0, 1e6, STUDY_RUN_KEY_NOT_IDENTITY, NULL, "train",
+            "data parallel: reduce the gradients in buckets of this many MB while the backward runs, on a "
+            "second stream on the GPU (default 0: one reduction after the backward)"),
     RK_INT_("steps", train.steps, 1, RK_COUNT_, "200", "train", "optimizer steps (unless tokens is given)"),
     RK_DBL_("tokens", tokens, 1e18, "train", "budget in tokens: steps = tokens / (batch seq grad_accum) (0: none)"),
     RK_DBL_("seconds", seconds, 1e9, "train", "wall-clock cap on training seconds (0: none)"),

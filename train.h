@@ -33,7 +33,7 @@
    DEFAULTS: lr 3e-3 peak, min_lr_ratio 0.1 (floor = 0.1 lr), warmup 0 steps, beta1 0.9,
    beta2 0.95, eps 1e-8, weight_decay 0.1 on matrices only (norm scales and embeddings
    are not decayed unless decay_all is set), clip 1.0 (global L2 norm; < 0 disables),
-   grad_accum 1, grad_reduce fp32. A zero field selects its default, so a real zero is asked for with a negative
+   grad_accum 1, grad_reduce fp32, grad_bucket_mb 0 (one bucket). A zero field selects its default, so a real zero is asked for with a negative
    value: weight_decay < 0 is no decay, min_lr_ratio < 0 a cosine down to 0.
 
    On the GPU, after one eager step, each micro-batch's forward+backward is captured once
@@ -61,10 +61,22 @@
    alike) and updates only those weights; an all_gather of the fp32 weights (and on the GPU of
    their bf16 copy) then gives every rank the whole model. The gradient norm is taken over
    the whole summed gradient on every rank (the same value everywhere, the same sum as one
-   rank). One bucket: the gradients are reduced after the backward of the last micro-batch.
-   On the GPU the reduction can overlap the backward by reducing each layer's gradients
-   (contiguous in params, last layer first) on a second stream as soon as the backward has
-   passed it; that is the design, not built yet: today the reduction follows the backward.
+   rank).
+   GRADIENT BUCKETS (grad_bucket_mb): with 0 (the default) the gradients are reduced in one
+   call after the backward of the last micro-batch. With N > 0 the last micro-batch's backward
+   hands each layer's gradients over as soon as they are final (smollm.h's grads_ready: they
+   are contiguous in params, the final norm first, the last layer down to the first, the tied
+   embedding last); adjacent ranges gather into a bucket, and a bucket of N MB or more (of
+   ops_real gradients) is reduced at once, the rest after the backward. On the GPU the buckets
+   go to NCCL on a second stream (gpu_comm_stream) that waits for the kernels queued so far,
+   so the all-reduce of layer l runs while the backward of layers l-1..0 does; the update
+   waits for the last one. grad_reduce bf16 rounds each bucket to bf16 on the main stream
+   before it leaves and widens the whole sum back after the last. That micro-batch is not
+   replayed as a CUDA graph (the collectives are queued eagerly). The CPU transport reduces
+   each bucket when it is handed over (the ranks compute while no collective is pending).
+   Every element is summed over the ranks in the same order as in one bucket, so the results
+   equal the one-bucket reduction bit for bit on the CPU transport and with NCCL on 2 ranks
+   (more ranks: NCCL's ring may order a sum differently for a different buffer length).
    Checkpoints hold the whole state: train_sync_state (collective) gathers the moments to
    rank 0, whose train_save_state writes them; train_load_state reads the whole file on every
    rank and keeps its slice, so a state saved by N ranks resumes on M.
@@ -114,6 +126,10 @@ typedef struct {
                               Not saved in the train state: any rank count may resume it */
     int grad_reduce;       /* TRAIN_REDUCE_FP32 (0, the default) or TRAIN_REDUCE_BF16: the precision in
                               which the ranks' gradients are summed (DATA PARALLEL); no effect on one process */
+    float grad_bucket_mb;  /* > 0: the last micro-batch's gradients are reduced over the ranks in
+                              buckets of this many MB (2^20 bytes; a fraction is allowed, e.g. 1e-9:
+                              a bucket per layer) while its backward runs (GRADIENT BUCKETS);
+                              0: once, after the backward. No effect on one process */
     /* a mechanism's schedule during training (DSA's dense warm-up and k ramp) is an option of
        the mechanism (attn.h), applied at each step through smollm_at_step */
 } TrainConfig;
@@ -150,6 +166,10 @@ typedef struct {
     int graph_captures;
     int graph_eager;    /* 1: run the next micro-batch eagerly (new kernels may grow their scratch,
                            which cannot happen inside a capture) */
+    /* GRADIENT BUCKETS: the gathered range [bucket_lo, bucket_hi) not yet reduced, whether a
+       bucket went to the comm stream this step (GPU), and whether a reduction failed */
+    size_t bucket_lo, bucket_hi;
+    int bucket_forked, bucket_failed;
 } TrainState;
 
 /* fills a micro-batch of B*T token ids and next-token targets (host arrays) */
@@ -424,28 +444,81 @@ static int train_graph_step(TrainState *t, float dloss) {
 #endif
 }
 
-/* the gradients summed over the ranks in place: in ops_real (fp32 on the GPU), or with
+/* the gradients [a, b) summed over the ranks in place: in ops_real (fp32 on the GPU), or with
    grad_reduce bf16 each rank's rounded to bf16 (round to nearest even), summed as bf16 (NCCL:
    a bf16 all-reduce; the CPU transport: widened, summed in fp32 in rank order, rounded once)
    and widened back. The CPU build rounds through float (the double build's doubles too), so
-   both builds run the numerics of the GPU's bf16 reduction */
-static int train_reduce_grads_(TrainState *t) {
+   both builds run the numerics of the GPU's bf16 reduction. On the GPU the sum is queued: with
+   overlap on the comm stream after what the main stream has queued (GRADIENT BUCKETS), else on
+   the main stream; there train_reduce_done_ widens the bf16 sums */
+static int train_reduce_range_(TrainState *t, size_t a, size_t b, int overlap) {
     SmolModel *M = t->model;
     DistComm *d = t->cfg.dist;
-    size_t n = M->n_params;
-    if (!t->grad_bf16) return d->all_reduce(d, M->grads, n, sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32);
+    size_t n = b - a;
+    if (!n) return 0;
 #ifndef ABLATE_NO_CUDA
     if (M->gpu) {
-        gpu_f32_to_bf16(M->gpu, t->grad_bf16, (const float *)M->grads, n);
-        if (d->all_reduce(d, t->grad_bf16, n, DIST_BF16)) return -1;
-        gpu_bf16_to_f32(M->gpu, (float *)M->grads, t->grad_bf16, n);
-        return 0;
+        Gpu *g = M->gpu;
+        void *buf = (float *)M->grads + a;
+        DistType ty = DIST_F32;
+        if (t->grad_bf16) {
+            buf = (uint16_t *)t->grad_bf16 + a;
+            ty = DIST_BF16;
+            gpu_f32_to_bf16(g, buf, (const float *)M->grads + a, n);
+        }
+        if (!overlap) return d->all_reduce(d, buf, n, ty);
+        gpu_comm_after_main(g);
+        void *main_stream = dist_nccl_set_stream(d, gpu_comm_stream(g));
+        int rc = d->all_reduce(d, buf, n, ty);
+        dist_nccl_set_stream(d, main_stream);
+        t->bucket_forked = 1;
+        return rc;
     }
 #endif
-    uint16_t *b = t->grad_bf16;
-    for (size_t i = 0; i < n; i++) b[i] = dist_bf16((float)M->grads[i]);
-    if (d->all_reduce(d, b, n, DIST_BF16)) return -1;
-    for (size_t i = 0; i < n; i++) M->grads[i] = (ops_real)dist_f32(b[i]);
+    (void)overlap;
+    if (!t->grad_bf16) return d->all_reduce(d, M->grads + a, n, sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32);
+    uint16_t *bf = (uint16_t *)t->grad_bf16 + a;
+    for (size_t i = 0; i < n; i++) bf[i] = dist_bf16((float)M->grads[a + i]);
+    if (d->all_reduce(d, bf, n, DIST_BF16)) return -1;
+    for (size_t i = 0; i < n; i++) M->grads[a + i] = (ops_real)dist_f32(bf[i]);
+    return 0;
+}
+
+/* after the last range (and after a failed one, so that nothing of the step still runs when
+   the next one zeroes the gradients): on the GPU the main stream waits for the comm stream's
+   sums and the bf16 sums come back to fp32 (the CPU widened each range already) */
+static void train_reduce_done_(TrainState *t) {
+#ifndef ABLATE_NO_CUDA
+    SmolModel *M = t->model;
+    if (M->gpu) {
+        if (t->bucket_forked) gpu_main_after_comm(M->gpu);
+        if (t->grad_bf16) gpu_bf16_to_f32(M->gpu, (float *)M->grads, t->grad_bf16, M->n_params);
+    }
+#endif
+    t->bucket_forked = 0;
+}
+
+/* GRADIENT BUCKETS: the gathered bucket to its reduction */
+static int train_bucket_flush_(TrainState *t) {
+    size_t a = t->bucket_lo, b = t->bucket_hi;
+    t->bucket_lo = t->bucket_hi = 0;
+    if (train_reduce_range_(t, a, b, 1)) {
+        t->bucket_failed = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* smollm.h's grads_ready during the last micro-batch's backward: the ranges come highest
+   first, so a bucket grows downwards; a range not adjacent to the bucket (never, with smollm's
+   layout) flushes the bucket first */
+static int train_grads_ready_(void *ctx, size_t lo, size_t n) {
+    TrainState *t = ctx;
+    if (t->bucket_hi > t->bucket_lo && lo + n != t->bucket_lo && train_bucket_flush_(t)) return -1;
+    if (t->bucket_hi == t->bucket_lo) t->bucket_hi = lo + n;
+    t->bucket_lo = lo;
+    if ((double)((t->bucket_hi - t->bucket_lo) * sizeof(ops_real)) >= t->cfg.grad_bucket_mb * 1048576.0)
+        return train_bucket_flush_(t);
     return 0;
 }
 
@@ -469,6 +542,9 @@ TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx
     }
     if (oom) goto failed;
     ops_zero(M->gpu, M->grads, M->n_params * sizeof(ops_real));
+    int bucketed = d && t->cfg.grad_bucket_mb > 0;
+    t->bucket_lo = t->bucket_hi = 0;
+    t->bucket_failed = 0;
     for (int a = 0; a < A; a++) {
         next_batch(ctx, tok_all, tgt_all);
         int count = 0;
@@ -477,14 +553,27 @@ TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx
            the ranks' gradients are summed below) */
         float dloss = count ? 1.0f / ((float)count * (A * W)) : 0.0f;
         smollm_set_batch(M, tok, tgt);
-        if (!train_graph_step(t, dloss) && (smollm_forward_device(M) || smollm_backward_device(M, dloss)))
-            goto failed;
+        /* the last micro-batch hands its gradients to the buckets as its backward goes */
+        M->grads_ready = bucketed && a + 1 == A ? train_grads_ready_ : NULL;
+        M->grads_ready_ctx = t;
+        int graphed = !M->grads_ready && train_graph_step(t, dloss);
+        if (!graphed && (smollm_forward_device(M) || smollm_backward_device(M, dloss))) {
+            M->grads_ready = NULL;
+            if (!t->bucket_failed) goto failed;
+            train_reduce_done_(t);
+            goto comm_failed;
+        }
+        M->grads_ready = NULL;
         /* on the GPU the last micro-batch's loss is read after the update is queued:
            one wait for the device per step instead of two */
         if (a + 1 < A || !M->gpu || d) loss += smollm_read_loss(M, tgt);
     }
     DistType rt = sizeof(ops_real) == 8 ? DIST_F64 : DIST_F32;
-    if (d && train_reduce_grads_(t)) goto comm_failed;
+    if (d) { /* the buckets' rest, or the whole gradient in one */
+        int rc = bucketed ? train_bucket_flush_(t) : train_reduce_range_(t, 0, M->n_params, 0);
+        train_reduce_done_(t);
+        if (rc) goto comm_failed;
+    }
     st.lr = train_lr(&t->cfg, t->step);
     t->step++;
     t->local_steps++;

@@ -9,6 +9,9 @@
               within 3e-3 of the run without a DistComm; on 2 GPUs within 3e-3 of the 1-GPU
               grad_accum 2 run (2e-3 of bf16 compute + 1e-3, tests/test_dist.c's bound for the
               bf16 sum) and differing from the fp32 reduction (the option acts)
+     grad_bucket_mb (train.h's GRADIENT BUCKETS: each layer's gradients reduced on a second
+              stream while the backward goes on): == one bucket, bit for bit, on 1 GPU (fp32 and
+              bf16) and on 2
      gpus_per_run (needs ./ablate, the CUDA build): a study of 2 runs with --gpus 0,1
               --gpus-per-run 2 (each run over both GPUs) == the same study on --gpus 0 within
               2e-3, config.json saying device cuda and gpus_per_run 2
@@ -111,6 +114,23 @@ int main(void) {
     rc = run(&cb, 1, 1, "build/gpu_dist/nccl1_bf16", 0, err, sizeof err);
     report(rc == 0, "1 GPU, one NCCL rank, grad_reduce bf16: trains", err);
     compare("1 NCCL rank bf16 ~ no DistComm", "build/gpu_dist/plain", "build/gpu_dist/nccl1_bf16", 4, 3e-3, 3e-3, 1);
+    /* GRADIENT BUCKETS (train.h): a bucket per layer on the comm stream while the backward runs
+       (1e-9 MB), fp32 and bf16: the same sums as one bucket, bit for bit */
+    {
+        const char *dirs[2] = {"build/gpu_dist/nccl1_buckets", "build/gpu_dist/nccl1_buckets_bf16"};
+        const char *ref[2] = {"build/gpu_dist/nccl1", "build/gpu_dist/nccl1_bf16"};
+        for (int k = 0; k < 2; k++) {
+            StudyRunConfig cu = k ? cb : c;
+            cu.train.grad_bucket_mb = 1e-9f;
+            err[0] = 0;
+            rc = run(&cu, 1, 1, dirs[k], 0, err, sizeof err);
+            char name[160];
+            snprintf(name, sizeof name, "1 GPU, one NCCL rank, a bucket per layer%s: trains", k ? ", bf16" : "");
+            report(rc == 0, name, err);
+            snprintf(name, sizeof name, "1 NCCL rank, a bucket per layer%s == one bucket (bit for bit)", k ? ", bf16" : "");
+            compare(name, ref[k], dirs[k], 4, 0, 0, 1);
+        }
+    }
     if (n >= 2) {
         StudyRunConfig one, two;
         base_config(&one, 4, 2, 4);
@@ -137,6 +157,14 @@ int main(void) {
             snprintf(d, sizeof d, "largest difference of the training losses %.3g over %d steps", most, na);
             report(na == nb && na == 4 && most > 0, "2 GPUs: bf16 reduction differs from fp32 (the option acts)", d);
         }
+        /* the buckets over 2 GPUs: NCCL adds 2 ranks' elements as a + b whatever the buffer */
+        StudyRunConfig twok = two;
+        twok.train.grad_bucket_mb = 1e-9f;
+        err[0] = 0;
+        rc = run(&twok, 2, 1, "build/gpu_dist/ranks2_buckets", 0, err, sizeof err);
+        report(rc == 0, "2 GPUs, a bucket per layer: trains", err);
+        compare("2 GPUs, a bucket per layer == one bucket (bit for bit)", "build/gpu_dist/ranks2",
+                "build/gpu_dist/ranks2_buckets", 4, 0, 0, 1);
         StudyRunConfig six;
         base_config(&six, 8, 1, 6);
         err[0] = 0;

@@ -195,6 +195,27 @@ static void test_training(void) {
         snprintf(d, sizeof d, "largest relative difference of the val losses %.3g over %d evaluations", most, na);
         report(na == nb && na >= 1 && most > 1e-7, "2 ranks bf16 differs from fp32 (the option acts)", d);
     }
+    /* GRADIENT BUCKETS (train.h): the same sums grouped otherwise, so bit for bit the runs above.
+       The model holds 39072 doubles (0.30 MB; a layer 0.12, the embedding 0.06): 1e-9 MB makes a
+       bucket of each range the backward hands over (final norm, layer 1, layer 0, embedding);
+       0.2 MB reduces the final norm with both layers during the backward and the embedding
+       after it */
+    {
+        const char *what[3] = {"a bucket per layer", "2 buckets", "a bucket per layer, bf16"};
+        const char *dirs[3] = {"build/test_dist/bucket_layer", "build/test_dist/bucket_2", "build/test_dist/bucket_bf16"};
+        float mb[3] = {1e-9f, 0.2f, 1e-9f};
+        for (int k = 0; k < 3; k++) {
+            StudyRunConfig b = k == 2 ? bf : two;
+            b.train.grad_bucket_mb = mb[k];
+            err[0] = 0;
+            rc2 = run(&b, 2, dirs[k], 0, err, sizeof err);
+            char name[160];
+            snprintf(name, sizeof name, "2 ranks, grad_bucket_mb %g (%s): trains", mb[k], what[k]);
+            report(rc2 == 0, name, err);
+            snprintf(name, sizeof name, "2 ranks, %s == one bucket, bit for bit", what[k]);
+            compare(name, k == 2 ? "build/test_dist/ranks2_bf16" : "build/test_dist/ranks2", dirs[k], 4, 0, 0, 0);
+        }
+    }
     /* the state of 2 ranks (batch 6: 3 rows each) resumed on 1 and on 3 ranks, against one
        uninterrupted process of batch 6 */
     StudyRunConfig six;
@@ -243,6 +264,78 @@ static void test_training(void) {
     err[0] = 0;
     rc2 = run(&odd, 3, "build/test_dist/odd", 0, err, sizeof err);
     report(rc2 == 2, "batch 8 over 3 ranks: refused (status 2)", err);
+}
+
+/* ---- smollm.h's grads_ready: the ranges the buckets reduce while the backward goes on ---- */
+typedef struct {
+    SmolModel *m;
+    int k;
+    size_t lo[16], n[16];
+    ops_real *copy[16];
+} Ready;
+static int ready_record(void *ctx, size_t lo, size_t n) {
+    Ready *r = ctx;
+    if (r->k == 16 || !(r->copy[r->k] = malloc(n * sizeof(ops_real)))) return -1;
+    memcpy(r->copy[r->k], r->m->grads + lo, n * sizeof(ops_real));
+    r->lo[r->k] = lo;
+    r->n[r->k++] = n;
+    return 0;
+}
+/* every norm placement with one layer of several mechanisms (MLA's, GDN's and DSA's own weights,
+   identity's none): the backward hands over n_layers + 2 ranges, highest first, that tile the
+   parameters once, each already final (the rest of the backward leaves it as it was: the tied
+   embedding's range would not be, were it handed over before the embedding's own backward);
+   then a callback that says stop ends the backward with -1 */
+static void test_grads_ready(void) {
+    const char *norms[3] = {"pre", "post", "sandwich"};
+    for (int k = 0; k < 3; k++) {
+        SmolConfig cfg = {0};
+        cfg.vocab_size = 64;
+        cfg.d_model = 32;
+        cfg.n_layers = 5;
+        cfg.n_heads = 4;
+        cfg.norm = (SmolNormKind)(SMOLLM_NORM_PRE + k);
+        snprintf(cfg.attn_layers, sizeof cfg.attn_layers, "mha,mla,gdn,identity,dsa");
+        SmolModel m;
+        char err[256], name[400];
+        snprintf(name, sizeof name, "grads_ready, %s norm, layers %s", norms[k], cfg.attn_layers);
+        if (smollm_init(&m, &cfg, NULL, 2, 16, err, sizeof err)) {
+            report(0, name, err);
+            continue;
+        }
+        int tok[32], tgt[32];
+        for (int i = 0; i < 32; i++) tok[i] = (i * 7 + 3) % 64, tgt[i] = (i * 5 + 1) % 64;
+        Ready r = {&m, 0, {0}, {0}, {0}};
+        m.grads_ready = ready_record;
+        m.grads_ready_ctx = &r;
+        memset(m.grads, 0, m.n_params * sizeof(ops_real));
+        float loss = smollm_step(&m, tok, tgt, 1.0f / 32);
+        int tiled = isfinite(loss) && r.k == cfg.n_layers + 2, final = r.k > 0;
+        size_t hi = m.n_params;
+        for (int i = 0; i < r.k; i++) {
+            tiled = tiled && r.n[i] > 0 && r.lo[i] + r.n[i] == hi;
+            hi = r.lo[i];
+            final = final && !memcmp(r.copy[i], m.grads + r.lo[i], r.n[i] * sizeof(ops_real));
+            free(r.copy[i]);
+        }
+        tiled = tiled && hi == 0;
+        char d[160];
+        snprintf(d, sizeof d, "%d ranges, expected %d; the lowest starts at %zu of %zu", r.k, cfg.n_layers + 2, hi,
+                 m.n_params);
+        report(tiled, name, d);
+        snprintf(name, sizeof name, "grads_ready, %s norm: each range final when handed over", norms[k]);
+        report(final, name, NULL);
+        /* stop at the third range: the backward says so */
+        Ready stop = {&m, 13, {0}, {0}, {0}};
+        m.grads_ready_ctx = &stop;
+        smollm_forward(&m, tok);
+        smollm_set_batch(&m, NULL, tgt);
+        int rc = smollm_backward_device(&m, 1.0f / 32);
+        for (int i = 13; i < stop.k; i++) free(stop.copy[i]);
+        snprintf(name, sizeof name, "grads_ready, %s norm: a callback's -1 ends the backward with -1", norms[k]);
+        report(rc == -1 && stop.k == 16, name, NULL);
+        smollm_free(&m);
+    }
 }
 
 /* ---- a study whose runs each train over 2 CPU ranks (gpus_per_run, study.h's GPUS PER RUN) ---- */
@@ -428,6 +521,7 @@ int main(int argc, char **argv) {
     test_study();
     if (access(bin, X_OK)) report(0, "CLI checks", "ablate-cpu is not built (make ablate-cpu)");
     else test_cli();
+    test_grads_ready(); /* last: it runs OpenMP in this process, after which it must not fork */
     printf("%d passed, %d failed\n", n_pass, n_fail);
     return n_fail != 0;
 }
