@@ -444,8 +444,8 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    gpu_prefill (the training kernels) when attn_gpu_prefill_whole says so, else gpu_decode per
    token (writing *d_pos = t before each); on return k->pos == *d_pos == T.
    attn_gpu_prefill_whole(tuning, c, cap): 1 when the prefill of c into a cache of cap positions
-   runs the room's training forward over the whole prompt: always for the dense room; for mla
-   (without qk_norm), mga, gdn, dsa (k = attn_topk(c, cap) <= SPARSE_MAX_TOPK, the forward's
+   runs the room's training forward over the whole prompt: always for the dense room; for mla,
+   mga, gdn, dsa (k = attn_topk(c, cap) <= SPARSE_MAX_TOPK, the forward's
    limit) and identity (no cache: its forward alone) unless tuning->dec_prefill selects variant 0
    (ablate --tune dec_prefill=0; tests/gpu_decode_check and tests/gpu_decode_rooms_check run every
    room both ways against the CPU reference); gdn only when it selects variant 1 (one case of
@@ -456,7 +456,8 @@ ATTNDEF void attn_decode_free(AttnCache *k);
    attn/decode.cu.h's fill_rows copies what the decode step would have appended, for all
    positions at once, in the cache's layout:
      mla   the forward's normed latent and the rotated shared key (a head's rotary key columns)
-           into the rows [cn | kpe] (the last W positions under a window)
+           into the rows [cn | kpe] (the last W positions under a window); with qk_norm every
+           head's normed key and zero-padded value into the dense room's layout (gpu_dec_fill)
      mga   g (one more projection), v and |g| into the slots, the forward's running sum S of
            1/den at the last position, the gate's tail (the last 2 rows of x)
      gdn   the chunked forward hands out its final state into the cache's state (AttnGdnActs.state),
@@ -934,12 +935,6 @@ ATTNDEF void attn_decode_free(AttnCache *k) {
 ATTNDEF int attn_gpu_decode_supported(const AttnConfig *c, char *err, size_t errlen) {
     const AttnMech *m = attn_mech(c->kind);
     if (attn_decode_supported(c, err, errlen)) return -1;
-    if (c->kind == ATTN_MLA && c->qk_norm) { /* attn/mla.h: QK-NORM */
-        snprintf(err, errlen, "attn mla with qk_norm 1 decodes on the CPU only: the GPU decodes MLA in the absorbed "
-                 "form (the cached latent), and the norm of each head's key has none (expected --device cpu, or "
-                 "qk_norm 0)");
-        return -1;
-    }
     if (!m->gpu_decode || !m->gpu_cache_bytes) {
         snprintf(err, errlen, "attn %s (room %s) decodes on the CPU only: it has no GPU decode kernels yet "
                  "(expected --device cpu for it)", attn_kind_name(c->kind), m->room);
@@ -1046,8 +1041,6 @@ ATTNDEF int attn_gpu_prefill_whole(const struct GpuTuning *tuning, const AttnCon
     const AttnMech *m = attn_mech(c->kind);
     if (!m || !m->gpu_prefill) return 0;
     if (m == &attn_room_dense) return 1; /* compared with the CPU on the GPU: the default */
-    /* MLA's absorbed decode has no QK-norm (attn/mla.h): its forward's would not match it */
-    if (c->kind == ATTN_MLA && c->qk_norm) return 0;
     /* DSA's forward takes at most SPARSE_MAX_TOPK keys per query; its decode step takes any k */
     if (c->kind == ATTN_DSA && attn_topk(c, cap) > SPARSE_MAX_TOPK) return 0;
     /* GDN's forward prefill only when asked for (dec_prefill=1): tests/gpu_decode_rooms_check's

@@ -39,7 +39,8 @@
    v_head_dim <= head_dim (q and k unpadded in the core), and has no absorbed form (the norm
    needs each head's key): attn_mla_absorbed_forward returns -1 for it, the CPU decoder caches
    every head's normed key and value (attn_mla_decode_expanded: H (qk + v) per position where
-   the absorbed form keeps r + rope), and the GPU decoder refuses it.
+   the absorbed form keeps r + rope), and the GPU decoder does the same in the dense room's cache
+   layout and kernels (attn_mla_gpu_decode_expanded: H 2 qk per position, the values padded).
 */
 #ifndef ATTN_MLA_H
 #define ATTN_MLA_H
@@ -532,7 +533,49 @@ static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    one step per token). ---- */
 
 static size_t attn_mla_gpu_cache_bytes(const AttnConfig *c, int T) {
+    if (c->qk_norm) /* the expanded form's keys and values, the dense room's layout (below) */
+        return (size_t)attn_dec_slots(c->window, T) * 2 * c->n_heads * c->head_dim * 2;
     return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * 2;
+}
+
+/* ---- QK-norm on the GPU: the expanded form (attn_mla_decode_expanded) in the dense room's cache
+   layout and kernels. With qk_norm, v <= qk = P, so each head's normed key [k_nope | RoPE(kr)] and
+   its value zero-padded to qk fill a dense cache of H kv heads of width qk: [B][S][2][H qk] bf16,
+   slot pos % S (the dense ring of a plain window: G 0, ring S). A step is the training forward's
+   arithmetic for one token, through the same ops: the query (mla_query) with its rotary part
+   rotated at the device position (gpu_dec_rope_rows over the columns [nope, qk) of each head's
+   row, no norm), then q_norm; the latent, its norm, kv_b; each head's [k_nope | the shared rotary
+   key] then k_norm; the value padded; both into the slot (gpu_dec_put_rows); the dense split-K
+   attention (gpu_dec_attend: scale 1/sqrt(qk), as the core's with P = qk); the first v columns of
+   each head's output to o_proj. The prompt: the training forward, then its normed k and padded v
+   into the slots (gpu_dec_fill, as the dense room's prefill). ---- */
+typedef struct { void *q, *qn, *lq, *lqn, *kva, *lat, *cn, *kvb, *kx, *kn, *vx, *att, *ol; float *q32, *lqr, *lr, *rs, *part; } MlaXDecScratch;
+static MlaXDecScratch mla_xdec_scratch(const AttnConfig *c, void *base, int B, int cap, size_t *bytes) {
+    MlaDims m = mla_dims(c);
+    size_t H = (size_t)c->n_heads, NH = (size_t)B * H, S = (size_t)attn_dec_slots(c->window, cap);
+    size_t chunks = (S + 127) / 128; /* attn/decode.cu.h's DEC_CHUNK, as attn_dense_gpu_scratch_parts */
+    char *cur = base;
+    MlaXDecScratch s;
+    s.q = attn_dec_take(&cur, 2 * NH * m.qk);
+    s.qn = attn_dec_take(&cur, 2 * NH * m.qk);
+    s.q32 = attn_dec_take(&cur, 4 * NH * m.qk);
+    s.lq = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
+    s.lqn = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
+    s.lqr = attn_dec_take(&cur, 4 * (size_t)B);
+    s.kva = attn_dec_take(&cur, 2 * (size_t)B * (m.r + m.rope));
+    s.lat = attn_dec_take(&cur, 2 * (size_t)B * m.r);
+    s.cn = attn_dec_take(&cur, 2 * (size_t)B * m.r);
+    s.lr = attn_dec_take(&cur, 4 * (size_t)B);
+    s.kvb = attn_dec_take(&cur, 2 * NH * (m.nope + m.v));
+    s.kx = attn_dec_take(&cur, 2 * NH * m.qk);
+    s.kn = attn_dec_take(&cur, 2 * NH * m.qk);
+    s.vx = attn_dec_take(&cur, 2 * NH * m.qk);
+    s.rs = attn_dec_take(&cur, 4 * NH);
+    s.att = attn_dec_take(&cur, 2 * NH * m.qk);
+    s.ol = attn_dec_take(&cur, 2 * NH * m.v);
+    s.part = attn_dec_take(&cur, 4 * NH * chunks * (m.qk + 2));
+    if (bytes) *bytes = (size_t)(cur - (char *)base);
+    return s;
 }
 
 typedef struct { void *qf, *lq, *lqn, *kva, *ol; float *lqr, *p; } MlaDecScratch;
@@ -554,14 +597,71 @@ static MlaDecScratch mla_dec_scratch(const AttnConfig *c, void *base, int B, int
 
 static size_t attn_mla_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
     size_t n;
-    mla_dec_scratch(c, NULL, B, cap, &n);
+    if (c->qk_norm) mla_xdec_scratch(c, NULL, B, cap, &n);
+    else mla_dec_scratch(c, NULL, B, cap, &n);
     return n;
 }
 
 #ifndef ABLATE_NO_CUDA
 #include "decode.cu.h"
+/* the expanded form's cache as the dense room's kernels see it: H kv heads of width qk */
+static GpuDecShape mla_xdec_shape(const AttnConfig *c, int cap) {
+    GpuDecShape sh;
+    memset(&sh, 0, sizeof sh);
+    sh.H = sh.KV = c->n_heads;
+    sh.hd = c->head_dim;
+    sh.S = sh.ring = attn_dec_slots(c->window, cap);
+    sh.window = c->window;
+    sh.block = 128;
+    sh.theta = c->rope_theta;
+    sh.eps = c->norm_eps;
+    return sh;
+}
+
+static int attn_mla_gpu_decode_expanded(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
+                                        void *out) {
+    MlaDims m = mla_dims(c);
+    int B = k->B, H = c->n_heads, NH = B * H, R = m.r + m.rope, kw = m.nope + m.v, d = c->d_model;
+    float eps = c->norm_eps, theta = c->rope_theta;
+    GpuDecShape sh = mla_xdec_shape(c, k->cap);
+    MlaXDecScratch s = mla_xdec_scratch(c, k->scratch, B, k->cap, NULL);
+    size_t row = (size_t)H * m.qk; /* a slot: H keys, then H values */
+    /* the query: [q_nope | RoPE(q_pe)] per head, then q_norm, to fp32 for the attention */
+    mla_query(gpu, c, w, x, s.q, s.lq, s.lqn, (ops_real *)s.lqr, B);
+    gpu_dec_rope_rows(gpu, attn_act_at(gpu, s.q, m.nope), NULL, k->d_pos, NH, m.qk, m.rope, eps, theta);
+    op_rmsnorm_forward(gpu, s.qn, (ops_real *)s.rs, s.q, attn_wat(gpu, w, attn_spec_off(c, "q_norm.weight")), NH, m.qk,
+                       eps);
+    gpu_bf16_to_f32(gpu, s.q32, s.qn, (size_t)NH * m.qk);
+    /* the latent, its norm, every head's k_nope and v; the shared rotary key rotated in place */
+    op_matmul_forward(gpu, s.kva, x, attn_wat(gpu, w, attn_spec_off(c, "kv_a_proj_with_mqa.weight")), B, d, R);
+    op_copy_cols(gpu, s.lat, m.r, s.kva, R, B, m.r, 1, 0);
+    op_rmsnorm_forward(gpu, s.cn, (ops_real *)s.lr, s.lat, attn_wat(gpu, w, attn_spec_off(c, "kv_a_layernorm.weight")), B,
+                       m.r, eps);
+    gpu_dec_rope_rows(gpu, attn_act_at(gpu, s.kva, m.r), NULL, k->d_pos, B, R, m.rope, eps, theta);
+    op_matmul_forward(gpu, s.kvb, s.cn, attn_wat(gpu, w, attn_spec_off(c, "kv_b_proj.weight")), B, m.r, H * kw);
+    op_copy_cols(gpu, s.kx, m.qk, s.kvb, kw, NH, m.nope, 1, 0);
+    for (int h = 0; h < H; h++)
+        op_copy_cols(gpu, attn_act_at(gpu, s.kx, (size_t)h * m.qk + m.nope), row, attn_act_at(gpu, s.kva, m.r), R, B,
+                     m.rope, 1, 0);
+    op_rmsnorm_forward(gpu, s.kn, (ops_real *)s.rs, s.kx, attn_wat(gpu, w, attn_spec_off(c, "k_norm.weight")), NH, m.qk,
+                       eps);
+    if (m.v < m.qk) ops_zero(gpu, s.vx, (size_t)NH * m.qk * 2);
+    op_copy_cols(gpu, s.vx, m.qk, attn_act_at(gpu, s.kvb, m.nope), kw, NH, m.v, 1, 0);
+    gpu_dec_put_rows(gpu, k->mem, s.kn, k->d_pos, B, (int)row, sh.S, (size_t)sh.S * 2 * row, 2 * row, 0);
+    gpu_dec_put_rows(gpu, k->mem, s.vx, k->d_pos, B, (int)row, sh.S, (size_t)sh.S * 2 * row, 2 * row, row);
+    gpu_dec_attend(gpu, &sh, s.att, s.q32, k->mem, s.part, k->d_pos, B);
+    void *oin = s.att;
+    if (m.v < m.qk) {
+        op_copy_cols(gpu, s.ol, m.v, s.att, m.qk, NH, m.v, 1, 0);
+        oin = s.ol;
+    }
+    op_matmul_forward(gpu, out, oin, attn_wat(gpu, w, attn_spec_off(c, "o_proj.weight")), B, H * m.v, d);
+    return 0;
+}
+
 static int attn_mla_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                void *out) {
+    if (c->qk_norm) return attn_mla_gpu_decode_expanded(gpu, c, w, k, x, out);
     MlaDims m = mla_dims(c);
     int B = k->B, H = c->n_heads, S = attn_dec_slots(c->window, k->cap);
     MlaDecScratch s = mla_dec_scratch(c, k->scratch, B, k->cap, NULL);
@@ -584,17 +684,20 @@ static int attn_mla_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, Att
 /* the prompt at once (attn.h's attn_gpu_prefill_whole: tuning.dec_prefill): the training forward
    over the prompt, whose output is the prefill's, then its normed latent (lat_kvn) and the rotated
    shared key (head 0's rotary columns of k: every head holds the same copy) into the rows
-   [cn | kpe] the decode step appends, the last S positions of a ring */
+   [cn | kpe] the decode step appends, the last S positions of a ring; with qk_norm its normed keys
+   and padded values into the expanded cache */
 static int attn_mla_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                 void *out, int T) {
 #ifndef ABLATE_NO_CUDA
     MlaDims m = mla_dims(c);
     int B = k->B, R = m.r + m.rope, S = attn_dec_slots(c->window, k->cap);
-    if (c->qk_norm) return -1; /* the absorbed decode has no QK-norm: attn_gpu_prefill_whole keeps it tokenwise */
     AttnGpuPrefill pf;
     attn_gpu_prefill_begin(gpu, c, B, T, &pf);
     int rc = attn_forward(gpu, c, w, &pf.a, x, out, B, T);
-    if (!rc) {
+    if (!rc && c->qk_norm) { /* the expanded cache: the normed keys and the padded values (P = qk) */
+        GpuDecShape sh = mla_xdec_shape(c, k->cap);
+        gpu_dec_fill(gpu, &sh, k->mem, pf.a.k, pf.a.v, B, T);
+    } else if (!rc) {
         gpu_dec_fill_rows(gpu, k->mem, pf.a.lat_kvn, B, T, S, m.r, (size_t)m.r, (size_t)S * R, (size_t)R, 1);
         gpu_dec_fill_rows(gpu, (char *)k->mem + 2 * (size_t)m.r, attn_act_at(gpu, pf.a.k, m.nope), B, T, S, m.rope,
                           (size_t)c->n_heads * m.P, (size_t)S * R, (size_t)R, 1);

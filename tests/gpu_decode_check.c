@@ -20,7 +20,8 @@
    (d) the fused step at the SmolLM2-135M shape, batch 1 and 32, against the unfused step on the
        GPU (logits of 8 steps fed the same tokens within 3e-2 of the largest).
    (e) the rooms' prefill both ways: every mechanism of (a), MLA and MGA under a window of 8 (it
-       wraps inside the 12-token prompt) and the models "mla,gdn", "mga,dsa", "mla:6,mga:6" (the
+       wraps inside the 12-token prompt), MLA with QK-norm (its expanded cache) with and without
+       that window and the models "mla,gdn", "mga,dsa", "mla:6,mga:6" (the
        unfused step) run with tuning.dec_prefill 0 (a decode step per prompt token) and 1 (the
        room's training forward, then fill kernels write the cache: lines marked dec_prefill=1,
        the default), the same bounds.
@@ -391,7 +392,9 @@ int main(void) {
         check_layer(&gpu, &lc, 1);
     }
     /* the rooms' forward prefills past a window's wrap (MLA, MGA with W = 8 < the prompt's 12) */
-    static const LayerCase wrap[] = {{"mla W=8", ATTN_MLA, 8, 0, 0, 0, 0, 0}, {"mga W=8", ATTN_MGA, 8, 0, 0, 0, 0, 0}};
+    static const LayerCase wrap[] = {{"mla W=8", ATTN_MLA, 8, 0, 0, 0, 0, 0}, {"mga W=8", ATTN_MGA, 8, 0, 0, 0, 0, 0},
+                                     {"mla W=8 qk_norm (expanded)", ATTN_MLA, 8, 0, 0, 0, 0, 1},
+                                     {"mla qk_norm (expanded)", ATTN_MLA, 0, 0, 0, 0, 0, 1}};
     for (size_t i = 0; i < sizeof wrap / sizeof *wrap; i++) {
         check_layer(&gpu, &wrap[i], 0);
         check_layer(&gpu, &wrap[i], 1);

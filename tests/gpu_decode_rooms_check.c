@@ -289,6 +289,10 @@ int main(int argc, char **argv) {
     c = base(ATTN_MLA); c.q_latent_dim = 48; run_case(&g, "mla q_latent 48", c);
     c = base(ATTN_MLA); c.v_head_dim = 32; c.latent_dim = 96; run_case(&g, "mla v_head_dim 32 latent 96", c);
     c = base(ATTN_MLA); c.window = 16; c.q_latent_dim = 32; run_case(&g, "mla window 16 (ring wraps)", c);
+    /* QK-norm: the expanded form in the dense room's cache and kernels (attn/mla.h) */
+    c = base(ATTN_MLA); c.qk_norm = 1; run_case(&g, "mla qk_norm", c);
+    c = base(ATTN_MLA); c.qk_norm = 1; c.v_head_dim = 32; c.q_latent_dim = 32; c.window = 16;
+    run_case(&g, "mla qk_norm v_head_dim 32 q_latent 32 window 16", c);
     c = base(ATTN_MGA); run_case(&g, "mga", c);
     c = base(ATTN_MGA); c.mga_gate = 1; run_case(&g, "mga gate", c);
     c = base(ATTN_MGA); c.mga_gate = 1; c.window = 16; run_case(&g, "mga gate window 16", c);

@@ -13,10 +13,11 @@
        under windows (mla, mga), constant in T (gdn), linear in T (dsa), ring + blocks (hier)
      hier's cache: the window's ring, one pooled row per complete block and the running block sum
      MLA with QK-norm: no absorbed form, so its CPU cache holds every head's normed key and value
-       (the expanded form; the GPU refuses it)
+       (the expanded form), and the GPU's every head's normed key and its value padded to head_dim
+       (the dense room's layout)
      refusals: mga_faithful (reads the future), a step past the cache's capacity; smollm_gen_init: 0 sequences, a capacity past SMOLLM_MAX_SEQ, a layer that
        cannot decode (named by its index)
-     the GPU forward prefills' fill map (mla, mga, gdn, dsa; tuning.dec_prefill): every cache entry
+     the GPU forward prefills' fill map (mla, mla with qk_norm, mga, gdn, dsa; tuning.dec_prefill): every cache entry
        the decode steps appended after a prompt equals the forward activation the GPU prefill
        copies there (rings past their wrap, GDN's final state through AttnGdnActs.state, conv
        tails of prompts shorter than K-1), and the forward's output the decode's, to 1e-9
@@ -117,6 +118,7 @@ static void o_dilation(AttnConfig *c) { c->window = 2; c->dilation = 2; c->patte
 static void o_mla_q(AttnConfig *c) { c->q_latent_dim = 8; c->window = 4; c->v_head_dim = 4; }
 static void o_mla_qk(AttnConfig *c) { c->qk_norm = 1; c->window = 4; }
 static void o_mla_qk_full(AttnConfig *c) { c->qk_norm = 1; c->q_latent_dim = 8; }
+static void o_mla_qk_v4(AttnConfig *c) { c->qk_norm = 1; c->q_latent_dim = 8; c->v_head_dim = 4; }
 static void o_mga_gate(AttnConfig *c) { c->mga_gate = 1; c->window = 4; c->n_kv_heads = 2; }
 static void o_dsa(AttnConfig *c) { c->topk = 4; c->indexer_heads = 2; c->indexer_dim = 4; }
 /* adaptive k (topk_schedule 5): each row's k from its indexer entropy, at most 6 */
@@ -141,6 +143,17 @@ static void check_gpu_cache_sizes(void) {
     report(mm->gpu_cache_bytes(&m, 10) == 10 * mrow && mm->gpu_cache_bytes(&mw, 1000) == 8 * mrow &&
            mm->gpu_cache_bytes(&mw, 5) == 5 * mrow && mm->gpu_scratch_bytes(&mw, 2, 1000) == mm->gpu_scratch_bytes(&mw, 2, 8),
            "mla GPU cache: bf16 latent + rotary key per token, a ring of W under a window", NULL);
+    /* with qk_norm (head_dim 64, v 48): every head's normed key and its value padded to 64 per
+       position (the dense room's layout), a ring of W; the scratch, like the others', bounded by W */
+    AttnConfig mq = {0}, mqw;
+    mq.kind = ATTN_MLA; mq.d_model = 128; mq.n_heads = 2; mq.qk_norm = 1; mq.v_head_dim = 48;
+    int rq = attn_resolve(&mq, err, sizeof err);
+    mqw = mq; mqw.window = 16;
+    report(rq == 0 && mm->gpu_cache_bytes(&mq, 40) == (size_t)40 * 2 * 2 * 64 * 2 &&
+               mm->gpu_cache_bytes(&mqw, 40) == (size_t)16 * 2 * 2 * 64 * 2 &&
+               mm->gpu_scratch_bytes(&mqw, 2, 1000) == mm->gpu_scratch_bytes(&mqw, 2, 16) &&
+               mm->gpu_scratch_bytes(&mq, 2, 1000) > mm->gpu_scratch_bytes(&mq, 2, 16),
+           "mla qk_norm GPU cache: every head's normed k and padded v per token (bf16), a ring of W", rq ? err : NULL);
     AttnConfig hg = {0}; /* hier: ring rows + one row per block, bf16 [k | v]; fp32 running sums */
     hg.kind = ATTN_HIER; hg.d_model = 24; hg.n_heads = 4; hg.window = 3; hg.hier_block = 4;
     attn_resolve(&hg, err, sizeof err);
@@ -218,7 +231,18 @@ static void check_fill_map(const char *name, AttnKind kind, void (*opts)(AttnCon
     for (int b = 0; b < B && !rc; b++)
         for (int t = 0; t < T; t++) {
             size_t n = (size_t)b * T + t;
-            if (kind == ATTN_MLA) {
+            if (kind == ATTN_MLA && c.qk_norm) { /* the expanded cache: H keys then H values a position; the
+                                                    GPU's prefill copies a.k and a.v (v zero-padded to qk) */
+                int S = attn_dec_slots(c.window, cap), v = c.v_head_dim;
+                if (t < T - S) continue;
+                const ops_real *row = mem + ((size_t)b * S + t % S) * H * (hd + v);
+                const ops_real *ak = (const ops_real *)a.k + n * H * hd, *av = (const ops_real *)a.v + n * H * hd;
+                for (int h = 0; h < H; h++)
+                    for (int j = 0; j < hd; j++) {
+                        worst = fill_err(worst, row[h * hd + j], ak[h * hd + j]);
+                        worst = fill_err(worst, j < v ? row[H * hd + h * v + j] : 0, av[h * hd + j]);
+                    }
+            } else if (kind == ATTN_MLA) {
                 int r = c.latent_dim, rope = c.rope_dim, R = r + rope, S = attn_dec_slots(c.window, cap);
                 int nope = hd - rope, P = hd > c.v_head_dim ? hd : c.v_head_dim;
                 if (t < T - S) continue;
@@ -313,11 +337,9 @@ static void check_cache_sizes(void) {
     AttnConfig mq = {0};
     mq.kind = ATTN_MLA; mq.d_model = 24; mq.n_heads = 4; mq.qk_norm = 1;
     attn_resolve(&mq, err, sizeof err);
-    rc = attn_gpu_decode_supported(&mq, err, sizeof err);
-    report(rc == -1 && strstr(err, "qk_norm") && strstr(err, "CPU only") && attn_gpu_decode_cache_bytes(&mq, 8) == 0 &&
-               attn_decode_supported(&mq, err, sizeof err) == 0 &&
+    report(attn_decode_supported(&mq, err, sizeof err) == 0 &&
                attn_decode_cache_bytes(&mq, 8) == 8 * 4 * (6 + 6) * sizeof(ops_real), /* 4 heads: k 6, v 6 */
-           "mla with qk_norm decodes on the CPU (every head's normed k and v cached); the GPU refuses it", err);
+           "mla with qk_norm decodes on the CPU (every head's normed k and v cached)", err);
 }
 
 /* smollm_gen_init's refusals before it allocates (smollm.h's smol_gen_check, which GPU generation
@@ -455,6 +477,8 @@ int main(void) {
                 "swa:3,gdn,mla,dsa:topk=3,mga,identity", SMOLLM_NORM_PRE, 4, NULL);
     check_fill_map("prefill fill map: mla W=4 (the ring wraps)", ATTN_MLA, o_mla_q, 7, 12);
     check_fill_map("prefill fill map: mla", ATTN_MLA, NULL, 5, 9);
+    check_fill_map("prefill fill map: mla qk_norm W=4 (the ring wraps)", ATTN_MLA, o_mla_qk, 7, 12);
+    check_fill_map("prefill fill map: mla qk_norm v 4, q_latent", ATTN_MLA, o_mla_qk_v4, 5, 9);
     check_fill_map("prefill fill map: mga gate W=4 kv 2", ATTN_MGA, o_mga_gate, 7, 12);
     check_fill_map("prefill fill map: mga, prompt 1", ATTN_MGA, o_mga_gate1, 1, 9);
     check_fill_map("prefill fill map: gdn conv 3", ATTN_GDN, o_gdn, 6, 9);
