@@ -76,7 +76,8 @@
      local. The key-RANGE pass above is the version that pays: a token's q/dO (4 KB)
      serves all its selected keys inside the range (k*R/t of them), so at R = 128 keys
      it reads ~8.6 GB (the forward's gather) and reduces in shared memory. Written as
-     tuning.sparse_bwd=3 (NOT YET RUN ON A GPU; the default stays the atomics):
+     tuning.sparse_bwd=3 (measured slower on the H100, 2026-11-23: 32 ms where the default's
+     sparse fwd+bwd took 7.8, docs/benchmarks.md; the default stays the atomics):
      (1) the query-major pass sparse_bwd keeps dq and psum, skips the dk/dv reductions
      and writes D = rowsum(dO O) [B,T,H] (fp32); (2) sparse_bwd_kv, grid (key ranges of
      64, token chunks of 256, B*KV): K, V of the range and fp32 dK, dV accumulators in
