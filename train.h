@@ -72,8 +72,8 @@
    so the all-reduce of layer l runs while the backward of layers l-1..0 does; the update
    waits for the last one. grad_reduce bf16 rounds each bucket to bf16 on the main stream
    before it leaves and widens the whole sum back after the last. That micro-batch is not
-   replayed as a CUDA graph (the collectives are queued eagerly). The CPU transport reduces
-   each bucket when it is handed over (the ranks compute while no collective is pending).
+   replayed as a CUDA graph (the collectives are queued eagerly). The CPU transport sums each
+   bucket when it is handed over, and the backward waits for it (no overlap there).
    Every element is summed over the ranks in the same order as in one bucket, so the results
    equal the one-bucket reduction bit for bit on the CPU transport and with NCCL on 2 ranks
    (more ranks: NCCL's ring may order a sum differently for a different buffer length).
@@ -559,9 +559,9 @@ TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx
         int graphed = !M->grads_ready && train_graph_step(t, dloss);
         if (!graphed && (smollm_forward_device(M) || smollm_backward_device(M, dloss))) {
             M->grads_ready = NULL;
-            if (!t->bucket_failed) goto failed;
-            train_reduce_done_(t);
-            goto comm_failed;
+            train_reduce_done_(t); /* nothing of this step left running on the comm stream */
+            if (t->bucket_failed) goto comm_failed;
+            goto failed;
         }
         M->grads_ready = NULL;
         /* on the GPU the last micro-batch's loss is read after the update is queued:
