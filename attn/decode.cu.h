@@ -56,6 +56,10 @@
                           up-projection applied after the sum: the same product as W_o,h W_UV,h,
                           with o_proj as the matmul that follows). p: gpu_dec_split_floats(B,
                           H, S, r) floats
+     gpu_dec_mla_qkn      MLA with QK-norm (the expanded form): per (b, h) the query and key rows
+                          rotated over their rotary columns at pos and RMSNormed (fp32 q out),
+                          the key and the zero-padded value into the dense cache's slot pos % S
+                          (gpu_dec_attend then attends as for MHA of width qk)
      gpu_dec_mga_append   g, v and |g| per head into slot pos % S; the gate conv over its tail
      gpu_dec_mga_attend   per (b, h) and split of the rows: cosine rows over the cached g; then
                           the running sum S, the split's softmax and mix of the cached v; then
@@ -163,6 +167,9 @@ GPUDEF void gpu_dec_mla_append(Gpu *gpu, void *cache, const void *kva, const voi
 GPUDEF void gpu_dec_mla_attend(Gpu *gpu, void *ol, float *p, const void *cache, const void *qf, const void *wkvb,
                                const int *pos, int B, int H, int S, int window, int r, int rope, int nope, int v,
                                float scale, float theta);
+GPUDEF void gpu_dec_mla_qkn(Gpu *gpu, float *q, void *cache, const void *qf, const void *kvb, const void *kva,
+                            const void *qw, const void *kw, const int *pos, int B, int H, int S, int qk, int v, int r,
+                            int rope, float eps, float theta);
 GPUDEF void gpu_dec_mga_append(Gpu *gpu, void *cache, void *u, const void *g, const void *v, const void *x,
                                const void *wc, const int *pos, int B, int S, int H, int KV, int hd, int d, int gate);
 GPUDEF void gpu_dec_mga_attend(Gpu *gpu, void *att, float *p, void *cache, const int *pos, int B, int S, int H, int KV,
@@ -824,6 +831,40 @@ KSRC_LINE("attn/decode.cu.h")
 "    }\n"
 "}\n"
 "\n"
+"// MLA with QK-norm (attn/mla.h's expanded form), grid (H, B): head h's query row qf [qk] and key\n"
+"// row [k_nope of kvb | kva's shared rotary key], each rotated over its last rope columns at pos and\n"
+"// RMSNormed with its scale, in fp32 (shared: 2 qk floats): q [B][H][qk] fp32 for the dense\n"
+"// attention; the key and the head's value (kvb's, zero-padded to qk) into slot pos % S of the dense\n"
+"// cache [B][S][2][H qk]\n"
+"extern \"C\" __global__ void mla_qkn(float *q, bf16 *cache, const bf16 *qf, const bf16 *kvb, const bf16 *kva,\n"
+"                                    const bf16 *qw, const bf16 *kw, const int *pos_p, int S, int qk, int v, int r,\n"
+"                                    int rope, float eps, float theta) {\n"
+"    extern __shared__ float sm[];\n"
+"    int h = blockIdx.x, b = blockIdx.y, H = gridDim.x, pos = *pos_p, nope = qk - rope, half = rope / 2;\n"
+"    u64 bh = (u64)b * H + h, kvd = (u64)H * qk;\n"
+"    const bf16 *qs = qf + bh * qk, *ks = kvb + bh * (nope + v), *kp = kva + (u64)b * (r + rope) + r;\n"
+"    float *qr = sm, *kr = sm + qk;\n"
+"    for (int j = threadIdx.x; j < qk; j += blockDim.x) {\n"
+"        qr[j] = bf2f(qs[j]);\n"
+"        kr[j] = bf2f(j < nope ? ks[j] : kp[j - nope]);\n"
+"    }\n"
+"    __syncthreads();\n"
+"    for (int i = threadIdx.x; i < half; i += blockDim.x) {\n"
+"        rope_pair(&qr[nope + i], &qr[nope + i + half], i, rope, pos, theta);\n"
+"        rope_pair(&kr[nope + i], &kr[nope + i + half], i, rope, pos, theta);\n"
+"    }\n"
+"    __syncthreads();\n"
+"    float sq = 0.0f, sk = 0.0f;\n"
+"    for (int j = threadIdx.x; j < qk; j += blockDim.x) { sq += qr[j] * qr[j]; sk += kr[j] * kr[j]; }\n"
+"    float rq = rsqrtf(block_sum(sq) / (float)qk + eps), rk = rsqrtf(block_sum(sk) / (float)qk + eps);\n"
+"    bf16 *slot = cache + ((u64)b * S + pos % S) * 2 * kvd + (u64)h * qk;\n"
+"    for (int j = threadIdx.x; j < qk; j += blockDim.x) {\n"
+"        q[bh * qk + j] = qr[j] * rq * bf2f(qw[j]);\n"
+"        slot[j] = f2bf(kr[j] * rk * bf2f(kw[j]));\n"
+"        slot[kvd + j] = j < v ? ks[nope + j] : f2bf(0.0f);\n"
+"    }\n"
+"}\n"
+"\n"
 "// ---- MGA ----\n"
 "// per sequence: run [H] fp32 | gn [S][H] fp32 | g [S][H*hd] bf16 | v [S][KV*hd] bf16 | tail [2][d] bf16\n"
 "typedef struct { float *run, *gn; bf16 *g, *v, *tail; } MgaSeq;\n"
@@ -1245,6 +1286,14 @@ GPUDEF void gpu_dec_mla_append(Gpu *gpu, void *cache, const void *kva, const voi
                                int r, int rope, float eps, float theta) {
     void *args[] = {&cache, &kva, &gamma, &pos, &S, &r, &rope, &eps, &theta};
     gpu_launch(gpu, dec_rooms_k_(gpu, "mla_append"), (unsigned)B, 1, 1, DEC_THREADS, 1, 1, 0, args);
+}
+
+GPUDEF void gpu_dec_mla_qkn(Gpu *gpu, float *q, void *cache, const void *qf, const void *kvb, const void *kva,
+                            const void *qw, const void *kw, const int *pos, int B, int H, int S, int qk, int v, int r,
+                            int rope, float eps, float theta) {
+    void *args[] = {&q, &cache, &qf, &kvb, &kva, &qw, &kw, &pos, &S, &qk, &v, &r, &rope, &eps, &theta};
+    gpu_launch(gpu, dec_rooms_k_(gpu, "mla_qkn"), (unsigned)H, (unsigned)B, 1, 128, 1, 1,
+               (unsigned)(sizeof(float) * 2 * (size_t)qk), args);
 }
 
 GPUDEF void gpu_dec_mla_attend(Gpu *gpu, void *ol, float *p, const void *cache, const void *qf, const void *wkvb,

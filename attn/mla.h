@@ -542,14 +542,14 @@ static size_t attn_mla_gpu_cache_bytes(const AttnConfig *c, int T) {
    layout and kernels. With qk_norm, v <= qk = P, so each head's normed key [k_nope | RoPE(kr)] and
    its value zero-padded to qk fill a dense cache of H kv heads of width qk: [B][S][2][H qk] bf16,
    slot pos % S (the dense ring of a plain window: G 0, ring S). A step is the training forward's
-   arithmetic for one token, through the same ops: the query (mla_query) with its rotary part
-   rotated at the device position (gpu_dec_rope_rows over the columns [nope, qk) of each head's
-   row, no norm), then q_norm; the latent, its norm, kv_b; each head's [k_nope | the shared rotary
-   key] then k_norm; the value padded; both into the slot (gpu_dec_put_rows); the dense split-K
-   attention (gpu_dec_attend: scale 1/sqrt(qk), as the core's with P = qk); the first v columns of
-   each head's output to o_proj. The prompt: the training forward, then its normed k and padded v
+   arithmetic for one token: the query (mla_query), the latent, its norm and kv_b through the
+   forward's ops; then one kernel per (b, h) (gpu_dec_mla_qkn) rotates the query's and the key's
+   [k_nope | the shared rotary key] rotary columns at the device position, RMSNorms both (q_norm,
+   k_norm; in fp32, where the forward rounds to bf16 between the steps) and puts the key and the
+   padded value into the slot; the dense split-K attention (gpu_dec_attend: scale 1/sqrt(qk), as
+   the core's with P = qk); the first v columns of each head's output to o_proj. The prompt: the training forward, then its normed k and padded v
    into the slots (gpu_dec_fill, as the dense room's prefill). ---- */
-typedef struct { void *q, *qn, *lq, *lqn, *kva, *lat, *cn, *kvb, *kx, *kn, *vx, *att, *ol; float *q32, *lqr, *lr, *rs, *part; } MlaXDecScratch;
+typedef struct { void *q, *lq, *lqn, *kva, *lat, *cn, *kvb, *att, *ol; float *q32, *lqr, *lr, *part; } MlaXDecScratch;
 static MlaXDecScratch mla_xdec_scratch(const AttnConfig *c, void *base, int B, int cap, size_t *bytes) {
     MlaDims m = mla_dims(c);
     size_t H = (size_t)c->n_heads, NH = (size_t)B * H, S = (size_t)attn_dec_slots(c->window, cap);
@@ -557,7 +557,6 @@ static MlaXDecScratch mla_xdec_scratch(const AttnConfig *c, void *base, int B, i
     char *cur = base;
     MlaXDecScratch s;
     s.q = attn_dec_take(&cur, 2 * NH * m.qk);
-    s.qn = attn_dec_take(&cur, 2 * NH * m.qk);
     s.q32 = attn_dec_take(&cur, 4 * NH * m.qk);
     s.lq = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
     s.lqn = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
@@ -567,10 +566,6 @@ static MlaXDecScratch mla_xdec_scratch(const AttnConfig *c, void *base, int B, i
     s.cn = attn_dec_take(&cur, 2 * (size_t)B * m.r);
     s.lr = attn_dec_take(&cur, 4 * (size_t)B);
     s.kvb = attn_dec_take(&cur, 2 * NH * (m.nope + m.v));
-    s.kx = attn_dec_take(&cur, 2 * NH * m.qk);
-    s.kn = attn_dec_take(&cur, 2 * NH * m.qk);
-    s.vx = attn_dec_take(&cur, 2 * NH * m.qk);
-    s.rs = attn_dec_take(&cur, 4 * NH);
     s.att = attn_dec_take(&cur, 2 * NH * m.qk);
     s.ol = attn_dec_take(&cur, 2 * NH * m.v);
     s.part = attn_dec_take(&cur, 4 * NH * chunks * (m.qk + 2));
@@ -622,33 +617,19 @@ static int attn_mla_gpu_decode_expanded(Gpu *gpu, const AttnConfig *c, const voi
                                         void *out) {
     MlaDims m = mla_dims(c);
     int B = k->B, H = c->n_heads, NH = B * H, R = m.r + m.rope, kw = m.nope + m.v, d = c->d_model;
-    float eps = c->norm_eps, theta = c->rope_theta;
     GpuDecShape sh = mla_xdec_shape(c, k->cap);
     MlaXDecScratch s = mla_xdec_scratch(c, k->scratch, B, k->cap, NULL);
-    size_t row = (size_t)H * m.qk; /* a slot: H keys, then H values */
-    /* the query: [q_nope | RoPE(q_pe)] per head, then q_norm, to fp32 for the attention */
     mla_query(gpu, c, w, x, s.q, s.lq, s.lqn, (ops_real *)s.lqr, B);
-    gpu_dec_rope_rows(gpu, attn_act_at(gpu, s.q, m.nope), NULL, k->d_pos, NH, m.qk, m.rope, eps, theta);
-    op_rmsnorm_forward(gpu, s.qn, (ops_real *)s.rs, s.q, attn_wat(gpu, w, attn_spec_off(c, "q_norm.weight")), NH, m.qk,
-                       eps);
-    gpu_bf16_to_f32(gpu, s.q32, s.qn, (size_t)NH * m.qk);
-    /* the latent, its norm, every head's k_nope and v; the shared rotary key rotated in place */
+    /* the latent, its norm, every head's k_nope and v */
     op_matmul_forward(gpu, s.kva, x, attn_wat(gpu, w, attn_spec_off(c, "kv_a_proj_with_mqa.weight")), B, d, R);
     op_copy_cols(gpu, s.lat, m.r, s.kva, R, B, m.r, 1, 0);
     op_rmsnorm_forward(gpu, s.cn, (ops_real *)s.lr, s.lat, attn_wat(gpu, w, attn_spec_off(c, "kv_a_layernorm.weight")), B,
-                       m.r, eps);
-    gpu_dec_rope_rows(gpu, attn_act_at(gpu, s.kva, m.r), NULL, k->d_pos, B, R, m.rope, eps, theta);
+                       m.r, c->norm_eps);
     op_matmul_forward(gpu, s.kvb, s.cn, attn_wat(gpu, w, attn_spec_off(c, "kv_b_proj.weight")), B, m.r, H * kw);
-    op_copy_cols(gpu, s.kx, m.qk, s.kvb, kw, NH, m.nope, 1, 0);
-    for (int h = 0; h < H; h++)
-        op_copy_cols(gpu, attn_act_at(gpu, s.kx, (size_t)h * m.qk + m.nope), row, attn_act_at(gpu, s.kva, m.r), R, B,
-                     m.rope, 1, 0);
-    op_rmsnorm_forward(gpu, s.kn, (ops_real *)s.rs, s.kx, attn_wat(gpu, w, attn_spec_off(c, "k_norm.weight")), NH, m.qk,
-                       eps);
-    if (m.v < m.qk) ops_zero(gpu, s.vx, (size_t)NH * m.qk * 2);
-    op_copy_cols(gpu, s.vx, m.qk, attn_act_at(gpu, s.kvb, m.nope), kw, NH, m.v, 1, 0);
-    gpu_dec_put_rows(gpu, k->mem, s.kn, k->d_pos, B, (int)row, sh.S, (size_t)sh.S * 2 * row, 2 * row, 0);
-    gpu_dec_put_rows(gpu, k->mem, s.vx, k->d_pos, B, (int)row, sh.S, (size_t)sh.S * 2 * row, 2 * row, row);
+    /* rotation and norm of each head's q and k; k and v into the slot */
+    gpu_dec_mla_qkn(gpu, s.q32, k->mem, s.q, s.kvb, s.kva, attn_wat(gpu, w, attn_spec_off(c, "q_norm.weight")),
+                    attn_wat(gpu, w, attn_spec_off(c, "k_norm.weight")), k->d_pos, B, H, sh.S, m.qk, m.v, m.r, m.rope,
+                    c->norm_eps, c->rope_theta);
     gpu_dec_attend(gpu, &sh, s.att, s.q32, k->mem, s.part, k->d_pos, B);
     void *oin = s.att;
     if (m.v < m.qk) {

@@ -10,7 +10,9 @@
    Checks: dsa_iscore + dsa_select's list equals attn/dsa.h's sparse_topk_row_ exactly (k below,
    at and above the context; with exact ties in the scores, broken by lower position; indexer
    dims 8 to 128, several score blocks, k of 1 and n - 1); mla_append's rows and
-   mla_attend's outputs over 14 positions (no window, and a window of 6 that wraps); mga_append
+   mla_attend's outputs over 14 positions (no window, and a window of 6 that wraps); mla_qkn's
+   query, key and value (QK-norm's expanded form) in a ring that wraps and one that does not;
+   mga_append
    and mga_attend over 12 positions (the running sum, a window of 5, GQA, the gate conv);
    gdn_conv and gdn_state over 7 steps (conv sizes 4, 2, 1); rope_rows with RMSNorm; dsa_attend
    over a position list (GQA); fill_rows (the prefill's cache writes) equal to put_rows step by step
@@ -114,6 +116,64 @@ static void t_mla(int window) {
     }
     char w[80]; snprintf(w, sizeof w, "mla append (window %d)", window); rep(wc < 3e-2, w, wc);
     snprintf(w, sizeof w, "mla attend (window %d)", window); rep(worst < 3e-2, w, worst);
+}
+
+/* ---- mla_qkn (MLA with QK-norm: the expanded form in the dense cache). Every head's query and
+   [k_nope | shared rotary key] rotated over the rotary columns at pos, then RMSNormed with its
+   scale (attn_mla_decode_expanded's order), against double; the key and the value (padded with
+   zeros to qk) in slot pos % S, every other slot untouched */
+typedef struct { float *q; bf16 *cache, *qf, *kvb, *kva, *qw, *kw; int *pos; int S, qk, v, r, rope; float eps, theta; } QknA;
+static void qkn_body(void *p) {
+    QknA *a = p;
+    mla_qkn(a->q, a->cache, a->qf, a->kvb, a->kva, a->qw, a->kw, a->pos, a->S, a->qk, a->v, a->r, a->rope, a->eps, a->theta);
+}
+static void t_mla_qkn(int S, int pos, int v) {
+    int B = 2, H = 3, qk = 24, rope = 8, nope = qk - rope, r = 12, R = r + rope, kwid = nope + v;
+    size_t kvd = (size_t)H * qk, cn = (size_t)B * S * 2 * kvd;
+    bf16 *qf = rb((size_t)B * H * qk, 1), *kvb = rb((size_t)B * H * kwid, 1), *kva = rb((size_t)B * R, 1);
+    bf16 *qw = rb(qk, 0.3), *kw = rb(qk, 0.3), *cache = rb(cn, 1), *before = malloc(2 * cn);
+    for (int j = 0; j < qk; j++) { qw[j] = f2bf(1 + bf2f(qw[j])); kw[j] = f2bf(1 + bf2f(kw[j])); }
+    memcpy(before, cache, 2 * cn);
+    float *q = malloc(4 * (size_t)B * H * qk);
+    QknA a = {q, cache, qf, kvb, kva, qw, kw, &pos, S, qk, v, r, rope, 1e-6f, 10000.f};
+    emu_grid(H, B, 128, qkn_body, &a);
+    double wq = 0, wk = 0;
+    int vbad = 0, other = 0;
+    for (int b = 0; b < B; b++) {
+        for (int h = 0; h < H; h++) {
+            ops_real x[2][64];
+            for (int j = 0; j < qk; j++) {
+                x[0][j] = bf2f(qf[((size_t)b * H + h) * qk + j]);
+                x[1][j] = bf2f(j < nope ? kvb[((size_t)b * H + h) * kwid + j] : kva[(size_t)b * R + r + j - nope]);
+            }
+            const bf16 *slot = cache + ((size_t)b * S + pos % S) * 2 * kvd + (size_t)h * qk;
+            for (int t = 0; t < 2; t++) {
+                attn_rope_at(x[t] + nope, 1, rope, rope, 10000.f, pos);
+                double ss = 0;
+                for (int j = 0; j < qk; j++) ss += (double)x[t][j] * x[t][j];
+                double rsd = 1 / sqrt(ss / qk + 1e-6);
+                for (int j = 0; j < qk; j++) {
+                    double ref = x[t][j] * rsd * bf2f(t ? kw[j] : qw[j]);
+                    double e = fabs((t ? bf2f(slot[j]) : q[((size_t)b * H + h) * qk + j]) - ref);
+                    if (t && e > wk) wk = e;
+                    if (!t && e > wq) wq = e;
+                }
+            }
+            for (int j = 0; j < qk; j++) /* the value: kvb's bits, then zeros */
+                vbad += slot[kvd + j] != (j < v ? kvb[((size_t)b * H + h) * kwid + nope + j] : f2bf(0.0f));
+        }
+        for (int s2 = 0; s2 < S; s2++)
+            if (s2 != pos % S)
+                other += memcmp(cache + ((size_t)b * S + s2) * 2 * kvd, before + ((size_t)b * S + s2) * 2 * kvd, 4 * kvd) != 0;
+    }
+    char w[96];
+    snprintf(w, sizeof w, "mla_qkn q (fp32; S %d pos %d v %d)", S, pos, v);
+    rep(wq < 1e-4, w, wq);
+    snprintf(w, sizeof w, "mla_qkn k in slot pos %% S (S %d pos %d)", S, pos);
+    rep(wk < 3e-2, w, wk);
+    snprintf(w, sizeof w, "mla_qkn v bits, zero padding, other slots untouched (v %d)", v);
+    rep(!vbad && !other, w, vbad + other);
+    free(qf); free(kvb); free(kva); free(qw); free(kw); free(cache); free(before); free(q);
 }
 
 /* ---- mga */
@@ -358,6 +418,7 @@ int main(void) {
     /* several score blocks, warps' ranges of 64 rows, L = 8 and 16 lanes a key, k at 1 and n - 1 */
     t_select(1500, 4, 64, 1400, 300, 1); t_select(700, 3, 128, 650, 1, 0); t_select(700, 1, 16, 699, 699, 1);
     t_mla(0); t_mla(6);
+    t_mla_qkn(5, 7, 16); t_mla_qkn(10, 3, 24);
     t_mga(0); t_mga(5);
     t_gdn(4); t_gdn(2); t_gdn(1);
     t_rows();
