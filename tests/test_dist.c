@@ -215,6 +215,16 @@ static void test_training(void) {
             snprintf(name, sizeof name, "2 ranks, %s == one bucket, bit for bit", what[k]);
             compare(name, k == 2 ? "build/test_dist/ranks2_bf16" : "build/test_dist/ranks2", dirs[k], 4, 0, 0, 0);
         }
+        /* 3 ranks x grad_accum 2 (the buckets ride only the last micro-batch's backward) */
+        StudyRunConfig three;
+        base_config(&three, 6, 2, 4);
+        err[0] = 0;
+        int r1 = run(&three, 3, "build/test_dist/ranks3_accum2", 0, err, sizeof err);
+        three.train.grad_bucket_mb = 1e-9f;
+        int r2 = r1 ? r1 : run(&three, 3, "build/test_dist/ranks3_accum2_buckets", 0, err, sizeof err);
+        report(r1 == 0 && r2 == 0, "3 ranks x grad_accum 2, with and without a bucket per layer: train", err);
+        compare("3 ranks x grad_accum 2: a bucket per layer == one bucket, bit for bit", "build/test_dist/ranks3_accum2",
+                "build/test_dist/ranks3_accum2_buckets", 4, 0, 0, 0);
     }
     /* the state of 2 ranks (batch 6: 3 rows each) resumed on 1 and on 3 ranks, against one
        uninterrupted process of batch 6 */
