@@ -95,7 +95,7 @@ tests/bench_hash: tests/bench_hash.c ckpt.h
 # of the bench) against `ablate bench --dry-run`'s shapes and FLOP counts (tests/peers_dryrun.sh),
 # and tools/ncu_decode.sh's summary of an Nsight Compute CSV (tests/ncu_summary.sh)
 SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh tests/headers_alone.sh tests/peers_dryrun.sh \
-               tests/ncu_summary.sh
+               tests/ncu_summary.sh tests/readme_figures.sh
 
 # every checker writes a log; run_tests prints its own checks, then the total of all
 # (nvrtc_compile's "[k/n] ..." lines are teed to the terminal as progress: it takes minutes)
