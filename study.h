@@ -1372,6 +1372,14 @@ STUDYDEF int study_set(StudySpec *s, const char *key, const char *value, char *e
     StudyRunConfig scratch;
     study_run_config_defaults(&scratch);
     if (study_run_config_set(&scratch, key, value, err, errlen)) return -1;
+    /* study.ini writes the value back, in double quotes when it holds a comment character: a
+       double quote inside it would end that quoting early (and the resumed study would read
+       another value) */
+    if (strchr(value, '"')) {
+        snprintf(err, errlen, "key '%s': the value %s holds a double quote: expected none inside a value (a whole "
+                 "value may be quoted: %s = \"v\")", k, value, k);
+        return -1;
+    }
     for (int i = 0; i < s->n_base; i++)
         if (!strcmp(s->base_keys[i], k)) {
             snprintf(err, errlen, "key '%s' is set twice", key);

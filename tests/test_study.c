@@ -998,6 +998,14 @@ static void test_quotes(void) {
     expect_error("quotes: an unbalanced quote is an error", "[axes]\ndata = \"a.txt, b.txt\n", "bad.ini:2: axis 'data': unbalanced");
     expect_error("quotes: text after a quoted value is an error", "[axes]\ndata = \"a\"b, c\n", "unexpected 'b'");
     expect_error("quotes: save is not an axis", "[axes]\nsave = a, b\n", "'save' cannot be an axis");
+    /* a base value with a double quote inside (an unbalanced one, or after the first character):
+       study.ini's quoting could not write it back (the fuzzer's case: data = "  ; ...) */
+    expect_error("quotes: an unbalanced quote in a base value is an error", "data = \"  ;  x\n",
+                 "holds a double quote");
+    expect_error("quotes: a quote inside a base value is an error", "data = a\"b.txt\n", "holds a double quote");
+    char *qargv[] = {"--data", "a\"b;c.txt"};
+    rc = study_from_args(&a, &o, 2, qargv, err, sizeof err);
+    report(rc != 0 && strstr(err, "holds a double quote") != NULL, "quotes: --data with a double quote inside refused", err);
 }
 
 /* ---- long values: no crash, no cut names, no shared directories ---- */
