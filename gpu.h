@@ -1313,6 +1313,14 @@ GPUDEF void gpu_copy(Gpu *g, void *dst, const void *src, size_t bytes) {
 
 GPUDEF void gpu_sync(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamSynchronize(g->stream)); }
 
+/* `waiter` runs what is queued on it next only after what `source` has queued so far (ev is
+   recorded on source; one event per direction is enough: a wait takes the event as it stands
+   when the wait is queued) */
+static void gpu_stream_after_(CUstream waiter, CUevent ev, CUstream source) {
+    CU_CHECK(gpu_cu()->cuEventRecord(ev, source));
+    CU_CHECK(gpu_cu()->cuStreamWaitEvent(waiter, ev, 0));
+}
+
 GPUDEF CUstream gpu_comm_stream(Gpu *g) {
     if (!g->comm_stream) {
         CU_CHECK(gpu_cu()->cuStreamCreate(&g->comm_stream, CU_STREAM_NON_BLOCKING));
@@ -1321,17 +1329,8 @@ GPUDEF CUstream gpu_comm_stream(Gpu *g) {
     }
     return g->comm_stream;
 }
-/* one event each way is enough: a wait takes the event as it stands when the wait is queued */
-GPUDEF void gpu_comm_after_main(Gpu *g) {
-    CUstream c = gpu_comm_stream(g);
-    CU_CHECK(gpu_cu()->cuEventRecord(g->ev_comm_fork, g->stream));
-    CU_CHECK(gpu_cu()->cuStreamWaitEvent(c, g->ev_comm_fork, 0));
-}
-GPUDEF void gpu_main_after_comm(Gpu *g) {
-    CUstream c = gpu_comm_stream(g);
-    CU_CHECK(gpu_cu()->cuEventRecord(g->ev_comm_join, c));
-    CU_CHECK(gpu_cu()->cuStreamWaitEvent(g->stream, g->ev_comm_join, 0));
-}
+GPUDEF void gpu_comm_after_main(Gpu *g) { gpu_stream_after_(gpu_comm_stream(g), g->ev_comm_fork, g->stream); }
+GPUDEF void gpu_main_after_comm(Gpu *g) { gpu_stream_after_(g->stream, g->ev_comm_join, gpu_comm_stream(g)); }
 
 GPUDEF void gpu_graph_begin(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
 
@@ -2002,8 +2001,7 @@ static void gpu_xent_(Gpu *g, float *losses, float *correct, void *dh, float *dw
                 CU_CHECK(gpu_cu()->cuEventCreate(&g->ev_join, CU_EVENT_DISABLE_TIMING));
                 g->side_workspace = gpu_alloc(g, g->lt_workspace_size);
             }
-            CU_CHECK(gpu_cu()->cuEventRecord(g->ev_fork, g->stream));
-            CU_CHECK(gpu_cu()->cuStreamWaitEvent(g->side_stream, g->ev_fork, 0));
+            gpu_stream_after_(g->side_stream, g->ev_fork, g->stream);
             CUstream main_stream = g->stream;
             void *main_ws = g->lt_workspace;
             g->stream = g->side_stream; /* gpu_gemm queues on g->stream with g->lt_workspace */

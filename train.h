@@ -166,10 +166,10 @@ typedef struct {
     int graph_captures;
     int graph_eager;    /* 1: run the next micro-batch eagerly (new kernels may grow their scratch,
                            which cannot happen inside a capture) */
-    /* GRADIENT BUCKETS: the gathered range [bucket_lo, bucket_hi) not yet reduced, whether a
-       bucket went to the comm stream this step (GPU), and whether a reduction failed */
+    /* GRADIENT BUCKETS: the gathered range [bucket_lo, bucket_hi) not yet reduced, and whether
+       a reduction failed */
     size_t bucket_lo, bucket_hi;
-    int bucket_forked, bucket_failed;
+    int bucket_failed;
 } TrainState;
 
 /* fills a micro-batch of B*T token ids and next-token targets (host arrays) */
@@ -471,7 +471,6 @@ static int train_reduce_range_(TrainState *t, size_t a, size_t b, int overlap) {
         void *main_stream = dist_nccl_set_stream(d, gpu_comm_stream(g));
         int rc = d->all_reduce(d, buf, n, ty);
         dist_nccl_set_stream(d, main_stream);
-        t->bucket_forked = 1;
         return rc;
     }
 #endif
@@ -484,18 +483,22 @@ static int train_reduce_range_(TrainState *t, size_t a, size_t b, int overlap) {
     return 0;
 }
 
+/* GRADIENT BUCKETS on: data parallel with grad_bucket_mb > 0 */
+static int train_bucketed_(const TrainState *t) { return t->cfg.dist && t->cfg.grad_bucket_mb > 0; }
+
 /* after the last range (and after a failed one, so that nothing of the step still runs when
    the next one zeroes the gradients): on the GPU the main stream waits for the comm stream's
-   sums and the bf16 sums come back to fp32 (the CPU widened each range already) */
+   sums (with buckets) and the bf16 sums come back to fp32 (the CPU widened each range already) */
 static void train_reduce_done_(TrainState *t) {
 #ifndef ABLATE_NO_CUDA
     SmolModel *M = t->model;
     if (M->gpu) {
-        if (t->bucket_forked) gpu_main_after_comm(M->gpu);
+        if (train_bucketed_(t)) gpu_main_after_comm(M->gpu);
         if (t->grad_bf16) gpu_bf16_to_f32(M->gpu, (float *)M->grads, t->grad_bf16, M->n_params);
     }
+#else
+    (void)t;
 #endif
-    t->bucket_forked = 0;
 }
 
 /* GRADIENT BUCKETS: the gathered bucket to its reduction */
@@ -542,7 +545,7 @@ TRAINDEF TrainStats train_step(TrainState *t, TrainBatchFn next_batch, void *ctx
     }
     if (oom) goto failed;
     ops_zero(M->gpu, M->grads, M->n_params * sizeof(ops_real));
-    int bucketed = d && t->cfg.grad_bucket_mb > 0;
+    int bucketed = train_bucketed_(t);
     t->bucket_lo = t->bucket_hi = 0;
     t->bucket_failed = 0;
     for (int a = 0; a < A; a++) {

@@ -533,8 +533,7 @@ static int attn_mla_decode(const AttnConfig *c, const ops_real *w, AttnCache *kc
    one step per token). ---- */
 
 static size_t attn_mla_gpu_cache_bytes(const AttnConfig *c, int T) {
-    if (c->qk_norm) /* the expanded form's keys and values, the dense room's layout (below) */
-        return (size_t)attn_dec_slots(c->window, T) * 2 * c->n_heads * c->head_dim * 2;
+    if (c->qk_norm) return attn_dense_gpu_cache_bytes(c, T); /* the expanded form's keys and values (below) */
     return (size_t)attn_dec_slots(c->window, T) * (c->latent_dim + c->rope_dim) * 2;
 }
 
@@ -547,17 +546,24 @@ static size_t attn_mla_gpu_cache_bytes(const AttnConfig *c, int T) {
    [k_nope | the shared rotary key] rotary columns at the device position, RMSNorms both (q_norm,
    k_norm; in fp32, where the forward rounds to bf16 between the steps) and puts the key and the
    padded value into the slot; the dense split-K attention (gpu_dec_attend: scale 1/sqrt(qk), as
-   the core's with P = qk); the first v columns of each head's output to o_proj. The prompt: the training forward, then its normed k and padded v
-   into the slots (gpu_dec_fill, as the dense room's prefill). ---- */
+   the core's with P = qk); the first v columns of each head's output to o_proj. The prompt: the
+   training forward, then its normed k and padded v into the slots (gpu_dec_fill, as the dense
+   room's prefill). The dense room's shape (attn_dense_gpu_dshape) and step scratch serve as they
+   are: to them c is H kv heads (MLA resolves n_kv_heads = n_heads) of width head_dim = qk, with
+   no pattern (MLA refuses one). ---- */
 typedef struct { void *q, *lq, *lqn, *kva, *lat, *cn, *kvb, *att, *ol; float *q32, *lqr, *lr, *part; } MlaXDecScratch;
 static MlaXDecScratch mla_xdec_scratch(const AttnConfig *c, void *base, int B, int cap, size_t *bytes) {
     MlaDims m = mla_dims(c);
-    size_t H = (size_t)c->n_heads, NH = (size_t)B * H, S = (size_t)attn_dec_slots(c->window, cap);
-    size_t chunks = (S + 127) / 128; /* attn/decode.cu.h's DEC_CHUNK, as attn_dense_gpu_scratch_parts */
+    size_t NH = (size_t)B * c->n_heads, off[4];
     char *cur = base;
     MlaXDecScratch s;
-    s.q = attn_dec_take(&cur, 2 * NH * m.qk);
-    s.q32 = attn_dec_take(&cur, 4 * NH * m.qk);
+    /* the dense room's step scratch for the attention (c is H kv heads of width qk to it): its
+       fp32 query, output and split-K partials; its fused projection's rows hold the query */
+    char *dense = attn_dec_take(&cur, attn_dense_gpu_scratch_parts(c, B, cap, off));
+    s.q = dense + off[0];
+    s.q32 = (float *)(void *)(dense + off[1]);
+    s.att = dense + off[2];
+    s.part = (float *)(void *)(dense + off[3]);
     s.lq = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
     s.lqn = attn_dec_take(&cur, 2 * (size_t)B * (m.rq ? m.rq : 1));
     s.lqr = attn_dec_take(&cur, 4 * (size_t)B);
@@ -566,9 +572,7 @@ static MlaXDecScratch mla_xdec_scratch(const AttnConfig *c, void *base, int B, i
     s.cn = attn_dec_take(&cur, 2 * (size_t)B * m.r);
     s.lr = attn_dec_take(&cur, 4 * (size_t)B);
     s.kvb = attn_dec_take(&cur, 2 * NH * (m.nope + m.v));
-    s.att = attn_dec_take(&cur, 2 * NH * m.qk);
     s.ol = attn_dec_take(&cur, 2 * NH * m.v);
-    s.part = attn_dec_take(&cur, 4 * NH * chunks * (m.qk + 2));
     if (bytes) *bytes = (size_t)(cur - (char *)base);
     return s;
 }
@@ -599,25 +603,11 @@ static size_t attn_mla_gpu_scratch_bytes(const AttnConfig *c, int B, int cap) {
 
 #ifndef ABLATE_NO_CUDA
 #include "decode.cu.h"
-/* the expanded form's cache as the dense room's kernels see it: H kv heads of width qk */
-static GpuDecShape mla_xdec_shape(const AttnConfig *c, int cap) {
-    GpuDecShape sh;
-    memset(&sh, 0, sizeof sh);
-    sh.H = sh.KV = c->n_heads;
-    sh.hd = c->head_dim;
-    sh.S = sh.ring = attn_dec_slots(c->window, cap);
-    sh.window = c->window;
-    sh.block = 128;
-    sh.theta = c->rope_theta;
-    sh.eps = c->norm_eps;
-    return sh;
-}
-
 static int attn_mla_gpu_decode_expanded(Gpu *gpu, const AttnConfig *c, const void *w, AttnGpuCache *k, const void *x,
                                         void *out) {
     MlaDims m = mla_dims(c);
     int B = k->B, H = c->n_heads, NH = B * H, R = m.r + m.rope, kw = m.nope + m.v, d = c->d_model;
-    GpuDecShape sh = mla_xdec_shape(c, k->cap);
+    GpuDecShape sh = attn_dense_gpu_dshape(c, k->cap); /* H kv heads of width qk, the ring of a window */
     MlaXDecScratch s = mla_xdec_scratch(c, k->scratch, B, k->cap, NULL);
     mla_query(gpu, c, w, x, s.q, s.lq, s.lqn, (ops_real *)s.lqr, B);
     /* the latent, its norm, every head's k_nope and v */
@@ -676,7 +666,7 @@ static int attn_mla_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
     attn_gpu_prefill_begin(gpu, c, B, T, &pf);
     int rc = attn_forward(gpu, c, w, &pf.a, x, out, B, T);
     if (!rc && c->qk_norm) { /* the expanded cache: the normed keys and the padded values (P = qk) */
-        GpuDecShape sh = mla_xdec_shape(c, k->cap);
+        GpuDecShape sh = attn_dense_gpu_dshape(c, k->cap);
         gpu_dec_fill(gpu, &sh, k->mem, pf.a.k, pf.a.v, B, T);
     } else if (!rc) {
         gpu_dec_fill_rows(gpu, k->mem, pf.a.lat_kvn, B, T, S, m.r, (size_t)m.r, (size_t)S * R, (size_t)R, 1);
