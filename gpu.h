@@ -1329,8 +1329,16 @@ GPUDEF CUstream gpu_comm_stream(Gpu *g) {
     }
     return g->comm_stream;
 }
-GPUDEF void gpu_comm_after_main(Gpu *g) { gpu_stream_after_(gpu_comm_stream(g), g->ev_comm_fork, g->stream); }
-GPUDEF void gpu_main_after_comm(Gpu *g) { gpu_stream_after_(g->stream, g->ev_comm_join, gpu_comm_stream(g)); }
+/* gpu_comm_stream makes the events: it runs in a statement of its own, before they are read (as
+   arguments of one call, the order in which they are evaluated is unspecified) */
+GPUDEF void gpu_comm_after_main(Gpu *g) {
+    CUstream comm = gpu_comm_stream(g);
+    gpu_stream_after_(comm, g->ev_comm_fork, g->stream);
+}
+GPUDEF void gpu_main_after_comm(Gpu *g) {
+    CUstream comm = gpu_comm_stream(g);
+    gpu_stream_after_(g->stream, g->ev_comm_join, comm);
+}
 
 GPUDEF void gpu_graph_begin(Gpu *g) { CU_CHECK(gpu_cu()->cuStreamBeginCapture(g->stream, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)); }
 
