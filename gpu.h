@@ -211,6 +211,10 @@ typedef struct GpuTuning {
        gpu_decode_rooms_check compare both with the CPU reference (the dense room always
        prefills with its forward) */
     int dec_prefill;
+    /* 1: the fused decode step's kernels start by programmatic dependent launch
+       (gpu_launch_dep: each one's launch, and its weight loads, overlap the kernel before it;
+       compute capability 9.0+, elsewhere a plain launch); 0: plain launches. Default 0 */
+    int dec_pdl;
     /* the CUDA toolkit directory whose include/ NVRTC reads (the caller keeps the string alive;
        ablate.c passes $CUDA_HOME). Default NULL: GPU_CUDA_INCLUDE, the toolkit of the build */
     const char *cuda_home;
@@ -230,7 +234,7 @@ typedef struct GpuKernelSpec { const char *source; char options[GPU_KERNEL_OPTIO
 GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t errlen);
 /* the keys, NULL-terminated pairs {KEY=VALUES, help}, for a driver's --help (sized, so that
    GPU_STATIC can declare it static: C forbids a static array of unknown size before its definition) */
-#define GPU_TUNING_NKEYS 12
+#define GPU_TUNING_NKEYS 13
 #if defined(GPU_STATIC) || defined(ABLATE_STATIC)
 static const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2];
 #else
@@ -291,6 +295,7 @@ extern "C" {
     X(cuFuncSetAttribute)            \
     X(cuFuncGetName)                 \
     X(cuLaunchKernel)                \
+    X(cuLaunchKernelEx)              \
     X(cuEventCreate)                 \
     X(cuEventDestroy)                \
     X(cuEventRecord)                 \
@@ -475,6 +480,13 @@ GPUDEF int gpu_compile_parallel(GpuCompileJob *jobs, int n, int threads);
 GPUDEF void gpu_require_aligned16(const char *who, const void *const *p, int n);
 GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                        unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args);
+/* gpu_launch by programmatic dependent launch when g->tuning.dec_pdl is set on a compute
+   capability 9.0+ device (else exactly gpu_launch): the kernel may start before the kernel ahead
+   of it on the stream has ended, so it must call pdl_wait() (ablate_common.cuh) before it reads
+   anything an earlier kernel writes and before its first store; what comes before pdl_wait
+   (loading weights, say) overlaps that kernel. Kept in a captured graph as a programmatic edge. */
+GPUDEF void gpu_launch_dep(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
+                           unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args);
 
 /* ---- ops (ops.h semantics; ops_real is float in every CUDA build) ---- */
 GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C);
@@ -587,7 +599,7 @@ static const GpuTuneKey_ gpu_tune_table_[] = {
     GPU_TUNE_KEY_(attn_wgmma, 3),   GPU_TUNE_KEY_(attn_wbwd_dq, 4), GPU_TUNE_KEY_(gdn_mma, 1),
     GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(sparse_dense, 1), GPU_TUNE_KEY_(sparse_bwd, 3),
     GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2), GPU_TUNE_KEY_(dec_fused, -2),
-    GPU_TUNE_KEY_(dec_prefill, 1),
+    GPU_TUNE_KEY_(dec_prefill, 1),  GPU_TUNE_KEY_(dec_pdl, -2),
 };
 #undef GPU_TUNE_KEY_
 /* GPU_TUNING_NKEYS counts this table's rows (a compile error when they differ) */
@@ -610,6 +622,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
     {"dec_fused=0|1", "GPU decode: 1 the fused small-batch step (5 kernels a layer; default 0)"},
     {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 1; gdn 0)"},
+    {"dec_pdl=0|1", "GPU decode: 1 the fused step's kernels by programmatic dependent launch (Hopper; default 0)"},
     {NULL, NULL},
 };
 
@@ -623,7 +636,7 @@ GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t
     if (!k) {
         snprintf(err, errlen, "unknown tuning key '%.*s' (expected KEY=VALUE with KEY one of sync_check, "
                  "xent_chunk_mb, attn_wgmma, attn_wbwd_dq, gdn_mma, gdn_par, sparse_dense, sparse_bwd, "
-                 "sparse_kl, sparse_topk, dec_fused, dec_prefill)", (int)(klen < 64 ? klen : 64), key_value);
+                 "sparse_kl, sparse_topk, dec_fused, dec_prefill, dec_pdl)", (int)(klen < 64 ? klen : 64), key_value);
         return -1;
     }
     const char *v = eq ? eq + 1 : "";
@@ -1521,8 +1534,8 @@ GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const
     return fn;
 }
 
-GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
-                       unsigned by, unsigned bz, unsigned smem, void **args) {
+static void gpu_launch_ex_(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                           unsigned bz, unsigned smem, void **args, int dep) {
     if (smem > 48 * 1024) {
         if (smem > g->smem_optin) {
             fprintf(stderr, "gpu_launch: %u bytes of shared memory asked, the device allows %zu\n",
@@ -1531,7 +1544,23 @@ GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned 
         }
         CU_CHECK(gpu_cu()->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem));
     }
-    CU_CHECK(gpu_cu()->cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, g->stream, args, NULL));
+    if (dep && g->tuning.dec_pdl && g->cc_major >= 9) {
+        CUlaunchAttribute at[1];
+        memset(at, 0, sizeof at);
+        at[0].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+        at[0].value.programmaticStreamSerializationAllowed = 1;
+        CUlaunchConfig lc;
+        memset(&lc, 0, sizeof lc);
+        lc.gridDimX = gx; lc.gridDimY = gy; lc.gridDimZ = gz;
+        lc.blockDimX = bx; lc.blockDimY = by; lc.blockDimZ = bz;
+        lc.sharedMemBytes = smem;
+        lc.hStream = g->stream;
+        lc.attrs = at;
+        lc.numAttrs = 1;
+        CU_CHECK(gpu_cu()->cuLaunchKernelEx(&lc, f, args, NULL));
+    } else {
+        CU_CHECK(gpu_cu()->cuLaunchKernel(f, gx, gy, gz, bx, by, bz, smem, g->stream, args, NULL));
+    }
     if (g->tuning.sync_check) {
         const char *name = NULL;
         if (gpu_cu()->cuFuncGetName(&name, f) != CUDA_SUCCESS) name = "?";
@@ -1539,6 +1568,16 @@ GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned 
         snprintf(what, sizeof what, "kernel %s", name);
         gpu_dbg_check_at_(g, what);
     }
+}
+
+GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                       unsigned by, unsigned bz, unsigned smem, void **args) {
+    gpu_launch_ex_(g, f, gx, gy, gz, bx, by, bz, smem, args, 0);
+}
+
+GPUDEF void gpu_launch_dep(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
+                           unsigned by, unsigned bz, unsigned smem, void **args) {
+    gpu_launch_ex_(g, f, gx, gy, gz, bx, by, bz, smem, args, 1);
 }
 
 /* ---------------------------------------------------------------- helpers for the ops */
@@ -2200,6 +2239,11 @@ GPUDEF void gpu_kernel_prewarm(Gpu *g, const GpuKernelSpec *specs, int n) {
 GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args) {
     (void)g; (void)f; (void)gx; (void)gy; (void)gz; (void)bx; (void)by; (void)bz; (void)smem; (void)args;
     gpu_nvrtc_only_die_("gpu_launch");
+}
+
+GPUDEF void gpu_launch_dep(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
+                           unsigned bz, unsigned smem, void **args) {
+    gpu_launch(g, f, gx, gy, gz, bx, by, bz, smem, args);
 }
 
 GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {

@@ -153,13 +153,16 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "        ok = col < OC;\n"
 "    }\n"
 "    const bf16 *wr = w + (u64)(ok ? col : 0) * C;\n"
+"    pdl_trigger(); // the next kernel may start loading its weights\n"
 "    // the first UNROLL groups of the weight row, loaded before the staging so they are in flight\n"
+"    // (and, launched by gpu_launch_dep, before pdl_wait: while the kernel ahead still runs)\n"
 "    uint4 wv[UNROLL];\n"
 "#pragma unroll\n"
 "    for (int u = 0; u < UNROLL; u++) {\n"
 "        int c = lane * 8 + u * 256;\n"
 "        wv[u] = ok && c < C ? fz_ld8(wr, c, C, vec) : make_uint4(0u, 0u, 0u, 0u);\n"
 "    }\n"
+"    pdl_wait(); // x and res are the kernel ahead's output\n"
 "    fz_stage(xs, x, nw, b0, nr, C, Cp, eps);\n"
 "    __syncthreads();\n"
 "    float acc[ROWS];\n"
@@ -218,6 +221,8 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "          int pb, float scale, float theta, float eps) {\n"
 "    extern __shared__ float sm[];\n"
 "    int GROUP = H / KV, b = blockIdx.x / KV, kh = blockIdx.x % KV, c = blockIdx.y, NC = gridDim.y;\n"
+"    pdl_trigger();\n"
+"    pdl_wait(); // qkv is the kernel ahead's output (gpu_launch_dep)\n"
 "    int p = *d_pos, filled = p + 1 < S ? p + 1 : S, s0 = c * CHUNK;\n"
 "    if (s0 >= filled) return; // nothing cached there yet: neither counted nor merged\n"
 "    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd, tid = threadIdx.x, half = hd / 2;\n"
@@ -281,7 +286,7 @@ static void fz_gemv_(Gpu *g, void *out, const void *x, const void *w, const void
     int vec = C % 8 == 0 && ((uintptr_t)w & 15) == 0;
     unsigned tiles = mode == 2 ? (unsigned)((F + 3) / 4) : (unsigned)((OC + 7) / 8);
     void *args[] = {&out, &x, &w, &nw, &res, &B, &C, &OC, &F, &mode, &vec, &eps};
-    gpu_launch(g, fz_k_(g, "fz_gemv"), tiles, (unsigned)((B + FZ_ROWS - 1) / FZ_ROWS), 1, FZ_THREADS, 1, 1,
+    gpu_launch_dep(g, fz_k_(g, "fz_gemv"), tiles, (unsigned)((B + FZ_ROWS - 1) / FZ_ROWS), 1, FZ_THREADS, 1, 1,
                (unsigned)gpu_fz_smem(C), args);
 }
 
@@ -310,7 +315,7 @@ GPUDEF void gpu_fz_attend(Gpu *g, const GpuDecShape *sh, void *att, const void *
     unsigned smem = (unsigned)(sizeof(float) * ((size_t)group * hd + (size_t)group * DEC_CHUNK + 2 * (size_t)group));
     void *args[] = {&qkv, &att, &cache, &part, &cnt, &qn, &kn, &d_pos, &H, &KV, &hd, &S, &G,
                     &ring, &W, &glob, &stride, &dil, &pb, &scale, &theta, &eps};
-    gpu_launch(g, fz_k_(g, "fz_attend"), (unsigned)(B * KV), (unsigned)NC, 1, DEC_CHUNK, 1, 1, smem, args);
+    gpu_launch_dep(g, fz_k_(g, "fz_attend"), (unsigned)(B * KV), (unsigned)NC, 1, DEC_CHUNK, 1, 1, smem, args);
 }
 
 GPUDEF int gpu_decode_fused_kernels_compile_check(const char *arch) {

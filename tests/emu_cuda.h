@@ -50,6 +50,9 @@ static float bf2f(bf16 x) { return __uint_as_float((u32)x << 16); }
 static bf16 f2bf(float f) { u32 u; memcpy(&u, &f, 4); u += 0x7fffu + ((u >> 16) & 1u); return (bf16)(u >> 16); }
 static float warp_sum(float x) { for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o); return x; }
 static float warp_max(float x) { for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o)); return x; }
+/* programmatic dependent launch: one kernel at a time here, so nothing to wait for */
+static void pdl_trigger(void) {}
+static void pdl_wait(void) {}
 static float block_sum(float x) {
     static float part[32];
     int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarp = blockDim.x >> 5;

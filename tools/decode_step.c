@@ -5,7 +5,8 @@
    Nsight Compute and sums the last step's kernels.
 
    build: make build/decode_step (part of make gpuprogs)
-   usage: decode_step MECHANISM BATCH CONTEXT [GEN [FUSED]]   (GEN default 6, FUSED 0|1: tuning dec_fused)
+   usage: decode_step MECHANISM BATCH CONTEXT [GEN [FUSED [PDL]]]   (GEN default 6, FUSED 0|1: tuning
+          dec_fused, PDL 0|1: tuning dec_pdl)
    GQA takes 3 KV heads (the anchor's); DSA top-2048. */
 #define ABLATE_IMPLEMENTATION
 #include "study.h"
@@ -13,11 +14,12 @@
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: decode_step MECHANISM BATCH CONTEXT [GEN [FUSED]]\n");
+        fprintf(stderr, "usage: decode_step MECHANISM BATCH CONTEXT [GEN [FUSED [PDL]]]\n");
         return 2;
     }
     const char *mech = argv[1];
     int B = atoi(argv[2]), ctx = atoi(argv[3]), gen = argc > 4 ? atoi(argv[4]) : 6, fused = argc > 5 && atoi(argv[5]);
+    int pdl = argc > 6 && atoi(argv[6]);
     SmolConfig cfg = {0};
     cfg.vocab_size = 49152;
     if (attn_kind_parse(mech, &cfg.attn.kind)) {
@@ -37,6 +39,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     gpu.tuning.dec_fused = fused;
+    gpu.tuning.dec_pdl = pdl;
     SmolModel m;
     StudyDecodeBench r;
     char err[512];
@@ -45,7 +48,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "decode_step: %s\n", err);
         return 1;
     }
-    printf("%s batch %d context %d%s: prefill %.0f tok/s, decode %.0f tok/s\n", mech, B, ctx, r.fused ? " fused" : "",
+    printf("%s batch %d context %d%s%s: prefill %.0f tok/s, decode %.0f tok/s\n", mech, B, ctx, r.fused ? " fused" : "", pdl ? " dec_pdl=1" : "",
            r.prefill_tps, r.decode_tps);
     smollm_free(&m);
     return 0;
