@@ -81,10 +81,12 @@ twice=$runs
 # (as its own process: a kill -9 of a subshell would leave ablate running, holding the study's lock)
 (as_process=1 study "$out/c") &
 pid=$!
+trap 'kill -9 "$pid" 2> /dev/null' EXIT # a failure of this script leaves no study running
 killed=""
 i=0
 while [ $i -lt 6000 ] && kill -0 "$pid" 2> /dev/null; do
-    ck=$(find "$out/c" -mindepth 2 -maxdepth 2 -type d -name 'ckpt-*' 2> /dev/null | head -n 1)
+    # a finished checkpoint: ckpt-N (ckpt-N.tmp is one being written)
+    ck=$(find "$out/c" -mindepth 2 -maxdepth 2 -type d -name 'ckpt-*' ! -name '*.tmp' 2> /dev/null | head -n 1)
     if [ -n "$ck" ]; then
         at=$(basename "$ck" | sed 's/^ckpt-0*//')
         m="$(dirname "$ck")/metrics.jsonl"
