@@ -211,9 +211,10 @@ typedef struct GpuTuning {
        gpu_decode_rooms_check compare both with the CPU reference (the dense room always
        prefills with its forward) */
     int dec_prefill;
-    /* 1: the fused decode step's kernels start by programmatic dependent launch
-       (gpu_launch_dep: each one's launch, and its weight loads, overlap the kernel before it;
-       compute capability 9.0+, elsewhere a plain launch); 0: plain launches. Default 0 */
+    /* 1: the fused decode step's kernels and the dense room's decode kernels (dec_qkv,
+       dec_split, dec_combine) start by programmatic dependent launch (gpu_launch_dep: each
+       one's launch, and the fused GEMV's weight loads, overlap the kernel before it; compute
+       capability 9.0+, elsewhere a plain launch); 0: plain launches. Default 0 */
     int dec_pdl;
     /* the CUDA toolkit directory whose include/ NVRTC reads (the caller keeps the string alive;
        ablate.c passes $CUDA_HOME). Default NULL: GPU_CUDA_INCLUDE, the toolkit of the build */
@@ -622,7 +623,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
     {"dec_fused=0|1", "GPU decode: 1 the fused small-batch step (5 kernels a layer; default 0)"},
     {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 1; gdn 0)"},
-    {"dec_pdl=0|1", "GPU decode: 1 the fused step's kernels by programmatic dependent launch (Hopper; default 0)"},
+    {"dec_pdl=0|1", "GPU decode: 1 programmatic dependent launch of the decode kernels (Hopper; default 0)"},
     {NULL, NULL},
 };
 

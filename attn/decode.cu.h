@@ -437,6 +437,8 @@ KSRC_LINE("attn/decode.cu.h")
 "extern \"C\" __global__ void dec_qkv(const bf16 *qkv, float *q, bf16 *cache, const bf16 *qn, const bf16 *kn,\n"
 "                                    const int *d_pos, int H, int KV, int hd, int S, int G, int ring,\n"
 "                                    float theta, float eps) {\n"
+"    pdl_trigger();\n"
+"    pdl_wait(); // qkv is the kernel ahead's output (gpu_launch_dep)\n"
 "    int b = blockIdx.x, h = blockIdx.y, lane = threadIdx.x, half = hd / 2, p = *d_pos;\n"
 "    int kvd = KV * hd;\n"
 "    const bf16 *row = qkv + (u64)b * (H + 2 * KV) * hd;\n"
@@ -488,6 +490,8 @@ KSRC_LINE("attn/decode.cu.h")
 "          int ring, int W, int glob, int stride, int dil, int pb, float scale) {\n"
 "    extern __shared__ float sm[];\n"
 "    int GROUP = H / KV, b = blockIdx.x / KV, kh = blockIdx.x % KV, c = blockIdx.y, NC = gridDim.y;\n"
+"    pdl_trigger();\n"
+"    pdl_wait(); // q and the token's cache slot are the kernel ahead's output (gpu_launch_dep)\n"
 "    int p = *d_pos, filled = p + 1 < S ? p + 1 : S, s0 = c * CHUNK;\n"
 "    if (s0 >= filled) return; // nothing cached there yet: the combine stops before this chunk\n"
 "    int n = filled - s0 < CHUNK ? filled - s0 : CHUNK, kvd = KV * hd;\n"
@@ -500,6 +504,8 @@ KSRC_LINE("attn/decode.cu.h")
 "// block (b * H + h): the filled chunks' partials merged, normalized, to bf16\n"
 "extern \"C\" __global__ void dec_combine(const float *part, bf16 *att, const int *d_pos, int H, int hd, int S,\n"
 "                                        int NC) {\n"
+"    pdl_trigger();\n"
+"    pdl_wait(); // part is dec_split's output (gpu_launch_dep)\n"
 "    int bh = blockIdx.x, p = *d_pos, filled = p + 1 < S ? p + 1 : S;\n"
 "    int nc = (filled + CHUNK - 1) / CHUNK;\n"
 "    const float *pt = part + (u64)bh * NC * (hd + 2);\n"
@@ -662,7 +668,7 @@ GPUDEF void gpu_dec_qkv(Gpu *g, const GpuDecShape *sh, const void *qkv, float *q
     int H = sh->H, KV = sh->KV, hd = sh->hd, S = sh->S, G = sh->G, ring = sh->ring;
     float theta = sh->theta, eps = sh->eps;
     void *args[] = {&qkv, &q, &cache, &qn, &kn, &d_pos, &H, &KV, &hd, &S, &G, &ring, &theta, &eps};
-    gpu_launch(g, dec_k_(g, "dec_qkv"), (unsigned)B, (unsigned)(H + KV), 1, 32, 1, 1, 0, args);
+    gpu_launch_dep(g, dec_k_(g, "dec_qkv"), (unsigned)B, (unsigned)(H + KV), 1, 32, 1, 1, 0, args);
 }
 
 GPUDEF void gpu_dec_attend(Gpu *g, const GpuDecShape *sh, void *att, const float *q, const void *cache, float *part,
@@ -674,9 +680,9 @@ GPUDEF void gpu_dec_attend(Gpu *g, const GpuDecShape *sh, void *att, const float
     int group = H / KV;
     unsigned smem = (unsigned)(sizeof(float) * ((size_t)group * hd + (size_t)group * DEC_CHUNK + 2 * (size_t)group));
     void *a1[] = {&q, &cache, &part, &d_pos, &H, &KV, &hd, &S, &G, &ring, &W, &glob, &stride, &dil, &pb, &scale};
-    gpu_launch(g, dec_k_(g, "dec_split"), (unsigned)(B * KV), (unsigned)NC, 1, DEC_CHUNK, 1, 1, smem, a1);
+    gpu_launch_dep(g, dec_k_(g, "dec_split"), (unsigned)(B * KV), (unsigned)NC, 1, DEC_CHUNK, 1, 1, smem, a1);
     void *a2[] = {&part, &att, &d_pos, &H, &hd, &S, &NC};
-    gpu_launch(g, dec_k_(g, "dec_combine"), (unsigned)(B * H), 1, 1, (unsigned)(hd < 128 ? 64 : 128), 1, 1, 0, a2);
+    gpu_launch_dep(g, dec_k_(g, "dec_combine"), (unsigned)(B * H), 1, 1, (unsigned)(hd < 128 ? 64 : 128), 1, 1, 0, a2);
 }
 
 GPUDEF void gpu_dec_fill(Gpu *g, const GpuDecShape *sh, void *cache, const void *k, const void *v, int B, int T) {

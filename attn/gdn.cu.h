@@ -21,6 +21,10 @@
        head dim <= 256 for the norm's backward)
      gdn_kernels_compile_check(arch)  NVRTC-compiles every variant (GDN_MMA, GDN_PAR, GDN_DET
        each 0/1) for arch; no GPU needed. Returns the number of failures.
+     The source compiles as two modules (GDN_WIDE 0 and 1): the wide-head kernels (gdn_gen_*,
+       D > 64) are half of the whole's NVRTC time (2.4 s of 4.9 for sm_90 on a 2-core EPYC), so
+       a model of 64-wide heads never compiles them, and a wider one compiles both in parallel
+       (gpu_gdn_kernels lists them for gpu_kernel_prewarm).
 
    DESIGN (flash-linear-attention's chunk_gated_delta_rule, organized for one kernel per pass)
      Forward gdn_fwd: one block of 256 threads per (b, h) walks the chunks of 64 tokens in
@@ -160,9 +164,10 @@ GPUDEF void gpu_gdn_gated_rmsnorm_forward(Gpu *gpu, void *y, float *rstd, const 
 GPUDEF void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int gate_ld, float *dw, const void *dy,
                                            const void *o, const void *gate, const void *w, const float *rstd, int N,
                                            int H, int D);
-/* the module (gpu_kernel_prewarm's spec) every call above asks for on gpu, into out (at most
-   max); returns 1. Built with the calls' own option builder */
-GPUDEF int gpu_gdn_kernels(const Gpu *gpu, GpuKernelSpec *out, int max);
+/* the modules (gpu_kernel_prewarm's specs) every call above asks for on gpu at head dim D, into
+   out (at most max); returns their count: 1, or 2 for D > 64 (the wide-head kernels are a module
+   of their own). Built with the calls' own option builder */
+GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max);
 GPUDEF int gdn_kernels_compile_check(const char *arch);
 #ifdef __cplusplus
 }
@@ -216,6 +221,9 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "#ifndef GDN_PAR          // the delta-rule kernels compiled: 0 one block per (b, h), 1 chunk-parallel,\n"
 "#define GDN_PAR 0        // 2 both (the CPU emulator); one set keeps the NVRTC compile short\n"
 "#endif\n"
+"#ifndef GDN_WIDE         // the kernels compiled: 0 all but the wide-head path, 1 the wide-head path\n"
+"#define GDN_WIDE 2       // only (D > 64), 2 both; two modules compile in parallel, and a model of\n"
+"#endif                   // 64-wide heads never compiles the wide one (half of the whole's time)\n"
 "#ifndef GDN_DET          // 1: the backward's row and column sums (dg, dbeta) in a fixed order, so\n"
 "#define GDN_DET 1        // bit-reproducible; 0: shared-memory float atomics (Gpu.nondeterministic)\n"
 "#endif\n"
@@ -568,6 +576,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    store4(Us, u);\n"
 "}\n"
 "\n"
+"#if GDN_WIDE != 1 // the tile kernels (to the wide-head path)\n"
 "#if GDN_PAR != 1\n"
 "// shared memory of the forward: 8 tiles + vectors\n"
 "#define FWD_SMEM_FLOATS (8 * TILE + 5 * CH)\n"
@@ -1224,6 +1233,8 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "}\n"
 "\n"
 "#endif\n"
+"#endif // GDN_WIDE != 1\n"
+"#if GDN_WIDE != 0\n"
 "// ---- the wide-head path: D in (64, 256] (gdn_gen_fwd, gdn_gen_bwd) ----\n"
 "// The tile kernels above hold a head in one 64-wide tile. A wider head runs here instead: a\n"
 "// line-by-line port of attn/gdn.h's chunked reference (gdn_chunk_prep_, gdn_chunk_out_,\n"
@@ -1507,6 +1518,8 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        __syncthreads();\n"
 "    }\n"
 "}\n"
+"#endif // GDN_WIDE != 0\n"
+"#if GDN_WIDE != 1\n"
 "// ---- the block's small ops (bf16 activations, fp32 statistics and weight gradients) ----\n"
 "__device__ __forceinline__ float sigm(float x) { return 1.f / (1.f + __expf(-x)); }\n"
 "__device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(__expf(x)); }\n"
@@ -1740,7 +1753,8 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        if (part) part[(u64)blockIdx.x * D + i] = s;\n"
 "        else atomicAdd(&dw[i], s);\n"
 "    }\n"
-"}\n";
+"}\n"
+"#endif // GDN_WIDE != 1\n";
 
 /* ---------------------------------------------------------------- host */
 
@@ -1752,21 +1766,27 @@ static int gdn_mma_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_mma,
    2026-11-23: 135M model 114K vs 92K tok/s; T = 8192 fwd+bwd 10.2 vs 11.2 ms) */
 static int gdn_par_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_par, 1) != 0; }
 
-/* GDN_DET follows gpu->nondeterministic (0, the default: fixed-order sums) */
-static void gdn_opts_(char *opts, size_t n, const Gpu *gpu) {
-    snprintf(opts, n, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", gdn_mma_mode_(gpu), gdn_par_mode_(gpu),
-             !gpu->nondeterministic);
+/* GDN_DET follows gpu->nondeterministic (0, the default: fixed-order sums); wide: the module of
+   the wide-head kernels (gdn_gen_*, GDN_WIDE=1), else the other kernels' (GDN_WIDE=0) */
+static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int wide) {
+    snprintf(opts, n, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d -DGDN_WIDE=%d", gdn_mma_mode_(gpu), gdn_par_mode_(gpu),
+             !gpu->nondeterministic, wide);
 }
 static CUfunction gdn_k_(Gpu *gpu, const char *name) {
-    char opts[64];
-    gdn_opts_(opts, sizeof opts, gpu);
+    char opts[96];
+    gdn_opts_(opts, sizeof opts, gpu, !strncmp(name, "gdn_gen_", 8));
     return gpu_kernel(gpu, GDN_KERNELS_SRC, name, opts);
 }
 
-GPUDEF int gpu_gdn_kernels(const Gpu *gpu, GpuKernelSpec *out, int max) {
-    char opts[64];
-    gdn_opts_(opts, sizeof opts, gpu);
-    return gpu_kernel_spec_add(out, max, 0, GDN_KERNELS_SRC, opts);
+GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max) {
+    char opts[96];
+    gdn_opts_(opts, sizeof opts, gpu, 0);
+    int n = gpu_kernel_spec_add(out, max, 0, GDN_KERNELS_SRC, opts);
+    if (D > GDN_GPU_D) {
+        gdn_opts_(opts, sizeof opts, gpu, 1);
+        n = gpu_kernel_spec_add(out, max, n, GDN_KERNELS_SRC, opts);
+    }
+    return n;
 }
 
 /* The weight gradients of the conv, gates and norm: each block's sums go to a partial array

@@ -1206,11 +1206,11 @@ static int attn_gdn_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
 /* the delta rule's module for gpu_kernel_prewarm */
 static int attn_gdn_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
                                  int max) {
-    (void)c; (void)B; (void)T;
+    (void)B; (void)T;
 #ifndef ABLATE_NO_CUDA
-    return gpu_gdn_kernels(gpu, out, max);
+    return gpu_gdn_kernels(gpu, c->head_dim, out, max);
 #else
-    (void)gpu; (void)out; (void)max;
+    (void)gpu; (void)c; (void)out; (void)max;
     return 0;
 #endif
 }
