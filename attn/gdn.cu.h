@@ -20,7 +20,8 @@
      gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
        head dim <= 256 for the norm's backward)
      gdn_kernels_compile_check(arch)  NVRTC-compiles every variant (GDN_MMA, GDN_PAR, GDN_DET
-       each 0/1) for arch; no GPU needed. Returns the number of failures.
+       each 0/1) for arch, then the two modules gpu_gdn_kernels lists at D 128 (and checks that
+       they split the kernels as below); no GPU needed. Returns the number of failures.
      The source compiles as two modules (GDN_WIDE 0 and 1): the wide-head kernels (gdn_gen_*,
        D > 64) are half of the whole's NVRTC time (2.4 s of 4.9 for sm_90 on a 2-core EPYC), so
        a model of 64-wide heads never compiles them, and a wider one compiles both in parallel
@@ -2010,6 +2011,30 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
             fprintf(stderr, "attn/gdn.cu.h %s %s (log):\n%s\n", arch, opts, log);
         }
         free(log);
+    }
+    /* the modules gpu_gdn_kernels lists (default tuning): one at D = 64, two at D = 128 whose
+       kernels split the whole source's: the wide-head ones (gdn_gen_*) in the second only */
+    static Gpu g0; /* zero: every tuning default */
+    GpuKernelSpec sp[4];
+    int n64 = gpu_gdn_kernels(&g0, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp, 4);
+    int entries[2] = {0, 0}, gen[2] = {0, 0};
+    for (int m = 0; m < 2 && n128 == 2; m++) {
+        char *ptx = NULL, *log = NULL;
+        if (gpu_compile_ptx(sp[m].source, sp[m].options, arch, &ptx, &log) != 0) {
+            fprintf(stderr, "attn/gdn.cu.h %s %s:\n%s\n", arch, sp[m].options, log ? log : "");
+            failed++;
+        }
+        for (const char *e = ptx; e && (e = strstr(e, ".entry ")); e += 7) {
+            entries[m]++;
+            gen[m] += !strncmp(e + 7, "gdn_gen_", 8);
+        }
+        free(ptx); free(log);
+    }
+    if (n64 != 1 || n128 != 2 || gen[0] != 0 || gen[1] != 2 || entries[1] != 2 || entries[0] < 10) {
+        fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64 and %d at D 128 (expected 1 "
+                "and 2); their entries %d and %d, gdn_gen_* among them %d and %d (expected none in the first, "
+                "exactly the 2 entries of the second)\n", arch, n64, n128, entries[0], entries[1], gen[0], gen[1]);
+        failed++;
     }
     return failed;
 }

@@ -1357,7 +1357,7 @@ static void test_tuning(void) {
              t.xent_chunk_bytes == (size_t)64 << 20 && !gpu_tuning_set(&t, "sync_check=1", err, sizeof err) &&
              t.sync_check == 1 && !gpu_tuning_set(&t, "attn_wgmma=0", err, sizeof err) &&
              gpu_tuned(t.attn_wgmma, 3) == 0 && !t.dec_fused && !gpu_tuning_set(&t, "dec_fused=1", err, sizeof err) &&
-             t.dec_fused == 1;
+             t.dec_fused == 1 && !t.dec_pdl && !gpu_tuning_set(&t, "dec_pdl=1", err, sizeof err) && t.dec_pdl == 1;
     report(ok, "tuning: KEY=VALUE sets the field (variant N, MB, switch)", err);
     int all = 1;
     for (int k = 0; gpu_tuning_keys[k][0]; k++) { /* each listed key takes the value 1 */
@@ -1366,6 +1366,14 @@ static void test_tuning(void) {
         all &= !gpu_tuning_set(&t, kv, err, sizeof err);
     }
     report(all, "tuning: every key of the --help table parses", err);
+    GpuTuning un = {0};
+    int named = gpu_tuning_set(&un, "bogus=1", err, sizeof err) == -1;
+    for (int k = 0; named && gpu_tuning_keys[k][0]; k++) { /* the refusal lists every key */
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", (int)strcspn(gpu_tuning_keys[k][0], "="), gpu_tuning_keys[k][0]);
+        named = strstr(err, key) != NULL;
+    }
+    report(named, "tuning: an unknown key's message lists every key of the --help table", err);
     GpuTuning dp = {0};
     ok = !gpu_tuning_set(&dp, "dec_prefill=1", err, sizeof err) && dp.dec_prefill == GPU_TUNE_VARIANT(1) &&
          !gpu_tuning_set(&dp, "dec_prefill=0", err, sizeof err) && dp.dec_prefill == GPU_TUNE_VARIANT(0) &&
@@ -1376,7 +1384,7 @@ static void test_tuning(void) {
         {"bogus=1", "unknown tuning key 'bogus'", "gdn_par"},  {"attn_wgmma=4", "attn_wgmma", "[0, 3]"},
         {"gdn_par", "gdn_par", "got ''"},                      {"sparse_bwd=1x", "sparse_bwd", "'1x'"},
         {"xent_chunk_mb=0", "xent_chunk_mb", "[1, 65536]"},    {"sync_check=-1", "sync_check", "[0, 1]"},
-        {"dec_fused=2", "dec_fused", "[0, 1]"},
+        {"dec_fused=2", "dec_fused", "[0, 1]"},                {"dec_pdl=2", "dec_pdl", "[0, 1]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         GpuTuning u = {0};
