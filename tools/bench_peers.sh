@@ -7,8 +7,9 @@
 #                                            steps, default 10; (b) times 4x as many)
 #
 # Logs go under $OUT (default build/peers): build.log, train.log, attn.log, mech.log (ablate
-# bench --only train --attn gqa / --only attn / --only mech), peers.log and peers.json
-# (tools/peers.py --json). The Gated DeltaNet peer needs fla's wheels in build/wheels (see
+# bench --only train --attn gqa,gdn,dsa / --only attn / --only mech), peers.log and peers.json
+# (tools/peers.py --json); train.log holds the (a) and (b) shapes with gqa, gdn and dsa
+# (the side-by-side table reads gqa's). The Gated DeltaNet peer needs fla's wheels in build/wheels (see
 # tools/peers.py's header); without them that row says n/a and why. A step that fails is
 # reported and the rest still run; the exit status is that of the first failed step (0: all ran).
 set -u
@@ -27,7 +28,9 @@ step() { # name log command...: run, log, one summary line
     return $rc
 }
 if step build build.log make ablate; then
-    step "ablate train" train.log ./ablate bench --only train --attn gqa --steps "$steps"
+    # gqa first (the shape PyTorch's Llama matches), then the mechanisms whose (a) rows are
+    # compared with gqa's: all of them from one lease
+    step "ablate train" train.log ./ablate bench --only train --attn gqa,gdn,dsa --steps "$steps"
     step "ablate attn" attn.log ./ablate bench --only attn
     step "ablate mech" mech.log ./ablate bench --only mech
 fi
