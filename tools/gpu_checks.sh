@@ -12,13 +12,17 @@
 #   tools/gpu_checks.sh timing   the timing tables: kernels, mechanisms (both GDN
 #                                    organizations), whole models (GDN with --tune gdn_par=0/1)
 #   tools/gpu_checks.sh all      both
-# Usage: OUT=/some/dir tools/gpu_checks.sh checks|timing|all
+#   tools/gpu_checks.sh dist     build, then data parallel over every GPU of the machine:
+#                                    tests/gpu_dist_check (its 2-GPU cases need two) and
+#                                    ablate bench --gpus N (N the GPU count; 1 to N GPUs,
+#                                    one sum and 25 MB buckets)
+# Usage: OUT=/some/dir tools/gpu_checks.sh checks|timing|repro|dist|all
 set -u
 part=${1:-}
 case "$part" in
-checks | timing | repro | all) ;;
+checks | timing | repro | dist | all) ;;
 *)
-    echo "usage: $0 checks|timing|repro|all   (logs and summary.txt under \$OUT, default build/device)" >&2
+    echo "usage: $0 checks|timing|repro|dist|all   (logs and summary.txt under \$OUT, default build/device)" >&2
     exit 2
     ;;
 esac
@@ -70,6 +74,15 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
         --batch 2 --steps 3 --eval-batches 1
     step memcheck_decode "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
         ./tests/gpu_decode_check
+fi
+if [ "$part" = dist ]; then
+    ngpu=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU ')
+    step gpu_dist_check ./tests/gpu_dist_check
+    if [ "$ngpu" -ge 1 ]; then
+        step bench_dp ./ablate bench --gpus "$ngpu" --steps 20
+    else
+        printf '%-28s no GPU listed by nvidia-smi -L\n' bench_dp >> "$summary"
+    fi
 fi
 if [ "$part" = timing ] || [ "$part" = all ]; then
     step linear_timing ./tests/gpu_linear_check --timing-only
