@@ -310,7 +310,11 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
    one attention kernel (RoPE, cache append, split-K, merge), the o GEMV with the residual add,
    the gate|up GEMV with the FFN norm and SwiGLU, the down GEMV with the residual add (5
    kernels instead of ~10), then the final norm folded into the LM head's GEMV. Otherwise
-   (g->fused 0) the step of separate kernels. The prefill is the same either way. */
+   (g->fused 0) the step of separate kernels. The prefill is the same either way.
+   gpu->tuning.dec_pdl = 1 (--tune dec_pdl=1; Hopper) launches the fused kernels and the dense
+   room's attention kernels by programmatic dependent launch (gpu.h's gpu_launch_dep), read at
+   each launch and when the step's graph is captured: the same bits, 1.6% to 5% faster at batch 1
+   on an H200 (docs/benchmarks.md), so it is off by default. */
 #define SMOLLM_FUSED_MAX_B 32 /* the fused step's largest batch (its GEMV reads the weights once per 8 rows) */
 typedef struct {
     int B, cap, pos, n_layers, eager, steps;
