@@ -183,8 +183,7 @@ static int token_condition(const AttnConfig *c, const float *w, size_t np, const
     for (int i = 0; i < B * T; i++) cond[i] = 0;
     for (int rep = 0; rep < 2 && !rc; rep++) {
         for (size_t i = 0; i < np + nx; i++) {
-            st ^= st >> 12; st ^= st << 25; st ^= st >> 27;
-            double u = (double)((st * 2685821657736338717ull) >> 11) * (2.0 / 9007199254740992.0) - 1;
+            double u = 2 * urand_at(&st) - 1;
             float m = (float)(1 + u * (1.0 / 256));
             if (i < np) wp[i] = w[i] * m;
             else xp[i - np] = x[i - np] * m;

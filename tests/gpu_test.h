@@ -27,11 +27,13 @@ static double bf2d(uint16_t h) {
     return f;
 }
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) { /* xorshift64*, uniform in (0, 1) */
-    rng_state ^= rng_state >> 12; rng_state ^= rng_state << 25; rng_state ^= rng_state >> 27;
-    return ((rng_state * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-17;
+/* xorshift64* on the generator *st, uniform in (0, 1) */
+static double urand_at(uint64_t *st) {
+    *st ^= *st >> 12; *st ^= *st << 25; *st ^= *st >> 27;
+    return ((*st * 2685821657736338717ull) >> 11) * (1.0 / 9007199254740992.0) + 1e-17;
 }
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull; /* the shared generator */
+static double urand(void) { return urand_at(&rng_state); }
 static double nrand(void) { return sqrt(-2 * log(urand())) * cos(6.283185307179586 * urand()); }
 
 static void *xmalloc(size_t n) {

@@ -101,6 +101,7 @@ while [ $i -lt 6000 ] && kill -0 "$pid" 2> /dev/null; do
     i=$((i + 1))
 done
 wait "$pid" 2> /dev/null
+trap - EXIT # it has ended: its pid may be another process's from now on
 if [ -z "$killed" ]; then
     echo "gpu_repro: the study was not killed mid-run (it ended first or no checkpoint appeared; see $out/c.log)"
     exit 2
