@@ -172,7 +172,12 @@ build/decode_step: tools/decode_step.c $(HEADERS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
-gpuprogs: $(GPU_CHECKS) build/decode_step
+# where the persistent decode step's time goes, phase by phase (its kernel's clock trace)
+build/decode_trace: tools/decode_trace.c $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
+
+gpuprogs: $(GPU_CHECKS) build/decode_step build/decode_trace
 
 gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_ops_check

@@ -1411,12 +1411,13 @@ static void bench_decode_gpu_row(Gpu *gpu, const char *label, const SmolConfig *
     StudyDecodeBench r;
     char err[512];
     if (smollm_init(&m, cfg, gpu, 1, 1, err, sizeof err)) die("bench decode: %s%s", err, "");
-    char name[64]; /* the label, marked when the steps took the fused kernels (tuning dec_fused) */
+    char name[64]; /* the label, marked when the steps took the fused or persistent kernels (tuning dec_fused) */
     if (study_decode_bench(&m, B, ctx - gen, gen, &r, err, sizeof err))
         printf("%-22s %5d %6d  failed: %s\n", label, B, ctx, err);
     else
         printf("%-22s %5d %6d %14.0f %14.0f %16zu %12.1f\n",
-               (snprintf(name, sizeof name, "%s%s", label, r.fused ? " fused" : ""), name), B, ctx, r.prefill_tps,
+               (snprintf(name, sizeof name, "%s%s", label, r.fused == 2 ? " persistent" : r.fused ? " fused" : ""), name),
+               B, ctx, r.prefill_tps,
                r.decode_tps, r.cache_bytes, (double)r.cache_bytes / ctx);
     fflush(stdout);
     smollm_free(&m);
@@ -1425,8 +1426,9 @@ static void bench_decode_gpu_row(Gpu *gpu, const char *label, const SmolConfig *
 /* Generation on the GPU: per mechanism of bench_decode's list at the SmolLM2-135M shape (30
    layers, d_model 576, 9 heads, ffn 1536, vocab 49152; random weights), batch 1 and 32, contexts
    512, 4096, 32768 (prompt = context - 32 new tokens, greedy), after the anchor rows (each batch
-   with the step of separate kernels, then with the fused step: tuning dec_fused 0 and 1; the
-   mechanism rows take the caller's dec_fused, "fused" marking a row whose steps took it). A
+   with the step of separate kernels, then with the fused step: tuning dec_fused 0 and 1, then
+   batch 1 and 8 with the persistent step, dec_fused 2; the mechanism rows take the caller's
+   dec_fused, "fused" or "persistent" marking a row whose steps took it). A
    mechanism without GPU decode kernels prints its refusal once. */
 static void bench_decode_gpu(Gpu *gpu) {
     static const char *mechs[] = {"mha", "gqa", "mqa", "swa", "mla", "mga", "gdn", "dsa", "hier", "identity"};
@@ -1441,13 +1443,17 @@ static void bench_decode_gpu(Gpu *gpu) {
     anchor.attn.kind = ATTN_GQA;
     anchor.attn.n_kv_heads = 3;
     printf("anchor: SmolLM2-135M GQA, prompt 512 + 256 new tokens (ctx 768): the step of separate kernels, then "
-           "the fused step (tuning dec_fused=1); the mechanism rows below take --tune's dec_fused\n");
+           "the fused step (tuning dec_fused=1), then the persistent step at batch 1 and 8 (dec_fused=2); the "
+           "mechanism rows below take --tune's dec_fused\n");
 #ifndef ABLATE_NO_CUDA
     int user_fused = gpu->tuning.dec_fused;
     for (int f = 0; f < 2; f++) {
         gpu->tuning.dec_fused = f;
         for (int bi = 0; bi < 2; bi++) bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, batches[bi], 768, 256);
     }
+    gpu->tuning.dec_fused = 2; /* the persistent step: batches of at most PZ_MAX_B */
+    bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, 1, 768, 256);
+    bench_decode_gpu_row(gpu, "anchor 135M gqa", &anchor, PZ_MAX_B, 768, 256);
     gpu->tuning.dec_fused = user_fused;
 #else
     (void)anchor; /* the CPU build never calls this (no GPU) */
@@ -1601,7 +1607,8 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "32, contexts 512, 4096 and 32768 (a mechanism without GPU decode kernels is listed as\n"
                  "skipped, with the reason), after the anchor rows (135M GQA, prompt 512 + 256 new tokens;\n"
                  "each batch with the step of separate kernels and with the fused one, --tune dec_fused=1's,\n"
-                 "marked \"fused\"; the mechanism rows take --tune's dec_fused, default 0);\n"
+                 "marked \"fused\", then batch 1 and 8 with the persistent one, dec_fused=2's, marked\n"
+                 "\"persistent\"; the mechanism rows take --tune's dec_fused, default 0);\n"
                  "on the CPU the reference at a small shape (batch 1 and 8, contexts 128 and 512).\n"
                  "On the CPU the shapes shrink (they would take hours). --profile adds, per training\n"
                  "configuration, one step timed op by op (GPU time per op).\n"

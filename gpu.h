@@ -200,8 +200,9 @@ typedef struct GpuTuning {
     int sparse_topk;
     /* 1: a decode step of at most SMOLLM_FUSED_MAX_B sequences takes the fused kernels
        (attn/decode_fused.cu.h, smollm.h's fused step: 5 kernels a layer) where every layer is
-       the dense room with pre-norms; 0: the step of separate kernels and cuBLASLt GEMMs.
-       Default 0 until the GPU checks have compared the fused step with the CPU reference */
+       the dense room with pre-norms; 2: a step of at most PZ_MAX_B sequences is one persistent
+       kernel (attn/decode_persist.cu.h) where the model qualifies (smollm.h's THE PERSISTENT
+       STEP), else as 1; 0: the step of separate kernels and cuBLASLt GEMMs. Default 0 */
     int dec_fused;
     /* generation's prefill for the MLA, MGA, Gated DeltaNet, DSA and identity rooms (attn.h,
        attn_gpu_decode_prefill): variant 1 the training forward over the prompt, then fill kernels
@@ -488,6 +489,10 @@ GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned 
    (loading weights, say) overlaps that kernel. Kept in a captured graph as a programmatic edge. */
 GPUDEF void gpu_launch_dep(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz,
                            unsigned bx, unsigned by, unsigned bz, unsigned smem, void **args);
+/* a 1-D cooperative launch (every block resident at once, or the launch fails and aborts with
+   the driver's message): for kernels that synchronize their whole grid (attn/decode_persist.cu.h).
+   Kept in a captured graph as a cooperative kernel node */
+GPUDEF void gpu_launch_coop(Gpu *g, CUfunction f, unsigned gx, unsigned bx, unsigned smem, void **args);
 
 /* ---- ops (ops.h semantics; ops_real is float in every CUDA build) ---- */
 GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C);
@@ -591,15 +596,15 @@ GPUDEF void gpu_bf16_to_f32(Gpu *g, float *dst, const void *src, size_t n);
 #include <stdlib.h>
 #include <string.h>
 
-/* one row per key: its field, the largest variant (or -1: a count of MB, or a 0|1 switch
-   that is not a variant) */
+/* one row per key: its field, the largest variant (or -1: a count of MB, -2: a 0|1 switch
+   that is not a variant, -3: a choice 0..2 kept as given) */
 typedef struct { const char *key; size_t off; int max; } GpuTuneKey_;
 #define GPU_TUNE_KEY_(k, m) {#k, offsetof(GpuTuning, k), m}
 static const GpuTuneKey_ gpu_tune_table_[] = {
     GPU_TUNE_KEY_(sync_check, -2),  {"xent_chunk_mb", offsetof(GpuTuning, xent_chunk_bytes), -1},
     GPU_TUNE_KEY_(attn_wgmma, 3),   GPU_TUNE_KEY_(attn_wbwd_dq, 4), GPU_TUNE_KEY_(gdn_mma, 1),
     GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(sparse_dense, 1), GPU_TUNE_KEY_(sparse_bwd, 3),
-    GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2), GPU_TUNE_KEY_(dec_fused, -2),
+    GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2), GPU_TUNE_KEY_(dec_fused, -3),
     GPU_TUNE_KEY_(dec_prefill, 1),  GPU_TUNE_KEY_(dec_pdl, -2),
 };
 #undef GPU_TUNE_KEY_
@@ -621,7 +626,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sparse_bwd=0..3", "DSA backward variant (default 2; nondeterministic numerics only)"},
     {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},
     {"sparse_topk=0..2", "DSA top-k: 0|1 block kernel (4 | 1 passes), 2 warp kernel for T <= 4096 (default 2)"},
-    {"dec_fused=0|1", "GPU decode: 1 the fused small-batch step (5 kernels a layer; default 0)"},
+    {"dec_fused=0..2", "GPU decode: 1 the fused small-batch step (5 kernels a layer), 2 the persistent step (one kernel; default 0)"},
     {"dec_prefill=0|1", "generation's prefill of mla, mga, gdn, dsa: 0 a decode step per token, 1 the forward (default 1; gdn 0)"},
     {"dec_pdl=0|1", "GPU decode: 1 programmatic dependent launch of the decode kernels (Hopper; default 0)"},
     {NULL, NULL},
@@ -643,13 +648,13 @@ GPUDEF int gpu_tuning_set(GpuTuning *t, const char *key_value, char *err, size_t
     const char *v = eq ? eq + 1 : "";
     char *end;
     long n = strtol(v, &end, 10);
-    int lo = k->max == -1 ? 1 : 0, hi = k->max == -1 ? 65536 : k->max == -2 ? 1 : k->max;
+    int lo = k->max == -1 ? 1 : 0, hi = k->max == -1 ? 65536 : k->max == -2 ? 1 : k->max == -3 ? 2 : k->max;
     if (!*v || *end || n < lo || n > hi) {
         snprintf(err, errlen, "tuning %s: expected an integer in [%d, %d], got '%.64s'", k->key, lo, hi, v);
         return -1;
     }
     if (k->max == -1) t->xent_chunk_bytes = (size_t)n << 20;
-    else *(int *)((char *)t + k->off) = k->max == -2 ? (int)n : GPU_TUNE_VARIANT((int)n);
+    else *(int *)((char *)t + k->off) = k->max <= -2 ? (int)n : GPU_TUNE_VARIANT((int)n);
     return 0;
 }
 #endif /* GPU_TUNING_DONE */
@@ -1535,6 +1540,7 @@ GPUDEF CUfunction gpu_kernel(Gpu *g, const char *source, const char *name, const
     return fn;
 }
 
+/* dep 1: programmatic dependent launch where tuned so; 2: cooperative */
 static void gpu_launch_ex_(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                            unsigned bz, unsigned smem, void **args, int dep) {
     if (smem > 48 * 1024) {
@@ -1545,11 +1551,16 @@ static void gpu_launch_ex_(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsig
         }
         CU_CHECK(gpu_cu()->cuFuncSetAttribute(f, CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)smem));
     }
-    if (dep && g->tuning.dec_pdl && g->cc_major >= 9) {
+    if (dep == 2 || (dep && g->tuning.dec_pdl && g->cc_major >= 9)) {
         CUlaunchAttribute at[1];
         memset(at, 0, sizeof at);
-        at[0].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
-        at[0].value.programmaticStreamSerializationAllowed = 1;
+        if (dep == 2) {
+            at[0].id = CU_LAUNCH_ATTRIBUTE_COOPERATIVE;
+            at[0].value.cooperative = 1;
+        } else {
+            at[0].id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION;
+            at[0].value.programmaticStreamSerializationAllowed = 1;
+        }
         CUlaunchConfig lc;
         memset(&lc, 0, sizeof lc);
         lc.gridDimX = gx; lc.gridDimY = gy; lc.gridDimZ = gz;
@@ -1579,6 +1590,10 @@ GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned 
 GPUDEF void gpu_launch_dep(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                            unsigned by, unsigned bz, unsigned smem, void **args) {
     gpu_launch_ex_(g, f, gx, gy, gz, bx, by, bz, smem, args, 1);
+}
+
+GPUDEF void gpu_launch_coop(Gpu *g, CUfunction f, unsigned gx, unsigned bx, unsigned smem, void **args) {
+    gpu_launch_ex_(g, f, gx, 1, 1, bx, 1, 1, smem, args, 2);
 }
 
 /* ---------------------------------------------------------------- helpers for the ops */
@@ -2245,6 +2260,10 @@ GPUDEF void gpu_launch(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned 
 GPUDEF void gpu_launch_dep(Gpu *g, CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                            unsigned bz, unsigned smem, void **args) {
     gpu_launch(g, f, gx, gy, gz, bx, by, bz, smem, args);
+}
+
+GPUDEF void gpu_launch_coop(Gpu *g, CUfunction f, unsigned gx, unsigned bx, unsigned smem, void **args) {
+    gpu_launch(g, f, gx, 1, 1, bx, 1, 1, smem, args);
 }
 
 GPUDEF void gpu_embed_forward(Gpu *g, void *out, const int *tok, const void *wte, int N, int C) {

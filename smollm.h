@@ -315,13 +315,27 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
    room's attention kernels by programmatic dependent launch (gpu.h's gpu_launch_dep), read at
    each launch and when the step's graph is captured: the same bits, 1.6% to 5% faster at batch 1
    on an H200 (docs/benchmarks.md), so it is off by default. */
+/* THE PERSISTENT STEP (gpu->tuning.dec_fused = 2, ablate --tune dec_fused=2): init sets
+   g->fused = 2 when B <= PZ_MAX_B (8), the model qualifies for the fused step, every layer has
+   the same heads, kv heads and head dim, and attn/decode_persist.cu.h's gpu_pz_check takes the
+   shape; otherwise it falls back to the fused step where that one applies. The step is then
+   one cooperative kernel (every layer and the LM head, grid barriers between the phases; its
+   weight loads issued before each barrier) and a memset; greedy, the kernel also picks the
+   token (dec_sample's rule, the first largest logit) and advances the position, else the
+   sampler and the increment follow it as in the other steps. Same arithmetic as the fused step except the
+   attention's order of summation (attn/decode_persist.cu.h's ARITHMETIC). */
 #define SMOLLM_FUSED_MAX_B 32 /* the fused step's largest batch (its GEMV reads the weights once per 8 rows) */
 typedef struct {
     int B, cap, pos, n_layers, eager, steps;
-    int fused;                   /* the steps take the fused kernels (THE FUSED STEP above) */
+    int fused;                   /* the steps take the fused kernels (1, THE FUSED STEP above) or the
+                                    persistent kernel (2, THE PERSISTENT STEP) */
     void *fqkv, *fatt;           /* the fused step's device scratch: q|k|v [B, (H+2KV) hd], att [B, H hd] bf16, */
     float *fpart;                /* the split-K partials, */
     int *fcnt;                   /* the chunk counters [B * KV] (zero between steps) */
+    void *pz_layers;             /* the persistent step's layer table (device GpuPzLayer [n_layers]) */
+    unsigned *pz_bar;            /* its grid barrier's counter (device) */
+    unsigned long long *pz_trace; /* NULL, or the caller's device buffer of GPU_PZ_TRACE_LEN(n_layers)
+                                    that each persistent step fills (tools/decode_trace; eager steps) */
     SmolSampler sampler;
     uint64_t seed;
     AttnGpuCache *layers;        /* [n_layers] */
@@ -1798,6 +1812,7 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
 #ifndef ABLATE_NO_CUDA
 #include "attn/decode.cu.h" /* the sampler */
 #include "attn/decode_fused.cu.h" /* the fused step */
+#include "attn/decode_persist.cu.h" /* the persistent step */
 #endif
 
 #ifndef ABLATE_NO_CUDA
@@ -1833,6 +1848,71 @@ static void smol_gpu_fused_alloc(SmolGpuGen *g, const SmolModel *m) {
     g->fcnt = (int *)ops_alloc(m->gpu, cnt);
     gpu_memset0(m->gpu, g->fcnt, cnt);
     g->fused = 1;
+}
+
+/* the persistent step's shape when it covers g (THE PERSISTENT STEP in the header): 0, else -1 */
+static int smol_gpu_persist_shape(const SmolModel *m, const SmolGpuGen *g, GpuPzShape *sh) {
+    const SmolConfig *c = &m->cfg;
+    char why[256];
+    if (!smol_gpu_fusable(m, g) || m->gpu->cc_major < 6) return -1;
+    memset(sh, 0, sizeof *sh);
+    sh->B = g->B; sh->L = c->n_layers; sh->D = c->d_model; sh->F = c->ffn_dim; sh->V = c->vocab_size;
+    sh->eps = c->norm_eps;
+    for (int l = 0; l < c->n_layers; l++) {
+        AttnGpuDenseStep s;
+        const SmolLayer *L = &m->layers[l];
+        attn_gpu_decode_dense(m->gpu, &g->layers[l], wptr(m, L->attn_w), &s);
+        if (l == 0) { sh->H = s.sh.H; sh->KV = s.sh.KV; sh->hd = s.sh.hd; }
+        if (s.sh.H != sh->H || s.sh.KV != sh->KV || s.sh.hd != sh->hd) return -1;
+        const void *w[] = {s.wqkv, s.wo, wptr(m, L->gate), wptr(m, L->down)};
+        for (int i = 0; i < 4; i++)
+            if ((uintptr_t)w[i] & 15) return -1; /* its GEMVs load weight rows 16 bytes at a time */
+    }
+    if ((uintptr_t)wptr(m, m->wte) & 15) return -1;
+    return gpu_pz_check(m->gpu, sh, why, sizeof why);
+}
+
+/* the persistent step's layer table and barrier; sets g->fused = 2 (the fused step's q|k|v and
+   partials scratch serve it, sized for it here) */
+static void smol_gpu_persist_alloc(SmolGpuGen *g, const SmolModel *m, const GpuPzShape *sh) {
+    size_t none = (size_t)-1;
+    GpuPzLayer *t = calloc((size_t)sh->L, sizeof *t);
+    if (!t) return; /* no host memory for the table: the step of separate kernels */
+    for (int l = 0; l < sh->L; l++) {
+        AttnGpuDenseStep s;
+        const SmolLayer *L = &m->layers[l];
+        attn_gpu_decode_dense(m->gpu, &g->layers[l], wptr(m, L->attn_w), &s);
+        t[l].wqkv = s.wqkv; t[l].wo = s.wo; t[l].wgu = wptr(m, L->gate); t[l].wdown = wptr(m, L->down);
+        t[l].an = L->attn_pre != none ? wptr(m, L->attn_pre) : NULL;
+        t[l].fn = L->ffn_pre != none ? wptr(m, L->ffn_pre) : NULL;
+        t[l].qn = s.qn; t[l].kn = s.kn;
+        t[l].cache = g->layers[l].mem;
+        t[l].S = s.sh.S; t[l].G = s.sh.G; t[l].ring = s.sh.ring; t[l].W = s.sh.window; t[l].glob = s.sh.global;
+        t[l].stride = s.sh.stride; t[l].dil = s.sh.dilation; t[l].pb = s.sh.block > 0 ? s.sh.block : 128;
+        t[l].theta = s.sh.theta; t[l].qk_eps = s.sh.eps;
+    }
+    g->pz_layers = ops_alloc(m->gpu, sizeof *t * (size_t)sh->L);
+    ops_to_device(m->gpu, g->pz_layers, t, sizeof *t * (size_t)sh->L);
+    free(t);
+    g->pz_bar = (unsigned *)ops_alloc(m->gpu, 16);
+    g->fqkv = ops_alloc(m->gpu, (size_t)sh->B * (sh->H + 2 * sh->KV) * sh->hd * 2);
+    g->fpart = (float *)ops_alloc(m->gpu, sizeof(float) * gpu_pz_part_floats(m->gpu, sh));
+    g->fused = 2;
+}
+
+/* the persistent step, queued: one kernel for the layers and the head; greedy (temperature 0), the
+   kernel also picks the token and advances the position, else the sampler and the increment follow */
+static void smol_gpu_step_persist(SmolGpuGen *g, const SmolModel *m) {
+    const SmolConfig *c = &m->cfg;
+    GpuPzShape sh;
+    int greedy = g->sampler.temperature <= 0;
+    smol_gpu_persist_shape(m, g, &sh); /* it held at init, and nothing it reads has changed */
+    gpu_pz_step(m->gpu, &sh, (const GpuPzLayer *)g->pz_layers, wptr(m, m->wte), wptr(m, m->final_norm), g->d_tok,
+                g->d_pos, g->x, g->h, g->act, g->fqkv, g->fpart, g->logits, g->pz_bar, greedy, g->pz_trace);
+    if (greedy) return;
+    gpu_dec_sample(m->gpu, g->d_tok, g->logits, g->d_pos, g->B, c->vocab_size, g->sampler.temperature,
+                   g->sampler.top_k, g->sampler.top_p, (unsigned long long)g->seed);
+    gpu_dec_advance(m->gpu, g->d_pos);
 }
 
 /* the fused step, queued (THE FUSED STEP in the header): the embedding of d_tok, 5 kernels a
@@ -1886,7 +1966,7 @@ SMOLLMDEF void smollm_gpu_gen_free(SmolGpuGen *g, const SmolModel *m) {
             if (g->layers[l].mem) attn_gpu_decode_free(gpu, &g->layers[l]);
     free(g->layers);
     void *dev[] = {g->d_pos, g->d_tok, g->x, g->h, g->nt, g->sub, g->gu, g->act, g->xf, g->rstd, g->logits,
-                   g->fqkv, g->fatt, g->fpart, g->fcnt};
+                   g->fqkv, g->fatt, g->fpart, g->fcnt, g->pz_layers, g->pz_bar};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++)
         if (dev[i] && gpu) ops_free(gpu, dev[i]);
     free(g->tokens);
@@ -1931,7 +2011,9 @@ SMOLLMDEF int smollm_gpu_gen_init(SmolGpuGen *g, const SmolModel *m, int B, int 
         g->cache_bytes += g->layers[l].bytes;
     }
 #ifndef ABLATE_NO_CUDA
-    if (gpu->tuning.dec_fused && smol_gpu_fusable(m, g)) smol_gpu_fused_alloc(g, m);
+    GpuPzShape pz;
+    if (gpu->tuning.dec_fused == 2 && !smol_gpu_persist_shape(m, g, &pz)) smol_gpu_persist_alloc(g, m, &pz);
+    if (gpu->tuning.dec_fused && !g->fused && smol_gpu_fusable(m, g)) smol_gpu_fused_alloc(g, m);
 #endif
     return 0;
 }
@@ -2061,6 +2143,10 @@ SMOLLMDEF int smollm_gpu_prefill(SmolGpuGen *g, const SmolModel *m, const int *t
 #ifndef ABLATE_NO_CUDA
 /* the step, queued: embedding of d_tok, every block, the head and sampler, the position + 1 */
 static int smol_gpu_step_queue(SmolGpuGen *g, const SmolModel *m, char *err, size_t errlen) {
+    if (g->fused == 2) {
+        smol_gpu_step_persist(g, m);
+        return 0;
+    }
     if (g->fused) {
         smol_gpu_step_fused(g, m);
         return 0;

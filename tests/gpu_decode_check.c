@@ -209,12 +209,17 @@ static int first_max(const float *x, int n) {
     return b;
 }
 
-/* fused: the steps with tuning dec_fused = 1 (smollm.h's fused step), which init must take */
+/* fused: the steps with tuning dec_fused = 1 (smollm.h's fused step) or 2 (the persistent
+   step), which init must take (the persistent one falls back to the fused one where the layers'
+   heads differ: falls_back). A prompt of long_prompt tokens (0: 10) */
+static int long_prompt, falls_back;
 static void check_model_as(Gpu *gpu, const char *label0, const char *sched, int window_base, int B, int qk,
                            int fused) {
-    enum { T0 = 10, STEPS = 16, V = 256 };
+    enum { STEPS = 16, V = 256 };
+    int T0 = long_prompt ? long_prompt : 10;
     char err[512], name[160], detail[200], label[100];
-    snprintf(label, sizeof label, "%s%s B %d%s", label0, qk ? " qk_norm" : "", B, fused ? " fused" : "");
+    snprintf(label, sizeof label, "%s%s B %d%s%s", label0, qk ? " qk_norm" : "", B,
+             fused == 2 ? " persistent" : fused ? " fused" : "", long_prompt ? " long prompt" : "");
     SmolConfig cfg = {0};
     cfg.vocab_size = V; cfg.d_model = 128; cfg.n_layers = 2; cfg.n_heads = 4; cfg.ffn_dim = 256;
     cfg.attn.kind = ATTN_GQA;
@@ -243,8 +248,11 @@ static void check_model_as(Gpu *gpu, const char *label0, const char *sched, int 
         gpu->tuning.dec_fused = 0;
         return;
     }
-    snprintf(name, sizeof name, "model %s: %s step taken", label, fused ? "the fused" : "the unfused");
-    report(eg.fused == fused && rg.fused == fused, name, fused ? "dec_fused=1 and a dense pre-norm model" : "dec_fused=0");
+    int want = fused == 2 && falls_back ? 1 : fused;
+    snprintf(name, sizeof name, "model %s: %s step taken", label,
+             want == 2 ? "the persistent" : want ? "the fused" : "the unfused");
+    snprintf(detail, sizeof detail, "dec_fused=%d%s; took %d", fused, fused ? " and a dense pre-norm model" : "", eg.fused);
+    report(eg.fused == want && rg.fused == want, name, detail);
     float *lg = xcalloc((size_t)B * V, sizeof(float)), *lr = xcalloc((size_t)B * V, sizeof(float));
     double worst = 0;
     int argmax_ok = 1, greedy_ok = 1, graph_same = 1, rc = 0;
@@ -321,10 +329,11 @@ static void check_model_as(Gpu *gpu, const char *label0, const char *sched, int 
     gpu->tuning.dec_fused = 0;
 }
 
-/* both steps: the separate kernels and the fused ones */
+/* the three steps: the separate kernels, the fused ones, the persistent kernel */
 static void check_model(Gpu *gpu, const char *label, const char *sched, int window_base) {
     check_model_as(gpu, label, sched, window_base, 2, 0, 0);
     check_model_as(gpu, label, sched, window_base, 2, 0, 1);
+    check_model_as(gpu, label, sched, window_base, 2, 0, 2);
 }
 
 /* (e) a model of the other rooms with tuning.dec_prefill = whole (the unfused step: the fused one
@@ -405,6 +414,60 @@ static void check_fused_shape(Gpu *gpu, int B) {
     free(prompt); free(lu); free(lf); free(lp);
 }
 
+/* (d) the persistent step at the SmolLM2-135M shape against the step of separate kernels (as
+   check_fused_shape, the same bound), and its captured graph against eager launches, bitwise */
+static void check_persist_shape(Gpu *gpu, int B) {
+    enum { T0 = 40, STEPS = 8 };
+    char err[512], name[120], detail[160];
+    SmolConfig cfg = {0};
+    cfg.vocab_size = 49152;
+    cfg.attn.kind = ATTN_GQA;
+    cfg.attn.n_kv_heads = 3;
+    SmolModel gm;
+    snprintf(name, sizeof name, "135M shape B %d: persistent step = unfused step (logits, %d steps)", B, STEPS);
+    if (smollm_init(&gm, &cfg, gpu, 1, 1, err, sizeof err)) { report(0, name, err); return; }
+    int V = gm.cfg.vocab_size, *prompt = xcalloc((size_t)B * T0, sizeof(int)), rc = 0;
+    for (int i = 0; i < B * T0; i++) prompt[i] = (i * 7919 + 13) % V;
+    SmolGpuGen ug, pg, pe; /* unfused (graph), persistent (graph), persistent (eager) */
+    SmolSampler greedy = {0};
+    gpu->tuning.dec_fused = 0;
+    rc |= smollm_gpu_gen_init(&ug, &gm, B, T0 + STEPS + 1, &greedy, 1, 0, err, sizeof err);
+    gpu->tuning.dec_fused = 2;
+    rc |= smollm_gpu_gen_init(&pg, &gm, B, T0 + STEPS + 1, &greedy, 1, 0, err, sizeof err);
+    rc |= smollm_gpu_gen_init(&pe, &gm, B, T0 + STEPS + 1, &greedy, 1, 1, err, sizeof err);
+    gpu->tuning.dec_fused = 0;
+    if (rc) { report(0, name, err); smollm_free(&gm); free(prompt); return; }
+    float *lu = xcalloc((size_t)B * V, sizeof(float)), *lp = xcalloc((size_t)B * V, sizeof(float));
+    float *le = xcalloc((size_t)B * V, sizeof(float));
+    double worst = 0;
+    int same = 1;
+    rc |= smollm_gpu_prefill(&ug, &gm, prompt, T0, err, sizeof err);
+    rc |= smollm_gpu_prefill(&pg, &gm, prompt, T0, err, sizeof err);
+    rc |= smollm_gpu_prefill(&pe, &gm, prompt, T0, err, sizeof err);
+    for (int s = 0; s < STEPS && !rc; s++) {
+        rc |= smollm_gpu_set_tokens(&pg, &gm, ug.tokens, err, sizeof err);
+        rc |= smollm_gpu_set_tokens(&pe, &gm, ug.tokens, err, sizeof err);
+        rc |= smollm_gpu_decode_step(&ug, &gm, err, sizeof err);
+        rc |= smollm_gpu_decode_step(&pg, &gm, err, sizeof err);
+        rc |= smollm_gpu_decode_step(&pe, &gm, err, sizeof err);
+        gpu_download(gpu, lu, ug.logits, sizeof(float) * B * V);
+        gpu_download(gpu, lp, pg.logits, sizeof(float) * B * V);
+        gpu_download(gpu, le, pe.logits, sizeof(float) * B * V);
+        double e = max_rel(lp, lu, (size_t)B * V);
+        if (e > worst) worst = e;
+        if (memcmp(lp, le, sizeof(float) * B * V)) same = 0;
+    }
+    snprintf(detail, sizeof detail, "persistent taken %d; worst max|diff|/max|logit| %.2e (<= 3e-2)", pg.fused, worst);
+    report(!rc && pg.fused == 2 && pe.fused == 2 && worst <= 3e-2, name, rc ? err : detail);
+    snprintf(name, sizeof name, "135M shape B %d: persistent step, graph = eager, bit for bit", B);
+    report(!rc && same, name, rc ? err : "logits of every step");
+    smollm_gpu_gen_free(&ug, &gm);
+    smollm_gpu_gen_free(&pg, &gm);
+    smollm_gpu_gen_free(&pe, &gm);
+    smollm_free(&gm);
+    free(prompt); free(lu); free(lp); free(le);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     Gpu gpu;
@@ -435,14 +498,27 @@ int main(void) {
     /* (b) the model; (c) schedules mixing dense, window and patterned layers */
     check_model(&gpu, "gqa", NULL, 0);
     check_model(&gpu, "gqa,swa:6", "gqa,swa:6", 0);
+    falls_back = 1; /* gqa's 2 kv heads beside mha's 4: the persistent step takes one shape */
     check_model(&gpu, "gqa,mha:5:global=2", "gqa,mha:5:global=2", 0);
+    falls_back = 0;
     /* the fused step at more than one row tile of its GEMV (8 rows) and with QK-norm */
     check_model_as(&gpu, "gqa", NULL, 0, 11, 0, 1);
     check_model_as(&gpu, "gqa", NULL, 0, 3, 1, 0);
     check_model_as(&gpu, "gqa", NULL, 0, 3, 1, 1);
-    /* (d) the fused step at the anchor's shape, batch 1 and 32 (4 row tiles) */
+    /* the persistent step with QK-norm, at its largest batch, and over more positions than one
+       round of 32 slots per split (T0 10 + 16 steps stays under it: 40 + 16 does not) */
+    check_model_as(&gpu, "gqa", NULL, 0, 3, 1, 2);
+    check_model_as(&gpu, "gqa", NULL, 0, 8, 0, 2);
+    long_prompt = 1100; /* past 1024 cached slots the persistent step's splits take rounds of 32 */
+    check_model_as(&gpu, "gqa", NULL, 0, 2, 0, 2);
+    check_model_as(&gpu, "gqa", NULL, 0, 2, 0, 1);
+    long_prompt = 0;
+    /* (d) the fused step at the anchor's shape, batch 1 and 32 (4 row tiles); the persistent
+       step at batch 1 and 8 */
     check_fused_shape(&gpu, 1);
     check_fused_shape(&gpu, 32);
+    check_persist_shape(&gpu, 1);
+    check_persist_shape(&gpu, 8);
     /* (e) the other rooms in a model, with either prefill */
     static const char *rooms[] = {"mla,gdn", "mga,dsa", "mla:6,mga:6"};
     for (size_t i = 0; i < sizeof rooms / sizeof *rooms; i++)

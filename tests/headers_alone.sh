@@ -50,6 +50,7 @@ attn/dsa.cu.h::
 attn/gdn.cu.h::
 attn/decode.cu.h::
 attn/decode_fused.cu.h::
+attn/decode_persist.cu.h::
 "
 
 # writes $tmp/$4.c: the macros, then the header; $3 = 1 adds a main
@@ -119,6 +120,7 @@ if command -v "$CXX" > /dev/null; then
     if [ -e "$CUDA/include/cuda.h" ]; then
         { echo '#include "gpu.h"'; echo '#include "attn/dsa.cu.h"'; echo '#include "attn/gdn.cu.h"'
           echo '#include "attn/decode.cu.h"'; echo '#include "attn/decode_fused.cu.h"'
+          echo '#include "attn/decode_persist.cu.h"'
           echo 'extern "C" int gpu_init(Gpu *g, int device_index); /* the same linkage, or an error */'; } > "$tmp/cxx_gpu.cpp"
         check "C++ ($CXX): gpu.h and the kernel headers' CUDA declarations (-DABLATE_CUDA) in extern \"C\"" \
             $CXX -std=c++11 -fsyntax-only -DABLATE_CUDA -I. -I"$CUDA/include" "$tmp/cxx_gpu.cpp"
@@ -148,7 +150,7 @@ fi
 gen kernels.cu.h "" 0 kernels.cu
 skip kernels.cu.h "CUDA source as C strings longer than C99's 4095-character minimum" \
     $CC $FLAGS -c "$tmp/kernels.cu.c" -o "$tmp/k.o"
-for k in attn/dense.cu.h attn/dsa.cu.h attn/gdn.cu.h attn/decode.cu.h attn/decode_fused.cu.h; do # empty without -DABLATE_CUDA
+for k in attn/dense.cu.h attn/dsa.cu.h attn/gdn.cu.h attn/decode.cu.h attn/decode_fused.cu.h attn/decode_persist.cu.h; do # empty without -DABLATE_CUDA
     n=$(basename "$k" .h)
     gen "$k" GPU 0 "$n"
     skip "$k (CUDA build)" "part of gpu.h's CUDA implementation, whose cuda.h is not ISO C99" \

@@ -54,6 +54,10 @@
 #include "attn/decode_fused.cu.h"
 #define HAVE_DECODE_FUSED 1
 #endif
+#if __has_include("attn/decode_persist.cu.h")
+#include "attn/decode_persist.cu.h"
+#define HAVE_DECODE_PERSIST 1
+#endif
 #endif
 
 /* the multi-scale room's coarse branch */
@@ -147,6 +151,10 @@ int main(int argc, char **argv) {
         {"attn/decode_fused.cu.h", "one specialization (sizes at run time)",
          gpu_decode_fused_kernels_compile_check},
 #endif
+#ifdef HAVE_DECODE_PERSIST
+        {"attn/decode_persist.cu.h", "4 model shapes (sizes at compile time)",
+         gpu_decode_persist_kernels_compile_check},
+#endif
     };
     const char *archs[] = {"sm_80", "sm_90"};
     int n_all = (int)(sizeof all / sizeof all[0]), keep[16] = {0}, n = 0;
@@ -157,7 +165,7 @@ int main(int argc, char **argv) {
     }
     if (n == 0) {
         fprintf(stderr, "nvrtc_compile: no kernel group matches '%s' (expected part of kernels.cu.h, "
-                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h, attn/decode_fused.cu.h "
+                        "attn/dense.cu.h, attn/dsa.cu.h, attn/gdn.cu.h, attn/decode.cu.h, attn/decode_fused.cu.h, attn/decode_persist.cu.h "
                         "or attn/hier.cu.h)\n", argv[1]);
         return 2;
     }

@@ -1357,7 +1357,7 @@ static void test_tuning(void) {
              t.xent_chunk_bytes == (size_t)64 << 20 && !gpu_tuning_set(&t, "sync_check=1", err, sizeof err) &&
              t.sync_check == 1 && !gpu_tuning_set(&t, "attn_wgmma=0", err, sizeof err) &&
              gpu_tuned(t.attn_wgmma, 3) == 0 && !t.dec_fused && !gpu_tuning_set(&t, "dec_fused=1", err, sizeof err) &&
-             t.dec_fused == 1 && !t.dec_pdl && !gpu_tuning_set(&t, "dec_pdl=1", err, sizeof err) && t.dec_pdl == 1;
+             t.dec_fused == 1 && !gpu_tuning_set(&t, "dec_fused=2", err, sizeof err) && t.dec_fused == 2 && !t.dec_pdl && !gpu_tuning_set(&t, "dec_pdl=1", err, sizeof err) && t.dec_pdl == 1;
     report(ok, "tuning: KEY=VALUE sets the field (variant N, MB, switch)", err);
     int all = 1;
     for (int k = 0; gpu_tuning_keys[k][0]; k++) { /* each listed key takes the value 1 */
@@ -1384,7 +1384,7 @@ static void test_tuning(void) {
         {"bogus=1", "unknown tuning key 'bogus'", "gdn_par"},  {"attn_wgmma=4", "attn_wgmma", "[0, 3]"},
         {"gdn_par", "gdn_par", "got ''"},                      {"sparse_bwd=1x", "sparse_bwd", "'1x'"},
         {"xent_chunk_mb=0", "xent_chunk_mb", "[1, 65536]"},    {"sync_check=-1", "sync_check", "[0, 1]"},
-        {"dec_fused=2", "dec_fused", "[0, 1]"},                {"dec_pdl=2", "dec_pdl", "[0, 1]"},
+        {"dec_fused=3", "dec_fused", "[0, 2]"},                {"dec_pdl=2", "dec_pdl", "[0, 1]"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         GpuTuning u = {0};
