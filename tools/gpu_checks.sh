@@ -74,6 +74,11 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
         --batch 2 --steps 3 --eval-batches 1
     step memcheck_decode "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
         ./tests/gpu_decode_check
+    # the persistent decode step (--tune dec_fused=2) at batch 1 and at batch 8 past 1024 slots
+    step memcheck_persist_b1 "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
+        build/decode_step gqa 1 96 8 2
+    step memcheck_persist_b8 "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
+        build/decode_step gqa 8 1200 4 2
 fi
 if [ "$part" = dist ]; then
     ngpu=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU ')
@@ -95,6 +100,7 @@ if [ "$part" = timing ] || [ "$part" = all ]; then
     step bench_models_nondet ./ablate bench --only train --attn gqa,gdn,dsa --nondeterministic
     step bench_gdn_par ./ablate bench --tune gdn_par=1 --only train --attn gdn --profile
     step bench_decode ./ablate bench --only decode
+    step decode_trace ./build/decode_trace 1 768
 fi
 echo
 echo "summary (logs in $out):"
