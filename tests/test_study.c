@@ -1346,9 +1346,32 @@ static void test_guide_spec(void) {
     report(ok, "examples/guide.ini: its mha, gqa, mla, mga, gdn, dsa runs (head dims 48..96) are GPU-supported", bad[0] ? bad : NULL);
 }
 
+/* examples/indexer_precision.ini: it parses into 6 configurations x 2 seeds of DSA, one per
+   indexer precision 1..6, and every run passes the checks made before a study starts */
+static void test_indexer_precision_spec(void) {
+    StudySpec s;
+    char err[2048] = "";
+    int rc = study_parse_file(&s, "examples/indexer_precision.ini", err, sizeof err);
+    if (!rc) rc = study_check(&s, NULL, err, sizeof err);
+    int ok = rc == 0 && s.n_phases <= 1 && study_phase_size(&s, 0) == 12;
+    for (int p = 1; ok && p <= 6; p++) {
+        char assign[64], e[512] = "";
+        StudyRunConfig c;
+        snprintf(assign, sizeof assign, "indexer_precision=%d", p);
+        if (study_base_config(&s, assign, &c, e, sizeof e) || c.model.attn.kind != ATTN_DSA ||
+            c.model.attn.indexer_precision != p) {
+            ok = 0;
+            snprintf(err, sizeof err, "%s: %s", assign, e[0] ? e : "not DSA at that precision");
+        }
+    }
+    report(ok, "examples/indexer_precision.ini: 12 DSA runs, precisions 1..6, every run passes study_check",
+           ok ? NULL : err);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) ablate_bin = argv[1];
     test_table_columns();
+    test_indexer_precision_spec();
     /* one thread: the same arithmetic order in every run, and no spinning threads on a busy machine */
     setenv("OMP_NUM_THREADS", "1", 1);
     test_parse_ok();
