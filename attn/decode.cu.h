@@ -261,6 +261,18 @@ GPUDEF int gpu_decode_kernels_compile_check(const char *arch);
 "    return L > 0.0f ? o / L : 0.0f;\n" \
 "}\n"
 
+/* the dot product of two groups of 8 packed bf16 (one 16-byte load each), fp32, as device code:
+   the fused step's GEMV and the persistent step's sum the same way with it */
+#define DEC_DOT8_SRC \
+"__device__ __forceinline__ float dec_dot8(uint4 a, uint4 b) {\n" \
+"    u32 x[4] = {a.x, a.y, a.z, a.w}, y[4] = {b.x, b.y, b.z, b.w};\n" \
+"    float s = 0.0f;\n" \
+"    for (int k = 0; k < 4; k++)\n" \
+"        s += __uint_as_float(x[k] << 16) * __uint_as_float(y[k] << 16) +\n" \
+"             __uint_as_float(x[k] & 0xffff0000u) * __uint_as_float(y[k] & 0xffff0000u);\n" \
+"    return s;\n" \
+"}\n"
+
 /* 8 packed bf16 (one 16-byte load) to fp32, as device code */
 #define DEC_UNPACK_SRC \
 "__device__ __forceinline__ void dec_unpack8(uint4 u, float *f) {\n" \

@@ -91,6 +91,7 @@ static const char DECODE_FUSED_SRC[] =
 DEC_MASK_SRC
 DEC_MERGE_SRC
 DEC_UNPACK_SRC
+DEC_DOT8_SRC
 DEC_CHUNK_SRC
 KSRC_LINE("attn/decode_fused.cu.h")
 "\n"
@@ -104,15 +105,6 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "    return q;\n"
 "}\n"
 "\n"
-"// the dot product of two groups of 8 packed bf16\n"
-"__device__ __forceinline__ float fz_dot8(uint4 a, uint4 b) {\n"
-"    u32 x[4] = {a.x, a.y, a.z, a.w}, y[4] = {b.x, b.y, b.z, b.w};\n"
-"    float s = 0.0f;\n"
-"    for (int k = 0; k < 4; k++)\n"
-"        s += __uint_as_float(x[k] << 16) * __uint_as_float(y[k] << 16) +\n"
-"             __uint_as_float(x[k] & 0xffff0000u) * __uint_as_float(y[k] & 0xffff0000u);\n"
-"    return s;\n"
-"}\n"
 "\n"
 "// rows b0 .. b0 + nr - 1 of x [B][C] into xs [ROWS][Cp] (Cp: C rounded up to 8, zero tail),\n"
 "// normalized with nw when given: bf16(x * rstd * nw) as rmsnorm_forward stores it. A warp a row.\n"
@@ -182,7 +174,7 @@ KSRC_LINE("attn/decode_fused.cu.h")
 "            if (c >= Cp) break;\n"
 "#pragma unroll\n"
 "            for (int r = 0; r < ROWS; r++)\n"
-"                if (r < nr) acc[r] += fz_dot8(wv[u], *(const uint4 *)(xs + (u64)r * Cp + c));\n"
+"                if (r < nr) acc[r] += dec_dot8(wv[u], *(const uint4 *)(xs + (u64)r * Cp + c));\n"
 "        }\n"
 "    }\n"
 "    float mine = 0.0f; // lane r keeps row r's sum\n"

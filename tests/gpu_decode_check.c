@@ -351,18 +351,28 @@ static void check_model_prefill(Gpu *gpu, const char *sched, int whole) {
    prompt of 40 tokens, 8 greedy steps fed the same tokens (the unfused run's), logits within
    3e-2 of the largest (two bf16 paths, different summation orders). The CPU reference of this
    size would take minutes; (b) and (c) hold both steps to it at the small shape. */
-static void check_fused_shape(Gpu *gpu, int B) {
-    enum { T0 = 40, STEPS = 8 };
-    char err[512], name[120], detail[160];
+/* the anchor's model (SmolLM2-135M GQA, 3 KV heads, random weights) on the GPU and B prompts of
+   T0 tokens: 0, or -1 with the failure reported under name */
+static int anchor_model(Gpu *gpu, SmolModel *gm, int B, int T0, int **prompt, const char *name) {
+    char err[512];
     SmolConfig cfg = {0};
     cfg.vocab_size = 49152;
     cfg.attn.kind = ATTN_GQA;
     cfg.attn.n_kv_heads = 3;
+    if (smollm_init(gm, &cfg, gpu, 1, 1, err, sizeof err)) { report(0, name, err); return -1; }
+    *prompt = xcalloc((size_t)B * T0, sizeof(int));
+    for (int i = 0; i < B * T0; i++) (*prompt)[i] = (i * 7919 + 13) % gm->cfg.vocab_size;
+    return 0;
+}
+
+static void check_fused_shape(Gpu *gpu, int B) {
+    enum { T0 = 40, STEPS = 8 };
+    char err[512], name[120], detail[160];
     SmolModel gm;
+    int *prompt, rc = 0;
     snprintf(name, sizeof name, "135M shape B %d: fused step = unfused step (logits, %d steps)", B, STEPS);
-    if (smollm_init(&gm, &cfg, gpu, 1, 1, err, sizeof err)) { report(0, name, err); return; }
-    int V = gm.cfg.vocab_size, *prompt = xcalloc((size_t)B * T0, sizeof(int)), rc = 0;
-    for (int i = 0; i < B * T0; i++) prompt[i] = (i * 7919 + 13) % V;
+    if (anchor_model(gpu, &gm, B, T0, &prompt, name)) return;
+    int V = gm.cfg.vocab_size;
     SmolGpuGen ug, fg, pg[4]; /* pg: by programmatic dependent launch, fused (graph, eager), unfused (graph, eager) */
     SmolSampler greedy = {0};
     gpu->tuning.dec_fused = 0;
@@ -419,15 +429,11 @@ static void check_fused_shape(Gpu *gpu, int B) {
 static void check_persist_shape(Gpu *gpu, int B) {
     enum { T0 = 40, STEPS = 8 };
     char err[512], name[120], detail[160];
-    SmolConfig cfg = {0};
-    cfg.vocab_size = 49152;
-    cfg.attn.kind = ATTN_GQA;
-    cfg.attn.n_kv_heads = 3;
     SmolModel gm;
+    int *prompt, rc = 0;
     snprintf(name, sizeof name, "135M shape B %d: persistent step = unfused step (logits, %d steps)", B, STEPS);
-    if (smollm_init(&gm, &cfg, gpu, 1, 1, err, sizeof err)) { report(0, name, err); return; }
-    int V = gm.cfg.vocab_size, *prompt = xcalloc((size_t)B * T0, sizeof(int)), rc = 0;
-    for (int i = 0; i < B * T0; i++) prompt[i] = (i * 7919 + 13) % V;
+    if (anchor_model(gpu, &gm, B, T0, &prompt, name)) return;
+    int V = gm.cfg.vocab_size;
     SmolGpuGen ug, pg, pe; /* unfused (graph), persistent (graph), persistent (eager) */
     SmolSampler greedy = {0};
     gpu->tuning.dec_fused = 0;
