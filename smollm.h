@@ -317,8 +317,8 @@ SMOLLMDEF int smollm_sample(const ops_real *logits, int V, const SmolSampler *s,
    on an H200 (docs/benchmarks.md), so it is off by default. */
 /* THE PERSISTENT STEP (gpu->tuning.dec_fused = 2, ablate --tune dec_fused=2): init sets
    g->fused = 2 when B <= PZ_MAX_B (8), the model qualifies for the fused step, every layer has
-   the same heads, kv heads and head dim, and attn/decode_persist.cu.h's gpu_pz_check takes the
-   shape; otherwise it falls back to the fused step where that one applies. The step is then
+   the same heads, kv heads and head dim (at most 64), and attn/decode_persist.cu.h's
+   gpu_pz_check takes the shape; otherwise it falls back to the fused step where that one applies. The step is then
    one cooperative kernel (every layer and the LM head, grid barriers between the phases; its
    weight loads issued before each barrier) and a memset; greedy, the kernel also picks the
    token (dec_sample's rule, the first largest logit) and advances the position, else the

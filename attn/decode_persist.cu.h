@@ -18,7 +18,8 @@
    API (device pointers; activations bf16 [B][width], weights as op_matmul_forward takes them:
    w [OC][C], out = in @ w^T)
      GpuPzShape sh = {B, L, D, F, H, KV, hd, V, eps};   every layer has the same H, KV, hd
-     gpu_pz_check(g, &sh, why, len)   0 when the step covers the shape; else -1 and why
+     gpu_pz_check(g, &sh, why, len)   0 when the step covers the shape (batch 1..8, head dim a
+                                      multiple of 8 up to 64, its shared memory); else -1 and why
      gpu_pz_part_floats(&sh)          fp32 scratch floats for the split attention's partials
      gpu_pz_step(g, &sh, layers, wte, fnorm, d_tok, d_pos, x, h, act, qkv, part, logits, bar, trace)
        layers: device array of sh.L GpuPzLayer (the weights, norms and cache of each layer);
@@ -29,7 +30,8 @@
        The sampler and the position's increment stay separate kernels (gpu_dec_sample,
        gpu_dec_advance). trace: NULL, or GPU_PZ_TRACE_LEN(L) device u64 that block 0 fills with
        clock readings at its barriers (where a step's time goes: tools/decode_trace).
-     gpu_decode_persist_kernels_compile_check(arch)  NVRTC-compiles the source (tests).
+     gpu_decode_persist_kernels_compile_check(arch)  NVRTC-compiles the source at 4 shapes, and
+       checks that gpu_pz_check takes the two 135M ones and refuses the others and batch 9 (tests).
 
    ARITHMETIC: the fused step's (attn/decode_fused.cu.h) rounding points: RMSNorm(x) * w rounded
    to bf16 before each GEMV, fp32 sums with the same lanes over the same 16-byte groups of a
@@ -662,7 +664,7 @@ static size_t pz_smem_(const GpuPzShape *sh) {
 }
 
 GPUDEF int gpu_pz_check(Gpu *g, const GpuPzShape *sh, char *why, size_t len) {
-    int group = sh->KV > 0 ? sh->H / sh->KV : 0, vp = (sh->hd + 63) / 64;
+    int vp = (sh->hd + 63) / 64;
     if (sh->B < 1 || sh->B > PZ_MAX_B) {
         snprintf(why, len, "batch %d: the persistent step takes 1..%d sequences", sh->B, PZ_MAX_B);
         return -1;
@@ -672,9 +674,10 @@ GPUDEF int gpu_pz_check(Gpu *g, const GpuPzShape *sh, char *why, size_t len) {
                  "that is a multiple of 8 up to 256", sh->H, sh->KV, sh->hd);
         return -1;
     }
-    if (group * 2 * vp > 32 || group * sh->hd > 1024) {
-        snprintf(why, len, "%d query heads of width %d per kv head: the persistent step holds at most 32 value "
-                 "sums and 1024 query values per warp", group, sh->hd);
+    if (vp > 1) { /* the kernel compiles for wider heads (two to four column pairs a lane), but only
+                     widths up to 64 have run against the CPU reference (tests/gpu_decode_check) */
+        snprintf(why, len, "head dim %d: the persistent step runs head dims up to 64 (wider heads take the fused "
+                 "step)", sh->hd);
         return -1;
     }
     if (sh->D % 8 || sh->F % 8) {
@@ -727,12 +730,27 @@ GPUDEF int gpu_decode_persist_kernels_compile_check(const char *arch) {
                                         {1, 2, 576, 1536, 8, 2, 72, 256, 1e-5f}};
     int fails = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
-        char opts[160], *log = NULL;
+        char opts[160], *log = NULL, why[256] = "";
         pz_options_(&shapes[i], opts, sizeof opts);
         int rc = gpu_compile_ptx(DECODE_PERSIST_SRC, opts, arch, NULL, &log);
         if (rc) fprintf(stderr, "gpu_decode_persist_kernels_compile_check: %s (%s) failed:\n%s\n", arch, opts, log ? log : "");
         fails += rc != 0;
         free(log);
+        /* the shape rules: the 135M shapes are taken; head dims 128 and 72 compile but are refused
+           (gpu_pz_check: only widths up to 64 have run against the CPU reference) */
+        int taken = gpu_pz_check(NULL, &shapes[i], why, sizeof why) == 0;
+        if (taken != (i < 2)) {
+            fprintf(stderr, "gpu_decode_persist_kernels_compile_check: gpu_pz_check %s %s (%s)\n", opts,
+                    taken ? "took a shape it must refuse" : "refused a shape it must take", why);
+            fails++;
+        }
+    }
+    GpuPzShape b9 = shapes[0];
+    char why[256] = "";
+    b9.B = PZ_MAX_B + 1;
+    if (gpu_pz_check(NULL, &b9, why, sizeof why) == 0 || !strstr(why, "batch")) {
+        fprintf(stderr, "gpu_decode_persist_kernels_compile_check: batch %d was not refused naming the batch\n", b9.B);
+        fails++;
     }
     return fails;
 }
