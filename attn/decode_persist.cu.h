@@ -20,15 +20,18 @@
      GpuPzShape sh = {B, L, D, F, H, KV, hd, V, eps};   every layer has the same H, KV, hd
      gpu_pz_check(g, &sh, why, len)   0 when the step covers the shape (batch 1..8, head dim a
                                       multiple of 8 up to 64, its shared memory); else -1 and why
-     gpu_pz_part_floats(&sh)          fp32 scratch floats for the split attention's partials
-     gpu_pz_step(g, &sh, layers, wte, fnorm, d_tok, d_pos, x, h, act, qkv, part, logits, bar, trace)
+     gpu_pz_part_floats(g, &sh)       fp32 scratch floats for the split attention's partials (and
+                                      the greedy choice's candidates, per SM)
+     gpu_pz_step(g, &sh, layers, wte, fnorm, d_tok, d_pos, x, h, act, qkv, part, logits, bar, greedy,
+                 trace)
        layers: device array of sh.L GpuPzLayer (the weights, norms and cache of each layer);
        x, h [B][D], act [B][F], qkv [B][(H + 2 KV) hd] bf16 scratch; logits [B][V] fp32 out
        (the final RMSNorm then the tied head wte); bar: two device unsigned, zeroed here before
-       the launch (a memset node when captured); bar holds 2 unsigned. Reads the tokens d_tok [B] and the position
+       the launch (a memset node when captured). Reads the tokens d_tok [B] and the position
        *d_pos; appends each layer's key and value at *d_pos (the dense cache: decode.cu.h).
-       The sampler and the position's increment stay separate kernels (gpu_dec_sample,
-       gpu_dec_advance). trace: NULL, or GPU_PZ_TRACE_LEN(L) device u64 that block 0 fills with
+       greedy 1: the kernel also writes the next tokens to d_tok (dec_sample's greedy rule, the
+       first largest logit) and *d_pos + 1; 0: the sampler and the position's increment follow
+       as separate kernels (gpu_dec_sample, gpu_dec_advance). trace: NULL, or GPU_PZ_TRACE_LEN(L) device u64 that block 0 fills with
        clock readings at its barriers (where a step's time goes: tools/decode_trace).
      gpu_decode_persist_kernels_compile_check(arch)  NVRTC-compiles the source at 4 shapes, and
        checks that gpu_pz_check takes the two 135M ones and refuses the others and batch 9 (tests).
@@ -42,12 +45,12 @@
    is compared with the CPU reference within bf16 bounds, not with the fused step bitwise.
 
    DESIGN
-     One block of PZ_THREADS (16 warps) per SM, launched cooperatively (all blocks resident, or
+     One block of PZ_THREADS (12 warps) per SM, launched cooperatively (all blocks resident, or
      the launch fails). A warp's rank is warp * blocks + block, so consecutive work items go to
-     different SMs. Phases of a layer, each ended by a grid barrier (a counter: arrive with an
-     atomic add, spin until it reaches the barrier's count; the activations written before it
-     are read after it through L2, ld.global.cg, since an SM's L1 is not coherent with the
-     others' writes):
+     different SMs. Phases of a layer, each ended by a grid barrier (a counter: each block's
+     thread 0 arrives with a release reduction and spins on acquire loads until the count is
+     reached; the activations written before it are read after it through L2, ld.global.cg,
+     since an SM's L1 is not coherent with the others' writes):
        A  qkv = RMSNorm(x) @ Wqkv^T   (a warp per output column, all B rows at once)
        B  attention: an item per (b, query head, split of cs slots: cs a multiple of 32 so that
           at most PZ_SPLITS splits cover the filled slots; one query head an item, so a GQA
@@ -61,8 +64,9 @@
           in shared memory, then the GEMV with the residual add
        D  act = silu(g) * u from RMSNorm(h) @ Wgate|up^T (a warp per (gate, up) pair)
        E  x = h + bf16(act @ Wdown^T)
-     then the LM head (a warp per vocabulary column, the next column's weights in flight while
-     the current one is summed). Sizes the loops unroll over (B, D, F, H, KV, hd, V, L) are
+     then the LM head (a warp per vocabulary column, its next column's weights in flight while
+     the current one is summed) and, greedy, each block's best column per row, a barrier and
+     block 0's choice among the blocks'. Sizes the loops unroll over (B, D, F, H, KV, hd, V, L) are
      compile-time options of the module: one compile per model shape. The layer 0 input is
      the embedding rows themselves (wte[tok]), so no phase writes x before layer 0.
 */
