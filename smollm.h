@@ -1850,19 +1850,28 @@ static void smol_gpu_fused_alloc(SmolGpuGen *g, const SmolModel *m) {
     g->fused = 1;
 }
 
+/* the persistent step's shape as layer 0 gives it (the step's launch; smol_gpu_persist_shape
+   checked at init that every layer has it) */
+static void smol_gpu_persist_fill(const SmolModel *m, const SmolGpuGen *g, GpuPzShape *sh) {
+    const SmolConfig *c = &m->cfg;
+    AttnGpuDenseStep s;
+    attn_gpu_decode_dense(m->gpu, &g->layers[0], wptr(m, m->layers[0].attn_w), &s);
+    memset(sh, 0, sizeof *sh);
+    sh->B = g->B; sh->L = c->n_layers; sh->D = c->d_model; sh->F = c->ffn_dim; sh->V = c->vocab_size;
+    sh->eps = c->norm_eps;
+    sh->H = s.sh.H; sh->KV = s.sh.KV; sh->hd = s.sh.hd;
+}
+
 /* the persistent step's shape when it covers g (THE PERSISTENT STEP in the header): 0, else -1 */
 static int smol_gpu_persist_shape(const SmolModel *m, const SmolGpuGen *g, GpuPzShape *sh) {
     const SmolConfig *c = &m->cfg;
     char why[256];
     if (!smol_gpu_fusable(m, g) || m->gpu->cc_major < 6) return -1;
-    memset(sh, 0, sizeof *sh);
-    sh->B = g->B; sh->L = c->n_layers; sh->D = c->d_model; sh->F = c->ffn_dim; sh->V = c->vocab_size;
-    sh->eps = c->norm_eps;
+    smol_gpu_persist_fill(m, g, sh);
     for (int l = 0; l < c->n_layers; l++) {
         AttnGpuDenseStep s;
         const SmolLayer *L = &m->layers[l];
         attn_gpu_decode_dense(m->gpu, &g->layers[l], wptr(m, L->attn_w), &s);
-        if (l == 0) { sh->H = s.sh.H; sh->KV = s.sh.KV; sh->hd = s.sh.hd; }
         if (s.sh.H != sh->H || s.sh.KV != sh->KV || s.sh.hd != sh->hd) return -1;
         const void *w[] = {s.wqkv, s.wo, wptr(m, L->gate), wptr(m, L->down)};
         for (int i = 0; i < 4; i++)
@@ -1906,7 +1915,7 @@ static void smol_gpu_step_persist(SmolGpuGen *g, const SmolModel *m) {
     const SmolConfig *c = &m->cfg;
     GpuPzShape sh;
     int greedy = g->sampler.temperature <= 0;
-    smol_gpu_persist_shape(m, g, &sh); /* it held at init, and nothing it reads has changed */
+    smol_gpu_persist_fill(m, g, &sh); /* not the whole check again: init made it, and nothing it reads changes */
     gpu_pz_step(m->gpu, &sh, (const GpuPzLayer *)g->pz_layers, wptr(m, m->wte), wptr(m, m->final_norm), g->d_tok,
                 g->d_pos, g->x, g->h, g->act, g->fqkv, g->fpart, g->logits, g->pz_bar, greedy, g->pz_trace);
     if (greedy) return;

@@ -21,7 +21,7 @@
      gpu_pz_check(g, &sh, why, len)   0 when the step covers the shape (batch 1..8, head dim a
                                       multiple of 8 up to 64, its shared memory); else -1 and why
      gpu_pz_part_floats(g, &sh)       fp32 scratch floats for the split attention's partials (and
-                                      the greedy choice's candidates, per SM)
+                                      the greedy choice's candidates, one per block and row)
      gpu_pz_step(g, &sh, layers, wte, fnorm, d_tok, d_pos, x, h, act, qkv, part, logits, bar, greedy,
                  trace)
        layers: device array of sh.L GpuPzLayer (the weights, norms and cache of each layer);
@@ -174,15 +174,11 @@ KSRC_LINE("attn/decode_persist.cu.h")
 "__device__ __forceinline__ u64 gtimer() { u64 t; asm volatile(\"mov.u64 %0, %%globaltimer;\" : \"=l\"(t)); return t; }\n"
 "\n"
 "\n"
-"// 8 weights of row w from column c (zeros past C); C % 8 == 0 and aligned rows: one 16-byte load\n"
+"// 8 weights of row w from column c (zeros past C): one 16-byte load (gpu_pz_check: C % 8 == 0;\n"
+"// smollm.h: 16-byte aligned weights)\n"
 "template <int C> __device__ __forceinline__ uint4 wld8(const bf16 *w, int c) {\n"
-"    if constexpr (C % 8 == 0) {\n"
-"        return c < C ? *(const uint4 *)(w + c) : make_uint4(0u, 0u, 0u, 0u);\n"
-"    } else {\n"
-"        u32 e[8];\n"
-"        for (int k = 0; k < 8; k++) e[k] = c + k < C ? (u32)w[c + k] : 0u;\n"
-"        return make_uint4(e[0] | (e[1] << 16), e[2] | (e[3] << 16), e[4] | (e[5] << 16), e[6] | (e[7] << 16));\n"
-"    }\n"
+"    static_assert(C % 8 == 0, \"the persistent step's widths are multiples of 8\");\n"
+"    return c < C ? *(const uint4 *)(w + c) : make_uint4(0u, 0u, 0u, 0u);\n"
 "}\n"
 "\n"
 "// rows of src [B][C] (row b at rows[b]; through L2) into xs [B][C], normalized bf16(x * rstd * nw)\n"
@@ -699,7 +695,7 @@ GPUDEF int gpu_pz_check(Gpu *g, const GpuPzShape *sh, char *why, size_t len) {
 
 GPUDEF size_t gpu_pz_part_floats(const Gpu *g, const GpuPzShape *sh) {
     size_t att = (size_t)sh->B * sh->H * PZ_SPLITS * (sh->hd + 2);
-    size_t arg = 2 * (size_t)sh->B * g->sm_count * (PZ_THREADS / 32); /* the greedy candidates */
+    size_t arg = 2 * (size_t)sh->B * g->sm_count; /* the greedy choice's candidates: a block's best per row */
     return att > arg ? att : arg;
 }
 

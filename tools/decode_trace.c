@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
     double ph[5] = {0};
     for (int l = 0; l < L; l++)
         for (int k = 0; k < 5; k++) ph[k] += (double)(tr[3 + 5 * l + k + 1] - tr[3 + 5 * l + k]) * us / L;
-    /* phase k of layer l runs from barrier 5 l + k (entry 3 + 5 l + k) to the next; the last
+    /* phase k of layer l runs from barrier 5 l + k + 1 (entry 3 + 5 l + k) to the next; the last
        layer's E ends at the LM head's barrier (entry 3 + 5 L) */
     printf("persistent step, GQA 135M shape, batch %d, context %d: kernel %.1f us (%.0f tok/s per sequence "
            "from the kernel alone)\n", B, ctx, ns / 1e3, 1e9 / ns);
