@@ -93,9 +93,10 @@ tests/bench_hash: tests/bench_hash.c ckpt.h
 # CUDA toolkit or the bible command (tests/make_fallbacks.sh), and every library header built on
 # its own under -std=c99 -pedantic (tests/headers_alone.sh), and tools/peers.py (the PyTorch side
 # of the bench) against `ablate bench --dry-run`'s shapes and FLOP counts (tests/peers_dryrun.sh),
-# and tools/ncu_decode.sh's summary of an Nsight Compute CSV (tests/ncu_summary.sh)
+# and tools/ncu_decode.sh's summary of an Nsight Compute CSV (tests/ncu_summary.sh), and the sparse
+# launchers against their module table (tests/kernel_parts.sh)
 SCRIPT_TESTS = tests/readme_examples.sh tests/make_fallbacks.sh tests/headers_alone.sh tests/peers_dryrun.sh \
-               tests/ncu_summary.sh tests/readme_figures.sh
+               tests/ncu_summary.sh tests/readme_figures.sh tests/kernel_parts.sh
 
 # every checker writes a log; run_tests prints its own checks, then the total of all
 # (nvrtc_compile's "[k/n] ..." lines are teed to the terminal as progress: it takes minutes)
@@ -177,7 +178,12 @@ build/decode_trace: tools/decode_trace.c $(HEADERS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
-gpuprogs: $(GPU_CHECKS) build/decode_step build/decode_trace
+# what a first step compiles, module by module, and each module's NVRTC time (no GPU needed)
+build/nvrtc_times: tools/nvrtc_times.c $(HEADERS)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
+
+gpuprogs: $(GPU_CHECKS) build/decode_step build/decode_trace build/nvrtc_times
 
 gpucheck: $(GPU_CHECKS) ablate
 	./tests/gpu_ops_check

@@ -22,7 +22,16 @@
      gpu_indexer_kl_forward(g, loss, p, qI, kI, w, idx, B, T, HI, dI, topk)
      gpu_indexer_kl_backward(g, loss, dqI, dkI, dw, p, qI, kI, w, idx, B, T, HI, dI, topk, dloss)
      gpu_sparse_release(g)          frees this file's scratch early (gpu_free_all frees it too)
-     sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch
+     sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch, and
+                                    checks that each module holds its part's kernels (below)
+   MODULES: the source compiles as three modules (SPARSE_PART, one -D option), each holding a
+     third of the kernels, which gpu_kernel_prewarm compiles in parallel: 0 the shared ones
+     (top-k, the mask, fill, the indexer's prep, unpad and adapt; options SPARSE_COMMON_OPTS),
+     1 the attention (sparse_attn_opts_), 2 the indexer's scores and KL (sparse_index_opts_).
+     sparse_part_kernels_ lists each part's kernels; tools/kernel_parts.py checks that every
+     launcher asks with its kernel's part's options. NVRTC for sm_90 on a 2-core EPYC
+     (build/nvrtc_times dsa; docs/benchmarks.md, 2026-12-04): 1.73 + 1.74 + 1.72 s when each
+     module held every kernel, 0.51 + 0.75 + 0.55 s split; the kernels' PTX is the same.
    Limits: hd a multiple of 8 from 32 to 128 (HEAD WIDTHS below), dI in {8, 16, 32, 64,
    128}; 1 <= HI <= 16 and
    HI*max(dI, 32) <= 1024 (the bf16 score kernel keeps a 64-row query tile of all heads in
@@ -256,6 +265,8 @@ GPUDEF int sparse_kernels_compile_check(const char *arch);
 #define SPARSE_TOPK_CACHE (160 * 1024)          /* a row up to this many bytes is cached in smem */
 #endif
 #define SPARSE_MAX_TOPK_ 2048
+/* the options of the source's module of shared kernels (SPARSE_PART 0) */
+#define SPARSE_COMMON_OPTS "-DSPARSE_PART=0"
 #ifndef SPARSE_KL_ACACHE
 #define SPARSE_KL_ACACHE (64 * 1024)             /* bytes of the KL backward's a_j cache */
 #endif
@@ -304,6 +315,15 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "#ifndef HI\n"
 "#define HI 4\n"
 "#endif\n"
+"// SPARSE_PART: the kernels this module holds. The launchers compile the source as three\n"
+"// modules, each with a third of the kernels (a third of the NVRTC time, the three in\n"
+"// parallel): 0 the shared ones (top-k, the mask, fill, the indexer's prep, unpad and adapt),\n"
+"// 1 the attention (HD, HDP, HB, GROUP), 2 the indexer's scores and KL (DI, HI). Undefined:\n"
+"// all of them.\n"
+"#ifndef SPARSE_PART\n"
+"#define SPARSE_PART (-1)\n"
+"#endif\n"
+"#define SP_PART(p) (SPARSE_PART < 0 || SPARSE_PART == (p))\n"
 "#if HB > 16 || GROUP % HB != 0\n"
 "#error \"HB must be <= 16 and divide GROUP\"\n"
 "#endif\n"
@@ -374,6 +394,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    }\n"
 "}\n"
 "\n"
+"#if SP_PART(2)\n"
 "extern \"C\" __global__ void __launch_bounds__(128)\n"
 "idx_scores_bf16(float *scores, const bf16 *qI, const bf16 *kI, const bf16 *w, int T, int b0, int q0, int R) {\n"
 "    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
@@ -466,10 +487,12 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        __syncthreads();  // the next prefetch overwrites this tile's buffer\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// The same scores from fp32 qI, kI, w on CUDA cores (ATTN_DSA_PREC_FP32). Same grid; 256\n"
 "// threads, each computing 4 query rows x 4 keys of the 64x64 tile, one head at a time.\n"
 "#define LF (DI + 1)\n"
+"#if SP_PART(2)\n"
 "extern \"C\" __global__ void __launch_bounds__(256)\n"
 "idx_scores_f32(float *scores, const float *qI, const float *kI, const float *w, int T, int b0, int q0, int R) {\n"
 "    extern __shared__ __align__(16) unsigned char smem_raw[];\n"
@@ -529,6 +552,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        }\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// ================================================================ top-k select\n"
 "// One block per query row t: the k largest of scores[0..t] by a 4-pass radix select\n"
@@ -601,6 +625,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        eqr += __popc(be);\n"
 "    }\n"
 "}\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(TK_THREADS)\n"
 "idx_topk(int *idx, const float *scores, int T, int b0, int q0, int R, int K, int cache, int aggr_passes) {\n"
 "    extern __shared__ __align__(16) float srow[];\n"
@@ -680,12 +705,14 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    for (int x = 0; x < warp; x++) pos += wsum[x];\n"
 "    tk_write(out, v, s0, s1, thr, need, eq_before, pos, lane);\n"
 "}\n"
+"#endif\n"
 "\n"
 "// Rows of up to SPARSE_TOPK_WARP_T scores: one warp per row, TKW_WARPS rows a block, the same\n"
 "// radix select and ties rule without block barriers (a warp's histogram and row cache are its\n"
 "// own), and a single in-order sweep for the compaction. Many light rows in flight instead of\n"
 "// one 256-thread block per row, whose barriers dominated at T = 2048.\n"
 "#define TKW_WARPS 4\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(TKW_WARPS * 32)\n"
 "idx_topk_warp(int *idx, const float *scores, int T, int b0, int q0, int R, int K) {\n"
 "    extern __shared__ __align__(16) float swrow[];  // [TKW_WARPS][T]\n"
@@ -724,6 +751,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    // prefix: the k-th largest key; need: how many keys equal to it are taken, lowest first\n"
 "    tk_write(out, v, 0, n, prefix, need, 0, 0, lane);\n"
 "}\n"
+"#endif\n"
 "\n"
 "// ================================================================ sparse attention\n"
 "// One block per (token, chunk of HB query heads sharing a kv head); SA_WARPS warps. The\n"
@@ -793,6 +821,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "\n"
 "// grid (B*T, H/HB), block SA_WARPS warps. Each warp keeps its own online-softmax state\n"
 "// (max, sum, O) over its groups; the warps' states are merged at the end (split-K).\n"
+"#if SP_PART(1)\n"
 "extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
 "sparse_fwd(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v, const int *idx,\n"
 "           int T, int H, int K, float scale_log2) {\n"
@@ -915,6 +944,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        if (d == 0) lse[((long)b * H + h0 + row) * T + t] = L > 0.f ? (M + __log2f(L)) * LN2 : NEG_INF;\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// Backward. Same blocks and groups. Per group of 16 keys a warp computes the transposed\n"
 "// scores S^T = K Q^T and dP^T = V dO^T (16 keys x 16 heads), P^T = exp(S^T - lse),\n"
@@ -935,6 +965,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "// Token n0 + blockIdx.x, heads from (y0 + blockIdx.y) * HB: the host may launch a chunk of\n"
 "// tokens, or one head block at a time.\n"
 "#define LDQ 24   // stride of the dS^T tile (bf16)\n"
+"#if SP_PART(1)\n"
 "extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
 "sparse_bwd(bf16 *dq, float *dkacc, float *dvacc, float *psum, const bf16 *dout, const bf16 *out,\n"
 "           const float *lse, const bf16 *q, const bf16 *k, const bf16 *v, const int *idx,\n"
@@ -1154,6 +1185,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        *(u32 *)(dq + (n * H + h0 + row) * HD + d) = pack2(x0 * scale, x1 * scale);\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// ---------------------------------------------------------------- key-range dK, dV\n"
 "// ABLATE_SPARSE_BWD=3: dK, dV without global atomics per pair. grid (ceil(T/KR) key\n"
@@ -1169,6 +1201,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "#define KR 64\n"
 "#define KTC 256\n"
 "#define LDA (HDP + 4)  // fp32 accumulator row stride\n"
+"#if SP_PART(1)\n"
 "extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
 "sparse_bwd_kv(float *dkacc, float *dvacc, const float *Dg, const bf16 *dout, const float *lse,\n"
 "              const bf16 *q, const bf16 *k, const bf16 *v, const int *idx, int T, int H, int K,\n"
@@ -1313,6 +1346,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        if (y.x != 0.f || y.y != 0.f || y.z != 0.f || y.w != 0.f) red_add4(dvacc + o, y.x, y.y, y.z, y.w);\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// ---------------------------------------------------------------- key-major reduction\n"
 "// The deterministic backward (Gpu.nondeterministic == 0). The query-major passes STORE each\n"
@@ -1428,19 +1462,24 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "    }\n"
 "}\n"
 "// dK, dV of kv head kvh (accumulators [B*T][KVn][HD]) from sparse_bwd's stages\n"
+"#if SP_PART(1)\n"
 "extern \"C\" __global__ void __launch_bounds__(RK_THREADS)\n"
 "sparse_kv_reduce(float *dkacc, float *dvacc, const float *stk, const float *stv, const int *idx, int T, int K,\n"
 "                 long n0, long n1, int nkv, int kvh, float *part) {\n"
 "    key_reduce<HD, 2>(dkacc, dvacc, stk, stv, idx, T, K, n0, n1, nkv, kvh, part);\n"
 "}\n"
+"#endif\n"
 "// dkI (accumulator [B*T][DI]) from idx_kl's stage\n"
+"#if SP_PART(2)\n"
 "extern \"C\" __global__ void __launch_bounds__(RK_THREADS)\n"
 "idx_dk_reduce(float *dkacc, const float *st, const int *idx, int T, int K, long n0, long n1, float *part) {\n"
 "    key_reduce<DI, 1>(dkacc, dkacc, st, st, idx, T, K, n0, n1, 1, 0, part);\n"
 "}\n"
+"#endif\n"
 "// acc += the nsplit partials of key_reduce, in z order, for the keys s < thi of the nseq\n"
 "// sequences of the chunk [n0, n1) (acc0, acc1: the nm accumulators of width rw, kv head kvh\n"
 "// of nkv); a thread per float4\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void key_combine(float *acc0, float *acc1, const float *part, int T, long n0, long n1, int nkv,\n"
 "                                       int kvh, int nsplit, int nseq, int rw, int nm) {\n"
 "    const int w4 = nm * rw / 4;\n"
@@ -1460,11 +1499,13 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        *(float4 *)acc = x;\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// p[t, slot] += (1/H) sum over the block's heads of exp(q.k scale - lse): the first half\n"
 "// of sparse_bwd (S^T = K Q^T, P^T) with only K gathered. The host zeroes p. Heads from\n"
 "// (y0 + blockIdx.y) * HB; add != 0: plain adds (the deterministic path launches one head\n"
 "// block at a time, so each launch is a slot's only writer), else fp32 atomics.\n"
+"#if SP_PART(1)\n"
 "extern \"C\" __global__ void __launch_bounds__(SA_WARPS * 32)\n"
 "sparse_probs(float *p, const float *lse, const bf16 *q, const bf16 *k, const int *idx,\n"
 "             int T, int H, int K, float scale_log2, float invH, int y0, int add) {\n"
@@ -1538,6 +1579,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        buf ^= 1;\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// ================================================================ indexer KL\n"
 "// One block per token, KL_WARPS warps. A warp handles one selected slot at a time with\n"
@@ -1558,6 +1600,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "//   stage [gridDim.x tokens][K][DI] for key_reduce. Token n0 + blockIdx.x.\n"
 "#define KL_WARPS 4\n"
 "#define DPL (DI / 32)\n"
+"#if SP_PART(2)\n"
 "extern \"C\" __global__ void __launch_bounds__(KL_WARPS * 32)\n"
 "idx_kl(float *loss, bf16 *dqI, float *dkacc, bf16 *dw, const float *p, const bf16 *qI, const bf16 *kI,\n"
 "       const bf16 *w, const int *idx, int T, int K, float dloss, int flags, long n0, float *stage) {\n"
@@ -1723,11 +1766,13 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        else dw[n * HI + h] = f2bf(x);\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// the selection as a bitmask (attn/dense.cu.h's SELMASK layout): one warp per row (b, t) of\n"
 "// W words, blockDim.x / 32 rows a block; bit s % 32 of word s / 32 set for each selected s\n"
 "// (slots < 0 are unused); prefix (if not NULL) [row][W / 4]: the row's selected keys left of\n"
 "// each 128-key tile (a warp scan over the tiles' counts)\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void sparse_mask(unsigned *mask, int *prefix, const int *idx, int topk, int W, u64 rows) {\n"
 "    extern __shared__ unsigned smask[];\n"
 "    const int wv = threadIdx.x >> 5, lane = threadIdx.x & 31;\n"
@@ -1758,11 +1803,14 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        carry += __shfl_sync(0xffffffffu, x, 31);\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// p[0..n) = x (the -inf of the scores above the diagonal)\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void fill_f32(float *p, float x, u64 n) {\n"
 "    GRID_STRIDE(i, n) p[i] = x;\n"
 "}\n"
+"#endif\n"
 "\n"
 "// ================================================================ indexer inputs, adaptive k\n"
 "// The quantizers of op_indexer_quantize (attn/dsa.h), bit for bit in fp32: x on the grid of a\n"
@@ -1789,6 +1837,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "// rows of din values (bf16, or fp32 when in_f32) -> rows of dout >= din (zeros after din:\n"
 "// indexer dims 8 and 16 run the DI = 32 kernels on such copies), quantized per prec with one\n"
 "// scale per row, stored fp32 (out_f32) or bf16. A warp per row, din, dout <= 128.\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(256)\n"
 "idx_prep(void *out, const void *in, u64 rows, int din, int dout, int prec, int in_f32, int out_f32) {\n"
 "    const int lane = threadIdx.x & 31;\n"
@@ -1812,10 +1861,13 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        else ((bf16 *)out)[r * dout + c] = f2bf(v);\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "// the first din columns of rows of dpad bf16 values (the padded KL gradients back to dI)\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void idx_unpad(bf16 *out, const bf16 *in, u64 rows, int din, int dpad) {\n"
 "    GRID_STRIDE(i, rows * din) out[i] = in[(i / din) * dpad + i % din];\n"
 "}\n"
+"#endif\n"
 "// Adaptive k (topk_schedule 5, attn/dsa.h): after idx_topk / idx_topk_warp over the same\n"
 "// chunk, row t keeps the k_t = clamp(round(exp(H_t) * pct / 100), kmin, K) largest scores of\n"
 "// its K selected slots (H_t the entropy of softmax over its t + 1 causal scores; sums in\n"
@@ -1824,6 +1876,7 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "// the lower positions (= the earlier slots) are kept, as the ties rule says. One block of\n"
 "// AK_THREADS per row; shared memory: the row's K positions and keys.\n"
 "#define AK_THREADS 256\n"
+"#if SP_PART(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(AK_THREADS)\n"
 "idx_adapt(int *idx, const float *scores, int T, int b0, int q0, int R, int K, int kmin, int pct) {\n"
 "    extern __shared__ __align__(16) int sak[];\n"
@@ -1915,7 +1968,8 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "        outbase += total;\n"
 "    }\n"
 "    for (int j = k + threadIdx.x; j < K; j += AK_THREADS) out[j] = -1;\n"
-"}\n";
+"}\n"
+"#endif\n";
 
 /* ---------------------------------------------------------------- host */
 /* tile constants mirrored from the source */
@@ -1975,7 +2029,7 @@ static void sparse_reduce_launch_(Gpu *g, CUfunction f, void **rargs, float **pa
     gpu_launch(g, f, (unsigned)((T + SPARSE_RKEYS - 1) / SPARSE_RKEYS), (unsigned)nseq, (unsigned)ns,
                SPARSE_RK_THREADS, 1, 1, 0, rargs);
     if (ns == 1) return;
-    CUfunction fc = gpu_kernel(g, SPARSE_KERNELS_SRC, "key_combine", "");
+    CUfunction fc = gpu_kernel(g, SPARSE_KERNELS_SRC, "key_combine", SPARSE_COMMON_OPTS);
     size_t n = (size_t)nseq * T * nm * rw / 4, blocks = (n + 255) / 256, cap = (size_t)g->sm_count * 16;
     void *cargs[] = {&acc0, &acc1, &part, &T, &n0, &n1, &nkv, &kvh, &ns, &nseq, &rw, &nm};
     gpu_launch(g, fc, (unsigned)(blocks < cap ? blocks : cap), 1, 1, 256, 1, 1, 0, cargs);
@@ -2040,18 +2094,20 @@ static void sparse_check_index_(const char *who, int B, int T, int HI, int dI, i
     }
 }
 
+/* the source's three modules (SPARSE_PART): the attention's and the indexer's options have
+   their builders */
 static void sparse_attn_opts_(char *buf, size_t n, int hd, int group) {
-    int len = snprintf(buf, n, "-DHD=%d -DHB=%d -DGROUP=%d", hd, sparse_hb_(group), group);
+    int len = snprintf(buf, n, "-DSPARSE_PART=1 -DHD=%d -DHB=%d -DGROUP=%d", hd, sparse_hb_(group), group);
     /* only when padded: the unpadded widths keep their options, hence their cached modules */
     if (sparse_hdp_(hd) != hd && len > 0 && (size_t)len < n) snprintf(buf + len, n - len, " -DHDP=%d", sparse_hdp_(hd));
 }
 static void sparse_index_opts_(char *buf, size_t n, int HI, int dI) {
-    snprintf(buf, n, "-DDI=%d -DHI=%d", dI, HI);
+    snprintf(buf, n, "-DSPARSE_PART=2 -DDI=%d -DHI=%d", dI, HI);
 }
 
 GPUDEF int gpu_sparse_kernels(const Gpu *gpu, int H, int KV, int hd, int HI, int dI, GpuKernelSpec *out, int max) {
     char opt[GPU_KERNEL_OPTIONS_MAX];
-    int n = gpu_kernel_spec_add(out, max, 0, SPARSE_KERNELS_SRC, NULL); /* key_combine, top-k, the mask, fill */
+    int n = gpu_kernel_spec_add(out, max, 0, SPARSE_KERNELS_SRC, SPARSE_COMMON_OPTS); /* top-k, the mask, ... */
     sparse_attn_opts_(opt, sizeof opt, hd, H / KV);
     n = gpu_kernel_spec_add(out, max, n, SPARSE_KERNELS_SRC, opt);
     sparse_index_opts_(opt, sizeof opt, HI, dI);
@@ -2109,12 +2165,12 @@ static void sparse_scores_launch_(Gpu *g, float *scores, const void *qI, const v
 static void sparse_topk_launch_(Gpu *g, int *idx, const float *scores, int T, int topk, int b0, int nb,
                                 int q0, int R) {
     if (T <= SPARSE_TOPK_WARP_T && gpu_tuned(g->tuning.sparse_topk, 2) == 2) {
-        CUfunction fw = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk_warp", NULL);
+        CUfunction fw = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk_warp", SPARSE_COMMON_OPTS);
         void *wargs[] = {&idx, &scores, &T, &b0, &q0, &R, &topk};
         gpu_launch(g, fw, (unsigned)((R + 3) / 4), (unsigned)nb, 1, 128, 1, 1, (unsigned)(4 * T * 4), wargs);
         return;
     }
-    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk", NULL);
+    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_topk", SPARSE_COMMON_OPTS);
     int cache = (size_t)T * 4 <= SPARSE_TOPK_CACHE;
     int aggr_passes = gpu_tuned(g->tuning.sparse_topk, 1) == 0 ? 4 : 1;
     void *args[] = {&idx, &scores, &T, &b0, &q0, &R, &topk, &cache, &aggr_passes};
@@ -2131,7 +2187,7 @@ static void sparse_prep_launch_(Gpu *g, void *out, const void *in, size_t rows, 
                                 int in_f32, int out_f32) {
     uint64_t r = rows;
     void *args[] = {&out, &in, &r, &din, &dout, &prec, &in_f32, &out_f32};
-    gpu_launch(g, gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_prep", NULL), (unsigned)((rows + 7) / 8), 1, 1, 256, 1, 1,
+    gpu_launch(g, gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_prep", SPARSE_COMMON_OPTS), (unsigned)((rows + 7) / 8), 1, 1, 256, 1, 1,
                0, args);
 }
 
@@ -2178,7 +2234,7 @@ GPUDEF void gpu_indexer_scores(Gpu *gpu, float *scores, const void *qI, const vo
         float ninf = -INFINITY;
         size_t n = (size_t)B * T * T, blocks = (n + 255) / 256, cap = (size_t)gpu->sm_count * 32;
         void *args[] = {&scores, &ninf, &n};
-        gpu_launch(gpu, gpu_kernel(gpu, SPARSE_KERNELS_SRC, "fill_f32", NULL), (unsigned)(blocks < cap ? blocks : cap),
+        gpu_launch(gpu, gpu_kernel(gpu, SPARSE_KERNELS_SRC, "fill_f32", SPARSE_COMMON_OPTS), (unsigned)(blocks < cap ? blocks : cap),
                    1, 1, 256, 1, 1, 0, args);
     }
     sparse_scores_launch_(gpu, scores, qI, kI, w, T, HI, dI, prec, 0, B, 0, T);
@@ -2201,7 +2257,7 @@ static void sparse_adapt_launch_(Gpu *g, int *idx, const float *scores, int T, i
                                  int nb, int q0, int R) {
     if (pct <= 0) return;
     void *args[] = {&idx, &scores, &T, &b0, &q0, &R, &topk, &kmin, &pct};
-    gpu_launch(g, gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_adapt", NULL), (unsigned)R, (unsigned)nb, 1, 256, 1, 1,
+    gpu_launch(g, gpu_kernel(g, SPARSE_KERNELS_SRC, "idx_adapt", SPARSE_COMMON_OPTS), (unsigned)R, (unsigned)nb, 1, 256, 1, 1,
                (unsigned)(8 * topk), args);
 }
 
@@ -2276,7 +2332,7 @@ static unsigned *sparse_mask_build_(Gpu *g, const int *idx, int B, int T, int to
     int *pre = prefix ? (int *)(mask + n_mask) : NULL;
     if (prefix) *prefix = pre;
     if (extra) *extra = (float *)(mask + n_mask + n_pre);
-    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "sparse_mask", "");
+    CUfunction f = gpu_kernel(g, SPARSE_KERNELS_SRC, "sparse_mask", SPARSE_COMMON_OPTS);
     /* a warp per row; up to 8 rows a block, fewer when a row's words are many */
     unsigned rpb = (unsigned)(W <= 1024 ? 8 : W <= 4096 ? 2 : 1);
     void *args[] = {&mask, &pre, &idx, &topk, &W, &rows};
@@ -2554,7 +2610,7 @@ GPUDEF void gpu_indexer_kl_backward(Gpu *gpu, float *loss, void *dqI, void *dkI,
     sparse_prep_launch_(gpu, pq, qI, N * HI, dI, 32, SPARSE_KP_BF16, 0, 0);
     sparse_prep_launch_(gpu, pk, kI, N, dI, 32, SPARSE_KP_BF16, 0, 0);
     sparse_kl_backward_(gpu, loss, gq, gk, dw, p, pq, pk, w, idx, B, T, HI, 32, topk, dloss);
-    CUfunction fu = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "idx_unpad", NULL);
+    CUfunction fu = gpu_kernel(gpu, SPARSE_KERNELS_SRC, "idx_unpad", SPARSE_COMMON_OPTS);
     int dpad = 32;
     for (int part = 0; part < 2; part++) {
         void *dst = part ? dkI : dqI, *src = part ? gk : gq;
@@ -2572,8 +2628,60 @@ static const int sparse_check_specs_[][4] = {
     {72, 4, 32, 2}, {48, 3, 32, 2}, {96, 2, 64, 4}, {40, 32, 32, 1}, {120, 1, 64, 4}, {112, 16, 32, 4},
 };
 
+/* the kernels of each module (SPARSE_PART 0, 1, 2), as the launchers ask for them */
+static const char *const sparse_part_kernels_[3][9] = {
+    {"idx_topk", "idx_topk_warp", "key_combine", "sparse_mask", "fill_f32", "idx_prep", "idx_unpad", "idx_adapt", NULL},
+    {"sparse_fwd", "sparse_bwd", "sparse_bwd_kv", "sparse_kv_reduce", "sparse_probs", NULL},
+    {"idx_scores_bf16", "idx_scores_f32", "idx_kl", "idx_dk_reduce", NULL},
+};
+
+/* 0 when the PTX of module `part` (options opt) holds exactly sparse_part_kernels_[part] */
+static int sparse_part_check_(const char *arch, int part, const char *opt) {
+    char *ptx = NULL, *log = NULL;
+    if (gpu_compile_ptx(SPARSE_KERNELS_SRC, opt, arch, &ptx, &log) != 0) {
+        fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" failed:\n%s\n", arch, opt, log ? log : "");
+        free(log);
+        return 1;
+    }
+    int want = 0, found = 0, bad = 0;
+    for (int i = 0; sparse_part_kernels_[part][i]; i++) {
+        want++;
+        char pat[64];
+        snprintf(pat, sizeof pat, ".entry %s(", sparse_part_kernels_[part][i]);
+        if (strstr(ptx, pat)) found++;
+        else fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" lacks %s\n", arch, opt, pat + 7), bad++;
+    }
+    int entries = 0;
+    for (const char *e = ptx; (e = strstr(e, ".entry ")); e += 7) entries++;
+    if (entries != want) {
+        fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" holds %d kernels, expected the %d of its part\n",
+                arch, opt, entries, want);
+        bad++;
+    }
+    free(ptx); free(log);
+    return bad != 0;
+}
+
 GPUDEF int sparse_kernels_compile_check(const char *arch) {
-    int fails = 0;
+    int fails = sparse_part_check_(arch, 0, SPARSE_COMMON_OPTS);
+    { /* each module holds its part's kernels only, and the three parts are the whole source's */
+        char opt[160], *ptx = NULL, *log = NULL;
+        sparse_attn_opts_(opt, sizeof opt, 64, 4);
+        fails += sparse_part_check_(arch, 1, opt);
+        sparse_index_opts_(opt, sizeof opt, 4, 64);
+        fails += sparse_part_check_(arch, 2, opt);
+        int all = 0, parts = 0;
+        if (gpu_compile_ptx(SPARSE_KERNELS_SRC, "", arch, &ptx, &log) == 0)
+            for (const char *e = ptx; (e = strstr(e, ".entry ")); e += 7) all++;
+        for (int p = 0; p < 3; p++)
+            for (int i = 0; sparse_part_kernels_[p][i]; i++) parts++;
+        if (all != parts) {
+            fprintf(stderr, "sparse_kernels_compile_check: %s: the whole source has %d kernels, the parts %d\n", arch,
+                    all, parts);
+            fails++;
+        }
+        free(ptx); free(log);
+    }
     for (size_t i = 0; i < sizeof sparse_check_specs_ / sizeof sparse_check_specs_[0]; i++)
         for (int part = 0; part < 2; part++) {
             char opt[160], *log = NULL;

@@ -22,10 +22,13 @@
      gdn_kernels_compile_check(arch)  NVRTC-compiles every variant (GDN_MMA, GDN_PAR, GDN_DET
        each 0/1) for arch, then the two modules gpu_gdn_kernels lists at D 128 (and checks that
        they split the kernels as below); no GPU needed. Returns the number of failures.
-     The source compiles as two modules (GDN_WIDE 0 and 1): the wide-head kernels (gdn_gen_*,
-       D > 64) are half of the whole's NVRTC time (2.4 s of 4.9 for sm_90 on a 2-core EPYC), so
-       a model of 64-wide heads never compiles them, and a wider one compiles both in parallel
-       (gpu_gdn_kernels lists them for gpu_kernel_prewarm).
+     The source compiles as five modules (GDN_PART; gdn_part_ says which holds a kernel), and
+       gpu_gdn_kernels lists those a head dim needs for gpu_kernel_prewarm, which compiles them
+       in parallel: at D <= 64 parts 0 (the delta rule's forward on tiles), 3 (its backward)
+       and 2 (the small ops); at D > 64 parts 1 and 4 (the wide-head forward gdn_gen_fwd and
+       backward gdn_gen_bwd) and 2. NVRTC for sm_90 on a 2-core EPYC (build/nvrtc_times gdn
+       [128], docs/benchmarks.md 2026-12-04): parts 0, 3, 2 take 0.66, 1.02 and 0.30 s, where
+       one module of the three took 1.91 s; parts 1 and 4 0.30 and 1.52 s, where one took 2.15.
 
    DESIGN (flash-linear-attention's chunk_gated_delta_rule, organized for one kernel per pass)
      Forward gdn_fwd: one block of 256 threads per (b, h) walks the chunks of 64 tokens in
@@ -222,9 +225,10 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "#ifndef GDN_PAR          // the delta-rule kernels compiled: 0 one block per (b, h), 1 chunk-parallel,\n"
 "#define GDN_PAR 0        // 2 both (the CPU emulator); one set keeps the NVRTC compile short\n"
 "#endif\n"
-"#ifndef GDN_WIDE         // the kernels compiled: 0 all but the wide-head path, 1 the wide-head path\n"
-"#define GDN_WIDE 2       // only (D > 64), 2 both; two modules compile in parallel, and a model of\n"
-"#endif                   // 64-wide heads never compiles the wide one (half of the whole's time)\n"
+"#ifndef GDN_PART         // the kernels compiled: 0 the delta rule's forward on 64-wide tiles, 3 its\n"
+"#define GDN_PART (-1)    // backward, 1 and 4 the wide-head path's forward and backward (D > 64),\n"
+"#endif                   // 2 the small ops; undefined: all. The modules compile in parallel\n"
+"#define GDN_IN(p) (GDN_PART < 0 || GDN_PART == (p))\n"
 "#ifndef GDN_DET          // 1: the backward's row and column sums (dg, dbeta) in a fixed order, so\n"
 "#define GDN_DET 1        // bit-reproducible; 0: shared-memory float atomics (Gpu.nondeterministic)\n"
 "#endif\n"
@@ -577,7 +581,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    store4(Us, u);\n"
 "}\n"
 "\n"
-"#if GDN_WIDE != 1 // the tile kernels (to the wide-head path)\n"
+"#if GDN_IN(0) || GDN_IN(3) // the tile kernels (to the wide-head path)\n"
 "#if GDN_PAR != 1\n"
 "// shared memory of the forward: 8 tiles + vectors\n"
 "#define FWD_SMEM_FLOATS (8 * TILE + 5 * CH)\n"
@@ -585,6 +589,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "// Forward, one block per (b, h); chunks in order, the state Hs [dk][dv] in shared memory.\n"
 "// o may be NULL (the backward's state pass); hsave (may be NULL) gets each chunk's initial\n"
 "// state [nc][64][64]; state (may be NULL) is the initial state in and the final state out.\n"
+"#if GDN_IN(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_fwd(bf16 *o, float *state, float *hsave, const bf16 *q,\n"
 "                                                         const bf16 *k, const bf16 *v, int ld, const float *g,\n"
 "                                                         const float *beta, int T, int H, int D, float scale) {\n"
@@ -650,6 +655,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    __syncthreads();\n"
 "    if (st) save_tile(st, Hs, D);\n"
 "}\n"
+"#endif\n"
 "\n"
 "#endif\n"
 "// shared memory of the backward: 12 tiles + vectors (dgam, dbet at GDN_DET 1's size\n"
@@ -884,6 +890,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "#if GDN_PAR != 1\n"
 "// Backward, one block per (b, h); chunks in reverse; hsave holds each chunk's initial state\n"
 "// (gdn_fwd's state pass). dH (gradient of the chunk's end state) lives in shared memory.\n"
+"#if GDN_IN(3)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_bwd(bf16 *dq, bf16 *dk, bf16 *dv, float *dg, float *dbeta,\n"
 "                                                         const bf16 *dout, const float *hsave, const bf16 *q,\n"
 "                                                         const bf16 *k, const bf16 *v, int ld, const float *g,\n"
@@ -929,6 +936,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        bwd_terms(s, 1, dq, dk, dv, dg, dbeta, ld, H, D, h, row0, L, scale);\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "#endif\n"
 "// ---- the chunk-parallel backward (flash-linear-attention's decomposition) ----\n"
@@ -989,6 +997,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "}\n"
 "\n"
 "// Per chunk: W, U~ (and with dout, the backward's T and dU_loc = P^T dO) into ws.\n"
+"#if GDN_IN(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_prep(float *ws, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "                                                          int ld, const bf16 *dout, const float *g,\n"
 "                                                          const float *beta, int T, int H, int D, float scale) {\n"
@@ -1036,9 +1045,11 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    MM(acc, AT(As), BR(dOs), (const float *)0);\n"
 "    save_acc(ws_tile(ws, WS_DU, BH, nc, bh, ci), acc);\n"
 "}\n"
+"#endif\n"
 "\n"
 "// In chunk order per (b, h): H_c -> ws slot WS_H, U = U~ - W H_c over U~ (slot WS_U);\n"
 "// state (may be NULL): the initial state in, the final state out, as gdn_fwd's.\n"
+"#if GDN_IN(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_state(float *ws, float *state, const bf16 *k, int ld,\n"
 "                                                           const float *g, const float *beta, int T, int H, int D) {\n"
 "    extern __shared__ __align__(16) float sm[];\n"
@@ -1094,8 +1105,10 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    __syncthreads();\n"
 "    if (st) save_tile(st, Hs, D);\n"
 "}\n"
+"#endif\n"
 "\n"
 "// In reverse chunk order per (b, h): dH_c (the gradient of chunk c's end state) -> slot WS_DH.\n"
+"#if GDN_IN(3)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_dstate(float *ws, const bf16 *q, const bf16 *k, int ld,\n"
 "                                                            const bf16 *dout, const float *g, const float *beta,\n"
 "                                                            int T, int H, int D, float scale) {\n"
@@ -1163,8 +1176,10 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "            }\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "\n"
 "// One block per chunk: the chunk's gradients from ws (H_c, dH_c, U, T) and its inputs.\n"
+"#if GDN_IN(3)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_bwd_local(bf16 *dq, bf16 *dk, bf16 *dv, float *dg,\n"
 "                                                               float *dbeta, const bf16 *dout, float *ws,\n"
 "                                                               const bf16 *q, const bf16 *k, const bf16 *v, int ld,\n"
@@ -1198,10 +1213,12 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    bwd_scores(s, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
 "    bwd_terms(s, 0, dq, dk, dv, dg, dbeta, ld, H, D, h, row0, L, scale);\n"
 "}\n"
+"#endif\n"
 "\n"
 "// The chunk-parallel forward's last kernel (after gdn_prep without dout and gdn_state):\n"
 "// per chunk O = diag(e^gam) Q H_c + P U, H_c and U from ws (slots WS_H, WS_U).\n"
 "#define OUT_SMEM_FLOATS (5 * TILE + 4 * CH)\n"
+"#if GDN_IN(0)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_out(bf16 *o, float *ws, const bf16 *q, const bf16 *k, int ld,\n"
 "                                                         const float *g, const float *beta, int T, int H, int D,\n"
 "                                                         float scale) {\n"
@@ -1232,10 +1249,11 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    MM(acc, AR(Ps), BR(Us), (const float *)0);\n"
 "    store_rows_bf16(o + row0 * H * D + h * D, (u64)H * D, L, acc, 1.f, D);\n"
 "}\n"
+"#endif\n"
 "\n"
 "#endif\n"
-"#endif // GDN_WIDE != 1\n"
-"#if GDN_WIDE != 0\n"
+"#endif // GDN_IN(0) || GDN_IN(3)\n"
+"#if GDN_IN(1) || GDN_IN(4) // the wide-head path: 1 its forward, 4 its backward\n"
 "// ---- the wide-head path: D in (64, 256] (gdn_gen_fwd, gdn_gen_bwd) ----\n"
 "// The tile kernels above hold a head in one 64-wide tile. A wider head runs here instead: a\n"
 "// line-by-line port of attn/gdn.h's chunked reference (gdn_chunk_prep_, gdn_chunk_out_,\n"
@@ -1343,6 +1361,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "}\n"
 "// forward, one block per (b, h): o (may be NULL) and the state, as gdn_fwd's arguments; sc the\n"
 "// blocks' scratch (GEN_SC_FLOATS(D) each); state NULL: zero start, the final state not kept\n"
+"#if GDN_IN(1)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_gen_fwd(bf16 *o, float *state, float *hsave, const bf16 *q,\n"
 "                                                             const bf16 *k, const bf16 *v, int ld, const float *g,\n"
 "                                                             const float *beta, int T, int H, int D, float scale,\n"
@@ -1379,8 +1398,10 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        __syncthreads();\n"
 "    }\n"
 "}\n"
+"#endif\n"
 "// backward, one block per (b, h), after gdn_gen_fwd's state pass put each chunk's initial state\n"
 "// in hsave [BH][nc][D][D]: the chunks in reverse, gdn_chunk_bwd_'s terms in its order\n"
+"#if GDN_IN(4)\n"
 "extern \"C\" __global__ void __launch_bounds__(NT) gdn_gen_bwd(bf16 *dq, bf16 *dk, bf16 *dv, float *dg, float *dbeta,\n"
 "                                                             const bf16 *dout, const float *hsave, const bf16 *q,\n"
 "                                                             const bf16 *k, const bf16 *v, int ld, const float *g,\n"
@@ -1519,8 +1540,10 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        __syncthreads();\n"
 "    }\n"
 "}\n"
-"#endif // GDN_WIDE != 0\n"
-"#if GDN_WIDE != 1\n"
+"#endif\n"
+"#endif // GDN_IN(1) || GDN_IN(4)\n"
+"// ---- the small ops (GDN_PART 2) ----\n"
+"#if GDN_IN(2)\n"
 "// ---- the block's small ops (bf16 activations, fp32 statistics and weight gradients) ----\n"
 "__device__ __forceinline__ float sigm(float x) { return 1.f / (1.f + __expf(-x)); }\n"
 "__device__ __forceinline__ float softplus(float x) { return x > 20.f ? x : log1pf(__expf(x)); }\n"
@@ -1755,7 +1778,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        else atomicAdd(&dw[i], s);\n"
 "    }\n"
 "}\n"
-"#endif // GDN_WIDE != 1\n";
+"#endif // GDN_PART 2\n";
 
 /* ---------------------------------------------------------------- host */
 
@@ -1767,26 +1790,44 @@ static int gdn_mma_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_mma,
    2026-11-23: 135M model 114K vs 92K tok/s; T = 8192 fwd+bwd 10.2 vs 11.2 ms) */
 static int gdn_par_mode_(const Gpu *gpu) { return gpu_tuned(gpu->tuning.gdn_par, 1) != 0; }
 
-/* GDN_DET follows gpu->nondeterministic (0, the default: fixed-order sums); wide: the module of
-   the wide-head kernels (gdn_gen_*, GDN_WIDE=1), else the other kernels' (GDN_WIDE=0) */
-static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int wide) {
-    snprintf(opts, n, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d -DGDN_WIDE=%d", gdn_mma_mode_(gpu), gdn_par_mode_(gpu),
-             !gpu->nondeterministic, wide);
+/* The source's modules (GDN_PART), compiled in parallel: 0 the delta rule's forward on tiles
+   (gdn_prep and gdn_state serve the backward too), 3 its backward, 1 and 4 the wide-head
+   kernels gdn_gen_fwd (the backward's state pass too) and gdn_gen_bwd, 2 the small ops (conv,
+   norms, gates, gdn_sum_parts), which depend on no other option. GDN_DET follows gpu->nondeterministic (0, the default: fixed-order sums). */
+#define GDN_OPS_OPTS "-DGDN_PART=2"
+static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int part) {
+    if (part == 2) snprintf(opts, n, "%s", GDN_OPS_OPTS);
+    else snprintf(opts, n, "-DGDN_PART=%d -DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", part, gdn_mma_mode_(gpu),
+                  gdn_par_mode_(gpu), !gpu->nondeterministic);
+}
+/* the module of kernel `name`: the delta rule's forward kernels (part 0), its backward's (3),
+   the wide-head forward (1) and backward (4); the rest are the small ops (2) */
+static int gdn_part_(const char *name) {
+    static const char *const fwd[] = {"gdn_fwd", "gdn_prep", "gdn_state", "gdn_out"};
+    static const char *const bwd[] = {"gdn_bwd", "gdn_dstate", "gdn_bwd_local"};
+    if (!strcmp(name, "gdn_gen_fwd")) return 1;
+    if (!strcmp(name, "gdn_gen_bwd")) return 4;
+    for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
+        if (!strcmp(name, fwd[i])) return 0;
+    for (size_t i = 0; i < sizeof bwd / sizeof *bwd; i++)
+        if (!strcmp(name, bwd[i])) return 3;
+    return 2;
 }
 static CUfunction gdn_k_(Gpu *gpu, const char *name) {
     char opts[96];
-    gdn_opts_(opts, sizeof opts, gpu, !strncmp(name, "gdn_gen_", 8));
+    gdn_opts_(opts, sizeof opts, gpu, gdn_part_(name));
     return gpu_kernel(gpu, GDN_KERNELS_SRC, name, opts);
 }
 
 GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max) {
+    /* a head over 64 wide runs the wide-head kernels only (gpu_gdn_forward / _backward) */
     char opts[96];
-    gdn_opts_(opts, sizeof opts, gpu, 0);
-    int n = gpu_kernel_spec_add(out, max, 0, GDN_KERNELS_SRC, opts);
-    if (D > GDN_GPU_D) {
-        gdn_opts_(opts, sizeof opts, gpu, 1);
-        n = gpu_kernel_spec_add(out, max, n, GDN_KERNELS_SRC, opts);
-    }
+    int n = 0;
+    for (int part = 0; part < 5; part++)
+        if (part == 2 || (part == 1 || part == 4) == (D > GDN_GPU_D)) {
+            gdn_opts_(opts, sizeof opts, gpu, part);
+            n = gpu_kernel_spec_add(out, max, n, GDN_KERNELS_SRC, opts);
+        }
     return n;
 }
 
@@ -1998,42 +2039,68 @@ GPUDEF void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int
     if (part) gdn_sum_parts_(gpu, dw, NULL, D, part, D, (int)blocks);
 }
 
+/* the name of the .entry at e (just past ".entry "), into buf */
+static void gdn_entry_name_(const char *e, char *buf, size_t n) {
+    size_t k = 0;
+    while (e[k] && e[k] != '(' && e[k] != ' ' && e[k] != '\n' && k + 1 < n) { buf[k] = e[k]; k++; }
+    buf[k] = 0;
+}
+
 GPUDEF int gdn_kernels_compile_check(const char *arch) {
     int failed = 0;
+    char *whole = NULL; /* variant 7's PTX (the default GDN_MMA 1, GDN_PAR 1, GDN_DET 1), all parts */
     for (int variant = 0; variant < 8; variant++) { /* GDN_MMA x GDN_PAR (0, 1) x GDN_DET */
-        char opts[64], *log = NULL;
+        char opts[64], *log = NULL, *ptx = NULL;
         snprintf(opts, sizeof opts, "-DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", variant & 1, (variant >> 1) & 1,
                  variant >> 2);
-        if (gpu_compile_ptx(GDN_KERNELS_SRC, opts, arch, NULL, &log) != 0) {
+        if (gpu_compile_ptx(GDN_KERNELS_SRC, opts, arch, variant == 7 ? &ptx : NULL, &log) != 0) {
             fprintf(stderr, "attn/gdn.cu.h %s %s:\n%s\n", arch, opts, log ? log : "");
             failed++;
         } else if (log && log[0]) {
             fprintf(stderr, "attn/gdn.cu.h %s %s (log):\n%s\n", arch, opts, log);
         }
+        if (variant == 7) whole = ptx;
         free(log);
     }
-    /* the modules gpu_gdn_kernels lists (default tuning): one at D = 64, two at D = 128 whose
-       kernels split the whole source's: the wide-head ones (gdn_gen_*) in the second only */
+    /* the modules gpu_gdn_kernels lists (default tuning): three at D = 64 (the tiles' forward
+       and backward, the small ops), three at D = 128 (the wide-head forward and backward, the
+       small ops). Each module's entries must be the ones gdn_k_ looks for in it (gdn_part_), and
+       the five different modules together exactly the whole source's. */
     static Gpu g0; /* zero: every tuning default */
-    GpuKernelSpec sp[4];
-    int n64 = gpu_gdn_kernels(&g0, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp, 4);
-    int entries[2] = {0, 0}, gen[2] = {0, 0};
-    for (int m = 0; m < 2 && n128 == 2; m++) {
-        char *ptx = NULL, *log = NULL;
+    GpuKernelSpec sp[8];
+    int n64 = gpu_gdn_kernels(&g0, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp + 4, 4), nm = 0;
+    for (int i = 0; i < 8; i++) /* the different modules of both lists, in sp[0..nm) */
+        if (i < n64 || (i >= 4 && i < 4 + n128)) {
+            int dup = 0;
+            for (int j = 0; j < nm && !dup; j++) dup = !strcmp(sp[j].options, sp[i].options);
+            if (!dup) sp[nm++] = sp[i];
+        }
+    int entries = 0, whole_entries = 0, misplaced = 0;
+    for (int m = 0; m < nm; m++) {
+        char *ptx = NULL, *log = NULL, name[64];
+        const char *po = strstr(sp[m].options, "-DGDN_PART=");
+        const int part = po ? atoi(po + 11) : -1;
         if (gpu_compile_ptx(sp[m].source, sp[m].options, arch, &ptx, &log) != 0) {
             fprintf(stderr, "attn/gdn.cu.h %s %s:\n%s\n", arch, sp[m].options, log ? log : "");
             failed++;
         }
         for (const char *e = ptx; e && (e = strstr(e, ".entry ")); e += 7) {
-            entries[m]++;
-            gen[m] += !strncmp(e + 7, "gdn_gen_", 8);
+            gdn_entry_name_(e + 7, name, sizeof name);
+            entries++;
+            if (gdn_part_(name) != part) {
+                fprintf(stderr, "attn/gdn.cu.h %s: kernel %s is in module \"%s\", but gdn_k_ looks for it in "
+                        "GDN_PART %d\n", arch, name, sp[m].options, gdn_part_(name));
+                misplaced++;
+            }
         }
         free(ptx); free(log);
     }
-    if (n64 != 1 || n128 != 2 || gen[0] != 0 || gen[1] != 2 || entries[1] != 2 || entries[0] < 10) {
-        fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64 and %d at D 128 (expected 1 "
-                "and 2); their entries %d and %d, gdn_gen_* among them %d and %d (expected none in the first, "
-                "exactly the 2 entries of the second)\n", arch, n64, n128, entries[0], entries[1], gen[0], gen[1]);
+    for (const char *e = whole; e && (e = strstr(e, ".entry ")); e += 7) whole_entries++;
+    free(whole);
+    if (n64 != 3 || n128 != 3 || nm != 5 || misplaced || entries != whole_entries) {
+        fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64 and %d at D 128 (expected 3 "
+                "and 3, 5 different); their kernels: %d, %d misplaced (expected the whole source's %d, none misplaced)\n",
+                arch, n64, n128, entries, misplaced, whole_entries);
         failed++;
     }
     return failed;
