@@ -574,20 +574,28 @@ ATTNDEF int attn_gpu_decode_dense(const Gpu *gpu, const AttnGpuCache *k, const v
 #endif
 
 /* the attention kernels' modules for gpu_kernel_prewarm: the pattern or window's */
-static int attn_dense_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
-                                 int max) {
-    (void)B;
+/* the modules the softmax core (attn_softmax_core_forward / _backward) compiles for H, KV heads
+   of width hd under c's window or pattern, for gpu_kernel_prewarm: the dense room's list, and
+   MLA's and MGA's, which run the same core */
+static int attn_softmax_core_kernels(const Gpu *gpu, const AttnConfig *c, int T, int H, int KV, int hd,
+                                     struct GpuKernelSpec *out, int max) {
 #ifndef ABLATE_NO_CUDA
     OpsPattern pat;
     if (!attn_pattern_of(c, &pat)) {
         memset(&pat, 0, sizeof pat);
         pat.window = c->window;
     }
-    return gpu_attention_kernels(gpu, T, c->n_heads, c->n_kv_heads, c->head_dim, &pat, out, max);
+    return gpu_attention_kernels(gpu, T, H, KV, hd, &pat, out, max);
 #else
-    (void)gpu; (void)c; (void)T; (void)out; (void)max;
+    (void)gpu; (void)c; (void)T; (void)H; (void)KV; (void)hd; (void)out; (void)max;
     return 0;
 #endif
+}
+
+static int attn_dense_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                                 int max) {
+    (void)B;
+    return attn_softmax_core_kernels(gpu, c, T, c->n_heads, c->n_kv_heads, c->head_dim, out, max);
 }
 
 static const AttnMech attn_room_dense = {

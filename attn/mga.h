@@ -659,12 +659,19 @@ static int attn_mga_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
 #endif
 }
 
+/* the softmax core's modules (the forward's core: H heads, one kv head each, width hd) */
+static int attn_mga_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                                int max) {
+    (void)B;
+    return attn_softmax_core_kernels(gpu, c, T, c->n_heads, c->n_heads, c->head_dim, out, max);
+}
+
 static const AttnMech attn_room_mga = {
     "mga", attn_mga_resolve, attn_mga_gpu_supported, attn_mga_param_specs, attn_mga_kv_bytes, NULL, attn_mga_flops,
     NULL, attn_mga_act_sizes, attn_mga_acts_bind, attn_mga_scratch_elems, attn_mga_scratch_bind, attn_mga_forward,
     attn_mga_backward, NULL, attn_mga_cache_bytes, attn_mga_decode, NULL,
     attn_mga_gpu_cache_bytes, attn_mga_gpu_scratch_bytes, NULL, ATTN_MGA_GPU_DECODE, attn_mga_gpu_prefill,
-    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
+    attn_mga_gpu_kernels,
 };
 
 #endif /* ATTN_MGA_DONE */

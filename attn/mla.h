@@ -681,12 +681,19 @@ static int attn_mla_gpu_prefill(Gpu *gpu, const AttnConfig *c, const void *w, At
 #endif
 }
 
+/* the softmax core's modules at the padded width P (mla_forward: H heads, one kv head each) */
+static int attn_mla_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                                int max) {
+    (void)B;
+    return attn_softmax_core_kernels(gpu, c, T, c->n_heads, c->n_heads, mla_dims(c).P, out, max);
+}
+
 static const AttnMech attn_room_mla = {
     "mla", attn_mla_resolve, attn_mla_gpu_supported, attn_mla_param_specs, attn_mla_kv_bytes, NULL, attn_mla_flops,
     NULL, attn_mla_act_sizes, attn_mla_acts_bind, attn_mla_scratch_elems, attn_mla_scratch_bind, attn_mla_forward,
     attn_mla_backward, NULL, attn_mla_cache_bytes, attn_mla_decode, NULL,
     attn_mla_gpu_cache_bytes, attn_mla_gpu_scratch_bytes, NULL, ATTN_MLA_GPU_DECODE, attn_mla_gpu_prefill,
-    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
+    attn_mla_gpu_kernels,
 };
 
 #endif /* ATTN_MLA_DONE */
