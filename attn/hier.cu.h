@@ -50,6 +50,8 @@ GPUDEF void gpu_hier_coarse_backward(Gpu *gpu, void *dq, void *dk, void *dv, flo
                                      const void *datt, const void *att, const float *lse, const void *q,
                                      const void *kc, const void *vc, int B, int T, int H, int KV, int hd, int W, int P);
 GPUDEF int attn_hier_kernels_compile_check(const char *arch);
+/* the module the three calls above compile (for gpu_kernel_prewarm), into out; returns 1 */
+GPUDEF int gpu_hier_kernels(GpuKernelSpec *out, int max);
 
 #ifdef __cplusplus
 }
@@ -231,6 +233,7 @@ KSRC_LINE("attn/hier.cu.h") "// Multi-scale attention's coarse branch (attn/hier
 "}\n";
 
 static CUfunction hier_k_(Gpu *gpu, const char *name) { return gpu_kernel(gpu, ATTN_HIER_SRC, name, NULL); }
+GPUDEF int gpu_hier_kernels(GpuKernelSpec *out, int max) { return gpu_kernel_spec_add(out, max, 0, ATTN_HIER_SRC, NULL); }
 
 static int hier_check_(const char *op, int hd) {
     if (hd < 1 || hd > 256) {

@@ -414,13 +414,31 @@ static int attn_hier_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, At
 #define ATTN_HIER_GPU_DECODE NULL
 #endif
 
+/* the modules a training step compiles, for the parallel warm-up: the flash kernels under the
+   window (attn_hier_forward's op_attention_forward) and the coarse branch's */
+static int attn_hier_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
+                                 int max) {
+    (void)B;
+#ifndef ABLATE_NO_CUDA
+    OpsPattern pat;
+    memset(&pat, 0, sizeof pat);
+    pat.window = c->window;
+    int n = gpu_attention_kernels(gpu, T, c->n_heads, c->n_kv_heads, c->head_dim, &pat, out, max);
+    int k = n < max ? n : max;
+    return n + gpu_hier_kernels(out + k, max - k);
+#else
+    (void)gpu; (void)c; (void)T; (void)out; (void)max;
+    return 0;
+#endif
+}
+
 static const AttnMech attn_room_hier = {
     "hier", attn_hier_resolve, attn_hier_gpu_supported, attn_dense_param_specs, attn_hier_kv_bytes, NULL,
     attn_hier_flops, NULL, attn_hier_act_sizes, attn_hier_acts_bind, attn_hier_scratch_elems, attn_hier_scratch_bind,
     attn_hier_forward, attn_hier_backward, NULL,
     attn_hier_cache_bytes, attn_hier_decode, NULL, /* the prompt: one decode step per token */
     attn_hier_gpu_cache_bytes, attn_hier_gpu_scratch_bytes, NULL, ATTN_HIER_GPU_DECODE, NULL,
-    NULL, /* kernels compiled ahead: none listed (each compiles on first use) */
+    attn_hier_gpu_kernels,
 };
 
 #endif /* ATTN_HIER_DONE */

@@ -10,7 +10,7 @@
    then in this process: gpu_kernel_prewarm of two modules compiles both (2) into a new
    directory, after which the conversion compiles nothing (from memory); an unwritable cache
    directory (under /proc) warns once and the kernels still run; and for GQA, a sliding window, a
-   sparse pattern, DSA (with and without its dense warm-up), GDN, MLA and MGA (a window), smollm_init's prewarm lists
+   sparse pattern, DSA (with and without its dense warm-up), GDN, MLA, MGA and HIER (windows), smollm_init's prewarm lists
    every module the first two training steps ask for: the steps compile nothing. (The images
    stay in this process's table from one model to the next, so a module missing from a later
    model's list but listed by an earlier one goes unseen: each is listed by its own room.)
@@ -196,8 +196,9 @@ int main(void) {
     gpu_free_all(&g);
 
     static const struct { const char *attn; int window, global, topk, warmup; } mechs[] = {
-        /* MLA and MGA first: GQA's modules (group 1 at this shape) would hide theirs */
-        {"mla", 0, 0, 0, 0},  {"mga", 16, 0, 0, 0}, {"gqa", 0, 0, 0, 0},  {"swa", 32, 0, 0, 0}, {"gqa", 32, 4, 0, 0},
+        /* MLA, MGA and HIER first, each with its own window: GQA's modules (group 1 at this
+           shape) would hide theirs */
+        {"mla", 0, 0, 0, 0},  {"mga", 16, 0, 0, 0}, {"hier", 24, 0, 0, 0}, {"gqa", 0, 0, 0, 0},  {"swa", 32, 0, 0, 0}, {"gqa", 32, 4, 0, 0},
         {"dsa", 0, 0, 32, 0}, {"dsa", 0, 0, 32, 1}, {"gdn", 0, 0, 0, 0},
     };
     for (size_t i = 0; i < sizeof mechs / sizeof *mechs; i++)

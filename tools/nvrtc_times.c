@@ -7,7 +7,8 @@
 
    build: make build/nvrtc_times
    usage: nvrtc_times MECHANISM [HEAD_DIM [ARCH [THREADS]]]   (the SmolLM2-135M shape; GQA takes
-          3 KV heads, DSA top-512 as the bench's (a) row; HEAD_DIM default 64; ARCH default sm_90,
+          3 KV heads, DSA top-512 as the bench's (a) row, SWA and HIER a window of 512; HEAD_DIM
+          default 64; ARCH default sm_90,
           the H100 / H200 target; THREADS for the parallel pass, default this machine's cores up
           to 16, as the warm-up)
    Prints a line per module (source, options, seconds, kernels in it), then the sum, the longest
@@ -31,6 +32,7 @@ static const char *src_name_(const char *s) {
     if (s == ATTN_WGMMA_SRC) return "attn/dense.cu.h wgmma";
     if (s == SPARSE_KERNELS_SRC) return "attn/dsa.cu.h";
     if (s == GDN_KERNELS_SRC) return "attn/gdn.cu.h";
+    if (s == ATTN_HIER_SRC) return "attn/hier.cu.h";
     return "other";
 }
 
@@ -59,6 +61,7 @@ int main(int argc, char **argv) {
     }
     if (cfg.attn.kind == ATTN_GQA) cfg.attn.n_kv_heads = 3;
     if (cfg.attn.kind == ATTN_DSA) cfg.attn.topk = 512;
+    if (cfg.attn.kind == ATTN_SWA || cfg.attn.kind == ATTN_HIER) cfg.attn.window = 512;
     cfg.attn.head_dim = hd;
     char err[512];
     if (smollm_resolve(&cfg, err, sizeof err)) {
