@@ -32,7 +32,8 @@
      launcher asks with its kernel's part's options. NVRTC for sm_90 on a 2-core EPYC
      (build/nvrtc_times dsa; docs/benchmarks.md, 2026-12-04): 1.73 + 1.74 + 1.72 s when each
      module held every kernel, 0.51 + 0.75 + 0.55 s split; the kernels' PTX is the same.
-   Limits: hd a multiple of 8 from 32 to 128 (HEAD WIDTHS below), dI in {8, 16, 32, 64,
+   Limits: hd a multiple of 8 from 32 to 256 (HEAD WIDTHS below; attn/dsa.h's room takes up to
+   128, the widths checked on a GPU), dI in {8, 16, 32, 64,
    128}; 1 <= HI <= 16 and
    HI*max(dI, 32) <= 1024 (the bf16 score kernel keeps a 64-row query tile of all heads in
    shared memory); 1 <= topk <= 2048; H/KV <= 16 or a multiple of 16; every bf16 tensor
@@ -111,10 +112,14 @@
      skipped when it is padding). The scale stays 1/sqrt(HD) (the host passes it). Cost: the
      mma work of HDP, plus one zero-filling cp.async per padded row chunk (not measured).
      key_reduce's rows stay HD wide (RKEYS*HD/4 not a multiple of its threads at HD = 8 mod
-     16: the last round runs part of the block). Widths past 128 are not compiled: the fwd
-     block's four K/V slices alone take 4 * 4 * 16 * (HDP + 8) * 2 bytes (132 KiB at 256, with
-     the bwd's fp32 tiles and 4 * HDP/8 accumulator registers per thread on top), so the
-     room refuses them and names the CPU.
+     16: the last round runs part of the block). Up to 256: the fwd block's four K/V slices
+     take 4 * 4 * 16 * (HDP + 8) * 2 bytes (132 KiB at 256; the fwd 148 KiB in all at k 2048,
+     the bwd 160 KiB), and ptxas fits them without spills (sm_90, HD 256: sparse_fwd 240
+     registers, sparse_bwd 238, sparse_kv_reduce 247; tests/nvrtc_compile compiles them).
+     sparse_bwd_kv (tuning.sparse_bwd 3, order-dependent only) needs 264 KiB at 256: past the
+     opt-in the backward takes mode 1 instead. Widths past 128 have not run on a GPU:
+     attn/dsa.h's room refuses them (ATTN_DSA_GPU_MAX_HD) until tests/gpu_sparse_check's hd
+     192 and 256 cases pass.
    Indexer KL (idx_kl): one block per token, 4 warps; a warp takes one selected slot at a
      time, lanes over the dI dims (warp sums for qI_j . kI); block reductions for the lse
      of the scores, the renormalized p and the loss; the backward adds each slot's dkI
@@ -276,7 +281,7 @@ static const char SPARSE_KERNELS_SRC[] =
 KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernels, bf16 tensor cores (mma.sync\n"
 "// m16n8k16, ldmatrix, cp.async; sm_80 and later). Host code and the design notes are\n"
 "// in this header's top comment. Compile-time parameters (host -D options):\n"
-"//   HD     attention head dim: a multiple of 8, 32..128 (strides, loads and stores)\n"
+"//   HD     attention head dim: a multiple of 8, 32..256 (strides, loads and stores)\n"
 "//   HDP    the register tiles' and shared-memory rows' width: HD rounded up to a\n"
 "//          multiple of 16 (default HD). Columns HD..HDP-1 are zero-filled by the\n"
 "//          cp.async that loads each row (src-size 0: never read from memory), so they\n"
@@ -300,8 +305,8 @@ KSRC_LINE("attn/dsa.cu.h") "// DSA sparse attention and lightning indexer kernel
 "#ifndef HDP\n"
 "#define HDP HD\n"
 "#endif\n"
-"#if HD % 8 != 0 || HDP % 16 != 0 || HDP < HD || HDP - HD >= 16 || HDP > 128\n"
-"#error \"HD must be a multiple of 8 and HDP = HD rounded up to 16, at most 128\"\n"
+"#if HD % 8 != 0 || HDP % 16 != 0 || HDP < HD || HDP - HD >= 16 || HDP > 256\n"
+"#error \"HD must be a multiple of 8 and HDP = HD rounded up to 16, at most 256\"\n"
 "#endif\n"
 "#ifndef HB\n"
 "#define HB 16\n"
@@ -2057,12 +2062,12 @@ static void *sparse_prep_get_(Gpu *g, size_t bytes) {
    (tests/gpu_sparse_check, 2026-11-23): bwd 2, kl 1, topk 2. */
 
 static int sparse_dim_ok_(int d) { return d == 32 || d == 64 || d == 128; }
-/* attention head dims: any multiple of 8 from 32 to 128, the kernels' tiles HDP wide (hd
+/* attention head dims: any multiple of 8 from 32 to 256, the kernels' tiles HDP wide (hd
    rounded up to 16: 40 -> 48, 72 -> 80; the padding columns are zero-filled in shared memory,
    never read from memory). Past 128 the block's per-warp K/V slices and fp32 tiles would need
    more shared memory and registers than these 4-warp blocks have (the dense tiles' kernels
    split wide heads differently): the room refuses them (attn_dsa_gpu_supported). */
-#define SPARSE_MAX_HD 128
+#define SPARSE_MAX_HD 256
 static int sparse_hd_ok_(int hd) { return hd >= 32 && hd <= SPARSE_MAX_HD && hd % 8 == 0; }
 static int sparse_hdp_(int hd) { return (hd + 15) / 16 * 16; }
 /* indexer dims: 8 and 16 too, run by the DI = 32 kernels on copies padded with zero columns
@@ -2078,7 +2083,7 @@ static void sparse_check_attn_(const char *who, int B, int T, int H, int KV, int
     if (B < 1 || T < 1 || H < 1 || KV < 1 || H % KV != 0 || !sparse_hd_ok_(hd) || topk < 1 ||
         topk > SPARSE_MAX_TOPK_ || (group > 16 && group % 16 != 0)) {
         fprintf(stderr, "%s: unsupported shape B=%d T=%d H=%d KV=%d hd=%d topk=%d (need H %% KV == 0, "
-                        "H/KV <= 16 or a multiple of 16, hd a multiple of 8 in 32..128, 1 <= topk <= %d)\n",
+                        "H/KV <= 16 or a multiple of 16, hd a multiple of 8 in 32..256, 1 <= topk <= %d)\n",
                 who, B, T, H, KV, hd, topk, SPARSE_MAX_TOPK_);
         abort();
     }
@@ -2410,6 +2415,7 @@ GPUDEF void gpu_sparse_attention_backward(Gpu *gpu, void *dq, void *dk, void *dv
     /* the tuning.sparse_bwd variants are the order-dependent path's (nondeterministic = 1) */
     int mode = det ? 2 : gpu_tuned(gpu->tuning.sparse_bwd, 2);
     if (mode == 3 && HB != H / KV) mode = 1; /* the key-range pass needs HB == H/KV */
+    if (mode == 3 && sparse_bwd_kv_smem_(hd) > gpu->smem_optin) mode = 1; /* and hd <= 128 (its fp32 tiles) */
     /* deterministic: the stages of a chunk of tokens, one head block's dK and dV rows per pair */
     size_t chunk = det ? sparse_stage_rows_((size_t)topk * hd * 8, rows) : 0, nst = chunk * topk * hd;
     size_t npart = det ? sparse_reduce_part_floats_(T, rows, chunk, 2 * hd) : 0;
@@ -2626,6 +2632,8 @@ static const int sparse_check_specs_[][4] = {
     {64, 16, 64, 4}, {64, 4, 32, 1}, {32, 1, 128, 8}, {128, 32, 64, 16},
     /* padded head dims (HDP = hd rounded up to 16) and unpadded non-powers of two */
     {72, 4, 32, 2}, {48, 3, 32, 2}, {96, 2, 64, 4}, {40, 32, 32, 1}, {120, 1, 64, 4}, {112, 16, 32, 4},
+    /* past 128: ptxas must fit them (registers, no spills beyond its limit) */
+    {192, 4, 64, 4}, {256, 1, 64, 4}, {200, 16, 32, 2},
 };
 
 /* the kernels of each module (SPARSE_PART 0, 1, 2), as the launchers ask for them */

@@ -34,7 +34,8 @@
    Cases: T = 100, 1000 x k = 64, 512 x KV = 1, 4 (H = 16, hd 64, HI 4, dI 64), plus
    MHA (KV = 16: one head per block) and hd 32 / 128; head widths other than 32/64/128 (the
    ablation guide's 72, 96, 48 with 8, 6, 12 heads; 40 and 120, padded to 48 and 128, 40 with
-   32 heads on one kv head), where the dense tiles do not apply (Hopper hd 64 only): forward,
+   32 heads on one kv head; past 128: 192, 256 and 200 padded to 208, which attn/dsa.h's room
+   takes once these pass), where the dense tiles do not apply (Hopper hd 64 only): forward,
    backward, probs, the sparse_bwd modes (3: the key-range pass, padded too) and k >= T
    against the dense flash kernel (any width). The indexer grid (grid_case): 1-4
    indexer heads x dims 8, 16, 32, 64 and 8 x 128 (scores, select, KL both organizations),
@@ -831,6 +832,10 @@ int main(int argc, char **argv) {
         {1, 300, 12, 4, 48, 37, 4, 64},   /* 12 heads: hd 48 */
         {1, 200, 32, 1, 40, 50, 1, 32},   /* hd 40 (tiles 48), head blocks one by one (H/KV 32) */
         {1, 200, 8, 1, 120, 64, 2, 32},   /* hd 120 (tiles 128), MQA */
+        /* past 128 (the kernels take up to 256; attn/dsa.h's room waits for these cases) */
+        {1, 200, 8, 2, 192, 64, 2, 32},   /* hd 192 */
+        {1, 200, 4, 1, 256, 37, 4, 64},   /* hd 256, MQA, k not a multiple of 16 */
+        {2, 100, 4, 4, 200, 512, 2, 32},  /* hd 200 (tiles 208), MHA, k >= T: = the dense flash kernel */
     };
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++) run_case(&g, &cases[i]);
     if (checks) run_indexer_grid(&g);
@@ -844,6 +849,7 @@ int main(int argc, char **argv) {
         {1, 8192, 16, 1, 64, 512, 4, 64}, {1, 4096, 64, 1, 64, 512, 4, 64}, {1, 3000, 16, 4, 64, 512, 4, 64},
         {2, 1000, 8, 2, 32, 100, 2, 32},  {1, 2000, 4, 1, 128, 37, 8, 128},
         {2, 2048, 8, 2, 72, 512, 4, 64},  {1, 2000, 12, 4, 48, 100, 2, 16}, /* hd 72 (padded), 48 */
+        {1, 2048, 8, 2, 256, 512, 4, 64}, /* hd 256 */
     };
     for (size_t i = 0; repeats && i < sizeof rcases / sizeof rcases[0]; i++) repro_case(&g, &rcases[i]);
 
