@@ -150,8 +150,9 @@
      80-wide tiles; the dense-tile organization is Hopper's hd 64 only, so other widths always
      take the gathers); hd > 128 is refused (attn_dsa_gpu_supported, ATTN_DSA_GPU_MAX_HD): the
      sparse kernels compile up to 256 within an H100's shared memory and registers (ptxas: no
-     spills), but widths past 128 have not run against the CPU reference on a GPU yet
-     (tests/gpu_sparse_check's hd 192 and 256 cases); the CPU runs any width; dI in {8, 16, 32, 64, 128}
+     spills) and pass their CPU emulation (tests/emu_sparse.cc at 200 and 256), but widths past
+     128 have not run against the CPU reference on a GPU yet (tests/gpu_sparse_check's hd 192,
+     200 and 256 cases); the CPU runs any width; dI in {8, 16, 32, 64, 128}
      (8 and 16 run the 32-wide kernels on zero-padded copies); HI <= 16 and HI*max(dI, 32) <= 1024; k <= SPARSE_MAX_TOPK (2048);
      H/KV <= 16 or a multiple of 16. T is a runtime argument (the score scratch is
      chunked, see attn/dsa.cu.h). k is a runtime argument: a ratio of the context
