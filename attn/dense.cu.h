@@ -153,6 +153,10 @@
      hd 128 window 247 -> 246. The order-dependent variants compile from the same text
      (DQ_DET only under #if; PTX identical outside line info). tests/gpu_attn_check.c checks
      det dq, dk, dv bitwise over repeated runs and prints det's cost against nd.
+   CPU EMULATION: tests/emu_flash.cc runs the mma.sync kernels (forward, the DQ_DET backward)
+     on a CPU emulation of CUDA (tests/emu_cuda_cxx.h) against attention in double, at head
+     dims 40 to 256 with windows and patterns (make emucheck, in CI); the wgmma ones are not
+     emulated.
 
    SELECTION MASK (SELMASK 1, Hopper kernels only): the mask is data, not a formula: a
      bitmask [B][T][ceil(T/128)*4] u32 shared by the heads (attn/dsa.cu.h builds it

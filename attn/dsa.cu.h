@@ -24,6 +24,9 @@
      gpu_sparse_release(g)          frees this file's scratch early (gpu_free_all frees it too)
      sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch, and
                                     checks that each module holds its part's kernels (below)
+   CPU EMULATION: tests/emu_sparse.cc runs the attention kernels (SPARSE_PART 1) on a CPU
+     emulation of CUDA (tests/emu_cuda_cxx.h) against sparse attention in double (make
+     emucheck, in CI); the indexer, top-k and mask kernels are not emulated.
    MODULES: the source compiles as three modules (SPARSE_PART, one -D option), each holding a
      third of the kernels, which gpu_kernel_prewarm compiles in parallel: 0 the shared ones
      (top-k, the mask, fill, the indexer's prep, unpad and adapt; options SPARSE_COMMON_OPTS),

@@ -1,0 +1,227 @@
+/* tests/emu_cuda_cxx.h - the CPU emulation of the CUDA execution model for kernel sources
+   compiled as C++ (tests/emu_sparse.cc, tests/emu_flash.cc: their sources have templates):
+   one block at a time, its threads as pthreads; __syncthreads and __syncwarp as barriers;
+   shuffles, ballots, ldmatrix and mma.sync m16n8k16 as warp-collective functions following
+   PTX's fragment layouts; cp.async as an immediate copy (its commit / wait order nothing);
+   float and int atomics under one mutex. Include it first, then the dumped kernels
+   (kernels.cu.h's common header, then the kernel source, each configuration in a namespace of
+   its own); emu_launch runs a grid. tests/emu_cuda.h is the plain-C twin for C sources. */
+#ifndef EMU_CUDA_CXX_H
+#define EMU_CUDA_CXX_H
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <functional>
+#include <vector>
+
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunknown-pragmas"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+
+/* ---------------------------------------------------------------- the emulated CUDA runtime */
+struct Dim3 { unsigned x, y, z; };
+static thread_local Dim3 threadIdx;
+static Dim3 blockIdx, blockDim, gridDim;
+static pthread_barrier_t block_bar, warp_bar[32];
+static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t slot_[32][32][8];     /* a warp's lanes' published 32-bit values (up to 8 each) */
+static const void *ptr_slot_[32][32]; /* a warp's lanes' published addresses (ldmatrix) */
+alignas(16) static unsigned char emu_smem[256 * 1024];
+
+#define __device__ static
+#define __forceinline__ inline
+#define __global__
+#define __launch_bounds__(...)
+#define __align__(n) alignas(n)
+#define __restrict__ __restrict
+#define __shared__ static /* one block runs at a time: a static is the block's */
+struct uint4 { unsigned x, y, z, w; };
+struct float4 { float x, y, z, w; };
+struct float2 { float x, y; };
+static inline float2 make_float2(float x, float y) { return float2{x, y}; }
+static inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+static inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return uint4{x, y, z, w}; }
+static inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f; }
+static inline unsigned __float_as_uint(float f) { unsigned u; memcpy(&u, &f, 4); return u; }
+static inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
+static inline int __float_as_int(float f) { int i; memcpy(&i, &f, 4); return i; }
+#define __expf expf
+#define __logf logf
+#define __log2f log2f
+static inline float __fdiv_rn(float a, float b) { return a / b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+static inline int __ffs(unsigned x) { return ffs((int)x); }
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+static inline long min(long a, long b) { return a < b ? a : b; }
+static inline long max(long a, long b) { return a > b ? a : b; }
+static inline void __threadfence() {}
+static inline void __syncthreads() { pthread_barrier_wait(&block_bar); }
+static inline int warp_() { return threadIdx.x >> 5; }
+static inline int lane_() { return threadIdx.x & 31; }
+/* every __syncwarp of these kernels is reached by the whole warp */
+static inline void __syncwarp(unsigned m = 0xffffffffu) { (void)m; pthread_barrier_wait(&warp_bar[warp_()]); }
+template <typename T> static uint32_t bits_(T v) { static_assert(sizeof(T) == 4, "32-bit"); uint32_t u; memcpy(&u, &v, 4); return u; }
+template <typename T> static T from_bits_(uint32_t u) { T v; memcpy(&v, &u, 4); return v; }
+/* lane `from` of this warp's value v (out-of-range lanes: this lane's own, as the hardware) */
+template <typename T> static T shfl_(T v, int from) {
+    const int w = warp_(), l = lane_();
+    slot_[w][l][0] = bits_(v);
+    __syncwarp();
+    const uint32_t r = slot_[w][from >= 0 && from < 32 ? from : l][0];
+    __syncwarp();
+    return from_bits_<T>(r);
+}
+template <typename T> static T __shfl_sync(unsigned m, T v, int src, int width = 32) {
+    (void)m; const int l = lane_();
+    return shfl_(v, (l & ~(width - 1)) + (src & (width - 1)));
+}
+template <typename T> static T __shfl_xor_sync(unsigned m, T v, int o, int width = 32) {
+    (void)m; const int l = lane_(), s = l ^ o;
+    return shfl_(v, (s & ~(width - 1)) == (l & ~(width - 1)) ? s : l);
+}
+template <typename T> static T __shfl_down_sync(unsigned m, T v, int d, int width = 32) {
+    (void)m; const int l = lane_(), s = l + d;
+    return shfl_(v, (s & ~(width - 1)) == (l & ~(width - 1)) ? s : l);
+}
+template <typename T> static T __shfl_up_sync(unsigned m, T v, int d, int width = 32) {
+    (void)m; const int l = lane_(), s = l - d;
+    return shfl_(v, s >= (l & ~(width - 1)) ? s : l);
+}
+static unsigned __ballot_sync(unsigned m, int f) {
+    (void)m; const int w = warp_(), l = lane_();
+    slot_[w][l][0] = f != 0;
+    __syncwarp();
+    unsigned r = 0;
+    for (int i = 0; i < 32; i++) r |= slot_[w][i][0] << i;
+    __syncwarp();
+    return r;
+}
+/* the lanes whose value equals this lane's */
+static unsigned __match_any_sync(unsigned m, int x) {
+    (void)m; const int w = warp_(), l = lane_();
+    slot_[w][l][0] = (uint32_t)x;
+    __syncwarp();
+    unsigned r = 0;
+    for (int i = 0; i < 32; i++) r |= (unsigned)(slot_[w][i][0] == (uint32_t)x) << i;
+    __syncwarp();
+    return r;
+}
+static int __any_sync(unsigned m, int f) { return __ballot_sync(m, f) != 0; }
+static int __all_sync(unsigned m, int f) { return __ballot_sync(m, f) == 0xffffffffu; }
+static float atomicAdd(float *p, float v) {
+    pthread_mutex_lock(&atomic_mu); float o = *p; *p = o + v; pthread_mutex_unlock(&atomic_mu); return o;
+}
+static int atomicAdd(int *p, int v) {
+    pthread_mutex_lock(&atomic_mu); int o = *p; *p = o + v; pthread_mutex_unlock(&atomic_mu); return o;
+}
+/* ld.acquire of a turn counter another block increments with atomicAdd */
+static int emu_load_acquire(const int *p) {
+    pthread_mutex_lock(&atomic_mu); int v = *p; pthread_mutex_unlock(&atomic_mu); return v;
+}
+static unsigned atomicOr(unsigned *p, unsigned v) {
+    pthread_mutex_lock(&atomic_mu); unsigned o = *p; *p = o | v; pthread_mutex_unlock(&atomic_mu); return o;
+}
+
+/* ---- ablate_mma.cuh, emulated ---- */
+/* cp.async: the copy happens at once (so the commit / wait pairs order nothing here) */
+static void cp_async16(void *dst, const void *src, bool valid) { if (valid) memcpy(dst, src, 16); else memset(dst, 0, 16); }
+static void cp_async4(void *dst, const void *src, bool valid) { if (valid) memcpy(dst, src, 4); else memset(dst, 0, 4); }
+static void cp_async_commit() {}
+template <int N> static void cp_async_wait() {}
+/* ldmatrix .x4: lanes 8j..8j+7 give the rows of 8x8 matrix j (8 b16 each); lane i receives
+   matrix j's row i/4, columns 2(i%4) and +1 in r[j] (trans: row 2(i%4) and +1 of column i/4) */
+static void ldsm_(unsigned r[4], const void *p, bool trans) {
+    const int w = warp_(), l = lane_();
+    ptr_slot_[w][l] = p;
+    __syncwarp();
+    for (int j = 0; j < 4; j++) {
+        unsigned short e0, e1;
+        if (!trans) {
+            const unsigned short *row = (const unsigned short *)ptr_slot_[w][8 * j + l / 4];
+            e0 = row[2 * (l % 4)]; e1 = row[2 * (l % 4) + 1];
+        } else {
+            e0 = ((const unsigned short *)ptr_slot_[w][8 * j + 2 * (l % 4)])[l / 4];
+            e1 = ((const unsigned short *)ptr_slot_[w][8 * j + 2 * (l % 4) + 1])[l / 4];
+        }
+        r[j] = (unsigned)e0 | ((unsigned)e1 << 16);
+    }
+    __syncwarp();
+}
+static void ldsm_x4(unsigned r[4], const void *p) { ldsm_(r, p, false); }
+static void ldsm_x4_t(unsigned r[4], const void *p) { ldsm_(r, p, true); }
+static float bfh_(unsigned x, int hi) { return __uint_as_float(hi ? x & 0xffff0000u : x << 16); }
+/* d += a b, m16n8k16 (row.col): A (16 x 16) a0 (row g, cols 2t, 2t+1), a1 (row g+8), a2 (row g,
+   cols 2t+8, +9), a3 (row g+8, cols 2t+8, +9); B (16 x 8) b0 (rows 2t, 2t+1 of col g), b1 (rows
+   2t+8, +9); C c0, c1 (row g, cols 2t, 2t+1), c2, c3 (row g+8) */
+static void mma(float d[4], const unsigned a[4], unsigned b0, unsigned b1) {
+    const int w = warp_(), l = lane_();
+    for (int i = 0; i < 4; i++) slot_[w][l][i] = a[i];
+    slot_[w][l][4] = b0; slot_[w][l][5] = b1;
+    __syncwarp();
+    const int g = l >> 2, t = l & 3;
+    for (int e = 0; e < 4; e++) {
+        const int row = g + 8 * (e >> 1), col = 2 * t + (e & 1);
+        float s = 0.f;
+        for (int k = 0; k < 16; k++) {
+            const int la = (row % 8) * 4 + (k % 8) / 2, ra = (row >= 8) + 2 * (k >= 8);
+            const int lb = col * 4 + (k % 8) / 2, rb = 4 + (k >= 8);
+            s += bfh_(slot_[w][la][ra], k & 1) * bfh_(slot_[w][lb][rb], k & 1);
+        }
+        d[e] += s;
+    }
+    __syncwarp();
+}
+/* round to nearest even, as cvt.rn.bf16x2.f32 (NaN kept a NaN) */
+static unsigned short emu_f2bf_(float f) {
+    unsigned u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (unsigned short)(u >> 16);
+}
+static unsigned pack_bf16(float lo, float hi) { return (unsigned)emu_f2bf_(lo) | ((unsigned)emu_f2bf_(hi) << 16); }
+static float bf16_lo(unsigned x) { return __uint_as_float(x << 16); }
+static float bf16_hi(unsigned x) { return __uint_as_float(x & 0xffff0000u); }
+static float fast_exp2(float x) { return exp2f(x); }
+
+/* one launch: gx x gy x gz blocks of bx threads (bx <= 1024, a multiple of 32), one block at a
+   time, each thread running body */
+static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const std::function<void()> &body) {
+    pthread_barrier_init(&block_bar, NULL, bx);
+    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
+    gridDim = Dim3{gx, gy, gz};
+    blockDim = Dim3{bx, 1, 1};
+    struct Arg { const std::function<void()> *body; unsigned tid; };
+    std::vector<pthread_t> th(bx);
+    std::vector<Arg> args(bx);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 1 << 20);
+    for (unsigned z = 0; z < gz; z++)
+        for (unsigned y = 0; y < gy; y++)
+            for (unsigned x = 0; x < gx; x++) {
+                blockIdx = Dim3{x, y, z};
+                for (unsigned i = 0; i < bx; i++) {
+                    args[i] = Arg{&body, i};
+                    pthread_create(&th[i], &attr, [](void *p) -> void * {
+                        Arg *a = (Arg *)p;
+                        threadIdx = Dim3{a->tid, 0, 0};
+                        (*a->body)();
+                        return nullptr;
+                    }, &args[i]);
+                }
+                for (unsigned i = 0; i < bx; i++) pthread_join(th[i], NULL);
+            }
+    pthread_attr_destroy(&attr);
+    pthread_barrier_destroy(&block_bar);
+    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_destroy(&warp_bar[w]);
+}
+
+#endif /* EMU_CUDA_CXX_H */

@@ -1,0 +1,155 @@
+/* emu_flash.cc - attn/dense.cu.h's flash attention kernels (ATTN_KERNELS_SRC, mma.sync: the
+   forward attn_fwd, and the backward's attn_bwd_pre, attn_bwd_dkdv with the fixed-order dQ
+   (DQ_DET) and attn_bwd_dq_convert) run on the CPU emulation of tests/emu_cuda_cxx.h, launched
+   as attn/dense.cu.h's host code launches them, against causal softmax attention under each
+   configuration's window or sparse pattern in double, on the same bf16 inputs. It proves
+   nothing about timing, and a race the barriers happen to order may still hide;
+   tests/gpu_attn_check.c on the device is the real test.
+
+   make tests/emu_flash && ./tests/emu_flash      (also in make emucheck)
+   Configurations (tests/emu_flash_dump.c, with the launchers' own option builders): hd 64 GQA
+   2, hd 72 (80-wide tiles) MHA, hd 128 GQA 4 under a window, hd 256 (two warps share 16 keys),
+   hd 40 (48-wide tiles) with a window, global tokens and a stride, hd 64 with a dilated window.
+   Bounds: out, dq, dk, dv relative L2 2e-2 (bf16 outputs and tensor-core operands), lse max abs
+   2e-3. Ends with "N passed, N failed". */
+#include "emu_cuda_cxx.h"
+
+typedef unsigned short emu_bf16;
+struct EmuFlashCfg {
+    const char *what;
+    int hd, group, T;
+    int pat[5]; /* window, global, stride, dilation, block (ops.h's OpsPattern) */
+    int fwd_warps, bwd_bn, pre_tpr;
+    unsigned fwd_smem, bwd_smem;
+    void (*fwd)(emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *, int, int, float);
+    void (*pre)(float *, float *, const emu_bf16 *, const emu_bf16 *, int, int, long, int *);
+    void (*dkdv)(emu_bf16 *, emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *,
+                 const emu_bf16 *, const float *, const float *, int, int, float, float, emu_bf16 *, int *);
+    void (*conv)(emu_bf16 *, const float *, long);
+};
+#include "emu_flash_kernels.inc"
+
+static uint64_t rs = 0x2545F4914F6CDD1Dull;
+static double ur() { rs ^= rs << 13; rs ^= rs >> 7; rs ^= rs << 17; return (rs >> 11) * (1.0 / 9007199254740992.0); }
+static double nr() { return sqrt(-2 * log(ur() + 1e-300)) * cos(6.283185307179586 * ur()); }
+static int np_, nf_;
+static void report(bool ok, const char *what, double err, double bound) {
+    printf("%s %-72s %.3e (bound %.1e)\n", ok ? "PASS" : "FAIL", what, err, bound);
+    ok ? np_++ : nf_++;
+}
+static double rel_l2(const std::vector<double> &ref, const std::vector<emu_bf16> &got) {
+    double n = 0, d = 0;
+    for (size_t i = 0; i < ref.size(); i++) {
+        const double x = bf2f(got[i]);
+        n += (x - ref[i]) * (x - ref[i]);
+        d += ref[i] * ref[i];
+    }
+    return sqrt(n / (d > 0 ? d : 1));
+}
+
+/* ops.h's mask: query t sees key s (causal; a window W > 0 and the pattern's extra keys) */
+static bool visible(const int pat[5], int t, int s) {
+    const long d = (long)t - s, W = pat[0], pb = pat[4] > 0 ? pat[4] : 128;
+    if (s < 0 || d < 0) return false;
+    if (W <= 0 || d < W) return true;
+    if (s < pat[1]) return true;
+    if (pat[2] > 0 && s % pat[2] >= pat[2] - pb) return true;
+    if (pat[3] >= 2 && d < W * pat[3] && (s / pb) % pat[3] == pat[3] - 1) return true;
+    return false;
+}
+
+static void run_cfg(const EmuFlashCfg &c, int B, int H) {
+    const int hd = c.hd, T = c.T, KV = H / c.group, N = B * T;
+    printf("case %s: B %d T %d H %d KV %d\n", c.what, B, T, H, KV);
+    std::vector<emu_bf16> q((size_t)N * H * hd), k((size_t)N * KV * hd), v(k.size()), dout(q.size());
+    for (auto &x : q) x = f2bf((float)nr());
+    for (auto &x : k) x = f2bf((float)nr());
+    for (auto &x : v) x = f2bf((float)nr());
+    for (auto &x : dout) x = f2bf((float)nr());
+    const double scale = 1.0 / sqrt((double)hd);
+    std::vector<double> o_ref(q.size(), 0), lse_ref((size_t)B * H * T), dq_ref(q.size(), 0), dk_ref(k.size(), 0),
+        dv_ref(v.size(), 0), p(T);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const size_t qo = (((size_t)b * T + t) * H + h) * hd;
+                const int kvh = h / c.group;
+                double m = -1e300;
+                for (int s = 0; s <= t; s++) {
+                    if (!visible(c.pat, t, s)) continue;
+                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
+                    double d = 0;
+                    for (int e = 0; e < hd; e++) d += (double)bf2f(q[qo + e]) * bf2f(k[ko + e]);
+                    p[s] = d * scale;
+                    m = fmax(m, p[s]);
+                }
+                double sum = 0;
+                for (int s = 0; s <= t; s++) sum += visible(c.pat, t, s) ? exp(p[s] - m) : 0;
+                lse_ref[((size_t)b * H + h) * T + t] = m + log(sum);
+                for (int s = 0; s <= t; s++) {
+                    p[s] = visible(c.pat, t, s) ? exp(p[s] - m) / sum : 0;
+                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
+                    for (int e = 0; e < hd; e++) o_ref[qo + e] += p[s] * bf2f(v[ko + e]);
+                }
+                double D = 0; /* from the bf16 output, as the kernels read it */
+                for (int e = 0; e < hd; e++) D += (double)bf2f(dout[qo + e]) * bf2f(f2bf((float)o_ref[qo + e]));
+                for (int s = 0; s <= t; s++) {
+                    if (p[s] == 0) continue;
+                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
+                    double dp = 0;
+                    for (int e = 0; e < hd; e++) dp += (double)bf2f(dout[qo + e]) * bf2f(v[ko + e]);
+                    const double ds = p[s] * (dp - D) * scale;
+                    for (int e = 0; e < hd; e++) {
+                        dq_ref[qo + e] += ds * bf2f(k[ko + e]);
+                        dk_ref[ko + e] += ds * bf2f(q[qo + e]);
+                        dv_ref[ko + e] += p[s] * bf2f(dout[qo + e]);
+                    }
+                }
+            }
+    /* the forward, as attn_forward_ launches it */
+    std::vector<emu_bf16> out(q.size());
+    std::vector<float> lse(lse_ref.size());
+    const float fscale = (float)scale, scale_log2 = (float)(1.4426950408889634 * scale);
+    const unsigned fbm = 16 * c.fwd_warps;
+    emu_launch(B * H, (T + fbm - 1) / fbm, 1, 32 * c.fwd_warps,
+               [&] { c.fwd(out.data(), lse.data(), q.data(), k.data(), v.data(), T, H, scale_log2); });
+    char what[160];
+    snprintf(what, sizeof what, "%s: forward out", c.what);
+    double e = rel_l2(o_ref, out);
+    report(e <= 2e-2, what, e, 2e-2);
+    e = 0;
+    for (size_t i = 0; i < lse.size(); i++) e = fmax(e, fabs(lse[i] - lse_ref[i]));
+    snprintf(what, sizeof what, "%s: forward lse (max abs)", c.what);
+    report(e <= 2e-3, what, e, 2e-3);
+    /* the backward, as attn_backward_ launches it (the fixed-order dQ) */
+    const long rows = (long)B * T * H;
+    const size_t n_d = rows, n_acc = (size_t)B * H * ((T + 63) / 64 * 64) * hd, n_cnt = (size_t)B * H * ((T + 31) / 32);
+    std::vector<float> scratch((n_d + 63) / 64 * 64 + n_acc + n_cnt + 64, 12345.f); /* the kernels must zero what they use */
+    float *Dsum = scratch.data(), *dqacc = Dsum + (n_d + 63) / 64 * 64;
+    int *dqcnt = (int *)(dqacc + n_acc);
+    std::vector<emu_bf16> dq(q.size()), dk(k.size()), dv(v.size());
+    const size_t threads = (size_t)rows * c.pre_tpr;
+    emu_launch((unsigned)((threads + 255) / 256), 1, 1, 256,
+               [&] { c.pre(Dsum, dqacc, out.data(), dout.data(), T, H, rows, dqcnt); });
+    emu_launch(B * KV, (T + c.bwd_bn - 1) / c.bwd_bn, 1, 256, [&] {
+        c.dkdv(dk.data(), dv.data(), dqacc, q.data(), k.data(), v.data(), dout.data(), lse.data(), Dsum, T, H, fscale,
+               scale_log2, dq.data(), dqcnt);
+    });
+    const long n8 = rows * (hd / 8);
+    emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.conv(dq.data(), dqacc, n8); });
+    const struct { const char *name; const std::vector<double> *ref; const std::vector<emu_bf16> *got; } g[] = {
+        {"dq", &dq_ref, &dq}, {"dk", &dk_ref, &dk}, {"dv", &dv_ref, &dv}};
+    for (const auto &x : g) {
+        snprintf(what, sizeof what, "%s: backward %s", c.what, x.name);
+        e = rel_l2(*x.ref, *x.got);
+        report(e <= 2e-2, what, e, 2e-2);
+    }
+}
+
+int main() {
+    const int heads[] = {4, 2, 4, 2, 4, 2};
+    for (size_t i = 0; i < sizeof emu_flash_cfgs / sizeof *emu_flash_cfgs; i++)
+        run_cfg(emu_flash_cfgs[i], 1 + (int)(i % 2), heads[i % 6]);
+    printf("%d passed, %d failed\n", np_, nf_);
+    return nf_ != 0;
+}

@@ -1,0 +1,102 @@
+/* emu_flash_dump.c - print attn/dense.cu.h's flash attention kernels (ATTN_KERNELS_SRC: the
+   mma.sync ones every GPU and every width but Hopper's 64 runs) as C++ for tests/emu_flash.cc,
+   once per configuration, each in a namespace of its own with the -D options the launchers
+   build (attn_options_, attn_pattern_for_: the real builders), and a table of the
+   configurations with the launch shapes the host code uses (attn_fwd_warps_, attn_bwd_bn_, ...).
+
+   Rewrites: the in-memory includes (the common header is printed once first; ablate_mma.cuh is
+   the emulator's; ablate_pattern.cuh is printed into each namespace, its include guard lifted,
+   since its macros follow each configuration's); extern "C" __global__ becomes static; the
+   dynamic shared array a pointer to the emulator's buffer; __shared__ static (one block at a
+   time); the inline PTX (fp32 reductions, the fixed-order dQ's acquire / release counters)
+   plain C++ on the emulator's atomics. After each configuration every macro the two sources
+   define is undefined again.
+   usage: emu_flash_dump > build/emu_flash_kernels.inc */
+#define GPU_IMPLEMENTATION
+#define GPU_NVRTC_ONLY
+#include "gpu.h"
+#include "attn/dense.cu.h"
+#include "emu_dump_common.h"
+
+/* the configurations: head dim, group, T (the pattern builder caps by it), pattern */
+static const struct { int hd, group, T; OpsPattern p; const char *what; } cfgs[] = {
+    {64, 2, 80, {0, 0, 0, 0, 0}, "hd 64, GQA 2, causal"},
+    {72, 1, 70, {0, 0, 0, 0, 0}, "hd 72 (tiles 80), MHA"},
+    {128, 4, 90, {24, 0, 0, 0, 0}, "hd 128, GQA 4, window 24"},
+    {256, 1, 70, {0, 0, 0, 0, 0}, "hd 256 (two warps per 16 keys), MHA"},
+    {40, 2, 100, {16, 8, 48, 0, 16}, "hd 40 (tiles 48), window 16 + global 8 + stride 48 (blocks of 16)"},
+    {64, 1, 120, {8, 0, 0, 3, 16}, "hd 64, window 8 + dilation 3 (blocks of 16)"},
+};
+
+/* print `#define NAME VALUE` for each -DNAME=VALUE of opt; `#undef NAME` when undef */
+static void defines(const char *opt, int undef) {
+    for (const char *p = opt; (p = strstr(p, "-D")); p += 2) {
+        char name[64], val[64] = "";
+        if (sscanf(p + 2, "%63[A-Za-z0-9_]=%63s", name, val) < 1) continue;
+        if (undef) printf("#undef %s\n", name);
+        else printf("#define %s %s\n", name, val[0] ? val : "1");
+    }
+}
+
+/* `#undef NAME` for every `#define NAME` in src */
+static void undef_all(const char *src) {
+    for (const char *p = src; (p = strstr(p, "#define ")); p += 8) {
+        char name[64];
+        if (sscanf(p + 8, "%63[A-Za-z0-9_]", name) == 1) printf("#undef %s\n", name);
+    }
+}
+
+int main(void) {
+    /* the common header, once */
+    printf("%s\n", KERNELS_COMMON_SRC);
+    static char body[1 << 20];
+    int n = snprintf(body, sizeof body, "%s", ATTN_KERNELS_SRC);
+    if (n < 0 || (size_t)n >= sizeof body) { fprintf(stderr, "emu_flash_dump: source too long\n"); return 1; }
+    char pattern[1 << 16];
+    if ((size_t)snprintf(pattern, sizeof pattern, "%s", KERNELS_PATTERN_SRC) >= sizeof pattern) {
+        fprintf(stderr, "emu_flash_dump: pattern source too long\n");
+        return 1;
+    }
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
+        char opt[256];
+        attn_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, 1);
+        printf("// ---- configuration %zu: %s (%s)\n", i, cfgs[i].what, opt);
+        defines(opt, 0);
+        printf("namespace emu_flash_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
+        fflush(stdout);
+        const EmuRule rules[] = {
+            {"#include \"ablate_pattern.cuh\"", pattern},
+            {"#include \"ablate_mma.cuh\"", ""},
+            {"extern \"C\" __global__", "static"},
+            {"extern __shared__ __align__(16) bf16 smem[];", "bf16 *smem = (bf16 *)emu_smem;"},
+            {"__shared__", "static"},
+            {"asm volatile(\"ld.acquire.gpu.global.s32 %0, [%1];\\n\" : \"=r\"(v) : \"l\"(sem) : \"memory\");",
+             "v = emu_load_acquire(sem);"},
+            {"asm volatile(\"red.release.gpu.global.add.s32 [%0], 1;\\n\" :: \"l\"(sem) : \"memory\");",
+             "atomicAdd(sem, 1);"},
+            {"asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");",
+             "atomicAdd(p, a); atomicAdd(p + 1, b);"},
+            {"asm volatile(\"red.global.add.f32 [%0], %1;\\n\" :: \"l\"(p), \"f\"(a) : \"memory\");", "atomicAdd(p, a);"},
+            {"asm volatile(\"red.global.add.f32 [%0], %1;\\n\" :: \"l\"(p + 1), \"f\"(b) : \"memory\");",
+             "atomicAdd(p + 1, b);"},
+        };
+        if (emu_dump("emu_flash_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
+        printf("\n} // namespace emu_flash_%zu\n", i);
+        defines(opt, 1);
+        undef_all(ATTN_KERNELS_SRC);
+        undef_all(KERNELS_PATTERN_SRC);
+    }
+    /* the table: shapes as the launchers compute them */
+    printf("static const EmuFlashCfg emu_flash_cfgs[] = {\n");
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        const int hd = cfgs[i].hd;
+        printf("    {\"%s\", %d, %d, %d, {%d, %d, %d, %d, %d}, %d, %d, %d, %u, %u, emu_flash_%zu::attn_fwd, "
+               "emu_flash_%zu::attn_bwd_pre, emu_flash_%zu::attn_bwd_dkdv, emu_flash_%zu::attn_bwd_dq_convert},\n",
+               cfgs[i].what, hd, cfgs[i].group, cfgs[i].T, cfgs[i].p.window, cfgs[i].p.global, cfgs[i].p.stride,
+               cfgs[i].p.dilation, cfgs[i].p.block, attn_fwd_warps_(hd), attn_bwd_bn_(hd), attn_pre_tpr_(hd),
+               attn_fwd_smem_(hd), attn_bwd_smem_(hd), i, i, i, i);
+    }
+    printf("};\n");
+    return 0;
+}
