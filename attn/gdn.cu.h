@@ -14,8 +14,9 @@
      gpu_gdn_forward(g, o, state, q, k, v, ld, gd, beta, B, T, H, D, scale)
      gpu_gdn_backward(g, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, gd, beta, B, T, H, D, scale, ws)
        D: a multiple of 8 from 32 to 256 (the chunk is 64). ws: 6*B*H*ceil(T/64)*P*P floats,
-       P = max(D, 64) (attn_gdn_block_ws_elems; the one-block-per-sequence backward and the
-       wide-head backward use the first sixth).
+       P = 64 up to D 64, 128 up to 128, else D (attn_gdn_block_ws_elems; the one-block-per-
+       sequence backward and the wide-head backward use the first sixth, the tiles of a head
+       65..128 wide 15 of its 24 64 x 64 tiles a chunk).
      gpu_gdn_conv_silu_forward/backward, gpu_gdn_l2norm_forward/backward,
      gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
        head dim <= 256 for the norm's backward)
@@ -64,7 +65,17 @@
      them, the state in / out is the [D][D] corner of the tile. Zero k columns leave K K^T, Q K^T
      and the state's extra rows zero, zero v columns zero U, the state's extra columns and the
      outputs there, so the 64-wide arithmetic is the D-wide one; the cost is a 64-wide head's.
-     D > 64: gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of attn/gdn.h's
+     64 < D <= 128 with tuning.gdn_wtile = 1 (chunk-parallel only): the tile kernels gdn_prep_w,
+     gdn_state_w, gdn_out_w / gdn_dstate_w, gdn_bwd_local_w (the source's comment at them): the
+     head as two 64-wide k-blocks and v-blocks (the second zero-padded past D), each v-block a
+     delta rule of its own sharing the chunk's A~, T and W; the passes over the chunks run a
+     block per (b, h, v-block), the backward's per-chunk terms both v-blocks in one block (12
+     tiles, as gdn_bwd_local). Tensor cores as the 64-wide path (gdn_mma). ptxas (sm_90):
+     gdn_bwd_local_w 255 registers with 28 bytes spilled, the others 62-128, no spills. They
+     pass the CPU emulation (tests/emu_linear.c at D 72 and 128, both product kinds, the
+     repeat bit for bit; the repeat caught a missing barrier before P's first read) but have
+     not run on a GPU: off by default until tests/gpu_linear_check's wide-tile cases pass.
+     D > 64 otherwise: gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of attn/gdn.h's
      chunked reference with the chunk's matrices in fp32 global scratch (the Gpu's gdn scratch,
      gdn_gen_sc_floats_ a block) and plain fp32 loops for the products: correct at any D, far
      slower than the tile path (no tensor cores; tests/gpu_linear_check's "by head dim" table
@@ -214,6 +225,14 @@ static size_t gdn_gen_sc_floats_(int D) {
 #define GDN_STATE_SMEM_BYTES ((4 * 64 * 68 + 4 * 64) * 4)
 #define GDN_DSTATE_SMEM_BYTES ((6 * 64 * 68 + 4 * 64) * 4)
 #define GDN_OUT_SMEM_BYTES ((5 * 64 * 68 + 4 * 64) * 4)
+/* the tile kernels of heads 65..128 wide (gdn_*_w; gdn_bwd_local_w takes GDN_BWD_SMEM_BYTES):
+   175,360 / 122,880 / 140,288 / 175,104 bytes, one block an SM */
+#define GDN_PREPW_SMEM_BYTES ((10 * 64 * 68 + 5 * 64) * 4)
+#define GDN_STATEW_SMEM_BYTES ((7 * 64 * 68 + 4 * 64) * 4)
+#define GDN_OUTW_SMEM_BYTES ((8 * 64 * 68 + 4 * 64) * 4)
+#define GDN_DSTATEW_SMEM_BYTES ((10 * 64 * 68 + 4 * 64) * 4)
+/* ws tiles (64 x 64) a (b, h, chunk) of those kernels: 11 in the forward, 15 in the backward */
+#define GDN_WTILE_FWD_SLOTS 11
 
 /* ---------------------------------------------------------------- kernels */
 static const char GDN_KERNELS_SRC[] =
@@ -227,7 +246,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "#endif\n"
 "#ifndef GDN_PART         // the kernels compiled: 0 the delta rule's forward on 64-wide tiles, 3 its\n"
 "#define GDN_PART (-1)    // backward, 1 and 4 the wide-head path's forward and backward (D > 64),\n"
-"#endif                   // 2 the small ops; undefined: all. The modules compile in parallel\n"
+"#endif                   // 5 and 6 the tiles' for D <= 128, 2 the small ops; undefined: all\n"
 "#define GDN_IN(p) (GDN_PART < 0 || GDN_PART == (p))\n"
 "#ifndef GDN_DET          // 1: the backward's row and column sums (dg, dbeta) in a fixed order, so\n"
 "#define GDN_DET 1        // bit-reproducible; 0: shared-memory float atomics (Gpu.nondeterministic)\n"
@@ -581,7 +600,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    store4(Us, u);\n"
 "}\n"
 "\n"
-"#if GDN_IN(0) || GDN_IN(3) // the tile kernels (to the wide-head path)\n"
+"#if GDN_IN(0) || GDN_IN(3) || GDN_IN(5) || GDN_IN(6) // the tile kernels (to the wide-head path)\n"
 "#if GDN_PAR != 1\n"
 "// shared memory of the forward: 8 tiles + vectors\n"
 "#define FWD_SMEM_FLOATS (8 * TILE + 5 * CH)\n"
@@ -1251,8 +1270,542 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "}\n"
 "#endif\n"
 "\n"
+"// ---- the chunk-parallel kernels for heads 65..128 wide (gdn_*_w, tuning gdn_wtile) ----\n"
+"// A head of D in (64, 128] is two 64-wide column blocks (the second zero-padded past D, never\n"
+"// loaded: fetch_tile's bound): q, k split as K_0 | K_1 (k-blocks kk), v and the output as\n"
+"// V_0 | V_1 (v-blocks j), the state [D][D] as four 64 x 64 blocks H_{kk,j}. The delta rule\n"
+"// is linear in v, so each v-block is a problem of its own with the chunk's A~, T, W shared:\n"
+"//   A~ = (K_0 K_0^T + K_1 K_1^T) o G, T as before, W_kk = T diag(beta e^gam) K_kk,\n"
+"//   U_j = T diag(beta) V_j - sum_kk W_kk H_{kk,j},  O_j = diag(e^gam) sum_kk Q_kk H_{kk,j} + P U_j,\n"
+"//   H_{kk,j} <- e^gam_63 H_{kk,j} + K_kk^T diag(dec) U_j,  P = (Q_0 K_0^T + Q_1 K_1^T) o G.\n"
+"// The passes over the chunks (gdn_state_w, gdn_dstate_w) run a block per (b, h, v-block):\n"
+"// twice the parallelism of a 64-wide head's, the same two / three products per k-block. The\n"
+"// backward's per-chunk terms (gdn_bwd_local_w) walk the two v-blocks in one block, each\n"
+"// adding its share of dq, dk (registers, both k-blocks), dg and dbeta (the per-warp slots, in\n"
+"// program order: deterministic) and writing its dv block.\n"
+"// ws slots a (b, h, chunk), 64 x 64 each: W_kk 0-1, U_j 2-3, dU_loc_j 4-5, T 6, H_{kk,j} 7 + 2kk + j,\n"
+"// dH_{kk,j} 11 + 2kk + j (15 of the 24 a 128-wide head's ws holds; the forward: slots 0-10).\n"
+"#define WS2_W 0\n"
+"#define WS2_U 2\n"
+"#define WS2_DU 4\n"
+"#define WS2_T 6\n"
+"#define WS2_H 7\n"
+"#define WS2_DH 11\n"
+"#define WS2_SLOTS 15\n"
+"#define PREPW_SMEM_FLOATS (10 * TILE + 5 * CH)\n"
+"#define STATEW_SMEM_FLOATS (7 * TILE + 4 * CH)\n"
+"#define OUTW_SMEM_FLOATS (8 * TILE + 4 * CH)\n"
+"#define DSTATEW_SMEM_FLOATS (10 * TILE + 4 * CH)\n"
+"\n"
+"// the [64][64] block (r0, c0) of a dense global [D][D] matrix <-> a shared tile (padding zeros)\n"
+"__device__ __forceinline__ void load_block(float *X, const float *src, int D, int r0, int c0) {\n"
+"    for (int e = threadIdx.x; e < CH * CH; e += NT) {\n"
+"        const int r = e >> 6, c = e & 63;\n"
+"        X[r * LDT + c] = src && r0 + r < D && c0 + c < D ? src[(u64)(r0 + r) * D + c0 + c] : 0.f;\n"
+"    }\n"
+"}\n"
+"__device__ __forceinline__ void save_block(float *dst, const float *X, int D, int r0, int c0) {\n"
+"    for (int e = threadIdx.x; e < CH * CH; e += NT) {\n"
+"        const int r = e >> 6, c = e & 63;\n"
+"        if (r0 + r < D && c0 + c < D) dst[(u64)(r0 + r) * D + c0 + c] = X[r * LDT + c];\n"
+"    }\n"
+"}\n"
+"// masked products of the chunk with both k-blocks summed: acc (zeroed here) = X_0 Y_0^T + X_1 Y_1^T\n"
+"__device__ __forceinline__ void mm_kk(float acc[4][4], const float *X0, const float *X1, const float *Y0,\n"
+"                                      const float *Y1) {\n"
+"    zero4(acc);\n"
+"    MM(acc, AR(X0), BT(Y0), (const float *)0);\n"
+"    MM(acc, AR(X1), BT(Y1), (const float *)0);\n"
+"}\n"
+"// A~ (strict lower) and / or P (lower, inclusive) o G from the accumulated products\n"
+"__device__ __forceinline__ void mask_g(float *X, const float a[4][4], const float *gam, int strict) {\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) {\n"
+"            const int r = own_row(j), c = own_col(i, j);\n"
+"            X[r * LDT + c] = (strict ? c < r : c <= r) ? a[i][j] * __expf(gam[r] - gam[c]) : 0.f;\n"
+"        }\n"
+"}\n"
+"\n"
+"#if GDN_IN(5)\n"
+"// Per chunk: W_kk, U~_j (and with dout, T and dU_loc_j = P^T dO_j) into ws.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_prep_w(float *ws, const bf16 *q, const bf16 *k, const bf16 *v,\n"
+"                                                            int ld, const bf16 *dout, const float *g,\n"
+"                                                            const float *beta, int T, int H, int D, float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *K0 = sm, *K1 = K0 + TILE, *V0 = K1 + TILE, *V1 = V0 + TILE, *Q0 = V1 + TILE, *Q1 = Q0 + TILE,\n"
+"          *dO0 = Q1 + TILE, *dO1 = dO0 + TILE, *As = dO1 + TILE, *Ts = As + TILE, *gam = Ts + TILE, *bet = gam + CH,\n"
+"          *eg = bet + CH, *dec = eg + CH, *tmpv = dec + CH;\n"
+"    const int ci = blockIdx.x, bh = blockIdx.y, BH = gridDim.y, b = bh / H, h = bh % H, nc = gridDim.x;\n"
+"    const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"    const u64 row0 = (u64)b * T + t0, ldo = (u64)H * D;\n"
+"    {\n"
+"        u32 r[8];\n"
+"        const bf16 *kb = k + row0 * ld + h * D, *vb = v + row0 * ld + h * D;\n"
+"        fetch_tile(r, kb, ld, L, D); put_tile(K0, r, 1.f);\n"
+"        fetch_tile(r, kb + CH, ld, L, D - CH); put_tile(K1, r, 1.f);\n"
+"        fetch_tile(r, vb, ld, L, D); put_tile(V0, r, 1.f);\n"
+"        fetch_tile(r, vb + CH, ld, L, D - CH); put_tile(V1, r, 1.f);\n"
+"        if (dout) {\n"
+"            const bf16 *qb = q + row0 * ld + h * D, *ob = dout + row0 * ldo + h * D;\n"
+"            fetch_tile(r, qb, ld, L, D); put_tile(Q0, r, scale);\n"
+"            fetch_tile(r, qb + CH, ld, L, D - CH); put_tile(Q1, r, scale);\n"
+"            fetch_tile(r, ob, ldo, L, D); put_tile(dO0, r, 1.f);\n"
+"            fetch_tile(r, ob + CH, ldo, L, D - CH); put_tile(dO1, r, 1.f);\n"
+"        }\n"
+"    }\n"
+"    load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"    __syncthreads();\n"
+"    float acc[4][4];\n"
+"    mm_kk(acc, K0, K1, K0, K1);\n"
+"    mask_g(As, acc, gam, 1);\n"
+"    __syncthreads();\n"
+"    chunk_inverse(Ts, As, bet);\n"
+"    if (threadIdx.x < CH) tmpv[threadIdx.x] = bet[threadIdx.x] * eg[threadIdx.x];\n"
+"    __syncthreads();\n"
+"    zero4(acc);\n"
+"    MM(acc, AR(Ts), BR(K0), tmpv);\n"
+"    save_acc(ws_tile(ws, WS2_W, BH, nc, bh, ci), acc);\n"
+"    zero4(acc);\n"
+"    MM(acc, AR(Ts), BR(K1), tmpv);\n"
+"    save_acc(ws_tile(ws, WS2_W + 1, BH, nc, bh, ci), acc);\n"
+"    zero4(acc);\n"
+"    MM(acc, AR(Ts), BR(V0), bet);\n"
+"    save_acc(ws_tile(ws, WS2_U, BH, nc, bh, ci), acc);\n"
+"    zero4(acc);\n"
+"    MM(acc, AR(Ts), BR(V1), bet);\n"
+"    save_acc(ws_tile(ws, WS2_U + 1, BH, nc, bh, ci), acc);\n"
+"    if (!dout) return;\n"
+"    save_tile(ws_tile(ws, WS2_T, BH, nc, bh, ci), Ts, CH);\n"
+"    mm_kk(acc, Q0, Q1, K0, K1);\n"
+"    __syncthreads();  // every read of A~ is done (chunk_inverse)\n"
+"    mask_g(As, acc, gam, 0);  // P replaces A~\n"
+"    __syncthreads();\n"
+"    zero4(acc);\n"
+"    MM(acc, AT(As), BR(dO0), (const float *)0);\n"
+"    save_acc(ws_tile(ws, WS2_DU, BH, nc, bh, ci), acc);\n"
+"    zero4(acc);\n"
+"    MM(acc, AT(As), BR(dO1), (const float *)0);\n"
+"    save_acc(ws_tile(ws, WS2_DU + 1, BH, nc, bh, ci), acc);\n"
+"}\n"
+"\n"
+"// In chunk order per (b, h, v-block j = blockIdx.y): H_{kk,j} -> ws, U_j = U~_j - sum_kk W_kk H_{kk,j}\n"
+"// over U~_j; state (may be NULL): the initial state in, the final state out ([D][D] per (b, h)).\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_state_w(float *ws, float *state, const bf16 *k, int ld,\n"
+"                                                             const float *g, const float *beta, int T, int H, int D) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *H0 = sm, *H1 = H0 + TILE, *W0 = H1 + TILE, *W1 = W0 + TILE, *K0 = W1 + TILE, *K1 = K0 + TILE,\n"
+"          *Us = K1 + TILE, *gam = Us + TILE, *bet = gam + CH, *eg = bet + CH, *dec = eg + CH;\n"
+"    const int bh = blockIdx.x, j = blockIdx.y, BH = gridDim.x, b = bh / H, h = bh % H, nc = (T + CH - 1) / CH;\n"
+"    float *st = state ? state + (u64)bh * D * D : 0;\n"
+"    load_block(H0, st, D, 0, CH * j);\n"
+"    load_block(H1, st, D, CH, CH * j);\n"
+"    for (int ci = 0; ci < nc; ci++) {\n"
+"        const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"        const u64 row0 = (u64)b * T + t0;\n"
+"        __syncthreads();  // the previous chunk is done with every tile\n"
+"        save_tile(ws_tile(ws, WS2_H + j, BH, nc, bh, ci), H0, CH);\n"
+"        save_tile(ws_tile(ws, WS2_H + 2 + j, BH, nc, bh, ci), H1, CH);\n"
+"        {\n"
+"            u32 r[8];\n"
+"            float rw[16];\n"
+"            fetch_tile(r, k + row0 * ld + h * D, ld, L, D); put_tile(K0, r, 1.f);\n"
+"            fetch_tile(r, k + row0 * ld + h * D + CH, ld, L, D - CH); put_tile(K1, r, 1.f);\n"
+"            fetch_state(rw, ws_tile(ws, WS2_W, BH, nc, bh, ci)); put_state(W0, rw);\n"
+"            fetch_state(rw, ws_tile(ws, WS2_W + 1, BH, nc, bh, ci)); put_state(W1, rw);\n"
+"        }\n"
+"        float u[4][4], w[4][4];\n"
+"        load_acc(u, ws_tile(ws, WS2_U + j, BH, nc, bh, ci));\n"
+"        load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"        __syncthreads();\n"
+"        zero4(w);\n"
+"        MM(w, AR(W0), BR(H0), (const float *)0);\n"
+"        MM(w, AR(W1), BR(H1), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) u[i][e] -= w[i][e];\n"
+"        save_acc(ws_tile(ws, WS2_U + j, BH, nc, bh, ci), u);\n"
+"        store4(Us, u);\n"
+"        __syncthreads();  // U_j complete; every read of H is done\n"
+"        const float el = eg[CH - 1];\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            float *Hk = kk ? H1 : H0;\n"
+"            zero4(w);\n"
+"            MM(w, AT(kk ? K1 : K0), BR(Us), dec);  // K_kk^T diag(dec) U_j\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    float *hp = Hk + own_row(e) * LDT + own_col(i, e);\n"
+"                    *hp = el * *hp + w[i][e];\n"
+"                }\n"
+"        }\n"
+"    }\n"
+"    __syncthreads();\n"
+"    if (st) {\n"
+"        save_block(st, H0, D, 0, CH * j);\n"
+"        save_block(st, H1, D, CH, CH * j);\n"
+"    }\n"
+"}\n"
+"\n"
+"// The forward's last kernel: per (chunk, b, h, v-block j) O_j = diag(e^gam) sum_kk Q_kk H_{kk,j} + P U_j.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_out_w(bf16 *o, float *ws, const bf16 *q, const bf16 *k, int ld,\n"
+"                                                           const float *g, const float *beta, int T, int H, int D,\n"
+"                                                           float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *Q0 = sm, *Q1 = Q0 + TILE, *K0 = Q1 + TILE, *K1 = K0 + TILE, *H0 = K1 + TILE, *H1 = H0 + TILE,\n"
+"          *Us = H1 + TILE, *Ps = Us + TILE, *gam = Ps + TILE, *bet = gam + CH, *eg = bet + CH, *dec = eg + CH;\n"
+"    const int ci = blockIdx.x, bh = blockIdx.y, j = blockIdx.z, BH = gridDim.y, b = bh / H, h = bh % H, nc = gridDim.x;\n"
+"    const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"    const u64 row0 = (u64)b * T + t0;\n"
+"    {\n"
+"        u32 r[8];\n"
+"        float rs[16];\n"
+"        const bf16 *qb = q + row0 * ld + h * D, *kb = k + row0 * ld + h * D;\n"
+"        fetch_tile(r, qb, ld, L, D); put_tile(Q0, r, scale);\n"
+"        fetch_tile(r, qb + CH, ld, L, D - CH); put_tile(Q1, r, scale);\n"
+"        fetch_tile(r, kb, ld, L, D); put_tile(K0, r, 1.f);\n"
+"        fetch_tile(r, kb + CH, ld, L, D - CH); put_tile(K1, r, 1.f);\n"
+"        fetch_state(rs, ws_tile(ws, WS2_H + j, BH, nc, bh, ci)); put_state(H0, rs);\n"
+"        fetch_state(rs, ws_tile(ws, WS2_H + 2 + j, BH, nc, bh, ci)); put_state(H1, rs);\n"
+"        fetch_state(rs, ws_tile(ws, WS2_U + j, BH, nc, bh, ci)); put_state(Us, rs);\n"
+"    }\n"
+"    load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"    __syncthreads();\n"
+"    float acc[4][4];\n"
+"    mm_kk(acc, Q0, Q1, K0, K1);\n"
+"    mask_g(Ps, acc, gam, 0);\n"
+"    zero4(acc);\n"
+"    MM(acc, AR(Q0), BR(H0), (const float *)0);\n"
+"    MM(acc, AR(Q1), BR(H1), (const float *)0);\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < 4; e++) acc[i][e] *= eg[own_row(e)];\n"
+"    __syncthreads();  // P complete\n"
+"    MM(acc, AR(Ps), BR(Us), (const float *)0);\n"
+"    store_rows_bf16(o + row0 * H * D + h * D + CH * j, (u64)H * D, L, acc, 1.f, D - CH * j);\n"
+"}\n"
 "#endif\n"
-"#endif // GDN_IN(0) || GDN_IN(3)\n"
+"\n"
+"#if GDN_IN(6)\n"
+"// In reverse chunk order per (b, h, v-block j = blockIdx.y): dH_{kk,j} -> ws, from\n"
+"// dU_j = dU_loc_j + diag(dec) sum_kk K_kk dH_{kk,j}, dH_{kk,j} <- el dH_{kk,j} + Q_kk^T diag(eg) dO_j - W_kk^T dU_j.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_dstate_w(float *ws, const bf16 *q, const bf16 *k, int ld,\n"
+"                                                              const bf16 *dout, const float *g, const float *beta,\n"
+"                                                              int T, int H, int D, float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *dH0 = sm, *dH1 = dH0 + TILE, *K0 = dH1 + TILE, *K1 = K0 + TILE, *Q0 = K1 + TILE, *Q1 = Q0 + TILE,\n"
+"          *dOs = Q1 + TILE, *W0 = dOs + TILE, *W1 = W0 + TILE, *dUs = W1 + TILE, *gam = dUs + TILE, *bet = gam + CH,\n"
+"          *eg = bet + CH, *dec = eg + CH;\n"
+"    const int bh = blockIdx.x, j = blockIdx.y, BH = gridDim.x, b = bh / H, h = bh % H, nc = (T + CH - 1) / CH;\n"
+"    const u64 ldo = (u64)H * D;\n"
+"    load_tile(dH0, (const float *)0, CH);\n"
+"    load_tile(dH1, (const float *)0, CH);\n"
+"    for (int ci = nc - 1; ci >= 0; ci--) {\n"
+"        const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"        const u64 row0 = (u64)b * T + t0;\n"
+"        __syncthreads();  // the later chunk is done with every tile\n"
+"        save_tile(ws_tile(ws, WS2_DH + j, BH, nc, bh, ci), dH0, CH);\n"
+"        save_tile(ws_tile(ws, WS2_DH + 2 + j, BH, nc, bh, ci), dH1, CH);\n"
+"        {\n"
+"            u32 r[8];\n"
+"            float rw[16];\n"
+"            const bf16 *qb = q + row0 * ld + h * D, *kb = k + row0 * ld + h * D;\n"
+"            fetch_tile(r, kb, ld, L, D); put_tile(K0, r, 1.f);\n"
+"            fetch_tile(r, kb + CH, ld, L, D - CH); put_tile(K1, r, 1.f);\n"
+"            fetch_tile(r, qb, ld, L, D); put_tile(Q0, r, scale);\n"
+"            fetch_tile(r, qb + CH, ld, L, D - CH); put_tile(Q1, r, scale);\n"
+"            fetch_tile(r, dout + row0 * ldo + h * D + CH * j, ldo, L, D - CH * j); put_tile(dOs, r, 1.f);\n"
+"            fetch_state(rw, ws_tile(ws, WS2_W, BH, nc, bh, ci)); put_state(W0, rw);\n"
+"            fetch_state(rw, ws_tile(ws, WS2_W + 1, BH, nc, bh, ci)); put_state(W1, rw);\n"
+"        }\n"
+"        float du[4][4], acc[4][4];\n"
+"        load_acc(du, ws_tile(ws, WS2_DU + j, BH, nc, bh, ci));\n"
+"        load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"        __syncthreads();\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(K0), BR(dH0), (const float *)0);\n"
+"        MM(acc, AR(K1), BR(dH1), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) du[i][e] += dec[own_row(e)] * acc[i][e];\n"
+"        store4(dUs, du);\n"
+"        float dh0[4][4], dh1[4][4];\n"
+"        zero4(dh0);\n"
+"        zero4(dh1);\n"
+"        MM(dh0, AT(Q0), BR(dOs), eg);  // Q_kk^T diag(eg) dO_j\n"
+"        MM(dh1, AT(Q1), BR(dOs), eg);\n"
+"        __syncthreads();  // dU_j complete; every read of dH is done\n"
+"        const float el = eg[CH - 1];\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            float *dHk = kk ? dH1 : dH0;\n"
+"            zero4(acc);\n"
+"            MM(acc, AT(kk ? W1 : W0), BR(dUs), (const float *)0);\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    float *hp = dHk + own_row(e) * LDT + own_col(i, e);\n"
+"                    *hp = el * *hp + (kk ? dh1[i][e] : dh0[i][e]) - acc[i][e];\n"
+"                }\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// One block per chunk: the chunk's gradients, v-block by v-block (see above), from ws (H, dH,\n"
+"// T) and its inputs; every tile of one v-block's terms is attn/gdn.h's gdn_chunk_bwd_, as\n"
+"// bwd_terms computes them for a 64-wide head, with the k-blocks' sums where the head's width is\n"
+"// summed. 12 tiles: H_{.,j} and dH_{.,j} (2 each), K, Q (2 each), dO_j, U_j, dU_j, P; later V_j\n"
+"// and T take H's place, dW dH's, A~ dO's.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_bwd_local_w(bf16 *dq, bf16 *dk, bf16 *dv, float *dg,\n"
+"                                                                 float *dbeta, const bf16 *dout, float *ws,\n"
+"                                                                 const bf16 *q, const bf16 *k, const bf16 *v, int ld,\n"
+"                                                                 const float *g, const float *beta, int T, int H,\n"
+"                                                                 int D, float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *Hb[2], *dHb[2], *Kb[2], *Qb[2];\n"
+"    Hb[0] = sm; Hb[1] = Hb[0] + TILE; dHb[0] = Hb[1] + TILE; dHb[1] = dHb[0] + TILE;\n"
+"    Kb[0] = dHb[1] + TILE; Kb[1] = Kb[0] + TILE; Qb[0] = Kb[1] + TILE; Qb[1] = Qb[0] + TILE;\n"
+"    float *dOs = Qb[1] + TILE, *Us = dOs + TILE, *dUs = Us + TILE, *Ps = dUs + TILE, *gam = Ps + TILE, *bet = gam + CH,\n"
+"          *eg = bet + CH, *dec = eg + CH, *tmpv = dec + CH, *dgam = tmpv + CH, *dbet = dgam + DGAM_FLOATS;\n"
+"    float *Vs = Hb[0], *Ts = Hb[1], *As = dOs;  // (after H_{.,j} and dO_j are done with)\n"
+"    const int ci = blockIdx.x, bh = blockIdx.y, BH = gridDim.y, b = bh / H, h = bh % H, nc = gridDim.x;\n"
+"    const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"    const u64 row0 = (u64)b * T + t0, ldo = (u64)H * D;\n"
+"    {\n"
+"        u32 r[8];\n"
+"        const bf16 *qb = q + row0 * ld + h * D, *kb = k + row0 * ld + h * D;\n"
+"        fetch_tile(r, kb, ld, L, D); put_tile(Kb[0], r, 1.f);\n"
+"        fetch_tile(r, kb + CH, ld, L, D - CH); put_tile(Kb[1], r, 1.f);\n"
+"        fetch_tile(r, qb, ld, L, D); put_tile(Qb[0], r, scale);\n"
+"        fetch_tile(r, qb + CH, ld, L, D - CH); put_tile(Qb[1], r, scale);\n"
+"    }\n"
+"    load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"    for (int e = threadIdx.x; e < DGAM_FLOATS + DBET_FLOATS; e += NT) dgam[e] = 0.f;  // dbet follows dgam\n"
+"    float dQ[2][4][4], dK[2][4][4], acc[4][4], rd[2];\n"
+"    zero4(dQ[0]); zero4(dQ[1]); zero4(dK[0]); zero4(dK[1]);\n"
+"    float hdh = 0.f;\n"
+"    for (int j = 0; j < 2; j++) {\n"
+"        __syncthreads();  // the previous v-block is done with every tile (and the gates are in)\n"
+"        {\n"
+"            u32 r[8];\n"
+"            float rs[16];\n"
+"    #pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"                fetch_state(rs, ws_tile(ws, WS2_H + 2 * kk + j, BH, nc, bh, ci)); put_state(Hb[kk], rs);\n"
+"                fetch_state(rs, ws_tile(ws, WS2_DH + 2 * kk + j, BH, nc, bh, ci)); put_state(dHb[kk], rs);\n"
+"            }\n"
+"            fetch_state(rs, ws_tile(ws, WS2_U + j, BH, nc, bh, ci)); put_state(Us, rs);\n"
+"            fetch_tile(r, dout + row0 * ldo + h * D + CH * j, ldo, L, D - CH * j); put_tile(dOs, r, 1.f);\n"
+"        }\n"
+"        mm_kk(acc, Qb[0], Qb[1], Kb[0], Kb[1]);\n"
+"        mask_g(Ps, acc, gam, 0);  // (the last v-block's reads of P ended before the barrier above)\n"
+"        __syncthreads();  // the tiles and P are in\n"
+"        // (e) dU_j = diag(dec) sum_kk K_kk dH_{kk,j}; s_r = dU_r . U_r; dK_kk += diag(dec) U_j dH_{kk,j}^T\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(Kb[0]), BR(dHb[0]), (const float *)0);\n"
+"        MM(acc, AR(Kb[1]), BR(dHb[1]), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) acc[i][e] *= dec[own_row(e)];\n"
+"        rowdot2(acc, Us, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) { ROW_ADD(dgam, own_row(2 * hh), -rd[hh]); ROW63_ADD(dgam, own_row(2 * hh), rd[hh]); }\n"
+"        store4(dUs, acc);\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            float t[4][4];\n"
+"            zero4(t);\n"
+"            MM(t, AR(Us), BT(dHb[kk]), (const float *)0);\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    const int r = own_row(e), c = own_col(i, e);\n"
+"                    dK[kk][i][e] += dec[r] * t[i][e];\n"
+"                    hdh += Hb[kk][r * LDT + c] * dHb[kk][r * LDT + c];\n"
+"                }\n"
+"        }\n"
+"        // (d) dQ_kk += diag(eg) dO_j H_{kk,j}^T; dgam_r += Q_r . that; dU_j += P^T dO_j\n"
+"        float rq[2] = {0.f, 0.f};\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            float t[4][4];\n"
+"            zero4(t);\n"
+"            MM(t, AR(dOs), BT(Hb[kk]), (const float *)0);\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) t[i][e] *= eg[own_row(e)];\n"
+"            rowdot2(t, Qb[kk], rd);\n"
+"            rq[0] += rd[0]; rq[1] += rd[1];\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) dQ[kk][i][e] += t[i][e];\n"
+"        }\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) ROW_ADD(dgam, own_row(2 * hh), rq[hh]);\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ps), BR(dOs), (const float *)0);\n"
+"        __syncthreads();  // dU_j (e) complete\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) dUs[own_row(e) * LDT + own_col(i, e)] += acc[i][e];\n"
+"        // dP = lower_incl(dO_j U_j^T); dgam from dP o P; dD = dP o G replaces P\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(dOs), BT(Us), (const float *)0);\n"
+"        __syncthreads();  // every read of P is done\n"
+"        {\n"
+"            float rowp[2] = {0.f, 0.f}, colp[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    const int r = own_row(e), c = own_col(i, e);\n"
+"                    const float dp = c <= r ? acc[i][e] : 0.f, pp = dp * Ps[r * LDT + c];\n"
+"                    rowp[e >> 1] += pp;\n"
+"                    colp[i][e & 1] += pp;\n"
+"                    Ps[r * LDT + c] = c <= r ? dp * __expf(gam[r] - gam[c]) : 0.f;\n"
+"                }\n"
+"            add_row_col_sums(dgam, rowp, colp, 1.f, -1.f);\n"
+"        }\n"
+"        __syncthreads();  // dD and dU_j complete\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            MM(dQ[kk], AR(Ps), BR(Kb[kk]), (const float *)0);\n"
+"            MM(dK[kk], AT(Ps), BR(Qb[kk]), (const float *)0);\n"
+"        }\n"
+"        // (c) dW_kk = -dU_j H_{kk,j}^T into dH's place (dH is done with since (e))\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            zero4(acc);\n"
+"            MM(acc, AR(dUs), BT(Hb[kk]), (const float *)0);\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) acc[i][e] = -acc[i][e];\n"
+"            store4(dHb[kk], acc);\n"
+"        }\n"
+"        __syncthreads();  // every read of H and dO is done: V_j, T into H's place, A~ into dO's\n"
+"        {\n"
+"            u32 r[8];\n"
+"            float rs[16];\n"
+"            fetch_tile(r, v + row0 * ld + h * D + CH * j, ld, L, D - CH * j); put_tile(Vs, r, 1.f);\n"
+"            fetch_state(rs, ws_tile(ws, WS2_T, BH, nc, bh, ci)); put_state(Ts, rs);\n"
+"        }\n"
+"        mm_kk(acc, Kb[0], Kb[1], Kb[0], Kb[1]);\n"
+"        mask_g(As, acc, gam, 1);\n"
+"        if (threadIdx.x < CH) tmpv[threadIdx.x] = bet[threadIdx.x] * eg[threadIdx.x];\n"
+"        __syncthreads();\n"
+"        // (b) dX_kk = T^T dW_kk: dK_kk += diag(beta eg) dX_kk, dbeta_r += eg_r K_r.dX_r, dgam_r += beta_r eg_r K_r.dX_r\n"
+"        float rx[2] = {0.f, 0.f};\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            zero4(acc);\n"
+"            MM(acc, AT(Ts), BR(dHb[kk]), (const float *)0);\n"
+"            rowdot2(acc, Kb[kk], rd);\n"
+"            rx[0] += rd[0]; rx[1] += rd[1];\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) dK[kk][i][e] += tmpv[own_row(e)] * acc[i][e];\n"
+"        }\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) {\n"
+"                const int r = own_row(2 * hh);\n"
+"                ROW_ADD(dbet, r, eg[r] * rx[hh]);\n"
+"                ROW_ADD(dgam, r, bet[r] * eg[r] * rx[hh]);\n"
+"            }\n"
+"        //     dY = T^T dU_j: dV_j = diag(beta) dY, dbeta_r += V_r . dY_r\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ts), BR(dUs), (const float *)0);\n"
+"        rowdot2(acc, Vs, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) ROW_ADD(dbet, own_row(2 * hh), rd[hh]);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) acc[i][e] *= bet[own_row(e)];\n"
+"        store_rows_bf16(dv + row0 * ld + h * D + CH * j, ld, L, acc, 1.f, D - CH * j);\n"
+"        //     dT = (sum_kk dW_kk K_kk^T diag(eg) + dU_j V_j^T) diag(beta) -> Us (U_j is done with)\n"
+"        mm_kk(acc, dHb[0], dHb[1], Kb[0], Kb[1]);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) acc[i][e] *= eg[own_col(i, e)];\n"
+"        MM(acc, AR(dUs), BT(Vs), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) acc[i][e] *= bet[own_col(i, e)];\n"
+"        __syncthreads();  // every read of U_j is done (dP above, rowdot (e))\n"
+"        store4(Us, acc);\n"
+"        __syncthreads();\n"
+"        // (a) dM = strict_lower(-T^T (dT T^T)); dKK = beta_r dM G replaces dD\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(Us), BT(Ts), (const float *)0);\n"
+"        __syncthreads();  // every read of dW is done\n"
+"        store4(dHb[0], acc);\n"
+"        __syncthreads();\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ts), BR(dHb[0]), (const float *)0);\n"
+"        {\n"
+"            float rowb[2] = {0.f, 0.f}, rowg[2] = {0.f, 0.f};\n"
+"            float colg[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    const int r = own_row(e), c = own_col(i, e);\n"
+"                    const float dm = c < r ? -acc[i][e] : 0.f, a = As[r * LDT + c], ar = bet[r] * dm * a;\n"
+"                    rowb[e >> 1] += dm * a;\n"
+"                    rowg[e >> 1] += ar;\n"
+"                    colg[i][e & 1] += ar;\n"
+"                    Ps[r * LDT + c] = c < r ? bet[r] * dm * __expf(gam[r] - gam[c]) : 0.f;\n"
+"                }\n"
+"            add_row_col_sums(dgam, rowg, colg, 1.f, -1.f);\n"
+"            const float nocol[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"            add_row_col_sums(dbet, rowb, nocol, 1.f, 0.f);\n"
+"        }\n"
+"        __syncthreads();\n"
+"#pragma unroll\n"
+"        for (int kk = 0; kk < 2; kk++) {\n"
+"            MM(dK[kk], AR(Ps), BR(Kb[kk]), (const float *)0);\n"
+"            MM(dK[kk], AT(Ps), BR(Kb[kk]), (const float *)0);\n"
+"        }\n"
+"    }\n"
+"    hdh = block_sum(hdh);  // (after the loop's barriers: the gates are in)\n"
+"    if (threadIdx.x == 0) X63_ADD(dgam, eg[CH - 1] * hdh);\n"
+"#pragma unroll\n"
+"    for (int kk = 0; kk < 2; kk++) {\n"
+"        store_rows_bf16(dq + row0 * ld + h * D + CH * kk, ld, L, dQ[kk], scale, D - CH * kk);\n"
+"        store_rows_bf16(dk + row0 * ld + h * D + CH * kk, ld, L, dK[kk], 1.f, D - CH * kk);\n"
+"    }\n"
+"    __syncthreads();  // dgam, dbet complete\n"
+"    if (threadIdx.x < 32) {  // dg = reverse cumsum of dgam\n"
+"        const int l = threadIdx.x;\n"
+"        float x0 = gam_row(dgam, 63 - l), x1 = gam_row(dgam, 31 - l);  // x0: rows 63..32, x1: rows 31..0\n"
+"        for (int o2 = 1; o2 < 32; o2 <<= 1) {\n"
+"            float y0 = __shfl_up_sync(0xffffffffu, x0, o2), y1 = __shfl_up_sync(0xffffffffu, x1, o2);\n"
+"            if (l >= o2) { x0 += y0; x1 += y1; }\n"
+"        }\n"
+"        x1 += __shfl_sync(0xffffffffu, x0, 31);\n"
+"        if (63 - l < L) { dg[(row0 + 63 - l) * H + h] = x0; dbeta[(row0 + 63 - l) * H + h] = bet_row(dbet, 63 - l); }\n"
+"        if (31 - l < L) { dg[(row0 + 31 - l) * H + h] = x1; dbeta[(row0 + 31 - l) * H + h] = bet_row(dbet, 31 - l); }\n"
+"    }\n"
+"}\n"
+"#endif\n"
+"#endif\n"
+"#endif // GDN_IN(0) || GDN_IN(3) || GDN_IN(5) || GDN_IN(6)\n"
 "#if GDN_IN(1) || GDN_IN(4) // the wide-head path: 1 its forward, 4 its backward\n"
 "// ---- the wide-head path: D in (64, 256] (gdn_gen_fwd, gdn_gen_bwd) ----\n"
 "// The tile kernels above hold a head in one 64-wide tile. A wider head runs here instead: a\n"
@@ -1800,6 +2353,13 @@ static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int part) {
     else snprintf(opts, n, "-DGDN_PART=%d -DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", part, gdn_mma_mode_(gpu),
                   gdn_par_mode_(gpu), !gpu->nondeterministic);
 }
+/* heads 65..128 wide on the tile kernels (gdn_*_w): tuning.gdn_wtile, the chunk-parallel
+   organization, and a GPU with the backward's shared memory (an H100-class opt-in) */
+static int gdn_wtile_(const Gpu *gpu, int D, int BH) {
+    return gpu->tuning.gdn_wtile && gdn_par_mode_(gpu) && D > GDN_GPU_D && D <= 2 * GDN_GPU_D && BH <= 65535 &&
+           gpu->smem_optin >= GDN_BWD_SMEM_BYTES;
+}
+
 /* the module of kernel `name`: the delta rule's forward kernels (part 0), its backward's (3),
    the wide-head forward (1) and backward (4); the rest are the small ops (2) */
 static int gdn_part_(const char *name) {
@@ -1807,6 +2367,8 @@ static int gdn_part_(const char *name) {
     static const char *const bwd[] = {"gdn_bwd", "gdn_dstate", "gdn_bwd_local"};
     if (!strcmp(name, "gdn_gen_fwd")) return 1;
     if (!strcmp(name, "gdn_gen_bwd")) return 4;
+    if (!strcmp(name, "gdn_prep_w") || !strcmp(name, "gdn_state_w") || !strcmp(name, "gdn_out_w")) return 5;
+    if (!strcmp(name, "gdn_dstate_w") || !strcmp(name, "gdn_bwd_local_w")) return 6;
     for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
         if (!strcmp(name, fwd[i])) return 0;
     for (size_t i = 0; i < sizeof bwd / sizeof *bwd; i++)
@@ -1820,11 +2382,16 @@ static CUfunction gdn_k_(Gpu *gpu, const char *name) {
 }
 
 GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max) {
-    /* a head over 64 wide runs the wide-head kernels only (gpu_gdn_forward / _backward) */
+    /* a head over 64 wide runs the wide-head kernels only (gpu_gdn_forward / _backward), or with
+       tuning.gdn_wtile up to 128 the wide tiles (parts 5, 6; listed without a device too, a
+       Gpu whose smem_optin is 0, as the compile check's) */
     char opts[96];
     int n = 0;
-    for (int part = 0; part < 5; part++)
-        if (part == 2 || (part == 1 || part == 4) == (D > GDN_GPU_D)) {
+    const int wt = gdn_wtile_(gpu, D, 1) || (gpu->smem_optin == 0 && gpu->tuning.gdn_wtile && gdn_par_mode_(gpu) &&
+                                              D > GDN_GPU_D && D <= 2 * GDN_GPU_D);
+    for (int part = 0; part < 7; part++)
+        if (part == 2 || (part == 0 || part == 3 ? D <= GDN_GPU_D
+                          : part == 1 || part == 4 ? D > GDN_GPU_D && !wt : wt)) {
             gdn_opts_(opts, sizeof opts, gpu, part);
             n = gpu_kernel_spec_add(out, max, n, GDN_KERNELS_SRC, opts);
         }
@@ -1905,6 +2472,20 @@ GPUDEF void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, cons
     gdn_check_shape_(gpu, "gpu_gdn_forward", B, T, H, D, GDN_FWD_SMEM_BYTES);
     const void *p[] = {q, k, v, o};
     gdn_check_aligned_("gpu_gdn_forward", ld, p, 4);
+    if (gdn_wtile_(gpu, D, B * H)) { /* gdn_prep_w, gdn_state_w (per v-block), gdn_out_w; ws: the gdn scratch */
+        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
+        float *ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
+                                (size_t)GDN_WTILE_FWD_SLOTS * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
+        const void *no_dout = NULL;
+        void *a1[] = {&ws, &q, &k, &v, &ld, &no_dout, &gd, &beta, &T, &H, &D, &scale};
+        gpu_launch(gpu, gdn_k_(gpu, "gdn_prep_w"), nc, bh, 1, 256, 1, 1, GDN_PREPW_SMEM_BYTES, a1);
+        void *a2[] = {&ws, &state, &k, &ld, &gd, &beta, &T, &H, &D};
+        gpu_launch(gpu, gdn_k_(gpu, "gdn_state_w"), bh, 2, 1, 256, 1, 1, GDN_STATEW_SMEM_BYTES, a2);
+        if (!o) return;
+        void *a3[] = {&o, &ws, &q, &k, &ld, &gd, &beta, &T, &H, &D, &scale};
+        gpu_launch(gpu, gdn_k_(gpu, "gdn_out_w"), nc, bh, 2, 256, 1, 1, GDN_OUTW_SMEM_BYTES, a3);
+        return;
+    }
     if (D > GDN_GPU_D) {
         gdn_gen_fwd_launch_(gpu, o, state, NULL, q, k, v, ld, gd, beta, B, T, H, D, scale);
         return;
@@ -1934,6 +2515,19 @@ GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, 
     const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
     gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
     if ((uintptr_t)ws & 15) { fprintf(stderr, "gpu_gdn_backward: ws must be 16-byte aligned\n"); abort(); }
+    if (gdn_wtile_(gpu, D, B * H)) { /* the tiles of a head 65..128 wide: 15 of ws's 24 tiles a chunk */
+        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
+        void *a1[] = {&ws, &q, &k, &v, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
+        gpu_launch(gpu, gdn_k_(gpu, "gdn_prep_w"), nc, bh, 1, 256, 1, 1, GDN_PREPW_SMEM_BYTES, a1);
+        float *no_state = NULL;
+        void *a2[] = {&ws, &no_state, &k, &ld, &gd, &beta, &T, &H, &D};
+        gpu_launch(gpu, gdn_k_(gpu, "gdn_state_w"), bh, 2, 1, 256, 1, 1, GDN_STATEW_SMEM_BYTES, a2);
+        void *a3[] = {&ws, &q, &k, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
+        gpu_launch(gpu, gdn_k_(gpu, "gdn_dstate_w"), bh, 2, 1, 256, 1, 1, GDN_DSTATEW_SMEM_BYTES, a3);
+        void *a4[] = {&dq, &dk, &dv, &dg, &dbeta, &dout, &ws, &q, &k, &v, &ld, &gd, &beta, &T, &H, &D, &scale};
+        gpu_launch(gpu, gdn_k_(gpu, "gdn_bwd_local_w"), nc, bh, 1, 256, 1, 1, GDN_BWD_SMEM_BYTES, a4);
+        return;
+    }
     if (D > GDN_GPU_D) { /* the wide-head path: a state pass into ws, then the chunks in reverse */
         gdn_gen_fwd_launch_(gpu, NULL, NULL, ws, q, k, v, ld, gd, beta, B, T, H, D, scale);
         float *sc = gpu->gdn_scratch; /* sized by the state pass just above */
@@ -2066,11 +2660,13 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
        and backward, the small ops), three at D = 128 (the wide-head forward and backward, the
        small ops). Each module's entries must be the ones gdn_k_ looks for in it (gdn_part_), and
        the five different modules together exactly the whole source's. */
-    static Gpu g0; /* zero: every tuning default */
-    GpuKernelSpec sp[8];
-    int n64 = gpu_gdn_kernels(&g0, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp + 4, 4), nm = 0;
-    for (int i = 0; i < 8; i++) /* the different modules of both lists, in sp[0..nm) */
-        if (i < n64 || (i >= 4 && i < 4 + n128)) {
+    static Gpu g0, g1; /* zero: every tuning default; g1: gdn_wtile=1 */
+    g1.tuning.gdn_wtile = 1;
+    GpuKernelSpec sp[12];
+    int n64 = gpu_gdn_kernels(&g0, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp + 4, 4);
+    int n128w = gpu_gdn_kernels(&g1, 128, sp + 8, 4), nm = 0;
+    for (int i = 0; i < 12; i++) /* the different modules of the lists, in sp[0..nm) */
+        if (i < n64 || (i >= 4 && i < 4 + n128) || (i >= 8 && i < 8 + n128w)) {
             int dup = 0;
             for (int j = 0; j < nm && !dup; j++) dup = !strcmp(sp[j].options, sp[i].options);
             if (!dup) sp[nm++] = sp[i];
@@ -2097,10 +2693,10 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
     }
     for (const char *e = whole; e && (e = strstr(e, ".entry ")); e += 7) whole_entries++;
     free(whole);
-    if (n64 != 3 || n128 != 3 || nm != 5 || misplaced || entries != whole_entries) {
-        fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64 and %d at D 128 (expected 3 "
-                "and 3, 5 different); their kernels: %d, %d misplaced (expected the whole source's %d, none misplaced)\n",
-                arch, n64, n128, entries, misplaced, whole_entries);
+    if (n64 != 3 || n128 != 3 || n128w != 3 || nm != 7 || misplaced || entries != whole_entries) {
+        fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64, %d at D 128 and %d with "
+                "gdn_wtile (expected 3 each, 7 different); their kernels: %d, %d misplaced (expected the whole "
+                "source's %d, none misplaced)\n", arch, n64, n128, n128w, entries, misplaced, whole_entries);
         failed++;
     }
     return failed;

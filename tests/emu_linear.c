@@ -14,7 +14,8 @@
    chunk) every delta-rule output 1.5e-2. Ends with "N passed, N failed".
    Head dims: 64; 32 and 48 (the same tile kernels, the head zero-padded to 64 inside them);
    72 and 128 (the wide-head kernels gdn_gen_fwd / gdn_gen_bwd, fp32: GDN_MMA=0's bounds, run in
-   the GDN_MMA=0 build only); the small ops at 64, 72 and 256.
+   the GDN_MMA=0 build only; and the wide tiles gdn_*_w of tuning gdn_wtile, in both builds with
+   their bounds, the backward repeated bit for bit); the small ops at 64, 72 and 256.
 
    Determinism: the backward kernels and the small ops' weight gradients run a second time
    and every output is compared bit for bit with the first run ("repeat" lines: the number
@@ -152,22 +153,23 @@ static void *emu_thread_(void *p) {
     t->body(t->ctx);
     return NULL;
 }
-static void emu_grid(unsigned gx, unsigned gy, void (*body)(void *), void *ctx) {
+static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, void (*body)(void *), void *ctx) {
     static int init;
     if (!init) {
         init = 1;
         pthread_barrier_init(&block_bar, NULL, 256);
         for (int w = 0; w < 8; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
     }
-    gridDim = (Dim3){gx, gy, 1};
+    gridDim = (Dim3){gx, gy, gz};
     pthread_t th[256];
     EmuThread t[256];
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 1 << 20);
+    for (unsigned z = 0; z < gz; z++)
     for (unsigned y = 0; y < gy; y++)
         for (unsigned x = 0; x < gx; x++) {
-            blockIdx = (Dim3){x, y, 0};
+            blockIdx = (Dim3){x, y, z};
             for (unsigned i = 0; i < 256; i++) {
                 t[i] = (EmuThread){body, ctx, i};
                 if (pthread_create(&th[i], &attr, emu_thread_, &t[i])) { fprintf(stderr, "pthread_create failed\n"); exit(1); }
@@ -176,6 +178,7 @@ static void emu_grid(unsigned gx, unsigned gy, void (*body)(void *), void *ctx) 
         }
     pthread_attr_destroy(&attr);
 }
+static void emu_grid(unsigned gx, unsigned gy, void (*body)(void *), void *ctx) { emu_grid3(gx, gy, 1, body, ctx); }
 
 /* one body per kernel: the arguments travel in a struct */
 typedef struct { bf16 *o; float *state, *hsave; const bf16 *q, *k, *v; int ld; const float *g, *beta; int T, H, D; float scale; float *sc; } FwdArgs;
@@ -214,6 +217,33 @@ static void local_body(void *p) {
     gdn_bwd_local(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *), A(5, bf16 *), A(6, float *),
                   A(7, bf16 *), A(8, bf16 *), A(9, bf16 *), A(10, int), A(11, float *), A(12, float *), A(13, int),
                   A(14, int), A(15, int), A(16, float));
+}
+/* the tile kernels of heads 65..128 wide (gdn_*_w): the 64-wide ones' arguments */
+static void prep_w_body(void *p) {
+    KArgs *x = p;
+    gdn_prep_w(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, float *),
+               A(7, float *), A(8, int), A(9, int), A(10, int), A(11, float));
+}
+static void state_w_body(void *p) {
+    KArgs *x = p;
+    gdn_state_w(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *), A(5, float *), A(6, int), A(7, int),
+                A(8, int));
+}
+static void dstate_w_body(void *p) {
+    KArgs *x = p;
+    gdn_dstate_w(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *), A(5, float *), A(6, float *), A(7, int),
+                 A(8, int), A(9, int), A(10, float));
+}
+static void local_w_body(void *p) {
+    KArgs *x = p;
+    gdn_bwd_local_w(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *), A(5, bf16 *), A(6, float *),
+                    A(7, bf16 *), A(8, bf16 *), A(9, bf16 *), A(10, int), A(11, float *), A(12, float *), A(13, int),
+                    A(14, int), A(15, int), A(16, float));
+}
+static void out_w_body(void *p) {
+    KArgs *x = p;
+    gdn_out_w(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, float *), A(6, float *), A(7, int),
+              A(8, int), A(9, int), A(10, float));
 }
 static void out_body(void *p) {
     KArgs *x = p;
@@ -305,6 +335,9 @@ static void chunk_case(int B, int T, int H, int D) {
     float *edg = f32_nan(N * H), *edb = f32_nan(N * H), *ews = f32_nan(nw);
     float *sc = gen ? f32_nan((size_t)B * H * (15 * 64 * D + 6 * 64 * 64 + 3 * D * D + 8 * 64)) : NULL;
     void (*fwd)(void *) = gen ? gen_fwd_body : fwd_body, (*bwd)(void *) = gen ? gen_bwd_body : bwd_body;
+    /* the wide-head kernels do not depend on GDN_MMA: the GDN_MMA=0 build runs them, the other
+       only the tiles of heads up to 128 wide (below) */
+    if (!(gen && GDN_MMA)) {
     FwdArgs fa = {eo, est, NULL, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
     emu_grid((unsigned)(B * H), 1, fwd, &fa);
     check("forward out", rel(eo, 1, o, 1, N * HD, 0), tb);
@@ -329,6 +362,54 @@ static void chunk_case(int B, int T, int H, int D) {
         same_bits("backward dg", rdg, edg, 4, 1, N * H, 0, GDN_DET);
         same_bits("backward dbeta", rdb, edb, 4, 1, N * H, 0, GDN_DET);
         free(rdq); free(rdg); free(rdb);
+    }
+    }
+    /* heads 65..128 wide on the tiles (tuning gdn_wtile=1): gdn_prep_w, gdn_state_w, gdn_out_w, then
+       the backward's gdn_prep_w, gdn_state_w, gdn_dstate_w, gdn_bwd_local_w, as gpu_gdn_forward /
+       _backward launch them */
+    if (gen && D <= 128) {
+        const int nc = (T + 63) / 64, BH = B * H;
+        const double wb = GDN_MMA ? 1.5e-2 : 5e-3, wf = GDN_MMA ? 1.5e-2 : 1e-4;
+        float *pws = f32_nan(nw), *pst = malloc(ns * 4);
+        bf16 *pdq = bf16_nan(N * ld), *q_ = bq, *k_ = bq + HD, *v_ = bq + 2 * HD, *nod = NULL;
+        float *pdg = f32_nan(N * H), *pdb = f32_nan(N * H), *nost = NULL, fs = scale;
+        int ld_ = ld, T_ = T, H_ = H, D_ = D;
+        memcpy(pst, st0, ns * 4);
+        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &D_, &fs}};
+        emu_grid((unsigned)nc, (unsigned)BH, prep_w_body, &a1);
+        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
+        emu_grid((unsigned)BH, 2, state_w_body, &a2);
+        check("wtile: prep + state, final state", rel(pst, 0, st, 1, ns, 0), wf);
+        bf16 *po = bf16_nan(N * HD);
+        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
+        emu_grid3((unsigned)nc, (unsigned)BH, 2, out_w_body, &a3);
+        check("wtile: forward out", rel(po, 1, o, 1, N * HD, 0), wb);
+        free(po);
+        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
+        emu_grid((unsigned)nc, (unsigned)BH, prep_w_body, &b1);
+        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
+        emu_grid((unsigned)BH, 2, state_w_body, &b2);
+        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
+        emu_grid((unsigned)BH, 2, dstate_w_body, &b3);
+        bf16 *dq_ = pdq, *dk_ = pdq + HD, *dv_ = pdq + 2 * HD;
+        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
+        emu_grid((unsigned)nc, (unsigned)BH, local_w_body, &b4);
+        check("wtile: backward dq", rel(pdq, 1, dqkv, N, HD, ld), wb);
+        check("wtile: backward dk", rel(pdq + HD, 1, dqkv + HD, N, HD, ld), wb);
+        check("wtile: backward dv", rel(pdq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), wb);
+        check("wtile: backward dg", rel(pdg, 0, dg, 1, N * H, 0), wf);
+        check("wtile: backward dbeta", rel(pdb, 0, db, 1, N * H, 0), wf);
+        {   /* gdn_bwd_local_w again, bit for bit */
+            bf16 *rdq = bf16_nan(N * ld), *rq_ = rdq, *rk_ = rdq + HD, *rv_ = rdq + 2 * HD;
+            float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
+            KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
+            emu_grid((unsigned)nc, (unsigned)BH, local_w_body, &r4);
+            same_bits("wtile: backward dq dk dv", rdq, pdq, 2, N, 3 * HD, ld, GDN_DET);
+            same_bits("wtile: backward dg", rdg, pdg, 4, 1, N * H, 0, GDN_DET);
+            same_bits("wtile: backward dbeta", rdb, pdb, 4, 1, N * H, 0, GDN_DET);
+            free(rdq); free(rdg); free(rdb);
+        }
+        free(pws); free(pst); free(pdq); free(pdg); free(pdb);
     }
     /* the chunk-parallel backward (tuning gdn_par=1): prep, state, dstate, local (the tile path only) */
     if (!gen) {
@@ -565,9 +646,9 @@ int main(void) {
     chunk_case(3, 1, 1, 64);   /* one token */
     chunk_case(1, 130, 2, 32); /* narrower heads, padded to the tile inside the kernels */
     chunk_case(2, 70, 1, 48);
+    chunk_case(1, 130, 2, 72); /* the wide-head kernels (GDN_MMA=0) and the wide tiles */
+    chunk_case(1, 70, 1, 128);
     if (!GDN_MMA) { /* they do not depend on GDN_MMA */
-        chunk_case(1, 130, 2, 72); /* the wide-head kernels */
-        chunk_case(1, 70, 1, 128);
         small_ops(64);
         small_ops(72);
         small_ops(256);

@@ -19,7 +19,9 @@
        (gpu_check.c's bounds for a whole attention block)
    Head dims: the delta rule at D 64 and at 32, 40, 48 (padded to the 64-wide tile inside the
    kernels: the bounds above) and 72, 96, 128, 256 (the wide-head kernels: fp32 products, so the
-   fp32 bounds whatever gdn_mma says); the small ops at D 64, 72, 256; blocks at d 128 with 2
+   fp32 bounds whatever gdn_mma says), then 72, 80, 96, 128 on the wide tiles (tuning gdn_wtile=1,
+   both gdn_mma products and their bounds) and the guide's d 576 block with 8 heads of 72 on them;
+   the small ops at D 64, 72, 256; blocks at d 128 with 2
    heads of 64 and 4 of 32, and the ablation guide's d 576 with 8 heads of 72, 6 of 96, 12 of 48.
    Determinism (after the checks): with Gpu.nondeterministic = 0 (the default) the delta rule
    (forward + backward, 135M shape B 16 x T 2048, H 9, both tuning.gdn_par organizations), the
@@ -34,7 +36,8 @@
    Timing (median of 5 after 2 warm-ups, cuEvent): B*T = 65536 tokens, H 16, D 64,
    T = 2048, 8192, 16384: the delta rule's forward and forward+backward, dense causal
    gpu_attention_forward/backward of the same shape, and the ratio dense / delta; then the
-   delta rule by head dim (T 2048, B 32, H = 1024 / D, D 32 .. 256).
+   delta rule by head dim (T 2048, B 32, H = 1024 / D, D 32 .. 256), and with the wide tiles
+   where they apply (D 72 .. 128).
    Ends with "N passed, N failed"; exit status 1 on any failure. */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn/gdn.h"
@@ -134,10 +137,12 @@ static void core_case(Gpu *g, const CoreCase *c) {
     const int B = c->B, T = c->T, H = c->H, D = c->D, HD = H * D, ld = 3 * HD;
     const size_t N = (size_t)B * T;
     const float scale = 1 / sqrtf((float)D);
-    /* D > 64 runs the wide-head kernels (fp32 products whatever gdn_mma says) */
-    int mma = mma_mode(g) && D <= 64;
+    /* D > 64 runs the wide-head kernels (fp32 products whatever gdn_mma says), or with
+       tuning.gdn_wtile up to 128 the wide tiles (gdn_*_w: gdn_mma's products) */
+    const int wt = gdn_wtile_(g, D, B * H);
+    int mma = mma_mode(g) && (D <= 64 || wt);
     printf("delta rule B=%d T=%d H=%d D=%d (q/k/v as column views, ld %d), %s products%s\n", B, T, H, D, ld,
-           mma ? "tensor-core" : "fp32", D > 64 ? ", wide-head kernels" : D < 64 ? ", padded to the 64 tile" : "");
+           mma ? "tensor-core" : "fp32", wt ? ", wide tiles" : D > 64 ? ", wide-head kernels" : D < 64 ? ", padded to the 64 tile" : "");
     /* q | k | v in one [N, 3HD] buffer, as the block passes them */
     float *qkv = frand(N * ld, 1), *gd = fnew(N * H), *beta = fnew(N * H), *dout = frand(N * HD, 1);
     unit_heads(qkv, N, ld, H, D);
@@ -611,13 +616,16 @@ static void timing(Gpu *g, int T) {
    D <= 64 the padded tensor-core tiles, D > 64 the wide-head fp32 kernels */
 static void timing_heads(Gpu *g) {
     static const int Ds[] = {32, 48, 64, 72, 96, 128, 256};
-    printf("\ndelta rule by head dim (median ms; T 2048, B 32, H = 1024 / D)\n%4s %3s | %9s %9s\n", "D", "H",
-           "gdn fwd", "gdn f+b");
+    printf("\ndelta rule by head dim (median ms; T 2048, B 32, H = 1024 / D; wide tiles: gdn_wtile=1, -: not "
+           "applicable)\n%4s %3s | %9s %9s | %11s %11s\n", "D", "H", "gdn fwd", "gdn f+b", "wtile fwd", "wtile f+b");
     for (size_t i = 0; i < sizeof Ds / sizeof Ds[0]; i++) {
         TBufs t;
         tbufs_make_hd(g, &t, 2048, 1024 / Ds[i], Ds[i]);
-        float lf = time_ms(g, &t, 0), lfb = time_ms(g, &t, 1);
-        printf("%4d %3d | %9.3f %9.3f\n", Ds[i], t.H, lf, lfb);
+        float lf = time_ms(g, &t, 0), lfb = time_ms(g, &t, 1), wf = -1, wfb = -1;
+        g->tuning.gdn_wtile = 1;
+        if (gdn_wtile_(g, Ds[i], t.B * t.H)) { wf = time_ms(g, &t, 0); wfb = time_ms(g, &t, 1); }
+        g->tuning.gdn_wtile = 0;
+        printf("%4d %3d | %9.3f %9.3f | %11.3f %11.3f\n", Ds[i], t.H, lf, lfb, wf, wfb);
         fflush(stdout);
         tbufs_free(g, &t);
     }
@@ -737,6 +745,20 @@ int main(int argc, char **argv) {
                 printf("[gdn_mma=%d gdn_par=%d]\n", mode, par);
                 for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) core_case(&g, &cases[i]);
             }
+        /* the tiles of heads 65..128 wide (tuning gdn_wtile=1), both product kinds */
+        static const CoreCase wcases[] = {{2, 200, 3, 72}, {1, 130, 2, 96}, {1, 200, 2, 128}, {1, 1000, 1, 128},
+                                          {1, 1, 1, 80}};
+        g.tuning.gdn_par = 0;
+        g.tuning.gdn_wtile = 1;
+        for (int mode = 0; mode < 2; mode++) {
+            g.tuning.gdn_mma = GPU_TUNE_VARIANT(mode);
+            printf("[gdn_mma=%d gdn_wtile=1]\n", mode);
+            for (size_t i = 0; i < sizeof wcases / sizeof wcases[0]; i++) core_case(&g, &wcases[i]);
+        }
+        g.tuning.gdn_mma = 0;
+        printf("[gdn_wtile=1]\n");
+        block_check(&g, 576, 8, 72, 2, 130);  /* the guide's baseline on the wide tiles */
+        g.tuning.gdn_wtile = 0;
         g.tuning.gdn_mma = 0;
         g.tuning.gdn_par = 0;
         small_ops(&g, 64);
