@@ -180,8 +180,9 @@ GPUDEF void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int
                                            const void *o, const void *gate, const void *w, const float *rstd, int N,
                                            int H, int D);
 /* the modules (gpu_kernel_prewarm's specs) every call above asks for on gpu at head dim D, into
-   out (at most max); returns their count: 1, or 2 for D > 64 (the wide-head kernels are a module
-   of their own). Built with the calls' own option builder */
+   out (at most max); returns their count, 3: the small ops' module and two of the delta rule's
+   (forward and backward: the 64-wide tiles up to D 64, else the wide-head kernels, or with
+   tuning.gdn_wtile the wide tiles up to D 128). Built with the calls' own option builder */
 GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max);
 GPUDEF int gdn_kernels_compile_check(const char *arch);
 #ifdef __cplusplus
@@ -231,8 +232,19 @@ static size_t gdn_gen_sc_floats_(int D) {
 #define GDN_STATEW_SMEM_BYTES ((7 * 64 * 68 + 4 * 64) * 4)
 #define GDN_OUTW_SMEM_BYTES ((8 * 64 * 68 + 4 * 64) * 4)
 #define GDN_DSTATEW_SMEM_BYTES ((10 * 64 * 68 + 4 * 64) * 4)
-/* ws tiles (64 x 64) a (b, h, chunk) of those kernels: 11 in the forward, 15 in the backward */
-#define GDN_WTILE_FWD_SLOTS 11
+/* the chunk-parallel kernels of a 64-wide head and of one 65..128 wide (the tiles; gdn_wtile):
+   names, shared memory, v-blocks (the passes over the chunks and gdn_out run one block each)
+   and the forward's ws tiles (64 x 64) a (b, h, chunk) */
+typedef struct {
+    const char *prep, *state, *out, *dstate, *local;
+    unsigned prep_smem, state_smem, out_smem, dstate_smem, nv, fwd_slots;
+} GdnParK;
+static const GdnParK gdn_par_k_[2] = {
+    {"gdn_prep", "gdn_state", "gdn_out", "gdn_dstate", "gdn_bwd_local", GDN_PREP_SMEM_BYTES, GDN_STATE_SMEM_BYTES,
+     GDN_OUT_SMEM_BYTES, GDN_DSTATE_SMEM_BYTES, 1, 3},
+    {"gdn_prep_w", "gdn_state_w", "gdn_out_w", "gdn_dstate_w", "gdn_bwd_local_w", GDN_PREPW_SMEM_BYTES,
+     GDN_STATEW_SMEM_BYTES, GDN_OUTW_SMEM_BYTES, GDN_DSTATEW_SMEM_BYTES, 2, 11},
+};
 
 /* ---------------------------------------------------------------- kernels */
 static const char GDN_KERNELS_SRC[] =
@@ -698,6 +710,60 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "__device__ __forceinline__ float bet_row(const float *v, int r) { return v[r]; }\n"
 "#endif\n"
 "\n"
+"// dP (acc: dO U^T, the thread's entries) -> dgam's rows and columns from dP o P, and dD = dP o G\n"
+"// over P in Ps (lower, inclusive); every read of P by other threads must be done\n"
+"__device__ __forceinline__ void bwd_dd(float *Ps, const float acc[4][4], const float *gam, float *dgam) {\n"
+"    float rowp[2] = {0.f, 0.f}, colp[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) {\n"
+"            int r = own_row(j), c = own_col(i, j);\n"
+"            float dp = c <= r ? acc[i][j] : 0.f, pp = dp * Ps[r * LDT + c];\n"
+"            rowp[j >> 1] += pp;\n"
+"            colp[i][j & 1] += pp;\n"
+"            Ps[r * LDT + c] = c <= r ? dp * __expf(gam[r] - gam[c]) : 0.f;\n"
+"        }\n"
+"    add_row_col_sums(dgam, rowp, colp, 1.f, -1.f);\n"
+"}\n"
+"// (a): acc = T^T (dT T^T) (the thread's entries): dM = strict_lower(-acc); dgam, dbet from\n"
+"// dM o A~ (As); dKK = beta_r dM G into Ps\n"
+"__device__ __forceinline__ void bwd_dkk(float *Ps, const float acc[4][4], const float *As, const float *bet,\n"
+"                                        const float *gam, float *dgam, float *dbet) {\n"
+"    float rowb[2] = {0.f, 0.f}, rowg[2] = {0.f, 0.f};\n"
+"    float colg[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int j = 0; j < 4; j++) {\n"
+"            int r = own_row(j), c = own_col(i, j);\n"
+"            float dm = c < r ? -acc[i][j] : 0.f, a = As[r * LDT + c], ar = bet[r] * dm * a;\n"
+"            rowb[j >> 1] += dm * a;\n"
+"            rowg[j >> 1] += ar;\n"
+"            colg[i][j & 1] += ar;\n"
+"            Ps[r * LDT + c] = c < r ? bet[r] * dm * __expf(gam[r] - gam[c]) : 0.f;\n"
+"        }\n"
+"    add_row_col_sums(dgam, rowg, colg, 1.f, -1.f);\n"
+"    const float nocol[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
+"    add_row_col_sums(dbet, rowb, nocol, 1.f, 0.f);\n"
+"}\n"
+"// the chunk's dg (the reverse cumsum of dgam) and dbeta, rows < L, once every warp has added\n"
+"// its part (after a barrier): the first warp\n"
+"__device__ __forceinline__ void store_dg_dbeta(float *dg, float *dbeta, const float *dgam, const float *dbet,\n"
+"                                               u64 row0, int H, int h, int L) {\n"
+"    if (threadIdx.x < 32) {\n"
+"        int l = threadIdx.x;\n"
+"        float x0 = gam_row(dgam, 63 - l), x1 = gam_row(dgam, 31 - l);  // x0: rows 63..32, x1: rows 31..0\n"
+"        for (int o2 = 1; o2 < 32; o2 <<= 1) {\n"
+"            float y0 = __shfl_up_sync(0xffffffffu, x0, o2), y1 = __shfl_up_sync(0xffffffffu, x1, o2);\n"
+"            if (l >= o2) { x0 += y0; x1 += y1; }\n"
+"        }\n"
+"        x1 += __shfl_sync(0xffffffffu, x0, 31);\n"
+"        if (63 - l < L) { dg[(row0 + 63 - l) * H + h] = x0; dbeta[(row0 + 63 - l) * H + h] = bet_row(dbet, 63 - l); }\n"
+"        if (31 - l < L) { dg[(row0 + 31 - l) * H + h] = x1; dbeta[(row0 + 31 - l) * H + h] = bet_row(dbet, 31 - l); }\n"
+"    }\n"
+"}\n"
+"\n"
 "// the backward's shared-memory tiles and vectors, carved from sm\n"
 "typedef struct {\n"
 "    float *Hs, *dHs, *Ks, *Qs, *Vs, *dOs, *Ts, *As, *Ps, *Ws, *Us, *dUs, *gam, *bet, *eg, *dec, *tmpv, *dgam, *dbet;\n"
@@ -783,20 +849,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    zero4(acc);\n"
 "    MM(acc, AR(dOs), BT(Us), (const float *)0);\n"
 "    __syncthreads();  // every read of P is done\n"
-"    {\n"
-"        float rowp[2] = {0.f, 0.f}, colp[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
-"#pragma unroll\n"
-"        for (int i = 0; i < 4; i++)\n"
-"#pragma unroll\n"
-"            for (int j = 0; j < 4; j++) {\n"
-"                int r = own_row(j), c = own_col(i, j);\n"
-"                float dp = c <= r ? acc[i][j] : 0.f, pp = dp * Ps[r * LDT + c];\n"
-"                rowp[j >> 1] += pp;\n"
-"                colp[i][j & 1] += pp;\n"
-"                Ps[r * LDT + c] = c <= r ? dp * __expf(gam[r] - gam[c]) : 0.f;\n"
-"            }\n"
-"        add_row_col_sums(dgam, rowp, colp, 1.f, -1.f);\n"
-"    }\n"
+"    bwd_dd(Ps, acc, gam, dgam);\n"
 "    __syncthreads();  // dD and dU complete\n"
 "    MM(dQ, AR(Ps), BR(Ks), (const float *)0);\n"
 "    MM(dK, AT(Ps), BR(Qs), (const float *)0);\n"
@@ -870,40 +923,13 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    __syncthreads();\n"
 "    zero4(acc);\n"
 "    MM(acc, AT(Ts), BR(Ws), (const float *)0);\n"
-"    {\n"
-"        float rowb[2] = {0.f, 0.f}, rowg[2] = {0.f, 0.f};\n"
-"        float colg[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
-"#pragma unroll\n"
-"        for (int i = 0; i < 4; i++)\n"
-"#pragma unroll\n"
-"            for (int j = 0; j < 4; j++) {\n"
-"                int r = own_row(j), c = own_col(i, j);\n"
-"                float dm = c < r ? -acc[i][j] : 0.f, a = As[r * LDT + c], ar = bet[r] * dm * a;\n"
-"                rowb[j >> 1] += dm * a;\n"
-"                rowg[j >> 1] += ar;\n"
-"                colg[i][j & 1] += ar;\n"
-"                Ps[r * LDT + c] = c < r ? bet[r] * dm * __expf(gam[r] - gam[c]) : 0.f;\n"
-"            }\n"
-"        add_row_col_sums(dgam, rowg, colg, 1.f, -1.f);\n"
-"        const float nocol[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
-"        add_row_col_sums(dbet, rowb, nocol, 1.f, 0.f);\n"
-"    }\n"
+"    bwd_dkk(Ps, acc, As, bet, gam, dgam, dbet);\n"
 "    __syncthreads();\n"
 "    MM(dK, AR(Ps), BR(Ks), (const float *)0);\n"
 "    MM(dK, AT(Ps), BR(Ks), (const float *)0);\n"
 "    store_rows_bf16(dk + row0 * ld + h * D, ld, L, dK, 1.f, D);\n"
 "    __syncthreads();  // dgam, dbet complete\n"
-"    if (threadIdx.x < 32) {  // dg = reverse cumsum of dgam\n"
-"        int l = threadIdx.x;\n"
-"        float x0 = gam_row(dgam, 63 - l), x1 = gam_row(dgam, 31 - l);  // x0: rows 63..32, x1: rows 31..0\n"
-"        for (int o2 = 1; o2 < 32; o2 <<= 1) {\n"
-"            float y0 = __shfl_up_sync(0xffffffffu, x0, o2), y1 = __shfl_up_sync(0xffffffffu, x1, o2);\n"
-"            if (l >= o2) { x0 += y0; x1 += y1; }\n"
-"        }\n"
-"        x1 += __shfl_sync(0xffffffffu, x0, 31);\n"
-"        if (63 - l < L) { dg[(row0 + 63 - l) * H + h] = x0; dbeta[(row0 + 63 - l) * H + h] = bet_row(dbet, 63 - l); }\n"
-"        if (31 - l < L) { dg[(row0 + 31 - l) * H + h] = x1; dbeta[(row0 + 31 - l) * H + h] = bet_row(dbet, 31 - l); }\n"
-"    }\n"
+"    store_dg_dbeta(dg, dbeta, dgam, dbet, row0, H, h, L);\n"
 "}\n"
 "\n"
 "#if GDN_PAR != 1\n"
@@ -1664,20 +1690,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        zero4(acc);\n"
 "        MM(acc, AR(dOs), BT(Us), (const float *)0);\n"
 "        __syncthreads();  // every read of P is done\n"
-"        {\n"
-"            float rowp[2] = {0.f, 0.f}, colp[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
-"#pragma unroll\n"
-"            for (int i = 0; i < 4; i++)\n"
-"#pragma unroll\n"
-"                for (int e = 0; e < 4; e++) {\n"
-"                    const int r = own_row(e), c = own_col(i, e);\n"
-"                    const float dp = c <= r ? acc[i][e] : 0.f, pp = dp * Ps[r * LDT + c];\n"
-"                    rowp[e >> 1] += pp;\n"
-"                    colp[i][e & 1] += pp;\n"
-"                    Ps[r * LDT + c] = c <= r ? dp * __expf(gam[r] - gam[c]) : 0.f;\n"
-"                }\n"
-"            add_row_col_sums(dgam, rowp, colp, 1.f, -1.f);\n"
-"        }\n"
+"        bwd_dd(Ps, acc, gam, dgam);\n"
 "        __syncthreads();  // dD and dU_j complete\n"
 "#pragma unroll\n"
 "        for (int kk = 0; kk < 2; kk++) {\n"
@@ -1758,24 +1771,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        __syncthreads();\n"
 "        zero4(acc);\n"
 "        MM(acc, AT(Ts), BR(dHb[0]), (const float *)0);\n"
-"        {\n"
-"            float rowb[2] = {0.f, 0.f}, rowg[2] = {0.f, 0.f};\n"
-"            float colg[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
-"#pragma unroll\n"
-"            for (int i = 0; i < 4; i++)\n"
-"#pragma unroll\n"
-"                for (int e = 0; e < 4; e++) {\n"
-"                    const int r = own_row(e), c = own_col(i, e);\n"
-"                    const float dm = c < r ? -acc[i][e] : 0.f, a = As[r * LDT + c], ar = bet[r] * dm * a;\n"
-"                    rowb[e >> 1] += dm * a;\n"
-"                    rowg[e >> 1] += ar;\n"
-"                    colg[i][e & 1] += ar;\n"
-"                    Ps[r * LDT + c] = c < r ? bet[r] * dm * __expf(gam[r] - gam[c]) : 0.f;\n"
-"                }\n"
-"            add_row_col_sums(dgam, rowg, colg, 1.f, -1.f);\n"
-"            const float nocol[4][2] = {{0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}, {0.f, 0.f}};\n"
-"            add_row_col_sums(dbet, rowb, nocol, 1.f, 0.f);\n"
-"        }\n"
+"        bwd_dkk(Ps, acc, As, bet, gam, dgam, dbet);\n"
 "        __syncthreads();\n"
 "#pragma unroll\n"
 "        for (int kk = 0; kk < 2; kk++) {\n"
@@ -1791,17 +1787,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "        store_rows_bf16(dk + row0 * ld + h * D + CH * kk, ld, L, dK[kk], 1.f, D - CH * kk);\n"
 "    }\n"
 "    __syncthreads();  // dgam, dbet complete\n"
-"    if (threadIdx.x < 32) {  // dg = reverse cumsum of dgam\n"
-"        const int l = threadIdx.x;\n"
-"        float x0 = gam_row(dgam, 63 - l), x1 = gam_row(dgam, 31 - l);  // x0: rows 63..32, x1: rows 31..0\n"
-"        for (int o2 = 1; o2 < 32; o2 <<= 1) {\n"
-"            float y0 = __shfl_up_sync(0xffffffffu, x0, o2), y1 = __shfl_up_sync(0xffffffffu, x1, o2);\n"
-"            if (l >= o2) { x0 += y0; x1 += y1; }\n"
-"        }\n"
-"        x1 += __shfl_sync(0xffffffffu, x0, 31);\n"
-"        if (63 - l < L) { dg[(row0 + 63 - l) * H + h] = x0; dbeta[(row0 + 63 - l) * H + h] = bet_row(dbet, 63 - l); }\n"
-"        if (31 - l < L) { dg[(row0 + 31 - l) * H + h] = x1; dbeta[(row0 + 31 - l) * H + h] = bet_row(dbet, 31 - l); }\n"
-"    }\n"
+"    store_dg_dbeta(dg, dbeta, dgam, dbet, row0, H, h, L);\n"
 "}\n"
 "#endif\n"
 "#endif\n"
@@ -2472,37 +2458,25 @@ GPUDEF void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, cons
     gdn_check_shape_(gpu, "gpu_gdn_forward", B, T, H, D, GDN_FWD_SMEM_BYTES);
     const void *p[] = {q, k, v, o};
     gdn_check_aligned_("gpu_gdn_forward", ld, p, 4);
-    if (gdn_wtile_(gpu, D, B * H)) { /* gdn_prep_w, gdn_state_w (per v-block), gdn_out_w; ws: the gdn scratch */
-        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
-        float *ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
-                                (size_t)GDN_WTILE_FWD_SLOTS * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
-        const void *no_dout = NULL;
-        void *a1[] = {&ws, &q, &k, &v, &ld, &no_dout, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_prep_w"), nc, bh, 1, 256, 1, 1, GDN_PREPW_SMEM_BYTES, a1);
-        void *a2[] = {&ws, &state, &k, &ld, &gd, &beta, &T, &H, &D};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_state_w"), bh, 2, 1, 256, 1, 1, GDN_STATEW_SMEM_BYTES, a2);
-        if (!o) return;
-        void *a3[] = {&o, &ws, &q, &k, &ld, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_out_w"), nc, bh, 2, 256, 1, 1, GDN_OUTW_SMEM_BYTES, a3);
-        return;
-    }
-    if (D > GDN_GPU_D) {
+    /* the chunk-parallel kernels put B*H in gridDim.y (at most 65535) */
+    const int wide = gdn_wtile_(gpu, D, B * H);
+    if (D > GDN_GPU_D && !wide) {
         gdn_gen_fwd_launch_(gpu, o, state, NULL, q, k, v, ld, gd, beta, B, T, H, D, scale);
         return;
     }
-    /* the chunk-parallel kernels put B*H in gridDim.y (at most 65535) */
-    if (gdn_par_mode_(gpu) && B * H <= 65535) { /* gdn_prep, gdn_state, gdn_out: H_c, W, U in the Gpu's gdn scratch */
+    if (gdn_par_mode_(gpu) && B * H <= 65535) { /* prep, state, out: H_c, W, U in the Gpu's gdn scratch */
+        const GdnParK *kn = &gdn_par_k_[wide];
         unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
         float *ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
-                                (size_t)3 * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
+                                (size_t)kn->fwd_slots * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
         const void *no_dout = NULL;
         void *a1[] = {&ws, &q, &k, &v, &ld, &no_dout, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_prep"), nc, bh, 1, 256, 1, 1, GDN_PREP_SMEM_BYTES, a1);
+        gpu_launch(gpu, gdn_k_(gpu, kn->prep), nc, bh, 1, 256, 1, 1, kn->prep_smem, a1);
         void *a2[] = {&ws, &state, &k, &ld, &gd, &beta, &T, &H, &D};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_state"), bh, 1, 1, 256, 1, 1, GDN_STATE_SMEM_BYTES, a2);
+        gpu_launch(gpu, gdn_k_(gpu, kn->state), bh, kn->nv, 1, 256, 1, 1, kn->state_smem, a2);
         if (!o) return;
         void *a3[] = {&o, &ws, &q, &k, &ld, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_out"), nc, bh, 1, 256, 1, 1, GDN_OUT_SMEM_BYTES, a3);
+        gpu_launch(gpu, gdn_k_(gpu, kn->out), nc, bh, kn->nv, 256, 1, 1, kn->out_smem, a3);
         return;
     }
     gdn_fwd_launch_(gpu, o, state, NULL, q, k, v, ld, gd, beta, B, T, H, D, scale);
@@ -2515,20 +2489,8 @@ GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, 
     const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
     gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
     if ((uintptr_t)ws & 15) { fprintf(stderr, "gpu_gdn_backward: ws must be 16-byte aligned\n"); abort(); }
-    if (gdn_wtile_(gpu, D, B * H)) { /* the tiles of a head 65..128 wide: 15 of ws's 24 tiles a chunk */
-        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
-        void *a1[] = {&ws, &q, &k, &v, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_prep_w"), nc, bh, 1, 256, 1, 1, GDN_PREPW_SMEM_BYTES, a1);
-        float *no_state = NULL;
-        void *a2[] = {&ws, &no_state, &k, &ld, &gd, &beta, &T, &H, &D};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_state_w"), bh, 2, 1, 256, 1, 1, GDN_STATEW_SMEM_BYTES, a2);
-        void *a3[] = {&ws, &q, &k, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_dstate_w"), bh, 2, 1, 256, 1, 1, GDN_DSTATEW_SMEM_BYTES, a3);
-        void *a4[] = {&dq, &dk, &dv, &dg, &dbeta, &dout, &ws, &q, &k, &v, &ld, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_bwd_local_w"), nc, bh, 1, 256, 1, 1, GDN_BWD_SMEM_BYTES, a4);
-        return;
-    }
-    if (D > GDN_GPU_D) { /* the wide-head path: a state pass into ws, then the chunks in reverse */
+    const int wide = gdn_wtile_(gpu, D, B * H); /* a head 65..128 wide on the tiles: 15 of ws's 24 tiles a chunk */
+    if (D > GDN_GPU_D && !wide) { /* the wide-head path: a state pass into ws, then the chunks in reverse */
         gdn_gen_fwd_launch_(gpu, NULL, NULL, ws, q, k, v, ld, gd, beta, B, T, H, D, scale);
         float *sc = gpu->gdn_scratch; /* sized by the state pass just above */
         void *args[] = {&dq, &dk, &dv, &dg, &dbeta, &dout, &ws, &q, &k, &v, &ld, &gd, &beta, &T, &H, &D, &scale, &sc};
@@ -2536,16 +2498,17 @@ GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, 
         return;
     }
     if (gdn_par_mode_(gpu) && B * H <= 65535) {
+        const GdnParK *kn = &gdn_par_k_[wide];
         unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
         void *a1[] = {&ws, &q, &k, &v, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_prep"), nc, bh, 1, 256, 1, 1, GDN_PREP_SMEM_BYTES, a1);
+        gpu_launch(gpu, gdn_k_(gpu, kn->prep), nc, bh, 1, 256, 1, 1, kn->prep_smem, a1);
         float *no_state = NULL;
         void *a2[] = {&ws, &no_state, &k, &ld, &gd, &beta, &T, &H, &D};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_state"), bh, 1, 1, 256, 1, 1, GDN_STATE_SMEM_BYTES, a2);
+        gpu_launch(gpu, gdn_k_(gpu, kn->state), bh, kn->nv, 1, 256, 1, 1, kn->state_smem, a2);
         void *a3[] = {&ws, &q, &k, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_dstate"), bh, 1, 1, 256, 1, 1, GDN_DSTATE_SMEM_BYTES, a3);
+        gpu_launch(gpu, gdn_k_(gpu, kn->dstate), bh, kn->nv, 1, 256, 1, 1, kn->dstate_smem, a3);
         void *a4[] = {&dq, &dk, &dv, &dg, &dbeta, &dout, &ws, &q, &k, &v, &ld, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, "gdn_bwd_local"), nc, bh, 1, 256, 1, 1, GDN_BWD_SMEM_BYTES, a4);
+        gpu_launch(gpu, gdn_k_(gpu, kn->local), nc, bh, 1, 256, 1, 1, GDN_BWD_SMEM_BYTES, a4);
         return;
     }
     /* the state pass: every chunk's initial state into ws */

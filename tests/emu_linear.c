@@ -196,59 +196,36 @@ static void gen_bwd_body(void *p) {
 }
 
 /* the chunk-parallel backward's kernels */
-typedef struct { void *a[17]; } KArgs;
+/* the chunk-parallel kernels' arguments; wide: the tiles of a head 65..128 wide (gdn_*_w, the
+   same signatures) instead of the 64-wide ones */
+typedef struct { void *a[17]; int wide; } KArgs;
 #define A(i, T) (*(T *)x->a[i])
 static void prep_body(void *p) {
     KArgs *x = p;
-    gdn_prep(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, float *), A(7, float *),
-             A(8, int), A(9, int), A(10, int), A(11, float));
+    (x->wide ? gdn_prep_w : gdn_prep)(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *),
+                                       A(6, float *), A(7, float *), A(8, int), A(9, int), A(10, int), A(11, float));
 }
 static void state_body(void *p) {
     KArgs *x = p;
-    gdn_state(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *), A(5, float *), A(6, int), A(7, int), A(8, int));
+    (x->wide ? gdn_state_w : gdn_state)(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *),
+                                         A(5, float *), A(6, int), A(7, int), A(8, int));
 }
 static void dstate_body(void *p) {
     KArgs *x = p;
-    gdn_dstate(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *), A(5, float *), A(6, float *), A(7, int),
-               A(8, int), A(9, int), A(10, float));
+    (x->wide ? gdn_dstate_w : gdn_dstate)(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *),
+                                           A(5, float *), A(6, float *), A(7, int), A(8, int), A(9, int), A(10, float));
 }
 static void local_body(void *p) {
     KArgs *x = p;
-    gdn_bwd_local(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *), A(5, bf16 *), A(6, float *),
-                  A(7, bf16 *), A(8, bf16 *), A(9, bf16 *), A(10, int), A(11, float *), A(12, float *), A(13, int),
-                  A(14, int), A(15, int), A(16, float));
-}
-/* the tile kernels of heads 65..128 wide (gdn_*_w): the 64-wide ones' arguments */
-static void prep_w_body(void *p) {
-    KArgs *x = p;
-    gdn_prep_w(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *), A(6, float *),
-               A(7, float *), A(8, int), A(9, int), A(10, int), A(11, float));
-}
-static void state_w_body(void *p) {
-    KArgs *x = p;
-    gdn_state_w(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *), A(5, float *), A(6, int), A(7, int),
-                A(8, int));
-}
-static void dstate_w_body(void *p) {
-    KArgs *x = p;
-    gdn_dstate_w(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *), A(5, float *), A(6, float *), A(7, int),
-                 A(8, int), A(9, int), A(10, float));
-}
-static void local_w_body(void *p) {
-    KArgs *x = p;
-    gdn_bwd_local_w(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *), A(5, bf16 *), A(6, float *),
-                    A(7, bf16 *), A(8, bf16 *), A(9, bf16 *), A(10, int), A(11, float *), A(12, float *), A(13, int),
-                    A(14, int), A(15, int), A(16, float));
-}
-static void out_w_body(void *p) {
-    KArgs *x = p;
-    gdn_out_w(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, float *), A(6, float *), A(7, int),
-              A(8, int), A(9, int), A(10, float));
+    (x->wide ? gdn_bwd_local_w : gdn_bwd_local)(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *),
+                                                 A(5, bf16 *), A(6, float *), A(7, bf16 *), A(8, bf16 *), A(9, bf16 *),
+                                                 A(10, int), A(11, float *), A(12, float *), A(13, int), A(14, int),
+                                                 A(15, int), A(16, float));
 }
 static void out_body(void *p) {
     KArgs *x = p;
-    gdn_out(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, float *), A(6, float *), A(7, int),
-            A(8, int), A(9, int), A(10, float));
+    (x->wide ? gdn_out_w : gdn_out)(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, float *),
+                                     A(6, float *), A(7, int), A(8, int), A(9, int), A(10, float));
 }
 #undef A
 
@@ -364,96 +341,65 @@ static void chunk_case(int B, int T, int H, int D) {
         free(rdq); free(rdg); free(rdb);
     }
     }
-    /* heads 65..128 wide on the tiles (tuning gdn_wtile=1): gdn_prep_w, gdn_state_w, gdn_out_w, then
-       the backward's gdn_prep_w, gdn_state_w, gdn_dstate_w, gdn_bwd_local_w, as gpu_gdn_forward /
-       _backward launch them */
-    if (gen && D <= 128) {
-        const int nc = (T + 63) / 64, BH = B * H;
-        const double wb = GDN_MMA ? 1.5e-2 : 5e-3, wf = GDN_MMA ? 1.5e-2 : 1e-4;
-        float *pws = f32_nan(nw), *pst = malloc(ns * 4);
-        bf16 *pdq = bf16_nan(N * ld), *q_ = bq, *k_ = bq + HD, *v_ = bq + 2 * HD, *nod = NULL;
-        float *pdg = f32_nan(N * H), *pdb = f32_nan(N * H), *nost = NULL, fs = scale;
-        int ld_ = ld, T_ = T, H_ = H, D_ = D;
-        memcpy(pst, st0, ns * 4);
-        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &D_, &fs}};
-        emu_grid((unsigned)nc, (unsigned)BH, prep_w_body, &a1);
-        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
-        emu_grid((unsigned)BH, 2, state_w_body, &a2);
-        check("wtile: prep + state, final state", rel(pst, 0, st, 1, ns, 0), wf);
-        bf16 *po = bf16_nan(N * HD);
-        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
-        emu_grid3((unsigned)nc, (unsigned)BH, 2, out_w_body, &a3);
-        check("wtile: forward out", rel(po, 1, o, 1, N * HD, 0), wb);
-        free(po);
-        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
-        emu_grid((unsigned)nc, (unsigned)BH, prep_w_body, &b1);
-        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
-        emu_grid((unsigned)BH, 2, state_w_body, &b2);
-        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
-        emu_grid((unsigned)BH, 2, dstate_w_body, &b3);
-        bf16 *dq_ = pdq, *dk_ = pdq + HD, *dv_ = pdq + 2 * HD;
-        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
-        emu_grid((unsigned)nc, (unsigned)BH, local_w_body, &b4);
-        check("wtile: backward dq", rel(pdq, 1, dqkv, N, HD, ld), wb);
-        check("wtile: backward dk", rel(pdq + HD, 1, dqkv + HD, N, HD, ld), wb);
-        check("wtile: backward dv", rel(pdq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), wb);
-        check("wtile: backward dg", rel(pdg, 0, dg, 1, N * H, 0), wf);
-        check("wtile: backward dbeta", rel(pdb, 0, db, 1, N * H, 0), wf);
-        {   /* gdn_bwd_local_w again, bit for bit */
-            bf16 *rdq = bf16_nan(N * ld), *rq_ = rdq, *rk_ = rdq + HD, *rv_ = rdq + 2 * HD;
-            float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
-            KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
-            emu_grid((unsigned)nc, (unsigned)BH, local_w_body, &r4);
-            same_bits("wtile: backward dq dk dv", rdq, pdq, 2, N, 3 * HD, ld, GDN_DET);
-            same_bits("wtile: backward dg", rdg, pdg, 4, 1, N * H, 0, GDN_DET);
-            same_bits("wtile: backward dbeta", rdb, pdb, 4, 1, N * H, 0, GDN_DET);
-            free(rdq); free(rdg); free(rdb);
-        }
-        free(pws); free(pst); free(pdq); free(pdg); free(pdb);
-    }
-    /* the chunk-parallel backward (tuning gdn_par=1): prep, state, dstate, local (the tile path only) */
-    if (!gen) {
-        const int nc = (T + 63) / 64, BH = B * H, nh = (int)(nw / 6);
+    /* the chunk-parallel kernels (tuning gdn_par=1) as gpu_gdn_forward / _backward launch them:
+       prep, state, out, then the backward's prep, state, dstate, local. Up to D 64 the 64-wide
+       tiles; from 65 to 128 the wide tiles (tuning gdn_wtile=1: gdn_*_w, the passes over the
+       chunks and out a block per v-block) */
+    if (!gen || D <= 128) {
+        const int wide = gen, nv = wide ? 2 : 1, nc = (T + 63) / 64, BH = B * H, nh = (int)(nw / 6);
+        const double pb = GDN_MMA ? 1.5e-2 : 5e-3, pf = GDN_MMA ? 1.5e-2 : 1e-4; /* (= tb, tf on the tiles) */
+        const char *tag = wide ? "wtile" : "par";
+        char name[96];
         float *pws = f32_nan(nw), *pst = malloc(ns * 4);
         bf16 *pdq = bf16_nan(N * ld), *q_ = bq, *k_ = bq + HD, *v_ = bq + 2 * HD, *nod = NULL;
         float *pdg = f32_nan(N * H), *pdb = f32_nan(N * H), *nost = NULL, fs = scale;
         int ld_ = ld, T_ = T, H_ = H, D_ = D;
         /* forward use first: no dout, the state in and out */
         memcpy(pst, st0, ns * 4);
-        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &D_, &fs}};
+        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &D_, &fs}, wide};
         emu_grid((unsigned)nc, (unsigned)BH, prep_body, &a1);
-        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
-        emu_grid((unsigned)BH, 1, state_body, &a2);
-        check("par: prep + state, final state", rel(pst, 0, st, 1, ns, 0), tf);
+        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_, &D_}, wide};
+        emu_grid((unsigned)BH, nv, state_body, &a2);
+        snprintf(name, sizeof name, "%s: prep + state, final state", tag);
+        check(name, rel(pst, 0, st, 1, ns, 0), pf);
         bf16 *po = bf16_nan(N * HD);
-        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
-        emu_grid((unsigned)nc, (unsigned)BH, out_body, &a3);
-        check("par: forward out", rel(po, 1, o, 1, N * HD, 0), tb);
+        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}, wide};
+        emu_grid3((unsigned)nc, (unsigned)BH, nv, out_body, &a3);
+        snprintf(name, sizeof name, "%s: forward out", tag);
+        check(name, rel(po, 1, o, 1, N * HD, 0), pb);
         free(po);
         /* the backward */
-        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
+        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}, wide};
         emu_grid((unsigned)nc, (unsigned)BH, prep_body, &b1);
-        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_, &D_}};
-        emu_grid((unsigned)BH, 1, state_body, &b2);
-        if (D == 64) check("par: chunk initial states", rel(pws, 0, ws, 1, (size_t)nh, 0), tf);
-        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}};
-        emu_grid((unsigned)BH, 1, dstate_body, &b3);
+        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_, &D_}, wide};
+        emu_grid((unsigned)BH, nv, state_body, &b2);
+        if (D == 64) check("par: chunk initial states", rel(pws, 0, ws, 1, (size_t)nh, 0), pf);
+        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}, wide};
+        emu_grid((unsigned)BH, nv, dstate_body, &b3);
         bf16 *dq_ = pdq, *dk_ = pdq + HD, *dv_ = pdq + 2 * HD;
-        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
+        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}, wide};
         emu_grid((unsigned)nc, (unsigned)BH, local_body, &b4);
-        check("par: backward dq", rel(pdq, 1, dqkv, N, HD, ld), tb);
-        check("par: backward dk", rel(pdq + HD, 1, dqkv + HD, N, HD, ld), tb);
-        check("par: backward dv", rel(pdq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), tb);
-        check("par: backward dg", rel(pdg, 0, dg, 1, N * H, 0), tf);
-        check("par: backward dbeta", rel(pdb, 0, db, 1, N * H, 0), tf);
-        {   /* gdn_bwd_local again (the kernel with the cross-warp sums), bit for bit */
+        static const char *const gname[] = {"dq", "dk", "dv"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(name, sizeof name, "%s: backward %s", tag, gname[i]);
+            check(name, rel(pdq + i * HD, 1, dqkv + i * HD, N, HD, ld), pb);
+        }
+        snprintf(name, sizeof name, "%s: backward dg", tag);
+        check(name, rel(pdg, 0, dg, 1, N * H, 0), pf);
+        snprintf(name, sizeof name, "%s: backward dbeta", tag);
+        check(name, rel(pdb, 0, db, 1, N * H, 0), pf);
+        {   /* the per-chunk backward again (the kernel with the cross-warp sums), bit for bit */
             bf16 *rdq = bf16_nan(N * ld), *rq_ = rdq, *rk_ = rdq + HD, *rv_ = rdq + 2 * HD;
             float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
-            KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}};
+            KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs},
+                        wide};
             emu_grid((unsigned)nc, (unsigned)BH, local_body, &r4);
-            same_bits("par: backward dq dk dv", rdq, pdq, 2, N, 3 * HD, ld, GDN_DET);
-            same_bits("par: backward dg", rdg, pdg, 4, 1, N * H, 0, GDN_DET);
-            same_bits("par: backward dbeta", rdb, pdb, 4, 1, N * H, 0, GDN_DET);
+            snprintf(name, sizeof name, "%s: backward dq dk dv", tag);
+            same_bits(name, rdq, pdq, 2, N, 3 * HD, ld, GDN_DET);
+            snprintf(name, sizeof name, "%s: backward dg", tag);
+            same_bits(name, rdg, pdg, 4, 1, N * H, 0, GDN_DET);
+            snprintf(name, sizeof name, "%s: backward dbeta", tag);
+            same_bits(name, rdb, pdb, 4, 1, N * H, 0, GDN_DET);
             free(rdq); free(rdg); free(rdb);
         }
         free(pws); free(pst); free(pdq); free(pdg); free(pdb);
