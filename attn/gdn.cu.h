@@ -14,9 +14,9 @@
      gpu_gdn_forward(g, o, state, q, k, v, ld, gd, beta, B, T, H, D, scale)
      gpu_gdn_backward(g, dq, dk, dv, dg, dbeta, dout, q, k, v, ld, gd, beta, B, T, H, D, scale, ws)
        D: a multiple of 8 from 32 to 256 (the chunk is 64). ws: 6*B*H*ceil(T/64)*P*P floats,
-       P = 64 up to D 64, 128 up to 128, else D (attn_gdn_block_ws_elems; the one-block-per-
-       sequence backward and the wide-head backward use the first sixth, the tiles of a head
-       65..128 wide 15 of its 24 64 x 64 tiles a chunk).
+       P = max(D, 64) (attn_gdn_block_ws_elems; the one-block-per-sequence backward and the
+       wide-head backward use the first sixth; the wide tiles (gdn_wtile) use the Gpu's gdn
+       scratch instead: 15 64 x 64 tiles a (b, h, chunk), more than ws holds at D < 128).
      gpu_gdn_conv_silu_forward/backward, gpu_gdn_l2norm_forward/backward,
      gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
        head dim <= 256 for the norm's backward)
@@ -234,7 +234,9 @@ static size_t gdn_gen_sc_floats_(int D) {
 #define GDN_DSTATEW_SMEM_BYTES ((10 * 64 * 68 + 4 * 64) * 4)
 /* the chunk-parallel kernels of a 64-wide head and of one 65..128 wide (the tiles; gdn_wtile):
    names, shared memory, v-blocks (the passes over the chunks and gdn_out run one block each)
-   and the forward's ws tiles (64 x 64) a (b, h, chunk) */
+   and the forward's ws tiles (64 x 64) a (b, h, chunk); the wide backward's are 15 (in the gdn
+   scratch, not the caller's ws) */
+#define GDN_WTILE_BWD_SLOTS 15
 typedef struct {
     const char *prep, *state, *out, *dstate, *local;
     unsigned prep_smem, state_smem, out_smem, dstate_smem, nv, fwd_slots;
@@ -2489,7 +2491,7 @@ GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, 
     const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
     gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
     if ((uintptr_t)ws & 15) { fprintf(stderr, "gpu_gdn_backward: ws must be 16-byte aligned\n"); abort(); }
-    const int wide = gdn_wtile_(gpu, D, B * H); /* a head 65..128 wide on the tiles: 15 of ws's 24 tiles a chunk */
+    const int wide = gdn_wtile_(gpu, D, B * H); /* a head 65..128 wide on the tiles */
     if (D > GDN_GPU_D && !wide) { /* the wide-head path: a state pass into ws, then the chunks in reverse */
         gdn_gen_fwd_launch_(gpu, NULL, NULL, ws, q, k, v, ld, gd, beta, B, T, H, D, scale);
         float *sc = gpu->gdn_scratch; /* sized by the state pass just above */
@@ -2500,6 +2502,9 @@ GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, 
     if (gdn_par_mode_(gpu) && B * H <= 65535) {
         const GdnParK *kn = &gdn_par_k_[wide];
         unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
+        if (wide) /* (grown on demand like the forward's: a graph capture follows an eager call) */
+            ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
+                             (size_t)GDN_WTILE_BWD_SLOTS * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
         void *a1[] = {&ws, &q, &k, &v, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
         gpu_launch(gpu, gdn_k_(gpu, kn->prep), nc, bh, 1, 256, 1, 1, kn->prep_smem, a1);
         float *no_state = NULL;

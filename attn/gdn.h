@@ -444,9 +444,7 @@ static void gdn_chunk_fwd_seq_(const GdnSeq *s, ops_real *Hs, ops_real *h_save, 
    backward six (attn/gdn.cu.h: H, W, U, dU, dH, T) of its 64 x 64 tiles, which a head
    narrower than 64 still fills (padded inside the kernels), hence max(D, 64) */
 ATTNDEF size_t attn_gdn_block_ws_elems(int B, int T, int H, int D, int chunk) {
-    /* P: the head's width in whole tiles up to 128 (the GPU's tile kernels of a head 65..128 wide
-       keep 15 64 x 64 tiles a chunk in it), past that the width */
-    size_t nc = (size_t)(T + chunk - 1) / chunk, P = D <= 64 ? 64 : D <= 128 ? 128 : (size_t)D;
+    size_t nc = (size_t)(T + chunk - 1) / chunk, P = D < 64 ? 64 : (size_t)D;
     return 6 * (size_t)B * H * nc * P * P;
 }
 

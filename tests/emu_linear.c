@@ -350,7 +350,9 @@ static void chunk_case(int B, int T, int H, int D) {
         const double pb = GDN_MMA ? 1.5e-2 : 5e-3, pf = GDN_MMA ? 1.5e-2 : 1e-4; /* (= tb, tf on the tiles) */
         const char *tag = wide ? "wtile" : "par";
         char name[96];
-        float *pws = f32_nan(nw), *pst = malloc(ns * 4);
+        /* the wide tiles' 15 tiles a (b, h, chunk) live in the Gpu's gdn scratch, not ws */
+        const size_t npw = wide ? (size_t)15 * BH * nc * 64 * 64 : nw;
+        float *pws = f32_nan(npw), *pst = malloc(ns * 4);
         bf16 *pdq = bf16_nan(N * ld), *q_ = bq, *k_ = bq + HD, *v_ = bq + 2 * HD, *nod = NULL;
         float *pdg = f32_nan(N * H), *pdb = f32_nan(N * H), *nost = NULL, fs = scale;
         int ld_ = ld, T_ = T, H_ = H, D_ = D;
