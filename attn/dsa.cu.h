@@ -2655,13 +2655,12 @@ static int sparse_part_check_(const char *arch, int part, const char *opt) {
         free(log);
         return 1;
     }
-    int want = 0, found = 0, bad = 0;
+    int want = 0, bad = 0;
     for (int i = 0; sparse_part_kernels_[part][i]; i++) {
         want++;
         char pat[64];
         snprintf(pat, sizeof pat, ".entry %s(", sparse_part_kernels_[part][i]);
-        if (strstr(ptx, pat)) found++;
-        else fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" lacks %s\n", arch, opt, pat + 7), bad++;
+        if (!strstr(ptx, pat)) fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" lacks %s\n", arch, opt, pat + 7), bad++;
     }
     int entries = 0;
     for (const char *e = ptx; (e = strstr(e, ".entry ")); e += 7) entries++;

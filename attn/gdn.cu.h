@@ -23,11 +23,12 @@
      gdn_kernels_compile_check(arch)  NVRTC-compiles every variant (GDN_MMA, GDN_PAR, GDN_DET
        each 0/1) for arch, then the two modules gpu_gdn_kernels lists at D 128 (and checks that
        they split the kernels as below); no GPU needed. Returns the number of failures.
-     The source compiles as five modules (GDN_PART; gdn_part_ says which holds a kernel), and
-       gpu_gdn_kernels lists those a head dim needs for gpu_kernel_prewarm, which compiles them
-       in parallel: at D <= 64 parts 0 (the delta rule's forward on tiles), 3 (its backward)
+     The source compiles as seven modules (GDN_PART; gdn_part_ says which holds a kernel), and
+       gpu_gdn_kernels lists the three a head dim needs for gpu_kernel_prewarm, which compiles
+       them in parallel: at D <= 64 parts 0 (the delta rule's forward on tiles), 3 (its backward)
        and 2 (the small ops); at D > 64 parts 1 and 4 (the wide-head forward gdn_gen_fwd and
-       backward gdn_gen_bwd) and 2. NVRTC for sm_90 on a 2-core EPYC (build/nvrtc_times gdn
+       backward gdn_gen_bwd) and 2, or with tuning.gdn_wtile up to 128 parts 5 and 6 (the wide
+       tiles) and 2. NVRTC for sm_90 on a 2-core EPYC (build/nvrtc_times gdn
        [128], docs/benchmarks.md 2026-12-04): parts 0, 3, 2 take 0.66, 1.02 and 0.30 s, where
        one module of the three took 1.91 s; parts 1 and 4 0.30 and 1.52 s, where one took 2.15.
 
@@ -1318,14 +1319,13 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "// adding its share of dq, dk (registers, both k-blocks), dg and dbeta (the per-warp slots, in\n"
 "// program order: deterministic) and writing its dv block.\n"
 "// ws slots a (b, h, chunk), 64 x 64 each: W_kk 0-1, U_j 2-3, dU_loc_j 4-5, T 6, H_{kk,j} 7 + 2kk + j,\n"
-"// dH_{kk,j} 11 + 2kk + j (15 of the 24 a 128-wide head's ws holds; the forward: slots 0-10).\n"
+"// dH_{kk,j} 11 + 2kk + j (the host's GDN_WTILE_BWD_SLOTS, in its gdn scratch; the forward: slots 0-10).\n"
 "#define WS2_W 0\n"
 "#define WS2_U 2\n"
 "#define WS2_DU 4\n"
 "#define WS2_T 6\n"
 "#define WS2_H 7\n"
 "#define WS2_DH 11\n"
-"#define WS2_SLOTS 15\n"
 "#define PREPW_SMEM_FLOATS (10 * TILE + 5 * CH)\n"
 "#define STATEW_SMEM_FLOATS (7 * TILE + 4 * CH)\n"
 "#define OUTW_SMEM_FLOATS (8 * TILE + 4 * CH)\n"
@@ -2342,22 +2342,22 @@ static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int part) {
    organization, and a GPU with the backward's shared memory (an H100-class opt-in) */
 static int gdn_wtile_(const Gpu *gpu, int D, int BH) {
     return gpu->tuning.gdn_wtile && gdn_par_mode_(gpu) && D > GDN_GPU_D && D <= 2 * GDN_GPU_D && BH <= 65535 &&
-           gpu->smem_optin >= GDN_BWD_SMEM_BYTES;
+           (gpu->smem_optin == 0 /* no device: the compile check's lists */ || gpu->smem_optin >= GDN_BWD_SMEM_BYTES);
 }
 
-/* the module of kernel `name`: the delta rule's forward kernels (part 0), its backward's (3),
-   the wide-head forward (1) and backward (4); the rest are the small ops (2) */
+/* the module of kernel `name`: the delta rule's forward kernels (part 0; the wide tiles' 5), its
+   backward's (3; 6), the wide-head forward (1) and backward (4); the rest are the small ops (2).
+   The chunk-parallel names come from gdn_par_k_, the launchers' own table */
 static int gdn_part_(const char *name) {
-    static const char *const fwd[] = {"gdn_fwd", "gdn_prep", "gdn_state", "gdn_out"};
-    static const char *const bwd[] = {"gdn_bwd", "gdn_dstate", "gdn_bwd_local"};
+    if (!strcmp(name, "gdn_fwd")) return 0;
+    if (!strcmp(name, "gdn_bwd")) return 3;
     if (!strcmp(name, "gdn_gen_fwd")) return 1;
     if (!strcmp(name, "gdn_gen_bwd")) return 4;
-    if (!strcmp(name, "gdn_prep_w") || !strcmp(name, "gdn_state_w") || !strcmp(name, "gdn_out_w")) return 5;
-    if (!strcmp(name, "gdn_dstate_w") || !strcmp(name, "gdn_bwd_local_w")) return 6;
-    for (size_t i = 0; i < sizeof fwd / sizeof *fwd; i++)
-        if (!strcmp(name, fwd[i])) return 0;
-    for (size_t i = 0; i < sizeof bwd / sizeof *bwd; i++)
-        if (!strcmp(name, bwd[i])) return 3;
+    for (int w = 0; w < 2; w++) {
+        const GdnParK *k = &gdn_par_k_[w];
+        if (!strcmp(name, k->prep) || !strcmp(name, k->state) || !strcmp(name, k->out)) return w ? 5 : 0;
+        if (!strcmp(name, k->dstate) || !strcmp(name, k->local)) return w ? 6 : 3;
+    }
     return 2;
 }
 static CUfunction gdn_k_(Gpu *gpu, const char *name) {
@@ -2367,19 +2367,17 @@ static CUfunction gdn_k_(Gpu *gpu, const char *name) {
 }
 
 GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max) {
-    /* a head over 64 wide runs the wide-head kernels only (gpu_gdn_forward / _backward), or with
-       tuning.gdn_wtile up to 128 the wide tiles (parts 5, 6; listed without a device too, a
-       Gpu whose smem_optin is 0, as the compile check's) */
+    /* the delta rule's forward and backward modules: the 64-wide tiles' up to D 64, past it the
+       wide-head kernels' (gpu_gdn_forward / _backward), or with tuning.gdn_wtile up to 128 the
+       wide tiles'; then the small ops' */
+    const int wt = gdn_wtile_(gpu, D, 1), narrow = D <= GDN_GPU_D;
+    const int parts[3] = {narrow ? 0 : wt ? 5 : 1, narrow ? 3 : wt ? 6 : 4, 2};
     char opts[96];
     int n = 0;
-    const int wt = gdn_wtile_(gpu, D, 1) || (gpu->smem_optin == 0 && gpu->tuning.gdn_wtile && gdn_par_mode_(gpu) &&
-                                              D > GDN_GPU_D && D <= 2 * GDN_GPU_D);
-    for (int part = 0; part < 7; part++)
-        if (part == 2 || (part == 0 || part == 3 ? D <= GDN_GPU_D
-                          : part == 1 || part == 4 ? D > GDN_GPU_D && !wt : wt)) {
-            gdn_opts_(opts, sizeof opts, gpu, part);
-            n = gpu_kernel_spec_add(out, max, n, GDN_KERNELS_SRC, opts);
-        }
+    for (int i = 0; i < 3; i++) {
+        gdn_opts_(opts, sizeof opts, gpu, parts[i]);
+        n = gpu_kernel_spec_add(out, max, n, GDN_KERNELS_SRC, opts);
+    }
     return n;
 }
 
@@ -2623,8 +2621,9 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
     }
     /* the modules gpu_gdn_kernels lists (default tuning): three at D = 64 (the tiles' forward
        and backward, the small ops), three at D = 128 (the wide-head forward and backward, the
-       small ops). Each module's entries must be the ones gdn_k_ looks for in it (gdn_part_), and
-       the five different modules together exactly the whole source's. */
+       small ops) and three with gdn_wtile (the wide tiles' forward and backward, the small ops).
+       Each module's entries must be the ones gdn_k_ looks for in it (gdn_part_), and the seven
+       different modules together exactly the whole source's. */
     static Gpu g0, g1; /* zero: every tuning default; g1: gdn_wtile=1 */
     g1.tuning.gdn_wtile = 1;
     GpuKernelSpec sp[12];

@@ -415,21 +415,17 @@ static int attn_hier_gpu_decode(Gpu *gpu, const AttnConfig *c, const void *w, At
 #endif
 
 /* the modules a training step compiles, for the parallel warm-up: the flash kernels under the
-   window (attn_hier_forward's op_attention_forward) and the coarse branch's */
+   window (attn_hier_forward's op_attention_forward: the softmax core's list, since patterns are
+   refused outside the dense room) and the coarse branch's */
 static int attn_hier_gpu_kernels(const Gpu *gpu, const AttnConfig *c, int B, int T, struct GpuKernelSpec *out,
                                  int max) {
     (void)B;
+    int n = attn_softmax_core_kernels(gpu, c, T, c->n_heads, c->n_kv_heads, c->head_dim, out, max);
 #ifndef ABLATE_NO_CUDA
-    OpsPattern pat;
-    memset(&pat, 0, sizeof pat);
-    pat.window = c->window;
-    int n = gpu_attention_kernels(gpu, T, c->n_heads, c->n_kv_heads, c->head_dim, &pat, out, max);
     int k = n < max ? n : max;
-    return n + gpu_hier_kernels(out + k, max - k);
-#else
-    (void)gpu; (void)c; (void)T; (void)out; (void)max;
-    return 0;
+    n += gpu_hier_kernels(out + k, max - k);
 #endif
+    return n;
 }
 
 static const AttnMech attn_room_hier = {

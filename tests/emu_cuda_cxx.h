@@ -95,25 +95,19 @@ template <typename T> static T __shfl_up_sync(unsigned m, T v, int d, int width 
     (void)m; const int l = lane_(), s = l - d;
     return shfl_(v, s >= (l & ~(width - 1)) ? s : l);
 }
-static unsigned __ballot_sync(unsigned m, int f) {
-    (void)m; const int w = warp_(), l = lane_();
-    slot_[w][l][0] = f != 0;
+/* the mask of this warp's lanes whose published value v equals want */
+static unsigned lanes_equal_(uint32_t v, uint32_t want) {
+    const int w = warp_(), l = lane_();
+    slot_[w][l][0] = v;
     __syncwarp();
     unsigned r = 0;
-    for (int i = 0; i < 32; i++) r |= slot_[w][i][0] << i;
+    for (int i = 0; i < 32; i++) r |= (unsigned)(slot_[w][i][0] == want) << i;
     __syncwarp();
     return r;
 }
+static unsigned __ballot_sync(unsigned m, int f) { (void)m; return lanes_equal_(f != 0, 1); }
 /* the lanes whose value equals this lane's */
-static unsigned __match_any_sync(unsigned m, int x) {
-    (void)m; const int w = warp_(), l = lane_();
-    slot_[w][l][0] = (uint32_t)x;
-    __syncwarp();
-    unsigned r = 0;
-    for (int i = 0; i < 32; i++) r |= (unsigned)(slot_[w][i][0] == (uint32_t)x) << i;
-    __syncwarp();
-    return r;
-}
+static unsigned __match_any_sync(unsigned m, int x) { (void)m; return lanes_equal_((uint32_t)x, (uint32_t)x); }
 static int __any_sync(unsigned m, int f) { return __ballot_sync(m, f) != 0; }
 static int __all_sync(unsigned m, int f) { return __ballot_sync(m, f) == 0xffffffffu; }
 static float atomicAdd(float *p, float v) {

@@ -315,31 +315,31 @@ static void chunk_case(int B, int T, int H, int D) {
     /* the wide-head kernels do not depend on GDN_MMA: the GDN_MMA=0 build runs them, the other
        only the tiles of heads up to 128 wide (below) */
     if (!(gen && GDN_MMA)) {
-    FwdArgs fa = {eo, est, NULL, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
-    emu_grid((unsigned)(B * H), 1, fwd, &fa);
-    check("forward out", rel(eo, 1, o, 1, N * HD, 0), tb);
-    check("forward final state", rel(est, 0, st, 1, ns, 0), tf);
-    FwdArgs sa = {NULL, NULL, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
-    emu_grid((unsigned)(B * H), 1, fwd, &sa);
-    /* (a padded head keeps 64 x 64 tiles, the reference D x D ones) */
-    if (D >= 64) check("state pass (chunk initial states)", rel(ews, 0, ws, 1, (size_t)B * H * ((T + 63) / 64) * D * D, 0), tf);
-    BwdArgs ba = {edq, edq + HD, edq + 2 * HD, edg, edb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
-    emu_grid((unsigned)(B * H), 1, bwd, &ba);
-    check("backward dq", rel(edq, 1, dqkv, N, HD, ld), tb);
-    check("backward dk", rel(edq + HD, 1, dqkv + HD, N, HD, ld), tb);
-    check("backward dv", rel(edq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), tb);
-    check("backward dg", rel(edg, 0, dg, 1, N * H, 0), tf);
-    check("backward dbeta", rel(edb, 0, db, 1, N * H, 0), tf);
-    {   /* the same backward again: every output bit for bit */
-        bf16 *rdq = bf16_nan(N * ld);
-        float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
-        BwdArgs ra = {rdq, rdq + HD, rdq + 2 * HD, rdg, rdb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
-        emu_grid((unsigned)(B * H), 1, bwd, &ra);
-        same_bits("backward dq dk dv", rdq, edq, 2, N, 3 * HD, ld, GDN_DET);
-        same_bits("backward dg", rdg, edg, 4, 1, N * H, 0, GDN_DET);
-        same_bits("backward dbeta", rdb, edb, 4, 1, N * H, 0, GDN_DET);
-        free(rdq); free(rdg); free(rdb);
-    }
+        FwdArgs fa = {eo, est, NULL, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+        emu_grid((unsigned)(B * H), 1, fwd, &fa);
+        check("forward out", rel(eo, 1, o, 1, N * HD, 0), tb);
+        check("forward final state", rel(est, 0, st, 1, ns, 0), tf);
+        FwdArgs sa = {NULL, NULL, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+        emu_grid((unsigned)(B * H), 1, fwd, &sa);
+        /* (a padded head keeps 64 x 64 tiles, the reference D x D ones) */
+        if (D >= 64) check("state pass (chunk initial states)", rel(ews, 0, ws, 1, (size_t)B * H * ((T + 63) / 64) * D * D, 0), tf);
+        BwdArgs ba = {edq, edq + HD, edq + 2 * HD, edg, edb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+        emu_grid((unsigned)(B * H), 1, bwd, &ba);
+        check("backward dq", rel(edq, 1, dqkv, N, HD, ld), tb);
+        check("backward dk", rel(edq + HD, 1, dqkv + HD, N, HD, ld), tb);
+        check("backward dv", rel(edq + 2 * HD, 1, dqkv + 2 * HD, N, HD, ld), tb);
+        check("backward dg", rel(edg, 0, dg, 1, N * H, 0), tf);
+        check("backward dbeta", rel(edb, 0, db, 1, N * H, 0), tf);
+        {   /* the same backward again: every output bit for bit */
+            bf16 *rdq = bf16_nan(N * ld);
+            float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
+            BwdArgs ra = {rdq, rdq + HD, rdq + 2 * HD, rdg, rdb, bdo, ews, bq, bq + HD, bq + 2 * HD, ld, gd, be, T, H, D, scale, sc};
+            emu_grid((unsigned)(B * H), 1, bwd, &ra);
+            same_bits("backward dq dk dv", rdq, edq, 2, N, 3 * HD, ld, GDN_DET);
+            same_bits("backward dg", rdg, edg, 4, 1, N * H, 0, GDN_DET);
+            same_bits("backward dbeta", rdb, edb, 4, 1, N * H, 0, GDN_DET);
+            free(rdq); free(rdg); free(rdb);
+        }
     }
     /* the chunk-parallel kernels (tuning gdn_par=1) as gpu_gdn_forward / _backward launch them:
        prep, state, out, then the backward's prep, state, dstate, local. Up to D 64 the 64-wide
