@@ -1254,7 +1254,8 @@ static void bench_mechanisms(Gpu *gpu) {
 
 /* Gated DeltaNet's delta rule by head dim at about 1024 channels (H = 1024 / D), T 2048 (CPU:
    128), B*T = 65536 (CPU: 256): on the GPU up to 64 the tensor-core tiles (narrower heads padded
-   inside them), above 64 the slower wide-head kernels (attn/gdn.cu.h) */
+   inside them), 72..128 the wide tiles (two 64-wide blocks; tuning gdn_wtile), above 128 the
+   slower fp32 wide-head kernels (attn/gdn.cu.h) */
 static void bench_gdn_heads(Gpu *gpu) {
     static const int Ds[] = {32, 48, 64, 72, 96, 128};
     int T = gpu ? 2048 : 128, B = (gpu ? 65536 : 256) / T, N = B * T, reps = gpu ? 5 : 1;

@@ -120,10 +120,10 @@
      the bwd 160 KiB), and ptxas fits them without spills (sm_90, HD 256: sparse_fwd 240
      registers, sparse_bwd 238, sparse_kv_reduce 247; tests/nvrtc_compile compiles them).
      sparse_bwd_kv (tuning.sparse_bwd 3, order-dependent only) needs 264 KiB at 256: past the
-     opt-in the backward takes mode 1 instead. Widths past 128 pass the CPU emulation of the
-     kernels (tests/emu_sparse.cc: forward, both backwards and the probs at hd 200 and 256,
-     with 64 and 72) but have not run on a GPU: attn/dsa.h's room refuses them
-     (ATTN_DSA_GPU_MAX_HD) until tests/gpu_sparse_check's hd 192, 200 and 256 cases pass.
+     opt-in the backward takes mode 1 instead. Widths past 128 are checked on the CPU emulation
+     of the kernels (tests/emu_sparse.cc: forward, both backwards and the probs at hd 200 and
+     256, with 64 and 72) and against the CPU reference on the GPU (tests/gpu_sparse_check at
+     192, 200 and 256).
    Indexer KL (idx_kl): one block per token, 4 warps; a warp takes one selected slot at a
      time, lanes over the dI dims (warp sums for qI_j . kI); block reductions for the lse
      of the scores, the renormalized p and the loss; the backward adds each slot's dkI

@@ -145,14 +145,11 @@
      are. The KL loss trains the unquantized q_I, k_I (the straight-through view: quantization
      only decides the selection). w stays unquantized (DeepSeek keeps the head weights wide).
 
-   LIMITS (GPU): hd any multiple of 8 from 32 to 128 (the gathers' kernels run tiles of hd
+   LIMITS (GPU): hd any multiple of 8 from 32 to 256 (the gathers' kernels run tiles of hd
      rounded up to 16, zero columns filled in shared memory and never loaded: hd 72 costs
      80-wide tiles; the dense-tile organization is Hopper's hd 64 only, so other widths always
-     take the gathers); hd > 128 is refused (attn_dsa_gpu_supported, ATTN_DSA_GPU_MAX_HD): the
-     sparse kernels compile up to 256 within an H100's shared memory and registers (ptxas: no
-     spills) and pass their CPU emulation (tests/emu_sparse.cc at 200 and 256), but widths past
-     128 have not run against the CPU reference on a GPU yet (tests/gpu_sparse_check's hd 192,
-     200 and 256 cases); the CPU runs any width; dI in {8, 16, 32, 64, 128}
+     take the gathers; past 256 refused by attn_dsa_gpu_supported, ATTN_DSA_GPU_MAX_HD, the
+     sparse kernels' shared memory being sized for 256); the CPU runs any width; dI in {8, 16, 32, 64, 128}
      (8 and 16 run the 32-wide kernels on zero-padded copies); HI <= 16 and HI*max(dI, 32) <= 1024; k <= SPARSE_MAX_TOPK (2048);
      H/KV <= 16 or a multiple of 16. T is a runtime argument (the score scratch is
      chunked, see attn/dsa.cu.h). k is a runtime argument: a ratio of the context
@@ -740,9 +737,9 @@ static int attn_dsa_prec(const AttnConfig *c) {
     return v >= 0 && v <= 6 ? prec[v] : ATTN_DSA_PREC_BF16;
 }
 
-/* the widest head the GPU path takes: the widths its kernels have run against the CPU
-   reference on a GPU (the kernels themselves compile up to attn/dsa.cu.h's SPARSE_MAX_HD, 256) */
-#define ATTN_DSA_GPU_MAX_HD 128
+/* the widest head the GPU path takes: attn/dsa.cu.h's SPARSE_MAX_HD (tests/gpu_sparse_check
+   runs 192, 200 and 256 against the CPU reference) */
+#define ATTN_DSA_GPU_MAX_HD 256
 
 static int attn_dsa_gpu_supported(const AttnConfig *c, char *err, size_t errlen) {
     int hd = c->head_dim, dI = c->indexer_dim, g = c->n_heads / c->n_kv_heads;
@@ -753,8 +750,8 @@ static int attn_dsa_gpu_supported(const AttnConfig *c, char *err, size_t errlen)
         char near[32];
         if (lo != hi) snprintf(near, sizeof near, "%d or %d", lo, hi);
         else snprintf(near, sizeof near, "%d", lo);
-        snprintf(err, errlen, "attn dsa on the GPU needs head_dim %d to be a multiple of 8 from 32 to %d (wider "
-                 "sparse kernels compile but are not yet checked against the CPU reference on a GPU; %s would run): "
+        snprintf(err, errlen, "attn dsa on the GPU needs head_dim %d to be a multiple of 8 from 32 to %d (the "
+                 "sparse kernels' shared memory is sized for that; %s would run): "
                  "use --device cpu or change the width (d_model / heads)", hd, mx, near);
         return -1;
     }

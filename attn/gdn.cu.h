@@ -66,7 +66,7 @@
      them, the state in / out is the [D][D] corner of the tile. Zero k columns leave K K^T, Q K^T
      and the state's extra rows zero, zero v columns zero U, the state's extra columns and the
      outputs there, so the 64-wide arithmetic is the D-wide one; the cost is a 64-wide head's.
-     64 < D <= 128 with tuning.gdn_wtile = 1 (chunk-parallel only): the tile kernels gdn_prep_w,
+     64 < D <= 128 (tuning.gdn_wtile, default 1; chunk-parallel only): the tile kernels gdn_prep_w,
      gdn_state_w, gdn_out_w / gdn_dstate_w, gdn_bwd_local_w (the source's comment at them): the
      head as two 64-wide k-blocks and v-blocks (the second zero-padded past D), each v-block a
      delta rule of its own sharing the chunk's A~, T and W; the passes over the chunks run a
@@ -74,9 +74,12 @@
      tiles, as gdn_bwd_local). Tensor cores as the 64-wide path (gdn_mma). ptxas (sm_90):
      gdn_bwd_local_w 255 registers with 28 bytes spilled, the others 62-128, no spills. They
      pass the CPU emulation (tests/emu_linear.c at D 72 and 128, both product kinds, the
-     repeat bit for bit; the repeat caught a missing barrier before P's first read) but have
-     not run on a GPU: off by default until tests/gpu_linear_check's wide-tile cases pass.
-     D > 64 otherwise: gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of attn/gdn.h's
+     repeat bit for bit; the repeat caught a missing barrier before P's first read) and
+     tests/gpu_linear_check's wide-tile cases on the H200 (D 72, 80, 96, 128, both product
+     kinds, the d 576 block). Forward+backward at T 2048, B 32, H = 1024 / D on the H200
+     (docs/benchmarks.md, 2026-12-05): D 72 21.9 ms against the wide-head kernels' 200, D 128
+     12.6 against 399 (the 64-wide tiles at D 64: 9.6).
+     D > 64 otherwise (past 128, gdn_wtile=0, gdn_par=0 or a GPU without the opt-in shared memory): gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of attn/gdn.h's
      chunked reference with the chunk's matrices in fp32 global scratch (the Gpu's gdn scratch,
      gdn_gen_sc_floats_ a block) and plain fp32 loops for the products: correct at any D, far
      slower than the tile path (no tensor cores; tests/gpu_linear_check's "by head dim" table
@@ -2341,7 +2344,7 @@ static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int part) {
 /* heads 65..128 wide on the tile kernels (gdn_*_w): tuning.gdn_wtile, the chunk-parallel
    organization, and a GPU with the backward's shared memory (an H100-class opt-in) */
 static int gdn_wtile_(const Gpu *gpu, int D, int BH) {
-    return gpu->tuning.gdn_wtile && gdn_par_mode_(gpu) && D > GDN_GPU_D && D <= 2 * GDN_GPU_D && BH <= 65535 &&
+    return gpu_tuned(gpu->tuning.gdn_wtile, 1) && gdn_par_mode_(gpu) && D > GDN_GPU_D && D <= 2 * GDN_GPU_D && BH <= 65535 &&
            (gpu->smem_optin == 0 /* no device: the compile check's lists */ || gpu->smem_optin >= GDN_BWD_SMEM_BYTES);
 }
 
@@ -2619,15 +2622,15 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
         if (variant == 7) whole = ptx;
         free(log);
     }
-    /* the modules gpu_gdn_kernels lists (default tuning): three at D = 64 (the tiles' forward
-       and backward, the small ops), three at D = 128 (the wide-head forward and backward, the
-       small ops) and three with gdn_wtile (the wide tiles' forward and backward, the small ops).
+    /* the modules gpu_gdn_kernels lists: three at D = 64 (the tiles' forward and backward, the
+       small ops), three at D = 128 with gdn_wtile=0 (the wide-head forward and backward, the
+       small ops) and three at 128 by default (the wide tiles' forward and backward, the small ops).
        Each module's entries must be the ones gdn_k_ looks for in it (gdn_part_), and the seven
        different modules together exactly the whole source's. */
-    static Gpu g0, g1; /* zero: every tuning default; g1: gdn_wtile=1 */
-    g1.tuning.gdn_wtile = 1;
+    static Gpu g0, g1; /* g0: gdn_wtile=0; g1: every tuning default (gdn_wtile 1) */
+    g0.tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
     GpuKernelSpec sp[12];
-    int n64 = gpu_gdn_kernels(&g0, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp + 4, 4);
+    int n64 = gpu_gdn_kernels(&g1, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp + 4, 4);
     int n128w = gpu_gdn_kernels(&g1, 128, sp + 8, 4), nm = 0;
     for (int i = 0; i < 12; i++) /* the different modules of the lists, in sp[0..nm) */
         if (i < n64 || (i >= 4 && i < 4 + n128) || (i >= 8 && i < 8 + n128w)) {

@@ -2,7 +2,7 @@
    CPU reference, then timings next to dense causal flash attention.
 
    Build and run (device machine):   make tests/gpu_linear_check && ./tests/gpu_linear_check
-     [--no-timing | --timing-only | --determinism-only | --compile-only]
+     [--no-timing | --timing-only | --heads-timing | --determinism-only | --compile-only]
      (--compile-only: no GPU, NVRTC only; --determinism-only: the section below alone)
 
    The reference runs in fp32 (ops_real = float, gpu == NULL) on the same bf16-rounded inputs and
@@ -18,9 +18,10 @@
      the whole block (d 128, H 2, D 64): out 2e-2, dx 3e-2, each weight gradient 5e-2
        (gpu_check.c's bounds for a whole attention block)
    Head dims: the delta rule at D 64 and at 32, 40, 48 (padded to the 64-wide tile inside the
-   kernels: the bounds above) and 72, 96, 128, 256 (the wide-head kernels: fp32 products, so the
-   fp32 bounds whatever gdn_mma says), then 72, 80, 96, 128 on the wide tiles (tuning gdn_wtile=1,
-   both gdn_mma products and their bounds) and the guide's d 576 block with 8 heads of 72 on them;
+   kernels: the bounds above) and 72, 96, 128, 256 (the wide-head kernels, tuning gdn_wtile=0 and
+   past 128: fp32 products, so the fp32 bounds whatever gdn_mma says), then 72, 80, 96, 128 on the
+   wide tiles (gdn_wtile=1, the default: both gdn_mma products and their bounds) and the guide's
+   d 576 block with 8 heads of 72 on the wide-head kernels (the blocks below take the tiles);
    the small ops at D 64, 72, 256; blocks at d 128 with 2
    heads of 64 and 4 of 32, and the ablation guide's d 576 with 8 heads of 72, 6 of 96, 12 of 48.
    Determinism (after the checks): with Gpu.nondeterministic = 0 (the default) the delta rule
@@ -613,19 +614,26 @@ static void timing(Gpu *g, int T) {
 }
 
 /* the delta rule's cost by head dim at T 2048 (B 32), about 1024 channels (H = 1024 / D):
-   D <= 64 the padded tensor-core tiles, D > 64 the wide-head fp32 kernels */
+   D <= 64 the padded tensor-core tiles; D > 64 the wide-head fp32 kernels (gdn_wtile=0) and,
+   up to 128, the wide tiles (the default) */
 static void timing_heads(Gpu *g) {
     static const int Ds[] = {32, 48, 64, 72, 96, 128, 256};
-    printf("\ndelta rule by head dim (median ms; T 2048, B 32, H = 1024 / D; wide tiles: gdn_wtile=1, -: not "
-           "applicable)\n%4s %3s | %9s %9s | %11s %11s\n", "D", "H", "gdn fwd", "gdn f+b", "wtile fwd", "wtile f+b");
+    printf("\ndelta rule by head dim (median ms; T 2048, B 32, H = 1024 / D; tiles: the 64-wide tiles up to 64, "
+           "the wide tiles (gdn_wtile=1, the default) to 128; fp32: the wide-head kernels (gdn_wtile=0); "
+           "-: not run)\n%4s %3s | %9s %9s | %9s %9s\n", "D", "H", "tiles fwd", "tiles f+b", "fp32 fwd", "fp32 f+b");
     for (size_t i = 0; i < sizeof Ds / sizeof Ds[0]; i++) {
         TBufs t;
         tbufs_make_hd(g, &t, 2048, 1024 / Ds[i], Ds[i]);
-        float lf = time_ms(g, &t, 0), lfb = time_ms(g, &t, 1), wf = -1, wfb = -1;
-        g->tuning.gdn_wtile = 1;
-        if (gdn_wtile_(g, Ds[i], t.B * t.H)) { wf = time_ms(g, &t, 0); wfb = time_ms(g, &t, 1); }
+        char c[4][16];
+        for (int k = 0; k < 4; k++) snprintf(c[k], sizeof c[k], "-");
+        g->tuning.gdn_wtile = GPU_TUNE_VARIANT(1);
+        if (Ds[i] <= 64 || gdn_wtile_(g, Ds[i], t.B * t.H))
+            for (int k = 0; k < 2; k++) snprintf(c[k], sizeof c[k], "%.3f", time_ms(g, &t, k));
+        g->tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
+        if (Ds[i] > 64)
+            for (int k = 0; k < 2; k++) snprintf(c[2 + k], sizeof c[k], "%.3f", time_ms(g, &t, k));
         g->tuning.gdn_wtile = 0;
-        printf("%4d %3d | %9.3f %9.3f | %11.3f %11.3f\n", Ds[i], t.H, lf, lfb, wf, wfb);
+        printf("%4d %3d | %9s %9s | %9s %9s\n", Ds[i], t.H, c[0], c[1], c[2], c[3]);
         fflush(stdout);
         tbufs_free(g, &t);
     }
@@ -714,9 +722,10 @@ static void determinism(Gpu *g, int with_timing) {
 }
 
 int main(int argc, char **argv) {
-    int do_timing = 1, checks = 1, det = 1;
+    int do_timing = 1, checks = 1, det = 1, heads_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) do_timing = 0;
+        else if (!strcmp(argv[i], "--heads-timing")) checks = det = do_timing = 0, heads_only = 1;
         else if (!strcmp(argv[i], "--timing-only")) checks = 0, det = 0;
         else if (!strcmp(argv[i], "--determinism-only")) checks = 0, do_timing = 0;
         else if (!strcmp(argv[i], "--compile-only")) {
@@ -724,7 +733,8 @@ int main(int argc, char **argv) {
             printf("compile check: %d failures\n", f);
             return f != 0;
         } else {
-            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --determinism-only | --compile-only]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --heads-timing | --determinism-only | --compile-only]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -734,10 +744,11 @@ int main(int argc, char **argv) {
         static const CoreCase cases[] = {{2, 200, 3, 64}, {1, 64, 2, 64}, {3, 1, 1, 64}, {1, 1000, 2, 64},
                                          /* head dims padded to the 64 tile inside the kernels */
                                          {2, 200, 3, 32}, {1, 130, 2, 48}, {1, 1, 1, 40},
-                                         /* the wide-head kernels */
+                                         /* the wide-head kernels (gdn_wtile=0 below, and past 128) */
                                          {2, 200, 3, 72}, {1, 130, 2, 96}, {1, 200, 2, 128}, {1, 70, 1, 256}};
         /* both backward organizations (tuning.gdn_par: one block per sequence / chunk-parallel),
            each with both product kinds */
+        g.tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
         for (int par = 0; par < 2; par++)
             for (int mode = 0; mode < 2; mode++) {
                 g.tuning.gdn_mma = GPU_TUNE_VARIANT(mode);
@@ -745,19 +756,20 @@ int main(int argc, char **argv) {
                 printf("[gdn_mma=%d gdn_par=%d]\n", mode, par);
                 for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) core_case(&g, &cases[i]);
             }
-        /* the tiles of heads 65..128 wide (tuning gdn_wtile=1), both product kinds */
+        /* the tiles of heads 65..128 wide (tuning gdn_wtile=1, the default), both product kinds */
         static const CoreCase wcases[] = {{2, 200, 3, 72}, {1, 130, 2, 96}, {1, 200, 2, 128}, {1, 1000, 1, 128},
                                           {1, 1, 1, 80}};
         g.tuning.gdn_par = 0;
-        g.tuning.gdn_wtile = 1;
+        g.tuning.gdn_wtile = 0; /* the default: the tiles */
         for (int mode = 0; mode < 2; mode++) {
             g.tuning.gdn_mma = GPU_TUNE_VARIANT(mode);
             printf("[gdn_mma=%d gdn_wtile=1]\n", mode);
             for (size_t i = 0; i < sizeof wcases / sizeof wcases[0]; i++) core_case(&g, &wcases[i]);
         }
         g.tuning.gdn_mma = 0;
-        printf("[gdn_wtile=1]\n");
-        block_check(&g, 576, 8, 72, 2, 130);  /* the guide's baseline on the wide tiles */
+        printf("[gdn_wtile=0]\n");
+        g.tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
+        block_check(&g, 576, 8, 72, 2, 130);  /* the guide's baseline on the wide-head kernels */
         g.tuning.gdn_wtile = 0;
         g.tuning.gdn_mma = 0;
         g.tuning.gdn_par = 0;
@@ -794,6 +806,7 @@ int main(int argc, char **argv) {
         g.tuning.gdn_mma = 0;
         timing_heads(&g);
     }
+    if (heads_only) timing_heads(&g);
     gpu_attention_release(&g);
     gpu_free_all(&g);
     printf("\n%d passed, %d failed\n", n_pass, n_fail);
