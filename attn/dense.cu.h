@@ -79,7 +79,8 @@
      forward blocks (-7%), 4-warp backward blocks (-13% f+b), 128-key forward tiles
      (spill), backward grid with a head's key blocks adjacent (-3%, tail imbalance).
 
-   HOPPER (ATTN_WGMMA_SRC; compute capability 9.0 and hd 64, any GROUP/WINDOW/T):
+   HOPPER (ATTN_WGMMA_SRC; compute capability 9.0 and hd 64, any GROUP/WINDOW/T; the
+     forward alone also at other widths, below):
      compiled for sm_90a (the options carry --gpu-architecture=sm_90a, which gpu.h lets
      replace the device's default target). Operands sit in shared memory as 128-byte-
      swizzled [rows][64] bf16 tiles (cp.async loads) read by wgmma through matrix
@@ -109,8 +110,18 @@
      With the fixed-order dQ (the default, below) the Hopper backward is variant 2 with
      turns; tuning.attn_wbwd_dq applies only with Gpu.nondeterministic.
      tuning.attn_wgmma=0..3 (bit 0 backward, bit 1 forward) overrides the default
-     (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs and hd 32/128 always take
-     the mma.sync kernels.
+     (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs always take the mma.sync kernels.
+     Other head widths (HD a multiple of 8 from 32 to 128, -DHD; the module holds attn_fwd_wg
+     alone, the backward stays on mma.sync): the head as WNH = ceil(HD/64) 64-column halves,
+     each a swizzled tile of its own; S = Q K^T sums ceil(HD/16) k16 steps (step kk in half
+     kk/4), O += P V is one m64n64 per half (o[32 * half]); columns past HD are zero-filled
+     by cp.async's src-size 0 (never loaded) and never stored. At WNH 2 the block takes 164
+     KB of shared memory and one block per SM (ptxas sm_90a, HD 128: 201 registers, no
+     spills). By default at widths 72..128 (ATTN_WGMMA_FWD_WIDTH); tuning.attn_wgmma's bit
+     1 set explicitly takes it at every width 32..128. MEASURED (H200, tests/gpu_attn_check
+     --timing-table, T 2048 B 8, forward ms mma.sync -> wgmma, TFLOP/s on the real width):
+     hd 128 H 8: 0.293 -> 0.213 (235 -> 323); hd 96: 0.237 -> 0.199 (218 -> 259); hd 72
+     (KV 4): 0.214 -> 0.209 (181 -> 185); hd 32 (B 16 H 16): 0.361 -> 0.337 (190 -> 204).
      MEASURED (H100 80GB HBM3, tests/gpu_attn_check.c, hd 64, causal; TFLOP/s,
      mma.sync -> wgmma with red.v4 dQ (WB_DQ_BULK 0) -> wgmma with the tiled bulk dQ (2)):
        T 512  B 32 H 16:        forward 168 -> 184, backward 111 -> 113 -> 115
@@ -1082,7 +1093,17 @@ KSRC_LINE("attn/dense.cu.h") "// Flash attention forward and backward for Hopper
 "#define WINDOW 0\n"
 "#endif\n"
 "#include \"ablate_pattern.cuh\"       // the sparse patterns (ops.h, OpsPattern): parameters, tile helpers\n"
-ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
+ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
+"#define HD 64\n"
+"#endif\n"
+"// HD: 64 for every kernel here; the forward alone also takes any multiple of 8 from 32 to 128\n"
+"// (attn_fwd_wg: the head as WNH 64-column halves, columns past HD zero-filled in shared\n"
+"// memory, never loaded or stored; S sums over WKS k16 steps, the ones that reach column HD)\n"
+"#if HD % 8 || HD < 32 || HD > 128\n"
+"#error \"the Hopper kernels take HD a multiple of 8 from 32 to 128\"\n"
+"#endif\n"
+"#define WNH ((HD + 63) / 64)\n"
+"#define WKS ((HD + 15) / 16)\n"
 "// SELMASK 1: a per-(query, key) selection bitmask as the mask (DSA's top-k run as dense\n"
 "// tiles): selmask [B][T][SELW(T)] words, bit s % 32 of word s / 32 of row t set when query\n"
 "// t sees key s (never above the diagonal); rows padded to whole 128-key tiles\n"
@@ -1090,6 +1111,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "#define SELMASK 0\n"
 "#endif\n"
 "#define SELW(T) ((((T) + 127) / 128) * 4)\n"
+"#if SELMASK && HD != 64\n"
+"#error \"the selection-mask kernels take HD 64 only\"\n"
+"#endif\n"
 "\n"
 "typedef unsigned short bf16;\n"
 "typedef unsigned long long u64;\n"
@@ -1113,18 +1137,25 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "// element offset of (row r, column c) in a swizzled [rows][64] tile\n"
 "__device__ __forceinline__ int swz(int r, int c) { return r * 64 + ((((c >> 3) ^ r) & 7) << 3) + (c & 7); }\n"
 "\n"
-"// copy ROWS rows of 64 bf16 (row r at g + (row0 + r) * gstride) into swizzled smem at\n"
-"// byte address s; rows at or past T are zero-filled\n"
+"// copy ROWS rows of 64 bf16 (row r at g + (row0 + r) * gstride, columns col0..col0+63)\n"
+"// into swizzled smem at byte address s; rows at or past T and columns at or past HD are\n"
+"// zero-filled (never loaded)\n"
 "template <int ROWS, int NTHREADS>\n"
-"__device__ __forceinline__ void load_sw(unsigned s, const bf16 *g, long gstride, int row0, int T) {\n"
+"__device__ __forceinline__ void load_sw(unsigned s, const bf16 *g, long gstride, int row0, int T, int col0 = 0) {\n"
 "#pragma unroll\n"
 "    for (int it = 0; it < (ROWS * 8 + NTHREADS - 1) / NTHREADS; it++) {\n"
 "        int i = it * NTHREADS + threadIdx.x, r = i >> 3, c = i & 7, row = row0 + r;\n"
 "        if ((ROWS * 8) % NTHREADS == 0 || i < ROWS * 8) {\n"
-"            bool ok = row < T;\n"
-"            cp_async16(s + r * 128 + ((c ^ r) & 7) * 16, g + (ok ? row : 0) * gstride + c * 8, ok);\n"
+"            bool ok = row < T && (HD % 64 == 0 || col0 + c * 8 < HD);\n"
+"            cp_async16(s + r * 128 + ((c ^ r) & 7) * 16, g + (ok ? (long)row * gstride + col0 + c * 8 : 0), ok);\n"
 "        }\n"
 "    }\n"
+"}\n"
+"// the WNH column halves of ROWS rows, half hh at s + hh * ROWS * 128\n"
+"template <int ROWS, int NTHREADS>\n"
+"__device__ __forceinline__ void load_swh(unsigned s, const bf16 *g, long gstride, int row0, int T) {\n"
+"#pragma unroll\n"
+"    for (int hh = 0; hh < WNH; hh++) load_sw<ROWS, NTHREADS>(s + hh * ROWS * 128, g, gstride, row0, T, hh * 64);\n"
 "}\n"
 "\n"
 "// wgmma shared-memory matrix descriptor, SWIZZLE_128B, 1024 bytes between 8-row groups.\n"
@@ -1193,7 +1224,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "#endif\n"
 "#define WFWD_NT (128 * WFWD_WG)\n"
 "#ifndef KL_HI  // the indexer-KL module holds the KL kernels only\n"
-"extern \"C\" __global__ void __launch_bounds__(WFWD_NT, WFWD_WG == 2 ? 2 : 1)\n"
+"extern \"C\" __global__ void __launch_bounds__(WFWD_NT, WFWD_WG == 2 && WNH == 1 ? 2 : 1)\n"
 "attn_fwd_wg(bf16 *out, float *lse, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "            int T, int H, float scale_log2\n"
 "#if SELMASK\n"
@@ -1202,7 +1233,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "            ) {\n"
 "    extern __shared__ __align__(1024) unsigned char smem_raw[];\n"
 "    const unsigned s0 = (smem_addr(smem_raw) + 1023u) & ~1023u;\n"
-"    const unsigned sQ = s0, sK = sQ + WFWD_BM * 128, sV = sK + 2 * WFWD_BN * 128;  // byte addresses\n"
+"    // byte addresses; a tile of R rows is WNH column halves of R * 128 bytes\n"
+"    const unsigned sQ = s0, sK = sQ + WNH * WFWD_BM * 128, sV = sK + 2 * WNH * WFWD_BN * 128;\n"
 "#if SELMASK\n"
 "    // the mask words of a key tile for the block's rows: [2 buffers][WFWD_BM rows][4 words]\n"
 "    unsigned *sM = (unsigned *)(smem_raw + (sV + 2 * WFWD_BN * 128 - smem_addr(smem_raw)));\n"
@@ -1226,9 +1258,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "    if (WINDOW > 0 && m0 - WINDOW + 1 > 0) jlo = (m0 - WINDOW + 1) / WFWD_BN;\n"
 "#endif\n"
 "\n"
-"    load_sw<WFWD_BM, WFWD_NT>(sQ, qb, qs, m0, T);\n"
-"    load_sw<WFWD_BN, WFWD_NT>(sK, kb, ks, jlo * WFWD_BN, T);\n"
-"    load_sw<WFWD_BN, WFWD_NT>(sV, vb, ks, jlo * WFWD_BN, T);\n"
+"    load_swh<WFWD_BM, WFWD_NT>(sQ, qb, qs, m0, T);\n"
+"    load_swh<WFWD_BN, WFWD_NT>(sK, kb, ks, jlo * WFWD_BN, T);\n"
+"    load_swh<WFWD_BN, WFWD_NT>(sV, vb, ks, jlo * WFWD_BN, T);\n"
 "#if SELMASK\n"
 "    const unsigned *mrows = selmask + ((long)b * T + m0) * SELW(T);  // row m0, word 0\n"
 "#define WFWD_MASK_LOAD(j, buf)                                                              \\\n"
@@ -1241,9 +1273,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "\n"
 "    const int r0 = m0 + wg * 64;          // this warpgroup's first query row\n"
 "    const int rw = r0 + warp * 16 + g;    // this thread's rows rw, rw + 8\n"
-"    float o[32];\n"
+"    float o[32 * WNH];  // half hh's m64n64 accumulator at o + 32 hh: column 8i + 2t4 (+1) at o[4i (+1)]\n"
 "#pragma unroll\n"
-"    for (int i = 0; i < 32; i++) o[i] = 0.f;\n"
+"    for (int i = 0; i < 32 * WNH; i++) o[i] = 0.f;\n"
 "    float mrow[2] = {NEG_INF, NEG_INF}, lrow[2] = {0.f, 0.f};\n"
 "\n"
 "#if PATTERN\n"
@@ -1254,8 +1286,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "        const int buf = (j - jlo) & 1, jn = j + 1;\n"
 "#endif\n"
 "        if (jn <= jhi) {\n"
-"            load_sw<WFWD_BN, WFWD_NT>(sK + (buf ^ 1) * WFWD_BN * 128, kb, ks, jn * WFWD_BN, T);\n"
-"            load_sw<WFWD_BN, WFWD_NT>(sV + (buf ^ 1) * WFWD_BN * 128, vb, ks, jn * WFWD_BN, T);\n"
+"            load_swh<WFWD_BN, WFWD_NT>(sK + (buf ^ 1) * WNH * WFWD_BN * 128, kb, ks, jn * WFWD_BN, T);\n"
+"            load_swh<WFWD_BN, WFWD_NT>(sV + (buf ^ 1) * WNH * WFWD_BN * 128, vb, ks, jn * WFWD_BN, T);\n"
 "#if SELMASK\n"
 "            WFWD_MASK_LOAD(jn, buf ^ 1);\n"
 "#endif\n"
@@ -1273,15 +1305,18 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "        const bool skip = n0 > r0 + 63 || (WINDOW > 0 && n0 + WFWD_BN - 1 < r0 - WINDOW + 1);\n"
 "#endif\n"
 "        if (!skip) {\n"
-"            const unsigned Kt = sK + buf * WFWD_BN * 128, Vt = sV + buf * WFWD_BN * 128;\n"
+"            const unsigned Kt = sK + buf * WNH * WFWD_BN * 128, Vt = sV + buf * WNH * WFWD_BN * 128;\n"
 "            float s[WFWD_BN / 2];\n"
 "            wg_fence();\n"
+"            // k16 step kk reads column half kk / 4 (steps past HD's last 16 columns skipped)\n"
 "#pragma unroll\n"
-"            for (int kk = 0; kk < 4; kk++)\n"
+"            for (int kk = 0; kk < WKS; kk++)\n"
 "#if WFWD_BN == 128\n"
-"                wg_ss128<0, 0>(s, gdesc(sQ + wg * 8192 + kk * 32, 16), gdesc(Kt + kk * 32, 16), kk);\n"
+"                wg_ss128<0, 0>(s, gdesc(sQ + (kk >> 2) * WFWD_BM * 128 + wg * 8192 + (kk & 3) * 32, 16),\n"
+"                               gdesc(Kt + (kk >> 2) * WFWD_BN * 128 + (kk & 3) * 32, 16), kk);\n"
 "#else\n"
-"                wg_ss64<0, 0>(s, gdesc(sQ + wg * 8192 + kk * 32, 16), gdesc(Kt + kk * 32, 16), kk);\n"
+"                wg_ss64<0, 0>(s, gdesc(sQ + (kk >> 2) * WFWD_BM * 128 + wg * 8192 + (kk & 3) * 32, 16),\n"
+"                              gdesc(Kt + (kk >> 2) * WFWD_BN * 128 + (kk & 3) * 32, 16), kk);\n"
 "#endif\n"
 "            wg_commit();\n"
 "            wg_wait<0>();\n"
@@ -1342,7 +1377,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "                }\n"
 "                lrow[r] = lrow[r] * alpha + sum;\n"
 "#pragma unroll\n"
-"                for (int i = 0; i < 8; i++) { o[4 * i + 2 * r] *= alpha; o[4 * i + 2 * r + 1] *= alpha; }\n"
+"                for (int i = 0; i < 8 * WNH; i++) { o[4 * i + 2 * r] *= alpha; o[4 * i + 2 * r + 1] *= alpha; }\n"
 "            }\n"
 "            unsigned pa[WFWD_BN / 16][4];\n"
 "#pragma unroll\n"
@@ -1354,10 +1389,13 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "            }\n"
 "            wg_fence();\n"
 "#pragma unroll\n"
-"            for (int kk = 0; kk < WFWD_BN / 16; kk++) wg_rs64_tb(o, pa[kk], gdesc(Vt + kk * 2048, 1024), 1);\n"
+"            for (int kk = 0; kk < WFWD_BN / 16; kk++)\n"
+"#pragma unroll\n"
+"                for (int hh = 0; hh < WNH; hh++)\n"
+"                    wg_rs64_tb(o + 32 * hh, pa[kk], gdesc(Vt + hh * WFWD_BN * 128 + kk * 2048, 1024), 1);\n"
 "            wg_commit();\n"
 "            wg_wait<0>();\n"
-"            fence_regs<32>(o);\n"
+"            fence_regs<32 * WNH>(o);\n"
 "        }\n"
 "        __syncthreads();  // the next prefetch overwrites this tile's buffer\n"
 "    }\n"
@@ -1372,8 +1410,9 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "            float inv = 1.f / l;\n"
 "            bf16 *orow = out + ((long)b * T + row) * qs + h * HD;\n"
 "#pragma unroll\n"
-"            for (int i = 0; i < 8; i++)\n"
-"                *(unsigned *)(orow + i * 8 + 2 * t4) = pack_bf16(o[4 * i + 2 * r] * inv, o[4 * i + 2 * r + 1] * inv);\n"
+"            for (int i = 0; i < 8 * WNH; i++)\n"
+"                if (HD % 64 == 0 || i * 8 < HD)  // HD a multiple of 8: a column pair is real or padding\n"
+"                    *(unsigned *)(orow + i * 8 + 2 * t4) = pack_bf16(o[4 * i + 2 * r] * inv, o[4 * i + 2 * r + 1] * inv);\n"
 "            if (t4 == 0) lse[((long)b * H + h) * T + row] = (mrow[r] + __log2f(l)) * LN2;\n"
 "        }\n"
 "    }\n"
@@ -1513,7 +1552,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "\n"
 "#define WB_BM 64\n"
 "#define WB_BN 128\n"
-"#ifndef KL_HI  // the indexer-KL module holds the KL kernels only\n"
+"#if !defined(KL_HI) && HD == 64  // the indexer-KL module holds the KL kernels only; HD 64 only\n"
 "extern \"C\" __global__ void __launch_bounds__(256, 1)\n"
 "attn_bwd_dkdv_wg(bf16 *dk, bf16 *dv, float *dqacc, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "                 const bf16 *dout, const float *lse, const float *Dsum, int T, int H,\n"
@@ -1859,7 +1898,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "// attn_bwd_dq_convert with the layout [B][H][Tp][64], swizzled 16-byte chunks).\n"
 "// D[b,h,t] = sum dO*O; zero row (b,h,t) of the accumulator (rows t >= T of the last\n"
 "// tile only ever receive zeros and are never read). 8 threads per (b,t,h) row.\n"
-"#ifndef KL_HI  // the indexer-KL module holds the KL kernels only\n"
+"#if !defined(KL_HI) && HD == 64  // the indexer-KL module holds the KL kernels only; HD 64 only\n"
 "extern \"C\" __global__ void attn_bwd_pre_wg(float *Dsum, float *dqacc, const bf16 *out, const bf16 *dout,\n"
 "                                           int T, int H, long rows, int *dqcnt) {\n"
 "    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
@@ -1890,7 +1929,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#define HD 64\n"
 "}\n"
 "#endif\n"
 "// dq (bf16, [B,T,H,64]) = the tiled accumulator; 8 elements per thread\n"
-"#ifndef KL_HI  // the indexer-KL module holds the KL kernels only\n"
+"#if !defined(KL_HI) && HD == 64  // the indexer-KL module holds the KL kernels only; HD 64 only\n"
 "extern \"C\" __global__ void attn_bwd_dq_convert_wg(bf16 *dq, const float *dqacc, int T, int H, long n8) {\n"
 "    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
 "    if (i >= n8) return;\n"
@@ -2447,10 +2486,15 @@ static void attn_check_args_(const char *who, int B, int T, int H, int KV, int h
     }
 }
 
-/* the Hopper kernels (ATTN_WGMMA_SRC): sm_90a, hd 64 */
-static void attn_wgmma_options_(char *buf, size_t n, int group, const AttnPatK *k, int dq_mode, int det) {
+/* the Hopper kernels (ATTN_WGMMA_SRC): sm_90a; hd 64, or the forward alone at another width
+   (attn_wgmma_mode_) */
+static void attn_wgmma_options_(char *buf, size_t n, int hd, int group, const AttnPatK *k, int dq_mode, int det) {
     snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d -DWFWD_WG=%d -DWB_DQ_BULK=%d",
              group, k->window, ATTN_WFWD_BN, ATTN_WFWD_WG, dq_mode);
+    if (hd != 64) { /* the forward's module only: no backward kernels at other widths */
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, " -DHD=%d", hd);
+    }
     attn_pattern_options_(buf, n, k);
     attn_det_option_(buf, n, det);
 }
@@ -2471,18 +2515,29 @@ static int attn_wbwd_dq_mode_(const Gpu *g) {
 }
 
 /* which passes take the Hopper kernels: bit 0 backward, bit 1 forward. Only on a
-   compute capability 9.0 device (sm_90a code runs nowhere else) and hd 64;
-   g->tuning.attn_wgmma (variant 0..3) overrides ATTN_WGMMA_DEFAULT. */
+   compute capability 9.0 device (sm_90a code runs nowhere else). hd 64: both by default
+   (ATTN_WGMMA_DEFAULT); g->tuning.attn_wgmma (variant 0..3) overrides it. Other multiples of
+   8 from 32 to 128: the forward alone (attn_fwd_wg on 64-column halves), by default at the
+   widths of ATTN_WGMMA_FWD_WIDTH, at every one with tuning.attn_wgmma's bit 1 set. */
 #ifndef ATTN_WGMMA_DEFAULT
 #define ATTN_WGMMA_DEFAULT 3
 #endif
+#ifndef ATTN_WGMMA_FWD_WIDTH
+#define ATTN_WGMMA_FWD_WIDTH(hd) ((hd) > 64)
+#endif
 static int attn_wgmma_mode_(const Gpu *g, int hd) {
-    if (g->cc_major != 9 || g->cc_minor != 0 || hd != 64) return 0;
-    return gpu_tuned(g->tuning.attn_wgmma, ATTN_WGMMA_DEFAULT) & 3;
+    if (g->cc_major != 9 || g->cc_minor != 0) return 0;
+    const int m = gpu_tuned(g->tuning.attn_wgmma, ATTN_WGMMA_DEFAULT) & 3;
+    if (hd == 64) return m;
+    if (hd < 32 || hd > 128 || hd % 8) return 0;
+    return g->tuning.attn_wgmma || ATTN_WGMMA_FWD_WIDTH(hd) ? m & 2 : 0;
 }
-/* alignment pad, Q, 2 K and 2 V tiles (and 2 tiles of mask words under SELMASK) */
-static unsigned attn_wfwd_smem_(int selmask) {
-    return (unsigned)(1024 + 64 * ATTN_WFWD_WG * 128 + 4 * ATTN_WFWD_BN * 128 + (selmask ? 2 * 64 * ATTN_WFWD_WG * 16 : 0));
+/* alignment pad, Q, 2 K and 2 V tiles, each of (hd + 63) / 64 column halves (and 2 tiles of
+   mask words under SELMASK) */
+static unsigned attn_wfwd_smem_(int selmask, int hd) {
+    const int nh = (hd + 63) / 64;
+    return (unsigned)(1024 + nh * (64 * ATTN_WFWD_WG * 128 + 4 * ATTN_WFWD_BN * 128) +
+                      (selmask ? 2 * 64 * ATTN_WFWD_WG * 16 : 0));
 }
 /* alignment pad, K, V, K^T, 2 Q, 2 dO, 2 dS^T tiles, lse and D (and 2 tiles of mask words,
    and 2 fp32 dQ staging tiles) */
@@ -2559,11 +2614,11 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
     if (mask || (!d && (attn_wgmma_mode_(gpu, hd) & 2))) {
         char opt[256];
         if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
-        else attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        else attn_wgmma_options_(opt, sizeof opt, hd, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
         CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_fwd_wg", opt);
         unsigned bm = 64 * ATTN_WFWD_WG;
         gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + bm - 1) / bm), 1, 128 * ATTN_WFWD_WG, 1, 1,
-                   attn_wfwd_smem_(mask != NULL), args);
+                   attn_wfwd_smem_(mask != NULL, hd), args);
         return;
     }
     AttnKernels kn = attn_kernels_(gpu, hd, H / KV, &pk, d != NULL);
@@ -2594,7 +2649,7 @@ GPUDEF int gpu_attention_kernels(const Gpu *gpu, int T, int H, int KV, int hd, c
     attn_options_(opt, sizeof opt, hd, H / KV, &pk, attn_det_(gpu)); /* the backward loads it in any case */
     int n = gpu_kernel_spec_add(out, max, 0, ATTN_KERNELS_SRC, opt);
     if (attn_wgmma_mode_(gpu, hd)) {
-        attn_wgmma_options_(opt, sizeof opt, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        attn_wgmma_options_(opt, sizeof opt, hd, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
         n = gpu_kernel_spec_add(out, max, n, ATTN_WGMMA_SRC, opt);
     }
     return n;
@@ -2652,7 +2707,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
     const int wg_bwd = mask || (!d && (attn_wgmma_mode_(gpu, hd) & 1)), dq_mode = wg_bwd ? attn_wbwd_dq_mode_(gpu) : 0;
     char wopt[256];
     if (mask) attn_select_options_(wopt, sizeof wopt, H / KV, dq_mode, attn_det_(gpu));
-    else attn_wgmma_options_(wopt, sizeof wopt, H / KV, &pk, dq_mode, attn_det_(gpu));
+    else attn_wgmma_options_(wopt, sizeof wopt, hd, H / KV, &pk, dq_mode, attn_det_(gpu));
     CUfunction pre = kn.pre, conv = kn.conv;
     if (dq_mode >= 2) {
         pre = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_pre_wg", wopt);
@@ -2826,13 +2881,23 @@ static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPat
         }
         free(log);
     }
+    /* the Hopper forward at another width (its module: attn_fwd_wg alone) */
+    if (hd != 64 && hd <= 128 && strncmp(arch, "sm_90", 5) == 0) {
+        log = NULL;
+        attn_wgmma_options_(opt, sizeof opt, hd, group, pk, 2, 1);
+        if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
+            fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
+            fails++;
+        }
+        free(log);
+    }
     /* the Hopper kernels: for an sm_90 request, compiled for sm_90a (hd 64 only) */
     if (hd == 64 && strncmp(arch, "sm_90", 5) == 0) {
         /* every dQ variant (WB_DQ_BULK 0..4), then (m == 5) the fixed-order one */
         for (int m = 0; m < 6; m++) {
             if (!all_dq && m != ATTN_WBWD_DQ_BULK && m != 4 && m != 5) continue;
             log = NULL;
-            attn_wgmma_options_(opt, sizeof opt, group, pk, m == 5 ? 2 : m, m == 5);
+            attn_wgmma_options_(opt, sizeof opt, hd, group, pk, m == 5 ? 2 : m, m == 5);
             if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
                 fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
                 fails++;

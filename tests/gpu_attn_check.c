@@ -4,7 +4,8 @@
    Build (device machine):
      cc -O2 -fopenmp -I. tests/gpu_attn_check.c -I/usr/local/cuda/include \
         -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -ldl -lm -o /tmp/gpu_attn_check
-   Run:  /tmp/gpu_attn_check [--no-timing | --timing-only | --compile-only]
+   Run:  /tmp/gpu_attn_check [--no-timing | --timing-only | --timing-table | --repro-only | --compile-only]
+         (--timing-table: the main timing table alone, every path by head width)
      --compile-only  no GPU: NVRTC-compile every specialization for sm_80 and sm_90
 
    Each case draws fresh random bf16 inputs, poisons every output with NaN, runs
@@ -70,10 +71,17 @@ static void check(const char *what, const Case *c, double err, double tol) {
 
 /* the kernel paths: Gpu.tuning's attn_wgmma and attn_wbwd_dq variants ("" = the default), and
    Gpu.nondeterministic ("1": the order-dependent dQ atomics, "0": the fixed-order dQ).
-   The first two run everywhere (mma.sync), the rest on Hopper with hd 64. */
+   The first two run everywhere (mma.sync), the rest on Hopper with hd 64; at the other widths
+   the Hopper forward takes (multiples of 8 from 32 to 128) the first four (case_paths). */
 static const char *paths[][3] = {{"0", "", "0"},  {"0", "", "1"},  {"3", "", "0"}, {"3", "0", "1"},
                                  {"3", "1", "1"}, {"3", "2", "1"}, {"3", "3", "1"}, {"3", "4", "1"}};
 #define NPATHS_MMA 2
+/* the paths a case of head dim hd runs: 2 and 3 (attn_wgmma=3) take the Hopper forward there */
+static int case_paths(int hopper, int hd) {
+    if (!hopper) return NPATHS_MMA;
+    if (hd == 64) return (int)(sizeof paths / sizeof paths[0]);
+    return hd >= 32 && hd <= 128 && hd % 8 == 0 ? 4 : NPATHS_MMA;
+}
 /* a tuning field from a variant number in text ("": 0, the default) */
 static int tune_variant(const char *s) { return *s ? GPU_TUNE_VARIANT(atoi(s)) : 0; }
 static void set_path(Gpu *g, int p) {
@@ -414,6 +422,7 @@ static void run_timing(Gpu *g, const Case *c) {
     printf("%5d %3d %3d %3d %4d %6d | %9.3f %8.1f | %9.3f %8.1f | %8.1f\n", c->T, c->B, c->H, c->KV, c->hd,
            c->window, f, flops / (f * 1e-3) / 1e12, fb, 3.5 * flops / (fb * 1e-3) / 1e12,
            2.5 * flops / ((fb - f) * 1e-3) / 1e12);
+    fflush(stdout);
     for (int i = 0; i < 9; i++) gpu_free(g, bufs[i]);
 }
 
@@ -578,18 +587,19 @@ static void check_pattern_reduction(void) {
 }
 
 int main(int argc, char **argv) {
-    int timing = 1, checks = 1, repro = 1;
+    int timing = 1, checks = 1, repro = 1, table_only = 0;
     check_pattern_reduction();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) timing = 0;
         else if (!strcmp(argv[i], "--timing-only")) checks = repro = 0;
+        else if (!strcmp(argv[i], "--timing-table")) checks = repro = 0, table_only = 1;
         else if (!strcmp(argv[i], "--repro-only")) checks = timing = 0;
         else if (!strcmp(argv[i], "--compile-only")) {
             int f = attn_kernels_compile_check("sm_80") + attn_kernels_compile_check("sm_90");
             printf("compile check: %d failures\n", f);
             return f != 0 || n_fail != 0;
         } else {
-            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --repro-only | --compile-only]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --timing-table | --repro-only | --compile-only]\n", argv[0]);
             return 2;
         }
     }
@@ -626,16 +636,15 @@ int main(int argc, char **argv) {
     };
     /* the kernel paths to exercise: the mma.sync kernels, and on sm_90 the wgmma ones */
     int hopper = g.cc_major == 9 && g.cc_minor == 0;
-    const int npaths = (int)(sizeof paths / sizeof paths[0]);
     for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++)
-        run_case(&g, &cases[i], NULL, hopper && cases[i].hd == 64 ? npaths : NPATHS_MMA);
+        run_case(&g, &cases[i], NULL, case_paths(hopper, cases[i].hd));
     /* the sparse patterns (the specializations the NVRTC check compiles) */
     static const int pcases[][8] = {ATTN_CHECK_PATTERNS};
     for (size_t i = 0; checks && i < sizeof pcases / sizeof pcases[0]; i++) {
         const int *p = pcases[i], group = p[1], KV = group == 1 ? 2 : group == 3 ? 3 : 1;
         Case c = {p[2] <= 700 ? 2 : 1, p[2], group * KV, KV, p[0], p[3]};
         OpsPattern pat = {p[3], p[4], p[5], p[6], p[7]};
-        run_case(&g, &c, &pat, hopper && c.hd == 64 ? npaths : NPATHS_MMA);
+        run_case(&g, &c, &pat, case_paths(hopper, c.hd));
     }
     /* patterns that reduce to dense causal or a plain window on the GPU (S <= block, G >= T) */
     static const Case dcases[] = {{1, 300, 2, 2, 64, 64}, {2, 200, 4, 2, 64, 16}, {1, 300, 3, 3, 64, 64},
@@ -672,9 +681,10 @@ int main(int argc, char **argv) {
             {8, 2048, 8, 8, 128, 0},
             /* the padded widths: TFLOP/s on the real hd, so the padding shows as cost */
             {8, 2048, 8, 4, 72, 0}, {8, 2048, 8, 8, 96, 0}, {8, 2048, 8, 8, 192, 0}, {8, 2048, 8, 8, 256, 0},
+            {16, 2048, 16, 16, 32, 0}, {8, 2048, 8, 8, 80, 0}, {8, 2048, 8, 8, 112, 0}, {2, 8192, 16, 16, 128, 0},
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++)
-            for (int p = 0; p < (hopper && tcases[i].hd == 64 ? npaths : NPATHS_MMA); p++) {
+            for (int p = 0; p < case_paths(hopper, tcases[i].hd); p++) {
                 set_path(&g, p);
                 char tag[32];
                 snprintf(tag, sizeof tag, "%s/%s/%s", paths[p][0], paths[p][1][0] ? paths[p][1] : "-", path_name(p));
@@ -682,8 +692,8 @@ int main(int argc, char **argv) {
                 run_timing(&g, &tcases[i]);
             }
     }
-    if (timing) det_cost(&g, hopper);
-    if (timing) pattern_timing(&g, hopper);
+    if (timing && !table_only) det_cost(&g, hopper);
+    if (timing && !table_only) pattern_timing(&g, hopper);
     gpu_attention_release(&g);
     gpu_free_all(&g);
     printf("\n%d passed, %d failed\n", n_pass, n_fail);
