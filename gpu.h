@@ -445,6 +445,12 @@ GPUDEF int gpu_kernel_spec_add(GpuKernelSpec *out, int max, int n, const char *s
    compile log; both malloc'ed, free them. */
 GPUDEF int gpu_compile_ptx(const char *source, const char *options, const char *arch,
                            char **ptx_out, char **log_out);
+/* the kernels of a PTX text (the compile checks: which module holds what). Returns the first
+   ".entry" at or after p with its name in name[n] (may be NULL), and where the next search
+   starts; NULL when there is none (ptx NULL too) */
+GPUDEF const char *gpu_ptx_next_entry(const char *p, char *name, size_t n);
+/* the number of kernels (".entry") in a PTX text; 0 for NULL */
+GPUDEF int gpu_ptx_entries(const char *ptx);
 /* ---- the on-disk kernel cache and parallel compiles (KERNEL CACHE above); no GPU needed, so
    they are in GPU_NVRTC_ONLY builds too ---- */
 #define GPU_KCACHE_KEY 32  /* bytes of a key: a SHA-256 */
@@ -792,6 +798,22 @@ static int gpu_nvrtc_(const char *source, const char *options, const char *arch,
 GPUDEF int gpu_compile_ptx(const char *source, const char *options, const char *arch, char **ptx_out,
                            char **log_out) {
     return gpu_nvrtc_(source, options, arch, NULL, 0, ptx_out, NULL, log_out);
+}
+
+GPUDEF const char *gpu_ptx_next_entry(const char *p, char *name, size_t n) {
+    const char *e = p ? strstr(p, ".entry ") : NULL;
+    if (!e) return NULL;
+    e += 7;
+    size_t k = 0;
+    while (name && e[k] && e[k] != '(' && e[k] != ' ' && e[k] != '\n' && k + 1 < n) { name[k] = e[k]; k++; }
+    if (name && n) name[k] = 0;
+    return e;
+}
+
+GPUDEF int gpu_ptx_entries(const char *ptx) {
+    int n = 0;
+    for (const char *e = ptx; (e = gpu_ptx_next_entry(e, NULL, 0)); ) n++;
+    return n;
 }
 
 /* ---------------------------------------------------------------- the kernel cache */

@@ -2662,8 +2662,7 @@ static int sparse_part_check_(const char *arch, int part, const char *opt) {
         snprintf(pat, sizeof pat, ".entry %s(", sparse_part_kernels_[part][i]);
         if (!strstr(ptx, pat)) fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" lacks %s\n", arch, opt, pat + 7), bad++;
     }
-    int entries = 0;
-    for (const char *e = ptx; (e = strstr(e, ".entry ")); e += 7) entries++;
+    const int entries = gpu_ptx_entries(ptx);
     if (entries != want) {
         fprintf(stderr, "sparse_kernels_compile_check: %s \"%s\" holds %d kernels, expected the %d of its part\n",
                 arch, opt, entries, want);
@@ -2682,8 +2681,7 @@ GPUDEF int sparse_kernels_compile_check(const char *arch) {
         sparse_index_opts_(opt, sizeof opt, 4, 64);
         fails += sparse_part_check_(arch, 2, opt);
         int all = 0, parts = 0;
-        if (gpu_compile_ptx(SPARSE_KERNELS_SRC, "", arch, &ptx, &log) == 0)
-            for (const char *e = ptx; (e = strstr(e, ".entry ")); e += 7) all++;
+        if (gpu_compile_ptx(SPARSE_KERNELS_SRC, "", arch, &ptx, &log) == 0) all = gpu_ptx_entries(ptx);
         for (int p = 0; p < 3; p++)
             for (int i = 0; sparse_part_kernels_[p][i]; i++) parts++;
         if (all != parts) {

@@ -2599,13 +2599,6 @@ GPUDEF void gpu_gdn_gated_rmsnorm_backward(Gpu *gpu, void *do_, void *dgate, int
     if (part) gdn_sum_parts_(gpu, dw, NULL, D, part, D, (int)blocks);
 }
 
-/* the name of the .entry at e (just past ".entry "), into buf */
-static void gdn_entry_name_(const char *e, char *buf, size_t n) {
-    size_t k = 0;
-    while (e[k] && e[k] != '(' && e[k] != ' ' && e[k] != '\n' && k + 1 < n) { buf[k] = e[k]; k++; }
-    buf[k] = 0;
-}
-
 GPUDEF int gdn_kernels_compile_check(const char *arch) {
     int failed = 0;
     char *whole = NULL; /* variant 7's PTX (the default GDN_MMA 1, GDN_PAR 1, GDN_DET 1), all parts */
@@ -2647,8 +2640,7 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
             fprintf(stderr, "attn/gdn.cu.h %s %s:\n%s\n", arch, sp[m].options, log ? log : "");
             failed++;
         }
-        for (const char *e = ptx; e && (e = strstr(e, ".entry ")); e += 7) {
-            gdn_entry_name_(e + 7, name, sizeof name);
+        for (const char *e = ptx; (e = gpu_ptx_next_entry(e, name, sizeof name)); ) {
             entries++;
             if (gdn_part_(name) != part) {
                 fprintf(stderr, "attn/gdn.cu.h %s: kernel %s is in module \"%s\", but gdn_k_ looks for it in "
@@ -2658,7 +2650,7 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
         }
         free(ptx); free(log);
     }
-    for (const char *e = whole; e && (e = strstr(e, ".entry ")); e += 7) whole_entries++;
+    whole_entries = gpu_ptx_entries(whole);
     free(whole);
     if (n64 != 3 || n128 != 3 || n128w != 3 || nm != 7 || misplaced || entries != whole_entries) {
         fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64, %d at D 128 and %d with "

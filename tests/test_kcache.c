@@ -5,7 +5,8 @@
    another key, a truncated file, a corrupt payload or checksum and a longer file are misses, and
    a rewrite makes the key hit again; an unwritable directory is an error message, not a crash;
    two processes writing one key while a third reads never show a partial file; and
-   gpu_compile_parallel's PTX equals gpu_compile_ptx's, one failing job reporting its log.
+   gpu_compile_parallel's PTX equals gpu_compile_ptx's, one failing job reporting its log; and
+   gpu_ptx_next_entry / gpu_ptx_entries name and count a PTX text's kernels.
    Ends with "N passed, N failed". */
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
@@ -82,6 +83,20 @@ static void test_sha(void) {
     report(sha_is(a, 1000000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
            "sha256 of a million 'a'", NULL);
     free(a);
+}
+
+/* the .entry scanner the compile checks use to say which module holds which kernel */
+static void test_entries(void) {
+    static const char ptx[] = ".visible .entry k_one(\n\t.param .u64 a\n)\n{\n}\n"
+                              ".visible .entry k_two_long_name(\n)\n{\n}\n.func helper()\n";
+    char a[32] = "", b[32] = "", c[4] = "";
+    const char *e = gpu_ptx_next_entry(ptx, a, sizeof a);
+    e = e ? gpu_ptx_next_entry(e, b, sizeof b) : NULL;
+    int ok = e && !strcmp(a, "k_one") && !strcmp(b, "k_two_long_name") && !gpu_ptx_next_entry(e, b, sizeof b);
+    gpu_ptx_next_entry(ptx, c, sizeof c); /* truncated to fit */
+    ok &= !strcmp(c, "k_o") && gpu_ptx_entries(ptx) == 2 && gpu_ptx_entries(NULL) == 0 &&
+          gpu_ptx_entries(".func f()\n") == 0 && !gpu_ptx_next_entry(NULL, a, sizeof a);
+    report(ok, "ptx entries: names in order, truncated to the buffer, counted; none in NULL or a .func", a);
 }
 
 static void test_key(void) {
@@ -282,6 +297,7 @@ int main(void) {
     char root[] = "/tmp/test_kcache_XXXXXX";
     if (!mkdtemp(root)) { perror("mkdtemp"); return 1; }
     test_sha();
+    test_entries();
     test_key();
     test_files(root);
     test_concurrent(root);

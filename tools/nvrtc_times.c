@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
         int entries = 0;
         failed += gpu_compile_parallel(&jobs[i], 1, 1);
         if (jobs[i].rc == 0 && gpu_compile_ptx(all[i].source, all[i].options, arch, &ptx, NULL) == 0)
-            for (const char *e = ptx; (e = strstr(e, ".entry ")); e += 7) entries++;
+            entries = gpu_ptx_entries(ptx);
         free(ptx);
         printf("%-24s %7.2f %7d  %s\n", src_name_(all[i].source), jobs[i].seconds, entries,
                all[i].options[0] ? all[i].options : "(none)");
