@@ -6,6 +6,11 @@
    rules apply one after another: a later rule sees what the earlier ones wrote.
    emu_dump(who, src, n, rules, n_rules): src[0..n) rewritten, written to stdout; 0, or 1 with a
    message on stderr that starts with who.
+   For a source dumped once per configuration (emu_flash_dump, emu_sparse_dump: each in a
+   namespace of its own): emu_defines(opt, 0) prints `#define NAME VALUE` for each -DNAME=VALUE
+   of a launcher's NVRTC options, emu_defines(opt, 1) the matching `#undef`s, and
+   emu_undef_all(src) `#undef NAME` for every `#define NAME` of src, so the next configuration
+   starts from the source's own defaults.
 
    Each program includes it after gpu.h and its kernel header (GPU_IMPLEMENTATION, GPU_NVRTC_ONLY:
    the sources as strings, no driver needed). */
@@ -44,6 +49,24 @@ static int emu_dump(const char *who, const char *src, size_t n, const EmuRule *r
     if (bad) fprintf(stderr, "%s: writing %zu bytes to stdout failed\n", who, n);
     free(buf);
     return bad;
+}
+
+/* print `#define NAME VALUE` for each -DNAME=VALUE of opt; `#undef NAME` when undef */
+static void emu_defines(const char *opt, int undef) {
+    for (const char *p = opt; (p = strstr(p, "-D")); p += 2) {
+        char name[64], val[64] = "";
+        if (sscanf(p + 2, "%63[A-Za-z0-9_]=%63s", name, val) < 1) continue;
+        if (undef) printf("#undef %s\n", name);
+        else printf("#define %s %s\n", name, val[0] ? val : "1");
+    }
+}
+
+/* `#undef NAME` for every `#define NAME` in src */
+static void emu_undef_all(const char *src) {
+    for (const char *p = src; (p = strstr(p, "#define ")); p += 8) {
+        char name[64];
+        if (sscanf(p + 8, "%63[A-Za-z0-9_]", name) == 1) printf("#undef %s\n", name);
+    }
 }
 
 #endif /* EMU_DUMP_COMMON_H */

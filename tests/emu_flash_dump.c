@@ -28,24 +28,6 @@ static const struct { int hd, group, T; OpsPattern p; const char *what; } cfgs[]
     {64, 1, 120, {8, 0, 0, 3, 16}, "hd 64, window 8 + dilation 3 (blocks of 16)"},
 };
 
-/* print `#define NAME VALUE` for each -DNAME=VALUE of opt; `#undef NAME` when undef */
-static void defines(const char *opt, int undef) {
-    for (const char *p = opt; (p = strstr(p, "-D")); p += 2) {
-        char name[64], val[64] = "";
-        if (sscanf(p + 2, "%63[A-Za-z0-9_]=%63s", name, val) < 1) continue;
-        if (undef) printf("#undef %s\n", name);
-        else printf("#define %s %s\n", name, val[0] ? val : "1");
-    }
-}
-
-/* `#undef NAME` for every `#define NAME` in src */
-static void undef_all(const char *src) {
-    for (const char *p = src; (p = strstr(p, "#define ")); p += 8) {
-        char name[64];
-        if (sscanf(p + 8, "%63[A-Za-z0-9_]", name) == 1) printf("#undef %s\n", name);
-    }
-}
-
 int main(void) {
     /* the common header, once */
     printf("%s\n", KERNELS_COMMON_SRC);
@@ -62,7 +44,7 @@ int main(void) {
         char opt[256];
         attn_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, 1);
         printf("// ---- configuration %zu: %s (%s)\n", i, cfgs[i].what, opt);
-        defines(opt, 0);
+        emu_defines(opt, 0);
         printf("namespace emu_flash_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
         fflush(stdout);
         const EmuRule rules[] = {
@@ -83,9 +65,9 @@ int main(void) {
         };
         if (emu_dump("emu_flash_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
         printf("\n} // namespace emu_flash_%zu\n", i);
-        defines(opt, 1);
-        undef_all(ATTN_KERNELS_SRC);
-        undef_all(KERNELS_PATTERN_SRC);
+        emu_defines(opt, 1);
+        emu_undef_all(ATTN_KERNELS_SRC);
+        emu_undef_all(KERNELS_PATTERN_SRC);
     }
     /* the table: shapes as the launchers compute them */
     printf("static const EmuFlashCfg emu_flash_cfgs[] = {\n");

@@ -9,64 +9,33 @@
    device is the real test. C++, because the kernel source uses templates.
 
    make tests/emu_sparse && ./tests/emu_sparse      (also in make emucheck)
-   The source is included once per head-width configuration, each in a namespace of its own:
-   hd 64 (4 heads on one kv head), hd 72 (tiles of 80: zero columns), hd 256 (the widest the
-   kernels compile for; 2 heads on one kv head) and hd 200 (tiles of 208, MHA: a head a
-   block). Per configuration: the forward (out, lse), the backward's two organizations (mode 1:
+   The source is included once per configuration, each in a namespace of its own with the
+   launchers' options (tests/emu_sparse_dump.c): hd 64 (4 heads on one kv head), hd 72 (tiles of
+   80: zero columns), hd 256 (the widest the kernels compile for; 2 heads on one kv head) and hd
+   200 (tiles of 208, MHA: a head a block). Per configuration: the forward (out, lse), the backward's two organizations (mode 1:
    dK, dV by float atomics, psum by stores when one block holds all heads; the deterministic
    one: each pair's rows staged, then sparse_kv_reduce adds them key-major) and sparse_probs.
    Bounds: out, dq, dk, dv relative L2 2e-2 (bf16 outputs, bf16 tensor-core operands); lse, psum
    max abs 2e-3. Ends with "N passed, N failed". */
 #include "emu_cuda_cxx.h"
 
-/* kernels.cu.h's common header (bf16, pack2, load8, warp_sum, ...) as the kernels see it */
-#include "emu_sparse_kernels.inc"
+/* one configuration: its name, head dim, tile width, head block, group (H / KV), the case's B, T,
+   H and k, and its kernels as plain function pointers (the namespaces' own) */
+typedef unsigned short bf16; /* as the common header's (a repeated typedef is the same type) */
+struct EmuSparseCfg {
+    const char *what;
+    int hd, hdp, hb, group, B, T, H, K;
+    void (*fwd)(bf16 *, float *, const bf16 *, const bf16 *, const bf16 *, const int *, int, int, int, float);
+    void (*bwd)(bf16 *, float *, float *, float *, const bf16 *, const bf16 *, const float *, const bf16 *, const bf16 *,
+                const bf16 *, const int *, int, int, int, float, float, float, int, float *, long, int, float *, float *);
+    void (*reduce)(float *, float *, const float *, const float *, const int *, int, int, long, long, int, int, float *);
+    void (*probs)(float *, const float *, const bf16 *, const bf16 *, const int *, int, int, int, float, float, int, int);
+};
 
-/* ---- the kernels, once per configuration ---- */
-#define EMU_SPARSE_KERNELS
-#define SPARSE_PART 1
-#define HD 64
-#define HB 4
-#define GROUP 4
-namespace c64 {
+/* kernels.cu.h's common header (bf16, pack2, load8, warp_sum, ...), then the kernels once per
+   configuration with the launchers' own options, and the table emu_sparse_cfgs
+   (tests/emu_sparse_dump.c) */
 #include "emu_sparse_kernels.inc"
-}
-#undef HD
-#undef HDP
-#undef HB
-#undef GROUP
-#define HD 72
-#define HDP 80
-#define HB 2
-#define GROUP 2
-namespace c72 {
-#include "emu_sparse_kernels.inc"
-}
-#undef HD
-#undef HDP
-#undef HB
-#undef GROUP
-#define HD 256
-#define HB 2
-#define GROUP 2
-namespace c256 {
-#include "emu_sparse_kernels.inc"
-}
-#undef HD
-#undef HDP
-#undef HB
-#undef GROUP
-#define HD 200
-#define HDP 208
-#define HB 1
-#define GROUP 1
-namespace c200 {
-#include "emu_sparse_kernels.inc"
-}
-#undef HD
-#undef HDP
-#undef HB
-#undef GROUP
 
 /* ---------------------------------------------------------------- the test */
 static uint64_t rs = 0x9E3779B97F4A7C15ull;
@@ -94,19 +63,10 @@ static std::vector<double> from_bf(const std::vector<bf16> &x) {
 }
 static std::vector<double> from_f(const std::vector<float> &x) { return std::vector<double>(x.begin(), x.end()); }
 
-/* the kernels of one configuration, as plain function pointers (the namespaces' own) */
-struct Kernels {
-    int hd, hdp, hb, group;
-    void (*fwd)(bf16 *, float *, const bf16 *, const bf16 *, const bf16 *, const int *, int, int, int, float);
-    void (*bwd)(bf16 *, float *, float *, float *, const bf16 *, const bf16 *, const float *, const bf16 *, const bf16 *,
-                const bf16 *, const int *, int, int, int, float, float, float, int, float *, long, int, float *, float *);
-    void (*reduce)(float *, float *, const float *, const float *, const int *, int, int, long, long, int, int, float *);
-    void (*probs)(float *, const float *, const bf16 *, const bf16 *, const int *, int, int, int, float, float, int, int);
-};
-
 /* B sequences of T tokens, H query heads on KV kv heads, K slots a token (some -1, ascending
    positions <= t first, as the select writes them) */
-static void run_case(const Kernels &kr, int B, int T, int H, int K) {
+static void run_case(const EmuSparseCfg &kr) {
+    const int B = kr.B, T = kr.T, H = kr.H, K = kr.K;
     const int hd = kr.hd, KV = H / kr.group, HB = kr.hb, NY = H / HB, N = B * T;
     printf("case hd %d (tiles %d) B %d T %d H %d KV %d k %d\n", hd, kr.hdp, B, T, H, KV, K);
     std::vector<bf16> q((size_t)N * H * hd), k((size_t)N * KV * hd), v((size_t)N * KV * hd), dout((size_t)N * H * hd);
@@ -234,13 +194,8 @@ static void run_case(const Kernels &kr, int B, int T, int H, int K) {
     report(e <= 2e-3, what, e, 2e-3);
 }
 
-#define KERNELS(NS, hd, hdp, hb, g) Kernels{hd, hdp, hb, g, NS::sparse_fwd, NS::sparse_bwd, NS::sparse_kv_reduce, NS::sparse_probs}
-
 int main() {
-    run_case(KERNELS(c64, 64, 64, 4, 4), 2, 40, 4, 24);
-    run_case(KERNELS(c72, 72, 80, 2, 2), 1, 50, 4, 37);
-    run_case(KERNELS(c256, 256, 256, 2, 2), 1, 40, 2, 20);
-    run_case(KERNELS(c200, 200, 208, 1, 1), 1, 30, 2, 33);
+    for (const EmuSparseCfg &c : emu_sparse_cfgs) run_case(c);
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }

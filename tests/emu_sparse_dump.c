@@ -1,12 +1,14 @@
-/* emu_sparse_dump.c - print attn/dsa.cu.h's CUDA source, after kernels.cu.h's common header, as
-   C++ for tests/emu_sparse.cc (a CPU emulation of the sparse attention kernels: no GPU needed).
+/* emu_sparse_dump.c - print attn/dsa.cu.h's sparse attention kernels (SPARSE_PART 1) as C++ for
+   tests/emu_sparse.cc (a CPU emulation of them: no GPU needed), once per configuration, each in
+   a namespace of its own with the -D options the launchers build (sparse_attn_opts_: the real
+   builder, so HDP and HB are the host's), and a table of the configurations: their tile width
+   and head block (sparse_hdp_, sparse_hb_), the test's shape and the kernels.
 
-   Rewrites: the two in-memory includes dropped (the common header is printed first; the
-   emulator defines ablate_mma.cuh's cp.async, ldmatrix and mma.sync wrappers itself);
-   extern "C" __global__ becomes static (the source is included once per head-width
-   configuration, each in a namespace of its own); a dynamic shared array becomes a pointer to the
-   emulator's buffer; __shared__ becomes static (one block runs at a time, so static is per
-   block). The test defines SPARSE_PART 1, so only the attention kernels compile.
+   Rewrites: kernels.cu.h's common header is printed once first and the two in-memory includes
+   dropped (the emulator defines ablate_mma.cuh's cp.async, ldmatrix and mma.sync wrappers
+   itself); extern "C" __global__ becomes static; a dynamic shared array becomes a pointer to
+   the emulator's buffer; __shared__ becomes static (one block runs at a time, so static is per
+   block). After each configuration every macro the source defines is undefined again.
    usage: emu_sparse_dump > build/emu_sparse_kernels.inc */
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
@@ -14,11 +16,19 @@
 #include "attn/dsa.cu.h"
 #include "emu_dump_common.h"
 
+/* the configurations: head dim and group (H / KV: the options), then the test's B, T, H, k */
+static const struct { int hd, group, B, T, H, K; const char *what; } cfgs[] = {
+    {64, 4, 2, 40, 4, 24, "hd 64, 4 heads on one kv head"},
+    {72, 2, 1, 50, 4, 37, "hd 72 (padded tiles), GQA 2"},
+    {256, 2, 1, 40, 2, 20, "hd 256 (the widest), 2 heads on one kv head"},
+    {200, 1, 1, 30, 2, 33, "hd 200 (padded tiles), MHA: a head a block"},
+};
+
 int main(void) {
-    static char buf[1 << 21];
-    int n = snprintf(buf, sizeof buf, "%s\n#ifdef EMU_SPARSE_KERNELS\n%s\n#endif\n", KERNELS_COMMON_SRC,
-                     SPARSE_KERNELS_SRC);
-    if (n < 0 || (size_t)n >= sizeof buf) { fprintf(stderr, "emu_sparse_dump: sources too long\n"); return 1; }
+    printf("%s\n", KERNELS_COMMON_SRC);
+    static char body[1 << 21];
+    int n = snprintf(body, sizeof body, "%s", SPARSE_KERNELS_SRC);
+    if (n < 0 || (size_t)n >= sizeof body) { fprintf(stderr, "emu_sparse_dump: source too long\n"); return 1; }
     const EmuRule rules[] = {
         {"#include \"ablate_common.cuh\"", ""},
         {"#include \"ablate_mma.cuh\"", ""},
@@ -30,5 +40,24 @@ int main(void) {
         {"extern __shared__ unsigned smask[];", "unsigned *smask = (unsigned *)emu_smem;"},
         {"__shared__", "static"},
     };
-    return emu_dump("emu_sparse_dump", buf, (size_t)n, rules, sizeof rules / sizeof *rules);
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        char opt[160];
+        sparse_attn_opts_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group);
+        printf("// ---- configuration %zu: %s (%s)\n", i, cfgs[i].what, opt);
+        emu_defines(opt, 0);
+        printf("namespace emu_sparse_%zu {\n", i);
+        fflush(stdout);
+        if (emu_dump("emu_sparse_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
+        printf("\n} // namespace emu_sparse_%zu\n", i);
+        emu_defines(opt, 1);
+        emu_undef_all(SPARSE_KERNELS_SRC);
+    }
+    printf("static const EmuSparseCfg emu_sparse_cfgs[] = {\n");
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
+        printf("    {\"%s\", %d, %d, %d, %d, %d, %d, %d, %d, emu_sparse_%zu::sparse_fwd, emu_sparse_%zu::sparse_bwd, "
+               "emu_sparse_%zu::sparse_kv_reduce, emu_sparse_%zu::sparse_probs},\n",
+               cfgs[i].what, cfgs[i].hd, sparse_hdp_(cfgs[i].hd), sparse_hb_(cfgs[i].group), cfgs[i].group, cfgs[i].B,
+               cfgs[i].T, cfgs[i].H, cfgs[i].K, i, i, i, i);
+    printf("};\n");
+    return 0;
 }
