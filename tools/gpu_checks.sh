@@ -12,17 +12,21 @@
 #   tools/gpu_checks.sh timing   the timing tables: kernels, mechanisms (both GDN
 #                                    organizations), whole models (GDN with --tune gdn_par=0/1)
 #   tools/gpu_checks.sh all      both
+#   tools/gpu_checks.sh first    build, then each mechanism's first training step of the (a)
+#                                    shape with the kernel cache off (NVRTC in the step's time),
+#                                    dsa first: run it first on a freshly started machine for
+#                                    the "first process on a fresh machine" figure
 #   tools/gpu_checks.sh dist     build, then data parallel over every GPU of the machine:
 #                                    tests/gpu_dist_check (its 2-GPU cases need two) and
 #                                    ablate bench --gpus N (N the GPU count; 1 to N GPUs,
 #                                    one sum and 25 MB buckets)
-# Usage: OUT=/some/dir tools/gpu_checks.sh checks|timing|repro|dist|all
+# Usage: OUT=/some/dir tools/gpu_checks.sh checks|timing|repro|first|dist|all
 set -u
 part=${1:-}
 case "$part" in
-checks | timing | repro | dist | all) ;;
+checks | timing | repro | first | dist | all) ;;
 *)
-    echo "usage: $0 checks|timing|repro|dist|all   (logs and summary.txt under \$OUT, default build/device)" >&2
+    echo "usage: $0 checks|timing|repro|first|dist|all   (logs and summary.txt under \$OUT, default build/device)" >&2
     exit 2
     ;;
 esac
@@ -79,6 +83,12 @@ if [ "$part" = checks ] || [ "$part" = all ]; then
         build/decode_step gqa 1 96 8 2
     step memcheck_persist_b8 "${CUDA:-/usr/local/cuda}/bin/compute-sanitizer" --tool memcheck --error-exitcode 3 \
         build/decode_step gqa 8 1200 4 2
+fi
+if [ "$part" = first ]; then
+    for m in dsa gdn gqa mla mga identity; do
+        step "first_$m" ./ablate bench --only train --attn "$m" --steps 1 --kernel-cache off
+        grep -m1 "first step" "$out/first_$m.log" | sed "s/^ */first_$m: /" >> "$summary"
+    done
 fi
 if [ "$part" = dist ]; then
     ngpu=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU ')
