@@ -2,7 +2,11 @@
    compiled as C++ (tests/emu_sparse.cc, tests/emu_flash.cc: their sources have templates):
    one block at a time, its threads as pthreads; __syncthreads and __syncwarp as barriers;
    shuffles, ballots, ldmatrix and mma.sync m16n8k16 as warp-collective functions following
-   PTX's fragment layouts; cp.async as an immediate copy (its commit / wait order nothing);
+   PTX's fragment layouts; Hopper's wgmma.mma_async m64nNk16 (bf16 in, fp32 out) as a
+   warpgroup-collective one, its operands read through shared-memory matrix descriptors
+   (SWIZZLE_128B, K- or MN-major) or A from registers, completing at once (so its fence /
+   commit / wait order nothing); shared memory addressed by 32-bit offsets into the block's
+   buffer (smem_addr); cp.async as an immediate copy (its commit / wait order nothing);
    float and int atomics under one mutex. Include it first, then the dumped kernels
    (kernels.cu.h's common header, then the kernel source, each configuration in a namespace of
    its own); emu_launch runs a grid. tests/emu_cuda.h is the plain-C twin for C sources. */
@@ -28,7 +32,7 @@
 struct Dim3 { unsigned x, y, z; };
 static thread_local Dim3 threadIdx;
 static Dim3 blockIdx, blockDim, gridDim;
-static pthread_barrier_t block_bar, warp_bar[32];
+static pthread_barrier_t block_bar, warp_bar[32], wg_bar[8];
 static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t slot_[32][32][8];     /* a warp's lanes' published 32-bit values (up to 8 each) */
 static const void *ptr_slot_[32][32]; /* a warp's lanes' published addresses (ldmatrix) */
@@ -149,9 +153,62 @@ static void ldsm_(unsigned r[4], const void *p, bool trans) {
     }
     __syncwarp();
 }
+static float bfh_(unsigned x, int hi) { return __uint_as_float(hi ? x & 0xffff0000u : x << 16); }
+/* a shared-memory address as the kernels' smem_addr gives it: the offset into the block's buffer */
+static unsigned smem_addr(const void *p) { return (unsigned)((const unsigned char *)p - emu_smem); }
+/* cp.async to a shared address already computed (src-size 0: zero fill) */
+static void emu_cp_async_sh(unsigned dst, const void *src, bool valid) {
+    if (valid) memcpy(emu_smem + dst, src, 16); else memset(emu_smem + dst, 0, 16);
+}
+/* element (row r, k) of a wgmma operand through descriptor desc: bits 0-13 the start address
+   >> 4, 32-45 the stride between 8-row groups >> 4, 62-63 the swizzle (1: 128 bytes; the only
+   one the kernels use). K-major (mn = 0): rows are M or N, the 16 k of a step along the row;
+   MN-major (mn = 1): rows are k, columns M or N (at most 64: one swizzle atom). The 128-byte
+   swizzle permutes the 16-byte chunks of each 128-byte row by the row's index within its 8-row
+   group: address bits 4-6 XOR bits 7-9 (atoms 1024-byte aligned in the buffer) */
+static float emu_desc_elem_(uint64_t desc, int r, int k, int mn) {
+    if ((desc >> 62) != 1) { fprintf(stderr, "emu_wgmma: descriptor swizzle %d (expected 1: 128 bytes)\n", (int)(desc >> 62)); abort(); }
+    const unsigned start = (unsigned)(desc & 0x3FFF) << 4, sbo = (unsigned)((desc >> 32) & 0x3FFF) << 4;
+    const int row = mn ? k : r, col = mn ? r : k;
+    if (mn && col >= 64) { fprintf(stderr, "emu_wgmma: MN-major operand wider than 64 (column %d)\n", col); abort(); }
+    unsigned lin = start + (unsigned)(row / 8) * sbo + (unsigned)(row % 8) * 128 + (unsigned)col * 2;
+    lin ^= ((lin >> 7) & 7) << 4;
+    unsigned short h;
+    memcpy(&h, emu_smem + lin, 2);
+    return __uint_as_float((unsigned)h << 16);
+}
+static float *wg_d_[8][128];
+static unsigned wg_a_[8][128][4];
+/* d (+)= A B, m64nNk16 on the calling thread's warpgroup; A (64 x 16) from descriptor da (ta:
+   MN-major) or, when a != NULL, from registers in mma.sync's A layout per warp (warp w of the
+   warpgroup rows 16w..16w+15); B (16 x N) from db (tb: MN-major, else K-major: row n holds
+   B[., n]); d per thread: d[4i+e] = row 16w + g + 8 (e >> 1), column 8i + 2t + (e & 1) */
+static void emu_wgmma(float *d, int N, uint64_t da, uint64_t db, const unsigned *a, int accum, int ta, int tb) {
+    const int wg = threadIdx.x >> 7, me = threadIdx.x & 127, w = me >> 5, l = me & 31, g = l >> 2, t = l & 3;
+    wg_d_[wg][me] = d;
+    if (a) for (int i = 0; i < 4; i++) wg_a_[wg][me][i] = a[i];
+    pthread_barrier_wait(&wg_bar[wg]);
+    float A[16][16]; /* this warp's 16 rows */
+    for (int rr = 0; rr < 16; rr++)
+        for (int k = 0; k < 16; k++) {
+            if (a) { /* lane (rr % 8) * 4 + (k % 8) / 2, register (rr >= 8) + 2 (k >= 8), half k & 1 */
+                const unsigned x = wg_a_[wg][w * 32 + (rr % 8) * 4 + (k % 8) / 2][(rr >= 8) + 2 * (k >= 8)];
+                A[rr][k] = bfh_(x, k & 1);
+            } else {
+                A[rr][k] = emu_desc_elem_(da, 16 * w + rr, k, ta);
+            }
+        }
+    for (int i = 0; i < N / 8; i++)
+        for (int e = 0; e < 4; e++) {
+            const int rr = g + 8 * (e >> 1), col = 8 * i + 2 * t + (e & 1);
+            float s = 0.f;
+            for (int k = 0; k < 16; k++) s += A[rr][k] * emu_desc_elem_(db, col, k, tb);
+            d[4 * i + e] = accum ? d[4 * i + e] + s : s;
+        }
+    pthread_barrier_wait(&wg_bar[wg]);
+}
 static void ldsm_x4(unsigned r[4], const void *p) { ldsm_(r, p, false); }
 static void ldsm_x4_t(unsigned r[4], const void *p) { ldsm_(r, p, true); }
-static float bfh_(unsigned x, int hi) { return __uint_as_float(hi ? x & 0xffff0000u : x << 16); }
 /* d += a b, m16n8k16 (row.col): A (16 x 16) a0 (row g, cols 2t, 2t+1), a1 (row g+8), a2 (row g,
    cols 2t+8, +9), a3 (row g+8, cols 2t+8, +9); B (16 x 8) b0 (rows 2t, 2t+1 of col g), b1 (rows
    2t+8, +9); C c0, c1 (row g, cols 2t, 2t+1), c2, c3 (row g+8) */
@@ -190,6 +247,7 @@ static float fast_exp2(float x) { return exp2f(x); }
 static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const std::function<void()> &body) {
     pthread_barrier_init(&block_bar, NULL, bx);
     for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
+    for (unsigned w = 0; w < bx / 128; w++) pthread_barrier_init(&wg_bar[w], NULL, 128);
     gridDim = Dim3{gx, gy, gz};
     blockDim = Dim3{bx, 1, 1};
     struct Arg { const std::function<void()> *body; unsigned tid; };
@@ -216,6 +274,7 @@ static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const
     pthread_attr_destroy(&attr);
     pthread_barrier_destroy(&block_bar);
     for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_destroy(&warp_bar[w]);
+    for (unsigned w = 0; w < bx / 128; w++) pthread_barrier_destroy(&wg_bar[w]);
 }
 
 #endif /* EMU_CUDA_CXX_H */

@@ -4,12 +4,15 @@
    as attn/dense.cu.h's host code launches them, against causal softmax attention under each
    configuration's window or sparse pattern in double, on the same bf16 inputs. It proves
    nothing about timing, and a race the barriers happen to order may still hide;
-   tests/gpu_attn_check.c on the device is the real test.
+   tests/gpu_attn_check.c on the device is the real test. At head dims up to 128 it also runs
+   Hopper's forward (ATTN_WGMMA_SRC's attn_fwd_wg, its wgmma emulated: emu_cuda_cxx.h's
+   emu_wgmma) against the same reference.
 
    make tests/emu_flash && ./tests/emu_flash      (also in make emucheck)
    Configurations (tests/emu_flash_dump.c, with the launchers' own option builders): hd 64 GQA
    2, hd 72 (80-wide tiles) MHA, hd 128 GQA 4 under a window, hd 256 (two warps share 16 keys),
-   hd 40 (48-wide tiles) with a window, global tokens and a stride, hd 64 with a dilated window.
+   hd 40 (48-wide tiles) with a window, global tokens and a stride, hd 64 with a dilated window,
+   hd 96 GQA 2, hd 32 under a window.
    Bounds: out, dq, dk, dv relative L2 2e-2 (bf16 outputs and tensor-core operands), lse max abs
    2e-3. Ends with "N passed, N failed". */
 #include "emu_cuda_cxx.h"
@@ -26,6 +29,11 @@ struct EmuFlashCfg {
     void (*dkdv)(emu_bf16 *, emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *,
                  const emu_bf16 *, const float *, const float *, int, int, float, float, emu_bf16 *, int *);
     void (*conv)(emu_bf16 *, const float *, long);
+    /* the Hopper forward (attn_fwd_wg; nullptr past head dim 128), its shared memory and the
+       query rows of its block (two warpgroups of 64) */
+    void (*wgfwd)(emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *, int, int, float);
+    unsigned wg_smem;
+    int wg_bm;
 };
 #include "emu_flash_kernels.inc"
 
@@ -121,6 +129,22 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     for (size_t i = 0; i < lse.size(); i++) e = fmax(e, fabs(lse[i] - lse_ref[i]));
     snprintf(what, sizeof what, "%s: forward lse (max abs)", c.what);
     report(e <= 2e-3, what, e, 2e-3);
+    if (c.wgfwd) { /* the Hopper forward, as attn_forward_ launches it: 256 threads, 128 rows a block */
+        std::vector<emu_bf16> wout(q.size(), 0xFFFF); /* NaN: every element must be written */
+        std::vector<float> wlse(lse_ref.size(), NAN);
+        if (c.wg_smem > sizeof emu_smem) { fprintf(stderr, "emu_flash: %u bytes of shared memory\n", c.wg_smem); exit(1); }
+        emu_launch(B * H, (T + c.wg_bm - 1) / c.wg_bm, 1, 2 * c.wg_bm,
+                   [&] { c.wgfwd(wout.data(), wlse.data(), q.data(), k.data(), v.data(), T, H, scale_log2); });
+        snprintf(what, sizeof what, "%s: Hopper forward out", c.what);
+        e = rel_l2(o_ref, wout);
+        report(e <= 2e-2, what, e, 2e-2);
+        e = 0;
+        for (size_t i = 0; i < wlse.size(); i++) e = fmax(e, fabs(wlse[i] - lse_ref[i])); /* NaN: fmax keeps e */
+        bool finite = true;
+        for (float x : wlse) finite &= std::isfinite(x);
+        snprintf(what, sizeof what, "%s: Hopper forward lse (max abs)", c.what);
+        report(finite && e <= 2e-3, what, finite ? e : NAN, 2e-3);
+    }
     /* the backward, as attn_backward_ launches it (the fixed-order dQ) */
     const long rows = (long)B * T * H;
     const size_t n_d = rows, n_acc = (size_t)B * H * ((T + 63) / 64 * 64) * hd, n_cnt = (size_t)B * H * ((T + 31) / 32);
@@ -147,9 +171,9 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
 }
 
 int main() {
-    const int heads[] = {4, 2, 4, 2, 4, 2};
+    const int heads[] = {4, 2, 4, 2, 4, 2, 4, 2};
     for (size_t i = 0; i < sizeof emu_flash_cfgs / sizeof *emu_flash_cfgs; i++)
-        run_cfg(emu_flash_cfgs[i], 1 + (int)(i % 2), heads[i % 6]);
+        run_cfg(emu_flash_cfgs[i], 1 + (int)(i % 2), heads[i % 8]);
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }

@@ -1,5 +1,6 @@
 /* emu_flash_dump.c - print attn/dense.cu.h's flash attention kernels (ATTN_KERNELS_SRC: the
-   mma.sync ones every GPU and every width but Hopper's 64 runs) as C++ for tests/emu_flash.cc,
+   mma.sync ones every GPU and every width but Hopper's 64 runs; and ATTN_WGMMA_SRC's forward
+   attn_fwd_wg, Hopper's at head dims 32..128) as C++ for tests/emu_flash.cc,
    once per configuration, each in a namespace of its own with the -D options the launchers
    build (attn_options_, attn_pattern_for_: the real builders), and a table of the
    configurations with the launch shapes the host code uses (attn_fwd_warps_, attn_bwd_bn_, ...).
@@ -9,8 +10,12 @@
    since its macros follow each configuration's); extern "C" __global__ becomes static; the
    dynamic shared array a pointer to the emulator's buffer; __shared__ static (one block at a
    time); the inline PTX (fp32 reductions, the fixed-order dQ's acquire / release counters)
-   plain C++ on the emulator's atomics. After each configuration every macro the two sources
-   define is undefined again.
+   plain C++ on the emulator's atomics. The Hopper forward: ATTN_WGMMA_SRC up to its backward
+   section, its wgmma wrappers (wg_ss*, wg_rs64_tb) replaced by calls of the emulator's
+   emu_wgmma, its fences, commits and waits dropped (the emulated wgmma completes at once), its
+   cp.async to a shared address the emulator's; compiled with the launchers' own options
+   (attn_wgmma_options_) in a namespace emu_wgfwd_N. After each configuration every macro the
+   sources define is undefined again.
    usage: emu_flash_dump > build/emu_flash_kernels.inc */
 #define GPU_IMPLEMENTATION
 #define GPU_NVRTC_ONLY
@@ -26,6 +31,8 @@ static const struct { int hd, group, T; OpsPattern p; const char *what; } cfgs[]
     {256, 1, 70, {0, 0, 0, 0, 0}, "hd 256 (two warps per 16 keys), MHA"},
     {40, 2, 100, {16, 8, 48, 0, 16}, "hd 40 (tiles 48), window 16 + global 8 + stride 48 (blocks of 16)"},
     {64, 1, 120, {8, 0, 0, 3, 16}, "hd 64, window 8 + dilation 3 (blocks of 16)"},
+    {96, 2, 70, {0, 0, 0, 0, 0}, "hd 96, GQA 2"},
+    {32, 1, 60, {20, 0, 0, 0, 0}, "hd 32, MHA, window 20"},
 };
 
 int main(void) {
@@ -69,15 +76,69 @@ int main(void) {
         emu_undef_all(ATTN_KERNELS_SRC);
         emu_undef_all(KERNELS_PATTERN_SRC);
     }
+    /* the Hopper forward where it runs (head dims 32..128): its part of ATTN_WGMMA_SRC */
+    const char *wsrc = ATTN_WGMMA_SRC, *wend = strstr(wsrc, "// ---------------------------------------------------------------- backward");
+    const char *wcut0 = strstr(wsrc, "// d (+)= A B on one warpgroup"), *wcut1 = strstr(wsrc, "// ---------------------------------------------------------------- forward");
+    if (!wend || !wcut0 || !wcut1 || !(wcut0 < wcut1 && wcut1 < wend)) {
+        fprintf(stderr, "emu_flash_dump: ATTN_WGMMA_SRC's wgmma wrappers, forward or backward markers not found in order\n");
+        return 1;
+    }
+    static const char wg_emu[] =
+        "// (emulated) d (+)= A B on one warpgroup: tests/emu_cuda_cxx.h's emu_wgmma\n"
+        "template <int TA, int TB> static void wg_ss32(float *d, u64 da, u64 db, int accum) { emu_wgmma(d, 32, da, db, 0, accum, TA, TB); }\n"
+        "template <int TA, int TB> static void wg_ss64(float *d, u64 da, u64 db, int accum) { emu_wgmma(d, 64, da, db, 0, accum, TA, TB); }\n"
+        "template <int TA, int TB> static void wg_ss128(float *d, u64 da, u64 db, int accum) { emu_wgmma(d, 128, da, db, 0, accum, TA, TB); }\n"
+        "static void wg_rs64_tb(float *d, const unsigned *a, u64 db, int accum) { emu_wgmma(d, 64, 0, db, a, accum, 0, 1); }\n\n";
+    static char wbody[1 << 18];
+    int wn = snprintf(wbody, sizeof wbody, "%.*s%s%.*s", (int)(wcut0 - wsrc), wsrc, wg_emu, (int)(wend - wcut1), wcut1);
+    if (wn < 0 || (size_t)wn >= sizeof wbody) { fprintf(stderr, "emu_flash_dump: the Hopper forward is too long\n"); return 1; }
+    const EmuRule wrules[] = {
+        {"#include \"ablate_pattern.cuh\"", pattern},
+        {"#include \"ablate_mma.cuh\"", ""},
+        {"extern \"C\" __global__", "static"},
+        {"extern __shared__ __align__(1024) unsigned char smem_raw[];", "unsigned char *smem_raw = emu_smem;"},
+        {"__shared__", "static"},
+        {"asm volatile(\"ld.acquire.gpu.global.s32 %0, [%1];\\n\" : \"=r\"(v) : \"l\"(sem) : \"memory\");",
+         "v = emu_load_acquire(sem);"},
+        {"asm volatile(\"red.release.gpu.global.add.s32 [%0], 1;\\n\" :: \"l\"(sem) : \"memory\");", "atomicAdd(sem, 1);"},
+        {"asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");",
+         "atomicAdd(p, a); atomicAdd(p + 1, b);"},
+        {"asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" :: \"r\"(dst), \"l\"(src), \"r\"(valid ? 16 : 0));",
+         "emu_cp_async_sh(dst, src, valid);"},
+        {"asm volatile(\"red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b), \"f\"(c), "
+         "\"f\"(d) : \"memory\");", "atomicAdd(p, a); atomicAdd(p + 1, b); atomicAdd(p + 2, c); atomicAdd(p + 3, d);"},
+        {"asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\");", ""},
+        {"asm volatile(\"wgmma.commit_group.sync.aligned;\\n\" ::: \"memory\");", ""},
+        {"asm volatile(\"wgmma.wait_group.sync.aligned %0;\\n\" :: \"n\"(N) : \"memory\");", ""},
+        {"asm volatile(\"\" : \"+f\"(d[i]) :: \"memory\");", "(void)d[i];"},
+        {"asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\");", ""},
+    };
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        if (cfgs[i].hd > 128) continue;
+        const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
+        char opt[256];
+        attn_wgmma_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, 2, 1);
+        printf("// ---- the Hopper forward, configuration %zu (%s)\n", i, opt);
+        emu_defines(opt, 0);
+        printf("namespace emu_wgfwd_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
+        fflush(stdout);
+        if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, sizeof wrules / sizeof *wrules)) return 1;
+        printf("\n} // namespace emu_wgfwd_%zu\n", i);
+        emu_defines(opt, 1);
+        emu_undef_all(wbody);
+        emu_undef_all(KERNELS_PATTERN_SRC);
+    }
     /* the table: shapes as the launchers compute them */
     printf("static const EmuFlashCfg emu_flash_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
         const int hd = cfgs[i].hd;
+        char wg[64] = "nullptr";
+        if (hd <= 128) snprintf(wg, sizeof wg, "emu_wgfwd_%zu::attn_fwd_wg", i);
         printf("    {\"%s\", %d, %d, %d, {%d, %d, %d, %d, %d}, %d, %d, %d, %u, %u, emu_flash_%zu::attn_fwd, "
-               "emu_flash_%zu::attn_bwd_pre, emu_flash_%zu::attn_bwd_dkdv, emu_flash_%zu::attn_bwd_dq_convert},\n",
+               "emu_flash_%zu::attn_bwd_pre, emu_flash_%zu::attn_bwd_dkdv, emu_flash_%zu::attn_bwd_dq_convert, %s, %u, %d},\n",
                cfgs[i].what, hd, cfgs[i].group, cfgs[i].T, cfgs[i].p.window, cfgs[i].p.global, cfgs[i].p.stride,
                cfgs[i].p.dilation, cfgs[i].p.block, attn_fwd_warps_(hd), attn_bwd_bn_(hd), attn_pre_tpr_(hd),
-               attn_fwd_smem_(hd), attn_bwd_smem_(hd), i, i, i, i);
+               attn_fwd_smem_(hd), attn_bwd_smem_(hd), i, i, i, i, wg, attn_wfwd_smem_(0, hd), 64 * ATTN_WFWD_WG);
     }
     printf("};\n");
     return 0;
