@@ -67,6 +67,7 @@ static inline int max(int a, int b) { return a > b ? a : b; }
 static inline long min(long a, long b) { return a < b ? a : b; }
 static inline long max(long a, long b) { return a > b ? a : b; }
 static inline void __threadfence() {}
+template <typename T> static inline T __ldcg(const T *p) { return *p; }
 static inline void __syncthreads() { pthread_barrier_wait(&block_bar); }
 static inline int warp_() { return threadIdx.x >> 5; }
 static inline int lane_() { return threadIdx.x & 31; }

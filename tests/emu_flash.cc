@@ -6,7 +6,8 @@
    nothing about timing, and a race the barriers happen to order may still hide;
    tests/gpu_attn_check.c on the device is the real test. At head dims up to 128 it also runs
    Hopper's forward (ATTN_WGMMA_SRC's attn_fwd_wg, its wgmma emulated: emu_cuda_cxx.h's
-   emu_wgmma) against the same reference.
+   emu_wgmma), and at 64 Hopper's backward (attn_bwd_pre_wg, attn_bwd_dkdv_wg with the
+   fixed-order bulk dQ adds, attn_bwd_dq_convert_wg), against the same reference.
 
    make tests/emu_flash && ./tests/emu_flash      (also in make emucheck)
    Configurations (tests/emu_flash_dump.c, with the launchers' own option builders): hd 64 GQA
@@ -34,6 +35,13 @@ struct EmuFlashCfg {
     void (*wgfwd)(emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *, int, int, float);
     unsigned wg_smem;
     int wg_bm;
+    /* the Hopper backward (head dim 64 only, else nullptr): preprocess, dK/dV with the ordered
+       16 KB bulk dQ adds (WB_DQ_BULK 2, DQ_DET), convert; and the dK/dV kernel's shared memory */
+    void (*wgpre)(float *, float *, const emu_bf16 *, const emu_bf16 *, int, int, long, int *);
+    void (*wgdkdv)(emu_bf16 *, emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *,
+                   const emu_bf16 *, const float *, const float *, int, int, float, float, emu_bf16 *, int *);
+    void (*wgconv)(emu_bf16 *, const float *, int, int, long);
+    unsigned wgbwd_smem;
 };
 #include "emu_flash_kernels.inc"
 
@@ -167,6 +175,26 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
         snprintf(what, sizeof what, "%s: backward %s", c.what, x.name);
         e = rel_l2(*x.ref, *x.got);
         report(e <= 2e-2, what, e, 2e-2);
+    }
+    if (c.wgdkdv) { /* the Hopper backward, as attn_backward_ launches it (its tiled dQ accumulator) */
+        if (c.wgbwd_smem > sizeof emu_smem) { fprintf(stderr, "emu_flash: %u bytes of shared memory\n", c.wgbwd_smem); exit(1); }
+        std::fill(scratch.begin(), scratch.end(), 12345.f);
+        std::vector<emu_bf16> wdq(q.size(), 0xFFFF), wdk(k.size(), 0xFFFF), wdv(v.size(), 0xFFFF);
+        const size_t wthreads = (size_t)rows * (hd / 8);
+        emu_launch((unsigned)((wthreads + 255) / 256), 1, 1, 256,
+                   [&] { c.wgpre(Dsum, dqacc, out.data(), dout.data(), T, H, rows, dqcnt); });
+        emu_launch(B * KV, (T + 127) / 128, 1, 256, [&] {
+            c.wgdkdv(wdk.data(), wdv.data(), dqacc, q.data(), k.data(), v.data(), dout.data(), lse.data(), Dsum, T, H,
+                     fscale, scale_log2, wdq.data(), dqcnt);
+        });
+        emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.wgconv(wdq.data(), dqacc, T, H, n8); });
+        const struct { const char *name; const std::vector<double> *ref; const std::vector<emu_bf16> *got; } wgr[] = {
+            {"dq", &dq_ref, &wdq}, {"dk", &dk_ref, &wdk}, {"dv", &dv_ref, &wdv}};
+        for (const auto &x : wgr) {
+            snprintf(what, sizeof what, "%s: Hopper backward %s", c.what, x.name);
+            e = rel_l2(*x.ref, *x.got);
+            report(e <= 2e-2, what, e, 2e-2);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 /* emu_flash_dump.c - print attn/dense.cu.h's flash attention kernels (ATTN_KERNELS_SRC: the
    mma.sync ones every GPU and every width but Hopper's 64 runs; and ATTN_WGMMA_SRC's forward
-   attn_fwd_wg, Hopper's at head dims 32..128) as C++ for tests/emu_flash.cc,
+   attn_fwd_wg, Hopper's at head dims 32..128, and at 64 its backward) as C++ for tests/emu_flash.cc,
    once per configuration, each in a namespace of its own with the -D options the launchers
    build (attn_options_, attn_pattern_for_: the real builders), and a table of the
    configurations with the launch shapes the host code uses (attn_fwd_warps_, attn_bwd_bn_, ...).
@@ -10,11 +10,13 @@
    since its macros follow each configuration's); extern "C" __global__ becomes static; the
    dynamic shared array a pointer to the emulator's buffer; __shared__ static (one block at a
    time); the inline PTX (fp32 reductions, the fixed-order dQ's acquire / release counters)
-   plain C++ on the emulator's atomics. The Hopper forward: ATTN_WGMMA_SRC up to its backward
-   section, its wgmma wrappers (wg_ss*, wg_rs64_tb) replaced by calls of the emulator's
-   emu_wgmma, its fences, commits and waits dropped (the emulated wgmma completes at once), its
-   cp.async to a shared address the emulator's; compiled with the launchers' own options
-   (attn_wgmma_options_) in a namespace emu_wgfwd_N. After each configuration every macro the
+   plain C++ on the emulator's atomics. The Hopper kernels: ATTN_WGMMA_SRC up to its selection
+   probabilities (the forward; the backward's kernels compile at hd 64 only), its wgmma wrappers
+   (wg_ss*, wg_rs64_tb) replaced by calls of the emulator's emu_wgmma, its fences, commits and
+   waits dropped (the emulated wgmma and bulk copies complete at once), its cp.async to a shared
+   address the emulator's, the backward's bulk dQ adds (cp.reduce.async.bulk) float atomics
+   element by element; compiled with the launchers' own options
+   (attn_wgmma_options_) in a namespace emu_wg_N. After each configuration every macro the
    sources define is undefined again.
    usage: emu_flash_dump > build/emu_flash_kernels.inc */
 #define GPU_IMPLEMENTATION
@@ -76,11 +78,13 @@ int main(void) {
         emu_undef_all(ATTN_KERNELS_SRC);
         emu_undef_all(KERNELS_PATTERN_SRC);
     }
-    /* the Hopper forward where it runs (head dims 32..128): its part of ATTN_WGMMA_SRC */
-    const char *wsrc = ATTN_WGMMA_SRC, *wend = strstr(wsrc, "// ---------------------------------------------------------------- backward");
+    /* the Hopper kernels where they run (the forward at head dims 32..128, the backward at 64):
+       ATTN_WGMMA_SRC up to the selection-mask kernels */
+    const char *wsrc = ATTN_WGMMA_SRC,
+               *wend = strstr(wsrc, "// ---------------------------------------------------------------- selection probabilities");
     const char *wcut0 = strstr(wsrc, "// d (+)= A B on one warpgroup"), *wcut1 = strstr(wsrc, "// ---------------------------------------------------------------- forward");
     if (!wend || !wcut0 || !wcut1 || !(wcut0 < wcut1 && wcut1 < wend)) {
-        fprintf(stderr, "emu_flash_dump: ATTN_WGMMA_SRC's wgmma wrappers, forward or backward markers not found in order\n");
+        fprintf(stderr, "emu_flash_dump: ATTN_WGMMA_SRC's wgmma wrappers, forward or selection markers not found in order\n");
         return 1;
     }
     static const char wg_emu[] =
@@ -112,6 +116,17 @@ int main(void) {
         {"asm volatile(\"wgmma.wait_group.sync.aligned %0;\\n\" :: \"n\"(N) : \"memory\");", ""},
         {"asm volatile(\"\" : \"+f\"(d[i]) :: \"memory\");", "(void)d[i];"},
         {"asm volatile(\"fence.proxy.async.shared::cta;\\n\" ::: \"memory\");", ""},
+        {"asm volatile(\"cp.async.bulk.commit_group;\\n\" ::: \"memory\");", ""},
+        {"asm volatile(\"cp.async.bulk.wait_group.read %0;\\n\" :: \"n\"(N) : \"memory\");", ""},
+        {"asm volatile(\"cp.async.bulk.wait_group %0;\\n\" :: \"n\"(N) : \"memory\");", ""},
+        {"asm volatile(\"fence.proxy.async.global;\\n\" ::: \"memory\");", ""},
+        {"asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 256;\\n\"\n"
+         "                         :: \"l\"(dqacc + ((long)b * T + m0 + r) * qs + h * HD), \"r\"(smem_addr(sq + r * SDQ_LD))\n"
+         "                         : \"memory\");",
+         "for (int i_ = 0; i_ < 64; i_++) atomicAdd(dqacc + ((long)b * T + m0 + r) * qs + h * HD + i_, sq[r * SDQ_LD + i_]);"},
+        {"asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 16384;\\n\"\n"
+         "                     :: \"l\"(dst), \"r\"(smem_addr(sq)) : \"memory\");",
+         "for (int i_ = 0; i_ < 4096; i_++) atomicAdd(dst + i_, sq[i_]);"},
     };
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
         if (cfgs[i].hd > 128) continue;
@@ -120,10 +135,10 @@ int main(void) {
         attn_wgmma_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, 2, 1);
         printf("// ---- the Hopper forward, configuration %zu (%s)\n", i, opt);
         emu_defines(opt, 0);
-        printf("namespace emu_wgfwd_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
+        printf("namespace emu_wg_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
         fflush(stdout);
         if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, sizeof wrules / sizeof *wrules)) return 1;
-        printf("\n} // namespace emu_wgfwd_%zu\n", i);
+        printf("\n} // namespace emu_wg_%zu\n", i);
         emu_defines(opt, 1);
         emu_undef_all(wbody);
         emu_undef_all(KERNELS_PATTERN_SRC);
@@ -132,13 +147,18 @@ int main(void) {
     printf("static const EmuFlashCfg emu_flash_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
         const int hd = cfgs[i].hd;
-        char wg[64] = "nullptr";
-        if (hd <= 128) snprintf(wg, sizeof wg, "emu_wgfwd_%zu::attn_fwd_wg", i);
+        char wg[64] = "nullptr", wb[160] = "nullptr, nullptr, nullptr";
+        if (hd <= 128) snprintf(wg, sizeof wg, "emu_wg_%zu::attn_fwd_wg", i);
+        if (hd == 64)
+            snprintf(wb, sizeof wb, "emu_wg_%zu::attn_bwd_pre_wg, emu_wg_%zu::attn_bwd_dkdv_wg, "
+                     "emu_wg_%zu::attn_bwd_dq_convert_wg", i, i, i);
         printf("    {\"%s\", %d, %d, %d, {%d, %d, %d, %d, %d}, %d, %d, %d, %u, %u, emu_flash_%zu::attn_fwd, "
-               "emu_flash_%zu::attn_bwd_pre, emu_flash_%zu::attn_bwd_dkdv, emu_flash_%zu::attn_bwd_dq_convert, %s, %u, %d},\n",
+               "emu_flash_%zu::attn_bwd_pre, emu_flash_%zu::attn_bwd_dkdv, emu_flash_%zu::attn_bwd_dq_convert, %s, %u, %d, "
+               "%s, %u},\n",
                cfgs[i].what, hd, cfgs[i].group, cfgs[i].T, cfgs[i].p.window, cfgs[i].p.global, cfgs[i].p.stride,
                cfgs[i].p.dilation, cfgs[i].p.block, attn_fwd_warps_(hd), attn_bwd_bn_(hd), attn_pre_tpr_(hd),
-               attn_fwd_smem_(hd), attn_bwd_smem_(hd), i, i, i, i, wg, attn_wfwd_smem_(0, hd), 64 * ATTN_WFWD_WG);
+               attn_fwd_smem_(hd), attn_bwd_smem_(hd), i, i, i, i, wg, attn_wfwd_smem_(0, hd), 64 * ATTN_WFWD_WG, wb,
+               attn_wbwd_smem_(2, 0));
     }
     printf("};\n");
     return 0;
