@@ -7,7 +7,9 @@
    tests/gpu_attn_check.c on the device is the real test. At head dims up to 128 it also runs
    Hopper's forward (ATTN_WGMMA_SRC's attn_fwd_wg, its wgmma emulated: emu_cuda_cxx.h's
    emu_wgmma), and at 64 Hopper's backward (attn_bwd_pre_wg, attn_bwd_dkdv_wg with the
-   fixed-order bulk dQ adds, attn_bwd_dq_convert_wg), against the same reference.
+   fixed-order bulk dQ adds, attn_bwd_dq_convert_wg), against the same reference; then those
+   kernels built with SELMASK (DSA's dense tiles under a selection bitmask, groups 1 and 4)
+   against attention over a random selection.
 
    make tests/emu_flash && ./tests/emu_flash      (also in make emucheck)
    Configurations (tests/emu_flash_dump.c, with the launchers' own option builders): hd 64 GQA
@@ -43,6 +45,19 @@ struct EmuFlashCfg {
     void (*wgconv)(emu_bf16 *, const float *, int, int, long);
     unsigned wgbwd_smem;
 };
+/* DSA's dense tiles under a selection bitmask (SELMASK, head dim 64): group, the forward's and
+   the backward's shared memory, the kernels (each taking the mask last) */
+struct EmuSelCfg {
+    int group;
+    unsigned fwd_smem, bwd_smem;
+    void (*fwd)(emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *, int, int, float,
+                const unsigned *);
+    void (*pre)(float *, float *, const emu_bf16 *, const emu_bf16 *, int, int, long, int *);
+    void (*dkdv)(emu_bf16 *, emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *,
+                 const emu_bf16 *, const float *, const float *, int, int, float, float, emu_bf16 *, int *,
+                 const unsigned *);
+    void (*conv)(emu_bf16 *, const float *, int, int, long);
+};
 #include "emu_flash_kernels.inc"
 
 static uint64_t rs = 0x2545F4914F6CDD1Dull;
@@ -74,6 +89,57 @@ static bool visible(const int pat[5], int t, int s) {
     return false;
 }
 
+/* attention in double on the bf16 inputs, query t of sequence b seeing key s where vis(b, t, s)
+   (never s > t): out, lse and the backward from the bf16-rounded output */
+struct Ref { std::vector<double> o, lse, dq, dk, dv; };
+static Ref reference(const std::vector<emu_bf16> &q, const std::vector<emu_bf16> &k, const std::vector<emu_bf16> &v,
+                     const std::vector<emu_bf16> &dout, int B, int T, int H, int KV, int hd,
+                     const std::function<bool(int, int, int)> &vis) {
+    const int group = H / KV;
+    const double scale = 1.0 / sqrt((double)hd);
+    Ref r{std::vector<double>(q.size(), 0), std::vector<double>((size_t)B * H * T), std::vector<double>(q.size(), 0),
+          std::vector<double>(k.size(), 0), std::vector<double>(v.size(), 0)};
+    std::vector<double> p(T);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < H; h++)
+            for (int t = 0; t < T; t++) {
+                const size_t qo = (((size_t)b * T + t) * H + h) * hd;
+                const int kvh = h / group;
+                double m = -1e300;
+                for (int s = 0; s <= t; s++) {
+                    if (!vis(b, t, s)) continue;
+                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
+                    double d = 0;
+                    for (int e = 0; e < hd; e++) d += (double)bf2f(q[qo + e]) * bf2f(k[ko + e]);
+                    p[s] = d * scale;
+                    m = fmax(m, p[s]);
+                }
+                double sum = 0;
+                for (int s = 0; s <= t; s++) sum += vis(b, t, s) ? exp(p[s] - m) : 0;
+                r.lse[((size_t)b * H + h) * T + t] = m + log(sum);
+                for (int s = 0; s <= t; s++) {
+                    p[s] = vis(b, t, s) ? exp(p[s] - m) / sum : 0;
+                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
+                    for (int e = 0; e < hd; e++) r.o[qo + e] += p[s] * bf2f(v[ko + e]);
+                }
+                double D = 0; /* from the bf16 output, as the kernels read it */
+                for (int e = 0; e < hd; e++) D += (double)bf2f(dout[qo + e]) * bf2f(f2bf((float)r.o[qo + e]));
+                for (int s = 0; s <= t; s++) {
+                    if (p[s] == 0) continue;
+                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
+                    double dp = 0;
+                    for (int e = 0; e < hd; e++) dp += (double)bf2f(dout[qo + e]) * bf2f(v[ko + e]);
+                    const double ds = p[s] * (dp - D) * scale;
+                    for (int e = 0; e < hd; e++) {
+                        r.dq[qo + e] += ds * bf2f(k[ko + e]);
+                        r.dk[ko + e] += ds * bf2f(q[qo + e]);
+                        r.dv[ko + e] += p[s] * bf2f(dout[qo + e]);
+                    }
+                }
+            }
+    return r;
+}
+
 static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     const int hd = c.hd, T = c.T, KV = H / c.group, N = B * T;
     printf("case %s: B %d T %d H %d KV %d\n", c.what, B, T, H, KV);
@@ -83,45 +149,8 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     for (auto &x : v) x = f2bf((float)nr());
     for (auto &x : dout) x = f2bf((float)nr());
     const double scale = 1.0 / sqrt((double)hd);
-    std::vector<double> o_ref(q.size(), 0), lse_ref((size_t)B * H * T), dq_ref(q.size(), 0), dk_ref(k.size(), 0),
-        dv_ref(v.size(), 0), p(T);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < H; h++)
-            for (int t = 0; t < T; t++) {
-                const size_t qo = (((size_t)b * T + t) * H + h) * hd;
-                const int kvh = h / c.group;
-                double m = -1e300;
-                for (int s = 0; s <= t; s++) {
-                    if (!visible(c.pat, t, s)) continue;
-                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
-                    double d = 0;
-                    for (int e = 0; e < hd; e++) d += (double)bf2f(q[qo + e]) * bf2f(k[ko + e]);
-                    p[s] = d * scale;
-                    m = fmax(m, p[s]);
-                }
-                double sum = 0;
-                for (int s = 0; s <= t; s++) sum += visible(c.pat, t, s) ? exp(p[s] - m) : 0;
-                lse_ref[((size_t)b * H + h) * T + t] = m + log(sum);
-                for (int s = 0; s <= t; s++) {
-                    p[s] = visible(c.pat, t, s) ? exp(p[s] - m) / sum : 0;
-                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
-                    for (int e = 0; e < hd; e++) o_ref[qo + e] += p[s] * bf2f(v[ko + e]);
-                }
-                double D = 0; /* from the bf16 output, as the kernels read it */
-                for (int e = 0; e < hd; e++) D += (double)bf2f(dout[qo + e]) * bf2f(f2bf((float)o_ref[qo + e]));
-                for (int s = 0; s <= t; s++) {
-                    if (p[s] == 0) continue;
-                    const size_t ko = (((size_t)b * T + s) * KV + kvh) * hd;
-                    double dp = 0;
-                    for (int e = 0; e < hd; e++) dp += (double)bf2f(dout[qo + e]) * bf2f(v[ko + e]);
-                    const double ds = p[s] * (dp - D) * scale;
-                    for (int e = 0; e < hd; e++) {
-                        dq_ref[qo + e] += ds * bf2f(k[ko + e]);
-                        dk_ref[ko + e] += ds * bf2f(q[qo + e]);
-                        dv_ref[ko + e] += p[s] * bf2f(dout[qo + e]);
-                    }
-                }
-            }
+    Ref ref = reference(q, k, v, dout, B, T, H, KV, hd, [&](int, int t, int s) { return visible(c.pat, t, s); });
+    const std::vector<double> &o_ref = ref.o, &lse_ref = ref.lse, &dq_ref = ref.dq, &dk_ref = ref.dk, &dv_ref = ref.dv;
     /* the forward, as attn_forward_ launches it */
     std::vector<emu_bf16> out(q.size());
     std::vector<float> lse(lse_ref.size());
@@ -198,10 +227,58 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     }
 }
 
+/* DSA's dense tiles: the Hopper forward and backward under a random selection bitmask (each
+   query its own key and a quarter of the earlier ones), as gpu_attention_select_* launch them */
+static void run_sel(const EmuSelCfg &c, int B, int T, int H) {
+    const int hd = 64, KV = H / c.group, N = B * T, W = (T + 127) / 128 * 4;
+    printf("case selection mask, group %d: B %d T %d H %d KV %d\n", c.group, B, T, H, KV);
+    std::vector<emu_bf16> q((size_t)N * H * hd), k((size_t)N * KV * hd), v(k.size()), dout(q.size());
+    for (auto &x : q) x = f2bf((float)nr());
+    for (auto &x : k) x = f2bf((float)nr());
+    for (auto &x : v) x = f2bf((float)nr());
+    for (auto &x : dout) x = f2bf((float)nr());
+    std::vector<unsigned> mask((size_t)N * W, 0);
+    for (int n = 0; n < N; n++)
+        for (int s = 0; s <= n % T; s++)
+            if (s == n % T || ur() < 0.25) mask[(size_t)n * W + s / 32] |= 1u << (s % 32);
+    Ref ref = reference(q, k, v, dout, B, T, H, KV, hd,
+                        [&](int b, int t, int s) { return (mask[((size_t)b * T + t) * W + s / 32] >> (s % 32)) & 1; });
+    const float scale = 1.0f / 8, scale_log2 = (float)(1.4426950408889634 / 8);
+    std::vector<emu_bf16> out(q.size(), 0xFFFF), dq(q.size(), 0xFFFF), dk(k.size(), 0xFFFF), dv(v.size(), 0xFFFF);
+    std::vector<float> lse(ref.lse.size(), NAN);
+    emu_launch(B * H, (T + 127) / 128, 1, 256,
+               [&] { c.fwd(out.data(), lse.data(), q.data(), k.data(), v.data(), T, H, scale_log2, mask.data()); });
+    const long rows = (long)N * H, n8 = rows * (hd / 8);
+    const size_t n_acc = (size_t)B * H * ((T + 63) / 64 * 64) * hd, n_cnt = (size_t)B * H * ((T + 31) / 32);
+    std::vector<float> scratch((rows + 63) / 64 * 64 + n_acc + n_cnt + 64, 12345.f);
+    float *Dsum = scratch.data(), *dqacc = Dsum + (rows + 63) / 64 * 64;
+    int *dqcnt = (int *)(dqacc + n_acc);
+    emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.pre(Dsum, dqacc, out.data(), dout.data(), T, H, rows, dqcnt); });
+    emu_launch(B * KV, (T + 127) / 128, 1, 256, [&] {
+        c.dkdv(dk.data(), dv.data(), dqacc, q.data(), k.data(), v.data(), dout.data(), lse.data(), Dsum, T, H, scale,
+               scale_log2, dq.data(), dqcnt, mask.data());
+    });
+    emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.conv(dq.data(), dqacc, T, H, n8); });
+    char what[160];
+    double e = 0;
+    bool finite = true;
+    for (size_t i = 0; i < lse.size(); i++) { e = fmax(e, fabs(lse[i] - ref.lse[i])); finite &= std::isfinite(lse[i]); }
+    snprintf(what, sizeof what, "selection mask, group %d: lse (max abs)", c.group);
+    report(finite && e <= 2e-3, what, finite ? e : NAN, 2e-3);
+    const struct { const char *name; const std::vector<double> *ref; const std::vector<emu_bf16> *got; } g[] = {
+        {"out", &ref.o, &out}, {"dq", &ref.dq, &dq}, {"dk", &ref.dk, &dk}, {"dv", &ref.dv, &dv}};
+    for (const auto &x : g) {
+        snprintf(what, sizeof what, "selection mask, group %d: %s", c.group, x.name);
+        e = rel_l2(*x.ref, *x.got);
+        report(e <= 2e-2, what, e, 2e-2);
+    }
+}
+
 int main() {
     const int heads[] = {4, 2, 4, 2, 4, 2, 4, 2};
     for (size_t i = 0; i < sizeof emu_flash_cfgs / sizeof *emu_flash_cfgs; i++)
         run_cfg(emu_flash_cfgs[i], 1 + (int)(i % 2), heads[i % 8]);
+    for (const EmuSelCfg &c : emu_sel_cfgs) run_sel(c, 2, 150, 4);
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }

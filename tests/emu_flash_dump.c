@@ -16,7 +16,9 @@
    waits dropped (the emulated wgmma and bulk copies complete at once), its cp.async to a shared
    address the emulator's, the backward's bulk dQ adds (cp.reduce.async.bulk) float atomics
    element by element; compiled with the launchers' own options
-   (attn_wgmma_options_) in a namespace emu_wg_N. After each configuration every macro the
+   (attn_wgmma_options_) in a namespace emu_wg_N; and the whole source with SELMASK
+   (attn_select_options_: DSA's dense tiles under a selection bitmask) at groups 1 and 4 in
+   namespaces emu_sel_N, with the table emu_sel_cfgs. After each configuration every macro the
    sources define is undefined again.
    usage: emu_flash_dump > build/emu_flash_kernels.inc */
 #define GPU_IMPLEMENTATION
@@ -109,6 +111,10 @@ int main(void) {
          "atomicAdd(p, a); atomicAdd(p + 1, b);"},
         {"asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" :: \"r\"(dst), \"l\"(src), \"r\"(valid ? 16 : 0));",
          "emu_cp_async_sh(dst, src, valid);"},
+        /* the source's cp_async16(unsigned, ...) sits beside ablate_mma.cuh's (void *, ...) on the
+           GPU; in a namespace it would hide the emulator's, so bring that one in */
+        {"__device__ __forceinline__ void cp_async16(unsigned dst, const void *src, bool valid) {",
+         "using ::cp_async16;\n__device__ __forceinline__ void cp_async16(unsigned dst, const void *src, bool valid) {"},
         {"asm volatile(\"red.global.add.v4.f32 [%0], {%1, %2, %3, %4};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b), \"f\"(c), "
          "\"f\"(d) : \"memory\");", "atomicAdd(p, a); atomicAdd(p + 1, b); atomicAdd(p + 2, c); atomicAdd(p + 3, d);"},
         {"asm volatile(\"wgmma.fence.sync.aligned;\\n\" ::: \"memory\");", ""},
@@ -143,6 +149,32 @@ int main(void) {
         emu_undef_all(wbody);
         emu_undef_all(KERNELS_PATTERN_SRC);
     }
+    /* DSA's dense tiles under a selection bitmask (SELMASK: Hopper, head dim 64), at groups 1 and 4:
+       the whole source with attn_select_options_'s options (its selection-probability kernel
+       compiles too; the indexer-KL kernels need KL_HI, not set) */
+    static const int sel_groups[] = {1, 4};
+    static char sbody[1 << 19];
+    int sn = snprintf(sbody, sizeof sbody, "%.*s%s%s", (int)(wcut0 - wsrc), wsrc, wg_emu, wcut1);
+    if (sn < 0 || (size_t)sn >= sizeof sbody) { fprintf(stderr, "emu_flash_dump: ATTN_WGMMA_SRC is too long\n"); return 1; }
+    for (size_t i = 0; i < sizeof sel_groups / sizeof *sel_groups; i++) {
+        char opt[256];
+        attn_select_options_(opt, sizeof opt, sel_groups[i], 2, 1);
+        printf("// ---- the selection-mask kernels, group %d (%s)\n", sel_groups[i], opt);
+        emu_defines(opt, 0);
+        printf("namespace emu_sel_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
+        fflush(stdout);
+        if (emu_dump("emu_flash_dump", sbody, (size_t)sn, wrules, sizeof wrules / sizeof *wrules)) return 1;
+        printf("\n} // namespace emu_sel_%zu\n", i);
+        emu_defines(opt, 1);
+        emu_undef_all(sbody);
+        emu_undef_all(KERNELS_PATTERN_SRC);
+    }
+    printf("static const EmuSelCfg emu_sel_cfgs[] = {\n");
+    for (size_t i = 0; i < sizeof sel_groups / sizeof *sel_groups; i++)
+        printf("    {%d, %u, %u, emu_sel_%zu::attn_fwd_wg, emu_sel_%zu::attn_bwd_pre_wg, emu_sel_%zu::attn_bwd_dkdv_wg, "
+               "emu_sel_%zu::attn_bwd_dq_convert_wg},\n", sel_groups[i], attn_wfwd_smem_(1, 64), attn_wbwd_smem_(2, 1),
+               i, i, i, i);
+    printf("};\n");
     /* the table: shapes as the launchers compute them */
     printf("static const EmuFlashCfg emu_flash_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
