@@ -89,6 +89,16 @@ static bool visible(const int pat[5], int t, int s) {
     return false;
 }
 
+/* q, k, v and dout of N tokens, H query heads on KV kv heads: N(0, 1) rounded to bf16 */
+struct Inputs { std::vector<emu_bf16> q, k, v, dout; };
+static Inputs make_inputs(int N, int H, int KV, int hd) {
+    Inputs in{std::vector<emu_bf16>((size_t)N * H * hd), std::vector<emu_bf16>((size_t)N * KV * hd),
+              std::vector<emu_bf16>((size_t)N * KV * hd), std::vector<emu_bf16>((size_t)N * H * hd)};
+    for (auto *x : {&in.q, &in.k, &in.v, &in.dout})
+        for (auto &e : *x) e = f2bf((float)nr());
+    return in;
+}
+
 /* attention in double on the bf16 inputs, query t of sequence b seeing key s where vis(b, t, s)
    (never s > t): out, lse and the backward from the bf16-rounded output */
 struct Ref { std::vector<double> o, lse, dq, dk, dv; };
@@ -140,17 +150,27 @@ static Ref reference(const std::vector<emu_bf16> &q, const std::vector<emu_bf16>
     return r;
 }
 
+/* dq, dk, dv against the reference, relative L2 2e-2, one report each named "<who> <tensor>" */
+static void report_grads(const char *who, const Ref &r, const std::vector<emu_bf16> &dq, const std::vector<emu_bf16> &dk,
+                         const std::vector<emu_bf16> &dv) {
+    const struct { const char *name; const std::vector<double> *ref; const std::vector<emu_bf16> *got; } g[] = {
+        {"dq", &r.dq, &dq}, {"dk", &r.dk, &dk}, {"dv", &r.dv, &dv}};
+    for (const auto &x : g) {
+        char what[200];
+        snprintf(what, sizeof what, "%s %s", who, x.name);
+        const double e = rel_l2(*x.ref, *x.got);
+        report(e <= 2e-2, what, e, 2e-2);
+    }
+}
+
 static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     const int hd = c.hd, T = c.T, KV = H / c.group, N = B * T;
     printf("case %s: B %d T %d H %d KV %d\n", c.what, B, T, H, KV);
-    std::vector<emu_bf16> q((size_t)N * H * hd), k((size_t)N * KV * hd), v(k.size()), dout(q.size());
-    for (auto &x : q) x = f2bf((float)nr());
-    for (auto &x : k) x = f2bf((float)nr());
-    for (auto &x : v) x = f2bf((float)nr());
-    for (auto &x : dout) x = f2bf((float)nr());
+    Inputs in = make_inputs(N, H, KV, hd);
+    const std::vector<emu_bf16> &q = in.q, &k = in.k, &v = in.v, &dout = in.dout;
     const double scale = 1.0 / sqrt((double)hd);
     Ref ref = reference(q, k, v, dout, B, T, H, KV, hd, [&](int, int t, int s) { return visible(c.pat, t, s); });
-    const std::vector<double> &o_ref = ref.o, &lse_ref = ref.lse, &dq_ref = ref.dq, &dk_ref = ref.dk, &dv_ref = ref.dv;
+    const std::vector<double> &o_ref = ref.o, &lse_ref = ref.lse;
     /* the forward, as attn_forward_ launches it */
     std::vector<emu_bf16> out(q.size());
     std::vector<float> lse(lse_ref.size());
@@ -198,13 +218,8 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     });
     const long n8 = rows * (hd / 8);
     emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.conv(dq.data(), dqacc, n8); });
-    const struct { const char *name; const std::vector<double> *ref; const std::vector<emu_bf16> *got; } g[] = {
-        {"dq", &dq_ref, &dq}, {"dk", &dk_ref, &dk}, {"dv", &dv_ref, &dv}};
-    for (const auto &x : g) {
-        snprintf(what, sizeof what, "%s: backward %s", c.what, x.name);
-        e = rel_l2(*x.ref, *x.got);
-        report(e <= 2e-2, what, e, 2e-2);
-    }
+    snprintf(what, sizeof what, "%s: backward", c.what);
+    report_grads(what, ref, dq, dk, dv);
     if (c.wgdkdv) { /* the Hopper backward, as attn_backward_ launches it (its tiled dQ accumulator) */
         if (c.wgbwd_smem > sizeof emu_smem) { fprintf(stderr, "emu_flash: %u bytes of shared memory\n", c.wgbwd_smem); exit(1); }
         std::fill(scratch.begin(), scratch.end(), 12345.f);
@@ -217,13 +232,8 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
                      fscale, scale_log2, wdq.data(), dqcnt);
         });
         emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.wgconv(wdq.data(), dqacc, T, H, n8); });
-        const struct { const char *name; const std::vector<double> *ref; const std::vector<emu_bf16> *got; } wgr[] = {
-            {"dq", &dq_ref, &wdq}, {"dk", &dk_ref, &wdk}, {"dv", &dv_ref, &wdv}};
-        for (const auto &x : wgr) {
-            snprintf(what, sizeof what, "%s: Hopper backward %s", c.what, x.name);
-            e = rel_l2(*x.ref, *x.got);
-            report(e <= 2e-2, what, e, 2e-2);
-        }
+        snprintf(what, sizeof what, "%s: Hopper backward", c.what);
+        report_grads(what, ref, wdq, wdk, wdv);
     }
 }
 
@@ -232,11 +242,8 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
 static void run_sel(const EmuSelCfg &c, int B, int T, int H) {
     const int hd = 64, KV = H / c.group, N = B * T, W = (T + 127) / 128 * 4;
     printf("case selection mask, group %d: B %d T %d H %d KV %d\n", c.group, B, T, H, KV);
-    std::vector<emu_bf16> q((size_t)N * H * hd), k((size_t)N * KV * hd), v(k.size()), dout(q.size());
-    for (auto &x : q) x = f2bf((float)nr());
-    for (auto &x : k) x = f2bf((float)nr());
-    for (auto &x : v) x = f2bf((float)nr());
-    for (auto &x : dout) x = f2bf((float)nr());
+    Inputs in = make_inputs(N, H, KV, hd);
+    const std::vector<emu_bf16> &q = in.q, &k = in.k, &v = in.v, &dout = in.dout;
     std::vector<unsigned> mask((size_t)N * W, 0);
     for (int n = 0; n < N; n++)
         for (int s = 0; s <= n % T; s++)
@@ -265,13 +272,11 @@ static void run_sel(const EmuSelCfg &c, int B, int T, int H) {
     for (size_t i = 0; i < lse.size(); i++) { e = fmax(e, fabs(lse[i] - ref.lse[i])); finite &= std::isfinite(lse[i]); }
     snprintf(what, sizeof what, "selection mask, group %d: lse (max abs)", c.group);
     report(finite && e <= 2e-3, what, finite ? e : NAN, 2e-3);
-    const struct { const char *name; const std::vector<double> *ref; const std::vector<emu_bf16> *got; } g[] = {
-        {"out", &ref.o, &out}, {"dq", &ref.dq, &dq}, {"dk", &ref.dk, &dk}, {"dv", &ref.dv, &dv}};
-    for (const auto &x : g) {
-        snprintf(what, sizeof what, "selection mask, group %d: %s", c.group, x.name);
-        e = rel_l2(*x.ref, *x.got);
-        report(e <= 2e-2, what, e, 2e-2);
-    }
+    snprintf(what, sizeof what, "selection mask, group %d: out", c.group);
+    e = rel_l2(ref.o, out);
+    report(e <= 2e-2, what, e, 2e-2);
+    snprintf(what, sizeof what, "selection mask, group %d:", c.group);
+    report_grads(what, ref, dq, dk, dv);
 }
 
 int main() {
