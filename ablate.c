@@ -1120,8 +1120,15 @@ static void bench_attention(Gpu *gpu, int T, int hd, int reps) {
         op_attention_backward(gpu, dq, dk, dv, dout, o, lse, q, k, v, B, T, H, H, hd, 0);
     }
     double tfb = (bench_sync_now(gpu) - t0) / reps;
-    printf("attention hd%-3d causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s\n",
-           hd, B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12);
+    /* which kernels ran: Hopper's wgmma ones or the portable mma.sync ones, per pass */
+    int wg = 0;
+#ifndef ABLATE_NO_CUDA
+    if (gpu) wg = gpu_attention_wgmma_passes(gpu, hd);
+#endif
+    const char *kern = !gpu ? "cpu" : wg == 3 ? "wgmma" : wg == 2 ? "wgmma fwd, mma.sync bwd" : wg == 1 ? "mma.sync fwd, wgmma bwd"
+                                                                                                    : "mma.sync";
+    printf("attention hd%-3d causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s  (%s)\n",
+           hd, B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12, kern);
     void *all[] = {q, k, v, o, dout, dq, dk, dv, lse};
     for (int i = 0; i < 9; i++) ops_free(gpu, all[i]);
 }

@@ -244,6 +244,10 @@ GPUDEF int attn_kernels_compile_check(const char *arch);
    bit s % 32 of word s / 32 of row t set when query t sees key s (only s <= t; every row
    sees at least one key), shared by all heads. */
 GPUDEF int gpu_attention_select_supported(const Gpu *gpu, int hd);
+/* which passes of plain (window / pattern, no dropout) attention at head dim hd take the
+   Hopper wgmma kernels on this GPU and tuning: bit 0 the backward, bit 1 the forward; the
+   others run the mma.sync kernels (for a benchmark's label: what it timed) */
+GPUDEF int gpu_attention_wgmma_passes(const Gpu *gpu, int hd);
 /* the same for the selection-mask kernels (gpu_attention_select_*, DSA's dense tiles; Hopper
    only: none elsewhere), with an indexer of HI heads for the KL kernels (0: none) */
 GPUDEF int gpu_attention_select_kernels(const Gpu *gpu, int H, int KV, int HI, GpuKernelSpec *out, int max);
@@ -2572,6 +2576,8 @@ GPUDEF void gpu_attention_forward(Gpu *gpu, void *out, float *lse, const void *q
     OpsPattern p = {window, 0, 0, 0, 0};
     gpu_attention_pattern_forward(gpu, out, lse, q, k, v, B, T, H, KV, hd, &p);
 }
+
+GPUDEF int gpu_attention_wgmma_passes(const Gpu *gpu, int hd) { return attn_wgmma_mode_(gpu, hd); }
 
 GPUDEF int gpu_attention_select_supported(const Gpu *gpu, int hd) {
     return gpu->cc_major == 9 && gpu->cc_minor == 0 && hd == 64;
