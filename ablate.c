@@ -1125,8 +1125,8 @@ static void bench_attention(Gpu *gpu, int T, int hd, int reps) {
 #ifndef ABLATE_NO_CUDA
     if (gpu) wg = gpu_attention_wgmma_passes(gpu, hd);
 #endif
-    const char *kern = !gpu ? "cpu" : wg == 3 ? "wgmma" : wg == 2 ? "wgmma fwd, mma.sync bwd" : wg == 1 ? "mma.sync fwd, wgmma bwd"
-                                                                                                    : "mma.sync";
+    static const char *const kernels[4] = {"mma.sync", "mma.sync fwd, wgmma bwd", "wgmma fwd, mma.sync bwd", "wgmma"};
+    const char *kern = gpu ? kernels[wg & 3] : "cpu";
     printf("attention hd%-3d causal B=%-3d H=%d T=%-5d  fwd %8.3f ms %6.1f TFLOP/s | fwd+bwd %8.3f ms %6.1f TFLOP/s  (%s)\n",
            hd, B, H, T, tf * 1e3, flops / tf / 1e12, tfb * 1e3, 3.5 * flops / tfb / 1e12, kern);
     void *all[] = {q, k, v, o, dout, dq, dk, dv, lse};
