@@ -629,7 +629,8 @@ static
 const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sync_check=0|1", "synchronize after every kernel and name the one that failed (default 0)"},
     {"xent_chunk_mb=N", "LM-head logits per chunk, MB, 1..65536 (default 512)"},
-    {"attn_wgmma=0..3", "Hopper attention kernels: bit 0 backward, bit 1 forward (default 3)"},
+    {"attn_wgmma=0..3", "Hopper attention kernels: bit 0 backward, bit 1 forward, at head dims 32..128 "
+                        "(default: 3 at 64, 2 at 72..128, 0 at 32..56)"},
     {"attn_wbwd_dq=0..4", "the Hopper backward's dQ reduction (default 2; nondeterministic numerics only)"},
     {"gdn_mma=0|1", "GDN: 0 fp32 products, 1 tensor cores (default 1)"},
     {"gdn_par=0|1", "GDN: 0 one block per sequence and head, 1 chunk-parallel (default 1)"},

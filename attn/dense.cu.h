@@ -67,8 +67,9 @@
      the backward's two warps share 16 keys, each accumulating half the dK, dV columns
      (both compute S^T, dP^T). ptxas sm_80 (GROUP 3, DQ_DET): forward 152 registers at hd
      72, 172 at 96, 255 at 192, 255 and a 40-byte spill at 256; backward 173 at 72, 219
-     at 96, 218 at 192, 247 at 256, no spills. The Hopper (wgmma) kernels run hd 64 only;
-     every other width takes these kernels on every GPU.
+     at 96, 218 at 192, 247 at 256, no spills. The Hopper (wgmma) kernels take any width
+     from 32 to 128 (64-column halves, below); by default hd 64 both passes, 72..128 the
+     forward (attn_wgmma_mode_); every other width and pass takes these kernels.
      K/V are read at kv head h/GROUP directly: GQA/MQA never materialize copies.
      Resources (ptxas, sm_90, hd 64): forward 128 registers, 2 blocks of 8 warps per SM;
      backward 219 registers, 1 block of 8 warps per SM; no spills.
@@ -1071,7 +1072,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "\n"
 #endif
 static const char ATTN_WGMMA_SRC[] =
 KSRC_LINE("attn/dense.cu.h") "// Flash attention forward and backward for Hopper (sm_90a): wgmma.mma_async with\n"
-"// operands in 128-byte-swizzled shared memory (cp.async loads), hd 64 only. Same\n"
+"// operands in 128-byte-swizzled shared memory (cp.async loads), hd 32..128. Same\n"
 "// layouts and semantics as ATTN_KERNELS_SRC, whose attn_bwd_pre and attn_bwd_dq_convert\n"
 "// run around attn_bwd_dkdv_wg. Compile-time parameters: GROUP, WINDOW and the pattern's\n"
 "// GLOBAL, STRIDE, DILATION, DSPAN, PBLOCK (as there).\n"
@@ -1100,9 +1101,9 @@ KSRC_LINE("attn/dense.cu.h") "// Flash attention forward and backward for Hopper
 ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "#define HD 64\n"
 "#endif\n"
-"// HD: 64 for every kernel here; the forward alone also takes any multiple of 8 from 32 to 128\n"
-"// (attn_fwd_wg: the head as WNH 64-column halves, columns past HD zero-filled in shared\n"
-"// memory, never loaded or stored; S sums over WKS k16 steps, the ones that reach column HD)\n"
+"// HD: any multiple of 8 from 32 to 128 (the selection-mask kernels: 64). The head is WNH\n"
+"// 64-column halves, columns past HD zero-filled in shared memory, never loaded or stored;\n"
+"// S sums over WKS k16 steps, the ones that reach column HD.\n"
 "#if HD % 8 || HD < 32 || HD > 128\n"
 "#error \"the Hopper kernels take HD a multiple of 8 from 32 to 128\"\n"
 "#endif\n"
@@ -1426,11 +1427,16 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "// ---------------------------------------------------------------- backward\n"
 "// dK, dV for 128 keys of one (b, kv head); warpgroup wg owns keys 64wg..64wg+63 and loops\n"
 "// over every (query head of the group, 64-row query tile) that sees the block's keys:\n"
-"//   S^T = K Q^T, dP^T = V dO^T (A = K/V, B = Q/dO, K-major, smem);\n"
-"//   P^T, dS^T in registers; dV += P^T dO, dK += dS^T Q (A from registers, B MN-major);\n"
-"//   dS^T -> smem; dQ[64 q][32 dims of wg] = dS K over the block's 128 keys (A = dS^T\n"
-"//   MN-major, B = K^T, a transposed copy of K made once per block, K-major), added to\n"
-"//   the fp32 accumulator as WB_DQ_BULK says (below; default 2, one 16 KB bulk add).\n"
+"//   S^T = K Q^T, dP^T = V dO^T (A = K/V, B = Q/dO, K-major, smem; WKS k16 steps);\n"
+"//   P^T, dS^T in registers; dV += P^T dO, dK += dS^T Q (A from registers, B MN-major, per\n"
+"//   64-column half);\n"
+"//   dS^T -> smem; dQ = dS K over the block's 128 keys (A = dS^T MN-major), added to the\n"
+"//   fp32 accumulator as WB_DQ_BULK says (below; default 2, one bulk add per tile). At\n"
+"//   HD <= 64 warpgroup wg makes dQ's columns 32wg..32wg+31 from K^T, a transposed copy of K\n"
+"//   made once per block (K-major); past 64 it makes column half wg, reading K's half wg as\n"
+"//   an MN-major operand (no K^T copy: at HD 128 the tiles fill the 227 KB of shared memory).\n"
+"// Other widths than 64: columns past HD are zero in shared memory (never loaded) and never\n"
+"// stored; dQ's accumulator holds WNH 64-column tiles side by side, so WB_DQ_BULK 2 or 3.\n"
 "// grid (B*KV, ceil(T/128)), block 256 threads.\n"
 "#ifndef WB_DQ_BULK\n"
 "#define WB_DQ_BULK 0\n"
@@ -1481,29 +1487,36 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "        bulk_commit();\n"
 "    }\n"
 "}\n"
-"// WB_DQ_BULK 2, 3: the accumulator is tiled, [B][H][Tp][64] fp32 (Tp = T rounded up to 64;\n"
+"// WB_DQ_BULK 2, 3: the accumulator is tiled, [B][H][Tp][64 WNH] fp32 (Tp = T rounded up to 64;\n"
 "// attn_bwd_pre_wg zeroes it, attn_bwd_dq_convert_wg turns it into dq), 16-byte chunk c of\n"
 "// row r stored at chunk c ^ (r % 8): a block's 64x64 dQ tile is one contiguous 16 KB region,\n"
 "// staged in shared memory in that same layout (the swizzle spreads the accumulator-layout\n"
-"// float2 stores of 8 rows over all banks). 2: thread 0 adds the whole tile with one\n"
-"// cp.reduce.async.bulk .add.f32 of 16 KB (FlashAttention-3's way); 3: all 256 threads add\n"
-"// it with fully coalesced red.global.add.v4.f32 (a warp covers 512 contiguous bytes).\n"
+"// float2 stores of 8 rows over all banks). Past HD 64 a 64-row tile is WNH such 64x64 tiles,\n"
+"// column half hh the hh-th, contiguous. 2: thread 0 adds the whole tile with one\n"
+"// cp.reduce.async.bulk .add.f32 of 16 KB a half (FlashAttention-3's way); 3: all 256 threads\n"
+"// add it with fully coalesced red.global.add.v4.f32 (a warp covers 512 contiguous bytes).\n"
+"#if HD != 64 && WB_DQ_BULK != 2 && WB_DQ_BULK != 3\n"
+"#error \"at HD other than 64 the backward's dQ takes WB_DQ_BULK 2 or 3\"\n"
+"#endif\n"
 "#define SDQ_TILE 4096  // floats per staged tile\n"
 "__device__ __forceinline__ int dqt_off(int r, int c) { return r * 64 + (((c >> 2) ^ (r & 7)) << 2) + (c & 3); }\n"
+"// the accumulator's 64-float row of (b * H + h, t) in column half 0 (half hh: + 64 hh rows);\n"
+"// at WNH 1 written as the plain [B][H][Tp][64] index\n"
+"#define DQT_ROW(bh, t, Tp) (WNH == 1 ? (bh) * (Tp) + (t) : ((bh) * (Tp) + ((t) & ~63)) * WNH + ((t) & 63))\n"
 "__device__ __forceinline__ float *dq_tile(float *dqacc, int b, int h, int m0, int T, int H) {\n"
 "    const int Tp = (T + 63) & ~63;\n"
-"    return dqacc + (((long)b * H + h) * Tp + m0) * 64;\n"
+"    return dqacc + (((long)b * H + h) * Tp + m0) * (64 * WNH);\n"
 "}\n"
 "__device__ __forceinline__ void dq_tile_reduce(float *dst, const float *sq) {\n"
 "#if WB_DQ_BULK == 2 || WB_DQ_BULK == 4\n"
 "    if (threadIdx.x == 0) {\n"
-"        asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 16384;\\n\"\n"
-"                     :: \"l\"(dst), \"r\"(smem_addr(sq)) : \"memory\");\n"
+"        asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\\n\"\n"
+"                     :: \"l\"(dst), \"r\"(smem_addr(sq)), \"n\"(16384 * WNH) : \"memory\");\n"
 "        bulk_commit();\n"
 "    }\n"
 "#else\n"
 "#pragma unroll\n"
-"    for (int i = 0; i < 4; i++) {\n"
+"    for (int i = 0; i < 4 * WNH; i++) {\n"
 "        const int e = (i * 256 + threadIdx.x) * 4;\n"
 "        const float4 v = *(const float4 *)(sq + e);\n"
 "        red_add4(dst + e, v.x, v.y, v.z, v.w);\n"
@@ -1549,14 +1562,15 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "    }\n"
 "}\n"
 "#if WB_DQ_BULK >= 2\n"
-"#define SDQ_BUF SDQ_TILE\n"
+"#define SDQ_BUF (SDQ_TILE * WNH)\n"
 "#else\n"
 "#define SDQ_BUF (64 * SDQ_LD)\n"
 "#endif\n"
 "\n"
 "#define WB_BM 64\n"
 "#define WB_BN 128\n"
-"#if !defined(KL_HI) && HD == 64  // the indexer-KL module holds the KL kernels only; HD 64 only\n"
+"#define WB_DQN (64 / (3 - WNH))  // dQ columns a warpgroup makes: 32 (one half, shared), 64 (its half)\n"
+"#ifndef KL_HI  // the indexer-KL module holds the KL kernels only\n"
 "extern \"C\" __global__ void __launch_bounds__(256, 1)\n"
 "attn_bwd_dkdv_wg(bf16 *dk, bf16 *dv, float *dqacc, const bf16 *q, const bf16 *k, const bf16 *v,\n"
 "                 const bf16 *dout, const float *lse, const float *Dsum, int T, int H,\n"
@@ -1570,12 +1584,16 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "    __shared__ int s_conv[2];  // finished tiles this block converts (-1: none)\n"
 "#endif\n"
 "    unsigned char *smem = smem_raw + (((smem_addr(smem_raw) + 1023u) & ~1023u) - smem_addr(smem_raw));\n"
-"    bf16 *sK = (bf16 *)smem;              // [128 keys][64]\n"
-"    bf16 *sV = sK + WB_BN * 64;           // [128 keys][64]\n"
+"    bf16 *sK = (bf16 *)smem;              // [WNH halves][128 keys][64]\n"
+"    bf16 *sV = sK + WNH * WB_BN * 64;     // [WNH][128 keys][64]\n"
+"#if WNH == 1\n"
 "    bf16 *sKt = sV + WB_BN * 64;          // [2 key blocks][64 dims][64 keys]\n"
 "    bf16 *sQ = sKt + WB_BN * 64;          // [2][64 queries][64]\n"
-"    bf16 *sdO = sQ + 2 * WB_BM * 64;      // [2][64 queries][64]\n"
-"    bf16 *sdS = sdO + 2 * WB_BM * 64;     // [2][128 keys][64 queries]  dS^T\n"
+"#else\n"
+"    bf16 *sQ = sV + WNH * WB_BN * 64;     // [2][WNH][64 queries][64]\n"
+"#endif\n"
+"    bf16 *sdO = sQ + 2 * WNH * WB_BM * 64;  // [2][WNH][64 queries][64]\n"
+"    bf16 *sdS = sdO + 2 * WNH * WB_BM * 64;  // [2][128 keys][64 queries]  dS^T\n"
 "    float *sL = (float *)(sdS + 2 * WB_BN * WB_BM);  // [2][64]\n"
 "    float *sD = sL + 2 * WB_BM;                  // [2][64]\n"
 "#if SELMASK\n"
@@ -1584,8 +1602,10 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "#else\n"
 "    float *sdQ = sD + 2 * WB_BM;                 // [2][SDQ_BUF] fp32 dQ staging (WB_DQ_BULK > 0)\n"
 "#endif\n"
-"    const unsigned aK = smem_addr(sK), aV = smem_addr(sV), aKt = smem_addr(sKt), aQ = smem_addr(sQ),\n"
-"                   adO = smem_addr(sdO);\n"
+"    const unsigned aK = smem_addr(sK), aV = smem_addr(sV), aQ = smem_addr(sQ), adO = smem_addr(sdO);\n"
+"#if WNH == 1\n"
+"    const unsigned aKt = smem_addr(sKt);\n"
+"#endif\n"
 "\n"
 "    const int KV = H / GROUP;\n"
 "    const int b = blockIdx.x / KV, kvh = blockIdx.x % KV;\n"
@@ -1614,8 +1634,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "#define WB_M(it) ((ilo + (it) % nq) * WB_BM)\n"
 "#endif\n"
 "\n"
-"    load_sw<WB_BN, 256>(aK, kb, ks, n0, T);\n"
-"    load_sw<WB_BN, 256>(aV, vb, ks, n0, T);\n"
+"    load_swh<WB_BN, 256>(aK, kb, ks, n0, T);\n"
+"    load_swh<WB_BN, 256>(aV, vb, ks, n0, T);\n"
 "    cp_async_commit();\n"
 "\n"
 "#if SELMASK\n"
@@ -1628,8 +1648,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "    do {                                                                                    \\\n"
 "        int h_ = WB_H(it), m_ = WB_M(it);                                                   \\\n"
 "        long qoff_ = (long)b * T * qs + h_ * HD;                                            \\\n"
-"        load_sw<WB_BM, 256>(aQ + (buf) * WB_BM * 128, q + qoff_, qs, m_, T);                \\\n"
-"        load_sw<WB_BM, 256>(adO + (buf) * WB_BM * 128, dout + qoff_, qs, m_, T);            \\\n"
+"        load_swh<WB_BM, 256>(aQ + (buf) * WNH * WB_BM * 128, q + qoff_, qs, m_, T);         \\\n"
+"        load_swh<WB_BM, 256>(adO + (buf) * WNH * WB_BM * 128, dout + qoff_, qs, m_, T);     \\\n"
 "        if (tid < WB_BM) {                                                                  \\\n"
 "            int row_ = m_ + tid;                                                            \\\n"
 "            bool ok_ = row_ < T;                                                            \\\n"
@@ -1644,17 +1664,19 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "    WB_LOAD(0, 0);\n"
 "    cp_async_wait<1>();  // K, V landed\n"
 "    __syncthreads();\n"
+"#if WNH == 1\n"
 "    // K^T: sKt[key / 64] holds [dim][key % 64]\n"
 "    for (int i = tid; i < WB_BN * 64; i += 256) {\n"
 "        int key = i & 127, d = i >> 7;\n"
 "        sKt[(key >> 6) * 4096 + swz(d, key & 63)] = sK[swz(key, d)];\n"
 "    }\n"
+"#endif\n"
 "\n"
-"    float dka[32], dva[32], acc[16];\n"
+"    float dka[32 * WNH], dva[32 * WNH], acc[WB_DQN / 2];\n"
 "#pragma unroll\n"
-"    for (int i = 0; i < 32; i++) dka[i] = dva[i] = 0.f;\n"
+"    for (int i = 0; i < 32 * WNH; i++) dka[i] = dva[i] = 0.f;\n"
 "#pragma unroll\n"
-"    for (int i = 0; i < 16; i++) acc[i] = 0.f;\n"
+"    for (int i = 0; i < WB_DQN / 2; i++) acc[i] = 0.f;\n"
 "\n"
 "    const int kw = wg * 64;                // this warpgroup's first key, local\n"
 "    const int krow = kw + warp * 16 + g;   // this thread's key rows krow, krow + 8 (local)\n"
@@ -1679,7 +1701,7 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "#endif\n"
 "        if (WB_DQ_BULK == 1 && it > 0) dq_bulk_reduce(dqacc, sdQ + (buf ^ 1) * SDQ_BUF, m0_prev, h_prev, T, qs, b);\n"
 "        if (it + 1 < iters) WB_LOAD(it + 1, buf ^ 1);\n"
-"        const unsigned Qt = aQ + buf * WB_BM * 128, dOt = adO + buf * WB_BM * 128;\n"
+"        const unsigned Qt = aQ + buf * WNH * WB_BM * 128, dOt = adO + buf * WNH * WB_BM * 128;\n"
 "        const float *Lt = sL + buf * WB_BM, *Dt = sD + buf * WB_BM;\n"
 "        bf16 *sdSb = sdS + buf * WB_BN * WB_BM;\n"
 "\n"
@@ -1690,12 +1712,14 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "            float st[32], dpt[32];\n"
 "            wg_fence();\n"
 "#pragma unroll\n"
-"            for (int kk = 0; kk < 4; kk++)\n"
-"                wg_ss64<0, 0>(st, gdesc(aK + kw * 128 + kk * 32, 16), gdesc(Qt + kk * 32, 16), kk);\n"
+"            for (int kk = 0; kk < WKS; kk++)  // k16 step kk: column half kk / 4, bytes 32 (kk % 4) on\n"
+"                wg_ss64<0, 0>(st, gdesc(aK + (kk >> 2) * WB_BN * 128 + kw * 128 + (kk & 3) * 32, 16),\n"
+"                              gdesc(Qt + (kk >> 2) * WB_BM * 128 + (kk & 3) * 32, 16), kk);\n"
 "            wg_commit();\n"
 "#pragma unroll\n"
-"            for (int kk = 0; kk < 4; kk++)\n"
-"                wg_ss64<0, 0>(dpt, gdesc(aV + kw * 128 + kk * 32, 16), gdesc(dOt + kk * 32, 16), kk);\n"
+"            for (int kk = 0; kk < WKS; kk++)\n"
+"                wg_ss64<0, 0>(dpt, gdesc(aV + (kk >> 2) * WB_BN * 128 + kw * 128 + (kk & 3) * 32, 16),\n"
+"                              gdesc(dOt + (kk >> 2) * WB_BM * 128 + (kk & 3) * 32, 16), kk);\n"
 "            wg_commit();\n"
 "            // the previous tile's dQ (staged before this iteration's first barrier) goes out\n"
 "            // while the tensor cores run S^T and dP^T\n"
@@ -1745,7 +1769,10 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "                for (int r = 0; r < 4; r++) ap[kk][r] = pack_bf16(st[8 * kk + 2 * r], st[8 * kk + 2 * r + 1]);\n"
 "            wg_fence();\n"
 "#pragma unroll\n"
-"            for (int kk = 0; kk < 4; kk++) wg_rs64_tb(dva, ap[kk], gdesc(dOt + kk * 2048, 1024), 1);\n"
+"            for (int kk = 0; kk < 4; kk++)\n"
+"#pragma unroll\n"
+"                for (int hh = 0; hh < WNH; hh++)\n"
+"                    wg_rs64_tb(dva + 32 * hh, ap[kk], gdesc(dOt + hh * WB_BM * 128 + kk * 2048, 1024), 1);\n"
 "            wg_commit();\n"
 "            wg_wait<1>();  // dP^T\n"
 "            fence_regs<32>(dpt);\n"
@@ -1780,16 +1807,23 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "#endif\n"
 "        __syncthreads();  // dS^T complete\n"
 "\n"
-"        // dQ[m0.., 32 wg .. 32 wg + 31] = dS K over the block's 128 keys, then dK += dS^T Q;\n"
-"        // the dQ reduction (global atomics) overlaps dK on the tensor cores\n"
+"        // dQ[m0.., this warpgroup's WB_DQN columns] = dS K over the block's 128 keys, then\n"
+"        // dK += dS^T Q; the dQ reduction (global atomics) overlaps dK on the tensor cores\n"
 "        wg_fence();\n"
 "#pragma unroll\n"
 "        for (int s = 0; s < 8; s++)\n"
+"#if WNH == 1\n"
 "            wg_ss32<1, 0>(acc, gdesc(smem_addr(sdSb) + s * 2048, 1024),\n"
 "                          gdesc(aKt + (s >> 2) * 8192 + wg * 4096 + (s & 3) * 32, 16), s);\n"
+"#else\n"
+"            wg_ss64<1, 1>(acc, gdesc(smem_addr(sdSb) + s * 2048, 1024), gdesc(aK + wg * WB_BN * 128 + s * 2048, 1024), s);\n"
+"#endif\n"
 "        wg_commit();\n"
 "#pragma unroll\n"
-"        for (int kk = 0; kk < 4; kk++) wg_rs64_tb(dka, as[kk], gdesc(Qt + kk * 2048, 1024), 1);\n"
+"        for (int kk = 0; kk < 4; kk++)\n"
+"#pragma unroll\n"
+"            for (int hh = 0; hh < WNH; hh++)\n"
+"                wg_rs64_tb(dka + 32 * hh, as[kk], gdesc(Qt + hh * WB_BM * 128 + kk * 2048, 1024), 1);\n"
 "        wg_commit();\n"
 "#if WB_DQ_BULK == 4\n"
 "        {\n"
@@ -1798,15 +1832,15 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "        }\n"
 "#endif\n"
 "        wg_wait<1>();  // dV, dQ\n"
-"        fence_regs<16>(acc);\n"
+"        fence_regs<WB_DQN / 2>(acc);\n"
 "#if WB_DQ_BULK >= 2\n"
 "        {   // stage scale * dQ in sdQ[buf] (tiled, swizzled); the next iteration adds it\n"
-"            float *sq = sdQ + buf * SDQ_BUF;\n"
+"            float *sq = sdQ + buf * SDQ_BUF + (WNH == 1 ? 0 : wg * SDQ_TILE);\n"
 "#pragma unroll\n"
-"            for (int i = 0; i < 4; i++)\n"
+"            for (int i = 0; i < WB_DQN / 8; i++)\n"
 "#pragma unroll\n"
 "                for (int r = 0; r < 2; r++)\n"
-"                    *(float2 *)(sq + dqt_off(warp * 16 + g + 8 * r, wg * 32 + 8 * i + 2 * t4)) =\n"
+"                    *(float2 *)(sq + dqt_off(warp * 16 + g + 8 * r, (WNH == 1 ? wg * 32 : 0) + 8 * i + 2 * t4)) =\n"
 "                        make_float2(acc[4 * i + 2 * r] * scale, acc[4 * i + 2 * r + 1] * scale);\n"
 "        }\n"
 "#elif WB_DQ_BULK\n"
@@ -1823,8 +1857,8 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "        dq_reduce(dqacc, acc, m0, h, T, qs, b, wg, warp, g, t4, scale);\n"
 "#endif\n"
 "        wg_wait<0>();  // dK: Q, dO of this tile are free once every warpgroup reaches the next barrier\n"
-"        fence_regs<32>(dva);\n"
-"        fence_regs<32>(dka);\n"
+"        fence_regs<32 * WNH>(dva);\n"
+"        fence_regs<32 * WNH>(dka);\n"
 "        h_prev = h;\n"
 "        m0_prev = m0;\n"
 "    }\n"
@@ -1889,20 +1923,22 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "            bf16 *dkr = dk + ((long)b * T + key) * ks + kvh * HD;\n"
 "            bf16 *dvr = dv + ((long)b * T + key) * ks + kvh * HD;\n"
 "#pragma unroll\n"
-"            for (int i = 0; i < 8; i++) {\n"
-"                *(unsigned *)(dkr + i * 8 + 2 * t4) = pack_bf16(dka[4 * i + 2 * r] * scale, dka[4 * i + 2 * r + 1] * scale);\n"
-"                *(unsigned *)(dvr + i * 8 + 2 * t4) = pack_bf16(dva[4 * i + 2 * r], dva[4 * i + 2 * r + 1]);\n"
-"            }\n"
+"            for (int i = 0; i < 8 * WNH; i++)\n"
+"                if (HD % 64 == 0 || i * 8 < HD) {  // HD a multiple of 8: a column pair is real or padding\n"
+"                    *(unsigned *)(dkr + i * 8 + 2 * t4) = pack_bf16(dka[4 * i + 2 * r] * scale, dka[4 * i + 2 * r + 1] * scale);\n"
+"                    *(unsigned *)(dvr + i * 8 + 2 * t4) = pack_bf16(dva[4 * i + 2 * r], dva[4 * i + 2 * r + 1]);\n"
+"                }\n"
 "        }\n"
 "    }\n"
 "}\n"
 "#endif\n"
 "\n"
 "// WB_DQ_BULK 2, 3: the tiled accumulator's preprocess and convert (attn_bwd_pre and\n"
-"// attn_bwd_dq_convert with the layout [B][H][Tp][64], swizzled 16-byte chunks).\n"
-"// D[b,h,t] = sum dO*O; zero row (b,h,t) of the accumulator (rows t >= T of the last\n"
-"// tile only ever receive zeros and are never read). 8 threads per (b,t,h) row.\n"
-"#if !defined(KL_HI) && HD == 64  // the indexer-KL module holds the KL kernels only; HD 64 only\n"
+"// attn_bwd_dq_convert with the layout of dq_tile, swizzled 16-byte chunks).\n"
+"// D[b,h,t] = sum dO*O; zero row (b,h,t) of the accumulator, every column half (rows t >= T\n"
+"// of the last tile only ever receive zeros and are never read). 8 threads per (b,t,h) row,\n"
+"// thread c taking columns 8c..8c+7 of each half.\n"
+"#ifndef KL_HI  // the indexer-KL module holds the KL kernels only\n"
 "extern \"C\" __global__ void attn_bwd_pre_wg(float *Dsum, float *dqacc, const bf16 *out, const bf16 *dout,\n"
 "                                           int T, int H, long rows, int *dqcnt) {\n"
 "    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
@@ -1912,19 +1948,26 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "    long b = 0, t = 0;\n"
 "    int h = 0;\n"
 "    if (row < rows) {\n"
-"        uint4 o4 = *(const uint4 *)(out + row * HD + c * 8);\n"
-"        uint4 g4 = *(const uint4 *)(dout + row * HD + c * 8);\n"
-"        unsigned ov[4] = {o4.x, o4.y, o4.z, o4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w};\n"
 "#pragma unroll\n"
-"        for (int e = 0; e < 4; e++) d += bf16_lo(ov[e]) * bf16_lo(gv[e]) + bf16_hi(ov[e]) * bf16_hi(gv[e]);\n"
+"        for (int hh = 0; hh < WNH; hh++)\n"
+"            if (HD % 64 == 0 || hh * 64 + c * 8 < HD) {\n"
+"                uint4 o4 = *(const uint4 *)(out + row * HD + hh * 64 + c * 8);\n"
+"                uint4 g4 = *(const uint4 *)(dout + row * HD + hh * 64 + c * 8);\n"
+"                unsigned ov[4] = {o4.x, o4.y, o4.z, o4.w}, gv[4] = {g4.x, g4.y, g4.z, g4.w};\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) d += bf16_lo(ov[e]) * bf16_lo(gv[e]) + bf16_hi(ov[e]) * bf16_hi(gv[e]);\n"
+"            }\n"
 "        long bt = row / H;\n"
 "        h = (int)(row % H);\n"
 "        b = bt / T; t = bt % T;\n"
 "        const long Tp = (T + 63) & ~63;\n"
 "        float4 z = make_float4(0.f, 0.f, 0.f, 0.f);\n"
-"        float *dst = dqacc + ((b * H + h) * Tp + t) * 64 + c * 8;\n"
-"        *(float4 *)dst = z;\n"
-"        *(float4 *)(dst + 4) = z;\n"
+"        float *dst = dqacc + DQT_ROW(b * H + h, t, Tp) * 64 + c * 8;\n"
+"#pragma unroll\n"
+"        for (int hh = 0; hh < WNH; hh++) {\n"
+"            *(float4 *)(dst + hh * 4096) = z;\n"
+"            *(float4 *)(dst + hh * 4096 + 4) = z;\n"
+"        }\n"
 "        if ((WB_DQ_BULK == 4 || DQ_DET) && c == 0 && (t & 63) == 0) dqcnt[((b * H + h) * Tp + t) >> 6] = 0;\n"
 "    }\n"
 "#pragma unroll\n"
@@ -1932,19 +1975,20 @@ ATTN_DQ_ORDER_SRC KSRC_LINE("attn/dense.cu.h") "#ifndef HD\n"
 "    if (row < rows && c == 0) Dsum[(b * H + h) * T + t] = d;\n"
 "}\n"
 "#endif\n"
-"// dq (bf16, [B,T,H,64]) = the tiled accumulator; 8 elements per thread\n"
-"#if !defined(KL_HI) && HD == 64  // the indexer-KL module holds the KL kernels only; HD 64 only\n"
+"// dq (bf16, [B,T,H,HD]) = the tiled accumulator; 8 elements per thread, n8 = B*T*H*HD/8\n"
+"#ifndef KL_HI  // the indexer-KL module holds the KL kernels only\n"
 "extern \"C\" __global__ void attn_bwd_dq_convert_wg(bf16 *dq, const float *dqacc, int T, int H, long n8) {\n"
 "    long i = (long)blockIdx.x * blockDim.x + threadIdx.x;\n"
 "    if (i >= n8) return;\n"
-"    long row = i >> 3;\n"
-"    int j = (int)(i & 7);\n"
+"    long row = HD == 64 ? i >> 3 : i / (HD / 8);\n"
+"    int j = HD == 64 ? (int)(i & 7) : (int)(i % (HD / 8)), hh = j >> 3;\n"
+"    j &= 7;\n"
 "    long bt = row / H;\n"
 "    int h = (int)(row % H);\n"
 "    long b = bt / T;\n"
 "    int t = (int)(bt % T);\n"
 "    const long Tp = (T + 63) & ~63;\n"
-"    const float *src = dqacc + ((b * H + h) * Tp + t) * 64;\n"
+"    const float *src = dqacc + DQT_ROW(b * H + h, t, Tp) * 64 + hh * 4096;\n"
 "    float4 a = *(const float4 *)(src + (((2 * j) ^ (t & 7)) << 2));\n"
 "    float4 c = *(const float4 *)(src + (((2 * j + 1) ^ (t & 7)) << 2));\n"
 "    *(uint4 *)(dq + i * 8) = make_uint4(pack_bf16(a.x, a.y), pack_bf16(a.z, a.w), pack_bf16(c.x, c.y), pack_bf16(c.z, c.w));\n"
@@ -2495,7 +2539,7 @@ static void attn_check_args_(const char *who, int B, int T, int H, int KV, int h
 static void attn_wgmma_options_(char *buf, size_t n, int hd, int group, const AttnPatK *k, int dq_mode, int det) {
     snprintf(buf, n, "--gpu-architecture=sm_90a -DGROUP=%d -DWINDOW=%d -DWFWD_BN=%d -DWFWD_WG=%d -DWB_DQ_BULK=%d",
              group, k->window, ATTN_WFWD_BN, ATTN_WFWD_WG, dq_mode);
-    if (hd != 64) { /* the forward's module only: no backward kernels at other widths */
+    if (hd != 64) { /* -DHD only off the default, so that hd 64's options stay as they were */
         size_t l = strlen(buf);
         snprintf(buf + l, n - l, " -DHD=%d", hd);
     }
@@ -2511,30 +2555,38 @@ static void attn_select_options_(char *buf, size_t n, int group, int dq_mode, in
 /* the fixed-order dQ (DQ_DET) unless the caller asked for the order-dependent variants */
 static int attn_det_(const Gpu *g) { return !g->nondeterministic; }
 /* the Hopper backward's dQ reduction (WB_DQ_BULK): deterministic, the ordered bulk adds of 2;
-   else ATTN_WBWD_DQ_BULK, or g->tuning.attn_wbwd_dq (variant 0..4) for A/B runs */
-static int attn_wbwd_dq_mode_(const Gpu *g) {
+   else ATTN_WBWD_DQ_BULK, or g->tuning.attn_wbwd_dq (variant 0..4) for A/B runs. At head dims
+   other than 64 the tiled accumulator only (2 or 3; 2 for the others) */
+static int attn_wbwd_dq_mode_(const Gpu *g, int hd) {
     if (attn_det_(g)) return 2;
     int m = gpu_tuned(g->tuning.attn_wbwd_dq, ATTN_WBWD_DQ_BULK);
-    return m < 0 || m > 4 ? ATTN_WBWD_DQ_BULK : m;
+    if (m < 0 || m > 4) m = ATTN_WBWD_DQ_BULK;
+    return hd != 64 && m != 2 && m != 3 ? 2 : m;
 }
 
 /* which passes take the Hopper kernels: bit 0 backward, bit 1 forward. Only on a
    compute capability 9.0 device (sm_90a code runs nowhere else). hd 64: both by default
    (ATTN_WGMMA_DEFAULT); g->tuning.attn_wgmma (variant 0..3) overrides it. Other multiples of
-   8 from 32 to 128: the forward alone (attn_fwd_wg on 64-column halves), by default at the
-   widths of ATTN_WGMMA_FWD_WIDTH, at every one with tuning.attn_wgmma's bit 1 set. */
+   8 from 32 to 128 (the kernels on 64-column halves): by default the forward at the widths of
+   ATTN_WGMMA_FWD_WIDTH and the backward at those of ATTN_WGMMA_BWD_WIDTH; at every one as
+   tuning.attn_wgmma says when it is set. */
 #ifndef ATTN_WGMMA_DEFAULT
 #define ATTN_WGMMA_DEFAULT 3
 #endif
 #ifndef ATTN_WGMMA_FWD_WIDTH
 #define ATTN_WGMMA_FWD_WIDTH(hd) ((hd) > 64)
 #endif
+#ifndef ATTN_WGMMA_BWD_WIDTH /* none yet: the halves' backward has passed the CPU emulation
+                                 (tests/emu_flash) but not yet tests/gpu_attn_check on a Hopper
+                                 GPU, nor been timed against the mma.sync one */
+#define ATTN_WGMMA_BWD_WIDTH(hd) 0
+#endif
 static int attn_wgmma_mode_(const Gpu *g, int hd) {
     if (g->cc_major != 9 || g->cc_minor != 0) return 0;
     const int m = gpu_tuned(g->tuning.attn_wgmma, ATTN_WGMMA_DEFAULT) & 3;
-    if (hd == 64) return m;
+    if (hd == 64 || g->tuning.attn_wgmma) return hd >= 32 && hd <= 128 && hd % 8 == 0 ? m : 0;
     if (hd < 32 || hd > 128 || hd % 8) return 0;
-    return g->tuning.attn_wgmma || ATTN_WGMMA_FWD_WIDTH(hd) ? m & 2 : 0;
+    return m & ((ATTN_WGMMA_FWD_WIDTH(hd) ? 2 : 0) | (ATTN_WGMMA_BWD_WIDTH(hd) ? 1 : 0));
 }
 /* alignment pad, Q, 2 K and 2 V tiles, each of (hd + 63) / 64 column halves (and 2 tiles of
    mask words under SELMASK) */
@@ -2543,11 +2595,13 @@ static unsigned attn_wfwd_smem_(int selmask, int hd) {
     return (unsigned)(1024 + nh * (64 * ATTN_WFWD_WG * 128 + 4 * ATTN_WFWD_BN * 128) +
                       (selmask ? 2 * 64 * ATTN_WFWD_WG * 16 : 0));
 }
-/* alignment pad, K, V, K^T, 2 Q, 2 dO, 2 dS^T tiles, lse and D (and 2 tiles of mask words,
-   and 2 fp32 dQ staging tiles) */
-static unsigned attn_wbwd_smem_(int dq_mode, int selmask) {
-    return (unsigned)(1024 + 7 * 16384 + 4 * 2 * 64 * 4 + (selmask ? 2 * 64 * 16 : 0) +
-                      (dq_mode >= 2 ? 2 * 16384 : dq_mode == 1 ? 2 * 64 * 68 * 4 : 0));
+/* alignment pad, K and V, K^T (up to hd 64), 2 Q, 2 dO tiles, each of (hd + 63) / 64 column
+   halves, 2 dS^T tiles, lse and D (and 2 tiles of mask words, and 2 fp32 dQ staging tiles of
+   as many halves). hd 128: 231424 bytes, of the 232448 an sm_90 block can have */
+static unsigned attn_wbwd_smem_(int dq_mode, int selmask, int hd) {
+    const unsigned nh = (unsigned)(hd + 63) / 64;
+    return 1024 + nh * 4 * 16384 + (nh == 1 ? 16384 : 0) + 2 * 16384 + 2 * 2 * 64 * 4 + (selmask ? 2 * 64 * 16 : 0) +
+           (dq_mode >= 2 ? nh * 2 * 16384 : dq_mode == 1 ? 2 * 64 * 68 * 4 : 0);
 }
 
 static AttnKernels attn_kernels_(Gpu *g, int hd, int group, const AttnPatK *pk, int dropout) {
@@ -2619,8 +2673,8 @@ static void attn_forward_(Gpu *gpu, void *out, float *lse, const void *q, const 
     if (mask) attn_require_select_(gpu, who, hd);
     if (mask || (!d && (attn_wgmma_mode_(gpu, hd) & 2))) {
         char opt[256];
-        if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
-        else attn_wgmma_options_(opt, sizeof opt, hd, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        if (mask) attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu, hd), attn_det_(gpu));
+        else attn_wgmma_options_(opt, sizeof opt, hd, H / KV, &pk, attn_wbwd_dq_mode_(gpu, hd), attn_det_(gpu));
         CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_fwd_wg", opt);
         unsigned bm = 64 * ATTN_WFWD_WG;
         gpu_launch(gpu, f, (unsigned)(B * H), (unsigned)((T + bm - 1) / bm), 1, 128 * ATTN_WFWD_WG, 1, 1,
@@ -2655,7 +2709,7 @@ GPUDEF int gpu_attention_kernels(const Gpu *gpu, int T, int H, int KV, int hd, c
     attn_options_(opt, sizeof opt, hd, H / KV, &pk, attn_det_(gpu)); /* the backward loads it in any case */
     int n = gpu_kernel_spec_add(out, max, 0, ATTN_KERNELS_SRC, opt);
     if (attn_wgmma_mode_(gpu, hd)) {
-        attn_wgmma_options_(opt, sizeof opt, hd, H / KV, &pk, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        attn_wgmma_options_(opt, sizeof opt, hd, H / KV, &pk, attn_wbwd_dq_mode_(gpu, hd), attn_det_(gpu));
         n = gpu_kernel_spec_add(out, max, n, ATTN_WGMMA_SRC, opt);
     }
     return n;
@@ -2667,10 +2721,10 @@ GPUDEF int gpu_attention_select_kernels(const Gpu *gpu, int H, int KV, int HI, G
     char opt[GPU_KERNEL_OPTIONS_MAX];
     attn_options_(opt, sizeof opt, 64, H / KV, &none, attn_det_(gpu)); /* the backward's attn_kernels_ */
     int n = gpu_kernel_spec_add(out, max, 0, ATTN_KERNELS_SRC, opt);
-    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu, 64), attn_det_(gpu));
     n = gpu_kernel_spec_add(out, max, n, ATTN_WGMMA_SRC, opt);
     if (HI >= 1 && gpu_attention_select_kl_supported(gpu, HI, 64)) { /* as gpu_attention_select_kl builds it */
-        attn_select_options_(opt, sizeof opt, 1, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+        attn_select_options_(opt, sizeof opt, 1, attn_wbwd_dq_mode_(gpu, 64), attn_det_(gpu));
         size_t len = strlen(opt);
         snprintf(opt + len, sizeof opt - len, " -DKL_HI=%d", HI);
         n = gpu_kernel_spec_add(out, max, n, ATTN_WGMMA_SRC, opt);
@@ -2710,7 +2764,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
     long rows = (long)B * T * H;
     /* the Hopper backward with WB_DQ_BULK >= 2 keeps dQ in a tiled [B,H,Tp,hd] accumulator
        (Tp = T rounded up to 64), with its own preprocess and convert kernels */
-    const int wg_bwd = mask || (!d && (attn_wgmma_mode_(gpu, hd) & 1)), dq_mode = wg_bwd ? attn_wbwd_dq_mode_(gpu) : 0;
+    const int wg_bwd = mask || (!d && (attn_wgmma_mode_(gpu, hd) & 1)), dq_mode = wg_bwd ? attn_wbwd_dq_mode_(gpu, hd) : 0;
     char wopt[256];
     if (mask) attn_select_options_(wopt, sizeof wopt, H / KV, dq_mode, attn_det_(gpu));
     else attn_wgmma_options_(wopt, sizeof wopt, hd, H / KV, &pk, dq_mode, attn_det_(gpu));
@@ -2719,7 +2773,9 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
         pre = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_pre_wg", wopt);
         conv = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dq_convert_wg", wopt);
     }
-    size_t n_d = (size_t)rows, n_acc = (size_t)B * H * (((size_t)T + 63) / 64 * 64) * hd;
+    /* the tiled accumulator is (hd + 63) / 64 halves of 64 columns wide */
+    size_t n_d = (size_t)rows,
+           n_acc = (size_t)B * H * (((size_t)T + 63) / 64 * 64) * (dq_mode >= 2 ? (size_t)(hd + 63) / 64 * 64 : (size_t)hd);
     /* one int counter per dQ tile (WB_DQ_BULK 4's adds, DQ_DET's turns): tiles of 32 rows or more */
     size_t n_cnt = (size_t)B * H * (((size_t)T + 31) / 32);
     float *Dsum = (float *)attn_scratch_get_(gpu, 4 * (n_d + n_acc + n_cnt + 64));
@@ -2729,7 +2785,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
 
     {   /* D = rowsum(dO * O); dqacc = 0 */
         void *args[] = {&Dsum, &dqacc, &out, &dout, &T, &H, &rows, &dqcnt};
-        size_t threads = (size_t)rows * attn_pre_tpr_(hd); /* = hd / 8 for the Hopper one (hd 64) */
+        size_t threads = (size_t)rows * (dq_mode >= 2 ? 8 : attn_pre_tpr_(hd)); /* the Hopper one: 8 a row */
         gpu_launch(gpu, pre, (unsigned)((threads + 255) / 256), 1, 1, 256, 1, 1, 0, args);
     }
     {   /* dK, dV; dQ accumulated in fp32 */
@@ -2740,7 +2796,7 @@ static void attn_backward_(Gpu *gpu, void *dq, void *dk, void *dv, const void *d
         if (wg_bwd) { /* Hopper: 128 keys a block, 2 warpgroups */
             CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_bwd_dkdv_wg", wopt);
             gpu_launch(gpu, f, (unsigned)(B * KV), (unsigned)((T + 127) / 128), 1, 256, 1, 1,
-                       attn_wbwd_smem_(dq_mode, mask != NULL), args);
+                       attn_wbwd_smem_(dq_mode, mask != NULL, hd), args);
         } else {
             int bn = attn_bwd_bn_(hd);
             /* dropout's arguments follow DQ_DET's (dq, dqcnt) when the kernel has those */
@@ -2795,7 +2851,7 @@ GPUDEF void gpu_attention_select_probs(Gpu *gpu, float *p, const void *q, const 
         abort();
     }
     char opt[256];
-    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+    attn_select_options_(opt, sizeof opt, H / KV, attn_wbwd_dq_mode_(gpu, hd), attn_det_(gpu));
     CUfunction f = gpu_kernel(gpu, ATTN_WGMMA_SRC, "attn_sel_probs_wg", opt);
     float scale_log2 = (float)(1.4426950408889634 / sqrt((double)hd)), invH = 1.0f / H;
     void *args[] = {&p, &lse, &q, &k, &mask, &T, &H, &topk, &scale_log2, &invH};
@@ -2822,7 +2878,7 @@ GPUDEF void gpu_attention_select_kl(Gpu *gpu, float *loss, void *dqI, void *dkI,
         abort();
     }
     char opt[320];
-    attn_select_options_(opt, sizeof opt, 1, attn_wbwd_dq_mode_(gpu), attn_det_(gpu));
+    attn_select_options_(opt, sizeof opt, 1, attn_wbwd_dq_mode_(gpu, 64), attn_det_(gpu));
     size_t len = strlen(opt);
     snprintf(opt + len, sizeof opt - len, " -DKL_HI=%d", HI);
     /* alignment pad, HI qI tiles, 2 kI tiles, 2 tiles of mask words */
@@ -2887,17 +2943,18 @@ static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPat
         }
         free(log);
     }
-    /* the Hopper forward at another width (its module: attn_fwd_wg alone) */
-    if (hd != 64 && hd <= 128 && strncmp(arch, "sm_90", 5) == 0) {
+    /* the Hopper kernels at another width: the fixed-order dQ (WB_DQ_BULK 2, DQ_DET) and, with
+       all_dq, the order-dependent 3 (the other variants are hd 64's) */
+    for (int m = 0; hd != 64 && hd <= 128 && strncmp(arch, "sm_90", 5) == 0 && m < 1 + all_dq; m++) {
         log = NULL;
-        attn_wgmma_options_(opt, sizeof opt, hd, group, pk, 2, 1);
+        attn_wgmma_options_(opt, sizeof opt, hd, group, pk, m ? 3 : 2, !m);
         if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
             fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
             fails++;
         }
         free(log);
     }
-    /* the Hopper kernels: for an sm_90 request, compiled for sm_90a (hd 64 only) */
+    /* the Hopper kernels at hd 64: for an sm_90 request, compiled for sm_90a */
     if (hd == 64 && strncmp(arch, "sm_90", 5) == 0) {
         /* every dQ variant (WB_DQ_BULK 0..4), then (m == 5) the fixed-order one */
         for (int m = 0; m < 6; m++) {

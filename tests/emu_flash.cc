@@ -6,8 +6,8 @@
    nothing about timing, and a race the barriers happen to order may still hide;
    tests/gpu_attn_check.c on the device is the real test. At head dims up to 128 it also runs
    Hopper's forward (ATTN_WGMMA_SRC's attn_fwd_wg, its wgmma emulated: emu_cuda_cxx.h's
-   emu_wgmma), and at 64 Hopper's backward (attn_bwd_pre_wg, attn_bwd_dkdv_wg with the
-   fixed-order bulk dQ adds, attn_bwd_dq_convert_wg), against the same reference; then those
+   emu_wgmma) and backward (attn_bwd_pre_wg, attn_bwd_dkdv_wg with the fixed-order bulk dQ
+   adds, attn_bwd_dq_convert_wg), against the same reference; then those
    kernels built with SELMASK (DSA's dense tiles under a selection bitmask, groups 1 and 4)
    against attention over a random selection.
 
@@ -37,7 +37,7 @@ struct EmuFlashCfg {
     void (*wgfwd)(emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *, int, int, float);
     unsigned wg_smem;
     int wg_bm;
-    /* the Hopper backward (head dim 64 only, else nullptr): preprocess, dK/dV with the ordered
+    /* the Hopper backward (nullptr past head dim 128): preprocess, dK/dV with the ordered
        16 KB bulk dQ adds (WB_DQ_BULK 2, DQ_DET), convert; and the dK/dV kernel's shared memory */
     void (*wgpre)(float *, float *, const emu_bf16 *, const emu_bf16 *, int, int, long, int *);
     void (*wgdkdv)(emu_bf16 *, emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *,
@@ -222,9 +222,12 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     report_grads(what, ref, dq, dk, dv);
     if (c.wgdkdv) { /* the Hopper backward, as attn_backward_ launches it (its tiled dQ accumulator) */
         if (c.wgbwd_smem > sizeof emu_smem) { fprintf(stderr, "emu_flash: %u bytes of shared memory\n", c.wgbwd_smem); exit(1); }
-        std::fill(scratch.begin(), scratch.end(), 12345.f);
+        /* the tiled accumulator: (hd + 63) / 64 halves of 64 columns */
+        const size_t wn_acc = (size_t)B * H * ((T + 63) / 64 * 64) * ((hd + 63) / 64 * 64);
+        scratch.assign((n_d + 63) / 64 * 64 + wn_acc + n_cnt + 64, 12345.f);
+        Dsum = scratch.data(), dqacc = Dsum + (n_d + 63) / 64 * 64, dqcnt = (int *)(dqacc + wn_acc);
         std::vector<emu_bf16> wdq(q.size(), 0xFFFF), wdk(k.size(), 0xFFFF), wdv(v.size(), 0xFFFF);
-        const size_t wthreads = (size_t)rows * (hd / 8);
+        const size_t wthreads = (size_t)rows * 8; /* 8 a row, every column half */
         emu_launch((unsigned)((wthreads + 255) / 256), 1, 1, 256,
                    [&] { c.wgpre(Dsum, dqacc, out.data(), dout.data(), T, H, rows, dqcnt); });
         emu_launch(B * KV, (T + 127) / 128, 1, 256, [&] {

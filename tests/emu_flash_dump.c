@@ -31,13 +31,20 @@
 static const struct { int hd, group, T; OpsPattern p; const char *what; } cfgs[] = {
     {64, 2, 80, {0, 0, 0, 0, 0}, "hd 64, GQA 2, causal"},
     {72, 1, 70, {0, 0, 0, 0, 0}, "hd 72 (tiles 80), MHA"},
-    {128, 4, 90, {24, 0, 0, 0, 0}, "hd 128, GQA 4, window 24"},
+    {128, 4, 200, {24, 0, 0, 0, 0}, "hd 128, GQA 4, window 24"},
     {256, 1, 70, {0, 0, 0, 0, 0}, "hd 256 (two warps per 16 keys), MHA"},
     {40, 2, 100, {16, 8, 48, 0, 16}, "hd 40 (tiles 48), window 16 + global 8 + stride 48 (blocks of 16)"},
     {64, 1, 120, {8, 0, 0, 3, 16}, "hd 64, window 8 + dilation 3 (blocks of 16)"},
     {96, 2, 70, {0, 0, 0, 0, 0}, "hd 96, GQA 2"},
     {32, 1, 60, {20, 0, 0, 0, 0}, "hd 32, MHA, window 20"},
 };
+
+/* dst[0..n) then a[0..na) then b[0..nb); returns the new count (dst sized by the caller) */
+static size_t rules_cat(EmuRule *dst, size_t n, const EmuRule *a, size_t na, const EmuRule *b, size_t nb) {
+    memcpy(dst + n, a, na * sizeof *a);
+    memcpy(dst + n + na, b, nb * sizeof *b);
+    return n + na + nb;
+}
 
 int main(void) {
     /* the common header, once */
@@ -50,6 +57,20 @@ int main(void) {
         fprintf(stderr, "emu_flash_dump: pattern source too long\n");
         return 1;
     }
+    /* the rewrites both sources need, after each one's dynamic shared array (whose
+       "__shared__" the fourth would otherwise take) */
+    const EmuRule common[] = {
+        {"#include \"ablate_pattern.cuh\"", pattern},
+        {"#include \"ablate_mma.cuh\"", ""},
+        {"extern \"C\" __global__", "static"},
+        {"__shared__", "static"},
+        {"asm volatile(\"ld.acquire.gpu.global.s32 %0, [%1];\\n\" : \"=r\"(v) : \"l\"(sem) : \"memory\");",
+         "v = emu_load_acquire(sem);"},
+        {"asm volatile(\"red.release.gpu.global.add.s32 [%0], 1;\\n\" :: \"l\"(sem) : \"memory\");", "atomicAdd(sem, 1);"},
+        {"asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");",
+         "atomicAdd(p, a); atomicAdd(p + 1, b);"},
+    };
+    const size_t n_common = sizeof common / sizeof *common;
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
         const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
         char opt[256];
@@ -58,23 +79,14 @@ int main(void) {
         emu_defines(opt, 0);
         printf("namespace emu_flash_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
         fflush(stdout);
-        const EmuRule rules[] = {
-            {"#include \"ablate_pattern.cuh\"", pattern},
-            {"#include \"ablate_mma.cuh\"", ""},
-            {"extern \"C\" __global__", "static"},
-            {"extern __shared__ __align__(16) bf16 smem[];", "bf16 *smem = (bf16 *)emu_smem;"},
-            {"__shared__", "static"},
-            {"asm volatile(\"ld.acquire.gpu.global.s32 %0, [%1];\\n\" : \"=r\"(v) : \"l\"(sem) : \"memory\");",
-             "v = emu_load_acquire(sem);"},
-            {"asm volatile(\"red.release.gpu.global.add.s32 [%0], 1;\\n\" :: \"l\"(sem) : \"memory\");",
-             "atomicAdd(sem, 1);"},
-            {"asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");",
-             "atomicAdd(p, a); atomicAdd(p + 1, b);"},
+        const EmuRule own[] = {
             {"asm volatile(\"red.global.add.f32 [%0], %1;\\n\" :: \"l\"(p), \"f\"(a) : \"memory\");", "atomicAdd(p, a);"},
             {"asm volatile(\"red.global.add.f32 [%0], %1;\\n\" :: \"l\"(p + 1), \"f\"(b) : \"memory\");",
              "atomicAdd(p + 1, b);"},
         };
-        if (emu_dump("emu_flash_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
+        EmuRule rules[1 + sizeof common / sizeof *common + sizeof own / sizeof *own] = {{"extern __shared__ __align__(16) bf16 smem[];", "bf16 *smem = (bf16 *)emu_smem;"}};
+        const size_t n_rules = rules_cat(rules, 1, common, n_common, own, sizeof own / sizeof *own);
+        if (emu_dump("emu_flash_dump", body, (size_t)n, rules, n_rules)) return 1;
         printf("\n} // namespace emu_flash_%zu\n", i);
         emu_defines(opt, 1);
         emu_undef_all(ATTN_KERNELS_SRC);
@@ -98,17 +110,7 @@ int main(void) {
     static char wbody[1 << 18];
     int wn = snprintf(wbody, sizeof wbody, "%.*s%s%.*s", (int)(wcut0 - wsrc), wsrc, wg_emu, (int)(wend - wcut1), wcut1);
     if (wn < 0 || (size_t)wn >= sizeof wbody) { fprintf(stderr, "emu_flash_dump: the Hopper forward is too long\n"); return 1; }
-    const EmuRule wrules[] = {
-        {"#include \"ablate_pattern.cuh\"", pattern},
-        {"#include \"ablate_mma.cuh\"", ""},
-        {"extern \"C\" __global__", "static"},
-        {"extern __shared__ __align__(1024) unsigned char smem_raw[];", "unsigned char *smem_raw = emu_smem;"},
-        {"__shared__", "static"},
-        {"asm volatile(\"ld.acquire.gpu.global.s32 %0, [%1];\\n\" : \"=r\"(v) : \"l\"(sem) : \"memory\");",
-         "v = emu_load_acquire(sem);"},
-        {"asm volatile(\"red.release.gpu.global.add.s32 [%0], 1;\\n\" :: \"l\"(sem) : \"memory\");", "atomicAdd(sem, 1);"},
-        {"asm volatile(\"red.global.add.v2.f32 [%0], {%1, %2};\\n\" :: \"l\"(p), \"f\"(a), \"f\"(b) : \"memory\");",
-         "atomicAdd(p, a); atomicAdd(p + 1, b);"},
+    const EmuRule wown[] = {
         {"asm volatile(\"cp.async.cg.shared.global [%0], [%1], 16, %2;\\n\" :: \"r\"(dst), \"l\"(src), \"r\"(valid ? 16 : 0));",
          "emu_cp_async_sh(dst, src, valid);"},
         /* the source's cp_async16(unsigned, ...) sits beside ablate_mma.cuh's (void *, ...) on the
@@ -130,10 +132,12 @@ int main(void) {
          "                         :: \"l\"(dqacc + ((long)b * T + m0 + r) * qs + h * HD), \"r\"(smem_addr(sq + r * SDQ_LD))\n"
          "                         : \"memory\");",
          "for (int i_ = 0; i_ < 64; i_++) atomicAdd(dqacc + ((long)b * T + m0 + r) * qs + h * HD + i_, sq[r * SDQ_LD + i_]);"},
-        {"asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 16384;\\n\"\n"
-         "                     :: \"l\"(dst), \"r\"(smem_addr(sq)) : \"memory\");",
-         "for (int i_ = 0; i_ < 4096; i_++) atomicAdd(dst + i_, sq[i_]);"},
+        {"asm volatile(\"cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\\n\"\n"
+         "                     :: \"l\"(dst), \"r\"(smem_addr(sq)), \"n\"(16384 * WNH) : \"memory\");",
+         "for (int i_ = 0; i_ < 4096 * WNH; i_++) atomicAdd(dst + i_, sq[i_]);"},
     };
+    EmuRule wrules[1 + sizeof common / sizeof *common + sizeof wown / sizeof *wown] = {{"extern __shared__ __align__(1024) unsigned char smem_raw[];", "unsigned char *smem_raw = emu_smem;"}};
+    const size_t n_wrules = rules_cat(wrules, 1, common, n_common, wown, sizeof wown / sizeof *wown);
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
         if (cfgs[i].hd > 128) continue;
         const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
@@ -143,7 +147,7 @@ int main(void) {
         emu_defines(opt, 0);
         printf("namespace emu_wg_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
         fflush(stdout);
-        if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, sizeof wrules / sizeof *wrules)) return 1;
+        if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, n_wrules)) return 1;
         printf("\n} // namespace emu_wg_%zu\n", i);
         emu_defines(opt, 1);
         emu_undef_all(wbody);
@@ -163,7 +167,7 @@ int main(void) {
         emu_defines(opt, 0);
         printf("namespace emu_sel_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
         fflush(stdout);
-        if (emu_dump("emu_flash_dump", sbody, (size_t)sn, wrules, sizeof wrules / sizeof *wrules)) return 1;
+        if (emu_dump("emu_flash_dump", sbody, (size_t)sn, wrules, n_wrules)) return 1;
         printf("\n} // namespace emu_sel_%zu\n", i);
         emu_defines(opt, 1);
         emu_undef_all(sbody);
@@ -172,7 +176,7 @@ int main(void) {
     printf("static const EmuSelCfg emu_sel_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof sel_groups / sizeof *sel_groups; i++)
         printf("    {%d, %u, %u, emu_sel_%zu::attn_fwd_wg, emu_sel_%zu::attn_bwd_pre_wg, emu_sel_%zu::attn_bwd_dkdv_wg, "
-               "emu_sel_%zu::attn_bwd_dq_convert_wg},\n", sel_groups[i], attn_wfwd_smem_(1, 64), attn_wbwd_smem_(2, 1),
+               "emu_sel_%zu::attn_bwd_dq_convert_wg},\n", sel_groups[i], attn_wfwd_smem_(1, 64), attn_wbwd_smem_(2, 1, 64),
                i, i, i, i);
     printf("};\n");
     /* the table: shapes as the launchers compute them */
@@ -181,7 +185,7 @@ int main(void) {
         const int hd = cfgs[i].hd;
         char wg[64] = "nullptr", wb[160] = "nullptr, nullptr, nullptr";
         if (hd <= 128) snprintf(wg, sizeof wg, "emu_wg_%zu::attn_fwd_wg", i);
-        if (hd == 64)
+        if (hd <= 128)
             snprintf(wb, sizeof wb, "emu_wg_%zu::attn_bwd_pre_wg, emu_wg_%zu::attn_bwd_dkdv_wg, "
                      "emu_wg_%zu::attn_bwd_dq_convert_wg", i, i, i);
         printf("    {\"%s\", %d, %d, %d, {%d, %d, %d, %d, %d}, %d, %d, %d, %u, %u, emu_flash_%zu::attn_fwd, "
@@ -190,7 +194,7 @@ int main(void) {
                cfgs[i].what, hd, cfgs[i].group, cfgs[i].T, cfgs[i].p.window, cfgs[i].p.global, cfgs[i].p.stride,
                cfgs[i].p.dilation, cfgs[i].p.block, attn_fwd_warps_(hd), attn_bwd_bn_(hd), attn_pre_tpr_(hd),
                attn_fwd_smem_(hd), attn_bwd_smem_(hd), i, i, i, i, wg, attn_wfwd_smem_(0, hd), 64 * ATTN_WFWD_WG, wb,
-               attn_wbwd_smem_(2, 0));
+               attn_wbwd_smem_(2, 0, hd));
     }
     printf("};\n");
     return 0;

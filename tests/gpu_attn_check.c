@@ -4,8 +4,10 @@
    Build (device machine):
      cc -O2 -fopenmp -I. tests/gpu_attn_check.c -I/usr/local/cuda/include \
         -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -ldl -lm -o /tmp/gpu_attn_check
-   Run:  /tmp/gpu_attn_check [--no-timing | --timing-only | --timing-table | --repro-only | --compile-only]
-         (--timing-table: the main timing table alone, every path by head width)
+   Run:  /tmp/gpu_attn_check [--no-timing | --timing-only | --timing-table | --repro-only | --dropout-only
+                               | --compile-only]
+         (--timing-table: the main timing table alone, every path by head width;
+          --dropout-only: the attn_dropout cases, then the bit-reproducibility checks)
      --compile-only  no GPU: NVRTC-compile every specialization for sm_80 and sm_90
 
    Each case draws fresh random bf16 inputs, poisons every output with NaN, runs
@@ -16,10 +18,11 @@
    (Gpu.nondeterministic 0, "det") and with the order-dependent atomics ("nd"); on a compute
    capability 9.0 device every hd 64 case and timing also runs the Hopper wgmma kernels (=3),
    det and with each of the backward's order-dependent dQ reductions (tuning attn_wbwd_dq=
-   0..4, which only apply to nd); the reference is computed once.
+   0..4, which only apply to nd), and every other width from 32 to 128 runs them det and nd
+   with attn_wbwd_dq=3; the reference is computed once.
    Bit-reproducibility (after the reference cases; also with --repro-only): large shapes
-   (causal GQA T 2048, window, a sparse pattern, hd 128 and hd 32 on mma.sync, hd 64 on
-   mma.sync also on Hopper, the selection mask on Hopper) run forward once and backward
+   (causal GQA T 2048, window, a sparse pattern, hd 128 and hd 32, on mma.sync and on Hopper
+   (det), the selection mask on Hopper) run forward once and backward
    three times per path: "det" paths must give bitwise identical dq, dk, dv every time
    (FAIL otherwise); "nd" paths print whether dq moved (information: it usually does, which
    shows the comparison can see a moving result). The timing then prints, per shape, the
@@ -72,15 +75,19 @@ static void check(const char *what, const Case *c, double err, double tol) {
 /* the kernel paths: Gpu.tuning's attn_wgmma and attn_wbwd_dq variants ("" = the default), and
    Gpu.nondeterministic ("1": the order-dependent dQ atomics, "0": the fixed-order dQ).
    The first two run everywhere (mma.sync), the rest on Hopper with hd 64; at the other widths
-   the Hopper forward takes (multiples of 8 from 32 to 128) the first four (case_paths). */
-static const char *paths[][3] = {{"0", "", "0"},  {"0", "", "1"},  {"3", "", "0"}, {"3", "0", "1"},
-                                 {"3", "1", "1"}, {"3", "2", "1"}, {"3", "3", "1"}, {"3", "4", "1"}};
+   (multiples of 8 from 32 to 128) the first four (case_paths), whose dQ variants 2 (fixed
+   order) and 3 are the two the Hopper backward takes there. */
+static const char *paths[][3] = {{"0", "", "0"},  {"0", "", "1"},  {"3", "", "0"}, {"3", "3", "1"},
+                                 {"3", "1", "1"}, {"3", "2", "1"}, {"3", "0", "1"}, {"3", "4", "1"}};
 #define NPATHS_MMA 2
-/* the paths a case of head dim hd runs: 2 and 3 (attn_wgmma=3) take the Hopper forward there */
-static int case_paths(int hopper, int hd) {
+/* the paths a case of head dim hd runs: 2 and 3 (attn_wgmma=3) take the Hopper kernels there */
+static int case_paths(Gpu *g, int hd) {
+    const int saved = g->tuning.attn_wgmma; /* the widths attn_wgmma=3 takes to the Hopper kernels */
+    g->tuning.attn_wgmma = GPU_TUNE_VARIANT(3);
+    const int hopper = gpu_attention_wgmma_passes(g, hd) == 3;
+    g->tuning.attn_wgmma = saved;
     if (!hopper) return NPATHS_MMA;
-    if (hd == 64) return (int)(sizeof paths / sizeof paths[0]);
-    return hd >= 32 && hd <= 128 && hd % 8 == 0 ? 4 : NPATHS_MMA;
+    return hd == 64 ? (int)(sizeof paths / sizeof paths[0]) : 4;
 }
 /* a tuning field from a variant number in text ("": 0, the default) */
 static int tune_variant(const char *s) { return *s ? GPU_TUNE_VARIANT(atoi(s)) : 0; }
@@ -365,6 +372,7 @@ static void run_repro(Gpu *g, int hopper) {
         }
         for (int p = 0; p < NPATHS_MMA; p++) repro_case(g, c, P, 0, p);
         if (hopper && c->hd == 64) { repro_case(g, c, P, 0, 2); repro_case(g, c, P, 0, 5); }
+        else if (hopper && c->hd >= 32 && c->hd <= 128) repro_case(g, c, P, 0, 2); /* the 64-column halves */
     }
 }
 
@@ -587,19 +595,20 @@ static void check_pattern_reduction(void) {
 }
 
 int main(int argc, char **argv) {
-    int timing = 1, checks = 1, repro = 1, table_only = 0;
+    int timing = 1, checks = 1, dense = 1, repro = 1, table_only = 0;
     check_pattern_reduction();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) timing = 0;
         else if (!strcmp(argv[i], "--timing-only")) checks = repro = 0;
         else if (!strcmp(argv[i], "--timing-table")) checks = repro = 0, table_only = 1;
         else if (!strcmp(argv[i], "--repro-only")) checks = timing = 0;
+        else if (!strcmp(argv[i], "--dropout-only")) dense = timing = 0; /* the dropout cases, then repro */
         else if (!strcmp(argv[i], "--compile-only")) {
             int f = attn_kernels_compile_check("sm_80") + attn_kernels_compile_check("sm_90");
             printf("compile check: %d failures\n", f);
             return f != 0 || n_fail != 0;
         } else {
-            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --timing-table | --repro-only | --compile-only]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --timing-table | --repro-only | --dropout-only | --compile-only]\n", argv[0]);
             return 2;
         }
     }
@@ -636,15 +645,15 @@ int main(int argc, char **argv) {
     };
     /* the kernel paths to exercise: the mma.sync kernels, and on sm_90 the wgmma ones */
     int hopper = g.cc_major == 9 && g.cc_minor == 0;
-    for (size_t i = 0; checks && i < sizeof cases / sizeof cases[0]; i++)
-        run_case(&g, &cases[i], NULL, case_paths(hopper, cases[i].hd));
+    for (size_t i = 0; checks && dense && i < sizeof cases / sizeof cases[0]; i++)
+        run_case(&g, &cases[i], NULL, case_paths(&g, cases[i].hd));
     /* the sparse patterns (the specializations the NVRTC check compiles) */
     static const int pcases[][8] = {ATTN_CHECK_PATTERNS};
-    for (size_t i = 0; checks && i < sizeof pcases / sizeof pcases[0]; i++) {
+    for (size_t i = 0; checks && dense && i < sizeof pcases / sizeof pcases[0]; i++) {
         const int *p = pcases[i], group = p[1], KV = group == 1 ? 2 : group == 3 ? 3 : 1;
         Case c = {p[2] <= 700 ? 2 : 1, p[2], group * KV, KV, p[0], p[3]};
         OpsPattern pat = {p[3], p[4], p[5], p[6], p[7]};
-        run_case(&g, &c, &pat, case_paths(hopper, c.hd));
+        run_case(&g, &c, &pat, case_paths(&g, c.hd));
     }
     /* patterns that reduce to dense causal or a plain window on the GPU (S <= block, G >= T) */
     static const Case dcases[] = {{1, 300, 2, 2, 64, 64}, {2, 200, 4, 2, 64, 16}, {1, 300, 3, 3, 64, 64},
@@ -654,7 +663,7 @@ int main(int argc, char **argv) {
         {64, 0, 0, 3, 0}, /* a kept block (256..299) only the window reaches: sparse kernel, window mask */
         {64, 0, 0, 1, 0}, /* dilation 1: the window */
     };
-    for (size_t i = 0; checks && i < sizeof dcases / sizeof dcases[0]; i++)
+    for (size_t i = 0; checks && dense && i < sizeof dcases / sizeof dcases[0]; i++)
         run_case(&g, &dcases[i], &dpats[i], NPATHS_MMA);
     /* attn_dropout: hd 64 and 128 (and 32, padded 72, split 192), GQA, a window, a sparse pattern */
     static const Case drcases[] = {{2, 257, 9, 3, 64, 0}, {1, 200, 4, 2, 64, 16}, {2, 100, 2, 2, 128, 0},
@@ -681,10 +690,11 @@ int main(int argc, char **argv) {
             {8, 2048, 8, 8, 128, 0},
             /* the padded widths: TFLOP/s on the real hd, so the padding shows as cost */
             {8, 2048, 8, 4, 72, 0}, {8, 2048, 8, 8, 96, 0}, {8, 2048, 8, 8, 192, 0}, {8, 2048, 8, 8, 256, 0},
-            {16, 2048, 16, 16, 32, 0}, {8, 2048, 8, 8, 80, 0}, {8, 2048, 8, 8, 112, 0}, {2, 8192, 16, 16, 128, 0},
+            {16, 2048, 16, 16, 32, 0}, {16, 2048, 16, 16, 40, 0}, {16, 2048, 16, 16, 48, 0}, {16, 2048, 16, 16, 56, 0},
+            {8, 2048, 8, 8, 80, 0}, {8, 2048, 8, 8, 112, 0}, {2, 8192, 16, 16, 128, 0},
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++)
-            for (int p = 0; p < case_paths(hopper, tcases[i].hd); p++) {
+            for (int p = 0; p < case_paths(&g, tcases[i].hd); p++) {
                 set_path(&g, p);
                 char tag[32];
                 snprintf(tag, sizeof tag, "%s/%s/%s", paths[p][0], paths[p][1][0] ? paths[p][1] : "-", path_name(p));
