@@ -154,15 +154,17 @@ build/emu_hier_kernels.inc: tests/emu_hier_dump.c tests/emu_dump_common.h attn/h
 tests/emu_hier: tests/emu_hier.c tests/emu_cuda.h build/emu_hier_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_hier.c -o $@ -lpthread -lm
 # attn/dsa.cu.h's sparse attention kernels (forward, both backwards, probs) at head dims 64, 72,
-# 200 and 256, emulated likewise with ldmatrix, cp.async and mma.sync (tests/emu_cuda_cxx.h); C++,
-# since the kernel sources have templates (about half a minute on 2 cores)
+# 200 and 256, and the selection's (indexer scores, top-k, the mask), emulated likewise with
+# ldmatrix, cp.async and mma.sync (tests/emu_cuda_cxx.h); C++, since the kernel sources have
+# templates (about 100 seconds on 2 cores)
 CXX ?= g++
 build/emu_sparse_kernels.inc: tests/emu_sparse_dump.c tests/emu_dump_common.h attn/dsa.cu.h gpu.h kernels.cu.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) -Itests tests/emu_sparse_dump.c -o build/emu_sparse_dump $(CUDA_LIB) -lm
 	./build/emu_sparse_dump > $@.tmp && mv $@.tmp $@
+# (-Wno-maybe-uninitialized: idx_topk's np / nn, which the one lane that finds the digit sets)
 tests/emu_sparse: tests/emu_sparse.cc tests/emu_cuda_cxx.h build/emu_sparse_kernels.inc
-	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Ibuild -Itests $< -o $@ -lpthread -lm
+	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-maybe-uninitialized -Ibuild -Itests $< -o $@ -lpthread -lm
 # attn/dense.cu.h's mma.sync flash kernels (forward, backward with the fixed-order dQ) at head dims
 # 40 to 256, GQA, windows and sparse patterns, the same way (about 20 seconds on 2 cores)
 build/emu_flash_kernels.inc: tests/emu_flash_dump.c tests/emu_dump_common.h attn/dense.cu.h gpu.h kernels.cu.h

@@ -25,8 +25,10 @@
      sparse_kernels_compile_check(arch)   NVRTC-compiles the specializations for arch, and
                                     checks that each module holds its part's kernels (below)
    CPU EMULATION: tests/emu_sparse.cc runs the attention kernels (SPARSE_PART 1) on a CPU
-     emulation of CUDA (tests/emu_cuda_cxx.h) against sparse attention in double (make
-     emucheck, in CI); the indexer, top-k and mask kernels are not emulated.
+     emulation of CUDA (tests/emu_cuda_cxx.h) against sparse attention in double, and the
+     indexer's score kernels, the top-k kernels and sparse_mask against the CPU's scores and
+     selection rule, and idx_adapt against the adaptive-k rule (make emucheck, in CI); idx_prep
+     and the KL are not emulated.
    MODULES: the source compiles as three modules (SPARSE_PART, one -D option), each holding a
      third of the kernels, which gpu_kernel_prewarm compiles in parallel: 0 the shared ones
      (top-k, the mask, fill, the indexer's prep, unpad and adapt; options SPARSE_COMMON_OPTS),

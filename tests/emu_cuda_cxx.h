@@ -73,16 +73,17 @@ static inline int warp_() { return threadIdx.x >> 5; }
 static inline int lane_() { return threadIdx.x & 31; }
 /* every __syncwarp of these kernels is reached by the whole warp */
 static inline void __syncwarp(unsigned m = 0xffffffffu) { (void)m; pthread_barrier_wait(&warp_bar[warp_()]); }
-template <typename T> static uint32_t bits_(T v) { static_assert(sizeof(T) == 4, "32-bit"); uint32_t u; memcpy(&u, &v, 4); return u; }
-template <typename T> static T from_bits_(uint32_t u) { T v; memcpy(&v, &u, 4); return v; }
-/* lane `from` of this warp's value v (out-of-range lanes: this lane's own, as the hardware) */
+/* lane `from` of this warp's value v (out-of-range lanes: this lane's own, as the hardware);
+   32- or 64-bit values (a double's shuffle: two 32-bit ones on the GPU) */
 template <typename T> static T shfl_(T v, int from) {
+    static_assert(sizeof(T) == 4 || sizeof(T) == 8, "32- or 64-bit");
     const int w = warp_(), l = lane_();
-    slot_[w][l][0] = bits_(v);
+    memcpy(slot_[w][l], &v, sizeof v);
     __syncwarp();
-    const uint32_t r = slot_[w][from >= 0 && from < 32 ? from : l][0];
+    T r;
+    memcpy(&r, slot_[w][from >= 0 && from < 32 ? from : l], sizeof r);
     __syncwarp();
-    return from_bits_<T>(r);
+    return r;
 }
 template <typename T> static T __shfl_sync(unsigned m, T v, int src, int width = 32) {
     (void)m; const int l = lane_();

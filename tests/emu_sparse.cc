@@ -1,5 +1,6 @@
 /* emu_sparse.cc - attn/dsa.cu.h's sparse attention kernels (SPARSE_PART 1: sparse_fwd,
-   sparse_bwd, sparse_kv_reduce, sparse_probs) run on the CPU: an emulation of the CUDA execution
+   sparse_bwd, sparse_kv_reduce, sparse_probs) and the selection's (indexer scores, top-k, the
+   mask) run on the CPU: an emulation of the CUDA execution
    model (one block at a time, its 128 threads as pthreads; __syncthreads and __syncwarp as
    barriers; shuffles, ballots, ldmatrix and mma.sync m16n8k16 as warp-collective functions
    following PTX's fragment layouts; cp.async as an immediate copy; float atomics under a
@@ -15,8 +16,15 @@
    200 (tiles of 208, MHA: a head a block). Per configuration: the forward (out, lse), the backward's two organizations (mode 1:
    dK, dV by float atomics, psum by stores when one block holds all heads; the deterministic
    one: each pair's rows staged, then sparse_kv_reduce adds them key-major) and sparse_probs.
+   Then the selection (SPARSE_PART 0 and 2): the indexer's scores (idx_scores_bf16, idx_scores_f32
+   at HI x dI 4 x 64, 1 x 32, 2 x 128, after fill_f32's -inf, whole and as a chunk of rows)
+   against sum_j w_j relu(qI_j . kI) in double; the top-k (idx_topk cached and not, with either
+   aggregation, and idx_topk_warp, whole and as a chunk) slot for slot against the CPU's rule on
+   rows crowded with ties (-0 and +0, values an ulp apart); idx_adapt (adaptive k) on that
+   selection against attn/dsa.h's rule; sparse_mask's words and prefix counts.
    Bounds: out, dq, dk, dv relative L2 2e-2 (bf16 outputs, bf16 tensor-core operands); lse, psum
-   max abs 2e-3. Ends with "N passed, N failed". */
+   max abs 2e-3; scores max abs 1e-5 of the largest, -inf above the diagonal; top-k and the mask
+   exact. Ends with "N passed, N failed". */
 #include "emu_cuda_cxx.h"
 
 /* one configuration: its name, head dim, tile width, head block, group (H / KV), the case's B, T,
@@ -32,9 +40,18 @@ struct EmuSparseCfg {
     void (*probs)(float *, const float *, const bf16 *, const bf16 *, const int *, int, int, int, float, float, int, int);
 };
 
+/* an indexer shape of the score kernels (SPARSE_PART 2): HI heads of dI, the bf16 and fp32
+   kernels' shared memory (sparse_scores_smem_) and the kernels */
+struct EmuIxCfg {
+    int HI, dI;
+    unsigned smem_bf16, smem_f32;
+    void (*bf16k)(float *, const bf16 *, const bf16 *, const bf16 *, int, int, int, int);
+    void (*f32k)(float *, const float *, const float *, const float *, int, int, int, int);
+};
+
 /* kernels.cu.h's common header (bf16, pack2, load8, warp_sum, ...), then the kernels once per
-   configuration with the launchers' own options, and the table emu_sparse_cfgs
-   (tests/emu_sparse_dump.c) */
+   configuration with the launchers' own options, and the table emu_sparse_cfgs; the shared
+   module (emu_sp0) and the score kernels with emu_ix_cfgs (tests/emu_sparse_dump.c) */
 #include "emu_sparse_kernels.inc"
 
 /* ---------------------------------------------------------------- the test */
@@ -194,8 +211,206 @@ static void run_case(const EmuSparseCfg &kr) {
     report(e <= 2e-3, what, e, 2e-3);
 }
 
+/* ---------------------------------------------------------------- the selection */
+/* the rows q0..q0+R-1 of sequences b0..b0+nb-1 into a chunk [(bi*R + t - q0) * T + s], as
+   sparse_scores_launch_ launches them, after fill_f32's -inf (grid capped as the host does) */
+template <typename E, typename K>
+static std::vector<float> scores_chunk(K kern, unsigned smem, unsigned threads, const E *qI, const E *kI, const E *w,
+                                       int T, int b0, int nb, int q0, int R) {
+    std::vector<float> sc((size_t)nb * R * T);
+    const unsigned long long n = sc.size();
+    float ninf = -INFINITY, *p = sc.data();
+    emu_launch((unsigned)std::min<unsigned long long>((n + 255) / 256, 16), 1, 1, 256, [&] { emu_sp0::fill_f32(p, ninf, n); });
+    if (smem > sizeof emu_smem) { fprintf(stderr, "emu_sparse: %u bytes of shared memory\n", smem); exit(1); }
+    emu_launch((unsigned)((R + 63) / 64), (unsigned)nb, 1, threads, [&] { kern(p, qI, kI, w, T, b0, q0, R); });
+    return sc;
+}
+
+/* idx_scores_bf16 and idx_scores_f32 against sum_j w_j relu(qI_j . kI) in double on the same
+   (bf16) values: the causal entries within 1e-5 of the largest, the ones above the diagonal -inf;
+   the whole batch, then a chunk (the second sequence, rows 64..T-1) */
+static void run_scores(const EmuIxCfg &c) {
+    const int B = 2, T = 150, HI = c.HI, DI = c.dI; /* T: 3 row blocks, a tail, odd for the stores */
+    printf("case indexer scores HI %d dI %d: B %d T %d\n", HI, DI, B, T);
+    std::vector<bf16> q((size_t)B * T * HI * DI), k((size_t)B * T * DI), w((size_t)B * T * HI);
+    for (auto &x : q) x = f2bf((float)nr());
+    for (auto &x : k) x = f2bf((float)nr());
+    for (auto &x : w) x = f2bf((float)(2 * ur() - 1));
+    std::vector<float> qf(q.size()), kf(k.size()), wf(w.size());
+    for (size_t i = 0; i < q.size(); i++) qf[i] = bf2f(q[i]);
+    for (size_t i = 0; i < k.size(); i++) kf[i] = bf2f(k[i]);
+    for (size_t i = 0; i < w.size(); i++) wf[i] = bf2f(w[i]);
+    std::vector<double> ref((size_t)B * T * T, 0);
+    double mx = 0;
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int s = 0; s <= t; s++) {
+                double x = 0;
+                for (int j = 0; j < HI; j++) {
+                    double d = 0;
+                    for (int e = 0; e < DI; e++) d += (double)qf[(((size_t)b * T + t) * HI + j) * DI + e] * kf[((size_t)b * T + s) * DI + e];
+                    x += wf[((size_t)b * T + t) * HI + j] * fmax(d, 0.0);
+                }
+                ref[((size_t)b * T + t) * T + s] = x;
+                mx = fmax(mx, fabs(x));
+            }
+    for (int kind = 0; kind < 2; kind++)
+        for (int chunk = 0; chunk < 2; chunk++) {
+            const int b0 = chunk, nb = chunk ? 1 : B, q0 = chunk ? 64 : 0, R = chunk ? T - 64 : T;
+            std::vector<float> sc = kind ? scores_chunk(c.f32k, c.smem_f32, 256, qf.data(), kf.data(), wf.data(), T, b0, nb, q0, R)
+                                         : scores_chunk(c.bf16k, c.smem_bf16, 128, q.data(), k.data(), w.data(), T, b0, nb, q0, R);
+            double e = 0;
+            long above = 0;
+            for (int bi = 0; bi < nb; bi++)
+                for (int t = q0; t < q0 + R; t++)
+                    for (int s = 0; s < T; s++) {
+                        const float g = sc[((size_t)bi * R + t - q0) * T + s];
+                        if (s > t) above += !(std::isinf(g) && g < 0);
+                        else e = std::isfinite(g) ? fmax(e, fabs(g - ref[((size_t)(b0 + bi) * T + t) * T + s])) : INFINITY;
+                    }
+            char what[96];
+            snprintf(what, sizeof what, "scores HI %d dI %d %s%s (max abs / max)", HI, DI, kind ? "fp32" : "bf16",
+                     chunk ? ", a chunk" : "");
+            report(e / mx <= 1e-5 && above == 0, what, e / mx, 1e-5);
+            if (above) printf("  %ld entries above the diagonal not -inf\n", above);
+        }
+}
+
+/* the CPU's rule (attn/dsa.h's sparse_topk_row_): the K largest of row[0..n), equal scores the
+   lower position first (-0 equal to +0), ascending; -1 after when n <= K */
+static std::vector<int> topk_ref(const float *row, int n, int K) {
+    std::vector<int> out(K, -1);
+    if (n <= K) { for (int i = 0; i < n; i++) out[i] = i; return out; }
+    std::vector<int> ord(n);
+    for (int i = 0; i < n; i++) ord[i] = i;
+    std::stable_sort(ord.begin(), ord.end(), [&](int a, int b) { return row[a] > row[b]; });
+    std::sort(ord.begin(), ord.begin() + K);
+    std::copy(ord.begin(), ord.begin() + K, out.begin());
+    return out;
+}
+
+/* idx_adapt on a selection (idx, from the scores sc): each row's k_t = clamp(round(exp(H_t) pct /
+   100), min(kmin, K), K) from the entropy H_t of softmax over its causal scores (attn/dsa.h's
+   attn_dsa_adaptive_k, in double), the k_t largest of the selected slots kept (equal scores: the
+   earlier slots), in order, -1 after; as sparse_adapt_launch_ launches it */
+static void run_adapt(const std::vector<float> &sc, const std::vector<int> &sel, int B, int T, int K) {
+    const int kmin = 4, pct = 40;
+    std::vector<int> idx = sel, want = sel;
+    long trimmed = 0;
+    for (int r = 0; r < B * T; r++) {
+        const float *v = &sc[(size_t)r * T];
+        const int n = r % T + 1, have = n < K ? n : K;
+        double mx = -INFINITY, z = 0, m1 = 0;
+        for (int s = 0; s < n; s++) mx = fmax(mx, v[s]);
+        for (int s = 0; s < n; s++) { const double d = v[s] - mx, e = exp(d); z += e; m1 += e * d; }
+        const double kk = floor(exp(log(z) - m1 / z) * pct / 100.0 + 0.5);
+        const int lo = kmin < K ? kmin : K, k = kk < lo ? lo : kk > K ? K : (int)kk;
+        if (k >= have) continue;
+        int *w = &want[(size_t)r * K];
+        std::vector<int> ord(w, w + have);
+        std::stable_sort(ord.begin(), ord.end(), [&](int a, int b) { return v[a] + 0.0f > v[b] + 0.0f; });
+        std::sort(ord.begin(), ord.begin() + k);
+        for (int j = 0; j < K; j++) w[j] = j < k ? ord[j] : -1;
+        trimmed++;
+    }
+    int *ip = idx.data(), Tv = T, Kv = K, km = kmin, pc = pct;
+    const float *sp = sc.data();
+    emu_launch((unsigned)T, (unsigned)B, 1, 256, [&] { emu_sp0::idx_adapt(ip, sp, Tv, 0, 0, Tv, Kv, km, pc); });
+    long bad = 0;
+    for (int r = 0; r < B * T; r++)
+        bad += !std::equal(&idx[(size_t)r * K], &idx[(size_t)r * K] + K, &want[(size_t)r * K]);
+    printf("  idx_adapt: %ld of %d rows trimmed by the reference\n", trimmed, B * T);
+    report(bad == 0 && trimmed > 0, "idx_adapt: rows off the CPU's rule", (double)bad, 0);
+}
+
+/* idx_topk (row cached in shared memory or not, match.any aggregation in the first pass or in all
+   four) and idx_topk_warp against topk_ref, slot for slot, on rows crowded with ties: values from a
+   few (-0 and +0 among them, neighbours one ulp apart, which only the last radix pass tells apart)
+   and some random; the whole batch, then a chunk of rows */
+static void run_topk() {
+    const int B = 2, T = 220, K = 40;
+    printf("case top-k: B %d T %d k %d\n", B, T, K);
+    static const float few[] = {-1.5f, -0.0f, 0.0f, 0.25f, 1.0f, 1.00000012f, 1.00000024f, 3.0f};
+    std::vector<float> sc((size_t)B * T * T, -INFINITY);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            for (int s = 0; s <= t; s++)
+                sc[((size_t)b * T + t) * T + s] = ur() < 0.7 ? few[(int)(ur() * 8) & 7] : (float)nr();
+    for (int kind = 0; kind < 3; kind++)
+        for (int chunk = 0; chunk < 2; chunk++) {
+            const int b0 = chunk, nb = chunk ? 1 : B, q0 = chunk ? 100 : 0, R = chunk ? 100 : T;
+            const float *src = sc.data() + (size_t)b0 * T * T + (size_t)q0 * T; /* the chunk's rows */
+            std::vector<int> idx((size_t)B * T * K, -7);
+            int *ip = idx.data(), Tv = T, Kv = K;
+            if (kind < 2) {
+                const int cache = kind == 0, aggr = kind == 0 ? 1 : 4;
+                emu_launch((unsigned)R, (unsigned)nb, 1, 256,
+                           [&] { emu_sp0::idx_topk(ip, src, Tv, b0, q0, R, Kv, cache, aggr); });
+            } else {
+                emu_launch((unsigned)((R + 3) / 4), (unsigned)nb, 1, 128, [&] { emu_sp0::idx_topk_warp(ip, src, Tv, b0, q0, R, Kv); });
+            }
+            long bad = 0, untouched = 0;
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                    const int *got = &idx[((size_t)b * T + t) * K];
+                    if (b < b0 || b >= b0 + nb || t < q0 || t >= q0 + R) { /* outside the chunk: not written */
+                        for (int j = 0; j < K; j++) untouched += got[j] != -7;
+                        continue;
+                    }
+                    bad += topk_ref(&sc[((size_t)b * T + t) * T], t + 1, K) != std::vector<int>(got, got + K);
+                }
+            if (kind == 2 && chunk == 0) run_adapt(sc, idx, B, T, K);
+            static const char *const kinds[] = {"idx_topk (row cached, aggregated first pass)",
+                                                "idx_topk (from global, aggregated passes)", "idx_topk_warp"};
+            char what[128];
+            snprintf(what, sizeof what, "%s%s: rows off the CPU's rule", kinds[kind], chunk ? ", a chunk" : "");
+            report(bad == 0 && untouched == 0, what, (double)bad, 0);
+            if (untouched) printf("  %ld slots written outside the chunk\n", untouched);
+        }
+}
+
+/* sparse_mask: the bitmask and the per-128-key-tile prefix counts of an index list (unused slots
+   -1, a row with no selection), as sparse_mask_build_ launches it (8 rows a block) */
+static void run_mask() {
+    const int B = 2, T = 300, K = 37, W = (T + 127) / 128 * 4;
+    printf("case selection mask: B %d T %d k %d (%d words a row)\n", B, T, K, W);
+    std::vector<int> idx((size_t)B * T * K, -1);
+    for (int n = 0; n < B * T; n++) {
+        const int t = n % T;
+        if (t == 5) continue; /* nothing selected */
+        for (int j = 0; j < K; j++)
+            if (ur() < 0.8) idx[(size_t)n * K + j] = (int)(ur() * (t + 1));
+    }
+    std::vector<unsigned> mask((size_t)B * T * W, 0xdeadbeefu);
+    std::vector<int> prefix((size_t)B * T * (W / 4), -7);
+    unsigned *mp = mask.data();
+    int *pp = prefix.data(), *ip = idx.data(), Kv = K, Wv = W;
+    const unsigned long long rows = (unsigned long long)B * T;
+    if (W * 4 * 8 > (int)sizeof emu_smem) { fprintf(stderr, "emu_sparse: mask rows too wide\n"); exit(1); }
+    emu_launch((unsigned)((rows + 7) / 8), 1, 1, 256, [&] { emu_sp0::sparse_mask(mp, pp, ip, Kv, Wv, rows); });
+    long bad_m = 0, bad_p = 0;
+    for (size_t r = 0; r < rows; r++) {
+        std::vector<unsigned> m(W, 0);
+        for (int j = 0; j < K; j++) {
+            const int s = idx[r * K + j];
+            if (s >= 0) m[s >> 5] |= 1u << (s & 31);
+        }
+        int run = 0;
+        for (int x = 0; x < W; x++) {
+            bad_m += mask[r * W + x] != m[x];
+            if (x % 4 == 0) bad_p += prefix[r * (W / 4) + x / 4] != run;
+            run += __builtin_popcount(m[x]);
+        }
+    }
+    report(bad_m == 0, "sparse_mask: words off the index list", (double)bad_m, 0);
+    report(bad_p == 0, "sparse_mask: tile prefix counts off", (double)bad_p, 0);
+}
+
 int main() {
     for (const EmuSparseCfg &c : emu_sparse_cfgs) run_case(c);
+    for (const EmuIxCfg &c : emu_ix_cfgs) run_scores(c);
+    run_topk();
+    run_mask();
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }

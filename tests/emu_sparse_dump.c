@@ -2,7 +2,10 @@
    tests/emu_sparse.cc (a CPU emulation of them: no GPU needed), once per configuration, each in
    a namespace of its own with the -D options the launchers build (sparse_attn_opts_: the real
    builder, so HDP and HB are the host's), and a table of the configurations: their tile width
-   and head block (sparse_hdp_, sparse_hb_), the test's shape and the kernels.
+   and head block (sparse_hdp_, sparse_hb_), the test's shape and the kernels. Then the selection's
+   kernels: the shared module (SPARSE_PART 0, SPARSE_COMMON_OPTS: top-k, the mask, fill) in
+   namespace emu_sp0, and the indexer's score kernels (SPARSE_PART 2, sparse_index_opts_) once per
+   (HI, dI) in namespaces emu_ix_N, with the table emu_ix_cfgs (sparse_scores_smem_).
 
    Rewrites: kernels.cu.h's common header is printed once first and the two in-memory includes
    dropped (the emulator defines ablate_mma.cuh's cp.async, ldmatrix and mma.sync wrappers
@@ -23,6 +26,9 @@ static const struct { int hd, group, B, T, H, K; const char *what; } cfgs[] = {
     {256, 2, 1, 40, 2, 20, "hd 256 (the widest), 2 heads on one kv head"},
     {200, 1, 1, 30, 2, 33, "hd 200 (padded tiles), MHA: a head a block"},
 };
+
+/* the indexer shapes of the score kernels (HI heads of dI; the prep pads 8 and 16 to 32) */
+static const struct { int HI, dI; } ixcfgs[] = {{4, 64}, {1, 32}, {2, 128}};
 
 int main(void) {
     printf("%s\n", KERNELS_COMMON_SRC);
@@ -52,6 +58,31 @@ int main(void) {
         emu_defines(opt, 1);
         emu_undef_all(SPARSE_KERNELS_SRC);
     }
+    /* the selection: the shared module, then the score kernels per indexer shape */
+    printf("// ---- the shared kernels (%s)\nnamespace emu_sp0 {\n", SPARSE_COMMON_OPTS);
+    emu_defines(SPARSE_COMMON_OPTS, 0);
+    fflush(stdout);
+    if (emu_dump("emu_sparse_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
+    printf("\n} // namespace emu_sp0\n");
+    emu_defines(SPARSE_COMMON_OPTS, 1);
+    emu_undef_all(SPARSE_KERNELS_SRC);
+    for (size_t i = 0; i < sizeof ixcfgs / sizeof *ixcfgs; i++) {
+        char opt[160];
+        sparse_index_opts_(opt, sizeof opt, ixcfgs[i].HI, ixcfgs[i].dI);
+        printf("// ---- indexer scores %zu (%s)\nnamespace emu_ix_%zu {\n", i, opt, i);
+        emu_defines(opt, 0);
+        fflush(stdout);
+        if (emu_dump("emu_sparse_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
+        printf("\n} // namespace emu_ix_%zu\n", i);
+        emu_defines(opt, 1);
+        emu_undef_all(SPARSE_KERNELS_SRC);
+    }
+    printf("static const EmuIxCfg emu_ix_cfgs[] = {\n");
+    for (size_t i = 0; i < sizeof ixcfgs / sizeof *ixcfgs; i++)
+        printf("    {%d, %d, %u, %u, emu_ix_%zu::idx_scores_bf16, emu_ix_%zu::idx_scores_f32},\n", ixcfgs[i].HI,
+               ixcfgs[i].dI, sparse_scores_smem_(ixcfgs[i].HI, ixcfgs[i].dI, 0), sparse_scores_smem_(ixcfgs[i].HI, ixcfgs[i].dI, 1),
+               i, i);
+    printf("};\n");
     printf("static const EmuSparseCfg emu_sparse_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
         printf("    {\"%s\", %d, %d, %d, %d, %d, %d, %d, %d, emu_sparse_%zu::sparse_fwd, emu_sparse_%zu::sparse_bwd, "
