@@ -21,7 +21,9 @@
    against sum_j w_j relu(qI_j . kI) in double; the top-k (idx_topk cached and not, with either
    aggregation, and idx_topk_warp, whole and as a chunk) slot for slot against the CPU's rule on
    rows crowded with ties (-0 and +0, values an ulp apart); idx_adapt (adaptive k) on that
-   selection against attn/dsa.h's rule; sparse_mask's words and prefix counts.
+   selection against attn/dsa.h's rule; sparse_mask's words and prefix counts; the indexer's KL
+   (idx_kl, each dkI organization, with idx_dk_reduce and key_combine) against attn/dsa.h's
+   loss and gradients in double.
    Bounds: out, dq, dk, dv relative L2 2e-2 (bf16 outputs, bf16 tensor-core operands); lse, psum
    max abs 2e-3; scores max abs 1e-5 of the largest, -inf above the diagonal; top-k and the mask
    exact. Ends with "N passed, N failed". */
@@ -47,7 +49,16 @@ struct EmuIxCfg {
     unsigned smem_bf16, smem_f32;
     void (*bf16k)(float *, const bf16 *, const bf16 *, const bf16 *, int, int, int, int);
     void (*f32k)(float *, const float *, const float *, const float *, int, int, int, int);
+    /* the indexer KL (idx_kl) and its key-major dkI reduction; idx_kl's shared memory for the
+       KL test's topk without and with the a_j cache (sparse_kl_smem_) */
+    void (*kl)(float *, bf16 *, float *, bf16 *, const float *, const bf16 *, const bf16 *, const bf16 *, const int *,
+               int, int, float, int, long, float *);
+    void (*dk_reduce)(float *, const float *, const int *, int, int, long, long, float *);
+    unsigned kl_smem[2];
 };
+/* the KL test's shape and key_reduce's launch for it: sequences nseq, splits ns, RKEYS keys a
+   block of rk_threads (sparse_reduce_launch_) */
+struct EmuKlShape { int B, T, K, nseq, ns, rkeys, rk_threads; };
 
 /* kernels.cu.h's common header (bf16, pack2, load8, warp_sum, ...), then the kernels once per
    configuration with the launchers' own options, and the table emu_sparse_cfgs; the shared
@@ -276,6 +287,134 @@ static void run_scores(const EmuIxCfg &c) {
         }
 }
 
+/* idx_kl, the indexer's KL over each token's selection, against attn/dsa.h's rule in double on
+   the same bf16 values: loss_t = sum_j ph_j (log ph_j - (I_j - lse_I)) with ph = p renormalized
+   over the used slots and I_j = sum_h w_h relu(qI_h . kI_j); its gradients through
+   g_j = dloss (softmax_j(I) - ph_j): dw_h += g_j relu(a_hj), dqI_h += g_j w_h [a_hj > 0] kI_j,
+   dkI_j += g_j w_h [a_hj > 0] qI_h. The backward with the order-dependent dkI adds (red.v4,
+   a lane per slot with the a_j cache: the default) and the deterministic one: each pair's dkI
+   row into a stage (flags 8), then idx_dk_reduce key-major and key_combine over the splits, as
+   sparse_kl_backward_ launches them, twice: the same bits both times; with `all` also the
+   forward alone and the backward's red.v2 (a warp per slot, no cache). */
+static void run_kl(const EmuIxCfg &c, bool all) {
+    const EmuKlShape &S = emu_kl_shape;
+    const int B = S.B, T = S.T, K = S.K, HI = c.HI, DI = c.dI, N = B * T;
+    const float dloss = 0.7f;
+    printf("case indexer KL HI %d dI %d: B %d T %d k %d (dkI reduce: %d sequences, %d splits)\n", HI, DI, B, T, K,
+           S.nseq, S.ns);
+    std::vector<bf16> q((size_t)N * HI * DI), k((size_t)N * DI), w((size_t)N * HI);
+    for (auto &x : q) x = f2bf((float)nr());
+    for (auto &x : k) x = f2bf((float)nr());
+    for (auto &x : w) x = f2bf((float)(2 * ur() - 0.5));
+    std::vector<int> idx((size_t)N * K, -1);
+    std::vector<float> p((size_t)N * K, 0.f);
+    for (int n = 0; n < N; n++) {
+        const int t = n % T;
+        int cnt = 0;
+        for (int s = 0; s <= t && cnt < K; s++)
+            if (t - s < K / 3 || ur() < 0.3) {
+                idx[(size_t)n * K + cnt] = s;
+                p[(size_t)n * K + cnt++] = ur() < 0.1 ? 0.f : (float)ur();
+            }
+    }
+    /* the reference */
+    std::vector<double> loss_ref(N), dq_ref(q.size(), 0), dk_ref(k.size(), 0), dw_ref(w.size(), 0);
+    std::vector<double> I(K), ph(K), a((size_t)K * HI);
+    for (int n = 0; n < N; n++) {
+        const int b = n / T;
+        double mx = -INFINITY, ps = 0;
+        for (int j = 0; j < K; j++) {
+            const int s = idx[(size_t)n * K + j];
+            if (s < 0) continue;
+            I[j] = 0;
+            for (int h = 0; h < HI; h++) {
+                double d = 0;
+                for (int e = 0; e < DI; e++) d += (double)bf2f(q[((size_t)n * HI + h) * DI + e]) * bf2f(k[((size_t)b * T + s) * DI + e]);
+                a[(size_t)j * HI + h] = d;
+                I[j] += bf2f(w[(size_t)n * HI + h]) * fmax(d, 0.0);
+            }
+            mx = fmax(mx, I[j]);
+            ps += p[(size_t)n * K + j];
+        }
+        double se = 0;
+        for (int j = 0; j < K; j++) if (idx[(size_t)n * K + j] >= 0) se += exp(I[j] - mx);
+        const double lse = mx + log(se);
+        double l = 0;
+        for (int j = 0; j < K; j++) {
+            const int s = idx[(size_t)n * K + j];
+            ph[j] = s < 0 || ps <= 0 ? 0 : p[(size_t)n * K + j] / ps;
+            if (ph[j] > 0) l += ph[j] * (log(ph[j]) - (I[j] - lse));
+            if (s < 0) continue;
+            const double g = dloss * (exp(I[j] - lse) - ph[j]);
+            for (int h = 0; h < HI; h++) {
+                const double ah = a[(size_t)j * HI + h];
+                if (ah <= 0) continue;
+                dw_ref[(size_t)n * HI + h] += g * ah;
+                const double cw = g * bf2f(w[(size_t)n * HI + h]);
+                for (int e = 0; e < DI; e++) {
+                    dq_ref[((size_t)n * HI + h) * DI + e] += cw * bf2f(k[((size_t)b * T + s) * DI + e]);
+                    dk_ref[((size_t)b * T + s) * DI + e] += cw * bf2f(q[((size_t)n * HI + h) * DI + e]);
+                }
+            }
+        }
+        loss_ref[n] = l;
+    }
+    char what[128];
+    int Tv = T, Kv = K;
+    /* the forward: a warp per slot (flags 0), a lane per slot with the a_j cache (2 | 4) */
+    for (int fl = 0; all && fl < 1; fl++) {
+        std::vector<float> loss(N, NAN);
+        float *lp = loss.data();
+        int flags = fl;
+        emu_launch(N, 1, 1, 128, [&] {
+            c.kl(lp, nullptr, nullptr, nullptr, p.data(), q.data(), k.data(), w.data(), idx.data(), Tv, Kv, 0.f, flags, 0, nullptr);
+        });
+        snprintf(what, sizeof what, "KL HI %d dI %d forward, flags %d: loss (max abs)", HI, DI, fl);
+        report(max_abs(loss_ref, from_f(loss)) <= 1e-4, what, max_abs(loss_ref, from_f(loss)), 1e-4);
+    }
+    /* the backward: order-dependent adds (flags 0: red.v2; 1 | 2 | 4: red.v4, the cache), then
+       the deterministic stage (8, with the cache) and key-major reduction, twice */
+    std::vector<float> det_first;
+    for (int run = all ? 0 : 1; run < 4; run++) {
+        const int det = run >= 2, flags = run == 0 ? 0 : run == 1 ? 1 | 2 | 4 : 2 | 4 | 8;
+        std::vector<float> loss(N, NAN), dkacc(k.size(), 0.f), stage(det ? (size_t)N * K * DI : 0, NAN),
+            part(S.ns > 1 ? (size_t)S.ns * S.nseq * T * DI : 0, NAN);
+        std::vector<bf16> dq(q.size(), 0xFFFF), dw(w.size(), 0xFFFF);
+        float *lp = loss.data(), *ap = dkacc.data(), *sp = det ? stage.data() : nullptr, *pp = S.ns > 1 ? part.data() : nullptr;
+        bf16 *qp = dq.data(), *wp = dw.data();
+        if (c.kl_smem[(flags & 2) != 0] > sizeof emu_smem) { fprintf(stderr, "emu_sparse: KL shared memory\n"); exit(1); }
+        emu_launch(N, 1, 1, 128, [&] {
+            c.kl(lp, qp, ap, wp, p.data(), q.data(), k.data(), w.data(), idx.data(), Tv, Kv, dloss, flags, 0, sp);
+        });
+        if (det) {
+            long n0 = 0, n1 = N;
+            emu_launch((unsigned)((T + S.rkeys - 1) / S.rkeys), (unsigned)S.nseq, (unsigned)S.ns, (unsigned)S.rk_threads,
+                       [&] { c.dk_reduce(ap, sp, idx.data(), Tv, Kv, n0, n1, pp); });
+            if (S.ns > 1) {
+                const unsigned long long nc = (unsigned long long)S.nseq * T * DI / 4;
+                int nkv = 1, kvh = 0, ns = S.ns, nseq = S.nseq, rw = DI, nm = 1;
+                emu_launch((unsigned)std::min<unsigned long long>((nc + 255) / 256, 8), 1, 1, 256,
+                           [&] { emu_sp0::key_combine(ap, ap, pp, Tv, n0, n1, nkv, kvh, ns, nseq, rw, nm); });
+            }
+        }
+        const char *how = run == 0 ? "red.v2" : run == 1 ? "red.v4, a_j cache" : "deterministic";
+        snprintf(what, sizeof what, "KL HI %d dI %d backward (%s): loss (max abs)", HI, DI, how);
+        report(max_abs(loss_ref, from_f(loss)) <= 1e-4, what, max_abs(loss_ref, from_f(loss)), 1e-4);
+        snprintf(what, sizeof what, "KL HI %d dI %d backward (%s): dqI", HI, DI, how);
+        double e = rel_l2(dq_ref, from_bf(dq));
+        report(e <= 1e-2, what, e, 1e-2);
+        snprintf(what, sizeof what, "KL HI %d dI %d backward (%s): dw", HI, DI, how);
+        e = rel_l2(dw_ref, from_bf(dw));
+        report(e <= 1e-2, what, e, 1e-2);
+        snprintf(what, sizeof what, "KL HI %d dI %d backward (%s): dkI (fp32 accumulator)", HI, DI, how);
+        e = rel_l2(dk_ref, from_f(dkacc));
+        report(e <= 1e-5, what, e, 1e-5);
+        if (run == 2) det_first = dkacc;
+        if (run == 3) report(memcmp(det_first.data(), dkacc.data(), dkacc.size() * 4) == 0,
+                             "KL deterministic dkI: the same bits twice", 0, 0);
+    }
+}
+
 /* the CPU's rule (attn/dsa.h's sparse_topk_row_): the K largest of row[0..n), equal scores the
    lower position first (-0 equal to +0), ascending; -1 after when n <= K */
 static std::vector<int> topk_ref(const float *row, int n, int K) {
@@ -409,6 +548,7 @@ static void run_mask() {
 int main() {
     for (const EmuSparseCfg &c : emu_sparse_cfgs) run_case(c);
     for (const EmuIxCfg &c : emu_ix_cfgs) run_scores(c);
+    for (const EmuIxCfg &c : emu_ix_cfgs) run_kl(c, &c == emu_ix_cfgs); /* (the emulation is slow: the rest once) */
     run_topk();
     run_mask();
     printf("%d passed, %d failed\n", np_, nf_);

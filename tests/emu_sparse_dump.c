@@ -29,6 +29,10 @@ static const struct { int hd, group, B, T, H, K; const char *what; } cfgs[] = {
 
 /* the indexer shapes of the score kernels (HI heads of dI; the prep pads 8 and 16 to 32) */
 static const struct { int HI, dI; } ixcfgs[] = {{4, 64}, {1, 32}, {2, 128}};
+/* the KL test's shape (emu_sparse.cc's run_kl): B sequences of T tokens, topk slots */
+#define KL_B 1
+#define KL_T 260 /* 260 tokens: key_reduce splits them in two, so key_combine runs */
+#define KL_K 10
 
 int main(void) {
     printf("%s\n", KERNELS_COMMON_SRC);
@@ -79,10 +83,17 @@ int main(void) {
     }
     printf("static const EmuIxCfg emu_ix_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof ixcfgs / sizeof *ixcfgs; i++)
-        printf("    {%d, %d, %u, %u, emu_ix_%zu::idx_scores_bf16, emu_ix_%zu::idx_scores_f32},\n", ixcfgs[i].HI,
-               ixcfgs[i].dI, sparse_scores_smem_(ixcfgs[i].HI, ixcfgs[i].dI, 0), sparse_scores_smem_(ixcfgs[i].HI, ixcfgs[i].dI, 1),
-               i, i);
+        printf("    {%d, %d, %u, %u, emu_ix_%zu::idx_scores_bf16, emu_ix_%zu::idx_scores_f32, emu_ix_%zu::idx_kl, "
+               "emu_ix_%zu::idx_dk_reduce, {%u, %u}},\n", ixcfgs[i].HI, ixcfgs[i].dI,
+               sparse_scores_smem_(ixcfgs[i].HI, ixcfgs[i].dI, 0), sparse_scores_smem_(ixcfgs[i].HI, ixcfgs[i].dI, 1), i, i,
+               i, i, sparse_kl_smem_(ixcfgs[i].HI, ixcfgs[i].dI, KL_K, 0), sparse_kl_smem_(ixcfgs[i].HI, ixcfgs[i].dI, KL_K, 1));
     printf("};\n");
+    {   /* the KL's deterministic dkI: key_reduce's launch over the whole batch as one chunk
+           (sparse_reduce_launch_: nseq sequences, ns splits, the partials' floats at each dI) */
+        int nseq, ns = sparse_reduce_splits_(KL_T, 0, (long)KL_B * KL_T, &nseq);
+        printf("static const EmuKlShape emu_kl_shape = {%d, %d, %d, %d, %d, %d, %d};\n", KL_B, KL_T, KL_K, nseq, ns,
+               SPARSE_RKEYS, SPARSE_RK_THREADS);
+    }
     printf("static const EmuSparseCfg emu_sparse_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
         printf("    {\"%s\", %d, %d, %d, %d, %d, %d, %d, %d, emu_sparse_%zu::sparse_fwd, emu_sparse_%zu::sparse_bwd, "
