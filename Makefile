@@ -156,7 +156,7 @@ tests/emu_hier: tests/emu_hier.c tests/emu_cuda.h build/emu_hier_kernels.inc $(H
 # attn/dsa.cu.h's sparse attention kernels (forward, both backwards, probs) at head dims 64, 72,
 # 200 and 256, and the selection's (indexer scores, top-k, the mask), emulated likewise with
 # ldmatrix, cp.async and mma.sync (tests/emu_cuda_cxx.h); C++, since the kernel sources have
-# templates (about 100 seconds on 2 cores)
+# templates (about 45 seconds on 2 cores)
 CXX ?= g++
 build/emu_sparse_kernels.inc: tests/emu_sparse_dump.c tests/emu_dump_common.h attn/dsa.cu.h gpu.h kernels.cu.h
 	@mkdir -p build
@@ -166,7 +166,7 @@ build/emu_sparse_kernels.inc: tests/emu_sparse_dump.c tests/emu_dump_common.h at
 tests/emu_sparse: tests/emu_sparse.cc tests/emu_cuda_cxx.h build/emu_sparse_kernels.inc
 	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-maybe-uninitialized -Ibuild -Itests $< -o $@ -lpthread -lm
 # attn/dense.cu.h's mma.sync flash kernels (forward, backward with the fixed-order dQ) at head dims
-# 40 to 256, GQA, windows and sparse patterns, the same way (about 20 seconds on 2 cores)
+# 40 to 256, GQA, windows and sparse patterns, the same way (about 12 seconds on 2 cores)
 build/emu_flash_kernels.inc: tests/emu_flash_dump.c tests/emu_dump_common.h attn/dense.cu.h gpu.h kernels.cu.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_flash_dump.c -o build/emu_flash_dump $(CUDA_LIB) -lm

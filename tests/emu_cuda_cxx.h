@@ -1,19 +1,24 @@
 /* tests/emu_cuda_cxx.h - the CPU emulation of the CUDA execution model for kernel sources
    compiled as C++ (tests/emu_sparse.cc, tests/emu_flash.cc: their sources have templates):
-   one block at a time, its threads as pthreads; __syncthreads and __syncwarp as barriers;
+   one block at a time, its threads as fibers (ucontext) run one at a time, each until it waits
+   at a barrier (__syncthreads, __syncwarp, a warp- or warpgroup-collective) or returns, then
+   the next one that can run, in thread order: a schedule a GPU could run, the same every time,
+   under which a read whose missing barrier would let it overtake a later thread's write sees
+   the stale value;
    shuffles, ballots, ldmatrix and mma.sync m16n8k16 as warp-collective functions following
    PTX's fragment layouts; Hopper's wgmma.mma_async m64nNk16 (bf16 in, fp32 out) as a
    warpgroup-collective one, its operands read through shared-memory matrix descriptors
    (SWIZZLE_128B, K- or MN-major) or A from registers, completing at once (so its fence /
    commit / wait order nothing); shared memory addressed by 32-bit offsets into the block's
    buffer (smem_addr); cp.async as an immediate copy (its commit / wait order nothing);
-   float and int atomics under one mutex. Include it first, then the dumped kernels
+   float and int atomics plain (one fiber runs at a time). Include it first, then the dumped kernels
    (kernels.cu.h's common header, then the kernel source, each configuration in a namespace of
    its own); emu_launch runs a grid. tests/emu_cuda.h is the plain-C twin for C sources. */
 #ifndef EMU_CUDA_CXX_H
 #define EMU_CUDA_CXX_H
 #include <math.h>
-#include <pthread.h>
+#include <sys/mman.h>
+#include <ucontext.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,10 +35,26 @@
 
 /* ---------------------------------------------------------------- the emulated CUDA runtime */
 struct Dim3 { unsigned x, y, z; };
-static thread_local Dim3 threadIdx;
+static Dim3 threadIdx; /* the running fiber's */
 static Dim3 blockIdx, blockDim, gridDim;
-static pthread_barrier_t block_bar, warp_bar[32], wg_bar[8];
-static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
+/* a barrier of `count` threads: the last to arrive releases the others (gen moves on) */
+struct EmuBar { unsigned count, arrived, gen; };
+static EmuBar block_bar, warp_bar[32], wg_bar[8];
+/* the fibers: the scheduler's context, each thread's, its state (0 can run, 1 waits at
+   wait_on_ for wait_gen_ to move on, 2 returned) */
+static ucontext_t emu_sched_, emu_ctx_[1024];
+static unsigned emu_cur_;
+static unsigned char emu_state_[1024];
+static EmuBar *emu_wait_on_[1024];
+static unsigned emu_wait_gen_[1024];
+static void emu_bar_wait(EmuBar *b) {
+    if (++b->arrived == b->count) { b->arrived = 0; b->gen++; return; }
+    const unsigned me = emu_cur_;
+    emu_state_[me] = 1;
+    emu_wait_on_[me] = b;
+    emu_wait_gen_[me] = b->gen;
+    swapcontext(&emu_ctx_[me], &emu_sched_);
+}
 static uint32_t slot_[32][32][8];     /* a warp's lanes' published 32-bit values (up to 8 each) */
 static const void *ptr_slot_[32][32]; /* a warp's lanes' published addresses (ldmatrix) */
 alignas(16) static unsigned char emu_smem[256 * 1024];
@@ -68,11 +89,11 @@ static inline long min(long a, long b) { return a < b ? a : b; }
 static inline long max(long a, long b) { return a > b ? a : b; }
 static inline void __threadfence() {}
 template <typename T> static inline T __ldcg(const T *p) { return *p; }
-static inline void __syncthreads() { pthread_barrier_wait(&block_bar); }
+static inline void __syncthreads() { emu_bar_wait(&block_bar); }
 static inline int warp_() { return threadIdx.x >> 5; }
 static inline int lane_() { return threadIdx.x & 31; }
 /* every __syncwarp of these kernels is reached by the whole warp */
-static inline void __syncwarp(unsigned m = 0xffffffffu) { (void)m; pthread_barrier_wait(&warp_bar[warp_()]); }
+static inline void __syncwarp(unsigned m = 0xffffffffu) { (void)m; emu_bar_wait(&warp_bar[warp_()]); }
 /* lane `from` of this warp's value v (out-of-range lanes: this lane's own, as the hardware);
    32- or 64-bit values (a double's shuffle: two 32-bit ones on the GPU) */
 template <typename T> static T shfl_(T v, int from) {
@@ -116,19 +137,11 @@ static unsigned __ballot_sync(unsigned m, int f) { (void)m; return lanes_equal_(
 static unsigned __match_any_sync(unsigned m, int x) { (void)m; return lanes_equal_((uint32_t)x, (uint32_t)x); }
 static int __any_sync(unsigned m, int f) { return __ballot_sync(m, f) != 0; }
 static int __all_sync(unsigned m, int f) { return __ballot_sync(m, f) == 0xffffffffu; }
-static float atomicAdd(float *p, float v) {
-    pthread_mutex_lock(&atomic_mu); float o = *p; *p = o + v; pthread_mutex_unlock(&atomic_mu); return o;
-}
-static int atomicAdd(int *p, int v) {
-    pthread_mutex_lock(&atomic_mu); int o = *p; *p = o + v; pthread_mutex_unlock(&atomic_mu); return o;
-}
+static float atomicAdd(float *p, float v) { float o = *p; *p = o + v; return o; }
+static int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; }
 /* ld.acquire of a turn counter another block increments with atomicAdd */
-static int emu_load_acquire(const int *p) {
-    pthread_mutex_lock(&atomic_mu); int v = *p; pthread_mutex_unlock(&atomic_mu); return v;
-}
-static unsigned atomicOr(unsigned *p, unsigned v) {
-    pthread_mutex_lock(&atomic_mu); unsigned o = *p; *p = o | v; pthread_mutex_unlock(&atomic_mu); return o;
-}
+static int emu_load_acquire(const int *p) { return *(const volatile int *)p; }
+static unsigned atomicOr(unsigned *p, unsigned v) { unsigned o = *p; *p = o | v; return o; }
 
 /* ---- ablate_mma.cuh, emulated ---- */
 /* cp.async: the copy happens at once (so the commit / wait pairs order nothing here) */
@@ -189,7 +202,7 @@ static void emu_wgmma(float *d, int N, uint64_t da, uint64_t db, const unsigned 
     const int wg = threadIdx.x >> 7, me = threadIdx.x & 127, w = me >> 5, l = me & 31, g = l >> 2, t = l & 3;
     wg_d_[wg][me] = d;
     if (a) for (int i = 0; i < 4; i++) wg_a_[wg][me][i] = a[i];
-    pthread_barrier_wait(&wg_bar[wg]);
+    emu_bar_wait(&wg_bar[wg]);
     float A[16][16]; /* this warp's 16 rows */
     for (int rr = 0; rr < 16; rr++)
         for (int k = 0; k < 16; k++) {
@@ -207,7 +220,7 @@ static void emu_wgmma(float *d, int N, uint64_t da, uint64_t db, const unsigned 
             for (int k = 0; k < 16; k++) s += A[rr][k] * emu_desc_elem_(db, col, k, tb);
             d[4 * i + e] = accum ? d[4 * i + e] + s : s;
         }
-    pthread_barrier_wait(&wg_bar[wg]);
+    emu_bar_wait(&wg_bar[wg]);
 }
 static void ldsm_x4(unsigned r[4], const void *p) { ldsm_(r, p, false); }
 static void ldsm_x4_t(unsigned r[4], const void *p) { ldsm_(r, p, true); }
@@ -246,37 +259,61 @@ static float fast_exp2(float x) { return exp2f(x); }
 
 /* one launch: gx x gy x gz blocks of bx threads (bx <= 1024, a multiple of 32), one block at a
    time, each thread running body */
+static const std::function<void()> *emu_body_;
+static void emu_fiber_() {
+    (*emu_body_)();
+    emu_state_[emu_cur_] = 2;
+} /* returns to emu_sched_ (uc_link) */
 static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const std::function<void()> &body) {
-    pthread_barrier_init(&block_bar, NULL, bx);
-    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
-    for (unsigned w = 0; w < bx / 128; w++) pthread_barrier_init(&wg_bar[w], NULL, 128);
+    enum { STACK = 1 << 20 };
+    static unsigned char *stacks; /* 1 MB a fiber, reserved once for the most threads a block can have */
+    if (!stacks) {
+        void *m = mmap(NULL, (size_t)1024 * STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) { fprintf(stderr, "emu_launch: cannot map the fibers' stacks\n"); exit(1); }
+        stacks = (unsigned char *)m;
+    }
+    if (bx < 1 || bx > 1024 || bx % 32) { fprintf(stderr, "emu_launch: %u threads a block\n", bx); exit(1); }
+    block_bar = EmuBar{bx, 0, 0};
+    for (unsigned w = 0; w < bx / 32; w++) warp_bar[w] = EmuBar{32, 0, 0};
+    for (unsigned w = 0; w < bx / 128; w++) wg_bar[w] = EmuBar{128, 0, 0};
     gridDim = Dim3{gx, gy, gz};
     blockDim = Dim3{bx, 1, 1};
-    struct Arg { const std::function<void()> *body; unsigned tid; };
-    std::vector<pthread_t> th(bx);
-    std::vector<Arg> args(bx);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1 << 20);
+    emu_body_ = &body;
     for (unsigned z = 0; z < gz; z++)
         for (unsigned y = 0; y < gy; y++)
             for (unsigned x = 0; x < gx; x++) {
                 blockIdx = Dim3{x, y, z};
                 for (unsigned i = 0; i < bx; i++) {
-                    args[i] = Arg{&body, i};
-                    pthread_create(&th[i], &attr, [](void *p) -> void * {
-                        Arg *a = (Arg *)p;
-                        threadIdx = Dim3{a->tid, 0, 0};
-                        (*a->body)();
-                        return nullptr;
-                    }, &args[i]);
+                    getcontext(&emu_ctx_[i]);
+                    emu_ctx_[i].uc_stack.ss_sp = stacks + (size_t)i * STACK;
+                    emu_ctx_[i].uc_stack.ss_size = STACK;
+                    emu_ctx_[i].uc_link = &emu_sched_;
+                    makecontext(&emu_ctx_[i], emu_fiber_, 0);
+                    emu_state_[i] = 0;
                 }
-                for (unsigned i = 0; i < bx; i++) pthread_join(th[i], NULL);
+                /* in thread order, round and round: each runnable fiber runs until it waits or returns */
+                for (unsigned left = bx;;) {
+                    unsigned ran = 0;
+                    for (unsigned i = 0; i < bx; i++) {
+                        if (emu_state_[i] == 2) continue;
+                        if (emu_state_[i] == 1) {
+                            if (emu_wait_on_[i]->gen == emu_wait_gen_[i]) continue;
+                            emu_state_[i] = 0;
+                        }
+                        emu_cur_ = i;
+                        threadIdx = Dim3{i, 0, 0};
+                        swapcontext(&emu_sched_, &emu_ctx_[i]);
+                        ran++;
+                        if (emu_state_[i] == 2) left--;
+                    }
+                    if (!left) break;
+                    if (!ran) {
+                        fprintf(stderr, "emu_launch: block (%u, %u, %u): every live thread waits at a barrier the others "
+                                "never reach\n", x, y, z);
+                        exit(1);
+                    }
+                }
             }
-    pthread_attr_destroy(&attr);
-    pthread_barrier_destroy(&block_bar);
-    for (unsigned w = 0; w < bx / 32; w++) pthread_barrier_destroy(&warp_bar[w]);
-    for (unsigned w = 0; w < bx / 128; w++) pthread_barrier_destroy(&wg_bar[w]);
 }
 
 #endif /* EMU_CUDA_CXX_H */

@@ -1,10 +1,10 @@
 /* emu_sparse.cc - attn/dsa.cu.h's sparse attention kernels (SPARSE_PART 1: sparse_fwd,
    sparse_bwd, sparse_kv_reduce, sparse_probs) and the selection's (indexer scores, top-k, the
    mask) run on the CPU: an emulation of the CUDA execution
-   model (one block at a time, its 128 threads as pthreads; __syncthreads and __syncwarp as
+   model (one block at a time, its 128 threads as fibers; __syncthreads and __syncwarp as
    barriers; shuffles, ballots, ldmatrix and mma.sync m16n8k16 as warp-collective functions
-   following PTX's fragment layouts; cp.async as an immediate copy; float atomics under a
-   mutex), against softmax(q k^T / sqrt(hd)) v over each token's selected slots in double, on
+   following PTX's fragment layouts; cp.async as an immediate copy; float atomics plain, one
+   fiber running at a time), against softmax(q k^T / sqrt(hd)) v over each token's selected slots in double, on
    the same bf16 inputs. It proves nothing about timing, and a race the barriers happen to order
    (or that cp.async's immediate copies hide) may still hide; tests/gpu_sparse_check.c on the
    device is the real test. C++, because the kernel source uses templates.
