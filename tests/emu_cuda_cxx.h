@@ -13,7 +13,10 @@
    buffer (smem_addr); cp.async as an immediate copy (its commit / wait order nothing);
    float and int atomics plain (one fiber runs at a time). Include it first, then the dumped kernels
    (kernels.cu.h's common header, then the kernel source, each configuration in a namespace of
-   its own); emu_launch runs a grid. tests/emu_cuda.h is the plain-C twin for C sources. */
+   its own); emu_launch runs a grid, its blocks in order, or shuffled by emu_block_shuffle's
+   seed (so that adds from different blocks land in another order: a determinism test's
+   second run; kernels whose blocks wait for each other need the order).
+   tests/emu_cuda.h is the plain-C twin for C sources. */
 #ifndef EMU_CUDA_CXX_H
 #define EMU_CUDA_CXX_H
 #include <math.h>
@@ -259,6 +262,8 @@ static float fast_exp2(float x) { return exp2f(x); }
 
 /* one launch: gx x gy x gz blocks of bx threads (bx <= 1024, a multiple of 32), one block at a
    time, each thread running body */
+/* nonzero: emu_launch runs its blocks in an order shuffled by this seed (0: in order) */
+static unsigned long long emu_block_shuffle = 0;
 static const std::function<void()> *emu_body_;
 static void emu_fiber_() {
     (*emu_body_)();
@@ -279,10 +284,18 @@ static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const
     gridDim = Dim3{gx, gy, gz};
     blockDim = Dim3{bx, 1, 1};
     emu_body_ = &body;
+    std::vector<Dim3> order;
     for (unsigned z = 0; z < gz; z++)
         for (unsigned y = 0; y < gy; y++)
-            for (unsigned x = 0; x < gx; x++) {
-                blockIdx = Dim3{x, y, z};
+            for (unsigned x = 0; x < gx; x++) order.push_back(Dim3{x, y, z});
+    for (size_t i = order.size(), r = emu_block_shuffle; emu_block_shuffle && i > 1; i--) { /* Fisher-Yates */
+        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
+        const size_t j = r % i;
+        const Dim3 t = order[i - 1]; order[i - 1] = order[j]; order[j] = t;
+    }
+    for (const Dim3 &blk : order) {
+                const unsigned x = blk.x, y = blk.y, z = blk.z;
+                blockIdx = blk;
                 for (unsigned i = 0; i < bx; i++) {
                     getcontext(&emu_ctx_[i]);
                     emu_ctx_[i].uc_stack.ss_sp = stacks + (size_t)i * STACK;
@@ -313,7 +326,7 @@ static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const
                         exit(1);
                     }
                 }
-            }
+    }
 }
 
 #endif /* EMU_CUDA_CXX_H */

@@ -294,8 +294,10 @@ static void run_scores(const EmuIxCfg &c) {
    dkI_j += g_j w_h [a_hj > 0] qI_h. The backward with the order-dependent dkI adds (red.v4,
    a lane per slot with the a_j cache: the default) and the deterministic one: each pair's dkI
    row into a stage (flags 8), then idx_dk_reduce key-major and key_combine over the splits, as
-   sparse_kl_backward_ launches them, twice: the same bits both times; with `all` also the
-   forward alone and the backward's red.v2 (a warp per slot, no cache). */
+   sparse_kl_backward_ launches them; each twice, the tokens' blocks in two shuffled orders
+   (emu_block_shuffle): the deterministic dkI the same bits both times, the red.v4 one moved
+   (the comparison sees a moving sum); with `all` also the forward alone and the backward's
+   red.v2 (a warp per slot, no cache). */
 static void run_kl(const EmuIxCfg &c, bool all) {
     const EmuKlShape &S = emu_kl_shape;
     const int B = S.B, T = S.T, K = S.K, HI = c.HI, DI = c.dI, N = B * T;
@@ -374,18 +376,21 @@ static void run_kl(const EmuIxCfg &c, bool all) {
     }
     /* the backward: order-dependent adds (flags 0: red.v2; 1 | 2 | 4: red.v4, the cache), then
        the deterministic stage (8, with the cache) and key-major reduction, twice */
-    std::vector<float> det_first;
-    for (int run = all ? 0 : 1; run < 4; run++) {
-        const int det = run >= 2, flags = run == 0 ? 0 : run == 1 ? 1 | 2 | 4 : 2 | 4 | 8;
+    std::vector<float> first[2];
+    for (int run = all ? 0 : 1; run < 5; run++) {
+        /* runs 1, 2: red.v4 under two block orders; 3, 4: the deterministic one likewise; 0: red.v2 */
+        const int det = run >= 3, flags = run == 0 ? 0 : !det ? 1 | 2 | 4 : 2 | 4 | 8;
         std::vector<float> loss(N, NAN), dkacc(k.size(), 0.f), stage(det ? (size_t)N * K * DI : 0, NAN),
             part(S.ns > 1 ? (size_t)S.ns * S.nseq * T * DI : 0, NAN);
         std::vector<bf16> dq(q.size(), 0xFFFF), dw(w.size(), 0xFFFF);
         float *lp = loss.data(), *ap = dkacc.data(), *sp = det ? stage.data() : nullptr, *pp = S.ns > 1 ? part.data() : nullptr;
         bf16 *qp = dq.data(), *wp = dw.data();
         if (c.kl_smem[(flags & 2) != 0] > sizeof emu_smem) { fprintf(stderr, "emu_sparse: KL shared memory\n"); exit(1); }
+        emu_block_shuffle = run == 0 ? 0 : 1 + (run & 1); /* two orders for each organization */
         emu_launch(N, 1, 1, 128, [&] {
             c.kl(lp, qp, ap, wp, p.data(), q.data(), k.data(), w.data(), idx.data(), Tv, Kv, dloss, flags, 0, sp);
         });
+        emu_block_shuffle = 0;
         if (det) {
             long n0 = 0, n1 = N;
             emu_launch((unsigned)((T + S.rkeys - 1) / S.rkeys), (unsigned)S.nseq, (unsigned)S.ns, (unsigned)S.rk_threads,
@@ -397,7 +402,7 @@ static void run_kl(const EmuIxCfg &c, bool all) {
                            [&] { emu_sp0::key_combine(ap, ap, pp, Tv, n0, n1, nkv, kvh, ns, nseq, rw, nm); });
             }
         }
-        const char *how = run == 0 ? "red.v2" : run == 1 ? "red.v4, a_j cache" : "deterministic";
+        const char *how = run == 0 ? "red.v2" : !det ? "red.v4, a_j cache" : "deterministic";
         snprintf(what, sizeof what, "KL HI %d dI %d backward (%s): loss (max abs)", HI, DI, how);
         report(max_abs(loss_ref, from_f(loss)) <= 1e-4, what, max_abs(loss_ref, from_f(loss)), 1e-4);
         snprintf(what, sizeof what, "KL HI %d dI %d backward (%s): dqI", HI, DI, how);
@@ -409,9 +414,15 @@ static void run_kl(const EmuIxCfg &c, bool all) {
         snprintf(what, sizeof what, "KL HI %d dI %d backward (%s): dkI (fp32 accumulator)", HI, DI, how);
         e = rel_l2(dk_ref, from_f(dkacc));
         report(e <= 1e-5, what, e, 1e-5);
-        if (run == 2) det_first = dkacc;
-        if (run == 3) report(memcmp(det_first.data(), dkacc.data(), dkacc.size() * 4) == 0,
-                             "KL deterministic dkI: the same bits twice", 0, 0);
+        if (run == 1 || run == 3) first[det] = dkacc;
+        if (run == 2) {
+            snprintf(what, sizeof what, "KL HI %d dI %d red.v4 dkI: moved by another block order", HI, DI);
+            report(memcmp(first[0].data(), dkacc.data(), dkacc.size() * 4) != 0, what, 0, 0);
+        }
+        if (run == 4) {
+            snprintf(what, sizeof what, "KL HI %d dI %d deterministic dkI: the same bits in another block order", HI, DI);
+            report(memcmp(first[1].data(), dkacc.data(), dkacc.size() * 4) == 0, what, 0, 0);
+        }
     }
 }
 
