@@ -15,7 +15,9 @@
    80: zero columns), hd 256 (the widest the kernels compile for; 2 heads on one kv head) and hd
    200 (tiles of 208, MHA: a head a block). Per configuration: the forward (out, lse), the backward's two organizations (mode 1:
    dK, dV by float atomics, psum by stores when one block holds all heads; the deterministic
-   one: each pair's rows staged, then sparse_kv_reduce adds them key-major) and sparse_probs.
+   one: each pair's rows staged, then sparse_kv_reduce adds them key-major; each run again with
+   its blocks in another order: the deterministic dK the same bits, the atomics' moved) and
+   sparse_probs.
    Then the selection (SPARSE_PART 0 and 2): the indexer's scores (idx_scores_bf16, idx_scores_f32
    at HI x dI 4 x 64, 1 x 32, 2 x 128, after fill_f32's -inf, whole and as a chunk of rows)
    against sum_j w_j relu(qI_j . kI) in double; the top-k (idx_topk cached and not, with either
@@ -171,8 +173,12 @@ static void run_case(const EmuSparseCfg &kr) {
     snprintf(what, sizeof what, "hd %d: forward lse (max abs)", hd);
     e = max_abs(lse_ref, from_f(lse));
     report(e <= 2e-3, what, e, 2e-3);
-    /* the backward, mode 1: dK, dV by float atomics; psum by stores when one block holds all heads */
-    for (int det = 0; det < 2; det++) {
+    /* the backward, mode 1: dK, dV by float atomics; psum by stores when one block holds all heads.
+       Each organization twice, its blocks in two shuffled orders (emu_block_shuffle): the
+       deterministic one must give the same bits, the atomics' dK must move */
+    std::vector<float> first_dk[2];
+    for (int det = 0, again = 0; det < 2; det += again, again ^= 1) {
+        emu_block_shuffle = 1 + again;
         std::vector<bf16> dq(q.size());
         std::vector<float> dkacc(k.size(), 0.f), dvacc(v.size(), 0.f), psum((size_t)N * K, 0.f);
         if (!det) {
@@ -197,7 +203,16 @@ static void run_case(const EmuSparseCfg &kr) {
                 });
             }
         }
+        emu_block_shuffle = 0;
         const char *how = det ? "staged + key-major reduce" : "mode 1, atomics";
+        if (again) {
+            const bool same = memcmp(first_dk[det].data(), dkacc.data(), dkacc.size() * 4) == 0;
+            snprintf(what, sizeof what, "hd %d: backward dk (%s) %s in another block order", hd, how,
+                     det ? "the same bits" : "moved");
+            report(det ? same : !same, what, 0, 0);
+            continue;
+        }
+        first_dk[det] = dkacc;
         snprintf(what, sizeof what, "hd %d: backward dq (%s)", hd, how);
         e = rel_l2(dq_ref, from_bf(dq));
         report(e <= 2e-2, what, e, 2e-2);
