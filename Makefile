@@ -129,7 +129,7 @@ build/emu_attn_pattern_helpers.inc: tests/emu_attn_pattern_dump.c tests/emu_dump
 tests/emu_attn_pattern0 tests/emu_attn_pattern1: tests/emu_attn_pattern.c build/emu_attn_pattern_helpers.inc
 	$(CC) $(CFLAGS) -Ibuild -DEMU_SRC=$(subst tests/emu_attn_pattern,,$@) tests/emu_attn_pattern.c -o $@ -lm
 # attn/decode.cu.h's MLA, MGA, GDN and DSA decode kernels (DECODE_ROOMS_SRC) emulated the same way
-# (about a minute on 2 cores)
+# (fibers as threads, tests/emu_cuda.h; about 10 seconds on 2 cores)
 build/emu_decode_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h attn/decode.cu.h attn/decode_fused.cu.h \
                               gpu.h kernels.cu.h
 	mkdir -p build

@@ -1,6 +1,6 @@
 /* emu_decode.c - attn/decode.cu.h's CUDA kernels (the GPU decode of the MLA, MGA, GDN and DSA
    rooms) run on the CPU: an emulation of the CUDA execution model (one block at a time, its
-   threads as pthreads; __syncthreads and __syncwarp as barriers; shuffles and ballots through
+   threads as fibers; __syncthreads and __syncwarp as barriers; shuffles and ballots through
    per-warp slots), so the kernels' indexing, barriers and arithmetic are checked on a machine
    without a GPU against host references written from the rooms' CPU decode (attn/mla.h,
    attn/mga.h, attn/gdn.h, attn/dsa.h), in double on the same bf16 inputs. It proves nothing about timing, and a race the barriers

@@ -15,8 +15,8 @@
      with global slots; a strided pattern): the token's rotated key and value in its slot
      (<= 2e-2), the output against softmax(q k / sqrt(hd)) v over the slots the pattern shows
      (ops.h's ops_pattern_visible on the position each slot holds) (<= 2e-2), the chunk counters
-     back at 0, and a second run of the same step equal bit for bit (the merge does not depend
-     on which block finishes last).
+     back at 0, and a second run of the same step, its blocks in another order, equal bit for
+     bit (the merge does not depend on which block finishes last).
    Ends with "N passed, N failed". */
 #define _GNU_SOURCE /* sincosf */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
@@ -166,8 +166,11 @@ static void t_attend(const char *label, int H, int KV, int hd, int G, int ring, 
             free(sc);
         }
     }
-    a.att = att2; /* the same step again (the slot rewritten with the same values) */
+    a.att = att2; /* the same step again (the slot rewritten with the same values), the blocks in
+                     another order: another block finishes last and merges */
+    emu_block_shuffle = 0x9E3779B97F4A7C15ull + (unsigned)p;
     emu_grid(B * KV, NC, CH, att_body, &a);
+    emu_block_shuffle = 0;
     char what[160];
     snprintf(what, sizeof what, "fz_attend %s p %d: key, value in slot %d", label, p, sp);
     rep(wk <= 2e-2, what, wk, 2e-2);
