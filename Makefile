@@ -112,13 +112,13 @@ GPU_CHECKS = tests/gpu_ops_check tests/gpu_attn_check tests/gpu_check tests/gpu_
 tests/gpu_%: tests/gpu_%.c $(HEADERS)
 	$(CC) $(CFLAGS) $(OPENMP) $(CUDA_INC) $< -o $@ $(CUDA_LIB) -lm
 
-# attn/gdn.cu.h's kernels emulated on the CPU (pthreads as CUDA threads; no GPU needed,
+# attn/gdn.cu.h's kernels emulated on the CPU (fibers as CUDA threads; no GPU needed,
 # about a minute on 2 cores): their indexing, barriers and mma fragments vs attn/gdn.h
 build/emu_linear_kernels.inc: tests/emu_linear_dump.c tests/emu_dump_common.h attn/gdn.cu.h gpu.h kernels.cu.h
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_linear_dump.c -o build/emu_linear_dump $(CUDA_LIB) -lm
 	./build/emu_linear_dump > $@.tmp && mv $@.tmp $@
-tests/emu_linear0 tests/emu_linear1: tests/emu_linear.c build/emu_linear_kernels.inc attn/gdn.h ops.h
+tests/emu_linear0 tests/emu_linear1: tests/emu_linear.c tests/emu_fiber.h build/emu_linear_kernels.inc attn/gdn.h ops.h
 	$(CC) $(CFLAGS) -Ibuild -DGDN_MMA=$(subst tests/emu_linear,,$@) -DGDN_PAR=2 tests/emu_linear.c -o $@ -lpthread -lm
 # attn/dense.cu.h's sparse-pattern tile loops with the kernels' own helpers (kernels.cu.h's
 # ablate_pattern.cuh; seconds)
@@ -135,7 +135,7 @@ build/emu_decode_kernels.inc: tests/emu_decode_dump.c tests/emu_dump_common.h at
 	mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_decode_dump $(CUDA_LIB) -lm
 	./build/emu_decode_dump > $@.tmp && mv $@.tmp $@
-tests/emu_decode: tests/emu_decode.c tests/emu_cuda.h build/emu_decode_kernels.inc $(HEADERS)
+tests/emu_decode: tests/emu_decode.c tests/emu_cuda.h tests/emu_fiber.h build/emu_decode_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_decode.c -o $@ -lpthread -lm
 # attn/decode_fused.cu.h's kernels (the fused decode step) and attn/decode.cu.h's dense-room split-K
 # decode attention (DECODE_SRC) the same way: emu_decode_dump fused | dense
@@ -144,14 +144,14 @@ build/emu_fused_kernels.inc build/emu_dense_kernels.inc: build/emu_%_kernels.inc
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_decode_dump.c -o build/emu_$*_dump $(CUDA_LIB) -lm
 	./build/emu_$*_dump $* > $@.tmp && mv $@.tmp $@
-tests/emu_fused tests/emu_dense: tests/emu_%: tests/emu_%.c tests/emu_cuda.h build/emu_%_kernels.inc $(HEADERS)
+tests/emu_fused tests/emu_dense: tests/emu_%: tests/emu_%.c tests/emu_cuda.h tests/emu_fiber.h build/emu_%_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild $< -o $@ -lpthread -lm
 # attn/hier.cu.h's kernels (the multi-scale room's coarse branch) the same way
 build/emu_hier_kernels.inc: tests/emu_hier_dump.c tests/emu_dump_common.h attn/hier.cu.h gpu.h kernels.cu.h
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_hier_dump.c -o build/emu_hier_dump $(CUDA_LIB) -lm
 	./build/emu_hier_dump > $@.tmp && mv $@.tmp $@
-tests/emu_hier: tests/emu_hier.c tests/emu_cuda.h build/emu_hier_kernels.inc $(HEADERS)
+tests/emu_hier: tests/emu_hier.c tests/emu_cuda.h tests/emu_fiber.h build/emu_hier_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_hier.c -o $@ -lpthread -lm
 # attn/dsa.cu.h's sparse attention kernels (forward, both backwards, probs) at head dims 64, 72,
 # 200 and 256, and the selection's (indexer scores, top-k, the mask), emulated likewise with
@@ -163,7 +163,7 @@ build/emu_sparse_kernels.inc: tests/emu_sparse_dump.c tests/emu_dump_common.h at
 	$(CC) $(CFLAGS) $(CUDA_INC) -Itests tests/emu_sparse_dump.c -o build/emu_sparse_dump $(CUDA_LIB) -lm
 	./build/emu_sparse_dump > $@.tmp && mv $@.tmp $@
 # (-Wno-maybe-uninitialized: idx_topk's np / nn, which the one lane that finds the digit sets)
-tests/emu_sparse: tests/emu_sparse.cc tests/emu_cuda_cxx.h build/emu_sparse_kernels.inc
+tests/emu_sparse: tests/emu_sparse.cc tests/emu_cuda_cxx.h tests/emu_fiber.h build/emu_sparse_kernels.inc
 	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-maybe-uninitialized -Ibuild -Itests $< -o $@ -lpthread -lm
 # attn/dense.cu.h's mma.sync flash kernels (forward, backward with the fixed-order dQ) at head dims
 # 40 to 256, GQA, windows and sparse patterns, the same way (about 12 seconds on 2 cores)
@@ -171,7 +171,7 @@ build/emu_flash_kernels.inc: tests/emu_flash_dump.c tests/emu_dump_common.h attn
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(CUDA_INC) tests/emu_flash_dump.c -o build/emu_flash_dump $(CUDA_LIB) -lm
 	./build/emu_flash_dump > $@.tmp && mv $@.tmp $@
-tests/emu_flash: tests/emu_flash.cc tests/emu_cuda_cxx.h build/emu_flash_kernels.inc
+tests/emu_flash: tests/emu_flash.cc tests/emu_cuda_cxx.h tests/emu_fiber.h build/emu_flash_kernels.inc
 	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Ibuild -Itests $< -o $@ -lpthread -lm
 emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_decode tests/emu_fused \
           tests/emu_hier tests/emu_dense tests/emu_sparse tests/emu_flash

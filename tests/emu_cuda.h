@@ -16,32 +16,14 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <ucontext.h>
+#include "emu_fiber.h"
 typedef unsigned short bf16;
 typedef unsigned int u32;
 typedef unsigned long long u64;
 typedef struct { unsigned x, y, z; } Dim3;
 static Dim3 threadIdx; /* the running fiber's */
 static Dim3 blockIdx, blockDim, gridDim;
-/* a barrier of `count` threads: the last to arrive releases the others (gen moves on) */
-typedef struct { unsigned count, arrived, gen; } EmuBar;
 static EmuBar block_bar, warp_bar[32];
-/* the fibers: the scheduler's context, each thread's, its state (0 can run, 1 waits at
-   emu_wait_on_ for emu_wait_gen_ to move on, 2 returned) */
-static ucontext_t emu_sched_, emu_ctx_[1024];
-static unsigned emu_cur_;
-static unsigned char emu_state_[1024];
-static EmuBar *emu_wait_on_[1024];
-static unsigned emu_wait_gen_[1024];
-static void emu_bar_wait(EmuBar *b) {
-    if (++b->arrived == b->count) { b->arrived = 0; b->gen++; return; }
-    const unsigned me = emu_cur_;
-    emu_state_[me] = 1;
-    emu_wait_on_[me] = b;
-    emu_wait_gen_[me] = b->gen;
-    swapcontext(&emu_ctx_[me], &emu_sched_);
-}
 static float shfl_slot[32][32];
 static int bal_slot[32][32];
 static float g_sm[60000] __attribute__((aligned(16), unused));
@@ -99,67 +81,21 @@ static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; }
 static unsigned long long emu_block_shuffle = 0;
 static void (*emu_body_)(void *);
 static void *emu_bctx_;
-static void emu_fiber_(void) {
-    emu_body_(emu_bctx_);
-    emu_state_[emu_cur_] = 2;
-} /* returns to emu_sched_ (uc_link) */
+static void emu_fiber_body_(void) { emu_body_(emu_bctx_); }
 static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, unsigned bx, void (*body)(void *), void *ctx) {
-    enum { STACK = 1 << 18 };
-    static unsigned char *stacks; /* 256 KB a fiber, reserved once for the most threads a block can have */
-    if (!stacks) {
-        void *m = mmap(NULL, (size_t)1024 * STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m == MAP_FAILED) { fprintf(stderr, "emu_grid: cannot map the fibers' stacks\n"); exit(1); }
-        stacks = (unsigned char *)m;
-    }
-    if (bx < 1 || bx > 1024 || bx % 32) { fprintf(stderr, "emu_grid: %u threads a block\n", bx); exit(1); }
-    block_bar = (EmuBar){bx, 0, 0};
-    for (unsigned w = 0; w < bx / 32; w++) warp_bar[w] = (EmuBar){32, 0, 0};
+    if (bx % 32) { fprintf(stderr, "emu_grid: %u threads a block (a multiple of 32)\n", bx); exit(1); }
     gridDim = (Dim3){gx, gy, gz}; blockDim = (Dim3){bx, 1, 1};
     emu_body_ = body;
     emu_bctx_ = ctx;
     const size_t nblk = (size_t)gx * gy * gz;
     size_t *order = malloc(nblk * sizeof *order);
     if (!order) { fprintf(stderr, "emu_grid: out of memory for %zu blocks\n", nblk); exit(1); }
-    for (size_t i = 0; i < nblk; i++) order[i] = i;
-    unsigned long long r = emu_block_shuffle;
-    for (size_t i = nblk; emu_block_shuffle && i > 1; i--) { /* Fisher-Yates */
-        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
-        const size_t j = r % i, t = order[i - 1];
-        order[i - 1] = order[j]; order[j] = t;
-    }
+    emu_block_order(order, nblk, emu_block_shuffle);
     for (size_t bi = 0; bi < nblk; bi++) {
-                const unsigned x = (unsigned)(order[bi] % gx), y = (unsigned)(order[bi] / gx % gy), z = (unsigned)(order[bi] / gx / gy);
-                blockIdx = (Dim3){x, y, z};
-                for (unsigned i = 0; i < bx; i++) {
-                    getcontext(&emu_ctx_[i]);
-                    emu_ctx_[i].uc_stack.ss_sp = stacks + (size_t)i * STACK;
-                    emu_ctx_[i].uc_stack.ss_size = STACK;
-                    emu_ctx_[i].uc_link = &emu_sched_;
-                    makecontext(&emu_ctx_[i], emu_fiber_, 0);
-                    emu_state_[i] = 0;
-                }
-                /* in thread order, round and round: each runnable fiber runs until it waits or returns */
-                for (unsigned left = bx;;) {
-                    unsigned ran = 0;
-                    for (unsigned i = 0; i < bx; i++) {
-                        if (emu_state_[i] == 2) continue;
-                        if (emu_state_[i] == 1) {
-                            if (emu_wait_on_[i]->gen == emu_wait_gen_[i]) continue;
-                            emu_state_[i] = 0;
-                        }
-                        emu_cur_ = i;
-                        threadIdx = (Dim3){i, 0, 0};
-                        swapcontext(&emu_sched_, &emu_ctx_[i]);
-                        ran++;
-                        if (emu_state_[i] == 2) left--;
-                    }
-                    if (!left) break;
-                    if (!ran) {
-                        fprintf(stderr, "emu_grid: block (%u, %u, %u): every live thread waits at a barrier the others "
-                                "never reach\n", x, y, z);
-                        exit(1);
-                    }
-                }
+        blockIdx = (Dim3){(unsigned)(order[bi] % gx), (unsigned)(order[bi] / gx % gy), (unsigned)(order[bi] / gx / gy)};
+        block_bar = (EmuBar){bx, 0, 0};
+        for (unsigned w = 0; w < bx / 32; w++) warp_bar[w] = (EmuBar){32, 0, 0};
+        emu_fibers_run(bx, emu_fiber_body_, &threadIdx.x, "emu_grid");
     }
     free(order);
 }

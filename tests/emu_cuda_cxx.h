@@ -20,8 +20,7 @@
 #ifndef EMU_CUDA_CXX_H
 #define EMU_CUDA_CXX_H
 #include <math.h>
-#include <sys/mman.h>
-#include <ucontext.h>
+#include "emu_fiber.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,24 +39,7 @@
 struct Dim3 { unsigned x, y, z; };
 static Dim3 threadIdx; /* the running fiber's */
 static Dim3 blockIdx, blockDim, gridDim;
-/* a barrier of `count` threads: the last to arrive releases the others (gen moves on) */
-struct EmuBar { unsigned count, arrived, gen; };
 static EmuBar block_bar, warp_bar[32], wg_bar[8];
-/* the fibers: the scheduler's context, each thread's, its state (0 can run, 1 waits at
-   wait_on_ for wait_gen_ to move on, 2 returned) */
-static ucontext_t emu_sched_, emu_ctx_[1024];
-static unsigned emu_cur_;
-static unsigned char emu_state_[1024];
-static EmuBar *emu_wait_on_[1024];
-static unsigned emu_wait_gen_[1024];
-static void emu_bar_wait(EmuBar *b) {
-    if (++b->arrived == b->count) { b->arrived = 0; b->gen++; return; }
-    const unsigned me = emu_cur_;
-    emu_state_[me] = 1;
-    emu_wait_on_[me] = b;
-    emu_wait_gen_[me] = b->gen;
-    swapcontext(&emu_ctx_[me], &emu_sched_);
-}
 static uint32_t slot_[32][32][8];     /* a warp's lanes' published 32-bit values (up to 8 each) */
 static const void *ptr_slot_[32][32]; /* a warp's lanes' published addresses (ldmatrix) */
 alignas(16) static unsigned char emu_smem[256 * 1024];
@@ -265,67 +247,20 @@ static float fast_exp2(float x) { return exp2f(x); }
 /* nonzero: emu_launch runs its blocks in an order shuffled by this seed (0: in order) */
 static unsigned long long emu_block_shuffle = 0;
 static const std::function<void()> *emu_body_;
-static void emu_fiber_() {
-    (*emu_body_)();
-    emu_state_[emu_cur_] = 2;
-} /* returns to emu_sched_ (uc_link) */
+static void emu_fiber_body_() { (*emu_body_)(); }
 static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const std::function<void()> &body) {
-    enum { STACK = 1 << 20 };
-    static unsigned char *stacks; /* 1 MB a fiber, reserved once for the most threads a block can have */
-    if (!stacks) {
-        void *m = mmap(NULL, (size_t)1024 * STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m == MAP_FAILED) { fprintf(stderr, "emu_launch: cannot map the fibers' stacks\n"); exit(1); }
-        stacks = (unsigned char *)m;
-    }
-    if (bx < 1 || bx > 1024 || bx % 32) { fprintf(stderr, "emu_launch: %u threads a block\n", bx); exit(1); }
-    block_bar = EmuBar{bx, 0, 0};
-    for (unsigned w = 0; w < bx / 32; w++) warp_bar[w] = EmuBar{32, 0, 0};
-    for (unsigned w = 0; w < bx / 128; w++) wg_bar[w] = EmuBar{128, 0, 0};
+    if (bx % 32) { fprintf(stderr, "emu_launch: %u threads a block (a multiple of 32)\n", bx); exit(1); }
     gridDim = Dim3{gx, gy, gz};
     blockDim = Dim3{bx, 1, 1};
     emu_body_ = &body;
-    std::vector<Dim3> order;
-    for (unsigned z = 0; z < gz; z++)
-        for (unsigned y = 0; y < gy; y++)
-            for (unsigned x = 0; x < gx; x++) order.push_back(Dim3{x, y, z});
-    for (size_t i = order.size(), r = emu_block_shuffle; emu_block_shuffle && i > 1; i--) { /* Fisher-Yates */
-        r ^= r << 13; r ^= r >> 7; r ^= r << 17;
-        const size_t j = r % i;
-        const Dim3 t = order[i - 1]; order[i - 1] = order[j]; order[j] = t;
-    }
-    for (const Dim3 &blk : order) {
-                const unsigned x = blk.x, y = blk.y, z = blk.z;
-                blockIdx = blk;
-                for (unsigned i = 0; i < bx; i++) {
-                    getcontext(&emu_ctx_[i]);
-                    emu_ctx_[i].uc_stack.ss_sp = stacks + (size_t)i * STACK;
-                    emu_ctx_[i].uc_stack.ss_size = STACK;
-                    emu_ctx_[i].uc_link = &emu_sched_;
-                    makecontext(&emu_ctx_[i], emu_fiber_, 0);
-                    emu_state_[i] = 0;
-                }
-                /* in thread order, round and round: each runnable fiber runs until it waits or returns */
-                for (unsigned left = bx;;) {
-                    unsigned ran = 0;
-                    for (unsigned i = 0; i < bx; i++) {
-                        if (emu_state_[i] == 2) continue;
-                        if (emu_state_[i] == 1) {
-                            if (emu_wait_on_[i]->gen == emu_wait_gen_[i]) continue;
-                            emu_state_[i] = 0;
-                        }
-                        emu_cur_ = i;
-                        threadIdx = Dim3{i, 0, 0};
-                        swapcontext(&emu_sched_, &emu_ctx_[i]);
-                        ran++;
-                        if (emu_state_[i] == 2) left--;
-                    }
-                    if (!left) break;
-                    if (!ran) {
-                        fprintf(stderr, "emu_launch: block (%u, %u, %u): every live thread waits at a barrier the others "
-                                "never reach\n", x, y, z);
-                        exit(1);
-                    }
-                }
+    std::vector<size_t> order((size_t)gx * gy * gz);
+    emu_block_order(order.data(), order.size(), emu_block_shuffle);
+    for (size_t b : order) {
+        blockIdx = Dim3{(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / gx / gy)};
+        block_bar = EmuBar{bx, 0, 0};
+        for (unsigned w = 0; w < bx / 32; w++) warp_bar[w] = EmuBar{32, 0, 0};
+        for (unsigned w = 0; w < bx / 128; w++) wg_bar[w] = EmuBar{128, 0, 0};
+        emu_fibers_run(bx, emu_fiber_body_, &threadIdx.x, "emu_launch");
     }
 }
 

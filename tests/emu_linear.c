@@ -1,6 +1,7 @@
 /* emu_linear.c - attn/gdn.cu.h's CUDA kernels run on the CPU: an emulation of the CUDA
-   execution model (one block at a time, its 256 threads as pthreads; __syncthreads and
-   __syncwarp as barriers; shuffles through per-warp slots; float atomics under a mutex;
+   execution model (one block at a time, its 256 threads as fibers, tests/emu_fiber.h;
+   __syncthreads and __syncwarp as barriers; shuffles through per-warp slots; float atomics
+   plain, one fiber running at a time;
    mma.sync m16n8k16 as a warp-collective function following PTX's fragment layouts), so
    the kernels' indexing, synchronization and fragment bookkeeping are checked against
    attn/gdn.h's CPU reference on a machine without a GPU. It proves nothing about timing,
@@ -19,20 +20,20 @@
 
    Determinism: the backward kernels and the small ops' weight gradients run a second time
    and every output is compared bit for bit with the first run ("repeat" lines: the number
-   of differing bytes, which must be 0). The emulator's threads take the atomics' mutex in
-   whatever order the OS schedules them, so an order-dependent sum shows up here as it would
-   on the GPU. Built with -DGDN_DET=0 (the shared-memory atomics that Gpu.nondeterministic
+   of differing bytes, which must be 0). Every launch runs its blocks, and each pass of a
+   block its threads, in orders shuffled afresh, so the repeat adds in other orders than the
+   first run and an order-dependent sum shows up here as it would on the GPU. Built with -DGDN_DET=0 (the shared-memory atomics that Gpu.nondeterministic
    selects) the repeat lines only report; the small ops run both of their forms (per-block
    partials + gdn_sum_parts, and atomicAdd) in every build. */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
 #include "../attn/gdn.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "emu_fiber.h"
 
 /* ---------------------------------------------------------------- the emulated CUDA runtime */
 #pragma GCC diagnostic ignored "-Wunused-function" /* helpers only one GDN_MMA variant calls */
@@ -42,12 +43,11 @@ typedef unsigned long long u64;
 typedef struct { unsigned x, y, z; } Dim3;
 typedef struct { float x, y; } float2;
 typedef struct { float x, y, z, w; } float4;
-static _Thread_local Dim3 threadIdx;
+static Dim3 threadIdx; /* the running fiber's */
 static Dim3 blockIdx, blockDim = {256, 1, 1}, gridDim;
-static pthread_barrier_t block_bar, warp_bar[8];
+static EmuBar block_bar, warp_bar[8];
 static float shfl_slot[8][32];
 static u32 mma_a[8][32][4], mma_b[8][32][2];
-static pthread_mutex_t atomic_mu = PTHREAD_MUTEX_INITIALIZER;
 /* dynamic shared memory (the backward needs 53,188 floats), aligned as the GPU's */
 static float g_sm[60000] __attribute__((aligned(16)));
 
@@ -60,10 +60,10 @@ static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
 static inline float2 make_float2(float a, float b) { float2 r = {a, b}; return r; }
-static inline void __syncthreads(void) { pthread_barrier_wait(&block_bar); }
+static inline void __syncthreads(void) { emu_bar_wait(&block_bar); }
 static inline int warp_(void) { return threadIdx.x >> 5; }
 static inline int lane_(void) { return threadIdx.x & 31; }
-static inline void __syncwarp(void) { pthread_barrier_wait(&warp_bar[warp_()]); }
+static inline void __syncwarp(void) { emu_bar_wait(&warp_bar[warp_()]); }
 /* every lane publishes its value, then reads its source lane's */
 static float shfl_(float v, int src, int keep) {
     int w = warp_(), l = lane_();
@@ -76,11 +76,9 @@ static float shfl_(float v, int src, int keep) {
 static float __shfl_xor_sync(unsigned m, float v, int o) { (void)m; return shfl_(v, lane_() ^ o, 0); }
 static float __shfl_up_sync(unsigned m, float v, int o) { (void)m; return shfl_(v, lane_() - o, lane_() < o); }
 static float __shfl_sync(unsigned m, float v, int src) { (void)m; return shfl_(v, src, 0); }
-static float atomicAdd(float *p, float v) {
-    pthread_mutex_lock(&atomic_mu);
+static float atomicAdd(float *p, float v) { /* one fiber runs at a time */
     float o = *p;
     *p = o + v;
-    pthread_mutex_unlock(&atomic_mu);
     return o;
 }
 static float bf2f(bf16 x) { return __uint_as_float((u32)x << 16); }
@@ -145,38 +143,28 @@ static float2 emu_ld2(const float *p) {
 #include "emu_linear_kernels.inc"
 #pragma GCC diagnostic pop
 
-/* run a grid: blocks one after another, each block's 256 threads on pthreads */
-typedef struct { void (*body)(void *); void *ctx; unsigned tid; } EmuThread;
-static void *emu_thread_(void *p) {
-    EmuThread *t = p;
-    threadIdx.x = t->tid; threadIdx.y = threadIdx.z = 0;
-    t->body(t->ctx);
-    return NULL;
-}
+/* run a grid: blocks one after another in a shuffled order, each block's 256 threads as fibers
+   visited in shuffled orders (tests/emu_fiber.h; main seeds emu_fiber_seed), both afresh on
+   every launch, so that a repeat adds in another order than the first run */
+static void (*emu_body_)(void *);
+static void *emu_bctx_;
+static void emu_fiber_body_(void) { emu_body_(emu_bctx_); }
 static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, void (*body)(void *), void *ctx) {
-    static int init;
-    if (!init) {
-        init = 1;
-        pthread_barrier_init(&block_bar, NULL, 256);
-        for (int w = 0; w < 8; w++) pthread_barrier_init(&warp_bar[w], NULL, 32);
-    }
+    static unsigned long long launches;
     gridDim = (Dim3){gx, gy, gz};
-    pthread_t th[256];
-    EmuThread t[256];
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 1 << 20);
-    for (unsigned z = 0; z < gz; z++)
-    for (unsigned y = 0; y < gy; y++)
-        for (unsigned x = 0; x < gx; x++) {
-            blockIdx = (Dim3){x, y, z};
-            for (unsigned i = 0; i < 256; i++) {
-                t[i] = (EmuThread){body, ctx, i};
-                if (pthread_create(&th[i], &attr, emu_thread_, &t[i])) { fprintf(stderr, "pthread_create failed\n"); exit(1); }
-            }
-            for (unsigned i = 0; i < 256; i++) pthread_join(th[i], NULL);
-        }
-    pthread_attr_destroy(&attr);
+    emu_body_ = body;
+    emu_bctx_ = ctx;
+    const size_t nblk = (size_t)gx * gy * gz;
+    size_t *order = malloc(nblk * sizeof *order);
+    if (!order) { fprintf(stderr, "emu_grid: out of memory for %zu blocks\n", nblk); exit(1); }
+    emu_block_order(order, nblk, emu_fiber_seed + ++launches);
+    for (size_t bi = 0; bi < nblk; bi++) {
+        blockIdx = (Dim3){(unsigned)(order[bi] % gx), (unsigned)(order[bi] / gx % gy), (unsigned)(order[bi] / gx / gy)};
+        block_bar = (EmuBar){256, 0, 0};
+        for (int w = 0; w < 8; w++) warp_bar[w] = (EmuBar){32, 0, 0};
+        emu_fibers_run(256, emu_fiber_body_, &threadIdx.x, "emu_grid");
+    }
+    free(order);
 }
 static void emu_grid(unsigned gx, unsigned gy, void (*body)(void *), void *ctx) { emu_grid3(gx, gy, 1, body, ctx); }
 
@@ -589,6 +577,7 @@ static void small_ops(int D) {
 }
 
 int main(void) {
+    emu_fiber_seed = 0x2545F4914F6CDD1Dull; /* every launch's threads and blocks in shuffled orders */
     chunk_case(2, 193, 2, 64); /* three full chunks and a tail of 1 */
     chunk_case(1, 64, 1, 64);  /* exactly one chunk */
     chunk_case(3, 1, 1, 64);   /* one token */

@@ -1,0 +1,106 @@
+/* tests/emu_fiber.h - one emulated block's threads as fibers (ucontext), for the CPU emulations
+   of CUDA (tests/emu_cuda.h, tests/emu_cuda_cxx.h, tests/emu_linear.c; plain C, compiles as C++).
+
+   The fibers run one at a time on the calling OS thread: each runs until it waits at a barrier
+   (emu_bar_wait: __syncthreads, __syncwarp and the warp- or warpgroup-collectives built on them)
+   or returns, then the next one that can run. A pass visits the fibers in thread order, or,
+   with emu_fiber_seed nonzero, in an order shuffled afresh each pass from that seed (so that a
+   second run with another seed adds in another order: the emulations' determinism checks).
+   Either is a schedule a GPU could run; it is the same every time for one seed, and a read
+   whose missing barrier lets it overtake another thread's write sees the stale value whenever
+   the reader runs first. No locks: atomics are plain read-modify-writes.
+
+   emu_fibers_run(bx, fn, tid, who): runs fn on bx fibers (bx <= 1024), *tid set to the running
+   fiber's index before each switch; exits with a message naming `who` when every live fiber
+   waits at a barrier the others never reach. emu_block_order(order, n, seed): 0..n-1, shuffled
+   when seed is nonzero (the order a launch runs its blocks in). */
+#ifndef EMU_FIBER_H
+#define EMU_FIBER_H
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+/* a barrier of `count` threads: the last to arrive releases the others (gen moves on) */
+typedef struct { unsigned count, arrived, gen; } EmuBar;
+/* nonzero: each pass of emu_fibers_run visits the fibers in an order shuffled from this seed */
+static unsigned long long emu_fiber_seed = 0;
+
+static ucontext_t emu_sched_, emu_ctx_[1024];
+static unsigned emu_cur_;
+static unsigned char emu_state_[1024]; /* 0 can run, 1 waits at emu_wait_on_ for gen to move on, 2 returned */
+static EmuBar *emu_wait_on_[1024];
+static unsigned emu_wait_gen_[1024];
+static void (*emu_fiber_fn_)(void);
+
+static void emu_bar_wait(EmuBar *b) {
+    if (++b->arrived == b->count) { b->arrived = 0; b->gen++; return; }
+    const unsigned me = emu_cur_;
+    emu_state_[me] = 1;
+    emu_wait_on_[me] = b;
+    emu_wait_gen_[me] = b->gen;
+    swapcontext(&emu_ctx_[me], &emu_sched_);
+}
+static void emu_fiber_entry_(void) {
+    emu_fiber_fn_();
+    emu_state_[emu_cur_] = 2;
+} /* returns to emu_sched_ (uc_link) */
+static unsigned long long emu_xorshift_(unsigned long long *r) {
+    *r ^= *r << 13; *r ^= *r >> 7; *r ^= *r << 17;
+    return *r;
+}
+static void emu_fibers_run(unsigned bx, void (*fn)(void), unsigned *tid, const char *who) {
+    enum { STACK = 1 << 20 };
+    static unsigned char *stacks; /* 1 MB a fiber, reserved once (untouched pages cost nothing) */
+    static unsigned long long r;
+    unsigned vis[1024];
+    if (!stacks) {
+        void *m = mmap(NULL, (size_t)1024 * STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED) { fprintf(stderr, "%s: cannot map the fibers' stacks\n", who); exit(1); }
+        stacks = (unsigned char *)m;
+    }
+    if (bx < 1 || bx > 1024) { fprintf(stderr, "%s: %u threads a block (1..1024)\n", who, bx); exit(1); }
+    if (!r) r = emu_fiber_seed ? emu_fiber_seed : 1;
+    emu_fiber_fn_ = fn;
+    for (unsigned i = 0; i < bx; i++) {
+        getcontext(&emu_ctx_[i]);
+        emu_ctx_[i].uc_stack.ss_sp = stacks + (size_t)i * STACK;
+        emu_ctx_[i].uc_stack.ss_size = STACK;
+        emu_ctx_[i].uc_link = &emu_sched_;
+        makecontext(&emu_ctx_[i], emu_fiber_entry_, 0);
+        emu_state_[i] = 0;
+        vis[i] = i;
+    }
+    for (unsigned left = bx;;) {
+        if (emu_fiber_seed)
+            for (unsigned i = bx; i > 1; i--) { /* Fisher-Yates */
+                const unsigned j = (unsigned)(emu_xorshift_(&r) % i), t = vis[i - 1];
+                vis[i - 1] = vis[j]; vis[j] = t;
+            }
+        unsigned ran = 0;
+        for (unsigned n = 0; n < bx; n++) {
+            const unsigned i = vis[n];
+            if (emu_state_[i] == 2) continue;
+            if (emu_state_[i] == 1) {
+                if (emu_wait_on_[i]->gen == emu_wait_gen_[i]) continue;
+                emu_state_[i] = 0;
+            }
+            emu_cur_ = i;
+            *tid = i;
+            swapcontext(&emu_sched_, &emu_ctx_[i]);
+            ran++;
+            if (emu_state_[i] == 2) left--;
+        }
+        if (!left) return;
+        if (!ran) { fprintf(stderr, "%s: every live thread waits at a barrier the others never reach\n", who); exit(1); }
+    }
+}
+static void emu_block_order(size_t *order, size_t n, unsigned long long seed) {
+    for (size_t i = 0; i < n; i++) order[i] = i;
+    unsigned long long r = seed;
+    for (size_t i = n; seed && i > 1; i--) { /* Fisher-Yates */
+        const size_t j = (size_t)(emu_xorshift_(&r) % i), t = order[i - 1];
+        order[i - 1] = order[j]; order[j] = t;
+    }
+}
+#endif /* EMU_FIBER_H */
