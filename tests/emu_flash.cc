@@ -7,7 +7,8 @@
    tests/gpu_attn_check.c on the device is the real test. At head dims up to 128 it also runs
    Hopper's forward (ATTN_WGMMA_SRC's attn_fwd_wg, its wgmma emulated: emu_cuda_cxx.h's
    emu_wgmma) and backward (attn_bwd_pre_wg, attn_bwd_dkdv_wg with the fixed-order bulk dQ
-   adds, attn_bwd_dq_convert_wg), against the same reference; then those
+   adds, attn_bwd_dq_convert_wg; at hd 72 and 128 also with the order-dependent red.v4 dQ adds
+   of WB_DQ_BULK 3), against the same reference; then those
    kernels built with SELMASK (DSA's dense tiles under a selection bitmask, groups 1 and 4)
    against attention over a random selection.
 
@@ -44,6 +45,15 @@ struct EmuFlashCfg {
                    const emu_bf16 *, const float *, const float *, int, int, float, float, emu_bf16 *, int *);
     void (*wgconv)(emu_bf16 *, const float *, int, int, long);
     unsigned wgbwd_smem;
+};
+/* the Hopper backward with the order-dependent dQ (WB_DQ_BULK 3) at a configuration (index into
+   emu_flash_cfgs) whose tiles are two 64-column halves wide */
+struct EmuWg3Cfg {
+    int cfg;
+    void (*pre)(float *, float *, const emu_bf16 *, const emu_bf16 *, int, int, long, int *);
+    void (*dkdv)(emu_bf16 *, emu_bf16 *, float *, const emu_bf16 *, const emu_bf16 *, const emu_bf16 *,
+                 const emu_bf16 *, const float *, const float *, int, int, float, float, emu_bf16 *, int *);
+    void (*conv)(emu_bf16 *, const float *, int, int, long);
 };
 /* DSA's dense tiles under a selection bitmask (SELMASK, head dim 64): group, the forward's and
    the backward's shared memory, the kernels (each taking the mask last) */
@@ -220,7 +230,8 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
     emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.conv(dq.data(), dqacc, n8); });
     snprintf(what, sizeof what, "%s: backward", c.what);
     report_grads(what, ref, dq, dk, dv);
-    if (c.wgdkdv) { /* the Hopper backward, as attn_backward_ launches it (its tiled dQ accumulator) */
+    /* the Hopper backward, as attn_backward_ launches it (its tiled dQ accumulator) */
+    auto hopper_bwd = [&](decltype(c.wgpre) wgpre, decltype(c.wgdkdv) wgdkdv, decltype(c.wgconv) wgconv, const char *label) {
         if (c.wgbwd_smem > sizeof emu_smem) { fprintf(stderr, "emu_flash: %u bytes of shared memory\n", c.wgbwd_smem); exit(1); }
         /* the tiled accumulator: (hd + 63) / 64 halves of 64 columns */
         const size_t wn_acc = (size_t)B * H * ((T + 63) / 64 * 64) * ((hd + 63) / 64 * 64);
@@ -229,15 +240,18 @@ static void run_cfg(const EmuFlashCfg &c, int B, int H) {
         std::vector<emu_bf16> wdq(q.size(), 0xFFFF), wdk(k.size(), 0xFFFF), wdv(v.size(), 0xFFFF);
         const size_t wthreads = (size_t)rows * 8; /* 8 a row, every column half */
         emu_launch((unsigned)((wthreads + 255) / 256), 1, 1, 256,
-                   [&] { c.wgpre(Dsum, dqacc, out.data(), dout.data(), T, H, rows, dqcnt); });
+                   [&] { wgpre(Dsum, dqacc, out.data(), dout.data(), T, H, rows, dqcnt); });
         emu_launch(B * KV, (T + 127) / 128, 1, 256, [&] {
-            c.wgdkdv(wdk.data(), wdv.data(), dqacc, q.data(), k.data(), v.data(), dout.data(), lse.data(), Dsum, T, H,
-                     fscale, scale_log2, wdq.data(), dqcnt);
+            wgdkdv(wdk.data(), wdv.data(), dqacc, q.data(), k.data(), v.data(), dout.data(), lse.data(), Dsum, T, H,
+                   fscale, scale_log2, wdq.data(), dqcnt);
         });
-        emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { c.wgconv(wdq.data(), dqacc, T, H, n8); });
-        snprintf(what, sizeof what, "%s: Hopper backward", c.what);
+        emu_launch((unsigned)((n8 + 255) / 256), 1, 1, 256, [&] { wgconv(wdq.data(), dqacc, T, H, n8); });
+        snprintf(what, sizeof what, "%s: %s", c.what, label);
         report_grads(what, ref, wdq, wdk, wdv);
-    }
+    };
+    if (c.wgdkdv) hopper_bwd(c.wgpre, c.wgdkdv, c.wgconv, "Hopper backward");
+    for (const EmuWg3Cfg &w3 : emu_wg3_cfgs) /* and with the order-dependent dQ, where it has its own build */
+        if (&emu_flash_cfgs[w3.cfg] == &c) hopper_bwd(w3.pre, w3.dkdv, w3.conv, "Hopper backward, WB_DQ_BULK 3");
 }
 
 /* DSA's dense tiles: the Hopper forward and backward under a random selection bitmask (each

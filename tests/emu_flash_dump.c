@@ -153,6 +153,29 @@ int main(void) {
         emu_undef_all(wbody);
         emu_undef_all(KERNELS_PATTERN_SRC);
     }
+    /* the Hopper backward's order-dependent dQ (WB_DQ_BULK 3, red.v4 from the staged tiles) where
+       the tiles are two halves wide (hd 72, 128) */
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+        if (cfgs[i].hd <= 64 || cfgs[i].hd > 128 || cfgs[i].hd == 96) continue;
+        const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
+        char opt[256];
+        attn_wgmma_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, 3, 0);
+        printf("// ---- the Hopper kernels, order-dependent dQ, configuration %zu (%s)\n", i, opt);
+        emu_defines(opt, 0);
+        printf("namespace emu_wg3_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
+        fflush(stdout);
+        if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, n_wrules)) return 1;
+        printf("\n} // namespace emu_wg3_%zu\n", i);
+        emu_defines(opt, 1);
+        emu_undef_all(wbody);
+        emu_undef_all(KERNELS_PATTERN_SRC);
+    }
+    printf("static const EmuWg3Cfg emu_wg3_cfgs[] = {\n");
+    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
+        if (cfgs[i].hd > 64 && cfgs[i].hd <= 128 && cfgs[i].hd != 96)
+            printf("    {%zu, emu_wg3_%zu::attn_bwd_pre_wg, emu_wg3_%zu::attn_bwd_dkdv_wg, emu_wg3_%zu::attn_bwd_dq_convert_wg},\n",
+                   i, i, i, i);
+    printf("};\n");
     /* DSA's dense tiles under a selection bitmask (SELMASK: Hopper, head dim 64), at groups 1 and 4:
        the whole source with attn_select_options_'s options (its selection-probability kernel
        compiles too; the indexer-KL kernels need KL_HI, not set) */
