@@ -27,8 +27,9 @@
    CPU EMULATION: tests/emu_sparse.cc runs the attention kernels (SPARSE_PART 1) on a CPU
      emulation of CUDA (tests/emu_cuda_cxx.h) against sparse attention in double, and the
      indexer's score kernels, the top-k kernels and sparse_mask against the CPU's scores and
-     selection rule, and idx_adapt against the adaptive-k rule (make emucheck, in CI); idx_prep
-     and the KL are not emulated.
+     selection rule, idx_adapt against the adaptive-k rule, idx_prep's quantizers bit for bit
+     against op_indexer_quantize's rule, and the KL (idx_kl with idx_dk_reduce, key_combine)
+     against its loss and gradients (make emucheck, in CI).
    MODULES: the source compiles as three modules (SPARSE_PART, one -D option), each holding a
      third of the kernels, which gpu_kernel_prewarm compiles in parallel: 0 the shared ones
      (top-k, the mask, fill, the indexer's prep, unpad and adapt; options SPARSE_COMMON_OPTS),

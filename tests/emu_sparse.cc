@@ -23,7 +23,8 @@
    against sum_j w_j relu(qI_j . kI) in double; the top-k (idx_topk cached and not, with either
    aggregation, and idx_topk_warp, whole and as a chunk) slot for slot against the CPU's rule on
    rows crowded with ties (-0 and +0, values an ulp apart); idx_adapt (adaptive k) on that
-   selection against attn/dsa.h's rule; sparse_mask's words and prefix counts; the indexer's KL
+   selection against attn/dsa.h's rule; idx_prep's quantizers (fp16, fp8, int8, int4) bit for bit
+   against attn/dsa.h's; sparse_mask's words and prefix counts; the indexer's KL
    (idx_kl, each dkI organization, with idx_dk_reduce and key_combine) against attn/dsa.h's
    loss and gradients in double.
    Bounds: out, dq, dk, dv relative L2 2e-2 (bf16 outputs, bf16 tensor-core operands); lse, psum
@@ -534,6 +535,73 @@ static void run_topk() {
         }
 }
 
+/* attn/dsa.h's quantizers (op_indexer_quantize), as the CPU reference computes them: fp16 / fp8
+   (e4m3) on the grid of m mantissa bits with normals down to 2^emin, nearest-even, saturated; int8
+   / int4 with one fp32 scale per row (max|x| / levels), nearest-even, clamped */
+static double quant_float_ref(double x, int m, int emin, double mx) {
+    if (x == 0 || x != x) return x;
+    int e;
+    frexp(x, &e);
+    const int lead = e - 1 < emin ? emin : e - 1;
+    const double ulp = ldexp(1.0, lead - m), r = rint(x / ulp) * ulp;
+    return r > mx ? mx : r < -mx ? -mx : r;
+}
+static void quant_row_ref(float *row, int dim, int prec) {
+    if (prec == 2 || prec == 3) {
+        for (int i = 0; i < dim; i++)
+            row[i] = (float)(prec == 2 ? quant_float_ref(row[i], 10, -14, 65504) : quant_float_ref(row[i], 3, -6, 448));
+        return;
+    }
+    volatile float levels = prec == 4 ? 127.f : 7.f, fmx = 0.f;
+    for (int i = 0; i < dim; i++) fmx = fabsf(row[i]) > fmx ? fabsf(row[i]) : fmx;
+    if (fmx == 0.f) return;
+    volatile float scale = fmx / levels;
+    for (int i = 0; i < dim; i++) {
+        volatile float r = row[i] / scale;
+        const float qv = rintf(r);
+        volatile float v = scale * (qv > levels ? levels : qv < -levels ? -levels : qv);
+        row[i] = v;
+    }
+}
+
+/* idx_prep (the indexer's inputs padded to 32 columns and quantized) bit for bit against the
+   CPU's quantizers, as sparse_index_prep_ launches it (a warp per row, 8 rows a block), for
+   fp16, fp8 e4m3, int8 and int4 at dI 8, 16 and 64: bf16 rows with values past fp16's and fp8's
+   range and below their normals, rows of ties (2.5 and -3.5 at scale 1: to even, down and up),
+   an all-zero row; the padding columns zero */
+static void run_prep() {
+    printf("case indexer input quantization (idx_prep)\n");
+    for (int din : {8, 16, 64})
+        for (int prec = 2; prec <= 5; prec++) {
+            const int dout = din < 32 ? 32 : din, rows = 37;
+            std::vector<bf16> in((size_t)rows * din);
+            for (int r = 0; r < rows; r++)
+                for (int c = 0; c < din; c++) {
+                    double x = nr() * ldexp(1.0, (int)(ur() * 40) - 20); /* 2^-20 .. 2^20: both formats' ends */
+                    if (r == 3) x = 0;                                  /* an all-zero row */
+                    if (r == 4) x = c == 0 ? 7.0 : (c % 2 ? 2.5 : -3.5); /* int4's ties (max 7: scale 1) */
+                    if (r == 5) x = c == 0 ? 127.0 : (c % 2 ? 62.5 : -63.5); /* int8's: even below, above */
+                    in[(size_t)r * din + c] = f2bf((float)x);
+                }
+            std::vector<float> got((size_t)rows * dout, NAN), want((size_t)rows * dout, 0.f);
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < din; c++) want[(size_t)r * dout + c] = bf2f(in[(size_t)r * din + c]);
+                quant_row_ref(&want[(size_t)r * dout], din, prec);
+            }
+            void *op = got.data();
+            const void *ip = in.data();
+            const unsigned long long nrows = rows;
+            int di = din, dd = dout, pr = prec, in_f32 = 0, out_f32 = 1;
+            emu_launch((unsigned)((rows + 7) / 8), 1, 1, 256, [&] { emu_sp0::idx_prep(op, ip, nrows, di, dd, pr, in_f32, out_f32); });
+            long bad = 0;
+            for (size_t i = 0; i < got.size(); i++) bad += memcmp(&got[i], &want[i], 4) != 0;
+            static const char *const names[] = {"", "", "fp16", "fp8 e4m3", "int8", "int4"};
+            char what[96];
+            snprintf(what, sizeof what, "idx_prep %s dI %d -> %d: values off the CPU's bits", names[prec], din, dout);
+            report(bad == 0, what, (double)bad, 0);
+        }
+}
+
 /* sparse_mask: the bitmask and the per-128-key-tile prefix counts of an index list (unused slots
    -1, a row with no selection), as sparse_mask_build_ launches it (8 rows a block) */
 static void run_mask() {
@@ -576,6 +644,7 @@ int main() {
     for (const EmuIxCfg &c : emu_ix_cfgs) run_scores(c);
     for (const EmuIxCfg &c : emu_ix_cfgs) run_kl(c, &c == emu_ix_cfgs); /* (the emulation is slow: the rest once) */
     run_topk();
+    run_prep();
     run_mask();
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
