@@ -39,6 +39,10 @@ static const struct { int hd, group, T; OpsPattern p; const char *what; } cfgs[]
     {32, 1, 60, {20, 0, 0, 0, 0}, "hd 32, MHA, window 20"},
 };
 
+/* the configurations whose Hopper backward also runs with WB_DQ_BULK 3: tiles two halves wide
+   (hd 72, 128) */
+static int wg3_cfg(size_t i) { return cfgs[i].hd > 64 && cfgs[i].hd <= 128 && cfgs[i].hd != 96; }
+
 /* dst[0..n) then a[0..na) then b[0..nb); returns the new count (dst sized by the caller) */
 static size_t rules_cat(EmuRule *dst, size_t n, const EmuRule *a, size_t na, const EmuRule *b, size_t nb) {
     memcpy(dst + n, a, na * sizeof *a);
@@ -138,41 +142,28 @@ int main(void) {
     };
     EmuRule wrules[1 + sizeof common / sizeof *common + sizeof wown / sizeof *wown] = {{"extern __shared__ __align__(1024) unsigned char smem_raw[];", "unsigned char *smem_raw = emu_smem;"}};
     const size_t n_wrules = rules_cat(wrules, 1, common, n_common, wown, sizeof wown / sizeof *wown);
-    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
-        if (cfgs[i].hd > 128) continue;
-        const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
-        char opt[256];
-        attn_wgmma_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, 2, 1);
-        printf("// ---- the Hopper forward, configuration %zu (%s)\n", i, opt);
-        emu_defines(opt, 0);
-        printf("namespace emu_wg_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
-        fflush(stdout);
-        if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, n_wrules)) return 1;
-        printf("\n} // namespace emu_wg_%zu\n", i);
-        emu_defines(opt, 1);
-        emu_undef_all(wbody);
-        emu_undef_all(KERNELS_PATTERN_SRC);
-    }
-    /* the Hopper backward's order-dependent dQ (WB_DQ_BULK 3, red.v4 from the staged tiles) where
-       the tiles are two halves wide (hd 72, 128) */
-    for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
-        if (cfgs[i].hd <= 64 || cfgs[i].hd > 128 || cfgs[i].hd == 96) continue;
-        const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
-        char opt[256];
-        attn_wgmma_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, 3, 0);
-        printf("// ---- the Hopper kernels, order-dependent dQ, configuration %zu (%s)\n", i, opt);
-        emu_defines(opt, 0);
-        printf("namespace emu_wg3_%zu {\n#undef ABLATE_PATTERN_CUH\n", i);
-        fflush(stdout);
-        if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, n_wrules)) return 1;
-        printf("\n} // namespace emu_wg3_%zu\n", i);
-        emu_defines(opt, 1);
-        emu_undef_all(wbody);
-        emu_undef_all(KERNELS_PATTERN_SRC);
-    }
+    /* every configuration up to hd 128 with the fixed-order dQ (namespaces emu_wg_N), then the
+       Hopper backward's order-dependent dQ (WB_DQ_BULK 3, red.v4 from the staged tiles) where the
+       tiles are two halves wide (emu_wg3_N) */
+    for (int nd = 0; nd < 2; nd++)
+        for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++) {
+            if (nd ? !wg3_cfg(i) : cfgs[i].hd > 128) continue;
+            const AttnPatK pk = attn_pattern_for_(&cfgs[i].p, cfgs[i].T);
+            char opt[256];
+            attn_wgmma_options_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group, &pk, nd ? 3 : 2, !nd);
+            printf("// ---- the Hopper kernels%s, configuration %zu (%s)\n", nd ? ", order-dependent dQ" : "", i, opt);
+            emu_defines(opt, 0);
+            printf("namespace emu_wg%s_%zu {\n#undef ABLATE_PATTERN_CUH\n", nd ? "3" : "", i);
+            fflush(stdout);
+            if (emu_dump("emu_flash_dump", wbody, (size_t)wn, wrules, n_wrules)) return 1;
+            printf("\n} // namespace emu_wg%s_%zu\n", nd ? "3" : "", i);
+            emu_defines(opt, 1);
+            emu_undef_all(wbody);
+            emu_undef_all(KERNELS_PATTERN_SRC);
+        }
     printf("static const EmuWg3Cfg emu_wg3_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof cfgs / sizeof *cfgs; i++)
-        if (cfgs[i].hd > 64 && cfgs[i].hd <= 128 && cfgs[i].hd != 96)
+        if (wg3_cfg(i))
             printf("    {%zu, emu_wg3_%zu::attn_bwd_pre_wg, emu_wg3_%zu::attn_bwd_dkdv_wg, emu_wg3_%zu::attn_bwd_dq_convert_wg},\n",
                    i, i, i, i);
     printf("};\n");
