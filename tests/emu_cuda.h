@@ -23,7 +23,6 @@ typedef unsigned long long u64;
 typedef struct { unsigned x, y, z; } Dim3;
 static Dim3 threadIdx; /* the running fiber's */
 static Dim3 blockIdx, blockDim, gridDim;
-static EmuBar block_bar, warp_bar[32];
 static float shfl_slot[32][32];
 static int bal_slot[32][32];
 static float g_sm[60000] __attribute__((aligned(16), unused));
@@ -37,10 +36,10 @@ static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
 static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
 static inline u32 __float_as_uint(float f) { u32 u; memcpy(&u, &f, 4); return u; }
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
-static inline void __syncthreads(void) { emu_bar_wait(&block_bar); }
+static inline void __syncthreads(void) { emu_bar_wait(&emu_block_bar); }
 static inline int warp_(void) { return threadIdx.x >> 5; }
 static inline int lane_(void) { return threadIdx.x & 31; }
-static inline void __syncwarp(void) { emu_bar_wait(&warp_bar[warp_()]); }
+static inline void __syncwarp(void) { emu_bar_wait(&emu_warp_bar[warp_()]); }
 static float __shfl_xor_sync(unsigned m, float v, int o) {
     (void)m; int w = warp_(), l = lane_();
     shfl_slot[w][l] = v; __syncwarp(); float r = shfl_slot[w][l ^ o]; __syncwarp(); return r;
@@ -77,27 +76,15 @@ static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; }
 #define __threadfence() ((void)0)
 #define __launch_bounds__(...)
 
-/* nonzero: emu_grid3 runs its blocks in an order shuffled by this seed (0: in order) */
-static unsigned long long emu_block_shuffle = 0;
 static void (*emu_body_)(void *);
 static void *emu_bctx_;
 static void emu_fiber_body_(void) { emu_body_(emu_bctx_); }
 static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, unsigned bx, void (*body)(void *), void *ctx) {
-    if (bx % 32) { fprintf(stderr, "emu_grid: %u threads a block (a multiple of 32)\n", bx); exit(1); }
     gridDim = (Dim3){gx, gy, gz}; blockDim = (Dim3){bx, 1, 1};
     emu_body_ = body;
     emu_bctx_ = ctx;
-    const size_t nblk = (size_t)gx * gy * gz;
-    size_t *order = malloc(nblk * sizeof *order);
-    if (!order) { fprintf(stderr, "emu_grid: out of memory for %zu blocks\n", nblk); exit(1); }
-    emu_block_order(order, nblk, emu_block_shuffle);
-    for (size_t bi = 0; bi < nblk; bi++) {
-        blockIdx = (Dim3){(unsigned)(order[bi] % gx), (unsigned)(order[bi] / gx % gy), (unsigned)(order[bi] / gx / gy)};
-        block_bar = (EmuBar){bx, 0, 0};
-        for (unsigned w = 0; w < bx / 32; w++) warp_bar[w] = (EmuBar){32, 0, 0};
-        emu_fibers_run(bx, emu_fiber_body_, &threadIdx.x, "emu_grid");
-    }
-    free(order);
+    emu_fiber_grid(gx, gy, gz, bx, emu_block_shuffle, &blockIdx.x, &blockIdx.y, &blockIdx.z, emu_fiber_body_,
+                   &threadIdx.x, "emu_grid");
 }
 static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
     emu_grid3(gx, gy, 1, bx, body, ctx);

@@ -39,7 +39,6 @@
 struct Dim3 { unsigned x, y, z; };
 static Dim3 threadIdx; /* the running fiber's */
 static Dim3 blockIdx, blockDim, gridDim;
-static EmuBar block_bar, warp_bar[32], wg_bar[8];
 static uint32_t slot_[32][32][8];     /* a warp's lanes' published 32-bit values (up to 8 each) */
 static const void *ptr_slot_[32][32]; /* a warp's lanes' published addresses (ldmatrix) */
 alignas(16) static unsigned char emu_smem[256 * 1024];
@@ -74,11 +73,11 @@ static inline long min(long a, long b) { return a < b ? a : b; }
 static inline long max(long a, long b) { return a > b ? a : b; }
 static inline void __threadfence() {}
 template <typename T> static inline T __ldcg(const T *p) { return *p; }
-static inline void __syncthreads() { emu_bar_wait(&block_bar); }
+static inline void __syncthreads() { emu_bar_wait(&emu_block_bar); }
 static inline int warp_() { return threadIdx.x >> 5; }
 static inline int lane_() { return threadIdx.x & 31; }
 /* every __syncwarp of these kernels is reached by the whole warp */
-static inline void __syncwarp(unsigned m = 0xffffffffu) { (void)m; emu_bar_wait(&warp_bar[warp_()]); }
+static inline void __syncwarp(unsigned m = 0xffffffffu) { (void)m; emu_bar_wait(&emu_warp_bar[warp_()]); }
 /* lane `from` of this warp's value v (out-of-range lanes: this lane's own, as the hardware);
    32- or 64-bit values (a double's shuffle: two 32-bit ones on the GPU) */
 template <typename T> static T shfl_(T v, int from) {
@@ -187,7 +186,7 @@ static void emu_wgmma(float *d, int N, uint64_t da, uint64_t db, const unsigned 
     const int wg = threadIdx.x >> 7, me = threadIdx.x & 127, w = me >> 5, l = me & 31, g = l >> 2, t = l & 3;
     wg_d_[wg][me] = d;
     if (a) for (int i = 0; i < 4; i++) wg_a_[wg][me][i] = a[i];
-    emu_bar_wait(&wg_bar[wg]);
+    emu_bar_wait(&emu_wg_bar[wg]);
     float A[16][16]; /* this warp's 16 rows */
     for (int rr = 0; rr < 16; rr++)
         for (int k = 0; k < 16; k++) {
@@ -205,7 +204,7 @@ static void emu_wgmma(float *d, int N, uint64_t da, uint64_t db, const unsigned 
             for (int k = 0; k < 16; k++) s += A[rr][k] * emu_desc_elem_(db, col, k, tb);
             d[4 * i + e] = accum ? d[4 * i + e] + s : s;
         }
-    emu_bar_wait(&wg_bar[wg]);
+    emu_bar_wait(&emu_wg_bar[wg]);
 }
 static void ldsm_x4(unsigned r[4], const void *p) { ldsm_(r, p, false); }
 static void ldsm_x4_t(unsigned r[4], const void *p) { ldsm_(r, p, true); }
@@ -244,24 +243,14 @@ static float fast_exp2(float x) { return exp2f(x); }
 
 /* one launch: gx x gy x gz blocks of bx threads (bx <= 1024, a multiple of 32), one block at a
    time, each thread running body */
-/* nonzero: emu_launch runs its blocks in an order shuffled by this seed (0: in order) */
-static unsigned long long emu_block_shuffle = 0;
 static const std::function<void()> *emu_body_;
 static void emu_fiber_body_() { (*emu_body_)(); }
 static void emu_launch(unsigned gx, unsigned gy, unsigned gz, unsigned bx, const std::function<void()> &body) {
-    if (bx % 32) { fprintf(stderr, "emu_launch: %u threads a block (a multiple of 32)\n", bx); exit(1); }
     gridDim = Dim3{gx, gy, gz};
     blockDim = Dim3{bx, 1, 1};
     emu_body_ = &body;
-    std::vector<size_t> order((size_t)gx * gy * gz);
-    emu_block_order(order.data(), order.size(), emu_block_shuffle);
-    for (size_t b : order) {
-        blockIdx = Dim3{(unsigned)(b % gx), (unsigned)(b / gx % gy), (unsigned)(b / gx / gy)};
-        block_bar = EmuBar{bx, 0, 0};
-        for (unsigned w = 0; w < bx / 32; w++) warp_bar[w] = EmuBar{32, 0, 0};
-        for (unsigned w = 0; w < bx / 128; w++) wg_bar[w] = EmuBar{128, 0, 0};
-        emu_fibers_run(bx, emu_fiber_body_, &threadIdx.x, "emu_launch");
-    }
+    emu_fiber_grid(gx, gy, gz, bx, emu_block_shuffle, &blockIdx.x, &blockIdx.y, &blockIdx.z, emu_fiber_body_,
+                   &threadIdx.x, "emu_launch");
 }
 
 #endif /* EMU_CUDA_CXX_H */

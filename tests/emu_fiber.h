@@ -10,10 +10,15 @@
    whose missing barrier lets it overtake another thread's write sees the stale value whenever
    the reader runs first. No locks: atomics are plain read-modify-writes.
 
-   emu_fibers_run(bx, fn, tid, who): runs fn on bx fibers (bx <= 1024), *tid set to the running
-   fiber's index before each switch; exits with a message naming `who` when every live fiber
-   waits at a barrier the others never reach. emu_block_order(order, n, seed): 0..n-1, shuffled
-   when seed is nonzero (the order a launch runs its blocks in). */
+   emu_fiber_grid(gx, gy, gz, bx, shuffle, bxi, byi, bzi, fn, tid, who): a launch: its blocks one
+   after another, in order or, with `shuffle` nonzero, in an order shuffled from it (so that adds
+   from different blocks land in another order: a determinism test's second run; kernels whose
+   blocks wait for each other need the order), *bxi, *byi, *bzi set to each block's index and
+   the block's barriers (emu_block_bar, emu_warp_bar, emu_wg_bar) reset, then fn on its bx
+   threads (a multiple of 32, at most 1024) as fibers, *tid set to the running fiber's index
+   before each switch. It exits with a message naming `who` when every live fiber of a block
+   waits at a barrier the others never reach. emu_block_shuffle is the emulations' shuffle
+   seed for their launches (0: in order). */
 #ifndef EMU_FIBER_H
 #define EMU_FIBER_H
 #include <stdio.h>
@@ -23,8 +28,12 @@
 
 /* a barrier of `count` threads: the last to arrive releases the others (gen moves on) */
 typedef struct { unsigned count, arrived, gen; } EmuBar;
-/* nonzero: each pass of emu_fibers_run visits the fibers in an order shuffled from this seed */
+/* nonzero: each pass of a block visits the fibers in an order shuffled from this seed */
 static unsigned long long emu_fiber_seed = 0;
+/* nonzero: the launches of tests/emu_cuda.h and tests/emu_cuda_cxx.h shuffle their blocks from it */
+static unsigned long long emu_block_shuffle = 0;
+/* the running block's barriers: all its threads, each warp's, each warpgroup's */
+static EmuBar emu_block_bar, emu_warp_bar[32], emu_wg_bar[8];
 
 static ucontext_t emu_sched_, emu_ctx_[1024];
 static unsigned emu_cur_;
@@ -49,7 +58,7 @@ static unsigned long long emu_xorshift_(unsigned long long *r) {
     *r ^= *r << 13; *r ^= *r >> 7; *r ^= *r << 17;
     return *r;
 }
-static void emu_fibers_run(unsigned bx, void (*fn)(void), unsigned *tid, const char *who) {
+static void emu_fibers_run_(unsigned bx, void (*fn)(void), unsigned *tid, const char *who) {
     enum { STACK = 1 << 20 };
     static unsigned char *stacks; /* 1 MB a fiber, reserved once (untouched pages cost nothing) */
     static unsigned long long r;
@@ -95,12 +104,32 @@ static void emu_fibers_run(unsigned bx, void (*fn)(void), unsigned *tid, const c
         if (!ran) { fprintf(stderr, "%s: every live thread waits at a barrier the others never reach\n", who); exit(1); }
     }
 }
-static void emu_block_order(size_t *order, size_t n, unsigned long long seed) {
+static void emu_block_order_(size_t *order, size_t n, unsigned long long seed) {
     for (size_t i = 0; i < n; i++) order[i] = i;
     unsigned long long r = seed;
     for (size_t i = n; seed && i > 1; i--) { /* Fisher-Yates */
         const size_t j = (size_t)(emu_xorshift_(&r) % i), t = order[i - 1];
         order[i - 1] = order[j]; order[j] = t;
     }
+}
+static void emu_fiber_grid(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned long long shuffle,
+                           unsigned *bxi, unsigned *byi, unsigned *bzi, void (*fn)(void), unsigned *tid,
+                           const char *who) {
+    if (bx % 32) { fprintf(stderr, "%s: %u threads a block (a multiple of 32)\n", who, bx); exit(1); }
+    const size_t nblk = (size_t)gx * gy * gz;
+    size_t *order = (size_t *)malloc(nblk * sizeof *order);
+    if (!order) { fprintf(stderr, "%s: out of memory for %zu blocks\n", who, nblk); exit(1); }
+    emu_block_order_(order, nblk, shuffle);
+    for (size_t i = 0; i < nblk; i++) {
+        *bxi = (unsigned)(order[i] % gx);
+        *byi = (unsigned)(order[i] / gx % gy);
+        *bzi = (unsigned)(order[i] / gx / gy);
+        emu_block_bar.count = bx;
+        emu_block_bar.arrived = 0;
+        for (unsigned w = 0; w < 32; w++) { emu_warp_bar[w].count = 32; emu_warp_bar[w].arrived = 0; }
+        for (unsigned w = 0; w < 8; w++) { emu_wg_bar[w].count = 128; emu_wg_bar[w].arrived = 0; }
+        emu_fibers_run_(bx, fn, tid, who);
+    }
+    free(order);
 }
 #endif /* EMU_FIBER_H */

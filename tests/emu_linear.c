@@ -45,7 +45,6 @@ typedef struct { float x, y; } float2;
 typedef struct { float x, y, z, w; } float4;
 static Dim3 threadIdx; /* the running fiber's */
 static Dim3 blockIdx, blockDim = {256, 1, 1}, gridDim;
-static EmuBar block_bar, warp_bar[8];
 static float shfl_slot[8][32];
 static u32 mma_a[8][32][4], mma_b[8][32][2];
 /* dynamic shared memory (the backward needs 53,188 floats), aligned as the GPU's */
@@ -60,10 +59,10 @@ static inline float rsqrtf(float x) { return 1.f / sqrtf(x); }
 static inline int min(int a, int b) { return a < b ? a : b; }
 static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return f; }
 static inline float2 make_float2(float a, float b) { float2 r = {a, b}; return r; }
-static inline void __syncthreads(void) { emu_bar_wait(&block_bar); }
+static inline void __syncthreads(void) { emu_bar_wait(&emu_block_bar); }
 static inline int warp_(void) { return threadIdx.x >> 5; }
 static inline int lane_(void) { return threadIdx.x & 31; }
-static inline void __syncwarp(void) { emu_bar_wait(&warp_bar[warp_()]); }
+static inline void __syncwarp(void) { emu_bar_wait(&emu_warp_bar[warp_()]); }
 /* every lane publishes its value, then reads its source lane's */
 static float shfl_(float v, int src, int keep) {
     int w = warp_(), l = lane_();
@@ -154,17 +153,8 @@ static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, void (*body)(void *
     gridDim = (Dim3){gx, gy, gz};
     emu_body_ = body;
     emu_bctx_ = ctx;
-    const size_t nblk = (size_t)gx * gy * gz;
-    size_t *order = malloc(nblk * sizeof *order);
-    if (!order) { fprintf(stderr, "emu_grid: out of memory for %zu blocks\n", nblk); exit(1); }
-    emu_block_order(order, nblk, emu_fiber_seed + ++launches);
-    for (size_t bi = 0; bi < nblk; bi++) {
-        blockIdx = (Dim3){(unsigned)(order[bi] % gx), (unsigned)(order[bi] / gx % gy), (unsigned)(order[bi] / gx / gy)};
-        block_bar = (EmuBar){256, 0, 0};
-        for (int w = 0; w < 8; w++) warp_bar[w] = (EmuBar){32, 0, 0};
-        emu_fibers_run(256, emu_fiber_body_, &threadIdx.x, "emu_grid");
-    }
-    free(order);
+    emu_fiber_grid(gx, gy, gz, 256, emu_fiber_seed + ++launches, &blockIdx.x, &blockIdx.y, &blockIdx.z, emu_fiber_body_,
+                   &threadIdx.x, "emu_grid");
 }
 static void emu_grid(unsigned gx, unsigned gy, void (*body)(void *), void *ctx) { emu_grid3(gx, gy, 1, body, ctx); }
 
