@@ -2583,9 +2583,9 @@ static int attn_wbwd_dq_mode_(const Gpu *g, int hd) {
 #endif
 static int attn_wgmma_mode_(const Gpu *g, int hd) {
     if (g->cc_major != 9 || g->cc_minor != 0) return 0;
-    const int m = gpu_tuned(g->tuning.attn_wgmma, ATTN_WGMMA_DEFAULT) & 3;
-    if (hd == 64 || g->tuning.attn_wgmma) return hd >= 32 && hd <= 128 && hd % 8 == 0 ? m : 0;
     if (hd < 32 || hd > 128 || hd % 8) return 0;
+    const int m = gpu_tuned(g->tuning.attn_wgmma, ATTN_WGMMA_DEFAULT) & 3;
+    if (hd == 64 || g->tuning.attn_wgmma) return m;
     return m & ((ATTN_WGMMA_FWD_WIDTH(hd) ? 2 : 0) | (ATTN_WGMMA_BWD_WIDTH(hd) ? 1 : 0));
 }
 /* alignment pad, Q, 2 K and 2 V tiles, each of (hd + 63) / 64 column halves (and 2 tiles of
@@ -2945,15 +2945,16 @@ static int attn_compile_spec_(const char *arch, int hd, int group, const AttnPat
     }
     /* the Hopper kernels at another width: the fixed-order dQ (WB_DQ_BULK 2, DQ_DET) and, with
        all_dq, the order-dependent 3 (the other variants are hd 64's) */
-    for (int m = 0; hd != 64 && hd <= 128 && strncmp(arch, "sm_90", 5) == 0 && m < 1 + all_dq; m++) {
-        log = NULL;
-        attn_wgmma_options_(opt, sizeof opt, hd, group, pk, m ? 3 : 2, !m);
-        if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
-            fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
-            fails++;
+    if (hd != 64 && hd <= 128 && strncmp(arch, "sm_90", 5) == 0)
+        for (int m = 0; m < 1 + all_dq; m++) {
+            log = NULL;
+            attn_wgmma_options_(opt, sizeof opt, hd, group, pk, m ? 3 : 2, !m);
+            if (gpu_compile_ptx(ATTN_WGMMA_SRC, opt, arch, NULL, &log) != 0) {
+                fprintf(stderr, "attn_kernels_compile_check: sm_90a \"%s\" failed:\n%s\n", opt, log ? log : "");
+                fails++;
+            }
+            free(log);
         }
-        free(log);
-    }
     /* the Hopper kernels at hd 64: for an sm_90 request, compiled for sm_90a */
     if (hd == 64 && strncmp(arch, "sm_90", 5) == 0) {
         /* every dQ variant (WB_DQ_BULK 0..4), then (m == 5) the fixed-order one */
