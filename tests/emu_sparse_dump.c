@@ -34,6 +34,19 @@ static const struct { int HI, dI; } ixcfgs[] = {{4, 64}, {1, 32}, {2, 128}};
 #define KL_T 260 /* 260 tokens: key_reduce splits them in two, so key_combine runs */
 #define KL_K 10
 
+/* the source (body[0..n)) under the -D options opt, rewritten by rules, in namespace ns, and
+   every macro it defines undefined after; 0, or 1 with a message */
+static int dump_ns(const char *body, size_t n, const EmuRule *rules, size_t n_rules, const char *opt, const char *ns) {
+    emu_defines(opt, 0);
+    printf("namespace %s {\n", ns);
+    fflush(stdout);
+    if (emu_dump("emu_sparse_dump", body, n, rules, n_rules)) return 1;
+    printf("\n} // namespace %s\n", ns);
+    emu_defines(opt, 1);
+    emu_undef_all(SPARSE_KERNELS_SRC);
+    return 0;
+}
+
 int main(void) {
     printf("%s\n", KERNELS_COMMON_SRC);
     static char body[1 << 21];
@@ -54,32 +67,20 @@ int main(void) {
         char opt[160];
         sparse_attn_opts_(opt, sizeof opt, cfgs[i].hd, cfgs[i].group);
         printf("// ---- configuration %zu: %s (%s)\n", i, cfgs[i].what, opt);
-        emu_defines(opt, 0);
-        printf("namespace emu_sparse_%zu {\n", i);
-        fflush(stdout);
-        if (emu_dump("emu_sparse_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
-        printf("\n} // namespace emu_sparse_%zu\n", i);
-        emu_defines(opt, 1);
-        emu_undef_all(SPARSE_KERNELS_SRC);
+        char ns[32];
+        snprintf(ns, sizeof ns, "emu_sparse_%zu", i);
+        if (dump_ns(body, (size_t)n, rules, sizeof rules / sizeof *rules, opt, ns)) return 1;
     }
     /* the selection: the shared module, then the score kernels per indexer shape */
-    printf("// ---- the shared kernels (%s)\nnamespace emu_sp0 {\n", SPARSE_COMMON_OPTS);
-    emu_defines(SPARSE_COMMON_OPTS, 0);
-    fflush(stdout);
-    if (emu_dump("emu_sparse_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
-    printf("\n} // namespace emu_sp0\n");
-    emu_defines(SPARSE_COMMON_OPTS, 1);
-    emu_undef_all(SPARSE_KERNELS_SRC);
+    printf("// ---- the shared kernels (%s)\n", SPARSE_COMMON_OPTS);
+    if (dump_ns(body, (size_t)n, rules, sizeof rules / sizeof *rules, SPARSE_COMMON_OPTS, "emu_sp0")) return 1;
     for (size_t i = 0; i < sizeof ixcfgs / sizeof *ixcfgs; i++) {
         char opt[160];
         sparse_index_opts_(opt, sizeof opt, ixcfgs[i].HI, ixcfgs[i].dI);
-        printf("// ---- indexer scores %zu (%s)\nnamespace emu_ix_%zu {\n", i, opt, i);
-        emu_defines(opt, 0);
-        fflush(stdout);
-        if (emu_dump("emu_sparse_dump", body, (size_t)n, rules, sizeof rules / sizeof *rules)) return 1;
-        printf("\n} // namespace emu_ix_%zu\n", i);
-        emu_defines(opt, 1);
-        emu_undef_all(SPARSE_KERNELS_SRC);
+        printf("// ---- indexer scores %zu (%s)\n", i, opt);
+        char ns[32];
+        snprintf(ns, sizeof ns, "emu_ix_%zu", i);
+        if (dump_ns(body, (size_t)n, rules, sizeof rules / sizeof *rules, opt, ns)) return 1;
     }
     printf("static const EmuIxCfg emu_ix_cfgs[] = {\n");
     for (size_t i = 0; i < sizeof ixcfgs / sizeof *ixcfgs; i++)
