@@ -372,7 +372,7 @@ static void run_repro(Gpu *g, int hopper) {
         }
         for (int p = 0; p < NPATHS_MMA; p++) repro_case(g, c, P, 0, p);
         if (hopper && c->hd == 64) { repro_case(g, c, P, 0, 2); repro_case(g, c, P, 0, 5); }
-        else if (hopper && c->hd >= 32 && c->hd <= 128) repro_case(g, c, P, 0, 2); /* the 64-column halves */
+        else if (case_paths(g, c->hd) > NPATHS_MMA) repro_case(g, c, P, 0, 2); /* the 64-column halves */
     }
 }
 
