@@ -613,7 +613,7 @@ typedef struct { const char *key; size_t off; int max; } GpuTuneKey_;
 static const GpuTuneKey_ gpu_tune_table_[] = {
     GPU_TUNE_KEY_(sync_check, -2),  {"xent_chunk_mb", offsetof(GpuTuning, xent_chunk_bytes), -1},
     GPU_TUNE_KEY_(attn_wgmma, 3),   GPU_TUNE_KEY_(attn_wbwd_dq, 4), GPU_TUNE_KEY_(gdn_mma, 1),
-    GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(gdn_wtile, 1) ,   GPU_TUNE_KEY_(sparse_dense, 1),
+    GPU_TUNE_KEY_(gdn_par, 1),      GPU_TUNE_KEY_(gdn_wtile, 2),   GPU_TUNE_KEY_(sparse_dense, 1),
     GPU_TUNE_KEY_(sparse_bwd, 3),
     GPU_TUNE_KEY_(sparse_kl, 1),    GPU_TUNE_KEY_(sparse_topk, 2), GPU_TUNE_KEY_(dec_fused, -3),
     GPU_TUNE_KEY_(dec_prefill, 1),  GPU_TUNE_KEY_(dec_pdl, -2),
@@ -634,7 +634,7 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"attn_wbwd_dq=0..4", "the Hopper backward's dQ reduction (default 2; nondeterministic numerics only)"},
     {"gdn_mma=0|1", "GDN: 0 fp32 products, 1 tensor cores (default 1)"},
     {"gdn_par=0|1", "GDN: 0 one block per sequence and head, 1 chunk-parallel (default 1)"},
-    {"gdn_wtile=0|1", "GDN heads 65..128 wide: 0 fp32 kernels, 1 tensor-core tiles (chunk-parallel; default 1)"},
+    {"gdn_wtile=0..2", "GDN heads wider than 64: 0 fp32 kernels, 1 tensor-core tiles to 128 (default), 2 also past 128 (chunk-parallel)"},
     {"sparse_dense=0|1", "DSA attention and indexer KL: 0 per-token gathers, 1 dense tiles (default: by cost)"},
     {"sparse_bwd=0..3", "DSA backward variant (default 2; nondeterministic numerics only)"},
     {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},

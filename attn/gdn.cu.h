@@ -236,21 +236,37 @@ static size_t gdn_gen_sc_floats_(int D) {
 #define GDN_STATEW_SMEM_BYTES ((7 * 64 * 68 + 4 * 64) * 4)
 #define GDN_OUTW_SMEM_BYTES ((8 * 64 * 68 + 4 * 64) * 4)
 #define GDN_DSTATEW_SMEM_BYTES ((10 * 64 * 68 + 4 * 64) * 4)
-/* the chunk-parallel kernels of a 64-wide head and of one 65..128 wide (the tiles; gdn_wtile):
-   names, shared memory, v-blocks (the passes over the chunks and gdn_out run one block each)
-   and the forward's ws tiles (64 x 64) a (b, h, chunk); the wide backward's are 15 (in the gdn
-   scratch, not the caller's ws) */
-#define GDN_WTILE_BWD_SLOTS 15
+/* heads 129..256 wide (gdn_*_x, the source's *X_SMEM_FLOATS): 123,136 / 105,472 / 88,064 /
+   140,288 / 195,344 bytes */
+#define GDN_PREPX_SMEM_BYTES ((7 * 64 * 68 + 5 * 64) * 4)
+#define GDN_STATEX_SMEM_BYTES ((6 * 64 * 68 + 4 * 64) * 4)
+#define GDN_OUTX_SMEM_BYTES ((5 * 64 * 68 + 4 * 64) * 4)
+#define GDN_DSTATEX_SMEM_BYTES ((8 * 64 * 68 + 4 * 64) * 4)
+#define GDN_LOCALX_SMEM_BYTES ((11 * 64 * 68 + 15 * 64 + 4) * 4)
+/* the chunk-parallel kernels of a 64-wide head, of one 65..128 wide and of one 129..256 wide
+   (the tiles; gdn_wtile 1 and 2): names and shared memory */
 typedef struct {
     const char *prep, *state, *out, *dstate, *local;
-    unsigned prep_smem, state_smem, out_smem, dstate_smem, nv, fwd_slots;
+    unsigned prep_smem, state_smem, out_smem, dstate_smem, local_smem;
 } GdnParK;
-static const GdnParK gdn_par_k_[2] = {
+static const GdnParK gdn_par_k_[3] = {
     {"gdn_prep", "gdn_state", "gdn_out", "gdn_dstate", "gdn_bwd_local", GDN_PREP_SMEM_BYTES, GDN_STATE_SMEM_BYTES,
-     GDN_OUT_SMEM_BYTES, GDN_DSTATE_SMEM_BYTES, 1, 3},
+     GDN_OUT_SMEM_BYTES, GDN_DSTATE_SMEM_BYTES, GDN_BWD_SMEM_BYTES},
     {"gdn_prep_w", "gdn_state_w", "gdn_out_w", "gdn_dstate_w", "gdn_bwd_local_w", GDN_PREPW_SMEM_BYTES,
-     GDN_STATEW_SMEM_BYTES, GDN_OUTW_SMEM_BYTES, GDN_DSTATEW_SMEM_BYTES, 2, 11},
+     GDN_STATEW_SMEM_BYTES, GDN_OUTW_SMEM_BYTES, GDN_DSTATEW_SMEM_BYTES, GDN_BWD_SMEM_BYTES},
+    {"gdn_prep_x", "gdn_state_x", "gdn_out_x", "gdn_dstate_x", "gdn_bwd_local_x", GDN_PREPX_SMEM_BYTES,
+     GDN_STATEX_SMEM_BYTES, GDN_OUTX_SMEM_BYTES, GDN_DSTATEX_SMEM_BYTES, GDN_LOCALX_SMEM_BYTES},
 };
+/* of gdn_par_k_[kind] at head dim D: v-blocks (the passes over the chunks and gdn_out run a
+   block each) and the 64 x 64 ws tiles a (b, h, chunk), the forward's or the backward's (the
+   wide kinds' in the Gpu's gdn scratch; the 64-wide backward's are the caller's ws) */
+static unsigned gdn_par_nv_(int kind, int D) { return kind ? (unsigned)((D + GDN_GPU_D - 1) / GDN_GPU_D) : 1; }
+static size_t gdn_par_slots_(int kind, int D, int bwd) {
+    const size_t nb = gdn_par_nv_(kind, D);
+    if (kind == 1) return bwd ? 15 : 11; /* the source's WS2_* layout */
+    if (kind == 2) return bwd ? 3 * nb + 2 * nb * nb + 1 : 2 * nb + nb * nb; /* XS_* */
+    return 3;
+}
 
 /* ---------------------------------------------------------------- kernels */
 static const char GDN_KERNELS_SRC[] =
@@ -264,7 +280,8 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "#endif\n"
 "#ifndef GDN_PART         // the kernels compiled: 0 the delta rule's forward on 64-wide tiles, 3 its\n"
 "#define GDN_PART (-1)    // backward, 1 and 4 the wide-head path's forward and backward (D > 64),\n"
-"#endif                   // 5 and 6 the tiles' for D <= 128, 2 the small ops; undefined: all\n"
+"#endif                   // 5 and 6 the wide tiles' for D <= 128, 7 and 8 theirs past 128, 2 the\n"
+"                         // small ops; undefined: all\n"
 "#define GDN_IN(p) (GDN_PART < 0 || GDN_PART == (p))\n"
 "#ifndef GDN_DET          // 1: the backward's row and column sums (dg, dbeta) in a fixed order, so\n"
 "#define GDN_DET 1        // bit-reproducible; 0: shared-memory float atomics (Gpu.nondeterministic)\n"
@@ -618,7 +635,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    store4(Us, u);\n"
 "}\n"
 "\n"
-"#if GDN_IN(0) || GDN_IN(3) || GDN_IN(5) || GDN_IN(6) // the tile kernels (to the wide-head path)\n"
+"#if GDN_IN(0) || GDN_IN(3) || GDN_IN(5) || GDN_IN(6) || GDN_IN(7) || GDN_IN(8) // the tile kernels (to the wide-head path)\n"
 "#if GDN_PAR != 1\n"
 "// shared memory of the forward: 8 tiles + vectors\n"
 "#define FWD_SMEM_FLOATS (8 * TILE + 5 * CH)\n"
@@ -1322,7 +1339,7 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "// adding its share of dq, dk (registers, both k-blocks), dg and dbeta (the per-warp slots, in\n"
 "// program order: deterministic) and writing its dv block.\n"
 "// ws slots a (b, h, chunk), 64 x 64 each: W_kk 0-1, U_j 2-3, dU_loc_j 4-5, T 6, H_{kk,j} 7 + 2kk + j,\n"
-"// dH_{kk,j} 11 + 2kk + j (the host's GDN_WTILE_BWD_SLOTS, in its gdn scratch; the forward: slots 0-10).\n"
+"// dH_{kk,j} 11 + 2kk + j (the host's gdn_par_slots_, in its gdn scratch; the forward: slots 0-10).\n"
 "#define WS2_W 0\n"
 "#define WS2_U 2\n"
 "#define WS2_DU 4\n"
@@ -1792,8 +1809,458 @@ KSRC_LINE("attn/gdn.cu.h") "// Gated DeltaNet: the chunked delta rule (forward, 
 "    store_dg_dbeta(dg, dbeta, dgam, dbet, row0, H, h, L);\n"
 "}\n"
 "#endif\n"
+"// ---- the chunk-parallel kernels for heads 129..256 wide (gdn_*_x, tuning gdn_wtile=2) ----\n"
+"// The algebra of the gdn_*_w kernels above with nb = ceil(D / 64) k-blocks and v-blocks (3 or\n"
+"// 4; the kernels take any nb from 1 to XNB): per v-block j a delta rule of its own that shares\n"
+"// the chunk's A~ = sum_kk K_kk K_kk^T o G, T and W_kk. Holding every k-block's tiles would take\n"
+"// up to 20 of them (348 KB), so the k-blocks stream through one or two staging tiles and only\n"
+"// what the walk needs all of stays resident: a pass over the chunks keeps its v-block's nb state\n"
+"// blocks H_{kk,j} (or dH_{kk,j}); gdn_prep_x the nb K blocks (for W).\n"
+"// gdn_bwd_local_x reorders gdn_bwd_local_w's terms so that no register tile is kept per k-block:\n"
+"//   phase 1, per v-block j: dU_j = diag(dec) sum_kk K_kk dH_{kk,j} + P^T dO_j (to ws), dV_j, and\n"
+"//     the chunk-sized sums dP = sum_j dO_j U_j^T, dT_v = sum_j dU_j V_j^T (registers);\n"
+"//   then dD from dP, as for one v-block (every term in dP is linear);\n"
+"//   phase 2, per k-block kk: dQ_kk = diag(eg) sum_j dO_j H_{kk,j}^T + dD K_kk (finished: to dq),\n"
+"//     dW_kk = -sum_j dU_j H_{kk,j}^T, and dK_kk's terms but dKK's (diag(dec) sum_j U_j\n"
+"//     dH_{kk,j}^T + dD^T Q_kk + diag(beta eg) T^T dW_kk: parked in ws, W_kk's slot), dT += dW_kk\n"
+"//     K_kk^T diag(eg);\n"
+"//   phase 3: dKK from dT as for one v-block, then dK_kk = parked + dKK K_kk + dKK^T K_kk.\n"
+"// The row sums dgam, dbeta take the same terms as gdn_bwd_local_w's, summed over j (or kk)\n"
+"// before the row dot where a term is linear; per-warp slots in program order (deterministic).\n"
+"// ws slots a (b, h, chunk), functions of the block's nb: W_kk, U_j, H_{kk,j} (the forward's\n"
+"// 2 nb + nb^2), then T, dU_j, dH_{kk,j} (3 nb + 2 nb^2 + 1 in all: 45 at nb 4).\n"
+"#define XNB 4\n"
+"#define XS_W(kk) (kk)\n"
+"#define XS_U(j) (nb + (j))\n"
+"#define XS_H(kk, j) (2 * nb + nb * (kk) + (j))\n"
+"#define XS_T (2 * nb + nb * nb)\n"
+"#define XS_DU(j) (XS_T + 1 + (j))\n"
+"#define XS_DH(kk, j) (XS_T + 1 + nb + nb * (kk) + (j))\n"
+"#define PREPX_SMEM_FLOATS ((XNB + 3) * TILE + 5 * CH)\n"
+"#define STATEX_SMEM_FLOATS ((XNB + 2) * TILE + 4 * CH)\n"
+"#define OUTX_SMEM_FLOATS (5 * TILE + 4 * CH)\n"
+"#define DSTATEX_SMEM_FLOATS ((XNB + 4) * TILE + 4 * CH)\n"
+"#define LOCALX_SMEM_FLOATS (11 * TILE + 5 * CH + DGAM_FLOATS + DBET_FLOATS)\n"
+"\n"
+"// column block kk of a head's chunk rows (columns 64 kk.., zeros past D) -> a shared tile, times s\n"
+"__device__ __forceinline__ void get_block(float *X, const bf16 *src, u64 ld, int L, int D, int kk, float s) {\n"
+"    u32 r[8];\n"
+"    fetch_tile(r, src + CH * kk, ld, L, D - CH * kk);\n"
+"    put_tile(X, r, s);\n"
+"}\n"
+"// a workspace tile -> a shared tile\n"
+"__device__ __forceinline__ void get_ws(float *X, const float *src) {\n"
+"    float r[16];\n"
+"    fetch_state(r, src);\n"
+"    put_state(X, r);\n"
+"}\n"
+"__device__ __forceinline__ void scale_rows(float a[4][4], const float *v) {\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < 4; e++) a[i][e] *= v[own_row(e)];\n"
+"}\n"
+"\n"
+"#if GDN_IN(7)\n"
+"// Per chunk: W_kk, U~_j (and with dout, T and dU_loc_j = P^T dO_j) into ws. 7 tiles: the nb K\n"
+"// blocks, A~ (later P), T, one staging tile for V_j, Q_kk, dO_j.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_prep_x(float *ws, const bf16 *q, const bf16 *k, const bf16 *v,\n"
+"                                                            int ld, const bf16 *dout, const float *g,\n"
+"                                                            const float *beta, int T, int H, int D, float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *Kb = sm, *As = Kb + XNB * TILE, *Ts = As + TILE, *X = Ts + TILE, *gam = X + TILE, *bet = gam + CH,\n"
+"          *eg = bet + CH, *dec = eg + CH, *tmpv = dec + CH;\n"
+"    const int ci = blockIdx.x, bh = blockIdx.y, BH = gridDim.y, b = bh / H, h = bh % H, nc = gridDim.x;\n"
+"    const int nb = (D + CH - 1) / CH, t0 = ci * CH, L = min(CH, T - t0);\n"
+"    const u64 row0 = (u64)b * T + t0, ldo = (u64)H * D;\n"
+"    const bf16 *qb = q + row0 * ld + h * D, *kb = k + row0 * ld + h * D, *vb = v + row0 * ld + h * D;\n"
+"    for (int kk = 0; kk < nb; kk++) get_block(Kb + kk * TILE, kb, ld, L, D, kk, 1.f);\n"
+"    load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"    __syncthreads();\n"
+"    float acc[4][4];\n"
+"    zero4(acc);\n"
+"    for (int kk = 0; kk < nb; kk++) MM(acc, AR(Kb + kk * TILE), BT(Kb + kk * TILE), (const float *)0);\n"
+"    mask_g(As, acc, gam, 1);\n"
+"    __syncthreads();\n"
+"    chunk_inverse(Ts, As, bet);\n"
+"    if (threadIdx.x < CH) tmpv[threadIdx.x] = bet[threadIdx.x] * eg[threadIdx.x];\n"
+"    __syncthreads();\n"
+"    for (int kk = 0; kk < nb; kk++) {  // W_kk = T diag(beta e^gam) K_kk\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(Ts), BR(Kb + kk * TILE), tmpv);\n"
+"        save_acc(ws_tile(ws, XS_W(kk), BH, nc, bh, ci), acc);\n"
+"    }\n"
+"    for (int j = 0; j < nb; j++) {  // U~_j = T diag(beta) V_j\n"
+"        if (j) __syncthreads();  // every read of V_{j-1} is done\n"
+"        get_block(X, vb, ld, L, D, j, 1.f);\n"
+"        __syncthreads();\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(Ts), BR(X), bet);\n"
+"        save_acc(ws_tile(ws, XS_U(j), BH, nc, bh, ci), acc);\n"
+"    }\n"
+"    if (!dout) return;\n"
+"    save_tile(ws_tile(ws, XS_T, BH, nc, bh, ci), Ts, CH);\n"
+"    zero4(acc);  // P = sum_kk Q_kk K_kk^T, masked\n"
+"    for (int kk = 0; kk < nb; kk++) {\n"
+"        __syncthreads();  // every read of the staging tile is done\n"
+"        get_block(X, qb, ld, L, D, kk, scale);\n"
+"        __syncthreads();\n"
+"        MM(acc, AR(X), BT(Kb + kk * TILE), (const float *)0);\n"
+"    }\n"
+"    mask_g(As, acc, gam, 0);  // P replaces A~ (read last by chunk_inverse, barriers ago)\n"
+"    for (int j = 0; j < nb; j++) {\n"
+"        __syncthreads();  // P complete; every read of the staging tile is done\n"
+"        get_block(X, dout + row0 * ldo + h * D, ldo, L, D, j, 1.f);\n"
+"        __syncthreads();\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(As), BR(X), (const float *)0);\n"
+"        save_acc(ws_tile(ws, XS_DU(j), BH, nc, bh, ci), acc);\n"
+"    }\n"
+"}\n"
+"\n"
+"// In chunk order per (b, h, v-block j = blockIdx.y): H_{kk,j} -> ws, U_j = U~_j - sum_kk W_kk H_{kk,j}\n"
+"// over U~_j, H_{kk,j} <- e^gam_63 H_{kk,j} + K_kk^T diag(dec) U_j; state (may be NULL): the initial\n"
+"// state in, the final state out ([D][D] per (b, h)). 6 tiles: the nb H blocks, U_j, one staging\n"
+"// tile for W_kk and K_kk (the next one fetched into registers while the current one multiplies).\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_state_x(float *ws, float *state, const bf16 *k, int ld,\n"
+"                                                             const float *g, const float *beta, int T, int H, int D) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *Hb = sm, *Us = Hb + XNB * TILE, *X = Us + TILE, *gam = X + TILE, *bet = gam + CH, *eg = bet + CH,\n"
+"          *dec = eg + CH;\n"
+"    const int bh = blockIdx.x, j = blockIdx.y, BH = gridDim.x, b = bh / H, h = bh % H, nc = (T + CH - 1) / CH;\n"
+"    const int nb = (D + CH - 1) / CH;\n"
+"    float *st = state ? state + (u64)bh * D * D : 0;\n"
+"    for (int kk = 0; kk < nb; kk++) load_block(Hb + kk * TILE, st, D, CH * kk, CH * j);\n"
+"    for (int ci = 0; ci < nc; ci++) {\n"
+"        const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"        const u64 row0 = (u64)b * T + t0;\n"
+"        const bf16 *kb = k + row0 * ld + h * D;\n"
+"        float rw[16], u[4][4], w[4][4];\n"
+"        u32 rk[8];\n"
+"        fetch_state(rw, ws_tile(ws, XS_W(0), BH, nc, bh, ci));\n"
+"        load_acc(u, ws_tile(ws, XS_U(j), BH, nc, bh, ci));\n"
+"        __syncthreads();  // the previous chunk is done with every tile\n"
+"        for (int kk = 0; kk < nb; kk++) save_tile(ws_tile(ws, XS_H(kk, j), BH, nc, bh, ci), Hb + kk * TILE, CH);\n"
+"        load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"        zero4(w);\n"
+"        for (int kk = 0; kk < nb; kk++) {\n"
+"            if (kk) __syncthreads();  // every read of W_{kk-1} is done\n"
+"            put_state(X, rw);\n"
+"            __syncthreads();\n"
+"            if (kk + 1 < nb) fetch_state(rw, ws_tile(ws, XS_W(kk + 1), BH, nc, bh, ci));\n"
+"            else fetch_tile(rk, kb, ld, L, D);\n"
+"            MM(w, AR(X), BR(Hb + kk * TILE), (const float *)0);\n"
+"        }\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) u[i][e] -= w[i][e];\n"
+"        save_acc(ws_tile(ws, XS_U(j), BH, nc, bh, ci), u);\n"
+"        store4(Us, u);\n"
+"        const float el = eg[CH - 1];\n"
+"        for (int kk = 0; kk < nb; kk++) {\n"
+"            __syncthreads();  // U_j complete, every read of H and of the staging tile is done\n"
+"            put_tile(X, rk, 1.f);\n"
+"            __syncthreads();\n"
+"            if (kk + 1 < nb) fetch_tile(rk, kb + CH * (kk + 1), ld, L, D - CH * (kk + 1));\n"
+"            zero4(w);\n"
+"            MM(w, AT(X), BR(Us), dec);  // K_kk^T diag(dec) U_j\n"
+"            float *Hk = Hb + kk * TILE;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    float *hp = Hk + own_row(e) * LDT + own_col(i, e);\n"
+"                    *hp = el * *hp + w[i][e];\n"
+"                }\n"
+"        }\n"
+"    }\n"
+"    __syncthreads();\n"
+"    if (st)\n"
+"        for (int kk = 0; kk < nb; kk++) save_block(st, Hb + kk * TILE, D, CH * kk, CH * j);\n"
+"}\n"
+"\n"
+"// The forward's last kernel: per (chunk, b, h, v-block j) O_j = diag(e^gam) sum_kk Q_kk H_{kk,j} + P U_j,\n"
+"// P = sum_kk Q_kk K_kk^T, masked. 5 tiles: Q_kk, K_kk, H_{kk,j} staged a k-block at a time, P, U_j.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_out_x(bf16 *o, float *ws, const bf16 *q, const bf16 *k, int ld,\n"
+"                                                           const float *g, const float *beta, int T, int H, int D,\n"
+"                                                           float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *Xq = sm, *Xk = Xq + TILE, *Xh = Xk + TILE, *Ps = Xh + TILE, *Us = Ps + TILE, *gam = Us + TILE,\n"
+"          *bet = gam + CH, *eg = bet + CH, *dec = eg + CH;\n"
+"    const int ci = blockIdx.x, bh = blockIdx.y, j = blockIdx.z, BH = gridDim.y, b = bh / H, h = bh % H, nc = gridDim.x;\n"
+"    const int nb = (D + CH - 1) / CH, t0 = ci * CH, L = min(CH, T - t0);\n"
+"    const u64 row0 = (u64)b * T + t0;\n"
+"    const bf16 *qb = q + row0 * ld + h * D, *kb = k + row0 * ld + h * D;\n"
+"    get_ws(Us, ws_tile(ws, XS_U(j), BH, nc, bh, ci));\n"
+"    load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"    float p[4][4], acc[4][4];\n"
+"    zero4(p);\n"
+"    zero4(acc);\n"
+"    for (int kk = 0; kk < nb; kk++) {\n"
+"        if (kk) __syncthreads();  // every read of the k-block kk - 1 is done\n"
+"        get_block(Xq, qb, ld, L, D, kk, scale);\n"
+"        get_block(Xk, kb, ld, L, D, kk, 1.f);\n"
+"        get_ws(Xh, ws_tile(ws, XS_H(kk, j), BH, nc, bh, ci));\n"
+"        __syncthreads();\n"
+"        MM(p, AR(Xq), BT(Xk), (const float *)0);\n"
+"        MM(acc, AR(Xq), BR(Xh), (const float *)0);\n"
+"    }\n"
+"    mask_g(Ps, p, gam, 0);\n"
+"    scale_rows(acc, eg);\n"
+"    __syncthreads();  // P complete\n"
+"    MM(acc, AR(Ps), BR(Us), (const float *)0);\n"
+"    store_rows_bf16(o + row0 * H * D + h * D + CH * j, (u64)H * D, L, acc, 1.f, D - CH * j);\n"
+"}\n"
 "#endif\n"
-"#endif // GDN_IN(0) || GDN_IN(3) || GDN_IN(5) || GDN_IN(6)\n"
+"\n"
+"#if GDN_IN(8)\n"
+"// In reverse chunk order per (b, h, v-block j = blockIdx.y): dH_{kk,j} -> ws, from\n"
+"// dU_j = dU_loc_j + diag(dec) sum_kk K_kk dH_{kk,j}, dH_{kk,j} <- el dH_{kk,j} + Q_kk^T diag(eg) dO_j - W_kk^T dU_j.\n"
+"// 8 tiles: the nb dH blocks, dO_j, dU_j, two staging tiles (K_kk; then Q_kk and W_kk).\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_dstate_x(float *ws, const bf16 *q, const bf16 *k, int ld,\n"
+"                                                              const bf16 *dout, const float *g, const float *beta,\n"
+"                                                              int T, int H, int D, float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *dHb = sm, *dOs = dHb + XNB * TILE, *dUs = dOs + TILE, *X = dUs + TILE, *Y = X + TILE, *gam = Y + TILE,\n"
+"          *bet = gam + CH, *eg = bet + CH, *dec = eg + CH;\n"
+"    const int bh = blockIdx.x, j = blockIdx.y, BH = gridDim.x, b = bh / H, h = bh % H, nc = (T + CH - 1) / CH;\n"
+"    const int nb = (D + CH - 1) / CH;\n"
+"    const u64 ldo = (u64)H * D;\n"
+"    for (int kk = 0; kk < nb; kk++) load_tile(dHb + kk * TILE, (const float *)0, CH);\n"
+"    for (int ci = nc - 1; ci >= 0; ci--) {\n"
+"        const int t0 = ci * CH, L = min(CH, T - t0);\n"
+"        const u64 row0 = (u64)b * T + t0;\n"
+"        const bf16 *qb = q + row0 * ld + h * D, *kb = k + row0 * ld + h * D;\n"
+"        float du[4][4], acc[4][4], rw[16];\n"
+"        u32 rk[8], ro[8];\n"
+"        fetch_tile(rk, kb, ld, L, D);\n"
+"        fetch_tile(ro, dout + row0 * ldo + h * D + CH * j, ldo, L, D - CH * j);\n"
+"        load_acc(du, ws_tile(ws, XS_DU(j), BH, nc, bh, ci));\n"
+"        __syncthreads();  // the later chunk is done with every tile\n"
+"        for (int kk = 0; kk < nb; kk++) save_tile(ws_tile(ws, XS_DH(kk, j), BH, nc, bh, ci), dHb + kk * TILE, CH);\n"
+"        put_tile(dOs, ro, 1.f);\n"
+"        load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"        zero4(acc);\n"
+"        for (int kk = 0; kk < nb; kk++) {\n"
+"            if (kk) __syncthreads();  // every read of K_{kk-1} is done\n"
+"            put_tile(X, rk, 1.f);\n"
+"            __syncthreads();\n"
+"            if (kk + 1 < nb) fetch_tile(rk, kb + CH * (kk + 1), ld, L, D - CH * (kk + 1));\n"
+"            else fetch_tile(rk, qb, ld, L, D);\n"
+"            MM(acc, AR(X), BR(dHb + kk * TILE), (const float *)0);\n"
+"        }\n"
+"        fetch_state(rw, ws_tile(ws, XS_W(0), BH, nc, bh, ci));\n"
+"        scale_rows(acc, dec);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) du[i][e] += acc[i][e];\n"
+"        store4(dUs, du);\n"
+"        const float el = eg[CH - 1];\n"
+"        for (int kk = 0; kk < nb; kk++) {\n"
+"            __syncthreads();  // dU_j complete; every read of dH, of K and of the staging tiles is done\n"
+"            put_tile(X, rk, scale);\n"
+"            put_state(Y, rw);\n"
+"            __syncthreads();\n"
+"            if (kk + 1 < nb) {\n"
+"                fetch_tile(rk, qb + CH * (kk + 1), ld, L, D - CH * (kk + 1));\n"
+"                fetch_state(rw, ws_tile(ws, XS_W(kk + 1), BH, nc, bh, ci));\n"
+"            }\n"
+"            float t[4][4];\n"
+"            zero4(acc);\n"
+"            zero4(t);\n"
+"            MM(acc, AT(X), BR(dOs), eg);  // Q_kk^T diag(eg) dO_j\n"
+"            MM(t, AT(Y), BR(dUs), (const float *)0);  // W_kk^T dU_j\n"
+"            float *dHk = dHb + kk * TILE;\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    float *hp = dHk + own_row(e) * LDT + own_col(i, e);\n"
+"                    *hp = el * *hp + acc[i][e] - t[i][e];\n"
+"                }\n"
+"        }\n"
+"    }\n"
+"}\n"
+"\n"
+"// One block per chunk: the chunk's gradients in the three phases above, from ws (H, dH, U, T)\n"
+"// and its inputs. 11 tiles: T, A~, P (later dD, then dKK) throughout; phase 1 dO_j, U_j, dU_j,\n"
+"// V_j and two staging tiles (K_kk, dH_{kk,j}); phase 2 K_kk, Q_kk, dO_j, U_j, dU_j, H_{kk,j},\n"
+"// dH_{kk,j}, dW_kk; phase 3 dT, dT T^T, K_kk in three of those.\n"
+"extern \"C\" __global__ void __launch_bounds__(NT) gdn_bwd_local_x(bf16 *dq, bf16 *dk, bf16 *dv, float *dg,\n"
+"                                                                 float *dbeta, const bf16 *dout, float *ws,\n"
+"                                                                 const bf16 *q, const bf16 *k, const bf16 *v, int ld,\n"
+"                                                                 const float *g, const float *beta, int T, int H,\n"
+"                                                                 int D, float scale) {\n"
+"    extern __shared__ __align__(16) float sm[];\n"
+"    float *Ts = sm, *As = Ts + TILE, *Ps = As + TILE, *dOs = Ps + TILE, *Us = dOs + TILE, *dUs = Us + TILE,\n"
+"          *Kx = dUs + TILE, *Qx = Kx + TILE, *Hx = Qx + TILE, *dHx = Hx + TILE, *dWx = dHx + TILE, *gam = dWx + TILE,\n"
+"          *bet = gam + CH, *eg = bet + CH, *dec = eg + CH, *tmpv = dec + CH, *dgam = tmpv + CH,\n"
+"          *dbet = dgam + DGAM_FLOATS;\n"
+"    float *Vs = dWx;  // phase 1's V_j (dW_kk's tile comes later)\n"
+"    const int ci = blockIdx.x, bh = blockIdx.y, BH = gridDim.y, b = bh / H, h = bh % H, nc = gridDim.x;\n"
+"    const int nb = (D + CH - 1) / CH, t0 = ci * CH, L = min(CH, T - t0);\n"
+"    const u64 row0 = (u64)b * T + t0, ldo = (u64)H * D;\n"
+"    const bf16 *qb = q + row0 * ld + h * D, *kb = k + row0 * ld + h * D, *vb = v + row0 * ld + h * D,\n"
+"               *ob = dout + row0 * ldo + h * D;\n"
+"    get_ws(Ts, ws_tile(ws, XS_T, BH, nc, bh, ci));\n"
+"    load_gates(gam, bet, eg, dec, g + row0 * H + h, beta + row0 * H + h, H, L);\n"
+"    for (int e = threadIdx.x; e < DGAM_FLOATS + DBET_FLOATS; e += NT) dgam[e] = 0.f;  // dbet follows dgam\n"
+"    float acc[4][4], p[4][4], rd[2];\n"
+"    // A~ and P over the k-blocks\n"
+"    zero4(acc);\n"
+"    zero4(p);\n"
+"    for (int kk = 0; kk < nb; kk++) {\n"
+"        if (kk) __syncthreads();  // every read of the k-block kk - 1 is done\n"
+"        get_block(Kx, kb, ld, L, D, kk, 1.f);\n"
+"        get_block(Qx, qb, ld, L, D, kk, scale);\n"
+"        __syncthreads();\n"
+"        MM(acc, AR(Kx), BT(Kx), (const float *)0);\n"
+"        MM(p, AR(Qx), BT(Kx), (const float *)0);\n"
+"    }\n"
+"    mask_g(As, acc, gam, 1);\n"
+"    mask_g(Ps, p, gam, 0);\n"
+"    if (threadIdx.x < CH) tmpv[threadIdx.x] = bet[threadIdx.x] * eg[threadIdx.x];\n"
+"    // phase 1, per v-block: dU_j, dV_j; dP and dT_v summed over j (p, dt)\n"
+"    float dt[4][4];\n"
+"    zero4(p);\n"
+"    zero4(dt);\n"
+"    for (int j = 0; j < nb; j++) {\n"
+"        __syncthreads();  // the last v-block (or A~, P's products) is done with every staging tile\n"
+"        get_block(dOs, ob, ldo, L, D, j, 1.f);\n"
+"        get_block(Vs, vb, ld, L, D, j, 1.f);\n"
+"        get_ws(Us, ws_tile(ws, XS_U(j), BH, nc, bh, ci));\n"
+"        // (e) diag(dec) sum_kk K_kk dH_{kk,j}: dgam_r -= that_r . U_r (and its sum onto row 63)\n"
+"        zero4(acc);\n"
+"        for (int kk = 0; kk < nb; kk++) {\n"
+"            if (kk) __syncthreads();  // every read of K_{kk-1}, dH_{kk-1,j} is done\n"
+"            get_block(Kx, kb, ld, L, D, kk, 1.f);\n"
+"            get_ws(dHx, ws_tile(ws, XS_DH(kk, j), BH, nc, bh, ci));\n"
+"            __syncthreads();\n"
+"            MM(acc, AR(Kx), BR(dHx), (const float *)0);\n"
+"        }\n"
+"        scale_rows(acc, dec);\n"
+"        rowdot2(acc, Us, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) { ROW_ADD(dgam, own_row(2 * hh), -rd[hh]); ROW63_ADD(dgam, own_row(2 * hh), rd[hh]); }\n"
+"        // (d) dU_j = that + P^T dO_j; dP += dO_j U_j^T\n"
+"        MM(acc, AT(Ps), BR(dOs), (const float *)0);\n"
+"        store4(dUs, acc);\n"
+"        save_acc(ws_tile(ws, XS_DU(j), BH, nc, bh, ci), acc);  // (dU_loc_j is not read again)\n"
+"        MM(p, AR(dOs), BT(Us), (const float *)0);\n"
+"        __syncthreads();  // dU_j complete\n"
+"        // (b) dY = T^T dU_j: dV_j = diag(beta) dY, dbeta_r += V_r . dY_r; dT_v += dU_j V_j^T\n"
+"        bwd_dv(dv + row0 * ld + h * D + CH * j, ld, L, D - CH * j, Ts, dUs, Vs, bet, dbet);\n"
+"        MM(dt, AR(dUs), BT(Vs), (const float *)0);\n"
+"    }\n"
+"    // dP = lower_incl(sum_j dO_j U_j^T); dgam from dP o P; dD = dP o G replaces P\n"
+"    __syncthreads();  // every read of P is done\n"
+"    bwd_dd(Ps, p, gam, dgam);\n"
+"    // phase 2, per k-block\n"
+"    float hdh = 0.f;\n"
+"    for (int kk = 0; kk < nb; kk++) {\n"
+"        float dQ[4][4], dK[4][4], dW[4][4];\n"
+"        zero4(dQ);\n"
+"        zero4(dK);\n"
+"        zero4(dW);\n"
+"        for (int j = 0; j < nb; j++) {\n"
+"            __syncthreads();  // dD complete; every read of the last tiles is done\n"
+"            if (j == 0) {\n"
+"                get_block(Kx, kb, ld, L, D, kk, 1.f);\n"
+"                get_block(Qx, qb, ld, L, D, kk, scale);\n"
+"            }\n"
+"            get_block(dOs, ob, ldo, L, D, j, 1.f);\n"
+"            get_ws(Us, ws_tile(ws, XS_U(j), BH, nc, bh, ci));\n"
+"            get_ws(dUs, ws_tile(ws, XS_DU(j), BH, nc, bh, ci));\n"
+"            get_ws(Hx, ws_tile(ws, XS_H(kk, j), BH, nc, bh, ci));\n"
+"            get_ws(dHx, ws_tile(ws, XS_DH(kk, j), BH, nc, bh, ci));\n"
+"            __syncthreads();\n"
+"            MM(dQ, AR(dOs), BT(Hx), (const float *)0);  // dO_j H_{kk,j}^T\n"
+"            MM(dK, AR(Us), BT(dHx), (const float *)0);  // U_j dH_{kk,j}^T\n"
+"            MM(dW, AR(dUs), BT(Hx), (const float *)0);  // dU_j H_{kk,j}^T\n"
+"#pragma unroll\n"
+"            for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"                for (int e = 0; e < 4; e++) {\n"
+"                    const int r = own_row(e), c = own_col(i, e);\n"
+"                    hdh += Hx[r * LDT + c] * dHx[r * LDT + c];\n"
+"                }\n"
+"        }\n"
+"        // (d) dQ_kk = diag(eg) sum_j dO_j H^T (dgam_r += Q_r . that) + dD K_kk\n"
+"        scale_rows(dQ, eg);\n"
+"        rowdot2(dQ, Qx, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) ROW_ADD(dgam, own_row(2 * hh), rd[hh]);\n"
+"        MM(dQ, AR(Ps), BR(Kx), (const float *)0);\n"
+"        store_rows_bf16(dq + row0 * ld + h * D + CH * kk, ld, L, dQ, scale, D - CH * kk);\n"
+"        // (e) dK_kk = diag(dec) sum_j U_j dH^T + dD^T Q_kk\n"
+"        scale_rows(dK, dec);\n"
+"        MM(dK, AT(Ps), BR(Qx), (const float *)0);\n"
+"        // (c) dW_kk = -sum_j dU_j H^T\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) dW[i][e] = -dW[i][e];\n"
+"        store4(dWx, dW);\n"
+"        __syncthreads();  // dW_kk complete\n"
+"        // (b) dX = T^T dW_kk: dK_kk += diag(beta eg) dX, dbeta_r += eg_r K_r.dX_r, dgam_r += beta_r eg_r K_r.dX_r\n"
+"        zero4(acc);\n"
+"        MM(acc, AT(Ts), BR(dWx), (const float *)0);\n"
+"        rowdot2(acc, Kx, rd);\n"
+"        if (QUAD0)\n"
+"            for (int hh = 0; hh < 2; hh++) {\n"
+"                const int r = own_row(2 * hh);\n"
+"                ROW_ADD(dbet, r, eg[r] * rd[hh]);\n"
+"                ROW_ADD(dgam, r, bet[r] * eg[r] * rd[hh]);\n"
+"            }\n"
+"        scale_rows(acc, tmpv);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) dK[i][e] += acc[i][e];\n"
+"        save_acc(ws_tile(ws, XS_W(kk), BH, nc, bh, ci), dK);  // parked until dKK is known (W_kk is not read again)\n"
+"        //     dT_w += dW_kk K_kk^T diag(eg)\n"
+"        zero4(acc);\n"
+"        MM(acc, AR(dWx), BT(Kx), (const float *)0);\n"
+"#pragma unroll\n"
+"        for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"            for (int e = 0; e < 4; e++) dt[i][e] += acc[i][e] * eg[own_col(i, e)];\n"
+"    }\n"
+"    hdh = block_sum(hdh);\n"
+"    if (threadIdx.x == 0) X63_ADD(dgam, eg[CH - 1] * hdh);\n"
+"    // phase 3: dT = (dT_w + dT_v) diag(beta); (a) dM = strict_lower(-T^T (dT T^T)); dKK = beta_r dM G replaces dD\n"
+"#pragma unroll\n"
+"    for (int i = 0; i < 4; i++)\n"
+"#pragma unroll\n"
+"        for (int e = 0; e < 4; e++) dt[i][e] *= bet[own_col(i, e)];\n"
+"    __syncthreads();  // (block_sum's barriers already order it) every read of the phase-2 tiles is done\n"
+"    store4(Us, dt);\n"
+"    __syncthreads();\n"
+"    zero4(acc);\n"
+"    MM(acc, AR(Us), BT(Ts), (const float *)0);\n"
+"    store4(dUs, acc);\n"
+"    __syncthreads();\n"
+"    zero4(acc);\n"
+"    MM(acc, AT(Ts), BR(dUs), (const float *)0);\n"
+"    bwd_dkk(Ps, acc, As, bet, gam, dgam, dbet);\n"
+"    for (int kk = 0; kk < nb; kk++) {\n"
+"        __syncthreads();  // dKK complete; every read of K_{kk-1} is done\n"
+"        get_block(Kx, kb, ld, L, D, kk, 1.f);\n"
+"        __syncthreads();\n"
+"        float dK[4][4];\n"
+"        load_acc(dK, ws_tile(ws, XS_W(kk), BH, nc, bh, ci));\n"
+"        MM(dK, AR(Ps), BR(Kx), (const float *)0);\n"
+"        MM(dK, AT(Ps), BR(Kx), (const float *)0);\n"
+"        store_rows_bf16(dk + row0 * ld + h * D + CH * kk, ld, L, dK, 1.f, D - CH * kk);\n"
+"    }\n"
+"    __syncthreads();  // dgam, dbet complete\n"
+"    store_dg_dbeta(dg, dbeta, dgam, dbet, row0, H, h, L);\n"
+"}\n"
+"#endif\n"
+"#endif\n"
+"#endif // GDN_IN(0) || GDN_IN(3) || GDN_IN(5) || GDN_IN(6) || GDN_IN(7) || GDN_IN(8)\n"
 "#if GDN_IN(1) || GDN_IN(4) // the wide-head path: 1 its forward, 4 its backward\n"
 "// ---- the wide-head path: D in (64, 256] (gdn_gen_fwd, gdn_gen_bwd) ----\n"
 "// The tile kernels above hold a head in one 64-wide tile. A wider head runs here instead: a\n"
@@ -2341,25 +2808,31 @@ static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int part) {
     else snprintf(opts, n, "-DGDN_PART=%d -DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", part, gdn_mma_mode_(gpu),
                   gdn_par_mode_(gpu), !gpu->nondeterministic);
 }
-/* heads 65..128 wide on the tile kernels (gdn_*_w): tuning.gdn_wtile, the chunk-parallel
-   organization, and a GPU with the backward's shared memory (an H100-class opt-in) */
+/* which tiles a head wider than 64 runs on: 1 heads 65..128 (gdn_*_w; tuning.gdn_wtile 1, the
+   default, or 2), 2 heads 129..256 (gdn_*_x; tuning.gdn_wtile 2 only, until the GPU checks have
+   run them), else 0 (the wide-head fp32 kernels). Both need the chunk-parallel organization and
+   a GPU with the backward's shared memory (an H100-class opt-in). */
 static int gdn_wtile_(const Gpu *gpu, int D, int BH) {
-    return gpu_tuned(gpu->tuning.gdn_wtile, 1) && gdn_par_mode_(gpu) && D > GDN_GPU_D && D <= 2 * GDN_GPU_D && BH <= 65535 &&
-           (gpu->smem_optin == 0 /* no device: the compile check's lists */ || gpu->smem_optin >= GDN_BWD_SMEM_BYTES);
+    const int v = gpu_tuned(gpu->tuning.gdn_wtile, 1);
+    if (!v || !gdn_par_mode_(gpu) || D <= GDN_GPU_D || BH > 65535 ||
+        (gpu->smem_optin != 0 /* 0: no device, the compile check's lists */ && gpu->smem_optin < GDN_BWD_SMEM_BYTES))
+        return 0;
+    return D <= 2 * GDN_GPU_D ? 1 : v >= 2 ? 2 : 0;
 }
 
-/* the module of kernel `name`: the delta rule's forward kernels (part 0; the wide tiles' 5), its
-   backward's (3; 6), the wide-head forward (1) and backward (4); the rest are the small ops (2).
-   The chunk-parallel names come from gdn_par_k_, the launchers' own table */
+/* the module of kernel `name`: the delta rule's forward kernels (part 0; the wide tiles' 5, past
+   128 7), its backward's (3; 6, 8), the wide-head forward (1) and backward (4); the rest are the
+   small ops (2). The chunk-parallel names come from gdn_par_k_, the launchers' own table */
 static int gdn_part_(const char *name) {
     if (!strcmp(name, "gdn_fwd")) return 0;
     if (!strcmp(name, "gdn_bwd")) return 3;
     if (!strcmp(name, "gdn_gen_fwd")) return 1;
     if (!strcmp(name, "gdn_gen_bwd")) return 4;
-    for (int w = 0; w < 2; w++) {
+    static const int fwd_part[3] = {0, 5, 7}, bwd_part[3] = {3, 6, 8};
+    for (int w = 0; w < 3; w++) {
         const GdnParK *k = &gdn_par_k_[w];
-        if (!strcmp(name, k->prep) || !strcmp(name, k->state) || !strcmp(name, k->out)) return w ? 5 : 0;
-        if (!strcmp(name, k->dstate) || !strcmp(name, k->local)) return w ? 6 : 3;
+        if (!strcmp(name, k->prep) || !strcmp(name, k->state) || !strcmp(name, k->out)) return fwd_part[w];
+        if (!strcmp(name, k->dstate) || !strcmp(name, k->local)) return bwd_part[w];
     }
     return 2;
 }
@@ -2371,10 +2844,10 @@ static CUfunction gdn_k_(Gpu *gpu, const char *name) {
 
 GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max) {
     /* the delta rule's forward and backward modules: the 64-wide tiles' up to D 64, past it the
-       wide-head kernels' (gpu_gdn_forward / _backward), or with tuning.gdn_wtile up to 128 the
-       wide tiles'; then the small ops' */
+       wide-head kernels' (gpu_gdn_forward / _backward), or the wide tiles' (gdn_wtile_: up to
+       128 by default, past it with tuning gdn_wtile=2); then the small ops' */
     const int wt = gdn_wtile_(gpu, D, 1), narrow = D <= GDN_GPU_D;
-    const int parts[3] = {narrow ? 0 : wt ? 5 : 1, narrow ? 3 : wt ? 6 : 4, 2};
+    const int parts[3] = {narrow ? 0 : wt == 2 ? 7 : wt ? 5 : 1, narrow ? 3 : wt == 2 ? 8 : wt ? 6 : 4, 2};
     char opts[96];
     int n = 0;
     for (int i = 0; i < 3; i++) {
@@ -2466,17 +2939,17 @@ GPUDEF void gpu_gdn_forward(Gpu *gpu, void *o, float *state, const void *q, cons
     }
     if (gdn_par_mode_(gpu) && B * H <= 65535) { /* prep, state, out: H_c, W, U in the Gpu's gdn scratch */
         const GdnParK *kn = &gdn_par_k_[wide];
-        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
+        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H), nv = gdn_par_nv_(wide, D);
         float *ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
-                                (size_t)kn->fwd_slots * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
+                                gdn_par_slots_(wide, D, 0) * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
         const void *no_dout = NULL;
         void *a1[] = {&ws, &q, &k, &v, &ld, &no_dout, &gd, &beta, &T, &H, &D, &scale};
         gpu_launch(gpu, gdn_k_(gpu, kn->prep), nc, bh, 1, 256, 1, 1, kn->prep_smem, a1);
         void *a2[] = {&ws, &state, &k, &ld, &gd, &beta, &T, &H, &D};
-        gpu_launch(gpu, gdn_k_(gpu, kn->state), bh, kn->nv, 1, 256, 1, 1, kn->state_smem, a2);
+        gpu_launch(gpu, gdn_k_(gpu, kn->state), bh, nv, 1, 256, 1, 1, kn->state_smem, a2);
         if (!o) return;
         void *a3[] = {&o, &ws, &q, &k, &ld, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, kn->out), nc, bh, kn->nv, 256, 1, 1, kn->out_smem, a3);
+        gpu_launch(gpu, gdn_k_(gpu, kn->out), nc, bh, nv, 256, 1, 1, kn->out_smem, a3);
         return;
     }
     gdn_fwd_launch_(gpu, o, state, NULL, q, k, v, ld, gd, beta, B, T, H, D, scale);
@@ -2489,7 +2962,7 @@ GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, 
     const void *p[] = {q, k, v, dout, ws, dq, dk, dv};
     gdn_check_aligned_("gpu_gdn_backward", ld, p, 8);
     if ((uintptr_t)ws & 15) { fprintf(stderr, "gpu_gdn_backward: ws must be 16-byte aligned\n"); abort(); }
-    const int wide = gdn_wtile_(gpu, D, B * H); /* a head 65..128 wide on the tiles */
+    const int wide = gdn_wtile_(gpu, D, B * H); /* a head wider than 64 on the tiles */
     if (D > GDN_GPU_D && !wide) { /* the wide-head path: a state pass into ws, then the chunks in reverse */
         gdn_gen_fwd_launch_(gpu, NULL, NULL, ws, q, k, v, ld, gd, beta, B, T, H, D, scale);
         float *sc = gpu->gdn_scratch; /* sized by the state pass just above */
@@ -2499,19 +2972,19 @@ GPUDEF void gpu_gdn_backward(Gpu *gpu, void *dq, void *dk, void *dv, float *dg, 
     }
     if (gdn_par_mode_(gpu) && B * H <= 65535) {
         const GdnParK *kn = &gdn_par_k_[wide];
-        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H);
+        unsigned nc = (unsigned)((T + GDN_GPU_D - 1) / GDN_GPU_D), bh = (unsigned)(B * H), nv = gdn_par_nv_(wide, D);
         if (wide) /* (grown on demand like the forward's: a graph capture follows an eager call) */
             ws = gpu_scratch(gpu, &gpu->gdn_scratch, &gpu->gdn_scratch_bytes,
-                             (size_t)GDN_WTILE_BWD_SLOTS * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
+                             gdn_par_slots_(wide, D, 1) * bh * nc * GDN_GPU_D * GDN_GPU_D * 4);
         void *a1[] = {&ws, &q, &k, &v, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
         gpu_launch(gpu, gdn_k_(gpu, kn->prep), nc, bh, 1, 256, 1, 1, kn->prep_smem, a1);
         float *no_state = NULL;
         void *a2[] = {&ws, &no_state, &k, &ld, &gd, &beta, &T, &H, &D};
-        gpu_launch(gpu, gdn_k_(gpu, kn->state), bh, kn->nv, 1, 256, 1, 1, kn->state_smem, a2);
+        gpu_launch(gpu, gdn_k_(gpu, kn->state), bh, nv, 1, 256, 1, 1, kn->state_smem, a2);
         void *a3[] = {&ws, &q, &k, &ld, &dout, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, kn->dstate), bh, kn->nv, 1, 256, 1, 1, kn->dstate_smem, a3);
+        gpu_launch(gpu, gdn_k_(gpu, kn->dstate), bh, nv, 1, 256, 1, 1, kn->dstate_smem, a3);
         void *a4[] = {&dq, &dk, &dv, &dg, &dbeta, &dout, &ws, &q, &k, &v, &ld, &gd, &beta, &T, &H, &D, &scale};
-        gpu_launch(gpu, gdn_k_(gpu, kn->local), nc, bh, 1, 256, 1, 1, GDN_BWD_SMEM_BYTES, a4);
+        gpu_launch(gpu, gdn_k_(gpu, kn->local), nc, bh, 1, 256, 1, 1, kn->local_smem, a4);
         return;
     }
     /* the state pass: every chunk's initial state into ws */
@@ -2617,16 +3090,19 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
     }
     /* the modules gpu_gdn_kernels lists: three at D = 64 (the tiles' forward and backward, the
        small ops), three at D = 128 with gdn_wtile=0 (the wide-head forward and backward, the
-       small ops) and three at 128 by default (the wide tiles' forward and backward, the small ops).
-       Each module's entries must be the ones gdn_k_ looks for in it (gdn_part_), and the seven
-       different modules together exactly the whole source's. */
-    static Gpu g0, g1; /* g0: gdn_wtile=0; g1: every tuning default (gdn_wtile 1) */
+       small ops), three at 128 by default (the wide tiles' forward and backward, the small ops)
+       and three at 256 with gdn_wtile=2 (the tiles past 128, the small ops). Each module's
+       entries must be the ones gdn_k_ looks for in it (gdn_part_), and the nine different
+       modules together exactly the whole source's. */
+    static Gpu g0, g1, g2; /* g0: gdn_wtile=0; g1: every tuning default (gdn_wtile 1); g2: gdn_wtile=2 */
     g0.tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
-    GpuKernelSpec sp[12];
+    g2.tuning.gdn_wtile = GPU_TUNE_VARIANT(2);
+    GpuKernelSpec sp[16];
     int n64 = gpu_gdn_kernels(&g1, 64, sp, 4), n128 = gpu_gdn_kernels(&g0, 128, sp + 4, 4);
-    int n128w = gpu_gdn_kernels(&g1, 128, sp + 8, 4), nm = 0;
-    for (int i = 0; i < 12; i++) /* the different modules of the lists, in sp[0..nm) */
-        if (i < n64 || (i >= 4 && i < 4 + n128) || (i >= 8 && i < 8 + n128w)) {
+    int n128w = gpu_gdn_kernels(&g1, 128, sp + 8, 4), n256x = gpu_gdn_kernels(&g2, 256, sp + 12, 4), nm = 0;
+    const int listed[4] = {n64, n128, n128w, n256x};
+    for (int i = 0; i < 16; i++) /* the different modules of the lists, in sp[0..nm) */
+        if (i % 4 < listed[i / 4]) {
             int dup = 0;
             for (int j = 0; j < nm && !dup; j++) dup = !strcmp(sp[j].options, sp[i].options);
             if (!dup) sp[nm++] = sp[i];
@@ -2652,10 +3128,11 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
     }
     whole_entries = gpu_ptx_entries(whole);
     free(whole);
-    if (n64 != 3 || n128 != 3 || n128w != 3 || nm != 7 || misplaced || entries != whole_entries) {
-        fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64, %d at D 128 and %d with "
-                "gdn_wtile (expected 3 each, 7 different); their kernels: %d, %d misplaced (expected the whole "
-                "source's %d, none misplaced)\n", arch, n64, n128, n128w, entries, misplaced, whole_entries);
+    if (n64 != 3 || n128 != 3 || n128w != 3 || n256x != 3 || nm != 9 || misplaced || entries != whole_entries) {
+        fprintf(stderr, "attn/gdn.cu.h %s: gpu_gdn_kernels lists %d module(s) at D 64, %d at D 128, %d with "
+                "gdn_wtile and %d at D 256 with gdn_wtile=2 (expected 3 each, 9 different); their kernels: %d, %d "
+                "misplaced (expected the whole source's %d, none misplaced)\n", arch, n64, n128, n128w, n256x, entries,
+                misplaced, whole_entries);
         failed++;
     }
     return failed;

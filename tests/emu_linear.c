@@ -174,38 +174,40 @@ static void gen_bwd_body(void *p) {
 }
 
 /* the chunk-parallel backward's kernels */
-/* the chunk-parallel kernels' arguments; wide: the tiles of a head 65..128 wide (gdn_*_w, the
-   same signatures) instead of the 64-wide ones */
-typedef struct { void *a[17]; int wide; } KArgs;
+/* the chunk-parallel kernels' arguments; kind: 0 the 64-wide tiles, 1 those of a head 65..128
+   wide (gdn_*_w), 2 those of one 129..256 wide (gdn_*_x; the same signatures) */
+typedef struct { void *a[17]; int kind; } KArgs;
 #define A(i, T) (*(T *)x->a[i])
+#define PICK(name) (x->kind == 2 ? name##_x : x->kind ? name##_w : name)
 static void prep_body(void *p) {
     KArgs *x = p;
-    (x->wide ? gdn_prep_w : gdn_prep)(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *),
+    PICK(gdn_prep)(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, bf16 *),
                                        A(6, float *), A(7, float *), A(8, int), A(9, int), A(10, int), A(11, float));
 }
 static void state_body(void *p) {
     KArgs *x = p;
-    (x->wide ? gdn_state_w : gdn_state)(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *),
+    PICK(gdn_state)(A(0, float *), A(1, float *), A(2, bf16 *), A(3, int), A(4, float *),
                                          A(5, float *), A(6, int), A(7, int), A(8, int));
 }
 static void dstate_body(void *p) {
     KArgs *x = p;
-    (x->wide ? gdn_dstate_w : gdn_dstate)(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *),
+    PICK(gdn_dstate)(A(0, float *), A(1, bf16 *), A(2, bf16 *), A(3, int), A(4, bf16 *),
                                            A(5, float *), A(6, float *), A(7, int), A(8, int), A(9, int), A(10, float));
 }
 static void local_body(void *p) {
     KArgs *x = p;
-    (x->wide ? gdn_bwd_local_w : gdn_bwd_local)(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *),
+    PICK(gdn_bwd_local)(A(0, bf16 *), A(1, bf16 *), A(2, bf16 *), A(3, float *), A(4, float *),
                                                  A(5, bf16 *), A(6, float *), A(7, bf16 *), A(8, bf16 *), A(9, bf16 *),
                                                  A(10, int), A(11, float *), A(12, float *), A(13, int), A(14, int),
                                                  A(15, int), A(16, float));
 }
 static void out_body(void *p) {
     KArgs *x = p;
-    (x->wide ? gdn_out_w : gdn_out)(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, float *),
+    PICK(gdn_out)(A(0, bf16 *), A(1, float *), A(2, bf16 *), A(3, bf16 *), A(4, int), A(5, float *),
                                      A(6, float *), A(7, int), A(8, int), A(9, int), A(10, float));
 }
 #undef A
+#undef PICK
 
 /* ---------------------------------------------------------------- checks */
 static int n_pass, n_fail;
@@ -322,42 +324,50 @@ static void chunk_case(int B, int T, int H, int D) {
     /* the chunk-parallel kernels (tuning gdn_par=1) as gpu_gdn_forward / _backward launch them:
        prep, state, out, then the backward's prep, state, dstate, local. Up to D 64 the 64-wide
        tiles; from 65 to 128 the wide tiles (tuning gdn_wtile=1: gdn_*_w, the passes over the
-       chunks and out a block per v-block) */
-    if (!gen || D <= 128) {
-        const int wide = gen, nv = wide ? 2 : 1, nc = (T + 63) / 64, BH = B * H, nh = (int)(nw / 6);
+       chunks and out a block per v-block); past 128 those of gdn_wtile=2 (gdn_*_x, likewise),
+       which also run at D 72 here (two blocks, the second padded: the k-block loops at nb 2) */
+    int kinds[2], nkind = 0;
+    if (!gen) kinds[nkind++] = 0;
+    if (gen && D <= 128) kinds[nkind++] = 1;
+    if (D > 128 || D == 72) kinds[nkind++] = 2;
+    for (int ki = 0; ki < nkind; ki++) {
+        const int kind = kinds[ki], nb = (D + 63) / 64, nv = kind ? nb : 1, nc = (T + 63) / 64, BH = B * H;
+        const int nh = (int)(nw / 6);
         const double pb = GDN_MMA ? 1.5e-2 : 5e-3, pf = GDN_MMA ? 1.5e-2 : 1e-4; /* (= tb, tf on the tiles) */
-        const char *tag = wide ? "wtile" : "par";
+        const char *tag = kind == 2 ? "xtile" : kind ? "wtile" : "par";
         char name[96];
-        /* the wide tiles' 15 tiles a (b, h, chunk) live in the Gpu's gdn scratch, not ws */
-        const size_t npw = wide ? (size_t)15 * BH * nc * 64 * 64 : nw;
+        /* the wide tiles' 64 x 64 tiles a (b, h, chunk) live in the Gpu's gdn scratch, not ws:
+           15 (gdn_*_w), 3 nb + 2 nb^2 + 1 (gdn_*_x; gdn_par_slots_) */
+        const size_t slots = kind == 2 ? (size_t)(3 * nb + 2 * nb * nb + 1) : 15;
+        const size_t npw = kind ? slots * BH * nc * 64 * 64 : nw;
         float *pws = f32_nan(npw), *pst = malloc(ns * 4);
         bf16 *pdq = bf16_nan(N * ld), *q_ = bq, *k_ = bq + HD, *v_ = bq + 2 * HD, *nod = NULL;
         float *pdg = f32_nan(N * H), *pdb = f32_nan(N * H), *nost = NULL, fs = scale;
         int ld_ = ld, T_ = T, H_ = H, D_ = D;
         /* forward use first: no dout, the state in and out */
         memcpy(pst, st0, ns * 4);
-        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &D_, &fs}, wide};
+        KArgs a1 = {{&pws, &q_, &k_, &v_, &ld_, &nod, &gd, &be, &T_, &H_, &D_, &fs}, kind};
         emu_grid((unsigned)nc, (unsigned)BH, prep_body, &a1);
-        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_, &D_}, wide};
+        KArgs a2 = {{&pws, &pst, &k_, &ld_, &gd, &be, &T_, &H_, &D_}, kind};
         emu_grid((unsigned)BH, nv, state_body, &a2);
         snprintf(name, sizeof name, "%s: prep + state, final state", tag);
         check(name, rel(pst, 0, st, 1, ns, 0), pf);
         bf16 *po = bf16_nan(N * HD);
-        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}, wide};
+        KArgs a3 = {{&po, &pws, &q_, &k_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}, kind};
         emu_grid3((unsigned)nc, (unsigned)BH, nv, out_body, &a3);
         snprintf(name, sizeof name, "%s: forward out", tag);
         check(name, rel(po, 1, o, 1, N * HD, 0), pb);
         free(po);
         /* the backward */
-        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}, wide};
+        KArgs b1 = {{&pws, &q_, &k_, &v_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}, kind};
         emu_grid((unsigned)nc, (unsigned)BH, prep_body, &b1);
-        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_, &D_}, wide};
+        KArgs b2 = {{&pws, &nost, &k_, &ld_, &gd, &be, &T_, &H_, &D_}, kind};
         emu_grid((unsigned)BH, nv, state_body, &b2);
         if (D == 64) check("par: chunk initial states", rel(pws, 0, ws, 1, (size_t)nh, 0), pf);
-        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}, wide};
+        KArgs b3 = {{&pws, &q_, &k_, &ld_, &bdo, &gd, &be, &T_, &H_, &D_, &fs}, kind};
         emu_grid((unsigned)BH, nv, dstate_body, &b3);
         bf16 *dq_ = pdq, *dk_ = pdq + HD, *dv_ = pdq + 2 * HD;
-        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}, wide};
+        KArgs b4 = {{&dq_, &dk_, &dv_, &pdg, &pdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs}, kind};
         emu_grid((unsigned)nc, (unsigned)BH, local_body, &b4);
         static const char *const gname[] = {"dq", "dk", "dv"};
         for (int i = 0; i < 3; i++) {
@@ -372,7 +382,7 @@ static void chunk_case(int B, int T, int H, int D) {
             bf16 *rdq = bf16_nan(N * ld), *rq_ = rdq, *rk_ = rdq + HD, *rv_ = rdq + 2 * HD;
             float *rdg = f32_nan(N * H), *rdb = f32_nan(N * H);
             KArgs r4 = {{&rq_, &rk_, &rv_, &rdg, &rdb, &bdo, &pws, &q_, &k_, &v_, &ld_, &gd, &be, &T_, &H_, &D_, &fs},
-                        wide};
+                        kind};
             emu_grid((unsigned)nc, (unsigned)BH, local_body, &r4);
             snprintf(name, sizeof name, "%s: backward dq dk dv", tag);
             same_bits(name, rdq, pdq, 2, N, 3 * HD, ld, GDN_DET);
@@ -575,6 +585,9 @@ int main(void) {
     chunk_case(2, 70, 1, 48);
     chunk_case(1, 130, 2, 72); /* the wide-head kernels (GDN_MMA=0) and the wide tiles */
     chunk_case(1, 70, 1, 128);
+    chunk_case(1, 130, 1, 136); /* past 128: gdn_*_x at three blocks (the third padded) and four */
+    chunk_case(1, 70, 2, 192);
+    chunk_case(1, 70, 1, 256);
     if (!GDN_MMA) { /* they do not depend on GDN_MMA */
         small_ops(64);
         small_ops(72);
