@@ -1262,12 +1262,14 @@ static void bench_mechanisms(Gpu *gpu) {
 /* Gated DeltaNet's delta rule by head dim at about 1024 channels (H = 1024 / D), T 2048 (CPU:
    128), B*T = 65536 (CPU: 256): on the GPU up to 64 the tensor-core tiles (narrower heads padded
    inside them), 72..128 the wide tiles (two 64-wide blocks; tuning gdn_wtile), above 128 the
-   slower fp32 wide-head kernels (attn/gdn.cu.h) */
+   slower fp32 wide-head kernels, or with --tune gdn_wtile=2 the tiles past 128 (three or four
+   blocks; attn/gdn.cu.h);
+   the last column names the kernels that ran */
 static void bench_gdn_heads(Gpu *gpu) {
-    static const int Ds[] = {32, 48, 64, 72, 96, 128};
+    static const int Ds[] = {32, 48, 64, 72, 96, 128, 192, 256};
     int T = gpu ? 2048 : 128, B = (gpu ? 65536 : 256) / T, N = B * T, reps = gpu ? 5 : 1;
-    printf("\ngdn delta rule by head dim: T = %d, B = %d, H = 1024 / D; ms per call (fwd | fwd+bwd)\n%4s %4s | %s\n",
-           T, B, "D", "H", "gdn");
+    printf("\ngdn delta rule by head dim: T = %d, B = %d, H = 1024 / D; ms per call (fwd | fwd+bwd)\n%4s %4s | %-15s | %s\n",
+           T, B, "D", "H", "gdn", "kernels");
     for (size_t i = 0; i < sizeof Ds / sizeof *Ds; i++) {
         int D = Ds[i], H = 1024 / D;
         size_t n = (size_t)N * H * D;
@@ -1283,7 +1285,15 @@ static void bench_gdn_heads(Gpu *gpu) {
         c.ws = ops_alloc(gpu, attn_gdn_block_ws_elems(B, T, H, D, 64) * sizeof(ops_real));
         double tf = bench_core_ms(gpu, &c, BENCH_GDN, NULL, 0, reps);
         double tb = bench_core_ms(gpu, &c, BENCH_GDN, NULL, 1, reps);
-        printf("%4d %4d | %7.2f %7.2f\n", D, H, tf, tb);
+        const char *path = "CPU reference";
+#ifndef ABLATE_NO_CUDA
+        if (gpu) {
+            const int wt = gdn_wtile_(gpu, D, B * H);
+            path = D <= 64 ? "64-wide tiles" : wt == 2 ? "wide tiles past 128 (gdn_wtile=2)" : wt ? "wide tiles"
+                 : "fp32 wide-head kernels";
+        }
+#endif
+        printf("%4d %4d | %7.2f %7.2f | %s\n", D, H, tf, tb, path);
         fflush(stdout);
         bench_cores_free(gpu, &c);
     }
@@ -1609,6 +1619,8 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "alternatives as cores against dense causal attention at T = 2048, 8192, 16384 (mech):\n"
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
                  "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns;\n"
+                 "Gated DeltaNet's delta rule by head dim (32 to 256 at about 1024 channels, each row naming\n"
+                 "the kernels that ran: past 128 the fp32 ones unless --tune gdn_wtile=2);\n"
                  "on the GPU also DSA at T = 32768 with k = 2048 (1 and 4 KV heads) against dense.\n"
                  "Then generation per mechanism (decode): prefill and decode tokens/s and the decode caches'\n"
                  "measured bytes per sequence and per token; on the GPU at the SmolLM2-135M shape, batch 1 and\n"

@@ -16,19 +16,20 @@
        D: a multiple of 8 from 32 to 256 (the chunk is 64). ws: 6*B*H*ceil(T/64)*P*P floats,
        P = max(D, 64) (attn_gdn_block_ws_elems; the one-block-per-sequence backward and the
        wide-head backward use the first sixth; the wide tiles (gdn_wtile) use the Gpu's gdn
-       scratch instead: 15 64 x 64 tiles a (b, h, chunk), more than ws holds at D < 128).
+       scratch instead: 15 64 x 64 tiles a (b, h, chunk) up to D 128, more than ws holds at
+       D < 128, and 3 nb + 2 nb^2 + 1 past it, nb = ceil(D / 64): 45 at D 256; gdn_par_slots_).
      gpu_gdn_conv_silu_forward/backward, gpu_gdn_l2norm_forward/backward,
      gpu_gdn_gates_forward/backward, gpu_gdn_gated_rmsnorm_forward/backward (conv size <= 8,
        head dim <= 256 for the norm's backward)
      gdn_kernels_compile_check(arch)  NVRTC-compiles every variant (GDN_MMA, GDN_PAR, GDN_DET
-       each 0/1) for arch, then the two modules gpu_gdn_kernels lists at D 128 (and checks that
+       each 0/1) for arch, then the modules gpu_gdn_kernels lists at D 64, 128 and 256 (and checks that
        they split the kernels as below); no GPU needed. Returns the number of failures.
-     The source compiles as seven modules (GDN_PART; gdn_part_ says which holds a kernel), and
+     The source compiles as nine modules (GDN_PART; gdn_part_ says which holds a kernel), and
        gpu_gdn_kernels lists the three a head dim needs for gpu_kernel_prewarm, which compiles
        them in parallel: at D <= 64 parts 0 (the delta rule's forward on tiles), 3 (its backward)
        and 2 (the small ops); at D > 64 parts 1 and 4 (the wide-head forward gdn_gen_fwd and
        backward gdn_gen_bwd) and 2, or with tuning.gdn_wtile up to 128 parts 5 and 6 (the wide
-       tiles) and 2. NVRTC for sm_90 on a 2-core EPYC (build/nvrtc_times gdn
+       tiles) and 2, past 128 with gdn_wtile=2 parts 7 and 8 (their streaming form) and 2. NVRTC for sm_90 on a 2-core EPYC (build/nvrtc_times gdn
        [128], docs/benchmarks.md 2026-12-04): parts 0, 3, 2 take 0.66, 1.02 and 0.30 s, where
        one module of the three took 1.91 s; parts 1 and 4 0.30 and 1.52 s, where one took 2.15.
 
@@ -79,12 +80,26 @@
      kinds, the d 576 block). Forward+backward at T 2048, B 32, H = 1024 / D on the H200
      (docs/benchmarks.md, 2026-12-05): D 72 21.9 ms against the wide-head kernels' 200, D 128
      12.6 against 399 (the 64-wide tiles at D 64: 9.6).
-     D > 64 otherwise (past 128, gdn_wtile=0, gdn_par=0 or a GPU without the opt-in shared memory): gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of attn/gdn.h's
-     chunked reference with the chunk's matrices in fp32 global scratch (the Gpu's gdn scratch,
-     gdn_gen_sc_floats_ a block) and plain fp32 loops for the products: correct at any D, far
-     slower than the tile path (no tensor cores; tests/gpu_linear_check's "by head dim" table
-     measures it). Splitting dv into 64-wide halves and dk into two 64-inner products would put
-     these heads on the tile machinery; the backward's 12 tiles leave no room for that as is.
+     128 < D <= 256 (tuning.gdn_wtile=2, an option until tests/gpu_linear_check has run them on a
+     GPU; chunk-parallel only): gdn_prep_x, gdn_state_x, gdn_out_x / gdn_dstate_x,
+     gdn_bwd_local_x (the source's comment at them): the same algebra with nb = 3 or 4 blocks,
+     the k-blocks streamed through one or two staging tiles (holding them all would take up to
+     20 tiles), the passes over the chunks keeping their v-block's nb state tiles resident, and
+     the backward's per-chunk terms in three phases (per v-block: dU, dV and the chunk-sized
+     sums; per k-block: dQ whole, dK but its dKK terms, parked in ws; then dKK) so that no
+     register tile is kept per k-block. Shared memory 123,136 / 105,472 / 88,064 / 140,288 /
+     195,344 bytes; ptxas (sm_90a, local toolkit): gdn_bwd_local_x 178 registers, gdn_state_x
+     215, gdn_dstate_x 168, gdn_out_x 128, gdn_prep_x 80, no spills. They pass the CPU emulation
+     (tests/emu_linear.c at D 136, 192, 256 and at 72, both product kinds, the repeat bit for
+     bit; a dropped barrier, a wrong dH tile and a missing e^gam factor each fail it). Not yet
+     run on a GPU, so not yet timed: tests/gpu_linear_check's gdn_wtile=2 cases and its "by head
+     dim" table are what turns them on by default.
+     D > 64 otherwise (past 128 by default, gdn_wtile=0, gdn_par=0 or a GPU without the opt-in
+     shared memory): gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of
+     attn/gdn.h's chunked reference with the chunk's matrices in fp32 global scratch (the Gpu's
+     gdn scratch, gdn_gen_sc_floats_ a block) and plain fp32 loops for the products: correct at
+     any D, far slower than the tile path (no tensor cores; tests/gpu_linear_check's "by head
+     dim" table measures it).
    Chunk-parallel (tuning.gdn_par=1; flash-linear-attention's decomposition): only the
      state and its gradient travel from chunk to chunk, so
        gdn_prep   (a block per chunk)  A~, T, W = T diag(beta e^gam) K, U~ = T diag(beta) V

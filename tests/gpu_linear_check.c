@@ -20,8 +20,9 @@
    Head dims: the delta rule at D 64 and at 32, 40, 48 (padded to the 64-wide tile inside the
    kernels: the bounds above) and 72, 96, 128, 256 (the wide-head kernels, tuning gdn_wtile=0 and
    past 128: fp32 products, so the fp32 bounds whatever gdn_mma says), then 72, 80, 96, 128 on the
-   wide tiles (gdn_wtile=1, the default: both gdn_mma products and their bounds) and the guide's
-   d 576 block with 8 heads of 72 on the wide-head kernels (the blocks below take the tiles);
+   wide tiles (gdn_wtile=1, the default: both gdn_mma products and their bounds), 136, 192, 200,
+   256 on the tiles past 128 (gdn_wtile=2, likewise) with a d 512 block of 2 heads of 256, and the
+   guide's d 576 block with 8 heads of 72 on the wide-head kernels (the blocks below take the tiles);
    the small ops at D 64, 72, 256; blocks at d 128 with 2
    heads of 64 and 4 of 32, and the ablation guide's d 576 with 8 heads of 72, 6 of 96, 12 of 48.
    Determinism (after the checks): with Gpu.nondeterministic = 0 (the default) the delta rule
@@ -139,11 +140,11 @@ static void core_case(Gpu *g, const CoreCase *c) {
     const size_t N = (size_t)B * T;
     const float scale = 1 / sqrtf((float)D);
     /* D > 64 runs the wide-head kernels (fp32 products whatever gdn_mma says), or with
-       tuning.gdn_wtile up to 128 the wide tiles (gdn_*_w: gdn_mma's products) */
+       tuning.gdn_wtile the wide tiles (gdn_*_w up to 128, gdn_*_x past it: gdn_mma's products) */
     const int wt = gdn_wtile_(g, D, B * H);
     int mma = mma_mode(g) && (D <= 64 || wt);
     printf("delta rule B=%d T=%d H=%d D=%d (q/k/v as column views, ld %d), %s products%s\n", B, T, H, D, ld,
-           mma ? "tensor-core" : "fp32", wt ? ", wide tiles" : D > 64 ? ", wide-head kernels" : D < 64 ? ", padded to the 64 tile" : "");
+           mma ? "tensor-core" : "fp32", wt == 2 ? ", wide tiles past 128" : wt ? ", wide tiles" : D > 64 ? ", wide-head kernels" : D < 64 ? ", padded to the 64 tile" : "");
     /* q | k | v in one [N, 3HD] buffer, as the block passes them */
     float *qkv = frand(N * ld, 1), *gd = fnew(N * H), *beta = fnew(N * H), *dout = frand(N * HD, 1);
     unit_heads(qkv, N, ld, H, D);
@@ -614,19 +615,20 @@ static void timing(Gpu *g, int T) {
 }
 
 /* the delta rule's cost by head dim at T 2048 (B 32), about 1024 channels (H = 1024 / D):
-   D <= 64 the padded tensor-core tiles; D > 64 the wide-head fp32 kernels (gdn_wtile=0) and,
-   up to 128, the wide tiles (the default) */
+   D <= 64 the padded tensor-core tiles; D > 64 the wide-head fp32 kernels (gdn_wtile=0) and the
+   wide tiles (up to 128 the default, past it gdn_wtile=2) */
 static void timing_heads(Gpu *g) {
-    static const int Ds[] = {32, 48, 64, 72, 96, 128, 256};
+    static const int Ds[] = {32, 48, 64, 72, 96, 128, 192, 256};
     printf("\ndelta rule by head dim (median ms; T 2048, B 32, H = 1024 / D; tiles: the 64-wide tiles up to 64, "
-           "the wide tiles (gdn_wtile=1, the default) to 128; fp32: the wide-head kernels (gdn_wtile=0); "
-           "-: not run)\n%4s %3s | %9s %9s | %9s %9s\n", "D", "H", "tiles fwd", "tiles f+b", "fp32 fwd", "fp32 f+b");
+           "the wide tiles to 128 (gdn_wtile=1, the default) and past it (gdn_wtile=2); fp32: the wide-head kernels "
+           "(gdn_wtile=0); -: not run)\n%4s %3s | %9s %9s | %9s %9s\n", "D", "H", "tiles fwd", "tiles f+b", "fp32 fwd",
+           "fp32 f+b");
     for (size_t i = 0; i < sizeof Ds / sizeof Ds[0]; i++) {
         TBufs t;
         tbufs_make_hd(g, &t, 2048, 1024 / Ds[i], Ds[i]);
         char c[4][16];
         for (int k = 0; k < 4; k++) snprintf(c[k], sizeof c[k], "-");
-        g->tuning.gdn_wtile = GPU_TUNE_VARIANT(1);
+        g->tuning.gdn_wtile = GPU_TUNE_VARIANT(Ds[i] > 128 ? 2 : 1);
         if (Ds[i] <= 64 || gdn_wtile_(g, Ds[i], t.B * t.H))
             for (int k = 0; k < 2; k++) snprintf(c[k], sizeof c[k], "%.3f", time_ms(g, &t, k));
         g->tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
@@ -766,7 +768,18 @@ int main(int argc, char **argv) {
             printf("[gdn_mma=%d gdn_wtile=1]\n", mode);
             for (size_t i = 0; i < sizeof wcases / sizeof wcases[0]; i++) core_case(&g, &wcases[i]);
         }
+        /* the tiles of heads 129..256 wide (tuning gdn_wtile=2), both product kinds: three
+           k-blocks (the third padded), three, four (T 1000: 16 chunks), and a block of two */
+        static const CoreCase xcases[] = {{1, 200, 2, 136}, {2, 130, 3, 192}, {1, 1, 1, 200}, {1, 200, 2, 256},
+                                          {1, 1000, 1, 256}};
+        g.tuning.gdn_wtile = GPU_TUNE_VARIANT(2);
+        for (int mode = 0; mode < 2; mode++) {
+            g.tuning.gdn_mma = GPU_TUNE_VARIANT(mode);
+            printf("[gdn_mma=%d gdn_wtile=2]\n", mode);
+            for (size_t i = 0; i < sizeof xcases / sizeof xcases[0]; i++) core_case(&g, &xcases[i]);
+        }
         g.tuning.gdn_mma = 0;
+        block_check(&g, 512, 2, 256, 2, 130);
         printf("[gdn_wtile=0]\n");
         g.tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
         block_check(&g, 576, 8, 72, 2, 130);  /* the guide's baseline on the wide-head kernels */
