@@ -14,6 +14,8 @@
 #   - --only refuses an unknown part, naming it; --steps 0 is refused.
 #   - with no torch here, a real run prints "n/a" and the reason for every row of every part
 #     asked for, exits 0 and writes the JSON.
+#   - lift_fla_guard opens a guard shaped as fla 0.6's (a module flag read at each call) once,
+#     says so, and leaves a fla without it alone; a lifted row is starred, with the footnote.
 # Ends with "N passed, N failed".
 set -u
 bin=${1:-./ablate-cpu}
@@ -66,6 +68,40 @@ python3 tools/peers.py --steps 0 > "$tmp/o" 2>&1
 rc=$?
 [ $rc -eq 2 ] && grep -q -- "--steps 0" "$tmp/o"
 check $? "--steps 0 is refused" "exit $rc: $(cat "$tmp/o")"
+
+# fla 0.6's guard, in miniature: a module flag imported from elsewhere, read at each call
+mkdir -p "$tmp/fake/fla/ops/common"
+touch "$tmp/fake/fla/__init__.py" "$tmp/fake/fla/ops/__init__.py" "$tmp/fake/fla/ops/common/__init__.py"
+cat > "$tmp/fake/fla/ops/common/chunk_o.py" <<'PY'
+TRITON_ABOVE_3_7_1 = False
+
+
+def chunk_bwd_dqkwg():
+    if not TRITON_ABOVE_3_7_1:
+        raise RuntimeError("Triton >= 3.4.0 and < 3.7.1 on Hopper GPUs produces incorrect results")
+    return "ran"
+PY
+PYTHONPATH="$tmp/fake:tools" python3 - > "$tmp/o" 2>&1 <<'PY'
+import peers
+from fla.ops.common import chunk_o
+try:
+    chunk_o.chunk_bwd_dqkwg()
+    raise SystemExit("the fake guard did not refuse")
+except RuntimeError as e:
+    assert "3.7.1" in str(e)
+note = peers.lift_fla_guard()
+assert note == peers.FLA_GUARD_NOTE, note
+assert chunk_o.chunk_bwd_dqkwg() == "ran"
+assert peers.lift_fla_guard() is None  # already open: nothing lifted, nothing noted
+print("ok")
+PY
+grep -qx ok "$tmp/o"
+check $? "lift_fla_guard opens fla's Triton guard once and says so" "$(cat "$tmp/o")"
+PYTHONPATH="$tmp/none:tools" python3 -c "import peers, sys; sys.exit(peers.lift_fla_guard() is not None)" > "$tmp/o" 2>&1
+check $? "lift_fla_guard without fla lifts nothing" "$(cat "$tmp/o")"
+python3 tools/peers.py --dry-run > "$tmp/o" 2>&1
+grep -qE "^T 16384, B 4, H 16, hd 64 +[0-9.]+ +[0-9.]+\*" "$tmp/o" && grep -qxF "* fla: $(python3 -c "import sys; sys.path.insert(0, 'tools'); import peers; print(peers.FLA_GUARD_NOTE)")" "$tmp/o"
+check $? "a row timed with the guard lifted is starred, with the footnote" "$(grep -A4 '^gated deltanet' "$tmp/o")"
 
 if python3 -c "import torch" 2>/dev/null; then
     echo "SKIP the no-torch guard: torch is installed here"
