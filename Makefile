@@ -153,6 +153,14 @@ build/emu_hier_kernels.inc: tests/emu_hier_dump.c tests/emu_dump_common.h attn/h
 	./build/emu_hier_dump > $@.tmp && mv $@.tmp $@
 tests/emu_hier: tests/emu_hier.c tests/emu_cuda.h tests/emu_fiber.h build/emu_hier_kernels.inc $(HEADERS)
 	$(CC) $(CFLAGS) -Ibuild tests/emu_hier.c -o $@ -lpthread -lm
+# kernels.cu.h's common training kernels (embedding, RMSNorm, RoPE, SwiGLU, cross-entropy rows,
+# the optimizer's) the same way, against ops.h in double (a few seconds on 2 cores)
+build/emu_ops_kernels.inc: tests/emu_ops_dump.c tests/emu_dump_common.h gpu.h kernels.cu.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(CUDA_INC) -Itests tests/emu_ops_dump.c -o build/emu_ops_dump $(CUDA_LIB) -lm
+	./build/emu_ops_dump > $@.tmp && mv $@.tmp $@
+tests/emu_ops: tests/emu_ops.c tests/emu_cuda.h tests/emu_fiber.h build/emu_ops_kernels.inc $(HEADERS)
+	$(CC) $(CFLAGS) -Ibuild tests/emu_ops.c -o $@ -lpthread -lm
 # attn/dsa.cu.h's sparse attention kernels (forward, both backwards, probs) at head dims 64, 72,
 # 200 and 256, and the selection's (indexer scores, top-k, the mask), emulated likewise with
 # ldmatrix, cp.async and mma.sync (tests/emu_cuda_cxx.h); C++, since the kernel sources have
@@ -174,7 +182,7 @@ build/emu_flash_kernels.inc: tests/emu_flash_dump.c tests/emu_dump_common.h attn
 tests/emu_flash: tests/emu_flash.cc tests/emu_cuda_cxx.h tests/emu_fiber.h build/emu_flash_kernels.inc
 	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Ibuild -Itests $< -o $@ -lpthread -lm
 emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_decode tests/emu_fused \
-          tests/emu_hier tests/emu_dense tests/emu_sparse tests/emu_flash
+          tests/emu_hier tests/emu_dense tests/emu_sparse tests/emu_flash tests/emu_ops
 	./tests/emu_linear0
 	./tests/emu_linear1
 	./tests/emu_attn_pattern0
@@ -185,6 +193,7 @@ emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_
 	./tests/emu_dense
 	./tests/emu_sparse
 	./tests/emu_flash
+	./tests/emu_ops
 
 # each kernel vs the CPU reference, a training step vs the CPU path, bit-reproducible
 # training (the same run twice in one process, then through the CLI: two runs and a
@@ -225,6 +234,7 @@ clean:
 	rm -f ablate ablate-cpu examples/train_tiny tests/bench_hash tests/fuzz_data tests/fuzz_spec tests/fuzz_ckpt tests/run_tests tests/nvrtc_compile $(GPU_CHECKS) $(EXTRA_TESTS) tests/*.log
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 	rm -f tests/emu_decode build/emu_decode_dump build/emu_decode_kernels.inc tests/emu_fused build/emu_fused_dump build/emu_fused_kernels.inc tests/emu_hier build/emu_hier_dump build/emu_hier_kernels.inc tests/emu_dense build/emu_dense_dump build/emu_dense_kernels.inc
+	rm -f tests/emu_ops build/emu_ops_dump build/emu_ops_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
 # domain; 4.1 MB, 31,102 verses); the verse labels are stripped. `make` gets it when it can
