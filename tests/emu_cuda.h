@@ -37,8 +37,9 @@ static inline float __uint_as_float(u32 u) { float f; memcpy(&f, &u, 4); return 
 static inline u32 __float_as_uint(float f) { u32 u; memcpy(&u, &f, 4); return u; }
 static inline int __popc(unsigned x) { return __builtin_popcount(x); }
 static inline void __syncthreads(void) { emu_bar_wait(&emu_block_bar); }
-static inline int warp_(void) { return threadIdx.x >> 5; }
-static inline int lane_(void) { return threadIdx.x & 31; }
+/* (a 2-D block's warps and lanes count its threads x first, as CUDA does) */
+static inline int warp_(void) { return (threadIdx.y * blockDim.x + threadIdx.x) >> 5; }
+static inline int lane_(void) { return (threadIdx.y * blockDim.x + threadIdx.x) & 31; }
 static inline void __syncwarp(void) { emu_bar_wait(&emu_warp_bar[warp_()]); }
 static float __shfl_xor_sync(unsigned m, float v, int o) {
     (void)m; int w = warp_(), l = lane_();
@@ -88,6 +89,17 @@ static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, unsigned bx, void (
 }
 static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
     emu_grid3(gx, gy, 1, bx, body, ctx);
+}
+/* a grid of 2-D blocks, bx x by threads (threadIdx.x < bx, threadIdx.y < by) */
+static void emu_grid2d(unsigned gx, unsigned gy, unsigned bx, unsigned by, void (*body)(void *), void *ctx) {
+    gridDim = (Dim3){gx, gy, 1}; blockDim = (Dim3){bx, by, 1};
+    emu_body_ = body;
+    emu_bctx_ = ctx;
+    emu_block_dim_x = bx;
+    emu_fiber_grid(gx, gy, 1, bx * by, emu_block_shuffle, &blockIdx.x, &blockIdx.y, &blockIdx.z, emu_fiber_body_,
+                   &threadIdx.x, "emu_grid2d");
+    emu_block_dim_x = 0;
+    threadIdx.y = 0;
 }
 
 #endif /* EMU_CUDA_H */

@@ -18,7 +18,10 @@
    threads (a multiple of 32, at most 1024) as fibers, *tid set to the running fiber's index
    before each switch. It exits with a message naming `who` when every live fiber of a block
    waits at a barrier the others never reach. emu_block_shuffle is the emulations' shuffle
-   seed for their launches (0: in order). */
+   seed for their launches (0: in order). A 2-D block: emu_block_dim_x nonzero makes fiber i
+   thread (i % emu_block_dim_x, i / emu_block_dim_x), tid[0] and tid[1] (x and y of the
+   emulator's threadIdx) set to those; CUDA numbers a 2-D block's threads x first the same way,
+   so warp w is fibers 32w..32w+31 either way. */
 #ifndef EMU_FIBER_H
 #define EMU_FIBER_H
 #include <stdio.h>
@@ -32,6 +35,8 @@ typedef struct { unsigned count, arrived, gen; } EmuBar;
 static unsigned long long emu_fiber_seed = 0;
 /* nonzero: the launches of tests/emu_cuda.h and tests/emu_cuda_cxx.h shuffle their blocks from it */
 static unsigned long long emu_block_shuffle = 0;
+/* nonzero: the blocks are emu_block_dim_x wide and bx / emu_block_dim_x high (see above) */
+static unsigned emu_block_dim_x = 0;
 /* the running block's barriers: all its threads, each warp's, each warpgroup's */
 static EmuBar emu_block_bar, emu_warp_bar[32], emu_wg_bar[8];
 
@@ -95,7 +100,12 @@ static void emu_fibers_run_(unsigned bx, void (*fn)(void), unsigned *tid, const 
                 emu_state_[i] = 0;
             }
             emu_cur_ = i;
-            *tid = i;
+            if (emu_block_dim_x) {
+                tid[0] = i % emu_block_dim_x;
+                tid[1] = i / emu_block_dim_x;
+            } else {
+                *tid = i;
+            }
             swapcontext(&emu_sched_, &emu_ctx_[i]);
             ran++;
             if (emu_state_[i] == 2) left--;

@@ -18,6 +18,11 @@
      swiglu_forward / _backward (with act), add, xent_rows (a row without target, the gradient,
        the top-1 flag), sumsq with colsum_add and with atomics, adamw (4 at a time and not,
        clipped, hyper-parameters from memory), f32_to_bf16 / bf16_to_f32
+     copy_cols (a scaled copy added in, a sum of column groups); MGA's mga_unit, mga_den,
+       mga_query (forward and backward) and mga_unit_backward with and without a window, faithful
+       or not, a zero row; time_cumsum (32 x 32 blocks; fp32 and bf16 input, both directions);
+       dwconv3_silu both ways (the backward's 32 x 8 blocks over row slices, partials + colsum_add
+       and atomics; = and +=), sigmoid_gate both ways; resid_dropout against the CPU's mask
    Bounds: bf16 outputs relative L2 5e-3 (their own rounding is ~2e-3), fp32 outputs 1e-5
    (sums in another order than the reference's), copies exact. Ends with "N passed, N failed". */
 #define _GNU_SOURCE /* sincosf */
@@ -166,10 +171,10 @@ static void b_rn_bwd(void *p) {
 }
 static struct { float *dst; const float *part; int rows, cols; } a_cs;
 static void b_colsum(void *p) { (void)p; colsum_add(a_cs.dst, a_cs.part, a_cs.rows, a_cs.cols); }
-/* gpu_colsum_add_'s launch: 32 columns a block, its 32 x 32 threads linearized (emu_ops_dump) */
+/* gpu_colsum_add_'s launch: 32 columns a block of 32 x 32 threads */
 static void colsum(float *dst, const float *part, int rows, int cols) {
     a_cs.dst = dst, a_cs.part = part, a_cs.rows = rows, a_cs.cols = cols;
-    emu_grid((unsigned)((cols + 31) / 32), 1, 1024, b_colsum, NULL);
+    emu_grid2d((unsigned)((cols + 31) / 32), 1, 32, 32, b_colsum, NULL);
 }
 
 static struct { bf16 *q, *k, *v, *qkv, *x; int N, T, H, KV, hd, nh, ld, merge; float theta, sign; } a_qk;
@@ -206,6 +211,60 @@ static void b_adamw(void *p) {
 }
 static void b_f2b(void *p) { (void)p; f32_to_bf16(a_op.pb, a_op.x, a_op.n); }
 static void b_b2f(void *p) { (void)p; bf16_to_f32(a_op.p, a_op.pb, a_op.n); }
+
+static struct { bf16 *dst; const bf16 *src; u64 dld, sld, gld, rows; int groups, cols, acc, vec; float scale; } a_cc;
+static void b_copy(void *p) {
+    (void)p;
+    copy_cols(a_cc.dst, a_cc.dld, a_cc.src, a_cc.sld, a_cc.gld, a_cc.groups, a_cc.rows, a_cc.cols, a_cc.scale, a_cc.acc,
+              a_cc.vec);
+}
+
+/* MGA's row kernels (a warp a row, 8 rows a block) and the running sum over time */
+static struct {
+    bf16 *u, *q, *dg; float *nrm, *den, *rinv, *f, *du, *dS, *dden, *ru, *out; const bf16 *g, *uu, *dq, *dk;
+    const float *C, *S, *Sd, *Rev, *fin; const void *in;
+    int B, T, H, hd, window, faithful, in_bf16, reverse; u64 rows;
+} a_mg;
+static void b_mg_unit(void *p) { (void)p; mga_unit_forward(a_mg.u, a_mg.nrm, a_mg.g, a_mg.rows, a_mg.hd); }
+static void b_mg_cum(void *p) { (void)p; time_cumsum(a_mg.out, a_mg.in, a_mg.in_bf16, a_mg.T, a_mg.hd, a_mg.reverse); }
+static void b_mg_den(void *p) {
+    (void)p;
+    mga_den_forward(a_mg.den, a_mg.rinv, a_mg.uu, a_mg.C, a_mg.B, a_mg.T, a_mg.H, a_mg.hd, a_mg.window, a_mg.faithful);
+}
+static void b_mg_q(void *p) {
+    (void)p;
+    mga_query_forward(a_mg.q, a_mg.f, a_mg.uu, a_mg.fin, a_mg.S, a_mg.B, a_mg.T, a_mg.H, a_mg.hd, a_mg.faithful);
+}
+static void b_mg_qb(void *p) {
+    (void)p;
+    mga_query_backward(a_mg.du, a_mg.dS, a_mg.dden, a_mg.dq, a_mg.dk, a_mg.uu, a_mg.f, a_mg.den, a_mg.S, a_mg.B, a_mg.T,
+                       a_mg.H, a_mg.hd, a_mg.faithful);
+}
+static void b_mg_db(void *p) {
+    (void)p;
+    mga_den_backward(a_mg.du, a_mg.ru, a_mg.uu, a_mg.C, a_mg.den, a_mg.dden, a_mg.Sd, a_mg.B, a_mg.T, a_mg.H, a_mg.hd,
+                     a_mg.window, a_mg.faithful);
+}
+static void b_mg_ub(void *p) {
+    (void)p;
+    mga_unit_backward(a_mg.dg, a_mg.du, a_mg.Rev, a_mg.uu, a_mg.nrm, a_mg.B, a_mg.T, a_mg.H, a_mg.hd, a_mg.window);
+}
+
+static struct {
+    bf16 *conv, *u, *dx, *out, *da, *dgate; float *dw, *part; const bf16 *x, *w, *du, *cv, *a, *gate, *dout;
+    u64 N, n; int T, C, shift, acc;
+} a_cv;
+static void b_cv_fwd(void *p) { (void)p; dwconv3_silu_forward(a_cv.conv, a_cv.u, a_cv.x, a_cv.w, a_cv.N, a_cv.T, a_cv.C, a_cv.shift); }
+static void b_cv_bwd(void *p) {
+    (void)p;
+    dwconv3_silu_backward(a_cv.dx, a_cv.dw, a_cv.part, a_cv.du, a_cv.cv, a_cv.x, a_cv.w, a_cv.N, a_cv.T, a_cv.C,
+                          a_cv.shift, a_cv.acc);
+}
+static void b_sg_fwd(void *p) { (void)p; sigmoid_gate_forward(a_cv.out, a_cv.a, a_cv.gate, a_cv.n); }
+static void b_sg_bwd(void *p) { (void)p; sigmoid_gate_backward(a_cv.da, a_cv.dgate, a_cv.dout, a_cv.a, a_cv.gate, a_cv.n); }
+
+static struct { bf16 *x; u64 n, seed, thr; const int *ctr; int layer, branch; float keep; } a_dr;
+static void b_drop(void *p) { (void)p; resid_dropout(a_dr.x, a_dr.n, a_dr.ctr, a_dr.seed, a_dr.layer, a_dr.branch, a_dr.thr, a_dr.keep); }
 
 /* ---------------------------------------------------------------- cases */
 static void t_embed(int N, int C, int V) {
@@ -482,6 +541,187 @@ static void t_optim(size_t n) {
     free(x); free(part); free(b); free(back);
 }
 
+/* strided column blocks: a scaled copy added into dst, and a sum of groups (vec: rows 16-byte aligned) */
+static void t_copy_cols(size_t rows, int cols, int vec) {
+    char name[96];
+    const size_t sld = 3 * (size_t)cols + (vec ? 0 : 3), dld = (size_t)cols + (vec ? 8 : 1), gld = (size_t)cols;
+    double *sd, *dd;
+    bf16 *src = rand_bf(rows * sld, 1, &sd), *dst = rand_bf(rows * dld, 1, &dd);
+    op_copy_cols(NULL, dd, dld, sd, sld, rows, cols, 0.5, 1);
+    a_cc.dst = dst, a_cc.src = src, a_cc.dld = dld, a_cc.sld = sld, a_cc.gld = gld, a_cc.groups = 1, a_cc.rows = rows;
+    a_cc.cols = cols, a_cc.scale = 0.5f, a_cc.acc = 1, a_cc.vec = vec;
+    emu_grid(grid1d(rows * ((cols + 7) / 8)), 1, 256, b_copy, NULL);
+    snprintf(name, sizeof name, "copy_cols rows %zu cols %d (vec %d), scale 0.5, +=", rows, cols, vec);
+    check(name, rel_bf(dst, dd, rows * dld), 5e-3);
+    op_sum_cols(NULL, dd, dld, sd, sld, gld, 3, rows, cols);
+    for (size_t i = 0; i < rows; i++) /* (the columns past cols are not written by either) */
+        for (size_t j = cols; j < dld; j++) dd[i * dld + j] = bf2f(dst[i * dld + j]);
+    a_cc.groups = 3, a_cc.scale = 1, a_cc.acc = 0;
+    emu_grid(grid1d(rows * ((cols + 7) / 8)), 1, 256, b_copy, NULL);
+    check("  the sum of 3 column groups", rel_bf(dst, dd, rows * dld), 5e-3);
+    free(src); free(sd); free(dst); free(dd);
+}
+
+/* MGA's kernels, each on the same inputs as ops.h's reference (not chained: each one's
+   inputs are drawn afresh, positive where the op divides) */
+static double *rand_pos(float *f, size_t n, double lo) {
+    double *d = malloc(sizeof(double) * n + 8);
+    for (size_t i = 0; i < n; i++) f[i] = (float)(lo + ur()), d[i] = f[i];
+    return d;
+}
+static double *rand_f(float *f, size_t n) {
+    double *d = malloc(sizeof(double) * n + 8);
+    for (size_t i = 0; i < n; i++) f[i] = (float)nr(), d[i] = f[i];
+    return d;
+}
+static void t_mga(int B, int T, int H, int hd, int window, int faithful) {
+    char name[112];
+    const size_t R = (size_t)B * T * H, n = R * hd;
+    const unsigned blocks = (unsigned)((R + 7) / 8);
+    double *gd, *dqd, *dkd;
+    bf16 *g = rand_bf(n, 1, &gd), *dq = rand_bf(n, 1, &dqd), *dk = rand_bf(n, 1, &dkd);
+    for (int e = 0; e < hd; e++) g[3 * hd + e] = 0, gd[3 * hd + e] = 0; /* a zero row: u = 0 there */
+    bf16 *u = al16(n * 2), *q = al16(n * 2), *dg = al16(n * 2);
+    float *nrm = malloc(4 * R), *C = malloc(4 * n), *den = malloc(4 * R), *rinv = malloc(4 * R), *S = malloc(4 * R),
+          *f = malloc(4 * R), *du = malloc(4 * n), *dS = malloc(4 * R), *dden = malloc(4 * R), *Sd = malloc(4 * R),
+          *ru = malloc(4 * n), *Rev = malloc(4 * n), *cs = malloc(4 * n);
+    double *ur_ = malloc(sizeof(double) * n), *nr_ = malloc(sizeof(double) * R), *r1 = malloc(sizeof(double) * n),
+           *r2 = malloc(sizeof(double) * R), *r3 = malloc(sizeof(double) * R), *r4 = malloc(sizeof(double) * n);
+    snprintf(name, sizeof name, "mga B %d T %d H %d hd %d window %d faithful %d: ", B, T, H, hd, window, faithful);
+    const size_t pre = strlen(name);
+#define MGA_NAME(s) (snprintf(name + pre, sizeof name - pre, "%s", s), name)
+    op_mga_unit_forward(NULL, ur_, nr_, gd, R, hd);
+    a_mg.u = u, a_mg.nrm = nrm, a_mg.g = g, a_mg.rows = R, a_mg.hd = hd;
+    emu_grid(blocks, 1, 256, b_mg_unit, NULL);
+    check(MGA_NAME("unit u"), rel_bf(u, ur_, n), 5e-3);
+    check(MGA_NAME("unit |g|"), rel_f(nrm, nr_, R), 1e-5);
+    double *ud = to_d(u, n); /* the kernels below read u as stored */
+    double *Cd = rand_f(C, n), *dend = rand_pos(den, R, 0.5), *Sdd = rand_pos(S, R, 1.0);
+    a_mg.uu = u, a_mg.C = C, a_mg.den = den, a_mg.rinv = rinv, a_mg.B = B, a_mg.T = T, a_mg.H = H;
+    a_mg.window = window, a_mg.faithful = faithful;
+    op_mga_den_forward(NULL, r2, r3, ud, Cd, B, T, H, hd, window, faithful);
+    emu_grid(blocks, 1, 256, b_mg_den, NULL);
+    check(MGA_NAME("den"), rel_f(den, r2, R), 1e-5);
+    check(MGA_NAME("1 / den"), rel_f(rinv, r3, R), 1e-5);
+    free(dend);
+    dend = rand_pos(den, R, 0.5);
+    op_mga_query_forward(NULL, r1, r2, ud, dend, Sdd, B, T, H, hd, faithful);
+    a_mg.q = q, a_mg.f = f, a_mg.fin = den, a_mg.S = S;
+    emu_grid(blocks, 1, 256, b_mg_q, NULL);
+    check(MGA_NAME("query q"), rel_bf(q, r1, n), 5e-3);
+    check(MGA_NAME("query f"), rel_f(f, r2, R), 1e-5);
+    double *fd = malloc(sizeof(double) * R);
+    for (size_t i = 0; i < R; i++) fd[i] = f[i];
+    op_mga_query_backward(NULL, r1, r2, r3, dqd, dkd, ud, fd, dend, Sdd, B, T, H, hd, faithful);
+    a_mg.du = du, a_mg.dS = dS, a_mg.dden = dden, a_mg.dq = dq, a_mg.dk = dk;
+    emu_grid(blocks, 1, 256, b_mg_qb, NULL);
+    check(MGA_NAME("query backward du"), rel_f(du, r1, n), 1e-5);
+    check(MGA_NAME("query backward dS"), rel_f(dS, r2, R), 1e-5);
+    check(MGA_NAME("query backward dden"), rel_f(dden, r3, R), 1e-5);
+    double *dud = rand_f(du, n), *ddend = rand_f(dden, R), *Sddd = rand_f(Sd, R);
+    memcpy(r1, dud, sizeof(double) * n);
+    op_mga_den_backward(NULL, r1, r4, ud, Cd, dend, ddend, Sddd, B, T, H, hd, window, faithful);
+    a_mg.ru = ru, a_mg.Sd = Sd;
+    emu_grid(blocks, 1, 256, b_mg_db, NULL);
+    check(MGA_NAME("den backward du (+=)"), rel_f(du, r1, n), 1e-5);
+    check(MGA_NAME("den backward ru"), rel_f(ru, r4, n), 1e-5);
+    double *Revd = rand_f(Rev, n), *nrmd = malloc(sizeof(double) * R);
+    free(dud);
+    dud = rand_f(du, n);
+    for (size_t i = 0; i < R; i++) nrmd[i] = nrm[i];
+    op_mga_unit_backward(NULL, r1, dud, Revd, ud, nrmd, B, T, H, hd, window);
+    a_mg.dg = dg, a_mg.Rev = Rev;
+    emu_grid(blocks, 1, 256, b_mg_ub, NULL);
+    check(MGA_NAME("unit backward dg"), rel_bf(dg, r1, n), 5e-3);
+    /* the running sum over time (the op's C and Rev), fp32 and bf16 input, both directions */
+    for (int form = 0; form < 4; form++) {
+        const int in_bf16 = form & 1, reverse = form >> 1;
+        op_time_cumsum(NULL, r1, in_bf16 ? (const void *)ud : (const void *)Cd, in_bf16, B, T, H * hd, reverse);
+        a_mg.out = cs, a_mg.in = in_bf16 ? (const void *)u : (const void *)C, a_mg.in_bf16 = in_bf16;
+        a_mg.reverse = reverse, a_mg.T = T, a_mg.hd = H * hd; /* (hd carries the op's C) */
+        emu_grid2d((unsigned)((H * hd + 31) / 32), (unsigned)B, 32, 32, b_mg_cum, NULL);
+        char what[64];
+        snprintf(what, sizeof what, "time_cumsum (%s input%s)", in_bf16 ? "bf16" : "fp32", reverse ? ", reverse" : "");
+        check(MGA_NAME(what), rel_f(cs, r1, n), 1e-5);
+        a_mg.hd = hd;
+    }
+#undef MGA_NAME
+    free(g); free(gd); free(dq); free(dqd); free(dk); free(dkd); free(u); free(q); free(dg); free(nrm); free(C);
+    free(den); free(rinv); free(S); free(f); free(du); free(dS); free(dden); free(Sd); free(ru); free(Rev); free(cs);
+    free(ur_); free(nr_); free(r1); free(r2); free(r3); free(r4); free(ud); free(Cd); free(dend); free(Sdd); free(fd);
+    free(dud); free(ddend); free(Sddd); free(Revd); free(nrmd);
+}
+
+/* MGA's gate: the 3-tap conv + SiLU both ways (the backward on 32 x 8 blocks over row slices,
+   dw through per-slice partials and colsum_add, or atomics), and out = a sigmoid(gate) */
+static void t_conv(int B, int T, int C, int shift) {
+    char name[96];
+    const size_t N = (size_t)B * T, n = N * C;
+    double *xd, *wd, *dud, *dxd;
+    bf16 *x = rand_bf(n, 1, &xd), *w = rand_bf((size_t)C * 3, 1, &wd), *du = rand_bf(n, 1, &dud);
+    bf16 *conv = al16(n * 2), *u = al16(n * 2);
+    double *cr = malloc(sizeof(double) * n), *ur2 = malloc(sizeof(double) * n);
+    op_dwconv3_silu_forward(NULL, cr, ur2, xd, wd, B, T, C, shift);
+    a_cv.conv = conv, a_cv.u = u, a_cv.x = x, a_cv.w = w, a_cv.N = N, a_cv.T = T, a_cv.C = C, a_cv.shift = shift;
+    emu_grid(grid1d(n), 1, 256, b_cv_fwd, NULL);
+    snprintf(name, sizeof name, "dwconv3_silu_forward B %d T %d C %d shift %d: conv", B, T, C, shift);
+    check(name, rel_bf(conv, cr, n), 5e-3);
+    check("  silu", rel_bf(u, ur2, n), 5e-3);
+    double *convd = to_d(conv, n);
+    const unsigned gy = 2; /* (gpu.h: one slice per 256 rows, at most 1024) */
+    for (int acc = 0; acc < 2; acc++) {
+        bf16 *dx = rand_bf(n, 1, &dxd), *dx2 = al16(n * 2);
+        memcpy(dx2, dx, n * 2);
+        double *dwr = malloc(sizeof(double) * 3 * C);
+        float *dw = malloc(sizeof(float) * 3 * C), *dw2 = malloc(sizeof(float) * 3 * C), *part = malloc(sizeof(float) * gy * 3 * C);
+        for (int i = 0; i < 3 * C; i++) dw[i] = dw2[i] = (float)nr(), dwr[i] = dw[i];
+        op_dwconv3_silu_backward(NULL, dxd, dwr, dud, convd, xd, wd, B, T, C, shift, acc);
+        a_cv.dx = dx, a_cv.dw = dw, a_cv.part = part, a_cv.du = du, a_cv.cv = conv, a_cv.acc = acc;
+        emu_grid2d((unsigned)((C + 31) / 32), gy, 32, 8, b_cv_bwd, NULL);
+        colsum(dw, part, (int)gy, 3 * C);
+        snprintf(name, sizeof name, "dwconv3_silu_backward acc %d: dx", acc);
+        check(name, rel_bf(dx, dxd, n), 5e-3);
+        check("  dw (per-slice partials + colsum_add)", rel_f(dw, dwr, 3 * (size_t)C), 1e-5);
+        a_cv.dx = dx2, a_cv.dw = dw2, a_cv.part = NULL;
+        emu_grid2d((unsigned)((C + 31) / 32), gy, 32, 8, b_cv_bwd, NULL);
+        check("  dw (atomics)", rel_f(dw2, dwr, 3 * (size_t)C), 1e-5);
+        free(dx); free(dx2); free(dxd); free(dwr); free(dw); free(dw2); free(part);
+    }
+    /* the sigmoid gate on the same buffers: out = x sigmoid(du) */
+    double *r1 = malloc(sizeof(double) * n), *r2 = malloc(sizeof(double) * n);
+    op_sigmoid_gate_forward(NULL, r1, xd, dud, n);
+    a_cv.out = conv, a_cv.a = x, a_cv.gate = du, a_cv.n = n;
+    emu_grid(grid1d(n), 1, 256, b_sg_fwd, NULL);
+    check("sigmoid_gate_forward", rel_bf(conv, r1, n), 5e-3);
+    op_sigmoid_gate_backward(NULL, r1, r2, wd, xd, dud, 3 * (size_t)C); /* dout: the first 3C of w's draw */
+    a_cv.da = conv, a_cv.dgate = u, a_cv.dout = w, a_cv.n = 3 * (size_t)C;
+    emu_grid(grid1d(3 * (size_t)C), 1, 256, b_sg_bwd, NULL);
+    check("sigmoid_gate_backward da", rel_bf(conv, r1, 3 * (size_t)C), 5e-3);
+    check("sigmoid_gate_backward dgate", rel_bf(u, r2, 3 * (size_t)C), 5e-3);
+    free(x); free(xd); free(w); free(wd); free(du); free(dud); free(conv); free(u); free(cr); free(ur2); free(convd);
+    free(r1); free(r2);
+}
+
+/* residual dropout: the CPU's mask bit for bit (ops_resid_drop_u on the same key fields) */
+static void t_dropout(size_t n, float p) {
+    char name[96];
+    double *xd;
+    bf16 *x = rand_bf(n, 1, &xd);
+    int ctr[2] = {5, 2};
+    OpsDropout d = {0};
+    d.seed = 0x1234567ull, d.layer = 3, d.step = ctr[0], d.micro = ctr[1];
+    op_resid_dropout(NULL, xd, n, p, &d, 1);
+    a_dr.x = x, a_dr.n = n, a_dr.ctr = ctr, a_dr.seed = d.seed, a_dr.layer = d.layer, a_dr.branch = 1;
+    a_dr.thr = (u64)ceil((double)p * 9007199254740992.0), a_dr.keep = 1.0f / (1.0f - p);
+    emu_grid(grid1d(n), 1, 256, b_drop, NULL);
+    double other = 0, dropped = 0;
+    for (size_t i = 0; i < n; i++) other += (x[i] == 0) != (xd[i] == 0), dropped += xd[i] == 0;
+    snprintf(name, sizeof name, "resid_dropout n %zu p %.2f: mask (elements differing; %.0f dropped)", n, p, dropped);
+    check(name, other + (dropped < 0.2 * p * n), 0);
+    check("  kept elements scaled by 1 / (1 - p)", rel_bf(x, xd, n), 5e-3);
+    free(x); free(xd);
+}
+
 int main(void) {
     emu_fiber_seed = 0x853C49E6748FEA9Bull; /* each block's threads in shuffled orders */
     t_embed(2100, 40, 300); /* three sort tiles, 66 run tiles; ids of two digits */
@@ -496,6 +736,14 @@ int main(void) {
     t_xent(5, 1003);
     t_xent(3, 1024);
     t_optim(1003);
+    t_copy_cols(7, 20, 0);
+    t_copy_cols(5, 24, 1);
+    t_mga(2, 11, 2, 40, 0, 0);
+    t_mga(2, 11, 2, 40, 4, 1);
+    t_mga(1, 75, 1, 70, 3, 0); /* a running sum of 32 segments of 3 steps, 70 columns */
+    t_conv(2, 9, 40, 2);
+    t_conv(1, 300, 20, 1); /* rows walked by two slices of 8 row groups */
+    t_dropout(1000, 0.3f);
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ ? 1 : 0;
 }
