@@ -18,7 +18,8 @@
    over a position list (GQA); fill_rows (the prefill's cache writes) equal to put_rows step by step
    (a ring that wraps, one that does not) and to gdn_conv's tail (T below and above K - 1), bit for
    bit, and fp32 rows carried as 16-bit pairs; hier_pool's attention lists and block means over
-   every step (a ring that wraps, one longer than the context, blocks of 1). Bounds: max |emulated - reference| <= 3e-2 (bf16 outputs of O(1)
+   every step (a ring that wraps, one longer than the context, blocks of 1); sigmoid_mul (the
+   MGA gate, a grid-stride loop over 3 blocks). Bounds: max |emulated - reference| <= 3e-2 (bf16 outputs of O(1)
    values; the attention outputs 2e-2). Ends with "N passed, N failed". */
 #define _GNU_SOURCE /* sincosf */
 #define ABLATE_IMPLEMENTATION /* every included header's implementation */
@@ -412,6 +413,23 @@ static void t_hier(int T, int W, int P) {
     free(tok); free(cache); free(run); free(list);
 }
 
+/* a *= sigmoid(z) in place, each product rounded to bf16 once */
+typedef struct { bf16 *a; const bf16 *z; int n; } SmA;
+static void sm_body(void *p) { SmA *a = p; sigmoid_mul(a->a, a->z, a->n); }
+static void t_sigmoid_mul(int n) {
+    bf16 *a = rb((size_t)n, 1), *z = rb((size_t)n, 2), *a0 = malloc(2 * (size_t)n);
+    memcpy(a0, a, 2 * (size_t)n);
+    SmA x = {a, z, n};
+    emu_grid(3, 1, 256, sm_body, &x);
+    double worst = 0;
+    for (int i = 0; i < n; i++) {
+        double want = bf2f(a0[i]) / (1 + exp(-(double)bf2f(z[i])));
+        worst = fmax(worst, fabs(bf2f(a[i]) - want));
+    }
+    rep(worst <= 3e-2, "sigmoid_mul (n 2000, 3 blocks)", worst);
+    free(a); free(z); free(a0);
+}
+
 int main(void) {
     t_select(80, 2, 8, 40, 10, 1); t_select(80, 2, 8, 79, 33, 1); t_select(80, 2, 8, 5, 10, 0);
     t_select(80, 2, 8, 9, 10, 1);
@@ -426,6 +444,7 @@ int main(void) {
     t_fill_tail(6, 4); t_fill_tail(2, 4); t_fill_tail(1, 2);
     t_fill_f32();
     t_hier(23, 4, 3); t_hier(10, 16, 4); t_hier(12, 5, 1);
+    t_sigmoid_mul(2000);
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
 }

@@ -24,7 +24,8 @@
    aggregation, and idx_topk_warp, whole and as a chunk) slot for slot against the CPU's rule on
    rows crowded with ties (-0 and +0, values an ulp apart); idx_adapt (adaptive k) on that
    selection against attn/dsa.h's rule; idx_prep's quantizers (fp16, fp8, int8, int4) bit for bit
-   against attn/dsa.h's; sparse_mask's words and prefix counts; the indexer's KL
+   against attn/dsa.h's; the dI 8 / 16 path's bf16 padding to 32 columns and idx_unpad's cut
+   back (the rows returned bit for bit); sparse_mask's words and prefix counts; the indexer's KL
    (idx_kl, each dkI organization, with idx_dk_reduce and key_combine) against attn/dsa.h's
    loss and gradients in double.
    Bounds: out, dq, dk, dv relative L2 2e-2 (bf16 outputs, bf16 tensor-core operands); lse, psum
@@ -609,6 +610,35 @@ static void run_prep() {
         }
 }
 
+/* the KL's path at indexer dims 8 and 16: idx_prep pads bf16 rows to 32 columns (zeros after),
+   idx_unpad cuts them back (a grid-stride loop over 3 blocks): the round trip gives the rows
+   back bit for bit */
+static void run_unpad() {
+    printf("case indexer rows padded to 32 and cut back (idx_prep bf16, idx_unpad)\n");
+    for (int din : {8, 16}) {
+        const unsigned long long rows = 111;
+        std::vector<bf16> in(rows * din), pad(rows * 32, 0xffff), back(rows * din, 0xffff);
+        for (auto &x : in) x = f2bf((float)nr());
+        void *pp = pad.data(), *bp = back.data();
+        const void *ip = in.data(), *cp = pad.data();
+        int di = din, dp = 32, pr = 0, f0 = 0;
+        emu_launch((unsigned)((rows + 7) / 8), 1, 1, 256, [&] { emu_sp0::idx_prep(pp, ip, rows, di, dp, pr, f0, f0); });
+        emu_launch(3, 1, 1, 256, [&] { emu_sp0::idx_unpad((bf16 *)bp, (const bf16 *)cp, rows, di, dp); });
+        long bad = 0;
+        for (unsigned long long r = 0; r < rows; r++)
+            for (int c = 0; c < 32; c++)
+                bad += c < din ? pad[r * 32 + c] != in[r * din + c] : pad[r * 32 + c] != 0;
+        char what[96];
+        snprintf(what, sizeof what, "idx_prep bf16 dI %d -> 32: values and zero padding (elements off)", din);
+        report(bad == 0, what, (double)bad, 0);
+        bad = memcmp(back.data(), in.data(), in.size() * 2) != 0;
+        snprintf(what, sizeof what, "idx_unpad 32 -> dI %d: the rows back bit for bit (rows off)", din);
+        long rows_off = 0;
+        for (unsigned long long r = 0; r < rows; r++) rows_off += memcmp(&back[r * din], &in[r * din], 2 * din) != 0;
+        report(rows_off == 0 && !bad, what, (double)rows_off, 0);
+    }
+}
+
 /* sparse_mask: the bitmask and the per-128-key-tile prefix counts of an index list (unused slots
    -1, a row with no selection), as sparse_mask_build_ launches it (8 rows a block) */
 static void run_mask() {
@@ -652,6 +682,7 @@ int main() {
     for (const EmuIxCfg &c : emu_ix_cfgs) run_kl(c, &c == emu_ix_cfgs); /* (the emulation is slow: the rest once) */
     run_topk();
     run_prep();
+    run_unpad();
     run_mask();
     printf("%d passed, %d failed\n", np_, nf_);
     return nf_ != 0;
