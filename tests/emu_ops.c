@@ -22,7 +22,8 @@
        mga_query (forward and backward) and mga_unit_backward with and without a window, faithful
        or not, a zero row; time_cumsum (32 x 32 blocks; fp32 and bf16 input, both directions);
        dwconv3_silu both ways (the backward's 32 x 8 blocks over row slices, partials + colsum_add
-       and atomics; = and +=), sigmoid_gate both ways; resid_dropout against the CPU's mask
+       and atomics; = and +=), sigmoid_gate both ways; resid_dropout against the CPU's mask,
+       dropout_next
    Bounds: bf16 outputs relative L2 5e-3 (their own rounding is ~2e-3), fp32 outputs 1e-5
    (sums in another order than the reference's), copies exact. Ends with "N passed, N failed". */
 #define _GNU_SOURCE /* sincosf */
@@ -264,6 +265,7 @@ static void b_sg_fwd(void *p) { (void)p; sigmoid_gate_forward(a_cv.out, a_cv.a, 
 static void b_sg_bwd(void *p) { (void)p; sigmoid_gate_backward(a_cv.da, a_cv.dgate, a_cv.dout, a_cv.a, a_cv.gate, a_cv.n); }
 
 static struct { bf16 *x; u64 n, seed, thr; const int *ctr; int layer, branch; float keep; } a_dr;
+static void b_drop_next(void *p) { (void)p; dropout_next((int *)a_dr.ctr); }
 static void b_drop(void *p) { (void)p; resid_dropout(a_dr.x, a_dr.n, a_dr.ctr, a_dr.seed, a_dr.layer, a_dr.branch, a_dr.thr, a_dr.keep); }
 
 /* ---------------------------------------------------------------- cases */
@@ -719,6 +721,8 @@ static void t_dropout(size_t n, float p) {
     snprintf(name, sizeof name, "resid_dropout n %zu p %.2f: mask (elements differing; %.0f dropped)", n, p, dropped);
     check(name, other + (dropped < 0.2 * p * n), 0);
     check("  kept elements scaled by 1 / (1 - p)", rel_bf(x, xd, n), 5e-3);
+    emu_grid(2, 1, 64, b_drop_next, NULL); /* dropout_next: the micro-batch counter once, whatever the grid */
+    check("dropout_next: ctr[1] + 1 (2 blocks of 64 threads)", fabs(ctr[1] - 3.0) + fabs(ctr[0] - 5.0), 0);
     free(x); free(xd);
 }
 
