@@ -173,6 +173,15 @@ build/emu_sparse_kernels.inc: tests/emu_sparse_dump.c tests/emu_dump_common.h at
 # (-Wno-maybe-uninitialized: idx_topk's np / nn, which the one lane that finds the digit sets)
 tests/emu_sparse: tests/emu_sparse.cc tests/emu_cuda_cxx.h tests/emu_fiber.h build/emu_sparse_kernels.inc
 	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-maybe-uninitialized -Ibuild -Itests $< -o $@ -lpthread -lm
+# attn/decode_persist.cu.h's persistent decode step (every layer and the LM head in one kernel), as
+# one block, the same way against a decode step in double (C++: the source has templates)
+build/emu_persist_kernels.inc: tests/emu_persist_dump.c tests/emu_dump_common.h attn/decode_persist.cu.h \
+                               attn/decode.cu.h gpu.h kernels.cu.h
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(CUDA_INC) -Itests tests/emu_persist_dump.c -o build/emu_persist_dump $(CUDA_LIB) -lm
+	./build/emu_persist_dump > $@.tmp && mv $@.tmp $@
+tests/emu_persist: tests/emu_persist.cc tests/emu_cuda_cxx.h tests/emu_fiber.h build/emu_persist_kernels.inc
+	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Wno-maybe-uninitialized -Ibuild -Itests $< -o $@ -lpthread -lm
 # attn/dense.cu.h's mma.sync flash kernels (forward, backward with the fixed-order dQ) at head dims
 # 40 to 256, GQA, windows and sparse patterns, the same way (about 12 seconds on 2 cores)
 build/emu_flash_kernels.inc: tests/emu_flash_dump.c tests/emu_dump_common.h attn/dense.cu.h gpu.h kernels.cu.h
@@ -182,7 +191,7 @@ build/emu_flash_kernels.inc: tests/emu_flash_dump.c tests/emu_dump_common.h attn
 tests/emu_flash: tests/emu_flash.cc tests/emu_cuda_cxx.h tests/emu_fiber.h build/emu_flash_kernels.inc
 	$(CXX) -O1 -std=c++17 -Wall -Wno-unknown-pragmas -Ibuild -Itests $< -o $@ -lpthread -lm
 emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_attn_pattern1 tests/emu_decode tests/emu_fused \
-          tests/emu_hier tests/emu_dense tests/emu_sparse tests/emu_flash tests/emu_ops
+          tests/emu_hier tests/emu_dense tests/emu_sparse tests/emu_flash tests/emu_ops tests/emu_persist
 	./tests/emu_linear0
 	./tests/emu_linear1
 	./tests/emu_attn_pattern0
@@ -194,6 +203,7 @@ emucheck: tests/emu_linear0 tests/emu_linear1 tests/emu_attn_pattern0 tests/emu_
 	./tests/emu_sparse
 	./tests/emu_flash
 	./tests/emu_ops
+	./tests/emu_persist
 
 # each kernel vs the CPU reference, a training step vs the CPU path, bit-reproducible
 # training (the same run twice in one process, then through the CLI: two runs and a
@@ -235,6 +245,7 @@ clean:
 	rm -f tests/emu_linear0 tests/emu_linear1 build/emu_linear_dump build/emu_linear_kernels.inc
 	rm -f tests/emu_decode build/emu_decode_dump build/emu_decode_kernels.inc tests/emu_fused build/emu_fused_dump build/emu_fused_kernels.inc tests/emu_hier build/emu_hier_dump build/emu_hier_kernels.inc tests/emu_dense build/emu_dense_dump build/emu_dense_kernels.inc
 	rm -f tests/emu_ops build/emu_ops_dump build/emu_ops_kernels.inc
+	rm -f tests/emu_persist build/emu_persist_dump build/emu_persist_kernels.inc
 
 # the default corpus: Debian's bible-kjv package prints the King James Version (1611, public
 # domain; 4.1 MB, 31,102 verses); the verse labels are stripped. `make` gets it when it can
