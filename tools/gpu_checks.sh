@@ -16,17 +16,22 @@
 #                                    shape with the kernel cache off (NVRTC in the step's time),
 #                                    dsa first: run it first on a freshly started machine for
 #                                    the "first process on a fresh machine" figure
+#   tools/gpu_checks.sh wide     build, then the wide-head kernels that are options until checked
+#                                    here: GDN's tiles past 128 (gdn_wtile=2: gpu_linear_check's
+#                                    checks, then its by-head-dim table) and the Hopper wgmma
+#                                    backward at 32..128 (attn_wgmma=3: gpu_attn_check's checks,
+#                                    then its timing table), each step under a time limit
 #   tools/gpu_checks.sh dist     build, then data parallel over every GPU of the machine:
 #                                    tests/gpu_dist_check (its 2-GPU cases need two) and
 #                                    ablate bench --gpus N (N the GPU count; 1 to N GPUs,
 #                                    one sum and 25 MB buckets)
-# Usage: OUT=/some/dir tools/gpu_checks.sh checks|timing|repro|first|dist|all
+# Usage: OUT=/some/dir tools/gpu_checks.sh checks|timing|repro|first|wide|dist|all
 set -u
 part=${1:-}
 case "$part" in
-checks | timing | repro | first | dist | all) ;;
+checks | timing | repro | first | wide | dist | all) ;;
 *)
-    echo "usage: $0 checks|timing|repro|first|dist|all   (logs and summary.txt under \$OUT, default build/device)" >&2
+    echo "usage: $0 checks|timing|repro|first|wide|dist|all   (logs and summary.txt under \$OUT, default build/device)" >&2
     exit 2
     ;;
 esac
@@ -89,6 +94,13 @@ if [ "$part" = first ]; then
         step "first_$m" ./ablate bench --only train --attn "$m" --steps 1 --kernel-cache off
         grep -m1 "first step" "$out/first_$m.log" | sed "s/^ */first_$m: /" >> "$summary"
     done
+fi
+if [ "$part" = wide ]; then
+    # the checks first: a timing of a kernel that fails them decides nothing
+    step wide_gdn_check timeout 150 ./tests/gpu_linear_check --no-timing
+    step wide_gdn_timing timeout 100 ./tests/gpu_linear_check --heads-timing
+    step wide_attn_check timeout 260 ./tests/gpu_attn_check --no-timing
+    step wide_attn_timing timeout 200 ./tests/gpu_attn_check --timing-table
 fi
 if [ "$part" = dist ]; then
     ngpu=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU ')
