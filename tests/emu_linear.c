@@ -16,7 +16,9 @@
    Head dims: 64; 32 and 48 (the same tile kernels, the head zero-padded to 64 inside them);
    72 and 128 (the wide-head kernels gdn_gen_fwd / gdn_gen_bwd, fp32: GDN_MMA=0's bounds, run in
    the GDN_MMA=0 build only; and the wide tiles gdn_*_w of tuning gdn_wtile, in both builds with
-   their bounds, the backward repeated bit for bit); the small ops at 64, 72 and 256.
+   their bounds, the backward repeated bit for bit); 136, 192 and 256 (the wide-head kernels in
+   the GDN_MMA=0 build, and the tiles past 128 gdn_*_x of tuning gdn_wtile=2 in both, also run at
+   72 for their loops at two blocks); the small ops at 64, 72 and 256.
 
    Determinism: the backward kernels and the small ops' weight gradients run a second time
    and every output is compared bit for bit with the first run ("repeat" lines: the number
