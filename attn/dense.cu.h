@@ -81,7 +81,8 @@
      (spill), backward grid with a head's key blocks adjacent (-3%, tail imbalance).
 
    HOPPER (ATTN_WGMMA_SRC; compute capability 9.0 and hd 64, any GROUP/WINDOW/T; the
-     forward alone also at other widths, below):
+     forward by default also at 72..128, and both passes at any width 32..128 as an option,
+     below):
      compiled for sm_90a (the options carry --gpu-architecture=sm_90a, which gpu.h lets
      replace the device's default target). Operands sit in shared memory as 128-byte-
      swizzled [rows][64] bf16 tiles (cp.async loads) read by wgmma through matrix
@@ -112,8 +113,10 @@
      turns; tuning.attn_wbwd_dq applies only with Gpu.nondeterministic.
      tuning.attn_wgmma=0..3 (bit 0 backward, bit 1 forward) overrides the default
      (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs always take the mma.sync kernels.
-     Other head widths (HD a multiple of 8 from 32 to 128, -DHD; the module holds attn_fwd_wg
-     alone, the backward stays on mma.sync): the head as WNH = ceil(HD/64) 64-column halves,
+     Other head widths (HD a multiple of 8 from 32 to 128, -DHD; by default the module holds
+     attn_fwd_wg alone and the backward stays on mma.sync, since the wgmma backward at these
+     widths has not run on a GPU: tuning.attn_wgmma's bit 0 takes it, see the backward's
+     notes): the head as WNH = ceil(HD/64) 64-column halves,
      each a swizzled tile of its own; S = Q K^T sums ceil(HD/16) k16 steps (step kk in half
      kk/4), O += P V is one m64n64 per half (o[32 * half]); columns past HD are zero-filled
      by cp.async's src-size 0 (never loaded) and never stored. At WNH 2 the block takes 164
