@@ -80,26 +80,27 @@ static inline int atomicAdd(int *p, int v) { int o = *p; *p = o + v; return o; }
 static void (*emu_body_)(void *);
 static void *emu_bctx_;
 static void emu_fiber_body_(void) { emu_body_(emu_bctx_); }
-static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, unsigned bx, void (*body)(void *), void *ctx) {
-    gridDim = (Dim3){gx, gy, gz}; blockDim = (Dim3){bx, 1, 1};
+/* a launch of gx x gy x gz blocks of bx x by threads (threadIdx.x < bx, threadIdx.y < by) */
+static void emu_launch_(unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, void (*body)(void *),
+                        void *ctx) {
+    gridDim = (Dim3){gx, gy, gz}; blockDim = (Dim3){bx, by, 1};
     emu_body_ = body;
     emu_bctx_ = ctx;
-    emu_fiber_grid(gx, gy, gz, bx, emu_block_shuffle, &blockIdx.x, &blockIdx.y, &blockIdx.z, emu_fiber_body_,
+    emu_block_dim_x = by > 1 ? bx : 0;
+    emu_fiber_grid(gx, gy, gz, bx * by, emu_block_shuffle, &blockIdx.x, &blockIdx.y, &blockIdx.z, emu_fiber_body_,
                    &threadIdx.x, "emu_grid");
-}
-static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
-    emu_grid3(gx, gy, 1, bx, body, ctx);
-}
-/* a grid of 2-D blocks, bx x by threads (threadIdx.x < bx, threadIdx.y < by) */
-static void emu_grid2d(unsigned gx, unsigned gy, unsigned bx, unsigned by, void (*body)(void *), void *ctx) {
-    gridDim = (Dim3){gx, gy, 1}; blockDim = (Dim3){bx, by, 1};
-    emu_body_ = body;
-    emu_bctx_ = ctx;
-    emu_block_dim_x = bx;
-    emu_fiber_grid(gx, gy, 1, bx * by, emu_block_shuffle, &blockIdx.x, &blockIdx.y, &blockIdx.z, emu_fiber_body_,
-                   &threadIdx.x, "emu_grid2d");
     emu_block_dim_x = 0;
     threadIdx.y = 0;
+}
+static void emu_grid3(unsigned gx, unsigned gy, unsigned gz, unsigned bx, void (*body)(void *), void *ctx) {
+    emu_launch_(gx, gy, gz, bx, 1, body, ctx);
+}
+static void emu_grid(unsigned gx, unsigned gy, unsigned bx, void (*body)(void *), void *ctx) {
+    emu_launch_(gx, gy, 1, bx, 1, body, ctx);
+}
+/* a grid of 2-D blocks, bx x by threads */
+static void emu_grid2d(unsigned gx, unsigned gy, unsigned bx, unsigned by, void (*body)(void *), void *ctx) {
+    emu_launch_(gx, gy, 1, bx, by, body, ctx);
 }
 
 #endif /* EMU_CUDA_H */
