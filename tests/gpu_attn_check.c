@@ -5,8 +5,11 @@
      cc -O2 -fopenmp -I. tests/gpu_attn_check.c -I/usr/local/cuda/include \
         -L/usr/local/cuda/lib64 -lnvrtc -lcublasLt -lcublas -ldl -lm -o /tmp/gpu_attn_check
    Run:  /tmp/gpu_attn_check [--no-timing | --timing-only | --timing-table | --repro-only | --dropout-only
-                               | --compile-only]
+                               | --compile-only] [--wide-only]
          (--timing-table: the main timing table alone, every path by head width;
+          --wide-only: only the head widths other than 64 that attn_wgmma=3 takes to the Hopper
+          kernels (32..128), window and pattern cases, no dropout or repro; with --timing-table
+          the table's rows at widths other than 64;
           --dropout-only: the attn_dropout cases, then the bit-reproducibility checks)
      --compile-only  no GPU: NVRTC-compile every specialization for sm_80 and sm_90
 
@@ -595,7 +598,7 @@ static void check_pattern_reduction(void) {
 }
 
 int main(int argc, char **argv) {
-    int timing = 1, checks = 1, dense = 1, repro = 1, table_only = 0;
+    int timing = 1, checks = 1, dense = 1, repro = 1, table_only = 0, wide_only = 0;
     check_pattern_reduction();
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) timing = 0;
@@ -603,12 +606,13 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--timing-table")) checks = repro = 0, table_only = 1;
         else if (!strcmp(argv[i], "--repro-only")) checks = timing = 0;
         else if (!strcmp(argv[i], "--dropout-only")) dense = timing = 0; /* the dropout cases, then repro */
+        else if (!strcmp(argv[i], "--wide-only")) wide_only = 1, repro = 0; /* the Hopper kernels at hd != 64 */
         else if (!strcmp(argv[i], "--compile-only")) {
             int f = attn_kernels_compile_check("sm_80") + attn_kernels_compile_check("sm_90");
             printf("compile check: %d failures\n", f);
             return f != 0 || n_fail != 0;
         } else {
-            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --timing-table | --repro-only | --dropout-only | --compile-only]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --timing-table | --repro-only | --dropout-only | --compile-only] [--wide-only]\n", argv[0]);
             return 2;
         }
     }
@@ -645,15 +649,17 @@ int main(int argc, char **argv) {
     };
     /* the kernel paths to exercise: the mma.sync kernels, and on sm_90 the wgmma ones */
     int hopper = g.cc_major == 9 && g.cc_minor == 0;
+    /* wide_only: a case runs only where its width reaches the Hopper kernels and is not 64 */
+#define WIDE_SKIP(hd) (wide_only && ((hd) == 64 || case_paths(&g, (hd)) == NPATHS_MMA))
     for (size_t i = 0; checks && dense && i < sizeof cases / sizeof cases[0]; i++)
-        run_case(&g, &cases[i], NULL, case_paths(&g, cases[i].hd));
+        if (!WIDE_SKIP(cases[i].hd)) run_case(&g, &cases[i], NULL, case_paths(&g, cases[i].hd));
     /* the sparse patterns (the specializations the NVRTC check compiles) */
     static const int pcases[][8] = {ATTN_CHECK_PATTERNS};
     for (size_t i = 0; checks && dense && i < sizeof pcases / sizeof pcases[0]; i++) {
         const int *p = pcases[i], group = p[1], KV = group == 1 ? 2 : group == 3 ? 3 : 1;
         Case c = {p[2] <= 700 ? 2 : 1, p[2], group * KV, KV, p[0], p[3]};
         OpsPattern pat = {p[3], p[4], p[5], p[6], p[7]};
-        run_case(&g, &c, &pat, case_paths(&g, c.hd));
+        if (!WIDE_SKIP(c.hd)) run_case(&g, &c, &pat, case_paths(&g, c.hd));
     }
     /* patterns that reduce to dense causal or a plain window on the GPU (S <= block, G >= T) */
     static const Case dcases[] = {{1, 300, 2, 2, 64, 64}, {2, 200, 4, 2, 64, 16}, {1, 300, 3, 3, 64, 64},
@@ -663,14 +669,15 @@ int main(int argc, char **argv) {
         {64, 0, 0, 3, 0}, /* a kept block (256..299) only the window reaches: sparse kernel, window mask */
         {64, 0, 0, 1, 0}, /* dilation 1: the window */
     };
-    for (size_t i = 0; checks && dense && i < sizeof dcases / sizeof dcases[0]; i++)
+    for (size_t i = 0; checks && dense && !wide_only && i < sizeof dcases / sizeof dcases[0]; i++)
         run_case(&g, &dcases[i], &dpats[i], NPATHS_MMA);
     /* attn_dropout: hd 64 and 128 (and 32, padded 72, split 192), GQA, a window, a sparse pattern */
     static const Case drcases[] = {{2, 257, 9, 3, 64, 0}, {1, 200, 4, 2, 64, 16}, {2, 100, 2, 2, 128, 0},
                                    {1, 257, 9, 3, 128, 16}, {1, 300, 4, 2, 32, 0}, {1, 200, 8, 4, 72, 0},
                                    {1, 150, 4, 2, 192, 16}};
-    for (size_t i = 0; checks && i < sizeof drcases / sizeof drcases[0]; i++) run_dropout_case(&g, &drcases[i], NULL, hopper);
-    if (checks) {
+    for (size_t i = 0; checks && !wide_only && i < sizeof drcases / sizeof drcases[0]; i++)
+        run_dropout_case(&g, &drcases[i], NULL, hopper);
+    if (checks && !wide_only) {
         const int *p = pcases[6]; /* "all at once" */
         Case c = {1, p[2], p[1] * 3, 3, p[0], p[3]};
         OpsPattern pat = {p[3], p[4], p[5], p[6], p[7]};
@@ -694,7 +701,7 @@ int main(int argc, char **argv) {
             {8, 2048, 8, 8, 80, 0}, {8, 2048, 8, 8, 112, 0}, {2, 8192, 16, 16, 128, 0},
         };
         for (size_t i = 0; i < sizeof tcases / sizeof tcases[0]; i++)
-            for (int p = 0; p < case_paths(&g, tcases[i].hd); p++) {
+            for (int p = 0; p < case_paths(&g, tcases[i].hd) && !(wide_only && tcases[i].hd == 64); p++) {
                 set_path(&g, p);
                 char tag[32];
                 snprintf(tag, sizeof tag, "%s/%s/%s", paths[p][0], paths[p][1][0] ? paths[p][1] : "-", path_name(p));

@@ -2,8 +2,9 @@
    CPU reference, then timings next to dense causal flash attention.
 
    Build and run (device machine):   make tests/gpu_linear_check && ./tests/gpu_linear_check
-     [--no-timing | --timing-only | --heads-timing | --determinism-only | --compile-only]
-     (--compile-only: no GPU, NVRTC only; --determinism-only: the section below alone)
+     [--no-timing | --wide-only | --timing-only | --heads-timing | --determinism-only | --compile-only]
+     (--compile-only: no GPU, NVRTC only; --determinism-only: the section below alone;
+     --wide-only: the gdn_wtile=2 checks past 128 alone, cases and block)
 
    The reference runs in fp32 (ops_real = float, gpu == NULL) on the same bf16-rounded inputs and
    weights. Every GPU output is first poisoned with NaN. Each check prints the relative L2 error
@@ -724,9 +725,10 @@ static void determinism(Gpu *g, int with_timing) {
 }
 
 int main(int argc, char **argv) {
-    int do_timing = 1, checks = 1, det = 1, heads_only = 0;
+    int do_timing = 1, checks = 1, det = 1, heads_only = 0, wide_only = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-timing")) do_timing = 0;
+        else if (!strcmp(argv[i], "--wide-only")) det = do_timing = 0, wide_only = 1; /* gdn_wtile=2's checks */
         else if (!strcmp(argv[i], "--heads-timing")) checks = det = do_timing = 0, heads_only = 1;
         else if (!strcmp(argv[i], "--timing-only")) checks = 0, det = 0;
         else if (!strcmp(argv[i], "--determinism-only")) checks = 0, do_timing = 0;
@@ -735,14 +737,14 @@ int main(int argc, char **argv) {
             printf("compile check: %d failures\n", f);
             return f != 0;
         } else {
-            fprintf(stderr, "usage: %s [--no-timing | --timing-only | --heads-timing | --determinism-only | --compile-only]\n",
+            fprintf(stderr, "usage: %s [--no-timing | --wide-only | --timing-only | --heads-timing | --determinism-only | --compile-only]\n",
                     argv[0]);
             return 2;
         }
     }
     Gpu g;
     if (gpu_init(&g, 0) != 0) { fprintf(stderr, "gpu_linear_check: no usable GPU: %s\n", g.err); return 1; }
-    if (checks) {
+    if (checks && !wide_only) {
         static const CoreCase cases[] = {{2, 200, 3, 64}, {1, 64, 2, 64}, {3, 1, 1, 64}, {1, 1000, 2, 64},
                                          /* head dims padded to the 64 tile inside the kernels */
                                          {2, 200, 3, 32}, {1, 130, 2, 48}, {1, 1, 1, 40},
@@ -768,6 +770,8 @@ int main(int argc, char **argv) {
             printf("[gdn_mma=%d gdn_wtile=1]\n", mode);
             for (size_t i = 0; i < sizeof wcases / sizeof wcases[0]; i++) core_case(&g, &wcases[i]);
         }
+    }
+    if (checks) {
         /* the tiles of heads 129..256 wide (tuning gdn_wtile=2), both product kinds: three
            k-blocks (the third padded), three, four (T 1000: 16 chunks), and a block of two */
         static const CoreCase xcases[] = {{1, 200, 2, 136}, {2, 130, 3, 192}, {1, 1, 1, 200}, {1, 200, 2, 256},
@@ -780,6 +784,9 @@ int main(int argc, char **argv) {
         }
         g.tuning.gdn_mma = 0;
         block_check(&g, 512, 2, 256, 2, 130);
+        g.tuning.gdn_wtile = 0;
+    }
+    if (checks && !wide_only) {
         printf("[gdn_wtile=0]\n");
         g.tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
         block_check(&g, 576, 8, 72, 2, 130);  /* the guide's baseline on the wide-head kernels */

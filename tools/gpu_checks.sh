@@ -18,9 +18,10 @@
 #                                    the "first process on a fresh machine" figure
 #   tools/gpu_checks.sh wide     build, then the wide-head kernels that are options until checked
 #                                    here: GDN's tiles past 128 (gdn_wtile=2: gpu_linear_check's
-#                                    checks, then its by-head-dim table) and the Hopper wgmma
-#                                    backward at 32..128 (attn_wgmma=3: gpu_attn_check's checks,
-#                                    then its timing table), each step under a time limit
+#                                    checks (--wide-only), then its by-head-dim table) and the
+#                                    Hopper wgmma backward at 32..128 (attn_wgmma=3:
+#                                    gpu_attn_check's checks and timing table at the widths other
+#                                    than 64, --wide-only), each step under a time limit
 #   tools/gpu_checks.sh dist     build, then data parallel over every GPU of the machine:
 #                                    tests/gpu_dist_check (its 2-GPU cases need two) and
 #                                    ablate bench --gpus N (N the GPU count; 1 to N GPUs,
@@ -97,10 +98,10 @@ if [ "$part" = first ]; then
 fi
 if [ "$part" = wide ]; then
     # the checks first: a timing of a kernel that fails them decides nothing
-    step wide_gdn_check timeout 150 ./tests/gpu_linear_check --no-timing
+    step wide_gdn_check timeout 150 ./tests/gpu_linear_check --wide-only
     step wide_gdn_timing timeout 100 ./tests/gpu_linear_check --heads-timing
-    step wide_attn_check timeout 260 ./tests/gpu_attn_check --no-timing
-    step wide_attn_timing timeout 200 ./tests/gpu_attn_check --timing-table
+    step wide_attn_check timeout 260 ./tests/gpu_attn_check --no-timing --wide-only
+    step wide_attn_timing timeout 200 ./tests/gpu_attn_check --timing-table --wide-only
 fi
 if [ "$part" = dist ]; then
     ngpu=$(nvidia-smi -L 2> /dev/null | grep -c '^GPU ')
