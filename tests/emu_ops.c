@@ -68,24 +68,18 @@ static void check(const char *what, double err, double tol) {
     ok ? np_++ : nf_++;
 }
 /* relative L2 of n values (bf16 or fp32) against a double reference */
-static double rel_bf(const bf16 *x, const double *ref, size_t n) {
+/* relative L2 error of x (bf16 when bf, else float) against ref */
+static double rel_of(const void *x, int bf, const double *ref, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {
-        double d = bf2f(x[i]) - ref[i];
+        double d = (bf ? bf2f(((const bf16 *)x)[i]) : ((const float *)x)[i]) - ref[i];
         num += d * d;
         den += ref[i] * ref[i];
     }
     return sqrt(num / (den > 0 ? den : 1));
 }
-static double rel_f(const float *x, const double *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = x[i] - ref[i];
-        num += d * d;
-        den += ref[i] * ref[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
+static double rel_bf(const bf16 *x, const double *ref, size_t n) { return rel_of(x, 1, ref, n); }
+static double rel_f(const float *x, const double *ref, size_t n) { return rel_of(x, 0, ref, n); }
 /* n random bf16 values (scale s), their double copy in *d */
 static bf16 *rand_bf(size_t n, double s, double **d) {
     bf16 *b = malloc(n * 2 + 16);
