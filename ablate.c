@@ -1261,9 +1261,8 @@ static void bench_mechanisms(Gpu *gpu) {
 
 /* Gated DeltaNet's delta rule by head dim at about 1024 channels (H = 1024 / D), T 2048 (CPU:
    128), B*T = 65536 (CPU: 256): on the GPU up to 64 the tensor-core tiles (narrower heads padded
-   inside them), 72..128 the wide tiles (two 64-wide blocks; tuning gdn_wtile), above 128 the
-   slower fp32 wide-head kernels, or with --tune gdn_wtile=2 the tiles past 128 (three or four
-   blocks; attn/gdn.cu.h);
+   inside them), 72..128 the wide tiles (two 64-wide blocks), above 128 three or four blocks
+   (tuning gdn_wtile; with --tune gdn_wtile=0 the slower fp32 wide-head kernels; attn/gdn.cu.h);
    the last column names the kernels that ran */
 static void bench_gdn_heads(Gpu *gpu) {
     static const int Ds[] = {32, 48, 64, 72, 96, 128, 192, 256};
@@ -1289,7 +1288,7 @@ static void bench_gdn_heads(Gpu *gpu) {
 #ifndef ABLATE_NO_CUDA
         if (gpu) {
             const int wt = gdn_wtile_(gpu, D, B * H);
-            path = D <= 64 ? "64-wide tiles" : wt == 2 ? "wide tiles past 128 (gdn_wtile=2)" : wt ? "wide tiles"
+            path = D <= 64 ? "64-wide tiles" : wt == 2 ? "wide tiles past 128" : wt ? "wide tiles"
                  : "fp32 wide-head kernels";
         }
 #endif
@@ -1620,7 +1619,7 @@ static int cmd_bench(int argc, char **argv, const Tune *tn) {
                  "DSA top-512 with its indexer, Gated DeltaNet's chunked delta rule (both kernel\n"
                  "organizations: the default chunk-parallel one and --tune gdn_par=0's), the fixed patterns;\n"
                  "Gated DeltaNet's delta rule by head dim (32 to 256 at about 1024 channels, each row naming\n"
-                 "the kernels that ran: past 128 the fp32 ones unless --tune gdn_wtile=2);\n"
+                 "the kernels that ran; --tune gdn_wtile=0 times the fp32 ones);\n"
                  "on the GPU also DSA at T = 32768 with k = 2048 (1 and 4 KV heads) against dense.\n"
                  "Then generation per mechanism (decode): prefill and decode tokens/s and the decode caches'\n"
                  "measured bytes per sequence and per token; on the GPU at the SmolLM2-135M shape, batch 1 and\n"

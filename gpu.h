@@ -630,11 +630,11 @@ const char *const gpu_tuning_keys[GPU_TUNING_NKEYS + 1][2] = {
     {"sync_check=0|1", "synchronize after every kernel and name the one that failed (default 0)"},
     {"xent_chunk_mb=N", "LM-head logits per chunk, MB, 1..65536 (default 512)"},
     {"attn_wgmma=0..3", "Hopper attention kernels: bit 0 backward, bit 1 forward, at head dims 32..128 "
-                        "(default: 3 at 64, 2 at 72..128, 0 at 32..56)"},
+                        "(default: 3 at 40..128, 2 at 32)"},
     {"attn_wbwd_dq=0..4", "the Hopper backward's dQ reduction (default 2; nondeterministic numerics only)"},
     {"gdn_mma=0|1", "GDN: 0 fp32 products, 1 tensor cores (default 1)"},
     {"gdn_par=0|1", "GDN: 0 one block per sequence and head, 1 chunk-parallel (default 1)"},
-    {"gdn_wtile=0..2", "GDN heads wider than 64: 0 fp32 kernels, 1 tensor-core tiles to 128 (default), 2 also past 128 (chunk-parallel)"},
+    {"gdn_wtile=0..2", "GDN heads wider than 64: 0 fp32 kernels, 1 tensor-core tiles to 128, 2 also past 128 (default; chunk-parallel)"},
     {"sparse_dense=0|1", "DSA attention and indexer KL: 0 per-token gathers, 1 dense tiles (default: by cost)"},
     {"sparse_bwd=0..3", "DSA backward variant (default 2; nondeterministic numerics only)"},
     {"sparse_kl=0|1", "DSA indexer KL variant (default 1)"},

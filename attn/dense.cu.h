@@ -113,16 +113,15 @@
      turns; tuning.attn_wbwd_dq applies only with Gpu.nondeterministic.
      tuning.attn_wgmma=0..3 (bit 0 backward, bit 1 forward) overrides the default
      (ATTN_WGMMA_DEFAULT 3: both) for A/B runs; other GPUs always take the mma.sync kernels.
-     Other head widths (HD a multiple of 8 from 32 to 128, -DHD; by default the module holds
-     attn_fwd_wg alone and the backward stays on mma.sync, since the wgmma backward at these
-     widths has not run on a GPU: tuning.attn_wgmma's bit 0 takes it, see the backward's
-     notes): the head as WNH = ceil(HD/64) 64-column halves,
+     Other head widths (HD a multiple of 8 from 32 to 128, -DHD; by default the forward at
+     every one and the backward from 40 up, ATTN_WGMMA_FWD_WIDTH / _BWD_WIDTH; see the
+     backward's notes): the head as WNH = ceil(HD/64) 64-column halves,
      each a swizzled tile of its own; S = Q K^T sums ceil(HD/16) k16 steps (step kk in half
      kk/4), O += P V is one m64n64 per half (o[32 * half]); columns past HD are zero-filled
      by cp.async's src-size 0 (never loaded) and never stored. At WNH 2 the block takes 164
      KB of shared memory and one block per SM (ptxas sm_90a, HD 128: 201 registers, no
-     spills). By default at widths 72..128 (ATTN_WGMMA_FWD_WIDTH); tuning.attn_wgmma's bit
-     1 set explicitly takes it at every width 32..128. MEASURED (H200, tests/gpu_attn_check
+     spills). By default at every width 32..128 (ATTN_WGMMA_FWD_WIDTH); tuning.attn_wgmma
+     set explicitly chooses per pass. MEASURED (H200, tests/gpu_attn_check
      --timing-table, T 2048 B 8, forward ms mma.sync -> wgmma, TFLOP/s on the real width):
      hd 128 H 8: 0.293 -> 0.213 (235 -> 323); hd 96: 0.237 -> 0.199 (218 -> 259); hd 72
      (KV 4): 0.214 -> 0.209 (181 -> 185); hd 32 (B 16 H 16): 0.361 -> 0.337 (190 -> 204).
@@ -2576,13 +2575,16 @@ static int attn_wbwd_dq_mode_(const Gpu *g, int hd) {
 #ifndef ATTN_WGMMA_DEFAULT
 #define ATTN_WGMMA_DEFAULT 3
 #endif
+/* By tests/gpu_attn_check --wide-only (H100, docs/benchmarks.md 2026-12-05): both passed its
+   checks at every width; the wgmma forward is the faster one at every width (hd 32: 0.358 ->
+   0.336 ms at T 2048, the least gain), the wgmma backward from 40 up (T 2048, backward ms
+   mma.sync -> wgmma: hd 40 1.96 -> 1.87, 72 0.86 -> 0.50, 128 1.18 -> 0.65) but not at 32
+   (1.57 -> 1.80: a 32-wide head fills half of each 64-column wgmma operand) */
 #ifndef ATTN_WGMMA_FWD_WIDTH
-#define ATTN_WGMMA_FWD_WIDTH(hd) ((hd) > 64)
+#define ATTN_WGMMA_FWD_WIDTH(hd) 1
 #endif
-#ifndef ATTN_WGMMA_BWD_WIDTH /* none yet: the halves' backward has passed the CPU emulation
-                                 (tests/emu_flash) but not yet tests/gpu_attn_check on a Hopper
-                                 GPU, nor been timed against the mma.sync one */
-#define ATTN_WGMMA_BWD_WIDTH(hd) 0
+#ifndef ATTN_WGMMA_BWD_WIDTH
+#define ATTN_WGMMA_BWD_WIDTH(hd) ((hd) >= 40)
 #endif
 static int attn_wgmma_mode_(const Gpu *g, int hd) {
     if (g->cc_major != 9 || g->cc_minor != 0) return 0;

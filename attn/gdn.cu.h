@@ -67,7 +67,7 @@
      them, the state in / out is the [D][D] corner of the tile. Zero k columns leave K K^T, Q K^T
      and the state's extra rows zero, zero v columns zero U, the state's extra columns and the
      outputs there, so the 64-wide arithmetic is the D-wide one; the cost is a 64-wide head's.
-     64 < D <= 128 (tuning.gdn_wtile, default 1; chunk-parallel only): the tile kernels gdn_prep_w,
+     64 < D <= 128 (tuning.gdn_wtile 1 or 2, the default; chunk-parallel only): the tile kernels gdn_prep_w,
      gdn_state_w, gdn_out_w / gdn_dstate_w, gdn_bwd_local_w (the source's comment at them): the
      head as two 64-wide k-blocks and v-blocks (the second zero-padded past D), each v-block a
      delta rule of its own sharing the chunk's A~, T and W; the passes over the chunks run a
@@ -80,8 +80,7 @@
      kinds, the d 576 block). Forward+backward at T 2048, B 32, H = 1024 / D on the H200
      (docs/benchmarks.md, 2026-12-05): D 72 21.9 ms against the wide-head kernels' 200, D 128
      12.6 against 399 (the 64-wide tiles at D 64: 9.6).
-     128 < D <= 256 (tuning.gdn_wtile=2, an option until tests/gpu_linear_check has run them on a
-     GPU; chunk-parallel only): gdn_prep_x, gdn_state_x, gdn_out_x / gdn_dstate_x,
+     128 < D <= 256 (tuning.gdn_wtile=2, the default; chunk-parallel only): gdn_prep_x, gdn_state_x, gdn_out_x / gdn_dstate_x,
      gdn_bwd_local_x (the source's comment at them): the same algebra with nb = 3 or 4 blocks,
      the k-blocks streamed through one or two staging tiles (holding them all would take up to
      20 tiles), the passes over the chunks keeping their v-block's nb state tiles resident, and
@@ -92,10 +91,14 @@
      215, gdn_dstate_x 168, gdn_out_x 168, gdn_prep_x 125, no spills (the next staged block's
      loads are in flight in registers while the current one multiplies). They pass the CPU emulation
      (tests/emu_linear.c at D 136, 192, 256 and at 72, both product kinds, the repeat bit for
-     bit; a dropped barrier, a wrong dH tile and a missing e^gam factor each fail it). Not yet
-     run on a GPU, so not yet timed: tests/gpu_linear_check's gdn_wtile=2 cases and its "by head
-     dim" table are what turns them on by default.
-     D > 64 otherwise (past 128 by default, gdn_wtile=0, gdn_par=0 or a GPU without the opt-in
+     bit; a dropped barrier, a wrong dH tile and a missing e^gam factor each fail it) and
+     tests/gpu_linear_check --wide-only on an H100 (D 136, 192, 200, 256, T up to 1000, both
+     product kinds, a d 512 block of 2 heads of 256; one token at D 200 passes only by its
+     condition bound, being beta (q.k) v with |q.k| 1/65 of ||q o k||: the CPU emulation of
+     these kernels gives the same error to four digits). Forward+backward at T 2048, B 32,
+     H = 1024 / D on the H100 (docs/benchmarks.md, 2026-12-05): D 192 13.5 ms against the
+     wide-head kernels' 711, D 256 15.9 against 654.
+     D > 64 otherwise (gdn_wtile=0, gdn_par=0 or a GPU without the opt-in
      shared memory): gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of
      attn/gdn.h's chunked reference with the chunk's matrices in fp32 global scratch (the Gpu's
      gdn scratch, gdn_gen_sc_floats_ a block) and plain fp32 loops for the products: correct at
@@ -2863,12 +2866,12 @@ static void gdn_opts_(char *opts, size_t n, const Gpu *gpu, int part) {
     else snprintf(opts, n, "-DGDN_PART=%d -DGDN_MMA=%d -DGDN_PAR=%d -DGDN_DET=%d", part, gdn_mma_mode_(gpu),
                   gdn_par_mode_(gpu), !gpu->nondeterministic);
 }
-/* which tiles a head wider than 64 runs on: 1 heads 65..128 (gdn_*_w; tuning.gdn_wtile 1, the
-   default, or 2), 2 heads 129..256 (gdn_*_x; tuning.gdn_wtile 2 only, until the GPU checks have
-   run them), else 0 (the wide-head fp32 kernels). Both need the chunk-parallel organization and
+/* which tiles a head wider than 64 runs on: 1 heads 65..128 (gdn_*_w; tuning.gdn_wtile 1 or 2,
+   the default), 2 heads 129..256 (gdn_*_x; tuning.gdn_wtile 2), else 0 (the wide-head fp32
+   kernels). Both need the chunk-parallel organization and
    a GPU with the backward's shared memory (an H100-class opt-in). */
 static int gdn_wtile_(const Gpu *gpu, int D, int BH) {
-    const int v = gpu_tuned(gpu->tuning.gdn_wtile, 1);
+    const int v = gpu_tuned(gpu->tuning.gdn_wtile, 2);
     if (!v || !gdn_par_mode_(gpu) || D <= GDN_GPU_D || BH > 65535 ||
         (gpu->smem_optin != 0 /* 0: no device, the compile check's lists */ && gpu->smem_optin < GDN_BWD_SMEM_BYTES))
         return 0;
@@ -2899,8 +2902,8 @@ static CUfunction gdn_k_(Gpu *gpu, const char *name) {
 
 GPUDEF int gpu_gdn_kernels(const Gpu *gpu, int D, GpuKernelSpec *out, int max) {
     /* the delta rule's forward and backward modules: the 64-wide tiles' up to D 64, past it the
-       wide-head kernels' (gpu_gdn_forward / _backward), or the wide tiles' (gdn_wtile_: up to
-       128 by default, past it with tuning gdn_wtile=2); then the small ops' */
+       wide-head kernels' (gpu_gdn_forward / _backward), or the wide tiles' (gdn_wtile_: by
+       default up to 256, to 128 with tuning gdn_wtile=1); then the small ops' */
     const int wt = gdn_wtile_(gpu, D, 1), narrow = D <= GDN_GPU_D;
     const int parts[3] = {narrow ? 0 : wt == 2 ? 7 : wt ? 5 : 1, narrow ? 3 : wt == 2 ? 8 : wt ? 6 : 4, 2};
     char opts[96];
@@ -3149,7 +3152,7 @@ GPUDEF int gdn_kernels_compile_check(const char *arch) {
        and three at 256 with gdn_wtile=2 (the tiles past 128, the small ops). Each module's
        entries must be the ones gdn_k_ looks for in it (gdn_part_), and the nine different
        modules together exactly the whole source's. */
-    static Gpu g0, g1, g2; /* g0: gdn_wtile=0; g1: every tuning default (gdn_wtile 1); g2: gdn_wtile=2 */
+    static Gpu g0, g1, g2; /* g0: gdn_wtile=0; g1: every tuning default (gdn_wtile 2); g2: gdn_wtile=2 set */
     g0.tuning.gdn_wtile = GPU_TUNE_VARIANT(0);
     g2.tuning.gdn_wtile = GPU_TUNE_VARIANT(2);
     GpuKernelSpec sp[16];

@@ -46,9 +46,9 @@
      state                 [B, H, D, D] ops_real (Hs = S^T)
    GPU: activations bf16, g/beta/state fp32, chunk = 64 (the kernels' tile); D a multiple of 8
    from 32 to 256: D <= 64 runs the tensor-core tile kernels with the head zero-padded to 64
-   inside them, 72..128 tensor-core tiles of two 64-wide blocks, past 128 the wide-head kernels
-   (fp32 loops, correct but slower), or with tuning gdn_wtile=2 tensor-core tiles of three or four
-   64-wide blocks (attn/gdn.cu.h).
+   inside them, 72..128 tensor-core tiles of two 64-wide blocks, past 128 tensor-core tiles of
+   three or four 64-wide blocks (tuning gdn_wtile=0 or 1: the wide-head kernels there, fp32
+   loops, correct but slower; attn/gdn.cu.h).
 
    THE BLOCK (as flash-linear-attention's GatedDeltaNet layer, use_short_conv = True,
    expand_v = 1, i.e. dk = dv = head_dim D; H heads; x [N, d_model])
@@ -191,7 +191,7 @@ typedef struct {
 ATTNDEF int attn_gdn_block_resolve(AttnGdnDims *d, char *err, size_t errlen);
 /* the head dims the GPU kernels run: multiples of 8 in [ATTN_GDN_GPU_DMIN, ATTN_GDN_GPU_DMAX]
    (up to 64 padded to the tensor-core kernels' 64-wide tile, to 128 two 64-wide tiles, above
-   128 the slower wide-head kernels or, with tuning gdn_wtile=2, three or four tiles; attn/gdn.cu.h) */
+   128 three or four; attn/gdn.cu.h) */
 #define ATTN_GDN_GPU_DMIN 32
 #define ATTN_GDN_GPU_DMAX 256
 /* 0 when the GPU kernels run these dims (head_dim as above, conv_size <= 8), else -1 with a message */

@@ -1381,11 +1381,11 @@ static void test_tuning(void) {
          strstr(err, "[0, 1]");
     report(ok, "tuning: dec_prefill is variant 0|1 (zero-initialised: the default, 1)", err);
     GpuTuning wt = {0};
-    ok = gpu_tuned(wt.gdn_wtile, 1) == 1 && !gpu_tuning_set(&wt, "gdn_wtile=2", err, sizeof err) &&
-         gpu_tuned(wt.gdn_wtile, 1) == 2 && !gpu_tuning_set(&wt, "gdn_wtile=0", err, sizeof err) &&
-         gpu_tuned(wt.gdn_wtile, 1) == 0 && gpu_tuning_set(&wt, "gdn_wtile=3", err, sizeof err) == -1 &&
+    ok = gpu_tuned(wt.gdn_wtile, 2) == 2 && !gpu_tuning_set(&wt, "gdn_wtile=1", err, sizeof err) &&
+         gpu_tuned(wt.gdn_wtile, 2) == 1 && !gpu_tuning_set(&wt, "gdn_wtile=0", err, sizeof err) &&
+         gpu_tuned(wt.gdn_wtile, 2) == 0 && gpu_tuning_set(&wt, "gdn_wtile=3", err, sizeof err) == -1 &&
          strstr(err, "gdn_wtile") && strstr(err, "[0, 2]");
-    report(ok, "tuning: gdn_wtile is variant 0..2 (2: GDN's tiles past 128; zero-initialised: 1)", err);
+    report(ok, "tuning: gdn_wtile is variant 0..2 (2: GDN's tiles past 128; zero-initialised: the default, 2)", err);
     struct { const char *kv, *want1, *want2; } bad[] = {
         {"bogus=1", "unknown tuning key 'bogus'", "gdn_par"},  {"attn_wgmma=4", "attn_wgmma", "[0, 3]"},
         {"gdn_par", "gdn_par", "got ''"},                      {"sparse_bwd=1x", "sparse_bwd", "'1x'"},
