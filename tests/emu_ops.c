@@ -67,8 +67,7 @@ static void check(const char *what, double err, double tol) {
     printf("%s %-62s %.3e (tol %.1g)\n", ok ? "PASS" : "FAIL", what, err, tol);
     ok ? np_++ : nf_++;
 }
-/* relative L2 of n values (bf16 or fp32) against a double reference */
-/* relative L2 error of x (bf16 when bf, else float) against ref */
+/* relative L2 error of n values x (bf16 when bf, else float) against a double reference */
 static double rel_of(const void *x, int bf, const double *ref, size_t n) {
     double num = 0, den = 0;
     for (size_t i = 0; i < n; i++) {

@@ -103,23 +103,29 @@ static void *dev_nan(Gpu *g, size_t bytes) {
     return d;
 }
 
-/* relative L2 error of n elements (rows `rows` of `cols`, row stride ld) of a device array */
+/* relative L2 error of rows `rows` of `cols` (row stride ld) of host array h (bf16 or fp32)
+   against ref; NAN where a value is not finite */
+static double rel_strided_host(const void *h, int is_bf16, const float *ref, size_t rows, size_t cols, size_t ld) {
+    double num = 0, den = 0;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            size_t i = r * ld + c;
+            double x = is_bf16 ? bf2f(((const uint16_t *)h)[i]) : ((const float *)h)[i];
+            if (!isfinite(x)) return NAN;
+            num += (x - ref[i]) * (x - ref[i]);
+            den += (double)ref[i] * ref[i];
+        }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+/* the same of a device array */
 static double rel_err_strided(Gpu *g, const void *dev, int is_bf16, const float *ref, size_t rows, size_t cols,
                               size_t ld) {
     size_t n = rows ? (rows - 1) * ld + cols : 0; /* the last row ends at its last column */
     void *h = malloc(n * (is_bf16 ? 2 : 4) + 4);
     gpu_download(g, h, dev, n * (is_bf16 ? 2 : 4));
-    double num = 0, den = 0;
-    for (size_t r = 0; r < rows; r++)
-        for (size_t c = 0; c < cols; c++) {
-            size_t i = r * ld + c;
-            double x = is_bf16 ? bf2f(((uint16_t *)h)[i]) : ((float *)h)[i];
-            if (!isfinite(x)) { free(h); return NAN; }
-            num += (x - ref[i]) * (x - ref[i]);
-            den += (double)ref[i] * ref[i];
-        }
+    double e = rel_strided_host(h, is_bf16, ref, rows, cols, ld);
     free(h);
-    return sqrt(num / (den > 0 ? den : 1));
+    return e;
 }
 static double rel_errf(Gpu *g, const void *dev, int is_bf16, const float *ref, size_t n) {
     return rel_err_strided(g, dev, is_bf16, ref, 1, n, n);
@@ -129,12 +135,6 @@ static int mma_mode(const Gpu *g) { return gdn_mma_mode_(g); }
 
 /* ---------------------------------------------------------------- the delta rule */
 
-/* relative L2 change of a against b (host arrays) */
-static double rel_host(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]), den += (double)b[i] * b[i];
-    return sqrt(num / (den > 0 ? den : 1));
-}
 /* The condition of the reference's outputs under tensor-core products: the kernels round their
    intermediate operands to bf16 (relative 2^-8 at most), so an output that is a small
    difference of large terms moves by far more than 2^-8 of itself (a single token's out is
@@ -142,12 +142,12 @@ static double rel_host(const float *a, const float *b, size_t n) {
    rounding k's terms can move by 2^-8 ||q o k|| / |q.k|). s[i]: the largest relative change of
    output i (out, final state, out from a zero state, dq, dk, dv, dg, dbeta) over 2 reruns of the
    CPU reference with q, k, v and dout each multiplied elementwise by 1 + u 2^-8, u uniform in
-   (-1, 1), from a generator of its own (the shared one's draws stay those of every case). */
+   (-1, 1), from a generator of its own (the shared one's draws stay those of every case).
+   ref[i]: the unperturbed output i (dq, dk, dv: column views of one [N, 3HD] array). */
 static void core_condition(const float *qkv, const float *dout, const float *gd, const float *beta, const float *st0,
                            int B, int T, int H, int D, float scale, const float *ref[8], double s[8]) {
     const int HD = H * D, ld = 3 * HD;
     const size_t N = (size_t)B * T, ns = (size_t)B * H * D * D;
-    const size_t n[8] = {N * HD, ns, N * HD, N * ld, 0, 0, N * H, N * H}; /* dq dk dv: one strided array */
     float *pq = fnew(N * ld), *pd = fnew(N * HD), *o = fnew(N * HD), *st = fnew(ns), *o0 = fnew(N * HD);
     float *dqkv = fnew(N * ld), *dg = fnew(N * H), *db = fnew(N * H), *ws = fnew(attn_gdn_block_ws_elems(B, T, H, D, 64));
     uint64_t rs = 0x2545F4914F6CDD1Dull;
@@ -160,19 +160,12 @@ static void core_condition(const float *qkv, const float *dout, const float *gd,
         attn_gdn_chunk_forward(NULL, o0, NULL, pq, pq + HD, pq + 2 * HD, ld, gd, beta, B, T, H, D, scale, 64);
         attn_gdn_chunk_backward(NULL, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db, pd, pq, pq + HD, pq + 2 * HD, ld, gd, beta,
                                 B, T, H, D, scale, 64, ws);
-        const float *got[8] = {o, st, o0, dqkv, NULL, NULL, dg, db};
+        /* each output as rows x cols at row stride ld */
+        const struct { const float *got; size_t rows, cols, ld; } out[8] = {
+            {o, 1, N * HD, N * HD}, {st, 1, ns, ns}, {o0, 1, N * HD, N * HD}, {dqkv, N, HD, ld},
+            {dqkv + HD, N, HD, ld}, {dqkv + 2 * HD, N, HD, ld}, {dg, 1, N * H, N * H}, {db, 1, N * H, N * H}};
         for (int i = 0; i < 8; i++) {
-            double c = 0;
-            if (i >= 3 && i <= 5) { /* dq, dk, dv: column slice i - 3 of the [N, 3HD] rows */
-                double num = 0, den = 0;
-                for (size_t r = 0; r < N; r++)
-                    for (int j = 0; j < HD; j++) {
-                        size_t at = r * ld + (size_t)(i - 3) * HD + j;
-                        double d = (double)dqkv[at] - ref[3][at];
-                        num += d * d, den += (double)ref[3][at] * ref[3][at];
-                    }
-                c = sqrt(num / (den > 0 ? den : 1));
-            } else c = rel_host(got[i], ref[i], n[i]);
+            double c = rel_strided_host(out[i].got, 0, ref[i], out[i].rows, out[i].cols, out[i].ld);
             if (c > s[i]) s[i] = c;
         }
     }
@@ -246,7 +239,7 @@ static void core_case(Gpu *g, const CoreCase *c) {
        fp32 products round no operand, so their bounds stand alone */
     double s[8] = {0};
     if (mma) {
-        const float *ref[8] = {o, st, o0, dqkv, NULL, NULL, dg, db};
+        const float *ref[8] = {o, st, o0, dqkv, dqkv + HD, dqkv + 2 * HD, dg, db};
         core_condition(qkv, dout, gd, beta, st0, B, T, H, D, scale, ref, s);
     }
     check_cond("out (initial state given)", rel_errf(g, d_o, 1, o, N * HD), to, s[0]);
