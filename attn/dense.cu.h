@@ -68,8 +68,8 @@
      (both compute S^T, dP^T). ptxas sm_80 (GROUP 3, DQ_DET): forward 152 registers at hd
      72, 172 at 96, 255 at 192, 255 and a 40-byte spill at 256; backward 173 at 72, 219
      at 96, 218 at 192, 247 at 256, no spills. The Hopper (wgmma) kernels take any width
-     from 32 to 128 (64-column halves, below); by default hd 64 both passes, 72..128 the
-     forward (attn_wgmma_mode_); every other width and pass takes these kernels.
+     from 32 to 128 (64-column halves, below); by default both passes at 40..128 and the
+     forward at 32 (attn_wgmma_mode_); every other width and pass takes these kernels.
      K/V are read at kv head h/GROUP directly: GQA/MQA never materialize copies.
      Resources (ptxas, sm_90, hd 64): forward 128 registers, 2 blocks of 8 warps per SM;
      backward 219 registers, 1 block of 8 warps per SM; no spills.
@@ -80,9 +80,8 @@
      forward blocks (-7%), 4-warp backward blocks (-13% f+b), 128-key forward tiles
      (spill), backward grid with a head's key blocks adjacent (-3%, tail imbalance).
 
-   HOPPER (ATTN_WGMMA_SRC; compute capability 9.0 and hd 64, any GROUP/WINDOW/T; the
-     forward by default also at 72..128, and both passes at any width 32..128 as an option,
-     below):
+   HOPPER (ATTN_WGMMA_SRC; compute capability 9.0 and hd 64, any GROUP/WINDOW/T; by
+     default also both passes at the other widths 40..128 and the forward at 32, below):
      compiled for sm_90a (the options carry --gpu-architecture=sm_90a, which gpu.h lets
      replace the device's default target). Operands sit in shared memory as 128-byte-
      swizzled [rows][64] bf16 tiles (cp.async loads) read by wgmma through matrix
