@@ -67,37 +67,37 @@
      them, the state in / out is the [D][D] corner of the tile. Zero k columns leave K K^T, Q K^T
      and the state's extra rows zero, zero v columns zero U, the state's extra columns and the
      outputs there, so the 64-wide arithmetic is the D-wide one; the cost is a 64-wide head's.
-     64 < D <= 128 (tuning.gdn_wtile 1 or 2, the default; chunk-parallel only): the tile kernels gdn_prep_w,
-     gdn_state_w, gdn_out_w / gdn_dstate_w, gdn_bwd_local_w (the source's comment at them): the
-     head as two 64-wide k-blocks and v-blocks (the second zero-padded past D), each v-block a
-     delta rule of its own sharing the chunk's A~, T and W; the passes over the chunks run a
-     block per (b, h, v-block), the backward's per-chunk terms both v-blocks in one block (12
+     64 < D <= 128 (tuning.gdn_wtile 1 or 2, the default; chunk-parallel only): the tile kernels
+     gdn_prep_w, gdn_state_w, gdn_out_w / gdn_dstate_w, gdn_bwd_local_w (the source's comment at
+     them): the head as two 64-wide k-blocks and v-blocks (the second zero-padded past D), each
+     v-block a delta rule of its own sharing the chunk's A~, T and W; the passes over the chunks run
+     a block per (b, h, v-block), the backward's per-chunk terms both v-blocks in one block (12
      tiles, as gdn_bwd_local). Tensor cores as the 64-wide path (gdn_mma). ptxas (sm_90):
-     gdn_bwd_local_w 255 registers with 28 bytes spilled, the others 62-128, no spills. They
-     pass the CPU emulation (tests/emu_linear.c at D 72 and 128, both product kinds, the
-     repeat bit for bit; the repeat caught a missing barrier before P's first read) and
-     tests/gpu_linear_check's wide-tile cases on the H200 (D 72, 80, 96, 128, both product
-     kinds, the d 576 block). Forward+backward at T 2048, B 32, H = 1024 / D on the H200
-     (docs/benchmarks.md, 2026-12-05): D 72 21.9 ms against the wide-head kernels' 200, D 128
-     12.6 against 399 (the 64-wide tiles at D 64: 9.6).
-     128 < D <= 256 (tuning.gdn_wtile=2, the default; chunk-parallel only): gdn_prep_x, gdn_state_x, gdn_out_x / gdn_dstate_x,
-     gdn_bwd_local_x (the source's comment at them): the same algebra with nb = 3 or 4 blocks,
-     the k-blocks streamed through one or two staging tiles (holding them all would take up to
-     20 tiles), the passes over the chunks keeping their v-block's nb state tiles resident, and
-     the backward's per-chunk terms in three phases (per v-block: dU, dV and the chunk-sized
-     sums; per k-block: dQ whole, dK but its dKK terms, parked in ws; then dKK) so that no
-     register tile is kept per k-block. Shared memory 123,136 / 105,472 / 88,064 / 140,288 /
-     195,344 bytes; ptxas (sm_90a, local toolkit): gdn_bwd_local_x 254 registers, gdn_state_x
-     215, gdn_dstate_x 168, gdn_out_x 168, gdn_prep_x 125, no spills (the next staged block's
-     loads are in flight in registers while the current one multiplies). They pass the CPU emulation
-     (tests/emu_linear.c at D 136, 192, 256 and at 72, both product kinds, the repeat bit for
-     bit; a dropped barrier, a wrong dH tile and a missing e^gam factor each fail it) and
-     tests/gpu_linear_check --wide-only on an H100 (D 136, 192, 200, 256, T up to 1000, both
-     product kinds, a d 512 block of 2 heads of 256; one token at D 200 passes only by its
-     condition bound, being beta (q.k) v with |q.k| 1/65 of ||q o k||: the CPU emulation of
-     these kernels gives the same error to four digits). Forward+backward at T 2048, B 32,
-     H = 1024 / D on the H100 (docs/benchmarks.md, 2026-12-05): D 192 13.5 ms against the
-     wide-head kernels' 711, D 256 15.9 against 654.
+     gdn_bwd_local_w 255 registers with 28 bytes spilled, the others 62-128, no spills. They pass
+     the CPU emulation (tests/emu_linear.c at D 72 and 128, both product kinds, the repeat bit for
+     bit; the repeat caught a missing barrier before P's first read) and tests/gpu_linear_check's
+     wide-tile cases on the H200 (D 72, 80, 96, 128, both product kinds, the d 576 block).
+     Forward+backward at T 2048, B 32, H = 1024 / D on the H200 (docs/benchmarks.md, 2026-12-05): D
+     72 21.9 ms against the wide-head kernels' 200, D 128 12.6 against 399 (the 64-wide tiles at D
+     64: 9.6).
+     128 < D <= 256 (tuning.gdn_wtile=2, the default; chunk-parallel only): gdn_prep_x, gdn_state_x,
+     gdn_out_x / gdn_dstate_x, gdn_bwd_local_x (the source's comment at them): the same algebra with
+     nb = 3 or 4 blocks, the k-blocks streamed through one or two staging tiles (holding them all
+     would take up to 20 tiles), the passes over the chunks keeping their v-block's nb state tiles
+     resident, and the backward's per-chunk terms in three phases (per v-block: dU, dV and the
+     chunk-sized sums; per k-block: dQ whole, dK but its dKK terms, parked in ws; then dKK) so that
+     no register tile is kept per k-block. Shared memory 123,136 / 105,472 / 88,064 / 140,288 /
+     195,344 bytes; ptxas (sm_90a, local toolkit): gdn_bwd_local_x 254 registers, gdn_state_x 215,
+     gdn_dstate_x 168, gdn_out_x 168, gdn_prep_x 125, no spills (the next staged block's loads are
+     in flight in registers while the current one multiplies). They pass the CPU emulation
+     (tests/emu_linear.c at D 136, 192, 256 and at 72, both product kinds, the repeat bit for bit; a
+     dropped barrier, a wrong dH tile and a missing e^gam factor each fail it) and
+     tests/gpu_linear_check --wide-only on an H100 (D 136, 192, 200, 256, T up to 1000, both product
+     kinds, a d 512 block of 2 heads of 256; one token at D 200 missed its fixed bound, being
+     beta (q.k) v with |q.k| 1/65 of ||q o k||, with the error the CPU emulation of these kernels
+     gives to four digits: the check now bounds such outputs by their condition). Forward+backward at T 2048, B 32, H = 1024 / D on the H100
+     (docs/benchmarks.md, 2026-12-05): D 192 13.5 ms against the wide-head kernels' 711, D 256 15.9
+     against 654.
      D > 64 otherwise (gdn_wtile=0, gdn_par=0 or a GPU without the opt-in
      shared memory): gdn_gen_fwd / gdn_gen_bwd, one block per (b, h), a line-by-line port of
      attn/gdn.h's chunked reference with the chunk's matrices in fp32 global scratch (the Gpu's

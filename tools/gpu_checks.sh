@@ -16,12 +16,11 @@
 #                                    shape with the kernel cache off (NVRTC in the step's time),
 #                                    dsa first: run it first on a freshly started machine for
 #                                    the "first process on a fresh machine" figure
-#   tools/gpu_checks.sh wide     build, then the wide-head kernels that are options until checked
-#                                    here: GDN's tiles past 128 (gdn_wtile=2: gpu_linear_check's
-#                                    checks (--wide-only), then its by-head-dim table) and the
-#                                    Hopper wgmma backward at 32..128 (attn_wgmma=3:
-#                                    gpu_attn_check's checks and timing table at the widths other
-#                                    than 64, --wide-only), each step under a time limit
+#   tools/gpu_checks.sh wide     build, then the wide-head kernels: GDN's tiles past 128
+#                                    (gdn_wtile=2: gpu_linear_check's checks (--wide-only), then
+#                                    its by-head-dim table) and the Hopper wgmma kernels at the
+#                                    widths other than 64 (attn_wgmma=3: gpu_attn_check's checks
+#                                    and timing table, --wide-only), each step under a time limit
 #   tools/gpu_checks.sh dist     build, then data parallel over every GPU of the machine:
 #                                    tests/gpu_dist_check (its 2-GPU cases need two) and
 #                                    ablate bench --gpus N (N the GPU count; 1 to N GPUs,
